@@ -1,0 +1,5 @@
+"""gradjit's IR: types, SSA values and ops, the primitive registry, and what works on them."""
+from ir.core import (DTYPES, FLOAT_DTYPES, INT_DTYPES, Function, Op, TensorType, Value,
+                     dtype_of_numpy, is_float, walk_ops)
+from ir.primitives import PRIMITIVES, Primitive, ShapeError
+from ir.builder import Builder

@@ -1,0 +1,147 @@
+"""The IR data model: dtypes, TensorType, Value, Op, Function.
+
+SSA by construction: a Value is defined once (a Function parameter or one Op result) and
+is compared by identity. Passes never mutate a Function they were given; they build new ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# dtype name -> numpy dtype. The names are the printed spelling.
+DTYPES = {
+    "f32": np.dtype(np.float32),
+    "f64": np.dtype(np.float64),
+    "i32": np.dtype(np.int32),
+    "i64": np.dtype(np.int64),
+    "bool": np.dtype(np.bool_),
+}
+FLOAT_DTYPES = ("f32", "f64")
+INT_DTYPES = ("i32", "i64")
+
+
+def dtype_of_numpy(np_dtype) -> str:
+    """The IR dtype name of a NumPy dtype; raises TypeError for unsupported ones."""
+    np_dtype = np.dtype(np_dtype)
+    for name, dt in DTYPES.items():
+        if dt == np_dtype:
+            return name
+    raise TypeError(f"unsupported dtype {np_dtype} (gradjit supports {', '.join(DTYPES)})")
+
+
+def is_float(dtype: str) -> bool:
+    return dtype in FLOAT_DTYPES
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The static type of a Value: element dtype and a fully known shape."""
+    dtype: str
+    shape: tuple[int, ...]
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise TypeError(f"unknown dtype '{self.dtype}'")
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if any(d < 0 for d in self.shape):
+            raise ValueError(f"negative dimension in shape {self.shape}")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return DTYPES[self.dtype]
+
+    def with_shape(self, shape) -> "TensorType":
+        return TensorType(self.dtype, tuple(shape))
+
+    def with_dtype(self, dtype: str) -> "TensorType":
+        return TensorType(dtype, self.shape)
+
+    def __str__(self) -> str:
+        return f"{self.dtype}[{','.join(map(str, self.shape))}]"
+
+
+@dataclass(eq=False)
+class Value:
+    """An SSA value: a function parameter or the result of exactly one Op."""
+    type: TensorType
+    name_hint: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    def __repr__(self) -> str:
+        hint = f" {self.name_hint}" if self.name_hint else ""
+        return f"<Value{hint}: {self.type}>"
+
+
+@dataclass(eq=False)
+class Op:
+    """One primitive application. `prim` is a Primitive from ir.primitives."""
+    prim: Any
+    inputs: tuple[Value, ...]
+    results: tuple[Value, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    regions: tuple["Function", ...] = ()
+    loc: str | None = None        # the user's file:line that traced this op
+
+    @property
+    def result(self) -> Value:
+        if len(self.results) != 1:
+            raise ValueError(f"op '{self.prim.name}' has {len(self.results)} results")
+        return self.results[0]
+
+    def __repr__(self) -> str:
+        return f"<Op {self.prim.name}>"
+
+
+@dataclass(eq=False)
+class Function:
+    """A typed SSA function: parameters, a topologically ordered body, results."""
+    name: str
+    params: list[Value]
+    body: list[Op]
+    results: list[Value]
+
+    @property
+    def param_types(self) -> list[TensorType]:
+        return [p.type for p in self.params]
+
+    @property
+    def result_types(self) -> list[TensorType]:
+        return [r.type for r in self.results]
+
+    def __str__(self) -> str:
+        from ir.printer import print_function
+        return print_function(self)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(map(str, self.param_types))
+        outs = ", ".join(map(str, self.result_types))
+        return f"<Function @{self.name}({ins}) -> ({outs}), {len(self.body)} ops>"
+
+
+def walk_ops(fn: Function):
+    """Yields every op of fn, including those nested in regions (pre-order)."""
+    for op in fn.body:
+        yield op
+        for region in op.regions:
+            yield from walk_ops(region)

@@ -1,0 +1,335 @@
+"""The primitive registry: every IR operation, with its shape/dtype rule.
+
+A shape rule takes the input TensorTypes positionally and the op's params as keywords
+(control-flow primitives also get `regions=`), and returns the result TensorType, or a
+tuple of them for multi-result ops. It raises ShapeError on bad input. Other layers keep
+their own tables keyed by primitive name (impl_rules, vjp_rules, jvp_rules, lower_rules),
+and tests/test_rules_complete.py checks that every primitive has an entry in each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ir.core import DTYPES, TensorType, is_float
+
+
+class ShapeError(TypeError):
+    """An op was applied to operands whose shapes or dtypes do not fit its rule."""
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    name: str
+    shape_rule: Callable[..., TensorType | tuple]
+    kind: str            # 'unary', 'binary', 'compare', 'reduce', 'shape', 'other', 'control'
+
+    def infer(self, in_types, params, regions=()) -> tuple[TensorType, ...]:
+        kwargs = dict(params)
+        if self.kind == "control":
+            kwargs["regions"] = regions
+        out = self.shape_rule(*in_types, **kwargs)
+        return out if isinstance(out, tuple) else (out,)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _register(name: str, rule, kind: str) -> Primitive:
+    prim = Primitive(name, rule, kind)
+    PRIMITIVES[name] = prim
+    return prim
+
+
+def _check(cond: bool, msg: str):
+    if not cond:
+        raise ShapeError(msg)
+
+
+def _axis_list(axes, ndim: int, what: str) -> tuple[int, ...]:
+    axes = tuple(axes)
+    for a in axes:
+        _check(0 <= a < ndim, f"{what}: axis {a} out of range for rank {ndim}")
+    _check(len(set(axes)) == len(axes), f"{what}: repeated axis in {list(axes)}")
+    return axes
+
+
+# ---- elementwise ---------------------------------------------------------------------
+
+def _float_unary(name):
+    def rule(x):
+        _check(is_float(x.dtype), f"{name} needs a floating operand, got {x}")
+        return x
+    return rule
+
+
+def _numeric_unary(name):
+    def rule(x):
+        _check(x.dtype != "bool", f"{name} needs a numeric operand, got {x}")
+        return x
+    return rule
+
+
+def _same_types(name, result_dtype=None, allowed=None):
+    def rule(x, y):
+        _check(x == y, f"{name} needs operands of one type, got {x} and {y}")
+        if allowed is not None:
+            _check(x.dtype in allowed, f"{name} does not take {x.dtype} operands")
+        return x if result_dtype is None else x.with_dtype(result_dtype)
+    return rule
+
+
+FLOAT_UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan",
+               "tanh", "logistic")
+for _n in FLOAT_UNARY:
+    _register(_n, _float_unary(_n), "unary")
+for _n in ("neg", "abs", "sign"):
+    _register(_n, _numeric_unary(_n), "unary")
+
+
+def _integer_pow(x, *, n):
+    _check(isinstance(n, int), f"integer_pow needs an int exponent, got {n!r}")
+    _check(x.dtype != "bool", f"integer_pow needs a numeric operand, got {x}")
+    return x
+
+
+_register("integer_pow", _integer_pow, "unary")
+
+
+def _logical_not(x):
+    _check(x.dtype == "bool", f"logical_not needs a bool operand, got {x}")
+    return x
+
+
+_register("logical_not", _logical_not, "unary")
+
+_NUMERIC = ("f32", "f64", "i32", "i64")
+for _n in ("add", "sub", "mul", "div", "max", "min"):
+    _register(_n, _same_types(_n, allowed=_NUMERIC), "binary")
+_register("pow", _same_types("pow", allowed=("f32", "f64")), "binary")
+for _n in ("logical_and", "logical_or"):
+    _register(_n, _same_types(_n, allowed=("bool",)), "binary")
+for _n in ("lt", "le", "gt", "ge", "eq", "ne"):
+    _register(_n, _same_types(_n, result_dtype="bool"), "compare")
+
+
+def _select(pred, x, y):
+    _check(pred.dtype == "bool", f"select needs a bool predicate, got {pred}")
+    _check(x == y, f"select needs branches of one type, got {x} and {y}")
+    _check(pred.shape == x.shape, f"select predicate shape {pred.shape} != {x.shape}")
+    return x
+
+
+_register("select", _select, "other")
+
+
+def _convert(x, *, dtype):
+    _check(dtype in DTYPES, f"convert: unknown dtype {dtype!r}")
+    return x.with_dtype(dtype)
+
+
+_register("convert", _convert, "unary")
+
+
+# ---- shape ops -----------------------------------------------------------------------
+
+def _broadcast_in_dim(x, *, shape, dims):
+    """dims[i] is the output axis that operand axis i maps to (XLA's broadcast_in_dim)."""
+    shape, dims = tuple(shape), tuple(dims)
+    _check(len(dims) == x.ndim, f"broadcast_in_dim: {len(dims)} dims for rank {x.ndim}")
+    _check(list(dims) == sorted(set(dims)), f"broadcast_in_dim: dims {list(dims)} not increasing")
+    for i, d in enumerate(dims):
+        _check(0 <= d < len(shape), f"broadcast_in_dim: dim {d} out of range")
+        _check(x.shape[i] in (1, shape[d]),
+               f"broadcast_in_dim: cannot broadcast {x} to {list(shape)}")
+    return x.with_shape(shape)
+
+
+def _reshape(x, *, shape):
+    out = x.with_shape(shape)
+    _check(out.size == x.size, f"reshape: cannot reshape {x} to {list(shape)}")
+    return out
+
+
+def _transpose(x, *, perm):
+    _check(sorted(perm) == list(range(x.ndim)), f"transpose: bad perm {list(perm)} for {x}")
+    return x.with_shape([x.shape[p] for p in perm])
+
+
+def _slice(x, *, start, limit, stride):
+    _check(len(start) == len(limit) == len(stride) == x.ndim, f"slice: rank mismatch for {x}")
+    shape = []
+    for s, l, st, d in zip(start, limit, stride, x.shape):
+        _check(st >= 1 and 0 <= s <= l <= d, f"slice: bad range {s}:{l}:{st} for dim {d}")
+        shape.append(max(0, -(-(l - s) // st)))
+    return x.with_shape(shape)
+
+
+def _pad(x, *, lo, hi, interior):
+    """Zero padding: lo/hi elements at each end, interior zeros between elements."""
+    _check(len(lo) == len(hi) == len(interior) == x.ndim, f"pad: rank mismatch for {x}")
+    shape = []
+    for d, a, b, i in zip(x.shape, lo, hi, interior):
+        _check(a >= 0 and b >= 0 and i >= 0, "pad: negative padding")
+        shape.append(a + b + d + max(d - 1, 0) * i)
+    return x.with_shape(shape)
+
+
+def _concatenate(*xs, axis):
+    _check(len(xs) >= 1, "concatenate needs at least one operand")
+    first = xs[0]
+    _check(0 <= axis < first.ndim, f"concatenate: axis {axis} out of range for {first}")
+    for x in xs[1:]:
+        same = x.dtype == first.dtype and x.ndim == first.ndim and all(
+            a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+        _check(same, f"concatenate: {x} does not fit {first} along axis {axis}")
+    size = sum(x.shape[axis] for x in xs)
+    return first.with_shape(first.shape[:axis] + (size,) + first.shape[axis + 1:])
+
+
+for _n, _r in (("broadcast_in_dim", _broadcast_in_dim), ("reshape", _reshape),
+               ("transpose", _transpose), ("slice", _slice), ("pad", _pad),
+               ("concatenate", _concatenate)):
+    _register(_n, _r, "shape")
+
+
+# ---- reductions ----------------------------------------------------------------------
+
+def _reduce(name, out_dtype=None):
+    def rule(x, *, axes):
+        axes = _axis_list(axes, x.ndim, name)
+        _check(x.dtype != "bool" or out_dtype, f"{name} needs a numeric operand, got {x}")
+        shape = [d for i, d in enumerate(x.shape) if i not in axes]
+        return TensorType(out_dtype or x.dtype, tuple(shape))
+    return rule
+
+
+for _n in ("reduce_sum", "reduce_max", "reduce_min"):
+    _register(_n, _reduce(_n), "reduce")
+
+
+def _arg_reduce(name):
+    def rule(x, *, axis):
+        _axis_list((axis,), x.ndim, name)
+        _check(x.shape[axis] > 0, f"{name} of an empty axis")
+        return TensorType("i64", x.shape[:axis] + x.shape[axis + 1:])
+    return rule
+
+
+_register("argmax", _arg_reduce("argmax"), "other")
+_register("argmin", _arg_reduce("argmin"), "other")
+
+
+# ---- linear algebra, indexing, creation ----------------------------------------------
+
+def _dot_general(x, y, *, contract, batch):
+    """Result axes: batch axes, then x's free axes, then y's free axes (XLA's order)."""
+    (xc, yc), (xb, yb) = contract, batch
+    _check(x.dtype == y.dtype, f"dot_general needs operands of one dtype, got {x} and {y}")
+    _check(x.dtype != "bool", "dot_general does not take bool operands")
+    _check(len(xc) == len(yc) and len(xb) == len(yb), "dot_general: dimension lists differ")
+    _axis_list(tuple(xc) + tuple(xb), x.ndim, "dot_general lhs")
+    _axis_list(tuple(yc) + tuple(yb), y.ndim, "dot_general rhs")
+    for a, b in zip(tuple(xc) + tuple(xb), tuple(yc) + tuple(yb)):
+        _check(x.shape[a] == y.shape[b],
+               f"dot_general: size mismatch {x.shape[a]} vs {y.shape[b]} ({x} @ {y})")
+    xfree = [d for i, d in enumerate(x.shape) if i not in xc and i not in xb]
+    yfree = [d for i, d in enumerate(y.shape) if i not in yc and i not in yb]
+    return TensorType(x.dtype, tuple(x.shape[a] for a in xb) + tuple(xfree) + tuple(yfree))
+
+
+_register("dot_general", _dot_general, "other")
+
+
+def _gather(x, idx, *, axis):
+    """numpy.take(x, idx, axis): out shape x.shape[:axis] + idx.shape + x.shape[axis+1:].
+
+    Indices must lie in [0, x.shape[axis]); the tracer wraps negatives, and the kernels
+    clamp out-of-range ones so native code never reads out of bounds.
+    """
+    _check(idx.dtype in ("i32", "i64"), f"gather needs integer indices, got {idx}")
+    _check(0 <= axis < x.ndim, f"gather: axis {axis} out of range for {x}")
+    return x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+
+
+def _scatter_add(x, idx, upd, *, axis):
+    """x with upd added at idx along axis (duplicates accumulate): the transpose of gather."""
+    _check(idx.dtype in ("i32", "i64"), f"scatter_add needs integer indices, got {idx}")
+    _check(0 <= axis < x.ndim, f"scatter_add: axis {axis} out of range for {x}")
+    want = x.shape[:axis] + idx.shape + x.shape[axis + 1:]
+    _check(upd.dtype == x.dtype and upd.shape == want,
+           f"scatter_add: updates {upd} do not fit {x} with indices {idx} (want {list(want)})")
+    return x
+
+
+def _iota(*, dtype, shape, dim):
+    _check(0 <= dim < len(shape), f"iota: dim {dim} out of range")
+    return TensorType(dtype, tuple(shape))
+
+
+def _constant(*, value, dtype, shape):
+    """value is a Python scalar (splat) or a nested list matching shape."""
+    return TensorType(dtype, tuple(shape))
+
+
+_register("gather", _gather, "other")
+_register("scatter_add", _scatter_add, "other")
+_register("iota", _iota, "other")
+_register("constant", _constant, "other")
+
+
+# ---- structured control flow -----------------------------------------------------------
+
+def _types_match(got, want, what):
+    got, want = list(got), list(want)
+    _check(got == want, f"{what}: types {[str(t) for t in got]} != {[str(t) for t in want]}")
+
+
+def _cond(pred, *operands, regions):
+    """cond(pred, *operands): regions (true_fn, false_fn) each map operands -> results."""
+    _check(pred.dtype == "bool" and pred.shape == (), f"cond needs a bool[] predicate, got {pred}")
+    _check(len(regions) == 2, "cond needs two regions")
+    for r in regions:
+        _types_match(r.param_types, operands, "cond branch parameters")
+    _types_match(regions[1].result_types, regions[0].result_types, "cond branch results")
+    return tuple(regions[0].result_types)
+
+
+def _while(*init, regions):
+    """while(*init): regions (cond_fn: carry -> bool[], body_fn: carry -> carry)."""
+    _check(len(regions) == 2, "while needs two regions")
+    cond_fn, body_fn = regions
+    _types_match(cond_fn.param_types, init, "while cond parameters")
+    _types_match(cond_fn.result_types, [TensorType("bool", ())], "while cond result")
+    _types_match(body_fn.param_types, init, "while body parameters")
+    _types_match(body_fn.result_types, init, "while body results")
+    return tuple(init)
+
+
+def _scan(*operands, num_carry, length, reverse, regions):
+    """scan(*carry, *xs): body (carry, x slices) -> (carry, y slices); ys stacked on axis 0."""
+    _check(len(regions) == 1, "scan needs one region")
+    (body,) = regions
+    carry, xs = operands[:num_carry], operands[num_carry:]
+    for x in xs:
+        _check(x.ndim >= 1 and x.shape[0] == length, f"scan: xs {x} not of length {length}")
+    slices = [x.with_shape(x.shape[1:]) for x in xs]
+    _types_match(body.param_types, list(carry) + slices, "scan body parameters")
+    _types_match(body.result_types[:num_carry], carry, "scan body carry results")
+    ys = [t.with_shape((length,) + t.shape) for t in body.result_types[num_carry:]]
+    return tuple(carry) + tuple(ys)
+
+
+_register("cond", _cond, "control")
+_register("while", _while, "control")
+_register("scan", _scan, "control")
+
+
+def get(name: str) -> Primitive:
+    try:
+        return PRIMITIVES[name]
+    except KeyError:
+        raise KeyError(f"unknown primitive '{name}'") from None

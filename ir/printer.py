@@ -1,0 +1,120 @@
+"""Prints a Function as SSA text; ir.parser reads the same text back.
+
+    func @f(%x: f32[3], %y: f32[3]) -> (f32[]) {
+      %m = mul %x, %y : f32[3]                                # model.py:4
+      %s = reduce_sum %m {axes=[0]} : f32[]
+      return %s
+    }
+
+Names come from a value's name_hint (with a numeric suffix on a clash) or are numbers.
+Each function and each region has its own name scope: regions are closed, they see only
+their own parameters. `constant` and `iota` do not print their dtype/shape params: the
+result type already says them.
+"""
+from __future__ import annotations
+
+import math
+
+from ir.core import Function, Op, Value
+
+LOC_COLUMN = 60
+IMPLIED_PARAMS = {"constant": ("dtype", "shape"), "iota": ("dtype", "shape")}
+
+
+class _Namer:
+    def __init__(self):
+        self.names: dict[Value, str] = {}
+        self.taken: set[str] = set()
+        self.counter = 0
+
+    def define(self, v: Value) -> str:
+        if v.name_hint:
+            base = _sanitize(v.name_hint)
+            name, k = base, 1
+            while name in self.taken:
+                name, k = f"{base}_{k}", k + 1
+        else:
+            while str(self.counter) in self.taken:
+                self.counter += 1
+            name = str(self.counter)
+        self.taken.add(name)
+        self.names[v] = name
+        return "%" + name
+
+    def use(self, v: Value) -> str:
+        name = self.names.get(v)
+        return "%" + name if name is not None else f"%<undefined {v.type}>"
+
+
+def _sanitize(hint: str) -> str:
+    s = "".join(c if c.isalnum() or c == "_" else "_" for c in hint)
+    # a name that starts with a digit could clash with the numbering
+    return s if s and not s[0].isdigit() else "v" + s
+
+
+def format_param(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, tuple):
+        return "[" + ", ".join(format_param(e) for e in v) + "]"
+    raise TypeError(f"cannot print param value {v!r} of type {type(v).__name__}")
+
+
+def _format_params(op: Op) -> str:
+    skip = IMPLIED_PARAMS.get(op.prim.name, ())
+    items = [f"{k}={format_param(v)}" for k, v in sorted(op.params.items()) if k not in skip]
+    return " {" + ", ".join(items) + "}" if items else ""
+
+
+def _op_lines(op: Op, namer: _Namer, indent: str) -> list[str]:
+    operands = ", ".join(namer.use(v) for v in op.inputs)
+    results = ", ".join(namer.define(v) for v in op.results)
+    types = ", ".join(str(v.type) for v in op.results)
+    text = f"{indent}{results} = {op.prim.name}"
+    text += f" {operands}" if operands else ""
+    text += f"{_format_params(op)} : {types}"
+    if op.regions:
+        text += " {"
+    if op.loc:
+        text = text.ljust(LOC_COLUMN) + f"  # {op.loc}"
+    lines = [text]
+    if op.regions:
+        for region in op.regions:
+            lines += _function_lines(region, indent + "  ")
+        lines.append(indent + "}")
+    return lines
+
+
+def _function_lines(fn: Function, indent: str = "") -> list[str]:
+    namer = _Namer()
+    params = ", ".join(f"{namer.define(p)}: {p.type}" for p in fn.params)
+    outs = ", ".join(str(r.type) for r in fn.results)
+    lines = [f"{indent}func @{fn.name}({params}) -> ({outs}) {{"]
+    for op in fn.body:
+        lines += _op_lines(op, namer, indent + "  ")
+    returned = ", ".join(namer.use(r) for r in fn.results)
+    lines.append(f"{indent}  return {returned}".rstrip())
+    lines.append(indent + "}")
+    return lines
+
+
+def print_function(fn: Function) -> str:
+    return "\n".join(_function_lines(fn)) + "\n"
+
+
+def print_op(op: Op) -> str:
+    """One op's line(s), for error messages; operands defined elsewhere print as %<...>."""
+    namer = _Namer()
+    for v in op.inputs:
+        namer.define(v)
+    return "\n".join(_op_lines(op, namer, ""))
