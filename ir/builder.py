@@ -39,6 +39,25 @@ class Builder:
             return lambda *inputs, **params: self.emit(PRIMITIVES[name], *inputs, **params)
         raise AttributeError(name)
 
+    def inline(self, fn: Function, args) -> list[Value]:
+        """Appends a copy of fn's body applied to args; returns the copies of its results.
+
+        Regions are closed, so they are shared, not copied. Locations are kept.
+        """
+        if len(args) != len(fn.params):
+            raise TypeError(f"inline @{fn.name}: {len(fn.params)} params, {len(args)} args")
+        env = {}
+        for p, a in zip(fn.params, args):
+            if p.type != a.type:
+                raise ShapeError(f"inline @{fn.name}: argument {a.type} for parameter {p.type}")
+            env[p] = a
+        for op in fn.body:
+            results = tuple(Value(r.type, r.name_hint) for r in op.results)
+            env.update(zip(op.results, results))
+            inputs = tuple(env[v] for v in op.inputs)
+            self.ops.append(Op(op.prim, inputs, results, dict(op.params), op.regions, op.loc))
+        return [env[r] for r in fn.results]
+
     # ---- conveniences used everywhere ----
 
     def const(self, value, dtype: str, shape=()) -> Value:

@@ -22,13 +22,14 @@ IMPLIED_PARAMS = {"constant": ("dtype", "shape"), "iota": ("dtype", "shape")}
 
 
 class _Namer:
-    def __init__(self):
+    def __init__(self, hints: bool = True):
+        self.hints = hints
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set()
         self.counter = 0
 
     def define(self, v: Value) -> str:
-        if v.name_hint:
+        if v.name_hint and self.hints:
             base = _sanitize(v.name_hint)
             name, k = base, 1
             while name in self.taken:
@@ -76,7 +77,7 @@ def _format_params(op: Op) -> str:
     return " {" + ", ".join(items) + "}" if items else ""
 
 
-def _op_lines(op: Op, namer: _Namer, indent: str) -> list[str]:
+def _op_lines(op: Op, namer: _Namer, indent: str, locs: bool) -> list[str]:
     operands = ", ".join(namer.use(v) for v in op.inputs)
     results = ", ".join(namer.define(v) for v in op.results)
     types = ", ".join(str(v.type) for v in op.results)
@@ -85,31 +86,32 @@ def _op_lines(op: Op, namer: _Namer, indent: str) -> list[str]:
     text += f"{_format_params(op)} : {types}"
     if op.regions:
         text += " {"
-    if op.loc:
+    if op.loc and locs:
         text = text.ljust(LOC_COLUMN) + f"  # {op.loc}"
     lines = [text]
     if op.regions:
         for region in op.regions:
-            lines += _function_lines(region, indent + "  ")
+            lines += _function_lines(region, indent + "  ", locs, namer.hints)
         lines.append(indent + "}")
     return lines
 
 
-def _function_lines(fn: Function, indent: str = "") -> list[str]:
-    namer = _Namer()
+def _function_lines(fn: Function, indent: str, locs: bool, hints: bool) -> list[str]:
+    namer = _Namer(hints)
     params = ", ".join(f"{namer.define(p)}: {p.type}" for p in fn.params)
     outs = ", ".join(str(r.type) for r in fn.results)
     lines = [f"{indent}func @{fn.name}({params}) -> ({outs}) {{"]
     for op in fn.body:
-        lines += _op_lines(op, namer, indent + "  ")
+        lines += _op_lines(op, namer, indent + "  ", locs)
     returned = ", ".join(namer.use(r) for r in fn.results)
     lines.append(f"{indent}  return {returned}".rstrip())
     lines.append(indent + "}")
     return lines
 
 
-def print_function(fn: Function) -> str:
-    return "\n".join(_function_lines(fn)) + "\n"
+def print_function(fn: Function, locs: bool = True, hints: bool = True) -> str:
+    """The text of fn. locs=False, hints=False gives the canonical form used as a cache key."""
+    return "\n".join(_function_lines(fn, "", locs, hints)) + "\n"
 
 
 def print_op(op: Op) -> str:
@@ -117,4 +119,4 @@ def print_op(op: Op) -> str:
     namer = _Namer()
     for v in op.inputs:
         namer.define(v)
-    return "\n".join(_op_lines(op, namer, ""))
+    return "\n".join(_op_lines(op, namer, "", True))

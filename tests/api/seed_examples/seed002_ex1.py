@@ -1,0 +1,1 @@
+tensor.backward(gradient=None, retain_graph=False, create_graph=False)
