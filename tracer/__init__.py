@@ -1,0 +1,1 @@
+"""gradjit's front end: Tensor, tracing, the op surface, transforms and the imperative API."""

@@ -1,0 +1,74 @@
+"""User-facing dtypes and Size, spelled as PyTorch spells them so printed output matches."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ir.core import DTYPES
+
+
+class DType:
+    """A tensor element type: `gradjit.float32` wraps the IR dtype 'f32'."""
+    def __init__(self, name: str, ir_name: str, is_floating_point: bool):
+        self.name = name
+        self.ir = ir_name
+        self.is_floating_point = is_floating_point
+
+    @property
+    def numpy(self) -> np.dtype:
+        return DTYPES[self.ir]
+
+    def __repr__(self) -> str:
+        # PyTorch's spelling: seed programs print dtypes and must match real PyTorch
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return (dtype_from_ir, (self.ir,))
+
+
+float32 = DType("float32", "f32", True)
+float64 = DType("float64", "f64", True)
+int32 = DType("int32", "i32", False)
+int64 = DType("int64", "i64", False)
+bool_ = DType("bool", "bool", False)
+float = float32       # torch.float
+double = float64      # torch.double
+long = int64          # torch.long
+int = int32           # torch.int
+
+_BY_IR = {d.ir: d for d in (float32, float64, int32, int64, bool_)}
+
+
+def dtype_from_ir(ir_name: str) -> DType:
+    return _BY_IR[ir_name]
+
+
+def to_ir_dtype(dtype) -> str | None:
+    """Accepts a DType, an IR name, a NumPy dtype or a Python type; None stays None."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, DType):
+        return dtype.ir
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype
+    if dtype is builtins.float:
+        return "f32"
+    if dtype is builtins.int:
+        return "i64"
+    if dtype is builtins.bool:
+        return "bool"
+    from ir.core import dtype_of_numpy
+    return dtype_of_numpy(np.dtype(dtype))
+
+
+class Size(tuple):
+    """A shape, printed as PyTorch prints torch.Size."""
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n

@@ -1,0 +1,132 @@
+"""Expr: the immutable SSA value behind every Tensor, in one lazy graph for both fronts.
+
+An Expr is one of:
+  - data:      a realised NumPy array (imperative leaves, realised intermediates);
+  - a param:   a symbolic placeholder of a function being traced (`symbolic` is True);
+  - computed:  the result of `op` (an ir.Op) applied to `args` (Exprs), not yet realised.
+
+Tensors are mutable handles (in-place ops point them at a new Expr); Exprs never change,
+except that a computed Expr may have its `data` filled in once it is realised. The graph is
+kept alive only by the Exprs that live Tensors reference, as PyTorch's autograd graph is.
+
+`build_function` cuts a Function out of this graph: from the wanted Exprs back to leaves.
+Leaves with data become parameters (never constants), so a function's structure (the
+compile-cache key) does not depend on the data: a training loop compiles once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import Builder, Function, Op, TensorType, Value
+from ir.core import dtype_of_numpy
+
+
+class Expr:
+    __slots__ = ("value", "op", "args", "data", "symbolic", "__weakref__")
+
+    def __init__(self, value: Value, op: Op | None = None, args: tuple = (),
+                 data: np.ndarray | None = None, symbolic: bool = False):
+        self.value = value
+        self.op = op
+        self.args = args
+        self.data = data
+        self.symbolic = symbolic
+
+    @property
+    def type(self) -> TensorType:
+        return self.value.type
+
+    @property
+    def is_leaf_param(self) -> bool:
+        return self.op is None and self.data is None
+
+    def __repr__(self) -> str:
+        kind = "data" if self.data is not None else ("param" if self.op is None else self.op.prim.name)
+        return f"<Expr {kind}: {self.type}>"
+
+
+def data_expr(array: np.ndarray) -> Expr:
+    array = np.ascontiguousarray(array)
+    t = TensorType(dtype_of_numpy(array.dtype), array.shape)
+    return Expr(Value(t), data=array)
+
+
+def param_expr(t: TensorType, hint: str | None = None) -> Expr:
+    return Expr(Value(t, hint), symbolic=True)
+
+
+def apply_op(prim: str, args: tuple, loc: str | None, regions=(), **params) -> list[Expr]:
+    """Records one primitive application on Exprs; the types are checked here, eagerly."""
+    b = Builder(loc)
+    b.emit(prim, *(a.value for a in args), regions=regions, **params)
+    (op,) = b.ops
+    symbolic = any(a.symbolic for a in args)
+    return [Expr(r, op, tuple(args), symbolic=symbolic) for r in op.results]
+
+
+def apply_function(fn: Function, args: list[Expr]) -> list[Expr]:
+    """Records a whole Function applied to Exprs (how a transformed function is called)."""
+    env: dict[Value, Expr] = dict(zip(fn.params, args))
+    for op in fn.body:
+        inputs = tuple(env[v] for v in op.inputs)
+        outs = apply_op(op.prim.name, inputs, op.loc, regions=op.regions, **op.params)
+        env.update(zip(op.results, outs))
+    return [env[r] for r in fn.results]
+
+
+def build_function(name: str, params: list[Expr], outputs: list[Expr]):
+    """Cuts the Function computing `outputs` from `params`.
+
+    Returns (fn, captures): fn's parameters are `params` followed by one parameter per
+    captured leaf (a realised array, or a symbolic value of an enclosing trace) in
+    `captures`, in first-use order. Realised intermediates are leaves too: they are
+    reused, never recomputed.
+    """
+    env: dict[int, Value] = {}
+    fn_params: list[Value] = []
+    for p in params:
+        v = Value(p.type, p.value.name_hint)
+        env[id(p)] = v
+        fn_params.append(v)
+    captures: list[Expr] = []
+    body: list[Op] = []
+    copied: dict[int, tuple] = {}
+    keep_alive = []          # ids stay valid while their Exprs are referenced
+
+    def visit(root: Expr):
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            if id(e) in env:
+                continue
+            if e.data is not None or e.op is None:
+                v = Value(e.type, e.value.name_hint)
+                env[id(e)] = v
+                fn_params.append(v)
+                captures.append(e)
+                keep_alive.append(e)
+                continue
+            if not expanded:
+                stack.append((e, True))
+                stack.extend((a, False) for a in reversed(e.args) if id(a) not in env)
+                continue
+            _copy_op(e, env, body, copied, keep_alive)
+
+    for out in outputs:
+        visit(out)
+    results = [env[id(o)] for o in outputs]
+    return Function(name, fn_params, body, results), captures
+
+
+def _copy_op(e: Expr, env, body, copied, keep_alive):
+    """Copies e's op once (all its results), mapping inputs through env."""
+    key = id(e.op)
+    if key not in copied:
+        inputs = tuple(env[id(a)] for a in e.args)
+        results = tuple(Value(r.type, r.name_hint) for r in e.op.results)
+        body.append(Op(e.op.prim, inputs, results, dict(e.op.params), e.op.regions, e.op.loc))
+        copied[key] = results
+        keep_alive.append(e.op)
+    index = e.op.results.index(e.value)
+    env[id(e)] = copied[key][index]
+    keep_alive.append(e)
