@@ -1,6 +1,8 @@
 """The one compile pipeline both fronts use: optimise, compile (cached by structure), run."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ir import Function
@@ -27,4 +29,12 @@ def compile_function(fn: Function):
 
 
 def run(fn: Function, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+        from ir.interpret import interpret
+        return interpret(fn, *arrays)
     return compile_function(fn)(*arrays)
+
+
+def clear_cache():
+    """Forgets every compiled function (the runtime's caches are cleared separately)."""
+    _executables.clear()

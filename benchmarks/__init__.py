@@ -1,0 +1,1 @@
+"""Benchmarks of gradjit against NumPy, JAX and PyTorch: python -m benchmarks."""

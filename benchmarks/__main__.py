@@ -1,0 +1,90 @@
+"""python -m benchmarks [--quick] [--only NAME ...] [--json out.json]
+
+Prints, per workload, the median time of each system (interleaved rounds), the ratio of
+gradjit to each, peak memory, and cold compile times (trace + compile + first run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+
+from benchmarks import harness, workloads
+from benchmarks.harness import fmt_time
+
+
+def build(gj, quick: bool):
+    sizes = [10**6] if quick else [10**6, 10**7]
+    made = [workloads.chain(gj, n) for n in sizes]
+    made.append(workloads.mlp(gj))
+    made.append(workloads.tiny(gj))
+    for name in ("gmm", "lstm", "imperative"):
+        maker = getattr(workloads, name, None)
+        if maker is not None:
+            made.extend(maker(gj, quick) if name == "gmm" else [maker(gj)])
+    return made
+
+
+def run_workload(w, quick: bool) -> dict:
+    errors = harness.check_agreement(w)
+    batch = {s.name: harness.calls_per_round(s.run) for s in w.systems}
+    timed = []
+    for s in w.systems:
+        n = batch[s.name]
+        timed.append(harness.System(s.name, (lambda run=s.run, n=n: [run() for _ in range(n)]),
+                                    s.to_numpy))
+    med = harness.interleaved_medians(timed, rounds=5 if quick else 15,
+                                      min_seconds=0.5 if quick else 2.0)
+    med = {name: t / batch[name] for name, t in med.items()}
+    row = {"workload": w.name, "description": w.description, "median_seconds": med,
+           "max_rel_error": errors, "extra": w.extra,
+           "peak_bytes": {s.name: harness.peak_memory(s.run) for s in w.systems},
+           "cold_seconds": {s.name: s.cold() for s in w.systems if s.cold is not None}}
+    return row
+
+
+def print_row(row: dict):
+    med = row["median_seconds"]
+    gjt = med.get("gradjit")
+    print(f"\n== {row['workload']}: {row['description']}")
+    for name, t in med.items():
+        ratio = f"gradjit/{name} = {gjt / t:5.2f}x" if gjt and name != "gradjit" else ""
+        mem = row["peak_bytes"].get(name, 0) / 2**20
+        print(f"  {name:10s} {fmt_time(t):>10s}   peak {mem:8.1f} MiB   {ratio}")
+    if "ideal_seconds" in row["extra"] and gjt:
+        ideal = row["extra"]["ideal_seconds"]
+        print(f"  ideal (bytes / streaming bandwidth) {fmt_time(ideal)}; gradjit/ideal = "
+              f"{gjt / ideal:.2f}x")
+    if "flops" in row["extra"]:
+        for name, t in med.items():
+            print(f"  {name:10s} {row['extra']['flops'] / t / 1e9:7.1f} GFLOP/s")
+    for name, t in row["cold_seconds"].items():
+        print(f"  cold {name:8s} {fmt_time(t)}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument("--only", nargs="*", help="workload name prefixes to run")
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args(argv)
+    import gradjit as gj
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}; systems: gradjit"
+          + (", jax " + workloads.jax.__version__ if workloads.jax else "")
+          + (", torch " + workloads.torch.__version__ if workloads.torch else ""))
+    rows = []
+    for w in build(gj, args.quick):
+        if args.only and not any(w.name.startswith(p) for p in args.only):
+            continue
+        row = run_workload(w, args.quick)
+        print_row(row)
+        rows.append(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""gradjit: a JIT-compiling tracing autograd compiler. The one public import (see API.md).
+
+Re-exports only; each layer package owns its names through its `__all__`.
+"""
+import ir
+from tracer.dtypes import (DType, Size, bool_ as bool, double, float, float32, float64,  # noqa: A004
+                           int, int32, int64, long)
+from tracer.errors import TracerError
+from tracer.tensor import Tensor
+from tracer.ops import *          # noqa: F401,F403  the op surface (API.md section 3)
+from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
+from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
+from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
+from tracer import autograd, nn, optim  # noqa: F401
+from tracer.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""How the op surface records work on Tensors, and where autograd hooks in.
+
+`apply(prim, *tensors, **params)` records one IR primitive on Tensors (checked eagerly by the
+primitive's shape rule, stamped with the user's file:line). Every user-facing op is wrapped
+in `@torch_op("Mul", saves=...)`: the outermost such op in a call chain is one node of the
+PyTorch-style autograd graph (grad_fn `MulBackward0`); ops it calls internally are not.
+
+`saves` names what PyTorch's backward node for that op keeps (for version-counter checks
+of in-place ops): argument positions (0, 1, ...) and/or "out".
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+from tracer.errors import user_location
+from tracer.expr import apply_op
+from tracer.tensor import Tensor
+
+_state = threading.local()
+# called as hook(name, saves, args, kwargs, result) for the outermost user op; see autograd
+op_hooks: list = []
+
+
+def apply(prim: str, *tensors: Tensor, regions=(), **params):
+    """Records one primitive; returns a Tensor, or a tuple for multi-result primitives."""
+    loc = getattr(_state, "loc", None) or user_location()
+    exprs = apply_op(prim, tuple(t._expr for t in tensors), loc, regions=regions, **params)
+    outs = [Tensor(e) for e in exprs]
+    return outs[0] if len(outs) == 1 and not regions else tuple(outs)
+
+
+def torch_op(name: str, saves: tuple = ()):
+    """Marks a user-facing op (see module docstring)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            if getattr(_state, "depth", 0):
+                return fn(*args, **kwargs)
+            _state.depth = 1
+            _state.loc = user_location()
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                _state.depth = 0
+                _state.loc = None
+            for hook in op_hooks:
+                result = hook(name, saves, args, kwargs, result)
+            return result
+        inner.torch_name = name
+        return inner
+    return wrap
