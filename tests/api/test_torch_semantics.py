@@ -300,8 +300,9 @@ SAVED_TENSOR_CASES = {
                        "[torch.FloatTensor [3]], which is output 0 of Sigmoid, is at version 1;"),
     "tanh output": (_tanh_output_overwritten,
                     "[torch.FloatTensor [2, 2]], which is output 0 of Tanh, is at version 1;"),
-    "exp output, f64, twice": (_exp_output_twice_modified_f64,
-                               "[torch.DoubleTensor [3]], which is output 0 of Exp, is at version 2;"),
+    "exp output, f64, twice": (
+        _exp_output_twice_modified_f64,
+        "[torch.DoubleTensor [3]], which is output 0 of Exp, is at version 2;"),
     "mul operand": (_mul_operand_modified, "[torch.FloatTensor [2]] is at version 1;"),
     "matmul operand": (_matmul_operand_modified, "[torch.FloatTensor [2, 2]] is at version 1;"),
 }

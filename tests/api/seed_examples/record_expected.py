@@ -80,7 +80,8 @@ CHECKS = {
 
 # Why an example's outcome differs from what the seed's prose says (see seeds/ERRATA.md).
 NOTES = {
-    "seed001_ex3": "ERRATA: z2.backward() on a vector raises (uncaught); only the first print runs.",
+    "seed001_ex3": "ERRATA: z2.backward() on a vector raises (uncaught); only the first print "
+                   "runs.",
     "seed002_ex1": "A signature line, not a program: `tensor` is a placeholder, so running it "
                    "verbatim raises NameError. The test binds `tensor` (see setup) and checks "
                    "Tensor.backward's signature against torch's (real default retain_graph=None).",
