@@ -3,3 +3,5 @@ from ir.core import (DTYPES, FLOAT_DTYPES, INT_DTYPES, Function, Op, TensorType,
                      dtype_of_numpy, is_float, walk_ops)
 from ir.primitives import PRIMITIVES, Primitive, ShapeError
 from ir.builder import Builder
+from ir.parser import ParseError, parse
+from ir.verify import VerifyError, verify

@@ -122,7 +122,8 @@ class _Parser:
                     ':' [type (',' type)*]  (one type per result)
                     ['{' LOC? function+ '}'] LOC?
         attrs    := IDENT '=' pvalue (',' IDENT '=' pvalue)*
-        pvalue   := NUMBER | 'inf' | 'nan' | 'true' | 'false' | STRING | '[' [pvalue (',' pvalue)*] ']'
+        pvalue   := NUMBER | 'inf' | 'nan' | 'true' | 'false' | STRING
+                  | '[' [pvalue (',' pvalue)*] ']'
         type     := DTYPE '[' [INT (',' INT)*] ']'
         use      := VALUE                      (defined earlier in the same function)
         VALUE is %name, FUNC is @name, LOC is a trailing '# ...' comment. Regions are closed:
@@ -196,8 +197,8 @@ class _Parser:
         self.skip_comment()
         got = [r.type for r in results]
         if got != out_types:
-            self.error(f"returned types {_types(got)} do not match the declared {_types(out_types)}",
-                       ret)
+            self.error(f"returned types {_types(got)} do not match the declared "
+                       f"{_types(out_types)}", ret)
         return results
 
     def parse_op(self, scope: dict) -> Op:

@@ -40,8 +40,21 @@ class _Context:
 Rule = Callable[[Op, _Context], object]
 
 
+def _shared(region_pass: Callable[[Function], Function]) -> Callable[[Function], Function]:
+    """region_pass, run once per distinct region, so regions shared in the input (as
+    Builder.inline shares them) stay shared in the output."""
+    done: dict[int, tuple[Function, Function]] = {}
+
+    def run(region: Function) -> Function:
+        if id(region) not in done:
+            done[id(region)] = (region, region_pass(region))    # keep region alive: id stable
+        return done[id(region)][1]
+    return run
+
+
 def _rewrite(fn: Function, rule: Rule, region_pass: Callable[[Function], Function]) -> Function:
     ctx = _Context()
+    region_pass = _shared(region_pass)
     for op in fn.body:
         op = Op(op.prim, tuple(ctx.env.get(v, v) for v in op.inputs), op.results,
                 dict(op.params), tuple(region_pass(r) for r in op.regions), op.loc)
@@ -72,12 +85,13 @@ def dce(fn: Function) -> Function:
     the regions of the ops it keeps."""
     live = set(fn.results)
     kept = []
+    region_pass = _shared(dce)
     for op in reversed(fn.body):
         if not any(r in live for r in op.results):
             continue
         live.update(op.inputs)
         kept.append(Op(op.prim, op.inputs, op.results, dict(op.params),
-                       tuple(dce(r) for r in op.regions), op.loc))
+                       tuple(region_pass(r) for r in op.regions), op.loc))
     kept.reverse()
     return Function(fn.name, list(fn.params), kept, list(fn.results))
 
@@ -228,6 +242,11 @@ def _select(op, ctx):
     return None
 
 
+def _identity(op, ctx):
+    """broadcast_in_dim / convert to the operand's own type: the operand itself."""
+    return op.inputs[0] if op.inputs[0].type == op.result.type else None
+
+
 simplify_rules: dict[str, Rule] = {
     "add": _add,
     "sub": lambda op, ctx: op.inputs[0] if _is(op.inputs[1], ctx, 0) else None,
@@ -237,12 +256,10 @@ simplify_rules: dict[str, Rule] = {
     "logical_not": _involution,
     "integer_pow": _integer_pow,
     "pow": _pow,
-    "broadcast_in_dim": lambda op, ctx: op.inputs[0] if op.inputs[0].type == op.result.type
-    else None,
+    "broadcast_in_dim": _identity,
     "reshape": _reshape,
     "transpose": _transpose,
-    "convert": lambda op, ctx: op.inputs[0] if op.inputs[0].dtype == op.params["dtype"]
-    else None,
+    "convert": _identity,
     "select": _select,
 }
 

@@ -53,6 +53,11 @@ def _sanitize(hint: str) -> str:
     return s if s and not s[0].isdigit() else "v" + s
 
 
+def _function_name(name: str) -> str:
+    """Function names print as identifiers: anything else (spaces, parens) becomes '_'."""
+    return "".join(c if c.isalnum() or c in "_.<>" else "_" for c in name) or "f"
+
+
 def format_param(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -87,7 +92,7 @@ def _op_lines(op: Op, namer: _Namer, indent: str, locs: bool) -> list[str]:
     if op.regions:
         text += " {"
     if op.loc and locs:
-        text = text.ljust(LOC_COLUMN) + f"  # {op.loc}"
+        text = text.ljust(LOC_COLUMN) + "  # " + op.loc.replace("\n", " ")
     lines = [text]
     if op.regions:
         for region in op.regions:
@@ -100,7 +105,7 @@ def _function_lines(fn: Function, indent: str, locs: bool, hints: bool) -> list[
     namer = _Namer(hints)
     params = ", ".join(f"{namer.define(p)}: {p.type}" for p in fn.params)
     outs = ", ".join(str(r.type) for r in fn.results)
-    lines = [f"{indent}func @{fn.name}({params}) -> ({outs}) {{"]
+    lines = [f"{indent}func @{_function_name(fn.name)}({params}) -> ({outs}) {{"]
     for op in fn.body:
         lines += _op_lines(op, namer, indent + "  ", locs)
     returned = ", ".join(namer.use(r) for r in fn.results)

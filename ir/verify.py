@@ -3,9 +3,11 @@
     verify(fn)       # returns fn, or raises VerifyError naming the function and the op
 
 Checked: every operand is defined before its use in the same function (regions are closed:
-a region sees only its own parameters), every value is defined once in the whole tree,
+a region sees only its own parameters), every value is defined once in its function,
 result types agree with the primitive's shape rule, params are printable, constant values
 fit their type, and a function's results are defined. Regions are verified recursively.
+Each function is its own name scope, so one region Function may be shared by several ops
+(Builder.inline shares them).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def verify(fn: Function) -> Function:
     Raises:
         VerifyError: on the first broken invariant, with the function name and printed op.
     """
-    _verify_function(fn, seen=set(), outer=frozenset())
+    _verify_function(fn, outer=frozenset())
     return fn
 
 
@@ -38,29 +40,28 @@ def _fail(msg: str, fn: Function, op: Op | None = None):
     raise VerifyError(f"{msg} in @{fn.name}:\n  {text}")
 
 
-def _verify_function(fn: Function, seen: set, outer: frozenset):
-    """seen: values defined anywhere so far; outer: values of the enclosing functions."""
+def _verify_function(fn: Function, outer: frozenset):
+    """outer: the values of the enclosing functions, which fn may not use."""
     defined: set[Value] = set()
     for p in fn.params:
-        _define(p, fn, None, seen, defined)
+        _define(p, fn, None, defined)
     for op in fn.body:
-        _verify_op(op, fn, seen, defined, outer)
+        _verify_op(op, fn, defined, outer)
     for i, r in enumerate(fn.results):
         if r not in defined:
             where = " (a value of an enclosing function: regions are closed)" if r in outer else ""
             _fail(f"result {i} ({r!r}) is not defined{where}", fn)
 
 
-def _define(v, fn: Function, op: Op | None, seen: set, defined: set):
+def _define(v, fn: Function, op: Op | None, defined: set):
     if not isinstance(v, Value) or not isinstance(v.type, TensorType):
         _fail(f"{v!r} is not a typed IR Value", fn, op)
-    if v in seen:
+    if v in defined:
         _fail(f"value {v!r} defined twice", fn, op)
-    seen.add(v)
     defined.add(v)
 
 
-def _verify_op(op: Op, fn: Function, seen: set, defined: set, outer: frozenset):
+def _verify_op(op: Op, fn: Function, defined: set, outer: frozenset):
     prim = getattr(op.prim, "name", None)
     if PRIMITIVES.get(prim) is not op.prim:
         _fail(f"unknown primitive {op.prim!r}", fn, op)
@@ -71,11 +72,11 @@ def _verify_op(op: Op, fn: Function, seen: set, defined: set, outer: frozenset):
             _fail(f"region uses {v!r} of the enclosing function (regions are closed)", fn, op)
         _fail(f"operand {v!r} used before definition", fn, op)
     for region in op.regions:
-        _verify_function(region, seen, outer | defined)
+        _verify_function(region, outer | defined)
     _check_params(op, fn)
     _check_types(op, fn)
     for r in op.results:
-        _define(r, fn, op, seen, defined)
+        _define(r, fn, op, defined)
 
 
 def _check_params(op: Op, fn: Function):

@@ -257,6 +257,26 @@ def test_comments_and_blank_lines_are_skipped():
     assert len(fn.body) == 1
 
 
+def test_zero_result_ops_empty_functions_and_odd_function_names():
+    empty = make_fn([F], lambda b, a: [], name="nothing")
+
+    def body(b, p, x):
+        assert b.emit("cond", p, x, regions=(empty, empty)) == ()
+        return []
+    fn = make_fn([("bool", ()), F], body, name="<lambda>")
+    text = roundtrip(fn)
+    filecheck(text, """
+        CHECK-LABEL: func @<lambda>(%0: bool[], %1: f32[2,3]) -> () {
+        CHECK-NEXT:  = cond %0, %1 :  {
+        CHECK-NEXT:  func @nothing(%0: f32[2,3]) -> () {
+        CHECK-NEXT:  return
+    """)
+    parsed = parse(text)
+    assert parsed.name == "<lambda>" and parsed.body[0].results == ()
+    assert [r.name for r in parsed.body[0].regions] == ["nothing", "nothing"]
+    roundtrip(Function("g", [], [], []))
+
+
 def test_importing_the_parser_imports_nothing_outside_ir():
     code = ("import sys, ir.parser\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in "

@@ -1,0 +1,191 @@
+"""VJP and JVP rules of the control-flow primitives cond, scan and while.
+
+Their regions are closed Functions, so a rule differentiates a region with the transforms
+themselves (vjp_function / jvp_function) and wraps the result in a new control op:
+- cond: the adjoint is a cond whose branches are the branch VJPs (each recomputes its
+  branch's primal); forward mode is a cond over the branch JVPs.
+- scan: the forward scan also stacks each iteration's carry (the tape); the adjoint is a
+  scan in the opposite direction whose body is the body's VJP, carrying the carries'
+  cotangents and stacking the xs' cotangents. Forward mode scans the body's JVP.
+- while: forward mode loops over the body's JVP. Reverse mode needs the trip count, which a
+  while does not have, so it is refused (as JAX does).
+"""
+from __future__ import annotations
+
+from ir.autodiff.common import zeros
+from ir.autodiff.jvp_rules import jvp_rules
+from ir.autodiff.transforms import (copy_body, jvp_fused_rules, jvp_function, vjp_function,
+                                    vjp_tape_rules)
+from ir.autodiff.vjp_rules import vjp_rules
+from ir.builder import Builder
+from ir.core import Function, Value, is_float
+
+WHILE_VJP_ERROR = ("reverse-mode differentiation of while is not supported; "
+                   "use fori_loop with static bounds or scan")
+
+
+def _floats(values) -> list[int]:
+    return [i for i, v in enumerate(values) if is_float(v.dtype)]
+
+
+def _region(name: str, types, build) -> Function:
+    """A closed Function with params of the given types; build(b, params) -> results."""
+    params = [Value(t) for t in types]
+    b = Builder()
+    results = build(b, params)
+    return Function(name, params, b.ops, list(results))
+
+
+def _inline(b: Builder, fn: Function, args) -> list[Value]:
+    """Like Builder.inline, but regions are cloned: an original region may already appear
+    elsewhere in the function being built, and a Function must not hold one twice."""
+    env = copy_body(b, fn, args)
+    return [env[r] for r in fn.results]
+
+
+# ---- cond --------------------------------------------------------------------------------
+
+def _cond_vjp(b, g, out, pred, *operands, regions):
+    """A cond over the branches' VJPs; the predicate gets no cotangent."""
+    wrt = _floats(operands)
+    mask = [gi is not None for gi in g]
+    branches = tuple(vjp_function(r, wrt, mask, keep_primal=False, name=f"{r.name}_vjp")
+                     for r in regions)
+    seeds = [gi for gi in g if gi is not None]
+    res = b.emit("cond", pred, *operands, *seeds, regions=branches)
+    cts = [None] * len(operands)
+    for i, c in zip(wrt, res):
+        cts[i] = c
+    return (None, *cts)
+
+
+def _cond_jvp(b, ts, pred, *operands, regions):
+    """(primal results, tangents) from one cond over the branches' JVPs."""
+    wrt = [i for i, t in enumerate(ts[1:]) if t is not None]
+    branches = tuple(jvp_function(r, wrt, name=f"{r.name}_jvp") for r in regions)
+    res = b.emit("cond", pred, *operands, *(ts[1 + i] for i in wrt), regions=branches)
+    n = len(regions[0].results)
+    return res[:n], _spread(res[n:], regions[0].results, n)
+
+
+def _spread(tangents, results, n) -> tuple:
+    """Tangents of the float results placed at their result positions, None elsewhere."""
+    out = [None] * n
+    for i, t in zip(_floats(results), tangents):
+        out[i] = t
+    return tuple(out)
+
+
+# ---- scan --------------------------------------------------------------------------------
+
+def _scan_forward(b, *operands, num_carry, length, reverse, regions):
+    """The scan, also stacking each iteration's incoming carry as extra ys: (outs, tape)."""
+    (body,) = regions
+    taped = _region(f"{body.name}_taped", body.param_types,
+                    lambda bb, ps: _inline(bb, body, ps) + ps[:num_carry])
+    res = b.emit("scan", *operands, num_carry=num_carry, length=length, reverse=reverse,
+                 regions=(taped,))
+    n = len(body.results)
+    return res[:n], res[n:]
+
+
+def _scan_adjoint(b, g, out, tape, *operands, num_carry, length, reverse, regions):
+    """A scan running the other way over the body's VJP, fed the tape, the xs and the ys'
+    cotangents; it carries the float carries' cotangents and stacks the float xs'."""
+    (body,) = regions
+    nc, nx = num_carry, len(operands) - num_carry
+    fc, fx = _floats(operands[:nc]), _floats(operands[nc:])
+    nfc = len(fc)
+    gy = [k for k in range(nc, len(g)) if g[k] is not None]
+    mask = [i in fc or i in gy for i in range(len(g))]
+    body_vjp = vjp_function(body, fc + [nc + j for j in fx], mask, keep_primal=False,
+                            name=f"{body.name}_vjp")
+
+    def step(bb, ps):     # scan order (carry cts, carries, xs, ys cts) -> the VJP's order
+        cts, carry, xs, gys = ps[:nfc], ps[nfc:nfc + nc], ps[nfc + nc:nfc + nc + nx], \
+            ps[nfc + nc + nx:]
+        return _inline(bb, body_vjp, carry + xs + cts + gys)
+
+    ct_types = [operands[i].type for i in fc]
+    slice_types = body.param_types + [g[k].type.with_shape(g[k].shape[1:]) for k in gy]
+    rev_body = _region(f"{body.name}_adjoint", ct_types + slice_types, step)
+    init = [zeros(b, operands[i].type) if g[i] is None else g[i] for i in fc]
+    res = b.emit("scan", *init, *tape, *operands[nc:], *(g[k] for k in gy),
+                 num_carry=len(fc), length=length, reverse=not reverse, regions=(rev_body,))
+    cts = [None] * len(operands)
+    for i, c in zip(fc + [nc + j for j in fx], res):
+        cts[i] = c
+    return tuple(cts)
+
+
+def _scan_vjp(b, g, out, *operands, **params):
+    """The plain rule: recomputes the forward scan to get the tape (the vjp transform
+    instead replaces the primal scan by the taped one: see vjp_tape_rules)."""
+    _, tape = _scan_forward(b, *operands, **params)
+    return _scan_adjoint(b, g, out, tape, *operands, **params)
+
+
+def _scan_jvp(b, ts, *operands, num_carry, length, reverse, regions):
+    """(primal results, tangents) from one scan over the body's JVP: every float carry
+    carries a tangent (zero at first if it has none), xs with a tangent bring its slices."""
+    (body,) = regions
+    nc = num_carry
+    fc = _floats(operands[:nc])
+    tx = [j for j in range(len(operands) - nc) if ts[nc + j] is not None]
+    body_jvp = jvp_function(body, fc + [nc + j for j in tx], name=f"{body.name}_jvp")
+    ny, nfc = len(body.results) - nc, len(fc)
+    types = body.param_types
+    t_types = [types[i] for i in fc] + [types[nc + j] for j in tx]
+    layout = types[:nc] + t_types[:nfc] + types[nc:] + t_types[nfc:]
+
+    nx = len(types) - nc
+
+    def wrap(bb, ps):     # scan order (c, tc, x, tx) <-> JVP order (c, x, tc, tx)
+        carry, tc, xs, tx = ps[:nc], ps[nc:nc + nfc], ps[nc + nfc:nc + nfc + nx], \
+            ps[nc + nfc + nx:]
+        res = _inline(bb, body_jvp, carry + xs + tc + tx)
+        tans = res[nc + ny:]
+        return res[:nc] + tans[:nfc] + res[nc:nc + ny] + tans[nfc:]
+
+    init = [zeros(b, operands[i].type) if ts[i] is None else ts[i] for i in fc]
+    res = b.emit("scan", *operands[:nc], *init, *operands[nc:], *(ts[nc + j] for j in tx),
+                 num_carry=nc + nfc, length=length, reverse=reverse,
+                 regions=(_region(f"{body.name}_jvp_scan", layout, wrap),))
+    outs = res[:nc] + res[nc + nfc:nc + nfc + ny]
+    n_results = nc + ny
+    tans = res[nc:nc + nfc] + res[nc + nfc + ny:]
+    return outs, _spread(tans, body.results, n_results)
+
+
+# ---- while -------------------------------------------------------------------------------
+
+def _while_vjp(b, g, out, *init, regions):
+    raise TypeError(WHILE_VJP_ERROR)
+
+
+def _while_jvp(b, ts, *init, regions):
+    """(primal results, tangents) from a while over the body's JVP; the condition ignores
+    the tangents, which every float carry carries (zero at first if it has none)."""
+    cond_fn, body_fn = regions
+    fc = _floats(init)
+    body_jvp = jvp_function(body_fn, fc, name=f"{body_fn.name}_jvp")
+    n = len(init)
+    cond_types = cond_fn.param_types + [init[i].type for i in fc]
+    new_cond = _region(f"{cond_fn.name}_jvp", cond_types,
+                       lambda bb, ps: _inline(bb, cond_fn, ps[:n]))
+    t_init = [zeros(b, init[i].type) if ts[i] is None else ts[i] for i in fc]
+    res = b.emit("while", *init, *t_init, regions=(new_cond, body_jvp))
+    return res[:n], _spread(res[n:], init, n)
+
+
+# ---- registration --------------------------------------------------------------------------
+
+vjp_rules["cond"] = _cond_vjp
+vjp_rules["scan"] = _scan_vjp
+vjp_rules["while"] = _while_vjp
+jvp_rules["cond"] = lambda b, ts, out, *inputs, **params: _cond_jvp(b, ts, *inputs, **params)[1]
+jvp_rules["scan"] = lambda b, ts, out, *inputs, **params: _scan_jvp(b, ts, *inputs, **params)[1]
+jvp_rules["while"] = lambda b, ts, out, *inputs, **params: _while_jvp(b, ts, *inputs, **params)[1]
+vjp_tape_rules["scan"] = (_scan_forward, _scan_adjoint)
+for _name, _rule in (("cond", _cond_jvp), ("scan", _scan_jvp), ("while", _while_jvp)):
+    jvp_fused_rules[_name] = _rule
