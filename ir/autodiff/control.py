@@ -28,17 +28,17 @@ def _floats(values) -> list[int]:
     return [i for i, v in enumerate(values) if is_float(v.dtype)]
 
 
-def _region(name: str, types, build) -> Function:
+def _region(name: str, types, build, hints=()) -> Function:
     """A closed Function with params of the given types; build(b, params) -> results."""
-    params = [Value(t) for t in types]
+    hints = list(hints) + [None] * (len(types) - len(hints))
+    params = [Value(t, h) for t, h in zip(types, hints)]
     b = Builder()
     results = build(b, params)
     return Function(name, params, b.ops, list(results))
 
 
 def _inline(b: Builder, fn: Function, args) -> list[Value]:
-    """Like Builder.inline, but regions are cloned: an original region may already appear
-    elsewhere in the function being built, and a Function must not hold one twice."""
+    """Like Builder.inline, but regions are cloned (see transforms.copy_op)."""
     env = copy_body(b, fn, args)
     return [env[r] for r in fn.results]
 
@@ -68,6 +68,15 @@ def _cond_jvp(b, ts, pred, *operands, regions):
     return res[:n], _spread(res[n:], regions[0].results, n)
 
 
+def _split(seq, *sizes) -> list[list]:
+    """seq cut into consecutive chunks of the given sizes, plus a last chunk with the rest."""
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(list(seq[start:start + size]))
+        start += size
+    return chunks + [list(seq[start:])]
+
+
 def _spread(tangents, results, n) -> tuple:
     """Tangents of the float results placed at their result positions, None elsewhere."""
     out = [None] * n
@@ -82,7 +91,8 @@ def _scan_forward(b, *operands, num_carry, length, reverse, regions):
     """The scan, also stacking each iteration's incoming carry as extra ys: (outs, tape)."""
     (body,) = regions
     taped = _region(f"{body.name}_taped", body.param_types,
-                    lambda bb, ps: _inline(bb, body, ps) + ps[:num_carry])
+                    lambda bb, ps: _inline(bb, body, ps) + ps[:num_carry],
+                    [p.name_hint for p in body.params])
     res = b.emit("scan", *operands, num_carry=num_carry, length=length, reverse=reverse,
                  regions=(taped,))
     n = len(body.results)
@@ -102,13 +112,14 @@ def _scan_adjoint(b, g, out, tape, *operands, num_carry, length, reverse, region
                             name=f"{body.name}_vjp")
 
     def step(bb, ps):     # scan order (carry cts, carries, xs, ys cts) -> the VJP's order
-        cts, carry, xs, gys = ps[:nfc], ps[nfc:nfc + nc], ps[nfc + nc:nfc + nc + nx], \
-            ps[nfc + nc + nx:]
+        cts, carry, xs, gys = _split(ps, nfc, nc, nx)
         return _inline(bb, body_vjp, carry + xs + cts + gys)
 
     ct_types = [operands[i].type for i in fc]
     slice_types = body.param_types + [g[k].type.with_shape(g[k].shape[1:]) for k in gy]
-    rev_body = _region(f"{body.name}_adjoint", ct_types + slice_types, step)
+    primal_hints, ct_hints, gy_hints = _split([p.name_hint for p in body_vjp.params], nc + nx, nfc)
+    rev_body = _region(f"{body.name}_adjoint", ct_types + slice_types, step,
+                       ct_hints + primal_hints + gy_hints)
     init = [zeros(b, operands[i].type) if g[i] is None else g[i] for i in fc]
     res = b.emit("scan", *init, *tape, *operands[nc:], *(g[k] for k in gy),
                  num_carry=len(fc), length=length, reverse=not reverse, regions=(rev_body,))
@@ -129,32 +140,26 @@ def _scan_jvp(b, ts, *operands, num_carry, length, reverse, regions):
     """(primal results, tangents) from one scan over the body's JVP: every float carry
     carries a tangent (zero at first if it has none), xs with a tangent bring its slices."""
     (body,) = regions
-    nc = num_carry
+    nc, nx, ny = num_carry, len(operands) - num_carry, len(body.results) - num_carry
     fc = _floats(operands[:nc])
-    tx = [j for j in range(len(operands) - nc) if ts[nc + j] is not None]
-    body_jvp = jvp_function(body, fc + [nc + j for j in tx], name=f"{body.name}_jvp")
-    ny, nfc = len(body.results) - nc, len(fc)
-    types = body.param_types
-    t_types = [types[i] for i in fc] + [types[nc + j] for j in tx]
-    layout = types[:nc] + t_types[:nfc] + types[nc:] + t_types[nfc:]
+    nfc = len(fc)
+    with_t = [j for j in range(nx) if ts[nc + j] is not None]
+    body_jvp = jvp_function(body, fc + [nc + j for j in with_t], name=f"{body.name}_jvp")
+    carry_types, x_types = _split(body.param_types, nc)
+    tc_types, tx_types = _split([p.type for p in body_jvp.params[nc + nx:]], nfc)
 
-    nx = len(types) - nc
+    def step(bb, ps):     # scan order (c, tc, x, tx) <-> JVP order (c, x, tc, tx)
+        carry, tc, xs, tx = _split(ps, nc, nfc, nx)
+        new_carry, ys, t_carry, t_ys = _split(_inline(bb, body_jvp, carry + xs + tc + tx),
+                                              nc, ny, nfc)
+        return new_carry + t_carry + ys + t_ys
 
-    def wrap(bb, ps):     # scan order (c, tc, x, tx) <-> JVP order (c, x, tc, tx)
-        carry, tc, xs, tx = ps[:nc], ps[nc:nc + nfc], ps[nc + nfc:nc + nfc + nx], \
-            ps[nc + nfc + nx:]
-        res = _inline(bb, body_jvp, carry + xs + tc + tx)
-        tans = res[nc + ny:]
-        return res[:nc] + tans[:nfc] + res[nc:nc + ny] + tans[nfc:]
-
+    region = _region(f"{body.name}_jvp_scan", carry_types + tc_types + x_types + tx_types, step)
     init = [zeros(b, operands[i].type) if ts[i] is None else ts[i] for i in fc]
-    res = b.emit("scan", *operands[:nc], *init, *operands[nc:], *(ts[nc + j] for j in tx),
-                 num_carry=nc + nfc, length=length, reverse=reverse,
-                 regions=(_region(f"{body.name}_jvp_scan", layout, wrap),))
-    outs = res[:nc] + res[nc + nfc:nc + nfc + ny]
-    n_results = nc + ny
-    tans = res[nc:nc + nfc] + res[nc + nfc + ny:]
-    return outs, _spread(tans, body.results, n_results)
+    res = b.emit("scan", *operands[:nc], *init, *operands[nc:], *(ts[nc + j] for j in with_t),
+                 num_carry=nc + nfc, length=length, reverse=reverse, regions=(region,))
+    carry, t_carry, ys, t_ys = _split(res, nc, nfc, ny)
+    return tuple(carry + ys), _spread(t_carry + t_ys, body.results, nc + ny)
 
 
 # ---- while -------------------------------------------------------------------------------

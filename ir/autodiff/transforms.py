@@ -41,8 +41,9 @@ def clone_function(fn: Function, name: str | None = None) -> Function:
 
 
 def copy_op(b: Builder, op: Op, inputs) -> tuple[Value, ...]:
-    """Appends a copy of op applied to inputs. Regions are cloned, not shared, so a
-    Function never holds the same region (and so the same Values) twice."""
+    """Appends a copy of op applied to inputs. Regions are cloned, not shared: a transform's
+    output then defines each Value once in its whole tree (a rule may differentiate the same
+    region several times), so maps keyed by Value over walk_ops stay unambiguous."""
     results = tuple(Value(r.type, r.name_hint) for r in op.results)
     regions = tuple(clone_function(r) for r in op.regions)
     b.ops.append(Op(op.prim, tuple(inputs), results, dict(op.params), regions, op.loc))
@@ -70,6 +71,8 @@ def check_wrt(fn: Function, wrt, transform: str) -> tuple[int, ...]:
     if wrt is None:
         return tuple(i for i, p in enumerate(fn.params) if is_float(p.dtype))
     wrt = (wrt,) if isinstance(wrt, int) else tuple(wrt)
+    if len(set(wrt)) != len(wrt):
+        raise ValueError(f"{transform}: repeated index in wrt={wrt}")
     for i in wrt:
         if not isinstance(i, int) or not -len(fn.params) <= i < len(fn.params):
             raise ValueError(f"{transform}: wrt index {i!r} out of range for @{fn.name}, "
@@ -272,7 +275,7 @@ def grad(fn: Function, wrt=None) -> Function:
         got = ", ".join(map(str, types)) or "nothing"
         raise TypeError(f"grad needs a function returning one scalar float (f32[] or f64[]); "
                         f"@{fn.name} returns ({got})")
-    vjp_fn = vjp(fn, wrt)
+    vjp_fn = vjp_function(fn, check_wrt(fn, wrt, "grad"), name=f"{fn.name}_vjp")
     params = [Value(p.type, p.name_hint) for p in fn.params]
     b = Builder()
     seed = b.const(1, types[0].dtype)
