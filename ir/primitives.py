@@ -14,8 +14,11 @@ from typing import Callable
 from ir.core import DTYPES, TensorType, is_float
 
 
-class ShapeError(TypeError):
-    """An op was applied to operands whose shapes or dtypes do not fit its rule."""
+class ShapeError(TypeError, RuntimeError):
+    """An op was applied to operands whose shapes or dtypes do not fit its rule.
+
+    A TypeError as in JAX, and a RuntimeError as PyTorch raises for shape mismatches.
+    """
 
 
 @dataclass(frozen=True, eq=False)

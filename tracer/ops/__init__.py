@@ -1,0 +1,37 @@
+"""The op surface (API.md section 3): free functions, and Tensor operators and methods.
+
+Free functions take Tensors, NumPy arrays and Python scalars; each records IR primitives
+through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward node name
+(`fn.torch_name`). Importing this package attaches the operators and methods to Tensor.
+
+    elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
+    compare.py        comparisons, logical ops, dtype conversions (.float(), .to())
+    reduce.py         sum mean max min prod var std logsumexp argmax amax ...
+    linalg.py         matmul/@ mm bmm mv dot outer tensordot
+    contraction.py    einsum over any number of operands
+    shape.py          reshape view transpose permute expand squeeze cat stack split ...
+    indexing.py       gather index_select index_add scatter_add (+ index helpers)
+    getitem.py        x[key]: basic and advanced indexing
+    nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
+    convert.py        argument conversion, dtype promotion, broadcasting, axis checks
+    methods.py        the Tensor operator/method table
+"""
+from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
+                        nn_functional, reduce, shape)
+from tracer.ops import methods  # noqa: F401  attaches Tensor operators and methods
+from tracer.ops.compare import *          # noqa: F401,F403
+from tracer.ops.contraction import *      # noqa: F401,F403
+from tracer.ops.elementwise import *      # noqa: F401,F403
+from tracer.ops.indexing import *         # noqa: F401,F403
+from tracer.ops.linalg import *           # noqa: F401,F403
+from tracer.ops.nn_functional import *    # noqa: F401,F403
+from tracer.ops.reduce import *           # noqa: F401,F403
+from tracer.ops.shape import *            # noqa: F401,F403
+from tracer.ops.convert import result_type  # noqa: F401
+
+_MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional)
+
+# nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
+__all__ = list(dict.fromkeys(
+    [name for m in _MODULES for name in m.__all__] + ["result_type"]))
+assert getitem          # x[key] is Tensor.__getitem__ only, as in PyTorch

@@ -1,0 +1,168 @@
+"""Comparisons (bool results), logical ops on bool tensors, and dtype conversions.
+
+Comparisons and logical ops are not differentiable: their results are bool. Conversions
+(`.float()`, `.to(dtype)`) record `convert`, whose gradient converts back (ToCopyBackward0);
+converting to the dtype a tensor already has returns the tensor itself, as PyTorch does.
+"""
+from __future__ import annotations
+
+import math
+
+from tracer.ops.convert import (cast, constant, dtype_of, ir_dtype, operands, to_tensor,
+                                user_error)
+from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
+
+__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "equal", "not_equal", "less", "less_equal",
+           "greater", "greater_equal", "logical_and", "logical_or", "logical_not",
+           "logical_xor", "isnan", "isinf", "isfinite"]
+
+_NODE = {"eq": "Eq", "ne": "Ne", "lt": "Lt", "le": "Le", "gt": "Gt", "ge": "Ge"}
+
+
+def _comparison(prim: str):
+    def op(x, y):
+        a, b = operands(x, y)
+        return apply(prim, a, b)
+    op.__name__ = op.__qualname__ = prim
+    op.__doc__ = f"Elementwise `{prim}` with broadcasting and promotion; gives bool."
+    return torch_op(_NODE[prim])(op)
+
+
+eq, ne, lt, le, gt, ge = (_comparison(p) for p in ("eq", "ne", "lt", "le", "gt", "ge"))
+not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+
+
+def equal(x, y) -> bool:
+    """True when x and y have the same shape and values (torch.equal)."""
+    a, b = to_tensor(x), to_tensor(y)
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    return bool(logical_not(eq(a, b)).__array__().sum() == 0)
+
+
+def _as_bool(x) -> Tensor:
+    t = to_tensor(x)
+    if dtype_of(t) == "bool":
+        return t
+    return apply("ne", t, constant(0, dtype_of(t), t.shape))
+
+
+@torch_op("LogicalAnd")
+def logical_and(x, y):
+    """Elementwise and; non-bool operands count as true when nonzero."""
+    a, b = operands(_as_bool(x), _as_bool(y))
+    return apply("logical_and", a, b)
+
+
+@torch_op("LogicalOr")
+def logical_or(x, y):
+    a, b = operands(_as_bool(x), _as_bool(y))
+    return apply("logical_or", a, b)
+
+
+@torch_op("LogicalXor")
+def logical_xor(x, y):
+    a, b = operands(_as_bool(x), _as_bool(y))
+    return apply("ne", a, b)
+
+
+@torch_op("LogicalNot")
+def logical_not(x):
+    return apply("logical_not", _as_bool(x))
+
+
+def bitwise(op_name: str):
+    """The operators & | ^ ~ : logical on bool tensors (integer bit operations are not IR)."""
+    logical = {"and": logical_and, "or": logical_or, "xor": logical_xor}[op_name]
+
+    def method(x, y):
+        for v in (x, y):
+            if not isinstance(v, bool) and dtype_of(to_tensor(v)) != "bool":
+                raise user_error(TypeError, f"bitwise {op_name} is only supported on bool "
+                                            f"tensors, got {dtype_of(to_tensor(v))}")
+        return logical(x, y)
+    return method
+
+
+def invert(x):
+    """~x for bool tensors."""
+    t = to_tensor(x)
+    if dtype_of(t) != "bool":
+        raise user_error(TypeError, f"~ is only supported on bool tensors, got {dtype_of(t)}")
+    return logical_not(x)
+
+
+@torch_op("IsNan")
+def isnan(x):
+    t = to_tensor(x)
+    return apply("ne", t, t)
+
+
+@torch_op("IsInf")
+def isinf(x):
+    t = to_tensor(x)
+    if dtype_of(t) not in ("f32", "f64"):
+        return constant(False, "bool", t.shape)
+    return apply("eq", apply("abs", t), constant(math.inf, dtype_of(t), t.shape))
+
+
+@torch_op("IsFinite")
+def isfinite(x):
+    t = to_tensor(x)
+    return logical_not(logical_or(isnan(t), isinf(t)))
+
+
+# ---- dtype conversion ----------------------------------------------------------------------
+
+@torch_op("ToCopy")
+def _to_copy(x, dtype: str):
+    return cast(x, dtype)
+
+
+def _convert(x, dtype) -> Tensor:
+    t = to_tensor(x)
+    dtype = ir_dtype(dtype)
+    return t if dtype_of(t) == dtype else _to_copy(t, dtype)
+
+
+def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
+    """x.to(dtype), x.to(other) or x.to('cpu'); the same tensor when nothing changes."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, str) and a not in ("f32", "f64", "i32", "i64", "bool"):
+            device = a
+        else:
+            dtype = a
+    if device is not None and str(device) != "cpu":
+        raise user_error(ValueError, f"gradjit runs on the CPU only, got device {device!r}")
+    t = to_tensor(x)
+    out = t if dtype is None else _convert(t, dtype)
+    if copy and out is t:
+        return _to_copy(t, dtype_of(t))
+    return out
+
+
+def type_as(x, other):
+    return _convert(x, dtype_of(to_tensor(other)))
+
+
+def type_(x, dtype=None):
+    """x.type(dtype); x.type() gives PyTorch's type string."""
+    if dtype is None:
+        names = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+        return f"torch.{names[dtype_of(to_tensor(x))]}Tensor"
+    return _convert(x, dtype)
+
+
+def caster(dtype: str):
+    """The methods .float() .double() .long() .int() .bool()."""
+    def method(x):
+        return _convert(x, dtype)
+    method.__name__ = {"f32": "float", "f64": "double", "i64": "long", "i32": "int",
+                       "bool": "bool"}[dtype]
+    return method
+
+
+to.torch_name = type_as.torch_name = "ToCopy"

@@ -1,0 +1,293 @@
+"""Elementwise math: unary functions, arithmetic, maximum/minimum, where, clamp, pow.
+
+Each op converts its arguments (tracer/ops/convert.py: promotion, broadcasting) and records
+one IR primitive, or a short composition of them. Names and `saves` follow PyTorch's backward
+nodes (derivatives.yaml): exp/tanh/sigmoid/sqrt/rsqrt/expm1/tan/relu keep their result,
+log/log1p/sin/cos/abs keep their input, add/sub/neg keep nothing.
+"""
+from __future__ import annotations
+
+import numbers
+
+from ir.core import is_float
+from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
+                                float_dtype, is_scalar, operands, result_type, to_tensor,
+                                user_error)
+from tracer.record import apply, torch_op
+
+__all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
+           "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
+           "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+           "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
+           "clamp_max", "masked_fill"]
+
+
+def _float_unary(name: str, prim: str, node: str, saves: tuple):
+    """A floating-point function: integer and bool inputs compute in the default float."""
+    def op(x):
+        t = to_tensor(x)
+        return apply(prim, cast(t, float_dtype(dtype_of(t))))
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (IR primitive `{prim}`); ints promote to float32."
+    return torch_op(node, saves=saves)(op)
+
+
+# saves: what PyTorch's backward node keeps (the result for exp-like functions)
+exp = _float_unary("exp", "exp", "Exp", ("out",))
+log = _float_unary("log", "log", "Log", (0,))
+log1p = _float_unary("log1p", "log1p", "Log1P", (0,))
+expm1 = _float_unary("expm1", "expm1", "Expm1", ("out",))
+sqrt = _float_unary("sqrt", "sqrt", "Sqrt", ("out",))
+rsqrt = _float_unary("rsqrt", "rsqrt", "Rsqrt", ("out",))
+sin = _float_unary("sin", "sin", "Sin", (0,))
+cos = _float_unary("cos", "cos", "Cos", (0,))
+tan = _float_unary("tan", "tan", "Tan", ("out",))
+tanh = _float_unary("tanh", "tanh", "Tanh", ("out",))
+sigmoid = _float_unary("sigmoid", "logistic", "Sigmoid", ("out",))
+
+
+def _numeric(x, what: str):
+    t = to_tensor(x)
+    if dtype_of(t) == "bool":
+        raise user_error(TypeError, f"{what} is not supported on bool tensors; use ~ or "
+                                    "logical_not() to invert a mask")
+    return t
+
+
+@torch_op("Neg")
+def neg(x):
+    """-x."""
+    return apply("neg", _numeric(x, "negation (the - operator)"))
+
+
+@torch_op("Abs", saves=(0,))
+def abs(x):
+    """|x|; the gradient at 0 is 0, as in PyTorch."""
+    return apply("abs", _numeric(x, "abs"))
+
+
+@torch_op("Sign")
+def sign(x):
+    """-1, 0 or 1 (same dtype); its gradient is zero."""
+    t = to_tensor(x)
+    if dtype_of(t) == "bool":
+        return apply("reshape", t, shape=tuple(t.shape))
+    return apply("sign", t)
+
+
+@torch_op("Relu", saves=("out",))
+def relu(x):
+    """max(x, 0) with gradient 0 at x == 0 (PyTorch's threshold_backward), via select."""
+    t = _numeric(x, "relu")
+    zero = constant(0, dtype_of(t), t.shape)
+    return apply("select", apply("gt", t, zero), t, zero)
+
+
+@torch_op("Reciprocal", saves=("out",))
+def reciprocal(x):
+    t = to_tensor(x)
+    t = cast(t, float_dtype(dtype_of(t)))
+    return apply("div", constant(1, dtype_of(t), t.shape), t)
+
+
+# ---- arithmetic -----------------------------------------------------------------------------
+
+def _scaled(y, alpha):
+    """other * alpha for add/sub's alpha= keyword (kept a Python number when it is one)."""
+    if alpha == 1:
+        return y
+    if is_scalar(y):
+        return y * alpha
+    return mul(y, alpha)
+
+
+@torch_op("Add")
+def add(x, y, *, alpha=1):
+    """x + alpha * y with NumPy broadcasting and PyTorch's promotion (bool + bool is or)."""
+    a, b = operands(x, _scaled(y, alpha))
+    if dtype_of(a) == "bool":
+        return apply("logical_or", a, b)
+    return apply("add", a, b)
+
+
+@torch_op("Sub")
+def sub(x, y, *, alpha=1):
+    """x - alpha * y."""
+    a, b = operands(x, _scaled(y, alpha))
+    if dtype_of(a) == "bool":
+        raise user_error(TypeError, "subtraction of bool tensors is not supported; use ^ or "
+                                    "logical_xor()")
+    return apply("sub", a, b)
+
+
+@torch_op("Mul", saves=(0, 1))
+def mul(x, y):
+    """x * y (bool * bool is and)."""
+    a, b = operands(x, y)
+    if dtype_of(a) == "bool":
+        return apply("logical_and", a, b)
+    return apply("mul", a, b)
+
+
+@torch_op("Div", saves=(0, 1))
+def div(x, y):
+    """True division: integer operands give the default float dtype."""
+    dtype = float_dtype(result_type(x, y))
+    a, b = operands(x, y, dtype=dtype)
+    return apply("div", a, b)
+
+
+@torch_op("Maximum", saves=(0, 1))
+def maximum(x, y):
+    """Elementwise max; at ties the gradient is split evenly, as in PyTorch."""
+    a, b = operands(x, y)
+    return apply("max", a, b)
+
+
+@torch_op("Minimum", saves=(0, 1))
+def minimum(x, y):
+    """Elementwise min; at ties the gradient is split evenly, as in PyTorch."""
+    a, b = operands(x, y)
+    return apply("min", a, b)
+
+
+# ---- pow --------------------------------------------------------------------------------------
+
+def _integral(e) -> bool:
+    """An exponent integer_pow can take: an int, or a float with an integral value."""
+    if isinstance(e, (bool, numbers.Integral)):
+        return True
+    return float(e).is_integer() and -2 ** 31 < float(e) < 2 ** 31
+
+
+def _int_pow(a, b):
+    """int ** int through exact f64 arithmetic (pow is a floating primitive)."""
+    out = apply("pow", cast(a, "f64"), cast(b, "f64"))
+    return cast(out, dtype_of(a))
+
+
+@torch_op("Pow", saves=(0,))
+def _pow_scalar(x, exponent):
+    t = to_tensor(x)
+    dtype = result_type(t, exponent)
+    t = cast(t, dtype)
+    if _integral(exponent):
+        n = int(exponent)
+        if n < 0 and not is_float(dtype):
+            raise user_error(ValueError, "Integers to negative integer powers are not allowed.")
+        return apply("integer_pow", t, n=n)
+    return apply("pow", t, constant(exponent, dtype, t.shape))
+
+
+@torch_op("Pow", saves=(0, 1, "out"))
+def _pow_tensor(x, exponent):
+    a, b = operands(x, exponent)
+    return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
+
+
+@torch_op("Pow", saves=(1, "out"))
+def _pow_rscalar(x, exponent):
+    a, b = operands(x, exponent)
+    return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
+
+
+def pow(x, exponent):
+    """x ** exponent. An integral scalar exponent records `integer_pow` (exact for negative
+    bases, cheap to differentiate); tensor exponents record `pow`."""
+    if is_scalar(exponent):
+        return _pow_scalar(x, exponent)
+    if is_scalar(x):
+        return _pow_rscalar(x, exponent)
+    return _pow_tensor(x, exponent)
+
+
+pow.torch_name = "Pow"
+
+
+@torch_op("Pow", saves=(0,))
+def square(x):
+    """x ** 2 (bool and int inputs keep their dtype, bool becomes int64 as in PyTorch)."""
+    t = to_tensor(x)
+    t = cast(t, "i64") if dtype_of(t) == "bool" else t
+    return apply("integer_pow", t, n=2)
+
+
+# ---- where and clamp ----------------------------------------------------------------------
+
+@torch_op("Where", saves=(0,))
+def where(condition, x, y):
+    """x where condition else y (broadcast together); condition must be bool."""
+    cond = to_tensor(condition)
+    if dtype_of(cond) != "bool":
+        raise user_error(TypeError, "where expected condition to be a boolean tensor, but got "
+                                    f"a tensor with dtype {dtype_of(cond)}")
+    a, b = operands(x, y)
+    shape = broadcast_shapes(tuple(cond.shape), tuple(a.shape))
+    return apply("select", broadcast(cond, shape), broadcast(a, shape), broadcast(b, shape))
+
+
+def _clamp_impl(x, lo, hi):
+    if lo is None and hi is None:
+        raise user_error(ValueError, "clamp: At least one of 'min' or 'max' must not be None")
+    bounds = [b for b in (lo, hi) if b is not None]
+    args = operands(x, *bounds)
+    t, rest = args[0], list(args[1:])
+    # select keeps the gradient of x inside [min, max] (inclusive), as PyTorch's clamp does
+    if lo is not None:
+        low = rest.pop(0)
+        t = apply("select", apply("lt", t, low), low, t)
+    if hi is not None:
+        high = rest.pop(0)
+        t = apply("select", apply("gt", t, high), high, t)
+    return t
+
+
+@torch_op("Clamp", saves=(0,))
+def _clamp_scalar(x, min=None, max=None):
+    return _clamp_impl(x, min, max)
+
+
+@torch_op("Clamp", saves=(0, 1, 2))
+def _clamp_tensor(x, min=None, max=None):
+    return _clamp_impl(x, min, max)
+
+
+def clamp(x, min=None, max=None):
+    """x limited to [min, max]; either bound may be None, a number or a tensor."""
+    if all(b is None or is_scalar(b) for b in (min, max)):
+        return _clamp_scalar(x, min, max)
+    return _clamp_tensor(x, min, max)
+
+
+def clamp_min(x, min):
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):
+    return clamp(x, max=max)
+
+
+clamp.torch_name = "Clamp"
+clip = clamp
+subtract, multiply, divide, true_divide = sub, mul, div, div
+negative, absolute = neg, abs
+
+
+def positive(x):
+    """+x: the tensor itself, as in PyTorch."""
+    return to_tensor(x)
+
+
+@torch_op("MaskedFill", saves=(1,))
+def masked_fill(x, mask, value):
+    """x with value written where mask (bool, broadcast to x) is true."""
+    t = to_tensor(x)
+    m = to_tensor(mask)
+    if dtype_of(m) != "bool":
+        raise user_error(TypeError, f"masked_fill only supports boolean masks, but got mask "
+                                    f"with dtype {dtype_of(m)}")
+    v = value if is_scalar(value) else cast(to_tensor(value), dtype_of(t))
+    if not is_scalar(v) and v.ndim:
+        raise user_error(ValueError, "masked_fill only supports a 0-dimensional value tensor")
+    a, b = operands(t, v, dtype=dtype_of(t))
+    return apply("select", broadcast(m, tuple(t.shape)), b, a)

@@ -1,0 +1,109 @@
+"""Attaches the op surface to Tensor: Python operators, methods and the .T/.mT properties.
+
+One table, so the whole Tensor surface can be read in one place. An operator given an
+operand it does not understand returns NotImplemented, so Python tries the other side (and
+`x == None` is False, as in PyTorch). `__array_ufunc__ = None` makes `ndarray + Tensor`
+call Tensor.__radd__ instead of NumPy converting the tensor to an array.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tracer.ops import compare, elementwise as ew, getitem, indexing, linalg, reduce, shape
+from tracer.ops import nn_functional as nnf
+from tracer.tensor import Tensor
+
+
+def _operand_like(v) -> bool:
+    return isinstance(v, (Tensor, numbers.Number, np.ndarray, np.generic))
+
+
+def _operator(fn, reflected: bool = False):
+    def method(self, other):
+        if not _operand_like(other):
+            return NotImplemented
+        return fn(other, self) if reflected else fn(self, other)
+    method.__name__ = fn.__name__
+    return method
+
+
+OPERATORS = {
+    "__add__": _operator(ew.add), "__radd__": _operator(ew.add, True),
+    "__sub__": _operator(ew.sub), "__rsub__": _operator(ew.sub, True),
+    "__mul__": _operator(ew.mul), "__rmul__": _operator(ew.mul, True),
+    "__truediv__": _operator(ew.div), "__rtruediv__": _operator(ew.div, True),
+    "__pow__": _operator(ew.pow), "__rpow__": _operator(ew.pow, True),
+    "__matmul__": _operator(linalg.matmul), "__rmatmul__": _operator(linalg.matmul, True),
+    "__lt__": _operator(compare.lt), "__le__": _operator(compare.le),
+    "__gt__": _operator(compare.gt), "__ge__": _operator(compare.ge),
+    "__eq__": _operator(compare.eq), "__ne__": _operator(compare.ne),
+    "__and__": _operator(compare.bitwise("and")),
+    "__rand__": _operator(compare.bitwise("and"), True),
+    "__or__": _operator(compare.bitwise("or")),
+    "__ror__": _operator(compare.bitwise("or"), True),
+    "__xor__": _operator(compare.bitwise("xor")),
+    "__rxor__": _operator(compare.bitwise("xor"), True),
+    "__neg__": ew.neg, "__pos__": ew.positive, "__abs__": ew.abs, "__invert__": compare.invert,
+    "__getitem__": getitem.getitem, "__iter__": getitem.iterate,
+}
+
+METHODS = {
+    # elementwise
+    "add": ew.add, "sub": ew.sub, "subtract": ew.sub, "mul": ew.mul, "multiply": ew.mul,
+    "div": ew.div, "divide": ew.div, "true_divide": ew.div, "neg": ew.neg,
+    "negative": ew.neg, "pow": ew.pow, "square": ew.square, "exp": ew.exp, "log": ew.log,
+    "log1p": ew.log1p, "expm1": ew.expm1, "sqrt": ew.sqrt, "rsqrt": ew.rsqrt, "abs": ew.abs,
+    "absolute": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tan": ew.tan,
+    "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu, "reciprocal": ew.reciprocal,
+    "maximum": ew.maximum, "minimum": ew.minimum, "clamp": ew.clamp, "clip": ew.clamp,
+    "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max, "masked_fill": ew.masked_fill,
+    "where": lambda self, condition, other: ew.where(condition, self, other),
+    # comparisons, logic, dtypes
+    "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt,
+    "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,
+    "logical_or": compare.logical_or, "logical_not": compare.logical_not,
+    "logical_xor": compare.logical_xor, "isnan": compare.isnan, "isinf": compare.isinf,
+    "isfinite": compare.isfinite, "to": compare.to, "type_as": compare.type_as,
+    "type": compare.type_, "float": compare.caster("f32"), "double": compare.caster("f64"),
+    "long": compare.caster("i64"), "int": compare.caster("i32"), "bool": compare.caster("bool"),
+    # reductions
+    "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
+    "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
+    "std": reduce.std, "logsumexp": reduce.logsumexp, "argmax": reduce.argmax,
+    "argmin": reduce.argmin, "all": reduce.all, "any": reduce.any,
+    # linear algebra
+    "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
+    "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer, "ger": linalg.outer,
+    # shape
+    "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
+    "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,
+    "swapaxes": shape.transpose, "swapdims": shape.transpose, "permute": shape.permute,
+    "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
+    "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
+    "unsqueeze": shape.unsqueeze, "split": shape.split, "chunk": shape.chunk,
+    "unbind": shape.unbind,
+    "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
+    "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),
+    "expand_as": lambda self, other: shape.expand(self, tuple(other.shape)),
+    # indexing
+    "gather": indexing.gather, "take_along_dim": indexing.take_along_dim,
+    "index_select": indexing.index_select, "index_add": indexing.index_add,
+    "scatter_add": indexing.scatter_add,
+    # neural
+    "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
+}
+
+PROPERTIES = {"T": shape.full_transpose, "mT": shape.matrix_transpose}
+
+
+def attach():
+    for name, fn in {**OPERATORS, **METHODS}.items():
+        setattr(Tensor, name, fn)
+    for name, fn in PROPERTIES.items():
+        setattr(Tensor, name, property(fn))
+    Tensor.__array_ufunc__ = None
+
+
+attach()

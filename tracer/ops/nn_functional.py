@@ -1,0 +1,219 @@
+"""Neural-network functions: softmax, log_softmax, cross_entropy, nll_loss, mse_loss, l1_loss,
+and a few activations. All shift by the max before exponentiating, so logits of magnitude
+1e3 give finite values and gradients (softmax = exp(x - max) / sum, log_softmax =
+(x - max) - log(sum(exp(x - max)))).
+"""
+from __future__ import annotations
+
+import warnings
+
+from ir.core import is_float
+from ir.primitives import ShapeError
+from tracer.ops.convert import (cast, constant, dtype_of, float_dtype, norm_axis, operands,
+                                to_tensor, user_error)
+from tracer.ops.elementwise import relu, sigmoid, tanh
+from tracer.ops.indexing import take_along
+from tracer.ops.reduce import broadcast_back, kept_shape, logsumexp
+from tracer.record import apply, torch_op
+
+__all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+           "relu", "sigmoid", "tanh", "silu", "softplus", "leaky_relu", "logsumexp"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _softmax_dim(t, dim):
+    if dim is None:
+        # PyTorch's implicit choice (deprecated there, with the same warning)
+        warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the "
+                      "call to include dim=X as an argument.", stacklevel=3)
+        dim = 0 if t.ndim in (0, 1, 3) else 1
+    return norm_axis(dim, t.ndim)
+
+
+def _shifted(x, dim, dtype):
+    """(x - max(x, dim), reduced axes) in a floating dtype."""
+    t = to_tensor(x)
+    t = cast(t, dtype if dtype is not None else float_dtype(dtype_of(t)))
+    d = _softmax_dim(t, dim)
+    axes = (d,) if t.ndim else ()
+    m = apply("reduce_max", t, axes=axes)
+    return apply("sub", t, broadcast_back(m, t.shape, axes)), axes
+
+
+def _sum_back(z, axes):
+    """sum(z, axes) broadcast back over z's shape."""
+    return broadcast_back(apply("reduce_sum", z, axes=axes), z.shape, axes)
+
+
+@torch_op("Softmax", saves=("out",))
+def softmax(x, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along dim, computed as exp(x - max) / sum."""
+    z, axes = _shifted(x, dim, dtype)
+    e = apply("exp", z)
+    return apply("div", e, _sum_back(e, axes))
+
+
+@torch_op("LogSoftmax", saves=("out",))
+def log_softmax(x, dim=None, _stacklevel=3, dtype=None):
+    """x - logsumexp(x) along dim, computed as (x - max) - log(sum(exp(x - max)))."""
+    z, axes = _shifted(x, dim, dtype)
+    lse = apply("log", apply("reduce_sum", apply("exp", z), axes=axes))
+    return apply("sub", z, broadcast_back(lse, z.shape, axes))
+
+
+def _reduce(loss, reduction: str, denominator=None):
+    """mean (over elements, or sum / denominator), sum, or none."""
+    if reduction not in _REDUCTIONS:
+        raise user_error(ValueError, f"{reduction} is not a valid value for reduction")
+    if reduction == "none":
+        return loss
+    total = apply("reduce_sum", loss, axes=tuple(range(loss.ndim)))
+    if reduction == "sum":
+        return total
+    if denominator is None:
+        denominator = constant(loss.numel(), dtype_of(loss), ())
+    return apply("div", total, denominator)
+
+
+def _class_targets(logp, target, ignore_index: int):
+    """(-log p[target], valid mask) for class-index targets (N,) / (N, d...) or ()."""
+    t = to_tensor(target)
+    if is_float(dtype_of(t)):
+        raise user_error(TypeError, "cross_entropy: class-index targets must be an integer "
+                                    f"tensor, got {dtype_of(t)}")
+    want = tuple(logp.shape[:1] + logp.shape[2:]) if logp.ndim > 1 else ()
+    if tuple(t.shape) != want:
+        raise user_error(ShapeError, f"cross_entropy: target shape {list(t.shape)} does not "
+                                     f"match input shape {list(logp.shape)} (want {list(want)})")
+    c = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
+    t = cast(t, "i64")
+    valid = apply("ne", t, constant(ignore_index, "i64", t.shape))
+    data = t._expr.data
+    if data is not None:
+        bad = data[(data != ignore_index) & ((data < 0) | (data >= c))]
+        if bad.size:
+            raise user_error(IndexError, f"Target {int(bad.flat[0])} is out of bounds.")
+    safe = apply("select", valid, t, constant(0, "i64", t.shape))
+    cls = 1 if logp.ndim > 1 else 0
+    picked = take_along(logp, apply("reshape", safe, shape=kept_shape(logp.shape, (cls,))
+                                    if logp.ndim > 1 else (1,)), cls)
+    nll = apply("neg", apply("reshape", picked, shape=want))
+    return nll, valid, safe
+
+
+def _nll(logp, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    nll, valid, safe = _class_targets(logp, target, ignore_index)
+    dtype = dtype_of(logp)
+    w = cast(valid, dtype)
+    if weight is not None:
+        wt = cast(to_tensor(weight), dtype)
+        w = apply("mul", w, apply("gather", wt, safe, axis=0))
+    if label_smoothing:
+        cls = 1 if logp.ndim > 1 else 0
+        c = logp.shape[cls]
+        smooth = apply("neg", apply("reduce_sum", logp, axes=(cls,)))
+        nll = apply("add", apply("mul", nll, constant(1 - label_smoothing, dtype, nll.shape)),
+                    apply("mul", smooth, constant(label_smoothing / c, dtype, nll.shape)))
+    loss = apply("mul", nll, w)
+    denom = apply("reduce_sum", w, axes=tuple(range(w.ndim)))
+    return _reduce(loss, reduction, denom)
+
+
+def _check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise user_error(ValueError, f"{reduction} is not a valid value for reduction")
+
+
+@torch_op("NllLoss", saves=(1,))
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """Cross entropy of logits (N, C) / (C,) / (N, C, d...) against class indices, or against
+    class probabilities of the input's shape; reductions mean (weighted), sum and none."""
+    _check_reduction(reduction)
+    x = to_tensor(input)
+    x = cast(x, float_dtype(dtype_of(x)))
+    if x.ndim == 0:
+        raise user_error(ValueError, "cross_entropy: input must have at least one dimension")
+    logp = log_softmax(x, 1 if x.ndim > 1 else 0)
+    t = to_tensor(target)
+    if is_float(dtype_of(t)) and tuple(t.shape) == tuple(x.shape):
+        return _soft_targets(logp, cast(t, dtype_of(x)), weight, reduction, label_smoothing)
+    return _nll(logp, t, weight, ignore_index, reduction, label_smoothing)
+
+
+def _soft_targets(logp, probs, weight, reduction, label_smoothing):
+    cls = 1 if logp.ndim > 1 else 0
+    dtype = dtype_of(logp)
+    if label_smoothing:
+        c = logp.shape[cls]
+        probs = apply("add", apply("mul", probs, constant(1 - label_smoothing, dtype, probs.shape)),
+                      constant(label_smoothing / c, dtype, probs.shape))
+    prod = apply("mul", logp, probs)
+    if weight is not None:
+        w = cast(to_tensor(weight), dtype)
+        prod = apply("mul", prod, apply("broadcast_in_dim", w, shape=tuple(prod.shape),
+                                        dims=(cls,)))
+    loss = apply("neg", apply("reduce_sum", prod, axes=(cls,)))
+    return _reduce(loss, reduction)
+
+
+@torch_op("NllLoss", saves=(1,))
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log likelihood of log-probabilities (N, C) against class indices."""
+    _check_reduction(reduction)
+    x = to_tensor(input)
+    return _nll(cast(x, float_dtype(dtype_of(x))), target, weight, ignore_index, reduction)
+
+
+@torch_op("MseLoss", saves=(0, 1))
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or none) of (input - target)^2 (broadcast, as PyTorch does with a warning)."""
+    _check_reduction(reduction)
+    a, b = operands(input, target)
+    if not is_float(dtype_of(a)):
+        a, b = cast(a, "f32"), cast(b, "f32")
+    d = apply("sub", a, b)
+    return _reduce(apply("integer_pow", d, n=2), reduction)
+
+
+@torch_op("Mean", saves=(0, 1))
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or none) of |input - target|."""
+    _check_reduction(reduction)
+    a, b = operands(input, target)
+    return _reduce(apply("abs", apply("sub", a, b)), reduction)
+
+
+@torch_op("Silu", saves=(0,))
+def silu(x, inplace=False):
+    """x * sigmoid(x)."""
+    t = to_tensor(x)
+    t = cast(t, float_dtype(dtype_of(t)))
+    return apply("mul", t, apply("logistic", t))
+
+
+@torch_op("Softplus", saves=(0,))
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, as max(z, 0) + log1p(exp(-|z|)) (no overflow); linear
+    above threshold, as PyTorch."""
+    t = to_tensor(x)
+    t = cast(t, float_dtype(dtype_of(t)))
+    dtype = dtype_of(t)
+    z = apply("mul", t, constant(beta, dtype, t.shape)) if beta != 1 else t
+    zero = constant(0, dtype, t.shape)
+    tail = apply("log1p", apply("exp", apply("neg", apply("abs", z))))
+    soft = apply("add", apply("max", z, zero), tail)
+    if beta != 1:
+        soft = apply("div", soft, constant(beta, dtype, t.shape))
+    return apply("select", apply("gt", z, constant(threshold, dtype, t.shape)), t, soft)
+
+
+@torch_op("LeakyRelu", saves=(0,))
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    """x where x > 0, negative_slope * x elsewhere."""
+    t = to_tensor(x)
+    dtype = dtype_of(t)
+    scaled = apply("mul", t, constant(negative_slope, dtype, t.shape))
+    return apply("select", apply("gt", t, constant(0, dtype, t.shape)), t, scaled)

@@ -1,0 +1,324 @@
+"""Reductions with dim=/axis= (int or tuple, negative allowed) and keepdim=/keepdims=.
+
+sum/max/min/amax/amin are the reduce_* primitives; the rest are compositions chosen to
+differentiate well: mean is sum / n, var and std go through the centred sum of squares,
+logsumexp shifts by the max (finite for logits of any size), prod multiplies halves
+(so zeros get the right gradient, unlike exp(sum(log))), and max/min with a dim gather the
+value at the arg-max index, so the gradient goes to that element as in PyTorch.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from ir.core import is_float
+from tracer.ops.convert import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
+                                norm_axis, pick_dim, to_tensor, user_error)
+from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
+
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "var", "std", "logsumexp",
+           "argmax", "argmin", "all", "any"]
+
+
+class _ReturnType(namedtuple("_ReturnType", ["values", "indices"])):
+    """(values, indices), printed as PyTorch prints torch.return_types.max."""
+    kind = "max"
+
+    def __repr__(self) -> str:
+        return (f"torch.return_types.{self.kind}(\nvalues={self.values!r},\n"
+                f"indices={self.indices!r})")
+
+
+class MaxResult(_ReturnType):
+    kind = "max"
+
+
+class MinResult(_ReturnType):
+    kind = "min"
+
+
+def _keep(dim, axis, keepdim, keepdims):
+    return pick_dim(dim, axis), bool(keepdim or keepdims)
+
+
+def kept_shape(shape, axes) -> tuple:
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+def reduce(prim: str, t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
+    """One reduce_* primitive, reshaped back to keepdim's shape when asked."""
+    out = apply(prim, t, axes=axes)
+    return apply("reshape", out, shape=kept_shape(t.shape, axes)) if keepdim else out
+
+
+def broadcast_back(r: Tensor, shape, axes: tuple) -> Tensor:
+    """A reduction's result r (axes dropped) broadcast back over the input's shape."""
+    dims = tuple(i for i in range(len(shape)) if i not in axes)
+    return apply("broadcast_in_dim", r, shape=tuple(shape), dims=dims)
+
+
+def count(t: Tensor, axes: tuple) -> int:
+    return math.prod(t.shape[a] for a in axes)
+
+
+@torch_op("Sum")
+def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+    """Sum over dim (all when None); bool and int inputs sum in int64, as in PyTorch."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    if dtype is not None:
+        t = cast(t, ir_dtype(dtype))
+    elif not is_float(dtype_of(t)):
+        t = cast(t, "i64")
+    return reduce("reduce_sum", t, norm_axes(dim, t.ndim), keepdim)
+
+
+@torch_op("Mean")
+def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+    """sum / n over dim; the input must be floating point (or dtype= given)."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    if dtype is not None:
+        t = cast(t, ir_dtype(dtype))
+    if not is_float(dtype_of(t)):
+        raise user_error(TypeError, "mean(): could not infer output dtype. Input dtype must be "
+                                    f"either a floating point or complex dtype. Got: {dtype_of(t)}")
+    axes = norm_axes(dim, t.ndim)
+    s = reduce("reduce_sum", t, axes, keepdim)
+    return apply("div", s, constant(count(t, axes), dtype_of(t), s.shape))
+
+
+# ---- max / min ------------------------------------------------------------------------------
+
+@torch_op("Max", saves=(0, "out"))
+def _max_all(x):
+    t = to_tensor(x)
+    return apply("reduce_max", t, axes=tuple(range(t.ndim)))
+
+
+@torch_op("Min", saves=(0, "out"))
+def _min_all(x):
+    t = to_tensor(x)
+    return apply("reduce_min", t, axes=tuple(range(t.ndim)))
+
+
+def _extreme_dim(x, dim, keepdim: bool, arg: str, result_type):
+    from tracer.ops.indexing import take_along
+    t = to_tensor(x)
+    a = norm_axis(dim, t.ndim)
+    if t.ndim == 0:
+        return result_type(apply("reshape", t, shape=()), constant(0, "i64", ()))
+    idx = apply(arg, t, axis=a)
+    kept = kept_shape(t.shape, (a,))
+    values = take_along(t, apply("reshape", idx, shape=kept), a)
+    if not keepdim:
+        values = apply("reshape", values, shape=idx.shape)
+    else:
+        idx = apply("reshape", idx, shape=kept)
+    return result_type(values, idx)
+
+
+@torch_op("Max", saves=())
+def _max_dim(x, dim, keepdim=False):
+    return _extreme_dim(x, dim, keepdim, "argmax", MaxResult)
+
+
+@torch_op("Min", saves=())
+def _min_dim(x, dim, keepdim=False):
+    return _extreme_dim(x, dim, keepdim, "argmin", MinResult)
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """max(x): the largest element (ties share the gradient); max(x, dim): (values, indices)
+    named tuple, the gradient going to the index; max(x, other): elementwise maximum."""
+    if isinstance(dim, (Tensor, np.ndarray)):
+        from tracer.ops.elementwise import maximum
+        return maximum(x, dim)
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _max_all(x) if dim is None else _max_dim(x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """min(x), min(x, dim) -> (values, indices), or min(x, other) (elementwise)."""
+    if isinstance(dim, (Tensor, np.ndarray)):
+        from tracer.ops.elementwise import minimum
+        return minimum(x, dim)
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _min_all(x) if dim is None else _min_dim(x, dim, keepdim)
+
+
+max.torch_name, min.torch_name = "Max", "Min"
+
+
+@torch_op("Amax", saves=(0, "out"))
+def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Max over dim (all when empty); ties share the gradient evenly."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    return reduce("reduce_max", t, norm_axes(dim, t.ndim), keepdim)
+
+
+@torch_op("Amin", saves=(0, "out"))
+def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    return reduce("reduce_min", t, norm_axes(dim, t.ndim), keepdim)
+
+
+def _arg(prim: str, x, dim, keepdim: bool) -> Tensor:
+    t = to_tensor(x)
+    if dim is None:
+        flat = apply("reshape", t, shape=(t.numel(),))
+        idx = apply(prim, flat, axis=0)
+        return apply("reshape", idx, shape=(1,) * t.ndim) if keepdim else idx
+    a = norm_axis(dim, t.ndim)
+    if t.ndim == 0:
+        return constant(0, "i64", ())
+    idx = apply(prim, t, axis=a)
+    return apply("reshape", idx, shape=kept_shape(t.shape, (a,))) if keepdim else idx
+
+
+@torch_op("Argmax")
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Index (int64) of the first maximum along dim, or in the flattened tensor."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _arg("argmax", x, dim, keepdim)
+
+
+@torch_op("Argmin")
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _arg("argmin", x, dim, keepdim)
+
+
+# ---- compositions ---------------------------------------------------------------------------
+
+def _prod_last(t: Tensor) -> Tensor:
+    """Product over the last axis by multiplying halves: log2(n) multiplies, exact gradients
+    at zeros (every factor's cotangent is the product of the others)."""
+    n = t.shape[-1]
+    lead = tuple(t.shape[:-1])
+    if n == 0:
+        return constant(1, dtype_of(t), lead)
+    while n > 1:
+        if n % 2:
+            one = constant(1, dtype_of(t), lead + (1,))
+            t = apply("concatenate", t, one, axis=t.ndim - 1)
+            n += 1
+        half = n // 2
+        a = _slice_last(t, 0, half)
+        b = _slice_last(t, half, n)
+        t = apply("mul", a, b)
+        n = half
+    return apply("reshape", t, shape=lead)
+
+
+def _slice_last(t: Tensor, lo: int, hi: int) -> Tensor:
+    k = t.ndim
+    start = (0,) * (k - 1) + (lo,)
+    limit = tuple(t.shape[:-1]) + (hi,)
+    return apply("slice", t, start=start, limit=limit, stride=(1,) * k)
+
+
+@torch_op("Prod", saves=(0, "out"))
+def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+    """Product over dim (int) or all elements; ints multiply in int64."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    if dtype is not None:
+        t = cast(t, ir_dtype(dtype))
+    elif not is_float(dtype_of(t)):
+        t = cast(t, "i64")
+    axes = norm_axes(dim, t.ndim)
+    rest = tuple(i for i in range(t.ndim) if i not in axes)
+    moved = apply("transpose", t, perm=rest + axes) if rest + axes != tuple(range(t.ndim)) else t
+    lead = tuple(t.shape[i] for i in rest)
+    flat = apply("reshape", moved, shape=lead + (count(t, axes),))
+    out = _prod_last(flat)
+    return apply("reshape", out, shape=kept_shape(t.shape, axes)) if keepdim else out
+
+
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        if unbiased is not None:
+            raise user_error(ValueError, "give unbiased or correction, not both")
+        return float(correction)
+    return 1.0 if unbiased is None or unbiased else 0.0
+
+
+def _var(x, dim, unbiased, keepdim, correction) -> Tensor:
+    if isinstance(dim, bool):          # torch.var(x, False): the second argument is unbiased
+        dim, unbiased = None, dim
+    t = to_tensor(x)
+    if not is_float(dtype_of(t)):
+        raise user_error(TypeError, f"var/std need a floating point input, got {dtype_of(t)}")
+    axes = norm_axes(dim, t.ndim)
+    n = count(t, axes)
+    s = apply("reduce_sum", t, axes=axes)
+    mu = apply("div", s, constant(n, dtype_of(t), s.shape))
+    d = apply("sub", t, broadcast_back(mu, t.shape, axes))
+    ss = reduce("reduce_sum", apply("mul", d, d), axes, keepdim)
+    denom = builtins.max(n - _correction(unbiased, correction), 0.0)
+    return apply("div", ss, constant(denom, dtype_of(t), ss.shape))
+
+
+@torch_op("Var", saves=(0,))
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=False, ddof=None):
+    """Variance over dim with Bessel's correction by default (correction=1, or ddof=)."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction)
+
+
+@torch_op("Std", saves=(0, "out"))
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=False, ddof=None):
+    """sqrt(var(...)) with the same arguments."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return apply("sqrt", _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction))
+
+
+def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
+    """m + log(sum(exp(x - m))) with m the max (0 where it is infinite, so -inf rows stay -inf).
+    The gradient through m cancels exactly in exact arithmetic: softmax(x) is the result."""
+    m = apply("reduce_max", t, axes=axes)
+    inf = constant(math.inf, dtype_of(t), m.shape)
+    m = apply("select", apply("eq", apply("abs", m), inf), constant(0, dtype_of(t), m.shape), m)
+    s = apply("reduce_sum", apply("exp", apply("sub", t, broadcast_back(m, t.shape, axes))),
+              axes=axes)
+    out = apply("add", apply("log", s), m)
+    return apply("reshape", out, shape=kept_shape(t.shape, axes)) if keepdim else out
+
+
+@torch_op("Logsumexp", saves=(0, "out"))
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """log(sum(exp(x))) over dim, stable for inputs of any magnitude."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    t = to_tensor(x)
+    t = cast(t, float_dtype(dtype_of(t)))
+    return logsumexp_impl(t, norm_axes(dim, t.ndim), keepdim)
+
+
+def _bool_reduce(prim: str, x, dim, keepdim) -> Tensor:
+    t = to_tensor(x)
+    b = t if dtype_of(t) == "bool" else apply("ne", t, constant(0, dtype_of(t), t.shape))
+    r = reduce(prim, cast(b, "i32"), norm_axes(dim, t.ndim), keepdim)
+    return cast(r, "bool")
+
+
+@torch_op("All")
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """True where every element (along dim) is nonzero."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _bool_reduce("reduce_min", x, dim, keepdim)
+
+
+@torch_op("Any")
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """True where some element (along dim) is nonzero."""
+    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    return _bool_reduce("reduce_max", x, dim, keepdim)
