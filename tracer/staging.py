@@ -1,0 +1,440 @@
+"""Staging: trace a Python function once per input signature into an ir.Function, then run it.
+
+Every functional transform (jit, grad, vjp, jvp, jacobian, vmap) is a `Staged` object: a
+*body* (Python code working on Tensors) traced with symbolic parameters for the array
+leaves of its arguments, cut into an ir.Function, optimised, and cached per signature
+(argument tree structure, leaf types, static values). Calling it then either
+
+  - runs the compiled function on the concrete arrays (the usual case), or
+  - records the function into an enclosing trace when any input is symbolic (jit inside
+    jit, grad(jit(f)), grad(grad(f)), ...): the outer trace then sees plain IR, which is
+    what makes the transforms compose.
+
+Python scalars (bool, int, float) and other non-array leaves are static: their values are
+part of the cache key and the traced function sees them as plain Python values.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ir import Function, TensorType, Value
+from ir.core import DTYPES, dtype_of_numpy
+from tracer import pipeline
+from tracer.errors import user_location
+from tracer.expr import Expr, apply_function, build_function, data_expr, param_expr
+from tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from tracer.tensor import Tensor, realize
+
+# dtype of a Python scalar turned into an array (PyTorch's defaults)
+PY_SCALAR_DTYPES = {bool: "bool", int: "i64", float: "f32"}
+
+
+def is_array_leaf(x) -> bool:
+    return isinstance(x, (Tensor, np.ndarray, np.generic))
+
+
+def leaf_type(x) -> TensorType:
+    if isinstance(x, Tensor):
+        return x._expr.type
+    arr = np.asarray(x)
+    return TensorType(dtype_of_numpy(arr.dtype), arr.shape)
+
+
+def to_expr(x) -> Expr:
+    """The Expr of an array-like leaf: a Tensor's own, or new data for arrays and scalars."""
+    if isinstance(x, Tensor):
+        return x._expr
+    if type(x) in PY_SCALAR_DTYPES:
+        arr = np.asarray(x, DTYPES[PY_SCALAR_DTYPES[type(x)]])
+    elif isinstance(x, (np.ndarray, np.generic)):
+        arr = np.asarray(x)
+    else:
+        raise TypeError(f"expected an array, a Tensor or a Python scalar, got "
+                        f"{type(x).__name__} {x!r}")
+    return data_expr(arr)
+
+
+def as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(to_expr(x))
+
+
+def float_scalars_to_arrays(tree):
+    """Python floats become f32 0-d arrays (JAX's weak float): they can be differentiated."""
+    if type(tree) in _FAST_LEAVES:
+        return tree
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [np.float32(x) if type(x) is float else x for x in leaves])
+
+
+def _static_key(x):
+    try:
+        hash(x)
+    except TypeError:
+        raise TypeError(f"non-array argument {x!r} of type {type(x).__name__} is static (part "
+                        "of the compile-cache key) and must be hashable; pass arrays as "
+                        "NumPy arrays or Tensors") from None
+    return (type(x), x)
+
+
+# ---- signatures --------------------------------------------------------------------------
+
+@dataclass
+class Signature:
+    """A call's arguments split into array leaves (traced) and static values (the key)."""
+    key: tuple
+    tree: TreeDef                    # of (dynamic positional args, kwargs)
+    leaves: list                     # every leaf of that tree
+    static: dict                     # static positional args by position
+    owners: list                     # per leaf: its positional argument's index, or None
+
+    @property
+    def arrays(self) -> list:
+        return [x for x in self.leaves if is_array_leaf(x)]
+
+    def rebuild(self, leaves) -> tuple[tuple, dict]:
+        """(args, kwargs) with the given leaves in place of this signature's leaves."""
+        dyn, kwargs = tree_unflatten(self.tree, leaves)
+        args = list(dyn)
+        for i in sorted(self.static):
+            args.insert(i, self.static[i])
+        return tuple(args), kwargs
+
+
+def normalize_argnums(argnums, nargs: int, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    out = []
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise ValueError(f"{what} {i!r} is out of range for {nargs} positional arguments")
+        out.append(i % nargs)
+    return tuple(out)
+
+
+_FAST_LEAVES = (np.ndarray, Tensor, np.float32, np.float64, np.int32, np.int64, np.bool_)
+_NP_NAMES = {dt: name for name, dt in DTYPES.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _flat_tree(n: int) -> TreeDef:
+    """The tree of (n array arguments, no kwargs)."""
+    return tree_flatten((tuple(range(n)), {}))[1]
+
+
+def _leaf_key(x) -> tuple:
+    """(dtype name, shape) of an array leaf: its part of the cache key."""
+    if isinstance(x, Tensor):
+        t = x._expr.type
+        return (t.dtype, t.shape)
+    if not isinstance(x, (np.ndarray, np.generic)):
+        x = np.asarray(x)
+    name = _NP_NAMES.get(x.dtype)
+    if name is None:
+        dtype_of_numpy(x.dtype)                # raises the clear "unsupported dtype" error
+    return (name, x.shape)
+
+
+def signature(args: tuple, kwargs: dict, static_argnums=()) -> Signature:
+    """Splits a call's arguments into traced array leaves and the static cache key."""
+    if not kwargs and not static_argnums and all(type(a) in _FAST_LEAVES for a in args):
+        # the common call: positional arrays only (no pytree walk)
+        tree = _flat_tree(len(args))
+        key = (tree, tuple(_leaf_key(a) for a in args), ())
+        return Signature(key, tree, list(args), {}, list(range(len(args))))
+    static_pos = normalize_argnums(static_argnums, len(args), "static_argnums") if static_argnums \
+        else ()
+    static = {i: args[i] for i in static_pos}
+    dyn = tuple(a for i, a in enumerate(args) if i not in static)
+    leaves, tree = tree_flatten((dyn, dict(kwargs)))
+    parts = tuple(_leaf_key(x) if is_array_leaf(x) else _static_key(x) for x in leaves)
+    statics = tuple((i, _static_key(v)) for i, v in sorted(static.items()))
+    owners = []
+    for i, a in enumerate(args):
+        if i not in static:
+            owners += [i] * tree_flatten(a)[1].num_leaves
+    owners += [None] * (len(leaves) - len(owners))
+    return Signature((tree, parts, statics), tree, leaves, static, owners)
+
+
+def arg_names(fun, nargs: int) -> list[str]:
+    """Names for positional arguments, from fun's signature (`w`, `x`), for IR name hints."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), "arg")
+    return [positional[i] if i < len(positional) else f"{varargs}{i}" for i in range(nargs)]
+
+
+def leaf_hints(fun, sig: Signature) -> list[str]:
+    """One name hint per leaf of sig.tree."""
+    nargs = len(sig.tree.children[0].children) + len(sig.static)
+    names = [n for i, n in enumerate(arg_names(fun, nargs)) if i not in sig.static]
+    args_def, kwargs_def = sig.tree.children
+    hints = []
+    for name, sub in zip(names, args_def.children):
+        hints += leaf_paths(sub, name)
+    return hints + leaf_paths(kwargs_def)
+
+
+# ---- tracing -----------------------------------------------------------------------------
+
+@dataclass
+class Traced:
+    """f traced once: fn's params are the array leaves of the arguments, then captures."""
+    fn: Function
+    captures: list[Expr]
+    out_tree: TreeDef
+    sig: Signature
+
+    def inputs(self) -> list[Expr]:
+        """The Exprs to apply fn to: the call's own array leaves, then the captures."""
+        return [to_expr(x) for x in self.sig.arrays] + list(self.captures)
+
+    def arg_params(self, i: int) -> list[int]:
+        """Indices into fn.params of the array leaves of positional argument i."""
+        out, k = [], 0
+        for x, owner in zip(self.sig.leaves, self.sig.owners):
+            if is_array_leaf(x):
+                if owner == i:
+                    out.append(k)
+                k += 1
+        return out
+
+    def arg_leaves(self, i: int) -> list:
+        """All leaves (array or static) of positional argument i, with its tree."""
+        return [x for x, owner in zip(self.sig.leaves, self.sig.owners) if owner == i]
+
+
+def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
+    """Runs fun on Tensors with fresh symbolic params for sig's array leaves; cuts the IR."""
+    hints = leaf_hints(hint_fun or fun, sig)
+    params, leaves = [], []
+    for x, hint in zip(sig.leaves, hints):
+        if is_array_leaf(x):
+            p = param_expr(leaf_type(x), hint or None)
+            params.append(p)
+            leaves.append(Tensor(p))
+        else:
+            leaves.append(x)
+    args, kwargs = sig.rebuild(leaves)
+    _log(f"tracing {name} for {_describe_key(sig)}")
+    out = fun(*args, **kwargs)
+    out_leaves, out_tree = tree_flatten(out)
+    outputs = []
+    for o in out_leaves:
+        try:
+            outputs.append(to_expr(o))
+        except TypeError:
+            raise TypeError(f"function '{name}' returned {type(o).__name__} {o!r}: traced "
+                            "functions must return arrays, Tensors, scalars or pytrees of "
+                            "them") from None
+    fn, captures = build_function(name, params, outputs)
+    return Traced(fn, captures, out_tree, sig)
+
+
+def trace_inner(fun, name: str, args: tuple, kwargs: dict | None = None) -> Traced:
+    """Traces fun called with args (inside a transform's body; args may be symbolic)."""
+    return trace(fun, name, signature(tuple(args), kwargs or {}))
+
+
+def project(fn: Function, indices) -> Function:
+    """fn restricted to some of its results (the unused ops are dropped by optimisation)."""
+    return Function(fn.name, list(fn.params), list(fn.body), [fn.results[i] for i in indices])
+
+
+def apply_to(fn: Function, exprs: list[Expr]) -> list[Tensor]:
+    return [Tensor(e) for e in apply_function(fn, exprs)]
+
+
+def fun_name(fun) -> str:
+    name = getattr(fun, "__name__", None) or type(fun).__name__
+    return "lambda" if name == "<lambda>" else name
+
+
+# ---- running -----------------------------------------------------------------------------
+
+@dataclass
+class Entry:
+    """One traced-and-optimised signature of a Staged function (the cache entry)."""
+    fn: Function
+    captures: list[Expr]
+    out_tree: TreeDef
+    exe: object = field(default=None, repr=False)
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if os.environ.get("GRADJIT_BACKEND") == "interpret":
+            from ir.interpret import interpret
+            return interpret(self.fn, *arrays)
+        if self.exe is None:
+            self.exe = pipeline.compile_function(self.fn)
+        return list(self.exe(*arrays))
+
+    def call(self, arrays_in: list) -> list[Tensor]:
+        """Runs on the array leaves (compiled), or records into an enclosing trace."""
+        arrays = _concrete(arrays_in, self.captures)
+        if arrays is None:
+            exprs = [to_expr(x) for x in arrays_in] + list(self.captures)
+            if any(e.symbolic for e in exprs):
+                return apply_to(self.fn, exprs)
+            arrays = realize(exprs)
+        return wrap_results(self.run(arrays), self.fn)
+
+
+def _concrete(arrays_in: list, captures: list[Expr]) -> list | None:
+    """The inputs as arrays when all are already concrete (the fast path of a cached call),
+    else None (some input is symbolic or not computed yet)."""
+    arrays = []
+    for x in arrays_in:
+        if type(x) is np.ndarray:
+            arrays.append(x)
+        elif isinstance(x, Tensor):
+            if x._expr.data is None:
+                return None
+            arrays.append(x._expr.data)
+        else:
+            arrays.append(np.asarray(x))
+    for c in captures:
+        if c.data is None:
+            return None
+        arrays.append(c.data)
+    return arrays
+
+
+def wrap_results(outs: list[np.ndarray], fn: Function) -> list[Tensor]:
+    """Tensors over the fresh result arrays of a run (never aliases of the inputs)."""
+    tensors = []
+    for out, t in zip(outs, fn.result_types):
+        out.flags.writeable = False
+        tensors.append(Tensor(Expr(Value(t), data=out)))
+    return tensors
+
+
+class Staged:
+    """A function traced once per signature and compiled (see the module docstring)."""
+
+    def __init__(self, body, fun, name: str, static_argnums=(), prepare=None, optimize=True):
+        self.body = body              # Python on Tensors: what gets traced
+        self.fun = fun                # the user's function (name hints, __name__)
+        self.name = name
+        self.static_argnums = static_argnums
+        self.prepare = prepare        # (args, kwargs) -> (args, kwargs), before the signature
+        self.optimize = optimize
+        self.cache: dict[tuple, Entry] = {}
+        self.trace_count = 0
+        functools.update_wrapper(self, fun, updated=())
+
+    def __get__(self, obj, objtype=None):
+        # used as a method decorator: bind like a function would
+        return self if obj is None else functools.partial(self, obj)
+
+    def signature(self, args, kwargs) -> Signature:
+        if self.prepare is not None:
+            args, kwargs = self.prepare(tuple(args), dict(kwargs))
+        return signature(tuple(args), dict(kwargs), self.static_argnums)
+
+    def entry(self, sig: Signature) -> Entry:
+        entry = self.cache.get(sig.key)
+        if entry is not None:
+            _log(f"cache hit: {self.name}")
+            return entry
+        self.trace_count += 1
+        traced = trace(self.body, self.name, sig, hint_fun=self.fun)
+        fn = traced.fn
+        if self.optimize:
+            from ir.passes import optimize
+            fn = optimize(fn)
+        entry = Entry(fn, traced.captures, traced.out_tree)
+        if not any(c.symbolic for c in entry.captures):
+            # a closure over an enclosing trace's value is only valid during that trace
+            self.cache[sig.key] = entry
+        return entry
+
+    def __call__(self, *args, **kwargs):
+        sig = self.signature(args, kwargs)
+        entry = self.entry(sig)
+        return tree_unflatten(entry.out_tree, entry.call(sig.arrays))
+
+    def trace_ir(self, *args, **kwargs) -> Function:
+        """The (optimised) ir.Function this would run for these arguments."""
+        return self.entry(self.signature(args, kwargs)).fn
+
+    def lower(self, *args, **kwargs) -> "Lowered":
+        sig = self.signature(args, kwargs)
+        return Lowered(self, sig.key, self.entry(sig))
+
+    def __repr__(self) -> str:
+        return f"<gradjit {self.name}: {len(self.cache)} cached signature(s)>"
+
+
+class Lowered:
+    """jit(f).lower(*args): the optimised IR, its LLVM IR, and compile()."""
+
+    def __init__(self, staged: Staged, key: tuple, entry: Entry):
+        self._staged, self._key, self._entry = staged, key, entry
+        self._lowered = None
+
+    @property
+    def ir(self) -> Function:
+        return self._entry.fn
+
+    def _runtime_lowered(self):
+        if self._lowered is None:
+            import runtime
+            self._lowered = runtime.lower(self._entry.fn)
+        return self._lowered
+
+    @property
+    def llvm_ir(self) -> str:
+        return str(self._runtime_lowered().llvm_ir)
+
+    def as_text(self) -> str:
+        return str(self.ir)
+
+    def compile(self) -> "Compiled":
+        return Compiled(self._staged, self._key, self._entry, self._runtime_lowered().compile())
+
+
+class Compiled:
+    """A compiled signature: call it with arguments of exactly that signature."""
+
+    def __init__(self, staged: Staged, key: tuple, entry: Entry, exe):
+        self._staged, self._key, self._entry, self._exe = staged, key, entry, exe
+
+    def __call__(self, *args, **kwargs):
+        sig = self._staged.signature(args, kwargs)
+        if sig.key != self._key:
+            raise TypeError(f"this executable was compiled for {_describe_key_parts(self._key)}, "
+                            f"called with {_describe_key(sig)}")
+        arrays = realize([to_expr(x) for x in sig.arrays] + list(self._entry.captures))
+        outs = wrap_results(list(self._exe(*arrays)), self._entry.fn)
+        return tree_unflatten(self._entry.out_tree, outs)
+
+
+# ---- logging -----------------------------------------------------------------------------
+
+def _describe_key_parts(key: tuple) -> str:
+    parts = []
+    for p in key[1]:
+        static = len(p) == 2 and isinstance(p[0], type)
+        parts.append(repr(p[1]) if static else f"{p[0]}[{','.join(map(str, p[1]))}]")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _describe_key(sig: Signature) -> str:
+    return _describe_key_parts(sig.key)
+
+
+def _log(msg: str):
+    """GRADJIT_LOG=1: log traces and signature-cache hits to the "gradjit" logger."""
+    if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
+        return
+    from runtime.cache import log, logging_enabled
+    if logging_enabled():
+        where = user_location()
+        log.info("%s%s", msg, f" (at {where})" if where else "")
