@@ -15,6 +15,7 @@ jax = optional_import("jax")
 torch = optional_import("torch")
 if jax is not None:
     import jax.numpy as jnp
+    import jax.scipy.special
     jax.config.update("jax_enable_x64", True)
 
 
@@ -134,8 +135,8 @@ def mlp(gj, batch: int = 256) -> Workload:
     onehot = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
     args, argnums = (w1, b1, w2, b2, x, onehot), (0, 1, 2, 3)
 
-    def f(w1, b1, w2, b2, x, onehot, m=gj, log_softmax=None):
-        h = m.maximum(x @ w1 + b1, 0.0)
+    def f(w1, b1, w2, b2, x, onehot, relu=None, log_softmax=None):
+        h = relu(x @ w1 + b1)
         logits = h @ w2 + b2
         return -(onehot * log_softmax(logits)).sum() / x.shape[0]
 
@@ -150,13 +151,14 @@ def mlp(gj, batch: int = 256) -> Workload:
         dh = (dlogits @ w2.T) * (pre > 0)
         return loss, (x.T @ dh, dh.sum(0), h.T @ dlogits, dlogits.sum(0))
 
-    gj_f = lambda *a: f(*a, m=gj, log_softmax=lambda z: gj.log_softmax(z, axis=1))
+    gj_f = lambda *a: f(*a, relu=gj.relu, log_softmax=lambda z: gj.log_softmax(z, axis=1))
     systems = _systems(
         _gradjit_system(gj, gj_f, args, argnums),
         System("numpy", lambda: numpy_vg(*args), _flat),
-        _jax_system(lambda *a: f(*a, m=jnp, log_softmax=lambda z: jax.nn.log_softmax(z, axis=1)),
+        _jax_system(lambda *a: f(*a, relu=jax.nn.relu,
+                                 log_softmax=lambda z: jax.nn.log_softmax(z, axis=1)),
                     args, argnums) if jax else None,
-        _torch_system(lambda *a: f(*a, m=torch,
+        _torch_system(lambda *a: f(*a, relu=torch.relu,
                                    log_softmax=lambda z: torch.log_softmax(z, dim=1)),
                       args, argnums) if torch else None)
     flops = 2 * batch * (784 * 256 * 2 + 256 * 10 * 3)
@@ -179,7 +181,7 @@ def tiny(gj) -> Workload:
 
 # ---- gmm: ADBench's Gaussian mixture objective -----------------------------------------
 
-def _gmm_objective(m, take, alphas, means, icf, x, lower_index, gamma=1.0, wishart_m=0):
+def _gmm_objective(m, take, lse, alphas, means, icf, x, lower_index, gamma=1.0, wishart_m=0):
     """ADBench GMM: icf holds log-diagonals then the strict lower triangle of each Q."""
     n, d = x.shape
     k = alphas.shape[0]
@@ -194,13 +196,7 @@ def _gmm_objective(m, take, alphas, means, icf, x, lower_index, gamma=1.0, wisha
     const = -n * d * 0.5 * np.log(2 * np.pi)
     wishart = 0.5 * gamma ** 2 * ((q_diag ** 2).sum() + (icf[:, d:] ** 2).sum()) \
         - wishart_m * sum_qs.sum()
-    return const + _logsumexp(m, inner, 1).sum() - n * _logsumexp(m, alphas, 0) + wishart
-
-
-def _logsumexp(m, z, axis):
-    top = z.max(axis=axis, keepdims=True)
-    return (m.log(m.exp(z - top).sum(axis=axis, keepdims=True)) + top).reshape(
-        z.shape[:axis] + z.shape[axis + 1:])
+    return const + lse(inner, 1).sum() - n * lse(alphas, 0) + wishart
 
 
 def _lower_index(d: int) -> np.ndarray:
@@ -225,13 +221,15 @@ def gmm(gj, quick: bool = False) -> list[Workload]:
         x = rng.standard_normal((n, d))
         idx = _lower_index(d)
         args, argnums = (alphas, means, icf, x), (0, 1, 2)
-        gj_f = lambda a, mu, q, x: _gmm_objective(gj, lambda t, i: t[:, gj.tensor(i)], a, mu, q, x, idx)
+        gj_f = lambda a, mu, q, x: _gmm_objective(gj, lambda t, i: t[:, gj.tensor(i)],
+                                                  gj.logsumexp, a, mu, q, x, idx)
         systems = _systems(
             _gradjit_system(gj, gj_f, args, argnums),
-            _jax_system(lambda a, mu, q, x: _gmm_objective(jnp, lambda t, i: t[:, i], a, mu, q, x, idx),
+            _jax_system(lambda a, mu, q, x: _gmm_objective(
+                jnp, lambda t, i: t[:, i], jax.scipy.special.logsumexp, a, mu, q, x, idx),
                         args, argnums) if jax else None,
             _torch_system(lambda a, mu, q, x: _gmm_objective(
-                torch, lambda t, i: t[:, torch.tensor(i)], a, mu, q, x, idx),
+                torch, lambda t, i: t[:, torch.tensor(i)], torch.logsumexp, a, mu, q, x, idx),
                 args, argnums) if torch else None)
         made.append(Workload(f"gmm d={d}", f"ADBench GMM objective k={k} n={n}, f64, d/d(params)",
                              systems, rtol=1e-8))

@@ -8,26 +8,24 @@ arithmetic, selects, bit casts, integer ops and vectorisable intrinsics (`llvm.f
 Usage, while emitting a loop body: `y = VMATH["exp"](bld, x)` where `bld` is an
 `ir.IRBuilder` and `x` a scalar `float` or `double` value. The result has the type of `x`.
 
-Methods (no tables, so no gathers):
-- exp, expm1: n = rint(x/ln2), r = x - n*ln2 in two FMA steps (Cody-Waite), a Taylor polynomial
-  for expm1(r), then 2^n applied as two exponent-field multiplies so that overflow gives inf
-  and underflow rounds once into the denormals. expm1 adds 1 - 2^-n before scaling, which is
-  exact where it matters, so it keeps full relative accuracy near 0.
+Methods (no tables, so no gathers; details in each function's docstring):
+- exp, expm1: n = rint(x/ln2), r = x - n*ln2 in two FMA steps (Cody-Waite), a polynomial for
+  expm1(r), 2^n applied through the exponent field in two multiplies, so that overflow gives
+  inf and underflow rounds once into the denormals.
 - log, log1p: x = 2^k * m with m in [sqrt(1/2), sqrt(2)) from the bit pattern (denormals are
-  scaled up first); log(1+f) = f - f^2/2 + s*(f^2/2 + R(s^2)) with s = f/(2+f), R from the
-  atanh series. log1p(x) = log(1+x) + (x - ((1+x) - 1))/(1+x) corrects the rounding of 1+x.
-- tanh(x) = -e/(e+2) with e = expm1(-2|x|), signed like x: accurate near 0, exactly +-1 for
-  large |x|. logistic(x) = 1/(1+e) or e/(1+e) with e = exp(-|x|): never overflows.
-- sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, Taylor
-  polynomials for sin(r) and cos(r) on |r| <= pi/4, the quadrant n mod 4 picking and signing
-  them. Accurate for |x| <= TRIG_ACCURATE_LIMIT; beyond it the reduction loses digits, results
-  stay finite (|sin|, |cos| <= 1) and inf or nan give nan.
+  scaled up first), then log(1+f) from the atanh series in s = f/(2+f).
+- tanh: a polynomial up to |x| = 0.55, then 1 - 2/(e^2|x| + 1). logistic: 1/(1+e) or e/(1+e)
+  with e = e^-|x|. Neither overflows; both saturate exactly.
+- sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, sin(r) and
+  cos(r) picked and signed by n mod 4. Accurate for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32,
+  1e15 in f64); beyond it results stay finite (|sin|, |cos| <= 1); +-inf and nan give nan.
 
-Polynomials are truncated Taylor series with exact rational coefficients (1/k!, 2/(2k+1));
-their degrees are chosen so that the truncation error on the reduced interval is well below
-half an ulp (the derivation is next to each degree). Constants (ln 2, pi) are computed exactly
-here from Decimal.ln and Machin's formula, then split into float parts. Measured maximum error
-(tests/codegen/test_vmath.py): about 1-2 ulp in f32 and in f64.
+Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)), of degrees
+chosen so that the truncation error on the reduced interval is far below half an ulp (see the
+note above _F32). tanh's, on |x| <= 0.55 where its series converges slowly, is the series
+(from Bernoulli numbers) economised with Chebyshev polynomials, in exact arithmetic. ln 2 and
+pi are computed here (Decimal.ln, Machin's formula) and split into float parts. Maximum error
+measured by tests/codegen/test_vmath.py: 1.5 ulp (f64 tan: 2.9 ulp).
 
 Rounding-sensitive steps rely on `llvm.fma` being fused, as it is on every x86-64 CPU with
 AVX2. The emitted instructions carry no fast-math flags; callers must not add `reassoc` or
@@ -42,7 +40,10 @@ from fractions import Fraction
 
 from llvmlite import ir
 
-TRIG_ACCURATE_LIMIT = 1e5
+# |x| up to which sin, cos and tan keep their ulp bounds (measured, including the floats nearest
+# to multiples of pi/2). f32 sin/cos lose the quadrant past ~2e6, where x*2/pi has ulp 1/8;
+# f32 tan is evaluated in f64 and has the f64 limit.
+TRIG_ACCURATE_LIMIT = {"f32": 1e6, "f64": 1e15}
 
 
 # ---- exact constants, rounded to each format -------------------------------------------------
@@ -89,6 +90,39 @@ def _split(v: Fraction, mant: int, parts: int) -> list[float]:
     return out
 
 
+def _tanh_series(terms: int) -> list[Fraction]:
+    """c_k with (tanh(x) - x)/x^3 = sum_k c_k x^(2k): from the Bernoulli numbers B_2n,
+    tanh(x) = sum_n 2^2n (2^2n - 1) B_2n x^(2n-1) / (2n)!."""
+    b = [Fraction(1)]
+    for m in range(1, 2 * terms + 5):     # B_m = -1/(m+1) sum_{j<m} C(m+1, j) B_j
+        b.append(-sum(math.comb(m + 1, j) * b[j] for j in range(m)) / (m + 1))
+    return [Fraction(4 ** n * (4 ** n - 1), math.factorial(2 * n)) * b[2 * n]
+            for n in range(2, terms + 2)]
+
+
+def _economize(coeffs: list[Fraction], hi: Fraction, degree: int) -> list[Fraction]:
+    """Lanczos economisation: a near-minimax polynomial of `degree` on [0, hi] for `coeffs`.
+
+    On z = h(1 + t), t in [-1, 1], the top power t^k is traded for t^k - T_k(t)/2^(k-1)
+    (Chebyshev T_k), which has lower degree and differs by at most |coefficient|/2^(k-1).
+    Exact arithmetic throughout; the result is mapped back to powers of z.
+    """
+    h = hi / 2
+    n = len(coeffs)
+    pt = [sum(c * math.comb(k, j) * h ** k for k, c in enumerate(coeffs) if k >= j)
+          for j in range(n)]                                  # powers of t
+    cheb = [[Fraction(1)], [Fraction(0), Fraction(1)]]        # T_k in powers of t
+    while len(cheb) < n:
+        t_prev, t_last = cheb[-2], cheb[-1]
+        cheb.append([2 * a - b for a, b in zip([Fraction(0)] + t_last, t_prev + [0, 0])])
+    for k in range(n - 1, degree, -1):
+        scale = pt[k] / cheb[k][k]
+        pt = [a - scale * b for a, b in zip(pt, cheb[k] + [0] * (n - k - 1))]
+    # back to z: t = z/h - 1
+    return [sum(pt[k] * math.comb(k, j) * (-1) ** (k - j) / h ** j for k in range(j, degree + 1))
+            for j in range(degree + 1)]
+
+
 PI = _pi()
 LN2 = _ln2()
 
@@ -108,13 +142,19 @@ class _Format:
     sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
     cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
     log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
+    tanh_p: tuple              # tanh(x) = x + x^3 P(x^2) for |x| <= TANH_SWITCH (economised)
     exp_lo: float              # exp(x) rounds to 0 below this ...
     exp_hi: float              # ... and overflows above this; both keep |n| < 2 * bias
     expm1_lo: float            # expm1(x) rounds to -1 below this: e^x < 2^-(mant+3)
 
 
+# Below it tanh is a polynomial; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).
+TANH_SWITCH = Fraction(11, 20)
+_TANH_SERIES = _tanh_series(24)       # truncation on |x| <= 0.55: ~(0.55/(pi/2))^48 = 1e-22
+
+
 def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
-                 cos_k: int, log_j: int) -> _Format:
+                 cos_k: int, log_j: int, tanh_deg: int) -> _Format:
     """Round the exact constants and coefficients to one precision."""
     def rnd_all(seq):
         return tuple(_round(Fraction(c), mant) for c in seq)
@@ -131,6 +171,7 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
         sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
         cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
         log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),
+        tanh_p=rnd_all(_economize(_TANH_SERIES, TANH_SWITCH ** 2, tanh_deg)),
         exp_lo=float(math.floor(float(LN2) * -(bias + mant + 2))),
         exp_hi=float(math.ceil(float(LN2) * (bias + 1))),
         expm1_lo=float(math.floor(float(LN2) * -(mant + 4))),
@@ -141,8 +182,10 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
 # exp/expm1 on |r| <= ln2/2: f32 r^8/8! = 5e-9; f64 r^15/15! = 1.2e-19.
 # sin, cos on |r| <= pi/4: f32 r^11/11! = 2e-9, r^12/12! = 1e-10; f64 r^19/19! = 5e-20,
 # r^18/18! = 2e-18.  log on |s| <= 0.1716, relative: f32 s^10/11 = 2e-9; f64 s^22/23 = 6e-19.
-_F32 = _make_format(32, 23, 127, "f", exp_deg=7, sin_k=4, cos_k=5, log_j=4)
-_F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10)
+# tanh, economised, relative error on |x| <= 0.55 (measured against long double): degree 5 in
+# x^2: 2e-10; degree 11: ~1e-19 (each degree gains a factor ~35).
+_F32 = _make_format(32, 23, 127, "f", exp_deg=7, sin_k=4, cos_k=5, log_j=4, tanh_deg=5)
+_F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10, tanh_deg=11)
 
 
 # ---- emission helpers -----------------------------------------------------------------------
@@ -191,7 +234,8 @@ class _Emit:
     def from_bits(self, n: ir.Value) -> ir.Value:
         return self.bld.bitcast(n, self.ty)
 
-    def when(self, pred: str, x: ir.Value, bound: float, then: ir.Value, other: ir.Value):
+    def when(self, pred: str, x: ir.Value, bound: float, then: ir.Value,
+             other: ir.Value) -> ir.Value:
         """select(x <pred> bound, then, other), an ordered compare: false when x is nan."""
         return self.bld.select(self.bld.fcmp_ordered(pred, x, self.f(bound)), then, other)
 
@@ -240,6 +284,7 @@ def _expm1_poly(e: _Emit, r: ir.Value) -> ir.Value:
 
 
 def _exp(e: _Emit, x: ir.Value) -> ir.Value:
+    """e^x = 2^n * (1 + expm1(r)), with x = n*ln2 + r."""
     # Clamping first keeps n in ldexp's range; the clamp values give exactly 0 and inf.
     x = e.when(">", x, e.fmt.exp_hi, e.f(e.fmt.exp_hi), x)
     x = e.when("<", x, e.fmt.exp_lo, e.f(e.fmt.exp_lo), x)
@@ -248,15 +293,23 @@ def _exp(e: _Emit, x: ir.Value) -> ir.Value:
 
 
 def _expm1(e: _Emit, x: ir.Value) -> ir.Value:
+    """e^x - 1 = 2^n * (r + (1 - 2^-n) + r^2 Q(r)), with x = n*ln2 + r.
+
+    1 - 2^-n is exact for |n| <= mant and rounds to 1 (harmlessly) above, where n is capped so
+    that 2^-n stays normal. Its sum with r is kept exact (Fast2Sum: it is 0 or >= |r|), so the
+    bracket rounds once: about 1 ulp where a plain p + (1 - 2^-n) gave 1.75.
+    """
+    b = e.bld
     xc = e.when(">", x, e.fmt.exp_hi, e.f(e.fmt.exp_hi), x)
     xc = e.when("<", xc, e.fmt.expm1_lo, e.f(e.fmt.expm1_lo), xc)
     n, r = _reduce_ln2(e, xc)
-    # expm1(x) = 2^n * (p + (1 - 2^-n)); 1 - 2^-n is exact for |n| <= mant and rounds to 1
-    # (harmlessly) above, where n is capped so that 2^-n stays a normal number.
     cap = e.i(e.fmt.mant + 3)
-    n_cap = e.bld.select(e.bld.icmp_signed(">", n, cap), cap, n)
-    one_minus = e.bld.fsub(e.f(1.0), e.pow2(e.bld.neg(n_cap)))
-    res = e.ldexp(e.bld.fadd(_expm1_poly(e, r), one_minus), n)
+    n_cap = b.select(b.icmp_signed(">", n, cap), cap, n)
+    one_minus = b.fsub(e.f(1.0), e.pow2(b.neg(n_cap)))
+    hi = b.fadd(one_minus, r)
+    lo = b.fadd(b.fsub(one_minus, hi), r)
+    lo = e.fma(b.fmul(r, r), e.horner(r, e.fmt.expm1_q), lo)
+    res = e.ldexp(b.fadd(hi, lo), n)
     return e.when("==", x, 0.0, x, res)                   # expm1(-0) = -0
 
 
@@ -275,14 +328,15 @@ def _log_split(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     return e.bld.sitofp(k, e.ty), e.bld.fsub(m, e.f(1.0))     # m - 1 is exact (Sterbenz)
 
 
-def _log_core(e: _Emit, k: ir.Value, f: ir.Value) -> ir.Value:
-    """k*ln2 + log(1+f): f - f^2/2 + s*(f^2/2 + R(s^2)), s = f/(2+f), summed small to large."""
+def _log_core(e: _Emit, k: ir.Value, f: ir.Value, extra: ir.Value) -> ir.Value:
+    """k*ln2 + log(1+f) + extra: f - f^2/2 + s*(f^2/2 + R(s^2)), s = f/(2+f), summed small to
+    large; `extra`, a small correction, joins the small terms so that it costs no rounding."""
     b = e.bld
     s = b.fdiv(f, b.fadd(f, e.f(2.0)))
     z = b.fmul(s, s)
     big_r = b.fmul(z, e.horner(z, e.fmt.log_r))
     half_f2 = b.fmul(e.f(0.5), b.fmul(f, f))
-    tail = e.fma(s, b.fadd(half_f2, big_r), b.fmul(k, e.f(e.fmt.ln2[1])))
+    tail = e.fma(s, b.fadd(half_f2, big_r), e.fma(k, e.f(e.fmt.ln2[1]), extra))
     return e.fma(k, e.f(e.fmt.ln2[0]), b.fsub(f, b.fsub(half_f2, tail)))
 
 
@@ -301,10 +355,11 @@ def _sin_cos_reduced(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Valu
     r = x
     for part in e.fmt.pio2:                   # Cody-Waite in three FMA steps
         r = e.fma(minus_n, e.f(part), r)
-    # Past TRIG_ACCURATE_LIMIT r can be large garbage; clamping keeps the results finite. The
-    # ordered compares leave nan (from +-inf) alone.
-    r = e.when(">", r, 0.8, e.f(0.8), r)
-    r = e.when("<", r, -0.8, e.f(-0.8), r)
+    # |r| can pass pi/4 a little when x*2/pi rounds across a half-integer (f32: up to 0.87 at
+    # 1e6); the polynomials hold to 1. Past the accurate range r can be large garbage: clamping
+    # keeps the results finite. The ordered compares leave nan (from +-inf) alone.
+    r = e.when(">", r, 1.0, e.f(1.0), r)
+    r = e.when("<", r, -1.0, e.f(-1.0), r)
     r2 = e.bld.fmul(r, r)
     sin_r = e.fma(e.bld.fmul(r, r2), e.horner(r2, e.fmt.sin_s), r)
     cos_r = e.fma(r2, e.horner(r2, e.fmt.cos_c), e.f(1.0))
@@ -335,7 +390,7 @@ def log(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """Natural log, correct for denormals; -inf at +-0, nan below 0."""
     e = _Emit(bld, x.type)
     k, f = _log_split(e, x)
-    return _log_specials(e, x, _log_core(e, k, f))
+    return _log_specials(e, x, _log_core(e, k, f, e.f(0.0)))
 
 
 def log1p(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -345,30 +400,53 @@ def log1p(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     # u - 1 is exact, so x - (u - 1) is the rounding error of u, and log(u + c) ~ log(u) + c/u.
     correction = bld.fdiv(bld.fsub(x, bld.fsub(u, e.f(1.0))), u)
     k, f = _log_split(e, u)
-    res = _log_specials(e, u, bld.fadd(_log_core(e, k, f), correction))
+    res = _log_specials(e, u, _log_core(e, k, f, correction))
     res = e.when("==", x, math.inf, x, res)              # the correction is inf - inf there
     return e.when("==", x, 0.0, x, res)                  # log1p(-0) = -0
 
 
 def tanh(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """tanh(x) = -e/(e+2), e = expm1(-2|x|) in [-1, 0]: accurate near 0, +-1 when large."""
+    """x + x^3 P(x^2) for |x| <= TANH_SWITCH, else +-(1 - 2/(e^2|x| + 1)).
+
+    The polynomial keeps full relative accuracy near 0, where any formula dividing by an
+    exponential loses ~1 ulp. Past the switch, tanh >= 1/2 and 2/(d+1) <= 1/2, so its error
+    is halved; clamping 2|x| where 2/(d+1) < 2^-(mant+2) gives exactly +-1, never inf/inf.
+    """
     e = _Emit(bld, x.type)
-    em = _expm1(e, bld.fmul(e.call("llvm.fabs", x), e.f(-2.0)))
-    return e.call("llvm.copysign", bld.fdiv(bld.fneg(em), bld.fadd(em, e.f(2.0))), x)
+    a = e.call("llvm.fabs", x)
+    y = bld.fadd(a, a)
+    y = e.when(">", y, -e.fmt.expm1_lo, e.f(-e.fmt.expm1_lo), y)
+    n, r = _reduce_ln2(e, y)
+    d = bld.fmul(bld.fadd(_expm1_poly(e, r), e.f(1.0)), e.pow2(n))     # n <= mant + 5: one step
+    large = bld.fsub(e.f(1.0), bld.fdiv(e.f(2.0), bld.fadd(d, e.f(1.0))))
+    z = bld.fmul(x, x)
+    small = e.fma(bld.fmul(x, z), e.horner(z, e.fmt.tanh_p), x)
+    is_large = bld.fcmp_ordered(">", a, e.f(float(TANH_SWITCH)))
+    return e.call("llvm.copysign", bld.select(is_large, large, small), x)     # keeps -0
 
 
 def logistic(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """1/(1 + e^-x) as 1/(1+e) for x >= 0 and e/(1+e) below, e = e^-|x| <= 1: no overflow."""
+    """1/(1 + e^-x) as 1/(1+e) for x >= 0 and e/(1+e) below, e = e^-|x| <= 1: no overflow.
+
+    1 + e is kept as an exact pair hi + lo and the quotient refined by one residual step, so
+    only e's own error and one rounding remain (1.5 ulp, where the plain quotient gave 2.1).
+    """
     e = _Emit(bld, x.type)
     ex = _exp(e, bld.fneg(e.call("llvm.fabs", x)))
     num = e.when(">=", x, 0.0, e.f(1.0), ex)
-    return bld.fdiv(num, bld.fadd(ex, e.f(1.0)))
+    hi = bld.fadd(ex, e.f(1.0))
+    lo = bld.fadd(bld.fsub(e.f(1.0), hi), ex)                   # Fast2Sum: 1 >= e
+    rcp = bld.fdiv(e.f(1.0), hi)
+    q = bld.fmul(num, rcp)
+    residual = e.fma(bld.fneg(q), lo, e.fma(bld.fneg(q), hi, num))   # num - q*(hi + lo)
+    return e.fma(residual, rcp, q)
 
 
 def sin(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """sin(x), accurate for |x| <= TRIG_ACCURATE_LIMIT, finite beyond, nan for +-inf."""
+    """sin(x), accurate for |x| <= TRIG_ACCURATE_LIMIT, in [-1, 1] beyond, nan for +-inf."""
     e = _Emit(bld, x.type)
-    return _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
+    res = _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
+    return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
 
 
 def cos(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -378,16 +456,27 @@ def cos(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
 
 
-def tan(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """tan(x): sin r / cos r in even quadrants, -cos r / sin r in odd ones."""
-    e = _Emit(bld, x.type)
+def _tan(e: _Emit, x: ir.Value, tiny: float) -> ir.Value:
+    """sin r / cos r in even quadrants, -cos r / sin r in odd ones; |denominator| >= tiny."""
+    bld = e.bld
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
     odd = bld.trunc(q, ir.IntType(1))
     den = bld.select(odd, sin_r, cos_r)
-    # sin r is 0 only when the reduction has given up (beyond the accurate range): stay finite.
-    den = e.when("==", den, 0.0, e.f(2.0 ** (1 - e.fmt.bias)), den)
+    # |sin r| is tiny only when the reduction has given up (beyond the accurate range).
+    den = e.when("<", e.call("llvm.fabs", den), tiny, e.f(tiny), den)
     ratio = bld.fdiv(bld.select(odd, cos_r, sin_r), den)
-    return e.flip_sign(ratio, bld.shl(bld.zext(odd, e.ity), e.i(e.fmt.width - 1)))
+    res = e.flip_sign(ratio, bld.shl(bld.zext(odd, e.ity), e.i(e.fmt.width - 1)))
+    return e.when("==", x, 0.0, x, res)                  # tan(-0) = -0, as for sin
+
+
+def tan(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """tan(x); f32 is evaluated in f64 and rounded once, since the quotient of two f32
+    polynomials would be ~3 ulp off. Finite for finite x (bounded by 1/min_normal)."""
+    tiny = 2.0 ** (1 - _Emit(bld, x.type).fmt.bias)
+    if isinstance(x.type, ir.FloatType):
+        wide = _Emit(bld, ir.DoubleType())
+        return bld.fptrunc(_tan(wide, bld.fpext(x, wide.ty), tiny), x.type)
+    return _tan(_Emit(bld, x.type), x, tiny)
 
 
 VMATH = {

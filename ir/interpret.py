@@ -28,7 +28,9 @@ def _div(x, y):
     if x.dtype.kind in "iu":
         # C semantics (truncation toward zero), as the native code does; x/0 is defined as 0
         safe = np.where(y == 0, 1, y)
-        q = np.abs(x) // np.abs(safe) * np.sign(x) * np.sign(safe)
+        q = x // safe
+        # floor division rounds toward -inf; C truncates toward zero
+        q = np.where((x % safe != 0) & ((x < 0) != (safe < 0)), q + 1, q)
         return np.where(y == 0, 0, q)
     return x / y
 

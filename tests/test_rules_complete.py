@@ -14,7 +14,8 @@ LAYER_TABLES = [
     ("ir.interpret", "impl_rules"),
     ("ir.autodiff", "vjp_rules"),
     ("ir.autodiff", "jvp_rules"),
-    # codegen's lower_rules are added here, e.g. ("codegen.lower", "lower_rules")
+    ("codegen.lower", "lower_rules"),
+    ("ir.batching", "batch_rules"),
 ]
 # ------------------------------------------------------------------------------------------
 

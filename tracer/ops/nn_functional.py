@@ -47,17 +47,17 @@ def _sum_back(z, axes):
 
 
 @torch_op("Softmax", saves=("out",))
-def softmax(x, dim=None, _stacklevel=3, dtype=None):
+def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """exp(x) / sum(exp(x)) along dim, computed as exp(x - max) / sum."""
-    z, axes = _shifted(x, dim, dtype)
+    z, axes = _shifted(x, axis if dim is None else dim, dtype)
     e = apply("exp", z)
     return apply("div", e, _sum_back(e, axes))
 
 
 @torch_op("LogSoftmax", saves=("out",))
-def log_softmax(x, dim=None, _stacklevel=3, dtype=None):
+def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """x - logsumexp(x) along dim, computed as (x - max) - log(sum(exp(x - max)))."""
-    z, axes = _shifted(x, dim, dtype)
+    z, axes = _shifted(x, axis if dim is None else dim, dtype)
     lse = apply("log", apply("reduce_sum", apply("exp", z), axes=axes))
     return apply("sub", z, broadcast_back(lse, z.shape, axes))
 

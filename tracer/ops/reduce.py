@@ -134,10 +134,13 @@ def _min_dim(x, dim, keepdim=False):
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """max(x): the largest element (ties share the gradient); max(x, dim): (values, indices)
-    named tuple, the gradient going to the index; max(x, other): elementwise maximum."""
+    named tuple, the gradient going to the index; max(x, other): elementwise maximum.
+    The NumPy spelling max(x, axis=...) gives the values only, as NumPy and JAX do."""
     if isinstance(dim, (Tensor, np.ndarray)):
         from tracer.ops.elementwise import maximum
         return maximum(x, dim)
+    if axis is not None and dim is None:
+        return amax(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
     return _max_all(x) if dim is None else _max_dim(x, dim, keepdim)
 
@@ -147,6 +150,8 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     if isinstance(dim, (Tensor, np.ndarray)):
         from tracer.ops.elementwise import minimum
         return minimum(x, dim)
+    if axis is not None and dim is None:
+        return amin(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
     return _min_all(x) if dim is None else _min_dim(x, dim, keepdim)
 

@@ -1,0 +1,20 @@
+"""gradjit's code generator: fusion planning and LLVM IR emission (llvmlite.ir) for IR Functions.
+
+`lower_function(fn)` returns a KernelSource: the module text and the entry symbol, called as
+`void entry(ptr buffers, ptr workspace)` (see codegen.emit). Lowering rules live in one table
+per kind, each keyed by primitive name: scalar rules for elementwise ops (lower.scalar_rules),
+elemental rules for index-remapping, creation and reduction ops (elemental.elemental_rules)
+and kernel rules for the rest (kernels.kernel_rules, control flow included).
+`lower.lower_rules` is their union: the layer's one registry, checked for completeness.
+"""
+from codegen import control as _control  # noqa: F401  (registers the control-flow kernels)
+from codegen.elemental import elemental_rules
+from codegen.emit import KernelSource, lower_function
+from codegen.kernels import kernel_rules
+from codegen.lower import lower_rules, scalar_rules
+
+for _table in (scalar_rules, elemental_rules, kernel_rules):
+    lower_rules.update(_table)
+
+__all__ = ["KernelSource", "lower_function", "lower_rules", "scalar_rules", "elemental_rules",
+           "kernel_rules"]

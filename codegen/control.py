@@ -1,0 +1,118 @@
+"""Kernel rules for structured control flow: cond, while and scan, as native branches and loops.
+
+Every region is lowered (by codegen.emit, recursively) into an internal LLVM function with
+the same calling convention as the kernel itself, `void region(ptr buffers, ptr workspace,
+ptr err)`, its buffers being its parameters then its results. The caller builds the pointer
+array: operand buffers, and for loops the carry buffers, which ping-pong between the op's
+result buffers and scratch buffers (`aux`) so a body never reads what it writes. scan hands
+its body pointers into xs and ys (slices along axis 0 are contiguous), so ys are written in
+place. Regions share the caller's region workspace: they never run at the same time.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from codegen.buffers import Buffer, nbytes
+from codegen.kernels import KernelCall, kernel_rules
+from codegen.loops import I1, I64, PTR, declare, for_range, i64
+from ir.core import Op, TensorType
+
+
+def aux_types(op: Op) -> list[TensorType]:
+    """Scratch buffers a control op needs from its caller's workspace."""
+    name = op.prim.name
+    if name == "while":
+        return [r.type for r in op.results] + [TensorType("bool", ())]
+    if name == "scan":
+        return [r.type for r in op.results[:op.params["num_carry"]]]
+    return []
+
+
+def copy(bld, dst: Buffer, src: Buffer):
+    size = nbytes(dst.type)
+    if size:
+        fn = declare(bld.module, "llvm.memcpy.p0.p0.i64", ir.VoidType(), [PTR, PTR, I64, I1])
+        bld.call(fn, [dst.ptr, src.ptr, i64(size), ir.Constant(I1, 0)])
+
+
+def pointer_array(k: KernelCall, ptrs) -> ir.Value:
+    """A stack array of pointers, filled at the current position."""
+    bld = k.bld
+    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(len(ptrs), 1)), "bufs")
+    for i, p in enumerate(ptrs):
+        bld.store(p, bld.gep(arr, [i64(0), i64(i)], inbounds=True))
+    return arr
+
+
+def call_region(k: KernelCall, which: int, arr):
+    k.bld.call(k.regions[which], [arr, k.region_ws, k.em.ctx.err_ptr])
+
+
+def _cond(k: KernelCall):
+    bld, op = k.bld, k.op
+    pred, *operands = op.inputs
+    ptrs = [k.buffer(v).ptr for v in operands] + [k.buffer(r).ptr for r in op.results]
+    arr = pointer_array(k, ptrs)
+    with bld.if_else(k.buffer(pred).load(i64(0))) as (then, otherwise):
+        with then:
+            call_region(k, 0, arr)
+        with otherwise:
+            call_region(k, 1, arr)
+
+
+def _while(k: KernelCall):
+    bld, op = k.bld, k.op
+    n = len(op.results)
+    a, b, pred = [k.buffer(r) for r in op.results], k.aux[:n], k.aux[n]
+    for dst, x in zip(a, op.inputs):
+        copy(bld, dst, k.buffer(x))
+    cond_arrays = [pointer_array(k, [c.ptr for c in carry] + [pred.ptr]) for carry in (a, b)]
+    body_arrays = [pointer_array(k, [c.ptr for c in src + dst]) for src, dst in ((a, b), (b, a))]
+    pre = bld.block
+    head, body, end = (bld.append_basic_block(f"while.{s}") for s in ("head", "body", "end"))
+    bld.branch(head)
+    bld.position_at_end(head)
+    phase = bld.phi(I1, name="phase")          # 0: the carry is in a, 1: in b
+    phase.add_incoming(ir.Constant(I1, 0), pre)
+    call_region(k, 0, bld.select(phase, cond_arrays[1], cond_arrays[0]))
+    bld.cbranch(pred.load(i64(0)), body, end)
+    bld.position_at_end(body)
+    call_region(k, 1, bld.select(phase, body_arrays[1], body_arrays[0]))
+    phase.add_incoming(bld.not_(phase), bld.block)
+    bld.branch(head)
+    bld.position_at_end(end)
+    with bld.if_then(phase):
+        for dst, src in zip(a, b):
+            copy(bld, dst, src)
+
+
+def _slice_ptr(bld, buf: Buffer, i, slice_bytes: int):
+    if slice_bytes == 0:
+        return buf.ptr
+    return buf.byte_offset_ptr(bld.mul(i, i64(slice_bytes), flags=("nuw", "nsw")))
+
+
+def _scan(k: KernelCall):
+    bld, op, p = k.bld, k.op, k.op.params
+    nc, length = p["num_carry"], p["length"]
+    a, b = [k.buffer(r) for r in op.results[:nc]], k.aux[:nc]
+    xs, ys = [k.buffer(x) for x in op.inputs[nc:]], [k.buffer(r) for r in op.results[nc:]]
+    for dst, x in zip(a, op.inputs[:nc]):
+        copy(bld, dst, k.buffer(x))
+    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(2 * nc + len(xs) + len(ys), 1)), "bufs")
+    with for_range(bld, length, "step") as t:
+        i = bld.sub(i64(length - 1), t) if p["reverse"] else t
+        phase = bld.trunc(t, I1)                # even steps read a, odd steps read b
+        ptrs = [bld.select(phase, cb.ptr, ca.ptr) for ca, cb in zip(a, b)]
+        ptrs += [_slice_ptr(bld, x, i, nbytes(x.type) // max(length, 1)) for x in xs]
+        ptrs += [bld.select(phase, ca.ptr, cb.ptr) for ca, cb in zip(a, b)]
+        ptrs += [_slice_ptr(bld, y, i, nbytes(y.type) // max(length, 1)) for y in ys]
+        for j, ptr in enumerate(ptrs):
+            bld.store(ptr, bld.gep(arr, [i64(0), i64(j)], inbounds=True))
+        call_region(k, 0, arr)
+    if length % 2:
+        for dst, src in zip(a, b):
+            copy(bld, dst, src)
+
+
+kernel_rules.update({"cond": _cond, "while": _while, "scan": _scan})

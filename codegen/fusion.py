@@ -1,0 +1,296 @@
+"""Fusion planning: which values get a buffer, and which loop nests compute them.
+
+The plan is made over the dataflow graph of one Function (networkx for the step DAG):
+
+1. Materialise (give a buffer to) a value when it is a function result, the result of a
+   reduction, argmax/argmin or a kernel op (dot_general, scatter_add, cond, while, scan), an
+   operand of a kernel op, or when inlining it would be expensive: its inlined expression
+   is costly (transcendentals, divisions) and it has several consumers or a consumer that
+   evaluates it more than once per element (an expanding broadcast, pad, concat, gather).
+   Everything else is inlined into its consumers by the elemental emitter.
+2. Each materialised value computed elementally becomes a root of a LoopNest over its
+   iteration space (its shape; for a reduction, its operand's shape: it accumulates).
+   Roots over the same space join one nest (sibling / multi-output fusion) unless that
+   would create a cycle between steps, or the new root reads a value of that nest other
+   than at the very same index (a same-index read is taken from the register the nest
+   just computed, so a producer and its consumer can share a nest).
+3. Steps run in a topological order of the step DAG.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
+from ir.core import Function, Op, Value
+from ir.primitives import get as get_primitive
+
+KERNEL_PRIMS = frozenset({"dot_general", "scatter_add", "cond", "while", "scan"})
+ALWAYS_MATERIALIZED = frozenset(REDUCE_KINDS) | {"argmax", "argmin"}
+TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+                            "logistic", "pow"})
+EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
+MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
+MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
+
+
+@dataclass(frozen=True)
+class Out:
+    """The buffer of function output number `index` (a buffer key, like a Value)."""
+    index: int
+
+
+@dataclass(eq=False)
+class Root:
+    """One output of a loop nest.
+
+    kind "store": the elements of `value` are written to its buffer (or to function output
+    `out_index` when this root is a copy of a result). kind "reduce": `value` is a reduction
+    whose operand is evaluated over the nest's space and accumulated into value's buffer.
+    """
+    value: Value
+    kind: str = "store"
+    out_index: int | None = None
+
+    @property
+    def key(self):
+        """The key of the buffer this root writes."""
+        return self.value if self.out_index is None else Out(self.out_index)
+
+
+@dataclass(eq=False)
+class LoopNest:
+    space: tuple
+    roots: list = field(default_factory=list)
+    reads: dict = field(default_factory=dict)     # Value -> set of same-index flags
+    order: int = 0
+
+
+@dataclass(eq=False)
+class KernelStep:
+    op: Op
+    order: int = 0
+
+
+@dataclass
+class Plan:
+    materialized: set            # values (not params) that get a buffer
+    homes: dict                  # materialised result value -> index of its output buffer
+    steps: list                  # LoopNest | KernelStep, in execution order
+    producers: dict              # Value -> Op
+    ops: list                    # the live ops, in order (dot_generals in canonical layout)
+
+
+def op_cost(op: Op) -> int:
+    name = op.prim.name
+    if name in TRANSCENDENTAL:
+        return 10
+    if name in ("div", "sqrt", "rsqrt"):
+        return 4
+    if name == "integer_pow":
+        return max(1, abs(op.params["n"]).bit_length())
+    return 1
+
+
+def canonical_dots(ops: list[Op]) -> list[Op]:
+    """Rewrites every dot_general to the layout x[batch, free, contract] @ y[batch, contract,
+    free] by transposing its operands first (transposes are index remaps: they fuse into the
+    operand's materialisation). The kernel then walks y and the result contiguously, and a
+    BLAS call needs no transpose flags."""
+    out = []
+    for op in ops:
+        if op.prim.name != "dot_general":
+            out.append(op)
+            continue
+        x, y = op.inputs
+        (xc, yc), (xb, yb) = op.params["contract"], op.params["batch"]
+        xfree = [a for a in range(x.ndim) if a not in xc and a not in xb]
+        yfree = [a for a in range(y.ndim) if a not in yc and a not in yb]
+        x2 = _transposed(out, x, tuple(xb) + tuple(xfree) + tuple(xc))
+        y2 = _transposed(out, y, tuple(yb) + tuple(yc) + tuple(yfree))
+        nb, nk, ni = len(xb), len(xc), len(xfree)
+        params = {"contract": (tuple(range(nb + ni, nb + ni + nk)), tuple(range(nb, nb + nk))),
+                  "batch": (tuple(range(nb)), tuple(range(nb)))}
+        out.append(Op(op.prim, (x2, y2), op.results, params, op.regions, op.loc))
+    return out
+
+
+def _transposed(out: list, v: Value, perm: tuple) -> Value:
+    if perm == tuple(range(v.ndim)):
+        return v
+    t = Value(v.type.with_shape([v.shape[p] for p in perm]))
+    out.append(Op(get_primitive("transpose"), (v,), (t,), {"perm": perm}))
+    return t
+
+
+def live_ops(fn: Function) -> list[Op]:
+    """The ops that contribute to a result, in body order."""
+    body = canonical_dots(fn.body)
+    producers = {r: op for op in body for r in op.results}
+    needed, stack = set(), list(fn.results)
+    while stack:
+        op = producers.get(stack.pop())
+        if op is not None and op not in needed:
+            needed.add(op)
+            stack.extend(op.inputs)
+    return [op for op in body if op in needed]
+
+
+def _evaluations(consumer: Op, v: Value) -> int:
+    """How many element evaluations of v one consumer makes when v is inlined into it."""
+    if consumer.prim.name in ("broadcast_in_dim", "pad", "concatenate", "gather"):
+        return consumer.results[0].type.size
+    return v.type.size
+
+
+def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
+    """(values that get a buffer, the subset chosen only to avoid recomputation)."""
+    params = set(fn.params)
+    mat = {r for r in fn.results if r not in params}
+    consumers: dict = {}
+    for op in ops:
+        if op.prim.name in KERNEL_PRIMS:
+            mat.update(op.results)
+            mat.update(x for x in op.inputs if x not in params)
+        elif op.prim.name in ALWAYS_MATERIALIZED:
+            mat.update(op.results)
+        for x in set(op.inputs):
+            consumers.setdefault(x, []).append(op)
+    cost, optional = {}, set()
+    for op in ops:
+        if op.prim.name in KERNEL_PRIMS:
+            continue
+        v = op.results[0]
+        cost[v] = op_cost(op) + sum(1 if x in mat or x in params else cost[x] for x in op.inputs)
+        if v in mat:
+            continue
+        users = consumers.get(v, [])
+        reused = len(users) > 1 or any(_evaluations(c, v) > v.type.size for c in users)
+        if cost[v] > MAX_INLINE_COST or (cost[v] >= EXPENSIVE_COST and reused):
+            mat.add(v)
+            optional.add(v)
+    return mat, optional
+
+
+class _Planner:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.params = set(fn.params)
+        self.ops = live_ops(fn)
+        self.producers = {r: op for op in self.ops for r in op.results}
+        self.mat, self.optional = choose_materialized(fn, self.ops)
+        self.readers: dict = {}          # materialised Value -> [(reading step, same flags)]
+        self.dag = nx.DiGraph()
+        self.step_of: dict = {}          # materialised Value -> the step computing it
+        self.root_kind: dict = {}        # materialised Value -> kind of its root
+        self.nests: dict = {}            # space -> [LoopNest]
+        self.counter = itertools.count()
+
+    def reads_of(self, v: Value, same: bool, out: dict, seen: set):
+        """Collects the buffered values (and params) that evaluating v inline reads."""
+        if (v, same) in seen:
+            return
+        seen.add((v, same))
+        if v in self.mat or v in self.params:
+            out.setdefault(v, set()).add(same)
+            return
+        op = self.producers[v]
+        inner = same and op.prim.name in SAME_INDEX_PRIMS
+        for x in op.inputs:
+            self.reads_of(x, inner, out, seen)
+
+    def root_reads(self, root: Root) -> dict:
+        out, seen = {}, set()
+        if root.out_index is not None:
+            self.reads_of(root.value, True, out, seen)
+            return out
+        op = self.producers[root.value]
+        inputs = op.inputs[:1] if root.kind == "reduce" else op.inputs
+        same = root.kind == "reduce" or op.prim.name in SAME_INDEX_PRIMS
+        for x in inputs:
+            self.reads_of(x, same, out, seen)
+        return out
+
+    def fits(self, nest: LoopNest, reads: dict) -> bool:
+        if len(nest.roots) >= MAX_NEST_ROOTS:
+            return False
+        for u, sames in reads.items():
+            step = self.step_of.get(u)
+            if step is nest:
+                if sames != {True} or self.root_kind[u] != "store":
+                    return False
+            elif step is not None and nx.has_path(self.dag, nest, step):
+                return False
+        return True
+
+    def add_step(self, step):
+        step.order = next(self.counter)
+        self.dag.add_node(step)
+        return step
+
+    def place(self, root: Root, space: tuple):
+        reads = self.root_reads(root)
+        nest = next((n for n in self.nests.get(space, []) if self.fits(n, reads)), None)
+        if nest is None:
+            nest = self.add_step(LoopNest(space))
+            self.nests.setdefault(space, []).append(nest)
+        nest.roots.append(root)
+        for u, sames in reads.items():
+            nest.reads.setdefault(u, set()).update(sames)
+            self.readers.setdefault(u, []).append((nest, sames))
+            step = self.step_of.get(u)
+            if step is not None and step is not nest:
+                self.dag.add_edge(step, nest)
+        if root.out_index is None:
+            self.step_of[root.value] = nest
+            self.root_kind[root.value] = root.kind
+
+    def place_kernel(self, op: Op):
+        step = self.add_step(KernelStep(op))
+        for x in op.inputs:
+            self.readers.setdefault(x, []).append((step, {False}))
+            if x in self.step_of:
+                self.dag.add_edge(self.step_of[x], step)
+        for r in op.results:
+            self.step_of[r] = step
+            self.root_kind[r] = "kernel"
+
+    def plan(self) -> Plan:
+        for op in self.ops:
+            v = op.results[0]
+            if op.prim.name in KERNEL_PRIMS:
+                self.place_kernel(op)
+            elif v in self.mat:
+                kind = "reduce" if op.prim.name in REDUCE_KINDS else "store"
+                space = op.inputs[0].shape if kind == "reduce" else v.shape
+                self.place(Root(v, kind), space)
+        homes = {}
+        for j, r in enumerate(self.fn.results):
+            if r not in self.params and r not in homes:
+                homes[r] = j
+            else:
+                self.place(Root(r, "store", out_index=j), r.shape)
+        self.demote()
+        steps = list(nx.lexicographical_topological_sort(self.dag, key=lambda s: s.order))
+        return Plan(self.mat, homes, steps, self.producers, self.ops)
+
+    def demote(self):
+        """Un-materialises values stored only to avoid recomputation whose every reader is
+        in the nest computing them, at the same index: the register is reused, no store."""
+        for v in self.optional:
+            nest = self.step_of.get(v)
+            readers = self.readers.get(v, [])
+            if all(step is nest and sames == {True} for step, sames in readers):
+                nest.roots = [r for r in nest.roots if r.value is not v or r.out_index is not None]
+                nest.reads.pop(v, None)
+                self.mat.discard(v)
+                del self.step_of[v]
+                if not nest.roots:
+                    self.dag.remove_node(nest)
+
+
+def plan_function(fn: Function) -> Plan:
+    """The fusion plan of fn's top-level body (regions are planned when they are lowered)."""
+    return _Planner(fn).plan()

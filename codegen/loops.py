@@ -1,0 +1,128 @@
+"""Loop and constant helpers for llvmlite IRBuilder code, in the style of numba's cgutils.
+
+    with for_range(bld, 128, "i") as i:     # i is an i64 running 0..127
+        ...                                  # bld is positioned in the loop body
+
+Loops are emitted in the canonical shape LLVM's loop passes expect (preheader, header with
+one phi, body, latch, exit), so rotation, unrolling and vectorisation apply to them.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+INT_FLAGS = ("nuw", "nsw")      # index arithmetic never wraps: every index is in [0, size)
+
+
+def i64(v: int) -> ir.Constant:
+    return ir.Constant(I64, int(v))
+
+
+@contextmanager
+def for_range(bld: ir.IRBuilder, count, name: str = "i", start=0):
+    """Emits `for i in range(start, count)` and yields i; bld is left in the exit block.
+
+    count and start are Python ints or i64 values.
+    """
+    count = i64(count) if isinstance(count, int) else count
+    start = i64(start) if isinstance(start, int) else start
+    pre = bld.block
+    header = bld.append_basic_block(f"{name}.head")
+    body = bld.append_basic_block(f"{name}.body")
+    end = bld.append_basic_block(f"{name}.end")
+    bld.branch(header)
+    bld.position_at_end(header)
+    i = bld.phi(I64, name=name)
+    i.add_incoming(start, pre)
+    bld.cbranch(bld.icmp_signed("<", i, count), body, end)
+    bld.position_at_end(body)
+    yield i
+    nxt = bld.add(i, i64(1), name=f"{name}.next", flags=INT_FLAGS)
+    i.add_incoming(nxt, bld.block)
+    bld.branch(header)
+    bld.position_at_end(end)
+
+
+@contextmanager
+def for_nest(bld: ir.IRBuilder, shape, name: str = "i"):
+    """Nested for_range over every index of shape (C order: the last axis innermost).
+
+    Yields the list of loop variables (i64). A size-1 axis gets the constant 0 and no loop.
+    """
+    with _nest(bld, tuple(shape), name, []) as dims:
+        yield dims
+
+
+@contextmanager
+def _nest(bld, shape, name, dims):
+    if len(dims) == len(shape):
+        yield list(dims)
+        return
+    size = shape[len(dims)]
+    if size == 1:
+        with _nest(bld, shape, name, dims + [i64(0)]) as inner:
+            yield inner
+        return
+    with for_range(bld, size, f"{name}{len(dims)}") as i:
+        with _nest(bld, shape, name, dims + [i]) as inner:
+            yield inner
+
+
+def linearize(bld: ir.IRBuilder, dims, shape) -> ir.Value:
+    """The C-order linear index of dims in shape (Horner form, constants folded)."""
+    linear = i64(0)
+    for d, size in zip(dims, shape):
+        if size != 1:
+            linear = _add(bld, _mul(bld, linear, size), d)
+    return linear
+
+
+def delinearize(bld: ir.IRBuilder, linear, shape) -> list:
+    """The multi-index of a C-order linear index in shape."""
+    dims = []
+    for k, size in enumerate(shape):
+        if size == 1:
+            dims.append(i64(0))
+            continue
+        inner = math.prod(shape[k + 1:])
+        q = linear if inner == 1 else bld.udiv(linear, i64(inner))
+        outermost = all(s == 1 for s in shape[:k])
+        dims.append(q if outermost else bld.urem(q, i64(size)))
+    return dims
+
+
+def _mul(bld, a, size: int):
+    if isinstance(a, ir.Constant) and a.constant == 0:
+        return a
+    return bld.mul(a, i64(size), flags=INT_FLAGS)
+
+
+def _add(bld, a, b):
+    if isinstance(a, ir.Constant) and a.constant == 0:
+        return b
+    if isinstance(b, ir.Constant) and b.constant == 0:
+        return a
+    return bld.add(a, b, flags=INT_FLAGS)
+
+
+def declare(module: ir.Module, name: str, ret: ir.Type, args) -> ir.Function:
+    """The function `name` of module, declared with the given type on first use."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ir.FunctionType(ret, list(args)), name)
+
+
+def intrinsic(bld: ir.IRBuilder, name: str, *args, ret=None) -> ir.Value:
+    """Calls an overloaded LLVM intrinsic on the type of its first argument: llvm.maximum.f32."""
+    ty = args[0].type
+    suffix = {"float": "f32", "double": "f64"}.get(str(ty), str(ty))
+    fn = declare(bld.module, f"{name}.{suffix}", ret or ty, [a.type for a in args])
+    return bld.call(fn, list(args))

@@ -1,0 +1,96 @@
+"""The compile cache (structural keys), the interpret backend, logging, lowering, the engine."""
+import logging
+
+import numpy as np
+import pytest
+
+import runtime
+from ir.interpret import interpret
+from runtime.engine import CompileError
+from tests.codegen.prim_specs import T, make_fn
+
+
+def affine(name="f", hint="x", n=4):
+    fn = make_fn(name, [T("f32", (n,))] * 2, lambda b, x, y: [b.tanh(b.add(b.mul(x, y), x))])
+    fn.params[0].name_hint = hint
+    return fn
+
+
+def test_structurally_identical_functions_compile_once():
+    runtime.clear_cache()
+    first = runtime.compile(affine(hint="x"))
+    second = runtime.compile(affine(hint="renamed"))      # other names, same structure
+    assert second is first
+    info = runtime.cache_info()
+    assert (info["compiles"], info["misses"], info["hits"]) == (1, 1, 1)
+    assert info["compile_seconds"] > 0
+
+
+def test_a_different_shape_or_option_is_a_new_entry():
+    runtime.clear_cache()
+    runtime.compile(affine(n=4))
+    runtime.compile(affine(n=5))
+    runtime.compile(affine(n=4), bounds_check=True)
+    assert runtime.cache_info()["compiles"] == 3
+
+
+def test_clear_cache_then_recompile_still_runs():
+    fn = affine()
+    x = np.linspace(-1, 1, 4).astype(np.float32)
+    want = runtime.compile(fn)(x, x)
+    runtime.clear_cache()
+    assert runtime.cache_info()["compiles"] == 0
+    np.testing.assert_array_equal(runtime.compile(fn)(x, x)[0], want[0])
+    assert runtime.cache_info()["compiles"] == 1
+
+
+def test_interpret_backend_runs_the_reference_interpreter(monkeypatch):
+    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+    exe = runtime.compile(affine())
+    assert exe.backend == "interpret"
+    x = np.linspace(-1, 1, 4).astype(np.float32)
+    np.testing.assert_array_equal(exe(x, x)[0], interpret(affine(), x, x)[0])
+    with pytest.raises(ValueError, match="shape"):
+        exe(x[:3], x)
+    monkeypatch.setenv("GRADJIT_BACKEND", "native")
+    assert runtime.compile(affine()).backend == "native"
+
+
+def test_unknown_backend_is_an_error(monkeypatch):
+    monkeypatch.setenv("GRADJIT_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="GRADJIT_BACKEND"):
+        runtime.compile(affine())
+
+
+def test_log_reports_miss_compile_time_and_hit(monkeypatch, caplog):
+    monkeypatch.setenv("GRADJIT_LOG", "1")
+    runtime.clear_cache()
+    with caplog.at_level(logging.INFO, logger="gradjit"):
+        runtime.compile(affine("logged"))
+        runtime.compile(affine("logged"))
+    text = caplog.text
+    assert "cache miss for @logged" in text and "compiled in" in text
+    assert "cache hit for @logged" in text
+
+
+def test_lowered_exposes_ir_and_llvm_before_and_after_optimisation():
+    fn = affine(n=64)
+    low = runtime.lower(fn)
+    assert low.ir is fn
+    assert f'define void @"{low.kernel.entry}"' in low.llvm_ir
+    opt = low.optimized_llvm_ir
+    assert low.kernel.entry in opt and "x float>" in opt           # vectorised for the host
+    x = np.linspace(-1, 1, 64).astype(np.float32)
+    np.testing.assert_array_equal(low.compile()(x, x)[0], runtime.compile(fn)(x, x)[0])
+
+
+def test_engine_is_one_per_process_and_names_the_kernel_on_bad_ir():
+    engine = runtime.create_execution_engine()
+    assert runtime.create_execution_engine() is engine
+    assert engine.cpu and engine.triple
+    with pytest.raises(CompileError, match="kernel 'broken'"):
+        engine.compile(["define void @f( {"], ["f"], "broken")
+    bad = ("define void @g(i1 %c) {\nentry:\n  br i1 %c, label %a, label %b\na:\n"
+           "  %x = add i32 1, 2\n  br label %b\nb:\n  %y = add i32 %x, 1\n  ret void\n}\n")
+    with pytest.raises(CompileError, match="verification failed for kernel 'broken'"):
+        engine.compile([bad], ["g"], "broken")
