@@ -14,23 +14,24 @@ class TracerError(Exception):
     """Python code asked for the data of a traced value (e.g. `if x > 0:` under @jit)."""
 
 
-def user_location() -> str | None:
-    """'file.py:line' of the innermost stack frame outside gradjit, or None."""
-    frame = sys._getframe(1)
+def _user_frame():
+    """The innermost stack frame outside gradjit's own packages, or None."""
+    frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_OWN_DIRS) and not filename.startswith("<frozen"):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+            return frame
         frame = frame.f_back
     return None
+
+
+def user_location() -> str | None:
+    """'file.py:line' of the user's innermost frame (stamped on IR ops), or None."""
+    frame = _user_frame()
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else None
 
 
 def user_frame_path() -> str | None:
     """Full 'path:line' of the user's frame, for error messages that should be clickable."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_OWN_DIRS) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
+    frame = _user_frame()
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else None
