@@ -22,7 +22,10 @@ from ir.core import dtype_of_numpy
 
 
 class Expr:
-    __slots__ = ("value", "op", "args", "data", "symbolic", "__weakref__")
+    # recorded: an output of an autograd node or a view (tracer/autograd), whose op must
+    # stay known after it is realised; any other Expr forgets its op and args once it holds
+    # data (see settle), so a loop of updates does not keep its whole history alive
+    __slots__ = ("value", "op", "args", "data", "symbolic", "recorded", "__weakref__")
 
     def __init__(self, value: Value, op: Op | None = None, args: tuple = (),
                  data: np.ndarray | None = None, symbolic: bool = False):
@@ -31,6 +34,7 @@ class Expr:
         self.args = args
         self.data = data
         self.symbolic = symbolic
+        self.recorded = False
 
     @property
     def type(self) -> TensorType:
@@ -45,8 +49,20 @@ class Expr:
         return f"<Expr {kind}: {self.type}>"
 
 
+def settle(e: Expr, array: np.ndarray):
+    """Stores e's realised value; unless autograd still needs e's op, e becomes a data leaf
+    (its op and arguments are dropped, so they can be freed)."""
+    e.data = array
+    if not e.recorded:
+        e.op = None
+        e.args = ()
+
+
 def data_expr(array: np.ndarray) -> Expr:
-    array = np.ascontiguousarray(array)
+    # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
     t = TensorType(dtype_of_numpy(array.dtype), array.shape)
     return Expr(Value(t), data=array)
 

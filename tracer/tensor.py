@@ -6,28 +6,213 @@ graph behind it is cut into an ir.Function, compiled (cached by structure) and r
 Under a functional trace (`jit`, `grad`, ...) the graph reaches symbolic parameters, which
 cannot be realised: asking for their data raises TracerError naming the user's line.
 
-Operators and methods (`+`, `.sum()`, ...) are attached by the op modules in tracer/ops/.
-The autograd fields (`requires_grad`, `grad`, `grad_fn`, version counters) are managed by
-tracer/autograd/.
+Operators and methods (`+`, `.sum()`, ...) are attached by the op modules in tracer/ops/;
+the in-place methods (`add_`, `+=`, `__setitem__`, ...) by tracer/autograd/inplace.py.
+The autograd fields are PyTorch's: `requires_grad` (settable on leaves), `is_leaf`,
+`grad` (warns when read on a non-leaf), `grad_fn` (a node of tracer/autograd/nodes.py),
+`_version` (bumped by in-place ops). A Tensor, its views (`x[0]`, `x.t()`, ...) and its
+`detach()`ed aliases share a `_Storage`: one version counter, and in-place changes through
+one show in the others (tracer/autograd/views.py). Printing follows PyTorch's format
+(tracer/tensor_str.py).
 """
 from __future__ import annotations
+
+import warnings
+import weakref
 
 import numpy as np
 
 from tracer import pipeline
 from tracer.dtypes import DType, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, build_function, data_expr
+from tracer.expr import Expr, build_function, data_expr, settle
+from tracer.tensor_str import format_tensor
+
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information.")
+NON_LEAF_FLAG = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use "
+    "var_no_grad = var.detach().")
+
+
+def alias_expr(e: Expr) -> Expr:
+    """A distinct Expr with e's value (same op result, same data): detach() gives one, so
+    the autograd graph can tell `x` from `x.detach()` even inside one op. A symbolic
+    parameter of a functional trace gets a no-op reshape of itself instead (a copy of the
+    leaf would be an unrelated parameter)."""
+    if e.op is None and e.data is None:
+        from tracer.expr import apply_op
+        return apply_op("reshape", (e,), None, shape=e.type.shape)[0]
+    return Expr(e.value, e.op, e.args, e.data, e.symbolic)
+
+
+class _Device:
+    type = "cpu"
+    index = None
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    def __eq__(self, other) -> bool:
+        return str(other) == "cpu"
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+
+_CPU = _Device()
+
+
+class _Storage:
+    """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
+    version counter and, once shared, the members and the root value they window on."""
+    __slots__ = ("version", "members", "root", "root_expr")
+
+    def __init__(self):
+        self.version = 0
+        self.members = None        # WeakSet of the sharing Tensors, once there are several
+        self.root = None           # weakref to the tensor whose value the members window on
+        self.root_expr = None
 
 
 class Tensor:
-    # autograd metadata lives in these slots; tracer/autograd fills them in
     def __init__(self, expr: Expr):
         self._expr = expr
-        self._version = 0
-        self.requires_grad = False
-        self.grad = None
-        self.grad_fn = None
+        self._storage = _Storage()
+        self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
+        self._grad = None
+        self._grad_fn = None
+        self._output_nr = 0
+        self._retains_grad = False
+        self._member = None            # how this tensor sits in a shared storage (views.py)
+
+    # ---- autograd fields (PyTorch's) ----
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad or self._grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        if self._grad_fn is not None:
+            if not value:
+                raise RuntimeError(NON_LEAF_FLAG)
+            return
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
+                                f"of type {type(value).__name__}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value.shape != self.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self):
+        """Asks backward() to fill in .grad of this non-leaf Tensor too."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None:
+            return
+        self._retains_grad = True
+        self._grad_fn.retained[self._output_nr] = weakref.ref(self)
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _version(self) -> int:
+        return self._storage.version
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Computes the gradient of this tensor w.r.t. graph leaves (see tracer/autograd)."""
+        from tracer.autograd.engine import backward
+        backward([self], None if gradient is None else [gradient], retain_graph,
+                 create_graph, inputs=inputs)
+
+    def register_hook(self, hook):
+        """hook(grad) -> Tensor or None, called (traced into the backward IR) on this
+        tensor's gradient before it flows on; returns a handle with .remove()."""
+        from tracer.autograd.hooks import register_tensor_hook
+        return register_tensor_hook(self, hook)
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's value and version counter, without grad."""
+        t = Tensor(alias_expr(self._expr))
+        self._share_storage(t)
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self._output_nr = 0
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> "Tensor":
+        return self.detach()
+
+    @data.setter
+    def data(self, other: "Tensor"):
+        # PyTorch: swaps the value without recording anything and without a version bump
+        if other._expr.type == self._expr.type:
+            self._set_expr(alias_expr(other._expr))
+        else:                      # another shape or dtype: a storage of its own
+            self._storage, self._member = _Storage(), None
+            self._expr = alias_expr(other._expr)
+
+    def _share_storage(self, other: "Tensor"):
+        """other becomes an alias of this tensor (detach(), nn.Parameter(data))."""
+        from tracer.autograd.views import share
+        share(self, other, identity=True)
+
+    def _set_expr(self, expr: Expr):
+        """Points this tensor at a new value (and rewrites the tensors sharing it)."""
+        self._expr = expr
+        if self._storage.members is not None:
+            from tracer.autograd.views import propagate
+            propagate(self)
 
     # ---- static facts, known without computing anything ----
 
@@ -52,6 +237,22 @@ class Tensor:
 
     def numel(self) -> int:
         return self._expr.type.size
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def element_size(self) -> int:
+        return self.dtype.numpy.itemsize
+
+    # gradjit runs on the CPU only; these keep device-agnostic PyTorch code working
+    device = property(lambda self: _CPU)
+    is_cuda = False
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def contiguous(self, memory_format=None) -> "Tensor":
+        return self
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -81,8 +282,7 @@ class Tensor:
     def __bool__(self) -> bool:
         self._require_concrete("bool()")
         if self.numel() != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._realize().reshape(()))
 
     def item(self):
@@ -115,31 +315,83 @@ class Tensor:
         self._require_concrete(".numpy()")
         return self._realize().copy()
 
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
         return self._numpy()
 
     def __repr__(self) -> str:
         if self._expr.symbolic:
             return f"Traced<{self._expr.type}>"
-        return f"Tensor({self._realize()!r})"
+        name = type(self._grad_fn).__name__ if self._grad_fn is not None else None
+        return format_tensor(self._realize(), self.dtype, name, self.requires_grad)
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and not self._expr.symbolic:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec) if spec else repr(self)
+
+    def __deepcopy__(self, memo):
+        if self._grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.  If you were "
+                               "attempting to deepcopy a module, this may be because of a "
+                               "torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        new = type(self).__new__(type(self))
+        Tensor.__init__(new, self._expr if self._expr.symbolic else
+                        data_expr(np.array(self._realize())))
+        new.__dict__.update({k: v for k, v in self.__dict__.items()
+                             if k not in ("_expr", "_storage", "_grad", "_accumulate",
+                                          "_member")})
+        new._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
+        memo[id(self)] = new
+        return new
 
     def __hash__(self) -> int:
         return id(self)
 
 
 def realize(exprs: list[Expr]) -> list[np.ndarray]:
-    """Computes the given Exprs (compiling their pending graph) and stores their data."""
+    """Computes the given Exprs (compiling their pending graph) and stores their data.
+
+    Pending values of the autograd graph met on the way are computed and kept too: a
+    backward() after `print(loss)` then starts from them instead of redoing the forward."""
     pending = [e for e in exprs if e.data is None]
     if pending:
+        pending += _recorded_pending(pending)
         fn, captures = build_function("realize", [], pending)
         for c in captures:
             if c.symbolic:
                 raise TracerError("cannot compute a value that depends on a traced parameter")
-        outs = pipeline.run(fn, [c.data for c in captures])
+        outs = run_function(fn, [c.data for c in captures])
         for e, out in zip(pending, outs):
             out.flags.writeable = False
-            e.data = out
+            settle(e, out)
     return [e.data for e in exprs]
+
+
+def _recorded_pending(pending: list[Expr]) -> list[Expr]:
+    """Outputs of autograd nodes (Expr.recorded) that computing `pending` goes through."""
+    seen = {id(e) for e in pending}
+    stack = [a for e in pending for a in e.args]
+    out = []
+    while stack:
+        e = stack.pop()
+        if id(e) in seen or e.data is not None or e.op is None:
+            continue
+        seen.add(id(e))
+        if e.recorded and not e.symbolic:
+            out.append(e)
+        stack.extend(e.args)
+    return out
+
+
+def run_function(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Every program of the imperative front (realisations, backward passes) runs here,
+    through the pipeline: one place to observe them (the tests count compiles this way)."""
+    return pipeline.run(fn, arrays)
 
 
 def tensor_from_array(array, dtype: str | None = None) -> Tensor:

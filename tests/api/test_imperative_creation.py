@@ -1,0 +1,129 @@
+"""Creation functions beyond the shared semantics tests: dtype inference, errors, seeding."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gradjit as gj
+
+DTYPE_CASES = [
+    ("nested ints", lambda: gj.tensor([[1, 2], [3, 4]]), gj.int64),
+    ("bools", lambda: gj.tensor([True, False]), gj.bool),
+    ("bool and int", lambda: gj.tensor([True, 2]), gj.int64),
+    ("empty list", lambda: gj.tensor([]), gj.float32),
+    ("numpy f64 keeps f64", lambda: gj.tensor(np.array([1.0])), gj.float64),
+    ("numpy i32 keeps i32", lambda: gj.tensor(np.array([1], np.int32)), gj.int32),
+    ("numpy scalar", lambda: gj.tensor(np.float32(2.0)), gj.float32),
+    ("from_numpy", lambda: gj.from_numpy(np.zeros(2, np.float64)), gj.float64),
+    ("list of 0-d tensors", lambda: gj.tensor([gj.tensor(1.0), gj.tensor(2.0)]), gj.float32),
+    ("dtype given", lambda: gj.tensor([1, 2], dtype=gj.float64), gj.float64),
+    ("python type as dtype", lambda: gj.zeros(2, dtype=float), gj.float32),
+    ("full bool", lambda: gj.full((2,), True), gj.bool),
+    ("arange float step", lambda: gj.arange(0, 1, 0.5), gj.float32),
+    ("randint", lambda: gj.randint(0, 5, (3,)), gj.int64),
+    ("eye int", lambda: gj.eye(2, dtype=gj.int32), gj.int32),
+]
+
+
+@pytest.mark.parametrize("make, dtype", [c[1:] for c in DTYPE_CASES],
+                         ids=[c[0] for c in DTYPE_CASES])
+def test_inferred_dtype(make, dtype):
+    t = make()
+    assert t.dtype == dtype and t.is_leaf and not t.requires_grad
+
+
+def test_tensor_copies_its_data():
+    a = np.array([1.0, 2.0], np.float32)
+    t = gj.tensor(a)
+    a[0] = 100.0
+    assert t.tolist() == [1.0, 2.0]
+
+
+def test_tensor_of_a_tensor_warns_and_copies():
+    src = gj.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="clone\\(\\).detach\\(\\)"):
+        t = gj.tensor(src)
+    assert t.is_leaf and not t.requires_grad and t.tolist() == [1.0, 2.0]
+
+
+def test_as_tensor_returns_the_same_tensor_when_nothing_changes():
+    t = gj.tensor([1.0])
+    assert gj.as_tensor(t) is t
+    assert gj.as_tensor(t, dtype=gj.float64).dtype == gj.float64
+    assert gj.as_tensor([1, 2]).dtype == gj.int64
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gj.zeros(2, dtype=gj.int64, requires_grad=True),
+    lambda: gj.arange(3, requires_grad=True),
+    lambda: gj.tensor([True], requires_grad=True),
+    lambda: gj.ones_like(gj.tensor([1, 2]), requires_grad=True),
+], ids=["zeros int64", "arange int", "bool data", "ones_like int"])
+def test_requires_grad_needs_a_floating_dtype(make):
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype "
+                                           "can require gradients"):
+        make()
+
+
+def test_requires_grad_factories_make_leaves():
+    for t in (gj.zeros(2, requires_grad=True), gj.randn(2, requires_grad=True),
+              gj.linspace(0, 1, 3, requires_grad=True), gj.full((1,), 2.0, requires_grad=True)):
+        assert t.requires_grad and t.is_leaf and t.grad is None
+
+
+def test_ragged_data_is_an_error():
+    with pytest.raises(ValueError):
+        gj.tensor([[1.0], [2.0, 3.0]])
+
+
+def test_negative_size_is_an_error():
+    with pytest.raises(RuntimeError, match="negative dimension"):
+        gj.zeros(2, -1)
+
+
+def test_manual_seed_reproduces_every_sampler():
+    def draw():
+        return (gj.randn(3).tolist(), gj.rand(2, 2).tolist(), gj.randint(10, (4,)).tolist(),
+                gj.randperm(5).tolist(), gj.nn.Linear(2, 2).weight.tolist())
+    gj.manual_seed(42)
+    first = draw()
+    gj.manual_seed(42)
+    assert draw() == first
+    gj.manual_seed(43)
+    assert draw() != first
+
+
+def test_randint_range_and_randperm():
+    gj.manual_seed(0)
+    r = np.array(gj.randint(3, 7, (500,)).tolist())
+    assert r.min() == 3 and r.max() == 6
+    assert sorted(gj.randperm(6).tolist()) == list(range(6))
+
+
+def test_randn_statistics():
+    gj.manual_seed(1)
+    v = np.array(gj.randn(20000).tolist())
+    assert abs(v.mean()) < 0.03 and abs(v.std() - 1) < 0.03
+
+
+def test_like_functions_follow_the_source():
+    src = gj.zeros(2, 3, dtype=gj.float64)
+    for t in (gj.ones_like(src), gj.full_like(src, 2), gj.randn_like(src), gj.rand_like(src),
+              gj.empty_like(src), gj.zeros_like(src)):
+        assert t.shape == (2, 3) and t.dtype == gj.float64
+    assert gj.zeros_like(src, dtype=gj.int32).dtype == gj.int32
+
+
+def test_is_tensor_and_helpers():
+    assert gj.is_tensor(gj.zeros(1)) and not gj.is_tensor(np.zeros(1))
+    assert gj.is_floating_point(gj.zeros(1)) and not gj.is_floating_point(gj.zeros(1).long())
+    assert gj.numel(gj.zeros(2, 3)) == 6 and gj.get_default_dtype() == gj.float32
+
+
+def test_numpy_of_a_detached_tensor_and_force():
+    x = gj.tensor([1.0, 2.0], requires_grad=True)
+    assert x.numpy(force=True).tolist() == [1.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert (x * 2).detach().numpy().tolist() == [2.0, 4.0]

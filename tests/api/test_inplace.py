@@ -1,0 +1,248 @@
+"""In-place ops: values, version counters, the nodes they record, and PyTorch's errors."""
+
+import numpy as np
+import pytest
+
+import gradjit as gj
+
+LEAF = "a leaf Variable that requires grad is being used in an in-place operation."
+MODIFIED = "one of the variables needed for gradient computation has been modified"
+
+
+def leaf(data, dtype=None):
+    return gj.tensor(data, dtype=dtype, requires_grad=True)
+
+
+INPLACE_VALUES = [
+    ("add_", lambda t: t.add_(gj.tensor([1.0, 1.0, 1.0]), alpha=2), [3.0, 0.0, 5.0]),
+    ("sub_", lambda t: t.sub_(1), [0.0, -3.0, 2.0]),
+    ("mul_", lambda t: t.mul_(gj.tensor([2.0, 3.0, 4.0])), [2.0, -6.0, 12.0]),
+    ("div_", lambda t: t.div_(2), [0.5, -1.0, 1.5]),
+    ("zero_", lambda t: t.zero_(), [0.0, 0.0, 0.0]),
+    ("fill_", lambda t: t.fill_(7.5), [7.5, 7.5, 7.5]),
+    ("copy_", lambda t: t.copy_(gj.tensor([9, 8, 7])), [9.0, 8.0, 7.0]),
+    ("clamp_", lambda t: t.clamp_(-1.0, 2.0), [1.0, -1.0, 2.0]),
+    ("clamp_ min", lambda t: t.clamp_(min=0.0), [1.0, 0.0, 3.0]),
+    ("+=", lambda t: t.__iadd__(1), [2.0, -1.0, 4.0]),
+    ("-=", lambda t: t.__isub__(gj.tensor([1.0, 1.0, 1.0])), [0.0, -3.0, 2.0]),
+    ("*=", lambda t: t.__imul__(-1), [-1.0, 2.0, -3.0]),
+    ("/=", lambda t: t.__itruediv__(4), [0.25, -0.5, 0.75]),
+    ("neg_", lambda t: t.neg_(), [-1.0, 2.0, -3.0]),
+    ("pow_", lambda t: t.pow_(2), [1.0, 4.0, 9.0]),
+    ("addcmul_", lambda t: t.addcmul_(gj.ones(3), gj.full((3,), 2.0), value=0.5),
+     [2.0, -1.0, 4.0]),
+    ("lerp_", lambda t: t.lerp_(gj.zeros(3), 0.5), [0.5, -1.0, 1.5]),
+]
+
+
+@pytest.mark.parametrize("name, op, expected", INPLACE_VALUES,
+                         ids=[c[0] for c in INPLACE_VALUES])
+def test_inplace_value_and_version(name, op, expected):
+    t = gj.tensor([1.0, -2.0, 3.0])
+    out = op(t)
+    assert out is t and t._version == 1
+    np.testing.assert_allclose(t.tolist(), expected, rtol=1e-6)
+
+
+def test_inplace_int_tensor_cannot_take_a_float_result():
+    t = gj.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired "
+                                           "output type Long"):
+        t += 1.5
+
+
+def test_inplace_cannot_broadcast_the_target():
+    t = gj.zeros(3)
+    with pytest.raises(RuntimeError, match=r"output with shape \[3\] doesn't match the "
+                                           r"broadcast shape \[2, 3\]"):
+        t.add_(gj.ones(2, 3))
+
+
+def test_iadd_rebinds_to_the_same_object():
+    t = gj.tensor([1.0])
+    alias = t
+    t += 1
+    assert alias is t and t.tolist() == [2.0]
+
+
+@pytest.mark.parametrize("op", [lambda a: a.fill_(1.0), lambda a: a.clamp_(0, 1),
+                                lambda a: a.__setitem__(0, 5.0), lambda a: a.exp_()],
+                         ids=["fill_", "clamp_", "setitem", "exp_"])
+def test_more_inplace_ops_on_a_leaf_requiring_grad(op):
+    with pytest.raises(RuntimeError) as info:
+        op(leaf([1.0, 2.0]))
+    assert str(info.value) == LEAF
+
+
+def test_no_grad_update_of_a_leaf_is_not_recorded():
+    w = leaf([1.0, 2.0])
+    with gj.no_grad():
+        w.mul_(2)
+        w[0] = 10.0
+    assert w.is_leaf and w.grad_fn is None and w.requires_grad and w._version == 2
+    assert w.tolist() == [10.0, 4.0]
+    (w * w).sum().backward()
+    assert w.grad.tolist() == [20.0, 8.0]
+
+
+def test_no_grad_update_of_a_non_leaf_keeps_its_grad_fn():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    with gj.no_grad():
+        y.add_(100)
+    assert type(y.grad_fn).__name__ == "MulBackward0" and y.tolist() == [102.0, 104.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_inplace_on_a_plain_tensor_with_a_grad_operand_makes_it_a_non_leaf():
+    x = leaf([1.0, 2.0])
+    acc = gj.zeros(2)
+    acc.add_(x * x)
+    assert not acc.is_leaf and type(acc.grad_fn).__name__ == "AddBackward0"
+    acc.sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("op, name", [
+    (lambda y: y.zero_(), "ZeroBackward0"), (lambda y: y.fill_(2.0), "FillBackward2"),
+    (lambda y: y.copy_(gj.ones(2)), "CopyBackwards"), (lambda y: y.clamp_(0, 1), "ClampBackward1"),
+    (lambda y: y.div_(2), "DivBackward0"), (lambda y: y.sub_(1), "SubBackward0"),
+    (lambda y: y.__setitem__(0, 3.0), "CopySlices"),
+])
+def test_grad_fn_of_inplace_ops_on_non_leaves(op, name):
+    y = leaf([0.5, 2.0]) * 1
+    op(y)
+    assert type(y.grad_fn).__name__ == name
+
+
+def test_gradients_through_inplace_chain():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    y += 1                     # add saves nothing: fine
+    y.mul_(y.detach().clone())  # d/dy_old (y_old * c) = c = 2x + 1
+    y.clamp_(max=30.0)         # 3: (7 * 7 = 49) clamps to 30, gradient 0 there
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 10.0, 0.0]
+
+
+def test_operand_that_aliases_the_target_is_caught():
+    """y.mul_(y.detach()) saves an alias of y, which the mul_ itself then modifies."""
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    y.mul_(y.detach())
+    with pytest.raises(RuntimeError) as info:
+        y.sum().backward()
+    assert str(info.value).startswith(MODIFIED + " by an inplace operation: [torch.FloatTensor "
+                                      "[3]] is at version 1; expected version 0 instead.")
+
+
+def test_zero_and_fill_block_the_gradient():
+    x = leaf([1.0, 2.0])
+    y = x * 3
+    y.zero_()
+    (y + x).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+
+
+def test_copy_routes_the_gradient_to_the_source():
+    x, src = leaf([1.0, 2.0]), leaf([5.0])
+    y = x * 1
+    y.copy_(src * 2)           # broadcast from shape (1,)
+    (y * gj.tensor([1.0, 10.0])).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0] and src.grad.tolist() == [22.0]
+
+
+# ---- x[key] = value ---------------------------------------------------------------------
+
+SETITEM = [
+    ("int", 1, 9.0),
+    ("slice", slice(1, None), 9.0),
+    ("row", (0,), gj.tensor([7.0, 8.0, 9.0])),
+    ("column broadcast", (slice(None), 2), gj.tensor([5.0, 6.0])),
+    ("mask", "mask", 0.0),
+    ("index list", ([0, 1], [2, 0]), gj.tensor([-1.0, -2.0])),
+    ("ellipsis", (Ellipsis, 0), 4.0),
+]
+
+
+@pytest.mark.parametrize("name, key, value", SETITEM, ids=[c[0] for c in SETITEM])
+def test_setitem_matches_numpy(name, key, value):
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = gj.tensor(base)
+    if key == "mask":
+        key = gj.tensor(base > 2.5)
+        np_key = base > 2.5
+    else:
+        np_key = key
+    expected = base.copy()
+    expected[np_key] = np.asarray(value.tolist() if isinstance(value, gj.Tensor) else value)
+    t[key] = value
+    assert t.tolist() == expected.tolist() and t._version == 1
+
+
+def test_setitem_repeated_index_keeps_the_last_write():
+    t = gj.zeros(3)
+    t[gj.tensor([0, 2, 0])] = gj.tensor([1.0, 2.0, 3.0])
+    assert t.tolist() == [3.0, 0.0, 2.0]
+
+
+def test_setitem_gradients():
+    x, v = leaf([1.0, 2.0, 3.0]), leaf([10.0])
+    y = x * 2
+    y[1] = v * 3
+    (y * gj.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert x.grad.tolist() == [2.0, 0.0, 6.0] and v.grad.tolist() == [6.0]
+
+
+# ---- version counters and saved tensors ---------------------------------------------------
+
+def test_versions_count_every_inplace_op():
+    t = gj.zeros(2)
+    for k in range(1, 4):
+        t.add_(1)
+        assert t._version == k
+    assert gj.zeros(2)._version == 0
+
+
+def test_clone_has_its_own_version_counter():
+    t = gj.zeros(2)
+    c = t.clone()
+    c.add_(1)
+    assert t._version == 0 and c._version == 1 and t.tolist() == [0.0, 0.0]
+
+
+def test_saved_log_input_modified_after_use():
+    x = leaf([1.0, 2.0])
+    h = x + 1
+    y = h.log()                # log saves its input
+    h.mul_(2)
+    with pytest.raises(RuntimeError, match=MODIFIED + r".*output 0 of Mul, is at version 1"):
+        y.sum().backward()
+
+
+def test_modification_after_backward_is_harmless():
+    x = leaf([1.0, 2.0])
+    h = x + 1
+    h.log().sum().backward()
+    h.mul_(2)
+    np.testing.assert_allclose(x.grad.tolist(), [0.5, 1 / 3], rtol=1e-6)
+
+
+def test_error_notes_where_the_saving_op_was_recorded():
+    x = leaf([1.0, 2.0])
+    b = x.exp()                # the op that saved b (this line)
+    b.add_(1)
+    with pytest.raises(RuntimeError) as info:
+        b.sum().backward()
+    notes = getattr(info.value, "__notes__", [])
+    assert any("test_inplace.py" in n and "ExpBackward0" in n for n in notes)
+
+
+def test_detached_alias_modification_invalidates_saved_value():
+    x = leaf([1.0, 2.0])
+    y = x * 1
+    z = y.sin()
+    y.detach().zero_()         # shares y's version counter, as in PyTorch
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        z.sum().backward()

@@ -1,0 +1,208 @@
+"""nn: Module bookkeeping, layers, losses, init; printed layouts are PyTorch's (torch 2.13)."""
+
+import copy
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import gradjit as gj
+
+nn = gj.nn
+F = gj.nn.functional
+
+
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        self.scale = nn.Parameter(gj.tensor(2.0))
+        self.register_buffer("offset", gj.tensor([0.5, -0.5]))
+        self.note = "plain attributes stay attributes"
+
+    def forward(self, x):
+        return self.body(x) * self.scale + self.offset
+
+
+def test_registration_and_traversal_order():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["scale", "body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"]
+    assert [n for n, _ in net.named_buffers()] == ["offset"]
+    assert [n for n, _ in net.named_modules()] == ["", "body", "body.0", "body.1", "body.2"]
+    assert len(list(net.children())) == 1 and net.note.startswith("plain")
+    assert all(p.requires_grad and p.is_leaf for p in net.parameters())
+
+
+def test_shared_parameter_is_listed_once():
+    lin = nn.Linear(2, 2)
+    seq = nn.Sequential(lin, nn.Tanh(), lin)
+    assert len(list(seq.parameters())) == 2
+
+
+def test_repr_layout_matches_pytorch():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False), nn.Sigmoid(),
+                          nn.Softmax(dim=1), nn.MSELoss(), nn.CrossEntropyLoss())
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): ReLU()\n"
+        "  (2): Linear(in_features=3, out_features=1, bias=False)\n"
+        "  (3): Sigmoid()\n"
+        "  (4): Softmax(dim=1)\n"
+        "  (5): MSELoss()\n"
+        "  (6): CrossEntropyLoss()\n"
+        ")")
+    nested = nn.Sequential(nn.Sequential(nn.Tanh()))
+    assert repr(nested) == "Sequential(\n  (0): Sequential(\n    (0): Tanh()\n  )\n)"
+
+
+def test_parameter_repr_and_type():
+    p = nn.Parameter(gj.tensor([1.0, 2.5]))
+    assert repr(p) == "Parameter containing:\ntensor([1.0000, 2.5000], requires_grad=True)"
+    assert isinstance(p, gj.Tensor) and isinstance(p, nn.Parameter)
+    assert type(p * 2) is gj.Tensor
+
+
+def test_forward_and_backward_through_a_module():
+    net = Net()
+    x = gj.tensor([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0]])
+    out = net(x)
+    w1, b1 = values(net.body[0].weight), values(net.body[0].bias)
+    w2, b2 = values(net.body[2].weight), values(net.body[2].bias)
+    h = np.maximum(values(x) @ w1.T + b1, 0)
+    np.testing.assert_allclose(values(out), (h @ w2.T + b2) * 2 + [0.5, -0.5], rtol=1e-5,
+                               atol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(net.scale.grad.item(), (h @ w2.T + b2).sum(), rtol=1e-5)
+    assert net.body[0].weight.grad.shape == (4, 3)
+
+
+def test_linear_default_init_bounds():
+    gj.manual_seed(0)
+    lin = nn.Linear(16, 64)
+    bound = 1 / math.sqrt(16)       # kaiming_uniform_(a=sqrt(5)) and the bias rule agree
+    for p in (lin.weight, lin.bias):
+        v = values(p)
+        assert np.all(np.abs(v) <= bound) and v.std() > bound / 3
+    assert lin.weight.dtype == gj.float32
+
+
+def test_linear_float64_and_1d_input():
+    lin = nn.Linear(3, 2, dtype=gj.float64)
+    assert lin.weight.dtype == gj.float64
+    out = lin(gj.tensor([1.0, 2.0, 3.0], dtype=gj.float64))
+    np.testing.assert_allclose(values(out), values(lin.weight) @ [1, 2, 3] + values(lin.bias))
+
+
+def test_state_dict_round_trip_and_errors():
+    a, b = Net(), Net()
+    state = a.state_dict()
+    assert list(state) == ["scale", "body.0.weight", "body.0.bias", "body.2.weight",
+                           "body.2.bias", "offset"]
+    assert not state["scale"].requires_grad
+    result = b.load_state_dict(state)
+    assert repr(result) == "<All keys matched successfully>"
+    for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert p.tolist() == q.tolist()
+    assert b.body[0].weight.is_leaf and b.body[0].weight.requires_grad
+    del state["offset"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "offset"'):
+        b.load_state_dict(state)
+    b.load_state_dict(state, strict=False)
+
+
+def test_train_eval_and_dropout():
+    model = nn.Sequential(nn.Dropout(0.5), nn.Identity())
+    assert model.training and model[0].training
+    model.eval()
+    assert not model[0].training
+    x = gj.ones(1000)
+    assert model(x).tolist() == x.tolist()
+    model.train()
+    kept = values(model(x))
+    assert set(np.unique(kept)) <= {0.0, 2.0} and 300 < (kept > 0).sum() < 700
+
+
+def test_zero_grad_and_requires_grad_():
+    net = Net()
+    net(gj.ones(1, 3)).sum().backward()
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    net.requires_grad_(False)
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_assigning_a_plain_tensor_over_a_parameter_is_an_error():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="cannot assign 'torch.FloatTensor' as parameter 'weight'"):
+        lin.weight = gj.zeros(2, 2)
+
+
+def test_deepcopy_of_a_module_copies_parameters():
+    lin = nn.Linear(2, 2)
+    twin = copy.deepcopy(lin)
+    with gj.no_grad():
+        twin.weight.add_(1)
+    np.testing.assert_allclose(values(twin.weight), values(lin.weight) + 1, rtol=1e-6)
+    assert isinstance(twin.weight, nn.Parameter) and twin.weight.requires_grad
+
+
+def test_sequential_from_ordered_dict_indexing_and_slicing():
+    seq = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("act", nn.Tanh())]))
+    assert isinstance(seq.fc, nn.Linear) and isinstance(seq[-1], nn.Tanh)
+    assert len(seq[:1]) == 1 and len(seq) == 2
+    assert isinstance(nn.ModuleList([nn.ReLU(), nn.Tanh()])[1], nn.Tanh)
+
+
+def test_module_to_float64():
+    lin = nn.Linear(2, 1).double()
+    assert lin.weight.dtype == gj.float64 and lin.weight.is_leaf
+    assert lin(gj.ones(1, 2, dtype=gj.float64)).dtype == gj.float64
+
+
+LOSSES = [
+    (nn.MSELoss(), F.mse_loss, "float"),
+    (nn.MSELoss(reduction="sum"), lambda a, b: F.mse_loss(a, b, reduction="sum"), "float"),
+    (nn.L1Loss(), F.l1_loss, "float"),
+    (nn.CrossEntropyLoss(), F.cross_entropy, "class"),
+    (nn.CrossEntropyLoss(label_smoothing=0.1),
+     lambda a, b: F.cross_entropy(a, b, label_smoothing=0.1), "class"),
+    (nn.NLLLoss(), lambda a, b: F.nll_loss(F.log_softmax(a, 1), b), "log"),
+]
+
+
+@pytest.mark.parametrize("module, fn, kind", LOSSES, ids=[repr(c[0]) + c[2] for c in LOSSES])
+def test_loss_modules_equal_their_functions(module, fn, kind):
+    pred = gj.tensor([[0.2, 1.5, -0.3], [1.0, 0.0, 2.0]])
+    if kind == "float":
+        target = gj.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+        got = module(pred, target)
+    elif kind == "log":
+        target = gj.tensor([1, 2])
+        got = module(F.log_softmax(pred, 1), target)
+    else:
+        target = gj.tensor([1, 2])
+        got = module(pred, target)
+    np.testing.assert_allclose(got.item(), fn(pred, target).item(), rtol=1e-6)
+
+
+def test_init_functions():
+    gj.manual_seed(3)
+    w = nn.Parameter(gj.empty(200, 100))
+    nn.init.xavier_uniform_(w)
+    a = math.sqrt(6 / 300)
+    v = values(w)
+    assert np.all(np.abs(v) <= a) and abs(v.std() - a / math.sqrt(3)) < 0.01
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+    assert abs(values(w).std() - math.sqrt(2 / 100)) < 0.01
+    nn.init.zeros_(w)
+    assert not values(w).any() and w.is_leaf and w.requires_grad
+    nn.init.constant_(w, 0.25)
+    assert set(np.unique(values(w))) == {0.25}
+    assert nn.init.calculate_gain("tanh") == 5 / 3

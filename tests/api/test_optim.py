@@ -1,0 +1,212 @@
+"""optim.SGD and optim.Adam against NumPy transcriptions of PyTorch's update rules."""
+
+import math
+
+import numpy as np
+import pytest
+
+import gradjit as gj
+
+TARGET = np.array([0.5, 1.0, -1.0])
+START = np.array([1.0, -2.0, 0.5])
+
+
+def loss_grad(w: np.ndarray) -> np.ndarray:
+    """Gradient of sum((w - TARGET)^4) / 4 (not quadratic, so momentum terms matter)."""
+    return (w - TARGET) ** 3
+
+
+def sgd_reference(steps, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                  maximize=False):
+    """torch/optim/sgd.py, _single_tensor_sgd, in float64."""
+    w, buf, out = START.copy(), None, []
+    for _ in range(steps):
+        g = loss_grad(w)
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * w
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        w = w - lr * g
+        out.append(w.copy())
+    return out
+
+
+def adam_reference(steps, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    """torch/optim/adam.py, _single_tensor_adam, in float64."""
+    b1, b2 = betas
+    w = START.copy()
+    m, v, vmax, out = np.zeros(3), np.zeros(3), np.zeros(3), []
+    for t in range(1, steps + 1):
+        g = loss_grad(w) + weight_decay * w
+        m = m + (1 - b1) * (g - m)
+        v = b2 * v + (1 - b2) * g * g
+        second = v
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+            second = vmax
+        denom = np.sqrt(second) / math.sqrt(1 - b2 ** t) + eps
+        w = w - lr / (1 - b1 ** t) * m / denom
+        out.append(w.copy())
+    return out
+
+
+def run(make_opt, steps):
+    w = gj.tensor(START, dtype=gj.float32, requires_grad=True)
+    opt = make_opt([w])
+    out = []
+    for _ in range(steps):
+        opt.zero_grad()
+        (((w - gj.tensor(TARGET, dtype=gj.float32)) ** 4).sum() / 4).backward()
+        opt.step()
+        out.append(np.array(w.tolist()))
+    return out, w
+
+
+SGD_CASES = {
+    "plain": dict(lr=0.1),
+    "momentum": dict(lr=0.05, momentum=0.9),
+    "dampening": dict(lr=0.05, momentum=0.8, dampening=0.3),
+    "nesterov": dict(lr=0.05, momentum=0.9, nesterov=True),
+    "weight decay": dict(lr=0.05, momentum=0.5, weight_decay=0.1),
+    "maximize": dict(lr=0.01, maximize=True),
+}
+
+
+@pytest.mark.parametrize("kwargs", SGD_CASES.values(), ids=SGD_CASES.keys())
+def test_sgd_matches_reference(kwargs):
+    got, w = run(lambda p: gj.optim.SGD(p, **kwargs), 6)
+    want = sgd_reference(6, **kwargs)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    assert w.is_leaf and w.requires_grad and w.grad_fn is None
+
+
+ADAM_CASES = {
+    "default": dict(lr=0.1),
+    "betas eps": dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6),
+    "weight decay": dict(lr=0.05, weight_decay=0.2),
+    "amsgrad": dict(lr=0.1, amsgrad=True),
+}
+
+
+@pytest.mark.parametrize("kwargs", ADAM_CASES.values(), ids=ADAM_CASES.keys())
+def test_adam_matches_reference(kwargs):
+    got, _ = run(lambda p: gj.optim.Adam(p, **kwargs), 6)
+    np.testing.assert_allclose(got, adam_reference(6, **kwargs), rtol=2e-5, atol=2e-6)
+
+
+def test_adam_keeps_its_state_per_parameter():
+    a = gj.tensor([1.0], requires_grad=True)
+    b = gj.tensor([2.0, 3.0], requires_grad=True)
+    opt = gj.optim.Adam([a, b], lr=0.1)
+    (a.sum() + (b * b).sum()).backward()
+    opt.step()
+    assert opt.state[a]["step"] == 1 and opt.state[b]["exp_avg"].shape == (2,)
+
+
+def test_parameters_without_grad_are_skipped():
+    a, b = gj.tensor([1.0], requires_grad=True), gj.tensor([2.0], requires_grad=True)
+    opt = gj.optim.SGD([a, b], lr=1.0)
+    (a * 3).sum().backward()
+    opt.step()
+    assert a.tolist() == [-2.0] and b.tolist() == [2.0]
+
+
+def test_param_groups_have_their_own_hyperparameters():
+    a, b = gj.tensor([1.0], requires_grad=True), gj.tensor([1.0], requires_grad=True)
+    opt = gj.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    (a + b).sum().backward()
+    opt.step()
+    np.testing.assert_allclose([a.item(), b.item()], [0.9, 0.5], rtol=1e-6)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+
+
+def test_changing_lr_between_steps_is_honoured():
+    w = gj.tensor([0.0], requires_grad=True)
+    opt = gj.optim.SGD([w], lr=1.0)
+    for lr in (1.0, 0.5, 0.25):
+        opt.param_groups[0]["lr"] = lr
+        opt.zero_grad()
+        w.sum().backward()           # gradient 1
+        opt.step()
+    assert w.item() == -1.75
+
+
+def test_step_with_closure_returns_the_loss():
+    w = gj.tensor([2.0], requires_grad=True)
+    opt = gj.optim.SGD([w], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 4.0 and w.item() == 1.0
+
+
+def test_zero_grad_without_set_to_none_keeps_the_tensor():
+    w = gj.tensor([1.0], requires_grad=True)
+    opt = gj.optim.SGD([w], lr=0.1)
+    (w * 5).sum().backward()
+    g = w.grad
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is g and g.tolist() == [0.0]
+
+
+OPTIMIZER_ERRORS = [
+    (lambda: gj.optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
+    (lambda: gj.optim.SGD([gj.tensor([1.0], requires_grad=True) * 2], lr=0.1), ValueError,
+     "can't optimize a non-leaf Tensor"),
+    (lambda: gj.optim.SGD([gj.zeros(1, requires_grad=True)], lr=-1.0), ValueError,
+     "Invalid learning rate"),
+    (lambda: gj.optim.SGD([gj.zeros(1, requires_grad=True)], lr=0.1, nesterov=True),
+     ValueError, "Nesterov momentum requires a momentum and zero dampening"),
+    (lambda: gj.optim.Adam([gj.zeros(1, requires_grad=True)], betas=(1.0, 0.9)), ValueError,
+     "Invalid beta parameter at index 0"),
+    (lambda: gj.optim.Adam([1.0]), TypeError, "optimizer can only optimize Tensors"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", OPTIMIZER_ERRORS)
+def test_optimizer_argument_errors(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_state_dict_round_trip():
+    w = gj.tensor([1.0, 2.0], requires_grad=True)
+    opt = gj.optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    assert saved["param_groups"][0]["momentum"] == 0.9 and 0 in saved["state"]
+    fresh = gj.optim.SGD([w], lr=0.5, momentum=0.0)
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["lr"] == 0.1 and "momentum_buffer" in fresh.state[w]
+
+
+def test_one_step_is_one_program_traced_once(monkeypatch):
+    """All parameter and state updates of a step run as one compiled call, traced on the
+    first step of each kind and then reused: nothing is recorded op by op."""
+    import tracer.optim as optim_module
+    built, calls = [], []
+    original = optim_module.executable
+
+    def watch_executable(fn):
+        built.append(fn)
+        compiled = original(fn)
+        return lambda arrays: calls.append(fn) or compiled(arrays)
+
+    monkeypatch.setattr(optim_module, "executable", watch_executable)
+    params = [gj.tensor([1.0, 2.0], requires_grad=True) for _ in range(3)]
+    opt = gj.optim.Adam(params, lr=0.1)
+    for step in range(4):
+        opt.zero_grad()
+        sum((p * p).sum() for p in params).backward()
+        opt.param_groups[0]["lr"] = 0.1 / (step + 1)        # a schedule: no retrace
+        opt.step()
+    assert len(built) == 1 and len(calls) == 4
+    assert len(built[0].params) == 3 * 4 + 3 * 7      # (p, grad, 2 states) + 7 scalars each

@@ -1,0 +1,289 @@
+"""The backward engine: one IR Function per backward() / autograd.grad() call.
+
+Design. The autograd graph (nodes.py) is walked from the roots in reverse topological
+order, and each node on the way *emits* its vector-Jacobian product into one Builder
+(emitter.py): an op node inlines ir.autodiff.vjp of its local Function (cached by
+structure), a custom autograd.Function node inlines its user-written backward, traced with
+symbolic gradient Tensors (function.py), and a tensor hook inlines its traced hook. This
+per-node emission is what lets both kinds of node live in one compiled program: a plain
+whole-graph ir.autodiff.vjp could not contain user Python backward code. The forward
+values the VJPs need are copied into the same Builder from the lazy Expr graph (realised
+values come in as parameters, pending ones are computed in the same program), so forward
+and backward are fused, compiled together and cached by structure: a training loop
+compiles its step once.
+
+The Function's results are the gradients (already summed with any existing `.grad`), the
+roots' values and the current values of the leaves it touched (so a loop of in-place
+updates never builds an ever-longer pending graph). It then runs through
+tracer.pipeline; or, with create_graph=True or inside a functional trace, it is recorded
+onto the Expr graph (tracer.expr.apply_function) so its results stay lazy, and gradients
+that depend on something requiring grad get nodes of their own: differentiable again.
+"""
+from __future__ import annotations
+
+import warnings
+
+from tracer.autograd.emitter import Emitter, result_dependencies
+from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
+                                   toposort)
+from tracer.autograd.nodes import AccumulateGrad, edge_of, node_class
+from tracer.errors import user_location
+from tracer.expr import apply_function, data_expr, settle
+from tracer.tensor import Tensor, run_function
+
+CREATE_GRAPH_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the "
+    "parameter and its gradient which can cause a memory leak. We recommend using "
+    "autograd.grad when creating the graph to avoid this. If you have to use this function, "
+    "make sure to reset the .grad fields of your parameters to None after use to break the "
+    "cycle and avoid the leak.")
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return [x] if isinstance(x, Tensor) else list(x)
+
+
+def make_grads(outputs: list[Tensor], grads: list) -> list:
+    """Checks the gradients given for the outputs (PyTorch's _make_grads)."""
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"grad_tensors has {len(grads)} tensors but tensors has "
+                           f"{len(outputs)}")
+    checked = []
+    for i, (out, g) in enumerate(zip(outputs, grads)):
+        if g is not None and not isinstance(g, Tensor):
+            from tracer.creation import tensor
+            g = tensor(g, dtype=out.dtype)
+        if g is not None:
+            if g.shape != out.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{g.shape!r} and output[{i}] has a shape of {out.shape!r}.")
+        elif out.requires_grad and out.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        checked.append(g)
+    return checked
+
+
+def check_roots(outputs: list[Tensor]):
+    for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+
+
+class Run:
+    """One backward pass: builds the Function, runs it, hands out the results."""
+
+    def __init__(self, roots, seeds, create_graph: bool):
+        self.roots = roots
+        self.seeds = seeds
+        self.create_graph = create_graph
+        self.root_edges = [edge_of(t) for t in roots]
+        self.order = toposort([e[0] for e in self.root_edges])
+        self.em = Emitter()
+        self.cts: dict = {}
+        self.extra_tensors: list[Tensor] = []     # old .grad tensors folded into the sums
+
+    def propagate(self, targets: list):
+        """Emits the reverse pass toward the target edges; returns the executed nodes."""
+        target_set = set(targets)
+        executed = needed_nodes(self.order, target_set)
+        for node in self.order:
+            if node in executed:
+                node.check_saved()
+        em, cts = self.em, self.cts
+        for edge, root, seed in zip(self.root_edges, self.roots, self.seeds):
+            cts[edge] = em.accumulate(cts.get(edge), self._seed(root, seed))
+        for node in self.order:
+            if node not in executed:
+                continue
+            out_cts = [cts.get((node, i)) for i in range(node.num_outputs)]
+            out_cts = node.apply_hooks(em, out_cts)
+            if all(g is None for g in out_cts):
+                continue
+            wanted = [e is not None and (e in target_set or e[0] in executed)
+                      for e in node.edges]
+            for e, c, w in zip(node.edges, node.emit_vjp(em, out_cts, wanted), wanted):
+                if w and c is not None:
+                    cts[e] = em.accumulate(cts.get(e), c)
+        return executed
+
+    def _seed(self, root: Tensor, seed):
+        t = root._expr.type
+        if seed is None:
+            return self.em.b.const(1, t.dtype, t.shape)
+        v = self.em.value(seed._expr)
+        return v if v.type.dtype == t.dtype else self.em.b.convert(v, dtype=t.dtype)
+
+    def gradient(self, edge):
+        """The total cotangent reaching edge (after its hooks), or None if none did."""
+        g = self.cts.get(edge)
+        if g is not None and isinstance(edge[0], AccumulateGrad):
+            g = edge[0].apply_hooks(self.em, [g])[0]
+        return g
+
+    def finish(self, results: list, realize: list) -> list:
+        """Runs (or records) the Function; returns one Tensor per result Value."""
+        realize = [e for e in realize if e.data is None and not e.symbolic and e.op is not None]
+        values = list(results) + [self.em.value(e) for e in realize]
+        if not values:
+            return []
+        fn = self.em.function("backward", values)
+        captures = self.em.captures
+        if self.create_graph or any(c.symbolic for c in captures):
+            exprs = apply_function(fn, captures)
+            tensors = [Tensor(e) for e in exprs[:len(results)]]
+            if self.create_graph:
+                self._attach_grad_nodes(fn, tensors)
+            return tensors
+        arrays = run_function(fn, [c.data for c in captures])
+        for e, arr in zip(realize, arrays[len(results):]):
+            arr.flags.writeable = False
+            settle(e, arr)
+        out = []
+        for arr in arrays[:len(results)]:
+            arr.flags.writeable = False
+            out.append(Tensor(data_expr(arr)))
+        return out
+
+    def _attach_grad_nodes(self, fn, tensors: list[Tensor]):
+        """create_graph: each gradient that depends on something requiring grad is the
+        output of a node whose local Function is the backward program itself."""
+        edges = edge_map(self.order, self.roots + [s for s in self.seeds if s is not None]
+                         + self.extra_tensors)
+        captures = self.em.captures
+        cap_edges = [edges.get(id(c)) for c in captures]
+        live = sum(1 << i for i, e in enumerate(cap_edges) if e is not None)
+        deps = result_dependencies(fn)
+        defs = {r: op for op in fn.body for r in op.results}
+        from tracer.autograd.recording import OpNode
+        for i, t in enumerate(tensors):
+            if not deps[i] & live:
+                continue
+            op = defs.get(fn.results[i])
+            cls = node_class(_grad_node_name(op), OpNode)
+            node = cls(list(zip(captures, cap_edges)), [t._expr], user_location())
+            t._grad_fn = node
+            t._expr.recorded = True
+
+
+_PRIM_NODES = {"mul": "Mul", "add": "Add", "sub": "Sub", "div": "Div", "neg": "Neg",
+               "select": "Where", "broadcast_in_dim": "Expand", "reshape": "View",
+               "reduce_sum": "Sum", "transpose": "Permute", "dot_general": "Mm",
+               "integer_pow": "Pow", "pow": "Pow", "logistic": "Sigmoid", "convert": "ToCopy"}
+
+
+def _grad_node_name(op) -> str:
+    """A gradient built with create_graph is named after the op that computed it last."""
+    if op is None:
+        return "AliasBackward0"
+    name = op.prim.name
+    return _PRIM_NODES.get(name, name.title().replace("_", "")) + "Backward0"
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             inputs=None):
+    """Accumulates d(tensors)/d(leaves) into the leaves' .grad (torch.autograd.backward)."""
+    roots = _as_list(tensors)
+    seeds = make_grads(roots, _as_list(grad_tensors) if grad_tensors is not None
+                       else [None] * len(roots))
+    check_roots(roots)
+    chosen = None
+    if inputs is not None:
+        chosen = _as_list(inputs)
+        if not chosen:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        _check_inputs(chosen)
+    retain = create_graph if retain_graph is None else retain_graph
+    if create_graph:
+        warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
+    run = Run(roots, seeds, create_graph)
+    if chosen is not None:
+        targets = [(edge_of(t), t) for t in chosen]
+    else:
+        targets = [(e, e[0].variable) for e in reachable_leaves(run.order, run.root_edges)]
+        targets += retained_edges(run.order)
+    targets = [(e, t) for e, t in targets if t is not None]
+    executed = run.propagate([e for e, _ in targets])
+    _accumulate(run, targets, roots)
+    if not retain:
+        for node in executed:
+            node.release()
+
+
+def _accumulate(run: Run, targets, roots):
+    """New .grad = old .grad + gradient, computed inside the backward Function."""
+    results, owners = [], []
+    for edge, t in targets:
+        g = run.gradient(edge)
+        if g is None:
+            continue
+        old = t._grad
+        if old is not None:
+            run.extra_tensors.append(old)
+            g = run.em.b.add(run.em.value(old._expr), _cast(run.em, g, old._expr.type.dtype))
+        results.append(g)
+        owners.append(t)
+    leaves = [t._expr for _, t in targets if t.is_leaf]
+    tensors = run.finish(results, [r._expr for r in roots] + leaves)
+    for t, new in zip(owners, tensors):
+        old = t._grad
+        if old is not None and not run.create_graph and old._grad_fn is None:
+            old._set_expr(new._expr)           # in place, as PyTorch accumulates
+            old._storage.version += 1
+        else:
+            t._grad = new
+
+
+def _cast(em: Emitter, v, dtype: str):
+    return v if v.type.dtype == dtype else em.b.convert(v, dtype=dtype)
+
+
+def _check_inputs(inputs: list[Tensor]):
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False,
+         materialize_grads=False):
+    """The gradients of outputs w.r.t. inputs, returned as a tuple (.grad is untouched)."""
+    if is_grads_batched:
+        raise NotImplementedError("gradjit's autograd.grad does not support is_grads_batched")
+    roots = _as_list(outputs)
+    chosen = _as_list(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    seeds = make_grads(roots, _as_list(grad_outputs) if grad_outputs is not None
+                       else [None] * len(roots))
+    check_roots(roots)
+    _check_inputs(chosen)
+    retain = create_graph if retain_graph is None else retain_graph
+    run = Run(roots, seeds, create_graph)
+    edges = [edge_of(t) for t in chosen]
+    executed = run.propagate(edges)
+    grads = [run.gradient(e) for e in edges]
+    for i, g in enumerate(grads):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have "
+                               "been used in the graph. Set allow_unused=True if this is the "
+                               "desired behavior.")
+    present = [g for g in grads if g is not None]
+    tensors = iter(run.finish(present, [r._expr for r in roots]))
+    out = []
+    for g, t in zip(grads, chosen):
+        if g is not None:
+            out.append(next(tensors))
+        elif materialize_grads:
+            from tracer.creation import zeros_like
+            out.append(zeros_like(t))
+        else:
+            out.append(None)
+    if not retain:
+        for node in executed:
+            node.release()
+    return tuple(out)

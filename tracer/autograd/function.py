@@ -1,0 +1,224 @@
+"""autograd.Function: custom ops with a user-written backward, compiled like everything else.
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    y = Square.apply(x)          # grad_fn: <SquareBackward>
+
+`forward` runs under no_grad (its ops are recorded lazily but get no nodes of their own);
+`apply` then attaches one `CustomNode`. At backward time the engine calls the user's
+`backward` with *symbolic* Tensors standing for the output gradients (and the real saved
+tensors), cuts what it returns into a Function and inlines it into the backward program
+(engine.py). So the backward is compiled together with the rest of the reverse pass, and
+it must not read the gradients' data (TracerError names the line if it tries).
+"""
+from __future__ import annotations
+
+import weakref
+
+from tracer.autograd.grad_mode import is_grad_enabled, no_grad
+from tracer.autograd.nodes import SECOND_BACKWARD, Node, SavedTensor, edge_of, node_class
+from tracer.errors import user_location
+from tracer.expr import apply_op, build_function, param_expr
+from tracer.tensor import Tensor
+
+FLOAT = ("f32", "f64")
+
+
+class FunctionCtx:
+    """The `ctx` of forward/backward: saved tensors and flags, plus any attributes set."""
+
+    def __init__(self):
+        self.needs_input_grad: tuple = ()
+        self.materialize_grads = True
+        self._to_save: tuple = ()
+        self._saved_exprs: list = []
+        self._non_differentiable: set = set()
+        self._node = None                  # weakref to the CustomNode, once attached
+
+    def save_for_backward(self, *tensors):
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError("save_for_backward can only save variables, but argument "
+                                f"{len(self._to_save)} is of type {type(t).__name__}")
+        self._to_save = tensors
+        self._saved_exprs = [t._expr if t is not None else None for t in tensors]
+
+    def save_for_forward(self, *tensors):
+        self._for_forward = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        node = self._node() if self._node is not None else None
+        if node is not None and node.freed and node.has_saved():
+            raise RuntimeError(SECOND_BACKWARD)
+        return tuple(Tensor(e) if e is not None else None for e in self._saved_exprs)
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors):
+        """Accepted for compatibility: gradjit's in-place results are new values anyway."""
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = bool(value)
+
+
+class CustomNode(Node):
+    """The grad_fn of Function.apply: its backward is the user's, traced at backward time."""
+    fn_cls: type = None
+
+    def __init__(self, inputs, outputs, loc, ctx: FunctionCtx, tensor_positions, nargs):
+        super().__init__(inputs, outputs, loc)
+        self.ctx = ctx
+        self.tensor_positions = tensor_positions      # arg index of each tensor input
+        self.nargs = nargs
+
+    def emit_vjp(self, em, out_cts, wanted):
+        ctx = self.ctx
+        params, grads_in, bound = [], [], []
+        for e, g in zip(self.output_exprs, out_cts):
+            if e is None or (g is None and not ctx.materialize_grads):
+                grads_in.append(None)
+                continue
+            p = param_expr(e.type, "grad")
+            params.append(p)
+            grads_in.append(Tensor(p))
+            bound.append(g if g is not None else em.zeros(e.type))
+        with no_grad():
+            result = self.fn_cls.backward(ctx, *grads_in)
+        grads = self._per_input(result)
+        exprs = [(i, g._expr) for i, g in enumerate(grads) if g is not None and wanted[i]]
+        if not exprs:
+            return [None] * len(self.edges)
+        fn, captures = build_function(self.name(), params, [e for _, e in exprs])
+        values = em.b.inline(fn, bound + [em.value(c) for c in captures])
+        out = [None] * len(self.edges)
+        for (i, _), v in zip(exprs, values):
+            out[i] = self._fit(em, v, i)
+        return out
+
+    def _per_input(self, result) -> list:
+        """The backward's results for the tensor inputs (it returns one per forward arg)."""
+        result = result if isinstance(result, tuple) else (result,)
+        if len(result) > self.nargs and all(r is None for r in result[self.nargs:]):
+            result = result[:self.nargs]
+        if len(result) != self.nargs:
+            raise RuntimeError(f"function {self.name()} returned an incorrect number of "
+                               f"gradients (expected {self.nargs}, got {len(result)})")
+        grads = []
+        for pos in self.tensor_positions:
+            g = result[pos]
+            if g is not None and not isinstance(g, Tensor):
+                from tracer.creation import tensor
+                g = tensor(g)
+            grads.append(g)
+        return grads
+
+    def _fit(self, em, v, i):
+        """Checks a returned gradient's shape against the input's (summing broadcasts)."""
+        want = self.input_exprs[i].type
+        if v.type.shape != want.shape:
+            if not _broadcastable(want.shape, v.type.shape):
+                raise RuntimeError(
+                    f"Function {self.name()} returned an invalid gradient at index {i} - got "
+                    f"{list(v.type.shape)} but expected shape compatible with "
+                    f"{list(want.shape)}")
+            v = em.b.sum_to(v, want.shape)
+        if v.type.dtype != want.dtype:
+            v = em.b.convert(v, dtype=want.dtype)
+        return v
+
+
+def _broadcastable(shape, grad_shape) -> bool:
+    """shape can be broadcast to grad_shape (so grad sums back down to it)."""
+    if len(shape) > len(grad_shape):
+        return False
+    tail = grad_shape[len(grad_shape) - len(shape):]
+    return all(a == b or a == 1 for a, b in zip(shape, tail))
+
+
+class Function:
+    """Base class of custom autograd ops (PyTorch's torch.autograd.Function)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom "
+                                  "autograd.Function.")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for "
+                                  "your custom autograd.Function to use it with backward "
+                                  "mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            if _overrides(cls, "setup_context"):
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
+        if is_grad_enabled() and any(ctx.needs_input_grad):
+            out = _attach(cls, ctx, args, out)
+        return out
+
+
+def _overrides(cls, name: str) -> bool:
+    return getattr(cls, name) is not getattr(Function, name)
+
+
+def _fresh(t: Tensor, tensors: list) -> Tensor:
+    """An input returned by forward as is becomes a new Tensor with a value of its own
+    (PyTorch returns a view), so the node never rewires the caller's input."""
+    if any(t is a for a in tensors):
+        t = Tensor(t._expr)
+    if any(t._expr is a._expr for a in tensors):
+        t._expr = apply_op("reshape", (t._expr,), None, shape=t._expr.type.shape)[0]
+    return t
+
+
+def _attach(cls, ctx: FunctionCtx, args, out):
+    """Attaches the CustomNode to forward's floating outputs; returns the outputs."""
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    tensors = [args[i] for i in positions]
+    single = not isinstance(out, (tuple, list))
+    outs = [out] if single else list(out)
+    node_cls = node_class(f"{cls.__name__}Backward", CustomNode)
+    node_cls.fn_cls = cls
+    outputs = []
+    for k, t in enumerate(outs):
+        ok = isinstance(t, Tensor) and t._expr.type.dtype in FLOAT \
+            and id(t) not in ctx._non_differentiable
+        if ok:
+            t = outs[k] = _fresh(t, tensors)
+        outputs.append(t if ok else None)
+    if not any(t is not None for t in outputs):
+        return out
+    node = node_cls([(a._expr, edge_of(a)) for a in tensors],
+                    [t._expr if t is not None else None for t in outputs], user_location(),
+                    ctx, positions, len(args))
+    ctx._node = weakref.ref(node)          # the node owns ctx: no cycle
+    for nr, t in enumerate(outputs):
+        if t is not None:
+            t._grad_fn = node
+            t._output_nr = nr
+    nr_of = {id(t): nr for nr, t in enumerate(outputs) if t is not None}
+    node.saved = [SavedTensor(t, node, nr_of.get(id(t))) for t in ctx._to_save
+                  if t is not None]
+    return outs[0] if single else type(out)(outs)

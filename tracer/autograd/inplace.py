@@ -1,0 +1,251 @@
+"""In-place Tensor methods (`add_`, `+=`, `zero_`, `copy_`, `x[i] = v`, ...) and versions.
+
+Exprs are immutable, so an in-place op computes the new value out of place (through the op
+surface, so it is recorded and gets PyTorch's node, e.g. `AddBackward0` for `y += 1`) and
+points the Tensor (and its detached aliases) at it, bumping the shared version counter.
+Autograd then behaves as PyTorch's does:
+
+  - on a leaf that requires grad, with grad mode on: PyTorch's RuntimeError;
+  - under no_grad (`p -= lr * p.grad`): the value changes, nothing is recorded, a leaf
+    stays a leaf;
+  - otherwise the tensor's grad_fn becomes the op's node; a node that saved the tensor's
+    old value (see recording.py) fails at backward with PyTorch's "modified by an inplace
+    operation" error, because the versions no longer match.
+
+The op itself sees the old value through a stand-in Tensor with a storage of its own, so
+what the new node saved of its input is a snapshot (as PyTorch's in-place ops save
+copies), while what it saved of its output follows the tensor from now on.
+A tensor's views and aliases (x[0], x.t(), x.detach(), ...) share its version counter
+and see its in-place changes, and it sees theirs (views.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tracer.autograd import views
+from tracer.autograd.grad_mode import is_grad_enabled
+from tracer.record import apply, torch_op
+from tracer.tensor import Tensor, tensor_from_array
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_TYPE_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+
+
+def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
+    """t <- compute(t, *args, **kwargs), recorded as PyTorch records an in-place op."""
+    if is_grad_enabled() and t._grad_fn is None and t._requires_grad:
+        raise RuntimeError(LEAF_INPLACE)
+    shared = t._storage.members is not None
+    if shared:
+        views.check_inplace(t)
+    src = Tensor(t._expr)
+    src._grad_fn, src._output_nr = t._grad_fn, t._output_nr
+    out = compute(src, *args, **kwargs)
+    _check_result(t, out)
+    t._expr = out._expr
+    t._storage.version += 1
+    if is_grad_enabled():
+        _adopt_node(t, out)
+    if shared:
+        views.propagate(t)
+    return t
+
+
+def _check_result(t: Tensor, out: Tensor):
+    want, got = t._expr.type, out._expr.type
+    if got.dtype != want.dtype:
+        if got.dtype in ("f32", "f64") and want.dtype not in ("f32", "f64"):
+            raise RuntimeError(f"result type {_TYPE_NAMES[got.dtype]} can't be cast to the "
+                               f"desired output type {_TYPE_NAMES[want.dtype]}")
+        out._expr = apply("convert", out, dtype=want.dtype)._expr
+    if got.shape != want.shape:
+        raise RuntimeError(f"output with shape {list(want.shape)} doesn't match the broadcast "
+                           f"shape {list(got.shape)}")
+
+
+def _adopt_node(t: Tensor, out: Tensor):
+    """t becomes the output of out's node; saved references to out now follow t."""
+    node = out._grad_fn
+    old_node, old_nr = t._grad_fn, t._output_nr
+    t._grad_fn, t._output_nr = node, out._output_nr
+    if node is None:
+        return
+    node.output_exprs[out._output_nr] = t._expr
+    t._expr.recorded = True
+    for s in node.saved:
+        if s.storage is out._storage:
+            s.retarget(t)
+    if t._retains_grad and old_node is not None:
+        old_node.retained.pop(old_nr, None)
+        t._retains_grad = False
+        t.retain_grad()
+
+
+# ---- the recorded in-place computations -------------------------------------------------
+
+@torch_op("Zero")
+def _zeros(x):
+    t = x._expr.type
+    return apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype,
+                 shape=t.shape)
+
+
+def _new_value(v: Tensor, shape) -> Tensor:
+    """v broadcast to shape, always as a new Tensor (never the argument object itself, so
+    the op's node is attached to the result, not to the caller's tensor)."""
+    from tracer.ops.convert import broadcast
+    out = broadcast(v, shape)
+    return apply("reshape", out, shape=tuple(shape)) if out is v else out
+
+
+def _fill_value(x, value):
+    from tracer.ops.convert import cast, to_tensor
+    v = cast(to_tensor(value), x._expr.type.dtype)
+    if v.ndim != 0:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                           f"with {v.ndim} dimensions.")
+    return _new_value(v, x.shape)
+
+
+_fill_scalar = torch_op("FillBackward2")(_fill_value)
+_fill_tensor = torch_op("FillBackward3")(_fill_value)
+
+
+@torch_op("CopyBackwards")
+def _copy(x, src):
+    from tracer.ops.convert import cast, to_tensor
+    return _new_value(cast(to_tensor(src), x._expr.type.dtype), x.shape)
+
+
+def _sampler(name: str, draw):
+    """An in-place sampler (nn.init's uniform_, normal_): a fresh random value of x's shape,
+    drawn from gradjit's generator (tracer.creation.manual_seed)."""
+    @torch_op(name)
+    def sample(x, a, b):
+        from tracer.creation import generator
+        t = x._expr.type
+        return tensor_from_array(draw(generator(), a, b, t.shape), t.dtype)
+    return sample
+
+
+_uniform = _sampler("UniformBackward0", lambda g, a, b, shape: g.uniform(a, b, shape))
+_normal = _sampler("NormalBackward0", lambda g, mean, std, shape: g.normal(mean, std, shape))
+
+
+# ---- x[key] = value ----------------------------------------------------------------------
+
+def _concrete_key(key):
+    """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
+    if isinstance(key, tuple):
+        return tuple(_concrete_key(k) for k in key)
+    if isinstance(key, Tensor):
+        return np.asarray(key._realize())
+    if isinstance(key, list):
+        return np.asarray([_concrete_key(k) for k in key])
+    return key
+
+
+@torch_op("CopySlices")
+def _index_put(x, key, value):
+    """x with x[key] replaced by value: a select between x and value scattered into place."""
+    from tracer.ops.convert import broadcast, cast, to_tensor
+    t = x._expr.type
+    n = t.size
+    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
+    flat = positions.reshape(-1)
+    # several writes to one element: the last one wins (as PyTorch does on CPU)
+    last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
+    targets = flat[last]
+    v = cast(to_tensor(value), t.dtype)
+    while v.ndim > positions.ndim and v.shape[0] == 1:
+        v = apply("reshape", v, shape=tuple(v.shape[1:]))    # PyTorch drops leading 1s
+    v = broadcast(v, positions.shape)
+    v = apply("reshape", v, shape=(flat.size,))
+    if len(targets) != flat.size:
+        v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
+    zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
+    placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)
+    mask = np.zeros(n, dtype=bool)
+    mask[targets] = True
+    flat_x = apply("reshape", x, shape=(n,))
+    out = apply("select", tensor_from_array(mask), placed, flat_x)
+    return apply("reshape", out, shape=t.shape)
+
+
+# ---- the methods ---------------------------------------------------------------------------
+
+def _ops():
+    import tracer.ops as ops
+    return ops
+
+
+def _method(name: str, compute):
+    def method(self, *args, **kwargs):
+        return inplace(self, compute, *args, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]} (see tracer/autograd/inplace.py)."
+    return method
+
+
+def _unary(op_name: str):
+    return lambda x: getattr(_ops(), op_name)(x)
+
+
+def _fill(x, value):
+    return (_fill_tensor if isinstance(value, Tensor) else _fill_scalar)(x, value)
+
+
+def _addcmul(x, t1, t2, value=1):
+    return _ops().add(x, _ops().mul(t1, t2), alpha=value)
+
+
+def _addcdiv(x, t1, t2, value=1):
+    return _ops().add(x, _ops().div(t1, t2), alpha=value)
+
+
+def _lerp(x, end, weight):
+    ops = _ops()
+    return ops.add(x, ops.mul(ops.sub(end, x), weight))
+
+
+METHODS = {
+    "add_": lambda x, other, alpha=1: _ops().add(x, other, alpha=alpha),
+    "sub_": lambda x, other, alpha=1: _ops().sub(x, other, alpha=alpha),
+    "mul_": lambda x, other: _ops().mul(x, other),
+    "div_": lambda x, other, rounding_mode=None: _ops().div(x, other) if rounding_mode is None
+    else _ops().div(x, other, rounding_mode=rounding_mode),
+    "pow_": lambda x, exponent: _ops().pow(x, exponent),
+    "clamp_": lambda x, min=None, max=None: _ops().clamp(x, min, max),
+    "clamp_min_": lambda x, min: _ops().clamp(x, min, None),
+    "clamp_max_": lambda x, max: _ops().clamp(x, None, max),
+    "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
+    "zero_": _zeros, "fill_": _fill, "copy_": lambda x, src, non_blocking=False: _copy(x, src),
+    "uniform_": lambda x, a=0.0, b=1.0: _uniform(x, a, b),
+    "normal_": lambda x, mean=0.0, std=1.0: _normal(x, mean, std),
+}
+for _name in ("neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos",
+              "reciprocal", "square", "sign"):
+    METHODS[_name + "_"] = _unary(_name)
+
+OPERATORS = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_",
+             "__itruediv__": "div_"}
+
+
+@torch_op("Clone")
+def clone(x, memory_format=None):
+    """A copy of x with a storage (and version counter) of its own; CloneBackward0."""
+    return apply("reshape", x, shape=x._expr.type.shape)
+
+
+def _setitem(self, key, value):
+    inplace(self, _index_put, key, value)
+
+
+def install():
+    for name, compute in METHODS.items():
+        setattr(Tensor, name, _method(name, compute))
+    for dunder, name in OPERATORS.items():
+        setattr(Tensor, dunder, getattr(Tensor, name))
+    Tensor.__setitem__ = _setitem
+    if "clone" not in Tensor.__dict__:
+        Tensor.clone = clone

@@ -1,0 +1,214 @@
+"""Recording the autograd graph: the hook every user-facing op calls (tracer.record).
+
+`on_op(name, saves, args, kwargs, result)` runs after each outermost `@torch_op`. When grad
+mode is on and a Tensor argument requires grad, it attaches one `OpNode` (named as
+PyTorch names the op's backward node, e.g. `MulBackward0`) to the op's floating-point
+results, with an edge per Tensor argument and a `SavedTensor` per tensor that PyTorch's
+node would save (`saves`: argument positions and/or "out"), for the in-place checks.
+Otherwise the results are left alone: no node, `requires_grad` False.
+
+An `OpNode`'s derivative is the IR autodiff of its local Function (the ops the call
+recorded, cut from the graph between its inputs and outputs; see emitter.py).
+"""
+from __future__ import annotations
+
+import numbers
+import re
+
+from tracer import record
+from tracer.autograd.grad_mode import is_grad_enabled
+from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
+from tracer.autograd.views import mark_views
+from tracer.errors import user_location
+from tracer.expr import apply_op
+from tracer.tensor import Tensor
+
+FLOAT = ("f32", "f64")
+_BINARY_ARITH = ("Add", "Sub", "Mul", "Div", "Rsub")
+
+
+class OpNode(Node):
+    """A node whose backward is the IR autodiff of the ops it recorded."""
+
+    def __init__(self, inputs, outputs, loc=None):
+        super().__init__(inputs, outputs, loc)
+        self._local = None
+
+    def local_function(self):
+        """(fn, captures, param_of, distinct, result_nrs): fn's params are the distinct
+        input Exprs, then captures; param_of[i] is the param index of input i (None if
+        repeated); fn.results[k] is output number result_nrs[k]."""
+        if self._local is None:
+            from tracer.autograd.emitter import cut_function
+            distinct, index, param_of = [], {}, []
+            for e in self.input_exprs:
+                if e is None or id(e) in index:
+                    param_of.append(None)          # x * x: the gradient goes in once
+                    continue
+                index[id(e)] = len(distinct)
+                param_of.append(len(distinct))
+                distinct.append(e)
+            nrs = [i for i, e in enumerate(self.output_exprs) if e is not None]
+            fn, captures = cut_function(self.name(), distinct,
+                                        [self.output_exprs[i] for i in nrs])
+            self._local = (fn, captures, param_of, distinct, nrs)
+        return self._local
+
+    def emit_vjp(self, em, out_cts, wanted):
+        from tracer.autograd.emitter import inline_vjp
+        fn, captures, param_of, distinct, nrs = self.local_function()
+        wrt = sorted({param_of[i] for i, w in enumerate(wanted)
+                      if w and param_of[i] is not None and distinct[param_of[i]].type.dtype
+                      in FLOAT})
+        if not wrt:
+            return [None] * len(wanted)
+        args = [em.value(e) for e in distinct] + [em.value(c) for c in captures]
+        cts = [out_cts[i] for i in nrs]
+        grads = dict(zip(wrt, inline_vjp(em, fn, args, tuple(wrt), cts)))
+        # an edge of the graph always carries a gradient, zeros included (PyTorch: the
+        # input of zero_() or copy_() gets a zero .grad, not None)
+        return [(grads.get(p) or em.zeros(distinct[p].type)) if p in grads else None
+                for p in param_of]
+
+
+# PyTorch numbers some backward nodes by overload: sum() is SumBackward0, sum(dim) SumBackward1
+def _has_dim(args, kwargs) -> bool:
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+    return isinstance(dim, (int, tuple, list)) and not isinstance(dim, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Number)
+
+
+_OVERLOADS = {
+    "Sum": lambda a, k: "SumBackward1" if _has_dim(a, k) else "SumBackward0",
+    "Mean": lambda a, k: "MeanBackward1" if _has_dim(a, k) else "MeanBackward0",
+    "Prod": lambda a, k: "ProdBackward1" if _has_dim(a, k) else "ProdBackward0",
+    "Max": lambda a, k: "MaxBackward0" if _has_dim(a, k) else "MaxBackward1",
+    "Min": lambda a, k: "MinBackward0" if _has_dim(a, k) else "MinBackward1",
+    "Sub": lambda a, k: "RsubBackward1" if a and _is_number(a[0]) else "SubBackward0",
+    "Pow": lambda a, k: ("PowBackward2" if a and _is_number(a[0]) else
+                         "PowBackward0" if len(a) > 1 and _is_number(a[1]) else "PowBackward1"),
+    "Clamp": lambda a, k: "ClampBackward0" if any(
+        isinstance(x, Tensor) for x in list(a[1:]) + list(k.values())) else "ClampBackward1",
+}
+
+
+def node_name(name: str, args, kwargs) -> str:
+    """The PyTorch class name of the backward node of op `name` called with these args."""
+    if re.search(r"Backward\d*$", name) or name in ("CopySlices", "CopyBackwards"):
+        return name
+    rule = _OVERLOADS.get(name)
+    return rule(args, kwargs) if rule is not None else f"{name}Backward0"
+
+
+def _flatten(x, out: list):
+    if isinstance(x, Tensor):
+        out.append(x)
+    elif isinstance(x, (list, tuple)):
+        for y in x:
+            _flatten(y, out)
+    return out
+
+
+def _inputs(name: str, args, kwargs):
+    """The Tensor arguments, in order; then None for a number operand of binary arithmetic,
+    which PyTorch's next_functions show as (None, 0) (not for `1 - x`: RsubBackward1)."""
+    out = []
+    for a in args:
+        if isinstance(a, (Tensor, list, tuple)):
+            out += _flatten(a, [])
+    for v in kwargs.values():
+        _flatten(v, out)
+    rsub = name == "Sub" and args and _is_number(args[0])
+    if name in _BINARY_ARITH and not rsub and any(_is_number(a) for a in args[:2]):
+        out.append(None)
+    return out
+
+
+def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
+    saved = []
+    for s in saves:
+        if s == "out":
+            saved += [(t, i) for i, t in enumerate(outputs) if t is not None]
+        elif isinstance(s, int) and s < len(args):
+            saved += [(t, None) for t in _flatten(args[s], [])]
+    return saved
+
+
+def _outputs(result, inputs) -> list:
+    """The result's Tensors that get the node (floating ones; others keep no grad_fn)."""
+    outs = _flatten(result, []) if isinstance(result, (tuple, list)) else (
+        [result] if isinstance(result, Tensor) else [])
+    return [t if t._expr.type.dtype in FLOAT and not any(t is i for i in inputs) else None
+            for t in outs]
+
+
+def _distinct_output_expr(t: Tensor, inputs, loc):
+    """An op that returned an input's own Expr gets a fresh one (a no-op reshape), so the
+    node's outputs are distinct from its inputs in the Expr graph."""
+    if any(i is not None and i._expr is t._expr for i in inputs):
+        e = t._expr
+        t._expr = apply_op("reshape", (e,), loc, shape=e.type.shape)[0]
+
+
+def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> Node | None:
+    """Makes a node_cls for the Tensors of `result` computed from `inputs`; returns it."""
+    outputs = _outputs(result, inputs)
+    if not any(t is not None for t in outputs):
+        return None
+    for t in outputs:
+        if t is not None:
+            _distinct_output_expr(t, inputs, loc)
+    edges = [(t._expr, edge_of(t)) if t is not None else (None, None) for t in inputs]
+    node = node_cls(edges, [t._expr if t is not None else None for t in outputs], loc)
+    for nr, t in enumerate(outputs):
+        if t is not None:
+            t._grad_fn = node
+            t._output_nr = nr
+            t._expr.recorded = True
+    node.saved = [SavedTensor(t, node, nr) for t, nr in _saved(saves, args, outputs)]
+    return node
+
+
+def on_op(name: str, saves, args, kwargs, result):
+    """The hook tracer.record calls after every outermost user-facing op."""
+    mark_views(name, args, result)
+    if not is_grad_enabled():
+        return result
+    inputs = _inputs(name, args, kwargs)
+    if not any(t is not None and t.requires_grad for t in inputs):
+        return result
+    cls = node_class(node_name(name, args, kwargs), OpNode)
+    attach_node(cls, inputs, result, saves, args, user_location())
+    return result
+
+
+def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
+    """Makes `outputs` (Tensors that fn computed from `inputs`) differentiable.
+
+    For code that runs a whole Function at once instead of recording ops, such as a jitted
+    function called on Tensors that require grad: fn's params are one per input (a Tensor,
+    or an Expr of a capture), its results one per output. The node's backward is the IR
+    autodiff of fn, like any recorded op's.
+    """
+    if not is_grad_enabled():
+        return None
+    pairs = [(x._expr, edge_of(x)) if isinstance(x, Tensor) else (x, None) for x in inputs]
+    if not any(edge is not None for _, edge in pairs):
+        return None
+    cls = node_class(node_name(name, (), {}), OpNode)
+    node = attach_node(cls, [x if isinstance(x, Tensor) else None for x in inputs], outputs,
+                       loc=user_location())
+    if node is not None:
+        node.input_exprs = [e for e, _ in pairs]
+        node.edges = [edge for _, edge in pairs]
+        exprs = [e for e, _ in pairs]
+        node._local = (fn, [], list(range(len(exprs))), exprs, list(range(len(fn.results))))
+    return node
+
+
+def install():
+    if on_op not in record.op_hooks:
+        record.op_hooks.append(on_op)

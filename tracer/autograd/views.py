@@ -1,0 +1,194 @@
+"""Views and aliases: tensors that share one storage, as PyTorch's views do.
+
+PyTorch's `x[0]`, `x[:, 1:]`, `x.view(...)`, `x.t()`, `x.detach()`, `x.data` share memory
+with `x`: an in-place change through any of them shows in all, and they share one
+version counter. gradjit's values are immutable Exprs, so sharing is modelled instead:
+the tensors of a storage are its *members*, each a window on the storage's *root value*,
+described by the positions of its elements in the root (computed lazily by evaluating the
+view's own shape ops, slice/reshape/transpose, on an index array). Writing a member
+(`propagate`) scatters its new value into the root, recorded as PyTorch's CopySlices
+node, and re-derives every other live member from the new root, recorded as AsStrided;
+under no_grad only the values change. A member whose ops are not pure shape ops (say an
+advanced-indexing copy that was marked by mistake) is treated as a copy: it only shares
+the version counter.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
+from tracer.record import apply, torch_op
+from tracer.tensor import Tensor, alias_expr, tensor_from_array
+
+# outermost ops whose result is a view of their first argument (PyTorch's view ops)
+VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
+                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind"))
+VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation.")
+NOT_A_VIEW = object()
+_UNSET = object()
+_SHAPE_PRIMS = {
+    "slice": lambda a, start, limit, stride: a[tuple(map(slice, start, limit, stride))],
+    "reshape": lambda a, shape: a.reshape(shape),
+    "transpose": lambda a, perm: a.transpose(perm),
+}
+
+
+class Member:
+    """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
+    between parent_expr and expr, or an identical alias of it (detach, .data)."""
+    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions")
+
+    def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
+        self.parent = parent
+        self.parent_expr = parent_expr
+        self.expr = expr
+        self.identity = identity
+        self.base = weakref.ref(base)
+        self.positions = _UNSET
+
+
+def share(base: Tensor, t: Tensor, identity: bool):
+    """Makes t a member of base's storage (a view of base, or an alias when identity)."""
+    st = base._storage
+    if st.members is None:
+        st.members = weakref.WeakSet([base])
+        st.root = weakref.ref(base)
+        st.root_expr = base._expr
+    t._storage = st
+    t._member = Member(base._member, base._expr, t._expr, identity, base)
+    t._expr.recorded = True              # positions are derived from its ops, keep them
+    base._expr.recorded = True
+    st.members.add(t)
+
+
+def mark_views(name: str, args, result):
+    """Called for every outermost op: the results of view ops join their base's storage."""
+    if name not in VIEW_OPS or not args or not isinstance(args[0], Tensor):
+        return
+    base = args[0]
+    outs = result if isinstance(result, (tuple, list)) else (result,)
+    for t in outs:
+        if isinstance(t, Tensor) and t is not base and t._expr.type.size:
+            share(base, t, identity=False)
+
+
+def positions(t: Tensor):
+    """t's elements' flat indices in the root (None: t is the root's value itself)."""
+    return _positions(t._member, t._storage.root_expr.type.shape)
+
+
+def _positions(m: Member | None, root_shape):
+    if m is None:
+        return None
+    if m.positions is _UNSET:
+        m.positions = _derive(m, root_shape)
+    return m.positions
+
+
+def _derive(m: Member, root_shape):
+    parent = _positions(m.parent, root_shape)
+    if parent is NOT_A_VIEW or m.identity:
+        return parent
+    from tracer.autograd.emitter import cut_function
+    fn, captures = cut_function("view", [m.parent_expr], [m.expr])
+    if captures or any(op.prim.name not in _SHAPE_PRIMS for op in fn.body):
+        return NOT_A_VIEW
+    if parent is None:
+        parent = np.arange(int(np.prod(root_shape, dtype=np.int64))).reshape(root_shape)
+    env = {fn.params[0]: parent}
+    for op in fn.body:
+        env[op.results[0]] = _SHAPE_PRIMS[op.prim.name](env[op.inputs[0]], **op.params)
+    return env[fn.results[0]]
+
+
+def check_inplace(t: Tensor):
+    """PyTorch's error for an in-place change of a view of a leaf that requires grad."""
+    m = t._member
+    if m is None or m.identity or not is_grad_enabled():
+        return
+    base = m.base()
+    if base is not None and base._grad_fn is None and base._requires_grad:
+        raise RuntimeError(VIEW_OF_LEAF)
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+@torch_op("CopySlices")
+def _place(root: Tensor, where: np.ndarray, value: Tensor) -> Tensor:
+    """root with the elements at flat positions `where` replaced by value's."""
+    n = root._expr.type.size
+    flat = where.reshape(-1)
+    v = apply("reshape", value, shape=(flat.size,))
+    zero = apply("constant", value=0 if root._expr.type.dtype != "bool" else False,
+                 dtype=root._expr.type.dtype, shape=(n,))
+    placed = apply("scatter_add", zero, tensor_from_array(flat), v, axis=0)
+    mask = np.zeros(n, dtype=bool)
+    mask[flat] = True
+    out = apply("select", tensor_from_array(mask), placed, apply("reshape", root, shape=(n,)))
+    return apply("reshape", out, shape=root._expr.type.shape)
+
+
+@torch_op("AsStrided")
+def _take(root: Tensor, where: np.ndarray) -> Tensor:
+    """The elements of root at flat positions `where`, in where's shape."""
+    flat = apply("reshape", root, shape=(root._expr.type.size,))
+    out = apply("gather", flat, tensor_from_array(where.reshape(-1)), axis=0)
+    return apply("reshape", out, shape=where.shape)
+
+
+def _in_root_group(m: Member | None) -> bool:
+    """No detach()/.data link between this member and the root: autograd follows writes."""
+    while m is not None:
+        if m.identity:
+            return False
+        m = m.parent
+    return True
+
+
+def _stand_in(st) -> Tensor:
+    """The root value with the root tensor's autograd identity (or none, if it is gone)."""
+    s = Tensor(st.root_expr)
+    root = st.root()
+    if root is not None and root._expr is st.root_expr:
+        s._grad_fn, s._output_nr = root._grad_fn, root._output_nr
+    return s
+
+
+def propagate(t: Tensor):
+    """t (a member) has a new value: rewrite the root and every other live member.
+
+    Autograd follows the write (CopySlices on the root, AsStrided on the other views) when
+    grad mode is on and t is not reached through a detach()/.data alias; otherwise, as
+    for PyTorch's detached aliases, only the values change."""
+    st = t._storage
+    where = positions(t)
+    if where is NOT_A_VIEW:
+        return
+    tracked = is_grad_enabled() and _in_root_group(t._member)
+    with set_grad_enabled(tracked):
+        if where is None:
+            root = Tensor(t._expr)
+            root._grad_fn, root._output_nr = t._grad_fn, t._output_nr
+        else:
+            root = _place(_stand_in(st), where, t)
+        st.root_expr = root._expr
+        for m in list(st.members):
+            if m is not t:
+                _refresh(m, root, tracked and _in_root_group(m._member))
+
+
+def _refresh(m: Tensor, root: Tensor, tracked: bool):
+    where = positions(m)
+    if where is NOT_A_VIEW:
+        return
+    if not tracked:
+        with set_grad_enabled(False):
+            m._expr = alias_expr(root._expr) if where is None else _take(root, where)._expr
+        return
+    new = root if where is None else _take(root, where)
+    m._expr = new._expr
+    if new._grad_fn is not None:
+        m._grad_fn, m._output_nr = new._grad_fn, new._output_nr

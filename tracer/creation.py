@@ -1,0 +1,364 @@
+"""Tensor creation (API.md section 2): tensor, zeros, randn, arange, ... as in PyTorch.
+
+Created tensors are realised leaves (their data is a NumPy array behind a data Expr).
+Dtype rules are PyTorch's: Python floats give float32 (the default float dtype), Python
+ints int64, bools bool; NumPy arrays keep their dtype. `requires_grad=True` is only
+accepted for floating dtypes. Random numbers come from one module-level NumPy Generator
+that `manual_seed` reseeds: reproducible, but not PyTorch's stream.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+import tracer.autograd  # noqa: F401  (installs the recording hook and in-place methods)
+from tracer.dtypes import DType, dtype_from_ir, to_ir_dtype
+from tracer.tensor import Tensor, tensor_from_array
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "randperm",
+           "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "zeros_like",
+           "ones_like", "full_like", "empty_like", "randn_like", "rand_like",
+           "randint_like", "manual_seed", "seed", "initial_seed", "is_tensor",
+           "is_floating_point", "numel", "get_default_dtype", "set_printoptions",
+           "Generator"]
+
+DEFAULT_FLOAT = "f32"
+FACTORY_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
+
+
+class Generator:
+    """torch.Generator's seeding surface over a NumPy Generator."""
+
+    def __init__(self, device="cpu"):
+        self._seed = 0
+        self.np = np.random.default_rng(0)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = int(seed)
+        self.np = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def seed(self) -> int:
+        s = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.manual_seed(s)
+        return s
+
+
+# PyTorch's default seed: like PyTorch, a fresh process draws the same numbers every run
+default_generator = Generator().manual_seed(67280421310721)
+
+
+def generator(g: Generator | None = None) -> np.random.Generator:
+    """The NumPy Generator behind g (default: the module's)."""
+    return (g or default_generator).np
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seeds gradjit's random numbers (rand, randn, nn.init, ...)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_default_dtype() -> DType:
+    return dtype_from_ir(DEFAULT_FLOAT)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t: Tensor) -> bool:
+    return t.dtype.is_floating_point
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()
+
+
+def set_printoptions(**kwargs):
+    from tracer.tensor_str import set_printoptions as set_opts
+    set_opts(**kwargs)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+def _finish(arr: np.ndarray, dtype: str, requires_grad: bool) -> Tensor:
+    """A leaf Tensor holding arr as dtype."""
+    if requires_grad and dtype not in ("f32", "f64"):
+        raise RuntimeError(FACTORY_GRAD_ERROR)
+    t = tensor_from_array(arr, dtype)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size) -> tuple[int, ...]:
+    """zeros(2, 3) and zeros((2, 3)) alike."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: "
+                           f"{list(shape)}")
+    return shape
+
+
+def _dtype(dtype, default: str) -> str:
+    return to_ir_dtype(dtype) or default
+
+
+def _infer_dtype(data) -> str:
+    """PyTorch's dtype for Python data: bool < int64 < float32 (the default float)."""
+    kinds = set()
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, Tensor):
+            kinds.add(x._expr.type.dtype)
+        elif isinstance(x, (bool, np.bool_)):
+            kinds.add("bool")
+        elif isinstance(x, (numbers.Integral, np.integer)):
+            kinds.add("i64")
+        elif isinstance(x, (numbers.Real, np.floating)):
+            kinds.add(DEFAULT_FLOAT)
+        else:
+            raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+    for dtype in ("f64", "f32", "i64", "i32", "bool"):
+        if dtype in kinds:
+            return DEFAULT_FLOAT if dtype == "f64" and kinds != {"f64"} else dtype
+    return DEFAULT_FLOAT          # an empty list
+
+
+def _numpy_dtype(arr: np.ndarray) -> str:
+    kind = arr.dtype.kind
+    if kind == "b":
+        return "bool"
+    if kind == "f":
+        return "f64" if arr.dtype.itemsize == 8 else "f32"
+    if kind in "iu":
+        return "i32" if arr.dtype == np.int32 else "i64"
+    raise TypeError(f"can't convert np.ndarray of type {arr.dtype}. The only supported types "
+                    "are: float64, float32, int64, int32, and bool.")
+
+
+# ---- from data -----------------------------------------------------------------------------
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
+    """A new leaf Tensor holding a copy of data (nested lists, NumPy arrays, numbers)."""
+    if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.clone().detach() or sourceTensor.clone().detach()."
+                      "requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
+        arr = np.array(data._realize())
+        return _finish(arr, _dtype(dtype, data._expr.type.dtype), requires_grad)
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        return _finish(arr, _dtype(dtype, _numpy_dtype(arr)), requires_grad)
+    inferred = _infer_dtype(data)
+    arr = np.array(_plain(data))
+    if arr.dtype == object:
+        raise ValueError("expected sequence of equal length lists (a ragged nested sequence "
+                         "cannot become a tensor)")
+    return _finish(arr, _dtype(dtype, inferred), requires_grad)
+
+
+def _plain(data):
+    """Nested lists with Tensors replaced by their values."""
+    if isinstance(data, Tensor):
+        return np.asarray(data._realize())
+    if isinstance(data, (list, tuple)):
+        return [_plain(x) for x in data]
+    return data
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """data itself when it is already a Tensor of that dtype, else tensor(data, dtype)."""
+    if isinstance(data, Tensor):
+        want = _dtype(dtype, data._expr.type.dtype)
+        if want == data._expr.type.dtype:
+            return data
+        return data.to(dtype_from_ir(want))
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor with the array's dtype (gradjit copies: the arrays are not shared)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    return _finish(np.array(array), _numpy_dtype(array), False)
+
+
+# ---- filled --------------------------------------------------------------------------------
+
+def _filled(size, value, dtype, requires_grad) -> Tensor:
+    shape = _size(size)
+    ir = _dtype(dtype, DEFAULT_FLOAT)
+    return _finish(np.full(shape, value), ir, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(size, 0, dtype, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(size, 1, dtype, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """Uninitialised in PyTorch; zeros here (reading it is reproducible)."""
+    return _filled(size, 0, dtype, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    default = _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+    shape = _size((size,))
+    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    return _finish(np.full(shape, value), _dtype(dtype, default), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(np.eye(n, m), _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """int64 when start, end and step are all integers, else float32 (PyTorch's rule)."""
+    if end is None:
+        start, end = 0, start
+    values = [_number(v) for v in (start, end, step)]
+    default = "i64" if all(isinstance(v, numbers.Integral) for v in values) else DEFAULT_FLOAT
+    start, end, step = values
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    count = max(0, int(np.ceil((end - start) / step)))
+    arr = start + step * np.arange(count, dtype=np.float64 if default != "i64" else np.int64)
+    return _finish(arr, _dtype(dtype, default), requires_grad)
+
+
+def _number(v):
+    return v.item() if isinstance(v, Tensor) else v
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    arr = np.linspace(_number(start), _number(end), int(steps))
+    return _finish(arr, _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+
+
+# ---- random --------------------------------------------------------------------------------
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples (gradjit's generator, not PyTorch's stream)."""
+    arr = _gen(generator).standard_normal(_size(size))
+    return _finish(arr, _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    ir = _dtype(dtype, DEFAULT_FLOAT)
+    arr = _gen(generator).random(_size(size))
+    # NOTE: rounding to float32 can turn 0.99999999 into 1.0; keep the interval half-open
+    arr = np.minimum(arr.astype(dtype_from_ir(ir).numpy), np.nextafter(np.float32(1), 0)) \
+        if ir == "f32" else arr
+    return _finish(arr, ir, requires_grad)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """randint(high, size) or randint(low, high, size): int64 samples in [low, high)."""
+    if size is None:
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    arr = _gen(generator).integers(low, high, _size((size,)))
+    return _finish(arr, _dtype(dtype, "i64"), requires_grad)
+
+
+def randperm(n: int, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(_gen(generator).permutation(n), _dtype(dtype, "i64"), requires_grad)
+
+
+def _gen(g) -> np.random.Generator:
+    return generator(g)
+
+
+# ---- *_like --------------------------------------------------------------------------------
+
+def _like(t: Tensor, dtype):
+    return tuple(t.shape), _dtype(dtype, t._expr.type.dtype)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(t, dtype)
+    return _finish(np.zeros(shape), ir, requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(t, dtype)
+    return _finish(np.ones(shape), ir, requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(t, dtype)
+    return _finish(np.full(shape, fill_value), ir, requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(t, dtype)
+    return randn(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(t, dtype)
+    return rand(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    shape, ir = _like(t, dtype)
+    return randint(low, high, shape, dtype=dtype_from_ir(ir))
+
+
+# ---- Tensor.new_* ------------------------------------------------------------------------
+
+def _new_methods():
+    """t.new_zeros(size) and friends: new tensors with t's dtype unless one is given."""
+    def make(factory):
+        def method(self, *size, dtype=None, device=None, requires_grad=False):
+            dtype = dtype or self.dtype
+            return factory(*size, dtype=dtype, requires_grad=requires_grad)
+        return method
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    Tensor.new_zeros = make(zeros)
+    Tensor.new_ones = make(ones)
+    Tensor.new_empty = make(empty)
+    Tensor.new_full = new_full
+    Tensor.new_tensor = new_tensor
+
+
+_new_methods()
+

@@ -1,0 +1,12 @@
+"""torch.nn for gradjit: Module, Parameter, layers, losses, functional and init."""
+import tracer.autograd  # noqa: F401  (the recording hook and in-place methods)
+from tracer.nn import functional, init
+from tracer.nn.layers import (CrossEntropyLoss, Dropout, Flatten, Identity, L1Loss, LeakyReLU,
+                              Linear, LogSoftmax, ModuleList, MSELoss, NLLLoss, ReLU,
+                              Sequential, Sigmoid, SiLU, Softmax, Tanh)
+from tracer.nn.module import Module, Parameter
+
+__all__ = ["Module", "Parameter", "Linear", "Identity", "ReLU", "Sigmoid", "Tanh", "SiLU",
+           "LeakyReLU", "Softmax", "LogSoftmax", "Flatten", "Dropout", "Sequential",
+           "ModuleList", "MSELoss", "L1Loss", "NLLLoss", "CrossEntropyLoss", "functional",
+           "init"]

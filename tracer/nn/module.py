@@ -1,0 +1,307 @@
+"""nn.Module and nn.Parameter: PyTorch's module protocol, enough to build and train models.
+
+A Module registers the Parameters, buffers and sub-Modules assigned to its attributes, so
+`parameters()`, `named_parameters()`, `state_dict()`, `zero_grad()`, `train()`/`eval()`
+and `repr()` (PyTorch's layout) work over the whole tree. Calling a module calls its
+`forward`, which records ops lazily like any other Tensor code.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from tracer.autograd.grad_mode import no_grad
+from tracer.tensor import Tensor, alias_expr
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that a Module registers as a parameter (requires_grad by default)."""
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            from tracer.creation import empty
+            data = empty(0)
+        Tensor.__init__(self, alias_expr(data._expr))
+        data._share_storage(self)
+        self.requires_grad = requires_grad
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, proto):
+        return (Parameter, (self.detach(), self.requires_grad))
+
+
+def _typename(value) -> str:
+    """PyTorch's torch.typename: torch.FloatTensor for a float32 Tensor."""
+    if isinstance(value, Tensor):
+        from tracer.autograd.nodes import TENSOR_TYPE_NAMES
+        return TENSOR_TYPE_NAMES[value._expr.type.dtype]
+    return type(value).__name__
+
+
+def _addindent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+class Module:
+    """Base class of layers and models (PyTorch's torch.nn.Module)."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ---- registration --------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign to a Module before Module.__init__() call")
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter "
+                                f"'{name}' (torch.nn.Parameter or None expected)")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as child module "
+                                f"'{name}' (torch.nn.Module or None expected)")
+            modules[name] = None
+        elif name in buffers:
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str):
+        for table in (self._parameters, self._modules, self._buffers):
+            table.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None):
+        if param is None:
+            self._forget(name)
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+        self._forget(name)
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: "Module | None"):
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ---- calling ---------------------------------------------------------------------------
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- traversal -------------------------------------------------------------------------
+
+    def named_modules(self, memo=None, prefix: str = ""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named(self, table: str, prefix: str, recurse: bool):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
+            for name, t in getattr(module, table).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        yield from self._named("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        yield from self._named("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients ---------------------------------------------------------------
+
+    def train(self, mode: bool = True):
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                with no_grad():
+                    p.grad.zero_()
+
+    # ---- state -----------------------------------------------------------------------------
+
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        out = OrderedDict() if destination is None else destination
+        for name, t in list(self.named_parameters(prefix.rstrip("."))) + \
+                list(self.named_buffers(prefix.rstrip("."))):
+            out[name] = t if keep_vars else t.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        own = dict(self.named_parameters())
+        own.update(self.named_buffers())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if unexpected:
+                parts.append("Unexpected key(s) in state_dict: "
+                             + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                parts.append("Missing key(s) in state_dict: "
+                             + ", ".join(f'"{k}"' for k in missing) + ". ")
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(parts))
+        with no_grad():
+            for name, t in own.items():
+                if name in state_dict:
+                    _load_into(name, t, state_dict[name])
+        return _IncompatibleKeys(missing, unexpected)
+
+    def to(self, *args, **kwargs):
+        """Converts floating parameters and buffers to a dtype (devices are all the CPU)."""
+        from tracer.dtypes import DType
+        dtype = kwargs.get("dtype") or next((a for a in args if isinstance(a, DType)), None)
+        if dtype is None:
+            return self
+        with no_grad():
+            for t in list(self.parameters()) + list(self.buffers()):
+                if t.dtype.is_floating_point:
+                    t.data = t.to(dtype)
+        return self
+
+    def double(self):
+        from tracer.dtypes import float64
+        return self.to(float64)
+
+    def float(self):
+        from tracer.dtypes import float32
+        return self.to(float32)
+
+    def cpu(self):
+        return self
+
+    # ---- printing ---------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + _addindent(repr(m), 2) for name, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        text = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                text += extra_lines[0]
+            else:
+                text += "\n  " + "\n  ".join(lines) + "\n"
+        return text + ")"
+
+
+def _load_into(name: str, t: Tensor, value):
+    if not isinstance(value, Tensor):
+        from tracer.creation import tensor
+        value = tensor(value)
+    if value.shape != t.shape:
+        raise RuntimeError(f"size mismatch for {name}: copying a param with shape "
+                           f"{value.shape!r} from checkpoint, the shape in current model is "
+                           f"{t.shape!r}.")
+    t.copy_(value)
+
+
+class _IncompatibleKeys:
+    def __init__(self, missing, unexpected):
+        self.missing_keys = missing
+        self.unexpected_keys = unexpected
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
+                f"unexpected_keys={self.unexpected_keys})")
