@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--only NAME ...] [--json out.json]
+"""python -m benchmarks [--quick] [--only NAME ...] [--json out.json] [--threads N]
 
 Prints, per workload, the median time of each system (interleaved rounds), the ratio of
 gradjit to each, peak memory, and cold compile times (trace + compile + first run).
@@ -10,11 +10,23 @@ import json
 import os
 import platform
 
-from benchmarks import harness, workloads
-from benchmarks.harness import fmt_time
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "GRADJIT_NUM_THREADS")
+
+
+def configure_threads(n: int):
+    """Gives every library n threads. Must run before NumPy, JAX or PyTorch is imported: the
+    BLAS and XLA read their settings when they load."""
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(n)
+    if n == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
 
 
 def build(gj, quick: bool):
+    from benchmarks import workloads
     sizes = [10**6] if quick else [10**6, 10**7]
     made = [workloads.chain(gj, n) for n in sizes]
     made.append(workloads.mlp(gj))
@@ -27,6 +39,7 @@ def build(gj, quick: bool):
 
 
 def run_workload(w, quick: bool) -> dict:
+    from benchmarks import harness
     errors = harness.check_agreement(w)
     batch = {s.name: harness.calls_per_round(s.run) for s in w.systems}
     timed = []
@@ -45,6 +58,7 @@ def run_workload(w, quick: bool) -> dict:
 
 
 def print_row(row: dict):
+    from benchmarks.harness import fmt_time
     med = row["median_seconds"]
     gjt = med.get("gradjit")
     print(f"\n== {row['workload']}: {row['description']}")
@@ -68,10 +82,17 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     parser.add_argument("--only", nargs="*", help="workload name prefixes to run")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per library (gradjit, its BLAS, NumPy, JAX, PyTorch); "
+                             "default 1, as issue 6's targets are measured")
     args = parser.parse_args(argv)
+    configure_threads(args.threads)
     import gradjit as gj
+    from benchmarks import workloads
+    if workloads.torch is not None:
+        workloads.torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}; systems: gradjit"
+          f"python {platform.python_version()}; {args.threads} thread(s) each; systems: gradjit"
           + (", jax " + workloads.jax.__version__ if workloads.jax else "")
           + (", torch " + workloads.torch.__version__ if workloads.torch else ""))
     rows = []

@@ -15,7 +15,7 @@ from llvmlite import ir
 from codegen.buffers import Buffer, nbytes
 from codegen.kernels import KernelCall, kernel_rules
 from codegen.loops import I1, I64, PTR, declare, for_range, i64
-from ir.core import Op, TensorType
+from ir.core import Function, Op, TensorType
 
 
 def aux_types(op: Op) -> list[TensorType]:
@@ -24,7 +24,9 @@ def aux_types(op: Op) -> list[TensorType]:
     if name == "while":
         return [r.type for r in op.results] + [TensorType("bool", ())]
     if name == "scan":
-        return [r.type for r in op.results[:op.params["num_carry"]]]
+        invariant = op.params.get("invariant", ())
+        return [r.type for j, r in enumerate(op.results[:op.params["num_carry"]])
+                if j not in invariant]
     return []
 
 
@@ -92,27 +94,58 @@ def _slice_ptr(bld, buf: Buffer, i, slice_bytes: int):
     return buf.byte_offset_ptr(bld.mul(i, i64(slice_bytes), flags=("nuw", "nsw")))
 
 
+def invariant_carries(op: Op) -> tuple:
+    """The carries of a scan that its body returns unchanged (weights closed over, say)."""
+    if op.prim.name != "scan":
+        return ()
+    if "invariant" in op.params:          # prepared already: they left the body's results
+        return op.params["invariant"]
+    body, nc = op.regions[0], op.params["num_carry"]
+    return tuple(j for j in range(nc) if body.results[j] is body.params[j])
+
+
+def prepare_loop(op: Op) -> Op:
+    """A scan whose invariant carries leave its body's results (params["invariant"]): the
+    kernel then hands the body one buffer for them on every step instead of copying them
+    from step to step (a 256 KB weight matrix per step in an LSTM)."""
+    if "invariant" in op.params:
+        return op
+    invariant = invariant_carries(op)
+    if not invariant:
+        return op
+    body = op.regions[0]
+    results = [r for j, r in enumerate(body.results) if j not in invariant]
+    region = Function(body.name, body.params, body.body, results)
+    params = {**op.params, "invariant": invariant}
+    return Op(op.prim, op.inputs, op.results, params, (region,), op.loc)
+
+
 def _scan(k: KernelCall):
     bld, op, p = k.bld, k.op, k.op.params
     nc, length = p["num_carry"], p["length"]
-    a, b = [k.buffer(r) for r in op.results[:nc]], k.aux[:nc]
+    invariant = p.get("invariant", ())
+    a = [k.buffer(r) for r in op.results[:nc]]
+    moving = [j for j in range(nc) if j not in invariant]
+    b = dict(zip(moving, k.aux))
     xs, ys = [k.buffer(x) for x in op.inputs[nc:]], [k.buffer(r) for r in op.results[nc:]]
     for dst, x in zip(a, op.inputs[:nc]):
         copy(bld, dst, k.buffer(x))
-    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(2 * nc + len(xs) + len(ys), 1)), "bufs")
+    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(nc + len(moving) + len(xs) + len(ys), 1)),
+                          "bufs")
     with for_range(bld, length, "step") as t:
         i = bld.sub(i64(length - 1), t) if p["reverse"] else t
         phase = bld.trunc(t, I1)                # even steps read a, odd steps read b
-        ptrs = [bld.select(phase, cb.ptr, ca.ptr) for ca, cb in zip(a, b)]
+        ptrs = [a[j].ptr if j in invariant else bld.select(phase, b[j].ptr, a[j].ptr)
+                for j in range(nc)]
         ptrs += [_slice_ptr(bld, x, i, nbytes(x.type) // max(length, 1)) for x in xs]
-        ptrs += [bld.select(phase, ca.ptr, cb.ptr) for ca, cb in zip(a, b)]
+        ptrs += [bld.select(phase, a[j].ptr, b[j].ptr) for j in moving]
         ptrs += [_slice_ptr(bld, y, i, nbytes(y.type) // max(length, 1)) for y in ys]
         for j, ptr in enumerate(ptrs):
             bld.store(ptr, bld.gep(arr, [i64(0), i64(j)], inbounds=True))
         call_region(k, 0, arr)
     if length % 2:
-        for dst, src in zip(a, b):
-            copy(bld, dst, src)
+        for j in moving:
+            copy(bld, a[j], b[j])
 
 
 kernel_rules.update({"cond": _cond, "while": _while, "scan": _scan})

@@ -3,14 +3,18 @@
 Calling convention of the exported entry: `void entry(ptr buffers, ptr workspace)`, where
 buffers holds the inputs then the outputs (contiguous C-order arrays of their types, bool
 one byte per element) and workspace is `workspace_bytes` bytes, 64-byte aligned. Offset 0
-of the workspace is the error flag (an i32) of the bounds-check mode; temporaries follow,
-each 64-byte aligned, then the workspace that regions of control-flow ops share.
+of the workspace is the error flag (an i32) of the bounds-check mode, offset 8 the thread
+count (an i64, loops.THREADS_OFFSET) that the caller writes for parallel loop nests;
+temporaries follow, each 64-byte aligned, then the workspace that regions of control-flow
+ops share.
 
 Each Function (the top level and every region) becomes an internal LLVM function
 `void f(ptr buffers, ptr workspace, ptr err)` made of calls to one internal function per
 plan step. A step function takes its buffers as separate `noalias` pointer arguments, which
-is what lets LLVM vectorise without runtime alias checks; O3 inlines the steps back into
-their caller and keeps that knowledge as scoped alias metadata.
+is what lets LLVM vectorise without runtime alias checks. Step functions are `noinline`:
+each is optimised on its own, so LLVM's time stays linear in program size (inlined into one
+function, 500 loop nests took the loop vectoriser, IndVarSimplify and LICM ~12 s instead of
+~1 s), at the price of one call per step.
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from codegen import lower
 from codegen.buffers import Buffer, KernelContext, nbytes
 from codegen.control import aux_types
 from codegen.elemental import Elemental
+from codegen.dots import Externals
 from codegen.fusion import KernelStep, LoopNest, Out, plan_function
-from codegen.kernels import KernelCall, kernel_rules
+from codegen.kernels import KernelCall, internal_rules, kernel_rules
 from codegen.loops import I8, I32, PTR
 from codegen.nest import NestEmitter
 from ir.core import Function, TensorType, Value
@@ -59,16 +64,18 @@ def _align(n: int) -> int:
 class FunctionEmitter:
     """Lowers one Function (top level or region) to an internal LLVM function."""
 
-    def __init__(self, module: ir.Module, fn: Function, symbol: str, bounds_check: bool):
+    def __init__(self, module: ir.Module, fn: Function, symbol: str, bounds_check: bool,
+                 externals: Externals | None = None):
         self.module = module
         self.fn = fn
         self.symbol = symbol
         self.bounds_check = bounds_check
+        self.externals = externals
         self.param_index = {p: i for i, p in enumerate(fn.params)}
 
     def emit(self) -> tuple[ir.Function, int]:
         """Emits the function; returns it and the workspace bytes it needs."""
-        self.plan = plan_function(self.fn)
+        self.plan = plan_function(self.fn, self.externals)
         self.region_fns, region_bytes = {}, 0
         for step in self.plan.steps:
             if isinstance(step, KernelStep) and step.op.regions:
@@ -76,7 +83,7 @@ class FunctionEmitter:
                 for region in step.op.regions:
                     name = f"{self.symbol}.r{len(self.region_fns)}.{len(fns)}"
                     func, size = FunctionEmitter(self.module, region, name,
-                                                 self.bounds_check).emit()
+                                                 self.bounds_check, self.externals).emit()
                     fns.append(func)
                     region_bytes = max(region_bytes, size)
                 self.region_fns[step] = fns
@@ -161,6 +168,9 @@ class FunctionEmitter:
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(keys) + extra + [PTR])
         func = ir.Function(self.module, fnty, f"{self.symbol}.s{k}")
         func.linkage = "internal"
+        # NOTE: kept out of line: inlining hundreds of loop nests into one function makes
+        # LLVM's loop passes (the vectoriser above all) superlinear in program size
+        func.attributes.add("noinline")
         for arg in func.args[:len(keys)]:
             arg.add_attribute("noalias")
         ctx = KernelContext(func, func.args[-1], self.bounds_check)
@@ -171,8 +181,9 @@ class FunctionEmitter:
             NestEmitter(em, step, buffers, self.plan.producers).emit()
         else:
             call = KernelCall(step.op, em, [buffers[a] for a in self.aux[step]], regions,
-                              func.args[len(keys)] if regions else None)
-            kernel_rules[step.op.prim.name](call)
+                              func.args[len(keys)] if regions else None, self.externals)
+            name = step.op.prim.name
+            (kernel_rules.get(name) or internal_rules[name])(call)
         ctx.finish()
         args = [self._pointer(key) for key in keys]
         if regions:
@@ -186,21 +197,26 @@ def _sanitize(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40]
 
 
-def lower_function(fn: Function, bounds_check: bool = False) -> KernelSource:
+def lower_function(fn: Function, bounds_check: bool = False,
+                   externals: Externals | None = None) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
         fn: the Function to compile (its regions are lowered too).
         bounds_check: check every buffer index at run time; a bad one sets the error flag
             at workspace offset 0 instead of touching memory outside the buffer.
+        externals: native functions the code may call (codegen.dots.Externals: a BLAS gemm
+            for big float dot_generals); None emits self-contained code.
     """
     # the symbol names the code exactly: same text and options, same machine code
-    options = f"bounds_check={bounds_check} vmath={','.join(sorted(lower.VMATH))}"
+    gemm = externals is not None and externals.gemm is not None
+    options = f"bounds_check={bounds_check} gemm={gemm} vmath={','.join(sorted(lower.VMATH))}"
     text = print_function(fn, locs=False, hints=False) + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ir.Module(name=entry)
-    body, workspace = FunctionEmitter(module, fn, entry + ".body", bounds_check).emit()
+    body, workspace = FunctionEmitter(module, fn, entry + ".body", bounds_check,
+                                      externals).emit()
     func = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), entry)
     bld = ir.IRBuilder(func.append_basic_block("entry"))
     if bounds_check:

@@ -3,17 +3,18 @@
 The plan is made over the dataflow graph of one Function (networkx for the step DAG):
 
 1. Materialise (give a buffer to) a value when it is a function result, the result of a
-   reduction, argmax/argmin or a kernel op (dot_general, scatter_add, cond, while, scan), an
-   operand of a kernel op, or when inlining it would be expensive: its inlined expression
-   is costly (transcendentals, divisions) and it has several consumers or a consumer that
-   evaluates it more than once per element (an expanding broadcast, pad, concat, gather).
-   Everything else is inlined into its consumers by the elemental emitter.
+   reduction, argmax/argmin or a kernel op (dot_general or gemm, scatter_add, cond, while,
+   scan), an operand of a kernel op, or when inlining it would be expensive: its inlined
+   expression is costly (transcendentals, divisions) and it has several consumers or a
+   consumer that evaluates it more than once per element (an expanding broadcast, pad,
+   concat, gather). Everything else is inlined into its consumers by the elemental emitter.
 2. Each materialised value computed elementally becomes a root of a LoopNest over its
    iteration space (its shape; for a reduction, its operand's shape: it accumulates).
-   Roots over the same space join one nest (sibling / multi-output fusion) unless that
-   would create a cycle between steps, or the new root reads a value of that nest other
-   than at the very same index (a same-index read is taken from the register the nest
-   just computed, so a producer and its consumer can share a nest).
+   Roots over the same space join one nest (sibling / multi-output fusion; the newest
+   MAX_CANDIDATES nests of the space are tried, oldest first) unless that would create a
+   cycle between steps, or the new root reads a value of that nest other than at the very
+   same index (a same-index read is taken from the register the nest just computed, so a
+   producer and its consumer can share a nest).
 3. Steps run in a topological order of the step DAG.
 """
 from __future__ import annotations
@@ -23,17 +24,20 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from codegen.control import prepare_loop
+from codegen.dots import Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
 from ir.core import Function, Op, Value
-from ir.primitives import get as get_primitive
 
-KERNEL_PRIMS = frozenset({"dot_general", "scatter_add", "cond", "while", "scan"})
+KERNEL_PRIMS = frozenset({"dot_general", "gemm", "scatter_add", "cond", "while", "scan"})
 ALWAYS_MATERIALIZED = frozenset(REDUCE_KINDS) | {"argmax", "argmin"}
 TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
                             "logistic", "pow"})
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
+MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: keeps planning
+                          # linear in program size (an old nest rarely fits: it feeds the rest)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class Plan:
     homes: dict                  # materialised result value -> index of its output buffer
     steps: list                  # LoopNest | KernelStep, in execution order
     producers: dict              # Value -> Op
-    ops: list                    # the live ops, in order (dot_generals in canonical layout)
+    ops: list                    # the live ops, in order (dot_generals laid out by dots)
 
 
 def op_cost(op: Op) -> int:
@@ -94,40 +98,10 @@ def op_cost(op: Op) -> int:
     return 1
 
 
-def canonical_dots(ops: list[Op]) -> list[Op]:
-    """Rewrites every dot_general to the layout x[batch, free, contract] @ y[batch, contract,
-    free] by transposing its operands first (transposes are index remaps: they fuse into the
-    operand's materialisation). The kernel then walks y and the result contiguously, and a
-    BLAS call needs no transpose flags."""
-    out = []
-    for op in ops:
-        if op.prim.name != "dot_general":
-            out.append(op)
-            continue
-        x, y = op.inputs
-        (xc, yc), (xb, yb) = op.params["contract"], op.params["batch"]
-        xfree = [a for a in range(x.ndim) if a not in xc and a not in xb]
-        yfree = [a for a in range(y.ndim) if a not in yc and a not in yb]
-        x2 = _transposed(out, x, tuple(xb) + tuple(xfree) + tuple(xc))
-        y2 = _transposed(out, y, tuple(yb) + tuple(yc) + tuple(yfree))
-        nb, nk, ni = len(xb), len(xc), len(xfree)
-        params = {"contract": (tuple(range(nb + ni, nb + ni + nk)), tuple(range(nb, nb + nk))),
-                  "batch": (tuple(range(nb)), tuple(range(nb)))}
-        out.append(Op(op.prim, (x2, y2), op.results, params, op.regions, op.loc))
-    return out
-
-
-def _transposed(out: list, v: Value, perm: tuple) -> Value:
-    if perm == tuple(range(v.ndim)):
-        return v
-    t = Value(v.type.with_shape([v.shape[p] for p in perm]))
-    out.append(Op(get_primitive("transpose"), (v,), (t,), {"perm": perm}))
-    return t
-
-
-def live_ops(fn: Function) -> list[Op]:
-    """The ops that contribute to a result, in body order."""
-    body = canonical_dots(fn.body)
+def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
+    """The ops that contribute to a result, in body order (dot_generals laid out by dots,
+    loops prepared by control)."""
+    body = [prepare_loop(op) for op in prepare_dots(fn.body, fn.results, externals)]
     producers = {r: op for op in body for r in op.results}
     needed, stack = set(), list(fn.results)
     while stack:
@@ -175,10 +149,10 @@ def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
 
 
 class _Planner:
-    def __init__(self, fn: Function):
+    def __init__(self, fn: Function, externals: Externals | None):
         self.fn = fn
         self.params = set(fn.params)
-        self.ops = live_ops(fn)
+        self.ops = live_ops(fn, externals)
         self.producers = {r: op for op in self.ops for r in op.results}
         self.mat, self.optional = choose_materialized(fn, self.ops)
         self.readers: dict = {}          # materialised Value -> [(reading step, same flags)]
@@ -187,6 +161,10 @@ class _Planner:
         self.root_kind: dict = {}        # materialised Value -> kind of its root
         self.nests: dict = {}            # space -> [LoopNest]
         self.counter = itertools.count()
+        # ancestors of each step as a bitset (bit k: the step with order k), kept exact as
+        # edges are added, so the cycle test of `fits` costs O(1) instead of a graph search
+        # (a search per candidate nest made planning quadratic in program size)
+        self.ancestors: dict = {}
 
     def reads_of(self, v: Value, same: bool, out: dict, seen: set):
         """Collects the buffered values (and params) that evaluating v inline reads."""
@@ -221,18 +199,33 @@ class _Planner:
             if step is nest:
                 if sames != {True} or self.root_kind[u] != "store":
                     return False
-            elif step is not None and nx.has_path(self.dag, nest, step):
+            elif step is not None and self.ancestors[step] >> nest.order & 1:
                 return False
         return True
 
     def add_step(self, step):
         step.order = next(self.counter)
         self.dag.add_node(step)
+        self.ancestors[step] = 0
         return step
+
+    def add_edge(self, src, dst):
+        """src -> dst in the step DAG; dst and everything after it inherit src's ancestors."""
+        if self.dag.has_edge(src, dst):
+            return
+        self.dag.add_edge(src, dst)
+        new = self.ancestors[src] | 1 << src.order
+        stack = [dst]
+        while stack:
+            step = stack.pop()
+            if new & ~self.ancestors[step]:
+                self.ancestors[step] |= new
+                stack.extend(self.dag.successors(step))
 
     def place(self, root: Root, space: tuple):
         reads = self.root_reads(root)
-        nest = next((n for n in self.nests.get(space, []) if self.fits(n, reads)), None)
+        candidates = self.nests.get(space, [])[-MAX_CANDIDATES:]
+        nest = next((n for n in candidates if self.fits(n, reads)), None)
         if nest is None:
             nest = self.add_step(LoopNest(space))
             self.nests.setdefault(space, []).append(nest)
@@ -242,7 +235,7 @@ class _Planner:
             self.readers.setdefault(u, []).append((nest, sames))
             step = self.step_of.get(u)
             if step is not None and step is not nest:
-                self.dag.add_edge(step, nest)
+                self.add_edge(step, nest)
         if root.out_index is None:
             self.step_of[root.value] = nest
             self.root_kind[root.value] = root.kind
@@ -252,7 +245,7 @@ class _Planner:
         for x in op.inputs:
             self.readers.setdefault(x, []).append((step, {False}))
             if x in self.step_of:
-                self.dag.add_edge(self.step_of[x], step)
+                self.add_edge(self.step_of[x], step)
         for r in op.results:
             self.step_of[r] = step
             self.root_kind[r] = "kernel"
@@ -291,6 +284,11 @@ class _Planner:
                     self.dag.remove_node(nest)
 
 
-def plan_function(fn: Function) -> Plan:
-    """The fusion plan of fn's top-level body (regions are planned when they are lowered)."""
-    return _Planner(fn).plan()
+def plan_function(fn: Function, externals: Externals | None = None) -> Plan:
+    """The fusion plan of fn's top-level body (regions are planned when they are lowered).
+
+    Args:
+        fn: the Function.
+        externals: native functions the code may call (a gemm makes big dots BLAS calls).
+    """
+    return _Planner(fn, externals).plan()

@@ -4,10 +4,10 @@
 operands and results are Buffers (codegen.fusion materialises them). Control flow lives in
 codegen.control and registers itself here.
 
-dot_general is a plain loop nest for now (batch, x-free, contract, y-free order: the
-innermost loop walks y and the output contiguously, so it vectorises); each output element
-sums its products in contract order, deterministically. A BLAS call or a tiled kernel can
-replace `_dot_general` without touching anything else.
+dot_general reaching this table is a plain loop nest (batch, x-free, contract, y-free order:
+the innermost loop walks y and the output contiguously, so it vectorises); each output element
+sums its products in contract order, deterministically. Big float products never get here:
+codegen.dots turns them into calls to the BLAS gemm (its kernel is in `internal_rules`).
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from codegen.loops import for_nest, for_range
 from ir.core import Op
 
 kernel_rules: dict = {}
+# kernels of codegen-internal ops (not IR primitives, so kept out of lower_rules): dots' gemm
+internal_rules: dict = {}
 
 
 @dataclass
@@ -30,6 +32,7 @@ class KernelCall:
     aux: list = field(default_factory=list)        # scratch Buffers (control flow carries)
     regions: list = field(default_factory=list)    # LLVM functions of the op's regions
     region_ws: object = None                       # workspace pointer handed to regions
+    externals: object = None                       # codegen.dots.Externals of the runtime
 
     @property
     def bld(self):

@@ -126,3 +126,94 @@ def intrinsic(bld: ir.IRBuilder, name: str, *args, ret=None) -> ir.Value:
     suffix = {"float": "f32", "double": "f64"}.get(str(ty), str(ty))
     fn = declare(bld.module, f"{name}.{suffix}", ret or ty, [a.type for a in args])
     return bld.call(fn, list(args))
+
+
+# ---- fork/join over a task range -------------------------------------------------------
+
+THREADS_OFFSET = 8      # the runtime writes the thread count (an i64) here in the workspace
+MAX_THREADS = 64
+TASK_TYPE = ir.FunctionType(ir.VoidType(), [PTR, I64])     # void task(ptr context, i64 t)
+_WORKER_TYPE = ir.FunctionType(PTR, [PTR])
+_SHARED = ir.ArrayType(I64, 4)     # 8-byte slots: task, context, count, next task number
+
+
+def parallel_for(bld: ir.IRBuilder, task: ir.Function, context, count, threads):
+    """Calls task(context, t) for every t in [0, count), on up to `threads` threads.
+
+    Fully native fork/join: the calling thread starts min(threads, count) - 1 pthreads, all
+    of them (itself included) take task numbers from one atomic counter until none is left,
+    then it joins them. What a task computes must not depend on which thread runs it, so
+    results do not depend on the thread count. A thread that cannot be started is simply
+    not waited for: the others do its share.
+    """
+    fn = _parallel_for_function(bld.module)
+    bld.call(fn, [task, context, count, threads])
+
+
+def _parallel_for_function(module: ir.Module) -> ir.Function:
+    existing = module.globals.get("gj.parallel_for")
+    if existing is not None:
+        return existing
+    worker = _worker_function(module)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64]),
+                     "gj.parallel_for")
+    fn.linkage = "internal"
+    task, context, count, threads = fn.args
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    shared = bld.alloca(_SHARED)
+    for k, v in enumerate((task, context, count, i64(0))):
+        v = bld.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
+        bld.store(v, _at(bld, shared, i64(k)))
+    tids = bld.alloca(ir.ArrayType(I64, MAX_THREADS))
+    started = bld.alloca(ir.ArrayType(I8, MAX_THREADS))
+    n = _min(bld, _min(bld, threads, count), i64(MAX_THREADS))
+    create = declare(module, "pthread_create", I32, [PTR, PTR, PTR, PTR])
+    join = declare(module, "pthread_join", I32, [I64, PTR])
+    with for_range(bld, n, "spawn", start=1) as k:
+        rc = bld.call(create, [_at(bld, tids, k), ir.Constant(PTR, None), worker, shared])
+        ok = bld.icmp_signed("==", rc, ir.Constant(I32, 0))
+        bld.store(bld.zext(ok, I8), _at(bld, started, k))
+    bld.call(worker, [shared])
+    with for_range(bld, n, "join", start=1) as k:
+        ok = bld.icmp_unsigned("!=", bld.load(_at(bld, started, k), typ=I8), ir.Constant(I8, 0))
+        with bld.if_then(ok):
+            bld.call(join, [bld.load(_at(bld, tids, k), typ=I64), ir.Constant(PTR, None)])
+    bld.ret_void()
+    return fn
+
+
+def _worker_function(module: ir.Module) -> ir.Function:
+    """`ptr worker(ptr shared)`: runs tasks from the shared counter until none is left."""
+    fn = ir.Function(module, _WORKER_TYPE, "gj.parallel_worker")
+    fn.linkage = "internal"
+    shared = fn.args[0]
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    task = bld.load(_field(bld, shared, 0), typ=TASK_TYPE.as_pointer())
+    context = bld.load(_field(bld, shared, 1), typ=PTR)
+    count = bld.load(_field(bld, shared, 2), typ=I64)
+    next_ptr = _field(bld, shared, 3)
+    loop = fn.append_basic_block("take")
+    run = fn.append_basic_block("run")
+    done = fn.append_basic_block("done")
+    bld.branch(loop)
+    bld.position_at_end(loop)
+    t = bld.atomic_rmw("add", next_ptr, i64(1), "monotonic")
+    bld.cbranch(bld.icmp_signed("<", t, count), run, done)
+    bld.position_at_end(run)
+    bld.call(task, [context, t])
+    bld.branch(loop)
+    bld.position_at_end(done)
+    bld.ret(ir.Constant(PTR, None))
+    return fn
+
+
+def _field(bld: ir.IRBuilder, shared, k: int):
+    return bld.gep(shared, [i64(8 * k)], inbounds=True, source_etype=I8)
+
+
+def _min(bld: ir.IRBuilder, a, b):
+    return bld.select(bld.icmp_signed("<", a, b), a, b)
+
+
+def _at(bld: ir.IRBuilder, array, k):
+    return bld.gep(array, [i64(0), k], inbounds=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 
-from codegen import KernelSource, lower_function
 from ir.core import Function
-from runtime.cache import CompileCache, log, logging_enabled, structural_key
+from runtime.cache import DISK, CompileCache, log, logging_enabled, structural_key
 from runtime.engine import CompileError, Engine, create_execution_engine
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
                                 trampoline_ir)
@@ -35,10 +34,18 @@ def _bounds_check(flag) -> bool:
     return os.environ.get("GRADJIT_BOUNDS_CHECK", "") not in ("", "0")
 
 
+def externals() -> Externals:
+    """The native functions generated code may call: NumPy's BLAS gemm when it was found."""
+    from codegen.dots import Externals
+    from runtime import blas
+    return Externals(gemm=blas.llvm_declaration if blas.available() else None)
+
+
 def build_executable(fn: Function, kernel: KernelSource | None = None,
                      bounds_check: bool = False) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
-    kernel = kernel or lower_function(fn, bounds_check=bounds_check)
+    from codegen import lower_function      # NOTE: imported late: a disk-cache hit needs no codegen
+    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals())
     engine = create_execution_engine()
     texts, symbols = [kernel.llvm_ir], [kernel.entry]
     if TRAMPOLINE_OK:
@@ -63,7 +70,8 @@ def compile(fn: Function, bounds_check: bool | None = None) -> Executable:
     key = structural_key(fn, backend, bc)
     if backend == "interpret":
         return _CACHE.get_or_build(key, lambda: InterpretedExecutable(fn), fn.name)
-    return _CACHE.get_or_build(key, lambda: build_executable(fn, bounds_check=bc), fn.name)
+    return _CACHE.get_or_build(key, lambda: DISK.load_or_build(
+        fn, key, bc, lambda: build_executable(fn, bounds_check=bc)), fn.name)
 
 
 class Lowered:
@@ -72,7 +80,8 @@ class Lowered:
     def __init__(self, fn: Function, bounds_check: bool | None = None):
         self.ir = fn
         self.bounds_check = _bounds_check(bounds_check)
-        self.kernel = lower_function(fn, bounds_check=self.bounds_check)
+        from codegen import lower_function
+        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals())
 
     @property
     def llvm_ir(self) -> str:

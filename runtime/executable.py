@@ -1,9 +1,13 @@
-"""Executable: calls a compiled kernel on NumPy arrays through ctypes (the GIL is released).
+"""Executable: calls a compiled kernel on NumPy arrays through ctypes.
 
 Everything that does not depend on the arguments is prepared once (a call plan): parameter
 shapes and dtypes, output shapes, workspace size, the ctypes function. A call then checks
 each argument with a few attribute reads (converting it only when needed), allocates the
-outputs, takes a workspace from a small pool and makes one foreign call.
+outputs, takes a workspace (from a small pool, or the one shared workspace of a kernel that
+only reads its header) and makes one foreign call. The call releases the GIL, except for
+small kernels (a few thousand elements, no loops of their own), which finish sooner than
+releasing and re-taking it would take. The workspace header carries the thread count
+(runtime.threads) that the kernel's parallel loop nests read.
 
 The call goes through a trampoline JIT-compiled next to the kernel: it receives one Python
 tuple (arrays..., workspace) and reads each array's data pointer straight from the
@@ -14,15 +18,20 @@ are probed at import; if the probe fails the plain pointer-array call is used in
 from __future__ import annotations
 
 import ctypes
+import sys
+import weakref
 
 import numpy as np
-from llvmlite import ir as llir
 
 from ir.core import Function
 from ir.interpret import interpret
+from runtime import threads
 
-_PTR = llir.PointerType()
-_I64 = llir.IntType(64)
+threads.load_symbols()
+
+HEADER_BYTES = 64                      # codegen.emit.HEADER_BYTES: error flag, thread count
+SMALL_ELEMENTS = 4096                  # kernels on fewer elements keep the GIL while they run
+RECYCLE_BYTES = 1 << 20                # outputs this large are reused once nobody holds them
 TUPLE_ITEMS = tuple.__basicsize__
 ARRAY_DATA = object.__basicsize__      # PyArrayObject: PyObject_HEAD, then `char *data`
 
@@ -43,6 +52,8 @@ TRAMPOLINE_OK = _probe_layouts()
 
 def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
     """Module text of `void <entry>.py(PyObject* tuple)`: the last item is the workspace."""
+    from llvmlite import ir as llir     # NOTE: late: a kernel from the disk cache needs no IR
+    _PTR, _I64 = llir.PointerType(), llir.IntType(64)
     module = llir.Module(name=entry + ".py")
     target = llir.Function(module, llir.FunctionType(llir.VoidType(), [_PTR, _PTR]), entry)
     name = entry + ".py"
@@ -74,9 +85,13 @@ class Executable:
     Args of a call: one array-like per parameter. Each is converted to the parameter's dtype
     when that is a same-kind cast (float64 -> float32, int -> float), else ValueError;
     its shape must match exactly (ValueError naming the parameter).
+
+    `kernel` is anything with the KernelSource attributes `entry`, `workspace_bytes` and
+    `llvm_ir` (the disk cache passes one that lowers the Function again only if asked).
     """
 
     backend = "native"
+    origin = ""            # how the code was obtained, for the compile cache's log
 
     def __init__(self, fn: Function, kernel=None, address: int | None = None,
                  trampoline: int | None = None, bounds_check: bool = False, engine=None):
@@ -87,15 +102,27 @@ class Executable:
         self._params = [(_param_name(fn, i), p.type.shape, p.type.np_dtype, p.type)
                         for i, p in enumerate(fn.params)]
         self._outs = [(r.shape, r.type.np_dtype) for r in fn.results]
+        self._big = [i for i, r in enumerate(fn.results)
+                     if r.type.size * r.type.np_dtype.itemsize >= RECYCLE_BYTES]
+        self._kept = [None] * len(self._outs)
         self._ws_bytes = kernel.workspace_bytes if kernel is not None else 0
+        # NOTE: a kernel that only reads the header (thread count) can share one workspace
+        # between concurrent calls; one with temporaries or an error flag needs its own
+        self._shares_ws = self._ws_bytes <= HEADER_BYTES and not bounds_check
         self._pool = []
+        self._shared_ws = None
+        self._epoch = None
         self._n_bufs = len(self._params) + len(self._outs)
-        self._tramp = self._entry = None
+        self._call = None
+        self.has_trampoline = trampoline is not None
         if trampoline is not None:
-            self._tramp = ctypes.CFUNCTYPE(None, ctypes.py_object)(trampoline)
+            # a small kernel runs for less time than releasing and taking back the GIL costs
+            proto = ctypes.PYFUNCTYPE if _is_small(fn, self._ws_bytes) else ctypes.CFUNCTYPE
+            self._call = proto(None, ctypes.py_object)(trampoline)
         elif address is not None:
             self._entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(address)
             self._ptr_array = ctypes.c_void_p * max(self._n_bufs, 1)
+            self._call = self._call_pointers
 
     @property
     def llvm_ir(self) -> str:
@@ -103,38 +130,77 @@ class Executable:
 
     @property
     def optimized_llvm_ir(self) -> str:
-        return self._engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
+        from runtime.engine import create_execution_engine
+        engine = self._engine or create_execution_engine()
+        return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
 
     def __call__(self, *args) -> list:
         arrays = self.check_args(args)
-        outs = [np.empty(shape, dt) for shape, dt in self._outs]
+        if self._big:
+            outs = self._recycled_outputs()
+        else:
+            outs = [np.empty(shape, dt) for shape, dt in self._outs]
+        if self._epoch != threads.epoch:          # the thread count changed: new workspaces
+            self._renew_workspaces()
+        ws = self._shared_ws
+        if ws is not None:
+            self._call((*arrays, *outs, ws))
+            return outs
         try:
             ws = self._pool.pop()
         except IndexError:
             ws = _workspace(self._ws_bytes)
         try:
-            if self._tramp is not None:
-                self._tramp((*arrays, *outs, ws))
-            else:
-                ptrs = self._ptr_array(*[a.ctypes.data for a in arrays],
-                                       *[o.ctypes.data for o in outs])
-                self._entry(ptrs, ws.ctypes.data)
+            self._call((*arrays, *outs, ws))
             if self.bounds_check and ws[:4].view(np.int32)[0]:
                 raise BoundsError(self._bounds_message(int(ws[:4].view(np.int32)[0])))
         finally:
             self._pool.append(ws)
         return outs
 
-    def check_args(self, args) -> list:
+    def _recycled_outputs(self) -> list:
+        """Fresh output arrays, except that a large output of the previous call that nobody
+        references any more (the caller dropped it) is written again instead of allocating:
+        a new large array costs a page fault and zeroing per 4 KiB page on first touch, which
+        is as slow as a fused kernel's whole pass over it. NumPy's own temporary elision
+        relies on the same reference-count test."""
+        outs = [np.empty(shape, dt) if k not in self._big else None
+                for k, (shape, dt) in enumerate(self._outs)]
+        kept = self._kept
+        for k in self._big:
+            old = kept[k]
+            # our list, `old` and getrefcount's argument: three references mean no others
+            if old is not None and sys.getrefcount(old) == 3 and not weakref.getweakrefcount(old):
+                old.setflags(write=True)
+                outs[k] = old
+            else:
+                shape, dt = self._outs[k]
+                outs[k] = kept[k] = np.empty(shape, dt)
+        return outs
+
+    def _call_pointers(self, buffers: tuple):
+        """The plain call: a ctypes array of the data pointers, and the workspace."""
+        ptrs = self._ptr_array(*[a.ctypes.data for a in buffers[:-1]])
+        self._entry(ptrs, buffers[-1].ctypes.data)
+
+    def _renew_workspaces(self):
+        self._pool.clear()
+        self._epoch = threads.epoch
+        self._shared_ws = _workspace(self._ws_bytes) if self._shares_ws else None
+
+    def check_args(self, args) -> tuple | list:
         """The arguments as contiguous arrays of the parameter types (ValueError if impossible)."""
         params = self._params
         if len(args) != len(params):
             raise TypeError(f"@{self.fn.name} takes {len(params)} arguments, got {len(args)}")
-        out = list(args)
+        out = args
         for i, a in enumerate(args):
             _, shape, dt, _ = params[i]
-            if not (type(a) is np.ndarray and a.dtype == dt and a.shape == shape
-                    and a.flags.c_contiguous):
+            # NOTE: `is` first: NumPy's builtin dtypes are singletons, and == costs more
+            if not (type(a) is np.ndarray and (a.dtype is dt or a.dtype == dt)
+                    and a.shape == shape and a.flags.c_contiguous):
+                if out is args:
+                    out = list(args)
                 out[i] = self._convert(i, a)
         return out
 
@@ -170,13 +236,24 @@ class InterpretedExecutable(Executable):
         return interpret(self.fn, *self.check_args(args))
 
 
+def _is_small(fn: Function, ws_bytes: int) -> bool:
+    """A kernel that surely runs for microseconds: few elements, no loops of its own."""
+    if any(op.regions for op in fn.body) or ws_bytes > 8 * SMALL_ELEMENTS:
+        return False
+    elements = sum(v.type.size for v in [*fn.params, *fn.results])
+    return elements <= SMALL_ELEMENTS
+
+
 def _param_name(fn: Function, i: int) -> str:
     hint = fn.params[i].name_hint
     return f"#{i} '%{hint}'" if hint else f"#{i}"
 
 
 def _workspace(nbytes: int) -> np.ndarray:
-    """A zeroed byte array of nbytes whose data pointer is 64-byte aligned."""
-    raw = np.zeros(nbytes + 64, np.uint8)
+    """A zeroed byte array of nbytes whose data pointer is 64-byte aligned, with the thread
+    count in its header."""
+    raw = np.zeros(max(nbytes, 64) + 64, np.uint8)
     start = (-raw.ctypes.data) % 64
-    return raw[start:start + nbytes]
+    ws = raw[start:start + max(nbytes, 64)]
+    ws[threads.THREADS_OFFSET:threads.THREADS_OFFSET + 8].view(np.int64)[0] = threads.num_threads()
+    return ws

@@ -12,6 +12,10 @@ leaves of its arguments, cut into an ir.Function, optimised, and cached per sign
 
 Python scalars (bool, int, float) and other non-array leaves are static: their values are
 part of the cache key and the traced function sees them as plain Python values.
+
+A call whose positional arguments are all NumPy arrays, NumPy scalars or realised Tensors
+first tries a prepared `CallPlan`, keyed by each argument's type, dtype and shape: it skips
+the signature, the pytree walk and the re-validation, and calls the Executable directly.
 """
 from __future__ import annotations
 
@@ -266,13 +270,14 @@ class Entry:
     captures: list[Expr]
     out_tree: TreeDef
     exe: object = field(default=None, repr=False)
+    optimized: bool = False           # fn went through ir.passes.optimize already
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if os.environ.get("GRADJIT_BACKEND") == "interpret":
             from ir.interpret import interpret
             return interpret(self.fn, *arrays)
         if self.exe is None:
-            self.exe = pipeline.compile_function(self.fn)
+            self.exe = pipeline.compile_function(self.fn, optimized=self.optimized)
         return list(self.exe(*arrays))
 
     def call(self, arrays_in: list) -> list[Tensor]:
@@ -310,9 +315,70 @@ def wrap_results(outs: list[np.ndarray], fn: Function) -> list[Tensor]:
     """Tensors over the fresh result arrays of a run (never aliases of the inputs)."""
     tensors = []
     for out, t in zip(outs, fn.result_types):
-        out.flags.writeable = False
+        out.setflags(write=False)
         tensors.append(Tensor(Expr(Value(t), data=out)))
     return tensors
+
+
+_SCALAR_TYPES = frozenset({np.float32, np.float64, np.int32, np.int64, np.bool_})
+
+
+def fast_key(args: tuple) -> tuple | None:
+    """A cheap key of a call's arguments (type, dtype, shape each) when all of them are
+    arrays, NumPy scalars or Tensors, else None. Equal keys imply equal signature keys."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key.append((a.dtype, a.shape))
+        elif t in _SCALAR_TYPES:
+            key.append(t)
+        elif isinstance(a, Tensor):
+            key.append(a._expr.value.type)
+        else:
+            return None
+    return tuple(key)
+
+
+def unflattener(tree: TreeDef):
+    """tree_unflatten(tree, .) specialised for the two common shapes of results."""
+    if tree.kind == "leaf":
+        return lambda leaves: leaves[0]
+    if tree.kind == "tuple" and all(c.kind == "leaf" for c in tree.children):
+        return tuple
+    return functools.partial(tree_unflatten, tree)
+
+
+class CallPlan:
+    """A compiled signature called with no signature machinery: arrays in, Tensors out."""
+    __slots__ = ("exe", "captures", "types", "rebuild")
+
+    def __init__(self, entry: Entry):
+        self.exe = entry.exe
+        self.captures = [c.data for c in entry.captures]
+        self.types = entry.fn.result_types
+        self.rebuild = unflattener(entry.out_tree)
+
+    def __call__(self, args: tuple):
+        """The results, or None when an argument is a Tensor that is not computed yet."""
+        arrays = []
+        for a in args:
+            t = type(a)
+            if t is np.ndarray:
+                arrays.append(a)
+            elif t in _SCALAR_TYPES:
+                arrays.append(np.asarray(a))
+            else:
+                data = a._expr.data
+                if data is None:
+                    return None
+                arrays.append(data)
+        outs = self.exe(*arrays, *self.captures)
+        tensors = []
+        for out, t in zip(outs, self.types):
+            out.setflags(write=False)
+            tensors.append(Tensor(Expr(Value(t), data=out)))
+        return self.rebuild(tensors)
 
 
 class Staged:
@@ -326,6 +392,7 @@ class Staged:
         self.prepare = prepare        # (args, kwargs) -> (args, kwargs), before the signature
         self.optimize = optimize
         self.cache: dict[tuple, Entry] = {}
+        self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
         self.trace_count = 0
         functools.update_wrapper(self, fun, updated=())
 
@@ -349,16 +416,28 @@ class Staged:
         if self.optimize:
             from ir.passes import optimize
             fn = optimize(fn)
-        entry = Entry(fn, traced.captures, traced.out_tree)
+        entry = Entry(fn, traced.captures, traced.out_tree, optimized=self.optimize)
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
             self.cache[sig.key] = entry
         return entry
 
     def __call__(self, *args, **kwargs):
+        key = None
+        if not kwargs and not self.static_argnums:
+            key = fast_key(args)
+            plan = self.plans.get(key)
+            if plan is not None and pipeline.plain_native():
+                out = plan(args)
+                if out is not None:
+                    return out
         sig = self.signature(args, kwargs)
         entry = self.entry(sig)
-        return tree_unflatten(entry.out_tree, entry.call(sig.arrays))
+        out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
+        if key is not None and entry.exe is not None and self.cache.get(sig.key) is entry \
+                and all(c.data is not None for c in entry.captures):
+            self.plans[key] = CallPlan(entry)
+        return out
 
     def trace_ir(self, *args, **kwargs) -> Function:
         """The (optimised) ir.Function this would run for these arguments."""

@@ -4,9 +4,9 @@ Their regions are closed Functions, so a rule differentiates a region with the t
 themselves (vjp_function / jvp_function) and wraps the result in a new control op:
 - cond: the adjoint is a cond whose branches are the branch VJPs (each recomputes its
   branch's primal); forward mode is a cond over the branch JVPs.
-- scan: the forward scan also stacks each iteration's carry (the tape); the adjoint is a
-  scan in the opposite direction whose body is the body's VJP, carrying the carries'
-  cotangents and stacking the xs' cotangents. Forward mode scans the body's JVP.
+- scan: the forward scan also stacks what the adjoint reads (the tape); the adjoint is a
+  scan in the opposite direction carrying the carries' cotangents and stacking the xs'
+  (ir/autodiff/scan_vjp.py). Forward mode scans the body's JVP.
 - while: forward mode loops over the body's JVP. Reverse mode needs the trip count, which a
   while does not have, so it is refused (as JAX does).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ir.autodiff.common import zeros
 from ir.autodiff.jvp_rules import jvp_rules
+from ir.autodiff.scan_vjp import scan_adjoint, scan_forward, scan_vjp
 from ir.autodiff.transforms import (copy_body, jvp_fused_rules, jvp_function, vjp_function,
                                     vjp_tape_rules)
 from ir.autodiff.vjp_rules import vjp_rules
@@ -87,55 +88,6 @@ def _spread(tangents, results, n) -> tuple:
 
 # ---- scan --------------------------------------------------------------------------------
 
-def _scan_forward(b, *operands, num_carry, length, reverse, regions):
-    """The scan, also stacking each iteration's incoming carry as extra ys: (outs, tape)."""
-    (body,) = regions
-    taped = _region(f"{body.name}_taped", body.param_types,
-                    lambda bb, ps: _inline(bb, body, ps) + ps[:num_carry],
-                    [p.name_hint for p in body.params])
-    res = b.emit("scan", *operands, num_carry=num_carry, length=length, reverse=reverse,
-                 regions=(taped,))
-    n = len(body.results)
-    return res[:n], res[n:]
-
-
-def _scan_adjoint(b, g, out, tape, *operands, num_carry, length, reverse, regions):
-    """A scan running the other way over the body's VJP, fed the tape, the xs and the ys'
-    cotangents; it carries the float carries' cotangents and stacks the float xs'."""
-    (body,) = regions
-    nc, nx = num_carry, len(operands) - num_carry
-    fc, fx = _floats(operands[:nc]), _floats(operands[nc:])
-    nfc = len(fc)
-    gy = [k for k in range(nc, len(g)) if g[k] is not None]
-    mask = [i in fc or i in gy for i in range(len(g))]
-    body_vjp = vjp_function(body, fc + [nc + j for j in fx], mask, keep_primal=False,
-                            name=f"{body.name}_vjp")
-
-    def step(bb, ps):     # scan order (carry cts, carries, xs, ys cts) -> the VJP's order
-        cts, carry, xs, gys = _split(ps, nfc, nc, nx)
-        return _inline(bb, body_vjp, carry + xs + cts + gys)
-
-    ct_types = [operands[i].type for i in fc]
-    slice_types = body.param_types + [g[k].type.with_shape(g[k].shape[1:]) for k in gy]
-    primal_hints, ct_hints, gy_hints = _split([p.name_hint for p in body_vjp.params], nc + nx, nfc)
-    rev_body = _region(f"{body.name}_adjoint", ct_types + slice_types, step,
-                       ct_hints + primal_hints + gy_hints)
-    init = [zeros(b, operands[i].type) if g[i] is None else g[i] for i in fc]
-    res = b.emit("scan", *init, *tape, *operands[nc:], *(g[k] for k in gy),
-                 num_carry=len(fc), length=length, reverse=not reverse, regions=(rev_body,))
-    cts = [None] * len(operands)
-    for i, c in zip(fc + [nc + j for j in fx], res):
-        cts[i] = c
-    return tuple(cts)
-
-
-def _scan_vjp(b, g, out, *operands, **params):
-    """The plain rule: recomputes the forward scan to get the tape (the vjp transform
-    instead replaces the primal scan by the taped one: see vjp_tape_rules)."""
-    _, tape = _scan_forward(b, *operands, **params)
-    return _scan_adjoint(b, g, out, tape, *operands, **params)
-
-
 def _scan_jvp(b, ts, *operands, num_carry, length, reverse, regions):
     """(primal results, tangents) from one scan over the body's JVP: every float carry
     carries a tangent (zero at first if it has none), xs with a tangent bring its slices."""
@@ -186,11 +138,11 @@ def _while_jvp(b, ts, *init, regions):
 # ---- registration --------------------------------------------------------------------------
 
 vjp_rules["cond"] = _cond_vjp
-vjp_rules["scan"] = _scan_vjp
+vjp_rules["scan"] = scan_vjp
 vjp_rules["while"] = _while_vjp
 jvp_rules["cond"] = lambda b, ts, out, *inputs, **params: _cond_jvp(b, ts, *inputs, **params)[1]
 jvp_rules["scan"] = lambda b, ts, out, *inputs, **params: _scan_jvp(b, ts, *inputs, **params)[1]
 jvp_rules["while"] = lambda b, ts, out, *inputs, **params: _while_jvp(b, ts, *inputs, **params)[1]
-vjp_tape_rules["scan"] = (_scan_forward, _scan_adjoint)
+vjp_tape_rules["scan"] = (scan_forward, scan_adjoint)
 for _name, _rule in (("cond", _cond_jvp), ("scan", _scan_jvp), ("while", _while_jvp)):
     jvp_fused_rules[_name] = _rule

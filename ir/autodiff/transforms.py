@@ -13,6 +13,8 @@ materialised only where a result needs it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ir.autodiff.common import zeros
 from ir.autodiff.dce import dce_ops
 from ir.autodiff.jvp_rules import jvp_rules
@@ -87,13 +89,27 @@ def check_wrt(fn: Function, wrt, transform: str) -> tuple[int, ...]:
 
 # ---- reverse mode ------------------------------------------------------------------------
 
-def vjp_function(fn: Function, wrt, ct_mask=None, keep_primal: bool = True,
-                 name: str | None = None) -> Function:
-    """The reverse-mode function of fn (see vjp); wrt must be checked already.
+@dataclass
+class Joint:
+    """A function's primal and adjoint ops, before dead-code elimination.
+
+    ops[:n_primal] copy fn's body (tape rules may have replaced a control op by its taped
+    form); the rest compute the cotangents. params copy fn's params; ct_params are the
+    cotangents of the results picked by ct_mask; grads are the cotangents of the wrt params.
+    """
+    params: list[Value]
+    ct_params: list[Value]
+    ops: list[Op]
+    n_primal: int
+    primal_results: list[Value]
+    grads: list[Value]
+
+
+def vjp_joint(fn: Function, wrt, ct_mask=None) -> Joint:
+    """The primal and adjoint ops of fn (see Joint); wrt must be checked already.
 
     ct_mask[i] says whether result i gets a cotangent parameter (default: every float
-    result). keep_primal=False returns only the cotangents and drops primal ops they do not
-    need (for the regions of control ops, which recompute their primal).
+    result).
     """
     if ct_mask is None:
         ct_mask = [is_float(r.dtype) for r in fn.results]
@@ -111,10 +127,22 @@ def vjp_function(fn: Function, wrt, ct_mask=None, keep_primal: bool = True,
     b.loc = None
     grads = [ct[fn.params[i]] if fn.params[i] in ct else zeros(b, fn.params[i].type)
              for i in wrt]
-    results = ([env[r] for r in fn.results] if keep_primal else []) + grads
-    protected = frozenset(b.ops[:n_primal]) if keep_primal else frozenset()
-    body = dce_ops(b.ops, results, protected)
-    return Function(name or f"{fn.name}_vjp", params + ct_params, body, results)
+    return Joint(params, ct_params, b.ops, n_primal, [env[r] for r in fn.results], grads)
+
+
+def vjp_function(fn: Function, wrt, ct_mask=None, keep_primal: bool = True,
+                 name: str | None = None) -> Function:
+    """The reverse-mode function of fn (see vjp); wrt must be checked already.
+
+    ct_mask[i] says whether result i gets a cotangent parameter (default: every float
+    result). keep_primal=False returns only the cotangents and drops primal ops they do not
+    need (for the regions of control ops, which recompute their primal).
+    """
+    j = vjp_joint(fn, wrt, ct_mask)
+    results = (j.primal_results if keep_primal else []) + j.grads
+    protected = frozenset(j.ops[:j.n_primal]) if keep_primal else frozenset()
+    body = dce_ops(j.ops, results, protected)
+    return Function(name or f"{fn.name}_vjp", j.params + j.ct_params, body, results)
 
 
 def _forward(b: Builder, fn: Function, params, active: set):

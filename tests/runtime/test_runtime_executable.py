@@ -118,3 +118,64 @@ def test_bounds_check_turns_a_bad_index_into_an_exception(load_at, store_at, wha
         exe(np.arange(4, dtype=np.float32))
     (ok,) = runtime.compile(fn, bounds_check=True)(np.arange(4, dtype=np.float32))
     assert ok.tolist() == [0, -1, -2, -3]
+
+
+def test_workspaces_are_shared_only_by_kernels_that_just_read_their_header():
+    plain = runtime.compile(scaled())                      # one fused nest: no temporaries
+    assert plain._shares_ws and plain.kernel.workspace_bytes <= 64
+    temps = make_fn("temps", [T("f64", (3, 4))],        # exp(x) is stored for the matmul
+                    lambda b, x: [b.dot_general(b.exp(x), b.transpose(x, perm=(1, 0)),
+                                                contract=((1,), (0,)), batch=((), ()))])
+    exe = runtime.compile(temps)
+    assert not exe._shares_ws
+    checked = runtime.compile(scaled(), bounds_check=True)
+    assert not checked._shares_ws                          # the error flag is per call
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    assert_same(exe(x), interpret(temps, x))
+    assert_same(checked(np.ones((2, 3), np.float32), 2), plain(np.ones((2, 3), np.float32), 2))
+
+
+def test_small_kernels_called_from_many_threads_while_holding_the_gil():
+    exe = runtime.compile(scaled())                        # small: called without releasing
+    xs = [np.full((2, 3), k, np.float32) for k in range(6)]
+    got = [None] * len(xs)
+
+    def work(k):
+        for _ in range(200):
+            got[k] = exe(xs[k], k)[0]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, g in enumerate(got):
+        np.testing.assert_array_equal(g, xs[k] * k)
+
+
+def test_large_outputs_are_reused_only_once_nobody_holds_them():
+    import weakref
+    n = runtime.executable.RECYCLE_BYTES // 8 + 10
+    fn = make_fn("big_out", [T("f64", (n,)), T("f64", ())],
+                 lambda b, x, k: [b.mul(x, b.broadcast_in_dim(k, shape=(n,), dims=())),
+                                  b.reduce_sum(x, axes=(0,))])
+    exe = runtime.compile(fn)
+    x = np.arange(n, dtype=np.float64)
+    held = exe(x, 1.0)[0]
+    second = exe(x, 2.0)[0]
+    assert not np.shares_memory(held, second)             # `held` is still referenced
+    np.testing.assert_array_equal(held, x)
+    address = second.ctypes.data
+    del second
+    third = exe(x, 3.0)[0]                                 # the dropped array is written again
+    assert third.ctypes.data == address and third.flags.writeable
+    np.testing.assert_array_equal(third, x * 3)
+    view = third[1:]
+    del third
+    fourth = exe(x, 4.0)[0]
+    assert not np.shares_memory(view, fourth)              # a view keeps its base
+    np.testing.assert_array_equal(view, x[1:] * 3)
+    ref, address = weakref.ref(fourth), fourth.ctypes.data
+    del view, fourth
+    fifth = exe(x, 5.0)[0]                                 # a weak reference: not reused
+    assert fifth.ctypes.data != address and ref() is None
+    np.testing.assert_array_equal(fifth, x * 5)

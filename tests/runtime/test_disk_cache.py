@@ -1,0 +1,193 @@
+"""The disk cache of object code: hits across processes, corrupt entries rebuilt, the
+directory's permissions, the environment variables and the key."""
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import runtime
+from codegen import lower
+from ir.interpret import interpret
+from runtime import cache
+from runtime.cache import CorruptEntry, pack_entry, unpack_entry
+from tests.codegen.prim_specs import T, make_fn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    path = tmp_path / "objects"
+    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(path))
+    monkeypatch.delenv("GRADJIT_DISK_CACHE", raising=False)
+    runtime.clear_cache()
+    yield path
+    runtime.clear_cache()
+
+
+def softplus(n: int = 5, name: str = "softplus"):
+    return make_fn(name, [T("f64", (n,))], lambda b, x: [b.log1p(b.exp(x)), b.reduce_sum(x, axes=(0,))])
+
+
+def entries(path) -> list:
+    return sorted(p for p in path.iterdir() if p.suffix == ".gjo")
+
+
+def check_runs(exe, fn):
+    x = np.linspace(-2, 2, fn.params[0].type.shape[0])
+    for got, want in zip(exe(x), interpret(fn, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_a_compile_stores_one_entry_in_a_private_directory(cache_dir):
+    fn = softplus(6)
+    check_runs(runtime.compile(fn), fn)
+    assert stat.S_IMODE(os.stat(cache_dir).st_mode) == 0o700
+    (entry,) = entries(cache_dir)
+    assert stat.S_IMODE(os.stat(entry).st_mode) & 0o077 == 0
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
+    header, objects = unpack_entry(entry.read_bytes())
+    assert header["function"] == "softplus" and header["entry"].startswith("gj_softplus_")
+    assert objects and all(objects)
+
+
+def test_after_clear_cache_the_code_comes_from_disk(cache_dir):
+    fn = softplus(7)
+    first = runtime.compile(fn)
+    hits = runtime.cache_info()["disk_hits"]
+    runtime.clear_cache()
+    second = runtime.compile(fn)
+    assert second is not first and "disk cache" in second.origin
+    assert runtime.cache_info()["disk_hits"] == hits + 1
+    check_runs(second, fn)
+    assert second.kernel.entry == first.kernel.entry
+    assert second.llvm_ir == first.llvm_ir          # lowered again only when asked
+
+
+SCRIPT = """
+import sys, numpy as np, runtime, ir
+fn = ir.parse(sys.stdin.read())
+x = np.linspace(-2, 2, fn.params[0].type.shape[0])
+exe = runtime.compile(fn)
+print(exe.origin)
+print(b"".join(o.tobytes() for o in exe(x)).hex())
+"""
+
+
+def run_fresh(fn, **env) -> tuple[str, str, str]:
+    """Compiles and runs fn in a new process: (origin, output bytes as hex, log)."""
+    out = subprocess.run([sys.executable, "-c", SCRIPT], input=str(fn), text=True, check=True,
+                         capture_output=True, cwd=ROOT,
+                         env=dict(os.environ, GRADJIT_LOG="1", **env))
+    origin, data = out.stdout.splitlines()
+    return origin, data, out.stderr
+
+
+def test_a_second_process_starts_warm(cache_dir):
+    fn = softplus(9, "warm")
+    origin, cold, log = run_fresh(fn)
+    assert "disk cache miss for @warm" in log and "no entry" in log and "stored" in origin
+    origin, warm, log = run_fresh(fn)
+    assert "disk cache hit for @warm" in log and origin == "object code from the disk cache"
+    assert warm == cold
+
+
+def test_a_corrupt_entry_is_deleted_and_rebuilt(cache_dir):
+    fn = softplus(11, "damaged")
+    _, want, _ = run_fresh(fn)
+    (entry,) = entries(cache_dir)
+    good = entry.read_bytes()
+    for damage in (good[:len(good) // 2], good[:-1] + bytes([good[-1] ^ 1]), b"junk"):
+        entry.write_bytes(damage)
+        origin, got, log = run_fresh(fn)
+        assert "unusable entry" in log and "deleted and rebuilt" in log
+        assert got == want
+        unpack_entry(entry.read_bytes())             # a valid entry again
+    _, got, log = run_fresh(fn)
+    assert "disk cache hit" in log and got == want
+
+
+def test_corruption_is_also_caught_within_one_process(cache_dir, caplog, monkeypatch):
+    fn = softplus(12, "again")
+    runtime.compile(fn)
+    (entry,) = entries(cache_dir)
+    entry.write_bytes(entry.read_bytes()[:100])
+    runtime.clear_cache()
+    monkeypatch.setenv("GRADJIT_LOG", "1")
+    with caplog.at_level(logging.INFO, logger="gradjit"):
+        exe = runtime.compile(fn)
+    assert "truncated" in caplog.text or "checksum" in caplog.text
+    check_runs(exe, fn)
+    unpack_entry(entry.read_bytes())
+
+
+def test_a_directory_others_can_write_is_not_used(tmp_path, monkeypatch, caplog):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(shared))
+    monkeypatch.setenv("GRADJIT_LOG", "1")
+    runtime.clear_cache()
+    fn = softplus(13)
+    with caplog.at_level(logging.INFO, logger="gradjit"):
+        exe = runtime.compile(fn)
+    assert "writable by group or others" in caplog.text
+    check_runs(exe, fn)
+    assert entries(shared) == []
+
+
+def test_gradjit_disk_cache_0_turns_it_off(cache_dir, monkeypatch):
+    monkeypatch.setenv("GRADJIT_DISK_CACHE", "0")
+    fn = softplus(14)
+    exe = runtime.compile(fn)
+    check_runs(exe, fn)
+    assert "GRADJIT_DISK_CACHE=0" in exe.origin
+    assert not cache_dir.exists() or entries(cache_dir) == []
+
+
+def test_default_directory_follows_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("GRADJIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == str(tmp_path / "xdg" / "gradjit")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir() == str(tmp_path / "home" / ".cache" / "gradjit")
+    monkeypatch.setenv("GRADJIT_CACHE_DIR", "~/elsewhere")
+    assert cache.cache_dir() == str(tmp_path / "home" / "elsewhere")
+
+
+def test_lowering_options_are_part_of_the_key(cache_dir, monkeypatch):
+    fn = softplus(15)
+    runtime.compile(fn)
+    monkeypatch.setattr(lower, "VMATH", {})            # libm calls instead of polynomials
+    runtime.clear_cache()
+    exe = runtime.compile(fn)
+    assert "disk cache miss" in exe.origin
+    assert len(entries(cache_dir)) == 2
+    runtime.clear_cache()
+    assert "disk cache miss" in runtime.compile(fn, bounds_check=True).origin
+    assert len(entries(cache_dir)) == 3
+
+
+def test_the_key_names_versions_target_and_source():
+    engine = runtime.create_execution_engine()
+    import llvmlite
+    text = cache.environment(engine)
+    for part in (engine.cpu, engine.features, engine.triple, llvmlite.__version__,
+                 np.__version__, cache.source_hash()):
+        assert part in text
+
+
+def test_entry_format_rejects_damage():
+    good = pack_entry({"entry": "e", "workspace_bytes": 64}, [b"abc", b"de"])
+    header, objects = unpack_entry(good)
+    assert header["entry"] == "e" and objects == [b"abc", b"de"]
+    bad = [b"", good[:10], good[:-3], b"x" + good[1:], good[:-1] + b"\0",
+           pack_entry({"workspace_bytes": 64}, [b"abc"]).replace(b'"objects": [3]', b'"objects": [9]')]
+    for data in bad:
+        with pytest.raises(CorruptEntry):
+            unpack_entry(data)
