@@ -12,6 +12,7 @@ from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_i
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer import autograd, nn, optim  # noqa: F401
-from tracer.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
+                             set_grad_enabled)
 
 __version__ = "0.1.0"
