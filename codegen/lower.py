@@ -155,6 +155,7 @@ def _sign(bld, x):
 
 
 scalar_rules["neg"] = _neg
+scalar_rules["stop_gradient"] = lambda bld, x: x
 scalar_rules["abs"] = _abs
 scalar_rules["sign"] = _sign
 

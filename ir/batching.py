@@ -64,7 +64,8 @@ def _nary(name):
     return rule
 
 
-for _name in FLOAT_UNARY + ("neg", "abs", "sign", "logical_not", "integer_pow", "convert"):
+for _name in FLOAT_UNARY + ("neg", "abs", "sign", "logical_not", "integer_pow", "convert",
+                             "stop_gradient"):
     batch_rules[_name] = _unary(_name)
 for _name, _prim in PRIMITIVES.items():
     if _prim.kind in ("binary", "compare") or _name == "select":

@@ -108,6 +108,7 @@ impl_rules.update({
     "div": _div,
     "logistic": _logistic,
     "rsqrt": lambda x: 1 / np.sqrt(x),
+    "stop_gradient": lambda x: x,
     "integer_pow": lambda x, *, n: x ** n if n >= 0 else 1 / x ** (-n),
     "convert": lambda x, *, dtype: x.astype(DTYPES[dtype]),
     "broadcast_in_dim": _broadcast_in_dim,

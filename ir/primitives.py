@@ -108,6 +108,9 @@ def _logical_not(x):
 
 
 _register("logical_not", _logical_not, "unary")
+# identity whose derivative is zero (JAX's stop_gradient, PyTorch's detach under a trace);
+# it survives optimisation before autodiff and lowers to nothing
+_register("stop_gradient", lambda x: x, "unary")
 
 _NUMERIC = ("f32", "f64", "i32", "i64")
 for _n in ("add", "sub", "mul", "div", "max", "min"):

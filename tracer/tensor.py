@@ -42,12 +42,12 @@ NON_LEAF_FLAG = (
 
 def alias_expr(e: Expr) -> Expr:
     """A distinct Expr with e's value (same op result, same data): detach() gives one, so
-    the autograd graph can tell `x` from `x.detach()` even inside one op. A symbolic
-    parameter of a functional trace gets a no-op reshape of itself instead (a copy of the
-    leaf would be an unrelated parameter)."""
-    if e.op is None and e.data is None:
+    the autograd graph can tell `x` from `x.detach()` even inside one op. Under a
+    functional trace (a symbolic value) it is a stop_gradient op, so grad/jvp see a
+    constant, as jax.lax.stop_gradient."""
+    if e.symbolic:
         from tracer.expr import apply_op
-        return apply_op("reshape", (e,), None, shape=e.type.shape)[0]
+        return apply_op("stop_gradient", (e,), None)[0]
     return Expr(e.value, e.op, e.args, e.data, e.symbolic)
 
 

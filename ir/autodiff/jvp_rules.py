@@ -16,6 +16,7 @@ jvp_rules: dict = {}
 # ---- elementwise -------------------------------------------------------------------------
 
 jvp_rules["neg"] = lambda b, ts, out, x: b.neg(ts[0])
+jvp_rules["stop_gradient"] = lambda b, ts, out, x: None
 jvp_rules["exp"] = lambda b, ts, out, x: b.mul(ts[0], out)
 jvp_rules["log"] = lambda b, ts, out, x: b.div(ts[0], x)
 jvp_rules["log1p"] = lambda b, ts, out, x: b.div(ts[0], b.add(b.full_like(1, x), x))

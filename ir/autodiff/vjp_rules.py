@@ -17,6 +17,7 @@ vjp_rules: dict = {}
 # ---- elementwise -------------------------------------------------------------------------
 
 vjp_rules["neg"] = lambda b, g, out, x: (b.neg(g),)
+vjp_rules["stop_gradient"] = lambda b, g, out, x: (None,)
 vjp_rules["exp"] = lambda b, g, out, x: (b.mul(g, out),)
 vjp_rules["log"] = lambda b, g, out, x: (b.div(g, x),)
 vjp_rules["log1p"] = lambda b, g, out, x: (b.div(g, b.add(x, b.full_like(1, x))),)

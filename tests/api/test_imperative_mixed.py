@@ -42,7 +42,7 @@ def test_backward_inside_jit_returns_the_gradient():
 
 def test_autograd_grad_inside_gj_grad_gives_second_derivatives():
     def sum_of_first_derivative(x):
-        x = x.detach().requires_grad_()
+        x = x.requires_grad_()
         (d,) = gj.autograd.grad((x ** 3).sum(), x, create_graph=True)   # 3x^2
         return d.sum()
 
@@ -136,3 +136,11 @@ def test_imperative_grad_of_a_jitted_function_through_record_call():
     (out * 2).backward()
     np.testing.assert_allclose(values(w.grad), 2 * values(gj.grad(model_loss)(W, X)),
                                rtol=1e-5)
+
+
+def test_detach_inside_a_functional_transform_stops_its_gradient():
+    # as jax.lax.stop_gradient: x * x.detach() has derivative x.detach(), not 2x
+    x0 = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(values(gj.grad(lambda x: (x * x.detach()).sum())(x0)), x0)
+    _, tangent = gj.jvp(lambda x: (x * x.detach()).sum(), (x0,), (np.ones(3),))
+    np.testing.assert_allclose(values(tangent), x0.sum())

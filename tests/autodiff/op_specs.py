@@ -107,6 +107,12 @@ for _name, _domain in UNARY_DOMAINS.items():
     for _s in SHAPES:
         case(_name, _shape_label(_s), lambda b, x, _n=_name: b.emit(_n, x), _domain(*_s))
 
+# stop_gradient: finite differences see the identity, so the checked case is one where the
+# blocked path is flat anyway (sign); tests/autodiff/test_stop_gradient.py checks the blocking
+for _s in SHAPES:
+    case("stop_gradient", _shape_label(_s),
+         lambda b, x: b.mul(b.stop_gradient(b.sign(x)), x), away_from_zero(*_s))
+
 for _n in (0, 1, 2, 3, -2):
     for _s in ((), (2, 3)):
         case("integer_pow", f"n{_n}-{_shape_label(_s)}",
@@ -309,7 +315,7 @@ def _while(b, h, w):
 case("while", "counted", _while, F(3), F(3), modes=("fwd",))
 
 
-NOT_DIFFERENTIABLE = ("sign", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
+NOT_DIFFERENTIABLE = ("sign", "stop_gradient", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
                       "eq", "ne", "argmax", "argmin", "iota", "constant")
 
 

@@ -186,7 +186,7 @@ for _n, _lo, _hi in (("exp", -3, 3), ("log", 0.1, 3), ("log1p", -0.9, 3), ("expm
                      ("sqrt", 0, 4), ("rsqrt", 0.1, 4), ("sin", -5, 5), ("cos", -5, 5),
                      ("tan", -1.2, 1.2), ("tanh", -5, 5), ("logistic", -10, 10)):
     SPECS[_n] = [Case(unary(_n), FLOATS, _lo, _hi)]
-for _n in ("neg", "abs", "sign"):
+for _n in ("neg", "abs", "sign", "stop_gradient"):
     SPECS[_n] = [Case(unary(_n), NUMERIC, quantize=True)]
 SPECS["integer_pow"] = [Case(_integer_pow, NUMERIC, 0.5, 2.0),
                         Case(_int_neg_pow, INTS, sample=_int_units)]

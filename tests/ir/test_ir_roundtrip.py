@@ -78,7 +78,7 @@ CASES = {}
 for _n in ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
            "logistic"):
     CASES[_n] = _unary(_n)
-for _n in ("neg", "abs", "sign"):
+for _n in ("neg", "abs", "sign", "stop_gradient"):
     CASES[_n] = _unary(_n, ("i32", (4,)))
 for _n in ("add", "sub", "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne"):
     CASES[_n] = _binary(_n)

@@ -19,7 +19,12 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
            "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
            "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
-           "clamp_max", "masked_fill"]
+           "clamp_max", "masked_fill", "stop_gradient"]
+
+
+def stop_gradient(x) -> Tensor:
+    """x itself, with zero derivative in every transform (JAX's lax.stop_gradient)."""
+    return apply("stop_gradient", to_tensor(x))
 
 
 def _float_unary(name: str, prim: str, node: str, saves: tuple):

@@ -37,7 +37,8 @@ def _shifted(x, dim, dtype):
     t = cast(t, dtype if dtype is not None else float_dtype(dtype_of(t)))
     d = _softmax_dim(t, dim)
     axes = (d,) if t.ndim else ()
-    m = apply("reduce_max", t, axes=axes)
+    # the shift cancels in the result, so its gradient is exactly zero: do not compute it
+    m = apply("stop_gradient", apply("reduce_max", t, axes=axes))
     return apply("sub", t, broadcast_back(m, t.shape, axes)), axes
 
 

@@ -289,10 +289,11 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 
 def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
     """m + log(sum(exp(x - m))) with m the max (0 where it is infinite, so -inf rows stay -inf).
-    The gradient through m cancels exactly in exact arithmetic: softmax(x) is the result."""
+    The gradient through m cancels exactly, so m is a stop_gradient: softmax(x) is the result."""
     m = apply("reduce_max", t, axes=axes)
     inf = constant(math.inf, dtype_of(t), m.shape)
     m = apply("select", apply("eq", apply("abs", m), inf), constant(0, dtype_of(t), m.shape), m)
+    m = apply("stop_gradient", m)             # its gradient cancels exactly: skip it
     s = apply("reduce_sum", apply("exp", apply("sub", t, broadcast_back(m, t.shape, axes))),
               axes=axes)
     out = apply("add", apply("log", s), m)
