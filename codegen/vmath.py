@@ -24,8 +24,11 @@ Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)),
 chosen so that the truncation error on the reduced interval is far below half an ulp (see the
 note above _F32). tanh's, on |x| <= 0.55 where its series converges slowly, is the series
 (from Bernoulli numbers) economised with Chebyshev polynomials, in exact arithmetic. ln 2 and
-pi are computed here (Decimal.ln, Machin's formula) and split into float parts. Maximum error
-measured by tests/codegen/test_vmath.py: 1.5 ulp (f64 tan: 2.9 ulp).
+pi are computed here (Decimal.ln, Machin's formula) and split into float parts.
+
+Maximum error, f32 over all 2^32 inputs: exp 1.06 ulp, expm1 1.28, log 0.85, log1p 0.86,
+tanh 1.46, logistic 1.55, sin 1.67 and cos 1.81 (|x| <= 1e6; 1.5 below 1.3e5), tan 0.50.
+f64, dense sweeps (tests/codegen/test_vmath.py): 1.5 ulp, tan 2.9 ulp.
 
 Rounding-sensitive steps rely on `llvm.fma` being fused, as it is on every x86-64 CPU with
 AVX2. The emitted instructions carry no fast-math flags; callers must not add `reassoc` or
