@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 
 from ir.core import Function
 from ir.printer import print_function
@@ -113,6 +114,7 @@ FORMAT = b"gradjit object cache 1\n"
 SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
 _DIGEST = 32
 KNOWN_LIMIT = 256
+MAX_ENTRIES = 4096       # beyond this many files the least recently used quarter is deleted
 
 
 def cache_dir() -> str:
@@ -265,7 +267,7 @@ class DiskCache:
     def __init__(self):
         self.hits = self.misses = self.writes = 0
         self._capture = None             # list collecting MCJIT's objects during a build
-        self._hooked = set()             # ids of the engines whose object cache is ours
+        self._hooked = weakref.WeakSet()  # the engines whose object cache hook is ours
         self._known: dict = {}           # entry symbol -> (objects, imports) seen this process
 
     def load_or_build(self, fn: Function, key: str, bounds_check: bool, build):
@@ -315,6 +317,7 @@ class DiskCache:
             addresses = [engine.addresses[s] for s in symbols]
         if not all(addresses):
             raise CorruptEntry("a symbol is missing from the object code")
+        _touch(path)
         self._remember(header["entry"], objects, header.get("imports", []))
         kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check)
         exe = Executable(fn, kernel, addresses[0], (addresses + [None])[1], bounds_check, engine)
@@ -332,9 +335,12 @@ class DiskCache:
         finally:
             self._capture = None
         entry = exe.kernel.entry
-        if captured:
-            objects = [obj for obj, _ in captured]
-            self._remember(entry, objects, sorted({n for _, names in captured for n in names}))
+        # NOTE: only the objects that define this kernel: MCJIT also reports the empty module
+        # it was created with, and a build on another thread may finish meanwhile
+        mine = [(obj, names) for obj, names in captured if entry.encode() in obj]
+        if mine:
+            self._remember(entry, [obj for obj, _ in mine],
+                           sorted({n for _, names in mine for n in names}))
         if entry not in self._known:     # compiled before the hook was installed
             return _noted(exe, f"disk cache miss: {reason}; not stored")
         objects, imports = self._known[entry]
@@ -344,6 +350,7 @@ class DiskCache:
         try:
             write_atomic(directory, path, pack_entry(header, objects))
             self.writes += 1
+            prune(directory)
         except OSError as e:
             return _noted(exe, f"disk cache miss: {reason}; not stored: {e}")
         return _noted(exe, f"disk cache miss: {reason}; stored")
@@ -357,10 +364,10 @@ class DiskCache:
 
     def _hook(self, engine):
         """Receives every object MCJIT compiles (llvmlite's object cache notify hook)."""
-        if id(engine) in self._hooked:
+        if engine in self._hooked:
             return
         engine.mcjit.set_object_cache(self._notify, lambda module: None)
-        self._hooked.add(id(engine))
+        self._hooked.add(engine)
 
     def _notify(self, module, data: bytes):
         if self._capture is not None:
@@ -378,6 +385,28 @@ class DiskCache:
 def _noted(exe, origin: str):
     exe.origin = origin
     return exe
+
+
+def prune(directory: str, keep: int | None = None):
+    """Deletes the least recently used entries when there are more than MAX_ENTRIES (a hit
+    refreshes an entry's modification time), leaving three quarters of that many."""
+    limit = MAX_ENTRIES if keep is None else keep
+    try:
+        found = [e for e in os.scandir(directory) if e.name.endswith(".gjo")]
+        if len(found) <= limit:
+            return
+        found.sort(key=lambda e: e.stat().st_mtime_ns)
+    except OSError:
+        return
+    for e in found[:len(found) - limit * 3 // 4]:
+        _unlink(e.path)
+
+
+def _touch(path: str):
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _unlink(path: str):

@@ -135,7 +135,11 @@ class Executable:
         return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
 
     def __call__(self, *args) -> list:
-        arrays = self.check_args(args)
+        return self.run(self.check_args(args))
+
+    def run(self, arrays) -> list:
+        """The call without argument checks: arrays must be C-contiguous arrays of exactly
+        the parameter types (as check_args returns them). For callers that know that."""
         if self._big:
             outs = self._recycled_outputs()
         else:

@@ -350,21 +350,30 @@ def unflattener(tree: TreeDef):
 
 
 class CallPlan:
-    """A compiled signature called with no signature machinery: arrays in, Tensors out."""
-    __slots__ = ("exe", "captures", "types", "rebuild")
+    """A compiled signature called with no signature machinery: arrays in, Tensors out.
+
+    The result Tensors of every call share one Value per result (as detached aliases
+    share theirs): a realised Expr is identified by itself, never by its Value."""
+    __slots__ = ("exe", "captures", "values", "rebuild", "trusted")
 
     def __init__(self, entry: Entry):
         self.exe = entry.exe
         self.captures = [c.data for c in entry.captures]
-        self.types = entry.fn.result_types
+        types = entry.fn.param_types[len(entry.fn.params) - len(self.captures):]
+        # captured arrays never change: checked once here instead of on every call
+        self.trusted = all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == t.shape
+                           and a.dtype == t.np_dtype for a, t in zip(self.captures, types))
+        self.values = [Value(t) for t in entry.fn.result_types]
         self.rebuild = unflattener(entry.out_tree)
 
     def __call__(self, args: tuple):
         """The results, or None when an argument is a Tensor that is not computed yet."""
-        arrays = []
+        arrays, checked = [], self.trusted
         for a in args:
             t = type(a)
             if t is np.ndarray:
+                # dtype and shape are the fast key's: only the layout is left to check
+                checked = checked and a.flags.c_contiguous
                 arrays.append(a)
             elif t in _SCALAR_TYPES:
                 arrays.append(np.asarray(a))
@@ -373,11 +382,13 @@ class CallPlan:
                 if data is None:
                     return None
                 arrays.append(data)
-        outs = self.exe(*arrays, *self.captures)
+                checked = False
+        arrays += self.captures
+        outs = self.exe.run(arrays) if checked else self.exe(*arrays)
         tensors = []
-        for out, t in zip(outs, self.types):
+        for out, v in zip(outs, self.values):
             out.setflags(write=False)
-            tensors.append(Tensor(Expr(Value(t), data=out)))
+            tensors.append(Tensor(Expr(v, data=out)))
         return self.rebuild(tensors)
 
 

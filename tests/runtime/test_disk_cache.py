@@ -1,5 +1,6 @@
 """The disk cache of object code: hits across processes, corrupt entries rebuilt, the
 directory's permissions, the environment variables and the key."""
+import hashlib
 import logging
 import os
 import stat
@@ -30,7 +31,8 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def softplus(n: int = 5, name: str = "softplus"):
-    return make_fn(name, [T("f64", (n,))], lambda b, x: [b.log1p(b.exp(x)), b.reduce_sum(x, axes=(0,))])
+    return make_fn(name, [T("f64", (n,))],
+                   lambda b, x: [b.log1p(b.exp(x)), b.reduce_sum(x, axes=(0,))])
 
 
 def entries(path) -> list:
@@ -186,8 +188,26 @@ def test_entry_format_rejects_damage():
     good = pack_entry({"entry": "e", "workspace_bytes": 64}, [b"abc", b"de"])
     header, objects = unpack_entry(good)
     assert header["entry"] == "e" and objects == [b"abc", b"de"]
-    bad = [b"", good[:10], good[:-3], b"x" + good[1:], good[:-1] + b"\0",
-           pack_entry({"workspace_bytes": 64}, [b"abc"]).replace(b'"objects": [3]', b'"objects": [9]')]
+    text = b'{"objects": [9]}'                        # well formed, sizes that lie
+    body = cache.FORMAT + len(text).to_bytes(8, "little") + text + b"abc"
+    lying = body + hashlib.sha256(body).digest()
+    bad = [b"", good[:10], good[:-3], b"x" + good[1:], good[:-1] + b"\0", lying]
     for data in bad:
         with pytest.raises(CorruptEntry):
             unpack_entry(data)
+    with pytest.raises(CorruptEntry, match="sizes"):
+        unpack_entry(lying)
+
+
+def test_prune_keeps_the_most_recently_used_entries(tmp_path):
+    for k in range(10):
+        path = tmp_path / f"{k:02d}.gjo"
+        path.write_bytes(b"x")
+        os.utime(path, ns=(10**18 + k, 10**18 + k))
+    (tmp_path / "other.txt").write_bytes(b"not an entry")
+    cache.prune(str(tmp_path), keep=12)
+    assert len(entries(tmp_path)) == 10                    # under the limit: untouched
+    cache.prune(str(tmp_path), keep=8)
+    assert [p.name for p in entries(tmp_path)] == ["04.gjo", "05.gjo", "06.gjo", "07.gjo",
+                                                   "08.gjo", "09.gjo"]
+    assert (tmp_path / "other.txt").exists()

@@ -94,3 +94,19 @@ def test_engine_is_one_per_process_and_names_the_kernel_on_bad_ir():
            "  %x = add i32 1, 2\n  br label %b\nb:\n  %y = add i32 %x, 1\n  ret void\n}\n")
     with pytest.raises(CompileError, match="verification failed for kernel 'broken'"):
         engine.compile([bad], ["g"], "broken")
+
+
+def test_kernels_with_and_without_the_blas_have_different_symbols():
+    """The engine shares code by symbol, so code that calls the BLAS must be named apart."""
+    from codegen import lower_function
+    fn = make_fn("mm", [T("f64", (40, 40))] * 2, lambda b, x, y: [
+        b.dot_general(x, y, contract=((1,), (0,)), batch=((), ()))])
+    ext = runtime.externals()
+    if ext.gemm is None:
+        pytest.skip("no BLAS found in NumPy")
+    with_blas, without = lower_function(fn, externals=ext), lower_function(fn)
+    assert with_blas.entry != without.entry
+    assert "gradjit_dgemm" in with_blas.llvm_ir and "gemm" not in without.llvm_ir
+    assert "gradjit_dgemm" in runtime.lower(fn).llvm_ir
+    x = np.arange(1600.0).reshape(40, 40) / 1600
+    np.testing.assert_allclose(runtime.compile(fn)(x, x)[0], x @ x, rtol=1e-13)
