@@ -49,7 +49,8 @@ def check_agreement(w: Workload) -> dict[str, float]:
     errors = {}
     for name, got in results.items():
         if len(got) != len(ref):
-            raise AssertionError(f"{w.name}: {name} returned {len(got)} arrays, {ref_name} {len(ref)}")
+            raise AssertionError(f"{w.name}: {name} returned {len(got)} arrays, "
+                                 f"{ref_name} {len(ref)}")
         err = 0.0
         for a, b in zip(got, ref):
             scale = max(np.max(np.abs(b)), 1e-30)

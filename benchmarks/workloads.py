@@ -48,10 +48,14 @@ def _gradjit_system(gj, f, args, argnums):
 
 
 def _clear_gradjit_caches():
+    """Forgets everything compiled: the caches and the JIT itself (a new engine, since the
+    engine shares code by symbol and would not compile a kernel it has seen again)."""
     import runtime
+    from runtime.engine import fresh_execution_engine
     from tracer import pipeline
     runtime.clear_cache()
     pipeline.clear_cache()
+    fresh_execution_engine()
 
 
 def _jax_system(f_jax, args, argnums):

@@ -6,7 +6,10 @@ ptr err)`, its buffers being its parameters then its results. The caller builds 
 array: operand buffers, and for loops the carry buffers, which ping-pong between the op's
 result buffers and scratch buffers (`aux`) so a body never reads what it writes. scan hands
 its body pointers into xs and ys (slices along axis 0 are contiguous), so ys are written in
-place. Regions share the caller's region workspace: they never run at the same time.
+place. A scan carry that the body returns unchanged (closed-over weights) does not ping-pong:
+`prepare_loop` (run by codegen.fusion) drops it from the body's results and every step reads
+the one result buffer. Regions share the caller's region workspace: they never run at the
+same time.
 """
 from __future__ import annotations
 

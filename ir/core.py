@@ -5,6 +5,8 @@ is compared by identity. Passes never mutate a Function they were given; they bu
 """
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ def dtype_of_numpy(np_dtype) -> str:
 
 
 def is_float(dtype: str) -> bool:
+    """Whether dtype (a name such as 'f32') is a floating-point dtype."""
     return dtype in FLOAT_DTYPES
 
 
@@ -43,31 +46,45 @@ class TensorType:
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
-            raise TypeError(f"unknown dtype '{self.dtype}'")
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+            raise TypeError(f"unknown dtype {self.dtype!r} (known: {', '.join(DTYPES)})")
+        object.__setattr__(self, "shape", tuple(_dimension(d) for d in self.shape))
         if any(d < 0 for d in self.shape):
-            raise ValueError(f"negative dimension in shape {self.shape}")
+            raise ValueError(f"negative dimension in shape {list(self.shape)}")
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        """The number of elements (a Python int: it never overflows)."""
+        return math.prod(self.shape)
 
     @property
     def np_dtype(self) -> np.dtype:
+        """The NumPy dtype of the elements."""
         return DTYPES[self.dtype]
 
     def with_shape(self, shape) -> "TensorType":
+        """This dtype with another shape."""
         return TensorType(self.dtype, tuple(shape))
 
     def with_dtype(self, dtype: str) -> "TensorType":
+        """This shape with another dtype."""
         return TensorType(dtype, self.shape)
 
     def __str__(self) -> str:
         return f"{self.dtype}[{','.join(map(str, self.shape))}]"
+
+
+def _dimension(d) -> int:
+    """d as a Python int; ints and NumPy integers only (a float such as 2.5 is an error,
+    not silently truncated)."""
+    try:
+        return operator.index(d)
+    except TypeError:
+        raise TypeError(f"dimension {d!r} is not an integer") from None
 
 
 @dataclass(eq=False)
@@ -78,14 +95,17 @@ class Value:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the value's type."""
         return self.type.shape
 
     @property
     def dtype(self) -> str:
+        """The dtype name of the value's type."""
         return self.type.dtype
 
     @property
     def ndim(self) -> int:
+        """The rank of the value's type."""
         return self.type.ndim
 
     def __repr__(self) -> str:
@@ -105,6 +125,11 @@ class Op:
 
     @property
     def result(self) -> Value:
+        """The op's only result.
+
+        Raises:
+            ValueError: the op has no result or several.
+        """
         if len(self.results) != 1:
             raise ValueError(f"op '{self.prim.name}' has {len(self.results)} results")
         return self.results[0]
@@ -123,10 +148,12 @@ class Function:
 
     @property
     def param_types(self) -> list[TensorType]:
+        """The types of the parameters, in order."""
         return [p.type for p in self.params]
 
     @property
     def result_types(self) -> list[TensorType]:
+        """The types of the results, in order."""
         return [r.type for r in self.results]
 
     def __str__(self) -> str:

@@ -35,6 +35,41 @@ def _div(x, y):
     return x / y
 
 
+def _convert(x, *, dtype):
+    """astype, but float -> int saturates and nan gives 0 (as LLVM's fptosi.sat): NumPy
+    leaves those cases to the platform."""
+    to = DTYPES[dtype]
+    if x.dtype.kind != "f" or to.kind not in "iu":
+        return x.astype(to)
+    info = np.iinfo(to)
+    # NOTE: float(info.max) rounds up to 2**63 for i64: x >= it is out of range exactly
+    high, low = x >= float(info.max), x <= float(info.min)
+    inside = np.where(high | low | np.isnan(x), 0, x).astype(to)
+    return np.where(high, info.max, np.where(low, info.min, inside))
+
+
+def _integer_pow(x, *, n):
+    if n >= 0:
+        return x ** n
+    if x.dtype.kind == "f":
+        return 1 / x ** (-n)
+    # 1/x**k truncated: x**k survives for x = +-1, 0 for |x| > 1, the dtype's minimum at 0
+    k = -n
+    return np.where(np.abs(x) == 1, x ** k, np.where(x == 0, np.iinfo(x.dtype).min, 0))
+
+
+def _reduce_extremum(numpy_reduce, lowest: bool):
+    """np.max / np.min, with the identity of an empty reduction: -inf / +inf for floats and
+    the dtype's bounds for integers (what the native loops start from)."""
+    def rule(x, *, axes):
+        if x.dtype.kind == "f":
+            initial = -np.inf if lowest else np.inf
+        else:
+            initial = np.iinfo(x.dtype).min if lowest else np.iinfo(x.dtype).max
+        return numpy_reduce(x, axis=tuple(axes), initial=initial)
+    return rule
+
+
 def _logistic(x):
     # split by sign so exp never overflows
     e = np.exp(-np.abs(x))
@@ -109,8 +144,8 @@ impl_rules.update({
     "logistic": _logistic,
     "rsqrt": lambda x: 1 / np.sqrt(x),
     "stop_gradient": lambda x: x,
-    "integer_pow": lambda x, *, n: x ** n if n >= 0 else 1 / x ** (-n),
-    "convert": lambda x, *, dtype: x.astype(DTYPES[dtype]),
+    "integer_pow": _integer_pow,
+    "convert": _convert,
     "broadcast_in_dim": _broadcast_in_dim,
     "reshape": lambda x, *, shape: x.reshape(shape),
     "transpose": lambda x, *, perm: np.transpose(x, perm),
@@ -118,10 +153,8 @@ impl_rules.update({
     "pad": _pad,
     "concatenate": lambda *xs, axis: np.concatenate(xs, axis=axis),
     "reduce_sum": lambda x, *, axes: np.sum(x, axis=tuple(axes)),
-    "reduce_max": lambda x, *, axes: np.max(x, axis=tuple(axes), initial=-np.inf)
-    if x.dtype.kind == "f" else np.max(x, axis=tuple(axes)),
-    "reduce_min": lambda x, *, axes: np.min(x, axis=tuple(axes), initial=np.inf)
-    if x.dtype.kind == "f" else np.min(x, axis=tuple(axes)),
+    "reduce_max": _reduce_extremum(np.max, lowest=True),
+    "reduce_min": _reduce_extremum(np.min, lowest=False),
     "argmax": lambda x, *, axis: np.argmax(x, axis=axis),
     "argmin": lambda x, *, axis: np.argmin(x, axis=axis),
     "dot_general": _dot_general,
@@ -163,15 +196,21 @@ impl_rules.update({"cond": _cond, "while": _while, "scan": _scan})
 
 
 def eval_op(op: Op, args: list) -> list[np.ndarray]:
-    """Applies one op to NumPy inputs; returns its results cast to their IR types."""
+    """Applies one op to NumPy inputs; returns its results cast to their IR dtypes."""
     kwargs = dict(op.params)
     if op.regions:
         kwargs["regions"] = op.regions
     with np.errstate(all="ignore"):
         out = impl_rules[op.prim.name](*args, **kwargs)
     outs = out if isinstance(out, (list, tuple)) else [out]
-    return [np.asarray(o).astype(r.type.np_dtype, copy=False).reshape(r.type.shape)
-            for o, r in zip(outs, op.results)]
+    results = []
+    for o, r in zip(outs, op.results):
+        o = np.asarray(o)
+        # NOTE: a shape is checked, never reshaped into place: that would hide a wrong rule
+        assert o.shape == r.type.shape, \
+            f"interpreter rule of '{op.prim.name}' gave shape {o.shape} for {r.type}"
+        results.append(o.astype(r.type.np_dtype, copy=False))
+    return results
 
 
 def interpret(fn: Function, *args) -> list[np.ndarray]:

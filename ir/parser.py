@@ -11,11 +11,12 @@ naming the line and column and showing the line with a caret under the offending
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import NamedTuple
 
 from ir.core import DTYPES, Function, Op, TensorType, Value
-from ir.primitives import PRIMITIVES
+from ir.primitives import PRIMITIVES, ShapeError
 from ir.printer import IMPLIED_PARAMS
 from ir.verify import constant_value_problem
 
@@ -40,7 +41,7 @@ _TOKEN = re.compile(r"""
     (?P<space>[ \t\r]+)
   | (?P<newline>\n)
   | (?P<comment>\#[^\n]*)
-  | (?P<value>%[A-Za-z0-9_]+)
+  | (?P<value>%\w+)
   | (?P<func>@[^\s(]+)
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<number>-?(?:inf\b|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?))
@@ -260,7 +261,10 @@ class _Parser:
         if tok.kind == "ident" and tok.text in _WORDS:
             return _WORDS[tok.text]
         if tok.kind == "string":
-            return re.sub(r"\\(.)", r"\1", tok.text[1:-1])
+            try:
+                return json.loads(tok.text, strict=False)
+            except ValueError as e:
+                self.error(f"bad string {tok.text}: {e}", tok)
         if tok.kind == "punct" and tok.text == "[":
             items = []
             if not self.at("punct", "]"):
@@ -279,8 +283,8 @@ class _Parser:
                 params[key] = getattr(types[0][0], key)
         try:
             inferred = prim.infer([v.type for v in inputs], params, tuple(regions))
-        except (TypeError, ValueError, LookupError, ArithmeticError) as e:
-            self.error(f"'{prim.name}': {e}", prim_tok)
+        except ShapeError as e:
+            self.error(e.reason, prim_tok)
         if len(inferred) != len(types):
             self.error(f"'{prim.name}' gives {len(inferred)} results, {len(types)} printed",
                        prim_tok)
@@ -337,7 +341,10 @@ def parse(text: str) -> Function:
         ParseError: for malformed text, with the line and column of the offending token.
     """
     parser = _Parser(text)
-    fn = parser.parse_function()
+    try:
+        fn = parser.parse_function()
+    except RecursionError:
+        parser.error("regions or lists nested too deeply")
     if not parser.at("eof"):
         parser.error(f"unexpected {_describe(parser.peek())} after the function")
     return fn

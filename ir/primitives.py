@@ -8,29 +8,98 @@ and tests/test_rules_complete.py checks that every primitive has an entry in eac
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
-from ir.core import DTYPES, TensorType, is_float
+from ir.core import DTYPES, INT_DTYPES, TensorType, is_float
+from ir.printer import format_param
 
 
 class ShapeError(TypeError, RuntimeError):
     """An op was applied to operands whose shapes or dtypes do not fit its rule.
 
-    A TypeError as in JAX, and a RuntimeError as PyTorch raises for shape mismatches.
+    A TypeError as in JAX, and a RuntimeError as PyTorch raises for shape mismatches. The
+    message is the reason (which names the primitive) and, on the next line, the failed
+    application with its operand types and params; `reason` holds the first part alone.
     """
+
+    def __init__(self, msg: str, reason: str | None = None):
+        super().__init__(msg)
+        self.reason = msg if reason is None else reason
+
+
+def describe_application(name: str, in_types, params) -> str:
+    """`add(f32[3], f32[4])`, then the params as the printer writes them: how an error shows
+    an op that could not be built (it has no result, so print_op cannot show it)."""
+    text = f"{name}({', '.join(map(str, in_types))})"
+    items = []
+    for key, value in sorted(params.items()):
+        try:
+            items.append(f"{key}={format_param(value)}")
+        except TypeError:
+            items.append(f"{key}={value!r}")
+    return text + (" {" + ", ".join(items) + "}" if items else "")
 
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
+    """One IR operation: its name, its kind and the rule giving its result types.
+
+    kind is 'unary', 'binary', 'compare', 'reduce', 'shape', 'other' or 'control' (the ops
+    with regions). The shape rule's keyword-only arguments are the op's params.
+    """
     name: str
     shape_rule: Callable[..., TensorType | tuple]
-    kind: str            # 'unary', 'binary', 'compare', 'reduce', 'shape', 'other', 'control'
+    kind: str
+
+    @cached_property
+    def signature(self) -> tuple[int | None, frozenset, frozenset]:
+        """(operand count, None for any; required param names; allowed param names), read
+        off the shape rule's signature."""
+        params = inspect.signature(self.shape_rule).parameters.values()
+        kinds = [p.kind for p in params]
+        arity = None if inspect.Parameter.VAR_POSITIONAL in kinds else sum(
+            k is inspect.Parameter.POSITIONAL_OR_KEYWORD for k in kinds)
+        kw = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "regions"]
+        required = frozenset(p.name for p in kw if p.default is inspect.Parameter.empty)
+        return arity, required, frozenset(p.name for p in kw)
 
     def infer(self, in_types, params, regions=()) -> tuple[TensorType, ...]:
+        """The result types of this primitive applied to operands of in_types.
+
+        Args:
+            in_types: the operands' TensorTypes.
+            params: the op's params (keyword arguments of the shape rule).
+            regions: the op's region Functions (control-flow primitives only).
+        Raises:
+            ShapeError: the operands, params or regions do not fit; the message names the
+                primitive, the reason and the application (operand types and params).
+        """
+        try:
+            return self._infer(list(in_types), params, tuple(regions))
+        except ShapeError as e:
+            reason = e.reason
+        except (TypeError, ValueError, LookupError, ArithmeticError) as e:
+            # malformed params (a scalar for a tuple, a negative or fractional dimension)
+            reason = f"{self.name}: {e}"
+        raise ShapeError(f"{reason}\n  in: {describe_application(self.name, in_types, params)}",
+                         reason)
+
+    def _infer(self, in_types, params, regions) -> tuple[TensorType, ...]:
+        arity, required, allowed = self.signature
+        if arity is not None and len(in_types) != arity:
+            raise ShapeError(f"{self.name} takes {arity} operands, got {len(in_types)}")
+        for key in sorted(required - set(params)):
+            raise ShapeError(f"{self.name}: missing param '{key}'")
+        for key in sorted(set(params) - allowed):
+            raise ShapeError(f"{self.name}: unknown param '{key}'")
         kwargs = dict(params)
         if self.kind == "control":
             kwargs["regions"] = regions
+        elif regions:
+            raise ShapeError(f"{self.name} takes no regions, got {len(regions)}")
         out = self.shape_rule(*in_types, **kwargs)
         return out if isinstance(out, tuple) else (out,)
 
@@ -94,7 +163,11 @@ for _n in ("neg", "abs", "sign"):
 
 
 def _integer_pow(x, *, n):
-    _check(isinstance(n, int), f"integer_pow needs an int exponent, got {n!r}")
+    """x**n for an int n; for integer x and n < 0 it is 1/x**-n truncated: x**-k is x**k for
+    x = 1 or -1, 0 for |x| > 1, and the dtype's minimum for x = 0 (what the native code and
+    the interpreter compute; the tracer refuses such powers, as NumPy and PyTorch do)."""
+    _check(isinstance(n, int) and not isinstance(n, bool),
+           f"integer_pow needs an int exponent, got {n!r}")
     _check(x.dtype != "bool", f"integer_pow needs a numeric operand, got {x}")
     return x
 
@@ -133,6 +206,8 @@ _register("select", _select, "other")
 
 
 def _convert(x, *, dtype):
+    """Float to integer saturates (nan gives 0, out-of-range values the dtype's bounds); to
+    bool is `x != 0` (nan is true); from bool gives 0 and 1."""
     _check(dtype in DTYPES, f"convert: unknown dtype {dtype!r}")
     return x.with_dtype(dtype)
 
@@ -148,7 +223,8 @@ def _broadcast_in_dim(x, *, shape, dims):
     _check(len(dims) == x.ndim, f"broadcast_in_dim: {len(dims)} dims for rank {x.ndim}")
     _check(list(dims) == sorted(set(dims)), f"broadcast_in_dim: dims {list(dims)} not increasing")
     for i, d in enumerate(dims):
-        _check(0 <= d < len(shape), f"broadcast_in_dim: dim {d} out of range")
+        _check(0 <= d < len(shape), f"broadcast_in_dim: dim {d} out of range for rank "
+                                    f"{len(shape)}")
         _check(x.shape[i] in (1, shape[d]),
                f"broadcast_in_dim: cannot broadcast {x} to {list(shape)}")
     return x.with_shape(shape)
@@ -169,7 +245,8 @@ def _slice(x, *, start, limit, stride):
     _check(len(start) == len(limit) == len(stride) == x.ndim, f"slice: rank mismatch for {x}")
     shape = []
     for s, l, st, d in zip(start, limit, stride, x.shape):
-        _check(st >= 1 and 0 <= s <= l <= d, f"slice: bad range {s}:{l}:{st} for dim {d}")
+        _check(st >= 1 and 0 <= s <= l <= d,
+               f"slice: bad range {s}:{l}:{st} for a dimension of size {d} of {x}")
         shape.append(max(0, -(-(l - s) // st)))
     return x.with_shape(shape)
 
@@ -179,7 +256,7 @@ def _pad(x, *, lo, hi, interior):
     _check(len(lo) == len(hi) == len(interior) == x.ndim, f"pad: rank mismatch for {x}")
     shape = []
     for d, a, b, i in zip(x.shape, lo, hi, interior):
-        _check(a >= 0 and b >= 0 and i >= 0, "pad: negative padding")
+        _check(a >= 0 and b >= 0 and i >= 0, f"pad: negative padding of {x}")
         shape.append(a + b + d + max(d - 1, 0) * i)
     return x.with_shape(shape)
 
@@ -233,6 +310,9 @@ _register("argmin", _arg_reduce("argmin"), "other")
 
 def _dot_general(x, y, *, contract, batch):
     """Result axes: batch axes, then x's free axes, then y's free axes (XLA's order)."""
+    for what, pair in (("contract", contract), ("batch", batch)):
+        _check(len(pair) == 2, f"dot_general: {what} must be a pair (lhs axes, rhs axes), "
+                               f"got {pair!r}")
     (xc, yc), (xb, yb) = contract, batch
     _check(x.dtype == y.dtype, f"dot_general needs operands of one dtype, got {x} and {y}")
     _check(x.dtype != "bool", "dot_general does not take bool operands")
@@ -256,15 +336,20 @@ def _gather(x, idx, *, axis):
     Indices must lie in [0, x.shape[axis]); the tracer wraps negatives, and the kernels
     clamp out-of-range ones so native code never reads out of bounds.
     """
-    _check(idx.dtype in ("i32", "i64"), f"gather needs integer indices, got {idx}")
+    _check(idx.dtype in INT_DTYPES, f"gather needs integer indices, got {idx}")
     _check(0 <= axis < x.ndim, f"gather: axis {axis} out of range for {x}")
+    # NOTE: every index into an empty axis is out of range: there is nothing to clamp to
+    _check(x.shape[axis] > 0 or idx.size == 0, f"gather of {idx.size} indices from the empty "
+                                               f"axis {axis} of {x}")
     return x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
 
 
 def _scatter_add(x, idx, upd, *, axis):
     """x with upd added at idx along axis (duplicates accumulate): the transpose of gather."""
-    _check(idx.dtype in ("i32", "i64"), f"scatter_add needs integer indices, got {idx}")
+    _check(idx.dtype in INT_DTYPES, f"scatter_add needs integer indices, got {idx}")
     _check(0 <= axis < x.ndim, f"scatter_add: axis {axis} out of range for {x}")
+    _check(x.shape[axis] > 0 or idx.size == 0, f"scatter_add of {idx.size} indices into the "
+                                               f"empty axis {axis} of {x}")
     want = x.shape[:axis] + idx.shape + x.shape[axis + 1:]
     _check(upd.dtype == x.dtype and upd.shape == want,
            f"scatter_add: updates {upd} do not fit {x} with indices {idx} (want {list(want)})")
@@ -272,8 +357,11 @@ def _scatter_add(x, idx, upd, *, axis):
 
 
 def _iota(*, dtype, shape, dim):
-    _check(0 <= dim < len(shape), f"iota: dim {dim} out of range")
-    return TensorType(dtype, tuple(shape))
+    """0, 1, 2, ... along axis dim, the same across the other axes."""
+    out = TensorType(dtype, tuple(shape))
+    _check(dtype != "bool", "iota needs a numeric dtype, got bool")
+    _check(0 <= dim < len(shape), f"iota: dim {dim} out of range for rank {len(shape)}")
+    return out
 
 
 def _constant(*, value, dtype, shape):
@@ -318,6 +406,10 @@ def _while(*init, regions):
 def _scan(*operands, num_carry, length, reverse, regions):
     """scan(*carry, *xs): body (carry, x slices) -> (carry, y slices); ys stacked on axis 0."""
     _check(len(regions) == 1, "scan needs one region")
+    _check(0 <= num_carry <= len(operands),
+           f"scan: num_carry {num_carry} out of range for {len(operands)} operands")
+    _check(length >= 0, f"scan: negative length {length}")
+    _check(isinstance(reverse, bool), f"scan: reverse must be a bool, got {reverse!r}")
     (body,) = regions
     carry, xs = operands[:num_carry], operands[num_carry:]
     for x in xs:

@@ -13,7 +13,9 @@ result type already says them.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 
 from ir.core import Function, Op, Value
 
@@ -48,7 +50,9 @@ class _Namer:
 
 
 def _sanitize(hint: str) -> str:
-    s = "".join(c if c.isalnum() or c == "_" else "_" for c in hint)
+    """A hint as a value name: word characters (unicode letters and digits, '_'), which is
+    what the parser's %name token takes; anything else becomes '_'."""
+    s = re.sub(r"\W", "_", hint)
     # a name that starts with a digit could clash with the numbering
     return s if s and not s[0].isdigit() else "v" + s
 
@@ -59,18 +63,26 @@ def _function_name(name: str) -> str:
 
 
 def format_param(v) -> str:
+    """The text of a param value: true/false, an int, a float that reads back to the same
+    double (nan without its sign or payload, which no primitive observes), a JSON string, or
+    a [list] of these.
+
+    Raises:
+        TypeError: v is of another type (a list, a NumPy integer, an object).
+    """
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
-        return str(v)
+        return int.__repr__(v)
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
-        return repr(v)
+        # NOTE: float.__repr__, not repr: np.float64 is a float whose repr is np.float64(..)
+        return float.__repr__(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(v, ensure_ascii=False)
     if isinstance(v, tuple):
         return "[" + ", ".join(format_param(e) for e in v) + "]"
     raise TypeError(f"cannot print param value {v!r} of type {type(v).__name__}")

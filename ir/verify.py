@@ -11,8 +11,10 @@ Each function is its own name scope, so one region Function may be shared by sev
 """
 from __future__ import annotations
 
-from ir.core import Function, Op, TensorType, Value
-from ir.primitives import PRIMITIVES
+import numpy as np
+
+from ir.core import DTYPES, INT_DTYPES, Function, Op, TensorType, Value
+from ir.primitives import PRIMITIVES, ShapeError
 from ir.printer import format_param, print_op
 
 
@@ -94,8 +96,9 @@ def _check_params(op: Op, fn: Function):
 def _check_types(op: Op, fn: Function):
     try:
         inferred = op.prim.infer([v.type for v in op.inputs], op.params, tuple(op.regions))
-    except (TypeError, ValueError, LookupError, ArithmeticError) as e:
-        _fail(f"shape rule of '{op.prim.name}' rejects the op: {e}", fn, op)
+    except ShapeError as e:
+        # the reason alone: the printed op below shows the operands and params
+        _fail(f"shape rule of '{op.prim.name}' rejects the op: {e.reason}", fn, op)
     got = [r.type for r in op.results]
     if list(inferred) != got:
         _fail(f"result types {[str(t) for t in got]} disagree with the rule of "
@@ -103,17 +106,51 @@ def _check_types(op: Op, fn: Function):
 
 
 def constant_value_problem(value, t: TensorType) -> str | None:
-    """Why a constant's value does not fit type t (None if it does): a nested list must
-    have exactly t's shape; a scalar is splatted over any shape."""
+    """Why a constant's value does not fit type t (None if it does).
+
+    A scalar is splatted over any shape; a nested list must have exactly t's shape. Each
+    element must be of t's dtype: a bool for bool; an int (not a bool) within range for
+    i32/i64; a bool, int or float for f32/f64 (ints and bools read as numbers, as in NumPy).
+    """
     if isinstance(value, (list, tuple)):
         shape = _nested_shape(value)
         if shape is None:
             return "constant value is a ragged list"
         if shape != t.shape and not (t.size == 0 and shape == (0,)):
             return f"constant value of shape {list(shape)} does not fit {t}"
-    elif not isinstance(value, (bool, int, float)):
+        elements = _flatten(value)
+    elif isinstance(value, (bool, int, float)):
+        elements = [value]
+    else:
         return f"constant value {value!r} is neither a scalar nor a nested list"
+    for e in elements:
+        problem = _element_problem(e, t.dtype)
+        if problem:
+            return f"constant value {problem}"
     return None
+
+
+def _element_problem(e, dtype: str) -> str | None:
+    if dtype == "bool":
+        return None if isinstance(e, bool) else f"{e!r} is not a bool"
+    if dtype in INT_DTYPES:
+        if isinstance(e, bool) or not isinstance(e, int):
+            return f"{e!r} is not an {dtype}"
+        info = np.iinfo(DTYPES[dtype])
+        return None if info.min <= e <= info.max else f"{e} does not fit {dtype}"
+    if not isinstance(e, (bool, int, float)):
+        return f"{e!r} is not a number"
+    try:
+        float(e)
+    except OverflowError:
+        return f"{e} does not fit {dtype}"
+    return None
+
+
+def _flatten(value) -> list:
+    if not isinstance(value, (list, tuple)):
+        return [value]
+    return [e for item in value for e in _flatten(item)]
 
 
 def _nested_shape(value) -> tuple[int, ...] | None:

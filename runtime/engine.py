@@ -111,3 +111,16 @@ def create_execution_engine() -> Engine:
         if _ENGINE is None:
             _ENGINE = Engine()
         return _ENGINE
+
+
+def fresh_execution_engine() -> Engine:
+    """Replaces the process-wide Engine by a new one that has compiled nothing yet.
+
+    For measuring cold compiles: the Engine shares code by symbol, so compiling a kernel
+    again in the same Engine costs nothing. Code from the old Engine stays valid as long as
+    the Executables holding it live.
+    """
+    global _ENGINE
+    with _ENGINE_LOCK:
+        _ENGINE = Engine()
+        return _ENGINE

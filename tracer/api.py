@@ -20,6 +20,8 @@ import numpy as np
 from ir import Function
 from tracer import pipeline
 from tracer.control import remat
+from tracer.ops.convert import user_error
+from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
                             signature, trace)
 from tracer.transforms import grad_body, jacobian_body, jvp_body, vjp_body
@@ -32,10 +34,28 @@ __all__ = ["grad", "value_and_grad", "jit", "vjp", "jvp", "jacobian", "hessian",
 def _float_argnums(argnums):
     """prepare hook: Python floats among the differentiated arguments become f32 arrays."""
     def prepare(args, kwargs):
-        nums = normalize_argnums(argnums, len(args), "argnums")
+        try:
+            nums = normalize_argnums(argnums, len(args), "argnums")
+        except ValueError as e:
+            raise user_error(ValueError, str(e)) from None
+        for i in nums:
+            _check_differentiable(args[i], i)
         args = tuple(float_scalars_to_arrays(a) if i in nums else a for i, a in enumerate(args))
         return args, kwargs
     return prepare
+
+
+def _check_differentiable(arg, i: int):
+    """A Python int or bool among the differentiated arguments is an error now, before f
+    runs on it (as a static value it would otherwise reach f as a plain Python number)."""
+    if isinstance(arg, (np.ndarray, np.generic)):
+        return
+    for x in tree_flatten(arg)[0]:
+        if type(x) in (int, bool):
+            raise user_error(TypeError, f"grad with respect to argument {i}: {x!r} is not a "
+                                        f"float array but a Python {type(x).__name__}; "
+                                        "integer and static inputs cannot be differentiated "
+                                        "(pass a float, e.g. 3.0)")
 
 
 def jit(f, static_argnums=()):
@@ -129,9 +149,11 @@ def vjp(f, *primals, has_aux=False):
 def jvp(f, primals, tangents):
     """(f(*primals), the directional derivative of f at primals along tangents): forward mode."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError("jvp expects primals and tangents as tuples (one entry per argument)")
+        raise user_error(TypeError, "jvp expects primals and tangents as tuples (one entry per "
+                                    "argument)")
     if len(primals) != len(tangents):
-        raise TypeError(f"jvp got {len(primals)} primals and {len(tangents)} tangents")
+        raise user_error(TypeError, f"jvp got {len(primals)} primals and {len(tangents)} "
+                                    "tangents")
     primals = tuple(float_scalars_to_arrays(p) for p in primals)
     tangents = tuple(float_scalars_to_arrays(t) for t in tangents)
     name = fun_name(f)
@@ -190,16 +212,17 @@ def run_ir(fn: Function, *args):
     from ir.verify import verify
     verify(fn)
     if len(args) != len(fn.params):
-        raise TypeError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
+        raise user_error(TypeError, f"@{fn.name} takes {len(fn.params)} arguments, got "
+                                    f"{len(args)}")
     arrays = []
     for i, (a, p) in enumerate(zip(args, fn.params)):
         arr = np.asarray(a)
         if arr.shape != p.type.shape:
-            raise TypeError(f"@{fn.name}: argument {i} has shape {list(arr.shape)}, parameter "
-                            f"{i} is {p.type}")
+            raise user_error(TypeError, f"@{fn.name}: argument {i} has shape "
+                                        f"{list(arr.shape)}, parameter {i} is {p.type}")
         if not np.can_cast(arr.dtype, p.type.np_dtype, "same_kind"):
-            raise TypeError(f"@{fn.name}: argument {i} has dtype {arr.dtype}, parameter {i} "
-                            f"is {p.type}")
+            raise user_error(TypeError, f"@{fn.name}: argument {i} has dtype {arr.dtype}, "
+                                        f"parameter {i} is {p.type}")
         arrays.append(np.ascontiguousarray(arr.astype(p.type.np_dtype, copy=False)))
     outs = [np.asarray(o) for o in pipeline.run(fn, arrays)]
     return outs[0] if len(outs) == 1 else tuple(outs)

@@ -17,6 +17,7 @@ import numpy as np
 from ir import Function, TensorType
 from tracer import record
 from tracer.expr import Expr, build_function, param_expr
+from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import as_tensor, is_array_leaf, to_expr
 from tracer.tensor import Tensor
@@ -48,8 +49,8 @@ def _flat_out(out, what: str) -> tuple[list[Expr], object]:
         try:
             exprs.append(to_expr(x))
         except TypeError:
-            raise TypeError(f"{what} returned {type(x).__name__} {x!r}, which is not an "
-                            "array") from None
+            raise user_error(TypeError, f"{what} returned {type(x).__name__} {x!r}, which is "
+                                        "not an array") from None
     return exprs, tree
 
 
@@ -73,8 +74,9 @@ def _types(exprs) -> str:
 
 def _check_types(got: list[Expr], want: list[Expr], what: str):
     if [e.type for e in got] != [e.type for e in want]:
-        raise TypeError(f"{what}: got types {_types(got)}, expected {_types(want)}; the "
-                        "types must match exactly (convert with .to(dtype) if needed)")
+        raise user_error(TypeError, f"{what}: got types {_types(got)}, expected "
+                                    f"{_types(want)}; the types must match exactly (convert "
+                                    "with .to(dtype) if needed)")
 
 
 def _leaves_as_tensors(tree_value) -> tuple[list[Tensor], object]:
@@ -85,7 +87,7 @@ def _leaves_as_tensors(tree_value) -> tuple[list[Tensor], object]:
 def _scalar_bool(x, what: str) -> Tensor:
     t = as_tensor(x)
     if t._expr.type.shape != ():
-        raise TypeError(f"{what} must be a scalar, got {t._expr.type}")
+        raise user_error(TypeError, f"{what} must be a scalar, got {t._expr.type}")
     if t._expr.type.dtype != "bool":
         zero = record.apply("constant", value=0, dtype=t._expr.type.dtype, shape=())
         t = record.apply("ne", t, zero)
@@ -116,8 +118,8 @@ def cond(pred, true_fn, false_fn, *operands):
         outs.append(exprs)
         trees.append(out_tree)
     if trees[0] != trees[1]:
-        raise TypeError(f"cond branches return different structures: true_fn {trees[0]}, "
-                        f"false_fn {trees[1]}")
+        raise user_error(TypeError, f"cond branches return different structures: true_fn "
+                                    f"{trees[0]}, false_fn {trees[1]}")
     _check_types(outs[1], outs[0], "cond: false_fn's results differ from true_fn's")
     caps = _dedupe(_captures(params, outs[0]) + _captures(params, outs[1]))
     regions = (_region("true_fn", params + caps, outs[0]),
@@ -178,8 +180,8 @@ def _trace_while_body(body_fun, init: list[Tensor], tree):
     body_out, body_tree = _flat_out(_call_body(body_fun, bparams, [tree], "body_fun"),
                                     "while_loop body_fun")
     if body_tree != tree:
-        raise TypeError(f"while_loop body_fun returned structure {body_tree}, expected {tree} "
-                        "(the structure of init_val)")
+        raise user_error(TypeError, f"while_loop body_fun returned structure {body_tree}, "
+                                    f"expected {tree} (the structure of init_val)")
     return bparams, body_out
 
 
@@ -222,10 +224,12 @@ def _trace_scan_body(f, carry: list[Tensor], ctree, xs: list[Tensor], xtree):
     params = _fresh([t._expr.type for t in carry] + x_types)
     out = _call_body(f, params, [ctree, xtree], "scan body")
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise TypeError(f"scan body must return a pair (carry, y), got {type(out).__name__}")
+        raise user_error(TypeError, "scan body must return a pair (carry, y), got "
+                                    f"{type(out).__name__}")
     carry_out, out_tree = _flat_out(out[0], "scan body (carry)")
     if out_tree != ctree:
-        raise TypeError(f"scan body returned a carry of structure {out_tree}, expected {ctree}")
+        raise user_error(TypeError, f"scan body returned a carry of structure {out_tree}, "
+                                    f"expected {ctree}")
     ys, ytree = _flat_out(out[1], "scan body (y)")
     return params, carry_out, ys, ytree
 
@@ -234,15 +238,16 @@ def _scan_length(xs: list[Tensor], length) -> int:
     sizes = set()
     for t in xs:
         if t._expr.type.ndim == 0:
-            raise TypeError(f"scan: xs leaves need a leading axis to scan over, got "
-                            f"{t._expr.type}")
+            raise user_error(TypeError, "scan: xs leaves need a leading axis to scan over, "
+                                        f"got {t._expr.type}")
         sizes.add(t._expr.type.shape[0])
     if length is not None:
         sizes.add(int(length))
     if not sizes:
-        raise TypeError("scan needs xs or length to know the trip count")
+        raise user_error(TypeError, "scan needs xs or length to know the trip count")
     if len(sizes) > 1:
-        raise ValueError(f"scan: inconsistent lengths {sorted(sizes)} (xs leading axes, length)")
+        raise user_error(ValueError, f"scan: inconsistent lengths {sorted(sizes)} (xs leading "
+                                     "axes, length)")
     return sizes.pop()
 
 
@@ -283,7 +288,8 @@ def fori_loop(lower, upper, body_fun, init_val):
 def _index(x) -> Tensor:
     t = as_tensor(np.int32(x) if _is_static_int(x) else x)
     if t._expr.type.shape != () or t._expr.type.dtype not in ("i32", "i64"):
-        raise TypeError(f"fori_loop bounds must be integer scalars, got {t._expr.type}")
+        raise user_error(TypeError, "fori_loop bounds must be integer scalars, got "
+                                    f"{t._expr.type}")
     if t._expr.type.dtype != "i32":
         t = record.apply("convert", t, dtype="i32")
     return t

@@ -1,4 +1,4 @@
-"""torch.optim for gradjit: SGD (momentum, dampening, nesterov, weight decay) and Adam.
+"""torch.optim for gradjit: SGD (momentum, dampening, nesterov, weight decay), Adam, AdamW.
 
 The update formulas are PyTorch's (torch/optim/sgd.py and adam.py, single-tensor path),
 written once as functions of Tensors (`_update`: parameter, gradient, state, and the
@@ -23,7 +23,7 @@ from tracer import pipeline
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
 def executable(fn):
@@ -310,3 +310,23 @@ class Adam(Optimizer):
             second = new["max_exp_avg_sq"] = state["max_exp_avg_sq"].maximum(exp_avg_sq)
         denom = second.sqrt() / h["correction2_sqrt"] + h["eps"]
         return p - exp_avg / denom * h["step_size"], new
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's AdamW: the
+    parameter shrinks by lr * weight_decay before the Adam step, the gradient is left alone."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+    def _prepare(self, p, group):
+        h = super()._prepare(p, group)
+        h["decay_factor"] = 1 - group["lr"] * group["weight_decay"]
+        return h
+
+    def _update(self, p, grad, state, h, flags):
+        decay, amsgrad, maximize = flags
+        if decay:
+            p = p * h["decay_factor"]
+        return super()._update(p, grad, state, h, (False, amsgrad, maximize))

@@ -266,6 +266,7 @@ class Tensor:
         return realize([self._expr])[0]
 
     def __array__(self, dtype=None, copy=None):
+        self._require_concrete("np.asarray()")
         arr = self._realize()
         return arr.astype(dtype) if dtype is not None else arr.copy()
 
@@ -281,6 +282,8 @@ class Tensor:
 
     def __bool__(self) -> bool:
         self._require_concrete("bool()")
+        if self.numel() == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
         if self.numel() != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._realize().reshape(()))
@@ -328,6 +331,8 @@ class Tensor:
         return format_tensor(self._realize(), self.dtype, name, self.requires_grad)
 
     def __format__(self, spec: str) -> str:
+        if spec:
+            self._require_concrete("format()")
         if self.ndim == 0 and not self._expr.symbolic:
             return self.item().__format__(spec)
         return object.__format__(self, spec) if spec else repr(self)

@@ -41,7 +41,7 @@ def _scalar_output(tr: Traced, has_aux: bool, name: str, what: str) -> list[int]
     if has_aux:
         if tree.kind not in ("tuple", "list") or len(tree.children) != 2:
             raise TypeError(f"{what} with has_aux=True requires '{name}' to return a pair "
-                            f"(value, aux), got structure {tree}")
+                            f"(value, aux), got structure {tree}{_callsite()}")
         value_tree = tree.children[0]
     else:
         value_tree = tree
@@ -65,6 +65,15 @@ def _callsite() -> str:
     return f", called at {loc}" if loc else ""
 
 
+def _differentiate(transform, fn: Function, wrt: list[int]) -> Function:
+    """transform(fn, wrt) (an ir.autodiff transform); what it cannot differentiate (e.g. a
+    while loop in reverse mode) is reported with the user's call site."""
+    try:
+        return transform(fn, wrt)
+    except (TypeError, NotImplementedError) as e:
+        raise type(e)(f"{e}{_callsite()}") from e
+
+
 def _float_params(tr: Traced, argnums: tuple[int, ...], what: str) -> list[list[int]]:
     """Per argnum, the fn param indices of its leaves; every leaf must be a float array."""
     out = []
@@ -72,14 +81,15 @@ def _float_params(tr: Traced, argnums: tuple[int, ...], what: str) -> list[list[
         for x in tr.arg_leaves(i):
             if not is_array_leaf(x):
                 raise TypeError(f"{what} with respect to argument {i}: {x!r} is not a float "
-                                "array (integer and static inputs cannot be differentiated)")
+                                "array (integer and static inputs cannot be differentiated)"
+                                f"{_callsite()}")
         params = tr.arg_params(i)
         for k in params:
             t = tr.fn.params[k].type
             if not is_float(t.dtype):
                 raise TypeError(f"{what} requires float inputs, got {t} for argument {i} "
                                 f"('{tr.fn.params[k].name_hint}'); integer inputs cannot be "
-                                "differentiated")
+                                f"differentiated{_callsite()}")
         out.append(params)
     return out
 
@@ -100,9 +110,11 @@ def grad_body(f, name: str, argnums, has_aux: bool, with_value: bool, single: bo
     """The traced body of grad / value_and_grad (argnums already normalised)."""
     def body(*args, **kwargs):
         tr = trace_inner(f, name, args, kwargs)
-        aux_ix = _scalar_output(tr, has_aux, name, "value_and_grad" if with_value else "grad")
-        wrt = [k for ks in _float_params(tr, argnums, "grad") for k in ks]
-        gfn = _autodiff().grad(optimize(project(tr.fn, [0])), wrt)
+        what = "value_and_grad" if with_value else "grad"
+        # the inputs first: an integer input is the mistake even when the output is integer too
+        wrt = [k for ks in _float_params(tr, argnums, what) for k in ks]
+        aux_ix = _scalar_output(tr, has_aux, name, what)
+        gfn = _differentiate(_autodiff().grad, optimize(project(tr.fn, [0])), wrt)
         inputs = tr.inputs()
         outs = apply_to(gfn, inputs)
         value, grads = outs[0], _arg_trees(tr, argnums, outs[1:], single)
@@ -130,17 +142,18 @@ def vjp_body(f, name: str, nprimals: int, has_aux: bool):
         ct_leaves, ct_tree = tree_flatten(ct)
         if ct_tree != value_tree:
             raise TypeError(f"vjp: cotangent structure {ct_tree} does not match the output "
-                            f"structure {value_tree}")
+                            f"structure {value_tree}{_callsite()}")
         ct_exprs = []
         for c, r in zip(ct_leaves, fn_v.results):
             e = to_expr(c)
             if e.type != r.type:
-                raise TypeError(f"vjp: cotangent {e.type} does not match output {r.type}")
+                raise TypeError(f"vjp: cotangent {e.type} does not match output {r.type}"
+                                f"{_callsite()}")
             if is_float(r.type.dtype):
                 ct_exprs.append(e)
         n_primal_params = len(tr.sig.arrays)
         wrt = [k for k in range(n_primal_params) if is_float(tr.fn.params[k].type.dtype)]
-        vfn = _autodiff().vjp(optimize(fn_v), wrt)
+        vfn = _differentiate(_autodiff().vjp, optimize(fn_v), wrt)
         outs = apply_to(vfn, tr.inputs() + ct_exprs)[len(fn_v.results):]
         return _per_primal(tr, primals, wrt, outs)
     return body
@@ -174,7 +187,8 @@ def jvp_body(f, name: str, nprimals: int):
         p_leaves, p_tree = tree_flatten(primals)
         t_leaves, t_tree = tree_flatten(tangents)
         if t_tree != p_tree:
-            raise TypeError(f"jvp: tangents structure {t_tree} does not match primals {p_tree}")
+            raise TypeError(f"jvp: tangents structure {t_tree} does not match primals "
+                            f"{p_tree}{_callsite()}")
         wrt, t_exprs, k = [], [], 0
         for p, t in zip(p_leaves, t_leaves):
             if not is_array_leaf(p):
@@ -183,11 +197,12 @@ def jvp_body(f, name: str, nprimals: int):
             if is_float(ptype.dtype):
                 te = to_expr(t)
                 if te.type != ptype:
-                    raise TypeError(f"jvp: tangent {te.type} does not match primal {ptype}")
+                    raise TypeError(f"jvp: tangent {te.type} does not match primal {ptype}"
+                                    f"{_callsite()}")
                 wrt.append(k)
                 t_exprs.append(te)
             k += 1
-        jfn = _autodiff().jvp(optimize(tr.fn), wrt)
+        jfn = _differentiate(_autodiff().jvp, optimize(tr.fn), wrt)
         outs = apply_to(jfn, tr.inputs() + t_exprs)
         n = len(tr.fn.results)
         float_tangents = iter(outs[n:])
@@ -213,8 +228,9 @@ def jacobian_body(f, name: str, argnums, single: bool, has_aux: bool):
         for j in value_ix:
             out_t = tr.fn.results[j].type
             if not is_float(out_t.dtype):
-                raise TypeError(f"jacobian requires float outputs, got {out_t} from '{name}'")
-            vfn = _autodiff().vjp(optimize(project(tr.fn, [j])), wrt)
+                raise TypeError(f"jacobian requires float outputs, got {out_t} from '{name}'"
+                                f"{_callsite()}")
+            vfn = _differentiate(_autodiff().vjp, optimize(project(tr.fn, [j])), wrt)
             rows = _vjp_rows(vfn, inputs, out_t, batch_function)
             shaped = [record.apply("reshape", r, shape=out_t.shape + tr.fn.params[k].type.shape)
                       for r, k in zip(rows, wrt)]
@@ -237,7 +253,10 @@ def _vjp_rows(vfn: Function, inputs, out_t, batch_function) -> list[Tensor]:
         ct = record.apply("constant", value=1, dtype=out_t.dtype, shape=out_t.shape)
         return apply_to(vfn, inputs + [ct._expr])[nres:]
     flags = [False] * len(inputs) + [True]
-    batched, _ = batch_function(project(vfn, range(nres, len(vfn.results))), flags, n)
+    rows_fn = project(vfn, range(nres, len(vfn.results)))
+    # every row gets the batch axis, also a cotangent that does not depend on the basis
+    # (an output independent of the input: its Jacobian is zero, not a missing axis)
+    batched, _ = batch_function(rows_fn, flags, n, out_batched=[True] * len(rows_fn.results))
     rows = record.apply("iota", dtype="i32", shape=(n, n), dim=0)
     cols = record.apply("iota", dtype="i32", shape=(n, n), dim=1)
     eye = record.apply("convert", record.apply("eq", rows, cols), dtype=out_t.dtype)

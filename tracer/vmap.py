@@ -6,6 +6,7 @@ import numpy as np
 from ir.batching import batch_function
 from ir.core import DTYPES
 from tracer import record
+from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Staged, apply_to, fun_name, is_array_leaf, leaf_type, trace_inner
 from tracer.tensor import Tensor
@@ -16,8 +17,9 @@ def _axes_per_leaf(in_axes, args: tuple) -> list:
     if in_axes is None or isinstance(in_axes, int):
         return [in_axes] * len(tree_flatten(args)[0])
     if not isinstance(in_axes, (tuple, list)) or len(in_axes) != len(args):
-        raise ValueError(f"vmap in_axes must be an int, None, or a tuple with one entry per "
-                         f"positional argument ({len(args)}), got {in_axes!r}")
+        raise user_error(ValueError, "vmap in_axes must be an int, None, or a tuple with one "
+                                     f"entry per positional argument ({len(args)}), got "
+                                     f"{in_axes!r}")
     out = []
     for axes, arg in zip(in_axes, args):
         n = len(tree_flatten(arg)[0])
@@ -26,7 +28,8 @@ def _axes_per_leaf(in_axes, args: tuple) -> list:
             continue
         leaves, tree = tree_flatten(axes, is_leaf=lambda a: a is None)
         if tree != tree_flatten(arg)[1]:
-            raise ValueError(f"vmap in_axes {axes!r} does not match the argument's structure")
+            raise user_error(ValueError, f"vmap in_axes {axes!r} does not match the "
+                                         "argument's structure")
         out += leaves
     return out
 
@@ -63,14 +66,15 @@ def vmap_body(f, name: str, in_axes, out_axes):
                 continue
             axis = _check_axis(axis, t.ndim)
             if size is not None and t.shape[axis] != size:
-                raise ValueError(f"vmap got inconsistent sizes {size} and {t.shape[axis]} for "
-                                 "the mapped axes")
+                raise user_error(ValueError, f"vmap got inconsistent sizes {size} and "
+                                             f"{t.shape[axis]} for the mapped axes")
             size = t.shape[axis]
             inner.append(_standin(t.with_shape(t.shape[:axis] + t.shape[axis + 1:])))
             exprs.append(_move(x, axis, 0)._expr)
             flags.append(True)
         if size is None:
-            raise ValueError("vmap needs at least one input with a mapped axis (in_axes)")
+            raise user_error(ValueError, "vmap needs at least one input with a mapped axis "
+                                         "(in_axes)")
         iargs, ikwargs = tree_unflatten(tree, inner)
         tr = trace_inner(f, name, iargs, ikwargs)
         out_ax = _out_axes(out_axes, tr.out_tree)
@@ -85,7 +89,8 @@ def vmap_body(f, name: str, in_axes, out_axes):
 
 def _check_axis(axis: int, ndim: int) -> int:
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
-        raise ValueError(f"vmap axis {axis!r} is out of range for an array of rank {ndim}")
+        raise user_error(ValueError, f"vmap axis {axis!r} is out of range for an array of "
+                                     f"rank {ndim}")
     return axis % ndim
 
 
@@ -94,8 +99,8 @@ def _out_axes(out_axes, out_tree) -> list:
         return [out_axes] * out_tree.num_leaves
     leaves, tree = tree_flatten(out_axes, is_leaf=lambda a: a is None)
     if tree != out_tree:
-        raise ValueError(f"vmap out_axes {out_axes!r} does not match the output structure "
-                         f"{out_tree}")
+        raise user_error(ValueError, f"vmap out_axes {out_axes!r} does not match the output "
+                                     f"structure {out_tree}")
     return leaves
 
 

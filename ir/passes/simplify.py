@@ -90,7 +90,11 @@ def _div(op, ctx):
     x, y = op.inputs
     if is_value(y, ctx, 1):
         return x
-    if is_value(y, ctx, -1) and x.dtype in FLOAT_DTYPES:    # x / -1 is -x, exactly
+    if x.dtype not in FLOAT_DTYPES:
+        # NOTE: integer negation wraps (-INT_MIN is INT_MIN), so quotients of negations
+        # are not symmetric; x / -1 overflows for INT_MIN
+        return None
+    if is_value(y, ctx, -1):                           # x / -1 is -x, exactly
         return same_results(op, "neg", (x,))
     if _neg_of(x, ctx) is not None and _neg_of(y, ctx) is not None:
         return same_results(op, "div", (_neg_of(x, ctx), _neg_of(y, ctx)))

@@ -11,7 +11,9 @@ import runtime
 from codegen import dots, lower_function
 from codegen.dots import Externals
 from codegen.fusion import KernelStep, plan_function
+from ir.autodiff import grad
 from ir.interpret import interpret
+from ir.passes import optimize
 from tests.codegen.prim_specs import T, make_fn
 
 FAKE = Externals(gemm=lambda module, dtype: None)    # planning only looks at availability
@@ -135,3 +137,28 @@ def test_gemm_in_bounds_check_mode_and_inside_a_scan_body():
         assert "gradjit_dgemm" in exe.kernel.llvm_ir
         for g, w in zip(exe(*args), want):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def mlp(batch=64, inp=48, hidden=32, out=8):
+    """sum(tanh(relu(x @ w1 + b1) @ w2) ** 2): gradients need x^T and w2^T products."""
+    def body(b, w1, b1, w2, x):
+        pre = b.add(b.dot_general(x, w1, contract=((1,), (0,)), batch=((), ())),
+                    b.broadcast_in_dim(b1, shape=(batch, hidden), dims=(1,)))
+        h = b.max(pre, b.const(0.0, "f32", (batch, hidden)))
+        y = b.tanh(b.dot_general(h, w2, contract=((1,), (0,)), batch=((), ())))
+        return [b.reduce_sum(b.mul(y, y), axes=(0, 1))]
+    return make_fn("mlp", [T("f32", (inp, hidden)), T("f32", (hidden,)),
+                           T("f32", (hidden, out)), T("f32", (batch, inp))], body)
+
+
+@pytest.mark.skipif(not runtime.externals().gemm, reason="no BLAS found in NumPy")
+def test_mlp_gradient_is_gemm_calls_with_transpose_flags_and_no_copies():
+    g = optimize(grad(mlp(), wrt=(0, 1, 2)))
+    gemms, transposes, plan = _plan_counts(g)
+    assert gemms == 5 and transposes == 0       # 2 forward; dW2 = h^T d, dh = d w2^T, dW1 = x^T e
+    kernels = [s.op.prim.name for s in plan.steps if isinstance(s, KernelStep)]
+    assert kernels.count("gemm") == 5 and "dot_general" not in kernels
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(p.shape).astype(np.float32) * 0.3 for p in g.params]
+    for got, want in zip(runtime.compile(g)(*args), interpret(g, *args)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)

@@ -334,7 +334,7 @@ ERRORS = [
     (GOOD + "garbage\n", "unexpected 'garbage' after the function", 5, "garbage"),
     (GOOD.replace("exp %x", "exp $x"), "unexpected character '$'", 2, "$"),
     (GOOD.replace("-> (f32[3])", "-> (f64[3])"), "do not match the declared", 3, "return"),
-    (GOOD.replace("exp %x", "add %x"), "'add'", 2, "add"),
+    (GOOD.replace("exp %x", "add %x"), "add takes 2 operands, got 1", 2, "add"),
     (GOOD.replace("exp %x :", "exp %x {n=} :"), "bad parameter value '}'", 2, "} :"),
     ("", "expected 'func'", 1, ""),
     (GOOD[:-3], "expected '}', found end of input", 3, ""),

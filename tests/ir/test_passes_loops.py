@@ -6,7 +6,7 @@ import pytest
 from ir.passes import dce, optimize
 from ir.printer import print_function
 from tests.filecheck import filecheck
-from tests.ir.test_passes import assert_same_results, make_fn, run_pass
+from tests.ir.helpers import assert_same_results, make_fn, run_pass
 
 T, B, N, M = 5, 2, 3, 4
 

@@ -8,7 +8,7 @@ from ir.interpret import interpret
 from ir.passes import optimize, simplify
 from ir.printer import print_function
 from tests.filecheck import filecheck
-from tests.ir.test_passes import assert_same_results, make_fn, run_pass
+from tests.ir.helpers import assert_same_results, make_fn, run_pass
 
 F3 = ("f32", (3,))
 D3 = ("f64", (3,))
@@ -212,3 +212,17 @@ def test_simplify_alone_leaves_constants_to_fold():
     """simplify does not fold (fold does): the broadcast constant stays a broadcast."""
     fn = make_fn([D3], lambda b, x: b.mul(x, _c(b, 1.0, x)))
     filecheck(print_function(run_pass(simplify, fn)), "CHECK: return %x")
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_negation_rewrites_are_exact_on_integers(name):
+    """Integers wrap: -INT_MIN is INT_MIN, so (-a) / (-b) is not a / b for a = INT_MIN; the
+    rewrites that rely on symmetric rounding are for floats only."""
+    (types, body), = [r[1:3] for r in REWRITES if r[0] == name]
+    info = np.iinfo(np.int32)
+    edge = np.array([info.min, info.min + 1, -2, -1, 0, 1, 2, info.max], np.int32)
+    args = [np.repeat(edge, edge.size), np.tile(edge, edge.size)][:len(types)]
+    fn = make_fn([("i32", args[0].shape)] * len(types), body)
+    out = run_pass(optimize, fn)
+    np.testing.assert_array_equal(interpret(out, *args)[0], interpret(fn, *args)[0],
+                                  err_msg=print_function(out))

@@ -168,3 +168,39 @@ def test_value_defined_twice_inside_a_region():
     fn = _cond_with_branch(Function("dup", [a], ops, [e]), Value(T, "x"))
     with pytest.raises(VerifyError, match="defined twice in @dup(.|\n)*%e = neg %a"):
         verify(fn)
+
+
+def test_regions_on_an_op_that_takes_none():
+    fn, x, e, t = chain()
+    fn.body[0].regions = (Function("r", [], [], []),)
+    with pytest.raises(VerifyError, match="exp takes no regions(.|\n)*%e = exp %x : f32\\[3\\] {"):
+        verify(fn)
+
+
+def test_constant_elements_must_be_of_the_dtype():
+    out = Value(TensorType("i32", (2,)))
+    op = Op(get("constant"), (), (out,), {"value": (1, 2.5), "dtype": "i32", "shape": (2,)})
+    with pytest.raises(VerifyError, match="constant value 2.5 is not an i32"):
+        verify(Function("f", [], [op], [out]))
+    op.params["value"] = (1, 2 ** 31)
+    with pytest.raises(VerifyError, match="2147483648 does not fit i32"):
+        verify(Function("f", [], [op], [out]))
+
+
+def test_a_control_op_with_the_wrong_number_of_results():
+    a = Value(T, "a")
+    fn = _cond_with_branch(Function("id", [a], [], [a]), Value(T, "x"))
+    fn.body[-1].results += (Value(T),)
+    with pytest.raises(VerifyError, match="result types \\['f32\\[3\\]', 'f32\\[3\\]'\\] "
+                                          "disagree with the rule of 'cond'"):
+        verify(fn)
+
+
+def test_the_message_names_the_reason_once_and_shows_the_op():
+    x, y = Value(T, "x"), Value(TensorType("f32", (4,)), "y")
+    out = Value(T)
+    fn = Function("f", [x, y], [Op(get("add"), (x, y), (out,))], [out])
+    with pytest.raises(VerifyError) as info:
+        verify(fn)
+    assert str(info.value) == ("shape rule of 'add' rejects the op: add needs operands of one "
+                               "type, got f32[3] and f32[4] in @f:\n  %0 = add %x, %y : f32[3]")

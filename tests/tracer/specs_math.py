@@ -99,6 +99,20 @@ ELEMENTWISE = [
     S("softplus_beta", lambda x: gj.softplus(x, beta=2.0), lambda x: np.logaddexp(0, 2 * x) / 2),
     S("leaky_relu", gj.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x), node="LeakyRelu",
       public=gj.leaky_relu),
+    # rounding: derivative zero (frac, remainder, fmod: one w.r.t. x), domains away from 0
+    S("floor", gj.floor, np.floor, low=-5, high=5, node="Floor", public=gj.floor),
+    S("ceil", gj.ceil, np.ceil, low=-5, high=5, node="Ceil", public=gj.ceil),
+    S("trunc", gj.trunc, np.trunc, low=-5, high=5, node="Trunc", public=gj.trunc),
+    S("round", gj.round, np.round, low=-5, high=5, node="Round", public=gj.round),
+    S("frac", gj.frac, lambda x: x - np.trunc(x), low=-5, high=5, node="Frac", public=gj.frac),
+    S("remainder", gj.remainder, np.remainder, BINARY_SHAPES, lows=((-5, 5), (0.5, 2)),
+      node="Remainder", public=gj.remainder),
+    S("remainder_negative", lambda x, y: x % y, np.remainder, BINARY_SHAPES,
+      lows=((-5, 5), (-2, -0.5))),
+    S("fmod", gj.fmod, np.fmod, BINARY_SHAPES, lows=((-5, 5), (-2, -0.5)), node="Fmod",
+      public=gj.fmod),
+    S("floor_divide", lambda x, y: x // y, np.floor_divide, BINARY_SHAPES,
+      lows=((-5, 5), (0.5, 2)), grad=False, node="FloorDivide", public=gj.floor_divide),
 ]
 
 R = MATRIX_SHAPES

@@ -84,6 +84,7 @@ class Run:
         self.em = Emitter()
         self.cts: dict = {}
         self.extra_tensors: list[Tensor] = []     # old .grad tensors folded into the sums
+        self.hooked: set = set()                  # nodes whose output cts passed their hooks
 
     def propagate(self, targets: list):
         """Emits the reverse pass toward the target edges; returns the executed nodes."""
@@ -100,6 +101,9 @@ class Run:
                 continue
             out_cts = [cts.get((node, i)) for i in range(node.num_outputs)]
             out_cts = node.apply_hooks(em, out_cts)
+            # the hooked gradient is the tensor's gradient (retain_grad, autograd.grad)
+            cts.update(((node, i), g) for i, g in enumerate(out_cts) if g is not None)
+            self.hooked.add(node)
             if all(g is None for g in out_cts):
                 continue
             wanted = [e is not None and (e in target_set or e[0] in executed)
@@ -119,8 +123,8 @@ class Run:
     def gradient(self, edge):
         """The total cotangent reaching edge (after its hooks), or None if none did."""
         g = self.cts.get(edge)
-        if g is not None and isinstance(edge[0], AccumulateGrad):
-            g = edge[0].apply_hooks(self.em, [g])[0]
+        if g is not None and edge[0] not in self.hooked:
+            g = edge[0].apply_hooks(self.em, [None] * edge[1] + [g])[edge[1]]
         return g
 
     def finish(self, results: list, realize: list) -> list:

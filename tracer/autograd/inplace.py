@@ -20,8 +20,6 @@ and see its in-place changes, and it sees theirs (views.py).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from tracer.autograd import views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.record import apply, torch_op
@@ -134,42 +132,13 @@ _normal = _sampler("NormalBackward0", lambda g, mean, std, shape: g.normal(mean,
 
 # ---- x[key] = value ----------------------------------------------------------------------
 
-def _concrete_key(key):
-    """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
-    if isinstance(key, tuple):
-        return tuple(_concrete_key(k) for k in key)
-    if isinstance(key, Tensor):
-        return np.asarray(key._realize())
-    if isinstance(key, list):
-        return np.asarray([_concrete_key(k) for k in key])
-    return key
-
-
 @torch_op("CopySlices")
 def _index_put(x, key, value):
-    """x with x[key] replaced by value: a select between x and value scattered into place."""
-    from tracer.ops.convert import broadcast, cast, to_tensor
-    t = x._expr.type
-    n = t.size
-    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
-    flat = positions.reshape(-1)
-    # several writes to one element: the last one wins (as PyTorch does on CPU)
-    last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
-    targets = flat[last]
-    v = cast(to_tensor(value), t.dtype)
-    while v.ndim > positions.ndim and v.shape[0] == 1:
-        v = apply("reshape", v, shape=tuple(v.shape[1:]))    # PyTorch drops leading 1s
-    v = broadcast(v, positions.shape)
-    v = apply("reshape", v, shape=(flat.size,))
-    if len(targets) != flat.size:
-        v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
-    zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
-    placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)
-    mask = np.zeros(n, dtype=bool)
-    mask[targets] = True
-    flat_x = apply("reshape", x, shape=(n,))
-    out = apply("select", tensor_from_array(mask), placed, flat_x)
-    return apply("reshape", out, shape=t.shape)
+    """x with x[key] replaced by value (tracer/autograd/index_put.py)."""
+    from tracer.autograd import index_put
+    if index_put.is_traced_key(key):
+        return index_put.put_traced(x, key, value)
+    return index_put.put_concrete(x, key, value)
 
 
 # ---- the methods ---------------------------------------------------------------------------

@@ -13,11 +13,12 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     indexing.py       gather index_select index_add scatter_add (+ index helpers)
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
+    rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
     convert.py        argument conversion, dtype promotion, broadcasting, axis checks
     methods.py        the Tensor operator/method table
 """
 from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
-                        nn_functional, reduce, shape)
+                        nn_functional, reduce, rounding, shape)
 from tracer.ops import methods  # noqa: F401  attaches Tensor operators and methods
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
@@ -26,10 +27,12 @@ from tracer.ops.indexing import *         # noqa: F401,F403
 from tracer.ops.linalg import *           # noqa: F401,F403
 from tracer.ops.nn_functional import *    # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
+from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
 from tracer.ops.convert import result_type  # noqa: F401
 
-_MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional)
+_MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
+            rounding)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -135,8 +135,12 @@ def mul(x, y):
 
 
 @torch_op("Div", saves=(0, 1))
-def div(x, y):
-    """True division: integer operands give the default float dtype."""
+def div(x, y, *, rounding_mode=None):
+    """True division: integer operands give the default float dtype. rounding_mode 'trunc'
+    or 'floor' rounds the quotient (keeping integer dtypes), as PyTorch's div."""
+    if rounding_mode is not None:
+        from tracer.ops.rounding import div_rounded
+        return div_rounded(x, y, rounding_mode)
     dtype = float_dtype(result_type(x, y))
     a, b = operands(x, y, dtype=dtype)
     return apply("div", a, b)

@@ -13,6 +13,7 @@ import numpy as np
 
 from tracer.ops import compare, elementwise as ew, getitem, indexing, linalg, reduce, shape
 from tracer.ops import nn_functional as nnf
+from tracer.ops import rounding
 from tracer.tensor import Tensor
 
 
@@ -34,6 +35,9 @@ OPERATORS = {
     "__sub__": _operator(ew.sub), "__rsub__": _operator(ew.sub, True),
     "__mul__": _operator(ew.mul), "__rmul__": _operator(ew.mul, True),
     "__truediv__": _operator(ew.div), "__rtruediv__": _operator(ew.div, True),
+    "__floordiv__": _operator(rounding.floor_divide),
+    "__rfloordiv__": _operator(rounding.floor_divide, True),
+    "__mod__": _operator(rounding.remainder), "__rmod__": _operator(rounding.remainder, True),
     "__pow__": _operator(ew.pow), "__rpow__": _operator(ew.pow, True),
     "__matmul__": _operator(linalg.matmul), "__rmatmul__": _operator(linalg.matmul, True),
     "__lt__": _operator(compare.lt), "__le__": _operator(compare.le),
@@ -60,6 +64,11 @@ METHODS = {
     "maximum": ew.maximum, "minimum": ew.minimum, "clamp": ew.clamp, "clip": ew.clamp,
     "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max, "masked_fill": ew.masked_fill,
     "where": lambda self, condition, other: ew.where(condition, self, other),
+    # rounding
+    "floor": rounding.floor, "ceil": rounding.ceil, "trunc": rounding.trunc,
+    "fix": rounding.trunc, "round": rounding.round, "frac": rounding.frac,
+    "floor_divide": rounding.floor_divide, "remainder": rounding.remainder,
+    "fmod": rounding.fmod,
     # comparisons, logic, dtypes
     "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt,
     "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,

@@ -65,6 +65,24 @@ def count(t: Tensor, axes: tuple) -> int:
     return math.prod(t.shape[a] for a in axes)
 
 
+def _check_nonempty(name: str, t: Tensor, dim, axes: tuple):
+    """max/min/argmax have no value over an empty axis: PyTorch's errors, not +-inf."""
+    if t.numel() != 0:
+        return
+    if dim is None:
+        if name.startswith("arg"):
+            raise user_error(IndexError, f"{name}(): Expected reduction dim to be specified "
+                                         "for input.numel() == 0.")
+        raise user_error(RuntimeError, f"{name}(): Expected reduction dim to be specified for "
+                                       "input.numel() == 0. Specify the reduction dim with the "
+                                       "'dim' argument.")
+    for a in axes:
+        if t.shape[a] == 0:
+            shown = dim if isinstance(dim, int) else a
+            raise user_error(IndexError, f"{name}(): Expected reduction dim {shown} to have "
+                                         "non-zero size.")
+
+
 @torch_op("Sum")
 def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
     """Sum over dim (all when None); bool and int inputs sum in int64, as in PyTorch."""
@@ -97,12 +115,14 @@ def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
 @torch_op("Max", saves=(0, "out"))
 def _max_all(x):
     t = to_tensor(x)
+    _check_nonempty("max", t, None, ())
     return apply("reduce_max", t, axes=tuple(range(t.ndim)))
 
 
 @torch_op("Min", saves=(0, "out"))
 def _min_all(x):
     t = to_tensor(x)
+    _check_nonempty("min", t, None, ())
     return apply("reduce_min", t, axes=tuple(range(t.ndim)))
 
 
@@ -110,6 +130,7 @@ def _extreme_dim(x, dim, keepdim: bool, arg: str, result_type):
     from tracer.ops.indexing import take_along
     t = to_tensor(x)
     a = norm_axis(dim, t.ndim)
+    _check_nonempty(result_type.kind, t, dim, (a,))
     if t.ndim == 0:
         return result_type(apply("reshape", t, shape=()), constant(0, "i64", ()))
     idx = apply(arg, t, axis=a)
@@ -164,18 +185,23 @@ def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """Max over dim (all when empty); ties share the gradient evenly."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
     t = to_tensor(x)
-    return reduce("reduce_max", t, norm_axes(dim, t.ndim), keepdim)
+    axes = norm_axes(dim, t.ndim)
+    _check_nonempty("amax", t, dim, axes)
+    return reduce("reduce_max", t, axes, keepdim)
 
 
 @torch_op("Amin", saves=(0, "out"))
 def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
     t = to_tensor(x)
-    return reduce("reduce_min", t, norm_axes(dim, t.ndim), keepdim)
+    axes = norm_axes(dim, t.ndim)
+    _check_nonempty("amin", t, dim, axes)
+    return reduce("reduce_min", t, axes, keepdim)
 
 
 def _arg(prim: str, x, dim, keepdim: bool) -> Tensor:
     t = to_tensor(x)
+    _check_nonempty(prim, t, dim, () if dim is None else (norm_axis(dim, t.ndim),))
     if dim is None:
         flat = apply("reshape", t, shape=(t.numel(),))
         idx = apply(prim, flat, axis=0)
@@ -310,21 +336,25 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
 
 
 def _bool_reduce(prim: str, x, dim, keepdim) -> Tensor:
+    """any / all as counts (a reduce_sum has an identity over empty axes in every backend):
+    any = some element is nonzero, all = no element is zero."""
     t = to_tensor(x)
     b = t if dtype_of(t) == "bool" else apply("ne", t, constant(0, dtype_of(t), t.shape))
-    r = reduce(prim, cast(b, "i32"), norm_axes(dim, t.ndim), keepdim)
-    return cast(r, "bool")
+    if prim == "all":
+        b = apply("logical_not", b)
+    n = reduce("reduce_sum", cast(b, "i64"), norm_axes(dim, t.ndim), keepdim)
+    return apply("gt" if prim == "any" else "eq", n, constant(0, "i64", n.shape))
 
 
 @torch_op("All")
 def all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """True where every element (along dim) is nonzero."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _bool_reduce("reduce_min", x, dim, keepdim)
+    return _bool_reduce("all", x, dim, keepdim)
 
 
 @torch_op("Any")
 def any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """True where some element (along dim) is nonzero."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _bool_reduce("reduce_max", x, dim, keepdim)
+    return _bool_reduce("any", x, dim, keepdim)

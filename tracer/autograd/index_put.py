@@ -1,0 +1,113 @@
+"""`x[key] = value` computed out of place: the new value of x (see inplace.py).
+
+With a concrete key (Python ints and slices, NumPy arrays, realised Tensors) the written
+positions are known now: the value is scattered into place and selected over x, and when
+several writes hit one element the last one wins, as PyTorch does on CPU.
+
+With a traced key (inside jit/grad, an index or a mask computed from traced data) the
+positions are data, but the result's shape is not, so it still traces:
+  - a boolean mask `x[mask] = v` is `where(mask, v, x)` (v broadcastable to the elements
+    one mask entry selects; a data-dependent count of values cannot be traced);
+  - integer indices use the same indexing rules as `x[key]` on a tensor of positions, then
+    scatter. Repeated indices get the mean of their values (exact when they agree, e.g.
+    `x[i] = 0.`); PyTorch and JAX leave that case unspecified.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tracer.errors import TracerError
+from tracer.record import apply
+from tracer.tensor import Tensor, tensor_from_array
+
+
+def _entries(key) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def is_traced_key(key) -> bool:
+    return any(isinstance(k, Tensor) and k._expr.symbolic for k in _entries(key))
+
+
+def _concrete_key(key):
+    """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
+    if isinstance(key, tuple):
+        return tuple(_concrete_key(k) for k in key)
+    if isinstance(key, Tensor):
+        return np.asarray(key._realize())
+    if isinstance(key, list):
+        return np.asarray([_concrete_key(k) for k in key])
+    return key
+
+
+def _value(value, dtype: str, shape) -> Tensor:
+    """value as dtype, broadcast to shape (PyTorch first drops its extra leading 1s)."""
+    from tracer.ops.convert import broadcast, cast, to_tensor
+    v = cast(to_tensor(value), dtype)
+    while v.ndim > len(shape) and v.shape[0] == 1:
+        v = apply("reshape", v, shape=tuple(v.shape[1:]))
+    return broadcast(v, tuple(shape))
+
+
+def put_concrete(x: Tensor, key, value) -> Tensor:
+    """x with x[key] replaced by value: a select between x and value scattered into place."""
+    t = x._expr.type
+    n = t.size
+    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
+    flat = positions.reshape(-1)
+    # several writes to one element: the last one wins (as PyTorch does on CPU)
+    last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
+    targets = flat[last]
+    v = apply("reshape", _value(value, t.dtype, positions.shape), shape=(flat.size,))
+    if len(targets) != flat.size:
+        v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
+    zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
+    placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)
+    mask = np.zeros(n, dtype=bool)
+    mask[targets] = True
+    flat_x = apply("reshape", x, shape=(n,))
+    out = apply("select", tensor_from_array(mask), placed, flat_x)
+    return apply("reshape", out, shape=t.shape)
+
+
+def put_traced(x: Tensor, key, value) -> Tensor:
+    """x with x[key] replaced by value, for a key holding traced Tensors (module docstring)."""
+    from tracer.ops.convert import user_error, where_am_i
+    t = x._expr.type
+    if isinstance(key, Tensor) and key._expr.type.dtype == "bool":
+        m = key
+        if tuple(m.shape) != tuple(t.shape[:m.ndim]):
+            raise user_error(IndexError, f"The shape of the mask {list(m.shape)} does not match "
+                                         f"the shape of the indexed tensor {list(t.shape)}")
+        rest = tuple(t.shape[m.ndim:])
+        try:
+            v = _value(value, t.dtype, rest)
+        except Exception:
+            raise TracerError(f"x[mask] = values at {where_am_i()}: with a traced mask the "
+                              "values must be a scalar or broadcastable to one masked element "
+                              f"{list(rest)} (their number would depend on data)") from None
+        v = apply("broadcast_in_dim", v, shape=t.shape, dims=tuple(range(m.ndim, t.ndim)))
+        mb = apply("broadcast_in_dim", m, shape=t.shape, dims=tuple(range(m.ndim)))
+        return apply("select", mb, v, x)
+    return _scatter_traced(x, key, value)
+
+
+def _scatter_traced(x: Tensor, key, value) -> Tensor:
+    n, t = x._expr.type.size, x._expr.type
+    iota = apply("iota", dtype="i64", shape=(n,), dim=0)
+    positions = apply("reshape", iota, shape=tuple(t.shape))
+    pos = positions[key]
+    flat = apply("reshape", pos, shape=(pos.numel(),))
+    work = t.dtype if t.dtype in ("f32", "f64") else "f64"
+    v = apply("reshape", _value(value, work, pos.shape), shape=(pos.numel(),))
+    zeros = apply("constant", value=0, dtype=work, shape=(n,))
+    ones = apply("constant", value=1, dtype=work, shape=(pos.numel(),))
+    count = apply("scatter_add", zeros, flat, ones, axis=0)
+    placed = apply("scatter_add", zeros, flat, v, axis=0)
+    one = apply("constant", value=1, dtype=work, shape=(n,))
+    placed = apply("div", placed, apply("max", count, one))     # the mean of repeated writes
+    if work != t.dtype:
+        placed = apply("convert", placed, dtype=t.dtype)
+    written = apply("gt", count, apply("constant", value=0, dtype=work, shape=(n,)))
+    out = apply("select", written, placed, apply("reshape", x, shape=(n,)))
+    return apply("reshape", out, shape=tuple(t.shape))
