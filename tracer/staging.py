@@ -288,7 +288,14 @@ class Entry:
             if any(e.symbolic for e in exprs):
                 return apply_to(self.fn, exprs)
             arrays = realize(exprs)
-        return wrap_results(self.run(arrays), self.fn)
+        outs = wrap_results(self.run(arrays), self.fn)
+        if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in):
+            # a compiled call on Tensors that require grad is one node of the imperative
+            # autograd graph, differentiated through fn like any recorded op
+            from tracer.autograd.recording import record_call
+            inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in arrays_in]
+            record_call(self.fn.name, self.fn, inputs + list(self.captures), outs)
+        return outs
 
 
 def _concrete(arrays_in: list, captures: list[Expr]) -> list | None:
@@ -379,7 +386,7 @@ class CallPlan:
                 arrays.append(np.asarray(a))
             else:
                 data = a._expr.data
-                if data is None:
+                if data is None or a.requires_grad:       # the slow path records autograd
                     return None
                 arrays.append(data)
                 checked = False

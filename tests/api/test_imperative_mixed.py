@@ -144,3 +144,16 @@ def test_detach_inside_a_functional_transform_stops_its_gradient():
     np.testing.assert_allclose(values(gj.grad(lambda x: (x * x.detach()).sum())(x0)), x0)
     _, tangent = gj.jvp(lambda x: (x * x.detach()).sum(), (x0,), (np.ones(3),))
     np.testing.assert_allclose(values(tangent), x0.sum())
+
+
+def test_jit_on_tensors_that_require_grad_joins_the_autograd_graph():
+    f = gj.jit(lambda x, w: gj.tanh(x * w).sum())
+    x = gj.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = np.array([1.0, 2.0, 3.0], np.float32)
+    for _ in range(2):                   # the second call takes the cached path
+        x.grad = None
+        y = f(x, w)
+        assert y.grad_fn is not None
+        y.backward()
+        t = np.tanh(np.array([0.5, -1.0, 2.0]) * w)
+        np.testing.assert_allclose(x.grad.numpy(), (1 - t * t) * w, rtol=1e-5, atol=1e-6)
