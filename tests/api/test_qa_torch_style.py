@@ -233,11 +233,6 @@ def test_state_dict_round_trip():
     assert sd["l1.weight"][0, 0].item() == 100.0          # state_dict aliases, as in torch
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracer/staging.py Staged.__call__: a jitted (or grad/vmap) function called on Tensors "
-    "that require grad returns results without a grad_fn, so backward() silently drops its "
-    "part of the gradient; tracer.autograd.recording.record_call exists for exactly this "
-    "but is not used there"))
 def test_jitted_function_called_on_tensors_that_require_grad_is_differentiable():
     w = torch.tensor([1.0, 2.0], requires_grad=True)
     f = torch.jit(lambda v: (v * v).sum())
