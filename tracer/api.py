@@ -20,6 +20,7 @@ import numpy as np
 from ir import Function
 from tracer import pipeline
 from tracer.control import remat
+from tracer.creation import traced
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
@@ -76,7 +77,7 @@ def jit(f, static_argnums=()):
     """
     if isinstance(f, Staged) and not static_argnums:
         return f                       # already traced and compiled per signature
-    return Staged(f, f, fun_name(f), static_argnums)
+    return Staged(traced(f), f, fun_name(f), static_argnums)
 
 
 def _grad_staged(f, argnums, has_aux, with_value, suffix):
@@ -196,7 +197,7 @@ def make_ir(f, static_argnums=()):
         if isinstance(f, Staged):
             return f.trace_ir(*args, **kwargs)
         sig = signature(args, kwargs, static_argnums)
-        return trace(f, fun_name(f), sig).fn
+        return trace(traced(f), fun_name(f), sig, hint_fun=f).fn
     return make
 
 

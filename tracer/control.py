@@ -16,6 +16,7 @@ import numpy as np
 
 from ir import Function, TensorType
 from tracer import record
+from tracer.creation import tracing
 from tracer.expr import Expr, build_function, param_expr
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
@@ -39,7 +40,8 @@ def _call_body(fn, params: list[Expr], trees: list, what: str):
         n = tree.num_leaves
         args.append(tree_unflatten(tree, [Tensor(p) for p in params[k:k + n]]))
         k += n
-    return fn(*args)
+    with tracing():
+        return fn(*args)
 
 
 def _flat_out(out, what: str) -> tuple[list[Expr], object]:
@@ -310,7 +312,8 @@ def remat(f, *args, **kwargs):
     params = _fresh([t._expr.type for t in arrays])
     it = iter(Tensor(p) for p in params)
     a, k = tree_unflatten(tree, [next(it) if is_array_leaf(x) else x for x in leaves])
-    outs, out_tree = _flat_out(f(*a, **k), "checkpointed function")
+    with tracing():
+        outs, out_tree = _flat_out(f(*a, **k), "checkpointed function")
     caps = _captures(params, outs)
     zeros = [record.apply("constant", value=0, dtype=e.type.dtype, shape=e.type.shape)._expr
              for e in outs]

@@ -8,7 +8,10 @@ that `manual_seed` reseeds: reproducible, but not PyTorch's stream.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -55,7 +58,45 @@ default_generator = Generator().manual_seed(67280421310721)
 
 def generator(g: Generator | None = None) -> np.random.Generator:
     """The NumPy Generator behind g (default: the module's)."""
+    if getattr(_trace_state, "depth", 0):
+        _warn_random_while_tracing()
     return (g or default_generator).np
+
+
+def _warn_random_while_tracing():
+    """The warning, attributed to the user's line (so warning filters see that line)."""
+    from tracer.errors import user_frame_path, user_location
+    path, _, line = (user_frame_path() or "<unknown>:0").rpartition(":")
+    warnings.warn_explicit(RANDOM_WHILE_TRACING.format(where=user_location()), UserWarning,
+                           path, int(line))
+
+
+RANDOM_WHILE_TRACING = (
+    "random numbers drawn at {where} while tracing (inside jit, grad, vmap or a cond / scan / "
+    "while_loop body) are drawn once, when the function is traced, and every call of the "
+    "compiled function reuses the same values (e.g. the same dropout mask). Draw them "
+    "outside and pass them in as arguments.")
+_trace_state = threading.local()
+
+
+@contextlib.contextmanager
+def tracing():
+    """Marks user code running on traced values (random draws there are trace constants)."""
+    depth = getattr(_trace_state, "depth", 0)
+    _trace_state.depth = depth + 1
+    try:
+        yield
+    finally:
+        _trace_state.depth = depth
+
+
+def traced(f):
+    """f, called inside tracing(): how the transforms call the user's functions."""
+    @functools.wraps(f)
+    def call(*args, **kwargs):
+        with tracing():
+            return f(*args, **kwargs)
+    return call
 
 
 def manual_seed(seed: int) -> Generator:
@@ -161,7 +202,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     """A new leaf Tensor holding a copy of data (nested lists, NumPy arrays, numbers)."""
     if isinstance(data, Tensor):
         warnings.warn("To copy construct from a tensor, it is recommended to use "
-                      "sourceTensor.clone().detach() or sourceTensor.clone().detach()."
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()."
                       "requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
         arr = np.array(data._realize())

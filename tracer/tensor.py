@@ -297,11 +297,16 @@ class Tensor:
 
     def __float__(self) -> float:
         self._require_concrete("float()")
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self) -> int:
         self._require_concrete("int()")
-        return int(self.item())
+        return int(self._scalar())
+
+    def _scalar(self):
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.item()
 
     def __index__(self) -> int:
         self._require_concrete("using a tensor as an index")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ir import Function, is_float
 from ir.passes import optimize
 from tracer import record
+from tracer.creation import traced
 from tracer.errors import user_location
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Traced, apply_to, is_array_leaf, project, to_expr, trace_inner
@@ -109,7 +110,7 @@ def _arg_trees(tr: Traced, argnums, values: list[Tensor], single: bool):
 def grad_body(f, name: str, argnums, has_aux: bool, with_value: bool, single: bool):
     """The traced body of grad / value_and_grad (argnums already normalised)."""
     def body(*args, **kwargs):
-        tr = trace_inner(f, name, args, kwargs)
+        tr = trace_inner(traced(f), name, args, kwargs)
         what = "value_and_grad" if with_value else "grad"
         # the inputs first: an integer input is the mistake even when the output is integer too
         wrt = [k for ks in _float_params(tr, argnums, what) for k in ks]
@@ -136,7 +137,7 @@ def vjp_body(f, name: str, nprimals: int, has_aux: bool):
     """body(*primals, cotangent) -> tuple of cotangents, one pytree per primal."""
     def body(*args):
         primals, ct = args[:nprimals], args[nprimals]
-        tr = trace_inner(f, name, primals)
+        tr = trace_inner(traced(f), name, primals)
         fn_v = project(tr.fn, _value_results(tr, has_aux))
         value_tree = tr.out_tree.children[0] if has_aux else tr.out_tree
         ct_leaves, ct_tree = tree_flatten(ct)
@@ -183,7 +184,7 @@ def jvp_body(f, name: str, nprimals: int):
     """body(*primals, *tangents) -> (primal out, tangent out)."""
     def body(*args):
         primals, tangents = args[:nprimals], args[nprimals:]
-        tr = trace_inner(f, name, primals)
+        tr = trace_inner(traced(f), name, primals)
         p_leaves, p_tree = tree_flatten(primals)
         t_leaves, t_tree = tree_flatten(tangents)
         if t_tree != p_tree:
@@ -219,7 +220,7 @@ def jacobian_body(f, name: str, argnums, single: bool, has_aux: bool):
     from ir.batching import batch_function
 
     def body(*args, **kwargs):
-        tr = trace_inner(f, name, args, kwargs)
+        tr = trace_inner(traced(f), name, args, kwargs)
         wrt_per_arg = _float_params(tr, argnums, "jacobian")
         wrt = [k for ks in wrt_per_arg for k in ks]
         value_ix = _value_results(tr, has_aux)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.batching import batch_function
+from ir.batching import BatchingError, batch_function
 from ir.core import DTYPES
 from tracer import record
+from tracer.creation import traced
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Staged, apply_to, fun_name, is_array_leaf, leaf_type, trace_inner
@@ -76,10 +77,13 @@ def vmap_body(f, name: str, in_axes, out_axes):
             raise user_error(ValueError, "vmap needs at least one input with a mapped axis "
                                          "(in_axes)")
         iargs, ikwargs = tree_unflatten(tree, inner)
-        tr = trace_inner(f, name, iargs, ikwargs)
+        tr = trace_inner(traced(f), name, iargs, ikwargs)
         out_ax = _out_axes(out_axes, tr.out_tree)
         want = [a is not None for a in out_ax]
-        bfn, _ = batch_function(tr.fn, flags + [False] * len(tr.captures), size, want)
+        try:
+            bfn, _ = batch_function(tr.fn, flags + [False] * len(tr.captures), size, want)
+        except BatchingError as e:
+            raise user_error(BatchingError, str(e)) from None
         outs = apply_to(bfn, exprs + list(tr.captures))
         moved = [_move(o, 0, _check_axis(a, o._expr.type.ndim)) if a is not None else o
                  for o, a in zip(outs, out_ax)]

@@ -251,3 +251,35 @@ def test_rounding_gradients():
     w = gj.tensor([3.0, -3.0])
     w.div_(2, rounding_mode="floor")
     assert values(w).tolist() == [1.0, -2.0]
+
+
+# ---- long chains of elementwise ops --------------------------------------------------------
+
+def _chain(z, n):
+    for _ in range(n):
+        z = z * 1.0001 + 0.0001
+    return z
+
+
+def test_moderately_long_elementwise_chains_compile():
+    x = np.ones(3, np.float32)
+    want = _chain(x.astype(np.float64), 100)
+    np.testing.assert_allclose(values(gj.jit(lambda z: _chain(z, 100))(x)), want, rtol=1e-5)
+    np.testing.assert_allclose(values(_chain(gj.tensor(x), 100)), want, rtol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
+    "codegen/elemental.py Elemental.gen/compute: a fused elementwise chain is emitted by "
+    "recursion (3 Python frames per op), so ~330 chained ops exceed the recursion limit: "
+    "jit of a Python loop of 400 `z = z * a` steps, or an imperative loop that updates a "
+    "tensor 400 times before reading it, raises RecursionError; needs an iterative walk (or a "
+    "depth cut in the fusion planner)"))
+@pytest.mark.parametrize("front", ["jit", "eager"])
+def test_long_elementwise_chains_compile(monkeypatch, front):
+    monkeypatch.delenv("GRADJIT_BACKEND", raising=False)
+    x = np.ones(3, np.float32)
+    if front == "jit":
+        got = gj.jit(lambda z: _chain(z, 400))(x)
+    else:
+        got = _chain(gj.tensor(x), 400)
+    np.testing.assert_allclose(values(got), _chain(x.astype(np.float64), 400), rtol=1e-4)

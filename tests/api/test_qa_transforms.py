@@ -223,3 +223,41 @@ def test_setitem_with_traced_indices_and_masks():
     np.testing.assert_allclose(values(per_row), [[0, 1], [2, 0], [0, 5]])
     with pytest.raises(gj.TracerError, match="with a traced mask the values must be"):
         gj.jit(lambda x: put(x, x > 2, gj.tensor([1.0, 2.0])))(a)
+
+
+def test_random_numbers_drawn_while_tracing_warn_that_they_are_frozen():
+    f = gj.jit(lambda x: x + gj.randn(3))
+    with pytest.warns(UserWarning, match=r"drawn once, when the function is traced") as rec:
+        first = values(f(np.zeros(3, np.float32)))
+    assert rec[0].filename.endswith("test_qa_transforms.py")
+    np.testing.assert_array_equal(values(f(np.zeros(3, np.float32))), first)   # frozen
+    drop = gj.nn.Dropout(0.5)
+    with pytest.warns(UserWarning, match="same dropout mask"):
+        gj.jit(lambda x: drop(x))(np.ones(4, np.float32))
+    with pytest.warns(UserWarning, match="while tracing"):
+        gj.scan(lambda c, x: (c + gj.rand(1).sum(), None), 0.0, np.ones(3))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drop(gj.ones(4))                            # eager: fresh numbers each call, no warning
+        gj.randn(2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tracer/staging.py _static_key: a static float is keyed by (float, x), and -0.0 == 0.0 "
+    "with equal hashes, so f(x, -0.0) reuses the trace made for 0.0: a silent wrong result "
+    "(x / -0.0 gives +inf); key floats by x.hex() (recursively inside static tuples)"))
+def test_static_minus_zero_is_its_own_signature():
+    f = gj.jit(lambda x, s: x / s)
+    assert f(np.ones(1), 0.0).item() == np.inf
+    assert f(np.ones(1), -0.0).item() == -np.inf
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tracer/staging.py _static_key: nan != nan, so a static nan never hits the signature "
+    "cache: every call traces and compiles again and the cache grows without bound"))
+def test_static_nan_is_traced_once():
+    f = gj.jit(lambda x, s: x * s)
+    for _ in range(3):
+        f(np.ones(1), float("nan"))
+    assert f.trace_count == 1

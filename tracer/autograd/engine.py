@@ -26,7 +26,7 @@ import warnings
 from tracer.autograd.emitter import Emitter, result_dependencies
 from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
                                    toposort)
-from tracer.autograd.nodes import AccumulateGrad, edge_of, node_class
+from tracer.autograd.nodes import edge_of, node_class
 from tracer.errors import user_location
 from tracer.expr import apply_function, data_expr, settle
 from tracer.tensor import Tensor, run_function
@@ -260,6 +260,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         raise NotImplementedError("gradjit's autograd.grad does not support is_grads_batched")
     roots = _as_list(outputs)
     chosen = _as_list(inputs)
+    if not chosen:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if allow_unused is None:
         allow_unused = materialize_grads
     seeds = make_grads(roots, _as_list(grad_outputs) if grad_outputs is not None

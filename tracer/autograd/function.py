@@ -222,3 +222,10 @@ def _attach(cls, ctx: FunctionCtx, args, out):
     node.saved = [SavedTensor(t, node, nr_of.get(id(t))) for t in ctx._to_save
                   if t is not None]
     return outs[0] if single else type(out)(outs)
+
+
+def once_differentiable(backward):
+    """PyTorch's marker for a backward that is not itself differentiable. gradjit traces a
+    backward like any other code (its result can be differentiated again), so the marker
+    changes nothing: code written for PyTorch runs unchanged."""
+    return backward

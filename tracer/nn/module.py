@@ -223,20 +223,24 @@ class Module:
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            parts = []
-            if unexpected:
-                parts.append("Unexpected key(s) in state_dict: "
-                             + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                parts.append("Missing key(s) in state_dict: "
-                             + ", ".join(f'"{k}"' for k in missing) + ". ")
+        values = {k: _as_tensor(v) for k, v in state_dict.items() if k in own}
+        # PyTorch's order: missing, unexpected (strict only), then every size mismatch
+        parts = []
+        if strict and missing:
+            parts.append("Missing key(s) in state_dict: "
+                         + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if strict and unexpected:
+            parts.append("Unexpected key(s) in state_dict: "
+                         + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        parts += [f"size mismatch for {k}: copying a param with shape {v.shape!r} from "
+                  f"checkpoint, the shape in current model is {own[k].shape!r}."
+                  for k, v in values.items() if v.shape != own[k].shape]
+        if parts:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(parts))
         with no_grad():
-            for name, t in own.items():
-                if name in state_dict:
-                    _load_into(name, t, state_dict[name])
+            for name, value in values.items():
+                own[name].copy_(value)
         return _IncompatibleKeys(missing, unexpected)
 
     def to(self, *args, **kwargs):
@@ -284,15 +288,11 @@ class Module:
         return text + ")"
 
 
-def _load_into(name: str, t: Tensor, value):
-    if not isinstance(value, Tensor):
-        from tracer.creation import tensor
-        value = tensor(value)
-    if value.shape != t.shape:
-        raise RuntimeError(f"size mismatch for {name}: copying a param with shape "
-                           f"{value.shape!r} from checkpoint, the shape in current model is "
-                           f"{t.shape!r}.")
-    t.copy_(value)
+def _as_tensor(value) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    from tracer.creation import tensor
+    return tensor(value)
 
 
 class _IncompatibleKeys:
