@@ -82,7 +82,16 @@ def _static_key(x):
         raise TypeError(f"non-array argument {x!r} of type {type(x).__name__} is static (part "
                         "of the compile-cache key) and must be hashable; pass arrays as "
                         "NumPy arrays or Tensors") from None
-    return (type(x), x)
+    return (type(x), _exact(x))
+
+
+def _exact(x):
+    """x with floats keyed by their bits: -0.0 and 0.0 differ, and nan equals itself."""
+    if type(x) is float:
+        return ("float", x.hex())
+    if type(x) in (tuple, list):
+        return (type(x).__name__,) + tuple(_exact(e) for e in x)
+    return x
 
 
 # ---- signatures --------------------------------------------------------------------------

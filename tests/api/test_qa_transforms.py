@@ -243,19 +243,12 @@ def test_random_numbers_drawn_while_tracing_warn_that_they_are_frozen():
         gj.randn(2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracer/staging.py _static_key: a static float is keyed by (float, x), and -0.0 == 0.0 "
-    "with equal hashes, so f(x, -0.0) reuses the trace made for 0.0: a silent wrong result "
-    "(x / -0.0 gives +inf); key floats by x.hex() (recursively inside static tuples)"))
 def test_static_minus_zero_is_its_own_signature():
     f = gj.jit(lambda x, s: x / s)
     assert f(np.ones(1), 0.0).item() == np.inf
     assert f(np.ones(1), -0.0).item() == -np.inf
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracer/staging.py _static_key: nan != nan, so a static nan never hits the signature "
-    "cache: every call traces and compiles again and the cache grows without bound"))
 def test_static_nan_is_traced_once():
     f = gj.jit(lambda x, s: x * s)
     for _ in range(3):
