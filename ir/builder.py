@@ -14,12 +14,27 @@ from ir.primitives import PRIMITIVES, ShapeError, get
 
 
 class Builder:
+    """Appends ops to `self.ops`; any primitive is a method: `b.exp(x)`, `b.reduce_sum(x,
+    axes=(0,))`. Ops built while `loc` is set carry it as their source location."""
+
     def __init__(self, loc: str | None = None):
         self.ops: list[Op] = []
         self.loc = loc          # stamped on every op built while set
 
     def emit(self, prim, *inputs: Value, regions=(), **params):
-        """Appends one op and returns its result (or a tuple for multi-result ops)."""
+        """Appends one op and returns its result (a tuple of results for control flow).
+
+        Args:
+            prim: a Primitive or its name.
+            inputs: the operands.
+            regions: the region Functions of a control-flow op.
+            params: the op's params (lists become tuples, NumPy scalars Python ones).
+        Raises:
+            ShapeError: the primitive's rule rejects the operands or params (the message
+                ends with the builder's location, if set).
+            TypeError: an operand is not a Value.
+            KeyError: no primitive has that name.
+        """
         prim = get(prim) if isinstance(prim, str) else prim
         for v in inputs:
             if not isinstance(v, Value):
@@ -29,7 +44,7 @@ class Builder:
             types = prim.infer([v.type for v in inputs], params, tuple(regions))
         except ShapeError as e:
             where = f" (at {self.loc})" if self.loc else ""
-            raise ShapeError(f"{e}{where}") from None
+            raise ShapeError(f"{e}{where}", e.reason) from None
         results = tuple(Value(t) for t in types)
         self.ops.append(Op(prim, tuple(inputs), results, params, tuple(regions), self.loc))
         return results[0] if len(results) == 1 and prim.kind != "control" else results
@@ -43,6 +58,10 @@ class Builder:
         """Appends a copy of fn's body applied to args; returns the copies of its results.
 
         Regions are closed, so they are shared, not copied. Locations are kept.
+
+        Raises:
+            TypeError: the number of args is not fn's number of params.
+            ShapeError: an argument's type is not its parameter's.
         """
         if len(args) != len(fn.params):
             raise TypeError(f"inline @{fn.name}: {len(fn.params)} params, {len(args)} args")
@@ -73,10 +92,15 @@ class Builder:
         return self.emit("constant", value=value, dtype=dtype, shape=tuple(shape))
 
     def full_like(self, value, x: Value) -> Value:
+        """A constant of x's type, every element value."""
         return self.const(value, x.dtype, x.shape)
 
     def broadcast_to(self, x: Value, shape) -> Value:
-        """NumPy-style broadcast of x to shape (leading axes added, size-1 axes stretched)."""
+        """NumPy-style broadcast of x to shape (leading axes added, size-1 axes stretched).
+
+        Raises:
+            ShapeError: x does not broadcast to shape.
+        """
         shape = tuple(shape)
         if x.shape == shape:
             return x
@@ -116,4 +140,5 @@ def function_from(name: str, params: list[Value], builder: Builder, results) -> 
 
 
 def new_param(t: TensorType, hint: str | None = None) -> Value:
+    """A fresh Value of type t, to be a Function parameter."""
     return Value(t, hint)

@@ -1,14 +1,16 @@
-"""The IR data model: dtypes, TensorType, Value, Op, Function.
+"""The IR data model: dtypes, TensorType, Value, Primitive, Op, Function.
 
 SSA by construction: a Value is defined once (a Function parameter or one Op result) and
 is compared by identity. Passes never mutate a Function they were given; they build new ones.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, Callable
 
 import numpy as np
 
@@ -113,10 +115,94 @@ class Value:
         return f"<Value{hint}: {self.type}>"
 
 
+class ShapeError(TypeError, RuntimeError):
+    """An op was applied to operands whose shapes or dtypes do not fit its rule.
+
+    A TypeError as in JAX, and a RuntimeError as PyTorch raises for shape mismatches. The
+    message is the reason (which names the primitive) and, on the next line, the failed
+    application with its operand types and params; `reason` holds the first part alone.
+    """
+
+    def __init__(self, msg: str, reason: str | None = None):
+        super().__init__(msg)
+        self.reason = msg if reason is None else reason
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One IR operation: its name, its kind and the rule giving its result types.
+
+    kind is 'unary', 'binary', 'compare', 'reduce', 'shape', 'other' or 'control' (the ops
+    with regions). The shape rule's keyword-only arguments are the op's params.
+    """
+    name: str
+    shape_rule: Callable[..., TensorType | tuple]
+    kind: str
+
+    @cached_property
+    def signature(self) -> tuple[int | None, frozenset, frozenset | None]:
+        """(operand count; required param names; allowed param names), read off the shape
+        rule's signature. None stands for any: a rule taking *xs or **params."""
+        params = inspect.signature(self.shape_rule).parameters.values()
+        kinds = [p.kind for p in params]
+        arity = None if inspect.Parameter.VAR_POSITIONAL in kinds else sum(
+            k is inspect.Parameter.POSITIONAL_OR_KEYWORD for k in kinds)
+        kw = [p for p in params
+              if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "regions"]
+        required = frozenset(p.name for p in kw if p.default is inspect.Parameter.empty)
+        allowed = None if inspect.Parameter.VAR_KEYWORD in kinds else frozenset(
+            p.name for p in kw)
+        return arity, required, allowed
+
+    def infer(self, in_types, params, regions=()) -> tuple[TensorType, ...]:
+        """The result types of this primitive applied to operands of in_types.
+
+        Args:
+            in_types: the operands' TensorTypes.
+            params: the op's params (keyword arguments of the shape rule).
+            regions: the op's region Functions (control-flow primitives only).
+        Raises:
+            ShapeError: the operands, params or regions do not fit; the message names the
+                primitive, the reason and the application (operand types and params).
+        """
+        try:
+            return self._infer(list(in_types), params, tuple(regions))
+        except ShapeError as e:
+            reason = e.reason
+        except (TypeError, ValueError, LookupError, ArithmeticError) as e:
+            # malformed params (a scalar for a tuple, a negative or fractional dimension)
+            reason = f"{self.name}: {e}"
+        from ir.printer import print_application      # NOTE: the printer imports this module
+        raise ShapeError(f"{reason}\n  in: {print_application(self.name, in_types, params)}",
+                         reason)
+
+    def _infer(self, in_types, params, regions) -> tuple[TensorType, ...]:
+        arity, required, allowed = self.signature
+        if arity is not None and len(in_types) != arity:
+            plural = "" if arity == 1 else "s"
+            raise ShapeError(f"{self.name} takes {arity} operand{plural}, got {len(in_types)}")
+        missing = sorted(required - set(params))
+        unknown = [] if allowed is None else sorted(set(params) - allowed)
+        if missing:
+            raise ShapeError(f"{self.name}: missing param '{missing[0]}'")
+        if unknown:
+            raise ShapeError(f"{self.name}: unknown param '{unknown[0]}'")
+        kwargs = dict(params)
+        if self.kind == "control":
+            kwargs["regions"] = regions
+        elif regions:
+            raise ShapeError(f"{self.name} takes no regions, got {len(regions)}")
+        out = self.shape_rule(*in_types, **kwargs)
+        return out if isinstance(out, tuple) else (out,)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 @dataclass(eq=False)
 class Op:
-    """One primitive application. `prim` is a Primitive from ir.primitives."""
-    prim: Any
+    """One primitive application. `prim` is a Primitive from ir.primitives.PRIMITIVES."""
+    prim: Primitive
     inputs: tuple[Value, ...]
     results: tuple[Value, ...]
     params: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,10 @@
 """The reference interpreter: runs a Function on NumPy arrays, one primitive at a time.
 
 It is the oracle that compiled code is checked against, so every rule is the plainest
-NumPy that states the primitive's meaning. Results are always cast to the op's result type.
+NumPy that states the primitive's meaning (ir/primitives.py documents the cases NumPy leaves
+to the platform or refuses: integer division by zero, float to int conversion, empty
+reductions, negative integer powers). Results are cast to the op's result dtype; their
+shape must already be the op's.
 """
 from __future__ import annotations
 
@@ -214,7 +217,15 @@ def eval_op(op: Op, args: list) -> list[np.ndarray]:
 
 
 def interpret(fn: Function, *args) -> list[np.ndarray]:
-    """Runs fn on NumPy arrays (converted to the parameter types); returns its results."""
+    """Runs fn on NumPy arrays; returns its results (fresh arrays of the result types).
+
+    Args:
+        fn: a verified Function.
+        args: one array (or scalar, nested list) per parameter, converted to its dtype.
+    Raises:
+        TypeError: the number of arguments is not the number of parameters.
+        ValueError: an argument's shape is not its parameter's.
+    """
     if len(args) != len(fn.params):
         raise TypeError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
     env = {}

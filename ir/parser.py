@@ -18,7 +18,6 @@ from typing import NamedTuple
 from ir.core import DTYPES, Function, Op, TensorType, Value
 from ir.primitives import PRIMITIVES, ShapeError
 from ir.printer import IMPLIED_PARAMS
-from ir.verify import constant_value_problem
 
 
 class ParseError(ValueError):
@@ -31,6 +30,7 @@ class ParseError(ValueError):
 
 
 class Token(NamedTuple):
+    """One lexical token and where it starts (1-based line and column)."""
     kind: str        # value, func, string, number, ident, punct, loc, eof
     text: str
     line: int
@@ -113,6 +113,26 @@ class _Parser:
         # a trailing comment on a line that is not an op line carries no meaning
         self.accept("loc")
 
+    def comma_list(self, item) -> list:
+        """item (',' item)*: what item() parses, at least once."""
+        items = [item()]
+        while self.accept("punct", ","):
+            items.append(item())
+        return items
+
+    def enclosed(self, open_: str, close: str, item) -> list:
+        """open [item (',' item)*] close."""
+        self.expect("punct", open_)
+        items = [] if self.at("punct", close) else self.comma_list(item)
+        self.expect("punct", close)
+        return items
+
+    def uses(self, scope: dict, what: str) -> list[Value]:
+        """[use (',' use)*]: the values named (none when no %name follows)."""
+        if not self.at("value"):
+            return []
+        return self.comma_list(lambda: self.use(scope, self.expect("value", what=what)))
+
     # ---- grammar ----
 
     def parse_function(self) -> Function:
@@ -127,21 +147,16 @@ class _Parser:
                   | '[' [pvalue (',' pvalue)*] ']'
         type     := DTYPE '[' [INT (',' INT)*] ']'
         use      := VALUE                      (defined earlier in the same function)
-        VALUE is %name, FUNC is @name, LOC is a trailing '# ...' comment. Regions are closed:
+        VALUE is %name (word characters: letters and digits of any script, '_'), FUNC is
+        @name, STRING a JSON string, LOC a trailing '# ...' comment. Regions are closed:
         each function, and each region, has its own name scope.
         """
         self.expect("ident", "func", "'func'")
         name = self.expect("func", what="a function name '@name'").text[1:]
         scope: dict[str, Value] = {}
-        self.expect("punct", "(")
-        params = []
-        if not self.at("punct", ")"):
-            params = [self.parse_param(scope)]
-            while self.accept("punct", ","):
-                params.append(self.parse_param(scope))
-        self.expect("punct", ")")
+        params = self.enclosed("(", ")", lambda: self.parse_param(scope))
         self.expect("punct", "->")
-        out_types = self.parse_type_tuple()
+        out_types = self.enclosed("(", ")", lambda: self.parse_type()[0])
         self.expect("punct", "{")
         self.skip_comment()
         body = []
@@ -159,27 +174,11 @@ class _Parser:
         self.expect("punct", ":")
         return self.define(scope, tok, self.parse_type()[0])
 
-    def parse_type_tuple(self) -> list[TensorType]:
-        self.expect("punct", "(")
-        types = []
-        if not self.at("punct", ")"):
-            types = [self.parse_type()[0]]
-            while self.accept("punct", ","):
-                types.append(self.parse_type()[0])
-        self.expect("punct", ")")
-        return types
-
     def parse_type(self) -> tuple[TensorType, Token]:
         tok = self.expect("ident", what="a type such as f32[2,3]")
         if tok.text not in DTYPES:
             self.error(f"bad type: unknown dtype '{tok.text}' (known: {', '.join(DTYPES)})", tok)
-        self.expect("punct", "[")
-        dims = []
-        if not self.at("punct", "]"):
-            dims = [self.parse_dim()]
-            while self.accept("punct", ","):
-                dims.append(self.parse_dim())
-        self.expect("punct", "]")
+        dims = self.enclosed("[", "]", self.parse_dim)
         return TensorType(tok.text, tuple(dims)), tok
 
     def parse_dim(self) -> int:
@@ -190,11 +189,7 @@ class _Parser:
 
     def parse_return(self, scope: dict, out_types: list[TensorType]) -> list[Value]:
         ret = self.expect("ident", "return")
-        results = []
-        if self.at("value"):
-            results = [self.use(scope, self.next())]
-            while self.accept("punct", ","):
-                results.append(self.use(scope, self.expect("value", what="a value '%name'")))
+        results = self.uses(scope, "a value '%name'")
         self.skip_comment()
         got = [r.type for r in results]
         if got != out_types:
@@ -205,19 +200,13 @@ class _Parser:
     def parse_op(self, scope: dict) -> Op:
         defs = []
         if self.at("value"):
-            defs = [self.next()]
-            while self.accept("punct", ","):
-                defs.append(self.expect("value", what="a result '%name'"))
+            defs = self.comma_list(lambda: self.expect("value", what="a result '%name'"))
         self.expect("punct", "=", "an op '%name = prim ...' or 'return'")
         prim_tok = self.expect("ident", what="a primitive name")
         prim = PRIMITIVES.get(prim_tok.text)
         if prim is None:
             self.error(f"unknown primitive '{prim_tok.text}'", prim_tok)
-        inputs = []
-        if self.at("value"):
-            inputs = [self.use(scope, self.next())]
-            while self.accept("punct", ","):
-                inputs.append(self.use(scope, self.expect("value", what="an operand '%name'")))
+        inputs = self.uses(scope, "an operand '%name'")
         params = self.parse_attrs() if self.at("punct", "{") else {}
         self.expect("punct", ":")
         types = []
@@ -225,19 +214,23 @@ class _Parser:
             if k:
                 self.expect("punct", ",", f"{len(defs)} result types")
             types.append(self.parse_type())
+        loc, regions = self.parse_regions(prim.name)
+        op = self.build_op(prim, prim_tok, inputs, params, types, regions, loc)
+        for tok, value in zip(defs, op.results):
+            self.define(scope, tok, value)
+        return op
+
+    def parse_regions(self, prim: str) -> tuple[Token | None, list[Function]]:
+        """The op line's loc and its regions: ['{' LOC? function+ '}'] LOC?."""
         loc, regions = None, []
         if self.accept("punct", "{"):
             loc = self.accept("loc")
             while self.at("ident", "func"):
                 regions.append(self.parse_function())
             if not regions:
-                self.error(f"expected a region 'func @name(...)' for '{prim.name}'")
+                self.error(f"expected a region 'func @name(...)' for '{prim}'")
             self.expect("punct", "}")
-        loc = loc or self.accept("loc")
-        op = self.build_op(prim, prim_tok, inputs, params, types, regions, loc)
-        for tok, value in zip(defs, op.results):
-            self.define(scope, tok, value)
-        return op
+        return loc or self.accept("loc"), regions
 
     def parse_attrs(self) -> dict:
         self.expect("punct", "{")
@@ -254,6 +247,8 @@ class _Parser:
         return params
 
     def parse_pvalue(self):
+        if self.at("punct", "["):
+            return tuple(self.enclosed("[", "]", self.parse_pvalue))
         tok = self.next()
         if tok.kind == "number":
             is_float = any(c in tok.text for c in ".eEn")      # 'n' as in inf
@@ -265,14 +260,6 @@ class _Parser:
                 return json.loads(tok.text, strict=False)
             except ValueError as e:
                 self.error(f"bad string {tok.text}: {e}", tok)
-        if tok.kind == "punct" and tok.text == "[":
-            items = []
-            if not self.at("punct", "]"):
-                items = [self.parse_pvalue()]
-                while self.accept("punct", ","):
-                    items.append(self.parse_pvalue())
-            self.expect("punct", "]")
-            return tuple(items)
         self.error(f"bad parameter value {_describe(tok)}", tok)
 
     def build_op(self, prim, prim_tok, inputs, params, types, regions, loc) -> Op:
@@ -291,10 +278,6 @@ class _Parser:
         for (t, tok), want in zip(types, inferred):
             if t != want:
                 self.error(f"type mismatch: '{prim.name}' gives {want}, printed {t}", tok)
-        if prim.name == "constant":
-            problem = constant_value_problem(params.get("value"), types[0][0])
-            if problem:
-                self.error(problem, prim_tok)
         results = tuple(Value(t) for t, _ in types)
         return Op(prim, tuple(inputs), results, params, tuple(regions),
                   loc.text if loc and loc.text else None)

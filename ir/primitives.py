@@ -2,109 +2,18 @@
 
 A shape rule takes the input TensorTypes positionally and the op's params as keywords
 (control-flow primitives also get `regions=`), and returns the result TensorType, or a
-tuple of them for multi-result ops. It raises ShapeError on bad input. Other layers keep
+tuple of them for multi-result ops. It raises ShapeError on bad input, with a reason that
+names the primitive; Primitive.infer (ir/core.py) adds the operand types and params, and
+checks the operand count and param names against the rule's signature. Other layers keep
 their own tables keyed by primitive name (impl_rules, vjp_rules, jvp_rules, lower_rules),
 and tests/test_rules_complete.py checks that every primitive has an entry in each.
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Callable
+from ir.constants import constant_value_problem
+from ir.core import DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, is_float
 
-from ir.core import DTYPES, INT_DTYPES, TensorType, is_float
-from ir.printer import format_param
-
-
-class ShapeError(TypeError, RuntimeError):
-    """An op was applied to operands whose shapes or dtypes do not fit its rule.
-
-    A TypeError as in JAX, and a RuntimeError as PyTorch raises for shape mismatches. The
-    message is the reason (which names the primitive) and, on the next line, the failed
-    application with its operand types and params; `reason` holds the first part alone.
-    """
-
-    def __init__(self, msg: str, reason: str | None = None):
-        super().__init__(msg)
-        self.reason = msg if reason is None else reason
-
-
-def describe_application(name: str, in_types, params) -> str:
-    """`add(f32[3], f32[4])`, then the params as the printer writes them: how an error shows
-    an op that could not be built (it has no result, so print_op cannot show it)."""
-    text = f"{name}({', '.join(map(str, in_types))})"
-    items = []
-    for key, value in sorted(params.items()):
-        try:
-            items.append(f"{key}={format_param(value)}")
-        except TypeError:
-            items.append(f"{key}={value!r}")
-    return text + (" {" + ", ".join(items) + "}" if items else "")
-
-
-@dataclass(frozen=True, eq=False)
-class Primitive:
-    """One IR operation: its name, its kind and the rule giving its result types.
-
-    kind is 'unary', 'binary', 'compare', 'reduce', 'shape', 'other' or 'control' (the ops
-    with regions). The shape rule's keyword-only arguments are the op's params.
-    """
-    name: str
-    shape_rule: Callable[..., TensorType | tuple]
-    kind: str
-
-    @cached_property
-    def signature(self) -> tuple[int | None, frozenset, frozenset]:
-        """(operand count, None for any; required param names; allowed param names), read
-        off the shape rule's signature."""
-        params = inspect.signature(self.shape_rule).parameters.values()
-        kinds = [p.kind for p in params]
-        arity = None if inspect.Parameter.VAR_POSITIONAL in kinds else sum(
-            k is inspect.Parameter.POSITIONAL_OR_KEYWORD for k in kinds)
-        kw = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "regions"]
-        required = frozenset(p.name for p in kw if p.default is inspect.Parameter.empty)
-        return arity, required, frozenset(p.name for p in kw)
-
-    def infer(self, in_types, params, regions=()) -> tuple[TensorType, ...]:
-        """The result types of this primitive applied to operands of in_types.
-
-        Args:
-            in_types: the operands' TensorTypes.
-            params: the op's params (keyword arguments of the shape rule).
-            regions: the op's region Functions (control-flow primitives only).
-        Raises:
-            ShapeError: the operands, params or regions do not fit; the message names the
-                primitive, the reason and the application (operand types and params).
-        """
-        try:
-            return self._infer(list(in_types), params, tuple(regions))
-        except ShapeError as e:
-            reason = e.reason
-        except (TypeError, ValueError, LookupError, ArithmeticError) as e:
-            # malformed params (a scalar for a tuple, a negative or fractional dimension)
-            reason = f"{self.name}: {e}"
-        raise ShapeError(f"{reason}\n  in: {describe_application(self.name, in_types, params)}",
-                         reason)
-
-    def _infer(self, in_types, params, regions) -> tuple[TensorType, ...]:
-        arity, required, allowed = self.signature
-        if arity is not None and len(in_types) != arity:
-            raise ShapeError(f"{self.name} takes {arity} operands, got {len(in_types)}")
-        for key in sorted(required - set(params)):
-            raise ShapeError(f"{self.name}: missing param '{key}'")
-        for key in sorted(set(params) - allowed):
-            raise ShapeError(f"{self.name}: unknown param '{key}'")
-        kwargs = dict(params)
-        if self.kind == "control":
-            kwargs["regions"] = regions
-        elif regions:
-            raise ShapeError(f"{self.name} takes no regions, got {len(regions)}")
-        out = self.shape_rule(*in_types, **kwargs)
-        return out if isinstance(out, tuple) else (out,)
-
-    def __repr__(self) -> str:
-        return self.name
+__all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get"]
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -186,6 +95,8 @@ _register("logical_not", _logical_not, "unary")
 _register("stop_gradient", lambda x: x, "unary")
 
 _NUMERIC = ("f32", "f64", "i32", "i64")
+# Integer arithmetic wraps; integer div truncates toward zero, with x / 0 = 0 and
+# INT_MIN / -1 = INT_MIN (C leaves both undefined). max and min propagate nan.
 for _n in ("add", "sub", "mul", "div", "max", "min"):
     _register(_n, _same_types(_n, allowed=_NUMERIC), "binary")
 _register("pow", _same_types("pow", allowed=("f32", "f64")), "binary")
@@ -280,6 +191,8 @@ for _n, _r in (("broadcast_in_dim", _broadcast_in_dim), ("reshape", _reshape),
 
 
 # ---- reductions ----------------------------------------------------------------------
+# Over an empty axis, reduce_sum gives 0 and reduce_max / reduce_min the lowest / highest
+# value of the dtype (-inf / inf for floats): the identities the native loops start from.
 
 def _reduce(name, out_dtype=None):
     def rule(x, *, axes):
@@ -365,8 +278,11 @@ def _iota(*, dtype, shape, dim):
 
 
 def _constant(*, value, dtype, shape):
-    """value is a Python scalar (splat) or a nested list matching shape."""
-    return TensorType(dtype, tuple(shape))
+    """value is a Python scalar (splat) or a nested list matching shape (ir/constants.py)."""
+    out = TensorType(dtype, tuple(shape))
+    problem = constant_value_problem(value, out)
+    _check(problem is None, problem)
+    return out
 
 
 _register("gather", _gather, "other")
@@ -427,6 +343,11 @@ _register("scan", _scan, "control")
 
 
 def get(name: str) -> Primitive:
+    """The primitive called name.
+
+    Raises:
+        KeyError: no primitive has that name.
+    """
     try:
         return PRIMITIVES[name]
     except KeyError:

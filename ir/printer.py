@@ -31,6 +31,7 @@ class _Namer:
         self.counter = 0
 
     def define(self, v: Value) -> str:
+        """Names a newly defined value: its sanitized hint (suffixed on a clash) or a number."""
         if v.name_hint and self.hints:
             base = _sanitize(v.name_hint)
             name, k = base, 1
@@ -45,6 +46,7 @@ class _Namer:
         return "%" + name
 
     def use(self, v: Value) -> str:
+        """The name of a value defined earlier."""
         name = self.names.get(v)
         return "%" + name if name is not None else f"%<undefined {v.type}>"
 
@@ -88,6 +90,19 @@ def format_param(v) -> str:
     raise TypeError(f"cannot print param value {v!r} of type {type(v).__name__}")
 
 
+def print_application(name: str, in_types, params) -> str:
+    """`add(f32[3], f32[4])`, then the params as the printer writes them: how an error shows
+    an op that could not be built (it has no result, so print_op cannot show it)."""
+    text = f"{name}({', '.join(map(str, in_types))})"
+    items = []
+    for key, value in sorted(params.items()):
+        try:
+            items.append(f"{key}={format_param(value)}")
+        except TypeError:
+            items.append(f"{key}={value!r}")
+    return text + (" {" + ", ".join(items) + "}" if items else "")
+
+
 def _format_params(op: Op) -> str:
     skip = IMPLIED_PARAMS.get(op.prim.name, ())
     items = [f"{k}={format_param(v)}" for k, v in sorted(op.params.items()) if k not in skip]
@@ -127,7 +142,14 @@ def _function_lines(fn: Function, indent: str, locs: bool, hints: bool) -> list[
 
 
 def print_function(fn: Function, locs: bool = True, hints: bool = True) -> str:
-    """The text of fn. locs=False, hints=False gives the canonical form used as a cache key."""
+    """The text of fn, which ir.parser.parse reads back.
+
+    Args:
+        fn: the Function; values not defined where they are used print as %<undefined T>.
+        locs: write each op's source location as a trailing `# file:line` comment.
+        hints: name values after their name hints (else %0, %1, ...). locs=False,
+            hints=False gives the canonical form used as a cache key.
+    """
     return "\n".join(_function_lines(fn, "", locs, hints)) + "\n"
 
 

@@ -93,18 +93,25 @@ def _fail(what: str, fn: Function, analytic, numeric) -> str:
             f"analytic: {analytic}\nnumeric:  {numeric}\n{fn}")
 
 
+def _derivatives(fn, derived, args, extra) -> list[np.ndarray]:
+    """Runs derived (fn's JVP or VJP) on args + extra; checks that its first results are
+    fn's own and returns the rest (the tangents or cotangents)."""
+    outs = interpret(derived, *args, *extra)
+    n = len(fn.results)
+    for got, want in zip(outs[:n], interpret(fn, *args)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"primal of @{derived.name}")
+    return outs[n:]
+
+
 def check_jvp(fn, args, rng, eps, rtol, atol):
     """Forward mode: every result tangent against central differences. Returns (the JVP
     Function, its extra arguments) for the next order."""
     floats = _float_indices(fn.params)
     v = random_like(rng, [fn.params[i] for i in floats])
     jvp_fn = jvp(fn)
-    outs = interpret(jvp_fn, *args, *v)
-    n = len(fn.results)
-    for got, want in zip(outs[:n], interpret(fn, *args)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"primal of @{jvp_fn.name}")
+    tangents = _derivatives(fn, jvp_fn, args, v)
     numeric = numeric_jvp(fn, args, v, eps)
-    for k, (t, nt) in enumerate(zip(outs[n:], numeric)):
+    for k, (t, nt) in enumerate(zip(tangents, numeric)):
         ok = np.allclose(t, nt, rtol=rtol, atol=atol)
         assert ok, _fail(f"forward-mode tangent of result {k}", fn, t, nt)
     return jvp_fn, v
@@ -117,11 +124,8 @@ def check_vjp(fn, args, rng, eps, rtol, atol):
     u = random_like(rng, [fn.results[i] for i in _float_indices(fn.results)])
     v = random_like(rng, [fn.params[i] for i in floats])
     vjp_fn = vjp(fn)
-    outs = interpret(vjp_fn, *args, *u)
-    n = len(fn.results)
-    for got, want in zip(outs[:n], interpret(fn, *args)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"primal of @{vjp_fn.name}")
-    analytic = sum(float(np.vdot(ct, d)) for ct, d in zip(outs[n:], v))
+    cotangents = _derivatives(fn, vjp_fn, args, u)
+    analytic = sum(float(np.vdot(ct, d)) for ct, d in zip(cotangents, v))
     numeric = sum(float(np.vdot(w, d)) for w, d in zip(u, numeric_jvp(fn, args, v, eps)))
     ok = np.isclose(analytic, numeric, rtol=rtol, atol=atol)
     assert ok, _fail("reverse-mode <J^T u, v>", fn, analytic, numeric)

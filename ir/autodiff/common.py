@@ -32,6 +32,7 @@ def kept_axes(x: Value, axes) -> tuple[int, ...]:
 
 
 def inverse_perm(perm) -> tuple[int, ...]:
+    """The permutation that undoes transpose(perm)."""
     inv = [0] * len(perm)
     for i, p in enumerate(perm):
         inv[p] = i

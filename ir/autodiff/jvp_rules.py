@@ -121,7 +121,10 @@ jvp_rules["concatenate"] = _concatenate
 
 
 def _reduce_extremum(b, ts, out, x, *, axes):
-    """The mean of the tangents at the positions holding the extremum."""
+    """The mean of the tangents at the positions holding the extremum. Over an empty axis
+    the extremum is the constant -inf or +inf: its tangent is zero (not 0 / 0)."""
+    if any(x.shape[a] == 0 for a in axes):
+        return None
     mask, count = extremum_mask(b, out, x, axes)
     return b.div(b.reduce_sum(b.mul(ts[0], mask), axes=tuple(axes)), count)
 

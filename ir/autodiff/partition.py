@@ -31,6 +31,7 @@ _SOURCE, _SINK = "source", "sink"
 
 
 def nbytes(v: Value) -> int:
+    """The bytes that saving v takes."""
     return v.type.size * v.type.np_dtype.itemsize
 
 

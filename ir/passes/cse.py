@@ -15,6 +15,7 @@ COMMUTATIVE = frozenset({"add", "mul", "eq", "ne", "logical_and", "logical_or"})
 
 
 def cse_key(op: Op) -> tuple:
+    """What two ops must share to compute the same values (operands by identity)."""
     operands = [id(v) for v in op.inputs]
     if op.prim.name in COMMUTATIVE:
         operands.sort()
@@ -38,6 +39,7 @@ def cse_rule():
 
 
 def cse_changed(fn: Function) -> tuple[Function, bool]:
+    """cse, and whether it merged anything (in regions too)."""
     return rewrite(fn, cse_rule(), cse_changed)
 
 

@@ -55,6 +55,7 @@ def dce(fn: Function) -> Function:
 
 
 def used_values(fn: Function) -> set[Value]:
+    """The values fn's ops and results read."""
     used = set(fn.results)
     for op in fn.body:
         used.update(op.inputs)

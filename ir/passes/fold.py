@@ -76,6 +76,7 @@ def fold_rule(op: Op, ctx: Context):
 
 
 def fold_changed(fn: Function) -> tuple[Function, bool]:
+    """fold, and whether it folded anything (in regions too)."""
     return rewrite(fn, fold_rule, fold_changed)
 
 

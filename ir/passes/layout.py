@@ -90,6 +90,7 @@ def _transpose(op, ctx):
 
 
 def dot_free_axes(v, contract, batch) -> tuple[int, ...]:
+    """The axes of dot_general operand v that are neither contracted nor batched."""
     return tuple(a for a in range(v.ndim) if a not in contract and a not in batch)
 
 

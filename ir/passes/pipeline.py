@@ -35,7 +35,16 @@ def canonicalize_changed(fn: Function) -> tuple[Function, bool]:
 
 def optimize(fn: Function, max_rounds: int = MAX_OPTIMIZE_ROUNDS) -> Function:
     """fold + simplify + cse, then dce, until a round changes nothing (so optimizing an
-    optimized function gives it back unchanged)."""
+    optimized function gives it back unchanged).
+
+    Args:
+        fn: the Function to optimize; it is not modified.
+        max_rounds: a bound on the rounds (a program settles in two or three).
+    Returns:
+        A new Function with the same params and result types, computing the same values
+        (exactly, but for the sign of zeros and the rounding of reassociated sums: see
+        ir/passes/simplify.py).
+    """
     with _collector_paused():
         for _ in range(max_rounds):
             fn, changed = canonicalize_changed(fn)

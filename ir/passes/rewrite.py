@@ -41,6 +41,7 @@ class Context:
         return op if op is not None and (prim is None or op.prim.name == prim) else None
 
     def single_use(self, v: Value) -> bool:
+        """Whether the input function reads v at most once (so a rewrite may consume it)."""
         return self.uses.get(v, 0) <= 1
 
     def emit(self, prim: str, *inputs: Value, loc: str | None = None, **params) -> Value:
@@ -52,6 +53,7 @@ class Context:
         return op.results[0]
 
     def append(self, op: Op):
+        """Adds op to the rebuilt body as it is."""
         self.ops.append(op)
         self.defs.update((r, op) for r in op.results)
 

@@ -14,7 +14,7 @@ differently, as any blocked reduction does, and are documented where they are.
 """
 from __future__ import annotations
 
-from ir.core import FLOAT_DTYPES, INT_DTYPES, Function, Op
+from ir.core import FLOAT_DTYPES, Function, Op
 from ir.passes.layout import layout_rules
 from ir.passes.loops import scan_rule
 from ir.passes.rewrite import Context, Rule, is_value, rewrite, same_results, splat
@@ -55,12 +55,13 @@ def _sub(op, ctx):
 
 def _mul(op, ctx):
     x, y = op.inputs
-    if x.dtype not in FLOAT_DTYPES:
-        return _int_mul(op, ctx)
     if is_value(y, ctx, 1):
         return x
     if is_value(x, ctx, 1):
         return y
+    if x.dtype not in FLOAT_DTYPES:
+        # x * 0 is 0 for integers only (for floats it is nan for inf and nan, -0.0 for x < 0)
+        return next((zero for zero in (x, y) if is_value(zero, ctx, 0)), None)
     for a, b in ((x, y), (y, x)):
         if is_value(b, ctx, -1):                       # x * -1 is -x, exactly
             return same_results(op, "neg", (a,))
@@ -70,19 +71,6 @@ def _mul(op, ctx):
         if _neg_of(a, ctx) is not None and splat(c, ctx) is not None:
             negated = _negated_constant(c, ctx, op.loc)
             return same_results(op, "mul", (_neg_of(a, ctx), negated))
-    return None
-
-
-def _int_mul(op, ctx):
-    # x * 0 is not 0 for floats (nan, inf, -0.0), only for integers
-    x, y = op.inputs
-    if is_value(y, ctx, 1):
-        return x
-    if is_value(x, ctx, 1):
-        return y
-    for zero in (x, y):
-        if x.dtype in INT_DTYPES and is_value(zero, ctx, 0):
-            return zero
     return None
 
 
@@ -215,11 +203,13 @@ simplify_rules: dict[str, Rule] = {
 
 
 def simplify_rule(op: Op, ctx: Context):
+    """The rule of simplify_rules for op's primitive (None: no rule, or it does not apply)."""
     rule = simplify_rules.get(op.prim.name)
     return rule(op, ctx) if rule else None
 
 
 def simplify_changed(fn: Function) -> tuple[Function, bool]:
+    """simplify, and whether it rewrote anything (in regions too)."""
     return rewrite(fn, simplify_rule, simplify_changed)
 
 

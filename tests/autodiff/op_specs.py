@@ -14,6 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ir.core import Function, TensorType
+from ir.interpret import interpret
 from tests.gradcheck import make_fn
 
 SHAPES = [(), (3,), (2, 1, 3)]
@@ -80,6 +81,17 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.prim}-{self.label}"
+
+    def assert_f32_agrees_with_f64(self, transform):
+        """Rules build constants and converts in their operands' dtype, so transform of the
+        f32 function is all f32 and matches that of the f64 one to f32 precision."""
+        fn32, fn64 = transform(self.fn("f32")), transform(self.fn("f64"))
+        args = self.sample()
+        extra = [np.random.default_rng(1).standard_normal(p.type.shape)
+                 for p in fn64.params[len(args):]]
+        for got, want in zip(interpret(fn32, *args, *extra), interpret(fn64, *args, *extra)):
+            assert got.dtype in (np.float32, np.int64, np.bool_)
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
 
 
 CASES: dict[str, list[Case]] = {}
@@ -315,8 +327,8 @@ def _while(b, h, w):
 case("while", "counted", _while, F(3), F(3), modes=("fwd",))
 
 
-NOT_DIFFERENTIABLE = ("sign", "stop_gradient", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
-                      "eq", "ne", "argmax", "argmin", "iota", "constant")
+NOT_DIFFERENTIABLE = ("sign", "stop_gradient", "logical_not", "logical_and", "logical_or", "lt",
+                      "le", "gt", "ge", "eq", "ne", "argmax", "argmin", "iota", "constant")
 
 
 def cases_of(name: str) -> list[Case]:
@@ -328,6 +340,23 @@ def cases_of(name: str) -> list[Case]:
 def op_of(fn: Function, name: str):
     """The first op of primitive `name` in fn's body."""
     return next(op for op in fn.body if op.prim.name == name)
+
+
+def rule_kwargs(op) -> dict:
+    """The keyword arguments a VJP or JVP rule gets for op: its params, and its regions."""
+    return dict(op.params, regions=op.regions) if op.regions else dict(op.params)
+
+
+def assert_typed_derivatives(op, derivatives, values):
+    """A rule's derivatives (tangents of op's results, or cotangents of its operands) are
+    None for a non-differentiable primitive, x**0 and integer or bool values, and else of
+    the value's type."""
+    zero = op.prim.name in NOT_DIFFERENTIABLE or op.params.get("n") == 0
+    for d, v in zip(derivatives, values, strict=True):
+        if zero or v.dtype not in ("f32", "f64"):
+            assert d is None, (op.prim.name, d)
+        else:
+            assert d is not None and d.type == v.type, (op.prim.name, d, v)
 
 
 # ---- random elementwise programs (for hypothesis) ---------------------------------------------

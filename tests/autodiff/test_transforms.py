@@ -12,6 +12,7 @@ from ir.printer import print_function
 from tests.autodiff.op_specs import CASES, PROGRAM_STEP, random_program
 from tests.filecheck import filecheck
 from tests.gradcheck import check_grads, f64, i64, make_fn
+from tests.ir.programs import structured_programs
 
 ALL_CASES = [c for cases in CASES.values() for c in cases]
 
@@ -295,3 +296,23 @@ def test_random_elementwise_programs_match_finite_differences(steps, nparams, sh
     fn = make_fn(random_program(steps), *([f64[shape]] * nparams))
     args = [np.random.default_rng(seed + i).uniform(-1.5, 1.5, shape) for i in range(nparams)]
     check_grads(fn, args, order=1, modes=("fwd", "rev"), seed=seed)
+
+
+@settings(max_examples=80, deadline=None)
+@given(structured_programs(max_steps=8, dtypes=("f64",), tame=True), st.integers(0, 2 ** 16))
+def test_jvp_and_vjp_are_transposes_on_random_structured_programs(fn, seed):
+    """<u, J v> == <J^T u, v> exactly up to rounding: the two rule tables agree on programs
+    mixing broadcasts, reductions, slices, pads, concatenates and dot_generals, size-0 axes
+    included (no finite differences, so no tolerance games)."""
+    rng = np.random.default_rng(seed)
+    args = [rng.standard_normal(p.type.shape) for p in fn.params]
+    v = [rng.standard_normal(p.type.shape) for p in fn.params]
+    u = [rng.standard_normal(r.type.shape) for r in fn.results]
+    n = len(fn.results)
+    jv = interpret(jvp(fn), *args, *v)[n:]
+    vj = interpret(vjp(fn), *args, *u)[n:]
+    lhs = sum(float(np.vdot(a, c)) for a, c in zip(u, jv))
+    rhs = sum(float(np.vdot(a, c)) for a, c in zip(vj, v))
+    # rounding scales with the magnitudes summed, not with the (possibly cancelling) sums
+    scale = sum(float(np.vdot(np.abs(a), np.abs(c))) for a, c in zip(u + vj, jv + v))
+    assert abs(lhs - rhs) <= 1e-10 * scale + 1e-300, (lhs, rhs, print_function(fn))

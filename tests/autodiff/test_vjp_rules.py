@@ -7,7 +7,7 @@ from ir.builder import Builder
 from ir.core import Function, Value
 from ir.interpret import interpret
 from ir.primitives import PRIMITIVES
-from tests.autodiff.op_specs import NOT_DIFFERENTIABLE, cases_of, op_of
+from tests.autodiff.op_specs import assert_typed_derivatives, cases_of, op_of, rule_kwargs
 from tests.gradcheck import check_grads, f32, f64, i64, make_fn
 
 NAMES = sorted(PRIMITIVES)
@@ -34,31 +34,15 @@ def test_rule_gives_one_typed_cotangent_per_operand(name):
         out = tuple(Value(r.type) for r in op.results)
         if op.prim.kind != "control":
             g, out = g[0], out[0]
-        kwargs = dict(op.params, regions=op.regions) if op.regions else dict(op.params)
-        cts = vjp_rules[name](b, g, out, *op.inputs, **kwargs)
-        assert len(cts) == len(op.inputs)
-        constant = name in NOT_DIFFERENTIABLE or op.params.get("n") == 0   # x**0 is constant
-        for c, x in zip(cts, op.inputs):
-            if constant or x.dtype not in ("f32", "f64"):
-                assert c is None
-            else:
-                assert c is not None and c.type == x.type
+        cts = vjp_rules[name](b, g, out, *op.inputs, **rule_kwargs(op))
+        assert_typed_derivatives(op, cts, op.inputs)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_f32_vjp_agrees_with_f64(name):
-    """Rules build constants and converts in their operands' dtype, so an f32 function's
-    VJP is all f32 and matches the f64 one to f32 precision."""
     for case in cases_of(name):
-        if "rev" not in case.modes:
-            continue
-        fn32, fn64 = vjp(case.fn("f32")), vjp(case.fn("f64"))
-        args = case.sample()
-        us = [np.random.default_rng(1).standard_normal(p.type.shape)
-              for p in fn64.params[len(args):]]
-        for got, want in zip(interpret(fn32, *args, *us), interpret(fn64, *args, *us)):
-            assert got.dtype in (np.float32, np.int64, np.bool_)
-            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+        if "rev" in case.modes:
+            case.assert_f32_agrees_with_f64(vjp)
 
 
 def test_while_is_refused_in_reverse_mode():

@@ -9,7 +9,7 @@ import pytest
 
 from ir import Builder, Function, Op, TensorType, Value
 from ir.interpret import interpret
-from ir.parser import ParseError, parse
+from ir.parser import ParseError, _Parser, parse
 from ir.primitives import get
 from ir.printer import print_function
 from ir.verify import verify
@@ -83,7 +83,6 @@ def test_string_params_with_any_characters_round_trip(text):
     printed = print_function(Function("f", [x], b.ops, [y]))
     assert printed.count("\n") == 4           # one line per op: escapes, not raw newlines
     token = printed.split("dtype=")[1].split("}")[0]
-    from ir.parser import _Parser
     assert _Parser("{dtype=" + token + "}").parse_attrs()["dtype"] == text
 
 

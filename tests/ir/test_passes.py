@@ -250,6 +250,19 @@ def test_fold_rounds_in_the_result_dtype():
     assert_same_results(fn, out)
 
 
+def test_fold_means_what_running_means_where_numpy_alone_would_not():
+    """Folding uses the interpreter's rules: saturating float -> int conversion (nan is 0),
+    integer division truncating, and by zero giving 0."""
+    def body(b):
+        floats = b.const([float("nan"), float("inf"), -1e20, -2.5], "f64", (4,))
+        ints = b.const([7, -7, 5], "i32", (3,))
+        return b.convert(floats, dtype="i32"), b.div(ints, b.const([2, 2, 0], "i32", (3,)))
+    out = dce(run_pass(fold, make_fn([], body)))
+    assert [op.prim.name for op in out.body] == ["constant"] * 2
+    i32 = np.iinfo(np.int32)
+    assert [op.params["value"] for op in out.body] == [(0, i32.max, i32.min, -2), (3, -3, 0)]
+
+
 def test_fold_makes_nested_constants_for_small_non_uniform_results():
     fn = make_fn([], lambda b: b.mul(b.const([[1.0, 2.0], [3.0, 4.0]], "f64", (2, 2)),
                                      b.const(2.0, "f64", (2, 2))))

@@ -3,7 +3,7 @@ stretching) and what it rejects, with errors that name the primitive, the operan
 the op. Through Builder.emit, the way the tracer, autodiff and the passes build IR."""
 import pytest
 
-from ir import Builder, Function, TensorType, Value
+from ir import Builder, Function, Primitive, TensorType, Value
 from ir.primitives import ShapeError
 
 
@@ -64,6 +64,8 @@ ACCEPTED = [
     ("iota", [], dict(dtype="f32", shape=(0, 2), dim=1), ["f32[0,2]"]),
     ("integer_pow", ["i32[2]"], dict(n=3), ["i32[2]"]),
     ("argmax", ["bool[3,2]"], dict(axis=0), ["i64[2]"]),
+    ("constant", [], dict(value=(1, True, 2.5), dtype="f32", shape=(3,)), ["f32[3]"]),
+    ("constant", [], dict(value=-7, dtype="i64", shape=(0, 2)), ["i64[0,2]"]),
 ]
 
 
@@ -122,6 +124,8 @@ REJECTED = [
     ("reduce_sum", ["f32[2]"], {}, "reduce_sum: missing param 'axes'"),
     ("reduce_sum", ["f32[2]"], dict(axis=0, axes=(0,)), "reduce_sum: unknown param 'axis'"),
     ("exp", ["f32[2]"], dict(n=2), "exp: unknown param 'n'"),
+    ("constant", [], dict(value=1.5, dtype="i32", shape=()), "constant value 1.5 is not an i32"),
+    ("constant", [], dict(value=(1.0, 2.0), dtype="f32", shape=(3,)), "shape [2] does not fit"),
     ("select", ["bool[2]", "f32[2]"], {}, "select takes 3 operands, got 2"),
     ("iota", ["f32[2]"], dict(dtype="i32", shape=(2,), dim=0), "iota takes 0 operands, got 1"),
 ]
@@ -216,3 +220,12 @@ def test_tensor_type_size_does_not_overflow():
 def test_tensor_type_rejects_non_integer_dims():
     with pytest.raises(TypeError, match="not an integer"):
         TensorType("f32", (2.5,))
+
+
+def test_a_rule_taking_any_params_gets_them():
+    """Other layers may declare private primitives whose rule reads **params."""
+    prim = Primitive("tagged", lambda x, **params: params["out"], "other")
+    out = TensorType("f32", (2,))
+    assert prim.infer([T("f32[3]")], {"out": out, "note": "kept"}) == (out,)
+    with pytest.raises(ShapeError, match="tagged takes 1 operand, got 2"):
+        prim.infer([T("f32[3]"), T("f32[3]")], {"out": out})
