@@ -71,13 +71,62 @@ def param_expr(t: TensorType, hint: str | None = None) -> Expr:
     return Expr(Value(t, hint), symbolic=True)
 
 
+# (prim, operand types, frozen params) -> (Primitive, canonical params, result types): the
+# shape rule of an application already checked once (a training loop repeats the same ones)
+_INFER_CACHE: dict = {}
+_INFER_CACHE_LIMIT = 8192
+
+
+def _frozen_params(params: dict) -> tuple | None:
+    """A hashable key telling apart what the printer tells apart (1, 1.0, True; 0.0, -0.0),
+    or None for params that are not plain scalars or int tuples (then no caching)."""
+    out = []
+    for k, v in params.items():
+        t = type(v)
+        if t is float:
+            out.append((k, v.hex()))
+        elif t is int or t is bool or t is str or v is None:
+            out.append((k, t, v))
+        elif t is tuple and _int_tree(v):
+            out.append((k, v))
+        else:
+            return None
+    return tuple(out)
+
+
+def _int_tree(v: tuple) -> bool:
+    """v is a tuple of ints and such tuples (axes, dot_general's contract): hashes exactly."""
+    return all(type(x) is int or (type(x) is tuple and _int_tree(x)) for x in v)
+
+
 def apply_op(prim: str, args: tuple, loc: str | None, regions=(), **params) -> list[Expr]:
     """Records one primitive application on Exprs; the types are checked here, eagerly."""
+    key = None
+    if not regions and type(prim) is str:
+        frozen = _frozen_params(params)
+        if frozen is not None:
+            key = (prim, tuple([a.value.type for a in args]), frozen)
+            hit = _INFER_CACHE.get(key)
+            if hit is not None:
+                prim_obj, canonical, types = hit
+                results = tuple([Value(t) for t in types])
+                op = Op(prim_obj, tuple([a.value for a in args]), results, dict(canonical),
+                        (), loc)
+                return _results(op, args)
     b = Builder(loc)
     b.emit(prim, *(a.value for a in args), regions=regions, **params)
     (op,) = b.ops
+    if key is not None:
+        if len(_INFER_CACHE) >= _INFER_CACHE_LIMIT:
+            _INFER_CACHE.clear()
+        _INFER_CACHE[key] = (op.prim, dict(op.params), tuple([r.type for r in op.results]))
+    return _results(op, args)
+
+
+def _results(op: Op, args: tuple) -> list[Expr]:
     symbolic = any(a.symbolic for a in args)
-    return [Expr(r, op, tuple(args), symbolic=symbolic) for r in op.results]
+    args = tuple(args)
+    return [Expr(r, op, args, symbolic=symbolic) for r in op.results]
 
 
 def apply_function(fn: Function, args: list[Expr]) -> list[Expr]:

@@ -18,6 +18,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from ir import TensorType
+from ir.core import DTYPES, dtype_of_numpy
+
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
 from tracer.expr import build_function, data_expr, param_expr
@@ -126,17 +129,20 @@ class Optimizer:
         tensors = []
         for p, keys in zip(params, names):
             tensors += [p, p._grad] + [self.state[p][k] for k in keys]
-        scalars = [tensor_from_array(np.asarray(v), p._expr.type.dtype)
+        # the hyperparameters go in as 0-d arrays (program inputs, so a changed lr does not
+        # recompile); they only become Tensors when the step is traced symbolically
+        scalars = [np.asarray(v).astype(DTYPES[p._expr.type.dtype])
                    for p, h in zip(params, hypers) for v in h.values()]
-        inputs = tensors + scalars
-        if any(t._expr.symbolic for t in inputs):
+        if any(t._expr.symbolic for t in tensors):
+            inputs = tensors + [tensor_from_array(a) for a in scalars]
             outs = self._apply(params, inputs, names, hypers, flags)
             new = [t._expr for t in outs]
         else:
-            key = (flags, tuple(t._expr.type for t in inputs), tuple(map(tuple, names)),
+            key = (flags, tuple([t._expr.type for t in tensors]),
+                   tuple([a.dtype.str for a in scalars]), tuple(map(tuple, names)),
                    tuple(tuple(h) for h in hypers))
-            run, _ = self._program(key, params, inputs, names, hypers, flags)
-            arrays = run(realize([t._expr for t in inputs]))
+            run, _ = self._program(key, params, tensors, scalars, names, hypers, flags)
+            arrays = run(realize([t._expr for t in tensors]) + scalars)
             new = [data_expr(a) for a in arrays]
         self._store(params, names, new)
 
@@ -153,11 +159,12 @@ class Optimizer:
             outs += [new_p] + [state[n] for n in sorted(state)]
         return outs
 
-    def _program(self, key, params, inputs, names, hypers, flags):
+    def _program(self, key, params, tensors, scalars, names, hypers, flags):
         """The compiled update for this kind of step (traced once, with symbolic inputs)."""
         hit = self._programs.get(key)
         if hit is None:
-            symbols = [param_expr(t._expr.type) for t in inputs]
+            symbols = [param_expr(t._expr.type) for t in tensors]
+            symbols += [param_expr(TensorType(dtype_of_numpy(a.dtype), ())) for a in scalars]
             outs = self._apply(params, [Tensor(e) for e in symbols], names, hypers, flags)
             fn, captures = build_function("optimizer_step", symbols, [t._expr for t in outs])
             out_names = [self._new_state_names[id(p)] for p in params]

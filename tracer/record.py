@@ -30,6 +30,11 @@ def apply(prim: str, *tensors: Tensor, regions=(), **params):
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)
 
 
+def op_location() -> str | None:
+    """The user's file:line of the op whose hooks are running (else of the caller)."""
+    return getattr(_state, "hook_loc", None) or user_location()
+
+
 def torch_op(name: str, saves: tuple = ()):
     """Marks a user-facing op (see module docstring)."""
     def wrap(fn):
@@ -38,14 +43,19 @@ def torch_op(name: str, saves: tuple = ()):
             if getattr(_state, "depth", 0):
                 return fn(*args, **kwargs)
             _state.depth = 1
-            _state.loc = user_location()
+            _state.loc = loc = user_location()
             try:
                 result = fn(*args, **kwargs)
             finally:
                 _state.depth = 0
                 _state.loc = None
-            for hook in op_hooks:
-                result = hook(name, saves, args, kwargs, result)
+            # the hooks see the op's location (one stack walk per user op, not per use)
+            _state.hook_loc = loc
+            try:
+                for hook in op_hooks:
+                    result = hook(name, saves, args, kwargs, result)
+            finally:
+                _state.hook_loc = None
             return result
         inner.torch_name = name
         return inner

@@ -21,6 +21,9 @@ from tracer.pipeline import compact_key
 
 _VJP_CACHE: dict = {}
 _VJP_CACHE_LIMIT = 4096
+# how often cached_vjp had to differentiate (misses) vs reuse: a training loop's later steps
+# must only hit (tests/api/test_imperative_perf.py)
+VJP_STATS = {"hits": 0, "misses": 0}
 
 
 class Emitter:
@@ -59,15 +62,21 @@ class Emitter:
         self._keep.append(e)
 
     def _copy(self, e: Expr):
-        key = id(e.op)
-        if key not in self._copied:
-            inputs = tuple(self.env[id(a)] for a in e.args)
-            results = tuple(Value(r.type, r.name_hint) for r in e.op.results)
-            op = e.op
-            self.b.ops.append(Op(op.prim, inputs, results, dict(op.params), op.regions, op.loc))
-            self._copied[key] = results
+        op = e.op
+        key = id(op)
+        copied = self._copied.get(key)
+        if copied is None:
+            env = self.env
+            inputs = tuple([env[id(a)] for a in e.args])
+            if len(op.results) == 1:
+                r = op.results[0]
+                copied = (Value(r.type, r.name_hint),)
+            else:
+                copied = tuple([Value(r.type, r.name_hint) for r in op.results])
+            self.b.ops.append(Op(op.prim, inputs, copied, dict(op.params), op.regions, op.loc))
+            self._copied[key] = copied
             self._keep.append(op)
-        self.env[id(e)] = self._copied[key][e.op.results.index(e.value)]
+        self.env[id(e)] = copied[0] if len(copied) == 1 else copied[op.results.index(e.value)]
         self._keep.append(e)
 
     def zeros(self, t) -> Value:
@@ -114,7 +123,10 @@ def cached_vjp(fn: Function, wrt: tuple) -> tuple[Function, tuple]:
     """(vjp(fn, wrt), zero) where zero[i] says the i-th cotangent is structurally zero."""
     key = (compact_key(fn), wrt)
     hit = _VJP_CACHE.get(key)
-    if hit is None:
+    if hit is not None:
+        VJP_STATS["hits"] += 1
+    else:
+        VJP_STATS["misses"] += 1
         vfn = vjp(fn, wrt)
         zero = tuple(_is_zero(vfn, r) for r in vfn.results[len(fn.results):])
         if len(_VJP_CACHE) >= _VJP_CACHE_LIMIT:

@@ -18,11 +18,16 @@ updates never builds an ever-longer pending graph). It then runs through
 tracer.pipeline; or, with create_graph=True or inside a functional trace, it is recorded
 onto the Expr graph (tracer.expr.apply_function) so its results stay lazy, and gradients
 that depend on something requiring grad get nodes of their own: differentiable again.
+
+A plain backward() whose graph has the structure of an earlier one (the next step of a
+training loop) does not emit at all: replay.py keys the graph's structure and reruns the
+program built then, bound to this step's arrays.
 """
 from __future__ import annotations
 
 import warnings
 
+from tracer.autograd import replay
 from tracer.autograd.emitter import Emitter, result_dependencies
 from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
                                    toposort)
@@ -85,14 +90,12 @@ class Run:
         self.cts: dict = {}
         self.extra_tensors: list[Tensor] = []     # old .grad tensors folded into the sums
         self.hooked: set = set()                  # nodes whose output cts passed their hooks
+        self.built = None                         # (fn, captures, realized Exprs) once run
 
     def propagate(self, targets: list):
         """Emits the reverse pass toward the target edges; returns the executed nodes."""
         target_set = set(targets)
-        executed = needed_nodes(self.order, target_set)
-        for node in self.order:
-            if node in executed:
-                node.check_saved()
+        executed = self.check(targets)
         em, cts = self.em, self.cts
         for edge, root, seed in zip(self.root_edges, self.roots, self.seeds):
             cts[edge] = em.accumulate(cts.get(edge), self._seed(root, seed))
@@ -111,6 +114,14 @@ class Run:
             for e, c, w in zip(node.edges, node.emit_vjp(em, out_cts, wanted), wanted):
                 if w and c is not None:
                     cts[e] = em.accumulate(cts.get(e), c)
+        return executed
+
+    def check(self, targets: list) -> set:
+        """The nodes to execute, after checking their saved tensors (freed, modified)."""
+        executed = needed_nodes(self.order, set(targets))
+        for node in self.order:
+            if node in executed:
+                node.check_saved()
         return executed
 
     def _seed(self, root: Tensor, seed):
@@ -141,12 +152,18 @@ class Run:
             if self.create_graph:
                 self._attach_grad_nodes(fn, tensors)
             return tensors
-        arrays = run_function(fn, [c.data for c in captures])
-        for e, arr in zip(realize, arrays[len(results):]):
+        self.built = (fn, captures, realize)
+        return self.unpack(run_function(fn, [c.data for c in captures]), len(results),
+                           realize)
+
+    @staticmethod
+    def unpack(arrays: list, n_results: int, realize: list) -> list:
+        """Stores the realised values; returns the results as Tensors."""
+        for e, arr in zip(realize, arrays[n_results:]):
             arr.flags.writeable = False
             settle(e, arr)
         out = []
-        for arr in arrays[:len(results)]:
+        for arr in arrays[:n_results]:
             arr.flags.writeable = False
             out.append(Tensor(data_expr(arr)))
         return out
@@ -209,20 +226,31 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         targets = [(e, e[0].variable) for e in reachable_leaves(run.order, run.root_edges)]
         targets += retained_edges(run.order)
     targets = [(e, t) for e, t in targets if t is not None]
-    executed = run.propagate([e for e, _ in targets])
-    _accumulate(run, targets, roots)
+    walk = None if create_graph else replay.describe(run, targets)
+    plan = replay.lookup(walk) if walk is not None else None
+    if plan is not None:
+        executed = run.check([e for e, _ in targets])
+        _replay(walk, plan, targets)
+    else:
+        executed = run.propagate([e for e, _ in targets])
+        owners = _accumulate(run, targets, roots)
+        if walk is not None and run.built is not None:
+            replay.store(walk, *run.built, owners)
     if not retain:
         for node in executed:
             node.release()
 
 
 def _accumulate(run: Run, targets, roots):
-    """New .grad = old .grad + gradient, computed inside the backward Function."""
-    results, owners = [], []
-    for edge, t in targets:
+    """New .grad = old .grad + gradient, computed inside the backward Function.
+
+    Returns the positions in targets of the tensors that received a gradient."""
+    results, owners, positions = [], [], []
+    for pos, (edge, t) in enumerate(targets):
         g = run.gradient(edge)
         if g is None:
             continue
+        positions.append(pos)
         old = t._grad
         if old is not None:
             run.extra_tensors.append(old)
@@ -231,13 +259,27 @@ def _accumulate(run: Run, targets, roots):
         owners.append(t)
     leaves = [t._expr for _, t in targets if t.is_leaf]
     tensors = run.finish(results, [r._expr for r in roots] + leaves)
+    _store_grads(owners, tensors, run.create_graph)
+    return positions
+
+
+def _store_grads(owners: list[Tensor], tensors: list[Tensor], create_graph: bool):
     for t, new in zip(owners, tensors):
         old = t._grad
-        if old is not None and not run.create_graph and old._grad_fn is None:
+        if old is not None and not create_graph and old._grad_fn is None:
             old._set_expr(new._expr)           # in place, as PyTorch accumulates
             old._storage.version += 1
         else:
             t._grad = new
+
+
+def _replay(walk, plan, targets):
+    """Runs the program built for an earlier backward of the same structure."""
+    exprs = walk.exprs
+    arrays = run_function(plan.fn, [exprs[i].data for i in plan.captures])
+    realize = [exprs[i] for i in plan.realize]
+    tensors = Run.unpack(arrays, len(plan.owners), realize)
+    _store_grads([targets[i][1] for i in plan.owners], tensors, False)
 
 
 def _cast(em: Emitter, v, dtype: str):

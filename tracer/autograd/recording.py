@@ -181,7 +181,7 @@ def on_op(name: str, saves, args, kwargs, result):
     if not any(t is not None and t.requires_grad for t in inputs):
         return result
     cls = node_class(node_name(name, args, kwargs), OpNode)
-    attach_node(cls, inputs, result, saves, args, user_location())
+    attach_node(cls, inputs, result, saves, args, record.op_location())
     return result
 
 

@@ -1,0 +1,160 @@
+"""Replaying a backward program: a training loop's later steps skip emitting it.
+
+The engine (engine.py) builds one backward Function per backward() by walking the autograd
+graph and inlining each node's VJP: the same work every step of a training loop, whose
+graph has the same structure each time. Here a cheap structural key of the whole input of
+that emission is computed first: the node graph (node classes, edges), the Expr graph
+behind it (primitives, params, types, which Exprs hold data, which are shared), the seeds,
+the old `.grad`s and the targets. Equal keys mean the emitter would write the same program
+over the same positions of that walk, so the program built for the first such step is
+reused and only bound to the new step's arrays: its captures and the Exprs it realises
+are found again by their position in the walk.
+
+Only the plain case replays (`describe` returns None otherwise, and the engine emits as
+before): no create_graph, no tensor hooks or retain_grad, only recorded ops and leaves
+(no custom autograd.Function nodes, no node whose local Function was given), no symbolic
+values, and a walk of bounded size.
+"""
+from __future__ import annotations
+
+from tracer.autograd.nodes import AccumulateGrad
+from tracer.expr import _frozen_params
+
+_PLANS: dict = {}
+_PLANS_LIMIT = 256
+_MAX_EXPRS = 4096
+# how often backward() replayed a program (hits) or emitted one for a new structure (misses)
+STATS = {"hits": 0, "misses": 0}
+
+
+class _Bail(Exception):
+    """The graph is outside what replay handles: emit as usual."""
+
+
+class Walk:
+    """The structural key of one backward call, and the Exprs in walk order."""
+    __slots__ = ("key", "exprs", "index")
+
+    def __init__(self, key: tuple, exprs: list, index: dict):
+        self.key = key
+        self.exprs = exprs
+        self.index = index
+
+
+class Plan:
+    """A built backward Function and where its inputs and outputs sit in the walk."""
+    __slots__ = ("fn", "captures", "realize", "owners")
+
+    def __init__(self, fn, captures: list[int], realize: list[int], owners: list[int]):
+        self.fn = fn
+        self.captures = captures          # walk position of each param's Expr
+        self.realize = realize            # walk positions of the Exprs the program realises
+        self.owners = owners              # target positions that receive a gradient
+
+
+def describe(run, targets: list) -> Walk | None:
+    """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
+    from tracer.autograd.recording import OpNode
+    try:
+        node_pos = {node: i for i, node in enumerate(run.order)}
+        roots = []
+        for node in run.order:
+            if node.hooks or node.retained:
+                raise _Bail
+            if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
+                    node, AccumulateGrad):
+                raise _Bail
+            if getattr(node, "_local", None) is not None:
+                raise _Bail
+            roots += node.input_exprs
+            roots += node.output_exprs
+        extra = [r._expr for r in run.roots]
+        extra += [s._expr if s is not None else None for s in run.seeds]
+        extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
+        exprs, index = _collect(roots + extra)
+        parts = [_expr_parts(exprs, index)]
+        parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
+        parts.append(tuple([index[id(e)] if e is not None else -1 for e in extra]))
+        parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
+                            for e, t in targets]))
+        parts.append(tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
+    except (_Bail, KeyError):
+        return None
+    return Walk(tuple(parts), exprs, index)
+
+
+def _grad_part(t) -> tuple | None:
+    g = t._grad
+    return None if g is None else (g._expr.type, g._grad_fn is None)
+
+
+def _collect(roots: list) -> tuple[list, dict]:
+    """Every Expr reachable from roots through ops, in a deterministic depth-first order."""
+    exprs, index = [], {}
+    for root in roots:
+        if root is None or id(root) in index:
+            continue
+        stack = [root]
+        while stack:
+            e = stack.pop()
+            if id(e) in index:
+                continue
+            if e.symbolic or len(exprs) >= _MAX_EXPRS:
+                raise _Bail
+            index[id(e)] = len(exprs)
+            exprs.append(e)
+            if e.op is not None:
+                stack.extend(reversed(e.args))
+    return exprs, index
+
+
+def _expr_parts(exprs: list, index: dict) -> tuple:
+    ops: dict[int, int] = {}
+    parts = []
+    for e in exprs:
+        op = e.op
+        has_data = e.data is not None
+        if op is None:
+            parts.append((e.value.type, has_data))
+            continue
+        if op.regions:
+            raise _Bail
+        frozen = _frozen_params(op.params)
+        if frozen is None:
+            raise _Bail
+        nr = ops.setdefault(id(op), len(ops))
+        out = 0 if len(op.results) == 1 else op.results.index(e.value)
+        parts.append((op.prim.name, frozen, nr, out, e.value.type, has_data,
+                      tuple([index[id(a)] for a in e.args])))
+    return tuple(parts)
+
+
+def _node_part(node, index: dict, node_pos: dict) -> tuple:
+    return (type(node),
+            tuple([index[id(e)] if e is not None else -1 for e in node.input_exprs]),
+            tuple([(node_pos[e[0]], e[1]) if e is not None else None for e in node.edges]),
+            tuple([index[id(e)] if e is not None else -1 for e in node.output_exprs]))
+
+
+def lookup(walk: Walk) -> Plan | None:
+    plan = _PLANS.get(walk.key)
+    if plan is not None and all(walk.exprs[i].data is not None for i in plan.captures):
+        STATS["hits"] += 1
+        return plan
+    return None
+
+
+def store(walk: Walk, fn, captures: list, realize: list, owners: list[int]):
+    """Remembers the program emitted for walk's structure (if its inputs are all found)."""
+    index = walk.index
+    if not all(id(e) in index for e in list(captures) + list(realize)):
+        return
+    STATS["misses"] += 1
+    if len(_PLANS) >= _PLANS_LIMIT:
+        _PLANS.clear()
+    _PLANS[walk.key] = Plan(fn, [index[id(e)] for e in captures],
+                            [index[id(e)] for e in realize], owners)
+
+
+def clear():
+    _PLANS.clear()
