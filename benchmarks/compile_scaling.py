@@ -28,13 +28,13 @@ def rnn(m, steps: int):
 def gradjit_cold(gj, steps: int, args) -> tuple[int, float, float]:
     """(IR op count, seconds of the first call, seconds of it in runtime.compile)."""
     import runtime
+    from runtime.engine import fresh_execution_engine
     from tracer import pipeline
-    runtime.clear_cache()
-    pipeline.clear_cache()
     vg = gj.jit(gj.value_and_grad(rnn(gj, steps)))
     ops = len(vg.lower(*args).ir.body)
     runtime.clear_cache()
     pipeline.clear_cache()
+    fresh_execution_engine()            # the engine would reuse code it compiled before
     fresh = gj.jit(gj.value_and_grad(rnn(gj, steps)))
     t0 = time.perf_counter()
     fresh(*args)
@@ -62,7 +62,7 @@ def main(argv=None):
 
     import gradjit as gj
     rng = np.random.default_rng(0)
-    warm = (np.eye(32, dtype=np.float32), np.ones((1, 8, 32), np.float32))
+    warm = (np.eye(16, dtype=np.float32), np.ones((1, 4, 16), np.float32))
     gradjit_cold(gj, 1, warm)           # one-time costs (LLVM, BLAS binding, JAX backend)
     jax_cold(1, warm)
     print(f"{'steps':>6} {'IR ops':>7} {'gradjit cold':>13} {'(compile)':>10} {'jax cold':>10}")

@@ -8,7 +8,8 @@
   numbers whose free and contracted axes each collapse into one strided dimension need no
   copy: the BLAS transpose flags and leading dimensions do the work. When the result's only
   use is a transpose, the gemm writes the transposed layout directly (C^T = op(B)^T op(A)^T).
-  An operand whose axes do not collapse is transposed first (materialised), as below.
+  An operand whose axes do not collapse is transposed first (materialised), as below; an
+  operand that is a transpose in the IR (`a.T @ b`, `x @ w.T`) is read from its source.
 - Any other dot_general gets the canonical layout x[batch, free, contract] @
   y[batch, contract, free] (operands transposed first: index remaps that fuse into the
   operands' materialisation), which the loop-nest kernel (codegen.kernels) walks contiguously.
@@ -211,12 +212,36 @@ def _make_gemm(op: Op, plan: GemmPlan, result: Value) -> Op:
     return Op(GEMM, op.inputs, (result,), {"plan": plan, "out_type": result.type}, (), op.loc)
 
 
+def fold_transposes(op: Op, producers: dict) -> Op:
+    """dot_general op reading the source of an operand that is a transpose, with the
+    permutation moved into the dimension numbers, when that keeps the result's axis order
+    (the operand's free axes stay in order): `a.T @ b` then reads `a` with a transpose flag."""
+    inputs, dims = list(op.inputs), [list(d) for d in op.params["contract"]]
+    batch = [list(d) for d in op.params["batch"]]
+    for side in (0, 1):
+        src = producers.get(inputs[side])
+        if src is None or src.prim.name != "transpose":
+            continue
+        perm = src.params["perm"]
+        free = [a for a in range(len(perm)) if a not in dims[side] and a not in batch[side]]
+        if [perm[a] for a in free] != sorted(perm[a] for a in free):
+            continue
+        inputs[side] = src.inputs[0]
+        dims[side] = [perm[a] for a in dims[side]]
+        batch[side] = [perm[a] for a in batch[side]]
+    if inputs == list(op.inputs):
+        return op
+    params = {"contract": tuple(map(tuple, dims)), "batch": tuple(map(tuple, batch))}
+    return Op(op.prim, tuple(inputs), op.results, params, op.regions, op.loc)
+
+
 def prepare_dots(ops: list[Op], results, externals: Externals | None = None) -> list[Op]:
     """ops with every dot_general laid out for its kernel (see the module docstring)."""
     users: dict = {}
     for op in ops:
         for x in op.inputs:
             users.setdefault(x, []).append(op)
+    producers = {r: op for op in ops for r in op.results}
     outputs, absorbed, out = set(results), set(), []
     for op in ops:
         if op in absorbed:
@@ -224,6 +249,7 @@ def prepare_dots(ops: list[Op], results, externals: Externals | None = None) -> 
         if op.prim.name != "dot_general":
             out.append(op)
             continue
+        op = fold_transposes(op, producers)
         if not use_gemm(op, externals):
             out.append(canonical(op, out))
             continue

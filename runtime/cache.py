@@ -220,14 +220,15 @@ _SOURCE_HASH = None
 
 def lowering_options(bounds_check: bool) -> str:
     """The options lowering depends on besides the Function and the source: module state of
-    codegen (its vmath table, which tests patch). Whether NumPy's BLAS can be called is not
-    here: it follows from the NumPy version (in the key), and an entry whose gemm cannot be
-    bound in this process is a miss (see _provide)."""
+    codegen (its vmath table, which tests patch) and whether dots call NumPy's BLAS (code
+    built with loop nests must not be served to a process that calls gemm, or back)."""
     lower, vmath = sys.modules.get("codegen.lower"), sys.modules.get("codegen.vmath")
     table = "default"
     if lower is not None and not (vmath is not None and set(lower.VMATH) == set(vmath.VMATH)):
         table = ",".join(sorted(lower.VMATH))
-    return f"bounds_check={bounds_check} vmath={table}"
+    import runtime
+    gemm = runtime.externals().gemm is not None
+    return f"bounds_check={bounds_check} vmath={table} gemm={gemm}"
 
 
 def environment(engine) -> str:

@@ -162,3 +162,41 @@ def test_mlp_gradient_is_gemm_calls_with_transpose_flags_and_no_copies():
     args = [rng.standard_normal(p.shape).astype(np.float32) * 0.3 for p in g.params]
     for got, want in zip(runtime.compile(g)(*args), interpret(g, *args)):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
+def transposed_operand_fn(xs, perm, ys, contract, batch=((), ()), dtype="f32"):
+    def body(b, s, y):
+        return [b.dot_general(b.transpose(s, perm=perm), y, contract=contract, batch=batch)]
+    return make_fn("dot_t", [T(dtype, xs), T(dtype, ys)], body)
+
+
+# (source shape, perm, y shape, contract, batch, transposes left in the plan)
+TRANSPOSED_OPERANDS = {
+    "a.T @ b": ((50, 40), (1, 0), (50, 30), ((1,), (0,)), ((), ()), 0),
+    "batched swap": ((3, 50, 40), (0, 2, 1), (3, 50, 30), ((2,), (1,)), ((0,), (0,)), 0),
+    "free axes reorder": ((6, 5, 40), (1, 0, 2), (40, 30), ((2,), (0,)), ((), ()), 1),
+}
+
+
+@pytest.mark.skipif(not runtime.externals().gemm, reason="no BLAS found in NumPy")
+@pytest.mark.parametrize("name", sorted(TRANSPOSED_OPERANDS))
+def test_transposed_operands_become_transpose_flags(name):
+    xs, perm, ys, contract, batch, left = TRANSPOSED_OPERANDS[name]
+    fn = transposed_operand_fn(xs, perm, ys, contract, batch)
+    gemms, transposes, _ = _plan_counts(fn)
+    assert gemms == 1 and transposes == left
+    _check(fn)
+
+
+def test_linear_layer_x_times_w_transposed_reads_w_in_place():
+    """nn.Linear's x @ w.T: the gemm reads w itself (transpose flag), nothing is copied."""
+    def body(b, x, w):
+        return [b.dot_general(x, b.transpose(w, perm=(1, 0)), contract=((1,), (0,)),
+                              batch=((), ()))]
+    fn = make_fn("linear", [T("f64", (64, 48)), T("f64", (32, 48))], body)
+    gemms, transposes, plan = _plan_counts(fn)
+    assert (gemms, transposes) == (1, 0)
+    gemm = next(op for op in plan.ops if op.prim.name == "gemm")
+    assert gemm.inputs[1] is fn.params[1] and gemm.params["plan"].b.trans
+    if runtime.externals().gemm:
+        _check(fn)
