@@ -75,6 +75,35 @@ def _nest(bld, shape, name, dims):
             yield inner
 
 
+# index arithmetic on Python ints and i64 values alike: ints stay ints (static loop bounds),
+# anything else becomes an instruction
+
+def iadd(bld, a, b):
+    """a + b."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    a, b = (i64(x) if isinstance(x, int) else x for x in (a, b))
+    return bld.add(a, b, flags=INT_FLAGS)
+
+
+def imul(bld, a, k: int):
+    """a * k."""
+    return a * k if isinstance(a, int) else bld.mul(a, i64(k), flags=INT_FLAGS)
+
+
+def idiv(bld, a, k: int):
+    """a // k (a >= 0)."""
+    return a // k if isinstance(a, int) else bld.udiv(a, i64(k))
+
+
+def isub(bld, a, b):
+    """a - b (a >= b)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b
+    a, b = (i64(x) if isinstance(x, int) else x for x in (a, b))
+    return bld.sub(a, b, flags=INT_FLAGS)
+
+
 def linearize(bld: ir.IRBuilder, dims, shape) -> ir.Value:
     """The C-order linear index of dims in shape (Horner form, constants folded)."""
     linear = i64(0)

@@ -1,10 +1,11 @@
 """Emits one fused LoopNest: a C-order loop nest over its space computing all its roots.
 
 Store roots write each element once. Reduction roots accumulate their operand's elements:
-when the reduced axes are the innermost ones, into an accumulator that lives across those
-loops (an alloca that mem2reg turns into registers) and is stored once per output element;
-otherwise into the output buffer itself, initialised to the identity first. The last axis
-is innermost and contiguous, so LLVM's loop vectoriser sees unit-stride accesses.
+when the reduced axes are the innermost ones (axes of extent 1 count as either kind), into
+an accumulator that lives across those loops (allocas that mem2reg turns into registers) and
+is stored once per output element; otherwise into the output buffer itself, initialised to
+the identity first. The last axis is innermost and contiguous, so LLVM's loop vectoriser
+sees unit-stride accesses.
 
 A float sum would stop the vectoriser (it may not reorder additions, and we do not let it:
 results must be reproducible). So when a nest has float-sum accumulators over its innermost
@@ -13,113 +14,42 @@ i % LANES of an accumulator array; the lanes are summed in a fixed pairwise tree
 The order of additions is thereby fixed by this code, independent of the CPU's vector width,
 and the lane loop vectorises, taking the whole fused body with it.
 
-A large nest runs on several threads (see `plan_split`): its first axis of extent > 1 is cut
-into a fixed number of tasks of consecutive rows, chosen from the shapes alone, and emitted
-as `task(ptr context, i64 t)`, which `loops.parallel_for` hands out to threads. A reduction
-over that axis accumulates each task's share into its own slot of a partials array, and the
-partials are combined in task order after the join. Which thread runs a task never changes
-what it computes, so results are bitwise the same for any thread count.
+Long float sums must also stay accurate (codegen.summation; the plan of each reduction is
+made by codegen.nest_plan). A float sum keeps a Cascade over its trailing reduced axes: the
+innermost loop runs in blocks of BLOCK elements, after each of which the lanes of every such
+sum are pushed onto a pairwise cascade (error ~log n, as NumPy's pairwise sum). A float sum
+over outer axes (more than DIRECT_MAX elements per output) is `wide`: its outputs add a few
+rows in place, and every WIDE_BLOCK rows that block is folded into an f64 scratch vector (f32)
+or a compensated sum (f64). The scratch lives on the stack, or on the heap when large (and
+should malloc fail, the loops are emitted a second time without it, summing in place).
+
+A large nest runs on several threads (see `nest_plan.plan_split`): its first axis of extent
+> 1 is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, and
+emitted as `task(ptr context, i64 t)`, which `loops.parallel_for` hands out to threads. A
+reduction over that axis accumulates each task's share into its own slot of a partials array,
+and the partials are combined in a fixed pairwise tree after the join. Which thread runs a
+task never changes what it computes, so results are bitwise the same for any thread count.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from codegen.buffers import Buffer, KernelContext, nbytes
-from codegen.elemental import REDUCE_KINDS, Elemental, reduce_combine, reduce_identity
-from codegen.fusion import LoopNest, Root, op_cost
-from codegen.lower import LLVM_TYPES, is_float_type
-from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, for_range, i64,
-                           linearize, parallel_for)
+from codegen.buffers import Buffer, KernelContext
+from codegen.elemental import Elemental, reduce_combine, reduce_identity
+from codegen.fusion import LoopNest, Root  # noqa: F401  (Root: tests build plans with it)
+from codegen.lower import F64, LLVM_TYPES
+from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, declare,
+                           for_range, i64, iadd, idiv, imul, isub, linearize, parallel_for)
+from codegen.nest_plan import (LANES, PARALLEL_MIN_WORK, PARTIAL_BYTES,  # noqa: F401
+                               ReductionPlan, Split, body_cost, inner_axis, plan_split)
+from codegen.summation import BLOCK, Cascade, Wide
 from ir.core import TensorType, Value
 
-LANES = 16
-# Work is elements times the op cost of the fused body (fusion.op_cost: a transcendental is
-# 10). NOTE: measured on a 2-core x86-64 VM: starting and joining a thread costs ~30-60 us and
-# one unit of work ~0.1-0.3 ns, so a nest needs ~2^20 units before a second thread pays.
-PARALLEL_MIN_WORK = 1 << 20
-TASK_WORK = 1 << 18              # about this much work per task: small enough to balance load
-MAX_TASKS = 1024
-PARTIAL_BYTES = 1 << 16          # stack budget for the partial results of split reductions
-
-
-class _Reduction:
-    """Per reduction root: its kind, kept axes and where it accumulates (level or memory)."""
-
-    def __init__(self, root: Root, op, space):
-        self.root = root
-        self.kind = REDUCE_KINDS[op.prim.name]
-        self.dtype = op.results[0].dtype
-        self.axes = set(op.params["axes"])
-        self.kept = [a for a in range(len(space)) if a not in self.axes]
-        self.out_shape = op.results[0].shape
-        first = len(space) - len(self.axes)
-        self.level = first if self.axes == set(range(first, len(space))) else None
-        inner = space[-1] if space else 0
-        self.lanes = (self.level is not None and self.level < len(space) and self.kind == "sum"
-                      and is_float_type(LLVM_TYPES[self.dtype]) and inner >= LANES)
-        self.acc = None
-
-    @property
-    def out_type(self) -> TensorType:
-        return TensorType(self.dtype, self.out_shape)
-
-
-@dataclass
-class Split:
-    """A nest cut into `tasks` tasks of `rows` consecutive indices of `axis` (of `extent`).
-
-    `offsets` places each reduction over `axis` (by its Root) in a task's slot of the
-    partials array; a slot is `slot_bytes` long.
-    """
-    axis: int
-    extent: int
-    rows: int = 1
-    tasks: int = 1
-    offsets: dict = field(default_factory=dict)
-    slot_bytes: int = 0
-
-
-def body_cost(nest: LoopNest, buffers: dict, producers: dict) -> int:
-    """The op cost of evaluating one element of every root of nest (inlined ops included)."""
-    cost, seen = 0, set()
-    stack = [producers[r.value] for r in nest.roots if r.value in producers]
-    while stack:
-        op = stack.pop()
-        if op in seen:
-            continue
-        seen.add(op)
-        cost += op_cost(op)
-        stack.extend(producers[x] for x in op.inputs if x not in buffers and x in producers)
-    return max(cost, 1)
-
-
-def plan_split(space: tuple, reductions: list, cost: int = 1) -> Split | None:
-    """How to run a nest over space on several threads, or None for one thread.
-
-    The split depends on the shapes and ops alone, never on the thread count, so neither do
-    the results.
-    """
-    total = math.prod(space)
-    if total * cost < PARALLEL_MIN_WORK:
-        return None
-    axis = next(a for a, n in enumerate(space) if n > 1)
-    split = Split(axis, space[axis])
-    for red in reductions:
-        if axis in red.axes:
-            split.offsets[red.root] = split.slot_bytes
-            split.slot_bytes += -(-nbytes(red.out_type) // 8) * 8
-    most = PARTIAL_BYTES // split.slot_bytes if split.slot_bytes else split.extent
-    tasks = min(total * cost // TASK_WORK, most, split.extent, MAX_TASKS)
-    if tasks < 2:
-        return None
-    split.rows = -(-split.extent // tasks)
-    if axis == len(space) - 1:
-        split.rows = -(-split.rows // LANES) * LANES        # tasks start on a lane boundary
-    split.tasks = -(-split.extent // split.rows)
-    return split if split.tasks > 1 else None
+STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
+ALLOCATOR = ("malloc", "free")   # beyond it, on the heap (tests substitute a failing malloc)
+_Reduction = ReductionPlan          # the name tests/runtime/test_threads.py plans with
 
 
 class NestEmitter:
@@ -132,12 +62,20 @@ class NestEmitter:
         self.reductions = {}
         for r in nest.roots:
             if r.kind == "reduce":
-                self.reductions[r] = _Reduction(r, producers[r.value], nest.space)
-        self.strip_mine = any(red.lanes for red in self.reductions.values())
+                self.reductions[r] = ReductionPlan(r, producers[r.value], nest.space)
+        reds = self.reductions.values()
+        self.inner = inner_axis(nest.space)
+        self.strip_mine = any(red.lanes for red in reds)
+        self.blocked = [red for red in reds if red.blocked]
+        self.block = BLOCK if self.strip_mine else BLOCK // LANES    # = red.block of those
+        # elements added to the lanes of the blocked sums since their last push: counted
+        # across rows too, since the lanes of a sum over several axes outlive a row
+        self.pending = None
+        self.lane = None                # the lane of the body being emitted (strip-mined)
         self.split = None
         if parallel and not em.ctx.bounds_check:
             cost = body_cost(nest, buffers, producers)
-            self.split = plan_split(nest.space, list(self.reductions.values()), cost)
+            self.split = plan_split(nest.space, list(reds), cost)
         self.rows = None                # (axis, begin, end) while emitting one task's rows
 
     def emit(self):
@@ -145,15 +83,57 @@ class NestEmitter:
             self._emit_parallel()
             return
         for red in self.reductions.values():
-            if red.level is None:
+            if red.memory:
                 self._fill(red)
-        self._level(0, [])
+        self._loops()
 
-    def _fill(self, red: _Reduction):
+    def _fill(self, red: ReductionPlan):
         """Initialises a memory accumulator (the output buffer) with the identity."""
         buf = self.buffers[red.root.value]
         with for_range(self.bld, buf.type.size, "init") as i:
             buf.store(i, reduce_identity(red.kind, red.dtype))
+
+    def _loops(self):
+        """The loop nest, with the scratch vectors of its wide sums attached.
+
+        Small scratch is an alloca; a big one comes from the heap, and should that fail the
+        loops are emitted a second time, summing in place as max and min do."""
+        bld, ctx = self.bld, self.em.ctx
+        if self.blocked:
+            self.pending = ctx.alloca(I64, "pending")
+            bld.store(i64(0), self.pending)
+        wide = [red for red in self.reductions.values() if red.wide]
+        size = sum(red.scratch_size for red in wide) * 8
+        if size <= STACK_SCRATCH_BYTES:
+            scratch = None
+            if wide:        # as an untyped pointer, like a malloc'ed one
+                array = ctx.alloca(ir.ArrayType(F64, size // 8), "scratch")
+                scratch = bld.inttoptr(bld.ptrtoint(array, I64), PTR)
+            self._attach(wide, scratch)
+            self._level(0, [])
+            return
+        malloc = declare(ctx.module, ALLOCATOR[0], PTR, [I64])
+        scratch = bld.call(malloc, [i64(size)])
+        with bld.if_else(bld.icmp_unsigned("!=", scratch, ir.Constant(PTR, None))) as (ok, no):
+            with ok, self.em.scope():
+                self._attach(wide, scratch)
+                self._level(0, [])
+                bld.call(declare(ctx.module, ALLOCATOR[1], ir.VoidType(), [PTR]), [scratch])
+            with no, self.em.scope():
+                self._attach(wide, None)
+                self._level(0, [])
+
+    def _attach(self, wide: list, scratch):
+        """Gives each wide sum its part of scratch (None: sum in place instead)."""
+        offset = 0
+        for red in wide:
+            red.wide_acc = None
+            if scratch is not None:
+                ptr = self.bld.gep(scratch, [i64(offset)], inbounds=True, source_etype=F64)
+                part = Buffer(ptr, TensorType("f64", (red.scratch_size,)), self.em.ctx)
+                size = math.prod(red.inner_shape)
+                red.wide_acc = Wide(self.buffers[red.root.value], part, size, red.fold)
+            offset += red.scratch_size
 
     # ---- threads --------------------------------------------------------------------------
 
@@ -161,7 +141,7 @@ class NestEmitter:
         """Fills the shared accumulators, runs the tasks on threads, combines the partials."""
         bld, ctx, split = self.bld, self.em.ctx, self.split
         for red in self.reductions.values():
-            if red.level is None and red.root not in split.offsets:
+            if red.memory and red.root not in split.offsets:
                 self._fill(red)
         keys = list(self.buffers)
         task = self._task_function(keys)
@@ -218,128 +198,175 @@ class NestEmitter:
             red = self.reductions[root]
             ptr = bld.gep(slot, [i64(offset)], inbounds=True, source_etype=I8)
             self.buffers[root.value] = Buffer(ptr, red.out_type, self.em.ctx)
-            if red.level is None:
+            if red.memory:
                 self._fill(red)
-        self._level(0, [])
+        self._loops()
 
-    def _combine(self, red: _Reduction, base, offset: int):
-        """red's output: its tasks' partials combined in task order (after the join)."""
+    def _combine(self, red: ReductionPlan, base, offset: int):
+        """red's output: its tasks' partials combined in a fixed pairwise tree, in place."""
         bld, split = self.bld, self.split
         out = self.buffers[red.root.value]
         stride = split.slot_bytes // red.out_type.np_dtype.itemsize
         ptr = bld.gep(base, [i64(offset)], inbounds=True, source_etype=I8)
         parts = Buffer(ptr, TensorType(red.dtype, (split.tasks * stride,)), self.em.ctx)
-        acc = self.em.ctx.alloca(LLVM_TYPES[red.dtype], "combined")
-        with for_range(bld, out.type.size, "combine") as j:
-            bld.store(parts.load(j), acc)
-            with for_range(bld, split.tasks, "part", start=1) as k:
-                v = parts.load(bld.add(bld.mul(k, i64(stride), flags=INT_FLAGS), j,
-                                       flags=INT_FLAGS))
-                bld.store(reduce_combine(bld, red.kind, bld.load(acc), v), acc)
-            out.store(j, bld.load(acc))
+        size, step = out.type.size, 1
+        while step < split.tasks:        # slot t += slot t + step, for t = 0, 2 step, ...
+            pairs = (split.tasks - step - 1) // (2 * step) + 1
+            with for_range(bld, pairs, f"pair{step}") as p:
+                left = bld.mul(p, i64(2 * step * stride), flags=INT_FLAGS)
+                right = bld.add(left, i64(step * stride), flags=INT_FLAGS)
+                with for_range(bld, size, "combine") as j:
+                    a, b = (bld.add(x, j, flags=INT_FLAGS) for x in (left, right))
+                    parts.store(a, reduce_combine(bld, red.kind, parts.load(a), parts.load(b)))
+            step *= 2
+        with for_range(bld, size, "combined") as j:
+            out.store(j, parts.load(j))
 
     # ---- the loops ------------------------------------------------------------------------
 
     def _level(self, level: int, dims: list):
-        here = [r for r in self.reductions.values() if r.level == level]
+        """The loops from `level` in, with the accumulators that start at that level."""
+        reds = self.reductions.values()
+        here = [r for r in reds if r.acc_level == level]
         for red in here:
             self._init_acc(red)
+        wide = [r for r in reds if r.wide and r.first == level]
+        bases = [self._wide_start(red, dims) for red in wide]
         space = self.nest.space
-        last = level == len(space) - 1
         if level == len(space):
-            self._enter_body(dims, None)
+            self._body(self.em.index(space, dims))
         elif space[level] == 1:
             self._level(level + 1, dims + [i64(0)])
-        elif self.rows is not None and level == self.rows[0]:
-            _, begin, end = self.rows
-            if last and self.strip_mine:
-                self._strip_mined_range(dims, begin, end)
-            else:
-                with for_range(self.bld, end, f"n{level}", start=begin) as i:
-                    self._level(level + 1, dims + [i])
-        elif last and self.strip_mine:
-            self._strip_mined(dims, space[level])
         else:
-            with for_range(self.bld, space[level], f"n{level}") as i:
-                self._level(level + 1, dims + [i])
+            rows = self.rows is not None and level == self.rows[0]
+            begin, end = self.rows[1:] if rows else (0, space[level])
+            folds = [(r, b) for r, b in zip(wide, bases) if r.wide_acc is not None and r.fold]
+            self._loop(level, dims, begin, end, folds)
+        for red, base in zip(wide, bases):
+            if red.wide_acc is not None:
+                red.wide_acc.finish(self.bld, base)
         for red in here:
-            out = self.buffers[red.root.value]
-            out.store(linearize(self.bld, dims, red.out_shape), self._final_acc(red))
-
-    def _strip_mined(self, dims: list, size: int):
-        """The innermost loop as chunks of LANES plus a tail; yields the lane of each element."""
-        bld = self.bld
-        chunks, rest = divmod(size, LANES)
-        if chunks:
-            with for_range(bld, chunks, "chunk") as c:
-                base = bld.mul(c, i64(LANES), flags=INT_FLAGS)
-                with for_range(bld, LANES, "lane") as lane:
-                    self._enter_body(dims + [bld.add(base, lane, flags=INT_FLAGS)], lane)
-        if rest:
-            with for_range(bld, rest, "tail") as lane:
-                self._enter_body(dims + [bld.add(lane, i64(chunks * LANES))], lane)
-
-    def _strip_mined_range(self, dims: list, begin, end):
-        """_strip_mined over [begin, end) (run-time bounds; begin is a multiple of LANES)."""
-        bld = self.bld
-        chunks = bld.udiv(bld.sub(end, begin, flags=INT_FLAGS), i64(LANES))
-        with for_range(bld, chunks, "chunk") as c:
-            base = bld.add(begin, bld.mul(c, i64(LANES), flags=INT_FLAGS), flags=INT_FLAGS)
-            with for_range(bld, LANES, "lane") as lane:
-                self._enter_body(dims + [bld.add(base, lane, flags=INT_FLAGS)], lane)
-        tail = bld.add(begin, bld.mul(chunks, i64(LANES), flags=INT_FLAGS), flags=INT_FLAGS)
-        with for_range(bld, end, "tail", start=tail) as i:
-            self._enter_body(dims + [i], bld.sub(i, tail, flags=INT_FLAGS))
-
-    def _init_acc(self, red: _Reduction):
-        t = LLVM_TYPES[red.dtype]
-        identity = reduce_identity(red.kind, red.dtype)
-        if red.lanes:
-            red.acc = self.em.ctx.alloca(ir.ArrayType(t, LANES), "lanes")
-            for k in range(LANES):
-                self.bld.store(identity, self._lane_ptr(red, i64(k)))
-        else:
-            red.acc = self.em.ctx.alloca(t)
-            self.bld.store(identity, red.acc)
-
-    def _lane_ptr(self, red: _Reduction, lane):
-        return self.bld.gep(red.acc, [i64(0), lane], inbounds=True)
-
-    def _final_acc(self, red: _Reduction):
-        if not red.lanes:
-            return self.bld.load(red.acc)
-        vals = [self.bld.load(self._lane_ptr(red, i64(k))) for k in range(LANES)]
-        while len(vals) > 1:        # a fixed pairwise tree: the same order on every CPU
-            vals = [reduce_combine(self.bld, "sum", vals[k], vals[k + 1])
-                    for k in range(0, len(vals), 2)]
-        return vals[0]
-
-    def _enter_body(self, dims: list, lane):
-        with self.em.scope():
-            self._body(self.em.index(self.nest.space, dims), lane)
-
-    def _body(self, idx, lane):
-        em = self.em
-        for root in self.nest.roots:
-            if root.kind == "reduce":
-                self._accumulate(self.reductions[root], idx, lane)
-            elif root.out_index is not None:
-                self.buffers[root.key].store(idx.linear, em.gen(root.value, idx))
+            kept = [dims[a] for a in red.kept if a < level]
+            total = self._final_acc(red)
+            if red.level is not None:
+                out = self.buffers[red.root.value]
+                out.store(linearize(self.bld, kept, red.out_shape), total)
             else:
-                # the root's own buffer is being written: compute, never load it
-                val = em.compute(root.value, idx)
-                em.remember(root.value, idx, val)
-                self.buffers[root.value].store(idx.linear, val)
+                self._to_memory(red, kept, [dims[a] for a in red.inner_kept], total)
 
-    def _accumulate(self, red: _Reduction, idx, lane):
+    def _loop(self, level: int, dims: list, begin, end, folds: list):
+        """The loop of level over [begin, end); wide sums started here fold every few rows."""
+        bld = self.bld
+        if level == self.inner:
+            self._run(dims, begin, isub(bld, end, begin))
+            return
+        with for_range(bld, end, f"n{level}", start=begin) as i:
+            self._level(level + 1, dims + [i])
+            if folds:
+                rows = min(red.rows for red, _ in folds)
+                done = bld.add(isub(bld, i, begin), i64(1), flags=INT_FLAGS)
+                with bld.if_then(bld.icmp_unsigned("==", bld.urem(done, i64(rows)), i64(0))):
+                    for red, base in folds:
+                        red.wide_acc.fold(bld, base)
+
+    def _run(self, dims: list, start, count):
+        """count elements of the innermost loop from start; strip-mined into chunks of LANES
+        (element start + i in lane i % LANES) when the nest has lanes."""
+        bld = self.bld
+        if not self.strip_mine:
+            with for_range(bld, iadd(bld, start, count), f"n{self.inner}", start=start) as i:
+                self._inside(dims + [i], None)
+                self._count(1)
+            return
+        chunks = idiv(bld, count, LANES)
+        if chunks != 0:
+            with for_range(bld, chunks, "chunk") as c:
+                base = iadd(bld, start, imul(bld, c, LANES))
+                with for_range(bld, LANES, "lane") as lane:
+                    self._inside(dims + [iadd(bld, base, lane)], lane)
+                self._count(LANES)
+        if isinstance(count, int) and count % LANES == 0:
+            return
+        tail = iadd(bld, start, imul(bld, chunks, LANES))
+        with for_range(bld, iadd(bld, start, count), "tail", start=tail) as i:
+            self._inside(dims + [i], isub(bld, i, tail))
+        self._count(isub(bld, iadd(bld, start, count), tail))
+
+    def _count(self, n):
+        """Notes n more elements in the lanes of the blocked sums; a whole block is pushed."""
+        if not self.blocked:
+            return
+        bld = self.bld
+        pending = iadd(bld, bld.load(self.pending), n)
+        bld.store(pending, self.pending)
+        with bld.if_then(bld.icmp_signed(">=", pending, i64(self.block))):
+            for red in self.blocked:
+                red.acc.push(bld)
+            bld.store(i64(0), self.pending)
+
+    def _inside(self, dims: list, lane):
+        """The levels after the innermost loop (all of extent 1) and the body."""
+        self.lane = lane
+        self._level(len(dims), dims)
+
+    def _init_acc(self, red: ReductionPlan):
+        if red.cascade:
+            red.acc = Cascade(self.em.ctx, LLVM_TYPES[red.dtype], LANES if red.lanes else 1,
+                              red.blocked)
+            red.acc.start(self.bld)
+            return
+        red.acc = self.em.ctx.alloca(LLVM_TYPES[red.dtype])
+        self.bld.store(reduce_identity(red.kind, red.dtype), red.acc)
+
+    def _final_acc(self, red: ReductionPlan):
+        if red.cascade:
+            return red.acc.total(self.bld)
+        return self.bld.load(red.acc)
+
+    def _wide_start(self, red: ReductionPlan, dims: list):
+        """Starts the outputs of a wide sum below the current outer index; returns their base."""
+        kept = [dims[a] for a in red.kept if a < red.first]
+        base = linearize(self.bld, kept + [i64(0)] * len(red.inner_kept), red.out_shape)
+        if red.wide_acc is not None:
+            red.wide_acc.start(self.bld, base)
+            return base
+        out = self.buffers[red.root.value]
+        with for_range(self.bld, math.prod(red.inner_shape), "zero") as j:
+            out.store(self.bld.add(base, j, flags=INT_FLAGS), reduce_identity("sum", red.dtype))
+        return base
+
+    def _body(self, idx):
+        em = self.em
+        with em.scope():
+            for root in self.nest.roots:
+                if root.kind == "reduce":
+                    self._accumulate(self.reductions[root], idx)
+                elif root.out_index is not None:
+                    self.buffers[root.key].store(idx.linear, em.gen(root.value, idx))
+                else:
+                    # the root's own buffer is being written: compute, never load it
+                    val = em.compute(root.value, idx)
+                    em.remember(root.value, idx, val)
+                    self.buffers[root.value].store(idx.linear, val)
+
+    def _accumulate(self, red: ReductionPlan, idx):
         bld = self.bld
         v = self.em.gen(self.em.producers[red.root.value].inputs[0], idx)
-        if red.lanes:
-            ptr = self._lane_ptr(red, lane)
-            bld.store(reduce_combine(bld, red.kind, bld.load(ptr), v), ptr)
-        elif red.level is not None:
+        if red.cascade:
+            ptr = red.acc.lane(bld, self.lane if red.lanes else i64(0))
+            bld.store(reduce_combine(bld, "sum", bld.load(ptr), v), ptr)
+        elif red.acc_level is not None:
             bld.store(reduce_combine(bld, red.kind, bld.load(red.acc), v), red.acc)
         else:
-            out = self.buffers[red.root.value]
-            lin = linearize(bld, [idx.dims[a] for a in red.kept], red.out_shape)
-            out.store(lin, reduce_combine(bld, red.kind, out.load(lin), v))
+            kept = [idx.dims[a] for a in red.kept]
+            self._to_memory(red, kept, [idx.dims[a] for a in red.inner_kept], v)
+
+    def _to_memory(self, red: ReductionPlan, kept: list, inner_kept: list, v):
+        """Adds v to red's output at the kept indices (its inner_kept ones: for a Wide)."""
+        bld = self.bld
+        lin = linearize(bld, kept, red.out_shape)
+        if red.wide_acc is not None and not red.fold:
+            red.wide_acc.add(bld, linearize(bld, inner_kept, red.inner_shape), lin, v)
+            return
+        out = self.buffers[red.root.value]
+        out.store(lin, reduce_combine(bld, red.kind, out.load(lin), v))

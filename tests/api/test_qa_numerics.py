@@ -187,11 +187,6 @@ def test_long_f32_reductions_are_accurate_enough_for_moderate_sizes(monkeypatch)
     assert abs(gj.tensor(x).mean().item() - exact / x.size) / (exact / x.size) < 1e-5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "codegen/nest.py: a float32 sum accumulates sequentially (per lane for innermost axes, "
-    "into the output buffer otherwise), so the error grows like n*eps: 6e-4 relative for "
-    "1e6 values of 0.1 (NumPy 6e-8, JAX 1.5e-8, PyTorch 6e-8), 1% for sum(axis=0) of a "
-    "(1e6, 1) array; needs blocked/pairwise or f64 accumulation"))
 @pytest.mark.parametrize("shape, axis", [((10 ** 6,), None), ((10 ** 6, 1), 0),
                                          ((1000, 1000), 0)])
 def test_large_f32_sums_are_as_accurate_as_numpy(monkeypatch, shape, axis):
