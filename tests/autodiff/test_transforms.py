@@ -272,10 +272,7 @@ def test_output_verifies(name):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_printed_output_round_trips_through_the_parser(name):
-    try:
-        from ir.parser import parse
-    except ImportError:
-        pytest.skip("ir.parser does not exist yet")
+    from ir.parser import parse
     for case in CASES[name]:
         for fn in _derived(case):
             text = print_function(fn)
