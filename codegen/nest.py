@@ -15,20 +15,22 @@ The order of additions is thereby fixed by this code, independent of the CPU's v
 and the lane loop vectorises, taking the whole fused body with it.
 
 Long float sums must also stay accurate (codegen.summation; the plan of each reduction is
-made by codegen.nest_plan). A float sum keeps a Cascade over its trailing reduced axes: the
-innermost loop runs in blocks of BLOCK elements, after each of which the lanes of every such
-sum are pushed onto a pairwise cascade (error ~log n, as NumPy's pairwise sum). A float sum
-over outer axes (more than DIRECT_MAX elements per output) is `wide`: its outputs add a few
-rows in place, and every WIDE_BLOCK rows that block is folded into an f64 scratch vector (f32)
-or a compensated sum (f64). The scratch lives on the stack, or on the heap when large (and
-should malloc fail, the loops are emitted a second time without it, summing in place).
+made by codegen.nest_plan). A long float sum over the innermost axis runs it in blocks of
+BLOCK elements, after each of which its lanes are pushed onto a pairwise Cascade (error
+~log n, as NumPy's pairwise sum); with rows too short for lanes, its one accumulator is
+Compensated (f64 for f32, TwoSum for f64). A float sum over outer axes (more than DIRECT_MAX
+elements per output) is `wide`: its outputs add a few rows in place, and every WIDE_BLOCK
+rows that block is folded into an f64 scratch vector (f32) or a compensated sum (f64). The
+scratch lives on the stack, or on the heap when large (and should malloc fail, the loops
+are emitted a second time without it, summing in place).
 
 A large nest runs on several threads (see `nest_plan.plan_split`): its first axis of extent
 > 1 is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, and
 emitted as `task(ptr context, i64 t)`, which `loops.parallel_for` hands out to threads. A
 reduction over that axis accumulates each task's share into its own slot of a partials array,
-and the partials are combined in a fixed pairwise tree after the join. Which thread runs a
-task never changes what it computes, so results are bitwise the same for any thread count.
+and the partials are combined in task order after the join (a float sum in f64 or
+compensated). Which thread runs a task never changes what it computes, so results are
+bitwise the same for any thread count.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, d
                            for_range, i64, iadd, idiv, imul, isub, linearize, parallel_for)
 from codegen.nest_plan import (LANES, PARALLEL_MIN_WORK, PARTIAL_BYTES,  # noqa: F401
                                ReductionPlan, Split, body_cost, inner_axis, plan_split)
-from codegen.summation import BLOCK, Cascade, Wide
+from codegen.summation import BLOCK, Cascade, Compensated, Wide, compensated, two_sum
 from ir.core import TensorType, Value
 
 STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
@@ -53,6 +55,8 @@ _Reduction = ReductionPlan          # the name tests/runtime/test_threads.py pla
 
 
 class NestEmitter:
+    """Emits one LoopNest into the current LLVM function (see the module docstring)."""
+
     def __init__(self, em: Elemental, nest: LoopNest, buffers: dict, producers: dict,
                  parallel: bool = True):
         self.em = em
@@ -67,9 +71,8 @@ class NestEmitter:
         self.inner = inner_axis(nest.space)
         self.strip_mine = any(red.lanes for red in reds)
         self.blocked = [red for red in reds if red.blocked]
-        self.block = BLOCK if self.strip_mine else BLOCK // LANES    # = red.block of those
-        # elements added to the lanes of the blocked sums since their last push: counted
-        # across rows too, since the lanes of a sum over several axes outlive a row
+        # elements added to the lanes of the blocked sums since their last push, when the
+        # lanes of one of them outlive a row (a sum over several axes)
         self.pending = None
         self.lane = None                # the lane of the body being emitted (strip-mined)
         self.split = None
@@ -99,16 +102,16 @@ class NestEmitter:
         Small scratch is an alloca; a big one comes from the heap, and should that fail the
         loops are emitted a second time, summing in place as max and min do."""
         bld, ctx = self.bld, self.em.ctx
-        if self.blocked:
+        if any(red.acc_level < self.inner for red in self.blocked):
             self.pending = ctx.alloca(I64, "pending")
             bld.store(i64(0), self.pending)
         wide = [red for red in self.reductions.values() if red.wide]
         size = sum(red.scratch_size for red in wide) * 8
         if size <= STACK_SCRATCH_BYTES:
             scratch = None
-            if wide:        # as an untyped pointer, like a malloc'ed one
+            if wide:        # a pointer to its first double, as malloc's would be
                 array = ctx.alloca(ir.ArrayType(F64, size // 8), "scratch")
-                scratch = bld.inttoptr(bld.ptrtoint(array, I64), PTR)
+                scratch = bld.gep(array, [i64(0), i64(0)], inbounds=True)
             self._attach(wide, scratch)
             self._level(0, [])
             return
@@ -132,7 +135,7 @@ class NestEmitter:
                 ptr = self.bld.gep(scratch, [i64(offset)], inbounds=True, source_etype=F64)
                 part = Buffer(ptr, TensorType("f64", (red.scratch_size,)), self.em.ctx)
                 size = math.prod(red.inner_shape)
-                red.wide_acc = Wide(self.buffers[red.root.value], part, size, red.fold)
+                red.wide_acc = Wide(self.buffers[red.root.value], part, size)
             offset += red.scratch_size
 
     # ---- threads --------------------------------------------------------------------------
@@ -203,24 +206,37 @@ class NestEmitter:
         self._loops()
 
     def _combine(self, red: ReductionPlan, base, offset: int):
-        """red's output: its tasks' partials combined in a fixed pairwise tree, in place."""
-        bld, split = self.bld, self.split
+        """red's output: its tasks' partials taken in task order; a float sum adds them in
+        f64 (f32) or compensated (f64), within about one rounding of their exact sum."""
+        bld, ctx, split = self.bld, self.em.ctx, self.split
         out = self.buffers[red.root.value]
         stride = split.slot_bytes // red.out_type.np_dtype.itemsize
         ptr = bld.gep(base, [i64(offset)], inbounds=True, source_etype=I8)
-        parts = Buffer(ptr, TensorType(red.dtype, (split.tasks * stride,)), self.em.ctx)
-        size, step = out.type.size, 1
-        while step < split.tasks:        # slot t += slot t + step, for t = 0, 2 step, ...
-            pairs = (split.tasks - step - 1) // (2 * step) + 1
-            with for_range(bld, pairs, f"pair{step}") as p:
-                left = bld.mul(p, i64(2 * step * stride), flags=INT_FLAGS)
-                right = bld.add(left, i64(step * stride), flags=INT_FLAGS)
-                with for_range(bld, size, "combine") as j:
-                    a, b = (bld.add(x, j, flags=INT_FLAGS) for x in (left, right))
-                    parts.store(a, reduce_combine(bld, red.kind, parts.load(a), parts.load(b)))
-            step *= 2
-        with for_range(bld, size, "combined") as j:
-            out.store(j, parts.load(j))
+        parts = Buffer(ptr, TensorType(red.dtype, (split.tasks * stride,)), ctx)
+        exact = red.kind == "sum" and red.dtype in ("f32", "f64")
+        acc = ctx.alloca(F64 if exact else LLVM_TYPES[red.dtype], "combined")
+        comp = ctx.alloca(F64, "compensation")
+        with for_range(bld, out.type.size, "combine") as j:
+            first = parts.load(j)
+            bld.store(bld.fpext(first, F64) if red.dtype == "f32" else first, acc)
+            bld.store(ir.Constant(F64, 0.0), comp)
+            with for_range(bld, split.tasks, "part", start=1) as k:
+                v = parts.load(bld.add(bld.mul(k, i64(stride), flags=INT_FLAGS), j,
+                                       flags=INT_FLAGS))
+                if not exact:
+                    bld.store(reduce_combine(bld, red.kind, bld.load(acc), v), acc)
+                elif red.dtype == "f32":
+                    bld.store(bld.fadd(bld.load(acc), bld.fpext(v, F64)), acc)
+                else:
+                    total, lost = two_sum(bld, bld.load(acc), bld.load(comp), v)
+                    bld.store(total, acc)
+                    bld.store(lost, comp)
+            total = bld.load(acc)
+            if red.dtype == "f32":
+                total = bld.fptrunc(total, LLVM_TYPES["f32"])
+            elif exact:
+                total = compensated(bld, total, bld.load(comp))
+            out.store(j, total)
 
     # ---- the loops ------------------------------------------------------------------------
 
@@ -276,15 +292,19 @@ class NestEmitter:
         if not self.strip_mine:
             with for_range(bld, iadd(bld, start, count), f"n{self.inner}", start=start) as i:
                 self._inside(dims + [i], None)
-                self._count(1)
             return
         chunks = idiv(bld, count, LANES)
-        if chunks != 0:
-            with for_range(bld, chunks, "chunk") as c:
-                base = iadd(bld, start, imul(bld, c, LANES))
-                with for_range(bld, LANES, "lane") as lane:
-                    self._inside(dims + [iadd(bld, base, lane)], lane)
-                self._count(LANES)
+        if chunks != 0 and self.blocked:
+            # the chunks of a block, then the push check: a branch per block, not per chunk
+            per_block = BLOCK // LANES
+            blocks = idiv(bld, iadd(bld, chunks, per_block - 1), per_block)
+            with for_range(bld, blocks, "block") as k:
+                first = imul(bld, k, per_block)
+                stop = _min(bld, iadd(bld, first, per_block), chunks)
+                self._chunks(dims, start, first, stop)
+                self._count(imul(bld, isub(bld, stop, first), LANES), block_end=True)
+        elif chunks != 0:
+            self._chunks(dims, start, 0, chunks)
         if isinstance(count, int) and count % LANES == 0:
             return
         tail = iadd(bld, start, imul(bld, chunks, LANES))
@@ -292,17 +312,33 @@ class NestEmitter:
             self._inside(dims + [i], isub(bld, i, tail))
         self._count(isub(bld, iadd(bld, start, count), tail))
 
-    def _count(self, n):
-        """Notes n more elements in the lanes of the blocked sums; a whole block is pushed."""
+    def _chunks(self, dims: list, start, first, stop):
+        """Chunks [first, stop) of LANES elements from start, one lane loop each."""
+        bld = self.bld
+        with for_range(bld, stop, "chunk", start=first) as c:
+            base = iadd(bld, start, imul(bld, c, LANES))
+            with for_range(bld, LANES, "lane") as lane:
+                self._inside(dims + [iadd(bld, base, lane)], lane)
+
+    def _count(self, n, block_end: bool = False):
+        """Notes n more elements in the lanes of the blocked sums; pushes them when they hold
+        a block (or at each block's end when no sum outlives a row: no counting then)."""
         if not self.blocked:
             return
         bld = self.bld
+        if self.pending is None:
+            if block_end:
+                self._push()
+            return
         pending = iadd(bld, bld.load(self.pending), n)
         bld.store(pending, self.pending)
-        with bld.if_then(bld.icmp_signed(">=", pending, i64(self.block))):
-            for red in self.blocked:
-                red.acc.push(bld)
+        with bld.if_then(bld.icmp_signed(">=", pending, i64(BLOCK))):
+            self._push()
             bld.store(i64(0), self.pending)
+
+    def _push(self):
+        for red in self.blocked:
+            red.acc.push(self.bld)
 
     def _inside(self, dims: list, lane):
         """The levels after the innermost loop (all of extent 1) and the body."""
@@ -310,6 +346,10 @@ class NestEmitter:
         self._level(len(dims), dims)
 
     def _init_acc(self, red: ReductionPlan):
+        if red.compensated:
+            red.acc = Compensated(self.em.ctx, LLVM_TYPES[red.dtype])
+            red.acc.start(self.bld)
+            return
         if red.cascade:
             red.acc = Cascade(self.em.ctx, LLVM_TYPES[red.dtype], LANES if red.lanes else 1,
                               red.blocked)
@@ -319,7 +359,7 @@ class NestEmitter:
         self.bld.store(reduce_identity(red.kind, red.dtype), red.acc)
 
     def _final_acc(self, red: ReductionPlan):
-        if red.cascade:
+        if red.cascade or red.compensated:
             return red.acc.total(self.bld)
         return self.bld.load(red.acc)
 
@@ -352,9 +392,8 @@ class NestEmitter:
     def _accumulate(self, red: ReductionPlan, idx):
         bld = self.bld
         v = self.em.gen(self.em.producers[red.root.value].inputs[0], idx)
-        if red.cascade:
-            ptr = red.acc.lane(bld, self.lane if red.lanes else i64(0))
-            bld.store(reduce_combine(bld, "sum", bld.load(ptr), v), ptr)
+        if red.cascade or red.compensated:
+            red.acc.add(bld, self.lane if red.lanes else i64(0), v)
         elif red.acc_level is not None:
             bld.store(reduce_combine(bld, red.kind, bld.load(red.acc), v), red.acc)
         else:
@@ -364,9 +403,15 @@ class NestEmitter:
     def _to_memory(self, red: ReductionPlan, kept: list, inner_kept: list, v):
         """Adds v to red's output at the kept indices (its inner_kept ones: for a Wide)."""
         bld = self.bld
-        lin = linearize(bld, kept, red.out_shape)
         if red.wide_acc is not None and not red.fold:
-            red.wide_acc.add(bld, linearize(bld, inner_kept, red.inner_shape), lin, v)
+            red.wide_acc.add(bld, linearize(bld, inner_kept, red.inner_shape), v)
             return
+        lin = linearize(bld, kept, red.out_shape)
         out = self.buffers[red.root.value]
         out.store(lin, reduce_combine(bld, red.kind, out.load(lin), v))
+
+
+def _min(bld, a, b):
+    """min(a, b) of an i64 value a and an int or i64 value b (both >= 0)."""
+    b = i64(b) if isinstance(b, int) else b
+    return bld.select(bld.icmp_unsigned("<", a, b), a, b)

@@ -12,10 +12,9 @@ from codegen.buffers import nbytes
 from codegen.elemental import REDUCE_KINDS
 from codegen.fusion import LoopNest, Root, op_cost
 from codegen.lower import LLVM_TYPES, is_float_type
-from codegen.summation import BLOCK, Wide
+from codegen.summation import BLOCK, LANES, Wide
 from ir.core import TensorType
 
-LANES = 16
 # Work is elements times the op cost of the fused body (fusion.op_cost: a transcendental is
 # 10). NOTE: measured on a 2-core x86-64 VM: starting and joining a thread costs ~30-60 us and
 # one unit of work ~0.1-0.3 ns, so a nest needs ~2^20 units before a second thread pays.
@@ -46,9 +45,11 @@ class ReductionPlan:
 
     `level` is the loop level of an accumulator living across the loops of the reduced axes,
     when those are the innermost ones (else None: the sum goes to memory). A float sum keeps
-    a summation.Cascade over its innermost reduced axes in either case (`tail`, from where
-    every axis is reduced or of extent 1), whose totals go to memory when there is no level;
-    a long such sum is `wide`: a summation.Wide, started at its first reduced axis.
+    an accumulator over its innermost reduced axes in either case (`tail`, from where every
+    axis is reduced or of extent 1), whose totals go to memory when there is no level: a
+    summation.Cascade, blocked when long, or, with rows too short for lanes, a
+    summation.Compensated when long. A long sum over outer axes is `wide`: a
+    summation.Wide, started at its first reduced axis.
     """
 
     def __init__(self, root: Root, op, space):
@@ -66,10 +67,10 @@ class ReductionPlan:
         looped = inner is not None and self.tail <= inner
         self.cascade = float_sum and (self.level is not None or looped)
         self.lanes = self.cascade and looped and space[inner] >= LANES
-        # blocks of BLOCK elements in LANES lanes, or of BLOCK / LANES in one accumulator
-        self.block = BLOCK if self.lanes else BLOCK // LANES
         run = math.prod(space[a] for a in self.axes if a >= self.tail)
-        self.blocked = self.cascade and looped and run > self.block
+        self.blocked = self.lanes and run > BLOCK
+        # a long sum in one accumulator (rows shorter than LANES): compensated instead
+        self.compensated = self.cascade and not self.lanes and run > DIRECT_MAX
         count = math.prod(space[a] for a in self.axes)
         self.wide = float_sum and self.level is None and count > DIRECT_MAX
         self.first = min(outer) if self.wide else None
@@ -99,7 +100,7 @@ class ReductionPlan:
 
     @property
     def scratch_size(self) -> int:
-        return Wide.scratch_size(self.dtype, math.prod(self.inner_shape), self.fold)
+        return Wide.scratch_size(self.dtype, math.prod(self.inner_shape))
 
 
 @dataclass

@@ -130,8 +130,9 @@ SWEEP = [((1, 300), (1,)), ((300, 1), (0,)), ((5, 257), (1,)), ((5, 257), (0,)),
 def test_every_accumulation_path_equals_the_interpreter_on_exact_data(dt, shape, axes):
     fn = sum_fn(dt, shape, axes)
     x = RNG.integers(-8, 9, shape).astype(NP[dt])       # integer sums: exact in any order
-    got = runtime.compile(fn)(x)[0]
-    np.testing.assert_array_equal(got, interpret(fn, x)[0])
+    want = interpret(fn, x)[0]
+    for bounds_check in (False, True):
+        np.testing.assert_array_equal(runtime.compile(fn, bounds_check=bounds_check)(x)[0], want)
 
 
 @pytest.mark.parametrize("dt", ["f32", "f64"])
@@ -209,6 +210,22 @@ def test_failed_heap_allocation_falls_back_to_summing_in_place(monkeypatch):
         fn = sum_fn(dt, (300, 3, 40, 7), (0, 2))
         x = RNG.integers(-8, 9, (300, 3, 40, 7)).astype(NP[dt])
         np.testing.assert_array_equal(build(fn)(x)[0], interpret(fn, x)[0])
+
+
+def test_support_functions_are_emitted_once_per_module():
+    """Every nest calls the same cascade and fold functions (compile time is per function)."""
+    def body(b, x, y):
+        return [b.reduce_sum(b.exp(x), axes=(1,)), b.reduce_sum(b.exp(y), axes=(0, 1)),
+                b.reduce_sum(b.sin(x), axes=(0,)), b.reduce_sum(b.cos(y), axes=(0,))]
+    fn = make_fn("two", [T("f32", (300, 400)), T("f32", (500, 7))], body)
+    text = runtime.lower(fn).llvm_ir
+    for name in ("gj.cascade.float", "gj.wide.fold.f32"):
+        assert text.count(f'define internal void @"{name}"(') == 1
+        assert text.count(f'@"{name}"(') >= 3         # the definition and two nests' calls
+    x, y = RNG.standard_normal((300, 400)), RNG.standard_normal((500, 7))
+    args = [x.astype(np.float32), y.astype(np.float32)]
+    for got, want in zip(runtime.compile(fn)(*args), interpret(fn, *args)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)     # NumPy: sequential
 
 
 def test_cascade_levels_cover_any_loop():
