@@ -7,7 +7,7 @@ after the call) and is redirected to element 0, so the kernel never touches fore
 """
 from __future__ import annotations
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.loops import I1, I8, I32, i64
 from codegen.lower import LLVM_TYPES, const
@@ -17,7 +17,7 @@ ERR_LOAD = 1    # error flag bits, decoded by the runtime
 ERR_STORE = 2
 
 
-def storage_type(dtype: str) -> ir.Type:
+def storage_type(dtype: str) -> ll.Type:
     """The in-memory LLVM type of one element (bool is a byte)."""
     return I8 if dtype == "bool" else LLVM_TYPES[dtype]
 
@@ -28,18 +28,18 @@ class KernelContext:
     Allocas go to the first block so that mem2reg turns accumulators into SSA registers.
     """
 
-    def __init__(self, func: ir.Function, err_ptr, bounds_check: bool):
+    def __init__(self, func: ll.Function, err_ptr, bounds_check: bool):
         self.func = func
         self.alloca_block = func.append_basic_block("allocas")
-        self.bld = ir.IRBuilder(func.append_basic_block("start"))
+        self.bld = ll.IRBuilder(func.append_basic_block("start"))
         self.err_ptr = err_ptr
         self.bounds_check = bounds_check
 
     @property
-    def module(self) -> ir.Module:
+    def module(self) -> ll.Module:
         return self.func.module
 
-    def alloca(self, ty: ir.Type, name: str = "acc"):
+    def alloca(self, ty: ll.Type, name: str = "acc"):
         with self.bld.goto_block(self.alloca_block):
             return self.bld.alloca(ty, name=name)
 
@@ -53,7 +53,7 @@ class KernelContext:
         """err |= code where bad (an i1) holds; only used in bounds-check mode."""
         bld = self.bld
         old = bld.load(self.err_ptr, typ=I32)
-        bits = bld.select(bad, ir.Constant(I32, code), ir.Constant(I32, 0))
+        bits = bld.select(bad, ll.Constant(I32, code), ll.Constant(I32, 0))
         bld.store(bld.or_(old, bits), self.err_ptr)
 
 
@@ -83,17 +83,17 @@ class Buffer:
         bld = self.ctx.bld
         if self.type.size == 0:        # nothing to read: only reachable in dead code
             if self.ctx.bounds_check:
-                self.ctx.flag_error(ir.Constant(I1, 1), ERR_LOAD)
+                self.ctx.flag_error(ll.Constant(I1, 1), ERR_LOAD)
             return const(LLVM_TYPES[self.type.dtype], 0)
         linear = self._checked(linear, ERR_LOAD)
         v = bld.load(self.element_ptr(linear), typ=self.elem, align=self.elem_align)
-        return bld.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if self.type.dtype == "bool" else v
+        return bld.icmp_unsigned("!=", v, ll.Constant(I8, 0)) if self.type.dtype == "bool" else v
 
     def store(self, linear, value):
         bld = self.ctx.bld
         if self.type.size == 0:
             if self.ctx.bounds_check:
-                self.ctx.flag_error(ir.Constant(I1, 1), ERR_STORE)
+                self.ctx.flag_error(ll.Constant(I1, 1), ERR_STORE)
             return
         linear = self._checked(linear, ERR_STORE)
         if self.type.dtype == "bool":

@@ -13,7 +13,7 @@ same time.
 """
 from __future__ import annotations
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, nbytes
 from codegen.kernels import KernelCall, kernel_rules
@@ -36,14 +36,14 @@ def aux_types(op: Op) -> list[TensorType]:
 def copy(bld, dst: Buffer, src: Buffer):
     size = nbytes(dst.type)
     if size:
-        fn = declare(bld.module, "llvm.memcpy.p0.p0.i64", ir.VoidType(), [PTR, PTR, I64, I1])
-        bld.call(fn, [dst.ptr, src.ptr, i64(size), ir.Constant(I1, 0)])
+        fn = declare(bld.module, "llvm.memcpy.p0.p0.i64", ll.VoidType(), [PTR, PTR, I64, I1])
+        bld.call(fn, [dst.ptr, src.ptr, i64(size), ll.Constant(I1, 0)])
 
 
-def pointer_array(k: KernelCall, ptrs) -> ir.Value:
+def pointer_array(k: KernelCall, ptrs) -> ll.Value:
     """A stack array of pointers, filled at the current position."""
     bld = k.bld
-    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(len(ptrs), 1)), "bufs")
+    arr = k.em.ctx.alloca(ll.ArrayType(PTR, max(len(ptrs), 1)), "bufs")
     for i, p in enumerate(ptrs):
         bld.store(p, bld.gep(arr, [i64(0), i64(i)], inbounds=True))
     return arr
@@ -78,7 +78,7 @@ def _while(k: KernelCall):
     bld.branch(head)
     bld.position_at_end(head)
     phase = bld.phi(I1, name="phase")          # 0: the carry is in a, 1: in b
-    phase.add_incoming(ir.Constant(I1, 0), pre)
+    phase.add_incoming(ll.Constant(I1, 0), pre)
     call_region(k, 0, bld.select(phase, cond_arrays[1], cond_arrays[0]))
     bld.cbranch(pred.load(i64(0)), body, end)
     bld.position_at_end(body)
@@ -133,7 +133,7 @@ def _scan(k: KernelCall):
     xs, ys = [k.buffer(x) for x in op.inputs[nc:]], [k.buffer(r) for r in op.results[nc:]]
     for dst, x in zip(a, op.inputs[:nc]):
         copy(bld, dst, k.buffer(x))
-    arr = k.em.ctx.alloca(ir.ArrayType(PTR, max(nc + len(moving) + len(xs) + len(ys), 1)),
+    arr = k.em.ctx.alloca(ll.ArrayType(PTR, max(nc + len(moving) + len(xs) + len(ys), 1)),
                           "bufs")
     with for_range(bld, length, "step") as t:
         i = bld.sub(i64(length - 1), t) if p["reverse"] else t

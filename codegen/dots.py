@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.kernels import KernelCall, internal_rules
 from codegen.loops import I32, for_nest, i64
@@ -271,7 +271,7 @@ def _offset(bld, base, dims, strides, elem):
     """base advanced by sum(dims * strides) elements."""
     linear = None
     for d, s in zip(dims, strides):
-        if isinstance(d, ir.Constant):     # a size-1 batch axis: always 0
+        if isinstance(d, ll.Constant):     # a size-1 batch axis: always 0
             continue
         term = bld.mul(d, i64(s), flags=("nuw", "nsw"))
         linear = term if linear is None else bld.add(linear, term, flags=("nuw", "nsw"))
@@ -293,13 +293,13 @@ def _gemm(k: KernelCall):
         m, n = plan.m, plan.n
         if plan.c.trans:       # C stored transposed: C^T = op(B)^T op(A)^T
             lhs, rhs, m, n = (*rhs[:2], not rhs[2]), (*lhs[:2], not lhs[2]), n, m
-        bld.call(fn, [ir.Constant(I32, ROW_MAJOR), _flag(lhs[2]), _flag(rhs[2]), i64(m),
-                      i64(n), i64(plan.k), ir.Constant(real, 1.0), lhs[0], i64(lhs[1]),
-                      rhs[0], i64(rhs[1]), ir.Constant(real, 0.0), pc, i64(plan.c.ld)])
+        bld.call(fn, [ll.Constant(I32, ROW_MAJOR), _flag(lhs[2]), _flag(rhs[2]), i64(m),
+                      i64(n), i64(plan.k), ll.Constant(real, 1.0), lhs[0], i64(lhs[1]),
+                      rhs[0], i64(rhs[1]), ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
 
 
-def _flag(trans: bool) -> ir.Constant:
-    return ir.Constant(I32, TRANS if trans else NO_TRANS)
+def _flag(trans: bool) -> ll.Constant:
+    return ll.Constant(I32, TRANS if trans else NO_TRANS)
 
 
 internal_rules["gemm"] = _gemm

@@ -15,7 +15,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, KernelContext, storage_type
 from codegen.loops import I1, I64, delinearize, for_nest, for_range, i64, linearize
@@ -170,7 +170,7 @@ def _pad(em, op, idx):
     x, p = op.inputs[0], op.params
     if x.type.size == 0:
         return zero_of(x.dtype)
-    valid, dims = ir.Constant(I1, 1), []
+    valid, dims = ll.Constant(I1, 1), []
     for k, d in enumerate(idx.dims):
         ok, j = _pad_axis(em.bld, d, x.shape[k], p["lo"][k], p["hi"][k], p["interior"][k])
         if ok is not None:
@@ -211,12 +211,12 @@ def _constant(em, op, idx):
     if flat.size == 0:
         return zero_of(t.dtype)
     elem = storage_type(t.dtype)
-    values = [ir.Constant(elem, float(v) if is_float_type(elem) else int(v)) for v in flat]
-    gv = ir.GlobalVariable(em.ctx.module, ir.ArrayType(elem, flat.size),
+    values = [ll.Constant(elem, float(v) if is_float_type(elem) else int(v)) for v in flat]
+    gv = ll.GlobalVariable(em.ctx.module, ll.ArrayType(elem, flat.size),
                            em.ctx.module.get_unique_name("const"))
     gv.global_constant = True
     gv.linkage = "internal"
-    gv.initializer = ir.Constant(ir.ArrayType(elem, flat.size), values)
+    gv.initializer = ll.Constant(ll.ArrayType(elem, flat.size), values)
     return Buffer(gv, TensorType(t.dtype, (flat.size,)), em.ctx).load(idx.linear)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen import lower
 from codegen.buffers import Buffer, KernelContext, nbytes
@@ -37,7 +37,7 @@ from ir.printer import print_function
 
 HEADER_BYTES = 64
 ALIGN = 64
-STEP_TYPE = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR])
+STEP_TYPE = ll.FunctionType(ll.VoidType(), [PTR, PTR, PTR])
 
 
 @dataclass
@@ -64,7 +64,7 @@ def _align(n: int) -> int:
 class FunctionEmitter:
     """Lowers one Function (top level or region) to an internal LLVM function."""
 
-    def __init__(self, module: ir.Module, fn: Function, symbol: str, bounds_check: bool,
+    def __init__(self, module: ll.Module, fn: Function, symbol: str, bounds_check: bool,
                  externals: Externals | None = None):
         self.module = module
         self.fn = fn
@@ -73,7 +73,7 @@ class FunctionEmitter:
         self.externals = externals
         self.param_index = {p: i for i, p in enumerate(fn.params)}
 
-    def emit(self) -> tuple[ir.Function, int]:
+    def emit(self) -> tuple[ll.Function, int]:
         """Emits the function; returns it and the workspace bytes it needs."""
         self.plan = plan_function(self.fn, self.externals)
         self.region_fns, region_bytes = {}, 0
@@ -90,7 +90,7 @@ class FunctionEmitter:
         self.aux = {s: [Aux(t) for t in aux_types(s.op)]
                     for s in self.plan.steps if isinstance(s, KernelStep)}
         total = self._layout(region_bytes)
-        self.func = ir.Function(self.module, STEP_TYPE, self.symbol)
+        self.func = ll.Function(self.module, STEP_TYPE, self.symbol)
         self.func.linkage = "internal"
         self.ctx = KernelContext(self.func, self.func.args[2], self.bounds_check)
         self.pointers = {}
@@ -144,9 +144,9 @@ class FunctionEmitter:
         if isinstance(key, Out) or key in self.param_index:
             n_in = len(self.fn.params)
             slot = n_in + key.index if isinstance(key, Out) else self.param_index[key]
-            return bld.load(bld.gep(bufs, [ir.Constant(ir.IntType(64), slot)],
+            return bld.load(bld.gep(bufs, [ll.Constant(ll.IntType(64), slot)],
                                     source_etype=PTR), typ=PTR)
-        offset = ir.Constant(ir.IntType(64), self.offsets[key])
+        offset = ll.Constant(ll.IntType(64), self.offsets[key])
         return bld.gep(ws, [offset], inbounds=True, source_etype=I8)
 
     def _key_type(self, key) -> TensorType:
@@ -165,8 +165,8 @@ class FunctionEmitter:
         keys = self._step_keys(step)
         regions = self.region_fns.get(step, [])
         extra = [PTR] if regions else []
-        fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(keys) + extra + [PTR])
-        func = ir.Function(self.module, fnty, f"{self.symbol}.s{k}")
+        fnty = ll.FunctionType(ll.VoidType(), [PTR] * len(keys) + extra + [PTR])
+        func = ll.Function(self.module, fnty, f"{self.symbol}.s{k}")
         func.linkage = "internal"
         # NOTE: kept out of line: inlining hundreds of loop nests into one function makes
         # LLVM's loop passes (the vectoriser above all) superlinear in program size
@@ -188,7 +188,7 @@ class FunctionEmitter:
         args = [self._pointer(key) for key in keys]
         if regions:
             ws = self.func.args[1]
-            args.append(self.ctx.bld.gep(ws, [ir.Constant(ir.IntType(64), self.region_offset)],
+            args.append(self.ctx.bld.gep(ws, [ll.Constant(ll.IntType(64), self.region_offset)],
                                          inbounds=True, source_etype=I8))
         self.ctx.bld.call(func, args + [self.func.args[2]])
 
@@ -214,13 +214,13 @@ def lower_function(fn: Function, bounds_check: bool = False,
     text = print_function(fn, locs=False, hints=False) + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
-    module = ir.Module(name=entry)
+    module = ll.Module(name=entry)
     body, workspace = FunctionEmitter(module, fn, entry + ".body", bounds_check,
                                       externals).emit()
-    func = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), entry)
-    bld = ir.IRBuilder(func.append_basic_block("entry"))
+    func = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
+    bld = ll.IRBuilder(func.append_basic_block("entry"))
     if bounds_check:
-        bld.store(ir.Constant(I32, 0), func.args[1])
+        bld.store(ll.Constant(I32, 0), func.args[1])
     bld.call(body, [func.args[0], func.args[1], func.args[1]])
     bld.ret_void()
     return KernelSource(str(module), entry, fn, list(fn.param_types), list(fn.result_types),

@@ -11,22 +11,22 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-PTR = ir.PointerType()
+I1 = ll.IntType(1)
+I8 = ll.IntType(8)
+I32 = ll.IntType(32)
+I64 = ll.IntType(64)
+PTR = ll.PointerType()
 INT_FLAGS = ("nuw", "nsw")      # index arithmetic never wraps: every index is in [0, size)
 
 
-def i64(v: int) -> ir.Constant:
-    return ir.Constant(I64, int(v))
+def i64(v: int) -> ll.Constant:
+    return ll.Constant(I64, int(v))
 
 
 @contextmanager
-def for_range(bld: ir.IRBuilder, count, name: str = "i", start=0):
+def for_range(bld: ll.IRBuilder, count, name: str = "i", start=0):
     """Emits `for i in range(start, count)` and yields i; bld is left in the exit block.
 
     count and start are Python ints or i64 values.
@@ -51,7 +51,7 @@ def for_range(bld: ir.IRBuilder, count, name: str = "i", start=0):
 
 
 @contextmanager
-def for_nest(bld: ir.IRBuilder, shape, name: str = "i"):
+def for_nest(bld: ll.IRBuilder, shape, name: str = "i"):
     """Nested for_range over every index of shape (C order: the last axis innermost).
 
     Yields the list of loop variables (i64). A size-1 axis gets the constant 0 and no loop.
@@ -104,7 +104,7 @@ def isub(bld, a, b):
     return bld.sub(a, b, flags=INT_FLAGS)
 
 
-def linearize(bld: ir.IRBuilder, dims, shape) -> ir.Value:
+def linearize(bld: ll.IRBuilder, dims, shape) -> ll.Value:
     """The C-order linear index of dims in shape (Horner form, constants folded)."""
     linear = i64(0)
     for d, size in zip(dims, shape):
@@ -113,7 +113,7 @@ def linearize(bld: ir.IRBuilder, dims, shape) -> ir.Value:
     return linear
 
 
-def delinearize(bld: ir.IRBuilder, linear, shape) -> list:
+def delinearize(bld: ll.IRBuilder, linear, shape) -> list:
     """The multi-index of a C-order linear index in shape."""
     dims = []
     for k, size in enumerate(shape):
@@ -128,28 +128,28 @@ def delinearize(bld: ir.IRBuilder, linear, shape) -> list:
 
 
 def _mul(bld, a, size: int):
-    if isinstance(a, ir.Constant) and a.constant == 0:
+    if isinstance(a, ll.Constant) and a.constant == 0:
         return a
     return bld.mul(a, i64(size), flags=INT_FLAGS)
 
 
 def _add(bld, a, b):
-    if isinstance(a, ir.Constant) and a.constant == 0:
+    if isinstance(a, ll.Constant) and a.constant == 0:
         return b
-    if isinstance(b, ir.Constant) and b.constant == 0:
+    if isinstance(b, ll.Constant) and b.constant == 0:
         return a
     return bld.add(a, b, flags=INT_FLAGS)
 
 
-def declare(module: ir.Module, name: str, ret: ir.Type, args) -> ir.Function:
+def declare(module: ll.Module, name: str, ret: ll.Type, args) -> ll.Function:
     """The function `name` of module, declared with the given type on first use."""
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    return ir.Function(module, ir.FunctionType(ret, list(args)), name)
+    return ll.Function(module, ll.FunctionType(ret, list(args)), name)
 
 
-def intrinsic(bld: ir.IRBuilder, name: str, *args, ret=None) -> ir.Value:
+def intrinsic(bld: ll.IRBuilder, name: str, *args, ret=None) -> ll.Value:
     """Calls an overloaded LLVM intrinsic on the type of its first argument: llvm.maximum.f32."""
     ty = args[0].type
     suffix = {"float": "f32", "double": "f64"}.get(str(ty), str(ty))
@@ -161,12 +161,12 @@ def intrinsic(bld: ir.IRBuilder, name: str, *args, ret=None) -> ir.Value:
 
 THREADS_OFFSET = 8      # the runtime writes the thread count (an i64) here in the workspace
 MAX_THREADS = 64
-TASK_TYPE = ir.FunctionType(ir.VoidType(), [PTR, I64])     # void task(ptr context, i64 t)
-_WORKER_TYPE = ir.FunctionType(PTR, [PTR])
-_SHARED = ir.ArrayType(I64, 4)     # 8-byte slots: task, context, count, next task number
+TASK_TYPE = ll.FunctionType(ll.VoidType(), [PTR, I64])     # void task(ptr context, i64 t)
+_WORKER_TYPE = ll.FunctionType(PTR, [PTR])
+_SHARED = ll.ArrayType(I64, 4)     # 8-byte slots: task, context, count, next task number
 
 
-def parallel_for(bld: ir.IRBuilder, task: ir.Function, context, count, threads):
+def parallel_for(bld: ll.IRBuilder, task: ll.Function, context, count, threads):
     """Calls task(context, t) for every t in [0, count), on up to `threads` threads.
 
     Fully native fork/join: the calling thread starts min(threads, count) - 1 pthreads, all
@@ -179,44 +179,44 @@ def parallel_for(bld: ir.IRBuilder, task: ir.Function, context, count, threads):
     bld.call(fn, [task, context, count, threads])
 
 
-def _parallel_for_function(module: ir.Module) -> ir.Function:
+def _parallel_for_function(module: ll.Module) -> ll.Function:
     existing = module.globals.get("gj.parallel_for")
     if existing is not None:
         return existing
     worker = _worker_function(module)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64]),
+    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR, I64, I64]),
                      "gj.parallel_for")
     fn.linkage = "internal"
     task, context, count, threads = fn.args
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
     shared = bld.alloca(_SHARED)
     for k, v in enumerate((task, context, count, i64(0))):
-        v = bld.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
+        v = bld.ptrtoint(v, I64) if isinstance(v.type, ll.PointerType) else v
         bld.store(v, _at(bld, shared, i64(k)))
-    tids = bld.alloca(ir.ArrayType(I64, MAX_THREADS))
-    started = bld.alloca(ir.ArrayType(I8, MAX_THREADS))
+    tids = bld.alloca(ll.ArrayType(I64, MAX_THREADS))
+    started = bld.alloca(ll.ArrayType(I8, MAX_THREADS))
     n = _min(bld, _min(bld, threads, count), i64(MAX_THREADS))
     create = declare(module, "pthread_create", I32, [PTR, PTR, PTR, PTR])
     join = declare(module, "pthread_join", I32, [I64, PTR])
     with for_range(bld, n, "spawn", start=1) as k:
-        rc = bld.call(create, [_at(bld, tids, k), ir.Constant(PTR, None), worker, shared])
-        ok = bld.icmp_signed("==", rc, ir.Constant(I32, 0))
+        rc = bld.call(create, [_at(bld, tids, k), ll.Constant(PTR, None), worker, shared])
+        ok = bld.icmp_signed("==", rc, ll.Constant(I32, 0))
         bld.store(bld.zext(ok, I8), _at(bld, started, k))
     bld.call(worker, [shared])
     with for_range(bld, n, "join", start=1) as k:
-        ok = bld.icmp_unsigned("!=", bld.load(_at(bld, started, k), typ=I8), ir.Constant(I8, 0))
+        ok = bld.icmp_unsigned("!=", bld.load(_at(bld, started, k), typ=I8), ll.Constant(I8, 0))
         with bld.if_then(ok):
-            bld.call(join, [bld.load(_at(bld, tids, k), typ=I64), ir.Constant(PTR, None)])
+            bld.call(join, [bld.load(_at(bld, tids, k), typ=I64), ll.Constant(PTR, None)])
     bld.ret_void()
     return fn
 
 
-def _worker_function(module: ir.Module) -> ir.Function:
+def _worker_function(module: ll.Module) -> ll.Function:
     """`ptr worker(ptr shared)`: runs tasks from the shared counter until none is left."""
-    fn = ir.Function(module, _WORKER_TYPE, "gj.parallel_worker")
+    fn = ll.Function(module, _WORKER_TYPE, "gj.parallel_worker")
     fn.linkage = "internal"
     shared = fn.args[0]
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
     task = bld.load(_field(bld, shared, 0), typ=TASK_TYPE.as_pointer())
     context = bld.load(_field(bld, shared, 1), typ=PTR)
     count = bld.load(_field(bld, shared, 2), typ=I64)
@@ -232,17 +232,17 @@ def _worker_function(module: ir.Module) -> ir.Function:
     bld.call(task, [context, t])
     bld.branch(loop)
     bld.position_at_end(done)
-    bld.ret(ir.Constant(PTR, None))
+    bld.ret(ll.Constant(PTR, None))
     return fn
 
 
-def _field(bld: ir.IRBuilder, shared, k: int):
+def _field(bld: ll.IRBuilder, shared, k: int):
     return bld.gep(shared, [i64(8 * k)], inbounds=True, source_etype=I8)
 
 
-def _min(bld: ir.IRBuilder, a, b):
+def _min(bld: ll.IRBuilder, a, b):
     return bld.select(bld.icmp_signed("<", a, b), a, b)
 
 
-def _at(bld: ir.IRBuilder, array, k):
+def _at(bld: ll.IRBuilder, array, k):
     return bld.gep(array, [i64(0), k], inbounds=True)

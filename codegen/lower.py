@@ -15,7 +15,7 @@ that tests can empty it and check the fallback path too.
 """
 from __future__ import annotations
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.loops import I1, I32, I64, declare, intrinsic
 
@@ -26,22 +26,22 @@ except ImportError:        # vmath is optional: the intrinsic/libm path is alway
     VMATH = {}
 
 FP_FLAGS = ("contract",)   # FMA contraction only: no reassociation, results are reproducible
-F32, F64 = ir.FloatType(), ir.DoubleType()
+F32, F64 = ll.FloatType(), ll.DoubleType()
 LLVM_TYPES = {"f32": F32, "f64": F64, "i32": I32, "i64": I64, "bool": I1}
 
 scalar_rules: dict = {}   # elementwise primitives: (bld, *scalars, **params) -> scalar
 lower_rules: dict = {}    # every primitive's rule (scalar, elemental or kernel), filled by codegen
 
 
-def is_float_type(t: ir.Type) -> bool:
-    return isinstance(t, (ir.FloatType, ir.DoubleType))
+def is_float_type(t: ll.Type) -> bool:
+    return isinstance(t, (ll.FloatType, ll.DoubleType))
 
 
-def const(t: ir.Type, v) -> ir.Constant:
+def const(t: ll.Type, v) -> ll.Constant:
     """A scalar constant of LLVM type t (float, int or bool)."""
     if is_float_type(t):
-        return ir.Constant(t, float(v))
-    return ir.Constant(t, int(v))
+        return ll.Constant(t, float(v))
+    return ll.Constant(t, int(v))
 
 
 def _libm(bld, base: str, x):
@@ -215,7 +215,7 @@ for _n, _op in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "==
 
 # ---- conversion ------------------------------------------------------------------------
 
-def convert_value(bld, x, to: ir.Type):
+def convert_value(bld, x, to: ll.Type):
     """Converts a scalar between any two register types (float, double, i32, i64, i1)."""
     src = x.type
     if src == to:

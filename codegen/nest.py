@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
@@ -110,18 +110,18 @@ class NestEmitter:
         if size <= STACK_SCRATCH_BYTES:
             scratch = None
             if wide:        # a pointer to its first double, as malloc's would be
-                array = ctx.alloca(ir.ArrayType(F64, size // 8), "scratch")
+                array = ctx.alloca(ll.ArrayType(F64, size // 8), "scratch")
                 scratch = bld.gep(array, [i64(0), i64(0)], inbounds=True)
             self._attach(wide, scratch)
             self._level(0, [])
             return
         malloc = declare(ctx.module, ALLOCATOR[0], PTR, [I64])
         scratch = bld.call(malloc, [i64(size)])
-        with bld.if_else(bld.icmp_unsigned("!=", scratch, ir.Constant(PTR, None))) as (ok, no):
+        with bld.if_else(bld.icmp_unsigned("!=", scratch, ll.Constant(PTR, None))) as (ok, no):
             with ok, self.em.scope():
                 self._attach(wide, scratch)
                 self._level(0, [])
-                bld.call(declare(ctx.module, ALLOCATOR[1], ir.VoidType(), [PTR]), [scratch])
+                bld.call(declare(ctx.module, ALLOCATOR[1], ll.VoidType(), [PTR]), [scratch])
             with no, self.em.scope():
                 self._attach(wide, None)
                 self._level(0, [])
@@ -148,8 +148,8 @@ class NestEmitter:
                 self._fill(red)
         keys = list(self.buffers)
         task = self._task_function(keys)
-        context = ctx.alloca(ir.ArrayType(I64, len(keys) + 2), "context")
-        partials = ctx.alloca(ir.ArrayType(I64, max(1, split.tasks * split.slot_bytes // 8)),
+        context = ctx.alloca(ll.ArrayType(I64, len(keys) + 2), "context")
+        partials = ctx.alloca(ll.ArrayType(I64, max(1, split.tasks * split.slot_bytes // 8)),
                               "partials")
         pointers = [self.buffers[key].ptr for key in keys] + [partials, ctx.err_ptr]
         for k, ptr in enumerate(pointers):
@@ -160,13 +160,13 @@ class NestEmitter:
         for root, offset in split.offsets.items():
             self._combine(self.reductions[root], base, offset)
 
-    def _task_function(self, keys: list) -> ir.Function:
+    def _task_function(self, keys: list) -> ll.Function:
         """`task(context, t)`: loads the buffer pointers, runs rows of task t (own function,
         whose buffer arguments are noalias, so its loops vectorise without alias checks)."""
         ctx, n = self.em.ctx, len(keys)
         name = ctx.func.name
-        rows_type = ir.FunctionType(ir.VoidType(), [PTR] * (n + 1) + [I64, PTR])
-        rows_fn = ir.Function(ctx.module, rows_type, name + ".rows")
+        rows_type = ll.FunctionType(ll.VoidType(), [PTR] * (n + 1) + [I64, PTR])
+        rows_fn = ll.Function(ctx.module, rows_type, name + ".rows")
         rows_fn.linkage = "internal"
         for arg in rows_fn.args[:n + 1]:
             arg.add_attribute("noalias")
@@ -178,9 +178,9 @@ class NestEmitter:
         sub = NestEmitter(em, self.nest, buffers, self.em.producers, parallel=False)
         sub.emit_rows(self.split, rows_fn.args[n], rows_fn.args[n + 1])
         sub_ctx.finish()
-        task = ir.Function(ctx.module, TASK_TYPE, name + ".task")
+        task = ll.Function(ctx.module, TASK_TYPE, name + ".task")
         task.linkage = "internal"
-        bld = ir.IRBuilder(task.append_basic_block("entry"))
+        bld = ll.IRBuilder(task.append_basic_block("entry"))
         context, t = task.args
         ptrs = [bld.load(bld.gep(context, [i64(k)], source_etype=PTR), typ=PTR)
                 for k in range(n + 2)]
@@ -219,7 +219,7 @@ class NestEmitter:
         with for_range(bld, out.type.size, "combine") as j:
             first = parts.load(j)
             bld.store(bld.fpext(first, F64) if red.dtype == "f32" else first, acc)
-            bld.store(ir.Constant(F64, 0.0), comp)
+            bld.store(ll.Constant(F64, 0.0), comp)
             with for_range(bld, split.tasks, "part", start=1) as k:
                 v = parts.load(bld.add(bld.mul(k, i64(stride), flags=INT_FLAGS), j,
                                        flags=INT_FLAGS))

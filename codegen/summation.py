@@ -27,7 +27,7 @@ element goes through `add` into the scratch instead.
 """
 from __future__ import annotations
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 from codegen.buffers import Buffer
 from codegen.loops import I64, PTR, declare, for_range, i64, intrinsic
@@ -38,11 +38,11 @@ BLOCK = 256          # elements per block of a Cascade (16 sequential additions 
 LEVELS = 48          # stack levels: 2^48 blocks of >= 16 elements, days of work for any loop
 
 
-def _zero(t: ir.Type) -> ir.Constant:
-    return ir.Constant(t, 0.0)
+def _zero(t: ll.Type) -> ll.Constant:
+    return ll.Constant(t, 0.0)
 
 
-def pairwise(bld: ir.IRBuilder, vals: list):
+def pairwise(bld: ll.IRBuilder, vals: list):
     """The sum of vals in a fixed pairwise tree (the same order on every CPU)."""
     while len(vals) > 1:
         pairs = [bld.fadd(vals[k], vals[k + 1]) for k in range(0, len(vals) - 1, 2)]
@@ -55,16 +55,16 @@ class Compensated:
     an f32 sum accumulates in f64, an f64 sum is compensated (`two_sum`). No blocks: about
     one rounding of error, for a few scalar operations per element."""
 
-    def __init__(self, ctx, t: ir.Type):
+    def __init__(self, ctx, t: ll.Type):
         self.t = t
         self.sum = ctx.alloca(F64, "sum")
         self.comp = ctx.alloca(F64, "compensation")
 
-    def start(self, bld: ir.IRBuilder):
+    def start(self, bld: ll.IRBuilder):
         bld.store(_zero(F64), self.sum)
         bld.store(_zero(F64), self.comp)
 
-    def add(self, bld: ir.IRBuilder, lane, v):
+    def add(self, bld: ll.IRBuilder, lane, v):
         if self.t == F32:
             bld.store(bld.fadd(bld.load(self.sum), bld.fpext(v, F64)), self.sum)
             return
@@ -72,7 +72,7 @@ class Compensated:
         bld.store(s, self.sum)
         bld.store(c, self.comp)
 
-    def total(self, bld: ir.IRBuilder):
+    def total(self, bld: ll.IRBuilder):
         if self.t == F32:
             return bld.fptrunc(bld.load(self.sum), F32)
         return compensated(bld, bld.load(self.sum), bld.load(self.comp))
@@ -88,37 +88,37 @@ class Cascade:
     lanes too (they have LANES lanes, the extra ones zero).
     """
 
-    def __init__(self, ctx, t: ir.Type, width: int, blocked: bool):
+    def __init__(self, ctx, t: ll.Type, width: int, blocked: bool):
         self.t = t
         self.width = width
         self.blocked = blocked
         self.lanes_count = LANES if blocked else width
         self.piece = _piece(t, self.lanes_count)
-        self.lanes = ctx.alloca(ir.ArrayType(t, self.lanes_count), "lanes")
+        self.lanes = ctx.alloca(ll.ArrayType(t, self.lanes_count), "lanes")
         if blocked:
-            self.stack = ctx.alloca(ir.ArrayType(t, LEVELS * LANES), "cascade")
+            self.stack = ctx.alloca(ll.ArrayType(t, LEVELS * LANES), "cascade")
             self.count = ctx.alloca(I64, "blocks")
 
-    def lane(self, bld: ir.IRBuilder, lane):
+    def lane(self, bld: ll.IRBuilder, lane):
         """The address of one lane."""
         return bld.gep(self.lanes, [i64(0), lane], inbounds=True)
 
-    def add(self, bld: ir.IRBuilder, lane, v):
+    def add(self, bld: ll.IRBuilder, lane, v):
         """Adds v to a lane (i64 0 when there is one), with the contraction the plain sum
         has (fused multiply-add of a product operand)."""
         ptr = self.lane(bld, lane)
         bld.store(bld.fadd(bld.load(ptr), v, flags=FP_FLAGS), ptr)
 
-    def _pieces(self, bld: ir.IRBuilder) -> list:
+    def _pieces(self, bld: ll.IRBuilder) -> list:
         return _piece_ptrs(bld, self.lane(bld, i64(0)), self.piece, self.lanes_count)
 
-    def start(self, bld: ir.IRBuilder):
+    def start(self, bld: ll.IRBuilder):
         for ptr in self._pieces(bld):
-            _store(bld, ir.Constant(self.piece, None), ptr)
+            _store(bld, ll.Constant(self.piece, None), ptr)
         if self.blocked:
             bld.store(i64(0), self.count)
 
-    def push(self, bld: ir.IRBuilder):
+    def push(self, bld: ll.IRBuilder):
         """Ends a block: count += 1; the lanes, plus the stack levels the carry of that
         increment clears, go to the level it sets; the lanes start again from zero. Every
         other block carries nothing: that half is inline, the rest calls `_stack_helper`
@@ -128,16 +128,16 @@ class Cascade:
         bld.store(count, self.count)
         stack = bld.gep(self.stack, [i64(0), i64(0)], inbounds=True)
         mine = self._pieces(bld)
-        with bld.if_else(bld.trunc(count, ir.IntType(1))) as (odd, even):
+        with bld.if_else(bld.trunc(count, ll.IntType(1))) as (odd, even):
             with odd:
                 for top, ptr in zip(_piece_ptrs(bld, stack, self.piece, LANES), mine):
                     _store(bld, _load(bld, ptr, self.piece), top)
             with even:
                 self._walk(bld, stack, count, 0)
         for ptr in mine:
-            _store(bld, ir.Constant(self.piece, None), ptr)
+            _store(bld, ll.Constant(self.piece, None), ptr)
 
-    def total(self, bld: ir.IRBuilder):
+    def total(self, bld: ll.IRBuilder):
         """The sum of everything added since `start`."""
         if self.blocked:
             stack = bld.gep(self.stack, [i64(0), i64(0)], inbounds=True)
@@ -146,46 +146,46 @@ class Cascade:
         lanes = [bld.extract_element(v, i64(k)) for v in pieces for k in range(v.type.count)]
         return pairwise(bld, lanes[:self.width])
 
-    def _walk(self, bld: ir.IRBuilder, stack, count, total: int):
+    def _walk(self, bld: ll.IRBuilder, stack, count, total: int):
         bld.call(_stack_helper(bld.module, self.t),
-                 [self.lane(bld, i64(0)), stack, count, ir.Constant(ir.IntType(1), total)])
+                 [self.lane(bld, i64(0)), stack, count, ll.Constant(ll.IntType(1), total)])
 
 
-def _piece(t: ir.Type, lanes: int) -> ir.VectorType:
+def _piece(t: ll.Type, lanes: int) -> ll.VectorType:
     """The vector type lanes move in: 256 bits, or all the lanes if fewer."""
-    return ir.VectorType(t, min(lanes, 32 // (4 if t == F32 else 8)))
+    return ll.VectorType(t, min(lanes, 32 // (4 if t == F32 else 8)))
 
 
-def _piece_ptrs(bld: ir.IRBuilder, first, piece: ir.VectorType, lanes: int) -> list:
+def _piece_ptrs(bld: ll.IRBuilder, first, piece: ll.VectorType, lanes: int) -> list:
     """Pointers to the consecutive pieces of `lanes` elements from `first`."""
     return [bld.bitcast(bld.gep(first, [i64(k)], inbounds=True, source_etype=piece.element)
                         if k else first, piece.as_pointer())
             for k in range(0, lanes, piece.count)]
 
 
-def _level_ptrs(bld: ir.IRBuilder, stack, level, piece: ir.VectorType) -> list:
+def _level_ptrs(bld: ll.IRBuilder, stack, level, piece: ll.VectorType) -> list:
     """The pieces of stack level `level` (LANES elements each)."""
     first = bld.gep(stack, [bld.mul(level, i64(LANES))], inbounds=True,
                     source_etype=piece.element)
     return _piece_ptrs(bld, first, piece, LANES)
 
 
-def _add_level(bld: ir.IRBuilder, stack, level, mine: list, piece: ir.VectorType):
+def _add_level(bld: ll.IRBuilder, stack, level, mine: list, piece: ll.VectorType):
     """lanes = stack[level] + lanes: the older, bigger group on the left."""
     for older, ptr in zip(_level_ptrs(bld, stack, level, piece), mine):
         _store(bld, bld.fadd(_load(bld, older, piece), _load(bld, ptr, piece)), ptr)
 
 
-def _load(bld: ir.IRBuilder, ptr, piece: ir.VectorType):
+def _load(bld: ll.IRBuilder, ptr, piece: ll.VectorType):
     # NOTE: element alignment: the lanes are arrays, not (more aligned) vectors
     return bld.load(ptr, typ=piece, align=4 if piece.element == F32 else 8)
 
 
-def _store(bld: ir.IRBuilder, value, ptr):
+def _store(bld: ll.IRBuilder, value, ptr):
     bld.store(value, ptr, align=4 if value.type.element == F32 else 8)
 
 
-def _stack_helper(module: ir.Module, t: ir.Type) -> ir.Function:
+def _stack_helper(module: ll.Module, t: ll.Type) -> ll.Function:
     """`void gj.cascade.<T>(ptr lanes, ptr stack, i64 count, i1 total)`, emitted once per
     module (one function for both walks: LLVM's cost is as much per function as per
     instruction). Push (count even): the lanes, plus the levels below the lowest set bit
@@ -195,19 +195,19 @@ def _stack_helper(module: ir.Module, t: ir.Type) -> ir.Function:
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    fn = _helper(module, name, ir.VoidType(), [PTR, PTR, I64, ir.IntType(1)])
+    fn = _helper(module, name, ll.VoidType(), [PTR, PTR, I64, ll.IntType(1)])
     lanes, stack, count, total = fn.args
     piece = _piece(t, LANES)
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
     mine = _piece_ptrs(bld, lanes, piece, LANES)
     with bld.if_else(total) as (walk_total, walk_push):
         with walk_total:
-            zeros = intrinsic(bld, "llvm.ctlz", count, ir.Constant(ir.IntType(1), 0))
+            zeros = intrinsic(bld, "llvm.ctlz", count, ll.Constant(ll.IntType(1), 0))
             with for_range(bld, bld.sub(i64(64), zeros), "level") as level:
-                with bld.if_then(bld.trunc(bld.lshr(count, level), ir.IntType(1))):
+                with bld.if_then(bld.trunc(bld.lshr(count, level), ll.IntType(1))):
                     _add_level(bld, stack, level, mine, piece)
         with walk_push:
-            carries = intrinsic(bld, "llvm.cttz", count, ir.Constant(ir.IntType(1), 0))
+            carries = intrinsic(bld, "llvm.cttz", count, ll.Constant(ll.IntType(1), 0))
             with for_range(bld, carries, "carry") as level:
                 _add_level(bld, stack, level, mine, piece)
             for top, ptr in zip(_level_ptrs(bld, stack, carries, piece), mine):
@@ -216,8 +216,8 @@ def _stack_helper(module: ir.Module, t: ir.Type) -> ir.Function:
     return fn
 
 
-def _helper(module: ir.Module, name: str, ret: ir.Type, args: list) -> ir.Function:
-    fn = ir.Function(module, ir.FunctionType(ret, args), name)
+def _helper(module: ll.Module, name: str, ret: ll.Type, args: list) -> ll.Function:
+    fn = ll.Function(module, ll.FunctionType(ret, args), name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")          # one copy, optimised once, whatever calls it
     return fn
@@ -244,14 +244,14 @@ class Wide:
         """How many f64 of scratch a Wide of `size` outputs needs."""
         return 2 * size if dtype == "f64" else size
 
-    def start(self, bld: ir.IRBuilder, base):
+    def start(self, bld: ll.IRBuilder, base):
         """Zeroes the partial sums of the outputs base .. base + size (+0.0 is all zero
         bits: memsets, cheaper to compile than loops LLVM would turn into them)."""
         _memset_zero(bld, self.scratch.ptr, self.scratch.type.size * 8)
         itemsize = self.out.type.np_dtype.itemsize
         _memset_zero(bld, self.out.element_ptr(base), self.size * itemsize)
 
-    def add(self, bld: ir.IRBuilder, j, v):
+    def add(self, bld: ll.IRBuilder, j, v):
         """Adds v to the partial sum number j (when not folding)."""
         if self.f32:
             self.scratch.store(j, bld.fadd(self.scratch.load(j), bld.fpext(v, F64)))
@@ -261,28 +261,28 @@ class Wide:
         self.scratch.store(j, s)
         self.scratch.store(jc, c)
 
-    def fold(self, bld: ir.IRBuilder, base):
+    def fold(self, bld: ll.IRBuilder, base):
         """Moves the block sums in the outputs base .. base + size to the scratch."""
         self._call(bld, base, 0)
 
-    def finish(self, bld: ir.IRBuilder, base):
+    def finish(self, bld: ll.IRBuilder, base):
         """Writes the outputs base .. base + size from their partial sums."""
         self._call(bld, base, 1)
 
-    def _call(self, bld: ir.IRBuilder, base, final: int):
+    def _call(self, bld: ll.IRBuilder, base, final: int):
         helper = _fold_helper(bld.module, self.out.type.dtype)
         bld.call(helper, [self.out.element_ptr(base), self.scratch.ptr, i64(self.size),
-                          ir.Constant(ir.IntType(1), final)])
+                          ll.Constant(ll.IntType(1), final)])
 
 
-def _memset_zero(bld: ir.IRBuilder, ptr, nbytes: int):
-    fn = declare(bld.module, "llvm.memset.p0.i64", ir.VoidType(),
-                 [PTR, ir.IntType(8), I64, ir.IntType(1)])
-    zero, volatile = ir.Constant(ir.IntType(8), 0), ir.Constant(ir.IntType(1), 0)
+def _memset_zero(bld: ll.IRBuilder, ptr, nbytes: int):
+    fn = declare(bld.module, "llvm.memset.p0.i64", ll.VoidType(),
+                 [PTR, ll.IntType(8), I64, ll.IntType(1)])
+    zero, volatile = ll.Constant(ll.IntType(8), 0), ll.Constant(ll.IntType(1), 0)
     bld.call(fn, [ptr, zero, i64(nbytes), volatile])
 
 
-def _fold_helper(module: ir.Module, dtype: str) -> ir.Function:
+def _fold_helper(module: ll.Module, dtype: str) -> ll.Function:
     """`void gj.wide.fold.<dtype>(ptr out, ptr sums, i64 n, i1 final)`, emitted once per
     module: for j < n, sums[j] (and its compensation sums[n + j], f64) takes in out[j];
     then out[j] = the rounded total if final, else 0 for the next block."""
@@ -290,12 +290,12 @@ def _fold_helper(module: ir.Module, dtype: str) -> ir.Function:
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    fn = _helper(module, name, ir.VoidType(), [PTR, PTR, I64, ir.IntType(1)])
+    fn = _helper(module, name, ll.VoidType(), [PTR, PTR, I64, ll.IntType(1)])
     for arg in fn.args[:2]:
         arg.add_attribute("noalias")
     out, sums, n, final = fn.args
     t = F32 if dtype == "f32" else F64
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
     with for_range(bld, n, "j") as j:
         at_out = bld.gep(out, [j], inbounds=True, source_etype=t)
         at_sum = bld.gep(sums, [j], inbounds=True, source_etype=F64)
@@ -314,7 +314,7 @@ def _fold_helper(module: ir.Module, dtype: str) -> ir.Function:
     return fn
 
 
-def two_sum(bld: ir.IRBuilder, s, c, v):
+def two_sum(bld: ll.IRBuilder, s, c, v):
     """(s + v, c + the rounding error of s + v): one step of compensated summation, the
     error from Knuth's branch-free TwoSum (exact whatever the magnitudes; the comparison
     and select of Neumaier's variant cost more than its four extra operations)."""
@@ -325,8 +325,8 @@ def two_sum(bld: ir.IRBuilder, s, c, v):
     return t, bld.fadd(c, lost)
 
 
-def compensated(bld: ir.IRBuilder, s, c):
+def compensated(bld: ll.IRBuilder, s, c):
     """s + c; but s alone once it is inf or nan (it stays so, and c is nan by then)."""
-    inf = ir.Constant(F64, float("inf"))
+    inf = ll.Constant(F64, float("inf"))
     finite = bld.fcmp_ordered("!=", intrinsic(bld, "llvm.fabs", s), inf)
     return bld.select(finite, bld.fadd(s, c), s)

@@ -6,7 +6,7 @@ arithmetic, selects, bit casts, integer ops and vectorisable intrinsics (`llvm.f
 `llvm.fabs`, `llvm.rint`, `llvm.copysign`); the loop vectoriser widens it to AVX2/AVX-512.
 
 Usage, while emitting a loop body: `y = VMATH["exp"](bld, x)` where `bld` is an
-`ir.IRBuilder` and `x` a scalar `float` or `double` value. The result has the type of `x`.
+`ll.IRBuilder` and `x` a scalar `float` or `double` value. The result has the type of `x`.
 
 Methods (no tables, so no gathers; details in each function's docstring):
 - exp, expm1: n = rint(x/ln2), r = x - n*ln2 in two FMA steps (Cody-Waite), a polynomial for
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
-from llvmlite import ir
+from llvmlite import ir as ll
 
 # |x| up to which sin, cos and tan keep their ulp bounds (measured, including the floats nearest
 # to multiples of pi/2). f32 sin/cos lose the quadrant past ~2e6, where x*2/pi has ulp 1/8;
@@ -196,53 +196,53 @@ _F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10, t
 class _Emit:
     """One IRBuilder plus the float type being emitted, its integer twin and its constants."""
 
-    def __init__(self, bld: ir.IRBuilder, ty: ir.Type):
-        if isinstance(ty, ir.FloatType):
+    def __init__(self, bld: ll.IRBuilder, ty: ll.Type):
+        if isinstance(ty, ll.FloatType):
             self.fmt = _F32
-        elif isinstance(ty, ir.DoubleType):
+        elif isinstance(ty, ll.DoubleType):
             self.fmt = _F64
         else:
             raise TypeError(f"vmath: expected a float or double value, got type {ty}")
         self.bld, self.ty = bld, ty
-        self.ity = ir.IntType(self.fmt.width)
+        self.ity = ll.IntType(self.fmt.width)
 
-    def f(self, v: float) -> ir.Constant:
-        return ir.Constant(self.ty, v)
+    def f(self, v: float) -> ll.Constant:
+        return ll.Constant(self.ty, v)
 
-    def i(self, v: int) -> ir.Constant:
-        return ir.Constant(self.ity, v)
+    def i(self, v: int) -> ll.Constant:
+        return ll.Constant(self.ity, v)
 
-    def call(self, name: str, *args: ir.Value) -> ir.Value:
+    def call(self, name: str, *args: ll.Value) -> ll.Value:
         """Call the overloaded intrinsic `name` at this float type, declaring it once."""
         full = f"{name}.{'f32' if self.fmt is _F32 else 'f64'}"
         module = self.bld.module
         fn = module.globals.get(full)
         if fn is None:
-            fn = ir.Function(module, ir.FunctionType(self.ty, [self.ty] * len(args)), full)
+            fn = ll.Function(module, ll.FunctionType(self.ty, [self.ty] * len(args)), full)
         return self.bld.call(fn, list(args))
 
-    def fma(self, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
+    def fma(self, a: ll.Value, b: ll.Value, c: ll.Value) -> ll.Value:
         return self.call("llvm.fma", a, b, c)
 
-    def horner(self, x: ir.Value, coeffs: tuple) -> ir.Value:
+    def horner(self, x: ll.Value, coeffs: tuple) -> ll.Value:
         """coeffs[0] + x*coeffs[1] + ... by Horner's rule with FMAs."""
         acc = self.f(coeffs[-1])
         for c in reversed(coeffs[:-1]):
             acc = self.fma(acc, x, self.f(c))
         return acc
 
-    def bits(self, x: ir.Value) -> ir.Value:
+    def bits(self, x: ll.Value) -> ll.Value:
         return self.bld.bitcast(x, self.ity)
 
-    def from_bits(self, n: ir.Value) -> ir.Value:
+    def from_bits(self, n: ll.Value) -> ll.Value:
         return self.bld.bitcast(n, self.ty)
 
-    def when(self, pred: str, x: ir.Value, bound: float, then: ir.Value,
-             other: ir.Value) -> ir.Value:
+    def when(self, pred: str, x: ll.Value, bound: float, then: ll.Value,
+             other: ll.Value) -> ll.Value:
         """select(x <pred> bound, then, other), an ordered compare: false when x is nan."""
         return self.bld.select(self.bld.fcmp_ordered(pred, x, self.f(bound)), then, other)
 
-    def nearest_int(self, t: ir.Value) -> tuple[ir.Value, ir.Value]:
+    def nearest_int(self, t: ll.Value) -> tuple[ll.Value, ll.Value]:
         """rint(t) as a float and as an integer, for |t| < 2^(mant-1).
 
         NOTE: the integer comes from the bits of t + 1.5*2^mant (whose ulp is 1), not from
@@ -252,12 +252,12 @@ class _Emit:
         n_int = self.bld.sub(self.bits(self.bld.fadd(t, magic)), self.bits(magic))
         return self.call("llvm.rint", t), n_int
 
-    def pow2(self, k: ir.Value) -> ir.Value:
+    def pow2(self, k: ll.Value) -> ll.Value:
         """2^k as a float, from the exponent field; needs 1 - bias <= k <= bias."""
         field = self.bld.add(k, self.i(self.fmt.bias))
         return self.from_bits(self.bld.shl(field, self.i(self.fmt.mant)))
 
-    def ldexp(self, y: ir.Value, n: ir.Value) -> ir.Value:
+    def ldexp(self, y: ll.Value, n: ll.Value) -> ll.Value:
         """y * 2^n for |n| < 2*bias - 2 and y near 1, in two exact-or-final-rounding steps.
 
         The halves a = n >> 1 and n - a are each representable; y * 2^a stays normal, so only
@@ -266,14 +266,14 @@ class _Emit:
         a = self.bld.ashr(n, self.i(1))
         return self.bld.fmul(self.bld.fmul(y, self.pow2(a)), self.pow2(self.bld.sub(n, a)))
 
-    def flip_sign(self, x: ir.Value, mask: ir.Value) -> ir.Value:
+    def flip_sign(self, x: ll.Value, mask: ll.Value) -> ll.Value:
         """x with its sign bit xor-ed with the (already shifted) integer mask."""
         return self.from_bits(self.bld.xor(self.bits(x), mask))
 
 
 # ---- kernels shared by several functions -----------------------------------------------------
 
-def _reduce_ln2(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _reduce_ln2(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value]:
     """(n, r) with n = rint(x/ln2) as an integer and r = x - n*ln2, |r| <= ln2/2."""
     n_f, n = e.nearest_int(e.bld.fmul(x, e.f(e.fmt.log2e)))
     minus_n = e.bld.fneg(n_f)
@@ -281,12 +281,12 @@ def _reduce_ln2(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     return n, e.fma(minus_n, e.f(e.fmt.ln2[1]), r)
 
 
-def _expm1_poly(e: _Emit, r: ir.Value) -> ir.Value:
+def _expm1_poly(e: _Emit, r: ll.Value) -> ll.Value:
     """expm1(r) for |r| <= ln2/2: r + r^2 * Q(r), relative error below 2^-(mant+3)."""
     return e.fma(e.bld.fmul(r, r), e.horner(r, e.fmt.expm1_q), r)
 
 
-def _exp(e: _Emit, x: ir.Value) -> ir.Value:
+def _exp(e: _Emit, x: ll.Value) -> ll.Value:
     """e^x = 2^n * (1 + expm1(r)), with x = n*ln2 + r."""
     # Clamping first keeps n in ldexp's range; the clamp values give exactly 0 and inf.
     x = e.when(">", x, e.fmt.exp_hi, e.f(e.fmt.exp_hi), x)
@@ -295,7 +295,7 @@ def _exp(e: _Emit, x: ir.Value) -> ir.Value:
     return e.ldexp(e.bld.fadd(_expm1_poly(e, r), e.f(1.0)), n)
 
 
-def _expm1(e: _Emit, x: ir.Value) -> ir.Value:
+def _expm1(e: _Emit, x: ll.Value) -> ll.Value:
     """e^x - 1 = 2^n * (r + (1 - 2^-n) + r^2 Q(r)), with x = n*ln2 + r.
 
     1 - 2^-n is exact for |n| <= mant and rounds to 1 (harmlessly) above, where n is capped so
@@ -316,7 +316,7 @@ def _expm1(e: _Emit, x: ir.Value) -> ir.Value:
     return e.when("==", x, 0.0, x, res)                   # expm1(-0) = -0
 
 
-def _log_split(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _log_split(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value]:
     """(k, f) as floats with x = 2^k * (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), for x > 0."""
     fmt = e.fmt
     tiny = e.bld.fcmp_ordered("<", x, e.f(2.0 ** (1 - fmt.bias)))
@@ -331,7 +331,7 @@ def _log_split(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     return e.bld.sitofp(k, e.ty), e.bld.fsub(m, e.f(1.0))     # m - 1 is exact (Sterbenz)
 
 
-def _log_core(e: _Emit, k: ir.Value, f: ir.Value, extra: ir.Value) -> ir.Value:
+def _log_core(e: _Emit, k: ll.Value, f: ll.Value, extra: ll.Value) -> ll.Value:
     """k*ln2 + log(1+f) + extra: f - f^2/2 + s*(f^2/2 + R(s^2)), s = f/(2+f), summed small to
     large; `extra`, a small correction, joins the small terms so that it costs no rounding."""
     b = e.bld
@@ -343,7 +343,7 @@ def _log_core(e: _Emit, k: ir.Value, f: ir.Value, extra: ir.Value) -> ir.Value:
     return e.fma(k, e.f(e.fmt.ln2[0]), b.fsub(f, b.fsub(half_f2, tail)))
 
 
-def _log_specials(e: _Emit, x: ir.Value, res: ir.Value) -> ir.Value:
+def _log_specials(e: _Emit, x: ll.Value, res: ll.Value) -> ll.Value:
     """log(inf) = inf, log(+-0) = -inf, log(x < 0) = log(nan) = nan."""
     res = e.when("==", x, math.inf, x, res)
     res = e.when("==", x, 0.0, e.f(-math.inf), res)
@@ -351,7 +351,7 @@ def _log_specials(e: _Emit, x: ir.Value, res: ir.Value) -> ir.Value:
     return e.bld.select(negative_or_nan, e.f(math.nan), res)
 
 
-def _sin_cos_reduced(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+def _sin_cos_reduced(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value, ll.Value]:
     """(sin r, cos r, q) with x = q*pi/2 + r, |r| <= pi/4, q an integer (only q mod 4 used)."""
     n_f, q = e.nearest_int(e.bld.fmul(x, e.f(e.fmt.two_over_pi)))
     minus_n = e.bld.fneg(n_f)
@@ -369,9 +369,9 @@ def _sin_cos_reduced(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Valu
     return sin_r, cos_r, q
 
 
-def _sin_of_quadrant(e: _Emit, sin_r: ir.Value, cos_r: ir.Value, q: ir.Value) -> ir.Value:
+def _sin_of_quadrant(e: _Emit, sin_r: ll.Value, cos_r: ll.Value, q: ll.Value) -> ll.Value:
     """sin(q*pi/2 + r): quadrant 0: sin r, 1: cos r, 2: -sin r, 3: -cos r."""
-    odd = e.bld.trunc(q, ir.IntType(1))
+    odd = e.bld.trunc(q, ll.IntType(1))
     val = e.bld.select(odd, cos_r, sin_r)
     sign = e.bld.shl(e.bld.and_(q, e.i(2)), e.i(e.fmt.width - 2))
     return e.flip_sign(val, sign)
@@ -379,24 +379,24 @@ def _sin_of_quadrant(e: _Emit, sin_r: ir.Value, cos_r: ir.Value, q: ir.Value) ->
 
 # ---- public functions: (bld, x) -> value of x's type ------------------------------------------
 
-def exp(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def exp(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """e^x; 0 and inf at the ends, nan for nan."""
     return _exp(_Emit(bld, x.type), x)
 
 
-def expm1(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def expm1(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """e^x - 1, accurate near 0; -1 and inf at the ends."""
     return _expm1(_Emit(bld, x.type), x)
 
 
-def log(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def log(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """Natural log, correct for denormals; -inf at +-0, nan below 0."""
     e = _Emit(bld, x.type)
     k, f = _log_split(e, x)
     return _log_specials(e, x, _log_core(e, k, f, e.f(0.0)))
 
 
-def log1p(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def log1p(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """log(1 + x), accurate near 0; -inf at -1, nan below."""
     e = _Emit(bld, x.type)
     u = bld.fadd(x, e.f(1.0))
@@ -408,7 +408,7 @@ def log1p(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return e.when("==", x, 0.0, x, res)                  # log1p(-0) = -0
 
 
-def tanh(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def tanh(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """x + x^3 P(x^2) for |x| <= TANH_SWITCH, else +-(1 - 2/(e^2|x| + 1)).
 
     The polynomial keeps full relative accuracy near 0, where any formula dividing by an
@@ -428,7 +428,7 @@ def tanh(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return e.call("llvm.copysign", bld.select(is_large, large, small), x)     # keeps -0
 
 
-def logistic(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def logistic(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """1/(1 + e^-x) as 1/(1+e) for x >= 0 and e/(1+e) below, e = e^-|x| <= 1: no overflow.
 
     1 + e is kept as an exact pair hi + lo and the quotient refined by one residual step, so
@@ -445,25 +445,25 @@ def logistic(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return e.fma(residual, rcp, q)
 
 
-def sin(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def sin(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """sin(x), accurate for |x| <= TRIG_ACCURATE_LIMIT, in [-1, 1] beyond, nan for +-inf."""
     e = _Emit(bld, x.type)
     res = _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
     return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
 
 
-def cos(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def cos(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """cos(x) = sin(x + pi/2): the quadrant advanced by one."""
     e = _Emit(bld, x.type)
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
     return _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
 
 
-def _tan(e: _Emit, x: ir.Value, tiny: float) -> ir.Value:
+def _tan(e: _Emit, x: ll.Value, tiny: float) -> ll.Value:
     """sin r / cos r in even quadrants, -cos r / sin r in odd ones; |denominator| >= tiny."""
     bld = e.bld
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
-    odd = bld.trunc(q, ir.IntType(1))
+    odd = bld.trunc(q, ll.IntType(1))
     den = bld.select(odd, sin_r, cos_r)
     # |sin r| is tiny only when the reduction has given up (beyond the accurate range).
     den = e.when("<", e.call("llvm.fabs", den), tiny, e.f(tiny), den)
@@ -472,12 +472,12 @@ def _tan(e: _Emit, x: ir.Value, tiny: float) -> ir.Value:
     return e.when("==", x, 0.0, x, res)                  # tan(-0) = -0, as for sin
 
 
-def tan(bld: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def tan(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """tan(x); f32 is evaluated in f64 and rounded once, since the quotient of two f32
     polynomials would be ~3 ulp off. Finite for finite x (bounded by 1/min_normal)."""
     tiny = 2.0 ** (1 - _Emit(bld, x.type).fmt.bias)
-    if isinstance(x.type, ir.FloatType):
-        wide = _Emit(bld, ir.DoubleType())
+    if isinstance(x.type, ll.FloatType):
+        wide = _Emit(bld, ll.DoubleType())
         return bld.fptrunc(_tan(wide, bld.fpext(x, wide.ty), tiny), x.type)
     return _tan(_Emit(bld, x.type), x, tiny)
 

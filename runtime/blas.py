@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir as ll
 
 ROW_MAJOR = 101
 COL_MAJOR = 102
@@ -220,9 +220,9 @@ _NUMPY_DTYPES = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
 def _type_key(dtype) -> str:
     """'s' or 'd' from 'f32'/'f64', a numpy dtype or an llvmlite float type."""
-    if isinstance(dtype, ir.FloatType):
+    if isinstance(dtype, ll.FloatType):
         return "s"
-    if isinstance(dtype, ir.DoubleType):
+    if isinstance(dtype, ll.DoubleType):
         return "d"
     if isinstance(dtype, str) and dtype in _IR_NAMES:
         return _IR_NAMES[dtype]
@@ -236,24 +236,24 @@ def _type_key(dtype) -> str:
     return key
 
 
-def _float_type(t: str) -> ir.Type:
-    return ir.FloatType() if t == "s" else ir.DoubleType()
+def _float_type(t: str) -> ll.Type:
+    return ll.FloatType() if t == "s" else ll.DoubleType()
 
 
-def gemm_type(dtype) -> ir.FunctionType:
+def gemm_type(dtype) -> ll.FunctionType:
     """The fixed signature of the function `llvm_declaration` returns (see the module docstring)."""
-    i32, i64, ptr = ir.IntType(32), ir.IntType(64), ir.PointerType()
+    i32, i64, ptr = ll.IntType(32), ll.IntType(64), ll.PointerType()
     real = _float_type(_type_key(dtype))
-    return ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64,
+    return ll.FunctionType(ll.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64,
                                            ptr, i64, real, ptr, i64])
 
 
-def llvm_declaration(module: ir.Module, dtype) -> ir.Function:
+def llvm_declaration(module: ll.Module, dtype) -> ll.Function:
     """Declare (or reuse) the gemm for `dtype` in `module`; registers the symbols first.
 
     Args:
         module: the llvmlite module codegen is building.
-        dtype: "f32"/"f64", a numpy dtype, or ir.FloatType()/ir.DoubleType().
+        dtype: "f32"/"f64", a numpy dtype, or ll.FloatType()/ll.DoubleType().
 
     Returns:
         A function with the signature of `gemm_type(dtype)`.
@@ -266,7 +266,7 @@ def llvm_declaration(module: ir.Module, dtype) -> ir.Function:
     return declare_gemm(module, t, _require(), SYMBOLS[t])
 
 
-def declare_gemm(module: ir.Module, t: str, found: Binding, symbol: str) -> ir.Function:
+def declare_gemm(module: ll.Module, t: str, found: Binding, symbol: str) -> ll.Function:
     """Emit the fixed-signature gemm for binding `found`, whose entry is registered as `symbol`."""
     fnty = gemm_type(_float_type(t))
     if found.layout == "cblas" and found.int_bits == 64:
@@ -274,9 +274,9 @@ def declare_gemm(module: ir.Module, t: str, found: Binding, symbol: str) -> ir.F
     name = f"{symbol}_rowmajor_i64"
     if name in module.globals:
         return module.globals[name]
-    wrapper = ir.Function(module, fnty, name)
+    wrapper = ll.Function(module, fnty, name)
     wrapper.linkage = "internal"
-    bld = ir.IRBuilder(wrapper.append_basic_block("entry"))
+    bld = ll.IRBuilder(wrapper.append_basic_block("entry"))
     if found.layout == "cblas":
         _emit_cblas32_call(bld, module, symbol, wrapper.args)
     else:
@@ -285,23 +285,23 @@ def declare_gemm(module: ir.Module, t: str, found: Binding, symbol: str) -> ir.F
     return wrapper
 
 
-def _get_or_declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+def _get_or_declare(module: ll.Module, name: str, fnty: ll.FunctionType) -> ll.Function:
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    return ir.Function(module, fnty, name)
+    return ll.Function(module, fnty, name)
 
 
-def _emit_cblas32_call(bld: ir.IRBuilder, module: ir.Module, symbol: str, args) -> None:
+def _emit_cblas32_call(bld: ll.IRBuilder, module: ll.Module, symbol: str, args) -> None:
     """LP64 CBLAS: same arguments with the sizes truncated to i32."""
-    i32 = ir.IntType(32)
+    i32 = ll.IntType(32)
     sizes = {3, 4, 5, 8, 10, 13}  # positions of m, n, k, lda, ldb, ldc
     types = [i32 if i in sizes else a.type for i, a in enumerate(args)]
-    callee = _get_or_declare(module, symbol, ir.FunctionType(ir.VoidType(), types))
+    callee = _get_or_declare(module, symbol, ll.FunctionType(ll.VoidType(), types))
     bld.call(callee, [bld.trunc(a, i32) if i in sizes else a for i, a in enumerate(args)])
 
 
-def _emit_fortran_call(bld: ir.IRBuilder, module: ir.Module, symbol: str, int_bits: int,
+def _emit_fortran_call(bld: ll.IRBuilder, module: ll.Module, symbol: str, int_bits: int,
                        args) -> None:
     """Fortran gemm (column-major, all by reference): C^T = op(B)^T op(A)^T for row-major.
 
@@ -309,8 +309,8 @@ def _emit_fortran_call(bld: ir.IRBuilder, module: ir.Module, symbol: str, int_bi
     A and B, so a row-major call swaps A<->B, m<->n and the two transpose flags.
     """
     order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc = args
-    row = bld.icmp_signed("!=", order, ir.Constant(order.type, COL_MAJOR))
-    index = ir.IntType(int_bits)
+    row = bld.icmp_signed("!=", order, ll.Constant(order.type, COL_MAJOR))
+    index = ll.IntType(int_bits)
 
     def by_ref(value, ty):
         slot = bld.alloca(ty)
@@ -318,14 +318,14 @@ def _emit_fortran_call(bld: ir.IRBuilder, module: ir.Module, symbol: str, int_bi
         return slot
 
     def trans_char(flag):
-        is_n = bld.icmp_signed("==", flag, ir.Constant(flag.type, NO_TRANS))
-        return bld.select(is_n, ir.Constant(ir.IntType(8), ord("N")),
-                          ir.Constant(ir.IntType(8), ord("T")))
+        is_n = bld.icmp_signed("==", flag, ll.Constant(flag.type, NO_TRANS))
+        return bld.select(is_n, ll.Constant(ll.IntType(8), ord("N")),
+                          ll.Constant(ll.IntType(8), ord("T")))
 
     char_a, char_b = trans_char(ta), trans_char(tb)
     operands = [
-        by_ref(bld.select(row, char_b, char_a), ir.IntType(8)),
-        by_ref(bld.select(row, char_a, char_b), ir.IntType(8)),
+        by_ref(bld.select(row, char_b, char_a), ll.IntType(8)),
+        by_ref(bld.select(row, char_a, char_b), ll.IntType(8)),
         by_ref(bld.select(row, n, m), index), by_ref(bld.select(row, m, n), index),
         by_ref(k, index), by_ref(alpha, alpha.type),
         bld.select(row, b, a), by_ref(bld.select(row, ldb, lda), index),
@@ -334,8 +334,8 @@ def _emit_fortran_call(bld: ir.IRBuilder, module: ir.Module, symbol: str, int_bi
     ]
     # NOTE: gfortran-ABI callers pass the hidden lengths of the two CHARACTER arguments; OpenBLAS's
     # C implementation ignores them, and passing them keeps reference Fortran BLAS happy too.
-    ones = [ir.Constant(ir.IntType(64), 1)] * 2
-    fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * 13 + [ir.IntType(64)] * 2)
+    ones = [ll.Constant(ll.IntType(64), 1)] * 2
+    fnty = ll.FunctionType(ll.VoidType(), [ll.PointerType()] * 13 + [ll.IntType(64)] * 2)
     bld.call(_get_or_declare(module, symbol, fnty), operands + ones)
 
 

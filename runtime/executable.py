@@ -52,24 +52,24 @@ TRAMPOLINE_OK = _probe_layouts()
 
 def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
     """Module text of `void <entry>.py(PyObject* tuple)`: the last item is the workspace."""
-    from llvmlite import ir as llir     # NOTE: late: a kernel from the disk cache needs no IR
-    _PTR, _I64 = llir.PointerType(), llir.IntType(64)
-    module = llir.Module(name=entry + ".py")
-    target = llir.Function(module, llir.FunctionType(llir.VoidType(), [_PTR, _PTR]), entry)
+    from llvmlite import ir as ll     # NOTE: late: a kernel from the disk cache needs no IR
+    _PTR, _I64 = ll.PointerType(), ll.IntType(64)
+    module = ll.Module(name=entry + ".py")
+    target = ll.Function(module, ll.FunctionType(ll.VoidType(), [_PTR, _PTR]), entry)
     name = entry + ".py"
-    func = llir.Function(module, llir.FunctionType(llir.VoidType(), [_PTR]), name)
-    bld = llir.IRBuilder(func.append_basic_block("entry"))
-    bufs = bld.alloca(llir.ArrayType(_PTR, max(n_buffers, 1)))
+    func = ll.Function(module, ll.FunctionType(ll.VoidType(), [_PTR]), name)
+    bld = ll.IRBuilder(func.append_basic_block("entry"))
+    bufs = bld.alloca(ll.ArrayType(_PTR, max(n_buffers, 1)))
 
     def data(k):
-        item_at = bld.gep(func.args[0], [llir.Constant(_I64, TUPLE_ITEMS + 8 * k)],
-                          source_etype=llir.IntType(8))
+        item_at = bld.gep(func.args[0], [ll.Constant(_I64, TUPLE_ITEMS + 8 * k)],
+                          source_etype=ll.IntType(8))
         obj = bld.load(item_at, typ=_PTR)
-        return bld.load(bld.gep(obj, [llir.Constant(_I64, ARRAY_DATA)],
-                                source_etype=llir.IntType(8)), typ=_PTR)
+        return bld.load(bld.gep(obj, [ll.Constant(_I64, ARRAY_DATA)],
+                                source_etype=ll.IntType(8)), typ=_PTR)
 
     for k in range(n_buffers):
-        bld.store(data(k), bld.gep(bufs, [llir.Constant(_I64, 0), llir.Constant(_I64, k)]))
+        bld.store(data(k), bld.gep(bufs, [ll.Constant(_I64, 0), ll.Constant(_I64, k)]))
     bld.call(target, [bufs, data(n_buffers)])
     bld.ret_void()
     return str(module), name
