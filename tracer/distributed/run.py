@@ -1,6 +1,6 @@
 """dist.run(train_fn, num_workers=N): PyTorch-style training, train_fn(ctx) on every worker.
 
-Each worker is a Ray actor running train_fn with a RunContext: its rank, the world size and
+Each rank is a Ray task running train_fn with a RunContext: its rank, the world size and
 `all_reduce`, which goes through one Rendezvous actor via Ray's object store. The driver
 watches all ranks: when one fails or dies, the others are stopped and the error names it.
 """
@@ -72,21 +72,24 @@ class RunContext:
                                f"{self.timeout:g} s for the other ranks (did one die?)") from None
 
 
-class RunWorker:
-    """A dist.run worker: runs the user's train_fn with its context."""
+def run_rank(train_fn, ctx: RunContext, threads: int | None):
+    """One rank of dist.run (a Ray task: its worker process is pooled, so a second run does
+    not start Python and import gradjit again)."""
+    if threads is not None:
+        from runtime.threads import set_num_threads
+        set_num_threads(threads)
+    return train_fn(ctx)
 
-    def __init__(self, threads: int | None = None):
-        if threads is not None:
-            from runtime.threads import set_num_threads
-            set_num_threads(threads)
 
-    def run(self, train_fn, ctx: RunContext):
-        return train_fn(ctx)
+_run_task = None
 
 
 def run(train_fn, num_workers: int, timeout: float = DEFAULT_TIMEOUT,
         cpus_per_worker: float = 1, env: dict | None = None, max_seconds: float | None = None):
     """Runs train_fn(ctx) on num_workers Ray workers; returns their results by rank.
+
+    All ranks run at once (they meet in all_reduce): the cluster needs num_workers *
+    cpus_per_worker free CPUs, else the collectives time out.
 
     Args:
         timeout: seconds a collective (ctx.all_reduce) may wait for the other ranks.
@@ -94,26 +97,30 @@ def run(train_fn, num_workers: int, timeout: float = DEFAULT_TIMEOUT,
     Raises:
         DistributedError: a rank raised or died (the others are stopped).
     """
+    global _run_task
     if not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive int, got {num_workers!r}")
     ray = ray_module()
     started = start_ray(None, max(num_workers * max(int(cpus_per_worker), 1), 1))
+    if _run_task is None:
+        _run_task = ray.remote(run_rank)
     rendezvous = _actor_class(Rendezvous).options(num_cpus=0, max_restarts=0) \
         .remote(num_workers)
     options = worker_options(cpus_per_worker, env)
+    options.pop("max_restarts"), options.pop("max_task_retries")
     threads = worker_threads(cpus_per_worker, env)
-    workers = [_actor_class(RunWorker).options(**options).remote(threads)
-               for _ in range(num_workers)]
+    refs = [_run_task.options(max_retries=0, **options).remote(
+        train_fn, RunContext(rank, num_workers, rendezvous, timeout), threads)
+        for rank in range(num_workers)]
     try:
-        refs = [w.run.remote(train_fn, RunContext(rank, num_workers, rendezvous, timeout))
-                for rank, w in enumerate(workers)]
         return _collect(ray, refs, max_seconds)
     finally:
-        for actor in workers + [rendezvous]:
+        for ref in refs:
             try:
-                ray.kill(actor, no_restart=True)
-            except Exception:           # noqa: BLE001  already gone
+                ray.cancel(ref, force=True)
+            except Exception:           # noqa: BLE001  finished already
                 pass
+        ray.kill(rendezvous, no_restart=True)
         if started:
             ray.shutdown()
 
