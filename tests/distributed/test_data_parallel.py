@@ -92,6 +92,25 @@ def test_sum_and_concat_reductions(cluster):
     close(per_example(w, x), np.tanh(x @ w), np.float64)
 
 
+def test_one_reduction_per_output(cluster):
+    # chain-like: a summed value, and gradients per element (concatenated, not reduced)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal(9), rng.standard_normal(9)
+
+    def f(x, w):
+        return (gj.tanh(x * w) ** 2).sum()
+
+    vg = gj.value_and_grad(f, argnums=(0, 1))
+    step = dist.data_parallel(vg, batch_argnums=(0, 1), reduce=("sum", ("concat", "concat")))
+    value, (gx, gw) = step(x, w)
+    value0, (gx0, gw0) = vg(x, w)
+    close(value, value0, np.float64)
+    close(gx, gx0, np.float64)
+    close(gw, gw0, np.float64)
+    with pytest.raises(ValueError, match="names 2 reductions; the function has 3 outputs"):
+        dist.data_parallel(vg, batch_argnums=(0, 1), reduce=("sum", "concat"))(x, w)
+
+
 def test_closure_constants_travel_as_broadcast_arguments(cluster):
     w, x, y = data(np.float32, 8)
     scale = np.linspace(0.5, 2.0, 3).astype(np.float32)       # captured, not an argument

@@ -48,7 +48,7 @@ class DataParallel:
 
     def __init__(self, f, batch_argnums, reduce: str = "mean", cluster: Cluster | None = None,
                  timeout: float | None = None):
-        check_reduction(reduce)
+        self._reduce = check_reduction(reduce)
         if not callable(f):
             raise TypeError(f"data_parallel expects a gradjit function, got {type(f).__name__}")
         if not isinstance(f, Staged):
@@ -123,6 +123,10 @@ class DataParallel:
         sigs = [self.staged.signature(self._shard_args(args, nums, lo, hi), kwargs)
                 for lo, hi in bounds]
         progs = [self._program(sig) for sig in sigs]
+        outputs = len(progs[0].result_dtypes)
+        if not isinstance(self._reduce, str) and len(self._reduce) != outputs:
+            raise _error(ValueError, f"reduce names {len(self._reduce)} reductions; the "
+                         f"function has {outputs} outputs")
         t1 = time.perf_counter()
 
         broadcast = {}                 # array leaf position -> ObjectRef, put once per call
@@ -145,7 +149,7 @@ class DataParallel:
 
         results = self._run_all(cluster, progs, shard_inputs)
         t3 = time.perf_counter()
-        flat = combine(results, sizes, self.reduce)
+        flat = combine(results, sizes, self._reduce)
         out = tree_unflatten(progs[0].out_tree, [as_tensor(a) for a in flat])
         t4 = time.perf_counter()
         self.stats["calls"] += 1
@@ -203,7 +207,8 @@ def data_parallel(f, batch_argnums, reduce: str = "mean", cluster: Cluster | Non
         batch_argnums: positions of the arguments split along axis 0 (arrays or pytrees
             of arrays); the other arguments are broadcast to every worker.
         reduce: "mean" (weighted by shard size: equals the one-process value of a mean
-            loss and its gradient), "sum", or "concat" (per-example outputs).
+            loss and its gradient), "sum", or "concat" (per-example outputs); or a pytree
+            of these shaped like f's output, one per result.
         cluster: default: the one gradjit.distributed.init() made.
         timeout: seconds a worker may take per call (default: the cluster's).
 

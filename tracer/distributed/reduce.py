@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracer.pytree import tree_flatten
+
 REDUCTIONS = ("mean", "sum", "concat")
 
 
-def check_reduction(how: str):
-    if how not in REDUCTIONS:
-        raise ValueError(f"reduce={how!r}: expected one of {', '.join(map(repr, REDUCTIONS))}")
+def check_reduction(how) -> list[str] | str:
+    """how: one reduction for every output, or a pytree of them shaped like the output
+    (e.g. ("sum", ("concat", "concat")) for a value and per-element gradients)."""
+    hows = [how] if isinstance(how, str) else tree_flatten(how)[0]
+    for h in hows:
+        if h not in REDUCTIONS:
+            raise ValueError(f"reduce={h!r}: expected one of {', '.join(map(repr, REDUCTIONS))}"
+                             " (or a pytree of them shaped like the output)")
+    return how if isinstance(how, str) else hows
 
 
-def combine(results: list[list[np.ndarray]], sizes: list[int], how: str) -> list[np.ndarray]:
+def combine(results: list[list[np.ndarray]], sizes: list[int], how) -> list[np.ndarray]:
     """One array per output: the per-shard outputs (results[shard][output]) reduced."""
-    return [combine_one([r[k] for r in results], sizes, how, k) for k in range(len(results[0]))]
+    n = len(results[0])
+    hows = [how] * n if isinstance(how, str) else how
+    if len(hows) != n:
+        raise ValueError(f"reduce names {len(hows)} reductions; the function has {n} outputs")
+    return [combine_one([r[k] for r in results], sizes, hows[k], k) for k in range(n)]
 
 
 def combine_one(parts: list[np.ndarray], sizes: list[int], how: str, k: int) -> np.ndarray:
