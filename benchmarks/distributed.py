@@ -125,8 +125,8 @@ def measure_constants(gj, dist, cluster, cluster2, repeats) -> dict:
             ship[label] = time.perf_counter() - t0
         finally:
             fresh.close()
-    return {"latency": latency - per_worker, "latency_per_worker": per_worker,
-            "latency_1w": latency, "latency_2w": latency2, "bandwidth": bandwidth, "reduce_per_byte": reduce_per_byte,
+    return {"latency": latency, "latency_per_worker": per_worker,
+            "latency_2w": latency2, "bandwidth": bandwidth, "reduce_per_byte": reduce_per_byte,
             "ir_text_bytes": len(prog.text.encode()), "ir_ship": ship}
 
 
@@ -136,7 +136,7 @@ def predict(c: dict, compute: float, data_bytes: float, param_bytes: float, work
     # to and the gradients come back from every worker, all through the driver's link
     """docs/distributed.md's model: step time for `workers` workers."""
     bw = bandwidth or c["bandwidth"]
-    return (compute / workers + c["latency"] + workers * c["latency_per_worker"]
+    return (compute / workers + c["latency"] + (workers - 1) * c["latency_per_worker"]
             + (data_bytes + 2 * workers * param_bytes) / bw
             + workers * param_bytes * c["reduce_per_byte"])
 
@@ -170,7 +170,7 @@ def main(argv=None):
               f"{r['w2'] * 1e3:8.2f}ms   {r['w2_max_abs_err']:.2e}")
         print(f"{'':<12} last 2-worker step: " + ", ".join(
             f"{k} {v * 1e3:.2f}ms" for k, v in r["w2_parts"].items()))
-    print(f"step latency, tiny program: 1 worker {consts['latency_1w'] * 1e3:.2f} ms, "
+    print(f"step latency, tiny program: 1 worker {consts['latency'] * 1e3:.2f} ms, "
           f"2 workers {consts['latency_2w'] * 1e3:.2f} ms")
     print(f"shard bandwidth driver -> worker: {consts['bandwidth'] / 1e9:.2f} GB/s")
     print(f"reduction: {consts['reduce_per_byte'] * 1e9:.3f} ns per byte per worker")
