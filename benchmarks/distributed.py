@@ -79,7 +79,7 @@ def measure_problem(gj, dist, clusters, name, problem, repeats) -> dict:
         got = step(*args)
         err = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                   for a, b in zip(_leaves(got), _leaves(want)))
-        row[f"w{workers}"] = median_time(lambda: step(*args), repeats)
+        row[f"w{workers}"] = median_time(lambda step=step: step(*args), repeats)
         row[f"w{workers}_parts"] = {k: round(v, 6) for k, v in step.last_timing.items()}
         row[f"w{workers}_max_abs_err"] = err
     row["batch_bytes"] = sum(args[i].nbytes for i in batch_argnums)

@@ -14,5 +14,15 @@ from tracer.distributed.data_parallel import DataParallel, data_parallel, shard_
 from tracer.distributed.ddp import DistributedDataParallel
 from tracer.distributed.run import RunContext, run
 
-__all__ = ["init", "shutdown", "Cluster", "DistributedError", "data_parallel", "DataParallel",
-           "shard_bounds", "run", "RunContext", "DistributedDataParallel"]
+__all__ = [
+           "Cluster",
+           "DataParallel",
+           "DistributedDataParallel",
+           "DistributedError",
+           "RunContext",
+           "data_parallel",
+           "init",
+           "run",
+           "shard_bounds",
+           "shutdown",
+]

@@ -42,7 +42,7 @@ def test_killed_worker_is_replaced_and_its_shard_retried(cluster):
     # the replacement ran shard 0 once (after receiving the IR text); worker 1 ran shard 1 once
     assert call_counts(cluster) == [1, survivor_calls + 1]
     assert step.stats["texts_sent"] == 2 + 1
-    value0, grad0 = gj.value_and_grad(mse)(w, x, y)
+    _, grad0 = gj.value_and_grad(mse)(w, x, y)
     np.testing.assert_allclose(np.asarray(after[1]), np.asarray(grad0), rtol=2e-6, atol=1e-7)
 
 

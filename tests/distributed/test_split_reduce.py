@@ -1,4 +1,6 @@
 """Splitting and reducing without Ray: shard bounds and the fixed-order reductions."""
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,7 @@ def test_bounds_cover_the_batch_contiguously(n, parts):
         return
     bounds = shard_bounds(n, parts)
     assert bounds[0][0] == 0 and bounds[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     sizes = [hi - lo for lo, hi in bounds]
     assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
 

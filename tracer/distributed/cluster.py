@@ -11,6 +11,7 @@ caller then re-sends the lost work, which is safe because a step is a pure funct
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -40,13 +41,19 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address is not None:
         ray.init(address=address, **quiet)
         return False
     ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
              _node_ip_address="127.0.0.1", **quiet)
     return True
+
+
+def kill_quietly(actor):
+    """Stops an actor; one that is dead already needs no stopping."""
+    with contextlib.suppress(Exception):
+        ray_module().kill(actor, no_restart=True)
 
 
 _actor_classes: dict = {}
@@ -121,11 +128,7 @@ class Cluster:
 
     def replace(self, rank: int):
         """A fresh worker in place of a dead one; it holds no programs yet."""
-        ray = ray_module()
-        try:
-            ray.kill(self.workers[rank], no_restart=True)
-        except Exception:               # noqa: BLE001  already gone is what we expect
-            pass
+        kill_quietly(self.workers[rank])
         self.workers[rank] = self._spawn(rank)
         self.infos[rank] = None
         self.loaded[rank] = set()
@@ -177,13 +180,9 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
-        ray = ray_module()
-        if ray.is_initialized():
+        if ray_module().is_initialized():
             for w in self.workers:
-                try:
-                    ray.kill(w, no_restart=True)
-                except Exception:       # noqa: BLE001  a dead worker needs no stopping
-                    pass
+                kill_quietly(w)
 
     def __repr__(self) -> str:
         return f"<gradjit Cluster: {self.num_workers} workers, timeout {self.timeout:g} s>"

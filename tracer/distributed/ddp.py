@@ -21,7 +21,7 @@ from tracer.nn.module import Module
 from tracer.staging import as_tensor
 from tracer.tensor import Tensor
 
-_armed: "weakref.WeakSet" = weakref.WeakSet()      # DDPs whose forward awaits a backward
+_armed: weakref.WeakSet = weakref.WeakSet()      # DDPs whose forward awaits a backward
 
 
 def _install_backward_sync():

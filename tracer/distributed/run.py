@@ -6,13 +6,21 @@ watches all ranks: when one fails or dies, the others are stopped and the error 
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 
-from tracer.distributed.cluster import (DEFAULT_TIMEOUT, DistributedError, _actor_class,
-                                        ray_module, start_ray, worker_options,
-                                        worker_threads)
+from tracer.distributed.cluster import (
+    DEFAULT_TIMEOUT,
+    DistributedError,
+    _actor_class,
+    kill_quietly,
+    ray_module,
+    start_ray,
+    worker_options,
+    worker_threads,
+)
 from tracer.distributed.rendezvous import OPS, Rendezvous
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import as_tensor
@@ -116,11 +124,9 @@ def run(train_fn, num_workers: int, timeout: float = DEFAULT_TIMEOUT,
         return _collect(ray, refs, max_seconds)
     finally:
         for ref in refs:
-            try:
+            with contextlib.suppress(Exception):         # finished already
                 ray.cancel(ref, force=True)
-            except Exception:           # noqa: BLE001  finished already
-                pass
-        ray.kill(rendezvous, no_restart=True)
+        kill_quietly(rendezvous)
         if started:
             ray.shutdown()
 
