@@ -101,6 +101,7 @@ class Cluster:
         self.workers: list = [None] * num_workers
         self.infos: list[dict | None] = [None] * num_workers
         self.loaded: list[set] = [set() for _ in range(num_workers)]
+        self.objects: dict[str, list] = {}     # program digest -> its captures' ObjectRefs
         self.replacements = 0          # workers started to replace dead ones
         self.closed = False
         for rank in range(num_workers):

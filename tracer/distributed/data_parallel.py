@@ -164,10 +164,11 @@ class DataParallel:
         return out
 
     def _capture_refs(self, prog: Program, cluster: Cluster) -> list:
-        refs = prog.capture_refs.get(id(cluster))
+        """The closure's arrays in the object store: put once per program and cluster."""
+        refs = cluster.objects.get(prog.digest)
         if refs is None:
             ray = ray_module()
-            refs = prog.capture_refs[id(cluster)] = [ray.put(c) for c in prog.captures]
+            refs = cluster.objects[prog.digest] = [ray.put(c) for c in prog.captures]
         return refs
 
     def _submit(self, cluster: Cluster, rank: int, prog: Program, inputs: list):

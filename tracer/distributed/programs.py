@@ -25,8 +25,7 @@ class Program:
     text: str
     out_tree: TreeDef                 # how the flat results rebuild into f's output
     result_dtypes: list
-    captures: list[np.ndarray]        # the closure's arrays: trailing parameters
-    capture_refs: dict = field(default_factory=dict, repr=False)   # per cluster id: refs
+    captures: list[np.ndarray] = field(repr=False)    # the closure's arrays: trailing params
 
 
 def program_for(staged: Staged, sig: Signature) -> Program:
