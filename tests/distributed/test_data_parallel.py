@@ -151,6 +151,15 @@ def test_bitwise_reproducible_and_ir_shipped_once(cluster):
         assert prog.digest in ray.get(cluster.workers[rank].held.remote(), timeout=60)
 
 
+def test_local_instance_uses_loopback_only(cluster):
+    import os
+
+    import ray
+    if os.environ.get("RAY_ADDRESS"):
+        pytest.skip("the tests joined an existing Ray cluster (RAY_ADDRESS is set)")
+    assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"]
+
+
 def test_workers_run_ir_not_user_code(cluster):
     import ray
     info = ray.get(cluster.workers[0].info.remote(), timeout=60)

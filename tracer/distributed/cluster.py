@@ -45,9 +45,38 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address is not None:
         ray.init(address=address, **quiet)
         return False
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
-             _node_ip_address="127.0.0.1", **quiet)
+    with loopback_only():
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                 _node_ip_address="127.0.0.1", **quiet)
     return True
+
+
+@contextlib.contextmanager
+def loopback_only():
+    """Makes a new local Ray instance use 127.0.0.1, so its servers listen on loopback only.
+
+    On Linux Ray replaces a loopback node address by the machine's network address (so other
+    nodes could join) unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which Ray reads once at
+    import: we set both the variable (for the processes ray.init starts) and the constant,
+    for the duration of the start only. A Ray without that constant keeps its default."""
+    try:
+        from ray._private import ray_constants
+        saved = ray_constants.ENABLE_RAY_CLUSTER
+    except (ImportError, AttributeError):
+        yield
+        return
+    var = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    saved_env = os.environ.get(var)
+    os.environ[var] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            del os.environ[var]
+        else:
+            os.environ[var] = saved_env
 
 
 def kill_quietly(actor):
