@@ -123,17 +123,20 @@ def run(train_fn, num_workers: int, timeout: float = DEFAULT_TIMEOUT,
     try:
         return _collect(ray, refs, max_seconds)
     finally:
-        for ref in refs:
-            with contextlib.suppress(Exception):         # finished already
-                ray.cancel(ref, force=True)
+        # the rendezvous first: ranks blocked in all_reduce then fail and end by themselves
         kill_quietly(rendezvous)
+        for ref in refs:
+            # not force=True: a forced cancel kills the worker process, and arriving late it
+            # can kill a pooled worker that has moved on to another task
+            with contextlib.suppress(Exception):         # finished already
+                ray.cancel(ref)
         if started:
             ray.shutdown()
 
 
 def _collect(ray, refs: list, max_seconds: float | None) -> list:
     """The ranks' results; the first failure (in time) ends the run with its rank named."""
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayError, RayTaskError
     start = time.monotonic()
     rank_of = {ref: rank for rank, ref in enumerate(refs)}
     results, waiting = [None] * len(refs), list(refs)
@@ -146,10 +149,10 @@ def _collect(ray, refs: list, max_seconds: float | None) -> list:
             rank = rank_of[ref]
             try:
                 results[rank] = ray.get(ref, timeout=60)
-            except RayActorError as e:
-                raise DistributedError(f"dist.run: rank {rank} died: {e}") from None
             except RayTaskError as e:
                 cause = getattr(e, "cause", None)
                 reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(e)
                 raise DistributedError(f"dist.run: rank {rank} raised {reason}") from None
+            except RayError as e:                # its worker process died
+                raise DistributedError(f"dist.run: rank {rank} died: {e}") from None
     return results
