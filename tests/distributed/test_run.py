@@ -91,3 +91,15 @@ def mismatched_calls(ctx):
 def test_mismatched_all_reduce_is_an_error(cluster):
     with pytest.raises(dist.DistributedError, match="every rank must make the same calls"):
         dist.run(mismatched_calls, num_workers=2, cpus_per_worker=0, timeout=300)
+
+
+def die_on_rank_one(ctx):
+    if ctx.rank == 1:
+        import os
+        os._exit(3)                         # the process vanishes, as in a crash
+    return ctx.all_reduce(np.ones(2))
+
+
+def test_a_dead_rank_is_named(cluster):
+    with pytest.raises(dist.DistributedError, match="rank 1 died"):
+        dist.run(die_on_rank_one, num_workers=2, cpus_per_worker=0, timeout=300)
