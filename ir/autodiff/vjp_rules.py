@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
+from ir.primitives import having
 
 vjp_rules: dict = {}
+
+# Not differentiable (piecewise constant, integer/bool valued, stop_gradient): zero cotangents.
+for _name in having(differentiable=False):
+    vjp_rules[_name] = lambda b, g, out, *inputs, **params: (None,) * len(inputs)
 
 # ---- elementwise -------------------------------------------------------------------------
 
 vjp_rules["neg"] = lambda b, g, out, x: (b.neg(g),)
-vjp_rules["stop_gradient"] = lambda b, g, out, x: (None,)
 vjp_rules["exp"] = lambda b, g, out, x: (b.mul(g, out),)
 vjp_rules["log"] = lambda b, g, out, x: (b.div(g, x),)
 vjp_rules["log1p"] = lambda b, g, out, x: (b.div(g, b.add(x, b.full_like(1, x))),)
@@ -83,11 +87,6 @@ def _convert(b, g, out, x, *, dtype):
 
 
 vjp_rules["convert"] = _convert
-
-# Not differentiable (piecewise constant, or integer/bool valued): zero cotangents.
-for _name in ("sign", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
-              "eq", "ne", "argmax", "argmin", "iota", "constant"):
-    vjp_rules[_name] = lambda b, g, out, *inputs, **params: (None,) * len(inputs)
 
 # ---- shape ops ---------------------------------------------------------------------------
 
