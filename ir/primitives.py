@@ -83,7 +83,7 @@ def _same_types(name, result_dtype=None, allowed=None):
 
 
 FLOAT_UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan",
-               "tanh", "logistic")
+               "tanh", "logistic", "erf")
 for _n in FLOAT_UNARY:
     _register(_n, _float_unary(_n), "unary", elementwise=True,
               cost="divide" if _n in ("sqrt", "rsqrt") else "transcendental")

@@ -8,6 +8,8 @@ rules, so tests comparing <u, J v> with <J^T u, v> cross-check the two tables.
 """
 from __future__ import annotations
 
+import math
+
 from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
                                 zeros)
 from ir.primitives import having
@@ -38,6 +40,8 @@ jvp_rules["tan"] = lambda b, ts, out, x: b.add(ts[0], b.mul(ts[0], b.mul(out, ou
 jvp_rules["tanh"] = lambda b, ts, out, x: b.sub(ts[0], b.mul(ts[0], b.mul(out, out)))
 jvp_rules["logistic"] = lambda b, ts, out, x: b.mul(
     ts[0], b.sub(out, b.mul(out, out)))
+jvp_rules["erf"] = lambda b, ts, out, x: b.mul(
+    b.mul(ts[0], b.exp(b.neg(b.mul(x, x)))), b.full_like(2 / math.sqrt(math.pi), x))
 jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.sign(x))
 
 

@@ -9,6 +9,8 @@ cotangent: the transform only asks for cotangents of floating-point values.
 """
 from __future__ import annotations
 
+import math
+
 from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
 from ir.primitives import having
@@ -37,6 +39,9 @@ vjp_rules["tanh"] = lambda b, g, out, x: (
     b.mul(g, b.sub(b.full_like(1, x), b.mul(out, out))),)
 vjp_rules["logistic"] = lambda b, g, out, x: (
     b.mul(g, b.mul(out, b.sub(b.full_like(1, x), out))),)
+# d erf(x)/dx = 2/sqrt(pi) e^(-x^2)
+vjp_rules["erf"] = lambda b, g, out, x: (
+    b.mul(g, b.mul(b.full_like(2 / math.sqrt(math.pi), x), b.exp(b.neg(b.mul(x, x))))),)
 # NOTE: sign(0) = 0 makes 0 the subgradient of abs at 0, as in PyTorch
 vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.sign(x)),)
 

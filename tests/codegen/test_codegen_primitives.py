@@ -59,7 +59,8 @@ def test_transcendental_fallback_without_vmath(name, dt, monkeypatch):
 
 FALLBACK_SYMBOL = {"exp": "llvm.exp.f32", "log": "llvm.log.f32", "sin": "llvm.sin.f32",
                    "cos": "llvm.cos.f32", "tan": "tanf", "tanh": "tanhf", "log1p": "log1pf",
-                   "expm1": "expm1f", "logistic": "llvm.exp.f32"}
+                   "expm1": "expm1f", "logistic": "llvm.exp.f32",
+                   "erf": "erff"}
 
 
 @pytest.mark.parametrize("name", TRANSCENDENTAL)

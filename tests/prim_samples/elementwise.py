@@ -24,6 +24,7 @@ FLOAT_UNARY = (
     ("tan",      (-1.2, 1.2),  (-1.2, 1.2)),
     ("tanh",     (-5, 5),      (-2, 2)),
     ("logistic", (-10, 10),    (-4, 4)),
+    ("erf",      (-4, 4),      (-2, 2)),
 )
 for _n, (_lo, _hi), (_glo, _ghi) in FLOAT_UNARY:
     ROWS[_n] = Row(per_shape(_n, lambda b, x, _n=_n: b.emit(_n, x),
