@@ -114,3 +114,17 @@ def test_traits_are_consistent(name):
         assert p.elementwise, f"{name}: only inlined elementwise ops have a cost class"
     if p.kind == "control":
         assert p.fusion == "kernel", name
+
+
+def test_a_trait_value_outside_its_classes_is_refused():
+    from ir import primitives
+    with pytest.raises(ValueError, match="cost 'cheapest'"):
+        primitives._register("not_registered", lambda x: x, "unary", cost="cheapest")
+    assert "not_registered" not in PRIMITIVES
+
+
+def test_having_selects_by_every_given_trait():
+    assert having(commutative=True) == {"add", "mul", "eq", "ne", "logical_and", "logical_or"}
+    assert having(elementwise=True, differentiable=False) == {
+        "sign", "logical_not", "stop_gradient", "logical_and", "logical_or",
+        "lt", "le", "gt", "ge", "eq", "ne"}
