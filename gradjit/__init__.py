@@ -14,5 +14,6 @@ from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (
 from tracer import autograd, nn, optim  # noqa: F401
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
+from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces
 
 __version__ = "0.1.0"
