@@ -4,6 +4,7 @@
     gradjit run FILE.ir [--input a.npy ...]        compile and run an IR file
     gradjit ir module.py:func --arg f32[5,8] ...   print a function's IR (--grad: the adjoint;
                                                    --fusion: the kernels; --dot: Graphviz)
+    gradjit torch script.py [args]                 run a PyTorch script with torch = gradjit
 """
 from __future__ import annotations
 
@@ -184,12 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print Graphviz DOT instead of text (with --fusion: kernels as clusters)")
     i.add_argument("--seed", type=int, default=0)
     i.set_defaults(handler=show_ir)
+    t = sub.add_parser("torch", help="run an unmodified PyTorch script with torch = gradjit")
+    t.add_argument("script", help="a Python file that imports torch")
+    t.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    t.set_defaults(handler=run_torch)
     return p
+
+
+def run_torch(args) -> int:
+    from gradjit.dropin import run_script
+    run_script(args.script, args.args)
+    return 0
 
 
 def main(argv=None) -> int:
     """Runs the command line; returns the exit status (errors print one line to stderr)."""
     args = build_parser().parse_args(argv)
+    if args.command == "torch":        # the script's own errors keep their tracebacks
+        return args.handler(args)
     from ir.parser import ParseError
     try:
         return args.handler(args)
