@@ -253,6 +253,8 @@ class Function:
     params: list[Value]
     body: list[Op]
     results: list[Value]
+    # the Function this one differentiates (set by make_ir of a grad): to_dot colours by it
+    primal: "Function | None" = field(default=None, repr=False)
 
     @property
     def param_types(self) -> list[TensorType]:
@@ -267,6 +269,25 @@ class Function:
     def __str__(self) -> str:
         from ir.printer import print_function
         return print_function(self)
+
+    def to_dot(self, primal: "Function | None" = None) -> str:
+        """The dataflow graph as Graphviz DOT text (ir/dot.py): ops, regions as clusters,
+        parameters and results marked; forward and adjoint ops coloured apart when this
+        Function differentiates `primal` (make_ir(grad(f)) sets it)."""
+        from ir.dot import function_to_dot      # NOTE: ir.dot imports this module
+        return function_to_dot(self, primal if primal is not None else self.primal)
+
+    def to_svg(self) -> str:
+        """The picture of to_dot() as SVG text (needs Graphviz: see ir.dot.render_svg)."""
+        from ir.dot import render_svg
+        return render_svg(self.to_dot())
+
+    def _repr_svg_(self):
+        from ir.dot import RenderError, render_svg
+        try:
+            return render_svg(self.to_dot())
+        except RenderError:
+            return None          # Jupyter falls back to the text
 
     def __repr__(self) -> str:
         ins = ", ".join(map(str, self.param_types))
