@@ -169,7 +169,7 @@ def test_saved_tensors_are_freed_after_backward():
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         y.sum().backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
-        y.grad_fn.ctx.saved_tensors
+        _ = y.grad_fn.ctx.saved_tensors
 
 
 def test_function_that_saves_nothing_can_backward_twice():
