@@ -1,4 +1,4 @@
-"""grad, value_and_grad, jit, make_ir, lower, run_ir: the compiler's front door (API.md 1)."""
+"""grad, value_and_grad, jit, make_ir, lower, run_ir: the compiler's front door (docs/api.md 1)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""PyTorch-style autograd semantics of gradjit (API.md section 2), beyond the seed examples.
+"""PyTorch-style autograd semantics of gradjit (docs/api.md section 2), beyond the seed examples.
 
 Every expected number, repr string and error message below was checked against torch 2.13.0
 (CPU build) by running the same code with real torch; torch is not needed to run these tests.
