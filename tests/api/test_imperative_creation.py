@@ -1,4 +1,4 @@
-"""Creation functions beyond the shared semantics tests: dtype inference, errors, seeding."""
+"""Creation functions: dtype inference, errors, seeding, and PyTorch's creation semantics."""
 
 import warnings
 

@@ -289,3 +289,12 @@ def test_where_with_python_scalars():
     mixed = gj.where(x > 0, 2, x)
     assert mixed.dtype == gj.float32
     np.testing.assert_allclose(values(mixed), [2, -2, 2])
+
+
+def test_equal_is_one_python_bool_for_shape_and_values():
+    a = gj.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert gj.equal(a, gj.tensor([[1.0, 2.0], [3.0, 4.0]])) is True
+    assert gj.equal(a, a.T) is False                        # same shape, other values
+    assert gj.equal(a, gj.tensor([1.0, 2.0, 3.0, 4.0])) is False   # same values, other shape
+    assert gj.equal(a, a.double()) is True                  # dtypes promote, as in torch
+    assert gj.equal(gj.tensor([float("nan")]), gj.tensor([float("nan")])) is False
