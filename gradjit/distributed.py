@@ -1,4 +1,4 @@
-"""gradjit.distributed: data-parallel gradients on a Ray cluster (pip install "gradjit[distributed]").
+"""gradjit.distributed: data-parallel gradients on Ray (pip install "gradjit[distributed]").
 
     from gradjit import distributed as dist
     cluster = dist.init(num_workers=2)            # or joins RAY_ADDRESS / address=
