@@ -48,11 +48,11 @@ def test_killed_worker_is_replaced_and_its_shard_retried(cluster):
 
 def test_worker_killed_during_a_step(cluster, monkeypatch):
     import ray
-    # shards big enough (~0.1 s of GEMM each) that the kill lands while the worker computes
+    # shards big enough (several GFLOP each) that the kill lands while the worker computes
     rng = np.random.default_rng(4)
     w = rng.standard_normal((800, 800)).astype(np.float32) * 0.03
-    x = rng.standard_normal((1200, 800)).astype(np.float32)
-    y = rng.standard_normal((1200, 800)).astype(np.float32)
+    x = rng.standard_normal((2400, 800)).astype(np.float32)
+    y = rng.standard_normal((2400, 800)).astype(np.float32)
     step = dist.data_parallel(gj.grad(mse), batch_argnums=(1, 2))
     want = np.asarray(step(w, x, y))
     submit, killed = type(step)._submit, []
