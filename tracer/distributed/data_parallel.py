@@ -198,7 +198,11 @@ class DataParallel:
                 if attempts[rank] > cluster.max_retries:
                     raise RuntimeError(f"{cluster.describe(rank)} died {attempts[rank]} times "
                                        f"running {what}; giving up: {e}") from None
-                cluster.replace(rank)
+                try:
+                    cluster.replace(rank)
+                except RayActorError as again:
+                    raise RuntimeError(f"{cluster.describe(rank)} died running {what}, and its "
+                                       f"replacement did not start: {again}") from None
                 self.stats["retries"] += 1
                 pending[rank] = self._submit(cluster, rank, progs[rank], shard_inputs[rank])
                 deadline = time.monotonic() + limit
