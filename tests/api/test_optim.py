@@ -200,7 +200,7 @@ def test_state_dict_round_trip():
 def test_one_step_is_one_program_traced_once(monkeypatch):
     """All parameter and state updates of a step run as one compiled call, traced on the
     first step of each kind and then reused: nothing is recorded op by op."""
-    import tracer.optim as optim_module
+    import tracer.optim.base as optim_module
     built, calls = [], []
     original = optim_module.executable
 
@@ -218,7 +218,7 @@ def test_one_step_is_one_program_traced_once(monkeypatch):
         opt.param_groups[0]["lr"] = 0.1 / (step + 1)        # a schedule: no retrace
         opt.step()
     assert len(built) == 1 and len(calls) == 4
-    assert len(built[0].params) == 3 * 4 + 3 * 7      # (p, grad, 2 states) + 7 scalars each
+    assert len(built[0].params) == 3 * 4 + 3 * 8      # (p, grad, 2 states) + 8 scalars each
 
 
 # ---- three steps of each optimizer (torch 2.13.0) --------------------------------------------

@@ -1,7 +1,6 @@
-"""torch.optim for gradjit: SGD (momentum, dampening, nesterov, weight decay), Adam, AdamW.
+"""The Optimizer base class: parameter groups, state, state_dict, one compiled step.
 
-The update formulas are PyTorch's (torch/optim/sgd.py and adam.py, single-tensor path),
-written once as functions of Tensors (`_update`: parameter, gradient, state, and the
+The update formulas are PyTorch's (single-tensor path), each subclass's written once as functions of Tensors (`_update`: parameter, gradient, state, and the
 hyperparameters as 0-d Tensors). A step traces them with symbolic inputs into one
 Function for all the parameters of a group, compiles it (cached by the kinds and shapes of
 its inputs) and from then on only calls that native code on the parameters' arrays: no
@@ -12,7 +11,6 @@ update is recorded into the trace instead.
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
 
@@ -26,7 +24,7 @@ from tracer import pipeline
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer"]
 
 
 def executable(fn):
@@ -65,8 +63,11 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group: dict):
-        params = group["params"]
+    def add_param_group(self, param_group: dict):
+        """Adds a group of parameters with its own hyperparameters (defaults fill the rest)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
         for p in params:
             if not isinstance(p, Tensor):
@@ -74,7 +75,10 @@ class Optimizer:
                                 f"is {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-        group = dict(group, params=params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group = dict(param_group, params=params)
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required "
@@ -190,23 +194,41 @@ class Optimizer:
                     state[name] = Tensor(e)
 
     def state_dict(self) -> dict:
-        ids = {}
+        """PyTorch's layout: {'state': {index: {...}}, 'param_groups': [{..., 'params':
+        [index, ...]}]}, indices counting parameters across groups; 'step' is a 0-d float32
+        Tensor as in PyTorch. The state's Tensors are references, as PyTorch's are."""
+        from tracer.creation import tensor
+        ids: dict = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
             packed["params"] = [ids.setdefault(id(p), len(ids)) for p in group["params"]]
             groups.append(packed)
-        params = [p for g in self.param_groups for p in g["params"]]
-        state = {ids[id(p)]: dict(self.state[p]) for p in params if p in self.state}
+        state = {}
+        for p in (p for g in self.param_groups for p in g["params"]):
+            if self.state.get(p):
+                state[ids[id(p)]] = {k: (tensor(float(v)) if k == "step" and not
+                                         isinstance(v, Tensor) else v)
+                                     for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict):
-        params = [p for g in self.param_groups for p in g["params"]]
-        for group, saved in zip(self.param_groups, state_dict["param_groups"]):
+        """Restores hyperparameters and state saved by state_dict (copies of the tensors)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"])
+               for g, s in zip(self.param_groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        index = {i: p for g, s in zip(self.param_groups, saved_groups)
+                 for i, p in zip(s["params"], g["params"])}
+        for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = defaultdict(dict)
-        for index, st in state_dict["state"].items():
-            self.state[params[int(index)]] = dict(st)
+        for i, st in state_dict["state"].items():
+            p = index[int(i)]
+            self.state[p] = {k: _loaded_state(p, k, v) for k, v in st.items()}
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -217,123 +239,17 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+def _loaded_state(p: Tensor, name: str, value):
+    """A saved state entry as this optimizer keeps it: step a Python number, tensors copied
+    in the parameter's dtype (PyTorch casts state to the parameter's dtype too)."""
+    if name == "step":
+        return int(value.item()) if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor):
+        from tracer.creation import tensor
+        return tensor(value.numpy().copy(), dtype=p.dtype)
+    return value
+
+
 def _assign(t: Tensor, expr):
     t._set_expr(expr)
     t._storage.version += 1
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, dampening, Nesterov, decay."""
-
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
-        if lr is not required and lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
-
-    def _flags(self, group):
-        return (group["momentum"] != 0, group["weight_decay"] != 0, bool(group["nesterov"]),
-                bool(group["maximize"]))
-
-    def _prepare(self, p, group):
-        # NOTE: complements are taken in double precision, as PyTorch's Python code does
-        return {"lr": group["lr"], "momentum": group["momentum"],
-                "one_minus_dampening": 1 - group["dampening"],
-                "weight_decay": group["weight_decay"]}
-
-    def _update(self, p, grad, state, h, flags):
-        use_momentum, decay, nesterov, maximize = flags
-        grad = -grad if maximize else grad
-        if decay:
-            grad = grad + p * h["weight_decay"]
-        if use_momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = grad                      # torch.clone(grad).detach()
-            else:
-                buf = buf * h["momentum"] + grad * h["one_minus_dampening"]
-            state = {"momentum_buffer": buf}
-            grad = grad + buf * h["momentum"] if nesterov else buf
-        return p - grad * h["lr"], state
-
-
-class Adam(Optimizer):
-    """Adam (Kingma & Ba) with optional L2 weight decay and AMSGrad, as PyTorch computes it."""
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
-
-    def _flags(self, group):
-        return (group["weight_decay"] != 0, bool(group["amsgrad"]), bool(group["maximize"]))
-
-    def _prepare(self, p, group):
-        from tracer.creation import zeros_like
-        state = self.state[p]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = zeros_like(p)
-            state["exp_avg_sq"] = zeros_like(p)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = zeros_like(p)
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        step = state["step"]
-        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
-                "eps": group["eps"],
-                "weight_decay": group["weight_decay"],
-                "step_size": group["lr"] / (1 - beta1 ** step),
-                "correction2_sqrt": math.sqrt(1 - beta2 ** step)}
-
-    def _update(self, p, grad, state, h, flags):
-        decay, amsgrad, maximize = flags
-        grad = -grad if maximize else grad
-        if decay:
-            grad = grad + p * h["weight_decay"]
-        exp_avg = state["exp_avg"] + (grad - state["exp_avg"]) * h["one_minus_beta1"]  # lerp_
-        exp_avg_sq = state["exp_avg_sq"] * h["beta2"] + grad * grad * h["one_minus_beta2"]
-        new = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
-        second = exp_avg_sq
-        if amsgrad:
-            second = new["max_exp_avg_sq"] = state["max_exp_avg_sq"].maximum(exp_avg_sq)
-        denom = second.sqrt() / h["correction2_sqrt"] + h["eps"]
-        return p - exp_avg / denom * h["step_size"], new
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's AdamW: the
-    parameter shrinks by lr * weight_decay before the Adam step, the gradient is left alone."""
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
-
-    def _prepare(self, p, group):
-        h = super()._prepare(p, group)
-        h["decay_factor"] = 1 - group["lr"] * group["weight_decay"]
-        return h
-
-    def _update(self, p, grad, state, h, flags):
-        decay, amsgrad, maximize = flags
-        if decay:
-            p = p * h["decay_factor"]
-        return super()._update(p, grad, state, h, (False, amsgrad, maximize))

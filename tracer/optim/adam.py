@@ -1,0 +1,92 @@
+"""Adam and AdamW (torch/optim/adam.py, adamw.py, single-tensor path)."""
+from __future__ import annotations
+
+import math
+
+from tracer.optim.base import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+def check_adam_args(lr, eps, betas, weight_decay):
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with L2 or decoupled weight decay, AMSGrad and maximize, as
+    PyTorch computes it. foreach, fused, capturable and differentiable are accepted and
+    change nothing: every parameter's update is already one compiled program."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach=None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused=None,
+                 decoupled_weight_decay: bool = False):
+        check_adam_args(lr, eps, betas, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _flags(self, group):
+        return (group["weight_decay"] != 0, bool(group["amsgrad"]), bool(group["maximize"]),
+                bool(group["decoupled_weight_decay"]))
+
+    def _prepare(self, p, group):
+        from tracer.creation import zeros_like
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = zeros_like(p)
+            state["exp_avg_sq"] = zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = zeros_like(p)
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        step = state["step"]
+        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
+                "eps": group["eps"],
+                "weight_decay": group["weight_decay"],
+                "decay_factor": 1 - group["lr"] * group["weight_decay"],
+                "step_size": group["lr"] / (1 - beta1 ** step),
+                "correction2_sqrt": math.sqrt(1 - beta2 ** step)}
+
+    def _update(self, p, grad, state, h, flags):
+        decay, amsgrad, maximize, decoupled = flags
+        grad = -grad if maximize else grad
+        if decay and decoupled:
+            p = p * h["decay_factor"]
+        elif decay:
+            grad = grad + p * h["weight_decay"]
+        exp_avg = state["exp_avg"] + (grad - state["exp_avg"]) * h["one_minus_beta1"]  # lerp_
+        exp_avg_sq = state["exp_avg_sq"] * h["beta2"] + grad * grad * h["one_minus_beta2"]
+        new = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        second = exp_avg_sq
+        if amsgrad:
+            second = new["max_exp_avg_sq"] = state["max_exp_avg_sq"].maximum(exp_avg_sq)
+        denom = second.sqrt() / h["correction2_sqrt"] + h["eps"]
+        return p - exp_avg / denom * h["step_size"], new
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's AdamW: the
+    parameter shrinks by lr * weight_decay before the Adam step, the gradient is left alone."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach=None, capturable: bool = False, differentiable: bool = False,
+                 fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
