@@ -3,5 +3,6 @@ from tracer.optim import *  # noqa: F401,F403
 from tracer.optim import __all__  # noqa: F401
 
 from gradjit._missing import missing_names
+from gradjit.optim import lr_scheduler  # noqa: F401  (gradjit.optim.lr_scheduler.StepLR)
 
 __getattr__ = missing_names("torch.optim", __name__)

@@ -246,7 +246,7 @@ def _loaded_state(p: Tensor, name: str, value):
         return int(value.item()) if isinstance(value, Tensor) else value
     if isinstance(value, Tensor):
         from tracer.creation import tensor
-        return tensor(value.numpy().copy(), dtype=p.dtype)
+        return tensor(value.detach().numpy().copy(), dtype=p.dtype)
     return value
 
 
