@@ -15,6 +15,8 @@ from gradjit import autograd, func, nn, optim, utils  # noqa: F401  importable n
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces
+from tracer.serialization import load, save  # noqa: F401  torch.save / torch.load
+from tracer.compile import compile  # noqa: F401,A004  torch.compile
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,94 @@
+"""gradjit.compile, spelled like torch.compile.
+
+For a Module, the compiled forward takes the module's parameters and buffers as inputs of
+the jitted program (not as constants captured at trace time), so gradients reach the
+parameters through the imperative autograd graph and an optimizer's in-place updates are
+seen by the next call. The module's training flags are part of the cache key: train and
+eval mode each compile once. Buffers a training forward changes (running statistics) are
+outputs of the program and written back. For a plain function, compile is `jit`: a
+compiled call on Tensors that require grad is one node of the autograd graph.
+"""
+from __future__ import annotations
+
+import functools
+
+from tracer.api import jit
+from tracer.autograd.grad_mode import no_grad
+from tracer.func import _swapped
+from tracer.nn.module import Module
+
+__all__ = ["compile"]
+
+MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",
+            mode=None, options=None, disable: bool = False):
+    """torch.compile: a Module or function compiled by gradjit's tracing JIT.
+
+    mode, fullgraph, dynamic, backend and options are accepted for PyTorch compatibility:
+    gradjit always traces the whole call into one program per input signature. Used as a
+    decorator with or without arguments. disable=True returns model unchanged.
+    """
+    if mode not in MODES:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: "
+                           + ", ".join(str(m) for m in MODES[1:]))
+    if model is None:
+        return functools.partial(compile, fullgraph=fullgraph, dynamic=dynamic,
+                                 backend=backend, mode=mode, options=options, disable=disable)
+    if disable:
+        return model
+    if isinstance(model, Module):
+        return OptimizedModule(model)
+    if not callable(model):
+        raise RuntimeError(f"compile: expected a Module or a callable, got "
+                           f"{type(model).__name__}")
+    return functools.wraps(model)(jit(model))
+
+
+class OptimizedModule(Module):
+    """What compile(module) returns: calls run the module's forward compiled; parameters,
+    state_dict (keys prefixed `_orig_mod.`, as PyTorch's) and train/eval are the module's."""
+
+    def __init__(self, mod: Module):
+        super().__init__()
+        self._orig_mod = mod
+        object.__setattr__(self, "_compiled", {})
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["_orig_mod"], name)
+
+    def _program(self):
+        mod = self._orig_mod
+        key = tuple(m.training for m in mod.modules())
+        program = self._compiled.get(key)
+        if program is None:
+            def forward(params, buffers, args, kwargs):
+                tensors = dict(params, **buffers)
+                with _swapped(mod, tensors):
+                    out = mod(*args, **kwargs)
+                return out, {name: tensors[name] for name in buffers}
+            forward.__name__ = f"{type(mod).__name__}_forward"
+            program = self._compiled[key] = jit(forward)
+        return program
+
+    def forward(self, *args, **kwargs):
+        mod = self._orig_mod
+        params = dict(mod.named_parameters())
+        buffers = {k: b for k, b in mod.named_buffers() if b is not None}
+        out, new_buffers = self._program()(params, buffers, args, kwargs)
+        if mod.training and new_buffers:
+            with no_grad():
+                for name, value in new_buffers.items():
+                    buffers[name].copy_(value)
+        return out
+
+    def __repr__(self) -> str:
+        return f"OptimizedModule(\n  (_orig_mod): {_indent(repr(self._orig_mod))}\n)"
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
