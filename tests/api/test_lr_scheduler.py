@@ -137,4 +137,4 @@ def test_import_forms_and_missing_names():
     assert gj.optim.lr_scheduler.StepLR is StepLR
     with pytest.raises(AttributeError, match="gradjit does not implement "
                                              "torch.optim.lr_scheduler.CyclicLR"):
-        sched_mod.CyclicLR
+        sched_mod.CyclicLR  # noqa: B018

@@ -1,7 +1,8 @@
 """The Optimizer base class: parameter groups, state, state_dict, one compiled step.
 
-The update formulas are PyTorch's (single-tensor path), each subclass's written once as functions of Tensors (`_update`: parameter, gradient, state, and the
-hyperparameters as 0-d Tensors). A step traces them with symbolic inputs into one
+The update formulas are PyTorch's (single-tensor path), each subclass's written once as
+functions of Tensors (`_update`: parameter, gradient, state, and the hyperparameters as 0-d
+Tensors). A step traces them with symbolic inputs into one
 Function for all the parameters of a group, compiles it (cached by the kinds and shapes of
 its inputs) and from then on only calls that native code on the parameters' arrays: no
 op is recorded per step. Hyperparameters (lr, betas, Adam's bias corrections, ...) are

@@ -39,9 +39,12 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _flat_grad(self) -> np.ndarray:
-        return np.concatenate([np.zeros(p.numel(), p.detach().numpy().dtype) if p._grad is None
-                               else np.asarray(p._grad.detach().numpy(), p.detach().numpy().dtype).ravel()
-                               for p in self._params])
+        flat = []
+        for p in self._params:
+            dtype = p.detach().numpy().dtype
+            flat.append(np.zeros(p.numel(), dtype) if p._grad is None
+                        else np.asarray(p._grad.detach().numpy(), dtype).ravel())
+        return np.concatenate(flat)
 
     def _flat_params(self) -> np.ndarray:
         return np.concatenate([p.detach().numpy().ravel() for p in self._params]).copy()

@@ -5,7 +5,6 @@ Trajectories of every optimizer configuration on a fixed non-quadratic loss, the
 rates of every scheduler over 50 steps, and the layout of optimizer.state_dict().
 """
 import json
-import math
 
 import torch
 
