@@ -12,7 +12,7 @@ import pytest
 import gradjit as gj
 from tracer import pipeline
 import tracer.autograd.engine as engine
-import tracer.optim as optim_module
+import tracer.optim.base as optim_module
 import tracer.tensor as tensor_module
 
 
