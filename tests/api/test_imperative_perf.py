@@ -13,7 +13,7 @@ import pytest
 
 import gradjit as gj
 import tracer.autograd.recording as recording
-import tracer.optim as optim_module
+import tracer.optim.base as optim_module
 from tracer.autograd import replay
 from tracer.autograd.emitter import VJP_STATS
 
