@@ -30,17 +30,9 @@ import weakref
 from ir.core import Function
 from ir.printer import print_function
 from runtime.cache import log, logging_enabled
-from runtime.cache_entry import (
-    FORMAT,
-    CorruptEntry,
-    Untrusted,
-    load_secret,
-    pack_entry,
-    prepare_private_dir,
-    read_private_file,
-    unpack_entry,
-    write_atomic,
-)
+from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
+                                 prepare_private_dir, read_private_file, unpack_entry,
+                                 write_atomic)
 
 SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
 KNOWN_LIMIT = 256
