@@ -17,10 +17,12 @@ from runtime.cache import CompileCache, log, logging_enabled, structural_key
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
                             target_from_env)
+from runtime import threads
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
                                 trampoline_ir)
 
 _CACHE = CompileCache()
+threads.reinit_after_fork(_CACHE)    # its lock is held for a whole compile
 
 
 def _backend() -> str:
