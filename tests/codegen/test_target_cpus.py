@@ -54,7 +54,7 @@ def assembly_of_all(engine: Engine, programs) -> str:
 def test_every_primitive_compiles_for(cpu, programs):
     asm = assembly_of_all(Engine(cpu), programs)
     for _, fn, kernel in programs:
-        assert re.search(rf"^\"?{re.escape(kernel.entry)}\"?:", asm, re.M), fn.name
+        assert re.search(rf"^\"?{re.escape(kernel.entry)}\"?:", asm, re.MULTILINE), fn.name
     if cpu == "x86-64-v2":                        # SSE4.2 at most: no AVX registers
         assert "%ymm" not in asm and "%zmm" not in asm
     elif cpu == "skylake-avx512":

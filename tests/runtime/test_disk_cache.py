@@ -112,7 +112,7 @@ def test_a_corrupt_entry_is_deleted_and_rebuilt(cache_dir):
     good = entry.read_bytes()
     for damage in (good[:len(good) // 2], good[:-1] + bytes([good[-1] ^ 1]), b"junk"):
         entry.write_bytes(damage)
-        origin, got, log = run_fresh(fn)
+        _, got, log = run_fresh(fn)
         assert "unusable entry" in log and "deleted and rebuilt" in log
         assert got == want
         unpack_entry(entry.read_bytes(), secret())             # a valid entry again
