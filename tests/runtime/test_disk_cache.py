@@ -17,7 +17,7 @@ from ir.interpret import interpret
 from runtime import cache_entry
 from runtime import disk_cache as cache
 from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -19,7 +19,7 @@ from ir.interpret import interpret
 from runtime import cache_entry
 from runtime import disk_cache as cache
 from runtime.cache_entry import pack_entry, unpack_entry
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.runtime.test_disk_cache import entries, run_fresh, softplus
 
 IS_ROOT = hasattr(os, "getuid") and os.getuid() == 0

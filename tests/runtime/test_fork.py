@@ -15,7 +15,7 @@ import os, sys, threading, time
 import numpy as np
 import runtime
 from ir.interpret import interpret
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 def program(k):
     return make_fn(f"f{k}", [T("f64", (16 + k,))],
