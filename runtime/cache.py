@@ -88,3 +88,10 @@ class CompileCache:
             self.entries.clear()
             self.hits = self.misses = self.compiles = 0
             self.compile_seconds = 0.0
+
+
+def source_hash() -> str:
+    """SHA-256 of the sources that shape generated code (runtime.disk_cache.source_hash;
+    kept here for callers that compare it across processes, e.g. tracer.distributed)."""
+    from runtime.disk_cache import source_hash as of_sources
+    return of_sources()
