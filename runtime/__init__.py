@@ -4,16 +4,14 @@
     outs = exe(x, w)                    # list of new np.ndarray
     low = runtime.lower(fn)             # .ir, .llvm_ir, .optimized_llvm_ir, .compile()
 
-Environment: GRADJIT_BACKEND=interpret runs the reference interpreter instead of native
-code; GRADJIT_BOUNDS_CHECK=1 compiles kernels that check every buffer index;
-GRADJIT_LOG=1 logs compiles and cache hits/misses to the "gradjit" logger.
+Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/config.py.
 """
 from __future__ import annotations
 
-import os
-
 from ir.core import Function
-from runtime.cache import DISK, CompileCache, log, logging_enabled, structural_key
+from runtime import config
+from runtime.cache import DISK, CompileCache, structural_key
+from runtime.config import log, logging_enabled
 from runtime.engine import CompileError, Engine, create_execution_engine
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
                                 trampoline_ir)
@@ -21,17 +19,8 @@ from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, Interpre
 _CACHE = CompileCache()
 
 
-def _backend() -> str:
-    backend = os.environ.get("GRADJIT_BACKEND", "native") or "native"
-    if backend not in ("native", "interpret"):
-        raise ValueError(f"GRADJIT_BACKEND={backend!r}: expected 'native' or 'interpret'")
-    return backend
-
-
 def _bounds_check(flag) -> bool:
-    if flag is not None:
-        return bool(flag)
-    return os.environ.get("GRADJIT_BOUNDS_CHECK", "") not in ("", "0")
+    return config.bounds_check() if flag is None else bool(flag)
 
 
 def externals() -> Externals:
@@ -66,7 +55,7 @@ def compile(fn: Function, bounds_check: bool | None = None) -> Executable:
     Raises:
         CompileError: LLVM rejected the generated code (a gradjit bug).
     """
-    backend, bc = _backend(), _bounds_check(bounds_check)
+    backend, bc = config.backend(), _bounds_check(bounds_check)
     key = structural_key(fn, backend, bc)
     if backend == "interpret":
         return _CACHE.get_or_build(key, lambda: InterpretedExecutable(fn), fn.name)

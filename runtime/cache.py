@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -39,20 +38,8 @@ import weakref
 
 from ir.core import Function
 from ir.printer import print_function
-
-log = logging.getLogger("gradjit")
-
-
-def logging_enabled() -> bool:
-    """Whether GRADJIT_LOG asks for logs; attaches a stderr handler the first time."""
-    if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
-        return False
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("gradjit: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    return True
+from runtime import config
+from runtime.config import cache_dir, log, logging_enabled
 
 
 def structural_key(fn: Function, *options) -> str:
@@ -115,19 +102,6 @@ SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
 _DIGEST = 32
 KNOWN_LIMIT = 256
 MAX_ENTRIES = 4096       # beyond this many files the least recently used quarter is deleted
-
-
-def cache_dir() -> str:
-    """GRADJIT_CACHE_DIR, else $XDG_CACHE_HOME/gradjit, else ~/.cache/gradjit."""
-    chosen = os.environ.get("GRADJIT_CACHE_DIR")
-    if chosen:
-        return os.path.abspath(os.path.expanduser(chosen))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "gradjit")
-
-
-def disk_cache_enabled() -> bool:
-    return os.environ.get("GRADJIT_DISK_CACHE", "1").strip() != "0"
 
 
 def prepare_dir(path: str) -> str | None:
@@ -278,7 +252,7 @@ class DiskCache:
             key: fn's memory-cache key (its canonical text and options, hashed).
             build: makes the Executable the ordinary way (lower, optimise, JIT).
         """
-        if not disk_cache_enabled():
+        if not config.disk_cache():
             return _noted(build(), "disk cache off: GRADJIT_DISK_CACHE=0")
         from runtime.engine import create_execution_engine
         engine = create_execution_engine()

@@ -10,14 +10,16 @@ bitwise the same for any thread count.
 
     GRADJIT_NUM_THREADS=1 python train.py     # or runtime.threads.set_num_threads(1)
 
-The default is GRADJIT_NUM_THREADS when set (read once, when first needed), else the number
-of cores this process may run on. `epoch` changes whenever the setting does, which is how an
+The default is GRADJIT_NUM_THREADS when set (runtime.config; taken when first needed), else
+the number of cores this process may run on. `epoch` changes whenever the setting does, which is how an
 Executable knows that the thread count in its pooled workspaces is stale.
 """
 from __future__ import annotations
 
 import ctypes.util
 import os
+
+from runtime import config
 
 THREADS_OFFSET = 8      # must equal codegen.loops.THREADS_OFFSET (checked by the tests)
 MAX_THREADS = 64        # codegen.loops.MAX_THREADS: more are not started
@@ -30,15 +32,8 @@ epoch = 0
 
 def default_num_threads() -> int:
     """GRADJIT_NUM_THREADS, else the cores available to this process."""
-    text = os.environ.get("GRADJIT_NUM_THREADS", "").strip()
-    if text:
-        try:
-            n = int(text)
-        except ValueError:
-            raise ValueError(f"GRADJIT_NUM_THREADS={text!r}: expected a positive integer") \
-                from None
-        if n < 1:
-            raise ValueError(f"GRADJIT_NUM_THREADS={text!r}: expected a positive integer")
+    n = config.num_threads()
+    if n is not None:
         return min(n, MAX_THREADS)
     try:
         cores = len(os.sched_getaffinity(0))
@@ -67,7 +62,7 @@ def set_num_threads(n: int | None):
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise ValueError(f"set_num_threads: expected a positive integer or None, got {n!r}")
     _override = None if n is None else min(n, MAX_THREADS)
-    _default = None           # None: read GRADJIT_NUM_THREADS again
+    _default = None           # None: take GRADJIT_NUM_THREADS again
     epoch += 1
 
 

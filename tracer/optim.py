@@ -13,13 +13,13 @@ update is recorded into the trace instead.
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 
 import numpy as np
 
 from ir import TensorType
 from ir.core import DTYPES, dtype_of_numpy
+from runtime import config
 
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
@@ -31,7 +31,7 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 def executable(fn):
     """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+    if config.value("GRADJIT_BACKEND") == "interpret":
         return lambda arrays: pipeline.run(fn, arrays)
     exe = pipeline.compile_function(fn)
     return lambda arrays: list(exe(*arrays))

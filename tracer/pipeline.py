@@ -7,17 +7,17 @@ a fresh Function every step. `structural_key` is the canonical printed text, exa
 construction: a compact-key miss looks there before compiling, so two spellings of one
 structure (op params in another order, say) still share one Executable.
 
-`plain_native()` is the per-call check that GRADJIT_BACKEND and GRADJIT_LOG ask for nothing
-special, cheap enough for the hot path of a cached call.
+`plain_native()` (runtime.config's) is the per-call check that GRADJIT_BACKEND and GRADJIT_LOG
+ask for nothing special, cheap enough for the hot path of a cached call.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from ir import Function
 from ir.printer import print_function
+from runtime import config
+from runtime.config import plain_native  # noqa: F401 (the tracer's hot paths ask here)
 
 _by_text: dict[str, object] = {}
 _by_compact: dict[tuple, object] = {}
@@ -90,7 +90,7 @@ def compile_function(fn: Function, optimized: bool = False):
 
 
 def run(fn: Function, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+    if config.value("GRADJIT_BACKEND") == "interpret":
         from ir.interpret import interpret
         return interpret(fn, *arrays)
     return compile_function(fn)(*arrays)
@@ -100,22 +100,3 @@ def clear_cache():
     """Forgets every compiled function (the runtime's caches are cleared separately)."""
     _by_text.clear()
     _by_compact.clear()
-
-
-# NOTE: os.environ.get costs ~0.4 us (key encoding, Mapping machinery); a lookup in the
-# dict os.environ keeps in step with the real environment costs ~40 ns
-try:
-    _ENV = os.environ._data
-    _BACKEND, _LOG = os.environ.encodekey("GRADJIT_BACKEND"), os.environ.encodekey("GRADJIT_LOG")
-    _PLAIN_BACKEND = {None, os.environ.encodevalue(""), os.environ.encodevalue("native")}
-    _PLAIN_LOG = {None, os.environ.encodevalue(""), os.environ.encodevalue("0")}
-except AttributeError:           # not CPython's os.environ
-    _ENV = None
-
-
-def plain_native() -> bool:
-    """True when the environment asks for the default: native code, no logging."""
-    if _ENV is None:
-        return (os.environ.get("GRADJIT_BACKEND", "") in ("", "native")
-                and os.environ.get("GRADJIT_LOG", "") in ("", "0"))
-    return _ENV.get(_BACKEND) in _PLAIN_BACKEND and _ENV.get(_LOG) in _PLAIN_LOG

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ir import Function, TensorType, Value
 from ir.core import DTYPES, dtype_of_numpy
+from runtime import config
 from tracer import pipeline
 from tracer.errors import user_location
 from tracer.expr import Expr, apply_function, build_function, data_expr, param_expr
@@ -282,7 +282,7 @@ class Entry:
     optimized: bool = False           # fn went through ir.passes.optimize already
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if os.environ.get("GRADJIT_BACKEND") == "interpret":
+        if config.value("GRADJIT_BACKEND") == "interpret":
             from ir.interpret import interpret
             return interpret(self.fn, *arrays)
         if self.exe is None:
@@ -538,9 +538,6 @@ def _describe_key(sig: Signature) -> str:
 
 def _log(msg: str):
     """GRADJIT_LOG=1: log traces and signature-cache hits to the "gradjit" logger."""
-    if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
-        return
-    from runtime.cache import log, logging_enabled
-    if logging_enabled():
+    if config.logging_enabled():
         where = user_location()
-        log.info("%s%s", msg, f" (at {where})" if where else "")
+        config.log.info("%s%s", msg, f" (at {where})" if where else "")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gradjit as gj
+from runtime import config
 from tracer import pipeline
 import tracer.autograd.engine as engine
 import tracer.optim as optim_module
@@ -58,7 +59,7 @@ def program_log(monkeypatch):
 
 
 def compiles() -> int | None:
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+    if config.backend() == "interpret":
         return None
     import runtime
     return runtime.cache_info()["compiles"]

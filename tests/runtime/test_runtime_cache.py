@@ -44,26 +44,26 @@ def test_clear_cache_then_recompile_still_runs():
     assert runtime.cache_info()["compiles"] == 1
 
 
-def test_interpret_backend_runs_the_reference_interpreter(monkeypatch):
-    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+def test_interpret_backend_runs_the_reference_interpreter(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", "interpret")
     exe = runtime.compile(affine())
     assert exe.backend == "interpret"
     x = np.linspace(-1, 1, 4).astype(np.float32)
     np.testing.assert_array_equal(exe(x, x)[0], interpret(affine(), x, x)[0])
     with pytest.raises(ValueError, match="shape"):
         exe(x[:3], x)
-    monkeypatch.setenv("GRADJIT_BACKEND", "native")
+    gradjit_env("GRADJIT_BACKEND", "native")
     assert runtime.compile(affine()).backend == "native"
 
 
-def test_unknown_backend_is_an_error(monkeypatch):
-    monkeypatch.setenv("GRADJIT_BACKEND", "gpu")
+def test_unknown_backend_is_an_error(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", "gpu")
     with pytest.raises(ValueError, match="GRADJIT_BACKEND"):
         runtime.compile(affine())
 
 
-def test_log_reports_miss_compile_time_and_hit(monkeypatch, caplog):
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+def test_log_reports_miss_compile_time_and_hit(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
     runtime.clear_cache()
     with caplog.at_level(logging.INFO, logger="gradjit"):
         runtime.compile(affine("logged"))

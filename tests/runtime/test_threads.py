@@ -167,13 +167,13 @@ def test_set_num_threads_validates_and_resets():
     assert threads.num_threads() == threads.default_num_threads()
 
 
-def test_environment_variable_sets_the_default(monkeypatch):
-    monkeypatch.setenv("GRADJIT_NUM_THREADS", "3")
+def test_environment_variable_sets_the_default(gradjit_env):
+    gradjit_env("GRADJIT_NUM_THREADS", "3")
     assert threads.default_num_threads() == 3
-    monkeypatch.setenv("GRADJIT_NUM_THREADS", "")
+    gradjit_env("GRADJIT_NUM_THREADS", "")
     assert threads.default_num_threads() >= 1
     for bad in ("0", "two", "-4"):
-        monkeypatch.setenv("GRADJIT_NUM_THREADS", bad)
+        gradjit_env("GRADJIT_NUM_THREADS", bad)
         with pytest.raises(ValueError, match="GRADJIT_NUM_THREADS"):
             threads.default_num_threads()
 
