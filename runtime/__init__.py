@@ -9,8 +9,10 @@ Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/conf
 from __future__ import annotations
 
 from ir.core import Function
+from ir.passes import optimize as optimize_function
 from runtime import config
-from runtime.cache import DISK, CompileCache, structural_key
+from runtime.cache import DISK
+from runtime.compile_cache import CompileCache
 from runtime.config import log, logging_enabled
 from runtime.engine import CompileError, Engine, create_execution_engine
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
@@ -46,21 +48,29 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     return Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
 
 
-def compile(fn: Function, bounds_check: bool | None = None) -> Executable:
+def compile(fn: Function, bounds_check: bool | None = None,
+            optimize: bool = False) -> Executable:
     """The Executable of fn, from the cache when a structurally identical fn was compiled.
+
+    The backend is GRADJIT_BACKEND's (runtime.config): native code, or the reference
+    interpreter behind the same argument checks.
 
     Args:
         fn: the Function to compile.
-        bounds_check: check buffer indices at run time (default: env GRADJIT_BOUNDS_CHECK).
+        bounds_check: check buffer indices at run time (default: GRADJIT_BOUNDS_CHECK).
+        optimize: run ir.passes.optimize on fn first (only on a cache miss).
     Raises:
         CompileError: LLVM rejected the generated code (a gradjit bug).
+        ValueError: GRADJIT_BACKEND is neither 'native' nor 'interpret'.
     """
     backend, bc = config.backend(), _bounds_check(bounds_check)
-    key = structural_key(fn, backend, bc)
     if backend == "interpret":
-        return _CACHE.get_or_build(key, lambda: InterpretedExecutable(fn), fn.name)
-    return _CACHE.get_or_build(key, lambda: DISK.load_or_build(
-        fn, key, bc, lambda: build_executable(fn, bounds_check=bc)), fn.name)
+        def build(f, key):
+            return InterpretedExecutable(f)
+    else:
+        def build(f, key):
+            return DISK.load_or_build(f, key, bc, lambda: build_executable(f, bounds_check=bc))
+    return _CACHE.get_or_build(fn, (backend, bc), build, optimize_function if optimize else None)
 
 
 class Lowered:
@@ -92,8 +102,10 @@ def lower(fn: Function, bounds_check: bool | None = None) -> Lowered:
 
 
 def cache_info() -> dict:
-    """Counters of the compile cache: hits, misses, compiles, compile_seconds, entries."""
-    return _CACHE.info()
+    """Counters of the compile caches: hits, misses, compiles, compile_seconds, entries
+    (programs held), evictions; disk_hits, disk_misses, disk_writes."""
+    return dict(_CACHE.info(), disk_hits=DISK.hits, disk_misses=DISK.misses,
+                disk_writes=DISK.writes)
 
 
 def clear_cache():

@@ -1,12 +1,8 @@
-"""The compile caches: in memory by a Function's structure, on disk as object code; logging.
+"""The disk cache of compiled programs (the memory cache is runtime/compile_cache.py).
 
-Memory: the key is a hash of the canonical printed form (`print_function(fn, locs=False,
-hints=False)`: ops, params, types, no names or source lines) plus the backend and options,
-so a training loop that rebuilds the same graph every step compiles it once.
-
-Disk: the object code MCJIT produced for a kernel (the kernel and its call trampoline), so
+The object code MCJIT produced for a kernel (the kernel and its call trampoline), so
 that a new process skips lowering, LLVM optimisation and code generation. The key hashes
-the memory key with everything else that shapes the code: the lowering options, the source
+the memory cache's structural key with everything else that shapes the code: the lowering options, the source
 of the code generator and runtime (which also carries gradjit's version), llvmlite's and
 LLVM's versions, the target triple, CPU name and features, and the Python/NumPy ABI (the
 trampoline reads CPython and NumPy object layouts). Keying on the IR rather than on the
@@ -32,67 +28,12 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import weakref
 
 from ir.core import Function
-from ir.printer import print_function
 from runtime import config
 from runtime.config import cache_dir, log, logging_enabled
-
-
-def structural_key(fn: Function, *options) -> str:
-    text = print_function(fn, locs=False, hints=False)
-    return hashlib.sha256("|".join([text, *map(str, options)]).encode()).hexdigest()
-
-
-class CompileCache:
-    """Maps structural keys to Executables; counts hits, misses, compiles and their time.
-
-    `build(key)` makes a missing value and may return a note on how (logged with the time).
-    """
-
-    def __init__(self):
-        self.lock = threading.RLock()
-        self.entries: dict = {}
-        self.hits = self.misses = self.compiles = 0
-        self.compile_seconds = 0.0
-
-    def get_or_build(self, key: str, build, name: str):
-        """The cached value for key, or build() (timed, counted, cached) on a miss."""
-        with self.lock:
-            hit = self.entries.get(key)
-            if hit is not None:
-                self.hits += 1
-                if logging_enabled():
-                    log.info("memory cache hit for @%s (key %s)", name, key[:12])
-                return hit
-            self.misses += 1
-            t0 = time.perf_counter()
-            value = build()
-            seconds = time.perf_counter() - t0
-            self.compiles += 1
-            self.compile_seconds += seconds
-            self.entries[key] = value
-        if logging_enabled():
-            how = getattr(value, "origin", "")
-            log.info("memory cache miss for @%s (key %s, new structure): compiled in %.1f ms%s",
-                     name, key[:12], seconds * 1e3, f" ({how})" if how else "")
-        return value
-
-    def info(self) -> dict:
-        with self.lock:
-            return {"hits": self.hits, "misses": self.misses, "compiles": self.compiles,
-                    "compile_seconds": self.compile_seconds, "entries": len(self.entries),
-                    "disk_hits": DISK.hits, "disk_misses": DISK.misses,
-                    "disk_writes": DISK.writes}
-
-    def clear(self):
-        with self.lock:
-            self.entries.clear()
-            self.hits = self.misses = self.compiles = 0
-            self.compile_seconds = 0.0
 
 
 # ---- the disk cache ---------------------------------------------------------------------

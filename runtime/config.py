@@ -4,7 +4,7 @@ the "gradjit" logger.
     GRADJIT_BACKEND=interpret        run the reference interpreter (ir/interpret.py) instead
                                      of native code; default `native`
     GRADJIT_LOG=1                    log traces, cache hits and misses (and why a miss),
-                                     and compile times to the "gradjit" logger
+                                     compile times and evictions to the "gradjit" logger
                                      (on stderr unless the application configured it)
     GRADJIT_NUM_THREADS=N            threads for large loop nests; default: the cores this
                                      process may run on (results do not depend on it)
@@ -12,6 +12,8 @@ the "gradjit" logger.
                                      $XDG_CACHE_HOME/gradjit, else ~/.cache/gradjit
     GRADJIT_DISK_CACHE=0             neither read nor write the disk cache
     GRADJIT_BOUNDS_CHECK=1           compile kernels that check every buffer index (debugging)
+    GRADJIT_MEMORY_CACHE_SIZE=N      compiled programs kept in memory, the least recently
+                                     used dropped first; default 512
 
 The environment is read once, when this module is imported (with gradjit). The hot path of
 a cached call asks `plain_native()`, which must cost no more than a global read: a lookup
@@ -37,6 +39,7 @@ VARIABLES = {
     "GRADJIT_CACHE_DIR": "",
     "GRADJIT_DISK_CACHE": "1",
     "GRADJIT_BOUNDS_CHECK": "0",
+    "GRADJIT_MEMORY_CACHE_SIZE": "512",
 }
 BACKENDS = ("native", "interpret")
 
@@ -134,6 +137,15 @@ def num_threads() -> int | None:
         ValueError: not a positive integer.
     """
     return _positive("GRADJIT_NUM_THREADS")
+
+
+def memory_cache_size() -> int:
+    """GRADJIT_MEMORY_CACHE_SIZE: how many compiled programs the memory cache keeps.
+
+    Raises:
+        ValueError: not a positive integer.
+    """
+    return _positive("GRADJIT_MEMORY_CACHE_SIZE")
 
 
 def _positive(name: str) -> int | None:

@@ -19,7 +19,6 @@ import numpy as np
 
 from ir import TensorType
 from ir.core import DTYPES, dtype_of_numpy
-from runtime import config
 
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
@@ -31,10 +30,13 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 def executable(fn):
     """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    if config.value("GRADJIT_BACKEND") == "interpret":
-        return lambda arrays: pipeline.run(fn, arrays)
     exe = pipeline.compile_function(fn)
-    return lambda arrays: list(exe(*arrays))
+
+    def run(arrays):
+        nonlocal exe
+        exe = pipeline.current(exe, fn)
+        return list(exe(*arrays))
+    return run
 
 
 class _Required:

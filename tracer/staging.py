@@ -282,11 +282,7 @@ class Entry:
     optimized: bool = False           # fn went through ir.passes.optimize already
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if config.value("GRADJIT_BACKEND") == "interpret":
-            from ir.interpret import interpret
-            return interpret(self.fn, *arrays)
-        if self.exe is None:
-            self.exe = pipeline.compile_function(self.fn, optimized=self.optimized)
+        self.exe = pipeline.current(self.exe, self.fn, optimized=self.optimized)
         return list(self.exe(*arrays))
 
     def call(self, arrays_in: list) -> list[Tensor]:
@@ -461,7 +457,8 @@ class Staged:
         sig = self.signature(args, kwargs)
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
-        if key is not None and entry.exe is not None and self.cache.get(sig.key) is entry \
+        if key is not None and entry.exe is not None and pipeline.plain_native() \
+                and self.cache.get(sig.key) is entry \
                 and all(c.data is not None for c in entry.captures):
             self.plans[key] = CallPlan(entry)
         return out
