@@ -33,10 +33,11 @@ def externals() -> Externals:
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,
-                     bounds_check: bool = False) -> Executable:
+                     bounds_check: bool = False, vmath: bool = True) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
     from codegen import lower_function      # NOTE: imported late: a disk-cache hit needs no codegen
-    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals())
+    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals(),
+                                      vmath=vmath)
     engine = create_execution_engine()
     texts, symbols = [kernel.llvm_ir], [kernel.entry]
     if TRAMPOLINE_OK:
@@ -48,8 +49,8 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     return Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
 
 
-def compile(fn: Function, bounds_check: bool | None = None,
-            optimize: bool = False) -> Executable:
+def compile(fn: Function, bounds_check: bool | None = None, optimize: bool = False,
+            vmath: bool = True) -> Executable:
     """The Executable of fn, from the cache when a structurally identical fn was compiled.
 
     The backend is GRADJIT_BACKEND's (runtime.config): native code, or the reference
@@ -59,6 +60,8 @@ def compile(fn: Function, bounds_check: bool | None = None,
         fn: the Function to compile.
         bounds_check: check buffer indices at run time (default: GRADJIT_BOUNDS_CHECK).
         optimize: run ir.passes.optimize on fn first (only on a cache miss).
+        vmath: transcendentals as codegen.vmath's vectorisable code, else libm (codegen's
+            lower_function); part of the cache keys.
     Raises:
         CompileError: LLVM rejected the generated code (a gradjit bug).
         ValueError: GRADJIT_BACKEND is neither 'native' nor 'interpret'.
@@ -69,18 +72,23 @@ def compile(fn: Function, bounds_check: bool | None = None,
             return InterpretedExecutable(f)
     else:
         def build(f, key):
-            return DISK.load_or_build(f, key, bc, lambda: build_executable(f, bounds_check=bc))
-    return _CACHE.get_or_build(fn, (backend, bc), build, optimize_function if optimize else None)
+            return DISK.load_or_build(f, key, bc, lambda: build_executable(
+                f, bounds_check=bc, vmath=vmath), vmath=vmath)
+    return _CACHE.get_or_build(fn, (backend, bc, vmath), build,
+                               optimize_function if optimize else None)
 
 
-class Lowered:
-    """fn lowered but not yet compiled: `.ir`, `.llvm_ir`, `.optimized_llvm_ir`, `.compile()`."""
+class LoweredFunction:
+    """fn lowered but not yet compiled: `.ir`, `.llvm_ir`, `.optimized_llvm_ir`, `.compile()`.
+    (jit(f).lower() is tracer.staging's Lowered, which holds one of these.)"""
 
-    def __init__(self, fn: Function, bounds_check: bool | None = None):
+    def __init__(self, fn: Function, bounds_check: bool | None = None, vmath: bool = True):
         self.ir = fn
         self.bounds_check = _bounds_check(bounds_check)
+        self.vmath = vmath
         from codegen import lower_function
-        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals())
+        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals(),
+                                     vmath=vmath)
 
     @property
     def llvm_ir(self) -> str:
@@ -94,11 +102,11 @@ class Lowered:
         return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
 
     def compile(self) -> Executable:
-        return compile(self.ir, bounds_check=self.bounds_check)
+        return compile(self.ir, bounds_check=self.bounds_check, vmath=self.vmath)
 
 
-def lower(fn: Function, bounds_check: bool | None = None) -> Lowered:
-    return Lowered(fn, bounds_check)
+def lower(fn: Function, bounds_check: bool | None = None, vmath: bool = True) -> LoweredFunction:
+    return LoweredFunction(fn, bounds_check, vmath)
 
 
 def cache_info() -> dict:
@@ -112,6 +120,6 @@ def clear_cache():
     _CACHE.clear()
 
 
-__all__ = ["compile", "lower", "Lowered", "Executable", "InterpretedExecutable", "cache_info",
+__all__ = ["compile", "lower", "LoweredFunction", "Executable", "InterpretedExecutable", "cache_info",
            "clear_cache", "create_execution_engine", "Engine", "CompileError", "BoundsError",
            "log", "logging_enabled"]

@@ -134,16 +134,12 @@ _SOURCE_HASH = None
 
 
 def lowering_options(bounds_check: bool) -> str:
-    """The options lowering depends on besides the Function and the source: module state of
-    codegen (its vmath table, which tests patch) and whether dots call NumPy's BLAS (code
-    built with loop nests must not be served to a process that calls gemm, or back)."""
-    lower, vmath = sys.modules.get("codegen.lower"), sys.modules.get("codegen.vmath")
-    table = "default"
-    if lower is not None and not (vmath is not None and set(lower.VMATH) == set(vmath.VMATH)):
-        table = ",".join(sorted(lower.VMATH))
+    """What lowering depends on besides the Function, its compile options (in the memory
+    key: bounds check, vmath) and the source: whether dots call NumPy's BLAS (code built with
+    loop nests must not be served to a process that calls gemm, or back)."""
     import runtime
     gemm = runtime.externals().gemm is not None
-    return f"bounds_check={bounds_check} vmath={table} gemm={gemm}"
+    return f"bounds_check={bounds_check} gemm={gemm}"
 
 
 def environment(engine) -> str:
@@ -160,8 +156,10 @@ class CachedKernel:
     """Stands in for codegen's KernelSource when the object code came from the disk: the
     LLVM IR is only made (by lowering fn again) if someone asks for it."""
 
-    def __init__(self, fn: Function, entry: str, workspace_bytes: int, bounds_check: bool):
+    def __init__(self, fn: Function, entry: str, workspace_bytes: int, bounds_check: bool,
+                 vmath: bool = True):
         self.fn = fn
+        self.vmath = vmath
         self.entry = entry
         self.workspace_bytes = workspace_bytes
         self.bounds_check = bounds_check
@@ -173,7 +171,7 @@ class CachedKernel:
     def llvm_ir(self) -> str:
         if self._llvm_ir is None:
             import runtime
-            self._llvm_ir = runtime.lower(self.fn, self.bounds_check).llvm_ir
+            self._llvm_ir = runtime.lower(self.fn, self.bounds_check, self.vmath).llvm_ir
         return self._llvm_ir
 
 
@@ -186,12 +184,13 @@ class DiskCache:
         self._hooked = weakref.WeakSet()  # the engines whose object cache hook is ours
         self._known: dict = {}           # entry symbol -> (objects, imports) seen this process
 
-    def load_or_build(self, fn: Function, key: str, bounds_check: bool, build):
+    def load_or_build(self, fn: Function, key: str, bounds_check: bool, build, vmath=True):
         """The Executable of fn: its object code from disk, or build() (then stored).
 
         Args:
             key: fn's memory-cache key (its canonical text and options, hashed).
             build: makes the Executable the ordinary way (lower, optimise, JIT).
+            vmath: the lowering option (in key already), for lowering fn again if asked.
         """
         if not config.disk_cache():
             return _noted(build(), "disk cache off: GRADJIT_DISK_CACHE=0")
@@ -206,7 +205,7 @@ class DiskCache:
         disk_key = hashlib.sha256(text.encode()).hexdigest()
         path = os.path.join(directory, disk_key + ".gjo")
         try:
-            return self._load(path, fn, bounds_check, engine)
+            return self._load(path, fn, bounds_check, engine, vmath)
         except FileNotFoundError:
             reason = "no entry"
         except (CorruptEntry, OSError) as e:
@@ -215,7 +214,7 @@ class DiskCache:
         self._miss(fn, disk_key, reason)
         return self._build_and_store(fn, build, engine, directory, path, reason)
 
-    def _load(self, path: str, fn: Function, bounds_check: bool, engine):
+    def _load(self, path: str, fn: Function, bounds_check: bool, engine, vmath: bool = True):
         from runtime.executable import Executable
         t0 = time.perf_counter()
         with open(path, "rb") as f:
@@ -235,7 +234,8 @@ class DiskCache:
             raise CorruptEntry("a symbol is missing from the object code")
         _touch(path)
         self._remember(header["entry"], objects, header.get("imports", []))
-        kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check)
+        kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
+                              vmath)
         exe = Executable(fn, kernel, addresses[0], (addresses + [None])[1], bounds_check, engine)
         self.hits += 1
         if logging_enabled():

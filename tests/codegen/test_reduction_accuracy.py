@@ -15,7 +15,7 @@ import pytest
 
 import gradjit as gj
 import runtime
-from codegen import nest, summation
+from codegen import nest, nest_plan, summation
 from ir.interpret import interpret
 from runtime import threads
 from tests.codegen.prim_specs import T, make_fn
@@ -231,5 +231,5 @@ def test_support_functions_are_emitted_once_per_module():
 def test_cascade_levels_cover_any_loop():
     # a loop of 2^52 elements (the blocks of one accumulator are BLOCK / LANES long) would
     # run for days; the stack must never overflow before that
-    assert summation.BLOCK % nest.LANES == 0 and nest.LANES % 2 == 0
-    assert 2 ** summation.LEVELS * summation.BLOCK // nest.LANES >= 2 ** 52
+    assert summation.BLOCK % nest_plan.LANES == 0 and nest_plan.LANES % 2 == 0
+    assert 2 ** summation.LEVELS * summation.BLOCK // nest_plan.LANES >= 2 ** 52

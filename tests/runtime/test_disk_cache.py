@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import lower
 from ir.interpret import interpret
 from runtime import cache
 from runtime.cache import CorruptEntry, pack_entry, unpack_entry
@@ -162,14 +161,20 @@ def test_default_directory_follows_xdg_then_home(monkeypatch, tmp_path, gradjit_
     assert cache.cache_dir() == str(tmp_path / "home" / "elsewhere")
 
 
-def test_lowering_options_are_part_of_the_key(cache_dir, monkeypatch):
+def test_lowering_options_are_part_of_the_key(cache_dir):
     fn = softplus(15)
     runtime.compile(fn)
-    monkeypatch.setattr(lower, "VMATH", {})            # libm calls instead of polynomials
     runtime.clear_cache()
-    exe = runtime.compile(fn)
+    exe = runtime.compile(fn, vmath=False)             # libm calls instead of polynomials
     assert "disk cache miss" in exe.origin
     assert len(entries(cache_dir)) == 2
+    runtime.clear_cache()
+    exe = runtime.compile(fn, vmath=False)
+    assert exe.origin == "object code from the disk cache"
+    assert '@"log1p"' in exe.llvm_ir                   # lowered again with the same option
+    x = np.linspace(-2, 2, 15)
+    for got, want in zip(exe(x), interpret(fn, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
     runtime.clear_cache()
     assert "disk cache miss" in runtime.compile(fn, bounds_check=True).origin
     assert len(entries(cache_dir)) == 3
