@@ -22,9 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 
-import numpy as np
-
-from ir.core import Function
+from ir.core import Function, freeze
 from ir.printer import print_function
 from runtime import config
 from runtime.config import log, logging_enabled
@@ -51,27 +49,6 @@ def compact_key(fn: Function) -> tuple:
             index[r] = len(index)
     append(tuple([index[r] for r in fn.results]))
     return tuple(parts)
-
-
-def freeze(v):
-    """A hashable stand-in for an op param value that tells apart what the printer tells
-    apart: 1 from 1.0 from True, and 0.0 from -0.0 (equal and equally hashed in Python)."""
-    t = type(v)
-    if t is int or t is str or t is bool or v is None:
-        return (t, v)
-    if t is float:
-        return v.hex()
-    if t is tuple and all(type(x) is int for x in v):
-        return v                 # the common case (axes, shapes): nothing else freezes to it
-    if t is tuple or t is list:
-        return (t, tuple([freeze(x) for x in v]))
-    if t is dict:
-        return (dict, tuple([(k, freeze(x)) for k, x in v.items()]))
-    if isinstance(v, np.ndarray):
-        return (np.ndarray, v.dtype.str, v.shape, v.tobytes())
-    if isinstance(v, np.generic):
-        return (type(v), v.tobytes())
-    return (t, repr(v))
 
 
 class _Program:
