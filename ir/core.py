@@ -224,6 +224,12 @@ class Op:
         return f"<Op {self.prim.name}>"
 
 
+def dot_free_axes(ndim: int, contract, batch) -> tuple[int, ...]:
+    """The axes of a dot_general operand of rank ndim that are neither contracted nor
+    batched: they follow the batch axes in the result, the lhs's before the rhs's."""
+    return tuple(a for a in range(ndim) if a not in contract and a not in batch)
+
+
 def freeze(v):
     """A hashable stand-in for an op param value that tells apart what the printer tells
     apart (1 from 1.0 from True, 0.0 from -0.0, which == confuses) and makes nan equal to
