@@ -125,6 +125,6 @@ def clear_cache():
     _CACHE.clear()
 
 
-__all__ = ["compile", "lower", "LoweredFunction", "Executable", "InterpretedExecutable", "cache_info",
-           "clear_cache", "create_execution_engine", "Engine", "CompileError", "BoundsError",
-           "log", "logging_enabled"]
+__all__ = ["compile", "lower", "LoweredFunction", "Executable", "InterpretedExecutable",
+           "cache_info", "clear_cache", "create_execution_engine", "Engine", "CompileError",
+           "BoundsError", "log", "logging_enabled"]

@@ -2,10 +2,11 @@
 
 The object code MCJIT produced for a kernel (the kernel and its call trampoline), so
 that a new process skips lowering, LLVM optimisation and code generation. The key hashes
-the memory cache's structural key with everything else that shapes the code: the lowering options, the source
-of the code generator and runtime (which also carries gradjit's version), llvmlite's and
-LLVM's versions, the target triple, CPU name and features, and the Python/NumPy ABI (the
-trampoline reads CPython and NumPy object layouts). Keying on the IR rather than on the
+the memory cache's structural key (canonical text and compile options) with everything
+else that shapes the code: whether dots call the BLAS, the source of the code generator
+and runtime (which also carries gradjit's version), llvmlite's and LLVM's versions, the
+target triple, CPU name and features, and the Python/NumPy ABI (the trampoline reads
+CPython and NumPy object layouts). Keying on the IR rather than on the
 LLVM IR means a hit needs neither codegen (nor its imports) nor a hash of the LLVM text.
 
     GRADJIT_CACHE_DIR=/path    the directory (default $XDG_CACHE_HOME/gradjit or ~/.cache/gradjit)

@@ -11,8 +11,8 @@ bitwise the same for any thread count.
     GRADJIT_NUM_THREADS=1 python train.py     # or runtime.threads.set_num_threads(1)
 
 The default is GRADJIT_NUM_THREADS when set (runtime.config; taken when first needed), else
-the number of cores this process may run on. `epoch` changes whenever the setting does, which is how an
-Executable knows that the thread count in its pooled workspaces is stale.
+the number of cores this process may run on. `epoch` changes whenever the setting does,
+which is how an Executable knows that the thread count in its pooled workspaces is stale.
 """
 from __future__ import annotations
 

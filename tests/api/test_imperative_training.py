@@ -4,8 +4,6 @@ The assertions are on what the compile pipeline saw (distinct program structures
 runtime's compile counters on the native backend), never on time.
 """
 
-import os
-
 import numpy as np
 import pytest
 
