@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 import tracer.autograd  # noqa: F401  (installs the recording hook and in-place methods)
-from tracer.dtypes import DType, dtype_from_ir, to_ir_dtype
+from tracer.dtypes import DEFAULT_FLOAT, DType, array_dtype, dtype_from_ir, to_ir_dtype
 from tracer.tensor import Tensor, tensor_from_array
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "randperm",
@@ -27,7 +27,6 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "ran
            "is_floating_point", "numel", "get_default_dtype", "set_printoptions",
            "Generator"]
 
-DEFAULT_FLOAT = "f32"
 FACTORY_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
 
 
@@ -185,13 +184,9 @@ def _infer_dtype(data) -> str:
 
 
 def _numpy_dtype(arr: np.ndarray) -> str:
-    kind = arr.dtype.kind
-    if kind == "b":
-        return "bool"
-    if kind == "f":
-        return "f64" if arr.dtype.itemsize == 8 else "f32"
-    if kind in "iu":
-        return "i32" if arr.dtype == np.int32 else "i64"
+    dtype = array_dtype(arr.dtype)
+    if dtype is not None:
+        return dtype
     raise TypeError(f"can't convert np.ndarray of type {arr.dtype}. The only supported types "
                     "are: float64, float32, int64, int32, and bool.")
 

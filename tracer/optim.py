@@ -13,7 +13,6 @@ update is recorded into the trace instead.
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 
 import numpy as np
@@ -31,10 +30,13 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 def executable(fn):
     """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
-        return lambda arrays: pipeline.run(fn, arrays)
     exe = pipeline.compile_function(fn)
-    return lambda arrays: list(exe(*arrays))
+
+    def run(arrays):
+        nonlocal exe
+        exe = pipeline.current(exe, fn)
+        return list(exe(*arrays))
+    return run
 
 
 class _Required:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ir import Function, TensorType, Value
 from ir.core import DTYPES, dtype_of_numpy
+from runtime import config
 from tracer import pipeline
 from tracer.errors import user_location
 from tracer.expr import Expr, apply_function, build_function, data_expr, param_expr
@@ -282,11 +282,7 @@ class Entry:
     optimized: bool = False           # fn went through ir.passes.optimize already
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if os.environ.get("GRADJIT_BACKEND") == "interpret":
-            from ir.interpret import interpret
-            return interpret(self.fn, *arrays)
-        if self.exe is None:
-            self.exe = pipeline.compile_function(self.fn, optimized=self.optimized)
+        self.exe = pipeline.current(self.exe, self.fn, optimized=self.optimized)
         return list(self.exe(*arrays))
 
     def call(self, arrays_in: list) -> list[Tensor]:
@@ -462,7 +458,8 @@ class Staged:
         sig = self.signature(args, kwargs)
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
-        if key is not None and entry.exe is not None and self.cache.get(sig.key) is entry \
+        if key is not None and entry.exe is not None and pipeline.plain_native() \
+                and self.cache.get(sig.key) is entry \
                 and all(c.data is not None for c in entry.captures):
             self.plans[key] = CallPlan(entry)
         return out
@@ -548,9 +545,6 @@ def _describe_key(sig: Signature) -> str:
 
 def _log(msg: str):
     """GRADJIT_LOG=1: log traces and signature-cache hits to the "gradjit" logger."""
-    if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
-        return
-    from runtime.cache import log, logging_enabled
-    if logging_enabled():
+    if config.logging_enabled():
         where = user_location()
-        log.info("%s%s", msg, f" (at {where})" if where else "")
+        config.log.info("%s%s", msg, f" (at {where})" if where else "")

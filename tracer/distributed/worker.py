@@ -35,9 +35,9 @@ class ProgramWorker:
         """Who and where this worker is, for error messages and inspection."""
         import sys
 
-        import runtime.cache
+        import runtime.disk_cache
         return {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
-                "source_hash": runtime.cache.source_hash(),
+                "source_hash": runtime.disk_cache.source_hash(),
                 "modules": sorted(m for m in sys.modules
                                   if m.split(".")[0] in ("tracer", "gradjit"))}
 

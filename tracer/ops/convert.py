@@ -16,11 +16,10 @@ from ir.core import is_float
 from ir.primitives import ShapeError
 from tracer.tensor import Tensor, tensor_from_array  # first: tracer.tensor sets up autograd
 from tracer import record
-from tracer.dtypes import to_ir_dtype
+from tracer.dtypes import DEFAULT_FLOAT, array_dtype, to_ir_dtype
 from tracer.errors import user_location
 from tracer.record import apply
 
-DEFAULT_FLOAT = "f32"
 _ORDER = ("bool", "i32", "i64", "f32", "f64")      # promotion is the max in this order
 
 
@@ -103,16 +102,13 @@ def ir_dtype(dtype) -> str:
 
 # ---- conversion -----------------------------------------------------------------------------
 
-def _numpy_dtype(arr: np.ndarray) -> str:
-    """The IR dtype for a NumPy array: as torch.from_numpy keeps it, narrower types widened."""
-    kind, size = arr.dtype.kind, arr.dtype.itemsize
-    if kind == "b":
-        return "bool"
-    if kind == "f" and size <= 8:
-        return "f64" if size == 8 else "f32"
-    if kind == "i" or (kind == "u" and size < 8):
-        return "i32" if arr.dtype == np.int32 else "i64"
-    raise user_error(TypeError, f"unsupported array dtype {arr.dtype}")
+def _array_dtype(arr: np.ndarray) -> str:
+    """The IR dtype for a NumPy array (tracer.dtypes.array_dtype), else an error naming the
+    user's line."""
+    dtype = array_dtype(arr.dtype)
+    if dtype is None:
+        raise user_error(TypeError, f"unsupported array dtype {arr.dtype}")
+    return dtype
 
 
 def _from_list(data) -> Tensor:
@@ -125,7 +121,7 @@ def _from_list(data) -> Tensor:
         raise user_error(ValueError, "cannot make a tensor from a ragged nested sequence")
     if arr.dtype.kind == "f":
         return tensor_from_array(arr, DEFAULT_FLOAT)
-    return tensor_from_array(arr, _numpy_dtype(arr) if arr.size else DEFAULT_FLOAT)
+    return tensor_from_array(arr, _array_dtype(arr) if arr.size else DEFAULT_FLOAT)
 
 
 def _flat(data):
@@ -143,7 +139,7 @@ def to_tensor(x, dtype: str | None = None) -> Tensor:
     elif is_scalar(x):
         return constant(x, dtype or scalar_dtype(x), ())
     elif isinstance(x, np.ndarray):
-        t = tensor_from_array(x, _numpy_dtype(x))
+        t = tensor_from_array(x, _array_dtype(x))
     elif isinstance(x, (list, tuple)):
         t = _from_list(x)
     elif hasattr(x, "__array__"):
