@@ -20,7 +20,7 @@ import numpy as np
 from ir import Function
 from tracer import pipeline
 from tracer.control import remat
-from tracer.creation import traced
+from tracer.tracing import traced
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,

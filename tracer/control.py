@@ -16,7 +16,7 @@ import numpy as np
 
 from ir import Function, TensorType
 from tracer import record
-from tracer.creation import tracing
+from tracer.tracing import tracing
 from tracer.expr import Expr, build_function, param_expr
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten

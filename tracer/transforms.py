@@ -11,7 +11,7 @@ from __future__ import annotations
 from ir import Function, is_float
 from ir.passes import optimize
 from tracer import record
-from tracer.creation import traced
+from tracer.tracing import traced
 from tracer.errors import user_location
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Traced, apply_to, is_array_leaf, project, to_expr, trace_inner

@@ -6,7 +6,7 @@ import numpy as np
 from ir.batching import BatchingError, batch_function
 from ir.core import DTYPES
 from tracer import record
-from tracer.creation import traced
+from tracer.tracing import traced
 from tracer.ops.convert import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Staged, apply_to, fun_name, is_array_leaf, leaf_type, trace_inner

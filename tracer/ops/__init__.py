@@ -2,7 +2,7 @@
 
 Free functions take Tensors, NumPy arrays and Python scalars; each records IR primitives
 through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward node name
-(`fn.torch_name`). Importing this package attaches the operators and methods to Tensor.
+(`fn.torch_name`). tracer/surface.py attaches them to Tensor as operators and methods.
 
     elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
     compare.py        comparisons, logical ops, dtype conversions (.float(), .to())
@@ -15,11 +15,9 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
     convert.py        argument conversion, dtype promotion, broadcasting, axis checks
-    methods.py        the Tensor operator/method table
 """
 from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
                         nn_functional, reduce, rounding, shape)
-from tracer.ops import methods  # noqa: F401  attaches Tensor operators and methods
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403

@@ -18,7 +18,7 @@ from tracer.tensor import Tensor, tensor_from_array  # first: tracer.tensor sets
 from tracer import record
 from tracer.dtypes import to_ir_dtype
 from tracer.errors import user_location
-from tracer.record import apply
+from tracer.record import apply, torch_op
 
 DEFAULT_FLOAT = "f32"
 _ORDER = ("bool", "i32", "i64", "f32", "f64")      # promotion is the max in this order
@@ -118,8 +118,7 @@ def _numpy_dtype(arr: np.ndarray) -> str:
 def _from_list(data) -> Tensor:
     """torch.tensor(list): Python floats give the default float dtype."""
     if any(isinstance(e, Tensor) for e in _flat(data)):
-        from tracer.ops.shape import stack
-        return stack([to_tensor(e) for e in data])
+        return _stack([to_tensor(e) for e in data])
     arr = np.array(data)
     if arr.dtype == object:
         raise user_error(ValueError, "cannot make a tensor from a ragged nested sequence")
@@ -172,6 +171,33 @@ def cast(t: Tensor, dtype: str) -> Tensor:
 
 def dtype_of(t: Tensor) -> str:
     return t._expr.type.dtype
+
+
+def same_dtype(tensors, what: str) -> list[Tensor]:
+    """The tensors of cat/stack, promoted to one dtype."""
+    ts = [to_tensor(v) for v in tensors]
+    if not ts:
+        raise user_error(ValueError, f"{what}(): expected a non-empty list of Tensors")
+    dtype = None
+    for v in ts:
+        dtype = promote_types(dtype, dtype_of(v))
+    return [cast(v, dtype) for v in ts]
+
+
+def stack_tensors(tensors, dim=0) -> Tensor:
+    """torch.stack's computation (tracer.ops.shape.stack is the op): also what a list
+    holding Tensors becomes."""
+    ts = same_dtype(tensors, "stack")
+    for v in ts[1:]:
+        if tuple(v.shape) != tuple(ts[0].shape):
+            raise user_error(ShapeError, f"stack expects each tensor to be equal size, but got "
+                                         f"{list(ts[0].shape)} and {list(v.shape)}")
+    d = norm_axis(dim, ts[0].ndim + 1)
+    shape = tuple(ts[0].shape[:d]) + (1,) + tuple(ts[0].shape[d:])
+    return apply("concatenate", *(apply("reshape", v, shape=shape) for v in ts), axis=d)
+
+
+_stack = torch_op("Stack")(stack_tensors)
 
 
 # ---- broadcasting --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from ir.core import is_float
 from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
                                 float_dtype, is_scalar, operands, result_type, to_tensor,
                                 user_error)
+from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
@@ -139,7 +140,6 @@ def div(x, y, *, rounding_mode=None):
     """True division: integer operands give the default float dtype. rounding_mode 'trunc'
     or 'floor' rounds the quotient (keeping integer dtypes), as PyTorch's div."""
     if rounding_mode is not None:
-        from tracer.ops.rounding import div_rounded
         return div_rounded(x, y, rounding_mode)
     dtype = float_dtype(result_type(x, y))
     a, b = operands(x, y, dtype=dtype)

@@ -1,9 +1,17 @@
-"""Attaches the op surface to Tensor: Python operators, methods and the .T/.mT properties.
+"""The Tensor surface: every operator, method and property the class body of tracer/tensor.py
+does not define, in one table, attached once by install() (called from tracer/__init__.py,
+so `import tracer.tensor` alone gives the whole surface).
 
-One table, so the whole Tensor surface can be read in one place. An operator given an
-operand it does not understand returns NotImplemented, so Python tries the other side (and
-`x == None` is False, as in PyTorch). `__array_ufunc__ = None` makes `ndarray + Tensor`
-call Tensor.__radd__ instead of NumPy converting the tensor to an array.
+The class body holds a Tensor's own state: the autograd fields, static facts (shape, dtype)
+and reading data. Everything here is implemented elsewhere and only named: the op
+surface (tracer/ops/), the in-place methods (tracer/autograd/inplace.py), `new_*`
+(tracer/creation.py), and the autograd methods that need the graph (backward,
+register_hook, detach and .data: tracer/autograd/).
+
+An operator given an operand it does not understand returns NotImplemented, so Python
+tries the other side (and `x == None` is False, as in PyTorch). `__array_ufunc__ = None`
+makes `ndarray + Tensor` call Tensor.__radd__ instead of NumPy converting the tensor to an
+array.
 """
 from __future__ import annotations
 
@@ -11,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from tracer import creation
+from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, elementwise as ew, getitem, indexing, linalg, reduce, shape
 from tracer.ops import nn_functional as nnf
 from tracer.ops import rounding
@@ -104,15 +114,50 @@ METHODS = {
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }
 
-PROPERTIES = {"T": shape.full_transpose, "mT": shape.matrix_transpose}
+
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Computes the gradient of this tensor w.r.t. graph leaves (see tracer/autograd)."""
+    engine.backward([self], None if gradient is None else [gradient], retain_graph,
+                    create_graph, inputs=inputs)
 
 
-def attach():
-    for name, fn in {**OPERATORS, **METHODS}.items():
-        setattr(Tensor, name, fn)
-    for name, fn in PROPERTIES.items():
-        setattr(Tensor, name, property(fn))
+AUTOGRAD = {
+    "backward": backward,
+    "register_hook": hooks.register_tensor_hook,
+    "detach": views.detach,
+    "clone": inplace.clone,
+    "__setitem__": inplace.setitem,
+    **inplace.METHODS,
+    **{dunder: inplace.METHODS[name] for dunder, name in inplace.OPERATORS.items()},
+}
+
+NEW = {           # t.new_zeros(size) and friends: t's dtype unless one is given
+    "new_zeros": creation.new_factory(creation.zeros),
+    "new_ones": creation.new_factory(creation.ones),
+    "new_empty": creation.new_factory(creation.empty),
+    "new_full": creation.new_full,
+    "new_tensor": creation.new_tensor,
+}
+
+PROPERTIES = {
+    "T": property(shape.full_transpose),
+    "mT": property(shape.matrix_transpose),
+    "data": property(views.detach, views.set_data),
+}
+
+_installed = False
+
+
+def install():
+    """Attaches the tables to Tensor and autograd's recording hook to tracer.record: once."""
+    global _installed
+    if _installed:
+        return
+    surface = {**OPERATORS, **METHODS, **AUTOGRAD, **NEW, **PROPERTIES}
+    clash = sorted(set(surface) & set(vars(Tensor)))
+    assert not clash, f"defined by the Tensor class body already: {clash}"
+    for name, attr in surface.items():
+        setattr(Tensor, name, attr)
     Tensor.__array_ufunc__ = None
-
-
-attach()
+    recording.install()
+    _installed = True
