@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 
 from ir import Function
+from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
 from tracer.tracing import traced
@@ -210,7 +211,6 @@ def run_ir(fn: Function, *args):
         TypeError: wrong number of arguments or an argument whose shape/dtype cannot be
             converted to the parameter's type.
     """
-    from ir.verify import verify
     verify(fn)
     if len(args) != len(fn.params):
         raise user_error(TypeError, f"@{fn.name} takes {len(fn.params)} arguments, got "

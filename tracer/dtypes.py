@@ -5,7 +5,7 @@ import builtins
 
 import numpy as np
 
-from ir.core import DTYPES
+from ir.core import DTYPES, dtype_of_numpy
 
 
 class DType:
@@ -58,7 +58,6 @@ def to_ir_dtype(dtype) -> str | None:
         return "i64"
     if dtype is builtins.bool:
         return "bool"
-    from ir.core import dtype_of_numpy
     return dtype_of_numpy(np.dtype(dtype))
 
 

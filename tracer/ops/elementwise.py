@@ -15,6 +15,7 @@ from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dty
                                 user_error)
 from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
