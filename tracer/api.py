@@ -22,7 +22,7 @@ from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
 from tracer.tracing import traced
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
                             signature, trace)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.errors import TracerError
-from tracer.ops.convert import broadcast, cast, to_tensor, user_error, where_am_i
+from tracer.ops.operands import broadcast, cast, to_tensor, user_error, where_am_i
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
 

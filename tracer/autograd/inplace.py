@@ -24,7 +24,7 @@ import tracer.ops as ops
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
-from tracer.ops.convert import broadcast, cast, to_tensor
+from tracer.ops.operands import broadcast, cast, to_tensor
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
 

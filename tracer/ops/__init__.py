@@ -14,7 +14,7 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
-    convert.py        argument conversion, dtype promotion, broadcasting, axis checks
+    operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
 from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
                         nn_functional, reduce, rounding, shape)
@@ -27,7 +27,7 @@ from tracer.ops.nn_functional import *    # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
-from tracer.ops.convert import result_type  # noqa: F401
+from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
             rounding)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from tracer.ops.convert import (cast, constant, dtype_of, ir_dtype, operands, to_tensor,
-                                user_error)
+from tracer.ops.operands import (cast, constant, dtype_of, ir_dtype, operands, to_tensor,
+                                 user_error)
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 

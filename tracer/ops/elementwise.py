@@ -10,9 +10,9 @@ from __future__ import annotations
 import numbers
 
 from ir.core import is_float
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
-                                float_dtype, is_scalar, operands, result_type, to_tensor,
-                                user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
+                                 float_dtype, is_scalar, operands, result_type, to_tensor,
+                                 user_error)
 from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor

@@ -8,8 +8,8 @@ sides are batched. The grad_fn name follows what PyTorch records for the ranks i
 from __future__ import annotations
 
 from ir.primitives import ShapeError
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, norm_axis,
-                                result_type, to_tensor, user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, norm_axis,
+                                 result_type, to_tensor, user_error)
 from tracer.ops.elementwise import mul
 from tracer.record import apply, torch_op
 

@@ -15,8 +15,8 @@ from collections import namedtuple
 import numpy as np
 
 from ir.core import is_float
-from tracer.ops.convert import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
-                                norm_axis, pick_dim, to_tensor, user_error)
+from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
+                                 norm_axis, pick_dim, to_tensor, user_error)
 from tracer.ops.elementwise import maximum, minimum
 from tracer.ops.indexing import take_along
 from tracer.record import apply, torch_op

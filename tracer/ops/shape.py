@@ -9,8 +9,8 @@ import math
 import numbers
 
 from ir.primitives import ShapeError
-from tracer.ops.convert import (broadcast, norm_axis, same_dtype,
-                                shape_arg, stack_tensors, to_tensor, user_error)
+from tracer.ops.operands import (broadcast, norm_axis, same_dtype,
+                                 shape_arg, stack_tensors, to_tensor, user_error)
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 

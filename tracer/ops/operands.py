@@ -14,11 +14,11 @@ import numpy as np
 
 from ir.core import is_float
 from ir.primitives import ShapeError
-from tracer.tensor import Tensor, tensor_from_array  # first: tracer.tensor sets up autograd
 from tracer import record
 from tracer.dtypes import to_ir_dtype
 from tracer.errors import user_location
 from tracer.record import apply, torch_op
+from tracer.tensor import Tensor, tensor_from_array
 
 DEFAULT_FLOAT = "f32"
 _ORDER = ("bool", "i32", "i64", "f32", "f64")      # promotion is the max in this order
