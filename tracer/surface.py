@@ -21,9 +21,9 @@ import numpy as np
 
 from tracer import creation
 from tracer.autograd import engine, hooks, inplace, recording, views
-from tracer.ops import compare, elementwise as ew, getitem, indexing, linalg, reduce, shape
+from tracer.ops import compare, convert, elementwise as ew, getitem, indexing, linalg
 from tracer.ops import nn_functional as nnf
-from tracer.ops import rounding
+from tracer.ops import reduce, rounding, shape
 from tracer.tensor import Tensor
 
 
@@ -84,9 +84,9 @@ METHODS = {
     "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,
     "logical_or": compare.logical_or, "logical_not": compare.logical_not,
     "logical_xor": compare.logical_xor, "isnan": compare.isnan, "isinf": compare.isinf,
-    "isfinite": compare.isfinite, "to": compare.to, "type_as": compare.type_as,
-    "type": compare.type_, "float": compare.caster("f32"), "double": compare.caster("f64"),
-    "long": compare.caster("i64"), "int": compare.caster("i32"), "bool": compare.caster("bool"),
+    "isfinite": compare.isfinite, "to": convert.to, "type_as": convert.type_as,
+    "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
+    "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,

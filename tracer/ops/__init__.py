@@ -5,7 +5,8 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
 (`fn.torch_name`). tracer/surface.py attaches them to Tensor as operators and methods.
 
     elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
-    compare.py        comparisons, logical ops, dtype conversions (.float(), .to())
+    compare.py        comparisons, logical ops
+    convert.py        dtype conversions (.float(), .to(), .type_as()): Tensor methods
     reduce.py         sum mean max min prod var std logsumexp argmax amax ...
     linalg.py         matmul/@ mm bmm mv dot outer tensordot
     contraction.py    einsum over any number of operands
