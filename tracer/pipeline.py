@@ -17,6 +17,8 @@ import os
 import numpy as np
 
 from ir import Function
+from ir.interpret import interpret
+from ir.passes import optimize
 from ir.printer import print_function
 
 _by_text: dict[str, object] = {}
@@ -79,8 +81,7 @@ def compile_function(fn: Function, optimized: bool = False):
         text = structural_key(fn)
         exe = _by_text.get(text)
         if exe is None:
-            import runtime
-            from ir.passes import optimize
+            import runtime     # NOTE: late: runtime loads llvmlite, `import gradjit` does not
             exe = runtime.compile(fn if optimized else optimize(fn))
             _by_text[text] = exe
         if len(_by_compact) >= _COMPACT_LIMIT:
@@ -91,7 +92,6 @@ def compile_function(fn: Function, optimized: bool = False):
 
 def run(fn: Function, arrays: list[np.ndarray]) -> list[np.ndarray]:
     if os.environ.get("GRADJIT_BACKEND") == "interpret":
-        from ir.interpret import interpret
         return interpret(fn, *arrays)
     return compile_function(fn)(*arrays)
 
