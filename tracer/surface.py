@@ -15,6 +15,7 @@ array.
 """
 from __future__ import annotations
 
+import collections
 import numbers
 
 import numpy as np
@@ -145,6 +146,7 @@ PROPERTIES = {
     "data": property(views.detach, views.set_data),
 }
 
+TABLES = (OPERATORS, METHODS, AUTOGRAD, NEW, PROPERTIES)
 _installed = False
 
 
@@ -153,11 +155,13 @@ def install():
     global _installed
     if _installed:
         return
-    surface = {**OPERATORS, **METHODS, **AUTOGRAD, **NEW, **PROPERTIES}
-    clash = sorted(set(surface) & set(vars(Tensor)))
-    assert not clash, f"defined by the Tensor class body already: {clash}"
-    for name, attr in surface.items():
-        setattr(Tensor, name, attr)
+    names = collections.Counter(list(vars(Tensor)) + [n for table in TABLES for n in table])
+    twice = sorted(n for n, count in names.items() if count > 1)
+    if twice:              # one definition per name: a later table would silently win
+        raise RuntimeError(f"Tensor attributes defined twice: {twice}")
+    for table in TABLES:
+        for name, attr in table.items():
+            setattr(Tensor, name, attr)
     Tensor.__array_ufunc__ = None
     recording.install()
     _installed = True

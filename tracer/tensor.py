@@ -13,7 +13,7 @@ in tracer/surface.py, attached once when the tracer package is imported.
 The autograd fields are PyTorch's: `requires_grad` (settable on leaves), `is_leaf`,
 `grad` (warns when read on a non-leaf), `grad_fn` (a node of tracer/autograd/nodes.py),
 `_version` (bumped by in-place ops). A Tensor, its views (`x[0]`, `x.t()`, ...) and its
-`detach()`ed aliases share a `_Storage`: one version counter, and in-place changes through
+`detach()`ed aliases share a `Storage`: one version counter, and in-place changes through
 one show in the others (tracer/autograd/views.py). Printing follows PyTorch's format
 (tracer/tensor_str.py).
 """
@@ -73,7 +73,7 @@ class _Device:
 _CPU = _Device()
 
 
-class _Storage:
+class Storage:
     """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
     version counter and, once shared, the members and the root value they window on."""
     __slots__ = ("version", "members", "root", "root_expr")
@@ -88,7 +88,7 @@ class _Storage:
 class Tensor:
     def __init__(self, expr: Expr):
         self._expr = expr
-        self._storage = _Storage()
+        self._storage = Storage()
         self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
         self._grad = None
         self._grad_fn = None

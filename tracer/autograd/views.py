@@ -21,7 +21,7 @@ import numpy as np
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.record import apply, torch_op
-from tracer.tensor import Tensor, _Storage, alias_expr, tensor_from_array
+from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
@@ -78,7 +78,7 @@ def set_data(self: Tensor, other: Tensor):
     if other._expr.type == self._expr.type:
         assign(self, alias_expr(other._expr))
     else:                      # another shape or dtype: a storage of its own
-        self._storage, self._member = _Storage(), None
+        self._storage, self._member = Storage(), None
         self._expr = alias_expr(other._expr)
 
 

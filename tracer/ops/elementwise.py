@@ -1,6 +1,6 @@
 """Elementwise math: unary functions, arithmetic, maximum/minimum, where, clamp, pow.
 
-Each op converts its arguments (tracer/ops/convert.py: promotion, broadcasting) and records
+Each op converts its arguments (tracer/ops/operands.py: promotion, broadcasting) and records
 one IR primitive, or a short composition of them. Names and `saves` follow PyTorch's backward
 nodes (derivatives.yaml): exp/tanh/sigmoid/sqrt/rsqrt/expm1/tan/relu keep their result,
 log/log1p/sin/cos/abs keep their input, add/sub/neg keep nothing.
