@@ -51,6 +51,15 @@ def _targets(node, module: str, is_package: bool, modules) -> list[str]:
     return out
 
 
+def _imports(tree, in_function: bool = False):
+    """(import node, inside a function?) for every import statement under tree."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child, in_function
+        yield from _imports(child, in_function or isinstance(
+            child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+
 def _import_graph():
     """(graph of module -> imported module, [(module, line, text) of function-level imports])"""
     modules = _modules()
@@ -59,17 +68,11 @@ def _import_graph():
         graph.add_node(module)
         source = path.read_text()
         lines = source.splitlines()
-
-        def visit(node, in_function: bool):
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    targets = _targets(child, module, path.name == "__init__.py", modules)
-                    graph.add_edges_from((module, t) for t in targets if t != module)
-                    if in_function and targets:
-                        late.append((module, child.lineno, lines[child.lineno - 1].strip()))
-                visit(child, in_function or isinstance(
-                    child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
-        visit(ast.parse(source), False)
+        for node, in_function in _imports(ast.parse(source)):
+            targets = _targets(node, module, path.name == "__init__.py", modules)
+            graph.add_edges_from((module, t) for t in targets if t != module)
+            if in_function and targets:
+                late.append((module, node.lineno, lines[node.lineno - 1].strip()))
     return graph, late
 
 
@@ -109,6 +112,14 @@ def test_function_level_imports_in_tracer_say_why():
     assert not unexplained, f"function-level imports without a comment: {unexplained}"
 
 
+def test_importing_gradjit_loads_no_llvm():
+    # what the late `import runtime`s of tracer/ (NOTE: late) are for
+    code = "import sys, gradjit; print(sorted(m for m in sys.modules if 'llvmlite' in m))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out == "[]", f"`import gradjit` loads {out}"
+
+
 def test_graph_sees_a_function_level_import():
     # the walk above must find imports inside functions, or the bound proves nothing
     source = "def f():\n    from tracer.tensor import Tensor\n"
@@ -119,7 +130,7 @@ def test_graph_sees_a_function_level_import():
 
 # ---- the Tensor surface -------------------------------------------------------------------
 
-TENSOR_ATTRIBUTES = """
+TENSOR_ATTRIBUTES = str.split("""
     T __abs__ __add__ __and__ __array__ __array_ufunc__ __bool__ __deepcopy__ __eq__ __float__
     __floordiv__ __format__ __ge__ __getitem__ __gt__ __hash__ __iadd__ __imul__ __index__
     __init__ __int__ __invert__ __isub__ __iter__ __itruediv__ __le__ __len__ __lt__ __matmul__
@@ -141,7 +152,7 @@ TENSOR_ATTRIBUTES = """
     square square_ squeeze std sub sub_ subtract sum swapaxes swapdims t take_along_dim tan tanh
     tanh_ to tolist transpose true_divide trunc type type_as unbind unflatten uniform_ unsqueeze
     var view view_as where zero_
-""".split()
+""")
 
 _LIST_SURFACE = """
 import tracer.tensor

@@ -21,11 +21,11 @@ from ir import Function
 from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
-from tracer.tracing import traced
 from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
                             signature, trace)
+from tracer.tracing import traced
 from tracer.transforms import grad_body, jacobian_body, jvp_body, vjp_body
 from tracer.vmap import vmap
 

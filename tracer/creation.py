@@ -15,9 +15,9 @@ import numpy as np
 
 from tracer.dtypes import DType, dtype_from_ir, to_ir_dtype
 from tracer.errors import user_frame_path, user_location
-from tracer.tracing import is_tracing
 from tracer.tensor import Tensor, tensor_from_array
 from tracer.tensor_str import set_printoptions
+from tracer.tracing import is_tracing
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "randperm",
            "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "zeros_like",

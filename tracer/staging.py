@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ir import Function, TensorType, Value
+from ir import Function, TensorType, Value, passes
 from ir.core import DTYPES, dtype_of_numpy
 from ir.interpret import interpret
-from ir import passes
 from tracer import pipeline
 from tracer.autograd.recording import record_call
 from tracer.call_plan import CallPlan, fast_key
@@ -419,7 +418,7 @@ class Lowered:
 
     def _runtime_lowered(self):
         if self._lowered is None:
-            import runtime     # NOTE: late: runtime loads llvmlite, `import gradjit` does not
+            import runtime  # NOTE: late: runtime loads llvmlite, `import gradjit` does not
             self._lowered = runtime.lower(self._entry.fn)
         return self._lowered
 
@@ -468,7 +467,7 @@ def _log(msg: str):
     """GRADJIT_LOG=1: log traces and signature-cache hits to the "gradjit" logger."""
     if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
         return
-    from runtime.cache import log, logging_enabled   # NOTE: late, as runtime above
+    from runtime.cache import log, logging_enabled  # NOTE: late, as runtime above
     if logging_enabled():
         where = user_location()
         log.info("%s%s", msg, f" (at {where})" if where else "")

@@ -22,9 +22,9 @@ import numpy as np
 
 from tracer import creation
 from tracer.autograd import engine, hooks, inplace, recording, views
-from tracer.ops import compare, convert, elementwise as ew, getitem, indexing, linalg
+from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
-from tracer.ops import reduce, rounding, shape
 from tracer.tensor import Tensor
 
 

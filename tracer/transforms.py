@@ -8,16 +8,15 @@ kernel, and a transform used inside another one just contributes plain IR.
 """
 from __future__ import annotations
 
-from ir import Function, is_float
-from ir import autodiff
+from ir import Function, autodiff, is_float
 from ir.batching import batch_function
 from ir.passes import optimize
 from tracer import record
-from tracer.tracing import traced
 from tracer.errors import user_location
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Traced, apply_to, is_array_leaf, project, to_expr, trace_inner
 from tracer.tensor import Tensor
+from tracer.tracing import traced
 
 
 def _loc_of(fn: Function, value) -> str | None:

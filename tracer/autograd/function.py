@@ -25,8 +25,8 @@ from __future__ import annotations
 import weakref
 
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
-from tracer.creation import tensor
 from tracer.autograd.nodes import SECOND_BACKWARD, Node, SavedTensor, edge_of, node_class
+from tracer.creation import tensor
 from tracer.errors import user_location
 from tracer.expr import apply_op, build_function, param_expr
 from tracer.tensor import Tensor
