@@ -81,7 +81,7 @@ def compile_function(fn: Function, optimized: bool = False):
         text = structural_key(fn)
         exe = _by_text.get(text)
         if exe is None:
-            import runtime  # NOTE: late: runtime loads llvmlite, `import gradjit` does not
+            import runtime  # NOTE: late: runtime loads llvmlite, `import tracer` does not
             exe = runtime.compile(fn if optimized else optimize(fn))
             _by_text[text] = exe
         if len(_by_compact) >= _COMPACT_LIMIT:

@@ -349,6 +349,7 @@ class Staged:
         self.cache: dict[tuple, Entry] = {}
         self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
         self.trace_count = 0
+        self.primal: Staged | None = None    # what a derivative differentiates (ir.Function.primal)
         functools.update_wrapper(self, fun, updated=())
 
     def __get__(self, obj, objtype=None):
@@ -395,10 +396,14 @@ class Staged:
 
     def trace_ir(self, *args, **kwargs) -> Function:
         """The (optimised) ir.Function this would run for these arguments."""
-        return self.entry(self.signature(args, kwargs)).fn
+        fn = self.entry(self.signature(args, kwargs)).fn
+        if self.primal is not None and fn.primal is None:
+            fn.primal = self.primal.trace_ir(*args, **kwargs)
+        return fn
 
     def lower(self, *args, **kwargs) -> "Lowered":
         sig = self.signature(args, kwargs)
+        self.trace_ir(*args, **kwargs)
         return Lowered(self, sig.key, self.entry(sig))
 
     def __repr__(self) -> str:
@@ -418,7 +423,7 @@ class Lowered:
 
     def _runtime_lowered(self):
         if self._lowered is None:
-            import runtime  # NOTE: late: runtime loads llvmlite, `import gradjit` does not
+            import runtime  # NOTE: late: runtime loads llvmlite, `import tracer` does not
             self._lowered = runtime.lower(self._entry.fn)
         return self._lowered
 
@@ -428,6 +433,11 @@ class Lowered:
 
     def as_text(self) -> str:
         return str(self.ir)
+
+    def fusion_report(self):
+        """Which ops each generated kernel holds, what is stored and why, bytes moved, and
+        for a derivative which forward values are saved (codegen/report.py)."""
+        return self._runtime_lowered().fusion_report()
 
     def compile(self) -> "Compiled":
         return Compiled(self._staged, self._key, self._entry, self._runtime_lowered().compile())
