@@ -117,10 +117,17 @@ METHODS = {
 }
 
 
+# called with no arguments after every Tensor.backward() (DistributedDataParallel's
+# gradient all-reduce: tracer/distributed/ddp.py)
+after_backward: list = []
+
+
 def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Computes the gradient of this tensor w.r.t. graph leaves (see tracer/autograd)."""
     engine.backward([self], None if gradient is None else [gradient], retain_graph,
                     create_graph, inputs=inputs)
+    for hook in after_backward:
+        hook()
 
 
 AUTOGRAD = {

@@ -15,7 +15,8 @@ import contextlib
 import os
 import time
 
-from tracer.distributed.worker import LoadError, ProgramWorker
+import runtime.cache
+from runtime.worker import LoadError, ProgramWorker
 
 DEFAULT_TIMEOUT = 120.0        # seconds; the first call includes compiling on every worker
 
@@ -198,7 +199,6 @@ class Cluster:
         info = self.infos[rank]
         if info is None:
             return ""
-        import runtime.cache
         mine = runtime.cache.source_hash()
         if info["source_hash"] == mine:
             return ""
