@@ -5,7 +5,7 @@ import builtins
 
 import numpy as np
 
-from ir.core import DTYPES
+from ir.core import DTYPES, dtype_of_numpy
 
 DEFAULT_FLOAT = "f32"     # PyTorch's default dtype: Python floats and float lists become f32
 
@@ -74,7 +74,6 @@ def to_ir_dtype(dtype) -> str | None:
         return "i64"
     if dtype is builtins.bool:
         return "bool"
-    from ir.core import dtype_of_numpy
     return dtype_of_numpy(np.dtype(dtype))
 
 

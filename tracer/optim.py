@@ -20,8 +20,10 @@ import numpy as np
 from ir import TensorType
 from ir.core import DTYPES, dtype_of_numpy
 
-from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
+from tracer.autograd import views
+from tracer.autograd.grad_mode import enable_grad, no_grad
+from tracer.creation import zeros_like
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
@@ -220,7 +222,7 @@ class Optimizer:
 
 
 def _assign(t: Tensor, expr):
-    t._set_expr(expr)
+    views.assign(t, expr)
     t._storage.version += 1
 
 
@@ -289,7 +291,6 @@ class Adam(Optimizer):
         return (group["weight_decay"] != 0, bool(group["amsgrad"]), bool(group["maximize"]))
 
     def _prepare(self, p, group):
-        from tracer.creation import zeros_like
         state = self.state[p]
         if not state:
             state["step"] = 0

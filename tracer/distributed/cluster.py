@@ -16,7 +16,8 @@ import os
 import time
 
 from runtime import config
-from tracer.distributed.worker import LoadError, ProgramWorker
+import runtime.disk_cache
+from runtime.worker import LoadError, ProgramWorker
 
 DEFAULT_TIMEOUT = 120.0        # seconds; the first call includes compiling on every worker
 
@@ -199,7 +200,6 @@ class Cluster:
         info = self.infos[rank]
         if info is None:
             return ""
-        import runtime.disk_cache
         mine = runtime.disk_cache.source_hash()
         if info["source_hash"] == mine:
             return ""
