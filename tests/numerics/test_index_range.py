@@ -10,7 +10,7 @@ import gradjit as gj
 import runtime
 from codegen import lower_function
 from codegen.limits import IndexRangeError
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples.cases import T, make_fn
 
 
 def iota_gather(shape, dim):
