@@ -19,7 +19,7 @@ Methods (no tables, so no gathers; details in each function's docstring):
 - sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, sin(r) and
   cos(r) picked and signed by n mod 4. Accurate for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32,
   1e15 in f64). Beyond it f32 sin/cos switch (by a select) to a table-free Payne-Hanek
-  reduction in f64 (_reduce_f32_large: <= 0.84 ulp on a dense sweep up to the largest f32);
+  reduction in f64 (codegen/vmath_reduce.py: <= 0.84 ulp on a dense sweep up to the largest f32);
   f64 results there stay finite (|sin|, |cos| <= 1) but are not accurate; +-inf, nan: nan.
 
 Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)), of degrees
@@ -191,11 +191,6 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
 # x^2: 2e-10; degree 11: ~1e-19 (each degree gains a factor ~35).
 _F32 = _make_format(32, 23, 127, "f", exp_deg=7, sin_k=4, cos_k=5, log_j=4, tanh_deg=5)
 _F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10, tanh_deg=11)
-
-# 2/pi in f64 parts for the f32 large-argument reduction (_reduce_f32_large): four parts reach
-# 2^-212, so x * 2/pi mod 4 is exact to ~2^-84 for every f32 x (x < 2^128); PI has ~230 bits.
-TWO_OVER_PI_F64_PARTS = tuple(_split(2 / PI, 52, 4))
-PIO2_F64 = tuple(_split(PI / 2, 52, 2))
 
 
 # ---- emission helpers -----------------------------------------------------------------------
@@ -384,42 +379,6 @@ def _sin_of_quadrant(e: _Emit, sin_r: ll.Value, cos_r: ll.Value, q: ll.Value) ->
     return e.flip_sign(val, sign)
 
 
-def _mod4(e: _Emit, t: ll.Value) -> ll.Value:
-    """t - 4*rint(t/4), exact (in [-2, 2]); 0 once t's ulp is 4 or more."""
-    quarter = e.call("llvm.rint", e.bld.fmul(t, e.f(0.25)))
-    return e.fma(quarter, e.f(-4.0), t)
-
-
-def _reduce_f32_large(w: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value, ll.Value]:
-    """(sin r, cos r, q) in f64 for an f32 x widened to f64 (w), any magnitude: a table-free
-    Payne-Hanek. x * 2/pi = sum_k x * c_k over the f64 parts c_k of 2/pi; each product is an
-    exact pair (p, fma(x, c_k, -p)) since x has 24 bits, each member reduced mod 4 exactly, and
-    the pieces (in [-2, 2]) summed as a double-double: so t = x*2/pi mod 4 is known to ~2^-100,
-    far below what the closest f32 to a multiple of pi/2 needs. q = rint(t), r = (t-q)*pi/2."""
-    bld = w.bld
-    hi, lo = w.f(0.0), w.f(0.0)
-    for c in TWO_OVER_PI_F64_PARTS:
-        p = bld.fmul(x, w.f(c))
-        for piece in (p, w.fma(x, w.f(c), bld.fneg(p))):
-            t = _mod4(w, piece)
-            s = bld.fadd(hi, t)                         # TwoSum: hi + t = s + err exactly
-            b = bld.fsub(s, hi)
-            err = bld.fadd(bld.fsub(hi, bld.fsub(s, b)), bld.fsub(t, b))
-            hi, lo = s, bld.fadd(lo, err)
-    n_f, n = w.nearest_int(hi)                           # |hi| <= 16: exact, no overflow
-    f = bld.fadd(bld.fsub(hi, n_f), lo)                  # hi - n is exact
-    r = w.fma(f, w.f(PIO2_F64[0]), bld.fmul(f, w.f(PIO2_F64[1])))
-    sin_r, cos_r, q = _sin_cos_reduced(w, r)             # |r| <= ~pi/4: q is 0 or +-1
-    return sin_r, cos_r, bld.add(q, n)
-
-
-def _f32_trig(bld: ll.IRBuilder, x: ll.Value, shift: int) -> ll.Value:
-    """sin (shift 0) or cos (shift 1) of an f32 x beyond TRIG_ACCURATE_LIMIT, in f64."""
-    w = _Emit(bld, ll.DoubleType())
-    sin_r, cos_r, q = _reduce_f32_large(w, bld.fpext(x, w.ty))
-    return bld.fptrunc(_sin_of_quadrant(w, sin_r, cos_r, bld.add(q, w.i(shift))), x.type)
-
-
 def _beyond_limit(e: _Emit, x: ll.Value, large: ll.Value, res: ll.Value) -> ll.Value:
     """large where |x| > TRIG_ACCURATE_LIMIT (or inf), else res (nan keeps res: also nan)."""
     limit = TRIG_ACCURATE_LIMIT["f32" if e.fmt is _F32 else "f64"]
@@ -499,7 +458,8 @@ def sin(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     e = _Emit(bld, x.type)
     res = _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
     if e.fmt is _F32:
-        res = _beyond_limit(e, x, _f32_trig(bld, x, 0), res)
+        from codegen.vmath_reduce import f32_trig     # vmath_reduce builds on this module
+        res = _beyond_limit(e, x, f32_trig(bld, x, 0), res)
     return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
 
 
@@ -509,7 +469,8 @@ def cos(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
     res = _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
     if e.fmt is _F32:
-        res = _beyond_limit(e, x, _f32_trig(bld, x, 1), res)
+        from codegen.vmath_reduce import f32_trig
+        res = _beyond_limit(e, x, f32_trig(bld, x, 1), res)
     return res
 
 
