@@ -307,9 +307,14 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 @torch_op("Std", saves=(0, "out"))
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
-    """sqrt(var(...)) with the same arguments."""
+    """sqrt(var(...)) with the same arguments; where the variance is 0 (constant input) the
+    gradient is 0, not 0/0, as PyTorch masks that case."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return apply("sqrt", _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction))
+    v = _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction)
+    zero = apply("eq", v, constant(0, dtype_of(v), v.shape))
+    # sqrt of 1 where v is 0, so neither branch's derivative is inf * 0
+    root = apply("sqrt", apply("select", zero, constant(1, dtype_of(v), v.shape), v))
+    return apply("select", zero, constant(0, dtype_of(v), v.shape), root)
 
 
 def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
