@@ -6,12 +6,13 @@ against the real shapes of the values built so far: no shape rules are repeated 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tests.fuzz.namespaces import NP
-from tests.fuzz.ops import REVERSE_UNSUPPORTED, ROUGH, STEPS
+from tests.fuzz.ops import CAPTURES, REVERSE_UNSUPPORTED, ROUGH, STEPS
 
 SHAPES = [(), (), (1,), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 2), (0,), (2, 0), (1, 1)]
 
@@ -27,6 +28,10 @@ class Program:
     @property
     def rough(self) -> bool:
         return any(name in ROUGH for name, _, _ in self.steps)
+
+    @property
+    def captures(self) -> bool:
+        return any(name in CAPTURES for name, _, _ in self.steps)
 
     @property
     def reversible(self) -> bool:
@@ -72,7 +77,8 @@ def random_program(seed: int, max_steps: int = 8, steps=None) -> Program:
             if drawn is None or None in drawn[0]:
                 continue
             ins, params = drawn
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
                 out = STEPS[name][1](NP, *(pool[i] for i in ins), **params)
             out = np.asarray(out)
             if out.dtype.kind != "f" or out.size > 64 or out.ndim > 3:
