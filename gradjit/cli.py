@@ -94,7 +94,7 @@ def demo(args) -> int:
 def run(args) -> int:
     import gradjit as gj
     from ir.parser import parse
-    with open(args.file) as fh:
+    with open(args.file, encoding="utf-8") as fh:
         fn = parse(fh.read())
     if args.input:
         if len(args.input) != len(fn.params):
