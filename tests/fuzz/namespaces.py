@@ -153,7 +153,8 @@ class GJ:
                 x = gj.prod(x, a, keepdims)
             return x
         if axis is None and kind == "prod":
-            return gj.prod(x)
+            out = gj.prod(x)            # torch.prod(x) has no keepdim: NumPy's shape by hand
+            return gj.reshape(out, (1,) * x.ndim) if keepdims else out
         return fn[kind](x, axis=axis, keepdims=keepdims)
 
     @staticmethod

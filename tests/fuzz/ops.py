@@ -349,7 +349,8 @@ def _inplace():
         return [i] + ([j] if j is not None else []), {"k": int(rng.integers(5))}
 
     def apply(m, x, *rest, k):
-        s = rest[0] if rest else 0.5
+        # a 0-d tensor of x's dtype (a Python float in m.tanh would be float32, as in torch)
+        s = rest[0] if rest else m.reduce("sum", x, None, False) * 0.0 + 0.5
         y = m.clone(x)
         if k == 0:
             y += s                              # whole-tensor update
@@ -411,7 +412,7 @@ def _scan():
         return [i] + ([j] if j is not None else []), {"f": str(rng.choice(sorted(UNARY)))}
 
     def apply(m, xs, *init, f):
-        c0 = init[0] if init else xs[0] * 0.0
+        c0 = init[0] if init else m.reduce("sum", xs, 0, False) * 0.0
 
         def body(c, x):
             c = m.tanh(c * 0.5 + UNARY[f](m, x))

@@ -79,7 +79,10 @@ def random_program(seed: int, max_steps: int = 8, steps=None) -> Program:
             ins, params = drawn
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                out = STEPS[name][1](NP, *(pool[i] for i in ins), **params)
+                try:
+                    out = STEPS[name][1](NP, *(pool[i] for i in ins), **params)
+                except (IndexError, ValueError):     # a draw the formula cannot take
+                    continue
             out = np.asarray(out)
             if out.dtype.kind != "f" or out.size > 64 or out.ndim > 3:
                 continue
