@@ -49,6 +49,8 @@ class KernelSource:
     in_types: list
     out_types: list
     workspace_bytes: int
+    # profile mode: per top-level step, an (i64 cycles, i64 calls) pair at this offset
+    profile_offset: int | None = None
 
 
 @dataclass(eq=False)
@@ -65,7 +67,8 @@ class FunctionEmitter:
     """Lowers one Function (top level or region) to an internal LLVM function."""
 
     def __init__(self, module: ll.Module, fn: Function, symbol: str, bounds_check: bool,
-                 externals: Externals | None = None):
+                 externals: Externals | None = None, profile: bool = False):
+        self.profile = profile          # count cycles per step (top level only)
         self.module = module
         self.fn = fn
         self.symbol = symbol
@@ -90,6 +93,8 @@ class FunctionEmitter:
         self.aux = {s: [Aux(t) for t in aux_types(s.op)]
                     for s in self.plan.steps if isinstance(s, KernelStep)}
         total = self._layout(region_bytes)
+        if self.profile:
+            self.profile_offset, total = total, total + 16 * len(self.plan.steps)
         self.func = ll.Function(self.module, STEP_TYPE, self.symbol)
         self.func.linkage = "internal"
         self.ctx = KernelContext(self.func, self.func.args[2], self.bounds_check)
@@ -190,7 +195,18 @@ class FunctionEmitter:
             ws = self.func.args[1]
             args.append(self.ctx.bld.gep(ws, [ll.Constant(ll.IntType(64), self.region_offset)],
                                          inbounds=True, source_etype=I8))
-        self.ctx.bld.call(func, args + [self.func.args[2]])
+        if not self.profile:
+            self.ctx.bld.call(func, args + [self.func.args[2]])
+            return
+        bld, i64 = self.ctx.bld, ll.IntType(64)
+        clock = self.module.declare_intrinsic("llvm.readcyclecounter", (), ll.FunctionType(i64, []))
+        start = bld.call(clock, [])
+        bld.call(func, args + [self.func.args[2]])
+        cycles = bld.sub(bld.call(clock, []), start)
+        for slot, amount in ((0, cycles), (8, ll.Constant(i64, 1))):
+            offset = ll.Constant(i64, self.profile_offset + 16 * k + slot)
+            ptr = bld.gep(self.func.args[1], [offset], inbounds=True, source_etype=I8)
+            bld.store(bld.add(bld.load(ptr, typ=i64), amount), ptr)
 
 
 def _sanitize(name: str) -> str:
@@ -198,7 +214,7 @@ def _sanitize(name: str) -> str:
 
 
 def lower_function(fn: Function, bounds_check: bool = False,
-                   externals: Externals | None = None) -> KernelSource:
+                   externals: Externals | None = None, profile: bool = False) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
@@ -207,16 +223,20 @@ def lower_function(fn: Function, bounds_check: bool = False,
             at workspace offset 0 instead of touching memory outside the buffer.
         externals: native functions the code may call (codegen.dots.Externals: a BLAS gemm
             for big float dot_generals); None emits self-contained code.
+        profile: count the cycles and calls of each top-level step in the workspace at
+            KernelSource.profile_offset (runtime/profile.py reads them); off, no timing
+            instruction is emitted.
     """
     # the symbol names the code exactly: same text and options, same machine code
     gemm = externals is not None and externals.gemm is not None
     options = f"bounds_check={bounds_check} gemm={gemm} vmath={','.join(sorted(lower.VMATH))}"
+    options += " profile" if profile else ""
     text = print_function(fn, locs=False, hints=False) + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ll.Module(name=entry)
-    body, workspace = FunctionEmitter(module, fn, entry + ".body", bounds_check,
-                                      externals).emit()
+    emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, profile)
+    body, workspace = emitter.emit()
     func = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
     bld = ll.IRBuilder(func.append_basic_block("entry"))
     if bounds_check:
@@ -224,4 +244,4 @@ def lower_function(fn: Function, bounds_check: bool = False,
     bld.call(body, [func.args[0], func.args[1], func.args[1]])
     bld.ret_void()
     return KernelSource(str(module), entry, fn, list(fn.param_types), list(fn.result_types),
-                        workspace)
+                        workspace, emitter.profile_offset if profile else None)

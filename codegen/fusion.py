@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from codegen.control import prepare_loop
-from codegen.dots import Externals, prepare_dots
+from codegen.dots import GEMM, Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
 from ir.core import Function, Op, Value
+from ir.primitives import having
 
-KERNEL_PRIMS = frozenset({"dot_general", "gemm", "scatter_add", "cond", "while", "scan"})
-ALWAYS_MATERIALIZED = frozenset(REDUCE_KINDS) | {"argmax", "argmin"}
-TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-                            "logistic", "pow"})
+# the primitives' fusion traits (ir/primitives.py); gemm is codegen's own kernel primitive
+KERNEL_PRIMS = having(fusion="kernel") | {GEMM.name}
+ALWAYS_MATERIALIZED = having(fusion="materialize")
+EXPANDING = having(expands=True)
+COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, by cost class
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
@@ -88,14 +90,10 @@ class Plan:
 
 
 def op_cost(op: Op) -> int:
-    name = op.prim.name
-    if name in TRANSCENDENTAL:
-        return 10
-    if name in ("div", "sqrt", "rsqrt"):
-        return 4
-    if name == "integer_pow":
+    """What evaluating one element of op's result inline costs (its operands aside)."""
+    if op.prim.cost == "power":               # integer_pow: repeated squaring
         return max(1, abs(op.params["n"]).bit_length())
-    return 1
+    return COST[op.prim.cost]
 
 
 def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
@@ -114,7 +112,7 @@ def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
 
 def _evaluations(consumer: Op, v: Value) -> int:
     """How many element evaluations of v one consumer makes when v is inlined into it."""
-    if consumer.prim.name in ("broadcast_in_dim", "pad", "concatenate", "gather"):
+    if consumer.prim.name in EXPANDING:
         return consumer.results[0].type.size
     return v.type.size
 

@@ -66,7 +66,8 @@ def _math(name: str, intrinsic_name: str | None = None, libm_name: str | None = 
 for _n, _intr, _lib in (("exp", "llvm.exp", None), ("log", "llvm.log", None),
                         ("sin", "llvm.sin", None), ("cos", "llvm.cos", None),
                         ("tan", None, "tan"), ("tanh", None, "tanh"),
-                        ("log1p", None, "log1p"), ("expm1", None, "expm1")):
+                        ("log1p", None, "log1p"), ("expm1", None, "expm1"),
+                        ("erf", None, "erf")):
     scalar_rules[_n] = _math(_n, _intr, _lib)
 
 

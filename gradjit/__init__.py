@@ -11,8 +11,13 @@ from tracer.ops import *          # noqa: F401,F403  the op surface (API.md sect
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
-from tracer import autograd, nn, optim  # noqa: F401
+from gradjit import autograd, func, nn, optim, utils  # noqa: F401  importable namespaces
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
+from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces
 
 __version__ = "0.1.0"
+
+from gradjit._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("torch", __name__)

@@ -2,7 +2,9 @@
 
     gradjit demo                                   trace, differentiate, compile, check, time
     gradjit run FILE.ir [--input a.npy ...]        compile and run an IR file
-    gradjit ir module.py:func --arg f32[5,8] ...   print a function's IR (--grad: the adjoint)
+    gradjit ir module.py:func --arg f32[5,8] ...   print a function's IR (--grad: the adjoint;
+                                                   --fusion: the kernels; --dot: Graphviz)
+    gradjit torch script.py [args]                 run a PyTorch script with torch = gradjit
 """
 from __future__ import annotations
 
@@ -144,7 +146,14 @@ def show_ir(args) -> int:
     rng = np.random.default_rng(args.seed)
     inputs = [random_array(t, rng) for t in args.arg]
     f = gj.grad(fn, argnums=tuple(args.argnums) if args.argnums else 0) if args.grad else fn
-    print(gj.make_ir(f)(*inputs), end="")
+    if args.fusion:
+        staged = f if args.grad else gj.jit(fn)
+        report = staged.lower(*inputs).fusion_report()
+        print(report.to_dot() if args.dot else f"{report}\n", end="")
+    elif args.dot:
+        print(gj.make_ir(f)(*inputs).to_dot(), end="")
+    else:
+        print(gj.make_ir(f)(*inputs), end="")
     return 0
 
 
@@ -170,14 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--grad", action="store_true", help="print the gradient's (adjoint) IR")
     i.add_argument("--argnums", type=int, action="append",
                    help="with --grad: differentiate with respect to these arguments")
+    i.add_argument("--fusion", action="store_true",
+                   help="print the fusion report: the kernels and what each holds")
+    i.add_argument("--dot", action="store_true",
+                   help="print Graphviz DOT instead of text (with --fusion: kernels as clusters)")
     i.add_argument("--seed", type=int, default=0)
     i.set_defaults(handler=show_ir)
+    t = sub.add_parser("torch", help="run an unmodified PyTorch script with torch = gradjit")
+    t.add_argument("script", help="a Python file that imports torch")
+    t.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    t.set_defaults(handler=run_torch)
     return p
+
+
+def run_torch(args) -> int:
+    from gradjit.dropin import run_script
+    run_script(args.script, args.args)
+    return 0
 
 
 def main(argv=None) -> int:
     """Runs the command line; returns the exit status (errors print one line to stderr)."""
     args = build_parser().parse_args(argv)
+    if args.command == "torch":        # the script's own errors keep their tracebacks
+        return args.handler(args)
     from ir.parser import ParseError
     try:
         return args.handler(args)

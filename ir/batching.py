@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ir.builder import Builder
 from ir.core import Function, TensorType, Value
-from ir.primitives import FLOAT_UNARY, PRIMITIVES
+from ir.primitives import PRIMITIVES, having
 
 batch_rules: dict = {}
 
@@ -52,24 +52,16 @@ def _batched(values) -> list:
     return [(v, True) for v in values]
 
 
-# ---- elementwise ---------------------------------------------------------------------------
+# ---- elementwise: the same op on operands that all carry the batch axis ---------------------
 
-def _unary(name):
-    return lambda b, n, xs, flags, /, **p: _batched(_emit(b, name, *xs, **p))
-
-
-def _nary(name):
+def _elementwise(name):
     def rule(b, n, xs, flags, /, **p):
         return _batched(_emit(b, name, *(bat(b, n, x, f) for x, f in zip(xs, flags)), **p))
     return rule
 
 
-for _name in FLOAT_UNARY + ("neg", "abs", "sign", "logical_not", "integer_pow", "convert",
-                             "stop_gradient"):
-    batch_rules[_name] = _unary(_name)
-for _name, _prim in PRIMITIVES.items():
-    if _prim.kind in ("binary", "compare") or _name == "select":
-        batch_rules[_name] = _nary(_name)
+for _name in having(elementwise=True):
+    batch_rules[_name] = _elementwise(_name)
 
 
 # ---- shape ops -----------------------------------------------------------------------------
@@ -104,7 +96,7 @@ batch_rules.update({
     "pad": _pad,
     "concatenate": _concatenate,
 })
-for _name in ("reduce_sum", "reduce_max", "reduce_min"):
+for _name in having(kind="reduce"):
     batch_rules[_name] = (lambda name: lambda b, n, xs, flags, *, axes: _batched(
         _emit(b, name, xs[0], axes=_shift(axes))))(_name)
 for _name in ("argmax", "argmin"):
@@ -174,7 +166,7 @@ def _scatter_add(b, n, xs, flags, *, axis):
 
 
 # no operands, so never batched; listed so that every primitive has an entry
-for _name in ("constant", "iota"):
+for _name in (n for n, p in PRIMITIVES.items() if p.signature[0] == 0):
     batch_rules[_name] = (lambda name: lambda b, n, xs, flags, /, **p: [
         (v, False) for v in _emit(b, name, **p)])(_name)
 

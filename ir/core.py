@@ -130,7 +130,9 @@ class ShapeError(TypeError, RuntimeError):
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """One IR operation: its name, its kind and the rule giving its result types.
+    """One IR operation: its name, its kind, the rule giving its result types, and the
+    traits that passes ask about (ir/primitives.py sets them; every pass's set of
+    primitives is built from them, never written by hand).
 
     kind is 'unary', 'binary', 'compare', 'reduce', 'shape', 'other' or 'control' (the ops
     with regions). The shape rule's keyword-only arguments are the op's params.
@@ -138,6 +140,26 @@ class Primitive:
     name: str
     shape_rule: Callable[..., TensorType | tuple]
     kind: str
+    # result element i depends only on operand elements i (operands and result of one shape)
+    elementwise: bool = False
+    # swapping the operands gives the very same bits (CSE); not max/min: -0.0 vs 0.0
+    commutative: bool = False
+    # False: the derivative is zero everywhere (piecewise constant, integer or bool valued,
+    # or stop_gradient); such ops get no tangent and give no cotangent
+    differentiable: bool = True
+    # one operand, linear in it: the tangent of the result is the op applied to the tangent
+    linear: bool = False
+    # the result is the operand's elements rearranged, each kept (a splat stays that splat)
+    rearranges: bool = False
+    # inlined, the op may evaluate an operand element more than once per result element
+    expands: bool = False
+    # what one inlined element costs (codegen.fusion): 'cheap', 'divide', 'transcendental',
+    # or 'power' (integer_pow: by its exponent)
+    cost: str = "cheap"
+    # how code is generated: 'inline' (computed in its consumer's loop), 'materialize' (always
+    # gets a buffer: reductions), 'kernel' (a step of its own: dots, scatter, control flow);
+    # what is not 'inline' is also never recomputed by a loop's adjoint (ir/autodiff/partition)
+    fusion: str = "inline"
 
     @cached_property
     def signature(self) -> tuple[int | None, frozenset, frozenset | None]:
@@ -231,6 +253,8 @@ class Function:
     params: list[Value]
     body: list[Op]
     results: list[Value]
+    # the Function this one differentiates (set by make_ir of a grad): to_dot colours by it
+    primal: "Function | None" = field(default=None, repr=False)
 
     @property
     def param_types(self) -> list[TensorType]:
@@ -245,6 +269,25 @@ class Function:
     def __str__(self) -> str:
         from ir.printer import print_function
         return print_function(self)
+
+    def to_dot(self, primal: "Function | None" = None) -> str:
+        """The dataflow graph as Graphviz DOT text (ir/dot.py): ops, regions as clusters,
+        parameters and results marked; forward and adjoint ops coloured apart when this
+        Function differentiates `primal` (make_ir(grad(f)) sets it)."""
+        from ir.dot import function_to_dot      # NOTE: ir.dot imports this module
+        return function_to_dot(self, primal if primal is not None else self.primal)
+
+    def to_svg(self) -> str:
+        """The picture of to_dot() as SVG text (needs Graphviz: see ir.dot.render_svg)."""
+        from ir.dot import render_svg
+        return render_svg(self.to_dot())
+
+    def _repr_svg_(self):
+        from ir.dot import RenderError, render_svg
+        try:
+            return render_svg(self.to_dot())
+        except RenderError:
+            return None          # Jupyter falls back to the text
 
     def __repr__(self) -> str:
         ins = ", ".join(map(str, self.param_types))

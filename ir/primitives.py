@@ -4,25 +4,44 @@ A shape rule takes the input TensorTypes positionally and the op's params as key
 (control-flow primitives also get `regions=`), and returns the result TensorType, or a
 tuple of them for multi-result ops. It raises ShapeError on bad input, with a reason that
 names the primitive; Primitive.infer (ir/core.py) adds the operand types and params, and
-checks the operand count and param names against the rule's signature. Other layers keep
-their own tables keyed by primitive name (impl_rules, vjp_rules, jvp_rules, lower_rules),
+checks the operand count and param names against the rule's signature.
+
+A primitive's traits (elementwise, commutative, differentiable, linear, cost, fusion, ...:
+see ir/core.py's Primitive) are given here, once; the passes build their sets of primitives
+from them with `having`. Other layers keep their own rule tables keyed by primitive name
+(impl_rules, vjp_rules, jvp_rules, lower_rules, batch_rules, the tracer's grad_fn names),
 and tests/test_rules_complete.py checks that every primitive has an entry in each.
+
+Adding a primitive: one _register call here, one rule in each of those tables, one row in
+tests/prim_samples (CONTRIBUTING.md has the checklist).
 """
 from __future__ import annotations
 
 from ir.constants import constant_value_problem
 from ir.core import DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, is_float
 
-__all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get"]
+__all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
 
 PRIMITIVES: dict[str, Primitive] = {}
+COSTS = ("cheap", "divide", "transcendental", "power")
+FUSIONS = ("inline", "materialize", "kernel")
 
 
-def _register(name: str, rule, kind: str) -> Primitive:
-    prim = Primitive(name, rule, kind)
+def _register(name: str, rule, kind: str, **traits) -> Primitive:
+    prim = Primitive(name, rule, kind, **traits)
+    if prim.cost not in COSTS or prim.fusion not in FUSIONS:
+        raise ValueError(f"primitive {name}: cost {prim.cost!r} not in {COSTS} or fusion "
+                         f"{prim.fusion!r} not in {FUSIONS}")
     PRIMITIVES[name] = prim
     return prim
+
+
+def having(**traits) -> frozenset[str]:
+    """The names of the primitives whose traits have the given values, e.g.
+    having(elementwise=True) (read when a pass's module is imported: the registry is full)."""
+    return frozenset(name for name, p in PRIMITIVES.items()
+                     if all(getattr(p, t) == v for t, v in traits.items()))
 
 
 def _check(cond: bool, msg: str):
@@ -64,11 +83,13 @@ def _same_types(name, result_dtype=None, allowed=None):
 
 
 FLOAT_UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan",
-               "tanh", "logistic")
+               "tanh", "logistic", "erf")
 for _n in FLOAT_UNARY:
-    _register(_n, _float_unary(_n), "unary")
-for _n in ("neg", "abs", "sign"):
-    _register(_n, _numeric_unary(_n), "unary")
+    _register(_n, _float_unary(_n), "unary", elementwise=True,
+              cost="divide" if _n in ("sqrt", "rsqrt") else "transcendental")
+_register("neg", _numeric_unary("neg"), "unary", elementwise=True, linear=True)
+_register("abs", _numeric_unary("abs"), "unary", elementwise=True)
+_register("sign", _numeric_unary("sign"), "unary", elementwise=True, differentiable=False)
 
 
 def _integer_pow(x, *, n):
@@ -81,7 +102,7 @@ def _integer_pow(x, *, n):
     return x
 
 
-_register("integer_pow", _integer_pow, "unary")
+_register("integer_pow", _integer_pow, "unary", elementwise=True, cost="power")
 
 
 def _logical_not(x):
@@ -89,21 +110,28 @@ def _logical_not(x):
     return x
 
 
-_register("logical_not", _logical_not, "unary")
+_register("logical_not", _logical_not, "unary", elementwise=True, differentiable=False)
 # identity whose derivative is zero (JAX's stop_gradient, PyTorch's detach under a trace);
-# it survives optimisation before autodiff and lowers to nothing
-_register("stop_gradient", lambda x: x, "unary")
+# it survives optimisation before autodiff (but for a constant operand, which is folded:
+# its derivative is zero anyway) and lowers to nothing
+_register("stop_gradient", lambda x: x, "unary", elementwise=True, differentiable=False)
 
 _NUMERIC = ("f32", "f64", "i32", "i64")
 # Integer arithmetic wraps; integer div truncates toward zero, with x / 0 = 0 and
 # INT_MIN / -1 = INT_MIN (C leaves both undefined). max and min propagate nan.
+# NOTE: max/min are not commutative: of two equal-comparing operands (-0.0, 0.0) they
+# return one by position
 for _n in ("add", "sub", "mul", "div", "max", "min"):
-    _register(_n, _same_types(_n, allowed=_NUMERIC), "binary")
-_register("pow", _same_types("pow", allowed=("f32", "f64")), "binary")
+    _register(_n, _same_types(_n, allowed=_NUMERIC), "binary", elementwise=True,
+              commutative=_n in ("add", "mul"), cost="divide" if _n == "div" else "cheap")
+_register("pow", _same_types("pow", allowed=("f32", "f64")), "binary", elementwise=True,
+          cost="transcendental")
 for _n in ("logical_and", "logical_or"):
-    _register(_n, _same_types(_n, allowed=("bool",)), "binary")
+    _register(_n, _same_types(_n, allowed=("bool",)), "binary", elementwise=True,
+              commutative=True, differentiable=False)
 for _n in ("lt", "le", "gt", "ge", "eq", "ne"):
-    _register(_n, _same_types(_n, result_dtype="bool"), "compare")
+    _register(_n, _same_types(_n, result_dtype="bool"), "compare", elementwise=True,
+              commutative=_n in ("eq", "ne"), differentiable=False)
 
 
 def _select(pred, x, y):
@@ -113,7 +141,7 @@ def _select(pred, x, y):
     return x
 
 
-_register("select", _select, "other")
+_register("select", _select, "other", elementwise=True)
 
 
 def _convert(x, *, dtype):
@@ -123,7 +151,7 @@ def _convert(x, *, dtype):
     return x.with_dtype(dtype)
 
 
-_register("convert", _convert, "unary")
+_register("convert", _convert, "unary", elementwise=True)
 
 
 # ---- shape ops -----------------------------------------------------------------------
@@ -184,10 +212,13 @@ def _concatenate(*xs, axis):
     return first.with_shape(first.shape[:axis] + (size,) + first.shape[axis + 1:])
 
 
-for _n, _r in (("broadcast_in_dim", _broadcast_in_dim), ("reshape", _reshape),
-               ("transpose", _transpose), ("slice", _slice), ("pad", _pad),
-               ("concatenate", _concatenate)):
-    _register(_n, _r, "shape")
+_register("broadcast_in_dim", _broadcast_in_dim, "shape", linear=True, rearranges=True,
+          expands=True)
+_register("reshape", _reshape, "shape", linear=True, rearranges=True)
+_register("transpose", _transpose, "shape", linear=True, rearranges=True)
+_register("slice", _slice, "shape", linear=True)
+_register("pad", _pad, "shape", linear=True, expands=True)
+_register("concatenate", _concatenate, "shape", expands=True)
 
 
 # ---- reductions ----------------------------------------------------------------------
@@ -204,7 +235,7 @@ def _reduce(name, out_dtype=None):
 
 
 for _n in ("reduce_sum", "reduce_max", "reduce_min"):
-    _register(_n, _reduce(_n), "reduce")
+    _register(_n, _reduce(_n), "reduce", linear=_n == "reduce_sum", fusion="materialize")
 
 
 def _arg_reduce(name):
@@ -215,8 +246,8 @@ def _arg_reduce(name):
     return rule
 
 
-_register("argmax", _arg_reduce("argmax"), "other")
-_register("argmin", _arg_reduce("argmin"), "other")
+_register("argmax", _arg_reduce("argmax"), "other", differentiable=False, fusion="materialize")
+_register("argmin", _arg_reduce("argmin"), "other", differentiable=False, fusion="materialize")
 
 
 # ---- linear algebra, indexing, creation ----------------------------------------------
@@ -240,7 +271,7 @@ def _dot_general(x, y, *, contract, batch):
     return TensorType(x.dtype, tuple(x.shape[a] for a in xb) + tuple(xfree) + tuple(yfree))
 
 
-_register("dot_general", _dot_general, "other")
+_register("dot_general", _dot_general, "other", fusion="kernel")
 
 
 def _gather(x, idx, *, axis):
@@ -285,10 +316,10 @@ def _constant(*, value, dtype, shape):
     return out
 
 
-_register("gather", _gather, "other")
-_register("scatter_add", _scatter_add, "other")
-_register("iota", _iota, "other")
-_register("constant", _constant, "other")
+_register("gather", _gather, "other", expands=True)
+_register("scatter_add", _scatter_add, "other", fusion="kernel")
+_register("iota", _iota, "other", differentiable=False)
+_register("constant", _constant, "other", differentiable=False)
 
 
 # ---- structured control flow -----------------------------------------------------------
@@ -337,9 +368,8 @@ def _scan(*operands, num_carry, length, reverse, regions):
     return tuple(carry) + tuple(ys)
 
 
-_register("cond", _cond, "control")
-_register("while", _while, "control")
-_register("scan", _scan, "control")
+for _n, _r in (("cond", _cond), ("while", _while), ("scan", _scan)):
+    _register(_n, _r, "control", fusion="kernel")
 
 
 def get(name: str) -> Primitive:

@@ -97,6 +97,11 @@ class Lowered:
     def compile(self) -> Executable:
         return compile(self.ir, bounds_check=self.bounds_check)
 
+    def fusion_report(self):
+        """The kernels of this program (codegen.report.FusionReport: print it, .to_dot())."""
+        from codegen.report import fusion_report
+        return fusion_report(self.ir, externals(), self.ir.primal)
+
 
 def lower(fn: Function, bounds_check: bool | None = None) -> Lowered:
     return Lowered(fn, bounds_check)

@@ -88,7 +88,10 @@ def _grad_staged(f, argnums, has_aux, with_value, suffix):
         nums = normalize_argnums(argnums, len(args), "argnums")
         return grad_body(f, name, nums, has_aux, with_value, single)(*args, **kwargs)
 
-    return Staged(body, f, f"{name}_{suffix}", prepare=_float_argnums(argnums))
+    staged = Staged(body, f, f"{name}_{suffix}", prepare=_float_argnums(argnums))
+    # the primal program, for pictures and reports that tell forward from adjoint
+    staged.primal = Staged(traced(f), f, name, prepare=_float_argnums(argnums))
+    return staged
 
 
 def grad(f, argnums=0, has_aux=False):

@@ -421,6 +421,7 @@ class Staged:
         self.cache: dict[tuple, Entry] = {}
         self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
         self.trace_count = 0
+        self.primal: Staged | None = None    # what a derivative differentiates (ir.Function.primal)
         functools.update_wrapper(self, fun, updated=())
 
     def __get__(self, obj, objtype=None):
@@ -468,10 +469,14 @@ class Staged:
 
     def trace_ir(self, *args, **kwargs) -> Function:
         """The (optimised) ir.Function this would run for these arguments."""
-        return self.entry(self.signature(args, kwargs)).fn
+        fn = self.entry(self.signature(args, kwargs)).fn
+        if self.primal is not None and fn.primal is None:
+            fn.primal = self.primal.trace_ir(*args, **kwargs)
+        return fn
 
     def lower(self, *args, **kwargs) -> "Lowered":
         sig = self.signature(args, kwargs)
+        self.trace_ir(*args, **kwargs)
         return Lowered(self, sig.key, self.entry(sig))
 
     def __repr__(self) -> str:
@@ -501,6 +506,11 @@ class Lowered:
 
     def as_text(self) -> str:
         return str(self.ir)
+
+    def fusion_report(self):
+        """Which ops each generated kernel holds, what is stored and why, bytes moved, and
+        for a derivative which forward values are saved (codegen/report.py)."""
+        return self._runtime_lowered().fusion_report()
 
     def compile(self) -> "Compiled":
         return Compiled(self._staged, self._key, self._entry, self._runtime_lowered().compile())

@@ -108,6 +108,11 @@ class Tensor:
             return
         if value and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        expr = self._expr
+        if value and expr.data is None and not expr.symbolic:
+            # a new leaf (x.clone().requires_grad_()) is a boundary of the autograd graph:
+            # computed now, so backward programs take it as an input, not as its recipe
+            realize([expr])
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":

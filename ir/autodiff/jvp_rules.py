@@ -8,15 +8,25 @@ rules, so tests comparing <u, J v> with <J^T u, v> cross-check the two tables.
 """
 from __future__ import annotations
 
+import math
+
 from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
                                 zeros)
+from ir.primitives import having
 
 jvp_rules: dict = {}
 
+# Not differentiable (piecewise constant, integer/bool valued, stop_gradient): zero tangents.
+for _name in having(differentiable=False):
+    jvp_rules[_name] = lambda b, ts, out, *inputs, **params: None
+
+# Linear in their one operand: the tangent goes through the same op.
+for _name in having(linear=True):
+    jvp_rules[_name] = lambda b, ts, out, x, _name=_name, **params: b.emit(
+        _name, ts[0], **params)
+
 # ---- elementwise -------------------------------------------------------------------------
 
-jvp_rules["neg"] = lambda b, ts, out, x: b.neg(ts[0])
-jvp_rules["stop_gradient"] = lambda b, ts, out, x: None
 jvp_rules["exp"] = lambda b, ts, out, x: b.mul(ts[0], out)
 jvp_rules["log"] = lambda b, ts, out, x: b.div(ts[0], x)
 jvp_rules["log1p"] = lambda b, ts, out, x: b.div(ts[0], b.add(b.full_like(1, x), x))
@@ -30,6 +40,8 @@ jvp_rules["tan"] = lambda b, ts, out, x: b.add(ts[0], b.mul(ts[0], b.mul(out, ou
 jvp_rules["tanh"] = lambda b, ts, out, x: b.sub(ts[0], b.mul(ts[0], b.mul(out, out)))
 jvp_rules["logistic"] = lambda b, ts, out, x: b.mul(
     ts[0], b.sub(out, b.mul(out, out)))
+jvp_rules["erf"] = lambda b, ts, out, x: b.mul(
+    b.mul(ts[0], b.exp(b.neg(b.mul(x, x)))), b.full_like(2 / math.sqrt(math.pi), x))
 jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.sign(x))
 
 
@@ -98,17 +110,7 @@ def _convert(b, ts, out, x, *, dtype):
 jvp_rules["select"] = _select
 jvp_rules["convert"] = _convert
 
-# Not differentiable (piecewise constant, or integer/bool valued): zero tangents.
-for _name in ("sign", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
-              "eq", "ne", "argmax", "argmin", "iota", "constant"):
-    jvp_rules[_name] = lambda b, ts, out, *inputs, **params: None
-
-# ---- linear ops: the tangent goes through the same op ----------------------------------------
-
-for _name in ("broadcast_in_dim", "reshape", "transpose", "slice", "pad", "reduce_sum"):
-    jvp_rules[_name] = lambda b, ts, out, x, _name=_name, **params: b.emit(
-        _name, ts[0], **params)
-
+# ---- shape ops (the single-operand ones are linear: above) ------------------------------------
 
 def _concatenate(b, ts, out, *xs, axis):
     parts = [zeros(b, x.type) if t is None else t for x, t in zip(xs, ts)]

@@ -24,9 +24,10 @@ import networkx as nx
 
 from ir.autodiff.transforms import Joint
 from ir.core import Op, Value
+from ir.primitives import having
 
-NEVER_RECOMPUTED = frozenset({"dot_general", "reduce_sum", "reduce_max", "reduce_min",
-                              "argmax", "argmin", "scatter_add", "cond", "while", "scan"})
+# reductions, dots, scatters and control flow: what codegen does not inline either
+NEVER_RECOMPUTED = having(fusion="materialize") | having(fusion="kernel")
 _SOURCE, _SINK = "source", "sink"
 
 

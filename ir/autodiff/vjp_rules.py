@@ -9,15 +9,21 @@ cotangent: the transform only asks for cotangents of floating-point values.
 """
 from __future__ import annotations
 
+import math
+
 from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
+from ir.primitives import having
 
 vjp_rules: dict = {}
+
+# Not differentiable (piecewise constant, integer/bool valued, stop_gradient): zero cotangents.
+for _name in having(differentiable=False):
+    vjp_rules[_name] = lambda b, g, out, *inputs, **params: (None,) * len(inputs)
 
 # ---- elementwise -------------------------------------------------------------------------
 
 vjp_rules["neg"] = lambda b, g, out, x: (b.neg(g),)
-vjp_rules["stop_gradient"] = lambda b, g, out, x: (None,)
 vjp_rules["exp"] = lambda b, g, out, x: (b.mul(g, out),)
 vjp_rules["log"] = lambda b, g, out, x: (b.div(g, x),)
 vjp_rules["log1p"] = lambda b, g, out, x: (b.div(g, b.add(x, b.full_like(1, x))),)
@@ -33,6 +39,9 @@ vjp_rules["tanh"] = lambda b, g, out, x: (
     b.mul(g, b.sub(b.full_like(1, x), b.mul(out, out))),)
 vjp_rules["logistic"] = lambda b, g, out, x: (
     b.mul(g, b.mul(out, b.sub(b.full_like(1, x), out))),)
+# d erf(x)/dx = 2/sqrt(pi) e^(-x^2)
+vjp_rules["erf"] = lambda b, g, out, x: (
+    b.mul(g, b.mul(b.full_like(2 / math.sqrt(math.pi), x), b.exp(b.neg(b.mul(x, x))))),)
 # NOTE: sign(0) = 0 makes 0 the subgradient of abs at 0, as in PyTorch
 vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.sign(x)),)
 
@@ -83,11 +92,6 @@ def _convert(b, g, out, x, *, dtype):
 
 
 vjp_rules["convert"] = _convert
-
-# Not differentiable (piecewise constant, or integer/bool valued): zero cotangents.
-for _name in ("sign", "logical_not", "logical_and", "logical_or", "lt", "le", "gt", "ge",
-              "eq", "ne", "argmax", "argmin", "iota", "constant"):
-    vjp_rules[_name] = lambda b, g, out, *inputs, **params: (None,) * len(inputs)
 
 # ---- shape ops ---------------------------------------------------------------------------
 

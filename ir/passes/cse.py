@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from ir.core import Function, Op
 from ir.passes.rewrite import Context, freeze, rewrite
+from ir.primitives import having
 
-# NOTE: not max/min: which of two equal-comparing operands (-0.0, 0.0) they return depends
-# on the operand order
-COMMUTATIVE = frozenset({"add", "mul", "eq", "ne", "logical_and", "logical_or"})
+COMMUTATIVE = having(commutative=True)
 
 
 def cse_key(op: Op) -> tuple:

@@ -12,18 +12,14 @@ import numpy as np
 
 from ir.core import Function, Op, TensorType, Value
 from ir.interpret import eval_op
-from ir.passes.rewrite import Context, rewrite, splat
-from ir.primitives import FLOAT_UNARY, PRIMITIVES
+from ir.passes.rewrite import REARRANGES, Context, rewrite, splat
+from ir.primitives import PRIMITIVES, having
 
 MAX_FOLD_ELEMENTS = 16       # fold only results this small: constants are stored inline
 
-ELEMENTWISE = frozenset(FLOAT_UNARY) | frozenset({
-    "neg", "abs", "sign", "integer_pow", "logical_not", "convert",
-    "add", "sub", "mul", "div", "max", "min", "pow", "logical_and", "logical_or",
-    "lt", "le", "gt", "ge", "eq", "ne", "select",
-})
+ELEMENTWISE = having(elementwise=True)
 # Ops that only move elements: a splat stays the same splat.
-MOVERS = frozenset({"broadcast_in_dim", "reshape", "transpose"})
+MOVERS = REARRANGES
 FOLDABLE = ELEMENTWISE | MOVERS
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Callable
 
 from ir.core import Function, Op, Value
-from ir.primitives import PRIMITIVES
+from ir.primitives import PRIMITIVES, having
 
 MAX_REWRITES_PER_OP = 8      # bounds a rule that keeps rewriting its own output
+REARRANGES = having(rearranges=True)     # broadcast_in_dim, reshape, transpose
 
 # A region pass maps a region to (new region, whether it changed).
 RegionPass = Callable[[Function], tuple[Function, bool]]
@@ -146,7 +147,7 @@ def splat(v: Value, ctx: Context):
     """The scalar every element of v equals, if v is a known constant (None otherwise).
     Looks through broadcast_in_dim, reshape and transpose, which only move elements."""
     op = ctx.def_of(v)
-    while op is not None and op.prim.name in ("broadcast_in_dim", "reshape", "transpose"):
+    while op is not None and op.prim.name in REARRANGES:
         op = ctx.def_of(op.inputs[0])
     if op is None or op.prim.name != "constant":
         return None

@@ -6,7 +6,7 @@ import pytest
 
 import runtime
 from ir.interpret import interpret
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.codegen.test_codegen_primitives import assert_same
 
 

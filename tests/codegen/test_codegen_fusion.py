@@ -10,7 +10,7 @@ from codegen.fusion import KernelStep, LoopNest, plan_function
 from ir.autodiff import grad
 from ir.interpret import interpret
 from ir.passes import optimize
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.codegen.test_codegen_primitives import assert_same
 from tests.filecheck import filecheck
 

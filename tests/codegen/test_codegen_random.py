@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import runtime
 from ir.interpret import interpret
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 SHAPE = (3, 4)
 UNARY = ("tanh", "sin", "logistic", "neg", "abs", "exp_tanh", "log1p_abs", "sqrt_abs")

@@ -5,7 +5,7 @@ import pytest
 import runtime
 from codegen import lower
 from ir.interpret import interpret
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.codegen.test_codegen_primitives import TRANSCENDENTAL, assert_same
 
 SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 1e30, -1e30, 88.0, -104.0, 0.5]

@@ -15,7 +15,7 @@ from codegen.fusion import _Planner, plan_function
 from ir.autodiff import grad
 from ir.interpret import interpret
 from ir.passes import optimize
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 
 def unrolled_rnn(steps: int, hidden: int = 6, batch: int = 3):

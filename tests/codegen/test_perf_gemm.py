@@ -14,7 +14,7 @@ from codegen.fusion import KernelStep, plan_function
 from ir.autodiff import grad
 from ir.interpret import interpret
 from ir.passes import optimize
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 FAKE = Externals(gemm=lambda module, dtype: None)    # planning only looks at availability
 

@@ -6,7 +6,7 @@ import runtime
 from codegen.control import aux_types, invariant_carries, prepare_loop
 from codegen.fusion import KernelStep, plan_function
 from ir.interpret import interpret
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.codegen.test_codegen_primitives import assert_same
 
 

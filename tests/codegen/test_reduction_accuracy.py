@@ -18,7 +18,7 @@ import runtime
 from codegen import nest, summation
 from ir.interpret import interpret
 from runtime import threads
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 # relative error bounds: a few ulps, where sequential accumulation was off by 1e-4 (f32) and
 # 1e-12 (f64) on these inputs

@@ -15,7 +15,7 @@ from codegen import lower
 from ir.interpret import interpret
 from runtime import cache
 from runtime.cache import CorruptEntry, pack_entry, unpack_entry
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -7,7 +7,7 @@ import pytest
 import runtime
 from ir.interpret import interpret
 from runtime.engine import CompileError
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 
 
 def affine(name="f", hint="x", n=4):

@@ -12,7 +12,7 @@ from codegen.emit import KernelSource
 from codegen.loops import I32, PTR, i64
 from ir.interpret import interpret
 from runtime.executable import Executable
-from tests.codegen.prim_specs import SPECS, T, make_fn, sample_args
+from tests.prim_samples import SAMPLES, T, make_fn, sample_args
 from tests.codegen.test_codegen_primitives import assert_same
 
 
@@ -81,7 +81,7 @@ def test_concurrent_calls_from_threads_are_independent():
     assert [float(g) for g in got] == [float(w) for w in want]
 
 
-FIRST_CASES = [(name, SPECS[name][0]) for name in sorted(SPECS)]
+FIRST_CASES = [(name, SAMPLES[name].compiled[0]) for name in sorted(SAMPLES)]
 
 
 @pytest.mark.parametrize("name,case", FIRST_CASES, ids=[n for n, _ in FIRST_CASES])

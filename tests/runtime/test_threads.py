@@ -12,7 +12,7 @@ import runtime
 from codegen import loops, nest
 from ir.interpret import interpret
 from runtime import threads
-from tests.codegen.prim_specs import T, make_fn
+from tests.prim_samples import T, make_fn
 from tests.filecheck import filecheck
 
 BIG = (1 << 17) + 4099       # chain's body costs ~30: enough work for several tasks, and not a

@@ -1,6 +1,8 @@
 """Op table: elementwise math, reductions and neural-network functions."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import tracer.ops as gj
@@ -62,6 +64,7 @@ ELEMENTWISE = [
     S("cos", gj.cos, np.cos, node="Cos", public=gj.cos),
     S("tan", gj.tan, np.tan, low=-1.2, high=1.2, node="Tan", public=gj.tan),
     S("tanh", gj.tanh, np.tanh, node="Tanh", public=gj.tanh),
+    S("erf", gj.erf, np.vectorize(math.erf), node="Erf", public=gj.erf),
     S("sigmoid", gj.sigmoid, _sigmoid, low=-6, high=6, node="Sigmoid", public=gj.sigmoid),
     S("relu", gj.relu, lambda x: np.maximum(x, 0), node="Relu", public=gj.relu),
     S("square", gj.square, np.square, node="Pow", public=gj.square),

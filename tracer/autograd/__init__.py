@@ -15,6 +15,7 @@ hooks (Tensor.register_hook), inplace (in-place methods and version counters), v
 from tracer.autograd import inplace as _inplace, recording as _recording
 from tracer.autograd.engine import backward, grad
 from tracer.autograd.function import Function, FunctionCtx
+from tracer.autograd.graphviz import to_dot
 from tracer.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                        set_grad_enabled)
 from tracer.autograd.nodes import Node
@@ -25,4 +26,4 @@ _inplace.install()
 graph = type("graph", (), {"Node": Node})       # torch.autograd.graph.Node, for isinstance
 
 __all__ = ["grad", "backward", "Function", "FunctionCtx", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "inference_mode"]
+           "set_grad_enabled", "is_grad_enabled", "inference_mode", "to_dot"]

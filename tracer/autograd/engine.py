@@ -189,18 +189,30 @@ class Run:
             t._expr.recorded = True
 
 
-_PRIM_NODES = {"mul": "Mul", "add": "Add", "sub": "Sub", "div": "Div", "neg": "Neg",
-               "select": "Where", "broadcast_in_dim": "Expand", "reshape": "View",
-               "reduce_sum": "Sum", "transpose": "Permute", "dot_general": "Mm",
-               "integer_pow": "Pow", "pow": "Pow", "logistic": "Sigmoid", "convert": "ToCopy"}
+# The PyTorch grad_fn name (without "Backward0") of a gradient computed last by each primitive:
+# the tracer's own table (the IR knows nothing of PyTorch), one entry per primitive
+# (tests/test_rules_complete.py checks that none is missing).
+_PRIM_NODES = {
+    "exp": "Exp", "log": "Log", "log1p": "Log1P", "expm1": "Expm1", "sqrt": "Sqrt",
+    "rsqrt": "Rsqrt", "sin": "Sin", "cos": "Cos", "tan": "Tan", "tanh": "Tanh",
+    "logistic": "Sigmoid", "erf": "Erf", "neg": "Neg", "abs": "Abs", "sign": "Sign", "integer_pow": "Pow",
+    "logical_not": "LogicalNot", "stop_gradient": "StopGradient", "convert": "ToCopy",
+    "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "max": "Max", "min": "Min",
+    "pow": "Pow", "logical_and": "LogicalAnd", "logical_or": "LogicalOr", "lt": "Lt",
+    "le": "Le", "gt": "Gt", "ge": "Ge", "eq": "Eq", "ne": "Ne", "select": "Where",
+    "broadcast_in_dim": "Expand", "reshape": "View", "transpose": "Permute", "slice": "Slice",
+    "pad": "Pad", "concatenate": "Concatenate", "reduce_sum": "Sum", "reduce_max": "ReduceMax",
+    "reduce_min": "ReduceMin", "argmax": "Argmax", "argmin": "Argmin", "dot_general": "Mm",
+    "gather": "Gather", "scatter_add": "ScatterAdd", "iota": "Iota", "constant": "Constant",
+    "cond": "Cond", "while": "While", "scan": "Scan",
+}
 
 
 def _grad_node_name(op) -> str:
     """A gradient built with create_graph is named after the op that computed it last."""
     if op is None:
         return "AliasBackward0"
-    name = op.prim.name
-    return _PRIM_NODES.get(name, name.title().replace("_", "")) + "Backward0"
+    return _PRIM_NODES[op.prim.name] + "Backward0"
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,

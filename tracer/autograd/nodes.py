@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import weakref
 
+from tracer.autograd.graphviz import to_dot
 from tracer.tensor import Tensor
 
 SECOND_BACKWARD = (
@@ -48,6 +49,11 @@ class Node:
 
     def name(self) -> str:
         return self._name
+
+    def to_dot(self, params: dict | None = None) -> str:
+        """The graph from this node back to the leaves, as Graphviz DOT (torchviz's
+        make_dot); params maps names to leaf Tensors to label them."""
+        return to_dot(self, params)
 
     @property
     def next_functions(self) -> tuple:

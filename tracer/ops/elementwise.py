@@ -3,7 +3,7 @@
 Each op converts its arguments (tracer/ops/convert.py: promotion, broadcasting) and records
 one IR primitive, or a short composition of them. Names and `saves` follow PyTorch's backward
 nodes (derivatives.yaml): exp/tanh/sigmoid/sqrt/rsqrt/expm1/tan/relu keep their result,
-log/log1p/sin/cos/abs keep their input, add/sub/neg keep nothing.
+log/log1p/sin/cos/erf/abs keep their input, add/sub/neg keep nothing.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tracer.record import apply, torch_op
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
-           "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+           "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "erf", "relu",
            "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
            "clamp_max", "masked_fill", "stop_gradient"]
 
@@ -42,6 +42,7 @@ exp = _float_unary("exp", "exp", "Exp", ("out",))
 log = _float_unary("log", "log", "Log", (0,))
 log1p = _float_unary("log1p", "log1p", "Log1P", (0,))
 expm1 = _float_unary("expm1", "expm1", "Expm1", ("out",))
+erf = _float_unary("erf", "erf", "Erf", (0,))
 sqrt = _float_unary("sqrt", "sqrt", "Sqrt", ("out",))
 rsqrt = _float_unary("rsqrt", "rsqrt", "Rsqrt", ("out",))
 sin = _float_unary("sin", "sin", "Sin", (0,))

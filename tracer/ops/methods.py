@@ -60,7 +60,7 @@ METHODS = {
     "negative": ew.neg, "pow": ew.pow, "square": ew.square, "exp": ew.exp, "log": ew.log,
     "log1p": ew.log1p, "expm1": ew.expm1, "sqrt": ew.sqrt, "rsqrt": ew.rsqrt, "abs": ew.abs,
     "absolute": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tan": ew.tan,
-    "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu, "reciprocal": ew.reciprocal,
+    "tanh": ew.tanh, "sigmoid": ew.sigmoid, "erf": ew.erf, "relu": ew.relu, "reciprocal": ew.reciprocal,
     "maximum": ew.maximum, "minimum": ew.minimum, "clamp": ew.clamp, "clip": ew.clamp,
     "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max, "masked_fill": ew.masked_fill,
     "where": lambda self, condition, other: ew.where(condition, self, other),

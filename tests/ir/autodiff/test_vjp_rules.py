@@ -7,7 +7,8 @@ from ir.builder import Builder
 from ir.core import Function, Value
 from ir.interpret import interpret
 from ir.primitives import PRIMITIVES
-from tests.autodiff.op_specs import assert_typed_derivatives, cases_of, op_of, rule_kwargs
+from tests.ir.autodiff.helpers import assert_typed_derivatives, op_of, rule_kwargs
+from tests.prim_samples import grad_cases_of as cases_of
 from tests.gradcheck import check_grads, f32, f64, i64, make_fn
 
 NAMES = sorted(PRIMITIVES)

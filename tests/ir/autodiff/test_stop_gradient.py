@@ -29,3 +29,14 @@ def test_optimisation_before_autodiff_keeps_it():
     assert any(op.prim.name == "stop_gradient" for op in fn.body)
     _, g = interpret(grad(fn), np.array([2.0, 2.0, 2.0]))
     np.testing.assert_allclose(g, [2.0, 2.0, 2.0])
+
+
+def test_of_a_constant_it_folds_to_the_constant():
+    """stop_gradient is elementwise (a trait), so fold treats it as any elementwise op: of a
+    constant it is that constant, whose derivative is zero anyway."""
+    fn = make_fn(lambda b, x: b.reduce_sum(b.mul(x, b.stop_gradient(b.full_like(3.0, x))),
+                                           axes=(0,)), f64[3])
+    folded = optimize(fn)
+    assert not any(op.prim.name == "stop_gradient" for op in folded.body)
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(interpret(grad(folded), x)[1], [3.0, 3.0, 3.0])

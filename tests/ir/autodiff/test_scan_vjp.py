@@ -11,7 +11,7 @@ from ir.autodiff.transforms import vjp_joint
 from ir.core import walk_ops
 from ir.passes import optimize
 from ir.printer import print_function
-from tests.autodiff.op_specs import CASES
+from tests.prim_samples import SAMPLES
 from tests.filecheck import filecheck
 from tests.gradcheck import check_grads, f64, make_fn
 
@@ -59,7 +59,7 @@ def test_a_product_is_saved_never_recomputed():
 # ---- the emitted scans --------------------------------------------------------------------
 
 def test_the_invariant_carry_is_carried_by_the_adjoint_not_taped():
-    case = next(c for c in CASES["scan"] if c.label == "rnn")
+    case = next(c for c in SAMPLES["scan"].grad if c.label == "rnn")
     filecheck(print_function(vjp(case.fn())), """
         CHECK:      func @rnn_step_taped(%h: f64[3], %w: f64[3], %x: f64[3])
         CHECK:      return %2, %w, %3, %h
@@ -151,10 +151,10 @@ def test_nested_scans_differentiate():
                 order=2)
 
 
-@pytest.mark.parametrize("label", [c.label for c in CASES["scan"]])
+@pytest.mark.parametrize("label", [c.label for c in SAMPLES["scan"].grad])
 def test_optimized_scan_gradients_match_the_unoptimized(label):
     from ir.interpret import interpret
-    case = next(c for c in CASES["scan"] if c.label == label)
+    case = next(c for c in SAMPLES["scan"].grad if c.label == label)
     fn = case.fn()
     grad = vjp(fn)
     args = case.sample(seed=3)

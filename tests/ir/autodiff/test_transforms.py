@@ -9,12 +9,13 @@ from ir.autodiff import grad, jvp, jvp_rules, vjp, vjp_rules
 from ir.core import walk_ops
 from ir.interpret import interpret
 from ir.printer import print_function
-from tests.autodiff.op_specs import CASES, PROGRAM_STEP, random_program
+from tests.ir.autodiff.helpers import PROGRAM_STEP, random_program
+from tests.prim_samples import SAMPLES
 from tests.filecheck import filecheck
 from tests.gradcheck import check_grads, f64, i64, make_fn
 from tests.ir.programs import structured_programs
 
-ALL_CASES = [c for cases in CASES.values() for c in cases]
+ALL_CASES = [c for row in SAMPLES.values() for c in row.grad]
 
 
 def _sum(b, v):
@@ -174,7 +175,7 @@ def test_adjoint_ops_carry_the_source_location_of_their_primal_op():
 
 
 def test_vjp_of_scan_tapes_the_forward_instead_of_recomputing_it():
-    case = next(c for c in CASES["scan"] if c.label == "rnn")
+    case = next(c for c in SAMPLES["scan"].grad if c.label == "rnn")
     out = vjp(case.fn())
     filecheck(print_function(out), """
         CHECK-LABEL: func @scan_vjp(
@@ -191,11 +192,11 @@ def test_cotangents_nobody_asked_for_are_pruned_from_control_flow():
     """Only w is differentiated: the adjoint scan does not stack the xs' cotangents (it
     carries h's cotangent, which w's needs, w's, and w itself, loop-invariant); only y is
     differentiated: the adjoint cond drops x's."""
-    case = next(c for c in CASES["scan"] if c.label == "rnn")
+    case = next(c for c in SAMPLES["scan"].grad if c.label == "rnn")
     adjoint = vjp(case.fn(), wrt=(1,)).body[-1]
     assert adjoint.prim.name == "scan" and adjoint.params["num_carry"] == 3
     assert [str(r.type) for r in adjoint.results] == ["f64[3]"] * 3
-    case = next(c for c in CASES["cond"] if c.label == "pred-True")
+    case = next(c for c in SAMPLES["cond"].grad if c.label == "pred-True")
     adjoint = vjp(case.fn(), wrt=(2,)).body[-1]
     assert adjoint.prim.name == "cond" and len(adjoint.results) == 1
     # x's cotangent would need cos(x) (true branch) or cos(y) (false branch)
@@ -258,22 +259,22 @@ def _derived(case):
         yield jvp(vjp(fn))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_output_verifies(name):
     """SSA and types hold, and every value is defined once in the whole tree (the
     transforms clone regions rather than share them)."""
     from ir.verify import verify
-    for case in CASES[name]:
+    for case in SAMPLES[name].grad:
         for fn in _derived(case):
             verify(fn)
             values = [r for op in walk_ops(fn) for r in op.results]
             assert len(values) == len(set(values))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_printed_output_round_trips_through_the_parser(name):
     from ir.parser import parse
-    for case in CASES[name]:
+    for case in SAMPLES[name].grad:
         for fn in _derived(case):
             text = print_function(fn)
             parsed = parse(text)

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from ir.autodiff import grad, jvp, vjp
 from ir.interpret import interpret
 from ir.primitives import PRIMITIVES
-from tests.autodiff.op_specs import PROGRAM_STEP, cases_of, random_program
+from tests.ir.autodiff.helpers import PROGRAM_STEP, random_program
+from tests.prim_samples import grad_cases_of as cases_of
 from tests.gradcheck import check_grads, f64, make_fn, take_results
 
 
