@@ -77,7 +77,7 @@ def _close(got, want, rtol, atol_scale) -> str | None:
 def _attempt(report: Report, kind: str, fn):
     try:
         return fn()
-    except Exception as e:                      # noqa: BLE001: every crash is a finding
+    except Exception as e:          # noqa: BLE001 (every crash is a finding)
         report.fail(f"crash:{kind}", f"{type(e).__name__}: {e}\n"
                     + "".join(traceback.format_tb(e.__traceback__)[-3:]))
         return None

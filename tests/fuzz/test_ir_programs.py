@@ -6,7 +6,6 @@ interpreter and against finite differences to second order (tests/gradcheck.py).
 The default suite runs a small budget; `--fuzz N` runs N examples of each.
 """
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 import runtime
