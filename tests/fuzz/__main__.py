@@ -22,6 +22,8 @@ def run(n: int, first: int = 0, out=sys.stdout) -> collections.Counter:
         if report.failures:
             tally["failing programs"] += 1
             print(f"---- seed {seed}\n{report}", file=out, flush=True)
+        if tally["programs"] % 50 == 0:
+            print(f"{dict(tally)} after {time.time() - start:.0f} s", file=out, flush=True)
     print(f"{dict(tally)} in {time.time() - start:.0f} s", file=out, flush=True)
     return tally
 
