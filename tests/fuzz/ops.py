@@ -428,8 +428,7 @@ def _while():
         return [_pick(rng, pool)], {"n": int(rng.integers(0, 4))}
 
     def apply(m, x, n):
-        k0 = m.to_int(m.reduce("sum", x * 0.0, None, False))     # an i32 zero, traced
         k, y = m.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, m.sin(c[1]) + 0.5),
-                            (k0, x))
+                            (0, x))
         return y
     return make, apply
