@@ -212,7 +212,7 @@ class FunctionEmitter:
 
 
 def _sanitize(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40]
+    return "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in name)[:40]
 
 
 def lower_function(fn: Function, bounds_check: bool = False,

@@ -228,7 +228,8 @@ class Executable:
         if arr.shape != shape:
             raise ValueError(f"@{self.fn.name}: argument {name} has shape {list(arr.shape)}, "
                              f"the parameter type is {t}")
-        return np.ascontiguousarray(arr, dtype=dt)
+        # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+        return np.array(arr, dtype=dt, order="C")
 
     def _bounds_message(self, code: int) -> str:
         what = " and ".join(w for bit, w in ((1, "load"), (2, "store")) if code & bit)
