@@ -12,7 +12,6 @@ update is recorded into the trace instead.
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 
 import numpy as np
@@ -20,8 +19,9 @@ import numpy as np
 from ir import TensorType
 from ir.core import DTYPES, dtype_of_numpy
 
-from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
+from tracer.autograd import views
+from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
@@ -30,10 +30,13 @@ __all__ = ["Optimizer"]
 
 def executable(fn):
     """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
-        return lambda arrays: pipeline.run(fn, arrays)
     exe = pipeline.compile_function(fn)
-    return lambda arrays: list(exe(*arrays))
+
+    def run(arrays):
+        nonlocal exe
+        exe = pipeline.current(exe, fn)
+        return list(exe(*arrays))
+    return run
 
 
 class _Required:
@@ -252,5 +255,5 @@ def _loaded_state(p: Tensor, name: str, value):
 
 
 def _assign(t: Tensor, expr):
-    t._set_expr(expr)
+    views.assign(t, expr)
     t._storage.version += 1
