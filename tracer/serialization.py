@@ -17,6 +17,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from tracer.creation import tensor
+from tracer.nn.module import Parameter
+from tracer.serialization_torch import read_torch_archive
 from tracer.tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -68,8 +71,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
             return _read_gradjit(z)
         pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if pickles:
-            from tracer.serialization_torch import read_torch_archive
-            return read_torch_archive(z, pickles[0].split("/")[0])
+            return read_torch_archive(z, pickles[0].split("/")[0], make_tensor)
     raise RuntimeError("gradjit.load: the archive holds neither a gradjit tree "
                        "(archive/tree.json) nor a PyTorch data.pkl")
 
@@ -128,7 +130,6 @@ class _Writer:
                         "(save a model's state_dict(), not the model)")
 
     def tensor(self, t: Tensor):
-        from tracer.nn.module import Parameter
         index = self.tensors.get(id(t))
         if index is None:
             t._require_concrete("gradjit.save")
@@ -196,9 +197,7 @@ def _hashable(key):
 
 def make_tensor(array: np.ndarray, requires_grad: bool, parameter: bool) -> Tensor:
     """A fresh leaf Tensor (or nn.Parameter) owning a copy of array."""
-    from tracer.creation import tensor
     t = tensor(np.array(array, copy=True))
     if parameter:
-        from tracer.nn.module import Parameter
         return Parameter(t, requires_grad=bool(requires_grad))
     return t.requires_grad_(True) if requires_grad else t

@@ -16,7 +16,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tracer.serialization import make_tensor
 
 STORAGE_DTYPES = {
     "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
@@ -114,8 +113,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self.storages(pid[1].dtype, str(pid[2]))
 
 
-def read_torch_archive(z: zipfile.ZipFile, prefix: str):
-    """The object a torch.save zip archive holds, with gradjit Tensors for its tensors."""
+def read_torch_archive(z: zipfile.ZipFile, prefix: str, make_tensor):
+    """The object a torch.save zip archive holds, with make_tensor(array, requires_grad,
+    parameter) building its tensors."""
     order = z.read(f"{prefix}/byteorder").decode() if f"{prefix}/byteorder" in z.namelist() \
         else "little"
     cache: dict[str, np.ndarray] = {}
@@ -127,10 +127,10 @@ def read_torch_archive(z: zipfile.ZipFile, prefix: str):
                 "<" if order == "little" else ">")))
         return cache[key]
     tree = _RestrictedUnpickler(io.BytesIO(z.read(f"{prefix}/data.pkl")), storage).load()
-    return _convert(tree, {})
+    return _convert(tree, {}, make_tensor)
 
 
-def _convert(x, done: dict):
+def _convert(x, done: dict, make_tensor):
     if isinstance(x, _Loaded):
         if (not isinstance(x.array, np.ndarray) or x.array.dtype.type not in
                 STORAGE_DTYPES.values()):
@@ -141,10 +141,10 @@ def _convert(x, done: dict):
     if isinstance(x, dict):
         out = type(x)() if isinstance(x, OrderedDict) else {}
         for k, v in x.items():
-            out[k] = _convert(v, done)
+            out[k] = _convert(v, done, make_tensor)
         return out
     if isinstance(x, (list, tuple)):
-        return type(x)(_convert(v, done) for v in x)
+        return type(x)(_convert(v, done, make_tensor) for v in x)
     if isinstance(x, (_StorageType, _Storage)) or callable(x):
         raise pickle.UnpicklingError("gradjit.load: the file holds a bare storage type or "
                                      "function, not data")

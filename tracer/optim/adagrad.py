@@ -1,6 +1,7 @@
 """Adagrad (torch/optim/adagrad.py, single-tensor path)."""
 from __future__ import annotations
 
+from tracer.creation import full_like
 from tracer.optim.base import Optimizer
 
 __all__ = ["Adagrad"]
@@ -27,7 +28,6 @@ class Adagrad(Optimizer):
                                       differentiable=differentiable, fused=fused))
 
     def _init_state(self, p, group):
-        from tracer.creation import full_like
         if not self.state[p]:
             self.state[p]["step"] = 0
             self.state[p]["sum"] = full_like(p, group["initial_accumulator_value"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from tracer.creation import zeros_like
 from tracer.optim.base import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -43,7 +44,6 @@ class Adam(Optimizer):
                 bool(group["decoupled_weight_decay"]))
 
     def _prepare(self, p, group):
-        from tracer.creation import zeros_like
         state = self.state[p]
         if not state:
             state["step"] = 0

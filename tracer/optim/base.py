@@ -22,6 +22,7 @@ from ir.core import DTYPES, dtype_of_numpy
 from tracer import pipeline
 from tracer.autograd import views
 from tracer.autograd.grad_mode import enable_grad, no_grad
+from tracer.creation import tensor
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
@@ -201,7 +202,6 @@ class Optimizer:
         """PyTorch's layout: {'state': {index: {...}}, 'param_groups': [{..., 'params':
         [index, ...]}]}, indices counting parameters across groups; 'step' is a 0-d float32
         Tensor as in PyTorch. The state's Tensors are references, as PyTorch's are."""
-        from tracer.creation import tensor
         ids: dict = {}
         groups = []
         for group in self.param_groups:
@@ -249,7 +249,6 @@ def _loaded_state(p: Tensor, name: str, value):
     if name == "step":
         return int(value.item()) if isinstance(value, Tensor) else value
     if isinstance(value, Tensor):
-        from tracer.creation import tensor
         return tensor(value.detach().numpy().copy(), dtype=p.dtype)
     return value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.autograd.grad_mode import enable_grad, no_grad
+from tracer.creation import tensor
 from tracer.optim.base import Optimizer
 from tracer.optim.wolfe import strong_wolfe
 
@@ -50,7 +51,6 @@ class LBFGS(Optimizer):
         return np.concatenate([p.detach().numpy().ravel() for p in self._params]).copy()
 
     def _set_flat(self, flat: np.ndarray):
-        from tracer.creation import tensor
         offset = 0
         for p in self._params:
             n = p.numel()

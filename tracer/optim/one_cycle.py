@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tracer.optim.base import Optimizer
-from tracer.optim.lr_scheduler import LRScheduler
+from tracer.optim.lr_base import LRScheduler
 
 
 def _per_group(name: str, optimizer, value) -> list:

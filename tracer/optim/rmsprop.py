@@ -1,6 +1,7 @@
 """RMSprop (torch/optim/rmsprop.py, single-tensor path): centered, momentum, weight decay."""
 from __future__ import annotations
 
+from tracer.creation import zeros_like
 from tracer.optim.base import Optimizer
 
 __all__ = ["RMSprop"]
@@ -30,7 +31,6 @@ class RMSprop(Optimizer):
                 bool(group["maximize"]))
 
     def _prepare(self, p, group):
-        from tracer.creation import zeros_like
         state = self.state[p]
         if not state:
             state["step"] = 0
