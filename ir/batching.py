@@ -319,3 +319,11 @@ def _scan(b, n, xs, flags, *, num_carry, length, reverse, regions):
 
 
 batch_rules.update({"cond": _cond, "while": _while, "scan": _scan})
+
+
+def _linalg_rules():
+    from ir.linalg.batching import BATCH_RULES
+    batch_rules.update(BATCH_RULES)
+
+
+_linalg_rules()

@@ -244,3 +244,11 @@ def interpret(fn: Function, *args) -> list[np.ndarray]:
         for r, v in zip(op.results, eval_op(op, [env[x] for x in op.inputs])):
             env[r] = v
     return [np.array(env[r]) for r in fn.results]
+
+
+def _linalg_rules():
+    from ir.linalg.impl import IMPL_RULES
+    impl_rules.update(IMPL_RULES)
+
+
+_linalg_rules()

@@ -382,3 +382,13 @@ def get(name: str) -> Primitive:
         return PRIMITIVES[name]
     except KeyError:
         raise KeyError(f"unknown primitive '{name}'") from None
+
+
+# ---- linear algebra: decompositions and solves (ir/linalg) --------------------------------
+def _register_linalg():
+    from ir.linalg.shapes import SHAPE_RULES, TRAITS
+    for name, rule in SHAPE_RULES.items():
+        _register(name, rule, "other", **TRAITS)
+
+
+_register_linalg()

@@ -155,3 +155,11 @@ def _scatter_add(b, ts, out, x, idx, upd, *, axis):
 jvp_rules["dot_general"] = _dot_general
 jvp_rules["gather"] = lambda b, ts, out, x, idx, *, axis: b.gather(ts[0], idx, axis=axis)
 jvp_rules["scatter_add"] = _scatter_add
+
+
+def _linalg_rules():
+    from ir.linalg.jvp import JVP_RULES
+    jvp_rules.update(JVP_RULES)
+
+
+_linalg_rules()

@@ -172,3 +172,11 @@ vjp_rules["gather"] = lambda b, g, out, x, idx, *, axis: (
     b.scatter_add(zeros(b, x.type), idx, g, axis=axis), None)
 vjp_rules["scatter_add"] = lambda b, g, out, x, idx, upd, *, axis: (
     g, None, b.gather(g, idx, axis=axis))
+
+
+def _linalg_rules():
+    from ir.linalg.vjp import VJP_RULES
+    vjp_rules.update(VJP_RULES)
+
+
+_linalg_rules()
