@@ -1,5 +1,5 @@
 """Forward-mode rules of the linear-algebra primitives: rule(b, ts, outs, *inputs, **params)
--> one tangent per result (None: zero, and always for integer results and lu's sign).
+-> one tangent per result (None for integer results; lu's sign, piecewise constant, gets 0).
 
 The formulas are JAX's (jax/_src/lax/linalg.py): each is the linearisation that the VJP
 rule (vjp.py) transposes, with the same symmetric-input convention for cholesky and eigh
@@ -14,16 +14,16 @@ from ir.linalg.matrix import (cols, diag, eye_like, gap_reciprocals, mask, mm, m
 from ir.linalg.vjp import _split_cols
 
 
-def _cholesky(b, ts, outs, a):
-    (da,), (l,) = ts, outs
+def _cholesky(b, ts, l, a):
+    (da,) = ts
     n = a.shape[-1]
     x = solve_tri(b, l, solve_tri_right(b, l, sym(b, da), lower=True, transpose=True),
                   lower=True)
-    return (mm(b, l, mask(b, x, np.tri(n) - 0.5 * np.eye(n))),)
+    return mm(b, l, mask(b, x, np.tri(n) - 0.5 * np.eye(n)))
 
 
-def _triangular_solve(b, ts, outs, a, rhs, *, lower, transpose_a, unit_diagonal):
-    (da, drhs), (x,) = ts, outs
+def _triangular_solve(b, ts, x, a, rhs, *, lower, transpose_a, unit_diagonal):
+    da, drhs = ts
     n = a.shape[-1]
     rest = drhs
     if da is not None:
@@ -31,15 +31,16 @@ def _triangular_solve(b, ts, outs, a, rhs, *, lower, transpose_a, unit_diagonal)
         da = mask(b, da, keep if lower else keep.T)
         da_x = mm(b, mT(b, da) if transpose_a else da, x)
         rest = b.neg(da_x) if rest is None else b.sub(rest, da_x)
-    return (solve_tri(b, a, rest, lower, transpose_a, unit_diagonal),)
+    return solve_tri(b, a, rest, lower, transpose_a, unit_diagonal)
 
 
 def _lu(b, ts, outs, a):
-    (da,), (lu, perm, _sign) = ts, outs
+    (da,), (lu, perm, sign) = ts, outs
     pda = mm(b, perm_matrix(b, perm, a), da)
     x = solve_tri_right(b, lu, solve_tri(b, lu, pda, lower=True, unit=True), lower=False)
     l_full = b.add(tril(b, lu, -1), eye_like(b, a))
-    return (b.add(mm(b, l_full, tril(b, x, -1)), mm(b, triu(b, x), triu(b, lu))), None, None)
+    return (b.add(mm(b, l_full, tril(b, x, -1)), mm(b, triu(b, x), triu(b, lu))), None,
+            b.full_like(0, sign))     # the sign is piecewise constant
 
 
 def _qr_tall(b, da, q, r):

@@ -1,6 +1,7 @@
 """Reverse-mode rules of the linear-algebra primitives: rule(b, gs, outs, *inputs, **params).
 
-gs and outs are tuples (one entry per result; None for a zero cotangent). References: Giles
+gs and outs are tuples (one entry per result; None for a zero cotangent) for the
+multi-result ones, single values for cholesky and triangular_solve. References: Giles
 2008 (solves, LU), Murray 2016 (Cholesky), Walter & Lehmann / Seeger et al. 2017 (QR, eigh),
 Townsend 2016 (SVD); the formulas are PyTorch's (FunctionsManual.cpp). The symmetric-input
 ops (cholesky, eigh) give the symmetric gradient, as PyTorch and JAX do. Repeated eigenvalues
@@ -17,16 +18,14 @@ from ir.linalg.matrix import (cols, diag, diag_embed, eye_like, gap_reciprocals,
                               triu)
 
 
-def _cholesky(b, gs, outs, a):
-    (g,), (l,) = gs, outs
+def _cholesky(b, g, l, a):
     phi = mask(b, mm(b, mT(b, l), g), np.tri(a.shape[-1]) - 0.5 * np.eye(a.shape[-1]))
     # L^-T phi L^-1
     x = solve_tri_right(b, l, solve_tri(b, l, phi, lower=True, transpose=True), lower=True)
     return (sym(b, x),)
 
 
-def _triangular_solve(b, gs, outs, a, rhs, *, lower, transpose_a, unit_diagonal):
-    (g,), (x,) = gs, outs
+def _triangular_solve(b, g, x, a, rhs, *, lower, transpose_a, unit_diagonal):
     g_rhs = solve_tri(b, a, g, lower, not transpose_a, unit_diagonal)
     g_a = b.neg(mm(b, x, mT(b, g_rhs)) if transpose_a else mm(b, g_rhs, mT(b, x)))
     n = a.shape[-1]
