@@ -428,6 +428,12 @@ def _provide(imports: list):
                 blas.register()
             except RuntimeError as e:
                 raise CorruptEntry(f"needs {name}: {e}") from None
+        if name.startswith("gradjit_lapacke_"):
+            from runtime import lapack
+            try:
+                lapack.register()
+            except RuntimeError as e:
+                raise CorruptEntry(f"needs {name}: {e}") from None
         if not llvm.address_of_symbol(name):
             raise CorruptEntry(f"imports {name}, which this process does not provide")
 

@@ -74,4 +74,4 @@ def _svd(a):
 # name -> shape rule; all are kernels of their own (a LAPACK call per matrix)
 SHAPE_RULES = {"cholesky": _cholesky, "triangular_solve": _triangular_solve, "lu": _lu,
                "qr": _qr, "eigh": _eigh, "svd": _svd}
-TRAITS = {"fusion": "kernel", "cost": "transcendental"}
+TRAITS = {"fusion": "kernel"}

@@ -3,8 +3,8 @@
 SAMPLES[name] is a Row: `grad`, the cases its derivatives are checked on
 (tests/ir/autodiff), and `compiled`, the cases its compiled code is checked on against the
 reference interpreter (tests/codegen, tests/runtime). The rows live by family in
-elementwise.py, structural.py, control.py and linalg.py; a floating-point unary primitive is one line
-of elementwise.FLOAT_UNARY. tests/test_rules_complete.py checks that every primitive has a
+elementwise.py, structural.py, control.py and linalg.py; a floating-point unary primitive is
+one line of elementwise.FLOAT_UNARY. tests/test_rules_complete.py checks that every primitive has a
 row with both kinds of case.
 """
 from __future__ import annotations
