@@ -7,6 +7,8 @@ not known while tracing, and the compiled code returns NaN instead (as JAX does)
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ir.core import is_float
@@ -40,6 +42,26 @@ def matrix_arg(x, fn: str, square: bool = False) -> Tensor:
 def concrete(t: Tensor) -> bool:
     """Whether t has a value now (the imperative front), not a traced placeholder."""
     return not t._expr.symbolic
+
+
+def checked(check):
+    """Runs check(result, *args) after the decorated op returns (after its autograd hook):
+    realising a value inside the op would cut it out of the autograd graph, while the op's
+    result and its inputs are recorded values that keep their history when realised."""
+    def wrap(op):
+        @functools.wraps(op)
+        def inner(*args, **kwargs):
+            result = op(*args, **kwargs)
+            check(result, *args)
+            return result
+        return inner
+    return wrap
+
+
+def values(t) -> np.ndarray | None:
+    """t's value in the imperative front (None under a trace)."""
+    t = to_tensor(t)
+    return None if t._expr.symbolic else t._realize()
 
 
 def batch_prefix(index: int, batch_shape) -> str:

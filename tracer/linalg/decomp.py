@@ -6,8 +6,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from tracer.linalg.common import (LinAlgError, batch_prefix, concrete, first_failure,
-                                  matrix_arg, mm, mT)
+from tracer.linalg.common import (LinAlgError, batch_prefix, checked, first_failure,
+                                  matrix_arg, mm, mT, values)
 from tracer.ops.convert import user_error
 from tracer.ops.elementwise import sub
 from tracer.record import apply, torch_op
@@ -34,20 +34,22 @@ def _failed_minor(m: np.ndarray) -> int:
     return n
 
 
-def _check_cholesky(a, low):
-    if not concrete(a):
+def _check_cholesky(low, A, *args, **kwargs):
+    result = values(low)
+    if result is None or not np.isnan(result).any():
         return
-    values, result = a._realize(), low._realize()
-    bad = np.isnan(result).any(axis=(-2, -1)) & np.isfinite(values).all(axis=(-2, -1))
+    given = values(A)
+    bad = np.isnan(result).any(axis=(-2, -1)) & np.isfinite(given).all(axis=(-2, -1))
     i = first_failure(bad)
     if i is not None:
-        order = _failed_minor(values.reshape((-1,) + values.shape[-2:])[i])
-        raise user_error(LinAlgError, f"linalg.cholesky: {batch_prefix(i, a.shape[:-2])}The "
+        order = _failed_minor(given.reshape((-1,) + given.shape[-2:])[i])
+        raise user_error(LinAlgError, f"linalg.cholesky: {batch_prefix(i, given.shape[:-2])}The "
                          "factorization could not be completed because the input is not "
                          f"positive-definite (the leading minor of order {order} is not "
                          "positive-definite).")
 
 
+@checked(_check_cholesky)
 @torch_op("LinalgCholeskyEx", saves=("out",))
 def cholesky(A, *, upper: bool = False, out=None):
     """The Cholesky factor L (A = L L^T, A's lower triangle read), or U = L^T if upper.
@@ -57,7 +59,6 @@ def cholesky(A, *, upper: bool = False, out=None):
     """
     a = matrix_arg(A, "cholesky", square=True)
     low = apply("cholesky", a)
-    _check_cholesky(a, low)
     return mT(low) if upper else low
 
 

@@ -6,8 +6,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from tracer.linalg.common import (LinAlgError, batch_broadcast, batch_prefix, concrete,
-                                  diagonal, eye, first_failure, matrix_arg, mm, mT, tri_solve)
+from tracer.linalg.common import (LinAlgError, batch_broadcast, batch_prefix, checked,
+                                  diagonal, eye, first_failure, matrix_arg, mm, mT, tri_solve,
+                                  values)
 from tracer.ops.convert import cast, dtype_of, result_type, to_tensor, user_error
 from tracer.ops.elementwise import abs as abs_, log, mul, sign
 from tracer.ops.reduce import prod, sum as sum_
@@ -32,15 +33,33 @@ def lu_parts(a):
     return lu, p, sgn
 
 
-def _zero_pivot(lu) -> tuple[int, int] | None:
-    """(batch index, 1-based position) of the first zero on U's diagonal, imperative only."""
-    if not concrete(lu):
+def _zero_pivot(result, A) -> tuple[int, int] | None:
+    """(batch index, 1-based position) of the first zero on U's diagonal when the result
+    (imperative only) is not finite: the factorization is repeated apart from the graph."""
+    got = values(result)
+    if got is None or np.isfinite(got).all():
         return None
-    d = np.diagonal(lu._realize(), axis1=-2, axis2=-1)
+    a = to_tensor(values(A))
+    d = np.diagonal(values(apply("lu", a)[0]), axis1=-2, axis2=-1)
     i = first_failure((d == 0).any(axis=-1))
     if i is None:
         return None
     return i, int(np.argmax(d.reshape(-1, d.shape[-1])[i] == 0)) + 1
+
+
+def _check_solve(x, A, *args, **kwargs):
+    bad = _zero_pivot(x, A)
+    if bad is not None:
+        raise user_error(LinAlgError, f"torch.linalg.solve: {batch_prefix(bad[0], to_tensor(A).shape[:-2])}"
+                         "The solver failed because the input matrix is singular.")
+
+
+def _check_inv(x, A, *args, **kwargs):
+    bad = _zero_pivot(x, A)
+    if bad is not None:
+        raise user_error(LinAlgError, f"linalg.inv: {batch_prefix(bad[0], to_tensor(A).shape[:-2])}The "
+                         f"diagonal element {bad[1]} is zero, the inversion could not be "
+                         "completed because the input matrix is singular.")
 
 
 def _lu_solve(a, b):
@@ -56,6 +75,7 @@ def _pair(A, B, fn: str):
     return cast(a, dtype), cast(b, dtype)
 
 
+@checked(_check_solve)
 @torch_op("LinalgSolveEx", saves=(0, "out"))
 def solve(A, B, *, left: bool = True, out=None):
     """X with A X = B (or X A = B if not left), by LU with partial pivoting. B is a stack of
@@ -72,28 +92,19 @@ def solve(A, B, *, left: bool = True, out=None):
         raise user_error(RuntimeError, f"linalg.solve: Incompatible shapes of A and B for the "
                          f"equation AX = B ({list(a.shape[-2:])} and {list(b.shape[-2:])})")
     a, b = batch_broadcast(a, b)
-    lu, x = _lu_solve(a, b)
-    bad = _zero_pivot(lu)
-    if bad is not None:
-        raise user_error(LinAlgError, f"torch.linalg.solve: {batch_prefix(bad[0], a.shape[:-2])}"
-                         "The solver failed because the input matrix is singular.")
+    _, x = _lu_solve(a, b)
     if vector:
         return apply("reshape", x, shape=tuple(x.shape[:-1]))
     return x if left else mT(x)
 
 
+@checked(_check_inv)
 @torch_op("LinalgInvEx", saves=("out",))
 def inv(A, *, out=None):
     """A^-1 (LU solve against the identity). Singular: LinAlgError (imperative), inf/NaN
     under a trace."""
     a = matrix_arg(A, "inv", square=True)
-    lu, x = _lu_solve(a, eye(a.shape[-1], dtype_of(a), a.shape[:-2]))
-    bad = _zero_pivot(lu)
-    if bad is not None:
-        raise user_error(LinAlgError, f"linalg.inv: {batch_prefix(bad[0], a.shape[:-2])}The "
-                         f"diagonal element {bad[1]} is zero, the inversion could not be "
-                         "completed because the input matrix is singular.")
-    return x
+    return _lu_solve(a, eye(a.shape[-1], dtype_of(a), a.shape[:-2]))[1]
 
 
 @torch_op("LinalgDet", saves=(0, "out"))
