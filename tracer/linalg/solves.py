@@ -50,16 +50,18 @@ def _zero_pivot(result, A) -> tuple[int, int] | None:
 def _check_solve(x, A, *args, **kwargs):
     bad = _zero_pivot(x, A)
     if bad is not None:
-        raise user_error(LinAlgError, f"torch.linalg.solve: {batch_prefix(bad[0], to_tensor(A).shape[:-2])}"
-                         "The solver failed because the input matrix is singular.")
+        where = batch_prefix(bad[0], to_tensor(A).shape[:-2])
+        raise user_error(LinAlgError, f"torch.linalg.solve: {where}The solver failed because "
+                                      "the input matrix is singular.")
 
 
 def _check_inv(x, A, *args, **kwargs):
     bad = _zero_pivot(x, A)
     if bad is not None:
-        raise user_error(LinAlgError, f"linalg.inv: {batch_prefix(bad[0], to_tensor(A).shape[:-2])}The "
-                         f"diagonal element {bad[1]} is zero, the inversion could not be "
-                         "completed because the input matrix is singular.")
+        where = batch_prefix(bad[0], to_tensor(A).shape[:-2])
+        raise user_error(LinAlgError, f"linalg.inv: {where}The diagonal element {bad[1]} is "
+                                      "zero, the inversion could not be completed because the "
+                                      "input matrix is singular.")
 
 
 def _lu_solve(a, b):
