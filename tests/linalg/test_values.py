@@ -2,6 +2,8 @@
 float64 and float32; result names and layouts as PyTorch's."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradjit as gj
 from tests.linalg.cases import CASES, LA, rand, well
@@ -98,3 +100,21 @@ def test_linalg_is_an_importable_namespace_with_torch_style_missing_names():
     assert mod is gj.linalg and mod.solve is gj.linalg.solve
     with pytest.raises(AttributeError, match="gradjit does not implement torch.linalg.eig"):
         _ = mod.eig
+
+
+@settings(max_examples=8, deadline=None)
+@given(batch=st.lists(st.integers(1, 3), max_size=2), m=st.integers(1, 5), n=st.integers(1, 5),
+       seed=st.integers(0, 2 ** 16))
+def test_random_shapes_match_numpy(batch, m, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((*batch, m, n))
+    q, r = (np.asarray(t) for t in LA.qr(gj.tensor(a)))
+    np.testing.assert_allclose(q @ r, a, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(LA.svdvals(gj.tensor(a))),
+                               np.linalg.svd(a, compute_uv=False), atol=1e-11)
+    sq = rng.standard_normal((*batch, m, m)) + 3 * np.eye(m)
+    b = rng.standard_normal((*batch, m, 2))
+    np.testing.assert_allclose(np.asarray(LA.solve(gj.tensor(sq), gj.tensor(b))),
+                               np.linalg.solve(sq, b), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(float(np.asarray(LA.det(gj.tensor(sq))).sum()),
+                               np.linalg.det(sq).sum(), rtol=1e-9, atol=1e-9)
