@@ -70,3 +70,14 @@ def test_second_derivative_of_logdet():
 def test_grad_fn_is_pytorch_node(name, call):
     a = gj.tensor(well(np.random.default_rng(9), 3, 3), requires_grad=True)
     assert type(call(a).grad_fn).__name__ == RECORDED["grad_fn"][name]
+
+
+def test_full_matrices_svd_differentiates_its_first_columns():
+    rng = np.random.default_rng(12)
+    a = gj.tensor(rng.standard_normal((5, 3)))
+    w = gj.tensor(rng.standard_normal((5, 3)))
+
+    def loss(full):
+        return lambda x: (LA.svd(x, full_matrices=full)[0][:, :3].abs() * w).sum()
+    got, want = gj.grad(loss(True))(a), gj.grad(loss(False))(a)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-12)

@@ -103,7 +103,8 @@ def _complete(u):
     eigenvectors of I - u u^T with eigenvalue 1 span the complement."""
     from tracer.linalg.common import eye
     m, k = u.shape[-2:]
-    proj = sub(eye(m, u._expr.type.dtype, u.shape[:-2]), mm(u, mT(u)))
+    fixed = apply("stop_gradient", u)     # the completion is not differentiable (PyTorch)
+    proj = sub(eye(m, u._expr.type.dtype, u.shape[:-2]), mm(fixed, mT(fixed)))
     _, vecs = apply("eigh", proj)
     nd = vecs.ndim
     rest = apply("slice", vecs, start=(0,) * (nd - 1) + (k,), limit=tuple(vecs.shape),
@@ -114,9 +115,9 @@ def _complete(u):
 @torch_op("LinalgSvd", saves=("out",))
 def svd(A, full_matrices: bool = True, *, driver=None, out=None):
     """U, S, Vh with A = U diag(S) Vh (LAPACK gesdd). full_matrices=True (PyTorch's and
-    NumPy's default) completes U or Vh of a non-square A to a square orthogonal matrix; as in
-    PyTorch, derivatives through the completed columns are not defined (gradjit gives NaN),
-    so use full_matrices=False when differentiating. Repeated singular values make U/Vh
+    NumPy's default) completes U or Vh of a non-square A to a square orthogonal matrix; the
+    completed columns carry no gradient (PyTorch raises in backward for them), the first
+    min(m, n) columns differentiate as with full_matrices=False. Repeated singular values make U/Vh
     gradients inf/NaN (as PyTorch, JAX); S alone is always differentiable."""
     a = matrix_arg(A, "svd")
     u, s, vh = apply("svd", a)
