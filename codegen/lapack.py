@@ -1,17 +1,17 @@
 """Kernels of the linear-algebra primitives: one LAPACK (LAPACKE) call per matrix.
 
-For each matrix of the batch the kernel copies its operand into the result buffer (LAPACK
-works in place), calls the routine through `externals.lapack` (runtime/lapack.py: NumPy's
-own OpenBLAS, row-major LAPACKE with 64-bit sizes) and tidies the result: zeroes the
-triangle LAPACK leaves untouched, turns getrf's pivots into a permutation and its sign, and
-fills every result with NaN when the routine reports failure (info != 0: not
-positive-definite, a zero diagonal in trtrs, a NaN in the input), as JAX returns NaN. getrf's
-info > 0 (an exactly singular U) is no failure: U is complete and det is 0.
+For each matrix of the batch the kernel brings its operand into the column-major layout
+LAPACK works in (a transposing copy, or none for Cholesky's symmetric input), calls the
+routine in place through `externals.lapack` (runtime/lapack.py: NumPy's own OpenBLAS,
+LAPACKE with 64-bit sizes), and tidies the result: zeroes the triangle LAPACK leaves untouched, turns getrf's pivots
+into a permutation and its sign, and fills every result with NaN when the routine reports
+failure (info != 0: not positive-definite, a zero diagonal in trtrs, a NaN in the input),
+as JAX returns NaN. getrf's info > 0 (an exactly singular U) is no failure: U is complete.
 
-Scratch space (pivots, Householder scalars, gesdd's copy of its input) comes from malloc.
-NOTE: LAPACKE transposes row-major operands into column-major copies itself; at n = 64 the
-copies cost under 5% of a getrf (measured against calling the Fortran routine on a
-transposed input), so the row-major interface is kept for its simplicity.
+NOTE: LAPACKE's row-major interface was 15x slower per call on small matrices (82 us
+against 5.6 us for a 4x4 getrf through ctypes, load average 15 on the 2-core EPYC), so the
+kernels transpose themselves and call the column-major interface. Scratch space (pivots,
+Householder scalars, transposed copies) comes from malloc.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from codegen.kernels import KernelCall, kernel_rules
 from codegen.loops import I1, I8, I32, I64, PTR, declare, for_range, i64
 from codegen.lower import LLVM_TYPES, const
 
-ROW_MAJOR = ll.Constant(I32, 101)
+COL_MAJOR = ll.Constant(I32, 102)
 
 
 class _Lapack:
@@ -41,7 +41,7 @@ class _Lapack:
 
     def call(self, routine: str, *args):
         fn, self.bits = self.k.externals.lapack(self.bld.module, routine, self.dtype)
-        return self.bld.call(fn, [ROW_MAJOR, *args])
+        return self.bld.call(fn, [COL_MAJOR, *args])
 
     def at(self, value, index, per_matrix: int):
         """Pointer to matrix `index` (of per_matrix elements) of value's buffer; in
@@ -68,6 +68,13 @@ class _Lapack:
 
     def store(self, ptr, i, v):
         self.bld.store(v, self.bld.gep(ptr, [i], source_etype=self.real))
+
+    def transpose(self, dst, src, rows: int, cols: int):
+        """dst (cols x rows) = the transpose of src (rows x cols), both row-major."""
+        bld = self.bld
+        with for_range(bld, rows, "ti") as i, for_range(bld, cols, "tj") as j:
+            v = self.load(src, bld.add(bld.mul(i, i64(cols)), j))
+            self.store(dst, bld.add(bld.mul(j, i64(rows)), i), v)
 
     def fill(self, ptr, count: int, value):
         with for_range(self.bld, count, "fill") as i:
@@ -124,9 +131,10 @@ def _empty(k: KernelCall):
 def _cholesky(lp: _Lapack, b):
     (a,), (l_,) = lp.op.inputs, lp.op.results
     n = a.shape[-1]
-    src, dst = lp.at(a, b, n * n), lp.at(l_, b, n * n)
-    lp.copy(dst, src, n * n, lp.elem_bytes)
-    info = lp.call("potrf", _char("L"), i64(n), dst, i64(n))
+    dst = lp.at(l_, b, n * n)
+    lp.copy(dst, lp.at(a, b, n * n), n * n, lp.elem_bytes)
+    # column-major, A is its own transpose: the factor U (A = U^T U) read row-major is L
+    info = lp.call("potrf", _char("U"), i64(n), dst, i64(n))
     lp.zero_triangle(dst, n, n, upper=True)
     lp.on_failure(info, [(dst, n * n)])
 
@@ -135,21 +143,26 @@ def _triangular_solve(lp: _Lapack, b):
     (a, rhs), (x,) = lp.op.inputs, lp.op.results
     p = lp.op.params
     n, nrhs = rhs.shape[-2:]
-    dst = lp.at(x, b, n * nrhs)
-    lp.copy(dst, lp.at(rhs, b, n * nrhs), n * nrhs, lp.elem_bytes)
-    info = lp.call("trtrs", _char("L" if p["lower"] else "U"), _char("T" if p["transpose_a"]
-                   else "N"), _char("U" if p["unit_diagonal"] else "N"), i64(n), i64(nrhs),
-                   lp.at(a, b, n * n), i64(n), dst, i64(nrhs))
+    dst, work = lp.at(x, b, n * nrhs), lp.malloc(n * nrhs, lp.elem_bytes)
+    lp.transpose(work, lp.at(rhs, b, n * nrhs), n, nrhs)
+    # row-major A read column-major is A^T: the other triangle, and the other transpose
+    info = lp.call("trtrs", _char("U" if p["lower"] else "L"), _char("N" if p["transpose_a"]
+                   else "T"), _char("U" if p["unit_diagonal"] else "N"), i64(n), i64(nrhs),
+                   lp.at(a, b, n * n), i64(n), work, i64(n))
+    lp.transpose(dst, work, nrhs, n)
+    lp.free(work)
     lp.on_failure(info, [(dst, n * nrhs)])
 
 
 def _lu(lp: _Lapack, b):
     (a,), (lu, perm, sign) = lp.op.inputs, lp.op.results
     bld, n = lp.bld, a.shape[-1]
-    dst = lp.at(lu, b, n * n)
-    lp.copy(dst, lp.at(a, b, n * n), n * n, lp.elem_bytes)
+    dst, work = lp.at(lu, b, n * n), lp.malloc(n * n, lp.elem_bytes)
+    lp.transpose(work, lp.at(a, b, n * n), n, n)
     ipiv = lp.malloc(n, 8)
-    info = lp.call("getrf", i64(n), i64(n), dst, i64(n), ipiv)
+    info = lp.call("getrf", i64(n), i64(n), work, i64(n), ipiv)
+    lp.transpose(dst, work, n, n)
+    lp.free(work)
     pint = ll.IntType(lp.bits)
     out_perm, out_sign = lp.at(perm, b, n), lp.at(sign, b, 1)
     with for_range(bld, n, "p") as i:
@@ -177,32 +190,30 @@ def _qr(lp: _Lapack, b):
     m, n = a.shape[-2:]
     k = min(m, n)
     qp, rp = lp.at(q, b, m * k), lp.at(r, b, k * n)
-    tau = lp.malloc(k, lp.elem_bytes)
-    work, ld = (qp, n) if m >= n else (rp, n)     # geqrf's matrix: m x n, in q or in r
-    lp.copy(work, lp.at(a, b, m * n), m * n, lp.elem_bytes)
-    info = lp.call("geqrf", i64(m), i64(n), work, i64(ld), tau)
-    # R (k x n) is the upper part; the reflectors below it go to q (m x k) for orgqr
+    tau, work = lp.malloc(k, lp.elem_bytes), lp.malloc(m * n, lp.elem_bytes)
+    lp.transpose(work, lp.at(a, b, m * n), m, n)          # column-major m x n, ld m
+    info = lp.call("geqrf", i64(m), i64(n), work, i64(m), tau)
     with for_range(bld, k, "ri") as i, for_range(bld, n, "rj") as j:
-        v = lp.load(work, bld.add(bld.mul(i, i64(ld)), j))
+        v = lp.load(work, bld.add(bld.mul(j, i64(m)), i))
         keep = bld.icmp_signed(">=", j, i)
-        if m >= n:
-            lp.store(rp, bld.add(bld.mul(i, i64(n)), j), bld.select(keep, v, const(lp.real, 0)))
-        else:
-            with bld.if_then(bld.icmp_signed("<", j, i64(m))):
-                lp.store(qp, bld.add(bld.mul(i, i64(m)), j), v)
-    if m < n:
-        lp.zero_triangle(rp, k, n, upper=False)
-    info2 = lp.call("orgqr", i64(m), i64(k), i64(k), qp, i64(k), tau)
+        lp.store(rp, bld.add(bld.mul(i, i64(n)), j), bld.select(keep, v, const(lp.real, 0)))
+    info2 = lp.call("orgqr", i64(m), i64(k), i64(k), work, i64(m), tau)
+    lp.transpose(qp, work, k, m)                           # its first k columns are Q
     lp.free(tau)
+    lp.free(work)
     lp.on_failure(bld.or_(info, info2), [(qp, m * k), (rp, k * n)])
 
 
 def _eigh(lp: _Lapack, b):
     (a,), (w, v) = lp.op.inputs, lp.op.results
     n = a.shape[-1]
-    vp, wp = lp.at(v, b, n * n), lp.at(w, b, n)
-    lp.copy(vp, lp.at(a, b, n * n), n * n, lp.elem_bytes)
-    info = lp.call("syevd", _char("V"), _char("L"), i64(n), vp, i64(n), wp)
+    vp, wp, work = lp.at(v, b, n * n), lp.at(w, b, n), lp.malloc(n * n, lp.elem_bytes)
+    # the column-major A and its lower triangle, as NumPy and PyTorch call syevd (reading
+    # the transpose's upper triangle instead gives other eigenvector signs)
+    lp.transpose(work, lp.at(a, b, n * n), n, n)
+    info = lp.call("syevd", _char("V"), _char("L"), i64(n), work, i64(n), wp)
+    lp.transpose(vp, work, n, n)
+    lp.free(work)
     lp.on_failure(info, [(vp, n * n), (wp, n)])
 
 
@@ -211,11 +222,15 @@ def _svd(lp: _Lapack, b):
     m, n = a.shape[-2:]
     k = min(m, n)
     up, sp, vp = lp.at(u, b, m * k), lp.at(s, b, k), lp.at(vh, b, k * n)
-    work = lp.malloc(m * n, lp.elem_bytes)        # gesdd destroys its input
-    lp.copy(work, lp.at(a, b, m * n), m * n, lp.elem_bytes)
-    info = lp.call("gesdd", _char("S"), i64(m), i64(n), work, i64(n), sp, up, i64(k), vp,
-                   i64(n))
-    lp.free(work)
+    # column-major A, as NumPy calls gesdd (the transpose's SVD has other vector signs)
+    work, us, vts = (lp.malloc(size, lp.elem_bytes) for size in (m * n, m * k, k * n))
+    lp.transpose(work, lp.at(a, b, m * n), m, n)
+    info = lp.call("gesdd", _char("S"), i64(m), i64(n), work, i64(m), sp, us, i64(m), vts,
+                   i64(k))
+    lp.transpose(up, us, k, m)
+    lp.transpose(vp, vts, n, k)
+    for ptr in (work, us, vts):
+        lp.free(ptr)
     lp.on_failure(info, [(up, m * k), (sp, k), (vp, k * n)])
 
 
