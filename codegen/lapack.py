@@ -6,7 +6,8 @@ routine in place through `externals.lapack` (runtime/lapack.py: NumPy's own Open
 LAPACKE with 64-bit sizes), and tidies the result: zeroes the triangle LAPACK leaves
 untouched, turns getrf's pivots into a permutation and its sign, and fills every result
 with NaN when the routine reports failure (info != 0: not positive-definite, a zero
-diagonal in trtrs, a NaN in the input), as JAX returns NaN. getrf's info > 0 (an exactly singular U) is no failure: U is complete.
+diagonal in trtrs, a NaN in the input), as JAX returns NaN. getrf's info > 0 (an exactly
+singular U) is no failure: U is complete.
 
 NOTE: LAPACKE's row-major interface was 15x slower per call on small matrices (82 us
 against 5.6 us for a 4x4 getrf through ctypes, load average 15 on the 2-core EPYC), so the
