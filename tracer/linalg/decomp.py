@@ -8,7 +8,7 @@ import numpy as np
 
 from tracer.linalg.common import (LinAlgError, batch_prefix, checked, first_failure,
                                   matrix_arg, mm, mT, values)
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.ops.elementwise import sub
 from tracer.record import apply, torch_op
 
@@ -76,7 +76,7 @@ def qr(A, mode: str = "reduced", *, out=None):
                          "is not implemented in gradjit (use mode='reduced')")
     q, r = apply("qr", a)
     if mode == "r":
-        from tracer.ops.convert import constant
+        from tracer.ops.operands import constant
         q = constant(0, q._expr.type.dtype, (0,))
     return QRResult(q, r)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from tracer.linalg.common import batch_broadcast, matrix_arg, mm, mT, scale_cols
-from tracer.ops.convert import cast, constant, dtype_of, result_type, to_tensor, user_error
+from tracer.ops.operands import cast, constant, dtype_of, result_type, to_tensor, user_error
 from tracer.ops.compare import gt
 from tracer.ops.elementwise import div, maximum, mul, sub, where
 from tracer.ops.reduce import amax, sum as sum_

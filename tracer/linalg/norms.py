@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tracer.linalg.common import matrix_arg
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, dtype_of, norm_axes,
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, dtype_of, norm_axes,
                                 norm_axis, result_type, to_tensor, user_error)
 from tracer.ops.elementwise import abs as abs_, mul, pow as pow_, sqrt, sub
 from tracer.ops.compare import ne

@@ -9,7 +9,7 @@ import numpy as np
 from tracer.linalg.common import (LinAlgError, batch_broadcast, batch_prefix, checked,
                                   diagonal, eye, first_failure, matrix_arg, mm, mT, tri_solve,
                                   values)
-from tracer.ops.convert import cast, dtype_of, result_type, to_tensor, user_error
+from tracer.ops.operands import cast, dtype_of, result_type, to_tensor, user_error
 from tracer.ops.elementwise import abs as abs_, log, mul, sign
 from tracer.ops.reduce import prod, sum as sum_
 from tracer.record import apply, torch_op
