@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import runtime
 from runtime import phases
+from runtime.engine import create_execution_engine
 from runtime.executable import Executable, _workspace
 
 _active: list["Profile"] = []
@@ -47,7 +49,6 @@ def _cycle_counter():
 
         from llvmlite import ir as ll
 
-        from runtime.engine import create_execution_engine
         module = ll.Module(name="gj_clock")
         i64 = ll.IntType(64)
         fn = ll.Function(module, ll.FunctionType(i64, []), "gj_cycles")
@@ -225,10 +226,9 @@ def _kernels_of(exe: Executable, session: Profile) -> "_Kernels | None":
     found = _instrumented.get(exe)
     if found is not None:
         return found
+    # NOTE: late: codegen's imports cost ~1 s, and `import gradjit` loads this module
     from codegen.emit import lower_function
     from codegen.report import fusion_report
-
-    import runtime
     start_us, t = session._now_us(), time.perf_counter()
     externals = runtime.externals()
     source = lower_function(exe.fn, bounds_check=False, externals=externals, profile=True)
