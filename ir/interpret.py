@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ir.core import DTYPES, Function, Op, dot_free_axes
+from ir.linalg.impl import IMPL_RULES as LINALG_RULES
 
 impl_rules: dict = {}
 
@@ -245,9 +246,4 @@ def interpret(fn: Function, *args) -> list[np.ndarray]:
     return [np.array(env[r]) for r in fn.results]
 
 
-def _linalg_rules():
-    from ir.linalg.impl import IMPL_RULES
-    impl_rules.update(IMPL_RULES)
-
-
-_linalg_rules()
+impl_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from ir.constants import constant_value_problem
 from ir.core import (DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, dot_free_axes,
                      is_float)
+from ir.linalg.shapes import SHAPE_RULES as LINALG_SHAPES, TRAITS as LINALG_TRAITS
 
 __all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
@@ -386,10 +387,5 @@ def get(name: str) -> Primitive:
 
 
 # ---- linear algebra: decompositions and solves (ir/linalg) --------------------------------
-def _register_linalg():
-    from ir.linalg.shapes import SHAPE_RULES, TRAITS
-    for name, rule in SHAPE_RULES.items():
-        _register(name, rule, "other", **TRAITS)
-
-
-_register_linalg()
+for _name, _rule in LINALG_SHAPES.items():
+    _register(_name, _rule, "other", **LINALG_TRAITS)

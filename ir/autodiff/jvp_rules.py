@@ -13,6 +13,7 @@ import math
 from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
                                 zeros)
 from ir.primitives import having
+from ir.linalg.jvp import JVP_RULES as LINALG_RULES
 
 jvp_rules: dict = {}
 
@@ -157,9 +158,4 @@ jvp_rules["gather"] = lambda b, ts, out, x, idx, *, axis: b.gather(ts[0], idx, a
 jvp_rules["scatter_add"] = _scatter_add
 
 
-def _linalg_rules():
-    from ir.linalg.jvp import JVP_RULES
-    jvp_rules.update(JVP_RULES)
-
-
-_linalg_rules()
+jvp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from ir.core import is_float
-from tracer.ops.operands import dtype_of, to_tensor, user_error
+from tracer.ops.operands import broadcast_shapes, dtype_of, to_tensor, user_error
 from tracer.record import apply
 from tracer.tensor import Tensor
 
@@ -132,7 +132,6 @@ def tri_solve(a: Tensor, b: Tensor, lower: bool, transpose: bool = False,
 
 def batch_broadcast(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """a [..., n, n] and b [..., n, k] with their batch axes broadcast to one shape."""
-    from tracer.ops.operands import broadcast_shapes
     batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     return (broadcast_to(a, batch + tuple(a.shape[-2:])),
             broadcast_to(b, batch + tuple(b.shape[-2:])))

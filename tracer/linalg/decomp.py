@@ -6,9 +6,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from tracer.linalg.common import (LinAlgError, batch_prefix, checked, first_failure,
+from tracer.linalg.common import (LinAlgError, batch_prefix, checked, eye, first_failure,
                                   matrix_arg, mm, mT, values)
-from tracer.ops.operands import user_error
+from tracer.ops.operands import constant, user_error
 from tracer.ops.elementwise import sub
 from tracer.record import apply, torch_op
 
@@ -76,7 +76,6 @@ def qr(A, mode: str = "reduced", *, out=None):
                          "is not implemented in gradjit (use mode='reduced')")
     q, r = apply("qr", a)
     if mode == "r":
-        from tracer.ops.operands import constant
         q = constant(0, q._expr.type.dtype, (0,))
     return QRResult(q, r)
 
@@ -101,7 +100,6 @@ def eigvalsh(A, UPLO: str = "L", *, out=None):
 def _complete(u):
     """u [..., m, k] (orthonormal columns) completed to an orthogonal [..., m, m]: the
     eigenvectors of I - u u^T with eigenvalue 1 span the complement."""
-    from tracer.linalg.common import eye
     m, k = u.shape[-2:]
     fixed = apply("stop_gradient", u)     # the completion is not differentiable (PyTorch)
     proj = sub(eye(m, u._expr.type.dtype, u.shape[:-2]), mm(fixed, mT(fixed)))
