@@ -256,6 +256,56 @@ class ParameterList(Module):
         return iter(self._parameters.values())
 
 
+class ParameterDict(Module):
+    """Parameters by name (PyTorch's nn.ParameterDict); plain tensors become Parameters."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for name, value in items:
+            self[name] = value
+
+    def __setitem__(self, key: str, value):
+        from tracer.nn.module import Parameter
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        self.register_parameter(key, value)
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __delitem__(self, key: str):
+        del self._parameters[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key: str, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str):
+        return self._parameters.pop(key)
+
+
 # ---- losses ----------------------------------------------------------------------------------
 
 class _Loss(Module):
