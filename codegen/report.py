@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from codegen.buffers import nbytes
 from codegen.dots import Externals
 from codegen.fusion import (ALWAYS_MATERIALIZED, EXPENSIVE_COST, KERNEL_PRIMS, MAX_INLINE_COST,
-                            KernelStep, LoopNest, Plan, plan_function)
+                            LoopNest, Plan, plan_function)
 from ir.core import Function, Op, Value
 from ir.dot import _quote, forward_ops
-from ir.printer import _format_params, _Namer
+from ir.printer import _Namer
 
 
 @dataclass

@@ -488,7 +488,7 @@ VMATH = {
 }
 
 
-# ---- erf ------------------------------------------------------------------------------------------
+# ---- erf --------------------------------------------------------------------------------
 # Evaluated in f64 (f32 rounds the f64 result once, as tan does), in three regions of a = |x|:
 #   a < ERF_SMALL:  a + a Q(a^2), Q the Taylor series of erf(a)/a - 1 (exact coefficients
 #                   2/sqrt(pi) (-1)^n / (n! (2n+1)));

@@ -1,4 +1,4 @@
-"""gradjit: a JIT-compiling tracing autograd compiler. The one public import (see API.md).
+"""gradjit: a JIT-compiling tracing autograd compiler. The one public import (docs/api.md).
 
 Re-exports only; each layer package owns its names through its `__all__`.
 """
@@ -7,7 +7,7 @@ from tracer.dtypes import (DType, Size, bool_ as bool, double, float, float32, f
                            int, int32, int64, long)
 from tracer.errors import TracerError
 from tracer.tensor import Tensor
-from tracer.ops import *          # noqa: F401,F403  the op surface (API.md section 3)
+from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md section 3)
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)

@@ -84,7 +84,7 @@ class _DotWriter:
         namer = _Namer()
         node_of: dict[Value, str] = {}
         params = []
-        for i, p in enumerate(fn.params):
+        for p in fn.params:
             node = self.fresh("p")
             name = namer.define(p)
             node_of[p] = node

@@ -1,4 +1,4 @@
-"""Tensor creation (API.md section 2): tensor, zeros, randn, arange, ... as in PyTorch.
+"""Tensor creation (docs/api.md section 2): tensor, zeros, randn, arange, ... as in PyTorch.
 
 Created tensors are realised leaves (their data is a NumPy array behind a data Expr).
 Dtype rules are PyTorch's: Python floats give float32 (the default float dtype), Python

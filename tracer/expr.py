@@ -45,7 +45,8 @@ class Expr:
         return self.op is None and self.data is None
 
     def __repr__(self) -> str:
-        kind = "data" if self.data is not None else ("param" if self.op is None else self.op.prim.name)
+        kind = "data" if self.data is not None else (
+            "param" if self.op is None else self.op.prim.name)
         return f"<Expr {kind}: {self.type}>"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 
 from tracer import api
-from tracer.tensor import Tensor
 
 # ---- torch.func ---------------------------------------------------------------------------
 

@@ -8,6 +8,11 @@ from tracer.autograd import engine
 from tracer.errors import TracerError
 
 
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
+
+
 def leaf(data, dtype=None):
     return gj.tensor(data, dtype=dtype, requires_grad=True)
 
@@ -169,7 +174,7 @@ def test_saved_tensors_are_freed_after_backward():
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         y.sum().backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
-        y.grad_fn.ctx.saved_tensors
+        _ = y.grad_fn.ctx.saved_tensors
 
 
 def test_function_that_saves_nothing_can_backward_twice():
@@ -239,3 +244,58 @@ def test_setup_context_style():
     x = leaf([3.0])
     Square.apply(x).sum().backward()
     assert x.grad.tolist() == [6.0]
+
+
+# ---- needs_input_grad and no_grad (torch 2.13.0) ---------------------------------------------
+
+class ScaledSquare(gj.autograd.Function):
+    """k * x**2 with hand-written derivatives that record which inputs needed a gradient."""
+
+    needs_seen = None
+
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x, k)
+        return k * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, k = ctx.saved_tensors
+        ScaledSquare.needs_seen = tuple(ctx.needs_input_grad)
+        gx = g * 2 * k * x if ctx.needs_input_grad[0] else None
+        gk = (g * x * x).sum() if ctx.needs_input_grad[1] else None
+        return gx, gk
+
+
+@pytest.mark.parametrize("k_requires_grad, needs, k_grad", [(False, (True, False), None),
+                                                            (True, (True, True), 14.0)])
+def test_custom_function_backward(k_requires_grad, needs, k_grad):
+    x, k = leaf([1.0, 2.0, 3.0]), gj.tensor(0.5, requires_grad=k_requires_grad)
+    y = ScaledSquare.apply(x, k)
+    assert repr(y) == "tensor([0.5000, 2.0000, 4.5000], grad_fn=<ScaledSquareBackward>)"
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 2.0, 3.0]
+    assert ScaledSquare.needs_seen == needs
+    assert (k.grad.item() if k.grad is not None else None) == k_grad
+
+
+def test_custom_function_under_no_grad_records_nothing():
+    with gj.no_grad():
+        y = ScaledSquare.apply(leaf([1.0, 2.0, 3.0]), gj.tensor(0.5))
+    assert repr(y) == "tensor([0.5000, 2.0000, 4.5000])"
+
+
+def test_once_differentiable_backward_runs():
+    class Triple(gj.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3
+
+        @staticmethod
+        @gj.autograd.function.once_differentiable
+        def backward(ctx, g):
+            return g * 3
+
+    x = gj.tensor([1.0, 2.0], requires_grad=True)
+    Triple.apply(x).sum().backward()
+    np.testing.assert_allclose(values(x.grad), [3.0, 3.0])

@@ -1,5 +1,8 @@
-"""grad, value_and_grad, jit, make_ir, lower, run_ir: the compiler's front door (API.md 1)."""
+"""grad, value_and_grad, jit, make_ir, lower, run_ir: the compiler's front door (docs/api.md 1)."""
 from __future__ import annotations
+
+import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -286,3 +289,82 @@ def test_method_decorated_with_jit():
             return x * self.scale
 
     np.testing.assert_allclose(np.asarray(Model(3.0).apply(np.ones(2))), [3.0, 3.0])
+
+
+# ---- arguments: static configs, integer extras, argnums --------------------------------------
+
+Config = collections.namedtuple("Config", "scale power")
+
+
+@dataclasses.dataclass(frozen=True)
+class Act:
+    scale: float
+    name: str
+
+
+def test_static_argnums_with_hashable_configs():
+    f = gj.jit(lambda x, cfg: (x * cfg.scale) ** cfg.power, static_argnums=1)
+    np.testing.assert_allclose(np.asarray(f(np.ones(2), Config(2.0, 3))), [8.0, 8.0])
+    np.testing.assert_allclose(np.asarray(f(np.ones(2), Config(3.0, 2))), [9.0, 9.0])
+    np.testing.assert_allclose(np.asarray(f(np.ones(2), Config(2.0, 3))), [8.0, 8.0])
+    assert f.trace_count == 2
+    g = gj.jit(lambda x, a: getattr(gj, a.name)(x * a.scale), static_argnums=(1,))
+    np.testing.assert_allclose(np.asarray(g(np.ones(2), Act(2.0, "tanh"))), np.tanh([2.0, 2.0]))
+    np.testing.assert_allclose(np.asarray(g(np.ones(2), Act(2.0, "sigmoid"))),
+                               1 / (1 + np.exp([-2.0, -2.0])))
+
+
+def test_static_minus_zero_is_its_own_signature():
+    f = gj.jit(lambda x, s: x / s)
+    assert f(np.ones(1), 0.0).item() == np.inf
+    assert f(np.ones(1), -0.0).item() == -np.inf
+
+
+def test_static_nan_is_traced_once():
+    f = gj.jit(lambda x, s: x * s)
+    for _ in range(3):
+        f(np.ones(1), float("nan"))
+    assert f.trace_count == 1
+
+
+def test_value_and_grad_with_integer_extra_args_closures_and_scalars():
+    x = np.arange(3.0)
+    v, g = gj.value_and_grad(lambda x, k: (x ** k).sum())(x, 3)
+    assert v.item() == 9.0
+    np.testing.assert_allclose(np.asarray(g), 3 * x ** 2)
+    v, g = gj.value_and_grad(lambda x, n: (x * n).sum())(x, np.arange(3))
+    assert v.item() == 5.0
+    np.testing.assert_allclose(np.asarray(g), np.arange(3.0))
+    t, a = gj.tensor([1.0, 2.0]), np.array([3.0, 4.0])
+    g = gj.grad(lambda x: (x * t * a).sum())(np.ones(2, np.float32))
+    assert g.dtype == gj.float32
+    np.testing.assert_allclose(np.asarray(g), [3.0, 8.0])
+    assert gj.grad(lambda x, s: (x * s).sum(), argnums=1)(np.ones(2), 2.0).item() == 2.0
+    assert gj.grad(lambda x: x * 2.0)(1.5).item() == 2.0
+
+
+def test_argnums_tuples_order_and_negative():
+    f = lambda a, b, c: (a * b * c).sum()       # noqa: E731
+    a, b, c = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([5.0, 6.0])
+    gc, ga = gj.grad(f, argnums=(2, 0))(a, b, c)
+    np.testing.assert_allclose(np.asarray(gc), a * b)
+    np.testing.assert_allclose(np.asarray(ga), b * c)
+    np.testing.assert_allclose(np.asarray(gj.grad(f, argnums=-1)(a, b, c)), a * b)
+
+
+def test_random_numbers_drawn_while_tracing_warn_that_they_are_frozen():
+    f = gj.jit(lambda x: x + gj.randn(3))
+    with pytest.warns(UserWarning, match=r"drawn once, when the function is traced") as rec:
+        first = np.asarray(f(np.zeros(3, np.float32)))
+    assert rec[0].filename.endswith("test_functional.py")
+    np.testing.assert_array_equal(np.asarray(f(np.zeros(3, np.float32))), first)   # frozen
+    drop = gj.nn.Dropout(0.5)
+    with pytest.warns(UserWarning, match="same dropout mask"):
+        gj.jit(lambda x: drop(x))(np.ones(4, np.float32))
+    with pytest.warns(UserWarning, match="while tracing"):
+        gj.scan(lambda c, x: (c + gj.rand(1).sum(), None), 0.0, np.ones(3))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drop(gj.ones(4))                            # eager: fresh numbers each call, no warning
+        gj.randn(2)

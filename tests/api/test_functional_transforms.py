@@ -175,3 +175,83 @@ def test_checkpoint_keeps_values_and_gradients():
     # the backward pass recomputes each block's tanh inside its own region
     text = str(gj.make_ir(gj.grad(loss))(w, h, True))
     assert text.count("func @remat_vjp") == 3 and text.count("tanh") >= 6
+
+
+# ---- composed as a JAX user composes them ----------------------------------------------------
+
+def f_scalar(x):
+    return gj.sin(x) * x ** 3
+
+
+def df(x):
+    return np.cos(x) * x ** 3 + 3 * x ** 2 * np.sin(x)
+
+
+def d2f(x):
+    return -np.sin(x) * x ** 3 + 6 * x ** 2 * np.cos(x) + 6 * x * np.sin(x)
+
+
+def test_grad_of_grad_and_jit_sandwiches():
+    x = np.float64(0.7)
+    np.testing.assert_allclose(gj.grad(gj.grad(f_scalar))(x).item(), d2f(x), rtol=1e-12)
+    np.testing.assert_allclose(gj.jit(gj.grad(gj.jit(f_scalar)))(x).item(), df(x), rtol=1e-12)
+    np.testing.assert_allclose(gj.grad(gj.jit(gj.grad(f_scalar)))(x).item(), d2f(x), rtol=1e-12)
+    third = gj.grad(gj.grad(gj.grad(f_scalar)))(x).item()
+    eps = 1e-5
+    np.testing.assert_allclose(third, (d2f(x + eps) - d2f(x - eps)) / (2 * eps), rtol=1e-6)
+
+
+def test_jacobian_and_hessian_with_pytree_inputs():
+    def h(p):
+        return gj.stack([p["a"].sum() * p["b"][0], p["b"][1] ** 2])
+
+    jac = gj.jacobian(h)({"a": np.ones(2), "b": np.array([2.0, 3.0])})
+    np.testing.assert_allclose(np.asarray(jac["a"]), [[2.0, 2.0], [0.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(jac["b"]), [[2.0, 0.0], [0.0, 6.0]])
+
+    def energy(p):
+        return (p["x"] ** 3).sum() + (p["x"] * p["y"]).sum()
+
+    p = {"x": np.array([1.0, 2.0]), "y": np.array([0.5, -1.0])}
+    hess = gj.hessian(energy)(p)
+    np.testing.assert_allclose(np.asarray(hess["x"]["x"]), np.diag(6 * p["x"]))
+    np.testing.assert_allclose(np.asarray(hess["x"]["y"]), np.eye(2))
+    np.testing.assert_allclose(np.asarray(hess["y"]["y"]), np.zeros((2, 2)))
+
+
+def test_jacobian_of_outputs_that_do_not_depend_on_the_input_is_zero():
+    # was a ShapeError: the batched rows of a constant output had no batch axis
+    jac = gj.jacobian(lambda x: gj.ones(2) * 3.0)(np.ones(3))
+    assert jac.shape == (2, 3) and not np.asarray(jac).any()
+    hess = gj.hessian(lambda x: x * 2)(np.ones(3))       # JAX: zeros of shape (3, 3, 3)
+    assert hess.shape == (3, 3, 3) and not np.asarray(hess).any()
+    jac2 = gj.jacobian(lambda x, y: x * 2 + y.sum() * 0 + 1, argnums=(0, 1))(np.ones(2),
+                                                                          np.ones(3))
+    np.testing.assert_allclose(np.asarray(jac2[0]), 2 * np.eye(2))
+    assert jac2[1].shape == (2, 3) and not np.asarray(jac2[1]).any()
+
+
+def test_vjp_with_pytree_outputs_and_has_aux_dicts():
+    out, pullback = gj.vjp(lambda x: {"s": x.sum(), "sq": x ** 2}, np.arange(3.0))
+    np.testing.assert_allclose(np.asarray(out["sq"]), [0.0, 1.0, 4.0])
+    (ct,) = pullback({"s": np.float64(1.0), "sq": np.ones(3)})
+    np.testing.assert_allclose(np.asarray(ct), 1 + 2 * np.arange(3.0))
+    (value, aux), g = gj.value_and_grad(
+        lambda x: ((x ** 2).sum(), {"m": x.mean(), "n": 3}), has_aux=True)(np.arange(3.0))
+    assert value.item() == 5.0 and aux["m"].item() == 1.0
+    np.testing.assert_allclose(np.asarray(g), [0.0, 2.0, 4.0])
+    grads, aux = gj.grad(lambda x: (x.sum(), {"x2": x * 2}), has_aux=True)(np.ones(2))
+    np.testing.assert_allclose(np.asarray(aux["x2"]), [2.0, 2.0])
+
+
+def test_hvp_by_jvp_of_grad_and_vmap_of_jacobian():
+    rng = np.random.default_rng(99)
+    def f(x):
+        return (gj.exp(x) * x).sum() + (x[0] * x[1]) ** 2
+
+    x, v = np.array([0.3, -0.2, 0.5]), np.array([1.0, 2.0, -1.0])
+    _, hvp = gj.jvp(gj.grad(f), (x,), (v,))
+    np.testing.assert_allclose(np.asarray(hvp), np.asarray(gj.hessian(f)(x)) @ v, rtol=1e-12)
+    xs = rng.standard_normal((4, 3))
+    jacs = gj.vmap(gj.jacobian(lambda x: x ** 2))(xs)
+    np.testing.assert_allclose(np.asarray(jacs), np.stack([np.diag(2 * r) for r in xs]))

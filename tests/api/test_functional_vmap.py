@@ -198,3 +198,23 @@ def test_vmap_errors():
         gj.vmap(lambda x: x, in_axes=None)(np.ones(3))
     with pytest.raises(ValueError, match="out of range"):
         gj.vmap(lambda x: x, in_axes=2)(np.ones((3, 2)))
+
+
+# ---- vmap of grad ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("in_axes", [(None, 0), (0, None), (0, 0)])
+def test_vmap_of_grad_with_in_axes_tuples(in_axes):
+    rng = np.random.default_rng(99)
+    w = rng.standard_normal((5, 3)) if in_axes[0] == 0 else rng.standard_normal(3)
+    xs = rng.standard_normal((5, 3)) if in_axes[1] == 0 else rng.standard_normal(3)
+
+    def loss(w, x):
+        return gj.tanh(x @ w).sum() * (w * w).sum()
+
+    got = np.asarray(gj.vmap(gj.grad(loss), in_axes=in_axes)(w, xs))
+    for i in range(5):
+        wi = w[i] if in_axes[0] == 0 else w
+        xi = xs[i] if in_axes[1] == 0 else xs
+        t = np.tanh(xi @ wi)
+        want = (1 - t ** 2) * xi * (wi * wi).sum() + t * 2 * wi
+        np.testing.assert_allclose(got[i], want, rtol=1e-10)

@@ -1,4 +1,4 @@
-"""Creation functions beyond the shared semantics tests: dtype inference, errors, seeding."""
+"""Creation functions: dtype inference, errors, seeding, and PyTorch's creation semantics."""
 
 import warnings
 
@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 
 import gradjit as gj
+
+
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
+
+def leaf(data, dtype=None):
+    return gj.tensor(data, dtype=dtype, requires_grad=True)
+
 
 DTYPE_CASES = [
     ("nested ints", lambda: gj.tensor([[1, 2], [3, 4]]), gj.int64),
@@ -127,3 +136,82 @@ def test_numpy_of_a_detached_tensor_and_force():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert (x * 2).detach().numpy().tolist() == [2.0, 4.0]
+
+
+# ---- creation and dtypes (torch 2.13.0) ------------------------------------------------------
+
+CREATION_CASES = [
+    ("zeros(2, 3)", lambda: gj.zeros(2, 3), gj.float32, [[0.0] * 3] * 2),
+    ("zeros((2, 3))", lambda: gj.zeros((2, 3)), gj.float32, [[0.0] * 3] * 2),
+    ("zeros int32", lambda: gj.zeros(2, dtype=gj.int32), gj.int32, [0, 0]),
+    ("ones(3)", lambda: gj.ones(3), gj.float32, [1.0, 1.0, 1.0]),
+    ("full float", lambda: gj.full((2,), 7.0), gj.float32, [7.0, 7.0]),
+    ("full int", lambda: gj.full((2,), 7), gj.int64, [7, 7]),
+    ("arange(5)", lambda: gj.arange(5), gj.int64, [0, 1, 2, 3, 4]),
+    ("arange(3.0)", lambda: gj.arange(3.0), gj.float32, [0.0, 1.0, 2.0]),
+    ("arange step", lambda: gj.arange(0.0, 1.0, 0.25), gj.float32, [0.0, 0.25, 0.5, 0.75]),
+    ("arange dtype", lambda: gj.arange(1, 4, dtype=gj.float32), gj.float32, [1.0, 2.0, 3.0]),
+    ("linspace", lambda: gj.linspace(0, 1, 5), gj.float32, [0.0, 0.25, 0.5, 0.75, 1.0]),
+    ("linspace neg", lambda: gj.linspace(-1, 1, 3), gj.float32, [-1.0, 0.0, 1.0]),
+    ("eye(3)", lambda: gj.eye(3), gj.float32, np.eye(3).tolist()),
+    ("eye(2, 3)", lambda: gj.eye(2, 3), gj.float32, np.eye(2, 3).tolist()),
+    ("zeros_like int", lambda: gj.zeros_like(gj.tensor([1, 2])), gj.int64, [0, 0]),
+    ("ones_like", lambda: gj.ones_like(gj.tensor([1.0, 2.0])), gj.float32, [1.0, 1.0]),
+    ("full_like", lambda: gj.full_like(gj.tensor([1.0, 2.0]), 3.5), gj.float32, [3.5, 3.5]),
+    ("int data", lambda: gj.tensor([1, 2, 3]), gj.int64, [1, 2, 3]),
+    ("float data", lambda: gj.tensor([1.0, 2.0]), gj.float32, [1.0, 2.0]),
+    ("mixed data", lambda: gj.tensor([1, 2.5]), gj.float32, [1.0, 2.5]),
+    ("scalar", lambda: gj.tensor(1.5), gj.float32, 1.5),
+    ("bool data", lambda: gj.tensor([True]), gj.bool, [True]),
+    ("explicit f64", lambda: gj.tensor([[1, 2], [3, 4]], dtype=gj.float64), gj.float64,
+     [[1.0, 2.0], [3.0, 4.0]]),
+]
+
+
+@pytest.mark.parametrize("make, dtype, data", [c[1:] for c in CREATION_CASES],
+                         ids=[c[0] for c in CREATION_CASES])
+def test_creation(make, dtype, data):
+    t = make()
+    assert t.dtype == dtype
+    assert t.tolist() == data
+    assert tuple(t.shape) == np.shape(data)
+    assert t.is_leaf and not t.requires_grad
+
+
+RANDOM_CASES = {
+    "randn": (lambda: gj.randn(2, 3), (2, 3)),
+    "rand": (lambda: gj.rand(4), (4,)),
+    "randn_like": (lambda: gj.randn_like(gj.zeros(2, 2)), (2, 2)),
+}
+
+
+@pytest.mark.parametrize("case", RANDOM_CASES.values(), ids=RANDOM_CASES.keys())
+def test_random_creation_shape_dtype_and_seed(case):
+    make, shape = case
+    gj.manual_seed(7)
+    first = make()
+    gj.manual_seed(7)
+    again = make()
+    assert tuple(first.shape) == shape and first.dtype == gj.float32
+    assert first.tolist() == again.tolist()
+
+
+def test_rand_lies_in_unit_interval():
+    u = values(gj.rand(1000))
+    assert u.min() >= 0.0 and u.max() < 1.0
+
+
+def test_default_float_dtype_and_promotion():
+    assert gj.tensor([1.0]).dtype == gj.float32 and gj.tensor(0.5).dtype == gj.float32
+    assert (gj.tensor([1.0, 2.0]) * gj.tensor([1.0, 2.0], dtype=gj.float64)).dtype == gj.float64
+    assert (gj.tensor([1, 2]) * 1.5).dtype == gj.float32
+    assert (gj.tensor([1, 2]) + gj.tensor([1.0, 2.0])).dtype == gj.float32
+
+
+def test_tensor_accessors():
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert x.ndim == 2 and tuple(x.size()) == (2, 3) and x.size(0) == 2
+    assert tuple(x.T.shape) == (3, 2)
+    assert gj.tensor(2.5).item() == 2.5 and isinstance(gj.tensor(3).item(), int)
+    assert x.detach().numpy().dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(x.detach()), [[1, 2, 3], [4, 5, 6]])

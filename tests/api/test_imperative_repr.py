@@ -6,9 +6,16 @@ beyond the seed documents: line wrapping at 80 columns, summarisation past 1000 
 scientific notation, nan/inf, empty tensors, integer widths, suffix wrapping.
 """
 
+import warnings
+
 import pytest
 
 import gradjit
+
+
+def leaf(data, dtype=None):
+    return gradjit.tensor(data, dtype=dtype, requires_grad=True)
+
 
 CASES = [
     ('long vector wraps at 80 columns', 'torch.arange(30.) / 7',
@@ -99,3 +106,81 @@ def test_set_printoptions_precision():
     finally:
         gradjit.set_printoptions(profile="default")
     assert repr(gradjit.tensor([1.23456, 2.0])) == "tensor([1.2346, 2.0000])"
+
+
+# ---- repr formats (torch 2.13.0) -------------------------------------------------------------
+
+REPR_CASES = [
+    (lambda: leaf([1.0, 2.0, 3.0]) * 2, "tensor([2., 4., 6.], grad_fn=<MulBackward0>)"),
+    (lambda: leaf([1.0, 2.0, 3.0]), "tensor([1., 2., 3.], requires_grad=True)"),
+    (lambda: gradjit.tensor(12.0), "tensor(12.)"),
+    (lambda: leaf(2.5), "tensor(2.5000, requires_grad=True)"),
+    (lambda: leaf(2.0) ** 3, "tensor(8., grad_fn=<PowBackward0>)"),
+    (lambda: gradjit.tensor([1.0, 2.0], dtype=gradjit.float64),
+     "tensor([1., 2.], dtype=torch.float64)"),
+    (lambda: leaf([1.0, 2.0], dtype=gradjit.float64),
+     "tensor([1., 2.], dtype=torch.float64, requires_grad=True)"),
+    (lambda: leaf([1.5, 2.0], dtype=gradjit.float64) * 2,
+     "tensor([3., 4.], dtype=torch.float64, grad_fn=<MulBackward0>)"),
+    (lambda: gradjit.tensor([1, 2, 3]), "tensor([1, 2, 3])"),
+    (lambda: gradjit.tensor([1, 2], dtype=gradjit.int32), "tensor([1, 2], dtype=torch.int32)"),
+    (lambda: gradjit.tensor(3), "tensor(3)"),
+    (lambda: gradjit.tensor([True, False]), "tensor([ True, False])"),
+    (lambda: gradjit.tensor([-1.5, 2.25]), "tensor([-1.5000,  2.2500])"),
+    (lambda: gradjit.tensor([-1.5, 2.25]).sum(), "tensor(0.7500)"),
+    (lambda: gradjit.tensor([1, 2]) / 2, "tensor([0.5000, 1.0000])"),
+    (lambda: gradjit.tensor([0.001, 1000.0]), "tensor([1.0000e-03, 1.0000e+03])"),
+    (lambda: gradjit.tensor([[1.0, 2.0], [3.0, 4.0]]), "tensor([[1., 2.],\n        [3., 4.]])"),
+    (lambda: gradjit.tensor([[1.5, -2.0], [3.0, 4.25]]),
+     "tensor([[ 1.5000, -2.0000],\n        [ 3.0000,  4.2500]])"),
+    (lambda: leaf([1.0, 2.0, 3.0]).sum(), "tensor(6., grad_fn=<SumBackward0>)"),
+    (lambda: leaf([1.0, 2.0, 3.0]).mean(), "tensor(2., grad_fn=<MeanBackward0>)"),
+]
+
+
+@pytest.mark.parametrize("make, text", REPR_CASES, ids=[text for _, text in REPR_CASES])
+def test_repr(make, text):
+    assert repr(make()) == text
+    assert str(make()) == text
+
+
+# ---- printing: PyTorch's exact text ----------------------------------------------------------
+
+PRINTS = [
+    ("torch.tensor([1e10, 1.0])", "tensor([1.0000e+10, 1.0000e+00])"),
+    ("torch.tensor([1e-10, 1.0])", "tensor([1.0000e-10, 1.0000e+00])"),
+    ("torch.tensor([123456.789, 0.001])", "tensor([1.2346e+05, 1.0000e-03])"),
+    ("torch.tensor(1e20)", "tensor(1.0000e+20)"),
+    ("torch.tensor(-0.0)", "tensor(-0.)"),
+    ("torch.tensor([1.123456789])", "tensor([1.1235])"),
+    ("torch.tensor([-1, 200000])", "tensor([    -1, 200000])"),
+    ("torch.tensor([1e-10, 1e10]).double()",
+     "tensor([1.0000e-10, 1.0000e+10], dtype=torch.float64)"),
+    ("torch.tensor([1.5, 2.5]).to(torch.int64)", "tensor([1, 2])"),
+    ("torch.linspace(0, 1, 7)",
+     "tensor([0.0000, 0.1667, 0.3333, 0.5000, 0.6667, 0.8333, 1.0000])"),
+    ("torch.tensor([[[1e-3]]])", "tensor([[[0.0010]]])"),
+    ("torch.zeros(2, 0)", "tensor([], size=(2, 0))"),
+    ("torch.tensor([1000., 2.])", "tensor([1000.,    2.])"),
+    ("torch.tensor([[True]])", "tensor([[True]])"),
+    ("torch.tensor(2.5, dtype=torch.float64, requires_grad=True)",
+     "tensor(2.5000, dtype=torch.float64, requires_grad=True)"),
+    ("torch.ones(3, requires_grad=True).sum()", "tensor(3., grad_fn=<SumBackward0>)"),
+    ("torch.tensor([1.0, 2.0]) == 1.0", "tensor([ True, False])"),
+    ("torch.arange(6.).reshape(2, 3).T",
+     "tensor([[0., 3.],\n        [1., 4.],\n        [2., 5.]])"),
+    ("torch.tensor([[1e-8, 1.0], [2.0, 3e5]])",
+     "tensor([[1.0000e-08, 1.0000e+00],\n        [2.0000e+00, 3.0000e+05]])"),
+    ("torch.tensor([0.1, -0.25], dtype=torch.float64) * 3",
+     "tensor([ 0.3000, -0.7500], dtype=torch.float64)"),
+    ("torch.full((2, 2), 7, dtype=torch.int32)",
+     "tensor([[7, 7],\n        [7, 7]], dtype=torch.int32)"),
+    ("torch.tensor([[-1.5], [2.25]])", "tensor([[-1.5000],\n        [ 2.2500]])"),
+]
+
+
+@pytest.mark.parametrize("expr, text", PRINTS, ids=[p[0] for p in PRINTS])
+def test_repr_matches_pytorch(expr, text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert repr(eval(expr, {"torch": gradjit})) == text

@@ -15,6 +15,11 @@ import tracer.autograd.engine as engine
 import tracer.optim as optim_module
 import tracer.tensor as tensor_module
 
+
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
+
 STEPS = 100
 
 
@@ -167,3 +172,17 @@ def test_values_realised_before_backward_are_not_recomputed(read_first, monkeypa
     # the three of the reverse pass (dW2, dh, dW1), plus the two forward ones when the
     # forward was not computed yet
     assert matmuls == (3 if read_first else 5)
+
+
+def test_no_grad_update_inside_a_training_loop_keeps_leaves():
+    w = gj.tensor([1.0, 2.0], requires_grad=True)
+    ref = np.array([1.0, 2.0])
+    for _ in range(3):
+        loss = (w * w).sum()
+        loss.backward()
+        with gj.no_grad():
+            w -= 0.1 * w.grad
+        w.grad.zero_()
+        ref = ref - 0.1 * 2 * ref
+    assert w.is_leaf and w.requires_grad and w.grad_fn is None
+    np.testing.assert_allclose(values(w), ref, rtol=1e-6)

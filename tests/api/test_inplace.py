@@ -7,6 +7,13 @@ import gradjit as gj
 
 LEAF = "a leaf Variable that requires grad is being used in an in-place operation."
 MODIFIED = "one of the variables needed for gradient computation has been modified"
+# PyTorch 2.13.0's full text
+INPLACE = ("one of the variables needed for gradient computation has been modified by an "
+           "inplace operation: ")
+INPLACE_EXP_FULL = (
+    INPLACE + "[torch.FloatTensor [3]], which is output 0 of Exp, is at version 1; expected "
+    "version 0 instead. Hint: enable anomaly detection to find the operation that failed to "
+    "compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
 def leaf(data, dtype=None):
@@ -246,3 +253,157 @@ def test_detached_alias_modification_invalidates_saved_value():
     y.detach().zero_()         # shares y's version counter, as in PyTorch
     with pytest.raises(RuntimeError, match=MODIFIED):
         z.sum().backward()
+
+
+# ---- setitem under the transforms ------------------------------------------------------------
+
+def test_setitem_with_traced_indices_and_masks():
+    a = np.arange(6.0).reshape(3, 2)
+
+    def put(x, key, v):
+        y = x.clone()
+        y[key] = v
+        return y
+
+    np.testing.assert_allclose(np.asarray(gj.jit(put)(a, np.int64(-1), np.float64(5.0))),
+                               [[0, 1], [2, 3], [5, 5]])
+    np.testing.assert_allclose(np.asarray(gj.jit(put)(a, np.array([0, 2]), np.float64(-1.0))),
+                               [[-1, -1], [2, 3], [-1, -1]])
+    clipped = gj.jit(lambda x: put(x, x > 2, 0.0))(a)
+    np.testing.assert_allclose(np.asarray(clipped), np.where(a > 2, 0, a))
+    g = gj.grad(lambda x, v: (put(x, np.int64(1), v) * a).sum(), argnums=(0, 1))(
+        a, np.array([7.0, 8.0]))
+    np.testing.assert_allclose(np.asarray(g[0]), [[0, 1], [0, 0], [4, 5]])
+    np.testing.assert_allclose(np.asarray(g[1]), [2, 3])
+    per_row = gj.vmap(lambda x, i: put(x, i, 0.0))(a, np.array([0, 1, 0]))
+    np.testing.assert_allclose(np.asarray(per_row), [[0, 1], [2, 0], [0, 5]])
+    with pytest.raises(gj.TracerError, match="with a traced mask the values must be"):
+        gj.jit(lambda x: put(x, x > 2, gj.tensor([1.0, 2.0])))(a)
+
+
+# ---- in-place ops: PyTorch's errors, checked against torch 2.13.0 ----------------------------
+
+LEAF_OPS = {
+    "add_": lambda a: a.add_(1),
+    "+=": lambda a: a.__iadd__(1),
+    "mul_": lambda a: a.mul_(2),
+    "sub_": lambda a: a.sub_(1),
+    "div_": lambda a: a.div_(2),
+    "zero_": lambda a: a.zero_(),
+    "copy_": lambda a: a.copy_(gj.ones(2)),
+}
+
+
+@pytest.mark.parametrize("op", LEAF_OPS.values(), ids=LEAF_OPS.keys())
+def test_inplace_on_leaf_requiring_grad_is_an_error(op):
+    with pytest.raises(RuntimeError) as info:
+        op(leaf([1.0, 2.0]))
+    assert str(info.value) == LEAF
+
+
+def test_inplace_on_leaf_is_allowed_under_no_grad():
+    w = leaf([1.0, 2.0])
+    (w * w).sum().backward()
+    with gj.no_grad():
+        w -= 0.1 * w.grad
+    assert repr(w) == "tensor([0.8000, 1.6000], requires_grad=True)"
+    assert w.is_leaf
+
+
+def test_inplace_on_saved_exp_output_full_message():
+    a = leaf([1.0, 2.0, 3.0])
+    b = a.exp()
+    b.add_(1)
+    with pytest.raises(RuntimeError) as info:
+        b.sum().backward()
+    assert str(info.value) == INPLACE_EXP_FULL
+
+
+def _sin_input_modified():
+    b = leaf([1.0, 2.0, 3.0]) * 2
+    c = b.sin()
+    b.mul_(3)
+    return c.sum()
+
+
+def _sigmoid_output_modified():
+    b = leaf([1.0, 2.0, 3.0]).sigmoid()
+    b *= 2
+    return b.sum()
+
+
+def _tanh_output_overwritten():
+    b = leaf([[1.0, 2.0], [3.0, 4.0]]).tanh()
+    b.copy_(gj.zeros(2, 2))
+    return b.sum()
+
+
+def _exp_output_twice_modified_f64():
+    b = leaf([1.0, 2.0, 3.0], dtype=gj.float64).exp()
+    b.sub_(1)
+    b.div_(2)
+    return b.sum()
+
+
+def _mul_operand_modified():
+    x = gj.tensor([3.0, 4.0])
+    y = (leaf([1.0, 2.0]) * x).sum()
+    x += 1
+    return y
+
+
+def _matmul_operand_modified():
+    x = gj.tensor([[3.0, 4.0], [5.0, 6.0]])
+    y = (x @ leaf([[1.0, 2.0], [3.0, 4.0]])).sum()
+    x.mul_(2)
+    return y
+
+
+SAVED_TENSOR_CASES = {
+    "sin input": (_sin_input_modified,
+                  "[torch.FloatTensor [3]], which is output 0 of Mul, is at version 1;"),
+    "sigmoid output": (_sigmoid_output_modified,
+                       "[torch.FloatTensor [3]], which is output 0 of Sigmoid, is at version 1;"),
+    "tanh output": (_tanh_output_overwritten,
+                    "[torch.FloatTensor [2, 2]], which is output 0 of Tanh, is at version 1;"),
+    "exp output, f64, twice": (
+        _exp_output_twice_modified_f64,
+        "[torch.DoubleTensor [3]], which is output 0 of Exp, is at version 2;"),
+    "mul operand": (_mul_operand_modified, "[torch.FloatTensor [2]] is at version 1;"),
+    "matmul operand": (_matmul_operand_modified, "[torch.FloatTensor [2, 2]] is at version 1;"),
+}
+
+
+@pytest.mark.parametrize("case", SAVED_TENSOR_CASES.values(), ids=SAVED_TENSOR_CASES.keys())
+def test_inplace_on_saved_tensor_is_caught_at_backward(case):
+    build_loss, detail = case
+    loss = build_loss()
+    with pytest.raises(RuntimeError) as info:
+        loss.backward()
+    assert str(info.value).startswith(INPLACE + detail + " expected version 0 instead.")
+
+
+INPLACE_ALLOWED = {
+    "add after mul (mul saved only its constant)": (lambda x: _add_inplace(x * 2), [2.0, 2.0]),
+    "mul after add (add saves nothing)": (lambda x: _mul_inplace(x + 1), [2.0, 2.0]),
+}
+
+
+def _add_inplace(t):
+    t += 1
+    return t
+
+
+def _mul_inplace(t):
+    t.mul_(2)
+    return t
+
+
+@pytest.mark.parametrize("case", INPLACE_ALLOWED.values(), ids=INPLACE_ALLOWED.keys())
+def test_inplace_on_unsaved_tensor_is_fine(case):
+    build, grad = case
+    x = leaf([1.0, 2.0])
+    out = build(x)
+    assert type(out.grad_fn).__name__ in ("AddBackward0", "MulBackward0")
+    out.sum().backward()
+    assert x.grad.tolist() == grad

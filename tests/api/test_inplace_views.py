@@ -8,9 +8,15 @@ version counter; advanced indexing copies.
 
 import textwrap
 
+import numpy as np
 import pytest
 
 import gradjit
+
+
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
 
 CASES = [
     ('row add_', '''
@@ -148,3 +154,21 @@ def test_view_semantics_match_torch(name, code, expected):
     ns = {"torch": gradjit}
     exec(textwrap.dedent(code), ns)
     assert ns["out"] == expected
+
+
+def test_views_detach_data_and_in_place_changes():
+    x = gradjit.zeros(2, 3)
+    row = x[0]
+    row += 1
+    x.view(-1)[4] = 5.0
+    x.T[0, 1] = 7.0
+    np.testing.assert_allclose(values(x), [[1, 1, 1], [7, 5, 0]])
+    np.testing.assert_allclose(values(row), [1, 1, 1])
+    assert gradjit.tensor([1.0, 2.0]).T.shape == (2,)
+    w = gradjit.tensor([1.0, 2.0], requires_grad=True)
+    d = w.detach()
+    d[0] = 10.0
+    assert w[0].item() == 10.0 and not d.requires_grad
+    w.data = gradjit.tensor([3.0, 4.0])
+    (w * w).sum().backward()
+    np.testing.assert_allclose(values(w.grad), [6.0, 8.0])

@@ -9,6 +9,11 @@ import pytest
 
 import gradjit as gj
 
+
+def leaf(data, dtype=None):
+    return gj.tensor(data, dtype=dtype, requires_grad=True)
+
+
 nn = gj.nn
 F = gj.nn.functional
 
@@ -206,3 +211,140 @@ def test_init_functions():
     nn.init.constant_(w, 0.25)
     assert set(np.unique(values(w))) == {0.25}
     assert nn.init.calculate_gain("tanh") == 5 / 3
+
+
+# ---- Linear and the losses: values and gradients (torch 2.13.0) ------------------------------
+
+def test_linear_parameters():
+    lin = gj.nn.Linear(4, 3)
+    shapes = [(name, tuple(p.shape)) for name, p in lin.named_parameters()]
+    assert shapes == [("weight", (3, 4)), ("bias", (3,))]
+    assert sum(int(np.prod(p.shape)) for p in lin.parameters()) == 15
+    assert lin.weight.requires_grad and lin.weight.is_leaf
+    assert repr(lin) == "Linear(in_features=4, out_features=3, bias=True)"
+    no_bias = gj.nn.Linear(4, 3, bias=False)
+    assert len(list(no_bias.parameters())) == 1 and no_bias.bias is None
+
+
+def test_linear_forward_and_gradients():
+    lin = gj.nn.Linear(4, 3)
+    x = gj.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 3.0, 1.0]])
+    out = lin(x)
+    assert tuple(out.shape) == (2, 3) and type(out.grad_fn).__name__ == "AddmmBackward0"
+    w, b = values(lin.weight), values(lin.bias)
+    np.testing.assert_allclose(values(out), values(x) @ w.T + b, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(values(lin.weight.grad), np.tile(values(x).sum(0), (3, 1)))
+    assert lin.bias.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+LOGITS = [[1.0, 2.0, 0.5], [0.1, -1.0, 3.0]]
+
+
+def test_cross_entropy_value_and_gradient():
+    logits = leaf(LOGITS)
+    loss = F.cross_entropy(logits, gj.tensor([1, 2]))
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 0.26757151, rtol=1e-6)
+    np.testing.assert_allclose(values(logits.grad), [[0.11561194, -0.18573415, 0.07012219],
+                                                     [0.02563180, 0.00853209, -0.03416389]],
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_value_and_gradient():
+    logits = leaf(LOGITS)
+    probs = F.softmax(logits, dim=1)
+    np.testing.assert_allclose(values(probs), [[0.23122390, 0.62853169, 0.14024438],
+                                               [0.05126360, 0.01706417, 0.93167222]], rtol=1e-5)
+    probs[:, 0].sum().backward()
+    np.testing.assert_allclose(values(logits.grad), [[0.17775941, -0.14533155, -0.03242785],
+                                                     [0.04863565, -0.00087477, -0.04776087]],
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_log_softmax_value_and_gradient():
+    logits = leaf(LOGITS)
+    logp = F.log_softmax(logits, dim=1)
+    np.testing.assert_allclose(values(logp), [[-1.46436882, -0.46436879, -1.96436882],
+                                              [-2.97077441, -4.07077408, -0.07077423]], rtol=1e-5)
+    (logp * gj.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])).sum().backward()
+    np.testing.assert_allclose(values(logits.grad), [[0.76877612, -0.62853169, -0.14024438],
+                                                     [-0.05126359, -0.01706417, 0.06832778]],
+                               rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reduction, loss, grad", [
+    ("mean", 1.5, [-1 / 3, 1 / 3, -4 / 3]),
+    ("sum", 4.5, [-1.0, 1.0, -4.0]),
+])
+def test_mse_loss_value_and_gradient(reduction, loss, grad):
+    pred = leaf([0.5, 1.5, -1.0])
+    out = F.mse_loss(pred, gj.tensor([1.0, 1.0, 1.0]), reduction=reduction)
+    out.backward()
+    assert out.item() == loss
+    np.testing.assert_allclose(values(pred.grad), grad, rtol=1e-6)
+
+
+# ---- containers and state_dict ---------------------------------------------------------------
+
+class NestedNet(gj.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = gj.nn.Linear(2, 3)
+        self.seq = gj.nn.Sequential(gj.nn.Linear(3, 3), gj.nn.ReLU(),
+                                       gj.nn.Linear(3, 1))
+
+    def forward(self, x):
+        return self.seq(self.l1(x))
+
+
+def test_state_dict_round_trip():
+    gj.manual_seed(0)
+    m = NestedNet()
+    sd = m.state_dict()
+    assert list(sd) == ["l1.weight", "l1.bias", "seq.0.weight", "seq.0.bias",
+                        "seq.2.weight", "seq.2.bias"]
+    m2 = NestedNet()
+    x = gj.ones(4, 2)
+    assert not np.allclose(values(m(x)), values(m2(x)))
+    m2.load_state_dict(sd)
+    np.testing.assert_array_equal(values(m(x)), values(m2(x)))
+    with gj.no_grad():
+        m.l1.weight[0, 0] = 100.0
+    assert sd["l1.weight"][0, 0].item() == 100.0          # state_dict aliases, as in torch
+
+
+def test_module_dict_and_parameter_list_register_their_members():
+    class M(gj.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = gj.nn.ModuleDict({"a": gj.nn.Linear(2, 1), "b": gj.nn.ReLU()})
+            self.scales = gj.nn.ParameterList([gj.ones(2), gj.nn.Parameter(gj.ones(1))])
+
+        def forward(self, x):
+            return self.heads["b"](self.heads["a"](x * self.scales[0])) * self.scales[1]
+
+    m = M()
+    assert [n for n, _ in m.named_parameters()] == ["heads.a.weight", "heads.a.bias",
+                                                    "scales.0", "scales.1"]
+    assert list(m.heads) == ["a", "b"] and "a" in m.heads and len(m.scales) == 2
+    m(gj.ones(3, 2)).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    assert list(m.state_dict()) == ["heads.a.weight", "heads.a.bias", "scales.0", "scales.1"]
+
+
+def test_load_state_dict_reports_every_problem_as_pytorch_does():
+    lin = gj.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError) as info:
+        lin.load_state_dict({"weight": gj.zeros(3, 2), "extra": gj.zeros(1)})
+    assert str(info.value) == (
+        'Error(s) in loading state_dict for Linear:\n\tMissing key(s) in state_dict: "bias". '
+        '\n\tUnexpected key(s) in state_dict: "extra". \n\tsize mismatch for weight: copying a '
+        "param with shape torch.Size([3, 2]) from checkpoint, the shape in current model is "
+        "torch.Size([2, 2]).")
+    before = values(lin.weight).copy()
+    with pytest.raises(RuntimeError, match=r"Linear:\n\tsize mismatch for weight"):
+        lin.load_state_dict({"weight": gj.zeros(3, 2), "bias": gj.zeros(2)}, strict=False)
+    np.testing.assert_array_equal(values(lin.weight), before)        # nothing was loaded
+    keys = lin.load_state_dict({"weight": gj.ones(2, 2)}, strict=False)
+    assert keys.missing_keys == ["bias"] and values(lin.weight).tolist() == [[1, 1], [1, 1]]

@@ -7,6 +7,15 @@ import pytest
 
 import gradjit as gj
 
+
+def values(t) -> np.ndarray:
+    return np.array(t.tolist(), dtype=np.float64)
+
+
+def leaf(data, dtype=None):
+    return gj.tensor(data, dtype=dtype, requires_grad=True)
+
+
 TARGET = np.array([0.5, 1.0, -1.0])
 START = np.array([1.0, -2.0, 0.5])
 
@@ -210,3 +219,115 @@ def test_one_step_is_one_program_traced_once(monkeypatch):
         opt.step()
     assert len(built) == 1 and len(calls) == 4
     assert len(built[0].params) == 3 * 4 + 3 * 7      # (p, grad, 2 states) + 7 scalars each
+
+
+# ---- three steps of each optimizer (torch 2.13.0) --------------------------------------------
+
+# w after each of 3 steps minimising sum((w - [0.5, 1, -1])**2) from w = [1, -2, 0.5] (torch 2.13.0)
+OPTIMIZER_CASES = {
+    "SGD": (lambda p: gj.optim.SGD(p, lr=0.1),
+            [[0.9, -1.4, 0.2], [0.82, -0.92, -0.04], [0.756, -0.536, -0.232]]),
+    "SGD momentum": (lambda p: gj.optim.SGD(p, lr=0.1, momentum=0.9),
+                     [[0.9, -1.4, 0.2], [0.73, -0.38, -0.31], [0.531, 0.814, -0.907]]),
+    "Adam": (lambda p: gj.optim.Adam(p, lr=0.1),
+             [[0.9000000357627869, -1.899999976158142, 0.4000000059604645],
+              [0.8011874556541443, -1.800102710723877, 0.30023905634880066],
+              [0.7048712968826294, -1.7003815174102783, 0.20090284943580627]]),
+}
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES.values(), ids=OPTIMIZER_CASES.keys())
+def test_optimizer_three_steps(case):
+    make, trajectory = case
+    w = leaf([1.0, -2.0, 0.5])
+    target = gj.tensor([0.5, 1.0, -1.0])
+    opt = make([w])
+    for expected in trajectory:
+        opt.zero_grad()
+        ((w - target) ** 2).sum().backward()
+        opt.step()
+        np.testing.assert_allclose(values(w), expected, rtol=1e-5, atol=1e-6)
+    assert w.is_leaf and w.requires_grad
+
+
+@pytest.mark.parametrize("kwargs, grad", [({}, None), ({"set_to_none": True}, None),
+                                          ({"set_to_none": False}, [0.0])])
+def test_zero_grad(kwargs, grad):
+    w = leaf([1.0])
+    opt = gj.optim.SGD([w], lr=0.1)
+    (w * 2).sum().backward()
+    opt.zero_grad(**kwargs)
+    assert (w.grad.tolist() if w.grad is not None else None) == grad
+
+
+# ---- momentum, Nesterov, AdamW and zero_grad against NumPy -----------------------------------
+
+def np_sgd(p, g, buf, lr, momentum, wd, nesterov):
+    g = g + wd * p
+    buf = g if buf is None else momentum * buf + g
+    g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def np_adamw(p, g, m, v, t, lr, wd, b1=0.9, b2=0.999, eps=1e-8):
+    p = p * (1 - lr * wd)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - lr / (1 - b1 ** t) * m / (np.sqrt(v / (1 - b2 ** t)) + eps), m, v
+
+
+X = np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 1.0]])
+
+
+def quad_loss_and_grad(w):
+    r = X @ w
+    return (r ** 2).mean(), 2 * X.T @ r / r.size
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_weight_decay_nesterov(nesterov):
+    w0 = np.array([[1.0, -2.0], [0.5, 3.0]])
+    w = gj.tensor(w0, requires_grad=True)
+    opt = gj.optim.SGD([w], lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=nesterov)
+    ref, buf = w0.copy(), None
+    for _ in range(5):
+        opt.zero_grad()
+        ((gj.tensor(X) @ w) ** 2).mean().backward()
+        opt.step()
+        _, g = quad_loss_and_grad(ref)
+        ref, buf = np_sgd(ref, g, buf, 0.05, 0.9, 0.01, nesterov)
+        np.testing.assert_allclose(values(w), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("wd", [0.01, 0.0])
+def test_adamw_decouples_weight_decay(wd):
+    w0 = np.array([[1.0, -2.0], [0.5, 3.0]])
+    w = gj.tensor(w0, requires_grad=True)
+    opt = gj.optim.AdamW([w], lr=0.1, weight_decay=wd)
+    ref, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    for t in range(1, 6):
+        opt.zero_grad()
+        ((gj.tensor(X) @ w) ** 2).mean().backward()
+        opt.step()
+        _, g = quad_loss_and_grad(ref)
+        ref, m, v = np_adamw(ref, g, m, v, t, 0.1, wd)
+        np.testing.assert_allclose(values(w), ref, rtol=1e-12)
+    assert gj.optim.AdamW([gj.ones(1, requires_grad=True)]).defaults["weight_decay"] == 0.01
+
+
+def test_grad_accumulates_and_the_zero_grad_variants():
+    lin = gj.nn.Linear(2, 1)
+    opt = gj.optim.SGD(lin.parameters(), lr=0.1)
+    x = gj.tensor([[1.0, 2.0]])
+    for _ in range(3):
+        lin(x).sum().backward()
+    np.testing.assert_allclose(values(lin.weight.grad), [[3.0, 6.0]])
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_allclose(values(lin.weight.grad), [[0.0, 0.0]])
+    lin(x).sum().backward()
+    np.testing.assert_allclose(values(lin.weight.grad), [[1.0, 2.0]])
+    opt.zero_grad()
+    assert lin.weight.grad is None
+    lin(x).sum().backward()
+    lin.zero_grad()
+    assert lin.weight.grad is None and lin.bias.grad is None

@@ -1,6 +1,6 @@
-"""Every code example of the seed documents, run with `torch` bound to gradjit (API.md section 2).
+"""Every code example of the seed documents, run with `torch` bound to gradjit (docs/api.md 2).
 
-The examples live in seed_examples/seedNNN_exK.py, copied verbatim from /work/shared/seeds
+The examples live in seed_examples/seedNNN_exK.py, copied verbatim from the seed documents
 (seed 002 lost its line breaks on the web page; its files restore them, tokens unchanged).
 seed_examples/expected.json holds what real torch 2.13.0 printed and raised for each one,
 written by seed_examples/record_expected.py, which also verified every check listed there

@@ -57,7 +57,7 @@ def test_a_missing_name_says_gradjit_lacks_the_torch_name(module, name):
 
 def test_dunder_lookups_stay_plain_attribute_errors():
     with pytest.raises(AttributeError, match="has no attribute '__wrapped__'"):
-        torch.nn.__wrapped__
+        torch.nn.__wrapped__  # noqa: B018  the lookup itself is the test
 
 
 def run_torch_script(tmp_path, source: str, *args) -> subprocess.CompletedProcess:
@@ -238,8 +238,8 @@ def test_dataloader_batches_and_lengths_as_pytorch():
 
 def test_dataloader_collates_dicts_tuples_and_numbers():
     from gradjit.utils.data import DataLoader
-    dl = DataLoader([{"a": torch.tensor(1.), "b": (1, 2.0)}, {"a": torch.tensor(2.), "b": (3, 4.0)}],
-                    batch_size=2)
+    samples = [{"a": torch.tensor(1.), "b": (1, 2.0)}, {"a": torch.tensor(2.), "b": (3, 4.0)}]
+    dl = DataLoader(samples, batch_size=2)
     batch = next(iter(dl))
     a, b, dt_int, dt_float = REF["collate_dict"]
     assert batch["a"].tolist() == a and [t.tolist() for t in batch["b"]] == b

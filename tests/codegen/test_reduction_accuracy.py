@@ -176,7 +176,7 @@ def test_mean_and_var_of_long_f32_inputs(monkeypatch):
     x = (RNG.random((2000, 600)) * 0.01 + 3).astype(np.float32)
     ref = x.astype(np.float64)
     for axis in (0, 1, None):
-        mean = np.asarray(gj.jit(lambda a: a.mean(axis))(x))
+        mean = np.asarray(gj.jit(lambda a: a.mean(axis))(x))  # noqa: B023  called at once
         np.testing.assert_allclose(mean, ref.mean(axis=axis), rtol=3e-7)
     var = np.asarray(gj.jit(lambda a: a.var(0))(x))
     np.testing.assert_allclose(var, ref.var(axis=0, ddof=1), rtol=1e-4)

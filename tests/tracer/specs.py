@@ -1,7 +1,9 @@
 """OpSpec: one row of the op table (gradjit function, NumPy reference, shapes, domain).
 
-The tables live in specs_math.py (elementwise, reductions, neural) and specs_struct.py
-(linear algebra, shape, indexing); ALL_SPECS joins them for the parametrized tests.
+The tables live in specs_math.py (elementwise, reductions, neural), specs_struct.py
+(linear algebra, shape, indexing) and specs_logic.py (comparisons, logical ops, predicates);
+ALL_SPECS joins them for the parametrized tests, and test_op_spec_rows.py checks that every
+public op has a row.
 """
 from __future__ import annotations
 

@@ -79,6 +79,7 @@ SHAPE = [
       node="Unsqueeze", public=gj.unsqueeze),
     S("flatten", gj.flatten, np.ravel, M + (((),),), node="View", public=gj.flatten),
     S("flatten_1", lambda x: x.flatten(1), lambda x: x.reshape(x.shape[0], -1), M),
+    S("ravel", gj.ravel, np.ravel, M + (((),),)),
     S("unflatten", lambda x: x.unflatten(1, (2, -1)), lambda x: x.reshape(3, 2, 2),
       (((3, 4),),)),
     S("movedim", lambda x: gj.movedim(x, 0, -1), lambda x: np.moveaxis(x, 0, -1), M),

@@ -11,12 +11,13 @@ import pytest
 from ir.autodiff import vjp
 from ir.core import is_float
 from ir.interpret import interpret
+from tests.tracer.specs_logic import LOGIC
 from tests.tracer.specs_math import ELEMENTWISE, NEURAL, REDUCTIONS
 from tests.tracer.specs_struct import STRUCT_SPECS
 from tests.tracer.tracing import trace_on
 from tracer.pipeline import compile_function
 
-ALL_SPECS = ELEMENTWISE + REDUCTIONS + NEURAL + STRUCT_SPECS
+ALL_SPECS = ELEMENTWISE + REDUCTIONS + NEURAL + STRUCT_SPECS + LOGIC
 
 
 def _cotangents(fn, rng, dtype):

@@ -10,12 +10,13 @@ from hypothesis.extra import numpy as hnp
 
 import tracer.ops as gj
 from tests.tracer.specs import as_list, case_id, cases
+from tests.tracer.specs_logic import LOGIC
 from tests.tracer.specs_math import ELEMENTWISE, NEURAL, REDUCTIONS
 from tests.tracer.specs_struct import STRUCT_SPECS
 from tests.tracer.tracing import run_traced
 from tracer.tensor import tensor_from_array
 
-ALL_SPECS = ELEMENTWISE + REDUCTIONS + NEURAL + STRUCT_SPECS
+ALL_SPECS = ELEMENTWISE + REDUCTIONS + NEURAL + STRUCT_SPECS + LOGIC
 
 
 def _compare(got, want, rtol, atol=1e-12):

@@ -1,4 +1,4 @@
-"""PyTorch-style imperative autograd on gradjit's lazy Expr graph (API.md section 2).
+"""PyTorch-style imperative autograd on gradjit's lazy Expr graph (docs/api.md section 2).
 
     x = gj.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()          # recorded lazily; loss.grad_fn is <SumBackward0>

@@ -195,7 +195,8 @@ class Run:
 _PRIM_NODES = {
     "exp": "Exp", "log": "Log", "log1p": "Log1P", "expm1": "Expm1", "sqrt": "Sqrt",
     "rsqrt": "Rsqrt", "sin": "Sin", "cos": "Cos", "tan": "Tan", "tanh": "Tanh",
-    "logistic": "Sigmoid", "erf": "Erf", "neg": "Neg", "abs": "Abs", "sign": "Sign", "integer_pow": "Pow",
+    "logistic": "Sigmoid", "erf": "Erf", "neg": "Neg", "abs": "Abs", "sign": "Sign",
+    "integer_pow": "Pow",
     "logical_not": "LogicalNot", "stop_gradient": "StopGradient", "convert": "ToCopy",
     "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "max": "Max", "min": "Min",
     "pow": "Pow", "logical_and": "LogicalAnd", "logical_or": "LogicalOr", "lt": "Lt",

@@ -1,4 +1,4 @@
-"""The op surface (API.md section 3): free functions, and Tensor operators and methods.
+"""The op surface (docs/api.md section 3): free functions, and Tensor operators and methods.
 
 Free functions take Tensors, NumPy arrays and Python scalars; each records IR primitives
 through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward node name

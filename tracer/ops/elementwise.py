@@ -17,8 +17,8 @@ from tracer.record import apply, torch_op
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
-           "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "erf", "relu",
-           "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
+           "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
+           "relu", "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
            "clamp_max", "masked_fill", "stop_gradient"]
 
 

@@ -1,7 +1,8 @@
 """Records tests/api/recorded/namespaces.json from real PyTorch 2.13 (not run by the suite):
     python tests/api/recorded/record_namespaces.py > tests/api/recorded/namespaces.json
 """
-import torch, json
+import torch
+import json
 out = {}
 w = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True)
 b = torch.tensor([0.1, -0.2], requires_grad=True)

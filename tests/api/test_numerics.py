@@ -1,4 +1,4 @@
-"""QA: dtypes, promotion, 0-d / size-1 / empty shapes, broadcasting, axes and accuracy.
+"""Numerics: dtypes, promotion, 0-d / size-1 / empty shapes, broadcasting, axes and accuracy.
 
 Expected values come from NumPy; dtype rules are PyTorch's and JAX's (weak Python scalars,
 f32 + f64 -> f64, integer arithmetic promoting to the default float).
@@ -59,7 +59,7 @@ def test_integer_inputs_to_grad_are_a_clear_error(arg):
     with pytest.raises(TypeError) as info:
         gj.grad(lambda x: (x * 1.5).sum())(arg)                     # MARK
     msg = str(info.value)
-    assert "cannot be differentiated" in msg and "test_qa_numerics.py:" in msg
+    assert "cannot be differentiated" in msg and "test_numerics.py:" in msg
 
 
 # ---- empty, 0-d and size-1 shapes ----------------------------------------------------------
@@ -136,7 +136,7 @@ def test_any_all_and_extrema_of_empty_tensors():
         empty.argmax(-2)
     with pytest.raises(RuntimeError, match=r"min\(\): Expected reduction dim to be specified"):
         empty.min()
-    with pytest.raises(IndexError, match="test_qa_numerics.py:"):
+    with pytest.raises(IndexError, match="test_numerics.py:"):
         gj.jit(lambda x: x.amax(0))(np.zeros((0, 3)))
     assert empty.amax(1).shape == (0,)              # reducing a non-empty axis is fine
 
@@ -278,3 +278,23 @@ def test_long_elementwise_chains_compile(monkeypatch, front):
     else:
         got = _chain(gj.tensor(x), 400)
     np.testing.assert_allclose(values(got), _chain(x.astype(np.float64), 400), rtol=1e-4)
+
+
+def test_where_with_python_scalars():
+    x = gj.tensor([1.0, -2.0, 3.0])
+    np.testing.assert_allclose(values(gj.where(x > 0, x, 0.0)), [1, 0, 3])
+    out = gj.where(x > 0, 1.0, -1.0)
+    assert out.dtype == gj.float32
+    np.testing.assert_allclose(values(out), [1, -1, 1])
+    mixed = gj.where(x > 0, 2, x)
+    assert mixed.dtype == gj.float32
+    np.testing.assert_allclose(values(mixed), [2, -2, 2])
+
+
+def test_equal_is_one_python_bool_for_shape_and_values():
+    a = gj.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert gj.equal(a, gj.tensor([[1.0, 2.0], [3.0, 4.0]])) is True
+    assert gj.equal(a, a.T) is False                        # same shape, other values
+    assert gj.equal(a, gj.tensor([1.0, 2.0, 3.0, 4.0])) is False   # same values, other shape
+    assert gj.equal(a, a.double()) is True                  # dtypes promote, as in torch
+    assert gj.equal(gj.tensor([float("nan")]), gj.tensor([float("nan")])) is False

@@ -1,4 +1,4 @@
-"""QA: small real models written as a JAX or PyTorch user would, checked against NumPy.
+"""Small real models written as a JAX or PyTorch user would, checked against NumPy.
 
 Training loops are compared step by step with a NumPy implementation of the same forward
 pass, hand-written backward pass and optimizer; the other models' gradients are compared
