@@ -19,5 +19,4 @@ __all__ = ["Module", "Parameter", "Linear", "Identity", "ReLU", "Sigmoid", "Tanh
            "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "MSELoss", "L1Loss",
            "NLLLoss", "CrossEntropyLoss", "functional", "init"]
 for _m in (activation, conv, loss, normalization, rnn, transformer):
-    __all__ += [n for n in _m.__all__ if n not in ("RNNBase", "RNNCellBase")]
-__all__ += ["RNNBase", "RNNCellBase"]
+    __all__ += _m.__all__

@@ -26,7 +26,7 @@ def gelu(input, approximate: str = "none"):
     if approximate == "tanh":
         inner = (x + 0.044715 * x * x * x) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (1.0 + ops.tanh(inner))
-    raise user_error(RuntimeError, f"approximate argument must be either none or tanh.")
+    raise user_error(RuntimeError, "approximate argument must be either none or tanh.")
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):

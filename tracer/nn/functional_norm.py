@@ -84,7 +84,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     if training:
         if count == 1:
             raise user_error(ValueError, "Expected more than 1 value per channel when "
-                             f"training, got input size {list(x.shape)}")
+                             f"training, got input size torch.Size({list(x.shape)})")
         mean = x.mean(dims)
         centered = x - _channel_view(mean, x.ndim)
         var = (centered * centered).mean(dims)

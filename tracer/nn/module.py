@@ -114,6 +114,8 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
         self._forget(name)
         self._buffers[name] = tensor
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: "Module | None"):
         self._forget(name)
@@ -231,15 +233,22 @@ class Module:
     # ---- state -----------------------------------------------------------------------------
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """PyTorch's order: each module's parameters, then its persistent buffers, then its
+        children's entries under their names."""
         out = OrderedDict() if destination is None else destination
-        for name, t in list(self.named_parameters(prefix.rstrip("."))) + \
-                list(self.named_buffers(prefix.rstrip("."))):
-            out[name] = t if keep_vars else t.detach()
+        skip = self.__dict__.get("_non_persistent", ())
+        entries = list(self._parameters.items()) + [
+            (n, b) for n, b in self._buffers.items() if n not in skip]
+        for name, t in entries:
+            if t is not None:
+                out[prefix + name] = t if keep_vars else t.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        own = dict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         values = {k: _as_tensor(v) for k, v in state_dict.items() if k in own}

@@ -19,9 +19,10 @@ __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "R
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _cell(mode: str, xw, h, c, w_hh, b_hh):
-    """One step: xw is the input projection (with b_ih); returns (h', c')."""
-    hw = ops.matmul(h, ops.t(w_hh))
+def _cell(mode: str, xw, h, c, w_hh_t, b_hh):
+    """One step: xw is the input projection (with b_ih), w_hh_t is W_hh transposed;
+    returns (h', c')."""
+    hw = ops.matmul(h, w_hh_t)
     if b_hh is not None:
         hw = hw + b_hh
     if mode == "LSTM":
@@ -48,12 +49,17 @@ def _layer(mode: str, reverse: bool):
     @torch_op("Rnn" if mode != "LSTM" else "Lstm")
     def run(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         xw = _project(x, w_ih, b_ih)                       # (L, N, gates): one matmul
+        # NOTE: the weights ride in the carry, unchanged, rather than being closed over: a
+        # closed-over lazy tensor (a parameter after .double()) is traced back to its leaves
+        # and recomputed inside the loop, and its gradient would miss this node's input
+        consts = (ops.t(w_hh),) + ((b_hh,) if b_hh is not None else ())
 
         def step(carry, xw_t):
-            h, c = carry
-            h2, c2 = _cell(mode, xw_t, h, c, w_hh, b_hh)
-            return (h2, c2 if c2 is not None else c), h2
-        (h_n, c_n), ys = scan(step, (h0, c0), xw, reverse=reverse)
+            h, c, weights = carry
+            h2, c2 = _cell(mode, xw_t, h, c, weights[0], weights[1] if b_hh is not None
+                           else None)
+            return (h2, c2 if c2 is not None else c, weights), h2
+        (h_n, c_n, _), ys = scan(step, (h0, c0, consts), xw, reverse=reverse)
         return ys, h_n, c_n
     return run
 
@@ -195,9 +201,9 @@ class RNN(RNNBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or "
                              "'relu'.")
-        self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -255,7 +261,7 @@ class RNNCellBase(Module):
             c = zeros(*shape, dtype=x.dtype) if c is None else (
                 c.unsqueeze(0) if unbatched else c)
         xw = _project(x, self.weight_ih, self.bias_ih)
-        h2, c2 = _cell(mode, xw, h, c, self.weight_hh, self.bias_hh)
+        h2, c2 = _cell(mode, xw, h, c, ops.t(self.weight_hh), self.bias_hh)
         if unbatched:
             h2 = h2.squeeze(0)
             c2 = c2.squeeze(0) if c2 is not None else None
