@@ -472,3 +472,32 @@ def run_error(torch, name: str):
     except Exception as e:          # noqa: BLE001  (the recorded error is the point)
         return [type(e).__name__, str(e)]
     return None
+
+
+# ---- printed layouts (repr) ----------------------------------------------------------------
+
+REPRS = {
+    "GELU": lambda t: t.nn.GELU("tanh"), "ELU": lambda t: t.nn.ELU(0.5),
+    "Softplus": lambda t: t.nn.Softplus(), "Hardtanh": lambda t: t.nn.Hardtanh(-2.0, 2.0),
+    "Mish": lambda t: t.nn.Mish(), "Unflatten": lambda t: t.nn.Unflatten(1, (2, 3)),
+    "Dropout2d": lambda t: t.nn.Dropout2d(0.3),
+    "LayerNorm": lambda t: t.nn.LayerNorm(8), "RMSNorm": lambda t: t.nn.RMSNorm([4, 5]),
+    "GroupNorm": lambda t: t.nn.GroupNorm(2, 6), "BatchNorm1d": lambda t: t.nn.BatchNorm1d(4),
+    "BatchNorm2d": lambda t: t.nn.BatchNorm2d(3, momentum=None, affine=False),
+    "Embedding": lambda t: t.nn.Embedding(10, 3, padding_idx=0),
+    "Conv2d": lambda t: t.nn.Conv2d(3, 16, 3, padding=1),
+    "Conv2d_opts": lambda t: t.nn.Conv2d(4, 8, (3, 5), stride=2, padding="valid",
+                                         dilation=2, groups=2, bias=False),
+    "Conv1d": lambda t: t.nn.Conv1d(2, 4, 3, padding="same", padding_mode="reflect"),
+    "MaxPool2d": lambda t: t.nn.MaxPool2d(2), "AvgPool2d": lambda t: t.nn.AvgPool2d(3, 1, 1),
+    "AdaptiveAvgPool2d": lambda t: t.nn.AdaptiveAvgPool2d((1, 1)),
+    "LSTM": lambda t: t.nn.LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True),
+    "GRU": lambda t: t.nn.GRU(3, 4, dropout=0.5, num_layers=2),
+    "RNN": lambda t: t.nn.RNN(3, 4, nonlinearity="relu", bias=False),
+    "LSTMCell": lambda t: t.nn.LSTMCell(3, 4), "GRUCell": lambda t: t.nn.GRUCell(3, 4, False),
+    "MultiheadAttention": lambda t: t.nn.MultiheadAttention(8, 2),
+    "TransformerEncoder": lambda t: t.nn.TransformerEncoder(
+        t.nn.TransformerEncoderLayer(8, 2, 16), 2),
+    "BCEWithLogitsLoss": lambda t: t.nn.BCEWithLogitsLoss(),
+    "HuberLoss": lambda t: t.nn.HuberLoss(),
+}

@@ -8,12 +8,13 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-from tests.api.nn_cases import CASES, ERRORS, run_case, run_error  # noqa: E402
+from tests.api.nn_cases import CASES, ERRORS, REPRS, run_case, run_error  # noqa: E402
 
-out = {"torch": torch.__version__, "cases": {}, "errors": {}}
+out = {"torch": torch.__version__, "cases": {}, "errors": {}, "reprs": {}}
 for name, c in CASES.items():
     torch.manual_seed(0)
     out["cases"][name] = run_case(torch, c)
+out["reprs"] = {name: repr(make(torch)) for name, make in REPRS.items()}
 for name in ERRORS:
     out["errors"][name] = run_error(torch, name)
 
