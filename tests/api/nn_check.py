@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 import gradjit
-from tests.api.nn_cases import CASES, ERRORS, run_case, run_error
+from tests.api.nn_cases import CASES, run_case
+from tests.api.nn_cases_text import ERRORS, run_error
 
 RECORDED = json.loads((Path(__file__).parent / "recorded" / "nn.json").read_text())
 

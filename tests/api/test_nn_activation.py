@@ -5,7 +5,7 @@ import pytest
 
 import gradjit as gj
 from tests.api.nn_check import RECORDED, check_case, names
-from tests.api.nn_cases import REPRS
+from tests.api.nn_cases_text import REPRS
 from tests.gradcheck import check_grads
 
 F = gj.nn.functional

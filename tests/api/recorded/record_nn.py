@@ -8,7 +8,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-from tests.api.nn_cases import CASES, ERRORS, REPRS, run_case, run_error  # noqa: E402
+from tests.api.nn_cases import CASES, run_case  # noqa: E402
+from tests.api.nn_cases_text import ERRORS, REPRS, run_error  # noqa: E402
 
 out = {"torch": torch.__version__, "cases": {}, "errors": {}, "reprs": {}}
 for name, c in CASES.items():
