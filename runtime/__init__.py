@@ -13,12 +13,16 @@ from __future__ import annotations
 import os
 
 from ir.core import Function
-from runtime.cache import DISK, CompileCache, log, logging_enabled, structural_key
-from runtime.engine import CompileError, Engine, create_execution_engine
+from runtime.cache import CompileCache, log, logging_enabled, structural_key
+from runtime.disk_cache import DISK
+from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
+                            target_from_env)
+from runtime import threads
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
                                 trampoline_ir)
 
 _CACHE = CompileCache()
+threads.reinit_after_fork(_CACHE)    # its lock is held for a whole compile
 
 
 def _backend() -> str:
@@ -67,7 +71,7 @@ def compile(fn: Function, bounds_check: bool | None = None) -> Executable:
         CompileError: LLVM rejected the generated code (a gradjit bug).
     """
     backend, bc = _backend(), _bounds_check(bounds_check)
-    key = structural_key(fn, backend, bc)
+    key = structural_key(fn, backend, bc, *target_from_env())
     if backend == "interpret":
         return _CACHE.get_or_build(key, lambda: InterpretedExecutable(fn), fn.name)
     return _CACHE.get_or_build(key, lambda: DISK.load_or_build(
@@ -94,6 +98,12 @@ class Lowered:
         engine = create_execution_engine()
         return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
 
+    @property
+    def assembly(self) -> str:
+        """The target CPU's assembly (GRADJIT_TARGET_CPU, else the host's); never run."""
+        engine = create_execution_engine()
+        return engine.assembly(self.kernel.llvm_ir, self.kernel.entry)
+
     def compile(self) -> Executable:
         return compile(self.ir, bounds_check=self.bounds_check)
 
@@ -117,5 +127,6 @@ def clear_cache():
 
 
 __all__ = ["compile", "lower", "Lowered", "Executable", "InterpretedExecutable", "cache_info",
-           "clear_cache", "create_execution_engine", "Engine", "CompileError", "BoundsError",
+           "clear_cache", "create_execution_engine", "Engine", "CompileError", "TargetError",
+           "BoundsError",
            "log", "logging_enabled"]

@@ -1,45 +1,82 @@
-"""The LLVM engine: one host target machine and one MCJIT compiler per process.
+"""The LLVM engine: one target machine and one MCJIT compiler per process and target.
 
 llvmlite 0.50 (LLVM 22): `llvm.initialize()` raises, so only the native target and asm
 printer are initialised; optimisation uses the new pass manager at O3 tuned for the host
 CPU (its name and features, so AVX2/AVX-512 are used where present). Modules are parsed,
-verified, optimised, added to the one MCJIT and finalised; their entry addresses stay valid
+verified, optimised, added to the MCJIT and finalised; their entry addresses stay valid
 for the life of the process. libm functions referenced by kernels are resolved from the
 process itself.
+
+    GRADJIT_TARGET_CPU=haswell          code for another CPU (an LLVM CPU name; "host": this one)
+    GRADJIT_TARGET_FEATURES=-avx2,+fma  LLVM feature flags applied after the CPU's own
+
+Code for a target is run only when LLVM itself says every feature the target enables is one
+this host has (runnable_problem); otherwise it can be lowered and compiled to LLVM IR,
+assembly or object code (runtime.lower(fn).optimized_llvm_ir / .assembly) but running it
+raises TargetError: an instruction the host lacks would kill the process with SIGILL.
+
+Every call gradjit makes into LLVM holds LLVM_LOCK; runtime.threads takes it around
+os.fork(), so a child never inherits LLVM (or llvmlite's own lock) in the middle of a compile.
 """
 from __future__ import annotations
 
 import ctypes.util
+import os
+import tempfile
 import threading
 
 import llvmlite.binding as llvm
 
-_ENGINE = None
-_ENGINE_LOCK = threading.Lock()
+LLVM_LOCK = threading.RLock()
+_ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
 
 
 class CompileError(RuntimeError):
     """LLVM rejected a kernel (a code generator bug): the message names the step and kernel."""
 
 
-class Engine:
-    """The host target machine and the process's MCJIT; thread-safe."""
+class TargetError(RuntimeError):
+    """GRADJIT_TARGET_CPU/FEATURES name an unknown CPU or feature, or code for a CPU this host
+    may not support was about to run."""
 
-    def __init__(self):
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        _load_libm()
-        self.triple = llvm.get_process_triple()
-        self.cpu = llvm.get_host_cpu_name()
-        self.features = llvm.get_host_cpu_features().flatten()
-        target = llvm.Target.from_triple(self.triple)
-        self.target_machine = target.create_target_machine(
-            cpu=self.cpu, features=self.features, opt=3)
-        self.data_layout = str(self.target_machine.target_data)
-        self.mcjit = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
-        self.lock = threading.RLock()
+
+class Engine:
+    """A target machine (the host's unless cpu/features say otherwise) and its MCJIT;
+    thread-safe.
+
+    Args:
+        cpu: an LLVM CPU name, or None for the host CPU (then features default to the
+            host's features).
+        features: LLVM feature flags ("+avx2,-fma") applied after the CPU's defaults.
+    Raises:
+        TargetError: an unknown CPU name or feature.
+    """
+
+    def __init__(self, cpu: str | None = None, features: str | None = None):
+        with LLVM_LOCK:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            _load_libm()
+            self.triple = llvm.get_process_triple()
+            self.host_cpu = llvm.get_host_cpu_name()
+            self.host_features = llvm.get_host_cpu_features().flatten()
+            self.cpu, self.features = _resolve_target(cpu, features, self.host_cpu,
+                                                      self.host_features)
+            target = llvm.Target.from_triple(self.triple)
+            self.target_machine = target.create_target_machine(
+                cpu=self.cpu, features=self.features, opt=3)
+            self.data_layout = str(self.target_machine.target_data)
+            self.mcjit = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                    self.target_machine)
+            self.runnable_problem = _runnable_problem(self, features)
+        self.lock = LLVM_LOCK
         self.addresses: dict = {}       # symbol -> address of everything added so far
         self.modules = []               # keeps added modules alive with the engine
+
+    def check_runnable(self):
+        """Raises TargetError unless this host can execute code for the engine's target."""
+        if self.runnable_problem is not None:
+            raise TargetError(self.runnable_problem)
 
     def parse(self, llvm_ir: str, name: str) -> llvm.ModuleRef:
         """Parses and verifies module text, retargeted to the host."""
@@ -67,7 +104,19 @@ class Engine:
 
     def optimized_text(self, llvm_ir: str, name: str = "kernel") -> str:
         """The optimised form of module text (for inspection; nothing is added to the JIT)."""
-        return str(self.optimize(self.parse(llvm_ir, name)))
+        with self.lock:
+            return str(self.optimize(self.parse(llvm_ir, name)))
+
+    def assembly(self, llvm_ir: str, name: str = "kernel") -> str:
+        """The target's assembly for module text, optimised (nothing is added to the JIT or
+        run, so any target CPU works)."""
+        with self.lock:
+            return self.target_machine.emit_assembly(self.optimize(self.parse(llvm_ir, name)))
+
+    def object_code(self, llvm_ir: str, name: str = "kernel") -> bytes:
+        """The target's object code for module text, optimised (never run)."""
+        with self.lock:
+            return self.target_machine.emit_object(self.optimize(self.parse(llvm_ir, name)))
 
     def compile(self, texts: list, symbols: list, name: str) -> list:
         """Links module texts into one, optimises it, JITs it; returns the symbols' addresses.
@@ -75,6 +124,7 @@ class Engine:
         A symbol compiled before (the same kernel text after clear_cache, say) is not added
         again: MCJIT would see a duplicate definition; the earlier address is returned.
         """
+        self.check_runnable()
         with self.lock:
             if all(s in self.addresses for s in symbols):
                 return [self.addresses[s] for s in symbols]
@@ -104,23 +154,146 @@ def _load_libm():
             pass
 
 
+def target_from_env() -> tuple[str | None, str | None]:
+    """(GRADJIT_TARGET_CPU, GRADJIT_TARGET_FEATURES), None for unset ("host" = unset)."""
+    cpu = os.environ.get("GRADJIT_TARGET_CPU", "").strip()
+    features = os.environ.get("GRADJIT_TARGET_FEATURES", "").strip()
+    return (None if cpu in ("", "host") else cpu), (features or None)
+
+
 def create_execution_engine() -> Engine:
-    """The process-wide Engine, created on first use (llvmlite's documented JIT recipe)."""
-    global _ENGINE
-    with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = Engine()
-        return _ENGINE
+    """The process-wide Engine of the target GRADJIT_TARGET_CPU/FEATURES ask for (the host
+    by default), created on first use (llvmlite's documented JIT recipe)."""
+    target = target_from_env()
+    engine = _ENGINES.get(target)
+    if engine is not None:
+        return engine
+    with LLVM_LOCK:
+        if target not in _ENGINES:
+            _ENGINES[target] = Engine(*target)
+        return _ENGINES[target]
 
 
 def fresh_execution_engine() -> Engine:
-    """Replaces the process-wide Engine by a new one that has compiled nothing yet.
+    """Replaces the process-wide Engine (of the current target) by one that has compiled
+    nothing yet.
 
     For measuring cold compiles: the Engine shares code by symbol, so compiling a kernel
     again in the same Engine costs nothing. Code from the old Engine stays valid as long as
     the Executables holding it live.
     """
-    global _ENGINE
-    with _ENGINE_LOCK:
-        _ENGINE = Engine()
-        return _ENGINE
+    target = target_from_env()
+    with LLVM_LOCK:
+        _ENGINES[target] = Engine(*target)
+        return _ENGINES[target]
+
+
+# ---- targets -----------------------------------------------------------------------------
+
+_KNOWN: dict = {}
+
+
+def known_targets() -> tuple[frozenset, frozenset]:
+    """(CPU names, feature names) LLVM knows for this triple: read once from the list LLVM
+    prints for the CPU name "help" (to stderr, so fd 2 is redirected around that call)."""
+    if not _KNOWN:
+        with LLVM_LOCK, tempfile.TemporaryFile() as out:
+            saved = os.dup(2)
+            try:
+                os.dup2(out.fileno(), 2)
+                llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
+                    cpu="help")
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        sections = {"cpus": set(), "features": set()}
+        current = None
+        for line in text.splitlines():
+            if line.startswith("Available CPUs"):
+                current = "cpus"
+            elif line.startswith("Available features"):
+                current = "features"
+            elif current and line.startswith("  ") and " - " in line:
+                sections[current].add(line.split()[0])
+        _KNOWN["cpus"] = frozenset(sections["cpus"])
+        _KNOWN["features"] = frozenset(sections["features"])
+    return _KNOWN["cpus"], _KNOWN["features"]
+
+
+def _resolve_target(cpu, features, host_cpu: str, host_features: str) -> tuple[str, str]:
+    """The (cpu, features) strings for LLVM, checked: LLVM warns and guesses on an unknown
+    CPU name or feature (and may abort the process later), so those are errors here."""
+    if cpu is None:
+        chosen = host_features if features is None else f"{host_features},{features}"
+        cpu = host_cpu
+    else:
+        chosen = features or ""
+    if cpu != host_cpu or features is not None:
+        cpus, known = known_targets()
+        if cpu not in cpus:
+            raise TargetError(f"GRADJIT_TARGET_CPU={cpu!r} is not a CPU LLVM knows for "
+                              f"{llvm.get_process_triple()} (e.g. haswell, znver3, "
+                              "skylake-avx512, x86-64-v2; 'host' for this one)")
+        for flag in filter(None, (f.strip() for f in (features or "").split(","))):
+            if flag[:1] not in ("+", "-") or flag[1:] not in known:
+                raise TargetError(f"GRADJIT_TARGET_FEATURES: {flag!r} is not '+' or '-' "
+                                  "followed by a feature LLVM knows (e.g. +avx2,-fma)")
+    return cpu, chosen
+
+
+_PROBE = """
+target triple = "{triple}"
+@g = global i32 0
+define internal void @target() #0 {{
+  store volatile i32 1, ptr @g
+  ret void
+}}
+define void @host() #1 {{
+  call void @target()
+  ret void
+}}
+attributes #0 = {{ "target-cpu"="{cpu}" "target-features"="{features}" }}
+attributes #1 = {{ "target-cpu"="{cpu}" "target-features"="{masked}" }}
+"""
+
+
+def _runnable_problem(engine: Engine, asked: str | None) -> str | None:
+    """None when the host can run code for the engine's target, else why not.
+
+    LLVM is asked, not a table: X86's inliner inlines a function into another only when the
+    callee's features are a subset of the caller's. The callee is the target; the caller
+    is the same target with every feature the host lacks turned off. If it inlines, the
+    target enables nothing the host lacks.
+    """
+    if engine.cpu == engine.host_cpu and engine.features == engine.host_features:
+        return None
+    lacking = [f[1:] for f in engine.host_features.split(",") if f.startswith("-")]
+    masked = ",".join([f for f in engine.features.split(",") if f] + ["-" + f for f in lacking])
+    mod = llvm.parse_assembly(_PROBE.format(triple=engine.triple, cpu=engine.cpu,
+                                            features=engine.features, masked=masked))
+    engine.optimize(mod)
+    if "call " not in str(mod.get_function("host")):
+        return None
+    return (f"code compiled for GRADJIT_TARGET_CPU={engine.cpu!r}"
+            f"{' with GRADJIT_TARGET_FEATURES=' + asked if asked else ''} may use "
+            f"instructions this host ({engine.host_cpu}) lacks, so it is not run (it would "
+            "die with SIGILL). Lowering works: runtime.lower(fn).optimized_llvm_ir and "
+            ".assembly; unset GRADJIT_TARGET_CPU to compile for this host.")
+
+
+def _load_libm():
+    """Makes libm's symbols (tanhf, log1p, ...) visible to the JIT's symbol resolution.
+
+    The Python process has libm loaded already; loading it by name again is harmless and
+    keeps kernels working in an embedding process that does not.
+    """
+    name = ctypes.util.find_library("m")
+    if name:
+        try:
+            llvm.load_library_permanently(name)
+        except RuntimeError:
+            pass
+
+

@@ -13,11 +13,23 @@ bitwise the same for any thread count.
 The default is GRADJIT_NUM_THREADS when set (read once, when first needed), else the number
 of cores this process may run on. `epoch` changes whenever the setting does, which is how an
 Executable knows that the thread count in its pooled workspaces is stale.
+
+os.fork() while another thread compiles: a child inherits every lock in the state it was in,
+and the thread that held one does not exist there, so the child would wait forever on the
+first compile. Before a fork gradjit therefore waits for imports that another thread has
+under way (a compile imports codegen late; the module's import lock would stay held in the
+child), then takes runtime.engine.LLVM_LOCK and llvmlite's own lock (the fork
+waits for an LLVM step in progress to finish, so the child never holds LLVM half-way through
+one); in the child it replaces the Python locks registered with `reinit_after_fork` (the
+compile cache's, held for a whole compile) by new ones.
 """
 from __future__ import annotations
 
 import ctypes.util
 import os
+import threading
+import time
+import weakref
 
 THREADS_OFFSET = 8      # must equal codegen.loops.THREADS_OFFSET (checked by the tests)
 MAX_THREADS = 64        # codegen.loops.MAX_THREADS: more are not started
@@ -96,3 +108,75 @@ def load_symbols():
                 except RuntimeError:
                     pass
     _symbols_loaded = True
+
+
+# ---- os.fork() ---------------------------------------------------------------------------
+
+_REINIT = weakref.WeakSet()       # objects whose `lock` attribute is replaced in a fork child
+
+
+def reinit_after_fork(obj):
+    """Gives obj (which has a `lock` attribute, an RLock) a new lock in a forked child."""
+    _REINIT.add(obj)
+
+
+def _llvmlite_lock():
+    """llvmlite's lock around every call into libllvmlite, if this llvmlite has one."""
+    from llvmlite.binding import ffi
+    lock = getattr(getattr(ffi, "lib", None), "_lock", None)
+    return lock if hasattr(lock, "__enter__") else None
+
+
+FORK_WAIT_SECONDS = 10.0    # longer than any import or LLVM step; then the fork goes on
+
+
+def _imports_under_way() -> bool:
+    """Whether another thread holds a module's import lock (importlib takes one per module
+    being imported, before the module appears in sys.modules)."""
+    from importlib import _bootstrap
+    me = threading.get_ident()
+    for ref in list(getattr(_bootstrap, "_module_locks", {}).values()):
+        lock = ref()
+        if lock is not None and getattr(lock, "owner", None) not in (None, 0, me):
+            return True
+    return False
+
+
+def _before_fork():
+    """Takes LLVM_LOCK and llvmlite's lock at a moment when no other thread is importing.
+
+    Taking a lock lets other threads run (and maybe start an import), so the check is
+    repeated with the locks held. An import that does not end within FORK_WAIT_SECONDS
+    (one waiting for this thread, say) is not waited for.
+    """
+    from runtime.engine import LLVM_LOCK
+    deadline = time.monotonic() + FORK_WAIT_SECONDS
+    while True:
+        while _imports_under_way() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        LLVM_LOCK.acquire()
+        lock = _llvmlite_lock()
+        if lock is not None:
+            lock.__enter__()
+        if not _imports_under_way() or time.monotonic() >= deadline:
+            return
+        _after_fork_in_parent()
+
+
+def _after_fork_in_parent():
+    from runtime.engine import LLVM_LOCK
+    lock = _llvmlite_lock()
+    if lock is not None:
+        lock.__exit__(None, None, None)
+    LLVM_LOCK.release()
+
+
+def _after_fork_in_child():
+    _after_fork_in_parent()       # this thread took them before the fork, and lives on here
+    for obj in list(_REINIT):
+        obj.lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

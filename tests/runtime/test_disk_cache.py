@@ -1,6 +1,7 @@
 """The disk cache of object code: hits across processes, corrupt entries rebuilt, the
 directory's permissions, the environment variables and the key."""
 import hashlib
+import hmac
 import logging
 import os
 import stat
@@ -13,8 +14,9 @@ import pytest
 import runtime
 from codegen import lower
 from ir.interpret import interpret
-from runtime import cache
-from runtime.cache import CorruptEntry, pack_entry, unpack_entry
+from runtime import cache_entry
+from runtime import disk_cache as cache
+from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
 from tests.prim_samples import T, make_fn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def cache_dir(tmp_path, monkeypatch):
     path = tmp_path / "objects"
     monkeypatch.setenv("GRADJIT_CACHE_DIR", str(path))
+    monkeypatch.setenv("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
     monkeypatch.delenv("GRADJIT_DISK_CACHE", raising=False)
     runtime.clear_cache()
     yield path
@@ -33,6 +36,10 @@ def cache_dir(tmp_path, monkeypatch):
 def softplus(n: int = 5, name: str = "softplus"):
     return make_fn(name, [T("f64", (n,))],
                    lambda b, x: [b.log1p(b.exp(x)), b.reduce_sum(x, axes=(0,))])
+
+
+def secret() -> bytes:
+    return cache_entry.load_secret(cache.cache_dir(), [])
 
 
 def entries(path) -> list:
@@ -52,7 +59,7 @@ def test_a_compile_stores_one_entry_in_a_private_directory(cache_dir):
     (entry,) = entries(cache_dir)
     assert stat.S_IMODE(os.stat(entry).st_mode) & 0o077 == 0
     assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
-    header, objects = unpack_entry(entry.read_bytes())
+    header, objects = unpack_entry(entry.read_bytes(), secret())
     assert header["function"] == "softplus" and header["entry"].startswith("gj_softplus_")
     assert objects and all(objects)
 
@@ -105,10 +112,10 @@ def test_a_corrupt_entry_is_deleted_and_rebuilt(cache_dir):
     good = entry.read_bytes()
     for damage in (good[:len(good) // 2], good[:-1] + bytes([good[-1] ^ 1]), b"junk"):
         entry.write_bytes(damage)
-        origin, got, log = run_fresh(fn)
+        _, got, log = run_fresh(fn)
         assert "unusable entry" in log and "deleted and rebuilt" in log
         assert got == want
-        unpack_entry(entry.read_bytes())             # a valid entry again
+        unpack_entry(entry.read_bytes(), secret())             # a valid entry again
     _, got, log = run_fresh(fn)
     assert "disk cache hit" in log and got == want
 
@@ -122,9 +129,9 @@ def test_corruption_is_also_caught_within_one_process(cache_dir, caplog, monkeyp
     monkeypatch.setenv("GRADJIT_LOG", "1")
     with caplog.at_level(logging.INFO, logger="gradjit"):
         exe = runtime.compile(fn)
-    assert "truncated" in caplog.text or "checksum" in caplog.text
+    assert "truncated" in caplog.text or "MAC mismatch" in caplog.text
     check_runs(exe, fn)
-    unpack_entry(entry.read_bytes())
+    unpack_entry(entry.read_bytes(), secret())
 
 
 def test_a_directory_others_can_write_is_not_used(tmp_path, monkeypatch, caplog):
@@ -178,25 +185,31 @@ def test_lowering_options_are_part_of_the_key(cache_dir, monkeypatch):
 def test_the_key_names_versions_target_and_source():
     engine = runtime.create_execution_engine()
     import llvmlite
-    text = cache.environment(engine)
-    for part in (engine.cpu, engine.features, engine.triple, llvmlite.__version__,
-                 np.__version__, cache.source_hash()):
-        assert part in text
+    env = cache.environment(engine)
+    assert env["cpu"] == engine.cpu and env["features"] == engine.features
+    assert env["triple"] == engine.triple and env["llvmlite"] == llvmlite.__version__
+    assert env["numpy"] == np.__version__ and env["source"] == cache.source_hash()
+    import gradjit
+    assert env["gradjit"] == gradjit.__version__
+    key = cache.entry_key(softplus(4), "k", False, engine)
+    assert "reduce_sum" in key["ir"] and key["memory_key"] == "k"
+    assert key["environment"] == env and "bounds_check=False" in key["lowering"]
 
 
 def test_entry_format_rejects_damage():
-    good = pack_entry({"entry": "e", "workspace_bytes": 64}, [b"abc", b"de"])
-    header, objects = unpack_entry(good)
+    key = b"k" * 32
+    good = pack_entry({"entry": "e", "workspace_bytes": 64}, [b"abc", b"de"], key)
+    header, objects = unpack_entry(good, key)
     assert header["entry"] == "e" and objects == [b"abc", b"de"]
     text = b'{"objects": [9]}'                        # well formed, sizes that lie
-    body = cache.FORMAT + len(text).to_bytes(8, "little") + text + b"abc"
-    lying = body + hashlib.sha256(body).digest()
+    body = cache_entry.FORMAT + len(text).to_bytes(8, "little") + text + b"abc"
+    lying = body + hmac.new(key, body, hashlib.sha256).digest()
     bad = [b"", good[:10], good[:-3], b"x" + good[1:], good[:-1] + b"\0", lying]
     for data in bad:
         with pytest.raises(CorruptEntry):
-            unpack_entry(data)
+            unpack_entry(data, key)
     with pytest.raises(CorruptEntry, match="sizes"):
-        unpack_entry(lying)
+        unpack_entry(lying, key)
 
 
 def test_prune_keeps_the_most_recently_used_entries(tmp_path):
