@@ -17,6 +17,7 @@ from tracer.creation import tensor
 from tracer.nn.functional_act import as_float
 from tracer.nn.functional_misc import _along, _zero_pad, pad as _pad
 from tracer.ops.convert import user_error
+from tracer.record import apply, torch_op
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "unfold"]
@@ -38,10 +39,18 @@ def _window_index(offsets, stride, dilation, out) -> tuple:
 
 
 def _windows(x, kernel, stride, dilation, out):
-    """(..., *out, prod(kernel)): every window's elements, kernel offsets last."""
-    slices = [x[_window_index(o, stride, dilation, out)]
-              for o in itertools.product(*(range(k) for k in kernel))]
-    return ops.stack(slices, -1)
+    """(..., *out, prod(kernel)): every window's elements, kernel offsets last. One slice
+    primitive per kernel offset (recorded directly: indexing would add a reshape each), so
+    callers run inside a @torch_op."""
+    lead = x.ndim - len(kernel)
+    pieces = []
+    for offsets in itertools.product(*(range(k) for k in kernel)):
+        start = (0,) * lead + tuple(o * d for o, d in zip(offsets, dilation))
+        limit = tuple(x.shape[:lead]) + tuple(o * d + s * (n - 1) + 1 for o, d, s, n in
+                                              zip(offsets, dilation, stride, out))
+        piece = apply("slice", x, start=start, limit=limit, stride=(1,) * lead + stride)
+        pieces.append(apply("reshape", piece, shape=tuple(piece.shape) + (1,)))
+    return apply("concatenate", *pieces, axis=x.ndim) if len(pieces) > 1 else pieces[0]
 
 
 def _out_size(size, k, s, d, lo, hi, ceil_mode=False) -> int:
@@ -64,6 +73,7 @@ def _batched(x, nd: int, what: str):
     return x, False
 
 
+@torch_op("Convolution", saves=(0, 1))
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int):
     x, unbatched = _batched(as_float(input), nd, f"conv{nd}d")
     w = as_float(weight)
@@ -128,6 +138,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
+@torch_op("Im2Col", saves=(0,))
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col: (N, C*prod(kernel), L) sliding-window columns of 4-D input."""
     x = as_float(input)
@@ -164,6 +175,7 @@ def _pool_geometry(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     return kernel, stride, pad, hi, dilation, out
 
 
+@torch_op("MaxPool2DWithIndices", saves=(0,))
 def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = as_float(input)
     if x.ndim not in (nd + 1, nd + 2):
@@ -206,6 +218,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      return_indices)
 
 
+@torch_op("AvgPool2D", saves=(0,))
 def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
     x = as_float(input)
@@ -252,6 +265,7 @@ def adaptive_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
+@torch_op("AdaptiveAvgPool2D", saves=(0,))
 def _adaptive_avg(input, output_size, nd: int):
     x = as_float(input)
     sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * nd
