@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime import phases
 from runtime.executable import Executable, _workspace
 
 _active: list["Profile"] = []
@@ -111,6 +112,7 @@ class Profile:
             if not _active:
                 Executable.run = _profiled_run
             _active.append(self)
+            phases._spans.append(self._phase_span)
         if self.kernels:
             self._c0 = _cycle_counter()()
         self._t0 = time.perf_counter()
@@ -126,6 +128,7 @@ class Profile:
             self._kernel_events_to_seconds()
         with _lock:
             _active.remove(self)
+            phases._spans.remove(self._phase_span)
             if not _active:
                 Executable.run = _original_run
         return False
@@ -173,6 +176,10 @@ class Profile:
                 ev["ts"] = max(ev["ts"], last_end.get(ev["tid"], ev["ts"]))
                 ev["dur"] = ev.pop("cycles") / rate * 1e6 if rate else 0.0
                 last_end[ev["tid"]] = ev["ts"] + ev["dur"]
+
+    def _phase_span(self, name: str, start: float, seconds: float):
+        """A compile phase (runtime/phases.py) that ran during the session, as a span."""
+        self.compile_span(name, (start - self._t0) * 1e6, seconds)
 
     def compile_span(self, name: str, start_us: float, seconds: float):
         self.events.append({"name": name, "ph": "X", "ts": start_us, "dur": seconds * 1e6,

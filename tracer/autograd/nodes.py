@@ -63,8 +63,12 @@ class Node:
     def num_outputs(self) -> int:
         return len(self.output_exprs)
 
+    # saved values without a version check (PyTorch's wrapped numbers, an operand kept only
+    # for another operand's gradient): they still make a second backward an error
+    saves_unchecked = False
+
     def has_saved(self) -> bool:
-        return bool(self.saved)
+        return bool(self.saved) or self.saves_unchecked
 
     def check_saved(self):
         """Raises PyTorch's errors for a freed graph or an in-place-modified saved tensor."""
@@ -76,14 +80,6 @@ class Node:
     def release(self):
         """After a backward without retain_graph: the saved values count as freed."""
         self.freed = True
-
-    def apply_hooks(self, em, out_cts: list) -> list:
-        """The output cotangents after the tensor hooks registered on them (traced)."""
-        if not self.hooks:
-            return out_cts
-        from tracer.autograd.hooks import run_hooks
-        return [run_hooks(em, self.hooks.get(i, ()), g) if g is not None else None
-                for i, g in enumerate(out_cts)]
 
     def emit_vjp(self, em, out_cts: list, wanted: list) -> list:
         """Emits the input cotangents (Values or None) for the output cotangents out_cts.

@@ -1,5 +1,4 @@
 """torch.nn for gradjit: Module, Parameter, layers, losses, functional and init."""
-import tracer.autograd  # noqa: F401  (the recording hook and in-place methods)
 from tracer.nn import (activation, conv, functional, init, loss, normalization, rnn,
                        transformer)
 from tracer.nn.activation import *  # noqa: F401,F403

@@ -2,14 +2,17 @@
 the subject files functional_act/_norm/_misc/_conv/_loss/_attn)."""
 from __future__ import annotations
 
+import tracer.ops as ops
+from tracer.creation import rand
+from tracer.nn import (functional_act, functional_attn, functional_conv, functional_loss,
+                       functional_misc, functional_norm)
 from tracer.nn.functional_act import *  # noqa: F401,F403
 from tracer.nn.functional_attn import *  # noqa: F401,F403
 from tracer.nn.functional_conv import *  # noqa: F401,F403
 from tracer.nn.functional_loss import *  # noqa: F401,F403
 from tracer.nn.functional_misc import *  # noqa: F401,F403
 from tracer.nn.functional_norm import *  # noqa: F401,F403
-from tracer.nn import (functional_act, functional_attn, functional_conv, functional_loss,
-                       functional_misc, functional_norm)
+from tracer.ops.operands import user_error
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
                                       l1_loss, mse_loss, nll_loss, relu, sigmoid, silu,
                                       softmax, softplus, tanh)
@@ -26,15 +29,12 @@ for _m in (functional_act, functional_attn, functional_conv, functional_loss, fu
 
 @torch_op("Addmm", saves=(1, 2))
 def _addmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
-    import tracer.ops as ops
     return ops.add(ops.matmul(x, ops.t(weight)), bias)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias; one AddmmBackward0 node for 2-D input, as in PyTorch."""
-    import tracer.ops as ops
     if input.shape[-1] != weight.shape[-1]:
-        from tracer.ops.convert import user_error
         rows = input.numel() // input.shape[-1] if input.shape[-1] else 0
         raise user_error(RuntimeError, f"mat1 and mat2 shapes cannot be multiplied "
                          f"({rows}x{input.shape[-1]} and "
@@ -47,7 +47,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
     """y_k = x1 W_k x2 + b_k for weight (out, in1, in2)."""
-    import tracer.ops as ops
     out = ops.einsum("...i,kij,...j->...k", input1, weight, input2)
     return out if bias is None else out + bias
 
@@ -62,7 +61,5 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    import tracer.ops as ops
-    from tracer.creation import rand
     keep = ops.gt(rand(*input.shape), p).to(input.dtype)
     return ops.mul(input, ops.mul(keep, 1.0 / (1.0 - p))) if p < 1.0 else ops.mul(input, 0.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import tracer.ops as ops
-from tracer.ops.convert import cast, dtype_of, float_dtype, to_tensor, user_error
+from tracer.ops.operands import cast, dtype_of, float_dtype, to_tensor, user_error
 
 __all__ = ["gelu", "elu", "selu", "celu", "mish", "hardtanh", "relu6", "hardsigmoid",
            "hardswish", "logsigmoid", "softsign", "glu"]

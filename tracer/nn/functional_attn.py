@@ -9,7 +9,7 @@ import numpy as np
 import tracer.ops as ops
 from tracer.creation import tensor
 from tracer.nn.functional_act import as_float
-from tracer.ops.convert import dtype_of, to_tensor, user_error
+from tracer.ops.operands import dtype_of, to_tensor, user_error
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 

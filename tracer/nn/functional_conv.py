@@ -16,7 +16,7 @@ import tracer.ops as ops
 from tracer.creation import tensor
 from tracer.nn.functional_act import as_float
 from tracer.nn.functional_misc import _along, _zero_pad, pad as _pad
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.record import apply, torch_op
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",

@@ -7,7 +7,7 @@ import warnings
 
 import tracer.ops as ops
 from tracer.nn.functional_act import as_float
-from tracer.ops.convert import to_tensor, user_error
+from tracer.ops.operands import to_tensor, user_error
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss",
            "huber_loss", "kl_div", "soft_margin_loss", "cosine_similarity",

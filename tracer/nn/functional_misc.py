@@ -13,7 +13,7 @@ import numpy as np
 import tracer.ops as ops
 from tracer.creation import rand, tensor
 from tracer.nn.functional_act import as_float
-from tracer.ops.convert import dtype_of, to_tensor, user_error
+from tracer.ops.operands import dtype_of, to_tensor, user_error
 from tracer.record import apply, torch_op
 
 __all__ = ["embedding", "one_hot", "pad", "dropout1d", "dropout2d", "alpha_dropout",

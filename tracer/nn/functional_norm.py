@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracer.ops as ops
 from tracer.autograd.grad_mode import no_grad
 from tracer.nn.functional_act import as_float
-from tracer.ops.convert import dtype_of, user_error
+from tracer.ops.operands import dtype_of, user_error
 
 __all__ = ["layer_norm", "rms_norm", "group_norm", "batch_norm", "instance_norm", "normalize"]
 

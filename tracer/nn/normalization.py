@@ -6,7 +6,7 @@ from __future__ import annotations
 from tracer.autograd.grad_mode import no_grad
 from tracer.nn import functional as F, init
 from tracer.nn.module import Module, Parameter
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 
 __all__ = ["LayerNorm", "RMSNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d",
            "InstanceNorm1d", "InstanceNorm2d", "Embedding"]

@@ -11,7 +11,7 @@ import tracer.ops as ops
 from tracer.control import scan
 from tracer.nn import functional as F, init
 from tracer.nn.module import Module, Parameter
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.record import torch_op
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase"]

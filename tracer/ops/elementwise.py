@@ -1,6 +1,6 @@
 """Elementwise math: unary functions, arithmetic, maximum/minimum, where, clamp, pow.
 
-Each op converts its arguments (tracer/ops/convert.py: promotion, broadcasting) and records
+Each op converts its arguments (tracer/ops/operands.py: promotion, broadcasting) and records
 one IR primitive, or a short composition of them. Names and `saves` follow PyTorch's backward
 nodes (derivatives.yaml): exp/tanh/sigmoid/sqrt/rsqrt/expm1/tan/relu keep their result,
 log/log1p/sin/cos/erf/abs keep their input, add/sub/neg keep nothing.
@@ -10,10 +10,12 @@ from __future__ import annotations
 import numbers
 
 from ir.core import is_float
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
-                                float_dtype, is_scalar, operands, result_type, to_tensor,
-                                user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
+                                 float_dtype, is_scalar, operands, result_type, to_tensor,
+                                 user_error)
+from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
@@ -140,7 +142,6 @@ def div(x, y, *, rounding_mode=None):
     """True division: integer operands give the default float dtype. rounding_mode 'trunc'
     or 'floor' rounds the quotient (keeping integer dtypes), as PyTorch's div."""
     if rounding_mode is not None:
-        from tracer.ops.rounding import div_rounded
         return div_rounded(x, y, rounding_mode)
     dtype = float_dtype(result_type(x, y))
     a, b = operands(x, y, dtype=dtype)
@@ -186,6 +187,10 @@ def _pow_scalar(x, exponent):
         if n < 0 and not is_float(dtype):
             raise user_error(ValueError, "Integers to negative integer powers are not allowed.")
         return apply("integer_pow", t, n=n)
+    if is_float(dtype) and float(exponent) in (0.5, -0.5):
+        # PyTorch (and NumPy's `x ** 0.5`) take sqrt / rsqrt here, not C's pow: so
+        # (-inf) ** 0.5 is nan (pow says inf) and (-0.) ** 0.5 is -0.
+        return apply("sqrt" if float(exponent) > 0 else "rsqrt", t)
     return apply("pow", t, constant(exponent, dtype, t.shape))
 
 
