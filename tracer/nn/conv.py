@@ -2,6 +2,8 @@
 groups, bias, padding_mode), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d."""
 from __future__ import annotations
 
+from tracer.creation import empty
+
 import math
 
 from tracer.nn import functional as F, init
@@ -23,7 +25,6 @@ class _ConvNd(Module):
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  device=None, dtype=None):
         super().__init__()
-        from tracer.creation import empty
         nd = self._nd
         if groups <= 0:
             raise ValueError("groups must be a positive integer")

@@ -2,6 +2,9 @@
 (the computation behind nn.MultiheadAttention), as matmuls and a softmax."""
 from __future__ import annotations
 
+from tracer.creation import rand
+from tracer.dtypes import float32, float64
+
 import math
 
 import numpy as np
@@ -30,7 +33,6 @@ _DT = {}
 
 def _dtypes():
     if not _DT:
-        from tracer.dtypes import float32, float64
         _DT.update({"f32": float32, "f64": float64})
 
 
@@ -63,14 +65,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         scores = scores + _additive(attn_mask, dtype_of(scores), True)
     weights = ops.softmax(scores, -1)
     if dropout_p > 0.0:
-        from tracer.nn.functional import dropout
-        weights = dropout(weights, dropout_p, True)
+        weights = _dropout(weights, dropout_p)
     return ops.matmul(weights, v)
 
 
 def _project(x, weight, bias):
-    from tracer.nn.functional import linear
-    return linear(x, weight, bias)
+    out = ops.matmul(x, ops.t(weight))
+    return out if bias is None else out + bias
+
+
+def _dropout(x, p: float):
+    """Training-mode dropout of attention weights (nn.functional.dropout's formula)."""
+    keep = ops.gt(rand(*x.shape), p).to(x.dtype)
+    return x * keep * (1.0 / (1.0 - p)) if p < 1.0 else x * 0.0
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num_heads: int,
@@ -132,8 +139,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         scores = scores + kp.reshape(n, 1, 1, s)
     weights = ops.softmax(scores, -1)
     if dropout_p > 0.0 and training:
-        from tracer.nn.functional import dropout
-        weights = dropout(weights, dropout_p, True)
+        weights = _dropout(weights, dropout_p)
     out = ops.matmul(weights, v)                                  # (N, heads, L, head)
     out = ops.permute(out, (2, 0, 1, 3)).reshape(l, n, e)
     out = _project(out, out_proj_weight, out_proj_bias)

@@ -15,7 +15,7 @@ import numpy as np
 import tracer.ops as ops
 from tracer.creation import tensor
 from tracer.nn.functional_act import as_float
-from tracer.nn.functional_misc import _along, _zero_pad, pad as _pad
+from tracer.nn.functional_misc import _along, _zero_pad, adaptive_matrix, pad as _pad
 from tracer.ops.operands import user_error
 from tracer.record import apply, torch_op
 
@@ -253,16 +253,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """The mean of each window of (N, C, H, W) input."""
     return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override)
-
-
-def adaptive_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) averaging weights of adaptive pooling: window i covers
-    [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
-    m = np.zeros((n_out, n_in))
-    for i in range(n_out):
-        a, b = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
-        m[i, a:b] = 1.0 / (b - a)
-    return m
 
 
 @torch_op("AdaptiveAvgPool2D", saves=(0,))

@@ -171,6 +171,16 @@ def _along(x, d: int, matrix: np.ndarray):
     return ops.movedim(ops.matmul(moved, ops.t(m)), -1, d)
 
 
+def adaptive_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) averaging weights of adaptive pooling: window i covers
+    [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        a, b = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
+        m[i, a:b] = 1.0 / (b - a)
+    return m
+
+
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners=None, recompute_scale_factor=None, antialias=False):
     """Resizes the spatial dims of (N, C, *spatial) input: nearest, linear, bilinear,
@@ -209,7 +219,6 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         elif mode in want:
             x = _along(x, d, _linear_matrix(n_in, n_out, bool(align_corners), scales[k]))
         elif mode == "area":
-            from tracer.nn.functional_conv import adaptive_matrix
             x = _along(x, d, adaptive_matrix(n_in, n_out))
         else:
             raise user_error(NotImplementedError, f"interpolate: mode {mode!r} is not "

@@ -1,6 +1,8 @@
 """Layers and losses: Linear, activations, containers and the loss modules."""
 from __future__ import annotations
 
+from tracer.nn.module import _addindent
+
 import math
 from collections import OrderedDict
 
@@ -189,7 +191,6 @@ class ModuleList(Module):
 
     def __repr__(self) -> str:
         """PyTorch's layout: runs of identical children print once, as (0-3): 4 x Layer."""
-        from tracer.nn.module import _addindent
         reprs = [repr(m) for m in self]
         if not reprs:
             return self._get_name() + "()"
@@ -287,7 +288,6 @@ class ParameterDict(Module):
             self[name] = value
 
     def __setitem__(self, key: str, value):
-        from tracer.nn.module import Parameter
         if isinstance(value, Tensor) and not isinstance(value, Parameter):
             value = Parameter(value)
         self.register_parameter(key, value)

@@ -3,6 +3,9 @@
 InstanceNorm1d/2d (no running statistics), Embedding (padding_idx, from_pretrained)."""
 from __future__ import annotations
 
+from tracer.creation import empty, ones, tensor, zeros
+from tracer.dtypes import int64
+
 from tracer.autograd.grad_mode import no_grad
 from tracer.nn import functional as F, init
 from tracer.nn.module import Module, Parameter
@@ -13,7 +16,6 @@ __all__ = ["LayerNorm", "RMSNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d",
 
 
 def _empty(*shape, dtype=None):
-    from tracer.creation import empty
     return empty(*shape, dtype=dtype)
 
 
@@ -109,7 +111,6 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__()
-        from tracer.creation import ones, tensor, zeros
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -124,7 +125,6 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, dtype=dtype))
-            from tracer.dtypes import int64
             self.register_buffer("num_batches_tracked", tensor(0, dtype=int64))
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -194,7 +194,6 @@ class _InstanceNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            from tracer.creation import ones, zeros
             self.weight = Parameter(ones(num_features, dtype=dtype))
             self.bias = Parameter(zeros(num_features, dtype=dtype))
         else:

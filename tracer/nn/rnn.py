@@ -5,6 +5,8 @@ steps; the whole layer is one autograd node whose backward is the IR autodiff of
 (not an unrolled graph)."""
 from __future__ import annotations
 
+from tracer.creation import empty, zeros
+
 import math
 
 import tracer.ops as ops
@@ -72,7 +74,6 @@ class RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
-        from tracer.creation import empty
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
@@ -129,7 +130,6 @@ class RNNBase(Module):
                                            f"Expected {self.input_size}, got {x.shape[-1]}")
 
     def forward(self, input, hx=None):
-        from tracer.creation import zeros
         x = input
         self._check_input(x)
         unbatched = x.ndim == 2
@@ -224,7 +224,6 @@ class RNNCellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
                  device=None, dtype=None):
         super().__init__()
-        from tracer.creation import empty
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = Parameter(empty(num_chunks * hidden_size, input_size, dtype=dtype))
         self.weight_hh = Parameter(empty(num_chunks * hidden_size, hidden_size, dtype=dtype))
@@ -242,7 +241,6 @@ class RNNCellBase(Module):
             init.uniform_(p, -stdv, stdv)
 
     def _step(self, input, h, c, mode: str):
-        from tracer.creation import zeros
         if input.ndim not in (1, 2):
             raise user_error(ValueError, f"{type(self).__name__}: Expected input to be 1D or "
                                          f"2D, got {input.ndim}D instead")

@@ -3,6 +3,8 @@ need_weights, kdim/vdim), TransformerEncoderLayer (norm_first, relu/gelu or a ca
 TransformerEncoder (deep copies of a layer, optional final norm)."""
 from __future__ import annotations
 
+from tracer.creation import empty
+
 import copy
 
 import tracer.ops as ops
@@ -23,7 +25,6 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
                  batch_first: bool = False, device=None, dtype=None):
         super().__init__()
-        from tracer.creation import empty
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
                              f"embed_dim={embed_dim} and num_heads={num_heads} instead")
