@@ -1,17 +1,30 @@
-"""nn.functional: the neural-network functions (the op surface's, plus linear and dropout)."""
+"""nn.functional: the neural-network functions (the op surface's, plus linear, dropout and
+the subject files functional_act/_norm/_misc/_conv/_loss/_attn)."""
 from __future__ import annotations
 
 import tracer.ops as ops
 from tracer.creation import rand
+from tracer.nn import (functional_act, functional_attn, functional_conv, functional_loss,
+                       functional_misc, functional_norm)
+from tracer.nn.functional_act import *  # noqa: F401,F403
+from tracer.nn.functional_attn import *  # noqa: F401,F403
+from tracer.nn.functional_conv import *  # noqa: F401,F403
+from tracer.nn.functional_loss import *  # noqa: F401,F403
+from tracer.nn.functional_misc import *  # noqa: F401,F403
+from tracer.nn.functional_norm import *  # noqa: F401,F403
+from tracer.ops.operands import user_error
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
                                       l1_loss, mse_loss, nll_loss, relu, sigmoid, silu,
                                       softmax, softplus, tanh)
 from tracer.record import torch_op
 from tracer.tensor import Tensor
 
-__all__ = ["linear", "dropout", "relu", "sigmoid", "tanh", "softmax", "log_softmax",
-           "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "silu", "softplus",
-           "leaky_relu", "logsumexp"]
+__all__ = ["linear", "bilinear", "dropout", "relu", "sigmoid", "tanh", "softmax",
+           "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "silu",
+           "softplus", "leaky_relu", "logsumexp", "softmin"]
+for _m in (functional_act, functional_attn, functional_conv, functional_loss, functional_misc,
+           functional_norm):
+    __all__ += _m.__all__
 
 
 @torch_op("Addmm", saves=(1, 2))
@@ -21,10 +34,25 @@ def _addmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias; one AddmmBackward0 node for 2-D input, as in PyTorch."""
+    if input.shape[-1] != weight.shape[-1]:
+        rows = input.numel() // input.shape[-1] if input.shape[-1] else 0
+        raise user_error(RuntimeError, f"mat1 and mat2 shapes cannot be multiplied "
+                         f"({rows}x{input.shape[-1]} and "
+                         f"{weight.shape[-1]}x{weight.shape[0]})")
     if bias is not None and input.ndim == 2:
         return _addmm(bias, input, weight)
     out = ops.matmul(input, ops.t(weight))
     return out if bias is None else ops.add(out, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
+    """y_k = x1 W_k x2 + b_k for weight (out, in1, in2)."""
+    out = ops.einsum("...i,kij,...j->...k", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return softmax(-input, dim, _stacklevel, dtype)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):

@@ -56,6 +56,9 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())
 
     # ---- registration --------------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
         self._forget(name)
         self._buffers[name] = tensor
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: "Module | None"):
         self._forget(name)
@@ -127,7 +132,23 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+        if not pre and not post:
+            return self.forward(*args, **kwargs)
+        return call_with_hooks(self, pre, post, args, kwargs)
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False):
+        """hook(module, args) -> None or new args (a tuple, or one value); with_kwargs:
+        hook(module, args, kwargs) -> None or (args, kwargs). Returns a removable handle."""
+        return _add_hook(self, self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """hook(module, args, output) -> None or a replacement output; with_kwargs:
+        hook(module, args, kwargs, output). Returns a removable handle."""
+        return _add_hook(self, self._forward_hooks, hook, prepend, with_kwargs)
 
     # ---- traversal -------------------------------------------------------------------------
 
@@ -214,15 +235,22 @@ class Module:
     # ---- state -----------------------------------------------------------------------------
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """PyTorch's order: each module's parameters, then its persistent buffers, then its
+        children's entries under their names."""
         out = OrderedDict() if destination is None else destination
-        for name, t in list(self.named_parameters(prefix.rstrip("."))) + \
-                list(self.named_buffers(prefix.rstrip("."))):
-            out[name] = t if keep_vars else t.detach()
+        skip = self.__dict__.get("_non_persistent", ())
+        entries = list(self._parameters.items()) + [
+            (n, b) for n, b in self._buffers.items() if n not in skip]
+        for name, t in entries:
+            if t is not None:
+                out[prefix + name] = t if keep_vars else t.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        own = dict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         values = {k: _as_tensor(v) for k, v in state_dict.items() if k in own}
@@ -285,6 +313,61 @@ class Module:
             else:
                 text += "\n  " + "\n  ".join(lines) + "\n"
         return text + ")"
+
+
+class RemovableHandle:
+    """The handle of a registered hook: remove() (or leaving a `with` block) unregisters."""
+    _next_id = 0
+
+    def __init__(self, table: OrderedDict, kwargs_ids: set):
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self._table, self._kwargs_ids = table, kwargs_ids
+
+    def remove(self):
+        self._table.pop(self.id, None)
+        self._kwargs_ids.discard(self.id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(module: Module, table: OrderedDict, hook, prepend: bool, with_kwargs: bool):
+    handle = RemovableHandle(table, module._hooks_with_kwargs)
+    table[handle.id] = hook
+    if with_kwargs:
+        module._hooks_with_kwargs.add(handle.id)
+    if prepend:
+        table.move_to_end(handle.id, last=False)
+    return handle
+
+
+def call_with_hooks(module: Module, pre, post, args: tuple, kwargs: dict):
+    """module.forward(*args, **kwargs) with its forward pre-hooks and hooks, as PyTorch
+    runs them (registration order; a hook's non-None result replaces args / the output)."""
+    with_kwargs = module._hooks_with_kwargs
+    for hook_id, hook in list((pre or {}).items()):
+        if hook_id in with_kwargs:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                       f"(new_args, new_kwargs), but got {result}.")
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    output = module.forward(*args, **kwargs)
+    for hook_id, hook in list((post or {}).items()):
+        result = (hook(module, args, kwargs, output) if hook_id in with_kwargs
+                  else hook(module, args, output))
+        if result is not None:
+            output = result
+    return output
 
 
 def _as_tensor(value) -> Tensor:
