@@ -115,3 +115,124 @@ def test_nan_propagates_through_select_based_ops_as_in_pytorch(name, backend, mo
             continue
         want = want_grad if what.endswith("grad") else want_value
         assert _same(got, want), f"{name} {what} ({backend}): got {got}, PyTorch {want}"
+
+
+# ---- autograd.Function: the user's backward under every transform --------------------------
+class Twice(gj.autograd.Function):
+    """forward 2x, backward deliberately 3g: whoever differentiates must give 3s."""
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3
+
+
+class Exp(gj.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = gj.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class ScaledAdd(gj.autograd.Function):
+    """a + k * b with b broadcast and a non-tensor argument; backward returns b's gradient
+    unreduced (the caller sums it to b's shape, as PyTorch does)."""
+    @staticmethod
+    def forward(ctx, a, k, b):
+        ctx.k = k
+        return a + k * b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None, g * ctx.k
+
+
+XS = np.array([0.5, -1.0, 2.0])
+
+
+def _twice_loss(t):
+    return Twice.apply(t).sum()
+
+
+def test_function_backward_is_used_by_grad_vjp_jacobian_and_value_and_grad():
+    x = gj.tensor(XS)
+    threes = np.full(3, 3.0)
+    np.testing.assert_array_equal(gj.grad(_twice_loss)(x).numpy(), threes)
+    np.testing.assert_array_equal(gj.jit(gj.grad(_twice_loss))(x).numpy(), threes)
+    value, g = gj.value_and_grad(_twice_loss)(x)
+    assert float(value) == 2 * XS.sum()
+    np.testing.assert_array_equal(g.numpy(), threes)
+    out, pullback = gj.vjp(Twice.apply, x)
+    np.testing.assert_array_equal(out.numpy(), 2 * XS)
+    ct = gj.tensor([1.0, 10.0, 100.0], dtype=gj.float64)
+    np.testing.assert_array_equal(pullback(ct)[0].numpy(), [3.0, 30.0, 300.0])
+    np.testing.assert_array_equal(gj.jacobian(Twice.apply)(x).numpy(), 3 * np.eye(3))
+
+
+def test_function_backward_is_used_imperatively():
+    x = gj.tensor(XS, requires_grad=True)
+    Twice.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0))
+
+
+def test_function_backward_under_the_interpreter(monkeypatch):
+    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+    np.testing.assert_array_equal(gj.grad(_twice_loss)(gj.tensor(XS)).numpy(), np.full(3, 3.0))
+
+
+def _fd(f, x, eps=1e-6):
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
+
+
+def test_correct_function_matches_finite_differences_and_its_values_stay_exact():
+    x = np.array([0.3, -1.2, 2.0, -np.inf, 800.0])
+    y = gj.jit(Exp.apply)(gj.tensor(x)).numpy()
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(y, np.exp(x))      # 0 at -inf, inf at 800: not NaN
+    finite = x[:3]
+    w = gj.tensor([1.0, 2.0, 3.0], dtype=gj.float64)
+    g = gj.grad(lambda t: (Exp.apply(t) * w).sum())(gj.tensor(finite))
+    want = _fd(lambda v: (np.exp(v) * [1.0, 2.0, 3.0]).sum(), finite)
+    np.testing.assert_allclose(g.numpy(), want, rtol=1e-8)
+    np.testing.assert_allclose(gj.jacobian(Exp.apply)(gj.tensor(finite)).numpy(),
+                               np.diag(np.exp(finite)), rtol=1e-12)
+
+
+def test_function_second_derivative_differentiates_the_users_backward():
+    x = gj.tensor(XS)
+    gg = gj.grad(lambda t: gj.grad(lambda u: Exp.apply(u).sum())(t).sum())(x)
+    np.testing.assert_allclose(gg.numpy(), np.exp(XS), rtol=1e-12)
+
+
+def test_function_with_several_inputs_and_a_broadcast_gradient():
+    a, b = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, -0.5])
+    ga, gb = gj.grad(lambda p, q: ScaledAdd.apply(p, 2.0, q).sum(), argnums=(0, 1))(
+        gj.tensor(a), gj.tensor(b))
+    np.testing.assert_array_equal(ga.numpy(), np.ones((2, 2)))
+    np.testing.assert_array_equal(gb.numpy(), [4.0, 4.0])
+
+
+class Clip(gj.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1.0
+
+    @staticmethod
+    def backward(ctx, g):
+        return gj.clamp(g, -1.0, 1.0)
+
+
+def test_function_with_a_nonlinear_backward_warns_under_the_transforms():
+    with pytest.warns(UserWarning, match="Clip is not linear in its grad_outputs"):
+        gj.grad(lambda t: (Clip.apply(t) * 5.0).sum())(gj.tensor(XS))
+    x = gj.tensor(XS, requires_grad=True)
+    (Clip.apply(x) * 5.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(3))
