@@ -5,7 +5,6 @@ short enough to write), JAX `jit(value_and_grad)` and PyTorch eager when install
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -33,17 +32,15 @@ def _gradjit_system(gj, f, args, argnums):
     def cold():
         fresh = gj.jit(gj.value_and_grad(lambda *a: f(*a), argnums=argnums))
         _clear_gradjit_caches()
-        saved = os.environ.get("GRADJIT_DISK_CACHE")
-        os.environ["GRADJIT_DISK_CACHE"] = "0"        # a true cold compile, not a disk hit
+        from runtime import config
+        saved = config.value("GRADJIT_DISK_CACHE")
+        config.set_value("GRADJIT_DISK_CACHE", "0")   # a true cold compile, not a disk hit
         try:
             t0 = time.perf_counter()
             _flat(fresh(*args))
             return time.perf_counter() - t0
         finally:
-            if saved is None:
-                del os.environ["GRADJIT_DISK_CACHE"]
-            else:
-                os.environ["GRADJIT_DISK_CACHE"] = saved
+            config.set_value("GRADJIT_DISK_CACHE", saved)
     return System("gradjit", lambda: vg(*args), _flat, cold)
 
 

@@ -28,12 +28,13 @@ class KernelContext:
     Allocas go to the first block so that mem2reg turns accumulators into SSA registers.
     """
 
-    def __init__(self, func: ll.Function, err_ptr, bounds_check: bool):
+    def __init__(self, func: ll.Function, err_ptr, bounds_check: bool, vmath: bool = True):
         self.func = func
         self.alloca_block = func.append_basic_block("allocas")
         self.bld = ll.IRBuilder(func.append_basic_block("start"))
         self.err_ptr = err_ptr
         self.bounds_check = bounds_check
+        self.vmath = vmath              # transcendentals from codegen.vmath (else libm)
 
     @property
     def module(self) -> ll.Module:

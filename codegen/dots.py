@@ -41,10 +41,10 @@ from typing import Callable
 
 from llvmlite import ir as ll
 
-from codegen.kernels import KernelCall, internal_rules
+from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, for_nest, i64
 from codegen.lower import LLVM_TYPES
-from ir.core import Op, Value
+from ir.core import Op, Value, dot_free_axes
 from ir.primitives import Primitive, get as get_primitive
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -125,20 +125,12 @@ def matrix_view(shape, strides, rows, cols, batch) -> View | None:
     return None
 
 
-def _axes(op: Op):
-    x, y = op.inputs
-    (xc, yc), (xb, yb) = op.params["contract"], op.params["batch"]
-    xfree = [a for a in range(x.ndim) if a not in xc and a not in xb]
-    yfree = [a for a in range(y.ndim) if a not in yc and a not in yb]
-    return list(xb), list(xc), xfree, list(yb), list(yc), yfree
-
-
 def use_gemm(op: Op, externals: Externals | None) -> bool:
     """Whether dot_general op should call the external gemm."""
     if externals is None or externals.gemm is None or op.inputs[0].dtype not in ("f32", "f64"):
         return False
     x, y = op.inputs
-    _, xc, xfree, _, _, yfree = _axes(op)
+    _, xc, xfree, _, _, yfree = dot_axes(op)
     m, n, k = _size(x, xfree), _size(y, yfree), _size(x, xc)
     return min(m, n, k) >= 1 and m * n * k >= MIN_GEMM_MACS
 
@@ -146,7 +138,7 @@ def use_gemm(op: Op, externals: Externals | None) -> bool:
 def gemm_plan(op: Op, out_strides) -> GemmPlan | None:
     """The plan of dot_general op writing its result with out_strides, or None."""
     x, y = op.inputs
-    xb, xc, xfree, yb, yc, yfree = _axes(op)
+    xb, xc, xfree, yb, yc, yfree = dot_axes(op)
     nb, r_shape = len(xb), op.results[0].shape
     m_axes, n_axes = range(nb, nb + len(xfree)), range(nb + len(xfree), len(r_shape))
     c = matrix_view(r_shape, out_strides, m_axes, n_axes, range(nb))
@@ -176,7 +168,7 @@ def _transposed(out: list, v: Value, perm: tuple) -> Value:
 
 def canonical(op: Op, out: list) -> Op:
     """op with operands transposed to x[batch, free, contract] @ y[batch, contract, free]."""
-    xb, xc, xfree, yb, yc, yfree = _axes(op)
+    xb, xc, xfree, yb, yc, yfree = dot_axes(op)
     x2 = _transposed(out, op.inputs[0], tuple(xb + xfree + xc))
     y2 = _transposed(out, op.inputs[1], tuple(yb + yc + yfree))
     nb, nk, ni = len(xb), len(xc), len(xfree)
@@ -223,7 +215,7 @@ def fold_transposes(op: Op, producers: dict) -> Op:
         if src is None or src.prim.name != "transpose":
             continue
         perm = src.params["perm"]
-        free = [a for a in range(len(perm)) if a not in dims[side] and a not in batch[side]]
+        free = dot_free_axes(len(perm), dims[side], batch[side])
         if [perm[a] for a in free] != sorted(perm[a] for a in free):
             continue
         inputs[side] = src.inputs[0]

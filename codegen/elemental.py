@@ -19,7 +19,8 @@ from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, KernelContext, storage_type
 from codegen.loops import I1, I64, delinearize, for_nest, for_range, i64, linearize
-from codegen.lower import LLVM_TYPES, compare, const, convert_value, is_float_type, scalar_rules
+from codegen.lower import (LLVM_TYPES, compare, const, convert_value, is_float_type, scalar_rule,
+                           scalar_rules)
 from ir.core import TensorType, Value
 
 
@@ -74,7 +75,7 @@ class Elemental:
         name = op.prim.name
         if name in scalar_rules:
             args = [self.gen(x, idx) for x in op.inputs]
-            return scalar_rules[name](self.bld, *args, **op.params)
+            return scalar_rule(name, self.ctx.vmath)(self.bld, *args, **op.params)
         return elemental_rules[name](self, op, idx)
 
     @contextmanager

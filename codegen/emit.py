@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from llvmlite import ir as ll
 
-from codegen import lower
 from codegen.buffers import Buffer, KernelContext, nbytes
 from codegen.control import aux_types
 from codegen.elemental import Elemental
@@ -67,13 +66,15 @@ class FunctionEmitter:
     """Lowers one Function (top level or region) to an internal LLVM function."""
 
     def __init__(self, module: ll.Module, fn: Function, symbol: str, bounds_check: bool,
-                 externals: Externals | None = None, profile: bool = False):
+                 externals: Externals | None = None, vmath: bool = True,
+                 profile: bool = False):
         self.profile = profile          # count cycles per step (top level only)
         self.module = module
         self.fn = fn
         self.symbol = symbol
         self.bounds_check = bounds_check
         self.externals = externals
+        self.vmath = vmath
         self.param_index = {p: i for i, p in enumerate(fn.params)}
 
     def emit(self) -> tuple[ll.Function, int]:
@@ -85,8 +86,8 @@ class FunctionEmitter:
                 fns = []
                 for region in step.op.regions:
                     name = f"{self.symbol}.r{len(self.region_fns)}.{len(fns)}"
-                    func, size = FunctionEmitter(self.module, region, name,
-                                                 self.bounds_check, self.externals).emit()
+                    func, size = FunctionEmitter(self.module, region, name, self.bounds_check,
+                                                 self.externals, self.vmath).emit()
                     fns.append(func)
                     region_bytes = max(region_bytes, size)
                 self.region_fns[step] = fns
@@ -97,7 +98,7 @@ class FunctionEmitter:
             self.profile_offset, total = total, total + 16 * len(self.plan.steps)
         self.func = ll.Function(self.module, STEP_TYPE, self.symbol)
         self.func.linkage = "internal"
-        self.ctx = KernelContext(self.func, self.func.args[2], self.bounds_check)
+        self.ctx = KernelContext(self.func, self.func.args[2], self.bounds_check, self.vmath)
         self.pointers = {}
         for k, step in enumerate(self.plan.steps):
             self._emit_step(k, step)
@@ -178,7 +179,7 @@ class FunctionEmitter:
         func.attributes.add("noinline")
         for arg in func.args[:len(keys)]:
             arg.add_attribute("noalias")
-        ctx = KernelContext(func, func.args[-1], self.bounds_check)
+        ctx = KernelContext(func, func.args[-1], self.bounds_check, self.vmath)
         buffers = {key: Buffer(arg, self._key_type(key), ctx) for key, arg in zip(keys, func.args)}
         values = {key: b for key, b in buffers.items() if isinstance(key, Value)}
         em = Elemental(ctx, values, self.plan.producers)
@@ -214,7 +215,8 @@ def _sanitize(name: str) -> str:
 
 
 def lower_function(fn: Function, bounds_check: bool = False,
-                   externals: Externals | None = None, profile: bool = False) -> KernelSource:
+                   externals: Externals | None = None, vmath: bool = True,
+                   profile: bool = False) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
@@ -223,19 +225,22 @@ def lower_function(fn: Function, bounds_check: bool = False,
             at workspace offset 0 instead of touching memory outside the buffer.
         externals: native functions the code may call (codegen.dots.Externals: a BLAS gemm
             for big float dot_generals); None emits self-contained code.
+        vmath: transcendental functions as codegen.vmath's straight-line code (vectorises);
+            False calls LLVM intrinsics and libm instead.
         profile: count the cycles and calls of each top-level step in the workspace at
             KernelSource.profile_offset (runtime/profile.py reads them); off, no timing
             instruction is emitted.
     """
     # the symbol names the code exactly: same text and options, same machine code
     gemm = externals is not None and externals.gemm is not None
-    options = f"bounds_check={bounds_check} gemm={gemm} vmath={','.join(sorted(lower.VMATH))}"
+    options = f"bounds_check={bounds_check} gemm={gemm} vmath={vmath}"
     options += " profile" if profile else ""
     text = print_function(fn, locs=False, hints=False) + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ll.Module(name=entry)
-    emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, profile)
+    emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, vmath,
+                              profile)
     body, workspace = emitter.emit()
     func = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
     bld = ll.IRBuilder(func.append_basic_block("entry"))

@@ -17,7 +17,7 @@ from codegen.buffers import Buffer
 from codegen.elemental import Elemental, clamp_index
 from codegen.lower import LLVM_TYPES, const, scalar_rules
 from codegen.loops import for_nest, for_range
-from ir.core import Op
+from ir.core import Op, dot_free_axes
 
 kernel_rules: dict = {}
 # kernels of codegen-internal ops (not IR primitives, so kept out of lower_rules): dots' gemm
@@ -47,12 +47,12 @@ def fill(bld, buf: Buffer, value):
         buf.store(i, value)
 
 
-def _dot_axes(op: Op):
+def dot_axes(op: Op) -> tuple[list, ...]:
+    """A dot_general's axes: x's batch, contract and free axes, then y's."""
     x, y = op.inputs
     (xc, yc), (xb, yb) = op.params["contract"], op.params["batch"]
-    xfree = [a for a in range(x.ndim) if a not in xc and a not in xb]
-    yfree = [a for a in range(y.ndim) if a not in yc and a not in yb]
-    return tuple(xb), tuple(xc), xfree, tuple(yb), tuple(yc), yfree
+    return (list(xb), list(xc), list(dot_free_axes(x.ndim, xc, xb)),
+            list(yb), list(yc), list(dot_free_axes(y.ndim, yc, yb)))
 
 
 def _place(ndim: int, groups) -> list:
@@ -68,7 +68,7 @@ def _dot_general(k: KernelCall):
     em, bld, op = k.em, k.bld, k.op
     x, y = op.inputs
     out = k.buffer(op.results[0])
-    xb, xc, xfree, yb, yc, yfree = _dot_axes(op)
+    xb, xc, xfree, yb, yc, yfree = dot_axes(op)
     fill(bld, out, const(LLVM_TYPES[x.dtype], 0))
     add, mul = scalar_rules["add"], scalar_rules["mul"]
     with em.scope(), for_nest(bld, [x.shape[a] for a in xb], "b") as b:

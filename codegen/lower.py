@@ -10,20 +10,16 @@ the reference interpreter (ir/interpret.py): integer x/0 = 0 and never traps, ma
 propagate NaN like np.maximum, float->int conversion truncates (saturating, so never poison).
 
 Transcendental functions use codegen.vmath (straight-line, vectorisable) when it provides
-the primitive, otherwise an LLVM intrinsic or a libm call. `VMATH` is module state only so
-that tests can empty it and check the fallback path too.
+the primitive and the `vmath` lowering option is on (the default), otherwise an LLVM
+intrinsic or a libm call: `scalar_rule(name, vmath)` picks. scalar_rules holds the latter,
+which are always correct.
 """
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
 from codegen.loops import I1, I32, I64, declare, intrinsic
-
-try:
-    from codegen.vmath import VMATH as _VMATH
-    VMATH = dict(_VMATH)
-except ImportError:        # vmath is optional: the intrinsic/libm path is always correct
-    VMATH = {}
+from codegen.vmath import VMATH
 
 FP_FLAGS = ("contract",)   # FMA contraction only: no reassociation, results are reproducible
 F32, F64 = ll.FloatType(), ll.DoubleType()
@@ -50,12 +46,18 @@ def _libm(bld, base: str, x):
     return bld.call(declare(bld.module, name, x.type, [x.type]), [x])
 
 
-def _math(name: str, intrinsic_name: str | None = None, libm_name: str | None = None):
-    """A transcendental rule: vmath if it has `name`, else an intrinsic, else libm."""
-    def rule(bld, x):
+def scalar_rule(name: str, vmath: bool = True):
+    """The scalar rule of primitive `name`: vmath's when vmath is on and has one."""
+    if vmath:
         fast = VMATH.get(name)
         if fast is not None:
-            return fast(bld, x)
+            return fast
+    return scalar_rules[name]
+
+
+def _math(name: str, intrinsic_name: str | None = None, libm_name: str | None = None):
+    """A transcendental rule without vmath: an intrinsic, else libm."""
+    def rule(bld, x):
         if intrinsic_name:
             return intrinsic(bld, intrinsic_name, x)
         return _libm(bld, libm_name, x)
@@ -72,9 +74,6 @@ for _n, _intr, _lib in (("exp", "llvm.exp", None), ("log", "llvm.log", None),
 
 
 def _logistic(bld, x):
-    fast = VMATH.get("logistic")
-    if fast is not None:
-        return fast(bld, x)
     # split by sign as the interpreter does, so exp never overflows
     e = scalar_rules["exp"](bld, bld.fneg(intrinsic(bld, "llvm.fabs", x)))
     one = const(x.type, 1.0)

@@ -40,18 +40,16 @@ from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
-from codegen.fusion import LoopNest, Root  # noqa: F401  (Root: tests build plans with it)
+from codegen.fusion import LoopNest
 from codegen.lower import F64, LLVM_TYPES
 from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, declare,
                            for_range, i64, iadd, idiv, imul, isub, linearize, parallel_for)
-from codegen.nest_plan import (LANES, PARALLEL_MIN_WORK, PARTIAL_BYTES,  # noqa: F401
-                               ReductionPlan, Split, body_cost, inner_axis, plan_split)
+from codegen.nest_plan import LANES, ReductionPlan, Split, body_cost, inner_axis, plan_split
 from codegen.summation import BLOCK, Cascade, Compensated, Wide, compensated, two_sum
 from ir.core import TensorType, Value
 
 STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
 ALLOCATOR = ("malloc", "free")   # beyond it, on the heap (tests substitute a failing malloc)
-_Reduction = ReductionPlan          # the name tests/runtime/test_threads.py plans with
 
 
 class NestEmitter:
@@ -170,7 +168,7 @@ class NestEmitter:
         rows_fn.linkage = "internal"
         for arg in rows_fn.args[:n + 1]:
             arg.add_attribute("noalias")
-        sub_ctx = KernelContext(rows_fn, rows_fn.args[-1], ctx.bounds_check)
+        sub_ctx = KernelContext(rows_fn, rows_fn.args[-1], ctx.bounds_check, ctx.vmath)
         buffers = {key: Buffer(arg, self.buffers[key].type, sub_ctx)
                    for key, arg in zip(keys, rows_fn.args)}
         values = {key: b for key, b in buffers.items() if isinstance(key, Value)}

@@ -17,12 +17,16 @@ import time
 
 import numpy as np
 
+import gradjit as gj
+from gradjit.dropin import run_script
+from ir import TensorType
+from ir.parser import ParseError, parse
+
 TYPE_SPEC = re.compile(r"^(f32|f64|i32|i64|bool)\[([0-9, ]*)\]$")
 
 
 def parse_type(spec: str):
     """'f32[5,8]' -> TensorType('f32', (5, 8)); 'f64[]' is a scalar."""
-    from ir import TensorType
     m = TYPE_SPEC.match(spec.strip())
     if not m:
         raise argparse.ArgumentTypeError(
@@ -60,7 +64,6 @@ def _finite_differences(f, w: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def demo(args) -> int:
-    import gradjit as gj
     loss = _demo_loss(gj)
     rng = np.random.default_rng(args.seed)
     w = rng.random((8, 3)).astype(np.float32)
@@ -94,8 +97,6 @@ def demo(args) -> int:
 # ---- run -----------------------------------------------------------------------------------
 
 def run(args) -> int:
-    import gradjit as gj
-    from ir.parser import parse
     with open(args.file) as fh:
         fn = parse(fh.read())
     if args.input:
@@ -141,7 +142,6 @@ def load_function(target: str):
 
 
 def show_ir(args) -> int:
-    import gradjit as gj
     fn = load_function(args.target)
     rng = np.random.default_rng(args.seed)
     inputs = [random_array(t, rng) for t in args.arg]
@@ -193,7 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_torch(args) -> int:
-    from gradjit.dropin import run_script
     run_script(args.script, args.args)
     return 0
 
@@ -203,7 +202,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "torch":        # the script's own errors keep their tracebacks
         return args.handler(args)
-    from ir.parser import ParseError
     try:
         return args.handler(args)
     except (OSError, ValueError, TypeError, AttributeError, ParseError) as e:

@@ -246,6 +246,34 @@ class Op:
         return f"<Op {self.prim.name}>"
 
 
+def dot_free_axes(ndim: int, contract, batch) -> tuple[int, ...]:
+    """The axes of a dot_general operand of rank ndim that are neither contracted nor
+    batched: they follow the batch axes in the result, the lhs's before the rhs's."""
+    return tuple(a for a in range(ndim) if a not in contract and a not in batch)
+
+
+def freeze(v):
+    """A hashable stand-in for an op param value that tells apart what the printer tells
+    apart (1 from 1.0 from True, 0.0 from -0.0, which == confuses) and makes nan equal to
+    itself. Dicts (op.params) freeze in key order, as the printer writes them."""
+    t = type(v)
+    if t is int or t is str or t is bool or v is None:
+        return (t, v)
+    if t is float:
+        return v.hex()
+    if t is tuple and all(type(x) is int for x in v):
+        return v                 # the common case (axes, shapes): nothing else freezes to it
+    if t is tuple or t is list:
+        return (t, tuple([freeze(x) for x in v]))
+    if t is dict:
+        return (dict, tuple(sorted([(k, freeze(x)) for k, x in v.items()])))
+    if isinstance(v, np.ndarray):
+        return (np.ndarray, v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, np.generic):
+        return (type(v), v.tobytes())
+    return (t, repr(v))
+
+
 @dataclass(eq=False)
 class Function:
     """A typed SSA function: parameters, a topologically ordered body, results."""

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ir.core import DTYPES, Function, Op
+from ir.core import DTYPES, Function, Op, dot_free_axes
 
 impl_rules: dict = {}
 
@@ -103,8 +103,7 @@ def _pad(x, *, lo, hi, interior):
 
 def _dot_general(x, y, *, contract, batch):
     (xc, yc), (xb, yb) = contract, batch
-    xfree = [i for i in range(x.ndim) if i not in xc and i not in xb]
-    yfree = [i for i in range(y.ndim) if i not in yc and i not in yb]
+    xfree, yfree = list(dot_free_axes(x.ndim, xc, xb)), list(dot_free_axes(y.ndim, yc, yb))
     xt = np.transpose(x, list(xb) + xfree + list(xc))
     yt = np.transpose(y, list(yb) + list(yc) + yfree)
     nb = len(xb)

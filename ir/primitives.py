@@ -18,7 +18,8 @@ tests/prim_samples (CONTRIBUTING.md has the checklist).
 from __future__ import annotations
 
 from ir.constants import constant_value_problem
-from ir.core import DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, is_float
+from ir.core import (DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, dot_free_axes,
+                     is_float)
 
 __all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
@@ -266,8 +267,8 @@ def _dot_general(x, y, *, contract, batch):
     for a, b in zip(tuple(xc) + tuple(xb), tuple(yc) + tuple(yb)):
         _check(x.shape[a] == y.shape[b],
                f"dot_general: size mismatch {x.shape[a]} vs {y.shape[b]} ({x} @ {y})")
-    xfree = [d for i, d in enumerate(x.shape) if i not in xc and i not in xb]
-    yfree = [d for i, d in enumerate(y.shape) if i not in yc and i not in yb]
+    xfree = [x.shape[a] for a in dot_free_axes(x.ndim, xc, xb)]
+    yfree = [y.shape[a] for a in dot_free_axes(y.ndim, yc, yb)]
     return TensorType(x.dtype, tuple(x.shape[a] for a in xb) + tuple(xfree) + tuple(yfree))
 
 

@@ -4,20 +4,18 @@
     outs = exe(x, w)                    # list of new np.ndarray
     low = runtime.lower(fn)             # .ir, .llvm_ir, .optimized_llvm_ir, .compile()
 
-Environment: GRADJIT_BACKEND=interpret runs the reference interpreter instead of native
-code; GRADJIT_BOUNDS_CHECK=1 compiles kernels that check every buffer index;
-GRADJIT_LOG=1 logs compiles and cache hits/misses to the "gradjit" logger.
+Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/config.py.
 """
 from __future__ import annotations
 
-import os
-
 from ir.core import Function
-from runtime.cache import CompileCache, log, logging_enabled, structural_key
+from ir.passes import optimize as optimize_function
+from runtime import config, threads
+from runtime.compile_cache import CompileCache
+from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
                             target_from_env)
-from runtime import threads
 from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
                                 trampoline_ir)
 
@@ -25,17 +23,8 @@ _CACHE = CompileCache()
 threads.reinit_after_fork(_CACHE)    # its lock is held for a whole compile
 
 
-def _backend() -> str:
-    backend = os.environ.get("GRADJIT_BACKEND", "native") or "native"
-    if backend not in ("native", "interpret"):
-        raise ValueError(f"GRADJIT_BACKEND={backend!r}: expected 'native' or 'interpret'")
-    return backend
-
-
 def _bounds_check(flag) -> bool:
-    if flag is not None:
-        return bool(flag)
-    return os.environ.get("GRADJIT_BOUNDS_CHECK", "") not in ("", "0")
+    return config.bounds_check() if flag is None else bool(flag)
 
 
 def externals() -> Externals:
@@ -46,10 +35,11 @@ def externals() -> Externals:
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,
-                     bounds_check: bool = False) -> Executable:
+                     bounds_check: bool = False, vmath: bool = True) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
     from codegen import lower_function      # NOTE: imported late: a disk-cache hit needs no codegen
-    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals())
+    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals(),
+                                      vmath=vmath)
     engine = create_execution_engine()
     texts, symbols = [kernel.llvm_ir], [kernel.entry]
     if TRAMPOLINE_OK:
@@ -61,31 +51,46 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     return Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
 
 
-def compile(fn: Function, bounds_check: bool | None = None) -> Executable:
+def compile(fn: Function, bounds_check: bool | None = None, optimize: bool = False,
+            vmath: bool = True) -> Executable:
     """The Executable of fn, from the cache when a structurally identical fn was compiled.
+
+    The backend is GRADJIT_BACKEND's (runtime.config): native code, or the reference
+    interpreter behind the same argument checks.
 
     Args:
         fn: the Function to compile.
-        bounds_check: check buffer indices at run time (default: env GRADJIT_BOUNDS_CHECK).
+        bounds_check: check buffer indices at run time (default: GRADJIT_BOUNDS_CHECK).
+        optimize: run ir.passes.optimize on fn first (only on a cache miss).
+        vmath: transcendentals as codegen.vmath's vectorisable code, else libm (codegen's
+            lower_function); part of the cache keys.
     Raises:
         CompileError: LLVM rejected the generated code (a gradjit bug).
+        ValueError: GRADJIT_BACKEND is neither 'native' nor 'interpret'.
     """
-    backend, bc = _backend(), _bounds_check(bounds_check)
-    key = structural_key(fn, backend, bc, *target_from_env())
+    backend, bc = config.backend(), _bounds_check(bounds_check)
     if backend == "interpret":
-        return _CACHE.get_or_build(key, lambda: InterpretedExecutable(fn), fn.name)
-    return _CACHE.get_or_build(key, lambda: DISK.load_or_build(
-        fn, key, bc, lambda: build_executable(fn, bounds_check=bc)), fn.name)
+        def build(f, key):
+            return InterpretedExecutable(f)
+    else:
+        def build(f, key):
+            return DISK.load_or_build(f, key, bc, lambda: build_executable(
+                f, bounds_check=bc, vmath=vmath), vmath=vmath)
+    return _CACHE.get_or_build(fn, (backend, bc, vmath, *target_from_env()), build,
+                               optimize_function if optimize else None)
 
 
-class Lowered:
-    """fn lowered but not yet compiled: `.ir`, `.llvm_ir`, `.optimized_llvm_ir`, `.compile()`."""
+class LoweredFunction:
+    """fn lowered but not yet compiled: `.ir`, `.llvm_ir`, `.optimized_llvm_ir`, `.compile()`.
+    (jit(f).lower() is tracer.staging's Lowered, which holds one of these.)"""
 
-    def __init__(self, fn: Function, bounds_check: bool | None = None):
+    def __init__(self, fn: Function, bounds_check: bool | None = None, vmath: bool = True):
         self.ir = fn
         self.bounds_check = _bounds_check(bounds_check)
+        self.vmath = vmath
         from codegen import lower_function
-        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals())
+        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals(),
+                                     vmath=vmath)
 
     @property
     def llvm_ir(self) -> str:
@@ -105,7 +110,7 @@ class Lowered:
         return engine.assembly(self.kernel.llvm_ir, self.kernel.entry)
 
     def compile(self) -> Executable:
-        return compile(self.ir, bounds_check=self.bounds_check)
+        return compile(self.ir, bounds_check=self.bounds_check, vmath=self.vmath)
 
     def fusion_report(self):
         """The kernels of this program (codegen.report.FusionReport: print it, .to_dot())."""
@@ -113,20 +118,21 @@ class Lowered:
         return fusion_report(self.ir, externals(), self.ir.primal)
 
 
-def lower(fn: Function, bounds_check: bool | None = None) -> Lowered:
-    return Lowered(fn, bounds_check)
+def lower(fn: Function, bounds_check: bool | None = None, vmath: bool = True) -> LoweredFunction:
+    return LoweredFunction(fn, bounds_check, vmath)
 
 
 def cache_info() -> dict:
-    """Counters of the compile cache: hits, misses, compiles, compile_seconds, entries."""
-    return _CACHE.info()
+    """Counters of the compile caches: hits, misses, compiles, compile_seconds, entries
+    (programs held), evictions; disk_hits, disk_misses, disk_writes."""
+    return dict(_CACHE.info(), disk_hits=DISK.hits, disk_misses=DISK.misses,
+                disk_writes=DISK.writes)
 
 
 def clear_cache():
     _CACHE.clear()
 
 
-__all__ = ["compile", "lower", "Lowered", "Executable", "InterpretedExecutable", "cache_info",
-           "clear_cache", "create_execution_engine", "Engine", "CompileError", "TargetError",
-           "BoundsError",
-           "log", "logging_enabled"]
+__all__ = ["compile", "lower", "LoweredFunction", "Executable", "InterpretedExecutable",
+           "cache_info", "clear_cache", "create_execution_engine", "Engine", "CompileError",
+           "TargetError", "BoundsError", "log", "logging_enabled"]

@@ -25,6 +25,8 @@ import os
 import stat
 import tempfile
 
+from runtime import config
+
 FORMAT = b"gradjit object cache 2\n"
 _MAC = 32
 SECRET_BYTES = 32
@@ -153,7 +155,7 @@ def _unlink(path: str):
 
 def secret_path() -> str:
     """GRADJIT_SECRET_FILE, else $XDG_CONFIG_HOME/gradjit/secret, else ~/.config/gradjit/secret."""
-    chosen = os.environ.get("GRADJIT_SECRET_FILE")
+    chosen = config.value("GRADJIT_SECRET_FILE")
     if chosen:
         return os.path.abspath(os.path.expanduser(chosen))
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

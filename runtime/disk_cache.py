@@ -29,7 +29,8 @@ import weakref
 
 from ir.core import Function
 from ir.printer import print_function
-from runtime.cache import log, logging_enabled
+from runtime import config
+from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
                                  write_atomic)
@@ -41,15 +42,11 @@ MAX_ENTRIES = 4096       # beyond this many files the least recently used quarte
 
 def cache_dir() -> str:
     """GRADJIT_CACHE_DIR, else $XDG_CACHE_HOME/gradjit, else ~/.cache/gradjit."""
-    chosen = os.environ.get("GRADJIT_CACHE_DIR")
-    if chosen:
-        return os.path.abspath(os.path.expanduser(chosen))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "gradjit")
+    return config.cache_dir()
 
 
 def disk_cache_enabled() -> bool:
-    return os.environ.get("GRADJIT_DISK_CACHE", "1").strip() != "0"
+    return config.disk_cache()
 
 
 def source_hash() -> str:
@@ -74,17 +71,13 @@ def source_hash() -> str:
 _SOURCE_HASH = None
 
 
-def lowering_options(bounds_check: bool) -> str:
-    """The options lowering depends on besides the Function and the source: module state of
-    codegen (its vmath table, which tests patch) and whether dots call NumPy's BLAS (code
-    built with loop nests must not be served to a process that calls gemm, or back)."""
-    lower, vmath = sys.modules.get("codegen.lower"), sys.modules.get("codegen.vmath")
-    table = "default"
-    if lower is not None and not (vmath is not None and set(lower.VMATH) == set(vmath.VMATH)):
-        table = ",".join(sorted(lower.VMATH))
+def lowering_options(bounds_check: bool, vmath: bool = True) -> str:
+    """The options lowering depends on besides the Function and the source: bounds checks,
+    vectorisable math, and whether dots call NumPy's BLAS (code built with loop nests must
+    not be served to a process that calls gemm, or back)."""
     import runtime
     gemm = runtime.externals().gemm is not None
-    return f"bounds_check={bounds_check} vmath={table} gemm={gemm}"
+    return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
 
 
 def environment(engine) -> dict:
@@ -111,10 +104,12 @@ def _gradjit_version() -> str:
     return "unknown"
 
 
-def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine) -> dict:
+def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
+              vmath: bool = True) -> dict:
     """The full key of fn's entry: compared with the one stored in the entry before use."""
     return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
-            "lowering": lowering_options(bounds_check), "environment": environment(engine)}
+            "lowering": lowering_options(bounds_check, vmath),
+            "environment": environment(engine)}
 
 
 def entry_name(key: dict) -> str:
@@ -125,8 +120,10 @@ class CachedKernel:
     """Stands in for codegen's KernelSource when the object code came from the disk: the
     LLVM IR is only made (by lowering fn again) if someone asks for it."""
 
-    def __init__(self, fn: Function, entry: str, workspace_bytes: int, bounds_check: bool):
+    def __init__(self, fn: Function, entry: str, workspace_bytes: int, bounds_check: bool,
+                 vmath: bool = True):
         self.fn = fn
+        self.vmath = vmath
         self.entry = entry
         self.workspace_bytes = workspace_bytes
         self.bounds_check = bounds_check
@@ -138,7 +135,7 @@ class CachedKernel:
     def llvm_ir(self) -> str:
         if self._llvm_ir is None:
             import runtime
-            self._llvm_ir = runtime.lower(self.fn, self.bounds_check).llvm_ir
+            self._llvm_ir = runtime.lower(self.fn, self.bounds_check, self.vmath).llvm_ir
         return self._llvm_ir
 
 
@@ -151,12 +148,14 @@ class DiskCache:
         self._hooked = weakref.WeakSet()  # the engines whose object cache hook is ours
         self._known: dict = {}           # entry symbol -> (objects, imports) seen this process
 
-    def load_or_build(self, fn: Function, key: str, bounds_check: bool, build):
+    def load_or_build(self, fn: Function, key: str, bounds_check: bool, build,
+                      vmath: bool = True):
         """The Executable of fn: its object code from disk, or build() (then stored).
 
         Args:
             key: fn's memory-cache key (its canonical text and options, hashed).
             build: makes the Executable the ordinary way (lower, optimise, JIT).
+            vmath: the lowering option (in the key), for lowering fn again if asked.
         """
         if not disk_cache_enabled():
             return _noted(build(), "disk cache off: GRADJIT_DISK_CACHE=0")
@@ -175,10 +174,10 @@ class DiskCache:
         finally:
             for note in notes:
                 self._log(note)
-        full_key = entry_key(fn, key, bounds_check, engine)
+        full_key = entry_key(fn, key, bounds_check, engine, vmath)
         path = os.path.join(directory, entry_name(full_key))
         try:
-            return self._load(path, fn, bounds_check, engine, full_key, secret)
+            return self._load(path, fn, bounds_check, engine, full_key, secret, vmath)
         except FileNotFoundError:
             reason = "no entry"
         except (CorruptEntry, OSError) as e:
@@ -190,7 +189,7 @@ class DiskCache:
                                      full_key, secret)
 
     def _load(self, path: str, fn: Function, bounds_check: bool, engine, full_key: dict,
-              secret: bytes):
+              secret: bytes, vmath: bool = True):
         from runtime.executable import Executable
         t0 = time.perf_counter()
         header, objects = unpack_entry(read_private_file(path), secret)
@@ -213,7 +212,8 @@ class DiskCache:
             raise CorruptEntry("a symbol is missing from the object code")
         _touch(path)
         self._remember(header["entry"], objects, header.get("imports", []))
-        kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check)
+        kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
+                              vmath)
         exe = Executable(fn, kernel, addresses[0], (addresses + [None])[1], bounds_check, engine)
         self.hits += 1
         self._log(f"disk cache hit for @{fn.name} ({os.path.basename(path)[:12]}): loaded in "

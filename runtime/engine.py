@@ -27,6 +27,8 @@ import threading
 
 import llvmlite.binding as llvm
 
+from runtime import config
+
 LLVM_LOCK = threading.RLock()
 _ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
 
@@ -156,8 +158,8 @@ def _load_libm():
 
 def target_from_env() -> tuple[str | None, str | None]:
     """(GRADJIT_TARGET_CPU, GRADJIT_TARGET_FEATURES), None for unset ("host" = unset)."""
-    cpu = os.environ.get("GRADJIT_TARGET_CPU", "").strip()
-    features = os.environ.get("GRADJIT_TARGET_FEATURES", "").strip()
+    cpu = config.value("GRADJIT_TARGET_CPU").strip()
+    features = config.value("GRADJIT_TARGET_FEATURES").strip()
     return (None if cpu in ("", "host") else cpu), (features or None)
 
 

@@ -237,7 +237,10 @@ class InterpretedExecutable(Executable):
     backend = "interpret"
 
     def __call__(self, *args) -> list:
-        return interpret(self.fn, *self.check_args(args))
+        return self.run(self.check_args(args))
+
+    def run(self, arrays) -> list:
+        return interpret(self.fn, *arrays)
 
 
 def _is_small(fn: Function, ws_bytes: int) -> bool:

@@ -10,9 +10,9 @@ bitwise the same for any thread count.
 
     GRADJIT_NUM_THREADS=1 python train.py     # or runtime.threads.set_num_threads(1)
 
-The default is GRADJIT_NUM_THREADS when set (read once, when first needed), else the number
-of cores this process may run on. `epoch` changes whenever the setting does, which is how an
-Executable knows that the thread count in its pooled workspaces is stale.
+The default is GRADJIT_NUM_THREADS when set (runtime.config; taken when first needed), else
+the number of cores this process may run on. `epoch` changes whenever the setting does,
+which is how an Executable knows that the thread count in its pooled workspaces is stale.
 
 os.fork() while another thread compiles: a child inherits every lock in the state it was in,
 and the thread that held one does not exist there, so the child would wait forever on the
@@ -31,6 +31,8 @@ import threading
 import time
 import weakref
 
+from runtime import config
+
 THREADS_OFFSET = 8      # must equal codegen.loops.THREADS_OFFSET (checked by the tests)
 MAX_THREADS = 64        # codegen.loops.MAX_THREADS: more are not started
 
@@ -42,15 +44,8 @@ epoch = 0
 
 def default_num_threads() -> int:
     """GRADJIT_NUM_THREADS, else the cores available to this process."""
-    text = os.environ.get("GRADJIT_NUM_THREADS", "").strip()
-    if text:
-        try:
-            n = int(text)
-        except ValueError:
-            raise ValueError(f"GRADJIT_NUM_THREADS={text!r}: expected a positive integer") \
-                from None
-        if n < 1:
-            raise ValueError(f"GRADJIT_NUM_THREADS={text!r}: expected a positive integer")
+    n = config.num_threads()
+    if n is not None:
         return min(n, MAX_THREADS)
     try:
         cores = len(os.sched_getaffinity(0))
@@ -79,7 +74,7 @@ def set_num_threads(n: int | None):
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise ValueError(f"set_num_threads: expected a positive integer or None, got {n!r}")
     _override = None if n is None else min(n, MAX_THREADS)
-    _default = None           # None: read GRADJIT_NUM_THREADS again
+    _default = None           # None: take GRADJIT_NUM_THREADS again
     epoch += 1
 
 

@@ -18,13 +18,14 @@ import weakref
 import numpy as np
 
 from ir import Function
+from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
-from tracer.creation import traced
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
                             signature, trace)
+from tracer.tracing import traced
 from tracer.transforms import grad_body, jacobian_body, jvp_body, vjp_body
 from tracer.vmap import vmap
 
@@ -213,7 +214,6 @@ def run_ir(fn: Function, *args):
         TypeError: wrong number of arguments or an argument whose shape/dtype cannot be
             converted to the parameter's type.
     """
-    from ir.verify import verify
     verify(fn)
     if len(args) != len(fn.params):
         raise user_error(TypeError, f"@{fn.name} takes {len(fn.params)} arguments, got "

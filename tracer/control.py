@@ -16,12 +16,12 @@ import numpy as np
 
 from ir import Function, TensorType
 from tracer import record
-from tracer.creation import tracing
 from tracer.expr import Expr, build_function, param_expr
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import as_tensor, is_array_leaf, to_expr
 from tracer.tensor import Tensor
+from tracer.tracing import tracing
 
 __all__ = ["cond", "fori_loop", "while_loop", "scan"]
 

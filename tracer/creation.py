@@ -8,17 +8,16 @@ that `manual_seed` reseeds: reproducible, but not PyTorch's stream.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import numbers
-import threading
 import warnings
 
 import numpy as np
 
-import tracer.autograd  # noqa: F401  (installs the recording hook and in-place methods)
-from tracer.dtypes import DType, dtype_from_ir, to_ir_dtype
+from tracer.dtypes import DEFAULT_FLOAT, DType, array_dtype, dtype_from_ir, to_ir_dtype
+from tracer.errors import user_frame_path, user_location
 from tracer.tensor import Tensor, tensor_from_array
+from tracer.tensor_str import set_printoptions
+from tracer.tracing import is_tracing
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "randperm",
            "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "zeros_like",
@@ -27,7 +26,6 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "ran
            "is_floating_point", "numel", "get_default_dtype", "set_printoptions",
            "Generator"]
 
-DEFAULT_FLOAT = "f32"
 FACTORY_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
 
 
@@ -58,14 +56,13 @@ default_generator = Generator().manual_seed(67280421310721)
 
 def generator(g: Generator | None = None) -> np.random.Generator:
     """The NumPy Generator behind g (default: the module's)."""
-    if getattr(_trace_state, "depth", 0):
+    if is_tracing():
         _warn_random_while_tracing()
     return (g or default_generator).np
 
 
 def _warn_random_while_tracing():
     """The warning, attributed to the user's line (so warning filters see that line)."""
-    from tracer.errors import user_frame_path, user_location
     path, _, line = (user_frame_path() or "<unknown>:0").rpartition(":")
     warnings.warn_explicit(RANDOM_WHILE_TRACING.format(where=user_location()), UserWarning,
                            path, int(line))
@@ -76,27 +73,6 @@ RANDOM_WHILE_TRACING = (
     "while_loop body) are drawn once, when the function is traced, and every call of the "
     "compiled function reuses the same values (e.g. the same dropout mask). Draw them "
     "outside and pass them in as arguments.")
-_trace_state = threading.local()
-
-
-@contextlib.contextmanager
-def tracing():
-    """Marks user code running on traced values (random draws there are trace constants)."""
-    depth = getattr(_trace_state, "depth", 0)
-    _trace_state.depth = depth + 1
-    try:
-        yield
-    finally:
-        _trace_state.depth = depth
-
-
-def traced(f):
-    """f, called inside tracing(): how the transforms call the user's functions."""
-    @functools.wraps(f)
-    def call(*args, **kwargs):
-        with tracing():
-            return f(*args, **kwargs)
-    return call
 
 
 def manual_seed(seed: int) -> Generator:
@@ -126,11 +102,6 @@ def is_floating_point(t: Tensor) -> bool:
 
 def numel(t: Tensor) -> int:
     return t.numel()
-
-
-def set_printoptions(**kwargs):
-    from tracer.tensor_str import set_printoptions as set_opts
-    set_opts(**kwargs)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -185,13 +156,9 @@ def _infer_dtype(data) -> str:
 
 
 def _numpy_dtype(arr: np.ndarray) -> str:
-    kind = arr.dtype.kind
-    if kind == "b":
-        return "bool"
-    if kind == "f":
-        return "f64" if arr.dtype.itemsize == 8 else "f32"
-    if kind in "iu":
-        return "i32" if arr.dtype == np.int32 else "i64"
+    dtype = array_dtype(arr.dtype)
+    if dtype is not None:
+        return dtype
     raise TypeError(f"can't convert np.ndarray of type {arr.dtype}. The only supported types "
                     "are: float64, float32, int64, int32, and bool.")
 
@@ -378,28 +345,20 @@ def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
     return randint(low, high, shape, dtype=dtype_from_ir(ir))
 
 
-# ---- Tensor.new_* ------------------------------------------------------------------------
+# ---- Tensor.new_* (attached by tracer/surface.py) ----------------------------------------
 
-def _new_methods():
-    """t.new_zeros(size) and friends: new tensors with t's dtype unless one is given."""
-    def make(factory):
-        def method(self, *size, dtype=None, device=None, requires_grad=False):
-            dtype = dtype or self.dtype
-            return factory(*size, dtype=dtype, requires_grad=requires_grad)
-        return method
-
-    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
-
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
-
-    Tensor.new_zeros = make(zeros)
-    Tensor.new_ones = make(ones)
-    Tensor.new_empty = make(empty)
-    Tensor.new_full = new_full
-    Tensor.new_tensor = new_tensor
+def new_factory(factory):
+    """t.new_zeros(size) from zeros: a new tensor with t's dtype unless one is given."""
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        dtype = dtype or self.dtype
+        return factory(*size, dtype=dtype, requires_grad=requires_grad)
+    method.__name__ = f"new_{factory.__name__}"
+    return method
 
 
-_new_methods()
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)

@@ -5,7 +5,23 @@ import builtins
 
 import numpy as np
 
-from ir.core import DTYPES
+from ir.core import DTYPES, dtype_of_numpy
+
+DEFAULT_FLOAT = "f32"     # PyTorch's default dtype: Python floats and float lists become f32
+
+
+def array_dtype(np_dtype: np.dtype) -> str | None:
+    """The IR dtype a NumPy array of np_dtype becomes (as torch.from_numpy keeps it, narrower
+    types widened: f16 -> f32, int8/16 and uint8/16/32 -> i64), or None when there is none
+    (uint64 does not fit i64; complex, strings, objects)."""
+    kind, size = np_dtype.kind, np_dtype.itemsize
+    if kind == "b":
+        return "bool"
+    if kind == "f" and size <= 8:
+        return "f64" if size == 8 else "f32"
+    if kind == "i" or (kind == "u" and size < 8):
+        return "i32" if np_dtype == np.int32 else "i64"
+    return None
 
 
 class DType:
@@ -58,7 +74,6 @@ def to_ir_dtype(dtype) -> str | None:
         return "i64"
     if dtype is builtins.bool:
         return "bool"
-    from ir.core import dtype_of_numpy
     return dtype_of_numpy(np.dtype(dtype))
 
 

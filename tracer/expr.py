@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
-from ir.core import dtype_of_numpy
+from ir.core import dtype_of_numpy, freeze
 
 
 class Expr:
@@ -78,18 +78,17 @@ _INFER_CACHE: dict = {}
 _INFER_CACHE_LIMIT = 8192
 
 
+_PLAIN = frozenset({float, int, bool, str, type(None)})
+
+
 def _frozen_params(params: dict) -> tuple | None:
-    """A hashable key telling apart what the printer tells apart (1, 1.0, True; 0.0, -0.0),
-    or None for params that are not plain scalars or int tuples (then no caching)."""
+    """params frozen by ir.core.freeze, or None when one is not a plain scalar or int tuple
+    (a constant's value, say: not worth keeping in the cache)."""
     out = []
     for k, v in params.items():
         t = type(v)
-        if t is float:
-            out.append((k, v.hex()))
-        elif t is int or t is bool or t is str or v is None:
-            out.append((k, t, v))
-        elif t is tuple and _int_tree(v):
-            out.append((k, v))
+        if t in _PLAIN or (t is tuple and _int_tree(v)):
+            out.append((k, freeze(v)))
         else:
             return None
     return tuple(out)

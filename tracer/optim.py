@@ -13,7 +13,6 @@ update is recorded into the trace instead.
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 
 import numpy as np
@@ -21,8 +20,10 @@ import numpy as np
 from ir import TensorType
 from ir.core import DTYPES, dtype_of_numpy
 
-from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer import pipeline
+from tracer.autograd import views
+from tracer.autograd.grad_mode import enable_grad, no_grad
+from tracer.creation import zeros_like
 from tracer.expr import build_function, data_expr, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
@@ -31,10 +32,13 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 def executable(fn):
     """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
-        return lambda arrays: pipeline.run(fn, arrays)
     exe = pipeline.compile_function(fn)
-    return lambda arrays: list(exe(*arrays))
+
+    def run(arrays):
+        nonlocal exe
+        exe = pipeline.current(exe, fn)
+        return list(exe(*arrays))
+    return run
 
 
 class _Required:
@@ -218,7 +222,7 @@ class Optimizer:
 
 
 def _assign(t: Tensor, expr):
-    t._set_expr(expr)
+    views.assign(t, expr)
     t._storage.version += 1
 
 
@@ -287,7 +291,6 @@ class Adam(Optimizer):
         return (group["weight_decay"] != 0, bool(group["amsgrad"]), bool(group["maximize"]))
 
     def _prepare(self, p, group):
-        from tracer.creation import zeros_like
         state = self.state[p]
         if not state:
             state["step"] = 0

@@ -14,21 +14,22 @@ Python scalars (bool, int, float) and other non-array leaves are static: their v
 part of the cache key and the traced function sees them as plain Python values.
 
 A call whose positional arguments are all NumPy arrays, NumPy scalars or realised Tensors
-first tries a prepared `CallPlan`, keyed by each argument's type, dtype and shape: it skips
-the signature, the pytree walk and the re-validation, and calls the Executable directly.
+first tries a prepared `CallPlan` (tracer/call_plan.py).
 """
 from __future__ import annotations
 
 import functools
 import inspect
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ir import Function, TensorType, Value
+from ir import Function, TensorType, Value, passes
 from ir.core import DTYPES, dtype_of_numpy
+from runtime import config
 from tracer import pipeline
+from tracer.autograd.recording import record_call
+from tracer.call_plan import CallPlan, fast_key
 from tracer.errors import user_location
 from tracer.expr import Expr, apply_function, build_function, data_expr, param_expr
 from tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
@@ -282,11 +283,7 @@ class Entry:
     optimized: bool = False           # fn went through ir.passes.optimize already
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if os.environ.get("GRADJIT_BACKEND") == "interpret":
-            from ir.interpret import interpret
-            return interpret(self.fn, *arrays)
-        if self.exe is None:
-            self.exe = pipeline.compile_function(self.fn, optimized=self.optimized)
+        self.exe = pipeline.current(self.exe, self.fn, optimized=self.optimized)
         return list(self.exe(*arrays))
 
     def call(self, arrays_in: list) -> list[Tensor]:
@@ -301,7 +298,6 @@ class Entry:
         if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in):
             # a compiled call on Tensors that require grad is one node of the imperative
             # autograd graph, differentiated through fn like any recorded op
-            from tracer.autograd.recording import record_call
             inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in arrays_in]
             record_call(self.fn.name, self.fn, inputs + list(self.captures), outs)
         return outs
@@ -334,78 +330,6 @@ def wrap_results(outs: list[np.ndarray], fn: Function) -> list[Tensor]:
         out.setflags(write=False)
         tensors.append(Tensor(Expr(Value(t), data=out)))
     return tensors
-
-
-_SCALAR_TYPES = frozenset({np.float32, np.float64, np.int32, np.int64, np.bool_})
-
-
-def fast_key(args: tuple) -> tuple | None:
-    """A cheap key of a call's arguments (type, dtype, shape each) when all of them are
-    arrays, NumPy scalars or Tensors, else None. Equal keys imply equal signature keys."""
-    key = []
-    for a in args:
-        t = type(a)
-        if t is np.ndarray:
-            key.append((a.dtype, a.shape))
-        elif t in _SCALAR_TYPES:
-            key.append(t)
-        elif isinstance(a, Tensor):
-            key.append(a._expr.value.type)
-        else:
-            return None
-    return tuple(key)
-
-
-def unflattener(tree: TreeDef):
-    """tree_unflatten(tree, .) specialised for the two common shapes of results."""
-    if tree.kind == "leaf":
-        return lambda leaves: leaves[0]
-    if tree.kind == "tuple" and all(c.kind == "leaf" for c in tree.children):
-        return tuple
-    return functools.partial(tree_unflatten, tree)
-
-
-class CallPlan:
-    """A compiled signature called with no signature machinery: arrays in, Tensors out.
-
-    The result Tensors of every call share one Value per result (as detached aliases
-    share theirs): a realised Expr is identified by itself, never by its Value."""
-    __slots__ = ("exe", "captures", "values", "rebuild", "trusted")
-
-    def __init__(self, entry: Entry):
-        self.exe = entry.exe
-        self.captures = [c.data for c in entry.captures]
-        types = entry.fn.param_types[len(entry.fn.params) - len(self.captures):]
-        # captured arrays never change: checked once here instead of on every call
-        self.trusted = all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == t.shape
-                           and a.dtype == t.np_dtype for a, t in zip(self.captures, types))
-        self.values = [Value(t) for t in entry.fn.result_types]
-        self.rebuild = unflattener(entry.out_tree)
-
-    def __call__(self, args: tuple):
-        """The results, or None when an argument is a Tensor that is not computed yet."""
-        arrays, checked = [], self.trusted
-        for a in args:
-            t = type(a)
-            if t is np.ndarray:
-                # dtype and shape are the fast key's: only the layout is left to check
-                checked = checked and a.flags.c_contiguous
-                arrays.append(a)
-            elif t in _SCALAR_TYPES:
-                arrays.append(np.asarray(a))
-            else:
-                data = a._expr.data
-                if data is None or a.requires_grad:       # the slow path records autograd
-                    return None
-                arrays.append(data)
-                checked = False
-        arrays += self.captures
-        outs = self.exe.run(arrays) if checked else self.exe(*arrays)
-        tensors = []
-        for out, v in zip(outs, self.values):
-            out.setflags(write=False)
-            tensors.append(Tensor(Expr(v, data=out)))
-        return self.rebuild(tensors)
 
 
 class Staged:
@@ -442,8 +366,7 @@ class Staged:
         traced = trace(self.body, self.name, sig, hint_fun=self.fun)
         fn = traced.fn
         if self.optimize:
-            from ir.passes import optimize
-            fn = optimize(fn)
+            fn = passes.optimize(fn)
         entry = Entry(fn, traced.captures, traced.out_tree, optimized=self.optimize)
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
@@ -462,7 +385,8 @@ class Staged:
         sig = self.signature(args, kwargs)
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
-        if key is not None and entry.exe is not None and self.cache.get(sig.key) is entry \
+        if key is not None and entry.exe is not None and pipeline.plain_native() \
+                and self.cache.get(sig.key) is entry \
                 and all(c.data is not None for c in entry.captures):
             self.plans[key] = CallPlan(entry)
         return out
@@ -496,7 +420,7 @@ class Lowered:
 
     def _runtime_lowered(self):
         if self._lowered is None:
-            import runtime
+            import runtime  # NOTE: late: runtime loads llvmlite, `import tracer` does not
             self._lowered = runtime.lower(self._entry.fn)
         return self._lowered
 
@@ -548,9 +472,6 @@ def _describe_key(sig: Signature) -> str:
 
 def _log(msg: str):
     """GRADJIT_LOG=1: log traces and signature-cache hits to the "gradjit" logger."""
-    if os.environ.get("GRADJIT_LOG", "") in ("", "0"):
-        return
-    from runtime.cache import log, logging_enabled
-    if logging_enabled():
+    if config.logging_enabled():
         where = user_location()
-        log.info("%s%s", msg, f" (at {where})" if where else "")
+        config.log.info("%s%s", msg, f" (at {where})" if where else "")

@@ -6,12 +6,14 @@ graph behind it is cut into an ir.Function, compiled (cached by structure) and r
 Under a functional trace (`jit`, `grad`, ...) the graph reaches symbolic parameters, which
 cannot be realised: asking for their data raises TracerError naming the user's line.
 
-Operators and methods (`+`, `.sum()`, ...) are attached by the op modules in tracer/ops/;
-the in-place methods (`add_`, `+=`, `__setitem__`, ...) by tracer/autograd/inplace.py.
+The class body holds a Tensor's own state and what needs nothing but it; the rest of the
+surface (operators, `.sum()`, the in-place `add_`, `+=`, `x[i] = v`, `new_zeros`, and
+`backward`, `register_hook`, `detach`, `.data`, which need the autograd graph) is one table
+in tracer/surface.py, attached once when the tracer package is imported.
 The autograd fields are PyTorch's: `requires_grad` (settable on leaves), `is_leaf`,
 `grad` (warns when read on a non-leaf), `grad_fn` (a node of tracer/autograd/nodes.py),
 `_version` (bumped by in-place ops). A Tensor, its views (`x[0]`, `x.t()`, ...) and its
-`detach()`ed aliases share a `_Storage`: one version counter, and in-place changes through
+`detach()`ed aliases share a `Storage`: one version counter, and in-place changes through
 one show in the others (tracer/autograd/views.py). Printing follows PyTorch's format
 (tracer/tensor_str.py).
 """
@@ -22,10 +24,11 @@ import weakref
 
 import numpy as np
 
+from ir.core import DTYPES
 from tracer import pipeline
-from tracer.dtypes import DType, dtype_from_ir
+from tracer.dtypes import DType, Size, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, build_function, data_expr, settle
+from tracer.expr import Expr, apply_op, build_function, data_expr, settle
 from tracer.tensor_str import format_tensor
 
 NON_LEAF_GRAD_WARNING = (
@@ -46,7 +49,6 @@ def alias_expr(e: Expr) -> Expr:
     functional trace (a symbolic value) it is a stop_gradient op, so grad/jvp see a
     constant, as jax.lax.stop_gradient."""
     if e.symbolic:
-        from tracer.expr import apply_op
         return apply_op("stop_gradient", (e,), None)[0]
     return Expr(e.value, e.op, e.args, e.data, e.symbolic)
 
@@ -71,7 +73,7 @@ class _Device:
 _CPU = _Device()
 
 
-class _Storage:
+class Storage:
     """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
     version counter and, once shared, the members and the root value they window on."""
     __slots__ = ("version", "members", "root", "root_expr")
@@ -86,7 +88,7 @@ class _Storage:
 class Tensor:
     def __init__(self, expr: Expr):
         self._expr = expr
-        self._storage = _Storage()
+        self._storage = Storage()
         self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
         self._grad = None
         self._grad_fn = None
@@ -170,60 +172,16 @@ class Tensor:
     def _version(self) -> int:
         return self._storage.version
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Computes the gradient of this tensor w.r.t. graph leaves (see tracer/autograd)."""
-        from tracer.autograd.engine import backward
-        backward([self], None if gradient is None else [gradient], retain_graph,
-                 create_graph, inputs=inputs)
-
-    def register_hook(self, hook):
-        """hook(grad) -> Tensor or None, called (traced into the backward IR) on this
-        tensor's gradient before it flows on; returns a handle with .remove()."""
-        from tracer.autograd.hooks import register_tensor_hook
-        return register_tensor_hook(self, hook)
-
-    def detach(self) -> "Tensor":
-        """A new leaf sharing this tensor's value and version counter, without grad."""
-        t = Tensor(alias_expr(self._expr))
-        self._share_storage(t)
-        return t
-
     def detach_(self) -> "Tensor":
         self._grad_fn = None
         self._output_nr = 0
         self._requires_grad = False
         return self
 
-    @property
-    def data(self) -> "Tensor":
-        return self.detach()
-
-    @data.setter
-    def data(self, other: "Tensor"):
-        # PyTorch: swaps the value without recording anything and without a version bump
-        if other._expr.type == self._expr.type:
-            self._set_expr(alias_expr(other._expr))
-        else:                      # another shape or dtype: a storage of its own
-            self._storage, self._member = _Storage(), None
-            self._expr = alias_expr(other._expr)
-
-    def _share_storage(self, other: "Tensor"):
-        """other becomes an alias of this tensor (detach(), nn.Parameter(data))."""
-        from tracer.autograd.views import share
-        share(self, other, identity=True)
-
-    def _set_expr(self, expr: Expr):
-        """Points this tensor at a new value (and rewrites the tensors sharing it)."""
-        self._expr = expr
-        if self._storage.members is not None:
-            from tracer.autograd.views import propagate
-            propagate(self)
-
     # ---- static facts, known without computing anything ----
 
     @property
     def shape(self):
-        from tracer.dtypes import Size
         return Size(self._expr.type.shape)
 
     @property
@@ -423,7 +381,6 @@ def tensor_from_array(array, dtype: str | None = None) -> Tensor:
     """A realised Tensor holding a copy of array (optionally converted to an IR dtype)."""
     arr = np.array(array, copy=True)
     if dtype is not None:
-        from ir.core import DTYPES
         arr = arr.astype(DTYPES[dtype])
     arr.flags.writeable = False
     return Tensor(data_expr(arr))

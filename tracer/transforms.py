@@ -8,19 +8,15 @@ kernel, and a transform used inside another one just contributes plain IR.
 """
 from __future__ import annotations
 
-from ir import Function, is_float
+from ir import Function, autodiff, is_float
+from ir.batching import batch_function
 from ir.passes import optimize
 from tracer import record
-from tracer.creation import traced
 from tracer.errors import user_location
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Traced, apply_to, is_array_leaf, project, to_expr, trace_inner
 from tracer.tensor import Tensor
-
-
-def _autodiff():
-    import ir.autodiff
-    return ir.autodiff
+from tracer.tracing import traced
 
 
 def _loc_of(fn: Function, value) -> str | None:
@@ -115,7 +111,7 @@ def grad_body(f, name: str, argnums, has_aux: bool, with_value: bool, single: bo
         # the inputs first: an integer input is the mistake even when the output is integer too
         wrt = [k for ks in _float_params(tr, argnums, what) for k in ks]
         aux_ix = _scalar_output(tr, has_aux, name, what)
-        gfn = _differentiate(_autodiff().grad, optimize(project(tr.fn, [0])), wrt)
+        gfn = _differentiate(autodiff.grad, optimize(project(tr.fn, [0])), wrt)
         inputs = tr.inputs()
         outs = apply_to(gfn, inputs)
         value, grads = outs[0], _arg_trees(tr, argnums, outs[1:], single)
@@ -154,7 +150,7 @@ def vjp_body(f, name: str, nprimals: int, has_aux: bool):
                 ct_exprs.append(e)
         n_primal_params = len(tr.sig.arrays)
         wrt = [k for k in range(n_primal_params) if is_float(tr.fn.params[k].type.dtype)]
-        vfn = _differentiate(_autodiff().vjp, optimize(fn_v), wrt)
+        vfn = _differentiate(autodiff.vjp, optimize(fn_v), wrt)
         outs = apply_to(vfn, tr.inputs() + ct_exprs)[len(fn_v.results):]
         return _per_primal(tr, primals, wrt, outs)
     return body
@@ -203,7 +199,7 @@ def jvp_body(f, name: str, nprimals: int):
                 wrt.append(k)
                 t_exprs.append(te)
             k += 1
-        jfn = _differentiate(_autodiff().jvp, optimize(tr.fn), wrt)
+        jfn = _differentiate(autodiff.jvp, optimize(tr.fn), wrt)
         outs = apply_to(jfn, tr.inputs() + t_exprs)
         n = len(tr.fn.results)
         float_tangents = iter(outs[n:])
@@ -217,7 +213,6 @@ def jvp_body(f, name: str, nprimals: int):
 
 def jacobian_body(f, name: str, argnums, single: bool, has_aux: bool):
     """body(*args) -> per output leaf, per argnum: an array of shape out.shape + in.shape."""
-    from ir.batching import batch_function
 
     def body(*args, **kwargs):
         tr = trace_inner(traced(f), name, args, kwargs)
@@ -231,7 +226,7 @@ def jacobian_body(f, name: str, argnums, single: bool, has_aux: bool):
             if not is_float(out_t.dtype):
                 raise TypeError(f"jacobian requires float outputs, got {out_t} from '{name}'"
                                 f"{_callsite()}")
-            vfn = _differentiate(_autodiff().vjp, optimize(project(tr.fn, [j])), wrt)
+            vfn = _differentiate(autodiff.vjp, optimize(project(tr.fn, [j])), wrt)
             rows = _vjp_rows(vfn, inputs, out_t, batch_function)
             shaped = [record.apply("reshape", r, shape=out_t.shape + tr.fn.params[k].type.shape)
                       for r, k in zip(rows, wrt)]

@@ -6,11 +6,11 @@ import numpy as np
 from ir.batching import BatchingError, batch_function
 from ir.core import DTYPES
 from tracer import record
-from tracer.creation import traced
-from tracer.ops.convert import user_error
+from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import Staged, apply_to, fun_name, is_array_leaf, leaf_type, trace_inner
 from tracer.tensor import Tensor
+from tracer.tracing import traced
 
 
 def _axes_per_leaf(in_axes, args: tuple) -> list:

@@ -5,7 +5,7 @@ both modes need (pow, max/min tie weights, the arg-extremum mask of reduce_max/m
 from __future__ import annotations
 
 from ir.builder import Builder
-from ir.core import TensorType, Value
+from ir.core import TensorType, Value, dot_free_axes
 
 
 def zeros(b: Builder, t: TensorType) -> Value:
@@ -97,5 +97,5 @@ def dot_transpose(b: Builder, g: Value, other: Value, mine: dict, theirs: dict,
 def dot_axes(x: Value, contract, batch) -> dict:
     """The batch, contract and free axes of one dot_general operand."""
     contract, batch = tuple(contract), tuple(batch)
-    free = tuple(a for a in range(x.ndim) if a not in contract and a not in batch)
-    return {"batch": batch, "contract": contract, "free": free}
+    return {"batch": batch, "contract": contract,
+            "free": dot_free_axes(x.ndim, contract, batch)}

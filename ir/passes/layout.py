@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir.core import dot_free_axes
 from ir.passes.rewrite import Context, Rule, same_results, splat
 
 
@@ -89,17 +90,12 @@ def _transpose(op, ctx):
     return None
 
 
-def dot_free_axes(v, contract, batch) -> tuple[int, ...]:
-    """The axes of dot_general operand v that are neither contracted nor batched."""
-    return tuple(a for a in range(v.ndim) if a not in contract and a not in batch)
-
-
 def _swap_dot(op, dot, perm):
     """transpose(dot_general(a, b), perm) as dot_general(b, a) when perm keeps the batch
     axes first (in any order) and puts b's free axes before a's, each in order."""
     a, b = dot.inputs
     (ac, bc), (ab, bb) = dot.params["contract"], dot.params["batch"]
-    nb, na = len(ab), len(dot_free_axes(a, ac, ab))
+    nb, na = len(ab), len(dot_free_axes(a.ndim, ac, ab))
     nf = len(perm) - nb - na
     if sorted(perm[:nb]) != list(range(nb)):
         return None
@@ -116,7 +112,7 @@ def _untransposed(v, contract, batch, ctx):
     if t is None:
         return None
     perm = t.params["perm"]
-    free = [perm[k] for k in dot_free_axes(v, contract, batch)]
+    free = [perm[k] for k in dot_free_axes(v.ndim, contract, batch)]
     if free != sorted(free):
         return None
     return (t.inputs[0], tuple(perm[k] for k in contract), tuple(perm[k] for k in batch))

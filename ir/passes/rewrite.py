@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ir.core import Function, Op, Value
+from ir.core import Function, Op, Value, freeze
 from ir.primitives import PRIMITIVES, having
 
 MAX_REWRITES_PER_OP = 8      # bounds a rule that keeps rewriting its own output
@@ -122,18 +122,6 @@ def same_results(op: Op, prim: str, inputs, **params) -> Op:
     inferred = new.prim.infer([v.type for v in new.inputs], params)
     assert list(inferred) == [r.type for r in op.results], f"rewrite changed the type of {op}"
     return new
-
-
-def freeze(v):
-    """A hashable key that tells apart what == confuses: 0.0/-0.0, 1/True/1.0; nan == nan."""
-    t = type(v)
-    if t is tuple or t is list:
-        return (tuple, tuple(freeze(e) for e in v))
-    if t is dict:
-        return (dict, tuple(sorted((k, freeze(e)) for k, e in v.items())))
-    if t is float:
-        return (float, repr(v))
-    return (t, v)
 
 
 def flatten(value) -> list:

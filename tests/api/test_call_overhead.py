@@ -92,7 +92,7 @@ def test_pytree_arguments_have_no_fast_key(xw):
     assert not g.plans
 
 
-def test_environment_switches_are_honoured_on_every_call(xw, monkeypatch, caplog):
+def test_environment_switches_are_honoured_on_every_call(xw, monkeypatch, caplog, gradjit_env):
     vg = fresh()
     want = vg(*xw)
     plan = next(iter(vg.plans.values()))
@@ -100,12 +100,12 @@ def test_environment_switches_are_honoured_on_every_call(xw, monkeypatch, caplog
     def refuse(*args):
         raise AssertionError("the compiled code must not run")
     monkeypatch.setattr(plan, "exe", refuse)
-    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+    gradjit_env("GRADJIT_BACKEND", "interpret")
     got = vg(*xw)
     for a, b in zip(flat(got), flat(want)):
         np.testing.assert_allclose(a, b, rtol=1e-5)
-    monkeypatch.setenv("GRADJIT_BACKEND", "native")
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+    gradjit_env("GRADJIT_BACKEND", "native")
+    gradjit_env("GRADJIT_LOG", "1")
     with caplog.at_level("INFO", logger="gradjit"):
         vg(*xw)                                   # the full path, which logs the hit
     assert "cache hit" in caplog.text

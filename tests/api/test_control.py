@@ -172,12 +172,12 @@ def rnn_numpy(w, u, xs):
     return total + h.sum()
 
 
-def test_scan_rnn_gradient_equals_unrolled_and_finite_differences(monkeypatch):
+def test_scan_rnn_gradient_equals_unrolled_and_finite_differences(gradjit_env):
     w, u, xs = rnn_params()
     gw, gu = gj.grad(rnn_scan, argnums=(0, 1))(w, u, xs)
     # NOTE: the unrolled reference is ~1000 ops of straight-line code; LLVM at O3 takes over
     # a minute on it, so the reference runs on the interpreter (same IR, same transforms)
-    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+    gradjit_env("GRADJIT_BACKEND", "interpret")
     uw, uu = gj.grad(rnn_unrolled, argnums=(0, 1))(w, u, xs)
     np.testing.assert_allclose(np.asarray(gw), np.asarray(uw), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.asarray(gu), np.asarray(uu), rtol=1e-10, atol=1e-12)

@@ -42,6 +42,25 @@ def test_inferred_dtype(make, dtype):
     assert t.dtype == dtype and t.is_leaf and not t.requires_grad
 
 
+@pytest.mark.parametrize("np_dtype,want", [(np.uint8, gj.int64), (np.uint16, gj.int64),
+                                            (np.uint32, gj.int64), (np.int16, gj.int64),
+                                            (np.float16, gj.float32)])
+def test_numpy_dtypes_widen_alike_in_creation_and_in_ops(np_dtype, want):
+    arr = np.array([1, 2, 250], np_dtype)
+    assert gj.tensor(arr).dtype == gj.from_numpy(arr).dtype == want
+    summed = gj.tensor(np.zeros(3, np.int64 if want == gj.int64 else np.float32)) + arr
+    assert summed.dtype == want
+    np.testing.assert_array_equal(summed.numpy(), arr.astype(summed.numpy().dtype))
+
+
+def test_uint64_arrays_are_refused_everywhere():
+    """Values up to 2**64 do not fit int64: an error, never a silent wrap-around."""
+    big = np.array([2 ** 63 + 5], np.uint64)
+    for make in (gj.tensor, gj.from_numpy, lambda a: gj.tensor([1]) + a):
+        with pytest.raises(TypeError, match="uint64"):
+            make(big)
+
+
 def test_tensor_copies_its_data():
     a = np.array([1.0, 2.0], np.float32)
     t = gj.tensor(a)

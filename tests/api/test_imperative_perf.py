@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gradjit as gj
+from runtime import config
 import tracer.autograd.recording as recording
 import tracer.optim as optim_module
 from tracer.autograd import replay
@@ -19,7 +20,7 @@ from tracer.autograd.emitter import VJP_STATS
 
 
 def _compiles() -> int | None:
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+    if config.backend() == "interpret":
         return None
     import runtime
     return runtime.cache_info()["compiles"]

@@ -4,12 +4,11 @@ The assertions are on what the compile pipeline saw (distinct program structures
 runtime's compile counters on the native backend), never on time.
 """
 
-import os
-
 import numpy as np
 import pytest
 
 import gradjit as gj
+from runtime import config
 from tracer import pipeline
 import tracer.autograd.engine as engine
 import tracer.optim as optim_module
@@ -63,7 +62,7 @@ def program_log(monkeypatch):
 
 
 def compiles() -> int | None:
-    if os.environ.get("GRADJIT_BACKEND") == "interpret":
+    if config.backend() == "interpret":
         return None
     import runtime
     return runtime.cache_info()["compiles"]

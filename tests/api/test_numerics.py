@@ -179,8 +179,8 @@ def test_reductions_with_negative_axes_and_keepdim(axes, keepdim):
 
 # ---- accuracy of long f32 reductions -----------------------------------------------------
 
-def test_long_f32_reductions_are_accurate_enough_for_moderate_sizes(monkeypatch):
-    monkeypatch.delenv("GRADJIT_BACKEND", raising=False)
+def test_long_f32_reductions_are_accurate_enough_for_moderate_sizes(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", None)
     x = (RNG.random(10 ** 5) + 1).astype(np.float32)
     exact = x.astype(np.float64).sum()
     assert abs(gj.jit(lambda a: a.sum())(x).item() - exact) / exact < 1e-5
@@ -189,8 +189,8 @@ def test_long_f32_reductions_are_accurate_enough_for_moderate_sizes(monkeypatch)
 
 @pytest.mark.parametrize("shape, axis", [((10 ** 6,), None), ((10 ** 6, 1), 0),
                                          ((1000, 1000), 0)])
-def test_large_f32_sums_are_as_accurate_as_numpy(monkeypatch, shape, axis):
-    monkeypatch.delenv("GRADJIT_BACKEND", raising=False)
+def test_large_f32_sums_are_as_accurate_as_numpy(gradjit_env, shape, axis):
+    gradjit_env("GRADJIT_BACKEND", None)
     x = np.full(shape, 0.1, np.float32)
     exact = x.astype(np.float64).sum(axis=axis)
     got = values(gj.jit(lambda a: a.sum(axis) if axis is not None else a.sum())(x))
@@ -270,8 +270,8 @@ def test_moderately_long_elementwise_chains_compile():
     "tensor 400 times before reading it, raises RecursionError; needs an iterative walk (or a "
     "depth cut in the fusion planner)"))
 @pytest.mark.parametrize("front", ["jit", "eager"])
-def test_long_elementwise_chains_compile(monkeypatch, front):
-    monkeypatch.delenv("GRADJIT_BACKEND", raising=False)
+def test_long_elementwise_chains_compile(gradjit_env, front):
+    gradjit_env("GRADJIT_BACKEND", None)
     x = np.ones(3, np.float32)
     if front == "jit":
         got = gj.jit(lambda z: _chain(z, 400))(x)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import lower
+from codegen.vmath import VMATH
 from ir.interpret import interpret
 from ir.primitives import having
 from tests.prim_samples import FLOATS, SAMPLES, sample_args
@@ -47,12 +47,11 @@ def test_compiled_matches_interpreter(name, k, dt):
 
 @pytest.mark.parametrize("dt", FLOATS)
 @pytest.mark.parametrize("name", TRANSCENDENTAL)
-def test_transcendental_fallback_without_vmath(name, dt, monkeypatch):
-    """With codegen.vmath unavailable, intrinsics and libm calls give the same results."""
-    monkeypatch.setattr(lower, "VMATH", {})
+def test_transcendental_fallback_without_vmath(name, dt):
+    """Lowered without codegen.vmath, intrinsics and libm calls give the same results."""
     case = SAMPLES[name].compiled[0]
     fn = case.build(dt)
-    exe = runtime.build_executable(fn)
+    exe = runtime.build_executable(fn, vmath=False)
     assert "fma" not in exe.llvm_ir            # vmath's polynomials are not there
     run_case(case, fn, exe)
 
@@ -64,9 +63,8 @@ FALLBACK_SYMBOL = {"exp": "llvm.exp.f32", "log": "llvm.log.f32", "sin": "llvm.si
 
 
 @pytest.mark.parametrize("name", TRANSCENDENTAL)
-def test_vmath_is_preferred_when_it_has_the_function(name, monkeypatch):
+def test_vmath_is_preferred_when_it_has_the_function(name):
     fn = SAMPLES[name].compiled[0].build("f32")
-    if name in lower.VMATH:
+    if name in VMATH:
         assert f'@"{FALLBACK_SYMBOL[name]}"' not in runtime.lower(fn).llvm_ir
-    monkeypatch.setattr(lower, "VMATH", {})
-    assert f'@"{FALLBACK_SYMBOL[name]}"' in runtime.lower(fn).llvm_ir
+    assert f'@"{FALLBACK_SYMBOL[name]}"' in runtime.lower(fn, vmath=False).llvm_ir

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import lower
 from ir.interpret import interpret
 from tests.prim_samples import T, make_fn
 from tests.codegen.test_codegen_primitives import TRANSCENDENTAL, assert_same
@@ -55,13 +54,11 @@ def test_conversions_truncate_and_nan_is_truthy(dt):
 
 @pytest.mark.parametrize("with_vmath", [True, False])
 @pytest.mark.parametrize("dt", ["f32", "f64"])
-def test_transcendentals_on_special_values(dt, with_vmath, monkeypatch):
-    if not with_vmath:
-        monkeypatch.setattr(lower, "VMATH", {})
+def test_transcendentals_on_special_values(dt, with_vmath):
     n = len(SPECIALS)
     fn = make_fn("specials", [T(dt, (n,))], lambda b, x: [b.emit(p, x) for p in TRANSCENDENTAL])
     x = np.array(SPECIALS, T(dt, ()).np_dtype)
-    got, want = runtime.build_executable(fn)(x), interpret(fn, x)
+    got, want = runtime.build_executable(fn, vmath=with_vmath)(x), interpret(fn, x)
     for name, g, w in zip(TRANSCENDENTAL, got, want):
         finite = np.abs(x) < (1e4 if name in ("sin", "cos", "tan") else np.inf)
         np.testing.assert_allclose(g[finite], w[finite], rtol=2e-6 if dt == "f32" else 1e-13,

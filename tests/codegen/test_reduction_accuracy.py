@@ -15,7 +15,7 @@ import pytest
 
 import gradjit as gj
 import runtime
-from codegen import nest, summation
+from codegen import nest, nest_plan, summation
 from ir.interpret import interpret
 from runtime import threads
 from tests.prim_samples import T, make_fn
@@ -171,8 +171,8 @@ def test_infinities_and_nans_propagate_like_numpy(dt, rows):
     np.testing.assert_array_equal(inner, want)
 
 
-def test_mean_and_var_of_long_f32_inputs(monkeypatch):
-    monkeypatch.delenv("GRADJIT_BACKEND", raising=False)
+def test_mean_and_var_of_long_f32_inputs(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", None)
     x = (RNG.random((2000, 600)) * 0.01 + 3).astype(np.float32)
     ref = x.astype(np.float64)
     for axis in (0, 1, None):
@@ -231,5 +231,5 @@ def test_support_functions_are_emitted_once_per_module():
 def test_cascade_levels_cover_any_loop():
     # a loop of 2^52 elements (the blocks of one accumulator are BLOCK / LANES long) would
     # run for days; the stack must never overflow before that
-    assert summation.BLOCK % nest.LANES == 0 and nest.LANES % 2 == 0
-    assert 2 ** summation.LEVELS * summation.BLOCK // nest.LANES >= 2 ** 52
+    assert summation.BLOCK % nest_plan.LANES == 0 and nest_plan.LANES % 2 == 0
+    assert 2 ** summation.LEVELS * summation.BLOCK // nest_plan.LANES >= 2 ** 52

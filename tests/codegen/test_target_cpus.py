@@ -19,9 +19,9 @@ HOST_FEATURES = llvm.get_host_cpu_features().flatten().split(",")
 
 
 @pytest.fixture
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GRADJIT_SECRET_FILE", str(tmp_path / "secret"))
+def private_cache(tmp_path, monkeypatch, gradjit_env):
+    gradjit_env("GRADJIT_CACHE_DIR", str(tmp_path / "cache"))
+    gradjit_env("GRADJIT_SECRET_FILE", str(tmp_path / "secret"))
     runtime.clear_cache()
     yield
     runtime.clear_cache()
@@ -67,8 +67,8 @@ def test_every_primitive_compiles_for(cpu, programs):
 
 @pytest.mark.parametrize("cpu", CPUS)
 def test_code_for_a_cpu_runs_only_where_the_host_has_its_features(cpu, programs, monkeypatch,
-                                                                  private_cache):
-    monkeypatch.setenv("GRADJIT_TARGET_CPU", cpu)
+                                                                  private_cache, gradjit_env):
+    gradjit_env("GRADJIT_TARGET_CPU", cpu)
     engine = runtime.create_execution_engine()
     assert engine.cpu == cpu
     if "+avx512f" not in HOST_FEATURES and cpu == "skylake-avx512":
@@ -97,16 +97,16 @@ def test_the_host_default_runs_and_is_what_the_host_reports():
 
 
 @pytest.mark.skipif("+avx512f" in HOST_FEATURES, reason="this host has AVX-512")
-def test_a_feature_the_host_lacks_is_refused_for_running(private_cache, monkeypatch):
+def test_a_feature_the_host_lacks_is_refused_for_running(private_cache, monkeypatch, gradjit_env):
     assert Engine(None, "+avx512f").runnable_problem is not None
-    monkeypatch.setenv("GRADJIT_TARGET_FEATURES", "+avx512f")
+    gradjit_env("GRADJIT_TARGET_FEATURES", "+avx512f")
     fn = SAMPLES["exp"].compiled[0].build("f32")
     with pytest.raises(TargetError, match=r"GRADJIT_TARGET_FEATURES=\+avx512f"):
         runtime.compile(fn)
 
 
-def test_turning_a_feature_off_on_the_host_still_runs(private_cache, monkeypatch):
-    monkeypatch.setenv("GRADJIT_TARGET_FEATURES", "-avx2,-fma")
+def test_turning_a_feature_off_on_the_host_still_runs(private_cache, monkeypatch, gradjit_env):
+    gradjit_env("GRADJIT_TARGET_FEATURES", "-avx2,-fma")
     case = SAMPLES["exp"].compiled[0]
     fn = case.build("f32")
     exe = runtime.compile(fn)
@@ -120,16 +120,16 @@ def test_turning_a_feature_off_on_the_host_still_runs(private_cache, monkeypatch
     ("haswell", "avx2", "not '\\+' or '-' followed by a feature"),
     ("haswell", "+no-such-feature", "not '\\+' or '-' followed by a feature"),
 ])
-def test_unknown_cpus_and_features_are_errors(cpu, features, match, monkeypatch):
+def test_unknown_cpus_and_features_are_errors(cpu, features, match, monkeypatch, gradjit_env):
     with pytest.raises(TargetError, match=match):
         Engine(cpu, features)
-    monkeypatch.setenv("GRADJIT_TARGET_CPU", cpu)
+    gradjit_env("GRADJIT_TARGET_CPU", cpu)
     if features:
-        monkeypatch.setenv("GRADJIT_TARGET_FEATURES", features)
+        gradjit_env("GRADJIT_TARGET_FEATURES", features)
     with pytest.raises(TargetError, match=match):
         runtime.create_execution_engine()
 
 
-def test_host_names_the_host(monkeypatch):
-    monkeypatch.setenv("GRADJIT_TARGET_CPU", "host")
+def test_host_names_the_host(monkeypatch, gradjit_env):
+    gradjit_env("GRADJIT_TARGET_CPU", "host")
     assert runtime.create_execution_engine().cpu == llvm.get_host_cpu_name()

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import lower
 from ir.interpret import interpret
 from runtime import cache_entry
 from runtime import disk_cache as cache
@@ -23,11 +22,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
+def cache_dir(tmp_path, gradjit_env):
     path = tmp_path / "objects"
-    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(path))
-    monkeypatch.setenv("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
-    monkeypatch.delenv("GRADJIT_DISK_CACHE", raising=False)
+    gradjit_env("GRADJIT_CACHE_DIR", str(path))
+    gradjit_env("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
+    gradjit_env("GRADJIT_DISK_CACHE", None)
     runtime.clear_cache()
     yield path
     runtime.clear_cache()
@@ -120,13 +119,13 @@ def test_a_corrupt_entry_is_deleted_and_rebuilt(cache_dir):
     assert "disk cache hit" in log and got == want
 
 
-def test_corruption_is_also_caught_within_one_process(cache_dir, caplog, monkeypatch):
+def test_corruption_is_also_caught_within_one_process(cache_dir, caplog, gradjit_env):
     fn = softplus(12, "again")
     runtime.compile(fn)
     (entry,) = entries(cache_dir)
     entry.write_bytes(entry.read_bytes()[:100])
     runtime.clear_cache()
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+    gradjit_env("GRADJIT_LOG", "1")
     with caplog.at_level(logging.INFO, logger="gradjit"):
         exe = runtime.compile(fn)
     assert "truncated" in caplog.text or "MAC mismatch" in caplog.text
@@ -134,12 +133,12 @@ def test_corruption_is_also_caught_within_one_process(cache_dir, caplog, monkeyp
     unpack_entry(entry.read_bytes(), secret())
 
 
-def test_a_directory_others_can_write_is_not_used(tmp_path, monkeypatch, caplog):
+def test_a_directory_others_can_write_is_not_used(tmp_path, gradjit_env, caplog):
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
-    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(shared))
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+    gradjit_env("GRADJIT_CACHE_DIR", str(shared))
+    gradjit_env("GRADJIT_LOG", "1")
     runtime.clear_cache()
     fn = softplus(13)
     with caplog.at_level(logging.INFO, logger="gradjit"):
@@ -149,8 +148,8 @@ def test_a_directory_others_can_write_is_not_used(tmp_path, monkeypatch, caplog)
     assert entries(shared) == []
 
 
-def test_gradjit_disk_cache_0_turns_it_off(cache_dir, monkeypatch):
-    monkeypatch.setenv("GRADJIT_DISK_CACHE", "0")
+def test_gradjit_disk_cache_0_turns_it_off(cache_dir, gradjit_env):
+    gradjit_env("GRADJIT_DISK_CACHE", "0")
     fn = softplus(14)
     exe = runtime.compile(fn)
     check_runs(exe, fn)
@@ -158,25 +157,31 @@ def test_gradjit_disk_cache_0_turns_it_off(cache_dir, monkeypatch):
     assert not cache_dir.exists() or entries(cache_dir) == []
 
 
-def test_default_directory_follows_xdg_then_home(monkeypatch, tmp_path):
-    monkeypatch.delenv("GRADJIT_CACHE_DIR", raising=False)
+def test_default_directory_follows_xdg_then_home(monkeypatch, tmp_path, gradjit_env):
+    gradjit_env("GRADJIT_CACHE_DIR", None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.cache_dir() == str(tmp_path / "xdg" / "gradjit")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache.cache_dir() == str(tmp_path / "home" / ".cache" / "gradjit")
-    monkeypatch.setenv("GRADJIT_CACHE_DIR", "~/elsewhere")
+    gradjit_env("GRADJIT_CACHE_DIR", "~/elsewhere")
     assert cache.cache_dir() == str(tmp_path / "home" / "elsewhere")
 
 
-def test_lowering_options_are_part_of_the_key(cache_dir, monkeypatch):
+def test_lowering_options_are_part_of_the_key(cache_dir):
     fn = softplus(15)
     runtime.compile(fn)
-    monkeypatch.setattr(lower, "VMATH", {})            # libm calls instead of polynomials
     runtime.clear_cache()
-    exe = runtime.compile(fn)
+    exe = runtime.compile(fn, vmath=False)             # libm calls instead of polynomials
     assert "disk cache miss" in exe.origin
     assert len(entries(cache_dir)) == 2
+    runtime.clear_cache()
+    exe = runtime.compile(fn, vmath=False)
+    assert exe.origin == "object code from the disk cache"
+    assert '@"log1p"' in exe.llvm_ir                   # lowered again with the same option
+    x = np.linspace(-2, 2, 15)
+    for got, want in zip(exe(x), interpret(fn, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
     runtime.clear_cache()
     assert "disk cache miss" in runtime.compile(fn, bounds_check=True).origin
     assert len(entries(cache_dir)) == 3

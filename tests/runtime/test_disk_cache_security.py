@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import lower
 from ir.interpret import interpret
 from runtime import cache_entry
 from runtime import disk_cache as cache
@@ -27,12 +26,12 @@ NOBODY = 65534
 
 
 @pytest.fixture
-def cache_dir(tmp_path, monkeypatch, caplog):
+def cache_dir(tmp_path, monkeypatch, caplog, gradjit_env):
     path = tmp_path / "objects"
-    monkeypatch.setenv("GRADJIT_CACHE_DIR", str(path))
-    monkeypatch.setenv("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
-    monkeypatch.delenv("GRADJIT_DISK_CACHE", raising=False)
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+    gradjit_env("GRADJIT_CACHE_DIR", str(path))
+    gradjit_env("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
+    gradjit_env("GRADJIT_DISK_CACHE", None)
+    gradjit_env("GRADJIT_LOG", "1")
     caplog.set_level(logging.INFO, logger="gradjit")
     runtime.clear_cache()
     yield path
@@ -54,20 +53,20 @@ def outputs(fn) -> list:
     return [np.asarray(o) for o in runtime.compile(fn)(x)]
 
 
-def assert_right(fn):
+def assert_right(fn, **options):
     """fn compiled again (memory cache cleared) equals the interpreter."""
     runtime.clear_cache()
     x = np.linspace(-2, 2, fn.params[0].type.shape[0])
-    exe = runtime.compile(fn)
+    exe = runtime.compile(fn, **options)
     for got, want in zip(exe(x), interpret(fn, x)):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
     return exe
 
 
-def compile_new_entry(fn, directory):
-    """Compiles fn; the path of the entry that appeared."""
+def compile_new_entry(fn, directory, **options):
+    """Compiles fn (runtime.compile options); the path of the entry that appeared."""
     before = set(entries(directory)) if directory.exists() else set()
-    runtime.compile(fn)
+    runtime.compile(fn, **options)
     (new,) = set(entries(directory)) - before
     return new
 
@@ -132,17 +131,16 @@ def test_an_entry_with_a_valid_mac_under_another_secret(cache_dir, caplog):
     assert_refused(assert_right(fn), caplog, "MAC mismatch")
 
 
-def test_an_old_valid_entry_replayed_under_a_new_key(cache_dir, caplog, monkeypatch):
+def test_an_old_valid_entry_replayed_under_a_new_key(cache_dir, caplog):
     fn = softplus(8, "victim")
     old = compile_new_entry(fn, cache_dir)
     old_bytes = old.read_bytes()
-    monkeypatch.setattr(lower, "VMATH", {})     # the key changes (libm calls, not polynomials)
     runtime.clear_cache()
-    new = compile_new_entry(fn, cache_dir)
+    new = compile_new_entry(fn, cache_dir, vmath=False)   # another key: libm calls
     new_key = unpack_entry(new.read_bytes(), secret())[0]["key"]
     assert new_key != unpack_entry(old_bytes, secret())[0]["key"]
     new.write_bytes(old_bytes)                  # valid MAC, this user's, another key
-    assert_refused(assert_right(fn), caplog, "written for another key")
+    assert_refused(assert_right(fn, vmath=False), caplog, "written for another key")
     assert unpack_entry(new.read_bytes(), secret())[0]["key"] == new_key
 
 
@@ -261,15 +259,15 @@ def test_a_secret_owned_by_another_user_is_refused(cache_dir, caplog, tmp_path):
     assert "disk cache unusable" in exe.origin and "belongs to another user" in caplog.text
 
 
-def test_a_secret_inside_the_cache_directory_is_refused(cache_dir, caplog, monkeypatch):
-    monkeypatch.setenv("GRADJIT_SECRET_FILE", str(cache_dir / "secret"))
+def test_a_secret_inside_the_cache_directory_is_refused(cache_dir, caplog, gradjit_env):
+    gradjit_env("GRADJIT_SECRET_FILE", str(cache_dir / "secret"))
     exe = assert_right(softplus(8, "victim"))
     assert "disk cache unusable" in exe.origin and "inside the cache directory" in caplog.text
     assert not (cache_dir / "secret").exists()
 
 
-def test_the_secret_is_made_0600_in_the_config_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv("GRADJIT_SECRET_FILE", raising=False)
+def test_the_secret_is_made_0600_in_the_config_directory(tmp_path, monkeypatch, gradjit_env):
+    gradjit_env("GRADJIT_SECRET_FILE", None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert cache_entry.secret_path() == str(tmp_path / "xdg" / "gradjit" / "secret")
     monkeypatch.delenv("XDG_CONFIG_HOME")
@@ -285,10 +283,10 @@ def test_the_secret_is_made_0600_in_the_config_directory(tmp_path, monkeypatch):
     assert [p.name for p in path.parent.iterdir()] == ["secret"]     # no temporary left
 
 
-def test_the_entry_key_includes_the_target_cpu(cache_dir, monkeypatch):
+def test_the_entry_key_includes_the_target_cpu(cache_dir, monkeypatch, gradjit_env):
     fn = softplus(8, "victim")
     compile_new_entry(fn, cache_dir)
-    monkeypatch.setenv("GRADJIT_TARGET_CPU", "x86-64-v2")
+    gradjit_env("GRADJIT_TARGET_CPU", "x86-64-v2")
     engine = runtime.create_execution_engine()
     if engine.runnable_problem is not None:
         pytest.skip(f"this host cannot run x86-64-v2 code: {engine.runnable_problem}")

@@ -44,26 +44,26 @@ def test_clear_cache_then_recompile_still_runs():
     assert runtime.cache_info()["compiles"] == 1
 
 
-def test_interpret_backend_runs_the_reference_interpreter(monkeypatch):
-    monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
+def test_interpret_backend_runs_the_reference_interpreter(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", "interpret")
     exe = runtime.compile(affine())
     assert exe.backend == "interpret"
     x = np.linspace(-1, 1, 4).astype(np.float32)
     np.testing.assert_array_equal(exe(x, x)[0], interpret(affine(), x, x)[0])
     with pytest.raises(ValueError, match="shape"):
         exe(x[:3], x)
-    monkeypatch.setenv("GRADJIT_BACKEND", "native")
+    gradjit_env("GRADJIT_BACKEND", "native")
     assert runtime.compile(affine()).backend == "native"
 
 
-def test_unknown_backend_is_an_error(monkeypatch):
-    monkeypatch.setenv("GRADJIT_BACKEND", "gpu")
+def test_unknown_backend_is_an_error(gradjit_env):
+    gradjit_env("GRADJIT_BACKEND", "gpu")
     with pytest.raises(ValueError, match="GRADJIT_BACKEND"):
         runtime.compile(affine())
 
 
-def test_log_reports_miss_compile_time_and_hit(monkeypatch, caplog):
-    monkeypatch.setenv("GRADJIT_LOG", "1")
+def test_log_reports_miss_compile_time_and_hit(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
     runtime.clear_cache()
     with caplog.at_level(logging.INFO, logger="gradjit"):
         runtime.compile(affine("logged"))
@@ -71,6 +71,61 @@ def test_log_reports_miss_compile_time_and_hit(monkeypatch, caplog):
     text = caplog.text
     assert "cache miss for @logged" in text and "compiled in" in text
     assert "cache hit for @logged" in text
+
+
+def test_the_memory_cache_keeps_the_most_recently_used_programs(gradjit_env, caplog):
+    gradjit_env("GRADJIT_MEMORY_CACHE_SIZE", "3")
+    gradjit_env("GRADJIT_LOG", "1")
+    runtime.clear_cache()
+    sizes = [4, 5, 6, 7, 8]
+    with caplog.at_level(logging.INFO, logger="gradjit"):
+        exes = [runtime.compile(affine(f"n{n}", n=n)) for n in sizes]
+        assert runtime.compile(affine(n=6)) is exes[2]         # used again: now the newest
+        runtime.compile(affine(n=9))                           # drops 7, the oldest one left
+    info = runtime.cache_info()
+    assert (info["entries"], info["evictions"], info["compiles"]) == (3, 3, 6)
+    assert "dropped @n4" in caplog.text and "dropped @n7" in caplog.text
+    assert "dropped @n6" not in caplog.text
+    assert runtime.compile(affine(n=6)) is exes[2] and runtime.compile(affine(n=8)) is exes[4]
+    assert runtime.cache_info()["compiles"] == 6
+
+
+def test_a_dropped_program_is_compiled_again_and_runs_correctly(gradjit_env):
+    gradjit_env("GRADJIT_MEMORY_CACHE_SIZE", "2")
+    gradjit_env("GRADJIT_DISK_CACHE", "0")
+    runtime.clear_cache()
+    fn = affine(n=7)
+    x = np.linspace(-1, 1, 7).astype(np.float32)
+    first = runtime.compile(fn)
+    for n in (3, 4):
+        runtime.compile(affine(n=n))
+    again = runtime.compile(affine(hint="other", n=7))
+    assert again is not first and runtime.cache_info()["compiles"] == 4
+    np.testing.assert_allclose(again(x, x)[0], interpret(fn, x, x)[0], rtol=1e-6)
+    np.testing.assert_array_equal(again(x, x)[0], first(x, x)[0])
+
+
+def test_a_loop_over_changing_shapes_stays_within_the_limit(gradjit_env):
+    """Issue 10: a batch length that changes every step used to keep every program."""
+    import gradjit as gj
+    gradjit_env("GRADJIT_MEMORY_CACHE_SIZE", "4")
+    runtime.clear_cache()
+    w = gj.tensor(np.ones(3, np.float32), requires_grad=True)
+    for batch in range(1, 13):
+        x = gj.tensor(np.ones((batch, 3), np.float32))
+        loss = ((x * w).sum(axis=1) ** 2).mean()
+        loss.backward()
+        np.testing.assert_allclose(w.grad.numpy(), np.full(3, 6.0, np.float32), rtol=1e-6)
+        w.grad = None
+        assert runtime.cache_info()["entries"] <= 4
+    assert runtime.cache_info()["evictions"] > 0
+
+
+def test_a_bad_memory_cache_size_names_the_variable(gradjit_env):
+    gradjit_env("GRADJIT_MEMORY_CACHE_SIZE", "0")
+    runtime.clear_cache()
+    with pytest.raises(ValueError, match="GRADJIT_MEMORY_CACHE_SIZE"):
+        runtime.compile(affine())
 
 
 def test_lowered_exposes_ir_and_llvm_before_and_after_optimisation():

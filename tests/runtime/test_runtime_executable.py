@@ -85,8 +85,8 @@ FIRST_CASES = [(name, SAMPLES[name].compiled[0]) for name in sorted(SAMPLES)]
 
 
 @pytest.mark.parametrize("name,case", FIRST_CASES, ids=[n for n, _ in FIRST_CASES])
-def test_valid_programs_pass_under_bounds_check(name, case, monkeypatch):
-    monkeypatch.setenv("GRADJIT_BOUNDS_CHECK", "1")
+def test_valid_programs_pass_under_bounds_check(name, case, gradjit_env):
+    gradjit_env("GRADJIT_BOUNDS_CHECK", "1")
     fn = case.build(case.dtypes[0])
     exe = runtime.compile(fn)
     assert exe.bounds_check and "icmp ult" in exe.llvm_ir

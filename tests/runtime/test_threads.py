@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import runtime
-from codegen import loops, nest
+from codegen import loops, nest_plan
+from codegen.fusion import Root
 from ir.interpret import interpret
 from runtime import threads
 from tests.prim_samples import T, make_fn
@@ -90,10 +91,10 @@ def test_2d_reductions_over_and_across_the_split_axis():
 def test_wide_reduction_over_the_split_axis_limits_its_tasks():
     fn = make_fn("wide", [T("f64", (70, 2500))],
                  lambda b, x: [b.reduce_sum(b.cos(x), axes=(0,)), b.reduce_max(x, axes=(1,))])
-    split = nest.plan_split((70, 2500), [nest._Reduction(nest.Root(r), op, (70, 2500))
-                                         for op, r in _reduce_roots(fn)], cost=11)
+    plans = [nest_plan.ReductionPlan(Root(r), op, (70, 2500)) for op, r in _reduce_roots(fn)]
+    split = nest_plan.plan_split((70, 2500), plans, cost=11)
     assert split is not None and 2 <= split.tasks < 70 // 2
-    assert split.tasks * split.slot_bytes <= nest.PARTIAL_BYTES
+    assert split.tasks * split.slot_bytes <= nest_plan.PARTIAL_BYTES
     x = np.random.default_rng(2).uniform(-3, 3, (70, 2500))
     assert_thread_count_invariant(fn, [x])
 
@@ -110,7 +111,7 @@ def test_leading_unit_axis_splits_the_next_axis():
 
 
 def test_integer_reductions_split_exactly():
-    n = nest.PARALLEL_MIN_WORK + 4099                 # a cheap body needs more elements
+    n = nest_plan.PARALLEL_MIN_WORK + 4099                 # a cheap body needs more elements
     fn = make_fn("ints", [T("i64", (n,)), T("i32", (1024, 1024))],
                  lambda b, k, m: [b.reduce_sum(b.mul(k, k), axes=(0,)),
                                   b.reduce_max(m, axes=(0,)), b.reduce_sum(m, axes=(0, 1))])
@@ -125,7 +126,7 @@ def test_integer_reductions_split_exactly():
 
 
 def test_small_nests_and_bounds_check_mode_stay_on_one_thread():
-    small = runtime.lower(chain(nest.PARALLEL_MIN_WORK // 64)).llvm_ir
+    small = runtime.lower(chain(nest_plan.PARALLEL_MIN_WORK // 64)).llvm_ir
     assert "pthread_create" not in small and "parallel_for" not in small
     cheap = make_fn("cheap", [T("f32", (BIG,))] * 2, lambda b, x, y: [b.add(x, y)])
     assert "parallel_for" not in runtime.lower(cheap).llvm_ir     # same size, too little work
@@ -167,13 +168,13 @@ def test_set_num_threads_validates_and_resets():
     assert threads.num_threads() == threads.default_num_threads()
 
 
-def test_environment_variable_sets_the_default(monkeypatch):
-    monkeypatch.setenv("GRADJIT_NUM_THREADS", "3")
+def test_environment_variable_sets_the_default(gradjit_env):
+    gradjit_env("GRADJIT_NUM_THREADS", "3")
     assert threads.default_num_threads() == 3
-    monkeypatch.setenv("GRADJIT_NUM_THREADS", "")
+    gradjit_env("GRADJIT_NUM_THREADS", "")
     assert threads.default_num_threads() >= 1
     for bad in ("0", "two", "-4"):
-        monkeypatch.setenv("GRADJIT_NUM_THREADS", bad)
+        gradjit_env("GRADJIT_NUM_THREADS", bad)
         with pytest.raises(ValueError, match="GRADJIT_NUM_THREADS"):
             threads.default_num_threads()
 

@@ -12,16 +12,12 @@ design), emitter (the Builder side), graph (walks), function (custom autograd.Fu
 hooks (Tensor.register_hook), inplace (in-place methods and version counters), views
 (storage shared by views and aliases).
 """
-from tracer.autograd import inplace as _inplace, recording as _recording
 from tracer.autograd.engine import backward, grad
 from tracer.autograd.function import Function, FunctionCtx
 from tracer.autograd.graphviz import to_dot
 from tracer.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                        set_grad_enabled)
 from tracer.autograd.nodes import Node
-
-_recording.install()
-_inplace.install()
 
 graph = type("graph", (), {"Node": Node})       # torch.autograd.graph.Node, for isinstance
 

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import warnings
 
-from tracer.autograd import replay
+from tracer.autograd import replay, views
 from tracer.autograd.emitter import Emitter, result_dependencies
 from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
                                    toposort)
+from tracer.autograd.hooks import apply_hooks
 from tracer.autograd.nodes import edge_of, node_class
+from tracer.autograd.recording import OpNode
+from tracer.creation import tensor, zeros_like
 from tracer.errors import user_location
 from tracer.expr import apply_function, data_expr, settle
 from tracer.tensor import Tensor, run_function
@@ -58,7 +61,6 @@ def make_grads(outputs: list[Tensor], grads: list) -> list:
     checked = []
     for i, (out, g) in enumerate(zip(outputs, grads)):
         if g is not None and not isinstance(g, Tensor):
-            from tracer.creation import tensor
             g = tensor(g, dtype=out.dtype)
         if g is not None:
             if g.shape != out.shape:
@@ -103,7 +105,7 @@ class Run:
             if node not in executed:
                 continue
             out_cts = [cts.get((node, i)) for i in range(node.num_outputs)]
-            out_cts = node.apply_hooks(em, out_cts)
+            out_cts = apply_hooks(node, em, out_cts)
             # the hooked gradient is the tensor's gradient (retain_grad, autograd.grad)
             cts.update(((node, i), g) for i, g in enumerate(out_cts) if g is not None)
             self.hooked.add(node)
@@ -135,7 +137,7 @@ class Run:
         """The total cotangent reaching edge (after its hooks), or None if none did."""
         g = self.cts.get(edge)
         if g is not None and edge[0] not in self.hooked:
-            g = edge[0].apply_hooks(self.em, [None] * edge[1] + [g])[edge[1]]
+            g = apply_hooks(edge[0], self.em, [None] * edge[1] + [g])[edge[1]]
         return g
 
     def finish(self, results: list, realize: list) -> list:
@@ -178,7 +180,6 @@ class Run:
         live = sum(1 << i for i, e in enumerate(cap_edges) if e is not None)
         deps = result_dependencies(fn)
         defs = {r: op for op in fn.body for r in op.results}
-        from tracer.autograd.recording import OpNode
         for i, t in enumerate(tensors):
             if not deps[i] & live:
                 continue
@@ -280,7 +281,7 @@ def _store_grads(owners: list[Tensor], tensors: list[Tensor], create_graph: bool
     for t, new in zip(owners, tensors):
         old = t._grad
         if old is not None and not create_graph and old._grad_fn is None:
-            old._set_expr(new._expr)           # in place, as PyTorch accumulates
+            views.assign(old, new._expr)       # in place, as PyTorch accumulates
             old._storage.version += 1
         else:
             t._grad = new
@@ -340,7 +341,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is not None:
             out.append(next(tensors))
         elif materialize_grads:
-            from tracer.creation import zeros_like
             out.append(zeros_like(t))
         else:
             out.append(None)

@@ -27,6 +27,7 @@ import weakref
 from tracer.autograd.custom_grad import custom_outputs, fit_expr, is_symbolic
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.autograd.nodes import SECOND_BACKWARD, Node, SavedTensor, edge_of, node_class
+from tracer.creation import tensor
 from tracer.errors import user_location
 from tracer.expr import apply_op, build_function, param_expr
 from tracer.tensor import Tensor
@@ -137,7 +138,6 @@ def per_input(result, nargs: int, positions, name: str) -> list:
     for pos in positions:
         g = result[pos]
         if g is not None and not isinstance(g, Tensor):
-            from tracer.creation import tensor
             g = tensor(g)
         grads.append(g)
     return grads

@@ -33,6 +33,8 @@ class RemovableHandle:
 
 
 def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
+    """t.register_hook(hook): hook(grad) -> Tensor or None, called (traced into the backward
+    IR) on t's gradient before it flows on; returns a handle with .remove()."""
     if not t.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if t._grad_fn is not None:
@@ -42,6 +44,14 @@ def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
     hooks = node.hooks.setdefault(nr, [])
     hooks.append(hook)
     return RemovableHandle(hooks, hook)
+
+
+def apply_hooks(node, em, out_cts: list) -> list:
+    """node's output cotangents after the tensor hooks registered on them (traced)."""
+    if not node.hooks:
+        return out_cts
+    return [run_hooks(em, node.hooks.get(i, ()), g) if g is not None else None
+            for i, g in enumerate(out_cts)]
 
 
 def run_hooks(em, hooks, g):

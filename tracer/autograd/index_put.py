@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.errors import TracerError
+from tracer.ops.operands import broadcast, cast, to_tensor, user_error, where_am_i
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
 
@@ -42,7 +43,6 @@ def _concrete_key(key):
 
 def _value(value, dtype: str, shape) -> Tensor:
     """value as dtype, broadcast to shape (PyTorch first drops its extra leading 1s)."""
-    from tracer.ops.convert import broadcast, cast, to_tensor
     v = cast(to_tensor(value), dtype)
     while v.ndim > len(shape) and v.shape[0] == 1:
         v = apply("reshape", v, shape=tuple(v.shape[1:]))
@@ -72,7 +72,6 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
 
 def put_traced(x: Tensor, key, value) -> Tensor:
     """x with x[key] replaced by value, for a key holding traced Tensors (module docstring)."""
-    from tracer.ops.convert import user_error, where_am_i
     t = x._expr.type
     if isinstance(key, Tensor) and key._expr.type.dtype == "bool":
         m = key

@@ -20,8 +20,11 @@ and see its in-place changes, and it sees theirs (views.py).
 """
 from __future__ import annotations
 
-from tracer.autograd import views
+import tracer.ops as ops
+from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
+from tracer.creation import generator
+from tracer.ops.operands import broadcast, cast, to_tensor
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
 
@@ -91,13 +94,11 @@ def _zeros(x):
 def _new_value(v: Tensor, shape) -> Tensor:
     """v broadcast to shape, always as a new Tensor (never the argument object itself, so
     the op's node is attached to the result, not to the caller's tensor)."""
-    from tracer.ops.convert import broadcast
     out = broadcast(v, shape)
     return apply("reshape", out, shape=tuple(shape)) if out is v else out
 
 
 def _fill_value(x, value):
-    from tracer.ops.convert import cast, to_tensor
     v = cast(to_tensor(value), x._expr.type.dtype)
     if v.ndim != 0:
         raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
@@ -111,7 +112,6 @@ _fill_tensor = torch_op("FillBackward3")(_fill_value)
 
 @torch_op("CopyBackwards")
 def _copy(x, src):
-    from tracer.ops.convert import cast, to_tensor
     return _new_value(cast(to_tensor(src), x._expr.type.dtype), x.shape)
 
 
@@ -120,7 +120,6 @@ def _sampler(name: str, draw):
     drawn from gradjit's generator (tracer.creation.manual_seed)."""
     @torch_op(name)
     def sample(x, a, b):
-        from tracer.creation import generator
         t = x._expr.type
         return tensor_from_array(draw(generator(), a, b, t.shape), t.dtype)
     return sample
@@ -135,18 +134,12 @@ _normal = _sampler("NormalBackward0", lambda g, mean, std, shape: g.normal(mean,
 @torch_op("CopySlices")
 def _index_put(x, key, value):
     """x with x[key] replaced by value (tracer/autograd/index_put.py)."""
-    from tracer.autograd import index_put
     if index_put.is_traced_key(key):
         return index_put.put_traced(x, key, value)
     return index_put.put_concrete(x, key, value)
 
 
 # ---- the methods ---------------------------------------------------------------------------
-
-def _ops():
-    import tracer.ops as ops
-    return ops
-
 
 def _method(name: str, compute):
     def method(self, *args, **kwargs):
@@ -157,7 +150,7 @@ def _method(name: str, compute):
 
 
 def _unary(op_name: str):
-    return lambda x: getattr(_ops(), op_name)(x)
+    return lambda x: getattr(ops, op_name)(x)
 
 
 def _fill(x, value):
@@ -165,28 +158,27 @@ def _fill(x, value):
 
 
 def _addcmul(x, t1, t2, value=1):
-    return _ops().add(x, _ops().mul(t1, t2), alpha=value)
+    return ops.add(x, ops.mul(t1, t2), alpha=value)
 
 
 def _addcdiv(x, t1, t2, value=1):
-    return _ops().add(x, _ops().div(t1, t2), alpha=value)
+    return ops.add(x, ops.div(t1, t2), alpha=value)
 
 
 def _lerp(x, end, weight):
-    ops = _ops()
     return ops.add(x, ops.mul(ops.sub(end, x), weight))
 
 
-METHODS = {
-    "add_": lambda x, other, alpha=1: _ops().add(x, other, alpha=alpha),
-    "sub_": lambda x, other, alpha=1: _ops().sub(x, other, alpha=alpha),
-    "mul_": lambda x, other: _ops().mul(x, other),
-    "div_": lambda x, other, rounding_mode=None: _ops().div(x, other) if rounding_mode is None
-    else _ops().div(x, other, rounding_mode=rounding_mode),
-    "pow_": lambda x, exponent: _ops().pow(x, exponent),
-    "clamp_": lambda x, min=None, max=None: _ops().clamp(x, min, max),
-    "clamp_min_": lambda x, min: _ops().clamp(x, min, None),
-    "clamp_max_": lambda x, max: _ops().clamp(x, None, max),
+_COMPUTE = {
+    "add_": lambda x, other, alpha=1: ops.add(x, other, alpha=alpha),
+    "sub_": lambda x, other, alpha=1: ops.sub(x, other, alpha=alpha),
+    "mul_": lambda x, other: ops.mul(x, other),
+    "div_": lambda x, other, rounding_mode=None: ops.div(x, other) if rounding_mode is None
+    else ops.div(x, other, rounding_mode=rounding_mode),
+    "pow_": lambda x, exponent: ops.pow(x, exponent),
+    "clamp_": lambda x, min=None, max=None: ops.clamp(x, min, max),
+    "clamp_min_": lambda x, min: ops.clamp(x, min, None),
+    "clamp_max_": lambda x, max: ops.clamp(x, None, max),
     "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
     "zero_": _zeros, "fill_": _fill, "copy_": lambda x, src, non_blocking=False: _copy(x, src),
     "uniform_": lambda x, a=0.0, b=1.0: _uniform(x, a, b),
@@ -194,8 +186,10 @@ METHODS = {
 }
 for _name in ("neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos",
               "reciprocal", "square", "sign"):
-    METHODS[_name + "_"] = _unary(_name)
+    _COMPUTE[_name + "_"] = _unary(_name)
 
+# the Tensor methods (attached by tracer/surface.py)
+METHODS = {name: _method(name, compute) for name, compute in _COMPUTE.items()}
 OPERATORS = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_",
              "__itruediv__": "div_"}
 
@@ -206,15 +200,6 @@ def clone(x, memory_format=None):
     return apply("reshape", x, shape=x._expr.type.shape)
 
 
-def _setitem(self, key, value):
+def setitem(self, key, value):
+    """x[key] = value."""
     inplace(self, _index_put, key, value)
-
-
-def install():
-    for name, compute in METHODS.items():
-        setattr(Tensor, name, _method(name, compute))
-    for dunder, name in OPERATORS.items():
-        setattr(Tensor, dunder, getattr(Tensor, name))
-    Tensor.__setitem__ = _setitem
-    if "clone" not in Tensor.__dict__:
-        Tensor.clone = clone

@@ -77,14 +77,6 @@ class Node:
         """After a backward without retain_graph: the saved values count as freed."""
         self.freed = True
 
-    def apply_hooks(self, em, out_cts: list) -> list:
-        """The output cotangents after the tensor hooks registered on them (traced)."""
-        if not self.hooks:
-            return out_cts
-        from tracer.autograd.hooks import run_hooks
-        return [run_hooks(em, self.hooks.get(i, ()), g) if g is not None else None
-                for i, g in enumerate(out_cts)]
-
     def emit_vjp(self, em, out_cts: list, wanted: list) -> list:
         """Emits the input cotangents (Values or None) for the output cotangents out_cts.
 

@@ -16,6 +16,7 @@ import numbers
 import re
 
 from tracer import record
+from tracer.autograd.emitter import cut_function, inline_vjp
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
 from tracer.autograd.views import mark_views
@@ -39,7 +40,6 @@ class OpNode(Node):
         input Exprs, then captures; param_of[i] is the param index of input i (None if
         repeated); fn.results[k] is output number result_nrs[k]."""
         if self._local is None:
-            from tracer.autograd.emitter import cut_function
             distinct, index, param_of = [], {}, []
             for e in self.input_exprs:
                 if e is None or id(e) in index:
@@ -55,7 +55,6 @@ class OpNode(Node):
         return self._local
 
     def emit_vjp(self, em, out_cts, wanted):
-        from tracer.autograd.emitter import inline_vjp
         fn, captures, param_of, distinct, nrs = self.local_function()
         wrt = sorted({param_of[i] for i, w in enumerate(wanted)
                       if w and param_of[i] is not None and distinct[param_of[i]].type.dtype

@@ -18,6 +18,7 @@ values, and a walk of bounded size.
 from __future__ import annotations
 
 from tracer.autograd.nodes import AccumulateGrad
+from tracer.autograd.recording import OpNode
 from tracer.expr import _frozen_params
 
 _PLANS: dict = {}
@@ -54,7 +55,6 @@ class Plan:
 
 def describe(run, targets: list) -> Walk | None:
     """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
-    from tracer.autograd.recording import OpNode
     try:
         node_pos = {node: i for i, node in enumerate(run.order)}
         roots = []

@@ -18,9 +18,10 @@ import weakref
 
 import numpy as np
 
+from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.record import apply, torch_op
-from tracer.tensor import Tensor, alias_expr, tensor_from_array
+from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
@@ -64,6 +65,30 @@ def share(base: Tensor, t: Tensor, identity: bool):
     st.members.add(t)
 
 
+def detach(self: Tensor) -> Tensor:
+    """t.detach(): a new leaf sharing t's value and version counter, without grad."""
+    t = Tensor(alias_expr(self._expr))
+    share(self, t, identity=True)
+    return t
+
+
+def set_data(self: Tensor, other: Tensor):
+    """`t.data = other`: as PyTorch, swaps the value without recording anything and without
+    a version bump."""
+    if other._expr.type == self._expr.type:
+        assign(self, alias_expr(other._expr))
+    else:                      # another shape or dtype: a storage of its own
+        self._storage, self._member = Storage(), None
+        self._expr = alias_expr(other._expr)
+
+
+def assign(t: Tensor, expr):
+    """Points t at a new value (and rewrites the tensors sharing it)."""
+    t._expr = expr
+    if t._storage.members is not None:
+        propagate(t)
+
+
 def mark_views(name: str, args, result):
     """Called for every outermost op: the results of view ops join their base's storage."""
     if name not in VIEW_OPS or not args or not isinstance(args[0], Tensor):
@@ -92,7 +117,6 @@ def _derive(m: Member, root_shape):
     parent = _positions(m.parent, root_shape)
     if parent is NOT_A_VIEW or m.identity:
         return parent
-    from tracer.autograd.emitter import cut_function
     fn, captures = cut_function("view", [m.parent_expr], [m.expr])
     if captures or any(op.prim.name not in _SHAPE_PRIMS for op in fn.body):
         return NOT_A_VIEW

@@ -1,11 +1,9 @@
 """Data-parallel gradients on a Ray cluster (the public face is `gradjit.distributed`).
 
-Nothing is imported here on purpose: a data-parallel worker imports only `worker.py`, which
-needs `ir` and `runtime`, so a worker process runs gradjit's compiler on IR text and never
-the user's code or the tracer.
+A data-parallel worker is runtime/worker.py, which needs only `ir` and `runtime`: a worker
+process runs gradjit's compiler on IR text and never imports the user's code or the tracer.
 
     cluster.py        starting / joining Ray, the worker pool, replacing dead workers
-    worker.py         the worker actor: IR text in (once, by hash), arrays in, arrays out
     programs.py       a staged function's IR for one shard signature, hashed for the wire
     data_parallel.py  split the batch, dispatch, retry lost shards, reduce
     reduce.py         fixed-order reductions (mean weighted by shard size, sum, concat)

@@ -15,7 +15,9 @@ import contextlib
 import os
 import time
 
-from tracer.distributed.worker import LoadError, ProgramWorker
+from runtime import config
+import runtime.disk_cache
+from runtime.worker import LoadError, ProgramWorker
 
 DEFAULT_TIMEOUT = 120.0        # seconds; the first call includes compiling on every worker
 
@@ -106,7 +108,7 @@ def worker_options(cpus: float, env: dict | None) -> dict:
 
 def worker_threads(cpus: float, env: dict | None) -> int | None:
     """Kernel threads for a worker: its CPU share, unless GRADJIT_NUM_THREADS says."""
-    if "GRADJIT_NUM_THREADS" in os.environ or "GRADJIT_NUM_THREADS" in (env or {}):
+    if config.value("GRADJIT_NUM_THREADS") or "GRADJIT_NUM_THREADS" in (env or {}):
         return None
     return max(1, int(cpus)) if cpus >= 1 else 1
 
@@ -198,8 +200,7 @@ class Cluster:
         info = self.infos[rank]
         if info is None:
             return ""
-        import runtime.cache
-        mine = runtime.cache.source_hash()
+        mine = runtime.disk_cache.source_hash()
         if info["source_hash"] == mine:
             return ""
         return (f" (the worker runs a different gradjit: source hash "

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from tracer.api import jit
 from tracer.distributed.cluster import Cluster, default_cluster, ray_module
 from tracer.distributed.programs import Program, program_for
 from tracer.distributed.reduce import check_reduction, combine
@@ -58,7 +59,6 @@ class DataParallel:
         if not callable(f):
             raise TypeError(f"data_parallel expects a gradjit function, got {type(f).__name__}")
         if not isinstance(f, Staged):
-            from tracer.api import jit
             f = jit(f)
         self.staged = f
         self.batch_argnums = (batch_argnums,) if isinstance(batch_argnums, int) \

@@ -6,9 +6,9 @@ averages every parameter's .grad over the ranks with ONE all-reduce of all gradi
 flattened into one buffer. Parameters without a gradient on this rank contribute zeros (and
 receive the average), so every rank sends the same buffer layout.
 
-gradjit's autograd has no post-backward hook (PyTorch's DDP uses its reducer's autograd
-hooks), so the sync runs from a wrapper around `Tensor.backward`, installed once per
-process, in worker processes only when a DDP is built there. `ddp.sync_gradients()` does
+PyTorch's DDP syncs from its reducer's autograd hooks; here the sync runs from
+tracer.surface's `after_backward` hooks of `Tensor.backward`, registered once per process,
+in worker processes only when a DDP is built there. `ddp.sync_gradients()` does
 the same explicitly (after `gj.autograd.backward(...)`, say); `with ddp.no_sync():` skips
 syncs for gradient accumulation, as in PyTorch.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import weakref
 
+from tracer import surface
+from tracer.creation import zeros_like
 from tracer.nn.module import Module
 from tracer.staging import as_tensor
 from tracer.tensor import Tensor
@@ -24,20 +26,16 @@ from tracer.tensor import Tensor
 _armed: weakref.WeakSet = weakref.WeakSet()      # DDPs whose forward awaits a backward
 
 
+def _sync_armed():
+    """After a Tensor.backward(): the all-reduce of each DDP whose forward awaited one."""
+    for ddp in list(_armed):
+        _armed.discard(ddp)
+        ddp.sync_gradients()
+
+
 def _install_backward_sync():
-    original = Tensor.backward
-    if getattr(original, "_gradjit_ddp", False):
-        return
-
-    def backward(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        for ddp in list(_armed):
-            _armed.discard(ddp)
-            ddp.sync_gradients()
-
-    backward._gradjit_ddp = True
-    backward.__doc__ = original.__doc__
-    Tensor.backward = backward
+    if _sync_armed not in surface.after_backward:
+        surface.after_backward.append(_sync_armed)
 
 
 class DistributedDataParallel(Module):
@@ -71,7 +69,6 @@ class DistributedDataParallel(Module):
 
     def sync_gradients(self):
         """Every trainable parameter's .grad := its mean over the ranks (one all-reduce)."""
-        from tracer.creation import zeros_like
         params = [p for p in self.module.parameters() if p.requires_grad]
         if not params:
             return

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracer.distributed.worker import digest_of
+from runtime.worker import digest_of
 from tracer.pytree import TreeDef
 from tracer.staging import Signature, Staged
 from tracer.tensor import realize

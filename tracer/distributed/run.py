@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from runtime.threads import set_num_threads
 from tracer.distributed.cluster import (
     DEFAULT_TIMEOUT,
     DistributedError,
@@ -84,7 +85,6 @@ def run_rank(train_fn, ctx: RunContext, threads: int | None):
     """One rank of dist.run (a Ray task: its worker process is pooled, so a second run does
     not start Python and import gradjit again)."""
     if threads is not None:
-        from runtime.threads import set_num_threads
         set_num_threads(threads)
     return train_fn(ctx)
 

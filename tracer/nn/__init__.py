@@ -1,5 +1,4 @@
 """torch.nn for gradjit: Module, Parameter, layers, losses, functional and init."""
-import tracer.autograd  # noqa: F401  (the recording hook and in-place methods)
 from tracer.nn import functional, init
 from tracer.nn.layers import (CrossEntropyLoss, Dropout, Flatten, Identity, L1Loss, LeakyReLU,
                               Linear, LogSoftmax, ModuleDict, ModuleList, MSELoss, NLLLoss,

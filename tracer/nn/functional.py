@@ -1,6 +1,8 @@
 """nn.functional: the neural-network functions (the op surface's, plus linear and dropout)."""
 from __future__ import annotations
 
+import tracer.ops as ops
+from tracer.creation import rand
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
                                       l1_loss, mse_loss, nll_loss, relu, sigmoid, silu,
                                       softmax, softplus, tanh)
@@ -14,13 +16,11 @@ __all__ = ["linear", "dropout", "relu", "sigmoid", "tanh", "softmax", "log_softm
 
 @torch_op("Addmm", saves=(1, 2))
 def _addmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
-    import tracer.ops as ops
     return ops.add(ops.matmul(x, ops.t(weight)), bias)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias; one AddmmBackward0 node for 2-D input, as in PyTorch."""
-    import tracer.ops as ops
     if bias is not None and input.ndim == 2:
         return _addmm(bias, input, weight)
     out = ops.matmul(input, ops.t(weight))
@@ -33,7 +33,5 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    import tracer.ops as ops
-    from tracer.creation import rand
     keep = ops.gt(rand(*input.shape), p).to(input.dtype)
     return ops.mul(input, ops.mul(keep, 1.0 / (1.0 - p))) if p < 1.0 else ops.mul(input, 0.0)

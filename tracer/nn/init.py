@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from tracer.autograd.grad_mode import no_grad
+from tracer.creation import eye
 from tracer.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
@@ -72,7 +73,6 @@ def zeros_(t: Tensor) -> Tensor:
 def eye_(t: Tensor) -> Tensor:
     if t.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    from tracer.creation import eye
     with no_grad():
         return t.copy_(eye(*t.shape, dtype=t.dtype))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
+from tracer.creation import empty
 from tracer.nn import functional as F, init
 from tracer.nn.module import Module, Parameter
 from tracer.tensor import Tensor
@@ -23,7 +24,6 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
                  dtype=None):
         super().__init__()
-        from tracer.creation import empty
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
@@ -236,7 +236,6 @@ class ParameterList(Module):
             self.append(v)
 
     def append(self, value):
-        from tracer.nn.module import Parameter
         self.register_parameter(str(len(self)), value if isinstance(value, Parameter)
                                 else Parameter(value))
         return self

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from tracer import creation
+from tracer.autograd import views
 from tracer.autograd.grad_mode import no_grad
+from tracer.autograd.nodes import TENSOR_TYPE_NAMES
+from tracer.dtypes import DType, float32, float64
 from tracer.tensor import Tensor, alias_expr
 
 
@@ -18,10 +22,9 @@ class Parameter(Tensor):
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:
-            from tracer.creation import empty
-            data = empty(0)
+            data = creation.empty(0)
         Tensor.__init__(self, alias_expr(data._expr))
-        data._share_storage(self)
+        views.share(data, self, identity=True)
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
@@ -34,7 +37,6 @@ class Parameter(Tensor):
 def _typename(value) -> str:
     """PyTorch's torch.typename: torch.FloatTensor for a float32 Tensor."""
     if isinstance(value, Tensor):
-        from tracer.autograd.nodes import TENSOR_TYPE_NAMES
         return TENSOR_TYPE_NAMES[value._expr.type.dtype]
     return type(value).__name__
 
@@ -245,7 +247,6 @@ class Module:
 
     def to(self, *args, **kwargs):
         """Converts floating parameters and buffers to a dtype (devices are all the CPU)."""
-        from tracer.dtypes import DType
         dtype = kwargs.get("dtype") or next((a for a in args if isinstance(a, DType)), None)
         if dtype is None:
             return self
@@ -256,11 +257,9 @@ class Module:
         return self
 
     def double(self):
-        from tracer.dtypes import float64
         return self.to(float64)
 
     def float(self):
-        from tracer.dtypes import float32
         return self.to(float32)
 
     def cpu(self):
@@ -291,8 +290,7 @@ class Module:
 def _as_tensor(value) -> Tensor:
     if isinstance(value, Tensor):
         return value
-    from tracer.creation import tensor
-    return tensor(value)
+    return creation.tensor(value)
 
 
 class _IncompatibleKeys:

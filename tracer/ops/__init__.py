@@ -2,10 +2,11 @@
 
 Free functions take Tensors, NumPy arrays and Python scalars; each records IR primitives
 through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward node name
-(`fn.torch_name`). Importing this package attaches the operators and methods to Tensor.
+(`fn.torch_name`). tracer/surface.py attaches them to Tensor as operators and methods.
 
     elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
-    compare.py        comparisons, logical ops, dtype conversions (.float(), .to())
+    compare.py        comparisons, logical ops
+    convert.py        dtype conversions (.float(), .to(), .type_as()): Tensor methods
     reduce.py         sum mean max min prod var std logsumexp argmax amax ...
     linalg.py         matmul/@ mm bmm mv dot outer tensordot
     contraction.py    einsum over any number of operands
@@ -14,12 +15,10 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
-    convert.py        argument conversion, dtype promotion, broadcasting, axis checks
-    methods.py        the Tensor operator/method table
+    operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
 from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
                         nn_functional, reduce, rounding, shape)
-from tracer.ops import methods  # noqa: F401  attaches Tensor operators and methods
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
@@ -29,7 +28,7 @@ from tracer.ops.nn_functional import *    # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
-from tracer.ops.convert import result_type  # noqa: F401
+from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
             rounding)

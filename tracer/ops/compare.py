@@ -1,15 +1,13 @@
-"""Comparisons (bool results), logical ops on bool tensors, and dtype conversions.
+"""Comparisons (bool results) and logical ops on bool tensors.
 
-Comparisons and logical ops are not differentiable: their results are bool. Conversions
-(`.float()`, `.to(dtype)`) record `convert`, whose gradient converts back (ToCopyBackward0);
-converting to the dtype a tensor already has returns the tensor itself, as PyTorch does.
+Comparisons and logical ops are not differentiable: their results are bool. The dtype
+conversions (`.float()`, `.to(dtype)`) are in convert.py.
 """
 from __future__ import annotations
 
 import math
 
-from tracer.ops.convert import (cast, constant, dtype_of, ir_dtype, operands, to_tensor,
-                                user_error)
+from tracer.ops.operands import constant, dtype_of, operands, to_tensor, user_error
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -111,58 +109,3 @@ def isinf(x):
 def isfinite(x):
     t = to_tensor(x)
     return logical_not(logical_or(isnan(t), isinf(t)))
-
-
-# ---- dtype conversion ----------------------------------------------------------------------
-
-@torch_op("ToCopy")
-def _to_copy(x, dtype: str):
-    return cast(x, dtype)
-
-
-def _convert(x, dtype) -> Tensor:
-    t = to_tensor(x)
-    dtype = ir_dtype(dtype)
-    return t if dtype_of(t) == dtype else _to_copy(t, dtype)
-
-
-def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
-    """x.to(dtype), x.to(other) or x.to('cpu'); the same tensor when nothing changes."""
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, str) and a not in ("f32", "f64", "i32", "i64", "bool"):
-            device = a
-        else:
-            dtype = a
-    if device is not None and str(device) != "cpu":
-        raise user_error(ValueError, f"gradjit runs on the CPU only, got device {device!r}")
-    t = to_tensor(x)
-    out = t if dtype is None else _convert(t, dtype)
-    if copy and out is t:
-        return _to_copy(t, dtype_of(t))
-    return out
-
-
-def type_as(x, other):
-    return _convert(x, dtype_of(to_tensor(other)))
-
-
-def type_(x, dtype=None):
-    """x.type(dtype); x.type() gives PyTorch's type string."""
-    if dtype is None:
-        names = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
-        return f"torch.{names[dtype_of(to_tensor(x))]}Tensor"
-    return _convert(x, dtype)
-
-
-def caster(dtype: str):
-    """The methods .float() .double() .long() .int() .bool()."""
-    def method(x):
-        return _convert(x, dtype)
-    method.__name__ = {"f32": "float", "f64": "double", "i64": "long", "i32": "int",
-                       "bool": "bool"}[dtype]
-    return method
-
-
-to.torch_name = type_as.torch_name = "ToCopy"

@@ -10,7 +10,7 @@ does not keep and transpose to its order.
 from __future__ import annotations
 
 from ir.primitives import ShapeError
-from tracer.ops.convert import cast, dtype_of, promote_types, to_tensor, user_error
+from tracer.ops.operands import cast, dtype_of, promote_types, to_tensor, user_error
 from tracer.record import apply, torch_op
 
 __all__ = ["einsum"]

@@ -1,6 +1,6 @@
 """Elementwise math: unary functions, arithmetic, maximum/minimum, where, clamp, pow.
 
-Each op converts its arguments (tracer/ops/convert.py: promotion, broadcasting) and records
+Each op converts its arguments (tracer/ops/operands.py: promotion, broadcasting) and records
 one IR primitive, or a short composition of them. Names and `saves` follow PyTorch's backward
 nodes (derivatives.yaml): exp/tanh/sigmoid/sqrt/rsqrt/expm1/tan/relu keep their result,
 log/log1p/sin/cos/erf/abs keep their input, add/sub/neg keep nothing.
@@ -10,10 +10,12 @@ from __future__ import annotations
 import numbers
 
 from ir.core import is_float
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
-                                float_dtype, is_scalar, operands, result_type, to_tensor,
-                                user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
+                                 float_dtype, is_scalar, operands, result_type, to_tensor,
+                                 user_error)
+from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
@@ -141,7 +143,6 @@ def div(x, y, *, rounding_mode=None):
     """True division: integer operands give the default float dtype. rounding_mode 'trunc'
     or 'floor' rounds the quotient (keeping integer dtypes), as PyTorch's div."""
     if rounding_mode is not None:
-        from tracer.ops.rounding import div_rounded
         return div_rounded(x, y, rounding_mode)
     dtype = float_dtype(result_type(x, y))
     a, b = operands(x, y, dtype=dtype)

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from tracer.errors import TracerError
-from tracer.ops.convert import broadcast, broadcast_shapes, to_tensor, user_error, where_am_i
+from tracer.ops.operands import broadcast, broadcast_shapes, to_tensor, user_error, where_am_i
 from tracer.ops.indexing import index_tensor, linear_index
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array

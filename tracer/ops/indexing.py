@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from ir.core import is_float
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, constant, dtype_of,
-                                norm_axis, to_tensor, user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
+                                 norm_axis, to_tensor, user_error)
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
 

@@ -8,8 +8,9 @@ sides are batched. The grad_fn name follows what PyTorch records for the ranks i
 from __future__ import annotations
 
 from ir.primitives import ShapeError
-from tracer.ops.convert import (broadcast, broadcast_shapes, cast, norm_axis,
-                                result_type, to_tensor, user_error)
+from tracer.ops.operands import (broadcast, broadcast_shapes, cast, norm_axis,
+                                 result_type, to_tensor, user_error)
+from tracer.ops.elementwise import mul
 from tracer.record import apply, torch_op
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "tensordot"]
@@ -146,7 +147,6 @@ def inner(x, y):
     """Contraction over the last axis of both (0-d operands multiply)."""
     a, b = _pair(x, y, "inner")
     if a.ndim == 0 or b.ndim == 0:
-        from tracer.ops.elementwise import mul
         return mul(a, b)
     if a.shape[-1] != b.shape[-1]:
         raise _mismatch(a, b, a.shape[-1], b.shape[-1])

@@ -9,8 +9,8 @@ import warnings
 
 from ir.core import is_float
 from ir.primitives import ShapeError
-from tracer.ops.convert import (cast, constant, dtype_of, float_dtype, norm_axis, operands,
-                                to_tensor, user_error)
+from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, norm_axis, operands,
+                                 to_tensor, user_error)
 from tracer.ops.elementwise import relu, sigmoid, tanh
 from tracer.ops.indexing import take_along
 from tracer.ops.reduce import broadcast_back, kept_shape, logsumexp

@@ -15,8 +15,10 @@ from collections import namedtuple
 import numpy as np
 
 from ir.core import is_float
-from tracer.ops.convert import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
-                                norm_axis, pick_dim, to_tensor, user_error)
+from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
+                                 norm_axis, pick_dim, to_tensor, user_error)
+from tracer.ops.elementwise import maximum, minimum
+from tracer.ops.indexing import take_along
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -127,7 +129,6 @@ def _min_all(x):
 
 
 def _extreme_dim(x, dim, keepdim: bool, arg: str, result_type):
-    from tracer.ops.indexing import take_along
     t = to_tensor(x)
     a = norm_axis(dim, t.ndim)
     _check_nonempty(result_type.kind, t, dim, (a,))
@@ -158,7 +159,6 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     named tuple, the gradient going to the index; max(x, other): elementwise maximum.
     The NumPy spelling max(x, axis=...) gives the values only, as NumPy and JAX do."""
     if isinstance(dim, (Tensor, np.ndarray)):
-        from tracer.ops.elementwise import maximum
         return maximum(x, dim)
     if axis is not None and dim is None:
         return amax(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
@@ -169,7 +169,6 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """min(x), min(x, dim) -> (values, indices), or min(x, other) (elementwise)."""
     if isinstance(dim, (Tensor, np.ndarray)):
-        from tracer.ops.elementwise import minimum
         return minimum(x, dim)
     if axis is not None and dim is None:
         return amin(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only

@@ -14,7 +14,7 @@ where PyTorch raises ZeroDivisionError: the divisor may be traced data).
 from __future__ import annotations
 
 from ir.core import is_float
-from tracer.ops.convert import constant, dtype_of, operands, result_type, to_tensor, user_error
+from tracer.ops.operands import constant, dtype_of, operands, result_type, to_tensor, user_error
 from tracer.record import apply, torch_op
 
 __all__ = ["floor", "ceil", "trunc", "round", "frac", "floor_divide", "remainder", "fmod"]

@@ -9,8 +9,8 @@ import math
 import numbers
 
 from ir.primitives import ShapeError
-from tracer.ops.convert import (broadcast, cast, dtype_of, norm_axis, promote_types, shape_arg,
-                                to_tensor, user_error)
+from tracer.ops.operands import (broadcast, norm_axis, same_dtype,
+                                 shape_arg, stack_tensors, to_tensor, user_error)
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -217,22 +217,12 @@ def unsqueeze(x, dim):
 
 # ---- joining and splitting -------------------------------------------------------------------
 
-def _same_dtype(tensors, what: str) -> list[Tensor]:
-    ts = [to_tensor(v) for v in tensors]
-    if not ts:
-        raise user_error(ValueError, f"{what}(): expected a non-empty list of Tensors")
-    dtype = None
-    for v in ts:
-        dtype = promote_types(dtype, dtype_of(v))
-    return [cast(v, dtype) for v in ts]
-
-
 @torch_op("Cat")
 def cat(tensors, dim=0, *, axis=None):
     """Joins tensors along an existing axis (dtypes promoted)."""
     if isinstance(tensors, Tensor):
         raise user_error(TypeError, "cat() expects a sequence of tensors, got a Tensor")
-    ts = _same_dtype(tensors, "cat")
+    ts = same_dtype(tensors, "cat")
     # PyTorch skips legacy empty 1-d tensors next to higher-rank ones
     ranked = [v for v in ts if not (v.ndim == 1 and v.shape[0] == 0)] or ts[:1]
     first = ranked[0]
@@ -255,14 +245,7 @@ concatenate = concat = cat
 @torch_op("Stack")
 def stack(tensors, dim=0, *, axis=None):
     """Joins equally shaped tensors along a new axis."""
-    ts = _same_dtype(tensors, "stack")
-    for v in ts[1:]:
-        if tuple(v.shape) != tuple(ts[0].shape):
-            raise user_error(ShapeError, f"stack expects each tensor to be equal size, but got "
-                                         f"{list(ts[0].shape)} and {list(v.shape)}")
-    d = norm_axis(dim if axis is None else axis, ts[0].ndim + 1)
-    shape = tuple(ts[0].shape[:d]) + (1,) + tuple(ts[0].shape[d:])
-    return apply("concatenate", *(apply("reshape", v, shape=shape) for v in ts), axis=d)
+    return stack_tensors(tensors, dim if axis is None else axis)
 
 
 def _pieces(t: Tensor, d: int, sizes) -> tuple:

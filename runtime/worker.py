@@ -3,13 +3,20 @@
 It imports only `ir` and `runtime` (and NumPy): the program arrives as printed IR, is
 parsed with `ir.parse`, checked against its SHA-256, verified and compiled through the
 runtime (with this machine's own disk cache), and kept by hash. Later calls send only the
-hash and the arrays. The user's Python code never reaches a worker.
+hash and the arrays. The user's Python code never reaches a worker. (The driver's side is
+tracer/distributed/; this module sits in runtime/ so that a worker process never imports the
+tracer package, whose import attaches the whole Tensor surface.)
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import socket
+
+import runtime
+import runtime.disk_cache
+from ir import parse, verify
+from runtime.threads import set_num_threads
 
 
 class LoadError(RuntimeError):
@@ -26,7 +33,6 @@ class ProgramWorker:
     def __init__(self, rank: int, threads: int | None = None):
         self.rank = rank
         if threads is not None:
-            from runtime.threads import set_num_threads
             set_num_threads(threads)
         self.programs: dict[str, object] = {}
         self.calls = 0
@@ -35,9 +41,8 @@ class ProgramWorker:
         """Who and where this worker is, for error messages and inspection."""
         import sys
 
-        import runtime.cache
         return {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
-                "source_hash": runtime.cache.source_hash(),
+                "source_hash": runtime.disk_cache.source_hash(),
                 "modules": sorted(m for m in sys.modules
                                   if m.split(".")[0] in ("tracer", "gradjit"))}
 
@@ -49,8 +54,6 @@ class ProgramWorker:
             raise LoadError(f"program text does not match its hash {digest[:12]} "
                             "(corrupted in transfer)")
         try:
-            import runtime
-            from ir import parse, verify
             fn = parse(text)
             verify(fn)
             exe = runtime.compile(fn)

@@ -1,19 +1,30 @@
-"""Attaches the op surface to Tensor: Python operators, methods and the .T/.mT properties.
+"""The Tensor surface: every operator, method and property the class body of tracer/tensor.py
+does not define, in one table, attached once by install() (called from tracer/__init__.py,
+so `import tracer.tensor` alone gives the whole surface).
 
-One table, so the whole Tensor surface can be read in one place. An operator given an
-operand it does not understand returns NotImplemented, so Python tries the other side (and
-`x == None` is False, as in PyTorch). `__array_ufunc__ = None` makes `ndarray + Tensor`
-call Tensor.__radd__ instead of NumPy converting the tensor to an array.
+The class body holds a Tensor's own state: the autograd fields, static facts (shape, dtype)
+and reading data. Everything here is implemented elsewhere and only named: the op
+surface (tracer/ops/), the in-place methods (tracer/autograd/inplace.py), `new_*`
+(tracer/creation.py), and the autograd methods that need the graph (backward,
+register_hook, detach and .data: tracer/autograd/).
+
+An operator given an operand it does not understand returns NotImplemented, so Python
+tries the other side (and `x == None` is False, as in PyTorch). `__array_ufunc__ = None`
+makes `ndarray + Tensor` call Tensor.__radd__ instead of NumPy converting the tensor to an
+array.
 """
 from __future__ import annotations
 
+import collections
 import numbers
 
 import numpy as np
 
-from tracer.ops import compare, elementwise as ew, getitem, indexing, linalg, reduce, shape
+from tracer import creation
+from tracer.autograd import engine, hooks, inplace, recording, views
+from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
-from tracer.ops import rounding
 from tracer.tensor import Tensor
 
 
@@ -75,9 +86,9 @@ METHODS = {
     "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,
     "logical_or": compare.logical_or, "logical_not": compare.logical_not,
     "logical_xor": compare.logical_xor, "isnan": compare.isnan, "isinf": compare.isinf,
-    "isfinite": compare.isfinite, "to": compare.to, "type_as": compare.type_as,
-    "type": compare.type_, "float": compare.caster("f32"), "double": compare.caster("f64"),
-    "long": compare.caster("i64"), "int": compare.caster("i32"), "bool": compare.caster("bool"),
+    "isfinite": compare.isfinite, "to": convert.to, "type_as": convert.type_as,
+    "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
+    "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
@@ -105,15 +116,60 @@ METHODS = {
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }
 
-PROPERTIES = {"T": shape.full_transpose, "mT": shape.matrix_transpose}
+
+# called with no arguments after every Tensor.backward() (DistributedDataParallel's
+# gradient all-reduce: tracer/distributed/ddp.py)
+after_backward: list = []
 
 
-def attach():
-    for name, fn in {**OPERATORS, **METHODS}.items():
-        setattr(Tensor, name, fn)
-    for name, fn in PROPERTIES.items():
-        setattr(Tensor, name, property(fn))
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Computes the gradient of this tensor w.r.t. graph leaves (see tracer/autograd)."""
+    engine.backward([self], None if gradient is None else [gradient], retain_graph,
+                    create_graph, inputs=inputs)
+    for hook in after_backward:
+        hook()
+
+
+AUTOGRAD = {
+    "backward": backward,
+    "register_hook": hooks.register_tensor_hook,
+    "detach": views.detach,
+    "clone": inplace.clone,
+    "__setitem__": inplace.setitem,
+    **inplace.METHODS,
+    **{dunder: inplace.METHODS[name] for dunder, name in inplace.OPERATORS.items()},
+}
+
+NEW = {           # t.new_zeros(size) and friends: t's dtype unless one is given
+    "new_zeros": creation.new_factory(creation.zeros),
+    "new_ones": creation.new_factory(creation.ones),
+    "new_empty": creation.new_factory(creation.empty),
+    "new_full": creation.new_full,
+    "new_tensor": creation.new_tensor,
+}
+
+PROPERTIES = {
+    "T": property(shape.full_transpose),
+    "mT": property(shape.matrix_transpose),
+    "data": property(views.detach, views.set_data),
+}
+
+TABLES = (OPERATORS, METHODS, AUTOGRAD, NEW, PROPERTIES)
+_installed = False
+
+
+def install():
+    """Attaches the tables to Tensor and autograd's recording hook to tracer.record: once."""
+    global _installed
+    if _installed:
+        return
+    names = collections.Counter(list(vars(Tensor)) + [n for table in TABLES for n in table])
+    twice = sorted(n for n, count in names.items() if count > 1)
+    if twice:              # one definition per name: a later table would silently win
+        raise RuntimeError(f"Tensor attributes defined twice: {twice}")
+    for table in TABLES:
+        for name, attr in table.items():
+            setattr(Tensor, name, attr)
     Tensor.__array_ufunc__ = None
-
-
-attach()
+    recording.install()
+    _installed = True
