@@ -59,7 +59,7 @@ def custom_outputs(cls, ctx, tensors, outputs, fit):
                       "grad/vjp/jacobian differentiate its forward instead (the imperative "
                       ".backward() uses it)", stacklevel=4)
         return outputs
-    from ir.autodiff import vjp
+    from ir.autodiff import vjp  # lazy: autodiff loads only when a transform needs it
     transpose = vjp(bwd, wrt=list(range(len(params))))
     zeros = [_const(0, p.type) for p in params]
     ds = [_probe(tensors[k]._expr) for k, _ in pairs]
