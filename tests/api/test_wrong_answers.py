@@ -236,3 +236,15 @@ def test_function_with_a_nonlinear_backward_warns_under_the_transforms():
     x = gj.tensor(XS, requires_grad=True)
     (Clip.apply(x) * 5.0).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.ones(3))
+
+
+def test_function_backward_under_jvp_and_vmap():
+    x, ones = gj.tensor(np.array([1.0, 2.0])), gj.tensor(np.ones(2))
+    value, tangent = gj.jvp(Twice.apply, (x,), (ones,))
+    np.testing.assert_array_equal(value.numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(tangent.numpy(), [3.0, 3.0])     # the backward, transposed
+    batch = gj.tensor(np.ones((3, 2)))
+    threes = np.full((3, 2), 3.0)
+    np.testing.assert_array_equal(gj.vmap(gj.grad(_twice_loss))(batch).numpy(), threes)
+    np.testing.assert_array_equal(
+        gj.grad(lambda t: gj.vmap(Twice.apply)(t).sum())(batch).numpy(), threes)
