@@ -10,6 +10,11 @@ place. A scan carry that the body returns unchanged (closed-over weights) does n
 `prepare_loop` (run by codegen.fusion) drops it from the body's results and every step reads
 the one result buffer. Regions share the caller's region workspace: they never run at the
 same time.
+
+A `while` loop can run forever, so it polls for Ctrl-C: each iteration reads the i32 flag
+word INTERRUPT_FLAG (runtime.interrupt's, set by a SIGINT handler while the kernel runs) and
+when it is nonzero leaves the loop with ERR_INTERRUPT set in the error word; the runtime turns
+that into KeyboardInterrupt.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, nbytes
 from codegen.kernels import KernelCall, kernel_rules
-from codegen.loops import I1, I64, PTR, declare, for_range, i64
+from codegen.loops import I1, I32, I64, PTR, declare, for_range, i64
 from ir.core import Function, Op, TensorType
 
 
@@ -80,7 +85,16 @@ def _while(k: KernelCall):
     phase = bld.phi(I1, name="phase")          # 0: the carry is in a, 1: in b
     phase.add_incoming(ll.Constant(I1, 0), pre)
     call_region(k, 0, bld.select(phase, cond_arrays[1], cond_arrays[0]))
-    bld.cbranch(pred.load(i64(0)), body, end)
+    poll, stop = bld.append_basic_block("while.poll"), bld.append_basic_block("while.stop")
+    bld.cbranch(pred.load(i64(0)), poll, end)
+    bld.position_at_end(poll)
+    # atomic, so LLVM never hoists the load out of the loop (the body cannot write it)
+    flag = bld.load_atomic(interrupt_flag(bld.module), "monotonic", 4, typ=I32)
+    bld.cbranch(bld.icmp_unsigned("!=", flag, ll.Constant(I32, 0)), stop, body)
+    bld.position_at_end(stop)
+    err = k.em.ctx.err_ptr
+    bld.store(bld.or_(bld.load(err, typ=I32), ll.Constant(I32, ERR_INTERRUPT)), err)
+    bld.branch(end)
     bld.position_at_end(body)
     call_region(k, 1, bld.select(phase, body_arrays[1], body_arrays[0]))
     phase.add_incoming(bld.not_(phase), bld.block)
@@ -89,6 +103,19 @@ def _while(k: KernelCall):
     with bld.if_then(phase):
         for dst, src in zip(a, b):
             copy(bld, dst, src)
+
+
+INTERRUPT_FLAG = "gradjit_interrupt_flag"      # runtime.interrupt.SYMBOL
+ERR_INTERRUPT = 4                              # runtime.interrupt.ERR_INTERRUPT
+
+
+def interrupt_flag(module: ll.Module) -> ll.GlobalVariable:
+    """The external i32 flag word that a SIGINT sets (declared once per module)."""
+    flag = module.globals.get(INTERRUPT_FLAG)
+    if flag is None:
+        flag = ll.GlobalVariable(module, I32, INTERRUPT_FLAG)
+        flag.linkage = "external"
+    return flag
 
 
 def _slice_ptr(bld, buf: Buffer, i, slice_bytes: int):

@@ -54,18 +54,48 @@ class Elemental:
     def index_of_linear(self, shape, linear) -> Index:
         return Index(shape, delinearize(self.bld, linear, shape), linear)
 
-    def gen(self, v: Value, idx: Index):
+    def lookup(self, v: Value, idx: Index):
         for scope in reversed(self.memo):
             hit = scope.get((v, id(idx)))
             if hit is not None:
                 return hit[1]
+        return None
+
+    def gen(self, v: Value, idx: Index):
+        val = self.lookup(v, idx)
+        if val is not None:
+            return val
         buf = self.buffers.get(v)
         if buf is not None:
             val = buf.load(idx.linear)
         else:
+            self.gen_elementwise_operands(v, idx)
             val = self.compute(v, idx)
         self.remember(v, idx, val)
         return val
+
+    def gen_elementwise_operands(self, v: Value, idx: Index):
+        """Generates, operands first and without recursion, every value that v's chain of
+        elementwise producers reads at idx, so compute(v) finds its operands memoised: a
+        fused chain of thousands of elementwise ops would otherwise recurse ~3 frames per op.
+        """
+        order, expanded, stack = [], set(), [(v, False)]
+        while stack:
+            u, finished = stack.pop()
+            if finished:
+                order.append(u)
+                continue
+            op = self.producers.get(u)
+            if (u in expanded or op is None or op.prim.name not in scalar_rules
+                    or u in self.buffers):
+                continue              # a leaf of the chain: gen() reaches it when asked
+            expanded.add(u)
+            stack.append((u, True))
+            stack.extend((x, False) for x in op.inputs
+                         if x not in expanded and self.lookup(x, idx) is None)
+        for u in order[:-1]:          # depth-first post-order: operands before users; v last
+            if self.lookup(u, idx) is None:
+                self.remember(u, idx, self.compute(u, idx))
 
     def remember(self, v: Value, idx: Index, val):
         self.memo[-1][(v, id(idx))] = (idx, val)     # idx kept alive so its id stays unique

@@ -29,6 +29,7 @@ from codegen.elemental import Elemental
 from codegen.dots import Externals
 from codegen.fusion import KernelStep, LoopNest, Out, plan_function
 from codegen.kernels import KernelCall, internal_rules, kernel_rules
+from codegen.limits import check_index_range
 from codegen.loops import I8, I32, PTR
 from codegen.nest import NestEmitter
 from ir.core import Function, TensorType, Value
@@ -211,7 +212,7 @@ class FunctionEmitter:
 
 
 def _sanitize(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40]
+    return "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in name)[:40]
 
 
 def lower_function(fn: Function, bounds_check: bool = False,
@@ -231,6 +232,7 @@ def lower_function(fn: Function, bounds_check: bool = False,
             KernelSource.profile_offset (runtime/profile.py reads them); off, no timing
             instruction is emitted.
     """
+    check_index_range(fn)       # before anything is emitted: 64-bit offsets must suffice
     # the symbol names the code exactly: same text and options, same machine code
     gemm = externals is not None and externals.gemm is not None
     options = f"bounds_check={bounds_check} gemm={gemm} vmath={vmath}"

@@ -216,7 +216,8 @@ class NestEmitter:
         comp = ctx.alloca(F64, "compensation")
         with for_range(bld, out.type.size, "combine") as j:
             first = parts.load(j)
-            bld.store(bld.fpext(first, F64) if red.dtype == "f32" else first, acc)
+            widen = exact and red.dtype == "f32"     # only an f32 sum combines in f64
+            bld.store(bld.fpext(first, F64) if widen else first, acc)
             bld.store(ll.Constant(F64, 0.0), comp)
             with for_range(bld, split.tasks, "part", start=1) as k:
                 v = parts.load(bld.add(bld.mul(k, i64(stride), flags=INT_FLAGS), j,
@@ -230,7 +231,7 @@ class NestEmitter:
                     bld.store(total, acc)
                     bld.store(lost, comp)
             total = bld.load(acc)
-            if red.dtype == "f32":
+            if widen:
                 total = bld.fptrunc(total, LLVM_TYPES["f32"])
             elif exact:
                 total = compensated(bld, total, bld.load(comp))

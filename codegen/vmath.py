@@ -18,7 +18,9 @@ Methods (no tables, so no gathers; details in each function's docstring):
   with e = e^-|x|. Neither overflows; both saturate exactly.
 - sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, sin(r) and
   cos(r) picked and signed by n mod 4. Accurate for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32,
-  1e15 in f64); beyond it results stay finite (|sin|, |cos| <= 1); +-inf and nan give nan.
+  1e15 in f64). Beyond it f32 sin/cos switch (by a select) to a table-free Payne-Hanek
+  reduction in f64 (codegen/vmath_reduce.py: <= 0.84 ulp on a dense sweep up to the largest f32);
+  f64 results there stay finite (|sin|, |cos| <= 1) but are not accurate; +-inf, nan: nan.
 
 Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)), of degrees
 chosen so that the truncation error on the reduced interval is far below half an ulp (see the
@@ -377,6 +379,12 @@ def _sin_of_quadrant(e: _Emit, sin_r: ll.Value, cos_r: ll.Value, q: ll.Value) ->
     return e.flip_sign(val, sign)
 
 
+def _beyond_limit(e: _Emit, x: ll.Value, large: ll.Value, res: ll.Value) -> ll.Value:
+    """large where |x| > TRIG_ACCURATE_LIMIT (or inf), else res (nan keeps res: also nan)."""
+    limit = TRIG_ACCURATE_LIMIT["f32" if e.fmt is _F32 else "f64"]
+    return e.when(">", e.call("llvm.fabs", x), limit, large, res)
+
+
 # ---- public functions: (bld, x) -> value of x's type ------------------------------------------
 
 def exp(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
@@ -449,6 +457,9 @@ def sin(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """sin(x), accurate for |x| <= TRIG_ACCURATE_LIMIT, in [-1, 1] beyond, nan for +-inf."""
     e = _Emit(bld, x.type)
     res = _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
+    if e.fmt is _F32:
+        from codegen.vmath_reduce import f32_trig     # vmath_reduce builds on this module
+        res = _beyond_limit(e, x, f32_trig(bld, x, 0), res)
     return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
 
 
@@ -456,7 +467,11 @@ def cos(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """cos(x) = sin(x + pi/2): the quadrant advanced by one."""
     e = _Emit(bld, x.type)
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
-    return _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
+    res = _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
+    if e.fmt is _F32:
+        from codegen.vmath_reduce import f32_trig
+        res = _beyond_limit(e, x, f32_trig(bld, x, 1), res)
+    return res
 
 
 def _tan(e: _Emit, x: ll.Value, tiny: float) -> ll.Value:

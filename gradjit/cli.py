@@ -97,7 +97,7 @@ def demo(args) -> int:
 # ---- run -----------------------------------------------------------------------------------
 
 def run(args) -> int:
-    with open(args.file) as fh:
+    with open(args.file, encoding="utf-8") as fh:
         fn = parse(fh.read())
     if args.input:
         if len(args.input) != len(fn.params):

@@ -53,24 +53,30 @@ _TOKEN = re.compile(r"""
 def tokenize(text: str) -> list[Token]:
     """Splits text into tokens; a comment after other tokens on its line is a `loc` token."""
     tokens: list[Token] = []
+    append = tokens.append
     line, line_start, pos, line_has_tokens = 1, 0, 0, False
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        col = pos - line_start + 1
-        if m is None:
-            source = text[line_start:].split("\n", 1)[0]
-            raise ParseError(f"unexpected character {text[pos]!r}", line, col, source)
+    for m in _TOKEN.finditer(text):
+        start = m.start()
+        if start != pos:                   # finditer skipped what no token matches
+            break
         kind, pos = m.lastgroup, m.end()
+        if kind == "space":
+            continue
         if kind == "newline":
             line, line_start, line_has_tokens = line + 1, pos, False
-        elif kind == "comment" and line_has_tokens:
-            # NOTE: the printer writes "  # loc"; the loc is what follows "# "
-            loc = m.group()[1:]
-            tokens.append(Token("loc", (loc[1:] if loc.startswith(" ") else loc).rstrip(),
-                                line, col))
-        elif kind not in ("space", "comment"):
-            tokens.append(Token(kind, m.group(), line, col))
+        elif kind == "comment":
+            if line_has_tokens:
+                # NOTE: the printer writes "  # loc"; the loc is what follows "# "
+                loc = m.group()[1:]
+                append(Token("loc", (loc[1:] if loc.startswith(" ") else loc).rstrip(),
+                             line, start - line_start + 1))
+        else:
+            append(Token(kind, m.group(), line, start - line_start + 1))
             line_has_tokens = True
+    if pos < len(text):
+        source = text[line_start:].split("\n", 1)[0]
+        raise ParseError(f"unexpected character {text[pos]!r}", line, pos - line_start + 1,
+                         source)
     tokens.append(Token("eof", "", line, pos - line_start + 1))
     return tokens
 

@@ -29,7 +29,7 @@ import weakref
 
 from ir.core import Function
 from ir.printer import print_function
-from runtime import config
+from runtime import config, phases
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -177,7 +177,8 @@ class DiskCache:
         full_key = entry_key(fn, key, bounds_check, engine, vmath)
         path = os.path.join(directory, entry_name(full_key))
         try:
-            return self._load(path, fn, bounds_check, engine, full_key, secret, vmath)
+            with phases.phase("load"):
+                return self._load(path, fn, bounds_check, engine, full_key, secret, vmath)
         except FileNotFoundError:
             reason = "no entry"
         except (CorruptEntry, OSError) as e:
@@ -318,11 +319,13 @@ def _provide(imports: list):
     """Registers the gradjit_* symbols an object imports before it is loaded (MCJIT aborts
     the process on a symbol it cannot resolve, so an unresolvable one is a miss instead)."""
     import llvmlite.binding as llvm
+
+    from runtime import blas, lapack   # NOTE: late: only entries that call the BLAS need them
     for name in imports:
-        if name.startswith("gradjit_") and "gemm" in name:
-            from runtime import blas
+        library = blas if "gemm" in name else lapack if "lapacke" in name else None
+        if name.startswith("gradjit_") and library is not None:
             try:
-                blas.register()
+                library.register()
             except RuntimeError as e:
                 raise CorruptEntry(f"needs {name}: {e}") from None
         if not llvm.address_of_symbol(name):

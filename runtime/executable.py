@@ -25,9 +25,10 @@ import numpy as np
 
 from ir.core import Function
 from ir.interpret import interpret
-from runtime import threads
+from runtime import interrupt, threads
 
 threads.load_symbols()
+interrupt.load_symbols()
 
 HEADER_BYTES = 64                      # codegen.emit.HEADER_BYTES: error flag, thread count
 SMALL_ELEMENTS = 4096                  # kernels on fewer elements keep the GIL while they run
@@ -108,7 +109,9 @@ class Executable:
         self._ws_bytes = kernel.workspace_bytes if kernel is not None else 0
         # NOTE: a kernel that only reads the header (thread count) can share one workspace
         # between concurrent calls; one with temporaries or an error flag needs its own
-        self._shares_ws = self._ws_bytes <= HEADER_BYTES and not bounds_check
+        # a kernel with a while loop polls for SIGINT and reports it in its error word
+        self._polls = _has_while(fn)
+        self._shares_ws = self._ws_bytes <= HEADER_BYTES and not bounds_check and not self._polls
         self._pool = []
         self._shared_ws = None
         self._epoch = None
@@ -155,7 +158,12 @@ class Executable:
         except IndexError:
             ws = _workspace(self._ws_bytes)
         try:
+            if self._polls:
+                ws[:4] = 0
+                interrupt.arm()
             self._call((*arrays, *outs, ws))
+            if self._polls and ws[:4].view(np.int32)[0] & interrupt.ERR_INTERRUPT:
+                interrupt.raise_interrupt(self.fn.name)
             if self.bounds_check and ws[:4].view(np.int32)[0]:
                 raise BoundsError(self._bounds_message(int(ws[:4].view(np.int32)[0])))
         finally:
@@ -220,7 +228,8 @@ class Executable:
         if arr.shape != shape:
             raise ValueError(f"@{self.fn.name}: argument {name} has shape {list(arr.shape)}, "
                              f"the parameter type is {t}")
-        return np.ascontiguousarray(arr, dtype=dt)
+        # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+        return np.array(arr, dtype=dt, order="C")
 
     def _bounds_message(self, code: int) -> str:
         what = " and ".join(w for bit, w in ((1, "load"), (2, "store")) if code & bit)
@@ -249,6 +258,11 @@ def _is_small(fn: Function, ws_bytes: int) -> bool:
         return False
     elements = sum(v.type.size for v in [*fn.params, *fn.results])
     return elements <= SMALL_ELEMENTS
+
+
+def _has_while(fn: Function) -> bool:
+    return any(op.prim.name == "while" or any(_has_while(r) for r in op.regions)
+               for op in fn.body)
 
 
 def _param_name(fn: Function, i: int) -> str:

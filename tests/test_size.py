@@ -14,8 +14,8 @@ BUDGET = 500
 
 # path -> (ceiling, why it is over budget for now); drop the entry once the split lands
 ALLOWED: dict[str, tuple[int, str]] = {
-    "codegen/vmath.py": (610, "erf appended while the sin/cos range reduction is reworked in a "
-                               "parallel branch; split by function family after both land"),
+    "codegen/vmath.py": (622, "erf appended, and the f32 sin/cos large-argument select (its "
+                               "reduction is in vmath_reduce.py); split by function family"),
 }
 
 

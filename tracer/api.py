@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 
 from ir import Function
+from ir.parser import parse
 from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
@@ -205,15 +206,22 @@ def make_ir(f, static_argnums=()):
     return make
 
 
-def run_ir(fn: Function, *args):
+def run_ir(fn: Function | str, *args):
     """Compiles (cached) and runs an ir.Function on NumPy inputs; returns NumPy arrays.
 
+    fn may also be printed IR text (what `print(fn)` shows), which is parsed first.
     Returns the single result array, or a tuple when fn has several results.
 
     Raises:
-        TypeError: wrong number of arguments or an argument whose shape/dtype cannot be
-            converted to the parameter's type.
+        TypeError: fn is neither an ir.Function nor IR text, wrong number of arguments, or
+            an argument whose shape/dtype cannot be converted to the parameter's type.
+        ir.parser.ParseError: fn is text that does not parse.
     """
+    if isinstance(fn, str):
+        fn = parse(fn)
+    elif not isinstance(fn, Function):
+        raise user_error(TypeError, "run_ir expects an ir.Function (from make_ir or "
+                                    f"ir.parse) or IR text, got {type(fn).__name__}")
     verify(fn)
     if len(args) != len(fn.params):
         raise user_error(TypeError, f"@{fn.name} takes {len(fn.params)} arguments, got "
@@ -227,7 +235,8 @@ def run_ir(fn: Function, *args):
         if not np.can_cast(arr.dtype, p.type.np_dtype, "same_kind"):
             raise user_error(TypeError, f"@{fn.name}: argument {i} has dtype {arr.dtype}, "
                                         f"parameter {i} is {p.type}")
-        arrays.append(np.ascontiguousarray(arr.astype(p.type.np_dtype, copy=False)))
+        # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+        arrays.append(np.array(arr, dtype=p.type.np_dtype, order="C"))
     outs = [np.asarray(o) for o in pipeline.run(fn, arrays)]
     return outs[0] if len(outs) == 1 else tuple(outs)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ir import Function, TensorType
 from tracer import record
+from tracer.record import torch_op
 from tracer.expr import Expr, build_function, param_expr
 from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
@@ -104,6 +105,7 @@ def _region(name: str, params: list[Expr], outputs: list[Expr]) -> Function:
 
 # ---- cond ------------------------------------------------------------------------------------
 
+@torch_op("Cond")
 def cond(pred, true_fn, false_fn, *operands):
     """true_fn(*operands) if pred else false_fn(*operands), as one native branch.
 
@@ -154,6 +156,7 @@ def _promote_weak(carry: list[Tensor], weak: list[bool], outs: list[Expr]):
 
 # ---- while_loop ---------------------------------------------------------------------------
 
+@torch_op("WhileLoop")
 def while_loop(cond_fun, body_fun, init_val):
     """Repeats `val = body_fun(val)` while `cond_fun(val)`; returns the final val.
 
@@ -189,6 +192,7 @@ def _trace_while_body(body_fun, init: list[Tensor], tree):
 
 # ---- scan ------------------------------------------------------------------------------------
 
+@torch_op("Scan")
 def scan(f, init, xs=None, length: int | None = None, reverse: bool = False):
     """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys).
 
@@ -259,6 +263,7 @@ def _is_static_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
+@torch_op("ForiLoop")
 def fori_loop(lower, upper, body_fun, init_val):
     """`for i in range(lower, upper): val = body_fun(i, val)`; returns val.
 

@@ -263,12 +263,6 @@ def test_moderately_long_elementwise_chains_compile():
     np.testing.assert_allclose(values(_chain(gj.tensor(x), 100)), want, rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "codegen/elemental.py Elemental.gen/compute: a fused elementwise chain is emitted by "
-    "recursion (3 Python frames per op), so ~330 chained ops exceed the recursion limit: "
-    "jit of a Python loop of 400 `z = z * a` steps, or an imperative loop that updates a "
-    "tensor 400 times before reading it, raises RecursionError; needs an iterative walk (or a "
-    "depth cut in the fusion planner)"))
 @pytest.mark.parametrize("front", ["jit", "eager"])
 def test_long_elementwise_chains_compile(gradjit_env, front):
     gradjit_env("GRADJIT_BACKEND", None)

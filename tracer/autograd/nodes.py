@@ -63,8 +63,12 @@ class Node:
     def num_outputs(self) -> int:
         return len(self.output_exprs)
 
+    # saved values without a version check (PyTorch's wrapped numbers, an operand kept only
+    # for another operand's gradient): they still make a second backward an error
+    saves_unchecked = False
+
     def has_saved(self) -> bool:
-        return bool(self.saved)
+        return bool(self.saved) or self.saves_unchecked
 
     def check_saved(self):
         """Raises PyTorch's errors for a freed graph or an in-place-modified saved tensor."""

@@ -126,6 +126,25 @@ def _inputs(name: str, args, kwargs):
     return out
 
 
+# PyTorch version-checks an operand of mul/div only when the other operand's gradient needs
+# it: after `y = x * 2.0`, changing x in place is no error (saves position: needs position)
+_SAVED_FOR_OTHER = {"Mul": {0: 1, 1: 0}, "Div": {0: 1}}
+
+
+def _needed_saves(name: str, saves, args) -> tuple:
+    rule = _SAVED_FOR_OTHER.get(name)
+    if rule is None:
+        return saves
+
+    def needed(s):
+        other = rule.get(s) if isinstance(s, int) else None
+        if other is None:
+            return True
+        arg = args[other] if other < len(args) else None
+        return isinstance(arg, Tensor) and arg.requires_grad
+    return tuple(s for s in saves if needed(s))
+
+
 def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
     saved = []
     for s in saves:
@@ -180,7 +199,10 @@ def on_op(name: str, saves, args, kwargs, result):
     if not any(t is not None and t.requires_grad for t in inputs):
         return result
     cls = node_class(node_name(name, args, kwargs), OpNode)
-    attach_node(cls, inputs, result, saves, args, record.op_location())
+    needed = _needed_saves(name, saves, args)
+    node = attach_node(cls, inputs, result, needed, args, record.op_location())
+    if node is not None and needed != saves:
+        node.saves_unchecked = True
     return result
 
 

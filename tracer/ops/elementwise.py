@@ -188,6 +188,10 @@ def _pow_scalar(x, exponent):
         if n < 0 and not is_float(dtype):
             raise user_error(ValueError, "Integers to negative integer powers are not allowed.")
         return apply("integer_pow", t, n=n)
+    if is_float(dtype) and float(exponent) in (0.5, -0.5):
+        # PyTorch (and NumPy's `x ** 0.5`) take sqrt / rsqrt here, not C's pow: so
+        # (-inf) ** 0.5 is nan (pow says inf) and (-0.) ** 0.5 is -0.
+        return apply("sqrt" if float(exponent) > 0 else "rsqrt", t)
     return apply("pow", t, constant(exponent, dtype, t.shape))
 
 

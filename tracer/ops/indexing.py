@@ -32,6 +32,8 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
         raise user_error(IndexError, "tensors used as indices must be long, int, byte or bool "
                                      f"tensors, got {dtype_of(t)}")
     data = t._expr.data
+    if data is None and not t._expr.symbolic:
+        data = np.asarray(t)        # imperative: the index is concrete, so PyTorch's check
     if data is not None:
         bad = data[(data >= size) | (data < (-size if wrap else 0))]
         if bad.size:
@@ -40,11 +42,48 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
         if wrap and (data < 0).any():
             return tensor_from_array(np.where(data < 0, data + size, data), "i64")
         return cast(t, "i64")
-    t = cast(t, "i64")
+    t = _wrapped(cast(t, "i64"), size, wrap)
+    # traced: out-of-bounds indices clamp to the axis (JAX's rule for gathers), per axis,
+    # so that a multi-axis index never lands in a neighbouring row
+    return _clamp(t, size)
+
+
+def _wrapped(t: Tensor, size: int, wrap: bool) -> Tensor:
+    """A traced i64 index with negative entries counted from the end (when wrap)."""
     if not wrap:
         return t
     negative = apply("lt", t, constant(0, "i64", t.shape))
     return apply("select", negative, apply("add", t, constant(size, "i64", t.shape)), t)
+
+
+def _clamp(t: Tensor, size: int) -> Tensor:
+    low = constant(0, "i64", t.shape)
+    high = constant(max(size - 1, 0), "i64", t.shape)
+    return apply("min", apply("max", t, low), high)
+
+
+def scatter_index(v, size: int, dim: int, wrap: bool = True):
+    """(index, valid) for a scatter: the index as index_tensor makes it, and, when it is
+    traced, a bool Tensor marking the entries inside the axis (None when concrete: those were
+    checked). Updates at invalid entries are dropped, as JAX's scatters do."""
+    idx = index_tensor(v, size, dim, wrap)
+    t = to_tensor(v)
+    if not t._expr.symbolic or isinstance(v, (list, tuple)):
+        return idx, None
+    raw = _wrapped(cast(t, "i64"), size, wrap)
+    valid = apply("logical_and", apply("ge", raw, constant(0, "i64", raw.shape)),
+                  apply("lt", raw, constant(size, "i64", raw.shape)))
+    return idx, valid
+
+
+def _drop_invalid(src: Tensor, valid, axis: int) -> Tensor:
+    """src with the updates at invalid index entries replaced by zeros (valid broadcast along
+    the other axes of src, whose axis `axis` it runs along; or of src's shape)."""
+    if valid is None:
+        return src
+    if tuple(valid.shape) != tuple(src.shape):
+        valid = apply("broadcast_in_dim", valid, shape=tuple(src.shape), dims=(axis,))
+    return apply("select", valid, src, constant(0, dtype_of(src), tuple(src.shape)))
 
 
 def linear_index(coords: list[Tensor], sizes) -> Tensor:
@@ -134,8 +173,10 @@ def index_add(x, dim, index, source, *, alpha=1):
     flat0 = t.ndim == 0
     if flat0:
         t = apply("reshape", t, shape=(1,))
-    idx = index_tensor(index, t.shape[d], d)
+    idx, valid = scatter_index(index, t.shape[d], d)
     idx = apply("reshape", idx, shape=(idx.numel(),))
+    if valid is not None:
+        valid = apply("reshape", valid, shape=(idx.numel(),))
     src = _source(source, t)
     want = tuple(t.shape[:d]) + (idx.shape[0],) + tuple(t.shape[d + 1:])
     if tuple(src.shape) != want and not (flat0 and src.numel() == idx.shape[0]):
@@ -145,7 +186,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     src = apply("reshape", src, shape=want)
     if alpha != 1:
         src = apply("mul", src, constant(alpha, dtype_of(t), want))
-    out = apply("scatter_add", t, idx, src, axis=d)
+    out = apply("scatter_add", t, idx, _drop_invalid(src, valid, d), axis=d)
     return apply("reshape", out, shape=()) if flat0 else out
 
 
@@ -163,7 +204,7 @@ def scatter_add(x, dim, index, src):
     """out[i][index[i][j]][k] += src[i][j][k] for dim=1 (torch.scatter_add), on a copy of x."""
     t = to_tensor(x)
     d = norm_axis(dim, t.ndim)
-    idx = index_tensor(index, t.shape[d] if t.ndim else 1, d, wrap=False)
+    idx, valid = scatter_index(index, t.shape[d] if t.ndim else 1, d, wrap=False)
     _check_index_shape(t, idx, d, "scatter_add()")
     s = _source(src, t)
     if s.ndim != idx.ndim or any(i > k for i, k in zip(idx.shape, s.shape)):
@@ -171,6 +212,7 @@ def scatter_add(x, dim, index, src):
                                      f"src {list(s.shape)}")
     if tuple(s.shape) != tuple(idx.shape):
         s = apply("slice", s, start=(0,) * s.ndim, limit=tuple(idx.shape), stride=(1,) * s.ndim)
+    s = _drop_invalid(s, valid, d)
     flat = apply("reshape", t, shape=(t.numel(),))
     if t.ndim <= 1:
         lin = apply("reshape", idx, shape=(idx.numel(),))

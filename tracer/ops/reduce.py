@@ -329,12 +329,17 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
     """sqrt(var(...)) with the same arguments (and the same spelling rule for the default
-    correction: PyTorch's dim=/unbiased=/correction= subtract 1, NumPy's axis=/ddof= 0)."""
+    correction: PyTorch's dim=/unbiased=/correction= subtract 1, NumPy's axis=/ddof= 0);
+    where the variance is 0 (constant input) the gradient is 0, not 0/0, as PyTorch masks
+    that case."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     dim, unbiased, correction = _spelling("std", dim, unbiased, correction, axis, ddof)
-    keepdim = bool(keepdim or keepdims)
-    return apply("sqrt", _var(x, dim, unbiased, keepdim, correction))
+    v = _var(x, dim, unbiased, bool(keepdim or keepdims), correction)
+    zero = apply("eq", v, constant(0, dtype_of(v), v.shape))
+    # sqrt of 1 where v is 0, so neither branch's derivative is inf * 0
+    root = apply("sqrt", apply("select", zero, constant(1, dtype_of(v), v.shape), v))
+    return apply("select", zero, constant(0, dtype_of(v), v.shape), root)
 
 
 def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:

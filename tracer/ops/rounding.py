@@ -8,10 +8,15 @@ already integral is returned as is, which keeps -0.0. Rounding has derivative ze
 result goes through stop_gradient), as in PyTorch and JAX.
 
 Integer `//` and `%` round toward -inf (Python's and PyTorch's rule) on top of the `div`
-primitive, which truncates and defines x / 0 as 0 (so x // 0 gives 0 and x % 0 gives x,
-where PyTorch raises ZeroDivisionError: the divisor may be traced data).
+primitive, which truncates and defines x / 0 as 0. Integer division by zero follows the
+front (docs/numerics.md): in imperative code the divisor is concrete, so it is checked and
+PyTorch's `RuntimeError: ZeroDivisionError` raised; under a functional trace the divisor is
+data and the result is defined instead, with no error (as JAX): x // 0 == 0, x % 0 == x,
+fmod(x, 0) == x, div(x, 0, rounding_mode='trunc') == 0.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ir.core import is_float
 from tracer.ops.operands import constant, dtype_of, operands, result_type, to_tensor, user_error
@@ -114,6 +119,7 @@ def _int_floor_div(a, b):
     zero = _const(0, r)
     signs_differ = apply("ne", apply("lt", r, zero), apply("lt", b, zero))
     adjust = apply("logical_and", apply("ne", r, zero), signs_differ)
+    adjust = apply("logical_and", adjust, apply("ne", b, zero))       # x // 0 stays 0
     return apply("sub", q, apply("convert", adjust, dtype=dtype_of(q)))
 
 
@@ -121,12 +127,18 @@ def _division_operands(x, y):
     dtype = result_type(x, y)
     if dtype == "bool":
         raise user_error(TypeError, "integer division of bool tensors is not supported")
-    return operands(x, y, dtype=dtype)
+    a, b = operands(x, y, dtype=dtype)
+    if not is_float(dtype) and not b._expr.symbolic and (np.asarray(b) == 0).any():
+        # a concrete (imperative) integer divisor: PyTorch's error; traced: see the docstring
+        raise user_error(RuntimeError, "ZeroDivisionError")
+    return a, b
 
 
 @torch_op("FloorDivide")
 def floor_divide(x, y):
-    """x // y: the quotient rounded toward -inf (Python's rule); derivative zero."""
+    """x // y: the quotient rounded toward -inf (Python's rule); derivative zero.
+    Integers: y == 0 raises RuntimeError('ZeroDivisionError') in imperative code, as PyTorch;
+    under a functional trace x // 0 is 0, no error (docs/numerics.md)."""
     a, b = _division_operands(x, y)
     if not is_float(dtype_of(a)):
         return _int_floor_div(a, b)
@@ -160,14 +172,16 @@ def _fmod(a, b):
 
 @torch_op("Fmod")
 def fmod(x, y):
-    """C's fmod: the remainder of x / y truncated, with the sign of x."""
+    """C's fmod: the remainder of x / y truncated, with the sign of x. Integers: y == 0 raises
+    RuntimeError('ZeroDivisionError') in imperative code; traced, fmod(x, 0) is x."""
     a, b = _division_operands(x, y)
     return _fmod(a, b)
 
 
 @torch_op("Remainder")
 def remainder(x, y):
-    """x % y: Python's modulus, with the sign of y (x - y * floor(x / y))."""
+    """x % y: Python's modulus, with the sign of y (x - y * floor(x / y)). Integers: y == 0
+    raises RuntimeError('ZeroDivisionError') in imperative code; traced, x % 0 is x."""
     a, b = _division_operands(x, y)
     m = _fmod(a, b)
     zero = _const(0, m)
