@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 
+from ir.autodiff import vjp
 from ir.primitives import PRIMITIVES
 from tracer.autograd.grad_mode import no_grad
 from tracer.expr import apply_function, apply_op, build_function, param_expr
@@ -59,7 +60,6 @@ def custom_outputs(cls, ctx, tensors, outputs, fit):
                       "grad/vjp/jacobian differentiate its forward instead (the imperative "
                       ".backward() uses it)", stacklevel=4)
         return outputs
-    from ir.autodiff import vjp  # lazy: autodiff loads only when a transform needs it
     transpose = vjp(bwd, wrt=list(range(len(params))))
     zeros = [_const(0, p.type) for p in params]
     ds = [_probe(tensors[k]._expr) for k, _ in pairs]
