@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import weakref
 
+from tracer.autograd.custom_grad import custom_outputs, fit_expr, is_symbolic
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.autograd.nodes import SECOND_BACKWARD, Node, SavedTensor, edge_of, node_class
 from tracer.creation import tensor
@@ -108,20 +109,7 @@ class CustomNode(Node):
         return out
 
     def _per_input(self, result) -> list:
-        """The backward's results for the tensor inputs (it returns one per forward arg)."""
-        result = result if isinstance(result, tuple) else (result,)
-        if len(result) > self.nargs and all(r is None for r in result[self.nargs:]):
-            result = result[:self.nargs]
-        if len(result) != self.nargs:
-            raise RuntimeError(f"function {self.name()} returned an incorrect number of "
-                               f"gradients (expected {self.nargs}, got {len(result)})")
-        grads = []
-        for pos in self.tensor_positions:
-            g = result[pos]
-            if g is not None and not isinstance(g, Tensor):
-                g = tensor(g)
-            grads.append(g)
-        return grads
+        return per_input(result, self.nargs, self.tensor_positions, self.name())
 
     def _fit(self, em, v, i):
         """Checks a returned gradient's shape against the input's (summing broadcasts)."""
@@ -136,6 +124,23 @@ class CustomNode(Node):
         if v.type.dtype != want.dtype:
             v = em.b.convert(v, dtype=want.dtype)
         return v
+
+
+def per_input(result, nargs: int, positions, name: str) -> list:
+    """The backward's results for the tensor inputs (it returns one per forward arg)."""
+    result = result if isinstance(result, tuple) else (result,)
+    if len(result) > nargs and all(r is None for r in result[nargs:]):
+        result = result[:nargs]
+    if len(result) != nargs:
+        raise RuntimeError(f"function {name} returned an incorrect number of "
+                           f"gradients (expected {nargs}, got {len(result)})")
+    grads = []
+    for pos in positions:
+        g = result[pos]
+        if g is not None and not isinstance(g, Tensor):
+            g = tensor(g)
+        grads.append(g)
+    return grads
 
 
 def _broadcastable(shape, grad_shape) -> bool:
@@ -176,6 +181,8 @@ class Function:
                 out = cls.forward(ctx, *args, **kwargs)
         if is_grad_enabled() and any(ctx.needs_input_grad):
             out = _attach(cls, ctx, args, out)
+        elif is_grad_enabled():
+            out = _under_transforms(cls, ctx, args, out)
         return out
 
 
@@ -201,13 +208,7 @@ def _attach(cls, ctx: FunctionCtx, args, out):
     outs = [out] if single else list(out)
     node_cls = node_class(f"{cls.__name__}Backward", CustomNode)
     node_cls.fn_cls = cls
-    outputs = []
-    for k, t in enumerate(outs):
-        ok = isinstance(t, Tensor) and t._expr.type.dtype in FLOAT \
-            and id(t) not in ctx._non_differentiable
-        if ok:
-            t = outs[k] = _fresh(t, tensors)
-        outputs.append(t if ok else None)
+    outputs = _float_outputs(ctx, outs, tensors)
     if not any(t is not None for t in outputs):
         return out
     node = node_cls([(a._expr, edge_of(a)) for a in tensors],
@@ -221,6 +222,47 @@ def _attach(cls, ctx: FunctionCtx, args, out):
     nr_of = {id(t): nr for nr, t in enumerate(outputs) if t is not None}
     node.saved = [SavedTensor(t, node, nr_of.get(id(t))) for t in ctx._to_save
                   if t is not None]
+    return outs[0] if single else type(out)(outs)
+
+
+def _float_outputs(ctx, outs, tensors) -> list:
+    """forward's outputs that get a gradient (float, not marked non-differentiable), made
+    fresh Tensors; None for the others. Replaces them in outs."""
+    outputs = []
+    for k, t in enumerate(outs):
+        ok = isinstance(t, Tensor) and t._expr.type.dtype in FLOAT \
+            and id(t) not in ctx._non_differentiable
+        if ok:
+            t = outs[k] = _fresh(t, tensors)
+        outputs.append(t if ok else None)
+    return outputs
+
+
+def _under_transforms(cls, ctx, args, out):
+    """Inside a functional trace (grad, vjp, jacobian, jvp): outputs that the transforms
+    differentiate through cls.backward (see custom_grad.py)."""
+    positions = [i for i, a in enumerate(args)
+                 if isinstance(a, Tensor) and a._expr.type.dtype in FLOAT]
+    tensors = [args[i] for i in positions]
+    if not tensors or not is_symbolic(tensors):
+        return out
+    single = not isinstance(out, (tuple, list))
+    outs = [out] if single else list(out)
+    outputs = _float_outputs(ctx, outs, tensors)
+    if not any(t is not None for t in outputs):
+        return out
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._expr.type.dtype in FLOAT
+                                 for a in args)
+    name = f"{cls.__name__}Backward"
+
+    def fit(result):
+        grads = per_input(result, len(args), positions, name)
+        return [None if g is None else Tensor(fit_expr(g._expr, t._expr.type, name, i))
+                for i, (g, t) in enumerate(zip(grads, tensors))]
+    new = custom_outputs(cls, ctx, tensors, outputs, fit)
+    for k, t in enumerate(new):
+        if t is not None:
+            outs[k] = t
     return outs[0] if single else type(out)(outs)
 
 

@@ -85,10 +85,11 @@ def sign(x):
 
 @torch_op("Relu", saves=("out",))
 def relu(x):
-    """max(x, 0) with gradient 0 at x == 0 (PyTorch's threshold_backward), via select."""
+    """max(x, 0) with gradient 0 at x <= 0 (PyTorch's threshold_backward), via select.
+    NaN stays NaN with gradient 1, as in PyTorch: the test is x <= 0, which NaN fails."""
     t = _numeric(x, "relu")
     zero = constant(0, dtype_of(t), t.shape)
-    return apply("select", apply("gt", t, zero), t, zero)
+    return apply("select", apply("le", t, zero), zero, t)
 
 
 @torch_op("Reciprocal", saves=("out",))
@@ -247,13 +248,14 @@ def _clamp_impl(x, lo, hi):
     bounds = [b for b in (lo, hi) if b is not None]
     args = operands(x, *bounds)
     t, rest = args[0], list(args[1:])
-    # select keeps the gradient of x inside [min, max] (inclusive), as PyTorch's clamp does
+    # select keeps the gradient of x inside [min, max] (inclusive), as PyTorch's clamp does;
+    # outside, max/min give the bound, or NaN when x or the bound is NaN (gradient 0 for x)
     if lo is not None:
         low = rest.pop(0)
-        t = apply("select", apply("lt", t, low), low, t)
+        t = apply("select", apply("ge", t, low), t, apply("max", t, low))
     if hi is not None:
         high = rest.pop(0)
-        t = apply("select", apply("gt", t, high), high, t)
+        t = apply("select", apply("le", t, high), t, apply("min", t, high))
     return t
 
 

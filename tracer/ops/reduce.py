@@ -281,8 +281,6 @@ def _correction(unbiased, correction) -> float:
 
 
 def _var(x, dim, unbiased, keepdim, correction) -> Tensor:
-    if isinstance(dim, bool):          # torch.var(x, False): the second argument is unbiased
-        dim, unbiased = None, dim
     t = to_tensor(x)
     if not is_float(dtype_of(t)):
         raise user_error(TypeError, f"var/std need a floating point input, got {dtype_of(t)}")
@@ -296,21 +294,48 @@ def _var(x, dim, unbiased, keepdim, correction) -> Tensor:
     return apply("div", ss, constant(denom, dtype_of(t), ss.shape))
 
 
+def _spelling(name: str, dim, unbiased, correction, axis, ddof):
+    """The correction of var/std, decided by the spelling: dim=/unbiased=/correction= (or a
+    positional dim) follow PyTorch (correction=1 by default), axis=/ddof= follow NumPy and JAX
+    (ddof=0 by default). A call that mixes the two spellings is ambiguous: TypeError."""
+    torch_args = [n for n, v in (("dim", dim), ("unbiased", unbiased),
+                                 ("correction", correction)) if v is not None]
+    numpy_args = [n for n, v in (("axis", axis), ("ddof", ddof)) if v is not None]
+    if torch_args and numpy_args:
+        raise user_error(TypeError, f"{name}() got {numpy_args[0]}= (NumPy's spelling, ddof=0 "
+                         f"by default) together with {torch_args[0]}= (PyTorch's spelling, "
+                         "correction=1 by default); use dim=/unbiased=/correction= or "
+                         "axis=/ddof=, not both")
+    if numpy_args:
+        return axis, None, 0 if ddof is None else ddof
+    return dim, unbiased, correction
+
+
 @torch_op("Var", saves=(0,))
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
-    """Variance over dim with Bessel's correction by default (correction=1, or ddof=)."""
-    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction)
+    """Variance over dim. The spelling decides the default correction: PyTorch's
+    (dim=/unbiased=/correction=, or a positional dim, or no arguments) subtracts 1 from the
+    count (Bessel's correction); NumPy's and JAX's (axis=/ddof=) use ddof=0 unless given.
+    Mixing the two spellings is a TypeError."""
+    if isinstance(dim, bool):          # torch.var(x, False): the second argument is unbiased
+        dim, unbiased = None, dim
+    dim, unbiased, correction = _spelling("var", dim, unbiased, correction, axis, ddof)
+    keepdim = bool(keepdim or keepdims)
+    return _var(x, dim, unbiased, keepdim, correction)
 
 
 @torch_op("Std", saves=(0, "out"))
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
-    """sqrt(var(...)) with the same arguments; where the variance is 0 (constant input) the
-    gradient is 0, not 0/0, as PyTorch masks that case."""
-    dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    v = _var(x, dim, unbiased, keepdim, ddof if ddof is not None else correction)
+    """sqrt(var(...)) with the same arguments (and the same spelling rule for the default
+    correction: PyTorch's dim=/unbiased=/correction= subtract 1, NumPy's axis=/ddof= 0);
+    where the variance is 0 (constant input) the gradient is 0, not 0/0, as PyTorch masks
+    that case."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    dim, unbiased, correction = _spelling("std", dim, unbiased, correction, axis, ddof)
+    v = _var(x, dim, unbiased, bool(keepdim or keepdims), correction)
     zero = apply("eq", v, constant(0, dtype_of(v), v.shape))
     # sqrt of 1 where v is 0, so neither branch's derivative is inf * 0
     root = apply("sqrt", apply("select", zero, constant(1, dtype_of(v), v.shape), v))
