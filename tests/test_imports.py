@@ -156,7 +156,7 @@ TENSOR_ATTRIBUTES = str.split("""
     __setitem__ __sub__ __truediv__ __xor__ _numpy _realize _require_concrete _scalar _version
     abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin backward bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip
-    clone contiguous copy_ cos cos_ cpu data detach detach_ device dim div div_ divide dot
+    clone contiguous copy_ cos cos_ cpu cuda data detach detach_ device dim div div_ divide dot
     double dtype element_size eq equal erf exp exp_ expand expand_as expm1 fill_ fix flatten float
     floor floor_divide fmod frac gather ge ger grad grad_fn gt index_add index_select inner int
     is_cuda is_floating_point is_leaf isfinite isinf isnan item le lerp_ log log1p log_

@@ -6,7 +6,8 @@ methods only (tracer/surface.py), as in PyTorch.
 """
 from __future__ import annotations
 
-from tracer.ops.operands import cast, dtype_of, ir_dtype, to_tensor, user_error
+from tracer import device as devices
+from tracer.ops.operands import cast, dtype_of, ir_dtype, to_tensor
 from tracer.record import torch_op
 from tracer.tensor import Tensor
 
@@ -27,12 +28,12 @@ def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, str) and a not in ("f32", "f64", "i32", "i64", "bool"):
+        elif isinstance(a, devices.device) or (isinstance(a, str) and a not in (
+                "f32", "f64", "i32", "i64", "bool")):
             device = a
         else:
             dtype = a
-    if device is not None and str(device) != "cpu":
-        raise user_error(ValueError, f"gradjit runs on the CPU only, got device {device!r}")
+    devices.check(device)
     t = to_tensor(x)
     out = t if dtype is None else _convert(t, dtype)
     if copy and out is t:
