@@ -321,6 +321,8 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
         if key != "device":
             raise TypeError(f"new() got an unexpected keyword argument '{key}'")
         devices.check(value)
+    if len(args) == 1 and isinstance(args[0], Size):     # torch.Tensor(x.shape)
+        args = tuple(args[0])
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
         arr = np.zeros(args if args else (0,))
     elif len(args) == 1 and isinstance(args[0], Tensor):
