@@ -247,3 +247,16 @@ def test_update_loop_without_reads_compiles_a_bounded_number_of_programs():
     values, _, depths = poly_loop(160, read_every=1000)
     assert runtime.cache_info()["compiles"] - before <= short
     assert max(depths) <= 3
+
+
+def test_tensor_type_conversions():
+    # PyTorch: int64 float64 float64 torch.FloatTensor True; ValueError invalid type: 'torch.Foo'
+    x = torch.ones(2)
+    assert x.type(torch.LongTensor).dtype == torch.int64
+    assert x.type("torch.DoubleTensor").dtype == torch.float64
+    assert x.type(torch.float64).dtype == torch.float64
+    assert x.type() == "torch.FloatTensor" and x.type(torch.FloatTensor) is x
+    with pytest.raises(ValueError, match="invalid type: 'torch.Foo'"):
+        x.type("torch.Foo")
+    with pytest.raises(AssertionError, match=CUDA_TEXT):
+        x.type("torch.cuda.FloatTensor")
