@@ -14,6 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ir.dot import RenderError, function_to_dot, render_svg
+from ir.printer import print_application, print_function
+
 # dtype name -> numpy dtype. The names are the printed spelling.
 DTYPES = {
     "f32": np.dtype(np.float32),
@@ -194,7 +197,6 @@ class Primitive:
         except (TypeError, ValueError, LookupError, ArithmeticError) as e:
             # malformed params (a scalar for a tuple, a negative or fractional dimension)
             reason = f"{self.name}: {e}"
-        from ir.printer import print_application      # NOTE: the printer imports this module
         raise ShapeError(f"{reason}\n  in: {print_application(self.name, in_types, params)}",
                          reason)
 
@@ -295,23 +297,19 @@ class Function:
         return [r.type for r in self.results]
 
     def __str__(self) -> str:
-        from ir.printer import print_function
         return print_function(self)
 
     def to_dot(self, primal: "Function | None" = None) -> str:
         """The dataflow graph as Graphviz DOT text (ir/dot.py): ops, regions as clusters,
         parameters and results marked; forward and adjoint ops coloured apart when this
         Function differentiates `primal` (make_ir(grad(f)) sets it)."""
-        from ir.dot import function_to_dot      # NOTE: ir.dot imports this module
         return function_to_dot(self, primal if primal is not None else self.primal)
 
     def to_svg(self) -> str:
         """The picture of to_dot() as SVG text (needs Graphviz: see ir.dot.render_svg)."""
-        from ir.dot import render_svg
         return render_svg(self.to_dot())
 
     def _repr_svg_(self):
-        from ir.dot import RenderError, render_svg
         try:
             return render_svg(self.to_dot())
         except RenderError:

@@ -18,7 +18,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from ir.core import Function, Op, Value
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:          # annotations only: ir.core imports this module (late)
+    from ir.core import Function, Op, Value
 from ir.printer import _format_params, _Namer
 
 FORWARD_COLOR = "#dbe9f6"      # blue-grey: the primal computation

@@ -17,7 +17,10 @@ import json
 import math
 import re
 
-from ir.core import Function, Op, Value
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:          # annotations only: ir.core imports this module (late)
+    from ir.core import Function, Op, Value
 
 LOC_COLUMN = 60
 IMPLIED_PARAMS = {"constant": ("dtype", "shape"), "iota": ("dtype", "shape")}

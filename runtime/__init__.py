@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ir.core import Function
 from ir.passes import optimize as optimize_function
-from runtime import config, threads
+from runtime import config, phases, threads
 from runtime.compile_cache import CompileCache
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
@@ -37,18 +37,38 @@ def externals() -> Externals:
 def build_executable(fn: Function, kernel: KernelSource | None = None,
                      bounds_check: bool = False, vmath: bool = True) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
-    from codegen import lower_function      # NOTE: imported late: a disk-cache hit needs no codegen
-    kernel = kernel or lower_function(fn, bounds_check=bounds_check, externals=externals(),
-                                      vmath=vmath)
-    engine = create_execution_engine()
+    with phases.phase("import codegen"):
+        from codegen import lower_function  # NOTE: late: a disk-cache hit needs no codegen
+    if kernel is None:
+        with phases.phase("codegen"):
+            kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(),
+                                    vmath=vmath)
+        _log_kernels(fn)
+    with phases.phase("llvm setup"):
+        engine = create_execution_engine()
     texts, symbols = [kernel.llvm_ir], [kernel.entry]
     if TRAMPOLINE_OK:
         text, name = trampoline_ir(kernel.entry, len(kernel.in_types) + len(kernel.out_types))
         texts.append(text)
         symbols.append(name)
-    addresses = engine.compile(texts, symbols, kernel.entry)
+    with phases.phase("llvm"):
+        addresses = engine.compile(texts, symbols, kernel.entry)
     tramp = addresses[1] if TRAMPOLINE_OK else None
     return Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
+
+
+def _log_kernels(fn: Function):
+    """GRADJIT_LOG: one line per generated kernel (codegen/report.py's fusion report)."""
+    if not logging_enabled():
+        return
+    from codegen.report import fusion_report
+    for k in fusion_report(fn, externals()).kernels:
+        ops = ", ".join(op.prim.name for op in k.ops[:6]) + (" ..." if len(k.ops) > 6 else "")
+        space = f" over [{','.join(map(str, k.space))}]" if k.space is not None else ""
+        config.event("kernel", f"  @{fn.name} kernel {k.index}: {k.kind}{space}: {ops} "
+                     f"(reads {k.bytes_read} B, writes {k.bytes_written} B)",
+                     function=fn.name, index=k.index, kind=k.kind, ops=len(k.ops),
+                     bytes_read=k.bytes_read, bytes_written=k.bytes_written)
 
 
 def compile(fn: Function, bounds_check: bool | None = None, optimize: bool = False,

@@ -24,8 +24,8 @@ from collections import OrderedDict
 
 from ir.core import Function, freeze
 from ir.printer import print_function
-from runtime import config
-from runtime.config import log, logging_enabled
+from runtime import config, phases
+from runtime.config import logging_enabled
 
 
 def structural_key(fn: Function, *options) -> str:
@@ -89,17 +89,19 @@ class CompileCache:
             limit = self.size if self.size is not None else config.memory_cache_size()
             self.misses += 1
             t0 = time.perf_counter()
-            if prepare is not None:
-                fn = prepare(fn)
-                built_key = structural_key(fn, *options)
-                program = self._by_key.get(built_key)
-            else:
-                built_key = key
-            new = program is None
-            if new:
-                program = _Program(build(fn, built_key))
-                self.compiles += 1
-                self._alias(program, built_key)
+            with phases.collect() as times:
+                if prepare is not None:
+                    with phases.phase("optimise"):
+                        fn = prepare(fn)
+                    built_key = structural_key(fn, *options)
+                    program = self._by_key.get(built_key)
+                else:
+                    built_key = key
+                new = program is None
+                if new:
+                    program = _Program(build(fn, built_key))
+                    self.compiles += 1
+                    self._alias(program, built_key)
             seconds = time.perf_counter() - t0
             self.compile_seconds += seconds
             self._alias(program, key)
@@ -108,20 +110,26 @@ class CompileCache:
             self._programs.move_to_end(program)
             self._evict(limit)
         if logging_enabled():
+            fields = dict(function=fn.name, key=key[:12], ms=round(seconds * 1e3, 3),
+                          phases_ms={k: round(v * 1e3, 3) for k, v in times.items()})
+            split = f" [{phases.breakdown(times)}]" if times else ""
             if new:
                 how = getattr(program.value, "origin", "")
-                log.info("memory cache miss for @%s (key %s, new structure): compiled in "
-                         "%.1f ms%s", fn.name, key[:12], seconds * 1e3, f" ({how})" if how else "")
+                config.event("compile", f"memory cache miss for @{fn.name} (key {key[:12]}, new "
+                             f"structure): compiled in {seconds * 1e3:.1f} ms{split}"
+                             + (f" ({how})" if how else ""), origin=how, **fields)
             else:
-                log.info("memory cache miss for @%s (key %s): optimised in %.1f ms to a "
-                         "structure compiled before", fn.name, key[:12], seconds * 1e3)
+                config.event("compile", f"memory cache miss for @{fn.name} (key {key[:12]}): "
+                             f"optimised in {seconds * 1e3:.1f} ms{split} to a structure "
+                             "compiled before", origin="known structure", **fields)
         return program.value
 
     def _hit(self, program: _Program, fn: Function, key):
         self.hits += 1
         self._programs.move_to_end(program)
         if logging_enabled():
-            log.info("memory cache hit for @%s (key %s)", fn.name, _short(key))
+            config.event("cache_hit", f"memory cache hit for @{fn.name} (key {_short(key)})",
+                         function=fn.name)
         return program.value
 
     def _alias(self, program: _Program, key):
@@ -137,8 +145,9 @@ class CompileCache:
             self.evictions += 1
             if logging_enabled():
                 fn = getattr(program.value, "fn", None)
-                log.info("memory cache full (%d programs): dropped @%s, the least recently "
-                         "used", limit, getattr(fn, "name", "?"))
+                name = getattr(fn, "name", "?")
+                config.event("evict", f"memory cache full ({limit} programs): dropped @{name}, "
+                             "the least recently used", function=name, limit=limit)
 
     def info(self) -> dict:
         with self.lock:

@@ -4,8 +4,10 @@ the "gradjit" logger.
     GRADJIT_BACKEND=interpret        run the reference interpreter (ir/interpret.py) instead
                                      of native code; default `native`
     GRADJIT_LOG=1                    log traces, cache hits and misses (and why a miss),
-                                     compile times and evictions to the "gradjit" logger
-                                     (on stderr unless the application configured it)
+                                     compile times by phase, kernels and evictions to the
+                                     "gradjit" logger (on stderr unless the application
+                                     configured it); GRADJIT_LOG=json: one JSON object per
+                                     event, for tools
     GRADJIT_NUM_THREADS=N            threads for large loop nests; default: the cores this
                                      process may run on (results do not depend on it)
     GRADJIT_CACHE_DIR=DIR            where compiled object code is kept; default
@@ -32,6 +34,7 @@ A new variable: add it to VARIABLES (name, default, and the docstring above), re
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -55,6 +58,7 @@ log = logging.getLogger("gradjit")
 
 _values: dict[str, str] = {}
 _logging = False
+_handler: logging.Handler | None = None   # the stderr handler gradjit added
 _plain = True
 
 
@@ -88,11 +92,30 @@ def _derive():
     global _logging, _plain
     _logging = _flag("GRADJIT_LOG")
     _plain = _values["GRADJIT_BACKEND"] == "native" and not _logging
+    global _handler
     if _logging and not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("gradjit: %(message)s"))
-        log.addHandler(handler)
+        _handler = logging.StreamHandler(sys.stderr)
+        log.addHandler(_handler)
         log.setLevel(logging.INFO)
+    if _handler is not None:            # ours (an application's own handlers are left alone)
+        _handler.setFormatter(_JsonFormatter() if _values["GRADJIT_LOG"] == "json"
+                              else logging.Formatter("gradjit: %(message)s"))
+
+
+class _JsonFormatter(logging.Formatter):
+    """GRADJIT_LOG=json: one JSON object per event (its name, the message, its fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": round(record.created, 6), "event": getattr(record, "event", "log"),
+                "message": record.getMessage()}
+        data.update(getattr(record, "fields", {}))
+        return json.dumps(data, default=str)
+
+
+def event(name: str, message: str, **fields):
+    """Logs one event when GRADJIT_LOG asks: text, or a JSON object with `fields` (json)."""
+    if _logging:
+        log.info("%s", message, extra={"event": name, "fields": fields})
 
 
 def _flag(name: str) -> bool:

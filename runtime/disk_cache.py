@@ -29,7 +29,7 @@ import weakref
 
 from ir.core import Function
 from ir.printer import print_function
-from runtime import config
+from runtime import config, phases
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -177,7 +177,8 @@ class DiskCache:
         full_key = entry_key(fn, key, bounds_check, engine, vmath)
         path = os.path.join(directory, entry_name(full_key))
         try:
-            return self._load(path, fn, bounds_check, engine, full_key, secret, vmath)
+            with phases.phase("load"):
+                return self._load(path, fn, bounds_check, engine, full_key, secret, vmath)
         except FileNotFoundError:
             reason = "no entry"
         except (CorruptEntry, OSError) as e:

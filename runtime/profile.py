@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import runtime
+from runtime import phases
+from runtime.engine import create_execution_engine
 from runtime.executable import Executable, _workspace
 
 _active: list["Profile"] = []
@@ -46,7 +49,6 @@ def _cycle_counter():
 
         from llvmlite import ir as ll
 
-        from runtime.engine import create_execution_engine
         module = ll.Module(name="gj_clock")
         i64 = ll.IntType(64)
         fn = ll.Function(module, ll.FunctionType(i64, []), "gj_cycles")
@@ -111,6 +113,7 @@ class Profile:
             if not _active:
                 Executable.run = _profiled_run
             _active.append(self)
+            phases._spans.append(self._phase_span)
         if self.kernels:
             self._c0 = _cycle_counter()()
         self._t0 = time.perf_counter()
@@ -126,6 +129,7 @@ class Profile:
             self._kernel_events_to_seconds()
         with _lock:
             _active.remove(self)
+            phases._spans.remove(self._phase_span)
             if not _active:
                 Executable.run = _original_run
         return False
@@ -174,6 +178,10 @@ class Profile:
                 ev["dur"] = ev.pop("cycles") / rate * 1e6 if rate else 0.0
                 last_end[ev["tid"]] = ev["ts"] + ev["dur"]
 
+    def _phase_span(self, name: str, start: float, seconds: float):
+        """A compile phase (runtime/phases.py) that ran during the session, as a span."""
+        self.compile_span(name, (start - self._t0) * 1e6, seconds)
+
     def compile_span(self, name: str, start_us: float, seconds: float):
         self.events.append({"name": name, "ph": "X", "ts": start_us, "dur": seconds * 1e6,
                             "pid": 1, "tid": threading.get_ident(), "cat": "compile"})
@@ -218,10 +226,9 @@ def _kernels_of(exe: Executable, session: Profile) -> "_Kernels | None":
     found = _instrumented.get(exe)
     if found is not None:
         return found
+    # NOTE: late: codegen's imports cost ~1 s, and `import gradjit` loads this module
     from codegen.emit import lower_function
     from codegen.report import fusion_report
-
-    import runtime
     start_us, t = session._now_us(), time.perf_counter()
     externals = runtime.externals()
     source = lower_function(exe.fn, bounds_check=False, externals=externals, profile=True)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ir import Function, TensorType, Value, passes
 from ir.core import DTYPES, dtype_of_numpy
-from runtime import config
+from runtime import config, phases
 from tracer import pipeline
 from tracer.autograd.recording import record_call
 from tracer.call_plan import CallPlan, fast_key
@@ -238,7 +238,8 @@ def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
             leaves.append(x)
     args, kwargs = sig.rebuild(leaves)
     _log(f"tracing {name} for {_describe_key(sig)}")
-    out = fun(*args, **kwargs)
+    with phases.phase("trace"):
+        out = fun(*args, **kwargs)
     out_leaves, out_tree = tree_flatten(out)
     outputs = []
     for o in out_leaves:
@@ -363,10 +364,16 @@ class Staged:
             _log(f"cache hit: {self.name}")
             return entry
         self.trace_count += 1
-        traced = trace(self.body, self.name, sig, hint_fun=self.fun)
-        fn = traced.fn
-        if self.optimize:
-            fn = passes.optimize(fn)
+        with phases.collect() as times:
+            traced = trace(self.body, self.name, sig, hint_fun=self.fun)
+            fn = traced.fn
+            if self.optimize:
+                with phases.phase("optimise"):
+                    fn = passes.optimize(fn)
+        if times:
+            config.event("trace", f"traced {self.name} [{phases.breakdown(times)}]",
+                         function=self.name,
+                         phases_ms={k: round(v * 1e3, 3) for k, v in times.items()})
         entry = Entry(fn, traced.captures, traced.out_tree, optimized=self.optimize)
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
