@@ -260,3 +260,29 @@ def test_tensor_type_conversions():
         x.type("torch.Foo")
     with pytest.raises(AssertionError, match=CUDA_TEXT):
         x.type("torch.cuda.FloatTensor")
+
+
+def test_out_keyword():
+    # PyTorch: add(ones(2), 1, out=empty(3)) -> the same z, tensor([2., 2.]) and a warning;
+    # cat(..., out=empty(0)) -> tensor([1., 1., 0.]); mul(ones(2), 1.5, out=int64) ->
+    # RuntimeError result type Float can't be cast to the desired output type Long
+    z = torch.zeros(3)
+    with pytest.warns(UserWarning, match="An output with one or more elements was resized"):
+        assert torch.add(torch.ones(2), 1, out=z) is z
+    assert z.tolist() == [2.0, 2.0]
+    z = torch.Tensor()
+    assert torch.cat([torch.ones(2), torch.zeros(1)], out=z) is z
+    assert z.tolist() == [1.0, 1.0, 0.0]
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired "
+                                           "output type Long"):
+        torch.mul(torch.ones(2), 1.5, out=torch.zeros(2, dtype=torch.int64))
+    z = torch.zeros(2, dtype=torch.float64)
+    version = z._version
+    torch.mul(torch.ones(2), 1.5, out=z)
+    assert z.tolist() == [1.5, 1.5] and z.dtype == torch.float64 and z._version > version
+    z = torch.zeros(2, 2)
+    torch.matmul(torch.eye(2), torch.full((2, 2), 3.0), out=z)
+    assert z.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    with pytest.raises(RuntimeError, match=r"add\(\): functions with out=\.\.\. arguments "
+                                           "don't support automatic differentiation"):
+        torch.add(torch.ones(2, requires_grad=True), 1, out=torch.zeros(2))
