@@ -59,8 +59,11 @@ class Externals:
 
     gemm(module, dtype) declares, in the llvmlite module, a function with the signature of
     runtime.blas.gemm_type for dtype "f32" or "f64", and returns it.
+    lapack(module, routine, dtype) declares a LAPACKE routine (runtime.lapack) and returns
+    (function, int bits of its integer arrays).
     """
     gemm: Callable | None = None
+    lapack: Callable | None = None
 
 
 @dataclass(frozen=True)

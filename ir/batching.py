@@ -319,3 +319,17 @@ def _scan(b, n, xs, flags, *, num_carry, length, reverse, regions):
 
 
 batch_rules.update({"cond": _cond, "while": _while, "scan": _scan})
+
+
+
+def _leading_batch(name):
+    """The linear-algebra primitives map over leading batch axes already: the vmapped axis
+    (moved first) is one more of them; an unbatched operand is broadcast along it."""
+    def rule(b, n, xs, flags, /, **params):
+        out = _emit(b, name, *(bat(b, n, x, f) for x, f in zip(xs, flags)), **params)
+        return [(v, True) for v in out]
+    return rule
+
+
+batch_rules.update({name: _leading_batch(name)
+                    for name in ("cholesky", "triangular_solve", "lu", "qr", "eigh", "svd")})

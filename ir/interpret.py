@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ir.core import DTYPES, Function, Op, dot_free_axes
+from ir.linalg.impl import IMPL_RULES as LINALG_RULES
 
 impl_rules: dict = {}
 
@@ -243,3 +244,6 @@ def interpret(fn: Function, *args) -> list[np.ndarray]:
         for r, v in zip(op.results, eval_op(op, [env[x] for x in op.inputs])):
             env[r] = v
     return [np.array(env[r]) for r in fn.results]
+
+
+impl_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from ir.constants import constant_value_problem
 from ir.core import (DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, dot_free_axes,
                      is_float)
+from ir.linalg.shapes import SHAPE_RULES as LINALG_SHAPES, TRAITS as LINALG_TRAITS
 
 __all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
@@ -383,3 +384,8 @@ def get(name: str) -> Primitive:
         return PRIMITIVES[name]
     except KeyError:
         raise KeyError(f"unknown primitive '{name}'") from None
+
+
+# ---- linear algebra: decompositions and solves (ir/linalg) --------------------------------
+for _name, _rule in LINALG_SHAPES.items():
+    _register(_name, _rule, "other", **LINALG_TRAITS)

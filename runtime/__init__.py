@@ -28,10 +28,12 @@ def _bounds_check(flag) -> bool:
 
 
 def externals() -> Externals:
-    """The native functions generated code may call: NumPy's BLAS gemm when it was found."""
+    """The native functions generated code may call: NumPy's BLAS gemm and LAPACK (LAPACKE)
+    when they were found."""
     from codegen.dots import Externals
-    from runtime import blas
-    return Externals(gemm=blas.llvm_declaration if blas.available() else None)
+    from runtime import blas, lapack
+    return Externals(gemm=blas.llvm_declaration if blas.available() else None,
+                     lapack=lapack.llvm_declaration if lapack.available() else None)
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,

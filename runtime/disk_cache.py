@@ -319,11 +319,13 @@ def _provide(imports: list):
     """Registers the gradjit_* symbols an object imports before it is loaded (MCJIT aborts
     the process on a symbol it cannot resolve, so an unresolvable one is a miss instead)."""
     import llvmlite.binding as llvm
+
+    from runtime import blas, lapack   # NOTE: late: only entries that call the BLAS need them
     for name in imports:
-        if name.startswith("gradjit_") and "gemm" in name:
-            from runtime import blas
+        library = blas if "gemm" in name else lapack if "lapacke" in name else None
+        if name.startswith("gradjit_") and library is not None:
             try:
-                blas.register()
+                library.register()
             except RuntimeError as e:
                 raise CorruptEntry(f"needs {name}: {e}") from None
         if not llvm.address_of_symbol(name):

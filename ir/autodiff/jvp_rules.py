@@ -13,6 +13,7 @@ import math
 from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
                                 zeros)
 from ir.primitives import having
+from ir.linalg.jvp import JVP_RULES as LINALG_RULES
 
 jvp_rules: dict = {}
 
@@ -155,3 +156,6 @@ def _scatter_add(b, ts, out, x, idx, upd, *, axis):
 jvp_rules["dot_general"] = _dot_general
 jvp_rules["gather"] = lambda b, ts, out, x, idx, *, axis: b.gather(ts[0], idx, axis=axis)
 jvp_rules["scatter_add"] = _scatter_add
+
+
+jvp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)

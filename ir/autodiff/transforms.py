@@ -187,7 +187,7 @@ def _apply_vjp_rule(b: Builder, op: Op, gs, env, tape):
         cts = vjp_tape_rules[name][1](b, gs, outs, tape, *inputs, **_kwargs(op))
     elif name not in vjp_rules:
         raise NotImplementedError(f"no VJP rule for primitive '{name}' (in: {print_op(op)})")
-    elif op.prim.kind == "control":
+    elif op.prim.kind == "control" or len(op.results) > 1:   # tuples of gs and outs
         cts = vjp_rules[name](b, gs, outs, *inputs, **_kwargs(op))
     else:
         cts = vjp_rules[name](b, gs[0], outs[0], *inputs, **_kwargs(op))
@@ -261,7 +261,7 @@ def _apply_jvp_rule(b: Builder, op: Op, ts, inputs, outs) -> tuple:
     name = op.prim.name
     if name not in jvp_rules:
         raise NotImplementedError(f"no JVP rule for primitive '{name}' (in: {print_op(op)})")
-    if op.prim.kind == "control":
+    if op.prim.kind == "control" or len(op.results) > 1:
         touts = tuple(jvp_rules[name](b, ts, outs, *inputs, **_kwargs(op)))
     else:
         touts = (jvp_rules[name](b, ts, outs[0], *inputs, **_kwargs(op)),)

@@ -14,6 +14,7 @@ import math
 from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
 from ir.primitives import having
+from ir.linalg.vjp import VJP_RULES as LINALG_RULES
 
 vjp_rules: dict = {}
 
@@ -172,3 +173,6 @@ vjp_rules["gather"] = lambda b, g, out, x, idx, *, axis: (
     b.scatter_add(zeros(b, x.type), idx, g, axis=axis), None)
 vjp_rules["scatter_add"] = lambda b, g, out, x, idx, upd, *, axis: (
     g, None, b.gather(g, idx, axis=axis))
+
+
+vjp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)

@@ -3,13 +3,13 @@
 SAMPLES[name] is a Row: `grad`, the cases its derivatives are checked on
 (tests/ir/autodiff), and `compiled`, the cases its compiled code is checked on against the
 reference interpreter (tests/codegen, tests/runtime). The rows live by family in
-elementwise.py, structural.py and control.py; a floating-point unary primitive is one line
-of elementwise.FLOAT_UNARY. tests/test_rules_complete.py checks that every primitive has a
+elementwise.py, structural.py, control.py and linalg.py; a floating-point unary primitive is
+one line of elementwise.FLOAT_UNARY. tests/test_rules_complete.py checks that every primitive has a
 row with both kinds of case.
 """
 from __future__ import annotations
 
-from tests.prim_samples import control, elementwise, structural
+from tests.prim_samples import control, elementwise, linalg, structural
 from tests.prim_samples.cases import (ALL, FLOATS, INTS, NUMERIC, CompiledCase, GradCase, Row,
                                       T, make_fn, sample_args, sample_array)
 
@@ -26,7 +26,8 @@ def _merge(*tables) -> dict[str, Row]:
     return merged
 
 
-SAMPLES: dict[str, Row] = _merge(elementwise.ROWS, structural.ROWS, control.ROWS)
+SAMPLES: dict[str, Row] = _merge(elementwise.ROWS, structural.ROWS, control.ROWS,
+                                 linalg.ROWS)
 
 
 def grad_cases_of(name: str) -> list[GradCase]:

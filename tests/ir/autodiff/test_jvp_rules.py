@@ -51,9 +51,10 @@ def test_rule_gives_a_typed_tangent(name):
         ts = tuple(Value(x.type) if is_float(x.dtype) else None for x in op.inputs)
         if all(t is None for t in ts):
             continue                          # iota and constant have no operands
-        out = tuple(op.results) if op.prim.kind == "control" else op.result
+        multi = op.prim.kind == "control" or len(op.results) > 1    # rules take tuples
+        out = tuple(op.results) if multi else op.result
         tangent = jvp_rules[name](b, ts, out, *op.inputs, **rule_kwargs(op))
-        tangents = tangent if op.prim.kind == "control" else (tangent,)
+        tangents = tangent if multi else (tangent,)
         assert_typed_derivatives(op, tangents, op.results)
 
 
