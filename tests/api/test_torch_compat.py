@@ -286,3 +286,18 @@ def test_out_keyword():
     with pytest.raises(RuntimeError, match=r"add\(\): functions with out=\.\.\. arguments "
                                            "don't support automatic differentiation"):
         torch.add(torch.ones(2, requires_grad=True), 1, out=torch.zeros(2))
+
+
+def test_norm():
+    # PyTorch 2.13 on [[1, -2], [3, 4]]: norm() 5.4772257804870605, p=1 10, p=inf 4,
+    # dim=1 [2.2360680103302, 5.0], p=1 dim=0 keepdim [[4.0, 6.0]]
+    x = torch.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    assert x.norm().item() == pytest.approx(5.4772257804870605, rel=1e-7)
+    assert torch.norm(x, p=1).item() == 10.0 and torch.norm(x, p=math.inf).item() == 4.0
+    assert torch.norm(x, "fro", dim=(0, 1)).item() == pytest.approx(5.4772257804870605)
+    np.testing.assert_allclose(torch.norm(x, dim=1).tolist(), [2.2360680103302, 5.0],
+                               rtol=1e-6)
+    assert torch.norm(x, p=1, dim=0, keepdim=True).tolist() == [[4.0, 6.0]]
+    x.norm().backward()                    # d|x|/dx = x / |x|
+    np.testing.assert_allclose(x.grad.tolist(), (np.array([[1, -2], [3, 4]]) /
+                                                 5.4772257804870605).tolist(), rtol=1e-6)
