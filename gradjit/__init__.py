@@ -11,7 +11,10 @@ from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
-from gradjit import autograd, func, linalg, nn, optim, utils  # noqa: F401  importable namespaces
+from tracer.norm import norm  # noqa: F401  torch.norm
+from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
+from gradjit import (autograd, backends, cuda, func, linalg, nn, optim,  # noqa: F401  namespaces
+                     utils)
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces

@@ -163,13 +163,13 @@ TENSOR_ATTRIBUTES = str.split("""
     __setitem__ __sub__ __truediv__ __xor__ _numpy _realize _require_concrete _scalar _version
     abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin backward bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip
-    clone contiguous copy_ cos cos_ cpu data detach detach_ device dim div div_ divide dot
+    clone contiguous copy_ cos cos_ cpu cuda data detach detach_ device dim div div_ divide dot
     double dtype element_size eq equal erf exp exp_ expand expand_as expm1 fill_ fix flatten float
     floor floor_divide fmod frac gather ge ger grad grad_fn gt index_add index_select inner int
     is_cuda is_floating_point is_leaf isfinite isinf isnan item le lerp_ log log1p log_
     log_softmax logical_and logical_not logical_or logical_xor logsumexp long lt mT masked_fill
     matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv ndim ne neg
-    neg_ negative new_empty new_full new_ones new_tensor new_zeros normal_ numel numpy outer
+    neg_ negative new_empty new_full new_ones new_tensor new_zeros norm normal_ numel numpy outer
     output_nr permute pow pow_ prod ravel reciprocal reciprocal_ register_hook relu relu_
     remainder requires_grad requires_grad_ reshape reshape_as retain_grad retains_grad round
     rsqrt scatter_add shape sigmoid sigmoid_ sign sign_ sin sin_ size softmax split sqrt sqrt_

@@ -13,9 +13,14 @@ import warnings
 
 import numpy as np
 
-from tracer.dtypes import DEFAULT_FLOAT, DType, array_dtype, dtype_from_ir, to_ir_dtype
+import functools
+
+from tracer import device as devices
+from tracer.device import device, get_default_device, set_default_device
+from tracer.dtypes import (DType, array_dtype, default_float, dtype_from_ir, set_default_float,
+                           to_ir_dtype)
 from tracer.errors import user_frame_path, user_location
-from tracer.tensor import Tensor, tensor_from_array
+from tracer.tensor import Tensor, legacy_expr, tensor_from_array
 from tracer.tensor_str import set_printoptions
 from tracer.tracing import is_tracing
 
@@ -23,8 +28,10 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "randn", "rand", "randint", "ran
            "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "zeros_like",
            "ones_like", "full_like", "empty_like", "randn_like", "rand_like",
            "randint_like", "manual_seed", "seed", "initial_seed", "is_tensor",
-           "is_floating_point", "numel", "get_default_dtype", "set_printoptions",
-           "Generator"]
+           "is_floating_point", "numel", "get_default_dtype", "set_default_dtype",
+           "set_printoptions", "Generator", "device", "set_default_device",
+           "get_default_device", "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor",
+           "BoolTensor"]
 
 FACTORY_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
 
@@ -89,7 +96,58 @@ def initial_seed() -> int:
 
 
 def get_default_dtype() -> DType:
-    return dtype_from_ir(DEFAULT_FLOAT)
+    return dtype_from_ir(default_float())
+
+
+def set_default_dtype(d: DType) -> None:
+    """The dtype Python floats, `torch.Tensor(...)` and float factories give (PyTorch's)."""
+    ir = to_ir_dtype(d) if isinstance(d, DType) else None
+    if ir not in ("f32", "f64"):
+        raise TypeError("only floating-point types are supported as the default type")
+    set_default_float(ir)
+
+
+class _TypedMeta(type):
+    """isinstance(t, torch.FloatTensor) asks for a float32 Tensor, as in PyTorch."""
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._expr.type.dtype == cls.ir
+
+
+class _TypedTensor(metaclass=_TypedMeta):
+    """The legacy typed constructors: torch.LongTensor([1, 2]), torch.FloatTensor(2, 3)."""
+    ir = "f32"
+
+    def __new__(cls, *args, **kwargs) -> Tensor:
+        return Tensor(legacy_expr(args, kwargs, cls.ir))
+
+
+class FloatTensor(_TypedTensor):
+    ir = "f32"
+
+
+class DoubleTensor(_TypedTensor):
+    ir = "f64"
+
+
+class LongTensor(_TypedTensor):
+    ir = "i64"
+
+
+class IntTensor(_TypedTensor):
+    ir = "i32"
+
+
+class BoolTensor(_TypedTensor):
+    ir = "bool"
+
+
+def _cpu_only(factory):
+    """A factory whose `device=` must name the CPU (default device and "cuda" as PyTorch)."""
+    @functools.wraps(factory)
+    def create(*args, **kwargs):
+        devices.check(kwargs.get("device"))
+        return factory(*args, **kwargs)
+    return create
 
 
 def is_tensor(obj) -> bool:
@@ -146,13 +204,13 @@ def _infer_dtype(data) -> str:
         elif isinstance(x, (numbers.Integral, np.integer)):
             kinds.add("i64")
         elif isinstance(x, (numbers.Real, np.floating)):
-            kinds.add(DEFAULT_FLOAT)
+            kinds.add(default_float())
         else:
             raise TypeError(f"Could not infer dtype of {type(x).__name__}")
     for dtype in ("f64", "f32", "i64", "i32", "bool"):
         if dtype in kinds:
-            return DEFAULT_FLOAT if dtype == "f64" and kinds != {"f64"} else dtype
-    return DEFAULT_FLOAT          # an empty list
+            return default_float() if dtype == "f64" and kinds != {"f64"} else dtype
+    return default_float()          # an empty list
 
 
 def _numpy_dtype(arr: np.ndarray) -> str:
@@ -165,6 +223,7 @@ def _numpy_dtype(arr: np.ndarray) -> str:
 
 # ---- from data -----------------------------------------------------------------------------
 
+@_cpu_only
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     """A new leaf Tensor holding a copy of data (nested lists, NumPy arrays, numbers)."""
     if isinstance(data, Tensor):
@@ -194,6 +253,7 @@ def _plain(data):
     return data
 
 
+@_cpu_only
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """data itself when it is already a Tensor of that dtype, else tensor(data, dtype)."""
     if isinstance(data, Tensor):
@@ -215,23 +275,27 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def _filled(size, value, dtype, requires_grad) -> Tensor:
     shape = _size(size)
-    ir = _dtype(dtype, DEFAULT_FLOAT)
+    ir = _dtype(dtype, default_float())
     return _finish(np.full(shape, value), ir, requires_grad)
 
 
+@_cpu_only
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
     return _filled(size, 0, dtype, requires_grad)
 
 
+@_cpu_only
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
     return _filled(size, 1, dtype, requires_grad)
 
 
+@_cpu_only
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
     """Uninitialised in PyTorch; zeros here (reading it is reproducible)."""
     return _filled(size, 0, dtype, requires_grad)
 
 
+@_cpu_only
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     default = _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
     shape = _size((size,))
@@ -239,16 +303,18 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     return _finish(np.full(shape, value), _dtype(dtype, default), requires_grad)
 
 
+@_cpu_only
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _finish(np.eye(n, m), _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+    return _finish(np.eye(n, m), _dtype(dtype, default_float()), requires_grad)
 
 
+@_cpu_only
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     """int64 when start, end and step are all integers, else float32 (PyTorch's rule)."""
     if end is None:
         start, end = 0, start
     values = [_number(v) for v in (start, end, step)]
-    default = "i64" if all(isinstance(v, numbers.Integral) for v in values) else DEFAULT_FLOAT
+    default = "i64" if all(isinstance(v, numbers.Integral) for v in values) else default_float()
     start, end, step = values
     if step == 0:
         raise RuntimeError("step must be nonzero")
@@ -261,22 +327,25 @@ def _number(v):
     return v.item() if isinstance(v, Tensor) else v
 
 
+@_cpu_only
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
     arr = np.linspace(_number(start), _number(end), int(steps))
-    return _finish(arr, _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+    return _finish(arr, _dtype(dtype, default_float()), requires_grad)
 
 
 # ---- random --------------------------------------------------------------------------------
 
+@_cpu_only
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples (gradjit's generator, not PyTorch's stream)."""
     arr = _gen(generator).standard_normal(_size(size))
-    return _finish(arr, _dtype(dtype, DEFAULT_FLOAT), requires_grad)
+    return _finish(arr, _dtype(dtype, default_float()), requires_grad)
 
 
+@_cpu_only
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    ir = _dtype(dtype, DEFAULT_FLOAT)
+    ir = _dtype(dtype, default_float())
     arr = _gen(generator).random(_size(size))
     # NOTE: rounding to float32 can turn 0.99999999 into 1.0; keep the interval half-open
     arr = np.minimum(arr.astype(dtype_from_ir(ir).numpy), np.nextafter(np.float32(1), 0)) \
@@ -284,6 +353,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
     return _finish(arr, ir, requires_grad)
 
 
+@_cpu_only
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
     """randint(high, size) or randint(low, high, size): int64 samples in [low, high)."""
@@ -295,6 +365,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
     return _finish(arr, _dtype(dtype, "i64"), requires_grad)
 
 
+@_cpu_only
 def randperm(n: int, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(_gen(generator).permutation(n), _dtype(dtype, "i64"), requires_grad)
 
@@ -309,35 +380,42 @@ def _like(t: Tensor, dtype):
     return tuple(t.shape), _dtype(dtype, t._expr.type.dtype)
 
 
+@_cpu_only
 def zeros_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, ir = _like(t, dtype)
     return _finish(np.zeros(shape), ir, requires_grad)
 
 
+@_cpu_only
 def ones_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, ir = _like(t, dtype)
     return _finish(np.ones(shape), ir, requires_grad)
 
 
+@_cpu_only
 def empty_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
     return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
 
 
+@_cpu_only
 def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, ir = _like(t, dtype)
     return _finish(np.full(shape, fill_value), ir, requires_grad)
 
 
+@_cpu_only
 def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, ir = _like(t, dtype)
     return randn(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
 
 
+@_cpu_only
 def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, ir = _like(t, dtype)
     return rand(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
 
 
+@_cpu_only
 def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
     if high is None:
         low, high = 0, low
@@ -350,15 +428,18 @@ def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
 def new_factory(factory):
     """t.new_zeros(size) from zeros: a new tensor with t's dtype unless one is given."""
     def method(self, *size, dtype=None, device=None, requires_grad=False):
+        devices.check(device)
         dtype = dtype or self.dtype
         return factory(*size, dtype=dtype, requires_grad=requires_grad)
     method.__name__ = f"new_{factory.__name__}"
     return method
 
 
+@_cpu_only
 def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
     return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
+@_cpu_only
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)

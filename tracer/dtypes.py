@@ -7,7 +7,17 @@ import numpy as np
 
 from ir.core import DTYPES, dtype_of_numpy
 
-DEFAULT_FLOAT = "f32"     # PyTorch's default dtype: Python floats and float lists become f32
+DEFAULT_FLOAT = "f32"     # PyTorch's initial default dtype: Python floats become f32
+_default_float = [DEFAULT_FLOAT]
+
+
+def default_float() -> str:
+    """The IR dtype Python floats and float factories give (set_default_dtype changes it)."""
+    return _default_float[0]
+
+
+def set_default_float(ir_name: str) -> None:
+    _default_float[0] = ir_name
 
 
 def array_dtype(np_dtype: np.dtype) -> str | None:

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from tracer import creation
+from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import elementwise as ew
@@ -96,7 +96,8 @@ METHODS = {
     "argmin": reduce.argmin, "all": reduce.all, "any": reduce.any,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
-    "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer, "ger": linalg.outer,
+    "norm": norm.norm, "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer,
+    "ger": linalg.outer,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
     "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,

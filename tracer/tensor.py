@@ -26,7 +26,8 @@ import numpy as np
 
 from ir.core import DTYPES
 from tracer import pipeline
-from tracer.dtypes import DType, Size, dtype_from_ir
+from tracer import device as devices
+from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, build_function, data_expr, settle
 from tracer.tensor_str import format_tensor
@@ -53,26 +54,6 @@ def alias_expr(e: Expr) -> Expr:
     return Expr(e.value, e.op, e.args, e.data, e.symbolic)
 
 
-class _Device:
-    type = "cpu"
-    index = None
-
-    def __repr__(self) -> str:
-        return "device(type='cpu')"
-
-    def __str__(self) -> str:
-        return "cpu"
-
-    def __eq__(self, other) -> bool:
-        return str(other) == "cpu"
-
-    def __hash__(self) -> int:
-        return hash("cpu")
-
-
-_CPU = _Device()
-
-
 class Storage:
     """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
     version counter and, once shared, the members and the root value they window on."""
@@ -86,7 +67,10 @@ class Storage:
 
 
 class Tensor:
-    def __init__(self, expr: Expr):
+    def __init__(self, expr=None, *args, **kwargs):
+        if type(expr) is not Expr or args or kwargs:    # the legacy torch.Tensor(data | *size)
+            expr = legacy_expr((expr, *args) if expr is not None or args else (), kwargs,
+                               default_float())
         self._expr = expr
         self._storage = Storage()
         self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
@@ -208,11 +192,14 @@ class Tensor:
         return self.dtype.numpy.itemsize
 
     # gradjit runs on the CPU only; these keep device-agnostic PyTorch code working
-    device = property(lambda self: _CPU)
+    device = property(lambda self: devices.CPU)
     is_cuda = False
 
-    def cpu(self) -> "Tensor":
+    def cpu(self, memory_format=None) -> "Tensor":
         return self
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None) -> "Tensor":
+        raise AssertionError(devices.CUDA_ERROR)
 
     def contiguous(self, memory_format=None) -> "Tensor":
         return self
@@ -324,6 +311,39 @@ class Tensor:
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
+    """The data Expr of the legacy constructors `torch.Tensor(data)`, `torch.Tensor(2, 3)`,
+    `torch.Tensor()` and the typed ones (`torch.LongTensor`, ...): data converted to dtype,
+    or a tensor of that shape (zeros: PyTorch leaves it uninitialised)."""
+    for key, value in kwargs.items():
+        if key != "device":
+            raise TypeError(f"new() got an unexpected keyword argument '{key}'")
+        devices.check(value)
+    if len(args) == 1 and isinstance(args[0], Size):     # torch.Tensor(x.shape)
+        args = tuple(args[0])
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        arr = np.zeros(args if args else (0,))
+    elif len(args) == 1 and isinstance(args[0], Tensor):
+        raise TypeError("gradjit does not implement torch.Tensor(tensor) (an alias of the same "
+                        "data): use tensor.detach(), or torch.tensor(values) for a copy")
+    elif len(args) == 1 and isinstance(args[0], str):
+        raise TypeError("new(): invalid data type 'str'")
+    elif len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray)):
+        arr = np.array(args[0])
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            kind = {"U": "str", "S": "bytes"}.get(arr.dtype.kind, "object")
+            raise TypeError(f"new(): invalid data type '{kind}'" if arr.dtype != object else
+                            "new(): expected a sequence of equal length lists of numbers")
+    elif len(args) == 1:
+        raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
+    else:
+        raise TypeError("new() received an invalid combination of arguments - expected "
+                        "(data) or (*size)")
+    arr = arr.astype(DTYPES[dtype])
+    arr.flags.writeable = False
+    return data_expr(arr)
 
 
 def realize(exprs: list[Expr]) -> list[np.ndarray]:

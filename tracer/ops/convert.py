@@ -6,6 +6,7 @@ methods only (tracer/surface.py), as in PyTorch.
 """
 from __future__ import annotations
 
+from tracer import device as devices
 from tracer.ops.operands import cast, dtype_of, ir_dtype, to_tensor, user_error
 from tracer.record import torch_op
 from tracer.tensor import Tensor
@@ -27,12 +28,12 @@ def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, str) and a not in ("f32", "f64", "i32", "i64", "bool"):
+        elif isinstance(a, devices.device) or (isinstance(a, str) and a not in (
+                "f32", "f64", "i32", "i64", "bool")):
             device = a
         else:
             dtype = a
-    if device is not None and str(device) != "cpu":
-        raise user_error(ValueError, f"gradjit runs on the CPU only, got device {device!r}")
+    devices.check(device)
     t = to_tensor(x)
     out = t if dtype is None else _convert(t, dtype)
     if copy and out is t:
@@ -44,11 +45,23 @@ def type_as(x, other):
     return _convert(x, dtype_of(to_tensor(other)))
 
 
-def type_(x, dtype=None):
-    """x.type(dtype); x.type() gives PyTorch's type string."""
+_TYPE_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+
+
+def type_(x, dtype=None, non_blocking=False):
+    """x.type(dtype); x.type() gives PyTorch's type string; x.type(torch.LongTensor) and
+    x.type("torch.LongTensor") convert as x.long() does."""
     if dtype is None:
-        names = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
-        return f"torch.{names[dtype_of(to_tensor(x))]}Tensor"
+        return f"torch.{_TYPE_NAMES[dtype_of(to_tensor(x))]}Tensor"
+    if isinstance(dtype, type) and isinstance(getattr(dtype, "ir", None), str):
+        dtype = dtype.ir                      # the typed constructors (tracer/creation.py)
+    elif isinstance(dtype, str) and dtype.startswith("torch."):
+        if dtype.startswith("torch.cuda."):
+            devices.check("cuda")
+        by_name = {f"torch.{n}Tensor": ir for ir, n in _TYPE_NAMES.items()}
+        if dtype not in by_name:
+            raise user_error(ValueError, f"invalid type: '{dtype}'")
+        dtype = by_name[dtype]
     return _convert(x, dtype)
 
 

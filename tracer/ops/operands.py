@@ -15,7 +15,7 @@ import numpy as np
 from ir.core import is_float
 from ir.primitives import ShapeError
 from tracer import record
-from tracer.dtypes import DEFAULT_FLOAT, array_dtype, to_ir_dtype
+from tracer.dtypes import array_dtype, default_float, to_ir_dtype
 from tracer.errors import user_location
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
@@ -69,7 +69,7 @@ def scalar_dtype(x) -> str:
     if isinstance(x, (numbers.Integral, np.integer)):
         return "i64"
     if isinstance(x, (numbers.Real, np.floating)):
-        return DEFAULT_FLOAT
+        return default_float()
     raise user_error(TypeError, f"unsupported scalar {x!r} of type {type(x).__name__}")
 
 
@@ -90,7 +90,7 @@ def result_type(*args) -> str:
 
 def float_dtype(dtype: str) -> str:
     """The dtype a floating-only op computes in: ints and bools become the default float."""
-    return dtype if is_float(dtype) else DEFAULT_FLOAT
+    return dtype if is_float(dtype) else default_float()
 
 
 def ir_dtype(dtype) -> str:
@@ -119,8 +119,8 @@ def _from_list(data) -> Tensor:
     if arr.dtype == object:
         raise user_error(ValueError, "cannot make a tensor from a ragged nested sequence")
     if arr.dtype.kind == "f":
-        return tensor_from_array(arr, DEFAULT_FLOAT)
-    return tensor_from_array(arr, _array_dtype(arr) if arr.size else DEFAULT_FLOAT)
+        return tensor_from_array(arr, default_float())
+    return tensor_from_array(arr, _array_dtype(arr) if arr.size else default_float())
 
 
 def _flat(data):
