@@ -145,6 +145,7 @@ def write_atomic(directory: str, path: str, data: bytes):
 
 
 def _unlink(path: str):
+    """Best-effort removal (a file another process already removed is fine)."""
     try:
         os.unlink(path)
     except OSError:

@@ -33,7 +33,7 @@ from runtime import config, phases
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
-                                 write_atomic)
+                                 write_atomic, _unlink)
 
 SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
 KNOWN_LIMIT = 256
@@ -304,13 +304,6 @@ def prune(directory: str, keep: int | None = None):
 def _touch(path: str):
     try:
         os.utime(path)
-    except OSError:
-        pass
-
-
-def _unlink(path: str):
-    try:
-        os.unlink(path)
     except OSError:
         pass
 

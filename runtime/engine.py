@@ -283,19 +283,3 @@ def _runnable_problem(engine: Engine, asked: str | None) -> str | None:
             f"instructions this host ({engine.host_cpu}) lacks, so it is not run (it would "
             "die with SIGILL). Lowering works: runtime.lower(fn).optimized_llvm_ir and "
             ".assembly; unset GRADJIT_TARGET_CPU to compile for this host.")
-
-
-def _load_libm():
-    """Makes libm's symbols (tanhf, log1p, ...) visible to the JIT's symbol resolution.
-
-    The Python process has libm loaded already; loading it by name again is harmless and
-    keeps kernels working in an embedding process that does not.
-    """
-    name = ctypes.util.find_library("m")
-    if name:
-        try:
-            llvm.load_library_permanently(name)
-        except RuntimeError:
-            pass
-
-
