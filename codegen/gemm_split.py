@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir as ll
 
-from codegen.loops import (I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, I8, for_range,
-                           i64, parallel_for)
+from codegen.loops import I64, INT_FLAGS, PTR, TASK_TYPE, for_range, i64, parallel_for
 
 # Products below this many multiply-adds (all batch elements together) run as one call: a
 # single-threaded sgemm does ~35 G multiply-adds/s here, so 2M is ~60 us, where waking a
@@ -88,7 +87,7 @@ def emit_split(bld: ll.IRBuilder, kernel_name: str, split: GemmSplit, call: Call
 
     bases: the A, B and C pointers of batch element 0; batch_strides: their element strides
     per batch axis; emit_call(bld, a_ptr, b_ptr, c_ptr, m, n) emits one BLAS call (m, n are
-    i64 values); header_ptr: the workspace header (the thread count is at THREADS_OFFSET);
+    i64 values); header_ptr: the workspace header (thread count, pool: loops.parallel_for);
     context: an [3 x i64] stack slot of the calling function (allocated in its entry block).
     """
     module = bld.module
@@ -97,8 +96,7 @@ def emit_split(bld: ll.IRBuilder, kernel_name: str, split: GemmSplit, call: Call
     _emit_task(task, split, call, batch_shape, batch_strides, elem, emit_call)
     for j, ptr in enumerate(bases):
         bld.store(bld.ptrtoint(ptr, I64), bld.gep(context, [i64(0), i64(j)], inbounds=True))
-    threads = bld.load(bld.gep(header_ptr, [i64(THREADS_OFFSET)], source_etype=I8), typ=I64)
-    parallel_for(bld, task, bld.bitcast(context, PTR), i64(split.tasks), threads)
+    parallel_for(bld, task, bld.bitcast(context, PTR), i64(split.tasks), header_ptr)
 
 
 def _emit_task(task: ll.Function, split: GemmSplit, call: Call, batch_shape: tuple,
