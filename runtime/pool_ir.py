@@ -17,6 +17,9 @@ itself and then waits only for tasks that were claimed (`done` == count): a work
 descheduled before it claims anything holds nobody up (pthread_join in the old per-call
 fork/join waited for such a thread to be scheduled at all: milliseconds on a busy machine).
 
+When the machine is busy (jobs whose workers were late, see SLACK), the pool backs off to
+running jobs inline for a while, so a crowded machine costs no more than one thread would.
+
 Waits spin briefly (SPIN rounds of `pause`, tens of microseconds: the next parallel step of
 a kernel usually comes sooner), then block in futex(2): idle workers cost no CPU, which is
 what other processes on a shared machine need. One job at a time: a second submitter (another
@@ -26,6 +29,14 @@ from __future__ import annotations
 
 CLOSED = 0xFFFFFFFF
 SPIN = 4000                 # pause rounds before a wait blocks (~30-80 us on x86)
+# Backing off when the machine is busy: a job whose submitter, done with its own tasks,
+# waited more than twice as long as those took (plus SLACK cycles, ~50 us: a worker's wake-up
+# from futex) found its workers descheduled by other processes. STRIKES such jobs in a row
+# send the next BACKOFF jobs inline (one thread, no waiting on anyone); BACKOFF doubles on
+# each retreat up to BACKOFF_MAX and goes back to BACKOFF_MIN after one job that paid off.
+SLACK = 150_000
+STRIKES = 2
+BACKOFF_MIN, BACKOFF_MAX = 16, 4096
 FUTEX_WAIT, FUTEX_WAKE = 128, 129      # the _PRIVATE variants: one process
 SYSCALL_FUTEX = {"x86_64": 202, "aarch64": 98}
 
@@ -38,7 +49,8 @@ def pool_ir(arch: str) -> str | None:
     pause = "call void @llvm.x86.sse2.pause()" if arch == "x86_64" else ""
     pause_decl = "declare void @llvm.x86.sse2.pause()" if arch == "x86_64" else ""
     return _TEMPLATE.format(futex=futex, pause=pause, pause_decl=pause_decl, spin=SPIN,
-                            closed=CLOSED, wait=FUTEX_WAIT, wake=FUTEX_WAKE)
+                            closed=CLOSED, wait=FUTEX_WAIT, wake=FUTEX_WAKE, slack=SLACK,
+                            strikes=STRIKES, backoff_min=BACKOFF_MIN, backoff_max=BACKOFF_MAX)
 
 
 _TEMPLATE = r"""
@@ -57,8 +69,12 @@ _TEMPLATE = r"""
 @peak = internal global i64 0
 @jobs = internal global i64 0
 @inline_jobs = internal global i64 0
+@strikes = internal global i64 0
+@backoff = internal global i64 {backoff_min}
+@backoff_left = internal global i64 0
 
 declare i64 @syscall(i64, ...)
+declare i64 @llvm.readcyclecounter()
 declare i32 @pthread_create(ptr, ptr, ptr, ptr)
 declare i32 @pthread_detach(i64)
 {pause_decl}
@@ -228,7 +244,15 @@ entry:
   %one = icmp sle i64 %n, 1
   %single = icmp sle i64 %count, 1
   %alone = or i1 %one, %single
-  br i1 %alone, label %inline, label %lock
+  br i1 %alone, label %inline, label %backing
+backing:
+  %left = load i64, ptr @backoff_left
+  %off = icmp sgt i64 %left, 0
+  br i1 %off, label %back, label %lock
+back:
+  %left1 = sub i64 %left, 1
+  store i64 %left1, ptr @backoff_left
+  br label %inline
 lock:
   %pair = cmpxchg ptr @busy, i32 0, i32 1 acquire monotonic
   %got = extractvalue {{ i32, i1 }} %pair, 1
@@ -248,6 +272,7 @@ iout:
   ret void
 publish:
   %jb = atomicrmw add ptr @jobs, i64 1 monotonic
+  %c0 = call i64 @llvm.readcyclecounter()
   %old = load atomic i64, ptr @ticket seq_cst, align 8
   %gen0 = lshr i64 %old, 32
   %gen1 = add i64 %gen0, 1
@@ -270,6 +295,7 @@ wake:
   br label %mine
 mine:
   call void @run_tasks(i64 0)
+  %c1 = call i64 @llvm.readcyclecounter()
   br label %spin
 spin:
   %i = phi i64 [ 0, %mine ], [ %i1, %spin_more ], [ 0, %blocked ]
@@ -297,6 +323,33 @@ woken:
 blocked:
   br label %spin
 finish:
+  %c2 = call i64 @llvm.readcyclecounter()
+  %own = sub i64 %c1, %c0
+  %waited = sub i64 %c2, %c1
+  %own2 = shl i64 %own, 1
+  %limit = add i64 %own2, {slack}
+  %late = icmp ugt i64 %waited, %limit
+  br i1 %late, label %strike, label %good
+good:
+  store i64 0, ptr @strikes
+  store i64 {backoff_min}, ptr @backoff
+  br label %unlock
+strike:
+  %st0 = load i64, ptr @strikes
+  %st = add i64 %st0, 1
+  store i64 %st, ptr @strikes
+  %out = icmp sge i64 %st, {strikes}
+  br i1 %out, label %retreat, label %unlock
+retreat:
+  store i64 0, ptr @strikes
+  %bo = load i64, ptr @backoff
+  store i64 %bo, ptr @backoff_left
+  %bo2 = shl i64 %bo, 1
+  %cap = icmp ugt i64 %bo2, {backoff_max}
+  %bo3 = select i1 %cap, i64 {backoff_max}, i64 %bo2
+  store i64 %bo3, ptr @backoff
+  br label %unlock
+unlock:
   store atomic i32 0, ptr @busy release, align 4
   ret void
 }}
