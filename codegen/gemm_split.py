@@ -24,15 +24,17 @@ from llvmlite import ir as ll
 
 from codegen.loops import I64, INT_FLAGS, PTR, TASK_TYPE, for_range, i64, parallel_for
 
-# Products below this many multiply-adds (all batch elements together) run as one call: a
-# single-threaded sgemm does ~35 G multiply-adds/s here, so 2M is ~60 us, where waking a
-# second thread (a few us) and the lost BLAS efficiency of smaller blocks start to pay.
-GEMM_SPLIT_MIN_MACS = 1 << 21
-# About this much work per task: enough tasks that a thread descheduled by another process
-# holds up at most a fraction of the product (the others take the remaining tasks), few
-# enough that the extra packing of the shared operand per block stays a few percent.
-GEMM_TASK_MACS = 1 << 22
-GEMM_MAX_BLOCKS = 8          # per batch element
+# Measured on the 2-core AMD EPYC (Zen 3, AVX2), OpenBLAS 0.3.31 single-threaded, f32, fastest
+# of 300 calls on a shared machine: (256x784)@(784x256) (51M multiply-adds) as 1, 2, 4, 8
+# row blocks on one thread: 1.10, 1.13, 1.17, 1.31 ms; on two threads: -, 0.88, 0.77,
+# 0.76 ms. (128x128)@(128x128) (2M) and (256x256)@(256x64) (4M) gained nothing from a split
+# (51 vs 55 us, 98 vs 101 us): waking a worker and the smaller blocks' lost BLAS efficiency
+# eat it. So: tasks of about 8M multiply-adds (~250 us on one core), at most 4 blocks per
+# product (each block packs the shared operand again: +6% at 4 blocks on one thread), and
+# nothing below two tasks' worth is split.
+GEMM_TASK_MACS = 1 << 23
+GEMM_SPLIT_MIN_MACS = 2 * GEMM_TASK_MACS
+GEMM_MAX_BLOCKS = 4          # per batch element
 GEMM_ROW_ALIGN = 16          # blocks start on a multiple of this (the BLAS kernels' unrolling)
 GEMM_MAX_TASKS = 1024
 

@@ -183,8 +183,8 @@ def _parallel_for_function(module: ll.Module) -> ll.Function:
     existing = module.globals.get("gj.parallel_for")
     if existing is not None:
         return existing
-    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [TASK_TYPE.as_pointer(), PTR, I64, PTR]),
-                     "gj.parallel_for")
+    fnty = ll.FunctionType(ll.VoidType(), [TASK_TYPE.as_pointer(), PTR, I64, PTR])
+    fn = ll.Function(module, fnty, "gj.parallel_for")
     fn.linkage = "internal"
     task, context, count, header = fn.args
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
