@@ -24,14 +24,13 @@ Measured choices (2-core AVX-512 machine):
   matmul is one nest). In the MLP benchmark all of them together take a few percent of the
   time and the gemms over 90%, so an epilogue inside the BLAS call (which OpenBLAS cannot
   take) has little to win.
-- Threads: the calls run on the kernel's calling thread, never inside the kernel's parallel
-  loop nests, so OpenBLAS's own pool (size: OPENBLAS_NUM_THREADS, default the core count) and
-  gradjit's threads never run at once and nothing is coordinated: on the MLP, OpenBLAS with 2
-  threads measured 1.34 ms, with 1 thread 1.79 ms, alongside gradjit's 2 threads 1.47 ms.
-  Results are bitwise reproducible run to run and for any gradjit thread count; OpenBLAS
-  itself picks another kernel for some shapes when its thread count changes (single-threaded
-  it uses small-matrix kernels), so changing OPENBLAS_NUM_THREADS can change the last bits,
-  exactly as it does for NumPy's matmul.
+- Threads: the BLAS runs single-threaded (runtime.blas sets its pool to
+  GRADJIT_BLAS_THREADS, default 1) and a large call is split into blocks of the output run
+  on gradjit's pool (codegen.gemm_split), so the two pools never oversubscribe the cores.
+  Results are bitwise reproducible run to run and for any gradjit thread count (the blocks
+  come from the shapes); OpenBLAS itself picks another kernel for some shapes when its own
+  thread count changes, so GRADJIT_BLAS_THREADS=keep with OPENBLAS_NUM_THREADS set can
+  change the last bits, exactly as it does for NumPy's matmul.
 """
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
 """How many threads compiled kernels use, and the native symbols their fork/join needs.
 
-Kernels split large loop nests into tasks and run them on pthreads they start themselves
-(codegen.loops.parallel_for): a fork/join entirely in native code, so the GIL (released by
-the ctypes call) is never involved and no Python thread is woken per call. The thread count
-is read by the kernel at run time from the workspace header (`THREADS_OFFSET`, an i64 the
-Executable writes), so one compiled kernel serves every setting and the object code in the
-disk cache does not depend on it. Tasks are cut from the shapes alone, so the results are
-bitwise the same for any thread count.
+Kernels split large loop nests and products into tasks (codegen.loops.parallel_for) that run
+on the process's one thread pool (runtime.pool): native code throughout, so the GIL
+(released by the ctypes call) is never involved and no Python thread is woken per call. The
+thread count and the pool's entry are read by the kernel at run time from the workspace
+header (`THREADS_OFFSET`, `POOL_OFFSET`; `write_header` fills them), so one compiled kernel
+serves every setting and the object code in the disk cache does not depend on it. Tasks are
+cut from the shapes alone, so the results are bitwise the same for any thread count. The
+pool has at most min(cores, thread count) - 1 workers: a count above the cores starts no
+more threads.
 
     GRADJIT_NUM_THREADS=1 python train.py     # or runtime.threads.set_num_threads(1)
 
