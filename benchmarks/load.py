@@ -6,6 +6,7 @@
     python -m benchmarks --pool-table       issue 13's table: the MLP's value_and_grad alone
                                             (1 thread, default), two at once, every core busy
     python -m benchmarks.load mlp-loop [seconds]     one MLP timing (what the table runs)
+    python -m benchmarks.load mlp-ab seconds         1 thread vs default, alternating
 
 Busy loops and copies are child processes of this one, stopped (by their own pid) when the
 run ends, also on Ctrl-C.
@@ -133,6 +134,28 @@ def mlp_loop(seconds: float) -> float:
     return statistics.median(times)
 
 
+def mlp_interleaved(seconds: float) -> tuple[float, float]:
+    """(1-thread, default) median seconds of the MLP, alternating in one process (batches of
+    5 calls each), so that machine noise hits both alike."""
+    import gradjit as gj
+    from benchmarks import workloads
+    from runtime import threads
+    run = workloads.mlp(gj).systems[0].run
+    default = threads.default_num_threads()
+    times = {1: [], default: []}
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times[1]) < 20:
+        for n in times:
+            threads.set_num_threads(n)
+            run()
+            for _ in range(5):
+                t0 = time.perf_counter()
+                run()
+                times[n].append(time.perf_counter() - t0)
+    threads.set_num_threads(None)
+    return statistics.median(times[1]), statistics.median(times[default])
+
+
 def _mlp_processes(n: int, env: dict, seconds: float) -> list[float]:
     """n processes timing the MLP at once; their medians in seconds."""
     cmd = [sys.executable, "-m", "benchmarks.load", "mlp-loop", str(seconds)]
@@ -143,6 +166,13 @@ def _mlp_processes(n: int, env: dict, seconds: float) -> list[float]:
     if not all(found):
         raise RuntimeError(f"mlp-loop failed: {out}")
     return [float(m.group(1)) for m in found]
+
+
+def _interleaved(env: dict, seconds: float) -> tuple[float, float]:
+    cmd = [sys.executable, "-m", "benchmarks.load", "mlp-ab", str(seconds)]
+    out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
+    one, default = re.search(r"one=(\S+) default=(\S+)", out).groups()
+    return float(one), float(default)
 
 
 def _env(one_thread: bool) -> dict:
@@ -169,8 +199,16 @@ def pool_table(seconds: float = 3.0, rounds: int = 3) -> list[str]:
     med = {k: statistics.median(v) for k, v in rows.items()}
     base = med["alone, GRADJIT_NUM_THREADS=1"]
     targets = [1.0, 1.0, 1.5, 2.5]
-    lines = [f"MLP 784-256-10 batch 256 value_and_grad, median of {rounds} rounds x "
-             f"{seconds:g} s; ratio to alone at 1 thread"]
+    one, default = _interleaved(_env(False), seconds * rounds)
+    lines = [f"MLP 784-256-10 batch 256 value_and_grad, one process alternating 1 thread and "
+             f"the default: {one * 1e3:.3f} vs {default * 1e3:.3f} ms, default/1-thread "
+             f"{default / one:.2f}x (target <= 1x)"]
+    with busy_loops(cores):
+        one, default = _interleaved(_env(False), seconds * rounds)
+    lines.append(f"  the same with {cores} busy loops: {one * 1e3:.3f} vs {default * 1e3:.3f} ms,"
+                 f" {default / one:.2f}x")
+    lines.append(f"MLP 784-256-10 batch 256 value_and_grad, median of {rounds} rounds x "
+                 f"{seconds:g} s; ratio to alone at 1 thread")
     for (name, t), target in zip(med.items(), targets):
         ok = "ok" if t / base <= target else "MISSED"
         lines.append(f"  {name:34s} {t * 1e3:8.3f} ms  {t / base:5.2f}x  (target <= "
@@ -180,7 +218,9 @@ def pool_table(seconds: float = 3.0, rounds: int = 3) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "mlp-loop":
+    if len(sys.argv) >= 2 and sys.argv[1] == "mlp-ab":
+        print("one={} default={}".format(*mlp_interleaved(float(sys.argv[2]))))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "mlp-loop":
         print(f"median_seconds={mlp_loop(float(sys.argv[2]) if len(sys.argv) > 2 else 3.0)}")
     else:
         print(__doc__)
