@@ -246,12 +246,12 @@ entry:
   %alone = or i1 %one, %single
   br i1 %alone, label %inline, label %backing
 backing:
-  %left = load i64, ptr @backoff_left
+  %left = load atomic i64, ptr @backoff_left monotonic, align 8
   %off = icmp sgt i64 %left, 0
   br i1 %off, label %back, label %lock
 back:
   %left1 = sub i64 %left, 1
-  store i64 %left1, ptr @backoff_left
+  store atomic i64 %left1, ptr @backoff_left monotonic, align 8
   br label %inline
 lock:
   %pair = cmpxchg ptr @busy, i32 0, i32 1 acquire monotonic
@@ -343,7 +343,7 @@ strike:
 retreat:
   store i64 0, ptr @strikes
   %bo = load i64, ptr @backoff
-  store i64 %bo, ptr @backoff_left
+  store atomic i64 %bo, ptr @backoff_left monotonic, align 8
   %bo2 = shl i64 %bo, 1
   %cap = icmp ugt i64 %bo2, {backoff_max}
   %bo3 = select i1 %cap, i64 {backoff_max}, i64 %bo2
