@@ -120,7 +120,8 @@ def test_pool_never_has_more_workers_than_cores():
         assert stats["workers"] == 0
         return
     assert stats["workers"] == cores - 1        # started, and no more
-    assert 1 <= stats["peak_running"] <= stats["workers"]
+    # (0 when the pool backed off on a busy machine and ran every job inline)
+    assert 0 <= stats["peak_running"] <= stats["workers"]
     assert stats["jobs"] + stats["inline_jobs"] >= 3
 
 
