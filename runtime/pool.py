@@ -87,12 +87,18 @@ def run_address(threads: int) -> int:
 
 
 def stats() -> dict:
-    """workers started, the most that ran tasks at once, jobs run on the pool and inline."""
+    """workers started, the most that ran tasks at once, jobs run on the pool and inline,
+    and how many more jobs run inline because the machine was found busy."""
     if _functions is None:
-        return {"workers": 0, "peak_running": 0, "jobs": 0, "inline_jobs": 0}
+        return {"workers": 0, "peak_running": 0, "jobs": 0, "inline_jobs": 0, "backoff_left": 0}
     stat = _functions["gj_pool_stat"]
     return {"workers": stat(0), "peak_running": stat(1), "jobs": stat(2),
-            "inline_jobs": stat(3)}
+            "inline_jobs": stat(3), "backoff_left": stat(4)}
+
+
+def run(task, context: int, count: int, threads: int):
+    """Runs a job from Python (tests): task is a ctypes void(void*, int64) function."""
+    _functions["gj_pool_run"](ctypes.cast(task, ctypes.c_void_p), context, count, threads)
 
 
 def after_fork_in_child():

@@ -6,7 +6,8 @@
     i32 gj_pool_start(i64 workers)      starts workers until `workers` exist; returns how many
     void gj_pool_after_fork()           in a fork child: forgets the parent's workers
     i64 gj_pool_stat(i64 what)          0: workers, 1: peak workers running tasks at once,
-                                        2: jobs run on the pool, 3: jobs run inline
+                                        2: jobs run on the pool, 3: jobs run inline,
+                                        4: jobs still to run inline (backing off)
 
 A job is published through `ticket`, an i64 holding (generation << 32 | next task number):
 a thread claims task t by compare-and-swap from (g, t) to (g, t + 1), so a claim succeeds
@@ -220,7 +221,11 @@ define void @gj_pool_after_fork() {{
 define i64 @gj_pool_stat(i64 %what) {{
   switch i64 %what, label %jobs [ i64 0, label %workers
                                   i64 1, label %peak
-                                  i64 3, label %inline ]
+                                  i64 3, label %inline
+                                  i64 4, label %backoff ]
+backoff:
+  %b = load atomic i64, ptr @backoff_left seq_cst, align 8
+  ret i64 %b
 workers:
   %w = load i64, ptr @workers
   ret i64 %w

@@ -7,10 +7,12 @@ itself, in fresh processes whose BLAS starts with 2), the pool never has more wo
 cores - 1 and never more running at once, a one-thread setting never touches the pool, and
 the pool survives Python threads, nesting and fork.
 """
+import ctypes
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -166,6 +168,50 @@ def test_many_python_threads_and_nested_submitters_get_every_task_run():
     for t in workers:
         t.join()
     assert not bad
+
+
+TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)
+
+
+def slow_worker_job():
+    """Runs a 2-task job whose task on the worker sleeps 0.2 s while the submitter's waits for
+    it to start; returns (tasks run, whether the worker never came)."""
+    caller, started, ran, missed = threading.get_native_id(), threading.Event(), [], []
+
+    def task(ctx, t):
+        ran.append(t)
+        if threading.get_native_id() != caller:
+            started.set()
+            time.sleep(0.2)
+        elif not started.wait(10):
+            missed.append(t)       # (an exception would not leave a ctypes callback)
+    jobs = pool.stats()["jobs"]
+    pool.run(TASK(task), 0, 2, 2)
+    assert pool.stats()["jobs"] == jobs + 1
+    return ran, bool(missed)
+
+
+@pytest.mark.skipif(pool.cores() < 2, reason="one core: no workers")
+def test_a_job_whose_worker_was_late_twice_sends_the_next_jobs_inline():
+    """The worker's task sleeps 0.2 s (as if another process had its core): the submitter,
+    done with its own task, waits far longer than that took; twice in a row is a retreat."""
+    pool.run_address(2)
+    noop = TASK(lambda ctx, t: None)
+    while pool.stats()["backoff_left"] > 0:          # an earlier back-off: let it run out
+        pool.run(noop, 0, 2, 2)
+    for _ in range(2):
+        ran, missed = slow_worker_job()
+        if missed:
+            pytest.skip("the worker never woke up within 10 s")
+        assert sorted(ran) == [0, 1]
+    stats = pool.stats()
+    assert stats["backoff_left"] >= pool_ir.BACKOFF_MIN
+    ran = []
+    pool.run(TASK(lambda ctx, t: ran.append(t)), 0, 3, 2)
+    after = pool.stats()
+    assert sorted(ran) == [0, 1, 2]
+    assert after["jobs"] == stats["jobs"] and after["inline_jobs"] == stats["inline_jobs"] + 1
+    assert after["backoff_left"] == stats["backoff_left"] - 1
 
 
 FORK_SCRIPT = """
