@@ -149,8 +149,9 @@ done:
 define internal ptr @worker(ptr %arg) {{
 entry:
   %me = ptrtoint ptr %arg to i64
-  %s0 = load atomic i32, ptr @seq acquire, align 4
-  br label %wait
+  %s00 = load atomic i32, ptr @seq acquire, align 4
+  %s0 = sub i32 %s00, 1           ; as if a job were new: one published before this thread
+  br label %wait                  ; started is joined (run_tasks returns if there is none)
 wait:
   %seen = phi i32 [ %s0, %entry ], [ %s, %work ], [ %s, %blocked ]
   br label %spin
