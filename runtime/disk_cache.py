@@ -75,8 +75,8 @@ def lowering_options(bounds_check: bool, vmath: bool = True) -> str:
     """The options lowering depends on besides the Function and the source: bounds checks,
     vectorisable math, and whether dots call NumPy's BLAS (code built with loop nests must
     not be served to a process that calls gemm, or back)."""
-    import runtime
-    gemm = runtime.externals().gemm is not None
+    from runtime import blas      # NOTE: late: blas imports llvmlite's IR builder
+    gemm = blas.available()
     return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
 
 
