@@ -45,6 +45,8 @@ from fractions import Fraction
 
 from llvmlite import ir as ll
 
+from codegen import vmath_constants
+
 # |x| up to which sin, cos and tan keep their ulp bounds (measured, including the floats nearest
 # to multiples of pi/2). f32 sin/cos lose the quadrant past ~2e6, where x*2/pi has ulp 1/8;
 # f32 tan is evaluated in f64 and has the f64 limit.
@@ -189,17 +191,14 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
 # r^18/18! = 2e-18.  log on |s| <= 0.1716, relative: f32 s^10/11 = 2e-9; f64 s^22/23 = 6e-19.
 # tanh, economised, relative error on |x| <= 0.55 (measured against long double): degree 5 in
 # x^2: 2e-10; degree 11: ~1e-19 (each degree gains a factor ~35).
-# Made on first use, not at import: the exact arithmetic takes ~40 ms, which a process that
-# finds all its code in the disk cache never needs.
-_F32 = _F64 = None
-
-
-def _formats():
-    global _F32, _F64
-    if _F64 is None:
-        _F32 = _make_format(32, 23, 127, "f", exp_deg=7, sin_k=4, cos_k=5, log_j=4, tanh_deg=5)
-        _F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10,
-                            tanh_deg=11)
+# The same constants as a table (codegen/vmath_constants.py, checked against _make_format by
+# tests/codegen/test_vmath.py): the exact arithmetic took ~40 ms of every cold start.
+FORMAT_ARGS = {"F32": dict(width=32, mant=23, bias=127, pack="f", exp_deg=7, sin_k=4, cos_k=5,
+                           log_j=4, tanh_deg=5),
+               "F64": dict(width=64, mant=52, bias=1023, pack="d", exp_deg=14, sin_k=8,
+                           cos_k=8, log_j=10, tanh_deg=11)}
+_F32 = _Format(**vmath_constants.F32)
+_F64 = _Format(**vmath_constants.F64)
 
 
 # ---- emission helpers -----------------------------------------------------------------------
@@ -208,7 +207,6 @@ class _Emit:
     """One IRBuilder plus the float type being emitted, its integer twin and its constants."""
 
     def __init__(self, bld: ll.IRBuilder, ty: ll.Type):
-        _formats()
         if isinstance(ty, ll.FloatType):
             self.fmt = _F32
         elif isinstance(ty, ll.DoubleType):

@@ -389,3 +389,12 @@ def test_erf_constants_are_truncated_below_half_an_ulp():
     assert abs(float(coeffs[n_g])) * math.exp(-vmath.ERF_MID ** 2) < 2.0 ** -56
     # interpolation at 40 points: the coefficients kept are converged far beyond f64
     assert abs(float(coeffs[-1])) < 1e-24
+
+
+@pytest.mark.parametrize("name", ["F32", "F64"])
+def test_constant_table_is_what_exact_arithmetic_gives(name):
+    # codegen/vmath_constants.py is derived by _make_format; a change to a degree or a
+    # coefficient must be made there too (regenerate it from _make_format's output)
+    derived = vmath._make_format(**vmath.FORMAT_ARGS[name])
+    assert derived == getattr(vmath, "_" + name)
+    assert derived.tanh_p and derived.sin_s and derived.expm1_q
