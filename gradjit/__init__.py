@@ -10,6 +10,7 @@ from tracer.tensor import Tensor
 from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md section 3)
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
+from tracer.custom_rules import custom_jvp, custom_vjp  # noqa: F401  jax.custom_vjp/jvp
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
