@@ -30,6 +30,7 @@ from tracer.custom_call import record_custom_jvp, record_custom_vjp
 from tracer.expr import apply_op, param_expr
 from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
+from tracer.record import torch_op
 from tracer.staging import as_tensor, to_expr
 from tracer.tensor import Tensor
 from tracer.tracing import tracing
@@ -49,15 +50,16 @@ class _Call:
         self.nondiff = tuple(sorted(i % len(args) for i in nondiff_argnums
                                     if -len(args) <= i < len(args)))
         self.diff = [i for i in range(len(args)) if i not in self.nondiff]
-        self.trees, self.operands = [], []
+        self.trees, self.tensors = [], []
         for i in self.diff:
             leaves, tree = tree_flatten(args[i])
             self.trees.append(tree)
             try:
-                self.operands += [as_tensor(x)._expr for x in leaves]
+                self.tensors += [as_tensor(x) for x in leaves]
             except TypeError as e:
                 raise user_error(TypeError, f"argument {i} of a custom_vjp/custom_jvp "
                                             f"function: {e}; pass it in nondiff_argnums") from None
+        self.operands = [t._expr for t in self.tensors]
 
     def fresh(self, hint: str | None = None) -> list:
         return [param_expr(e.type, hint) for e in self.operands]
@@ -158,8 +160,8 @@ class custom_vjp:
                        tree_unflatten(res_tree, [Tensor(p) for p in res_params]),
                        tree_unflatten(out_tree, [Tensor(p) for p in g_params]))
         flat_cts = _bwd_cotangents(cts, call, name)
-        results = record_custom_vjp(name, params, call.operands, outs, fwd_outs, res,
-                                    res_params, g_params, flat_cts)
+        results = _as_user_op("CustomVjpCall", call, lambda: record_custom_vjp(
+            name, params, call.operands, outs, fwd_outs, res, res_params, g_params, flat_cts))
         return tree_unflatten(out_tree, list(results))
 
 
@@ -258,8 +260,15 @@ class custom_jvp:
         t_outs = [t if is_float(o.type.dtype) else _zeros_like(o) for t, o in zip(t_outs, outs)]
         _same_types(t_outs, outs, "Custom JVP rule must produce primal and tangent outputs "
                                   "with corresponding shapes and dtypes")
-        results = record_custom_jvp(name, params, call.operands, outs, t_params, j_outs, t_outs)
+        results = _as_user_op("CustomJvpCall", call, lambda: record_custom_jvp(
+            name, params, call.operands, outs, t_params, j_outs, t_outs))
         return tree_unflatten(out_tree, list(results))
+
+
+def _as_user_op(node: str, call: _Call, record_op):
+    """record_op() as one user-facing op on the argument Tensors, so the imperative autograd
+    attaches a node (named node + 'Backward0') whose gradient is the op's rule."""
+    return torch_op(node)(lambda *tensors: record_op())(*call.tensors)
 
 
 def _zeros_like(e):

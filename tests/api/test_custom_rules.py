@@ -313,3 +313,14 @@ def test_custom_jvp_is_one_op_and_round_trips():
     text = str(fn)
     assert str(parse(text)) == text
     np.testing.assert_allclose(gj.run_ir(text, Z), np.log1p(np.exp(Z)), rtol=1e-14)
+
+
+def test_custom_rules_drive_the_imperative_autograd():
+    x = gj.tensor(X, requires_grad=True)
+    y = tripled_grad(x)
+    assert type(y.grad_fn).__name__ == "CustomVjpCallBackward0"
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0))
+    z = gj.tensor(Z, requires_grad=True)
+    log1pexp(z).sum().backward()
+    np.testing.assert_allclose(z.grad.numpy(), 1 / (1 + np.exp(-Z)), rtol=1e-14)
