@@ -11,6 +11,8 @@ from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.custom_rules import custom_jvp, custom_vjp  # noqa: F401  jax.custom_vjp/jvp
+from tracer.jax_extras import (ShapeDtypeStruct, block_until_ready, eval_shape,  # noqa: F401
+                               linearize)
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
