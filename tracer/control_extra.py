@@ -148,6 +148,8 @@ def _blocked_scan(f, init, leaves, xtree, trips: int, k: int, reverse: bool):
         y_leaves, ytree = tree_flatten(ys[0])
         stacked = [stack([tree_flatten(y)[0][m] for y in ys], 0) for m in range(len(y_leaves))]
         return carry, tree_unflatten(ytree, stacked)
+    if trips == 1:                 # unrolled completely: no loop at all
+        return body(init, leaves)
     carry, ys = control.scan(body, init, blocks if leaves else None,
                              length=trips, reverse=reverse)
     return carry, _tree_apply(lambda y: y.reshape(trips * k, *y.shape[2:]), ys)
