@@ -335,6 +335,16 @@ def _custom_call(name):
 batch_rules.update({name: _custom_call(name) for name in ("custom_vjp_call", "custom_jvp_call")})
 
 
+def _debug_print(b, n, xs, flags, /, *, fmt, names, batch_dims):
+    """Every operand gets the batch axis; the print then runs once per batch element."""
+    wide = [bat(b, n, x, f) for x, f in zip(xs, flags)]
+    return _batched(_emit(b, "debug_print", *wide, fmt=fmt, names=names,
+                          batch_dims=batch_dims + 1))
+
+
+batch_rules["debug_print"] = _debug_print
+
+
 
 def _leading_batch(name):
     """The linear-algebra primitives map over leading batch axes already: the vmapped axis

@@ -407,6 +407,17 @@ for _n, _r in (("custom_vjp_call", _custom_vjp_call), ("custom_jvp_call", _custo
     _register(_n, _r, "control", fusion="kernel")
 
 
+def _debug_print(*xs, fmt, names, batch_dims):
+    """debug_print(*xs): xs unchanged; prints fmt with their values when run (ir/debug_print)."""
+    _check(isinstance(fmt, str), f"debug_print: fmt must be a string, got {fmt!r}")
+    _check(len(names) <= len(xs), f"debug_print: {len(names)} names for {len(xs)} operands")
+    _check(all(x.ndim >= batch_dims for x in xs), "debug_print: batch_dims beyond a rank")
+    return tuple(xs)
+
+
+_register("debug_print", _debug_print, "other", fusion="kernel")
+
+
 def get(name: str) -> Primitive:
     """The primitive called name.
 

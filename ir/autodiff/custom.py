@@ -136,6 +136,20 @@ def _jvp_call_vjp(b, gs, outs, *operands, regions):
     return tuple(next(cts) if m + i in wrt else None for i in range(m))
 
 
+# ---- debug_print: the identity in both modes (it prints the primal values) ------------------
+
+def _identity_vjp(b, g, out, *xs, **params):
+    return tuple(g) if isinstance(g, tuple) else (g,)
+
+
+def _identity_jvp(b, ts, out, *xs, **params):
+    return tuple(ts) if isinstance(out, tuple) else ts[0]
+
+
+vjp_rules["debug_print"] = _identity_vjp
+jvp_rules["debug_print"] = _identity_jvp
+
+
 # ---- registration --------------------------------------------------------------------------
 
 vjp_rules["custom_vjp_call"] = _vjp_untaped

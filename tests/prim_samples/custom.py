@@ -1,4 +1,4 @@
-"""Sample rows of the calls with user-written derivative rules: custom_vjp_call, custom_jvp_call.
+"""Sample rows of the calls to user code: custom_vjp_call, custom_jvp_call, debug_print.
 
 The rules here are the true derivatives, so the finite-difference checks hold; the rules'
 being used (rather than the body's derivative) is tested in tests/api/test_custom_rules.py.
@@ -62,3 +62,21 @@ ROWS["custom_vjp_call"] = Row(
 ROWS["custom_jvp_call"] = Row(
     grad_cases("custom_jvp_call", "softplus", _softplus, F(2, 3)),
     [CompiledCase(_compiled_jvp, NUMERIC)])
+
+
+def _printed(b, x, y):
+    """debug_print passes its operands through: the derivatives are the identity's."""
+    px, py = b.emit("debug_print", x, y, fmt="x={} y={y}", names=("y",), batch_dims=0)
+    return b.mul(b.sin(px), py)
+
+
+def _compiled_print(dt):
+    types = [T(dt, ()), T(dt, (2, 3)), T(dt, (0,))]
+    def body(b, s, m, e):
+        outs = list(b.emit("debug_print", s, m, e, fmt="{} {} {}", names=(), batch_dims=0))
+        return outs + [b.add(outs[1], m)]        # a loop nest reading the printed buffer
+    return make_fn("debug_print", types, body)
+
+
+ROWS["debug_print"] = Row(grad_cases("debug_print", "two", _printed, F(3), F(3)),
+                          [CompiledCase(_compiled_print, NUMERIC)])
