@@ -324,3 +324,27 @@ def test_custom_rules_drive_the_imperative_autograd():
     z = gj.tensor(Z, requires_grad=True)
     log1pexp(z).sum().backward()
     np.testing.assert_allclose(z.grad.numpy(), 1 / (1 + np.exp(-Z)), rtol=1e-14)
+
+
+def test_custom_rules_inside_scan_cond_and_checkpoint_match_finite_differences():
+    w = np.array([0.3, -0.7])
+    xs = np.random.default_rng(0).standard_normal((5, 2))
+
+    def loss(w, xs):
+        def step(c, x):
+            c = sin_times(c * w + x, np.ones(2)) + log1pexp(c) * 0.5
+            return c, c
+        return (gj.scan(step, np.zeros(2), xs)[1] ** 2).sum()
+
+    def np_loss(w):
+        c, total = np.zeros(2), 0.0
+        for x in xs:
+            c = np.sin(c * w + x) + np.log1p(np.exp(c)) * 0.5
+            total += (c ** 2).sum()
+        return total
+    np.testing.assert_allclose(gj.grad(loss)(w, xs).numpy(), _fd(np_loss, w), rtol=1e-6)
+    g = gj.grad(lambda v: gj.checkpoint(lambda u: tripled_grad(u).sum())(v))(w).numpy()
+    np.testing.assert_array_equal(g, [3.0, 3.0])
+    g = gj.grad(lambda v: gj.cond(v.sum() < 0, lambda u: tripled_grad(u).sum(),
+                                  lambda u: u.sum(), v))(w).numpy()
+    np.testing.assert_array_equal(g, [3.0, 3.0])
