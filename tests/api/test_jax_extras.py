@@ -58,3 +58,11 @@ def test_jit_static_argnames_by_keyword_and_position():
     np.testing.assert_array_equal(both(np.ones(2), 2, scale=0.5).numpy(), [1.0, 1.0])
     with pytest.raises(ValueError, match="static_argnames 'm' is not a positional parameter"):
         gj.jit(f, static_argnames=("m",))
+
+
+def test_torch_func_linearize():
+    x = np.array([0.5, -0.25])
+    out, jvp_fn = gj.func.linearize(gj.exp, x)
+    np.testing.assert_allclose(out.numpy(), np.exp(x), rtol=1e-14)
+    np.testing.assert_allclose(jvp_fn(np.array([1.0, 2.0])).numpy(), np.exp(x) * [1, 2],
+                               rtol=1e-14)
