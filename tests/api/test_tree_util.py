@@ -4,6 +4,7 @@ import typing
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from gradjit import tree_util as tu
@@ -118,3 +119,25 @@ def test_transforms_take_registered_dataclasses_namedtuples_and_none():
     out = gj.jit(lambda t: {"sum": t["a"] + t["b"], "none": None})({"a": x, "b": x})
     assert out["none"] is None
     np.testing.assert_array_equal(out["sum"].numpy(), 2 * x)
+
+
+_trees = st.recursive(
+    st.integers(-5, 5) | st.none(),
+    lambda kids: (st.lists(kids, max_size=3) | st.lists(kids, max_size=3).map(tuple)
+                  | st.dictionaries(st.sampled_from("abcd"), kids, max_size=3)
+                  | st.tuples(kids, kids).map(lambda p: Point(*p))),
+    max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_trees)
+def test_random_trees_round_trip_and_map(tree):
+    leaves, treedef = tu.tree_flatten(tree)
+    assert all(x is not None for x in leaves)
+    assert tu.tree_unflatten(treedef, leaves) == tree
+    assert tu.tree_map(lambda v: v, tree) == tree
+    doubled = tu.tree_map(lambda a, b: a + b, tree, tree)
+    assert tu.tree_leaves(doubled) == [2 * v for v in leaves]
+    assert tu.tree_structure(doubled) == treedef
+    assert treedef.num_leaves == len(leaves)
+    assert treedef.flatten_up_to(tree) == leaves
