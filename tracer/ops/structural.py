@@ -186,7 +186,7 @@ def _roll_axis(t: Tensor, shift: int, axis: int) -> Tensor:
 
 
 @torch_op("Roll")
-def roll(x, shifts, dims=None, *, shift=None, axis=None):
+def roll(x, shifts=None, dims=None, *, shift=None, axis=None):
     """Elements moved shifts places along dims (wrapping round); without dims, along the
     flattened x. NumPy's spelling: roll(a, shift, axis)."""
     t = to_tensor(x)
@@ -337,16 +337,19 @@ def _pad_pairs(pad_width, ndim: int) -> list:
     return [(int(a), int(b)) for a, b in pairs]
 
 
+def _block(like: Tensor, axis: int, width: int, value) -> list:
+    """[a constant block like `like` but `width` long on axis], or [] when width is 0."""
+    shape = tuple(width if i == axis else d for i, d in enumerate(like.shape))
+    return [constant(value, dtype_of(like), shape)] if width else []
+
+
 def _pad_constant(t: Tensor, pairs, values) -> Tensor:
     if not np.any(values):
         return apply("pad", t, lo=tuple(a for a, _ in pairs), hi=tuple(b for _, b in pairs),
                      interior=(0,) * t.ndim)
     out = t
     for axis, ((lo, hi), (vlo, vhi)) in enumerate(zip(pairs, values)):
-        def block(width, value):
-            shape = tuple(width if i == axis else d for i, d in enumerate(out.shape))
-            return [constant(value, dtype_of(t), shape)] if width else []
-        parts = block(lo, vlo) + [out] + block(hi, vhi)
+        parts = _block(out, axis, lo, vlo) + [out] + _block(out, axis, hi, vhi)
         if len(parts) > 1:
             out = apply("concatenate", *parts, axis=axis)
     return out

@@ -1,0 +1,94 @@
+"""Op table: structural array ops (tracer/ops/structural.py), against NumPy."""
+from __future__ import annotations
+
+import numpy as np
+
+import tracer.ops as gj
+from tests.tracer.specs import OpSpec
+
+S = OpSpec
+SQ = (((3, 4),), ((2, 3, 3),), ((1, 1),), ((4, 2),))
+
+
+def _np_tril_batched(k):
+    return lambda x: x * np.tri(x.shape[-2], x.shape[-1], k)
+
+
+def _np_triu_batched(k):
+    return lambda x: x * (1 - np.tri(x.shape[-2], x.shape[-1], k - 1))
+
+
+STRUCTURAL = [
+    S("tril", gj.tril, _np_tril_batched(0), SQ, node="Tril", public=gj.tril),
+    S("tril_k", lambda x: x.tril(-1), _np_tril_batched(-1), SQ),
+    S("tril_numpy_k", lambda x: gj.tril(x, k=2), _np_tril_batched(2), SQ),
+    S("triu", gj.triu, _np_triu_batched(0), SQ, node="Triu", public=gj.triu),
+    S("triu_k", lambda x: x.triu(1), _np_triu_batched(1), SQ),
+    S("diag", gj.diag, np.diag, (((3, 4),), ((4,),), ((1,),)), node="Diagonal",
+      public=gj.diag),
+    S("diag_offset", lambda x: x.diag(-1), lambda x: np.diag(x, -1), (((3, 4),), ((3,),))),
+    S("diag_k", lambda x: gj.diag(x, k=2), lambda x: np.diag(x, k=2), (((3, 4),), ((2,),))),
+    S("diagonal", gj.diagonal, np.diagonal, (((3, 4),), ((2, 3, 4),), ((1, 5),)),
+      node="Diagonal", public=gj.diagonal),
+    S("diagonal_offset_dims", lambda x: x.diagonal(1, 2, 0),
+      lambda x: np.diagonal(x, 1, 2, 0), (((2, 3, 4),),)),
+    S("diagonal_numpy", lambda x: gj.diagonal(x, -1, axis1=-1, axis2=-2),
+      lambda x: np.diagonal(x, -1, -1, -2), (((2, 3, 4),),)),
+    S("diagonal_empty", lambda x: gj.diagonal(x, 5), lambda x: np.diagonal(x, 5),
+      (((3, 4),),)),
+    S("trace", gj.trace, np.trace, (((3, 4),), ((4, 3),), ((1, 1),)), node="Trace",
+      public=gj.trace),
+    S("trace_numpy", lambda x: gj.trace(x, 1, axis1=1, axis2=2),
+      lambda x: np.trace(x, 1, 1, 2), (((2, 3, 4),),)),
+    S("flip", lambda x: gj.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1)),
+      (((3, 4),), ((2, 3, 4),), ((1, 1),)), node="Flip", public=gj.flip),
+    S("flip_all", lambda x: gj.flip(x), np.flip, (((2, 3, 4),), ((),))),
+    S("flip_axis", lambda x: gj.flip(x, axis=1), lambda x: np.flip(x, 1), (((2, 3, 4),),)),
+    S("fliplr", gj.fliplr, np.fliplr, (((3, 4),), ((2, 3, 4),)), node="Flip",
+      public=gj.fliplr),
+    S("flipud", gj.flipud, np.flipud, (((3, 4),), ((5,),)), node="Flip", public=gj.flipud),
+    S("roll", lambda x: gj.roll(x, 1, 0), lambda x: np.roll(x, 1, 0),
+      (((3, 4),), ((5,),), ((1, 2),)), node="Roll", public=gj.roll),
+    S("roll_flat", lambda x: x.roll(-3), lambda x: np.roll(x, -3), (((3, 4),), ((2,),))),
+    S("roll_pairs", lambda x: gj.roll(x, (2, -7), (-1, 0)),
+      lambda x: np.roll(x, (2, -7), (-1, 0)), (((3, 4),), ((2, 3, 5),))),
+    S("roll_numpy", lambda x: gj.roll(x, shift=5, axis=1), lambda x: np.roll(x, 5, 1),
+      (((3, 4),),)),
+    S("tile", lambda x: gj.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)),
+      (((3, 4),), ((),), ((4,),), ((2, 1, 3),)), node="Repeat", public=gj.tile),
+    S("tile_short", lambda x: x.tile((2,)), lambda x: np.tile(x, 2), (((3, 4),),)),
+    S("tensor_repeat", lambda x: x.repeat(2, 1, 3), lambda x: np.tile(x, (2, 1, 3)),
+      (((3, 4),), ((),), ((1, 2, 1),)), node="Repeat", public=gj.structural.tensor_repeat),
+    S("repeat", lambda x: gj.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, 1),
+      (((3, 4),), ((2, 3, 1),)), node="IndexSelect", public=gj.repeat),
+    S("repeat_flat", lambda x: gj.repeat(x, 3), lambda x: np.repeat(x, 3),
+      (((3, 4),), ((),))),
+    S("repeat_counts", lambda x: gj.repeat(x, [2, 0, 1], axis=0),
+      lambda x: np.repeat(x, [2, 0, 1], 0), (((3, 4),),)),
+    S("repeat_interleave", lambda x: x.repeat_interleave(2, dim=0),
+      lambda x: np.repeat(x, 2, 0), (((3, 4),), ((2,),)), node="IndexSelect",
+      public=gj.repeat_interleave),
+    S("repeat_interleave_counts", lambda x: gj.repeat_interleave(x, np.array([1, 3, 0, 2]), 1),
+      lambda x: np.repeat(x, [1, 3, 0, 2], 1), (((3, 4),),)),
+    S("meshgrid", lambda x, y: gj.meshgrid(x, y, indexing="ij"),
+      lambda x, y: tuple(np.meshgrid(x, y, indexing="ij")), (((3,), (4,)), ((1,), (2,))),
+      node="Expand", public=gj.meshgrid),
+    S("meshgrid_xy", lambda x, y, z: gj.meshgrid([x, y, z], indexing="xy"),
+      lambda x, y, z: tuple(np.meshgrid(x, y, z)), (((3,), (4,), (2,)),)),
+    S("meshgrid_sparse", lambda x, y: gj.meshgrid(x, y, indexing="xy", sparse=True),
+      lambda x, y: tuple(np.meshgrid(x, y, sparse=True)), (((3,), (4,)),)),
+    S("pad", lambda x: gj.pad(x, ((1, 2), (0, 3))), lambda x: np.pad(x, ((1, 2), (0, 3))),
+      (((3, 4),),), node="ConstantPadNd", public=gj.pad),
+    S("pad_value", lambda x: gj.pad(x, 2, constant_values=1.5),
+      lambda x: np.pad(x, 2, constant_values=1.5), (((3, 4),), ((2,),), ((0, 2),))),
+    S("pad_values_pairs", lambda x: gj.pad(x, (1, 2), constant_values=((1, 2), (3, 4))),
+      lambda x: np.pad(x, (1, 2), constant_values=((1, 2), (3, 4))), (((3, 4),),)),
+    S("pad_edge", lambda x: gj.pad(x, ((2, 1), (0, 3)), mode="edge"),
+      lambda x: np.pad(x, ((2, 1), (0, 3)), mode="edge"), (((3, 4),), ((1, 1),))),
+    S("pad_reflect", lambda x: gj.pad(x, ((2, 1), (3, 3)), mode="reflect"),
+      lambda x: np.pad(x, ((2, 1), (3, 3)), mode="reflect"), (((3, 4),), ((2, 2),))),
+    S("pad_symmetric", lambda x: gj.pad(x, (1, 2), mode="symmetric"),
+      lambda x: np.pad(x, (1, 2), mode="symmetric"), (((3, 4),), ((1, 2),))),
+    S("pad_wrap", lambda x: gj.pad(x, 3, mode="wrap"),
+      lambda x: np.pad(x, 3, mode="wrap"), (((3, 4),), ((2,),))),
+]
