@@ -209,6 +209,8 @@ _PRIM_NODES = {
     "cond": "Cond", "while": "While", "scan": "Scan",
     "cholesky": "LinalgCholeskyEx", "triangular_solve": "LinalgSolveTriangular",
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
+    "cumsum": "Cumsum", "cumprod": "Cumprod", "cumlogsumexp": "Logcumsumexp",
+    "cummax": "Cummax", "cummin": "Cummin",
 }
 
 
