@@ -177,6 +177,7 @@ TENSOR_ATTRIBUTES = str.split("""
     tanh_ to tolist transpose true_divide trunc type type_as unbind unflatten uniform_ unsqueeze
     var view view_as where zero_
     tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
+    cumsum cumprod cummax cummin logcumsumexp
 """)
 
 _LIST_SURFACE = """

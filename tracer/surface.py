@@ -23,6 +23,7 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import cumulative as cu
 from tracer.ops import structural as st
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
@@ -119,6 +120,9 @@ METHODS = {
     "trace": st.trace, "flip": st.flip, "fliplr": st.fliplr, "flipud": st.flipud,
     "roll": st.roll, "tile": st.tile, "repeat": st.tensor_repeat,
     "repeat_interleave": st.repeat_interleave,
+    # cumulative (tracer/ops/cumulative.py)
+    "cumsum": cu.cumsum, "cumprod": cu.cumprod, "cummax": cu.cummax, "cummin": cu.cummin,
+    "logcumsumexp": cu.logcumsumexp,
     # neural
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }

@@ -92,3 +92,43 @@ STRUCTURAL = [
     S("pad_wrap", lambda x: gj.pad(x, 3, mode="wrap"),
       lambda x: np.pad(x, 3, mode="wrap"), (((3, 4),), ((2,),))),
 ]
+
+
+def _np_cumextreme(better, axis):
+    def ref(x):
+        a = np.moveaxis(x, axis, -1)
+        values, indices = np.empty_like(a), np.zeros(a.shape, np.int64)
+        best, where = a[..., 0], np.zeros(a.shape[:-1], np.int64)
+        for i in range(a.shape[-1]):
+            take = better(a[..., i], best)
+            best, where = np.where(take, a[..., i], best), np.where(take, i, where)
+            values[..., i], indices[..., i] = best, where
+        return np.moveaxis(values, -1, axis), np.moveaxis(indices, -1, axis)
+    return ref
+
+
+CUM_SHAPES = (((3, 4),), ((2, 3, 4),), ((1,),), ((4,),))
+CUMULATIVE = [
+    S("cumsum", lambda x: gj.cumsum(x, 0), lambda x: np.cumsum(x, 0), CUM_SHAPES,
+      node="Cumsum", public=gj.cumsum),
+    S("cumsum_last", lambda x: x.cumsum(-1), lambda x: np.cumsum(x, -1), CUM_SHAPES),
+    S("cumsum_flat", lambda x: gj.cumsum(x), np.cumsum, (((3, 4),), ((),))),
+    S("cumsum_axis", lambda x: gj.cumsum(x, axis=1), lambda x: np.cumsum(x, 1),
+      (((2, 3, 4),),)),
+    S("cumprod", lambda x: gj.cumprod(x, 1), lambda x: np.cumprod(x, 1),
+      (((3, 4),), ((2, 3, 4),), ((1, 1),)), node="Cumprod", public=gj.cumprod),
+    S("cumprod_method", lambda x: x.cumprod(0), lambda x: np.cumprod(x, 0), CUM_SHAPES),
+    S("logcumsumexp", lambda x: gj.logcumsumexp(x, 1),
+      lambda x: np.logaddexp.accumulate(x, 1), (((3, 4),), ((2, 3, 4),)),
+      node="Logcumsumexp", public=gj.logcumsumexp),
+    S("logcumsumexp_method", lambda x: x.logcumsumexp(0),
+      lambda x: np.logaddexp.accumulate(x, 0), CUM_SHAPES),
+    S("logcumsumexp_reverse", lambda x: gj.logcumsumexp(x, axis=1, reverse=True),
+      lambda x: np.flip(np.logaddexp.accumulate(np.flip(x, 1), 1), 1), (((3, 4),),)),
+    S("cummax", lambda x: tuple(gj.cummax(x, 1)), _np_cumextreme(np.greater_equal, 1),
+      (((3, 4),), ((2, 3, 4),)), node="Cummax", public=gj.cummax),
+    S("cummax_method", lambda x: tuple(x.cummax(0)), _np_cumextreme(np.greater_equal, 0),
+      CUM_SHAPES),
+    S("cummin", lambda x: tuple(gj.cummin(x, -1)), _np_cumextreme(np.less_equal, -1),
+      (((3, 4),), ((2, 3, 4),), ((1,),)), node="Cummin", public=gj.cummin),
+]

@@ -16,12 +16,14 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
     structural.py     tril triu diag diagonal trace flip roll tile repeat meshgrid pad
+    cumulative.py     cumsum cumprod cummax cummin logcumsumexp
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
-from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
+from tracer.ops import (compare, contraction, cumulative, elementwise, getitem, indexing, linalg,
                         nn_functional, reduce, rounding, shape, structural)
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
+from tracer.ops.cumulative import *       # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
 from tracer.ops.indexing import *         # noqa: F401,F403
 from tracer.ops.linalg import *           # noqa: F401,F403
@@ -33,7 +35,7 @@ from tracer.ops.structural import *       # noqa: F401,F403
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding, structural)
+            rounding, structural, cumulative)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(
