@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir.cumulative.sort import IMPL_RULES as SORT_IMPL
+
 
 def _rev(fn, x, axis, reverse):
     if not reverse:
@@ -40,4 +42,5 @@ def _extreme(better):
 
 
 IMPL_RULES = {"cumsum": _cumsum, "cumprod": _cumprod, "cumlogsumexp": _cumlogsumexp,
-              "cummax": _extreme(np.greater_equal), "cummin": _extreme(np.less_equal)}
+              "cummax": _extreme(np.greater_equal), "cummin": _extreme(np.less_equal),
+              **SORT_IMPL}

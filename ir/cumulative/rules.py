@@ -97,7 +97,8 @@ def _row_index(b: Builder, idx: Value, axis: int) -> Value:
     return lin
 
 
-def _extreme_vjp(b, gs, outs, x, *, axis):
+# cummax, cummin and sort: the values are x's elements at the indices along the axis
+def _extreme_vjp(b, gs, outs, x, *, axis, **params):
     g, idx = gs[0], outs[1]
     if g is None:
         return (None,)
@@ -106,7 +107,7 @@ def _extreme_vjp(b, gs, outs, x, *, axis):
     return (b.reshape(b.scatter_add(flat, lin, g, axis=0), shape=x.shape),)
 
 
-def _extreme_jvp(b, ts, outs, x, *, axis):
+def _extreme_jvp(b, ts, outs, x, *, axis, **params):
     flat = b.reshape(ts[0], shape=(math.prod(x.shape),))
     return b.gather(flat, _row_index(b, outs[1], axis), axis=0), None
 
@@ -114,12 +115,12 @@ def _extreme_jvp(b, ts, outs, x, *, axis):
 VJP_RULES = {
     "cumsum": lambda b, g, out, x, *, axis, reverse: (_cumsum(b, g, axis, not reverse),),
     "cumprod": _cumprod_vjp, "cumlogsumexp": _cumlogsumexp_vjp,
-    "cummax": _extreme_vjp, "cummin": _extreme_vjp,
+    "cummax": _extreme_vjp, "cummin": _extreme_vjp, "sort": _extreme_vjp,
 }
 JVP_RULES = {
     "cumsum": lambda b, ts, out, x, *, axis, reverse: _cumsum(b, ts[0], axis, reverse),
     "cumprod": _cumprod_jvp, "cumlogsumexp": _cumlogsumexp_jvp,
-    "cummax": _extreme_jvp, "cummin": _extreme_jvp,
+    "cummax": _extreme_jvp, "cummin": _extreme_jvp, "sort": _extreme_jvp,
 }
 
 

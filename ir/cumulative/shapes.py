@@ -9,10 +9,12 @@ Each runs along one axis and keeps x's shape; `reverse=True` accumulates from th
                                      -> (values, indices i64): the running extreme and where
                                         it is; a tie moves the index to the later element and
                                         a NaN sticks (PyTorch's cummax/cummin)
+    sort(x; axis, descending)        -> (values, indices i64): stable (ir/cumulative/sort.py)
 """
 from __future__ import annotations
 
 from ir.core import ShapeError, TensorType, is_float
+from ir.cumulative.sort import SHAPE_RULES as SORT_SHAPES
 
 
 def _check(cond: bool, msg: str):
@@ -56,5 +58,5 @@ def _extreme(name):
 
 
 SHAPE_RULES = {"cumsum": _cumsum, "cumprod": _cumprod, "cumlogsumexp": _cumlogsumexp,
-               "cummax": _extreme("cummax"), "cummin": _extreme("cummin")}
+               "cummax": _extreme("cummax"), "cummin": _extreme("cummin"), **SORT_SHAPES}
 TRAITS = {"fusion": "kernel"}

@@ -52,3 +52,28 @@ for _p in ("cummax", "cummin"):
         grad_cases(_p, "rows", _values(_p), F(3, 4))
         + grad_cases(_p, "cols", lambda b, x, _p=_p: b.emit(_p, x, axis=0)[0], F(3, 4)),
         [_compiled(_p, NUMERIC)])
+
+
+def _sort_values(axis, descending):
+    return lambda b, x: b.sort(x, axis=axis, descending=descending)[0]
+
+
+def _sort_compiled(descending):
+    shapes = [((3, 4), 1), ((3, 4), 0), ((2, 5, 3), 1), ((5,), 0), ((1,), 0), ((0, 3), 1),
+              ((3, 0), 1), ((37,), 0)]
+
+    def build(dt):
+        def body(b, *xs):
+            out = []
+            for x, (_, axis) in zip(xs, shapes):
+                out.extend(b.sort(x, axis=axis, descending=descending))
+            return out
+        return make_fn("sort", [T(dt, s) for s, _ in shapes], body)
+    return CompiledCase(build, NUMERIC, quantize=True)
+
+
+ROWS["sort"] = Row(
+    grad_cases("sort", "rows", _sort_values(1, False), F(3, 4))
+    + grad_cases("sort", "cols-descending", _sort_values(0, True), F(3, 4))
+    + grad_cases("sort", "3d", _sort_values(2, False), F(2, 1, 5)),
+    [_sort_compiled(False), _sort_compiled(True)])

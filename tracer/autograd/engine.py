@@ -210,7 +210,7 @@ _PRIM_NODES = {
     "cholesky": "LinalgCholeskyEx", "triangular_solve": "LinalgSolveTriangular",
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
     "cumsum": "Cumsum", "cumprod": "Cumprod", "cumlogsumexp": "Logcumsumexp",
-    "cummax": "Cummax", "cummin": "Cummin",
+    "cummax": "Cummax", "cummin": "Cummin", "sort": "Sort",
 }
 
 
