@@ -178,6 +178,7 @@ TENSOR_ATTRIBUTES = str.split("""
     var view view_as where zero_
     tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
     cumsum cumprod cummax cummin logcumsumexp
+    sort argsort msort topk kthvalue median quantile nanquantile
 """)
 
 _LIST_SURFACE = """

@@ -24,6 +24,8 @@ from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import cumulative as cu
+from tracer.ops import quantiles as qu
+from tracer.ops import sorting as so
 from tracer.ops import structural as st
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
@@ -123,6 +125,10 @@ METHODS = {
     # cumulative (tracer/ops/cumulative.py)
     "cumsum": cu.cumsum, "cumprod": cu.cumprod, "cummax": cu.cummax, "cummin": cu.cummin,
     "logcumsumexp": cu.logcumsumexp,
+    # sorting (tracer/ops/sorting.py, quantile.py)
+    "sort": so.sort, "argsort": so.argsort, "msort": so.msort, "topk": so.topk,
+    "kthvalue": so.kthvalue, "median": qu.median, "quantile": qu.quantile,
+    "nanquantile": qu.nanquantile,
     # neural
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }

@@ -132,3 +132,68 @@ CUMULATIVE = [
     S("cummin", lambda x: tuple(gj.cummin(x, -1)), _np_cumextreme(np.less_equal, -1),
       (((3, 4),), ((2, 3, 4),), ((1,),)), node="Cummin", public=gj.cummin),
 ]
+
+
+def _np_sort_desc(x, axis):
+    order = np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    order = x.shape[axis] - 1 - order
+    return np.take_along_axis(x, order, axis), order
+
+
+def _np_topk(x, k):
+    values, order = _np_sort_desc(x, -1)
+    return values[..., :k], order[..., :k]
+
+
+def _np_lower_median(x, axis):
+    order = np.argsort(x, axis=axis, kind="stable")
+    pos = (x.shape[axis] - 1) // 2
+    idx = np.take(order, [pos], axis)
+    return np.squeeze(np.take_along_axis(x, idx, axis), axis), np.squeeze(idx, axis)
+
+
+SORT_SHAPES = (((3, 4),), ((2, 3, 5),), ((1,),), ((6,),))
+SORTING = [
+    S("sort", lambda x: tuple(gj.sort(x)),
+      lambda x: (np.sort(x, -1), np.argsort(x, -1, kind="stable")), SORT_SHAPES,
+      node="Sort", public=gj.sort),
+    S("sort_dim0", lambda x: tuple(x.sort(0)),
+      lambda x: (np.sort(x, 0), np.argsort(x, 0, kind="stable")), (((3, 4),), ((2, 3, 5),))),
+    S("sort_descending", lambda x: tuple(gj.sort(x, 1, descending=True)),
+      lambda x: _np_sort_desc(x, 1), (((3, 4),), ((2, 3, 5),))),
+    S("sort_numpy", lambda x: gj.sort(x, axis=0), lambda x: np.sort(x, 0), SORT_SHAPES),
+    S("sort_numpy_flat", lambda x: gj.sort(x, axis=None), lambda x: np.sort(x, None),
+      (((3, 4),),)),
+    S("argsort", lambda x: gj.argsort(x, 0), lambda x: np.argsort(x, 0, kind="stable"),
+      SORT_SHAPES, grad=False, public=gj.argsort),
+    S("argsort_method", lambda x: x.argsort(descending=True),
+      lambda x: _np_sort_desc(x, -1)[1], SORT_SHAPES, grad=False),
+    S("msort", gj.msort, lambda x: np.sort(x, 0), (((3, 4),), ((5,),)), node="Sort",
+      public=gj.msort),
+    S("topk", lambda x: tuple(gj.topk(x, 2)), lambda x: _np_topk(x, 2),
+      (((3, 4),), ((2, 3, 5),), ((6,),)), node="Topk", public=gj.topk),
+    S("topk_smallest", lambda x: tuple(x.topk(3, dim=0, largest=False)),
+      lambda x: (np.sort(x, 0)[:3], np.argsort(x, 0, kind="stable")[:3]), (((4, 3),),)),
+    S("kthvalue", lambda x: tuple(gj.kthvalue(x, 2)),
+      lambda x: (np.sort(x, -1)[..., 1], np.argsort(x, -1, kind="stable")[..., 1]),
+      (((3, 4),), ((2, 3, 5),)), node="Kthvalue", public=gj.kthvalue),
+    S("kthvalue_keepdim", lambda x: tuple(x.kthvalue(1, 0, keepdim=True)),
+      lambda x: (np.sort(x, 0)[:1], np.argsort(x, 0, kind="stable")[:1]), (((3, 4),),)),
+    S("median", gj.median, lambda x: np.sort(x, None)[(x.size - 1) // 2],
+      (((3, 4),), ((5,),), ((1,),)), node="Median", public=gj.median),
+    S("median_dim", lambda x: tuple(x.median(1)), lambda x: _np_lower_median(x, 1),
+      (((3, 4),), ((2, 5, 3),))),
+    S("median_numpy", lambda x: gj.median(x, axis=0), lambda x: np.median(x, 0),
+      (((4, 3),), ((5, 2),))),
+    S("median_numpy_keepdims", lambda x: gj.median(x, keepdims=True),
+      lambda x: np.median(x, keepdims=True), (((4, 3),),)),
+    S("quantile", lambda x: gj.quantile(x, 0.3), lambda x: np.quantile(x, 0.3),
+      (((3, 4),), ((5,),)), node="Quantile", public=gj.quantile),
+    S("quantile_dim", lambda x: x.quantile([0.1, 0.5, 1.0], dim=1, keepdim=True),
+      lambda x: np.quantile(x, [0.1, 0.5, 1.0], axis=1, keepdims=True), (((3, 4),),)),
+] + [S(f"quantile_{m}", lambda x, m=m: gj.quantile(x, [0.2, 0.625], axis=0, method=m),
+       lambda x, m=m: np.quantile(x, [0.2, 0.625], axis=0, method=m), (((5, 3),),))
+     for m in ("lower", "higher", "nearest", "midpoint")] + [
+    S("nanquantile", lambda x: gj.nanquantile(x, 0.4, 1), lambda x: np.nanquantile(x, 0.4, 1),
+      (((3, 4),),), node="Nanquantile", public=gj.nanquantile),
+]
