@@ -179,6 +179,7 @@ TENSOR_ATTRIBUTES = str.split("""
     tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
     cumsum cumprod cummax cummin logcumsumexp
     sort argsort msort topk kthvalue median quantile nanquantile
+    nonzero argwhere count_nonzero unique masked_select bincount
 """)
 
 _LIST_SURFACE = """

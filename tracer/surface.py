@@ -24,6 +24,7 @@ from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import cumulative as cu
+from tracer.ops import eager_only as eo
 from tracer.ops import quantiles as qu
 from tracer.ops import sorting as so
 from tracer.ops import structural as st
@@ -129,6 +130,9 @@ METHODS = {
     "sort": so.sort, "argsort": so.argsort, "msort": so.msort, "topk": so.topk,
     "kthvalue": so.kthvalue, "median": qu.median, "quantile": qu.quantile,
     "nanquantile": qu.nanquantile,
+    # data-dependent shapes (tracer/ops/eager_only.py)
+    "nonzero": eo.nonzero, "argwhere": eo.argwhere, "count_nonzero": eo.count_nonzero,
+    "unique": eo.unique, "masked_select": eo.masked_select, "bincount": eo.bincount,
     # neural
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }

@@ -197,3 +197,12 @@ SORTING = [
     S("nanquantile", lambda x: gj.nanquantile(x, 0.4, 1), lambda x: np.nanquantile(x, 0.4, 1),
       (((3, 4),),), node="Nanquantile", public=gj.nanquantile),
 ]
+
+COUNTING = [
+    S("count_nonzero", lambda x: gj.count_nonzero(x * (x > 0)),
+      lambda x: np.count_nonzero(x * (x > 0)), (((3, 4),), ((),)), grad=False,
+      public=gj.count_nonzero),
+    S("count_nonzero_axis", lambda x: gj.count_nonzero(x * (x > 0), axis=1, keepdims=True),
+      lambda x: np.count_nonzero(x * (x > 0), axis=1, keepdims=True), (((3, 4),),),
+      grad=False),
+]

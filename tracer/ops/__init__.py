@@ -19,14 +19,16 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     cumulative.py     cumsum cumprod cummax cummin logcumsumexp
     sorting.py        sort argsort msort topk kthvalue
     quantiles.py      median quantile nanquantile
+    eager_only.py     nonzero argwhere unique masked_select bincount count_nonzero
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
-from tracer.ops import (compare, contraction, cumulative, elementwise, getitem, indexing, linalg,
-                        nn_functional, quantiles, reduce, rounding, shape, sorting,
-                        structural)
+from tracer.ops import (compare, contraction, cumulative, eager_only, elementwise, getitem,
+                        indexing, linalg, nn_functional, quantiles, reduce, rounding, shape,
+                        sorting, structural)
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.cumulative import *       # noqa: F401,F403
+from tracer.ops.eager_only import *       # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
 from tracer.ops.indexing import *         # noqa: F401,F403
 from tracer.ops.linalg import *           # noqa: F401,F403
@@ -40,7 +42,7 @@ from tracer.ops.structural import *       # noqa: F401,F403
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding, structural, cumulative, sorting, quantiles)
+            rounding, structural, cumulative, sorting, quantiles, eager_only)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(
