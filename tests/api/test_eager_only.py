@@ -92,3 +92,28 @@ def test_nonzero_matches_numpy_eager_and_with_size(shape, seed):
     for g, w in zip(padded, want):
         np.testing.assert_array_equal(g.numpy(), np.concatenate([w, -np.ones(size - len(w))]))
     np.testing.assert_array_equal(gj.unique(gj.tensor(x)).numpy(), np.unique(x))
+
+
+# ---- JAX spellings: values from JAX's documented semantics -----------------------------------
+
+def test_segment_sum_one_hot_and_weighted_logsumexp_as_jax_documents():
+    data = np.arange(10.0).reshape(5, 2)
+    got = gj.segment_sum(data, np.array([0, 0, 2, 1, 5]), num_segments=3)
+    assert got.tolist() == [[2.0, 4.0], [6.0, 7.0], [4.0, 5.0]]       # id 5 dropped
+    assert gj.segment_sum(data[:, 0], np.array([1, 1, 0, 0, 0])).tolist() == [24.0, 2.0]
+    with pytest.raises(gj.TracerError, match="segment_sum"):
+        gj.jit(lambda d, i: gj.segment_sum(d, i))(data, np.array([0, 1, 1, 0, 0]))
+    hot = gj.one_hot(np.array([0, 2, 5, -1]), 3)
+    assert hot.dtype == gj.float32 and hot.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0],
+                                                        [0, 0, 0]]
+    a = np.array([[1.0, 2.0, 3.0], [0.0, -1000.0, 1000.0]])
+    b = np.array([[1.0, -1.0, 2.0], [0.5, 0.0, -1.0]])
+    value, sign = gj.logsumexp(a, axis=1, b=b, return_sign=True)
+    want0 = np.log(np.exp(1.0) - np.exp(2.0) + 2 * np.exp(3.0))
+    np.testing.assert_allclose(value.numpy(), [want0, 1000.0], rtol=1e-12)
+    assert sign.tolist() == [1.0, -1.0]
+    assert np.isnan(gj.logsumexp(a, axis=1, b=b).numpy()[1])        # negative sum: NaN
+    g = np.asarray(gj.grad(lambda v: gj.logsumexp(v, b=np.array([1.0, 2.0, 0.5])))(
+        np.array([0.1, 0.2, 0.3])))
+    w = np.array([1.0, 2.0, 0.5]) * np.exp([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(g, w / w.sum(), rtol=1e-12)

@@ -1,6 +1,8 @@
 """Op table: structural array ops (tracer/ops/structural.py), against NumPy."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import tracer.ops as gj
@@ -205,4 +207,40 @@ COUNTING = [
     S("count_nonzero_axis", lambda x: gj.count_nonzero(x * (x > 0), axis=1, keepdims=True),
       lambda x: np.count_nonzero(x * (x > 0), axis=1, keepdims=True), (((3, 4),),),
       grad=False),
+]
+
+SEG = np.array([0, 2, 0, 5, 1])
+
+
+def _np_segment_sum(x, k):
+    out = np.zeros((k,) + x.shape[1:])
+    for i, s in enumerate(SEG[:len(x)]):
+        if 0 <= s < k:
+            out[s] += x[i]
+    return out
+
+
+def _np_weighted_lse(x, b, axis):
+    s = np.sum(b * np.exp(x), axis=axis)
+    return np.log(np.abs(s)), np.sign(s)
+
+
+_B = np.array([[1.0, -0.5, 2.0, 0.25], [0.5, 1.5, 0.0, 1.0], [2.0, 1.0, 1.0, 0.1]], np.float32)
+JAX_NN = [
+    S("segment_sum", lambda x: gj.segment_sum(x, SEG, 3), lambda x: _np_segment_sum(x, 3),
+      (((5, 2),), ((5,),)), node="IndexAdd", public=gj.segment_sum),
+    S("one_hot", lambda x: gj.one_hot(np.array([0, 3, -1, 2]), 4) * x,
+      lambda x: np.eye(4)[[0, 3, 3, 2]] * np.array([1, 1, 0, 1])[:, None] * x,
+      (((4, 4),), ((4,),)), public=gj.one_hot),
+    S("one_hot_axis", lambda x: gj.one_hot(np.array([[1, 0]]), 3, axis=0, dtype="int32") * x,
+      lambda x: np.moveaxis(np.eye(3)[[[1, 0]]], -1, 0) * x, (((3, 1, 2),),)),
+    S("gelu", gj.gelu, lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
+      (((3, 4),), ((),)), node="Gelu", public=gj.gelu),
+    S("gelu_tanh", lambda x: gj.gelu(x, approximate=True),
+      lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+      (((3, 4),),)),
+    S("logsumexp_b", lambda x: gj.logsumexp(x, axis=1, b=_B, return_sign=True),
+      lambda x: _np_weighted_lse(x, _B, 1), (((3, 4),),)),
+    S("logsumexp_b_positive", lambda x: gj.logsumexp(x, b=np.abs(_B) + 0.1, keepdims=True),
+      lambda x: np.log(np.sum((np.abs(_B) + 0.1) * np.exp(x), keepdims=True)), (((3, 4),),)),
 ]
