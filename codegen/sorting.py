@@ -1,24 +1,27 @@
-"""Kernel of the sort primitive: a bottom-up merge sort of (value, index) pairs per row.
+"""Kernel of the sort primitive: a stable sort of each row, giving values and positions.
 
-Each row is copied into scratch arrays (values and their positions), merged in passes of
-widths 1, 2, 4, ... (the row length is static, so the passes are unrolled at compile time,
-each a loop over its blocks), and written to the two results. A merge step is branch-free:
-it takes the right element only when it is strictly before the left one, so equal elements
-keep their order (a stable sort, in both directions). NaN counts as the largest value: last
-ascending, first descending, as NumPy and PyTorch order it. Scratch comes from malloc, once
-per kernel.
-"""
+Rows of at least RADIX_MIN elements go through the LSD radix sort of codegen/radix.py;
+shorter ones through a bottom-up merge sort of (value, index) pairs: each row is copied
+into scratch, merged in passes of widths 1, 2, 4, ... (the row length is static, so the
+passes are unrolled at compile time, each a loop over its blocks) and written to the two
+results. A merge step is branch-free: it takes the right element only when it is strictly
+before the left one, so equal elements keep their order (stable, in both directions). NaN
+counts as the largest value: last ascending, first descending, as NumPy and PyTorch order
+it. The scratch is the kernel's workspace (scratch_types, asked for by codegen/control.py)."""
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
 from codegen.kernels import KernelCall, kernel_rules
-from codegen.loops import I64, PTR, declare, for_nest, for_range, i64
+from codegen.loops import I64, for_nest, for_range, i64
 from codegen.lower import LLVM_TYPES, is_float_type
+from ir.core import TensorType
+from codegen.radix import RADIX_MIN, radix_sort_row, scratch_elements
+from codegen.radix import scratch as radix_scratch
 
 # runs of BLOCK elements (both scratch copies of their pairs: 32 KiB in f64) are sorted first,
-# while they stay in cache. NOTE: measured no faster than plain bottom-up passes at 1e5
-# doubles on the loaded 2-core EPYC (both ~55 ms; np.argsort(kind="stable") 35 ms there)
+# while they stay in cache (long rows go to the radix sort now, so this matters below
+# RADIX_MIN only)
 BLOCK = 1024
 
 
@@ -33,22 +36,16 @@ def _before(bld, a, b, descending: bool):
 
 
 class _Rows:
-    """Two scratch rows of (value, index) pairs, each pair in one cache line."""
+    """Two scratch rows of (value, index) pairs (each pair in one cache line), in the
+    kernel's workspace scratch."""
 
-    def __init__(self, k: KernelCall, n: int):
+    def __init__(self, k: KernelCall, n: int, base):
         self.bld, self.n = k.bld, n
         self.real = LLVM_TYPES[k.op.inputs[0].dtype]
         self.pair = ll.LiteralStructType([self.real, I64])
-        malloc = declare(self.bld.module, "malloc", PTR, [I64])
-        size = 16 * max(n, 1)
-        self.base = self.bld.call(malloc, [i64(2 * size)])
-        second = self.bld.gep(self.base, [i64(size)], inbounds=True,
+        second = self.bld.gep(base, [i64(16 * max(n, 1))], inbounds=True,
                               source_etype=ll.IntType(8))
-        self.rows = [self.base, second]
-
-    def free(self):
-        free = declare(self.bld.module, "free", ll.VoidType(), [PTR])
-        self.bld.call(free, [self.base])
+        self.rows = [base, second]
 
     def _field(self, which: int, i, f: int):
         return self.bld.gep(self.rows[which], [i, ll.Constant(ll.IntType(32), f)],
@@ -115,6 +112,17 @@ def _merge_sort(k: KernelCall, rows: _Rows) -> int:
     return src
 
 
+def _merge_row(k: KernelCall, rows: _Rows, read, write):
+    """Merge-sorts one row: read(j) gives element j, write(j, value, position) stores the
+    j-th of the sorted row."""
+    bld, em = k.bld, k.em
+    with em.scope(), for_range(bld, rows.n, "load") as j:
+        rows.store(0, j, read(j), j)
+    src = _merge_sort(k, rows)
+    with em.scope(), for_range(bld, rows.n, "out") as j:
+        write(j, *rows.load(src, j))
+
+
 def _sort(k: KernelCall):
     op, em, bld = k.op, k.em, k.bld
     x, axis = op.inputs[0], op.params["axis"]
@@ -122,20 +130,30 @@ def _sort(k: KernelCall):
     n = x.shape[axis]
     if x.type.size == 0:
         return
-    rows = _Rows(k, n)
+    long_rows = n >= RADIX_MIN
+    base = k.aux[0].ptr
+    rows = radix_scratch(k, n, base) if long_rows else _Rows(k, n, base)
     with em.scope(), for_nest(bld, x.shape[:axis], "p") as pre:
         with for_nest(bld, x.shape[axis + 1:], "q") as post:
             def at(j):
                 return em.index(x.shape, pre + [j] + post)
-            with em.scope(), for_range(bld, n, "load") as j:
-                rows.store(0, j, em.gen(x, at(j)), j)
-            src = _merge_sort(k, rows)
-            with em.scope(), for_range(bld, n, "out") as j:
-                v, i = rows.load(src, j)
+
+            def write(j, value, position):
                 lin = at(j).linear
-                values.store(lin, v)
-                indices.store(lin, i)
-    rows.free()
+                values.store(lin, value)
+                indices.store(lin, position)
+            if long_rows:     # the values are read back from x at the sorted positions
+                radix_sort_row(k, rows, n, lambda j: em.gen(x, at(j)),
+                               lambda j, pos: write(j, em.gen(x, at(pos)), pos))
+            else:
+                _merge_row(k, rows, lambda j: em.gen(x, at(j)), write)
+
+
+def scratch_types(op) -> list[TensorType]:
+    """The workspace scratch of a sort (asked for by codegen/control.py's aux_types): the
+    radix sort's keys, positions and counters, or the merge sort's two rows of pairs."""
+    n = op.inputs[0].shape[op.params["axis"]]
+    return [TensorType("i64", (scratch_elements(n) if n >= RADIX_MIN else 4 * max(n, 1),))]
 
 
 kernel_rules["sort"] = _sort
