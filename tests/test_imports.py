@@ -181,7 +181,6 @@ TENSOR_ATTRIBUTES = str.split("""
     cumsum cumprod cummax cummin logcumsumexp
     sort argsort msort topk kthvalue median quantile nanquantile
     nonzero argwhere count_nonzero unique masked_select bincount
-    _grad _grad_fn _member _output_nr _requires_grad _retains_grad
 """)
 
 _LIST_SURFACE = """
