@@ -353,8 +353,10 @@ _UPDATED: dict = {}
 
 def note_inplace(t: "Tensor"):
     """t was just updated in place: its new value is computed at the next realisation."""
-    if id(t) not in _UPDATED and t._expr.data is None and not t._expr.symbolic:
-        _UPDATED[id(t)] = weakref.ref(t)
+    if t._expr.data is None and not t._expr.symbolic:
+        ref = _UPDATED.get(id(t))
+        if ref is None or ref() is not t:          # (an id of a dead tensor is reused)
+            _UPDATED[id(t)] = weakref.ref(t)
 
 
 def _updated_pending(pending: list[Expr]) -> list[Expr]:

@@ -21,6 +21,7 @@ from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from tracer.expr import _frozen_params
 
+_UNSET = object()
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
 _MAX_EXPRS = 4096
@@ -119,7 +120,9 @@ def _expr_parts(exprs: list, index: dict) -> tuple:
             continue
         if op.regions:
             raise _Bail
-        frozen = _frozen_params(op.params)
+        frozen = getattr(op, "frozen", _UNSET)
+        if frozen is _UNSET:
+            frozen = _frozen_params(op.params)
         if frozen is None:
             raise _Bail
         nr = ops.setdefault(id(op), len(ops))
