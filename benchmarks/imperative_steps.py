@@ -2,7 +2,8 @@
 
 Workloads (each gradjit against PyTorch eager, and `torch.compile` of the model where it
 applies, when PyTorch is importable):
-  - step mlp784 (and "step mlp784 vs torch.compile"): MLP 784-256-10, batch 256, F.cross_entropy on int labels, SGD momentum;
+  - step mlp784 (and "step mlp784 vs torch.compile"): MLP 784-256-10, batch 256,
+    F.cross_entropy on int labels, SGD momentum;
   - step mlp32: the same with an MLP 32-64-10, batch 64;
   - step dynamic: pytorch/tutorials' dynamic_net.py shape: a middle layer reused a random
     0-3 times per step (each system draws the same depths);
