@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
-from ir.core import dtype_of_numpy, freeze
+from ir.core import dtype_of_numpy
 
 
 class Expr:
@@ -82,8 +82,9 @@ _PLAIN = frozenset({float, int, bool, str, type(None)})
 
 
 def _frozen_params(params: dict) -> tuple | None:
-    """params frozen by ir.core.freeze, or None when one is not a plain scalar or int tuple
-    (a constant's value, say: not worth keeping in the cache)."""
+    """params frozen (as ir.core.freeze does; int tuples as themselves), or None when one is
+    not a plain scalar or int tuple (a constant's value, say: not worth keeping in the cache).
+    """
     out = []
     for k, v in params.items():
         t = type(v)
@@ -92,7 +93,7 @@ def _frozen_params(params: dict) -> tuple | None:
         elif t is float:
             out.append((k, v.hex()))
         elif t is tuple and _int_tree(v):
-            out.append((k, freeze(v)))
+            out.append((k, v))                # ints hash exactly; no frozen value is one
         else:
             return None
     return tuple(out)
@@ -100,7 +101,11 @@ def _frozen_params(params: dict) -> tuple | None:
 
 def _int_tree(v: tuple) -> bool:
     """v is a tuple of ints and such tuples (axes, dot_general's contract): hashes exactly."""
-    return all(type(x) is int or (type(x) is tuple and _int_tree(x)) for x in v)
+    for x in v:
+        t = type(x)
+        if t is not int and (t is not tuple or not _int_tree(x)):
+            return False
+    return True
 
 
 def apply_op(prim: str, args: tuple, loc: str | None, regions=(), **params) -> list[Expr]:

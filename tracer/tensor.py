@@ -174,7 +174,7 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return self._expr.type.ndim
+        return len(self._expr.value.type.shape)      # (read per recorded op: kept direct)
 
     def dim(self) -> int:
         return self.ndim

@@ -205,6 +205,8 @@ _stack = torch_op("Stack")(stack_tensors)
 
 def broadcast_shapes(*shapes) -> tuple[int, ...]:
     """NumPy's broadcast of shapes; ShapeError naming the user's line when they clash."""
+    if shapes and all(s == shapes[0] for s in shapes):
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(ndim):
@@ -220,7 +222,7 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
 def broadcast(t: Tensor, shape) -> Tensor:
     """t broadcast to shape (leading axes added, size-1 axes stretched)."""
     shape = tuple(shape)
-    if tuple(t.shape) == shape:
+    if t._expr.value.type.shape == shape:
         return t
     lead = len(shape) - t.ndim
     if lead < 0 or any(d not in (1, s) for d, s in zip(t.shape, shape[lead:])):
