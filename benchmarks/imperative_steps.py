@@ -15,14 +15,26 @@ Every system starts from the same arrays, so the first call of each (the agreeme
 computes the same loss and parameters. Run with PyTorch from its venv:
 
     PYTHONPATH=. /tmp/torchvenv/bin/python -m benchmarks --only step
+    PYTHONPATH=. /tmp/torchvenv/bin/python -m benchmarks.imperative_steps   # + CPU times
 """
 from __future__ import annotations
 
 import math
+import os
+import statistics
+import sys
+import time
 
-import numpy as np
+if __name__ == "__main__":
+    # standalone: one thread everywhere, set before NumPy loads its BLAS (which reads it then)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "GRADJIT_NUM_THREADS"):
+        os.environ[_var] = "1"
 
-from benchmarks.harness import System, Workload, optional_import
+import numpy as np  # noqa: E402
+
+from benchmarks.harness import (System, Workload, check_agreement,  # noqa: E402
+                                optional_import)
 
 torch = optional_import("torch")
 
@@ -179,3 +191,41 @@ def build(gj, quick: bool) -> list[Workload]:
     if torch is not None and hasattr(torch, "compile"):
         made += [mlp_step(gj, 784, 256, 10, 256, True), mlp_step(gj, 32, 64, 10, 64, True)]
     return made
+
+
+def _medians(workload: Workload, rounds: int) -> dict:
+    """Per system: median wall and thread-CPU milliseconds per step, systems interleaved.
+    CPU time tells apart the work of a step from waiting for a core on a loaded machine."""
+    for s in workload.systems:
+        for _ in range(10):
+            s.run()
+    wall = {s.name: [] for s in workload.systems}
+    cpu = {s.name: [] for s in workload.systems}
+    for _ in range(rounds):
+        for s in workload.systems:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            s.run()
+            wall[s.name].append(time.perf_counter() - t0)
+            cpu[s.name].append(time.thread_time() - c0)
+    return {n: (statistics.median(wall[n]) * 1e3, statistics.median(cpu[n]) * 1e3)
+            for n in wall}
+
+
+def main():
+    """python -m benchmarks.imperative_steps [ROUNDS]: wall and CPU medians, 1 thread."""
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    import gradjit as gj       # after the thread settings, which libraries read on import
+    if torch is not None:
+        torch.set_num_threads(1)
+    for w in build(gj, False):
+        check_agreement(w)
+        med = _medians(w, rounds)
+        base = med.get("gradjit")
+        print(f"{w.name:32s}" + "  ".join(
+            f"{n} {wall:8.3f} ms (cpu {c:7.3f})" + (
+                f" ratio {base[0] / wall:5.2f}x (cpu {base[1] / c:5.2f}x)"
+                if n != "gradjit" else "") for n, (wall, c) in med.items()))
+
+
+if __name__ == "__main__":
+    main()

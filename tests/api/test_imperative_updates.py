@@ -8,8 +8,11 @@ against a NumPy re-implementation of the same arithmetic.
 """
 import math
 
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import gradjit as gj
 import runtime
@@ -158,3 +161,24 @@ def test_a_dead_updated_tensor_is_forgotten():
     del w
     gj.tensor([1.0]).exp().item()
     assert all(ref() is not None for ref in tensor_module._UPDATED.values())
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+       steps=st.integers(2, 6), read_every=st.integers(1, 3), seed=st.integers(0, 99))
+def test_update_loops_of_any_shape_match_numpy_and_stay_one_step_deep(shape, steps,
+                                                                      read_every, seed):
+    """w -= lr * (w - target) * x, with an unrelated value read every few steps."""
+    rng = np.random.default_rng(seed)
+    w0, x, target = (rng.standard_normal(shape) for _ in range(3))
+    w, xt, tt = gj.tensor(w0), gj.tensor(x), gj.tensor(target)
+    want = w0.copy()
+    depth = []
+    for step in range(steps):
+        w -= 0.1 * (w - tt) * xt
+        want = want - 0.1 * (want - target) * x
+        if step % read_every == 0:
+            gj.tensor(float(step)).exp().item()
+            depth.append(_graph_size(w))
+    np.testing.assert_allclose(w.numpy(), want, rtol=1e-12, atol=1e-12)
+    assert depth == [0] * len(depth)          # each read also computed w's pending update
