@@ -209,6 +209,10 @@ _PRIM_NODES = {
     "cond": "Cond", "while": "While", "scan": "Scan",
     "cholesky": "LinalgCholeskyEx", "triangular_solve": "LinalgSolveTriangular",
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
+    # bits (gj.random, & | ^ << >>): not differentiable, named as PyTorch's ops
+    "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor",
+    "shift_left": "BitwiseLeftShift", "shift_right_logical": "BitwiseRightShift",
+    "shift_right_arithmetic": "BitwiseRightShift", "bitcast_convert": "View",
 }
 
 
