@@ -23,6 +23,7 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import bitwise as bits
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
 from tracer.tensor import Tensor
@@ -54,13 +55,14 @@ OPERATORS = {
     "__lt__": _operator(compare.lt), "__le__": _operator(compare.le),
     "__gt__": _operator(compare.gt), "__ge__": _operator(compare.ge),
     "__eq__": _operator(compare.eq), "__ne__": _operator(compare.ne),
-    "__and__": _operator(compare.bitwise("and")),
-    "__rand__": _operator(compare.bitwise("and"), True),
-    "__or__": _operator(compare.bitwise("or")),
-    "__ror__": _operator(compare.bitwise("or"), True),
-    "__xor__": _operator(compare.bitwise("xor")),
-    "__rxor__": _operator(compare.bitwise("xor"), True),
-    "__neg__": ew.neg, "__pos__": ew.positive, "__abs__": ew.abs, "__invert__": compare.invert,
+    "__and__": _operator(bits.bitwise_and), "__rand__": _operator(bits.bitwise_and, True),
+    "__or__": _operator(bits.bitwise_or), "__ror__": _operator(bits.bitwise_or, True),
+    "__xor__": _operator(bits.bitwise_xor), "__rxor__": _operator(bits.bitwise_xor, True),
+    "__lshift__": _operator(bits.bitwise_left_shift),
+    "__rlshift__": _operator(bits.bitwise_left_shift, True),
+    "__rshift__": _operator(bits.bitwise_right_shift),
+    "__rrshift__": _operator(bits.bitwise_right_shift, True),
+    "__neg__": ew.neg, "__pos__": ew.positive, "__abs__": ew.abs, "__invert__": bits.bitwise_not,
     "__getitem__": getitem.getitem, "__iter__": getitem.iterate,
 }
 
@@ -86,7 +88,10 @@ METHODS = {
     "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,
     "logical_or": compare.logical_or, "logical_not": compare.logical_not,
     "logical_xor": compare.logical_xor, "isnan": compare.isnan, "isinf": compare.isinf,
-    "isfinite": compare.isfinite, "to": convert.to, "type_as": convert.type_as,
+    "isfinite": compare.isfinite, "bitwise_and": bits.bitwise_and,
+    "bitwise_or": bits.bitwise_or, "bitwise_xor": bits.bitwise_xor,
+    "bitwise_not": bits.bitwise_not, "bitwise_left_shift": bits.bitwise_left_shift,
+    "bitwise_right_shift": bits.bitwise_right_shift, "to": convert.to, "type_as": convert.type_as,
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
     # reductions

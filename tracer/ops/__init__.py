@@ -6,6 +6,7 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
 
     elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
     compare.py        comparisons, logical ops
+    bitwise.py        integer bit ops: bitwise_and/or/xor/not, shifts (& | ^ ~ << >>)
     convert.py        dtype conversions (.float(), .to(), .type_as()): Tensor methods
     reduce.py         sum mean max min prod var std logsumexp argmax amax ...
     linalg.py         matmul/@ mm bmm mv dot outer tensordot
@@ -17,8 +18,9 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
-from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
+from tracer.ops import (bitwise, compare, contraction, elementwise, getitem, indexing, linalg,
                         nn_functional, reduce, rounding, shape)
+from tracer.ops.bitwise import *          # noqa: F401,F403
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
@@ -30,7 +32,7 @@ from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
 from tracer.ops.operands import result_type  # noqa: F401
 
-_MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
+_MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing, nn_functional,
             rounding)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once

@@ -70,27 +70,6 @@ def logical_not(x):
     return apply("logical_not", _as_bool(x))
 
 
-def bitwise(op_name: str):
-    """The operators & | ^ ~ : logical on bool tensors (integer bit operations are not IR)."""
-    logical = {"and": logical_and, "or": logical_or, "xor": logical_xor}[op_name]
-
-    def method(x, y):
-        for v in (x, y):
-            if not isinstance(v, bool) and dtype_of(to_tensor(v)) != "bool":
-                raise user_error(TypeError, f"bitwise {op_name} is only supported on bool "
-                                            f"tensors, got {dtype_of(to_tensor(v))}")
-        return logical(x, y)
-    return method
-
-
-def invert(x):
-    """~x for bool tensors."""
-    t = to_tensor(x)
-    if dtype_of(t) != "bool":
-        raise user_error(TypeError, f"~ is only supported on bool tensors, got {dtype_of(t)}")
-    return logical_not(x)
-
-
 @torch_op("IsNan")
 def isnan(x):
     t = to_tensor(x)
