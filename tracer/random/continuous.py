@@ -17,7 +17,8 @@ from tracer.dtypes import default_float
 from tracer.ops import compare as cmp
 from tracer.ops import elementwise as ew
 from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
-                                 ir_dtype, shape_arg, to_tensor, user_error)
+                                 ir_dtype, is_scalar, shape_arg, to_tensor,
+                                 user_error)
 from tracer.random.keys import random_bits
 from tracer.record import apply
 from tracer.tensor import Tensor
@@ -46,8 +47,13 @@ def _shape(shape) -> tuple:
                                               (tuple(shape),))
 
 
+def as_float(v, dt: str) -> Tensor:
+    """v in dtype dt; a Python scalar is taken exactly (not through the default float)."""
+    return constant(v, dt) if is_scalar(v) else cast(to_tensor(v), dt)
+
+
 def _bounded(v, dt: str, shape) -> Tensor:
-    t = cast(to_tensor(v), dt)
+    t = as_float(v, dt)
     if broadcast_shapes(tuple(t.shape), shape) != tuple(shape):
         raise user_error(ValueError, f"bounds of shape {list(t.shape)} do not broadcast to the "
                                      f"requested shape {list(shape)}")
@@ -114,7 +120,7 @@ def next_float(x: Tensor, up: bool) -> Tensor:
 def truncated_normal(key, lower, upper, shape=None, dtype=None) -> Tensor:
     """Normal floats truncated to (lower, upper) (jax.random.truncated_normal)."""
     dt = float_dtype_arg(dtype)
-    lo, hi = cast(to_tensor(lower), dt), cast(to_tensor(upper), dt)
+    lo, hi = as_float(lower, dt), as_float(upper, dt)
     shape = broadcast_shapes(tuple(lo.shape), tuple(hi.shape)) if shape is None else _shape(
         shape)
     lo, hi = _bounded(lo, dt, shape), _bounded(hi, dt, shape)

@@ -10,7 +10,7 @@ from tracer.ops import elementwise as ew
 from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
                                  ir_dtype, norm_axis, to_tensor, user_error)
 from tracer.ops.reduce import argmax
-from tracer.random.continuous import _shape, float_dtype_arg, gumbel, uniform
+from tracer.random.continuous import _shape, as_float, float_dtype_arg, gumbel, uniform
 from tracer.random.keys import random_bits, split
 from tracer.record import apply
 from tracer.tensor import Tensor
@@ -26,7 +26,7 @@ def bernoulli(key, p=0.5, shape=None) -> Tensor:
     pt = to_tensor(p)
     dt = dtype_of(pt) if dtype_of(pt) in ("f32", "f64") else float_dtype_arg(None)
     shape = tuple(pt.shape) if shape is None else _shape(shape)
-    return cmp.lt(uniform(key, shape, dt), broadcast(cast(pt, dt), shape))
+    return cmp.lt(uniform(key, shape, dt), broadcast(as_float(p, dt), shape))
 
 
 def _unsigned(t: Tensor) -> Tensor:
