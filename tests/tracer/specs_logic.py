@@ -90,10 +90,10 @@ LOGIC = [
     # the value is x; its derivative is zero, as test_stop_gradient.py checks
     _row("stop_gradient", gj.stop_gradient, lambda x: x),
     # integer bit ops on x scaled to ints in [-1000, 1000]; shift amounts cover 0..40
-    *[_row(name, lambda x, y, _f=getattr(gj, name): _f(_ints(x), _ints(y)),
+    *[_row(op.__name__, lambda x, y, _f=op: _f(_ints(x), _ints(y)),
            lambda x, y, _f=ref: _f(_ints_ref(x), _ints_ref(y)), BINARY_SHAPES)
-      for name, ref in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or),
-                        ("bitwise_xor", np.bitwise_xor))],
+      for op, ref in ((gj.bitwise_and, np.bitwise_and), (gj.bitwise_or, np.bitwise_or),
+                      (gj.bitwise_xor, np.bitwise_xor))],
     _row("bitwise_not", lambda x: gj.bitwise_not(_ints(x)), lambda x: ~_ints_ref(x)),
     _row("bitwise_left_shift", lambda x, y: gj.bitwise_left_shift(_ints(x), _amounts(y)),
          lambda x, y: _shift_ref(np.left_shift, _ints_ref(x), _amounts_ref(y)), BINARY_SHAPES),

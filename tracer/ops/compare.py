@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from tracer.ops.operands import constant, dtype_of, operands, to_tensor, user_error
+from tracer.ops.operands import constant, dtype_of, operands, to_tensor
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
