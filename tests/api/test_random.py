@@ -220,6 +220,15 @@ def test_randint_is_uniform_on_its_range():
     assert gj.random.randint(gj.random.key(0), (3,), 0, 5, dtype=gj.int64).dtype == gj.int64
 
 
+@pytest.mark.parametrize("lo,hi", [(-3, 7), (5, 5), (7, 2), (-100, 2**31 - 1), (0, 1)])
+def test_randint_with_traced_bounds_equals_static_bounds(lo, hi):
+    key = gj.random.key(6)
+    traced = gj.jit(lambda a, b: gj.random.randint(key, (500,), a, b))(np.int32(lo),
+                                                                        np.int32(hi))
+    np.testing.assert_array_equal(traced.numpy(),
+                                  gj.random.randint(key, (500,), lo, hi).numpy())
+
+
 def test_categorical_frequencies_follow_softmax_of_the_logits():
     p = np.array([0.1, 0.2, 0.7])
     c = gj.random.categorical(gj.random.key(12), np.log(p), shape=(N,)).numpy()

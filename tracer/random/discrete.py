@@ -55,6 +55,30 @@ def _bound(v, shape, dtype: str) -> tuple[Tensor, bool]:
     return broadcast(t, broadcast_shapes(tuple(t.shape), shape)), False
 
 
+def _static_span(minval: int, maxval: int) -> tuple[int, int, int]:
+    """(minval, span, 2**32 mod span) for Python int bounds (rem by 0 gives x, as XLA)."""
+    lo, hi = (min(max(v, _INT32[0]), _INT32[1]) for v in (minval, maxval))
+    span = 1 if hi <= lo else (hi - lo + (maxval > _INT32[1])) & _U32
+    multiplier = (1 << 16) % span if span else 1 << 16
+    multiplier = (multiplier * multiplier) & _U32
+    return lo, span, multiplier % span if span else multiplier
+
+
+def _span(minval, maxval, shape) -> tuple[Tensor, Tensor, Tensor]:
+    """int64 tensors: the clipped minval, the span of values, and 2**32 mod span (JAX's
+    randint steps, in uint32 arithmetic held in int64)."""
+    if all(isinstance(v, (numbers.Integral, np.integer)) for v in (minval, maxval)):
+        return tuple(constant(v, "i64", shape) for v in _static_span(int(minval), int(maxval)))
+    lo, _ = _bound(minval, shape, "i64")
+    hi, hi_above = _bound(maxval, shape, "i64")
+    span = _wrap32(ew.sub(hi, lo))
+    span = ew.where(cmp.le(hi, lo), constant(1, "i64", shape), span)
+    if hi_above:     # the span is one more than maxval - minval: wrap it (2**32 wraps to 0)
+        span = ew.where(cmp.gt(hi, lo), _wrap32(ew.add(span, 1)), span)
+    multiplier = _rem(constant(1 << 16, "i64", shape), span)
+    return lo, span, _rem(_wrap32(ew.mul(multiplier, multiplier)), span)
+
+
 def randint(key, shape, minval, maxval, dtype=None) -> Tensor:
     """Integers in [minval, maxval) (jax.random.randint, its 64-bit folding of two 32-bit
     draws; int32 by default). Bounds are clipped to int32: an int64 result holds int32
@@ -66,14 +90,7 @@ def randint(key, shape, minval, maxval, dtype=None) -> Tensor:
     k1, k2 = (apply("reshape", apply("slice", split(key), start=(i, 0), limit=(i + 1, 2),
                                      stride=(1, 1)), shape=(2,)) for i in (0, 1))
     higher, lower = (_unsigned(random_bits(k, 32, shape)) for k in (k1, k2))
-    lo, _ = _bound(minval, shape, "i64")
-    hi, hi_above = _bound(maxval, shape, "i64")
-    span = _wrap32(ew.sub(hi, lo))
-    span = ew.where(cmp.le(hi, lo), constant(1, "i64", shape), span)
-    if hi_above:     # the span is one more than maxval - minval: wrap it (2**32 wraps to 0)
-        span = ew.where(cmp.gt(hi, lo), _wrap32(ew.add(span, 1)), span)
-    multiplier = _rem(constant(1 << 16, "i64", shape), span)
-    multiplier = _rem(_wrap32(ew.mul(multiplier, multiplier)), span)
+    lo, span, multiplier = _span(minval, maxval, shape)
     offset = _wrap32(ew.add(_wrap32(ew.mul(_rem(higher, span), multiplier)),
                             _rem(lower, span)))
     offset = _rem(offset, span)
