@@ -29,8 +29,8 @@ def _int_operands(x, y, kernel: str):
 
 
 def _logic(prim: str, node: str):
-    def op(x, y):
-        a, b = _int_operands(x, y, prim)
+    def op(input, other):
+        a, b = _int_operands(input, other, prim)
         if dtype_of(a) == "bool":
             return _LOGICAL[prim](a, b)
         return apply(prim, a, b)
@@ -46,9 +46,9 @@ bitwise_xor = _logic("bitwise_xor", "BitwiseXor")
 
 
 @torch_op("BitwiseNot")
-def bitwise_not(x):
+def bitwise_not(input):
     """~x: every bit flipped (integers), logical not (bool)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if is_float(dtype_of(t)):
         raise user_error(TypeError, "~ (operator.invert) is only implemented on integer and "
                                     "Boolean-type tensors")
@@ -67,12 +67,12 @@ def _shift(prim: str, kernel: str):
 
 
 @torch_op("BitwiseLeftShift")
-def bitwise_left_shift(x, y):
+def bitwise_left_shift(input, other):
     """x << y; amounts outside [0, bits) give 0."""
-    return _shift("shift_left", "lshift")(x, y)
+    return _shift("shift_left", "lshift")(input, other)
 
 
 @torch_op("BitwiseRightShift")
-def bitwise_right_shift(x, y):
+def bitwise_right_shift(input, other):
     """x >> y, arithmetic (sign-filling); amounts outside [0, bits) give 0 or -1."""
-    return _shift("shift_right_arithmetic", "rshift")(x, y)
+    return _shift("shift_right_arithmetic", "rshift")(input, other)
