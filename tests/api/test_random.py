@@ -246,6 +246,10 @@ def test_permutation_and_choice():
     shuffled = gj.random.permutation(key, x, axis=1).numpy()
     np.testing.assert_array_equal(np.sort(shuffled, axis=1), x)
     np.testing.assert_array_equal(shuffled[1] - shuffled[0], 4.0)   # columns move together
+    each = gj.random.permutation(key, np.tile(np.arange(50), (4, 1)), axis=1,
+                                 independent=True).numpy()
+    assert all(sorted(row) == list(range(50)) for row in each)
+    assert len({tuple(row) for row in each}) == 4          # the rows move independently
     picks = gj.random.choice(key, 6, (3, 2), replace=False).numpy()
     assert picks.shape == (3, 2) and len(set(picks.ravel())) == 6
     draws = gj.random.choice(key, 3, (N,), p=np.array([0.1, 0.2, 0.7])).numpy()

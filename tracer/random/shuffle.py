@@ -14,6 +14,8 @@ import numpy as np
 
 from tracer.ops import compare as cmp
 from tracer.ops import elementwise as ew
+from tracer.ops.indexing import take_along_dim
+from tracer.ops.shape import movedim
 from tracer.ops.operands import cast, constant, dtype_of, norm_axis, to_tensor, user_error
 from tracer.random.continuous import _shape, gumbel, uniform
 from tracer.random.discrete import randint
@@ -25,27 +27,29 @@ __all__ = ["permutation", "choice"]
 
 
 def _grid(v: Tensor, axis: int) -> Tensor:
-    """v (n,) broadcast over an n x n grid along axis (0: v_i on row i, 1: v_j on column j)."""
-    n = v.shape[0]
-    return apply("broadcast_in_dim", v, shape=(n, n), dims=(axis,))
+    """v (..., n) broadcast over (..., n, n) along axis (0: v_i on row i, 1: v_j on column j)."""
+    lead, n = tuple(v.shape[:-1]), v.shape[-1]
+    return apply("broadcast_in_dim", v, shape=lead + (n, n),
+                 dims=tuple(range(len(lead))) + (len(lead) + axis,))
 
 
 def _count(pred: Tensor) -> Tensor:
-    return apply("reduce_sum", cast(pred, "i32"), axes=(1,))
+    return apply("reduce_sum", cast(pred, "i32"), axes=(pred.ndim - 1,))
 
 
 def order(sort_keys: Tensor, descending: bool = False) -> Tensor:
-    """The int32 indices that sort sort_keys (1-d), stably, as argsort does."""
-    n = sort_keys.shape[0]
+    """The int32 indices that sort sort_keys along its last axis, stably, as argsort does."""
+    shape = tuple(sort_keys.shape) + (sort_keys.shape[-1],)
     mine, other = _grid(sort_keys, 0), _grid(sort_keys, 1)
-    rows = apply("iota", dtype="i32", shape=(n, n), dim=0)
-    cols = apply("iota", dtype="i32", shape=(n, n), dim=1)
+    rows = apply("iota", dtype="i32", shape=shape, dim=len(shape) - 2)
+    cols = apply("iota", dtype="i32", shape=shape, dim=len(shape) - 1)
     ahead = cmp.gt(other, mine) if descending else cmp.lt(other, mine)
     rank = _count(cmp.logical_or(ahead, cmp.logical_and(cmp.eq(other, mine),
                                                         cmp.lt(cols, rows))))
     # position r holds the i whose rank is r
     placed = cmp.eq(_grid(rank, 1), rows)
-    return apply("reduce_sum", ew.where(placed, cols, constant(0, "i32", (n, n))), axes=(1,))
+    return apply("reduce_sum", ew.where(placed, cols, constant(0, "i32", shape)),
+                 axes=(len(shape) - 1,))
 
 
 def _unsigned_order_keys(bits: Tensor) -> Tensor:
@@ -53,18 +57,23 @@ def _unsigned_order_keys(bits: Tensor) -> Tensor:
     return apply("bitwise_xor", bits, constant(-(1 << 31), "i32", bits.shape))
 
 
-def _shuffled_indices(key, n: int) -> Tensor:
-    """A random permutation of range(n) (JAX's _shuffle of an arange: rounds of sorting by
-    fresh random bits, enough rounds that ties are unlikely)."""
-    rounds = math.ceil(3 * math.log(max(1, n)) / math.log(0xFFFFFFFF))
-    x = apply("iota", dtype="i32", shape=(n,), dim=0)
+def _shuffle(key, x: Tensor, axis: int) -> Tensor:
+    """x with each slice along axis shuffled (JAX's _shuffle: rounds of sorting by fresh
+    random bits of x's shape, enough rounds for x.size that ties are unlikely)."""
+    rounds = math.ceil(3 * math.log(max(1, x.numel())) / math.log(0xFFFFFFFF))
+    x = movedim(x, axis, -1)
     for _ in range(rounds):
         keys = split(key)
         key, sub = (apply("reshape", apply("slice", keys, start=(i, 0), limit=(i + 1, 2),
                                            stride=(1, 1)), shape=(2,)) for i in (0, 1))
-        perm = order(_unsigned_order_keys(random_bits(sub, 32, (n,))))
-        x = apply("gather", x, perm, axis=0)
-    return x
+        bits = _unsigned_order_keys(random_bits(sub, 32, tuple(x.shape)))
+        x = take_along_dim(x, order(bits), x.ndim - 1)
+    return movedim(x, -1, axis)
+
+
+def _shuffled_indices(key, n: int) -> Tensor:
+    """A random permutation of range(n)."""
+    return _shuffle(key, apply("iota", dtype="i32", shape=(n,), dim=0), 0)
 
 
 def _is_int(x) -> bool:
@@ -72,17 +81,16 @@ def _is_int(x) -> bool:
 
 
 def permutation(key, x, axis=0, independent=False) -> Tensor:
-    """A shuffled arange(x) for an int x, else x shuffled along axis (jax.random.permutation).
-    independent=True (each slice shuffled on its own) is not implemented."""
-    if independent:
-        raise user_error(NotImplementedError, "permutation(independent=True) is not "
-                                              "implemented in gradjit")
+    """A shuffled arange(x) for an int x, else x shuffled along axis (jax.random.permutation);
+    independent=True shuffles each slice along axis on its own."""
     if _is_int(x):
         return _shuffled_indices(key, int(x))
     t = to_tensor(x)
     if t.ndim == 0:
         raise user_error(TypeError, "permutation of a 0-d array: pass an int or an array")
     ax = norm_axis(axis, t.ndim)
+    if independent:
+        return _shuffle(key, t, ax)
     return apply("gather", t, _shuffled_indices(key, t.shape[ax]), axis=ax)
 
 
