@@ -23,7 +23,9 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import at
 from tracer.ops import bitwise as bits
+from tracer.ops import numpy_spellings as numpy_ops
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
 from tracer.tensor import Tensor
@@ -94,6 +96,7 @@ METHODS = {
     "bitwise_right_shift": bits.bitwise_right_shift, "to": convert.to, "type_as": convert.type_as,
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
+    "astype": numpy_ops.astype,
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
@@ -101,11 +104,11 @@ METHODS = {
     "argmin": reduce.argmin, "all": reduce.all, "any": reduce.any,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
-    "norm": norm.norm, "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer,
+    "norm": norm.norm, "dot": numpy_ops.dot, "inner": linalg.inner, "outer": linalg.outer,
     "ger": linalg.outer,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
-    "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,
+    "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": numpy_ops.transpose,
     "swapaxes": shape.transpose, "swapdims": shape.transpose, "permute": shape.permute,
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
@@ -157,6 +160,7 @@ NEW = {           # t.new_zeros(size) and friends: t's dtype unless one is given
 PROPERTIES = {
     "T": property(shape.full_transpose),
     "mT": property(shape.matrix_transpose),
+    "at": property(at.at),
     "data": property(views.detach, views.set_data),
 }
 

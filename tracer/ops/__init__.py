@@ -17,9 +17,11 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
+    numpy_spellings.py  dot transpose split tensordot take_along_axis astype as NumPy spells them
+                      (they replace their PyTorch namesakes, which they call for PyTorch's form)
 """
 from tracer.ops import (bitwise, compare, contraction, elementwise, getitem, indexing, linalg,
-                        nn_functional, reduce, rounding, shape)
+                        nn_functional, numpy_spellings, reduce, rounding, shape)
 from tracer.ops.bitwise import *          # noqa: F401,F403
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
@@ -30,10 +32,11 @@ from tracer.ops.nn_functional import *    # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
+from tracer.ops.numpy_spellings import *  # noqa: F401,F403  (last: replaces namesakes)
 from tracer.ops.operands import result_type  # noqa: F401
 
-_MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding)
+_MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing,
+            nn_functional, rounding, numpy_spellings)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(
