@@ -161,8 +161,8 @@ TENSOR_ATTRIBUTES = str.split("""
     __matmul__ __rlshift__ __rrshift__ __rshift__
     __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ __repr__
     __rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__
-    __setitem__ __sub__ __truediv__ __xor__ _grad _grad_fn _member _numpy _output_nr _realize
-    _require_concrete _requires_grad _retains_grad _scalar _version
+    __setitem__ __sub__ __truediv__ __xor__ _numpy _realize _require_concrete _scalar _version
+    _grad _grad_fn _member _output_nr _requires_grad _retains_grad
     abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin astype at backward
     bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip
