@@ -28,8 +28,9 @@ BAD_CALLS = [
      lambda: X @ V),
     (ShapeError, r"mat1 and mat2 shapes cannot be multiplied \(3x4 and 3x4\)",
      lambda: gj.mm(X, X)),
+    # gj.dot of a matrix is numpy.dot (tracer/ops/numpy_spellings.py); vdot keeps torch's check
     (ShapeError, "1D tensors expected",
-     lambda: gj.dot(X, V)),
+     lambda: gj.vdot(X, V)),
     (IndexError, r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)",
      lambda: X.sum(2)),
     (IndexError, "Dimension out of range",
