@@ -237,3 +237,29 @@ def convert_value(bld, x, to: ll.Type):
 
 
 scalar_rules["convert"] = lambda bld, x, *, dtype: convert_value(bld, x, LLVM_TYPES[dtype])
+
+
+# ---- bits (gj.random's Threefry; & | ^ << >>) ------------------------------------------------
+
+def _shift(kind: str):
+    """An amount outside [0, bits) (unsigned compare: negatives too) gives 0, or the sign
+    fill for the arithmetic right shift (LLVM would give poison)."""
+    def rule(bld, x, s):
+        width = const(x.type, x.type.width)
+        outside = bld.icmp_unsigned(">=", s, width)
+        safe = bld.select(outside, const(x.type, 0), s)
+        shifted = getattr(bld, kind)(x, safe)
+        fill = const(x.type, 0)
+        if kind == "ashr":
+            fill = bld.ashr(x, const(x.type, x.type.width - 1))
+        return bld.select(outside, fill, shifted)
+    return rule
+
+
+scalar_rules["bitwise_and"] = lambda bld, x, y: bld.and_(x, y)
+scalar_rules["bitwise_or"] = lambda bld, x, y: bld.or_(x, y)
+scalar_rules["bitwise_xor"] = lambda bld, x, y: bld.xor(x, y)
+scalar_rules["shift_left"] = _shift("shl")
+scalar_rules["shift_right_logical"] = _shift("lshr")
+scalar_rules["shift_right_arithmetic"] = _shift("ashr")
+scalar_rules["bitcast_convert"] = lambda bld, x, *, dtype: bld.bitcast(x, LLVM_TYPES[dtype])

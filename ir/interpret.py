@@ -66,6 +66,34 @@ def _integer_pow(x, *, n):
     return np.where(np.abs(x) == 1, x ** k, np.where(x == 0, np.iinfo(x.dtype).min, 0))
 
 
+# ---- bits (gj.random's Threefry; & | ^ << >>) --------------------------------------------
+
+def _shift(numpy_shift, logical: bool):
+    """x shifted by s; an amount outside [0, bits) gives 0, or the sign fill (arithmetic >>).
+    `logical` shifts the bits as unsigned (shift_left is the same either way)."""
+    def rule(x, s):
+        bits = x.dtype.itemsize * 8
+        outside = (s < 0) | (s >= bits)
+        safe = np.where(outside, 0, s).astype(x.dtype)
+        unsigned = np.dtype(f"u{x.dtype.itemsize}")
+        if logical:
+            shifted = numpy_shift(x.view(unsigned), safe.astype(unsigned)).view(x.dtype)
+        else:
+            shifted = numpy_shift(x, safe)
+        fill = 0 if logical else np.where(x < 0, -1, 0)
+        return np.where(outside, fill, shifted).astype(x.dtype)
+    return rule
+
+
+impl_rules["bitwise_and"] = lambda x, y: np.bitwise_and(x, y)
+impl_rules["bitwise_or"] = lambda x, y: np.bitwise_or(x, y)
+impl_rules["bitwise_xor"] = lambda x, y: np.bitwise_xor(x, y)
+impl_rules["shift_left"] = _shift(np.left_shift, logical=True)
+impl_rules["shift_right_logical"] = _shift(np.right_shift, logical=True)
+impl_rules["shift_right_arithmetic"] = _shift(np.right_shift, logical=False)
+impl_rules["bitcast_convert"] = lambda x, *, dtype: np.asarray(x).view(DTYPES[dtype])
+
+
 def _reduce_extremum(numpy_reduce, lowest: bool):
     """np.max / np.min, with the identity of an empty reduction: -inf / +inf for floats and
     the dtype's bounds for integers (what the native loops start from)."""

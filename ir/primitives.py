@@ -157,6 +157,28 @@ def _convert(x, *, dtype):
 _register("convert", _convert, "unary", elementwise=True)
 
 
+# ---- bits: integer bitwise ops, shifts and bit casts (gj.random's Threefry; & | ^ << >>) ----
+# A shift by an amount outside [0, bits) gives 0 (logical) or the sign fill (arithmetic), as
+# XLA defines it: C and LLVM leave it undefined.
+for _n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    _register(_n, _same_types(_n, allowed=INT_DTYPES), "binary", elementwise=True,
+              commutative=True, differentiable=False)
+for _n in ("shift_left", "shift_right_logical", "shift_right_arithmetic"):
+    _register(_n, _same_types(_n, allowed=INT_DTYPES), "binary", elementwise=True,
+              differentiable=False)
+BITCAST_PAIRS = {"i32": "f32", "f32": "i32", "i64": "f64", "f64": "i64"}
+
+
+def _bitcast_convert(x, *, dtype):
+    """The same bits read as another dtype of the same width (lax.bitcast_convert_type)."""
+    _check(dtype == x.dtype or BITCAST_PAIRS.get(x.dtype) == dtype,
+           f"bitcast_convert: {x.dtype} to {dtype!r} changes the width")
+    return x.with_dtype(dtype)
+
+
+_register("bitcast_convert", _bitcast_convert, "unary", elementwise=True, differentiable=False)
+
+
 # ---- shape ops -----------------------------------------------------------------------
 
 def _broadcast_in_dim(x, *, shape, dims):

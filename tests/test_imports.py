@@ -157,12 +157,14 @@ def test_graph_sees_a_function_level_import():
 TENSOR_ATTRIBUTES = str.split("""
     T __abs__ __add__ __and__ __array__ __array_ufunc__ __bool__ __deepcopy__ __eq__ __float__
     __floordiv__ __format__ __ge__ __getitem__ __gt__ __hash__ __iadd__ __imul__ __index__
-    __init__ __int__ __invert__ __isub__ __iter__ __itruediv__ __le__ __len__ __lt__ __matmul__
+    __init__ __int__ __invert__ __isub__ __iter__ __itruediv__ __le__ __len__ __lshift__ __lt__
+    __matmul__ __rlshift__ __rrshift__ __rshift__
     __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ __repr__
     __rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__
     __setitem__ __sub__ __truediv__ __xor__ _numpy _realize _require_concrete _scalar _version
     _grad _grad_fn _member _output_nr _requires_grad _retains_grad
-    abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin backward bmm
+    abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin astype at backward
+    bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip
     clone contiguous copy_ cos cos_ cpu cuda data detach detach_ device dim div div_ divide dot
     double dtype element_size eq equal erf exp exp_ expand expand_as expm1 fill_ fix flatten float

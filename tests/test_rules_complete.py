@@ -124,7 +124,10 @@ def test_a_trait_value_outside_its_classes_is_refused():
 
 
 def test_having_selects_by_every_given_trait():
-    assert having(commutative=True) == {"add", "mul", "eq", "ne", "logical_and", "logical_or"}
+    bits = {"bitwise_and", "bitwise_or", "bitwise_xor"}
+    shifts = {"shift_left", "shift_right_logical", "shift_right_arithmetic", "bitcast_convert"}
+    assert having(commutative=True) == {"add", "mul", "eq", "ne", "logical_and",
+                                        "logical_or"} | bits
     assert having(elementwise=True, differentiable=False) == {
         "sign", "logical_not", "stop_gradient", "logical_and", "logical_or",
-        "lt", "le", "gt", "ge", "eq", "ne"}
+        "lt", "le", "gt", "ge", "eq", "ne"} | bits | shifts

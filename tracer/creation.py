@@ -376,7 +376,11 @@ def _gen(g) -> np.random.Generator:
 
 # ---- *_like --------------------------------------------------------------------------------
 
-def _like(t: Tensor, dtype):
+def _like(t, dtype):
+    """The shape and dtype of t (a Tensor, or a NumPy array as numpy.zeros_like takes)."""
+    if not isinstance(t, Tensor):
+        arr = np.asarray(t)
+        return arr.shape, _dtype(dtype, array_dtype(arr.dtype) or default_float())
     return tuple(t.shape), _dtype(dtype, t._expr.type.dtype)
 
 

@@ -23,8 +23,11 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import at
+from tracer.ops import bitwise as bits
 from tracer.ops import cumulative as cu
 from tracer.ops import eager_only as eo
+from tracer.ops import numpy_spellings as numpy_ops
 from tracer.ops import quantiles as qu
 from tracer.ops import sorting as so
 from tracer.ops import structural as st
@@ -59,13 +62,14 @@ OPERATORS = {
     "__lt__": _operator(compare.lt), "__le__": _operator(compare.le),
     "__gt__": _operator(compare.gt), "__ge__": _operator(compare.ge),
     "__eq__": _operator(compare.eq), "__ne__": _operator(compare.ne),
-    "__and__": _operator(compare.bitwise("and")),
-    "__rand__": _operator(compare.bitwise("and"), True),
-    "__or__": _operator(compare.bitwise("or")),
-    "__ror__": _operator(compare.bitwise("or"), True),
-    "__xor__": _operator(compare.bitwise("xor")),
-    "__rxor__": _operator(compare.bitwise("xor"), True),
-    "__neg__": ew.neg, "__pos__": ew.positive, "__abs__": ew.abs, "__invert__": compare.invert,
+    "__and__": _operator(bits.bitwise_and), "__rand__": _operator(bits.bitwise_and, True),
+    "__or__": _operator(bits.bitwise_or), "__ror__": _operator(bits.bitwise_or, True),
+    "__xor__": _operator(bits.bitwise_xor), "__rxor__": _operator(bits.bitwise_xor, True),
+    "__lshift__": _operator(bits.bitwise_left_shift),
+    "__rlshift__": _operator(bits.bitwise_left_shift, True),
+    "__rshift__": _operator(bits.bitwise_right_shift),
+    "__rrshift__": _operator(bits.bitwise_right_shift, True),
+    "__neg__": ew.neg, "__pos__": ew.positive, "__abs__": ew.abs, "__invert__": bits.bitwise_not,
     "__getitem__": getitem.getitem, "__iter__": getitem.iterate,
 }
 
@@ -91,9 +95,13 @@ METHODS = {
     "ge": compare.ge, "equal": compare.equal, "logical_and": compare.logical_and,
     "logical_or": compare.logical_or, "logical_not": compare.logical_not,
     "logical_xor": compare.logical_xor, "isnan": compare.isnan, "isinf": compare.isinf,
-    "isfinite": compare.isfinite, "to": convert.to, "type_as": convert.type_as,
+    "isfinite": compare.isfinite, "bitwise_and": bits.bitwise_and,
+    "bitwise_or": bits.bitwise_or, "bitwise_xor": bits.bitwise_xor,
+    "bitwise_not": bits.bitwise_not, "bitwise_left_shift": bits.bitwise_left_shift,
+    "bitwise_right_shift": bits.bitwise_right_shift, "to": convert.to, "type_as": convert.type_as,
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
+    "astype": numpy_ops.astype,
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
@@ -101,11 +109,11 @@ METHODS = {
     "argmin": reduce.argmin, "all": reduce.all, "any": reduce.any,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
-    "norm": norm.norm, "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer,
+    "norm": norm.norm, "dot": numpy_ops.dot, "inner": linalg.inner, "outer": linalg.outer,
     "ger": linalg.outer,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
-    "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,
+    "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": numpy_ops.transpose,
     "swapaxes": shape.transpose, "swapdims": shape.transpose, "permute": shape.permute,
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
@@ -172,6 +180,7 @@ NEW = {           # t.new_zeros(size) and friends: t's dtype unless one is given
 PROPERTIES = {
     "T": property(shape.full_transpose),
     "mT": property(shape.matrix_transpose),
+    "at": property(at.at),
     "data": property(views.detach, views.set_data),
 }
 

@@ -40,6 +40,29 @@ def _reciprocal_ref(x):
         return 1 / x
 
 
+def _ints(x):
+    return gj.round(x * 500).int()
+
+
+def _ints_ref(x):
+    return np.round(x * 500).astype(np.int32)
+
+
+def _amounts(x):
+    return gj.round(x * 10 + 20).int()
+
+
+def _amounts_ref(x):
+    return np.round(x * 10 + 20).astype(np.int32)
+
+
+def _shift_ref(shift, x, s):
+    """NumPy's shift, with PyTorch's result for amounts of 32 or more (0, or -1 for >>)."""
+    big = s >= 32
+    fill = np.where(x < 0, -1, 0) if shift is np.right_shift else 0
+    return np.where(big, fill, shift(x, np.where(big, 0, s))).astype(np.int32)
+
+
 LOGIC = [
     _compare("eq", np.equal),
     _compare("ne", np.not_equal),
@@ -66,4 +89,15 @@ LOGIC = [
     _row("positive", gj.positive, np.positive),
     # the value is x; its derivative is zero, as test_stop_gradient.py checks
     _row("stop_gradient", gj.stop_gradient, lambda x: x),
+    # integer bit ops on x scaled to ints in [-1000, 1000]; shift amounts cover 0..40
+    *[_row(op.__name__, lambda x, y, _f=op: _f(_ints(x), _ints(y)),
+           lambda x, y, _f=ref: _f(_ints_ref(x), _ints_ref(y)), BINARY_SHAPES)
+      for op, ref in ((gj.bitwise_and, np.bitwise_and), (gj.bitwise_or, np.bitwise_or),
+                      (gj.bitwise_xor, np.bitwise_xor))],
+    _row("bitwise_not", lambda x: gj.bitwise_not(_ints(x)), lambda x: ~_ints_ref(x)),
+    _row("bitwise_left_shift", lambda x, y: gj.bitwise_left_shift(_ints(x), _amounts(y)),
+         lambda x, y: _shift_ref(np.left_shift, _ints_ref(x), _amounts_ref(y)), BINARY_SHAPES),
+    _row("bitwise_right_shift", lambda x, y: gj.bitwise_right_shift(_ints(x), _amounts(y)),
+         lambda x, y: _shift_ref(np.right_shift, _ints_ref(x), _amounts_ref(y)),
+         BINARY_SHAPES),
 ]

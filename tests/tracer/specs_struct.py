@@ -43,6 +43,7 @@ LINALG = [
     S("matmul", gj.matmul, np.matmul, MATMUL_SHAPES, node="Mm", public=gj.matmul),
     S("matmul_op", lambda x, y: x @ y, np.matmul, MATMUL_SHAPES[3:5]),
     S("dot", gj.dot, np.dot, (((4,), (4,)),), node="Dot", public=gj.dot),
+    S("vdot", gj.vdot, np.vdot, (((4,), (4,)),), node="Dot", public=gj.vdot),
     S("outer", gj.outer, np.outer, (((3,), (4,)),), node="Mul", public=gj.outer),
     S("mm", gj.mm, np.matmul, (((3, 4), (4, 5)),), node="Mm", public=gj.mm),
     S("bmm", gj.bmm, np.matmul, (((2, 3, 4), (2, 4, 5)),), node="Bmm", public=gj.bmm),
@@ -157,5 +158,25 @@ INDEXING = [
       node="ScatterAdd", public=gj.scatter_add),
 ]
 
+# NumPy spellings (tracer/ops/numpy_spellings.py): the NumPy forms of the ops above
+NUMPY_SPELLINGS = [
+    S("dot_numpy", gj.dot, np.dot, (((3, 4), (4, 5)), ((2, 3, 4), (5, 4, 2)), ((), (3,)),
+                                    ((2, 3, 4), (4,)))),
+    S("transpose_numpy", gj.transpose, np.transpose, (((),), ((3,),), ((3, 4),), ((2, 3, 4),))),
+    S("swapaxes", lambda x: gj.swapaxes(x, 0, -1), lambda x: np.swapaxes(x, 0, -1),
+      (((2, 3, 4),),)),
+    S("transpose_axes", lambda x: gj.transpose(x, axes=(1, 2, 0)),
+      lambda x: np.transpose(x, (1, 2, 0)), (((2, 3, 4),),)),
+    S("split_axis", lambda x: tuple(gj.split(x, [1, 4], axis=1)),
+      lambda x: tuple(np.split(x, [1, 4], axis=1)), (((2, 5),),)),
+    S("tensordot_axes", lambda x, y: gj.tensordot(x, y, axes=([1], [0])),
+      lambda x, y: np.tensordot(x, y, axes=([1], [0])), (((3, 4), (4, 2)),)),
+    S("take_along_axis", lambda x: gj.take_along_axis(x, I2[:, :2], axis=1),
+      lambda x: np.take_along_axis(x, I2[:, :2], axis=1), (((3, 4),),)),
+    # a round trip through float64 (keeps the float32 row float32); test_numpy_spellings.py
+    # checks the conversions themselves
+    S("astype", lambda x: gj.astype(gj.astype(x, np.float64), x.dtype), lambda x: x),
+]
+
 STRUCT_SPECS = (LINALG + SHAPE + INDEXING + STRUCTURAL + CUMULATIVE + SORTING + COUNTING
-                + JAX_NN)
+                + JAX_NN + NUMPY_SPELLINGS)

@@ -213,6 +213,10 @@ _PRIM_NODES = {
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
     "cumsum": "Cumsum", "cumprod": "Cumprod", "cumlogsumexp": "Logcumsumexp",
     "cummax": "Cummax", "cummin": "Cummin", "sort": "Sort",
+    # bits (gj.random, & | ^ << >>): not differentiable, named as PyTorch's ops
+    "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor",
+    "shift_left": "BitwiseLeftShift", "shift_right_logical": "BitwiseRightShift",
+    "shift_right_arithmetic": "BitwiseRightShift", "bitcast_convert": "View",
 }
 
 

@@ -6,6 +6,7 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
 
     elementwise.py    arithmetic, unary math, maximum/minimum, where, clamp, pow
     compare.py        comparisons, logical ops
+    bitwise.py        integer bit ops: bitwise_and/or/xor/not, shifts (& | ^ ~ << >>)
     convert.py        dtype conversions (.float(), .to(), .type_as()): Tensor methods
     reduce.py         sum mean max min prod var std logsumexp argmax amax ...
     linalg.py         matmul/@ mm bmm mv dot outer tensordot
@@ -22,10 +23,13 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     eager_only.py     nonzero argwhere unique masked_select bincount count_nonzero
     jax_nn.py         segment_sum one_hot gelu (JAX spellings), logsumexp's b= / return_sign=
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
+    numpy_spellings.py  dot transpose split tensordot take_along_axis astype as NumPy spells them
+                      (they replace their PyTorch namesakes, which they call for PyTorch's form)
 """
-from tracer.ops import (compare, contraction, cumulative, eager_only, elementwise, getitem,
-                        indexing, jax_nn, linalg, nn_functional, quantiles, reduce, rounding,
-                        shape, sorting, structural)
+from tracer.ops import (bitwise, compare, contraction, cumulative, eager_only, elementwise,
+                        getitem, indexing, jax_nn, linalg, nn_functional, numpy_spellings,
+                        quantiles, reduce, rounding, shape, sorting, structural)
+from tracer.ops.bitwise import *          # noqa: F401,F403
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.cumulative import *       # noqa: F401,F403
@@ -41,10 +45,12 @@ from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
 from tracer.ops.sorting import *          # noqa: F401,F403
 from tracer.ops.structural import *       # noqa: F401,F403
+from tracer.ops.numpy_spellings import *  # noqa: F401,F403  (last: replaces namesakes)
 from tracer.ops.operands import result_type  # noqa: F401
 
-_MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding, structural, cumulative, sorting, quantiles, eager_only, jax_nn)
+_MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing,
+            nn_functional, rounding, structural, cumulative, sorting, quantiles, eager_only,
+            jax_nn, numpy_spellings)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from tracer.ops.operands import constant, dtype_of, operands, to_tensor, user_error
+from tracer.ops.operands import constant, dtype_of, operands, to_tensor
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -68,27 +68,6 @@ def logical_xor(x, y):
 @torch_op("LogicalNot")
 def logical_not(x):
     return apply("logical_not", _as_bool(x))
-
-
-def bitwise(op_name: str):
-    """The operators & | ^ ~ : logical on bool tensors (integer bit operations are not IR)."""
-    logical = {"and": logical_and, "or": logical_or, "xor": logical_xor}[op_name]
-
-    def method(x, y):
-        for v in (x, y):
-            if not isinstance(v, bool) and dtype_of(to_tensor(v)) != "bool":
-                raise user_error(TypeError, f"bitwise {op_name} is only supported on bool "
-                                            f"tensors, got {dtype_of(to_tensor(v))}")
-        return logical(x, y)
-    return method
-
-
-def invert(x):
-    """~x for bool tensors."""
-    t = to_tensor(x)
-    if dtype_of(t) != "bool":
-        raise user_error(TypeError, f"~ is only supported on bool tensors, got {dtype_of(t)}")
-    return logical_not(x)
 
 
 @torch_op("IsNan")
