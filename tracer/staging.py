@@ -27,6 +27,7 @@ import numpy as np
 from ir import Function, TensorType, Value, passes
 from ir.core import DTYPES, dtype_of_numpy
 from runtime import config, phases
+from tracer import captures as capture_log
 from tracer import pipeline
 from tracer.autograd.recording import record_call
 from tracer.call_plan import CallPlan, fast_key
@@ -205,6 +206,7 @@ class Traced:
     captures: list[Expr]
     out_tree: TreeDef
     sig: Signature
+    owners: list = field(default_factory=list)   # per capture: its Tensor, or None
 
     def inputs(self) -> list[Expr]:
         """The Exprs to apply fn to: the call's own array leaves, then the captures."""
@@ -238,7 +240,7 @@ def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
             leaves.append(x)
     args, kwargs = sig.rebuild(leaves)
     _log(f"tracing {name} for {_describe_key(sig)}")
-    with phases.phase("trace"):
+    with phases.phase("trace"), capture_log.reading() as log:
         out = fun(*args, **kwargs)
     out_leaves, out_tree = tree_flatten(out)
     outputs = []
@@ -250,7 +252,7 @@ def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
                             "functions must return arrays, Tensors, scalars or pytrees of "
                             "them") from None
     fn, captures = build_function(name, params, outputs)
-    return Traced(fn, captures, out_tree, sig)
+    return Traced(fn, captures, out_tree, sig, capture_log.owners(log, captures))
 
 
 def trace_inner(fun, name: str, args: tuple, kwargs: dict | None = None) -> Traced:
@@ -276,12 +278,31 @@ def fun_name(fun) -> str:
 
 @dataclass
 class Entry:
-    """One traced-and-optimised signature of a Staged function (the cache entry)."""
+    """One traced-and-optimised signature of a Staged function (the cache entry).
+
+    A capture held by a Tensor (tracer/captures.py) is that Tensor's *current* value on
+    every call, and an input of the autograd graph; other captures are constants (the
+    Expr is kept only for those, so a parameter's old values are not kept alive)."""
     fn: Function
-    captures: list[Expr]
+    constants: list                   # per capture: its Expr when no Tensor owns it
+    owners: list                      # per capture: the Tensor whose value it is, or None
     out_tree: TreeDef
     exe: object = field(default=None, repr=False)
     optimized: bool = False           # fn went through ir.passes.optimize already
+
+    @property
+    def captures(self) -> list[Expr]:
+        """The capture parameters' values now."""
+        return [c if t is None else t._expr for c, t in zip(self.constants, self.owners)]
+
+    def capture_inputs(self) -> list:
+        """Per capture: its Tensor (for an autograd edge), else its Expr."""
+        return [c if t is None else t for c, t in zip(self.constants, self.owners)]
+
+    def stale(self) -> bool:
+        """Whether a captured Tensor changed type since the trace (retrace then)."""
+        types = self.fn.param_types[len(self.fn.params) - len(self.owners):]
+        return any(t is not None and t._expr.type != ty for t, ty in zip(self.owners, types))
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         self.exe = pipeline.current(self.exe, self.fn, optimized=self.optimized)
@@ -289,18 +310,23 @@ class Entry:
 
     def call(self, arrays_in: list) -> list[Tensor]:
         """Runs on the array leaves (compiled), or records into an enclosing trace."""
-        arrays = _concrete(arrays_in, self.captures)
+        caps = self.captures
+        arrays = _concrete(arrays_in, caps)
         if arrays is None:
-            exprs = [to_expr(x) for x in arrays_in] + list(self.captures)
+            exprs = [to_expr(x) for x in arrays_in] + caps
             if any(e.symbolic for e in exprs):
+                # an enclosing trace captures what this one did: tell it the owners
+                capture_log.note([t for t in self.owners if t is not None])
                 return apply_to(self.fn, exprs)
             arrays = realize(exprs)
         outs = wrap_results(self.run(arrays), self.fn)
-        if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in):
-            # a compiled call on Tensors that require grad is one node of the imperative
-            # autograd graph, differentiated through fn like any recorded op
+        cap_inputs = self.capture_inputs()
+        if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in + cap_inputs):
+            # a compiled call on Tensors that require grad (arguments or captured ones) is
+            # one node of the imperative autograd graph, differentiated through fn like
+            # any recorded op
             inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in arrays_in]
-            record_call(self.fn.name, self.fn, inputs + list(self.captures), outs)
+            record_call(self.fn.name, self.fn, inputs + cap_inputs, outs)
         return outs
 
 
@@ -361,8 +387,10 @@ class Staged:
     def entry(self, sig: Signature) -> Entry:
         entry = self.cache.get(sig.key)
         if entry is not None:
-            _log(f"cache hit: {self.name}")
-            return entry
+            if not entry.stale():
+                _log(f"cache hit: {self.name}")
+                return entry
+            self.plans.clear()        # plans of the stale entry hold its executable
         self.trace_count += 1
         with phases.collect() as times:
             traced = trace(self.body, self.name, sig, hint_fun=self.fun)
@@ -374,7 +402,8 @@ class Staged:
             config.event("trace", f"traced {self.name} [{phases.breakdown(times)}]",
                          function=self.name,
                          phases_ms={k: round(v * 1e3, 3) for k, v in times.items()})
-        entry = Entry(fn, traced.captures, traced.out_tree, optimized=self.optimize)
+        constants = [None if t is not None else c for c, t in zip(traced.captures, traced.owners)]
+        entry = Entry(fn, constants, traced.owners, traced.out_tree, optimized=self.optimize)
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
             self.cache[sig.key] = entry
@@ -393,7 +422,7 @@ class Staged:
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
         if key is not None and entry.exe is not None and pipeline.plain_native() \
-                and self.cache.get(sig.key) is entry \
+                and self.cache.get(sig.key) is entry and key not in self.plans \
                 and all(c.data is not None for c in entry.captures):
             self.plans[key] = CallPlan(entry)
         return out
@@ -458,7 +487,7 @@ class Compiled:
         if sig.key != self._key:
             raise TypeError(f"this executable was compiled for {_describe_key_parts(self._key)}, "
                             f"called with {_describe_key(sig)}")
-        arrays = realize([to_expr(x) for x in sig.arrays] + list(self._entry.captures))
+        arrays = realize([to_expr(x) for x in sig.arrays] + self._entry.captures)
         outs = wrap_results(list(self._exe(*arrays)), self._entry.fn)
         return tree_unflatten(self._entry.out_tree, outs)
 

@@ -74,11 +74,6 @@ def test_inplace_update_of_a_saved_factor_still_raises():
 
 # ---- a body that closes over a tensor requiring grad (found by seeds 27, 134) -------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracer/control.py and tracer/staging.py: a captured Tensor (closed over by a "
-    "fori_loop/scan/cond body, or by a jitted function) becomes a capture parameter of the "
-    "region without an autograd edge, so in the imperative front its gradient is silently "
-    "missing (w.grad is None); functional transforms are right"))
 @pytest.mark.parametrize("how", ["fori_loop", "jit"])
 def test_gradient_reaches_a_captured_tensor(how):
     x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
