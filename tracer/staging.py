@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -369,7 +370,8 @@ class Staged:
         self.static_argnums = static_argnums
         self.prepare = prepare        # (args, kwargs) -> (args, kwargs), before the signature
         self.optimize = optimize
-        self.cache: dict[tuple, Entry] = {}
+        # signature key -> Entry, least recently used first; at most GRADJIT_MEMORY_CACHE_SIZE
+        self.cache: OrderedDict[tuple, Entry] = OrderedDict()
         self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
         self.trace_count = 0
         self.primal: Staged | None = None    # what a derivative differentiates (ir.Function.primal)
@@ -389,6 +391,7 @@ class Staged:
         if entry is not None:
             if not entry.stale():
                 _log(f"cache hit: {self.name}")
+                self.cache.move_to_end(sig.key)
                 return entry
             self.plans.clear()        # plans of the stale entry hold its executable
         self.trace_count += 1
@@ -407,7 +410,21 @@ class Staged:
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
             self.cache[sig.key] = entry
+            self._evict(config.memory_cache_size())
         return entry
+
+    def _evict(self, limit: int):
+        """Drops the least recently used signatures beyond limit (and every call plan, which
+        may hold their executables): a function called with ever new shapes stays bounded."""
+        if len(self.cache) <= limit:
+            return
+        while len(self.cache) > limit:
+            key, _ = self.cache.popitem(last=False)
+            if config.logging_enabled():
+                config.event("evict", f"{self.name}: {limit} signatures cached, dropped "
+                             f"{_describe_key_parts(key)}, the least recently used",
+                             function=self.name, limit=limit)
+        self.plans.clear()
 
     def __call__(self, *args, **kwargs):
         key = None
