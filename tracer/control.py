@@ -354,7 +354,8 @@ def _index(x) -> Tensor:
 
 # ---- checkpoint (rematerialisation) -------------------------------------------------------
 
-def remat(f, *args, **kwargs):
+@_records_captures("CheckpointFunction")
+def remat(f, *args, _captured: list, **kwargs):
     """f(*args, **kwargs) recorded as one region that reverse mode recomputes.
 
     The region is the taken branch of a `cond` on a constant true predicate (the other
@@ -367,12 +368,13 @@ def remat(f, *args, **kwargs):
     params = _fresh([t._expr.type for t in arrays])
     it = iter(Tensor(p) for p in params)
     a, k = tree_unflatten(tree, [next(it) if is_array_leaf(x) else x for x in leaves])
-    with tracing():
+    with tracing(), capture_log.reading() as log:
         outs, out_tree = _flat_out(f(*a, **k), "checkpointed function")
     caps = _captures(params, outs)
     zeros = [record.apply("constant", value=0, dtype=e.type.dtype, shape=e.type.shape)._expr
              for e in outs]
     regions = (_region("remat", params + caps, outs), _region("skipped", params + caps, zeros))
     pred = record.apply("constant", value=True, dtype="bool", shape=())
-    results = record.apply("cond", pred, *arrays, *(Tensor(c) for c in caps), regions=regions)
+    results = record.apply("cond", pred, *arrays, *_capture_operands(log, caps, _captured),
+                           regions=regions)
     return tree_unflatten(out_tree, list(results))

@@ -70,8 +70,12 @@ def cond_inside_jit_closure(w):
     return body(gj.tensor(X))
 
 
+def checkpoint_closure(w):
+    return gj.checkpoint(lambda x: gj.tanh(x @ w).sum())(gj.tensor(X))
+
+
 CASES = [jit_closure, nested_jit_closure, scan_closure, fori_closure, cond_closure,
-         cond_inside_jit_closure]
+         cond_inside_jit_closure, checkpoint_closure]
 
 
 @pytest.mark.parametrize("backend", ["native", "interpret"])
