@@ -5,7 +5,7 @@ import pytest
 
 import gradjit as gj
 from tests.fuzz.check import check_program
-from tests.fuzz.programs import Program
+from tests.fuzz.programs import Program, random_program
 
 
 def leaf(values):
@@ -85,3 +85,20 @@ def test_gradient_reaches_a_captured_tensor(how):
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
     assert w.grad is not None
     np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+
+
+# ---- the fuzzer's own reference: var spelled axis= is NumPy's ddof=0 (seeds 41, 64) ---------
+
+@pytest.mark.parametrize("seed", [41, 64])
+def test_seeds_41_64_var_with_bessels_correction(seed):
+    report = check_program(random_program(seed))
+    assert not report.failures, str(report)
+
+
+def test_var_spellings_default_corrections():
+    x = gj.tensor([[0.1], [0.5], [-0.3]])
+    # dim= is PyTorch's (ddof 1: 0.16); axis= is NumPy's (ddof 0). NOTE: PyTorch 2.13 reads
+    # torch.var(x, axis=0, keepdims=True) as dim=0 too and gives 0.16 (recorded)
+    np.testing.assert_allclose(gj.var(x, dim=0, keepdim=True).numpy(), [[0.16]], rtol=1e-6)
+    np.testing.assert_allclose(gj.var(x, axis=0, keepdims=True).numpy(), [[0.16 * 2 / 3]],
+                               rtol=1e-6)
