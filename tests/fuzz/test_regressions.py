@@ -87,7 +87,7 @@ def test_gradient_reaches_a_captured_tensor(how):
     np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
 
 
-# ---- the fuzzer's own reference: var spelled axis= is NumPy's ddof=0 (seeds 41, 64, 128, 142, 401, 432)
+# ---- the fuzzer's reference: var spelled axis= is NumPy's ddof=0 (seeds 41 64 128 142 401 432)
 
 @pytest.mark.parametrize("seed", [41, 64, 128, 142, 401, 432])
 def test_fuzzed_var_with_bessels_correction(seed):
