@@ -88,6 +88,8 @@ scalar_rules["sqrt"] = lambda bld, x: intrinsic(bld, "llvm.sqrt", x)
 scalar_rules["rsqrt"] = lambda bld, x: bld.fdiv(const(x.type, 1.0), intrinsic(bld, "llvm.sqrt", x),
                                                flags=FP_FLAGS)
 scalar_rules["pow"] = lambda bld, x, y: intrinsic(bld, "llvm.pow", x, y)
+# NOTE: frem becomes a call to libm's fmod/fmodf (exact; not vectorised)
+scalar_rules["rem"] = lambda bld, x, y: bld.frem(x, y)
 
 
 # ---- arithmetic ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ for _name, _np in {
     "neg": np.negative, "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
     "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "sin": np.sin, "cos": np.cos,
     "tan": np.tan, "tanh": np.tanh, "logical_not": np.logical_not,
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "pow": np.power,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "pow": np.power, "rem": np.fmod,
     "max": np.maximum, "min": np.minimum, "logical_and": np.logical_and,
     "logical_or": np.logical_or, "lt": np.less, "le": np.less_equal, "gt": np.greater,
     "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal, "select": np.where,

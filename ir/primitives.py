@@ -129,6 +129,9 @@ for _n in ("add", "sub", "mul", "div", "max", "min"):
               commutative=_n in ("add", "mul"), cost="divide" if _n == "div" else "cheap")
 _register("pow", _same_types("pow", allowed=("f32", "f64")), "binary", elementwise=True,
           cost="transcendental")
+# rem: C's fmod, exact for every quotient (x - trunc(x / y) * y is not, once |x / y| >= 2^24)
+_register("rem", _same_types("rem", allowed=("f32", "f64")), "binary", elementwise=True,
+          cost="transcendental")
 for _n in ("logical_and", "logical_or"):
     _register(_n, _same_types(_n, allowed=("bool",)), "binary", elementwise=True,
               commutative=True, differentiable=False)

@@ -56,7 +56,9 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     with phases.phase("llvm"):
         addresses = engine.compile(texts, symbols, kernel.entry)
     tramp = addresses[1] if TRAMPOLINE_OK else None
-    return Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
+    exe = Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
+    engine.hold(exe, kernel.entry)          # the code is freed with the last Executable
+    return exe
 
 
 def _log_kernels(fn: Function):

@@ -235,15 +235,7 @@ class DiskCache:
         engine.check_runnable()
         symbols = [header["entry"]] + ([header["trampoline"]] if header["trampoline"] else [])
         _provide(header.get("imports", []))
-        with engine.lock:
-            if not all(s in engine.addresses for s in symbols):
-                import llvmlite.binding as llvm
-                for obj in objects:
-                    engine.mcjit.add_object_file(llvm.ObjectFileRef.from_data(obj))
-                engine.mcjit.finalize_object()
-                for s in symbols:
-                    engine.addresses[s] = engine.mcjit.get_function_address(s)
-            addresses = [engine.addresses[s] for s in symbols]
+        addresses = engine.load_objects(objects, symbols)
         if not all(addresses):
             raise CorruptEntry("a symbol is missing from the object code")
         _touch(path)
@@ -251,6 +243,7 @@ class DiskCache:
         kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
                               vmath)
         exe = Executable(fn, kernel, addresses[0], (addresses + [None])[1], bounds_check, engine)
+        engine.hold(exe, symbols[0])
         self.hits += 1
         self._log(f"disk cache hit for @{fn.name} ({os.path.basename(path)[:12]}): loaded in "
                   f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
@@ -296,7 +289,7 @@ class DiskCache:
         """Receives every object MCJIT compiles (llvmlite's object cache notify hook)."""
         if engine in self._hooked:
             return
-        engine.mcjit.set_object_cache(self._notify, lambda module: None)
+        engine.object_cache = (self._notify, lambda module: None)
         self._hooked.add(engine)
 
     def _notify(self, module, data: bytes):

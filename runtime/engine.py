@@ -3,9 +3,15 @@
 llvmlite 0.50 (LLVM 22): `llvm.initialize()` raises, so only the native target and asm
 printer are initialised; optimisation uses the new pass manager at O3 tuned for the host
 CPU (its name and features, so AVX2/AVX-512 are used where present). Modules are parsed,
-verified, optimised, added to the MCJIT and finalised; their entry addresses stay valid
-for the life of the process. libm functions referenced by kernels are resolved from the
-process itself.
+verified, optimised, added to an MCJIT and finalised. libm functions referenced by kernels
+are resolved from the process itself.
+
+MCJIT never frees the code, the objects or the modules it was given (removing a module frees
+the IR, not the code): memory would grow with every program a process ever compiled, even
+once the compile cache has dropped it. So every compile gets its own small MCJIT (a `_Jit`,
+~0.4 ms to make), counted by the Executables that use its code (`hold`), and closed, which
+frees everything, when the last of them is garbage: never while an Executable (in a cache,
+a jitted function's signature cache, a call plan) can still call into it.
 
     GRADJIT_TARGET_CPU=haswell          code for another CPU (an LLVM CPU name; "host": this one)
     GRADJIT_TARGET_FEATURES=-avx2,+fma  LLVM feature flags applied after the CPU's own
@@ -24,6 +30,7 @@ import ctypes.util
 import os
 import tempfile
 import threading
+import weakref
 
 import llvmlite.binding as llvm
 
@@ -64,26 +71,28 @@ class Engine:
             self.host_features = llvm.get_host_cpu_features().flatten()
             self.cpu, self.features = _resolve_target(cpu, features, self.host_cpu,
                                                       self.host_features)
-            target = llvm.Target.from_triple(self.triple)
-            self.target_machine = target.create_target_machine(
-                cpu=self.cpu, features=self.features, opt=3)
+            self.target = llvm.Target.from_triple(self.triple)
+            self.target_machine = self._machine()
             self.data_layout = str(self.target_machine.target_data)
-            self.mcjit = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
-                                                    self.target_machine)
             self.runnable_problem = _runnable_problem(self, features)
         self.lock = LLVM_LOCK
-        self.addresses: dict = {}       # symbol -> address of everything added so far
-        self.modules = []               # keeps added modules alive with the engine
+        self.addresses: dict = {}       # symbol -> address, for the symbols of live _Jits
+        self._jits: dict = {}           # symbol -> the _Jit that defines it
+        self.object_cache = None        # (notify, getbuffer) for every new MCJIT (disk cache)
+
+    def _machine(self):
+        return self.target.create_target_machine(cpu=self.cpu, features=self.features, opt=3)
 
     def check_runnable(self):
         """Raises TargetError unless this host can execute code for the engine's target."""
         if self.runnable_problem is not None:
             raise TargetError(self.runnable_problem)
 
-    def parse(self, llvm_ir: str, name: str) -> llvm.ModuleRef:
-        """Parses and verifies module text, retargeted to the host."""
+    def parse(self, llvm_ir: str, name: str, context=None) -> llvm.ModuleRef:
+        """Parses and verifies module text, retargeted to the host (into LLVM's global
+        context unless another is given)."""
         try:
-            mod = llvm.parse_assembly(llvm_ir)
+            mod = llvm.parse_assembly(llvm_ir, context)
         except RuntimeError as e:
             raise CompileError(f"LLVM could not parse kernel '{name}':\n{e}") from None
         mod.triple = self.triple
@@ -123,23 +132,100 @@ class Engine:
     def compile(self, texts: list, symbols: list, name: str) -> list:
         """Links module texts into one, optimises it, JITs it; returns the symbols' addresses.
 
-        A symbol compiled before (the same kernel text after clear_cache, say) is not added
-        again: MCJIT would see a duplicate definition; the earlier address is returned.
+        The code stays until `release(symbols[0])` (see `hold`); a caller that never releases
+        keeps it for the life of the engine. Symbols still live from an earlier compile (the
+        same kernel text after clear_cache, say) are not compiled again: their addresses are
+        returned, counted as one more use.
         """
         self.check_runnable()
         with self.lock:
             if all(s in self.addresses for s in symbols):
-                return [self.addresses[s] for s in symbols]
-            mod = self.parse(texts[0], name)
+                return self._reuse(symbols)
+            # NOTE: a context of its own: LLVM's global one keeps every constant, type and
+            # metadata node any module ever used (measured: ~60 KB per program, never freed)
+            context = llvm.create_context()
+            mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
-                mod.link_in(self.parse(text, name))
+                mod.link_in(self.parse(text, name, context))
             self.optimize(mod)
-            self.mcjit.add_module(mod)
-            self.mcjit.finalize_object()
-            self.modules.append(mod)
-            for s in symbols:
-                self.addresses[s] = self.mcjit.get_function_address(s)
-            return [self.addresses[s] for s in symbols]
+            jit = self._new_jit()
+            jit.mcjit.add_module(mod)
+            jit.mcjit.finalize_object()
+            addresses = self._define(jit, symbols)
+            jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
+            return addresses
+
+    def load_objects(self, objects: list, symbols: list) -> list:
+        """Object code (from the disk cache) JIT-linked; the symbols' addresses (0 when one is
+        missing), held as `compile`'s are."""
+        self.check_runnable()
+        with self.lock:
+            if all(s in self.addresses for s in symbols):
+                return self._reuse(symbols)
+            jit = self._new_jit()
+            for obj in objects:
+                jit.mcjit.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            jit.mcjit.finalize_object()
+            return self._define(jit, symbols)
+
+    def hold(self, owner, symbol: str):
+        """The code defining symbol lives as long as owner (an Executable) does: the use that
+        compile/load_objects counted for it is released when owner is garbage."""
+        with self.lock:
+            jit = self._jits.get(symbol)
+        if jit is not None:
+            weakref.finalize(owner, self._release, jit)
+
+    def _release(self, jit: "_Jit"):
+        """One use of jit's code ended; the last one frees it."""
+        with self.lock:
+            jit.uses -= 1
+            if jit.uses > 0:
+                return
+            for s in jit.symbols:
+                self.addresses.pop(s, None)
+                self._jits.pop(s, None)
+            jit.mcjit.close()
+            jit.mcjit = None
+
+    def live_jits(self) -> int:
+        """How many MCJITs hold code now (each one compile or disk-cache load)."""
+        with self.lock:
+            return len({id(j) for j in self._jits.values()})
+
+    def _new_jit(self) -> "_Jit":
+        mcjit = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._machine())
+        if self.object_cache is not None:
+            mcjit.set_object_cache(*self.object_cache)
+        return _Jit(mcjit)
+
+    def _define(self, jit: "_Jit", symbols: list) -> list:
+        addresses = [jit.mcjit.get_function_address(s) for s in symbols]
+        if not all(addresses):
+            jit.mcjit.close()
+            return addresses
+        jit.symbols, jit.uses = list(symbols), 1
+        for s, a in zip(symbols, addresses):
+            old = self._jits.get(s)
+            if old is not None:              # a stale definition: the new one serves from now
+                old.symbols.remove(s)
+            self.addresses[s] = a
+            self._jits[s] = jit
+        return addresses
+
+    def _reuse(self, symbols: list) -> list:
+        self._jits[symbols[0]].uses += 1
+        return [self.addresses[s] for s in symbols]
+
+
+class _Jit:
+    """One MCJIT (with its own target machine, which it owns) and the symbols it defines."""
+    __slots__ = ("mcjit", "symbols", "uses")
+
+    def __init__(self, mcjit):
+        self.mcjit = mcjit
+        self.symbols: list = []
+        self.uses = 0
 
 
 def _load_libm():

@@ -12,6 +12,7 @@ import functools
 import numpy as np
 
 from ir import Value
+from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.expr import Expr
 from tracer.pytree import TreeDef, tree_unflatten
 from tracer.tensor import Storage, Tensor
@@ -51,16 +52,20 @@ class CallPlan:
 
     The result Tensors of every call share one Value per result (as detached aliases
     share theirs): a realised Expr is identified by itself, never by its Value."""
-    __slots__ = ("exe", "captures", "values", "rebuild", "trusted")
+    __slots__ = ("exe", "captures", "owned", "values", "rebuild", "trusted")
 
     def __init__(self, entry):
         """entry: a staging.Entry whose executable exists and whose captures are concrete."""
         self.exe = entry.exe
         self.captures = [c.data for c in entry.captures]
         types = entry.fn.param_types[len(entry.fn.params) - len(self.captures):]
-        # captured arrays never change: checked once here instead of on every call
+        # captured Tensors (a model's parameters) are read on every call: (index, tensor, type)
+        self.owned = [(i, t, ty) for i, (t, ty) in enumerate(zip(entry.owners, types))
+                      if t is not None]
+        # constant captured arrays never change: checked once here instead of on every call
         self.trusted = all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == t.shape
-                           and a.dtype == t.np_dtype for a, t in zip(self.captures, types))
+                           and a.dtype == t.np_dtype
+                           for a, t, o in zip(self.captures, types, entry.owners) if o is None)
         self.values = [Value(t) for t in entry.fn.result_types]
         self.rebuild = unflattener(entry.out_tree)
 
@@ -81,7 +86,18 @@ class CallPlan:
                     return None
                 arrays.append(data)
                 checked = False
-        arrays += self.captures
+        if self.owned:
+            caps = list(self.captures)
+            for i, t, ty in self.owned:
+                e = t._expr
+                data = e.data
+                if data is None or e.type != ty or (t.requires_grad and is_grad_enabled()):
+                    return None                   # the slow path computes, retraces, records
+                checked = checked and data.flags.c_contiguous
+                caps[i] = data
+            arrays += caps
+        else:
+            arrays += self.captures
         outs = self.exe.run(arrays) if checked else self.exe(*arrays)
         tensors = []
         for out, v in zip(outs, self.values):

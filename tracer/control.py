@@ -8,13 +8,19 @@ for `cond` extra operands of both branches, for `while` and `scan` extra loop-ca
 values that the body returns unchanged. Carries, operands and outputs may be pytrees.
 
 Called on concrete inputs outside any trace, the op is recorded lazily and computed when
-read, like any other op.
+read, like any other op. A captured Tensor (a parameter the body closes over) is an operand
+of the op and an input of its autograd node (tracer/captures.py), so `.backward()` reaches
+it as it reaches the explicit operands.
 """
 from __future__ import annotations
+
+import functools
+import inspect
 
 import numpy as np
 
 from ir import Function, TensorType
+from tracer import captures as capture_log
 from tracer import record
 from tracer.record import torch_op
 from tracer.expr import Expr, build_function, param_expr
@@ -103,10 +109,44 @@ def _region(name: str, params: list[Expr], outputs: list[Expr]) -> Function:
     return fn
 
 
+def _capture_operands(log: dict, caps: list[Expr], captured: list) -> list[Tensor]:
+    """The op's operands for caps: the Tensor that holds each (appended to `captured`, which
+    the autograd hook reads), or a plain Tensor over a capture no Tensor owns."""
+    out = []
+    for c, owner in zip(caps, capture_log.owners(log, caps)):
+        if owner is not None:
+            captured.append(owner)
+        out.append(owner if owner is not None else Tensor(c))
+    return out
+
+
+def _records_captures(name: str):
+    """torch_op(name) for a control-flow op whose bodies may close over Tensors.
+
+    The implementation takes a keyword `_captured`, a list it fills with the captured
+    Tensors; the autograd hook runs after it and reads that list as one more argument, so
+    each captured Tensor that requires grad gets an edge of the op's node.
+    """
+    def wrap(impl):
+        op = torch_op(name)(impl)
+
+        def public(*args, **kwargs):
+            return op(*args, _captured=[], **kwargs)
+        sig = inspect.signature(impl)
+        public.__signature__ = sig.replace(parameters=[
+            p for p in sig.parameters.values() if p.name != "_captured"])
+        functools.update_wrapper(public, impl, updated=())
+        del public.__wrapped__
+        public.torch_name = name
+        public.__op__ = op            # for a control-flow op built on another one
+        return public
+    return wrap
+
+
 # ---- cond ------------------------------------------------------------------------------------
 
-@torch_op("Cond")
-def cond(pred, true_fn, false_fn, *operands):
+@_records_captures("Cond")
+def cond(pred, true_fn, false_fn, *operands, _captured: list):
     """true_fn(*operands) if pred else false_fn(*operands), as one native branch.
 
     Both branches are traced and must return pytrees of the same structure and types.
@@ -116,11 +156,12 @@ def cond(pred, true_fn, false_fn, *operands):
     ops, tree = _leaves_as_tensors(operands)
     params = _fresh([t._expr.type for t in ops])
     outs, trees = [], []
-    for branch, name in ((true_fn, "true_fn"), (false_fn, "false_fn")):
-        out = _call_body(branch, params, tree.children, name)
-        exprs, out_tree = _flat_out(out, f"cond {name}")
-        outs.append(exprs)
-        trees.append(out_tree)
+    with capture_log.reading() as log:
+        for branch, name in ((true_fn, "true_fn"), (false_fn, "false_fn")):
+            out = _call_body(branch, params, tree.children, name)
+            exprs, out_tree = _flat_out(out, f"cond {name}")
+            outs.append(exprs)
+            trees.append(out_tree)
     if trees[0] != trees[1]:
         raise user_error(TypeError, f"cond branches return different structures: true_fn "
                                     f"{trees[0]}, false_fn {trees[1]}")
@@ -128,7 +169,8 @@ def cond(pred, true_fn, false_fn, *operands):
     caps = _dedupe(_captures(params, outs[0]) + _captures(params, outs[1]))
     regions = (_region("true_fn", params + caps, outs[0]),
                _region("false_fn", params + caps, outs[1]))
-    results = record.apply("cond", pred_t, *ops, *(Tensor(c) for c in caps), regions=regions)
+    results = record.apply("cond", pred_t, *ops, *_capture_operands(log, caps, _captured),
+                           regions=regions)
     return tree_unflatten(trees[0], list(results))
 
 
@@ -156,27 +198,30 @@ def _promote_weak(carry: list[Tensor], weak: list[bool], outs: list[Expr]):
 
 # ---- while_loop ---------------------------------------------------------------------------
 
-@torch_op("WhileLoop")
-def while_loop(cond_fun, body_fun, init_val):
+@_records_captures("WhileLoop")
+def while_loop(cond_fun, body_fun, init_val, *, _captured: list):
     """Repeats `val = body_fun(val)` while `cond_fun(val)`; returns the final val.
 
     Forward only: reverse-mode differentiation through a while loop is an error (the trip
     count is not known when the adjoint is built); use fori_loop with static bounds or scan.
     """
     init, tree, weak = _carry_init(init_val)
-    bparams, body_out = _trace_while_body(body_fun, init, tree)
-    promoted = _promote_weak(init, weak, body_out)
-    if promoted is not None:
-        init = promoted
+    with capture_log.reading() as log:
         bparams, body_out = _trace_while_body(body_fun, init, tree)
-    init_exprs = [t._expr for t in init]
-    _check_types(body_out, init_exprs, "while_loop body_fun must return the carry's types")
-    cparams = _fresh([e.type for e in init_exprs])
-    pred = _scalar_bool(_call_body(cond_fun, cparams, [tree], "cond_fun"), "while_loop cond_fun")
+        promoted = _promote_weak(init, weak, body_out)
+        if promoted is not None:
+            init = promoted
+            bparams, body_out = _trace_while_body(body_fun, init, tree)
+        init_exprs = [t._expr for t in init]
+        _check_types(body_out, init_exprs, "while_loop body_fun must return the carry's types")
+        cparams = _fresh([e.type for e in init_exprs])
+        pred = _scalar_bool(_call_body(cond_fun, cparams, [tree], "cond_fun"),
+                            "while_loop cond_fun")
     caps = _dedupe(_captures(cparams, [pred._expr]) + _captures(bparams, body_out))
     regions = (_region("cond_fun", cparams + caps, [pred._expr]),
                _region("body_fun", bparams + caps, body_out + caps))
-    results = record.apply("while", *init, *(Tensor(c) for c in caps), regions=regions)
+    results = record.apply("while", *init, *_capture_operands(log, caps, _captured),
+                           regions=regions)
     return tree_unflatten(tree, list(results[:len(init)]))
 
 
@@ -192,8 +237,9 @@ def _trace_while_body(body_fun, init: list[Tensor], tree):
 
 # ---- scan ------------------------------------------------------------------------------------
 
-@torch_op("Scan")
-def scan(f, init, xs=None, length: int | None = None, reverse: bool = False):
+@_records_captures("Scan")
+def scan(f, init, xs=None, length: int | None = None, reverse: bool = False, *,
+         _captured: list):
     """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys).
 
     Args:
@@ -206,17 +252,19 @@ def scan(f, init, xs=None, length: int | None = None, reverse: bool = False):
     carry, ctree, weak = _carry_init(init)
     xs_t, xtree = _leaves_as_tensors(xs)
     length = _scan_length(xs_t, length)
-    traced = _trace_scan_body(f, carry, ctree, xs_t, xtree)
-    promoted = _promote_weak(carry, weak, traced[1])
-    if promoted is not None:
-        carry = promoted
+    with capture_log.reading() as log:
         traced = _trace_scan_body(f, carry, ctree, xs_t, xtree)
+        promoted = _promote_weak(carry, weak, traced[1])
+        if promoted is not None:
+            carry = promoted
+            traced = _trace_scan_body(f, carry, ctree, xs_t, xtree)
     params, carry_out, ys, ytree = traced
     _check_types(carry_out, [t._expr for t in carry], "scan body must return the carry's types")
     cparams, xparams = params[:len(carry)], params[len(carry):]
     caps = _dedupe(_captures(params, carry_out + ys))
     body = _region("scan_body", cparams + caps + xparams, carry_out + caps + ys)
-    results = record.apply("scan", *carry, *(Tensor(c) for c in caps), *xs_t, regions=(body,),
+    results = record.apply("scan", *carry, *_capture_operands(log, caps, _captured), *xs_t,
+                           regions=(body,),
                            num_carry=len(carry) + len(caps), length=length,
                            reverse=bool(reverse))
     final = tree_unflatten(ctree, list(results[:len(carry)]))
@@ -263,8 +311,8 @@ def _is_static_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-@torch_op("ForiLoop")
-def fori_loop(lower, upper, body_fun, init_val):
+@_records_captures("ForiLoop")
+def fori_loop(lower, upper, body_fun, init_val, *, _captured: list):
     """`for i in range(lower, upper): val = body_fun(i, val)`; returns val.
 
     With Python int bounds the loop is a scan over the index (trip count known, so it is
@@ -279,7 +327,8 @@ def fori_loop(lower, upper, body_fun, init_val):
         if lo:
             index = record.apply("add", index, record.apply(
                 "constant", value=lo, dtype="i32", shape=(hi - lo,)))
-        carry, _ = scan(lambda val, i: (body_fun(i, val), None), init_val, index)
+        carry, _ = scan.__op__(lambda val, i: (body_fun(i, val), None), init_val, index,
+                               _captured=_captured)
         return carry
     lo_t, hi_t = _index(lower), _index(upper)
 
@@ -288,7 +337,8 @@ def fori_loop(lower, upper, body_fun, init_val):
         one = record.apply("constant", value=1, dtype="i32", shape=())
         return record.apply("add", i, one), body_fun(i, val)
 
-    _, val = while_loop(lambda s: record.apply("lt", s[0], hi_t), step, (lo_t, init_val))
+    _, val = while_loop.__op__(lambda s: record.apply("lt", s[0], hi_t), step,
+                               (lo_t, init_val), _captured=_captured)
     return val
 
 
@@ -304,7 +354,8 @@ def _index(x) -> Tensor:
 
 # ---- checkpoint (rematerialisation) -------------------------------------------------------
 
-def remat(f, *args, **kwargs):
+@_records_captures("CheckpointFunction")
+def remat(f, *args, _captured: list, **kwargs):
     """f(*args, **kwargs) recorded as one region that reverse mode recomputes.
 
     The region is the taken branch of a `cond` on a constant true predicate (the other
@@ -317,12 +368,13 @@ def remat(f, *args, **kwargs):
     params = _fresh([t._expr.type for t in arrays])
     it = iter(Tensor(p) for p in params)
     a, k = tree_unflatten(tree, [next(it) if is_array_leaf(x) else x for x in leaves])
-    with tracing():
+    with tracing(), capture_log.reading() as log:
         outs, out_tree = _flat_out(f(*a, **k), "checkpointed function")
     caps = _captures(params, outs)
     zeros = [record.apply("constant", value=0, dtype=e.type.dtype, shape=e.type.shape)._expr
              for e in outs]
     regions = (_region("remat", params + caps, outs), _region("skipped", params + caps, zeros))
     pred = record.apply("constant", value=True, dtype="bool", shape=())
-    results = record.apply("cond", pred, *arrays, *(Tensor(c) for c in caps), regions=regions)
+    results = record.apply("cond", pred, *arrays, *_capture_operands(log, caps, _captured),
+                           regions=regions)
     return tree_unflatten(out_tree, list(results))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import threading
 
+from tracer import captures
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -25,6 +26,7 @@ op_hooks: list = []
 def apply(prim: str, *tensors: Tensor, regions=(), **params):
     """Records one primitive; returns a Tensor, or a tuple for multi-result primitives."""
     loc = getattr(_state, "loc", None) or user_location()
+    captures.note(tensors)           # a trace learns which Tensor each captured Expr is
     exprs = apply_op(prim, tuple(t._expr for t in tensors), loc, regions=regions, **params)
     outs = [Tensor(e) for e in exprs]
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)

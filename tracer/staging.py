@@ -19,7 +19,7 @@ first tries a prepared `CallPlan` (tracer/call_plan.py).
 from __future__ import annotations
 
 import functools
-import inspect
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,20 +27,23 @@ import numpy as np
 from ir import Function, TensorType, Value, passes
 from ir.core import DTYPES, dtype_of_numpy
 from runtime import config, phases
+from tracer import captures as capture_log
 from tracer import pipeline
 from tracer.autograd.recording import record_call
 from tracer.call_plan import CallPlan, fast_key
 from tracer.errors import user_location
 from tracer.expr import Expr, apply_function, build_function, data_expr, param_expr
-from tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from tracer.pytree import TreeDef, tree_flatten, tree_unflatten
+from tracer.signature import (FAST_LEAVES, Signature, is_array_leaf, leaf_hints,
+                              normalize_argnums, signature)
 from tracer.tensor import Tensor, realize
+
+__all__ = ["Signature", "Staged", "Traced", "apply_to", "as_tensor", "fun_name",
+           "float_scalars_to_arrays", "is_array_leaf", "leaf_type", "normalize_argnums",
+           "project", "signature", "to_expr", "trace", "trace_inner"]
 
 # dtype of a Python scalar turned into an array (PyTorch's defaults)
 PY_SCALAR_DTYPES = {bool: "bool", int: "i64", float: "f32"}
-
-
-def is_array_leaf(x) -> bool:
-    return isinstance(x, (Tensor, np.ndarray, np.generic))
 
 
 def leaf_type(x) -> TensorType:
@@ -70,130 +73,10 @@ def as_tensor(x) -> Tensor:
 
 def float_scalars_to_arrays(tree):
     """Python floats become f32 0-d arrays (JAX's weak float): they can be differentiated."""
-    if type(tree) in _FAST_LEAVES:
+    if type(tree) in FAST_LEAVES:
         return tree
     leaves, treedef = tree_flatten(tree)
     return tree_unflatten(treedef, [np.float32(x) if type(x) is float else x for x in leaves])
-
-
-def _static_key(x):
-    try:
-        hash(x)
-    except TypeError:
-        raise TypeError(f"non-array argument {x!r} of type {type(x).__name__} is static (part "
-                        "of the compile-cache key) and must be hashable; pass arrays as "
-                        "NumPy arrays or Tensors") from None
-    return (type(x), _exact(x))
-
-
-def _exact(x):
-    """x with floats keyed by their bits: -0.0 and 0.0 differ, and nan equals itself."""
-    if type(x) is float:
-        return ("float", x.hex())
-    if type(x) in (tuple, list):
-        return (type(x).__name__,) + tuple(_exact(e) for e in x)
-    return x
-
-
-# ---- signatures --------------------------------------------------------------------------
-
-@dataclass
-class Signature:
-    """A call's arguments split into array leaves (traced) and static values (the key)."""
-    key: tuple
-    tree: TreeDef                    # of (dynamic positional args, kwargs)
-    leaves: list                     # every leaf of that tree
-    static: dict                     # static positional args by position
-    owners: list                     # per leaf: its positional argument's index, or None
-
-    @property
-    def arrays(self) -> list:
-        return [x for x in self.leaves if is_array_leaf(x)]
-
-    def rebuild(self, leaves) -> tuple[tuple, dict]:
-        """(args, kwargs) with the given leaves in place of this signature's leaves."""
-        dyn, kwargs = tree_unflatten(self.tree, leaves)
-        args = list(dyn)
-        for i in sorted(self.static):
-            args.insert(i, self.static[i])
-        return tuple(args), kwargs
-
-
-def normalize_argnums(argnums, nargs: int, what: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    out = []
-    for i in nums:
-        if not isinstance(i, int) or not -nargs <= i < nargs:
-            raise ValueError(f"{what} {i!r} is out of range for {nargs} positional arguments")
-        out.append(i % nargs)
-    return tuple(out)
-
-
-_FAST_LEAVES = (np.ndarray, Tensor, np.float32, np.float64, np.int32, np.int64, np.bool_)
-_NP_NAMES = {dt: name for name, dt in DTYPES.items()}
-
-
-@functools.lru_cache(maxsize=64)
-def _flat_tree(n: int) -> TreeDef:
-    """The tree of (n array arguments, no kwargs)."""
-    return tree_flatten((tuple(range(n)), {}))[1]
-
-
-def _leaf_key(x) -> tuple:
-    """(dtype name, shape) of an array leaf: its part of the cache key."""
-    if isinstance(x, Tensor):
-        t = x._expr.type
-        return (t.dtype, t.shape)
-    if not isinstance(x, (np.ndarray, np.generic)):
-        x = np.asarray(x)
-    name = _NP_NAMES.get(x.dtype)
-    if name is None:
-        dtype_of_numpy(x.dtype)                # raises the clear "unsupported dtype" error
-    return (name, x.shape)
-
-
-def signature(args: tuple, kwargs: dict, static_argnums=()) -> Signature:
-    """Splits a call's arguments into traced array leaves and the static cache key."""
-    if not kwargs and not static_argnums and all(type(a) in _FAST_LEAVES for a in args):
-        # the common call: positional arrays only (no pytree walk)
-        tree = _flat_tree(len(args))
-        key = (tree, tuple(_leaf_key(a) for a in args), ())
-        return Signature(key, tree, list(args), {}, list(range(len(args))))
-    static_pos = normalize_argnums(static_argnums, len(args), "static_argnums") if static_argnums \
-        else ()
-    static = {i: args[i] for i in static_pos}
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    leaves, tree = tree_flatten((dyn, dict(kwargs)))
-    parts = tuple(_leaf_key(x) if is_array_leaf(x) else _static_key(x) for x in leaves)
-    statics = tuple((i, _static_key(v)) for i, v in sorted(static.items()))
-    owners = []
-    for i, a in enumerate(args):
-        if i not in static:
-            owners += [i] * tree_flatten(a)[1].num_leaves
-    owners += [None] * (len(leaves) - len(owners))
-    return Signature((tree, parts, statics), tree, leaves, static, owners)
-
-
-def arg_names(fun, nargs: int) -> list[str]:
-    """Names for positional arguments, from fun's signature (`w`, `x`), for IR name hints."""
-    try:
-        params = list(inspect.signature(fun).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    varargs = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), "arg")
-    return [positional[i] if i < len(positional) else f"{varargs}{i}" for i in range(nargs)]
-
-
-def leaf_hints(fun, sig: Signature) -> list[str]:
-    """One name hint per leaf of sig.tree."""
-    nargs = len(sig.tree.children[0].children) + len(sig.static)
-    names = [n for i, n in enumerate(arg_names(fun, nargs)) if i not in sig.static]
-    args_def, kwargs_def = sig.tree.children
-    hints = []
-    for name, sub in zip(names, args_def.children):
-        hints += leaf_paths(sub, name)
-    return hints + leaf_paths(kwargs_def)
 
 
 # ---- tracing -----------------------------------------------------------------------------
@@ -205,6 +88,7 @@ class Traced:
     captures: list[Expr]
     out_tree: TreeDef
     sig: Signature
+    owners: list = field(default_factory=list)   # per capture: its Tensor, or None
 
     def inputs(self) -> list[Expr]:
         """The Exprs to apply fn to: the call's own array leaves, then the captures."""
@@ -238,7 +122,7 @@ def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
             leaves.append(x)
     args, kwargs = sig.rebuild(leaves)
     _log(f"tracing {name} for {_describe_key(sig)}")
-    with phases.phase("trace"):
+    with phases.phase("trace"), capture_log.reading() as log:
         out = fun(*args, **kwargs)
     out_leaves, out_tree = tree_flatten(out)
     outputs = []
@@ -250,7 +134,7 @@ def trace(fun, name: str, sig: Signature, hint_fun=None) -> Traced:
                             "functions must return arrays, Tensors, scalars or pytrees of "
                             "them") from None
     fn, captures = build_function(name, params, outputs)
-    return Traced(fn, captures, out_tree, sig)
+    return Traced(fn, captures, out_tree, sig, capture_log.owners(log, captures))
 
 
 def trace_inner(fun, name: str, args: tuple, kwargs: dict | None = None) -> Traced:
@@ -276,12 +160,31 @@ def fun_name(fun) -> str:
 
 @dataclass
 class Entry:
-    """One traced-and-optimised signature of a Staged function (the cache entry)."""
+    """One traced-and-optimised signature of a Staged function (the cache entry).
+
+    A capture held by a Tensor (tracer/captures.py) is that Tensor's *current* value on
+    every call, and an input of the autograd graph; other captures are constants (the
+    Expr is kept only for those, so a parameter's old values are not kept alive)."""
     fn: Function
-    captures: list[Expr]
+    constants: list                   # per capture: its Expr when no Tensor owns it
+    owners: list                      # per capture: the Tensor whose value it is, or None
     out_tree: TreeDef
     exe: object = field(default=None, repr=False)
     optimized: bool = False           # fn went through ir.passes.optimize already
+
+    @property
+    def captures(self) -> list[Expr]:
+        """The capture parameters' values now."""
+        return [c if t is None else t._expr for c, t in zip(self.constants, self.owners)]
+
+    def capture_inputs(self) -> list:
+        """Per capture: its Tensor (for an autograd edge), else its Expr."""
+        return [c if t is None else t for c, t in zip(self.constants, self.owners)]
+
+    def stale(self) -> bool:
+        """Whether a captured Tensor changed type since the trace (retrace then)."""
+        types = self.fn.param_types[len(self.fn.params) - len(self.owners):]
+        return any(t is not None and t._expr.type != ty for t, ty in zip(self.owners, types))
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         self.exe = pipeline.current(self.exe, self.fn, optimized=self.optimized)
@@ -289,18 +192,23 @@ class Entry:
 
     def call(self, arrays_in: list) -> list[Tensor]:
         """Runs on the array leaves (compiled), or records into an enclosing trace."""
-        arrays = _concrete(arrays_in, self.captures)
+        caps = self.captures
+        arrays = _concrete(arrays_in, caps)
         if arrays is None:
-            exprs = [to_expr(x) for x in arrays_in] + list(self.captures)
+            exprs = [to_expr(x) for x in arrays_in] + caps
             if any(e.symbolic for e in exprs):
+                # an enclosing trace captures what this one did: tell it the owners
+                capture_log.note([t for t in self.owners if t is not None])
                 return apply_to(self.fn, exprs)
             arrays = realize(exprs)
         outs = wrap_results(self.run(arrays), self.fn)
-        if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in):
-            # a compiled call on Tensors that require grad is one node of the imperative
-            # autograd graph, differentiated through fn like any recorded op
+        cap_inputs = self.capture_inputs()
+        if any(isinstance(x, Tensor) and x.requires_grad for x in arrays_in + cap_inputs):
+            # a compiled call on Tensors that require grad (arguments or captured ones) is
+            # one node of the imperative autograd graph, differentiated through fn like
+            # any recorded op
             inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in arrays_in]
-            record_call(self.fn.name, self.fn, inputs + list(self.captures), outs)
+            record_call(self.fn.name, self.fn, inputs + cap_inputs, outs)
         return outs
 
 
@@ -343,7 +251,8 @@ class Staged:
         self.static_argnums = static_argnums
         self.prepare = prepare        # (args, kwargs) -> (args, kwargs), before the signature
         self.optimize = optimize
-        self.cache: dict[tuple, Entry] = {}
+        # signature key -> Entry, least recently used first; at most GRADJIT_MEMORY_CACHE_SIZE
+        self.cache: OrderedDict[tuple, Entry] = OrderedDict()
         self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
         self.trace_count = 0
         self.primal: Staged | None = None    # what a derivative differentiates (ir.Function.primal)
@@ -361,8 +270,11 @@ class Staged:
     def entry(self, sig: Signature) -> Entry:
         entry = self.cache.get(sig.key)
         if entry is not None:
-            _log(f"cache hit: {self.name}")
-            return entry
+            if not entry.stale():
+                _log(f"cache hit: {self.name}")
+                self.cache.move_to_end(sig.key)
+                return entry
+            self.plans.clear()        # plans of the stale entry hold its executable
         self.trace_count += 1
         with phases.collect() as times:
             traced = trace(self.body, self.name, sig, hint_fun=self.fun)
@@ -374,11 +286,26 @@ class Staged:
             config.event("trace", f"traced {self.name} [{phases.breakdown(times)}]",
                          function=self.name,
                          phases_ms={k: round(v * 1e3, 3) for k, v in times.items()})
-        entry = Entry(fn, traced.captures, traced.out_tree, optimized=self.optimize)
+        constants = [None if t is not None else c for c, t in zip(traced.captures, traced.owners)]
+        entry = Entry(fn, constants, traced.owners, traced.out_tree, optimized=self.optimize)
         if not any(c.symbolic for c in entry.captures):
             # a closure over an enclosing trace's value is only valid during that trace
             self.cache[sig.key] = entry
+            self._evict(config.memory_cache_size())
         return entry
+
+    def _evict(self, limit: int):
+        """Drops the least recently used signatures beyond limit (and every call plan, which
+        may hold their executables): a function called with ever new shapes stays bounded."""
+        if len(self.cache) <= limit:
+            return
+        while len(self.cache) > limit:
+            key, _ = self.cache.popitem(last=False)
+            if config.logging_enabled():
+                config.event("evict", f"{self.name}: {limit} signatures cached, dropped "
+                             f"{_describe_key_parts(key)}, the least recently used",
+                             function=self.name, limit=limit)
+        self.plans.clear()
 
     def __call__(self, *args, **kwargs):
         key = None
@@ -393,7 +320,7 @@ class Staged:
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
         if key is not None and entry.exe is not None and pipeline.plain_native() \
-                and self.cache.get(sig.key) is entry \
+                and self.cache.get(sig.key) is entry and key not in self.plans \
                 and all(c.data is not None for c in entry.captures):
             self.plans[key] = CallPlan(entry)
         return out
@@ -458,7 +385,7 @@ class Compiled:
         if sig.key != self._key:
             raise TypeError(f"this executable was compiled for {_describe_key_parts(self._key)}, "
                             f"called with {_describe_key(sig)}")
-        arrays = realize([to_expr(x) for x in sig.arrays] + list(self._entry.captures))
+        arrays = realize([to_expr(x) for x in sig.arrays] + self._entry.captures)
         outs = wrap_results(list(self._exe(*arrays)), self._entry.fn)
         return tree_unflatten(self._entry.out_tree, outs)
 

@@ -92,6 +92,8 @@ jvp_rules["div"] = _div
 jvp_rules["pow"] = _pow
 jvp_rules["max"] = _extremum("gt")
 jvp_rules["min"] = _extremum("lt")
+jvp_rules["rem"] = lambda b, ts, out, x, y: plus(
+    b, ts[0], None if ts[1] is None else b.neg(b.div(b.mul(ts[1], b.sub(x, out)), y)))
 
 
 def _select(b, ts, out, pred, x, y):

@@ -77,6 +77,8 @@ def _extremum(wins):
 
 vjp_rules["max"] = _extremum("gt")
 vjp_rules["min"] = _extremum("lt")
+# rem(x, y) = x - trunc(x / y) * y: d/dy is -trunc(x / y), which is (x - out) / y exactly
+vjp_rules["rem"] = lambda b, g, out, x, y: (g, b.neg(b.div(b.mul(g, b.sub(x, out)), y)))
 
 
 def _select(b, g, out, pred, x, y):

@@ -167,11 +167,6 @@ def test_jitted_function_called_on_tensors_that_require_grad_is_differentiable()
     np.testing.assert_allclose(values(w.grad), 2 * np.array([1.0, 2.0]) + 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tracer/staging.py Entry.call: record_call receives the captured parameters (a model's "
-    "weights closed over by the jitted function) as bare Exprs without autograd edges, so "
-    "`jit(lambda x: model(x).sum())(x)` has no grad_fn and the weights get no gradient "
-    "(an error here, a silently missing term in `jitted(x) + other_loss`)"))
 def test_jitted_function_closing_over_parameters_is_differentiable():
     lin = gj.nn.Linear(2, 1)
     f = gj.jit(lambda x: lin(x).sum())

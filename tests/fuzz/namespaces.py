@@ -159,7 +159,9 @@ class GJ:
 
     @staticmethod
     def var(x, axis, keepdims):
-        return gj.var(x, axis=axis, keepdims=keepdims)
+        # PyTorch's spelling (Bessel's correction, as the NumPy reference's ddof=1); gradjit's
+        # axis=/keepdims= spelling means NumPy's ddof=0 (tracer/ops/reduce.py)
+        return gj.var(x, dim=axis, keepdim=keepdims)
 
     @staticmethod
     def logsumexp(x, axis, keepdims):

@@ -104,6 +104,11 @@ ROWS["pow"] = Row([c for _s in ((), (3,), (2, 1, 3)) for c in grad_cases(
                   + grad_cases("pow", "constant-exponent",
                                lambda b, x: b.pow(x, b.full_like(2.5, x)), F(3, low=0.5)),
                   [CompiledCase(binary("pow"), FLOATS, 0.1, 3.0)])
+# rem: quotients kept within (1, 2), away from the jumps of trunc(x / y)
+ROWS["rem"] = Row([c for _s in ((), (3,), (2, 1, 3)) for c in grad_cases(
+                      "rem", shape_label(_s), lambda b, x, y: b.emit("rem", x, y),
+                      F(*_s, low=1.3, high=1.9), F(*_s, low=1.0, high=1.2))],
+                  [CompiledCase(binary("rem"), FLOATS, sample=_nonzero)])
 
 # comparisons and logical ops have no derivative: their cases route the gradient around
 # them, checking that they contribute zeros and do not break the transforms

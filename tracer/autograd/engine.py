@@ -200,7 +200,7 @@ _PRIM_NODES = {
     "integer_pow": "Pow",
     "logical_not": "LogicalNot", "stop_gradient": "StopGradient", "convert": "ToCopy",
     "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "max": "Max", "min": "Min",
-    "pow": "Pow", "logical_and": "LogicalAnd", "logical_or": "LogicalOr", "lt": "Lt",
+    "pow": "Pow", "rem": "Fmod", "logical_and": "LogicalAnd", "logical_or": "LogicalOr", "lt": "Lt",
     "le": "Le", "gt": "Gt", "ge": "Ge", "eq": "Eq", "ne": "Ne", "select": "Where",
     "broadcast_in_dim": "Expand", "reshape": "View", "transpose": "Permute", "slice": "Slice",
     "pad": "Pad", "concatenate": "Concatenate", "reduce_sum": "Sum", "reduce_max": "ReduceMax",

@@ -162,12 +162,8 @@ def _float_floor_div(a, b):
 def _fmod(a, b):
     if not is_float(dtype_of(a)):
         return apply("sub", a, apply("mul", apply("div", a, b), b))
-
-    def nonnegative(a):
-        return apply("sub", a, apply("mul", _trunc(apply("div", a, b)), b))
-    # through -a for a < 0, so that an exact zero keeps a's sign (fmod(-4., 2.) is -0.)
-    return apply("select", apply("lt", a, _const(0, a)), _neg(nonnegative(_neg(a))),
-                 nonnegative(a))
+    # the rem primitive is C's fmod: exact for any quotient, the sign of a (-0. kept)
+    return apply("rem", a, b)
 
 
 @torch_op("Fmod")
