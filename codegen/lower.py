@@ -20,6 +20,7 @@ from llvmlite import ir as ll
 
 from codegen.loops import I1, I32, I64, declare, intrinsic
 from codegen.vmath import VMATH
+from codegen.vmath_special import SPECIAL
 
 FP_FLAGS = ("contract",)   # FMA contraction only: no reassociation, results are reproducible
 F32, F64 = ll.FloatType(), ll.DoubleType()
@@ -49,7 +50,7 @@ def _libm(bld, base: str, x):
 def scalar_rule(name: str, vmath: bool = True):
     """The scalar rule of primitive `name`: vmath's when vmath is on and has one."""
     if vmath:
-        fast = VMATH.get(name)
+        fast = VMATH.get(name) or SPECIAL.get(name)
         if fast is not None:
             return fast
     return scalar_rules[name]
@@ -88,6 +89,17 @@ scalar_rules["sqrt"] = lambda bld, x: intrinsic(bld, "llvm.sqrt", x)
 scalar_rules["rsqrt"] = lambda bld, x: bld.fdiv(const(x.type, 1.0), intrinsic(bld, "llvm.sqrt", x),
                                                flags=FP_FLAGS)
 scalar_rules["pow"] = lambda bld, x, y: intrinsic(bld, "llvm.pow", x, y)
+
+
+def _libm2(bld, base: str, x, y):
+    name = base + ("f" if x.type == F32 else "")
+    return bld.call(declare(bld.module, name, x.type, [x.type, x.type]), [x, y])
+
+
+# the special functions' fallbacks are C99 libm's (their vmath bodies: codegen/vmath_special.py)
+for _n in SPECIAL:
+    scalar_rules[_n] = _math(_n, None, _n) if _n != "atan2" else (
+        lambda bld, y, x: _libm2(bld, "atan2", y, x))
 
 
 # ---- arithmetic ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 
 from ir.core import DTYPES, Function, Op, dot_free_axes
 from ir.linalg.impl import IMPL_RULES as LINALG_RULES
+from ir.special import IMPL_RULES as SPECIAL_RULES
 
 impl_rules: dict = {}
 
@@ -247,3 +248,4 @@ def interpret(fn: Function, *args) -> list[np.ndarray]:
 
 
 impl_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+impl_rules.update(SPECIAL_RULES)    # the special functions' (ir/special.py)

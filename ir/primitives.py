@@ -373,6 +373,14 @@ def _scan(*operands, num_carry, length, reverse, regions):
 for _n, _r in (("cond", _cond), ("while", _while), ("scan", _scan)):
     _register(_n, _r, "control", fusion="kernel")
 
+# ---- special functions (their rules: ir/special.py) -------------------------------------------
+SPECIAL_UNARY = ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
+                 "log10", "exp2")
+for _n in SPECIAL_UNARY:
+    _register(_n, _float_unary(_n), "unary", elementwise=True, cost="transcendental")
+_register("atan2", _same_types("atan2", allowed=("f32", "f64")), "binary", elementwise=True,
+          cost="transcendental")
+
 
 def get(name: str) -> Primitive:
     """The primitive called name.
