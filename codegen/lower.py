@@ -20,6 +20,7 @@ from llvmlite import ir as ll
 
 from codegen.loops import I1, I32, I64, declare, intrinsic
 from codegen.vmath import VMATH
+from codegen.vmath_gamma import GAMMA, NO_LIBM
 from codegen.vmath_special import SPECIAL
 
 FP_FLAGS = ("contract",)   # FMA contraction only: no reassociation, results are reproducible
@@ -50,7 +51,7 @@ def _libm(bld, base: str, x):
 def scalar_rule(name: str, vmath: bool = True):
     """The scalar rule of primitive `name`: vmath's when vmath is on and has one."""
     if vmath:
-        fast = VMATH.get(name) or SPECIAL.get(name)
+        fast = VMATH.get(name) or SPECIAL.get(name) or GAMMA.get(name)
         if fast is not None:
             return fast
     return scalar_rules[name]
@@ -100,6 +101,8 @@ def _libm2(bld, base: str, x, y):
 for _n in SPECIAL:
     scalar_rules[_n] = _math(_n, None, _n) if _n != "atan2" else (
         lambda bld, y, x: _libm2(bld, "atan2", y, x))
+for _n in GAMMA:
+    scalar_rules[_n] = GAMMA[_n] if _n in NO_LIBM else _math(_n, None, _n)
 
 
 # ---- arithmetic ------------------------------------------------------------------------

@@ -11,10 +11,12 @@ import math
 
 import numpy as np
 
+from ir.special_impl import IMPL_RULES as GAMMA_IMPL
+
 IMPL_RULES: dict = {
     "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
     "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "log2": np.log2,
-    "log10": np.log10, "exp2": np.exp2, "atan2": np.arctan2,
+    "log10": np.log10, "exp2": np.exp2, "atan2": np.arctan2, **GAMMA_IMPL,
 }
 
 
@@ -36,6 +38,12 @@ DERIVATIVES = {     # name -> (b, out, x) -> f'(x)
     "log2": lambda b, out, x: b.div(b.full_like(1 / math.log(2), x), x),
     "log10": lambda b, out, x: b.div(b.full_like(1 / math.log(10), x), x),
     "exp2": lambda b, out, x: b.mul(out, b.full_like(math.log(2), x)),
+    "erfc": lambda b, out, x: b.mul(b.full_like(-2 / math.sqrt(math.pi), x),
+                                    b.exp(b.neg(b.mul(x, x)))),
+    "erfinv": lambda b, out, x: b.mul(b.full_like(math.sqrt(math.pi) / 2, x),
+                                      b.exp(b.mul(out, out))),
+    "lgamma": lambda b, out, x: b.digamma(x),
+    "digamma": lambda b, out, x: b.polygamma(x, n=1),
 }
 
 VJP_RULES: dict = {n: (lambda b, g, out, x, _d=d: (b.mul(g, _d(b, out, x)),))
@@ -63,3 +71,5 @@ def _atan2_jvp(b, ts, out, y, x):
 
 VJP_RULES["atan2"] = _atan2_vjp
 JVP_RULES["atan2"] = _atan2_jvp
+VJP_RULES["polygamma"] = lambda b, g, out, x, *, n: (b.mul(g, b.polygamma(x, n=n + 1)),)
+JVP_RULES["polygamma"] = lambda b, ts, out, x, *, n: b.mul(ts[0], b.polygamma(x, n=n + 1))
