@@ -9,8 +9,9 @@ tests/codegen/test_vmath_gamma.py) are in docs/numerics.md.
   on [1.25, 6] and beyond 6 a Chebyshev series of a g(a) in u = 1/a on [1/28, 1/6], whose
   values come from erfc's continued fraction in 50-digit arithmetic. erfc(-a) = 2 - erfc(a).
 - erfinv: Giles' single-precision approximation ("Approximating the erfinv function", GPU
-  Computing Gems, 2011), or an asymptotic start past its range, refined by three Newton steps on erf(x) = y (erfc(x) = 1 - y for
-  |y| >= 1/2, where 1 - y is exact, so the steps keep their accuracy up to |y| -> 1).
+  Computing Gems, 2011), or an asymptotic start past its range, refined by three Newton steps
+  on erf(x) = y (erfc(x) = 1 - y for |y| >= 1/2, where 1 - y is exact, so the steps keep
+  their accuracy up to |y| -> 1).
 - lgamma, digamma, polygamma(n): the recurrences shift y < 8 to y + 8 (a product of 8 terms
   for lgamma, a sum of 8 reciprocals for the others), then Stirling's / the asymptotic series
   with Bernoulli numbers; x < 0 by the reflection formulas with sin(pi r), r = x - rint(x)
