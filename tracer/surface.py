@@ -23,6 +23,8 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import special as sp
+from tracer.ops import special_math as spm
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
 from tracer.tensor import Tensor
@@ -76,6 +78,15 @@ METHODS = {
     "maximum": ew.maximum, "minimum": ew.minimum, "clamp": ew.clamp, "clip": ew.clamp,
     "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max, "masked_fill": ew.masked_fill,
     "where": lambda self, condition, other: ew.where(condition, self, other),
+    # special functions (tracer/ops/special.py, special_math.py)
+    **{name: getattr(sp, name) for name in (
+        "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos",
+        "arctan", "arcsinh", "arccosh", "arctanh", "log2", "log10", "exp2", "erfc", "erfinv",
+        "lgamma", "digamma", "atan2", "arctan2")},
+    "polygamma": lambda self, n: sp.polygamma(n, self),
+    **{name: getattr(spm, name) for name in (
+        "logaddexp", "logaddexp2", "hypot", "lerp", "heaviside", "sinc", "xlogy", "logit",
+        "nan_to_num", "isclose", "allclose")},
     # rounding
     "floor": rounding.floor, "ceil": rounding.ceil, "trunc": rounding.trunc,
     "fix": rounding.trunc, "round": rounding.round, "frac": rounding.frac,

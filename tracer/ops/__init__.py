@@ -15,10 +15,12 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
+    special.py        asin.. atanh, log2 log10 exp2, atan2, erfc erfinv lgamma digamma polygamma
+    special_math.py   logaddexp hypot lerp heaviside sinc xlogy logit nan_to_num isclose clip
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
 from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
-                        nn_functional, reduce, rounding, shape)
+                        nn_functional, reduce, rounding, shape, special, special_math)
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
@@ -28,10 +30,12 @@ from tracer.ops.nn_functional import *    # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
+from tracer.ops.special import *          # noqa: F401,F403
+from tracer.ops.special_math import *     # noqa: F401,F403
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding)
+            rounding, special, special_math)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -20,7 +20,7 @@ from tracer.tensor import Tensor
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
            "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
-           "relu", "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
+           "relu", "reciprocal", "maximum", "minimum", "where", "clamp", "clamp_min",
            "clamp_max", "masked_fill", "stop_gradient"]
 
 
@@ -285,7 +285,6 @@ def clamp_max(x, max):
 
 
 clamp.torch_name = "Clamp"
-clip = clamp
 subtract, multiply, divide, true_divide = sub, mul, div, div
 negative, absolute = neg, abs
 
