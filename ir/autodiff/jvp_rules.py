@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
+from ir.autodiff.common import (extremum_mask, extremum_weights, plus, pow_dx, pow_dy, times,
                                 zeros)
 from ir.primitives import having
 from ir.linalg.jvp import JVP_RULES as LINALG_RULES
@@ -82,9 +82,9 @@ def _pow(b, ts, out, x, y):
 
 def _extremum(wins):
     def rule(b, ts, out, x, y):
-        w = extremum_weight(b, x, y, wins)
+        wx, wy = extremum_weights(b, x, y, wins)
         tx, ty = ts
-        return plus(b, times(b, tx, w), times(b, ty, b.sub(b.full_like(1, x), w)))
+        return plus(b, times(b, tx, wx), times(b, ty, wy))
     return rule
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
+from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weights,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
 from ir.primitives import having
 from ir.linalg.vjp import VJP_RULES as LINALG_RULES
@@ -70,8 +70,8 @@ vjp_rules["pow"] = lambda b, g, out, x, y: (
 
 def _extremum(wins):
     def rule(b, g, out, x, y):
-        share = b.mul(g, extremum_weight(b, x, y, wins))
-        return share, b.sub(g, share)
+        wx, wy = extremum_weights(b, x, y, wins)
+        return b.mul(g, wx), b.mul(g, wy)
     return rule
 
 

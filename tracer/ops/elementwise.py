@@ -249,13 +249,16 @@ def _clamp_impl(x, lo, hi):
     args = operands(x, *bounds)
     t, rest = args[0], list(args[1:])
     # select keeps the gradient of x inside [min, max] (inclusive), as PyTorch's clamp does;
-    # outside, max/min give the bound, or NaN when x or the bound is NaN (gradient 0 for x)
+    # a tensor bound gets it where x is strictly beyond it; an unordered pair (x or the bound
+    # NaN) gives NaN through max/min of the detached operands: no gradient to either
     if lo is not None:
         low = rest.pop(0)
-        t = apply("select", apply("ge", t, low), t, apply("max", t, low))
+        t = apply("select", apply("ge", t, low), t, apply("select", apply("lt", t, low), low,
+                  apply("max", stop_gradient(t), stop_gradient(low))))
     if hi is not None:
         high = rest.pop(0)
-        t = apply("select", apply("le", t, high), t, apply("min", t, high))
+        t = apply("select", apply("le", t, high), t, apply("select", apply("gt", t, high), high,
+                  apply("min", stop_gradient(t), stop_gradient(high))))
     return t
 
 
