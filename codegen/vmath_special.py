@@ -118,7 +118,8 @@ def _atan264(e: _Emit, y: ll.Value, x: ll.Value) -> ll.Value:
     steep = b.fcmp_ordered(">", ay, ax)
     num, den = b.select(steep, ax, ay), b.select(steep, ay, ax)
     t = b.fdiv(num, den)
-    t = e.when("==", den, 0.0, e.f(0.0), t)                    # (0, 0): angle 0 or pi
+    origin = b.and_(b.fcmp_ordered("==", ax, e.f(0.0)), b.fcmp_ordered("==", ay, e.f(0.0)))
+    t = b.select(origin, e.f(0.0), t)                          # (0, 0): angle 0 or pi
     both_inf = b.and_(b.fcmp_ordered("==", ax, e.f(math.inf)),
                       b.fcmp_ordered("==", ay, e.f(math.inf)))
     t = b.select(both_inf, e.f(1.0), t)                        # (inf, inf): pi/4 multiples

@@ -3,7 +3,7 @@
 Declared in ir/primitives.py (SPECIAL_UNARY and atan2); the tables here are merged into
 ir/interpret.py's impl_rules and ir/autodiff's vjp_rules / jvp_rules, as ir/linalg's are.
 Each derivative is the formula PyTorch's derivatives.yaml uses, so values at the domain ends
-match it (asin'(1) = inf, atanh'(1) = inf, atan2's gradient at the origin is nan).
+match it (asin'(1) = inf, atanh'(1) = inf, atan2's gradient at the origin is 0).
 """
 from __future__ import annotations
 
@@ -53,8 +53,12 @@ JVP_RULES: dict = {n: (lambda b, ts, out, x, _d=d: b.mul(ts[0], _d(b, out, x)))
 
 
 def _atan2_partials(b, y, x):
-    """(d/dy, d/dx) of atan2(y, x) = (x, -y) / (x^2 + y^2), as PyTorch's atan2_backward."""
-    recip = b.div(b.full_like(1, x), b.add(b.mul(y, y), b.mul(x, x)))
+    """(d/dy, d/dx) of atan2(y, x) = (x, -y) / (x^2 + y^2), as PyTorch's atan2_backward;
+    0 at the origin, as PyTorch 2.13 gives (not 0 * inf)."""
+    r2 = b.add(b.mul(y, y), b.mul(x, x))
+    origin = b.eq(r2, b.full_like(0, x))
+    recip = b.div(b.full_like(1, x), b.select(origin, b.full_like(1, x), r2))
+    recip = b.select(origin, b.full_like(0, x), recip)
     return b.mul(x, recip), b.neg(b.mul(y, recip))
 
 

@@ -40,7 +40,10 @@ def _erfinv(y: float) -> float:
     if y == 0:
         return y
     a = abs(y)
-    x = NormalDist().inv_cdf((1 + a) / 2) / math.sqrt(2) if a > 1e-8 else a * 0.886226925452758
+    if a <= 1e-8:
+        x = a * 0.886226925452758
+    else:       # the upper tail: 1 - a is exact for a >= 1/2, so p keeps its digits
+        x = -NormalDist().inv_cdf((1 - a) / 2) / math.sqrt(2)
     for _ in range(3):
         resid = (1 - a) - math.erfc(x) if a >= 0.5 else math.erf(x) - a
         x -= resid * math.sqrt(math.pi) / 2 * math.exp(x * x)

@@ -44,7 +44,8 @@ jvp_rules["logistic"] = lambda b, ts, out, x: b.mul(
     ts[0], b.sub(out, b.mul(out, out)))
 jvp_rules["erf"] = lambda b, ts, out, x: b.mul(
     b.mul(ts[0], b.exp(b.neg(b.mul(x, x)))), b.full_like(2 / math.sqrt(math.pi), x))
-jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.sign(x))
+jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.select(b.ne(x, x), b.full_like(0, x),
+                                                               b.sign(x)))
 
 
 def _integer_pow(b, ts, out, x, *, n):

@@ -45,7 +45,9 @@ vjp_rules["logistic"] = lambda b, g, out, x: (
 vjp_rules["erf"] = lambda b, g, out, x: (
     b.mul(g, b.mul(b.full_like(2 / math.sqrt(math.pi), x), b.exp(b.neg(b.mul(x, x))))),)
 # NOTE: sign(0) = 0 makes 0 the subgradient of abs at 0, as in PyTorch
-vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.sign(x)),)
+# and a NaN input gets gradient 0 too (PyTorch's sgn(nan) is 0; the sign primitive gives nan)
+vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.select(b.ne(x, x), b.full_like(0, x),
+                                                           b.sign(x))),)
 
 
 def _integer_pow(b, g, out, x, *, n):

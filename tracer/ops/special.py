@@ -49,10 +49,11 @@ def _polygamma(n: int, x):
 def polygamma(n: int, input) -> Tensor:
     """The n-th derivative of digamma (n = 0: digamma itself), torch.polygamma(n, input).
     **differs:** below 0 only n <= 2 are computed (by reflection); larger n give NaN there."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise user_error(RuntimeError, f"polygamma(n, x) does not support negative n, "
-                                       f"got n = {n!r}" if isinstance(n, numbers.Integral)
-                         else f"polygamma: n must be an int, got {type(n).__name__}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise user_error(TypeError, f"polygamma(): argument 'n' must be int, not "
+                                    f"{type(n).__name__}")
+    if n < 0:
+        raise user_error(RuntimeError, "polygamma(n, x) does not support negative n.")
     return digamma(input) if n == 0 else _polygamma(int(n), input)
 
 
@@ -62,7 +63,7 @@ polygamma.torch_name = "Polygamma"
 @torch_op("Atan2", saves=(0, 1))
 def atan2(input, other) -> Tensor:
     """The angle of the point (other, input) in [-pi, pi] (C's atan2 at zeros and infinities);
-    the gradient at the origin is NaN, as PyTorch's."""
+    the gradient at the origin is 0, as PyTorch's."""
     dtype = float_dtype(result_type(input, other))
     y, x = operands(input, other, dtype=dtype)
     return apply("atan2", y, x)

@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from ir.core import is_float
-from tracer.ops.compare import eq, isinf, isnan, le, logical_and, logical_not, logical_or
+from tracer.ops.compare import (eq, isfinite, isinf, isnan, le, logical_and, logical_not,
+                                logical_or)
 from tracer.ops.elementwise import (abs, add, clamp, div, exp, log, log1p, maximum, minimum,
                                     mul, sigmoid, sin, sqrt, stop_gradient, sub, where)
 from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, is_scalar, operands,
@@ -62,7 +63,10 @@ def hypot(input, other) -> Tensor:
     """sqrt(input^2 + other^2) without overflow: big * sqrt(1 + (small/big)^2); an infinite
     operand gives inf even beside a NaN (C's hypot); the gradient at (0, 0) is NaN, as PyTorch's."""
     a, b = _floats(input, other)
-    x, y = abs(a), abs(b)
+    # beside an infinity a finite operand gets gradient 0 (x/inf), not 0 * inf = NaN
+    zero = constant(0, dtype_of(a))
+    x = abs(where(logical_and(isinf(b), isfinite(a)), zero, a))
+    y = abs(where(logical_and(isinf(a), isfinite(b)), zero, b))
     big, small = maximum(x, y), minimum(x, y)
     ratio = div(small, big)
     out = mul(big, sqrt(add(mul(ratio, ratio), 1)))
@@ -76,11 +80,13 @@ def lerp(input, end, weight) -> Tensor:
     a, b = _floats(input, end)
     w = weight if is_scalar(weight) else cast(to_tensor(weight), dtype_of(a))
     diff = sub(b, a)
-    low = add(a, mul(w, diff))
-    high = sub(b, mul(diff, sub(1, w)))
     if is_scalar(w):
-        return low if w < 0.5 else high
-    return where(w < 0.5, low, high)
+        return add(a, mul(w, diff)) if w < 0.5 else sub(b, mul(diff, sub(1, w)))
+    # each branch sees a weight that is safe where it is discarded (diff may be infinite)
+    use_low = w < 0.5
+    low = add(a, mul(where(use_low, w, constant(0, dtype_of(a))), diff))
+    high = sub(b, mul(diff, sub(1, where(use_low, constant(1, dtype_of(a)), w))))
+    return where(use_low, low, high)
 
 
 @torch_op("Heaviside")
