@@ -12,6 +12,7 @@ from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_i
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
+from tracer.linalg import det, inv as inverse, slogdet  # noqa: F401  torch.det, ...
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
 from gradjit import (autograd, backends, cuda, func, linalg, nn, optim,  # noqa: F401  namespaces
                      special, utils)

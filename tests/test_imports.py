@@ -178,7 +178,7 @@ TENSOR_ATTRIBUTES = str.split("""
     var view view_as where zero_
     acos acosh allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin asinh atan atan2
     atanh cosh digamma erfc erfinv exp2 heaviside hypot isclose lerp lgamma log10 log2 logaddexp
-    logaddexp2 logit nan_to_num polygamma sinc sinh xlogy
+    logaddexp2 logit nan_to_num polygamma sinc sinh xlogy det inverse slogdet
 """)
 
 _LIST_SURFACE = """

@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from tracer import creation, norm
+from tracer import linalg as tl
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import special as sp
@@ -108,7 +109,7 @@ METHODS = {
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
     "norm": norm.norm, "dot": linalg.dot, "inner": linalg.inner, "outer": linalg.outer,
-    "ger": linalg.outer,
+    "ger": linalg.outer, "det": tl.det, "inverse": tl.inv, "slogdet": tl.slogdet,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
     "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,
