@@ -163,6 +163,25 @@ def test_torch_spellings_of_det_inverse_slogdet():
     assert gj.det(a.requires_grad_()).grad_fn.name() == "LinalgDetBackward0"
 
 
+# torch 2.13: det's gradient at exactly singular matrices is zero (not the adjugate)
+SINGULAR = [[[1., 2.], [2., 4.]], [[0., 0.], [0., 1.]], S,
+            [[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]]]
+
+
+@pytest.mark.parametrize("m", SINGULAR, ids=range(len(SINGULAR)))
+def test_det_gradient_at_a_singular_matrix_as_pytorch(m):
+    a = t(m).requires_grad_()
+    d = gj.linalg.det(a)
+    d.backward()
+    assert d.item() == 0 and not a.grad.numpy().any()
+    assert not gj.jit(gj.grad(gj.linalg.det))(np.array(m)).numpy().any()
+    # beside a regular matrix in one batch: the regular one keeps its gradient (adj^T)
+    both = t(np.stack([np.pad(m, ((0, 3 - len(m)),) * 2), A])).requires_grad_()
+    gj.linalg.det(both).sum().backward()
+    want = np.linalg.det(np.array(A)) * np.linalg.inv(np.array(A)).T
+    np.testing.assert_allclose(both.grad.numpy()[1], want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("fn", [gj.linalg.eig, gj.linalg.eigvals])
 def test_eig_names_the_missing_complex_dtype(fn):
     with pytest.raises(NotImplementedError, match="eigenvalues of a general matrix are complex"):
