@@ -57,28 +57,29 @@ def alias_expr(e: Expr) -> Expr:
 class Storage:
     """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
     version counter and, once shared, the members and the root value they window on."""
-    __slots__ = ("version", "members", "root", "root_expr")
-
-    def __init__(self):
-        self.version = 0
-        self.members = None        # WeakSet of the sharing Tensors, once there are several
-        self.root = None           # weakref to the tensor whose value the members window on
-        self.root_expr = None
+    # class attributes, not an __init__: every result tensor makes one, most never change it
+    version = 0
+    members = None                 # WeakSet of the sharing Tensors, once there are several
+    root = None                    # weakref to the tensor whose value the members window on
+    root_expr = None
 
 
 class Tensor:
+    # the autograd fields' values for a new tensor, as class attributes: an instance stores
+    # only what differs, so making a result tensor (of every jit call) costs two stores
+    _requires_grad = False         # leaves only; a non-leaf requires grad via its grad_fn
+    _grad = None
+    _grad_fn = None
+    _output_nr = 0
+    _retains_grad = False
+    _member = None                 # how this tensor sits in a shared storage (views.py)
+
     def __init__(self, expr=None, *args, **kwargs):
         if type(expr) is not Expr or args or kwargs:    # the legacy torch.Tensor(data | *size)
             expr = legacy_expr((expr, *args) if expr is not None or args else (), kwargs,
                                default_float())
         self._expr = expr
         self._storage = Storage()
-        self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
-        self._grad = None
-        self._grad_fn = None
-        self._output_nr = 0
-        self._retains_grad = False
-        self._member = None            # how this tensor sits in a shared storage (views.py)
 
     # ---- autograd fields (PyTorch's) ----
 
