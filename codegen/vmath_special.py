@@ -50,7 +50,7 @@ def _constants() -> dict:
     """The f64 constants (computed once, on first use)."""
     if _CONSTANTS:
         return _CONSTANTS
-    taylor = [Fraction((-1) ** (k + 1), 2 * k + 3) for k in range(60)]
+    taylor = [Fraction((-1) ** (k + 1), 2 * k + 3) for k in range(30)]   # 0.1716^30: 1e-23
     ln10 = _ln10()
     log10_2 = LN2 / ln10
     hi = _round(log10_2, 40)                      # k * hi is exact for |k| < 2^12
