@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ir import debug_print
 from ir.core import DTYPES, Function, Op, dot_free_axes
 from ir.linalg.impl import IMPL_RULES as LINALG_RULES
 from ir.special import IMPL_RULES as SPECIAL_RULES
@@ -203,6 +204,17 @@ def _scan(*operands, num_carry, length, reverse, regions):
 
 
 impl_rules.update({"cond": _cond, "while": _while, "scan": _scan})
+# a call with custom derivative rules computes its body (region 0)
+for _n in ("custom_vjp_call", "custom_jvp_call"):
+    impl_rules[_n] = lambda *operands, regions: interpret(regions[0], *operands)
+
+
+def _debug_print(*xs, fmt, names, batch_dims):
+    debug_print.emit(fmt, names, batch_dims, xs)
+    return list(xs)
+
+
+impl_rules["debug_print"] = _debug_print
 
 
 def eval_op(op: Op, args: list) -> list[np.ndarray]:
