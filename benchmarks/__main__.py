@@ -1,7 +1,9 @@
 """python -m benchmarks [--quick] [--only NAME ...] [--json out.json] [--threads N]
+                        [--load N] [--procs N] [--cpu-report] [--pool-table]
 
 Prints, per workload, the median time of each system (interleaved rounds), the ratio of
 gradjit to each, peak memory, and cold compile times (trace + compile + first run).
+--load, --procs, --cpu-report and --pool-table: see benchmarks/load.py.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "GRADJIT_NUM_THREADS")
@@ -26,7 +29,7 @@ def configure_threads(n: int):
 
 
 def build(gj, quick: bool):
-    from benchmarks import workloads
+    from benchmarks import imperative_steps, workloads
     sizes = [10**6] if quick else [10**6, 10**7]
     made = [workloads.chain(gj, n) for n in sizes]
     made.append(workloads.mlp(gj))
@@ -35,6 +38,7 @@ def build(gj, quick: bool):
         maker = getattr(workloads, name, None)
         if maker is not None:
             made.extend(maker(gj, quick) if name == "gmm" else [maker(gj)])
+    made.extend(imperative_steps.build(gj, quick))
     return made
 
 
@@ -84,17 +88,51 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per library (gradjit, its BLAS, NumPy, JAX, PyTorch); "
-                             "default 1, as issue 6's targets are measured")
+                             "default 1, as issue 6's targets are measured; 0: each "
+                             "library's own default")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N busy-loop processes for the duration")
+    parser.add_argument("--procs", type=int, default=1, metavar="N",
+                        help="run N copies of this benchmark at once, each reporting")
+    parser.add_argument("--cpu-report", action="store_true",
+                        help="print the CPU, the ISA LLVM targets, the BLAS and its threads")
+    parser.add_argument("--pool-table", action="store_true",
+                        help="issue 13's table: the MLP alone, two at once, every core busy")
     args = parser.parse_args(argv)
-    configure_threads(args.threads)
+    from benchmarks import load
+    if args.procs > 1:
+        rest = load.strip_option(load.strip_option(sys.argv[1:] if argv is None else argv,
+                                                   "--procs"), "--load")
+        with load.busy_loops(args.load):
+            for k, out in enumerate(load.run_copies(rest, args.procs)):
+                print(f"---- copy {k + 1} of {args.procs} ----\n{out}", end="")
+        return
+    with load.busy_loops(args.load):
+        _run(args)
+
+
+def _run(args):
+    from benchmarks import load
+    if args.threads > 0:
+        configure_threads(args.threads)
+    if args.cpu_report or args.pool_table:
+        for line in load.cpu_report():
+            print(line)
+        if args.pool_table:
+            for line in load.pool_table(1.0 if args.quick else 3.0):
+                print(line)
+        return
     import gradjit as gj
     from benchmarks import workloads
-    if workloads.torch is not None:
+    if workloads.torch is not None and args.threads > 0:
         workloads.torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; {args.threads} thread(s) each; systems: gradjit"
           + (", jax " + workloads.jax.__version__ if workloads.jax else "")
-          + (", torch " + workloads.torch.__version__ if workloads.torch else ""))
+          + (", torch " + workloads.torch.__version__ if workloads.torch else "")
+          + (f"; {args.load} busy loop(s) alongside" if args.load else ""))
+    for line in load.cpu_report():
+        print(line)
     rows = []
     for w in build(gj, args.quick):
         if args.only and not any(w.name.startswith(p) for p in args.only):

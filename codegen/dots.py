@@ -24,14 +24,13 @@ Measured choices (2-core AVX-512 machine):
   matmul is one nest). In the MLP benchmark all of them together take a few percent of the
   time and the gemms over 90%, so an epilogue inside the BLAS call (which OpenBLAS cannot
   take) has little to win.
-- Threads: the calls run on the kernel's calling thread, never inside the kernel's parallel
-  loop nests, so OpenBLAS's own pool (size: OPENBLAS_NUM_THREADS, default the core count) and
-  gradjit's threads never run at once and nothing is coordinated: on the MLP, OpenBLAS with 2
-  threads measured 1.34 ms, with 1 thread 1.79 ms, alongside gradjit's 2 threads 1.47 ms.
-  Results are bitwise reproducible run to run and for any gradjit thread count; OpenBLAS
-  itself picks another kernel for some shapes when its thread count changes (single-threaded
-  it uses small-matrix kernels), so changing OPENBLAS_NUM_THREADS can change the last bits,
-  exactly as it does for NumPy's matmul.
+- Threads: the BLAS runs single-threaded (runtime.blas sets its pool to
+  GRADJIT_BLAS_THREADS, default 1) and a large call is split into blocks of the output run
+  on gradjit's pool (codegen.gemm_split), so the two pools never oversubscribe the cores.
+  Results are bitwise reproducible run to run and for any gradjit thread count (the blocks
+  come from the shapes); OpenBLAS itself picks another kernel for some shapes when its own
+  thread count changes, so GRADJIT_BLAS_THREADS=keep with OPENBLAS_NUM_THREADS set can
+  change the last bits, exactly as it does for NumPy's matmul.
 """
 from __future__ import annotations
 
@@ -41,8 +40,9 @@ from typing import Callable
 
 from llvmlite import ir as ll
 
+from codegen.gemm_split import Call, emit_split, gemm_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
-from codegen.loops import I32, for_nest, i64
+from codegen.loops import I32, I64, for_nest, i64
 from codegen.lower import LLVM_TYPES
 from ir.core import Op, Value, dot_free_axes
 from ir.primitives import Primitive, get as get_primitive
@@ -276,21 +276,37 @@ def _offset(bld, base, dims, strides, elem):
 
 
 def _gemm(k: KernelCall):
-    """C = A @ B for every batch element, through externals.gemm."""
+    """C = A @ B for every batch element, through externals.gemm (split across gradjit's
+    threads when large: codegen.gemm_split)."""
     bld, op, plan = k.bld, k.op, k.op.params["plan"]
     dtype = op.inputs[0].dtype
     fn, real = k.externals.gemm(bld.module, dtype), LLVM_TYPES[dtype]
     a, b, c = k.buffer(op.inputs[0]), k.buffer(op.inputs[1]), k.buffer(op.results[0])
+    lhs, rhs, m, n = (a.ptr, plan.a.ld, plan.a.trans), (b.ptr, plan.b.ld, plan.b.trans), \
+        plan.m, plan.n
+    strides = [plan.a.batch, plan.b.batch, plan.c.batch]
+    if plan.c.trans:       # C stored transposed: C^T = op(B)^T op(A)^T
+        lhs, rhs, m, n = (*rhs[:2], not rhs[2]), (*lhs[:2], not lhs[2]), n, m
+        strides[:2] = strides[1::-1]
+
+    def call(bld, pa, pb, pc, rows, cols):
+        bld.call(fn, [ll.Constant(I32, ROW_MAJOR), _flag(lhs[2]), _flag(rhs[2]), rows, cols,
+                      i64(plan.k), ll.Constant(real, 1.0), pa, i64(lhs[1]), pb, i64(rhs[1]),
+                      ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
+
+    ctx = k.em.ctx
+    split = None if ctx.bounds_check else \
+        gemm_split(math.prod(plan.batch_shape), m, n, plan.k)
+    if split is not None:
+        shape = Call(m, n, plan.k, lhs[1], lhs[2], rhs[1], rhs[2], plan.c.ld)
+        emit_split(bld, ctx.func.name, split, shape, plan.batch_shape,
+                   [lhs[0], rhs[0], c.ptr], strides, a.elem, call, ctx.err_ptr,
+                   ctx.alloca(ll.ArrayType(I64, 3), "gemm_context"))
+        return
     with for_nest(bld, plan.batch_shape, "g") as dims:
-        lhs = (_offset(bld, a.ptr, dims, plan.a.batch, a.elem), plan.a.ld, plan.a.trans)
-        rhs = (_offset(bld, b.ptr, dims, plan.b.batch, b.elem), plan.b.ld, plan.b.trans)
-        pc = _offset(bld, c.ptr, dims, plan.c.batch, c.elem)
-        m, n = plan.m, plan.n
-        if plan.c.trans:       # C stored transposed: C^T = op(B)^T op(A)^T
-            lhs, rhs, m, n = (*rhs[:2], not rhs[2]), (*lhs[:2], not lhs[2]), n, m
-        bld.call(fn, [ll.Constant(I32, ROW_MAJOR), _flag(lhs[2]), _flag(rhs[2]), i64(m),
-                      i64(n), i64(plan.k), ll.Constant(real, 1.0), lhs[0], i64(lhs[1]),
-                      rhs[0], i64(rhs[1]), ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
+        pa, pb, pc = (_offset(bld, p, dims, s, a.elem)
+                      for p, s in zip((lhs[0], rhs[0], c.ptr), strides))
+        call(bld, pa, pb, pc, i64(m), i64(n))
 
 
 def _flag(trans: bool) -> ll.Constant:

@@ -160,89 +160,43 @@ def intrinsic(bld: ll.IRBuilder, name: str, *args, ret=None) -> ll.Value:
 # ---- fork/join over a task range -------------------------------------------------------
 
 THREADS_OFFSET = 8      # the runtime writes the thread count (an i64) here in the workspace
+POOL_OFFSET = 16        # ... and the address of runtime.pool's gj_pool_run (0: run inline)
 MAX_THREADS = 64
 TASK_TYPE = ll.FunctionType(ll.VoidType(), [PTR, I64])     # void task(ptr context, i64 t)
-_WORKER_TYPE = ll.FunctionType(PTR, [PTR])
-_SHARED = ll.ArrayType(I64, 4)     # 8-byte slots: task, context, count, next task number
+_POOL_TYPE = ll.FunctionType(ll.VoidType(), [TASK_TYPE.as_pointer(), PTR, I64, I64])
 
 
-def parallel_for(bld: ll.IRBuilder, task: ll.Function, context, count, threads):
-    """Calls task(context, t) for every t in [0, count), on up to `threads` threads.
+def parallel_for(bld: ll.IRBuilder, task: ll.Function, context, count, header):
+    """Calls task(context, t) for every t in [0, count), on up to the header's thread count.
 
-    Fully native fork/join: the calling thread starts min(threads, count) - 1 pthreads, all
-    of them (itself included) take task numbers from one atomic counter until none is left,
-    then it joins them. What a task computes must not depend on which thread runs it, so
-    results do not depend on the thread count. A thread that cannot be started is simply
-    not waited for: the others do its share.
+    header is the workspace header: the kernel hands the tasks to the process's pool
+    (runtime.pool: the calling thread takes tasks too, and returns when all have run), or,
+    when the runtime wrote no pool address (one thread), runs them in order itself. What a
+    task computes must not depend on which thread runs it, so results do not depend on the
+    thread count.
     """
     fn = _parallel_for_function(bld.module)
-    bld.call(fn, [task, context, count, threads])
+    bld.call(fn, [task, context, count, header])
 
 
 def _parallel_for_function(module: ll.Module) -> ll.Function:
     existing = module.globals.get("gj.parallel_for")
     if existing is not None:
         return existing
-    worker = _worker_function(module)
-    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR, I64, I64]),
-                     "gj.parallel_for")
+    fnty = ll.FunctionType(ll.VoidType(), [TASK_TYPE.as_pointer(), PTR, I64, PTR])
+    fn = ll.Function(module, fnty, "gj.parallel_for")
     fn.linkage = "internal"
-    task, context, count, threads = fn.args
+    task, context, count, header = fn.args
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
-    shared = bld.alloca(_SHARED)
-    for k, v in enumerate((task, context, count, i64(0))):
-        v = bld.ptrtoint(v, I64) if isinstance(v.type, ll.PointerType) else v
-        bld.store(v, _at(bld, shared, i64(k)))
-    tids = bld.alloca(ll.ArrayType(I64, MAX_THREADS))
-    started = bld.alloca(ll.ArrayType(I8, MAX_THREADS))
-    n = _min(bld, _min(bld, threads, count), i64(MAX_THREADS))
-    create = declare(module, "pthread_create", I32, [PTR, PTR, PTR, PTR])
-    join = declare(module, "pthread_join", I32, [I64, PTR])
-    with for_range(bld, n, "spawn", start=1) as k:
-        rc = bld.call(create, [_at(bld, tids, k), ll.Constant(PTR, None), worker, shared])
-        ok = bld.icmp_signed("==", rc, ll.Constant(I32, 0))
-        bld.store(bld.zext(ok, I8), _at(bld, started, k))
-    bld.call(worker, [shared])
-    with for_range(bld, n, "join", start=1) as k:
-        ok = bld.icmp_unsigned("!=", bld.load(_at(bld, started, k), typ=I8), ll.Constant(I8, 0))
-        with bld.if_then(ok):
-            bld.call(join, [bld.load(_at(bld, tids, k), typ=I64), ll.Constant(PTR, None)])
+    threads = bld.load(bld.gep(header, [i64(THREADS_OFFSET)], source_etype=I8), typ=I64)
+    pool_type = _POOL_TYPE.as_pointer()
+    pool = bld.load(bld.gep(header, [i64(POOL_OFFSET)], source_etype=I8), typ=pool_type)
+    with bld.if_else(bld.icmp_unsigned("!=", pool, ll.Constant(pool_type, None))) as (on_pool,
+                                                                                     inline):
+        with on_pool:
+            bld.call(pool, [task, context, count, threads])
+        with inline:
+            with for_range(bld, count, "task") as t:
+                bld.call(task, [context, t])
     bld.ret_void()
     return fn
-
-
-def _worker_function(module: ll.Module) -> ll.Function:
-    """`ptr worker(ptr shared)`: runs tasks from the shared counter until none is left."""
-    fn = ll.Function(module, _WORKER_TYPE, "gj.parallel_worker")
-    fn.linkage = "internal"
-    shared = fn.args[0]
-    bld = ll.IRBuilder(fn.append_basic_block("entry"))
-    task = bld.load(_field(bld, shared, 0), typ=TASK_TYPE.as_pointer())
-    context = bld.load(_field(bld, shared, 1), typ=PTR)
-    count = bld.load(_field(bld, shared, 2), typ=I64)
-    next_ptr = _field(bld, shared, 3)
-    loop = fn.append_basic_block("take")
-    run = fn.append_basic_block("run")
-    done = fn.append_basic_block("done")
-    bld.branch(loop)
-    bld.position_at_end(loop)
-    t = bld.atomic_rmw("add", next_ptr, i64(1), "monotonic")
-    bld.cbranch(bld.icmp_signed("<", t, count), run, done)
-    bld.position_at_end(run)
-    bld.call(task, [context, t])
-    bld.branch(loop)
-    bld.position_at_end(done)
-    bld.ret(ll.Constant(PTR, None))
-    return fn
-
-
-def _field(bld: ll.IRBuilder, shared, k: int):
-    return bld.gep(shared, [i64(8 * k)], inbounds=True, source_etype=I8)
-
-
-def _min(bld: ll.IRBuilder, a, b):
-    return bld.select(bld.icmp_signed("<", a, b), a, b)
-
-
-def _at(bld: ll.IRBuilder, array, k):
-    return bld.gep(array, [i64(0), k], inbounds=True)

@@ -42,7 +42,7 @@ from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
 from codegen.fusion import LoopNest
 from codegen.lower import F64, LLVM_TYPES
-from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, THREADS_OFFSET, declare,
+from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, declare,
                            for_range, i64, iadd, idiv, imul, isub, linearize, parallel_for)
 from codegen.nest_plan import LANES, ReductionPlan, Split, body_cost, inner_axis, plan_split
 from codegen.summation import BLOCK, Cascade, Compensated, Wide, compensated, two_sum
@@ -152,8 +152,7 @@ class NestEmitter:
         pointers = [self.buffers[key].ptr for key in keys] + [partials, ctx.err_ptr]
         for k, ptr in enumerate(pointers):
             bld.store(bld.ptrtoint(ptr, I64), bld.gep(context, [i64(0), i64(k)], inbounds=True))
-        threads = bld.load(bld.gep(ctx.err_ptr, [i64(THREADS_OFFSET)], source_etype=I8), typ=I64)
-        parallel_for(bld, task, context, i64(split.tasks), threads)
+        parallel_for(bld, task, context, i64(split.tasks), ctx.err_ptr)
         base = bld.inttoptr(bld.ptrtoint(partials, I64), PTR)
         for root, offset in split.offsets.items():
             self._combine(self.reductions[root], base, offset)

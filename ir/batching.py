@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ir.builder import Builder
 from ir.core import Function, TensorType, Value
+from ir.cumulative.rules import BATCH_RULES as CUMULATIVE_RULES
 from ir.primitives import PRIMITIVES, having
 
 batch_rules: dict = {}
@@ -357,3 +358,4 @@ def _leading_batch(name):
 
 batch_rules.update({name: _leading_batch(name)
                     for name in ("cholesky", "triangular_solve", "lu", "qr", "eigh", "svd")})
+batch_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

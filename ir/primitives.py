@@ -21,6 +21,7 @@ from ir.constants import constant_value_problem
 from ir.core import (DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, dot_free_axes,
                      is_float)
 from ir.linalg.shapes import SHAPE_RULES as LINALG_SHAPES, TRAITS as LINALG_TRAITS
+from ir.cumulative.shapes import SHAPE_RULES as CUMULATIVE_SHAPES, TRAITS as CUMULATIVE_TRAITS
 
 __all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
@@ -449,3 +450,7 @@ def get(name: str) -> Primitive:
 # ---- linear algebra: decompositions and solves (ir/linalg) --------------------------------
 for _name, _rule in LINALG_SHAPES.items():
     _register(_name, _rule, "other", **LINALG_TRAITS)
+
+# ---- cumulative: running sums, products, log-sum-exps, extremes (ir/cumulative) ------------
+for _name, _rule in CUMULATIVE_SHAPES.items():
+    _register(_name, _rule, "other", **CUMULATIVE_TRAITS)

@@ -28,18 +28,17 @@ for empty matrices. When the library is ILP64 CBLAS this is the registered symbo
 an internal adapter is emitted into the module (truncating sizes to 32 bits, or calling the Fortran
 routine with pointers to its arguments and A/B swapped for row-major order).
 
-Threads: OpenBLAS starts its own pthread pool when loaded. Its size comes from
-``OPENBLAS_NUM_THREADS`` (then ``GOTO_NUM_THREADS``, then ``OMP_NUM_THREADS``) and defaults to the
-number of cores, so 2 on the 2-core build machine. OpenBLAS runs very small products on the calling
-thread and splits larger ones across its pool (already (256x10)@(10x256) is split, and runs slower
-on 2 threads than on 1). ``set_num_threads`` changes the process-wide setting, which NumPy's
-``matmul`` shares because both use the same loaded library. If gradjit's runtime runs kernels on its
-own worker threads and several of them call gemm at once, the two pools oversubscribe the cores:
-call ``set_num_threads(1)`` then and let gradjit's threads provide the parallelism. A single caller
-can leave OpenBLAS at its default (2 threads give about 1.7x on (256x784)@(784x256)). NOTE:
-OpenBLAS's workers wait for work by spinning, so on a 2-core machine shared with other busy
-processes a 2-thread gemm can stall for milliseconds when a core is taken (seen once in benchmarks:
-11 ms for a 0.4 ms product).
+Threads: OpenBLAS starts its own pthread pool when loaded, sized by ``OPENBLAS_NUM_THREADS`` (then
+``GOTO_NUM_THREADS``, ``OMP_NUM_THREADS``; default the core count), and its workers wait for work
+by spinning. Sized independently of gradjit's threads, two pools (or two processes) oversubscribe
+the cores and a product stalls for milliseconds whenever a core is taken (measured: an MLP step
+of 1.5 ms took 6-80 ms on a shared 2-core machine). So gradjit owns the threading: `register`
+(gradjit binding the library for its kernels) sets the BLAS's pool to ``GRADJIT_BLAS_THREADS``
+threads, default 1, through ``openblas_set_num_threads`` (any prefix/suffix of this module's
+table) or MKL's ``MKL_Set_Num_Threads``, and codegen.gemm_split cuts large products into
+blocks run on gradjit's threads. The setting is process-wide: NumPy's own ``matmul`` in the same
+process shares the library and runs single-threaded from then on (``GRADJIT_BLAS_THREADS=keep``
+leaves the library as it was; a later ``threadpoolctl`` or ``set_num_threads`` call wins).
 """
 
 from __future__ import annotations
@@ -54,6 +53,8 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir as ll
+
+from runtime import config
 
 ROW_MAJOR = 101
 COL_MAJOR = 102
@@ -207,6 +208,7 @@ def register() -> dict:
     global _registered
     if _registered is None:
         found = _require()
+        apply_thread_setting()
         for t, symbol in SYMBOLS.items():
             llvm.add_symbol(symbol, found.addresses[t])
         _registered = {"sgemm": SYMBOLS["s"], "dgemm": SYMBOLS["d"], "int_bits": found.int_bits,
@@ -412,21 +414,49 @@ def matmul(a: np.ndarray, b: np.ndarray, found: Binding | None = None) -> np.nda
 
 # --------------------------------------------------------------------------- threads
 
-def get_num_threads() -> int | None:
-    """OpenBLAS's current thread count, or None if the library cannot report it."""
+# MKL's C names for the same two calls (a NumPy built against MKL binds libmkl_rt).
+_MKL_THREAD_FUNCTIONS = {"get_num_threads": "MKL_Get_Max_Threads",
+                         "set_num_threads": "MKL_Set_Num_Threads"}
+
+
+def _thread_function(what: str):
+    """The library's `what` ("get_num_threads"/"set_num_threads"), OpenBLAS's or MKL's."""
     found = binding()
-    fn = found and found.lib and _openblas_function(found.lib, "get_num_threads")
+    if not (found and found.lib):
+        return None
+    fn = _openblas_function(found.lib, what)
+    if fn is None and hasattr(found.lib, _MKL_THREAD_FUNCTIONS[what]):
+        fn = getattr(found.lib, _MKL_THREAD_FUNCTIONS[what])
+    return fn
+
+
+def get_num_threads() -> int | None:
+    """The BLAS's current thread count, or None if the library cannot report it."""
+    fn = _thread_function("get_num_threads")
     return int(fn()) if fn else None
 
 
 def set_num_threads(n: int) -> bool:
-    """Set OpenBLAS's process-wide thread count (shared with NumPy); False if unsupported."""
+    """Set the BLAS's process-wide thread count (shared with NumPy); False if unsupported."""
     if n < 1:
         raise ValueError(f"BLAS set_num_threads: need n >= 1, got {n}")
-    found = binding()
-    fn = found and found.lib and _openblas_function(found.lib, "set_num_threads")
+    fn = _thread_function("set_num_threads")
     if not fn:
         return False
     fn.argtypes = [ctypes.c_int]
     fn(int(n))
     return True
+
+
+def apply_thread_setting() -> int | None:
+    """Gives the BLAS GRADJIT_BLAS_THREADS threads (default 1; `keep`: untouched).
+
+    Called when gradjit binds the BLAS for its kernels (`register`). Returns the count set,
+    or None when the setting is `keep` or the library has no thread control.
+    """
+    n = config.blas_threads()
+    if n is None or not set_num_threads(n):
+        return None
+    return n
+
+

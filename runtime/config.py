@@ -10,6 +10,10 @@ the "gradjit" logger.
                                      event, for tools
     GRADJIT_NUM_THREADS=N            threads for large loop nests; default: the cores this
                                      process may run on (results do not depend on it)
+    GRADJIT_BLAS_THREADS=N|keep      the BLAS's (OpenBLAS/MKL) own thread count, set when
+                                     gradjit first binds it; default 1: gradjit splits large
+                                     products across its own threads. Process-wide: NumPy's
+                                     matmul shares the library. `keep` leaves it untouched
     GRADJIT_CACHE_DIR=DIR            where compiled object code is kept; default
                                      $XDG_CACHE_HOME/gradjit, else ~/.cache/gradjit
     GRADJIT_DISK_CACHE=0             neither read nor write the disk cache
@@ -44,6 +48,7 @@ VARIABLES = {
     "GRADJIT_BACKEND": "native",
     "GRADJIT_LOG": "0",
     "GRADJIT_NUM_THREADS": "",
+    "GRADJIT_BLAS_THREADS": "1",
     "GRADJIT_CACHE_DIR": "",
     "GRADJIT_DISK_CACHE": "1",
     "GRADJIT_BOUNDS_CHECK": "0",
@@ -168,6 +173,21 @@ def num_threads() -> int | None:
         ValueError: not a positive integer.
     """
     return _positive("GRADJIT_NUM_THREADS")
+
+
+def blas_threads() -> int | None:
+    """GRADJIT_BLAS_THREADS: the thread count gradjit gives the BLAS, or None for `keep`.
+
+    Raises:
+        ValueError: neither a positive integer nor `keep`.
+    """
+    if _values["GRADJIT_BLAS_THREADS"].lower() == "keep":
+        return None
+    try:
+        return _positive("GRADJIT_BLAS_THREADS")
+    except ValueError:
+        raise ValueError(f"GRADJIT_BLAS_THREADS={_values['GRADJIT_BLAS_THREADS']!r}: expected "
+                         "a positive integer or 'keep'") from None
 
 
 def memory_cache_size() -> int:

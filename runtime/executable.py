@@ -277,5 +277,5 @@ def _workspace(nbytes: int) -> np.ndarray:
     raw = np.zeros(max(nbytes, 64) + 64, np.uint8)
     start = (-raw.ctypes.data) % 64
     ws = raw[start:start + max(nbytes, 64)]
-    ws[threads.THREADS_OFFSET:threads.THREADS_OFFSET + 8].view(np.int64)[0] = threads.num_threads()
+    threads.write_header(ws)
     return ws

@@ -1,12 +1,14 @@
 """How many threads compiled kernels use, and the native symbols their fork/join needs.
 
-Kernels split large loop nests into tasks and run them on pthreads they start themselves
-(codegen.loops.parallel_for): a fork/join entirely in native code, so the GIL (released by
-the ctypes call) is never involved and no Python thread is woken per call. The thread count
-is read by the kernel at run time from the workspace header (`THREADS_OFFSET`, an i64 the
-Executable writes), so one compiled kernel serves every setting and the object code in the
-disk cache does not depend on it. Tasks are cut from the shapes alone, so the results are
-bitwise the same for any thread count.
+Kernels split large loop nests and products into tasks (codegen.loops.parallel_for) that run
+on the process's one thread pool (runtime.pool): native code throughout, so the GIL
+(released by the ctypes call) is never involved and no Python thread is woken per call. The
+thread count and the pool's entry are read by the kernel at run time from the workspace
+header (`THREADS_OFFSET`, `POOL_OFFSET`; `write_header` fills them), so one compiled kernel
+serves every setting and the object code in the disk cache does not depend on it. Tasks are
+cut from the shapes alone, so the results are bitwise the same for any thread count. The
+pool has at most min(cores, thread count) - 1 workers: a count above the cores starts no
+more threads.
 
     GRADJIT_NUM_THREADS=1 python train.py     # or runtime.threads.set_num_threads(1)
 
@@ -31,9 +33,12 @@ import threading
 import time
 import weakref
 
-from runtime import config
+import numpy as np
+
+from runtime import config, pool
 
 THREADS_OFFSET = 8      # must equal codegen.loops.THREADS_OFFSET (checked by the tests)
+POOL_OFFSET = 16        # codegen.loops.POOL_OFFSET: address of runtime.pool's gj_pool_run, or 0
 MAX_THREADS = 64        # codegen.loops.MAX_THREADS: more are not started
 
 _override: int | None = None
@@ -76,6 +81,16 @@ def set_num_threads(n: int | None):
     _override = None if n is None else min(n, MAX_THREADS)
     _default = None           # None: take GRADJIT_NUM_THREADS again
     epoch += 1
+
+
+def write_header(ws):
+    """Writes the thread count and the pool's entry (0: run tasks inline) into a workspace
+    header (a uint8 array of at least 24 bytes); starts the pool's workers if needed."""
+    n = num_threads()
+    if n > 1:
+        load_symbols()            # the pool calls pthread_create
+    ws[THREADS_OFFSET:THREADS_OFFSET + 8].view(np.int64)[0] = n
+    ws[POOL_OFFSET:POOL_OFFSET + 8].view(np.uint64)[0] = pool.run_address(n)
 
 
 def load_symbols():
@@ -168,6 +183,7 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     _after_fork_in_parent()       # this thread took them before the fork, and lives on here
+    pool.after_fork_in_child()
     for obj in list(_REINIT):
         obj.lock = threading.RLock()
 

@@ -15,6 +15,7 @@ from ir.autodiff.common import (extremum_mask, extremum_weights, plus, pow_dx, p
 from ir.primitives import having
 from ir.linalg.jvp import JVP_RULES as LINALG_RULES
 from ir.special import JVP_RULES as SPECIAL_RULES
+from ir.cumulative.rules import JVP_RULES as CUMULATIVE_RULES
 
 jvp_rules: dict = {}
 
@@ -162,3 +163,4 @@ jvp_rules["scatter_add"] = _scatter_add
 
 jvp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
 jvp_rules.update(SPECIAL_RULES)    # the special functions' (ir/special.py)
+jvp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

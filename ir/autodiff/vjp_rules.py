@@ -16,6 +16,7 @@ from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum
 from ir.primitives import having
 from ir.linalg.vjp import VJP_RULES as LINALG_RULES
 from ir.special import VJP_RULES as SPECIAL_RULES
+from ir.cumulative.rules import VJP_RULES as CUMULATIVE_RULES
 
 vjp_rules: dict = {}
 
@@ -180,3 +181,4 @@ vjp_rules["scatter_add"] = lambda b, g, out, x, idx, upd, *, axis: (
 
 vjp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
 vjp_rules.update(SPECIAL_RULES)    # the special functions' (ir/special.py)
+vjp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

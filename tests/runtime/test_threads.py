@@ -65,6 +65,8 @@ def assert_thread_count_invariant(fn, args, counts=(1, 2, 3)):
 
 def test_constants_shared_by_codegen_and_runtime_agree():
     assert threads.THREADS_OFFSET == loops.THREADS_OFFSET
+    assert threads.POOL_OFFSET == loops.POOL_OFFSET
+    assert 0 < threads.POOL_OFFSET < runtime.executable.HEADER_BYTES
     assert threads.MAX_THREADS == loops.MAX_THREADS
     assert 0 < threads.THREADS_OFFSET < runtime.executable.HEADER_BYTES
 
@@ -78,9 +80,10 @@ def test_chain_is_bitwise_the_same_for_any_thread_count(dt):
         CHECK:      call void @"gj.parallel_for"(
         CHECK:      .task"(ptr
         CHECK:      define internal void @"gj.parallel_for"(
-        CHECK:      call i32 @"pthread_create"(
-        CHECK:      call i32 @"pthread_join"(
+        CHECK:      getelementptr i8, ptr %".4", i64 16
+        CHECK:      call void %
     """)
+    assert "pthread_create" not in exe.llvm_ir      # the process's pool runs the tasks
 
 
 def test_2d_reductions_over_and_across_the_split_axis():

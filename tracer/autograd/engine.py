@@ -215,6 +215,8 @@ _PRIM_NODES = {
     "debug_print": "DebugPrint",
     "cholesky": "LinalgCholeskyEx", "triangular_solve": "LinalgSolveTriangular",
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
+    "cumsum": "Cumsum", "cumprod": "Cumprod", "cumlogsumexp": "Logcumsumexp",
+    "cummax": "Cummax", "cummin": "Cummin", "sort": "Sort",
 }
 
 
