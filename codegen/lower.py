@@ -20,6 +20,8 @@ from llvmlite import ir as ll
 
 from codegen.loops import I1, I32, I64, declare, intrinsic
 from codegen.vmath import VMATH
+from codegen.vmath_gamma import GAMMA, NO_LIBM
+from codegen.vmath_special import SPECIAL
 
 FP_FLAGS = ("contract",)   # FMA contraction only: no reassociation, results are reproducible
 F32, F64 = ll.FloatType(), ll.DoubleType()
@@ -49,7 +51,7 @@ def _libm(bld, base: str, x):
 def scalar_rule(name: str, vmath: bool = True):
     """The scalar rule of primitive `name`: vmath's when vmath is on and has one."""
     if vmath:
-        fast = VMATH.get(name)
+        fast = VMATH.get(name) or SPECIAL.get(name) or GAMMA.get(name)
         if fast is not None:
             return fast
     return scalar_rules[name]
@@ -90,6 +92,19 @@ scalar_rules["rsqrt"] = lambda bld, x: bld.fdiv(const(x.type, 1.0), intrinsic(bl
 scalar_rules["pow"] = lambda bld, x, y: intrinsic(bld, "llvm.pow", x, y)
 # NOTE: frem becomes a call to libm's fmod/fmodf (exact; not vectorised)
 scalar_rules["rem"] = lambda bld, x, y: bld.frem(x, y)
+
+
+def _libm2(bld, base: str, x, y):
+    name = base + ("f" if x.type == F32 else "")
+    return bld.call(declare(bld.module, name, x.type, [x.type, x.type]), [x, y])
+
+
+# the special functions' fallbacks are C99 libm's (their vmath bodies: codegen/vmath_special.py)
+for _n in SPECIAL:
+    scalar_rules[_n] = _math(_n, None, _n) if _n != "atan2" else (
+        lambda bld, y, x: _libm2(bld, "atan2", y, x))
+for _n in GAMMA:
+    scalar_rules[_n] = GAMMA[_n] if _n in NO_LIBM else _math(_n, None, _n)
 
 
 # ---- arithmetic ------------------------------------------------------------------------

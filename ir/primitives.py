@@ -399,6 +399,22 @@ def _scan(*operands, num_carry, length, reverse, regions):
 for _n, _r in (("cond", _cond), ("while", _while), ("scan", _scan)):
     _register(_n, _r, "control", fusion="kernel")
 
+# ---- special functions (their rules: ir/special.py) -------------------------------------------
+SPECIAL_UNARY = ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
+                 "log10", "exp2", "erfc", "erfinv", "lgamma", "digamma")
+for _n in SPECIAL_UNARY:
+    _register(_n, _float_unary(_n), "unary", elementwise=True, cost="transcendental")
+
+
+def _polygamma(x, *, n):
+    _check(isinstance(n, int) and n >= 1, f"polygamma needs an integer order n >= 1, got {n!r}")
+    return _float_unary("polygamma")(x)
+
+
+_register("polygamma", _polygamma, "unary", elementwise=True, cost="transcendental")
+_register("atan2", _same_types("atan2", allowed=("f32", "f64")), "binary", elementwise=True,
+          cost="transcendental")
+
 
 # ---- calls with user-defined derivative rules (jax.custom_vjp / custom_jvp) ---------------
 

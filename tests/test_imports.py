@@ -179,6 +179,9 @@ TENSOR_ATTRIBUTES = str.split("""
     square square_ squeeze std sub sub_ subtract sum swapaxes swapdims t take_along_dim tan tanh
     tanh_ to tolist transpose true_divide trunc type type_as unbind unflatten uniform_ unsqueeze
     var view view_as where zero_
+    acos acosh allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin asinh atan atan2
+    atanh cosh digamma erfc erfinv exp2 heaviside hypot isclose lerp lgamma log10 log2 logaddexp
+    logaddexp2 logit nan_to_num polygamma sinc sinh xlogy det inverse slogdet
     tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
     cumsum cumprod cummax cummin logcumsumexp
     sort argsort msort topk kthvalue median quantile nanquantile

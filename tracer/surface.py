@@ -21,10 +21,13 @@ import numbers
 import numpy as np
 
 from tracer import creation, norm
+from tracer import linalg as tl
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import at
 from tracer.ops import bitwise as bits
+from tracer.ops import special as sp
+from tracer.ops import special_math as spm
 from tracer.ops import cumulative as cu
 from tracer.ops import eager_only as eo
 from tracer.ops import numpy_spellings as numpy_ops
@@ -85,6 +88,15 @@ METHODS = {
     "maximum": ew.maximum, "minimum": ew.minimum, "clamp": ew.clamp, "clip": ew.clamp,
     "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max, "masked_fill": ew.masked_fill,
     "where": lambda self, condition, other: ew.where(condition, self, other),
+    # special functions (tracer/ops/special.py, special_math.py)
+    **{name: getattr(sp, name) for name in (
+        "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin", "arccos",
+        "arctan", "arcsinh", "arccosh", "arctanh", "log2", "log10", "exp2", "erfc", "erfinv",
+        "lgamma", "digamma", "atan2", "arctan2")},
+    "polygamma": lambda self, n: sp.polygamma(n, self),
+    **{name: getattr(spm, name) for name in (
+        "logaddexp", "logaddexp2", "hypot", "lerp", "heaviside", "sinc", "xlogy", "logit",
+        "nan_to_num", "isclose", "allclose")},
     # rounding
     "floor": rounding.floor, "ceil": rounding.ceil, "trunc": rounding.trunc,
     "fix": rounding.trunc, "round": rounding.round, "frac": rounding.frac,
@@ -110,7 +122,7 @@ METHODS = {
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
     "norm": norm.norm, "dot": numpy_ops.dot, "inner": linalg.inner, "outer": linalg.outer,
-    "ger": linalg.outer,
+    "ger": linalg.outer, "det": tl.det, "inverse": tl.inv, "slogdet": tl.slogdet,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
     "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": numpy_ops.transpose,

@@ -56,15 +56,19 @@ def pow_dy(b: Builder, out: Value, x: Value, y: Value) -> Value:
     return b.select(at_zero, zero, b.mul(b.log(x), out))
 
 
-def extremum_weight(b: Builder, x: Value, y: Value, wins: str) -> Value:
-    """The share of max(x, y) (wins='gt') or min(x, y) (wins='lt') that comes from x.
+def extremum_weights(b: Builder, x: Value, y: Value, wins: str) -> tuple[Value, Value]:
+    """The shares of max(x, y) (wins='gt') or min(x, y) (wins='lt') that go to x and to y.
 
-    1 where x wins, 0 where it loses, 0.5 at ties: torch.maximum splits the gradient evenly.
-    Computed as (wins + wins_or_ties) / 2.
+    0.5 each at ties (torch.maximum splits the gradient evenly); otherwise 0 for the operand
+    that strictly loses and 1 for the other. Unordered (NaN) operands lose to nothing, so
+    each gets the whole gradient, as PyTorch's masked_fill(self < other, 0) gives.
     """
-    strict = b.convert(b.emit(wins, x, y), dtype=x.dtype)
-    weak = b.convert(b.emit(wins[0] + "e", x, y), dtype=x.dtype)
-    return b.mul(b.add(strict, weak), b.full_like(0.5, x))
+    loses = "lt" if wins == "gt" else "gt"
+    half, zero, one = b.full_like(0.5, x), b.full_like(0, x), b.full_like(1, x)
+    tie = b.eq(x, y)
+    wx = b.select(tie, half, b.select(b.emit(loses, x, y), zero, one))
+    wy = b.select(tie, half, b.select(b.emit(wins, x, y), zero, one))
+    return wx, wy
 
 
 def extremum_mask(b: Builder, out: Value, x: Value, axes) -> tuple[Value, Value]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 
-from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, pow_dy, times,
+from ir.autodiff.common import (extremum_mask, extremum_weights, plus, pow_dx, pow_dy, times,
                                 zeros)
 from ir.primitives import having
 from ir.linalg.jvp import JVP_RULES as LINALG_RULES
+from ir.special import JVP_RULES as SPECIAL_RULES
 from ir.cumulative.rules import JVP_RULES as CUMULATIVE_RULES
 
 jvp_rules: dict = {}
@@ -44,7 +45,8 @@ jvp_rules["logistic"] = lambda b, ts, out, x: b.mul(
     ts[0], b.sub(out, b.mul(out, out)))
 jvp_rules["erf"] = lambda b, ts, out, x: b.mul(
     b.mul(ts[0], b.exp(b.neg(b.mul(x, x)))), b.full_like(2 / math.sqrt(math.pi), x))
-jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.sign(x))
+jvp_rules["abs"] = lambda b, ts, out, x: b.mul(ts[0], b.select(b.ne(x, x), b.full_like(0, x),
+                                                               b.sign(x)))
 
 
 def _integer_pow(b, ts, out, x, *, n):
@@ -82,9 +84,9 @@ def _pow(b, ts, out, x, y):
 
 def _extremum(wins):
     def rule(b, ts, out, x, y):
-        w = extremum_weight(b, x, y, wins)
+        wx, wy = extremum_weights(b, x, y, wins)
         tx, ty = ts
-        return plus(b, times(b, tx, w), times(b, ty, b.sub(b.full_like(1, x), w)))
+        return plus(b, times(b, tx, wx), times(b, ty, wy))
     return rule
 
 
@@ -162,4 +164,5 @@ jvp_rules["scatter_add"] = _scatter_add
 
 
 jvp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+jvp_rules.update(SPECIAL_RULES)    # the special functions' (ir/special.py)
 jvp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

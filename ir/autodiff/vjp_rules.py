@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 
-from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weight,
+from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum_weights,
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
 from ir.primitives import having
 from ir.linalg.vjp import VJP_RULES as LINALG_RULES
+from ir.special import VJP_RULES as SPECIAL_RULES
 from ir.cumulative.rules import VJP_RULES as CUMULATIVE_RULES
 
 vjp_rules: dict = {}
@@ -45,7 +46,9 @@ vjp_rules["logistic"] = lambda b, g, out, x: (
 vjp_rules["erf"] = lambda b, g, out, x: (
     b.mul(g, b.mul(b.full_like(2 / math.sqrt(math.pi), x), b.exp(b.neg(b.mul(x, x))))),)
 # NOTE: sign(0) = 0 makes 0 the subgradient of abs at 0, as in PyTorch
-vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.sign(x)),)
+# and a NaN input gets gradient 0 too (PyTorch's sgn(nan) is 0; the sign primitive gives nan)
+vjp_rules["abs"] = lambda b, g, out, x: (b.mul(g, b.select(b.ne(x, x), b.full_like(0, x),
+                                                           b.sign(x))),)
 
 
 def _integer_pow(b, g, out, x, *, n):
@@ -70,8 +73,8 @@ vjp_rules["pow"] = lambda b, g, out, x, y: (
 
 def _extremum(wins):
     def rule(b, g, out, x, y):
-        share = b.mul(g, extremum_weight(b, x, y, wins))
-        return share, b.sub(g, share)
+        wx, wy = extremum_weights(b, x, y, wins)
+        return b.mul(g, wx), b.mul(g, wy)
     return rule
 
 
@@ -179,4 +182,5 @@ vjp_rules["scatter_add"] = lambda b, g, out, x, idx, upd, *, axis: (
 
 
 vjp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+vjp_rules.update(SPECIAL_RULES)    # the special functions' (ir/special.py)
 vjp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

@@ -4,12 +4,15 @@ import pytest
 
 import runtime
 from codegen.vmath import VMATH
+from codegen.vmath_gamma import GAMMA, NO_LIBM
+from codegen.vmath_special import SPECIAL
 from ir.interpret import interpret
 from ir.primitives import having
 from tests.prim_samples import FLOATS, SAMPLES, sample_args
 
 # the unary primitives lowered through vmath, an intrinsic or libm
-TRANSCENDENTAL = tuple(sorted(having(cost="transcendental", kind="unary")))
+# (the special functions C's libm lacks have their vmath body only)
+TRANSCENDENTAL = tuple(sorted(having(cost="transcendental", kind="unary") - set(NO_LIBM)))
 CASES = [(name, k, dt) for name in sorted(SAMPLES)
          for k, case in enumerate(SAMPLES[name].compiled)
          for dt in case.dtypes]
@@ -60,11 +63,12 @@ FALLBACK_SYMBOL = {"exp": "llvm.exp.f32", "log": "llvm.log.f32", "sin": "llvm.si
                    "cos": "llvm.cos.f32", "tan": "tanf", "tanh": "tanhf", "log1p": "log1pf",
                    "expm1": "expm1f", "logistic": "llvm.exp.f32",
                    "erf": "erff"}
+FALLBACK_SYMBOL.update({n: n + "f" for n in [*SPECIAL, *GAMMA]})      # C99 libm
 
 
 @pytest.mark.parametrize("name", TRANSCENDENTAL)
 def test_vmath_is_preferred_when_it_has_the_function(name):
     fn = SAMPLES[name].compiled[0].build("f32")
-    if name in VMATH:
+    if name in VMATH or name in SPECIAL or name in GAMMA:
         assert f'@"{FALLBACK_SYMBOL[name]}"' not in runtime.lower(fn).llvm_ir
     assert f'@"{FALLBACK_SYMBOL[name]}"' in runtime.lower(fn, vmath=False).llvm_ir

@@ -7,6 +7,7 @@ import numpy as np
 
 import tracer.ops as gj
 from tests.tracer.specs import BINARY_SHAPES, MATRIX_SHAPES, UNARY_SHAPES, OpSpec
+from tests.tracer.specs_special import SPECIAL
 
 S = OpSpec
 
@@ -189,3 +190,5 @@ NEURAL = [
       lambda x, y: (x - y) ** 2, BINARY_SHAPES[:1]),
     S("l1_loss", gj.l1_loss, lambda x, y: np.mean(np.abs(x - y)), BINARY_SHAPES[:1]),
 ]
+
+ELEMENTWISE = ELEMENTWISE + SPECIAL          # the special functions: specs_special.py

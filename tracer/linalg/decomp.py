@@ -65,16 +65,21 @@ def cholesky(A, *, upper: bool = False, out=None):
 @torch_op("LinalgQr", saves=(0, "out"))
 def qr(A, mode: str = "reduced", *, out=None):
     """Q, R with A = Q R (Householder, LAPACK geqrf/orgqr). mode 'reduced' (Q m x k, R k x n,
-    k = min(m, n)), 'r' (Q empty) or 'complete' (for m <= n the same as 'reduced')."""
+    k = min(m, n)), 'r' (Q empty) or 'complete' (Q m x m, R m x n; for m <= n the same as
+    'reduced'). A tall A's completing columns of Q are an orthonormal basis of the complement
+    of its column space, but not the one LAPACK's orgqr (PyTorch, NumPy) gives, and carry no
+    gradient (PyTorch raises in backward there); the first n columns and R are PyTorch's and
+    differentiate as in 'reduced'."""
     a = matrix_arg(A, "qr")
     m, n = a.shape[-2:]
     if mode not in ("reduced", "r", "complete"):
         raise user_error(RuntimeError, f"qr received unrecognized mode '{mode}' but expected "
                                        "one of 'reduced' (default), 'r', or 'complete'")
-    if mode == "complete" and m > n:
-        raise user_error(NotImplementedError, "linalg.qr: mode='complete' of a tall matrix "
-                         "is not implemented in gradjit (use mode='reduced')")
     q, r = apply("qr", a)
+    if mode == "complete" and m > n:
+        q = _complete(q)
+        nd = r.ndim
+        r = apply("pad", r, lo=(0,) * nd, hi=(0,) * (nd - 2) + (m - n, 0), interior=(0,) * nd)
     if mode == "r":
         q = constant(0, q._expr.type.dtype, (0,))
     return QRResult(q, r)

@@ -9,7 +9,7 @@ import numpy as np
 from tracer.linalg.common import (LinAlgError, batch_broadcast, batch_prefix, checked,
                                   diagonal, eye, first_failure, matrix_arg, mm, mT, tri_solve,
                                   values)
-from tracer.ops.operands import cast, dtype_of, result_type, to_tensor, user_error
+from tracer.ops.operands import cast, constant, dtype_of, result_type, to_tensor, user_error
 from tracer.ops.elementwise import abs as abs_, log, mul, sign
 from tracer.ops.reduce import prod, sum as sum_
 from tracer.record import apply, torch_op
@@ -111,11 +111,21 @@ def inv(A, *, out=None):
 
 @torch_op("LinalgDet", saves=(0, "out"))
 def det(A, *, out=None):
-    """The determinant: the permutation's sign times the product of U's diagonal (0 for a
-    singular A; its gradient there is NaN, where PyTorch gives the adjugate)."""
+    """The determinant: the permutation's sign times the product of U's diagonal. At an
+    exactly singular A (a zero pivot) the value is 0 with gradient 0, as PyTorch 2.13 gives:
+    the differentiated factorization is of the identity there, since the LU adjoint would
+    divide by the zero pivot (NaN even for a zero cotangent)."""
     a = matrix_arg(A, "det", square=True)
-    lu, _, sgn = lu_parts(a)
-    return mul(sgn, prod(diagonal(lu), -1))
+    probe = diagonal(apply("lu", apply("stop_gradient", a))[0])
+    singular = apply("reduce_max", apply("convert", apply("eq", probe, constant(0, dtype_of(a),
+                     tuple(probe.shape))), dtype=dtype_of(a)), axes=(probe.ndim - 1,))
+    singular = apply("gt", singular, constant(0, dtype_of(a), tuple(singular.shape)))
+    wide = apply("broadcast_in_dim", singular, shape=tuple(a.shape),
+                 dims=tuple(range(a.ndim - 2)))
+    safe = apply("select", wide, eye(a.shape[-1], dtype_of(a), a.shape[:-2]), a)
+    lu, _, sgn = lu_parts(safe)
+    value = mul(sgn, prod(diagonal(lu), -1))
+    return apply("select", singular, constant(0, dtype_of(a), tuple(value.shape)), value)
 
 
 @torch_op("LinalgSlogdet", saves=(0, "out"))

@@ -16,6 +16,8 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
+    special.py        asin.. atanh, log2 log10 exp2, atan2, erfc erfinv lgamma digamma polygamma
+    special_math.py   logaddexp hypot lerp heaviside sinc xlogy logit nan_to_num isclose clip
     structural.py     tril triu diag diagonal trace flip roll tile repeat meshgrid pad
     cumulative.py     cumsum cumprod cummax cummin logcumsumexp
     sorting.py        sort argsort msort topk kthvalue
@@ -28,7 +30,8 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
 """
 from tracer.ops import (bitwise, compare, contraction, cumulative, eager_only, elementwise,
                         getitem, indexing, jax_nn, linalg, nn_functional, numpy_spellings,
-                        quantiles, reduce, rounding, shape, sorting, structural)
+                        quantiles, reduce, rounding, shape, sorting, special, special_math,
+                        structural)
 from tracer.ops.bitwise import *          # noqa: F401,F403
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
@@ -44,13 +47,15 @@ from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
 from tracer.ops.sorting import *          # noqa: F401,F403
+from tracer.ops.special import *          # noqa: F401,F403
+from tracer.ops.special_math import *     # noqa: F401,F403
 from tracer.ops.structural import *       # noqa: F401,F403
 from tracer.ops.numpy_spellings import *  # noqa: F401,F403  (last: replaces namesakes)
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing,
             nn_functional, rounding, structural, cumulative, sorting, quantiles, eager_only,
-            jax_nn, numpy_spellings)
+            jax_nn, special, special_math, numpy_spellings)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -21,7 +21,7 @@ from tracer.tensor import Tensor
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "positive", "pow", "square", "exp", "log", "log1p", "expm1", "sqrt",
            "rsqrt", "abs", "absolute", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
-           "relu", "reciprocal", "maximum", "minimum", "where", "clamp", "clip", "clamp_min",
+           "relu", "reciprocal", "maximum", "minimum", "where", "clamp", "clamp_min",
            "clamp_max", "masked_fill", "stop_gradient"]
 
 
@@ -253,13 +253,16 @@ def _clamp_impl(x, lo, hi):
     args = operands(x, *bounds)
     t, rest = args[0], list(args[1:])
     # select keeps the gradient of x inside [min, max] (inclusive), as PyTorch's clamp does;
-    # outside, max/min give the bound, or NaN when x or the bound is NaN (gradient 0 for x)
+    # a tensor bound gets it where x is strictly beyond it; an unordered pair (x or the bound
+    # NaN) gives NaN through max/min of the detached operands: no gradient to either
     if lo is not None:
         low = rest.pop(0)
-        t = apply("select", apply("ge", t, low), t, apply("max", t, low))
+        t = apply("select", apply("ge", t, low), t, apply("select", apply("lt", t, low), low,
+                  apply("max", stop_gradient(t), stop_gradient(low))))
     if hi is not None:
         high = rest.pop(0)
-        t = apply("select", apply("le", t, high), t, apply("min", t, high))
+        t = apply("select", apply("le", t, high), t, apply("select", apply("gt", t, high), high,
+                  apply("min", stop_gradient(t), stop_gradient(high))))
     return t
 
 
@@ -289,7 +292,6 @@ def clamp_max(x, max):
 
 
 clamp.torch_name = "Clamp"
-clip = clamp
 subtract, multiply, divide, true_divide = sub, mul, div, div
 negative, absolute = neg, abs
 

@@ -115,18 +115,35 @@ def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
 
 # ---- max / min ------------------------------------------------------------------------------
 
+def _nan_routed(prim: str, t):
+    """reduce_max/min of all of t as PyTorch's max()/min(): NaN if any entry is, with the
+    gradient shared evenly by the NaN entries (evenly_distribute_backward). The reduction
+    itself sees NaNs replaced by its identity, so its (discarded) gradient is never 0/0."""
+    axes = tuple(range(t.ndim))
+    dt = dtype_of(t)
+    if not is_float(dt):
+        return apply(prim, t, axes=axes)
+    nan = apply("ne", t, t)
+    fill = constant(-math.inf if prim == "reduce_max" else math.inf, dt, t.shape)
+    extreme = apply(prim, apply("select", nan, fill, t), axes=axes)
+    nan_count = apply("reduce_sum", apply("convert", nan, dtype=dt), axes=axes)
+    nan_sum = apply("reduce_sum", apply("select", nan, t, constant(0, dt, t.shape)), axes=axes)
+    shared = apply("div", nan_sum, apply("max", nan_count, constant(1, dt, ())))
+    return apply("select", apply("gt", nan_count, constant(0, dt, ())), shared, extreme)
+
+
 @torch_op("Max", saves=(0, "out"))
 def _max_all(x):
     t = to_tensor(x)
     _check_nonempty("max", t, None, ())
-    return apply("reduce_max", t, axes=tuple(range(t.ndim)))
+    return _nan_routed("reduce_max", t)
 
 
 @torch_op("Min", saves=(0, "out"))
 def _min_all(x):
     t = to_tensor(x)
     _check_nonempty("min", t, None, ())
-    return apply("reduce_min", t, axes=tuple(range(t.ndim)))
+    return _nan_routed("reduce_min", t)
 
 
 def _extreme_dim(x, dim, keepdim: bool, arg: str, result_type):
