@@ -24,13 +24,8 @@ from tracer.distributed.programs import Program, program_for
 from tracer.distributed.reduce import check_reduction, combine
 from tracer.errors import user_location
 from tracer.pytree import tree_flatten, tree_unflatten
-from tracer.staging import (
-    Staged,
-    arg_names,
-    as_tensor,
-    is_array_leaf,
-    normalize_argnums,
-)
+from tracer.signature import arg_names, is_array_leaf, normalize_argnums
+from tracer.staging import Staged, as_tensor
 from tracer.tensor import Tensor
 
 
