@@ -101,10 +101,10 @@ METHODS = {
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
     "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": shape.transpose,
-    "swapaxes": shape.transpose, "swapdims": shape.transpose, "permute": shape.permute,
+    "swapaxes": shape.swapaxes, "swapdims": shape.transpose, "permute": shape.permute,
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
-    "unsqueeze": shape.unsqueeze, "split": shape.split, "chunk": shape.chunk,
+    "unsqueeze": shape.unsqueeze, "split": shape.split_method, "chunk": shape.chunk,
     "unbind": shape.unbind,
     "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),

@@ -43,15 +43,15 @@ def _torch_type(t) -> str:
             "i32": "torch.IntTensor", "i64": "torch.LongTensor"}[dtype_of(t)]
 
 
-def one_hot(tensor_, num_classes: int = -1):
+def one_hot(tensor, num_classes: int = -1):  # PyTorch's keyword name (shadows creation.tensor)
     """int64 (..., num_classes) with a 1 at each index (num_classes=-1: max + 1)."""
-    idx = to_tensor(tensor_)
+    idx = to_tensor(tensor)
     if dtype_of(idx) != "i64":
         raise user_error(RuntimeError, "one_hot is only applicable to index tensor of type "
                                        "LongTensor.")
     if num_classes == -1:
         num_classes = int(np.asarray(idx).max()) + 1 if idx.numel() else 0
-    classes = ops.reshape(tensor(np.arange(num_classes, dtype=np.int64)),
+    classes = ops.reshape(to_tensor(np.arange(num_classes, dtype=np.int64)),
                           (1,) * idx.ndim + (num_classes,))
     return ops.eq(ops.unsqueeze(idx, -1), classes).long()
 
