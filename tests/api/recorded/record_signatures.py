@@ -13,11 +13,17 @@ type): a name PyTorch's parser refuses as a keyword is dropped. Each entry is a 
 a list of [name, kind], kind "p" (positional or keyword) or "k" (keyword only); positional-
 only parameters are left out.
 """
-import ast, inspect, json, os, re
+
+import ast
+import inspect
+import json
+import os
+import re
 import torch
 import torch.nn.functional as F
 
 C = os.path.join(os.path.dirname(torch.__file__), "_C")
+
 
 def stub_defs(path, cls=None):
     tree = ast.parse(open(path).read())
@@ -34,43 +40,65 @@ def stub_defs(path, cls=None):
             defs.setdefault(n.name, []).append(ov)
     return defs
 
+
 def split_params(text):
     depth, cur, parts = 0, "", []
     for ch in text:
-        if ch in "([{": depth += 1
-        if ch in ")]}": depth -= 1
-        if ch == "," and depth == 0: parts.append(cur); cur = ""
-        else: cur += ch
+        if ch in "([{":
+            depth += 1
+        if ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
     parts.append(cur)
     out, kind = [], "p"
     for p in (s.strip() for s in parts):
-        if not p: continue
-        if p.startswith("*"): kind = "k"; continue
+        if not p:
+            continue
+        if p.startswith("*"):
+            kind = "k"
+            continue
         name = re.split(r"[=:\s]", p)[0]
-        if name.isidentifier(): out.append([name, kind])
+        if name.isidentifier():
+            out.append([name, kind])
     return out
+
 
 def balanced(text):
     depth = 0
     for i, ch in enumerate(text):
-        if ch in "([{": depth += 1
+        if ch in "([{":
+            depth += 1
         if ch in ")]}":
-            if depth == 0: return text[:i]
+            if depth == 0:
+                return text[:i]
             depth -= 1
     return None
+
 
 def doc_overloads(obj, name):
     sigs = []
     for line in (inspect.getdoc(obj) or "").splitlines():
-        m = re.match(r"^\s*(?:\.\. function:: |\.\. method:: )?(?:torch\.|Tensor\.|linalg\.)?"
-                     + re.escape(name) + r"\((.*)$", line)
+        m = re.match(
+            r"^\s*(?:\.\. function:: |\.\. method:: )?(?:torch\.|Tensor\.|linalg\.)?"
+            + re.escape(name)
+            + r"\((.*)$",
+            line,
+        )
         inner = balanced(m.group(1)) if m else None
-        if inner is not None: sigs.append(split_params(inner))
+        if inner is not None:
+            sigs.append(split_params(inner))
     return sigs
 
+
 def py_overloads(obj):
-    try: sig = inspect.signature(obj)
-    except (TypeError, ValueError): return []
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
     out = []
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY) or p.name == "self":
@@ -78,7 +106,9 @@ def py_overloads(obj):
         out.append([p.name, "k" if p.kind == p.KEYWORD_ONLY else "p"])
     return [out]
 
+
 PROBE = torch.ones(2)
+
 
 def refused(fn, name):
     """True when PyTorch's argument parser does not take `name` as a keyword of fn."""
@@ -93,15 +123,19 @@ def refused(fn, name):
             return re.search(r"[\w\]\)] " + re.escape(name) + r"\b", listed) is None
     return False
 
+
 def verified(fn, sigs):
     return [[[n, k] for n, k in ov if not refused(fn, n)] for ov in sigs]
+
 
 def record(namespace, stubs, bound=None):
     table = {}
     for name in dir(namespace):
-        if name.startswith("_"): continue
+        if name.startswith("_"):
+            continue
         obj = getattr(namespace, name, None)
-        if obj is None or inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj): continue
+        if obj is None or inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj):
+            continue
         if inspect.isfunction(obj) or inspect.ismethod(obj):
             sigs = py_overloads(obj)
         else:
@@ -109,8 +143,10 @@ def record(namespace, stubs, bound=None):
             fn = getattr(bound, name, None) if bound is not None else obj
             if fn is not None:
                 sigs = verified(fn, sigs)
-        if sigs: table[name] = sigs
+        if sigs:
+            table[name] = sigs
     return table
+
 
 functions = stub_defs(os.path.join(C, "_VariableFunctions.pyi"))
 methods = stub_defs(os.path.join(C, "__init__.pyi"), "TensorBase")
