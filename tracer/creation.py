@@ -19,7 +19,9 @@ from tracer import device as devices
 from tracer.device import device, get_default_device, set_default_device
 from tracer.dtypes import (DType, array_dtype, default_float, dtype_from_ir, set_default_float,
                            to_ir_dtype)
+from ir.core import DTYPES
 from tracer.errors import user_frame_path, user_location
+from tracer.expr import data_expr
 from tracer.tensor import Tensor, legacy_expr, tensor_from_array
 from tracer.tensor_str import set_printoptions
 from tracer.tracing import is_tracing
@@ -268,11 +270,19 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A Tensor with the array's dtype (gradjit copies: the arrays are not shared)."""
+def from_numpy(array: np.ndarray, /) -> Tensor:
+    """A Tensor with the array's dtype sharing its memory, as in PyTorch: a write through
+    either is seen by the other (see Tensor.numpy). An array
+    that is not C-contiguous, aligned and native-endian is copied."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    return _finish(np.array(array), _numpy_dtype(array), False)
+    dtype = _numpy_dtype(array)
+    if not (array.flags.c_contiguous and array.flags.aligned and array.dtype.isnative
+            and array.dtype == DTYPES[dtype]):
+        return _finish(np.array(array), dtype, False)
+    t = Tensor(data_expr(array))
+    t._storage.host = array
+    return t
 
 
 # ---- filled --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
+from tracer import tensor as tensor_module
 from tracer.tensor import Tensor
 
 
@@ -172,5 +173,6 @@ def install():
         for name, attr in table.items():
             setattr(Tensor, name, attr)
     Tensor.__array_ufunc__ = None
+    tensor_module.share_storage.append(views.share)
     recording.install()
     _installed = True

@@ -51,6 +51,8 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
         _adopt_node(t, out)
     if shared:
         views.propagate(t)
+    if t._storage.host is not None:       # an ndarray shares the memory (Tensor.numpy)
+        t._sync_host()
     return t
 
 
