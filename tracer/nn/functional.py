@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import tracer.ops as ops
 from tracer.creation import rand
-from tracer.nn import (functional_act, functional_attn, functional_conv, functional_loss,
+from tracer.nn import (functional_act, functional_attn, functional_conv, functional_convt,
+                       functional_loss,
                        functional_misc, functional_norm)
 from tracer.nn.functional_act import *  # noqa: F401,F403
 from tracer.nn.functional_attn import *  # noqa: F401,F403
 from tracer.nn.functional_conv import *  # noqa: F401,F403
+from tracer.nn.functional_convt import *  # noqa: F401,F403
 from tracer.nn.functional_loss import *  # noqa: F401,F403
 from tracer.nn.functional_misc import *  # noqa: F401,F403
 from tracer.nn.functional_norm import *  # noqa: F401,F403
@@ -22,7 +24,8 @@ from tracer.tensor import Tensor
 __all__ = ["linear", "bilinear", "dropout", "relu", "sigmoid", "tanh", "softmax",
            "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "silu",
            "softplus", "leaky_relu", "logsumexp", "softmin"]
-for _m in (functional_act, functional_attn, functional_conv, functional_loss, functional_misc,
+for _m in (functional_act, functional_attn, functional_conv, functional_convt, functional_loss,
+           functional_misc,
            functional_norm):
     __all__ += _m.__all__
 

@@ -1,0 +1,67 @@
+"""Transposed convolution, adaptive max pooling (and the other modules of
+tests/api/nn_cases_more.py): values, gradients of inputs and parameters, state_dict keys,
+printed layouts and error texts against PyTorch 2.13; gradients against finite differences
+on the interpreter."""
+import numpy as np
+import pytest
+
+import gradjit as gj
+from tests.api.nn_cases_text import REPRS
+from tests.api.nn_check import RECORDED, check_case, check_error, names
+
+F = gj.nn.functional
+
+
+@pytest.mark.parametrize("name", names("conv_transpose"))
+def test_conv_transpose_and_adaptive_max_match_pytorch(name):
+    check_case(name)
+
+
+@pytest.mark.parametrize("name", ["ConvTranspose2d", "ConvTranspose1d", "AdaptiveMaxPool2d"])
+def test_repr(name):
+    assert repr(REPRS[name](gj)) == RECORDED["reprs"][name]
+
+
+@pytest.mark.parametrize("name", ["conv_transpose_channels", "conv_transpose_output_size"])
+def test_errors(name):
+    check_error(name)
+
+
+@pytest.mark.parametrize("kw", [{"stride": 2, "padding": 1, "output_padding": 1},
+                                {"groups": 2, "dilation": 2}],
+                         ids=["stride_pad", "groups_dilation"])
+def test_conv_transpose_gradients_against_finite_differences(kw):
+    r = np.random.default_rng(5)
+    x, w = r.standard_normal((2, 4, 3, 3)), r.standard_normal((4, 2, 3, 2))
+    u = r.standard_normal(F.conv_transpose2d(gj.tensor(x), gj.tensor(w), **kw).shape)
+
+    def f(x, w):
+        return float((F.conv_transpose2d(gj.tensor(x), gj.tensor(w), **kw)
+                      * gj.tensor(u)).sum())
+    xt, wt = gj.tensor(x, requires_grad=True), gj.tensor(w, requires_grad=True)
+    (F.conv_transpose2d(xt, wt, **kw) * gj.tensor(u)).sum().backward()
+    eps = 1e-6
+    for _ in range(3):            # directional derivatives, central differences in float64
+        dx, dw = r.standard_normal(x.shape), r.standard_normal(w.shape)
+        numeric = (f(x + eps * dx, w + eps * dw) - f(x - eps * dx, w - eps * dw)) / (2 * eps)
+        analytic = float((xt.grad.numpy() * dx).sum() + (wt.grad.numpy() * dw).sum())
+        assert abs(numeric - analytic) < 1e-6 * max(1.0, abs(numeric))
+
+
+def test_conv_transpose_is_the_adjoint_of_conv():
+    # <conv(x, w), y> == <x, conv_transpose(y, w)>: the definition of the transpose
+    r = np.random.default_rng(6)
+    x, w = r.standard_normal((1, 3, 7, 6)), r.standard_normal((4, 3, 3, 3))
+    y = r.standard_normal((1, 4, 4, 3))
+    lhs = float((F.conv2d(gj.tensor(x), gj.tensor(w), stride=2, padding=1)
+                 * gj.tensor(y)).sum())
+    rhs = float((gj.tensor(x) * F.conv_transpose2d(gj.tensor(y), gj.tensor(w), stride=2,
+                                                   padding=1, output_padding=(0, 1))).sum())
+    assert abs(lhs - rhs) < 1e-9 * max(1.0, abs(lhs))
+
+
+def test_compiled_equals_eager():
+    m = gj.nn.Sequential(gj.nn.ConvTranspose2d(2, 3, 3, stride=2), gj.nn.AdaptiveMaxPool2d(2))
+    x = gj.randn(2, 2, 4, 4)
+    np.testing.assert_allclose(gj.compile(m)(x).detach().numpy(), m(x).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
