@@ -3,6 +3,8 @@ registered into tests/api/nn_cases.py's CASES and nn_cases_text.py's REPRS (the 
 recording and checking path: record_nn.py, nn_check.py). Never imports torch."""
 from __future__ import annotations
 
+import numpy as np
+
 from tests.api.nn_cases import case, normal, normals
 from tests.api.nn_cases_text import ERRORS, REPRS
 
@@ -46,3 +48,79 @@ ERRORS.update({
     "conv_transpose_output_size": lambda t: t.nn.ConvTranspose2d(2, 3, 3, stride=2)(
         t.ones(1, 2, 4, 4), output_size=[20, 20]),
 })
+
+# ---- transformer decoder -------------------------------------------------------------------
+
+
+def _causal(t, m, tgt, memory):
+    mask = t.nn.Transformer.generate_square_subsequent_mask(tgt.shape[0], dtype=t.float64)
+    return m(tgt, memory, tgt_mask=mask)
+
+
+def _padded(n, lengths):
+    return np.array([[i >= k for i in range(n)] for k in lengths])
+
+
+case("nn.TransformerDecoderLayer_causal", "transformer", normals((4, 2, 8), (5, 2, 8)),
+     _causal, module=lambda t: t.nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0))
+case("nn.TransformerDecoderLayer_norm_first_gelu_bf", "transformer",
+     lambda r: [r.standard_normal((2, 3, 8)), r.standard_normal((2, 5, 8)), _padded(5, [5, 3])],
+     lambda t, m, tgt, mem, kpm: m(tgt, mem, memory_key_padding_mask=kpm, tgt_is_causal=False),
+     module=lambda t: t.nn.TransformerDecoderLayer(8, 4, 12, dropout=0.0, activation="gelu",
+                                                   batch_first=True, norm_first=True))
+case("nn.TransformerDecoder", "transformer", normals((3, 2, 8), (4, 2, 8)), _causal,
+     module=lambda t: t.nn.TransformerDecoder(
+         t.nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0), 2, norm=t.nn.LayerNorm(8)))
+case("nn.Transformer", "transformer",
+     lambda r: [r.standard_normal((5, 2, 8)), r.standard_normal((3, 2, 8)), _padded(5, [5, 4])],
+     lambda t, m, src, tgt, kpm: m(
+         src, tgt, tgt_mask=t.nn.Transformer.generate_square_subsequent_mask(3, dtype=t.float64),
+         src_key_padding_mask=kpm, memory_key_padding_mask=kpm),
+     module=lambda t: t.nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=2,
+                                       dim_feedforward=16, dropout=0.0))
+case("nn.Transformer_eval_bf", "transformer", normals((2, 4, 8), (2, 3, 8)),
+     lambda t, m, src, tgt: m(src, tgt, tgt_mask=t.nn.Transformer.generate_square_subsequent_mask(
+         3, dtype=t.float64), tgt_is_causal=True),
+     module=lambda t: t.nn.Transformer(8, 4, 1, 1, 12, dropout=0.3, batch_first=True,
+                                       norm_first=True), train=False)
+case("Transformer.generate_square_subsequent_mask", "transformer", normal(1),
+     lambda t, x: t.nn.Transformer.generate_square_subsequent_mask(4), grad=False)
+
+REPRS.update({
+    "TransformerDecoderLayer": lambda t: t.nn.TransformerDecoderLayer(8, 2, 16),
+    "Transformer": lambda t: t.nn.Transformer(8, 2, 1, 1, 16),
+})
+ERRORS.update({
+    "transformer_batch": lambda t: t.nn.Transformer(8, 2, 1, 1, 16)(t.ones(3, 2, 8),
+                                                                     t.ones(3, 4, 8)),
+    "transformer_features": lambda t: t.nn.Transformer(8, 2, 1, 1, 16)(t.ones(3, 2, 6),
+                                                                        t.ones(3, 2, 6)),
+})
+
+# ---- MultiheadAttention options ------------------------------------------------------------
+
+case("nn.MultiheadAttention_bias_kv", "transformer",
+     lambda r: [r.standard_normal((3, 2, 4)), r.standard_normal((5, 2, 4)),
+                r.standard_normal((5, 2, 4)), _padded(5, [5, 2])],
+     lambda t, m, q, k, v, kpm: m(q, k, v, key_padding_mask=kpm),
+     module=lambda t: t.nn.MultiheadAttention(4, 2, add_bias_kv=True))
+case("nn.MultiheadAttention_zero_attn_mask", "transformer", normals((3, 2, 4), (4, 2, 3),
+                                                                    (4, 2, 2), (3, 4)),
+     lambda t, m, q, k, v, mask: m(q, k, v, attn_mask=mask.detach(), need_weights=True,
+                                   average_attn_weights=False),
+     module=lambda t: t.nn.MultiheadAttention(4, 2, add_zero_attn=True, kdim=3, vdim=2))
+case("nn.MultiheadAttention_both_bf", "transformer", normals((2, 3, 6), (2, 4, 6)),
+     lambda t, m, q, kv: m(q, kv, kv, attn_mask=t.nn.Transformer.generate_square_subsequent_mask(
+         4, dtype=t.float64)[:3]),
+     module=lambda t: t.nn.MultiheadAttention(6, 3, add_bias_kv=True, add_zero_attn=True,
+                                              batch_first=True))
+REPRS["MultiheadAttention_bias_kv"] = lambda t: t.nn.MultiheadAttention(4, 2, add_bias_kv=True)
+
+# ---- Embedding max_norm --------------------------------------------------------------------
+
+case("nn.Embedding_max_norm", "transformer", lambda r: [np.array([[0, 2, 2], [4, 1, 0]])],
+     module=lambda t: t.nn.Embedding(6, 3, max_norm=1.0), scale=1.5)
+case("nn.Embedding_max_norm_p1_padding", "transformer", lambda r: [np.array([1, 3, 5, 3])],
+     module=lambda t: t.nn.Embedding(6, 4, padding_idx=3, max_norm=0.8, norm_type=1.0),
+     scale=1.0)
+REPRS["Embedding_max_norm"] = lambda t: t.nn.Embedding(6, 3, max_norm=1.0, norm_type=1.0)

@@ -65,3 +65,43 @@ def test_compiled_equals_eager():
     x = gj.randn(2, 2, 4, 4)
     np.testing.assert_allclose(gj.compile(m)(x).detach().numpy(), m(x).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", names("transformer"))
+def test_transformer_decoder_attention_options_embedding_max_norm_match_pytorch(name):
+    check_case(name, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["TransformerDecoderLayer", "Transformer",
+                                  "MultiheadAttention_bias_kv", "Embedding_max_norm"])
+def test_transformer_reprs(name):
+    assert repr(REPRS[name](gj)) == RECORDED["reprs"][name]
+
+
+@pytest.mark.parametrize("name", ["transformer_batch", "transformer_features"])
+def test_transformer_errors(name):
+    check_error(name)
+
+
+def test_transformer_compiled_equals_eager_in_train_and_eval():
+    gj.manual_seed(0)
+    m = gj.nn.Transformer(8, 2, 1, 1, 16, dropout=0.0)
+    src, tgt = gj.randn(5, 2, 8), gj.randn(3, 2, 8)
+    mask = gj.nn.Transformer.generate_square_subsequent_mask(3)
+    compiled = gj.compile(m)
+    for train in (True, False):
+        m.train(train)
+        np.testing.assert_allclose(compiled(src, tgt, tgt_mask=mask).detach().numpy(),
+                                   m(src, tgt, tgt_mask=mask).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_max_norm_renormalises_the_looked_up_rows_only():
+    e = gj.nn.Embedding(4, 2, max_norm=1.0)
+    with gj.no_grad():
+        e.weight.copy_(gj.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [0.0, 2.0]]))
+    e(gj.tensor([0, 1, 1]))
+    w = e.weight.detach().numpy()
+    np.testing.assert_allclose(np.linalg.norm(w[0]), 1.0, rtol=1e-6)   # 5 -> 1
+    np.testing.assert_allclose(w[1], [0.3, 0.4], rtol=1e-6)             # under the norm
+    np.testing.assert_allclose(w[2], [6.0, 8.0])                        # not looked up
