@@ -124,3 +124,41 @@ case("nn.Embedding_max_norm_p1_padding", "transformer", lambda r: [np.array([1, 
      module=lambda t: t.nn.Embedding(6, 4, padding_idx=3, max_norm=0.8, norm_type=1.0),
      scale=1.0)
 REPRS["Embedding_max_norm"] = lambda t: t.nn.Embedding(6, 3, max_norm=1.0, norm_type=1.0)
+
+# ---- packed sequences, LSTM proj_size ------------------------------------------------------
+
+
+def _packed_run(t, m, x, lengths=(4, 2, 3), enforce_sorted=False, batch_first=False):
+    rnn = t.nn.utils.rnn
+    packed = rnn.pack_padded_sequence(x, list(lengths), batch_first=batch_first,
+                                      enforce_sorted=enforce_sorted)
+    out, state = m(packed)
+    padded, lens = rnn.pad_packed_sequence(out, batch_first=batch_first, padding_value=-2.0)
+    states = list(state) if isinstance(state, tuple) else [state]
+    return [padded, out.data, lens.double()] + states
+
+
+case("nn.LSTM_packed_bidirectional", "rnn_packed", normal(4, 3, 2),
+     _packed_run, module=lambda t: t.nn.LSTM(2, 3, num_layers=2, bidirectional=True))
+case("nn.GRU_packed_sorted_bf", "rnn_packed", normal(3, 4, 2),
+     lambda t, m, x: _packed_run(t, m, x, (4, 3, 1), True, True),
+     module=lambda t: t.nn.GRU(2, 3, batch_first=True, bidirectional=True))
+case("nn.RNN_packed_hx", "rnn_packed", normals((4, 3, 2), (1, 3, 3)),
+     lambda t, m, x, h: m(t.nn.utils.rnn.pack_padded_sequence(x, [2, 4, 1],
+                                                             enforce_sorted=False), h)[1],
+     module=lambda t: t.nn.RNN(2, 3))
+case("pack_sequence_pad_packed", "rnn_packed", normals((3, 2), (1, 2), (2, 2)),
+     lambda t, a, b, c: list(t.nn.utils.rnn.pad_packed_sequence(
+         t.nn.utils.rnn.pack_sequence([a, b, c], enforce_sorted=False), batch_first=True,
+         total_length=4)[:1]) + [t.nn.utils.rnn.pack_sequence([a, c, b]).data])
+case("nn.LSTM_proj_size", "rnn_packed", normal(5, 2, 3),
+     module=lambda t: t.nn.LSTM(3, 4, num_layers=2, proj_size=2, bidirectional=True))
+case("nn.LSTM_proj_size_packed_hx_bf", "rnn_packed", normals((3, 4, 3), (1, 3, 2), (1, 3, 4)),
+     lambda t, m, x, h, c: _packed_run(t, lambda p: m(p, (h, c)), x, (2, 4, 3), False, True),
+     module=lambda t: t.nn.LSTM(3, 4, proj_size=2, batch_first=True))
+REPRS["LSTM_proj_size"] = lambda t: t.nn.LSTM(3, 4, proj_size=2)
+ERRORS.update({
+    "lstm_proj_size_large": lambda t: t.nn.LSTM(3, 4, proj_size=4),
+    "gru_proj_size": lambda t: t.nn.GRU(3, 4, proj_size=2),
+    "pack_unsorted": lambda t: t.nn.utils.rnn.pack_padded_sequence(t.ones(4, 3, 1), [2, 4, 1]),
+})

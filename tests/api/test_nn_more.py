@@ -105,3 +105,28 @@ def test_embedding_max_norm_renormalises_the_looked_up_rows_only():
     np.testing.assert_allclose(np.linalg.norm(w[0]), 1.0, rtol=1e-6)   # 5 -> 1
     np.testing.assert_allclose(w[1], [0.3, 0.4], rtol=1e-6)             # under the norm
     np.testing.assert_allclose(w[2], [6.0, 8.0])                        # not looked up
+
+
+@pytest.mark.parametrize("name", names("rnn_packed"))
+def test_packed_sequences_and_lstm_proj_size_match_pytorch(name):
+    check_case(name, rtol=1e-6, atol=1e-8)
+
+
+def test_packed_rnn_repr_and_errors():
+    assert repr(REPRS["LSTM_proj_size"](gj)) == RECORDED["reprs"]["LSTM_proj_size"]
+    for name in ("lstm_proj_size_large", "gru_proj_size", "pack_unsorted"):
+        check_error(name)
+
+
+def test_packed_lstm_compiled_equals_eager():
+    rnn = gj.nn.utils.rnn
+    m = gj.nn.LSTM(2, 3, bidirectional=True)
+    x = gj.randn(4, 3, 2)
+
+    def run(x):
+        out, (h, c) = m(rnn.pack_padded_sequence(x, [4, 2, 3], enforce_sorted=False))
+        return rnn.pad_packed_sequence(out)[0], h
+
+    eager, compiled = run(x), gj.compile(run)(x)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6)
