@@ -13,7 +13,8 @@ from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
-from gradjit import (autograd, backends, cuda, func, linalg, nn, optim,  # noqa: F401  namespaces
+from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
+                     optim,  # noqa: F401  namespaces
                      utils)
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
