@@ -14,8 +14,7 @@ from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
 from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
-                     optim,  # noqa: F401  namespaces
-                     utils)
+                     onnx, optim, utils)  # noqa: F401  namespaces
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces

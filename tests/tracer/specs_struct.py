@@ -99,6 +99,8 @@ SHAPE = [
       (((4, 2),),)),
     S("chunk", lambda x: x.chunk(3, 0), lambda x: tuple(np.split(x, [3, 6], 0)),
       (((7, 2),),), node="Split", public=gj.chunk),
+    S("narrow", lambda x: x.narrow(-1, -3, 2), lambda x: x[..., -3:-1], (((2, 5),), ((4,),)),
+      node="Slice", public=gj.narrow),
     S("unbind", lambda x: x.unbind(1), lambda x: tuple(np.moveaxis(x, 1, 0)), M,
       node="Unbind", public=gj.unbind),
 ]

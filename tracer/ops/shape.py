@@ -11,12 +11,13 @@ import numbers
 from ir.primitives import ShapeError
 from tracer.ops.operands import (broadcast, norm_axis, same_dtype,
                                  shape_arg, stack_tensors, to_tensor, user_error)
+from tracer.ops.getitem import getitem
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
 __all__ = ["reshape", "view", "transpose", "swapaxes", "swapdims", "permute", "t", "expand",
            "broadcast_to", "squeeze", "unsqueeze", "flatten", "ravel", "unflatten", "cat",
-           "concatenate", "concat", "stack", "split", "chunk", "unbind", "movedim",
+           "concatenate", "concat", "stack", "split", "chunk", "unbind", "narrow", "movedim",
            "moveaxis"]
 
 
@@ -330,3 +331,23 @@ def unbind(input, dim=0):
     d = norm_axis(dim, t.ndim)
     shape = tuple(t.shape[:d]) + tuple(t.shape[d + 1:])
     return tuple(apply("reshape", p, shape=shape) for p in _pieces(t, d, [1] * t.shape[d]))
+
+
+def narrow(input, dim: int, start, length: int):
+    """input[..., start:start + length, ...] along dim: a view (SliceBackward0), as in
+    PyTorch; start may be negative or a 0-d integer tensor."""
+    t = to_tensor(input)
+    d = norm_axis(dim, t.ndim)
+    n = t.shape[d]
+    start = int(start)
+    if not -n <= start <= n:
+        raise user_error(IndexError, f"start out of range (expected to be in range of "
+                                     f"[{-n}, {n}], but got {start})")
+    start = start + n if start < 0 else start
+    if length < 0 or start + length > n:
+        raise user_error(RuntimeError, f"start ({start}) + length ({length}) exceeds dimension "
+                                       f"size ({n}).")
+    return getitem(t, (slice(None),) * d + (slice(start, start + length),))
+
+
+narrow.torch_name = "Slice"
