@@ -1,6 +1,6 @@
 """Fusion planning: which values get a buffer, and which loop nests compute them.
 
-The plan is made over the dataflow graph of one Function (networkx for the step DAG):
+The plan is made over the dataflow graph of one Function (ir.graphs for the step DAG):
 
 1. Materialise (give a buffer to) a value when it is a function result, the result of a
    reduction, argmax/argmin or a kernel op (dot_general or gemm, scatter_add, cond, while,
@@ -22,12 +22,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import networkx as nx
 
 from codegen.control import prepare_loop
 from codegen.dots import GEMM, Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
 from ir.core import Function, Op, Value
+from ir.graphs import DiGraph, topological_order
 from ir.primitives import having
 
 # the primitives' fusion traits (ir/primitives.py); gemm is codegen's own kernel primitive
@@ -154,7 +154,7 @@ class _Planner:
         self.producers = {r: op for op in self.ops for r in op.results}
         self.mat, self.optional = choose_materialized(fn, self.ops)
         self.readers: dict = {}          # materialised Value -> [(reading step, same flags)]
-        self.dag = nx.DiGraph()
+        self.dag = DiGraph()
         self.step_of: dict = {}          # materialised Value -> the step computing it
         self.root_kind: dict = {}        # materialised Value -> kind of its root
         self.nests: dict = {}            # space -> [LoopNest]
@@ -264,7 +264,7 @@ class _Planner:
             else:
                 self.place(Root(r, "store", out_index=j), r.shape)
         self.demote()
-        steps = list(nx.lexicographical_topological_sort(self.dag, key=lambda s: s.order))
+        steps = topological_order(self.dag, key=lambda s: s.order)
         return Plan(self.mat, homes, steps, self.producers, self.ops)
 
     def demote(self):

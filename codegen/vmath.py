@@ -45,6 +45,8 @@ from fractions import Fraction
 
 from llvmlite import ir as ll
 
+from codegen import vmath_constants
+
 # |x| up to which sin, cos and tan keep their ulp bounds (measured, including the floats nearest
 # to multiples of pi/2). f32 sin/cos lose the quadrant past ~2e6, where x*2/pi has ulp 1/8;
 # f32 tan is evaluated in f64 and has the f64 limit.
@@ -155,7 +157,7 @@ class _Format:
 
 # Below it tanh is a polynomial; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).
 TANH_SWITCH = Fraction(11, 20)
-_TANH_SERIES = _tanh_series(24)       # truncation on |x| <= 0.55: ~(0.55/(pi/2))^48 = 1e-22
+_TANH_TERMS = 24                      # truncation on |x| <= 0.55: ~(0.55/(pi/2))^48 = 1e-22
 
 
 def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
@@ -176,21 +178,17 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
         sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
         cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
         log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),
-        tanh_p=rnd_all(_economize(_TANH_SERIES, TANH_SWITCH ** 2, tanh_deg)),
+        tanh_p=rnd_all(_economize(_tanh_series(_TANH_TERMS), TANH_SWITCH ** 2, tanh_deg)),
         exp_lo=float(math.floor(float(LN2) * -(bias + mant + 2))),
         exp_hi=float(math.ceil(float(LN2) * (bias + 1))),
         expm1_lo=float(math.floor(float(LN2) * -(mant + 4))),
     )
 
 
-# Degrees, from the Taylor remainder on the reduced interval (target: below 2^-(mant+3)):
-# exp/expm1 on |r| <= ln2/2: f32 r^8/8! = 5e-9; f64 r^15/15! = 1.2e-19.
-# sin, cos on |r| <= pi/4: f32 r^11/11! = 2e-9, r^12/12! = 1e-10; f64 r^19/19! = 5e-20,
-# r^18/18! = 2e-18.  log on |s| <= 0.1716, relative: f32 s^10/11 = 2e-9; f64 s^22/23 = 6e-19.
-# tanh, economised, relative error on |x| <= 0.55 (measured against long double): degree 5 in
-# x^2: 2e-10; degree 11: ~1e-19 (each degree gains a factor ~35).
-_F32 = _make_format(32, 23, 127, "f", exp_deg=7, sin_k=4, cos_k=5, log_j=4, tanh_deg=5)
-_F64 = _make_format(64, 52, 1023, "d", exp_deg=14, sin_k=8, cos_k=8, log_j=10, tanh_deg=11)
+# The constants as a table (vmath_constants.py; tests/codegen/test_vmath.py checks it against
+# _make_format): the exact arithmetic took ~40 ms of every cold start.
+_F32 = _Format(**vmath_constants.F32)
+_F64 = _Format(**vmath_constants.F64)
 
 
 # ---- emission helpers -----------------------------------------------------------------------

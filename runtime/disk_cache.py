@@ -49,23 +49,57 @@ def disk_cache_enabled() -> bool:
     return config.disk_cache()
 
 
+def _source_files() -> list[tuple[str, str]]:
+    """(label, path) of every file source_hash covers, in a fixed order."""
+    files = []
+    for pkg in SOURCE_PACKAGES:
+        spec = importlib.util.find_spec(pkg)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".py"))
+            if pkg == "gradjit":
+                names = [n for n in names if n == "__init__.py"]
+            files += [(f"{pkg}/{name}", os.path.join(folder, name)) for name in names]
+    return files
+
+
 def source_hash() -> str:
     """SHA-256 of the code that shapes generated code: ir, codegen, runtime (and gradjit's
     __init__, which holds the version). Read once per process."""
     global _SOURCE_HASH
     if _SOURCE_HASH is None:
         h = hashlib.sha256()
-        for pkg in SOURCE_PACKAGES:
-            spec = importlib.util.find_spec(pkg)
-            for folder in (spec.submodule_search_locations or []) if spec else []:
-                names = sorted(n for n in os.listdir(folder) if n.endswith(".py"))
-                if pkg == "gradjit":
-                    names = [n for n in names if n == "__init__.py"]
-                for name in names:
-                    with open(os.path.join(folder, name), "rb") as f:
-                        h.update(f"{pkg}/{name}\0".encode() + f.read() + b"\0")
+        for label, path in _source_files():
+            with open(path, "rb") as f:
+                h.update(f"{label}\0".encode() + f.read() + b"\0")
         _SOURCE_HASH = h.hexdigest()
     return _SOURCE_HASH
+
+
+def remember_source_hash(directory: str):
+    """Fills source_hash from a note in the (private) cache directory when no source file
+    changed since the note was written, as Python trusts a .pyc by its source's size and
+    mtime: hashing ~1 MB of source was ~10 ms of every warm start."""
+    global _SOURCE_HASH
+    if _SOURCE_HASH is not None:
+        return
+    stats = [(label, os.stat(path)) for label, path in _source_files()]
+    stamp = hashlib.sha256(repr([(label, st.st_size, st.st_mtime_ns)
+                                 for label, st in stats]).encode()).hexdigest()[:32]
+    note = os.path.join(directory, f"source-{stamp}.txt")
+    try:
+        text = read_private_file(note).decode("ascii")
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+            _SOURCE_HASH = text
+            return
+    except (OSError, CorruptEntry, UnicodeDecodeError):
+        pass
+    for old in os.listdir(directory):            # one note at a time: the source changed
+        if old.startswith("source-") and old.endswith(".txt"):
+            _unlink(os.path.join(directory, old))
+    try:
+        write_atomic(directory, note, source_hash().encode("ascii"))
+    except OSError:
+        pass                                      # a read-only cache: hash every time
 
 
 _SOURCE_HASH = None
@@ -75,8 +109,8 @@ def lowering_options(bounds_check: bool, vmath: bool = True) -> str:
     """The options lowering depends on besides the Function and the source: bounds checks,
     vectorisable math, and whether dots call NumPy's BLAS (code built with loop nests must
     not be served to a process that calls gemm, or back)."""
-    import runtime
-    gemm = runtime.externals().gemm is not None
+    from runtime import blas      # NOTE: late: blas imports llvmlite's IR builder
+    gemm = blas.available()
     return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
 
 
@@ -168,6 +202,7 @@ class DiskCache:
             if problem is not None:
                 raise Untrusted(f"cache directory unusable: {problem}")
             secret = load_secret(directory, notes)
+            remember_source_hash(directory)
         except Untrusted as e:
             self._miss(fn, "-", str(e))
             return _noted(build(), f"disk cache unusable: {e}")

@@ -148,10 +148,15 @@ def _load_libm():
     The Python process has libm loaded already; loading it by name again is harmless and
     keeps kernels working in an embedding process that does not.
     """
-    name = ctypes.util.find_library("m")
-    if name:
+    # the usual soname first: ctypes.util.find_library runs `ldconfig -p` (a subprocess,
+    # ~10 ms of every fresh process's first compile)
+    for name in ("libm.so.6", None):
+        name = name or ctypes.util.find_library("m")
+        if not name:
+            continue
         try:
             llvm.load_library_permanently(name)
+            return
         except RuntimeError:
             pass
 

@@ -57,14 +57,12 @@ def alias_expr(e: Expr) -> Expr:
 class Storage:
     """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
     version counter and, once shared, the members and the root value they window on."""
-    __slots__ = ("version", "members", "root", "root_expr", "host")
-
-    def __init__(self):
-        self.version = 0
-        self.members = None        # WeakSet of the sharing Tensors, once there are several
-        self.root = None           # weakref to the tensor whose value the members window on
-        self.root_expr = None
-        self.host = None           # the ndarray shared with NumPy (numpy(), from_numpy)
+    # class attributes, not an __init__: every result tensor makes one, most never change it
+    version = 0
+    members = None                 # WeakSet of the sharing Tensors, once there are several
+    root = None                    # weakref to the tensor whose value the members window on
+    root_expr = None
+    host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
 
 
 # set by tracer/surface.install: views.share(base, t, identity), for torch.Tensor(tensor)
@@ -72,6 +70,15 @@ share_storage: list = []
 
 
 class Tensor:
+    # the autograd fields' values for a new tensor, as class attributes: an instance stores
+    # only what differs, so making a result tensor (of every jit call) costs two stores
+    _requires_grad = False         # leaves only; a non-leaf requires grad via its grad_fn
+    _grad = None
+    _grad_fn = None
+    _output_nr = 0
+    _retains_grad = False
+    _member = None                 # how this tensor sits in a shared storage (views.py)
+
     def __init__(self, expr=None, *args, **kwargs):
         host = None
         if type(expr) is not Expr or args or kwargs:    # the legacy torch.Tensor(data | *size)
@@ -82,13 +89,8 @@ class Tensor:
                                default_float()) if host is None else data_expr(host)
         self._expr = expr
         self._storage = Storage()
-        self._storage.host = host
-        self._requires_grad = False    # leaves only; a non-leaf requires grad via its grad_fn
-        self._grad = None
-        self._grad_fn = None
-        self._output_nr = 0
-        self._retains_grad = False
-        self._member = None            # how this tensor sits in a shared storage (views.py)
+        if host is not None:
+            self._storage.host = host
 
     def _alias_of(self, base: "Tensor"):
         """torch.Tensor(t): the same data (writes through either are seen by both)."""

@@ -20,10 +20,9 @@ later value (tanh(x) rather than x), so less is recomputed.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from ir.autodiff.transforms import Joint
 from ir.core import Op, Value
+from ir.graphs import FlowNetwork
 from ir.primitives import having
 
 # reductions, dots, scatters and control flow: what codegen does not inline either
@@ -77,11 +76,11 @@ def _required(j: Joint, unknown: set) -> set[Value]:
     return required
 
 
-def _graph(j: Joint, required: set, free: set) -> nx.DiGraph:
+def _graph(j: Joint, required: set, free: set) -> FlowNetwork:
     """The flow network over the known values that required depends on."""
     position = {r: k for k, op in enumerate(j.ops) for r in op.results}
     defs = {r: op for op in j.ops for r in op.results}
-    g = nx.DiGraph()
+    g = FlowNetwork()
     todo, seen = list(required), set(required)
     while todo:
         v = todo.pop()
@@ -94,10 +93,7 @@ def _graph(j: Joint, required: set, free: set) -> nx.DiGraph:
             cap = nbytes(v)
             if op.prim.name in NEVER_RECOMPUTED:
                 g.add_edge(_SOURCE, (v, "in"))
-        if cap is None:
-            g.add_edge((v, "in"), (v, "out"))
-        else:
-            g.add_edge((v, "in"), (v, "out"), capacity=cap)
+        g.add_edge((v, "in"), (v, "out"), cap)
         if v in required:
             g.add_edge((v, "out"), _SINK)
         for u in op.inputs if op is not None else ():
@@ -106,19 +102,6 @@ def _graph(j: Joint, required: set, free: set) -> nx.DiGraph:
                 seen.add(u)
                 todo.append(u)
     return g
-
-
-def _sink_side(residual: nx.DiGraph) -> set:
-    """The nodes that can still reach the sink in the residual network."""
-    side, todo = {_SINK}, [_SINK]
-    while todo:
-        x = todo.pop()
-        for u in residual.predecessors(x):
-            e = residual[u][x]
-            if u not in side and e["capacity"] - e["flow"] > 0:
-                side.add(u)
-                todo.append(u)
-    return side
 
 
 def saved_values(j: Joint, free: set) -> set[Value]:
@@ -131,9 +114,8 @@ def saved_values(j: Joint, free: set) -> set[Value]:
     g = _graph(j, required, free)
     if _SOURCE not in g:                             # everything required is a constant
         return set()
-    residual = nx.algorithms.flow.preflow_push(g, _SOURCE, _SINK)
-    if residual.graph["flow_value"] >= residual.graph["inf"]:
+    flow, sink_side = g.min_cut_sink_side(_SOURCE, _SINK)
+    if flow == float("inf"):
         raise AssertionError("scan VJP partition: no finite cut (a parameter is unsaveable)")
-    sink_side = _sink_side(residual)
     return {node[0] for node in g if isinstance(node, tuple) and node[1] == "in"
             and node not in sink_side and (node[0], "out") in sink_side}

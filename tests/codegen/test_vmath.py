@@ -7,6 +7,7 @@ numpy buffers through ctypes. All kernels live in one module, compiled once for 
 """
 
 import ctypes
+import dataclasses
 import math
 import re
 
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llvmlite import ir
 
-from codegen import vmath
+from codegen import vmath, vmath_constants
 from ir.primitives import FLOAT_UNARY
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -389,3 +390,18 @@ def test_erf_constants_are_truncated_below_half_an_ulp():
     assert abs(float(coeffs[n_g])) * math.exp(-vmath.ERF_MID ** 2) < 2.0 ** -56
     # interpolation at 40 points: the coefficients kept are converged far beyond f64
     assert abs(float(coeffs[-1])) < 1e-24
+
+
+def _table_text(name: str, fmt) -> str:
+    """The source of one entry of codegen/vmath_constants.py (to paste when it is stale)."""
+    fields = "".join(f"    {k}={v!r},\n" for k, v in dataclasses.asdict(fmt).items())
+    return f"{name} = dict(\n{fields})"
+
+
+@pytest.mark.parametrize("name", ["F32", "F64"])
+def test_constant_table_is_what_exact_arithmetic_gives(name):
+    # codegen/vmath_constants.py is derived by _make_format: after a change to a degree, a
+    # field or a coefficient, paste the text this failure prints (wrapped to 100 columns)
+    derived = vmath._make_format(**vmath_constants.FORMAT_ARGS[name])
+    assert derived == vmath._Format(**getattr(vmath_constants, name)), _table_text(name, derived)
+    assert derived.tanh_p and derived.sin_s and derived.expm1_q

@@ -229,3 +229,60 @@ def test_prune_keeps_the_most_recently_used_entries(tmp_path):
     assert [p.name for p in entries(tmp_path)] == ["04.gjo", "05.gjo", "06.gjo", "07.gjo",
                                                    "08.gjo", "09.gjo"]
     assert (tmp_path / "other.txt").exists()
+
+
+@pytest.fixture
+def fresh_source_hash(monkeypatch):
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    full = cache.source_hash()
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    return full
+
+
+def notes(path) -> list:
+    return sorted(p.name for p in path.iterdir() if p.name.startswith("source-"))
+
+
+def test_the_source_hash_is_remembered_by_size_and_mtime(tmp_path, fresh_source_hash,
+                                                         monkeypatch):
+    cache.remember_source_hash(str(tmp_path))
+    assert cache.source_hash() == fresh_source_hash
+    [note] = notes(tmp_path)
+    assert (tmp_path / note).read_text() == fresh_source_hash
+    assert stat.S_IMODE((tmp_path / note).stat().st_mode) == 0o600
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    (tmp_path / note).write_text("a" * 64)      # a later process believes the note ...
+    cache.remember_source_hash(str(tmp_path))
+    assert cache.source_hash() == "a" * 64
+
+
+def test_a_bad_or_foreign_note_is_not_believed(tmp_path, fresh_source_hash, monkeypatch):
+    cache.remember_source_hash(str(tmp_path))
+    [note] = notes(tmp_path)
+    for damage in ("not a hash", "A" * 64, "a" * 63):
+        monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+        (tmp_path / note).write_text(damage)
+        cache.remember_source_hash(str(tmp_path))
+        assert cache.source_hash() == fresh_source_hash
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    (tmp_path / note).write_text("b" * 64)
+    os.chmod(tmp_path / note, 0o666)             # writable by others: never read
+    cache.remember_source_hash(str(tmp_path))
+    assert cache.source_hash() == fresh_source_hash
+
+
+def test_a_changed_source_file_gets_a_new_note(tmp_path, monkeypatch):
+    src = tmp_path / "src.py"
+    src.write_text("x = 1\n")
+    monkeypatch.setattr(cache, "_source_files", lambda: [("ir/src.py", str(src))])
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    store = tmp_path / "cache"
+    store.mkdir(mode=0o700)
+    cache.remember_source_hash(str(store))
+    first, [first_note] = cache.source_hash(), notes(store)
+    src.write_text("x = 2\n")
+    os.utime(src, ns=(1, 1))                     # a new mtime (and content)
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    cache.remember_source_hash(str(store))
+    assert cache.source_hash() != first
+    assert len(notes(store)) == 1 and notes(store) != [first_note]
