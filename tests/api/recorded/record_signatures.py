@@ -61,7 +61,7 @@ def split_params(text):
         if p.startswith("*"):
             kind = "k"
             continue
-        name = re.split(r"[=:\s]", p)[0]
+        name = p.split("=")[0].split(":")[0].split()[-1]  # "bool pivot=True" -> pivot
         if name.isidentifier():
             out.append([name, kind])
     return out
