@@ -272,7 +272,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 def from_numpy(array: np.ndarray, /) -> Tensor:
     """A Tensor with the array's dtype sharing its memory, as in PyTorch: a write through
-    either is seen by the other (see Tensor.numpy). An array
+    either is seen by the other (see Tensor.numpy for the lazy-op difference). An array
     that is not C-contiguous, aligned and native-endian is copied."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")

@@ -16,7 +16,7 @@ import threading
 
 from tracer.errors import user_location
 from tracer.expr import apply_op
-from tracer.tensor import Tensor, realize
+from tracer.tensor import Tensor
 
 _state = threading.local()
 # called as hook(name, saves, args, kwargs, result) for the outermost user op; see autograd
@@ -28,15 +28,6 @@ def apply(prim: str, *tensors: Tensor, regions=(), **params):
     loc = getattr(_state, "loc", None) or user_location()
     exprs = apply_op(prim, tuple(t._expr for t in tensors), loc, regions=regions, **params)
     outs = [Tensor(e) for e in exprs]
-    for t in tensors:
-        if t._storage.host is not None and not exprs[0].symbolic:
-            # t's memory is an ndarray the user may write to (numpy(), from_numpy): compute
-            # now, as PyTorch does, so that a later write does not reach this result (keeping
-            # the op: a view's position in t is derived from it, tracer/autograd/views.py)
-            for e in exprs:
-                e.recorded = True
-            realize(list(exprs))
-            break
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)
 
 
