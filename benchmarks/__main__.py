@@ -26,7 +26,7 @@ def configure_threads(n: int):
 
 
 def build(gj, quick: bool):
-    from benchmarks import workloads
+    from benchmarks import imperative_steps, workloads
     sizes = [10**6] if quick else [10**6, 10**7]
     made = [workloads.chain(gj, n) for n in sizes]
     made.append(workloads.mlp(gj))
@@ -35,6 +35,7 @@ def build(gj, quick: bool):
         maker = getattr(workloads, name, None)
         if maker is not None:
             made.extend(maker(gj, quick) if name == "gmm" else [maker(gj)])
+    made.extend(imperative_steps.build(gj, quick))
     return made
 
 

@@ -8,7 +8,10 @@ and kernel rules for the rest (kernels.kernel_rules, control flow included).
 `lower.lower_rules` is their union: the layer's one registry, checked for completeness.
 """
 from codegen import control as _control  # noqa: F401  (registers the control-flow kernels)
+from codegen import custom_call as _custom_call  # noqa: F401  (custom_vjp/jvp calls)
 from codegen import lapack as _lapack  # noqa: F401  (registers the linear-algebra kernels)
+from codegen import cumulative as _cumulative  # noqa: F401  (registers cumsum, cummax, ...)
+from codegen import sorting as _sorting  # noqa: F401  (registers sort)
 from codegen.elemental import elemental_rules
 from codegen.emit import KernelSource, lower_function
 from codegen.kernels import kernel_rules

@@ -23,12 +23,15 @@ from llvmlite import ir as ll
 from codegen.buffers import Buffer, nbytes
 from codegen.kernels import KernelCall, kernel_rules
 from codegen.loops import I1, I32, I64, PTR, declare, for_range, i64
+from codegen.sorting import scratch_types as sort_scratch_types
 from ir.core import Function, Op, TensorType
 
 
 def aux_types(op: Op) -> list[TensorType]:
     """Scratch buffers a control op needs from its caller's workspace."""
     name = op.prim.name
+    if name == "sort":                        # not control flow: its rows' scratch
+        return sort_scratch_types(op)
     if name == "while":
         return [r.type for r in op.results] + [TensorType("bool", ())]
     if name == "scan":

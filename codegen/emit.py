@@ -25,6 +25,7 @@ from llvmlite import ir as ll
 
 from codegen.buffers import Buffer, KernelContext, nbytes
 from codegen.control import aux_types
+from codegen.custom_call import lowered_regions
 from codegen.elemental import Elemental
 from codegen.dots import Externals
 from codegen.fusion import KernelStep, LoopNest, Out, plan_function
@@ -85,7 +86,7 @@ class FunctionEmitter:
         for step in self.plan.steps:
             if isinstance(step, KernelStep) and step.op.regions:
                 fns = []
-                for region in step.op.regions:
+                for region in lowered_regions(step.op):
                     name = f"{self.symbol}.r{len(self.region_fns)}.{len(fns)}"
                     func, size = FunctionEmitter(self.module, region, name, self.bounds_check,
                                                  self.externals, self.vmath).emit()

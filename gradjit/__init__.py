@@ -10,11 +10,18 @@ from tracer.tensor import Tensor
 from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md section 3)
 from tracer.api import *          # noqa: F401,F403  grad, jit, vjp, jvp, make_ir, ... (section 1)
 from tracer.control import *      # noqa: F401,F403  cond, fori_loop, while_loop, scan
+from tracer.control_extra import (associative_scan, fori_loop, map, scan,  # noqa: F401,A004
+                                  switch)  # jax.lax's: scan/fori_loop with unroll=
+from tracer.slicing import *      # noqa: F401,F403  dynamic_slice, dynamic_update_slice, ...
+from tracer.custom_rules import custom_jvp, custom_vjp  # noqa: F401  jax.custom_vjp/jvp
+from tracer.jax_extras import (ShapeDtypeStruct, block_until_ready, eval_shape,  # noqa: F401
+                               linearize)
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
 from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
                      onnx, optim, utils)  # noqa: F401  namespaces
+from gradjit import debug, tree, tree_util  # noqa: F401  jax.debug / jax.tree / jax.tree_util
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ir.builder import Builder
 from ir.core import Function, TensorType, Value
+from ir.cumulative.rules import BATCH_RULES as CUMULATIVE_RULES
 from ir.primitives import PRIMITIVES, having
 
 batch_rules: dict = {}
@@ -321,6 +322,30 @@ def _scan(b, n, xs, flags, *, num_carry, length, reverse, regions):
 batch_rules.update({"cond": _cond, "while": _while, "scan": _scan})
 
 
+def _custom_call(name):
+    """custom_vjp_call / custom_jvp_call: every operand gets the batch axis and so does
+    every region's every parameter and result (the user's rules are batched like bodies)."""
+    def rule(b, n, xs, flags, /, *, regions):
+        regions_b = tuple(batch_function(r, [True] * len(r.params), n,
+                                         [True] * len(r.results))[0] for r in regions)
+        wide = [bat(b, n, x, f) for x, f in zip(xs, flags)]
+        return _batched(_emit(b, name, *wide, regions=regions_b))
+    return rule
+
+
+batch_rules.update({name: _custom_call(name) for name in ("custom_vjp_call", "custom_jvp_call")})
+
+
+def _debug_print(b, n, xs, flags, /, *, fmt, names, batch_dims):
+    """Every operand gets the batch axis; the print then runs once per batch element."""
+    wide = [bat(b, n, x, f) for x, f in zip(xs, flags)]
+    return _batched(_emit(b, "debug_print", *wide, fmt=fmt, names=names,
+                          batch_dims=batch_dims + 1))
+
+
+batch_rules["debug_print"] = _debug_print
+
+
 
 def _leading_batch(name):
     """The linear-algebra primitives map over leading batch axes already: the vmapped axis
@@ -333,3 +358,4 @@ def _leading_batch(name):
 
 batch_rules.update({name: _leading_batch(name)
                     for name in ("cholesky", "triangular_solve", "lu", "qr", "eigh", "svd")})
+batch_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

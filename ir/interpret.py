@@ -12,8 +12,10 @@ import math
 
 import numpy as np
 
+from ir import debug_print
 from ir.core import DTYPES, Function, Op, dot_free_axes
 from ir.linalg.impl import IMPL_RULES as LINALG_RULES
+from ir.cumulative.impl import IMPL_RULES as CUMULATIVE_RULES
 
 impl_rules: dict = {}
 
@@ -202,6 +204,17 @@ def _scan(*operands, num_carry, length, reverse, regions):
 
 
 impl_rules.update({"cond": _cond, "while": _while, "scan": _scan})
+# a call with custom derivative rules computes its body (region 0)
+for _n in ("custom_vjp_call", "custom_jvp_call"):
+    impl_rules[_n] = lambda *operands, regions: interpret(regions[0], *operands)
+
+
+def _debug_print(*xs, fmt, names, batch_dims):
+    debug_print.emit(fmt, names, batch_dims, xs)
+    return list(xs)
+
+
+impl_rules["debug_print"] = _debug_print
 
 
 def eval_op(op: Op, args: list) -> list[np.ndarray]:
@@ -247,3 +260,4 @@ def interpret(fn: Function, *args) -> list[np.ndarray]:
 
 
 impl_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+impl_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

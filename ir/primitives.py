@@ -21,6 +21,7 @@ from ir.constants import constant_value_problem
 from ir.core import (DTYPES, INT_DTYPES, Primitive, ShapeError, TensorType, dot_free_axes,
                      is_float)
 from ir.linalg.shapes import SHAPE_RULES as LINALG_SHAPES, TRAITS as LINALG_TRAITS
+from ir.cumulative.shapes import SHAPE_RULES as CUMULATIVE_SHAPES, TRAITS as CUMULATIVE_TRAITS
 
 __all__ = ["PRIMITIVES", "Primitive", "ShapeError", "FLOAT_UNARY", "get", "having"]
 
@@ -374,6 +375,50 @@ for _n, _r in (("cond", _cond), ("while", _while), ("scan", _scan)):
     _register(_n, _r, "control", fusion="kernel")
 
 
+# ---- calls with user-defined derivative rules (jax.custom_vjp / custom_jvp) ---------------
+
+def _custom_vjp_call(*operands, regions):
+    """custom_vjp_call(*operands): regions (body: operands -> outs, fwd: operands -> outs +
+    residuals, bwd: residuals + one cotangent per out -> one cotangent per operand)."""
+    _check(len(regions) == 3, "custom_vjp_call needs three regions (body, fwd, bwd)")
+    body, fwd, bwd = regions
+    outs = body.result_types
+    _types_match(body.param_types, operands, "custom_vjp_call body parameters")
+    _types_match(fwd.param_types, operands, "custom_vjp_call fwd parameters")
+    _types_match(fwd.result_types[:len(outs)], outs, "custom_vjp_call fwd results")
+    _types_match(bwd.param_types, fwd.result_types[len(outs):] + outs,
+                 "custom_vjp_call bwd parameters (residuals, cotangents)")
+    _types_match(bwd.result_types, operands, "custom_vjp_call bwd results")
+    return tuple(outs)
+
+
+def _custom_jvp_call(*operands, regions):
+    """custom_jvp_call(*operands): regions (body: operands -> outs, jvp: operands + one
+    tangent per operand -> outs + one tangent per out)."""
+    _check(len(regions) == 2, "custom_jvp_call needs two regions (body, jvp)")
+    body, jvp = regions
+    outs = body.result_types
+    _types_match(body.param_types, operands, "custom_jvp_call body parameters")
+    _types_match(jvp.param_types, list(operands) * 2, "custom_jvp_call jvp parameters")
+    _types_match(jvp.result_types, outs * 2, "custom_jvp_call jvp results")
+    return tuple(outs)
+
+
+for _n, _r in (("custom_vjp_call", _custom_vjp_call), ("custom_jvp_call", _custom_jvp_call)):
+    _register(_n, _r, "control", fusion="kernel")
+
+
+def _debug_print(*xs, fmt, names, batch_dims):
+    """debug_print(*xs): xs unchanged; prints fmt with their values when run (ir/debug_print)."""
+    _check(isinstance(fmt, str), f"debug_print: fmt must be a string, got {fmt!r}")
+    _check(len(names) <= len(xs), f"debug_print: {len(names)} names for {len(xs)} operands")
+    _check(all(x.ndim >= batch_dims for x in xs), "debug_print: batch_dims beyond a rank")
+    return tuple(xs)
+
+
+_register("debug_print", _debug_print, "other", fusion="kernel")
+
+
 def get(name: str) -> Primitive:
     """The primitive called name.
 
@@ -389,3 +434,7 @@ def get(name: str) -> Primitive:
 # ---- linear algebra: decompositions and solves (ir/linalg) --------------------------------
 for _name, _rule in LINALG_SHAPES.items():
     _register(_name, _rule, "other", **LINALG_TRAITS)
+
+# ---- cumulative: running sums, products, log-sum-exps, extremes (ir/cumulative) ------------
+for _name, _rule in CUMULATIVE_SHAPES.items():
+    _register(_name, _rule, "other", **CUMULATIVE_TRAITS)

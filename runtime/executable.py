@@ -25,10 +25,11 @@ import numpy as np
 
 from ir.core import Function
 from ir.interpret import interpret
-from runtime import interrupt, threads
+from runtime import debug_callback, interrupt, threads
 
 threads.load_symbols()
 interrupt.load_symbols()
+debug_callback.load_symbols()
 
 HEADER_BYTES = 64                      # codegen.emit.HEADER_BYTES: error flag, thread count
 SMALL_ELEMENTS = 4096                  # kernels on fewer elements keep the GIL while they run

@@ -88,7 +88,7 @@ def test_every_public_name_is_documented():
     missing = _undocumented("", gj)
     for sub in ("ir", "autograd", "autograd.functional", "optim", "optim.lr_scheduler", "nn",
                 "nn.functional", "nn.init", "nn.utils", "func", "utils", "utils.data",
-                "utils.checkpoint", "linalg"):
+                "utils.checkpoint", "linalg", "tree_util", "tree", "debug"):
         missing += _undocumented(sub + ".", resolve(sub))
     assert not missing, f"add a row to docs/api.md for: {missing}"
 

@@ -177,6 +177,10 @@ TENSOR_ATTRIBUTES = str.split("""
     square square_ squeeze std sub sub_ subtract sum swapaxes swapdims t take_along_dim tan tanh
     tanh_ to tolist transpose true_divide trunc type type_as unbind unflatten uniform_ unsqueeze
     var view view_as where zero_
+    tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
+    cumsum cumprod cummax cummin logcumsumexp
+    sort argsort msort topk kthvalue median quantile nanquantile
+    nonzero argwhere count_nonzero unique masked_select bincount
 """)
 
 _LIST_SURFACE = """

@@ -22,6 +22,7 @@ from ir.parser import parse
 from ir.verify import verify
 from tracer import pipeline
 from tracer.control import remat
+from tracer.jax_extras import static_positions
 from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten
 from tracer.staging import (Staged, float_scalars_to_arrays, fun_name, normalize_argnums,
@@ -61,13 +62,14 @@ def _check_differentiable(arg, i: int):
                                         "(pass a float, e.g. 3.0)")
 
 
-def jit(f, static_argnums=()):
+def jit(f, static_argnums=(), static_argnames=()):
     """Traces f once per signature (shapes, dtypes, static args) and compiles it.
 
     Args:
         f: a function of arrays / Tensors / pytrees of them.
         static_argnums: positions of arguments passed as Python values (hashable); each new
             value is a new signature. Python scalars anywhere are static too.
+        static_argnames: the same, by parameter name (passed by position or keyword).
 
     Returns:
         A callable returning gradjit Tensors; `.lower(*args)` gives `.ir`, `.llvm_ir` and
@@ -77,9 +79,10 @@ def jit(f, static_argnums=()):
     are fed to the compiled code on every call, but rebinding or updating them in place
     later is not seen by an already-traced signature.
     """
-    if isinstance(f, Staged) and not static_argnums:
+    if isinstance(f, Staged) and not static_argnums and not static_argnames:
         return f                       # already traced and compiled per signature
-    return Staged(traced(f), f, fun_name(f), static_argnums)
+    static_argnums, prepare = static_positions(f, static_argnums, static_argnames)
+    return Staged(traced(f), f, fun_name(f), static_argnums, prepare=prepare)
 
 
 def _grad_staged(f, argnums, has_aux, with_value, suffix):

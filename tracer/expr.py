@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
-from ir.core import dtype_of_numpy, freeze
+from ir.core import dtype_of_numpy
 
 
 class Expr:
@@ -82,13 +82,18 @@ _PLAIN = frozenset({float, int, bool, str, type(None)})
 
 
 def _frozen_params(params: dict) -> tuple | None:
-    """params frozen by ir.core.freeze, or None when one is not a plain scalar or int tuple
-    (a constant's value, say: not worth keeping in the cache)."""
+    """params frozen (as ir.core.freeze does; int tuples as themselves), or None when one is
+    not a plain scalar or int tuple (a constant's value, say: not worth keeping in the cache).
+    """
     out = []
     for k, v in params.items():
         t = type(v)
-        if t in _PLAIN or (t is tuple and _int_tree(v)):
-            out.append((k, freeze(v)))
+        if t is int or t is bool or t is str or v is None:
+            out.append((k, (t, v)))          # what freeze gives, without the call (hot)
+        elif t is float:
+            out.append((k, v.hex()))
+        elif t is tuple and _int_tree(v):
+            out.append((k, v))                # ints hash exactly; no frozen value is one
         else:
             return None
     return tuple(out)
@@ -96,11 +101,18 @@ def _frozen_params(params: dict) -> tuple | None:
 
 def _int_tree(v: tuple) -> bool:
     """v is a tuple of ints and such tuples (axes, dot_general's contract): hashes exactly."""
-    return all(type(x) is int or (type(x) is tuple and _int_tree(x)) for x in v)
+    for x in v:
+        t = type(x)
+        if t is not int and (t is not tuple or not _int_tree(x)):
+            return False
+    return True
 
 
 def apply_op(prim: str, args: tuple, loc: str | None, regions=(), **params) -> list[Expr]:
-    """Records one primitive application on Exprs; the types are checked here, eagerly."""
+    """Records one primitive application on Exprs; the types are checked here, eagerly.
+
+    The op gets `frozen`: its canonical params frozen (or None), which structural keys of
+    recorded graphs (tracer/autograd/replay.py) read instead of freezing them again."""
     key = None
     if not regions and type(prim) is str:
         frozen = _frozen_params(params)
@@ -108,23 +120,30 @@ def apply_op(prim: str, args: tuple, loc: str | None, regions=(), **params) -> l
             key = (prim, tuple([a.value.type for a in args]), frozen)
             hit = _INFER_CACHE.get(key)
             if hit is not None:
-                prim_obj, canonical, types = hit
+                prim_obj, canonical, types, frozen_canonical = hit
                 results = tuple([Value(t) for t in types])
                 op = Op(prim_obj, tuple([a.value for a in args]), results, dict(canonical),
                         (), loc)
+                op.frozen = frozen_canonical
                 return _results(op, args)
     b = Builder(loc)
     b.emit(prim, *(a.value for a in args), regions=regions, **params)
     (op,) = b.ops
+    op.frozen = None if regions else _frozen_params(op.params)
     if key is not None:
         if len(_INFER_CACHE) >= _INFER_CACHE_LIMIT:
             _INFER_CACHE.clear()
-        _INFER_CACHE[key] = (op.prim, dict(op.params), tuple([r.type for r in op.results]))
+        _INFER_CACHE[key] = (op.prim, dict(op.params), tuple([r.type for r in op.results]),
+                             op.frozen)
     return _results(op, args)
 
 
 def _results(op: Op, args: tuple) -> list[Expr]:
-    symbolic = any(a.symbolic for a in args)
+    symbolic = False
+    for a in args:
+        if a.symbolic:
+            symbolic = True
+            break
     args = tuple(args)
     return [Expr(r, op, args, symbolic=symbolic) for r in op.results]
 

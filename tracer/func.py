@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tracer import api
+from tracer import api, jax_extras
 
 # ---- torch.func ---------------------------------------------------------------------------
 
@@ -55,6 +55,11 @@ def vjp(func, *primals, has_aux=False):
 def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     """torch.func.jvp: (output, jvp_out)."""
     return api.jvp(func, tuple(primals), tuple(tangents))
+
+
+def linearize(func, *primals):
+    """torch.func.linearize: (output, jvp_fn), jvp_fn(*tangents) the JVP at primals."""
+    return jax_extras.linearize(func, *primals)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,11 @@ import numpy as np
 from tracer import creation, norm
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
+from tracer.ops import cumulative as cu
+from tracer.ops import eager_only as eo
+from tracer.ops import quantiles as qu
+from tracer.ops import sorting as so
+from tracer.ops import structural as st
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
 from tracer import tensor as tensor_module
@@ -115,6 +120,21 @@ METHODS = {
     "gather": indexing.gather, "take_along_dim": indexing.take_along_dim,
     "index_select": indexing.index_select, "index_add": indexing.index_add,
     "scatter_add": indexing.scatter_add,
+    # structural (tracer/ops/structural.py); Tensor.repeat is PyTorch's (tiles)
+    "tril": st.tril, "triu": st.triu, "diag": st.diag, "diagonal": st.diagonal,
+    "trace": st.trace, "flip": st.flip, "fliplr": st.fliplr, "flipud": st.flipud,
+    "roll": st.roll, "tile": st.tile, "repeat": st.tensor_repeat,
+    "repeat_interleave": st.repeat_interleave,
+    # cumulative (tracer/ops/cumulative.py)
+    "cumsum": cu.cumsum, "cumprod": cu.cumprod, "cummax": cu.cummax, "cummin": cu.cummin,
+    "logcumsumexp": cu.logcumsumexp,
+    # sorting (tracer/ops/sorting.py, quantile.py)
+    "sort": so.sort, "argsort": so.argsort, "msort": so.msort, "topk": so.topk,
+    "kthvalue": so.kthvalue, "median": qu.median, "quantile": qu.quantile,
+    "nanquantile": qu.nanquantile,
+    # data-dependent shapes (tracer/ops/eager_only.py)
+    "nonzero": eo.nonzero, "argwhere": eo.argwhere, "count_nonzero": eo.count_nonzero,
+    "unique": eo.unique, "masked_select": eo.masked_select, "bincount": eo.bincount,
     # neural
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
 }

@@ -194,7 +194,7 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return self._expr.type.ndim
+        return len(self._expr.value.type.shape)      # (read per recorded op: kept direct)
 
     def dim(self) -> int:
         return self.ndim
@@ -402,14 +402,49 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
     return data_expr(arr)
 
 
+# Tensors updated in place whose new value is still pending (id -> weakref), in first-update
+# order: `w -= lr * g` under no_grad, or any in-place op on a tensor with no grad_fn
+_UPDATED: dict = {}
+
+
+def note_inplace(t: "Tensor"):
+    """t was just updated in place: its new value is computed at the next realisation."""
+    if t._expr.data is None and not t._expr.symbolic:
+        ref = _UPDATED.get(id(t))
+        if ref is None or ref() is not t:          # (an id of a dead tensor is reused)
+            _UPDATED[id(t)] = weakref.ref(t)
+
+
+def _updated_pending(pending: list[Expr]) -> list[Expr]:
+    """The pending values of tensors updated in place (note_inplace), not yet in pending.
+
+    Computing them with every realisation keeps a loop of updates (`w -= lr * grad`, then
+    `loss.item()`) from stacking each step's update onto the last: every read would
+    otherwise compile a program holding the whole history of w."""
+    seen = {id(e) for e in pending}
+    out = []
+    for key, ref in list(_UPDATED.items()):
+        t = ref()
+        e = t._expr if t is not None else None
+        if e is None or e.data is not None or e.symbolic:
+            del _UPDATED[key]
+        elif id(e) not in seen:
+            seen.add(id(e))
+            out.append(e)
+    return out
+
+
 def realize(exprs: list[Expr]) -> list[np.ndarray]:
     """Computes the given Exprs (compiling their pending graph) and stores their data.
 
     Pending values of the autograd graph met on the way are computed and kept too: a
-    backward() after `print(loss)` then starts from them instead of redoing the forward."""
+    backward() after `print(loss)` then starts from them instead of redoing the forward.
+    So are the pending new values of tensors updated in place (see note_inplace)."""
     pending = [e for e in exprs if e.data is None]
     if pending:
         pending += _recorded_pending(pending)
+        if _UPDATED:
+            pending += _updated_pending(pending)
         fn, captures = build_function("realize", [], pending)
         for c in captures:
             if c.symbolic:

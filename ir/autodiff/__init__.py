@@ -11,5 +11,6 @@ from ir.autodiff.vjp_rules import vjp_rules
 from ir.autodiff.jvp_rules import jvp_rules
 from ir.autodiff.transforms import grad, jvp, vjp
 from ir.autodiff import control  # noqa: F401  (registers the cond/scan/while rules)
+from ir.autodiff import custom  # noqa: F401  (registers the custom_vjp/custom_jvp call rules)
 
 __all__ = ["vjp", "jvp", "grad", "vjp_rules", "jvp_rules"]

@@ -14,6 +14,7 @@ from ir.autodiff.common import (extremum_mask, extremum_weight, plus, pow_dx, po
                                 zeros)
 from ir.primitives import having
 from ir.linalg.jvp import JVP_RULES as LINALG_RULES
+from ir.cumulative.rules import JVP_RULES as CUMULATIVE_RULES
 
 jvp_rules: dict = {}
 
@@ -159,3 +160,4 @@ jvp_rules["scatter_add"] = _scatter_add
 
 
 jvp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+jvp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

@@ -15,6 +15,7 @@ from ir.autodiff.common import (dot_axes, dot_transpose, extremum_mask, extremum
                                 inverse_perm, kept_axes, pow_dx, pow_dy, zeros)
 from ir.primitives import having
 from ir.linalg.vjp import VJP_RULES as LINALG_RULES
+from ir.cumulative.rules import VJP_RULES as CUMULATIVE_RULES
 
 vjp_rules: dict = {}
 
@@ -176,3 +177,4 @@ vjp_rules["scatter_add"] = lambda b, g, out, x, idx, upd, *, axis: (
 
 
 vjp_rules.update(LINALG_RULES)     # the linear-algebra primitives' rules (ir/linalg)
+vjp_rules.update(CUMULATIVE_RULES)     # cumsum, cumprod, ... (ir/cumulative)

@@ -1,6 +1,7 @@
 """Dead-code elimination, including the unused results of cond and scan.
 
-All primitives are pure, so an op none of whose results is read goes. A control op whose
+Every primitive but debug_print (EFFECTS: it prints when it runs, so it stays) is pure, so
+an op none of whose results is read goes. A control op whose
 results are partly read is rebuilt smaller: a cond drops the unused results and the
 operands neither branch still reads; a scan drops unused ys, the carries that feed only
 dead values, and the xs its body no longer reads.
@@ -10,6 +11,8 @@ from __future__ import annotations
 from ir.core import Function, Op, Value
 from ir.passes.rewrite import shared
 
+EFFECTS = frozenset({"debug_print"})
+
 
 def dce_ops(ops: list[Op], roots, protected=frozenset()) -> list[Op]:
     """The ops needed to compute roots, control ops pruned to their live results;
@@ -18,7 +21,7 @@ def dce_ops(ops: list[Op], roots, protected=frozenset()) -> list[Op]:
     kept = []
     for op in reversed(ops):
         if op not in protected:
-            if not any(r in live for r in op.results):
+            if not any(r in live for r in op.results) and op.prim.name not in EFFECTS:
                 continue
             op = prune_control(op, live)
         live.update(op.inputs)

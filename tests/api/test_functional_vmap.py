@@ -13,6 +13,7 @@ from ir.interpret import interpret
 from ir.primitives import PRIMITIVES
 from ir.verify import verify
 from tests.gradcheck import boolean, f64, i64, make_fn
+from tests.prim_samples import custom as custom_samples
 
 N = 3        # batch size
 
@@ -80,6 +81,8 @@ CASES = {
     "cond": _cond_case(),
     "while": _while_case(),
     "scan": _scan_case(),
+    "custom_vjp_call": (custom_samples._sin_times, (f64[3], f64[3], i64[3])),
+    "custom_jvp_call": (custom_samples._softplus, (f64[2, 3],)),
 }
 
 

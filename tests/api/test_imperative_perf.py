@@ -6,6 +6,7 @@ optimizer update programs traced, the runtime's compiles, and stack walks for us
 locations made by the autograd recorder (the outermost op already made one).
 """
 
+import logging
 import os
 
 import numpy as np
@@ -141,3 +142,16 @@ def test_changing_the_learning_rate_changes_the_step_not_the_program(monkeypatch
         opt.step()
         np.testing.assert_allclose(w.detach().numpy(), before * (1 - 2 * lr), rtol=1e-6)
     assert len(traced) == 1
+
+
+def test_gradjit_log_says_why_a_backward_is_not_replayed(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
+    caplog.set_level(logging.INFO, logger="gradjit")
+    replay.clear()
+    w = gj.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    assert "backward replay: new graph structure" in caplog.text
+    h = w * 2.0
+    h.register_hook(lambda g: g * 1.0)
+    h.sum().backward()
+    assert "backward replay off for this call: MulBackward0 has a tensor hook" in caplog.text

@@ -230,12 +230,14 @@ class Clip(gj.autograd.Function):
         return gj.clamp(g, -1.0, 1.0)
 
 
-def test_function_with_a_nonlinear_backward_warns_under_the_transforms():
-    with pytest.warns(UserWarning, match="Clip is not linear in its grad_outputs"):
-        gj.grad(lambda t: (Clip.apply(t) * 5.0).sum())(gj.tensor(XS))
+def test_function_with_a_nonlinear_backward_is_used_by_grad_and_refused_by_jvp():
+    g = gj.grad(lambda t: (Clip.apply(t) * 5.0).sum())(gj.tensor(XS))
+    np.testing.assert_array_equal(g.numpy(), np.ones(3))      # clamp(5) = 1, as imperatively
     x = gj.tensor(XS, requires_grad=True)
     (Clip.apply(x) * 5.0).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.ones(3))
+    with pytest.raises(TypeError, match="not linear in its cotangents"):
+        gj.jvp(Clip.apply, (gj.tensor(XS),), (gj.tensor(np.ones(3)),))
 
 
 def test_function_backward_under_jvp_and_vmap():

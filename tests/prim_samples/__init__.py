@@ -9,7 +9,7 @@ row with both kinds of case.
 """
 from __future__ import annotations
 
-from tests.prim_samples import control, elementwise, linalg, structural
+from tests.prim_samples import control, cumulative, custom, elementwise, linalg, structural
 from tests.prim_samples.cases import (ALL, FLOATS, INTS, NUMERIC, CompiledCase, GradCase, Row,
                                       T, make_fn, sample_args, sample_array)
 
@@ -27,7 +27,7 @@ def _merge(*tables) -> dict[str, Row]:
 
 
 SAMPLES: dict[str, Row] = _merge(elementwise.ROWS, structural.ROWS, control.ROWS,
-                                 linalg.ROWS)
+                                 linalg.ROWS, custom.ROWS, cumulative.ROWS)
 
 
 def grad_cases_of(name: str) -> list[GradCase]:

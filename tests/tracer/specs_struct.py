@@ -5,6 +5,7 @@ import numpy as np
 
 import tracer.ops as gj
 from tests.tracer.specs import MATRIX_SHAPES, OpSpec
+from tests.tracer.specs_arrayops import COUNTING, CUMULATIVE, JAX_NN, SORTING, STRUCTURAL
 from tracer.ops.getitem import getitem
 
 S = OpSpec
@@ -162,4 +163,5 @@ INDEXING = [
       node="ScatterAdd", public=gj.scatter_add),
 ]
 
-STRUCT_SPECS = LINALG + SHAPE + INDEXING
+STRUCT_SPECS = (LINALG + SHAPE + INDEXING + STRUCTURAL + CUMULATIVE + SORTING + COUNTING
+                + JAX_NN)

@@ -207,8 +207,12 @@ _PRIM_NODES = {
     "reduce_min": "ReduceMin", "argmax": "Argmax", "argmin": "Argmin", "dot_general": "Mm",
     "gather": "Gather", "scatter_add": "ScatterAdd", "iota": "Iota", "constant": "Constant",
     "cond": "Cond", "while": "While", "scan": "Scan",
+    "custom_vjp_call": "CustomVjpCall", "custom_jvp_call": "CustomJvpCall",
+    "debug_print": "DebugPrint",
     "cholesky": "LinalgCholeskyEx", "triangular_solve": "LinalgSolveTriangular",
     "lu": "LinalgLuFactorEx", "qr": "LinalgQr", "eigh": "LinalgEigh", "svd": "LinalgSvd",
+    "cumsum": "Cumsum", "cumprod": "Cumprod", "cumlogsumexp": "Logcumsumexp",
+    "cummax": "Cummax", "cummin": "Cummin", "sort": "Sort",
 }
 
 

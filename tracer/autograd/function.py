@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import weakref
 
-from tracer.autograd.custom_grad import custom_outputs, fit_expr, is_symbolic
+from tracer.autograd.custom_grad import fit_expr
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.autograd.nodes import SECOND_BACKWARD, Node, SavedTensor, edge_of, node_class
 from tracer.creation import tensor
+from tracer.custom_call import record_custom_vjp
 from tracer.errors import user_location
 from tracer.expr import apply_op, build_function, param_expr
 from tracer.tensor import Tensor
@@ -239,30 +240,47 @@ def _float_outputs(ctx, outs, tensors) -> list:
 
 
 def _under_transforms(cls, ctx, args, out):
-    """Inside a functional trace (grad, vjp, jacobian, jvp): outputs that the transforms
-    differentiate through cls.backward (see custom_grad.py)."""
+    """Inside a functional trace (grad, vjp, jacobian, jvp, vmap): the outputs become those of
+    one custom_vjp_call op whose body is the forward and whose rule is cls.backward
+    (tracer/custom_call.py), so every transform uses the user's backward."""
     positions = [i for i, a in enumerate(args)
                  if isinstance(a, Tensor) and a._expr.type.dtype in FLOAT]
     tensors = [args[i] for i in positions]
-    if not tensors or not is_symbolic(tensors):
+    if not tensors or not any(t._expr.symbolic for t in tensors):
         return out
     single = not isinstance(out, (tuple, list))
     outs = [out] if single else list(out)
     outputs = _float_outputs(ctx, outs, tensors)
-    if not any(t is not None for t in outputs):
+    live = [t for t in outputs if t is not None]
+    if not live:
         return out
     ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._expr.type.dtype in FLOAT
                                  for a in args)
     name = f"{cls.__name__}Backward"
-
-    def fit(result):
-        grads = per_input(result, len(args), positions, name)
-        return [None if g is None else Tensor(fit_expr(g._expr, t._expr.type, name, i))
-                for i, (g, t) in enumerate(zip(grads, tensors))]
-    new = custom_outputs(cls, ctx, tensors, outputs, fit)
-    for k, t in enumerate(new):
+    params = [t._expr for t in tensors]
+    saved = [e for e in ctx._saved_exprs if e is not None]
+    res_params = [param_expr(e.type, "saved") for e in saved]
+    g_params = [param_expr(t._expr.type, "grad") for t in live]
+    swap = iter(res_params)
+    original, ctx._saved_exprs = ctx._saved_exprs, [
+        None if e is None else next(swap) for e in ctx._saved_exprs]
+    grads_in, it = [], iter(g_params)
+    for t in outputs:
+        grads_in.append(Tensor(next(it)) if t is not None else None)
+    try:
+        with no_grad():
+            result = cls.backward(ctx, *grads_in)
+    finally:
+        ctx._saved_exprs = original
+    grads = per_input(result, len(args), positions, name)
+    cts = [None if g is None else fit_expr(g._expr, t._expr.type, name, i)
+           for i, (g, t) in enumerate(zip(grads, tensors))]
+    outs_e = [t._expr for t in live]
+    new = iter(record_custom_vjp(cls.__name__, params, params, outs_e, outs_e, saved,
+                                 res_params, g_params, cts))
+    for k, t in enumerate(outputs):
         if t is not None:
-            outs[k] = t
+            outs[k] = next(new)
     return outs[0] if single else type(out)(outs)
 
 

@@ -28,7 +28,7 @@ from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
 from tracer.ops.operands import broadcast, cast, to_tensor
 from tracer.record import apply, torch_op
-from tracer.tensor import Tensor, tensor_from_array
+from tracer.tensor import Tensor, note_inplace, tensor_from_array
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 _TYPE_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
@@ -49,6 +49,8 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     t._storage.version += 1
     if is_grad_enabled():
         _adopt_node(t, out)
+    if t._grad_fn is None:
+        note_inplace(t)
     if shared:
         views.propagate(t)
     if t._storage.host is not None:       # an ndarray shares the memory (Tensor.numpy)

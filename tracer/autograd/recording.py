@@ -94,8 +94,21 @@ _OVERLOADS = {
 }
 
 
+_PLAIN_NAMES: dict[str, str] = {}     # op name -> node name, for names without overloads
+
+
 def node_name(name: str, args, kwargs) -> str:
     """The PyTorch class name of the backward node of op `name` called with these args."""
+    plain = _PLAIN_NAMES.get(name)
+    if plain is not None:
+        return plain
+    if name not in _OVERLOADS:
+        plain = _PLAIN_NAMES[name] = _node_name(name, args, kwargs)
+        return plain
+    return _node_name(name, args, kwargs)
+
+
+def _node_name(name: str, args, kwargs) -> str:
     if re.search(r"Backward\d*$", name) or name in ("CopySlices", "CopyBackwards"):
         return name
     rule = _OVERLOADS.get(name)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
+from runtime import log, logging_enabled
 from tracer.expr import _frozen_params
 
+_UNSET = object()
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
 _MAX_EXPRS = 4096
@@ -60,12 +62,12 @@ def describe(run, targets: list) -> Walk | None:
         roots = []
         for node in run.order:
             if node.hooks or node.retained:
-                raise _Bail
+                raise _Bail(f"{node.name()} has a tensor hook or retain_grad")
             if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
                     node, AccumulateGrad):
-                raise _Bail
+                raise _Bail(f"{node.name()} is a custom autograd.Function or special node")
             if getattr(node, "_local", None) is not None:
-                raise _Bail
+                raise _Bail(f"{node.name()} runs a given Function (a jitted call)")
             roots += node.input_exprs
             roots += node.output_exprs
         extra = [r._expr for r in run.roots]
@@ -78,7 +80,11 @@ def describe(run, targets: list) -> Walk | None:
         parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
                             for e, t in targets]))
         parts.append(tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
-    except (_Bail, KeyError):
+    except _Bail as why:
+        _log_off(str(why))
+        return None
+    except KeyError:
+        _log_off("an edge leaves the graph being differentiated")
         return None
     return Walk(tuple(parts), exprs, index)
 
@@ -99,8 +105,10 @@ def _collect(roots: list) -> tuple[list, dict]:
             e = stack.pop()
             if id(e) in index:
                 continue
-            if e.symbolic or len(exprs) >= _MAX_EXPRS:
-                raise _Bail
+            if e.symbolic:
+                raise _Bail("the graph holds a symbolic value (inside a functional trace)")
+            if len(exprs) >= _MAX_EXPRS:
+                raise _Bail(f"the graph holds over {_MAX_EXPRS} values")
             index[id(e)] = len(exprs)
             exprs.append(e)
             if e.op is not None:
@@ -118,10 +126,12 @@ def _expr_parts(exprs: list, index: dict) -> tuple:
             parts.append((e.value.type, has_data))
             continue
         if op.regions:
-            raise _Bail
-        frozen = _frozen_params(op.params)
+            raise _Bail(f"{op.prim.name} has regions (control flow)")
+        frozen = getattr(op, "frozen", _UNSET)
+        if frozen is _UNSET:
+            frozen = _frozen_params(op.params)
         if frozen is None:
-            raise _Bail
+            raise _Bail(f"{op.prim.name} has a param that is not a plain value")
         nr = ops.setdefault(id(op), len(ops))
         out = 0 if len(op.results) == 1 else op.results.index(e.value)
         parts.append((op.prim.name, frozen, nr, out, e.value.type, has_data,
@@ -150,10 +160,18 @@ def store(walk: Walk, fn, captures: list, realize: list, owners: list[int]):
     if not all(id(e) in index for e in list(captures) + list(realize)):
         return
     STATS["misses"] += 1
+    if logging_enabled():
+        log.info(f"backward replay: new graph structure ({len(walk.exprs)} values, "
+            f"{len(_PLANS) + 1} kept); later backward() calls of this structure replay it")
     if len(_PLANS) >= _PLANS_LIMIT:
         _PLANS.clear()
     _PLANS[walk.key] = Plan(fn, [index[id(e)] for e in captures],
                             [index[id(e)] for e in realize], owners)
+
+
+def _log_off(reason: str):
+    if logging_enabled():
+        log.info(f"backward replay off for this call: {reason}")
 
 
 def clear():

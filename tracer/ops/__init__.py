@@ -15,23 +15,36 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     getitem.py        x[key]: basic and advanced indexing
     nn_functional.py  softmax log_softmax cross_entropy nll_loss mse_loss ...
     rounding.py       floor ceil trunc round frac, // (floor_divide), % (remainder), fmod
+    structural.py     tril triu diag diagonal trace flip roll tile repeat meshgrid pad
+    cumulative.py     cumsum cumprod cummax cummin logcumsumexp
+    sorting.py        sort argsort msort topk kthvalue
+    quantiles.py      median quantile nanquantile
+    eager_only.py     nonzero argwhere unique masked_select bincount count_nonzero
+    jax_nn.py         segment_sum one_hot gelu (JAX spellings), logsumexp's b= / return_sign=
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
 """
-from tracer.ops import (compare, contraction, elementwise, getitem, indexing, linalg,
-                        nn_functional, reduce, rounding, shape)
+from tracer.ops import (compare, contraction, cumulative, eager_only, elementwise, getitem,
+                        indexing, jax_nn, linalg, nn_functional, quantiles, reduce, rounding,
+                        shape, sorting, structural)
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
+from tracer.ops.cumulative import *       # noqa: F401,F403
+from tracer.ops.eager_only import *       # noqa: F401,F403
 from tracer.ops.elementwise import *      # noqa: F401,F403
 from tracer.ops.indexing import *         # noqa: F401,F403
+from tracer.ops.jax_nn import *           # noqa: F401,F403
 from tracer.ops.linalg import *           # noqa: F401,F403
 from tracer.ops.nn_functional import *    # noqa: F401,F403
+from tracer.ops.quantiles import *         # noqa: F401,F403
 from tracer.ops.reduce import *           # noqa: F401,F403
 from tracer.ops.rounding import *         # noqa: F401,F403
 from tracer.ops.shape import *            # noqa: F401,F403
+from tracer.ops.sorting import *          # noqa: F401,F403
+from tracer.ops.structural import *       # noqa: F401,F403
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, reduce, linalg, contraction, shape, indexing, nn_functional,
-            rounding)
+            rounding, structural, cumulative, sorting, quantiles, eager_only, jax_nn)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -13,6 +13,7 @@ from ir.core import is_float
 from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
                                  float_dtype, is_scalar, operands, result_type, to_tensor,
                                  user_error)
+from tracer.ops.eager_only import nonzero
 from tracer.ops.rounding import div_rounded
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
@@ -231,8 +232,11 @@ def square(input):
 # ---- where and clamp ----------------------------------------------------------------------
 
 @torch_op("Where", saves=(0,))
-def where(condition, input, other):
-    """x where condition else y (broadcast together); condition must be bool."""
+def where(condition, input=None, other=None):
+    """input where condition else other (broadcast together); condition must be bool. With
+    the condition alone, nonzero(condition, as_tuple=True) (eager only: tracer/ops/eager_only)."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
     cond = to_tensor(condition)
     if dtype_of(cond) != "bool":
         raise user_error(TypeError, "where expected condition to be a boolean tensor, but got "

@@ -60,6 +60,11 @@ def _combine(higher: str | None, lower: str | None) -> str | None:
 
 def is_scalar(x) -> bool:
     """A Python (or NumPy) number: weakly typed in promotion."""
+    t = type(x)
+    if t is float or t is int or t is bool:
+        return True                 # the common cases, without the abc checks (hot path)
+    if isinstance(x, Tensor):
+        return False
     return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, np.ndarray)
 
 
@@ -200,6 +205,8 @@ _stack = torch_op("Stack")(stack_tensors)
 
 def broadcast_shapes(*shapes) -> tuple[int, ...]:
     """NumPy's broadcast of shapes; ShapeError naming the user's line when they clash."""
+    if shapes and all(s == shapes[0] for s in shapes):
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(ndim):
@@ -215,7 +222,7 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
 def broadcast(t: Tensor, shape) -> Tensor:
     """t broadcast to shape (leading axes added, size-1 axes stretched)."""
     shape = tuple(shape)
-    if tuple(t.shape) == shape:
+    if t._expr.value.type.shape == shape:
         return t
     lead = len(shape) - t.ndim
     if lead < 0 or any(d not in (1, s) for d, s in zip(t.shape, shape[lead:])):
@@ -225,11 +232,27 @@ def broadcast(t: Tensor, shape) -> Tensor:
 
 def operands(*args, dtype: str | None = None) -> list[Tensor]:
     """args as Tensors of one dtype (promoted, or dtype) broadcast to one shape."""
+    if _alike(args, dtype):
+        return list(args)
     args = [a if is_scalar(a) else to_tensor(a) for a in args]
     dtype = dtype or result_type(*args)
     shape = broadcast_shapes(*(() if is_scalar(a) else tuple(a.shape) for a in args))
     return [constant(a, dtype, shape) if is_scalar(a) else broadcast(cast(a, dtype), shape)
             for a in args]
+
+
+def _alike(args, dtype) -> bool:
+    """All args are Tensors of one dtype (dtype, if given) and one shape: nothing to do."""
+    first = args[0] if args else None
+    if not isinstance(first, Tensor):
+        return False
+    t = first._expr.value.type
+    if dtype is not None and t.dtype != dtype:
+        return False
+    for a in args[1:]:
+        if not isinstance(a, Tensor) or a._expr.value.type != t:
+            return False
+    return True
 
 
 # ---- axes ------------------------------------------------------------------------------------

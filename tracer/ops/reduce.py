@@ -19,6 +19,7 @@ from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, ir_dtype
                                  norm_axis, pick_dim, to_tensor, user_error)
 from tracer.ops.elementwise import maximum, minimum
 from tracer.ops.indexing import take_along
+from tracer.ops.jax_nn import weighted_logsumexp
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -356,9 +357,14 @@ def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
 
 
 @torch_op("Logsumexp", saves=(0, "out"))
-def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
-    """log(sum(exp(x))) over dim, stable for inputs of any magnitude."""
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=False, b=None,
+              return_sign=False):
+    """log(sum(exp(x))) over dim, stable for inputs of any magnitude; JAX's b= (weights)
+    and return_sign= go to tracer/ops/jax_nn.py."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    if b is not None or return_sign:
+        return weighted_logsumexp(input, norm_axes(dim, to_tensor(input).ndim), keepdim, b,
+                                  return_sign)
     t = to_tensor(input)
     t = cast(t, float_dtype(dtype_of(t)))
     return logsumexp_impl(t, norm_axes(dim, t.ndim), keepdim)
