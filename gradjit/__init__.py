@@ -18,10 +18,10 @@ from tracer.jax_extras import (ShapeDtypeStruct, block_until_ready, eval_shape, 
                                linearize)
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
-from tracer.linalg import det, inv as inverse, slogdet  # noqa: F401  torch.det, ...
+from tracer.linalg.torch_names import det, inverse, slogdet  # noqa: F401  torch.det, ...
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
-from gradjit import (autograd, backends, cuda, func, linalg, nn, optim, random,  # noqa: F401
-                     special, utils)
+from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
+                     onnx, optim, random, special, utils)  # namespaces
 from gradjit import debug, tree, tree_util  # noqa: F401  jax.debug / jax.tree / jax.tree_util
 from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                              set_grad_enabled)

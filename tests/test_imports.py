@@ -161,8 +161,8 @@ TENSOR_ATTRIBUTES = str.split("""
     __matmul__ __rlshift__ __rrshift__ __rshift__
     __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ __repr__
     __rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__
-    __setitem__ __sub__ __truediv__ __xor__ _numpy _realize _require_concrete _scalar _version
-    _grad _grad_fn _member _output_nr _requires_grad _retains_grad
+    __setitem__ __sub__ __truediv__ __xor__ _alias_of _numpy _realize _require_concrete _scalar
+    _sync_host _version _grad _grad_fn _member _output_nr _requires_grad _retains_grad
     abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin astype at backward
     bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip
@@ -171,7 +171,7 @@ TENSOR_ATTRIBUTES = str.split("""
     floor floor_divide fmod frac gather ge ger grad grad_fn gt index_add index_select inner int
     is_cuda is_floating_point is_leaf isfinite isinf isnan item le lerp_ log log1p log_
     log_softmax logical_and logical_not logical_or logical_xor logsumexp long lt mT masked_fill
-    matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv ndim ne neg
+    matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv narrow ndim ne neg
     neg_ negative new_empty new_full new_ones new_tensor new_zeros norm normal_ numel numpy outer
     output_nr permute pow pow_ prod ravel reciprocal reciprocal_ register_hook relu relu_
     remainder requires_grad requires_grad_ reshape reshape_as retain_grad retains_grad round

@@ -19,7 +19,9 @@ from tracer import device as devices
 from tracer.device import device, get_default_device, set_default_device
 from tracer.dtypes import (DType, array_dtype, default_float, dtype_from_ir, set_default_float,
                            to_ir_dtype)
+from ir.core import DTYPES
 from tracer.errors import user_frame_path, user_location
+from tracer.expr import data_expr
 from tracer.tensor import Tensor, legacy_expr, tensor_from_array
 from tracer.tensor_str import set_printoptions
 from tracer.tracing import is_tracing
@@ -154,8 +156,8 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def is_floating_point(t: Tensor) -> bool:
-    return t.dtype.is_floating_point
+def is_floating_point(input: Tensor) -> bool:
+    return input.dtype.is_floating_point
 
 
 def numel(t: Tensor) -> int:
@@ -174,8 +176,12 @@ def _finish(arr: np.ndarray, dtype: str, requires_grad: bool) -> Tensor:
     return t
 
 
-def _size(size) -> tuple[int, ...]:
-    """zeros(2, 3) and zeros((2, 3)) alike."""
+def _size(size, keyword=None) -> tuple[int, ...]:
+    """zeros(2, 3), zeros((2, 3)) and zeros(size=(2, 3)) alike."""
+    if keyword is not None:
+        if size:
+            raise TypeError("got multiple values for argument 'size'")
+        size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     shape = tuple(int(s) for s in size)
@@ -264,11 +270,19 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A Tensor with the array's dtype (gradjit copies: the arrays are not shared)."""
+def from_numpy(array: np.ndarray, /) -> Tensor:
+    """A Tensor with the array's dtype sharing its memory, as in PyTorch: a write through
+    either is seen by the other (see Tensor.numpy for the lazy-op difference). An array
+    that is not C-contiguous, aligned and native-endian is copied."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    return _finish(np.array(array), _numpy_dtype(array), False)
+    dtype = _numpy_dtype(array)
+    if not (array.flags.c_contiguous and array.flags.aligned and array.dtype.isnative
+            and array.dtype == DTYPES[dtype]):
+        return _finish(np.array(array), dtype, False)
+    t = Tensor(data_expr(array))
+    t._storage.host = array
+    return t
 
 
 # ---- filled --------------------------------------------------------------------------------
@@ -280,19 +294,19 @@ def _filled(size, value, dtype, requires_grad) -> Tensor:
 
 
 @_cpu_only
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(size, 0, dtype, requires_grad)
+def zeros(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(_size(size_, size), 0, dtype, requires_grad)
 
 
 @_cpu_only
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(size, 1, dtype, requires_grad)
+def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(_size(size_, size), 1, dtype, requires_grad)
 
 
 @_cpu_only
-def empty(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+def empty(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
     """Uninitialised in PyTorch; zeros here (reading it is reproducible)."""
-    return _filled(size, 0, dtype, requires_grad)
+    return _filled(_size(size_, size), 0, dtype, requires_grad)
 
 
 @_cpu_only
@@ -336,17 +350,19 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
 # ---- random --------------------------------------------------------------------------------
 
 @_cpu_only
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*size_, size=None, generator=None, dtype=None, device=None,
+          requires_grad=False) -> Tensor:
     """Standard normal samples (gradjit's generator, not PyTorch's stream)."""
-    arr = _gen(generator).standard_normal(_size(size))
+    arr = _gen(generator).standard_normal(_size(size_, size))
     return _finish(arr, _dtype(dtype, default_float()), requires_grad)
 
 
 @_cpu_only
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*size_, size=None, generator=None, dtype=None, device=None,
+         requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
     ir = _dtype(dtype, default_float())
-    arr = _gen(generator).random(_size(size))
+    arr = _gen(generator).random(_size(size_, size))
     # NOTE: rounding to float32 can turn 0.99999999 into 1.0; keep the interval half-open
     arr = np.minimum(arr.astype(dtype_from_ir(ir).numpy), np.nextafter(np.float32(1), 0)) \
         if ir == "f32" else arr
@@ -385,56 +401,63 @@ def _like(t, dtype):
 
 
 @_cpu_only
-def zeros_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, ir = _like(t, dtype)
+def zeros_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(input, dtype)
     return _finish(np.zeros(shape), ir, requires_grad)
 
 
 @_cpu_only
-def ones_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, ir = _like(t, dtype)
+def ones_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, ir = _like(input, dtype)
     return _finish(np.ones(shape), ir, requires_grad)
 
 
 @_cpu_only
-def empty_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+def empty_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros_like(input, dtype=dtype, requires_grad=requires_grad)
 
 
 @_cpu_only
-def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, ir = _like(t, dtype)
+def full_like(input: Tensor, fill_value, dtype=None, device=None,
+              requires_grad=False) -> Tensor:
+    shape, ir = _like(input, dtype)
     return _finish(np.full(shape, fill_value), ir, requires_grad)
 
 
 @_cpu_only
-def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, ir = _like(t, dtype)
-    return randn(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
+def randn_like(input: Tensor, dtype=None, device=None, requires_grad=False, *,
+               generator=None) -> Tensor:
+    shape, ir = _like(input, dtype)
+    return randn(shape, generator=generator, dtype=dtype_from_ir(ir),
+                 requires_grad=requires_grad)
 
 
 @_cpu_only
-def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, ir = _like(t, dtype)
-    return rand(shape, dtype=dtype_from_ir(ir), requires_grad=requires_grad)
+def rand_like(input: Tensor, dtype=None, device=None, requires_grad=False, *,
+              generator=None) -> Tensor:
+    shape, ir = _like(input, dtype)
+    return rand(shape, generator=generator, dtype=dtype_from_ir(ir),
+                requires_grad=requires_grad)
 
 
 @_cpu_only
-def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
+def randint_like(input: Tensor, low, high=None, dtype=None, device=None, requires_grad=False, *,
+                 generator=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    shape, ir = _like(t, dtype)
-    return randint(low, high, shape, dtype=dtype_from_ir(ir))
+    shape, ir = _like(input, dtype)
+    return randint(low, high, shape, generator=generator, dtype=dtype_from_ir(ir),
+                   requires_grad=requires_grad)
 
 
 # ---- Tensor.new_* (attached by tracer/surface.py) ----------------------------------------
 
 def new_factory(factory):
     """t.new_zeros(size) from zeros: a new tensor with t's dtype unless one is given."""
-    def method(self, *size, dtype=None, device=None, requires_grad=False):
+    def method(self, *size_, size=None, dtype=None, device=None, requires_grad=False):
         devices.check(device)
         dtype = dtype or self.dtype
-        return factory(*size, dtype=dtype, requires_grad=requires_grad)
+        return factory(_size(size_, size), dtype=dtype, requires_grad=requires_grad)
     method.__name__ = f"new_{factory.__name__}"
     return method
 

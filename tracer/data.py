@@ -14,6 +14,7 @@ import numpy as np
 
 import tracer.ops as ops
 from tracer.creation import generator as numpy_generator, tensor
+from tracer.samplers import BatchSampler
 from tracer.tensor import Tensor
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
@@ -145,11 +146,11 @@ class DataLoader:
 
     def _indices(self):
         if self.sampler is not None:
-            return list(iter(self.sampler))
+            return iter(self.sampler)          # lazily: a sampler may be endless
         n = len(self.dataset)
         if self.shuffle:
-            return numpy_generator(self.generator).permutation(n).tolist()
-        return list(range(n))
+            return iter(numpy_generator(self.generator).permutation(n).tolist())
+        return iter(range(n))
 
     def _batches(self):
         if self.batch_sampler is not None:
@@ -159,11 +160,8 @@ class DataLoader:
         if self.batch_size is None:
             yield from ([i] for i in indices)
             return
-        for start in range(0, len(indices), self.batch_size):
-            chunk = indices[start:start + self.batch_size]
-            if len(chunk) < self.batch_size and self.drop_last:
-                return
-            yield chunk
+        batches = BatchSampler(indices, self.batch_size, self.drop_last)
+        yield from batches
 
     def __iter__(self):
         if isinstance(self.dataset, IterableDataset):

@@ -83,9 +83,9 @@ def check(dev) -> None:
     raise RuntimeError(f"gradjit compiles for the CPU only: device '{d}' is not available")
 
 
-def set_default_device(dev) -> None:
+def set_default_device(device) -> None:
     """torch.set_default_device: only the CPU (or None) is accepted."""
-    check(dev)
+    check(device)
     _default[0] = CPU
 
 

@@ -11,6 +11,7 @@ of in-place ops): argument positions (0, 1, ...) and/or "out".
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 from tracer import captures
@@ -37,11 +38,29 @@ def op_location() -> str | None:
     return getattr(_state, "hook_loc", None) or user_location()
 
 
+def _positional(fn):
+    """Binds fn's arguments passed by keyword (`torch.mul(input=a, other=b)`) to positions,
+    so that `saves` (argument positions) and the hooks see them as in a positional call."""
+    sig = inspect.signature(fn)
+    names = {p.name for p in sig.parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD}
+
+    def bind(args, kwargs):
+        if names.isdisjoint(kwargs):
+            return args, kwargs
+        bound = sig.bind(*args, **kwargs)
+        return bound.args, bound.kwargs
+    return bind
+
+
 def torch_op(name: str, saves: tuple = ()):
     """Marks a user-facing op (see module docstring)."""
     def wrap(fn):
+        bind = _positional(fn)
+
         @functools.wraps(fn)
         def inner(*args, **kwargs):
+            if kwargs:
+                args, kwargs = bind(args, kwargs)
             if getattr(_state, "depth", 0):
                 return fn(*args, **kwargs)
             _state.depth = 1

@@ -36,6 +36,7 @@ from tracer.ops import sorting as so
 from tracer.ops import structural as st
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
+from tracer import tensor as tensor_module
 from tracer.tensor import Tensor
 
 
@@ -126,10 +127,11 @@ METHODS = {
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten,
     "ravel": shape.ravel, "unflatten": shape.unflatten, "transpose": numpy_ops.transpose,
-    "swapaxes": shape.transpose, "swapdims": shape.transpose, "permute": shape.permute,
+    "swapaxes": shape.swapaxes, "swapdims": shape.transpose, "permute": shape.permute,
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
-    "unsqueeze": shape.unsqueeze, "split": shape.split, "chunk": shape.chunk,
+    "unsqueeze": shape.unsqueeze, "split": shape.split_method, "chunk": shape.chunk,
+    "narrow": shape.narrow,
     "unbind": shape.unbind,
     "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),
@@ -213,5 +215,6 @@ def install():
         for name, attr in table.items():
             setattr(Tensor, name, attr)
     Tensor.__array_ufunc__ = None
+    tensor_module.share_storage.append(views.share)
     recording.install()
     _installed = True

@@ -428,3 +428,6 @@ case("nn.Sequential_cnn", "misc", normal(2, 1, 8, 8),
          t.nn.Conv2d(1, 4, 3, padding=1), t.nn.BatchNorm2d(4), t.nn.ReLU(), t.nn.MaxPool2d(2),
          t.nn.Conv2d(4, 4, 3, padding=1), t.nn.GELU(), t.nn.AdaptiveAvgPool2d(1),
          t.nn.Flatten(), t.nn.Linear(4, 3)))
+
+
+from tests.api import nn_cases_more  # noqa: E402,F401  (registers more cases)

@@ -73,7 +73,7 @@ def layout_of(sd):
 
 LAYOUT_ARGS = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=0.1),
                "AdamW": dict(lr=0.1, amsgrad=True), "RMSprop": dict(lr=0.1, centered=True),
-               "Adagrad": dict(lr=0.1)}
+               "Adagrad": dict(lr=0.1), "Adadelta": dict(lr=0.1)}
 
 
 @pytest.mark.parametrize("name", LAYOUT_ARGS)

@@ -20,6 +20,8 @@ and see its in-place changes, and it sees theirs (views.py).
 """
 from __future__ import annotations
 
+import inspect
+
 import tracer.ops as ops
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
@@ -51,6 +53,8 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
         note_inplace(t)
     if shared:
         views.propagate(t)
+    if t._storage.host is not None:       # an ndarray shares the memory (Tensor.numpy)
+        t._sync_host()
     return t
 
 
@@ -148,6 +152,8 @@ def _method(name: str, compute):
         return inplace(self, compute, *args, **kwargs)
     method.__name__ = name
     method.__doc__ = f"In-place {name[:-1]} (see tracer/autograd/inplace.py)."
+    method.__signature__ = inspect.signature(compute)     # PyTorch's keyword names
+
     return method
 
 
@@ -159,12 +165,12 @@ def _fill(x, value):
     return (_fill_tensor if isinstance(value, Tensor) else _fill_scalar)(x, value)
 
 
-def _addcmul(x, t1, t2, value=1):
-    return ops.add(x, ops.mul(t1, t2), alpha=value)
+def _addcmul(x, tensor1, tensor2, value=1):
+    return ops.add(x, ops.mul(tensor1, tensor2), alpha=value)
 
 
-def _addcdiv(x, t1, t2, value=1):
-    return ops.add(x, ops.div(t1, t2), alpha=value)
+def _addcdiv(x, tensor1, tensor2, value=1):
+    return ops.add(x, ops.div(tensor1, tensor2), alpha=value)
 
 
 def _lerp(x, end, weight):
@@ -182,8 +188,9 @@ _COMPUTE = {
     "clamp_min_": lambda x, min: ops.clamp(x, min, None),
     "clamp_max_": lambda x, max: ops.clamp(x, None, max),
     "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
-    "zero_": _zeros, "fill_": _fill, "copy_": lambda x, src, non_blocking=False: _copy(x, src),
-    "uniform_": lambda x, a=0.0, b=1.0: _uniform(x, a, b),
+    "zero_": _zeros, "fill_": _fill,
+    "copy_": lambda x, other, non_blocking=False: _copy(x, other),
+    "uniform_": lambda x, a=0.0, to=1.0: _uniform(x, a, to),   # a: `from`, a Python keyword
     "normal_": lambda x, mean=0.0, std=1.0: _normal(x, mean, std),
 }
 for _name in ("neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos",

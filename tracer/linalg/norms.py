@@ -83,7 +83,7 @@ def _keep(t, dims, ndim):
 
 
 @torch_op("LinalgVectorNorm", saves=(0, "out"))
-def norm(A, ord=None, dim=None, keepdim: bool = False, *, out=None, dtype=None, axis=None,
+def norm(input, ord=None, dim=None, keepdim: bool = False, *, out=None, dtype=None, axis=None,
          keepdims=None):
     """PyTorch's / NumPy's norm: with ord None the 2-norm of the flattened input (a vector
     norm over an int dim, Frobenius over two dims); with ord given, a vector norm of a 1-d
@@ -91,7 +91,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, out=None, dtype=None, 
     keepdims= are accepted."""
     dim = axis if dim is None else dim
     keepdim = keepdims if keepdims is not None else keepdim
-    t = _float(A, "norm")
+    t = _float(input, "norm")
     if isinstance(dim, int):
         dim = (dim,)
     if ord is None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import tracer.ops as ops
 from tracer.creation import rand
-from tracer.nn import (functional_act, functional_attn, functional_conv, functional_loss,
+from tracer.nn import (functional_act, functional_attn, functional_conv, functional_convt,
+                       functional_loss,
                        functional_misc, functional_norm)
 from tracer.nn.functional_act import *  # noqa: F401,F403
 from tracer.nn.functional_attn import *  # noqa: F401,F403
 from tracer.nn.functional_conv import *  # noqa: F401,F403
+from tracer.nn.functional_convt import *  # noqa: F401,F403
 from tracer.nn.functional_loss import *  # noqa: F401,F403
 from tracer.nn.functional_misc import *  # noqa: F401,F403
 from tracer.nn.functional_norm import *  # noqa: F401,F403
 from tracer.ops.operands import user_error
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
-                                      l1_loss, mse_loss, nll_loss, relu, sigmoid, silu,
+                                      l1_loss, mse_loss, nll_loss, sigmoid, silu,
                                       softmax, softplus, tanh)
 from tracer.record import torch_op
 from tracer.tensor import Tensor
@@ -22,7 +24,8 @@ from tracer.tensor import Tensor
 __all__ = ["linear", "bilinear", "dropout", "relu", "sigmoid", "tanh", "softmax",
            "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "silu",
            "softplus", "leaky_relu", "logsumexp", "softmin"]
-for _m in (functional_act, functional_attn, functional_conv, functional_loss, functional_misc,
+for _m in (functional_act, functional_attn, functional_conv, functional_convt, functional_loss,
+           functional_misc,
            functional_norm):
     __all__ += _m.__all__
 
@@ -49,6 +52,11 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     """y_k = x1 W_k x2 + b_k for weight (out, in1, in2)."""
     out = ops.einsum("...i,kij,...j->...k", input1, weight, input2)
     return out if bias is None else out + bias
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(input, 0); inplace=True rewrites input, as PyTorch's F.relu(x, inplace=True)."""
+    return input.relu_() if inplace else ops.relu(input)
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):

@@ -12,6 +12,7 @@ import numpy as np
 import tracer.ops as ops
 from tracer.creation import tensor
 from tracer.nn.functional_act import as_float
+from tracer.nn.functional_misc import pad as _pad
 from tracer.ops.operands import dtype_of, to_tensor, user_error
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -121,7 +122,13 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     def heads(t, length):                    # (length, N, E) -> (N, heads, length, head)
         return ops.permute(t.reshape(length, n, num_heads, head), (1, 2, 0, 3))
 
-    q, k, v = heads(q, l), heads(k, s), heads(v, s)
+    if bias_k is not None and bias_v is not None:    # one learned key/value more
+        k = ops.cat([k, ops.expand(bias_k, 1, n, e)], 0)
+        v = ops.cat([v, ops.expand(bias_v, 1, n, e)], 0)
+    q, k, v = heads(q, l), heads(k, k.shape[0]), heads(v, v.shape[0])
+    if add_zero_attn:                                # and a zero key/value after them
+        k, v = _pad(k, (0, 0, 0, 1)), _pad(v, (0, 0, 0, 1))
+    extra = k.shape[2] - s                           # keys added after the masks' S
     scores = ops.matmul(q, ops.transpose(k, -2, -1)) * (1.0 / math.sqrt(head))
     if is_causal and attn_mask is None:
         attn_mask = tensor(np.triu(np.ones((l, s), dtype=bool), 1))
@@ -133,10 +140,11 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
             raise user_error(RuntimeError, f"The shape of the 2D attn_mask is "
                                            f"torch.Size({list(m.shape)}), but should be "
                                            f"({l}, {s}).")
-        scores = scores + m
+        scores = scores + (_pad(m, (0, extra)) if extra else m)
     if key_padding_mask is not None:
         kp = _additive(key_padding_mask, dtype_of(scores), False)
-        scores = scores + kp.reshape(n, 1, 1, s)
+        kp = _pad(kp, (0, extra)) if extra else kp
+        scores = scores + kp.reshape(n, 1, 1, s + extra)
     weights = ops.softmax(scores, -1)
     if dropout_p > 0.0 and training:
         weights = _dropout(weights, dropout_p)

@@ -40,6 +40,17 @@ def _same_size(x, t, what: str):
                                      "ensure they have the same size.")
 
 
+def _check_broadcast(a, b):
+    """PyTorch's RuntimeError for operands that do not broadcast (a, b in its order)."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    for k in range(1, min(len(sa), len(sb)) + 1):
+        if sa[-k] != sb[-k] and 1 not in (sa[-k], sb[-k]):
+            dim = max(len(sa), len(sb)) - k
+            raise user_error(RuntimeError, f"The size of tensor a ({sa[-k]}) must match the "
+                                           f"size of tensor b ({sb[-k]}) at non-singleton "
+                                           f"dimension {dim}")
+
+
 def _size(t) -> str:
     return "torch.Size([" + ", ".join(map(str, t.shape)) + "])"
 
@@ -63,15 +74,21 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """BCE of sigmoid(x), computed stably: (1 - t) x + (1 + (pw - 1) t) log(1 + e^-x)."""
     reduction = _legacy(size_average, reduce, reduction)
     x, t = as_float(input), to_tensor(target)
-    _same_size(x, t, "binary_cross_entropy_with_logits")
+    if tuple(x.shape) != tuple(t.shape):
+        raise user_error(ValueError, f"Target size ({_size(t)}) must be the same as input size "
+                                     f"({_size(x)})")
     # log(1 + e^-x) = softplus(-x) without overflow
     log_sig_neg = ops.softplus(-x)
     if pos_weight is not None:
+        pos_weight = to_tensor(pos_weight)
+        _check_broadcast(pos_weight, t)
         coeff = 1.0 + (pos_weight - 1.0) * t
         loss = (1.0 - t) * x + coeff * log_sig_neg
     else:
         loss = (1.0 - t) * x + log_sig_neg
     if weight is not None:
+        weight = to_tensor(weight)
+        _check_broadcast(loss, weight)
         loss = loss * weight
     return reduce_loss(loss, reduction)
 

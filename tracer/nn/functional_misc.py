@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 import tracer.ops as ops
-from tracer.creation import rand, tensor
+from tracer.autograd.grad_mode import no_grad
+from tracer.creation import arange, rand, tensor
 from tracer.nn.functional_act import as_float
 from tracer.ops.operands import dtype_of, to_tensor, user_error
 from tracer.record import apply, torch_op
@@ -29,6 +30,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                          "of the following scalar types: Long, Int; but got "
                          f"{_torch_type(idx)} instead (while checking arguments for embedding)")
     w = to_tensor(weight)
+    if max_norm is not None:
+        _renorm_rows_(w, idx, max_norm, norm_type)
     if padding_idx is not None:
         row = padding_idx % w.shape[0]
         keep = np.ones((w.shape[0], 1), dtype=bool)
@@ -38,20 +41,31 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     return flat.reshape(tuple(idx.shape) + (w.shape[1],))
 
 
+def _renorm_rows_(weight, idx, max_norm: float, norm_type: float):
+    """PyTorch's embedding_renorm_: the rows of weight that idx looks up and whose
+    norm_type-norm exceeds max_norm are scaled, in place and unrecorded, to norm max_norm."""
+    with no_grad():
+        rows = ops.any(ops.eq(idx.reshape(-1, 1), arange(weight.shape[0])), dim=0)
+        norms = ops.sum(ops.abs(weight) ** norm_type, dim=1) ** (1.0 / norm_type)
+        shrink = ops.logical_and(rows, ops.gt(norms, max_norm))
+        scale = ops.where(shrink, max_norm / (norms + 1e-7), 1.0)
+        weight.mul_(scale.reshape(-1, 1))
+
+
 def _torch_type(t) -> str:
     return {"f32": "torch.FloatTensor", "f64": "torch.DoubleTensor", "bool": "torch.BoolTensor",
             "i32": "torch.IntTensor", "i64": "torch.LongTensor"}[dtype_of(t)]
 
 
-def one_hot(tensor_, num_classes: int = -1):
+def one_hot(tensor, num_classes: int = -1):  # PyTorch's keyword name (shadows creation.tensor)
     """int64 (..., num_classes) with a 1 at each index (num_classes=-1: max + 1)."""
-    idx = to_tensor(tensor_)
+    idx = to_tensor(tensor)
     if dtype_of(idx) != "i64":
         raise user_error(RuntimeError, "one_hot is only applicable to index tensor of type "
                                        "LongTensor.")
     if num_classes == -1:
         num_classes = int(np.asarray(idx).max()) + 1 if idx.numel() else 0
-    classes = ops.reshape(tensor(np.arange(num_classes, dtype=np.int64)),
+    classes = ops.reshape(to_tensor(np.arange(num_classes, dtype=np.int64)),
                           (1,) * idx.ndim + (num_classes,))
     return ops.eq(ops.unsqueeze(idx, -1), classes).long()
 

@@ -5,7 +5,7 @@ steps; the whole layer is one autograd node whose backward is the IR autodiff of
 (not an unrolled graph)."""
 from __future__ import annotations
 
-from tracer.creation import empty, zeros
+from tracer.creation import arange, empty, zeros
 
 import math
 
@@ -13,6 +13,7 @@ import tracer.ops as ops
 from tracer.control import scan
 from tracer.nn import functional as F, init
 from tracer.nn.module import Module, Parameter
+from tracer.nn.packed import PackedSequence, pad_packed_sequence, repack
 from tracer.ops.operands import user_error
 from tracer.record import torch_op
 
@@ -21,16 +22,17 @@ __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "R
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _cell(mode: str, xw, h, c, w_hh_t, b_hh):
-    """One step: xw is the input projection (with b_ih), w_hh_t is W_hh transposed;
-    returns (h', c')."""
+def _cell(mode: str, xw, h, c, w_hh_t, b_hh, w_hr_t=None):
+    """One step: xw is the input projection (with b_ih), w_hh_t is W_hh transposed, w_hr_t
+    the LSTM's projection W_hr transposed (proj_size); returns (h', c')."""
     hw = ops.matmul(h, w_hh_t)
     if b_hh is not None:
         hw = hw + b_hh
     if mode == "LSTM":
         i, f, g, o = ops.chunk(xw + hw, 4, -1)
         c2 = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        return ops.sigmoid(o) * ops.tanh(c2), c2
+        h2 = ops.sigmoid(o) * ops.tanh(c2)
+        return (h2 if w_hr_t is None else ops.matmul(h2, w_hr_t)), c2
     if mode == "GRU":
         xr, xz, xn = ops.chunk(xw, 3, -1)
         hr, hz, hn = ops.chunk(hw, 3, -1)
@@ -49,19 +51,28 @@ def _project(x, w_ih, b_ih):
 def _layer(mode: str, reverse: bool):
     """The scan over one layer in one direction, as one autograd node."""
     @torch_op("Rnn" if mode != "LSTM" else "Lstm")
-    def run(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    def run(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None, mask=None):
         xw = _project(x, w_ih, b_ih)                       # (L, N, gates): one matmul
         # NOTE: the weights ride in the carry, unchanged, rather than being closed over: a
         # closed-over lazy tensor (a parameter after .double()) is traced back to its leaves
         # and recomputed inside the loop, and its gradient would miss this node's input
-        consts = (ops.t(w_hh),) + ((b_hh,) if b_hh is not None else ())
+        consts = {"w_hh_t": ops.t(w_hh)}
+        if b_hh is not None:
+            consts["b_hh"] = b_hh
+        if w_hr is not None:
+            consts["w_hr_t"] = ops.t(w_hr)
 
-        def step(carry, xw_t):
+        def step(carry, inputs):
             h, c, weights = carry
-            h2, c2 = _cell(mode, xw_t, h, c, weights[0], weights[1] if b_hh is not None
-                           else None)
-            return (h2, c2 if c2 is not None else c, weights), h2
-        (h_n, c_n, _), ys = scan(step, (h0, c0, consts), xw, reverse=reverse)
+            xw_t, m_t = inputs if mask is not None else (inputs, None)
+            h2, c2 = _cell(mode, xw_t, h, c, weights["w_hh_t"], weights.get("b_hh"),
+                           weights.get("w_hr_t"))
+            c2 = c if c2 is None else c2
+            if m_t is not None:        # a packed batch: past its length a sequence's state
+                h2, c2 = ops.where(m_t, h2, h), ops.where(m_t, c2, c)     # stays as it is
+            return (h2, c2, weights), h2
+        xs = xw if mask is None else (xw, mask)
+        (h_n, c_n, _), ys = scan(step, (h0, c0, consts), xs, reverse=reverse)
         return ys, h_n, c_n
     return run
 
@@ -77,25 +88,34 @@ class RNNBase(Module):
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
-        if proj_size:
-            raise NotImplementedError("gradjit's LSTM does not implement proj_size")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable "
+                             "projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if hidden_size <= 0:
             raise ValueError("hidden_size must be greater than zero")
         if num_layers <= 0:
             raise ValueError("num_layers must be greater than zero")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
-        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = proj_size
         gate = _GATES[mode] * hidden_size
+        real_hidden = proj_size or hidden_size
         dirs = 2 if bidirectional else 1
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(dirs):
-                size_in = input_size if layer == 0 else hidden_size * dirs
+                size_in = input_size if layer == 0 else real_hidden * dirs
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = [("weight_ih", (gate, size_in)), ("weight_hh", (gate, hidden_size))]
+                shapes = [("weight_ih", (gate, size_in)), ("weight_hh", (gate, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for name, shape in shapes:
                     setattr(self, name + sfx, Parameter(empty(*shape, dtype=dtype)))
                     self._flat_weights_names.append(name + sfx)
@@ -109,16 +129,18 @@ class RNNBase(Module):
     @property
     def all_weights(self):
         dirs = 2 if self.bidirectional else 1
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         names = self._flat_weights_names
         return [[getattr(self, n) for n in names[i * per:(i + 1) * per]]
                 for i in range(self.num_layers * dirs)]
 
     def _weights(self, layer: int, d: int):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        get = (lambda n: getattr(self, n + sfx)) if self.bias else (
-            lambda n: getattr(self, n + sfx) if n.startswith("weight") else None)
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+        def get(name):
+            return getattr(self, name + sfx, None)
+        return (get("weight_ih"), get("weight_hh"), get("bias_ih") if self.bias else None,
+                get("bias_hh") if self.bias else None, get("weight_hr"))
 
     def _check_input(self, x):
         if x.ndim not in (2, 3):
@@ -130,28 +152,38 @@ class RNNBase(Module):
                                            f"Expected {self.input_size}, got {x.shape[-1]}")
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            padded, lengths = pad_packed_sequence(input)
+            steps = arange(padded.shape[0]).reshape(-1, 1, 1)
+            mask = ops.lt(steps, lengths.reshape(1, -1, 1))       # (T, N, 1): valid steps
+            out, state = self._forward(padded, hx, mask, batch_first=False)
+            return repack(out, input), state
+        return self._forward(input, hx, None, self.batch_first)
+
+    def _forward(self, input, hx, mask, batch_first: bool):
         x = input
         self._check_input(x)
         unbatched = x.ndim == 2
         if unbatched:
             x = x.unsqueeze(1)
-        elif self.batch_first:
+        elif batch_first:
             x = ops.transpose(x, 0, 1)
         n = x.shape[1]
         dirs = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
-        state_shape = (self.num_layers * dirs, n, self.hidden_size)
+        state_shape = (self.num_layers * dirs, n, self.proj_size or self.hidden_size)
+        cell_shape = (self.num_layers * dirs, n, self.hidden_size)
         if hx is None:
             h0 = zeros(*state_shape, dtype=x.dtype)
-            c0 = zeros(*state_shape, dtype=x.dtype) if lstm else None
+            c0 = zeros(*cell_shape, dtype=x.dtype) if lstm else None
         else:
             h0, c0 = hx if lstm else (hx, None)
             if unbatched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for t in (h0, c0) if lstm else (h0,):
-                if tuple(t.shape) != state_shape:
-                    raise user_error(RuntimeError, f"Expected hidden size {state_shape}, got "
+            for t, want in ((h0, state_shape), (c0, cell_shape)) if lstm else ((h0, state_shape),):
+                if tuple(t.shape) != want:
+                    raise user_error(RuntimeError, f"Expected hidden size {want}, got "
                                                    f"{list(t.shape)}")
         h_out, c_out = [], []
         for layer in range(self.num_layers):
@@ -160,7 +192,7 @@ class RNNBase(Module):
                 k = layer * dirs + d
                 c_init = c0[k] if lstm else zeros(n, self.hidden_size, dtype=x.dtype)
                 ys, h_n, c_n = _RUNNERS[(self.mode, bool(d))](
-                    x, h0[k], c_init, *self._weights(layer, d))
+                    x, h0[k], c_init, *self._weights(layer, d), mask=mask)
                 outs.append(ys)
                 h_out.append(h_n)
                 c_out.append(c_n)
@@ -173,12 +205,14 @@ class RNNBase(Module):
             x = x.squeeze(1)
             h_n = h_n.squeeze(1)
             c_n = c_n.squeeze(1) if lstm else None
-        elif self.batch_first:
+        elif batch_first:
             x = ops.transpose(x, 0, 1)
         return x, ((h_n, c_n) if lstm else h_n)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.bias is not True:

@@ -19,8 +19,8 @@ _NODE = {"eq": "Eq", "ne": "Ne", "lt": "Lt", "le": "Le", "gt": "Gt", "ge": "Ge"}
 
 
 def _comparison(prim: str):
-    def op(x, y):
-        a, b = operands(x, y)
+    def op(input, other):
+        a, b = operands(input, other)
         return apply(prim, a, b)
     op.__name__ = op.__qualname__ = prim
     op.__doc__ = f"Elementwise `{prim}` with broadcasting and promotion; gives bool."
@@ -31,9 +31,9 @@ eq, ne, lt, le, gt, ge = (_comparison(p) for p in ("eq", "ne", "lt", "le", "gt",
 not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
 
 
-def equal(x, y) -> bool:
+def equal(input, other) -> bool:
     """True when x and y have the same shape and values (torch.equal)."""
-    a, b = to_tensor(x), to_tensor(y)
+    a, b = to_tensor(input), to_tensor(other)
     if tuple(a.shape) != tuple(b.shape):
         return False
     return bool(logical_not(eq(a, b)).__array__().sum() == 0)
@@ -47,44 +47,44 @@ def _as_bool(x) -> Tensor:
 
 
 @torch_op("LogicalAnd")
-def logical_and(x, y):
+def logical_and(input, other):
     """Elementwise and; non-bool operands count as true when nonzero."""
-    a, b = operands(_as_bool(x), _as_bool(y))
+    a, b = operands(_as_bool(input), _as_bool(other))
     return apply("logical_and", a, b)
 
 
 @torch_op("LogicalOr")
-def logical_or(x, y):
-    a, b = operands(_as_bool(x), _as_bool(y))
+def logical_or(input, other):
+    a, b = operands(_as_bool(input), _as_bool(other))
     return apply("logical_or", a, b)
 
 
 @torch_op("LogicalXor")
-def logical_xor(x, y):
-    a, b = operands(_as_bool(x), _as_bool(y))
+def logical_xor(input, other):
+    a, b = operands(_as_bool(input), _as_bool(other))
     return apply("ne", a, b)
 
 
 @torch_op("LogicalNot")
-def logical_not(x):
-    return apply("logical_not", _as_bool(x))
+def logical_not(input):
+    return apply("logical_not", _as_bool(input))
 
 
 @torch_op("IsNan")
-def isnan(x):
-    t = to_tensor(x)
+def isnan(input):
+    t = to_tensor(input)
     return apply("ne", t, t)
 
 
 @torch_op("IsInf")
-def isinf(x):
-    t = to_tensor(x)
+def isinf(input):
+    t = to_tensor(input)
     if dtype_of(t) not in ("f32", "f64"):
         return constant(False, "bool", t.shape)
     return apply("eq", apply("abs", t), constant(math.inf, dtype_of(t), t.shape))
 
 
 @torch_op("IsFinite")
-def isfinite(x):
-    t = to_tensor(x)
+def isfinite(input):
+    t = to_tensor(input)
     return logical_not(logical_or(isnan(t), isinf(t)))

@@ -52,22 +52,22 @@ def _accumulate(prim: str, x, dim, axis, dtype, **params) -> Tensor:
 
 
 @torch_op("Cumsum")
-def cumsum(x, dim=None, *, dtype=None, axis=None):
+def cumsum(input, dim=None, *, dtype=None, axis=None):
     """Running sums along dim (None: the flattened x)."""
-    return _accumulate("cumsum", x, dim, axis, dtype, reverse=False)
+    return _accumulate("cumsum", input, dim, axis, dtype, reverse=False)
 
 
 @torch_op("Cumprod")
-def cumprod(x, dim=None, *, dtype=None, axis=None):
+def cumprod(input, dim=None, *, dtype=None, axis=None):
     """Running products along dim; the gradient is exact where x holds zeros, as PyTorch's."""
-    return _accumulate("cumprod", x, dim, axis, dtype)
+    return _accumulate("cumprod", input, dim, axis, dtype)
 
 
 @torch_op("Logcumsumexp")
-def logcumsumexp(x, dim=None, *, axis=None, reverse=False):
+def logcumsumexp(input, dim=None, *, axis=None, reverse=False):
     """log(cumsum(exp(x))) along dim, computed without overflow (JAX's cumlogsumexp,
     with its reverse=)."""
-    t, d, shape = _operand(x, dim, axis)
+    t, d, shape = _operand(input, dim, axis)
     if not is_float(dtype_of(t)):
         t = cast(t, float_dtype(dtype_of(t)))
     return _shaped(apply("cumlogsumexp", t, axis=d, reverse=bool(reverse)), shape)
@@ -80,13 +80,13 @@ def _extreme(prim: str, result_type, x, dim, axis):
 
 
 @torch_op("Cummax")
-def cummax(x, dim=None, *, axis=None):
+def cummax(input, dim=None, *, axis=None):
     """(values, indices): the running maximum along dim and the index where it was reached
     (a tie moves the index on; a NaN sticks), as torch.return_types.cummax."""
-    return _extreme("cummax", CummaxResult, x, dim, axis)
+    return _extreme("cummax", CummaxResult, input, dim, axis)
 
 
 @torch_op("Cummin")
-def cummin(x, dim=None, *, axis=None):
+def cummin(input, dim=None, *, axis=None):
     """(values, indices): the running minimum along dim, as cummax."""
-    return _extreme("cummin", CumminResult, x, dim, axis)
+    return _extreme("cummin", CumminResult, input, dim, axis)

@@ -69,13 +69,13 @@ def _nonzero_static(t: Tensor, size: int, fill_value) -> tuple:
 
 
 @torch_op("Nonzero")
-def nonzero(x, *, as_tuple=False, size=None, fill_value=None):
+def nonzero(input, *, as_tuple=False, size=None, fill_value=None):
     """The indices of x's non-zero elements: PyTorch's (count, ndim) int64 tensor, or one
     1-d tensor per axis with as_tuple (numpy.nonzero's form). Eager only, unless JAX's size=
     is given: then a tuple of `size` indices per axis, padded with fill_value (default 0)."""
     if size is not None:
-        return _nonzero_static(to_tensor(x), int(size), fill_value)
-    arr = concrete(x, "nonzero", "; give size= (and fill_value=) for a static shape")
+        return _nonzero_static(to_tensor(input), int(size), fill_value)
+    arr = concrete(input, "nonzero", "; give size= (and fill_value=) for a static shape")
     coords = np.nonzero(np.atleast_1d(arr)) if arr.ndim == 0 else np.nonzero(arr)
     if as_tuple:
         return tuple(_indices(c) for c in coords)
@@ -84,20 +84,20 @@ def nonzero(x, *, as_tuple=False, size=None, fill_value=None):
 
 
 @torch_op("Nonzero")
-def argwhere(x, *, size=None, fill_value=None):
+def argwhere(input, *, size=None, fill_value=None):
     """(count, ndim) int64 indices of the non-zero elements (torch.argwhere); JAX's size=
     makes it static (and traceable), padded with fill_value."""
     if size is not None:
-        coords = _nonzero_static(to_tensor(x), int(size), fill_value)
+        coords = _nonzero_static(to_tensor(input), int(size), fill_value)
         cols = [apply("reshape", c, shape=(int(size), 1)) for c in coords]
         return apply("concatenate", *cols, axis=1)
-    return nonzero(x)
+    return nonzero(input)
 
 
 @torch_op("CountNonzero")
-def count_nonzero(x, dim=None, *, axis=None, keepdims=False):
+def count_nonzero(input, dim=None, *, axis=None, keepdims=False):
     """The number of non-zero elements over dim (all when None), int64; traceable."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     axes = norm_axes(dim if axis is None else axis, t.ndim)
     hit = cast(apply("ne", t, constant(0, dtype_of(t), tuple(t.shape))), "i64")
     out = apply("reduce_sum", hit, axes=axes)
@@ -129,10 +129,10 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None, 
 
 
 @torch_op("MaskedSelect")
-def masked_select(x, mask):
+def masked_select(input, mask):
     """x's elements where mask (broadcast together) is true, as a 1-d tensor; differentiable
     in x. The mask must be concrete (eager); x may be traced."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     m = concrete(mask, "masked_select")
     if m.dtype != np.bool_:
         raise user_error(RuntimeError, f"masked_select: expected BoolTensor for mask, got "
@@ -157,10 +157,10 @@ def _bincount_static(t: Tensor, weights, length: int) -> Tensor:
 
 
 @torch_op("Bincount")
-def bincount(x, weights=None, minlength=0, *, length=None):
+def bincount(input, weights=None, minlength=0, *, length=None):
     """Counts (or summed weights) of each value 0..max(x) of a 1-d non-negative integer x.
     Eager only, unless JAX's length= is given (then values >= length are dropped)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim != 1 or dtype_of(t) not in ("i32", "i64"):
         raise user_error(RuntimeError, "bincount only supports 1-d non-negative integral "
                                        "inputs.")

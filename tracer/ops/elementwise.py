@@ -32,8 +32,8 @@ def stop_gradient(x) -> Tensor:
 
 def _float_unary(name: str, prim: str, node: str, saves: tuple):
     """A floating-point function: integer and bool inputs compute in the default float."""
-    def op(x):
-        t = to_tensor(x)
+    def op(input):
+        t = to_tensor(input)
         return apply(prim, cast(t, float_dtype(dtype_of(t))))
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name} (IR primitive `{prim}`); ints promote to float32."
@@ -64,38 +64,38 @@ def _numeric(x, what: str):
 
 
 @torch_op("Neg")
-def neg(x):
+def neg(input):
     """-x."""
-    return apply("neg", _numeric(x, "negation (the - operator)"))
+    return apply("neg", _numeric(input, "negation (the - operator)"))
 
 
 @torch_op("Abs", saves=(0,))
-def abs(x):
+def abs(input):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
-    return apply("abs", _numeric(x, "abs"))
+    return apply("abs", _numeric(input, "abs"))
 
 
 @torch_op("Sign")
-def sign(x):
+def sign(input):
     """-1, 0 or 1 (same dtype); its gradient is zero."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if dtype_of(t) == "bool":
         return apply("reshape", t, shape=tuple(t.shape))
     return apply("sign", t)
 
 
 @torch_op("Relu", saves=("out",))
-def relu(x):
+def relu(input):
     """max(x, 0) with gradient 0 at x <= 0 (PyTorch's threshold_backward), via select.
     NaN stays NaN with gradient 1, as in PyTorch: the test is x <= 0, which NaN fails."""
-    t = _numeric(x, "relu")
+    t = _numeric(input, "relu")
     zero = constant(0, dtype_of(t), t.shape)
     return apply("select", apply("le", t, zero), zero, t)
 
 
 @torch_op("Reciprocal", saves=("out",))
-def reciprocal(x):
-    t = to_tensor(x)
+def reciprocal(input):
+    t = to_tensor(input)
     t = cast(t, float_dtype(dtype_of(t)))
     return apply("div", constant(1, dtype_of(t), t.shape), t)
 
@@ -112,18 +112,18 @@ def _scaled(y, alpha):
 
 
 @torch_op("Add")
-def add(x, y, *, alpha=1):
+def add(input, other, *, alpha=1):
     """x + alpha * y with NumPy broadcasting and PyTorch's promotion (bool + bool is or)."""
-    a, b = operands(x, _scaled(y, alpha))
+    a, b = operands(input, _scaled(other, alpha))
     if dtype_of(a) == "bool":
         return apply("logical_or", a, b)
     return apply("add", a, b)
 
 
 @torch_op("Sub")
-def sub(x, y, *, alpha=1):
+def sub(input, other, *, alpha=1):
     """x - alpha * y."""
-    a, b = operands(x, _scaled(y, alpha))
+    a, b = operands(input, _scaled(other, alpha))
     if dtype_of(a) == "bool":
         raise user_error(TypeError, "subtraction of bool tensors is not supported; use ^ or "
                                     "logical_xor()")
@@ -131,36 +131,36 @@ def sub(x, y, *, alpha=1):
 
 
 @torch_op("Mul", saves=(0, 1))
-def mul(x, y):
+def mul(input, other):
     """x * y (bool * bool is and)."""
-    a, b = operands(x, y)
+    a, b = operands(input, other)
     if dtype_of(a) == "bool":
         return apply("logical_and", a, b)
     return apply("mul", a, b)
 
 
 @torch_op("Div", saves=(0, 1))
-def div(x, y, *, rounding_mode=None):
+def div(input, other, *, rounding_mode=None):
     """True division: integer operands give the default float dtype. rounding_mode 'trunc'
     or 'floor' rounds the quotient (keeping integer dtypes), as PyTorch's div."""
     if rounding_mode is not None:
-        return div_rounded(x, y, rounding_mode)
-    dtype = float_dtype(result_type(x, y))
-    a, b = operands(x, y, dtype=dtype)
+        return div_rounded(input, other, rounding_mode)
+    dtype = float_dtype(result_type(input, other))
+    a, b = operands(input, other, dtype=dtype)
     return apply("div", a, b)
 
 
 @torch_op("Maximum", saves=(0, 1))
-def maximum(x, y):
+def maximum(input, other):
     """Elementwise max; at ties the gradient is split evenly, as in PyTorch."""
-    a, b = operands(x, y)
+    a, b = operands(input, other)
     return apply("max", a, b)
 
 
 @torch_op("Minimum", saves=(0, 1))
-def minimum(x, y):
+def minimum(input, other):
     """Elementwise min; at ties the gradient is split evenly, as in PyTorch."""
-    a, b = operands(x, y)
+    a, b = operands(input, other)
     return apply("min", a, b)
 
 
@@ -208,23 +208,23 @@ def _pow_rscalar(x, exponent):
     return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
 
 
-def pow(x, exponent):
+def pow(input, exponent):
     """x ** exponent. An integral scalar exponent records `integer_pow` (exact for negative
     bases, cheap to differentiate); tensor exponents record `pow`."""
     if is_scalar(exponent):
-        return _pow_scalar(x, exponent)
-    if is_scalar(x):
-        return _pow_rscalar(x, exponent)
-    return _pow_tensor(x, exponent)
+        return _pow_scalar(input, exponent)
+    if is_scalar(input):
+        return _pow_rscalar(input, exponent)
+    return _pow_tensor(input, exponent)
 
 
 pow.torch_name = "Pow"
 
 
 @torch_op("Pow", saves=(0,))
-def square(x):
+def square(input):
     """x ** 2 (bool and int inputs keep their dtype, bool becomes int64 as in PyTorch)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     t = cast(t, "i64") if dtype_of(t) == "bool" else t
     return apply("integer_pow", t, n=2)
 
@@ -232,16 +232,16 @@ def square(x):
 # ---- where and clamp ----------------------------------------------------------------------
 
 @torch_op("Where", saves=(0,))
-def where(condition, x=None, y=None):
-    """x where condition else y (broadcast together); condition must be bool. With the
-    condition alone, nonzero(condition, as_tuple=True) (eager only: tracer/ops/eager_only)."""
-    if x is None and y is None:
+def where(condition, input=None, other=None):
+    """input where condition else other (broadcast together); condition must be bool. With
+    the condition alone, nonzero(condition, as_tuple=True) (eager only: tracer/ops/eager_only)."""
+    if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     cond = to_tensor(condition)
     if dtype_of(cond) != "bool":
         raise user_error(TypeError, "where expected condition to be a boolean tensor, but got "
                                     f"a tensor with dtype {dtype_of(cond)}")
-    a, b = operands(x, y)
+    a, b = operands(input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(a.shape))
     return apply("select", broadcast(cond, shape), broadcast(a, shape), broadcast(b, shape))
 
@@ -276,19 +276,19 @@ def _clamp_tensor(x, min=None, max=None):
     return _clamp_impl(x, min, max)
 
 
-def clamp(x, min=None, max=None):
+def clamp(input, min=None, max=None):
     """x limited to [min, max]; either bound may be None, a number or a tensor."""
     if all(b is None or is_scalar(b) for b in (min, max)):
-        return _clamp_scalar(x, min, max)
-    return _clamp_tensor(x, min, max)
+        return _clamp_scalar(input, min, max)
+    return _clamp_tensor(input, min, max)
 
 
-def clamp_min(x, min):
-    return clamp(x, min=min)
+def clamp_min(input, min):
+    return clamp(input, min=min)
 
 
-def clamp_max(x, max):
-    return clamp(x, max=max)
+def clamp_max(input, max):
+    return clamp(input, max=max)
 
 
 clamp.torch_name = "Clamp"
@@ -296,15 +296,15 @@ subtract, multiply, divide, true_divide = sub, mul, div, div
 negative, absolute = neg, abs
 
 
-def positive(x):
+def positive(input):
     """+x: the tensor itself, as in PyTorch."""
-    return to_tensor(x)
+    return to_tensor(input)
 
 
 @torch_op("MaskedFill", saves=(1,))
-def masked_fill(x, mask, value):
+def masked_fill(input, mask, value):
     """x with value written where mask (bool, broadcast to x) is true."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     m = to_tensor(mask)
     if dtype_of(m) != "bool":
         raise user_error(TypeError, f"masked_fill only supports boolean masks, but got mask "

@@ -120,9 +120,9 @@ def _check_index_shape(t: Tensor, idx: Tensor, dim: int, what: str):
 
 
 @torch_op("Gather", saves=(0, 2))
-def gather(x, dim, index, *, sparse_grad=False):
+def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1 (torch.gather); out has index's shape."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     idx = index_tensor(index, t.shape[d] if t.ndim else 1, d, wrap=False)
     _check_index_shape(t, idx, d, "gather()")
@@ -132,9 +132,9 @@ def gather(x, dim, index, *, sparse_grad=False):
 
 
 @torch_op("Gather", saves=(0, 1))
-def take_along_dim(x, indices, dim=None):
+def take_along_dim(input, indices, dim=None):
     """numpy.take_along_axis with broadcasting; dim=None works on the flattened tensor."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if dim is None:
         t = apply("reshape", t, shape=(t.numel(),))
         idx = index_tensor(indices, t.shape[0], 0)
@@ -151,9 +151,9 @@ def take_along_dim(x, indices, dim=None):
 
 
 @torch_op("IndexSelect", saves=(2,))
-def index_select(x, dim, index):
+def index_select(input, dim, index):
     """The slices of x at index (1-d) along dim."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     if t.ndim == 0:
         t = apply("reshape", t, shape=(1,))
@@ -162,13 +162,13 @@ def index_select(x, dim, index):
         raise user_error(IndexError, "index_select(): Index is supposed to be a vector")
     idx = apply("reshape", idx, shape=(idx.numel(),))
     out = apply("gather", t, idx, axis=d)
-    return apply("reshape", out, shape=()) if to_tensor(x).ndim == 0 else out
+    return apply("reshape", out, shape=()) if to_tensor(input).ndim == 0 else out
 
 
 @torch_op("IndexAdd", saves=(2, 3))
-def index_add(x, dim, index, source, *, alpha=1):
+def index_add(input, dim, index, source, *, alpha=1):
     """x with source's slices added at index along dim (duplicates accumulate)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     flat0 = t.ndim == 0
     if flat0:
@@ -200,9 +200,9 @@ def _source(source, t: Tensor) -> Tensor:
 
 
 @torch_op("ScatterAdd", saves=(2,))
-def scatter_add(x, dim, index, src):
+def scatter_add(input, dim, index, src):
     """out[i][index[i][j]][k] += src[i][j][k] for dim=1 (torch.scatter_add), on a copy of x."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     idx, valid = scatter_index(index, t.shape[d] if t.ndim else 1, d, wrap=False)
     _check_index_shape(t, idx, d, "scatter_add()")

@@ -76,10 +76,10 @@ def _node_name(a_ndim: int, b_ndim: int) -> str:
     return "UnsafeView"
 
 
-def matmul(x, y):
+def matmul(input, other):
     """x @ y: dot for vectors, matrix products, and batched products with broadcasting."""
-    a, b = to_tensor(x), to_tensor(y)
-    return _VARIANTS[_node_name(a.ndim, b.ndim)](x, y)
+    a, b = to_tensor(input), to_tensor(other)
+    return _VARIANTS[_node_name(a.ndim, b.ndim)](input, other)
 
 
 matmul.torch_name = "Mm"
@@ -92,9 +92,9 @@ def _need(t, ndim: int, what: str, which: str):
 
 
 @torch_op("Mm", saves=(0, 1))
-def mm(x, y):
+def mm(input, mat2):
     """Matrix product of two 2-d tensors."""
-    a, b = _pair(x, y, "mm")
+    a, b = _pair(input, mat2, "mm")
     _need(a, 2, "mm", "self")
     _need(b, 2, "mm", "mat2")
     if a.shape[1] != b.shape[0]:
@@ -104,9 +104,9 @@ def mm(x, y):
 
 
 @torch_op("Bmm", saves=(0, 1))
-def bmm(x, y):
+def bmm(input, mat2):
     """Batched matrix product of two 3-d tensors with equal batch sizes."""
-    a, b = _pair(x, y, "bmm")
+    a, b = _pair(input, mat2, "bmm")
     _need(a, 3, "bmm", "batch1")
     _need(b, 3, "bmm", "batch2")
     if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
@@ -116,9 +116,9 @@ def bmm(x, y):
 
 
 @torch_op("Mv", saves=(0, 1))
-def mv(x, y):
+def mv(input, vec):
     """Matrix-vector product."""
-    a, b = _pair(x, y, "mv")
+    a, b = _pair(input, vec, "mv")
     _need(a, 2, "mv", "self")
     _need(b, 1, "mv", "vec")
     if a.shape[1] != b.shape[0]:
@@ -127,9 +127,9 @@ def mv(x, y):
 
 
 @torch_op("Dot", saves=(0, 1))
-def dot(x, y):
+def dot(input, tensor):
     """Inner product of two 1-d tensors of the same length."""
-    a, b = _pair(x, y, "dot")
+    a, b = _pair(input, tensor, "dot")
     if a.ndim != 1 or b.ndim != 1:
         raise user_error(ShapeError, f"1D tensors expected, but got {a.ndim}D and {b.ndim}D "
                                      "tensors")
@@ -139,13 +139,18 @@ def dot(x, y):
     return _dot(a, b, (0,), (0,))
 
 
-vdot = dot
+def vdot(input, other):
+    """dot under PyTorch's vdot keywords (input, other); real tensors need no conjugate."""
+    return dot(input, other)
+
+
+vdot.torch_name = "Dot"
 
 
 @torch_op("Inner", saves=(0, 1))
-def inner(x, y):
+def inner(input, other):
     """Contraction over the last axis of both (0-d operands multiply)."""
-    a, b = _pair(x, y, "inner")
+    a, b = _pair(input, other, "inner")
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
     if a.shape[-1] != b.shape[-1]:
@@ -154,9 +159,9 @@ def inner(x, y):
 
 
 @torch_op("Mul", saves=(0, 1))
-def outer(x, y):
+def outer(input, vec2):
     """x[:, None] * y[None, :] for 1-d x and y (PyTorch records it as a mul)."""
-    a, b = _pair(x, y, "outer")
+    a, b = _pair(input, vec2, "outer")
     if a.ndim != 1 or b.ndim != 1:
         raise user_error(ShapeError, f"outer: 1D tensors expected, got {a.ndim}D and {b.ndim}D")
     shape = (a.shape[0], b.shape[0])
@@ -169,9 +174,9 @@ ger = outer
 
 
 @torch_op("UnsafeView", saves=(0, 1))
-def tensordot(x, y, dims=2):
-    """Contracts the last `dims` axes of x with the first of y, or the listed axis pairs."""
-    a, b = _pair(x, y, "tensordot")
+def tensordot(a, b, dims=2):
+    """Contracts the last `dims` axes of a with the first of b, or the listed axis pairs."""
+    a, b = _pair(a, b, "tensordot")
     if isinstance(dims, int):
         xa, ya = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:

@@ -48,17 +48,17 @@ def _sum_back(z, axes):
 
 
 @torch_op("Softmax", saves=("out",))
-def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """exp(x) / sum(exp(x)) along dim, computed as exp(x - max) / sum."""
-    z, axes = _shifted(x, axis if dim is None else dim, dtype)
+    z, axes = _shifted(input, axis if dim is None else dim, dtype)
     e = apply("exp", z)
     return apply("div", e, _sum_back(e, axes))
 
 
 @torch_op("LogSoftmax", saves=("out",))
-def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """x - logsumexp(x) along dim, computed as (x - max) - log(sum(exp(x - max)))."""
-    z, axes = _shifted(x, axis if dim is None else dim, dtype)
+    z, axes = _shifted(input, axis if dim is None else dim, dtype)
     lse = apply("log", apply("reduce_sum", apply("exp", z), axes=axes))
     return apply("sub", z, broadcast_back(lse, z.shape, axes))
 
@@ -188,18 +188,18 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 
 @torch_op("Silu", saves=(0,))
-def silu(x, inplace=False):
+def silu(input, inplace=False):
     """x * sigmoid(x)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     t = cast(t, float_dtype(dtype_of(t)))
     return apply("mul", t, apply("logistic", t))
 
 
 @torch_op("Softplus", saves=(0,))
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, as max(z, 0) + log1p(exp(-|z|)) (no overflow); linear
     above threshold, as PyTorch."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     t = cast(t, float_dtype(dtype_of(t)))
     dtype = dtype_of(t)
     z = apply("mul", t, constant(beta, dtype, t.shape)) if beta != 1 else t
@@ -212,9 +212,9 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 @torch_op("LeakyRelu", saves=(0,))
-def leaky_relu(x, negative_slope=0.01, inplace=False):
+def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, negative_slope * x elsewhere."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     dtype = dtype_of(t)
     scaled = apply("mul", t, constant(negative_slope, dtype, t.shape))
     return apply("select", apply("gt", t, constant(0, dtype, t.shape)), t, scaled)

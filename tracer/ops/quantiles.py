@@ -65,12 +65,12 @@ def _median_all(t: Tensor) -> Tensor:
 
 
 @torch_op("Median")
-def median(x, dim=None, keepdim=False, *, axis=None, keepdims=False, overwrite_input=False):
+def median(input, dim=None, keepdim=False, *, axis=None, keepdims=False, overwrite_input=False):
     """PyTorch: median(x) is the lower median of all elements; median(x, dim) is
     (values, indices), as torch.return_types.median; a NaN gives NaN (and its index).
     NumPy's spelling (axis=, keepdims=) is numpy.median: the mean of the two middle
     elements (over all elements when axis is None), NaN if any is NaN."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if axis is not None or keepdims:
         return _quantile(t, 0.5, axis, bool(keepdims), "midpoint", False)
     if dim is None:
@@ -183,18 +183,18 @@ def _spelling(dim, axis, interpolation, method, keepdim, keepdims):
 
 
 @torch_op("Quantile")
-def quantile(x, q, dim=None, keepdim=False, *, interpolation=None, axis=None, method=None,
+def quantile(input, q, dim=None, keepdim=False, *, interpolation=None, axis=None, method=None,
              keepdims=False):
     """The q-th quantiles along dim (None: all elements); q a number or a 1-d list/array
     (its axis comes first in the result). interpolation (NumPy: method) is linear, lower,
     higher, midpoint or nearest. A NaN in a row gives NaN."""
     dim, method, keepdim = _spelling(dim, axis, interpolation, method, keepdim, keepdims)
-    return _quantile(to_tensor(x), q, dim, keepdim, method, False)
+    return _quantile(to_tensor(input), q, dim, keepdim, method, False)
 
 
 @torch_op("Nanquantile")
-def nanquantile(x, q, dim=None, keepdim=False, *, interpolation=None, axis=None,
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation=None, axis=None,
                 method=None, keepdims=False):
     """quantile ignoring NaNs (a row of NaNs only gives NaN)."""
     dim, method, keepdim = _spelling(dim, axis, interpolation, method, keepdim, keepdims)
-    return _quantile(to_tensor(x), q, dim, keepdim, method, True)
+    return _quantile(to_tensor(input), q, dim, keepdim, method, True)

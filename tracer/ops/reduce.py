@@ -87,10 +87,10 @@ def _check_nonempty(name: str, t: Tensor, dim, axes: tuple):
 
 
 @torch_op("Sum")
-def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
     """Sum over dim (all when None); bool and int inputs sum in int64, as in PyTorch."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    t = to_tensor(x)
+    t = to_tensor(input)
     if dtype is not None:
         t = cast(t, ir_dtype(dtype))
     elif not is_float(dtype_of(t)):
@@ -99,10 +99,10 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
 
 
 @torch_op("Mean")
-def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
     """sum / n over dim; the input must be floating point (or dtype= given)."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    t = to_tensor(x)
+    t = to_tensor(input)
     if dtype is not None:
         t = cast(t, ir_dtype(dtype))
     if not is_float(dtype_of(t)):
@@ -172,45 +172,45 @@ def _min_dim(x, dim, keepdim=False):
     return _extreme_dim(x, dim, keepdim, "argmin", MinResult)
 
 
-def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def max(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=False):
     """max(x): the largest element (ties share the gradient); max(x, dim): (values, indices)
     named tuple, the gradient going to the index; max(x, other): elementwise maximum.
     The NumPy spelling max(x, axis=...) gives the values only, as NumPy and JAX do."""
-    if isinstance(dim, (Tensor, np.ndarray)):
-        return maximum(x, dim)
+    if other is not None or isinstance(dim, (Tensor, np.ndarray)):
+        return maximum(input, dim if other is None else other)
     if axis is not None and dim is None:
-        return amax(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
+        return amax(input, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _max_all(x) if dim is None else _max_dim(x, dim, keepdim)
+    return _max_all(input) if dim is None else _max_dim(input, dim, keepdim)
 
 
-def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def min(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=False):
     """min(x), min(x, dim) -> (values, indices), or min(x, other) (elementwise)."""
-    if isinstance(dim, (Tensor, np.ndarray)):
-        return minimum(x, dim)
+    if other is not None or isinstance(dim, (Tensor, np.ndarray)):
+        return minimum(input, dim if other is None else other)
     if axis is not None and dim is None:
-        return amin(x, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
+        return amin(input, axis=axis, keepdims=keepdim or keepdims)   # NumPy/JAX: values only
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _min_all(x) if dim is None else _min_dim(x, dim, keepdim)
+    return _min_all(input) if dim is None else _min_dim(input, dim, keepdim)
 
 
 max.torch_name, min.torch_name = "Max", "Min"
 
 
 @torch_op("Amax", saves=(0, "out"))
-def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def amax(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """Max over dim (all when empty); ties share the gradient evenly."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    t = to_tensor(x)
+    t = to_tensor(input)
     axes = norm_axes(dim, t.ndim)
     _check_nonempty("amax", t, dim, axes)
     return reduce("reduce_max", t, axes, keepdim)
 
 
 @torch_op("Amin", saves=(0, "out"))
-def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def amin(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    t = to_tensor(x)
+    t = to_tensor(input)
     axes = norm_axes(dim, t.ndim)
     _check_nonempty("amin", t, dim, axes)
     return reduce("reduce_min", t, axes, keepdim)
@@ -231,16 +231,16 @@ def _arg(prim: str, x, dim, keepdim: bool) -> Tensor:
 
 
 @torch_op("Argmax")
-def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """Index (int64) of the first maximum along dim, or in the flattened tensor."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _arg("argmax", x, dim, keepdim)
+    return _arg("argmax", input, dim, keepdim)
 
 
 @torch_op("Argmin")
-def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _arg("argmin", x, dim, keepdim)
+    return _arg("argmin", input, dim, keepdim)
 
 
 # ---- compositions ---------------------------------------------------------------------------
@@ -273,10 +273,10 @@ def _slice_last(t: Tensor, lo: int, hi: int) -> Tensor:
 
 
 @torch_op("Prod", saves=(0, "out"))
-def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=False):
     """Product over dim (int) or all elements; ints multiply in int64."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    t = to_tensor(x)
+    t = to_tensor(input)
     if dtype is not None:
         t = cast(t, ir_dtype(dtype))
     elif not is_float(dtype_of(t)):
@@ -330,7 +330,7 @@ def _spelling(name: str, dim, unbiased, correction, axis, ddof):
 
 
 @torch_op("Var", saves=(0,))
-def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
     """Variance over dim. The spelling decides the default correction: PyTorch's
     (dim=/unbiased=/correction=, or a positional dim, or no arguments) subtracts 1 from the
@@ -340,11 +340,11 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
         dim, unbiased = None, dim
     dim, unbiased, correction = _spelling("var", dim, unbiased, correction, axis, ddof)
     keepdim = bool(keepdim or keepdims)
-    return _var(x, dim, unbiased, keepdim, correction)
+    return _var(input, dim, unbiased, keepdim, correction)
 
 
 @torch_op("Std", saves=(0, "out"))
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
         keepdims=False, ddof=None):
     """sqrt(var(...)) with the same arguments (and the same spelling rule for the default
     correction: PyTorch's dim=/unbiased=/correction= subtract 1, NumPy's axis=/ddof= 0);
@@ -353,7 +353,7 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     dim, unbiased, correction = _spelling("std", dim, unbiased, correction, axis, ddof)
-    v = _var(x, dim, unbiased, bool(keepdim or keepdims), correction)
+    v = _var(input, dim, unbiased, bool(keepdim or keepdims), correction)
     zero = apply("eq", v, constant(0, dtype_of(v), v.shape))
     # sqrt of 1 where v is 0, so neither branch's derivative is inf * 0
     root = apply("sqrt", apply("select", zero, constant(1, dtype_of(v), v.shape), v))
@@ -374,14 +374,15 @@ def logsumexp_impl(t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
 
 
 @torch_op("Logsumexp", saves=(0, "out"))
-def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False, b=None,
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=False, b=None,
               return_sign=False):
     """log(sum(exp(x))) over dim, stable for inputs of any magnitude; JAX's b= (weights)
     and return_sign= go to tracer/ops/jax_nn.py."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
     if b is not None or return_sign:
-        return weighted_logsumexp(x, norm_axes(dim, to_tensor(x).ndim), keepdim, b, return_sign)
-    t = to_tensor(x)
+        return weighted_logsumexp(input, norm_axes(dim, to_tensor(input).ndim), keepdim, b,
+                                  return_sign)
+    t = to_tensor(input)
     t = cast(t, float_dtype(dtype_of(t)))
     return logsumexp_impl(t, norm_axes(dim, t.ndim), keepdim)
 
@@ -398,14 +399,14 @@ def _bool_reduce(prim: str, x, dim, keepdim) -> Tensor:
 
 
 @torch_op("All")
-def all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """True where every element (along dim) is nonzero."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _bool_reduce("all", x, dim, keepdim)
+    return _bool_reduce("all", input, dim, keepdim)
 
 
 @torch_op("Any")
-def any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """True where some element (along dim) is nonzero."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
-    return _bool_reduce("any", x, dim, keepdim)
+    return _bool_reduce("any", input, dim, keepdim)

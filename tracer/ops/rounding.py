@@ -75,37 +75,37 @@ def _float_or_same(x, fn):
 
 
 @torch_op("Floor")
-def floor(x):
+def floor(input):
     """The largest integer <= x, elementwise (same dtype)."""
-    return _float_or_same(x, _floor)
+    return _float_or_same(input, _floor)
 
 
 @torch_op("Ceil")
-def ceil(x):
+def ceil(input):
     """The smallest integer >= x, elementwise."""
-    return _float_or_same(x, _ceil)
+    return _float_or_same(input, _ceil)
 
 
 @torch_op("Trunc")
-def trunc(x):
+def trunc(input):
     """x rounded toward zero."""
-    return _float_or_same(x, _trunc)
+    return _float_or_same(input, _trunc)
 
 
 @torch_op("Round")
-def round(x, *, decimals: int = 0):
+def round(input, *, decimals: int = 0):
     """x rounded to the nearest integer, ties to even (or to `decimals` decimal places)."""
     if decimals == 0:
-        return _float_or_same(x, _round_half_even)
-    t = to_tensor(x)
+        return _float_or_same(input, _round_half_even)
+    t = to_tensor(input)
     scale = _const(10.0 ** decimals, t)
     return apply("div", _round_half_even(apply("mul", t, scale)), scale)
 
 
 @torch_op("Frac")
-def frac(x):
+def frac(input):
     """x - trunc(x) (floating point only)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if not is_float(dtype_of(t)):
         raise user_error(TypeError, f"frac() is only defined for floating point tensors, got "
                                     f"{dtype_of(t)}")
@@ -135,11 +135,11 @@ def _division_operands(x, y):
 
 
 @torch_op("FloorDivide")
-def floor_divide(x, y):
+def floor_divide(input, other):
     """x // y: the quotient rounded toward -inf (Python's rule); derivative zero.
     Integers: y == 0 raises RuntimeError('ZeroDivisionError') in imperative code, as PyTorch;
     under a functional trace x // 0 is 0, no error (docs/numerics.md)."""
-    a, b = _division_operands(x, y)
+    a, b = _division_operands(input, other)
     if not is_float(dtype_of(a)):
         return _int_floor_div(a, b)
     return _float_floor_div(a, b)
@@ -167,18 +167,18 @@ def _fmod(a, b):
 
 
 @torch_op("Fmod")
-def fmod(x, y):
+def fmod(input, other):
     """C's fmod: the remainder of x / y truncated, with the sign of x. Integers: y == 0 raises
     RuntimeError('ZeroDivisionError') in imperative code; traced, fmod(x, 0) is x."""
-    a, b = _division_operands(x, y)
+    a, b = _division_operands(input, other)
     return _fmod(a, b)
 
 
 @torch_op("Remainder")
-def remainder(x, y):
+def remainder(input, other):
     """x % y: Python's modulus, with the sign of y (x - y * floor(x / y)). Integers: y == 0
     raises RuntimeError('ZeroDivisionError') in imperative code; traced, x % 0 is x."""
-    a, b = _division_operands(x, y)
+    a, b = _division_operands(input, other)
     m = _fmod(a, b)
     zero = _const(0, m)
     wrong_sign = apply("logical_and", apply("ne", m, zero),

@@ -11,12 +11,13 @@ import numbers
 from ir.primitives import ShapeError
 from tracer.ops.operands import (broadcast, norm_axis, same_dtype,
                                  shape_arg, stack_tensors, to_tensor, user_error)
+from tracer.ops.getitem import getitem
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
 __all__ = ["reshape", "view", "transpose", "swapaxes", "swapdims", "permute", "t", "expand",
            "broadcast_to", "squeeze", "unsqueeze", "flatten", "ravel", "unflatten", "cat",
-           "concatenate", "concat", "stack", "split", "chunk", "unbind", "movedim",
+           "concatenate", "concat", "stack", "split", "chunk", "unbind", "narrow", "movedim",
            "moveaxis"]
 
 
@@ -37,22 +38,31 @@ def _reshape(x, shape) -> Tensor:
     return apply("reshape", t, shape=infer_shape(shape_arg(shape), t.numel()))
 
 
+def sizes_arg(name: str, positional: tuple, keyword, what: str) -> tuple:
+    """`x.view(2, 3)`, `x.view((2, 3))` and PyTorch's keyword form `x.view(size=(2, 3))`."""
+    if keyword is None:
+        return positional
+    if positional:
+        raise user_error(TypeError, f"{name}() got multiple values for argument '{what}'")
+    return (keyword,)
+
+
 @torch_op("View")
-def reshape(x, *shape):
+def reshape(input, *shape_, shape=None):
     """x with a new shape of the same size; one entry may be -1."""
-    return _reshape(x, shape)
+    return _reshape(input, sizes_arg("reshape", shape_, shape, "shape"))
 
 
 @torch_op("View")
-def view(x, *shape):
+def view(input, *size_, size=None):
     """Same as reshape (gradjit values are never aliased)."""
-    return _reshape(x, shape)
+    return _reshape(input, sizes_arg("view", size_, size, "size"))
 
 
 @torch_op("View")
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(input, start_dim=0, end_dim=-1):
     """Merges axes start_dim..end_dim into one; a 0-d tensor becomes shape (1,)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim == 0:
         return apply("reshape", t, shape=(1,))
     a, b = norm_axis(start_dim, t.ndim), norm_axis(end_dim, t.ndim)
@@ -63,13 +73,13 @@ def flatten(x, start_dim=0, end_dim=-1):
     return apply("reshape", t, shape=tuple(shape))
 
 
-def ravel(x):
-    return flatten(x)
+def ravel(input):
+    return flatten(input)
 
 
 @torch_op("View")
-def unflatten(x, dim, sizes):
-    t = to_tensor(x)
+def unflatten(input, dim, sizes):
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     sizes = infer_shape(shape_arg((sizes,)), t.shape[d])
     return apply("reshape", t, shape=tuple(t.shape[:d]) + sizes + tuple(t.shape[d + 1:]))
@@ -84,9 +94,9 @@ def _swap(t: Tensor, a: int, b: int) -> Tensor:
 
 
 @torch_op("Transpose")
-def transpose(x, dim0, dim1):
+def transpose(input, dim0, dim1):
     """x with axes dim0 and dim1 swapped."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim == 0:
         norm_axis(dim0, 0)
         norm_axis(dim1, 0)
@@ -94,13 +104,22 @@ def transpose(x, dim0, dim1):
     return _swap(t, norm_axis(dim0, t.ndim), norm_axis(dim1, t.ndim))
 
 
-swapaxes = swapdims = transpose
+swapdims = transpose
+
+
+def swapaxes(input, axis0, axis1):
+    """transpose under NumPy's name (and PyTorch's keywords axis0, axis1)."""
+    return transpose(input, axis0, axis1)
+
+
+swapaxes.torch_name = "Transpose"
 
 
 @torch_op("Permute")
-def permute(x, *dims):
+def permute(input, *dims_, dims=None):
     """x with its axes in the order dims (a permutation, negatives allowed)."""
-    t = to_tensor(x)
+    dims = sizes_arg("permute", dims_, dims, "dims")
+    t = to_tensor(input)
     perm = tuple(norm_axis(d, t.ndim) for d in shape_arg(dims))
     if sorted(perm) != list(range(t.ndim)):
         raise user_error(ValueError, f"permute(): dims {list(shape_arg(dims))} are not a "
@@ -111,8 +130,8 @@ def permute(x, *dims):
 
 
 @torch_op("Permute")
-def movedim(x, source, destination):
-    t = to_tensor(x)
+def movedim(input, source, destination):
+    t = to_tensor(input)
     src = [norm_axis(d, t.ndim) for d in _ints(source)]
     dst = [norm_axis(d, t.ndim) for d in _ints(destination)]
     if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
@@ -134,9 +153,9 @@ def _ints(v):
 
 
 @torch_op("T")
-def t(x):
+def t(input):
     """Transpose of a matrix; 0-d and 1-d tensors are returned as they are."""
-    x = to_tensor(x)
+    x = to_tensor(input)
     if x.ndim > 2:
         raise user_error(ValueError, f"t() expects a tensor with <= 2 dimensions, but self is "
                                      f"{x.ndim}D")
@@ -165,10 +184,10 @@ def matrix_transpose(x):
 # ---- broadcasting ---------------------------------------------------------------------------
 
 @torch_op("Expand")
-def expand(x, *sizes):
+def expand(input, *sizes, size=None, implicit=False):
     """x broadcast to sizes; -1 keeps an axis, new axes go in front (no copy in PyTorch)."""
-    t = to_tensor(x)
-    sizes = shape_arg(sizes)
+    t = to_tensor(input)
+    sizes = shape_arg(sizes_arg("expand", sizes, size, "size"))
     lead = len(sizes) - t.ndim
     if lead < 0:
         raise user_error(ShapeError, f"expand: the number of sizes provided ({len(sizes)}) must "
@@ -186,17 +205,17 @@ def _broadcast_new(t: Tensor, shape: tuple) -> Tensor:
 
 
 @torch_op("Expand")
-def broadcast_to(x, shape):
+def broadcast_to(input, size):
     """x broadcast to shape (NumPy's rule)."""
-    return _broadcast_new(to_tensor(x), shape_arg((shape,)))
+    return _broadcast_new(to_tensor(input), shape_arg((size,)))
 
 
 # ---- squeeze / unsqueeze ------------------------------------------------------------------
 
 @torch_op("Squeeze")
-def squeeze(x, dim=None, *, axis=None):
+def squeeze(input, dim=None, *, axis=None):
     """Drops size-1 axes (all, or those in dim; other sizes in dim are left alone)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     dim = dim if dim is not None else axis
     if dim is None:
         axes = range(t.ndim)
@@ -208,9 +227,9 @@ def squeeze(x, dim=None, *, axis=None):
 
 
 @torch_op("Unsqueeze")
-def unsqueeze(x, dim):
+def unsqueeze(input, dim):
     """Inserts a size-1 axis at dim (in the result's numbering)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim + 1)
     return apply("reshape", t, shape=tuple(t.shape[:d]) + (1,) + tuple(t.shape[d:]))
 
@@ -280,20 +299,25 @@ _split_even = torch_op("Split")(_split)
 _split_sizes = torch_op("SplitWithSizes")(_split)
 
 
-def split(x, split_size_or_sections, dim=0):
+def split(tensor, split_size_or_sections, dim=0):
     """Pieces of size split_size (the last may be smaller), or of the listed sizes."""
     if isinstance(split_size_or_sections, numbers.Integral):
-        return _split_even(x, split_size_or_sections, dim)
-    return _split_sizes(x, split_size_or_sections, dim)
+        return _split_even(tensor, split_size_or_sections, dim)
+    return _split_sizes(tensor, split_size_or_sections, dim)
 
 
 split.torch_name = "Split"
 
 
+def split_method(self, split_size, dim=0):
+    """Tensor.split: torch.split with the method's keyword name (split_size)."""
+    return split(self, split_size, dim)
+
+
 @torch_op("Split")
-def chunk(x, chunks, dim=0):
+def chunk(input, chunks, dim=0):
     """At most `chunks` pieces of size ceil(n / chunks)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if chunks <= 0:
         raise user_error(ValueError, f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = t.shape[norm_axis(dim, t.ndim)]
@@ -301,9 +325,29 @@ def chunk(x, chunks, dim=0):
 
 
 @torch_op("Unbind")
-def unbind(x, dim=0):
+def unbind(input, dim=0):
     """The slices along dim, each without that axis."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     shape = tuple(t.shape[:d]) + tuple(t.shape[d + 1:])
     return tuple(apply("reshape", p, shape=shape) for p in _pieces(t, d, [1] * t.shape[d]))
+
+
+def narrow(input, dim: int, start, length: int):
+    """input[..., start:start + length, ...] along dim: a view (SliceBackward0), as in
+    PyTorch; start may be negative or a 0-d integer tensor."""
+    t = to_tensor(input)
+    d = norm_axis(dim, t.ndim)
+    n = t.shape[d]
+    start = int(start)
+    if not -n <= start <= n:
+        raise user_error(IndexError, f"start out of range (expected to be in range of "
+                                     f"[{-n}, {n}], but got {start})")
+    start = start + n if start < 0 else start
+    if length < 0 or start + length > n:
+        raise user_error(RuntimeError, f"start ({start}) + length ({length}) exceeds dimension "
+                                       f"size ({n}).")
+    return getitem(t, (slice(None),) * d + (slice(start, start + length),))
+
+
+narrow.torch_name = "Slice"

@@ -53,11 +53,11 @@ def _numpy_spelling(axis, kind) -> bool:
 
 
 @torch_op("Sort")
-def sort(x, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None, order=None):
+def sort(input, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None, order=None):
     """(values, indices) along dim, as torch.return_types.sort; always stable (equal elements
     keep their order); NaN sorts last (first when descending). NumPy's spelling (axis=,
     kind=) returns the values only (axis=None: the flattened x)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if _numpy_spelling(axis, kind):
         axis = -1 if axis is _UNSET else axis
         if axis is None:
@@ -67,10 +67,10 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None, o
 
 
 @torch_op("Sort")
-def argsort(x, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None,
+def argsort(input, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None,
             order=None):
     """The int64 indices that sort x along dim (stable; NumPy's axis=None flattens)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if axis is None:
         t, dim = apply("reshape", t, shape=(t.numel(),)), 0
     elif axis is not _UNSET:
@@ -79,18 +79,18 @@ def argsort(x, dim=-1, descending=False, stable=False, *, axis=_UNSET, kind=None
 
 
 @torch_op("Sort")
-def msort(x):
+def msort(input):
     """x sorted along its first axis (the values)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     return sorted_along(t, 0 if t.ndim else norm_axis(0, 0))[0]
 
 
 @torch_op("Topk")
-def topk(x, k, dim=-1, largest=True, sorted=True):
+def topk(input, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) elements along dim and their indices, largest first; NaN
     counts as the largest. Among equal elements the earlier index comes first (PyTorch leaves
     their order unspecified)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
     if not 0 <= int(k) <= n:
@@ -115,10 +115,10 @@ def pick(values: Tensor, indices: Tensor, d: int, pos, keepdim: bool, result_typ
 
 
 @torch_op("Kthvalue")
-def kthvalue(x, k, dim=-1, keepdim=False):
+def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest element along dim (k from 1) and its index: the k-th of the stable
     sort, so equal elements count in index order (PyTorch leaves ties unspecified)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
     if not 1 <= int(k) <= n:

@@ -177,8 +177,11 @@ def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
     return bool(all_(isclose(input, other, rtol, atol, equal_nan)))
 
 
-def clip(a, a_min=None, a_max=None, *, min=None, max=None) -> Tensor:
+def clip(a=None, a_min=None, a_max=None, *, min=None, max=None, input=None) -> Tensor:
     """NumPy's clip(a, a_min, a_max) and PyTorch's clip(input, min, max): clamp."""
+    if (a is None) == (input is None):
+        raise user_error(TypeError, "clip: give the tensor once (a or input)")
+    a = a if input is None else input
     lo = a_min if min is None else min
     hi = a_max if max is None else max
     if (a_min is not None and min is not None) or (a_max is not None and max is not None):

@@ -16,6 +16,7 @@ import numpy as np
 from tracer.ops.operands import (constant, dtype_of, norm_axis, pick_dim, shape_arg, to_tensor,
                                  user_error)
 from tracer.ops.reduce import sum as _sum
+from tracer.ops.shape import sizes_arg
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
 
@@ -42,15 +43,15 @@ def _triangle(x, k: int, lower: bool, name: str) -> Tensor:
 
 
 @torch_op("Tril")
-def tril(x, diagonal: int = 0, *, k=None):
+def tril(input, diagonal: int = 0, *, k=None):
     """The lower triangle of the last two axes (entries with j - i <= diagonal); the rest 0."""
-    return _triangle(x, diagonal if k is None else k, True, "tril")
+    return _triangle(input, diagonal if k is None else k, True, "tril")
 
 
 @torch_op("Triu")
-def triu(x, diagonal: int = 0, *, k=None):
+def triu(input, diagonal: int = 0, *, k=None):
     """The upper triangle of the last two axes (entries with j - i >= diagonal); the rest 0."""
-    return _triangle(x, diagonal if k is None else k, False, "triu")
+    return _triangle(input, diagonal if k is None else k, False, "triu")
 
 
 # ---- diagonals ---------------------------------------------------------------------------
@@ -74,9 +75,9 @@ def _diagonal(t: Tensor, offset: int, d1: int, d2: int) -> Tensor:
 
 
 @torch_op("Diagonal")
-def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1, *, axis1=None, axis2=None):
+def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1, *, axis1=None, axis2=None):
     """The offset diagonal of axes dim1, dim2 (NumPy: axis1, axis2), as the last axis."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim < 2:
         raise user_error(ValueError, "diagonal requires an array of at least two dimensions")
     d1 = norm_axis(dim1 if axis1 is None else axis1, t.ndim)
@@ -99,9 +100,9 @@ def _diag_embed(v: Tensor, k: int) -> Tensor:
     return apply("pad", square, lo=lo, hi=hi, interior=(0, 0))
 
 
-def diag(x, diagonal: int = 0, *, k=None):
+def diag(input, diagonal: int = 0, *, k=None):
     """1-d: the square matrix with x on the diagonal-th diagonal; 2-d: that diagonal."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     k = int(diagonal if k is None else k)
     if t.ndim == 1:
         return _diag_embed(t, k)
@@ -114,10 +115,10 @@ diag.torch_name = "Diagonal"
 
 
 @torch_op("Trace")
-def trace(x, offset: int = 0, axis1=None, axis2=None, dtype=None):
+def trace(input, offset: int = 0, axis1=None, axis2=None, dtype=None):
     """The sum of the diagonal (integers sum in int64, as PyTorch); NumPy's offset and axes
     are accepted (PyTorch's trace takes a matrix only)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim != 2 and axis1 is None and axis2 is None:
         raise user_error(ValueError, f"trace: expected a matrix, but got tensor with dim "
                                      f"{t.ndim}")
@@ -146,26 +147,26 @@ def _flip_axes(t: Tensor, dims) -> Tensor:
 
 
 @torch_op("Flip")
-def flip(x, dims=None, *, axis=None):
+def flip(input, dims=None, *, axis=None):
     """x reversed along dims (NumPy: axis; None reverses every axis)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     dims = pick_dim(dims, axis)
     return _flip_axes(t, range(t.ndim) if dims is None else _ints(dims))
 
 
 @torch_op("Flip")
-def fliplr(x):
+def fliplr(input):
     """x reversed along axis 1 (rank >= 2)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim < 2:
         raise user_error(ValueError, "Input must be >= 2-d.")
     return _flip_axes(t, (1,))
 
 
 @torch_op("Flip")
-def flipud(x):
+def flipud(input):
     """x reversed along axis 0 (rank >= 1)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     if t.ndim < 1:
         raise user_error(ValueError, "Input must be >= 1-d.")
     return _flip_axes(t, (0,))
@@ -186,10 +187,10 @@ def _roll_axis(t: Tensor, shift: int, axis: int) -> Tensor:
 
 
 @torch_op("Roll")
-def roll(x, shifts=None, dims=None, *, shift=None, axis=None):
+def roll(input, shifts=None, dims=None, *, shift=None, axis=None):
     """Elements moved shifts places along dims (wrapping round); without dims, along the
     flattened x. NumPy's spelling: roll(a, shift, axis)."""
-    t = to_tensor(x)
+    t = to_tensor(input)
     shifts = _ints(shifts if shift is None else shift)
     dims = pick_dim(dims, axis)
     if dims is None:
@@ -220,19 +221,20 @@ def _tile(t: Tensor, reps: tuple) -> Tensor:
 
 
 @torch_op("Repeat")
-def tile(x, dims=None, *, reps=None):
+def tile(input, dims=None, *, reps=None):
     """x repeated along each axis (NumPy's and PyTorch's tile; reps fill from the right)."""
     reps = _ints(dims if reps is None else reps)
     if any(r < 0 for r in reps):
         raise user_error(ValueError, f"Trying to create tensor with negative dimension: {reps}")
-    return _tile(to_tensor(x), reps)
+    return _tile(to_tensor(input), reps)
 
 
 @torch_op("Repeat")
-def tensor_repeat(x, *sizes):
-    """Tensor.repeat(*sizes): PyTorch's repeat (NumPy's tile, but sizes cover every axis)."""
+def tensor_repeat(x, *sizes, repeats=None):
+    """Tensor.repeat(*sizes): PyTorch's repeat (NumPy's tile, but sizes cover every axis);
+    PyTorch's keyword form x.repeat(repeats=(2, 3)) too."""
     t = to_tensor(x)
-    sizes = shape_arg(sizes)
+    sizes = shape_arg(sizes_arg("repeat", sizes, repeats, "repeats"))
     if len(sizes) < t.ndim:
         raise user_error(RuntimeError, "Number of dimensions of repeat dims can not be smaller "
                                        "than number of dimensions of tensor")
@@ -282,14 +284,14 @@ def _repeat_along(t: Tensor, repeats, axis) -> Tensor:
 
 
 @torch_op("IndexSelect")
-def repeat_interleave(x, repeats=None, dim=None, *, output_size=None, axis=None,
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None, axis=None,
                       total_repeat_length=None):
     """Each element repeated `repeats` times (an int, or one count per element) along dim
     (None: the flattened x). `repeat_interleave(counts)` alone gives indices, as PyTorch."""
     if repeats is None:
-        counts = np.asarray(to_tensor(x)).astype(np.int64)
+        counts = np.asarray(to_tensor(input)).astype(np.int64)
         return tensor_from_array(np.repeat(np.arange(counts.size), counts), "i64")
-    return _repeat_along(to_tensor(x), repeats, pick_dim(dim, axis))
+    return _repeat_along(to_tensor(input), repeats, pick_dim(dim, axis))
 
 
 @torch_op("IndexSelect")

@@ -33,6 +33,9 @@ OPTIMIZERS = {
     "Adagrad decay": ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1,
                                       initial_accumulator_value=0.2, eps=1e-6)),
     "Adagrad maximize": ("Adagrad", dict(lr=0.1, maximize=True)),
+    "Adadelta": ("Adadelta", dict()),
+    "Adadelta decay maximize": ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1,
+                                                 maximize=True)),
 }
 
 
@@ -138,7 +141,7 @@ out = {"start": START, "target": TARGET,
        "layouts": {n: layout(n, kw) for n, kw in [
            ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1)),
            ("AdamW", dict(lr=0.1, amsgrad=True)), ("RMSprop", dict(lr=0.1, centered=True)),
-           ("Adagrad", dict(lr=0.1))]},
+           ("Adagrad", dict(lr=0.1)), ("Adadelta", dict(lr=0.1))]},
        "schedulers": {k: schedule(m) for k, m in SCHEDULERS.items()},
        "plateau_metrics": PLATEAU_METRICS,
        "plateau": {"min": plateau(dict(patience=2, factor=0.5)),

@@ -1,0 +1,102 @@
+"""Runs real PyTorch programs, unchanged, through `gradjit torch` (not part of pytest: CI has
+no network and no mirrors). `python -m tests.examples.acceptance [--only NAME ...]
+[--tutorials DIR] [--timeout S]`.
+
+The programs come from the mirrors in /work/.mirror (git directories: pytorch/examples,
+karpathy/micrograd, karpathy/minGPT; $GRADJIT_MIRRORS overrides) and, with --tutorials, from
+a checkout of pytorch/tutorials. Each is copied to a scratch directory as it is in the
+repository; only arguments, data the script reads and, for the libraries, a small driver
+of ours (calling the tests of micrograd, a few minGPT training steps) are added. Missing
+torchvision is stood in for by tests/examples/shims (a synthetic MNIST). Prints one line
+per program: ran / failed, the seconds, and the last line of a failure; docs/compat.md holds
+the last results."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.examples import acceptance_programs as programs
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRRORS = Path(os.environ.get("GRADJIT_MIRRORS", "/work/.mirror"))
+
+
+def _git_show(repo: Path, path: str) -> bytes | None:
+    git = [d for d in repo.glob("*") if (d / "HEAD").exists()] or [repo]
+    out = subprocess.run(["git", "--git-dir", str(git[0]), "show", f"HEAD:{path}"],
+                         capture_output=True)
+    return out.stdout if out.returncode == 0 else None
+
+
+def _materialise(program, scratch: Path, tutorials: Path | None) -> str | None:
+    """Copies the program's files into scratch; the reason it cannot, or None."""
+    for path in program.files:
+        if program.source == "tutorials":
+            if tutorials is None or not (tutorials / path).exists():
+                return "needs --tutorials (a pytorch/tutorials checkout)"
+            data = (tutorials / path).read_bytes()
+        else:
+            repo = MIRRORS / program.source
+            if not repo.exists():
+                return f"no mirror {repo}"
+            data = _git_show(repo, path)
+            if data is None:
+                return f"{path} is not in the mirror"
+        target = scratch / program.strip(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    for name, text in program.extra_files.items():
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / name).write_text(text)
+    return None
+
+
+def run(program, tutorials: Path | None, timeout: float) -> tuple[str, float, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        reason = _materialise(program, scratch, tutorials)
+        if reason is not None:
+            return "skipped", 0.0, reason
+        env = dict(os.environ)
+        paths = [str(ROOT)] + [str(ROOT / p) for p in program.pythonpath]
+        env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+        env.update(program.env)
+        cmd = [sys.executable, "-m", "gradjit", "torch", *program.command]
+        start = time.perf_counter()
+        try:
+            out = subprocess.run(cmd, cwd=scratch / program.cwd, env=env, capture_output=True,
+                                 text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return "timeout", time.perf_counter() - start, f"over {timeout:.0f} s"
+        seconds = time.perf_counter() - start
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+            return "failed", seconds, last
+        if program.expect and program.expect not in out.stdout:
+            return "failed", seconds, f"output lacks {program.expect!r}"
+        return "ran", seconds, (out.stdout.strip().splitlines() or [""])[-1][:100]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="program names (prefixes)")
+    parser.add_argument("--tutorials", type=Path, help="a pytorch/tutorials checkout")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    chosen = [p for p in programs.PROGRAMS
+              if not args.only or any(p.name.startswith(o) for o in args.only)]
+    failures = 0
+    for program in chosen:
+        status, seconds, note = run(program, args.tutorials, args.timeout)
+        failures += status in ("failed", "timeout")
+        print(f"{program.name:34s} {status:8s} {seconds:7.1f} s  {note}", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

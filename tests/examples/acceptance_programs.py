@@ -1,0 +1,123 @@
+"""The programs tests/examples/acceptance.py runs, and what each needs besides its own
+files: arguments, a small synthetic data set, or a driver of ours for a library."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Program:
+    name: str
+    source: str                 # a mirror directory (owner+name) or "tutorials"
+    files: list                 # paths in the repository, copied unchanged
+    command: list               # after `python -m gradjit torch`
+    prefix: str = ""            # dropped from the paths in the scratch directory
+    cwd: str = "."
+    pythonpath: list = field(default_factory=list)     # repository-relative, for shims
+    env: dict = field(default_factory=dict)
+    extra_files: dict = field(default_factory=dict)    # name -> text (data, drivers)
+    expect: str = ""            # a line the output must contain
+
+    def strip(self, path: str) -> str:
+        return path[len(self.prefix):] if path.startswith(self.prefix) else path
+
+
+def _corpus(lines: int, seed: int) -> str:
+    """Sentences over a 16-word vocabulary (word_language_model reads train/valid/test)."""
+    words = "the cat dog sat on mat a big small red blue ran fast slow and then".split()
+    rng = random.Random(seed)
+    return "".join(" ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) + "\n"
+                   for _ in range(lines))
+
+
+WLM_DATA = {"data/train.txt": _corpus(300, 0), "data/valid.txt": _corpus(40, 1),
+            "data/test.txt": _corpus(40, 2)}
+WLM_FILES = [f"word_language_model/{f}.py" for f in ("main", "model", "data")]
+WLM_ARGS = ["main.py", "--data", "data", "--epochs", "1", "--emsize", "16", "--nhid", "16",
+            "--bptt", "8", "--batch_size", "4", "--save", "model.pt", "--dry-run"]
+
+MICROGRAD_DRIVER = '''import importlib
+import sys
+sys.path.insert(0, "test")
+module = importlib.import_module("test_engine")
+for name in sorted(n for n in dir(module) if n.startswith("test_")):
+    getattr(module, name)()
+    print("passed", name)
+'''
+
+MINGPT_DRIVER = '''import torch
+from torch.utils.data import Dataset
+from mingpt.model import GPT
+from mingpt.trainer import Trainer
+from mingpt.utils import set_seed
+
+
+class Counting(Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        seq = torch.tensor([(i + k) % 6 for k in range(9)], dtype=torch.long)
+        return seq[:-1], seq[1:]
+
+
+set_seed(0)
+config = GPT.get_default_config()
+config.model_type, config.vocab_size, config.block_size = "gpt-nano", 6, 8
+model = GPT(config)
+train = Trainer.get_default_config()
+train.max_iters, train.batch_size, train.num_workers = 6, 8, 0
+trainer = Trainer(train, model, Counting())
+losses = []
+trainer.add_callback("on_batch_end", lambda t: losses.append(round(t.loss.item(), 4)))
+trainer.run()
+print("losses", losses)
+print("generated", model.generate(torch.tensor([[0, 1, 2]]), 4, do_sample=False).tolist())
+'''
+
+SINE_DRIVER = '''import runpy
+import sys
+runpy.run_path("generate_sine_wave.py", run_name="__main__")
+sys.argv = ["train.py", "--steps", "1"]
+runpy.run_path("train.py", run_name="__main__")
+'''
+
+TUTORIALS = ["beginner_source/nlp/sequence_models_tutorial.py",
+             "beginner_source/nlp/deep_learning_tutorial.py",
+             "beginner_source/nlp/pytorch_tutorial.py",
+             "beginner_source/examples_tensor/polynomial_tensor.py",
+             "beginner_source/examples_autograd/polynomial_autograd.py",
+             "beginner_source/examples_autograd/polynomial_custom_function.py",
+             "beginner_source/examples_nn/polynomial_nn.py",
+             "beginner_source/examples_nn/polynomial_optim.py",
+             "beginner_source/examples_nn/polynomial_module.py",
+             "beginner_source/examples_nn/dynamic_net.py"]
+
+PROGRAMS = [
+    Program("examples/mnist", "pytorch+examples", ["mnist/main.py"],
+            ["main.py", "--epochs", "1", "--batch-size", "32", "--test-batch-size", "64",
+             "--log-interval", "2"], prefix="mnist/",
+            pythonpath=["tests/examples/shims"], env={"GRADJIT_FAKE_MNIST": "256,64"},
+            expect="Test set"),
+    Program("examples/word_language_model LSTM", "pytorch+examples", WLM_FILES, WLM_ARGS,
+            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training"),
+    Program("examples/word_language_model Transformer", "pytorch+examples", WLM_FILES,
+            WLM_ARGS + ["--model", "Transformer", "--nhead", "2"],
+            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training"),
+    Program("examples/time_sequence_prediction", "pytorch+examples",
+            ["time_sequence_prediction/generate_sine_wave.py",
+             "time_sequence_prediction/train.py"], ["run_both.py"],
+            prefix="time_sequence_prediction/", extra_files={"run_both.py": SINE_DRIVER}),
+    Program("examples/regression", "pytorch+examples", ["regression/main.py"], ["main.py"],
+            prefix="regression/", expect="Actual function"),
+    Program("micrograd tests", "karpathy+micrograd",
+            ["micrograd/__init__.py", "micrograd/engine.py", "micrograd/nn.py",
+             "test/test_engine.py"], ["run_tests.py"],
+            extra_files={"run_tests.py": MICROGRAD_DRIVER}, expect="passed test_sanity_check"),
+    Program("minGPT model + trainer", "karpathy+minGPT",
+            [f"mingpt/{f}.py" for f in ("__init__", "model", "trainer", "utils", "bpe")],
+            ["run_gpt.py"], extra_files={"run_gpt.py": MINGPT_DRIVER}, expect="generated"),
+] + [Program("tutorials/" + path.split("/")[-1][:-3], "tutorials", [path],
+             [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/")
+     for path in TUTORIALS]
