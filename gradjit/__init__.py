@@ -27,6 +27,7 @@ from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_gr
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces
 from tracer.serialization import load, save  # noqa: F401  torch.save / torch.load
+from gradjit import serialization  # noqa: F401,E402  torch.serialization
 from tracer.compile import compile  # noqa: F401,A004  torch.compile
 
 __version__ = "0.1.0"
