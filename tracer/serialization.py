@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import types
 import zipfile
 from collections import OrderedDict
 
@@ -133,8 +132,7 @@ class _Writer:
             return {type(x).__name__: [self.encode(v) for v in x]}
         if objects.is_global(x):
             return {"global": objects.global_path(x)}
-        if hasattr(x, "__dict__") and objects.global_path(type(x)) is not None \
-                and not isinstance(x, types.ModuleType):
+        if objects.is_instance_of_a_class(x):
             self.keep.append(x)
             return {"object": objects.global_path(type(x)), "state": self.encode(vars(x))}
         raise TypeError(f"gradjit.save cannot store a {type(x).__name__}: it saves Tensors, "

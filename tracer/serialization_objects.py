@@ -63,6 +63,14 @@ def is_global(x) -> bool:
         and global_path(x) is not None
 
 
+def is_instance_of_a_class(x) -> bool:
+    """An object save writes as class + attributes: an instance of a module-level class
+    outside builtins (not a function, a class, a module or a generator) with a __dict__."""
+    cls = type(x)
+    return hasattr(x, "__dict__") and cls.__module__ != "builtins" \
+        and global_path(cls) is not None and not isinstance(x, (type, types.ModuleType))
+
+
 def resolve(path: str, weights_only: bool):
     """The class or function at path, if this load may use it."""
     module_name, qualname = path.split(":", 1)
@@ -100,6 +108,9 @@ def _refusal(name: str) -> pickle.UnpicklingError:
 
 def rebuild(cls, state: dict):
     """An instance of cls with the saved attributes, without calling its __init__."""
+    if not isinstance(cls, type):
+        raise RuntimeError(f"gradjit.load: the file asks for an instance of {cls!r}, which "
+                           "is not a class")
     obj = cls.__new__(cls)
     obj.__dict__.update(state)
     return obj
