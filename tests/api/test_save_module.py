@@ -127,7 +127,7 @@ def test_torch_nn_modules_paths_name_the_same_classes():
     assert issubclass(linear.NonDynamicallyQuantizableLinear, gj.nn.Linear)
     with pytest.raises(AttributeError, match="gradjit does not implement "
                                              "torch.nn.modules.linear.Bilinear"):
-        linear.Bilinear
+        _ = linear.Bilinear
 
 
 def _crafted(tree_text: str) -> io.BytesIO:
