@@ -15,6 +15,8 @@ compile-cache key) does not depend on the data: a training loop compiles once.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
@@ -145,7 +147,10 @@ def _results(op: Op, args: tuple) -> list[Expr]:
             symbolic = True
             break
     args = tuple(args)
-    return [Expr(r, op, args, symbolic=symbolic) for r in op.results]
+    exprs = [Expr(r, op, args, symbolic=symbolic) for r in op.results]
+    if len(exprs) > 1:          # realize() computes live siblings along (a scan's carries)
+        op.exprs = [weakref.ref(e) for e in exprs]
+    return exprs
 
 
 def apply_function(fn: Function, args: list[Expr]) -> list[Expr]:

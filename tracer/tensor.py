@@ -30,6 +30,7 @@ from tracer import device as devices
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, build_function, data_expr, settle
+from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
 NON_LEAF_GRAD_WARNING = (
@@ -469,6 +470,14 @@ def _recorded_pending(pending: list[Expr]) -> list[Expr]:
         if e.recorded and not e.symbolic:
             out.append(e)
         stack.extend(e.args)
+        for ref in getattr(e.op, "exprs", ()):
+            # the other live results of a multi-result op on the way (an RNN scan's final
+            # state beside its outputs): kept, or a loop carrying them (`h = h.detach()`
+            # each batch) recomputes their whole history at every realisation
+            s = ref()
+            if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
+                seen.add(id(s))
+                out.append(s)
     return out
 
 
@@ -480,6 +489,7 @@ _EXECUTABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def run_function(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Every program of the imperative front (realisations, backward passes) runs here,
     through the pipeline: one place to observe them (the tests count compiles this way)."""
+    fn, arrays = lift_input_slices(fn, arrays)     # input slice offsets as data
     if not pipeline.plain_native():
         return pipeline.run(fn, arrays)
     exe = _EXECUTABLES.get(fn)

@@ -54,6 +54,20 @@ class Emitter:
                 self._copy(e)
         return env[id(root)]
 
+    def live_siblings(self, skip: list) -> list:
+        """Pending live results of the multi-result ops copied so far that nothing asked
+        for (an RNN scan's final state): computed along and kept, or a loop that carries
+        them (`h = h.detach()` each batch) recomputes their whole history every step."""
+        seen = {id(e) for e in skip}
+        out = []
+        for x in self._keep:
+            for ref in getattr(getattr(x, "op", None), "exprs", ()) if isinstance(x, Expr) else ():
+                s = ref()
+                if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
+                    seen.add(id(s))
+                    out.append(s)
+        return out
+
     def _capture(self, e: Expr):
         v = Value(e.type, e.value.name_hint)
         self.env[id(e)] = v
