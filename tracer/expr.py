@@ -61,6 +61,20 @@ def settle(e: Expr, array: np.ndarray):
         e.args = ()
 
 
+def live_siblings(e: Expr, seen: set) -> list[Expr]:
+    """The other live, pending results of e's op when it has several (an RNN scan's final
+    state beside its outputs), whose ids are not in seen (added to it). realize and backward
+    compute them along: else a loop that carries them (`h = h.detach()` each batch)
+    recomputes their whole history every step."""
+    out = []
+    for ref in getattr(e.op, "exprs", ()):
+        s = ref()
+        if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
+            seen.add(id(s))
+            out.append(s)
+    return out
+
+
 def data_expr(array: np.ndarray) -> Expr:
     # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,)
     array = np.asarray(array)

@@ -29,7 +29,7 @@ from tracer import pipeline
 from tracer import device as devices
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, build_function, data_expr, settle
+from tracer.expr import Expr, apply_op, build_function, data_expr, live_siblings, settle
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -470,14 +470,7 @@ def _recorded_pending(pending: list[Expr]) -> list[Expr]:
         if e.recorded and not e.symbolic:
             out.append(e)
         stack.extend(e.args)
-        for ref in getattr(e.op, "exprs", ()):
-            # the other live results of a multi-result op on the way (an RNN scan's final
-            # state beside its outputs): kept, or a loop carrying them (`h = h.detach()`
-            # each batch) recomputes their whole history at every realisation
-            s = ref()
-            if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
-                seen.add(id(s))
-                out.append(s)
+        out += live_siblings(e, seen)            # an RNN scan's final state, say
     return out
 
 

@@ -62,13 +62,16 @@ def _materialise(program, scratch: Path, tutorials: Path | None) -> str | None:
 def numbers(program, stdout: str) -> list[float]:
     """The floats in the last match of the program's result pattern."""
     found = re.findall(program.result, stdout) if program.result else []
-    return [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", found[-1])] if found else []
+    text = found[-1] if found else ""
+    return [float(x) for x in re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", text)]
 
 
 def max_rel_diff(ours: list[float], theirs: list[float]) -> float | None:
+    """max |ours - theirs| over max |theirs| (values near 0 do not blow it up)."""
     if not ours or len(ours) != len(theirs):
         return None
-    return max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours, theirs))
+    scale = max(max(abs(b) for b in theirs), 1e-12)
+    return max(abs(a - b) for a, b in zip(ours, theirs)) / scale
 
 
 def run(program, tutorials: Path | None, timeout: float,

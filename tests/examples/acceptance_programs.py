@@ -154,5 +154,5 @@ PROGRAMS = [
             expect="generated", result=r"final loss ([\d.]+)"),
 ] + [Program("tutorials/" + path.split("/")[-1][:-3], "tutorials", [path],
              [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/",
-             result=r"(?m)^(?:Result: |\d+ )(.*)$")
+             result=r"(?m)^Result: (.*)$")
      for path in TUTORIALS]

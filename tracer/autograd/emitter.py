@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ir import Builder, Function, Op, Value
 from ir.autodiff import vjp
-from tracer.expr import Expr
+from tracer.expr import Expr, live_siblings
 from tracer.pipeline import compact_key
 
 _VJP_CACHE: dict = {}
@@ -61,11 +61,8 @@ class Emitter:
         seen = {id(e) for e in skip}
         out = []
         for x in self._keep:
-            for ref in getattr(getattr(x, "op", None), "exprs", ()) if isinstance(x, Expr) else ():
-                s = ref()
-                if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
-                    seen.add(id(s))
-                    out.append(s)
+            if isinstance(x, Expr):
+                out += live_siblings(x, seen)
         return out
 
     def _capture(self, e: Expr):
