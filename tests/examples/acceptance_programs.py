@@ -120,7 +120,10 @@ TUTORIALS = ["beginner_source/nlp/sequence_models_tutorial.py",
              "beginner_source/examples_nn/polynomial_nn.py",
              "beginner_source/examples_nn/polynomial_optim.py",
              "beginner_source/examples_nn/polynomial_module.py",
-             "beginner_source/examples_nn/dynamic_net.py"]
+             "beginner_source/examples_nn/dynamic_net.py",
+             "beginner_source/blitz/tensor_tutorial.py",
+             "beginner_source/blitz/autograd_tutorial.py",
+             "beginner_source/blitz/neural_networks_tutorial.py"]
 
 PROGRAMS = [
     Program("examples/mnist", "pytorch+examples", ["mnist/main.py"],
