@@ -43,10 +43,22 @@ def _positional(fn):
     so that `saves` (argument positions) and the hooks see them as in a positional call."""
     sig = inspect.signature(fn)
     names = {p.name for p in sig.parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD}
+    order = [p.name for p in sig.parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def bind(args, kwargs):
         if names.isdisjoint(kwargs):
             return args, kwargs
+        if names.issuperset(kwargs):
+            # what sig.bind gives without its cost (F.mse_loss(a, b, reduction="sum") is
+            # in every step of a loop): keyword arguments that continue the positional ones
+            # move to positions, up to the first one not given; a clash is left for the
+            # call to report
+            args, kwargs, i = list(args), dict(kwargs), len(args)
+            while i < len(order) and order[i] in kwargs:
+                args.append(kwargs.pop(order[i]))
+                i += 1
+            return tuple(args), kwargs
         bound = sig.bind(*args, **kwargs)
         return bound.args, bound.kwargs
     return bind
