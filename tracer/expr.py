@@ -62,14 +62,17 @@ def settle(e: Expr, array: np.ndarray):
 
 
 def live_siblings(e: Expr, seen: set) -> list[Expr]:
-    """The other live, pending results of e's op when it has several (an RNN scan's final
-    state beside its outputs), whose ids are not in seen (added to it). realize and backward
-    compute them along: else a loop that carries them (`h = h.detach()` each batch)
-    recomputes their whole history every step."""
+    """The other live, pending, recorded results of e's op when it has several (an RNN
+    node's final state beside its outputs), whose ids are not in seen (added to it).
+    realize and backward compute them along: else a loop that carries them (`h =
+    h.detach()` each batch) recomputes their whole history every step. Only recorded ones
+    (autograd node outputs): settling keeps their op, so a node's graph through them stays
+    whole (settling an unrecorded one would cut it and zero gradients)."""
     out = []
     for ref in getattr(e.op, "exprs", ()):
         s = ref()
-        if s is not None and id(s) not in seen and s.data is None and not s.symbolic:
+        if s is not None and s.recorded and id(s) not in seen and s.data is None \
+                and not s.symbolic:
             seen.add(id(s))
             out.append(s)
     return out
