@@ -8,7 +8,8 @@ arithmetic, selects, bit casts, integer ops and vectorisable intrinsics (`llvm.f
 Usage, while emitting a loop body: `y = VMATH["exp"](bld, x)` where `bld` is an
 `ll.IRBuilder` and `x` a scalar `float` or `double` value. The result has the type of `x`.
 
-Methods (no tables, so no gathers; details in each function's docstring):
+Methods (no tables, so no gathers; details in each function's docstring; the constants and
+_Emit are in codegen/vmath_base.py, sin/cos/tan in codegen/vmath_trig.py):
 - exp, expm1: n = rint(x/ln2), r = x - n*ln2 in two FMA steps (Cody-Waite), a polynomial for
   expm1(r), 2^n applied through the exponent field in two multiplies, so that overflow gives
   inf and underflow rounds once into the denormals.
@@ -19,7 +20,7 @@ Methods (no tables, so no gathers; details in each function's docstring):
 - sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, sin(r) and
   cos(r) picked and signed by n mod 4. Accurate for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32,
   1e15 in f64). Beyond it f32 sin/cos switch (by a select) to a table-free Payne-Hanek
-  reduction in f64 (codegen/vmath_reduce.py: <= 0.84 ulp on a dense sweep up to the largest f32);
+  reduction in f64 (codegen/vmath_trig.py: <= 0.84 ulp on a dense sweep up to the largest f32);
   f64 results there stay finite (|sin|, |cos| <= 1) but are not accurate; +-inf, nan: nan.
 
 Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)), of degrees
@@ -38,237 +39,15 @@ AVX2. The emitted instructions carry no fast-math flags; callers must not add `r
 """
 
 import math
-import struct
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from llvmlite import ir as ll
 
-from codegen import vmath_constants
-
-# |x| up to which sin, cos and tan keep their ulp bounds (measured, including the floats nearest
-# to multiples of pi/2). f32 sin/cos lose the quadrant past ~2e6, where x*2/pi has ulp 1/8;
-# f32 tan is evaluated in f64 and has the f64 limit.
-TRIG_ACCURATE_LIMIT = {"f32": 1e6, "f64": 1e15}
-
-
-# ---- exact constants, rounded to each format -------------------------------------------------
-
-def _pi() -> Fraction:
-    """pi to about 230 bits: Machin's formula 16 atan(1/5) - 4 atan(1/239) in integers."""
-    scale = 10 ** 70
-
-    def atan_inv(n: int) -> int:
-        total, term, k, sign = 0, scale // n, 1, 1
-        while term:
-            total += sign * (term // k)
-            term //= n * n
-            k += 2
-            sign = -sign
-        return total
-
-    return Fraction(16 * atan_inv(5) - 4 * atan_inv(239), scale)
-
-
-def _ln2() -> Fraction:
-    with localcontext() as ctx:
-        ctx.prec = 70
-        return Fraction(Decimal(2).ln())
-
-
-def _round(v: Fraction, mant: int) -> float:
-    """v rounded to nearest-even with `mant` explicit mantissa bits (23: f32, 52: f64)."""
-    if v == 0:
-        return 0.0
-    a = abs(v)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if a < Fraction(2) ** e:
-        e -= 1                                       # now 2^e <= |v| < 2^(e+1)
-    return math.ldexp(round(v / Fraction(2) ** (e - mant)), e - mant)
-
-
-def _split(v: Fraction, mant: int, parts: int) -> list[float]:
-    """v as a sum of `parts` floats, each the rounded remainder of the previous ones."""
-    out = []
-    for _ in range(parts):
-        out.append(_round(v, mant))
-        v -= Fraction(out[-1])
-    return out
-
-
-def _tanh_series(terms: int) -> list[Fraction]:
-    """c_k with (tanh(x) - x)/x^3 = sum_k c_k x^(2k): from the Bernoulli numbers B_2n,
-    tanh(x) = sum_n 2^2n (2^2n - 1) B_2n x^(2n-1) / (2n)!."""
-    b = [Fraction(1)]
-    for m in range(1, 2 * terms + 5):     # B_m = -1/(m+1) sum_{j<m} C(m+1, j) B_j
-        b.append(-sum(math.comb(m + 1, j) * b[j] for j in range(m)) / (m + 1))
-    return [Fraction(4 ** n * (4 ** n - 1), math.factorial(2 * n)) * b[2 * n]
-            for n in range(2, terms + 2)]
-
-
-def _economize(coeffs: list[Fraction], hi: Fraction, degree: int) -> list[Fraction]:
-    """Lanczos economisation: a near-minimax polynomial of `degree` on [0, hi] for `coeffs`.
-
-    On z = h(1 + t), t in [-1, 1], the top power t^k is traded for t^k - T_k(t)/2^(k-1)
-    (Chebyshev T_k), which has lower degree and differs by at most |coefficient|/2^(k-1).
-    Exact arithmetic throughout; the result is mapped back to powers of z.
-    """
-    h = hi / 2
-    n = len(coeffs)
-    pt = [sum(c * math.comb(k, j) * h ** k for k, c in enumerate(coeffs) if k >= j)
-          for j in range(n)]                                  # powers of t
-    cheb = [[Fraction(1)], [Fraction(0), Fraction(1)]]        # T_k in powers of t
-    while len(cheb) < n:
-        t_prev, t_last = cheb[-2], cheb[-1]
-        cheb.append([2 * a - b for a, b in zip([Fraction(0)] + t_last, t_prev + [0, 0])])
-    for k in range(n - 1, degree, -1):
-        scale = pt[k] / cheb[k][k]
-        pt = [a - scale * b for a, b in zip(pt, cheb[k] + [0] * (n - k - 1))]
-    # back to z: t = z/h - 1
-    return [sum(pt[k] * math.comb(k, j) * (-1) ** (k - j) / h ** j for k in range(j, degree + 1))
-            for j in range(degree + 1)]
-
-
-PI = _pi()
-LN2 = _ln2()
-
-
-@dataclass(frozen=True)
-class _Format:
-    """Per-precision constants: layout, Cody-Waite splits, clamps and polynomial coefficients."""
-    width: int
-    mant: int                  # explicit mantissa bits
-    bias: int
-    log2e: float
-    ln2: tuple                 # ln 2 = ln2[0] + ln2[1] (+ ~2^-2mant)
-    two_over_pi: float
-    pio2: tuple                # pi/2 in three parts
-    sqrt_half_bits: int        # bit pattern of sqrt(1/2): the lower end of log's mantissa range
-    expm1_q: tuple             # expm1(r) = r + r^2 * sum_j q_j r^j,         q_j = 1/(j+2)!
-    sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
-    cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
-    log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
-    tanh_p: tuple              # tanh(x) = x + x^3 P(x^2) for |x| <= TANH_SWITCH (economised)
-    exp_lo: float              # exp(x) rounds to 0 below this ...
-    exp_hi: float              # ... and overflows above this; both keep |n| < 2 * bias
-    expm1_lo: float            # expm1(x) rounds to -1 below this: e^x < 2^-(mant+3)
-
-
-# Below it tanh is a polynomial; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).
-TANH_SWITCH = Fraction(11, 20)
-_TANH_TERMS = 24                      # truncation on |x| <= 0.55: ~(0.55/(pi/2))^48 = 1e-22
-
-
-def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
-                 cos_k: int, log_j: int, tanh_deg: int) -> _Format:
-    """Round the exact constants and coefficients to one precision."""
-    def rnd_all(seq):
-        return tuple(_round(Fraction(c), mant) for c in seq)
-
-    sqrt_half = _round(Fraction(math.sqrt(0.5)), mant)
-    return _Format(
-        width=width, mant=mant, bias=bias,
-        log2e=_round(1 / LN2, mant),
-        ln2=tuple(_split(LN2, mant, 2)),
-        two_over_pi=_round(2 / PI, mant),
-        pio2=tuple(_split(PI / 2, mant, 3)),
-        sqrt_half_bits=int.from_bytes(struct.pack("<" + pack, sqrt_half), "little"),
-        expm1_q=rnd_all(Fraction(1, math.factorial(j + 2)) for j in range(exp_deg - 1)),
-        sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
-        cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
-        log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),
-        tanh_p=rnd_all(_economize(_tanh_series(_TANH_TERMS), TANH_SWITCH ** 2, tanh_deg)),
-        exp_lo=float(math.floor(float(LN2) * -(bias + mant + 2))),
-        exp_hi=float(math.ceil(float(LN2) * (bias + 1))),
-        expm1_lo=float(math.floor(float(LN2) * -(mant + 4))),
-    )
-
-
-# The constants as a table (vmath_constants.py; tests/codegen/test_vmath.py checks it against
-# _make_format): the exact arithmetic took ~40 ms of every cold start.
-_F32 = _Format(**vmath_constants.F32)
-_F64 = _Format(**vmath_constants.F64)
-
-
-# ---- emission helpers -----------------------------------------------------------------------
-
-class _Emit:
-    """One IRBuilder plus the float type being emitted, its integer twin and its constants."""
-
-    def __init__(self, bld: ll.IRBuilder, ty: ll.Type):
-        if isinstance(ty, ll.FloatType):
-            self.fmt = _F32
-        elif isinstance(ty, ll.DoubleType):
-            self.fmt = _F64
-        else:
-            raise TypeError(f"vmath: expected a float or double value, got type {ty}")
-        self.bld, self.ty = bld, ty
-        self.ity = ll.IntType(self.fmt.width)
-
-    def f(self, v: float) -> ll.Constant:
-        return ll.Constant(self.ty, v)
-
-    def i(self, v: int) -> ll.Constant:
-        return ll.Constant(self.ity, v)
-
-    def call(self, name: str, *args: ll.Value) -> ll.Value:
-        """Call the overloaded intrinsic `name` at this float type, declaring it once."""
-        full = f"{name}.{'f32' if self.fmt is _F32 else 'f64'}"
-        module = self.bld.module
-        fn = module.globals.get(full)
-        if fn is None:
-            fn = ll.Function(module, ll.FunctionType(self.ty, [self.ty] * len(args)), full)
-        return self.bld.call(fn, list(args))
-
-    def fma(self, a: ll.Value, b: ll.Value, c: ll.Value) -> ll.Value:
-        return self.call("llvm.fma", a, b, c)
-
-    def horner(self, x: ll.Value, coeffs: tuple) -> ll.Value:
-        """coeffs[0] + x*coeffs[1] + ... by Horner's rule with FMAs."""
-        acc = self.f(coeffs[-1])
-        for c in reversed(coeffs[:-1]):
-            acc = self.fma(acc, x, self.f(c))
-        return acc
-
-    def bits(self, x: ll.Value) -> ll.Value:
-        return self.bld.bitcast(x, self.ity)
-
-    def from_bits(self, n: ll.Value) -> ll.Value:
-        return self.bld.bitcast(n, self.ty)
-
-    def when(self, pred: str, x: ll.Value, bound: float, then: ll.Value,
-             other: ll.Value) -> ll.Value:
-        """select(x <pred> bound, then, other), an ordered compare: false when x is nan."""
-        return self.bld.select(self.bld.fcmp_ordered(pred, x, self.f(bound)), then, other)
-
-    def nearest_int(self, t: ll.Value) -> tuple[ll.Value, ll.Value]:
-        """rint(t) as a float and as an integer, for |t| < 2^(mant-1).
-
-        NOTE: the integer comes from the bits of t + 1.5*2^mant (whose ulp is 1), not from
-        fptosi, which is poison for nan or huge t; here those give harmless garbage bits.
-        """
-        magic = self.f(1.5 * 2.0 ** self.fmt.mant)
-        n_int = self.bld.sub(self.bits(self.bld.fadd(t, magic)), self.bits(magic))
-        return self.call("llvm.rint", t), n_int
-
-    def pow2(self, k: ll.Value) -> ll.Value:
-        """2^k as a float, from the exponent field; needs 1 - bias <= k <= bias."""
-        field = self.bld.add(k, self.i(self.fmt.bias))
-        return self.from_bits(self.bld.shl(field, self.i(self.fmt.mant)))
-
-    def ldexp(self, y: ll.Value, n: ll.Value) -> ll.Value:
-        """y * 2^n for |n| < 2*bias - 2 and y near 1, in two exact-or-final-rounding steps.
-
-        The halves a = n >> 1 and n - a are each representable; y * 2^a stays normal, so only
-        the second product rounds: once, to inf on overflow or into the denormals.
-        """
-        a = self.bld.ashr(n, self.i(1))
-        return self.bld.fmul(self.bld.fmul(y, self.pow2(a)), self.pow2(self.bld.sub(n, a)))
-
-    def flip_sign(self, x: ll.Value, mask: ll.Value) -> ll.Value:
-        """x with its sign bit xor-ed with the (already shifted) integer mask."""
-        return self.from_bits(self.bld.xor(self.bits(x), mask))
+# LN2, PI, _economize, _F32, _F64 are re-exported for vmath_special/vmath_gamma and the tests.
+from codegen.vmath_base import (_F32, _F64, LN2, PI, TANH_SWITCH, _economize, _Emit,  # noqa: F401
+                                _round, _split)
+from codegen.vmath_trig import cos, sin, tan
 
 
 # ---- kernels shared by several functions -----------------------------------------------------
@@ -351,38 +130,6 @@ def _log_specials(e: _Emit, x: ll.Value, res: ll.Value) -> ll.Value:
     return e.bld.select(negative_or_nan, e.f(math.nan), res)
 
 
-def _sin_cos_reduced(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value, ll.Value]:
-    """(sin r, cos r, q) with x = q*pi/2 + r, |r| <= pi/4, q an integer (only q mod 4 used)."""
-    n_f, q = e.nearest_int(e.bld.fmul(x, e.f(e.fmt.two_over_pi)))
-    minus_n = e.bld.fneg(n_f)
-    r = x
-    for part in e.fmt.pio2:                   # Cody-Waite in three FMA steps
-        r = e.fma(minus_n, e.f(part), r)
-    # |r| can pass pi/4 a little when x*2/pi rounds across a half-integer (f32: up to 0.87 at
-    # 1e6); the polynomials hold to 1. Past the accurate range r can be large garbage: clamping
-    # keeps the results finite. The ordered compares leave nan (from +-inf) alone.
-    r = e.when(">", r, 1.0, e.f(1.0), r)
-    r = e.when("<", r, -1.0, e.f(-1.0), r)
-    r2 = e.bld.fmul(r, r)
-    sin_r = e.fma(e.bld.fmul(r, r2), e.horner(r2, e.fmt.sin_s), r)
-    cos_r = e.fma(r2, e.horner(r2, e.fmt.cos_c), e.f(1.0))
-    return sin_r, cos_r, q
-
-
-def _sin_of_quadrant(e: _Emit, sin_r: ll.Value, cos_r: ll.Value, q: ll.Value) -> ll.Value:
-    """sin(q*pi/2 + r): quadrant 0: sin r, 1: cos r, 2: -sin r, 3: -cos r."""
-    odd = e.bld.trunc(q, ll.IntType(1))
-    val = e.bld.select(odd, cos_r, sin_r)
-    sign = e.bld.shl(e.bld.and_(q, e.i(2)), e.i(e.fmt.width - 2))
-    return e.flip_sign(val, sign)
-
-
-def _beyond_limit(e: _Emit, x: ll.Value, large: ll.Value, res: ll.Value) -> ll.Value:
-    """large where |x| > TRIG_ACCURATE_LIMIT (or inf), else res (nan keeps res: also nan)."""
-    limit = TRIG_ACCURATE_LIMIT["f32" if e.fmt is _F32 else "f64"]
-    return e.when(">", e.call("llvm.fabs", x), limit, large, res)
-
-
 # ---- public functions: (bld, x) -> value of x's type ------------------------------------------
 
 def exp(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
@@ -449,50 +196,6 @@ def logistic(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     q = bld.fmul(num, rcp)
     residual = e.fma(bld.fneg(q), lo, e.fma(bld.fneg(q), hi, num))   # num - q*(hi + lo)
     return e.fma(residual, rcp, q)
-
-
-def sin(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
-    """sin(x), accurate for |x| <= TRIG_ACCURATE_LIMIT, in [-1, 1] beyond, nan for +-inf."""
-    e = _Emit(bld, x.type)
-    res = _sin_of_quadrant(e, *_sin_cos_reduced(e, x))
-    if e.fmt is _F32:
-        from codegen.vmath_reduce import f32_trig     # vmath_reduce builds on this module
-        res = _beyond_limit(e, x, f32_trig(bld, x, 0), res)
-    return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
-
-
-def cos(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
-    """cos(x) = sin(x + pi/2): the quadrant advanced by one."""
-    e = _Emit(bld, x.type)
-    sin_r, cos_r, q = _sin_cos_reduced(e, x)
-    res = _sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
-    if e.fmt is _F32:
-        from codegen.vmath_reduce import f32_trig
-        res = _beyond_limit(e, x, f32_trig(bld, x, 1), res)
-    return res
-
-
-def _tan(e: _Emit, x: ll.Value, tiny: float) -> ll.Value:
-    """sin r / cos r in even quadrants, -cos r / sin r in odd ones; |denominator| >= tiny."""
-    bld = e.bld
-    sin_r, cos_r, q = _sin_cos_reduced(e, x)
-    odd = bld.trunc(q, ll.IntType(1))
-    den = bld.select(odd, sin_r, cos_r)
-    # |sin r| is tiny only when the reduction has given up (beyond the accurate range).
-    den = e.when("<", e.call("llvm.fabs", den), tiny, e.f(tiny), den)
-    ratio = bld.fdiv(bld.select(odd, cos_r, sin_r), den)
-    res = e.flip_sign(ratio, bld.shl(bld.zext(odd, e.ity), e.i(e.fmt.width - 1)))
-    return e.when("==", x, 0.0, x, res)                  # tan(-0) = -0, as for sin
-
-
-def tan(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
-    """tan(x); f32 is evaluated in f64 and rounded once, since the quotient of two f32
-    polynomials would be ~3 ulp off. Finite for finite x (bounded by 1/min_normal)."""
-    tiny = 2.0 ** (1 - _Emit(bld, x.type).fmt.bias)
-    if isinstance(x.type, ll.FloatType):
-        wide = _Emit(bld, ll.DoubleType())
-        return bld.fptrunc(_tan(wide, bld.fpext(x, wide.ty), tiny), x.type)
-    return _tan(_Emit(bld, x.type), x, tiny)
 
 
 VMATH = {

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llvmlite import ir
 
-from codegen import vmath, vmath_constants
+from codegen import vmath, vmath_base, vmath_constants, vmath_trig
 from ir.primitives import FLOAT_UNARY
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -183,7 +183,7 @@ def sweep(fname: str, dt: str, rng) -> np.ndarray:
     if fname in dense:
         parts = dense[fname] + [bit_patterns(dt, 200_000, rng)]
     else:                                                   # sin, cos, tan
-        limit = vmath.TRIG_ACCURATE_LIMIT["f64" if fname == "tan" else dt]
+        limit = vmath_trig.TRIG_ACCURATE_LIMIT["f64" if fname == "tan" else dt]
         parts = [np.linspace(-10, 10, 200_000), rng.uniform(-1e5, 1e5, 200_000),
                  both_signs(np.logspace(tiny_exp, np.log10(limit), 100_000)),
                  near_multiples_of_half_pi(dt, min(limit, 1e6), rng)]
@@ -365,7 +365,7 @@ def test_random_floats_within_bounds(kernels, data, fname, dt):
     x = np.array(data.draw(st.lists(st.floats(width=width), min_size=1, max_size=32)), DTYPES[dt])
     got = kernels(fname, dt, x)
     if fname in ("sin", "cos", "tan"):
-        limit = vmath.TRIG_ACCURATE_LIMIT["f64" if fname == "tan" else dt]
+        limit = vmath_trig.TRIG_ACCURATE_LIMIT["f64" if fname == "tan" else dt]
         far = np.abs(x) > limit
         assert (np.isfinite(got[far]) == np.isfinite(x[far])).all()
         x, got = x[~far], got[~far]
@@ -402,6 +402,7 @@ def _table_text(name: str, fmt) -> str:
 def test_constant_table_is_what_exact_arithmetic_gives(name):
     # codegen/vmath_constants.py is derived by _make_format: after a change to a degree, a
     # field or a coefficient, paste the text this failure prints (wrapped to 100 columns)
-    derived = vmath._make_format(**vmath_constants.FORMAT_ARGS[name])
-    assert derived == vmath._Format(**getattr(vmath_constants, name)), _table_text(name, derived)
+    derived = vmath_base._make_format(**vmath_constants.FORMAT_ARGS[name])
+    table = vmath_base._Format(**getattr(vmath_constants, name))
+    assert derived == table, _table_text(name, derived)
     assert derived.tanh_p and derived.sin_s and derived.expm1_q

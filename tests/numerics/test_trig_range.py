@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradjit as gj
-from codegen import vmath
+from codegen import vmath_trig
 from tests.codegen.test_vmath import Kernels
 
 RNG = np.random.default_rng(21)
@@ -33,7 +33,7 @@ def log_uniform(n: int, hi: float) -> np.ndarray:
 
 def dense_above_limit(step: int) -> np.ndarray:
     """Every step-th f32 from TRIG_ACCURATE_LIMIT up to the largest float, both signs."""
-    lo = np.float32(vmath.TRIG_ACCURATE_LIMIT["f32"]).view(np.uint32)
+    lo = np.float32(vmath_trig.TRIG_ACCURATE_LIMIT["f32"]).view(np.uint32)
     bits = np.arange(lo, np.float32(F32_MAX).view(np.uint32) + 1, step, dtype=np.uint32)
     x = bits.view(np.float32)
     return np.concatenate([x, -x])
@@ -55,7 +55,7 @@ def test_f32_dense_sweep_beyond_the_cody_waite_range(kernels, fname):
 
 @pytest.mark.parametrize("fname", ["sin", "cos"])
 def test_f32_special_and_boundary_values(kernels, fname):
-    limit = np.float32(vmath.TRIG_ACCURATE_LIMIT["f32"])
+    limit = np.float32(vmath_trig.TRIG_ACCURATE_LIMIT["f32"])
     x = np.array([limit, np.nextafter(limit, np.float32(np.inf)), 2 ** 24, 2 ** 24 + 2,
                   1e7, 2 ** 63, 1e30, F32_MAX, -F32_MAX, 0.0, -0.0], np.float32)
     got = kernels(fname, "f32", x)
@@ -70,7 +70,7 @@ def test_f32_special_and_boundary_values(kernels, fname):
 @pytest.mark.parametrize("fname", ["sin", "cos"])
 def test_f64_within_its_accurate_range(kernels, fname):
     """f64 keeps its Cody-Waite reduction, accurate to TRIG_ACCURATE_LIMIT (1e15)."""
-    hi = vmath.TRIG_ACCURATE_LIMIT["f64"]
+    hi = vmath_trig.TRIG_ACCURATE_LIMIT["f64"]
     x = (10 ** RNG.uniform(-3, np.log10(hi), 100_000)) * RNG.choice([-1.0, 1.0], 100_000)
     got = kernels(fname, "f64", x)
     ref = getattr(np, fname)(x)
