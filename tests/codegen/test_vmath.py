@@ -54,7 +54,7 @@ def emit_map_loop(module: ir.Module, name: str, ty: ir.Type, fn) -> ir.Function:
     i.add_incoming(i64(0), entry)
     bld.store(fn(bld, bld.load(bld.gep(src, [i]))), bld.gep(dst, [i]))
     i_next = bld.add(i, i64(1))
-    i.add_incoming(i_next, loop)
+    i.add_incoming(i_next, bld.block)         # the body may branch (trig's rare path)
     bld.cbranch(bld.icmp_signed("<", i_next, n), loop, done)
     bld.position_at_end(done)
     bld.ret_void()
