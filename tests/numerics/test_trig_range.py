@@ -13,6 +13,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import gradjit as gj
 from codegen import vmath_trig, vmath_trig_huge
@@ -294,3 +297,21 @@ def test_gradients_use_the_same_reduction():
         g = np.asarray(gj.jit(gj.grad(lambda v, f=f: gj.sum(f(v))))(xs))
         fd = (npf(xs + h) - npf(xs - h)) / (2 * h)
         assert np.allclose(g, fd, rtol=1e-6, atol=1e-6 * (1 + np.abs(fd)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=9),
+                    elements=st.floats(allow_nan=True, allow_infinity=True)),
+       fname=st.sampled_from(["sin", "cos", "tan"]))
+def test_random_shapes_and_floats_fused(x, fname):
+    """Any shape (0-d and empty included), any doubles: f(x) * 2 + 1 fused, vs NumPy."""
+    f = getattr(gj, fname)
+    got = np.asarray(gj.jit(lambda v: f(v) * 2 + 1)(x), np.float64)
+    with np.errstate(invalid="ignore"):
+        want = getattr(np, fname)(x) * 2 + 1
+    assert got.shape == want.shape
+    assert (np.isnan(got) == np.isnan(want)).all()
+    ok = ~np.isnan(want)
+    bound = 3.0 if fname == "tan" else 1.5
+    spacing = np.spacing(np.maximum(np.abs(want[ok]), 2.0))      # the + 1 cancels near 0
+    assert (np.abs(got[ok] - want[ok]) <= (bound + 1) * spacing).all()
