@@ -9,6 +9,8 @@ Payne-Hanek reduction. The loop vectoriser scalarises the call under a per-lane 
 _huge_entry), so loops stay vectorised with no libm calls, and a lane that is not huge costs
 a test and a branch not taken (f32 sin: ~1 ns/elem on Zen 3 with AVX2).
 """
+import platform
+
 from llvmlite import ir as ll
 
 from codegen.vmath_base import _F32, _Emit
@@ -68,7 +70,11 @@ def _rare_path(e: _Emit, x: ll.Value, fast: ll.Value, which: int, limit: float,
 
 # ---- the rare path's functions --------------------------------------------------------------
 
-# The width of the one vector variant declared to the loop vectoriser (see _huge_entry).
+# The one vector variant declared to the loop vectoriser (see _huge_entry). On x86, which has
+# no scalable vectors, a declaration of an SVE-mangled scalable one: it satisfies the check and
+# can never be chosen. Elsewhere (AArch64 with SVE could choose it) a defined fixed-width
+# variant of VARIANT_WIDTH lanes, a width no target picks, is correct if ever called.
+SCALABLE_VARIANT = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 VARIANT_WIDTH = 64
 _F64_TY = ll.DoubleType()
 
@@ -97,11 +103,32 @@ def _huge_entry(module: ll.Module, which: int) -> ll.Function:
     fn = _cold(ll.Function(module, ll.FunctionType(_F64_TY, [_F64_TY]), name))
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
     bld.ret(bld.call(huge_trig_function(module), [fn.args[0], ll.Constant(ll.IntType(32), which)]))
-    variant = _masked_variant(module, fn, VARIANT_WIDTH)
-    abi = f"_ZGV_LLVM_M{VARIANT_WIDTH}v_{name}({variant.name})"
+    if SCALABLE_VARIANT:
+        variant = _scalable_variant(module, fn)
+        abi = f"_ZGVsMxv_{name}({variant.name})"
+    else:
+        variant = _masked_variant(module, fn, VARIANT_WIDTH)
+        abi = f"_ZGV_LLVM_M{VARIANT_WIDTH}v_{name}({variant.name})"
     set.add(fn.attributes, f'"vector-function-abi-variant"="{abi}"')   # llvmlite knows no
     _compiler_used(module, [variant])                                   # string attributes
     return fn
+
+
+class _ScalableVector(ll.Type):
+    """<vscale x n x elem>: llvmlite's IR builder has no scalable vectors (only declared)."""
+
+    def __init__(self, elem: ll.Type, n: int):
+        self.elem, self.n = elem, n
+
+    def _to_string(self) -> str:
+        return f"<vscale x {self.n} x {self.elem}>"
+
+
+def _scalable_variant(module: ll.Module, scalar: ll.Function) -> ll.Function:
+    """A declaration only: name_mx(<vscale x 2 x double> x, <vscale x 2 x i1> mask). x86 has
+    no scalable vectors, so the vectoriser can never pick it (nor emit a call to it)."""
+    vec, mask = _ScalableVector(_F64_TY, 2), _ScalableVector(ll.IntType(1), 2)
+    return ll.Function(module, ll.FunctionType(vec, [vec, mask]), f"{scalar.name}_mx")
 
 
 def _masked_variant(module: ll.Module, scalar: ll.Function, n: int) -> ll.Function:

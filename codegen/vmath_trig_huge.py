@@ -4,15 +4,16 @@ path of codegen/vmath_trig.py for arguments beyond the Cody-Waite range.
 A Payne-Hanek reduction in integer arithmetic. x = m * 2^E with m a 53-bit integer; x * 2/pi
 mod 4 only needs the bits of 2/pi from weight 2^-(E-1) on (earlier ones make m * 2^E * bit a
 multiple of 4), so a 192-bit window W of them, picked from the table TWO_OVER_PI_WORDS by E,
-gives t = m * W mod 4 as a 192-bit fixed-point number (2 integer bits) from three 64 x 64-bit
-products. The truncation of W costs m * 2^-190 <= 2^-137, far below what the double nearest
-to a multiple of pi/2 needs (its t is ~2^-61 from an integer, so 53 more bits: 2^-114).
-q = rint(t), f = t - q (normalised by its leading zeros, so a tiny f keeps 53+64 bits),
-r = f * pi/2 as a double-double, and sin r, cos r from the f64 polynomials with r's low part
-and the low part of r^2 folded in: about 0.6 ulp before the quadrant's sign, tan ~1.5 ulp.
+gives t = m * W mod 4 from three 64 x 64-bit products, kept as a fixed-point i128 (2 integer
+bits, 126 fraction bits). W's truncation costs m * 2^-190 <= 2^-137. The double nearest to a
+multiple of pi/2 (6381956970095103 * 2^797) has t within 2^-61 of an integer, so t - rint(t)
+still has 65 significant bits; normalised by its leading zeros it becomes a double-double,
+r = (t - q) * pi/2 another, and sin r, cos r come from the f64 polynomials with r's low part
+and the low part of r^2 folded in: ~0.55 ulp before the quadrant's sign, tan ~1.5 ulp.
 
-Emitted once per LLVM module as an internal, cold, noinline, readnone function; accurate for
-2^-10 <= |x| (the callers use it from 1e6 on), nan for +-inf and nan.
+Emitted once per LLVM module as an internal, cold, noinline, readnone function, and optnone:
+it runs rarely and O0 code generation halves its compile time (~30 ms of the ~60). Accurate
+for 2^-10 <= |x| (the callers use it from 1e6 on); nan for +-inf and nan.
 """
 from llvmlite import ir as ll
 
@@ -33,7 +34,7 @@ TWO_OVER_PI_WORDS = (
     0x7527BAC7EBE5F17B, 0x3D0739F78A5292EA, 0x6BFB5FB11F8D5D08, 0x56033046FC7B6BAB)
 PIO2_PARTS = tuple(_split(PI / 2, 52, 2))          # pi/2 to ~2^-107 relative
 
-I32, I64, I128, I192 = (ll.IntType(w) for w in (32, 64, 128, 192))
+I32, I64, I128 = (ll.IntType(w) for w in (32, 64, 128))
 
 
 # ---- the quadrant, shared with codegen/vmath_trig.py's fast path --------------------------------
@@ -65,7 +66,7 @@ def huge_trig_function(module: ll.Module) -> ll.Function:
         fn = ll.Function(module, ll.FunctionType(ll.DoubleType(), [ll.DoubleType(), I32]),
                          HUGE_TRIG)
         fn.linkage = "internal"
-        for attr in ("cold", "noinline", "nounwind", "readnone"):
+        for attr in ("cold", "noinline", "nounwind", "readnone", "optnone"):   # see above
             fn.attributes.add(attr)
         _emit_body(fn)
     return fn
@@ -94,32 +95,30 @@ def _window(bld: ll.IRBuilder, table: ll.GlobalVariable, j0: ll.Value) -> list[l
 
 
 def _times_window_mod4(bld: ll.IRBuilder, m: ll.Value, w: list[ll.Value]) -> ll.Value:
-    """m * (w0:w1:w2) mod 2^192 as an i192, from two 128-bit products and a wrapping one."""
+    """m * (w0:w1:w2) mod 2^192, its top 128 bits as an i128 (t in units of 2^-126; the low
+    word only matters through its carry), from two 128-bit products and a wrapping one."""
     m128 = bld.zext(m, I128)
     p2 = bld.mul(m128, bld.zext(w[2], I128))
     p1 = bld.mul(m128, bld.zext(w[1], I128))
-    mid = bld.add(bld.lshr(p2, ll.Constant(I128, 64)),
-                  bld.zext(bld.trunc(p1, I64), I128))
+    mid = bld.add(bld.lshr(p2, ll.Constant(I128, 64)), bld.zext(bld.trunc(p1, I64), I128))
     top = bld.add(bld.add(bld.mul(m, w[0]), bld.trunc(bld.lshr(p1, ll.Constant(I128, 64)), I64)),
                   bld.trunc(bld.lshr(mid, ll.Constant(I128, 64)), I64))
-    words = [(top, 128), (bld.trunc(mid, I64), 64), (bld.trunc(p2, I64), 0)]
-    acc = ll.Constant(I192, 0)
-    for word, at in words:
-        acc = bld.or_(acc, bld.shl(bld.zext(word, I192), ll.Constant(I192, at)))
-    return acc
+    return bld.or_(bld.shl(bld.zext(top, I128), ll.Constant(I128, 64)),
+                   bld.zext(bld.trunc(mid, I64), I128))
 
 
 def _to_double_double(e: _Emit, a: ll.Value) -> tuple[ll.Value, ll.Value]:
-    """An i192 a >= 0 times 2^-190 as (hi, lo): the top 53 bits after the leading zeros
-    (exact) and the next 64 (rounded)."""
+    """An i128 a >= 0 times 2^-126 as (hi, lo): the top 53 bits after the leading zeros
+    (exact) and the next 64 (rounded). A tiny a (x near a multiple of pi/2: a ~ 2^65 at
+    worst) still has 53 + 12 bits."""
     bld = e.bld
-    ctlz = bld.module.globals.get("llvm.ctlz.i192") or ll.Function(
-        bld.module, ll.FunctionType(I192, [I192, ll.IntType(1)]), "llvm.ctlz.i192")
+    ctlz = bld.module.globals.get("llvm.ctlz.i128") or ll.Function(
+        bld.module, ll.FunctionType(I128, [I128, ll.IntType(1)]), "llvm.ctlz.i128")
     lz = bld.call(ctlz, [a, ll.Constant(ll.IntType(1), 0)])
-    lz = bld.select(bld.icmp_unsigned(">", lz, ll.Constant(I192, 191)), ll.Constant(I192, 191), lz)
+    lz = bld.select(bld.icmp_unsigned(">", lz, ll.Constant(I128, 127)), ll.Constant(I128, 127), lz)
     norm = bld.shl(a, lz)
-    top = bld.trunc(bld.lshr(norm, ll.Constant(I192, 139)), I64)
-    nxt = bld.trunc(bld.lshr(norm, ll.Constant(I192, 75)), I64)
+    top = bld.trunc(bld.lshr(norm, ll.Constant(I128, 75)), I64)
+    nxt = bld.trunc(bld.lshr(norm, ll.Constant(I128, 11)), I64)
     lz64 = bld.trunc(lz, I64)
     hi = bld.fmul(bld.sitofp(top, e.ty), e.pow2(bld.sub(e.i(-51), lz64)))
     lo = bld.fmul(bld.uitofp(nxt, e.ty), e.pow2(bld.sub(e.i(-115), lz64)))
@@ -135,10 +134,10 @@ def _reduce(e: _Emit, table: ll.GlobalVariable, x: ll.Value):
     j0 = bld.sub(expo, e.i(1075 + 1))                      # E - 1
     j0 = bld.select(bld.icmp_signed("<", j0, e.i(-63)), e.i(-63), j0)   # tiny x: stay in bounds
     t = _times_window_mod4(bld, m, _window(bld, table, j0))
-    top = bld.trunc(bld.lshr(t, ll.Constant(I192, 128)), I64)
+    top = bld.trunc(bld.lshr(t, ll.Constant(I128, 64)), I64)
     q = bld.lshr(bld.add(top, e.i(1 << 61)), e.i(62))     # rint(t) mod 4
-    f = bld.sub(t, bld.shl(bld.zext(q, I192), ll.Constant(I192, 190)))   # signed, |f| <= 1/2
-    neg = bld.icmp_signed("<", f, ll.Constant(I192, 0))
+    f = bld.sub(t, bld.shl(bld.zext(q, I128), ll.Constant(I128, 126)))   # signed, |f| <= 1/2
+    neg = bld.icmp_signed("<", f, ll.Constant(I128, 0))
     f_hi, f_lo = _to_double_double(e, bld.select(neg, bld.neg(f), f))
     p0, p1 = (e.f(p) for p in PIO2_PARTS)
     r_hi = bld.fmul(f_hi, p0)

@@ -310,6 +310,38 @@ def test_trig_rare_path_lane_by_lane(kernels, fname, dt):
     assert err.max() <= ULP_BOUNDS[dt][fname], edge[np.argmax(err)]
 
 
+def test_trig_fixed_width_variant_off_x86(monkeypatch):
+    """Where scalable vectors exist (AArch64 SVE) the rare path declares a defined 64-lane
+    variant instead of a scalable declaration: forced here, loops still vectorise, the call
+    is still scalarised per lane, and the variant itself computes the right values."""
+    monkeypatch.setattr(vmath_trig, "SCALABLE_VARIANT", False)
+    module = ir.Module(name="fixed")
+    emit_map_loop(module, "sin_f64", ir.DoubleType(), vmath_trig.sin)
+    text = str(optimise(module, host_target_machine()))
+    assert "<vscale" not in text and "gradjit_sin_huge_f64_m64" in text
+    body = function_bodies(text)["sin_f64"]
+    assert re.search(r"<\d+ x double>", body) and "_m64(" not in body
+    variant = ir.Module(name="variant")
+    fn = vmath_trig._huge_entry(variant, vmath_trig.SIN)
+    wrap = ir.Function(variant, ir.FunctionType(ir.VoidType(), [ir.PointerType()] * 2), "run")
+    bld = ir.IRBuilder(wrap.append_basic_block("entry"))
+    vec = ir.VectorType(ir.DoubleType(), 64)
+    x_vec = bld.load(wrap.args[0], typ=vec, align=8)        # numpy's alignment, not 512
+    mask = bld.fcmp_ordered(">", x_vec, ir.Constant(vec, [0.0] * 64))
+    bld.store(bld.call(variant.globals[fn.name + "_m64"], [x_vec, mask]), wrap.args[1], align=8)
+    bld.ret_void()
+    tm = host_target_machine()
+    engine = llvm.create_mcjit_compiler(optimise(variant, tm), tm)
+    engine.finalize_object()
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+    run = proto(engine.get_function_address("run"))
+    x = np.where(np.arange(64) % 3 == 0, -1.0, 10 ** np.linspace(16, 300, 64))
+    y = np.full(64, 7.0)
+    run(x.ctypes.data, y.ctypes.data)
+    assert (y[x < 0] == 0).all()                           # masked-off lanes: zero, untouched
+    assert (np.abs(y[x > 0] - np.sin(x[x > 0])) <= np.spacing(1.0)).all()
+
+
 ALLOWED_CALLS = {"llvm.fma", "llvm.fabs", "llvm.rint", "llvm.copysign"}
 TRIG = {"sin", "cos", "tan"}
 
