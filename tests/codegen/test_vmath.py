@@ -184,7 +184,7 @@ def sweep(fname: str, dt: str, rng) -> np.ndarray:
         parts = dense[fname] + [bit_patterns(dt, 200_000, rng)]
     else:          # sin, cos, tan: the fast path's range densely, then up to the largest float
         limit = vmath_trig.TRIG_ACCURATE_LIMIT["f64" if fname == "tan" else dt]
-        top = np.log10(np.finfo(DTYPES[dt]).max) - 1e-9     # 10^top rounds below the max
+        top = np.log10(float(np.finfo(DTYPES[dt]).max)) - 1e-9   # 10^top rounds below the max
         parts = [np.linspace(-10, 10, 200_000), rng.uniform(-1e5, 1e5, 200_000),
                  both_signs(np.logspace(tiny_exp, np.log10(limit), 100_000)),
                  both_signs(np.logspace(np.log10(limit), top, 100_000)),
@@ -295,7 +295,7 @@ def test_trig_rare_path_lane_by_lane(kernels, fname, dt):
     and the scalar remainder), the rest small: each takes its own path, graded in ulps, and
     the boundary of the fast path's range on both sides."""
     rng = np.random.default_rng(7)
-    n, top = 67, np.log10(np.finfo(DTYPES[dt]).max) - 1e-9
+    n, top = 67, np.log10(float(np.finfo(DTYPES[dt]).max)) - 1e-9
     small = rng.uniform(-3, 3, n).astype(DTYPES[dt])
     huge = both_signs(10 ** rng.uniform(7, top, n))[rng.permutation(2 * n)[:n]].astype(DTYPES[dt])
     for k in range(n):
