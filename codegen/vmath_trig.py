@@ -42,7 +42,7 @@ def _sin_cos_reduced(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value, ll.Valu
 
 
 def _rare_path(e: _Emit, x: ll.Value, fast: ll.Value, which: int, limit: float,
-               in_range: bool) -> ll.Value:
+               in_range: bool, mark: int) -> ll.Value:
     """fast if the caller promises |x| <= limit (in_range); else fast, except where |x| > limit
     (or x is +-inf): there gradjit_{sin,cos,tan}_huge_f64(x), called in a block of its own
     behind a branch weighted as taken once in a million. Leaves the builder in the join
@@ -55,6 +55,7 @@ def _rare_path(e: _Emit, x: ll.Value, fast: ll.Value, which: int, limit: float,
     huge = bld.append_basic_block("trig.huge")
     join = bld.append_basic_block("trig.join")
     bld.cbranch(far, huge, join).set_weights([1, 1 << 20])
+    moved = _movable(here, x, mark)
     bld.position_at_end(huge)
     wide = x if isinstance(x.type, ll.DoubleType) else bld.fpext(x, ll.DoubleType())
     slow = bld.call(_huge_entry(bld.module, which), [wide])
@@ -65,7 +66,30 @@ def _rare_path(e: _Emit, x: ll.Value, fast: ll.Value, which: int, limit: float,
     res = bld.phi(x.type)
     res.add_incoming(fast, here)
     res.add_incoming(slow, huge)
+    for instr in moved:                  # after the phi, in their order
+        here.instructions.remove(instr)
+        instr.parent = join
+        join.instructions.append(instr)
+    bld.position_at_end(join)            # the builder's insertion index is past them
     return res
+
+
+def _movable(block: ll.Block, x: ll.Value, mark: int) -> list:
+    """The instructions of block, before index mark (where this rule's own code starts), that
+    x does not depend on: the caller's code around the sin (say the v*1.5 of v*1.5 + sin(v)*3).
+    They move to the join block, so that each element's arithmetic stays in one block as it was
+    without the rare path: LLVM forms FMAs (a*b + c) within a block only, and a split would
+    make the scalar loop contract differently from the vector loop, which is one block after
+    if-conversion (results then depended on an element's position, so on the thread count).
+    Phis, allocas and the cone of x stay."""
+    cone, stack = set(), [x]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, ll.Instruction) and v.parent is block and id(v) not in cone:
+            cone.add(id(v))
+            stack.extend(v.operands)
+    return [i for i in block.instructions[:mark]
+            if id(i) not in cone and not isinstance(i, (ll.PhiInstr, ll.AllocaInstr))]
 
 
 # ---- the rare path's functions --------------------------------------------------------------
@@ -187,29 +211,29 @@ def sin(bld: ll.IRBuilder, x: ll.Value, in_range: bool = False) -> ll.Value:
 
     in_range: the caller guarantees |x| <= TRIG_ACCURATE_LIMIT or x non-finite (lgamma's
     sin(pi r), |r| <= 1/2): straight-line code, no rare-path branch."""
-    e = _Emit(bld, x.type)
+    e, mark = _Emit(bld, x.type), len(bld.block.instructions)
     res = _rare_path(e, x, sin_of_quadrant(e, *_sin_cos_reduced(e, x)), SIN, _limit(e),
-                     in_range)
+                     in_range, mark)
     return e.when("==", x, 0.0, x, res)                  # sin(-0) = -0: r - 0*r^3/6 is +0
 
 
 def cos(bld: ll.IRBuilder, x: ll.Value, in_range: bool = False) -> ll.Value:
     """cos(x) = sin(x + pi/2): the quadrant advanced by one (in_range: as for sin)."""
-    e = _Emit(bld, x.type)
+    e, mark = _Emit(bld, x.type), len(bld.block.instructions)
     sin_r, cos_r, q = _sin_cos_reduced(e, x)
     fast = sin_of_quadrant(e, sin_r, cos_r, bld.add(q, e.i(1)))
-    return _rare_path(e, x, fast, COS, _limit(e), in_range)
+    return _rare_path(e, x, fast, COS, _limit(e), in_range, mark)
 
 
 def tan(bld: ll.IRBuilder, x: ll.Value) -> ll.Value:
     """tan(x); f32 is evaluated in f64 and rounded once, since the quotient of two f32
     polynomials would be ~3 ulp off. Finite for finite x (bounded by 1/min_normal)."""
-    e = _Emit(bld, x.type)
+    e, mark = _Emit(bld, x.type), len(bld.block.instructions)
     tiny = 2.0 ** (1 - e.fmt.bias)
     wide = _Emit(bld, ll.DoubleType())
     xw = x if e.fmt is not _F32 else bld.fpext(x, wide.ty)
     fast = tan_of_quadrant(wide, *_sin_cos_reduced(wide, xw), tiny)
     if e.fmt is _F32:
         fast = bld.fptrunc(fast, x.type)
-    res = _rare_path(e, x, fast, TAN, TRIG_ACCURATE_LIMIT["f64"], False)
+    res = _rare_path(e, x, fast, TAN, TRIG_ACCURATE_LIMIT["f64"], False, mark)
     return e.when("==", x, 0.0, x, res)                  # tan(-0) = -0, as for sin
