@@ -15,6 +15,8 @@ import os
 import runpy
 import sys
 
+from tracer.dialect import use_torch_spellings
+
 
 class TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds `torch...` modules and loads them as the matching `gradjit...` module."""
@@ -41,7 +43,9 @@ class TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install() -> TorchAlias:
-    """Makes `import torch` mean gradjit in this process (idempotent)."""
+    """Makes `import torch` mean gradjit in this process (idempotent), and gives spellings
+    PyTorch shares with NumPy PyTorch's meaning (torch.var(x, axis=0) is unbiased)."""
+    use_torch_spellings()
     for finder in sys.meta_path:
         if isinstance(finder, TorchAlias):
             return finder

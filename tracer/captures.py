@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from tracer.tensor import realize
+
 _state = threading.local()
 
 
@@ -39,17 +41,30 @@ def active() -> bool:
 @contextlib.contextmanager
 def reading():
     """Collects the reads of the code run inside; an enclosing collection sees them too
-    (a capture of an inner trace is a capture of the outer one)."""
+    (a capture of an inner trace is a capture of the outer one). On leaving, pending reads
+    that require grad are computed (see _pending_grad_reads)."""
     parent = getattr(_state, "log", None)
     log: dict = {}
     _state.log = log
     try:
         yield log
+        realize(_pending_grad_reads(log))
     finally:
         _state.log = parent
         if parent is not None:
             for k, v in log.items():
                 parent.setdefault(k, v)
+
+
+def _pending_grad_reads(log: dict) -> list:
+    """The not yet computed values of eager tensors requiring grad that the trace read.
+
+    Computed before the trace is cut, each is a leaf of it, owned by its tensor (an input
+    with an autograd edge). Left pending, its Expr would be a chain of ops reaching back to
+    some leaf, copied into the traced function: the tensor itself would not be an input and
+    the gradient would stop there (`w = a * 2` closed over: a.grad stayed None)."""
+    return [e for e, t in log.values()
+            if e.data is None and e.op is not None and not e.symbolic and t.requires_grad]
 
 
 def owners(log: dict, captures: list) -> list:

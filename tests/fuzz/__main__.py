@@ -10,7 +10,8 @@ from tests.fuzz.check import check_program
 from tests.fuzz.programs import random_program
 
 
-def run(n: int, first: int = 0, out=sys.stdout) -> collections.Counter:
+def run(n: int, first: int = 0, out=None) -> collections.Counter:
+    out = out or sys.stdout       # looked up per call: under pytest, the stream of the moment
     tally: collections.Counter = collections.Counter()
     start = time.time()
     for seed in range(first, first + n):

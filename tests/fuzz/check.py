@@ -166,8 +166,7 @@ def check_derivatives(report: Report, rng):
         with backend("interpret"):
             grads_i = _attempt(report, "grad-interpret",
                                lambda: _np(gj.grad(loss_gj, argnums)(*args)))
-        eager = None if prog.captures else _attempt(
-            report, "backward", lambda: _eager_grads(prog, args, weights))
+        eager = _attempt(report, "backward", lambda: _eager_grads(prog, args, weights))
         for what, got in (("grad jit vs interpret", grads), ("backward vs interpret", eager)):
             if got is not None and grads_i is not None:
                 why = _close(got, grads_i, 1e-8, 1e-10)

@@ -17,9 +17,6 @@ STEPS: dict = {}
 ROUGH = {"round_ops", "compare_where", "int_path", "cond", "while", "sign_mul", "relu_ops",
          "minmax", "reduce_max"}
 REVERSE_UNSUPPORTED = {"while"}          # reverse mode through while_loop is a clear error
-# bodies closing over a pool value: the imperative front loses the capture's gradient
-# (strict xfail test_regressions.py::test_gradient_reaches_a_captured_tensor)
-CAPTURES = {"fori"}
 
 
 def step(name, weight=1):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tests.fuzz.namespaces import NP
-from tests.fuzz.ops import CAPTURES, REVERSE_UNSUPPORTED, ROUGH, STEPS
+from tests.fuzz.ops import REVERSE_UNSUPPORTED, ROUGH, STEPS
 
 SHAPES = [(), (), (1,), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 2), (0,), (2, 0), (1, 1)]
 
@@ -28,10 +28,6 @@ class Program:
     @property
     def rough(self) -> bool:
         return any(name in ROUGH for name, _, _ in self.steps)
-
-    @property
-    def captures(self) -> bool:
-        return any(name in CAPTURES for name, _, _ in self.steps)
 
     @property
     def reversible(self) -> bool:

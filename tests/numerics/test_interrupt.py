@@ -17,8 +17,12 @@ import gradjit as gj
 from runtime import interrupt
 
 CHILD = textwrap.dedent("""
+    import signal
     import sys
     import numpy as np
+    # as in an interactive Python: a suite started in the background by a non-interactive
+    # shell has SIGINT ignored, which children inherit (and SIG_IGN is honoured: no Ctrl-C)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import gradjit as gj
 
     def count(limit, x):

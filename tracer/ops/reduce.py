@@ -15,6 +15,7 @@ from collections import namedtuple
 import numpy as np
 
 from ir.core import is_float
+from tracer.dialect import torch_spellings
 from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, ir_dtype, norm_axes,
                                  norm_axis, pick_dim, to_tensor, user_error)
 from tracer.ops.elementwise import maximum, minimum
@@ -315,7 +316,13 @@ def _var(x, dim, unbiased, keepdim, correction) -> Tensor:
 def _spelling(name: str, dim, unbiased, correction, axis, ddof):
     """The correction of var/std, decided by the spelling: dim=/unbiased=/correction= (or a
     positional dim) follow PyTorch (correction=1 by default), axis=/ddof= follow NumPy and JAX
-    (ddof=0 by default). A call that mixes the two spellings is ambiguous: TypeError."""
+    (ddof=0 by default). A call that mixes the two spellings is ambiguous: TypeError.
+    Under `gradjit torch` (a PyTorch script) axis= alone is PyTorch's alias of dim=, as in
+    torch 2.13 (docs/numerics.md)."""
+    if torch_spellings() and axis is not None and ddof is None:
+        if dim is not None:
+            raise user_error(TypeError, f"{name}() got both axis= and dim= (the same argument)")
+        dim, axis = axis, None
     torch_args = [n for n, v in (("dim", dim), ("unbiased", unbiased),
                                  ("correction", correction)) if v is not None]
     numpy_args = [n for n, v in (("axis", axis), ("ddof", ddof)) if v is not None]
