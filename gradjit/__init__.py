@@ -18,6 +18,7 @@ from tracer.jax_extras import (ShapeDtypeStruct, block_until_ready, eval_shape, 
                                linearize)
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
+from tracer.sampling import multinomial  # noqa: F401  torch.multinomial
 from tracer.linalg.torch_names import det, inverse, slogdet  # noqa: F401  torch.det, ...
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
 from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
@@ -27,6 +28,7 @@ from tracer.autograd import (enable_grad, inference_mode, is_grad_enabled, no_gr
                              set_grad_enabled)
 from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chrome traces
 from tracer.serialization import load, save  # noqa: F401  torch.save / torch.load
+from gradjit import serialization  # noqa: F401,E402  torch.serialization
 from tracer.compile import compile  # noqa: F401,A004  torch.compile
 
 __version__ = "0.1.0"

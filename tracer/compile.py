@@ -13,9 +13,13 @@ from __future__ import annotations
 import functools
 
 from tracer.api import jit
-from tracer.autograd.grad_mode import no_grad
+from tracer.autograd.grad_mode import is_grad_enabled, no_grad
+from tracer.autograd.recording import record_call
 from tracer.func import _swapped
 from tracer.nn.module import Module
+from tracer.pytree import tree_unflatten
+from tracer.staging import apply_to, to_expr
+from tracer.tensor import Tensor
 
 __all__ = ["compile"]
 
@@ -79,7 +83,11 @@ class OptimizedModule(Module):
         mod = self._orig_mod
         params = dict(mod.named_parameters())
         buffers = {k: b for k, b in mod.named_buffers() if b is not None}
-        out, new_buffers = self._program()(params, buffers, args, kwargs)
+        call = (params, buffers, args, kwargs)
+        if is_grad_enabled() and any(p.requires_grad for p in params.values()):
+            out, new_buffers = _pending_call(self._program(), call)
+        else:
+            out, new_buffers = self._program()(*call)
         if mod.training and new_buffers:
             with no_grad():
                 for name, value in new_buffers.items():
@@ -88,6 +96,20 @@ class OptimizedModule(Module):
 
     def __repr__(self) -> str:
         return f"OptimizedModule(\n  (_orig_mod): {_indent(repr(self._orig_mod))}\n)"
+
+
+def _pending_call(staged, call: tuple):
+    """The compiled forward's results as pending values (one autograd node over the traced
+    program) instead of computed now: the backward program then computes the forward and
+    the gradients together, as for eager code, instead of running the forward twice (once
+    here, once inside the inlined gradient program)."""
+    sig = staged.signature(call, {})
+    entry = staged.entry(sig)
+    exprs = [to_expr(x) for x in sig.arrays] + entry.captures
+    outs = apply_to(entry.fn, exprs)
+    inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in sig.arrays]
+    record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+    return tree_unflatten(entry.out_tree, outs)
 
 
 def _indent(text: str) -> str:

@@ -15,6 +15,8 @@ compile-cache key) does not depend on the data: a training loop compiles once.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
@@ -57,6 +59,23 @@ def settle(e: Expr, array: np.ndarray):
     if not e.recorded:
         e.op = None
         e.args = ()
+
+
+def live_siblings(e: Expr, seen: set) -> list[Expr]:
+    """The other live, pending, recorded results of e's op when it has several (an RNN
+    node's final state beside its outputs), whose ids are not in seen (added to it).
+    realize and backward compute them along: else a loop that carries them (`h =
+    h.detach()` each batch) recomputes their whole history every step. Only recorded ones
+    (autograd node outputs): settling keeps their op, so a node's graph through them stays
+    whole (settling an unrecorded one would cut it and zero gradients)."""
+    out = []
+    for ref in getattr(e.op, "exprs", ()):
+        s = ref()
+        if s is not None and s.recorded and id(s) not in seen and s.data is None \
+                and not s.symbolic:
+            seen.add(id(s))
+            out.append(s)
+    return out
 
 
 def data_expr(array: np.ndarray) -> Expr:
@@ -154,7 +173,10 @@ def _results(op: Op, args: tuple) -> list[Expr]:
             symbolic = True
             break
     args = tuple(args)
-    return [Expr(r, op, args, symbolic=symbolic) for r in op.results]
+    exprs = [Expr(r, op, args, symbolic=symbolic) for r in op.results]
+    if len(exprs) > 1:          # realize() computes live siblings along (a scan's carries)
+        op.exprs = [weakref.ref(e) for e in exprs]
+    return exprs
 
 
 def apply_function(fn: Function, args: list[Expr]) -> list[Expr]:

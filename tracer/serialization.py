@@ -19,6 +19,7 @@ import numpy as np
 
 from tracer.creation import tensor
 from tracer.nn.module import Parameter
+from tracer import serialization_objects as objects
 from tracer.serialization_torch import read_torch_archive
 from tracer.tensor import Tensor
 
@@ -30,9 +31,10 @@ FORMAT = "gradjit-save-1"
 
 def save(obj, f, pickle_module=None, pickle_protocol=None,
          _use_new_zipfile_serialization=True, _disable_byteorder_record=False) -> None:
-    """torch.save: writes obj (Tensors, numbers, str, None, and lists/tuples/dicts of them)
-    to a path or a writable binary file object. The pickle arguments are accepted and unused:
-    the format is a zip of .npy arrays and a JSON tree."""
+    """torch.save: writes obj (Tensors, numbers, str, None, lists/tuples/dicts/sets of them,
+    and objects such as a whole Module, as their class and attributes) to a path or a
+    writable binary file object. The pickle arguments are accepted and unused: the format is
+    a zip of .npy arrays and a JSON tree."""
     writer = _Writer()
     tree = writer.encode(obj)
     if isinstance(f, (str, os.PathLike)):
@@ -54,8 +56,9 @@ def _write(handle, tree, arrays: list):
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
          mmap=None, **pickle_load_args):
     """torch.load: reads what save wrote, or a PyTorch .pt state_dict (tensors, containers,
-    numbers), from a path or a readable binary file object. Nothing in the file is executed,
-    with weights_only True or False."""
+    numbers), from a path or a readable binary file object. Nothing in the file is executed;
+    a saved object's class must be allowlisted (serialization.safe_globals) unless
+    weights_only=False, as in PyTorch."""
     _check_location(map_location)
     data = _open(f, "rb").read() if not isinstance(f, (str, os.PathLike)) else None
     source = io.BytesIO(data) if data is not None else f
@@ -68,7 +71,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     with zipfile.ZipFile(source) as z:
         names = z.namelist()
         if TREE in names:
-            return _read_gradjit(z)
+            return _read_gradjit(z, weights_only)
         pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if pickles:
             return read_torch_archive(z, pickles[0].split("/")[0], make_tensor)
@@ -125,9 +128,16 @@ class _Writer:
         if isinstance(x, (list, tuple)):
             return {type(x).__name__ if type(x) in (list, tuple) else "list":
                     [self.encode(v) for v in x]}
+        if isinstance(x, (set, frozenset)):
+            return {type(x).__name__: [self.encode(v) for v in x]}
+        if objects.is_global(x):
+            return {"global": objects.global_path(x)}
+        if objects.is_instance_of_a_class(x):
+            self.keep.append(x)
+            return {"object": objects.global_path(type(x)), "state": self.encode(vars(x))}
         raise TypeError(f"gradjit.save cannot store a {type(x).__name__}: it saves Tensors, "
-                        "arrays, numbers, strings, None and lists/tuples/dicts of them "
-                        "(save a model's state_dict(), not the model)")
+                        "arrays, numbers, strings, None, lists/tuples/dicts/sets of them and "
+                        "objects of module-level classes")
 
     def tensor(self, t: Tensor):
         index = self.tensors.get(id(t))
@@ -140,7 +150,7 @@ class _Writer:
                 "parameter": isinstance(t, Parameter)}
 
 
-def _read_gradjit(z: zipfile.ZipFile):
+def _read_gradjit(z: zipfile.ZipFile, weights_only: bool):
     doc = json.loads(z.read(TREE))
     if doc.get("format") != FORMAT:
         raise RuntimeError(f"gradjit.load: unknown format {doc.get('format')!r}")
@@ -151,12 +161,13 @@ def _read_gradjit(z: zipfile.ZipFile):
             arrays[i] = np.load(io.BytesIO(z.read(f"archive/arrays/{int(i)}.npy")),
                                 allow_pickle=False)
         return arrays[i]
-    return _Reader(array).decode(doc["tree"])
+    return _Reader(array, weights_only).decode(doc["tree"])
 
 
 class _Reader:
-    def __init__(self, array):
+    def __init__(self, array, weights_only: bool):
         self.array = array
+        self.weights_only = weights_only
         self.tensors: dict[int, Tensor] = {}
 
     def decode(self, node):
@@ -164,7 +175,7 @@ class _Reader:
             return node
         if isinstance(node, dict):
             (kind, value), = ((k, v) for k, v in node.items() if k not in
-                              ("ordered", "requires_grad", "parameter"))
+                              ("ordered", "requires_grad", "parameter", "state"))
             return getattr(self, "read_" + kind)(value, node)
         raise RuntimeError(f"gradjit.load: malformed tree node {node!r}")
 
@@ -180,6 +191,19 @@ class _Reader:
     def read_dict(self, value, node):
         pairs = [(_hashable(self.decode(k)), self.decode(v)) for k, v in value]
         return OrderedDict(pairs) if node.get("ordered") else dict(pairs)
+
+    def read_set(self, value, node):
+        return {_hashable(self.decode(v)) for v in value}
+
+    def read_frozenset(self, value, node):
+        return frozenset(self.read_set(value, node))
+
+    def read_global(self, value, node):
+        return objects.resolve(value, self.weights_only)
+
+    def read_object(self, value, node):
+        cls = objects.resolve(value, self.weights_only)
+        return objects.rebuild(cls, self.decode(node["state"]))
 
     def read_ndarray(self, value, node):
         return self.array(value)

@@ -30,7 +30,8 @@ from tracer import device as devices
 from tracer import realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, data_expr, settle
+from tracer.expr import Expr, apply_op, data_expr, live_siblings, settle
+from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
 NON_LEAF_GRAD_WARNING = (
@@ -466,6 +467,7 @@ def _recorded_pending(pending: list[Expr]) -> list[Expr]:
         if e.recorded and not e.symbolic:
             out.append(e)
         stack.extend(e.args)
+        out += live_siblings(e, seen)            # an RNN scan's final state, say
     return out
 
 
@@ -477,6 +479,7 @@ _EXECUTABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def run_function(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Every program of the imperative front (realisations, backward passes) runs here,
     through the pipeline: one place to observe them (the tests count compiles this way)."""
+    fn, arrays = lift_input_slices(fn, arrays)     # input slice offsets as data
     if not pipeline.plain_native():
         return pipeline.run(fn, arrays)
     exe = _EXECUTABLES.get(fn)

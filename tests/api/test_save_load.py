@@ -108,7 +108,7 @@ def test_parameters_load_as_parameters():
 
 
 @pytest.mark.parametrize("bad, message", [
-    (gj.nn.Linear(1, 1), "cannot store a Linear"), ({"f": len}, "cannot store a")])
+    ((x for x in ()), "cannot store a generator"), ({"f": lambda: 0}, "cannot store a function")])
 def test_unsupported_objects_are_named(bad, message):
     with pytest.raises(TypeError, match=message):
         gj.save(bad, io.BytesIO())

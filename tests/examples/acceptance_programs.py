@@ -18,6 +18,7 @@ class Program:
     env: dict = field(default_factory=dict)
     extra_files: dict = field(default_factory=dict)    # name -> text (data, drivers)
     expect: str = ""            # a line the output must contain
+    result: str = ""            # regex: the numbers compared with PyTorch's run (all matches)
 
     def strip(self, path: str) -> str:
         return path[len(self.prefix):] if path.startswith(self.prefix) else path
@@ -76,6 +77,32 @@ print("losses", losses)
 print("generated", model.generate(torch.tensor([[0, 1, 2]]), 4, do_sample=False).tolist())
 '''
 
+NANOGPT_DRIVER = '''import torch
+from model import GPT, GPTConfig
+
+torch.manual_seed(0)
+text = "first citizen: before we proceed any further, hear me speak. " * 8
+chars = sorted(set(text))
+data = torch.tensor([chars.index(c) for c in text], dtype=torch.long)
+config = GPTConfig(block_size=16, vocab_size=len(chars), n_layer=2, n_head=2, n_embd=32,
+                   dropout=0.0, bias=True)
+model = GPT(config)
+optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-3,
+                                       betas=(0.9, 0.95), device_type="cpu")
+for step in range(20):
+    ix = [(7 * step + 13 * b) % (len(data) - 17) for b in range(8)]
+    x = torch.stack([data[i:i + 16] for i in ix])
+    y = torch.stack([data[i + 1:i + 17] for i in ix])
+    logits, loss = model(x, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+print("final loss", round(loss.item(), 4))
+out = model.generate(data[:8].view(1, -1), 8, temperature=1.0, top_k=5)
+print("generated", "".join(chars[i] for i in out[0].tolist()))
+'''
+
 SINE_DRIVER = '''import runpy
 import sys
 runpy.run_path("generate_sine_wave.py", run_name="__main__")
@@ -84,6 +111,7 @@ runpy.run_path("train.py", run_name="__main__")
 '''
 
 TUTORIALS = ["beginner_source/nlp/sequence_models_tutorial.py",
+             "beginner_source/nlp/word_embeddings_tutorial.py",
              "beginner_source/nlp/deep_learning_tutorial.py",
              "beginner_source/nlp/pytorch_tutorial.py",
              "beginner_source/examples_tensor/polynomial_tensor.py",
@@ -92,32 +120,43 @@ TUTORIALS = ["beginner_source/nlp/sequence_models_tutorial.py",
              "beginner_source/examples_nn/polynomial_nn.py",
              "beginner_source/examples_nn/polynomial_optim.py",
              "beginner_source/examples_nn/polynomial_module.py",
-             "beginner_source/examples_nn/dynamic_net.py"]
+             "beginner_source/examples_nn/dynamic_net.py",
+             "beginner_source/blitz/tensor_tutorial.py",
+             "beginner_source/blitz/autograd_tutorial.py",
+             "beginner_source/blitz/neural_networks_tutorial.py"]
 
 PROGRAMS = [
     Program("examples/mnist", "pytorch+examples", ["mnist/main.py"],
             ["main.py", "--epochs", "1", "--batch-size", "32", "--test-batch-size", "64",
              "--log-interval", "2"], prefix="mnist/",
             pythonpath=["tests/examples/shims"], env={"GRADJIT_FAKE_MNIST": "256,64"},
-            expect="Test set"),
+            expect="Test set", result=r"Average loss: ([-\d.e]+)"),
     Program("examples/word_language_model LSTM", "pytorch+examples", WLM_FILES, WLM_ARGS,
-            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training"),
+            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training",
+            result=r"test loss +([\d.]+)"),
     Program("examples/word_language_model Transformer", "pytorch+examples", WLM_FILES,
             WLM_ARGS + ["--model", "Transformer", "--nhead", "2"],
-            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training"),
+            prefix="word_language_model/", extra_files=WLM_DATA, expect="End of training",
+            result=r"test loss +([\d.]+)"),
     Program("examples/time_sequence_prediction", "pytorch+examples",
             ["time_sequence_prediction/generate_sine_wave.py",
              "time_sequence_prediction/train.py"], ["run_both.py"],
-            prefix="time_sequence_prediction/", extra_files={"run_both.py": SINE_DRIVER}),
+            prefix="time_sequence_prediction/", extra_files={"run_both.py": SINE_DRIVER},
+            pythonpath=["tests/examples/shims"], expect="loss:", result=r"loss: ([\d.e-]+)"),
     Program("examples/regression", "pytorch+examples", ["regression/main.py"], ["main.py"],
-            prefix="regression/", expect="Actual function"),
+            prefix="regression/", expect="Actual function", result=r"Loss: ([-\d.e]+)"),
     Program("micrograd tests", "karpathy+micrograd",
             ["micrograd/__init__.py", "micrograd/engine.py", "micrograd/nn.py",
              "test/test_engine.py"], ["run_tests.py"],
             extra_files={"run_tests.py": MICROGRAD_DRIVER}, expect="passed test_sanity_check"),
     Program("minGPT model + trainer", "karpathy+minGPT",
             [f"mingpt/{f}.py" for f in ("__init__", "model", "trainer", "utils", "bpe")],
-            ["run_gpt.py"], extra_files={"run_gpt.py": MINGPT_DRIVER}, expect="generated"),
+            ["run_gpt.py"], extra_files={"run_gpt.py": MINGPT_DRIVER}, expect="generated",
+            result=r"losses \[([^\]]*)\]"),
+    Program("nanoGPT model + 20 AdamW steps", "karpathy+nanoGPT", ["model.py"],
+            ["run_nanogpt.py"], extra_files={"run_nanogpt.py": NANOGPT_DRIVER},
+            expect="generated", result=r"final loss ([\d.]+)"),
 ] + [Program("tutorials/" + path.split("/")[-1][:-3], "tutorials", [path],
-             [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/")
+             [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/",
+             result=r"(?m)^Result: (.*)$")
      for path in TUTORIALS]

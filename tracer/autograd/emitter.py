@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ir import Builder, Function, Op, Value
 from ir.autodiff import vjp
-from tracer.expr import Expr
+from tracer.expr import Expr, live_siblings
 from tracer.pipeline import compact_key
 
 _VJP_CACHE: dict = {}
@@ -53,6 +53,17 @@ class Emitter:
             else:
                 self._copy(e)
         return env[id(root)]
+
+    def live_siblings(self, skip: list) -> list:
+        """Pending live results of the multi-result ops copied so far that nothing asked
+        for (an RNN scan's final state): computed along and kept, or a loop that carries
+        them (`h = h.detach()` each batch) recomputes their whole history every step."""
+        seen = {id(e) for e in skip}
+        out = []
+        for x in self._keep:
+            if isinstance(x, Expr):
+                out += live_siblings(x, seen)
+        return out
 
     def _capture(self, e: Expr):
         v = Value(e.type, e.value.name_hint)

@@ -143,6 +143,7 @@ class Run:
     def finish(self, results: list, realize: list) -> list:
         """Runs (or records) the Function; returns one Tensor per result Value."""
         realize = [e for e in realize if e.data is None and not e.symbolic and e.op is not None]
+        realize += self.em.live_siblings(realize)
         values = list(results) + [self.em.value(e) for e in realize]
         if not values:
             return []

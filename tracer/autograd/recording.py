@@ -243,6 +243,7 @@ def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
         node.edges = [edge for _, edge in pairs]
         exprs = [e for e, _ in pairs]
         node._local = (fn, [], list(range(len(exprs))), exprs, list(range(len(fn.results))))
+        node.given_fn = fn        # replay keys the node by this Function (replay.py)
     return node
 
 

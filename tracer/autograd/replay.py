@@ -66,8 +66,9 @@ def describe(run, targets: list) -> Walk | None:
             if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
                     node, AccumulateGrad):
                 raise _Bail(f"{node.name()} is a custom autograd.Function or special node")
-            if getattr(node, "_local", None) is not None:
-                raise _Bail(f"{node.name()} runs a given Function (a jitted call)")
+            if getattr(node, "_local", None) is not None and \
+                    getattr(node, "given_fn", None) is None:
+                raise _Bail(f"{node.name()} was differentiated before (retain_graph)")
             roots += node.input_exprs
             roots += node.output_exprs
         extra = [r._expr for r in run.roots]
@@ -143,7 +144,8 @@ def _node_part(node, index: dict, node_pos: dict) -> tuple:
     return (type(node),
             tuple([index[id(e)] if e is not None else -1 for e in node.input_exprs]),
             tuple([(node_pos[e[0]], e[1]) if e is not None else None for e in node.edges]),
-            tuple([index[id(e)] if e is not None else -1 for e in node.output_exprs]))
+            tuple([index[id(e)] if e is not None else -1 for e in node.output_exprs]),
+            getattr(node, "given_fn", None))      # a jitted call's Function, by identity
 
 
 def lookup(walk: Walk) -> Plan | None:

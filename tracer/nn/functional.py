@@ -6,7 +6,7 @@ import tracer.ops as ops
 from tracer.creation import rand
 from tracer.nn import (functional_act, functional_attn, functional_conv, functional_convt,
                        functional_loss,
-                       functional_misc, functional_norm)
+                       functional_misc, functional_norm, functional_unpool)
 from tracer.nn.functional_act import *  # noqa: F401,F403
 from tracer.nn.functional_attn import *  # noqa: F401,F403
 from tracer.nn.functional_conv import *  # noqa: F401,F403
@@ -14,6 +14,7 @@ from tracer.nn.functional_convt import *  # noqa: F401,F403
 from tracer.nn.functional_loss import *  # noqa: F401,F403
 from tracer.nn.functional_misc import *  # noqa: F401,F403
 from tracer.nn.functional_norm import *  # noqa: F401,F403
+from tracer.nn.functional_unpool import *  # noqa: F401,F403
 from tracer.ops.operands import user_error
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
                                       l1_loss, mse_loss, nll_loss, sigmoid, silu,
@@ -26,7 +27,7 @@ __all__ = ["linear", "bilinear", "dropout", "relu", "sigmoid", "tanh", "softmax"
            "softplus", "leaky_relu", "logsumexp", "softmin"]
 for _m in (functional_act, functional_attn, functional_conv, functional_convt, functional_loss,
            functional_misc,
-           functional_norm):
+           functional_norm, functional_unpool):
     __all__ += _m.__all__
 
 

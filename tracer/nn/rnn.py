@@ -209,6 +209,10 @@ class RNNBase(Module):
             x = ops.transpose(x, 0, 1)
         return x, ((h_n, c_n) if lstm else h_n)
 
+    def flatten_parameters(self) -> None:
+        """PyTorch packs cuDNN weights into one buffer here; gradjit's weights need no
+        packing, so this does nothing (scripts call it after loading a model)."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
