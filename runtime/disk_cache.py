@@ -309,6 +309,53 @@ class DiskCache:
             log.info("%s", message)
 
 
+def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
+    """The object code of a fixed runtime module (the thread pool): from the disk cache under
+    `key` (with the checks kernels get: private files, MAC, the full key compared), else
+    compile_object()'s bytes, stored for the next process.
+
+    Args:
+        name: what the object is (logged, and part of the key).
+        key: everything the object code depends on (its IR, LLVM's version, the target).
+        compile_object: () -> bytes, the object code built the ordinary way.
+    """
+    if not disk_cache_enabled():
+        return compile_object()
+    directory, notes = cache_dir(), []
+    try:
+        problem = prepare_private_dir(directory)
+        if problem is not None:
+            raise Untrusted(f"cache directory unusable: {problem}")
+        secret = load_secret(directory, notes)
+    except Untrusted as e:
+        DISK._log(f"disk cache unusable for {name}: {e}")
+        return compile_object()
+    finally:
+        for note in notes:
+            DISK._log(note)
+    full_key = {"object": name, "format": FORMAT.decode().strip(), **key}
+    path = os.path.join(directory, entry_name(full_key))
+    try:
+        header, objects = unpack_entry(read_private_file(path), secret)
+        if header.get("key") != full_key or len(objects) != 1:
+            raise CorruptEntry("the entry was written for another key")
+        DISK._log(f"disk cache hit for {name}")
+        return objects[0]
+    except FileNotFoundError:
+        reason = "no entry"
+    except (CorruptEntry, OSError) as e:
+        reason = f"unusable entry ({e}), deleted and rebuilt"
+        _unlink(path)
+    DISK._log(f"disk cache miss for {name}: {reason}")
+    data = compile_object()
+    try:
+        write_atomic(directory, path, pack_entry({"key": full_key, "entry": name}, [data],
+                                                 secret))
+    except OSError:
+        pass
+    return data
+
+
 def _noted(exe, origin: str):
     exe.origin = origin
     return exe
