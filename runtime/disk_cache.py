@@ -27,7 +27,7 @@ import sys
 import time
 import weakref
 
-from ir.core import Function
+from ir.core import Function, walk_ops
 from ir.printer import print_function
 from runtime import config, phases
 from runtime.config import log, logging_enabled
@@ -105,10 +105,13 @@ def remember_source_hash(directory: str):
 _SOURCE_HASH = None
 
 
-def lowering_options(bounds_check: bool, vmath: bool = True) -> str:
+def lowering_options(bounds_check: bool, vmath: bool = True, fn: Function | None = None) -> str:
     """The options lowering depends on besides the Function and the source: bounds checks,
     vectorisable math, and whether dots call NumPy's BLAS (code built with loop nests must
-    not be served to a process that calls gemm, or back)."""
+    not be served to a process that calls gemm, or back). Only a program with a dot asks the
+    BLAS question (finding the library was ~5-10 ms of every warm start)."""
+    if fn is not None and not any(op.prim.name == "dot_general" for op in walk_ops(fn)):
+        return f"bounds_check={bounds_check} vmath={vmath} gemm=unused"
     from runtime import blas      # NOTE: late: blas imports llvmlite's IR builder
     gemm = blas.available()
     return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
@@ -142,7 +145,7 @@ def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
               vmath: bool = True) -> dict:
     """The full key of fn's entry: compared with the one stored in the entry before use."""
     return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
-            "lowering": lowering_options(bounds_check, vmath),
+            "lowering": lowering_options(bounds_check, vmath, fn),
             "environment": environment(engine)}
 
 
@@ -334,7 +337,9 @@ def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
         for note in notes:
             DISK._log(note)
     full_key = {"object": name, "format": FORMAT.decode().strip(), **key}
-    path = os.path.join(directory, entry_name(full_key))
+    # NOTE: not a .gjo: kernels' entries are counted and pruned; this one is used by every
+    # process that runs threads
+    path = os.path.join(directory, f"{name}-{entry_name(full_key)[:-4]}.gjr")
     try:
         header, objects = unpack_entry(read_private_file(path), secret)
         if header.get("key") != full_key or len(objects) != 1:
