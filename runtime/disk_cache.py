@@ -392,11 +392,13 @@ def _provide(imports: list):
     """Registers the gradjit_* symbols an object imports before it is loaded (MCJIT aborts
     the process on a symbol it cannot resolve, so an unresolvable one is a miss instead)."""
     import llvmlite.binding as llvm
-
-    from runtime import blas, lapack   # NOTE: late: only entries that call the BLAS need them
     for name in imports:
-        library = blas if "gemm" in name else lapack if "lapacke" in name else None
-        if name.startswith("gradjit_") and library is not None:
+        library = None
+        if name.startswith("gradjit_"):
+            # NOTE: late: only entries that call the BLAS need it (its import: ~5 ms)
+            from runtime import blas, lapack
+            library = blas if "gemm" in name else lapack if "lapacke" in name else None
+        if library is not None:
             try:
                 library.register()
             except RuntimeError as e:
