@@ -1,4 +1,5 @@
-"""gradjit's one thread pool per process: compiled once (runtime.pool_ir), started lazily.
+"""gradjit's one thread pool per process: compiled once (runtime.pool_ir; its object code is
+kept in the disk cache, so later processes only JIT-link it), started lazily.
 
 Kernels find the pool through their workspace header: `threads.write_header` stores the
 address of `gj_pool_run` at POOL_OFFSET when the thread count is above 1, and 0 otherwise
