@@ -29,7 +29,7 @@ def configure_threads(n: int):
 
 
 def build(gj, quick: bool):
-    from benchmarks import imperative_steps, workloads
+    from benchmarks import imperative_steps, model_steps, workloads
     sizes = [10**6] if quick else [10**6, 10**7]
     made = [workloads.chain(gj, n) for n in sizes]
     made.append(workloads.mlp(gj))
@@ -39,6 +39,7 @@ def build(gj, quick: bool):
         if maker is not None:
             made.extend(maker(gj, quick) if name == "gmm" else [maker(gj)])
     made.extend(imperative_steps.build(gj, quick))
+    made.extend(model_steps.build(gj, quick))
     return made
 
 

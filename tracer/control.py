@@ -19,11 +19,11 @@ import inspect
 
 import numpy as np
 
-from ir import Function, TensorType
+from ir import TensorType
 from tracer import captures as capture_log
 from tracer import record
 from tracer.record import torch_op
-from tracer.expr import Expr, build_function, param_expr
+from tracer.expr import Expr, param_expr, closed_region, region_captures
 from tracer.ops.operands import user_error
 from tracer.pytree import tree_flatten, tree_unflatten
 from tracer.staging import as_tensor, is_array_leaf, to_expr
@@ -63,20 +63,6 @@ def _flat_out(out, what: str) -> tuple[list[Expr], object]:
     return exprs, tree
 
 
-def _captures(params: list[Expr], outputs: list[Expr]) -> list[Expr]:
-    """The leaves outputs depend on besides params: what a region must receive."""
-    return build_function("probe", params, outputs)[1]
-
-
-def _dedupe(exprs: list[Expr]) -> list[Expr]:
-    seen, out = set(), []
-    for e in exprs:
-        if id(e) not in seen:
-            seen.add(id(e))
-            out.append(e)
-    return out
-
-
 def _types(exprs) -> str:
     return "(" + ", ".join(str(e.type) for e in exprs) + ")"
 
@@ -101,12 +87,6 @@ def _scalar_bool(x, what: str) -> Tensor:
         zero = record.apply("constant", value=0, dtype=t._expr.type.dtype, shape=())
         t = record.apply("ne", t, zero)
     return t
-
-
-def _region(name: str, params: list[Expr], outputs: list[Expr]) -> Function:
-    fn, caps = build_function(name, params, outputs)
-    assert not caps, "every capture was made a parameter"
-    return fn
 
 
 def _capture_operands(log: dict, caps: list[Expr], captured: list) -> list[Tensor]:
@@ -166,9 +146,9 @@ def cond(pred, true_fn, false_fn, *operands, _captured: list):
         raise user_error(TypeError, f"cond branches return different structures: true_fn "
                                     f"{trees[0]}, false_fn {trees[1]}")
     _check_types(outs[1], outs[0], "cond: false_fn's results differ from true_fn's")
-    caps = _dedupe(_captures(params, outs[0]) + _captures(params, outs[1]))
-    regions = (_region("true_fn", params + caps, outs[0]),
-               _region("false_fn", params + caps, outs[1]))
+    caps = region_captures([(params, outs[0]), (params, outs[1])])
+    regions = (closed_region("true_fn", params + caps, outs[0]),
+               closed_region("false_fn", params + caps, outs[1]))
     results = record.apply("cond", pred_t, *ops, *_capture_operands(log, caps, _captured),
                            regions=regions)
     return tree_unflatten(trees[0], list(results))
@@ -217,9 +197,9 @@ def while_loop(cond_fun, body_fun, init_val, *, _captured: list):
         cparams = _fresh([e.type for e in init_exprs])
         pred = _scalar_bool(_call_body(cond_fun, cparams, [tree], "cond_fun"),
                             "while_loop cond_fun")
-    caps = _dedupe(_captures(cparams, [pred._expr]) + _captures(bparams, body_out))
-    regions = (_region("cond_fun", cparams + caps, [pred._expr]),
-               _region("body_fun", bparams + caps, body_out + caps))
+    caps = region_captures([(cparams, [pred._expr]), (bparams, body_out)])
+    regions = (closed_region("cond_fun", cparams + caps, [pred._expr]),
+               closed_region("body_fun", bparams + caps, body_out + caps))
     results = record.apply("while", *init, *_capture_operands(log, caps, _captured),
                            regions=regions)
     return tree_unflatten(tree, list(results[:len(init)]))
@@ -261,8 +241,8 @@ def scan(f, init, xs=None, length: int | None = None, reverse: bool = False, *,
     params, carry_out, ys, ytree = traced
     _check_types(carry_out, [t._expr for t in carry], "scan body must return the carry's types")
     cparams, xparams = params[:len(carry)], params[len(carry):]
-    caps = _dedupe(_captures(params, carry_out + ys))
-    body = _region("scan_body", cparams + caps + xparams, carry_out + caps + ys)
+    caps = region_captures([(params, carry_out + ys)])
+    body = closed_region("scan_body", cparams + caps + xparams, carry_out + caps + ys)
     results = record.apply("scan", *carry, *_capture_operands(log, caps, _captured), *xs_t,
                            regions=(body,),
                            num_carry=len(carry) + len(caps), length=length,
@@ -370,10 +350,11 @@ def remat(f, *args, _captured: list, **kwargs):
     a, k = tree_unflatten(tree, [next(it) if is_array_leaf(x) else x for x in leaves])
     with tracing(), capture_log.reading() as log:
         outs, out_tree = _flat_out(f(*a, **k), "checkpointed function")
-    caps = _captures(params, outs)
+    caps = region_captures([(params, outs)])
     zeros = [record.apply("constant", value=0, dtype=e.type.dtype, shape=e.type.shape)._expr
              for e in outs]
-    regions = (_region("remat", params + caps, outs), _region("skipped", params + caps, zeros))
+    regions = (closed_region("remat", params + caps, outs),
+               closed_region("skipped", params + caps, zeros))
     pred = record.apply("constant", value=True, dtype="bool", shape=())
     results = record.apply("cond", pred, *arrays, *_capture_operands(log, caps, _captured),
                            regions=regions)

@@ -10,33 +10,14 @@ under the functional transforms (tracer/autograd/function.py) both record throug
 """
 from __future__ import annotations
 
-from ir import Function, TensorType
+from ir import TensorType
 from tracer import record
-from tracer.expr import Expr, apply_op, build_function, param_expr
+from tracer.expr import Expr, apply_op, param_expr, closed_region, region_captures
 from tracer.tensor import Tensor
 
 
 def zeros_expr(t: TensorType) -> Expr:
     return apply_op("constant", (), None, value=0, dtype=t.dtype, shape=t.shape)[0]
-
-
-def dedupe(exprs: list[Expr]) -> list[Expr]:
-    seen, out = set(), []
-    for e in exprs:
-        if id(e) not in seen:
-            seen.add(id(e))
-            out.append(e)
-    return out
-
-
-def _closed(name: str, params: list[Expr], outputs: list[Expr]) -> Function:
-    fn, caps = build_function(name, params, outputs)
-    assert not caps, "every value a region reads is one of its parameters"
-    return fn
-
-
-def _captures(params: list[Expr], outputs: list[Expr]) -> list[Expr]:
-    return build_function("probe", params, outputs)[1]
 
 
 def record_custom_vjp(name: str, params, operands, body_outs, fwd_outs, res, res_params,
@@ -51,14 +32,14 @@ def record_custom_vjp(name: str, params, operands, body_outs, fwd_outs, res, res
         g_params: the backward's cotangent params, one per output.
         cts: the backward's cotangent per operand (None: zero), of the operand's type.
     """
-    bwd_caps = _captures(res_params + g_params, [c for c in cts if c is not None])
+    bwd_caps = region_captures([(res_params + g_params, [c for c in cts if c is not None])])
     residuals = list(res) + bwd_caps
-    caps = dedupe(_captures(params, body_outs) + _captures(params, fwd_outs + residuals))
-    body = _closed(name, params + caps, body_outs)
-    fwd = _closed(f"{name}_fwd", params + caps, fwd_outs + residuals)
+    caps = region_captures([(params, body_outs), (params, fwd_outs + residuals)])
+    body = closed_region(name, params + caps, body_outs)
+    fwd = closed_region(f"{name}_fwd", params + caps, fwd_outs + residuals)
     filled = [zeros_expr(p.type) if c is None else c for p, c in zip(params, cts)]
     filled += [zeros_expr(c.type) for c in caps]
-    bwd = _closed(f"{name}_bwd", res_params + bwd_caps + g_params, filled)
+    bwd = closed_region(f"{name}_bwd", res_params + bwd_caps + g_params, filled)
     args = [Tensor(e) for e in list(operands) + caps]
     return record.apply("custom_vjp_call", *args, regions=(body, fwd, bwd))
 
@@ -67,10 +48,9 @@ def record_custom_jvp(name: str, params, operands, body_outs, t_params, jvp_outs
                       jvp_touts) -> tuple[Tensor, ...]:
     """Records custom_jvp_call(*operands, *captures); t_params are the jvp rule's tangent
     params (one per operand), jvp_outs / jvp_touts what it returned (one per output)."""
-    caps = dedupe(_captures(params, body_outs)
-                  + _captures(params + t_params, jvp_outs + jvp_touts))
+    caps = region_captures([(params, body_outs), (params + t_params, jvp_outs + jvp_touts)])
     t_caps = [param_expr(c.type, "t") for c in caps]
-    body = _closed(name, params + caps, body_outs)
-    jvp = _closed(f"{name}_jvp", params + caps + t_params + t_caps, jvp_outs + jvp_touts)
+    body = closed_region(name, params + caps, body_outs)
+    jvp = closed_region(f"{name}_jvp", params + caps + t_params + t_caps, jvp_outs + jvp_touts)
     args = [Tensor(e) for e in list(operands) + caps]
     return record.apply("custom_jvp_call", *args, regions=(body, jvp))

@@ -201,6 +201,25 @@ def build_function(name: str, params: list[Expr], outputs: list[Expr]):
     results = [env[id(o)] for o in outputs]
     return Function(name, fn_params, body, results), captures
 
+def closed_region(name: str, params: list[Expr], outputs: list[Expr]):
+    """The Function of a region whose captures were all made parameters beforehand."""
+    fn, caps = build_function(name, params, outputs)
+    assert not caps, "every value a region reads is one of its parameters"
+    return fn
+
+
+def region_captures(regions: list[tuple[list[Expr], list[Expr]]]) -> list[Expr]:
+    """The leaves each region's outputs depend on besides its params, first-use order, each
+    once: what a control-flow or custom-rule op must receive for all its regions."""
+    seen: set[int] = set()
+    out: list[Expr] = []
+    for params, outputs in regions:
+        for e in build_function("probe", params, outputs)[1]:
+            if id(e) not in seen:
+                seen.add(id(e))
+                out.append(e)
+    return out
+
 
 def _copy_op(e: Expr, env, body, copied, keep_alive):
     """Copies e's op once (all its results), mapping inputs through env."""

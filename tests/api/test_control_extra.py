@@ -7,19 +7,10 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir import walk_ops
+from tests.gradcheck import numeric_grad as _fd
 
 BRANCHES = [lambda x: gj.sin(x), lambda x: x * x, lambda x: gj.exp(x) * 0.5]
 X = np.array([0.3, -1.2, 0.8])
-
-
-def _fd(f, x, eps=1e-6):
-    flat = x.ravel()
-    out = []
-    for k in range(flat.size):
-        e = np.zeros_like(flat)
-        e[k] = eps
-        out.append((f((flat + e).reshape(x.shape)) - f((flat - e).reshape(x.shape))) / (2 * eps))
-    return np.array(out).reshape(x.shape)
 
 
 def _np_branch(i, x):

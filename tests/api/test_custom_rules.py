@@ -6,20 +6,10 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir import parse, walk_ops
+from tests.gradcheck import numeric_grad as _fd
 
 X = np.array([0.3, -1.2, 2.0])
 Y = np.array([2.0, -1.0, 0.5])
-
-
-def _fd(f, x, eps=1e-6):
-    """Central finite differences of scalar f at x (float64)."""
-    flat = x.ravel()
-    out = []
-    for k in range(flat.size):
-        e = np.zeros_like(flat)
-        e[k] = eps
-        out.append((f((flat + e).reshape(x.shape)) - f((flat - e).reshape(x.shape))) / (2 * eps))
-    return np.array(out).reshape(x.shape)
 
 
 # ---- custom_vjp ----------------------------------------------------------------------------

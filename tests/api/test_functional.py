@@ -9,17 +9,7 @@ import pytest
 
 import gradjit as gj
 from ir.parser import parse
-
-
-def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of scalar f at x (float64)."""
-    x = np.asarray(x, np.float64)
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = eps
-        out[i] = (float(f(x + step)) - float(f(x - step))) / (2 * eps)
-    return out
+from tests.gradcheck import numeric_grad
 
 
 def readme_loss(w, x):

@@ -10,19 +10,9 @@ import numpy as np
 import pytest
 
 import gradjit as gj
+from tests.gradcheck import numeric_grad as fd_grad
 
 RNG = np.random.default_rng(1234)
-
-
-def fd_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of the scalar f at x (float64)."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def values(t) -> np.ndarray:

@@ -10,20 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradjit as gj
+from tests.gradcheck import numeric_grad
 
 RNG = np.random.default_rng(0)
 A, B = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 4))
 C, D = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((5, 4, 2))
-
-
-def numeric_grad(f, x, eps=1e-6):
-    x = np.asarray(x)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        g[i] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
-    return g
 
 
 def check_grad(f, *args):

@@ -11,6 +11,7 @@ import pytest
 import gradjit as gj
 from tests.api.recorded.nan_cases import X as NAN_X
 from tests.api.recorded.nan_cases import cases
+from tests.gradcheck import numeric_grad as _fd
 
 # ---- var / std: the spelling decides the default correction --------------------------------
 X = np.arange(12.0).reshape(3, 4) ** 1.5
@@ -186,10 +187,6 @@ def test_function_backward_is_used_imperatively():
 def test_function_backward_under_the_interpreter(monkeypatch):
     monkeypatch.setenv("GRADJIT_BACKEND", "interpret")
     np.testing.assert_array_equal(gj.grad(_twice_loss)(gj.tensor(XS)).numpy(), np.full(3, 3.0))
-
-
-def _fd(f, x, eps=1e-6):
-    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
 
 
 def test_correct_function_matches_finite_differences_and_its_values_stay_exact():
