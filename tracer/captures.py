@@ -31,6 +31,11 @@ def note(tensors) -> None:
                 log[id(e)] = (e, t)
 
 
+def active() -> bool:
+    """Whether a trace is noting reads (record.py's op memo stays out of traces)."""
+    return getattr(_state, "log", None) is not None
+
+
 @contextlib.contextmanager
 def reading():
     """Collects the reads of the code run inside; an enclosing collection sees them too

@@ -64,8 +64,17 @@ def data_expr(array: np.ndarray) -> Expr:
     array = np.asarray(array)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    t = TensorType(dtype_of_numpy(array.dtype), array.shape)
+    key = (array.dtype, array.shape)
+    t = _DATA_TYPES.get(key)
+    if t is None:
+        if len(_DATA_TYPES) >= 4096:
+            _DATA_TYPES.clear()
+        t = _DATA_TYPES[key] = TensorType(dtype_of_numpy(array.dtype), array.shape)
     return Expr(Value(t), data=array)
+
+
+# (NumPy dtype, shape) -> TensorType: every realised array gets one (hot in a training step)
+_DATA_TYPES: dict = {}
 
 
 def param_expr(t: TensorType, hint: str | None = None) -> Expr:

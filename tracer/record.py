@@ -14,7 +14,7 @@ import functools
 import inspect
 import threading
 
-from tracer import captures
+from tracer import captures, op_memo
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -28,9 +28,37 @@ def apply(prim: str, *tensors: Tensor, regions=(), **params):
     """Records one primitive; returns a Tensor, or a tuple for multi-result primitives."""
     loc = getattr(_state, "loc", None) or user_location()
     captures.note(tensors)           # a trace learns which Tensor each captured Expr is
-    exprs = apply_op(prim, tuple(t._expr for t in tensors), loc, regions=regions, **params)
+    ins = tuple([t._expr for t in tensors])
+    exprs = apply_op(prim, ins, loc, regions=regions, **params)
+    log = getattr(_state, "memo_log", None)
+    if log is not None:
+        log.append((ins, exprs))      # the body of a memoised op (op_memo.py) being learnt
     outs = [Tensor(e) for e in exprs]
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)
+
+
+def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
+    """fn(*args, **kwargs), replayed from its template when the call's key has one."""
+    keyed = op_memo.key_of(fn, args, kwargs) if not captures.active() else None
+    if keyed is None:
+        return fn(*args, **kwargs)
+    key, tensors = keyed
+    hit = op_memo.lookup(key)
+    if hit is not None:
+        if op_memo.refused(hit):
+            return fn(*args, **kwargs)
+        guard = op_memo.GUARDS.get(name)
+        if guard is not None:
+            guard(args, kwargs)
+        op_memo.STATS["replays"] += 1
+        return hit.replay(tensors, loc)
+    exprs = [t._expr for t in tensors]
+    versions = [t._storage.version for t in tensors]
+    _state.memo_log = log = []
+    result = fn(*args, **kwargs)
+    _state.memo_log = None
+    op_memo.build(key, tensors, versions, exprs, log, result)
+    return result
 
 
 def op_location() -> str | None:
@@ -43,10 +71,22 @@ def _positional(fn):
     so that `saves` (argument positions) and the hooks see them as in a positional call."""
     sig = inspect.signature(fn)
     names = {p.name for p in sig.parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD}
+    order = [p.name for p in sig.parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def bind(args, kwargs):
         if names.isdisjoint(kwargs):
             return args, kwargs
+        if names.issuperset(kwargs):
+            # what sig.bind gives without its cost (F.mse_loss(a, b, reduction="sum") is
+            # in every step of a loop): keyword arguments that continue the positional ones
+            # move to positions, up to the first one not given; a clash is left for the
+            # call to report
+            args, kwargs, i = list(args), dict(kwargs), len(args)
+            while i < len(order) and order[i] in kwargs:
+                args.append(kwargs.pop(order[i]))
+                i += 1
+            return tuple(args), kwargs
         bound = sig.bind(*args, **kwargs)
         return bound.args, bound.kwargs
     return bind
@@ -54,6 +94,8 @@ def _positional(fn):
 
 def torch_op(name: str, saves: tuple = ()):
     """Marks a user-facing op (see module docstring)."""
+    memo = name in op_memo.OPS
+
     def wrap(fn):
         bind = _positional(fn)
 
@@ -66,10 +108,11 @@ def torch_op(name: str, saves: tuple = ()):
             _state.depth = 1
             _state.loc = loc = user_location()
             try:
-                result = fn(*args, **kwargs)
+                result = _memoised(name, fn, args, kwargs, loc) if memo else fn(*args, **kwargs)
             finally:
                 _state.depth = 0
                 _state.loc = None
+                _state.memo_log = None
             # the hooks see the op's location (one stack walk per user op, not per use)
             _state.hook_loc = loc
             try:

@@ -27,9 +27,10 @@ import numpy as np
 from ir.core import DTYPES
 from tracer import pipeline
 from tracer import device as devices
+from tracer import realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, build_function, data_expr, settle
+from tracer.expr import Expr, apply_op, data_expr, settle
 from tracer.tensor_str import format_tensor
 
 NON_LEAF_GRAD_WARNING = (
@@ -445,11 +446,7 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
         pending += _recorded_pending(pending)
         if _UPDATED:
             pending += _updated_pending(pending)
-        fn, captures = build_function("realize", [], pending)
-        for c in captures:
-            if c.symbolic:
-                raise TracerError("cannot compute a value that depends on a traced parameter")
-        outs = run_function(fn, [c.data for c in captures])
+        outs = realize_plans.compute(pending, run_function)
         for e, out in zip(pending, outs):
             out.flags.writeable = False
             settle(e, out)

@@ -77,7 +77,10 @@ def _has_dim(args, kwargs) -> bool:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, numbers.Number)
+    t = type(x)
+    if t is float or t is int or t is bool:
+        return True
+    return not isinstance(x, Tensor) and isinstance(x, numbers.Number)   # (abc check: slow)
 
 
 _OVERLOADS = {

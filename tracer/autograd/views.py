@@ -85,7 +85,11 @@ def set_data(self: Tensor, other: Tensor):
 def assign(t: Tensor, expr):
     """Points t at a new value (and rewrites the tensors sharing it)."""
     t._expr = expr
-    if t._storage.members is not None:
+    st = t._storage
+    if st.members is not None:
+        if len(st.members) == 1 and positions(t) is None:
+            st.root_expr = expr        # the storage's only tensor, the whole value (hot:
+            return                     # every optimizer step of a Parameter)
         propagate(t)
 
 

@@ -14,7 +14,9 @@ from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, norm_axi
 from tracer.ops.elementwise import relu, sigmoid, tanh
 from tracer.ops.indexing import take_along
 from tracer.ops.reduce import broadcast_back, kept_shape, logsumexp
+from tracer import op_memo
 from tracer.record import apply, torch_op
+from tracer.tensor import Tensor
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
            "relu", "sigmoid", "tanh", "silu", "softplus", "leaky_relu", "logsumexp"]
@@ -90,17 +92,34 @@ def _class_targets(logp, target, ignore_index: int):
     c = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
     t = cast(t, "i64")
     valid = apply("ne", t, constant(ignore_index, "i64", t.shape))
-    data = t._expr.data
-    if data is not None:
-        bad = data[(data != ignore_index) & ((data < 0) | (data >= c))]
-        if bad.size:
-            raise user_error(IndexError, f"Target {int(bad.flat[0])} is out of bounds.")
+    _check_target_values(t, c, ignore_index)
     safe = apply("select", valid, t, constant(0, "i64", t.shape))
     cls = 1 if logp.ndim > 1 else 0
     picked = take_along(logp, apply("reshape", safe, shape=kept_shape(logp.shape, (cls,))
                                     if logp.ndim > 1 else (1,)), cls)
     nll = apply("neg", apply("reshape", picked, shape=want))
     return nll, valid, safe
+
+
+def _check_target_values(t, c: int, ignore_index: int):
+    data = t._expr.data
+    if data is not None:
+        bad = data[(data != ignore_index) & ((data < 0) | (data >= c))]
+        if bad.size:
+            raise user_error(IndexError, f"Target {int(bad.flat[0])} is out of bounds.")
+
+
+def _memo_guard(args, kwargs):
+    """The data check of _class_targets, before a replay of cross_entropy / nll_loss
+    (tracer/op_memo.py): both take (input, target, weight, size_average, ignore_index)."""
+    x, t = args[0], args[1] if len(args) > 1 else kwargs.get("target")
+    ignore = kwargs.get("ignore_index", args[4] if len(args) > 4 else -100)
+    if isinstance(x, Tensor) and isinstance(t, Tensor) and t._expr.type.dtype == "i64" \
+            and x.ndim > 0:
+        _check_target_values(t, x.shape[1] if x.ndim > 1 else x.shape[0], ignore)
+
+
+op_memo.GUARDS["NllLoss"] = _memo_guard
 
 
 def _nll(logp, target, weight, ignore_index, reduction, label_smoothing=0.0):

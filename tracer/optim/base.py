@@ -140,8 +140,9 @@ class Optimizer:
             tensors += [p, p._grad] + [self.state[p][k] for k in keys]
         # the hyperparameters go in as 0-d arrays (program inputs, so a changed lr does not
         # recompile); they only become Tensors when the step is traced symbolically
-        scalars = [np.asarray(v).astype(DTYPES[p._expr.type.dtype])
-                   for p, h in zip(params, hypers) for v in h.values()]
+        scalars = []
+        for p, h in zip(params, hypers):
+            scalars += _scalar_arrays(p._expr.type.dtype, tuple(h.values()))
         if any(t._expr.symbolic for t in tensors):
             inputs = tensors + [tensor_from_array(a) for a in scalars]
             outs = self._apply(params, inputs, names, hypers, flags)
@@ -251,6 +252,25 @@ def _loaded_state(p: Tensor, name: str, value):
     if isinstance(value, Tensor):
         return tensor(value.detach().numpy().copy(), dtype=p.dtype)
     return value
+
+
+# (dtype, hyperparameter values) -> their 0-d arrays: SGD's are the same every step
+_SCALARS: dict = {}
+
+
+def _scalar_arrays(dtype: str, values: tuple) -> list[np.ndarray]:
+    if not all(type(v) in (float, int, bool) for v in values):
+        return [np.asarray(v).astype(DTYPES[dtype]) for v in values]
+    # floats by their bits (-0.0 is not 0.0, NaN finds itself)
+    key = (dtype, tuple([v.hex() if type(v) is float else v for v in values]))
+    hit = _SCALARS.get(key)
+    if hit is None:
+        if len(_SCALARS) >= 1024:             # Adam's bias corrections change every step
+            _SCALARS.clear()
+        hit = _SCALARS[key] = [np.asarray(v).astype(DTYPES[dtype]) for v in values]
+        for a in hit:
+            a.flags.writeable = False
+    return hit
 
 
 def _assign(t: Tensor, expr):

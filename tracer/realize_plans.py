@@ -1,0 +1,131 @@
+"""Reading a value in a loop (`loss.item()` every step) reuses the program built for it.
+
+`tensor.realize` cuts the pending graph into an ir.Function (expr.build_function) and looks
+it up in the compile cache by the Function's structure: both passes copy or hash the whole
+program on every read. Here a cheaper structural key of the pending graph itself is taken
+first (as tracer/autograd/replay.py does for backward()): the primitives, their frozen
+params and types, how Exprs are shared, which leaves hold data, and where the wanted Exprs
+sit. Equal keys mean build_function would cut the same program with its captures at the
+same positions of this walk, so the Function built the first time is run again, bound to
+this read's arrays.
+
+Not keyed (realize builds as before): a symbolic value (inside a functional trace), an op
+with regions or with a param that is not a plain value, a graph of over _MAX_EXPRS values.
+"""
+from __future__ import annotations
+
+from tracer.errors import TracerError
+from tracer.expr import _frozen_params, build_function
+
+_UNSET = object()
+_MAX_EXPRS = 4096
+_PLANS: dict = {}
+_PLANS_LIMIT = 256
+# reads that reran a kept program (hits) or built one for a new structure (misses)
+STATS = {"hits": 0, "misses": 0}
+
+
+def compute(pending: list, run) -> list:
+    """The arrays of the pending Exprs: run(fn, arrays) of the program kept for their
+    structure, or of the one cut now (and kept)."""
+    walk = describe(pending)
+    plan = lookup(walk) if walk is not None else None
+    if plan is not None:
+        return run(*plan)
+    fn, captures = build_function("realize", [], pending)
+    for c in captures:
+        if c.symbolic:
+            raise TracerError("cannot compute a value that depends on a traced parameter")
+    outs = run(fn, [c.data for c in captures])
+    if walk is not None:
+        store(walk, fn, captures)
+    return outs
+
+
+class _Bail(Exception):
+    pass
+
+
+class Walk:
+    __slots__ = ("key", "exprs", "index")
+
+    def __init__(self, key, exprs, index):
+        self.key = key
+        self.exprs = exprs
+        self.index = index
+
+
+def describe(roots: list) -> Walk | None:
+    """The structural key of computing roots (pending Exprs), or None if not keyable."""
+    try:
+        exprs, index = _walk(roots)
+        parts = tuple([_part(e, index) for e in exprs])
+    except _Bail:
+        return None
+    return Walk((parts, tuple([index[id(r)] for r in roots])), exprs, index)
+
+
+def _walk(roots: list) -> tuple[list, dict]:
+    """Every Expr the program reads or computes, depth first; data and params are leaves."""
+    exprs, index = [], {}
+    for root in roots:
+        if id(root) in index:
+            continue
+        stack = [root]
+        while stack:
+            e = stack.pop()
+            if id(e) in index:
+                continue
+            if e.symbolic or len(exprs) >= _MAX_EXPRS:
+                raise _Bail
+            index[id(e)] = len(exprs)
+            exprs.append(e)
+            if e.data is None and e.op is not None:
+                stack.extend(reversed(e.args))
+    return exprs, index
+
+
+def _part(e, index: dict) -> tuple:
+    if e.data is not None or e.op is None:
+        return (e.value.type, e.data is not None)
+    op = e.op
+    if op.regions:
+        raise _Bail
+    frozen = getattr(op, "frozen", _UNSET)
+    if frozen is _UNSET:
+        frozen = _frozen_params(op.params)
+    if frozen is None:
+        raise _Bail
+    out = 0 if len(op.results) == 1 else op.results.index(e.value)
+    # an op with several results read through several Exprs: the same op, by its first
+    # result's position in the walk, so sharing is part of the key
+    return (op.prim.name, frozen, out, e.value.type, tuple([index[id(a)] for a in e.args]))
+
+
+def lookup(walk: Walk):
+    """(fn, capture arrays) of a kept program for walk's structure, or None."""
+    plan = _PLANS.get(walk.key)
+    if plan is None:
+        return None
+    fn, positions = plan
+    arrays = [walk.exprs[i].data for i in positions]
+    if any(a is None for a in arrays):
+        return None
+    STATS["hits"] += 1
+    return fn, arrays
+
+
+def store(walk: Walk, fn, captures: list):
+    if any(len(op.results) > 1 for op in fn.body):
+        return          # which results of one op the walk reached is not in the key
+    positions = [walk.index.get(id(c)) for c in captures]
+    if any(p is None for p in positions):
+        return
+    if len(_PLANS) >= _PLANS_LIMIT:
+        _PLANS.clear()
+    _PLANS[walk.key] = (fn, positions)
+    STATS["misses"] += 1
+
+
+def clear():
+    _PLANS.clear()
