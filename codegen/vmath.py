@@ -19,10 +19,9 @@ _Emit are in codegen/vmath_base.py, sin/cos/tan in codegen/vmath_trig.py):
   1 - 2/(e^2|x| + 1); one division for both. logistic: 1/(1+e) or e/(1+e) with e = e^-|x|.
   Neither overflows; both saturate exactly.
 - sin, cos, tan: n = rint(x*2/pi), r = x - n*pi/2 with pi/2 in three parts and FMA, sin(r) and
-  cos(r) picked and signed by n mod 4. Accurate for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32,
-  1e15 in f64). Beyond it f32 sin/cos switch (by a select) to a table-free Payne-Hanek
-  reduction in f64 (codegen/vmath_trig.py: <= 0.84 ulp on a dense sweep up to the largest f32);
-  f64 results there stay finite (|sin|, |cos| <= 1) but are not accurate; +-inf, nan: nan.
+  cos(r) picked and signed by n mod 4, for |x| <= TRIG_ACCURATE_LIMIT (1e6 in f32, 1e15 in
+  f64). Beyond it, a cold branch to an exact Payne-Hanek reduction (codegen/vmath_trig.py: the
+  only exception to straight-line code; accurate to the largest float); +-inf, nan: nan.
 
 Polynomials are Taylor series with exact rational coefficients (1/k!, 2/(2k+1)), of degrees
 chosen so that the truncation error on the reduced interval is far below half an ulp (see the

@@ -193,7 +193,7 @@ def _sin_pi_frac(e: _Emit, x: ll.Value) -> tuple[ll.Value, ll.Value]:
     """(sin(pi r), cos(pi r)) with r = x - rint(x) in [-1/2, 1/2], exact: sin(pi x) up to sign."""
     r = e.bld.fsub(x, e.call("llvm.rint", x))
     pr = e.bld.fmul(r, e.f(_constants()["pi"]))
-    return sin(e.bld, pr), cos(e.bld, pr)
+    return sin(e.bld, pr, in_range=True), cos(e.bld, pr, in_range=True)   # no rare path
 
 
 def _lgamma_pos(e: _Emit, y: ll.Value) -> ll.Value:
