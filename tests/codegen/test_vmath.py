@@ -465,27 +465,6 @@ def test_erf_constants_are_truncated_below_half_an_ulp():
     assert abs(float(coeffs[-1])) < 1e-24
 
 
-@pytest.mark.parametrize("name", ["F32", "F64"])
-def test_tanh_pade_truncation_is_below_an_eighth_of_an_ulp(name):
-    """The continued fraction cut at tanh_depth, in exact arithmetic, against tanh from a
-    60-digit exponential, over |x| <= TANH_SWITCH (the error grows with x: checked on a grid
-    up to the switch): relative error below 2^-(mant+3)."""
-    from decimal import Decimal, localcontext
-    from fractions import Fraction
-    args = vmath_constants.FORMAT_ARGS[name]
-    num, den = vmath_base._tanh_pade(args["tanh_depth"])
-    with localcontext() as ctx:
-        ctx.prec = 60
-        for k in range(1, 12):
-            x = vmath_base.TANH_SWITCH * k / 11
-            e2x = (2 * Decimal(x.numerator) / Decimal(x.denominator)).exp()
-            want = Fraction((e2x - 1) / (e2x + 1))
-            z = x * x
-            got = x + x * z * sum(c * z ** i for i, c in enumerate(num)) / sum(
-                c * z ** i for i, c in enumerate(den))
-            assert abs(got / want - 1) < Fraction(1, 2 ** (args["mant"] + 3)), (name, k)
-
-
 def _table_text(name: str, fmt) -> str:
     """The source of one entry of codegen/vmath_constants.py (to paste when it is stale)."""
     fields = "".join(f"    {k}={v!r},\n" for k, v in dataclasses.asdict(fmt).items())
