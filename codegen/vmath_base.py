@@ -56,14 +56,20 @@ def _split(v: Fraction, mant: int, parts: int) -> list[float]:
     return out
 
 
-def _tanh_series(terms: int) -> list[Fraction]:
-    """c_k with (tanh(x) - x)/x^3 = sum_k c_k x^(2k): from the Bernoulli numbers B_2n,
-    tanh(x) = sum_n 2^2n (2^2n - 1) B_2n x^(2n-1) / (2n)!."""
-    b = [Fraction(1)]
-    for m in range(1, 2 * terms + 5):     # B_m = -1/(m+1) sum_{j<m} C(m+1, j) B_j
-        b.append(-sum(math.comb(m + 1, j) * b[j] for j in range(m)) / (m + 1))
-    return [Fraction(4 ** n * (4 ** n - 1), math.factorial(2 * n)) * b[2 * n]
-            for n in range(2, terms + 2)]
+def _tanh_pade(depth: int) -> tuple[list[Fraction], list[Fraction]]:
+    """(C, D) with tanh(x) = x + x * z C(z) / D(z), z = x^2, D(0) = 1: Lambert's continued
+    fraction tanh x = x / (1 + z/(3 + z/(5 + ... z/(2 depth + 1)))) as one ratio (a Pade
+    approximant), written as a correction to x so that x's own term costs no rounding."""
+    def add(u: list, v: list) -> list:
+        width = max(len(u), len(v))
+        return [sum(w[i] for w in (u, v) if i < len(w)) for i in range(width)]
+
+    p, q = [Fraction(2 * depth + 1)], [Fraction(1)]          # the tail of the fraction, p/q
+    for k in range(depth - 1, -1, -1):                        # (2k+1) + z q/p = ((2k+1)p + zq)/p
+        p, q = add([(2 * k + 1) * c for c in p], [Fraction(0)] + q), p
+    # tanh = x q/p; q(0) = p(0), so q - p = z C(z)
+    num = [c / p[0] for c in add(q, [-c for c in p])]
+    return num[1:], [c / p[0] for c in p]
 
 
 def _economize(coeffs: list[Fraction], hi: Fraction, degree: int) -> list[Fraction]:
@@ -108,24 +114,25 @@ class _Format:
     sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
     cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
     log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
-    tanh_p: tuple              # tanh(x) = x + x^3 P(x^2) for |x| <= TANH_SWITCH (economised)
+    tanh_num: tuple            # tanh(x) = x + x z C(z)/D(z), z = x^2, for |x| <= TANH_SWITCH:
+    tanh_den: tuple            # C and D (D(0) = 1) from _tanh_pade
     exp_lo: float              # exp(x) rounds to 0 below this ...
     exp_hi: float              # ... and overflows above this; both keep |n| < 2 * bias
     expm1_lo: float            # expm1(x) rounds to -1 below this: e^x < 2^-(mant+3)
 
 
-# Below it tanh is a polynomial; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).
+# Below it tanh is a Pade approximant; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).
 TANH_SWITCH = Fraction(11, 20)
-_TANH_TERMS = 24                      # truncation on |x| <= 0.55: ~(0.55/(pi/2))^48 = 1e-22
 
 
 def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
-                 cos_k: int, log_j: int, tanh_deg: int) -> _Format:
+                 cos_k: int, log_j: int, tanh_depth: int) -> _Format:
     """Round the exact constants and coefficients to one precision."""
     def rnd_all(seq):
         return tuple(_round(Fraction(c), mant) for c in seq)
 
     sqrt_half = _round(Fraction(math.sqrt(0.5)), mant)
+    tanh_num, tanh_den = _tanh_pade(tanh_depth)
     return _Format(
         width=width, mant=mant, bias=bias,
         log2e=_round(1 / LN2, mant),
@@ -137,7 +144,7 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
         sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
         cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
         log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),
-        tanh_p=rnd_all(_economize(_tanh_series(_TANH_TERMS), TANH_SWITCH ** 2, tanh_deg)),
+        tanh_num=rnd_all(tanh_num), tanh_den=rnd_all(tanh_den),
         exp_lo=float(math.floor(float(LN2) * -(bias + mant + 2))),
         exp_hi=float(math.ceil(float(LN2) * (bias + 1))),
         expm1_lo=float(math.floor(float(LN2) * -(mant + 4))),

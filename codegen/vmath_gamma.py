@@ -26,6 +26,7 @@ from fractions import Fraction
 
 from llvmlite import ir as ll
 
+from codegen import vmath_tables
 from codegen.vmath import (ERF_MID, ERF_ONE, ERF_SMALL, PI, _erf64, _erf_constants, _Emit,
                            _exp, _round, cos, log, sin)
 from codegen.vmath_special import in_f64
@@ -33,7 +34,6 @@ from codegen.vmath_special import in_f64
 SHIFT = 8                   # y < SHIFT is moved to y + SHIFT by the recurrences
 ERFC_TAIL = (6.0, 28.0)     # erfc's second Chebyshev segment; erfc(28) = 0 in f64 (< 2^-1074)
 ERFC_TAIL_TERMS = 30
-_CACHE: dict = {}
 
 
 def bernoulli(count: int) -> list[Fraction]:
@@ -85,8 +85,14 @@ def _a_erfcx(u: Decimal) -> Decimal:
 
 
 def _constants() -> dict:
-    if _CACHE:
-        return _CACHE
+    """The f64 constants, from the table (codegen/vmath_tables.py: the exact arithmetic took
+    ~45 ms of a cold compile)."""
+    return vmath_tables.GAMMA
+
+
+def derive_constants() -> dict:
+    """The f64 constants in exact arithmetic (what vmath_tables.GAMMA holds); Bernoulli numbers
+    as (numerator, denominator) pairs."""
     lo, hi = ERFC_TAIL
     tail = chebyshev(_a_erfcx, Fraction(1) / Fraction(hi), Fraction(1) / Fraction(lo),
                      ERFC_TAIL_TERMS + 6)[:ERFC_TAIL_TERMS]
@@ -98,11 +104,11 @@ def _constants() -> dict:
     with localcontext() as ctx:
         ctx.prec = 50
         half_log_2pi = Fraction((2 * _dec(PI)).ln() / 2)
-    _CACHE.update(
-        erfc_tail=tuple(_round(c, 52) for c in tail), bernoulli=b,
+    return dict(
+        erfc_tail=tuple(_round(c, 52) for c in tail),
+        bernoulli=tuple((v.numerator, v.denominator) for v in b),
         stirling=tuple(_round(c, 52) for c in stirling), half_log_2pi=_round(half_log_2pi, 52),
         digamma=tuple(_round(c, 52) for c in digamma), pi=_round(PI, 52))
-    return _CACHE
 
 
 def _clenshaw(e: _Emit, t: ll.Value, coeffs: tuple) -> ll.Value:
@@ -269,8 +275,8 @@ def _polygamma_pos(e: _Emit, y: ll.Value, n: int) -> ll.Value:
     r2 = b.fmul(r, r)
     bern = c["bernoulli"]
     coeffs = [float(math.factorial(n - 1)), math.factorial(n) / 2]
-    series = [_round(bern[2 * j] * math.factorial(2 * j + n - 1) / math.factorial(2 * j), 52)
-              for j in range(1, 13)]
+    series = [_round(Fraction(*bern[2 * j]) * math.factorial(2 * j + n - 1)
+                     / math.factorial(2 * j), 52) for j in range(1, 13)]
     rn = e.f(1.0)
     for _ in range(n):
         rn = b.fmul(rn, r)

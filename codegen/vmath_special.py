@@ -29,6 +29,7 @@ from fractions import Fraction
 
 from llvmlite import ir as ll
 
+from codegen import vmath_tables
 from codegen.vmath import (LN2, PI, _economize, _Emit, _expm1, _expm1_poly, _log_core,
                            _log_specials, _log_split, _reduce_ln2, _round, _split, log, log1p)
 
@@ -37,7 +38,6 @@ ATAN_Z_MAX = Fraction(1716, 10000)
 ATAN_DEGREE = 16           # economised degree in t^2 (the error is measured by the tests)
 TAN_PI_8, TAN_3PI_8 = math.sqrt(2) - 1, math.sqrt(2) + 1
 LARGE = 2.0 ** 28          # asinh / acosh switch to log(|x|) + ln 2 (the square loses nothing)
-_CONSTANTS: dict = {}
 
 
 def _ln10() -> Fraction:
@@ -47,20 +47,23 @@ def _ln10() -> Fraction:
 
 
 def _constants() -> dict:
-    """The f64 constants (computed once, on first use)."""
-    if _CONSTANTS:
-        return _CONSTANTS
+    """The f64 constants, from the table (codegen/vmath_tables.py: the exact arithmetic took
+    ~15 ms of a cold compile)."""
+    return vmath_tables.SPECIAL
+
+
+def derive_constants() -> dict:
+    """The f64 constants in exact arithmetic (what vmath_tables.SPECIAL holds)."""
     taylor = [Fraction((-1) ** (k + 1), 2 * k + 3) for k in range(30)]   # 0.1716^30: 1e-23
     ln10 = _ln10()
     log10_2 = LN2 / ln10
     hi = _round(log10_2, 40)                      # k * hi is exact for |k| < 2^12
-    _CONSTANTS.update(
+    return dict(
         atan_p=tuple(_round(c, 52) for c in _economize(taylor, ATAN_Z_MAX, ATAN_DEGREE)),
         pio2=tuple(_split(PI / 2, 52, 2)), pio4=tuple(_split(PI / 4, 52, 2)),
         pi=tuple(_split(PI, 52, 2)), ln2=_round(LN2, 52), inv_ln2=_round(1 / LN2, 52),
         ln2_pair=tuple(_split(LN2, 52, 2)), log10_2=(hi, _round(log10_2 - Fraction(hi), 52)),
         log10_e=_round(1 / ln10, 52))
-    return _CONSTANTS
 
 
 def in_f64(fn64):

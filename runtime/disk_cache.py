@@ -27,7 +27,7 @@ import sys
 import time
 import weakref
 
-from ir.core import Function
+from ir.core import Function, walk_ops
 from ir.printer import print_function
 from runtime import config, phases
 from runtime.config import log, logging_enabled
@@ -105,10 +105,13 @@ def remember_source_hash(directory: str):
 _SOURCE_HASH = None
 
 
-def lowering_options(bounds_check: bool, vmath: bool = True) -> str:
+def lowering_options(bounds_check: bool, vmath: bool = True, fn: Function | None = None) -> str:
     """The options lowering depends on besides the Function and the source: bounds checks,
     vectorisable math, and whether dots call NumPy's BLAS (code built with loop nests must
-    not be served to a process that calls gemm, or back)."""
+    not be served to a process that calls gemm, or back). Only a program with a dot asks the
+    BLAS question (finding the library was ~5-10 ms of every warm start)."""
+    if fn is not None and not any(op.prim.name == "dot_general" for op in walk_ops(fn)):
+        return f"bounds_check={bounds_check} vmath={vmath} gemm=unused"
     from runtime import blas      # NOTE: late: blas imports llvmlite's IR builder
     gemm = blas.available()
     return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
@@ -142,7 +145,7 @@ def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
               vmath: bool = True) -> dict:
     """The full key of fn's entry: compared with the one stored in the entry before use."""
     return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
-            "lowering": lowering_options(bounds_check, vmath),
+            "lowering": lowering_options(bounds_check, vmath, fn),
             "environment": environment(engine)}
 
 
@@ -309,6 +312,55 @@ class DiskCache:
             log.info("%s", message)
 
 
+def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
+    """The object code of a fixed runtime module (the thread pool): from the disk cache under
+    `key` (with the checks kernels get: private files, MAC, the full key compared), else
+    compile_object()'s bytes, stored for the next process.
+
+    Args:
+        name: what the object is (logged, and part of the key).
+        key: everything the object code depends on (its IR, LLVM's version, the target).
+        compile_object: () -> bytes, the object code built the ordinary way.
+    """
+    if not disk_cache_enabled():
+        return compile_object()
+    directory, notes = cache_dir(), []
+    try:
+        problem = prepare_private_dir(directory)
+        if problem is not None:
+            raise Untrusted(f"cache directory unusable: {problem}")
+        secret = load_secret(directory, notes)
+    except Untrusted as e:
+        DISK._log(f"disk cache unusable for {name}: {e}")
+        return compile_object()
+    finally:
+        for note in notes:
+            DISK._log(note)
+    full_key = {"object": name, "format": FORMAT.decode().strip(), **key}
+    # NOTE: not a .gjo: kernels' entries are counted and pruned; this one is used by every
+    # process that runs threads
+    path = os.path.join(directory, f"{name}-{entry_name(full_key)[:-4]}.gjr")
+    try:
+        header, objects = unpack_entry(read_private_file(path), secret)
+        if header.get("key") != full_key or len(objects) != 1:
+            raise CorruptEntry("the entry was written for another key")
+        DISK._log(f"disk cache hit for {name}")
+        return objects[0]
+    except FileNotFoundError:
+        reason = "no entry"
+    except (CorruptEntry, OSError) as e:
+        reason = f"unusable entry ({e}), deleted and rebuilt"
+        _unlink(path)
+    DISK._log(f"disk cache miss for {name}: {reason}")
+    data = compile_object()
+    try:
+        write_atomic(directory, path, pack_entry({"key": full_key, "entry": name}, [data],
+                                                 secret))
+    except OSError:
+        pass
+    return data
+
+
 def _noted(exe, origin: str):
     exe.origin = origin
     return exe
@@ -340,11 +392,13 @@ def _provide(imports: list):
     """Registers the gradjit_* symbols an object imports before it is loaded (MCJIT aborts
     the process on a symbol it cannot resolve, so an unresolvable one is a miss instead)."""
     import llvmlite.binding as llvm
-
-    from runtime import blas, lapack   # NOTE: late: only entries that call the BLAS need them
     for name in imports:
-        library = blas if "gemm" in name else lapack if "lapacke" in name else None
-        if name.startswith("gradjit_") and library is not None:
+        library = None
+        if name.startswith("gradjit_"):
+            # NOTE: late: only entries that call the BLAS need it (its import: ~5 ms)
+            from runtime import blas, lapack
+            library = blas if "gemm" in name else lapack if "lapacke" in name else None
+        if library is not None:
             try:
                 library.register()
             except RuntimeError as e:

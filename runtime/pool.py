@@ -1,4 +1,5 @@
-"""gradjit's one thread pool per process: compiled once (runtime.pool_ir), started lazily.
+"""gradjit's one thread pool per process: compiled once (runtime.pool_ir; its object code is
+kept in the disk cache, so later processes only JIT-link it), started lazily.
 
 Kernels find the pool through their workspace header: `threads.write_header` stores the
 address of `gj_pool_run` at POOL_OFFSET when the thread count is above 1, and 0 otherwise
@@ -14,11 +15,14 @@ LLVM JIT of its own that is never freed (runtime.engine's shared engine is repla
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import threading
 
+import llvmlite
 import llvmlite.binding as llvm
 
+from runtime.disk_cache import load_or_store_object
 from runtime.engine import LLVM_LOCK
 from runtime.pool_ir import pool_ir
 
@@ -42,30 +46,53 @@ def cores() -> int:
 
 
 def _compile() -> dict | None:
-    """JIT-compiles the pool without the O3 pipeline: the IR is hand-written SSA with nothing
-    to optimise, and the pipeline took 6x longer than code generation (~0.35 of ~0.45 s on a
-    loaded machine)."""
+    """The pool's code, JIT-linked from its object code in the disk cache, else compiled
+    (then stored there): code generation took ~15-30 ms of the first multi-threaded call of
+    every process. No O3 pipeline: the IR is hand-written SSA with nothing to optimise, and
+    the pipeline took 6x longer than code generation."""
     global _engine, _unavailable
-    text = pool_ir(llvm.get_process_triple().split("-")[0])
+    triple = llvm.get_process_triple()
+    text = pool_ir(triple.split("-")[0])
     if text is None or os.name != "posix":
         _unavailable = True
         return None
     with LLVM_LOCK:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        machine = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
-            opt=2)
-        module = llvm.parse_assembly(text)
-        module.verify()
-        jit = llvm.create_mcjit_compiler(module, machine)
+        target = llvm.Target.from_triple(triple)
+        key = {"ir": hashlib.sha256(text.encode()).hexdigest(), "triple": triple,
+               "llvmlite": llvmlite.__version__,
+               "llvm": ".".join(map(str, llvm.llvm_version_info))}
+        # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
+        obj = load_or_store_object("gj_pool", key, lambda: _object_code(
+            text, target.create_target_machine(opt=2)))
+        machine = target.create_target_machine(opt=2)
+        jit = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+        jit.add_object_file(llvm.ObjectFileRef.from_data(obj))
         jit.finalize_object()
-        _engine = (jit, module, machine)
+        _engine = (jit, machine)
         addresses = [jit.get_function_address(name) for name in _SIGNATURES]
+    if not all(addresses):
+        raise RuntimeError("gradjit's thread pool: a symbol is missing from its object code")
     funcs = {}
     for (name, (restype, argtypes)), address in zip(_SIGNATURES.items(), addresses):
         funcs[name] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
         funcs[name].address = address
     return funcs
+
+
+def _object_code(text: str, machine) -> bytes:
+    """The pool's object code as MCJIT makes it (captured through its object cache hook)."""
+    captured = []
+    module = llvm.parse_assembly(text)
+    module.verify()
+    jit = llvm.create_mcjit_compiler(module, machine)
+    jit.set_object_cache(lambda _module, data: captured.append(bytes(data)), lambda _m: None)
+    jit.finalize_object()
+    found = [data for data in captured if b"gj_pool_run" in data]
+    if len(found) != 1:
+        raise RuntimeError("gradjit's thread pool: LLVM produced no object code")
+    return found[0]
 
 
 def run_address(threads: int) -> int:

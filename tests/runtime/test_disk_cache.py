@@ -13,9 +13,10 @@ import pytest
 
 import runtime
 from ir.interpret import interpret
-from runtime import cache_entry
+from runtime import blas, cache_entry
 from runtime import disk_cache as cache
 from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
+from tests.codegen.test_perf_gemm import dot_fn
 from tests.prim_samples import T, make_fn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -286,3 +287,11 @@ def test_a_changed_source_file_gets_a_new_note(tmp_path, monkeypatch):
     cache.remember_source_hash(str(store))
     assert cache.source_hash() != first
     assert len(notes(store)) == 1 and notes(store) != [first_note]
+
+
+def test_only_a_program_with_a_dot_asks_whether_the_blas_is_there():
+    no_dot = cache.lowering_options(False, True, softplus(4))
+    assert no_dot.endswith("gemm=unused")
+    with_dot = cache.lowering_options(False, True, dot_fn((4, 3), (3, 2), ((1,), (0,))))
+    assert with_dot.endswith(f"gemm={blas.available()}")
+    assert cache.lowering_options(False, True) == with_dot      # no Function: the full answer

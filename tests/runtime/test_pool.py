@@ -242,3 +242,44 @@ def test_pool_ir_only_for_architectures_with_a_known_futex_number():
     assert pool_ir.pool_ir("x86_64") is not None and "@gj_pool_run" in pool_ir.pool_ir("x86_64")
     assert "pause" not in pool_ir.pool_ir("aarch64")
     assert pool_ir.pool_ir("riscv64") is None
+
+
+POOL_CACHE_SCRIPT = """
+import numpy as np
+import runtime
+from runtime import pool, threads
+from tests.runtime.test_threads import BIG, chain
+threads.set_num_threads(2)
+x = np.linspace(-1, 1, BIG).astype(np.float32)
+got = runtime.compile(chain(BIG))(x, x)
+assert pool.stats()["workers"] == 1
+print(float(np.asarray(got[0]).astype(np.float64).sum()))
+"""
+
+
+@pytest.mark.skipif(pool.cores() < 2, reason="one core: the pool is never compiled")
+def test_pool_object_code_comes_from_the_disk_cache_and_a_bad_entry_is_rebuilt(tmp_path):
+    env = dict(GRADJIT_CACHE_DIR=str(tmp_path / "cache"), GRADJIT_LOG="1",
+               GRADJIT_SECRET_FILE=str(tmp_path / "secret" / "key"))
+
+    def run() -> tuple[str, str]:
+        full = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+        out = subprocess.run([sys.executable, "-c", POOL_CACHE_SCRIPT], env={**full, **env},
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()[-1], " ".join(
+            line for line in out.stderr.splitlines() if "gj_pool" in line)
+
+    first, log1 = run()
+    assert "disk cache miss for gj_pool: no entry" in log1
+    second, log2 = run()
+    assert "disk cache hit for gj_pool" in log2 and second == first
+    [entry] = [p for p in (tmp_path / "cache").iterdir()
+               if b'"object": "gj_pool"' in p.read_bytes()]
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF                    # damaged: the MAC no longer checks out
+    entry.write_bytes(bytes(data))
+    third, log3 = run()
+    assert "unusable entry (MAC mismatch" in log3 and third == first
+    fourth, log4 = run()
+    assert "disk cache hit for gj_pool" in log4 and fourth == first
