@@ -417,7 +417,7 @@ def note_inplace(t: "Tensor"):
             _UPDATED[id(t)] = weakref.ref(t)
 
 
-def _updated_pending(pending: list[Expr]) -> list[Expr]:
+def updated_pending(pending: list[Expr]) -> list[Expr]:
     """The pending values of tensors updated in place (note_inplace), not yet in pending.
 
     Computing them with every realisation keeps a loop of updates (`w -= lr * grad`, then
@@ -446,7 +446,7 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     if pending:
         pending += _recorded_pending(pending)
         if _UPDATED:
-            pending += _updated_pending(pending)
+            pending += updated_pending(pending)
         outs = realize_plans.compute(pending, run_function)
         for e, out in zip(pending, outs):
             out.flags.writeable = False

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = {"regression.py": 30, "char_transformer.py": 12}
+EXAMPLES = {"regression.py": 30, "char_transformer.py": 12, "cnn.py": 20, "lstm_tagger.py": 12}
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

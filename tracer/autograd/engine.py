@@ -37,7 +37,7 @@ from tracer.autograd.recording import OpNode
 from tracer.creation import tensor, zeros_like
 from tracer.errors import user_location
 from tracer.expr import apply_function, data_expr, settle
-from tracer.tensor import Tensor, run_function
+from tracer.tensor import Tensor, run_function, updated_pending
 
 CREATE_GRAPH_WARNING = (
     "Using backward() with create_graph=True will create a reference cycle between the "
@@ -144,6 +144,9 @@ class Run:
         """Runs (or records) the Function; returns one Tensor per result Value."""
         realize = [e for e in realize if e.data is None and not e.symbolic and e.op is not None]
         realize += self.em.live_siblings(realize)
+        # tensors updated in place during the step (BatchNorm's running statistics under
+        # no_grad): computed along, or each one's pending graph would grow by a step per step
+        realize += updated_pending(realize)
         values = list(results) + [self.em.value(e) for e in realize]
         if not values:
             return []
