@@ -150,7 +150,13 @@ def test_broadcast_binary_ops_against_numpy(data):
                                                                    base_shape=shape)).input_shapes
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
     a, b = rng.normal(size=a_shape) * 3, rng.normal(size=b_shape) * 3
+    # logaddexp(2) near 0 is max + log1p(.) with cancellation: both it and NumPy are off by a
+    # few ulp of the operands there (seed 4215: gradjit 11 ulp of the result, NumPy 40)
+    near_zero = 8 * np.finfo(np.float64).eps * max(np.abs(a).max(initial=1.0),
+                                                    np.abs(b).max(initial=1.0))
     for fn, ref in ((gj.atan2, np.arctan2), (gj.hypot, np.hypot), (gj.logaddexp, np.logaddexp),
                     (gj.logaddexp2, np.logaddexp2)):
-        np.testing.assert_allclose(gj.jit(fn)(a, b).numpy(), ref(a, b), rtol=1e-14, atol=1e-300)
-        np.testing.assert_allclose(fn(gj.tensor(a), gj.tensor(b)).numpy(), ref(a, b), rtol=1e-14)
+        atol = near_zero if fn in (gj.logaddexp, gj.logaddexp2) else 1e-300
+        np.testing.assert_allclose(gj.jit(fn)(a, b).numpy(), ref(a, b), rtol=1e-14, atol=atol)
+        np.testing.assert_allclose(fn(gj.tensor(a), gj.tensor(b)).numpy(), ref(a, b),
+                                   rtol=1e-14, atol=atol)
