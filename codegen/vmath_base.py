@@ -14,9 +14,10 @@ from codegen import vmath_constants
 
 # ---- exact constants, rounded to each format -------------------------------------------------
 
-def _pi() -> Fraction:
-    """pi to about 230 bits: Machin's formula 16 atan(1/5) - 4 atan(1/239) in integers."""
-    scale = 10 ** 70
+def _pi(digits: int = 70) -> Fraction:
+    """pi to `digits` decimals (70: about 230 bits), less a few units of the last: Machin's
+    formula 16 atan(1/5) - 4 atan(1/239) in integers."""
+    scale = 10 ** digits
 
     def atan_inv(n: int) -> int:
         total, term, k, sign = 0, scale // n, 1, 1

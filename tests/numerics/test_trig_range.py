@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gradjit as gj
-from codegen import vmath_trig, vmath_trig_huge
+from codegen import vmath_base, vmath_trig, vmath_trig_huge
 from ir.interpret import interpret
 from tests.codegen.test_vmath import Kernels
 
@@ -34,19 +34,8 @@ def kernels():
 
 
 def _pi_int() -> int:
-    """floor(pi * 10^DIGITS) (to a few units): Machin's formula in integers."""
-    scale = 10 ** (DIGITS + 10)
-
-    def atan_inv(n: int) -> int:
-        total, term, k, sign = 0, scale // n, 1, 1
-        while term:
-            total += sign * (term // k)
-            term //= n * n
-            k += 2
-            sign = -sign
-        return total
-
-    return (16 * atan_inv(5) - 4 * atan_inv(239)) // 10 ** 10
+    """floor(pi * 10^DIGITS) (to a few units): vmath_base's Machin formula, 10 digits more."""
+    return int(vmath_base._pi(DIGITS + 10) * 10 ** DIGITS)
 
 
 PI = Fraction(_pi_int(), 10 ** DIGITS)
