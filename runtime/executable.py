@@ -25,7 +25,7 @@ import numpy as np
 
 from ir.core import Function
 from ir.interpret import interpret
-from runtime import debug_callback, interrupt, threads
+from runtime import debug_callback, fastcall, interrupt, threads
 
 threads.load_symbols()
 interrupt.load_symbols()
@@ -53,7 +53,8 @@ TRAMPOLINE_OK = _probe_layouts()
 
 
 def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
-    """Module text of `void <entry>.py(PyObject* tuple)`: the last item is the workspace."""
+    """Module text of `void <entry>.py(PyObject* tuple)`, whose last item is the workspace,
+    and of `<entry>.fast` (runtime.fastcall) when its probes passed."""
     from llvmlite import ir as ll     # NOTE: late: a kernel from the disk cache needs no IR
     _PTR, _I64 = ll.PointerType(), ll.IntType(64)
     module = ll.Module(name=entry + ".py")
@@ -74,6 +75,8 @@ def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
         bld.store(data(k), bld.gep(bufs, [ll.Constant(_I64, 0), ll.Constant(_I64, k)]))
     bld.call(target, [bufs, data(n_buffers)])
     bld.ret_void()
+    if fastcall.OK:
+        fastcall.emit(module, target, n_buffers)
     return str(module), name
 
 
@@ -118,11 +121,20 @@ class Executable:
         self._epoch = None
         self._n_bufs = len(self._params) + len(self._outs)
         self._call = None
+        self._fast = None              # the builtin trampoline (runtime.fastcall), small kernels
+        self._fast_address = 0
         self.has_trampoline = trampoline is not None
         if trampoline is not None:
             # a small kernel runs for less time than releasing and taking back the GIL costs
-            proto = ctypes.PYFUNCTYPE if _is_small(fn, self._ws_bytes) else ctypes.CFUNCTYPE
+            small = _is_small(fn, self._ws_bytes)
+            proto = ctypes.PYFUNCTYPE if small else ctypes.CFUNCTYPE
             self._call = proto(None, ctypes.py_object)(trampoline)
+            if small and engine is not None and fastcall.OK:
+                self._fast_address = engine.address_in(kernel.entry,
+                                                       fastcall.fast_symbol(kernel.entry))
+                if self._fast_address:
+                    self._call = self._fast_tuple_call
+                    self._fast = fastcall.builtin(self._fast_address, bytes(self._n_bufs))
         elif address is not None:
             self._entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(address)
             self._ptr_array = ctypes.c_void_p * max(self._n_bufs, 1)
@@ -152,7 +164,10 @@ class Executable:
             self._renew_workspaces()
         ws = self._shared_ws
         if ws is not None:
-            self._call((*arrays, *outs, ws))
+            if self._fast is not None:
+                self._fast(*arrays, *outs, ws)
+            else:
+                self._call((*arrays, *outs, ws))
             return outs
         try:
             ws = self._pool.pop()
@@ -190,6 +205,29 @@ class Executable:
                 shape, dt = self._outs[k]
                 outs[k] = kept[k] = np.empty(shape, dt)
         return outs
+
+    def _fast_tuple_call(self, buffers: tuple):
+        self._fast(*buffers)
+
+    def fast_caller(self, modes: bytes):
+        """The builtin calling this kernel as f(*buffers, workspace) with fastcall's modes per
+        buffer (inline scalars, outputs made read-only), or None. For callers that check
+        the arguments themselves; only a kernel whose workspace all calls share
+        (`shared_workspace`) and that keeps the GIL has one."""
+        if not self._fast_address or not self._shares_ws or len(modes) != self._n_bufs:
+            return None
+        return fastcall.builtin(self._fast_address, modes)
+
+    def shared_workspace(self) -> np.ndarray:
+        """The workspace all calls of a kernel that only reads its header share (see
+        fast_caller), renewed when the thread count changed."""
+        if self._epoch != threads.epoch:
+            self._renew_workspaces()
+        return self._shared_ws
+
+    def output_specs(self) -> list:
+        """(shape, NumPy dtype) per output."""
+        return list(self._outs)
 
     def _call_pointers(self, buffers: tuple):
         """The plain call: a ctypes array of the data pointers, and the workspace."""
