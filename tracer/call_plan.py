@@ -4,6 +4,15 @@ A call whose positional arguments are all NumPy arrays, NumPy scalars or realise
 first tries a `CallPlan` (tracer/staging.py, Staged.__call__), keyed by each argument's
 type, dtype and shape (`fast_key`): it skips the signature, the pytree walk and the
 re-validation, and calls the Executable directly.
+
+The tiny call (issue 13: a few microseconds of Python around a kernel that runs for
+nanoseconds) goes further when every argument is a C-contiguous array or a NumPy scalar,
+nothing captured is a Tensor, and the kernel is small (runtime/fastcall.py): `call_fast`
+checks each argument against the plan's guards in one pass (type, dtype, shape, strides;
+a NumPy scalar by its type alone), so Staged can try the plan it used last without
+computing a key, and calls the kernel's builtin trampoline with the arguments as they
+are (a scalar is read where it lives) and fresh outputs, which the trampoline leaves
+read-only. Outputs are new arrays on every call: nothing handed to a user is written again.
 """
 from __future__ import annotations
 
@@ -12,12 +21,16 @@ import functools
 import numpy as np
 
 from ir import Value
+from runtime.fastcall import INLINE, READ_ONLY
+from tracer import call_fast
+from tracer.call_fast import tree_expression
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.expr import Expr
 from tracer.pytree import TreeDef, tree_unflatten
 from tracer.tensor import Storage, Tensor
 
 _new = object.__new__
+_empty = np.empty
 _SCALAR_TYPES = frozenset({np.float32, np.float64, np.int32, np.int64, np.bool_})
 
 
@@ -39,12 +52,25 @@ def fast_key(args: tuple) -> tuple | None:
 
 
 def unflattener(tree: TreeDef):
-    """tree_unflatten(tree, .) specialised for the two common shapes of results."""
+    """tree_unflatten(tree, .) specialised for results that are (nested) tuples and lists:
+    one generated expression, `lambda l: (l[0], (l[1], ), )` for value_and_grad's (value,
+    (grad,)) (the general walk costs ~1 us per call there)."""
     if tree.kind == "leaf":
         return lambda leaves: leaves[0]
     if tree.kind == "tuple" and all(c.kind == "leaf" for c in tree.children):
         return tuple
-    return functools.partial(tree_unflatten, tree)
+    text = tree_expression(tree, [f"l[{i}]" for i in range(tree.num_leaves)])
+    if text is None:
+        return functools.partial(tree_unflatten, tree)
+    return eval("lambda l: " + text, {})    # noqa: S307 (text made from the tree's kinds)
+
+
+def _result(out, value: Value) -> Tensor:
+    """A Tensor over a fresh read-only result array (Tensor(Expr(...)) without its checks)."""
+    t = _new(Tensor)
+    t._expr = Expr(value, data=out)
+    t._storage = Storage()
+    return t
 
 
 class CallPlan:
@@ -52,10 +78,12 @@ class CallPlan:
 
     The result Tensors of every call share one Value per result (as detached aliases
     share theirs): a realised Expr is identified by itself, never by its Value."""
-    __slots__ = ("exe", "captures", "owned", "values", "rebuild", "trusted")
+    __slots__ = ("exe", "captures", "owned", "values", "rebuild", "trusted", "fast",
+                 "call_fast")
 
-    def __init__(self, entry):
-        """entry: a staging.Entry whose executable exists and whose captures are concrete."""
+    def __init__(self, entry, args: tuple = ()):
+        """entry: a staging.Entry whose executable exists and whose captures are concrete;
+        args: the call that made the plan (its arguments' layouts decide call_fast)."""
         self.exe = entry.exe
         self.captures = [c.data for c in entry.captures]
         types = entry.fn.param_types[len(entry.fn.params) - len(self.captures):]
@@ -68,9 +96,42 @@ class CallPlan:
                            for a, t, o in zip(self.captures, types, entry.owners) if o is None)
         self.values = [Value(t) for t in entry.fn.result_types]
         self.rebuild = unflattener(entry.out_tree)
+        self.fast = None
+        self.call_fast = _no_fast_call     # args -> results, or None: the general path
+        if self.trusted and not self.owned:
+            self._prepare_fast(args, entry.fn.param_types, entry.out_tree)
+
+    def _prepare_fast(self, args: tuple, types: list, tree: TreeDef):
+        """Sets up call_fast when the arguments are contiguous arrays and NumPy scalars of
+        exactly the parameter types and the executable has a builtin trampoline."""
+        guards, modes = [], []
+        for a, ty in zip(args, types):
+            t = type(a)
+            if t is np.ndarray and a.dtype is ty.np_dtype and a.shape == ty.shape \
+                    and a.flags.c_contiguous:
+                guards.append((t, a.dtype, a.shape, _c_strides(a)))
+                modes.append(0)
+            elif t in _SCALAR_TYPES and np.dtype(t) is ty.np_dtype:
+                guards.append((t, None, None, None))
+                modes.append(INLINE)
+            else:
+                return
+        if len(args) + len(self.captures) != len(types):
+            return
+        modes += [0] * len(self.captures) + [READ_ONLY] * len(self.values)
+        fast = self.exe.fast_caller(bytes(modes))
+        if fast is not None:
+            made = call_fast.make(tuple(guards), self.captures, self.exe.output_specs(),
+                                  self.values, tree, fast, self.exe.shared_workspace)
+            if made is not None:
+                self.fast, self.call_fast = fast, made
 
     def __call__(self, args: tuple):
         """The results, or None when an argument is a Tensor that is not computed yet."""
+        if self.fast is not None:
+            out = self.call_fast(args)
+            if out is not None:
+                return out
         arrays, checked = [], self.trusted
         for a in args:
             t = type(a)
@@ -99,11 +160,20 @@ class CallPlan:
         else:
             arrays += self.captures
         outs = self.exe.run(arrays) if checked else self.exe(*arrays)
-        tensors = []
-        for out, v in zip(outs, self.values):
+        for out in outs:
             out.setflags(write=False)
-            t = _new(Tensor)                    # Tensor(Expr(...)) without its checks
-            t._expr = Expr(v, data=out)
-            t._storage = Storage()
-            tensors.append(t)
-        return self.rebuild(tensors)
+        return self.rebuild([_result(o, v) for o, v in zip(outs, self.values)])
+
+
+def _no_fast_call(args: tuple):
+    return None
+
+
+def _c_strides(a: np.ndarray) -> tuple:
+    """The strides of a C-contiguous array of a's shape and dtype (NumPy may give a
+    contiguous array other strides on axes of length 1; those take the general path)."""
+    strides, step = [], a.itemsize
+    for n in reversed(a.shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))

@@ -254,6 +254,7 @@ class Staged:
         # signature key -> Entry, least recently used first; at most GRADJIT_MEMORY_CACHE_SIZE
         self.cache: OrderedDict[tuple, Entry] = OrderedDict()
         self.plans: dict[tuple, CallPlan] = {}        # fast_key -> plan of a cached entry
+        self.quick: CallPlan | None = None            # the plan call_fast served last
         self.trace_count = 0
         self.primal: Staged | None = None    # what a derivative differentiates (ir.Function.primal)
         functools.update_wrapper(self, fun, updated=())
@@ -275,6 +276,7 @@ class Staged:
                 self.cache.move_to_end(sig.key)
                 return entry
             self.plans.clear()        # plans of the stale entry hold its executable
+            self.quick = None
         self.trace_count += 1
         with phases.collect() as times:
             traced = trace(self.body, self.name, sig, hint_fun=self.fun)
@@ -306,23 +308,32 @@ class Staged:
                              f"{_describe_key_parts(key)}, the least recently used",
                              function=self.name, limit=limit)
         self.plans.clear()
+        self.quick = None
 
     def __call__(self, *args, **kwargs):
         key = None
-        if not kwargs and not self.static_argnums:
-            key = fast_key(args)
-            plan = self.plans.get(key)
-            if plan is not None and pipeline.plain_native():
-                out = plan(args)
+        if not kwargs:
+            quick = self.quick               # the plan of the last fast call: guards only
+            if quick is not None and pipeline.plain_native():
+                out = quick.call_fast(args)
                 if out is not None:
                     return out
+            if not self.static_argnums:
+                key = fast_key(args)
+                plan = self.plans.get(key)
+                if plan is not None and pipeline.plain_native():
+                    out = plan(args)
+                    if out is not None:
+                        if plan.fast is not None:
+                            self.quick = plan
+                        return out
         sig = self.signature(args, kwargs)
         entry = self.entry(sig)
         out = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
         if key is not None and entry.exe is not None and pipeline.plain_native() \
                 and self.cache.get(sig.key) is entry and key not in self.plans \
                 and all(c.data is not None for c in entry.captures):
-            self.plans[key] = CallPlan(entry)
+            self.plans[key] = CallPlan(entry, args)
         return out
 
     def trace_ir(self, *args, **kwargs) -> Function:

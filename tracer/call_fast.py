@@ -1,0 +1,99 @@
+"""The tiny call's Python, generated per call plan: guards, outputs, one builtin call, Tensors.
+
+A CallPlan whose arguments are C-contiguous arrays and NumPy scalars (tracer/call_plan.py)
+gets a function written for its exact arity, so that a call runs straight-line code: no
+loops over arguments, no list comprehensions, no keyword arguments, and the results' tree
+(value_and_grad's `(value, (grad,))`) rebuilt by one expression. For a plan of one NumPy
+scalar and two outputs it reads:
+
+    def call_fast(args):
+        if len(args) != 1:
+            return None
+        a0, = args
+        if type(a0) is not T0:
+            return None
+        o0 = empty(S0, D0)
+        o1 = empty(S1, D1)
+        fast(a0, o0, o1, workspace())
+        t0 = new(Tensor)
+        t0._expr = Expr(V0, None, (), o0)
+        t0._storage = Storage()
+        ...
+        return (t0, (t1, ), )
+
+NOTE: measured on the tiny benchmark (3*x**2 on a 0-d f32, value_and_grad), loaded 2-core
+EPYC: the same steps written as loops over the plan's lists took ~0.6 us more per call.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tracer.expr import Expr
+from tracer.pytree import TreeDef
+from tracer.tensor import Storage, Tensor
+
+
+def tree_expression(tree: TreeDef, names: list) -> str | None:
+    """Python source building tree from the given leaf expressions, or None when it has a
+    node other than a leaf, None, a tuple or a list."""
+    it = iter(names)
+
+    def walk(t: TreeDef) -> str | None:
+        if t.kind == "leaf":
+            return next(it)
+        if t.kind == "none":
+            return "None"
+        if t.kind not in ("tuple", "list"):
+            return None
+        parts = [walk(c) for c in t.children]
+        if None in parts:
+            return None
+        if t.kind == "list":
+            return "[" + ", ".join(parts) + "]"
+        return "(" + "".join(p + ", " for p in parts) + ")"
+    return walk(tree)
+
+
+def make(guards: tuple, captures: list, specs: list, values: list, tree: TreeDef, fast,
+         workspace):
+    """call_fast(args) for one plan, or None when its result tree has other nodes.
+
+    guards: per argument (type, dtype, shape, strides), dtype None for a NumPy scalar;
+    captures: constant arrays passed after the arguments; specs: (shape, dtype) per output;
+    values: the ir.Value per output; fast: the builtin trampoline; workspace: a function
+    returning the workspace array."""
+    outs = [f"t{k}" for k in range(len(values))]
+    result = tree_expression(tree, outs)
+    if result is None:
+        return None
+    env = {"empty": np.empty, "ndarray": np.ndarray, "new": object.__new__, "Tensor": Tensor,
+           "Expr": Expr, "Storage": Storage, "fast": fast, "workspace": workspace}
+    args = [f"a{i}" for i in range(len(guards))]
+    lines = ["def call_fast(args):",
+             f"    if len(args) != {len(args)}:",
+             "        return None"]
+    if args:
+        lines.append(f"    {', '.join(args)}, = args")
+    for i, (t, dt, shape, strides) in enumerate(guards):
+        env.update({f"T{i}": t, f"D{i}": dt, f"S{i}": shape, f"R{i}": strides})
+        test = f"type(a{i}) is not T{i}"
+        if dt is not None:
+            test += (f" or a{i}.dtype is not D{i} or a{i}.shape != S{i}"
+                     f" or a{i}.strides != R{i}")
+        lines += [f"    if {test}:", "        return None"]
+    for k, (shape, dt) in enumerate(specs):
+        env.update({f"OS{k}": shape, f"OD{k}": dt, f"V{k}": values[k]})
+        lines.append(f"    o{k} = empty(OS{k}, OD{k})")
+    caps = []
+    for j, c in enumerate(captures):
+        env[f"C{j}"] = c
+        caps.append(f"C{j}")
+    buffers = args + caps + [f"o{k}" for k in range(len(specs))] + ["workspace()"]
+    lines.append(f"    fast({', '.join(buffers)})")
+    for k in range(len(specs)):
+        lines += [f"    t{k} = new(Tensor)",
+                  f"    t{k}._expr = Expr(V{k}, None, (), o{k})",
+                  f"    t{k}._storage = Storage()"]
+    lines.append(f"    return {result}")
+    exec(compile("\n".join(lines), "<gradjit call_fast>", "exec"), env)   # noqa: S102
+    return env["call_fast"]
