@@ -76,7 +76,7 @@ def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
     bld.call(target, [bufs, data(n_buffers)])
     bld.ret_void()
     if fastcall.OK:
-        fastcall.emit(module, target, n_buffers)
+        fastcall.emit(ll, module, target, n_buffers)
     return str(module), name
 
 

@@ -72,10 +72,9 @@ def fast_symbol(entry: str) -> str:
     return entry + ".fast"
 
 
-def emit(module, target, n_buffers: int):
-    """Adds `<entry>.fast` to module (an llvmlite ir.Module holding the declaration of the
-    kernel `target`): n_buffers arrays or scalars, then the workspace array."""
-    from llvmlite import ir as ll     # NOTE: late: a kernel from the disk cache needs no IR
+def emit(ll, module, target, n_buffers: int):
+    """Adds `<entry>.fast` to module (an ir.Module of llvmlite's IR builder `ll`, holding the
+    declaration of the kernel `target`): n_buffers arrays or scalars, then the workspace."""
     ptr, i64, i8, i32 = ll.PointerType(), ll.IntType(64), ll.IntType(8), ll.IntType(32)
     func = ll.Function(module, ll.FunctionType(ptr, [ptr, ptr, i64]), fast_symbol(target.name))
     self_, args, nargs = func.args
