@@ -7,6 +7,7 @@ import pytest
 import runtime
 from ir import Builder, Function, TensorType, Value
 from runtime import fastcall
+from runtime.engine import fresh_execution_engine
 from runtime.executable import Executable
 
 pytestmark = pytest.mark.skipif(not fastcall.OK, reason="the layout probes failed here")
@@ -95,3 +96,21 @@ def test_kernels_with_temporaries_have_no_shared_fast_caller():
     assert isinstance(exe, Executable) and exe._shares_ws
     exe._shares_ws = False
     assert exe.fast_caller(bytes(3)) is None
+
+
+def test_object_code_from_the_disk_cache_has_the_builtin(tmp_path, gradjit_env):
+    gradjit_env("GRADJIT_CACHE_DIR", str(tmp_path / "objects"))
+    gradjit_env("GRADJIT_SECRET_FILE", str(tmp_path / "config" / "secret"))
+    gradjit_env("GRADJIT_DISK_CACHE", None)
+    runtime.clear_cache()
+    fn = affine("f64", (4,))
+    try:
+        runtime.compile(fn)
+        runtime.clear_cache()
+        fresh_execution_engine()                   # no live code to share: load the object
+        exe = runtime.compile(fn)
+        assert "disk cache" in exe.origin and exe._fast is not None
+        x = np.arange(4.0)
+        np.testing.assert_array_equal(exe(x, x)[0], x * x + x)
+    finally:
+        runtime.clear_cache()
