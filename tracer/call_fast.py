@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.expr import Expr
 from tracer.pytree import TreeDef
 from tracer.tensor import Storage, Tensor
@@ -54,20 +55,35 @@ def tree_expression(tree: TreeDef, names: list) -> str | None:
     return walk(tree)
 
 
-def make(guards: tuple, captures: list, specs: list, values: list, tree: TreeDef, fast,
-         workspace):
+def _owned_lines(j: int, tensor, ty, strides, env: dict) -> list:
+    """Reads capture j from its Tensor, or returns None from call_fast when it cannot be
+    passed as it is."""
+    env.update({f"OWN{j}": tensor, f"TY{j}": ty, f"CD{j}": ty.np_dtype, f"CR{j}": strides})
+    return [f"    e{j} = OWN{j}._expr",
+            f"    c{j} = e{j}.data",
+            f"    if c{j} is None or e{j}.value.type is not TY{j} and e{j}.value.type != TY{j}"
+            f" or type(c{j}) is not ndarray or c{j}.dtype is not CD{j}"
+            f" or c{j}.strides != CR{j} or OWN{j}.requires_grad and grad_enabled():",
+            "        return None"]
+
+
+def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, tree: TreeDef,
+         fast, workspace):
     """call_fast(args) for one plan, or None when its result tree has other nodes.
 
     guards: per argument (type, dtype, shape, strides), dtype None for a NumPy scalar;
-    captures: constant arrays passed after the arguments; specs: (shape, dtype) per output;
-    values: the ir.Value per output; fast: the builtin trampoline; workspace: a function
-    returning the workspace array."""
+    captures: the arrays passed after the arguments; owned: capture index -> (Tensor, type,
+    strides) for captures a Tensor holds, read on every call (CallPlan.__call__'s checks:
+    computed, same type, C-contiguous, no autograd to record); specs: (shape, dtype) per
+    output; values: the ir.Value per output; fast: the builtin trampoline; workspace: a
+    function returning the workspace array."""
     outs = [f"t{k}" for k in range(len(values))]
     result = tree_expression(tree, outs)
     if result is None:
         return None
     env = {"empty": np.empty, "ndarray": np.ndarray, "new": object.__new__, "Tensor": Tensor,
-           "Expr": Expr, "Storage": Storage, "fast": fast, "workspace": workspace}
+           "Expr": Expr, "Storage": Storage, "fast": fast, "workspace": workspace,
+           "grad_enabled": is_grad_enabled}
     args = [f"a{i}" for i in range(len(guards))]
     lines = ["def call_fast(args):",
              f"    if len(args) != {len(args)}:",
@@ -88,6 +104,9 @@ def make(guards: tuple, captures: list, specs: list, values: list, tree: TreeDef
     for j, c in enumerate(captures):
         env[f"C{j}"] = c
         caps.append(f"C{j}")
+        if j in owned:
+            lines += _owned_lines(j, *owned[j], env)
+            caps[j] = f"c{j}"
     buffers = args + caps + [f"o{k}" for k in range(len(specs))] + ["workspace()"]
     lines.append(f"    fast({', '.join(buffers)})")
     for k in range(len(specs)):

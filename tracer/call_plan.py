@@ -98,7 +98,7 @@ class CallPlan:
         self.rebuild = unflattener(entry.out_tree)
         self.fast = None
         self.call_fast = _no_fast_call     # args -> results, or None: the general path
-        if self.trusted and not self.owned:
+        if self.trusted:
             self._prepare_fast(args, entry.fn.param_types, entry.out_tree)
 
     def _prepare_fast(self, args: tuple, types: list, tree: TreeDef):
@@ -109,7 +109,7 @@ class CallPlan:
             t = type(a)
             if t is np.ndarray and a.dtype is ty.np_dtype and a.shape == ty.shape \
                     and a.flags.c_contiguous:
-                guards.append((t, a.dtype, a.shape, _c_strides(a)))
+                guards.append((t, a.dtype, a.shape, _c_strides(a.itemsize, a.shape)))
                 modes.append(0)
             elif t in _SCALAR_TYPES and np.dtype(t) is ty.np_dtype:
                 guards.append((t, None, None, None))
@@ -121,7 +121,9 @@ class CallPlan:
         modes += [0] * len(self.captures) + [READ_ONLY] * len(self.values)
         fast = self.exe.fast_caller(bytes(modes))
         if fast is not None:
-            made = call_fast.make(tuple(guards), self.captures, self.exe.output_specs(),
+            owned = {i: (t, ty, _c_strides(ty.np_dtype.itemsize, ty.shape))
+                     for i, t, ty in self.owned}
+            made = call_fast.make(tuple(guards), self.captures, owned, self.exe.output_specs(),
                                   self.values, tree, fast, self.exe.shared_workspace)
             if made is not None:
                 self.fast, self.call_fast = fast, made
@@ -169,11 +171,11 @@ def _no_fast_call(args: tuple):
     return None
 
 
-def _c_strides(a: np.ndarray) -> tuple:
-    """The strides of a C-contiguous array of a's shape and dtype (NumPy may give a
-    contiguous array other strides on axes of length 1; those take the general path)."""
-    strides, step = [], a.itemsize
-    for n in reversed(a.shape):
+def _c_strides(itemsize: int, shape: tuple) -> tuple:
+    """The strides of a C-contiguous array of shape (NumPy may give a contiguous array
+    other strides on axes of length 1; those take the general path)."""
+    strides, step = [], itemsize
+    for n in reversed(shape):
         strides.append(step)
         step *= n
     return tuple(reversed(strides))

@@ -189,18 +189,27 @@ def test_keywords_and_static_arguments_take_no_fast_path(paths):
     assert s.quick is None and not s.plans
 
 
-def test_closures_are_read_on_every_call():
+def test_closures_are_read_on_every_call(paths):
     """A closed-over array or Tensor is owned by a Tensor (tracer/captures.py) and read on
-    every call: such plans keep the general path."""
+    every call: updated in place, the next call sees it; requiring grad, the call is
+    recorded for autograd (the slow path)."""
     scale = np.arange(6, dtype=np.float32).reshape(2, 3)
-    g = gj.jit(lambda x: x * scale)
+    g, plan_g = warmed(lambda x: x * scale, X)
     weight = gj.tensor(scale)
-    h = gj.jit(lambda x: x * weight)
-    for _ in range(3):
+    h, plan_h = warmed(lambda x: x * weight, X)
+    paths.watch(plan_g)
+    paths.watch(plan_h)
+    for k in range(3):
         np.testing.assert_array_equal(np.asarray(g(X)), X * scale)
-        np.testing.assert_array_equal(np.asarray(h(X)), X * np.asarray(weight))
-        weight.add_(1.0)
-    assert h.quick is None and g.quick is None
+        np.testing.assert_array_equal(np.asarray(h(X)), X * (scale + k))
+        with gj.no_grad():
+            weight.add_(1.0)                      # pending: the next call computes it first
+    assert paths.fast == 4                        # g thrice, h once (its first call)
+    weight.requires_grad_()
+    out = h(X).sum()
+    out.backward()
+    np.testing.assert_array_equal(np.asarray(weight.grad), X)
+    assert paths.fast == 4
 
 
 def test_the_fast_path_honours_the_settings_on_every_call(paths, gradjit_env, caplog):
