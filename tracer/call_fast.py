@@ -55,15 +55,17 @@ def tree_expression(tree: TreeDef, names: list) -> str | None:
     return walk(tree)
 
 
-def _owned_lines(j: int, tensor, ty, strides, env: dict) -> list:
-    """Reads capture j from its Tensor, or returns None from call_fast when it cannot be
-    passed as it is."""
-    env.update({f"OWN{j}": tensor, f"TY{j}": ty, f"CD{j}": ty.np_dtype, f"CR{j}": strides})
-    return [f"    e{j} = OWN{j}._expr",
-            f"    c{j} = e{j}.data",
-            f"    if c{j} is None or e{j}.value.type is not TY{j} and e{j}.value.type != TY{j}"
-            f" or type(c{j}) is not ndarray or c{j}.dtype is not CD{j}"
-            f" or c{j}.strides != CR{j} or OWN{j}.requires_grad and grad_enabled():",
+def _tensor_lines(name: str, ty, strides, env: dict, any_grad: bool) -> list:
+    """Reads the array of Tensor `name` into `name`d, or returns None from call_fast when it
+    cannot be passed as it is: not computed yet, another type, not C-contiguous, or
+    requiring grad (always for an argument, any_grad; with grad mode on for a capture)."""
+    env.update({f"TY_{name}": ty, f"D_{name}": ty.np_dtype, f"R_{name}": strides})
+    grad = f"{name}.requires_grad" if any_grad else f"{name}.requires_grad and grad_enabled()"
+    return [f"    e_{name} = {name}._expr",
+            f"    {name}d = e_{name}.data",
+            f"    if {name}d is None or e_{name}.value.type is not TY_{name}"
+            f" and e_{name}.value.type != TY_{name} or type({name}d) is not ndarray"
+            f" or {name}d.dtype is not D_{name} or {name}d.strides != R_{name} or {grad}:",
             "        return None"]
 
 
@@ -71,7 +73,8 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
          fast, workspace):
     """call_fast(args) for one plan, or None when its result tree has other nodes.
 
-    guards: per argument (type, dtype, shape, strides), dtype None for a NumPy scalar;
+    guards: per argument (type, dtype, shape, strides), dtype None for a NumPy scalar and
+    the parameter's TensorType for a Tensor;
     captures: the arrays passed after the arguments; owned: capture index -> (Tensor, type,
     strides) for captures a Tensor holds, read on every call (CallPlan.__call__'s checks:
     computed, same type, C-contiguous, no autograd to record); specs: (shape, dtype) per
@@ -90,9 +93,15 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
              "        return None"]
     if args:
         lines.append(f"    {', '.join(args)}, = args")
+    args = list(args)          # the names passed to the kernel (a Tensor's array: a{i}d)
     for i, (t, dt, shape, strides) in enumerate(guards):
         env.update({f"T{i}": t, f"D{i}": dt, f"S{i}": shape, f"R{i}": strides})
         test = f"type(a{i}) is not T{i}"
+        if t is Tensor:
+            lines += [f"    if {test}:", "        return None"]
+            lines += _tensor_lines(f"a{i}", dt, strides, env, any_grad=True)
+            args[i] = f"a{i}d"
+            continue
         if dt is not None:
             test += (f" or a{i}.dtype is not D{i} or a{i}.shape != S{i}"
                      f" or a{i}.strides != R{i}")
@@ -105,8 +114,10 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
         env[f"C{j}"] = c
         caps.append(f"C{j}")
         if j in owned:
-            lines += _owned_lines(j, *owned[j], env)
-            caps[j] = f"c{j}"
+            tensor, ty, strides = owned[j]
+            env[f"c{j}"] = tensor
+            lines += _tensor_lines(f"c{j}", ty, strides, env, any_grad=False)
+            caps[j] = f"c{j}d"
     buffers = args + caps + [f"o{k}" for k in range(len(specs))] + ["workspace()"]
     lines.append(f"    fast({', '.join(buffers)})")
     for k in range(len(specs)):

@@ -102,8 +102,8 @@ class CallPlan:
             self._prepare_fast(args, entry.fn.param_types, entry.out_tree)
 
     def _prepare_fast(self, args: tuple, types: list, tree: TreeDef):
-        """Sets up call_fast when the arguments are contiguous arrays and NumPy scalars of
-        exactly the parameter types and the executable has a builtin trampoline."""
+        """Sets up call_fast when the arguments are contiguous arrays, NumPy scalars and
+        Tensors of exactly the parameter types and the executable has a builtin trampoline."""
         guards, modes = [], []
         for a, ty in zip(args, types):
             t = type(a)
@@ -114,6 +114,9 @@ class CallPlan:
             elif t in _SCALAR_TYPES and np.dtype(t) is ty.np_dtype:
                 guards.append((t, None, None, None))
                 modes.append(INLINE)
+            elif t is Tensor and a._expr.type == ty:
+                guards.append((t, ty, None, _c_strides(ty.np_dtype.itemsize, ty.shape)))
+                modes.append(0)
             else:
                 return
         if len(args) + len(self.captures) != len(types):

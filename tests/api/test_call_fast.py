@@ -349,3 +349,28 @@ def test_other_trees_are_rebuilt_the_general_way():
     g(X)
     assert g.quick is None and len(g.plans) == 1
     np.testing.assert_array_equal(np.asarray(g(X)["double"]), X * 2)
+
+
+# ---- Tensor arguments --------------------------------------------------------------------
+
+def test_computed_tensors_take_the_fast_path_and_others_do_not(paths):
+    t = gj.tensor(X)
+    g, plan = warmed(one, t)
+    paths.watch(plan)
+    assert_same(g(gj.tensor(X + 1)), fresh_answer(one, X + 1))
+    assert paths.fast == 1
+    refused = [gj.tensor(X) * 1.0,                               # pending
+               gj.tensor(X.astype(np.float64)),                  # another dtype
+               gj.nn.Parameter(gj.tensor(X))]                    # a subclass, requires grad
+    for arg in refused:
+        out = g(arg)
+        assert paths.fast == 1
+        assert_same(out, fresh_answer(one, np.asarray(arg.detach())))
+    leaf = gj.tensor(X, requires_grad=True)
+    value, _ = g(leaf)
+    assert paths.fast == 1 and value.grad_fn is not None       # recorded for autograd
+    value.sum().backward()
+    np.testing.assert_array_equal(np.asarray(leaf.grad), np.full_like(X, 2.0))
+    with gj.no_grad():
+        g(leaf)
+    assert paths.fast == 1                    # an argument requiring grad: never the fast path
