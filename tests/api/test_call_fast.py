@@ -316,7 +316,13 @@ def test_fast_path_equals_slow_path_and_interpreter(shape, dtype, scalar, name, 
     with _interpreted():
         interpreted = gj.jit(fun)(x, y)
     for a, b in zip(values(fast), values(interpreted), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6 if a.dtype == np.float32 else 1e-12)
+        if a.dtype.kind != "f":
+            np.testing.assert_array_equal(a, b)
+            continue
+        # compiled code may contract x * y + x into one FMA, the interpreter rounds twice
+        eps = np.finfo(a.dtype).eps
+        scale = 1.0 + float(np.abs(x).max(initial=0.0)) * (1.0 + np.abs(y).max(initial=0.0))
+        np.testing.assert_allclose(a, b, rtol=4 * eps, atol=8 * eps * scale)
 
 
 class _interpreted:
