@@ -133,7 +133,6 @@ class Executable:
                 self._fast_address = engine.address_in(kernel.entry,
                                                        fastcall.fast_symbol(kernel.entry))
                 if self._fast_address:
-                    self._call = self._fast_tuple_call
                     self._fast = fastcall.builtin(self._fast_address, bytes(self._n_bufs))
         elif address is not None:
             self._entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(address)
@@ -177,7 +176,10 @@ class Executable:
             if self._polls:
                 ws[:4] = 0
                 interrupt.arm()
-            self._call((*arrays, *outs, ws))
+            if self._fast is not None:
+                self._fast(*arrays, *outs, ws)
+            else:
+                self._call((*arrays, *outs, ws))
             if self._polls and ws[:4].view(np.int32)[0] & interrupt.ERR_INTERRUPT:
                 interrupt.raise_interrupt(self.fn.name)
             if self.bounds_check and ws[:4].view(np.int32)[0]:
@@ -205,9 +207,6 @@ class Executable:
                 shape, dt = self._outs[k]
                 outs[k] = kept[k] = np.empty(shape, dt)
         return outs
-
-    def _fast_tuple_call(self, buffers: tuple):
-        self._fast(*buffers)
 
     def fast_caller(self, modes: bytes):
         """The builtin calling this kernel as f(*buffers, workspace) with fastcall's modes per

@@ -7,7 +7,7 @@ loops over arguments, no list comprehensions, no keyword arguments, and the resu
 scalar and two outputs it reads:
 
     def call_fast(args):
-        if len(args) != 1:
+        if len(args) != 1 or Executable.run is not RUN:
             return None
         a0, = args
         if type(a0) is not T0:
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.executable import Executable
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.expr import Expr
 from tracer.pytree import TreeDef
@@ -86,10 +87,11 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
         return None
     env = {"empty": np.empty, "ndarray": np.ndarray, "new": object.__new__, "Tensor": Tensor,
            "Expr": Expr, "Storage": Storage, "fast": fast, "workspace": workspace,
-           "grad_enabled": is_grad_enabled}
+           "grad_enabled": is_grad_enabled, "Executable": Executable, "RUN": Executable.run}
     args = [f"a{i}" for i in range(len(guards))]
+    # a profiling session (runtime/profile.py) swaps Executable.run: the general path then
     lines = ["def call_fast(args):",
-             f"    if len(args) != {len(args)}:",
+             f"    if len(args) != {len(args)} or Executable.run is not RUN:",
              "        return None"]
     if args:
         lines.append(f"    {', '.join(args)}, = args")

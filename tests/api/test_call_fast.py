@@ -380,3 +380,16 @@ def test_computed_tensors_take_the_fast_path_and_others_do_not(paths):
     with gj.no_grad():
         g(leaf)
     assert paths.fast == 1                    # an argument requiring grad: never the fast path
+
+
+def test_a_profiling_session_sees_every_tiny_call():
+    g, plan = warmed(one, X)           # not the `paths` fixture: it swaps Executable.run too
+    env, calls = plan.call_fast.__globals__, []
+    real = env["fast"]
+    env["fast"] = lambda *buffers: calls.append(1) or real(*buffers)
+    with gj.profile(kernels=False) as prof:
+        for _ in range(5):
+            g(X)
+    assert [p.calls for p in prof.programs.values()] == [5] and not calls
+    assert_same(g(X), fresh_answer(one, X))
+    assert len(calls) == 1                       # and the fast path is back afterwards
