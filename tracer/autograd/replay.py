@@ -74,8 +74,8 @@ def describe(run, targets: list) -> Walk | None:
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
-        exprs, index = _collect(roots + extra)
-        parts = [_expr_parts(exprs, index)]
+        exprs, index, expr_parts = _walk(roots + extra)
+        parts = [expr_parts]
         parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
         parts.append(tuple([index[id(e)] if e is not None else -1 for e in extra]))
         parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
@@ -95,49 +95,53 @@ def _grad_part(t) -> tuple | None:
     return None if g is None else (g._expr.type, g._grad_fn is None)
 
 
-def _collect(roots: list) -> tuple[list, dict]:
-    """Every Expr reachable from roots through ops, in a deterministic depth-first order."""
-    exprs, index = [], {}
+def _walk(roots: list) -> tuple[list, dict, tuple]:
+    """Every Expr reachable from roots through ops, and the structural part of each, in one
+    pass. An Expr's walk position is given when it is first seen (so an Expr's args have
+    positions by the time it is described); Exprs are described in a deterministic
+    depth-first order, each exactly once, so equal parts mean equal graphs."""
+    exprs, index, parts, ops = [], {}, [], {}
+    stack = []
     for root in roots:
         if root is None or id(root) in index:
             continue
-        stack = [root]
+        _enter(root, exprs, index, stack)
         while stack:
             e = stack.pop()
-            if id(e) in index:
+            op = e.op
+            if op is None:
+                parts.append((e.value.type, e.data is not None))
                 continue
-            if e.symbolic:
-                raise _Bail("the graph holds a symbolic value (inside a functional trace)")
-            if len(exprs) >= _MAX_EXPRS:
-                raise _Bail(f"the graph holds over {_MAX_EXPRS} values")
-            index[id(e)] = len(exprs)
-            exprs.append(e)
-            if e.op is not None:
-                stack.extend(reversed(e.args))
-    return exprs, index
+            if op.regions:
+                raise _Bail(f"{op.prim.name} has regions (control flow)")
+            frozen = getattr(op, "frozen", _UNSET)
+            if frozen is _UNSET:
+                frozen = _frozen_params(op.params)
+            if frozen is None:
+                raise _Bail(f"{op.prim.name} has a param that is not a plain value")
+            args = []
+            for a in e.args:
+                i = index.get(id(a))
+                args.append(_enter(a, exprs, index, stack) if i is None else i)
+            results = op.results
+            nr = ops.setdefault(id(op), len(ops))
+            out = 0 if len(results) == 1 else results.index(e.value)
+            parts.append((op.prim.name, frozen, nr, out, e.value.type, e.data is not None,
+                          tuple(args)))
+    return exprs, index, tuple(parts)
 
 
-def _expr_parts(exprs: list, index: dict) -> tuple:
-    ops: dict[int, int] = {}
-    parts = []
-    for e in exprs:
-        op = e.op
-        has_data = e.data is not None
-        if op is None:
-            parts.append((e.value.type, has_data))
-            continue
-        if op.regions:
-            raise _Bail(f"{op.prim.name} has regions (control flow)")
-        frozen = getattr(op, "frozen", _UNSET)
-        if frozen is _UNSET:
-            frozen = _frozen_params(op.params)
-        if frozen is None:
-            raise _Bail(f"{op.prim.name} has a param that is not a plain value")
-        nr = ops.setdefault(id(op), len(ops))
-        out = 0 if len(op.results) == 1 else op.results.index(e.value)
-        parts.append((op.prim.name, frozen, nr, out, e.value.type, has_data,
-                      tuple([index[id(a)] for a in e.args])))
-    return tuple(parts)
+def _enter(e, exprs: list, index: dict, stack: list) -> int:
+    """Gives e the next walk position and queues it to be described."""
+    if e.symbolic:
+        raise _Bail("the graph holds a symbolic value (inside a functional trace)")
+    i = len(exprs)
+    if i >= _MAX_EXPRS:
+        raise _Bail(f"the graph holds over {_MAX_EXPRS} values")
+    index[id(e)] = i
+    exprs.append(e)
+    stack.append(e)
+    return i
 
 
 def _node_part(node, index: dict, node_pos: dict) -> tuple:
