@@ -124,10 +124,12 @@ def _walk(roots: list) -> tuple[list, dict, tuple]:
                 i = index.get(id(a))
                 args.append(_enter(a, exprs, index, stack) if i is None else i)
             results = op.results
-            nr = ops.setdefault(id(op), len(ops))
-            out = 0 if len(results) == 1 else results.index(e.value)
-            parts.append((op.prim.name, frozen, nr, out, e.value.type, e.data is not None,
-                          tuple(args)))
+            if len(results) == 1:            # the Expr is its op's: nothing to tell apart
+                parts.append((op.prim, frozen, e.value.type, e.data is not None, tuple(args)))
+            else:                            # which op, and which of its results
+                parts.append((op.prim, frozen, ops.setdefault(id(op), len(ops)),
+                              results.index(e.value), e.value.type, e.data is not None,
+                              tuple(args)))
     return exprs, index, tuple(parts)
 
 
