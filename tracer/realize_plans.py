@@ -58,48 +58,53 @@ class Walk:
 def describe(roots: list) -> Walk | None:
     """The structural key of computing roots (pending Exprs), or None if not keyable."""
     try:
-        exprs, index = _walk(roots)
-        parts = tuple([_part(e, index) for e in exprs])
+        exprs, index, parts = _walk(roots)
     except _Bail:
         return None
     return Walk((parts, tuple([index[id(r)] for r in roots])), exprs, index)
 
 
-def _walk(roots: list) -> tuple[list, dict]:
-    """Every Expr the program reads or computes, depth first; data and params are leaves."""
-    exprs, index = [], {}
+def _walk(roots: list) -> tuple[list, dict, tuple]:
+    """Every Expr the program reads or computes (data and params are leaves), and the
+    structural part of each, in one pass: an Expr gets its walk position when first seen,
+    so its args have positions when it is described (depth first, each Expr once)."""
+    exprs, index, parts = [], {}, []
+    stack = []
     for root in roots:
         if id(root) in index:
             continue
-        stack = [root]
+        _enter(root, exprs, index, stack)
         while stack:
             e = stack.pop()
-            if id(e) in index:
+            op = e.op
+            if e.data is not None or op is None:
+                parts.append((e.value.type, e.data is not None))
                 continue
-            if e.symbolic or len(exprs) >= _MAX_EXPRS:
+            if op.regions:
                 raise _Bail
-            index[id(e)] = len(exprs)
-            exprs.append(e)
-            if e.data is None and e.op is not None:
-                stack.extend(reversed(e.args))
-    return exprs, index
+            frozen = getattr(op, "frozen", _UNSET)
+            if frozen is _UNSET:
+                frozen = _frozen_params(op.params)
+            if frozen is None:
+                raise _Bail
+            args = []
+            for a in e.args:
+                i = index.get(id(a))
+                args.append(_enter(a, exprs, index, stack) if i is None else i)
+            results = op.results
+            # which result of a several-result op (store() keeps no program with one)
+            out = 0 if len(results) == 1 else results.index(e.value)
+            parts.append((op.prim, frozen, out, e.value.type, tuple(args)))
+    return exprs, index, tuple(parts)
 
 
-def _part(e, index: dict) -> tuple:
-    if e.data is not None or e.op is None:
-        return (e.value.type, e.data is not None)
-    op = e.op
-    if op.regions:
+def _enter(e, exprs: list, index: dict, stack: list) -> int:
+    if e.symbolic or len(exprs) >= _MAX_EXPRS:
         raise _Bail
-    frozen = getattr(op, "frozen", _UNSET)
-    if frozen is _UNSET:
-        frozen = _frozen_params(op.params)
-    if frozen is None:
-        raise _Bail
-    out = 0 if len(op.results) == 1 else op.results.index(e.value)
-    # an op with several results read through several Exprs: the same op, by its first
-    # result's position in the walk, so sharing is part of the key
-    return (op.prim.name, frozen, out, e.value.type, tuple([index[id(a)] for a in e.args]))
+    i = index[id(e)] = len(exprs)
+    exprs.append(e)
+    stack.append(e)
+    return i
 
 
 def lookup(walk: Walk):
