@@ -14,10 +14,10 @@ with regions or with a param that is not a plain value, a graph of over _MAX_EXP
 """
 from __future__ import annotations
 
+from tracer import structure_key
 from tracer.errors import TracerError
-from tracer.expr import _frozen_params, build_function
+from tracer.expr import build_function
 
-_UNSET = object()
 _MAX_EXPRS = 4096
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
@@ -42,10 +42,6 @@ def compute(pending: list, run) -> list:
     return outs
 
 
-class _Bail(Exception):
-    pass
-
-
 class Walk:
     __slots__ = ("key", "exprs", "index")
 
@@ -58,53 +54,10 @@ class Walk:
 def describe(roots: list) -> Walk | None:
     """The structural key of computing roots (pending Exprs), or None if not keyable."""
     try:
-        exprs, index, parts = _walk(roots)
-    except _Bail:
+        exprs, index, parts = structure_key.walk(roots, False, _MAX_EXPRS)
+    except structure_key.Unkeyable:
         return None
     return Walk((parts, tuple([index[id(r)] for r in roots])), exprs, index)
-
-
-def _walk(roots: list) -> tuple[list, dict, tuple]:
-    """Every Expr the program reads or computes (data and params are leaves), and the
-    structural part of each, in one pass: an Expr gets its walk position when first seen,
-    so its args have positions when it is described (depth first, each Expr once)."""
-    exprs, index, parts = [], {}, []
-    stack = []
-    for root in roots:
-        if id(root) in index:
-            continue
-        _enter(root, exprs, index, stack)
-        while stack:
-            e = stack.pop()
-            op = e.op
-            if e.data is not None or op is None:
-                parts.append((e.value.type, e.data is not None))
-                continue
-            if op.regions:
-                raise _Bail
-            frozen = getattr(op, "frozen", _UNSET)
-            if frozen is _UNSET:
-                frozen = _frozen_params(op.params)
-            if frozen is None:
-                raise _Bail
-            args = []
-            for a in e.args:
-                i = index.get(id(a))
-                args.append(_enter(a, exprs, index, stack) if i is None else i)
-            results = op.results
-            # which result of a several-result op (store() keeps no program with one)
-            out = 0 if len(results) == 1 else results.index(e.value)
-            parts.append((op.prim, frozen, out, e.value.type, tuple(args)))
-    return exprs, index, tuple(parts)
-
-
-def _enter(e, exprs: list, index: dict, stack: list) -> int:
-    if e.symbolic or len(exprs) >= _MAX_EXPRS:
-        raise _Bail
-    i = index[id(e)] = len(exprs)
-    exprs.append(e)
-    stack.append(e)
-    return i
 
 
 def lookup(walk: Walk):

@@ -20,18 +20,13 @@ from __future__ import annotations
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
-from tracer.expr import _frozen_params
+from tracer.structure_key import Unkeyable, walk
 
-_UNSET = object()
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
 _MAX_EXPRS = 4096
 # how often backward() replayed a program (hits) or emitted one for a new structure (misses)
 STATS = {"hits": 0, "misses": 0}
-
-
-class _Bail(Exception):
-    """The graph is outside what replay handles: emit as usual."""
 
 
 class Walk:
@@ -62,26 +57,26 @@ def describe(run, targets: list) -> Walk | None:
         roots = []
         for node in run.order:
             if node.hooks or node.retained:
-                raise _Bail(f"{node.name()} has a tensor hook or retain_grad")
+                raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
             if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
                     node, AccumulateGrad):
-                raise _Bail(f"{node.name()} is a custom autograd.Function or special node")
+                raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
             if getattr(node, "_local", None) is not None and \
                     getattr(node, "given_fn", None) is None:
-                raise _Bail(f"{node.name()} was differentiated before (retain_graph)")
+                raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
             roots += node.input_exprs
             roots += node.output_exprs
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
-        exprs, index, expr_parts = _walk(roots + extra)
+        exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
         parts = [expr_parts]
         parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
         parts.append(tuple([index[id(e)] if e is not None else -1 for e in extra]))
         parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
                             for e, t in targets]))
         parts.append(tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
-    except _Bail as why:
+    except Unkeyable as why:
         _log_off(str(why))
         return None
     except KeyError:
@@ -93,57 +88,6 @@ def describe(run, targets: list) -> Walk | None:
 def _grad_part(t) -> tuple | None:
     g = t._grad
     return None if g is None else (g._expr.type, g._grad_fn is None)
-
-
-def _walk(roots: list) -> tuple[list, dict, tuple]:
-    """Every Expr reachable from roots through ops, and the structural part of each, in one
-    pass. An Expr's walk position is given when it is first seen (so an Expr's args have
-    positions by the time it is described); Exprs are described in a deterministic
-    depth-first order, each exactly once, so equal parts mean equal graphs."""
-    exprs, index, parts, ops = [], {}, [], {}
-    stack = []
-    for root in roots:
-        if root is None or id(root) in index:
-            continue
-        _enter(root, exprs, index, stack)
-        while stack:
-            e = stack.pop()
-            op = e.op
-            if op is None:
-                parts.append((e.value.type, e.data is not None))
-                continue
-            if op.regions:
-                raise _Bail(f"{op.prim.name} has regions (control flow)")
-            frozen = getattr(op, "frozen", _UNSET)
-            if frozen is _UNSET:
-                frozen = _frozen_params(op.params)
-            if frozen is None:
-                raise _Bail(f"{op.prim.name} has a param that is not a plain value")
-            args = []
-            for a in e.args:
-                i = index.get(id(a))
-                args.append(_enter(a, exprs, index, stack) if i is None else i)
-            results = op.results
-            if len(results) == 1:            # the Expr is its op's: nothing to tell apart
-                parts.append((op.prim, frozen, e.value.type, e.data is not None, tuple(args)))
-            else:                            # which op, and which of its results
-                parts.append((op.prim, frozen, ops.setdefault(id(op), len(ops)),
-                              results.index(e.value), e.value.type, e.data is not None,
-                              tuple(args)))
-    return exprs, index, tuple(parts)
-
-
-def _enter(e, exprs: list, index: dict, stack: list) -> int:
-    """Gives e the next walk position and queues it to be described."""
-    if e.symbolic:
-        raise _Bail("the graph holds a symbolic value (inside a functional trace)")
-    i = len(exprs)
-    if i >= _MAX_EXPRS:
-        raise _Bail(f"the graph holds over {_MAX_EXPRS} values")
-    index[id(e)] = i
-    exprs.append(e)
-    stack.append(e)
-    return i
 
 
 def _node_part(node, index: dict, node_pos: dict) -> tuple:
