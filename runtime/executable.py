@@ -75,7 +75,7 @@ def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
         bld.store(data(k), bld.gep(bufs, [ll.Constant(_I64, 0), ll.Constant(_I64, k)]))
     bld.call(target, [bufs, data(n_buffers)])
     bld.ret_void()
-    if fastcall.OK:
+    if fastcall.OK and n_buffers <= fastcall.MAX_BUFFERS:
         fastcall.emit(ll, module, target, n_buffers)
     return str(module), name
 

@@ -34,6 +34,9 @@ _DEF_BYTES = 32                        # PyMethodDef: name, meth, flags (+pad), 
 _NAME = b"gradjit_kernel\0"
 _MODES_AT = 48                         # the mode bytes, after the def and the name
 SCALAR_TYPES = (np.float32, np.float64, np.int32, np.int64, np.bool_)
+# NOTE: the trampoline has a few blocks per buffer: a program with 10,000 buffers (a backward
+# over 5,000 leaves) made LLVM's register allocator take minutes on it. The tiny call has 2-6.
+MAX_BUFFERS = 32
 
 
 def _probe() -> bool:

@@ -8,7 +8,7 @@ import runtime
 from ir import Builder, Function, TensorType, Value
 from runtime import fastcall
 from runtime.engine import fresh_execution_engine
-from runtime.executable import Executable
+from runtime.executable import Executable, trampoline_ir
 
 pytestmark = pytest.mark.skipif(not fastcall.OK, reason="the layout probes failed here")
 
@@ -114,3 +114,10 @@ def test_object_code_from_the_disk_cache_has_the_builtin(tmp_path, gradjit_env):
         np.testing.assert_array_equal(exe(x, x)[0], x * x + x)
     finally:
         runtime.clear_cache()
+
+
+def test_programs_with_many_buffers_get_no_builtin():
+    """Its code grows with the buffers: 10,000 of them took LLVM minutes to compile."""
+
+    assert ".fast" in trampoline_ir("k", 3)[0]
+    assert ".fast" not in trampoline_ir("k", fastcall.MAX_BUFFERS + 1)[0]
