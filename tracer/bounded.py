@@ -1,0 +1,84 @@
+"""Bounded programs: a pending graph too large to compile at once is computed in pieces.
+
+The imperative front compiles a value's whole pending history into one program (a read) and
+a backward pass into one program (forward and gradients together). A Python loop unrolled
+over a long sequence (pytorch/examples' time_sequence_prediction steps two LSTMCells 999
+times) makes tens of thousands of ops: LLVM then takes minutes (a 25-step LSTMCell backward
+took 13 s to compile, growing with the length). Past a bound the work is tiered down to
+what eager PyTorch does:
+
+  - a read whose pending graph holds over MAX_OPS ops computes them one op at a time, in
+    dependency order (each op a small program, compiled once per structure: the ops of an
+    unrolled loop repeat, so a handful of programs serve the whole sequence). Ops that only
+    move data (a slice per time step, `x.split(1, dim=1)`) differ per step in their
+    offsets: NumPy does those (ir/interpret.py, exact), or each offset would compile;
+  - a backward over more than MAX_NODES autograd nodes (tracer/autograd/by_node.py)
+    computes the forward values that way, then runs each node's VJP as its own program
+    with the cotangents passed between nodes as arrays.
+
+STATS counts both, so tests can see the tier taken and bound what it compiles.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir.interpret import eval_op
+from tracer.expr import settle
+
+MAX_OPS = 4096
+# data movement only: computed exactly by NumPy in the op-by-op tier
+MOVES = frozenset({"slice", "reshape", "transpose", "broadcast_in_dim", "concatenate", "pad"})
+MAX_NODES = 2000
+# reads computed op by op (ops: how many), backward passes run node by node
+STATS = {"reads": 0, "ops": 0, "backwards": 0}
+
+
+def too_large(pending: list) -> bool:
+    """Whether computing pending (Exprs without data) means a program of over MAX_OPS ops.
+    Stops walking once past the bound: a small graph costs a walk of its own size."""
+    seen: set = set()
+    stack = list(pending)
+    while stack:
+        e = stack.pop()
+        if e.data is not None or e.op is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if len(seen) > MAX_OPS:
+            return True
+        stack.extend(e.args)
+    return False
+
+
+def pending_ops(pending: list) -> list:
+    """The Exprs without data behind pending (op results), each after its arguments."""
+    order, done = [], set()
+    for root in pending:
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            if id(e) in done or e.data is not None or e.op is None:
+                continue
+            if expanded:
+                done.add(id(e))
+                order.append(e)
+            else:
+                stack.append((e, True))
+                stack.extend((a, False) for a in reversed(e.args) if id(a) not in done)
+    return order
+
+
+def compute_in_pieces(pending: list, realize):
+    """Computes every pending op behind pending one at a time (realize([e]) each)."""
+    ops = pending_ops(pending)
+    STATS["reads"] += 1
+    STATS["ops"] += len(ops)
+    for e in ops:
+        if e.data is not None:
+            continue
+        if e.op.prim.name in MOVES and all(a.data is not None for a in e.args):
+            out = eval_op(e.op, [a.data for a in e.args])[e.op.results.index(e.value)]
+            out = np.ascontiguousarray(out)
+            out.flags.writeable = False
+            settle(e, out)
+        else:
+            realize([e])
