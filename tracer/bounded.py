@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.interpret import eval_op
-from tracer.expr import settle
+from tracer import realize_plans
 
 MAX_OPS = 4096
 # data movement only: computed exactly by NumPy in the op-by-op tier
@@ -67,18 +67,20 @@ def pending_ops(pending: list) -> list:
     return order
 
 
-def compute_in_pieces(pending: list, realize):
-    """Computes every pending op behind pending one at a time (realize([e]) each)."""
+def compute_in_pieces(pending: list, run):
+    """Computes every pending op behind pending one at a time (run(fn, arrays) runs a
+    program). Each keeps its op: an op inside an autograd node's recorded ops stays part of
+    the node's local function (cutting it would cut the gradient path through it)."""
     ops = pending_ops(pending)
     STATS["reads"] += 1
     STATS["ops"] += len(ops)
     for e in ops:
         if e.data is not None:
             continue
-        if e.op.prim.name in MOVES and all(a.data is not None for a in e.args):
+        if e.op.prim.name in MOVES:
             out = eval_op(e.op, [a.data for a in e.args])[e.op.results.index(e.value)]
             out = np.ascontiguousarray(out)
-            out.flags.writeable = False
-            settle(e, out)
         else:
-            realize([e])
+            out = realize_plans.compute([e], run)[0]
+        out.flags.writeable = False
+        e.data = out

@@ -444,7 +444,7 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     So are the pending new values of tensors updated in place (see note_inplace)."""
     pending = [e for e in exprs if e.data is None]
     if pending and bounded.too_large(pending):      # a long unrolled loop: op by op
-        bounded.compute_in_pieces(pending, realize)
+        bounded.compute_in_pieces(pending, run_function)
         pending = [e for e in exprs if e.data is None]
     if pending:
         pending += _recorded_pending(pending)

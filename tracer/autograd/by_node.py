@@ -60,13 +60,19 @@ def propagate(run, targets: list) -> set:
         em = Emitter()
         values = [em.value(data_expr(g)) if g is not None else None for g in out]
         grads = node.emit_vjp(em, values, wanted)
-        edges = [e for e, g, w in zip(node.edges, grads, wanted) if w and g is not None]
-        if not edges:
+        pairs = [(e, g) for e, g, w in zip(node.edges, grads, wanted) if w and g is not None]
+        if not pairs:
             continue
-        fn = em.function("backward_node", [g for g, w in zip(grads, wanted)
-                                           if w and g is not None])
-        for e, arr in zip(edges, run_function(fn, [c.data for c in em.captures])):
-            _add(cts, e, arr)
+        # one result per distinct computed Value (x + y hands the same cotangent to both
+        # edges); a cotangent passed through unchanged is its input array
+        given = {id(v): c.data for v, c in zip(em.params, em.captures)}
+        results = list({id(g): g for _, g in pairs if id(g) not in given}.values())
+        if results:
+            arrays = run_function(em.function("backward_node", results),
+                                  [c.data for c in em.captures])
+            given.update((id(g), a) for g, a in zip(results, arrays))
+        for e, g in pairs:
+            _add(cts, e, given[id(g)])
     run.em = Emitter()
     run.cts = {e: run.em.value(data_expr(cts[e])) for e in targets if e in cts}
     run.hooked.update(run.order)
