@@ -74,6 +74,15 @@ def compute_in_pieces(pending: list, run):
     ops = pending_ops(pending)
     STATS["reads"] += 1
     STATS["ops"] += len(ops)
+    # an intermediate value is dropped once its last reader here has run, unless something
+    # needs it later (the values read, autograd node outputs): a node's backward recomputes
+    # its interior from its inputs, so memory stays near what eager PyTorch keeps
+    uses: dict[int, int] = {}
+    for e in ops:
+        for a in e.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    keep = {id(e) for e in pending}
+    mine = {id(e) for e in ops if e.data is None}
     for e in ops:
         if e.data is not None:
             continue
@@ -84,3 +93,7 @@ def compute_in_pieces(pending: list, run):
             out = realize_plans.compute([e], run)[0]
         out.flags.writeable = False
         e.data = out
+        for a in e.args:
+            uses[id(a)] -= 1
+            if uses[id(a)] == 0 and id(a) in mine and not a.recorded and id(a) not in keep:
+                a.data = None

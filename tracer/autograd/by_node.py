@@ -53,7 +53,9 @@ def propagate(run, targets: list) -> set:
     for node in run.order:
         if node not in executed:
             continue
-        out = [cts.get((node, i)) for i in range(node.num_outputs)]
+        # (a node's cotangents are read once: dropped here, or the pass keeps them all)
+        out = [cts.get((node, i)) if (node, i) in target_set else cts.pop((node, i), None)
+               for i in range(node.num_outputs)]
         if all(g is None for g in out):
             continue
         wanted = [e is not None and (e in target_set or e[0] in executed) for e in node.edges]
