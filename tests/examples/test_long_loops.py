@@ -119,3 +119,19 @@ def test_a_long_no_grad_rollout_is_computed_in_pieces():
     params = [p.detach().numpy() for p in cell.parameters()]
     np.testing.assert_allclose(loss.item(), _numpy_loss(params, x, y, v), rtol=1e-10)
     assert bounded.STATS["reads"] == reads + 1
+
+
+def test_bounded_backward_twice_raises_as_pytorch_and_retain_graph_accumulates(monkeypatch):
+    """The bounded pass frees the graph like any backward: a second one raises PyTorch's
+    error; with retain_graph=True it can run again and the gradients add up."""
+    monkeypatch.setattr(bounded, "MAX_OPS", 8)
+    monkeypatch.setattr(bounded, "MAX_NODES", 8)
+    x, y, v = _data(5, seed=4)
+    cell = _model(gj.float64)
+    loss = _loss(cell, gj.tensor(x), gj.tensor(y), gj.tensor(v))
+    loss.backward(retain_graph=True)
+    once = cell.weight_hh.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(cell.weight_hh.grad.numpy(), 2 * once, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()

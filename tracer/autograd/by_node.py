@@ -92,3 +92,20 @@ def _seed_array(root, seed) -> np.ndarray:
     if seed is None:
         return np.ones(t.shape, dtype)
     return np.asarray(realize([seed._expr])[0], dtype)
+
+
+def free(executed: set):
+    """After a pass that released the graph: the computed node outputs become plain data
+    (their op and arguments dropped) and the nodes forget their Exprs, so the forward
+    values of the whole unrolled loop are freed with it instead of living as long as any
+    tensor of it (the loss: its grad_fn reaches every node). A second backward still raises
+    PyTorch's error (check_saved runs before anything reads the Exprs)."""
+    for node in executed:
+        for e in node.output_exprs:
+            if e is not None and e.data is not None:
+                e.op = None
+                e.args = ()
+        if isinstance(node, OpNode):
+            node.input_exprs = [None] * len(node.input_exprs)
+            node.output_exprs = [None] * len(node.output_exprs)
+            node._local = None

@@ -273,6 +273,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if not retain:
         for node in executed:
             node.release()
+        if big:
+            by_node.free(executed)
 
 
 def _accumulate(run: Run, targets, roots):
