@@ -75,8 +75,8 @@ def propagate(run, targets: list) -> set:
             given.update((id(g), a) for g, a in zip(results, arrays))
         for e, g in pairs:
             _add(cts, e, given[id(g)])
-    run.em = Emitter()
-    run.cts = {e: run.em.value(data_expr(cts[e])) for e in targets if e in cts}
+    run._em = em = Emitter()              # the ending's Function: the gradients as data
+    run.cts = {e: em.value(data_expr(cts[e])) for e in targets if e in cts}
     run.hooked.update(run.order)
     return executed
 
