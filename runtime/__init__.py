@@ -31,7 +31,8 @@ def externals() -> Externals:
     """The native functions generated code may call: NumPy's BLAS gemm and LAPACK (LAPACKE)
     when they were found."""
     from codegen.dots import Externals
-    from runtime import blas, lapack
+    from runtime import blas, lapack, shared_code
+    shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
     return Externals(gemm=blas.llvm_declaration if blas.available() else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None)
 

@@ -361,6 +361,22 @@ def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
     return data
 
 
+def mcjit_object(text: str, machine, symbol: str) -> bytes:
+    """The object code MCJIT makes of module text for machine (captured through its object
+    cache hook), for load_or_store_object: the one object that defines symbol."""
+    import llvmlite.binding as llvm
+    captured = []
+    module = llvm.parse_assembly(text)
+    module.verify()
+    jit = llvm.create_mcjit_compiler(module, machine)
+    jit.set_object_cache(lambda _module, data: captured.append(bytes(data)), lambda _m: None)
+    jit.finalize_object()
+    found = [data for data in captured if symbol.encode() in data]
+    if len(found) != 1:
+        raise RuntimeError(f"LLVM produced no object code for {symbol}")
+    return found[0]
+
+
 def _noted(exe, origin: str):
     exe.origin = origin
     return exe
@@ -396,9 +412,12 @@ def _provide(imports: list):
         library = None
         if name.startswith("gradjit_"):
             # NOTE: late: only entries that call the BLAS need it (its import: ~5 ms)
-            from runtime import blas, lapack
-            library = blas if "gemm" in name else lapack if "lapacke" in name else None
-        if library is not None:
+            from runtime import blas, lapack, shared_code
+            library = (blas if "gemm" in name else lapack if "lapacke" in name
+                       else shared_code if name in shared_code.SYMBOLS else None)
+        if library is shared_code:
+            shared_code.provide()            # logs a failure; the check below refuses then
+        elif library is not None:
             try:
                 library.register()
             except RuntimeError as e:
