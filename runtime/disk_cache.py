@@ -2,14 +2,15 @@
 
 What is stored is the object code MCJIT produced for a kernel (the kernel and its call
 trampoline). The key (`entry_key`) holds everything that shapes that code: the canonical IR
-text (`print_function(fn, locs=False, hints=False)`), the memory key's options, the
-lowering options, gradjit's version and the source of the code generator and runtime,
-llvmlite's and LLVM's versions, the target triple, CPU name and features (GRADJIT_TARGET_CPU
-included), and the Python/NumPy ABI (the trampoline reads CPython and NumPy object layouts).
-The file name is the SHA-256 of the key; the key itself is stored in the entry and compared
-before use. Entries are authenticated with HMAC-SHA256 under a per-user secret and read only
-from files and a directory private to the user: runtime/cache_entry.py and docs/cache.md say
-what is trusted and why. An entry that fails any check is deleted and rebuilt, never loaded.
+text (`print_function(fn, locs=False, hints=False)`), the memory key's options, the lowering
+options, the LLVM pipeline level (runtime/tiers.py), gradjit's version and the source of the
+code generator and runtime, llvmlite's and LLVM's versions, the target triple, CPU name and
+features (GRADJIT_TARGET_CPU included), and the Python/NumPy ABI (the trampoline reads CPython
+and NumPy object layouts). The file name is the SHA-256 of the key; the key itself is stored in
+the entry and compared before use. Entries are authenticated with HMAC-SHA256 under a per-user
+secret and read only from files and a directory private to the user: runtime/cache_entry.py and
+docs/cache.md say what is trusted and why. An entry that fails any check is deleted and
+rebuilt, never loaded.
 
     GRADJIT_CACHE_DIR=/path     the directory (default $XDG_CACHE_HOME/gradjit or ~/.cache/gradjit)
     GRADJIT_DISK_CACHE=0        no disk cache
@@ -29,7 +30,7 @@ import weakref
 
 from ir.core import Function, walk_ops
 from ir.printer import print_function
-from runtime import config, phases
+from runtime import config, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -146,6 +147,7 @@ def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
     """The full key of fn's entry: compared with the one stored in the entry before use."""
     return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
             "lowering": lowering_options(bounds_check, vmath, fn),
+            "llvm_pipeline": tiers.speed_level(fn),
             "environment": environment(engine)}
 
 
