@@ -417,9 +417,10 @@ def _provide(imports: list):
             from runtime import blas, lapack, shared_code
             library = (blas if "gemm" in name else lapack if "lapacke" in name
                        else shared_code if name in shared_code.SYMBOLS else None)
-        if library is shared_code:
-            shared_code.provide()            # logs a failure; the check below refuses then
-        elif library is not None:
+            if library is shared_code:
+                shared_code.provide()        # logs a failure; the check below refuses then
+                library = None
+        if library is not None:
             try:
                 library.register()
             except RuntimeError as e:
