@@ -4,16 +4,17 @@ LLVM is most of a cold compile (chain value_and_grad: ~40 ms of pipeline and ~22
 machine code for ~20 ms of Python). Measured on the benchmark programs (2-core Zen 3,
 AVX2, minimum of 9, `GRADJIT_OPT_LEVEL` 1 against 3, both with the loop and SLP vectorisers
 on): the O1 pipeline takes 7-19% less time (chain 65.7 -> 61.3 ms, mlp 102 -> 91, sin chain
-115 -> 97, gmm-like 145 -> 126) and the code it makes runs at the same speed and gives the
-same bits. What O1 lacks (GVN, non-trivial loop unswitching, argument promotion, higher
+115 -> 97, a log-sum-exp of distances 145 -> 126) and the code it makes runs at the same
+speed and gives the same bits (also the gmm row, whose gradient has a scatter_add). What O1 lacks (GVN, non-trivial loop unswitching, argument promotion, higher
 inlining thresholds) is what loop nests with loads to forward and branches to hoist need,
 which gradjit's fused elementwise loops and reductions do not have.
 
 So `tiered` (the default) picks per program, from its ops, once, before anything is compiled:
   - O1 ("quick") when every op is fused into loops (elementwise, index remapping, creation,
-    reductions) or is a float dot_general (a BLAS call, or a plain contiguous loop nest);
+    reductions), is a float dot_general (a BLAS call, or a plain contiguous loop nest) or a
+    scatter_add (gather's gradient: a scalar loop of loads, adds and stores);
   - O3 when any other kernel op is present: control flow (while, scan, cond), sort,
-    cumulative ops, scatter, linear algebra, custom calls, integer dots.
+    cumulative ops, linear algebra, custom calls, integer dots.
 Nothing is compiled twice: measured, recompiling the O1 programs at O3 later would cost a
 second compile and win nothing, so there is no tier-up. GRADJIT_OPT_LEVEL=3 compiles
 everything at O3 (as before the tiers), `1` everything at O1 (for comparing). The level is
@@ -44,7 +45,9 @@ def speed_level(fn: Function) -> int:
 def _loop_only(op) -> bool:
     if op.prim.fusion != "kernel":
         return True
-    return op.prim.name == "dot_general" and op.inputs[0].dtype in FLOAT_DTYPES
+    if op.prim.name == "dot_general":
+        return op.inputs[0].dtype in FLOAT_DTYPES
+    return op.prim.name == "scatter_add"
 
 
 def counted(level: int) -> int:

@@ -50,6 +50,9 @@ def test_policy_by_program_content(level):
     assert tiers.speed_level(_ir(chain, x, x, x)) == tiers.QUICK
     assert tiers.speed_level(_ir(gj.jit(gj.grad(loss)), x, x, x)) == tiers.QUICK
     assert tiers.speed_level(_ir(looped, x)) == tiers.FULL
+    gathered = _ir(gj.grad(lambda v: gj.sum(v[np.array([0, 2, 2])] ** 2)), x)
+    assert any(op.prim.name == "scatter_add" for op in gathered.body)
+    assert tiers.speed_level(gathered) == tiers.QUICK
     assert tiers.speed_level(_ir(lambda v: gj.sort(v, axis=1), x)) == tiers.FULL
     ints = np.ones((4, 5), np.int32)
     assert tiers.speed_level(_ir(lambda a: a @ a.T, ints)) == tiers.FULL
