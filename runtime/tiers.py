@@ -1,13 +1,14 @@
 """Which LLVM pipeline a program's kernels get: O1 where O3 makes code no faster, else O3.
 
-LLVM is most of a cold compile (chain value_and_grad: ~40 ms of pipeline and ~22 ms of
-machine code for ~20 ms of Python). Measured on the benchmark programs (2-core Zen 3,
-AVX2, minimum of 9, `GRADJIT_OPT_LEVEL` 1 against 3, both with the loop and SLP vectorisers
-on): the O1 pipeline takes 7-19% less time (chain 65.7 -> 61.3 ms, mlp 102 -> 91, sin chain
-115 -> 97, a log-sum-exp of distances 145 -> 126) and the code it makes runs at the same
-speed and gives the same bits (also the gmm row, whose gradient has a scatter_add). What O1 lacks (GVN, non-trivial loop unswitching, argument promotion, higher
-inlining thresholds) is what loop nests with loads to forward and branches to hoist need,
-which gradjit's fused elementwise loops and reductions do not have.
+LLVM is most of a cold compile (chain value_and_grad: ~40 ms of pipeline and ~22 ms of machine
+code for ~20 ms of Python). Measured on the benchmark programs (2-core Zen 3, AVX2, minimum of
+9, `GRADJIT_OPT_LEVEL` 1 against 3, both with the loop and SLP vectorisers on): the O1
+pipeline takes 7-19% less time (chain 65.7 -> 61.3 ms, mlp 102 -> 91, sin chain 115 -> 97, a
+log-sum-exp of distances 145 -> 126) and the code it makes runs at the same speed and gives
+the same bits (also the gmm row, whose gradient has a scatter_add). What O1 lacks (GVN, non-
+trivial loop unswitching, argument promotion, higher inlining thresholds) is what loop nests
+with loads to forward and branches to hoist need, which gradjit's fused elementwise loops and
+reductions do not have.
 
 So `tiered` (the default) picks per program, from its ops, once, before anything is compiled:
   - O1 ("quick") when every op is fused into loops (elementwise, index remapping, creation,
