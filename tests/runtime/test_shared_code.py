@@ -14,7 +14,7 @@ import gradjit as gj
 import runtime
 from codegen import vmath_trig_huge
 from ir.interpret import interpret
-from runtime import engine, shared_code
+from runtime import engine, phases, shared_code
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE = vmath_trig_huge.HUGE_TRIG
@@ -108,3 +108,15 @@ def test_built_once_per_process_then_taken_from_the_disk_cache(tmp_path):
     x = np.array([1.0, 1e22, -3e300, 2.5])
     want = np.sin(x) + np.cos(x * 2)
     assert np.allclose(eval(values1.split("]")[0] + "]"), want, rtol=1e-14, atol=0)
+
+
+def test_a_phase_inside_another_is_taken_out_of_it(monkeypatch):
+    """GRADJIT_LOG's breakdown: the helpers built inside codegen count once (a fake clock)."""
+    ticks = iter([0.0, 1.0, 4.0, 6.0])        # codegen starts, shared starts, ends, ends
+    monkeypatch.setattr(phases, "watching", lambda: True)
+    monkeypatch.setattr(phases.time, "perf_counter", lambda: next(ticks))
+    with phases.collect() as times:
+        with phases.phase("codegen"):
+            with phases.phase("shared code"):
+                pass
+    assert times == {"shared code": 3.0, "codegen": 3.0}
