@@ -2,6 +2,8 @@
 
 The train functions live at module level: Ray ships them by reference, and the workers
 import this module from the driver's working directory (the repository root)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,30 @@ def die_on_rank_one(ctx):
 def test_a_dead_rank_is_named(cluster):
     with pytest.raises(dist.DistributedError, match="rank 1 died"):
         dist.run(die_on_rank_one, num_workers=2, cpus_per_worker=0, timeout=300)
+
+
+def sleep_on_rank_one(ctx):
+    if ctx.rank == 1:
+        for _ in range(600):                # 60 s of computing without a collective
+            time.sleep(0.1)
+    return ctx.rank
+
+
+def test_max_seconds_stops_a_rank_still_computing(cluster):
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"ranks \[1\] did not finish within max_seconds=2"):
+        dist.run(sleep_on_rank_one, num_workers=2, cpus_per_worker=0, max_seconds=2)
+    assert time.monotonic() - start < 45       # cancelled, not waited out
+    # the pool is still usable afterwards
+    assert [o[:2] for o in dist.run(reduce_values, num_workers=2, cpus_per_worker=0)] == \
+        [(0, 2), (1, 2)]
+
+
+def test_repeated_failing_runs_leave_the_driver_alive(cluster):
+    # Ray 2.60 aborted the driver when a cancel raced a rank's own end ("Tried to complete
+    # task that was not pending"): the ranks waiting in all_reduce are no longer cancelled.
+    cases = [(fail_on_rank_one, "raised ValueError"), (die_on_rank_one, "died")]
+    for train_fn, reason in cases * 3:
+        with pytest.raises(dist.DistributedError, match=f"rank 1 {reason}"):
+            dist.run(train_fn, num_workers=2, cpus_per_worker=0, timeout=300)
+    assert dist.run(reduce_values, num_workers=2, cpus_per_worker=0)[1][:2] == (1, 2)

@@ -125,13 +125,30 @@ def run(train_fn, num_workers: int, timeout: float = DEFAULT_TIMEOUT,
     finally:
         # the rendezvous first: ranks blocked in all_reduce then fail and end by themselves
         kill_quietly(rendezvous)
-        for ref in refs:
-            # not force=True: a forced cancel kills the worker process, and arriving late it
-            # can kill a pooled worker that has moved on to another task
-            with contextlib.suppress(Exception):         # finished already
-                ray.cancel(ref)
+        _stop_ranks(ray, refs)
         if started:
             ray.shutdown()
+
+
+# Seconds the other ranks get to end by themselves once the rendezvous is gone.
+STOP_GRACE = 10.0
+
+
+def _stop_ranks(ray, refs: list) -> None:
+    """Waits for the ranks to end, cancelling only those still running after STOP_GRACE.
+
+    A cancel that races a task's own completion aborts the driver inside Ray 2.60
+    ("Tried to complete task that was not pending", a fatal check in task_manager.cc):
+    ranks that were waiting in all_reduce fail as soon as the rendezvous dies, so they are
+    left to finish and only a rank still computing (max_seconds) is cancelled.
+    """
+    with contextlib.suppress(Exception):
+        _, running = ray.wait(refs, num_returns=len(refs), timeout=STOP_GRACE)
+        for ref in running:
+            # not force=True: a forced cancel kills the worker process, and arriving late it
+            # can kill a pooled worker that has moved on to another task
+            with contextlib.suppress(Exception):         # finished meanwhile
+                ray.cancel(ref)
 
 
 def _collect(ray, refs: list, max_seconds: float | None) -> list:
