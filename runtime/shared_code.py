@@ -29,10 +29,15 @@ builds = 0                                 # times the object code was made here
 
 def install() -> None:
     """Kernels lowered from now on declare the shared helpers (provided on first use)."""
-    # NOTE: late: a disk-cache hit needs no codegen (and provide() needs none then)
+    trig = _trig_huge()
+    if trig._provider is not provide:
+        trig.use_shared(provide)
+
+
+def _trig_huge():
+    # NOTE: late: a disk-cache hit needs no codegen (provide() then loads object code)
     from codegen import vmath_trig_huge
-    if vmath_trig_huge._provider is not provide:
-        vmath_trig_huge.use_shared(provide)
+    return vmath_trig_huge
 
 
 def provide() -> bool:
@@ -77,6 +82,5 @@ def _link():
 
 def _build(machine) -> bytes:
     global builds
-    from codegen.vmath_trig_huge import helper_module_text    # NOTE: late: only on a miss
     builds += 1
-    return mcjit_object(helper_module_text(), machine, SYMBOLS[0])
+    return mcjit_object(_trig_huge().helper_module_text(), machine, SYMBOLS[0])
