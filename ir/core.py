@@ -55,6 +55,15 @@ class TensorType:
         object.__setattr__(self, "shape", tuple(_dimension(d) for d in self.shape))
         if any(d < 0 for d in self.shape):
             raise ValueError(f"negative dimension in shape {list(self.shape)}")
+        # types are dict keys on every hot path (caches keyed by structure): hash once. The
+        # cached value is per process (str hashes are salted), so __reduce__ leaves it out
+        object.__setattr__(self, "_hash", hash((self.dtype, self.shape)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):
+        return (TensorType, (self.dtype, self.shape))
 
     @property
     def ndim(self) -> int:

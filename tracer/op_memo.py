@@ -58,8 +58,14 @@ class Template:
         slots = [t._expr for t in tensors]
         for prim, refs, params, types, frozen in self.ops:
             args = tuple([slots[r] for r in refs])
-            op = Op(prim, tuple([a.value for a in args]), tuple([Value(t) for t in types]),
-                    dict(params), (), loc)
+            ins = tuple([a.value for a in args])
+            if len(types) == 1:                  # most primitives: one result
+                v = Value(types[0])
+                op = Op(prim, ins, (v,), dict(params), (), loc)
+                op.frozen = frozen
+                slots.append(Expr(v, op, args))
+                continue
+            op = Op(prim, ins, tuple([Value(t) for t in types]), dict(params), (), loc)
             op.frozen = frozen
             slots.extend([Expr(r, op, args) for r in op.results])
         outs = [tensors[i] if kind == "arg" else Tensor(slots[i]) for kind, i in self.outputs]

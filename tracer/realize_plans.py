@@ -14,10 +14,10 @@ with regions or with a param that is not a plain value, a graph of over _MAX_EXP
 """
 from __future__ import annotations
 
+from tracer import structure_key
 from tracer.errors import TracerError
-from tracer.expr import _frozen_params, build_function
+from tracer.expr import build_function
 
-_UNSET = object()
 _MAX_EXPRS = 4096
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
@@ -42,10 +42,6 @@ def compute(pending: list, run) -> list:
     return outs
 
 
-class _Bail(Exception):
-    pass
-
-
 class Walk:
     __slots__ = ("key", "exprs", "index")
 
@@ -58,48 +54,10 @@ class Walk:
 def describe(roots: list) -> Walk | None:
     """The structural key of computing roots (pending Exprs), or None if not keyable."""
     try:
-        exprs, index = _walk(roots)
-        parts = tuple([_part(e, index) for e in exprs])
-    except _Bail:
+        exprs, index, parts = structure_key.walk(roots, False, _MAX_EXPRS)
+    except structure_key.Unkeyable:
         return None
     return Walk((parts, tuple([index[id(r)] for r in roots])), exprs, index)
-
-
-def _walk(roots: list) -> tuple[list, dict]:
-    """Every Expr the program reads or computes, depth first; data and params are leaves."""
-    exprs, index = [], {}
-    for root in roots:
-        if id(root) in index:
-            continue
-        stack = [root]
-        while stack:
-            e = stack.pop()
-            if id(e) in index:
-                continue
-            if e.symbolic or len(exprs) >= _MAX_EXPRS:
-                raise _Bail
-            index[id(e)] = len(exprs)
-            exprs.append(e)
-            if e.data is None and e.op is not None:
-                stack.extend(reversed(e.args))
-    return exprs, index
-
-
-def _part(e, index: dict) -> tuple:
-    if e.data is not None or e.op is None:
-        return (e.value.type, e.data is not None)
-    op = e.op
-    if op.regions:
-        raise _Bail
-    frozen = getattr(op, "frozen", _UNSET)
-    if frozen is _UNSET:
-        frozen = _frozen_params(op.params)
-    if frozen is None:
-        raise _Bail
-    out = 0 if len(op.results) == 1 else op.results.index(e.value)
-    # an op with several results read through several Exprs: the same op, by its first
-    # result's position in the walk, so sharing is part of the key
-    return (op.prim.name, frozen, out, e.value.type, tuple([index[id(a)] for a in e.args]))
 
 
 def lookup(walk: Walk):

@@ -88,11 +88,17 @@ class Run:
         self.create_graph = create_graph
         self.root_edges = [edge_of(t) for t in roots]
         self.order = toposort([e[0] for e in self.root_edges])
-        self.em = Emitter()
+        self._em = None                           # made on first use: a replay needs none
         self.cts: dict = {}
         self.extra_tensors: list[Tensor] = []     # old .grad tensors folded into the sums
         self.hooked: set = set()                  # nodes whose output cts passed their hooks
         self.built = None                         # (fn, captures, realized Exprs) once run
+
+    @property
+    def em(self) -> Emitter:
+        if self._em is None:
+            self._em = Emitter()
+        return self._em
 
     def propagate(self, targets: list):
         """Emits the reverse pass toward the target edges; returns the executed nodes."""

@@ -132,13 +132,17 @@ def _inputs(name: str, args, kwargs):
     which PyTorch's next_functions show as (None, 0) (not for `1 - x`: RsubBackward1)."""
     out = []
     for a in args:
-        if isinstance(a, (Tensor, list, tuple)):
-            out += _flatten(a, [])
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            _flatten(a, out)
     for v in kwargs.values():
         _flatten(v, out)
-    rsub = name == "Sub" and args and _is_number(args[0])
-    if name in _BINARY_ARITH and not rsub and any(_is_number(a) for a in args[:2]):
-        out.append(None)
+    if name in _BINARY_ARITH and not (name == "Sub" and args and _is_number(args[0])):
+        for a in args[:2]:
+            if _is_number(a):
+                out.append(None)
+                break
     return out
 
 
@@ -151,14 +155,15 @@ def _needed_saves(name: str, saves, args) -> tuple:
     rule = _SAVED_FOR_OTHER.get(name)
     if rule is None:
         return saves
-
-    def needed(s):
+    out = []
+    for s in saves:
         other = rule.get(s) if isinstance(s, int) else None
-        if other is None:
-            return True
-        arg = args[other] if other < len(args) else None
-        return isinstance(arg, Tensor) and arg.requires_grad
-    return tuple(s for s in saves if needed(s))
+        if other is not None:
+            arg = args[other] if other < len(args) else None
+            if not (isinstance(arg, Tensor) and arg.requires_grad):
+                continue
+        out.append(s)
+    return tuple(out)
 
 
 def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
@@ -175,26 +180,39 @@ def _outputs(result, inputs) -> list:
     """The result's Tensors that get the node (floating ones; others keep no grad_fn)."""
     outs = _flatten(result, []) if isinstance(result, (tuple, list)) else (
         [result] if isinstance(result, Tensor) else [])
-    return [t if t._expr.type.dtype in FLOAT and not any(t is i for i in inputs) else None
-            for t in outs]
+    out = []
+    for t in outs:
+        if t._expr.value.type.dtype not in FLOAT:
+            t = None
+        else:
+            for i in inputs:
+                if t is i:
+                    t = None
+                    break
+        out.append(t)
+    return out
 
 
 def _distinct_output_expr(t: Tensor, inputs, loc):
     """An op that returned an input's own Expr gets a fresh one (a no-op reshape), so the
     node's outputs are distinct from its inputs in the Expr graph."""
-    if any(i is not None and i._expr is t._expr for i in inputs):
-        e = t._expr
-        t._expr = apply_op("reshape", (e,), loc, shape=e.type.shape)[0]
+    e = t._expr
+    for i in inputs:
+        if i is not None and i._expr is e:
+            t._expr = apply_op("reshape", (e,), loc, shape=e.type.shape)[0]
+            return
 
 
 def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> Node | None:
     """Makes a node_cls for the Tensors of `result` computed from `inputs`; returns it."""
     outputs = _outputs(result, inputs)
-    if not any(t is not None for t in outputs):
-        return None
+    live = False
     for t in outputs:
         if t is not None:
             _distinct_output_expr(t, inputs, loc)
+            live = True
+    if not live:
+        return None
     edges = [(t._expr, edge_of(t)) if t is not None else (None, None) for t in inputs]
     node = node_cls(edges, [t._expr if t is not None else None for t in outputs], loc)
     for nr, t in enumerate(outputs):
@@ -212,7 +230,10 @@ def on_op(name: str, saves, args, kwargs, result):
     if not is_grad_enabled():
         return result
     inputs = _inputs(name, args, kwargs)
-    if not any(t is not None and t.requires_grad for t in inputs):
+    for t in inputs:
+        if t is not None and (t._requires_grad or t._grad_fn is not None):
+            break
+    else:
         return result
     cls = node_class(node_name(name, args, kwargs), OpNode)
     needed = _needed_saves(name, saves, args)

@@ -20,18 +20,13 @@ from __future__ import annotations
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
-from tracer.expr import _frozen_params
+from tracer.structure_key import Unkeyable, walk
 
-_UNSET = object()
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
 _MAX_EXPRS = 4096
 # how often backward() replayed a program (hits) or emitted one for a new structure (misses)
 STATS = {"hits": 0, "misses": 0}
-
-
-class _Bail(Exception):
-    """The graph is outside what replay handles: emit as usual."""
 
 
 class Walk:
@@ -62,26 +57,26 @@ def describe(run, targets: list) -> Walk | None:
         roots = []
         for node in run.order:
             if node.hooks or node.retained:
-                raise _Bail(f"{node.name()} has a tensor hook or retain_grad")
+                raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
             if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
                     node, AccumulateGrad):
-                raise _Bail(f"{node.name()} is a custom autograd.Function or special node")
+                raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
             if getattr(node, "_local", None) is not None and \
                     getattr(node, "given_fn", None) is None:
-                raise _Bail(f"{node.name()} was differentiated before (retain_graph)")
+                raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
             roots += node.input_exprs
             roots += node.output_exprs
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
-        exprs, index = _collect(roots + extra)
-        parts = [_expr_parts(exprs, index)]
+        exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
+        parts = [expr_parts]
         parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
         parts.append(tuple([index[id(e)] if e is not None else -1 for e in extra]))
         parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
                             for e, t in targets]))
         parts.append(tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
-    except _Bail as why:
+    except Unkeyable as why:
         _log_off(str(why))
         return None
     except KeyError:
@@ -93,51 +88,6 @@ def describe(run, targets: list) -> Walk | None:
 def _grad_part(t) -> tuple | None:
     g = t._grad
     return None if g is None else (g._expr.type, g._grad_fn is None)
-
-
-def _collect(roots: list) -> tuple[list, dict]:
-    """Every Expr reachable from roots through ops, in a deterministic depth-first order."""
-    exprs, index = [], {}
-    for root in roots:
-        if root is None or id(root) in index:
-            continue
-        stack = [root]
-        while stack:
-            e = stack.pop()
-            if id(e) in index:
-                continue
-            if e.symbolic:
-                raise _Bail("the graph holds a symbolic value (inside a functional trace)")
-            if len(exprs) >= _MAX_EXPRS:
-                raise _Bail(f"the graph holds over {_MAX_EXPRS} values")
-            index[id(e)] = len(exprs)
-            exprs.append(e)
-            if e.op is not None:
-                stack.extend(reversed(e.args))
-    return exprs, index
-
-
-def _expr_parts(exprs: list, index: dict) -> tuple:
-    ops: dict[int, int] = {}
-    parts = []
-    for e in exprs:
-        op = e.op
-        has_data = e.data is not None
-        if op is None:
-            parts.append((e.value.type, has_data))
-            continue
-        if op.regions:
-            raise _Bail(f"{op.prim.name} has regions (control flow)")
-        frozen = getattr(op, "frozen", _UNSET)
-        if frozen is _UNSET:
-            frozen = _frozen_params(op.params)
-        if frozen is None:
-            raise _Bail(f"{op.prim.name} has a param that is not a plain value")
-        nr = ops.setdefault(id(op), len(ops))
-        out = 0 if len(op.results) == 1 else op.results.index(e.value)
-        parts.append((op.prim.name, frozen, nr, out, e.value.type, has_data,
-                      tuple([index[id(a)] for a in e.args])))
-    return tuple(parts)
 
 
 def _node_part(node, index: dict, node_pos: dict) -> tuple:

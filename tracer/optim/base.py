@@ -141,8 +141,14 @@ class Optimizer:
         # the hyperparameters go in as 0-d arrays (program inputs, so a changed lr does not
         # recompile); they only become Tensors when the step is traced symbolically
         scalars = []
+        last = (None, (), [])
         for p, h in zip(params, hypers):
-            scalars += _scalar_arrays(p._expr.type.dtype, tuple(h.values()))
+            dtype, values = p._expr.value.type.dtype, tuple(h.values())
+            # the same value objects as the previous parameter's (SGD's, read from the
+            # group): the same arrays, without keying them again
+            if dtype != last[0] or not _same_objects(values, last[1]):
+                last = (dtype, values, _scalar_arrays(dtype, values))
+            scalars += last[2]
         if any(t._expr.symbolic for t in tensors):
             inputs = tensors + [tensor_from_array(a) for a in scalars]
             outs = self._apply(params, inputs, names, hypers, flags)
@@ -271,6 +277,15 @@ def _scalar_arrays(dtype: str, values: tuple) -> list[np.ndarray]:
         for a in hit:
             a.flags.writeable = False
     return hit
+
+
+def _same_objects(a: tuple, b: tuple) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x is not y:
+            return False
+    return True
 
 
 def _assign(t: Tensor, expr):

@@ -1,0 +1,75 @@
+"""The structural key of a lazy Expr graph: what two graphs must share to run one program.
+
+Used by the backward replay (tracer/autograd/replay.py) and by reads of pending values
+(tracer/realize_plans.py): both reuse a program built for an earlier graph of the same
+structure, bound to the new graph's arrays found again by their position in the walk.
+
+One depth-first pass: an Expr gets its walk position when first seen and is described when
+popped, so its args are numbered by then; each Expr is described once, in an order fixed
+by the structure, so equal parts mean equal graphs. A part says: for a leaf, its type and
+whether it holds data; for an op's result, the primitive, its frozen params, the type,
+whether it holds data and the positions of its args (plus, for an op with several results,
+which op by number and which of its results).
+"""
+from __future__ import annotations
+
+from tracer.expr import _frozen_params
+
+_UNSET = object()
+
+
+class Unkeyable(Exception):
+    """The graph is outside what a structural key covers (the message says why)."""
+
+
+def walk(roots: list, through_data: bool, limit: int) -> tuple[list, dict, tuple]:
+    """(Exprs in walk order, id -> position, the parts) of the graph behind roots.
+
+    through_data: walk on through Exprs that hold data (a backward program reads the
+    forward ops behind them); else they are leaves (a read computes nothing behind them).
+    Raises Unkeyable for a symbolic value, an op with regions or with a param that is not a
+    plain value, or more than `limit` Exprs."""
+    exprs, index, parts, ops = [], {}, [], {}
+    stack = []
+    for root in roots:
+        if root is None or id(root) in index:
+            continue
+        _enter(root, exprs, index, stack, limit)
+        while stack:
+            e = stack.pop()
+            op = e.op
+            if op is None or (e.data is not None and not through_data):
+                parts.append((e.value.type, e.data is not None))
+                continue
+            if op.regions:
+                raise Unkeyable(f"{op.prim.name} has regions (control flow)")
+            frozen = getattr(op, "frozen", _UNSET)
+            if frozen is _UNSET:
+                frozen = _frozen_params(op.params)
+            if frozen is None:
+                raise Unkeyable(f"{op.prim.name} has a param that is not a plain value")
+            args = []
+            for a in e.args:
+                i = index.get(id(a))
+                args.append(_enter(a, exprs, index, stack, limit) if i is None else i)
+            results = op.results
+            if len(results) == 1:            # the Expr is its op's: nothing to tell apart
+                parts.append((op.prim, frozen, e.value.type, e.data is not None, tuple(args)))
+            else:                            # which op, and which of its results
+                parts.append((op.prim, frozen, ops.setdefault(id(op), len(ops)),
+                              results.index(e.value), e.value.type, e.data is not None,
+                              tuple(args)))
+    return exprs, index, tuple(parts)
+
+
+def _enter(e, exprs: list, index: dict, stack: list, limit: int) -> int:
+    """Gives e the next walk position and queues it to be described."""
+    if e.symbolic:
+        raise Unkeyable("the graph holds a symbolic value (inside a functional trace)")
+    i = len(exprs)
+    if i >= limit:
+        raise Unkeyable(f"the graph holds over {limit} values")
+    index[id(e)] = i
+    exprs.append(e)
+    stack.append(e)
+    return i
