@@ -2,12 +2,13 @@
 accurate for every finite argument (docs/numerics.md has the measured bounds).
 
 The loop body keeps only the fast path: a Cody-Waite reduction (three parts of pi/2, FMA),
-accurate for |x| <= TRIG_ACCURATE_LIMIT. Elements beyond it (and +-inf) branch, under a
-branch weighted as almost never taken, to a call of gradjit_{sin,cos,tan}_huge_f64, cold
-out-of-line functions emitted once per module around codegen/vmath_trig_huge.py's exact
-Payne-Hanek reduction. The loop vectoriser scalarises the call under a per-lane branch (see
-_huge_entry), so loops stay vectorised with no libm calls, and a lane that is not huge costs
-a test and a branch not taken (f32 sin: ~1 ns/elem on Zen 3 with AVX2).
+accurate for |x| <= TRIG_ACCURATE_LIMIT. Elements beyond it (and +-inf) branch, under a branch
+weighted as almost never taken, to a call of gradjit_{sin,cos,tan}_huge_f64, cold out-of-line
+wrappers emitted once per module around codegen/vmath_trig_huge.py's exact Payne-Hanek
+reduction (compiled once per process: runtime/shared_code.py). The loop vectoriser scalarises
+the call under a per-lane branch (see _huge_entry), so loops stay vectorised with no libm
+calls, and a lane that is not huge costs a test and a branch not taken (f32 sin: ~1 ns/elem on
+Zen 3 with AVX2).
 """
 import platform
 

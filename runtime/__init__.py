@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ir.core import Function
 from ir.passes import optimize as optimize_function
-from runtime import config, phases, threads
+from runtime import config, phases, threads, tiers
 from runtime.compile_cache import CompileCache
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
@@ -31,7 +31,8 @@ def externals() -> Externals:
     """The native functions generated code may call: NumPy's BLAS gemm and LAPACK (LAPACKE)
     when they were found."""
     from codegen.dots import Externals
-    from runtime import blas, lapack
+    from runtime import blas, lapack, shared_code
+    shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
     return Externals(gemm=blas.llvm_declaration if blas.available() else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None)
 
@@ -53,8 +54,10 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
         text, name = trampoline_ir(kernel.entry, len(kernel.in_types) + len(kernel.out_types))
         texts.append(text)
         symbols.append(name)
+    level = tiers.counted(tiers.speed_level(fn))      # O1 or O3 (runtime/tiers.py)
+    config.event("tier", f"  @{fn.name}: LLVM pipeline O{level}", function=fn.name, level=level)
     with phases.phase("llvm"):
-        addresses = engine.compile(texts, symbols, kernel.entry)
+        addresses = engine.compile(texts, symbols, kernel.entry, level)
     tramp = addresses[1] if TRAMPOLINE_OK else None
     exe = Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
     engine.hold(exe, kernel.entry)          # the code is freed with the last Executable
@@ -123,15 +126,16 @@ class LoweredFunction:
 
     @property
     def optimized_llvm_ir(self) -> str:
-        """The LLVM IR after the O3 pipeline for the host CPU."""
+        """The LLVM IR after the pipeline compiling uses (runtime/tiers.py), for the host CPU."""
         engine = create_execution_engine()
-        return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
+        return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry,
+                                     tiers.speed_level(self.ir))
 
     @property
     def assembly(self) -> str:
         """The target CPU's assembly (GRADJIT_TARGET_CPU, else the host's); never run."""
         engine = create_execution_engine()
-        return engine.assembly(self.kernel.llvm_ir, self.kernel.entry)
+        return engine.assembly(self.kernel.llvm_ir, self.kernel.entry, tiers.speed_level(self.ir))
 
     def compile(self) -> Executable:
         return compile(self.ir, bounds_check=self.bounds_check, vmath=self.vmath)

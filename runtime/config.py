@@ -25,6 +25,9 @@ the "gradjit" logger.
     GRADJIT_TARGET_CPU=NAME          compile for this LLVM CPU (haswell, znver3, ...) instead
                                      of the host; code the host cannot run is refused
     GRADJIT_TARGET_FEATURES=+f,-g    LLVM feature changes on top of the target CPU's
+    GRADJIT_OPT_LEVEL=3              the LLVM pipeline for every kernel: `tiered` (default:
+                                     O1 for programs of loops O3 does no better, O3 for the
+                                     rest; runtime/tiers.py), `3` (always O3) or `1`
 
 The environment is read once, when this module is imported (with gradjit). The hot path of
 a cached call asks `plain_native()`, which must cost no more than a global read: a lookup
@@ -56,7 +59,9 @@ VARIABLES = {
     "GRADJIT_SECRET_FILE": "",
     "GRADJIT_TARGET_CPU": "",
     "GRADJIT_TARGET_FEATURES": "",
+    "GRADJIT_OPT_LEVEL": "tiered",
 }
+OPT_LEVELS = ("tiered", "3", "1")
 BACKENDS = ("native", "interpret")
 
 log = logging.getLogger("gradjit")
@@ -164,6 +169,19 @@ def cache_dir() -> str:
         return os.path.abspath(os.path.expanduser(chosen))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "gradjit")
+
+
+def opt_level() -> str:
+    """GRADJIT_OPT_LEVEL: 'tiered', '3' or '1'.
+
+    Raises:
+        ValueError: any other value.
+    """
+    chosen = _values["GRADJIT_OPT_LEVEL"].lower()
+    if chosen not in OPT_LEVELS:
+        raise ValueError(f"GRADJIT_OPT_LEVEL={_values['GRADJIT_OPT_LEVEL']!r}: expected "
+                         "'tiered', '3' or '1'")
+    return chosen
 
 
 def num_threads() -> int | None:

@@ -2,14 +2,15 @@
 
 What is stored is the object code MCJIT produced for a kernel (the kernel and its call
 trampoline). The key (`entry_key`) holds everything that shapes that code: the canonical IR
-text (`print_function(fn, locs=False, hints=False)`), the memory key's options, the
-lowering options, gradjit's version and the source of the code generator and runtime,
-llvmlite's and LLVM's versions, the target triple, CPU name and features (GRADJIT_TARGET_CPU
-included), and the Python/NumPy ABI (the trampoline reads CPython and NumPy object layouts).
-The file name is the SHA-256 of the key; the key itself is stored in the entry and compared
-before use. Entries are authenticated with HMAC-SHA256 under a per-user secret and read only
-from files and a directory private to the user: runtime/cache_entry.py and docs/cache.md say
-what is trusted and why. An entry that fails any check is deleted and rebuilt, never loaded.
+text (`print_function(fn, locs=False, hints=False)`), the memory key's options, the lowering
+options, the LLVM pipeline level (runtime/tiers.py), gradjit's version and the source of the
+code generator and runtime, llvmlite's and LLVM's versions, the target triple, CPU name and
+features (GRADJIT_TARGET_CPU included), and the Python/NumPy ABI (the trampoline reads CPython
+and NumPy object layouts). The file name is the SHA-256 of the key; the key itself is stored in
+the entry and compared before use. Entries are authenticated with HMAC-SHA256 under a per-user
+secret and read only from files and a directory private to the user: runtime/cache_entry.py and
+docs/cache.md say what is trusted and why. An entry that fails any check is deleted and
+rebuilt, never loaded.
 
     GRADJIT_CACHE_DIR=/path     the directory (default $XDG_CACHE_HOME/gradjit or ~/.cache/gradjit)
     GRADJIT_DISK_CACHE=0        no disk cache
@@ -29,7 +30,7 @@ import weakref
 
 from ir.core import Function, walk_ops
 from ir.printer import print_function
-from runtime import config, phases
+from runtime import config, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -146,6 +147,7 @@ def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
     """The full key of fn's entry: compared with the one stored in the entry before use."""
     return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
             "lowering": lowering_options(bounds_check, vmath, fn),
+            "llvm_pipeline": tiers.speed_level(fn),
             "environment": environment(engine)}
 
 
@@ -361,6 +363,22 @@ def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
     return data
 
 
+def mcjit_object(text: str, machine, symbol: str) -> bytes:
+    """The object code MCJIT makes of module text for machine (captured through its object
+    cache hook), for load_or_store_object: the one object that defines symbol."""
+    import llvmlite.binding as llvm
+    captured = []
+    module = llvm.parse_assembly(text)
+    module.verify()
+    jit = llvm.create_mcjit_compiler(module, machine)
+    jit.set_object_cache(lambda _module, data: captured.append(bytes(data)), lambda _m: None)
+    jit.finalize_object()
+    found = [data for data in captured if symbol.encode() in data]
+    if len(found) != 1:
+        raise RuntimeError(f"LLVM produced no object code for {symbol}")
+    return found[0]
+
+
 def _noted(exe, origin: str):
     exe.origin = origin
     return exe
@@ -396,8 +414,12 @@ def _provide(imports: list):
         library = None
         if name.startswith("gradjit_"):
             # NOTE: late: only entries that call the BLAS need it (its import: ~5 ms)
-            from runtime import blas, lapack
-            library = blas if "gemm" in name else lapack if "lapacke" in name else None
+            from runtime import blas, lapack, shared_code
+            library = (blas if "gemm" in name else lapack if "lapacke" in name
+                       else shared_code if name in shared_code.SYMBOLS else None)
+            if library is shared_code:
+                shared_code.provide()        # logs a failure; the check below refuses then
+                library = None
         if library is not None:
             try:
                 library.register()

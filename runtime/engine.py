@@ -103,9 +103,9 @@ class Engine:
             raise CompileError(f"LLVM verification failed for kernel '{name}':\n{e}") from None
         return mod
 
-    def optimize(self, mod: llvm.ModuleRef) -> llvm.ModuleRef:
-        """Runs the O3 pipeline (new pass manager) on mod in place."""
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3) -> llvm.ModuleRef:
+        """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place."""
+        pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
         pto.loop_unrolling = False
@@ -113,23 +113,24 @@ class Engine:
         pb.getModulePassManager().run(mod, pb)
         return mod
 
-    def optimized_text(self, llvm_ir: str, name: str = "kernel") -> str:
+    def optimized_text(self, llvm_ir: str, name: str = "kernel", speed_level: int = 3) -> str:
         """The optimised form of module text (for inspection; nothing is added to the JIT)."""
         with self.lock:
-            return str(self.optimize(self.parse(llvm_ir, name)))
+            return str(self.optimize(self.parse(llvm_ir, name), speed_level))
 
-    def assembly(self, llvm_ir: str, name: str = "kernel") -> str:
+    def assembly(self, llvm_ir: str, name: str = "kernel", speed_level: int = 3) -> str:
         """The target's assembly for module text, optimised (nothing is added to the JIT or
         run, so any target CPU works)."""
         with self.lock:
-            return self.target_machine.emit_assembly(self.optimize(self.parse(llvm_ir, name)))
+            return self.target_machine.emit_assembly(self.optimize(self.parse(llvm_ir, name),
+                                                                   speed_level))
 
     def object_code(self, llvm_ir: str, name: str = "kernel") -> bytes:
         """The target's object code for module text, optimised (never run)."""
         with self.lock:
             return self.target_machine.emit_object(self.optimize(self.parse(llvm_ir, name)))
 
-    def compile(self, texts: list, symbols: list, name: str) -> list:
+    def compile(self, texts: list, symbols: list, name: str, speed_level: int = 3) -> list:
         """Links module texts into one, optimises it, JITs it; returns the symbols' addresses.
 
         The code stays until `release(symbols[0])` (see `hold`); a caller that never releases
@@ -147,7 +148,7 @@ class Engine:
             mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
-            self.optimize(mod)
+            self.optimize(mod, speed_level)
             jit = self._new_jit()
             jit.mcjit.add_module(mod)
             jit.mcjit.finalize_object()

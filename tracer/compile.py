@@ -72,9 +72,15 @@ class OptimizedModule(Module):
         if program is None:
             def forward(params, buffers, args, kwargs):
                 tensors = dict(params, **buffers)
+                before = {name: b._expr for name, b in buffers.items()}
                 with _swapped(mod, tensors):
                     out = mod(*args, **kwargs)
-                return out, {name: tensors[name] for name in buffers}
+                    now = dict(mod.named_buffers())
+                # only the buffers the forward changed (BatchNorm's statistics) are results
+                # written back: a copy_ of an unchanged one (a causal mask) would be a pending
+                # in-place update every step, which stops the backward's replay
+                return out, {name: now[name] for name in buffers
+                             if now.get(name) is not None and now[name]._expr is not before[name]}
             forward.__name__ = f"{type(mod).__name__}_forward"
             program = self._compiled[key] = jit(forward)
         return program

@@ -27,7 +27,7 @@ import numpy as np
 from ir.core import DTYPES
 from tracer import pipeline
 from tracer import device as devices
-from tracer import realize_plans
+from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, live_siblings, settle
@@ -443,6 +443,9 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     backward() after `print(loss)` then starts from them instead of redoing the forward.
     So are the pending new values of tensors updated in place (see note_inplace)."""
     pending = [e for e in exprs if e.data is None]
+    if pending and bounded.too_large(pending):      # a long unrolled loop: op by op
+        bounded.compute_in_pieces(pending, run_function)
+        pending = [e for e in exprs if e.data is None]
     if pending:
         pending += _recorded_pending(pending)
         if _UPDATED:

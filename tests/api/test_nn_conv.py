@@ -3,6 +3,7 @@ padding modes), max/avg/adaptive pooling, unfold; against PyTorch 2.13 and finit
 differences."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.api.nn_cases_text import REPRS
@@ -73,3 +74,48 @@ def test_error_texts(name):
                                   "AdaptiveAvgPool2d"])
 def test_repr(name):
     assert repr(REPRS[name](gj)) == RECORDED["reprs"][name]
+
+
+def _direct_conv2d(x, w, stride, padding, dilation):
+    """The definition, summed in float64 (no im2col): out[n,o,i,j] = sum over c, a, b."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, oh, ow))
+    for a in range(kh):
+        for b in range(kw):
+            patch = x[:, :, a * dilation[0]:a * dilation[0] + stride[0] * (oh - 1) + 1:stride[0],
+                      b * dilation[1]:b * dilation[1] + stride[1] * (ow - 1) + 1:stride[1]]
+            out += np.einsum("nchw,oc->nohw", patch, w[:, :, a, b])
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(3, 7),
+       st.integers(3, 7), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
+       st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.integers(0, 10_000))
+def test_conv2d_equals_the_direct_sum_for_random_shapes(n, c, o, h, wd, kh, kw, sh, sw, pad,
+                                                        dil, seed):
+    """The gather-based im2col against the definition, values and (compiled) gradients."""
+    if h + 2 * pad < dil * (kh - 1) + 1 or wd + 2 * pad < dil * (kw - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw))
+    g = rng.standard_normal(_direct_conv2d(x, w, (sh, sw), (pad, pad), (dil, dil)).shape)
+    xt, wt = gj.tensor(x, requires_grad=True), gj.tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, stride=(sh, sw), padding=pad, dilation=dil)
+    np.testing.assert_allclose(y.detach().numpy(),
+                               _direct_conv2d(x, w, (sh, sw), (pad, pad), (dil, dil)),
+                               rtol=1e-10, atol=1e-10)
+    (y * gj.tensor(g)).sum().backward()
+    # d/dw and d/dx of sum(g * conv(x, w)) by the definition: both linear, so exact sums
+    eye_w = np.eye(w.size).reshape((w.size,) + w.shape)
+    dw = np.array([np.sum(g * _direct_conv2d(x, e, (sh, sw), (pad, pad), (dil, dil)))
+                   for e in eye_w]).reshape(w.shape)
+    np.testing.assert_allclose(wt.grad.numpy(), dw, rtol=1e-9, atol=1e-9)
+    eye_x = np.eye(x.size).reshape((x.size,) + x.shape)
+    dx = np.array([np.sum(g * _direct_conv2d(e, w, (sh, sw), (pad, pad), (dil, dil)))
+                   for e in eye_x]).reshape(x.shape)
+    np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-9, atol=1e-9)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 
-from tracer.autograd import replay, views
+from tracer.autograd import by_node, replay, views
 from tracer.autograd.emitter import Emitter, result_dependencies
 from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
                                    toposort)
@@ -264,19 +264,23 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         targets = [(e, e[0].variable) for e in reachable_leaves(run.order, run.root_edges)]
         targets += retained_edges(run.order)
     targets = [(e, t) for e, t in targets if t is not None]
-    walk = None if create_graph else replay.describe(run, targets)
+    big = by_node.applies(run)            # a long unrolled loop: node by node
+    walk = None if create_graph or big else replay.describe(run, targets)
     plan = replay.lookup(walk) if walk is not None else None
     if plan is not None:
         executed = run.check([e for e, _ in targets])
         _replay(walk, plan, targets)
     else:
-        executed = run.propagate([e for e, _ in targets])
+        edges = [e for e, _ in targets]
+        executed = by_node.propagate(run, edges) if big else run.propagate(edges)
         owners = _accumulate(run, targets, roots)
         if walk is not None and run.built is not None:
             replay.store(walk, *run.built, owners)
     if not retain:
         for node in executed:
             node.release()
+        if big:
+            by_node.free(executed)
 
 
 def _accumulate(run: Run, targets, roots):

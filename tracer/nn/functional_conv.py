@@ -1,8 +1,9 @@
 """Convolution and pooling of nn.functional, lowered to existing primitives.
 
-conv1d/conv2d build im2col patches from strided slices of the zero-padded input (one slice
-per kernel offset, stacked), then contract them with the weight in one dot_general: a
-(N*L, C*K) @ (C*K, O) product, or an einsum per group. Pooling takes the same windows and
+conv1d/conv2d build im2col patches of the zero-padded input with one gather at constant
+positions and contract them with the weight per sample: (O, C*K) @ (N, C*K, L), which is
+the NCHW output. Grouped convolutions stack strided slices (one per kernel offset) and use
+an einsum per group. Pooling takes the same windows and
 reduces them (max, or sum / count). Adaptive average pooling is a product with an (out, in)
 averaging matrix per axis. Gradients come from the slice/pad/dot_general rules."""
 from __future__ import annotations
@@ -51,6 +52,25 @@ def _windows(x, kernel, stride, dilation, out):
         piece = apply("slice", x, start=start, limit=limit, stride=(1,) * lead + stride)
         pieces.append(apply("reshape", piece, shape=tuple(piece.shape) + (1,)))
     return apply("concatenate", *pieces, axis=x.ndim) if len(pieces) > 1 else pieces[0]
+
+
+def _im2col_positions(sizes, channels, kernel, stride, dilation, out):
+    """For the (C, *kernel, *out) column elements, in that order, their flat position in
+    one sample's (C, *sizes) padded input: a sum of scaled iotas (affine in each axis), so
+    the program holds no index array."""
+    row = [math.prod(sizes[i + 1:]) for i in range(len(sizes))]
+    coef = [math.prod(sizes)] + [d * r for d, r in zip(dilation, row)] + \
+        [s * r for s, r in zip(stride, row)]
+    shape = (channels,) + tuple(kernel) + tuple(out)
+    idx = None
+    for axis, k in enumerate(coef):
+        if shape[axis] == 1:
+            continue
+        term = apply("iota", dtype="i64", shape=shape, dim=axis) * k
+        idx = term if idx is None else idx + term
+    if idx is None:
+        idx = apply("iota", dtype="i64", shape=shape, dim=0)
+    return idx.reshape(-1)
 
 
 def _out_size(size, k, s, d, lo, hi, ceil_mode=False) -> int:
@@ -114,15 +134,24 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int):
     if any(lo) or any(hi):
         x = _zero_pad(x, (0, 0) + lo, (0, 0) + hi)
     kprod = math.prod(kernel)
-    cols = _windows(x, kernel, stride, dilation, out)           # (N, C, *out, K)
     length = math.prod(out)
-    cols = ops.movedim(cols, 1, -2).reshape(n * length, groups, cg * kprod)
-    wk = w.reshape(groups, o // groups, cg * kprod)
     if groups == 1:
-        y = ops.matmul(cols.reshape(n * length, cg * kprod), ops.t(wk.reshape(o, cg * kprod)))
+        # (N, C*K, L) columns by one gather at constant positions, then (O, C*K) @ columns
+        # per sample: (N, O, L) is already NCHW order (no transpose of the output), and each
+        # column element is one load (stacked slices evaluate every slice per element)
+        spatial = math.prod(x.shape[2:])
+        cols = apply("gather", x.reshape(n, c * spatial),
+                     _im2col_positions(tuple(x.shape[2:]), c, kernel, stride, dilation, out),
+                     axis=1)
+        y = ops.matmul(w.reshape(1, o, c * kprod).expand(n, o, c * kprod),
+                       cols.reshape(n, c * kprod, length))
+        y = y.reshape((n, o) + out)
     else:
+        cols = _windows(x, kernel, stride, dilation, out)           # (N, C, *out, K)
+        cols = ops.movedim(cols, 1, -2).reshape(n * length, groups, cg * kprod)
+        wk = w.reshape(groups, o // groups, cg * kprod)
         y = ops.einsum("mgk,gok->mgo", cols, wk).reshape(n * length, o)
-    y = ops.movedim(y.reshape((n,) + out + (o,)), -1, 1)
+        y = ops.movedim(y.reshape((n,) + out + (o,)), -1, 1)
     if bias is not None:
         y = y + bias.reshape((o,) + (1,) * nd)
     return y.squeeze(0) if unbatched else y

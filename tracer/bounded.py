@@ -1,0 +1,99 @@
+"""Bounded programs: a pending graph too large to compile at once is computed in pieces.
+
+The imperative front compiles a value's whole pending history into one program (a read) and
+a backward pass into one program (forward and gradients together). A Python loop unrolled
+over a long sequence (pytorch/examples' time_sequence_prediction steps two LSTMCells 999
+times) makes tens of thousands of ops: LLVM then takes minutes (a 25-step LSTMCell backward
+took 13 s to compile, growing with the length). Past a bound the work is tiered down to
+what eager PyTorch does:
+
+  - a read whose pending graph holds over MAX_OPS ops computes them one op at a time, in
+    dependency order (each op a small program, compiled once per structure: the ops of an
+    unrolled loop repeat, so a handful of programs serve the whole sequence). Ops that only
+    move data (a slice per time step, `x.split(1, dim=1)`) differ per step in their
+    offsets: NumPy does those (ir/interpret.py, exact), or each offset would compile;
+  - a backward over more than MAX_NODES autograd nodes (tracer/autograd/by_node.py)
+    computes the forward values that way, then runs each node's VJP as its own program
+    with the cotangents passed between nodes as arrays.
+
+STATS counts both, so tests can see the tier taken and bound what it compiles.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir.interpret import eval_op
+from tracer import realize_plans
+
+MAX_OPS = 4096
+# data movement only: computed exactly by NumPy in the op-by-op tier
+MOVES = frozenset({"slice", "reshape", "transpose", "broadcast_in_dim", "concatenate", "pad"})
+MAX_NODES = 2000
+# reads computed op by op (ops: how many), backward passes run node by node
+STATS = {"reads": 0, "ops": 0, "backwards": 0}
+
+
+def too_large(pending: list) -> bool:
+    """Whether computing pending (Exprs without data) means a program of over MAX_OPS ops.
+    Stops walking once past the bound: a small graph costs a walk of its own size."""
+    seen: set = set()
+    stack = list(pending)
+    while stack:
+        e = stack.pop()
+        if e.data is not None or e.op is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if len(seen) > MAX_OPS:
+            return True
+        stack.extend(e.args)
+    return False
+
+
+def pending_ops(pending: list) -> list:
+    """The Exprs without data behind pending (op results), each after its arguments."""
+    order, done = [], set()
+    for root in pending:
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            if id(e) in done or e.data is not None or e.op is None:
+                continue
+            if expanded:
+                done.add(id(e))
+                order.append(e)
+            else:
+                stack.append((e, True))
+                stack.extend((a, False) for a in reversed(e.args) if id(a) not in done)
+    return order
+
+
+def compute_in_pieces(pending: list, run):
+    """Computes every pending op behind pending one at a time (run(fn, arrays) runs a
+    program). Each keeps its op: an op inside an autograd node's recorded ops stays part of
+    the node's local function (cutting it would cut the gradient path through it)."""
+    ops = pending_ops(pending)
+    STATS["reads"] += 1
+    STATS["ops"] += len(ops)
+    # an intermediate value is dropped once its last reader here has run, unless something
+    # needs it later (the values read, autograd node outputs): a node's backward recomputes
+    # its interior from its inputs, so memory stays near what eager PyTorch keeps
+    uses: dict[int, int] = {}
+    for e in ops:
+        for a in e.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    keep = {id(e) for e in pending}
+    mine = {id(e) for e in ops if e.data is None}
+    for e in ops:
+        if e.data is not None:
+            continue
+        if e.op.prim.name in MOVES:
+            out = eval_op(e.op, [a.data for a in e.args])[e.op.results.index(e.value)]
+            out = np.ascontiguousarray(out)
+        else:
+            out = realize_plans.compute([e], run)[0]
+        out.flags.writeable = False
+        e.data = out
+        for a in e.args:
+            uses[id(a)] -= 1
+            if uses[id(a)] == 0 and id(a) in mine and not a.recorded and id(a) not in keep:
+                a.data = None
