@@ -115,3 +115,42 @@ def test_each_change_is_a_new_structure_or_no_replay_and_plain_steps_replay(ev):
     misses = replay.STATS["misses"] - before["misses"]
     assert (hits, misses) == EXPECTED[ev]
     _assert_same(replayed, _loop(events, False))
+
+
+
+def _batchnorm_steps(steps: int) -> tuple[list, list]:
+    """Steps of a model with BatchNorm: (parameters, buffers and grads) after each step, and
+    the running mean after each step."""
+    gj.manual_seed(0)
+    model = gj.nn.Sequential(gj.nn.Linear(4, 8), gj.nn.BatchNorm1d(8), gj.nn.ReLU(),
+                             gj.nn.Linear(8, 2))
+    opt = gj.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = gj.tensor(rng.standard_normal((16, 4)).astype(np.float32))
+    y = gj.tensor(rng.integers(0, 2, 16))
+    out, means = [], []
+    for _ in range(steps):
+        opt.zero_grad()
+        gj.nn.functional.cross_entropy(model(x), y).backward()
+        grads = [p.grad.numpy().copy() for p in model.parameters()]
+        opt.step()
+        out.append(([v.detach().numpy().copy() for v in model.state_dict().values()], grads))
+        means.append(model[1].running_mean.numpy().copy())
+    return out, means
+
+
+def test_a_batchnorm_step_replays_with_its_running_statistics():
+    """BatchNorm updates running_mean/var in place during the forward: the backward program
+    computes those updates along, so they are part of the replayed structure (before, any
+    such update kept the step from replaying at all)."""
+    replay.clear()
+    before = dict(replay.STATS)
+    with_replay, means = _batchnorm_steps(5)
+    assert replay.STATS["misses"] - before["misses"] == 1
+    assert replay.STATS["hits"] - before["hits"] == 4
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replay, "lookup", lambda walk: None)
+        without, _ = _batchnorm_steps(5)
+    _assert_same(with_replay, without)
+    # the running statistics moved every step (the comparison is not of constants)
+    assert all(not np.array_equal(a, b) for a, b in zip(means, means[1:]))

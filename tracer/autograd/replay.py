@@ -21,6 +21,7 @@ from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
 from tracer.structure_key import Unkeyable, walk
+from tracer.tensor import updated_pending
 
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
@@ -69,6 +70,9 @@ def describe(run, targets: list) -> Walk | None:
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
+        # values updated in place this step (BatchNorm's running statistics): the program
+        # computes them along (Run.finish), so they are part of its structure
+        extra += updated_pending([])
         exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
         parts = [expr_parts]
         parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
