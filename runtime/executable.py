@@ -25,7 +25,7 @@ import numpy as np
 
 from ir.core import Function
 from ir.interpret import interpret
-from runtime import debug_callback, fastcall, interrupt, threads
+from runtime import debug_callback, fastcall, interrupt, threads, tiers
 
 threads.load_symbols()
 interrupt.load_symbols()
@@ -147,7 +147,8 @@ class Executable:
     def optimized_llvm_ir(self) -> str:
         from runtime.engine import create_execution_engine
         engine = self._engine or create_execution_engine()
-        return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry)
+        return engine.optimized_text(self.kernel.llvm_ir, self.kernel.entry,
+                                     tiers.speed_level(self.fn))
 
     def __call__(self, *args) -> list:
         return self.run(self.check_args(args))

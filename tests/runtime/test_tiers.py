@@ -129,3 +129,20 @@ def test_inspection_shows_the_pipeline_that_runs(level):
     level("tiered")
     lowered = runtime.lower(_ir(chain, x, x, x))
     assert "x float>" in lowered.optimized_llvm_ir          # O1 still vectorises
+
+
+def test_an_executable_shows_the_pipeline_it_ran_at(level, monkeypatch):
+    """Executable.optimized_llvm_ir optimises at the program's own tier (it showed O3 for
+    programs that ran at O1)."""
+    x = np.ones(64, np.float32)
+    asked = []
+    shown = engine.Engine.optimized_text
+
+    def spy(self, text, name="kernel", speed_level=3):
+        asked.append(speed_level)
+        return shown(self, text, name, speed_level)
+    monkeypatch.setattr(engine.Engine, "optimized_text", spy)
+    level("tiered")
+    assert "x float>" in runtime.compile(_ir(chain, x, x, x)).optimized_llvm_ir
+    assert "x float>" in runtime.compile(_ir(looped, x)).optimized_llvm_ir
+    assert asked == [tiers.QUICK, tiers.FULL]
