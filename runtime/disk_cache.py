@@ -358,8 +358,8 @@ def load_or_store_object(name: str, key: dict, compile_object) -> bytes:
     try:
         write_atomic(directory, path, pack_entry({"key": full_key, "entry": name}, [data],
                                                  secret))
-    except OSError:
-        pass
+    except OSError as e:                        # a full or read-only disk: built next time too
+        DISK._log(f"disk cache could not store {name}: {e}")
     return data
 
 
