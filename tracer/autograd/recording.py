@@ -169,10 +169,15 @@ def _needed_saves(name: str, saves, args) -> tuple:
 def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
     saved = []
     for s in saves:
-        if s == "out":
+        if type(s) is int:
+            if s < len(args):
+                a = args[s]
+                if isinstance(a, Tensor):         # (most ops: one Tensor per position)
+                    saved.append((a, None))
+                else:
+                    saved += [(t, None) for t in _flatten(a, [])]
+        elif s == "out":
             saved += [(t, i) for i, t in enumerate(outputs) if t is not None]
-        elif isinstance(s, int) and s < len(args):
-            saved += [(t, None) for t in _flatten(args[s], [])]
     return saved
 
 
