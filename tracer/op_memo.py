@@ -33,9 +33,11 @@ from tracer.expr import Expr, _int_tree
 from tracer.tensor import Tensor
 
 # the torch_op names whose bodies were checked for the conditions above (tracer/ops/
-# elementwise.py, reduce.py, linalg.py, shape.py, nn_functional.py, tracer/nn/functional.py)
+# elementwise.py, reduce.py, linalg.py, shape.py, nn_functional.py, tracer/nn/functional.py);
+# Dot, Mv, Squeeze and UnsafeView: matmul's other ranks (and dot, mv, tensordot, squeeze)
 OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm", "Mm",
-                 "Sum", "Mean", "MseLoss", "NllLoss", "T"})
+                 "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
+                 "UnsafeView"})
 # name -> check(args, kwargs) run before a replay (raises what the body would have raised)
 GUARDS: dict = {}
 _REFUSED = object()
