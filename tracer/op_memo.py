@@ -97,7 +97,13 @@ def key_of(fn, args: tuple, kwargs: dict):
     tensors: list[Tensor] = []
     seen: dict = {}
     for a in args:
-        if not _part(a, parts, tensors, seen):
+        if type(a) is Tensor:                    # the common case, inlined
+            e = a._expr
+            if e.symbolic:
+                return None
+            parts.append((e.value.type, seen.setdefault(id(e), len(tensors))))
+            tensors.append(a)
+        elif not _part(a, parts, tensors, seen):
             return None
     for k, v in kwargs.items():
         parts.append(k)
