@@ -47,6 +47,8 @@ _PLANS: dict = {}
 # (state, roots) -> positions of values the next tape needed (computed along from now on)
 _WANTED: dict = {}
 STATS = {"hits": 0, "misses": 0, "fallbacks": 0}
+# why the last read did not use the tape (None: it did)
+LAST = {"reason": None}
 
 
 class _Tape(threading.local):
@@ -131,6 +133,7 @@ def read(pending: list, updated, run):
         roots, done = _read(tape, pending, updated, run)
         return done if done is not None else realize_plans.read(roots, None, run)
     finally:
+        LAST["reason"] = tape.broken
         if tape.broken is not None:
             STATS["fallbacks"] += 1
             if logging_enabled():
