@@ -51,38 +51,44 @@ STATS = {"hits": 0, "misses": 0, "fallbacks": 0}
 LAST = {"reason": None}
 
 
-class _Tape(threading.local):
-    def __init__(self):
-        self.reset(None)
+class _Tape:
+    __slots__ = ("state", "made", "where", "outside", "broken", "previous")
 
-    def reset(self, previous):
+    def __init__(self, previous=None):
         self.state = 0
         self.made = []              # Exprs the tape's calls made, by position
-        self.where = {}             # id(Expr) -> position in made
+        self.where = {}             # id(Expr) -> position in made, or -1 - index in outside
         self.outside = []           # outside values (hold data), by first use
-        self.outside_at = {}        # id(Expr) -> index in outside
         self.broken = None          # why the tape broke, or None
         self.previous = previous    # (key, where, made) of the tape read last
 
 
-_tape = _Tape()
+_local = threading.local()
+
+
+def _tape() -> _Tape:
+    tape = getattr(_local, "tape", None)
+    if tape is None:
+        tape = _local.tape = _Tape()
+    return tape
 
 
 def whole() -> bool:
     """Whether the tape since the last read is still usable."""
-    return _tape.broken is None
+    return _tape().broken is None
 
 
 def brk(reason: str):
     """The tape since the last read is not used for the next read."""
-    if _tape.broken is None:
-        _tape.broken = reason
+    tape = _tape()
+    if tape.broken is None:
+        tape.broken = reason
 
 
 def note(template, tensors: list, result):
     """A call replayed from template on tensors, which gave result (a Tensor or tuple).
     A broken tape still notes what it made (the next tape finds its values there)."""
-    tape = _tape
+    tape = _tape()
     where, made = tape.where, tape.made
     if len(made) >= MAX_CALLS:
         brk(f"over {MAX_CALLS} values made since the last read")
@@ -102,7 +108,7 @@ def note(template, tensors: list, result):
         tape.state = state
     for out in (result if type(result) is tuple else (result,)):
         e = out._expr
-        if id(e) not in where and id(e) not in tape.outside_at:
+        if id(e) not in where:
             where[id(e)] = len(made)
             made.append(e)
 
@@ -112,23 +118,22 @@ def _outside(tape, e) -> int:
     holds no data at the read either (nothing computes in between), so that read falls
     back; if the previous tape made it, it is noted as wanted there, and later reads with
     that tape's key compute it along (then it holds data here)."""
-    if e.data is None:
-        key, where, made = tape.previous or (None, {}, [])
+    if e.data is None and tape.previous is not None:
+        key, where, made = tape.previous
         j = where.get(id(e))
-        if key is not None and j is not None and made[j] is e:
+        if key is not None and j is not None and j >= 0 and made[j] is e:
             _WANTED.setdefault(key, set()).add(j)
-    k = tape.outside_at.get(id(e))
-    if k is None:
-        k = tape.outside_at[id(e)] = len(tape.outside)
-        tape.outside.append(e)
-    return -1 - k
+    k = -1 - len(tape.outside)
+    tape.where[id(e)] = k
+    tape.outside.append(e)
+    return k
 
 
 def read(pending: list, updated, run):
     """(roots, arrays) for a read of pending Exprs (no data), keyed by the tape when it can
     be (else by realize_plans.read's walk); None when neither keys it (the caller reads
     as before). Either way a new tape starts."""
-    tape = _tape
+    tape = _tape()
     try:
         roots, done = _read(tape, pending, updated, run)
         return done if done is not None else realize_plans.read(roots, None, run)
@@ -138,7 +143,7 @@ def read(pending: list, updated, run):
             STATS["fallbacks"] += 1
             if logging_enabled():
                 log.info("read tape off for this read: %s", tape.broken)
-        tape.reset(tape.previous)
+        _local.tape = _Tape(tape.previous)
 
 
 def _read(tape, pending: list, updated, run) -> tuple[list, tuple | None]:
@@ -151,7 +156,7 @@ def _read(tape, pending: list, updated, run) -> tuple[list, tuple | None]:
     positions = []
     for e in roots:
         i = where.get(id(e))
-        if i is None:
+        if i is None or i < 0:
             tape.broken = "the read asks for a pending value the tape did not make"
             tape.previous = (None, where, made)
             return roots, None
@@ -191,8 +196,9 @@ def _build(key, roots: list, tape):
         tape.broken = "the graph is not keyable"
         return None
     fn, captures = build_function("realize", [], roots)
-    sources = [tape.outside_at.get(id(c)) for c in captures]
-    if any(s is None for s in sources) or any(len(op.results) > 1 for op in fn.body):
+    where = tape.where
+    sources = [-1 - where.get(id(c), 0) for c in captures]
+    if any(s < 0 for s in sources) or any(len(op.results) > 1 for op in fn.body):
         tape.broken = "the program reads a value outside the tape"
         return None
     if len(_PLANS) >= 256:
@@ -209,5 +215,5 @@ def clear():
     _NEXT.clear()
     _PLANS.clear()
     _WANTED.clear()
-    _tape.reset(None)
-    _tape.broken = "the tape's states were cleared"
+    tape = _local.tape = _Tape()
+    tape.broken = "the tape's states were cleared"
