@@ -79,38 +79,51 @@ def whole() -> bool:
 
 
 def brk(reason: str):
-    """The tape since the last read is not used for the next read."""
+    """The tape since the last read is not used for the next read. What it noted is let go
+    at once: holding the values of a training step (activations given data by backward)
+    until the next read kept their arrays alive (two_layer_net's step 1.3 -> 1.8 ms)."""
     tape = _tape()
     if tape.broken is None:
         tape.broken = reason
+        tape.made, tape.where, tape.outside, tape.previous = [], {}, [], None
 
 
 def note(template, tensors: list, result):
-    """A call replayed from template on tensors, which gave result (a Tensor or tuple).
-    A broken tape still notes what it made (the next tape finds its values there)."""
-    tape = _tape()
-    where, made = tape.where, tape.made
-    if len(made) >= MAX_CALLS:
-        brk(f"over {MAX_CALLS} values made since the last read")
+    """A call replayed from template on tensors, which gave result (a Tensor or tuple)."""
+    tape = getattr(_local, "tape", None) or _tape()
+    if tape.broken is not None:
         return
-    if tape.broken is None:
-        sources = []
-        for t in tensors:
-            e = t._expr
-            i = where.get(id(e))
-            sources.append(i if i is not None else _outside(tape, e))
-        step = (tape.state, template, tuple(sources))
-        state = _NEXT.get(step)
-        if state is None:
-            if len(_NEXT) >= _LIMIT:
-                clear()
-            state = _NEXT[step] = len(_NEXT) + 1
-        tape.state = state
-    for out in (result if type(result) is tuple else (result,)):
-        e = out._expr
+    where, made = tape.where, tape.made
+    step = [tape.state, template]             # flat: (state, template, *sources)
+    for t in tensors:
+        e = t._expr
+        i = where.get(id(e))
+        step.append(i if i is not None else _outside(tape, e))
+    step = tuple(step)
+    state = _NEXT.get(step)
+    if state is None:
+        state = _new_state(step)
+    tape.state = state
+    if type(result) is not tuple:
+        e = result._expr
         if id(e) not in where:
             where[id(e)] = len(made)
             made.append(e)
+    else:
+        for out in result:
+            e = out._expr
+            if id(e) not in where:
+                where[id(e)] = len(made)
+                made.append(e)
+    if len(made) > MAX_CALLS:
+        brk(f"over {MAX_CALLS} values made since the last read")
+
+
+def _new_state(step: tuple) -> int:
+    if len(_NEXT) >= _LIMIT:
+        clear()
+    state = _NEXT[step] = len(_NEXT) + 1
+    return state
 
 
 def _outside(tape, e) -> int:
@@ -121,7 +134,7 @@ def _outside(tape, e) -> int:
     if e.data is None and tape.previous is not None:
         key, where, made = tape.previous
         j = where.get(id(e))
-        if key is not None and j is not None and j >= 0 and made[j] is e:
+        if j is not None and j >= 0 and made[j] is e:
             _WANTED.setdefault(key, set()).add(j)
     k = -1 - len(tape.outside)
     tape.where[id(e)] = k
@@ -150,15 +163,14 @@ def _read(tape, pending: list, updated, run) -> tuple[list, tuple | None]:
     """(roots, (roots, arrays)) from a kept program, or (roots, None) to walk them."""
     roots = pending + updated(pending) if updated is not None else pending
     where, made = tape.where, tape.made
+    tape.previous = None
     if tape.broken is not None:
-        tape.previous = (None, where, made)
         return roots, None
     positions = []
     for e in roots:
         i = where.get(id(e))
         if i is None or i < 0:
             tape.broken = "the read asks for a pending value the tape did not make"
-            tape.previous = (None, where, made)
             return roots, None
         positions.append(i)
     base = (tape.state, tuple(positions))

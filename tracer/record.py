@@ -129,6 +129,8 @@ def torch_op(name: str, saves: tuple = ()):
                     result = hook(name, saves, args, kwargs, result)
             finally:
                 _state.hook_loc = None
+            if type(result) is Tensor and result._grad_fn is not None:
+                read_tape.brk("an autograd node was recorded")    # (its values get data)
             return result
         inner.torch_name = name
         return inner
