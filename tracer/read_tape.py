@@ -47,14 +47,17 @@ _PLANS: dict = {}
 # (state, roots) -> positions of values the next tape needed (computed along from now on)
 _WANTED: dict = {}
 STATS = {"hits": 0, "misses": 0, "fallbacks": 0}
+# bumped by clear(): a tape begun before (another thread's) holds states that mean nothing
+_GENERATION = [0]
 # why the last read did not use the tape (None: it did)
 LAST = {"reason": None}
 
 
 class _Tape:
-    __slots__ = ("state", "made", "where", "outside", "broken", "previous")
+    __slots__ = ("state", "made", "where", "outside", "broken", "previous", "generation")
 
     def __init__(self, previous=None):
+        self.generation = _GENERATION[0]    # states of an older generation mean nothing
         self.state = 0
         self.made = []              # Exprs the tape's calls made, by position
         self.where = {}             # id(Expr) -> position in made, or -1 - index in outside
@@ -164,6 +167,8 @@ def _read(tape, pending: list, updated, run) -> tuple[list, tuple | None]:
     roots = pending + updated(pending) if updated is not None else pending
     where, made = tape.where, tape.made
     tape.previous = None
+    if tape.generation != _GENERATION[0]:
+        tape.broken = "the tape's states were cleared"
     if tape.broken is not None:
         return roots, None
     positions = []
@@ -223,9 +228,8 @@ def _build(key, roots: list, tape):
 
 
 def clear():
-    """Forgets every state (their ints are reused) and the current tape."""
+    """Forgets every state (their ints are reused): tapes begun before fall back."""
+    _GENERATION[0] += 1
     _NEXT.clear()
     _PLANS.clear()
     _WANTED.clear()
-    tape = _local.tape = _Tape()
-    tape.broken = "the tape's states were cleared"

@@ -197,3 +197,23 @@ def test_any_sequence_of_steps_reads_what_the_walk_reads(steps):
             results.append(out)
     np.testing.assert_allclose(np.concatenate([np.ravel(r) for r in results[0]]),
                                np.concatenate([np.ravel(r) for r in results[1]]), rtol=1e-6)
+
+
+def test_cleared_states_and_long_tapes_fall_back(tape_off, monkeypatch):
+    def change(step, env):
+        if step == 5:
+            read_tape.clear()            # mid-tape: this tape's states mean nothing now
+        if step == 10:
+            monkeypatch.setattr(read_tape, "MAX_CALLS", 8)
+        env["reason"] = read_tape.LAST["reason"]
+    reasons = []
+
+    def spy(step, env):
+        change(step, env)
+        reasons.append(read_tape.LAST["reason"])
+    counts = _run_both(tape_off, 11, spy)
+    assert counts[4]["hits"] == 1 and counts[5]["hits"] == 0
+    assert counts[5]["fallbacks"] == 1 and reasons[6] == "the tape's states were cleared"
+    # relearnt as at the start (y_pred computed along, wanted, a new key), then replayed
+    assert counts[9]["hits"] == 1
+    assert counts[10]["hits"] == 0 and "over 8 values" in read_tape.LAST["reason"]
