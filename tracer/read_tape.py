@@ -97,12 +97,22 @@ def note(template, tensors: list, result):
     if tape.broken is not None:
         return
     where, made = tape.where, tape.made
-    step = [tape.state, template]             # flat: (state, template, *sources)
-    for t in tensors:
-        e = t._expr
-        i = where.get(id(e))
-        step.append(i if i is not None else _outside(tape, e))
-    step = tuple(step)
+    if len(tensors) == 2:                     # binary arithmetic: no list to build
+        a, b = tensors[0]._expr, tensors[1]._expr
+        i, j = where.get(id(a)), where.get(id(b))
+        if i is None:
+            i = _outside(tape, a)
+        if j is None:
+            j = where.get(id(b))              # (the same value as a, now outside)
+            j = j if j is not None else _outside(tape, b)
+        step = (tape.state, template, i, j)
+    else:
+        step = [tape.state, template]         # flat: (state, template, *sources)
+        for t in tensors:
+            e = t._expr
+            i = where.get(id(e))
+            step.append(i if i is not None else _outside(tape, e))
+        step = tuple(step)
     state = _NEXT.get(step)
     if state is None:
         state = _new_state(step)
