@@ -177,7 +177,7 @@ def _read(tape, pending: list, updated, run) -> tuple[list, tuple | None]:
     roots = pending + updated(pending) if updated is not None else pending
     where, made = tape.where, tape.made
     tape.previous = None
-    if tape.generation != _GENERATION[0]:
+    if tape.broken is None and tape.generation != _GENERATION[0]:
         tape.broken = "the tape's states were cleared"
     if tape.broken is not None:
         return roots, None

@@ -11,6 +11,12 @@ import gradjit as gj
 from tracer import read_tape, realize_plans
 
 
+@pytest.fixture(autouse=True)
+def fresh_states():
+    """No kept program of an earlier test (the same ops make the same states) counts."""
+    read_tape.clear()
+
+
 @pytest.fixture
 def tape_off(monkeypatch):
     """Turns the tape off for the rest of the test: reads walk the graph, as before."""
