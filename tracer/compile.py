@@ -19,8 +19,8 @@ from tracer.fn_replay import FunctionReplay
 from tracer.func import _swapped
 from tracer.nn.module import GENERATION, Module
 from tracer.pytree import tree_unflatten
-from tracer.staging import apply_to, to_expr
-from tracer.tensor import Tensor
+from tracer.staging import apply_to, to_expr, wrap_results
+from tracer.tensor import Tensor, realize
 
 __all__ = ["compile"]
 
@@ -62,7 +62,9 @@ class OptimizedModule(Module):
         super().__init__()
         self._orig_mod = mod
         object.__setattr__(self, "_compiled", {})
-        object.__setattr__(self, "_plan", None)     # the last training call's _ForwardPlan
+        # per grad mode: the _ForwardPlan of the last call (grad: a training call recorded
+        # for backward; no grad: the program run on realised arrays)
+        object.__setattr__(self, "_plans", {})
 
     def __getattr__(self, name: str):
         try:
@@ -91,27 +93,29 @@ class OptimizedModule(Module):
         return program
 
     def forward(self, *args, **kwargs):
-        plan = self._plan
-        if plan is not None and not kwargs and plan.generation == GENERATION[0] \
-                and is_grad_enabled():
-            out = plan.run(args)
+        grad = is_grad_enabled()
+        plan = self._plans.get(grad)
+        if plan is not None and not kwargs and plan.generation == GENERATION[0]:
+            out = plan.run(args) if grad else plan.run_concrete(args)
             if out is not _MISS:
                 return out
         mod = self._orig_mod
         params = dict(mod.named_parameters())
         buffers = {k: b for k, b in mod.named_buffers() if b is not None}
         call = (params, buffers, args, kwargs)
-        if is_grad_enabled() and any(p.requires_grad for p in params.values()):
-            generation = GENERATION[0]
-            staged = self._program()
-            sig = staged.signature(call, {})
-            entry = staged.entry(sig)
+        generation = GENERATION[0]
+        staged = self._program()
+        sig = staged.signature(call, {})
+        entry = staged.entry(sig)
+        pending = grad and any(p.requires_grad for p in params.values())
+        if pending:
             out, new_buffers = _pending_call(entry, sig)
-            if not kwargs and GENERATION[0] == generation:   # no retrace changed the tree
-                object.__setattr__(self, "_plan", _ForwardPlan.build(
-                    generation, mod, params, buffers, args, sig, entry))
         else:
-            out, new_buffers = self._program()(*call)
+            out, new_buffers = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
+        if (pending or not grad) and not kwargs and GENERATION[0] == generation:
+            # (a trace in between changed the tables: the next call builds the plan)
+            self._plans[grad] = _ForwardPlan.build(generation, mod, params, buffers, args,
+                                                   sig, entry)
         if mod.training and new_buffers:
             _write_back(buffers, new_buffers)
         return out
@@ -177,6 +181,32 @@ class _ForwardPlan:
         plan.buffers, plan.write_back = buffers, mod.training
         STATS["plans_built"] += 1
         return plan
+
+    def run_concrete(self, args: tuple):
+        """Under no_grad: the program run on the arrays (pending ones realised first, as
+        Entry.call does), or _MISS when the plan does not apply."""
+        if len(args) != self.n_args:
+            return _MISS
+        tensors = self.fixed + list(args)
+        types = self.types
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
+                return _MISS
+        entry = self.entry
+        if self.check_stale and entry.stale():
+            return _MISS
+        exprs = [tensors[i]._expr for i in self.order] + entry.captures
+        arrays = [e.data for e in exprs]
+        if any(a is None for a in arrays):
+            if any(e.symbolic for e in exprs):
+                return _MISS
+            arrays = realize(exprs)     # pending values (a buffer's statistics update)
+        STATS["plan_calls"] += 1
+        out, new_buffers = tree_unflatten(entry.out_tree, wrap_results(entry.run(arrays),
+                                                                       entry.fn))
+        if self.write_back and new_buffers:
+            _write_back(self.buffers, new_buffers)
+        return out
 
     def run(self, args: tuple):
         """The forward's output recorded for args, or _MISS when the plan does not apply."""

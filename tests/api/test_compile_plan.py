@@ -248,3 +248,59 @@ def test_function_replay_records_what_apply_function_records(which, n, m):
     assert [g.type for g in got] == [e.type for e in want]
     with pytest.raises(ValueError, match="expected 2 arguments"):
         FunctionReplay(fn)(args[:1])
+
+
+def test_no_grad_calls_run_the_program_from_a_plan(monkeypatch):
+    """Under no_grad a call runs the compiled program on the realised arrays from a plan:
+    the same bits as the general path, BatchNorm's statistics updated in training mode and
+    not in eval mode, pending inputs (and statistics) realised first."""
+    def run(plan: bool):
+        with monkeypatch.context() as m:
+            if not plan:
+                m.setattr(compile_mod._ForwardPlan, "build", classmethod(lambda *a: None))
+            gj.manual_seed(8)
+            model = Block()
+            compiled = gj.compile(model)
+            xs = [gj.randn(10, 6) for _ in range(3)]
+            calls = compile_mod.STATS["plan_calls"]
+            outs = []
+            with gj.no_grad():
+                for x in xs + [xs[0] * 2.0]:           # the last input is pending
+                    outs.append([t.numpy().copy() for t in compiled(x)])
+                stats = model.norm.running_mean.numpy().copy()
+                compiled.eval()
+                for x in xs:
+                    outs.append([t.numpy().copy() for t in compiled(x)])
+            np.testing.assert_array_equal(model.norm.running_mean.numpy(), stats)
+            return outs, stats, compile_mod.STATS["plan_calls"] - calls
+    (got, stats, calls), (want, stats0, calls0) = run(True), run(False)
+    # per mode: the first call traces, the second builds the plan: train calls 3-4, eval 3
+    assert calls == 3 and calls0 == 0
+    for a, b in zip(got, want):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(stats, stats0)
+    assert not np.allclose(stats, 0)
+    gj.manual_seed(8)
+    eager = Block()
+    with gj.no_grad():
+        xs = [gj.randn(10, 6) for _ in range(3)]
+        for x in xs + [xs[0] * 2.0]:
+            eager(x)
+    np.testing.assert_allclose(stats, eager.norm.running_mean.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_an_input_that_requires_grad_under_a_frozen_model_still_gets_its_gradient():
+    gj.manual_seed(9)
+    model = gj.nn.Sequential(gj.nn.Linear(3, 4), gj.nn.Tanh(), gj.nn.Linear(4, 1))
+    model.requires_grad_(False)
+    compiled = gj.compile(model)
+    grads = []
+    for _ in range(3):
+        x = gj.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+        compiled(x).sum().backward()
+        grads.append(x.grad.numpy().copy())
+    x = gj.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    model(x).sum().backward()
+    for g in grads:
+        np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-6)
