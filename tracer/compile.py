@@ -15,13 +15,17 @@ import functools
 from tracer.api import jit
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.autograd.recording import record_call
+from tracer.fn_replay import FunctionReplay
 from tracer.func import _swapped
-from tracer.nn.module import Module
+from tracer.nn.module import GENERATION, Module
 from tracer.pytree import tree_unflatten
-from tracer.staging import apply_to, to_expr
-from tracer.tensor import Tensor
+from tracer.staging import apply_to, to_expr, wrap_results
+from tracer.tensor import Tensor, realize
 
 __all__ = ["compile"]
+
+# calls that recorded the forward through a cached _ForwardPlan, and plans built (tests)
+STATS = {"plan_calls": 0, "plans_built": 0}
 
 MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -58,6 +62,9 @@ class OptimizedModule(Module):
         super().__init__()
         self._orig_mod = mod
         object.__setattr__(self, "_compiled", {})
+        # per grad mode: the _ForwardPlan of the last call (grad: a training call recorded
+        # for backward; no grad: the program run on realised arrays)
+        object.__setattr__(self, "_plans", {})
 
     def __getattr__(self, name: str):
         try:
@@ -86,36 +93,144 @@ class OptimizedModule(Module):
         return program
 
     def forward(self, *args, **kwargs):
+        grad = is_grad_enabled()
+        plan = self._plans.get(grad)
+        if plan is not None and not kwargs and plan.generation == GENERATION[0]:
+            out = plan.run(args) if grad else plan.run_concrete(args)
+            if out is not _MISS:
+                return out
         mod = self._orig_mod
         params = dict(mod.named_parameters())
         buffers = {k: b for k, b in mod.named_buffers() if b is not None}
         call = (params, buffers, args, kwargs)
-        if is_grad_enabled() and any(p.requires_grad for p in params.values()):
-            out, new_buffers = _pending_call(self._program(), call)
+        generation = GENERATION[0]
+        staged = self._program()
+        sig = staged.signature(call, {})
+        entry = staged.entry(sig)
+        pending = grad and any(p.requires_grad for p in params.values())
+        if pending:
+            out, new_buffers = _pending_call(entry, sig)
         else:
-            out, new_buffers = self._program()(*call)
+            out, new_buffers = tree_unflatten(entry.out_tree, entry.call(sig.arrays))
+        if (pending or not grad) and not kwargs and GENERATION[0] == generation:
+            # (a trace in between changed the tables: the next call builds the plan)
+            self._plans[grad] = _ForwardPlan.build(generation, mod, params, buffers, args,
+                                                   sig, entry)
         if mod.training and new_buffers:
-            with no_grad():
-                for name, value in new_buffers.items():
-                    buffers[name].copy_(value)
+            _write_back(buffers, new_buffers)
         return out
 
     def __repr__(self) -> str:
         return f"OptimizedModule(\n  (_orig_mod): {_indent(repr(self._orig_mod))}\n)"
 
 
-def _pending_call(staged, call: tuple):
+def _pending_call(entry, sig):
     """The compiled forward's results as pending values (one autograd node over the traced
     program) instead of computed now: the backward program then computes the forward and
     the gradients together, as for eager code, instead of running the forward twice (once
     here, once inside the inlined gradient program)."""
-    sig = staged.signature(call, {})
-    entry = staged.entry(sig)
     exprs = [to_expr(x) for x in sig.arrays] + entry.captures
     outs = apply_to(entry.fn, exprs)
     inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in sig.arrays]
     record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
     return tree_unflatten(entry.out_tree, outs)
+
+
+def _write_back(buffers: dict, new_buffers: dict):
+    """The buffers a training forward changed (BatchNorm's statistics), updated in place."""
+    with no_grad():
+        for name, value in new_buffers.items():
+            buffers[name].copy_(value)
+
+
+class _ForwardPlan:
+    """How the last training call recorded the compiled forward, kept for the next calls.
+
+    Valid while no module of the process changed its tables, attributes or modes
+    (nn.module.GENERATION), for positional Tensor arguments of the same types, with the
+    parameters and buffers still of the types traced. A call then skips the walk over the
+    module tree, the signature and the entry lookup, and records the forward through a
+    FunctionReplay (the same Ops and Exprs as apply_function, made without per-op lookups).
+    """
+    __slots__ = ("generation", "fixed", "params", "n_args", "types", "order", "entry",
+                 "replay", "check_stale", "buffers", "write_back")
+
+    @classmethod
+    def build(cls, generation: int, mod, params: dict, buffers: dict, args: tuple, sig,
+              entry) -> "_ForwardPlan | None":
+        if len(sig.leaves) != len(sig.arrays) or not all(type(a) is Tensor for a in args):
+            return None                      # a static leaf, or an argument not a Tensor
+        fixed = list(params.values()) + list(buffers.values())
+        where = {id(t): i for i, t in enumerate(fixed)}
+        order, k = [], len(fixed)
+        for leaf, owner in zip(sig.leaves, sig.owners):
+            if owner == 2:                   # call = (params, buffers, args, kwargs)
+                order.append(k)
+                k += 1
+            elif id(leaf) in where:
+                order.append(where[id(leaf)])
+            else:
+                return None
+        plan = cls()
+        plan.generation, plan.fixed, plan.n_args = generation, fixed, len(args)
+        plan.params = list(params.values())
+        plan.types = [t._expr.type for t in fixed + list(args)]
+        plan.order, plan.entry = order, entry
+        plan.replay = FunctionReplay(entry.fn)
+        plan.check_stale = any(t is not None for t in entry.owners)
+        plan.buffers, plan.write_back = buffers, mod.training
+        STATS["plans_built"] += 1
+        return plan
+
+    def run_concrete(self, args: tuple):
+        """Under no_grad: the program run on the arrays (pending ones realised first, as
+        Entry.call does), or _MISS when the plan does not apply."""
+        if len(args) != self.n_args:
+            return _MISS
+        tensors = self.fixed + list(args)
+        types = self.types
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
+                return _MISS
+        entry = self.entry
+        if self.check_stale and entry.stale():
+            return _MISS
+        exprs = [tensors[i]._expr for i in self.order] + entry.captures
+        arrays = [e.data for e in exprs]
+        if any(a is None for a in arrays):
+            if any(e.symbolic for e in exprs):
+                return _MISS
+            arrays = realize(exprs)     # pending values (a buffer's statistics update)
+        STATS["plan_calls"] += 1
+        out, new_buffers = tree_unflatten(entry.out_tree, wrap_results(entry.run(arrays),
+                                                                       entry.fn))
+        if self.write_back and new_buffers:
+            _write_back(self.buffers, new_buffers)
+        return out
+
+    def run(self, args: tuple):
+        """The forward's output recorded for args, or _MISS when the plan does not apply."""
+        if len(args) != self.n_args:
+            return _MISS
+        tensors = self.fixed + list(args)
+        types = self.types
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
+                return _MISS
+        entry = self.entry
+        if not any(p.requires_grad for p in self.params) or (self.check_stale and entry.stale()):
+            return _MISS
+        STATS["plan_calls"] += 1
+        inputs = [tensors[i] for i in self.order]
+        outs = [Tensor(e) for e in self.replay([t._expr for t in inputs] + entry.captures)]
+        record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+        out, new_buffers = tree_unflatten(entry.out_tree, outs)
+        if self.write_back and new_buffers:
+            _write_back(self.buffers, new_buffers)
+        return out
+
+
+_MISS = object()
 
 
 def _indent(text: str) -> str:

@@ -76,3 +76,39 @@ def test_error_texts(name):
 @pytest.mark.parametrize("name", ["MultiheadAttention", "TransformerEncoder"])
 def test_repr(name):
     assert repr(REPRS[name](gj)) == RECORDED["reprs"][name]
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_self_attention_packed_projection_equals_separate_inputs(batch_first):
+    """mha(x, x, x) projects with the packed weight in one product (PyTorch's
+    _in_projection_packed); the same values and gradients as three equal inputs, and its
+    weight gradient against float64 finite differences."""
+    gj.manual_seed(9)
+    mha = nn.MultiheadAttention(6, 2, batch_first=batch_first).double()
+    data = np.random.default_rng(9).standard_normal((3, 4, 6))
+    mask = gj.tensor(np.triu(np.ones((4 if batch_first else 3,) * 2, dtype=bool), 1))
+
+    def run(same: bool):
+        mha.zero_grad()
+        x = gj.tensor(data, requires_grad=True)
+        args = (x, x, x) if same else (x, x * 1.0, x + 0.0)
+        out, weights = mha(*args, attn_mask=mask)
+        ((out ** 2).sum() + weights.sum()).backward()
+        return [out.detach().numpy(), x.grad.numpy(), mha.in_proj_weight.grad.numpy().copy()]
+    packed, separate = run(True), run(False)
+    for a, b in zip(packed, separate):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    w = mha.in_proj_weight
+    base, eps = w.detach().numpy().copy(), 1e-6
+    x = gj.tensor(data)
+    for idx in [(0, 0), (7, 3), (13, 5)]:             # a row of q's, k's and v's block each
+        vals = []
+        for sign in (1, -1):
+            shifted = base.copy()
+            shifted[idx] += sign * eps
+            with gj.no_grad():
+                w.copy_(gj.tensor(shifted))
+                out, weights = mha(x, x, x, attn_mask=mask)
+                vals.append(((out ** 2).sum() + weights.sum()).item())
+        np.testing.assert_allclose(packed[2][idx], (vals[0] - vals[1]) / (2 * eps),
+                                   rtol=1e-6, atol=1e-8)

@@ -95,10 +95,11 @@ def _direct_conv2d(x, w, stride, padding, dilation):
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(3, 7),
        st.integers(3, 7), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
-       st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.integers(0, 10_000))
+       st.integers(1, 2), st.integers(0, 2), st.integers(1, 2), st.integers(0, 10_000))
 def test_conv2d_equals_the_direct_sum_for_random_shapes(n, c, o, h, wd, kh, kw, sh, sw, pad,
                                                         dil, seed):
-    """The gather-based im2col against the definition, values and (compiled) gradients."""
+    """The gather-based im2col against the definition, values and (compiled) gradients
+    (padding: positions in it gather the zero after each sample)."""
     if h + 2 * pad < dil * (kh - 1) + 1 or wd + 2 * pad < dil * (kw - 1) + 1:
         return
     rng = np.random.default_rng(seed)
@@ -119,3 +120,35 @@ def test_conv2d_equals_the_direct_sum_for_random_shapes(n, c, o, h, wd, kh, kw, 
     dx = np.array([np.sum(g * _direct_conv2d(e, w, (sh, sw), (pad, pad), (dil, dil)))
                    for e in eye_x]).reshape(x.shape)
     np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9),
+       st.integers(1, 3), st.integers(1, 3), st.booleans(), st.integers(0, 10_000))
+def test_tiling_pools_equal_numpy_values_and_gradients(n, c, h, wd, kh, kw, use_max, seed):
+    """Pools whose windows tile the input (stride == kernel: one reshape, reduced over the
+    kernel axes), the rows and columns no window reads dropped: values, and gradients
+    (max: to the window's maximum; mean: 1 / window size) against NumPy."""
+    if kh > h or kw > wd:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(n * c * h * wd).reshape(n, c, h, wd).astype(np.float64)  # no ties
+    g = rng.standard_normal((n, c, h // kh, wd // kw))
+    oh, ow = h // kh, wd // kw
+    tiles = x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh, kh, ow, kw)
+    want = tiles.max(axis=(3, 5)) if use_max else tiles.mean(axis=(3, 5))
+    if use_max:
+        hit = (tiles == want[:, :, :, None, :, None])
+    else:
+        hit = np.full(tiles.shape, 1.0 / (kh * kw))
+    dx = np.zeros_like(x)
+    dx[:, :, :oh * kh, :ow * kw] = (hit * g[:, :, :, None, :, None]).reshape(
+        n, c, oh * kh, ow * kw)
+    xt = gj.tensor(x, requires_grad=True)
+    pool = F.max_pool2d if use_max else F.avg_pool2d
+    y = pool(xt, (kh, kw))
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
+    (y * gj.tensor(g)).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-12, atol=1e-12)
+    assert y.grad_fn.name() == ("MaxPool2DWithIndicesBackward0" if use_max
+                                else "AvgPool2DBackward0")

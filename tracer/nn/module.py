@@ -48,14 +48,56 @@ def _addindent(text: str, spaces: int) -> str:
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
 
 
+# bumped by every change of any Module's parameter, buffer or child tables, attribute
+# assignment and train()/eval(): what compile(model) caches about a module tree (its
+# tensors, its modes) is valid while this is unchanged (tracer/compile.py)
+GENERATION = [0]
+
+
+class _Table(OrderedDict):
+    """A Module's table of parameters, buffers or children: every change bumps GENERATION."""
+
+    def __setitem__(self, key, value):
+        GENERATION[0] += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        GENERATION[0] += 1
+        super().__delitem__(key)
+
+    def pop(self, *args):
+        GENERATION[0] += 1
+        return super().pop(*args)
+
+    def popitem(self, last: bool = True):
+        GENERATION[0] += 1
+        return super().popitem(last)
+
+    def clear(self):
+        GENERATION[0] += 1
+        super().clear()
+
+    def update(self, *args, **kwargs):
+        GENERATION[0] += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        GENERATION[0] += 1
+        return super().setdefault(key, default)
+
+    def move_to_end(self, key, last: bool = True):
+        GENERATION[0] += 1
+        super().move_to_end(key, last)
+
+
 class Module:
     """Base class of layers and models (PyTorch's torch.nn.Module)."""
 
     def __init__(self):
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_parameters", _Table())
+        object.__setattr__(self, "_buffers", _Table())
+        object.__setattr__(self, "_modules", _Table())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_hooks_with_kwargs", set())
@@ -65,6 +107,7 @@ class Module:
     def __setattr__(self, name: str, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign to a Module before Module.__init__() call")
+        GENERATION[0] += 1            # also `model.training = False`, a plain attribute
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
             self._forget(name)
@@ -100,6 +143,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str):
+        GENERATION[0] += 1
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
@@ -210,6 +254,7 @@ class Module:
     def train(self, mode: bool = True):
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
+        GENERATION[0] += 1
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self

@@ -76,7 +76,10 @@ class MultiheadAttention(Module):
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
         batched = query.ndim == 3
         if self.batch_first and batched:
-            query, key, value = (ops.transpose(t, 0, 1) for t in (query, key, value))
+            if query is key and key is value:        # self-attention: one input (packed)
+                query = key = value = ops.transpose(query, 0, 1)
+            else:
+                query, key, value = (ops.transpose(t, 0, 1) for t in (query, key, value))
         out, weights = F.multi_head_attention_forward(
             query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
             self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
