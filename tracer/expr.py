@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from ir import Builder, Function, Op, TensorType, Value
-from ir.core import dtype_of_numpy
+from ir.core import DTYPES, dtype_of_numpy
 
 
 class Expr:
@@ -94,6 +94,20 @@ def data_expr(array: np.ndarray) -> Expr:
 
 # (NumPy dtype, shape) -> TensorType: every realised array gets one (hot in a training step)
 _DATA_TYPES: dict = {}
+
+
+def data_exprs(arrays: list, types: list) -> list[Expr]:
+    """data_expr of each of a program's result arrays, whose types the program states: an
+    array that is already a C-contiguous ndarray of exactly its type keeps that type without
+    keying it again (the optimizer's and the backward replay's results, every step)."""
+    out = []
+    for a, t in zip(arrays, types):
+        if type(a) is np.ndarray and a.shape == t.shape and a.flags.c_contiguous and \
+                a.dtype == DTYPES[t.dtype]:
+            out.append(Expr(Value(t), data=a))
+        else:
+            out.append(data_expr(a))
+    return out
 
 
 def param_expr(t: TensorType, hint: str | None = None) -> Expr:

@@ -9,8 +9,11 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradjit as gj
+from tracer.autograd.graph import needed_nodes, toposort
 from tracer.autograd.nodes import AccumulateGrad
 
 
@@ -377,3 +380,53 @@ def test_gradient_penalty_on_a_network_matches_functional_grad(print_first):
     (out + (gx * gx).sum()).backward()
     np.testing.assert_allclose(values(w.grad), values(gj.grad(total)(w0, x0)), rtol=1e-5,
                                atol=1e-6)
+
+
+class _FakeNode:
+    def __init__(self, edges):
+        self.edges = edges
+
+
+def _reference_toposort(roots):
+    """Reverse post-order of a recursive depth-first walk, children in edge order."""
+    order, seen = [], set()
+
+    def visit(node):
+        seen.add(node)
+        for e in node.edges:
+            if e is not None and e[0] not in seen:
+                visit(e[0])
+        order.append(node)
+    for r in roots:
+        if r not in seen:
+            visit(r)
+    return order[::-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_toposort_is_the_reverse_postorder_of_a_depth_first_walk(data):
+    """graph.toposort (iterative, on parallel stacks) gives the recursive walk's order on
+    random DAGs with repeated and missing edges, and every node precedes the nodes it sends
+    gradients to."""
+    n = data.draw(st.integers(1, 12))
+    nodes = [None] * n
+    for i in reversed(range(n)):             # edges go to later-made (higher) nodes only
+        targets = data.draw(st.lists(st.one_of(st.none(), st.integers(i + 1, n - 1))
+                                     if i + 1 < n else st.none(), max_size=4))
+        nodes[i] = _FakeNode([None if t is None else (nodes[t], 0) for t in targets])
+    roots = [nodes[i] for i in data.draw(st.lists(st.integers(0, n - 1), min_size=1,
+                                                  max_size=3))]
+    order = toposort(roots)
+    assert order == _reference_toposort(roots)
+    pos = {node: k for k, node in enumerate(order)}
+    for node in order:
+        for e in node.edges:
+            if e is not None:
+                assert pos[node] < pos[e[0]]
+    # needed_nodes: a node runs iff one of its edges is a target or leads to a needed node
+    target = (order[-1], 0)
+    needed = needed_nodes(order, {target})
+    for node in order:
+        expect = any(e is not None and (e == target or e[0] in needed) for e in node.edges)
+        assert (node in needed) == expect

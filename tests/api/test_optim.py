@@ -218,7 +218,49 @@ def test_one_step_is_one_program_traced_once(monkeypatch):
         opt.param_groups[0]["lr"] = 0.1 / (step + 1)        # a schedule: no retrace
         opt.step()
     assert len(built) == 1 and len(calls) == 4
-    assert len(built[0].params) == 3 * 4 + 3 * 8      # (p, grad, 2 states) + 8 scalars each
+    # (p, grad, 2 states) each, and 8 scalars that the three parameters share (the same
+    # values: each parameter's step count and so its bias corrections are the same)
+    assert len(built[0].params) == 3 * 4 + 8
+
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: gj.optim.AdamW(ps, lr=0.05, weight_decay=0.1),
+    lambda ps: gj.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01),
+    lambda ps: gj.optim.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.2}], lr=0.05,
+                            momentum=0.5),
+])
+def test_shared_hyperparameter_inputs_give_each_parameter_its_own_values(make):
+    """Parameters whose hyperparameters differ (Adam's step counts after a parameter went
+    without a gradient, a group's own lr, a dtype) read their own arrays: one optimizer over
+    all of them is bitwise the same as one optimizer per parameter."""
+    rng = np.random.default_rng(3)
+    inits = [rng.standard_normal(s).astype(dt) for s, dt in
+             (((3, 2), np.float32), ((2,), np.float32), ((4,), np.float64), ((2, 2), np.float32))]
+    together = [gj.tensor(a, requires_grad=True) for a in inits]
+    alone = [gj.tensor(a, requires_grad=True) for a in inits]
+    opt = make(together)
+    lr_of = {id(p): g.get("lr") for g in opt.param_groups for p in g["params"]}
+    singles = []
+    for p, q in zip(together, alone):
+        kw = dict(opt.defaults)
+        kw["lr"] = lr_of[id(p)]
+        cls = type(opt)
+        keep = {k: v for k, v in kw.items() if k in ("lr", "momentum", "weight_decay",
+                                                     "betas", "eps", "dampening")}
+        singles.append(cls([q], **keep))
+    for step in range(5):
+        for i, (p, q) in enumerate(zip(together, alone)):
+            p.grad = q.grad = None
+            if i == 1 and step % 2:                   # no gradient: its step count lags
+                continue
+            g = np.cos(np.arange(p.numel()) + step).reshape(p.shape).astype(inits[i].dtype)
+            p.grad, q.grad = gj.tensor(g), gj.tensor(g.copy())
+        opt.step()
+        for single in singles:
+            single.step()
+        for p, q in zip(together, alone):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
 # ---- three steps of each optimizer (torch 2.13.0) --------------------------------------------

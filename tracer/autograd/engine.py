@@ -36,7 +36,7 @@ from tracer.autograd.nodes import edge_of, node_class
 from tracer.autograd.recording import OpNode
 from tracer.creation import tensor, zeros_like
 from tracer.errors import user_location
-from tracer.expr import apply_function, data_expr, settle
+from tracer.expr import apply_function, data_exprs, settle
 from tracer.tensor import Tensor, run_function, updated_pending
 
 CREATE_GRAPH_WARNING = (
@@ -165,20 +165,20 @@ class Run:
                 self._attach_grad_nodes(fn, tensors)
             return tensors
         self.built = (fn, captures, realize)
-        return self.unpack(run_function(fn, [c.data for c in captures]), len(results),
+        return self.unpack(fn, run_function(fn, [c.data for c in captures]), len(results),
                            realize)
 
     @staticmethod
-    def unpack(arrays: list, n_results: int, realize: list) -> list:
-        """Stores the realised values; returns the results as Tensors."""
+    def unpack(fn, arrays: list, n_results: int, realize: list) -> list:
+        """Stores the realised values; returns fn's first n_results results as Tensors."""
         for e, arr in zip(realize, arrays[n_results:]):
             arr.flags.writeable = False
             settle(e, arr)
-        out = []
-        for arr in arrays[:n_results]:
+        results = arrays[:n_results]
+        for arr in results:
             arr.flags.writeable = False
-            out.append(Tensor(data_expr(arr)))
-        return out
+        types = [v.type for v in fn.results[:n_results]]
+        return [Tensor(e) for e in data_exprs(results, types)]
 
     def _attach_grad_nodes(self, fn, tensors: list[Tensor]):
         """create_graph: each gradient that depends on something requiring grad is the
@@ -320,7 +320,7 @@ def _replay(walk, plan, targets):
     exprs = walk.exprs
     arrays = run_function(plan.fn, [exprs[i].data for i in plan.captures])
     realize = [exprs[i] for i in plan.realize]
-    tensors = Run.unpack(arrays, len(plan.owners), realize)
+    tensors = Run.unpack(plan.fn, arrays, len(plan.owners), realize)
     _store_grads([targets[i][1] for i in plan.owners], tensors, False)
 
 

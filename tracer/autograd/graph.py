@@ -13,31 +13,40 @@ def toposort(roots: list) -> list:
         if root in seen:
             continue
         seen.add(root)
-        stack = [(root, iter(_next_nodes(root)))]
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
+        # NOTE: parallel stacks of nodes and edge positions rather than (node, iterator)
+        # pairs and a list of children per node: backward() sorts every step (MLP 32: ~17
+        # -> ~8 us)
+        nodes, positions = [root], [0]
+        while nodes:
+            edges = nodes[-1].edges
+            i, n = positions[-1], len(edges)
+            child = None
+            while i < n:
+                e = edges[i]
+                i += 1
+                if e is not None and e[0] not in seen:
+                    child = e[0]
+                    break
             if child is None:
-                stack.pop()
-                order.append(node)
-            elif child not in seen:
-                seen.add(child)
-                stack.append((child, iter(_next_nodes(child))))
+                positions.pop()
+                order.append(nodes.pop())
+                continue
+            positions[-1] = i
+            seen.add(child)
+            nodes.append(child)
+            positions.append(0)
     order.reverse()
     return order
-
-
-def _next_nodes(node) -> list:
-    return [e[0] for e in node.edges if e is not None]
 
 
 def needed_nodes(order: list, targets: set) -> set:
     """The nodes whose backward must run for some gradient to reach a target edge."""
     needed = set()
     for node in reversed(order):
-        if isinstance(node, AccumulateGrad):
+        edges = node.edges
+        if not edges:                      # AccumulateGrad (and a node with no inputs)
             continue
-        for e in node.edges:
+        for e in edges:
             if e is not None and (e in targets or e[0] in needed):
                 needed.add(node)
                 break
@@ -60,6 +69,8 @@ def retained_edges(order: list) -> list:
     """(edge, tensor) for every live non-leaf tensor that asked for retain_grad()."""
     out = []
     for node in order:
+        if not node.retained:
+            continue
         for nr, ref in list(node.retained.items()):
             t = ref()
             if t is not None and t._grad_fn is node and t._output_nr == nr:

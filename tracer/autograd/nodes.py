@@ -37,8 +37,11 @@ class Node:
 
     def __init__(self, inputs, outputs, loc: str | None = None):
         """inputs: (Expr, edge) pairs, edge = (node, output_nr) or None; outputs: Exprs."""
-        self.input_exprs = [e for e, _ in inputs]
-        self.edges = [edge for _, edge in inputs]
+        if inputs:
+            exprs, edges = zip(*inputs)
+            self.input_exprs, self.edges = list(exprs), list(edges)
+        else:
+            self.input_exprs, self.edges = [], []
         self.output_exprs = list(outputs)
         self.saved: list[SavedTensor] = []
         self.freed = False
@@ -143,10 +146,13 @@ class SavedTensor:
     the exception (shown in the traceback; str(error) stays PyTorch's exact text).
     """
 
+    __slots__ = ("storage", "version", "type", "_node", "name", "loc", "output_nr", "tensor",
+                 "grad_fn_at_save", "nr_at_save")
+
     def __init__(self, tensor: Tensor, node: Node, output_nr: int | None):
-        self.storage = tensor._storage
-        self.version = tensor._storage.version
-        self.type = tensor._expr.type
+        self.storage = storage = tensor._storage
+        self.version = storage.version
+        self.type = tensor._expr.value.type
         self._node = weakref.ref(node)       # the node owns this entry: no cycle
         self.name = node.name()
         self.loc = node.loc

@@ -169,10 +169,15 @@ def _needed_saves(name: str, saves, args) -> tuple:
 def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
     saved = []
     for s in saves:
-        if s == "out":
+        if type(s) is int:
+            if s < len(args):
+                a = args[s]
+                if isinstance(a, Tensor):         # (most ops: one Tensor per position)
+                    saved.append((a, None))
+                else:
+                    saved += [(t, None) for t in _flatten(a, [])]
+        elif s == "out":
             saved += [(t, i) for i, t in enumerate(outputs) if t is not None]
-        elif isinstance(s, int) and s < len(args):
-            saved += [(t, None) for t in _flatten(args[s], [])]
     return saved
 
 
@@ -213,14 +218,22 @@ def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> 
             live = True
     if not live:
         return None
-    edges = [(t._expr, edge_of(t)) if t is not None else (None, None) for t in inputs]
-    node = node_cls(edges, [t._expr if t is not None else None for t in outputs], loc)
+    pairs = []
+    for t in inputs:
+        if t is None:
+            pairs.append((None, None))
+        elif t._grad_fn is not None:          # edge_of, inline (hot: every recorded op)
+            pairs.append((t._expr, (t._grad_fn, t._output_nr)))
+        else:
+            pairs.append((t._expr, edge_of(t)))
+    node = node_cls(pairs, [t._expr if t is not None else None for t in outputs], loc)
     for nr, t in enumerate(outputs):
         if t is not None:
             t._grad_fn = node
             t._output_nr = nr
             t._expr.recorded = True
-    node.saved = [SavedTensor(t, node, nr) for t, nr in _saved(saves, args, outputs)]
+    if saves:
+        node.saved = [SavedTensor(t, node, nr) for t, nr in _saved(saves, args, outputs)]
     return node
 
 
@@ -235,12 +248,20 @@ def on_op(name: str, saves, args, kwargs, result):
             break
     else:
         return result
-    cls = node_class(node_name(name, args, kwargs), OpNode)
-    needed = _needed_saves(name, saves, args)
+    cls = _PLAIN_CLASSES.get(name)
+    if cls is None:
+        cls = node_class(node_name(name, args, kwargs), OpNode)
+        if name in _PLAIN_NAMES:
+            _PLAIN_CLASSES[name] = cls
+    needed = _needed_saves(name, saves, args) if saves else saves
     node = attach_node(cls, inputs, result, needed, args, record.op_location())
     if node is not None and needed != saves:
         node.saves_unchecked = True
     return result
+
+
+# op name -> node class, for names without overloads (on_op's node_name + node_class)
+_PLAIN_CLASSES: dict = {}
 
 
 def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:

@@ -23,8 +23,11 @@ from runtime import log, logging_enabled
 from tracer.structure_key import Unkeyable, walk
 from tracer.tensor import updated_pending
 
+_OP_VJP = OpNode.emit_vjp
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
+_RECENT: list = []             # (key, plan) of the last structures replayed, newest first
+_RECENT_LIMIT = 4
 _MAX_EXPRS = 4096
 # how often backward() replayed a program (hits) or emitted one for a new structure (misses)
 STATS = {"hits": 0, "misses": 0}
@@ -54,19 +57,8 @@ class Plan:
 def describe(run, targets: list) -> Walk | None:
     """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
     try:
-        node_pos = {node: i for i, node in enumerate(run.order)}
-        roots = []
-        for node in run.order:
-            if node.hooks or node.retained:
-                raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
-            if type(node).emit_vjp is not OpNode.emit_vjp and not isinstance(
-                    node, AccumulateGrad):
-                raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
-            if getattr(node, "_local", None) is not None and \
-                    getattr(node, "given_fn", None) is None:
-                raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
-            roots += node.input_exprs
-            roots += node.output_exprs
+        order = run.order
+        node_pos, roots = _check_nodes(order)
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
@@ -74,19 +66,45 @@ def describe(run, targets: list) -> Walk | None:
         # computes them along (Run.finish), so they are part of its structure
         extra += updated_pending([])
         exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
-        parts = [expr_parts]
-        parts.append(tuple([_node_part(n, index, node_pos) for n in run.order]))
-        parts.append(tuple([index[id(e)] if e is not None else -1 for e in extra]))
-        parts.append(tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t))
-                            for e, t in targets]))
-        parts.append(tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
+        nodes = []
+        for n in order:
+            nodes.append((type(n),
+                          tuple([index[id(e)] if e is not None else -1
+                                 for e in n.input_exprs]),
+                          tuple([(node_pos[e[0]], e[1]) if e is not None else None
+                                 for e in n.edges]),
+                          tuple([index[id(e)] if e is not None else -1
+                                 for e in n.output_exprs]),
+                          getattr(n, "given_fn", None)))   # a jitted call's Function
+        key = (expr_parts, tuple(nodes),
+               tuple([index[id(e)] if e is not None else -1 for e in extra]),
+               tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t)) for e, t in targets]),
+               tuple([(node_pos[e[0]], e[1]) for e in run.root_edges]))
     except Unkeyable as why:
         _log_off(str(why))
         return None
     except KeyError:
         _log_off("an edge leaves the graph being differentiated")
         return None
-    return Walk(tuple(parts), exprs, index)
+    return Walk(key, exprs, index)
+
+
+def _check_nodes(order: list) -> tuple[dict, list]:
+    """(node -> position, the nodes' input and output Exprs); Unkeyable for a node that
+    replay does not cover."""
+    node_pos, roots = {}, []
+    for i, node in enumerate(order):
+        node_pos[node] = i
+        if node.hooks or node.retained:
+            raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
+        if type(node).emit_vjp is not _OP_VJP:
+            if not isinstance(node, AccumulateGrad):
+                raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
+        elif node._local is not None and getattr(node, "given_fn", None) is None:
+            raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
+        roots += node.input_exprs
+        roots += node.output_exprs
+    return node_pos, roots
 
 
 def _grad_part(t) -> tuple | None:
@@ -94,20 +112,33 @@ def _grad_part(t) -> tuple | None:
     return None if g is None else (g._expr.type, g._grad_fn is None)
 
 
-def _node_part(node, index: dict, node_pos: dict) -> tuple:
-    return (type(node),
-            tuple([index[id(e)] if e is not None else -1 for e in node.input_exprs]),
-            tuple([(node_pos[e[0]], e[1]) if e is not None else None for e in node.edges]),
-            tuple([index[id(e)] if e is not None else -1 for e in node.output_exprs]),
-            getattr(node, "given_fn", None))      # a jitted call's Function, by identity
-
-
 def lookup(walk: Walk) -> Plan | None:
-    plan = _PLANS.get(walk.key)
-    if plan is not None and all(walk.exprs[i].data is not None for i in plan.captures):
+    key = walk.key
+    # NOTE: the structures of the last few calls are compared first: tuple equality of a
+    # repeated structure (its parts share their objects) costs ~4.5 us where hashing the
+    # key for the dict costs ~12 us (TensorType's __hash__ is a Python call per part)
+    plan = None
+    for recent_key, recent_plan in _RECENT:
+        if recent_key == key:
+            plan = recent_plan
+            break
+    else:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _remember(key, plan)
+    if plan is not None:
+        exprs = walk.exprs
+        for i in plan.captures:
+            if exprs[i].data is None:
+                return None
         STATS["hits"] += 1
         return plan
     return None
+
+
+def _remember(key: tuple, plan: Plan):
+    _RECENT.insert(0, (key, plan))
+    del _RECENT[_RECENT_LIMIT:]
 
 
 def store(walk: Walk, fn, captures: list, realize: list, owners: list[int]):
@@ -121,8 +152,10 @@ def store(walk: Walk, fn, captures: list, realize: list, owners: list[int]):
             f"{len(_PLANS) + 1} kept); later backward() calls of this structure replay it")
     if len(_PLANS) >= _PLANS_LIMIT:
         _PLANS.clear()
-    _PLANS[walk.key] = Plan(fn, [index[id(e)] for e in captures],
-                            [index[id(e)] for e in realize], owners)
+        _RECENT.clear()
+    plan = _PLANS[walk.key] = Plan(fn, [index[id(e)] for e in captures],
+                                   [index[id(e)] for e in realize], owners)
+    _remember(walk.key, plan)
 
 
 def _log_off(reason: str):
@@ -132,3 +165,4 @@ def _log_off(reason: str):
 
 def clear():
     _PLANS.clear()
+    _RECENT.clear()

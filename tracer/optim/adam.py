@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from tracer.creation import zeros_like
-from tracer.optim.base import Optimizer
+from tracer.optim.base import Optimizer, _same_objects
 
 __all__ = ["Adam", "AdamW"]
 
@@ -32,6 +32,7 @@ class Adam(Optimizer):
                  differentiable: bool = False, fused=None,
                  decoupled_weight_decay: bool = False):
         check_adam_args(lr, eps, betas, weight_decay)
+        self._last_hypers = None          # (step, the group's objects, _prepare's result)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, foreach=foreach,
@@ -52,14 +53,22 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = zeros_like(p)
         state["step"] += 1
-        beta1, beta2 = group["betas"]
         step = state["step"]
-        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
-                "eps": group["eps"],
-                "weight_decay": group["weight_decay"],
-                "decay_factor": 1 - group["lr"] * group["weight_decay"],
-                "step_size": group["lr"] / (1 - beta1 ** step),
-                "correction2_sqrt": math.sqrt(1 - beta2 ** step)}
+        inputs = (group["lr"], group["betas"], group["eps"], group["weight_decay"])
+        # the previous parameter's values when computed from the same objects and step: the
+        # same value objects let the step share their arrays (base.Optimizer._step_group)
+        last = self._last_hypers
+        if last is not None and last[0] == step and _same_objects(inputs, last[1]):
+            return last[2]
+        beta1, beta2 = group["betas"]
+        hypers = {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
+                  "eps": group["eps"],
+                  "weight_decay": group["weight_decay"],
+                  "decay_factor": 1 - group["lr"] * group["weight_decay"],
+                  "step_size": group["lr"] / (1 - beta1 ** step),
+                  "correction2_sqrt": math.sqrt(1 - beta2 ** step)}
+        self._last_hypers = (step, inputs, hypers)
+        return hypers
 
     def _update(self, p, grad, state, h, flags):
         decay, amsgrad, maximize, decoupled = flags

@@ -23,7 +23,7 @@ from tracer import pipeline
 from tracer.autograd import views
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.creation import tensor
-from tracer.expr import build_function, data_expr, param_expr
+from tracer.expr import build_function, data_exprs, param_expr
 from tracer.tensor import Tensor, realize, tensor_from_array
 
 __all__ = ["Optimizer"]
@@ -56,6 +56,7 @@ class Optimizer:
         self.state: dict = defaultdict(dict)
         self.param_groups: list[dict] = []
         self._programs: dict = {}
+        self._last_program = None                # (key, program) of the last step
         self._new_state_names: dict = {}
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -133,77 +134,101 @@ class Optimizer:
     def _step_group(self, group: dict, params: list[Tensor]):
         flags = self._flags(group)
         hypers = [self._prepare(p, group) for p in params]
-        names = [sorted(k for k, v in self.state[p].items() if isinstance(v, Tensor))
-                 for p in params]
-        tensors = []
-        for p, keys in zip(params, names):
-            tensors += [p, p._grad] + [self.state[p][k] for k in keys]
+        state = self.state
+        names, tensors = [], []
+        for p in params:
+            st = state[p]
+            keys = [k for k, v in st.items() if isinstance(v, Tensor)]
+            keys.sort()
+            names.append(keys)
+            tensors.append(p)
+            tensors.append(p._grad)
+            tensors += [st[k] for k in keys]
         # the hyperparameters go in as 0-d arrays (program inputs, so a changed lr does not
-        # recompile); they only become Tensors when the step is traced symbolically
-        scalars = []
-        last = (None, (), [])
+        # recompile); they only become Tensors when the step is traced symbolically.
+        # Parameters whose values are the previous one's share its arrays, and the program
+        # reads them once (SGD, 4 parameters: 4 scalar inputs, not 16)
+        scalars, slots = [], []
+        last_dtype, last_values, last_arrays, start = None, (), None, 0
         for p, h in zip(params, hypers):
             dtype, values = p._expr.value.type.dtype, tuple(h.values())
             # the same value objects as the previous parameter's (SGD's, read from the
             # group): the same arrays, without keying them again
-            if dtype != last[0] or not _same_objects(values, last[1]):
-                last = (dtype, values, _scalar_arrays(dtype, values))
-            scalars += last[2]
-        if any(t._expr.symbolic for t in tensors):
-            inputs = tensors + [tensor_from_array(a) for a in scalars]
-            outs = self._apply(params, inputs, names, hypers, flags)
-            new = [t._expr for t in outs]
-        else:
-            key = (flags, tuple([t._expr.type for t in tensors]),
-                   tuple([a.dtype.str for a in scalars]), tuple(map(tuple, names)),
-                   tuple(tuple(h) for h in hypers))
-            run, _ = self._program(key, params, tensors, scalars, names, hypers, flags)
-            arrays = run(realize([t._expr for t in tensors]) + scalars)
-            new = [data_expr(a) for a in arrays]
-        self._store(params, names, new)
+            if dtype != last_dtype or not _same_objects(values, last_values):
+                arrays = _scalar_arrays(dtype, values)
+                if arrays is not last_arrays:       # (equal values: the same cached list)
+                    start = len(scalars)
+                    scalars += arrays
+                last_dtype, last_values, last_arrays = dtype, values, arrays
+            slots.append(start)
+        exprs = [t._expr for t in tensors]
+        if any([e.symbolic for e in exprs]):
+            outs = self._apply(params, tensors, [tensor_from_array(a) for a in scalars],
+                               slots, names, hypers, flags)
+            self._store(params, [self._new_state_names.pop(id(p)) for p in params],
+                        [t._expr for t in outs])
+            return
+        key = (flags, tuple([e.value.type for e in exprs]),
+               tuple([a.dtype.str for a in scalars]), tuple(slots), tuple(map(tuple, names)),
+               tuple(map(tuple, hypers)))
+        run, out_names, out_types = self._program(key, params, tensors, scalars, slots, names,
+                                                  hypers, flags)
+        arrays = run(realize(exprs) + scalars)
+        self._store(params, out_names, data_exprs(arrays, out_types))
 
-    def _apply(self, params, inputs, names, hypers, flags) -> list[Tensor]:
-        """_update of every parameter, on the given Tensors: the new p and state, in order."""
+    def _apply(self, params, tensors, scalars, slots, names, hypers, flags) -> list[Tensor]:
+        """_update of every parameter, on the given Tensors (each parameter's hyperparameters
+        start at its slot of scalars): the new p and state, in order."""
         outs, k = [], 0
-        scalars = iter(inputs[sum(2 + len(n) for n in names):])
-        for p, keys, h in zip(params, names, hypers):
-            cur = inputs[k:k + 2 + len(keys)]
+        for p, keys, h, start in zip(params, names, hypers, slots):
+            cur = tensors[k:k + 2 + len(keys)]
             k += 2 + len(keys)
-            hyper = {name: next(scalars) for name in h}
+            hyper = dict(zip(h, scalars[start:start + len(h)]))
             new_p, state = self._update(cur[0], cur[1], dict(zip(keys, cur[2:])), hyper, flags)
             self._new_state_names[id(p)] = sorted(state)
             outs += [new_p] + [state[n] for n in sorted(state)]
         return outs
 
-    def _program(self, key, params, tensors, scalars, names, hypers, flags):
-        """The compiled update for this kind of step (traced once, with symbolic inputs)."""
+    def _program(self, key, params, tensors, scalars, slots, names, hypers, flags):
+        """(run, new state names per parameter, result types): the compiled update for this
+        kind of step (traced once, with symbolic inputs)."""
+        # NOTE: the last kind of step is compared first: equal tuples whose parts are the
+        # same objects compare without hashing (TensorType's __hash__ is a Python call)
+        last = self._last_program
+        if last is not None and last[0] == key:
+            return last[1]
         hit = self._programs.get(key)
         if hit is None:
             symbols = [param_expr(t._expr.type) for t in tensors]
-            symbols += [param_expr(TensorType(dtype_of_numpy(a.dtype), ())) for a in scalars]
-            outs = self._apply(params, [Tensor(e) for e in symbols], names, hypers, flags)
-            fn, captures = build_function("optimizer_step", symbols, [t._expr for t in outs])
-            out_names = [self._new_state_names[id(p)] for p in params]
+            hyper_symbols = [param_expr(TensorType(dtype_of_numpy(a.dtype), ()))
+                             for a in scalars]
+            outs = self._apply(params, [Tensor(e) for e in symbols],
+                               [Tensor(e) for e in hyper_symbols], slots, names, hypers, flags)
+            fn, captures = build_function("optimizer_step", symbols + hyper_symbols,
+                                          [t._expr for t in outs])
+            out_names = [self._new_state_names.pop(id(p)) for p in params]
             compiled = executable(fn)
             data = [c.data for c in captures]
-            hit = self._programs[key] = ((lambda arrays: compiled(arrays + data)), out_names)
-        for p, n in zip(params, hit[1]):
-            self._new_state_names[id(p)] = n
+            hit = self._programs[key] = ((lambda arrays: compiled(arrays + data)), out_names,
+                                         [v.type for v in fn.results])
+        self._last_program = (key, hit)
         return hit
 
-    def _store(self, params, names, new):
+    def _store(self, params, out_names: list, new: list):
         """Points each parameter and state tensor at its new value (PyTorch updates them in
         place: same objects, version bumped)."""
         it = iter(new)
-        for p in params:
+        state = self.state
+        for p, names in zip(params, out_names):
             _assign(p, next(it))
-            state = self.state[p]
-            for name in self._new_state_names.pop(id(p)):
+            st = state[p]
+            for name in names:
                 e = next(it)
-                if isinstance(state.get(name), Tensor):
-                    _assign(state[name], e)
+                old = st.get(name)
+                if isinstance(old, Tensor):
+                    _assign(old, e)
                 else:
-                    state[name] = Tensor(e)
+                    st[name] = Tensor(e)
 
     def state_dict(self) -> dict:
         """PyTorch's layout: {'state': {index: {...}}, 'param_groups': [{..., 'params':
@@ -265,10 +290,17 @@ _SCALARS: dict = {}
 
 
 def _scalar_arrays(dtype: str, values: tuple) -> list[np.ndarray]:
-    if not all(type(v) in (float, int, bool) for v in values):
-        return [np.asarray(v).astype(DTYPES[dtype]) for v in values]
     # floats by their bits (-0.0 is not 0.0, NaN finds itself)
-    key = (dtype, tuple([v.hex() if type(v) is float else v for v in values]))
+    parts = []
+    for v in values:
+        t = type(v)
+        if t is float:
+            parts.append(v.hex())
+        elif t is int or t is bool:
+            parts.append((t, v))
+        else:
+            return [np.asarray(v).astype(DTYPES[dtype]) for v in values]
+    key = (dtype, tuple(parts))
     hit = _SCALARS.get(key)
     if hit is None:
         if len(_SCALARS) >= 1024:             # Adam's bias corrections change every step
