@@ -72,7 +72,12 @@ def _exp(e: _Emit, x: ll.Value) -> ll.Value:
     x = e.when(">", x, e.fmt.exp_hi, e.f(e.fmt.exp_hi), x)
     x = e.when("<", x, e.fmt.exp_lo, e.f(e.fmt.exp_lo), x)
     n, r = _reduce_ln2(e, x)
-    return e.ldexp(e.bld.fadd(_expm1_poly(e, r), e.f(1.0)), n)
+    # ldexp(1 + p, n) with the first of its two scalings folded into an FMA: s (1 + p) is
+    # (1 + p) rounded, then scaled exactly (s a power of two, the product normal), so the
+    # bits are those of fadd then fmul, for one instruction less
+    a = e.bld.ashr(n, e.i(1))
+    s = e.pow2(a)
+    return e.bld.fmul(e.fma(_expm1_poly(e, r), s, s), e.pow2(e.bld.sub(n, a)))
 
 
 def _expm1(e: _Emit, x: ll.Value) -> ll.Value:
