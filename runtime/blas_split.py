@@ -57,9 +57,9 @@ def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:
     t, np_dtype = _DTYPES[dtype]
     tiles, extra, n, k = shape
     m = tiles * step + extra
-    data = _data(dtype)
+    data = _data(dtype, m * k + n * k)
     a = data[:m * k].reshape((k, m) if ta else (m, k))
-    b = data[-n * k:].reshape((n, k) if tb else (k, n))
+    b = data[m * k:].reshape((n, k) if tb else (k, n))
     flags = [blas.TRANS if ta else blas.NO_TRANS, blas.TRANS if tb else blas.NO_TRANS]
     whole = np.zeros((m, n), np_dtype)
     blas._call(found, t, *flags, m, n, k, a, a.shape[1], b, b.shape[1], whole, n)
@@ -76,21 +76,20 @@ def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=None)
-def _data(dtype: str) -> np.ndarray:
-    """Operands for the probes, slices of one array of scattered values in [-0.5, 0.5) (the
-    golden-ratio sequence: a random generator took most of a probe's time)."""
-    size = 3 * CANDIDATES[-1] * 1100 + 20 * 1100
-    return ((np.arange(size) * 0.6180339887498949) % 1.0 - 0.5).astype(_DTYPES[dtype][1])
+def _data(dtype: str, size: int) -> np.ndarray:
+    """Probe operands: 24-bit values in [-0.5, 0.5) scattered by a multiplicative hash (a
+    random generator, or float modulo, took most of a probe's time)."""
+    hashed = (np.arange(size, dtype=np.uint32) * np.uint32(2654435761)) >> np.uint32(8)
+    return (hashed * (1.0 / (1 << 24)) - 0.5).astype(_DTYPES[dtype][1])
 
 
 def cache_tag(fn) -> str:
     """What of this module decides fn's generated code, for the disk cache's key: the probed
-    steps when fn has a product big enough to be split, else nothing (no probe is run)."""
-    if fn is not None and not any(_dot_macs(op) >= SPLIT_MIN_MACS for op in walk_ops(fn)
-                                  if op.prim.name == "dot_general"):
-        return ""
-    return f" rows=f32:{exact_rows('f32')},f64:{exact_rows('f64')}"
+    step of each dtype with a product big enough to be split (no probe for the others)."""
+    dtypes = sorted(_DTYPES) if fn is None else sorted(
+        {op.inputs[0].dtype for op in walk_ops(fn) if op.prim.name == "dot_general"
+         and op.inputs[0].dtype in _DTYPES and _dot_macs(op) >= SPLIT_MIN_MACS})
+    return "".join(f" rows={dt}:{exact_rows(dt)}" for dt in dtypes)
 
 
 def _dot_macs(op) -> int:
