@@ -111,15 +111,13 @@ def _economize_symmetric(coeffs: list[Fraction], h: Fraction, degree: int) -> li
     return [pt[k] / h ** k for k in range(degree + 1)]
 
 
-def _expm1_q(mant: int, exp_deg: int, exp_terms: int | None, fit: tuple | None) -> tuple:
-    """expm1's Q (expm1(r) = r + r^2 Q(r), |r| <= ln2/2): a given fit, else the Taylor
-    series 1/(j+2)! of exp_deg - 1 terms, economised to exp_terms terms when asked."""
+def _exp_q(mant: int, fit: tuple | None, econ: tuple | None) -> tuple:
+    """exp's Q (e^r = 1 + r + r^2 Q(r), |r| <= ln2/2): a given fit, else the Taylor series
+    1/(j+2)! of econ[0] terms economised to econ[1] terms."""
     if fit is not None:
         return tuple(_round(Fraction(c), mant) for c in fit)
-    taylor = [Fraction(1, math.factorial(j + 2)) for j in range(exp_deg - 1)]
-    if exp_terms is not None:
-        taylor = _economize_symmetric(taylor, EXP_REDUCED, exp_terms - 1)
-    return tuple(_round(c, mant) for c in taylor)
+    taylor = [Fraction(1, math.factorial(j + 2)) for j in range(econ[0])]
+    return tuple(_round(c, mant) for c in _economize_symmetric(taylor, EXP_REDUCED, econ[1] - 1))
 
 
 PI = _pi()
@@ -138,7 +136,8 @@ class _Format:
     two_over_pi: float
     pio2: tuple                # pi/2 in three parts
     sqrt_half_bits: int        # bit pattern of sqrt(1/2): the lower end of log's mantissa range
-    expm1_q: tuple             # expm1(r) = r + r^2 * sum_j q_j r^j (near-minimax, see _expm1_q)
+    expm1_q: tuple             # expm1(r) = r + r^2 * sum_j q_j r^j,         q_j = 1/(j+2)!
+    exp_q: tuple               # the same, fewer terms, near-minimax (_exp_q): exp, tanh, logistic
     sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
     cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
     log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
@@ -154,8 +153,8 @@ TANH_SWITCH = Fraction(11, 20)
 
 
 def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
-                 cos_k: int, log_j: int, tanh_depth: int, exp_terms: int | None = None,
-                 expm1_fit: tuple | None = None) -> _Format:
+                 cos_k: int, log_j: int, tanh_depth: int, exp_fit: tuple | None = None,
+                 exp_econ: tuple | None = None) -> _Format:
     """Round the exact constants and coefficients to one precision."""
     def rnd_all(seq):
         return tuple(_round(Fraction(c), mant) for c in seq)
@@ -169,7 +168,8 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
         two_over_pi=_round(2 / PI, mant),
         pio2=tuple(_split(PI / 2, mant, 3)),
         sqrt_half_bits=int.from_bytes(struct.pack("<" + pack, sqrt_half), "little"),
-        expm1_q=_expm1_q(mant, exp_deg, exp_terms, expm1_fit),
+        expm1_q=rnd_all(Fraction(1, math.factorial(j + 2)) for j in range(exp_deg - 1)),
+        exp_q=_exp_q(mant, exp_fit, exp_econ),
         sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
         cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
         log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),
