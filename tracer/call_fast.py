@@ -26,6 +26,8 @@ EPYC: the same steps written as loops over the plan's lists took ~0.6 us more pe
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from runtime.executable import Executable
@@ -35,9 +37,15 @@ from tracer.pytree import TreeDef
 from tracer.tensor import Storage, Tensor
 
 
+# the guard's dtype slot of an argument that is a static Python scalar (call_plan.py): its
+# value is traced into the program, so the guard compares the value and nothing is passed
+STATIC = "static"
+_KEY_TYPES = (str, int)
+
+
 def tree_expression(tree: TreeDef, names: list) -> str | None:
     """Python source building tree from the given leaf expressions, or None when it has a
-    node other than a leaf, None, a tuple or a list."""
+    node other than a leaf, None, a tuple, a list or a dict keyed by strings and ints."""
     it = iter(names)
 
     def walk(t: TreeDef) -> str | None:
@@ -45,29 +53,47 @@ def tree_expression(tree: TreeDef, names: list) -> str | None:
             return next(it)
         if t.kind == "none":
             return "None"
-        if t.kind not in ("tuple", "list"):
+        if t.kind == "dict" and not all(type(k) in _KEY_TYPES for k in t.data):
+            return None           # (bool keys are ints whose repr would not say so)
+        if t.kind not in ("tuple", "list", "dict"):
             return None
         parts = [walk(c) for c in t.children]
         if None in parts:
             return None
         if t.kind == "list":
             return "[" + ", ".join(parts) + "]"
+        if t.kind == "dict":
+            # keys in the tree's order, as tree_unflatten builds it
+            return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(t.data, parts)) + "}"
         return "(" + "".join(p + ", " for p in parts) + ")"
     return walk(tree)
 
 
-def _tensor_lines(name: str, ty, strides, env: dict, any_grad: bool) -> list:
+def _tensor_lines(name: str, ty, strides, env: dict) -> list:
     """Reads the array of Tensor `name` into `name`d, or returns None from call_fast when it
     cannot be passed as it is: not computed yet, another type, not C-contiguous, or
-    requiring grad (always for an argument, any_grad; with grad mode on for a capture)."""
+    requiring grad with grad mode on (the general path records the call for autograd)."""
     env.update({f"TY_{name}": ty, f"D_{name}": ty.np_dtype, f"R_{name}": strides})
-    grad = f"{name}.requires_grad" if any_grad else f"{name}.requires_grad and grad_enabled()"
     return [f"    e_{name} = {name}._expr",
             f"    {name}d = e_{name}.data",
             f"    if {name}d is None or e_{name}.value.type is not TY_{name}"
             f" and e_{name}.value.type != TY_{name} or type({name}d) is not ndarray"
-            f" or {name}d.dtype is not D_{name} or {name}d.strides != R_{name} or {grad}:",
+            f" or {name}d.dtype is not D_{name} or {name}d.strides != R_{name}"
+            f" or {name}.requires_grad and grad_enabled():",
             "        return None"]
+
+
+def _static_test(name: str, t: type, value, env: dict) -> str:
+    """The guard refusing anything but exactly the traced Python scalar: the same type and
+    value, and for a float the same sign (-0.0 is not 0.0; a NaN never passes: general path)."""
+    env[f"V_{name}"] = value
+    if t is bool:
+        return f"{name} is not V_{name}"
+    test = f"type({name}) is not {t.__name__} or {name} != V_{name}"
+    if t is float:
+        env[f"S_{name}"] = math.copysign(1.0, value)
+        test += f" or copysign(1.0, {name}) != S_{name}"
+    return test
 
 
 def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, tree: TreeDef,
@@ -88,6 +114,7 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
     env = {"empty": np.empty, "ndarray": np.ndarray, "new": object.__new__, "Tensor": Tensor,
            "Expr": Expr, "Storage": Storage, "fast": fast, "workspace": workspace,
            "grad_enabled": is_grad_enabled, "Executable": Executable, "RUN": Executable.run}
+    env["copysign"] = math.copysign
     args = [f"a{i}" for i in range(len(guards))]
     # a profiling session (runtime/profile.py) swaps Executable.run: the general path then
     lines = ["def call_fast(args):",
@@ -99,9 +126,13 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
     for i, (t, dt, shape, strides) in enumerate(guards):
         env.update({f"T{i}": t, f"D{i}": dt, f"S{i}": shape, f"R{i}": strides})
         test = f"type(a{i}) is not T{i}"
-        if t is Tensor:
+        if dt is STATIC:
+            lines += [f"    if {_static_test(f'a{i}', t, shape, env)}:", "        return None"]
+            args[i] = None
+            continue
+        if issubclass(t, Tensor):
             lines += [f"    if {test}:", "        return None"]
-            lines += _tensor_lines(f"a{i}", dt, strides, env, any_grad=True)
+            lines += _tensor_lines(f"a{i}", dt, strides, env)
             args[i] = f"a{i}d"
             continue
         if dt is not None:
@@ -118,9 +149,10 @@ def make(guards: tuple, captures: list, owned: dict, specs: list, values: list, 
         if j in owned:
             tensor, ty, strides = owned[j]
             env[f"c{j}"] = tensor
-            lines += _tensor_lines(f"c{j}", ty, strides, env, any_grad=False)
+            lines += _tensor_lines(f"c{j}", ty, strides, env)
             caps[j] = f"c{j}d"
-    buffers = args + caps + [f"o{k}" for k in range(len(specs))] + ["workspace()"]
+    buffers = [a for a in args if a is not None] + caps + [f"o{k}" for k in range(len(specs))]
+    buffers.append("workspace()")
     lines.append(f"    fast({', '.join(buffers)})")
     for k in range(len(specs)):
         lines += [f"    t{k} = new(Tensor)",

@@ -11,12 +11,17 @@ this read's arrays.
 
 Not keyed (realize builds as before): a symbolic value (inside a functional trace), an op
 with regions or with a param that is not a plain value, a graph of over _MAX_EXPRS values.
+
+`read` is the whole of a read (tensor.realize): that one walk also finds the autograd-node
+outputs on the way (computed along, see recorded_pending) and bounds the graph's size (a
+graph of at most _MAX_EXPRS values holds at most bounded.MAX_OPS ops), so a read walks its
+graph once, not three times. A graph the walk does not key takes the separate passes.
 """
 from __future__ import annotations
 
 from tracer import structure_key
 from tracer.errors import TracerError
-from tracer.expr import build_function
+from tracer.expr import build_function, live_siblings
 
 _MAX_EXPRS = 4096
 _PLANS: dict = {}
@@ -25,10 +30,55 @@ _PLANS_LIMIT = 256
 STATS = {"hits": 0, "misses": 0}
 
 
+def read(pending: list, updated, run) -> tuple[list, list] | None:
+    """(roots, their arrays) for pending Exprs (without data), with the pending new values
+    of tensors updated in place (updated(roots): those not in roots) and the autograd-node
+    outputs behind them as further roots; None when the graph is not keyable (the caller
+    takes the separate passes, whose results are the same)."""
+    roots = pending + updated(pending) if updated is not None else pending
+    walk = describe(roots)
+    if walk is None:
+        return None
+    ids = {id(r) for r in roots}
+    extra = []
+    for e in walk.exprs:
+        op = e.op
+        if op is None or e.data is not None:
+            continue
+        if len(op.results) > 1:
+            return None             # live siblings (an RNN's final state): the old passes
+        if e.recorded and id(e) not in ids:
+            extra.append(e)
+    if extra:
+        roots = roots + extra
+        walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
+    return roots, _run_walk(roots, walk, run)
+
+
+def recorded_pending(pending: list) -> list:
+    """Outputs of autograd nodes (Expr.recorded) that computing `pending` goes through."""
+    seen = {id(e) for e in pending}
+    stack = [a for e in pending for a in e.args]
+    out = []
+    while stack:
+        e = stack.pop()
+        if id(e) in seen or e.data is not None or e.op is None:
+            continue
+        seen.add(id(e))
+        if e.recorded and not e.symbolic:
+            out.append(e)
+        stack.extend(e.args)
+        out += live_siblings(e, seen)            # an RNN scan's final state, say
+    return out
+
+
 def compute(pending: list, run) -> list:
     """The arrays of the pending Exprs: run(fn, arrays) of the program kept for their
     structure, or of the one cut now (and kept)."""
-    walk = describe(pending)
+    return _run_walk(pending, describe(pending), run)
+
+
+def _run_walk(pending: list, walk, run) -> list:
     plan = lookup(walk) if walk is not None else None
     if plan is not None:
         return run(*plan)

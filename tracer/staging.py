@@ -319,7 +319,7 @@ class Staged:
                 if out is not None:
                     return out
             if not self.static_argnums:
-                key = fast_key(args)
+                key = fast_key(args, statics=self.prepare is None)
                 plan = self.plans.get(key)
                 if plan is not None and pipeline.plain_native():
                     out = plan(args)

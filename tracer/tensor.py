@@ -27,10 +27,10 @@ import numpy as np
 from ir.core import DTYPES
 from tracer import pipeline
 from tracer import device as devices
-from tracer import bounded, realize_plans
+from tracer import bounded, read_tape, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, data_expr, live_siblings, settle
+from tracer.expr import Expr, apply_op, data_expr, settle
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -443,35 +443,23 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     backward() after `print(loss)` then starts from them instead of redoing the forward.
     So are the pending new values of tensors updated in place (see note_inplace)."""
     pending = [e for e in exprs if e.data is None]
-    if pending and bounded.too_large(pending):      # a long unrolled loop: op by op
-        bounded.compute_in_pieces(pending, run_function)
-        pending = [e for e in exprs if e.data is None]
-    if pending:
-        pending += _recorded_pending(pending)
-        if _UPDATED:
-            pending += updated_pending(pending)
-        outs = realize_plans.compute(pending, run_function)
-        for e, out in zip(pending, outs):
+    if not pending:
+        return [e.data for e in exprs]
+    done = read_tape.read(pending, updated_pending if _UPDATED else None, run_function)
+    if done is None:                                 # not keyable: the separate passes
+        if bounded.too_large(pending):               # a long unrolled loop: op by op
+            bounded.compute_in_pieces(pending, run_function)
+            pending = [e for e in exprs if e.data is None]
+        if pending:
+            pending += realize_plans.recorded_pending(pending)
+            if _UPDATED:
+                pending += updated_pending(pending)
+            done = pending, realize_plans.compute(pending, run_function)
+    if done is not None:
+        for e, out in zip(*done):
             out.flags.writeable = False
             settle(e, out)
     return [e.data for e in exprs]
-
-
-def _recorded_pending(pending: list[Expr]) -> list[Expr]:
-    """Outputs of autograd nodes (Expr.recorded) that computing `pending` goes through."""
-    seen = {id(e) for e in pending}
-    stack = [a for e in pending for a in e.args]
-    out = []
-    while stack:
-        e = stack.pop()
-        if id(e) in seen or e.data is not None or e.op is None:
-            continue
-        seen.add(id(e))
-        if e.recorded and not e.symbolic:
-            out.append(e)
-        stack.extend(e.args)
-        out += live_siblings(e, seen)            # an RNN scan's final state, say
-    return out
 
 
 # Function -> its Executable, for Function objects run again (a replayed backward program,

@@ -133,6 +133,11 @@ def test_fast_key_kinds():
     assert fast_key((1.0,)) is None and fast_key(([1.0],)) is None
     t = gj.tensor(a)
     assert fast_key((t,)) == (t._expr.value.type,)
+    assert fast_key((gj.nn.Parameter(t),)) not in (None, fast_key((t,)))
+    # Python scalars, for a plain jit: by type and exact value (-0.0 is not 0.0, 1 not True)
+    keys = [fast_key((v,), statics=True) for v in (1.0, -0.0, 0.0, 1, True, 2 ** 80)]
+    assert None not in keys and len(set(keys)) == len(keys)
+    assert fast_key((1.0,), statics=True) == fast_key((float("1"),), statics=True)
 
 
 def test_call_plan_returns_none_for_pending_tensors(xw):

@@ -50,6 +50,11 @@ _CALLS = {
     "linear": lambda a, b: gj.nn.functional.linear(a, b, b.sum(1)),
     "mm": lambda a, b: a.t().mm(b),
     "square alias": lambda a, b: a * a - b * b,
+    "matmul dot": lambda a, b: gj.matmul(a[0], b[0]) * a,
+    "matmul mv": lambda a, b: gj.matmul(a, b[0]) + a.sum(1),
+    "matmul squeeze": lambda a, b: gj.matmul(a[0], b.t()) + b.sum(0)[0],
+    "matmul batched": lambda a, b: gj.matmul(a.reshape(1, *a.shape), b.t()).sum(0),
+    "squeeze": lambda a, b: a.sum(0, keepdim=True).squeeze(0) * b[0],
 }
 
 
@@ -93,6 +98,15 @@ def test_second_call_replays_and_aliasing_is_part_of_the_key():
     # same types as x * x, but two values: not the template of x * x
     np.testing.assert_array_equal((x * y).numpy(), [4.0, 10.0, 18.0])
     np.testing.assert_array_equal((y * x).numpy(), [4.0, 10.0, 18.0])
+
+
+def test_matmul_of_every_rank_replays():
+    v, m = gj.tensor([1.0, 2.0]), gj.tensor([[1.0, 2.0], [3.0, 4.0]])
+    for a, b, want in ((v, v, 5.0), (m, v, [5.0, 11.0]), (v, m, [7.0, 10.0])):
+        gj.matmul(a, b)
+        before = op_memo.STATS["replays"]
+        np.testing.assert_array_equal(gj.matmul(a, b).numpy(), want)
+        assert op_memo.STATS["replays"] == before + 1
 
 
 def test_scalar_values_and_kinds_are_part_of_the_key():

