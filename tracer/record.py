@@ -14,7 +14,7 @@ import functools
 import inspect
 import threading
 
-from tracer import captures, op_memo, read_tape
+from tracer import captures, op_memo
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -33,8 +33,6 @@ def apply(prim: str, *tensors: Tensor, regions=(), **params):
     log = getattr(_state, "memo_log", None)
     if log is not None:
         log.append((ins, exprs))      # the body of a memoised op (op_memo.py) being learnt
-    elif read_tape.whole():
-        read_tape.brk(f"{prim} recorded outside an op template")
     outs = [Tensor(e) for e in exprs]
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)
 
@@ -53,20 +51,13 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         if guard is not None:
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
-        result = hit.replay(tensors, loc)
-        read_tape.note(hit, tensors, result)
-        return result
+        return hit.replay(tensors, loc)
     exprs = [t._expr for t in tensors]
     versions = [t._storage.version for t in tensors]
     _state.memo_log = log = []
     result = fn(*args, **kwargs)
     _state.memo_log = None
     op_memo.build(key, tensors, versions, exprs, log, result)
-    hit = op_memo.lookup(key)
-    if op_memo.refused(hit):
-        read_tape.brk(f"{name}'s call is not replayable from a template")
-    else:
-        read_tape.note(hit, tensors, result)
     return result
 
 
@@ -129,8 +120,6 @@ def torch_op(name: str, saves: tuple = ()):
                     result = hook(name, saves, args, kwargs, result)
             finally:
                 _state.hook_loc = None
-            if type(result) is Tensor and result._grad_fn is not None:
-                read_tape.brk("an autograd node was recorded")    # (its values get data)
             return result
         inner.torch_name = name
         return inner

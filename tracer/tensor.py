@@ -27,7 +27,7 @@ import numpy as np
 from ir.core import DTYPES
 from tracer import pipeline
 from tracer import device as devices
-from tracer import bounded, read_tape, realize_plans
+from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
@@ -445,7 +445,7 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     pending = [e for e in exprs if e.data is None]
     if not pending:
         return [e.data for e in exprs]
-    done = read_tape.read(pending, updated_pending if _UPDATED else None, run_function)
+    done = realize_plans.read(pending, updated_pending if _UPDATED else None, run_function)
     if done is None:                                 # not keyable: the separate passes
         if bounded.too_large(pending):               # a long unrolled loop: op by op
             bounded.compute_in_pieces(pending, run_function)
