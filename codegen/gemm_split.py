@@ -18,7 +18,7 @@ threaded, see the constants.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llvmlite import ir as ll
 
@@ -48,17 +48,33 @@ class GemmSplit:
     units: int           # batch elements x blocks
     per_task: int        # consecutive units per task
     tasks: int
+    exact: bool = False  # the blocks give the whole product's bits (one thread: one call)
 
 
-def gemm_split(batch: int, m: int, n: int, k: int) -> GemmSplit | None:
-    """The split of a product into tasks, or None when it is too small to pay for one."""
-    macs = m * n * k
-    if batch * macs < GEMM_SPLIT_MIN_MACS:
+def gemm_split(batch: int, m: int, n: int, k: int,
+               exact_rows: int | None = None) -> GemmSplit | None:
+    """The split of a product into tasks, or None when it is too small to pay for one.
+
+    exact_rows: the row step at which the BLAS's row blocks reproduce the whole product
+    bitwise (runtime.blas_split), if known: then rows are blocked on multiples of it when
+    m allows, and the split is `exact`, so a kernel on one thread makes one call instead.
+    A split into whole batch elements (one block each) is exact whatever the BLAS.
+    """
+    if batch * m * n * k < GEMM_SPLIT_MIN_MACS:
         return None
-    axis, extent = ("m", m) if m >= n else ("n", n)
-    blocks = max(1, min(macs // GEMM_TASK_MACS, extent // GEMM_ROW_ALIGN, GEMM_MAX_BLOCKS))
+    if exact_rows and m >= 2 * exact_rows:
+        found = _split(batch, m, n, k, "m", exact_rows)
+        if found is not None and found.blocks > 1:
+            return replace(found, exact=True)
+    found = _split(batch, m, n, k, "m" if m >= n else "n", GEMM_ROW_ALIGN)
+    return replace(found, exact=True) if found is not None and found.blocks == 1 else found
+
+
+def _split(batch: int, m: int, n: int, k: int, axis: str, align: int) -> GemmSplit | None:
+    macs, extent = m * n * k, m if axis == "m" else n
+    blocks = max(1, min(macs // GEMM_TASK_MACS, extent // align, GEMM_MAX_BLOCKS))
     rows = -(-extent // blocks)
-    rows = -(-rows // GEMM_ROW_ALIGN) * GEMM_ROW_ALIGN
+    rows = -(-rows // align) * align
     blocks = -(-extent // rows)
     units = batch * blocks
     tasks = min(units, max(1, batch * macs // GEMM_TASK_MACS), GEMM_MAX_TASKS)

@@ -179,6 +179,12 @@ def parallel_for(bld: ll.IRBuilder, task: ll.Function, context, count, header):
     bld.call(fn, [task, context, count, header])
 
 
+def on_one_thread(bld: ll.IRBuilder, header) -> ll.Value:
+    """An i1: whether the workspace header says no pool (tasks would run inline, in order)."""
+    pool = bld.load(bld.gep(header, [i64(POOL_OFFSET)], source_etype=I8), typ=PTR)
+    return bld.icmp_unsigned("==", pool, ll.Constant(PTR, None))
+
+
 def _parallel_for_function(module: ll.Module) -> ll.Function:
     existing = module.globals.get("gj.parallel_for")
     if existing is not None:

@@ -96,8 +96,33 @@ def _economize(coeffs: list[Fraction], hi: Fraction, degree: int) -> list[Fracti
             for j in range(degree + 1)]
 
 
+def _economize_symmetric(coeffs: list[Fraction], h: Fraction, degree: int) -> list[Fraction]:
+    """Lanczos economisation on [-h, h]: with r = h t, the top power t^k is traded for
+    t^k - T_k(t)/2^(k-1) (lower degree, off by at most |coefficient|/2^(k-1)), top down."""
+    n = len(coeffs)
+    pt = [c * h ** k for k, c in enumerate(coeffs)]               # powers of t
+    cheb = [[Fraction(1)], [Fraction(0), Fraction(1)]]
+    while len(cheb) < n:
+        t_last, t_prev = cheb[-1], cheb[-2]
+        cheb.append([2 * a - b for a, b in zip([Fraction(0)] + t_last, t_prev + [0, 0])])
+    for k in range(n - 1, degree, -1):
+        scale = pt[k] / cheb[k][k]
+        pt = [a - scale * b for a, b in zip(pt, cheb[k] + [0] * (n - k - 1))]
+    return [pt[k] / h ** k for k in range(degree + 1)]
+
+
+def _exp_q(mant: int, fit: tuple | None, econ: tuple | None) -> tuple:
+    """exp's Q (e^r = 1 + r + r^2 Q(r), |r| <= ln2/2): a given fit, else the Taylor series
+    1/(j+2)! of econ[0] terms economised to econ[1] terms."""
+    if fit is not None:
+        return tuple(_round(Fraction(c), mant) for c in fit)
+    taylor = [Fraction(1, math.factorial(j + 2)) for j in range(econ[0])]
+    return tuple(_round(c, mant) for c in _economize_symmetric(taylor, EXP_REDUCED, econ[1] - 1))
+
+
 PI = _pi()
 LN2 = _ln2()
+EXP_REDUCED = LN2 / 2 * Fraction(1001, 1000)  # |r| after Cody-Waite, with room for its rounding
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,7 @@ class _Format:
     pio2: tuple                # pi/2 in three parts
     sqrt_half_bits: int        # bit pattern of sqrt(1/2): the lower end of log's mantissa range
     expm1_q: tuple             # expm1(r) = r + r^2 * sum_j q_j r^j,         q_j = 1/(j+2)!
+    exp_q: tuple               # the same, fewer terms, near-minimax (_exp_q): exp, tanh, logistic
     sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
     cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
     log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
@@ -127,7 +153,8 @@ TANH_SWITCH = Fraction(11, 20)
 
 
 def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_k: int,
-                 cos_k: int, log_j: int, tanh_depth: int) -> _Format:
+                 cos_k: int, log_j: int, tanh_depth: int, exp_fit: tuple | None = None,
+                 exp_econ: tuple | None = None) -> _Format:
     """Round the exact constants and coefficients to one precision."""
     def rnd_all(seq):
         return tuple(_round(Fraction(c), mant) for c in seq)
@@ -142,6 +169,7 @@ def _make_format(width: int, mant: int, bias: int, pack: str, exp_deg: int, sin_
         pio2=tuple(_split(PI / 2, mant, 3)),
         sqrt_half_bits=int.from_bytes(struct.pack("<" + pack, sqrt_half), "little"),
         expm1_q=rnd_all(Fraction(1, math.factorial(j + 2)) for j in range(exp_deg - 1)),
+        exp_q=_exp_q(mant, exp_fit, exp_econ),
         sin_s=rnd_all(Fraction((-1) ** k, math.factorial(2 * k + 1)) for k in range(1, sin_k + 1)),
         cos_c=rnd_all(Fraction((-1) ** k, math.factorial(2 * k)) for k in range(1, cos_k + 1)),
         log_r=rnd_all(Fraction(2, 2 * j + 1) for j in range(1, log_j + 1)),

@@ -31,10 +31,12 @@ def externals() -> Externals:
     """The native functions generated code may call: NumPy's BLAS gemm and LAPACK (LAPACKE)
     when they were found."""
     from codegen.dots import Externals
-    from runtime import blas, lapack, shared_code
+    from runtime import blas, blas_split, lapack, shared_code
     shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
-    return Externals(gemm=blas.llvm_declaration if blas.available() else None,
-                     lapack=lapack.llvm_declaration if lapack.available() else None)
+    gemm = blas.available()
+    return Externals(gemm=blas.llvm_declaration if gemm else None,
+                     lapack=lapack.llvm_declaration if lapack.available() else None,
+                     exact_rows=blas_split.exact_rows if gemm else None)
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,

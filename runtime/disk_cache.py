@@ -113,9 +113,10 @@ def lowering_options(bounds_check: bool, vmath: bool = True, fn: Function | None
     BLAS question (finding the library was ~5-10 ms of every warm start)."""
     if fn is not None and not any(op.prim.name == "dot_general" for op in walk_ops(fn)):
         return f"bounds_check={bounds_check} vmath={vmath} gemm=unused"
-    from runtime import blas      # NOTE: late: blas imports llvmlite's IR builder
+    from runtime import blas, blas_split      # NOTE: late: blas imports llvmlite's IR builder
     gemm = blas.available()
-    return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}"
+    rows = blas_split.cache_tag(fn) if gemm else ""
+    return f"bounds_check={bounds_check} vmath={vmath} gemm={gemm}{rows}"
 
 
 def environment(engine) -> dict:

@@ -13,7 +13,7 @@ import pytest
 
 import runtime
 from ir.interpret import interpret
-from runtime import blas, cache_entry
+from runtime import blas, blas_split, cache_entry
 from runtime import disk_cache as cache
 from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
 from tests.codegen.test_perf_gemm import dot_fn
@@ -293,5 +293,10 @@ def test_only_a_program_with_a_dot_asks_whether_the_blas_is_there():
     no_dot = cache.lowering_options(False, True, softplus(4))
     assert no_dot.endswith("gemm=unused")
     with_dot = cache.lowering_options(False, True, dot_fn((4, 3), (3, 2), ((1,), (0,))))
-    assert with_dot.endswith(f"gemm={blas.available()}")
-    assert cache.lowering_options(False, True) == with_dot      # no Function: the full answer
+    assert with_dot.endswith(f"gemm={blas.available()}")     # too small to split: no probe
+    full = cache.lowering_options(False, True)                  # no Function: the full answer
+    big = cache.lowering_options(False, True, dot_fn((256, 784), (784, 256), ((1,), (0,))))
+    assert full.startswith(with_dot) and big.startswith(with_dot)
+    if blas.available():         # a split f64 product: the probed f64 row step (blas_split)
+        assert big.endswith(" rows=f64:" + str(blas_split.exact_rows("f64")))
+        assert set(big.split(" rows=")[1:]) < set(full.split(" rows=")[1:])

@@ -1,0 +1,97 @@
+"""Row blocks at which a split product equals the whole product bit for bit (probed).
+
+codegen.gemm_split cuts a large product into blocks of C's rows, one single-threaded BLAS
+call each, so gradjit's threads can share it. On one thread the blocks only cost: every
+call packs the shared operand again (MLP 784-256-10 forward, (256x784)@(784x256) on the
+2-core AMD EPYC, Zen 3: one call 1.44-1.49 ms, four 64-row blocks 1.66-1.70 ms, CPU time).
+A kernel may make the one whole call instead when it runs on one thread, but only if that
+gives the same bits as the blocks, or results would depend on GRADJIT_NUM_THREADS.
+
+Whether it does depends on the BLAS's inner kernel: OpenBLAS (column-major inside, so C's
+rows are its N dimension) tiles N in steps of its kernel's UNROLL_N and sums every element
+of a tile in one fixed order; blocks that start on a multiple of that step see the same
+tiles and give the same bits, other blocks do not (OpenBLAS 0.3.31, Haswell kernels, which
+it runs on Zen 3: sgemm blocks of 12, 24, 36, 48, 72, 96, 144 rows were exact on every shape
+tried, 4, 6, 8, 16, 32 and 64 rows were not). Nothing documents that step, so it is probed:
+`exact_rows(dtype)` is the smallest candidate step whose blocks reproduce the whole
+product bitwise over several shapes, every transpose combination and row blocks of one,
+two and three steps, or None (then kernels keep splitting on every thread count, as
+before). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the default): a
+multi-threaded BLAS partitions calls its own way.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+
+from ir.core import walk_ops
+from runtime import blas, config
+
+SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
+CANDIDATES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
+# (row tiles, extra rows, n, k, transposes): a remainder below one step, k beyond one
+# k-block (OpenBLAS's GEMM_Q), every transpose combination once
+_CHECKS = tuple(((5, 7, 37, 300), ta, tb) for ta, tb in itertools.product((0, 1), (0, 1))) + \
+    (((3, 0, 20, 1100), 0, 1), ((4, 3, 9, 40), 1, 0))
+_DTYPES = {"f32": ("s", np.float32), "f64": ("d", np.float64)}
+
+
+@functools.lru_cache(maxsize=None)
+def exact_rows(dtype: str) -> int | None:
+    """The row step of exact splits of dtype's gemm ("f32"/"f64"), or None (see above)."""
+    found = blas.binding()
+    if found is None or dtype not in _DTYPES or config.blas_threads() != 1:
+        return None
+    blas.register()              # binds it for kernels: gives the BLAS its one thread
+    for step in CANDIDATES:
+        if all(_exact(found, dtype, step, *check) for check in _CHECKS):
+            return step
+    return None
+
+
+def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:
+    """Whether row blocks of 1, 2 and 3 steps reproduce the whole product bit for bit."""
+    t, np_dtype = _DTYPES[dtype]
+    tiles, extra, n, k = shape
+    m = tiles * step + extra
+    data = _data(dtype, m * k + n * k)
+    a = data[:m * k].reshape((k, m) if ta else (m, k))
+    b = data[m * k:].reshape((n, k) if tb else (k, n))
+    flags = [blas.TRANS if ta else blas.NO_TRANS, blas.TRANS if tb else blas.NO_TRANS]
+    whole = np.zeros((m, n), np_dtype)
+    blas._call(found, t, *flags, m, n, k, a, a.shape[1], b, b.shape[1], whole, n)
+    for rows in (step, 2 * step, 3 * step):
+        parts = np.zeros((m, n), np_dtype)
+        for start in range(0, m, rows):
+            size = min(rows, m - start)
+            # op(A)'s rows start..: A's columns when transposed (a view keeps lda)
+            a_rows = a[:, start:] if ta else a[start:]
+            blas._call(found, t, *flags, size, n, k, a_rows, a.shape[1], b, b.shape[1],
+                       parts[start:], n)
+        if parts.tobytes() != whole.tobytes():
+            return False
+    return True
+
+
+def _data(dtype: str, size: int) -> np.ndarray:
+    """Probe operands: 24-bit values in [-0.5, 0.5) scattered by a multiplicative hash (a
+    random generator, or float modulo, took most of a probe's time)."""
+    hashed = (np.arange(size, dtype=np.uint32) * np.uint32(2654435761)) >> np.uint32(8)
+    return (hashed * (1.0 / (1 << 24)) - 0.5).astype(_DTYPES[dtype][1])
+
+
+def cache_tag(fn) -> str:
+    """What of this module decides fn's generated code, for the disk cache's key: the probed
+    step of each dtype with a product big enough to be split (no probe for the others)."""
+    dtypes = sorted(_DTYPES) if fn is None else sorted(
+        {op.inputs[0].dtype for op in walk_ops(fn) if op.prim.name == "dot_general"
+         and op.inputs[0].dtype in _DTYPES and _dot_macs(op) >= SPLIT_MIN_MACS})
+    return "".join(f" rows={dt}:{exact_rows(dt)}" for dt in dtypes)
+
+
+def _dot_macs(op) -> int:
+    x, (contract, _) = op.inputs[0], op.params["contract"]
+    return op.results[0].type.size * math.prod(x.shape[a] for a in contract)
