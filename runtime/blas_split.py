@@ -33,9 +33,14 @@ from runtime import blas, config
 SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
 CANDIDATES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
 # (row tiles, extra rows, n, k, transposes): a remainder below one step, k beyond one
-# k-block (OpenBLAS's GEMM_Q), every transpose combination once
+# k-block (OpenBLAS's GEMM_Q), every transpose combination once; and products past 1e6
+# multiply-adds, the size up to which OpenBLAS runs small products on kernels of their own
+# on some CPUs (its "small matrix" and "direct" sgemm paths, AVX-512 builds): one whose
+# row blocks stay below that size (a split across those paths is refused, so such a CPU
+# keeps splitting on every thread count), one whose blocks are past it too
 _CHECKS = tuple(((5, 7, 37, 300), ta, tb) for ta, tb in itertools.product((0, 1), (0, 1))) + \
-    (((3, 0, 20, 1100), 0, 1), ((4, 3, 9, 40), 1, 0))
+    (((3, 0, 20, 1100), 0, 1), ((4, 3, 9, 40), 1, 0),
+     ((5, 7, 64, 300), 0, 0), ((5, 7, 64, 300), 0, 1), ((5, 7, 300, 300), 1, 0))
 _DTYPES = {"f32": ("s", np.float32), "f64": ("d", np.float64)}
 
 
