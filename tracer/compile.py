@@ -182,16 +182,24 @@ class _ForwardPlan:
         STATS["plans_built"] += 1
         return plan
 
-    def run_concrete(self, args: tuple):
-        """Under no_grad: the program run on the arrays (pending ones realised first, as
-        Entry.call does), or _MISS when the plan does not apply."""
+    def _tensors(self, args: tuple) -> list | None:
+        """The module's fixed Tensors and args, or None unless args are Tensors (not
+        symbolic) of the traced types."""
         if len(args) != self.n_args:
-            return _MISS
+            return None
         tensors = self.fixed + list(args)
         types = self.types
         for i, t in enumerate(tensors):
             if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
-                return _MISS
+                return None
+        return tensors
+
+    def run_concrete(self, args: tuple):
+        """Under no_grad: the program run on the arrays (pending ones realised first, as
+        Entry.call does), or _MISS when the plan does not apply."""
+        tensors = self._tensors(args)
+        if tensors is None:
+            return _MISS
         entry = self.entry
         if self.check_stale and entry.stale():
             return _MISS
@@ -210,13 +218,9 @@ class _ForwardPlan:
 
     def run(self, args: tuple):
         """The forward's output recorded for args, or _MISS when the plan does not apply."""
-        if len(args) != self.n_args:
+        tensors = self._tensors(args)
+        if tensors is None:
             return _MISS
-        tensors = self.fixed + list(args)
-        types = self.types
-        for i, t in enumerate(tensors):
-            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
-                return _MISS
         entry = self.entry
         if not any(p.requires_grad for p in self.params) or (self.check_stale and entry.stale()):
             return _MISS
