@@ -47,13 +47,14 @@ import sys
 import threading
 
 from runtime import log, logging_enabled
-from tracer import captures, op_memo, structure_key
+from tracer import captures, op_memo, realize_plans, structure_key
 from tracer.dtypes import default_float
 from tracer.expr import _int_tree
 from tracer import tensor as _tensor_module
 from tracer.tensor import Tensor
 
 ENABLED = os.environ.get("GRADJIT_STEP_CAPTURE", "1") != "0"
+VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
 # tapes kept, calls that followed a tape, reads run from a tape, tapes broken
 STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0}
 _MAX_RESULTS = 16
@@ -86,12 +87,12 @@ _CUR, _PREV, _EXT, _NEW, _PREV_EXT, _PIN = range(6)
 
 
 def _check(code) -> tuple:
-    if type(code) is tuple:
-        return (_PREV_EXT, code[1]) if code[0] == "x" else (_PIN, code[1])
+    if type(code) is tuple:             # an operand's first use in the cycle
+        return {"x": _PREV_EXT, "pin": _PIN, "new": _NEW}[code[0]], code[1]
     if code >= 0:
         j, r = divmod(code >> 1, 16)
         return (_PREV if code & 1 else _CUR, j, r)
-    return (_EXT, -code // 2 - 1)       # (only odd negative codes: this cycle's)
+    return (_EXT, (-code - 1) // 2)     # (only odd negative codes: this cycle's)
 
 
 # how a call following the tape checks a plain argument (see follow)
@@ -160,16 +161,18 @@ def before(name: str, key, tensors: list, nargs: int):
     for t in tensors:
         e = t._expr
         c = ids.get(id(e))
-        if type(c) is int and c < 0 and not c & 1:     # the last cycle's, first use here
-            c = ids[id(e)] = ("x", -c // 2 - 1, len(s.ext))
-            s.ext.append(e)
-        elif c is None:
+        if c is None or (type(c) is int and c < 0 and not c & 1):
+            # an operand no event made, first used here: new, the last cycle's, or pending
+            # (made before the step: y = sin(x) above the loop); later uses: -(2m + 1)
             m = len(s.ext)
-            if e.symbolic:
+            if c is not None:
+                c = ("x", -c // 2 - 1, m)
+            elif e.symbolic:
                 spoil("a symbolic operand")
                 return
-            c = -(2 * m + 1) if e.data is not None else ("pin", m)   # pending: made before
-            ids[id(e)] = c                                           # the step (sin(x))
+            else:
+                c = ("new", m) if e.data is not None else ("pin", m)
+            ids[id(e)] = -(2 * m + 1)
             s.ext.append(e)
         codes.append(c)
     s.pending = (key, tuple(codes), nargs, name)
@@ -341,8 +344,18 @@ def fast_read(pending: list, updated):
     if any(a is None for a in arrays):
         _drop("an input of the captured read holds no data")
         return None
+    if VERIFY:
+        _verify(tape, roots, arrays)
     STATS["reads"] += 1
     return roots, tape.fn, arrays
+
+
+def _verify(tape: Tape, roots: list, arrays: list):
+    """Tests: the general path's walk would run the same program on the same arrays."""
+    walk = realize_plans.describe(roots)
+    plan = realize_plans.plans().get(walk.key) if walk is not None else None
+    assert plan is not None and plan[0] is tape.fn, "the read's structure differs"
+    assert all(walk.exprs[i].data is a for i, a in zip(plan[1], arrays)), "other inputs"
 
 
 def _is(s: _State, e, check) -> bool:
@@ -363,7 +376,7 @@ def _pin_walk(pins: dict):
 
 def _data(s: _State, code, pin_exprs):
     if type(code) is tuple:              # ("walk", i): a leaf behind the pinned Exprs
-        return pin_exprs[code[1]].data if code[0] == "walk" else s.ext[code[2]].data
+        return pin_exprs[code[1]].data
     if code >= 0:
         j, r = divmod(code >> 1, 16)
         outs = s.prev_outs if code & 1 else s.outs
@@ -411,15 +424,15 @@ def _learn(s: _State, walked, plans: dict):
     for i in positions:
         e = walk.exprs[i]
         c = ids.get(id(e))
-        if c is None or (type(c) is tuple and c[0] == "pin"):
+        if c is None or e.data is None:
             if id(e) not in pin_index:
                 return None
             c = ("walk", pin_index[id(e)])
         captures.append(c)
     sig = (tuple(s.events), root_codes)
     if sig == s.prev_sig:
-        s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, fn, tuple(captures), pins,
-                      pin_parts)
+        s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, fn,
+                      tuple(captures), pins, pin_parts)
         STATS["tapes"] += 1
         if logging_enabled():
             log.info(f"step capture: a step of {len(sig[0])} calls repeats; its calls follow "
