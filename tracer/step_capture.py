@@ -66,12 +66,12 @@ _MAX_PIN_EXPRS = 4096
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "checks", "specs", "roots", "root_checks", "fn",
-                 "captures", "pins", "pin_parts", "names")
+                 "captures", "pins", "pin_parts", "guards")
 
     def __init__(self, events, templates, names, roots, fn, captures, pins, pin_parts):
         self.events = events            # (op-memo key, operand codes, positional count)
         self.templates = templates      # op_memo.Template per call
-        self.names = names              # the op's name per call (op_memo.GUARDS)
+        self.guards = tuple([op_memo.GUARDS.get(n) for n in names])   # checks of data
         self.checks = tuple([tuple([_check(c) for c in codes]) for _, codes, _ in events])
         self.specs = tuple([_specs(key, n) for key, _, n in events])
         self.roots = roots              # codes of the read's roots, in the read's order
@@ -216,7 +216,7 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
     if not _operands_ok(s, tape, pos, tensors):
         return _drop(f"call {pos + 1}: an operand comes from elsewhere than in the captured "
                      "step, or requires grad")
-    guard = op_memo.GUARDS.get(name)
+    guard = tape.guards[pos]
     if guard is not None:
         try:
             guard(args, kwargs)
@@ -234,6 +234,8 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
 def _operands_ok(s: _State, tape: Tape, pos: int, tensors: list) -> bool:
     ext = s.ext
     for t, check in zip(tensors, tape.checks[pos]):
+        if t._requires_grad or t._grad_fn is not None:
+            return False                 # (requires_grad set on a result that holds data)
         e = t._expr
         kind = check[0]
         if kind == _CUR:
@@ -244,8 +246,6 @@ def _operands_ok(s: _State, tape: Tape, pos: int, tensors: list) -> bool:
             if e is not s.prev_outs[check[1]][check[2]]:
                 return False
             continue
-        if t._requires_grad or t._grad_fn is not None:
-            return False
         if kind == _EXT:
             if e is not ext[check[1]]:
                 return False

@@ -232,6 +232,25 @@ def test_requires_grad_flipping_breaks_the_tape():
     assert step_capture.STATS["reads"] - before["reads"] >= 3
 
 
+def test_requires_grad_set_on_a_read_result_breaks_the_tape():
+    """w holds data after each read (a root): setting requires_grad needs no read, but the
+    next op on it, the tape's next call, must record its autograd node."""
+    x = gj.linspace(-3.0, 3.0, 50)
+    w = gj.tensor(0.5)
+    for _ in range(8):
+        w -= 1e-3 * ((w * x - x) * x).sum()
+        ((w * x - x) ** 2).sum().item()
+    assert step_capture.STATS["reads"] > 0 and w._expr.data is not None
+    breaks = step_capture.STATS["breaks"]
+    w.requires_grad_(True)
+    h = w * x                             # the tape's next call, on the same Expr
+    assert h.grad_fn is not None and step_capture.STATS["breaks"] == breaks + 1
+    ((h - x) ** 2).sum().backward()
+    xs, w0 = x.numpy(), float(w.detach().numpy())
+    np.testing.assert_allclose(w.grad.item(), float((2 * (w0 * xs - xs) * xs).sum()),
+                               rtol=1e-5)
+
+
 def test_an_exception_in_a_step_breaks_the_tape():
     def change(i, env):
         if i == CHANGE_AT:
