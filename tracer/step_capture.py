@@ -61,6 +61,7 @@ _MAX_RESULTS = 16
 _NOTE_ONLY = (None, None, None, None)
 MISS = object()
 _MAX_PIN_EXPRS = 4096
+_MAX_EVENTS = 4096
 
 
 class Tape:
@@ -276,6 +277,10 @@ def after(template, result):
         return
     exprs = tuple([t._expr for t in made])
     j = len(s.outs)
+    if j >= _MAX_EVENTS:                 # a loop that never reads: keep nothing alive
+        spoil("more calls than a step may hold without a read")
+        s.outs = []
+        return
     s.outs.append(exprs)
     if pending is _NOTE_ONLY:
         return

@@ -251,6 +251,15 @@ def test_requires_grad_set_on_a_read_result_breaks_the_tape():
                                rtol=1e-5)
 
 
+def test_a_loop_without_reads_keeps_a_bounded_record(monkeypatch):
+    monkeypatch.setattr(step_capture, "_MAX_EVENTS", 50)
+    w = gj.zeros(10)
+    for _ in range(200):
+        w += 1.0
+    assert len(step_capture._state().outs) <= 50
+    np.testing.assert_array_equal(w.numpy(), np.full(10, 200.0, np.float32))
+
+
 def test_an_exception_in_a_step_breaks_the_tape():
     def change(i, env):
         if i == CHANGE_AT:
