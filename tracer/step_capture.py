@@ -58,7 +58,6 @@ VERIFY = False          # tests: each read from a tape also walks, and checks it
 # tapes kept, calls that followed a tape, reads run from a tape, tapes broken
 STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0}
 _MAX_RESULTS = 16
-_NOTE_ONLY = (None, None, None, None)
 MISS = object()
 _MAX_PIN_EXPRS = 4096
 _MAX_EVENTS = 4096
@@ -154,8 +153,7 @@ def before(name: str, key, tensors: list, nargs: int):
     s = _state()
     if s.events is None:
         return
-    if not s.clean:                      # a spoiled cycle: only its results are noted,
-        s.pending = _NOTE_ONLY           # for the next cycle's codes
+    if not s.clean:                      # a spoiled cycle: nothing is noted (or kept alive)
         return
     ids = s.ids
     codes = []
@@ -282,8 +280,6 @@ def after(template, result):
         s.outs = []
         return
     s.outs.append(exprs)
-    if pending is _NOTE_ONLY:
-        return
     if template is None:
         spoil("an op ran its body (no template)")
         return
@@ -308,7 +304,9 @@ def spoil(reason: str):
     s.pending = None
     if s.tape is not None:
         _drop(reason)
-    s.clean = False
+    if s.clean:
+        s.clean = False
+        s.outs, s.ext = [], []           # (a step with a backward: its results may hold data)
     return None
 
 
@@ -320,6 +318,7 @@ def _drop(reason: str):
     if s.events is None:                 # following the tape: this cycle is not learnable
         s.events, s.templates, s.names = [], [], []
         s.clean = False
+        s.outs, s.ext = [], []
     if logging_enabled():
         log.info(f"step capture off (back to per-op recording and a keyed read): {reason}")
     return MISS
