@@ -38,11 +38,10 @@ event (another op, a changed Python scalar, shape or dtype, an operand from else
 pending operand not made by the cycle), an op that is not memoised, a primitive recorded
 outside a user op (an in-place op on a view), an operand that requires grad or a view op,
 an op inside a functional trace, an exception inside an op, a read of other values, a read
-before the step's end. `GRADJIT_STEP_CAPTURE=0` (or ENABLED = False) turns it off.
+before the step's end. `ENABLED = False` (then `reset()`) turns it off.
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
@@ -53,7 +52,7 @@ from tracer.expr import _int_tree
 from tracer import tensor as _tensor_module
 from tracer.tensor import Tensor
 
-ENABLED = os.environ.get("GRADJIT_STEP_CAPTURE", "1") != "0"
+ENABLED = True          # tests and comparisons turn it off (then call reset())
 VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
 # tapes kept, calls that followed a tape, reads run from a tape, tapes broken
 STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0}
