@@ -45,6 +45,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from ir.core import TensorType
 from runtime import log, logging_enabled
 from tracer import captures, op_memo, realize_plans, structure_key
 from tracer.dtypes import default_float
@@ -71,10 +72,11 @@ class Tape:
         self.events = events            # (op-memo key, operand codes, positional count)
         self.templates = templates      # op_memo.Template per call
         self.guards = tuple([op_memo.GUARDS.get(n) for n in names])   # checks of data
-        self.checks = tuple([tuple([_check(c) for c in codes]) for _, codes, _ in events])
+        self.checks = tuple([tuple([_check(c, t) for c, t in zip(codes, _types(key))])
+                             for key, codes, _ in events])
         self.specs = tuple([_specs(key, n) for key, _, n in events])
         self.roots = roots              # codes of the read's roots, in the read's order
-        self.root_checks = tuple([_check(c) for c in roots])
+        self.root_checks = tuple([_check(c, None) for c in roots])
         self.fn = fn                    # the read's program
         self.captures = captures        # codes of the program's inputs (Exprs holding data)
         self.pins = pins                # m -> the pending Expr made before the step
@@ -85,9 +87,16 @@ class Tape:
 _CUR, _PREV, _EXT, _NEW, _PREV_EXT, _PIN = range(6)
 
 
-def _check(code) -> tuple:
+def _types(key: tuple) -> list:
+    """The types of a call's Tensor arguments, in order, from its op-memo key."""
+    return [p[0] for p in key[2:] if type(p) is tuple and type(p[0]) is TensorType]
+
+
+def _check(code, type_) -> tuple:
     if type(code) is tuple:             # an operand's first use in the cycle
-        return {"x": _PREV_EXT, "pin": _PIN, "new": _NEW}[code[0]], code[1]
+        if code[0] == "new":            # (the only kind not checked by identity)
+            return _NEW, type_
+        return {"x": _PREV_EXT, "pin": _PIN}[code[0]], code[1]
     if code >= 0:
         j, r = divmod(code >> 1, 16)
         return (_PREV if code & 1 else _CUR, j, r)
@@ -249,7 +258,7 @@ def _operands_ok(s: _State, tape: Tape, pos: int, tensors: list) -> bool:
                 return False
             continue
         if kind == _NEW:
-            ok = e.data is not None
+            ok = e.data is not None and e.value.type == check[1]
         elif kind == _PREV_EXT:
             ok = e is s.prev_ext[check[1]]
         else:

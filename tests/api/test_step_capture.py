@@ -33,7 +33,7 @@ def poly_loop(steps: int, change=None, n: int = 200, lr: float = 1e-3,
     state = [gj.tensor(c, dtype=dtype) for c in COEFS]
     out = []
     for i in range(steps):
-        env = {"x": x, "y": y, "lr": lr, "state": state, "extra": None}
+        env = {"x": x, "y": y, "lr": lr, "state": state, "extra": None, "i": i}
         if change is not None:
             change(i, env)
         xs, lr_i = env["x"], env["lr"]
@@ -123,6 +123,13 @@ CHANGES = {
     # a tensor made fresh each step (a new leaf every time: captured like the old one)
     "fresh tensor": _from(0, lambda env: env.update(x=gj.linspace(-3.0, 3.0, 200),
                                                     y=env["y"])),
+    # ... whose shape, or dtype, changes once
+    "fresh tensor shape": _from(0, lambda env: env.update(
+        x=gj.linspace(-3.0, 3.0, 150 if env["i"] == CHANGE_AT else 200),
+        y=gj.sin(gj.linspace(-3.0, 3.0, 150)) if env["i"] == CHANGE_AT else env["y"])),
+    "fresh tensor dtype": _from(0, lambda env: env.update(
+        x=gj.linspace(-3.0, 3.0, 200, dtype=gj.float64 if env["i"] == CHANGE_AT else None),
+        y=env["y"])),
     # a pending value made in the step from a tensor created outside the ops
     "pending operand": _at(CHANGE_AT, lambda env: env.update(x=gj.linspace(-3.0, 3.0, 200)
                                                               * 1.0)),
