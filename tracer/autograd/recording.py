@@ -19,7 +19,7 @@ from tracer import record
 from tracer.autograd.emitter import cut_function, inline_vjp
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
-from tracer.autograd.views import mark_views
+from tracer.autograd.views import VIEW_OPS, mark_views
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -292,3 +292,4 @@ def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
 def install():
     if on_op not in record.op_hooks:
         record.op_hooks.append(on_op)
+    record.GRAD_HOOKS[on_op] = VIEW_OPS      # only views matter when nothing requires grad
