@@ -51,7 +51,11 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         if guard is not None:
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
-        return hit.replay(tensors, loc)
+        result = hit.replay(tensors, loc)
+        # the Template this call replayed, with its result: the autograd hook keys the
+        # call's node by it (tracer/autograd/recording.py, replayed_template)
+        _state.replayed = (hit, result)
+        return result
     exprs = [t._expr for t in tensors]
     versions = [t._storage.version for t in tensors]
     _state.memo_log = log = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numbers
 import re
 
-from tracer import record
+from tracer import bounded, record
 from tracer.autograd.emitter import cut_function, inline_vjp
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
@@ -30,6 +30,9 @@ _BINARY_ARITH = ("Add", "Sub", "Mul", "Div", "Rsub")
 
 class OpNode(Node):
     """A node whose backward is the IR autodiff of the ops it recorded."""
+    # (op_memo Template, its output Exprs, bounded's read count) when the node's ops were
+    # replayed from a template: the backward key stops at its outputs (node_walk.py)
+    template = None
 
     def __init__(self, inputs, outputs, loc=None):
         super().__init__(inputs, outputs, loc)
@@ -239,6 +242,10 @@ def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> 
 
 def on_op(name: str, saves, args, kwargs, result):
     """The hook tracer.record calls after every outermost user-facing op."""
+    state = record._state
+    replayed = getattr(state, "replayed", None)
+    if replayed is not None:
+        state.replayed = None
     mark_views(name, args, result)
     if not is_grad_enabled():
         return result
@@ -254,10 +261,29 @@ def on_op(name: str, saves, args, kwargs, result):
         if name in _PLAIN_NAMES:
             _PLAIN_CLASSES[name] = cls
     needed = _needed_saves(name, saves, args) if saves else saves
+    outs = _template_outputs(replayed, result)
     node = attach_node(cls, inputs, result, needed, args, record.op_location())
-    if node is not None and needed != saves:
-        node.saves_unchecked = True
+    if node is not None:
+        if needed != saves:
+            node.saves_unchecked = True
+        if outs is not None and node.output_exprs == outs:
+            node.template = (replayed[0], outs, bounded.STATS["reads"])
     return result
+
+
+def _template_outputs(replayed, result) -> list | None:
+    """The output Exprs of the op_memo Template this call replayed (record._memoised), if
+    result is that replay's and each of its results is a new Tensor (a node output)."""
+    if replayed is None or replayed[1] is not result:
+        return None
+    if type(result) is Tensor:
+        return [result._expr]
+    outs = []
+    for t in result:
+        if type(t) is not Tensor:
+            return None
+        outs.append(t._expr)
+    return outs
 
 
 # op name -> node class, for names without overloads (on_op's node_name + node_class)

@@ -17,6 +17,7 @@ values, and a walk of bounded size.
 """
 from __future__ import annotations
 
+from tracer.autograd import node_walk
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
@@ -65,7 +66,12 @@ def describe(run, targets: list) -> Walk | None:
         # values updated in place this step (BatchNorm's running statistics): the program
         # computes them along (Run.finish), so they are part of its structure
         extra += updated_pending([])
-        exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
+        stops = node_walk.template_stops(order)
+        if stops:            # nodes replayed from op templates: not walked inside
+            exprs, index, expr_parts = node_walk.walk(roots + extra, stops, _MAX_EXPRS)
+            node_walk.STATS["keys"] += 1
+        else:
+            exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
         nodes = []
         for n in order:
             nodes.append((type(n),

@@ -1,0 +1,115 @@
+"""The backward key's walk, stopping at the outputs of nodes replayed from a template.
+
+replay.py keys a backward by the structure of the Expr graph behind its nodes
+(structure_key.walk: every Expr of the forward, one part each). Most of those Exprs are
+the interiors of user ops replayed from an op_memo Template (cross_entropy alone records
+27 primitives): their structure is the Template's, applied to the node's input Exprs. So an
+output of such a node is described as (the Template, which node, which of its results,
+whether it holds data, the positions of the node's inputs), and the walk goes on from the
+inputs, never into the interior.
+
+That is the same structure only while the interior is what the replay made. What rules a
+node out (recording.py and `template_stops` check it; such a node's outputs are walked
+Expr by Expr, as before):
+  - its outputs are not the Template's any more: an in-place op adopted the node
+    (inplace._adopt_node rewrites `output_exprs`), an output was wrapped by
+    `_distinct_output_expr`, or a result is not a new float Tensor;
+  - an interior Expr may hold data: bounded.py's op-by-op tier computes a large graph's
+    interior values and keeps their ops (a backward program would then read them, not
+    recompute them). Any such read since the node was recorded rules it out;
+  - the node was not made from a replayed Template (its op is not memoised, or ran its body).
+Nothing else reaches an interior: a Template's inner Exprs are referenced only by each
+other and by its outputs (no Tensor, view or recorded sibling holds them).
+"""
+from __future__ import annotations
+
+from tracer import bounded
+from tracer.expr import _frozen_params
+from tracer.structure_key import Unkeyable
+
+_UNSET = object()
+# backward keys that stopped at template outputs (nodes: how many such nodes in all), and
+# nodes whose template was ruled out (the tests read these)
+STATS = {"keys": 0, "nodes": 0, "ruled_out": 0}
+
+
+def template_stops(order: list) -> dict:
+    """id(output Expr) -> (Template, node position, result number, input Exprs) for every
+    node of order whose outputs are still those its Template replay made."""
+    stops = {}
+    reads = bounded.STATS["reads"]
+    for i, node in enumerate(order):
+        tm = getattr(node, "template", None)
+        if tm is None:
+            continue
+        template, outs, when = tm
+        if when != reads or node.output_exprs != outs:
+            STATS["ruled_out"] += 1
+            continue
+        STATS["nodes"] += 1
+        args = [e for e in node.input_exprs if e is not None]
+        for k, e in enumerate(outs):
+            stops[id(e)] = (template, i, k, args)
+    return stops
+
+
+def walk(roots: list, stops: dict, limit: int) -> tuple[list, dict, tuple]:
+    """structure_key.walk(roots, through_data=True, limit), except that an Expr in stops is
+    one part naming its Template and the walk continues from the node's inputs."""
+    exprs, index, parts, ops = [], {}, [], {}
+    stack = []
+    for root in roots:
+        if root is None or id(root) in index:
+            continue
+        _enter(root, exprs, index, stack, limit)
+        while stack:
+            e = stack.pop()
+            stop = stops.get(id(e))
+            if stop is not None:
+                template, node, k, ins = stop
+                parts.append((template, node, k, e.data is not None,
+                              tuple([_arg(a, exprs, index, stack, limit) for a in ins])))
+                continue
+            op = e.op
+            has_data = e.data is not None
+            if op is None:
+                parts.append((e.value.type, has_data))
+                continue
+            if op.regions:
+                raise Unkeyable(f"{op.prim.name} has regions (control flow)")
+            frozen = getattr(op, "frozen", _UNSET)
+            if frozen is _UNSET:
+                frozen = _frozen_params(op.params)
+            if frozen is None:
+                raise Unkeyable(f"{op.prim.name} has a param that is not a plain value")
+            args = []
+            for a in e.args:
+                i = index.get(id(a))
+                if i is None:
+                    i = _enter(a, exprs, index, stack, limit)
+                args.append(i)
+            results = op.results
+            if len(results) == 1:
+                parts.append((op.prim, frozen, e.value.type, has_data, tuple(args)))
+            else:
+                parts.append((op.prim, frozen, ops.setdefault(id(op), len(ops)),
+                              results.index(e.value), e.value.type, has_data,
+                              tuple(args)))
+    return exprs, index, tuple(parts)
+
+
+def _arg(a, exprs: list, index: dict, stack: list, limit: int) -> int:
+    i = index.get(id(a))
+    return i if i is not None else _enter(a, exprs, index, stack, limit)
+
+
+def _enter(e, exprs: list, index: dict, stack: list, limit: int) -> int:
+    if e.symbolic:
+        raise Unkeyable("the graph holds a symbolic value (inside a functional trace)")
+    i = len(exprs)
+    if i >= limit:
+        raise Unkeyable(f"the graph holds over {limit} values")
+    index[id(e)] = i
+    exprs.append(e)
+    stack.append(e)
+    return i
