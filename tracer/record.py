@@ -52,8 +52,8 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
         result = hit.replay(tensors, loc)
-        # the Template this call replayed, with its result: the autograd hook keys the
-        # call's node by it (tracer/autograd/recording.py, replayed_template)
+        # the Template this call replayed (or recorded, below), with its result: the
+        # autograd hook keys the call's node by it (tracer/autograd/node_walk.py)
         _state.replayed = (hit, result)
         return result
     exprs = [t._expr for t in tensors]
@@ -62,6 +62,9 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
     result = fn(*args, **kwargs)
     _state.memo_log = None
     op_memo.build(key, tensors, versions, exprs, log, result)
+    built = op_memo.lookup(key)
+    if not op_memo.refused(built):           # the body's ops are the Template's
+        _state.replayed = (built, result)
     return result
 
 
