@@ -26,7 +26,7 @@ def _loop(events: list, mode: str, sizes=(3, 5), hidden: int = 6) -> list:
     replay.clear()
     with pytest.MonkeyPatch.context() as patch:
         if mode != "walkfree":
-            patch.setattr(node_walk, "template_stops", lambda order: {})
+            patch.setattr(node_walk, "add_stops", lambda *args: False)
         if mode == "emit":
             patch.setattr(replay, "lookup", lambda walk: None)
         return _steps(events, sizes, hidden)

@@ -33,24 +33,19 @@ _UNSET = object()
 STATS = {"keys": 0, "nodes": 0, "ruled_out": 0}
 
 
-def template_stops(order: list) -> dict:
-    """id(output Expr) -> (Template, node position, result number, input Exprs) for every
-    node of order whose outputs are still those its Template replay made."""
-    stops = {}
-    reads = bounded.STATS["reads"]
-    for i, node in enumerate(order):
-        tm = getattr(node, "template", None)
-        if tm is None:
-            continue
-        template, outs, when = tm
-        if when != reads or node.output_exprs != outs:
-            STATS["ruled_out"] += 1
-            continue
-        STATS["nodes"] += 1
-        args = [e for e in node.input_exprs if e is not None]
-        for k, e in enumerate(outs):
-            stops[id(e)] = (template, i, k, args)
-    return stops
+def add_stops(stops: dict, node, pos: int, tm: tuple, reads: int) -> bool:
+    """Adds node's outputs to stops (id(output Expr) -> (Template, node position, result
+    number, input Exprs)) if they are still those its Template replay made (tm: the node's
+    `template`; reads: bounded.py's count of op-by-op reads now)."""
+    template, outs, when = tm
+    if when != reads or node.output_exprs != outs:
+        STATS["ruled_out"] += 1
+        return False
+    STATS["nodes"] += 1
+    args = [e for e in node.input_exprs if e is not None]
+    for k, e in enumerate(outs):
+        stops[id(e)] = (template, pos, k, args)
+    return True
 
 
 def walk(roots: list, stops: dict, limit: int) -> tuple[list, dict, tuple]:
@@ -67,8 +62,21 @@ def walk(roots: list, stops: dict, limit: int) -> tuple[list, dict, tuple]:
             stop = stops.get(id(e))
             if stop is not None:
                 template, node, k, ins = stop
-                parts.append((template, node, k, e.data is not None,
-                              tuple([_arg(a, exprs, index, stack, limit) for a in ins])))
+                args = []
+                for a in ins:
+                    i = index.get(id(a))
+                    if i is None:          # (_enter inlined: once per input of each node)
+                        if a.symbolic:
+                            raise Unkeyable("the graph holds a symbolic value (inside a "
+                                            "functional trace)")
+                        i = len(exprs)
+                        if i >= limit:
+                            raise Unkeyable(f"the graph holds over {limit} values")
+                        index[id(a)] = i
+                        exprs.append(a)
+                        stack.append(a)
+                    args.append(i)
+                parts.append((template, node, k, e.data is not None, tuple(args)))
                 continue
             op = e.op
             has_data = e.data is not None
@@ -96,11 +104,6 @@ def walk(roots: list, stops: dict, limit: int) -> tuple[list, dict, tuple]:
                               results.index(e.value), e.value.type, has_data,
                               tuple(args)))
     return exprs, index, tuple(parts)
-
-
-def _arg(a, exprs: list, index: dict, stack: list, limit: int) -> int:
-    i = index.get(id(a))
-    return i if i is not None else _enter(a, exprs, index, stack, limit)
 
 
 def _enter(e, exprs: list, index: dict, stack: list, limit: int) -> int:

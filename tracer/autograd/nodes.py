@@ -34,6 +34,8 @@ TENSOR_TYPE_NAMES = {"f32": "torch.FloatTensor", "f64": "torch.DoubleTensor",
 class Node:
     """A node of the autograd graph (a grad_fn). See the module docstring."""
     _name = "Node"
+    given_fn = None        # the Function of a jitted call's node (recording.record_call)
+    template = None        # the op_memo Template its ops were replayed from (node_walk.py)
 
     def __init__(self, inputs, outputs, loc: str | None = None):
         """inputs: (Expr, edge) pairs, edge = (node, output_nr) or None; outputs: Exprs."""

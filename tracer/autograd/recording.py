@@ -29,10 +29,11 @@ _BINARY_ARITH = ("Add", "Sub", "Mul", "Div", "Rsub")
 
 
 class OpNode(Node):
-    """A node whose backward is the IR autodiff of the ops it recorded."""
-    # (op_memo Template, its output Exprs, bounded's read count) when the node's ops were
-    # replayed from a template: the backward key stops at its outputs (node_walk.py)
-    template = None
+    """A node whose backward is the IR autodiff of the ops it recorded.
+
+    `template`: (op_memo Template, its output Exprs, bounded's read count) when the node's
+    ops were replayed from a template: the backward key stops at its outputs (node_walk.py).
+    """
 
     def __init__(self, inputs, outputs, loc=None):
         super().__init__(inputs, outputs, loc)
