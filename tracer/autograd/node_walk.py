@@ -9,7 +9,7 @@ whether it holds data, the positions of the node's inputs), and the walk goes on
 inputs, never into the interior.
 
 That is the same structure only while the interior is what the replay made. What rules a
-node out (recording.py and `template_stops` check it; such a node's outputs are walked
+node out (recording.py and `add_stops` check it; such a node's outputs are walked
 Expr by Expr, as before):
   - its outputs are not the Template's any more: an in-place op adopted the node
     (inplace._adopt_node rewrites `output_exprs`), an output was wrapped by
@@ -23,7 +23,6 @@ other and by its outputs (no Tensor, view or recorded sibling holds them).
 """
 from __future__ import annotations
 
-from tracer import bounded
 from tracer.expr import _frozen_params
 from tracer.structure_key import Unkeyable
 
