@@ -192,3 +192,12 @@ def test_a_node_whose_body_ran_is_keyed_as_its_replays():
     _loop(["plain", "plain"], "walkfree")
     d = _delta(before)
     assert d["keys"] == 2 and d["hits"] == 1
+
+
+def test_gradjit_log_says_why_a_node_is_walked_value_by_value(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
+    with caplog.at_level("INFO"):
+        _loop(["plain", "inplace_cast", "pieces"], "walkfree")
+    text = caplog.text
+    assert "MulBackward0 walked value by value: an in-place op rewrote its output" in text
+    assert "walked value by value: values inside it were computed op by op" in text

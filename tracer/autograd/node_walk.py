@@ -23,6 +23,7 @@ other and by its outputs (no Tensor, view or recorded sibling holds them).
 """
 from __future__ import annotations
 
+from runtime import log, logging_enabled
 from tracer.expr import _frozen_params
 from tracer.structure_key import Unkeyable
 
@@ -39,6 +40,10 @@ def add_stops(stops: dict, node, pos: int, tm: tuple, reads: int) -> bool:
     template, outs, when = tm
     if when != reads or node.output_exprs != outs:
         STATS["ruled_out"] += 1
+        if logging_enabled():
+            why = ("values inside it were computed op by op (bounded.py)" if when != reads
+                   else "an in-place op rewrote its output")
+            log.info(f"backward key: {node.name()} walked value by value: {why}")
         return False
     STATS["nodes"] += 1
     args = [e for e in node.input_exprs if e is not None]
