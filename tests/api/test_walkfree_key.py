@@ -201,3 +201,66 @@ def test_gradjit_log_says_why_a_node_is_walked_value_by_value(gradjit_env, caplo
     text = caplog.text
     assert "MulBackward0 walked value by value: an in-place op rewrote its output" in text
     assert "walked value by value: values inside it were computed op by op" in text
+
+
+# memoised ops (op_memo.OPS) and others (views, softmax, tanh), chained on a (4, 4) value
+CHAIN_OPS = {
+    "relu": lambda h, w: h.relu(),
+    "scale": lambda h, w: h * 2.0,
+    "rsub": lambda h, w: 1.0 - h,
+    "addw": lambda h, w: h + w,
+    "mulw": lambda h, w: h * w,
+    "divw": lambda h, w: h / (w * w + 1.0),
+    "pow": lambda h, w: h.pow(2),
+    "clamp": lambda h, w: h.clamp(min=-0.5, max=0.7),
+    "mm": lambda h, w: h @ w,
+    "t": lambda h, w: h.t(),
+    "linear": lambda h, w: gj.nn.functional.linear(h, w),
+    "squeeze": lambda h, w: h.unsqueeze(0).squeeze(0),
+    "view": lambda h, w: h.reshape(2, 8).reshape(4, 4),
+    "softmax": lambda h, w: h.softmax(dim=1),
+    "tanh": lambda h, w: h.tanh(),
+    "same_twice": lambda h, w: h * h,
+    "inplace": lambda h, w: h.mul_(1.5),
+}
+
+
+def _chain_steps(names: list, steps: int) -> list:
+    rng = np.random.default_rng(3)
+    w = gj.tensor(rng.standard_normal((4, 4)), dtype=gj.float64, requires_grad=True)
+    x = gj.tensor(rng.standard_normal((4, 4)), dtype=gj.float64)
+    out = []
+    for _ in range(steps):
+        w.grad = None
+        h = x * w
+        for n in names:
+            h = CHAIN_OPS[n](h, w)
+        loss = gj.nn.functional.mse_loss(h, x) + h.sum(dim=0).mean()
+        loss.backward()
+        out.append((loss.item(), [w.detach().numpy().copy()], [w.grad.numpy().copy()]))
+        with gj.no_grad():
+            w -= 0.01 * w.grad
+    return out
+
+
+def _chain(names: list, mode: str, steps: int = 4) -> list:
+    replay.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        if mode != "walkfree":
+            patch.setattr(node_walk, "add_stops", lambda *args: False)
+        if mode == "emit":
+            patch.setattr(replay, "lookup", lambda walk: None)
+        return _chain_steps(names, steps)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.sampled_from(sorted(CHAIN_OPS)), min_size=1, max_size=6))
+def test_chains_of_memoised_and_other_ops_equal_the_slow_paths(names):
+    """Template nodes between views, non-memoised ops and in-place ops: every step bitwise
+    the whole walk's and the emitted program's. Step 2 is a new structure (w's update is
+    pending in it), steps 3 and 4 replay it."""
+    before = _stats()
+    walkfree = _chain(names, "walkfree")
+    assert _delta(before)["hits"] == 2
+    _assert_same(walkfree, _chain(names, "walk"))
+    _assert_same(walkfree, _chain(names, "emit"))
