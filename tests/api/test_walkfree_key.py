@@ -221,7 +221,7 @@ CHAIN_OPS = {
     "softmax": lambda h, w: h.softmax(dim=1),
     "tanh": lambda h, w: h.tanh(),
     "same_twice": lambda h, w: h * h,
-    "inplace": lambda h, w: h.mul_(1.5),
+    "inplace": lambda h, w: (h * 1.0).mul_(1.5),     # (h's op may have saved h)
 }
 
 
@@ -262,5 +262,8 @@ def test_chains_of_memoised_and_other_ops_equal_the_slow_paths(names):
     before = _stats()
     walkfree = _chain(names, "walkfree")
     assert _delta(before)["hits"] == 2
-    _assert_same(walkfree, _chain(names, "walk"))
-    _assert_same(walkfree, _chain(names, "emit"))
+    for other in (_chain(names, "walk"), _chain(names, "emit")):
+        for (la, pa, ga), (lb, pb, gb) in zip(walkfree, other, strict=True):
+            # (bitwise, NaN included: a chain of pow and products may overflow)
+            for a, b in zip([la] + pa + ga, [lb] + pb + gb):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
