@@ -24,6 +24,7 @@ class _State(threading.local):
     loc = None          # that op's user location
     memo_log = None     # the primitives of a memoised op's body being learnt (op_memo.py)
     hook_loc = None     # the location of the op whose hooks are running
+    replayed = None     # (Template, result) of the memoised op just run, for on_op
 
 
 _state = _State()
@@ -87,6 +88,7 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         if hit is None:
             result = _learn(key, fn, args, kwargs, tensors)
             if quiet:
+                _state.replayed = None          # no hook runs to read it
                 step_capture.after(op_memo.template(key), result)
             return result, quiet
         if op_memo.refused(hit):
@@ -97,6 +99,10 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
         result = hit.replay(tensors, loc)
+        if not quiet:
+            # the Template this call replayed, with its result: the autograd hook keys
+            # the call's node by it (tracer/autograd/node_walk.py)
+            _state.replayed = (hit, result)
     except BaseException:
         step_capture.spoil(f"{name} raised")
         raise
@@ -113,6 +119,9 @@ def _learn(key, fn, args: tuple, kwargs: dict, tensors: list):
     result = fn(*args, **kwargs)
     _state.memo_log = None
     op_memo.build(key, tensors, versions, exprs, log, result)
+    built = op_memo.lookup(key)
+    if not op_memo.refused(built):           # the body's ops are the Template's
+        _state.replayed = (built, result)    # (cleared below when the hooks are skipped)
     return result
 
 
