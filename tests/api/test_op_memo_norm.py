@@ -142,8 +142,12 @@ def test_a_replayed_implicit_dim_warns_as_the_body():
         gj.softmax(x, 1)
 
 
-def _norm_steps(mode: str, steps: int = 4) -> list:
-    """A layer_norm + softmax head trained by SGD; mode as test_walkfree_key._loop."""
+def _norm_head(x, w, g, b):
+    return F.layer_norm(x.mm(w), (6,), g, b)
+
+
+def norm_steps(mode: str, steps: int = 4, head=_norm_head) -> list:
+    """head(x, w, g, b), softmax, trained by SGD; mode as test_walkfree_key._loop."""
     replay.clear()
     with pytest.MonkeyPatch.context() as patch:
         if mode != "walkfree":
@@ -160,7 +164,7 @@ def _norm_steps(mode: str, steps: int = 4) -> list:
         out = []
         for _ in range(steps):
             opt.zero_grad()
-            h = F.layer_norm(x.mm(w), (6,), g, b)
+            h = head(x, w, g, b)
             loss = (F.softmax(h, -1) * c).sum()
             loss.backward()
             opt.step()
@@ -172,13 +176,13 @@ def _norm_steps(mode: str, steps: int = 4) -> list:
 def test_layer_norm_and_softmax_nodes_are_keyed_walk_free():
     op_memo.clear()
     before = _stats()
-    walkfree = _norm_steps("walkfree")
+    walkfree = norm_steps("walkfree")
     d = _delta(before)
     # per step: Mm, NativeLayerNorm, Softmax, Mul, Sum; every step keyed by its templates
     assert d["keys"] == 4 and d["ruled_out"] == 0 and d["hits"] == 3
     assert d["nodes"] == 4 * 5
-    _assert_same(walkfree, _norm_steps("walk"))
-    _assert_same(walkfree, _norm_steps("emit"))
+    _assert_same(walkfree, norm_steps("walk"))
+    _assert_same(walkfree, norm_steps("emit"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(op_memo, "key_of", lambda fn, args, kwargs: None)
-        _assert_same(walkfree, _norm_steps("emit"))        # the bodies, op by op
+        _assert_same(walkfree, norm_steps("emit"))        # the bodies, op by op
