@@ -189,15 +189,6 @@ class Engine:
             jit.mcjit.close()
             jit.mcjit = None
 
-    def address_in(self, symbol: str, name: str) -> int:
-        """The address of name in the code that defines symbol (compiled or loaded with it),
-        0 when that code has no such function."""
-        with self.lock:
-            jit = self._jits.get(symbol)
-            if jit is None or jit.mcjit is None:
-                return 0
-            return jit.mcjit.get_function_address(name)
-
     def live_jits(self) -> int:
         """How many MCJITs hold code now (each one compile or disk-cache load)."""
         with self.lock:
