@@ -37,7 +37,8 @@ _state: dict = {"addresses": None, "jit": None, "failed": False}
 _lock = threading.Lock()
 builds = 0                                  # object code made in this process (tests)
 
-# NOTE: hand-written SSA with nothing for a pass pipeline to do; machine code at O2
+# NOTE: hand-written SSA with nothing for a pass pipeline to do; machine code at O0 (fast
+# instruction selection): 2.5 ms instead of 7 at O2, and the tiny call measured the same
 _IR = """
 define void @gj_call_py(ptr %desc, ptr %tuple) {{
 entry:
@@ -179,7 +180,7 @@ def _link(text: str):
     target = llvm.Target.from_triple(triple)
     key = {"ir": hashlib.sha256(text.encode()).hexdigest(), "triple": triple,
            "llvmlite": llvmlite.__version__,
-           "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O2"}
+           "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O0"}
     # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
     obj = load_or_store_object("gj_call", key, lambda: _build(text, target))
     jit = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
@@ -195,5 +196,5 @@ def _link(text: str):
 def _build(text: str, target) -> bytes:
     global builds
     builds += 1
-    return mcjit_object(text, target.create_target_machine(opt=2), PY)
+    return mcjit_object(text, target.create_target_machine(opt=0), PY)
 
