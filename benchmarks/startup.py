@@ -7,9 +7,9 @@ For each workload, N fresh processes each measure, from the interpreter's start:
   warm     the same first call in a second process that finds the object code on disk
 and JAX's import and first call when JAX is installed (its own cache off). The workloads are
 benchmarks.workloads' chain 1e6, mlp b=256, gmm d=10 and lstm T=20 (objectives shared through
-benchmarks/objectives.py, which imports no JAX or PyTorch into the measured processes). Medians, and the
-CPU time of each phase besides wall time: on a shared machine wall time also counts the
-time other processes held the core.
+benchmarks/objectives.py, which imports no JAX or PyTorch into the measured processes).
+Medians, and the CPU time of each phase besides wall time: on a shared machine wall time also
+counts the time other processes held the core.
 
 NOTE: Python must be allowed to write bytecode (.pyc). With PYTHONDONTWRITEBYTECODE=1 every
 fresh process compiles all of gradjit's modules from source again (~0.5 s); the children run

@@ -275,28 +275,6 @@ def test_special_values_exactly_including_signed_zero(kernels, dt):
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("dt", DTYPES)
-def test_exp_below_its_underflow_bound_is_exactly_zero(kernels, dt):
-    """Below exp_lo exp selects +0 (its inputs are not computed through an underflowing
-    multiply, which Zen 3 microcodes: 2x the time); just above it the result is the
-    computed one, a denormal or 0 within the ulp bound, as everywhere else."""
-    t = DTYPES[dt]
-    lo = t(getattr(vmath_base, f"_F{dt[1:]}").exp_lo)
-    below = np.array([-np.inf, -1e30, -1e4, np.nextafter(lo, t(-np.inf)), lo - 1], t)
-    got = kernels("exp", dt, below)
-    assert np.all(got == 0) and not np.any(np.signbit(got))
-    for fname in ("logistic", "tanh"):       # both call exp on -|x|-like arguments
-        got = kernels(fname, dt, np.concatenate([below, -below]))
-        want = reference(fname, dt, np.concatenate([below, -below]).astype(REF_DTYPES[dt]))
-        assert np.array_equal(got, want.astype(t))
-    if dt == "f32":                          # every f32 from exp_lo to 8 binades of ulp above
-        x = np.arange(lo.view(np.int32), lo.view(np.int32) - 4_000_000, -1,
-                      dtype=np.int32).view(np.float32)
-        x = x[x >= lo]
-        err = ulp_errors(kernels("exp", dt, x), reference("exp", dt, x.astype(np.float64)), dt)
-        assert err.max() <= 1.0
-
-
 @pytest.mark.parametrize("dt", GRADED)
 def test_denormals(kernels, dt):
     fi = np.finfo(DTYPES[dt])
