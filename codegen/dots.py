@@ -251,8 +251,25 @@ def prepare_dots(ops: list[Op], results, externals: Externals | None = None) -> 
         new, taken = _gemm_op(op, out, consumer)
         if taken is not None:
             absorbed.add(taken)
-        out.append(new)
+        out.append(read_reshape_sources(new, producers))
     return out
+
+
+def read_reshape_sources(gemm: Op, producers: dict) -> Op:
+    """gemm reading the source of an operand that is a reshape: a reshape keeps the C-order
+    layout, so the plan made for the reshaped operand reads the source's buffer as it is,
+    instead of the operand being stored again (NOTE: the CNN step's flattened pool output
+    and conv gradient, 0.5 and 2 MB copied per step before their products)."""
+    inputs = list(gemm.inputs)
+    for side, x in enumerate(inputs):
+        src = producers.get(x)
+        while src is not None and src.prim.name == "reshape":
+            x = src.inputs[0]
+            src = producers.get(x)
+        inputs[side] = x
+    if inputs == list(gemm.inputs):
+        return gemm
+    return Op(gemm.prim, tuple(inputs), gemm.results, gemm.params, gemm.regions, gemm.loc)
 
 
 # ---- the kernel ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 need_weights, kdim/vdim), TransformerEncoderLayer/Encoder; against PyTorch 2.13."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.api.nn_cases_text import REPRS
@@ -112,3 +113,83 @@ def test_self_attention_packed_projection_equals_separate_inputs(batch_first):
                 vals.append(((out ** 2).sum() + weights.sum()).item())
         np.testing.assert_allclose(packed[2][idx], (vals[0] - vals[1]) / (2 * eps),
                                    rtol=1e-6, atol=1e-8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), l=st.integers(1, 5), s=st.integers(1, 5), heads=st.sampled_from([1, 2]),
+       self_attn=st.booleans(), extras=st.booleans(), kv_dim=st.booleans(),
+       masks=st.sampled_from(["none", "2d", "3d", "padding"]), seed=st.integers(0, 999))
+def test_batch_first_is_computed_in_its_own_layout(n, l, s, heads, self_attn, extras, kv_dim,
+                                                  masks, seed):
+    """MultiheadAttention(batch_first=True) works on (N, L, E) without transposing to
+    (L, N, E): outputs, attention weights and every gradient equal those of the same
+    module with batch_first=False on transposed inputs (float64), for self- and
+    cross-attention, bias_k/bias_v with add_zero_attn, kdim/vdim and every mask kind."""
+    e = 2 * heads
+    s = l if self_attn else s
+    kv_dim = kv_dim and not self_attn
+    gj.manual_seed(seed)
+    kw = dict(add_bias_kv=extras, add_zero_attn=extras,
+              kdim=3 if kv_dim else None, vdim=5 if kv_dim else None)
+    first = nn.MultiheadAttention(e, heads, batch_first=True, **kw).double()
+    second = nn.MultiheadAttention(e, heads, batch_first=False, **kw).double()
+    second.load_state_dict(first.state_dict())
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((n, l, e))
+    k = q if self_attn else rng.standard_normal((n, s, 3 if kv_dim else e))
+    v = q if self_attn else rng.standard_normal((n, s, 5 if kv_dim else e))
+    mask_kw = {}
+    if masks == "2d":
+        mask_kw["attn_mask"] = gj.tensor(rng.random((l, s)) < 0.3)
+    elif masks == "3d":
+        mask_kw["attn_mask"] = gj.tensor(rng.standard_normal((n * heads, l, s)))
+    elif masks == "padding":
+        pad = rng.random((n, s)) < 0.3
+        pad[:, 0] = False                        # every query sees one key
+        mask_kw["key_padding_mask"] = gj.tensor(pad)
+
+    def run(module, transpose: bool):
+        module.zero_grad()
+        arrays = [a.transpose(1, 0, 2) if transpose else a for a in (q, k, v)]
+        ts = [gj.tensor(a, requires_grad=True) for a in arrays]
+        if self_attn:
+            ts = [ts[0]] * 3
+        out, weights = module(*ts, **mask_kw)
+        rows = out.transpose(0, 1) if transpose else out
+        (rows * gj.tensor(np.arange(rows.numel()).reshape(rows.shape) % 7.0)).sum().backward()
+        grads = [t.grad.numpy() for t in ts[:1 if self_attn else 3]]
+        grads = [g.transpose(1, 0, 2) if transpose else g for g in grads]
+        return [rows.detach().numpy(), weights.detach().numpy()] + grads + \
+            [p.grad.numpy() for p in module.parameters()]
+    for a, b in zip(run(first, False), run(second, True)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_first_gradients_against_finite_differences():
+    """The (N, L, E) layout's in_proj and out_proj weight gradients, float64 central
+    differences, with a causal mask."""
+    gj.manual_seed(3)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True).double()
+    x = gj.tensor(np.random.default_rng(3).standard_normal((2, 3, 4)))
+    mask = gj.tensor(np.triu(np.ones((3, 3), dtype=bool), 1))
+
+    def loss():
+        out, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
+        return (out ** 3).sum()
+    mha.zero_grad()
+    loss().backward()
+    for w, spots in ((mha.in_proj_weight, [(0, 1), (5, 2), (10, 3)]),
+                     (mha.out_proj.weight, [(0, 0), (3, 2)])):
+        base, eps = w.detach().numpy().copy(), 1e-6
+        for idx in spots:
+            vals = []
+            for sign in (1, -1):
+                shifted = base.copy()
+                shifted[idx] += sign * eps
+                with gj.no_grad():
+                    w.copy_(gj.tensor(shifted))
+                    vals.append(loss().item())
+            with gj.no_grad():
+                w.copy_(gj.tensor(base))
+            np.testing.assert_allclose(w.grad.numpy()[idx], (vals[0] - vals[1]) / (2 * eps),
+                                       rtol=1e-6, atol=1e-8)

@@ -152,3 +152,29 @@ def test_tiling_pools_equal_numpy_values_and_gradients(n, c, h, wd, kh, kw, use_
     np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-12, atol=1e-12)
     assert y.grad_fn.name() == ("MaxPool2DWithIndicesBackward0" if use_max
                                 else "AvgPool2DBackward0")
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 11), st.integers(1, 4),
+       st.booleans(), st.booleans(), st.integers(0, 10_000))
+def test_tiling_pools_1d_and_unbatched(n, c, length, k, use_max, unbatched, seed):
+    """The 1-d tiling pools (kernel axis moved before the window axis) and unbatched
+    input: values and gradients against NumPy."""
+    if k > length:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(n * c * length).reshape(n, c, length).astype(np.float64)
+    if unbatched:
+        x = x[0]
+    o = length // k
+    tiles = x[..., :o * k].reshape(x.shape[:-1] + (o, k))
+    want = tiles.max(-1) if use_max else tiles.mean(-1)
+    g = rng.standard_normal(want.shape)
+    hit = (tiles == want[..., None]) if use_max else np.full(tiles.shape, 1.0 / k)
+    dx = np.zeros_like(x)
+    dx[..., :o * k] = (hit * g[..., None]).reshape(x.shape[:-1] + (o * k,))
+    xt = gj.tensor(x, requires_grad=True)
+    y = (F.max_pool1d if use_max else F.avg_pool1d)(xt, k)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
+    (y * gj.tensor(g)).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-12, atol=1e-12)

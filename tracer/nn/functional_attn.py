@@ -89,22 +89,29 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
                                  use_separate_proj_weight: bool = False, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights: bool = True,
-                                 is_causal: bool = False):
+                                 is_causal: bool = False, *, _batch_first: bool = False):
     """PyTorch's multi-head attention on (L, N, E) query and (S, N, E) key/value (or
     unbatched (L, E)); returns (output, attention weights averaged over heads or None).
     Masks: a bool True forbids (attn_mask (L, S) or (N*heads, L, S); key_padding_mask
-    (N, S)); float masks are added."""
+    (N, S)); float masks are added.
+
+    _batch_first (MultiheadAttention(batch_first=True), batched inputs): (N, L, E) in and
+    out, computed in that layout instead of transposed to (L, N, E) and back: the same
+    values, but the projections' weight gradients contract the (N, L) axes in the order
+    they are stored, which a gemm reads directly (NOTE: the transformer step's in_proj
+    weight gradient transposed its (L, N, 3E) operand first, ~90 us a step)."""
     _dtypes()
     self_attention = query is key and key is value
     q_in = as_float(query)
     k_in, v_in = (q_in, q_in) if self_attention else (as_float(key), as_float(value))
     unbatched = q_in.ndim == 2
+    seq = 1 if _batch_first and not unbatched else 0        # the axis of L and S
     if unbatched:
         q_in, k_in, v_in = q_in.unsqueeze(1), k_in.unsqueeze(1), v_in.unsqueeze(1)
         if key_padding_mask is not None:
             key_padding_mask = to_tensor(key_padding_mask).unsqueeze(0)
-    l, n, e = q_in.shape
-    s = k_in.shape[0]
+    n, l, e = q_in.shape if seq else (q_in.shape[1], q_in.shape[0], q_in.shape[2])
+    s = k_in.shape[seq]
     if e != embed_dim_to_check:
         raise user_error(AssertionError, f"was expecting embedding dimension of "
                                          f"{embed_dim_to_check}, but got {e}")
@@ -127,12 +134,15 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         v = _project(v_in, ws[2], bs[2])
 
     def heads(t, length):                    # (length, N, E) -> (N, heads, length, head)
+        if seq:                              # (N, length, E)
+            return ops.permute(t.reshape(n, length, num_heads, head), (0, 2, 1, 3))
         return ops.permute(t.reshape(length, n, num_heads, head), (1, 2, 0, 3))
 
     if bias_k is not None and bias_v is not None:    # one learned key/value more
-        k = ops.cat([k, ops.expand(bias_k, 1, n, e)], 0)
-        v = ops.cat([v, ops.expand(bias_v, 1, n, e)], 0)
-    q, k, v = heads(q, l), heads(k, k.shape[0]), heads(v, v.shape[0])
+        one = (n, 1, e) if seq else (1, n, e)
+        k = ops.cat([k, ops.expand(bias_k.reshape(1, 1, e), *one)], seq)
+        v = ops.cat([v, ops.expand(bias_v.reshape(1, 1, e), *one)], seq)
+    q, k, v = heads(q, l), heads(k, k.shape[seq]), heads(v, v.shape[seq])
     if add_zero_attn:                                # and a zero key/value after them
         k, v = _pad(k, (0, 0, 0, 1)), _pad(v, (0, 0, 0, 1))
     extra = k.shape[2] - s                           # keys added after the masks' S
@@ -156,7 +166,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     if dropout_p > 0.0 and training:
         weights = _dropout(weights, dropout_p)
     out = ops.matmul(weights, v)                                  # (N, heads, L, head)
-    out = ops.permute(out, (2, 0, 1, 3)).reshape(l, n, e)
+    if seq:
+        out = ops.permute(out, (0, 2, 1, 3)).reshape(n, l, e)
+    else:
+        out = ops.permute(out, (2, 0, 1, 3)).reshape(l, n, e)
     out = _project(out, out_proj_weight, out_proj_bias)
     if unbatched:
         out = out.squeeze(1)

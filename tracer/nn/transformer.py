@@ -7,7 +7,6 @@ from tracer.creation import empty
 
 import copy
 
-import tracer.ops as ops
 from tracer.nn import functional as F, init
 from tracer.nn.layers import Dropout, Linear, ModuleList
 from tracer.nn.module import Module, Parameter
@@ -75,11 +74,6 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
         batched = query.ndim == 3
-        if self.batch_first and batched:
-            if query is key and key is value:        # self-attention: one input (packed)
-                query = key = value = ops.transpose(query, 0, 1)
-            else:
-                query, key, value = (ops.transpose(t, 0, 1) for t in (query, key, value))
         out, weights = F.multi_head_attention_forward(
             query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
             self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
@@ -89,9 +83,7 @@ class MultiheadAttention(Module):
             use_separate_proj_weight=not self._qkv_same_embed_dim,
             q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
             v_proj_weight=self.v_proj_weight, average_attn_weights=average_attn_weights,
-            is_causal=is_causal)
-        if self.batch_first and batched:
-            out = ops.transpose(out, 0, 1)
+            is_causal=is_causal, _batch_first=self.batch_first and batched)
         return out, weights
 
 
