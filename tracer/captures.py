@@ -20,12 +20,17 @@ import threading
 
 from tracer.tensor import realize
 
-_state = threading.local()
+
+class _State(threading.local):
+    log = None          # (a class default: getattr of a missing attribute raises inside)
+
+
+_state = _State()
 
 
 def note(tensors) -> None:
     """Called with the Tensors an op reads (record.apply); a no-op outside a trace."""
-    log = getattr(_state, "log", None)
+    log = _state.log
     if log is not None:
         for t in tensors:
             e = t._expr
@@ -35,7 +40,7 @@ def note(tensors) -> None:
 
 def active() -> bool:
     """Whether a trace is noting reads (record.py's op memo stays out of traces)."""
-    return getattr(_state, "log", None) is not None
+    return _state.log is not None
 
 
 @contextlib.contextmanager
@@ -43,7 +48,7 @@ def reading():
     """Collects the reads of the code run inside; an enclosing collection sees them too
     (a capture of an inner trace is a capture of the outer one). On leaving, pending reads
     that require grad are computed (see _pending_grad_reads)."""
-    parent = getattr(_state, "log", None)
+    parent = _state.log
     log: dict = {}
     _state.log = log
     try:

@@ -102,9 +102,12 @@ def data_exprs(arrays: list, types: list) -> list[Expr]:
     keying it again (the optimizer's and the backward replay's results, every step)."""
     out = []
     for a, t in zip(arrays, types):
-        if type(a) is np.ndarray and a.shape == t.shape and a.flags.c_contiguous and \
-                a.dtype == DTYPES[t.dtype]:
-            out.append(Expr(Value(t), data=a))
+        dt = DTYPES[t.dtype]
+        # NOTE: `is` first (NumPy's builtin dtypes are singletons), positional Expr
+        # arguments: ~0.2 us less per array (the transformer's AdamW step: 45 arrays)
+        if type(a) is np.ndarray and (a.dtype is dt or a.dtype == dt) and \
+                a.shape == t.shape and a.flags.c_contiguous:
+            out.append(Expr(Value(t), None, (), a))
         else:
             out.append(data_expr(a))
     return out

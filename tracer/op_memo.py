@@ -137,6 +137,12 @@ def lookup(key):
     return _MEMO.get(key)
 
 
+def template(key):
+    """The Template stored for key, or None (refused, or not seen)."""
+    hit = _MEMO.get(key)
+    return hit if hit is not _REFUSED else None
+
+
 def refused(hit) -> bool:
     return hit is _REFUSED
 

@@ -52,7 +52,24 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     if extra:
         roots = roots + extra
         walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
+    _LAST[0] = None if extra else (roots, walk)
     return roots, _run_walk(roots, walk, run)
+
+
+# the (roots, Walk) of the last read, when it computed nothing but its roots (step_capture)
+_LAST = [None]
+
+
+def last_walk(done) -> tuple | None:
+    """(roots, Walk) of the read that returned done, when it was keyed and computed only
+    its roots and the pending in-place updates (no autograd outputs along), else None."""
+    last, _LAST[0] = _LAST[0], None
+    return last if done is not None and last is not None and last[0] is done[0] else None
+
+
+def plans() -> dict:
+    """The kept programs, by walk key: (fn, positions of its inputs in the walk)."""
+    return _PLANS
 
 
 def recorded_pending(pending: list) -> list:

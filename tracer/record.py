@@ -14,56 +14,120 @@ import functools
 import inspect
 import threading
 
-from tracer import captures, op_memo
+from tracer import captures, op_memo, step_capture
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
 
-_state = threading.local()
+class _State(threading.local):
+    depth = 0           # inside a user op (the outermost one records the autograd node)
+    loc = None          # that op's user location
+    memo_log = None     # the primitives of a memoised op's body being learnt (op_memo.py)
+    hook_loc = None     # the location of the op whose hooks are running
+    replayed = None     # (Template, result) of the memoised op just run, for on_op
+
+
+_state = _State()
 # called as hook(name, saves, args, kwargs, result) for the outermost user op; see autograd
 op_hooks: list = []
+# hook -> names of ops it must see although no Tensor operand requires grad (set by the
+# autograd hook for the view ops): a memoised op none of whose operands requires grad skips
+# the hooks listed here (when every hook is listed) instead of calling them to do nothing
+GRAD_HOOKS: dict = {}
 
 
 def apply(prim: str, *tensors: Tensor, regions=(), **params):
     """Records one primitive; returns a Tensor, or a tuple for multi-result primitives."""
-    loc = getattr(_state, "loc", None) or user_location()
+    st = _state
+    loc = st.loc
+    if not st.depth:
+        loc = user_location()
+        step_capture.spoil(f"{prim} recorded outside a user op")
     captures.note(tensors)           # a trace learns which Tensor each captured Expr is
     ins = tuple([t._expr for t in tensors])
     exprs = apply_op(prim, ins, loc, regions=regions, **params)
-    log = getattr(_state, "memo_log", None)
+    log = st.memo_log
     if log is not None:
         log.append((ins, exprs))      # the body of a memoised op (op_memo.py) being learnt
     outs = [Tensor(e) for e in exprs]
     return outs[0] if len(outs) == 1 and not regions else tuple(outs)
 
 
+def _quiet(name: str, tensors: list) -> bool:
+    """Whether the hooks have nothing to do for this op (see GRAD_HOOKS)."""
+    for t in tensors:
+        if t._requires_grad or t._grad_fn is not None:
+            return False
+    hooks = GRAD_HOOKS
+    for hook in op_hooks:
+        views = hooks.get(hook)
+        if views is None or name in views:
+            return False
+    return True
+
+
 def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
-    """fn(*args, **kwargs), replayed from its template when the call's key has one."""
-    keyed = op_memo.key_of(fn, args, kwargs) if not captures.active() else None
+    """(fn(*args, **kwargs), whether the hooks can be skipped), replayed from its template
+    when the call's key has one; a call step_capture expects replays the step's template."""
+    if captures.active():
+        step_capture.spoil(f"{name} inside a functional trace")
+        return fn(*args, **kwargs), False
+    keyed = op_memo.key_of(fn, args, kwargs)
     if keyed is None:
-        return fn(*args, **kwargs)
+        step_capture.spoil(f"{name} with an argument op_memo does not key")
+        return fn(*args, **kwargs), False
     key, tensors = keyed
-    hit = op_memo.lookup(key)
-    if hit is not None:
+    quiet = _quiet(name, tensors)
+    if quiet:
+        if step_capture.ENABLED:
+            step_capture.before(name, key, tensors, len(args))
+    else:
+        step_capture.spoil(f"{name} with an operand that requires grad, or a view")
+    try:
+        hit = op_memo.lookup(key)
+        if hit is None:
+            result = _learn(key, fn, args, kwargs, tensors)
+            if quiet:
+                _state.replayed = None          # no hook runs to read it
+                step_capture.after(op_memo.template(key), result)
+            return result, quiet
         if op_memo.refused(hit):
-            return fn(*args, **kwargs)
+            step_capture.spoil(f"{name}: its body runs (no template)")
+            return fn(*args, **kwargs), False
         guard = op_memo.GUARDS.get(name)
         if guard is not None:
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
-        return hit.replay(tensors, loc)
+        result = hit.replay(tensors, loc)
+        if not quiet:
+            # the Template this call replayed, with its result: the autograd hook keys
+            # the call's node by it (tracer/autograd/node_walk.py)
+            _state.replayed = (hit, result)
+    except BaseException:
+        step_capture.spoil(f"{name} raised")
+        raise
+    if quiet:
+        step_capture.after(hit, result)
+    return result, quiet
+
+
+def _learn(key, fn, args: tuple, kwargs: dict, tensors: list):
+    """Runs fn's body, logging its primitives into a template for key (op_memo.build)."""
     exprs = [t._expr for t in tensors]
     versions = [t._storage.version for t in tensors]
     _state.memo_log = log = []
     result = fn(*args, **kwargs)
     _state.memo_log = None
     op_memo.build(key, tensors, versions, exprs, log, result)
+    built = op_memo.lookup(key)
+    if not op_memo.refused(built):           # the body's ops are the Template's
+        _state.replayed = (built, result)    # (cleared below when the hooks are skipped)
     return result
 
 
 def op_location() -> str | None:
     """The user's file:line of the op whose hooks are running (else of the caller)."""
-    return getattr(_state, "hook_loc", None) or user_location()
+    return _state.hook_loc or user_location()
 
 
 def _positional(fn):
@@ -103,23 +167,34 @@ def torch_op(name: str, saves: tuple = ()):
         def inner(*args, **kwargs):
             if kwargs:
                 args, kwargs = bind(args, kwargs)
-            if getattr(_state, "depth", 0):
+            st = _state
+            if st.depth:
                 return fn(*args, **kwargs)
-            _state.depth = 1
-            _state.loc = loc = user_location()
+            st.depth = 1
+            st.loc = loc = user_location()
             try:
-                result = _memoised(name, fn, args, kwargs, loc) if memo else fn(*args, **kwargs)
+                if memo:
+                    result = step_capture.follow(name, fn, args, kwargs, loc) \
+                        if step_capture.ENABLED else step_capture.MISS
+                    if result is not step_capture.MISS:
+                        return result            # (no hooks: nothing requires grad)
+                    result, quiet = _memoised(name, fn, args, kwargs, loc)
+                else:
+                    step_capture.spoil(f"{name} is not memoised")
+                    result, quiet = fn(*args, **kwargs), False
             finally:
-                _state.depth = 0
-                _state.loc = None
-                _state.memo_log = None
+                st.depth = 0
+                st.loc = None
+                st.memo_log = None
+            if quiet:
+                return result
             # the hooks see the op's location (one stack walk per user op, not per use)
-            _state.hook_loc = loc
+            st.hook_loc = loc
             try:
                 for hook in op_hooks:
                     result = hook(name, saves, args, kwargs, result)
             finally:
-                _state.hook_loc = None
+                st.hook_loc = None
             return result
         inner.torch_name = name
         return inner

@@ -41,6 +41,9 @@ from tracer.tensor import Tensor
 
 
 def _operand_like(v) -> bool:
+    t = type(v)
+    if t is Tensor or t is float or t is int:      # (the common cases, before the ABC)
+        return True
     return isinstance(v, (Tensor, numbers.Number, np.ndarray, np.generic))
 
 

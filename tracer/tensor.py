@@ -404,6 +404,9 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
     return data_expr(arr)
 
 
+# tracer/step_capture.py (it sets this on import: it imports this module)
+step_capture = None
+
 # Tensors updated in place whose new value is still pending (id -> weakref), in first-update
 # order: `w -= lr * g` under no_grad, or any in-place op on a tensor with no grad_fn
 _UPDATED: dict = {}
@@ -445,7 +448,16 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     pending = [e for e in exprs if e.data is None]
     if not pending:
         return [e.data for e in exprs]
-    done = realize_plans.read(pending, updated_pending if _UPDATED else None, run_function)
+    updated = updated_pending if _UPDATED else None
+    fast = step_capture.fast_read(pending, updated) if step_capture.ENABLED else None
+    if fast is not None:                             # the read of a captured step
+        roots, fn, arrays = fast
+        done = roots, run_function(fn, arrays)
+        step_capture.end_read(None, None)
+    else:
+        done = realize_plans.read(pending, updated, run_function)
+        if step_capture.ENABLED:
+            step_capture.end_read(realize_plans.last_walk(done), realize_plans.plans())
     if done is None:                                 # not keyable: the separate passes
         if bounded.too_large(pending):               # a long unrolled loop: op by op
             bounded.compute_in_pieces(pending, run_function)

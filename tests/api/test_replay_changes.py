@@ -154,3 +154,24 @@ def test_a_batchnorm_step_replays_with_its_running_statistics():
     _assert_same(with_replay, without)
     # the running statistics moved every step (the comparison is not of constants)
     assert all(not np.array_equal(a, b) for a, b in zip(means, means[1:]))
+
+
+def test_a_hand_written_update_of_a_viewed_weight_does_not_grow_the_graph():
+    """`F.linear(h, w)` views w (`w.t()`); with `w -= lr * w.grad` under no_grad each step,
+    w's storage root used to keep the op of every pending update once realised, so each
+    step's backward walked one update more: a new structure every step, never replayed,
+    and the whole history kept alive. Now steps 3.. replay step 2's program."""
+    replay.clear()
+    rng = np.random.default_rng(3)
+    w = gj.tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    x = gj.tensor(rng.standard_normal((4, 4)))
+    before = dict(replay.STATS)
+    for _ in range(6):
+        w.grad = None
+        gj.nn.functional.mse_loss(gj.nn.functional.linear(x * w, w), x).backward()
+        with gj.no_grad():
+            w -= 0.01 * w.grad
+    assert (replay.STATS["hits"] - before["hits"], replay.STATS["misses"] - before["misses"]) \
+        == (4, 2)
+    previous = w._expr.args[0]          # w's pending update reads the realised w: a leaf
+    assert previous.data is not None and previous.op is None

@@ -10,12 +10,16 @@ import functools
 import inspect
 import threading
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True      # a class default: no raised AttributeError per read in a new thread
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
     """True when new ops on Tensors that require grad are recorded."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(mode: bool):

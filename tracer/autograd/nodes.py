@@ -34,15 +34,21 @@ TENSOR_TYPE_NAMES = {"f32": "torch.FloatTensor", "f64": "torch.DoubleTensor",
 class Node:
     """A node of the autograd graph (a grad_fn). See the module docstring."""
     _name = "Node"
+    given_fn = None        # the Function of a jitted call's node (recording.record_call)
+    template = None        # the op_memo Template its ops were replayed from (node_walk.py)
 
     def __init__(self, inputs, outputs, loc: str | None = None):
         """inputs: (Expr, edge) pairs, edge = (node, output_nr) or None; outputs: Exprs."""
         if inputs:
             exprs, edges = zip(*inputs)
-            self.input_exprs, self.edges = list(exprs), list(edges)
+            self._setup(list(exprs), list(edges), list(outputs), loc)
         else:
-            self.input_exprs, self.edges = [], []
-        self.output_exprs = list(outputs)
+            self._setup([], [], list(outputs), loc)
+
+    def _setup(self, input_exprs: list, edges: list, output_exprs: list, loc: str | None):
+        """__init__ on lists made by the caller (recording.attach_node: every recorded op)."""
+        self.input_exprs, self.edges = input_exprs, edges
+        self.output_exprs = output_exprs
         self.saved: list[SavedTensor] = []
         self.freed = False
         self.loc = loc

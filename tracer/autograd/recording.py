@@ -15,11 +15,11 @@ from __future__ import annotations
 import numbers
 import re
 
-from tracer import record
+from tracer import bounded, record
 from tracer.autograd.emitter import cut_function, inline_vjp
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
-from tracer.autograd.views import mark_views
+from tracer.autograd.views import VIEW_OPS, mark_views
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -29,11 +29,12 @@ _BINARY_ARITH = ("Add", "Sub", "Mul", "Div", "Rsub")
 
 
 class OpNode(Node):
-    """A node whose backward is the IR autodiff of the ops it recorded."""
+    """A node whose backward is the IR autodiff of the ops it recorded.
 
-    def __init__(self, inputs, outputs, loc=None):
-        super().__init__(inputs, outputs, loc)
-        self._local = None
+    `template`: (op_memo Template, its output Exprs, bounded's read count) when the node's
+    ops were replayed from a template: the backward key stops at its outputs (node_walk.py).
+    """
+    _local = None              # (fn, captures, ...) once local_function has cut it
 
     def local_function(self):
         """(fn, captures, param_of, distinct, result_nrs): fn's params are the distinct
@@ -130,6 +131,12 @@ def _flatten(x, out: list):
 def _inputs(name: str, args, kwargs):
     """The Tensor arguments, in order; then None for a number operand of binary arithmetic,
     which PyTorch's next_functions show as (None, 0) (not for `1 - x`: RsubBackward1)."""
+    if not kwargs:
+        for a in args:
+            if not isinstance(a, Tensor):
+                break
+        else:
+            return list(args)     # only Tensors: nothing to flatten, no number operand
     out = []
     for a in args:
         if isinstance(a, Tensor):
@@ -210,23 +217,38 @@ def _distinct_output_expr(t: Tensor, inputs, loc):
 
 def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> Node | None:
     """Makes a node_cls for the Tensors of `result` computed from `inputs`; returns it."""
-    outputs = _outputs(result, inputs)
-    live = False
-    for t in outputs:
-        if t is not None:
-            _distinct_output_expr(t, inputs, loc)
-            live = True
-    if not live:
-        return None
-    pairs = []
+    if type(result) is Tensor:               # one result (most ops), _outputs inline
+        if result._expr.value.type.dtype not in FLOAT:
+            return None
+        for i in inputs:
+            if result is i:
+                return None
+        outputs = [result]
+        _distinct_output_expr(result, inputs, loc)
+        out_exprs = [result._expr]
+    else:
+        outputs = _outputs(result, inputs)
+        live = False
+        for t in outputs:
+            if t is not None:
+                _distinct_output_expr(t, inputs, loc)
+                live = True
+        if not live:
+            return None
+        out_exprs = [t._expr if t is not None else None for t in outputs]
+    exprs, edges = [], []
     for t in inputs:
         if t is None:
-            pairs.append((None, None))
-        elif t._grad_fn is not None:          # edge_of, inline (hot: every recorded op)
-            pairs.append((t._expr, (t._grad_fn, t._output_nr)))
+            exprs.append(None)
+            edges.append(None)
+            continue
+        exprs.append(t._expr)
+        if t._grad_fn is not None:            # edge_of, inline (hot: every recorded op)
+            edges.append((t._grad_fn, t._output_nr))
         else:
-            pairs.append((t._expr, edge_of(t)))
-    node = node_cls(pairs, [t._expr if t is not None else None for t in outputs], loc)
+            edges.append(edge_of(t))
+    node = node_cls.__new__(node_cls)
+    node._setup(exprs, edges, out_exprs, loc)
     for nr, t in enumerate(outputs):
         if t is not None:
             t._grad_fn = node
@@ -239,7 +261,12 @@ def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> 
 
 def on_op(name: str, saves, args, kwargs, result):
     """The hook tracer.record calls after every outermost user-facing op."""
-    mark_views(name, args, result)
+    state = record._state
+    replayed = getattr(state, "replayed", None)
+    if replayed is not None:
+        state.replayed = None
+    if name in VIEW_OPS:
+        mark_views(name, args, result)
     if not is_grad_enabled():
         return result
     inputs = _inputs(name, args, kwargs)
@@ -254,10 +281,31 @@ def on_op(name: str, saves, args, kwargs, result):
         if name in _PLAIN_NAMES:
             _PLAIN_CLASSES[name] = cls
     needed = _needed_saves(name, saves, args) if saves else saves
-    node = attach_node(cls, inputs, result, needed, args, record.op_location())
-    if node is not None and needed != saves:
-        node.saves_unchecked = True
+    outs = _template_outputs(replayed, result)
+    # (record.op_location, inline: the hooks run with the op's location set)
+    node = attach_node(cls, inputs, result, needed, args,
+                       getattr(state, "hook_loc", None) or user_location())
+    if node is not None:
+        if needed != saves:
+            node.saves_unchecked = True
+        if outs is not None and node.output_exprs == outs:
+            node.template = (replayed[0], outs, bounded.STATS["reads"])
     return result
+
+
+def _template_outputs(replayed, result) -> list | None:
+    """The output Exprs of the op_memo Template this call replayed (record._memoised), if
+    result is that replay's and each of its results is a new Tensor (a node output)."""
+    if replayed is None or replayed[1] is not result:
+        return None
+    if type(result) is Tensor:
+        return [result._expr]
+    outs = []
+    for t in result:
+        if type(t) is not Tensor:
+            return None
+        outs.append(t._expr)
+    return outs
 
 
 # op name -> node class, for names without overloads (on_op's node_name + node_class)
@@ -292,3 +340,4 @@ def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
 def install():
     if on_op not in record.op_hooks:
         record.op_hooks.append(on_op)
+    record.GRAD_HOOKS[on_op] = VIEW_OPS      # only views matter when nothing requires grad

@@ -17,6 +17,8 @@ values, and a walk of bounded size.
 """
 from __future__ import annotations
 
+from tracer import bounded
+from tracer.autograd import node_walk
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
@@ -58,24 +60,34 @@ def describe(run, targets: list) -> Walk | None:
     """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
     try:
         order = run.order
-        node_pos, roots = _check_nodes(order)
+        node_pos, roots, stops, templated = _check_nodes(order)
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
         # values updated in place this step (BatchNorm's running statistics): the program
         # computes them along (Run.finish), so they are part of its structure
         extra += updated_pending([])
-        exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
+        if stops:            # nodes replayed from op templates: not walked inside
+            exprs, index, expr_parts = node_walk.walk(roots + extra, stops, _MAX_EXPRS)
+            node_walk.STATS["keys"] += 1
+        else:
+            exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
         nodes = []
-        for n in order:
+        for n, kind in zip(order, templated):
+            edges = []
+            for e in n.edges:
+                edges.append((node_pos[e[0]], e[1]) if e is not None else None)
+            if kind:
+                # a template node: its output parts name it and list its inputs (node_walk)
+                nodes.append((type(n), tuple(edges)))
+                continue
             nodes.append((type(n),
                           tuple([index[id(e)] if e is not None else -1
                                  for e in n.input_exprs]),
-                          tuple([(node_pos[e[0]], e[1]) if e is not None else None
-                                 for e in n.edges]),
+                          tuple(edges),
                           tuple([index[id(e)] if e is not None else -1
                                  for e in n.output_exprs]),
-                          getattr(n, "given_fn", None)))   # a jitted call's Function
+                          n.given_fn))     # a jitted call's Function
         key = (expr_parts, tuple(nodes),
                tuple([index[id(e)] if e is not None else -1 for e in extra]),
                tuple([(node_pos[e[0]], e[1], t.is_leaf, _grad_part(t)) for e, t in targets]),
@@ -89,10 +101,11 @@ def describe(run, targets: list) -> Walk | None:
     return Walk(key, exprs, index)
 
 
-def _check_nodes(order: list) -> tuple[dict, list]:
-    """(node -> position, the nodes' input and output Exprs); Unkeyable for a node that
-    replay does not cover."""
-    node_pos, roots = {}, []
+def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
+    """(node -> position, the nodes' input and output Exprs, node_walk's stops, per node
+    whether it is keyed by its Template); Unkeyable for a node that replay does not cover."""
+    node_pos, roots, stops, templated = {}, [], {}, []
+    reads = bounded.STATS["reads"]
     for i, node in enumerate(order):
         node_pos[node] = i
         if node.hooks or node.retained:
@@ -100,11 +113,14 @@ def _check_nodes(order: list) -> tuple[dict, list]:
         if type(node).emit_vjp is not _OP_VJP:
             if not isinstance(node, AccumulateGrad):
                 raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
-        elif node._local is not None and getattr(node, "given_fn", None) is None:
+        elif node._local is not None and node.given_fn is None:
             raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
-        roots += node.input_exprs
+        ins = node.input_exprs
+        roots += ins
         roots += node.output_exprs
-    return node_pos, roots
+        tm = node.template
+        templated.append(tm is not None and node_walk.add_stops(stops, node, i, tm, reads))
+    return node_pos, roots, stops, templated
 
 
 def _grad_part(t) -> tuple | None:

@@ -61,8 +61,9 @@ def share(base: Tensor, t: Tensor, identity: bool):
     t._storage = st
     t._member = Member(base._member, base._expr, t._expr, identity, base)
     t._expr.recorded = True              # positions are derived from its ops, keep them
-    base._expr.recorded = True
-    st.members.add(t)
+    if base._member is not None:         # (a root's own ops never are: positions are
+        base._expr.recorded = True       # relative to it; keeping them kept the history
+    st.members.add(t)                    # of `w -= lr * g` alive, a step longer per step)
 
 
 def detach(self: Tensor) -> Tensor:

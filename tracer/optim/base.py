@@ -321,5 +321,13 @@ def _same_objects(a: tuple, b: tuple) -> bool:
 
 
 def _assign(t: Tensor, expr):
-    views.assign(t, expr)
-    t._storage.version += 1
+    st = t._storage
+    members = st.members
+    if members is None:
+        t._expr = expr
+    elif len(members) == 1 and t._member is None:
+        t._expr = expr                # views.assign's hot case, inline: the storage's only
+        st.root_expr = expr           # tensor, its whole value (a Parameter, every step)
+    else:
+        views.assign(t, expr)
+    st.version += 1
