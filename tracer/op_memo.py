@@ -36,10 +36,17 @@ from tracer.tensor import Tensor
 
 # the torch_op names whose bodies were checked for the conditions above (tracer/ops/
 # elementwise.py, reduce.py, linalg.py, shape.py, nn_functional.py, tracer/nn/functional.py);
-# Dot, Mv, Squeeze and UnsafeView: matmul's other ranks (and dot, mv, tensordot, squeeze)
+# Dot, Mv, Squeeze and UnsafeView: matmul's other ranks (and dot, mv, tensordot, squeeze);
+# Softmax/LogSoftmax (an implicit dim's warning is their guard's), NativeLayerNorm (tracer/nn/
+# functional_norm.py); Exp..Sigmoid: elementwise._float_unary's (a cast and one primitive);
+# the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
+# SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
+# base's storage in the autograd hook (views.mark_views) as the body's does
 OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm", "Mm",
                  "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
-                 "UnsafeView"})
+                 "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
+                 "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
+                 "SplitWithSizes"})
 # name -> check(args, kwargs) run before a replay (raises what the body would have raised)
 GUARDS: dict = {}
 _REFUSED = object()

@@ -6,6 +6,7 @@ import tracer.ops as ops
 from tracer.autograd.grad_mode import no_grad
 from tracer.nn.functional_act import as_float
 from tracer.ops.operands import dtype_of, user_error
+from tracer.record import torch_op
 
 __all__ = ["layer_norm", "rms_norm", "group_norm", "batch_norm", "instance_norm", "normalize"]
 
@@ -29,6 +30,8 @@ def _standardize(x, dims, eps):
     return centered * ops.rsqrt(var + eps)
 
 
+# one user op (PyTorch's NativeLayerNormBackward0 node), memoised (tracer/op_memo.py)
+@torch_op("NativeLayerNorm", saves=(0, 2, 3))
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Standardises over the trailing normalized_shape dims, then weight * . + bias."""
     x = as_float(input)

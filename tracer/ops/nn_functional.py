@@ -33,6 +33,16 @@ def _softmax_dim(t, dim):
     return norm_axis(dim, t.ndim)
 
 
+def _implicit_dim_guard(args, kwargs):
+    """A replayed softmax/log_softmax with an implicit dim warns as its body does."""
+    if (args[1] if len(args) > 1 else kwargs.get("dim")) is None and kwargs.get("axis") is None:
+        warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the "
+                      "call to include dim=X as an argument.", stacklevel=4)
+
+
+op_memo.GUARDS["Softmax"] = op_memo.GUARDS["LogSoftmax"] = _implicit_dim_guard
+
+
 def _shifted(x, dim, dtype):
     """(x - max(x, dim), reduced axes) in a floating dtype."""
     t = to_tensor(x)
