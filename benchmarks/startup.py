@@ -1,13 +1,15 @@
-"""python -m benchmarks.startup [--runs N] [--only chain mlp]: what a fresh process pays.
+"""python -m benchmarks.startup [--runs N] [--only chain mlp gmm lstm]: what a fresh process pays.
 
 For each workload, N fresh processes each measure, from the interpreter's start:
   import   `import gradjit` (after `import numpy`, which every system pays alike)
   cold     the first call of jit(value_and_grad(f)) with an empty disk cache (trace,
            optimise, lower, LLVM, run)
   warm     the same first call in a second process that finds the object code on disk
-and JAX's import and first call when JAX is installed (its own cache off). Medians, and the
-CPU time of each phase besides wall time: on a shared machine wall time also counts the
-time other processes held the core.
+and JAX's import and first call when JAX is installed (its own cache off). The workloads are
+benchmarks.workloads' chain 1e6, mlp b=256, gmm d=10 and lstm T=20 (objectives shared through
+benchmarks/objectives.py, which imports no JAX or PyTorch into the measured processes).
+Medians, and the CPU time of each phase besides wall time: on a shared machine wall time also
+counts the time other processes held the core.
 
 NOTE: Python must be allowed to write bytecode (.pyc). With PYTHONDONTWRITEBYTECODE=1 every
 fresh process compiles all of gradjit's modules from source again (~0.5 s); the children run
@@ -27,7 +29,10 @@ import time
 
 import numpy as np
 
-WORKLOADS = ("chain", "mlp")
+from benchmarks.objectives import gmm_objective, lower_index, lstm_loss
+
+WORKLOADS = ("chain", "mlp", "gmm", "lstm")
+F64_WORKLOADS = ("gmm", "lstm")
 
 
 def _chain_args():
@@ -56,6 +61,34 @@ def _mlp(m, log_softmax):
     return f, (0, 1, 2, 3)
 
 
+def _gmm_args():
+    """benchmarks.workloads' gmm d=10: k=25 components, n=1000 points, f64."""
+    k, n, d = 25, 1000, 10
+    rng = np.random.default_rng(2)
+    return [rng.standard_normal(k), rng.standard_normal((k, d)),
+            rng.standard_normal((k, d + d * (d - 1) // 2)) * 0.1, rng.standard_normal((n, d))]
+
+
+def _gmm(m, take, lse):
+    idx = lower_index(10)
+    return lambda a, mu, q, x: gmm_objective(m, take, lse, a, mu, q, x, idx), (0, 1, 2)
+
+
+def _lstm_args(steps: int = 20, batch: int = 16, hidden: int = 64):
+    """benchmarks.workloads' lstm T=20: two layers, batch 16, hidden 64, f64."""
+    rng = np.random.default_rng(3)
+    return [rng.standard_normal((2 * hidden, 4 * hidden)) * 0.1, np.zeros(4 * hidden),
+            rng.standard_normal((2 * hidden, 4 * hidden)) * 0.1, np.zeros(4 * hidden),
+            rng.standard_normal((steps, batch, hidden))]
+
+
+def _lstm(m, scan):
+    return lambda *a: lstm_loss(m, scan, *a, 64), (0, 1, 2, 3)
+
+
+ARGS = {"chain": _chain_args, "mlp": _mlp_args, "gmm": _gmm_args, "lstm": _lstm_args}
+
+
 def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
@@ -67,19 +100,25 @@ def _since(t0) -> tuple[float, float]:
 
 def child(system: str, workload: str) -> dict:
     """Runs in a fresh process: import, build, first call; prints the times as JSON."""
-    args = _chain_args() if workload == "chain" else _mlp_args()
+    args = ARGS[workload]()
     t0 = _clock()
     if system == "gradjit":
         import gradjit as m
         log_softmax = lambda z: m.log_softmax(z, axis=1)  # noqa: E731
+        take, lse, scan = lambda t, i: t[:, m.tensor(i)], m.logsumexp, m.scan
         make = lambda f, argnums: m.jit(m.value_and_grad(f, argnums=argnums))  # noqa: E731
     else:
         import jax
         import jax.numpy as m
+        import jax.scipy.special
+        if workload in F64_WORKLOADS:
+            jax.config.update("jax_enable_x64", True)
         log_softmax = lambda z: jax.nn.log_softmax(z, axis=1)  # noqa: E731
+        take, lse, scan = lambda t, i: t[:, i], jax.scipy.special.logsumexp, jax.lax.scan
         make = lambda f, argnums: jax.jit(jax.value_and_grad(f, argnums=argnums))  # noqa: E731
     imported = _since(t0)
-    f, argnums = _chain(m) if workload == "chain" else _mlp(m, log_softmax)
+    f, argnums = {"chain": lambda: _chain(m), "mlp": lambda: _mlp(m, log_softmax),
+                  "gmm": lambda: _gmm(m, take, lse), "lstm": lambda: _lstm(m, scan)}[workload]()
     t1 = _clock()
     value, grads = make(f, argnums)(*args)
     np.asarray(value), [np.asarray(g) for g in grads]

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from benchmarks.harness import System, Workload, optional_import
+from benchmarks.objectives import gmm_objective, lower_index, lstm_loss
 
 jax = optional_import("jax")
 torch = optional_import("torch")
@@ -191,35 +192,6 @@ def tiny(gj) -> Workload:
 
 # ---- gmm: ADBench's Gaussian mixture objective -----------------------------------------
 
-def _gmm_objective(m, take, lse, alphas, means, icf, x, lower_index, gamma=1.0, wishart_m=0):
-    """ADBench GMM: icf holds log-diagonals then the strict lower triangle of each Q."""
-    n, d = x.shape
-    k = alphas.shape[0]
-    log_diag = icf[:, :d]
-    q_diag = m.exp(log_diag)
-    sum_qs = log_diag.sum(axis=1)
-    padded = m.concatenate([m.zeros((k, 1), dtype=icf.dtype), icf[:, d:]], axis=1)
-    lower = take(padded, lower_index).reshape(k, d, d)       # (k, d, d), zero above diagonal
-    xc = x[:, None, :] - means[None, :, :]                   # (n, k, d)
-    lx = q_diag[None] * xc + m.einsum("kij,nkj->nki", lower, xc)
-    inner = alphas[None] + sum_qs[None] - 0.5 * (lx * lx).sum(axis=2)
-    const = -n * d * 0.5 * np.log(2 * np.pi)
-    wishart = 0.5 * gamma ** 2 * ((q_diag ** 2).sum() + (icf[:, d:] ** 2).sum()) \
-        - wishart_m * sum_qs.sum()
-    return const + lse(inner, 1).sum() - n * lse(alphas, 0) + wishart
-
-
-def _lower_index(d: int) -> np.ndarray:
-    """Column of padded icf for each (i, j) of a d x d matrix: 0 (a zero) unless i > j."""
-    index = np.zeros((d, d), np.int64)
-    col = 1
-    for j in range(d):
-        for i in range(j + 1, d):
-            index[i, j] = col
-            col += 1
-    return index.reshape(-1)
-
-
 def gmm(gj, quick: bool = False) -> list[Workload]:
     made = []
     for d in ((10,) if quick else (10, 64)):
@@ -229,17 +201,17 @@ def gmm(gj, quick: bool = False) -> list[Workload]:
         means = rng.standard_normal((k, d))
         icf = rng.standard_normal((k, d + d * (d - 1) // 2)) * 0.1
         x = rng.standard_normal((n, d))
-        idx = _lower_index(d)
+        idx = lower_index(d)
         args, argnums = (alphas, means, icf, x), (0, 1, 2)
         # NOTE: idx is bound per d (default argument): the lambdas outlive this loop iteration
-        gj_f = lambda a, mu, q, x, idx=idx: _gmm_objective(
+        gj_f = lambda a, mu, q, x, idx=idx: gmm_objective(
             gj, lambda t, i: t[:, gj.tensor(i)], gj.logsumexp, a, mu, q, x, idx)
         systems = _systems(
             _gradjit_system(gj, gj_f, args, argnums),
-            _jax_system(lambda a, mu, q, x, idx=idx: _gmm_objective(
+            _jax_system(lambda a, mu, q, x, idx=idx: gmm_objective(
                 jnp, lambda t, i: t[:, i], jax.scipy.special.logsumexp, a, mu, q, x, idx),
                         args, argnums) if jax else None,
-            _torch_system(lambda a, mu, q, x, idx=idx: _gmm_objective(
+            _torch_system(lambda a, mu, q, x, idx=idx: gmm_objective(
                 torch, lambda t, i: t[:, torch.tensor(i)], torch.logsumexp, a, mu, q, x, idx),
                 args, argnums) if torch else None)
         made.append(Workload(f"gmm d={d}", f"ADBench GMM objective k={k} n={n}, f64, d/d(params)",
@@ -248,34 +220,6 @@ def gmm(gj, quick: bool = False) -> list[Workload]:
 
 
 # ---- lstm: a recurrent loop written with scan ------------------------------------------
-
-def _lstm_loss(m, scan, w1, b1, w2, b2, xs, hidden):
-    """Two stacked LSTM layers over xs (T, B, H); loss = mean of the last layer's outputs^2."""
-    batch = xs.shape[1]
-
-    def cell(w, b, h, c, inp):
-        gates = m.concatenate([inp, h], axis=1) @ w + b
-        i = _sig(m, gates[:, :hidden])
-        f = _sig(m, gates[:, hidden:2 * hidden])
-        o = _sig(m, gates[:, 2 * hidden:3 * hidden])
-        g = m.tanh(gates[:, 3 * hidden:])
-        c = f * c + i * g
-        return o * m.tanh(c), c
-
-    def step(carry, x):
-        h1, c1, h2, c2 = carry
-        h1, c1 = cell(w1, b1, h1, c1, x)
-        h2, c2 = cell(w2, b2, h2, c2, h1)
-        return (h1, c1, h2, c2), h2
-
-    zeros = m.zeros((batch, hidden), dtype=xs.dtype)
-    _, ys = scan(step, (zeros, zeros, zeros, zeros), xs)
-    return (ys * ys).mean()
-
-
-def _sig(m, z):
-    return 1 / (1 + m.exp(-z))
-
 
 def lstm(gj, steps: int = 20, batch: int = 16, hidden: int = 64) -> Workload:
     rng = np.random.default_rng(3)
@@ -293,10 +237,10 @@ def lstm(gj, steps: int = 20, batch: int = 16, hidden: int = 64) -> Workload:
         return carry, torch.stack(ys)
 
     systems = _systems(
-        _gradjit_system(gj, lambda *a: _lstm_loss(gj, gj.scan, *a, hidden), args, argnums),
-        _jax_system(lambda *a: _lstm_loss(jnp, jax.lax.scan, *a, hidden), args, argnums)
+        _gradjit_system(gj, lambda *a: lstm_loss(gj, gj.scan, *a, hidden), args, argnums),
+        _jax_system(lambda *a: lstm_loss(jnp, jax.lax.scan, *a, hidden), args, argnums)
         if jax else None,
-        _torch_system(lambda *a: _lstm_loss(torch, torch_scan, *a, hidden), args, argnums)
+        _torch_system(lambda *a: lstm_loss(torch, torch_scan, *a, hidden), args, argnums)
         if torch else None)
     return Workload(f"lstm T={steps}", f"2-layer LSTM, batch {batch}, hidden {hidden}, f64, scan",
                     systems, rtol=1e-8)

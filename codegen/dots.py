@@ -35,7 +35,6 @@ Measured choices (2-core AVX-512 machine):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 from llvmlite import ir as ll
@@ -44,6 +43,7 @@ from codegen.gemm_split import Call, emit_split, gemm_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, I64, for_nest, i64, on_one_thread
 from codegen.lower import LLVM_TYPES
+from codegen.records import Record
 from ir.core import Op, Value, dot_free_axes
 from ir.primitives import Primitive, get as get_primitive
 
@@ -53,8 +53,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 MIN_GEMM_MACS = 8192
 
 
-@dataclass(frozen=True)
-class Externals:
+class Externals(Record, frozen=True):
     """Native functions the runtime provides to generated code (None: not available).
 
     gemm(module, dtype) declares, in the llvmlite module, a function with the signature of
@@ -64,29 +63,22 @@ class Externals:
     exact_rows(dtype) is the row step at which blocks of a gemm's rows give the whole
     product's bits, or None (runtime.blas_split).
     """
-    gemm: Callable | None = None
-    lapack: Callable | None = None
-    exact_rows: Callable | None = None      # dtype -> row step of exact splits (gemm_split)
+    _fields = ("gemm", "lapack", "exact_rows")   # exact_rows: dtype -> row step (gemm_split)
+    _defaults = {"gemm": None, "lapack": None, "exact_rows": None}
+    gemm: Callable | None
+    lapack: Callable | None
+    exact_rows: Callable | None
 
 
-@dataclass(frozen=True)
-class View:
-    """A matrix per batch element: element (i, j) at i*ld + j, or at j*ld + i when trans."""
-    trans: bool
-    ld: int
-    batch: tuple             # element stride of each batch axis, in batch order
+class View(Record, frozen=True):
+    """A matrix per batch element: element (i, j) at i*ld + j, or at j*ld + i when trans;
+    batch: the element stride of each batch axis, in batch order."""
+    _fields = ("trans", "ld", "batch")
 
 
-@dataclass(frozen=True)
-class GemmPlan:
-    """C = A @ B per batch element; c.trans means C is stored transposed."""
-    batch_shape: tuple
-    m: int
-    n: int
-    k: int
-    a: View
-    b: View
-    c: View
+class GemmPlan(Record, frozen=True):
+    """C = A @ B per batch element (Views a, b, c); c.trans means C is stored transposed."""
+    _fields = ("batch_shape", "m", "n", "k", "a", "b", "c")
 
 
 GEMM = Primitive("gemm", lambda x, y, **params: params["out_type"], "other")

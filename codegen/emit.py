@@ -19,7 +19,6 @@ function, 500 loop nests took the loop vectoriser, IndVarSimplify and LICM ~12 s
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from llvmlite import ir as ll
 
@@ -33,6 +32,7 @@ from codegen.kernels import KernelCall, internal_rules, kernel_rules
 from codegen.limits import check_index_range
 from codegen.loops import I8, I32, PTR
 from codegen.nest import NestEmitter
+from codegen.records import Record
 from ir.core import Function, TensorType, Value
 from ir.printer import print_function
 
@@ -41,23 +41,18 @@ ALIGN = 64
 STEP_TYPE = ll.FunctionType(ll.VoidType(), [PTR, PTR, PTR])
 
 
-@dataclass
-class KernelSource:
-    """The LLVM IR of a Function and how to call it (see the module docstring)."""
-    llvm_ir: str
-    entry: str
-    fn: Function
-    in_types: list
-    out_types: list
-    workspace_bytes: int
-    # profile mode: per top-level step, an (i64 cycles, i64 calls) pair at this offset
-    profile_offset: int | None = None
+class KernelSource(Record):
+    """The LLVM IR of a Function and how to call it (see the module docstring):
+    llvm_ir, entry, fn, in_types, out_types, workspace_bytes, and in profile mode
+    profile_offset, where an (i64 cycles, i64 calls) pair per top-level step sits."""
+    _fields = ("llvm_ir", "entry", "fn", "in_types", "out_types", "workspace_bytes",
+               "profile_offset")
+    _defaults = {"profile_offset": None}
 
 
-@dataclass(eq=False)
-class Aux:
-    """A scratch buffer in the workspace that a kernel step asked for."""
-    type: TensorType
+class Aux(Record):
+    """A scratch buffer (of `type`) in the workspace that a kernel step asked for."""
+    _fields = ("type",)
 
 
 def _align(n: int) -> int:

@@ -20,13 +20,13 @@ The plan is made over the dataflow graph of one Function (ir.graphs for the step
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 
 
 from codegen.affine_index import affine_gathers
 from codegen.control import prepare_loop
 from codegen.dots import GEMM, Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
+from codegen.records import Record
 from ir.core import Function, Op, Value
 from ir.graphs import DiGraph, topological_order
 from ir.primitives import having
@@ -43,23 +43,20 @@ MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: ke
                           # linear in program size (an old nest rarely fits: it feeds the rest)
 
 
-@dataclass(frozen=True)
-class Out:
+class Out(Record, frozen=True):
     """The buffer of function output number `index` (a buffer key, like a Value)."""
-    index: int
+    _fields = ("index",)
 
 
-@dataclass(eq=False)
-class Root:
+class Root(Record):
     """One output of a loop nest.
 
     kind "store": the elements of `value` are written to its buffer (or to function output
     `out_index` when this root is a copy of a result). kind "reduce": `value` is a reduction
     whose operand is evaluated over the nest's space and accumulated into value's buffer.
     """
-    value: Value
-    kind: str = "store"
-    out_index: int | None = None
+    _fields = ("value", "kind", "out_index")
+    _defaults = {"kind": "store", "out_index": None}
 
     @property
     def key(self):
@@ -67,27 +64,23 @@ class Root:
         return self.value if self.out_index is None else Out(self.out_index)
 
 
-@dataclass(eq=False)
-class LoopNest:
-    space: tuple
-    roots: list = field(default_factory=list)
-    reads: dict = field(default_factory=dict)     # Value -> set of same-index flags
-    order: int = 0
+class LoopNest(Record):
+    """Roots over one iteration space; reads: Value -> set of same-index flags."""
+    _fields = ("space", "roots", "reads", "order")
+    _defaults = {"order": 0}
+    _factories = {"roots": list, "reads": dict}
 
 
-@dataclass(eq=False)
-class KernelStep:
-    op: Op
-    order: int = 0
+class KernelStep(Record):
+    _fields = ("op", "order")
+    _defaults = {"order": 0}
 
 
-@dataclass
-class Plan:
-    materialized: set            # values (not params) that get a buffer
-    homes: dict                  # materialised result value -> index of its output buffer
-    steps: list                  # LoopNest | KernelStep, in execution order
-    producers: dict              # Value -> Op
-    ops: list                    # the live ops, in order (dot_generals laid out by dots)
+class Plan(Record):
+    """materialized: the values (not params) that get a buffer; homes: materialised result
+    value -> index of its output buffer; steps: LoopNest | KernelStep, in execution order;
+    producers: Value -> Op; ops: the live ops, in order (dot_generals laid out by dots)."""
+    _fields = ("materialized", "homes", "steps", "producers", "ops")
 
 
 def op_cost(op: Op) -> int:

@@ -18,11 +18,11 @@ threaded, see the constants.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
 from llvmlite import ir as ll
 
 from codegen.loops import I64, INT_FLAGS, PTR, TASK_TYPE, for_range, i64, parallel_for
+from codegen.records import Record
 
 # Measured on the 2-core AMD EPYC (Zen 3, AVX2), OpenBLAS 0.3.31 single-threaded, f32, fastest
 # of 300 calls on a shared machine: (256x784)@(784x256) (51M multiply-adds) as 1, 2, 4, 8
@@ -39,16 +39,16 @@ GEMM_ROW_ALIGN = 16          # blocks start on a multiple of this (the BLAS kern
 GEMM_MAX_TASKS = 1024
 
 
-@dataclass(frozen=True)
-class GemmSplit:
-    """How a (batch x m x n x k) product is cut into tasks."""
-    axis: str            # "m": blocks of C's rows; "n": blocks of its columns
-    rows: int            # rows (or columns) per block; the last block may be shorter
-    blocks: int          # blocks per batch element
-    units: int           # batch elements x blocks
-    per_task: int        # consecutive units per task
-    tasks: int
-    exact: bool = False  # the blocks give the whole product's bits (one thread: one call)
+class GemmSplit(Record, frozen=True):
+    """How a (batch x m x n x k) product is cut into tasks.
+
+    axis: "m" for blocks of C's rows, "n" for blocks of its columns; rows: rows (or
+    columns) per block, the last block may be shorter; blocks: per batch element; units:
+    batch elements x blocks; per_task: consecutive units per task; tasks; exact: the blocks
+    give the whole product's bits (one thread: one call).
+    """
+    _fields = ("axis", "rows", "blocks", "units", "per_task", "tasks", "exact")
+    _defaults = {"exact": False}
 
 
 def gemm_split(batch: int, m: int, n: int, k: int,
@@ -65,9 +65,9 @@ def gemm_split(batch: int, m: int, n: int, k: int,
     if exact_rows and m >= 2 * exact_rows:
         found = _split(batch, m, n, k, "m", exact_rows)
         if found is not None and found.blocks > 1:
-            return replace(found, exact=True)
+            return found.replace(exact=True)
     found = _split(batch, m, n, k, "m" if m >= n else "n", GEMM_ROW_ALIGN)
-    return replace(found, exact=True) if found is not None and found.blocks == 1 else found
+    return found.replace(exact=True) if found is not None and found.blocks == 1 else found
 
 
 def _split(batch: int, m: int, n: int, k: int, axis: str, align: int) -> GemmSplit | None:
@@ -85,17 +85,9 @@ def _split(batch: int, m: int, n: int, k: int, axis: str, align: int) -> GemmSpl
     return GemmSplit(axis, rows, blocks, units, per_task, tasks) if tasks > 1 else None
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(Record, frozen=True):
     """One gemm call's constant part: op(A) is m x k, op(B) k x n, C m x n (row-major)."""
-    m: int
-    n: int
-    k: int
-    a_ld: int
-    a_trans: bool
-    b_ld: int
-    b_trans: bool
-    c_ld: int
+    _fields = ("m", "n", "k", "a_ld", "a_trans", "b_ld", "b_trans", "c_ld")
 
 
 def emit_split(bld: ll.IRBuilder, kernel_name: str, split: GemmSplit, call: Call,

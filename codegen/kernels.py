@@ -11,12 +11,12 @@ codegen.dots turns them into calls to the BLAS gemm (its kernel is in `internal_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from codegen.buffers import Buffer
-from codegen.elemental import Elemental, clamp_index
+from codegen.elemental import clamp_index
 from codegen.lower import LLVM_TYPES, const, scalar_rules
 from codegen.loops import for_nest, for_range
+from codegen.records import Record
 from ir.core import Op, dot_free_axes
 
 kernel_rules: dict = {}
@@ -24,15 +24,14 @@ kernel_rules: dict = {}
 internal_rules: dict = {}
 
 
-@dataclass
-class KernelCall:
-    """What a kernel rule gets: the op, an elemental emitter over its buffers, extra space."""
-    op: Op
-    em: Elemental
-    aux: list = field(default_factory=list)        # scratch Buffers (control flow carries)
-    regions: list = field(default_factory=list)    # LLVM functions of the op's regions
-    region_ws: object = None                       # workspace pointer handed to regions
-    externals: object = None                       # codegen.dots.Externals of the runtime
+class KernelCall(Record):
+    """What a kernel rule gets: the op, an elemental emitter `em` over its buffers, extra
+    space: aux (scratch Buffers: control flow carries), regions (LLVM functions of the op's
+    regions), region_ws (the workspace pointer handed to regions), externals
+    (codegen.dots.Externals of the runtime)."""
+    _fields = ("op", "em", "aux", "regions", "region_ws", "externals")
+    _defaults = {"region_ws": None, "externals": None}
+    _factories = {"aux": list, "regions": list}
 
     @property
     def bld(self):

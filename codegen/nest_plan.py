@@ -6,12 +6,12 @@ which is what makes compiled results bitwise reproducible; codegen.nest emits th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from codegen.buffers import nbytes
 from codegen.elemental import REDUCE_KINDS
 from codegen.fusion import LoopNest, Root, op_cost
 from codegen.lower import LLVM_TYPES, is_float_type
+from codegen.records import Record
 from codegen.summation import BLOCK, LANES, Wide
 from ir.core import TensorType
 
@@ -103,19 +103,15 @@ class ReductionPlan:
         return Wide.scratch_size(self.dtype, math.prod(self.inner_shape))
 
 
-@dataclass
-class Split:
+class Split(Record):
     """A nest cut into `tasks` tasks of `rows` consecutive indices of `axis` (of `extent`).
 
     `offsets` places each reduction over `axis` (by its Root) in a task's slot of the
     partials array; a slot is `slot_bytes` long.
     """
-    axis: int
-    extent: int
-    rows: int = 1
-    tasks: int = 1
-    offsets: dict = field(default_factory=dict)
-    slot_bytes: int = 0
+    _fields = ("axis", "extent", "rows", "tasks", "offsets", "slot_bytes")
+    _defaults = {"rows": 1, "tasks": 1, "slot_bytes": 0}
+    _factories = {"offsets": dict}
 
 
 def body_cost(nest: LoopNest, buffers: dict, producers: dict) -> int:

@@ -16,8 +16,7 @@ from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
                             target_from_env)
-from runtime.executable import (TRAMPOLINE_OK, BoundsError, Executable, InterpretedExecutable,
-                                trampoline_ir)
+from runtime.executable import BoundsError, Executable, InterpretedExecutable
 
 _CACHE = CompileCache()
 threads.reinit_after_fork(_CACHE)    # its lock is held for a whole compile
@@ -51,17 +50,11 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
         _log_kernels(fn)
     with phases.phase("llvm setup"):
         engine = create_execution_engine()
-    texts, symbols = [kernel.llvm_ir], [kernel.entry]
-    if TRAMPOLINE_OK:
-        text, name = trampoline_ir(kernel.entry, len(kernel.in_types) + len(kernel.out_types))
-        texts.append(text)
-        symbols.append(name)
     level = tiers.counted(tiers.speed_level(fn))      # O1 or O3 (runtime/tiers.py)
     config.event("tier", f"  @{fn.name}: LLVM pipeline O{level}", function=fn.name, level=level)
     with phases.phase("llvm"):
-        addresses = engine.compile(texts, symbols, kernel.entry, level)
-    tramp = addresses[1] if TRAMPOLINE_OK else None
-    exe = Executable(fn, kernel, addresses[0], tramp, bounds_check, engine)
+        address, = engine.compile([kernel.llvm_ir], [kernel.entry], kernel.entry, level)
+    exe = Executable(fn, kernel, address, True, bounds_check, engine)
     engine.hold(exe, kernel.entry)          # the code is freed with the last Executable
     return exe
 

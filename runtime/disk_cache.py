@@ -239,7 +239,7 @@ class DiskCache:
             raise CorruptEntry("the entry was written for another key (copied or replayed "
                                "under this file name)")
         engine.check_runnable()
-        symbols = [header["entry"]] + ([header["trampoline"]] if header["trampoline"] else [])
+        symbols = [header["entry"]]
         _provide(header.get("imports", []))
         addresses = engine.load_objects(objects, symbols)
         if not all(addresses):
@@ -248,7 +248,8 @@ class DiskCache:
         self._remember(header["entry"], objects, header.get("imports", []))
         kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
                               vmath)
-        exe = Executable(fn, kernel, addresses[0], (addresses + [None])[1], bounds_check, engine)
+        exe = Executable(fn, kernel, addresses[0], bool(header["trampoline"]), bounds_check,
+                         engine)
         engine.hold(exe, symbols[0])
         self.hits += 1
         self._log(f"disk cache hit for @{fn.name} ({os.path.basename(path)[:12]}): loaded in "
@@ -274,7 +275,7 @@ class DiskCache:
             return _noted(exe, f"disk cache miss: {reason}; not stored")
         objects, imports = self._known[entry]
         header = {"entry": entry, "workspace_bytes": exe.kernel.workspace_bytes,
-                  "trampoline": entry + ".py" if exe.has_trampoline else None,
+                  "trampoline": exe.has_trampoline,
                   "imports": imports, "function": fn.name, "key": full_key}
         try:
             write_atomic(directory, path, pack_entry(header, objects, secret))

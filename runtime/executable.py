@@ -9,15 +9,17 @@ small kernels (a few thousand elements, no loops of their own), which finish soo
 releasing and re-taking it would take. The workspace header carries the thread count
 (runtime.threads) that the kernel's parallel loop nests read.
 
-The call goes through a trampoline JIT-compiled next to the kernel: it receives one Python
-tuple (arrays..., workspace) and reads each array's data pointer straight from the
-PyArrayObject, which saves building a ctypes pointer array per call. Both layouts it relies
-on (tuple items at `tuple.__basicsize__`, the data pointer right after the object header)
-are probed at import; if the probe fails the plain pointer-array call is used instead.
+The call goes through a trampoline every kernel shares (runtime/trampoline.py, compiled once
+per process): it receives the kernel's address and buffer count and one Python tuple
+(arrays..., workspace), and reads each array's data pointer straight from the PyArrayObject,
+which saves building a ctypes pointer array per call. Both layouts it relies on (tuple items
+at `tuple.__basicsize__`, the data pointer right after the object header) are probed at
+import; if the probe fails the plain pointer-array call is used instead.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import weakref
 
@@ -26,6 +28,7 @@ import numpy as np
 from ir.core import Function
 from ir.interpret import interpret
 from runtime import debug_callback, fastcall, interrupt, threads, tiers
+from runtime.trampoline import addresses as trampoline_addresses
 
 threads.load_symbols()
 interrupt.load_symbols()
@@ -52,34 +55,6 @@ def _probe_layouts() -> bool:
 TRAMPOLINE_OK = _probe_layouts()
 
 
-def trampoline_ir(entry: str, n_buffers: int) -> tuple[str, str]:
-    """Module text of `void <entry>.py(PyObject* tuple)`, whose last item is the workspace,
-    and of `<entry>.fast` (runtime.fastcall) when its probes passed."""
-    from llvmlite import ir as ll     # NOTE: late: a kernel from the disk cache needs no IR
-    _PTR, _I64 = ll.PointerType(), ll.IntType(64)
-    module = ll.Module(name=entry + ".py")
-    target = ll.Function(module, ll.FunctionType(ll.VoidType(), [_PTR, _PTR]), entry)
-    name = entry + ".py"
-    func = ll.Function(module, ll.FunctionType(ll.VoidType(), [_PTR]), name)
-    bld = ll.IRBuilder(func.append_basic_block("entry"))
-    bufs = bld.alloca(ll.ArrayType(_PTR, max(n_buffers, 1)))
-
-    def data(k):
-        item_at = bld.gep(func.args[0], [ll.Constant(_I64, TUPLE_ITEMS + 8 * k)],
-                          source_etype=ll.IntType(8))
-        obj = bld.load(item_at, typ=_PTR)
-        return bld.load(bld.gep(obj, [ll.Constant(_I64, ARRAY_DATA)],
-                                source_etype=ll.IntType(8)), typ=_PTR)
-
-    for k in range(n_buffers):
-        bld.store(data(k), bld.gep(bufs, [ll.Constant(_I64, 0), ll.Constant(_I64, k)]))
-    bld.call(target, [bufs, data(n_buffers)])
-    bld.ret_void()
-    if fastcall.OK and n_buffers <= fastcall.MAX_BUFFERS:
-        fastcall.emit(ll, module, target, n_buffers)
-    return str(module), name
-
-
 class BoundsError(RuntimeError):
     """A kernel compiled in bounds-check mode indexed outside a buffer (a codegen bug)."""
 
@@ -93,13 +68,15 @@ class Executable:
 
     `kernel` is anything with the KernelSource attributes `entry`, `workspace_bytes` and
     `llvm_ir` (the disk cache passes one that lowers the Function again only if asked).
+    `address` is the kernel's entry; with `trampoline` it is called through the shared
+    trampolines (runtime/trampoline.py), else through a ctypes pointer array.
     """
 
     backend = "native"
     origin = ""            # how the code was obtained, for the compile cache's log
 
     def __init__(self, fn: Function, kernel=None, address: int | None = None,
-                 trampoline: int | None = None, bounds_check: bool = False, engine=None):
+                 trampoline: bool = False, bounds_check: bool = False, engine=None):
         self.fn = fn
         self.kernel = kernel
         self.bounds_check = bounds_check
@@ -122,18 +99,22 @@ class Executable:
         self._n_bufs = len(self._params) + len(self._outs)
         self._call = None
         self._fast = None              # the builtin trampoline (runtime.fastcall), small kernels
-        self._fast_address = 0
-        self.has_trampoline = trampoline is not None
-        if trampoline is not None:
+        self._fast_address = 0         # the shared gj_call_fast, for a small kernel
+        self._address = address
+        shared = None
+        if trampoline and TRAMPOLINE_OK and address is not None:
+            shared = trampoline_addresses(TUPLE_ITEMS)
+        self.has_trampoline = shared is not None
+        if shared is not None:
             # a small kernel runs for less time than releasing and taking back the GIL costs
             small = _is_small(fn, self._ws_bytes)
             proto = ctypes.PYFUNCTYPE if small else ctypes.CFUNCTYPE
-            self._call = proto(None, ctypes.py_object)(trampoline)
-            if small and engine is not None and fastcall.OK:
-                self._fast_address = engine.address_in(kernel.entry,
-                                                       fastcall.fast_symbol(kernel.entry))
-                if self._fast_address:
-                    self._fast = fastcall.builtin(self._fast_address, bytes(self._n_bufs))
+            self._desc = np.array([address, self._n_bufs], np.uint64)
+            call = proto(None, ctypes.c_void_p, ctypes.py_object)(shared[0])
+            self._call = functools.partial(call, self._desc.ctypes.data)
+            if small and fastcall.OK:
+                self._fast_address = shared[1]
+                self._fast = fastcall.builtin(shared[1], address, bytes(self._n_bufs))
         elif address is not None:
             self._entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(address)
             self._ptr_array = ctypes.c_void_p * max(self._n_bufs, 1)
@@ -216,7 +197,7 @@ class Executable:
         (`shared_workspace`) and that keeps the GIL has one."""
         if not self._fast_address or not self._shares_ws or len(modes) != self._n_bufs:
             return None
-        return fastcall.builtin(self._fast_address, modes)
+        return fastcall.builtin(self._fast_address, self._address, modes)
 
     def shared_workspace(self) -> np.ndarray:
         """The workspace all calls of a kernel that only reads its header share (see

@@ -22,11 +22,15 @@ class Unkeyable(Exception):
     """The graph is outside what a structural key covers (the message says why)."""
 
 
-def walk(roots: list, through_data: bool, limit: int) -> tuple[list, dict, tuple]:
+def walk(roots: list, through_data: bool, limit: int,
+         stops: dict | None = None) -> tuple[list, dict, tuple]:
     """(Exprs in walk order, id -> position, the parts) of the graph behind roots.
 
     through_data: walk on through Exprs that hold data (a backward program reads the
     forward ops behind them); else they are leaves (a read computes nothing behind them).
+    stops: id(Expr) -> (Template, node position, result number, the node's input Exprs)
+    for outputs of autograd nodes replayed from a template (tracer/autograd/node_walk.py):
+    such an Expr is one part naming its Template, and the walk goes on from the inputs.
     Raises Unkeyable for a symbolic value, an op with regions or with a param that is not a
     plain value, or more than `limit` Exprs."""
     exprs, index, parts, ops = [], {}, [], {}
@@ -39,6 +43,14 @@ def walk(roots: list, through_data: bool, limit: int) -> tuple[list, dict, tuple
         _enter(root, exprs, index, stack, limit)
         while stack:
             e = stack.pop()
+            if stops:
+                stop = stops.get(id(e))
+                if stop is not None:
+                    template, node, k, ins = stop
+                    args = [index[id(a)] if id(a) in index
+                            else _enter(a, exprs, index, stack, limit) for a in ins]
+                    parts.append((template, node, k, e.data is not None, tuple(args)))
+                    continue
             op = e.op
             has_data = e.data is not None
             if op is None or (has_data and not through_data):

@@ -1,4 +1,5 @@
 """runtime/fastcall.py: a small kernel called as a builtin function (METH_FASTCALL)."""
+import functools
 import sys
 
 import numpy as np
@@ -8,7 +9,8 @@ import runtime
 from ir import Builder, Function, TensorType, Value
 from runtime import fastcall
 from runtime.engine import fresh_execution_engine
-from runtime.executable import Executable, trampoline_ir
+from runtime import trampoline
+from runtime.executable import Executable
 
 pytestmark = pytest.mark.skipif(not fastcall.OK, reason="the layout probes failed here")
 
@@ -116,8 +118,39 @@ def test_object_code_from_the_disk_cache_has_the_builtin(tmp_path, gradjit_env):
         runtime.clear_cache()
 
 
-def test_programs_with_many_buffers_get_no_builtin():
-    """Its code grows with the buffers: 10,000 of them took LLVM minutes to compile."""
+def sum_of(n: int, dtype: str = "f32") -> Function:
+    """n inputs of shape (2,) and n outputs: input k times (k + 1), then their sum."""
+    b = Builder()
+    xs = [Value(TensorType(dtype, (2,)), f"x{k}") for k in range(n)]
+    outs = [b.mul(x, b.full_like(float(k + 1), x)) for k, x in enumerate(xs)]
+    total = outs[0]
+    for o in outs[1:]:
+        total = b.add(total, o)
+    return Function(f"sum_of_{n}", xs, list(b.ops), outs + [total])
 
-    assert ".fast" in trampoline_ir("k", 3)[0]
-    assert ".fast" not in trampoline_ir("k", fastcall.MAX_BUFFERS + 1)[0]
+
+@pytest.mark.parametrize("n", [1, 3, 40, 300])
+def test_one_shared_trampoline_serves_every_arity(n):
+    """The trampolines loop over the buffers: a program of 300 inputs and 301 outputs (which
+    the per-kernel trampolines refused: their code grew with the buffers) is called through
+    both the builtin and the ctypes path, and neither is compiled again for it."""
+    trampoline.addresses(tuple.__basicsize__)
+    before = trampoline.builds
+    exe = runtime.compile(sum_of(n))
+    assert exe.has_trampoline and exe._fast is not None
+    xs = [np.array([k, -k], np.float32) for k in range(n)]
+    want = [x * np.float32(k + 1) for k, x in enumerate(xs)]
+    got = exe(*xs)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(got[-1], functools.reduce(np.add, want))
+    exe._fast = None                                   # the ctypes trampoline, same bits
+    assert [g.tobytes() for g in exe(*xs)] == [g.tobytes() for g in got]
+    assert trampoline.builds == before
+
+
+def test_the_kernels_object_code_carries_no_trampoline():
+    """Each program's module holds its kernel alone: the trampolines are not emitted into it."""
+    low = runtime.lower(sum_of(3))
+    assert "gj_call" not in low.llvm_ir and ".fast" not in low.llvm_ir
+    assert "gj_call_fast" in trampoline.module_text(tuple.__basicsize__)

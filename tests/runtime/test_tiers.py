@@ -69,12 +69,14 @@ def test_bad_setting_is_a_clear_error(level):
 
 
 def _compiled(level, value, f, *args):
-    """f's results under GRADJIT_OPT_LEVEL=value and the programs compiled at each level."""
+    """f's results under GRADJIT_OPT_LEVEL=value, the programs compiled at each pipeline
+    level and the MCJITs made at each machine-code level."""
     level(value)
-    before = dict(tiers.compiles)
+    before, machines = dict(tiers.compiles), dict(engine.machines)
     out = gj.jit(f)(*args)
     out = [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
-    return out, {k: tiers.compiles[k] - before[k] for k in before}
+    return out, {k: tiers.compiles[k] - before[k] for k in before}, \
+        {k: engine.machines[k] - machines[k] for k in machines}
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
@@ -82,9 +84,11 @@ def test_tiers_agree_bitwise_on_elementwise_programs(level, dt):
     rng = np.random.default_rng(3)
     args = [rng.standard_normal(10_003).astype(dt) for _ in range(3)]
     args[0][::101] = 1e30                                    # the trig rare path too
-    quick, counted_quick = _compiled(level, "tiered", chain, *args)
-    full, counted_full = _compiled(level, "3", chain, *args)
+    quick, counted_quick, machines_quick = _compiled(level, "tiered", chain, *args)
+    full, counted_full, machines_full = _compiled(level, "3", chain, *args)
     assert counted_quick == {1: 1, 3: 0} and counted_full == {1: 0, 3: 1}
+    # machine code follows the pipeline's level (runtime.engine.codegen_level)
+    assert machines_quick == {1: 1, 3: 0} and machines_full == {1: 0, 3: 1}
     assert quick[0].tobytes() == full[0].tobytes()
     want = np.asarray(interpret(_ir(chain, *args), *args)[0])
     assert np.allclose(quick[0], want, rtol=1e-5 if dt == np.float32 else 1e-12, atol=1e-6)

@@ -24,10 +24,8 @@ other and by its outputs (no Tensor, view or recorded sibling holds them).
 from __future__ import annotations
 
 from runtime import log, logging_enabled
-from tracer.expr import _frozen_params
-from tracer.structure_key import Unkeyable
+from tracer import structure_key
 
-_UNSET = object()
 # backward keys that stopped at template outputs (nodes: how many such nodes in all), and
 # nodes whose template was ruled out (the tests read these)
 STATS = {"keys": 0, "nodes": 0, "ruled_out": 0}
@@ -55,68 +53,4 @@ def add_stops(stops: dict, node, pos: int, tm: tuple, reads: int) -> bool:
 def walk(roots: list, stops: dict, limit: int) -> tuple[list, dict, tuple]:
     """structure_key.walk(roots, through_data=True, limit), except that an Expr in stops is
     one part naming its Template and the walk continues from the node's inputs."""
-    exprs, index, parts, ops = [], {}, [], {}
-    stack = []
-    for root in roots:
-        if root is None or id(root) in index:
-            continue
-        _enter(root, exprs, index, stack, limit)
-        while stack:
-            e = stack.pop()
-            stop = stops.get(id(e))
-            if stop is not None:
-                template, node, k, ins = stop
-                args = []
-                for a in ins:
-                    i = index.get(id(a))
-                    if i is None:          # (_enter inlined: once per input of each node)
-                        if a.symbolic:
-                            raise Unkeyable("the graph holds a symbolic value (inside a "
-                                            "functional trace)")
-                        i = len(exprs)
-                        if i >= limit:
-                            raise Unkeyable(f"the graph holds over {limit} values")
-                        index[id(a)] = i
-                        exprs.append(a)
-                        stack.append(a)
-                    args.append(i)
-                parts.append((template, node, k, e.data is not None, tuple(args)))
-                continue
-            op = e.op
-            has_data = e.data is not None
-            if op is None:
-                parts.append((e.value.type, has_data))
-                continue
-            if op.regions:
-                raise Unkeyable(f"{op.prim.name} has regions (control flow)")
-            frozen = getattr(op, "frozen", _UNSET)
-            if frozen is _UNSET:
-                frozen = _frozen_params(op.params)
-            if frozen is None:
-                raise Unkeyable(f"{op.prim.name} has a param that is not a plain value")
-            args = []
-            for a in e.args:
-                i = index.get(id(a))
-                if i is None:
-                    i = _enter(a, exprs, index, stack, limit)
-                args.append(i)
-            results = op.results
-            if len(results) == 1:
-                parts.append((op.prim, frozen, e.value.type, has_data, tuple(args)))
-            else:
-                parts.append((op.prim, frozen, ops.setdefault(id(op), len(ops)),
-                              results.index(e.value), e.value.type, has_data,
-                              tuple(args)))
-    return exprs, index, tuple(parts)
-
-
-def _enter(e, exprs: list, index: dict, stack: list, limit: int) -> int:
-    if e.symbolic:
-        raise Unkeyable("the graph holds a symbolic value (inside a functional trace)")
-    i = len(exprs)
-    if i >= limit:
-        raise Unkeyable(f"the graph holds over {limit} values")
-    index[id(e)] = i
-    exprs.append(e)
-    stack.append(e)
-    return i
+    return structure_key.walk(roots, True, limit, stops)
