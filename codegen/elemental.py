@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 from llvmlite import ir as ll
 
+from codegen.affine_index import emit_affine, in_range_form
 from codegen.buffers import Buffer, KernelContext, storage_type
 from codegen.loops import I1, I64, delinearize, for_nest, for_range, i64, linearize
 from codegen.lower import (LLVM_TYPES, compare, const, convert_value, is_float_type, scalar_rule,
@@ -264,8 +265,13 @@ def _gather(em, op, idx):
     axis, k = op.params["axis"], ind.ndim
     if x.shape[axis] == 0:
         return zero_of(x.dtype)
-    j = em.gen(ind, em.index(ind.shape, idx.dims[axis:axis + k]))
-    dims = idx.dims[:axis] + [clamp_index(em.bld, j, x.shape[axis])] + idx.dims[axis + k:]
+    form = in_range_form(ind, em.producers, x.shape[axis])
+    if form is not None:        # an affine index inside the axis: inline, no clamp
+        j = emit_affine(em.bld, form, idx.dims[axis:axis + k])
+    else:
+        j = em.gen(ind, em.index(ind.shape, idx.dims[axis:axis + k]))
+        j = clamp_index(em.bld, j, x.shape[axis])
+    dims = idx.dims[:axis] + [j] + idx.dims[axis + k:]
     return em.gen(x, em.index(x.shape, dims))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 
 
+from codegen.affine_index import affine_gathers
 from codegen.control import prepare_loop
 from codegen.dots import GEMM, Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
@@ -123,13 +124,15 @@ def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
             mat.update(op.results)
         for x in set(op.inputs):
             consumers.setdefault(x, []).append(op)
+    affine_indices, gathered = affine_gathers(ops, params)
+    mat.update(gathered)
     cost, optional = {}, set()
     for op in ops:
         if op.prim.name in KERNEL_PRIMS:
             continue
         v = op.results[0]
         cost[v] = op_cost(op) + sum(1 if x in mat or x in params else cost[x] for x in op.inputs)
-        if v in mat:
+        if v in mat or v in affine_indices:
             continue
         users = consumers.get(v, [])
         reused = len(users) > 1 or any(_evaluations(c, v) > v.type.size for c in users)
