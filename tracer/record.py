@@ -119,8 +119,8 @@ def _learn(key, fn, args: tuple, kwargs: dict, tensors: list):
     result = fn(*args, **kwargs)
     _state.memo_log = None
     op_memo.build(key, tensors, versions, exprs, log, result)
-    built = op_memo.lookup(key)
-    if not op_memo.refused(built):           # the body's ops are the Template's
+    built = op_memo.template(key)
+    if built is not None:                    # the body's ops are the Template's
         _state.replayed = (built, result)    # (cleared below when the hooks are skipped)
     return result
 

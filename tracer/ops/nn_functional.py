@@ -24,11 +24,15 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def _warn_implicit_dim(stacklevel: int):
+    # PyTorch's implicit choice is deprecated there, with the same warning
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the "
+                  "call to include dim=X as an argument.", stacklevel=stacklevel + 1)
+
+
 def _softmax_dim(t, dim):
     if dim is None:
-        # PyTorch's implicit choice (deprecated there, with the same warning)
-        warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the "
-                      "call to include dim=X as an argument.", stacklevel=3)
+        _warn_implicit_dim(stacklevel=3)
         dim = 0 if t.ndim in (0, 1, 3) else 1
     return norm_axis(dim, t.ndim)
 
@@ -36,8 +40,7 @@ def _softmax_dim(t, dim):
 def _implicit_dim_guard(args, kwargs):
     """A replayed softmax/log_softmax with an implicit dim warns as its body does."""
     if (args[1] if len(args) > 1 else kwargs.get("dim")) is None and kwargs.get("axis") is None:
-        warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the "
-                      "call to include dim=X as an argument.", stacklevel=4)
+        _warn_implicit_dim(stacklevel=4)
 
 
 op_memo.GUARDS["Softmax"] = op_memo.GUARDS["LogSoftmax"] = _implicit_dim_guard
