@@ -213,7 +213,7 @@ def _sanitize(name: str) -> str:
 
 def lower_function(fn: Function, bounds_check: bool = False,
                    externals: Externals | None = None, vmath: bool = True,
-                   profile: bool = False) -> KernelSource:
+                   profile: bool = False, canonical: str | None = None) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
@@ -227,13 +227,17 @@ def lower_function(fn: Function, bounds_check: bool = False,
         profile: count the cycles and calls of each top-level step in the workspace at
             KernelSource.profile_offset (runtime/profile.py reads them); off, no timing
             instruction is emitted.
+        canonical: fn's canonical text (`print_function(fn, locs=False, hints=False)`) when
+            the caller has it (the runtime printed it for its cache key), else printed here.
     """
     check_index_range(fn)       # before anything is emitted: 64-bit offsets must suffice
     # the symbol names the code exactly: same text and options, same machine code
     gemm = externals is not None and externals.gemm is not None
     options = f"bounds_check={bounds_check} gemm={gemm} vmath={vmath}"
     options += " profile" if profile else ""
-    text = print_function(fn, locs=False, hints=False) + options
+    if canonical is None:
+        canonical = print_function(fn, locs=False, hints=False)
+    text = canonical + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ll.Module(name=entry)

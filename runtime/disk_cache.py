@@ -29,12 +29,12 @@ import time
 import weakref
 
 from ir.core import Function, walk_ops
-from ir.printer import print_function
 from runtime import config, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
                                  write_atomic, _unlink)
+from runtime.compile_cache import canonical_text
 
 SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
 KNOWN_LIMIT = 256
@@ -146,7 +146,7 @@ def _gradjit_version() -> str:
 def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
               vmath: bool = True) -> dict:
     """The full key of fn's entry: compared with the one stored in the entry before use."""
-    return {"ir": print_function(fn, locs=False, hints=False), "memory_key": memory_key,
+    return {"ir": canonical_text(fn), "memory_key": memory_key,
             "lowering": lowering_options(bounds_check, vmath, fn),
             "llvm_pipeline": tiers.speed_level(fn),
             "environment": environment(engine)}
