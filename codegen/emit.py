@@ -30,7 +30,7 @@ from codegen.dots import Externals
 from codegen.fusion import KernelStep, LoopNest, Out, plan_function
 from codegen.kernels import KernelCall, internal_rules, kernel_rules
 from codegen.limits import check_index_range
-from codegen.loops import I8, I32, PTR
+from codegen.loops import I8, I32, PTR, mark_glue
 from codegen.nest import NestEmitter
 from codegen.records import Record
 from ir.core import Function, TensorType, Value
@@ -181,7 +181,10 @@ class FunctionEmitter:
         values = {key: b for key, b in buffers.items() if isinstance(key, Value)}
         em = Elemental(ctx, values, self.plan.producers)
         if isinstance(step, LoopNest):
-            NestEmitter(em, step, buffers, self.plan.producers).emit()
+            nest = NestEmitter(em, step, buffers, self.plan.producers)
+            nest.emit()
+            if nest.glue_only:
+                mark_glue(func)
         else:
             call = KernelCall(step.op, em, [buffers[a] for a in self.aux[step]], regions,
                               func.args[len(keys)] if regions else None, self.externals)
@@ -244,7 +247,8 @@ def lower_function(fn: Function, bounds_check: bool = False,
     emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, vmath,
                               profile)
     body, workspace = emitter.emit()
-    func = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
+    mark_glue(body)             # the top level: a call per step (regions' bodies run in loops)
+    func = mark_glue(ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry))
     bld = ll.IRBuilder(func.append_basic_block("entry"))
     if bounds_check:
         bld.store(ll.Constant(I32, 0), func.args[1])
