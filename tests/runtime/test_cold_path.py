@@ -1,12 +1,16 @@
 """What a first compile no longer repeats: the BLAS question for a program without a dot,
-and printing the program's canonical text once per build (counters, never timings)."""
+printing the program's canonical text more than once per build, and linking a runtime
+module's fresh object code into a second MCJIT (counters, never timings)."""
+import ctypes
+
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
 import runtime
 from ir import printer
 from ir.interpret import interpret
-from runtime import compile_cache
+from runtime import compile_cache, disk_cache
 from tests.codegen.test_perf_gemm import dot_fn
 from tests.prim_samples import T, make_fn
 
@@ -74,3 +78,29 @@ def test_the_reused_text_is_the_printed_text_and_is_not_reused_outside_a_build(c
     other = tanh_sum(6)
     assert compile_cache.canonical_text(other) == printer.print_function(other, locs=False,
                                                                          hints=False)
+
+
+_TEXT = """define i64 @gj_test_seven() {
+  ret i64 7
+}
+"""
+
+
+def _machine():
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(opt=0)
+
+
+def test_a_runtime_module_built_here_runs_from_the_mcjit_that_compiled_it(monkeypatch):
+    obj, jit = disk_cache.compiled_object(_TEXT, _machine(), "gj_test_seven")
+    made = []
+    real = llvm.create_mcjit_compiler
+    monkeypatch.setattr(llvm, "create_mcjit_compiler",
+                        lambda *a: made.append(1) or real(*a))
+    assert disk_cache.linked(obj, _machine, {"jit": jit}) is jit and made == []
+    other = disk_cache.linked(obj, _machine, {})          # as after a disk-cache hit
+    assert made == [1]
+    for j in (jit, other):
+        address = j.get_function_address("gj_test_seven")
+        assert ctypes.CFUNCTYPE(ctypes.c_int64)(address)() == 7
