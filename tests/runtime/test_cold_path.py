@@ -2,6 +2,7 @@
 printing the program's canonical text more than once per build, and linking a runtime
 module's fresh object code into a second MCJIT (counters, never timings)."""
 import ctypes
+import logging
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -104,3 +105,16 @@ def test_a_runtime_module_built_here_runs_from_the_mcjit_that_compiled_it(monkey
     for j in (jit, other):
         address = j.get_function_address("gj_test_seven")
         assert ctypes.CFUNCTYPE(ctypes.c_int64)(address)() == 7
+
+
+def test_the_compile_log_splits_llvm_into_passes_and_machine_code(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
+    gradjit_env("GRADJIT_DISK_CACHE", "0")
+    runtime.clear_cache()
+    with caplog.at_level(logging.INFO, logger="gradjit"):
+        runtime.compile(tanh_sum(41, "logged_phases"))
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "compile"]
+    phases_ms = event.fields["phases_ms"]
+    assert {"codegen", "llvm passes", "machine code", "llvm"} <= set(phases_ms)
+    assert sum(phases_ms.values()) <= event.fields["ms"] * 1.01 + 0.1
+    assert "llvm passes" in event.getMessage() and "machine code" in event.getMessage()
