@@ -23,20 +23,11 @@ from tracer.expr import Expr
 # the slots' own descriptors: the recipe lives in the `args` slot until materialised
 _OP = Expr.__dict__["op"]
 _ARGS = Expr.__dict__["args"]
-# Exprs made pending, and calls materialised (tests: a followed step materialises nothing)
-STATS = {"made": 0, "materialised": 0}
-
-
-class Call:
-    """One followed call: its template, operand Exprs and location; `outs` is the result's
-    slot (a single result: the Expr is the one asking) or ((slot, weakref to the Expr), ...)."""
-    __slots__ = ("template", "ins", "loc", "outs")
-
-    def __init__(self, template, ins: list, loc, outs):
-        self.template = template
-        self.ins = ins
-        self.loc = loc
-        self.outs = outs
+# calls materialised (tests: a followed step materialises nothing)
+STATS = {"materialised": 0}
+# A pending Expr's recipe, in its `args` slot: (template, operand Exprs, location, outs),
+# outs the result's slot (a single result: the Expr is the one asking) or ((slot, weakref
+# to the Expr), ...). NOTE: a tuple, not a class: no __init__ call per followed op.
 
 
 def _get_op(e):
@@ -70,9 +61,9 @@ class PendingExpr(Expr):
     op = property(_get_op, _set_op)
     args = property(_get_args, _set_args)
 
-    def __init__(self, value: Value, call: Call):
+    def __init__(self, value: Value, recipe: tuple):
         self.value = value
-        _ARGS.__set__(self, call)
+        _ARGS.__set__(self, recipe)
         self.data = None
         self.symbolic = False
         self.recorded = False
@@ -83,9 +74,8 @@ def materialise(e: Expr):
     pending results their op and args (each becomes a plain Expr)."""
     if type(e) is not PendingExpr:
         return
-    call = _ARGS.__get__(e)
+    template, slots, loc, outs = _ARGS.__get__(e)
     STATS["materialised"] += 1
-    outs = call.outs
     if type(outs) is int:
         wanted = {outs: e}
     else:
@@ -94,9 +84,8 @@ def materialise(e: Expr):
             x = ref()
             if type(x) is PendingExpr:
                 wanted[slot] = x
-    slots = list(call.ins)
-    loc = call.loc
-    for prim, refs, params, types, frozen in call.template.ops:
+    slots = list(slots)
+    for prim, refs, params, types, frozen in template.ops:
         args = tuple([slots[r] for r in refs])
         ins = tuple([a.value for a in args])
         n = len(slots)
@@ -128,26 +117,23 @@ def out_types(template, nargs: int) -> tuple:
                   for kind, i in template.outputs])
 
 
-def replay(template, outs: tuple, tensors: list, loc, tensor_cls):
-    """Template.replay's results, on pending Exprs (outs: out_types of the template)."""
-    call = Call(template, [t._expr for t in tensors], loc, None)
+def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
+    """Template.replay's results, on pending Exprs (outs: out_types of the template; ins:
+    the Exprs of the Tensor arguments `tensors`)."""
     if template.single:
         spec = outs[0]
         if spec[0] == "arg":
             return tensors[spec[1]]
-        call.outs = spec[1]
-        STATS["made"] += 1
-        return tensor_cls(PendingExpr(Value(spec[2]), call))
+        return tensor_cls(PendingExpr(Value(spec[2]), (template, ins, loc, spec[1])))
     made, refs, by_slot = [], [], {}
+    recipe = (template, ins, loc, refs)
     for spec in outs:
         if spec[0] == "arg":
             made.append(tensors[spec[1]])
             continue
         e = by_slot.get(spec[1])
         if e is None:                        # (a result returned twice: one Expr)
-            e = by_slot[spec[1]] = PendingExpr(Value(spec[2]), call)
+            e = by_slot[spec[1]] = PendingExpr(Value(spec[2]), recipe)
             refs.append((spec[1], weakref.ref(e)))
         made.append(tensor_cls(e))
-    call.outs = tuple(refs)
-    STATS["made"] += len(refs)
     return tuple(made)

@@ -7,11 +7,13 @@ here are inlined: one tuple per event, one pass over the arguments.
 """
 from __future__ import annotations
 
+from ir import Value
 from tracer import captures, op_memo, pending_expr
 from tracer.dtypes import _default_float
 from tracer.expr import _int_tree
-from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, STATS,
-                              TENSOR, drop, tls)
+from tracer.pending_expr import PendingExpr
+from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
+                              drop, tls)
 from tracer.tensor import Tensor
 
 _capture_state = captures._state
@@ -29,7 +31,7 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
     steps = s.tape.steps
     if pos >= len(steps):
         return drop("more calls than the captured step")
-    step_fn, dtype, key, specs, checks, guard, template, outs, _ = steps[pos]
+    step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = steps[pos]
     if step_fn is not fn or dtype != _default_float[0] or _capture_state.log is not None:
         return drop(f"call {pos + 1} of the step is another op than the captured one")
     if specs is None or kwargs or len(args) != len(specs):
@@ -40,8 +42,9 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
         for t, check in zip(tensors, checks):
             if not _operand_ok(s, t, check):
                 return _elsewhere(pos)
+        ins = [t._expr for t in tensors]
     else:
-        tensors = []
+        tensors, ins = [], []
         for a, spec in zip(args, specs):
             kind = spec[0]
             if kind == TENSOR:
@@ -50,13 +53,14 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
                 check = spec[1]
                 if a._requires_grad or a._grad_fn is not None:
                     return _elsewhere(pos)   # (requires_grad set on a result holding data)
-                ckind = check[0]
-                if ckind == CUR:             # the common case, inline
-                    if a._expr is not s.outs[check[1]][check[2]]:
+                e = a._expr
+                if check[0] == CUR:          # the common case, inline
+                    if e is not s.outs[check[1]][check[2]]:
                         return _elsewhere(pos)
                 elif not _operand_ok(s, a, check):
                     return _elsewhere(pos)
                 tensors.append(a)
+                ins.append(e)
             elif kind == FLOAT:
                 if type(a) is not float or a.hex() != spec[1]:
                     return drop(f"call {pos + 1}: a Python float changed")
@@ -71,11 +75,15 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
         except BaseException:
             drop(f"{name} raised")
             raise
-    result = _replay(template, outs, tensors, loc, Tensor)
+    if outs is not None:                     # one new result: pending_expr.replay, inline
+        e = PendingExpr(Value(outs[0]), (template, ins, loc, outs[1]))
+        s.outs.append((e,))
+        s.pos = pos + 1
+        return Tensor(e)
+    result = _replay(template, outs_all, ins, tensors, loc, Tensor)
     s.outs.append((result._expr,) if type(result) is not tuple else
                   tuple([t._expr for t in result]))
     s.pos = pos + 1
-    STATS["calls"] += 1
     return result
 
 

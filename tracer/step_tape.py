@@ -39,12 +39,15 @@ class Tape:
 
 def _step(event, template, name: str) -> tuple:
     """(fn, default float, key, per-argument specs or None, operand checks, guard, template,
-    its results' types for pending_expr.replay, name) of one event."""
+    its results' types for pending_expr.replay, (type, slot) of its one new result or None,
+    name) of one event."""
     key, codes, nargs = event
     types = _types(key)
     checks = tuple([_check(c, t) for c, t in zip(codes, types)])
+    outs = pending_expr.out_types(template, len(types))
+    one = (outs[0][2], outs[0][1]) if template.single and outs[0][0] == "new" else None
     return (key[0], key[1], key, _specs(key, nargs, checks), checks, op_memo.GUARDS.get(name),
-            template, pending_expr.out_types(template, len(types)), name)
+            template, outs, one, name)
 
 
 def _types(key: tuple) -> list:
@@ -124,6 +127,7 @@ def drop(reason: str):
     s.pending = None
     STATS["breaks"] += 1
     if s.events is None:                 # following the tape: this cycle is not learnable
+        STATS["calls"] += s.pos
         s.events, s.templates, s.names = [], [], []
         s.clean = False
         s.outs, s.ext = [], []
