@@ -30,6 +30,7 @@ from __future__ import annotations
 import weakref
 
 from ir import Op, Value
+from tracer import pending_expr
 from tracer.dtypes import default_float
 from tracer.expr import Expr, _int_tree
 from tracer.tensor import Tensor
@@ -58,12 +59,23 @@ STATS = {"replays": 0, "templates": 0, "refused": 0}
 
 class Template:
     """The primitives one op applied for one key, and where its results came from."""
-    __slots__ = ("ops", "outputs", "single")
+    __slots__ = ("ops", "outputs", "single", "pending_outs")
 
     def __init__(self, ops: list, outputs: list, single: bool):
         self.ops = ops              # (Primitive, operand slots, params, result types, frozen)
         self.outputs = outputs      # per result: ("arg", tensor index) or ("new", slot)
         self.single = single
+        self.pending_outs = None    # pending_expr.out_types of it (made on first use)
+
+    def replay_pending(self, tensors: list, loc):
+        """replay's results on pending Exprs (tracer/pending_expr.py): the Ops are built
+        only if something reads them. A replayed backward never does (its key stops at a
+        template node's outputs), so a recorded forward op builds one Expr per result."""
+        outs = self.pending_outs
+        if outs is None:
+            outs = self.pending_outs = pending_expr.out_types(self, len(tensors))
+        return pending_expr.replay(self, outs, [t._expr for t in tensors], tensors, loc,
+                                   Tensor)
 
     def replay(self, tensors: list, loc):
         # NOTE: one- and two-operand primitives skip the generator tuples: b * x (a 0-d b,
