@@ -42,9 +42,10 @@ from tracer.tensor import Tensor
 # functional_norm.py); Exp..Sigmoid: elementwise._float_unary's (a cast and one primitive);
 # the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
 # SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
-# base's storage in the autograd hook (views.mark_views) as the body's does
-OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm", "Mm",
-                 "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
+# base's storage in the autograd hook (views.mark_views) as the body's does; Zero (zero_'s
+# value, tracer/autograd/inplace.py: a constant of the argument's type)
+OPS = frozenset({"Zero", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
+                 "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
                  "SplitWithSizes"})
