@@ -14,10 +14,12 @@ from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
 from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
                               drop, tls)
-from tracer.tensor import Tensor
+from tracer.tensor import Storage, Tensor
 
 _capture_state = captures._state
 _replay = pending_expr.replay
+_new = object.__new__
+_set_recipe = pending_expr._ARGS.__set__
 
 
 def follow(name: str, fn, args: tuple, kwargs: dict, loc):
@@ -28,10 +30,11 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
     if s is None or s.events is not None:
         return MISS
     pos = s.pos
-    steps = s.tape.steps
-    if pos >= len(steps):
+    try:
+        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = \
+            s.tape.steps[pos]
+    except IndexError:
         return drop("more calls than the captured step")
-    step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = steps[pos]
     if step_fn is not fn or dtype != _default_float[0] or _capture_state.log is not None:
         return drop(f"call {pos + 1} of the step is another op than the captured one")
     if specs is None or kwargs or len(args) != len(specs):
@@ -48,7 +51,7 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
         for a, spec in zip(args, specs):
             kind = spec[0]
             if kind == TENSOR:
-                if not isinstance(a, Tensor):
+                if type(a) is not Tensor and not isinstance(a, Tensor):
                     return drop(f"call {pos + 1}: an argument is not a Tensor any more")
                 check = spec[1]
                 if a._requires_grad or a._grad_fn is not None:
@@ -76,10 +79,19 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
             drop(f"{name} raised")
             raise
     if outs is not None:                     # one new result: pending_expr.replay, inline
-        e = PendingExpr(Value(outs[0]), (template, ins, loc, outs[1]))
+        # NOTE: objects made without their __init__ calls (PendingExpr's, Tensor's): the
+        # same fields, ~0.4 us less per call
+        e = _new(PendingExpr)
+        e.value = Value(outs[0])
+        _set_recipe(e, (template, ins, loc, outs[1]))
+        e.data = None
+        e.symbolic = e.recorded = False
         s.outs.append((e,))
         s.pos = pos + 1
-        return Tensor(e)
+        t = _new(Tensor)
+        t._expr = e
+        t._storage = Storage()
+        return t
     result = _replay(template, outs_all, ins, tensors, loc, Tensor)
     s.outs.append((result._expr,) if type(result) is not tuple else
                   tuple([t._expr for t in result]))
