@@ -152,12 +152,16 @@ def fast_read(pending: list, updated):
             _is(s, e, check) for e, check in zip(roots, tape.root_checks)):
         drop("the read is of other values than the captured step's")
         return None
-    pin_exprs = ()
-    if tape.pins:
-        pin_exprs, parts = _pin_walk(tape.pins)
-        if parts != tape.pin_parts:
-            drop("a value computed before the step changed (read, or computed along)")
-            return None
+    pin_exprs = tape.pin_exprs
+    if pin_exprs:
+        # NOTE: instead of walking the pins again (structure_key.walk, ~10 us a read): Exprs
+        # change only by getting data (a pending one settled, or computed along by
+        # bounded.py), which changes the walk's parts, so the walk's Exprs with the same
+        # pending ones mean the same parts
+        for e, was_pending in zip(pin_exprs, tape.pin_pending):
+            if (e.data is None) is not was_pending:
+                drop("a value computed before the step changed (read, or computed along)")
+                return None
     arrays = [_data(s, c, pin_exprs) for c in tape.captures]
     if any(a is None for a in arrays):
         drop("an input of the captured read holds no data")
@@ -251,7 +255,7 @@ def _learn(s: State, walked, plans: dict):
     sig = (tuple(s.events), root_codes)
     if sig == s.prev_sig:
         s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, fn,
-                      tuple(captures), pins, pin_parts)
+                      tuple(captures), pins, pin_exprs)
         STATS["tapes"] += 1
         if logging_enabled():
             log.info(f"step capture: a step of {len(sig[0])} calls repeats; its calls follow "

@@ -22,9 +22,9 @@ TENSOR, FLOAT, PLAIN, TUPLE = range(4)
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "root_checks", "fn", "captures",
-                 "pins", "pin_parts")
+                 "pins", "pin_exprs", "pin_pending")
 
-    def __init__(self, events, templates, names, roots, fn, captures, pins, pin_parts):
+    def __init__(self, events, templates, names, roots, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
         self.templates = templates      # op_memo.Template per call
         # per event, what step_follow.follow checks and replays (one tuple: one index)
@@ -34,7 +34,9 @@ class Tape:
         self.fn = fn                    # the read's program
         self.captures = captures        # codes of the program's inputs (Exprs holding data)
         self.pins = pins                # m -> the pending Expr made before the step
-        self.pin_parts = pin_parts      # the structure behind the pins (structure_key)
+        # the Exprs of structure_key.walk behind the pins, and which of them were pending
+        self.pin_exprs = tuple(pin_exprs)
+        self.pin_pending = tuple([e.data is None for e in pin_exprs])
 
 
 def _step(event, template, name: str) -> tuple:

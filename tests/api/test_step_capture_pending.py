@@ -4,6 +4,8 @@ in-place, autograd, a functional trace's captures, build_function) is run on a f
 step's results, mid-step and after the step's read: every value is bitwise the one capture
 off gives, and the graph built (its IR, the user's line on each op) is the same text."""
 
+import logging
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -234,3 +236,33 @@ def test_settling_a_pending_result_builds_nothing():
     assert type(other._expr) is not pending_expr.PendingExpr
     assert other._expr.op is None and other._expr.args == ()
     assert pending_expr.STATS["materialised"] == before + 1
+
+
+def test_a_pinned_value_computed_along_breaks_the_tape(gradjit_env, caplog):
+    """y = sin(x) is pending from before the loop (a pin); when it gets its value other than
+    through the tape's read (here: settled directly, as a computation along would), the
+    next read leaves the tape, with the values capture off gives."""
+    def run():
+        value = gj.sin(gj.linspace(-1.0, 1.0, 32)).numpy()
+        x = gj.linspace(-1.0, 1.0, 32)
+        y = gj.sin(x)
+        w = gj.tensor(0.5)
+        out = []
+        for i in range(9):
+            if i == 6:
+                settle(y._expr, value)
+            out.append(((w * x - y) ** 2).sum().item())
+            w -= 1e-1 * ((w * x - y) * x).sum()
+        return out + [w.numpy().copy()]
+    step_capture.ENABLED = False
+    step_capture.reset()
+    off = run()
+    step_capture.ENABLED = True
+    step_capture.reset()
+    gradjit_env("GRADJIT_LOG", "1")
+    caplog.set_level(logging.INFO, logger="gradjit")
+    before = dict(step_capture.STATS)
+    on = run()
+    assert step_capture.STATS["reads"] > before["reads"]
+    assert "a value computed before the step changed" in caplog.text
+    assert_same(on, off)
