@@ -68,6 +68,10 @@ class PendingExpr(Expr):
         self.symbolic = False
         self.recorded = False
 
+    def __reduce_ex__(self, protocol):
+        materialise(self)                    # (copy/pickle: a plain Expr from here on)
+        return self.__reduce_ex__(protocol)
+
 
 def materialise(e: Expr):
     """Builds the Ops and Exprs of e's call, as Template.replay does, giving the call's live

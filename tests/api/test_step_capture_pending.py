@@ -4,6 +4,7 @@ in-place, autograd, a functional trace's captures, build_function) is run on a f
 step's results, mid-step and after the step's read: every value is bitwise the one capture
 off gives, and the graph built (its IR, the user's line on each op) is the same text."""
 
+import copy
 import logging
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 import gradjit as gj
 from ir.printer import print_function
 from tracer import op_memo, pending_expr, step_capture
-from tracer.expr import build_function, settle
+from tracer.expr import Expr, build_function, settle
 from tracer.tensor import Tensor
 
 AT = 6                  # the tape is followed from the third step on: step AT follows it
@@ -266,3 +267,13 @@ def test_a_pinned_value_computed_along_breaks_the_tape(gradjit_env, caplog):
     assert step_capture.STATS["reads"] > before["reads"]
     assert "a value computed before the step changed" in caplog.text
     assert_same(on, off)
+
+
+def test_copying_a_pending_expr_copies_the_materialised_expr():
+    x = gj.linspace(-1.0, 1.0, 8)
+    eager, pending = _replayed(gj.mul, x, gj.tensor(2.0))
+    e = pending._expr
+    assert type(e) is pending_expr.PendingExpr
+    c = copy.copy(e)
+    assert type(c) is Expr and type(e) is Expr
+    assert c.op is e.op and c.args == e.args and c.value is e.value
