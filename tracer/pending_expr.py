@@ -23,6 +23,7 @@ from tracer.expr import Expr
 # the slots' own descriptors: the recipe lives in the `args` slot until materialised
 _OP = Expr.__dict__["op"]
 _ARGS = Expr.__dict__["args"]
+_new = object.__new__
 # calls materialised (tests: a followed step materialises nothing)
 STATS = {"materialised": 0}
 # A pending Expr's recipe, in its `args` slot: (template, operand Exprs, location, outs),
@@ -128,7 +129,13 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
         spec = outs[0]
         if spec[0] == "arg":
             return tensors[spec[1]]
-        return tensor_cls(PendingExpr(Value(spec[2]), (template, ins, loc, spec[1])))
+        # NOTE: PendingExpr.__init__ inline (one Python call less per recorded op)
+        e = _new(PendingExpr)
+        e.value = Value(spec[2])
+        _ARGS.__set__(e, (template, ins, loc, spec[1]))
+        e.data = None
+        e.symbolic = e.recorded = False
+        return tensor_cls(e)
     made, refs, by_slot = [], [], {}
     recipe = (template, ins, loc, refs)
     for spec in outs:
