@@ -30,7 +30,7 @@ from codegen.dots import Externals
 from codegen.fusion import KernelStep, LoopNest, Out, plan_function
 from codegen.kernels import KernelCall, internal_rules, kernel_rules
 from codegen.limits import check_index_range
-from codegen.loops import I8, I32, PTR
+from codegen.loops import I8, I32, PTR, mark_glue
 from codegen.nest import NestEmitter
 from codegen.records import Record
 from ir.core import Function, TensorType, Value
@@ -181,7 +181,10 @@ class FunctionEmitter:
         values = {key: b for key, b in buffers.items() if isinstance(key, Value)}
         em = Elemental(ctx, values, self.plan.producers)
         if isinstance(step, LoopNest):
-            NestEmitter(em, step, buffers, self.plan.producers).emit()
+            nest = NestEmitter(em, step, buffers, self.plan.producers)
+            nest.emit()
+            if nest.glue_only:
+                mark_glue(func)
         else:
             call = KernelCall(step.op, em, [buffers[a] for a in self.aux[step]], regions,
                               func.args[len(keys)] if regions else None, self.externals)
@@ -213,7 +216,7 @@ def _sanitize(name: str) -> str:
 
 def lower_function(fn: Function, bounds_check: bool = False,
                    externals: Externals | None = None, vmath: bool = True,
-                   profile: bool = False) -> KernelSource:
+                   profile: bool = False, canonical: str | None = None) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
@@ -227,20 +230,25 @@ def lower_function(fn: Function, bounds_check: bool = False,
         profile: count the cycles and calls of each top-level step in the workspace at
             KernelSource.profile_offset (runtime/profile.py reads them); off, no timing
             instruction is emitted.
+        canonical: fn's canonical text (`print_function(fn, locs=False, hints=False)`) when
+            the caller has it (the runtime printed it for its cache key), else printed here.
     """
     check_index_range(fn)       # before anything is emitted: 64-bit offsets must suffice
     # the symbol names the code exactly: same text and options, same machine code
     gemm = externals is not None and externals.gemm is not None
     options = f"bounds_check={bounds_check} gemm={gemm} vmath={vmath}"
     options += " profile" if profile else ""
-    text = print_function(fn, locs=False, hints=False) + options
+    if canonical is None:
+        canonical = print_function(fn, locs=False, hints=False)
+    text = canonical + options
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ll.Module(name=entry)
     emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, vmath,
                               profile)
     body, workspace = emitter.emit()
-    func = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
+    mark_glue(body)             # the top level: a call per step (regions' bodies run in loops)
+    func = mark_glue(ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry))
     bld = ll.IRBuilder(func.append_basic_block("entry"))
     if bounds_check:
         bld.store(ll.Constant(I32, 0), func.args[1])

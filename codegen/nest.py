@@ -42,14 +42,16 @@ from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
 from codegen.fusion import LoopNest
 from codegen.lower import F64, LLVM_TYPES
-from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, declare,
-                           for_range, i64, iadd, idiv, imul, isub, linearize, parallel_for)
+from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, declare, for_range, i64, iadd,
+                           idiv, imul, isub, linearize, parallel_for)
 from codegen.nest_plan import LANES, ReductionPlan, Split, body_cost, inner_axis, plan_split
 from codegen.summation import BLOCK, Cascade, Compensated, Wide, compensated, two_sum
 from ir.core import TensorType, Value
 
 STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
 ALLOCATOR = ("malloc", "free")   # beyond it, on the heap (tests substitute a failing malloc)
+GLUE_WORK = 4096                 # a dispatch whose fills and combining loops run up to this many
+                                 # iterations in all is compiled unoptimised (loops.mark_glue)
 
 
 class NestEmitter:
@@ -78,6 +80,7 @@ class NestEmitter:
             cost = body_cost(nest, buffers, producers)
             self.split = plan_split(nest.space, list(reds), cost)
         self.rows = None                # (axis, begin, end) while emitting one task's rows
+        self.glue_only = False          # the function holds only a light parallel dispatch
 
     def emit(self):
         if self.split is not None:
@@ -141,9 +144,14 @@ class NestEmitter:
     def _emit_parallel(self):
         """Fills the shared accumulators, runs the tasks on threads, combines the partials."""
         bld, ctx, split = self.bld, self.em.ctx, self.split
-        for red in self.reductions.values():
-            if red.memory and red.root not in split.offsets:
-                self._fill(red)
+        filled = [red for red in self.reductions.values()
+                  if red.memory and red.root not in split.offsets]
+        for red in filled:
+            self._fill(red)
+        # the loops left here (fills, the partials' combination) are short: glue (loops.py)
+        work = sum(self.buffers[red.root.value].type.size for red in filled)
+        work += sum(self.reductions[root].out_type.size for root in split.offsets) * split.tasks
+        self.glue_only = work <= GLUE_WORK
         keys = list(self.buffers)
         task = self._task_function(keys)
         context = ctx.alloca(ll.ArrayType(I64, len(keys) + 2), "context")
@@ -165,6 +173,10 @@ class NestEmitter:
         rows_type = ll.FunctionType(ll.VoidType(), [PTR] * (n + 1) + [I64, PTR])
         rows_fn = ll.Function(ctx.module, rows_type, name + ".rows")
         rows_fn.linkage = "internal"
+        # NOTE: inlined into its task by the always-inliner, before the pipeline simplifies
+        # either: inlined later (by the CGSCC inliner), the body was simplified twice, ~9 ms
+        # of chain's cold compile; kept apart (a glue task calling it), it ran ~3% slower
+        rows_fn.attributes.add("alwaysinline")
         for arg in rows_fn.args[:n + 1]:
             arg.add_attribute("noalias")
         sub_ctx = KernelContext(rows_fn, rows_fn.args[-1], ctx.bounds_check, ctx.vmath)

@@ -8,10 +8,10 @@ Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/conf
 """
 from __future__ import annotations
 
-from ir.core import Function
+from ir.core import Function, walk_ops
 from ir.passes import optimize as optimize_function
 from runtime import config, phases, threads, tiers
-from runtime.compile_cache import CompileCache
+from runtime.compile_cache import CompileCache, canonical_text
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
@@ -26,12 +26,21 @@ def _bounds_check(flag) -> bool:
     return config.bounds_check() if flag is None else bool(flag)
 
 
-def externals() -> Externals:
+# the ops whose code calls a native library (codegen/dots.py's gemm, codegen/lapack.py)
+_NATIVE_OPS = frozenset({"dot_general", "cholesky", "triangular_solve", "lu", "qr", "eigh",
+                         "svd"})
+
+
+def externals(fn: Function | None = None) -> Externals:
     """The native functions generated code may call: NumPy's BLAS gemm and LAPACK (LAPACKE)
-    when they were found."""
+    when they were found. Given fn without a dot or a linear-algebra op, none: finding the
+    BLAS (~3-5 ms of a fresh process's first compile) is then skipped, and no code differs."""
     from codegen.dots import Externals
-    from runtime import blas, blas_split, lapack, shared_code
+    from runtime import shared_code
     shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
+    if fn is not None and not any(op.prim.name in _NATIVE_OPS for op in walk_ops(fn)):
+        return Externals(gemm=None, lapack=None, exact_rows=None)
+    from runtime import blas, blas_split, lapack
     gemm = blas.available()
     return Externals(gemm=blas.llvm_declaration if gemm else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None,
@@ -45,8 +54,8 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
         from codegen import lower_function  # NOTE: late: a disk-cache hit needs no codegen
     if kernel is None:
         with phases.phase("codegen"):
-            kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(),
-                                    vmath=vmath)
+            kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),
+                                    vmath=vmath, canonical=canonical_text(fn))
         _log_kernels(fn)
     with phases.phase("llvm setup"):
         engine = create_execution_engine()
@@ -64,7 +73,7 @@ def _log_kernels(fn: Function):
     if not logging_enabled():
         return
     from codegen.report import fusion_report
-    for k in fusion_report(fn, externals()).kernels:
+    for k in fusion_report(fn, externals(fn)).kernels:
         ops = ", ".join(op.prim.name for op in k.ops[:6]) + (" ..." if len(k.ops) > 6 else "")
         space = f" over [{','.join(map(str, k.space))}]" if k.space is not None else ""
         config.event("kernel", f"  @{fn.name} kernel {k.index}: {k.kind}{space}: {ops} "
@@ -111,7 +120,8 @@ class LoweredFunction:
         self.bounds_check = _bounds_check(bounds_check)
         self.vmath = vmath
         from codegen import lower_function
-        self.kernel = lower_function(fn, bounds_check=self.bounds_check, externals=externals(),
+        self.kernel = lower_function(fn, bounds_check=self.bounds_check,
+                                     externals=externals(fn),
                                      vmath=vmath)
 
     @property
@@ -138,7 +148,7 @@ class LoweredFunction:
     def fusion_report(self):
         """The kernels of this program (codegen.report.FusionReport: print it, .to_dot())."""
         from codegen.report import fusion_report
-        return fusion_report(self.ir, externals(), self.ir.primal)
+        return fusion_report(self.ir, externals(self.ir), self.ir.primal)
 
 
 def lower(fn: Function, bounds_check: bool | None = None, vmath: bool = True) -> LoweredFunction:

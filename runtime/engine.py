@@ -34,7 +34,7 @@ import weakref
 
 import llvmlite.binding as llvm
 
-from runtime import config
+from runtime import config, phases
 
 LLVM_LOCK = threading.RLock()
 _ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
@@ -161,10 +161,12 @@ class Engine:
             mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
-            self.optimize(mod, speed_level)
+            with phases.phase("llvm passes"):
+                self.optimize(mod, speed_level)
             jit = self._new_jit(speed_level)
             jit.mcjit.add_module(mod)
-            jit.mcjit.finalize_object()
+            with phases.phase("machine code"):
+                jit.mcjit.finalize_object()
             addresses = self._define(jit, symbols)
             jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
             return addresses

@@ -32,6 +32,7 @@ _PREVIOUS = ctypes.c_void_p(0)      # the handler ours replaced; ours calls it
 _SA_SIGINFO = 4
 _lock = threading.Lock()
 _handler = None                     # address of the JIT-compiled handler, once compiled
+_handler_engine = None              # the Engine holding its code: kept for the process's life
 _registered = False
 
 
@@ -92,8 +93,13 @@ def arm() -> bool:
             return False        # SIG_DFL / SIG_IGN, or a handler of another signature
         if _handler is None:
             from runtime.engine import create_execution_engine
-            (_handler,) = create_execution_engine().compile([_handler_ir()],
-                                                            ["gradjit_on_sigint"], "interrupt")
+            # NOTE: held here: fresh_execution_engine (tests, benchmarks) replaces the
+            # process's Engine, and a dropped Engine frees its code; SIGINT then jumped into
+            # freed memory (a segfault in the suite, after a test that replaced the Engine)
+            global _handler_engine
+            _handler_engine = create_execution_engine()
+            (_handler,) = _handler_engine.compile([_handler_ir()], ["gradjit_on_sigint"],
+                                                  "interrupt")
         _PREVIOUS.value = current.handler
         ours = _SigAction()
         ctypes.memmove(ctypes.byref(ours), ctypes.byref(current), ctypes.sizeof(ours))

@@ -22,7 +22,7 @@ import threading
 import llvmlite
 import llvmlite.binding as llvm
 
-from runtime.disk_cache import load_or_store_object, mcjit_object
+from runtime.disk_cache import compiled_object, linked, load_or_store_object
 from runtime.engine import LLVM_LOCK
 from runtime.pool_ir import pool_ir
 
@@ -66,13 +66,15 @@ def _compile() -> dict | None:
                "llvmlite": llvmlite.__version__,
                "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O0"}
         # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
-        obj = load_or_store_object("gj_pool", key, lambda: mcjit_object(
-            text, target.create_target_machine(opt=0), "gj_pool_run"))
-        machine = target.create_target_machine(opt=2)
-        jit = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
-        jit.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        jit.finalize_object()
-        _engine = (jit, machine)
+        built: dict = {}
+
+        def build() -> bytes:
+            obj, built["jit"] = compiled_object(text, target.create_target_machine(opt=0),
+                                                "gj_pool_run")
+            return obj
+        obj = load_or_store_object("gj_pool", key, build)
+        jit = linked(obj, lambda: target.create_target_machine(opt=2), built)
+        _engine = jit
         addresses = [jit.get_function_address(name) for name in _SIGNATURES]
     if not all(addresses):
         raise RuntimeError("gradjit's thread pool: a symbol is missing from its object code")

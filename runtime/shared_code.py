@@ -19,7 +19,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from runtime import config, phases
-from runtime.disk_cache import load_or_store_object, mcjit_object, source_hash
+from runtime.disk_cache import compiled_object, linked, load_or_store_object, source_hash
 from runtime.engine import LLVM_LOCK
 
 SYMBOLS = ("gradjit_trig_huge_f64",)     # codegen.vmath_trig_huge.HUGE_TRIG
@@ -68,10 +68,9 @@ def _link():
     def machine():       # NOTE: an MCJIT owns (and frees) its target machine: one each
         return target.create_target_machine(cpu=cpu, features=features, opt=3)
 
-    obj = load_or_store_object("gj_shared", key, lambda: _build(machine()))
-    jit = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine())
-    jit.add_object_file(llvm.ObjectFileRef.from_data(obj))
-    jit.finalize_object()
+    built: dict = {}
+    obj = load_or_store_object("gj_shared", key, lambda: _build(machine(), built))
+    jit = linked(obj, machine, built)
     addresses = [jit.get_function_address(s) for s in SYMBOLS]
     if not all(addresses):
         raise RuntimeError("a symbol is missing from the shared helpers' object code")
@@ -80,7 +79,8 @@ def _link():
     return jit
 
 
-def _build(machine) -> bytes:
+def _build(machine, built: dict) -> bytes:
     global builds
     builds += 1
-    return mcjit_object(_trig_huge().helper_module_text(), machine, SYMBOLS[0])
+    obj, built["jit"] = compiled_object(_trig_huge().helper_module_text(), machine, SYMBOLS[0])
+    return obj

@@ -29,7 +29,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from runtime import config, fastcall
-from runtime.disk_cache import load_or_store_object, mcjit_object
+from runtime.disk_cache import compiled_object, linked, load_or_store_object
 from runtime.engine import LLVM_LOCK
 
 PY, FAST = "gj_call_py", "gj_call_fast"
@@ -182,19 +182,18 @@ def _link(text: str):
            "llvmlite": llvmlite.__version__,
            "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O0"}
     # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
-    obj = load_or_store_object("gj_call", key, lambda: _build(text, target))
-    jit = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
-                                     target.create_target_machine(opt=2))
-    jit.add_object_file(llvm.ObjectFileRef.from_data(obj))
-    jit.finalize_object()
+    built: dict = {}
+    obj = load_or_store_object("gj_call", key, lambda: _build(text, target, built))
+    jit = linked(obj, lambda: target.create_target_machine(opt=2), built)
     found = (jit.get_function_address(PY), jit.get_function_address(FAST))
     if not all(found):
         raise RuntimeError("a symbol is missing from the trampolines' object code")
     return jit, found
 
 
-def _build(text: str, target) -> bytes:
+def _build(text: str, target, built: dict) -> bytes:
     global builds
     builds += 1
-    return mcjit_object(text, target.create_target_machine(opt=0), PY)
+    obj, built["jit"] = compiled_object(text, target.create_target_machine(opt=0), PY)
+    return obj
 

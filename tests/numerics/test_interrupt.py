@@ -1,6 +1,7 @@
 """Ctrl-C stops an infinite native while_loop: the kernel polls a flag word that a SIGINT
 handler sets, leaves the loop, and the runtime raises KeyboardInterrupt. Before, the loop ran
 with the GIL released and never looked back: SIGINT was noted and never acted on."""
+import gc
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import gradjit as gj
-from runtime import interrupt
+from runtime import engine, interrupt
 
 CHILD = textwrap.dedent("""
     import signal
@@ -97,3 +98,24 @@ def test_the_while_loop_polls_the_flag_in_llvm_ir():
     f = gj.jit(lambda x: gj.while_loop(lambda c: c < 10.0, lambda c: c + 1.0, x))
     text = f.lower(np.float64(0.0)).llvm_ir
     assert re.search(r"load atomic i32, \S+ @\"?gradjit_interrupt_flag\"? monotonic", text)
+
+
+def test_the_handler_survives_a_replaced_engine():
+    """fresh_execution_engine drops the process's Engine (and, once garbage, its code): the
+    SIGINT handler compiled there must stay callable (it segfaulted the suite)."""
+    seen = []
+    old = signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+    try:
+        if not interrupt.arm():
+            pytest.skip("no SIGINT handler of ours on this platform")
+        engine.fresh_execution_engine()
+        gc.collect()
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100):                    # Python runs its handler between bytecodes
+            if seen:
+                break
+            time.sleep(0.01)
+        assert seen == [1] and interrupt.FLAG.value == 1
+    finally:
+        interrupt.FLAG.value = 0
+        signal.signal(signal.SIGINT, old)
