@@ -20,9 +20,16 @@ from ir import Function, Op, Value
 from tracer.expr import Expr, _frozen_params, apply_op
 
 
+def fresh_results(fn: Function) -> bool:
+    """Every result of fn a distinct value made by an op (none a param passed through)."""
+    params = set(fn.params)
+    return len(set(fn.results)) == len(fn.results) and not any(
+        [r in params for r in fn.results])
+
+
 class FunctionReplay:
     """fn, prepared to be recorded on Exprs many times (see the module docstring)."""
-    __slots__ = ("steps", "results", "n_params")
+    __slots__ = ("steps", "results", "n_params", "fresh_results")
 
     def __init__(self, fn: Function):
         slot: dict[Value, int] = {v: i for i, v in enumerate(fn.params)}
@@ -37,6 +44,7 @@ class FunctionReplay:
         self.steps = steps
         self.results = [slot[r] for r in fn.results]
         self.n_params = len(fn.params)
+        self.fresh_results = fresh_results(fn)
 
     def __call__(self, args: list[Expr]) -> list[Expr]:
         """fn's results recorded on args (one Expr per param of fn)."""
@@ -44,13 +52,13 @@ class FunctionReplay:
             raise ValueError(f"expected {self.n_params} arguments, got {len(args)}")
         slots = list(args)
         append = slots.append
+        # an op's results are symbolic when an operand is: with no symbolic argument, none
+        any_symbolic = any([a.symbolic for a in args])
+        symbolic = False
         for op, refs, types, frozen in self.steps:
             ins = tuple([slots[r] for r in refs])
-            symbolic = False
-            for a in ins:
-                if a.symbolic:
-                    symbolic = True
-                    break
+            if any_symbolic:
+                symbolic = any([a.symbolic for a in ins])
             if op.regions:
                 slots.extend(apply_op(op.prim.name, ins, op.loc, regions=op.regions,
                                       **op.params))
