@@ -191,9 +191,13 @@ class _ForwardPlan:
         if len(args) != self.n_args:
             return None
         tensors = self.fixed + list(args)
-        types = self.types
-        for i, t in enumerate(tensors):
-            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
+        # NOTE: `is` first: a parameter's type is the optimizer program's result type, the
+        # same object every step (TensorType's == is a Python call)
+        for t, want in zip(tensors, self.types):
+            if not isinstance(t, Tensor):
+                return None
+            e = t._expr
+            if e.symbolic or (e.value.type is not want and e.value.type != want):
                 return None
         return tensors
 
@@ -225,7 +229,8 @@ class _ForwardPlan:
         if tensors is None:
             return _MISS
         entry = self.entry
-        if not any(p.requires_grad for p in self.params) or (self.check_stale and entry.stale()):
+        if not any([p.requires_grad for p in self.params]) or \
+                (self.check_stale and entry.stale()):
             return _MISS
         STATS["plan_calls"] += 1
         inputs = [tensors[i] for i in self.order]
