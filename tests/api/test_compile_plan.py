@@ -13,7 +13,7 @@ from tests.gradcheck import numeric_grad
 from ir import Function
 from tracer import compile as compile_mod
 from tracer.autograd import node_walk, replay
-from tracer.expr import apply_function
+from tracer.expr import apply_function, param_expr
 from tracer.fn_replay import FunctionReplay
 from tracer.staging import to_expr
 
@@ -241,9 +241,17 @@ def test_function_replay_records_what_apply_function_records(which, n, m):
     fn = gj.jit(fun).trace_ir(x, w)
     args = [to_expr(x), to_expr(w)]
     want = apply_function(fn, args)
-    got = FunctionReplay(fn)(args)
+    replay = FunctionReplay(fn)
+    got = replay(args)
     assert _describe(got, args) == _describe(want, args)
     assert [g.type for g in got] == [e.type for e in want]
+    # straight-line code for a Function without regions (sort: two results), else the loop
+    assert callable(replay.straight) if which == 0 else replay.straight is None
+    # symbolic arguments (inside a trace): the loop, with symbolic results
+    symbolic = [param_expr(a.type) for a in args]
+    got = replay(symbolic)
+    assert _describe(got, symbolic) == _describe(apply_function(fn, symbolic), symbolic)
+    assert all(g.symbolic for g in got)
     with pytest.raises(ValueError, match="expected 2 arguments"):
         FunctionReplay(fn)(args[:1])
 
