@@ -117,5 +117,5 @@ def _straight_line(steps: list, results: list, n_params: int):
         slot += len(types)
     lines.append(f"    return [{', '.join([f'a{i}' for i in results])}]")
     code = compile("\n".join(lines), "<gradjit FunctionReplay>", "exec")
-    exec(code, env)
+    exec(code, env)                                                   # noqa: S102
     return env["replay"]
