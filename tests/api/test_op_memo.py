@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.memo_check import assert_replay_matches_body
 from tracer import op_memo
 
 
@@ -13,27 +14,6 @@ def no_memo(monkeypatch):
     def off():
         monkeypatch.setattr(op_memo, "key_of", lambda fn, args, kwargs: None)
     return off
-
-
-def _graph(t) -> list:
-    """The recorded Expr graph behind t: (primitive, params, type, operand positions)."""
-    out, index, stack = [], {}, [t._expr]
-    order = []
-    while stack:
-        e = stack.pop()
-        if id(e) in index:
-            continue
-        index[id(e)] = len(order)
-        order.append(e)
-        if e.op is not None:
-            stack.extend(e.args)
-    for e in order:
-        if e.op is None:
-            out.append(("leaf", e.type))
-        else:
-            out.append((e.op.prim.name, e.op.frozen, e.type,
-                        tuple(index[id(a)] for a in e.args)))
-    return out
 
 
 _CALLS = {
@@ -64,28 +44,7 @@ _CALLS = {
 def test_replay_records_the_same_graph_and_values(name, n, m, dtype, grad):
     rng = np.random.default_rng(n * 10 + m)
     arrays = [rng.standard_normal((n, m)).astype(dtype) for _ in range(2)]
-    call = _CALLS[name]
-    results = []
-    for memo in (False, True, True):          # body; body learning the template; replay
-        with pytest.MonkeyPatch.context() as mp:
-            if not memo:
-                mp.setattr(op_memo, "key_of", lambda fn, args, kwargs: None)
-            a = gj.tensor(arrays[0], requires_grad=grad)
-            b = gj.tensor(arrays[1], requires_grad=grad)
-            out = call(a, b)
-            grads = gj.autograd.grad(out.sum(), [a, b], allow_unused=True) if grad else ()
-            results.append((_graph(out), out.detach().numpy().copy(),
-                            [None if g is None else g.numpy() for g in grads],
-                            out.grad_fn.name() if grad else None))
-    for other in results[1:]:
-        assert other[0] == results[0][0]
-        np.testing.assert_array_equal(other[1], results[0][1])
-        assert other[3] == results[0][3]
-        for g0, g1 in zip(results[0][2], other[2]):
-            if g0 is None:
-                assert g1 is None
-            else:
-                np.testing.assert_array_equal(g1, g0)
+    assert_replay_matches_body(_CALLS[name], arrays, grad)
 
 
 def test_second_call_replays_and_aliasing_is_part_of_the_key():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
-from tests.api.test_op_memo import _graph
+from tests.api.memo_check import assert_replay_matches_body
 from tests.api.test_op_memo_norm import norm_steps
 from tests.api.test_walkfree_key import _assert_same, _delta, _stats
 from tracer import op_memo
@@ -35,28 +35,7 @@ _CALLS = {
 def test_replay_is_the_bodys_graph_values_and_gradients(name, k, n, m, dtype, grad):
     rng = np.random.default_rng(k * 100 + n * 10 + m)
     arrays = [rng.standard_normal(s).astype(dtype) for s in ((k, n, m), (m,))]
-    results = []
-    for memo in (False, True, True):          # body; body learning the template; replay
-        with pytest.MonkeyPatch.context() as mp:
-            if not memo:
-                mp.setattr(op_memo, "key_of", lambda fn, args, kwargs: None)
-            ts = [gj.tensor(x, requires_grad=grad) for x in arrays]
-            before = op_memo.STATS["replays"]
-            out = _CALLS[name](*ts)
-            replays = op_memo.STATS["replays"] - before
-            grads = gj.autograd.grad((out * out).sum(), ts, allow_unused=True) if grad else ()
-            results.append((_graph(out), out.detach().numpy().copy(),
-                            [None if g is None else g.numpy() for g in grads],
-                            out.grad_fn.name() if grad else None, replays))
-    assert results[0][4] == 0 and results[2][4] >= 1     # the third call replayed
-    for other in results[1:]:
-        assert other[0] == results[0][0]
-        np.testing.assert_array_equal(other[1], results[0][1])
-        assert other[3] == results[0][3]
-        for g0, g1 in zip(results[0][2], other[2]):
-            assert (g0 is None) == (g1 is None)
-            if g0 is not None:
-                np.testing.assert_array_equal(g1, g0)
+    assert_replay_matches_body(_CALLS[name], arrays, grad, lambda out: (out * out).sum())
 
 
 def _inplace_through_views():
