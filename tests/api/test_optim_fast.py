@@ -175,3 +175,18 @@ def test_random_loops_are_bitwise_the_general_path(shapes, which, drops, lrs):
         if step in drops:
             params[-1].grad = None
     _same_both_ways(MAKERS[which], shapes=shapes, steps=8, event=event)
+
+
+class _HalvedAdam(gj.optim.Adam):
+    """A user's subclass with its own _prepare: the inherited _shared_hypers does not know
+    it, so the group keeps no plan."""
+
+    def _prepare(self, p, group):
+        h = dict(super()._prepare(p, group))
+        h["step_size"] = h["step_size"] * 0.5
+        return h
+
+
+def test_a_subclass_with_its_own_prepare_keeps_no_plan():
+    counts = _same_both_ways(lambda ps: _HalvedAdam(ps, lr=0.02))
+    assert counts["followed"] == 0 and counts["learnt"] == 0

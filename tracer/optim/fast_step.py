@@ -55,8 +55,10 @@ def learn(opt, group: dict, params: list, names: list, out_names: list, types: t
     module docstring); drops the group's old plan otherwise."""
     plans = opt._fast_plans
     plans.pop(id(group), None)
-    if not ENABLED or type(opt)._shared_hypers is no_shared_hypers:
-        return
+    cls = type(opt)
+    if not ENABLED or cls._shared_hypers is no_shared_hypers or \
+            _owner(cls, "_shared_hypers") is not _owner(cls, "_prepare"):
+        return            # (a subclass's own _prepare: _shared_hypers may not do what it does)
     # every parameter at slot 0 reads the same 0-d arrays: one shared set of values
     h0 = hypers[0]
     if any([s != 0 for s in slots]) or any([tuple(h) != tuple(h0) for h in hypers]):
@@ -112,6 +114,14 @@ def follow(opt, group: dict, params: list) -> bool:
         assign(t, e)
     STATS["followed"] += 1
     return True
+
+
+def _owner(cls, name: str):
+    """The class of cls's MRO that defines name."""
+    for k in cls.__mro__:
+        if name in k.__dict__:
+            return k
+    return None
 
 
 def _input_arrays(state: dict, params: list, plan: GroupPlan) -> list | None:
