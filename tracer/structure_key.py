@@ -47,8 +47,12 @@ def walk(roots: list, through_data: bool, limit: int,
                 stop = stops.get(id(e))
                 if stop is not None:
                     template, node, k, ins = stop
-                    args = [index[id(a)] if id(a) in index
-                            else _enter(a, exprs, index, stack, limit) for a in ins]
+                    # NOTE: a loop, not a comprehension (a frame per stop on Python 3.11)
+                    args = []
+                    for a in ins:
+                        i = index.get(id(a))
+                        args.append(i if i is not None
+                                    else _enter(a, exprs, index, stack, limit))
                     parts.append((template, node, k, e.data is not None, tuple(args)))
                     continue
             op = e.op

@@ -146,13 +146,16 @@ class Run:
             g = apply_hooks(edge[0], self.em, [None] * edge[1] + [g])[edge[1]]
         return g
 
-    def finish(self, results: list, realize: list) -> list:
-        """Runs (or records) the Function; returns one Tensor per result Value."""
+    def finish(self, results: list, realize: list, replaced: list = ()) -> list:
+        """Runs (or records) the Function; returns one Tensor per result Value.
+
+        replaced: pending values of tensors updated in place that this backward replaces
+        (old `.grad`s it accumulates into): not computed as results of their own."""
         realize = [e for e in realize if e.data is None and not e.symbolic and e.op is not None]
         realize += self.em.live_siblings(realize)
         # tensors updated in place during the step (BatchNorm's running statistics under
         # no_grad): computed along, or each one's pending graph would grow by a step per step
-        realize += updated_pending(realize)
+        realize += updated_pending(realize + list(replaced))
         values = list(results) + [self.em.value(e) for e in realize]
         if not values:
             return []
@@ -287,7 +290,7 @@ def _accumulate(run: Run, targets, roots):
     """New .grad = old .grad + gradient, computed inside the backward Function.
 
     Returns the positions in targets of the tensors that received a gradient."""
-    results, owners, positions = [], [], []
+    results, owners, positions, replaced = [], [], [], []
     for pos, (edge, t) in enumerate(targets):
         g = run.gradient(edge)
         if g is None:
@@ -297,10 +300,15 @@ def _accumulate(run: Run, targets, roots):
         if old is not None:
             run.extra_tensors.append(old)
             g = run.em.b.add(run.em.value(old._expr), _cast(run.em, g, old._expr.type.dtype))
+            if not run.create_graph and old._grad_fn is None:
+                # _store_grads points it at the sum in place: its pending value (a
+                # `.grad.zero_()`) is read inside the sum, never needed as a result (NOTE:
+                # two_layer_net's step wrote a 400 KB array of zeros per backward)
+                replaced.append(old._expr)
         results.append(g)
         owners.append(t)
     leaves = [t._expr for _, t in targets if t.is_leaf]
-    tensors = run.finish(results, [r._expr for r in roots] + leaves)
+    tensors = run.finish(results, [r._expr for r in roots] + leaves, replaced)
     _store_grads(owners, tensors, run.create_graph)
     return positions
 

@@ -113,10 +113,14 @@ def node_name(name: str, args, kwargs) -> str:
 
 
 def _node_name(name: str, args, kwargs) -> str:
+    # NOTE: an overloaded op's rule first: its name is never a node name, and the regex
+    # cost ~0.6 us on every call of one (two_layer_net's sub, pow, clamp, sum each step)
+    rule = _OVERLOADS.get(name)
+    if rule is not None:
+        return rule(args, kwargs)
     if re.search(r"Backward\d*$", name) or name in ("CopySlices", "CopyBackwards"):
         return name
-    rule = _OVERLOADS.get(name)
-    return rule(args, kwargs) if rule is not None else f"{name}Backward0"
+    return f"{name}Backward0"
 
 
 def _flatten(x, out: list):
