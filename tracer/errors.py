@@ -14,39 +14,49 @@ class TracerError(Exception):
     """Python code asked for the data of a traced value (e.g. `if x > 0:` under @jit)."""
 
 
-# code object -> None for gradjit's own code, else the basename of its file: one dict
-# lookup per frame instead of string tests (this walk runs once per recorded user op)
-_CODE_NAMES: dict = {}
+# id(code object) -> (the code object, None for gradjit's own code, else a dict: instruction
+# offset -> "file.py:line"). This walk runs once per recorded user op. NOTE: keyed by id (a
+# code object's hash reads its name, bytecode and constants each time), and the line found
+# once per call site: Python 3.11 computes f_lineno by scanning the code's line table from
+# its start (3.5 us for a call low in a long module). The entry holds the code object, so
+# its id is not reused while it is in the table.
+_CODES: dict = {}
 
 
-def _code_name(code) -> str | None:
-    name = _CODE_NAMES.get(code, False)
-    if name is False:
-        if len(_CODE_NAMES) >= 65536:        # code made by exec/eval in a loop: stay bounded
-            _CODE_NAMES.clear()
+def _code_entry(code) -> tuple:
+    hit = _CODES.get(id(code))
+    if hit is None or hit[0] is not code:
+        if len(_CODES) >= 65536:             # code made by exec/eval in a loop: stay bounded
+            _CODES.clear()
         filename = code.co_filename
         own = filename.startswith(_OWN_DIRS) or filename.startswith("<frozen")
-        name = _CODE_NAMES[code] = None if own else os.path.basename(filename)
-    return name
+        hit = _CODES[id(code)] = (code, None if own else {None: os.path.basename(filename)})
+    return hit
 
 
 def _user_frame():
     """The innermost stack frame outside gradjit's own packages, or None."""
     frame = sys._getframe(2)
-    while frame is not None and _code_name(frame.f_code) is None:
+    while frame is not None and _code_entry(frame.f_code)[1] is None:
         frame = frame.f_back
     return frame
 
 
 def user_location() -> str | None:
     """'file.py:line' of the user's innermost frame (stamped on IR ops), or None."""
-    frame = sys._getframe(1)
+    frame = sys._getframe(2)                 # (1: the caller, always gradjit's own code)
     while frame is not None:
-        name = _CODE_NAMES.get(frame.f_code, False)
-        if name is False:
-            name = _code_name(frame.f_code)
-        if name is not None:
-            return f"{name}:{frame.f_lineno}"
+        code = frame.f_code
+        hit = _CODES.get(id(code))
+        if hit is None or hit[0] is not code:
+            hit = _code_entry(code)
+        lines = hit[1]
+        if lines is not None:
+            lasti = frame.f_lasti
+            loc = lines.get(lasti)
+            if loc is None:
+                loc = lines[lasti] = f"{lines[None]}:{frame.f_lineno}"
+            return loc
         frame = frame.f_back
     return None
 

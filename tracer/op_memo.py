@@ -30,6 +30,7 @@ from __future__ import annotations
 import weakref
 
 from ir import Op, Value
+from tracer import pending_expr
 from tracer.dtypes import default_float
 from tracer.expr import Expr, _int_tree
 from tracer.tensor import Tensor
@@ -41,10 +42,11 @@ from tracer.tensor import Tensor
 # functional_norm.py); Exp..Sigmoid: elementwise._float_unary's (a cast and one primitive);
 # the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
 # SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
-# base's storage in the autograd hook (views.mark_views) as the body's does; IndexSelect
-# (the embedding's lookup): its guard checks the index values (tracer/ops/indexing.py)
-OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm", "Mm",
-                 "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
+# base's storage in the autograd hook (views.mark_views) as the body's does; Zero (zero_'s
+# value, tracer/autograd/inplace.py: a constant of the argument's type); IndexSelect (the
+# embedding's lookup): its guard checks the index values (tracer/ops/indexing.py)
+OPS = frozenset({"Zero", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
+                 "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
                  "SplitWithSizes", "IndexSelect"})
@@ -59,12 +61,23 @@ STATS = {"replays": 0, "templates": 0, "refused": 0}
 
 class Template:
     """The primitives one op applied for one key, and where its results came from."""
-    __slots__ = ("ops", "outputs", "single")
+    __slots__ = ("ops", "outputs", "single", "pending_outs")
 
     def __init__(self, ops: list, outputs: list, single: bool):
         self.ops = ops              # (Primitive, operand slots, params, result types, frozen)
         self.outputs = outputs      # per result: ("arg", tensor index) or ("new", slot)
         self.single = single
+        self.pending_outs = None    # pending_expr.out_types of it (made on first use)
+
+    def replay_pending(self, tensors: list, loc):
+        """replay's results on pending Exprs (tracer/pending_expr.py): the Ops are built
+        only if something reads them. A replayed backward never does (its key stops at a
+        template node's outputs), so a recorded forward op builds one Expr per result."""
+        outs = self.pending_outs
+        if outs is None:
+            outs = self.pending_outs = pending_expr.out_types(self, len(tensors))
+        return pending_expr.replay(self, outs, [t._expr for t in tensors], tensors, loc,
+                                   Tensor)
 
     def replay(self, tensors: list, loc):
         # NOTE: one- and two-operand primitives skip the generator tuples: b * x (a 0-d b,

@@ -98,7 +98,10 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         if guard is not None:
             guard(args, kwargs)
         op_memo.STATS["replays"] += 1
-        result = hit.replay(tensors, loc)
+        if quiet or not _pending_ok(name):
+            result = hit.replay(tensors, loc)
+        else:                                   # a recorded op: its interior left pending
+            result = hit.replay_pending(tensors, loc)
         if not quiet:
             # the Template this call replayed, with its result: the autograd hook keys
             # the call's node by it (tracer/autograd/node_walk.py)
@@ -109,6 +112,19 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
     if quiet:
         step_capture.after(hit, result)
     return result, quiet
+
+
+# op name -> whether its replay may leave its Ops pending: not when a hook that skips ops
+# without grad still wants it (the view ops: views.mark_views)
+_PENDING_OK: dict = {}
+PENDING = True          # tests: off gives Template.replay's eager Ops everywhere
+
+
+def _pending_ok(name: str) -> bool:
+    ok = _PENDING_OK.get(name)
+    if ok is None:
+        ok = _PENDING_OK[name] = not any(name in names for names in GRAD_HOOKS.values())
+    return ok and PENDING
 
 
 def _learn(key, fn, args: tuple, kwargs: dict, tensors: list):

@@ -43,115 +43,19 @@ before the step's end. `ENABLED = False` (then `reset()`) turns it off.
 from __future__ import annotations
 
 import sys
-import threading
 
-from ir.core import TensorType
 from runtime import log, logging_enabled
-from tracer import captures, op_memo, realize_plans, structure_key
-from tracer.dtypes import default_float
-from tracer.expr import _int_tree
+from tracer import realize_plans, structure_key
 from tracer import tensor as _tensor_module
-from tracer.tensor import Tensor
+from tracer.step_follow import follow  # noqa: F401  (record.torch_op's entry point)
+from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
+                              state as _state, tls)
 
 ENABLED = True          # tests and comparisons turn it off (then call reset())
 VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
-# tapes kept, calls that followed a tape, reads run from a tape, tapes broken
-STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0}
 _MAX_RESULTS = 16
-MISS = object()
 _MAX_PIN_EXPRS = 4096
 _MAX_EVENTS = 4096
-
-
-class Tape:
-    """A captured cycle: its events, their templates, and the read at its end."""
-    __slots__ = ("events", "templates", "checks", "specs", "roots", "root_checks", "fn",
-                 "captures", "pins", "pin_parts", "guards")
-
-    def __init__(self, events, templates, names, roots, fn, captures, pins, pin_parts):
-        self.events = events            # (op-memo key, operand codes, positional count)
-        self.templates = templates      # op_memo.Template per call
-        self.guards = tuple([op_memo.GUARDS.get(n) for n in names])   # checks of data
-        self.checks = tuple([tuple([_check(c, t) for c, t in zip(codes, _types(key))])
-                             for key, codes, _ in events])
-        self.specs = tuple([_specs(key, n) for key, _, n in events])
-        self.roots = roots              # codes of the read's roots, in the read's order
-        self.root_checks = tuple([_check(c, None) for c in roots])
-        self.fn = fn                    # the read's program
-        self.captures = captures        # codes of the program's inputs (Exprs holding data)
-        self.pins = pins                # m -> the pending Expr made before the step
-        self.pin_parts = pin_parts      # the structure behind the pins (structure_key)
-
-
-# how a call following the tape checks an operand, by the code's kind (see _follow)
-_CUR, _PREV, _EXT, _NEW, _PREV_EXT, _PIN = range(6)
-
-
-def _types(key: tuple) -> list:
-    """The types of a call's Tensor arguments, in order, from its op-memo key."""
-    return [p[0] for p in key[2:] if type(p) is tuple and type(p[0]) is TensorType]
-
-
-def _check(code, type_) -> tuple:
-    if type(code) is tuple:             # an operand's first use in the cycle
-        if code[0] == "new":            # (the only kind not checked by identity)
-            return _NEW, type_
-        return {"x": _PREV_EXT, "pin": _PIN}[code[0]], code[1]
-    if code >= 0:
-        j, r = divmod(code >> 1, 16)
-        return (_PREV if code & 1 else _CUR, j, r)
-    return (_EXT, (-code - 1) // 2)     # (only odd negative codes: this cycle's)
-
-
-# how a call following the tape checks a plain argument (see follow)
-_TENSOR, _FLOAT, _PLAIN, _TUPLE = range(4)
-
-
-def _specs(key: tuple, nargs: int):
-    """Per positional argument, what follow() checks (the key's parts, one per argument:
-    op_memo.key_of); None for a call with keywords (follow() compares its key instead)."""
-    parts = key[2:]
-    if len(parts) != nargs:
-        return None
-    out = []
-    for p in parts:
-        if type(p) is str:
-            out.append((_FLOAT, p))
-        elif p[0] == "tuple":
-            out.append((_TUPLE, p[1]))
-        elif isinstance(p[0], type):
-            out.append((_PLAIN, p[0], p[1]))
-        else:
-            out.append((_TENSOR,))
-    return tuple(out)
-
-
-class _State:
-    __slots__ = ("events", "templates", "names", "outs", "ext", "ids", "inner", "clean", "pending",
-                 "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos")
-
-    def __init__(self):
-        # the cycle under way: events/templates while learning (None while following the
-        # tape); per event its result Exprs; operands not made by events (first use
-        # order); id(Expr) -> code (learning only); ids of pending values inside templates
-        self.events, self.templates, self.names, self.outs, self.ext = [], [], [], [], []
-        self.ids, self.inner = {}, set()
-        self.clean = True               # nothing outside the events happened in this cycle
-        self.pending = None             # (key, codes, template) of the call under way
-        self.prev_outs, self.prev_ext, self.prev_inner = (), (), frozenset()
-        self.prev_sig = None            # (events, root codes): it was clean, its read keyed
-        self.tape = None                # the tape being followed, and the position in it
-        self.pos = 0
-
-
-_tls = threading.local()
-
-
-def _state() -> _State:
-    s = getattr(_tls, "s", None)
-    if s is None:
-        s = _tls.s = _State()
-    return s
 
 
 def before(name: str, key, tensors: list, nargs: int):
@@ -183,90 +87,6 @@ def before(name: str, key, tensors: list, nargs: int):
             s.ext.append(e)
         codes.append(c)
     s.pending = (key, tuple(codes), nargs, name)
-
-
-def follow(name: str, fn, args: tuple, kwargs: dict, loc):
-    """The result of a memoised user op call that is the tape's next event (its template
-    replayed; the caller skips the hooks: no operand requires grad), else MISS (the call
-    takes the general path; a call that does not match ends the tape)."""
-    s = _state()
-    if s.events is not None:
-        return MISS
-    tape, pos = s.tape, s.pos
-    if pos >= len(tape.events):
-        return _drop("more calls than the captured step")
-    key = tape.events[pos][0]
-    specs = tape.specs[pos]
-    if key[0] is not fn or key[1] != default_float() or captures.active():
-        return _drop(f"call {pos + 1} of the step is another op than the captured one")
-    if specs is None or kwargs or len(args) != len(specs):
-        keyed = op_memo.key_of(fn, args, kwargs)
-        if keyed is None or keyed[0] != key:
-            return _drop(f"call {pos + 1} of the step has other arguments than captured")
-        tensors = keyed[1]
-    else:
-        tensors = []
-        for a, spec in zip(args, specs):
-            kind = spec[0]
-            if kind == _TENSOR:
-                if not isinstance(a, Tensor):
-                    return _drop(f"call {pos + 1}: an argument is not a Tensor any more")
-                tensors.append(a)
-            elif kind == _FLOAT:
-                if type(a) is not float or a.hex() != spec[1]:
-                    return _drop(f"call {pos + 1}: a Python float changed")
-            elif kind == _PLAIN:
-                if type(a) is not spec[1] or a != spec[2]:
-                    return _drop(f"call {pos + 1}: a plain Python argument changed")
-            elif type(a) is not tuple or a != spec[1] or not _int_tree(a):
-                return _drop(f"call {pos + 1}: a tuple argument changed")
-    if not _operands_ok(s, tape, pos, tensors):
-        return _drop(f"call {pos + 1}: an operand comes from elsewhere than in the captured "
-                     "step, or requires grad")
-    guard = tape.guards[pos]
-    if guard is not None:
-        try:
-            guard(args, kwargs)
-        except BaseException:
-            _drop(f"{name} raised")
-            raise
-    result = tape.templates[pos].replay(tensors, loc)
-    s.outs.append((result._expr,) if type(result) is not tuple else
-                  tuple([t._expr for t in result]))
-    s.pos = pos + 1
-    STATS["calls"] += 1
-    return result
-
-
-def _operands_ok(s: _State, tape: Tape, pos: int, tensors: list) -> bool:
-    ext = s.ext
-    for t, check in zip(tensors, tape.checks[pos]):
-        if t._requires_grad or t._grad_fn is not None:
-            return False                 # (requires_grad set on a result that holds data)
-        e = t._expr
-        kind = check[0]
-        if kind == _CUR:
-            if e is not s.outs[check[1]][check[2]]:
-                return False
-            continue
-        if kind == _PREV:
-            if e is not s.prev_outs[check[1]][check[2]]:
-                return False
-            continue
-        if kind == _EXT:
-            if e is not ext[check[1]]:
-                return False
-            continue
-        if kind == _NEW:
-            ok = e.data is not None and e.value.type == check[1]
-        elif kind == _PREV_EXT:
-            ok = e is s.prev_ext[check[1]]
-        else:
-            ok = e is tape.pins[check[1]]
-        if not ok:
-            return False
-        ext.append(e)
-    return True
 
 
 def after(template, result):
@@ -311,25 +131,11 @@ def spoil(reason: str):
     s = _state()
     s.pending = None
     if s.tape is not None:
-        _drop(reason)
+        drop(reason)
     if s.clean:
         s.clean = False
         s.outs, s.ext = [], []           # (a step with a backward: its results may hold data)
     return None
-
-
-def _drop(reason: str):
-    s = _state()
-    s.tape = None
-    s.pending = None
-    STATS["breaks"] += 1
-    if s.events is None:                 # following the tape: this cycle is not learnable
-        s.events, s.templates, s.names = [], [], []
-        s.clean = False
-        s.outs, s.ext = [], []
-    if logging_enabled():
-        log.info(f"step capture off (back to per-op recording and a keyed read): {reason}")
-    return MISS
 
 
 def fast_read(pending: list, updated):
@@ -339,26 +145,31 @@ def fast_read(pending: list, updated):
     tape = s.tape
     if tape is None or s.events is None and s.pos != len(tape.events):
         if tape is not None:
-            _drop("a read before the end of the captured step")
+            drop("a read before the end of the captured step")
         return None
     roots = pending + updated(pending) if updated is not None else pending
     if len(roots) != len(tape.roots) or not all(
             _is(s, e, check) for e, check in zip(roots, tape.root_checks)):
-        _drop("the read is of other values than the captured step's")
+        drop("the read is of other values than the captured step's")
         return None
-    pin_exprs = ()
-    if tape.pins:
-        pin_exprs, parts = _pin_walk(tape.pins)
-        if parts != tape.pin_parts:
-            _drop("a value computed before the step changed (read, or computed along)")
-            return None
+    pin_exprs = tape.pin_exprs
+    if pin_exprs:
+        # NOTE: instead of walking the pins again (structure_key.walk, ~10 us a read): Exprs
+        # change only by getting data (a pending one settled, or computed along by
+        # bounded.py), which changes the walk's parts, so the walk's Exprs with the same
+        # pending ones mean the same parts
+        for e, was_pending in zip(pin_exprs, tape.pin_pending):
+            if (e.data is None) is not was_pending:
+                drop("a value computed before the step changed (read, or computed along)")
+                return None
     arrays = [_data(s, c, pin_exprs) for c in tape.captures]
     if any(a is None for a in arrays):
-        _drop("an input of the captured read holds no data")
+        drop("an input of the captured read holds no data")
         return None
     if VERIFY:
         _verify(tape, roots, arrays)
     STATS["reads"] += 1
+    STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
     return roots, tape.fn, arrays
 
 
@@ -370,10 +181,10 @@ def _verify(tape: Tape, roots: list, arrays: list):
     assert all(walk.exprs[i].data is a for i, a in zip(plan[1], arrays)), "other inputs"
 
 
-def _is(s: _State, e, check) -> bool:
+def _is(s: State, e, check) -> bool:
     """Whether e is the result a read root's check names (a root is an event's result)."""
     kind, j, r = check
-    outs = s.outs if kind == _CUR else s.prev_outs
+    outs = s.outs if kind == CUR else s.prev_outs
     return j < len(outs) and r < len(outs[j]) and outs[j][r] is e
 
 
@@ -386,7 +197,7 @@ def _pin_walk(pins: dict):
     return exprs, parts
 
 
-def _data(s: _State, code, pin_exprs):
+def _data(s: State, code, pin_exprs):
     if type(code) is tuple:              # ("walk", i): a leaf behind the pinned Exprs
         return pin_exprs[code[1]].data
     if code >= 0:
@@ -410,7 +221,7 @@ def end_read(walked, plans):
     _next_cycle(s, sig)
 
 
-def _learn(s: _State, walked, plans: dict):
+def _learn(s: State, walked, plans: dict):
     """The cycle's signature, keeping it as the tape when the previous cycle's was equal."""
     roots, walk = walked
     ids = s.ids
@@ -444,7 +255,7 @@ def _learn(s: _State, walked, plans: dict):
     sig = (tuple(s.events), root_codes)
     if sig == s.prev_sig:
         s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, fn,
-                      tuple(captures), pins, pin_parts)
+                      tuple(captures), pins, pin_exprs)
         STATS["tapes"] += 1
         if logging_enabled():
             log.info(f"step capture: a step of {len(sig[0])} calls repeats; its calls follow "
@@ -452,7 +263,7 @@ def _learn(s: _State, walked, plans: dict):
     return sig
 
 
-def _next_cycle(s: _State, sig):
+def _next_cycle(s: State, sig):
     s.prev_outs, s.prev_ext, s.prev_sig = s.outs, s.ext, sig
     s.prev_inner = s.inner
     s.outs, s.ext, s.pending, s.inner = [], [], None, set()
@@ -473,7 +284,7 @@ def _next_cycle(s: _State, sig):
 
 def reset():
     """Forgets the tape and the cycles seen (tests)."""
-    _tls.s = _State()
+    tls.s = State()
 
 
 _tensor_module.step_capture = sys.modules[__name__]     # tensor.realize's reads

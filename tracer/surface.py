@@ -49,7 +49,8 @@ def _operand_like(v) -> bool:
 
 def _operator(fn, reflected: bool = False):
     def method(self, other):
-        if not _operand_like(other):
+        t = type(other)                     # (_operand_like's common cases, inline)
+        if t is not Tensor and t is not float and t is not int and not _operand_like(other):
             return NotImplemented
         return fn(other, self) if reflected else fn(self, other)
     method.__name__ = fn.__name__

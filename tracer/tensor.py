@@ -31,6 +31,7 @@ from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
+from tracer.pending_expr import PendingExpr
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -83,7 +84,7 @@ class Tensor:
 
     def __init__(self, expr=None, *args, **kwargs):
         host = None
-        if type(expr) is not Expr or args or kwargs:    # the legacy torch.Tensor(data | *size)
+        if type(expr) is not Expr and type(expr) is not PendingExpr or args or kwargs:
             if isinstance(expr, Tensor) and not args and not kwargs:
                 return self._alias_of(expr)
             host = expr if _shareable(expr, default_float()) and not args else None
@@ -94,7 +95,7 @@ class Tensor:
         if host is not None:
             self._storage.host = host
 
-    def _alias_of(self, base: "Tensor"):
+    def _alias_of(self, base: "Tensor"):          # (__init__: the legacy torch.Tensor(...))
         """torch.Tensor(t): the same data (writes through either are seen by both)."""
         if base.requires_grad:
             raise TypeError("gradjit does not implement torch.Tensor(t) for a t that requires "
@@ -404,8 +405,7 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
     return data_expr(arr)
 
 
-# tracer/step_capture.py (it sets this on import: it imports this module)
-step_capture = None
+step_capture = None     # tracer/step_capture.py (it sets this on import: it imports us)
 
 # Tensors updated in place whose new value is still pending (id -> weakref), in first-update
 # order: `w -= lr * g` under no_grad, or any in-place op on a tensor with no grad_fn

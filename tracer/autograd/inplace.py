@@ -36,18 +36,22 @@ _TYPE_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bo
 
 def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     """t <- compute(t, *args, **kwargs), recorded as PyTorch records an in-place op."""
-    if is_grad_enabled() and t._grad_fn is None and t._requires_grad:
+    grad = is_grad_enabled()
+    if grad and t._grad_fn is None and t._requires_grad:
         raise RuntimeError(LEAF_INPLACE)
     shared = t._storage.members is not None
     if shared:
         views.check_inplace(t)
     src = Tensor(t._expr)
-    src._grad_fn, src._output_nr = t._grad_fn, t._output_nr
+    if t._grad_fn is not None:             # (the class defaults otherwise: no stores)
+        src._grad_fn, src._output_nr = t._grad_fn, t._output_nr
     out = compute(src, *args, **kwargs)
-    _check_result(t, out)
+    got, want = out._expr.value.type, t._expr.value.type
+    if got is not want and got != want:
+        _check_result(t, out)
     t._expr = out._expr
     t._storage.version += 1
-    if is_grad_enabled():
+    if grad and is_grad_enabled():         # (compute may not change the mode: checked)
         _adopt_node(t, out)
     if t._grad_fn is None:
         note_inplace(t)

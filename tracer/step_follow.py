@@ -1,0 +1,128 @@
+"""A call that is the captured step's next event: checked by identity and exact value, its
+results made pending (tracer/pending_expr.py: the Ops are built only if something reads them).
+
+This is the hot path of a followed loop (polynomial_tensor.py: 30 calls per step), so each
+event's checks were worked out when the tape was kept (step_tape.Tape.steps) and the checks
+here are inlined: one tuple per event, one pass over the arguments.
+"""
+from __future__ import annotations
+
+from ir import Value
+from tracer import captures, op_memo, pending_expr
+from tracer.dtypes import _default_float
+from tracer.expr import _int_tree
+from tracer.pending_expr import PendingExpr
+from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
+                              drop, tls)
+from tracer.tensor import Storage, Tensor
+
+_capture_state = captures._state
+_replay = pending_expr.replay
+_new = object.__new__
+_set_recipe = pending_expr._ARGS.__set__
+
+
+def follow(name: str, fn, args: tuple, kwargs: dict, loc):
+    """The result of a memoised user op call that is the tape's next event (pending; the
+    caller skips the hooks: no operand requires grad), else MISS (the call takes the general
+    path; a call that does not match ends the tape)."""
+    s = tls.s
+    if s is None or s.events is not None:
+        return MISS
+    pos = s.pos
+    try:
+        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = \
+            s.tape.steps[pos]
+    except IndexError:
+        return drop("more calls than the captured step")
+    if step_fn is not fn or dtype != _default_float[0] or _capture_state.log is not None:
+        return drop(f"call {pos + 1} of the step is another op than the captured one")
+    if specs is None or kwargs or len(args) != len(specs):
+        keyed = op_memo.key_of(fn, args, kwargs)
+        if keyed is None or keyed[0] != key:
+            return drop(f"call {pos + 1} of the step has other arguments than captured")
+        tensors = keyed[1]
+        for t, check in zip(tensors, checks):
+            if not _operand_ok(s, t, check):
+                return _elsewhere(pos)
+        ins = [t._expr for t in tensors]
+    else:
+        tensors, ins = [], []
+        for a, spec in zip(args, specs):
+            kind = spec[0]
+            if kind == TENSOR:
+                if type(a) is not Tensor and not isinstance(a, Tensor):
+                    return drop(f"call {pos + 1}: an argument is not a Tensor any more")
+                check = spec[1]
+                if a._requires_grad or a._grad_fn is not None:
+                    return _elsewhere(pos)   # (requires_grad set on a result holding data)
+                e = a._expr
+                if check[0] == CUR:          # the common case, inline
+                    if e is not s.outs[check[1]][check[2]]:
+                        return _elsewhere(pos)
+                elif not _operand_ok(s, a, check):
+                    return _elsewhere(pos)
+                tensors.append(a)
+                ins.append(e)
+            elif kind == FLOAT:
+                if type(a) is not float or a.hex() != spec[1]:
+                    return drop(f"call {pos + 1}: a Python float changed")
+            elif kind == PLAIN:
+                if type(a) is not spec[1] or a != spec[2]:
+                    return drop(f"call {pos + 1}: a plain Python argument changed")
+            elif type(a) is not tuple or a != spec[1] or not _int_tree(a):
+                return drop(f"call {pos + 1}: a tuple argument changed")
+    if guard is not None:
+        try:
+            guard(args, kwargs)
+        except BaseException:
+            drop(f"{name} raised")
+            raise
+    if outs is not None:                     # one new result: pending_expr.replay, inline
+        # NOTE: objects made without their __init__ calls (PendingExpr's, Tensor's): the
+        # same fields, ~0.4 us less per call
+        e = _new(PendingExpr)
+        e.value = Value(outs[0])
+        _set_recipe(e, (template, ins, loc, outs[1]))
+        e.data = None
+        e.symbolic = e.recorded = False
+        s.outs.append((e,))
+        s.pos = pos + 1
+        t = _new(Tensor)
+        t._expr = e
+        t._storage = Storage()
+        return t
+    result = _replay(template, outs_all, ins, tensors, loc, Tensor)
+    s.outs.append((result._expr,) if type(result) is not tuple else
+                  tuple([t._expr for t in result]))
+    s.pos = pos + 1
+    return result
+
+
+def _elsewhere(pos: int):
+    return drop(f"call {pos + 1}: an operand comes from elsewhere than in the captured step, "
+                "or requires grad")
+
+
+def _operand_ok(s, t: Tensor, check: tuple) -> bool:
+    """Whether operand t is where the tape's check says (an operand's first use from outside
+    the cycle is noted, as the learning cycle noted it)."""
+    if t._requires_grad or t._grad_fn is not None:
+        return False
+    e = t._expr
+    kind = check[0]
+    if kind == CUR:
+        return e is s.outs[check[1]][check[2]]
+    if kind == PREV:
+        return e is s.prev_outs[check[1]][check[2]]
+    if kind == EXT:
+        return e is s.ext[check[1]]
+    if kind == NEW:
+        ok = e.data is not None and e.value.type == check[1]
+    elif kind == PREV_EXT:
+        ok = e is s.prev_ext[check[1]]
+    else:
+        ok = e is s.tape.pins[check[1]]
+    if ok:
+        s.ext.append(e)
+    return ok
