@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 
+from tracer import bounded
 from tracer.api import jit
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.autograd.recording import record_call
-from tracer.fn_replay import FunctionReplay
+from tracer.fn_replay import FunctionReplay, fresh_results
 from tracer.func import _swapped
 from tracer.nn.module import GENERATION, Module
 from tracer.pytree import tree_unflatten
@@ -132,7 +133,9 @@ def _pending_call(entry, sig):
     exprs = [to_expr(x) for x in sig.arrays] + entry.captures
     outs = apply_to(entry.fn, exprs)
     inputs = [x if isinstance(x, Tensor) else to_expr(x) for x in sig.arrays]
-    record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+    node = record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+    if fresh_results(entry.fn):
+        _stop_key_at_outputs(node, entry.fn, [t._expr for t in outs])
     return tree_unflatten(entry.out_tree, outs)
 
 
@@ -188,9 +191,13 @@ class _ForwardPlan:
         if len(args) != self.n_args:
             return None
         tensors = self.fixed + list(args)
-        types = self.types
-        for i, t in enumerate(tensors):
-            if not isinstance(t, Tensor) or t._expr.symbolic or t._expr.type != types[i]:
+        # NOTE: `is` first: a parameter's type is the optimizer program's result type, the
+        # same object every step (TensorType's == is a Python call)
+        for t, want in zip(tensors, self.types):
+            if not isinstance(t, Tensor):
+                return None
+            e = t._expr
+            if e.symbolic or (e.value.type is not want and e.value.type != want):
                 return None
         return tensors
 
@@ -222,12 +229,16 @@ class _ForwardPlan:
         if tensors is None:
             return _MISS
         entry = self.entry
-        if not any(p.requires_grad for p in self.params) or (self.check_stale and entry.stale()):
+        if not any([p.requires_grad for p in self.params]) or \
+                (self.check_stale and entry.stale()):
             return _MISS
         STATS["plan_calls"] += 1
         inputs = [tensors[i] for i in self.order]
-        outs = [Tensor(e) for e in self.replay([t._expr for t in inputs] + entry.captures)]
-        record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+        exprs = self.replay([t._expr for t in inputs] + entry.captures)
+        outs = [Tensor(e) for e in exprs]
+        node = record_call(entry.fn.name, entry.fn, inputs + entry.capture_inputs(), outs)
+        if self.replay.fresh_results:
+            _stop_key_at_outputs(node, entry.fn, exprs)
         out, new_buffers = tree_unflatten(entry.out_tree, outs)
         if self.write_back and new_buffers:
             _write_back(self.buffers, new_buffers)
@@ -235,6 +246,18 @@ class _ForwardPlan:
 
 
 _MISS = object()
+
+
+def _stop_key_at_outputs(node, fn, exprs: list):
+    """Lets the backward's key stop at the node's outputs (tracer/autograd/node_walk.py):
+    their interior is fn applied to the node's inputs, so the ~90 values of a transformer
+    block are not walked every step. Only when the node's outputs are exactly the Exprs
+    recorded for fn's results (each a float result of an op of fn, none an input's)."""
+    if node is None:
+        return
+    outs = node.output_exprs
+    if len(outs) == len(exprs) and all([x is y for x, y in zip(outs, exprs)]):
+        node.template = (fn, outs, bounded.STATS["reads"])
 
 
 def _indent(text: str) -> str:

@@ -43,12 +43,13 @@ from tracer.tensor import Tensor
 # the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
 # SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
 # base's storage in the autograd hook (views.mark_views) as the body's does; Zero (zero_'s
-# value, tracer/autograd/inplace.py: a constant of the argument's type)
+# value, tracer/autograd/inplace.py: a constant of the argument's type); IndexSelect (the
+# embedding's lookup): its guard checks the index values (tracer/ops/indexing.py)
 OPS = frozenset({"Zero", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
                  "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
-                 "SplitWithSizes"})
+                 "SplitWithSizes", "IndexSelect"})
 # name -> check(args, kwargs) run before a replay (raises what the body would have raised)
 GUARDS: dict = {}
 _REFUSED = object()

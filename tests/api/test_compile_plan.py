@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 import gradjit as gj
 from tests.gradcheck import numeric_grad
+from ir import Function
 from tracer import compile as compile_mod
-from tracer.expr import apply_function
+from tracer.autograd import node_walk, replay
+from tracer.expr import apply_function, param_expr
 from tracer.fn_replay import FunctionReplay
 from tracer.staging import to_expr
 
@@ -239,9 +241,17 @@ def test_function_replay_records_what_apply_function_records(which, n, m):
     fn = gj.jit(fun).trace_ir(x, w)
     args = [to_expr(x), to_expr(w)]
     want = apply_function(fn, args)
-    got = FunctionReplay(fn)(args)
+    replay = FunctionReplay(fn)
+    got = replay(args)
     assert _describe(got, args) == _describe(want, args)
     assert [g.type for g in got] == [e.type for e in want]
+    # straight-line code for a Function without regions (sort: two results), else the loop
+    assert callable(replay.straight) if which == 0 else replay.straight is None
+    # symbolic arguments (inside a trace): the loop, with symbolic results
+    symbolic = [param_expr(a.type) for a in args]
+    got = replay(symbolic)
+    assert _describe(got, symbolic) == _describe(apply_function(fn, symbolic), symbolic)
+    assert all(g.symbolic for g in got)
     with pytest.raises(ValueError, match="expected 2 arguments"):
         FunctionReplay(fn)(args[:1])
 
@@ -300,3 +310,79 @@ def test_an_input_that_requires_grad_under_a_frozen_model_still_gets_its_gradien
     model(x).sum().backward()
     for g in grads:
         np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-6)
+
+
+class Causal(gj.nn.Module):
+    """Block without BatchNorm: every output of the compiled forward is a float node output
+    (an integer output, num_batches_tracked, keeps the node walked value by value)."""
+
+    def __init__(self, d: int = 6):
+        super().__init__()
+        self.inp = gj.nn.Linear(d, d)
+        self.out = gj.nn.Linear(d, 3)
+        self.register_buffer("mask", gj.tensor(np.tril(np.ones((d, d), np.float32))))
+
+    def forward(self, x):
+        h = self.inp(x).tanh()
+        att = (h @ self.mask).softmax(dim=-1)
+        return self.out(att * h), h.sum()
+
+
+def _keyed_loop(mode: str, events: list) -> list:
+    """compile(Causal) steps, one per event, with the backward key stopping at the compiled
+    forward's outputs ("stop"), walking them value by value ("walk"), or no replay ("emit")."""
+    replay.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        if mode != "stop":
+            patch.setattr(node_walk, "add_stops", lambda *args: False)
+        if mode == "emit":
+            patch.setattr(replay, "lookup", lambda walk: None)
+        gj.manual_seed(9)
+        model = Causal()
+        run = gj.compile(model)
+        xs = {n: gj.randn(n, 6) for n in (10, 7)}
+        opt = gj.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        out = []
+        for ev in events:
+            opt.zero_grad()
+            pred, extra = run(xs[7 if ev == "batch" else 10])
+            if ev == "read_out":
+                pred.sum().item()                    # the node's output holds data
+            if ev == "inplace_out":
+                pred.mul_(2.0)                       # a new node over the output
+            loss = pred.pow(2).mean() + 1e-3 * extra
+            if ev == "retain":
+                loss.backward(retain_graph=True)
+            loss.backward()
+            grads = [p.grad.numpy().copy() for p in model.parameters()]
+            opt.step()
+            out.append((loss.item(), grads, [t.detach().numpy().copy()
+                                             for t in model.state_dict().values()]))
+        return out
+
+
+def test_backward_key_stops_at_the_compiled_forward():
+    """The compiled forward's node is keyed by its Function at its outputs (node_walk): its
+    interior is not walked; every step bitwise equal with the whole walk and with no replay,
+    also when the output is read, changed in place, or differentiated twice."""
+    events = ["plain"] * 4 + ["read_out", "plain", "inplace_out", "plain", "batch", "batch",
+                              "plain", "retain", "plain", "plain"]
+    stopped = []
+    add_stops = node_walk.add_stops
+
+    def spy(stops, node, pos, tm, reads):
+        done = add_stops(stops, node, pos, tm, reads)
+        if isinstance(tm[0], Function):
+            stopped.append(done)
+        return done
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(node_walk, "add_stops", spy)
+        stop = _keyed_loop("stop", events)
+    # plan calls from the third step on (the batch-7 calls: from the second of them), and
+    # not the in-place step (the new Mul node's input is the output: still a stop)
+    assert stopped.count(True) >= 10
+    for other in ("walk", "emit"):
+        for a, b in zip(stop, _keyed_loop(other, events)):
+            assert a[0] == b[0]
+            for u, v in zip(a[1] + a[2], b[1] + b[2]):
+                np.testing.assert_array_equal(u, v)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ir.core import is_float
+from tracer import op_memo
 from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dtype_of,
                                  norm_axis, to_tensor, user_error)
 from tracer.record import apply, torch_op
@@ -31,6 +32,20 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
     if dtype_of(t) not in ("i32", "i64"):
         raise user_error(IndexError, "tensors used as indices must be long, int, byte or bool "
                                      f"tensors, got {dtype_of(t)}")
+    data = check_index_values(t, size, dim, wrap)
+    if data is not None:
+        if wrap and (data < 0).any():
+            return tensor_from_array(np.where(data < 0, data + size, data), "i64")
+        return cast(t, "i64")
+    t = _wrapped(cast(t, "i64"), size, wrap)
+    # traced: out-of-bounds indices clamp to the axis (JAX's rule for gathers), per axis,
+    # so that a multi-axis index never lands in a neighbouring row
+    return _clamp(t, size)
+
+
+def check_index_values(t: Tensor, size: int, dim: int, wrap: bool = True):
+    """An integer index Tensor's values (computed if pending), or None when symbolic; an
+    out-of-range value is PyTorch's IndexError, naming the user's line."""
     data = t._expr.data
     if data is None and not t._expr.symbolic:
         data = np.asarray(t)        # imperative: the index is concrete, so PyTorch's check
@@ -39,13 +54,7 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
         if bad.size:
             raise user_error(IndexError, f"index {int(bad.flat[0])} is out of bounds for "
                                          f"dimension {dim} with size {size}")
-        if wrap and (data < 0).any():
-            return tensor_from_array(np.where(data < 0, data + size, data), "i64")
-        return cast(t, "i64")
-    t = _wrapped(cast(t, "i64"), size, wrap)
-    # traced: out-of-bounds indices clamp to the axis (JAX's rule for gathers), per axis,
-    # so that a multi-axis index never lands in a neighbouring row
-    return _clamp(t, size)
+    return data
 
 
 def _wrapped(t: Tensor, size: int, wrap: bool) -> Tensor:
@@ -157,12 +166,38 @@ def index_select(input, dim, index):
     d = norm_axis(dim, t.ndim)
     if t.ndim == 0:
         t = apply("reshape", t, shape=(1,))
-    idx = index_tensor(index, t.shape[d], d)
+    idx = _select_index(index, t.shape[d], d)
     if idx.ndim > 1:
         raise user_error(IndexError, "index_select(): Index is supposed to be a vector")
     idx = apply("reshape", idx, shape=(idx.numel(),))
     out = apply("gather", t, idx, axis=d)
     return apply("reshape", out, shape=()) if to_tensor(input).ndim == 0 else out
+
+
+def _select_index(index, size: int, dim: int) -> Tensor:
+    """index_tensor, except that a concrete integer Tensor's negative values are wrapped by
+    recorded ops (a select) instead of a new array: the ops recorded then depend on the
+    index's type only, so op_memo replays them (the embedding of every eager transformer
+    step) after _index_select_guard has redone the check of the values."""
+    if isinstance(index, Tensor) and not index._expr.symbolic and \
+            dtype_of(index) in ("i32", "i64"):
+        check_index_values(index, size, dim)
+        return _wrapped(cast(index, "i64"), size, True)
+    return index_tensor(index, size, dim)
+
+
+def _index_select_guard(args, kwargs):
+    """The value check of _select_index before op_memo replays index_select(input, dim,
+    index): the same IndexError as the body's."""
+    named = dict(zip(("input", "dim", "index"), args), **kwargs)
+    t, index = named.get("input"), named.get("index")
+    if isinstance(t, Tensor) and isinstance(index, Tensor) and \
+            dtype_of(index) in ("i32", "i64"):
+        d = norm_axis(named.get("dim"), t.ndim)
+        check_index_values(index, t.shape[d] if t.ndim else 1, d)
+
+
+op_memo.GUARDS["IndexSelect"] = _index_select_guard
 
 
 @torch_op("IndexAdd", saves=(2, 3))

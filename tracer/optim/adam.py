@@ -53,7 +53,23 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = zeros_like(p)
         state["step"] += 1
-        step = state["step"]
+        return self._hypers(group, state["step"])
+
+    def _shared_hypers(self, group, states):
+        # every parameter's step count equal (the same int object once the fast path ran)
+        step = states[0].get("step")
+        if type(step) is not int:
+            return None
+        for st in states:
+            s = st.get("step")
+            if s is not step and (type(s) is not int or s != step):
+                return None
+        step += 1
+        for st in states:
+            st["step"] = step
+        return self._hypers(group, step)
+
+    def _hypers(self, group, step: int) -> dict:
         inputs = (group["lr"], group["betas"], group["eps"], group["weight_decay"])
         # the previous parameter's values when computed from the same objects and step: the
         # same value objects let the step share their arrays (base.Optimizer._step_group)

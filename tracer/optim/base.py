@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
-
 from ir import TensorType
-from ir.core import DTYPES, dtype_of_numpy
+from ir.core import dtype_of_numpy
 
 from tracer import pipeline
-from tracer.autograd import views
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.creation import tensor
 from tracer.expr import build_function, data_exprs, param_expr
+from tracer.optim import fast_step
+from tracer.optim.step_arrays import assign as _assign
+from tracer.optim.step_arrays import same_objects as _same_objects
+from tracer.optim.step_arrays import scalar_arrays as _scalar_arrays
 from tracer.tensor import Tensor, realize, tensor_from_array
 
 __all__ = ["Optimizer"]
@@ -57,6 +58,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self._programs: dict = {}
         self._last_program = None                # (key, program) of the last step
+        self._fast_plans: dict = {}              # id(group) -> fast_step.GroupPlan
         self._new_state_names: dict = {}
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -111,7 +113,7 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p._grad is not None]
-                if params:
+                if params and not fast_step.follow(self, group, params):
                     self._step_group(group, params)
         return loss
 
@@ -124,6 +126,13 @@ class Optimizer:
     def _prepare(self, p: Tensor, group: dict) -> dict:
         """Updates p's step bookkeeping; returns its hyperparameters as Python floats."""
         raise NotImplementedError
+
+    # Optional: the hyperparameters every parameter of the group reads this step, from the
+    # group and the parameters' state dicts (already initialised), with the step's bookkeeping
+    # done (step counts advanced); or None, before changing anything, when the parameters
+    # would not all read the same values. Defined, it lets a repeating step skip _prepare
+    # (tracer/optim/fast_step.py).
+    _shared_hypers = fast_step.no_shared_hypers
 
     def _update(self, p: Tensor, grad: Tensor, state: dict, h: dict, flags: tuple):
         """PyTorch's update of one parameter: returns (new p, new tensor state)."""
@@ -167,14 +176,17 @@ class Optimizer:
                                slots, names, hypers, flags)
             self._store(params, [self._new_state_names.pop(id(p)) for p in params],
                         [t._expr for t in outs])
+            self._fast_plans.pop(id(group), None)
             return
         key = (flags, tuple([e.value.type for e in exprs]),
                tuple([a.dtype.str for a in scalars]), tuple(slots), tuple(map(tuple, names)),
                tuple(map(tuple, hypers)))
-        run, out_names, out_types = self._program(key, params, tensors, scalars, slots, names,
-                                                  hypers, flags)
+        program = self._program(key, params, tensors, scalars, slots, names, hypers, flags)
+        run, out_names, out_types = program
         arrays = run(realize(exprs) + scalars)
         self._store(params, out_names, data_exprs(arrays, out_types))
+        fast_step.learn(self, group, params, names, out_names, key[1], flags, hypers, slots,
+                        scalars, program)
 
     def _apply(self, params, tensors, scalars, slots, names, hypers, flags) -> list[Tensor]:
         """_update of every parameter, on the given Tensors (each parameter's hyperparameters
@@ -283,51 +295,3 @@ def _loaded_state(p: Tensor, name: str, value):
     if isinstance(value, Tensor):
         return tensor(value.detach().numpy().copy(), dtype=p.dtype)
     return value
-
-
-# (dtype, hyperparameter values) -> their 0-d arrays: SGD's are the same every step
-_SCALARS: dict = {}
-
-
-def _scalar_arrays(dtype: str, values: tuple) -> list[np.ndarray]:
-    # floats by their bits (-0.0 is not 0.0, NaN finds itself)
-    parts = []
-    for v in values:
-        t = type(v)
-        if t is float:
-            parts.append(v.hex())
-        elif t is int or t is bool:
-            parts.append((t, v))
-        else:
-            return [np.asarray(v).astype(DTYPES[dtype]) for v in values]
-    key = (dtype, tuple(parts))
-    hit = _SCALARS.get(key)
-    if hit is None:
-        if len(_SCALARS) >= 1024:             # Adam's bias corrections change every step
-            _SCALARS.clear()
-        hit = _SCALARS[key] = [np.asarray(v).astype(DTYPES[dtype]) for v in values]
-        for a in hit:
-            a.flags.writeable = False
-    return hit
-
-
-def _same_objects(a: tuple, b: tuple) -> bool:
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b):
-        if x is not y:
-            return False
-    return True
-
-
-def _assign(t: Tensor, expr):
-    st = t._storage
-    members = st.members
-    if members is None:
-        t._expr = expr
-    elif len(members) == 1 and t._member is None:
-        t._expr = expr                # views.assign's hot case, inline: the storage's only
-        st.root_expr = expr           # tensor, its whole value (a Parameter, every step)
-    else:
-        views.assign(t, expr)
-    st.version += 1

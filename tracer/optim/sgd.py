@@ -1,7 +1,7 @@
 """SGD: momentum, dampening, Nesterov, weight decay, maximize (torch/optim/sgd.py)."""
 from __future__ import annotations
 
-from tracer.optim.base import Optimizer, required
+from tracer.optim.base import Optimizer, _same_objects, required
 
 __all__ = ["SGD"]
 
@@ -20,6 +20,7 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        self._last_hypers = None          # (the group's objects, _prepare's result)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, foreach=foreach,
@@ -34,6 +35,17 @@ class SGD(Optimizer):
         return {"lr": group["lr"], "momentum": group["momentum"],
                 "one_minus_dampening": 1 - group["dampening"],
                 "weight_decay": group["weight_decay"]}
+
+    def _shared_hypers(self, group, states):
+        # the same dict while the group's values are the same objects: the step then reuses
+        # its 0-d arrays without keying the values again
+        inputs = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
+        last = self._last_hypers
+        if last is not None and _same_objects(inputs, last[0]):
+            return last[1]
+        hypers = self._prepare(None, group)
+        self._last_hypers = (inputs, hypers)
+        return hypers
 
     def _update(self, p, grad, state, h, flags):
         use_momentum, decay, nesterov, maximize = flags
