@@ -19,6 +19,7 @@ from __future__ import annotations
 from codegen.lower import scalar_rules
 
 MAX_PIECES = 8      # loops per innermost range: bounds the code emitted per nest body
+STATS = {"split_loops": 0, "piece_reads": 0}     # emitted (tests count them)
 
 
 def cuts(roots: list, producers: dict, buffers: dict, space: tuple) -> list[int]:
@@ -56,6 +57,7 @@ def ranges(start: int, stop: int, points: list[int]) -> list[tuple[int, int]]:
     """[start, stop) cut at the points inside it, as consecutive (lo, hi) pairs."""
     inner = [p for p in points if start < p < stop]
     bounds = [start, *inner, stop]
+    STATS["split_loops"] += len(inner) > 0
     return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
 
 
@@ -67,6 +69,7 @@ def piece_in_range(op, known):
     for x in op.inputs:
         size = x.shape[op.params["axis"]]
         if offset <= lo and hi <= offset + size and size and x.type.size:
+            STATS["piece_reads"] += 1
             return x, offset
         offset += size
     return None
