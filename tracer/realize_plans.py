@@ -19,6 +19,9 @@ graph once, not three times. A graph the walk does not key takes the separate pa
 """
 from __future__ import annotations
 
+import math
+import sys
+
 from tracer import structure_key
 from tracer.errors import TracerError
 from tracer.expr import build_function, live_siblings
@@ -49,11 +52,67 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
             return None             # live siblings (an RNN's final state): the old passes
         if e.recorded and id(e) not in ids:
             extra.append(e)
+    extra += held_products(walk, ids)
     if extra:
         roots = roots + extra
         walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
     _LAST[0] = None if extra else (roots, walk)
     return roots, _run_walk(roots, walk, run)
+
+
+# a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read
+HELD_PRODUCT_MACS = 1 << 20
+
+
+def held_products(walk: Walk, roots: set) -> list:
+    """Pending results of large matrix products in walk that something outside the graph
+    holds (a Tensor the user named), to be computed and kept along with the read.
+
+    A read computes its roots only; a value it passed through stays pending and is computed
+    again by the next read that needs it. pytorch/tutorials' two_layer_net_tensor.py reads
+    the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without this the
+    next read redoes that product (3 products a step instead of 2). A kept product is
+    marked recorded, so settling it keeps its op: it may sit inside an autograd graph."""
+    found = [e for e in walk.exprs
+             if e.data is None and e.op is not None and id(e) not in roots
+             and e.op.prim.name == "dot_general" and _macs(e) >= HELD_PRODUCT_MACS]
+    if not found:
+        return []
+    uses = dict.fromkeys([id(e) for e in found], 0)
+    for e in walk.exprs:
+        if e.data is None and e.op is not None:
+            for a in e.args:
+                if id(a) in uses:
+                    uses[id(a)] += 1
+    _count_capture_refs(uses)
+    held = []
+    for e in found:
+        # references: the graph's uses, step capture's lists, walk.exprs, found, this
+        # loop's name and the call's argument; any more is a holder outside the graph
+        if sys.getrefcount(e) > uses[id(e)] + 4:
+            e.recorded = True
+            held.append(e)
+    return held
+
+
+def _count_capture_refs(uses: dict):
+    """Adds to uses the references step capture keeps to the results and operands of this
+    cycle's and the last cycle's calls (tracer/step_tape.py State)."""
+    # looked up, not imported: step_tape imports modules that import this one
+    step_tape = sys.modules.get("tracer.step_tape")
+    if step_tape is None:
+        return
+    s = step_tape.state()
+    for exprs in (*s.outs, *s.prev_outs, s.ext, s.prev_ext):
+        for e in exprs:
+            if id(e) in uses:
+                uses[id(e)] += 1
+
+
+def _macs(e) -> int:
+    contract = e.op.params["contract"][0]
+    shape = e.args[0].value.type.shape
+    return e.value.type.size * math.prod(shape[a] for a in contract)
 
 
 # the (roots, Walk) of the last read, when it computed nothing but its roots (step_capture)
