@@ -43,16 +43,17 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     if walk is None:
         return None
     ids = {id(r) for r in roots}
-    extra = []
+    candidates = []
     for e in walk.exprs:
         op = e.op
         if op is None or e.data is not None:
             continue
         if len(op.results) > 1:
             return None             # live siblings (an RNN's final state): the old passes
-        if e.recorded and id(e) not in ids:
-            extra.append(e)
-    extra += held_products(walk, ids)
+        if id(e) not in ids and (e.recorded or (op.prim.name == "dot_general"
+                                                and _macs(e) >= HELD_PRODUCT_MACS)):
+            candidates.append(e)
+    extra = held(walk, candidates) if candidates else []
     if extra:
         roots = roots + extra
         walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
@@ -60,39 +61,38 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     return roots, _run_walk(roots, walk, run)
 
 
-# a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read
+# a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read (held)
 HELD_PRODUCT_MACS = 1 << 20
 
 
-def held_products(walk: Walk, roots: set) -> list:
-    """Pending results of large matrix products in walk that something outside the graph
-    holds (a Tensor the user named), to be computed and kept along with the read.
+def held(walk: Walk, candidates: list) -> list:
+    """The candidates (pending Exprs of walk, not roots) that something outside the graph
+    holds, to be computed and kept along with the read: autograd-node outputs (a node
+    holds them: a backward() after `print(loss)` starts from them instead of redoing the
+    forward) and results of large matrix products a Tensor the user named holds.
 
     A read computes its roots only; a value it passed through stays pending and is computed
     again by the next read that needs it. pytorch/tutorials' two_layer_net_tensor.py reads
-    the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without this the
-    next read redoes that product (3 products a step instead of 2). A kept product is
-    marked recorded, so settling it keeps its op: it may sit inside an autograd graph."""
-    found = [e for e in walk.exprs
-             if e.data is None and e.op is not None and id(e) not in roots
-             and e.op.prim.name == "dot_general" and _macs(e) >= HELD_PRODUCT_MACS]
-    if not found:
-        return []
-    uses = dict.fromkeys([id(e) for e in found], 0)
+    the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without keeping
+    h the next read redoes that product (3 products a step instead of 2). A view nobody
+    holds any more (`x.t()` inside `x.t().mm(g)`) is not computed, as before it was. A
+    kept product is marked recorded, so settling it keeps its op: it may sit inside an
+    autograd graph."""
+    uses = dict.fromkeys([id(e) for e in candidates], 0)
     for e in walk.exprs:
         if e.data is None and e.op is not None:
             for a in e.args:
                 if id(a) in uses:
                     uses[id(a)] += 1
     _count_capture_refs(uses)
-    held = []
-    for e in found:
-        # references: the graph's uses, step capture's lists, walk.exprs, found, this
+    kept = []
+    for e in candidates:
+        # references: the graph's uses, step capture's lists, walk.exprs, candidates, this
         # loop's name and the call's argument; any more is a holder outside the graph
         if sys.getrefcount(e) > uses[id(e)] + 4:
             e.recorded = True
-            held.append(e)
-    return held
+            kept.append(e)
+    return kept
 
 
 def _count_capture_refs(uses: dict):

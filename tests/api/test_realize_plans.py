@@ -70,7 +70,7 @@ def test_reading_a_traced_value_still_raises():
         gj.jit(lambda t: (t * 2.0).item())(gj.tensor([1.0]))
 
 
-# ---- a read keeps the large products the user holds (realize_plans.held_products) --------
+# ---- a read keeps what the user holds of its graph (realize_plans.held) -----------------
 
 def _products(rng, n=64, k=200, m=100):
     return gj.tensor(rng.standard_normal((n, k)).astype(np.float32)), \
@@ -90,14 +90,27 @@ def test_a_read_keeps_a_large_product_the_user_holds():
 
 def test_a_read_does_not_keep_a_product_only_the_graph_uses(monkeypatch):
     kept = []
-    find = realize_plans.held_products
-    monkeypatch.setattr(realize_plans, "held_products",
-                        lambda walk, roots: kept.append(find(walk, roots)) or kept[-1])
+    find = realize_plans.held
+    monkeypatch.setattr(realize_plans, "held",
+                        lambda walk, candidates: kept.append(find(walk, candidates)) or kept[-1])
     x, w = _products(np.random.default_rng(1))
     x.mm(w).relu().sum().item()
     h = x.mm(w)
     h.relu().sum().item()
     assert [len(k) for k in kept] == [0, 1] and kept[1][0] is h._expr
+
+
+def test_a_view_is_computed_at_a_read_only_while_something_holds_it(monkeypatch):
+    kept = []
+    find = realize_plans.held
+    monkeypatch.setattr(realize_plans, "held",
+                        lambda walk, candidates: kept.append(find(walk, candidates)) or kept[-1])
+    x, g = gj.tensor(np.ones((3, 2), np.float32)), gj.tensor(np.ones((3, 4), np.float32))
+    x.t().mm(g).sum().item()
+    v = x.t()
+    v.mm(g).sum().item()
+    assert [len(k) for k in kept] == [0, 1] and v._expr.data is not None
+    np.testing.assert_array_equal(v.numpy(), np.ones((2, 3), np.float32))
 
 
 def _hand_written_steps(steps: int):
