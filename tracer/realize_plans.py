@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
+from itertools import chain
 
 from tracer import structure_key
 from tracer.errors import TracerError
@@ -78,35 +80,32 @@ def held(walk: Walk, candidates: list) -> list:
     holds any more (`x.t()` inside `x.t().mm(g)`) is not computed, as before it was. A
     kept product is marked recorded, so settling it keeps its op: it may sit inside an
     autograd graph."""
-    uses = dict.fromkeys([id(e) for e in candidates], 0)
-    for e in walk.exprs:
-        if e.data is None and e.op is not None:
-            for a in e.args:
-                if id(a) in uses:
-                    uses[id(a)] += 1
-    _count_capture_refs(uses)
+    uses = Counter(chain.from_iterable([e.args for e in walk.exprs
+                                        if e.data is None and e.op is not None]))
+    _count_capture_refs(uses, candidates)
     kept = []
     for e in candidates:
-        # references: the graph's uses, step capture's lists, walk.exprs, candidates, this
-        # loop's name and the call's argument; any more is a holder outside the graph
-        if sys.getrefcount(e) > uses[id(e)] + 4:
+        # references: the graph's uses, step capture's lists, walk.exprs, candidates, the
+        # key in uses, this loop's name and the call's argument; any more is a holder
+        if sys.getrefcount(e) > uses[e] + 5:
             e.recorded = True
             kept.append(e)
     return kept
 
 
-def _count_capture_refs(uses: dict):
-    """Adds to uses the references step capture keeps to the results and operands of this
-    cycle's and the last cycle's calls (tracer/step_tape.py State)."""
+def _count_capture_refs(uses: Counter, candidates: list):
+    """Adds to uses the references step capture keeps to the candidates among the results
+    and operands of this cycle's and the last cycle's calls (tracer/step_tape.py State)."""
     # looked up, not imported: step_tape imports modules that import this one
     step_tape = sys.modules.get("tracer.step_tape")
     if step_tape is None:
         return
     s = step_tape.state()
+    wanted = {id(e) for e in candidates}
     for exprs in (*s.outs, *s.prev_outs, s.ext, s.prev_ext):
         for e in exprs:
-            if id(e) in uses:
-                uses[id(e)] += 1
+            if id(e) in wanted:
+                uses[e] += 1
 
 
 def _macs(e) -> int:
