@@ -29,7 +29,7 @@ import time
 import weakref
 
 from ir.core import Function, walk_ops
-from runtime import config, phases, tiers
+from runtime import config, notes, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -84,23 +84,12 @@ def remember_source_hash(directory: str):
     if _SOURCE_HASH is not None:
         return
     stats = [(label, os.stat(path)) for label, path in _source_files()]
-    stamp = hashlib.sha256(repr([(label, st.st_size, st.st_mtime_ns)
-                                 for label, st in stats]).encode()).hexdigest()[:32]
-    note = os.path.join(directory, f"source-{stamp}.txt")
-    try:
-        text = read_private_file(note).decode("ascii")
-        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
-            _SOURCE_HASH = text
-            return
-    except (OSError, CorruptEntry, UnicodeDecodeError):
-        pass
-    for old in os.listdir(directory):            # one note at a time: the source changed
-        if old.startswith("source-") and old.endswith(".txt"):
-            _unlink(os.path.join(directory, old))
-    try:
-        write_atomic(directory, note, source_hash().encode("ascii"))
-    except OSError:
-        pass                                      # a read-only cache: hash every time
+    stamp = repr([(label, st.st_size, st.st_mtime_ns) for label, st in stats])
+    text = notes.recall(directory, "source", stamp)
+    if text is not None and len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        _SOURCE_HASH = text
+        return
+    notes.remember(directory, "source", stamp, source_hash())
 
 
 _SOURCE_HASH = None
