@@ -375,7 +375,8 @@ def compiled_object(text: str, machine, symbol: str) -> tuple:
 
 def linked(obj: bytes, machine, built: dict):
     """The MCJIT running obj: built["jit"] when obj was just compiled here (compiled_object),
-    else a new one (owning machine) that obj is added to, finalised."""
+    else a new one (owning machine(), which should be at level 0: an MCJIT compiles its empty
+    first module when finalised, ~1 ms at level 2, ~0.35 at 0) that obj is added to."""
     import llvmlite.binding as llvm
     jit = built.get("jit")
     if jit is not None:

@@ -1,5 +1,6 @@
 """The disk cache of object code: hits across processes, corrupt entries rebuilt, the
 directory's permissions, the environment variables and the key."""
+import gc
 import hashlib
 import hmac
 import logging
@@ -13,7 +14,7 @@ import pytest
 
 import runtime
 from ir.interpret import interpret
-from runtime import blas, blas_split, cache_entry
+from runtime import blas, blas_split, cache_entry, engine
 from runtime import disk_cache as cache
 from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
 from tests.codegen.test_perf_gemm import dot_fn
@@ -75,6 +76,22 @@ def test_after_clear_cache_the_code_comes_from_disk(cache_dir):
     check_runs(second, fn)
     assert second.kernel.entry == first.kernel.entry
     assert second.llvm_ir == first.llvm_ir          # lowered again only when asked
+
+
+def test_a_hit_links_with_a_machine_that_compiles_nothing(cache_dir):
+    """Object code from the disk is JIT-linked by an MCJIT whose machine is at level 0 (it
+    only compiles its empty first module): counted as a link, not as a machine-code level,
+    and the results are the built code's bits."""
+    fn = softplus(9)
+    x = np.linspace(-3, 3, 9)
+    built = [a.copy() for a in runtime.compile(fn)(x)]
+    runtime.clear_cache()
+    gc.collect()                                    # the built code is freed: a real load
+    links, machines = engine.links[0], dict(engine.machines)
+    loaded = runtime.compile(fn)
+    assert "disk cache" in loaded.origin
+    assert engine.links[0] == links + 1 and engine.machines == machines
+    assert [a.tobytes() for a in loaded(x)] == [a.tobytes() for a in built]
 
 
 SCRIPT = """
