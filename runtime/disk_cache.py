@@ -237,8 +237,9 @@ class DiskCache:
         self._remember(header["entry"], objects, header.get("imports", []))
         kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
                               vmath)
+        # NOTE: an entry written before "pool" was recorded may use it
         exe = Executable(fn, kernel, addresses[0], bool(header["trampoline"]), bounds_check,
-                         engine)
+                         engine, uses_pool=bool(header.get("pool", True)))
         engine.hold(exe, symbols[0])
         self.hits += 1
         self._log(f"disk cache hit for @{fn.name} ({os.path.basename(path)[:12]}): loaded in "
@@ -264,7 +265,7 @@ class DiskCache:
             return _noted(exe, f"disk cache miss: {reason}; not stored")
         objects, imports = self._known[entry]
         header = {"entry": entry, "workspace_bytes": exe.kernel.workspace_bytes,
-                  "trampoline": exe.has_trampoline,
+                  "trampoline": exe.has_trampoline, "pool": exe.uses_pool,
                   "imports": imports, "function": fn.name, "key": full_key}
         try:
             write_atomic(directory, path, pack_entry(header, objects, secret))

@@ -94,6 +94,23 @@ def test_a_hit_links_with_a_machine_that_compiles_nothing(cache_dir):
     assert [a.tobytes() for a in loaded(x)] == [a.tobytes() for a in built]
 
 
+def test_an_entry_records_whether_its_kernel_uses_the_pool(cache_dir):
+    fn = softplus(11)
+    built = runtime.compile(fn)
+    assert built.uses_pool is False and runtime.uses_pool(built.llvm_ir) is False
+    (entry,) = entries(cache_dir)
+    header, objects = unpack_entry(entry.read_bytes(), secret())
+    assert header["pool"] is False
+    del header["pool"]                     # an entry written before the field existed
+    entry.write_bytes(pack_entry(header, objects, secret()))
+    runtime.clear_cache()
+    del built
+    gc.collect()
+    old = runtime.compile(fn)
+    assert "disk cache" in old.origin and old.uses_pool is True      # assumed: it may
+    check_runs(old, fn)
+
+
 SCRIPT = """
 import sys, numpy as np, runtime, ir
 fn = ir.parse(sys.stdin.read())
