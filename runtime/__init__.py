@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from ir.core import Function, walk_ops
 from ir.passes import optimize as optimize_function
-from runtime import config, phases, prepare, threads, tiers
+from runtime import config, phases, threads, tiers
 from runtime.compile_cache import CompileCache, canonical_text
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
                             target_from_env)
-from runtime.executable import (TRAMPOLINE_OK, TUPLE_ITEMS, BoundsError, Executable,
-                                InterpretedExecutable)
+from runtime.executable import BoundsError, Executable, InterpretedExecutable
 
 _CACHE = CompileCache()
 threads.reinit_after_fork(_CACHE)    # its lock is held for a whole compile
@@ -51,9 +50,6 @@ def externals(fn: Function | None = None) -> Externals:
 def build_executable(fn: Function, kernel: KernelSource | None = None,
                      bounds_check: bool = False, vmath: bool = True) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
-    if kernel is None:
-        # the trampolines and the pool on a second thread while this one lowers fn
-        prepare.start(fn, TUPLE_ITEMS if TRAMPOLINE_OK else None)
     with phases.phase("import codegen"):
         from codegen import lower_function  # NOTE: late: a disk-cache hit needs no codegen
     if kernel is None:

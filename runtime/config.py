@@ -28,9 +28,6 @@ the "gradjit" logger.
     GRADJIT_OPT_LEVEL=3              the LLVM pipeline for every kernel: `tiered` (default:
                                      O1 for programs of loops O3 does no better, O3 for the
                                      rest; runtime/tiers.py), `3` (always O3) or `1`
-    GRADJIT_PREPARE=0                build the call trampolines and the thread pool on the
-                                     compiling thread, not on a second one while it
-                                     generates the first kernel (runtime/prepare.py)
 
 The environment is read once, when this module is imported (with gradjit). The hot path of
 a cached call asks `plain_native()`, which must cost no more than a global read: a lookup
@@ -63,7 +60,6 @@ VARIABLES = {
     "GRADJIT_TARGET_CPU": "",
     "GRADJIT_TARGET_FEATURES": "",
     "GRADJIT_OPT_LEVEL": "tiered",
-    "GRADJIT_PREPARE": "1",
 }
 OPT_LEVELS = ("tiered", "3", "1")
 BACKENDS = ("native", "interpret")
@@ -164,10 +160,6 @@ def bounds_check() -> bool:
 
 def disk_cache() -> bool:
     return _flag("GRADJIT_DISK_CACHE")
-
-
-def prepare_enabled() -> bool:
-    return _flag("GRADJIT_PREPARE")
 
 
 def cache_dir() -> str:

@@ -85,19 +85,6 @@ def _compile() -> dict | None:
     return funcs
 
 
-def needs_compile() -> bool:
-    """Whether a threaded call would still have to link or compile the pool's code."""
-    return _functions is None and not _unavailable and cores() > 1
-
-
-def compile_only():
-    """Links (or compiles) the pool's code without starting workers (runtime/prepare.py)."""
-    global _functions
-    with _lock:
-        if _functions is None and not _unavailable:
-            _functions = _compile()
-
-
 def run_address(threads: int) -> int:
     """The address of gj_pool_run with workers for `threads` threads started, or 0 when the
     tasks should run inline (threads <= 1, one core, or no pool on this platform)."""

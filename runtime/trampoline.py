@@ -23,7 +23,6 @@ import; `available()` is False when a probe failed, and calls take the ctypes po
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 
 import llvmlite
@@ -155,22 +154,6 @@ def module_text(tuple_items: int) -> str:
                       kernel_at=fastcall.KERNEL_AT, count_at=fastcall.COUNT_AT,
                       modes_at=fastcall.MODES_AT, inline=fastcall.INLINE,
                       read_only=fastcall.READ_ONLY, not_writeable=~fastcall.WRITEABLE)
-
-
-def _after_fork_in_child():
-    """A fork while another thread built the trampolines (runtime/prepare.py) must not
-    leave the child a lock nobody will release."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def ready() -> bool:
-    """Whether the trampolines are linked (or known to be unavailable)."""
-    return _state["addresses"] is not None or _state["failed"]
 
 
 def addresses(tuple_items: int) -> tuple[int, int] | None:
