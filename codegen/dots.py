@@ -39,6 +39,7 @@ from typing import Callable
 
 from llvmlite import ir as ll
 
+from codegen import small_gemm
 from codegen.gemm_split import Call, emit_split, gemm_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, I64, for_nest, i64, on_one_thread
@@ -307,6 +308,12 @@ def _gemm(k: KernelCall):
                       ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
 
     ctx = k.em.ctx
+    if small_gemm.fits(math.prod(plan.batch_shape), m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
+        def offset(bld, p, dims, side):
+            return _offset(bld, p, dims, strides[side], a.elem)
+        small_gemm.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
+                        a.elem, offset)
+        return
     exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
     split = None if ctx.bounds_check else \
         gemm_split(math.prod(plan.batch_shape), m, n, plan.k, exact)

@@ -19,6 +19,7 @@ from llvmlite import ir as ll
 
 from codegen.affine_index import emit_affine, in_range_form
 from codegen.buffers import Buffer, KernelContext, storage_type
+from codegen.concat_split import piece_in_range
 from codegen.loops import I1, I64, delinearize, for_nest, for_range, i64, linearize
 from codegen.lower import (LLVM_TYPES, compare, const, convert_value, is_float_type, scalar_rule,
                            scalar_rules)
@@ -48,6 +49,7 @@ class Elemental:
         self.buffers = buffers          # Value -> Buffer
         self.producers = producers      # Value -> Op (for values computed elementally)
         self.memo = [{}]
+        self.known = {}                 # id(loop variable) -> (variable, lo, hi): its range
 
     def index(self, shape, dims) -> Index:
         return Index(shape, dims, linearize(self.bld, dims, shape))
@@ -215,6 +217,12 @@ def _pad(em, op, idx):
 def _concatenate(em, op, idx):
     axis, bld = op.params["axis"], em.bld
     d, offset, pieces = idx.dims[axis], 0, []
+    known = em.known.get(id(d))
+    piece = piece_in_range(op, known[1:]) if known is not None and known[0] is d else None
+    if piece is not None:       # the loop was split at the boundaries (codegen.concat_split)
+        x, offset = piece
+        dims = idx.dims[:axis] + [bld.sub(d, i64(offset)) if offset else d] + idx.dims[axis + 1:]
+        return em.gen(x, em.index(x.shape, dims))
     for x in op.inputs:
         size = x.shape[axis]
         if size and x.type.size:

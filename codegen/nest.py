@@ -38,6 +38,7 @@ import math
 
 from llvmlite import ir as ll
 
+from codegen import concat_split
 from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
 from codegen.fusion import LoopNest
@@ -81,6 +82,7 @@ class NestEmitter:
             self.split = plan_split(nest.space, list(reds), cost)
         self.rows = None                # (axis, begin, end) while emitting one task's rows
         self.glue_only = False          # the function holds only a light parallel dispatch
+        self.cuts = concat_split.cuts(nest.roots, producers, buffers, nest.space)
 
     def emit(self):
         if self.split is not None:
@@ -300,8 +302,11 @@ class NestEmitter:
         (element start + i in lane i % LANES) when the nest has lanes."""
         bld = self.bld
         if not self.strip_mine:
-            with for_range(bld, iadd(bld, start, count), f"n{self.inner}", start=start) as i:
-                self._inside(dims + [i], None)
+            for lo, hi in self._pieces(start, count):
+                with for_range(bld, hi, f"n{self.inner}", start=lo) as i:
+                    if isinstance(hi, int):
+                        self.em.known[id(i)] = (i, lo, hi)
+                    self._inside(dims + [i], None)
             return
         chunks = idiv(bld, count, LANES)
         if chunks != 0 and self.blocked:
@@ -321,6 +326,12 @@ class NestEmitter:
         with for_range(bld, iadd(bld, start, count), "tail", start=tail) as i:
             self._inside(dims + [i], isub(bld, i, tail))
         self._count(isub(bld, iadd(bld, start, count), tail))
+
+    def _pieces(self, start, count) -> list:
+        """The innermost range, cut where a concatenate along it changes piece."""
+        if self.cuts and isinstance(start, int) and isinstance(count, int):
+            return concat_split.ranges(start, start + count, self.cuts)
+        return [(start, iadd(self.bld, start, count))]
 
     def _chunks(self, dims: list, start, first, stop):
         """Chunks [first, stop) of LANES elements from start, one lane loop each."""

@@ -19,7 +19,14 @@ from __future__ import annotations
 import weakref
 
 from ir import Function, Op, Value
+from tracer import pending_expr
 from tracer.expr import Expr, _frozen_params, apply_op
+from tracer.pending_expr import PendingExpr
+
+_new = object.__new__
+_set_recipe = pending_expr._ARGS.__set__
+# results returned pending, and replays materialised later (tests)
+STATS = {"pending_calls": 0, "materialised": 0}
 
 
 def fresh_results(fn: Function) -> bool:
@@ -31,7 +38,7 @@ def fresh_results(fn: Function) -> bool:
 
 class FunctionReplay:
     """fn, prepared to be recorded on Exprs many times (see the module docstring)."""
-    __slots__ = ("steps", "results", "n_params", "fresh_results", "straight")
+    __slots__ = ("steps", "results", "n_params", "fresh_results", "straight", "types")
 
     def __init__(self, fn: Function):
         slot: dict[Value, int] = {v: i for i, v in enumerate(fn.params)}
@@ -44,6 +51,7 @@ class FunctionReplay:
             for r in op.results:
                 slot[r] = len(slot)
         self.steps = steps
+        self.types = {i: r.type for r, i in slot.items()}        # slot -> type
         self.results = [slot[r] for r in fn.results]
         self.n_params = len(fn.params)
         self.fresh_results = fresh_results(fn)
@@ -86,6 +94,63 @@ class FunctionReplay:
                 new.exprs = [weakref.ref(e) for e in outs]
             slots.extend(outs)
         return [slots[i] for i in self.results]
+
+
+    def pending(self, args: list[Expr]) -> list[Expr] | None:
+        """fn's results on args as pending Exprs (tracer/pending_expr.py): their values and
+        types are real, the Ops and interior Exprs are built (by `materialise_pending`) only
+        when something reads a result's op or args; None when that does not apply (symbolic
+        arguments, control flow, a result that is not a new value).
+        NOTE: a training step whose backward replays never reads them: the transformer
+        block's forward then makes 15 objects instead of ~270."""
+        if self.straight is None or not self.fresh_results or len(args) != self.n_params \
+                or any([a.symbolic for a in args]):
+            return None
+        STATS["pending_calls"] += 1
+        made, refs = [], []
+        recipe = (self, tuple(args), False, refs)     # (False: pending_expr calls us)
+        for slot in self.results:
+            e = _new(PendingExpr)
+            e.value = Value(self.types[slot])
+            _set_recipe(e, recipe)
+            e.data = None
+            e.symbolic = e.recorded = False
+            refs.append((slot, weakref.ref(e)))
+            made.append(e)
+        return made
+
+    def materialise_pending(self, args: tuple, outs: list) -> None:
+        """Builds the Ops and Exprs the replay would have built for args, giving the still
+        pending results among outs ((slot, weakref), ...) their op and args (they become
+        plain Exprs, as pending_expr.materialise does for an op template)."""
+        STATS["materialised"] += 1
+        wanted = {}
+        for slot, ref in outs:
+            x = ref()
+            if type(x) is PendingExpr:
+                wanted[slot] = x
+        slots = list(args)
+        for op, refs, types, frozen in self.steps:
+            ins = tuple([slots[r] for r in refs])
+            n = len(slots)
+            mine = [wanted.get(n + k) for k in range(len(types))]
+            values = tuple([Value(t) if p is None else p.value for p, t in zip(mine, types)])
+            new = Op(op.prim, tuple([a.value for a in ins]), values, dict(op.params), (),
+                     op.loc)
+            new.frozen = frozen
+            made = [Expr(v, new, ins, None, False) if p is None else _adopt(p, new, ins)
+                    for p, v in zip(mine, values)]
+            if len(made) > 1:        # realize() computes live siblings along (expr._results)
+                new.exprs = [weakref.ref(e) for e in made]
+            slots.extend(made)
+
+
+def _adopt(e: PendingExpr, op: Op, args: tuple) -> Expr:
+    """The pending result e given its op and args: a plain Expr from here on."""
+    pending_expr._OP.__set__(e, op)
+    _set_recipe(e, args)
+    e.__class__ = Expr
+    return e
 
 
 def _straight_line(steps: list, results: list, n_params: int):

@@ -81,6 +81,9 @@ def materialise(e: Expr):
         return
     template, slots, loc, outs = _ARGS.__get__(e)
     STATS["materialised"] += 1
+    if loc is False:    # a whole Function's results (fn_replay.FunctionReplay.pending)
+        template.materialise_pending(slots, outs)
+        return
     if type(outs) is int:
         wanted = {outs: e}
     else:

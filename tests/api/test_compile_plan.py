@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 import gradjit as gj
 from tests.gradcheck import numeric_grad
 from ir import Function
-from tracer import compile as compile_mod
+from tracer import compile as compile_mod, fn_replay
 from tracer.autograd import node_walk, replay
-from tracer.expr import apply_function, param_expr
+from tracer.expr import Expr, apply_function, param_expr
 from tracer.fn_replay import FunctionReplay
+from tracer.pending_expr import PendingExpr
 from tracer.staging import to_expr
 
 
@@ -386,3 +387,74 @@ def test_backward_key_stops_at_the_compiled_forward():
             assert a[0] == b[0]
             for u, v in zip(a[1] + a[2], b[1] + b[2]):
                 np.testing.assert_array_equal(u, v)
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 5), m=st.integers(1, 4), read=st.sampled_from([0, 1]))
+def test_pending_forward_builds_what_the_replay_records(n, m, read):
+    """FunctionReplay.pending: results with real types and no Ops until one is read; then
+    the graph (both results, siblings of one sort op included) is the replay's, and the
+    other result, still pending, is adopted by the same build."""
+    fun = _programs()[0]
+    x, w = gj.randn(n, m), gj.randn(m, m)
+    fn = gj.jit(fun).trace_ir(x, w)
+    args = [to_expr(x), to_expr(w)]
+    replay = FunctionReplay(fn)
+    want = replay(args)
+    before = dict(fn_replay.STATS)
+    got = replay.pending(args)
+    assert fn_replay.STATS["pending_calls"] == before["pending_calls"] + 1
+    assert [type(g) for g in got] == [PendingExpr] * len(got)
+    assert [g.type for g in got] == [e.type for e in want]
+    assert fn_replay.STATS["materialised"] == before["materialised"]
+    assert got[read].op is not None                      # the read builds the interior
+    assert fn_replay.STATS["materialised"] == before["materialised"] + 1
+    assert all(type(g) is Expr for g in got)             # both adopted by the one build
+    assert _describe(got, args) == _describe(want, args)
+    assert fn_replay.STATS["materialised"] == before["materialised"] + 1
+    assert replay.pending([param_expr(a.type) for a in args]) is None   # symbolic: no
+
+
+def test_replayed_training_steps_build_no_forward_interior(monkeypatch):
+    """compile(Causal) steps whose backward replays never build the forward's Ops; steps
+    that must walk (hook on the output, an output read op by op) build them once; every
+    step bitwise equal to the same loop with the pending forward turned off."""
+    events = ["plain"] * 5 + ["hook", "plain", "plain", "retain", "plain"]
+
+    def loop(pending: bool):
+        replay.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            if not pending:
+                patch.setattr(FunctionReplay, "pending", lambda self, args: None)
+            gj.manual_seed(11)
+            model = Causal()
+            run = gj.compile(model)
+            x = gj.randn(10, 6)
+            opt = gj.optim.AdamW(model.parameters(), lr=0.05)
+            out, built = [], []
+            for ev in events:
+                opt.zero_grad()
+                before = fn_replay.STATS["materialised"]
+                pred, extra = run(x)
+                if ev == "hook":
+                    pred.register_hook(lambda g: g * 1.0)    # replay off: the walk reads it
+                loss = pred.pow(2).mean() + 1e-3 * extra
+                loss.backward(retain_graph=ev == "retain")
+                if ev == "retain":
+                    loss.backward()
+                built.append(fn_replay.STATS["materialised"] - before)
+                grads = [p.grad.numpy().copy() for p in model.parameters()]
+                opt.step()
+                out.append((loss.item(), grads, [t.detach().numpy().copy()
+                                                 for t in model.state_dict().values()]))
+            return out, built
+    calls = fn_replay.STATS["pending_calls"]
+    got, built = loop(True)
+    assert fn_replay.STATS["pending_calls"] - calls == len(events) - 2   # plan from step 3
+    assert built[2:5] == [0, 0, 0] and built[-1] == 0
+    assert built[events.index("hook")] == 1
+    want, _ = loop(False)
+    for a, b in zip(got, want):
+        assert a[0] == b[0]
+        for u, v in zip(a[1] + a[2], b[1] + b[2]):
+            np.testing.assert_array_equal(u, v)

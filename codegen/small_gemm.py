@@ -1,0 +1,122 @@
+"""Batches of small products (attention's per-head q k^T and p v) as vector code, not BLAS calls.
+
+A batched gemm calls the BLAS once per batch element (codegen.dots). For attention's
+products (64 heads x batch of 32x32x16 or 32x16x32, 16K multiply-adds each) a call costs
+~1.7 us of argument checks, packing and dispatch against ~0.3 us of arithmetic: the six
+such products of a transformer block's step took ~110 us each (~18 GFLOP/s) where the
+same flops in one large gemm run at ~70.
+
+Here each row of C is one LLVM vector of n elements (at most MAX_ROW_BYTES, eight AVX2
+registers): C[i, :] = sum over p of A[i, p] * B[p, :], the products added in order of p
+(the first product starts the sum), then stored. LLVM splits the vector into the
+target's registers; B's rows are unit-stride loads (a transposed B is first copied into a
+small stack buffer in row order). The order of additions is fixed by this code, so results
+do not depend on the vector width or the thread count; they differ from the BLAS's only in
+rounding (the BLAS's own order of additions is its own).
+"""
+from __future__ import annotations
+
+from llvmlite import ir as ll
+
+from codegen.loops import I32, for_nest, for_range, i64
+from codegen.lower import F64, FP_FLAGS
+
+MAX_ROW_BYTES = 256         # a row of C in at most 8 AVX2 registers (64 f32 or 32 f64)
+MAX_MACS = 64 * 64 * 64     # per batch element: beyond this the BLAS's blocking pays
+MAX_BATCH_MACS = 1 << 22    # in all: beyond ~4M multiply-adds the BLAS calls are split
+                            # across gradjit's threads (codegen.gemm_split); this loop is not
+ROW_REGISTERS = 8           # accumulator registers: rows of C summed at once fill about these
+VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight)
+STATS = {"emitted": 0}      # batched products emitted here (tests count them)
+MAX_PACK = 4096             # elements of a transposed B copied to the stack
+
+
+def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -> bool:
+    """Whether a gemm of batch elements of (m x k) @ (k x n) is emitted here."""
+    return (batch > 1 and min(m, n, k) >= 1 and n * elem_bytes <= MAX_ROW_BYTES
+            and m * n * k <= MAX_MACS and batch * m * n * k <= MAX_BATCH_MACS
+            and (not rhs_trans or k * n <= MAX_PACK))
+
+
+def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, c, elem,
+         offset) -> None:
+    """C = A @ B for every batch element. lhs, rhs: (pointer, ld, trans); c: (pointer, ld);
+    offset(bld, pointer, dims, side) gives a batch element's pointer (side 0, 1, 2)."""
+    STATS["emitted"] += 1
+    row = ll.VectorType(elem, n)
+    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // VECTOR_BYTES)))
+    packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
+    with for_nest(bld, batch_shape, "sg") as dims:
+        pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
+        ldb = rhs[1]
+        if packed is not None:
+            pb, ldb = _pack(bld, pb, rhs[1], k, n, elem, packed), n
+        a, blocked = (pa, lhs[1], lhs[2]), m - m % block
+        if blocked:
+            with for_range(bld, blocked // block, "si") as ib:
+                first = bld.mul(ib, i64(block), flags=("nuw", "nsw"))
+                rows = [bld.add(first, i64(r), flags=("nuw", "nsw")) for r in range(block)]
+                _rows(bld, ctx, rows, a, pb, ldb, k, row, elem, (pc, c[1]))
+        for i in range(blocked, m):
+            _rows(bld, ctx, [i64(i)], a, pb, ldb, k, row, elem, (pc, c[1]))
+
+
+def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
+    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed."""
+    dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
+    for j in range(n):
+        src_row = bld.gep(pb, [i64(j * ld)], inbounds=True, source_etype=elem)
+        with for_range(bld, k, "pp") as p:
+            v = bld.load(bld.gep(src_row, [p], inbounds=True, source_etype=elem), typ=elem)
+            at = bld.add(bld.mul(p, i64(n), flags=("nuw", "nsw")), i64(j), flags=("nuw", "nsw"))
+            bld.store(v, bld.gep(dst, [at], inbounds=True, source_etype=elem))
+    return dst
+
+
+def _a_at(bld, a, i, p, elem):
+    """A[i, p] (a: pointer, ld, trans)."""
+    ptr, ld, trans = a
+    r, col = (p, i) if trans else (i, p)
+    at = bld.add(bld.mul(r, i64(ld), flags=("nuw", "nsw")), col, flags=("nuw", "nsw"))
+    return bld.load(bld.gep(ptr, [at], inbounds=True, source_etype=elem), typ=elem)
+
+
+def _b_row(bld, pb, ldb: int, p, row, elem):
+    ptr = bld.gep(pb, [bld.mul(p, i64(ldb), flags=("nuw", "nsw"))], inbounds=True,
+                  source_etype=elem)
+    return bld.load(ptr, typ=row, align=_align(elem))
+
+
+def _splat(bld, value, row):
+    one = bld.insert_element(ll.Constant(row, ll.Undefined), value, i64(0))
+    zeros = ll.Constant(ll.VectorType(I32, row.count), [0] * row.count)
+    return bld.shuffle_vector(one, ll.Constant(row, ll.Undefined), zeros)
+
+
+def _terms(bld, a, rows: list, p, pb, ldb: int, row, elem) -> list:
+    """A[i, p] * B[p, :] for each row i, as row vectors (B's row loaded once for all)."""
+    b = _b_row(bld, pb, ldb, p, row, elem)
+    return [bld.fmul(_splat(bld, _a_at(bld, a, i, p, elem), row), b, flags=FP_FLAGS)
+            for i in rows]
+
+
+def _rows(bld, ctx, rows: list, a, pb, ldb: int, k: int, row, elem, c):
+    """C[i, :] = sum over p of A[i, p] * B[p, :] for each i of rows, added in order of p.
+    Several rows at once: their sums are independent chains (an add's latency hidden)."""
+    accs = [ctx.alloca(row, "row_acc") for _ in rows]
+    for acc, term in zip(accs, _terms(bld, a, rows, i64(0), pb, ldb, row, elem)):
+        bld.store(term, acc)
+    if k > 1:
+        with for_range(bld, k, "sp", start=1) as p:
+            for acc, term in zip(accs, _terms(bld, a, rows, p, pb, ldb, row, elem)):
+                bld.store(bld.fadd(bld.load(acc, typ=row), term, flags=FP_FLAGS), acc)
+    pc, ldc = c
+    for acc, i in zip(accs, rows):
+        out = bld.gep(pc, [bld.mul(i, i64(ldc), flags=("nuw", "nsw"))], inbounds=True,
+                      source_etype=elem)
+        bld.store(bld.load(acc, typ=row), out, align=_align(elem))
+
+
+def _align(elem) -> int:
+    """The alignment rows of C and B are loaded and stored with: one element's."""
+    return 8 if elem == F64 else 4
