@@ -14,7 +14,7 @@ import functools
 import inspect
 import threading
 
-from tracer import captures, op_memo, step_capture
+from tracer import captures, op_memo, step_capture, step_follow
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -28,6 +28,8 @@ class _State(threading.local):
 
 
 _state = _State()
+step_follow.record_state = _state
+MISS = step_follow.MISS
 # called as hook(name, saves, args, kwargs, result) for the outermost user op; see autograd
 op_hooks: list = []
 # hook -> names of ops it must see although no Tensor operand requires grad (set by the
@@ -183,6 +185,10 @@ def torch_op(name: str, saves: tuple = ()):
         def inner(*args, **kwargs):
             if kwargs:
                 args, kwargs = bind(args, kwargs)
+            if memo:                             # the captured step's next call?
+                result = step_follow.follow(fn, args, kwargs)
+                if result is not MISS:
+                    return result                # (no hooks: nothing requires grad)
             st = _state
             if st.depth:
                 return fn(*args, **kwargs)
@@ -190,10 +196,6 @@ def torch_op(name: str, saves: tuple = ()):
             st.loc = loc = user_location()
             try:
                 if memo:
-                    result = step_capture.follow(name, fn, args, kwargs, loc) \
-                        if step_capture.ENABLED else step_capture.MISS
-                    if result is not step_capture.MISS:
-                        return result            # (no hooks: nothing requires grad)
                     result, quiet = _memoised(name, fn, args, kwargs, loc)
                 else:
                     step_capture.spoil(f"{name} is not memoised")
@@ -213,5 +215,6 @@ def torch_op(name: str, saves: tuple = ()):
                 st.hook_loc = None
             return result
         inner.torch_name = name
+        inner.memo_body = fn if memo else None   # (surface's operators: step_follow.follow)
         return inner
     return wrap

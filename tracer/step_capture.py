@@ -47,7 +47,7 @@ import sys
 from runtime import log, logging_enabled
 from tracer import realize_plans, structure_key
 from tracer import tensor as _tensor_module
-from tracer.step_follow import follow  # noqa: F401  (record.torch_op's entry point)
+from tracer import step_follow
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
                               state as _state, tls)
 
@@ -288,3 +288,4 @@ def reset():
 
 
 _tensor_module.step_capture = sys.modules[__name__]     # tensor.realize's reads
+step_follow.capture_module = sys.modules[__name__]      # (ENABLED)

@@ -14,24 +14,32 @@ from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
 from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
                               drop, tls)
-from tracer.tensor import Storage, Tensor
+from tracer.errors import user_location
+from tracer.tensor import Tensor
 
 _capture_state = captures._state
+# set when tracer/record.py and tracer/step_capture.py are imported (they import this module):
+# record's thread state (depth: inside a user op) and step_capture (ENABLED)
+record_state = None
+capture_module = None
 _replay = pending_expr.replay
 _new = object.__new__
 _set_recipe = pending_expr._ARGS.__set__
 
 
-def follow(name: str, fn, args: tuple, kwargs: dict, loc):
-    """The result of a memoised user op call that is the tape's next event (pending; the
-    caller skips the hooks: no operand requires grad), else MISS (the call takes the general
-    path; a call that does not match ends the tape)."""
+def follow(fn, args: tuple, kwargs: dict):
+    """The result of a memoised user op call (fn: the op's body, args and kwargs bound as
+    record.torch_op binds them) that is the tape's next event (pending; no hooks run: no
+    operand requires grad), else MISS (the call takes the general path; a call that does
+    not match ends the tape). Called first thing by the op's wrapper (record.torch_op) and
+    by Tensor's operators (tracer/surface.py), so a followed call costs one Python call past
+    the user's: the user's location is found here, only for a call that follows."""
     s = tls.s
-    if s is None or s.events is not None:
-        return MISS
+    if s is None or s.events is not None or record_state.depth or not capture_module.ENABLED:
+        return MISS                          # (depth: a call inside another op's body)
     pos = s.pos
     try:
-        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = \
+        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name = \
             s.tape.steps[pos]
     except IndexError:
         return drop("more calls than the captured step")
@@ -72,12 +80,10 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
                     return drop(f"call {pos + 1}: a plain Python argument changed")
             elif type(a) is not tuple or a != spec[1] or not _int_tree(a):
                 return drop(f"call {pos + 1}: a tuple argument changed")
+    # the user's line (frames: user_location, this, the op's wrapper or operator, the user)
+    loc = user_location(3)
     if guard is not None:
-        try:
-            guard(args, kwargs)
-        except BaseException:
-            drop(f"{name} raised")
-            raise
+        _guard(guard, name, args, kwargs, loc)
     if outs is not None:                     # one new result: pending_expr.replay, inline
         # NOTE: objects made without their __init__ calls (PendingExpr's, Tensor's): the
         # same fields, ~0.4 us less per call
@@ -89,14 +95,27 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
         s.outs.append((e,))
         s.pos = pos + 1
         t = _new(Tensor)
-        t._expr = e
-        t._storage = Storage()
+        t._expr = e                          # (its Storage is made when first asked for)
         return t
     result = _replay(template, outs_all, ins, tensors, loc, Tensor)
     s.outs.append((result._expr,) if type(result) is not tuple else
                   tuple([t._expr for t in result]))
     s.pos = pos + 1
     return result
+
+
+def _guard(guard, name: str, args: tuple, kwargs: dict, loc):
+    """Runs an op's check of its argument values (op_memo.GUARDS) as inside the op (its
+    errors name the user's line)."""
+    st = record_state
+    st.depth, st.loc = 1, loc
+    try:
+        guard(args, kwargs)
+    except BaseException:
+        drop(f"{name} raised")
+        raise
+    finally:
+        st.depth, st.loc = 0, None
 
 
 def _elsewhere(pos: int):
