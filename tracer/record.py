@@ -185,13 +185,13 @@ def torch_op(name: str, saves: tuple = ()):
         def inner(*args, **kwargs):
             if kwargs:
                 args, kwargs = bind(args, kwargs)
+            st = _state
+            if st.depth:
+                return fn(*args, **kwargs)
             if memo:                             # the captured step's next call?
                 result = step_follow.follow(fn, args, kwargs)
                 if result is not MISS:
                     return result                # (no hooks: nothing requires grad)
-            st = _state
-            if st.depth:
-                return fn(*args, **kwargs)
             st.depth = 1
             st.loc = loc = user_location()
             try:
