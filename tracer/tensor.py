@@ -31,7 +31,7 @@ from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
-from tracer.pending_expr import PendingExpr
+from tracer.pending_expr import PendingExpr, bare_constant
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -438,7 +438,10 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
 
     Computing them with every realisation keeps a loop of updates (`w -= lr * grad`, then
     `loss.item()`) from stacking each step's update onto the last: every read would
-    otherwise compile a program holding the whole history of w."""
+    otherwise compile a program holding the whole history of w. A bare constant (`w.grad.
+    zero_()`) has no history: it stays pending (and listed), so the next program that
+    reads it (the next backward adding to the zeroed grad) folds it instead of reading an
+    array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
     seen = {id(e) for e in pending}
     out = []
     for key, ref in list(_UPDATED.items()):
@@ -446,7 +449,7 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
         e = t._expr if t is not None else None
         if e is None or e.data is not None or e.symbolic:
             del _UPDATED[key]
-        elif id(e) not in seen:
+        elif id(e) not in seen and not bare_constant(e):
             seen.add(id(e))
             out.append(e)
     return out
