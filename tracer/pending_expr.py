@@ -159,8 +159,10 @@ def bare_constant(e: Expr) -> bool:
         template = _ARGS.__get__(e)[0]
         ops = template.ops
         return len(ops) == 1 and not ops[0][1] and _name(ops[0][0]) == "constant"
+    if e.args:                               # (the common case: one slot read)
+        return False
     op = e.op
-    return op is not None and not e.args and op.prim.name == "constant"
+    return op is not None and op.prim.name == "constant"
 
 
 def _name(prim) -> str:
