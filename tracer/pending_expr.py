@@ -131,7 +131,8 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
             return tensors[spec[1]]
         # NOTE: PendingExpr.__init__ inline (one Python call less per recorded op)
         e = _new(PendingExpr)
-        e.value = Value(spec[2])
+        e.value = v = _new(Value)            # (Value.__init__ without the call: name_hint
+        v.type = spec[2]                     # is the class default, None)
         _ARGS.__set__(e, (template, ins, loc, spec[1]))
         e.data = None
         e.symbolic = e.recorded = False
