@@ -32,6 +32,7 @@ from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
 from tracer.pending_expr import PendingExpr, bare_constant
+from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -57,30 +58,6 @@ def alias_expr(e: Expr) -> Expr:
     return Expr(e.value, e.op, e.args, e.data, e.symbolic)
 
 
-class Storage:
-    """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
-    version counter and, once shared, the members and the root value they window on."""
-    # class attributes, not an __init__: every result tensor makes one, most never change it
-    version = 0
-    members = None                 # WeakSet of the sharing Tensors, once there are several
-    root = None                    # weakref to the tensor whose value the members window on
-    root_expr = None
-    host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
-
-
-class _StorageOnFirstUse:
-    """Tensor._storage: a tensor's Storage, made when first asked for and then kept in the
-    tensor's __dict__ (which a plain attribute read finds before this non-data descriptor).
-    Most results are read by the next op and dropped without anyone asking for their version
-    counter or views: not making one saves ~0.2 us per result (a followed step makes 30)."""
-
-    def __get__(self, t, owner=None):
-        if t is None:
-            return self
-        st = t.__dict__["_storage"] = Storage()
-        return st
-
-
 # set by tracer/surface.install: views.share(base, t, identity), for torch.Tensor(tensor)
 share_storage: list = []
 
@@ -94,7 +71,7 @@ class Tensor:
     _output_nr = 0
     _retains_grad = False
     _member = None                 # how this tensor sits in a shared storage (views.py)
-    _storage = _StorageOnFirstUse()
+    _storage = StorageOnFirstUse()
 
     def __init__(self, expr=None, *args, **kwargs):
         host = None

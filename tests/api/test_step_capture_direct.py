@@ -1,6 +1,6 @@
 """Followed calls straight from Tensor's operators and the op wrappers (tracer/step_follow.py
 `follow`, tracer/surface.py `_operator`), and a Tensor's Storage made on first use
-(tracer/tensor.py `_StorageOnFirstUse`). Each reader of a followed result's Storage (the
+(tracer/storage.py `StorageOnFirstUse`). Each reader of a followed result's Storage (the
 version counter, views, NumPy sharing, copies, autograd's saved-tensor checks) runs on a
 followed step's results, mid-step and after the read, bitwise against capture off; the
 followed calls are counted (step_capture.STATS)."""
