@@ -80,10 +80,13 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         return fn(*args, **kwargs), False
     key, tensors = keyed
     quiet = _quiet(name, tensors)
-    if quiet:
-        if step_capture.ENABLED:
-            step_capture.before(name, key, tensors, len(args))
-    else:
+    # step_capture notes the call only while the cycle can still become a tape: a cycle
+    # spoiled already (two_layer_net's no_grad update after its backward) skips both calls
+    # (after() would find nothing noted: spoiling clears it)
+    noted = quiet and step_capture.ENABLED and _cycle_clean()
+    if noted:
+        step_capture.before(name, key, tensors, len(args))
+    elif not quiet:
         step_capture.spoil(f"{name} with an operand that requires grad, or a view")
     try:
         hit = op_memo.lookup(key)
@@ -91,6 +94,7 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
             result = _learn(key, fn, args, kwargs, tensors)
             if quiet:
                 _state.replayed = None          # no hook runs to read it
+            if noted:
                 step_capture.after(op_memo.template(key), result)
             return result, quiet
         if op_memo.refused(hit):
@@ -111,9 +115,15 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
     except BaseException:
         step_capture.spoil(f"{name} raised")
         raise
-    if quiet:
+    if noted:
         step_capture.after(hit, result)
     return result, quiet
+
+
+def _cycle_clean() -> bool:
+    """Whether step capture's cycle under way is not spoiled (step_capture.before)."""
+    s = step_follow.tls.s
+    return s is None or s.clean
 
 
 # op name -> whether its replay may leave its Ops pending: not when a hook that skips ops
