@@ -18,7 +18,7 @@ from tracer.errors import user_location
 from tracer.tensor import Tensor
 
 # set when tracer/record.py and tracer/step_capture.py are imported (they import this module):
-# record's thread state (depth: inside a user op) and step_capture (ENABLED)
+# record's thread state (_guard sets its depth and location) and step_capture (ENABLED)
 record_state = None
 capture_module = None
 _replay = pending_expr.replay
