@@ -162,7 +162,7 @@ TENSOR_ATTRIBUTES = str.split("""
     __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ __repr__
     __rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__
     __setitem__ __sub__ __truediv__ __xor__ _alias_of _numpy _realize _require_concrete _scalar
-    _sync_host _version _grad _grad_fn _member _output_nr _requires_grad _retains_grad
+    _sync_host _version _grad _grad_fn _member _output_nr _requires_grad _retains_grad _storage
     abs abs_ absolute add add_ addcdiv_ addcmul_ all amax amin any argmax argmin astype at backward
     bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor bmm
     bool broadcast_to ceil chunk clamp clamp_ clamp_max clamp_max_ clamp_min clamp_min_ clip

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from tracer import step_tape
 from tracer.tensor import realize
 
 
@@ -51,6 +52,10 @@ def reading():
     parent = _state.log
     log: dict = {}
     _state.log = log
+    following = step_tape.tls.s
+    if following is not None and following.tape is not None:
+        # (a call that follows a tape does not test for a trace: step_follow.follow)
+        step_tape.drop("a functional trace began")
     try:
         yield log
         realize(_pending_grad_reads(log))

@@ -42,9 +42,10 @@ def _user_frame():
     return frame
 
 
-def user_location() -> str | None:
-    """'file.py:line' of the user's innermost frame (stamped on IR ops), or None."""
-    frame = sys._getframe(2)                 # (1: the caller, always gradjit's own code)
+def user_location(depth: int = 2) -> str | None:
+    """'file.py:line' of the user's innermost frame (stamped on IR ops), or None. The walk
+    starts `depth` frames up (2: the caller's caller; the caller is always gradjit's own)."""
+    frame = sys._getframe(depth)
     while frame is not None:
         code = frame.f_code
         hit = _CODES.get(id(code))

@@ -134,7 +134,8 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
             return tensors[spec[1]]
         # NOTE: PendingExpr.__init__ inline (one Python call less per recorded op)
         e = _new(PendingExpr)
-        e.value = Value(spec[2])
+        e.value = v = _new(Value)            # (Value.__init__ without the call: name_hint
+        v.type = spec[2]                     # is the class default, None)
         _ARGS.__set__(e, (template, ins, loc, spec[1]))
         e.data = None
         e.symbolic = e.recorded = False
@@ -151,3 +152,22 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
             refs.append((spec[1], weakref.ref(e)))
         made.append(tensor_cls(e))
     return tuple(made)
+
+
+def bare_constant(e: Expr) -> bool:
+    """Whether e is a pending constant with no operands (`zero_()`'s result), read without
+    materialising a pending e: such a value costs nothing to leave pending (it has no
+    history to cut), and a program that reads it folds it, where an array of it would be
+    written out and read back (tensor.updated_pending)."""
+    if type(e) is PendingExpr:
+        template = _ARGS.__get__(e)[0]
+        ops = template.ops
+        return len(ops) == 1 and not ops[0][1] and _name(ops[0][0]) == "constant"
+    if e.args:                               # (the common case: one slot read)
+        return False
+    op = e.op
+    return op is not None and op.prim.name == "constant"
+
+
+def _name(prim) -> str:
+    return prim if type(prim) is str else prim.name

@@ -14,7 +14,7 @@ import functools
 import inspect
 import threading
 
-from tracer import captures, op_memo, step_capture
+from tracer import captures, op_memo, step_capture, step_follow
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -28,6 +28,8 @@ class _State(threading.local):
 
 
 _state = _State()
+step_follow.record_state = _state
+MISS = step_follow.MISS
 # called as hook(name, saves, args, kwargs, result) for the outermost user op; see autograd
 op_hooks: list = []
 # hook -> names of ops it must see although no Tensor operand requires grad (set by the
@@ -78,10 +80,13 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         return fn(*args, **kwargs), False
     key, tensors = keyed
     quiet = _quiet(name, tensors)
-    if quiet:
-        if step_capture.ENABLED:
-            step_capture.before(name, key, tensors, len(args))
-    else:
+    # step_capture notes the call only while the cycle can still become a tape: a cycle
+    # spoiled already (two_layer_net's no_grad update after its backward) skips both calls
+    # (after() would find nothing noted: spoiling clears it)
+    noted = quiet and step_capture.ENABLED and _cycle_clean()
+    if noted:
+        step_capture.before(name, key, tensors, len(args))
+    elif not quiet:
         step_capture.spoil(f"{name} with an operand that requires grad, or a view")
     try:
         hit = op_memo.lookup(key)
@@ -89,6 +94,7 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
             result = _learn(key, fn, args, kwargs, tensors)
             if quiet:
                 _state.replayed = None          # no hook runs to read it
+            if noted:
                 step_capture.after(op_memo.template(key), result)
             return result, quiet
         if op_memo.refused(hit):
@@ -109,9 +115,15 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
     except BaseException:
         step_capture.spoil(f"{name} raised")
         raise
-    if quiet:
+    if noted:
         step_capture.after(hit, result)
     return result, quiet
+
+
+def _cycle_clean() -> bool:
+    """Whether step capture's cycle under way is not spoiled (step_capture.before)."""
+    s = step_follow.tls.s
+    return s is None or s.clean
 
 
 # op name -> whether its replay may leave its Ops pending: not when a hook that skips ops
@@ -186,14 +198,14 @@ def torch_op(name: str, saves: tuple = ()):
             st = _state
             if st.depth:
                 return fn(*args, **kwargs)
+            if memo:                             # the captured step's next call?
+                result = step_follow.follow(fn, args, kwargs)
+                if result is not MISS:
+                    return result                # (no hooks: nothing requires grad)
             st.depth = 1
             st.loc = loc = user_location()
             try:
                 if memo:
-                    result = step_capture.follow(name, fn, args, kwargs, loc) \
-                        if step_capture.ENABLED else step_capture.MISS
-                    if result is not step_capture.MISS:
-                        return result            # (no hooks: nothing requires grad)
                     result, quiet = _memoised(name, fn, args, kwargs, loc)
                 else:
                     step_capture.spoil(f"{name} is not memoised")
@@ -213,5 +225,6 @@ def torch_op(name: str, saves: tuple = ()):
                 st.hook_loc = None
             return result
         inner.torch_name = name
+        inner.memo_body = fn if memo else None   # (surface's operators: step_follow.follow)
         return inner
     return wrap

@@ -47,7 +47,7 @@ import sys
 from runtime import log, logging_enabled
 from tracer import realize_plans, structure_key
 from tracer import tensor as _tensor_module
-from tracer.step_follow import follow  # noqa: F401  (record.torch_op's entry point)
+from tracer import step_follow
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
                               state as _state, tls)
 
@@ -141,17 +141,24 @@ def spoil(reason: str):
 def fast_read(pending: list, updated):
     """(roots, the tape's program, its input arrays found by code) when this read ends a
     cycle that followed the tape, else None (the caller reads as usual, then end_read)."""
-    s = _state()
-    tape = s.tape
+    s = tls.s
+    tape = s.tape if s is not None else None
     if tape is None or s.events is None and s.pos != len(tape.events):
         if tape is not None:
             drop("a read before the end of the captured step")
         return None
     roots = pending + updated(pending) if updated is not None else pending
-    if len(roots) != len(tape.roots) or not all(
-            _is(s, e, check) for e, check in zip(roots, tape.root_checks)):
-        drop("the read is of other values than the captured step's")
-        return None
+    if len(roots) != len(tape.roots):
+        return _other_roots()
+    # NOTE: the roots' and inputs' checks inline (one loop each, no call per root): the
+    # read's Python is most of what a followed step spends outside its calls
+    outs, prev = s.outs, s.prev_outs
+    try:
+        for e, (kind, j, r) in zip(roots, tape.root_checks):
+            if (outs if kind == CUR else prev)[j][r] is not e:
+                return _other_roots()
+    except IndexError:
+        return _other_roots()
     pin_exprs = tape.pin_exprs
     if pin_exprs:
         # NOTE: instead of walking the pins again (structure_key.walk, ~10 us a read): Exprs
@@ -162,15 +169,23 @@ def fast_read(pending: list, updated):
             if (e.data is None) is not was_pending:
                 drop("a value computed before the step changed (read, or computed along)")
                 return None
-    arrays = [_data(s, c, pin_exprs) for c in tape.captures]
-    if any(a is None for a in arrays):
-        drop("an input of the captured read holds no data")
-        return None
+    arrays = []
+    for c in tape.captures:
+        a = _data(s, c, pin_exprs)
+        if a is None:
+            drop("an input of the captured read holds no data")
+            return None
+        arrays.append(a)
     if VERIFY:
         _verify(tape, roots, arrays)
     STATS["reads"] += 1
     STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
     return roots, tape.fn, arrays
+
+
+def _other_roots():
+    drop("the read is of other values than the captured step's")
+    return None
 
 
 def _verify(tape: Tape, roots: list, arrays: list):
@@ -179,13 +194,6 @@ def _verify(tape: Tape, roots: list, arrays: list):
     plan = realize_plans.plans().get(walk.key) if walk is not None else None
     assert plan is not None and plan[0] is tape.fn, "the read's structure differs"
     assert all(walk.exprs[i].data is a for i, a in zip(plan[1], arrays)), "other inputs"
-
-
-def _is(s: State, e, check) -> bool:
-    """Whether e is the result a read root's check names (a root is an event's result)."""
-    kind, j, r = check
-    outs = s.outs if kind == CUR else s.prev_outs
-    return j < len(outs) and r < len(outs[j]) and outs[j][r] is e
 
 
 def _pin_walk(pins: dict):
@@ -288,3 +296,4 @@ def reset():
 
 
 _tensor_module.step_capture = sys.modules[__name__]     # tensor.realize's reads
+step_follow.capture_module = sys.modules[__name__]      # (ENABLED)

@@ -8,34 +8,46 @@ here are inlined: one tuple per event, one pass over the arguments.
 from __future__ import annotations
 
 from ir import Value
-from tracer import captures, op_memo, pending_expr
+from tracer import op_memo, pending_expr
 from tracer.dtypes import _default_float
 from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
 from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
                               drop, tls)
-from tracer.tensor import Storage, Tensor
+from tracer.errors import user_location
+from tracer.tensor import Tensor
 
-_capture_state = captures._state
+# set when tracer/record.py and tracer/step_capture.py are imported (they import this module):
+# record's thread state (_guard sets its depth and location) and step_capture (ENABLED)
+record_state = None
+capture_module = None
 _replay = pending_expr.replay
 _new = object.__new__
 _set_recipe = pending_expr._ARGS.__set__
 
 
-def follow(name: str, fn, args: tuple, kwargs: dict, loc):
-    """The result of a memoised user op call that is the tape's next event (pending; the
-    caller skips the hooks: no operand requires grad), else MISS (the call takes the general
-    path; a call that does not match ends the tape)."""
+def follow(fn, args: tuple, kwargs: dict):
+    """The result of a memoised user op call (fn: the op's body, args and kwargs bound as
+    record.torch_op binds them) that is the tape's next event (pending; no hooks run: no
+    operand requires grad), else MISS (the call takes the general path; a call that does
+    not match ends the tape). Called first thing by the op's wrapper (record.torch_op) and
+    by Tensor's operators (tracer/surface.py), so a followed call costs one Python call past
+    the user's: the user's location is found here, only for a call that follows."""
+    # NOTE: no test of record's depth (a call inside another op's body) or of a functional
+    # trace here (two thread-local reads, ~0.2 us each): an op's body runs only after its
+    # call took the general path, which a followed tape does not survive (it spoils or
+    # finds no tape), an op's check (_guard) runs with the tape set aside, and a functional
+    # trace beginning ends the tape (captures.reading)
     s = tls.s
-    if s is None or s.events is not None:
+    if s is None or s.events is not None or not capture_module.ENABLED:
         return MISS
     pos = s.pos
     try:
-        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, _ = \
+        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name = \
             s.tape.steps[pos]
     except IndexError:
         return drop("more calls than the captured step")
-    if step_fn is not fn or dtype != _default_float[0] or _capture_state.log is not None:
+    if step_fn is not fn or dtype != _default_float[0]:
         return drop(f"call {pos + 1} of the step is another op than the captured one")
     if specs is None or kwargs or len(args) != len(specs):
         keyed = op_memo.key_of(fn, args, kwargs)
@@ -65,38 +77,56 @@ def follow(name: str, fn, args: tuple, kwargs: dict, loc):
                 tensors.append(a)
                 ins.append(e)
             elif kind == FLOAT:
-                if type(a) is not float or a.hex() != spec[1]:
+                # the exact value: hex() (~0.6 us) only where == cannot tell (0.0 and -0.0,
+                # NaN)
+                if type(a) is not float or (a != spec[2] or a == 0.0) and a.hex() != spec[1]:
                     return drop(f"call {pos + 1}: a Python float changed")
             elif kind == PLAIN:
                 if type(a) is not spec[1] or a != spec[2]:
                     return drop(f"call {pos + 1}: a plain Python argument changed")
             elif type(a) is not tuple or a != spec[1] or not _int_tree(a):
                 return drop(f"call {pos + 1}: a tuple argument changed")
+    # the user's line (frames: user_location, this, the op's wrapper or operator, the user)
+    loc = user_location(3)
     if guard is not None:
-        try:
-            guard(args, kwargs)
-        except BaseException:
-            drop(f"{name} raised")
-            raise
+        _guard(s, guard, name, args, kwargs, loc)
     if outs is not None:                     # one new result: pending_expr.replay, inline
-        # NOTE: objects made without their __init__ calls (PendingExpr's, Tensor's): the
-        # same fields, ~0.4 us less per call
+        # NOTE: objects made without their __init__ calls (PendingExpr's, Tensor's, and
+        # Value's: its name_hint is the class default None): the same fields, ~0.6 us less
+        # per call
         e = _new(PendingExpr)
-        e.value = Value(outs[0])
+        e.value = v = _new(Value)
+        v.type = outs[0]
         _set_recipe(e, (template, ins, loc, outs[1]))
         e.data = None
         e.symbolic = e.recorded = False
         s.outs.append((e,))
         s.pos = pos + 1
         t = _new(Tensor)
-        t._expr = e
-        t._storage = Storage()
+        t._expr = e                          # (its Storage is made when first asked for)
         return t
     result = _replay(template, outs_all, ins, tensors, loc, Tensor)
     s.outs.append((result._expr,) if type(result) is not tuple else
                   tuple([t._expr for t in result]))
     s.pos = pos + 1
     return result
+
+
+def _guard(s, guard, name: str, args: tuple, kwargs: dict, loc):
+    """Runs an op's check of its argument values (op_memo.GUARDS) as inside the op (its
+    errors name the user's line), the tape set aside: ops it applies are not step calls."""
+    st = record_state
+    st.depth, st.loc = 1, loc
+    s.events = ()
+    try:
+        guard(args, kwargs)
+    except BaseException:
+        s.events = None
+        drop(f"{name} raised")
+        raise
+    finally:
+        st.depth, st.loc = 0, None
+    s.events = None
 
 
 def _elsewhere(pos: int):

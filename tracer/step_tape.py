@@ -79,7 +79,7 @@ def _specs(key: tuple, nargs: int, checks: tuple):
     tensor = 0
     for p in parts:
         if type(p) is str:
-            out.append((FLOAT, p))
+            out.append((FLOAT, p, float.fromhex(p)))
         elif p[0] == "tuple":
             out.append((TUPLE, p[1]))
         elif isinstance(p[0], type):

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from tracer import creation, norm
+from tracer import creation, norm, step_follow
 from tracer import linalg as tl
 from tracer.autograd import engine, hooks, inplace, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
@@ -48,10 +48,19 @@ def _operand_like(v) -> bool:
 
 
 def _operator(fn, reflected: bool = False):
+    # a memoised op (record.torch_op) is first offered to the captured step being followed,
+    # straight from here: one Python call less per followed operator (its wrapper's)
+    body = getattr(fn, "memo_body", None)
+    follow, miss, empty = step_follow.follow, step_follow.MISS, {}
+
     def method(self, other):
         t = type(other)                     # (_operand_like's common cases, inline)
         if t is not Tensor and t is not float and t is not int and not _operand_like(other):
             return NotImplemented
+        if body is not None:
+            result = follow(body, (other, self) if reflected else (self, other), empty)
+            if result is not miss:
+                return result
         return fn(other, self) if reflected else fn(self, other)
     method.__name__ = fn.__name__
     return method

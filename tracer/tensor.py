@@ -31,7 +31,8 @@ from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
-from tracer.pending_expr import PendingExpr
+from tracer.pending_expr import PendingExpr, bare_constant
+from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
 
@@ -57,17 +58,6 @@ def alias_expr(e: Expr) -> Expr:
     return Expr(e.value, e.op, e.args, e.data, e.symbolic)
 
 
-class Storage:
-    """What the tensors sharing one value have in common (see tracer/autograd/views.py): the
-    version counter and, once shared, the members and the root value they window on."""
-    # class attributes, not an __init__: every result tensor makes one, most never change it
-    version = 0
-    members = None                 # WeakSet of the sharing Tensors, once there are several
-    root = None                    # weakref to the tensor whose value the members window on
-    root_expr = None
-    host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
-
-
 # set by tracer/surface.install: views.share(base, t, identity), for torch.Tensor(tensor)
 share_storage: list = []
 
@@ -81,6 +71,7 @@ class Tensor:
     _output_nr = 0
     _retains_grad = False
     _member = None                 # how this tensor sits in a shared storage (views.py)
+    _storage = StorageOnFirstUse()
 
     def __init__(self, expr=None, *args, **kwargs):
         host = None
@@ -91,7 +82,6 @@ class Tensor:
             expr = legacy_expr((expr, *args) if expr is not None or args else (), kwargs,
                                default_float()) if host is None else data_expr(host)
         self._expr = expr
-        self._storage = Storage()
         if host is not None:
             self._storage.host = host
 
@@ -425,7 +415,10 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
 
     Computing them with every realisation keeps a loop of updates (`w -= lr * grad`, then
     `loss.item()`) from stacking each step's update onto the last: every read would
-    otherwise compile a program holding the whole history of w."""
+    otherwise compile a program holding the whole history of w. A bare constant (`w.grad.
+    zero_()`) has no history: it stays pending (and listed), so the next program that
+    reads it (the next backward adding to the zeroed grad) folds it instead of reading an
+    array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
     seen = {id(e) for e in pending}
     out = []
     for key, ref in list(_UPDATED.items()):
@@ -433,7 +426,7 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
         e = t._expr if t is not None else None
         if e is None or e.data is not None or e.symbolic:
             del _UPDATED[key]
-        elif id(e) not in seen:
+        elif id(e) not in seen and not bare_constant(e):
             seen.add(id(e))
             out.append(e)
     return out

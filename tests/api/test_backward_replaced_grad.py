@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.gradcheck import numeric_grad
+from tracer import tensor as tensor_module
 from tracer.autograd import engine, replay
 
 _FINISH = engine.Run.finish
@@ -67,6 +68,8 @@ def _run(replaced: bool, *args, **kwargs):
     with pytest.MonkeyPatch.context() as patch:
         if not replaced:
             patch.setattr(engine.Run, "finish", _finish_all)
+            # (and a zeroed grad computed like any other pending update: the former way)
+            patch.setattr(tensor_module, "bare_constant", lambda e: False)
         return _two_layer(*args, **kwargs)
 
 
