@@ -1,0 +1,267 @@
+"""Following a repeated backward(): the last replayed structure checked node by node.
+
+A training loop's backward() replays a kept program (replay.py) after keying the graph:
+toposort of the nodes, the targets, the walk of the Exprs behind them (stopping at template
+node outputs, node_walk.py) into a key tuple, and the lookup. When every node of the graph
+was replayed from an op template and every other value the nodes read is a plain data leaf
+(a parameter, the batch), that key is fixed by the node graph alone: the node classes and
+Templates, the edges, which input is which node's output, which leaf inputs are the same
+Expr, whether each output holds data, and the old `.grad`s. So once a backward has
+replayed a plan, its shape is kept (`learn`), and the next backward checks the new graph
+against it directly (`follow`): from the root, each edge must reach a node of the same
+class and Template at the position the kept order says (the map is one-to-one, so the
+toposort would give the same order), each input must be what it was (the named node's
+output, or a data leaf numbered by first use), nothing may hold a hook or retain_grad.
+Then the kept plan runs on the Exprs found at the walk positions it reads, with the same
+saved-tensor checks and release: the same program on the same arrays as the keyed replay,
+so bitwise its results. Anything else (a hook, a pending input, a `.grad` that is pending,
+a changed shape or op, a second root, seeds, `inputs=`, create_graph) returns None and
+backward() keys the graph as before (`GRADJIT_LOG=1` says why).
+"""
+from __future__ import annotations
+
+from runtime import log, logging_enabled
+from tracer import bounded
+from tracer.autograd.nodes import AccumulateGrad
+from tracer.autograd.recording import OpNode
+from tracer.expr import Expr
+from tracer.tensor import updated_pending
+
+_OP_VJP = OpNode.emit_vjp
+ENABLED = True
+# followed backward calls, shapes kept, and follows refused (the tests read these)
+STATS = {"followed": 0, "learnt": 0, "refused": 0}
+
+
+class Shape:
+    """A replayed backward's graph, position by position, and where its plan's Exprs sit."""
+    __slots__ = ("classes", "templates", "edges", "ins", "has_data", "leaf_types",
+                 "root_nr", "targets", "grads", "executed", "plan", "sources")
+
+    def __init__(self):
+        self.classes = []      # node class per position (toposort order)
+        self.templates = []    # the node's op_memo Template, None for AccumulateGrad
+        self.edges = []        # per node: tuple of (position, output_nr) or None
+        self.ins = []          # per node: per input, -1 (the edge's node output), a leaf
+        #                        slot (first use numbering), or None (no input)
+        self.has_data = []     # per node: tuple, whether each output holds data
+        self.leaf_types = []   # per leaf slot: its type
+        self.root_nr = 0
+        self.targets = []      # positions of the AccumulateGrad nodes (the targets)
+        self.grads = []        # per target: None (no .grad) or the old .grad's type
+        self.executed = []     # positions of the nodes whose saved values are checked
+        self.plan = None       # replay.Plan
+        self.sources = {}      # walk position -> ("in"|"out", node position, index)
+        #                        or ("grad", target number, 0)
+
+
+_SHAPE: list = [None]          # the shape of the last replayed backward
+
+
+def clear():
+    _SHAPE[0] = None
+
+
+def _plain_leaf(e) -> bool:
+    return type(e) is Expr and e.data is not None and e.op is None and not e.symbolic
+
+
+def learn(run, walk, plan, targets: list, executed: set):
+    """Keeps the shape of a backward that replayed plan (single root, no seeds)."""
+    _SHAPE[0] = None
+    if not ENABLED or len(run.roots) != 1 or run.seeds[0] is not None:
+        return
+    order = run.order
+    if run.root_edges[0][0] is not order[0] or updated_pending([]):
+        return
+    shape = Shape()
+    pos = {node: i for i, node in enumerate(order)}
+    slots: dict = {}
+    reads = bounded.STATS["reads"]
+    sources = {}
+    index = walk.index
+    for i, node in enumerate(order):
+        if node.hooks or node.retained:
+            return
+        cls = type(node)
+        tm = node.template
+        if cls.emit_vjp is _OP_VJP:
+            if tm is None or tm[2] != reads or node.output_exprs != tm[1] or \
+                    node._local is not None or node.given_fn is not None:
+                return
+        elif cls is not AccumulateGrad:
+            return
+        shape.classes.append(cls)
+        shape.templates.append(tm[0] if tm is not None else None)
+        shape.edges.append(tuple([(pos[e[0]], e[1]) if e is not None else None
+                                  for e in node.edges]))
+        codes = []
+        for k, (e, edge) in enumerate(zip(node.input_exprs, node.edges)):
+            if e is None:
+                codes.append(None)
+            elif edge is not None and type(edge[0]) is not AccumulateGrad:
+                if edge[0].output_exprs[edge[1]] is not e:
+                    return
+                codes.append(-1)
+            elif _plain_leaf(e):
+                slot = slots.get(id(e))
+                if slot is None:
+                    slot = slots[id(e)] = len(shape.leaf_types)
+                    shape.leaf_types.append(e.value.type)
+                codes.append(slot)
+            else:
+                return
+            _source(sources, index, e, ("in", i, k))
+        shape.ins.append(tuple(codes))
+        outs = node.output_exprs
+        shape.has_data.append(tuple([o is not None and o.data is not None for o in outs]))
+        for k, o in enumerate(outs):
+            _source(sources, index, o, ("out", i, k))
+    for j, (edge, t) in enumerate(targets):
+        if type(edge[0]) is not AccumulateGrad or edge[1] != 0 or t is not edge[0].variable:
+            return
+        shape.targets.append(pos[edge[0]])
+        g = t._grad
+        if g is None:
+            shape.grads.append(None)
+        elif g._grad_fn is None and _plain_leaf(g._expr):
+            shape.grads.append(g._expr.value.type)
+            _source(sources, index, g._expr, ("grad", j, 0))
+        else:
+            return
+    wanted = list(plan.captures) + list(plan.realize)
+    if not all(p in sources for p in wanted):
+        return
+    shape.sources = {p: sources[p] for p in wanted}
+    shape.root_nr = run.root_edges[0][1]
+    shape.executed = [pos[n] for n in order if n in executed]
+    shape.plan = plan
+    _SHAPE[0] = shape
+    STATS["learnt"] += 1
+
+
+def _source(sources: dict, index: dict, e, where: tuple):
+    p = index.get(id(e))
+    if p is not None and p not in sources:
+        sources[p] = where
+
+
+def follow(root) -> tuple | None:
+    """(plan, Exprs by walk position, targets, executed nodes) if root's graph has the kept
+    shape; else None."""
+    shape = _SHAPE[0]
+    if shape is None:
+        return None
+    why = _check(shape, root)
+    if isinstance(why, str):
+        STATS["refused"] += 1
+        if logging_enabled():
+            log.info(f"backward follow off for this call: {why}")
+        return None
+    return why
+
+
+def _check(shape: Shape, root):
+    """The follow tuple, or the reason (a str) the graph is not the kept shape."""
+    node = root._grad_fn
+    if node is None or type(node) is not shape.classes[0] or root._output_nr != shape.root_nr:
+        return "another root"
+    n = len(shape.classes)
+    order = [None] * n
+    order[0] = node
+    placed = {node}
+    classes, templates, edges_at, ins_at = (shape.classes, shape.templates, shape.edges,
+                                            shape.ins)
+    reads = bounded.STATS["reads"]
+    leaves: list = [None] * len(shape.leaf_types)
+    for i in range(n):
+        node = order[i]
+        if node.hooks or node.retained:
+            return f"{node.name()} has a tensor hook or retain_grad"
+        tm = node.template
+        if templates[i] is not None:
+            if tm is None or tm[0] is not templates[i] or tm[2] != reads or \
+                    node.output_exprs != tm[1] or node._local is not None:
+                return f"{node.name()} is not the kept template node"
+            has = shape.has_data[i]
+            for k, o in enumerate(tm[1]):
+                if (o.data is not None) is not has[k]:
+                    return "a value of the graph was read (it holds data now)"
+        edges = node.edges
+        want = edges_at[i]
+        if len(edges) != len(want):
+            return "another graph"
+        codes = ins_at[i]
+        inputs = node.input_exprs
+        for k, e in enumerate(edges):
+            w = want[k]
+            if e is None or w is None:
+                if e is not w:
+                    return "another graph"
+            else:
+                p, nr = w
+                child = e[0]
+                if e[1] != nr or type(child) is not classes[p]:
+                    return "another graph"
+                there = order[p]
+                if there is None:
+                    if child in placed:
+                        return "another graph"
+                    order[p] = child
+                    placed.add(child)
+                elif there is not child:
+                    return "another graph"
+            why = _check_input(codes[k], inputs[k], e, leaves, shape.leaf_types)
+            if why:
+                return why
+    return _finish(shape, order, root)
+
+
+def _check_input(code, x, edge, leaves: list, types: list) -> str | None:
+    if code is None:
+        return None if x is None else "another graph"
+    if code == -1:
+        if x is None or edge is None or edge[0].output_exprs[edge[1]] is not x:
+            return "an input is not its node's output"
+        return None
+    if x is None or not _plain_leaf(x):
+        return "an input is pending or not a data leaf"
+    held = leaves[code]
+    if held is None:
+        if x.value.type != types[code]:
+            return "another input type"
+        leaves[code] = x
+    elif held is not x:
+        return "another sharing of inputs"
+    return None
+
+
+def _finish(shape: Shape, order: list, root):
+    if updated_pending([]):
+        return "tensors updated in place are pending"
+    targets = []
+    for j, p in enumerate(shape.targets):
+        node = order[p]
+        t = node.variable
+        g = t._grad
+        want = shape.grads[j]
+        if g is None:
+            if want is not None:
+                return "a .grad is gone"
+        elif want is None or g._grad_fn is not None or not _plain_leaf(g._expr) or \
+                g._expr.value.type != want:
+            return "a .grad is pending or of another kind"
+        targets.append(((node, 0), t))
+    exprs = {}
+    for p, (kind, a, b) in shape.sources.items():
+        if kind == "in":
+            exprs[p] = order[a].input_exprs[b]
+        elif kind == "out":
+            exprs[p] = order[a].output_exprs[b]
+        else:
+            exprs[p] = targets[a][1]._grad._expr
+    plan = shape.plan
+    for p in plan.captures:
+        if exprs[p].data is None:
+            return "an input of the program is pending"
+    return plan, exprs, targets, [order[p] for p in shape.executed]
