@@ -48,7 +48,7 @@ class Shape:
         self.leaf_types = []   # per leaf slot: its type
         self.root_nr = 0
         self.targets = []      # positions of the AccumulateGrad nodes (the targets)
-        self.grads = []        # per target: None (no .grad) or the old .grad's type
+        self.grads = []        # per target: None (no .grad) or the old .grad's leaf slot
         self.executed = []     # positions of the nodes whose saved values are checked
         self.plan = None       # replay.Plan
         self.sources = {}      # walk position -> ("in"|"out", node position, index)
@@ -125,8 +125,13 @@ def learn(run, walk, plan, targets: list, executed: set):
         if g is None:
             shape.grads.append(None)
         elif g._grad_fn is None and _plain_leaf(g._expr):
-            shape.grads.append(g._expr.value.type)
-            _source(sources, index, g._expr, ("grad", j, 0))
+            e = g._expr
+            slot = slots.get(id(e))        # numbered with the leaves: the key sees sharing
+            if slot is None:
+                slot = slots[id(e)] = len(shape.leaf_types)
+                shape.leaf_types.append(e.value.type)
+            shape.grads.append(slot)
+            _source(sources, index, e, ("grad", j, 0))
         else:
             return
     wanted = list(plan.captures) + list(plan.realize)
@@ -150,7 +155,7 @@ def follow(root) -> tuple | None:
     """(plan, Exprs by walk position, targets, executed nodes) if root's graph has the kept
     shape; else None."""
     shape = _SHAPE[0]
-    if shape is None:
+    if shape is None or not ENABLED:
         return None
     why = _check(shape, root)
     if isinstance(why, str):
@@ -166,6 +171,8 @@ def _check(shape: Shape, root):
     node = root._grad_fn
     if node is None or type(node) is not shape.classes[0] or root._output_nr != shape.root_nr:
         return "another root"
+    if root._expr is not node.output_exprs[shape.root_nr]:
+        return "the root was changed in place"
     n = len(shape.classes)
     order = [None] * n
     order[0] = node
@@ -176,6 +183,8 @@ def _check(shape: Shape, root):
     leaves: list = [None] * len(shape.leaf_types)
     for i in range(n):
         node = order[i]
+        if node is None:
+            return "another graph"
         if node.hooks or node.retained:
             return f"{node.name()} has a tensor hook or retain_grad"
         tm = node.template
@@ -214,7 +223,7 @@ def _check(shape: Shape, root):
             why = _check_input(codes[k], inputs[k], e, leaves, shape.leaf_types)
             if why:
                 return why
-    return _finish(shape, order, root)
+    return _finish(shape, order, leaves)
 
 
 def _check_input(code, x, edge, leaves: list, types: list) -> str | None:
@@ -224,19 +233,28 @@ def _check_input(code, x, edge, leaves: list, types: list) -> str | None:
         if x is None or edge is None or edge[0].output_exprs[edge[1]] is not x:
             return "an input is not its node's output"
         return None
+    return _check_leaf(code, x, leaves, types)
+
+
+def _check_leaf(code: int, x, leaves: list, types: list) -> str | None:
+    """x must be a data leaf, the one leaf slot `code` names (same sharing as kept)."""
     if x is None or not _plain_leaf(x):
         return "an input is pending or not a data leaf"
     held = leaves[code]
-    if held is None:
-        if x.value.type != types[code]:
-            return "another input type"
-        leaves[code] = x
-    elif held is not x:
+    if held is x:
+        return None
+    if held is not None:
         return "another sharing of inputs"
+    for other in leaves:
+        if other is x:                     # already another slot's
+            return "another sharing of inputs"
+    if x.value.type != types[code]:
+        return "another input type"
+    leaves[code] = x
     return None
 
 
-def _finish(shape: Shape, order: list, root):
+def _finish(shape: Shape, order: list, leaves: list):
     if updated_pending([]):
         return "tensors updated in place are pending"
     targets = []
@@ -248,9 +266,12 @@ def _finish(shape: Shape, order: list, root):
         if g is None:
             if want is not None:
                 return "a .grad is gone"
-        elif want is None or g._grad_fn is not None or not _plain_leaf(g._expr) or \
-                g._expr.value.type != want:
-            return "a .grad is pending or of another kind"
+        elif want is None or g._grad_fn is not None:
+            return "a .grad appeared or has a grad_fn"
+        else:
+            why = _check_leaf(want, g._expr, leaves, shape.leaf_types)
+            if why:
+                return f"a .grad: {why}"
         targets.append(((node, 0), t))
     exprs = {}
     for p, (kind, a, b) in shape.sources.items():
