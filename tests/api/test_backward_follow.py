@@ -72,7 +72,7 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
             ones = np.ones(params[0].shape)
             g = gj.tensor(ones, dtype=dtype)
             params[0].grad = g
-            params[2].grad = g if ev == "shared_grad" else gj.tensor(ones, dtype=dtype)
+            params[2].grad = g if ev == "shared_grad" else gj.tensor(ones * 2, dtype=dtype)
 
         def loss_of(x=x, y=ys[n], ev=ev):
             h = model[1](model[0](x))
@@ -244,3 +244,11 @@ def test_old_grads_shared_between_parameters_are_not_the_kept_shape():
     events = ["plain", "grads", "grads", "grads", "shared_grad", "grads", "shared_grad"]
     stats = _three_ways(events, sizes=(3, 3, 3))
     assert stats["followed"] == 1 and stats["refused"] == 2     # steps 4; 5 and 7
+
+
+def test_a_kept_shape_with_one_shared_grad_is_not_followed_by_two():
+    """The other way round: the kept program reads the shared .grad once; a step whose two
+    .grads differ must not be fed the first one twice."""
+    events = ["plain", "shared_grad", "shared_grad", "shared_grad", "grads", "shared_grad"]
+    stats = _three_ways(events, sizes=(3, 3, 3))
+    assert stats["followed"] == 1 and stats["refused"] == 1     # step 4; step 5
