@@ -77,7 +77,7 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
         def loss_of(x=x, y=ys[n], ev=ev):
             h = model[1](model[0](x))
             if ev == "hook":
-                h.register_hook(lambda g: g * 0.5)
+                h.register_hook(lambda grad: grad * 0.5)
             if ev == "retain_grad":
                 h.retain_grad()
             if ev == "read_inner":
