@@ -76,6 +76,8 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
 
         def loss_of(x=x, y=ys[n], ev=ev):
             h = model[1](model[0](x))
+            if ev == "deep":                         # one node more: another shape
+                h = model[1](h * 0.5)
             if ev == "hook":
                 h.register_hook(lambda grad: grad * 0.5)
             if ev == "retain_grad":
@@ -243,7 +245,7 @@ def test_old_grads_shared_between_parameters_are_not_the_kept_shape():
     shape (two distinct .grads) must not be followed for it (same values three ways)."""
     events = ["plain", "grads", "grads", "grads", "shared_grad", "grads", "shared_grad"]
     stats = _three_ways(events, sizes=(3, 3, 3))
-    assert stats["followed"] == 1 and stats["refused"] == 2     # steps 4; 5 and 7
+    assert stats["followed"] == 2 and stats["refused"] == 2     # steps 4, 6; 5, 7
 
 
 def test_a_kept_shape_with_one_shared_grad_is_not_followed_by_two():
@@ -251,4 +253,19 @@ def test_a_kept_shape_with_one_shared_grad_is_not_followed_by_two():
     .grads differ must not be fed the first one twice."""
     events = ["plain", "shared_grad", "shared_grad", "shared_grad", "grads", "shared_grad"]
     stats = _three_ways(events, sizes=(3, 3, 3))
-    assert stats["followed"] == 1 and stats["refused"] == 1     # step 4; step 5
+    assert stats["followed"] == 2 and stats["refused"] == 1     # steps 4, 6; step 5
+
+
+def test_steps_alternating_between_shapes_follow_each():
+    """dynamic_net.py's case: the kept shapes of the last structures are all tried; after
+    each shape has replayed once by key, every step follows."""
+    stats = _three_ways(["plain", "deep"] * 6)
+    assert stats["learnt"] == 2 and stats["followed"] == 8 and stats["refused"] == 1
+
+
+def test_more_shapes_than_kept_stay_correct():
+    """Six structures in turn (more than the four kept): the values are the same three
+    ways whatever is followed."""
+    events = ["plain", "deep", "batch", "read_loss", "zero_keep", "freeze"] * 3
+    stats = _three_ways(events)
+    assert stats["learnt"] >= 4

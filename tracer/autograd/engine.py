@@ -281,7 +281,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         follow.learn(run, walk, plan, targets, executed)     # the state before the run
         _replay(walk, plan, targets)
     else:
-        follow.clear()
         edges = [e for e, _ in targets]
         executed = by_node.propagate(run, edges) if big else run.propagate(edges)
         owners = _accumulate(run, targets, roots)

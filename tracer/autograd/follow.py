@@ -55,11 +55,12 @@ class Shape:
         #                        or ("grad", target number, 0)
 
 
-_SHAPE: list = [None]          # the shape of the last replayed backward
+_SHAPES: list = []             # the shapes of the last replayed structures, newest first
+_SHAPES_LIMIT = 4              # dynamic_net.py's four depths
 
 
 def clear():
-    _SHAPE[0] = None
+    _SHAPES.clear()
 
 
 def _plain_leaf(e) -> bool:
@@ -68,9 +69,11 @@ def _plain_leaf(e) -> bool:
 
 def learn(run, walk, plan, targets: list, executed: set):
     """Keeps the shape of a backward that replayed plan (single root, no seeds)."""
-    _SHAPE[0] = None
     if not ENABLED or len(run.roots) != 1 or run.seeds[0] is not None:
         return
+    for kept in _SHAPES:
+        if kept.plan is plan:      # the same key, so the same shape: refused for a moment
+            return
     order = run.order
     if run.root_edges[0][0] is not order[0] or updated_pending([]):
         return
@@ -141,7 +144,8 @@ def learn(run, walk, plan, targets: list, executed: set):
     shape.root_nr = run.root_edges[0][1]
     shape.executed = [pos[n] for n in order if n in executed]
     shape.plan = plan
-    _SHAPE[0] = shape
+    _SHAPES.insert(0, shape)
+    del _SHAPES[_SHAPES_LIMIT:]
     STATS["learnt"] += 1
 
 
@@ -152,18 +156,22 @@ def _source(sources: dict, index: dict, e, where: tuple):
 
 
 def follow(root) -> tuple | None:
-    """(plan, Exprs by walk position, targets, executed nodes) if root's graph has the kept
-    shape; else None."""
-    shape = _SHAPE[0]
-    if shape is None or not ENABLED:
+    """(plan, Exprs by walk position, targets, executed nodes) if root's graph has one of
+    the kept shapes; else None."""
+    if not _SHAPES or not ENABLED:
         return None
-    why = _check(shape, root)
-    if isinstance(why, str):
-        STATS["refused"] += 1
-        if logging_enabled():
-            log.info(f"backward follow off for this call: {why}")
-        return None
-    return why
+    first = None
+    for k, shape in enumerate(_SHAPES):
+        found = _check(shape, root)
+        if not isinstance(found, str):
+            if k:
+                _SHAPES.insert(0, _SHAPES.pop(k))
+            return found
+        first = first or found
+    STATS["refused"] += 1
+    if logging_enabled():
+        log.info(f"backward follow off for this call: {first} (the last kept shape)")
+    return None
 
 
 def _check(shape: Shape, root):
