@@ -51,7 +51,7 @@ def _optimizer(name: str, params):
 
 
 def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
-           dtype: str = "float32") -> list:
+           dtype: str = "float32", read_grads: bool = True) -> list:
     rng = np.random.default_rng(0)
     model = _model(rng, sizes, dtype)
     params = list(model.parameters())
@@ -103,7 +103,8 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
             loss.backward(gj.tensor(2.0, dtype=dtype))
         else:
             loss.backward()
-        grads = [None if p.grad is None else p.grad.numpy().copy() for p in params]
+        grads = [None if p.grad is None or not read_grads else p.grad.numpy().copy()
+                 for p in params]
         if ev == "grad_edit":
             with gj.no_grad():
                 params[0].grad.mul_(0.5)
@@ -168,12 +169,20 @@ def test_a_learning_rate_change_and_a_grad_read_do_not_stop_following():
     assert stats["followed"] == 8 - 2 and stats["refused"] == 0
 
 
-def test_zero_grad_keeping_the_tensors_follows_its_own_shape():
-    """zero_grad(set_to_none=False) every step: step 1 finds no .grad, step 2 zeroed ones
-    (a new structure), step 3 replays by key and steps 4.. follow, with the old .grads in
-    the kept shape."""
+def test_zero_grad_keeping_read_tensors_follows_its_own_shape():
+    """zero_grad(set_to_none=False) every step, the .grads read with numpy() after each
+    backward (so their zeroing is computed at once: they hold data): step 1 finds no
+    .grad, step 2 zeroed ones (a new structure), step 3 replays by key and steps 4..
+    follow, with the old .grads in the kept shape."""
     stats = _three_ways(["zero_keep"] * 8)
     assert stats["followed"] == 5 and stats["refused"] == 0
+
+
+def test_zero_grad_keeping_pending_zeros_is_keyed():
+    """Not read, the zeroed .grads are pending (a constant) when backward runs: no shape is
+    kept and every backward is keyed, with the same values."""
+    stats = _three_ways(["zero_keep"] * 8, read_grads=False)
+    assert stats["followed"] == 0 and stats["learnt"] == 0
 
 
 def test_accumulating_over_two_backward_calls():
