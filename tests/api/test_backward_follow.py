@@ -51,9 +51,10 @@ def _optimizer(name: str, params):
 
 
 def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
-           dtype: str = "float32", read_grads: bool = True) -> list:
+           dtype: str = "float32", read_grads: bool = True, compiled: bool = False) -> list:
     rng = np.random.default_rng(0)
     model = _model(rng, sizes, dtype)
+    run = gj.compile(model) if compiled else None
     params = list(model.parameters())
     opt = _optimizer(opt_name, params)
     sched = gj.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
@@ -75,6 +76,8 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
             params[2].grad = g if ev == "shared_grad" else gj.tensor(ones * 2, dtype=dtype)
 
         def loss_of(x=x, y=ys[n], ev=ev):
+            if run is not None:                      # one node: the compiled forward's
+                return F.cross_entropy(run(x), y)
             h = model[1](model[0](x))
             if ev == "deep":                         # one node more: another shape
                 h = model[1](h * 0.5)
@@ -278,3 +281,12 @@ def test_more_shapes_than_kept_stay_correct():
     events = ["plain", "deep", "batch", "read_loss", "zero_keep", "freeze"] * 3
     stats = _three_ways(events)
     assert stats["learnt"] >= 4
+
+
+def test_compiled_forward_steps_follow():
+    """compile(model): the forward is one node keyed by its Function (section 5b of
+    docs/imperative.md), followed as a template node; a new batch size is a new shape."""
+    events = ["plain"] * 6 + ["batch"] * 4 + ["plain"] * 2
+    stats = _three_ways(events, compiled=True)
+    # steps 3-6, 9-10 (after the batch's own keyed replay), 11-12 (the first shape again)
+    assert stats["followed"] == 8 and stats["learnt"] == 2

@@ -12,6 +12,8 @@ against it directly (`follow`): from the root, each edge must reach a node of th
 class and Template at the position the kept order says (the map is one-to-one, so the
 toposort would give the same order), each input must be what it was (the named node's
 output, or a data leaf numbered by first use), nothing may hold a hook or retain_grad.
+A compiled forward's node (`compile(model)`, keyed at its outputs by its Function as a
+template node is by its Template) counts as a template node.
 Then the kept plan runs on the Exprs found at the walk positions it reads, with the same
 saved-tensor checks and release: the same program on the same arrays as the keyed replay,
 so bitwise its results. Anything else (a hook, a pending input, a `.grad` that is pending,
@@ -90,7 +92,7 @@ def learn(run, walk, plan, targets: list, executed: set):
         tm = node.template
         if cls.emit_vjp is _OP_VJP:
             if tm is None or tm[2] != reads or node.output_exprs != tm[1] or \
-                    node._local is not None or node.given_fn is not None:
+                    (node._local is not None and node.given_fn is None):
                 return
         elif cls is not AccumulateGrad:
             return
@@ -199,7 +201,8 @@ def _check(shape: Shape, root):
         tm = node.template
         if templates[i] is not None:
             if tm is None or tm[0] is not templates[i] or tm[2] != reads or \
-                    node.output_exprs != tm[1] or node._local is not None:
+                    node.output_exprs != tm[1] or \
+                    (node._local is not None and node.given_fn is None):
                 return f"{node.name()} is not the kept template node"
             has = shape.has_data[i]
             for k, o in enumerate(tm[1]):
