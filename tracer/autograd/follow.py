@@ -38,7 +38,8 @@ STATS = {"followed": 0, "learnt": 0, "refused": 0}
 class Shape:
     """A replayed backward's graph, position by position, and where its plan's Exprs sit."""
     __slots__ = ("classes", "templates", "edges", "ins", "has_data", "leaf_types",
-                 "root_nr", "targets", "grads", "executed", "plan", "sources")
+                 "root_nr", "targets", "grads", "executed", "plan", "sources", "pos",
+                 "slots")
 
     def __init__(self):
         self.classes = []      # node class per position (toposort order)
@@ -55,6 +56,8 @@ class Shape:
         self.plan = None       # replay.Plan
         self.sources = {}      # walk position -> ("in"|"out", node position, index)
         #                        or ("grad", target number, 0)
+        self.pos = {}          # while learning: node -> position
+        self.slots = {}        # while learning: id(leaf Expr) -> slot
 
 
 _SHAPES: list = []             # the shapes of the last replayed structures, newest first
@@ -76,26 +79,44 @@ def learn(run, walk, plan, targets: list, executed: set):
     for kept in _SHAPES:
         if kept.plan is plan:      # the same key, so the same shape: refused for a moment
             return
+    shape = Shape()
+    why = _learn_nodes(shape, run, walk.index)
+    if why is None:
+        why = _learn_targets(shape, run, walk.index, targets)
+    if why is None and not all(p in shape.sources for p in plan.captures + plan.realize):
+        why = "an input of the program is not a node's input or output"
+    if why is not None:
+        if logging_enabled():
+            log.info(f"backward follow: shape not kept: {why}")
+        return
+    shape.sources = {p: shape.sources[p] for p in plan.captures + plan.realize}
+    shape.root_nr = run.root_edges[0][1]
+    shape.executed = [i for i, n in enumerate(run.order) if n in executed]
+    shape.plan = plan
+    shape.pos = shape.slots = None     # (they hold this step's nodes and ids)
+    _SHAPES.insert(0, shape)
+    del _SHAPES[_SHAPES_LIMIT:]
+    STATS["learnt"] += 1
+
+
+def _learn_nodes(shape: Shape, run, index: dict) -> str | None:
+    """Fills shape's per-node lists from run's graph; the reason it cannot, or None."""
     order = run.order
     if run.root_edges[0][0] is not order[0] or updated_pending([]):
-        return
-    shape = Shape()
-    pos = {node: i for i, node in enumerate(order)}
-    slots: dict = {}
+        return "the root is a leaf, or tensors updated in place are pending"
+    pos = shape.pos = {node: i for i, node in enumerate(order)}
     reads = bounded.STATS["reads"]
-    sources = {}
-    index = walk.index
     for i, node in enumerate(order):
         if node.hooks or node.retained:
-            return
+            return f"{node.name()} has a tensor hook or retain_grad"
         cls = type(node)
         tm = node.template
         if cls.emit_vjp is _OP_VJP:
             if tm is None or tm[2] != reads or node.output_exprs != tm[1] or \
                     (node._local is not None and node.given_fn is None):
-                return
+                return f"{node.name()} is not a template node (or was changed)"
         elif cls is not AccumulateGrad:
-            return
+            return f"{node.name()} is a custom or special node"
         shape.classes.append(cls)
         shape.templates.append(tm[0] if tm is not None else None)
         shape.edges.append(tuple([(pos[e[0]], e[1]) if e is not None else None
@@ -106,49 +127,45 @@ def learn(run, walk, plan, targets: list, executed: set):
                 codes.append(None)
             elif edge is not None and type(edge[0]) is not AccumulateGrad:
                 if edge[0].output_exprs[edge[1]] is not e:
-                    return
+                    return f"an input of {node.name()} is not its node's output"
                 codes.append(-1)
             elif _plain_leaf(e):
-                slot = slots.get(id(e))
-                if slot is None:
-                    slot = slots[id(e)] = len(shape.leaf_types)
-                    shape.leaf_types.append(e.value.type)
-                codes.append(slot)
+                codes.append(_slot(shape, e))
             else:
-                return
-            _source(sources, index, e, ("in", i, k))
+                return f"an input of {node.name()} is pending or not a data leaf"
+            _source(shape.sources, index, e, ("in", i, k))
         shape.ins.append(tuple(codes))
         outs = node.output_exprs
         shape.has_data.append(tuple([o is not None and o.data is not None for o in outs]))
         for k, o in enumerate(outs):
-            _source(sources, index, o, ("out", i, k))
+            _source(shape.sources, index, o, ("out", i, k))
+    return None
+
+
+def _learn_targets(shape: Shape, run, index: dict, targets: list) -> str | None:
     for j, (edge, t) in enumerate(targets):
         if type(edge[0]) is not AccumulateGrad or edge[1] != 0 or t is not edge[0].variable:
-            return
-        shape.targets.append(pos[edge[0]])
+            return "a target is not a leaf's AccumulateGrad"
+        shape.targets.append(shape.pos[edge[0]])
         g = t._grad
         if g is None:
             shape.grads.append(None)
         elif g._grad_fn is None and _plain_leaf(g._expr):
-            e = g._expr
-            slot = slots.get(id(e))        # numbered with the leaves: the key sees sharing
-            if slot is None:
-                slot = slots[id(e)] = len(shape.leaf_types)
-                shape.leaf_types.append(e.value.type)
-            shape.grads.append(slot)
-            _source(sources, index, e, ("grad", j, 0))
+            # numbered with the leaves: the key sees an old .grad shared with another
+            shape.grads.append(_slot(shape, g._expr))
+            _source(shape.sources, index, g._expr, ("grad", j, 0))
         else:
-            return
-    wanted = list(plan.captures) + list(plan.realize)
-    if not all(p in sources for p in wanted):
-        return
-    shape.sources = {p: sources[p] for p in wanted}
-    shape.root_nr = run.root_edges[0][1]
-    shape.executed = [pos[n] for n in order if n in executed]
-    shape.plan = plan
-    _SHAPES.insert(0, shape)
-    del _SHAPES[_SHAPES_LIMIT:]
-    STATS["learnt"] += 1
+            return "a .grad is pending or has a grad_fn"
+    return None
+
+
+def _slot(shape: Shape, e) -> int:
+    """e's leaf slot, numbered by first use."""
+    slot = shape.slots.get(id(e))
+    if slot is None:
+        slot = shape.slots[id(e)] = len(shape.leaf_types)
+        shape.leaf_types.append(e.value.type)
+    return slot
 
 
 def _source(sources: dict, index: dict, e, where: tuple):
