@@ -92,6 +92,8 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
                 logits.mul_(2.0)
             return F.cross_entropy(logits, y)
         loss = loss_of()
+        handle = params[0].register_hook(lambda grad: grad * 2.0) if ev == "leaf_hook" \
+            else None
         if ev == "read_loss":
             loss.item()                      # the loss holds data when backward runs
         if ev == "pieces":
@@ -106,6 +108,8 @@ def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
             loss.backward(gj.tensor(2.0, dtype=dtype))
         else:
             loss.backward()
+        if handle is not None:
+            handle.remove()
         grads = [None if p.grad is None or not read_grads else p.grad.numpy().copy()
                  for p in params]
         if ev == "grad_edit":
@@ -144,7 +148,7 @@ def test_a_plain_loop_is_followed_after_its_first_replay(opt_name):
     assert stats["followed"] == 12 - 2
 
 
-EVENTS = ["batch", "freeze", "hook", "retain_grad", "read_inner", "read_loss", "inplace_out",
+EVENTS = ["batch", "freeze", "hook", "leaf_hook", "retain_grad", "read_inner", "read_loss", "inplace_out",
           "pieces", "retain", "accumulate", "seed", "zero_keep", "grad_edit", "lr"]
 
 
@@ -157,7 +161,7 @@ def test_a_changed_step_falls_back_with_the_same_values(event):
     assert stats["followed"] >= 3
 
 
-@pytest.mark.parametrize("event", ["hook", "retain_grad", "read_loss", "batch", "inplace_out",
+@pytest.mark.parametrize("event", ["hook", "leaf_hook", "retain_grad", "read_loss", "batch", "inplace_out",
                                    "read_inner", "pieces"])
 def test_the_graph_changes_that_refuse_the_kept_shape(event):
     """Steps 3-5 follow; the sixth is refused (and keyed: same values)."""
