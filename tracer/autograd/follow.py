@@ -65,6 +65,7 @@ _SHAPES_LIMIT = 4              # dynamic_net.py's four depths
 
 
 def clear():
+    """Forgets the kept shapes (replay.clear calls it)."""
     _SHAPES.clear()
 
 
@@ -215,16 +216,10 @@ def _check(shape: Shape, root):
             return "another graph"
         if node.hooks or node.retained:
             return f"{node.name()} has a tensor hook or retain_grad"
-        tm = node.template
         if templates[i] is not None:
-            if tm is None or tm[0] is not templates[i] or tm[2] != reads or \
-                    node.output_exprs != tm[1] or \
-                    (node._local is not None and node.given_fn is None):
-                return f"{node.name()} is not the kept template node"
-            has = shape.has_data[i]
-            for k, o in enumerate(tm[1]):
-                if (o.data is not None) is not has[k]:
-                    return "a value of the graph was read (it holds data now)"
+            why = _same_template(node, templates[i], shape.has_data[i], reads)
+            if why:
+                return why
         edges = node.edges
         want = edges_at[i]
         if len(edges) != len(want):
@@ -262,6 +257,19 @@ def _check(shape: Shape, root):
                 if why:
                     return why
     return _finish(shape, order, leaves, seen)
+
+
+def _same_template(node, template, has: tuple, reads: int) -> str | None:
+    """node must still be its Template's replay (node_walk.add_stops's conditions), with
+    the kept outputs holding data."""
+    tm = node.template
+    if tm is None or tm[0] is not template or tm[2] != reads or \
+            node.output_exprs != tm[1] or (node._local is not None and node.given_fn is None):
+        return f"{node.name()} is not the kept template node"
+    for k, o in enumerate(tm[1]):
+        if (o.data is not None) is not has[k]:
+            return "a value of the graph was read (it holds data now)"
+    return None
 
 
 def _check_leaf(code: int, x, leaves: list, seen: set, types: list) -> str | None:
