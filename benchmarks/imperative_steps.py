@@ -10,7 +10,9 @@ applies, when PyTorch is importable):
   - step poly_tensor: polynomial_tensor.py's step (hand-written gradients, `a -= lr * g`
     on plain tensors, `loss.item()` every step);
   - step two_layer: two_layer_net_autograd.py's step (`loss.backward()`, then
-    `w -= lr * w.grad; w.grad.zero_()` under no_grad, the loss read every 10th step).
+    `w -= lr * w.grad; w.grad.zero_()` under no_grad, the loss read every 10th step);
+  - step two_layer_tensor: two_layer_net_tensor.py's step (the backward by hand, with
+    `grad_h[h < 0] = 0`, `w -= lr * grad_w` on plain tensors, the loss read every step).
 Every system starts from the same arrays, so the first call of each (the agreement check)
 computes the same loss and parameters. Run with PyTorch from its venv:
 
@@ -193,10 +195,40 @@ def two_layer_step(gj) -> Workload:
                     _systems(gj, make, False), rtol=1e-4)
 
 
+def two_layer_tensor_step(gj) -> Workload:
+    """two_layer_net_tensor.py: forward, the backward written by hand, plain updates."""
+    n, d_in, h, d_out = 64, 1000, 100, 10
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(s).astype(np.float32)
+              for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+
+    def make(lib, wrap):
+        x, y = lib.tensor(arrays[0]), lib.tensor(arrays[1])
+        weights = [lib.tensor(a) for a in arrays[2:]]
+
+        def step():
+            w1, w2 = weights
+            hidden = x.mm(w1)
+            h_relu = hidden.clamp(min=0)
+            y_pred = h_relu.mm(w2)
+            loss = (y_pred - y).pow(2).sum().item()
+            grad_y_pred = 2.0 * (y_pred - y)
+            grad_w2 = h_relu.t().mm(grad_y_pred)
+            grad_h = grad_y_pred.mm(w2.t()).clone()
+            grad_h[hidden < 0] = 0
+            grad_w1 = x.t().mm(grad_h)
+            w1 -= 1e-6 * grad_w1
+            w2 -= 1e-6 * grad_w2
+            return [loss]
+        return step
+    return Workload("step two_layer_tensor", "two_layer_net_tensor.py step (item() every step)",
+                    _systems(gj, make, False), rtol=1e-4)
+
+
 def build(gj, quick: bool) -> list[Workload]:
     """The workloads, for benchmarks/__main__.py's build()."""
     made = [mlp_step(gj, 784, 256, 10, 256), mlp_step(gj, 32, 64, 10, 64), dynamic_step(gj),
-            poly_tensor_step(gj), two_layer_step(gj)]
+            poly_tensor_step(gj), two_layer_step(gj), two_layer_tensor_step(gj)]
     if torch is not None and hasattr(torch, "compile"):
         made += [mlp_step(gj, 784, 256, 10, 256, True), mlp_step(gj, 32, 64, 10, 64, True)]
     return made

@@ -19,6 +19,11 @@ graph once, not three times. A graph the walk does not key takes the separate pa
 """
 from __future__ import annotations
 
+import math
+import sys
+from collections import Counter
+from itertools import chain
+
 from tracer import structure_key
 from tracer.errors import TracerError
 from tracer.expr import build_function, live_siblings
@@ -40,20 +45,73 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     if walk is None:
         return None
     ids = {id(r) for r in roots}
-    extra = []
+    candidates = []
     for e in walk.exprs:
         op = e.op
         if op is None or e.data is not None:
             continue
         if len(op.results) > 1:
             return None             # live siblings (an RNN's final state): the old passes
-        if e.recorded and id(e) not in ids:
-            extra.append(e)
+        if id(e) not in ids and (e.recorded or (op.prim.name == "dot_general"
+                                                and _macs(e) >= HELD_PRODUCT_MACS)):
+            candidates.append(e)
+    extra = held(walk, candidates) if candidates else []
     if extra:
         roots = roots + extra
         walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
     _LAST[0] = None if extra else (roots, walk)
     return roots, _run_walk(roots, walk, run)
+
+
+# a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read (held)
+HELD_PRODUCT_MACS = 1 << 20
+
+
+def held(walk: Walk, candidates: list) -> list:
+    """The candidates (pending Exprs of walk, not roots) that something outside the graph
+    holds, to be computed and kept along with the read: autograd-node outputs (a node
+    holds them: a backward() after `print(loss)` starts from them instead of redoing the
+    forward) and results of large matrix products a Tensor the user named holds.
+
+    A read computes its roots only; a value it passed through stays pending and is computed
+    again by the next read that needs it. pytorch/tutorials' two_layer_net_tensor.py reads
+    the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without keeping
+    h the next read redoes that product (3 products a step instead of 2). A view nobody
+    holds any more (`x.t()` inside `x.t().mm(g)`) is not computed, as before it was. A
+    kept product is marked recorded, so settling it keeps its op: it may sit inside an
+    autograd graph."""
+    uses = Counter(chain.from_iterable([e.args for e in walk.exprs
+                                        if e.data is None and e.op is not None]))
+    _count_capture_refs(uses, candidates)
+    kept = []
+    for e in candidates:
+        # references: the graph's uses, step capture's lists, walk.exprs, candidates, the
+        # key in uses, this loop's name and the call's argument; any more is a holder
+        if sys.getrefcount(e) > uses[e] + 5:
+            e.recorded = True
+            kept.append(e)
+    return kept
+
+
+def _count_capture_refs(uses: Counter, candidates: list):
+    """Adds to uses the references step capture keeps to the candidates among the results
+    and operands of this cycle's and the last cycle's calls (tracer/step_tape.py State)."""
+    # looked up, not imported: step_tape imports modules that import this one
+    step_tape = sys.modules.get("tracer.step_tape")
+    if step_tape is None:
+        return
+    s = step_tape.state()
+    wanted = {id(e) for e in candidates}
+    for exprs in (*s.outs, *s.prev_outs, s.ext, s.prev_ext):
+        for e in exprs:
+            if id(e) in wanted:
+                uses[e] += 1
+
+
+def _macs(e) -> int:
+    contract = e.op.params["contract"][0]
+    shape = e.args[0].value.type.shape
+    return e.value.type.size * math.prod(shape[a] for a in contract)
 
 
 # the (roots, Walk) of the last read, when it computed nothing but its roots (step_capture)

@@ -145,6 +145,59 @@ def test_two_layer_net_autograd_loop_is_bounded_and_matches_numpy():
     np.testing.assert_allclose(w2, want_w2, rtol=1e-4, atol=1e-5)
 
 
+def _two_layer_tensor(steps: int, counters: list, rng):
+    """pytorch/tutorials two_layer_net_tensor.py: the backward written by hand, with
+    `grad_h[h < 0] = 0` (a mask whose count of True changes every step)."""
+    n, d_in, hidden, d_out = 8, 12, 6, 3
+    inputs = [rng.standard_normal(s).astype(np.float32)
+              for s in ((n, d_in), (n, d_out), (d_in, hidden), (hidden, d_out))]
+    x, y, w1, w2 = (gj.tensor(v) for v in inputs)
+    lr = 1e-3
+    losses = []
+    for _ in range(steps):
+        h = x.mm(w1)
+        h_relu = h.clamp(min=0)
+        y_pred = h_relu.mm(w2)
+        losses.append((y_pred - y).pow(2).sum().item())
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_w2 = h_relu.t().mm(grad_y_pred)
+        grad_h_relu = grad_y_pred.mm(w2.t())
+        grad_h = grad_h_relu.clone()
+        grad_h[h < 0] = 0
+        grad_w1 = x.t().mm(grad_h)
+        w1 -= lr * grad_w1
+        w2 -= lr * grad_w2
+        counters.append(_programs())
+    return losses, w1.numpy(), w2.numpy(), inputs
+
+
+def _two_layer_tensor_numpy(steps: int, x, y, w1, w2):
+    x, y, w1, w2 = (v.astype(np.float64) for v in (x, y, w1, w2))
+    losses = []
+    for _ in range(steps):
+        h = x @ w1
+        relu = np.maximum(h, 0)
+        diff = relu @ w2 - y
+        losses.append((diff ** 2).sum())
+        g_pred = 2 * diff
+        g_h = g_pred @ w2.T
+        g_h[h < 0] = 0
+        w1, w2 = w1 - 1e-3 * (x.T @ g_h), w2 - 1e-3 * (relu.T @ g_pred)
+    return losses, w1, w2
+
+
+def test_two_layer_net_tensor_loop_compiles_once_whatever_the_mask_holds():
+    counters = []
+    losses, w1, w2, inputs = _two_layer_tensor(30, counters, np.random.default_rng(1))
+    if counters[0] is not None:
+        # the mask is never read: its count of True does not pick a new program
+        assert counters[4:] == [counters[4]] * (len(counters) - 4)
+    want_losses, want_w1, want_w2 = _two_layer_tensor_numpy(30, *inputs)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-4)
+    np.testing.assert_allclose(w1, want_w1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w2, want_w2, rtol=1e-4, atol=1e-5)
+
+
 def test_an_update_is_computed_at_the_next_read_of_anything():
     w = gj.tensor([1.0, 2.0])
     w -= 0.5 * gj.tensor([2.0, 2.0])

@@ -202,6 +202,44 @@ def test_setitem_gradients():
     assert x.grad.tolist() == [2.0, 0.0, 6.0] and v.grad.tolist() == [6.0]
 
 
+MASK_FILLS = [                    # value, mask over the leading dims
+    (0.0, (2, 3)),
+    (gj.tensor(7.0), (2, 3)),
+    (gj.tensor([1.0, 2.0, 3.0]), (2,)),           # one row's worth, every masked row
+    (gj.tensor([[1.0, 2.0, 3.0]]), (2,)),         # PyTorch drops the leading 1
+    (5, (2,)),
+]
+
+
+@pytest.mark.parametrize("value, mask_shape", MASK_FILLS)
+def test_a_mask_fill_leaves_the_mask_unread(value, mask_shape):
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    mask_np = (base > 2.5) if len(mask_shape) == 2 else np.array([False, True])
+    t = gj.tensor(base)
+    mask = gj.tensor(base).sum(dim=1) > 7.0 if len(mask_shape) == 1 else gj.tensor(base) > 2.5
+    t[mask] = value
+    assert mask._expr.data is None                # pending: the fill is where(mask, v, t)
+    expected = base.copy()
+    expected[mask_np] = np.asarray(value.tolist() if isinstance(value, gj.Tensor) else value)
+    assert t.tolist() == expected.tolist() and t._version == 1
+
+
+def test_a_mask_fill_with_values_per_element_still_scatters():
+    t = gj.zeros(4)
+    t[gj.tensor([True, False, True, False])] = gj.tensor([1.0, 2.0])
+    assert t.tolist() == [1.0, 0.0, 2.0, 0.0]
+    with pytest.raises((RuntimeError, IndexError, ValueError)):
+        gj.zeros(4)[gj.tensor([True, False, True, False])] = gj.tensor([1.0, 2.0, 3.0])
+
+
+def test_mask_fill_gradients_go_to_the_unmasked_input_and_the_value():
+    x, v = leaf([1.0, 2.0, 3.0, 4.0]), leaf(10.0)
+    y = x * 2
+    y[x.detach() > 2.5] = v * 3
+    (y * gj.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0, 0.0, 0.0] and v.grad.tolist() == 21.0
+
+
 # ---- version counters and saved tensors ---------------------------------------------------
 
 def test_versions_count_every_inplace_op():

@@ -2,7 +2,11 @@
 
 With a concrete key (Python ints and slices, NumPy arrays, realised Tensors) the written
 positions are known now: the value is scattered into place and selected over x, and when
-several writes hit one element the last one wins, as PyTorch does on CPU.
+several writes hit one element the last one wins, as PyTorch does on CPU. A boolean mask
+Tensor with a value that fills every masked element alike (`grad_h[h < 0] = 0`, as
+pytorch/tutorials' two_layer_net_tensor.py writes) is `where(mask, v, x)` whether the mask
+is traced or not: the mask is never read, so the step stays one lazy program of fixed
+shapes instead of a new program for every count of masked elements.
 
 With a traced key (inside jit/grad, an index or a mask computed from traced data) the
 positions are data, but the result's shape is not, so it still traces:
@@ -49,8 +53,28 @@ def _value(value, dtype: str, shape) -> Tensor:
     return broadcast(v, tuple(shape))
 
 
+def _fills_alike(x: Tensor, key, value) -> bool:
+    """key is a boolean mask over x's leading dims and value one element's worth of data."""
+    if not (isinstance(key, Tensor) and key._expr.type.dtype == "bool"):
+        return False
+    shape = tuple(x._expr.type.shape)
+    if tuple(key.shape) != shape[:key.ndim]:
+        return False                     # the concrete path raises PyTorch's error
+    if not isinstance(value, Tensor):
+        return isinstance(value, (bool, int, float))
+    v_shape = tuple(value.shape)
+    while v_shape and v_shape[0] == 1 and len(v_shape) > len(shape) - key.ndim:
+        v_shape = v_shape[1:]
+    try:
+        return np.broadcast_shapes(v_shape, shape[key.ndim:]) == shape[key.ndim:]
+    except ValueError:
+        return False
+
+
 def put_concrete(x: Tensor, key, value) -> Tensor:
     """x with x[key] replaced by value: a select between x and value scattered into place."""
+    if _fills_alike(x, key, value):
+        return _put_by_mask(x, key, value)
     t = x._expr.type
     n = t.size
     positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
@@ -74,21 +98,26 @@ def put_traced(x: Tensor, key, value) -> Tensor:
     """x with x[key] replaced by value, for a key holding traced Tensors (module docstring)."""
     t = x._expr.type
     if isinstance(key, Tensor) and key._expr.type.dtype == "bool":
-        m = key
-        if tuple(m.shape) != tuple(t.shape[:m.ndim]):
-            raise user_error(IndexError, f"The shape of the mask {list(m.shape)} does not match "
-                                         f"the shape of the indexed tensor {list(t.shape)}")
-        rest = tuple(t.shape[m.ndim:])
-        try:
-            v = _value(value, t.dtype, rest)
-        except Exception:
-            raise TracerError(f"x[mask] = values at {where_am_i()}: with a traced mask the "
-                              "values must be a scalar or broadcastable to one masked element "
-                              f"{list(rest)} (their number would depend on data)") from None
-        v = apply("broadcast_in_dim", v, shape=t.shape, dims=tuple(range(m.ndim, t.ndim)))
-        mb = apply("broadcast_in_dim", m, shape=t.shape, dims=tuple(range(m.ndim)))
-        return apply("select", mb, v, x)
+        if tuple(key.shape) != tuple(t.shape[:key.ndim]):
+            raise user_error(IndexError, f"The shape of the mask {list(key.shape)} does not "
+                                         f"match the shape of the indexed tensor {list(t.shape)}")
+        return _put_by_mask(x, key, value)
     return _scatter_traced(x, key, value)
+
+
+def _put_by_mask(x: Tensor, m: Tensor, value) -> Tensor:
+    """where(m, value, x), m over x's leading dims, value broadcast to one masked element."""
+    t = x._expr.type
+    rest = tuple(t.shape[m.ndim:])
+    try:
+        v = _value(value, t.dtype, rest)
+    except Exception:
+        raise TracerError(f"x[mask] = values at {where_am_i()}: with a traced mask the "
+                          "values must be a scalar or broadcastable to one masked element "
+                          f"{list(rest)} (their number would depend on data)") from None
+    v = apply("broadcast_in_dim", v, shape=t.shape, dims=tuple(range(m.ndim, t.ndim)))
+    mb = apply("broadcast_in_dim", m, shape=t.shape, dims=tuple(range(m.ndim)))
+    return apply("select", mb, v, x)
 
 
 def _scatter_traced(x: Tensor, key, value) -> Tensor:
