@@ -148,8 +148,9 @@ def test_a_plain_loop_is_followed_after_its_first_replay(opt_name):
     assert stats["followed"] == 12 - 2
 
 
-EVENTS = ["batch", "freeze", "hook", "leaf_hook", "retain_grad", "read_inner", "read_loss", "inplace_out",
-          "pieces", "retain", "accumulate", "seed", "zero_keep", "grad_edit", "lr"]
+EVENTS = ["batch", "freeze", "hook", "leaf_hook", "retain_grad", "read_inner", "read_loss",
+          "inplace_out", "pieces", "retain", "accumulate", "seed", "zero_keep", "grad_edit",
+          "lr"]
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -161,8 +162,8 @@ def test_a_changed_step_falls_back_with_the_same_values(event):
     assert stats["followed"] >= 3
 
 
-@pytest.mark.parametrize("event", ["hook", "leaf_hook", "retain_grad", "read_loss", "batch", "inplace_out",
-                                   "read_inner", "pieces"])
+@pytest.mark.parametrize("event", ["hook", "leaf_hook", "retain_grad", "read_loss", "batch",
+                                   "inplace_out", "read_inner", "pieces"])
 def test_the_graph_changes_that_refuse_the_kept_shape(event):
     """Steps 3-5 follow; the sixth is refused (and keyed: same values)."""
     stats = _three_ways(["plain"] * 5 + [event])
