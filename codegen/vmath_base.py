@@ -3,13 +3,13 @@ rounding to each float format, and _Emit, the IRBuilder wrapper every vectorised
 
 import math
 import struct
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from llvmlite import ir as ll
 
 from codegen import vmath_constants
+from codegen.records import Record
 
 
 # ---- exact constants, rounded to each format -------------------------------------------------
@@ -125,27 +125,27 @@ LN2 = _ln2()
 EXP_REDUCED = LN2 / 2 * Fraction(1001, 1000)  # |r| after Cody-Waite, with room for its rounding
 
 
-@dataclass(frozen=True)
-class _Format:
-    """Per-precision constants: layout, Cody-Waite splits, clamps and polynomial coefficients."""
-    width: int
-    mant: int                  # explicit mantissa bits
-    bias: int
-    log2e: float
-    ln2: tuple                 # ln 2 = ln2[0] + ln2[1] (+ ~2^-2mant)
-    two_over_pi: float
-    pio2: tuple                # pi/2 in three parts
-    sqrt_half_bits: int        # bit pattern of sqrt(1/2): the lower end of log's mantissa range
-    expm1_q: tuple             # expm1(r) = r + r^2 * sum_j q_j r^j,         q_j = 1/(j+2)!
-    exp_q: tuple               # the same, fewer terms, near-minimax (_exp_q): exp, tanh, logistic
-    sin_s: tuple               # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
-    cos_c: tuple               # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
-    log_r: tuple               # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
-    tanh_num: tuple            # tanh(x) = x + x z C(z)/D(z), z = x^2, for |x| <= TANH_SWITCH:
-    tanh_den: tuple            # C and D (D(0) = 1) from _tanh_pade
-    exp_lo: float              # exp(x) rounds to 0 below this ...
-    exp_hi: float              # ... and overflows above this; both keep |n| < 2 * bias
-    expm1_lo: float            # expm1(x) rounds to -1 below this: e^x < 2^-(mant+3)
+class _Format(Record, frozen=True):
+    """Per-precision constants: layout, Cody-Waite splits, clamps and polynomial coefficients.
+    NOTE: a Record, not a frozen dataclass: making that class was ~2 ms of every cold start."""
+    _fields = (
+        "width", "mant", "bias",   # mant: explicit mantissa bits
+        "log2e",
+        "ln2",             # ln 2 = ln2[0] + ln2[1] (+ ~2^-2mant)
+        "two_over_pi",
+        "pio2",            # pi/2 in three parts
+        "sqrt_half_bits",  # bit pattern of sqrt(1/2): the lower end of log's mantissa range
+        "expm1_q",         # expm1(r) = r + r^2 * sum_j q_j r^j,         q_j = 1/(j+2)!
+        "exp_q",           # the same, fewer terms, near-minimax (_exp_q): exp, tanh, logistic
+        "sin_s",           # sin(r) = r + r^3 * sum_k s_k r^(2k-2),      s_k = (-1)^k/(2k+1)!
+        "cos_c",           # cos(r) = 1 + r^2 * sum_k c_k r^(2k-2),      c_k = (-1)^k/(2k)!
+        "log_r",           # R(z) = sum_j r_j z^j, 2 atanh(s) = 2s + s R(s^2), r_j = 2/(2j+1)
+        "tanh_num",        # tanh(x) = x + x z C(z)/D(z), z = x^2, for |x| <= TANH_SWITCH:
+        "tanh_den",        # C and D (D(0) = 1) from _tanh_pade
+        "exp_lo",          # exp(x) rounds to 0 below this ...
+        "exp_hi",          # ... and overflows above this; both keep |n| < 2 * bias
+        "expm1_lo",        # expm1(x) rounds to -1 below this: e^x < 2^-(mant+3)
+    )
 
 
 # Below it tanh is a Pade approximant; above, 1 - 2/(e^2|x| + 1) (tanh(0.55) = 0.50).

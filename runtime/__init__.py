@@ -63,9 +63,16 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     config.event("tier", f"  @{fn.name}: LLVM pipeline O{level}", function=fn.name, level=level)
     with phases.phase("llvm"):
         address, = engine.compile([kernel.llvm_ir], [kernel.entry], kernel.entry, level)
-    exe = Executable(fn, kernel, address, True, bounds_check, engine)
+    exe = Executable(fn, kernel, address, True, bounds_check, engine,
+                     uses_pool=uses_pool(kernel.llvm_ir))
     engine.hold(exe, kernel.entry)          # the code is freed with the last Executable
     return exe
+
+
+def uses_pool(llvm_ir: str) -> bool:
+    """Whether a kernel's code can hand tasks to the thread pool: only gj.parallel_for
+    (codegen/loops.py) reads the pool's entry from the workspace header."""
+    return "gj.parallel_for" in llvm_ir
 
 
 def _log_kernels(fn: Function):

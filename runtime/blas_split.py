@@ -18,17 +18,26 @@ product bitwise over several shapes, every transpose combination and row blocks 
 two and three steps, or None (then kernels keep splitting on every thread count, as
 before). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the default): a
 multi-threaded BLAS partitions calls its own way.
+
+The probe (125 products) took ~10 ms of every warm start of a program with a large f32
+product, so its answer is noted in the cache directory (runtime/notes.py) under everything
+it depends on: the library's path, size and mtime, what the library says of its build and
+kernels, the host CPU and the settings that pick kernels, and the probe itself. Any of them
+different, or the note missing or unreadable: probed again.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import math
+import os
 
 import numpy as np
 
 from ir.core import walk_ops
-from runtime import blas, config
+from runtime import blas, config, notes
+from runtime.engine import create_execution_engine
 
 SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
 CANDIDATES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -51,10 +60,51 @@ def exact_rows(dtype: str) -> int | None:
     if found is None or dtype not in _DTYPES or config.blas_threads() != 1:
         return None
     blas.register()              # binds it for kernels: gives the BLAS its one thread
+    folder, key = notes.directory(), _note_key(found, dtype)
+    noted = notes.recall(folder, f"rows-{dtype}", key) if key is not None else None
+    if noted == "none":
+        return None
+    if noted is not None and noted.isdigit() and int(noted) in CANDIDATES:
+        return int(noted)
+    step = _probe(found, dtype)
+    if key is not None:
+        notes.remember(folder, f"rows-{dtype}", key, "none" if step is None else str(step))
+    return step
+
+
+def _probe(found, dtype: str) -> int | None:
     for step in CANDIDATES:
         if all(_exact(found, dtype, step, *check) for check in _CHECKS):
             return step
     return None
+
+
+# settings that make OpenBLAS or MKL pick other kernels at run time
+_KERNEL_SETTINGS = ("OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR",
+                    "MKL_DEBUG_CPU_TYPE")
+
+
+def _note_key(found, dtype: str) -> str | None:
+    """Everything the probe's answer depends on, or None (the library's file is gone)."""
+    try:
+        st = os.stat(found.path)
+    except OSError:
+        return None
+    engine = create_execution_engine()
+    return repr((dtype, found.path, st.st_size, st.st_mtime_ns, found.layout, found.int_bits,
+                 found.names, _library_says(found), engine.host_cpu, engine.host_features,
+                 {k: os.environ.get(k) for k in _KERNEL_SETTINGS}, CANDIDATES, _CHECKS))
+
+
+def _library_says(found) -> tuple:
+    """OpenBLAS's build string and the kernels it picked for this CPU (empty otherwise)."""
+    said = []
+    for what in ("get_config", "get_corename"):
+        fn = blas._openblas_function(found.lib, what) if found.lib is not None else None
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            said.append((fn() or b"").decode("ascii", "replace"))
+    return tuple(said)
 
 
 def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:

@@ -29,7 +29,7 @@ import time
 import weakref
 
 from ir.core import Function, walk_ops
-from runtime import config, phases, tiers
+from runtime import config, notes, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -84,23 +84,12 @@ def remember_source_hash(directory: str):
     if _SOURCE_HASH is not None:
         return
     stats = [(label, os.stat(path)) for label, path in _source_files()]
-    stamp = hashlib.sha256(repr([(label, st.st_size, st.st_mtime_ns)
-                                 for label, st in stats]).encode()).hexdigest()[:32]
-    note = os.path.join(directory, f"source-{stamp}.txt")
-    try:
-        text = read_private_file(note).decode("ascii")
-        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
-            _SOURCE_HASH = text
-            return
-    except (OSError, CorruptEntry, UnicodeDecodeError):
-        pass
-    for old in os.listdir(directory):            # one note at a time: the source changed
-        if old.startswith("source-") and old.endswith(".txt"):
-            _unlink(os.path.join(directory, old))
-    try:
-        write_atomic(directory, note, source_hash().encode("ascii"))
-    except OSError:
-        pass                                      # a read-only cache: hash every time
+    stamp = repr([(label, st.st_size, st.st_mtime_ns) for label, st in stats])
+    text = notes.recall(directory, "source", stamp)
+    if text is not None and len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        _SOURCE_HASH = text
+        return
+    notes.remember(directory, "source", stamp, source_hash())
 
 
 _SOURCE_HASH = None
@@ -248,8 +237,9 @@ class DiskCache:
         self._remember(header["entry"], objects, header.get("imports", []))
         kernel = CachedKernel(fn, header["entry"], int(header["workspace_bytes"]), bounds_check,
                               vmath)
+        # NOTE: an entry written before "pool" was recorded may use it
         exe = Executable(fn, kernel, addresses[0], bool(header["trampoline"]), bounds_check,
-                         engine)
+                         engine, uses_pool=bool(header.get("pool", True)))
         engine.hold(exe, symbols[0])
         self.hits += 1
         self._log(f"disk cache hit for @{fn.name} ({os.path.basename(path)[:12]}): loaded in "
@@ -275,7 +265,7 @@ class DiskCache:
             return _noted(exe, f"disk cache miss: {reason}; not stored")
         objects, imports = self._known[entry]
         header = {"entry": entry, "workspace_bytes": exe.kernel.workspace_bytes,
-                  "trampoline": exe.has_trampoline,
+                  "trampoline": exe.has_trampoline, "pool": exe.uses_pool,
                   "imports": imports, "function": fn.name, "key": full_key}
         try:
             write_atomic(directory, path, pack_entry(header, objects, secret))
@@ -386,7 +376,8 @@ def compiled_object(text: str, machine, symbol: str) -> tuple:
 
 def linked(obj: bytes, machine, built: dict):
     """The MCJIT running obj: built["jit"] when obj was just compiled here (compiled_object),
-    else a new one (owning machine) that obj is added to, finalised."""
+    else a new one (owning machine(), which should be at level 0: an MCJIT compiles its empty
+    first module when finalised, ~1 ms at level 2, ~0.35 at 0) that obj is added to."""
     import llvmlite.binding as llvm
     jit = built.get("jit")
     if jit is not None:

@@ -76,8 +76,10 @@ class Executable:
     origin = ""            # how the code was obtained, for the compile cache's log
 
     def __init__(self, fn: Function, kernel=None, address: int | None = None,
-                 trampoline: bool = False, bounds_check: bool = False, engine=None):
+                 trampoline: bool = False, bounds_check: bool = False, engine=None,
+                 uses_pool: bool = True):
         self.fn = fn
+        self.uses_pool = uses_pool     # the kernel hands out tasks (has gj.parallel_for)
         self.kernel = kernel
         self.bounds_check = bounds_check
         self._engine = engine
@@ -153,7 +155,7 @@ class Executable:
         try:
             ws = self._pool.pop()
         except IndexError:
-            ws = _workspace(self._ws_bytes)
+            ws = _workspace(self._ws_bytes, self.uses_pool)
         try:
             if self._polls:
                 ws[:4] = 0
@@ -218,7 +220,8 @@ class Executable:
     def _renew_workspaces(self):
         self._pool.clear()
         self._epoch = threads.epoch
-        self._shared_ws = _workspace(self._ws_bytes) if self._shares_ws else None
+        self._shared_ws = (_workspace(self._ws_bytes, self.uses_pool) if self._shares_ws
+                           else None)
 
     def check_args(self, args) -> tuple | list:
         """The arguments as contiguous arrays of the parameter types (ValueError if impossible)."""
@@ -290,11 +293,11 @@ def _param_name(fn: Function, i: int) -> str:
     return f"#{i} '%{hint}'" if hint else f"#{i}"
 
 
-def _workspace(nbytes: int) -> np.ndarray:
+def _workspace(nbytes: int, uses_pool: bool = True) -> np.ndarray:
     """A zeroed byte array of nbytes whose data pointer is 64-byte aligned, with the thread
-    count in its header."""
+    count in its header (and the pool's entry, for a kernel that uses it)."""
     raw = np.zeros(max(nbytes, 64) + 64, np.uint8)
     start = (-raw.ctypes.data) % 64
     ws = raw[start:start + max(nbytes, 64)]
-    threads.write_header(ws)
+    threads.write_header(ws, uses_pool)
     return ws

@@ -73,7 +73,7 @@ def _compile() -> dict | None:
                                                 "gj_pool_run")
             return obj
         obj = load_or_store_object("gj_pool", key, build)
-        jit = linked(obj, lambda: target.create_target_machine(opt=2), built)
+        jit = linked(obj, lambda: target.create_target_machine(opt=0), built)
         _engine = jit
         addresses = [jit.get_function_address(name) for name in _SIGNATURES]
     if not all(addresses):

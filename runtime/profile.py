@@ -275,7 +275,7 @@ def _profiled_run(exe: Executable, arrays) -> list:
     copy = kernels.exe
     ws = kernels.workspaces.get(threading.get_ident())
     if ws is None:
-        ws = kernels.workspaces[threading.get_ident()] = _workspace(copy._ws_bytes)
+        ws = kernels.workspaces[threading.get_ident()] = _workspace(copy._ws_bytes, copy.uses_pool)
     outs = [np.empty(shape, dt) for shape, dt in copy._outs]
     copy._call((*arrays, *outs, ws))
     seconds = time.perf_counter() - t

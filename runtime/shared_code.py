@@ -65,12 +65,12 @@ def _link():
            "features": features, "llvmlite": llvmlite.__version__,
            "llvm": ".".join(map(str, llvm.llvm_version_info))}
 
-    def machine():       # NOTE: an MCJIT owns (and frees) its target machine: one each
-        return target.create_target_machine(cpu=cpu, features=features, opt=3)
+    def machine(opt: int = 3):   # NOTE: an MCJIT owns (and frees) its target machine: one each
+        return target.create_target_machine(cpu=cpu, features=features, opt=opt)
 
     built: dict = {}
     obj = load_or_store_object("gj_shared", key, lambda: _build(machine(), built))
-    jit = linked(obj, machine, built)
+    jit = linked(obj, lambda: machine(0), built)
     addresses = [jit.get_function_address(s) for s in SYMBOLS]
     if not all(addresses):
         raise RuntimeError("a symbol is missing from the shared helpers' object code")

@@ -83,14 +83,16 @@ def set_num_threads(n: int | None):
     epoch += 1
 
 
-def write_header(ws):
+def write_header(ws, uses_pool: bool = True):
     """Writes the thread count and the pool's entry (0: run tasks inline) into a workspace
-    header (a uint8 array of at least 24 bytes); starts the pool's workers if needed."""
+    header (a uint8 array of at least 24 bytes); starts the pool's workers if needed. A kernel
+    that hands out no tasks (no `gj.parallel_for`: it never reads the pool's entry) gets 0
+    and links or starts no pool (~3-5 ms of the first call of a process)."""
     n = num_threads()
-    if n > 1:
+    if n > 1 and uses_pool:
         load_symbols()            # the pool calls pthread_create
     ws[THREADS_OFFSET:THREADS_OFFSET + 8].view(np.int64)[0] = n
-    ws[POOL_OFFSET:POOL_OFFSET + 8].view(np.uint64)[0] = pool.run_address(n)
+    ws[POOL_OFFSET:POOL_OFFSET + 8].view(np.uint64)[0] = pool.run_address(n) if uses_pool else 0
 
 
 def load_symbols():

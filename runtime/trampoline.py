@@ -184,7 +184,7 @@ def _link(text: str):
     # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
     built: dict = {}
     obj = load_or_store_object("gj_call", key, lambda: _build(text, target, built))
-    jit = linked(obj, lambda: target.create_target_machine(opt=2), built)
+    jit = linked(obj, lambda: target.create_target_machine(opt=0), built)
     found = (jit.get_function_address(PY), jit.get_function_address(FAST))
     if not all(found):
         raise RuntimeError("a symbol is missing from the trampolines' object code")

@@ -77,20 +77,31 @@ def held(walk: Walk, candidates: list) -> list:
     again by the next read that needs it. pytorch/tutorials' two_layer_net_tensor.py reads
     the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without keeping
     h the next read redoes that product (3 products a step instead of 2). A view nobody
-    holds any more (`x.t()` inside `x.t().mm(g)`) is not computed, as before it was. A
+    holds any more (`x.t()` inside `x.t().mm(g)`) is no longer computed and written out. A
     kept product is marked recorded, so settling it keeps its op: it may sit inside an
     autograd graph."""
     uses = Counter(chain.from_iterable([e.args for e in walk.exprs
                                         if e.data is None and e.op is not None]))
     _count_capture_refs(uses, candidates)
-    kept = []
-    for e in candidates:
-        # references: the graph's uses, step capture's lists, walk.exprs, candidates, the
-        # key in uses, this loop's name and the call's argument; any more is a holder
-        if sys.getrefcount(e) > uses[e] + 5:
+    # A probe referenced as an unheld candidate is (its name for walk.exprs' list, the
+    # loop's list, the loop's name, the call's argument, a key in uses) gives the baseline
+    # count, whatever the interpreter adds or borrows; a candidate above it after its uses
+    # in the graph and step capture is held from outside.
+    probe = _Probe()
+    uses[probe] = 0
+    kept, base = [], 0
+    for e in [probe, *candidates]:
+        refs = sys.getrefcount(e) - uses[e]
+        if e is probe:
+            base = refs + 1                  # candidates also sit in the candidates list
+        elif refs > base:
             e.recorded = True
             kept.append(e)
     return kept
+
+
+class _Probe:
+    __slots__ = ()
 
 
 def _count_capture_refs(uses: Counter, candidates: list):

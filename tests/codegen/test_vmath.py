@@ -7,7 +7,6 @@ numpy buffers through ctypes. All kernels live in one module, compiled once for 
 """
 
 import ctypes
-import dataclasses
 import math
 import re
 
@@ -467,7 +466,7 @@ def test_erf_constants_are_truncated_below_half_an_ulp():
 
 def _table_text(name: str, fmt) -> str:
     """The source of one entry of codegen/vmath_constants.py (to paste when it is stale)."""
-    fields = "".join(f"    {k}={v!r},\n" for k, v in dataclasses.asdict(fmt).items())
+    fields = "".join(f"    {k}={v!r},\n" for k, v in zip(fmt._fields, fmt._values()))
     return f"{name} = dict(\n{fields})"
 
 

@@ -9,6 +9,7 @@ checked against real results). Every result is compared with NumPy in float64.
 
 import ctypes
 import ctypes.util
+import fnmatch
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -52,6 +53,35 @@ def test_binding_is_numpys_own_copy_with_both_gemms():
     assert all(found.addresses[t] for t in "sd")
     with open("/proc/self/maps") as maps:
         assert found.path in maps.read(), "bound a different copy than the one numpy loaded"
+
+
+@given(st.lists(st.sampled_from(["blas", ".so", ".dylib", ".dll", "a", ".", "s", "o", "l", "B"]),
+                max_size=8).map("".join) | st.text(max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_library_names_are_globs_patterns(name):
+    """The listing's name tests are glob's "*blas*.so*", "*blas*.dylib", "*blas*.dll"."""
+    patterns = ("*blas*.so*", "*blas*.dylib", "*blas*.dll")
+    assert [fnmatch.fnmatchcase(name, p) for p in patterns] == \
+        [matches(name) for matches in blas._LIBRARY_NAME_TESTS]
+
+
+def test_package_directories_are_listed_only_when_no_mapped_library_binds(monkeypatch):
+    listed = []
+    real_listing = blas._package_libraries
+    monkeypatch.setattr(blas, "_package_libraries", lambda: listed.append(1) or real_listing())
+    first = blas.binding()
+    try:
+        blas.binding.cache_clear()
+        again = blas.binding()
+        assert again.path == first.path and again.addresses == first.addresses
+        assert listed == []                          # numpy's library is mapped: no listing
+        monkeypatch.setattr(blas, "_mapped_libraries", lambda: [])
+        blas.binding.cache_clear()
+        listed_only = blas.binding()
+        assert listed == [1] and listed_only.path in real_listing()
+        assert listed_only.addresses == first.addresses    # the same copy, loaded again
+    finally:
+        blas.binding.cache_clear()
 
 
 def test_register_is_idempotent_and_points_llvm_at_the_library():

@@ -1,5 +1,6 @@
 """The disk cache of object code: hits across processes, corrupt entries rebuilt, the
 directory's permissions, the environment variables and the key."""
+import gc
 import hashlib
 import hmac
 import logging
@@ -13,7 +14,7 @@ import pytest
 
 import runtime
 from ir.interpret import interpret
-from runtime import blas, blas_split, cache_entry
+from runtime import blas, blas_split, cache_entry, engine
 from runtime import disk_cache as cache
 from runtime.cache_entry import CorruptEntry, pack_entry, unpack_entry
 from tests.codegen.test_perf_gemm import dot_fn
@@ -75,6 +76,39 @@ def test_after_clear_cache_the_code_comes_from_disk(cache_dir):
     check_runs(second, fn)
     assert second.kernel.entry == first.kernel.entry
     assert second.llvm_ir == first.llvm_ir          # lowered again only when asked
+
+
+def test_a_hit_links_with_a_machine_that_compiles_nothing(cache_dir):
+    """Object code from the disk is JIT-linked by an MCJIT whose machine is at level 0 (it
+    only compiles its empty first module): counted as a link, not as a machine-code level,
+    and the results are the built code's bits."""
+    fn = softplus(9)
+    x = np.linspace(-3, 3, 9)
+    built = [a.copy() for a in runtime.compile(fn)(x)]
+    runtime.clear_cache()
+    gc.collect()                                    # the built code is freed: a real load
+    links, machines = engine.links[0], dict(engine.machines)
+    loaded = runtime.compile(fn)
+    assert "disk cache" in loaded.origin
+    assert engine.links[0] == links + 1 and engine.machines == machines
+    assert [a.tobytes() for a in loaded(x)] == [a.tobytes() for a in built]
+
+
+def test_an_entry_records_whether_its_kernel_uses_the_pool(cache_dir):
+    fn = softplus(11)
+    built = runtime.compile(fn)
+    assert built.uses_pool is False and runtime.uses_pool(built.llvm_ir) is False
+    (entry,) = entries(cache_dir)
+    header, objects = unpack_entry(entry.read_bytes(), secret())
+    assert header["pool"] is False
+    del header["pool"]                     # an entry written before the field existed
+    entry.write_bytes(pack_entry(header, objects, secret()))
+    runtime.clear_cache()
+    del built
+    gc.collect()
+    old = runtime.compile(fn)
+    assert "disk cache" in old.origin and old.uses_pool is True      # assumed: it may
+    check_runs(old, fn)
 
 
 SCRIPT = """

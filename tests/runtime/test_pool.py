@@ -283,3 +283,42 @@ def test_pool_object_code_comes_from_the_disk_cache_and_a_bad_entry_is_rebuilt(t
     assert "unusable entry (MAC mismatch" in log3 and third == first
     fourth, log4 = run()
     assert "disk cache hit for gj_pool" in log4 and fourth == first
+
+
+# A kernel without tasks (no gj.parallel_for) at two threads: the pool is neither linked nor
+# started, built or loaded from the disk cache; then a kernel with tasks gets it. Prints
+# the state after each step, and whether the three results equal one-thread results bitwise.
+NO_TASKS_SCRIPT = """
+import numpy as np
+import runtime
+from runtime import pool, threads
+from tests.prim_samples import T, make_fn
+from tests.runtime.test_threads import BIG, chain
+small = make_fn("small", [T("f64", (7,))], lambda b, x: [b.exp(b.mul(x, x))])
+exe = runtime.compile(small)
+assert runtime.uses_pool(exe.llvm_ir) == exe.uses_pool
+x = np.linspace(-1, 1, 7)
+got = exe(x)[0]
+ws = exe._shared_ws if exe._shared_ws is not None else exe._pool[-1]
+header = (int(ws[threads.THREADS_OFFSET:threads.THREADS_OFFSET + 8].view(np.int64)[0]),
+          int(ws[threads.POOL_OFFSET:threads.POOL_OFFSET + 8].view(np.uint64)[0]))
+state = [exe.uses_pool, header, pool._functions is None, exe.origin.split(":")[0]]
+big = runtime.compile(chain(BIG))
+y = np.linspace(-1, 1, BIG).astype(np.float32)
+out = big(y, y)
+state += [big.uses_pool, pool._functions is not None]
+threads.set_num_threads(1)
+same = got.tobytes() == exe(x)[0].tobytes() and all(
+    a.tobytes() == b.tobytes() for a, b in zip(out, big(y, y)))
+print(repr(state + [same]).replace(" ", ""))
+"""
+
+
+@pytest.mark.skipif(pool.cores() < 2, reason="one core: no pool at any setting")
+def test_a_kernel_without_tasks_links_no_pool(tmp_path):
+    env = dict(GRADJIT_NUM_THREADS="2", GRADJIT_CACHE_DIR=str(tmp_path / "cache"),
+               GRADJIT_SECRET_FILE=str(tmp_path / "secret"))
+    built = run_script(NO_TASKS_SCRIPT, **env)
+    loaded = run_script(NO_TASKS_SCRIPT, **env)            # both kernels from the disk cache
+    assert built == "[False,(2,0),True,'diskcachemiss',True,True,True]"
+    assert loaded == "[False,(2,0),True,'objectcodefromthediskcache',True,True,True]"
