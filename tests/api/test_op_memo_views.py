@@ -11,6 +11,7 @@ from tests.api.memo_check import assert_replay_matches_body
 from tests.api.test_op_memo_norm import norm_steps
 from tests.api.test_walkfree_key import _assert_same, _delta, _stats
 from tracer import op_memo
+from tracer.autograd import follow
 
 _CALLS = {
     "reshape": lambda a, w: a.reshape(-1, a.shape[-1]) * 2.0,
@@ -75,7 +76,8 @@ def _view_head(x, w, g, b):
     return gj.nn.functional.layer_norm(h, (6,), g, b)
 
 
-def test_view_nodes_are_keyed_walk_free():
+def test_view_nodes_are_keyed_walk_free(monkeypatch):
+    monkeypatch.setattr(follow, "ENABLED", False)   # every backward keyed (follow.py)
     op_memo.clear()
     before = _stats()
     walkfree = norm_steps("walkfree", head=_view_head)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 
-from tracer.autograd import by_node, replay, views
+from tracer.autograd import by_node, follow, replay, views
 from tracer.autograd.emitter import Emitter, result_dependencies
 from tracer.autograd.graph import (edge_map, needed_nodes, reachable_leaves, retained_edges,
                                    toposort)
@@ -260,6 +260,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     retain = create_graph if retain_graph is None else retain_graph
     if create_graph:
         warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
+    elif chosen is None and grad_tensors is None and len(roots) == 1 and \
+            replay.lookup is _LOOKUP:
+        hit = follow.follow(roots[0])
+        if hit is not None:            # the last replayed structure again (follow.py)
+            _follow_replay(hit, retain)
+            return
     run = Run(roots, seeds, create_graph)
     if chosen is not None:
         targets = [(edge_of(t), t) for t in chosen]
@@ -272,6 +278,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     plan = replay.lookup(walk) if walk is not None else None
     if plan is not None:
         executed = run.check([e for e, _ in targets])
+        follow.learn(run, walk, plan, targets, executed)     # the state before the run
         _replay(walk, plan, targets)
     else:
         edges = [e for e, _ in targets]
@@ -330,6 +337,31 @@ def _replay(walk, plan, targets):
     realize = [exprs[i] for i in plan.realize]
     tensors = Run.unpack(plan.fn, arrays, len(plan.owners), realize)
     _store_grads([targets[i][1] for i in plan.owners], tensors, False)
+
+
+def _follow_replay(hit: tuple, retain: bool):
+    """Runs the kept plan for a backward that follow.follow matched (the saved-tensor
+    checks, the program, the stores and the release, as a keyed replay)."""
+    plan, exprs, targets, executed = hit
+    for node in executed:
+        node.check_saved()
+    _replay(_Found(exprs), plan, targets)
+    replay.STATS["hits"] += 1
+    follow.STATS["followed"] += 1
+    if not retain:
+        for node in executed:
+            node.release()
+
+
+class _Found:
+    """The Exprs at the walk positions a kept plan reads (what _replay asks of a Walk)."""
+    __slots__ = ("exprs",)
+
+    def __init__(self, exprs: dict):
+        self.exprs = exprs
+
+
+_LOOKUP = replay.lookup
 
 
 def _cast(em: Emitter, v, dtype: str):

@@ -18,7 +18,7 @@ values, and a walk of bounded size.
 from __future__ import annotations
 
 from tracer import bounded
-from tracer.autograd import node_walk
+from tracer.autograd import follow, node_walk
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
@@ -180,5 +180,6 @@ def _log_off(reason: str):
 
 
 def clear():
+    follow.clear()
     _PLANS.clear()
     _RECENT.clear()

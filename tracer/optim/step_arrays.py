@@ -63,9 +63,12 @@ def assign(t: Tensor, expr):
     members = st.members
     if members is None:
         t._expr = expr
-    elif len(members) == 1 and t._member is None:
-        t._expr = expr                # views.assign's hot case, inline: the storage's only
-        st.root_expr = expr           # tensor, its whole value (a Parameter, every step)
+    elif len(members) == 1 and (t._member is None or t._member.positions is None):
+        # views.assign's hot case, inline: the storage's only tensor, its whole value (a
+        # Parameter every step; one that `F.linear` viewed with `.t()` has a Member whose
+        # positions, once derived, are None: it is the root's value itself)
+        t._expr = expr
+        st.root_expr = expr
     else:
         views.assign(t, expr)
     st.version += 1
