@@ -167,12 +167,17 @@ def poly_tensor_step(gj) -> Workload:
                     _systems(gj, make, False), rtol=1e-4)
 
 
+def _two_layer_arrays(seed: int) -> list:
+    """x, y, w1, w2 of the two_layer tutorials: batch 64, 1000 -> 100 -> 10."""
+    n, d_in, h, d_out = 64, 1000, 100, 10
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32)
+            for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+
+
 def two_layer_step(gj) -> Workload:
     """two_layer_net_autograd.py: backward, then no_grad updates and grad.zero_()."""
-    n, d_in, h, d_out = 64, 1000, 100, 10
-    rng = np.random.default_rng(5)
-    arrays = [rng.standard_normal(s).astype(np.float32)
-              for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+    arrays = _two_layer_arrays(5)
 
     def make(lib, wrap):
         x, y = lib.tensor(arrays[0]), lib.tensor(arrays[1])
@@ -197,10 +202,7 @@ def two_layer_step(gj) -> Workload:
 
 def two_layer_tensor_step(gj) -> Workload:
     """two_layer_net_tensor.py: forward, the backward written by hand, plain updates."""
-    n, d_in, h, d_out = 64, 1000, 100, 10
-    rng = np.random.default_rng(6)
-    arrays = [rng.standard_normal(s).astype(np.float32)
-              for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+    arrays = _two_layer_arrays(6)
 
     def make(lib, wrap):
         x, y = lib.tensor(arrays[0]), lib.tensor(arrays[1])
