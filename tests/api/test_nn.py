@@ -166,6 +166,79 @@ def test_sequential_from_ordered_dict_indexing_and_slicing():
     assert isinstance(nn.ModuleList([nn.ReLU(), nn.Tanh()])[1], nn.Tanh)
 
 
+def _children(m) -> list:
+    return [(k, type(v).__name__) for k, v in m.named_children()]
+
+
+def test_sequential_edits_renumber_as_pytorch():
+    """Each step's children recorded from torch 2.13.0 running the same edits."""
+    s = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 1))
+    s[0] = nn.Tanh()
+    assert _children(s) == [("0", "Tanh"), ("1", "ReLU"), ("2", "Linear")]
+    s[-1] = nn.Sigmoid()
+    assert _children(s) == [("0", "Tanh"), ("1", "ReLU"), ("2", "Sigmoid")]
+    del s[1]
+    assert _children(s) == [("0", "Tanh"), ("1", "Sigmoid")]
+    s.insert(1, nn.ReLU())
+    s.insert(-1, nn.ELU())
+    assert _children(s) == [("0", "Tanh"), ("1", "ReLU"), ("2", "ELU"), ("3", "Sigmoid")]
+    s.extend([nn.Identity()])
+    assert type(s.pop(0)).__name__ == "Tanh"
+    assert _children(s) == [("0", "ReLU"), ("1", "ELU"), ("2", "Sigmoid"), ("3", "Identity")]
+    del s[1:3]
+    assert _children(s) == [("0", "ReLU"), ("1", "Identity")]
+    for bad in (lambda: s[10], lambda: s.__setitem__(10, nn.ReLU()), lambda: s.__delitem__(10)):
+        with pytest.raises(IndexError, match="^index 10 is out of range$"):
+            bad()
+    with pytest.raises(TypeError, match=r"^cannot assign 'int' as child module '0' "
+                                        r"\(torch.nn.Module or None expected\)$"):
+        s[0] = 3
+    joined = nn.Sequential(nn.ReLU(), nn.Tanh()) + nn.Sequential(nn.ELU())
+    assert isinstance(joined, nn.Sequential)
+    assert _children(joined) == [("0", "ReLU"), ("1", "Tanh"), ("2", "ELU")]
+
+
+def test_module_list_edits_renumber_as_pytorch():
+    ml = nn.ModuleList([nn.Linear(1, 1), nn.ReLU(), nn.Tanh()])
+    ml[0] = nn.ELU()
+    ml[-1] = nn.Sigmoid()
+    assert _children(ml) == [("0", "ELU"), ("1", "ReLU"), ("2", "Sigmoid")]
+    del ml[0]
+    ml.insert(0, nn.Identity())
+    assert _children(ml) == [("0", "Identity"), ("1", "ReLU"), ("2", "Sigmoid")]
+    assert type(ml.pop(1)).__name__ == "ReLU"
+    ml += [nn.ReLU()]
+    assert _children(ml) == [("0", "Identity"), ("1", "Sigmoid"), ("2", "ReLU")]
+    with pytest.raises(IndexError, match="^index 10 is out of range$"):
+        ml[10]
+    assert _children(nn.ModuleList([nn.ReLU()]) + nn.ModuleList([nn.Tanh()])) == \
+        [("0", "ReLU"), ("1", "Tanh")]
+
+
+def test_a_replaced_parameter_or_child_keeps_its_place():
+    lin = nn.Linear(2, 3)
+    lin.weight = nn.Parameter(gj.zeros(3, 2))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]   # as torch 2.13.0
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(gj.ones(1))
+            self.b = nn.Linear(1, 1)
+            self.c = nn.Parameter(gj.ones(1))
+
+    net = Net()
+    net.a = nn.Parameter(gj.zeros(1))
+    net.b = nn.Linear(1, 1)
+    assert [n for n, _ in net.named_parameters()] == ["a", "c", "b.weight", "b.bias"]
+    seq = nn.Sequential(nn.ReLU(), nn.Tanh())
+    seq.add_module("0", nn.ELU())
+    assert _children(seq) == [("0", "ELU"), ("1", "Tanh")]
+    params = list(net.parameters())
+    del net.b
+    assert len(list(net.parameters())) == len(params) - 2     # the cached list is renewed
+
+
 def test_module_to_float64():
     lin = nn.Linear(2, 1).double()
     assert lin.weight.dtype == gj.float64 and lin.weight.is_leaf

@@ -4,6 +4,7 @@ from __future__ import annotations
 from tracer.nn.module import _addindent
 
 import math
+import operator
 from collections import OrderedDict
 
 from tracer.creation import empty
@@ -130,7 +131,77 @@ class Dropout(Module):
 
 # ---- containers ----------------------------------------------------------------------------
 
-class Sequential(Module):
+class _Numbered(Module):
+    """Sequential's and ModuleList's children by position, named "0", "1", ... and
+    renumbered after a deletion or an insertion, as PyTorch's are."""
+
+    def _index(self, idx) -> int:
+        n, i = len(self._modules), operator.index(idx)
+        if not -n <= i < n:
+            raise IndexError(f"index {idx} is out of range")
+        return i + n if i < 0 else i
+
+    def _item(self, idx):
+        return list(self._modules.values())[self._index(idx)]
+
+    def __setitem__(self, idx, module):
+        setattr(self, str(self._index(idx)), module)     # (Module's type check and error)
+
+    def __delitem__(self, idx):
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[self._index(idx)]
+        self._renumber(mods)
+
+    def _renumber(self, mods: list):
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def insert(self, index: int, module: Module):
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._renumber(mods)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
+    def append(self, module: Module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __add__(self, other):
+        out = type(self)()
+        for m in (*self, *other):
+            out.append(m)
+        return out
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Sequential(_Numbered):
     """Applies its modules in order: Sequential(a, b) or Sequential(OrderedDict(...))."""
 
     def __init__(self, *args):
@@ -143,20 +214,9 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def __getitem__(self, idx):
-        items = list(self._modules.items())
         if isinstance(idx, slice):
-            return Sequential(OrderedDict(items[idx]))
-        return items[idx if idx >= 0 else len(items) + idx][1]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module: Module):
-        self.add_module(str(len(self)), module)
-        return self
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return self._item(idx)
 
     def forward(self, x):
         for m in self._modules.values():
@@ -164,30 +224,16 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_Numbered):
     def __init__(self, modules=None):
         super().__init__()
         for m in modules or ():
             self.append(m)
 
-    def append(self, module: Module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
     def __getitem__(self, idx):
-        values = list(self._modules.values())
-        return ModuleList(values[idx]) if isinstance(idx, slice) else values[idx]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return self._item(idx)
 
     def __repr__(self) -> str:
         """PyTorch's layout: runs of identical children print once, as (0-3): 4 x Layer."""

@@ -110,10 +110,10 @@ class Module:
         GENERATION[0] += 1            # also `model.training = False`, a plain attribute
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -130,9 +130,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str):
+    def _forget(self, name: str, keep=None):
+        """name out of every table but keep (whose entry, replaced, keeps its place in the
+        order parameters() and children() give, as in PyTorch)."""
         for table in (self._parameters, self._modules, self._buffers):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str):
@@ -164,7 +167,7 @@ class Module:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: "Module | None"):
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
