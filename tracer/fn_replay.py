@@ -124,11 +124,7 @@ class FunctionReplay:
         pending results among outs ((slot, weakref), ...) their op and args (they become
         plain Exprs, as pending_expr.materialise does for an op template)."""
         STATS["materialised"] += 1
-        wanted = {}
-        for slot, ref in outs:
-            x = ref()
-            if type(x) is PendingExpr:
-                wanted[slot] = x
+        wanted = pending_expr.still_pending(outs)
         slots = list(args)
         for op, refs, types, frozen in self.steps:
             ins = tuple([slots[r] for r in refs])

@@ -74,6 +74,16 @@ class PendingExpr(Expr):
         return self.__reduce_ex__(protocol)
 
 
+def still_pending(outs) -> dict:
+    """slot -> result for the results of ((slot, weakref), ...) that are alive and pending."""
+    wanted = {}
+    for slot, ref in outs:
+        x = ref()
+        if type(x) is PendingExpr:
+            wanted[slot] = x
+    return wanted
+
+
 def materialise(e: Expr):
     """Builds the Ops and Exprs of e's call, as Template.replay does, giving the call's live
     pending results their op and args (each becomes a plain Expr)."""
@@ -84,14 +94,7 @@ def materialise(e: Expr):
     if loc is False:    # a whole Function's results (fn_replay.FunctionReplay.pending)
         template.materialise_pending(slots, outs)
         return
-    if type(outs) is int:
-        wanted = {outs: e}
-    else:
-        wanted = {}
-        for slot, ref in outs:
-            x = ref()
-            if type(x) is PendingExpr:
-                wanted[slot] = x
+    wanted = {outs: e} if type(outs) is int else still_pending(outs)
     slots = list(slots)
     for prim, refs, params, types, frozen in template.ops:
         args = tuple([slots[r] for r in refs])
