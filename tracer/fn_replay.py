@@ -127,26 +127,10 @@ class FunctionReplay:
         wanted = pending_expr.still_pending(outs)
         slots = list(args)
         for op, refs, types, frozen in self.steps:
-            ins = tuple([slots[r] for r in refs])
             n = len(slots)
-            mine = [wanted.get(n + k) for k in range(len(types))]
-            values = tuple([Value(t) if p is None else p.value for p, t in zip(mine, types)])
-            new = Op(op.prim, tuple([a.value for a in ins]), values, dict(op.params), (),
-                     op.loc)
-            new.frozen = frozen
-            made = [Expr(v, new, ins, None, False) if p is None else _adopt(p, new, ins)
-                    for p, v in zip(mine, values)]
-            if len(made) > 1:        # realize() computes live siblings along (expr._results)
-                new.exprs = [weakref.ref(e) for e in made]
-            slots.extend(made)
-
-
-def _adopt(e: PendingExpr, op: Op, args: tuple) -> Expr:
-    """The pending result e given its op and args: a plain Expr from here on."""
-    pending_expr._OP.__set__(e, op)
-    _set_recipe(e, args)
-    e.__class__ = Expr
-    return e
+            slots.extend(pending_expr.build_op(
+                op.prim, tuple([slots[r] for r in refs]), op.params, types, frozen, op.loc,
+                [wanted.get(n + k) for k in range(len(types))]))
 
 
 def _straight_line(steps: list, results: list, n_params: int):

@@ -97,25 +97,30 @@ def materialise(e: Expr):
     wanted = {outs: e} if type(outs) is int else still_pending(outs)
     slots = list(slots)
     for prim, refs, params, types, frozen in template.ops:
-        args = tuple([slots[r] for r in refs])
-        ins = tuple([a.value for a in args])
         n = len(slots)
-        mine = [wanted.get(n + k) for k in range(len(types))]
-        values = tuple([Value(t) if p is None else p.value for p, t in zip(mine, types)])
-        op = Op(prim, ins, values, dict(params), (), loc)
-        op.frozen = frozen
-        made = []
-        for p, v in zip(mine, values):
-            if p is None:
-                p = Expr(v, op, args)
-            else:
-                _OP.__set__(p, op)
-                _ARGS.__set__(p, args)
-                p.__class__ = Expr
-            made.append(p)
-        if len(types) > 1:                   # as expr.apply_op: live siblings
-            op.exprs = [weakref.ref(x) for x in made]
-        slots.extend(made)
+        slots.extend(build_op(prim, tuple([slots[r] for r in refs]), params, types, frozen,
+                              loc, [wanted.get(n + k) for k in range(len(types))]))
+
+
+def build_op(prim, args: tuple, params: dict, types, frozen, loc, mine: list) -> list:
+    """One op of a recipe built on args: its result Exprs, where mine (per result: a
+    pending Expr waiting for this op, or None) gives the pending ones their op and args
+    (they become plain Exprs); the others are new."""
+    values = tuple([Value(t) if p is None else p.value for p, t in zip(mine, types)])
+    op = Op(prim, tuple([a.value for a in args]), values, dict(params), (), loc)
+    op.frozen = frozen
+    made = []
+    for p, v in zip(mine, values):
+        if p is None:
+            p = Expr(v, op, args)
+        else:
+            _OP.__set__(p, op)
+            _ARGS.__set__(p, args)
+            p.__class__ = Expr
+        made.append(p)
+    if len(types) > 1:                       # as expr.apply_op: live siblings
+        op.exprs = [weakref.ref(x) for x in made]
+    return made
 
 
 def out_types(template, nargs: int) -> tuple:

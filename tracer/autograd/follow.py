@@ -113,8 +113,7 @@ def _learn_nodes(shape: Shape, run, index: dict) -> str | None:
         cls = type(node)
         tm = node.template
         if cls.emit_vjp is _OP_VJP:
-            if tm is None or tm[2] != reads or node.output_exprs != tm[1] or \
-                    (node._local is not None and node.given_fn is None):
+            if tm is None or not _replayed(node, tm, reads):
                 return f"{node.name()} is not a template node (or was changed)"
         elif cls is not AccumulateGrad:
             return f"{node.name()} is a custom or special node"
@@ -263,13 +262,19 @@ def _same_template(node, template, has: tuple, reads: int) -> str | None:
     """node must still be its Template's replay (node_walk.add_stops's conditions), with
     the kept outputs holding data."""
     tm = node.template
-    if tm is None or tm[0] is not template or tm[2] != reads or \
-            node.output_exprs != tm[1] or (node._local is not None and node.given_fn is None):
+    if tm is None or tm[0] is not template or not _replayed(node, tm, reads):
         return f"{node.name()} is not the kept template node"
     for k, o in enumerate(tm[1]):
         if (o.data is not None) is not has[k]:
             return "a value of the graph was read (it holds data now)"
     return None
+
+
+def _replayed(node, tm: tuple, reads: int) -> bool:
+    """node's outputs are still those its Template replay made (no op-by-op read since, no
+    in-place rewrite) and it was not differentiated before (node_walk.add_stops, replay)."""
+    return tm[2] == reads and node.output_exprs == tm[1] and \
+        (node._local is None or node.given_fn is not None)
 
 
 def _check_leaf(code: int, x, leaves: list, seen: set, types: list) -> str | None:

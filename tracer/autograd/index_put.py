@@ -48,9 +48,17 @@ def _concrete_key(key):
 def _value(value, dtype: str, shape) -> Tensor:
     """value as dtype, broadcast to shape (PyTorch first drops its extra leading 1s)."""
     v = cast(to_tensor(value), dtype)
-    while v.ndim > len(shape) and v.shape[0] == 1:
-        v = apply("reshape", v, shape=tuple(v.shape[1:]))
+    kept = _without_leading_ones(tuple(v.shape), len(shape))
+    if kept != tuple(v.shape):
+        v = apply("reshape", v, shape=kept)
     return broadcast(v, tuple(shape))
+
+
+def _without_leading_ones(shape: tuple, ndim: int) -> tuple:
+    """shape without the leading 1s beyond ndim dims (PyTorch drops them from a value)."""
+    while len(shape) > ndim and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 def _fills_alike(x: Tensor, key, value) -> bool:
@@ -62,9 +70,7 @@ def _fills_alike(x: Tensor, key, value) -> bool:
         return False                     # the concrete path raises PyTorch's error
     if not isinstance(value, Tensor):
         return isinstance(value, (bool, int, float))
-    v_shape = tuple(value.shape)
-    while v_shape and v_shape[0] == 1 and len(v_shape) > len(shape) - key.ndim:
-        v_shape = v_shape[1:]
+    v_shape = _without_leading_ones(tuple(value.shape), len(shape) - key.ndim)
     try:
         return np.broadcast_shapes(v_shape, shape[key.ndim:]) == shape[key.ndim:]
     except ValueError:
