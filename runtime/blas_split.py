@@ -51,6 +51,7 @@ _CHECKS = tuple(((5, 7, 37, 300), ta, tb) for ta, tb in itertools.product((0, 1)
     (((3, 0, 20, 1100), 0, 1), ((4, 3, 9, 40), 1, 0),
      ((5, 7, 64, 300), 0, 0), ((5, 7, 64, 300), 0, 1), ((5, 7, 300, 300), 1, 0))
 _DTYPES = {"f32": ("s", np.float32), "f64": ("d", np.float64)}
+_OPERANDS = "full significands"   # in the note's key: notes probed with 24-bit f64 data are stale
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,7 +94,8 @@ def _note_key(found, dtype: str) -> str | None:
     engine = create_execution_engine()
     return repr((dtype, found.path, st.st_size, st.st_mtime_ns, found.layout, found.int_bits,
                  found.names, _library_says(found), engine.host_cpu, engine.host_features,
-                 {k: os.environ.get(k) for k in _KERNEL_SETTINGS}, CANDIDATES, _CHECKS))
+                 {k: os.environ.get(k) for k in _KERNEL_SETTINGS}, CANDIDATES, _CHECKS,
+                 _OPERANDS))
 
 
 def _library_says(found) -> tuple:
@@ -132,10 +134,15 @@ def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:
 
 
 def _data(dtype: str, size: int) -> np.ndarray:
-    """Probe operands: 24-bit values in [-0.5, 0.5) scattered by a multiplicative hash (a
-    random generator, or float modulo, took most of a probe's time)."""
-    hashed = (np.arange(size, dtype=np.uint32) * np.uint32(2654435761)) >> np.uint32(8)
-    return (hashed * (1.0 / (1 << 24)) - 0.5).astype(_DTYPES[dtype][1])
+    """Probe operands: values in [-0.5, 0.5) with every bit of dtype's significand used,
+    scattered by a multiplicative hash (a random generator, or float modulo, took most of a
+    probe's time). Full significands matter: products of 24-bit values are exact in f64 and
+    their sums nearly so, so f64 blocks summed in another order still matched bit for bit
+    (SkylakeX dgemm passed a probe with them and then differed on a 400x250 product)."""
+    bits = 24 if dtype == "f32" else 53
+    hashed = (np.arange(size, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> \
+        np.uint64(64 - bits)
+    return (hashed * (1.0 / (1 << bits)) - 0.5).astype(_DTYPES[dtype][1])
 
 
 def cache_tag(fn) -> str:

@@ -192,8 +192,9 @@ def test_function_backward_under_the_interpreter(monkeypatch):
 def test_correct_function_matches_finite_differences_and_its_values_stay_exact():
     x = np.array([0.3, -1.2, 2.0, -np.inf, 800.0])
     y = gj.jit(Exp.apply)(gj.tensor(x)).numpy()
-    with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(y, np.exp(x))      # 0 at -inf, inf at 800: not NaN
+    # 0 at -inf, inf at 800: not NaN. libm's exp is the reference: NumPy's AVX-512 exp is
+    # not correctly rounded (exp(-1.2) one ulp low on an Intel Xeon).
+    np.testing.assert_array_equal(y, [math.exp(v) if v < 709 else math.inf for v in x])
     finite = x[:3]
     w = gj.tensor([1.0, 2.0, 3.0], dtype=gj.float64)
     g = gj.grad(lambda t: (Exp.apply(t) * w).sum())(gj.tensor(finite))

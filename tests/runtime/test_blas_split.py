@@ -104,3 +104,23 @@ def test_cache_key_names_the_step_only_for_split_products():
     assert "rows=" not in disk_cache.lowering_options(False, True, small)
     tag = disk_cache.lowering_options(False, True, big)
     assert tag.endswith(f" rows=f32:{blas_split.exact_rows('f32')}")
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_probe_operands_round_when_summed_in_another_order(dtype):
+    # 24-bit operands made f64 products exact and their sums nearly so: a dgemm that sums
+    # row blocks in another order passed the probe (SkylakeX, OpenBLAS 0.3.31) and then
+    # differed on real data. The operands must use the whole significand.
+    np_dtype = blas_split._DTYPES[dtype][1]
+    data = blas_split._data(dtype, 4096)
+    assert data.dtype == np_dtype and np.all(np.abs(data) <= 0.5)
+    products = data[:2048] * data[2048:]
+    forward, backward = np_dtype(0), np_dtype(0)
+    for p in products:
+        forward += p
+    for p in products[::-1]:
+        backward += p
+    assert forward != backward
+    exact = products.astype(np.longdouble) == (data[:2048].astype(np.longdouble)
+                                               * data[2048:].astype(np.longdouble))
+    assert not exact.all()
