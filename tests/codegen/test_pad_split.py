@@ -103,3 +103,25 @@ def test_random_pads_equal_the_uncut_loop_and_the_interpreter(shape, pads, produ
     for out, out0, ref in zip(outs, plain, refs):
         assert out.tobytes() == out0.tobytes()
         assert out.tobytes() == np.asarray(ref, dtype=out.dtype).tobytes()
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_pad_on_the_thread_pool_equals_numpy(n_threads):
+    """A [32,16,32,32] pad is large enough for the nest to hand rows to the pool: each
+    task's inner loop is cut the same way, for 1 and 2 threads alike."""
+    from runtime import threads
+    shape = (32, 16, 32, 32)
+    fn = make_fn("pad", [T("f32", shape)], _conv_pad)
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    before = _counts()
+    exe = _build(fn, True)
+    assert exe.uses_pool                     # the parallel form of the nest
+    assert _counts()["inner_reads"] > before["inner_reads"]
+    try:
+        threads.set_num_threads(n_threads)
+        padded, squared = exe.run([x])
+    finally:
+        threads.set_num_threads(None)
+    ref = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    assert padded.tobytes() == ref.tobytes()
+    assert squared.tobytes() == (ref * ref).tobytes()
