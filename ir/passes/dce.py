@@ -5,6 +5,10 @@ an op none of whose results is read goes. A control op whose
 results are partly read is rebuilt smaller: a cond drops the unused results and the
 operands neither branch still reads; a scan drops unused ys, the carries that feed only
 dead values, and the xs its body no longer reads.
+
+One dce_changed call shares a memo among its passes over regions: pruning a scan already
+restricts its body, and what a pass keeps it keeps again, so the recursion into that body
+does not scan it a second time (each restriction of a body is computed once per call).
 """
 from __future__ import annotations
 
@@ -14,34 +18,57 @@ from ir.passes.rewrite import shared
 EFFECTS = frozenset({"debug_print"})
 
 
-def dce_ops(ops: list[Op], roots, protected=frozenset()) -> list[Op]:
+# A memo of one dce_changed call: (id(ops), ids of roots) -> (ops, roots, kept). The key's
+# objects are held in the value, so their ids stay theirs while the memo lives.
+Memo = dict
+
+
+def dce_ops(ops: list[Op], roots, protected=frozenset(), memo: Memo | None = None) -> list[Op]:
     """The ops needed to compute roots, control ops pruned to their live results;
-    protected ops are kept whole regardless. Regions are left as they are."""
+    protected ops are kept whole regardless. Regions are left as they are. With a memo, a
+    (ops, roots) pair seen before gives the list it gave then."""
+    roots = tuple(roots)
+    key = None
+    if memo is not None and not protected:
+        key = (id(ops), tuple(map(id, roots)))
+        hit = memo.get(key)
+        if hit is not None:
+            return hit[2]
     live = set(roots)
     kept = []
     for op in reversed(ops):
         if op not in protected:
             if not any(r in live for r in op.results) and op.prim.name not in EFFECTS:
                 continue
-            op = prune_control(op, live)
+            op = prune_control(op, live, memo)
         live.update(op.inputs)
         kept.append(op)
     kept.reverse()
+    if key is not None:
+        memo[key] = (ops, roots, kept)
+        # what dce keeps, it keeps again (same ops): the recursion into a pruned region
+        # (whose body is this very list) is then a lookup
+        memo[(id(kept), key[1])] = (kept, roots, kept)
     return kept
 
 
-def dce_function(fn: Function) -> Function:
+def dce_function(fn: Function, memo: Memo | None = None) -> Function:
     """fn without the ops its results do not need (regions are left as they are)."""
-    return Function(fn.name, list(fn.params), dce_ops(fn.body, fn.results), list(fn.results))
+    return Function(fn.name, list(fn.params), dce_ops(fn.body, fn.results, memo=memo),
+                    list(fn.results))
 
 
-def dce_changed(fn: Function) -> tuple[Function, bool]:
+def dce_changed(fn: Function, memo: Memo | None = None) -> tuple[Function, bool]:
     """dce, and whether it dropped or pruned anything (in regions too)."""
-    kept = dce_ops(fn.body, fn.results)
+    memo = {} if memo is None else memo
+    kept = dce_ops(fn.body, fn.results, memo=memo)
     changed = len(kept) != len(fn.body) or any(a is not b for a, b in zip(kept, fn.body))
-    run_region = shared(dce_changed)
+    run_region = shared(lambda region: dce_changed(region, memo))
     body = []
     for op in kept:
+        if not op.regions:
+            body.append(op)        # ops are never modified in place: no copy needed
+            continue
         regions = []
         for r in op.regions:
             new, region_changed = run_region(r)
@@ -65,23 +92,23 @@ def used_values(fn: Function) -> set[Value]:
     return used
 
 
-def _restrict(fn: Function, results) -> Function:
+def _restrict(fn: Function, results, memo: Memo | None = None) -> Function:
     """fn computing only the given results (its ops are reused: fn itself is discarded)."""
-    return dce_function(Function(fn.name, list(fn.params), fn.body, list(results)))
+    return dce_function(Function(fn.name, list(fn.params), fn.body, list(results)), memo)
 
 
-def prune_control(op: Op, live) -> Op:
+def prune_control(op: Op, live, memo: Memo | None = None) -> Op:
     """op rebuilt without the results that are not live (cond and scan; others as they are)."""
     pruner = _PRUNERS.get(op.prim.name)
-    return pruner(op, live) if pruner else op
+    return pruner(op, live, memo) if pruner else op
 
 
-def _prune_cond(op: Op, live) -> Op:
+def _prune_cond(op: Op, live, memo: Memo | None = None) -> Op:
     """Drops unused results of a cond, then the operands neither branch still reads."""
     keep = [i for i, r in enumerate(op.results) if r in live]
     if len(keep) == len(op.results):
         return op
-    branches = [_restrict(r, [r.results[i] for i in keep]) for r in op.regions]
+    branches = [_restrict(r, [r.results[i] for i in keep], memo) for r in op.regions]
     used = set().union(*(used_values(r) for r in branches))
     args = [i for i in range(len(op.inputs) - 1)
             if any(r.params[i] in used for r in branches)]
@@ -92,7 +119,7 @@ def _prune_cond(op: Op, live) -> Op:
     return Op(op.prim, inputs, results, dict(op.params), branches, op.loc)
 
 
-def _prune_scan(op: Op, live) -> Op:
+def _prune_scan(op: Op, live, memo: Memo | None = None) -> Op:
     """Drops unused ys, carries that feed only dead values, and xs no longer read."""
     (body,) = op.regions
     nc = op.params["num_carry"]
@@ -101,7 +128,8 @@ def _prune_scan(op: Op, live) -> Op:
     ys = [k for k in range(ny) if op.results[nc + k] in live]
     while True:    # a kept carry keeps alive every carry its update reads
         kc = sorted(carries)
-        pruned = _restrict(body, [body.results[i] for i in kc] + [body.results[nc + k] for k in ys])
+        pruned = _restrict(body, [body.results[i] for i in kc] + [body.results[nc + k] for k in ys],
+                           memo)
         used = used_values(pruned)
         more = {i for i in range(nc) if body.params[i] in used} - carries
         if not more:
