@@ -80,7 +80,10 @@ def cpu_report() -> list[str]:
     isa = [f for f in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
                        "avx512dq", "avx512vnni", "avx512bf16", "amx-tile", "neon", "sve")
            if f in features]
-    width = 512 if "avx512f" in features else 256 if "avx" in features else 128
+    width = f"vector width {512 if 'avx512f' in features else 256 if 'avx' in features else 128} bits"
+    if not features and engine.cpu != engine.host_cpu:
+        # a named CPU without feature flags: LLVM applies that CPU's own feature set
+        isa, width = [f"the features LLVM's {engine.cpu} implies"], "its vector width"
     found = blas.binding()
     config = ""
     if found is not None and found.lib is not None:
@@ -94,7 +97,7 @@ def cpu_report() -> list[str]:
             config += f"; kernels for {(corename() or b'?').decode(errors='replace')}"
     lines = [f"cpu: {_cpu_model()}, {pool.cores()} cores available",
              f"llvm target: {engine.triple}, cpu {engine.cpu} (host {engine.host_cpu}); "
-             f"ISA {' '.join(isa) or '(baseline)'}; vector width {width} bits",
+             f"ISA {' '.join(isa) or '(baseline)'}; {width}",
              f"blas: {found.path if found else 'none'} ({config or 'no config string'})",
              f"threads: gradjit {threads.num_threads()} (pool workers up to "
              f"{pool.cores() - 1}); BLAS before gradjit binds it {blas.get_num_threads()}"]
