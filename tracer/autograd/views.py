@@ -18,6 +18,7 @@ import weakref
 
 import numpy as np
 
+from tracer import step_tape
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.record import apply, torch_op
@@ -103,6 +104,9 @@ def mark_views(name: str, args, result):
     for t in outs:
         if isinstance(t, Tensor) and t is not base and t._expr.type.size:
             share(base, t, identity=False)
+
+
+step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
 
 
 def positions(t: Tensor):
