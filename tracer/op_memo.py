@@ -50,7 +50,8 @@ from tracer.tensor import Tensor
 # (index_put._put_by_mask reads the mask's type, never its values); every other key's body
 # reads the index values into a constant (tensor_from_array), which refuses the key, as does
 # views._place's NumPy positions argument (op_memo does not key it)
-OPS = frozenset({"Zero", "Clone", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "CopySlices", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
+OPS = frozenset({"Zero", "Clone", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "CopySlices",
+                 "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
                  "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",

@@ -200,6 +200,9 @@ def propagate(t: Tensor):
     where = positions(t)
     if where is NOT_A_VIEW:
         return
+    if where is None and len(st.members) == 1:
+        st.root_expr = t._expr         # the root, no other live member (its views died):
+        return                         # as below without a stand-in (`w2 -= ...` after w2.t())
     tracked = is_grad_enabled() and _in_root_group(t._member)
     with set_grad_enabled(tracked):
         if where is None:
