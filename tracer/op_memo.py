@@ -41,8 +41,9 @@ from tracer.tensor import Tensor
 # Softmax/LogSoftmax (an implicit dim's warning is their guard's), NativeLayerNorm (tracer/nn/
 # functional_norm.py); Exp..Sigmoid: elementwise._float_unary's (a cast and one primitive);
 # the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
-# SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
-# base's storage in the autograd hook (views.mark_views) as the body's does; Zero (zero_'s
+# SplitWithSizes, Unsqueeze: their bodies only reshape/transpose/slice, and a replayed result
+# joins its base's storage in the autograd hook (views.mark_views) as the body's does (a
+# followed one in step_follow.follow); Zero (zero_'s
 # value, tracer/autograd/inplace.py: a constant of the argument's type); IndexSelect (the
 # embedding's lookup): its guard checks the index values (tracer/ops/indexing.py); Clone (a
 # reshape to its own shape), the comparisons Eq..Ge (operands() and one primitive); CopySlices
@@ -55,7 +56,7 @@ OPS = frozenset({"Zero", "Clone", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "CopySlice
                  "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
-                 "SplitWithSizes", "IndexSelect"})
+                 "SplitWithSizes", "Unsqueeze", "IndexSelect"})
 # name -> check(args, kwargs) run before a replay (raises what the body would have raised)
 GUARDS: dict = {}
 _REFUSED = object()

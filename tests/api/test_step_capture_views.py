@@ -279,3 +279,31 @@ def test_a_view_op_with_another_hook_is_not_followed():
         record.op_hooks.remove(hook)
     assert_bitwise(on, off)
     assert delta["tapes"] == 0 and delta["reads"] == 0
+
+
+def _views_loop(steps: int) -> list:
+    """A no-grad loop through each memoised view op (view, permute, split, transpose,
+    squeeze, t), its views of w dropped before w is updated (a live one is refreshed: not a
+    step event)."""
+    rng = np.random.default_rng(5)
+    w = gj.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+    x = gj.tensor(rng.standard_normal((3, 4)).astype(np.float32))
+    out = []
+    for _ in range(steps):
+        a, b = w.view(2, 12).permute(1, 0).split(6)
+        g = x.mm(w).transpose(0, 1).unsqueeze(0).squeeze(0).t()
+        out.append((a.sum() + b.sum() + g.sum()).item())
+        del a, b
+        w -= 0.01 * x.t().mm(g)
+    return out + [w.numpy().copy()]
+
+
+def test_each_view_op_is_followed_bitwise():
+    step_capture.ENABLED = False
+    off = _views_loop(12)
+    step_capture.ENABLED = True
+    step_capture.reset()
+    before = dict(step_capture.STATS)
+    on = _views_loop(12)
+    assert_bitwise(on, off)
+    assert step_capture.STATS["reads"] - before["reads"] >= 6
