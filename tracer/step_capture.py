@@ -207,13 +207,12 @@ def _held(s: State, checks: tuple) -> list:
     did. Whether a Tensor still holds them is not checked (a reference count against the
     whole graph's uses): computing a value along gives the same numbers as computing it
     later, and one still pending is computed by whichever read needs it."""
-    out = []
-    for kind, j, r in checks:
-        e = (s.outs if kind == CUR else s.prev_outs)[j][r]
+    out = [(s.outs if kind == CUR else s.prev_outs)[j][r] for kind, j, r in checks]
+    for e in out:
         if e.data is not None:
             raise IndexError                 # (settled since: not the learnt read)
+    for e in out:
         e.recorded = True                    # as realize_plans.held marks it
-        out.append(e)
     return out
 
 

@@ -307,3 +307,36 @@ def test_each_view_op_is_followed_bitwise():
     on = _views_loop(12)
     assert_bitwise(on, off)
     assert step_capture.STATS["reads"] - before["reads"] >= 6
+
+
+def _held_loop(steps: int, drop_from: int, held: list) -> list:
+    """A product large enough to be computed along while a Tensor holds it at the read
+    (realize_plans.held); from step drop_from on nothing holds it at the read. held gets
+    how many held values the tape followed before then computes along."""
+    rng = np.random.default_rng(7)
+    a = gj.tensor(rng.standard_normal((128, 128)).astype(np.float32))
+    w = gj.tensor(rng.standard_normal((128, 128)).astype(np.float32) / 64)
+    out = []
+    for t in range(steps):
+        p = a.mm(w)
+        loss = p.clamp(min=0).sum()
+        if t >= drop_from:
+            del p
+        if t == drop_from - 1 and step_capture.tls.s.tape is not None:
+            held.append(step_capture.tls.s.tape.held)
+        out.append(loss.item())
+        w -= 1e-4 * w.clamp(min=0)
+    return out + [w.numpy().copy()]
+
+
+def test_a_held_product_no_longer_held_gives_the_same_values():
+    step_capture.ENABLED = False
+    off = _held_loop(CHANGE_AT + 4, CHANGE_AT, [])
+    step_capture.ENABLED = True
+    step_capture.reset()
+    before = dict(step_capture.STATS)
+    held = []
+    on = _held_loop(CHANGE_AT + 4, CHANGE_AT, held)
+    assert_bitwise(on, off)
+    assert held == [1]
+    assert step_capture.STATS["reads"] - before["reads"] >= CHANGE_AT - 4
