@@ -36,7 +36,8 @@ Anything else ends the tape (the call or read then takes the general path, with 
 results; `GRADJIT_LOG=1` says why) and learning starts again: a call that is not the next
 event (another op, a changed Python scalar, shape or dtype, an operand from elsewhere, a
 pending operand not made by the cycle), an op that is not memoised, a primitive recorded
-outside a user op (an in-place op on a view), an operand that requires grad or a view op,
+outside a user op (an in-place op on a view, a live view refreshed after its base's update),
+an operand that requires grad, a view op while another op hook is installed (view_event),
 an op inside a functional trace, an exception inside an op, a read of other values, a read
 before the step's end. `ENABLED = False` (then `reset()`) turns it off.
 """
@@ -74,9 +75,9 @@ def view_event(name: str, tensors: list) -> bool:
 
 
 def before(name: str, key, tensors: list, nargs: int):
-    """A memoised call (no operand requiring grad, not a view op; positional arguments:
-    nargs) with op-memo key `key` is about to run, not following a tape: noted for
-    learning (after() adds its results)."""
+    """A memoised call (no operand requiring grad; a view op only as view_event allows;
+    positional arguments: nargs) with op-memo key `key` is about to run, not following a
+    tape: noted for learning (after() adds its results)."""
     s = _state()
     if s.events is None:
         return
