@@ -151,6 +151,9 @@ def spoil(reason: str):
     if s.clean:
         s.clean = False
         s.outs, s.ext = [], []           # (a step with a backward: its results may hold data)
+        if reason != s.spoiled and logging_enabled():   # (once, not every step of a loop)
+            s.spoiled = reason
+            log.info(f"step capture: this step is not captured: {reason}")
     return None
 
 

@@ -99,7 +99,7 @@ def _specs(key: tuple, nargs: int, checks: tuple):
 
 class State:
     __slots__ = ("events", "templates", "names", "outs", "ext", "ids", "inner", "clean", "pending",
-                 "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos")
+                 "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos", "spoiled")
 
     def __init__(self):
         # the cycle under way: events/templates while learning (None while following the
@@ -113,6 +113,7 @@ class State:
         self.prev_sig = None            # (events, root codes): it was clean, its read keyed
         self.tape = None                # the tape being followed, and the position in it
         self.pos = 0
+        self.spoiled = None             # the last reason a cycle could not be learnt (logged)
 
 
 class _Local(threading.local):

@@ -8,6 +8,8 @@ with no op memo at all), the counters say which path ran, and each change of the
 updated tensor, an index whose values are read, a hook, an operand requiring grad) falls
 back with the same values."""
 
+import logging
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -340,3 +342,16 @@ def test_a_held_product_no_longer_held_gives_the_same_values():
     assert_bitwise(on, off)
     assert held == [1]
     assert step_capture.STATS["reads"] - before["reads"] >= CHANGE_AT - 4
+
+
+def test_gradjit_log_says_once_why_a_step_is_not_captured(gradjit_env, caplog):
+    gradjit_env("GRADJIT_LOG", "1")
+    caplog.set_level(logging.INFO, logger="gradjit")
+
+    def make(env):
+        def extra(t, env, w1, w2, grad_h):
+            env["kept"] = w2.t()                     # refreshed by w2's update: AsStrided
+        env["extra"] = extra
+    tutorial_loop(CHANGE_AT + 4, SMALL, change=_break_at(make), lr=1e-3)
+    assert caplog.text.count("step capture: this step is not captured: AsStrided") == 1
+    assert "step capture: a step of 21 calls repeats" in caplog.text
