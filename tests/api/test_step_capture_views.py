@@ -272,15 +272,23 @@ def test_a_mask_fill_with_a_tensor_value_is_memoised_and_exact():
 
 
 def test_a_view_op_with_another_hook_is_not_followed():
+    """A second hook that wants only ops with grad (record.GRAD_HOOKS) would still be called
+    for view ops on the general path, and a followed call skips the hooks: not followed."""
+    seen = []
+
     def hook(name, saves, args, kwargs, result):
+        seen.append(name)
         return result
     record.op_hooks.append(hook)
+    record.GRAD_HOOKS[hook] = frozenset()
     try:
         on, delta, off = run_both(CHANGE_AT, shape=SMALL, lr=1e-3)
     finally:
         record.op_hooks.remove(hook)
+        del record.GRAD_HOOKS[hook]
     assert_bitwise(on, off)
     assert delta["tapes"] == 0 and delta["reads"] == 0
+    assert seen.count("T") == 2 * 3 * CHANGE_AT         # every t() of both runs
 
 
 def _views_loop(steps: int) -> list:
