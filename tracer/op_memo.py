@@ -41,15 +41,22 @@ from tracer.tensor import Tensor
 # Softmax/LogSoftmax (an implicit dim's warning is their guard's), NativeLayerNorm (tracer/nn/
 # functional_norm.py); Exp..Sigmoid: elementwise._float_unary's (a cast and one primitive);
 # the view ops View (reshape, view, flatten, unflatten, einsum), Permute, Transpose, Split,
-# SplitWithSizes: their bodies only reshape/transpose/slice, and a replayed result joins its
-# base's storage in the autograd hook (views.mark_views) as the body's does; Zero (zero_'s
+# SplitWithSizes, Unsqueeze: their bodies only reshape/transpose/slice, and a replayed result
+# joins its base's storage in the autograd hook (views.mark_views) as the body's does (a
+# followed one in step_follow.follow); Zero (zero_'s
 # value, tracer/autograd/inplace.py: a constant of the argument's type); IndexSelect (the
-# embedding's lookup): its guard checks the index values (tracer/ops/indexing.py)
-OPS = frozenset({"Zero", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
+# embedding's lookup): its guard checks the index values (tracer/ops/indexing.py); Clone (a
+# reshape to its own shape), the comparisons Eq..Ge (operands() and one primitive); CopySlices
+# (`x[key] = v`, tracer/autograd/inplace.py): only its where(mask, v, x) form keeps a template
+# (index_put._put_by_mask reads the mask's type, never its values); every other key's body
+# reads the index values into a constant (tensor_from_array), which refuses the key, as does
+# views._place's NumPy positions argument (op_memo does not key it)
+OPS = frozenset({"Zero", "Clone", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "CopySlices",
+                 "Add", "Sub", "Mul", "Div", "Neg", "Relu", "Pow", "Clamp", "Addmm",
                  "Mm", "Sum", "Mean", "MseLoss", "NllLoss", "T", "Dot", "Mv", "Squeeze",
                  "UnsafeView", "Softmax", "LogSoftmax", "NativeLayerNorm", "Exp", "Log",
                  "Sqrt", "Rsqrt", "Tanh", "Sigmoid", "View", "Permute", "Transpose", "Split",
-                 "SplitWithSizes", "IndexSelect"})
+                 "SplitWithSizes", "Unsqueeze", "IndexSelect"})
 # name -> check(args, kwargs) run before a replay (raises what the body would have raised)
 GUARDS: dict = {}
 _REFUSED = object()

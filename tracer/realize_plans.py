@@ -59,7 +59,7 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     if extra:
         roots = roots + extra
         walk.key = (walk.key[0], walk.key[1] + tuple([walk.index[id(e)] for e in extra]))
-    _LAST[0] = None if extra else (roots, walk)
+    _LAST[0] = (roots, walk, len(extra))
     return roots, _run_walk(roots, walk, run)
 
 
@@ -125,13 +125,14 @@ def _macs(e) -> int:
     return e.value.type.size * math.prod(shape[a] for a in contract)
 
 
-# the (roots, Walk) of the last read, when it computed nothing but its roots (step_capture)
+# the (roots, Walk, number of held values at the end of roots) of the last keyed read
+# (step_capture)
 _LAST = [None]
 
 
 def last_walk(done) -> tuple | None:
-    """(roots, Walk) of the read that returned done, when it was keyed and computed only
-    its roots and the pending in-place updates (no autograd outputs along), else None."""
+    """(roots, Walk, n) of the read that returned done, when it was keyed: its roots are the
+    values read, the pending in-place updates, then n held values computed along (held)."""
     last, _LAST[0] = _LAST[0], None
     return last if done is not None and last is not None and last[0] is done[0] else None
 

@@ -80,14 +80,17 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         return fn(*args, **kwargs), False
     key, tensors = keyed
     quiet = _quiet(name, tensors)
+    # a view op without grad: its hook only joins the view to its base's storage, which a
+    # followed call does too (step_follow.follow)
+    followable = quiet or step_capture.view_event(name, tensors)
     # step_capture notes the call only while the cycle can still become a tape: a cycle
     # spoiled already (two_layer_net's no_grad update after its backward) skips both calls
     # (after() would find nothing noted: spoiling clears it)
-    noted = quiet and step_capture.ENABLED and _cycle_clean()
+    noted = followable and step_capture.ENABLED and _cycle_clean()
     if noted:
         step_capture.before(name, key, tensors, len(args))
-    elif not quiet:
-        step_capture.spoil(f"{name} with an operand that requires grad, or a view")
+    elif not followable:
+        step_capture.spoil(f"{name} with an operand that requires grad, or a hook")
     try:
         hit = op_memo.lookup(key)
         if hit is None:

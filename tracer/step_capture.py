@@ -36,7 +36,8 @@ Anything else ends the tape (the call or read then takes the general path, with 
 results; `GRADJIT_LOG=1` says why) and learning starts again: a call that is not the next
 event (another op, a changed Python scalar, shape or dtype, an operand from elsewhere, a
 pending operand not made by the cycle), an op that is not memoised, a primitive recorded
-outside a user op (an in-place op on a view), an operand that requires grad or a view op,
+outside a user op (an in-place op on a view, a live view refreshed after its base's update),
+an operand that requires grad, a view op while another op hook is installed (view_event),
 an op inside a functional trace, an exception inside an op, a read of other values, a read
 before the step's end. `ENABLED = False` (then `reset()`) turns it off.
 """
@@ -47,7 +48,7 @@ import sys
 from runtime import log, logging_enabled
 from tracer import realize_plans, structure_key
 from tracer import tensor as _tensor_module
-from tracer import step_follow
+from tracer import step_follow, step_tape
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
                               state as _state, tls)
 
@@ -58,10 +59,25 @@ _MAX_PIN_EXPRS = 4096
 _MAX_EVENTS = 4096
 
 
+def view_event(name: str, tensors: list) -> bool:
+    """Whether a call of view op `name` (memoised) can be a step event: no operand requires
+    grad and the only hook is the one that wants view ops without grad (the autograd hook,
+    record.GRAD_HOOKS), which then only joins the view to its base's storage
+    (views.mark_views): a followed call does that itself (step_follow.follow)."""
+    if name not in step_tape.VIEW_OPS:
+        return False
+    for t in tensors:
+        if t._requires_grad or t._grad_fn is not None:
+            return False
+    record = sys.modules["tracer.record"]
+    hooks = record.op_hooks
+    return len(hooks) == 1 and record.GRAD_HOOKS.get(hooks[0]) is step_tape.VIEW_OPS
+
+
 def before(name: str, key, tensors: list, nargs: int):
-    """A memoised call (no operand requiring grad, not a view op; positional arguments:
-    nargs) with op-memo key `key` is about to run, not following a tape: noted for
-    learning (after() adds its results)."""
+    """A memoised call (no operand requiring grad; a view op only as view_event allows;
+    positional arguments: nargs) with op-memo key `key` is about to run, not following a
+    tape: noted for learning (after() adds its results)."""
     s = _state()
     if s.events is None:
         return
@@ -135,6 +151,9 @@ def spoil(reason: str):
     if s.clean:
         s.clean = False
         s.outs, s.ext = [], []           # (a step with a backward: its results may hold data)
+        if reason != s.spoiled and logging_enabled():   # (once, not every step of a loop)
+            s.spoiled = reason
+            log.info(f"step capture: this step is not captured: {reason}")
     return None
 
 
@@ -148,15 +167,18 @@ def fast_read(pending: list, updated):
             drop("a read before the end of the captured step")
         return None
     roots = pending + updated(pending) if updated is not None else pending
-    if len(roots) != len(tape.roots):
+    checks = tape.root_checks
+    if len(roots) + tape.held != len(checks):
         return _other_roots()
     # NOTE: the roots' and inputs' checks inline (one loop each, no call per root): the
     # read's Python is most of what a followed step spends outside its calls
     outs, prev = s.outs, s.prev_outs
     try:
-        for e, (kind, j, r) in zip(roots, tape.root_checks):
+        for e, (kind, j, r) in zip(roots, checks):
             if (outs if kind == CUR else prev)[j][r] is not e:
                 return _other_roots()
+        if tape.held:
+            roots = roots + _held(s, checks[len(roots):])
     except IndexError:
         return _other_roots()
     pin_exprs = tape.pin_exprs
@@ -181,6 +203,21 @@ def fast_read(pending: list, updated):
     STATS["reads"] += 1
     STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
     return roots, tape.fn, arrays
+
+
+def _held(s: State, checks: tuple) -> list:
+    """The values the learning read computed along because a Tensor held them (realize_plans.
+    held: two_layer_net_tensor.py's `h = x.mm(w1)`), computed along again and kept as it
+    did. Whether a Tensor still holds them is not checked (a reference count against the
+    whole graph's uses): computing a value along gives the same numbers as computing it
+    later, and one still pending is computed by whichever read needs it."""
+    out = [(s.outs if kind == CUR else s.prev_outs)[j][r] for kind, j, r in checks]
+    for e in out:
+        if e.data is not None:
+            raise IndexError                 # (settled since: not the learnt read)
+    for e in out:
+        e.recorded = True                    # as realize_plans.held marks it
+    return out
 
 
 def _other_roots():
@@ -219,7 +256,8 @@ def _data(s: State, code, pin_exprs):
 
 def end_read(walked, plans):
     """A read ended the cycle (before its results are stored). walked: (roots, realize_plans
-    Walk) of a keyed read with nothing along, or None; plans: realize_plans' programs."""
+    Walk, how many roots at the end were held values computed along) of a keyed read, or
+    None; plans: realize_plans' programs."""
     s = _state()
     sig = None
     if s.events is None:
@@ -231,7 +269,7 @@ def end_read(walked, plans):
 
 def _learn(s: State, walked, plans: dict):
     """The cycle's signature, keeping it as the tape when the previous cycle's was equal."""
-    roots, walk = walked
+    roots, walk, held = walked
     ids = s.ids
     root_codes = tuple([ids.get(id(e)) for e in roots])
     if None in root_codes or any(type(c) is not int or c < 0 for c in root_codes):
@@ -260,9 +298,9 @@ def _learn(s: State, walked, plans: dict):
                 return None
             c = ("walk", pin_index[id(e)])
         captures.append(c)
-    sig = (tuple(s.events), root_codes)
+    sig = (tuple(s.events), root_codes, held)
     if sig == s.prev_sig:
-        s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, fn,
+        s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, held, fn,
                       tuple(captures), pins, pin_exprs)
         STATS["tapes"] += 1
         if logging_enabled():

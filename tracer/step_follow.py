@@ -8,7 +8,7 @@ here are inlined: one tuple per event, one pass over the arguments.
 from __future__ import annotations
 
 from ir import Value
-from tracer import op_memo, pending_expr
+from tracer import op_memo, pending_expr, step_tape
 from tracer.dtypes import _default_float
 from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
@@ -43,7 +43,7 @@ def follow(fn, args: tuple, kwargs: dict):
         return MISS
     pos = s.pos
     try:
-        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name = \
+        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name, view = \
             s.tape.steps[pos]
     except IndexError:
         return drop("more calls than the captured step")
@@ -104,11 +104,15 @@ def follow(fn, args: tuple, kwargs: dict):
         s.pos = pos + 1
         t = _new(Tensor)
         t._expr = e                          # (its Storage is made when first asked for)
+        if view:                             # as the autograd hook does on the general path
+            step_tape.mark_views(name, args, t)
         return t
     result = _replay(template, outs_all, ins, tensors, loc, Tensor)
     s.outs.append((result._expr,) if type(result) is not tuple else
                   tuple([t._expr for t in result]))
     s.pos = pos + 1
+    if view:
+        step_tape.mark_views(name, args, result)
     return result
 
 

@@ -17,19 +17,25 @@ MISS = object()
 CUR, PREV, EXT, NEW, PREV_EXT, PIN = range(6)
 # how it checks a plain positional argument
 TENSOR, FLOAT, PLAIN, TUPLE = range(4)
+# set when tracer/autograd/views.py is imported (it imports modules that import this one):
+# the view ops, whose results join their base's storage (mark_views, run by a followed call
+# as the autograd hook runs it on the general path)
+VIEW_OPS: frozenset = frozenset()
+mark_views = None
 
 
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
-    __slots__ = ("events", "templates", "steps", "roots", "root_checks", "fn", "captures",
-                 "pins", "pin_exprs", "pin_pending")
+    __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
+                 "captures", "pins", "pin_exprs", "pin_pending")
 
-    def __init__(self, events, templates, names, roots, fn, captures, pins, pin_exprs):
+    def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
         self.templates = templates      # op_memo.Template per call
         # per event, what step_follow.follow checks and replays (one tuple: one index)
         self.steps = tuple([_step(ev, t, n) for ev, t, n in zip(events, templates, names)])
         self.roots = roots              # codes of the read's roots, in the read's order
+        self.held = held                # how many of them (at the end) were held values
         self.root_checks = tuple([_check(c, None) for c in roots])
         self.fn = fn                    # the read's program
         self.captures = captures        # codes of the program's inputs (Exprs holding data)
@@ -42,14 +48,15 @@ class Tape:
 def _step(event, template, name: str) -> tuple:
     """(fn, default float, key, per-argument specs or None, operand checks, guard, template,
     its results' types for pending_expr.replay, (type, slot) of its one new result or None,
-    name) of one event."""
+    name, whether it is a view op) of one event."""
     key, codes, nargs = event
     types = _types(key)
     checks = tuple([_check(c, t) for c, t in zip(codes, types)])
     outs = pending_expr.out_types(template, len(types))
+    view = name in VIEW_OPS
     one = (outs[0][2], outs[0][1]) if template.single and outs[0][0] == "new" else None
     return (key[0], key[1], key, _specs(key, nargs, checks), checks, op_memo.GUARDS.get(name),
-            template, outs, one, name)
+            template, outs, one, name, view)
 
 
 def _types(key: tuple) -> list:
@@ -92,7 +99,7 @@ def _specs(key: tuple, nargs: int, checks: tuple):
 
 class State:
     __slots__ = ("events", "templates", "names", "outs", "ext", "ids", "inner", "clean", "pending",
-                 "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos")
+                 "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos", "spoiled")
 
     def __init__(self):
         # the cycle under way: events/templates while learning (None while following the
@@ -106,6 +113,7 @@ class State:
         self.prev_sig = None            # (events, root codes): it was clean, its read keyed
         self.tape = None                # the tape being followed, and the position in it
         self.pos = 0
+        self.spoiled = None             # the last reason a cycle could not be learnt (logged)
 
 
 class _Local(threading.local):

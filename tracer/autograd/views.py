@@ -18,6 +18,7 @@ import weakref
 
 import numpy as np
 
+from tracer import step_tape
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.record import apply, torch_op
@@ -103,6 +104,9 @@ def mark_views(name: str, args, result):
     for t in outs:
         if isinstance(t, Tensor) and t is not base and t._expr.type.size:
             share(base, t, identity=False)
+
+
+step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
 
 
 def positions(t: Tensor):
@@ -196,6 +200,9 @@ def propagate(t: Tensor):
     where = positions(t)
     if where is NOT_A_VIEW:
         return
+    if where is None and len(st.members) == 1:
+        st.root_expr = t._expr         # the root, no other live member (its views died):
+        return                         # as below without a stand-in (`w2 -= ...` after w2.t())
     tracked = is_grad_enabled() and _in_root_group(t._member)
     with set_grad_enabled(tracked):
         if where is None:
