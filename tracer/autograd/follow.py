@@ -21,12 +21,13 @@ so bitwise its results. Anything else (a hook, a changed shape or op, a second r
 (`GRADJIT_LOG=1` says why).
 
 A pending input or old `.grad` (a hand-written loop's `w -= lr * w.grad` and
-`w.grad.zero_()` under no_grad, not read since) is a *pending slot*: its own small graph
-(the update on the last step's arrays) is keyed by structure_key.walk, as the backward's
-key walks it, and must equal the kept one. Such graphs must share no Expr with each other,
-with the data leaves or with the nodes' outputs (then the whole key's walk visits them as
-it did when the shape was kept), and the tensors updated in place that are pending must be
-exactly the kept slots, in the kept order (the key lists them in that order).
+`w.grad.zero_()` under no_grad, not read since) is a *pending slot*. The small graphs behind
+the pending slots (the updates on the last step's arrays) are keyed together by one
+structure_key.walk from the slots in slot order, which numbers what they share, and that
+key and where each slot sits in it must equal the kept ones. They must share no Expr with
+the data leaves or with the nodes' outputs: then the backward's key walks them as it did
+when the shape was kept. The tensors updated in place that are pending must be exactly the
+kept slots, in the kept order (the key lists them in that order).
 """
 from __future__ import annotations
 
@@ -43,14 +44,14 @@ ENABLED = True
 # followed backward calls, shapes kept, and follows refused; followed calls with pending
 # slots (the tests read these)
 STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0}
-_PENDING_LIMIT = 64            # Exprs of one pending slot's graph (an update is a few)
+_PENDING_LIMIT = 256           # Exprs of the pending slots' graphs (an update is a few)
 
 
 class Shape:
     """A replayed backward's graph, position by position, and where its plan's Exprs sit."""
     __slots__ = ("classes", "templates", "edges", "ins", "has_data", "leaf_types",
                  "root_nr", "targets", "grads", "executed", "plan", "sources", "pos",
-                 "slots", "found", "pending", "updated")
+                 "slots", "found", "pending", "pending_key", "updated")
 
     def __init__(self):
         self.classes = []      # node class per position (toposort order)
@@ -60,8 +61,9 @@ class Shape:
         #                        slot (first use numbering), or None (no input)
         self.has_data = []     # per node: tuple, whether each output holds data
         self.leaf_types = []   # per leaf slot: its type
-        self.pending = []      # per leaf slot: None (a data leaf), or the parts of the
-        #                        pending value's own graph (structure_key.walk)
+        self.pending = []      # per leaf slot: whether it is a pending value
+        self.pending_key = None   # the pending slots' graphs: (their walk's parts, each
+        #                           slot's position in it)
         self.updated = ()      # the slots of updated_pending()'s values, in its order
         self.root_nr = 0
         self.targets = []      # positions of the AccumulateGrad nodes (the targets)
@@ -69,8 +71,8 @@ class Shape:
         self.executed = []     # positions of the nodes whose saved values are checked
         self.plan = None       # replay.Plan
         self.sources = {}      # walk position -> ("in"|"out", node position, index),
-        #                        ("grad", target number, 0) or ("sub", slot, position in
-        #                        the slot's own walk)
+        #                        ("grad", target number, 0) or ("sub", 0, position in the
+        #                        pending slots' walk)
         self.pos = {}          # while learning: node -> position
         self.slots = {}        # while learning: id(leaf Expr) -> slot
         self.found = []        # while learning: the leaf Expr of each slot
@@ -185,21 +187,19 @@ def _learn_targets(shape: Shape, run, index: dict, targets: list) -> str | None:
 
 
 def _learn_pending(shape: Shape, run, index: dict) -> str | None:
-    """Keeps the parts of each pending slot's graph and which slots hold the values
+    """Keeps the key of the pending slots' graphs and which slots hold the values
     updated_pending() lists; the reason it cannot, or None."""
     leaves = shape.found
-    shape.pending = [None if _plain_leaf(e) else () for e in leaves]
+    shape.pending = [not _plain_leaf(e) for e in leaves]
     why = _same_updates(shape, leaves)
-    if why is not None:
+    if why is not None or not any(shape.pending):
         return why
-    walks = _pending_walks(shape.pending, leaves, set(map(id, leaves)), _outputs(run.order))
-    if isinstance(walks, str):
-        return walks
-    for slot, found in enumerate(walks):
-        if found is not None:
-            shape.pending[slot] = found[0]
-            for j, e in enumerate(found[1]):
-                _source(shape.sources, index, e, ("sub", slot, j))
+    found = _pending_walk(shape.pending, leaves, set(map(id, leaves)), _outputs(run.order))
+    if isinstance(found, str):
+        return found
+    shape.pending_key = found[0]
+    for j, e in enumerate(found[1]):
+        _source(shape.sources, index, e, ("sub", 0, j))
     return None
 
 
@@ -209,7 +209,7 @@ def _same_updates(shape: Shape, leaves: list) -> str | None:
     slots = []
     for e in updated_pending([]):
         slot = shape.slots.get(id(e)) if shape.slots is not None else _slot_of(e, leaves)
-        if slot is None or shape.pending[slot] is None:
+        if slot is None or not shape.pending[slot]:
             return "a tensor updated in place is pending outside the graph's inputs"
         slots.append(slot)
     if shape.slots is not None:
@@ -236,28 +236,23 @@ def _outputs(order: list) -> set:
     return out
 
 
-def _pending_walks(pending: list, leaves: list, taken: set, outputs: set):
-    """Per leaf slot, None (a data leaf) or (parts, Exprs) of the pending value's own graph;
-    or the reason (a str) a pending graph is out of reach: it is unkeyable or large, or it
-    shares an Expr with another slot's graph, a leaf, or a node's output (taken: id() of
-    the slots' Exprs; it is extended)."""
-    out = []
-    for slot, kept in enumerate(pending):
-        if kept is None:
-            out.append(None)
-            continue
-        try:
-            exprs, _, parts = walk([leaves[slot]], True, _PENDING_LIMIT)
-        except Unkeyable as why:
-            return f"a pending input: {why}"
-        if id(exprs[0]) in outputs:
-            return "a pending input is a node's output"
-        for e in exprs[1:]:
-            if id(e) in taken or id(e) in outputs:
-                return "a pending input shares a value with the rest of the graph"
-            taken.add(id(e))
-        out.append((parts, exprs))
-    return out
+def _pending_walk(pending: list, leaves: list, taken: set, outputs: set):
+    """(key, Exprs in walk order) of the graphs behind the pending slots (one walk, so what
+    they share is numbered in the key); or the reason (a str) they are out of reach:
+    unkeyable or large, or sharing an Expr with a data leaf or a node's output (taken:
+    id() of the slots' Exprs)."""
+    roots = [e for e, p in zip(leaves, pending) if p]
+    try:
+        exprs, index, parts = walk(roots, True, _PENDING_LIMIT)
+    except Unkeyable as why:
+        return f"a pending input: {why}"
+    at = tuple([index[id(e)] for e in roots])
+    for i, e in enumerate(exprs):
+        if id(e) in outputs:
+            return "a pending input is or reads a node's output"
+        if id(e) in taken and i not in at:
+            return "a pending input reads a leaf of the graph"
+    return (parts, at), exprs
 
 
 def _slot(shape: Shape, e) -> int:
@@ -382,7 +377,7 @@ def _replayed(node, tm: tuple, reads: int) -> bool:
 def _check_leaf(code: int, x, leaves: list, seen: set, shape: Shape) -> str | None:
     """x must be the first use of leaf slot `code` (same sharing as kept): a data leaf, or
     for a pending slot a value without data (its graph is checked in _finish)."""
-    if shape.pending[code] is None:
+    if not shape.pending[code]:
         if x is None or type(x) is not Expr or x.data is None or x.op is not None or \
                 x.symbolic:
             return "an input is pending or not a data leaf"
@@ -420,14 +415,13 @@ def _finish(shape: Shape, order: list, leaves: list, seen: set):
     why = _same_updates(shape, leaves)
     if why is not None:
         return why
-    walks = None
-    if any(p is not None for p in shape.pending):
-        walks = _pending_walks(shape.pending, leaves, seen, _outputs(order))
-        if isinstance(walks, str):
-            return walks
-        for slot, found in enumerate(walks):
-            if found is not None and found[0] != shape.pending[slot]:
-                return "a pending input's graph is another"
+    found = None
+    if shape.pending_key is not None:
+        found = _pending_walk(shape.pending, leaves, seen, _outputs(order))
+        if isinstance(found, str):
+            return found
+        if found[0] != shape.pending_key:
+            return "a pending input's graph is another"
     exprs = {}
     for p, (kind, a, b) in shape.sources.items():
         if kind == "in":
@@ -437,11 +431,11 @@ def _finish(shape: Shape, order: list, leaves: list, seen: set):
         elif kind == "grad":
             exprs[p] = targets[a][1]._grad._expr
         else:
-            exprs[p] = walks[a][1][b]
+            exprs[p] = found[1][b]
     plan = shape.plan
     for p in plan.captures:
         if exprs[p].data is None:
             return "an input of the program is pending"
-    if walks is not None:
+    if found is not None:
         STATS["pending"] += 1
     return plan, exprs, targets, [order[p] for p in shape.executed]
