@@ -200,3 +200,16 @@ def test_a_followed_steps_gradients_against_float64_finite_differences():
     np.testing.assert_allclose(out[5][1], g1, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(out[5][2], g2, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(out[5][0], loss(w1, w2), rtol=1e-12)
+
+
+def test_a_plan_whose_shape_cannot_be_kept_is_not_tried_again(monkeypatch):
+    """What refuses a shape is fixed by the plan's key (here a pending graph reading the
+    forward's input), so learning is tried once per plan, not on every keyed step (the
+    transformer block's learn walked most of its 72 nodes each step before); the same
+    values three ways."""
+    tried = []
+    learn_nodes = follow._learn_nodes
+    monkeypatch.setattr(follow, "_learn_nodes", lambda *a: tried.append(1) or learn_nodes(*a))
+    stats = _three_ways(["reads_input"] * 8, sizes=(4, 4, 4), n=4)
+    assert stats["unfollowable"] == 1 and stats["learnt"] == 0 and stats["followed"] == 0
+    assert len(tried) == 1          # (follow off and replay off never learn)

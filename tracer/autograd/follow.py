@@ -42,8 +42,8 @@ from tracer.tensor import updated_pending
 _OP_VJP = OpNode.emit_vjp
 ENABLED = True
 # followed backward calls, shapes kept, and follows refused; followed calls with pending
-# slots (the tests read these)
-STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0}
+# slots, plans whose shape could not be kept (the tests read these)
+STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0, "unfollowable": 0}
 _PENDING_LIMIT = 256           # Exprs of the pending slots' graphs (an update is a few)
 
 
@@ -98,7 +98,8 @@ def _pending_value(e) -> bool:
 
 def learn(run, walk, plan, targets: list, executed: set):
     """Keeps the shape of a backward that replayed plan (single root, no seeds)."""
-    if not ENABLED or len(run.roots) != 1 or run.seeds[0] is not None:
+    if not ENABLED or len(run.roots) != 1 or run.seeds[0] is not None or \
+            plan.unfollowable:
         return
     for kept in _SHAPES:
         if kept.plan is plan:      # the same key, so the same shape: refused for a moment
@@ -112,6 +113,11 @@ def learn(run, walk, plan, targets: list, executed: set):
     if why is None and not all(p in shape.sources for p in plan.captures + plan.realize):
         why = "an input of the program is not a node's input or output"
     if why is not None:
+        # what refused it is fixed by the plan's key (leaves, templates, pending values and
+        # their sharing, the updated tensors): not tried again for this plan (NOTE: the
+        # transformer block's learn reached its embedding's node each step: ~100 us)
+        plan.unfollowable = True
+        STATS["unfollowable"] += 1
         if logging_enabled():
             log.info(f"backward follow: shape not kept: {why}")
         return
