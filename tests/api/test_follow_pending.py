@@ -213,3 +213,56 @@ def test_a_plan_whose_shape_cannot_be_kept_is_not_tried_again(monkeypatch):
     stats = _three_ways(["reads_input"] * 8, sizes=(4, 4, 4), n=4)
     assert stats["unfollowable"] == 1 and stats["learnt"] == 0 and stats["followed"] == 0
     assert len(tried) == 1          # (follow off and replay off never learn)
+
+
+def _embedding_steps(events: list, vocab: int = 7, d: int = 4, batch: int = 3,
+                     seq: int = 5) -> list:
+    """A small language-model step as the transformer benchmark's: nn.Embedding (its
+    index `idx.reshape(-1)` holds data, realised by the bounds check, and keeps its op),
+    logits and targets reshaped for cross_entropy, AdamW; "long" uses longer sequences."""
+    rng = np.random.default_rng(2)
+    embed, head = gj.nn.Embedding(vocab, d), gj.nn.Linear(d, vocab)
+    params = list(embed.parameters()) + list(head.parameters())
+    with gj.no_grad():
+        for p in params:
+            p.copy_(gj.tensor(rng.standard_normal(p.shape) * 0.3, dtype=p.dtype))
+    opt = gj.optim.AdamW(params, lr=0.01)
+    held = []
+    for ev in events:
+        n = seq + 2 if ev == "long" else seq
+        idx = gj.tensor(rng.integers(0, vocab, (batch, n)))
+        target = gj.tensor(rng.integers(0, vocab, (batch, n)))
+        opt.zero_grad()
+        logits = head(embed(idx).relu())
+        loss = gj.nn.functional.cross_entropy(logits.reshape(-1, vocab), target.reshape(-1))
+        loss.backward()
+        held.append([loss.detach()] + [p.grad.clone() for p in params])
+        opt.step()
+        held[-1] += [p.detach().clone() for p in params]
+    return held
+
+
+def test_an_embedding_index_that_holds_data_and_keeps_its_op_is_a_slot():
+    """The embedding's reshaped index and the reshaped targets are slots whose graphs are
+    keyed (a reshape of a data leaf): the step is followed; another sequence length is
+    refused and keyed; the same values three ways."""
+    stats = _three_ways_of(_embedding_steps, ["plain"] * 6 + ["long"] + ["plain"] * 3)
+    assert stats["followed"] >= 6 and stats["pending"] >= 6 and stats["refused"] >= 1
+
+
+def _three_ways_of(steps, events: list) -> dict:
+    runs = {}
+    for mode in ("follow", "keyed", "emit"):
+        replay.clear()
+        before = dict(follow.STATS)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(follow, "ENABLED", mode == "follow")
+            if mode == "emit":
+                patch.setattr(replay, "lookup", lambda walk: None)
+            held = steps(events)
+            runs[mode] = [[t.numpy().copy() for t in step] for step in held]
+        if mode == "follow":
+            stats = {k: follow.STATS[k] - before[k] for k in before}
+    _same(runs["follow"], runs["keyed"])
+    _same(runs["follow"], runs["emit"])
+    return stats

@@ -92,8 +92,10 @@ def _plain_leaf(e) -> bool:
 
 
 def _pending_value(e) -> bool:
-    """e has no data yet (NOTE: its op is not read: that would build a PendingExpr's)."""
-    return isinstance(e, Expr) and e.data is None and not e.symbolic
+    """e has no data yet, or holds data but keeps the op that computed it (the key walks
+    through it: an embedding's `idx.reshape(-1)`, realised by its bounds check). (NOTE: a
+    pending e's op is not read: that would build a PendingExpr's Op.)"""
+    return isinstance(e, Expr) and not e.symbolic and (e.data is None or e.op is not None)
 
 
 def learn(run, walk, plan, targets: list, executed: set):
@@ -388,7 +390,7 @@ def _check_leaf(code: int, x, leaves: list, seen: set, shape: Shape) -> str | No
                 x.symbolic:
             return "an input is pending or not a data leaf"
     elif not _pending_value(x):
-        return "a pending input holds data or is symbolic"
+        return "a pending input is a data leaf now, or symbolic"
     if leaves[code] is not None or id(x) in seen:
         return "another sharing of inputs"
     t = x.value.type
