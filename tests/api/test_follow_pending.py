@@ -176,7 +176,8 @@ def test_a_pending_input_that_is_no_update_is_followed():
 @given(d=st.integers(1, 6), h=st.integers(1, 5), o=st.integers(1, 4), n=st.integers(1, 5),
        dtype=st.sampled_from(["float32", "float64"]), grad_op=st.sampled_from(["zero", "mul"]),
        events=st.lists(st.sampled_from(["plain", "plain", "plain", "read", "lr", "swap",
-                                        "read_weight", "no_grad_input"]),
+                                        "read_weight", "no_grad_input", "shared",
+                                        "outside", "hook"]),
                        min_size=4, max_size=10))
 def test_random_loops_are_bitwise_the_keyed_and_emitted_ones(d, h, o, n, dtype, grad_op,
                                                                events):
