@@ -21,8 +21,9 @@ so bitwise its results. Anything else (a hook, a changed shape or op, a second r
 (`GRADJIT_LOG=1` says why).
 
 A pending input or old `.grad` (a hand-written loop's `w -= lr * w.grad` and
-`w.grad.zero_()` under no_grad, not read since) is a *pending slot*. The small graphs behind
-the pending slots (the updates on the last step's arrays) are keyed together by one
+`w.grad.zero_()` under no_grad, not read since), or one that holds data but keeps the op
+that computed it (nn.Embedding's `idx.reshape(-1)`), is a *pending slot*. The small graphs
+behind the pending slots (the updates on the last step's arrays) are keyed together by one
 structure_key.walk from the slots in slot order, which numbers what they share, and that
 key and where each slot sits in it must equal the kept ones. They must share no Expr with
 the data leaves or with the nodes' outputs: then the backward's key walks them as it did
@@ -162,9 +163,7 @@ def _learn_nodes(shape: Shape, run, index: dict) -> str | None:
                 if edge[0].output_exprs[edge[1]] is not e:
                     return f"an input of {node.name()} is not its node's output"
                 codes.append(-1)
-            elif _plain_leaf(e):
-                codes.append(_slot(shape, e))
-            elif _pending_value(e):
+            elif _plain_leaf(e) or _pending_value(e):
                 codes.append(_slot(shape, e))
             else:
                 return f"an input of {node.name()} is not a data leaf or pending value"
