@@ -47,13 +47,14 @@ class Walk:
 
 class Plan:
     """A built backward Function and where its inputs and outputs sit in the walk."""
-    __slots__ = ("fn", "captures", "realize", "owners")
+    __slots__ = ("fn", "captures", "realize", "owners", "unfollowable")
 
     def __init__(self, fn, captures: list[int], realize: list[int], owners: list[int]):
         self.fn = fn
         self.captures = captures          # walk position of each param's Expr
         self.realize = realize            # walk positions of the Exprs the program realises
         self.owners = owners              # target positions that receive a gradient
+        self.unfollowable = False         # follow.learn could not keep its shape
 
 
 def describe(run, targets: list) -> Walk | None:
