@@ -37,6 +37,11 @@ GEMM_SPLIT_MIN_MACS = 2 * GEMM_TASK_MACS
 GEMM_MAX_BLOCKS = 4          # per batch element
 GEMM_ROW_ALIGN = 16          # blocks start on a multiple of this (the BLAS kernels' unrolling)
 GEMM_MAX_TASKS = 1024
+# A BLAS may run small products on kernels of their own that sum in another order (OpenBLAS's
+# SkylakeX "small matrix" sgemm/dgemm, up to 1e6 multiply-adds): a block that small may not
+# reproduce its rows of the whole product, so an exact split (one call on one thread) needs
+# every block, the last one too, at least this large; runtime.blas_split probes at this size
+EXACT_BLOCK_MIN_MACS = 1 << 21
 
 
 class GemmSplit(Record, frozen=True):
@@ -57,17 +62,24 @@ def gemm_split(batch: int, m: int, n: int, k: int,
 
     exact_rows: the row step at which the BLAS's row blocks reproduce the whole product
     bitwise (runtime.blas_split), if known: then rows are blocked on multiples of it when
-    m allows, and the split is `exact`, so a kernel on one thread makes one call instead.
+    m allows and every block has EXACT_BLOCK_MIN_MACS, and the split is `exact`, so a
+    kernel on one thread makes one call instead.
     A split into whole batch elements (one block each) is exact whatever the BLAS.
     """
     if batch * m * n * k < GEMM_SPLIT_MIN_MACS:
         return None
     if exact_rows and m >= 2 * exact_rows:
         found = _split(batch, m, n, k, "m", exact_rows)
-        if found is not None and found.blocks > 1:
+        if found is not None and found.blocks > 1 and \
+                _smallest_block(found, m) * n * k >= EXACT_BLOCK_MIN_MACS:
             return found.replace(exact=True)
     found = _split(batch, m, n, k, "m" if m >= n else "n", GEMM_ROW_ALIGN)
     return found.replace(exact=True) if found is not None and found.blocks == 1 else found
+
+
+def _smallest_block(split: GemmSplit, extent: int) -> int:
+    """Rows (or columns) of the split's smallest block: the last one."""
+    return extent - (split.blocks - 1) * split.rows
 
 
 def _split(batch: int, m: int, n: int, k: int, axis: str, align: int) -> GemmSplit | None:

@@ -14,14 +14,18 @@ tiles and give the same bits, other blocks do not (OpenBLAS 0.3.31, Haswell kern
 it runs on Zen 3: sgemm blocks of 12, 24, 36, 48, 72, 96, 144 rows were exact on every shape
 tried, 4, 6, 8, 16, 32 and 64 rows were not). Nothing documents that step, so it is probed:
 `exact_rows(dtype)` is the smallest candidate step whose blocks reproduce the whole
-product bitwise over several shapes, every transpose combination and row blocks of one,
-two and three steps, or None (then kernels keep splitting on every thread count, as
-before). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the default): a
+product bitwise over several shapes, every transpose combination and row blocks of one and
+two steps, or None (then kernels keep splitting on every thread count, as before). Blocks
+below EXACT_BLOCK_MIN_MACS are neither probed nor used as exact: OpenBLAS's SkylakeX build
+runs products up to 1e6 multiply-adds on small-matrix kernels that sum in another order, so
+a probe with small blocks found no exact step there and the MLP 784's two products ran as four
+blocks on one thread (+0.39 ms a step; its forward product is 633-678 us in one call, 896
+us in blocks). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the default): a
 multi-threaded BLAS partitions calls its own way.
 
-The probe (125 products) took ~10 ms of every warm start of a program with a large f32
-product, so its answer is noted in the cache directory (runtime/notes.py) under everything
-it depends on: the library's path, size and mtime, what the library says of its build and
+The probe (at most 24 products a candidate, ~20-80 ms on a loaded Xeon) would take a part
+of every warm start of a program with a large product, so its answer is noted in the cache
+directory (runtime/notes.py) under everything it depends on: the library's path, size and mtime, what the library says of its build and
 kernels, the host CPU and the settings that pick kernels, and the probe itself. Any of them
 different, or the note missing or unreadable: probed again.
 """
@@ -40,18 +44,19 @@ from runtime import blas, config, notes
 from runtime.engine import create_execution_engine
 
 SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
+EXACT_BLOCK_MIN_MACS = 1 << 21   # codegen.gemm_split.EXACT_BLOCK_MIN_MACS (a test checks)
 CANDIDATES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
-# (row tiles, extra rows, n, k, transposes): a remainder below one step, k beyond one
-# k-block (OpenBLAS's GEMM_Q), every transpose combination once; and products past 1e6
-# multiply-adds, the size up to which OpenBLAS runs small products on kernels of their own
-# on some CPUs (its "small matrix" and "direct" sgemm paths, AVX-512 builds): one whose
-# row blocks stay below that size (a split across those paths is refused, so such a CPU
-# keeps splitting on every thread count), one whose blocks are past it too
-_CHECKS = tuple(((5, 7, 37, 300), ta, tb) for ta, tb in itertools.product((0, 1), (0, 1))) + \
-    (((3, 0, 20, 1100), 0, 1), ((4, 3, 9, 40), 1, 0),
-     ((5, 7, 64, 300), 0, 0), ((5, 7, 64, 300), 0, 1), ((5, 7, 300, 300), 1, 0))
+PROBE_ROWS = 48
+# (k, transposes): every transpose combination at a k within one k-block (OpenBLAS's GEMM_Q)
+# and beyond it. Each check's m is 2 steps and a remainder below one step, its n as small as
+# gives that remainder EXACT_BLOCK_MIN_MACS (odd, so the BLAS's column tiles have a remainder
+# too): split products use exactness only for blocks that large
+# (codegen.gemm_split), past the sizes that OpenBLAS runs on small-matrix kernels of their own
+# on some CPUs (SkylakeX: up to 1e6 multiply-adds), whose sums are in another order
+_CHECKS = tuple((k, ta, tb) for k in (300, 1100) for ta, tb in itertools.product((0, 1), (0, 1)))
 _DTYPES = {"f32": ("s", np.float32), "f64": ("d", np.float64)}
-_OPERANDS = "full significands"   # in the note's key: notes probed with 24-bit f64 data are stale
+# in the note's key: notes of earlier probes (24-bit operands, small blocks) are stale
+_OPERANDS = "full significands; blocks of EXACT_BLOCK_MIN_MACS"
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,10 +79,31 @@ def exact_rows(dtype: str) -> int | None:
 
 
 def _probe(found, dtype: str) -> int | None:
+    # the operands are made once (making them was most of a check's time), each check
+    # reading a prefix
+    data = _data(dtype, max(_elements(step, shape) for step in CANDIDATES
+                            for shape, _, _ in checks(step)))
     for step in CANDIDATES:
-        if all(_exact(found, dtype, step, *check) for check in _CHECKS):
+        if all(_exact(found, dtype, step, *check, data=data) for check in checks(step)):
             return step
     return None
+
+
+def _elements(step: int, shape) -> int:
+    """Elements of A and B of a check's product at step."""
+    tiles, extra, n, k = shape
+    return (tiles * step + extra + n) * k
+
+
+def checks(step: int) -> list:
+    """The probe's products at one step: [((tiles, extra rows, n, k), ta, tb)]: at least
+    PROBE_ROWS rows (the BLAS's row tiles: a block ending inside a tile the whole product
+    fills sums it another way: SkylakeX dgemm, blocks of 4 rows), then a last block of extra
+    rows (half a step and one) of at least EXACT_BLOCK_MIN_MACS too."""
+    extra = step // 2 + 1
+    tiles = max(2, -(-PROBE_ROWS // step))
+    return [((tiles, extra, -(-EXACT_BLOCK_MIN_MACS // (extra * k)) | 1, k), ta, tb)
+            for k, ta, tb in _CHECKS]
 
 
 # settings that make OpenBLAS or MKL pick other kernels at run time
@@ -109,18 +135,20 @@ def _library_says(found) -> tuple:
     return tuple(said)
 
 
-def _exact(found, dtype: str, step: int, shape, ta: int, tb: int) -> bool:
-    """Whether row blocks of 1, 2 and 3 steps reproduce the whole product bit for bit."""
+def _exact(found, dtype: str, step: int, shape, ta: int, tb: int, data=None) -> bool:
+    """Whether row blocks of 1 and 2 steps reproduce the whole product bit for bit (data:
+    probe operands of at least the product's elements, else made here)."""
     t, np_dtype = _DTYPES[dtype]
     tiles, extra, n, k = shape
     m = tiles * step + extra
-    data = _data(dtype, m * k + n * k)
+    if data is None:
+        data = _data(dtype, _elements(step, shape))
     a = data[:m * k].reshape((k, m) if ta else (m, k))
-    b = data[m * k:].reshape((n, k) if tb else (k, n))
+    b = data[m * k:m * k + n * k].reshape((n, k) if tb else (k, n))
     flags = [blas.TRANS if ta else blas.NO_TRANS, blas.TRANS if tb else blas.NO_TRANS]
     whole = np.zeros((m, n), np_dtype)
     blas._call(found, t, *flags, m, n, k, a, a.shape[1], b, b.shape[1], whole, n)
-    for rows in (step, 2 * step, 3 * step):
+    for rows in (step, 2 * step):
         parts = np.zeros((m, n), np_dtype)
         for start in range(0, m, rows):
             size = min(rows, m - start)

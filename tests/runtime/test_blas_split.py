@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runtime
+import codegen.gemm_split as gemm_split_module
 from codegen.gemm_split import GEMM_SPLIT_MIN_MACS, gemm_split
 from runtime import blas, blas_split, disk_cache, threads
 from tests.codegen.test_perf_gemm import dot_fn
@@ -35,18 +36,30 @@ def test_threshold_is_codegens():
 def test_probed_step_is_the_smallest_that_passes_every_check(dtype):
     step = exact_or_skip(dtype)
     found = blas.binding()
-    checks = blas_split._CHECKS
-    assert all(blas_split._exact(found, dtype, step, *c) for c in checks)
+    assert all(blas_split._exact(found, dtype, step, *c) for c in blas_split.checks(step))
     for smaller in blas_split.CANDIDATES[:blas_split.CANDIDATES.index(step)]:
-        assert not all(blas_split._exact(found, dtype, smaller, *c) for c in checks)
+        assert not all(blas_split._exact(found, dtype, smaller, *c)
+                       for c in blas_split.checks(smaller))
+
+
+def test_probe_blocks_are_the_size_exact_splits_use():
+    assert blas_split.EXACT_BLOCK_MIN_MACS == gemm_split_module.EXACT_BLOCK_MIN_MACS
+    for step in blas_split.CANDIDATES:
+        for (_, extra, n, k), _, _ in blas_split.checks(step):
+            assert 0 < extra < step and extra * n * k >= blas_split.EXACT_BLOCK_MIN_MACS
 
 
 @pytest.mark.parametrize("ta,tb", list(itertools.product((0, 1), (0, 1))))
 def test_probed_step_holds_at_the_mlp_size(ta, tb):
-    """Blocks of 2..6 steps of a (256 x 256 x 784) product, as the kernels cut it, are the
-    whole product's bits (the probe uses small shapes)."""
+    """Blocks of a (256 x 256 x 784) product on multiples of the step, every one (the last
+    too) as large as an exact split's (codegen.gemm_split), are the whole product's bits
+    (the probe uses other shapes). Smaller blocks are not: OpenBLAS's SkylakeX build gives
+    a last block of 4 rows (0.8M multiply-adds) to its small-matrix kernels."""
     step = exact_or_skip("f32")
     m, n, k = 256, 256, 784
+    big = [rows for rows in range(step, m, step)
+           if (m - (m - 1) // rows * rows) * n * k >= blas_split.EXACT_BLOCK_MIN_MACS]
+    assert big
     rng = np.random.default_rng(ta * 2 + tb)
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
@@ -54,7 +67,7 @@ def test_probed_step_holds_at_the_mlp_size(ta, tb):
     found = blas.binding()
     whole = np.zeros((m, n), np.float32)
     blas._call(found, "s", *flags, m, n, k, a, a.shape[1], b, b.shape[1], whole, n)
-    for rows in range(2 * step, 7 * step, step):
+    for rows in big[:6]:
         parts = np.zeros((m, n), np.float32)
         for start in range(0, m, rows):
             a_rows = a[:, start:] if ta else a[start:]
@@ -96,6 +109,7 @@ def test_exact_plan_blocks_rows_on_the_step(batch, m, n, k, step):
         return
     assert s.axis == "m" and s.rows % step == 0 and (s.blocks - 1) * s.rows < m <= \
         s.blocks * s.rows
+    assert (m - (s.blocks - 1) * s.rows) * n * k >= gemm_split_module.EXACT_BLOCK_MIN_MACS
 
 
 def test_cache_key_names_the_step_only_for_split_products():
