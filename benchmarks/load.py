@@ -80,7 +80,8 @@ def cpu_report() -> list[str]:
     isa = [f for f in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
                        "avx512dq", "avx512vnni", "avx512bf16", "amx-tile", "neon", "sve")
            if f in features]
-    width = f"vector width {512 if 'avx512f' in features else 256 if 'avx' in features else 128} bits"
+    bits = 512 if "avx512f" in features else 256 if "avx" in features else 128
+    width = f"vector width {bits} bits"
     if not features and engine.cpu != engine.host_cpu:
         # a named CPU without feature flags: LLVM applies that CPU's own feature set
         isa, width = [f"the features LLVM's {engine.cpu} implies"], "its vector width"

@@ -25,9 +25,10 @@ multi-threaded BLAS partitions calls its own way.
 
 The probe (at most 24 products a candidate, ~20-80 ms on a loaded Xeon) would take a part
 of every warm start of a program with a large product, so its answer is noted in the cache
-directory (runtime/notes.py) under everything it depends on: the library's path, size and mtime, what the library says of its build and
-kernels, the host CPU and the settings that pick kernels, and the probe itself. Any of them
-different, or the note missing or unreadable: probed again.
+directory (runtime/notes.py) under everything it depends on: the library's path, size and
+mtime, what the library says of its build and kernels, the host CPU and the settings that
+pick kernels, and the probe itself. Any of them different, or the note missing or
+unreadable: probed again.
 """
 from __future__ import annotations
 
