@@ -62,14 +62,23 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
 
 
 def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
-    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed."""
+    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed.
+
+    A loop over j: B's column j (k elements in a row of the stored B^T) is one vector load,
+    its elements stored n apart. Emitted so that LLVM's vectorisers find nothing to do: a
+    loop per column (vectorised into scatters) or rows gathered by insertelement (which the
+    SLP vectoriser searches) cost ~50 ms of LLVM time per product."""
     dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
-    for j in range(n):
-        src_row = bld.gep(pb, [i64(j * ld)], inbounds=True, source_etype=elem)
-        with for_range(bld, k, "pp") as p:
-            v = bld.load(bld.gep(src_row, [p], inbounds=True, source_etype=elem), typ=elem)
-            at = bld.add(bld.mul(p, i64(n), flags=("nuw", "nsw")), i64(j), flags=("nuw", "nsw"))
-            bld.store(v, bld.gep(dst, [at], inbounds=True, source_etype=elem))
+    column = ll.VectorType(elem, k)
+    with for_range(bld, n, "pj") as j:
+        src = bld.gep(pb, [bld.mul(j, i64(ld), flags=("nuw", "nsw"))], inbounds=True,
+                      source_etype=elem)
+        values = bld.load(bld.bitcast(src, ll.PointerType(column)), typ=column,
+                          align=_align(elem))
+        for p in range(k):
+            at = bld.add(j, i64(p * n), flags=("nuw", "nsw"))
+            bld.store(bld.extract_element(values, i64(p)),
+                      bld.gep(dst, [at], inbounds=True, source_etype=elem))
     return dst
 
 
