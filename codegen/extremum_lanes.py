@@ -24,6 +24,12 @@ from codegen.summation import LANES
 STATS = {"emitted": 0}      # reductions given lanes (tests count them)
 
 
+def applies(strip_mined: bool, plan) -> bool:
+    """Whether a reduction (a nest_plan.ReductionPlan) gets lanes: a max or min over the
+    innermost axis (`order_free`) of a nest strip-mined for a sum's lanes."""
+    return strip_mined and plan.order_free
+
+
 class ExtremumLanes:
     """LANES accumulators of a max or min (kind) of dtype, in an alloca."""
 

@@ -38,10 +38,9 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen import concat_split
+from codegen import concat_split, extremum_lanes
 from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
-from codegen.extremum_lanes import ExtremumLanes
 from codegen.fusion import LoopNest
 from codegen.lower import F64, LLVM_TYPES
 from codegen.loops import (I8, I64, INT_FLAGS, PTR, TASK_TYPE, declare, for_range, i64, iadd,
@@ -73,7 +72,7 @@ class NestEmitter:
         self.inner = inner_axis(nest.space)
         self.strip_mine = any(red.lanes for red in reds)
         for red in reds:
-            red.extremum_lanes = self.strip_mine and red.order_free
+            red.extremum_lanes = extremum_lanes.applies(self.strip_mine, red)
         self.blocked = [red for red in reds if red.blocked]
         # elements added to the lanes of the blocked sums since their last push, when the
         # lanes of one of them outlive a row (a sum over several axes)
@@ -380,7 +379,7 @@ class NestEmitter:
             red.acc.start(self.bld)
             return
         if red.extremum_lanes:
-            red.acc = ExtremumLanes(self.em.ctx, red.kind, red.dtype)
+            red.acc = extremum_lanes.ExtremumLanes(self.em.ctx, red.kind, red.dtype)
             red.acc.start(self.bld)
             return
         red.acc = self.em.ctx.alloca(LLVM_TYPES[red.dtype])
