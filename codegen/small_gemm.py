@@ -27,8 +27,9 @@ MAX_BATCH_MACS = 1 << 22    # in all: beyond ~4M multiply-adds the BLAS calls ar
                             # across gradjit's threads (codegen.gemm_split); this loop is not
 ROW_REGISTERS = 8           # accumulator registers: rows of C summed at once fill about these
 VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight)
-STATS = {"emitted": 0}      # batched products emitted here (tests count them)
+STATS = {"emitted": 0, "tiled_packs": 0}   # emitted here (tests count them)
 MAX_PACK = 4096             # elements of a transposed B copied to the stack
+TILE_BYTES = 32             # a transposed B is packed in square tiles of rows this long
 
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -> bool:
@@ -62,7 +63,60 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
 
 
 def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
-    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed.
+    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed:
+    by square tiles transposed in registers when k and n are multiples of the tile, else
+    column by column."""
+    tile = TILE_BYTES // _align(elem)
+    if k % tile or n % tile:
+        return _pack_columns(bld, pb, ld, k, n, elem, packed)
+    STATS["tiled_packs"] += 1
+    dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
+    vec = ll.VectorType(elem, tile)
+    with for_range(bld, n // tile, "tj") as tj, for_range(bld, k // tile, "tp") as tp:
+        j0 = bld.mul(tj, i64(tile), flags=("nuw", "nsw"))
+        p0 = bld.mul(tp, i64(tile), flags=("nuw", "nsw"))
+        rows = []
+        for r in range(tile):       # row j0 + r of the stored B^T: B[p0 .. p0 + tile, j0 + r]
+            at = bld.add(bld.mul(bld.add(j0, i64(r)), i64(ld), flags=("nuw", "nsw")), p0,
+                         flags=("nuw", "nsw"))
+            ptr = bld.gep(pb, [at], inbounds=True, source_etype=elem)
+            rows.append(bld.load(bld.bitcast(ptr, ll.PointerType(vec)), typ=vec,
+                                 align=_align(elem)))
+        for c, v in enumerate(transpose_tile(bld, rows)):    # B[p0 + c, j0 .. j0 + tile]
+            at = bld.add(bld.mul(bld.add(p0, i64(c)), i64(n), flags=("nuw", "nsw")), j0,
+                         flags=("nuw", "nsw"))
+            ptr = bld.gep(dst, [at], inbounds=True, source_etype=elem)
+            bld.store(v, bld.bitcast(ptr, ll.PointerType(vec)), align=_align(elem))
+    return dst
+
+
+def transpose_tile(bld, rows: list) -> list:
+    """The transpose of a square matrix given as its rows (vectors of len(rows), a power of
+    two): for each bit b of the index, the elements (i, c) with bit b clear in i and set in c
+    swap with (i ^ b, c ^ b); after every bit, (i, c) has moved to (c, i). One shuffle of two
+    rows per row and bit: data movement only."""
+    t = len(rows)
+    b = 1
+    while b < t:
+        out = list(rows)
+        for i in range(t):
+            if i & b:
+                continue
+            x, y = rows[i], rows[i | b]
+            low = [c if not c & b else t + (c ^ b) for c in range(t)]
+            high = [t + c if c & b else c ^ b for c in range(t)]
+            out[i] = bld.shuffle_vector(x, y, _mask(low))
+            out[i | b] = bld.shuffle_vector(x, y, _mask(high))
+        rows, b = out, b * 2
+    return rows
+
+
+def _mask(indices: list) -> ll.Constant:
+    return ll.Constant(ll.VectorType(I32, len(indices)), indices)
+
+
+def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
+    """_pack column by column.
 
     A loop over j: B's column j (k elements in a row of the stored B^T) is one vector load,
     its elements stored n apart. Emitted so that LLVM's vectorisers find nothing to do: a
