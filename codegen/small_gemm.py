@@ -26,8 +26,9 @@ MAX_MACS = 64 * 64 * 64     # per batch element: beyond this the BLAS's blocking
 MAX_BATCH_MACS = 1 << 22    # in all: beyond ~4M multiply-adds the BLAS calls are split
                             # across gradjit's threads (codegen.gemm_split); this loop is not
 ROW_REGISTERS = 8           # accumulator registers: rows of C summed at once fill about these
-VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight)
-STATS = {"emitted": 0, "tiled_packs": 0}   # emitted here (tests count them)
+VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight;
+                            # with AVX-512 the caller says 64: a row of 32 f32 is 2 registers)
+STATS = {"emitted": 0, "tiled_packs": 0, "block": 0}   # tests read them
 MAX_PACK = 4096             # elements of a transposed B copied to the stack
 TILE_BYTES = 32             # a transposed B is packed in square tiles of rows this long
 
@@ -40,12 +41,15 @@ def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -
 
 
 def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, c, elem,
-         offset) -> None:
+         offset, vector_bytes: int = VECTOR_BYTES) -> None:
     """C = A @ B for every batch element. lhs, rhs: (pointer, ld, trans); c: (pointer, ld);
-    offset(bld, pointer, dims, side) gives a batch element's pointer (side 0, 1, 2)."""
+    offset(bld, pointer, dims, side) gives a batch element's pointer (side 0, 1, 2);
+    vector_bytes: the target's vector registers (dots.Externals), which set the rows summed
+    at once (ROW_REGISTERS registers of partial sums)."""
     STATS["emitted"] += 1
     row = ll.VectorType(elem, n)
-    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // VECTOR_BYTES)))
+    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // vector_bytes)))
+    STATS["block"] = block
     packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
     with for_nest(bld, batch_shape, "sg") as dims:
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))

@@ -96,3 +96,30 @@ def test_the_packed_product_compiles_to_about_the_unpacked_ones_code():
     text = "\n".join(packed_ir)
     assert "masked.scatter" not in text and "masked.gather" not in text
     assert len(packed_ir) <= 2 * len(plain_ir) + 32 * 16 // 8
+
+
+@pytest.mark.parametrize("n, blocks", [(32, (2, 4)), (16, (4, 8))])
+def test_the_vector_width_sets_the_rows_summed_at_once_not_the_bits(n, blocks):
+    """Externals.vector_bytes (64 on an AVX-512 target) doubles the rows of C summed at once
+    (8 registers of partial sums); each element's additions stay in the same order."""
+    from codegen.emit import lower_function
+    fn, args, expected = _heads_product(2, 4, 32, n, 32 if n == 16 else 16, n == 32, "f32")
+    outs = []
+    for vector_bytes, block in zip((32, 64), blocks):
+        ext = runtime.externals(fn).replace(vector_bytes=vector_bytes)
+        kernel = lower_function(fn, bounds_check=True, externals=ext)
+        assert small_gemm.STATS["block"] == block
+        (out,) = runtime.build_executable(fn, kernel, bounds_check=True).run(args)
+        outs.append(out)
+    assert outs[0].tobytes() == outs[1].tobytes()
+    np.testing.assert_allclose(outs[0], expected, rtol=0, atol=1e-6 * 4)
+
+
+def test_the_target_sets_the_vector_width(gradjit_env):
+    """AVX-512 in the target's features (the last +/-avx512f wins, as in LLVM) gives 64."""
+    assert runtime._vector_bytes("+avx2,+avx512f,+fma") == 64
+    assert runtime._vector_bytes("+avx512f,+avx2,-avx512f") == 32
+    assert runtime._vector_bytes("") == 32
+    fn, _, _ = _heads_product(2, 4, 32, 32, 16, True, "f32")
+    gradjit_env("GRADJIT_TARGET_CPU", "haswell")
+    assert runtime.externals(fn).vector_bytes == 32
