@@ -131,3 +131,19 @@ def _lse(b, x):
     m = b.stop_gradient(b.reduce_max(x, axes=(1,)))
     shifted = b.sub(x, b.broadcast_in_dim(m, dims=(0,), shape=x.type.shape))
     return b.add(b.log(b.reduce_sum(b.exp(shifted), axes=(1,))), m)
+
+
+def test_a_reduction_split_across_threads_combines_the_lanes_of_each_task():
+    """A max and min over a long 1-D array beside its sum: the nest is cut into tasks (from
+    the shape alone), each with its own lanes, the tasks' partials combined after the join."""
+    n = (1 << 20) + 37
+    fn = make_fn("split", [T("f32", (n,))], lambda b, x: [
+        b.reduce_max(x, axes=(0,)), b.reduce_min(x, axes=(0,)), b.reduce_sum(x, axes=(0,))])
+    x = np.random.default_rng(5).standard_normal(n).astype(np.float32)
+    x[n // 3] = 7.5                         # the max inside a task other than the first
+    fast, used = _build(fn, True)
+    plain, _ = _build(fn, False)
+    assert used and "gj.parallel_for" in fast.llvm_ir
+    got, expected = fast.run([x]), plain.run([x])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(got, expected))
+    assert got[0] == np.float32(7.5) and got[1] == x.min()
