@@ -33,6 +33,7 @@ VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 ch
 STATS = {"emitted": 0, "tiled_packs": 0, "block": 0}   # tests read them
 MAX_PACK = 4096             # elements of a transposed B copied to the stack
 TILE_BYTES = 32             # a transposed B is packed in square tiles of rows this long
+MAX_COLUMN = 64             # else column by column, each one vector when at most this long
 
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -> bool:
@@ -129,6 +130,13 @@ def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
     loop per column (vectorised into scatters) or rows gathered by insertelement (which the
     SLP vectoriser searches) cost ~50 ms of LLVM time per product."""
     dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
+    if k > MAX_COLUMN:          # a long column: one plain loop nest (code of bounded size)
+        with for_range(bld, n, "pj") as j, for_range(bld, k, "pp") as p:
+            at = bld.add(bld.mul(j, i64(ld), flags=("nuw", "nsw")), p, flags=("nuw", "nsw"))
+            v = bld.load(bld.gep(pb, [at], inbounds=True, source_etype=elem), typ=elem)
+            at = bld.add(bld.mul(p, i64(n), flags=("nuw", "nsw")), j, flags=("nuw", "nsw"))
+            bld.store(v, bld.gep(dst, [at], inbounds=True, source_etype=elem))
+        return dst
     column = ll.VectorType(elem, k)
     with for_range(bld, n, "pj") as j:
         src = bld.gep(pb, [bld.mul(j, i64(ld), flags=("nuw", "nsw"))], inbounds=True,

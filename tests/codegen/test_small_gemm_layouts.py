@@ -60,6 +60,7 @@ def test_head_products_with_strided_rows_match_numpy_with_checked_indices(
     (3, 24, 16, 24, "f32"),
     (4, 32, 16, 20, "f64"),     # tiles of 4 x 4
     (2, 32, 24, 20, "f32"),     # k not a multiple of the tile: packed column by column
+    (2, 8, 12, 100, "f32"),     # and a column longer than MAX_COLUMN: a plain loop nest
 ])
 def test_transposed_right_operands_pack_exactly(heads, m, n, k, dtype):
     """B stored transposed is copied (data movement only), so the product equals the one of
