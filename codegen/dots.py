@@ -63,12 +63,16 @@ class Externals(Record, frozen=True):
     (function, int bits of its integer arrays).
     exact_rows(dtype) is the row step at which blocks of a gemm's rows give the whole
     product's bits, or None (runtime.blas_split).
+    vector_bytes: the width of the target's vector registers that explicit vectors use (64
+    with AVX-512, else 32): how many rows codegen.small_gemm sums at once. Speed only: the
+    order of additions does not depend on it.
     """
-    _fields = ("gemm", "lapack", "exact_rows")   # exact_rows: dtype -> row step (gemm_split)
-    _defaults = {"gemm": None, "lapack": None, "exact_rows": None}
+    _fields = ("gemm", "lapack", "exact_rows", "vector_bytes")
+    _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32}
     gemm: Callable | None
     lapack: Callable | None
-    exact_rows: Callable | None
+    exact_rows: Callable | None         # dtype -> row step (gemm_split)
+    vector_bytes: int
 
 
 class View(Record, frozen=True):
@@ -312,7 +316,7 @@ def _gemm(k: KernelCall):
         def offset(bld, p, dims, side):
             return _offset(bld, p, dims, strides[side], a.elem)
         small_gemm.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
-                        a.elem, offset)
+                        a.elem, offset, k.externals.vector_bytes)
         return
     exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
     split = None if ctx.bounds_check else \

@@ -38,7 +38,7 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen import concat_split
+from codegen import concat_split, extremum_lanes
 from codegen.buffers import Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
 from codegen.fusion import LoopNest
@@ -71,6 +71,8 @@ class NestEmitter:
         reds = self.reductions.values()
         self.inner = inner_axis(nest.space)
         self.strip_mine = any(red.lanes for red in reds)
+        for red in reds:
+            red.extremum_lanes = extremum_lanes.applies(self.strip_mine, red)
         self.blocked = [red for red in reds if red.blocked]
         # elements added to the lanes of the blocked sums since their last push, when the
         # lanes of one of them outlive a row (a sum over several axes)
@@ -376,11 +378,15 @@ class NestEmitter:
                               red.blocked)
             red.acc.start(self.bld)
             return
+        if red.extremum_lanes:
+            red.acc = extremum_lanes.ExtremumLanes(self.em.ctx, red.kind, red.dtype)
+            red.acc.start(self.bld)
+            return
         red.acc = self.em.ctx.alloca(LLVM_TYPES[red.dtype])
         self.bld.store(reduce_identity(red.kind, red.dtype), red.acc)
 
     def _final_acc(self, red: ReductionPlan):
-        if red.cascade or red.compensated:
+        if red.cascade or red.compensated or red.extremum_lanes:
             return red.acc.total(self.bld)
         return self.bld.load(red.acc)
 
@@ -415,6 +421,8 @@ class NestEmitter:
         v = self.em.gen(self.em.producers[red.root.value].inputs[0], idx)
         if red.cascade or red.compensated:
             red.acc.add(bld, self.lane if red.lanes else i64(0), v)
+        elif red.extremum_lanes:
+            red.acc.add(bld, self.lane, v)
         elif red.acc_level is not None:
             bld.store(reduce_combine(bld, red.kind, bld.load(red.acc), v), red.acc)
         else:

@@ -71,6 +71,11 @@ class ReductionPlan:
         self.blocked = self.lanes and run > BLOCK
         # a long sum in one accumulator (rows shorter than LANES): compensated instead
         self.compensated = self.cascade and not self.lanes and run > DIRECT_MAX
+        # a max or min over the innermost axis: lanes of its own when a sum's lanes
+        # strip-mine the nest (codegen.extremum_lanes; decided by the emitter)
+        self.order_free = (self.kind in ("max", "min") and self.level is not None and looped
+                           and space[inner] >= LANES)
+        self.extremum_lanes = False
         count = math.prod(space[a] for a in self.axes)
         self.wide = float_sum and self.level is None and count > DIRECT_MAX
         self.first = min(outer) if self.wide else None

@@ -10,9 +10,11 @@ Here each row of C is one LLVM vector of n elements (at most MAX_ROW_BYTES, eigh
 registers): C[i, :] = sum over p of A[i, p] * B[p, :], the products added in order of p
 (the first product starts the sum), then stored. LLVM splits the vector into the
 target's registers; B's rows are unit-stride loads (a transposed B is first copied into a
-small stack buffer in row order). The order of additions is fixed by this code, so results
-do not depend on the vector width or the thread count; they differ from the BLAS's only in
-rounding (the BLAS's own order of additions is its own).
+small stack buffer in row order, by square tiles transposed in registers). How many rows are
+summed at once depends on the target's vector registers (`vector_bytes`: 8 registers of
+partial sums, the FMA's latency times its two units). The order of additions is fixed by
+this code, so results do not depend on the vector width or the thread count; they differ
+from the BLAS's only in rounding (the BLAS's own order of additions is its own).
 """
 from __future__ import annotations
 
@@ -26,9 +28,12 @@ MAX_MACS = 64 * 64 * 64     # per batch element: beyond this the BLAS's blocking
 MAX_BATCH_MACS = 1 << 22    # in all: beyond ~4M multiply-adds the BLAS calls are split
                             # across gradjit's threads (codegen.gemm_split); this loop is not
 ROW_REGISTERS = 8           # accumulator registers: rows of C summed at once fill about these
-VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight)
-STATS = {"emitted": 0}      # batched products emitted here (tests count them)
+VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight;
+                            # with AVX-512 the caller says 64: a row of 32 f32 is 2 registers)
+STATS = {"emitted": 0, "tiled_packs": 0, "block": 0}   # tests read them
 MAX_PACK = 4096             # elements of a transposed B copied to the stack
+TILE_BYTES = 32             # a transposed B is packed in square tiles of rows this long
+MAX_COLUMN = 64             # else column by column, each one vector when at most this long
 
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -> bool:
@@ -39,12 +44,15 @@ def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, elem_bytes: int) -
 
 
 def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, c, elem,
-         offset) -> None:
+         offset, vector_bytes: int = VECTOR_BYTES) -> None:
     """C = A @ B for every batch element. lhs, rhs: (pointer, ld, trans); c: (pointer, ld);
-    offset(bld, pointer, dims, side) gives a batch element's pointer (side 0, 1, 2)."""
+    offset(bld, pointer, dims, side) gives a batch element's pointer (side 0, 1, 2);
+    vector_bytes: the target's vector registers (dots.Externals), which set the rows summed
+    at once (ROW_REGISTERS registers of partial sums)."""
     STATS["emitted"] += 1
     row = ll.VectorType(elem, n)
-    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // VECTOR_BYTES)))
+    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // vector_bytes)))
+    STATS["block"] = block
     packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
     with for_nest(bld, batch_shape, "sg") as dims:
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
@@ -62,14 +70,83 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
 
 
 def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
-    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed."""
+    """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed:
+    by square tiles transposed in registers when k and n are multiples of the tile, else
+    column by column."""
+    tile = TILE_BYTES // _align(elem)
+    if k % tile or n % tile:
+        return _pack_columns(bld, pb, ld, k, n, elem, packed)
+    STATS["tiled_packs"] += 1
     dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
-    for j in range(n):
-        src_row = bld.gep(pb, [i64(j * ld)], inbounds=True, source_etype=elem)
-        with for_range(bld, k, "pp") as p:
-            v = bld.load(bld.gep(src_row, [p], inbounds=True, source_etype=elem), typ=elem)
-            at = bld.add(bld.mul(p, i64(n), flags=("nuw", "nsw")), i64(j), flags=("nuw", "nsw"))
+    vec = ll.VectorType(elem, tile)
+    with for_range(bld, n // tile, "tj") as tj, for_range(bld, k // tile, "tp") as tp:
+        j0 = bld.mul(tj, i64(tile), flags=("nuw", "nsw"))
+        p0 = bld.mul(tp, i64(tile), flags=("nuw", "nsw"))
+        rows = []
+        for r in range(tile):       # row j0 + r of the stored B^T: B[p0 .. p0 + tile, j0 + r]
+            at = bld.add(bld.mul(bld.add(j0, i64(r)), i64(ld), flags=("nuw", "nsw")), p0,
+                         flags=("nuw", "nsw"))
+            ptr = bld.gep(pb, [at], inbounds=True, source_etype=elem)
+            rows.append(bld.load(bld.bitcast(ptr, ll.PointerType(vec)), typ=vec,
+                                 align=_align(elem)))
+        for c, v in enumerate(transpose_tile(bld, rows)):    # B[p0 + c, j0 .. j0 + tile]
+            at = bld.add(bld.mul(bld.add(p0, i64(c)), i64(n), flags=("nuw", "nsw")), j0,
+                         flags=("nuw", "nsw"))
+            ptr = bld.gep(dst, [at], inbounds=True, source_etype=elem)
+            bld.store(v, bld.bitcast(ptr, ll.PointerType(vec)), align=_align(elem))
+    return dst
+
+
+def transpose_tile(bld, rows: list) -> list:
+    """The transpose of a square matrix given as its rows (vectors of len(rows), a power of
+    two): for each bit b of the index, the elements (i, c) with bit b clear in i and set in c
+    swap with (i ^ b, c ^ b); after every bit, (i, c) has moved to (c, i). One shuffle of two
+    rows per row and bit: data movement only."""
+    t = len(rows)
+    b = 1
+    while b < t:
+        out = list(rows)
+        for i in range(t):
+            if i & b:
+                continue
+            x, y = rows[i], rows[i | b]
+            low = [c if not c & b else t + (c ^ b) for c in range(t)]
+            high = [t + c if c & b else c ^ b for c in range(t)]
+            out[i] = bld.shuffle_vector(x, y, _mask(low))
+            out[i | b] = bld.shuffle_vector(x, y, _mask(high))
+        rows, b = out, b * 2
+    return rows
+
+
+def _mask(indices: list) -> ll.Constant:
+    return ll.Constant(ll.VectorType(I32, len(indices)), indices)
+
+
+def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
+    """_pack column by column.
+
+    A loop over j: B's column j (k elements in a row of the stored B^T) is one vector load,
+    its elements stored n apart. Emitted so that LLVM's vectorisers find nothing to do: a
+    loop per column (vectorised into scatters) or rows gathered by insertelement (which the
+    SLP vectoriser searches) cost ~50 ms of LLVM time per product."""
+    dst = bld.gep(packed, [i64(0), i64(0)], inbounds=True)
+    if k > MAX_COLUMN:          # a long column: one plain loop nest (code of bounded size)
+        with for_range(bld, n, "pj") as j, for_range(bld, k, "pp") as p:
+            at = bld.add(bld.mul(j, i64(ld), flags=("nuw", "nsw")), p, flags=("nuw", "nsw"))
+            v = bld.load(bld.gep(pb, [at], inbounds=True, source_etype=elem), typ=elem)
+            at = bld.add(bld.mul(p, i64(n), flags=("nuw", "nsw")), j, flags=("nuw", "nsw"))
             bld.store(v, bld.gep(dst, [at], inbounds=True, source_etype=elem))
+        return dst
+    column = ll.VectorType(elem, k)
+    with for_range(bld, n, "pj") as j:
+        src = bld.gep(pb, [bld.mul(j, i64(ld), flags=("nuw", "nsw"))], inbounds=True,
+                      source_etype=elem)
+        values = bld.load(bld.bitcast(src, ll.PointerType(column)), typ=column,
+                          align=_align(elem))
+        for p in range(k):
+            at = bld.add(j, i64(p * n), flags=("nuw", "nsw"))
+            bld.store(bld.extract_element(values, i64(p)),
+                      bld.gep(dst, [at], inbounds=True, source_etype=elem))
     return dst
 
 

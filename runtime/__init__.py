@@ -44,7 +44,18 @@ def externals(fn: Function | None = None) -> Externals:
     gemm = blas.available()
     return Externals(gemm=blas.llvm_declaration if gemm else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None,
-                     exact_rows=blas_split.exact_rows if gemm else None)
+                     exact_rows=blas_split.exact_rows if gemm else None,
+                     vector_bytes=_vector_bytes(create_execution_engine().features or ""))
+
+
+def _vector_bytes(features: str) -> int:
+    """64 when the target's LLVM features end with AVX-512 on (the last +/-avx512f wins, as in
+    LLVM; a named GRADJIT_TARGET_CPU without features: 32), else 32."""
+    on = False
+    for flag in (f.strip() for f in features.split(",")):
+        if flag[1:] == "avx512f":
+            on = flag[0] == "+"
+    return 64 if on else 32
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,
