@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.capture_check import assert_bitwise, run_off_and_on
 from tracer import step_capture
 
 COEFS = np.array([0.3, -0.2, 0.1, 0.05], dtype=np.float32)
@@ -53,22 +54,7 @@ def poly_loop(steps: int, change=None, n: int = 200, lr: float = 1e-3,
 
 def run_both(steps: int, change=None, **kw):
     """(values with capture on, the counters' changes, values with capture off)."""
-    step_capture.ENABLED = False
-    step_capture.reset()
-    off = poly_loop(steps, change, **kw)
-    step_capture.ENABLED = True
-    step_capture.reset()
-    before = dict(step_capture.STATS)
-    on = poly_loop(steps, change, **kw)
-    delta = {k: step_capture.STATS[k] - before[k] for k in before}
-    return on, delta, off
-
-
-def assert_bitwise(on: list, off: list):
-    assert len(on) == len(off)
-    for a, b in zip(on, off):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-        assert np.asarray(a).dtype == np.asarray(b).dtype
+    return run_off_and_on(poly_loop, steps, change, **kw)
 
 
 def test_a_repeated_step_follows_the_tape_and_reads_without_a_walk():

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.capture_check import run_off_and_on
 from tracer import pending_expr, step_capture
 from tracer.expr import build_function
 from ir.printer import print_function
@@ -94,14 +95,8 @@ def loop(steps: int, reader=None, which: int = 0, after_read: bool = False) -> l
 
 
 def run_both(steps: int, *args) -> tuple:
-    step_capture.ENABLED = False
-    step_capture.reset()
-    off = loop(steps, *args)
-    step_capture.ENABLED = True
-    step_capture.reset()
-    calls = step_capture.STATS["calls"]
-    on = loop(steps, *args)
-    return on, step_capture.STATS["calls"] - calls, off
+    on, delta, off = run_off_and_on(loop, steps, *args)
+    return on, delta["calls"], off
 
 
 def assert_same(on: list, off: list):

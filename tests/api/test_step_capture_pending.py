@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir.printer import print_function
+from tests.api.capture_check import run_off_and_on
 from tracer import op_memo, pending_expr, step_capture
 from tracer.expr import Expr, build_function, settle
 from tracer.tensor import Tensor
@@ -90,16 +91,7 @@ def loop(steps: int, reader=None, which: int = 0, after_read: bool = False) -> l
 
 
 def run_both(steps: int, *args) -> tuple:
-    step_capture.ENABLED = False
-    step_capture.reset()
-    off = loop(steps, *args)
-    step_capture.ENABLED = True
-    step_capture.reset()
-    before = dict(pending_expr.STATS), dict(step_capture.STATS)
-    on = loop(steps, *args)
-    delta = {k: pending_expr.STATS[k] - before[0][k] for k in before[0]}
-    delta.update({k: step_capture.STATS[k] - before[1][k] for k in before[1]})
-    return on, delta, off
+    return run_off_and_on(loop, steps, *args, stats=(pending_expr.STATS, step_capture.STATS))
 
 
 def assert_same(on: list, off: list):

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.capture_check import assert_bitwise, run_off_and_on
 from tracer import op_memo, record, step_capture
 
 CHANGE_AT = 8           # the tape is followed from step 3 or 4 on; changes come later
@@ -93,22 +94,7 @@ def numpy_loop(steps: int, shape, seed: int, lr: float = 1e-6) -> list:
 
 def run_both(steps: int, **kw):
     """(values with capture on, the counters' changes, values with capture off)."""
-    step_capture.ENABLED = False
-    step_capture.reset()
-    off = tutorial_loop(steps, **kw)
-    step_capture.ENABLED = True
-    step_capture.reset()
-    before = dict(step_capture.STATS)
-    on = tutorial_loop(steps, **kw)
-    delta = {k: step_capture.STATS[k] - before[k] for k in before}
-    return on, delta, off
-
-
-def assert_bitwise(on: list, off: list):
-    assert len(on) == len(off)
-    for a, b in zip(on, off):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-        assert np.asarray(a).dtype == np.asarray(b).dtype
+    return run_off_and_on(tutorial_loop, steps, **kw)
 
 
 SMALL = (8, 12, 6, 3)

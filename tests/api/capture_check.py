@@ -1,0 +1,29 @@
+"""A loop run with whole-step capture off, then on (tracer/step_capture.py), for the tests
+that compare the two bit for bit."""
+import numpy as np
+
+from tracer import step_capture
+
+
+def run_off_and_on(loop, *args, stats=(step_capture.STATS,), **kw) -> tuple:
+    """(loop's values with capture on, the change of every counter in stats over that run,
+    its values with capture off)."""
+    step_capture.ENABLED = False
+    step_capture.reset()
+    off = loop(*args, **kw)
+    step_capture.ENABLED = True
+    step_capture.reset()
+    before = [dict(s) for s in stats]
+    on = loop(*args, **kw)
+    delta = {}
+    for s, b in zip(stats, before):
+        delta.update({k: s[k] - b[k] for k in b})
+    return on, delta, off
+
+
+def assert_bitwise(on: list, off: list):
+    """The same arrays, element for element and dtype for dtype."""
+    assert len(on) == len(off)
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert np.asarray(a).dtype == np.asarray(b).dtype
