@@ -27,7 +27,7 @@ mark_views = None
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
-                 "captures", "pins", "pin_exprs", "pin_pending")
+                 "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -43,6 +43,9 @@ class Tape:
         # the Exprs of structure_key.walk behind the pins, and which of them were pending
         self.pin_exprs = tuple(pin_exprs)
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
+        # per event, the user's call site last seen (errors.user_site), for step_follow
+        self.sites = [None] * len(events)
+        self.exe = None                 # the read's Executable, once a read ran it
 
 
 def _step(event, template, name: str) -> tuple:
