@@ -46,7 +46,9 @@ from __future__ import annotations
 import sys
 
 from runtime import log, logging_enabled
-from tracer import realize_plans, structure_key
+from runtime.config import plain_native
+from tracer import pipeline, realize_plans, structure_key
+from tracer.lift_slices import lift_input_slices
 from tracer import tensor as _tensor_module
 from tracer import step_follow, step_tape
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
@@ -158,8 +160,9 @@ def spoil(reason: str):
 
 
 def fast_read(pending: list, updated):
-    """(roots, the tape's program, its input arrays found by code) when this read ends a
-    cycle that followed the tape, else None (the caller reads as usual, then end_read)."""
+    """(roots, their values: the tape's program run on its input arrays found by code) when
+    this read ends a cycle that followed the tape, else None (the caller reads as usual,
+    then end_read)."""
     s = tls.s
     tape = s.tape if s is not None else None
     if tape is None or s.events is None and s.pos != len(tape.events):
@@ -202,7 +205,27 @@ def fast_read(pending: list, updated):
         _verify(tape, roots, arrays)
     STATS["reads"] += 1
     STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
-    return roots, tape.fn, arrays
+    kept = tape.exe
+    if kept is not None and plain_native() and _tensor_module.run_function is kept[1]:
+        return roots, kept[0](*arrays)
+    return roots, _run(tape, arrays)
+
+
+def _run(tape: Tape, arrays: list) -> list:
+    """The tape's program run by tensor.run_function, keeping (its Executable, that
+    run_function) on the tape when that is all run_function does with it (no input slices
+    lifted, native code and no logging asked for): later reads call the Executable
+    directly, no lookups per read (while run_function is the same: tests wrap it to count
+    programs)."""
+    fn, run = tape.fn, _tensor_module.run_function
+    if plain_native() and run.__module__ == "tracer.tensor" and \
+            lift_input_slices(fn, arrays)[0] is fn:
+        exe = _tensor_module._EXECUTABLES.get(fn)
+        if exe is None:
+            exe = _tensor_module._EXECUTABLES[fn] = pipeline.compile_function(fn)
+        tape.exe = exe, run
+        return exe(*arrays)
+    return run(fn, arrays)
 
 
 def _held(s: State, checks: tuple) -> list:

@@ -45,7 +45,7 @@ class Tape:
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
-        self.exe = None                 # the read's Executable, once a read ran it
+        self.exe = None                 # (the read's Executable, run_function), once run
 
 
 def _step(event, template, name: str) -> tuple:
