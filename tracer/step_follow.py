@@ -72,8 +72,15 @@ def follow(fn, args: tuple, kwargs: dict):
                 if a._requires_grad or a._grad_fn is not None:
                     return _elsewhere(pos)   # (requires_grad set on a result holding data)
                 e = a._expr
-                if check[0] == CUR:          # the common case, inline
+                kind = check[0]
+                if kind == CUR:              # the common cases, inline
                     if e is not s.outs[check[1]][check[2]]:
+                        return _elsewhere(pos)
+                elif kind == EXT:
+                    if e is not s.ext[check[1]]:
+                        return _elsewhere(pos)
+                elif kind == PREV:
+                    if e is not s.prev_outs[check[1]][check[2]]:
                         return _elsewhere(pos)
                 elif not _operand_ok(s, a, check):
                     return _elsewhere(pos)
