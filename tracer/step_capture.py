@@ -242,9 +242,11 @@ def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
     from the learning read's graph at the pins is the followed reads' too. The learning
     read's walk built every Op on the way, so cutting it builds none. Refused (False) when a
     leaf behind a pinned value is memory NumPy can write (numpy(), from_numpy: a write
-    there changes the value), or an input is not a value of the cycles by code."""
+    there changes the value; or an array over memory it does not own), or an input is not a
+    value of the cycles by code."""
     leaves = [e.data for e in pin_exprs if e.data is not None]
-    if any(a.flags.writeable for a in leaves):
+    if any(a.flags.writeable or a.base is not None for a in leaves):
+        # (an array over memory it does not own: a write through its owner changes it)
         return _no_pin("a value behind it shares memory with NumPy")
     fn, captures = build_function("realize", list(pins.values()), roots)
     codes = tuple([ids.get(id(c)) for c in captures])

@@ -130,12 +130,17 @@ def test_random_sizes_and_rates_equal_capture_off(n, f64, steps, lr):
     assert delta["reads"] >= steps - 5 and delta["pinned"] == delta["reads"]
 
 
-def test_writable_numpy_memory_behind_the_pin_is_not_pinned():
-    """x from NumPy (shared memory): a write to the array between steps changes sin(x) as
-    capture off sees it; its value is never computed once."""
+@pytest.mark.parametrize("read_only_view", [False, True])
+def test_writable_numpy_memory_behind_the_pin_is_not_pinned(read_only_view):
+    """x from NumPy (shared memory, or a read-only view of writable memory): a write to the
+    array between steps changes sin(x) as capture off sees it; its value is never computed
+    once."""
     def loop(steps):
         arr = np.linspace(-1.0, 1.0, 64).astype(np.float32)
-        x = gj.from_numpy(arr)
+        view = arr[:]
+        if read_only_view:
+            view.flags.writeable = False
+        x = gj.from_numpy(view)
 
         def change(t, _x):
             if t == 8:
