@@ -157,7 +157,7 @@ def _index_put(x, key, value):
 def _method(name: str, compute):
     def method(self, *args, **kwargs):
         return inplace(self, compute, *args, **kwargs)
-    if name in _FOLLOWED:
+    if getattr(_FOLLOWED.get(name), "memo_body", None) is not None:   # (memoised ops only)
         method = _followed_method(_FOLLOWED[name], compute)
     method.__name__ = name
     method.__doc__ = f"In-place {name[:-1]} (see tracer/autograd/inplace.py)."
