@@ -319,7 +319,7 @@ def test_the_same_call_site_through_other_frames_is_found_again():
     import inspect
     src, start = inspect.getsourcelines(loop)
     matmul_line = start + [i for i, s in enumerate(src) if "gj.matmul(g, x) if" in s][0]
-    for t, m in enumerate(kept):
+    for m in kept:
         fn, _ = build_function("f", [], [m._expr])
         text = print_function(fn, locs=True)
         assert f"test_step_capture_poly.py:{matmul_line}" in text
@@ -329,7 +329,7 @@ def test_an_error_in_a_followed_step_names_the_users_line():
     def loop():
         x = gj.linspace(-1.0, 1.0, 8)
         b = gj.tensor(0.25)
-        for t in range(8):
+        for _ in range(8):
             g = b * x
             g.sum().item()
             b -= 0.01 * g.sum()
