@@ -339,3 +339,22 @@ def test_an_error_in_a_followed_step_names_the_users_line():
     line = start + [i for i, s in enumerate(src) if "a bad matmul" in s][0]
     with pytest.raises(Exception, match=f"test_step_capture_poly.py:{line}"):
         loop()
+
+
+def test_logging_names_a_pin_refusal_and_reads_through_run_function(gradjit_env, caplog):
+    """GRADJIT_LOG=1 (not plain native: every read goes through tensor.run_function): a pin
+    over NumPy memory is refused with its reason logged; a pinned tape still reads pinned,
+    with the values capture off gives."""
+    import logging
+    gradjit_env("GRADJIT_LOG", "1")
+    caplog.set_level(logging.INFO, logger="gradjit")
+    on, delta, off = run_both(tutorial, 12, n=64)
+    assert_bitwise(on, off)
+    assert delta["pinned"] == delta["reads"] >= 6
+
+    def shared(steps):
+        return tutorial(steps, x=gj.from_numpy(np.linspace(-1.0, 1.0, 64).astype(np.float32)))
+    on, delta, off = run_both(shared, 12)
+    assert_bitwise(on, off)
+    assert delta["pinned"] == 0 and delta["reads"] >= 6
+    assert "values pinned before the loop are computed by each read" in caplog.text
