@@ -58,6 +58,9 @@ from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401
 ENABLED = True          # tests and comparisons turn it off (then call reset())
 VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
 PIN_ONCE = True         # values pinned before the loop computed once (_pin_program)
+# reads from a tape before that (two more programs compiled: worth it for a long loop only;
+# tests set 0)
+PIN_AFTER = 256
 _MAX_RESULTS = 16
 _MAX_PIN_EXPRS = 4096
 _MAX_EVENTS = 4096
@@ -229,10 +232,13 @@ def _arrays(s: State, codes: tuple, pin_exprs: tuple) -> list | None:
 
 
 def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
-    """[program, None (the pinned values, computed at the first read from the tape), codes
-    of the program's other inputs, the pinned values' leaf arrays, None (its kept
-    Executable)] of the learning read with the values pinned before the loop as inputs, or
-    False. Called when the tape is kept (ids: the learning cycle's codes; roots: its read's).
+    """[program, the pinned values (None until computed), codes of the program's other
+    inputs, the pinned values' leaf arrays, its kept (Executable, run_function) or None,
+    reads from the tape left before they are computed] of the learning read with the values
+    pinned before the loop as inputs, or False. Called when the tape is kept (ids: the
+    learning cycle's codes; roots: its read's); its two programs (the pinned values', the
+    read's) are compiled after PIN_AFTER reads from the tape, so a short loop does not pay
+    for them.
 
     Pinned values (polynomial_tensor.py's `y = sin(x)`) are pending: the learnt program
     recomputes them at every read. Here they are computed once (as a read of them alone
@@ -248,11 +254,12 @@ def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
     if any(a.flags.writeable or a.base is not None for a in leaves):
         # (an array over memory it does not own: a write through its owner changes it)
         return _no_pin("a value behind it shares memory with NumPy")
-    fn, captures = build_function("realize", list(pins.values()), roots)
+    pinned = list(pins.values())
+    fn, captures = build_function("realize", pinned, roots)
     codes = tuple([ids.get(id(c)) for c in captures])
     if None in codes:
         return _no_pin("an input of the read is not a value of the step")
-    return [fn, None, codes, leaves, None]
+    return [fn, None, codes, leaves, None, PIN_AFTER]
 
 
 def _no_pin(reason: str):
@@ -266,18 +273,23 @@ def _pinned_read(s: State, tape: Tape, pinned: tuple, roots: list):
     """The outputs of the read's program with the pinned values as inputs (_pin_program),
     None (the learnt program runs: a leaf behind a pinned value became writable) or MISS
     (an input holds no data: the tape ended)."""
-    fn, values, codes, leaves, kept = pinned
+    fn, values, codes, leaves, kept, wait = pinned
     for a in leaves:
         if a.flags.writeable:
             return None
-    arrays = _arrays(s, codes, ())
-    if arrays is None:
-        return MISS
     if values is None:
+        if wait > 0:
+            pinned[5] = wait - 1
+            return None
         values = pinned[1] = realize_plans.compute(list(tape.pins.values()),
                                                    _tensor_module.run_function)
         for a in values:
             a.flags.writeable = False
+        _keep_exe(pinned, fn)
+        kept = pinned[4]
+    arrays = _arrays(s, codes, ())
+    if arrays is None:
+        return MISS
     arrays = values + arrays
     if VERIFY:
         _verify(tape, roots, _arrays(s, tape.captures, tape.pin_exprs))
@@ -293,6 +305,17 @@ def _pinned_read(s: State, tape: Tape, pinned: tuple, roots: list):
         for a, b in zip(outs, full):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), "pinned values differ"
     return outs
+
+
+def _keep_exe(keep, fn):
+    """Compiles fn and keeps it as _run would, when _run would (else its first run does)."""
+    run = _tensor_module.run_function
+    if plain_native() and run.__module__ == "tracer.tensor" and \
+            lift_input_slices(fn, [])[0] is fn:
+        exe = _tensor_module._EXECUTABLES.get(fn)
+        if exe is None:
+            exe = _tensor_module._EXECUTABLES[fn] = pipeline.compile_function(fn)
+        keep[4] = exe, run
 
 
 def _run(keep, fn, arrays: list) -> list:

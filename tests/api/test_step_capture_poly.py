@@ -23,10 +23,13 @@ def fresh_capture():
     step_capture.reset()
     step_capture.VERIFY = False
     step_capture.PIN_ONCE = True
+    pin_after = step_capture.PIN_AFTER
+    step_capture.PIN_AFTER = 0          # (pinned from the first read from a tape)
     yield
     step_capture.ENABLED = True
     step_capture.VERIFY = False
     step_capture.PIN_ONCE = True
+    step_capture.PIN_AFTER = pin_after
     step_capture.reset()
 
 
@@ -96,6 +99,24 @@ def test_pinning_off_gives_the_same_bits():
     assert step_capture.STATS["pinned"] == before["pinned"]
     assert step_capture.STATS["reads"] - before["reads"] >= 110
     assert_bitwise(on, unpinned)
+
+
+def test_pinning_waits_for_its_reads_and_compiles_two_programs_then():
+    """PIN_AFTER reads from the tape run the learnt program; then the pinned values' and the
+    pinned read's programs are compiled once, and later reads compile nothing."""
+    import runtime
+    step_capture.PIN_AFTER = 5
+    compiles = []
+
+    def change(t, x):
+        compiles.append(runtime.cache_info()["misses"])
+    on, delta, off = run_both(tutorial, 20, n=96, change=change)
+    assert_bitwise(on, off)
+    assert delta["pinned"] == delta["reads"] - 5 > 0
+    steps = compiles[20:]               # (the run with capture on)
+    grew = [t for t in range(1, 20) if steps[t] != steps[t - 1]]
+    # the learnt program's compiles in the first steps, two more when pinning starts
+    assert steps[-1] - steps[grew[-1] - 1] <= 2 and grew[-1] < 20 - 8
 
 
 def numpy_tutorial(steps: int, n: int, lr: float) -> list:
