@@ -269,7 +269,7 @@ def _no_pin(reason: str):
     return False
 
 
-def _pinned_read(s: State, tape: Tape, pinned: tuple, roots: list):
+def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
     """The outputs of the read's program with the pinned values as inputs (_pin_program),
     None (the learnt program runs: a leaf behind a pinned value became writable) or MISS
     (an input holds no data: the tape ended)."""
@@ -285,8 +285,6 @@ def _pinned_read(s: State, tape: Tape, pinned: tuple, roots: list):
                                                    _tensor_module.run_function)
         for a in values:
             a.flags.writeable = False
-        _keep_exe(pinned, fn)
-        kept = pinned[4]
     arrays = _arrays(s, codes, ())
     if arrays is None:
         return MISS
@@ -307,22 +305,12 @@ def _pinned_read(s: State, tape: Tape, pinned: tuple, roots: list):
     return outs
 
 
-def _keep_exe(keep, fn):
-    """Compiles fn and keeps it as _run would, when _run would (else its first run does)."""
-    run = _tensor_module.run_function
-    if plain_native() and run.__module__ == "tracer.tensor" and \
-            lift_input_slices(fn, [])[0] is fn:
-        exe = _tensor_module._EXECUTABLES.get(fn)
-        if exe is None:
-            exe = _tensor_module._EXECUTABLES[fn] = pipeline.compile_function(fn)
-        keep[4] = exe, run
-
-
 def _run(keep, fn, arrays: list) -> list:
     """fn run by tensor.run_function, keeping (its Executable, that run_function) in
-    keep.exe or keep[0] when that is all run_function does with it (no input slices lifted,
-    native code and no logging asked for): later reads call the Executable directly, no
-    lookups per read (while run_function is the same: tests wrap it to count programs)."""
+    keep.exe (a Tape) or keep[4] (_pin_program's list) when that is all run_function does
+    with it (no input slices lifted, native code and no logging asked for): later reads
+    call the Executable directly, no lookups per read (while run_function is the same:
+    tests wrap it to count programs)."""
     run = _tensor_module.run_function
     if plain_native() and run.__module__ == "tracer.tensor" and \
             lift_input_slices(fn, arrays)[0] is fn:
