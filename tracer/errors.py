@@ -62,6 +62,26 @@ def user_location(depth: int = 2) -> str | None:
     return None
 
 
+def user_site(frame) -> tuple | None:
+    """(codes of gradjit's own frames from `frame` outwards, the user's frame's code, its
+    f_lasti, 'file.py:line') for the walk user_location does from `frame`, or None. A caller
+    that meets the same codes and f_lasti again finds the same user line without the walk's
+    dict lookups (step_follow: a followed call's site)."""
+    own = []
+    while frame is not None:
+        code = frame.f_code
+        lines = _code_entry(code)[1]
+        if lines is not None:
+            lasti = frame.f_lasti
+            loc = lines.get(lasti)
+            if loc is None:
+                loc = lines[lasti] = f"{lines[None]}:{frame.f_lineno}"
+            return tuple(own), code, lasti, loc
+        own.append(code)
+        frame = frame.f_back
+    return None
+
+
 def user_frame_path() -> str | None:
     """Full 'path:line' of the user's frame, for error messages that should be clickable."""
     frame = _user_frame()

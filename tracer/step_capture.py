@@ -46,7 +46,10 @@ from __future__ import annotations
 import sys
 
 from runtime import log, logging_enabled
-from tracer import realize_plans, structure_key
+from runtime.config import plain_native
+from tracer import pipeline, realize_plans, structure_key
+from tracer.expr import build_function
+from tracer.lift_slices import lift_input_slices
 from tracer import tensor as _tensor_module
 from tracer import step_follow, step_tape
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
@@ -54,6 +57,10 @@ from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401
 
 ENABLED = True          # tests and comparisons turn it off (then call reset())
 VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
+PIN_ONCE = True         # values pinned before the loop computed once (_pin_program)
+# reads from a tape before that (two more programs compiled: worth it for a long loop only;
+# tests set 0)
+PIN_AFTER = 256
 _MAX_RESULTS = 16
 _MAX_PIN_EXPRS = 4096
 _MAX_EVENTS = 4096
@@ -158,8 +165,9 @@ def spoil(reason: str):
 
 
 def fast_read(pending: list, updated):
-    """(roots, the tape's program, its input arrays found by code) when this read ends a
-    cycle that followed the tape, else None (the caller reads as usual, then end_read)."""
+    """(roots, their values: the tape's program run on its input arrays found by code) when
+    this read ends a cycle that followed the tape, else None (the caller reads as usual,
+    then end_read)."""
     s = tls.s
     tape = s.tape if s is not None else None
     if tape is None or s.events is None and s.pos != len(tape.events):
@@ -191,18 +199,130 @@ def fast_read(pending: list, updated):
             if (e.data is None) is not was_pending:
                 drop("a value computed before the step changed (read, or computed along)")
                 return None
+        pinned = tape.pinned
+        if pinned:
+            outs = _pinned_read(s, tape, pinned, roots)
+            if outs is MISS:                 # (an input holds no data: the tape ended)
+                return None
+            if outs is not None:
+                return roots, outs
+    arrays = _arrays(s, tape.captures, pin_exprs)
+    if arrays is None:
+        return None
+    if VERIFY:
+        _verify(tape, roots, arrays)
+    STATS["reads"] += 1
+    STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
+    kept = tape.exe
+    if kept is not None and plain_native() and _tensor_module.run_function is kept[1]:
+        return roots, kept[0](*arrays)
+    return roots, _run(tape, tape.fn, arrays)
+
+
+def _arrays(s: State, codes: tuple, pin_exprs: tuple) -> list | None:
+    """The read's input arrays found by code (None: one holds no data; the tape ends)."""
     arrays = []
-    for c in tape.captures:
+    for c in codes:
         a = _data(s, c, pin_exprs)
         if a is None:
             drop("an input of the captured read holds no data")
             return None
         arrays.append(a)
+    return arrays
+
+
+def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
+    """[program, the pinned values (None until computed), codes of the program's other
+    inputs, the pinned values' leaf arrays, its kept (Executable, run_function) or None,
+    reads from the tape left before they are computed] of the learning read with the values
+    pinned before the loop as inputs, or False. Called when the tape is kept (ids: the
+    learning cycle's codes; roots: its read's); its two programs (the pinned values', the
+    read's) are compiled after PIN_AFTER reads from the tape, so a short loop does not pay
+    for them.
+
+    Pinned values (polynomial_tensor.py's `y = sin(x)`) are pending: the learnt program
+    recomputes them at every read. Here they are computed once (as a read of them alone
+    would: realize_plans.compute; their Exprs stay pending, recipe and all, so whatever is
+    built over them later shows their ops) and the read's program takes them as inputs: the
+    same events over the same codes give the same graph (module doc), so the program cut
+    from the learning read's graph at the pins is the followed reads' too. The learning
+    read's walk built every Op on the way, so cutting it builds none. Refused (False) when a
+    leaf behind a pinned value is memory NumPy can write (numpy(), from_numpy: a write
+    there changes the value; or an array over memory it does not own), or an input is not a
+    value of the cycles by code."""
+    leaves = [e.data for e in pin_exprs if e.data is not None]
+    if any(a.flags.writeable or a.base is not None for a in leaves):
+        # (an array over memory it does not own: a write through its owner changes it)
+        return _no_pin("a value behind it shares memory with NumPy")
+    pinned = list(pins.values())
+    fn, captures = build_function("realize", pinned, roots)
+    codes = tuple([ids.get(id(c)) for c in captures])
+    if None in codes:
+        return _no_pin("an input of the read is not a value of the step")
+    return [fn, None, codes, leaves, None, PIN_AFTER]
+
+
+def _no_pin(reason: str):
+    if logging_enabled():
+        log.info(f"step capture: values pinned before the loop are computed by each read: "
+                 f"{reason}")
+    return False
+
+
+def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
+    """The outputs of the read's program with the pinned values as inputs (_pin_program),
+    None (the learnt program runs: a leaf behind a pinned value became writable) or MISS
+    (an input holds no data: the tape ended)."""
+    fn, values, codes, leaves, kept, wait = pinned
+    for a in leaves:
+        if a.flags.writeable:
+            return None
+    if values is None:
+        if wait > 0:
+            pinned[5] = wait - 1
+            return None
+        values = pinned[1] = realize_plans.compute(list(tape.pins.values()),
+                                                   _tensor_module.run_function)
+        for a in values:
+            a.flags.writeable = False
+    arrays = _arrays(s, codes, ())
+    if arrays is None:
+        return MISS
+    arrays = values + arrays
     if VERIFY:
-        _verify(tape, roots, arrays)
+        _verify(tape, roots, _arrays(s, tape.captures, tape.pin_exprs))
+        full = _tensor_module.run_function(tape.fn, _arrays(s, tape.captures, tape.pin_exprs))
     STATS["reads"] += 1
-    STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
-    return roots, tape.fn, arrays
+    STATS["pinned"] += 1
+    STATS["calls"] += s.pos
+    if kept is not None and plain_native() and _tensor_module.run_function is kept[1]:
+        outs = kept[0](*arrays)
+    else:
+        outs = _run(pinned, fn, arrays)
+    if VERIFY:
+        for a, b in zip(outs, full):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), "pinned values differ"
+    return outs
+
+
+def _run(keep, fn, arrays: list) -> list:
+    """fn run by tensor.run_function, keeping (its Executable, that run_function) in
+    keep.exe (a Tape) or keep[4] (_pin_program's list) when that is all run_function does
+    with it (no input slices lifted, native code and no logging asked for): later reads
+    call the Executable directly, no lookups per read (while run_function is the same:
+    tests wrap it to count programs)."""
+    run = _tensor_module.run_function
+    if plain_native() and run.__module__ == "tracer.tensor" and \
+            lift_input_slices(fn, arrays)[0] is fn:
+        exe = _tensor_module._EXECUTABLES.get(fn)
+        if exe is None:
+            exe = _tensor_module._EXECUTABLES[fn] = pipeline.compile_function(fn)
+        if type(keep) is list:               # (_pin_program's)
+            keep[4] = exe, run
+        else:
+            keep.exe = exe, run
+        return exe(*arrays)
+    return run(fn, arrays)
 
 
 def _held(s: State, checks: tuple) -> list:
@@ -302,6 +422,8 @@ def _learn(s: State, walked, plans: dict):
     if sig == s.prev_sig:
         s.tape = Tape(sig[0], tuple(s.templates), tuple(s.names), root_codes, held, fn,
                       tuple(captures), pins, pin_exprs)
+        if pins and PIN_ONCE:
+            s.tape.pinned = _pin_program(ids, roots, pins, pin_exprs)
         STATS["tapes"] += 1
         if logging_enabled():
             log.info(f"step capture: a step of {len(sig[0])} calls repeats; its calls follow "

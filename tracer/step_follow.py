@@ -7,6 +7,8 @@ here are inlined: one tuple per event, one pass over the arguments.
 """
 from __future__ import annotations
 
+from sys import _getframe
+
 from ir import Value
 from tracer import op_memo, pending_expr, step_tape
 from tracer.dtypes import _default_float
@@ -14,7 +16,7 @@ from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
 from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
                               drop, tls)
-from tracer.errors import user_location
+from tracer.errors import user_site
 from tracer.tensor import Tensor
 
 # set when tracer/record.py and tracer/step_capture.py are imported (they import this module):
@@ -42,9 +44,10 @@ def follow(fn, args: tuple, kwargs: dict):
     if s is None or s.events is not None or not capture_module.ENABLED:
         return MISS
     pos = s.pos
+    tape = s.tape
     try:
         step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name, view = \
-            s.tape.steps[pos]
+            tape.steps[pos]
     except IndexError:
         return drop("more calls than the captured step")
     if step_fn is not fn or dtype != _default_float[0]:
@@ -69,8 +72,15 @@ def follow(fn, args: tuple, kwargs: dict):
                 if a._requires_grad or a._grad_fn is not None:
                     return _elsewhere(pos)   # (requires_grad set on a result holding data)
                 e = a._expr
-                if check[0] == CUR:          # the common case, inline
+                kind = check[0]
+                if kind == CUR:              # the common cases, inline
                     if e is not s.outs[check[1]][check[2]]:
+                        return _elsewhere(pos)
+                elif kind == EXT:
+                    if e is not s.ext[check[1]]:
+                        return _elsewhere(pos)
+                elif kind == PREV:
+                    if e is not s.prev_outs[check[1]][check[2]]:
                         return _elsewhere(pos)
                 elif not _operand_ok(s, a, check):
                     return _elsewhere(pos)
@@ -86,8 +96,16 @@ def follow(fn, args: tuple, kwargs: dict):
                     return drop(f"call {pos + 1}: a plain Python argument changed")
             elif type(a) is not tuple or a != spec[1] or not _int_tree(a):
                 return drop(f"call {pos + 1}: a tuple argument changed")
-    # the user's line (frames: user_location, this, the op's wrapper or operator, the user)
-    loc = user_location(3)
+    # the user's line: this event's call site seen before (the same code at the same
+    # instruction, reached through the same gradjit frames, is the same line: no walk, no
+    # dict lookup), else found by the walk and kept. Frames: this, the op's wrapper or
+    # operator (always gradjit's own), its caller
+    f = _getframe(2)
+    site = tape.sites[pos]
+    if site is not None and not site[0] and f.f_code is site[1] and f.f_lasti == site[2]:
+        loc = site[3]
+    else:
+        loc = _site(tape, pos, f)
     if guard is not None:
         _guard(s, guard, name, args, kwargs, loc)
     if outs is not None:                     # one new result: pending_expr.replay, inline
@@ -114,6 +132,28 @@ def follow(fn, args: tuple, kwargs: dict):
     if view:
         step_tape.mark_views(name, args, result)
     return result
+
+
+def _site(tape, pos: int, f):
+    """The user's line for a call whose innermost frames past gradjit's wrapper start at f:
+    tape.sites[pos] when f's chain matches it (gradjit frames of the same code objects, then
+    the same user code at the same f_lasti), else found by the walk and kept there."""
+    site = tape.sites[pos]
+    if site is not None:
+        own, code, lasti, loc = site
+        g = f
+        for c in own:
+            if g is None or g.f_code is not c:
+                break
+            g = g.f_back
+        else:
+            if g is not None and g.f_code is code and g.f_lasti == lasti:
+                return loc
+    site = user_site(f)
+    if site is None:
+        return None
+    tape.sites[pos] = site
+    return site[3]
 
 
 def _guard(s, guard, name: str, args: tuple, kwargs: dict, loc):

@@ -10,7 +10,8 @@ from runtime import log, logging_enabled
 from tracer import op_memo, pending_expr
 
 # tapes kept, calls that followed a tape, reads run from a tape, tapes broken
-STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0}
+# (pinned: reads whose program took the values pinned before the loop as inputs)
+STATS = {"tapes": 0, "calls": 0, "reads": 0, "breaks": 0, "pinned": 0}
 MISS = object()
 
 # how a call following the tape checks an operand, by its code's kind (step_capture's doc)
@@ -27,7 +28,8 @@ mark_views = None
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
-                 "captures", "pins", "pin_exprs", "pin_pending")
+                 "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe",
+                 "pinned")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -43,6 +45,11 @@ class Tape:
         # the Exprs of structure_key.walk behind the pins, and which of them were pending
         self.pin_exprs = tuple(pin_exprs)
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
+        # per event, the user's call site last seen (errors.user_site), for step_follow
+        self.sites = [None] * len(events)
+        self.exe = None                 # (the read's Executable, run_function), once run
+        # the read with the pinned values as inputs (step_capture._pin_program), or None
+        self.pinned = None
 
 
 def _step(event, template, name: str) -> tuple:

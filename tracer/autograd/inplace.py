@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 
 import tracer.ops as ops
+from tracer import step_follow
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
@@ -156,11 +157,49 @@ def _index_put(x, key, value):
 def _method(name: str, compute):
     def method(self, *args, **kwargs):
         return inplace(self, compute, *args, **kwargs)
+    if getattr(_FOLLOWED.get(name), "memo_body", None) is not None:   # (memoised ops only)
+        method = _followed_method(_FOLLOWED[name], compute)
     method.__name__ = name
     method.__doc__ = f"In-place {name[:-1]} (see tracer/autograd/inplace.py)."
     method.__signature__ = inspect.signature(compute)     # PyTorch's keyword names
 
     return method
+
+
+def _followed_method(op, compute):
+    """add_/sub_ (`w -= lr * g`): a call with one argument on a tensor that needs no grad,
+    shares no storage and no NumPy memory is first offered to the captured step being
+    followed (step_follow.follow, from here: one Python call past the user's, as Tensor's
+    operators do), with what inplace() then does for such a tensor; any other call, or one
+    the step does not follow, is inplace()'s (the same value, version and bookkeeping)."""
+    body, follow, miss, empty = op.memo_body, step_follow.follow, step_follow.MISS, {}
+
+    def method(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and not self._requires_grad \
+                and self._grad_fn is None:
+            st = self.__dict__.get("_storage")
+            if st is None or st.members is None and st.host is None:
+                src = _new(Tensor)                 # inplace()'s stand-in, as there
+                src._expr = self._expr
+                out = follow(body, (src, args[0]), empty)
+                if out is not miss:
+                    return _followed_tail(self, out)
+        return inplace(self, compute, *args, **kwargs)
+    return method
+
+
+def _followed_tail(t: Tensor, out: Tensor) -> Tensor:
+    """inplace()'s steps after its computation, for a tensor without grad_fn, views or
+    NumPy memory (_followed_method) and a result without a node."""
+    got, want = out._expr.value.type, t._expr.value.type
+    if got is not want and got != want:
+        _check_result(t, out)
+    t._expr = out._expr
+    t._storage.version += 1
+    if t._output_nr != out._output_nr and is_grad_enabled():
+        _adopt_node(t, out)                    # (else it would change nothing)
+    note_inplace(t)
+    return t
 
 
 def _unary(op_name: str):
@@ -192,6 +231,9 @@ def _with_alpha(op):
         return op(x, other, alpha=alpha)
     return compute
 
+
+# the in-place methods a followed step's call may take straight (_followed_method): their op
+_FOLLOWED = {"add_": ops.add, "sub_": ops.sub}
 
 _COMPUTE = {
     "add_": _with_alpha(ops.add),
