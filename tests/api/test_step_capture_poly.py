@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir.printer import print_function
+from tests.api.capture_check import assert_bitwise, run_off_and_on
 from tracer import step_capture
 from tracer.autograd import inplace as inplace_module
 from tracer.expr import build_function
@@ -61,24 +62,7 @@ def tutorial(steps: int, dtype=gj.float32, n: int = 2000, lr: float = 1e-6, x=No
     return out + [v.numpy().copy() for v in (a, b, c, d)]
 
 
-def run_both(fn, *args, **kw):
-    """(values with capture on, counter changes, values with capture off)."""
-    step_capture.ENABLED = False
-    step_capture.reset()
-    off = fn(*args, **kw)
-    step_capture.ENABLED = True
-    step_capture.reset()
-    before = dict(step_capture.STATS)
-    on = fn(*args, **kw)
-    return on, {k: step_capture.STATS[k] - before[k] for k in before}, off
-
-
-def assert_bitwise(on: list, off: list):
-    assert len(on) == len(off)
-    for u, v in zip(on, off):
-        u, v = np.asarray(u), np.asarray(v)
-        assert u.dtype == v.dtype
-        np.testing.assert_array_equal(u, v)
+run_both = run_off_and_on
 
 
 def test_the_tutorial_loop_follows_bitwise_with_sin_computed_once():
