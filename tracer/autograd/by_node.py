@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer import bounded
+from tracer.autograd import node_plans
 from tracer.autograd.emitter import Emitter
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
@@ -59,26 +60,52 @@ def propagate(run, targets: list) -> set:
         if all(g is None for g in out):
             continue
         wanted = [e is not None and (e in target_set or e[0] in executed) for e in node.edges]
-        em = Emitter()
-        values = [em.value(data_expr(g)) if g is not None else None for g in out]
-        grads = node.emit_vjp(em, values, wanted)
-        pairs = [(e, g) for e, g, w in zip(node.edges, grads, wanted) if w and g is not None]
-        if not pairs:
+        key = node_plans.key_of(node, out, wanted) if isinstance(node, OpNode) else None
+        plan = node_plans.lookup(key) if key is not None else None
+        if plan is not None:
+            node_plans.STATS["planned"] += 1
+            _run_plan(node, plan, out, cts)
             continue
+        em = Emitter()
+        ct_exprs, values = {}, []
+        for i, g in enumerate(out):
+            if g is None:
+                values.append(None)
+                continue
+            e = data_expr(g)
+            ct_exprs[id(e)] = i
+            values.append(em.value(e))
+        grads = node.emit_vjp(em, values, wanted)
+        pairs = [(nr, g) for nr, (g, w) in enumerate(zip(grads, wanted)) if w and g is not None]
         # one result per distinct computed Value (x + y hands the same cotangent to both
         # edges); a cotangent passed through unchanged is its input array
         given = {id(v): c.data for v, c in zip(em.params, em.captures)}
         results = list({id(g): g for _, g in pairs if id(g) not in given}.values())
-        if results:
-            arrays = run_function(em.function("backward_node", results),
-                                  [c.data for c in em.captures])
+        fn = em.function("backward_node", results) if results else None
+        if key is not None:
+            node_plans.STATS["emitted"] += 1
+            made = node_plans.make(node, ct_exprs, em, pairs, results)
+            if made is not None:
+                node_plans.store(key, fn, *made)
+        if fn is not None:
+            arrays = run_function(fn, [c.data for c in em.captures])
             given.update((id(g), a) for g, a in zip(results, arrays))
-        for e, g in pairs:
-            _add(cts, e, given[id(g)])
+        for nr, g in pairs:
+            _add(cts, node.edges[nr], given[id(g)])
     run._em = em = Emitter()              # the ending's Function: the gradients as data
     run.cts = {e: em.value(data_expr(cts[e])) for e in targets if e in cts}
     run.hooked.update(run.order)
     return executed
+
+
+def _run_plan(node, plan, out: list, cts: dict):
+    """A node's VJP by its kept plan (node_plans.py): its program on this node's arrays."""
+    inputs = node.input_exprs
+    params = [out[i] if kind == "ct" else inputs[i].data for kind, i in plan.sources]
+    results = run_function(plan.fn, params) if plan.fn is not None else ()
+    edges = node.edges
+    for nr, (kind, k) in plan.edges:
+        _add(cts, edges[nr], params[k] if kind == "param" else results[k])
 
 
 def _add(cts: dict, edge, arr: np.ndarray):
