@@ -21,8 +21,9 @@ value it recomputed, a constant captured by its local Function) keeps no plan.
 """
 from __future__ import annotations
 
-# emitted: nodes that built their program; planned: nodes that ran a kept plan (tests)
-STATS = {"emitted": 0, "planned": 0}
+# emitted: keyed nodes that built their program; planned: nodes that ran a kept plan;
+# unkeyed: nodes without a key (no template, or not the Template's outputs any more)
+STATS = {"emitted": 0, "planned": 0, "unkeyed": 0}
 _PLANS: dict = {}
 _PLANS_LIMIT = 1024
 
