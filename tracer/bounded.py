@@ -24,18 +24,13 @@ import numpy as np
 
 from ir.interpret import eval_op
 from tracer import realize_plans
-from tracer.expr import build_function
 
 MAX_OPS = 4096
 # data movement only: computed exactly by NumPy in the op-by-op tier
 MOVES = frozenset({"slice", "reshape", "transpose", "broadcast_in_dim", "concatenate", "pad"})
 MAX_NODES = 2000
-# reads computed op by op (ops: how many; kept: how many ran a program kept for their op
-# key), backward passes run node by node
-STATS = {"reads": 0, "ops": 0, "kept": 0, "backwards": 0}
-# op key (see _op_key) -> the one-op Function computing it from its distinct arguments
-_OP_PROGRAMS: dict = {}
-_OP_PROGRAMS_LIMIT = 1024
+# reads computed op by op (ops: how many), backward passes run node by node
+STATS = {"reads": 0, "ops": 0, "backwards": 0}
 
 
 def too_large(pending: list) -> bool:
@@ -95,44 +90,10 @@ def compute_in_pieces(pending: list, run):
             out = eval_op(e.op, [a.data for a in e.args])[e.op.results.index(e.value)]
             out = np.ascontiguousarray(out)
         else:
-            out = _compute_op(e, run)
+            out = realize_plans.compute([e], run)[0]
         out.flags.writeable = False
         e.data = out
         for a in e.args:
             uses[id(a)] -= 1
             if uses[id(a)] == 0 and id(a) in mine and not a.recorded and id(a) not in keep:
                 a.data = None
-
-
-def _op_key(e):
-    """(primitive, frozen params, argument types, which arguments are the same Expr): equal
-    keys mean build_function writes the same one-op program over the same arguments."""
-    op = e.op
-    if getattr(op, "frozen", None) is None or len(op.results) != 1:
-        return None                      # (unfreezable params, regions, several results)
-    ids, pattern = {}, []
-    for a in e.args:
-        if a.data is None:
-            return None
-        pattern.append(ids.setdefault(id(a), len(ids)))
-    return op.prim, op.frozen, tuple([a.value.type for a in e.args]), tuple(pattern)
-
-
-def _compute_op(e, run) -> np.ndarray:
-    """e's array: the program kept for its op key on its arguments' arrays, else
-    realize_plans' (a structural walk of the one op, then its program; kept here when its
-    parameters are exactly the op's distinct arguments)."""
-    key = _op_key(e)
-    if key is None:
-        return realize_plans.compute([e], run)[0]
-    distinct = list({id(a): a for a in e.args}.values())
-    fn = _OP_PROGRAMS.get(key)
-    if fn is not None:
-        STATS["kept"] += 1
-        return run(fn, [a.data for a in distinct])[0]
-    fn, captures = build_function("realize", [], [e])
-    if [id(c) for c in captures] == [id(a) for a in distinct]:
-        if len(_OP_PROGRAMS) >= _OP_PROGRAMS_LIMIT:
-            _OP_PROGRAMS.clear()
-        _OP_PROGRAMS[key] = fn
-    return run(fn, [c.data for c in captures])[0]
