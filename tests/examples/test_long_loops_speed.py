@@ -154,13 +154,17 @@ def test_a_second_closure_emits_and_compiles_nothing_new(low_bounds):
 
 
 @pytest.mark.parametrize("case", ["inplace", "unmemoised"])
-def test_nodes_without_their_templates_outputs_refuse_the_plan(case, low_bounds, monkeypatch):
+def test_nodes_without_their_templates_outputs_refuse_the_plan(case, low_bounds, monkeypatch,
+                                                               gradjit_env, caplog):
     """`out.add_(f64)` on an f32 output converts the sum: the node's output is no longer
     its Template's; `sin` keeps no Template. Those nodes emit their programs (unkeyed), the
     others keep their plans, and the numbers equal the path without plans."""
     x, y = _data(3, 8, seed=4)
     unkeyed, planned = node_plans.STATS["unkeyed"], node_plans.STATS["planned"]
-    fast = _run(x, y, 3, gj.float32, **{case: True})
+    gradjit_env("GRADJIT_LOG", "1")
+    with caplog.at_level("INFO", logger="gradjit"):
+        fast = _run(x, y, 3, gj.float32, **{case: True})
+    assert "emitted their own VJP program" in caplog.text     # GRADJIT_LOG says why
     assert node_plans.STATS["unkeyed"] - unkeyed >= 8          # one per step at least
     assert node_plans.STATS["planned"] > planned
     with monkeypatch.context() as m:

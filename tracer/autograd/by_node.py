@@ -5,8 +5,9 @@ bounded.MAX_NODES nodes (a Python loop unrolled over a long sequence) that progr
 minutes to compile, so here, as eager PyTorch does: the forward values are computed first
 (in bounded pieces, tracer/bounded.py), then each node's VJP is its own small program,
 compiled once per structure (the nodes of an unrolled loop repeat), with the cotangents
-between nodes held as arrays. The gradients reaching the targets then enter Run's usual
-ending (`.grad` accumulation) as data.
+between nodes held as arrays. A node replayed from an op Template runs the program kept
+for its structure (node_plans.py) instead of emitting it again. The gradients reaching
+the targets then enter Run's usual ending (`.grad` accumulation) as data.
 
 Only the plain case (as replay.py's): no create_graph, no hooks or retain_grad, only
 recorded ops and leaves. Anything else keeps the one-program path.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime import log, logging_enabled
 from tracer import bounded
 from tracer.autograd import node_plans
 from tracer.autograd.emitter import Emitter
@@ -49,6 +51,7 @@ def propagate(run, targets: list) -> set:
                if e is not None and e.data is None]
     realize(forward + [r._expr for r in run.roots if r._expr.data is None])
     cts: dict = {}
+    unkeyed = node_plans.STATS["unkeyed"]
     for edge, root, seed in zip(run.root_edges, run.roots, run.seeds):
         _add(cts, edge, _seed_array(root, seed))
     for node in run.order:
@@ -94,6 +97,10 @@ def propagate(run, targets: list) -> set:
             given.update((id(g), a) for g, a in zip(results, arrays))
         for nr, g in pairs:
             _add(cts, node.edges[nr], given[id(g)])
+    if logging_enabled() and node_plans.STATS["unkeyed"] > unkeyed:
+        log.info(f"node-by-node backward: {node_plans.STATS['unkeyed'] - unkeyed} nodes "
+                 "emitted their own VJP program (no op Template, or an in-place op "
+                 "rewrote their outputs); the others ran programs kept per structure")
     run._em = em = Emitter()              # the ending's Function: the gradients as data
     run.cts = {e: em.value(data_expr(cts[e])) for e in targets if e in cts}
     run.hooked.update(run.order)
