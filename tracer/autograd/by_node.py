@@ -63,9 +63,11 @@ def propagate(run, targets: list) -> set:
         if all(g is None for g in out):
             continue
         wanted = [e is not None and (e in target_set or e[0] in executed) for e in node.edges]
-        key = node_plans.key_of(node, out, wanted) if isinstance(node, OpNode) else None
-        if key is None:
-            node_plans.STATS["unkeyed"] += 1
+        key = None
+        if isinstance(node, OpNode):
+            key = node_plans.key_of(node, out, wanted)
+            if key is None:
+                node_plans.STATS["unkeyed"] += 1
         plan = node_plans.lookup(key) if key is not None else None
         if plan is not None:
             node_plans.STATS["planned"] += 1
