@@ -1,8 +1,22 @@
 """A loop run with whole-step capture off, then on (tracer/step_capture.py), for the tests
 that compare the two bit for bit."""
 import numpy as np
+import pytest
 
 from tracer import step_capture
+
+
+@pytest.fixture
+def verified_capture():
+    """Capture reset before and after, each read from a tape checked against the general
+    path (step_capture.VERIFY). A test module uses it with
+    `pytestmark = pytest.mark.usefixtures("verified_capture")`."""
+    step_capture.reset()
+    step_capture.VERIFY = True
+    yield
+    step_capture.VERIFY = False
+    step_capture.ENABLED = True
+    step_capture.reset()
 
 
 def run_off_and_on(loop, *args, stats=(step_capture.STATS,), **kw) -> tuple:

@@ -9,21 +9,15 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
-from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tests.api.capture_check import (assert_bitwise, run_off_and_on,  # noqa: F401
+                                     verified_capture)
 from tracer import step_capture
 
 COEFS = np.array([0.3, -0.2, 0.1, 0.05], dtype=np.float32)
 CHANGE_AT = 7          # the tape is followed from step 3 on; the change comes later
 
 
-@pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    step_capture.VERIFY = True           # each read from a tape checks the general path's
-    yield
-    step_capture.VERIFY = False
-    step_capture.ENABLED = True
-    step_capture.reset()
+pytestmark = pytest.mark.usefixtures("verified_capture")
 
 
 def poly_loop(steps: int, change=None, n: int = 200, lr: float = 1e-3,

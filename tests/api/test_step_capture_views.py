@@ -15,20 +15,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
-from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tests.api.capture_check import (assert_bitwise, run_off_and_on,  # noqa: F401
+                                     verified_capture)
 from tracer import op_memo, record, step_capture
 
 CHANGE_AT = 8           # the tape is followed from step 3 or 4 on; changes come later
 
 
-@pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    step_capture.VERIFY = True           # each read from a tape checks the general path's
-    yield
-    step_capture.VERIFY = False
-    step_capture.ENABLED = True
-    step_capture.reset()
+pytestmark = pytest.mark.usefixtures("verified_capture")
 
 
 def _data(shape: tuple, dtype, seed: int):
