@@ -6,13 +6,13 @@ products (64 heads x batch of 32x32x16 or 32x16x32, 16K multiply-adds each) a ca
 such products of a transformer block's step took ~110 us each (~18 GFLOP/s) where the
 same flops in one large gemm run at ~70.
 
-Here each row of C is one LLVM vector of n elements (at most MAX_ROW_BYTES, eight AVX2
-registers): C[i, :] = sum over p of A[i, p] * B[p, :], the products added in order of p
-(the first product starts the sum), then stored. LLVM splits the vector into the
-target's registers; B's rows are unit-stride loads (a transposed B is first copied into a
-small stack buffer in row order, by square tiles transposed in registers). How many rows are
-summed at once depends on the target's vector registers (`vector_bytes`: 8 registers of
-partial sums, the FMA's latency times its two units). The order of additions is fixed by
+Here each row of C (at most MAX_ROW_BYTES, eight AVX2 registers) is a few LLVM vectors of
+power-of-two lengths (row_pieces): C[i, :] = sum over p of A[i, p] * B[p, :], the products
+added in order of p (the first product starts the sum), then stored. B's rows are
+unit-stride loads (a transposed B is first copied into a small stack buffer in row order,
+by square tiles transposed in registers). How many rows are summed at once depends on the
+target's vector registers (`vector_bytes`: 8 registers of partial sums, the FMA's latency
+times its two units). The order of additions is fixed by
 this code, so results do not depend on the vector width or the thread count; they differ
 from the BLAS's only in rounding (the BLAS's own order of additions is its own).
 """
