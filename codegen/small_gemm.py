@@ -7,7 +7,7 @@ such products of a transformer block's step took ~110 us each (~18 GFLOP/s) wher
 same flops in one large gemm run at ~70.
 
 Here each row of C (at most MAX_ROW_BYTES, eight AVX2 registers) is a few LLVM vectors of
-power-of-two lengths (row_pieces): C[i, :] = sum over p of A[i, p] * B[p, :], the products
+at most one register each (row_pieces): C[i, :] = sum over p of A[i, p] * B[p, :], the products
 added in order of p (the first product starts the sum), then stored. B's rows are
 unit-stride loads (a transposed B is first copied into a small stack buffer in row order,
 by square tiles transposed in registers). How many rows are summed at once depends on the
@@ -71,16 +71,16 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
 
 
 def row_pieces(elem, n: int, lanes: int) -> list:
-    """A row of n elements as (first column, vector type) pieces of power-of-two lengths, at
-    most lanes long (the target's vector register). Why: LLVM carries a vector across a
-    loop's back edge in registers of the largest power of two dividing its length, so one
-    <10 x double> sum became five <2 x double> rebuilt by shuffles every step (gmm's
-    products, 6x slower). The pieces only cut the row: each element's sum is unchanged."""
-    pieces, first = [], 0
-    while first < n:
-        width = min(lanes, 1 << ((n - first).bit_length() - 1))
-        pieces.append((first, ll.VectorType(elem, width)))
-        first += width
+    """A row of n elements as (first column, vector type) pieces: whole vector registers of
+    `lanes` elements, then the rest as one shorter vector. Why: LLVM holds a vector that
+    outgrows one register, across a loop's back edge, in registers of the largest power of
+    two dividing its length, so one <10 x double> sum became five <2 x double> rebuilt by
+    shuffles every step (gmm's products, 6x slower); a vector shorter than a register is
+    widened into one (<12 x float> in a 16-lane register). The pieces only cut the row:
+    each element's sum is unchanged."""
+    pieces = [(first, ll.VectorType(elem, lanes)) for first in range(0, n - n % lanes, lanes)]
+    if n % lanes:
+        pieces.append((n - n % lanes, ll.VectorType(elem, n % lanes)))
     return pieces
 
 def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
