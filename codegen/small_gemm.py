@@ -12,9 +12,9 @@ added in order of p (the first product starts the sum), then stored. B's rows ar
 unit-stride loads (a transposed B is first copied into a small stack buffer in row order,
 by square tiles transposed in registers). How many rows are summed at once depends on the
 target's vector registers (`vector_bytes`: 8 registers of partial sums, the FMA's latency
-times its two units). The order of additions is fixed by
-this code, so results do not depend on the vector width or the thread count; they differ
-from the BLAS's only in rounding (the BLAS's own order of additions is its own).
+times its two units). The order of additions is fixed by this code, so results do not
+depend on the vector width or the thread count; they differ from the BLAS's only in rounding
+(the BLAS's own order of additions is its own).
 """
 from __future__ import annotations
 
