@@ -6,15 +6,15 @@ products (64 heads x batch of 32x32x16 or 32x16x32, 16K multiply-adds each) a ca
 such products of a transformer block's step took ~110 us each (~18 GFLOP/s) where the
 same flops in one large gemm run at ~70.
 
-Here each row of C is one LLVM vector of n elements (at most MAX_ROW_BYTES, eight AVX2
-registers): C[i, :] = sum over p of A[i, p] * B[p, :], the products added in order of p
-(the first product starts the sum), then stored. LLVM splits the vector into the
-target's registers; B's rows are unit-stride loads (a transposed B is first copied into a
-small stack buffer in row order, by square tiles transposed in registers). How many rows are
-summed at once depends on the target's vector registers (`vector_bytes`: 8 registers of
-partial sums, the FMA's latency times its two units). The order of additions is fixed by
-this code, so results do not depend on the vector width or the thread count; they differ
-from the BLAS's only in rounding (the BLAS's own order of additions is its own).
+Here each row of C (at most MAX_ROW_BYTES, eight AVX2 registers) is a few LLVM vectors of
+at most one register each (row_pieces): C[i, :] = sum over p of A[i, p] * B[p, :], the products
+added in order of p (the first product starts the sum), then stored. B's rows are
+unit-stride loads (a transposed B is first copied into a small stack buffer in row order,
+by square tiles transposed in registers). How many rows are summed at once depends on the
+target's vector registers (`vector_bytes`: 8 registers of partial sums, the FMA's latency
+times its two units). The order of additions is fixed by this code, so results do not
+depend on the vector width or the thread count; they differ from the BLAS's only in rounding
+(the BLAS's own order of additions is its own).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ MAX_BATCH_MACS = 1 << 22    # in all: beyond ~4M multiply-adds the BLAS calls ar
 ROW_REGISTERS = 8           # accumulator registers: rows of C summed at once fill about these
 VECTOR_BYTES = 32           # (AVX2 registers: an FMA's latency x 2 units = 8 chains in flight;
                             # with AVX-512 the caller says 64: a row of 32 f32 is 2 registers)
-STATS = {"emitted": 0, "tiled_packs": 0, "block": 0}   # tests read them
+STATS = {"emitted": 0, "tiled_packs": 0, "block": 0, "pieces": 0}   # tests read them
 MAX_PACK = 4096             # elements of a transposed B copied to the stack
 TILE_BYTES = 32             # a transposed B is packed in square tiles of rows this long
 MAX_COLUMN = 64             # else column by column, each one vector when at most this long
@@ -50,9 +50,10 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
     vector_bytes: the target's vector registers (dots.Externals), which set the rows summed
     at once (ROW_REGISTERS registers of partial sums)."""
     STATS["emitted"] += 1
-    row = ll.VectorType(elem, n)
+    row = row_pieces(elem, n, vector_bytes // _align(elem))
     block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // vector_bytes)))
     STATS["block"] = block
+    STATS["pieces"] = len(row)
     packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
     with for_nest(bld, batch_shape, "sg") as dims:
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
@@ -68,6 +69,19 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
         for i in range(blocked, m):
             _rows(bld, ctx, [i64(i)], a, pb, ldb, k, row, elem, (pc, c[1]))
 
+
+def row_pieces(elem, n: int, lanes: int) -> list:
+    """A row of n elements as (first column, vector type) pieces: whole vector registers of
+    `lanes` elements, then the rest as one shorter vector. Why: LLVM holds a vector that
+    outgrows one register, across a loop's back edge, in registers of the largest power of
+    two dividing its length, so one <10 x double> sum became five <2 x double> rebuilt by
+    shuffles every step (gmm's products, 6x slower); a vector shorter than a register is
+    widened into one (<12 x float> in a 16-lane register). The pieces only cut the row:
+    each element's sum is unchanged."""
+    pieces = [(first, ll.VectorType(elem, lanes)) for first in range(0, n - n % lanes, lanes)]
+    if n % lanes:
+        pieces.append((n - n % lanes, ll.VectorType(elem, n % lanes)))
+    return pieces
 
 def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
     """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed:
@@ -158,41 +172,56 @@ def _a_at(bld, a, i, p, elem):
     return bld.load(bld.gep(ptr, [at], inbounds=True, source_etype=elem), typ=elem)
 
 
-def _b_row(bld, pb, ldb: int, p, row, elem):
-    ptr = bld.gep(pb, [bld.mul(p, i64(ldb), flags=("nuw", "nsw"))], inbounds=True,
-                  source_etype=elem)
-    return bld.load(ptr, typ=row, align=_align(elem))
+def _b_row(bld, pb, ldb: int, p, row: list, elem) -> list:
+    """B[p, :] as row's pieces."""
+    start = bld.mul(p, i64(ldb), flags=("nuw", "nsw"))
+    return [bld.load(_at(bld, pb, start, first, elem), typ=vec, align=_align(elem))
+            for first, vec in row]
 
 
-def _splat(bld, value, row):
-    one = bld.insert_element(ll.Constant(row, ll.Undefined), value, i64(0))
-    zeros = ll.Constant(ll.VectorType(I32, row.count), [0] * row.count)
-    return bld.shuffle_vector(one, ll.Constant(row, ll.Undefined), zeros)
+def _at(bld, ptr, start, first: int, elem):
+    """ptr advanced by start + first elements."""
+    if first:
+        start = bld.add(start, i64(first), flags=("nuw", "nsw"))
+    return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
 
 
-def _terms(bld, a, rows: list, p, pb, ldb: int, row, elem) -> list:
-    """A[i, p] * B[p, :] for each row i, as row vectors (B's row loaded once for all)."""
+def _splat(bld, value, vec):
+    one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
+    zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
+    return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
+
+
+def _terms(bld, a, rows: list, p, pb, ldb: int, row: list, elem) -> list:
+    """A[i, p] * B[p, :] for each row i, as lists of row pieces (B's row loaded once for all)."""
     b = _b_row(bld, pb, ldb, p, row, elem)
-    return [bld.fmul(_splat(bld, _a_at(bld, a, i, p, elem), row), b, flags=FP_FLAGS)
-            for i in rows]
+    terms = []
+    for i in rows:
+        a_ip = _a_at(bld, a, i, p, elem)
+        terms.append([bld.fmul(_splat(bld, a_ip, vec), piece, flags=FP_FLAGS)
+                      for (_, vec), piece in zip(row, b)])
+    return terms
 
 
-def _rows(bld, ctx, rows: list, a, pb, ldb: int, k: int, row, elem, c):
+def _rows(bld, ctx, rows: list, a, pb, ldb: int, k: int, row: list, elem, c):
     """C[i, :] = sum over p of A[i, p] * B[p, :] for each i of rows, added in order of p.
-    Several rows at once: their sums are independent chains (an add's latency hidden)."""
-    accs = [ctx.alloca(row, "row_acc") for _ in rows]
+    Several rows at once: their sums are independent chains (an add's latency hidden).
+    row: the pieces a row is cut into (row_pieces), each summed in its own accumulator."""
+    accs = [[ctx.alloca(vec, "row_acc") for _, vec in row] for _ in rows]
     for acc, term in zip(accs, _terms(bld, a, rows, i64(0), pb, ldb, row, elem)):
-        bld.store(term, acc)
+        for slot, piece in zip(acc, term):
+            bld.store(piece, slot)
     if k > 1:
         with for_range(bld, k, "sp", start=1) as p:
             for acc, term in zip(accs, _terms(bld, a, rows, p, pb, ldb, row, elem)):
-                bld.store(bld.fadd(bld.load(acc, typ=row), term, flags=FP_FLAGS), acc)
+                for (_, vec), slot, piece in zip(row, acc, term):
+                    bld.store(bld.fadd(bld.load(slot, typ=vec), piece, flags=FP_FLAGS), slot)
     pc, ldc = c
     for acc, i in zip(accs, rows):
-        out = bld.gep(pc, [bld.mul(i, i64(ldc), flags=("nuw", "nsw"))], inbounds=True,
-                      source_etype=elem)
-        bld.store(bld.load(acc, typ=row), out, align=_align(elem))
-
+        start = bld.mul(i, i64(ldc), flags=("nuw", "nsw"))
+        for (first, vec), slot in zip(row, acc):
+            bld.store(bld.load(slot, typ=vec), _at(bld, pc, start, first, elem),
+                      align=_align(elem))
 
 def _align(elem) -> int:
     """The alignment rows of C and B are loaded and stored with: one element's."""
