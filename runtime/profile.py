@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import runtime
-from runtime import phases
+from runtime import phases, threads
 from runtime.engine import create_execution_engine
 from runtime.executable import Executable, _workspace
 
@@ -86,6 +86,7 @@ class _Kernels:
     bytes: list[int]
     flops: list[int]
     workspaces: dict = field(default_factory=dict)     # thread id -> workspace
+    epoch: int = -1          # runtime.threads.epoch the workspaces' headers were written at
 
 
 class Profile:
@@ -273,6 +274,9 @@ def _profiled_run(exe: Executable, arrays) -> list:
         session._record(exe, start_us, time.perf_counter() - t, nbytes, None, None)
         return outs
     copy = kernels.exe
+    if kernels.epoch != threads.epoch:       # the thread count changed: new headers, as
+        kernels.workspaces.clear()           # Executable.run does for its own workspaces
+        kernels.epoch = threads.epoch
     ws = kernels.workspaces.get(threading.get_ident())
     if ws is None:
         ws = kernels.workspaces[threading.get_ident()] = _workspace(copy._ws_bytes, copy.uses_pool)

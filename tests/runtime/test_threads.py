@@ -214,3 +214,25 @@ def test_gradjit_num_threads_in_a_fresh_process():
         assert count == n
         results.append(digest)
     assert results[0] == results[1]
+
+
+def test_a_new_thread_count_reaches_profiled_copies():
+    """gj.profile's instrumented copy keeps workspaces of its own: after set_num_threads they
+    were kept with the old header, so a profile measured the old thread count."""
+    from runtime import pool, profile
+    exe = runtime.compile(chain(BIG))
+    x = np.linspace(-2, 2, BIG, dtype=np.float32)
+    want = exe(x, x)
+    for n in (1, 2, 1):
+        threads.set_num_threads(n)
+        before = pool.stats()
+        with profile.profile():
+            got = exe(x, x)
+        after = pool.stats()
+        ws = profile._instrumented[exe].workspaces[threading.get_ident()]
+        offset = threads.THREADS_OFFSET
+        assert ws[offset:offset + 8].view(np.int64)[0] == n
+        entered = (after["jobs"] + after["inline_jobs"]) - (before["jobs"] + before["inline_jobs"])
+        assert entered == (1 if n > 1 and pool.cores() > 1 else 0)   # the pool was asked or not
+        for g, w in zip(got, want):
+            assert g.tobytes() == w.tobytes()
