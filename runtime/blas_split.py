@@ -23,9 +23,9 @@ blocks on one thread (+0.39 ms a step; its forward product is 633-678 us in one 
 us in blocks). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the default): a
 multi-threaded BLAS partitions calls its own way.
 
-The probe (at most 24 products a candidate, ~20-80 ms on a loaded Xeon) would take a part
-of every warm start of a program with a large product, so its answer is noted in the cache
-directory (runtime/notes.py) under everything it depends on: the library's path, size and
+The probe (at most 24 products a candidate, ~30-60 ms on the Xeon) runs only while kernels
+run on one thread (exact_rows), and would take a part of every warm start of a program with a
+large product, so its answer is noted in the cache directory (runtime/notes.py) under everything it depends on: the library's path, size and
 mtime, what the library says of its build and kernels, the host CPU and the settings that
 pick kernels, and the probe itself. Any of them different, or the note missing or
 unreadable: probed again.
@@ -33,7 +33,6 @@ unreadable: probed again.
 from __future__ import annotations
 
 import ctypes
-import functools
 import itertools
 import math
 import os
@@ -41,7 +40,7 @@ import os
 import numpy as np
 
 from ir.core import walk_ops
-from runtime import blas, config, notes
+from runtime import blas, config, notes, threads
 from runtime.engine import create_execution_engine
 
 SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
@@ -60,9 +59,17 @@ _DTYPES = {"f32": ("s", np.float32), "f64": ("d", np.float64)}
 _OPERANDS = "full significands; blocks of EXACT_BLOCK_MIN_MACS"
 
 
-@functools.lru_cache(maxsize=None)
 def exact_rows(dtype: str) -> int | None:
-    """The row step of exact splits of dtype's gemm ("f32"/"f64"), or None (see above)."""
+    """The row step of exact splits of dtype's gemm ("f32"/"f64"), or None (see above).
+    Probed only while kernels run on one thread, the only count at which an exact split
+    pays (one call instead of the blocks; on more threads the blocks run anyway): at the
+    default thread count of a multi-core machine a cold start does not pay the ~30-60 ms
+    probe, and programs compiled then keep their blocks on one thread too. A noted answer
+    is used at any thread count."""
+    if dtype in _KNOWN:
+        return _KNOWN[dtype]
+    if dtype in _UNNOTED and threads.num_threads() != 1:
+        return None
     found = blas.binding()
     if found is None or dtype not in _DTYPES or config.blas_threads() != 1:
         return None
@@ -70,13 +77,31 @@ def exact_rows(dtype: str) -> int | None:
     folder, key = notes.directory(), _note_key(found, dtype)
     noted = notes.recall(folder, f"rows-{dtype}", key) if key is not None else None
     if noted == "none":
+        _KNOWN[dtype] = None
         return None
     if noted is not None and noted.isdigit() and int(noted) in CANDIDATES:
-        return int(noted)
+        _KNOWN[dtype] = int(noted)
+        return _KNOWN[dtype]
+    if threads.num_threads() != 1:
+        _UNNOTED.add(dtype)      # (asked again only on one thread)
+        return None
     step = _probe(found, dtype)
     if key is not None:
         notes.remember(folder, f"rows-{dtype}", key, "none" if step is None else str(step))
+    _KNOWN[dtype] = step
     return step
+
+
+# this process's answers: dtype -> step (or None) noted or probed; dtypes found unnoted
+# while kernels ran on several threads (not probed)
+_KNOWN: dict = {}
+_UNNOTED: set = set()
+
+
+def forget():
+    """Drops this process's answers (tests: the next call reads the note or probes)."""
+    _KNOWN.clear()
+    _UNNOTED.clear()
 
 
 def _probe(found, dtype: str) -> int | None:

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 import runtime
-from runtime import blas, blas_split, notes
+from runtime import blas, blas_split, notes, threads
 
 needs_blas = pytest.mark.skipif(not runtime.externals().gemm, reason="no BLAS found in NumPy")
 
@@ -82,13 +82,15 @@ def probes(store, monkeypatch):
         counted.append(dtype)
         return real(found, dtype)
     monkeypatch.setattr(blas_split, "_probe", probe)
-    blas_split.exact_rows.cache_clear()
+    blas_split.forget()
+    threads.set_num_threads(1)          # (exact_rows probes only for kernels on one thread)
     yield counted
-    blas_split.exact_rows.cache_clear()
+    threads.set_num_threads(None)
+    blas_split.forget()
 
 
 def rows(dtype="f32"):
-    blas_split.exact_rows.cache_clear()
+    blas_split.forget()
     return blas_split.exact_rows(dtype)
 
 
@@ -172,3 +174,18 @@ def test_the_note_key_names_what_the_step_depends_on():
                  repr(blas_split._CHECKS)):
         assert part in key
     assert key != blas_split._note_key(found, "f64")
+
+
+@needs_blas
+def test_no_probe_while_kernels_run_on_several_threads(probes, store):
+    # an exact split only pays on one thread: a cold start at the default thread count of a
+    # multi-core machine must not spend the probe; one thread probes, and the note is then
+    # used at any count
+    threads.set_num_threads(2)
+    assert rows() is None and blas_split.exact_rows("f32") is None and probes == []
+    assert note_files(store, "rows-f32") == [] if store.exists() else True
+    threads.set_num_threads(1)
+    step = blas_split.exact_rows("f32")
+    assert probes == ["f32"]
+    threads.set_num_threads(2)
+    assert blas_split.exact_rows("f32") == step and rows() == step and probes == ["f32"]
