@@ -24,11 +24,11 @@ us in blocks). Only with the BLAS single-threaded (GRADJIT_BLAS_THREADS=1, the d
 multi-threaded BLAS partitions calls its own way.
 
 The probe (at most 24 products a candidate, ~30-60 ms on the Xeon) runs only while kernels
-run on one thread (exact_rows), and would take a part of every warm start of a program with a
-large product, so its answer is noted in the cache directory (runtime/notes.py) under everything it depends on: the library's path, size and
-mtime, what the library says of its build and kernels, the host CPU and the settings that
-pick kernels, and the probe itself. Any of them different, or the note missing or
-unreadable: probed again.
+run on one thread (exact_rows), and would take a part of every warm start of a program with
+a large product, so its answer is noted in the cache directory (runtime/notes.py) under
+everything it depends on: the library's path, size and mtime, what the library says of its
+build and kernels, the host CPU and the settings that pick kernels, and the probe itself.
+Any of them different, or the note missing or unreadable: probed again.
 """
 from __future__ import annotations
 
