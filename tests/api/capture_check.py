@@ -6,17 +6,28 @@ import pytest
 from tracer import step_capture
 
 
+def _capture_reset(verify: bool):
+    step_capture.reset()
+    step_capture.VERIFY = verify
+    yield
+    step_capture.VERIFY = False
+    step_capture.ENABLED = True
+    step_capture.reset()
+
+
 @pytest.fixture
 def verified_capture():
     """Capture reset before and after, each read from a tape checked against the general
     path (step_capture.VERIFY). A test module uses it with
     `pytestmark = pytest.mark.usefixtures("verified_capture")`."""
-    step_capture.reset()
-    step_capture.VERIFY = True
-    yield
-    step_capture.VERIFY = False
-    step_capture.ENABLED = True
-    step_capture.reset()
+    yield from _capture_reset(True)
+
+
+@pytest.fixture
+def plain_capture():
+    """Capture reset before and after, VERIFY off (its check walks each followed read's
+    graph, which materialises it: tests of what stays pending use this one)."""
+    yield from _capture_reset(False)
 
 
 def run_off_and_on(loop, *args, stats=(step_capture.STATS,), **kw) -> tuple:

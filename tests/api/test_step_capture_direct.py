@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
-from tests.api.capture_check import run_off_and_on
+from tests.api.capture_check import plain_capture, run_off_and_on  # noqa: F401
 from tracer import pending_expr, step_capture
 from tracer.expr import build_function
 from ir.printer import print_function
@@ -21,13 +21,7 @@ AT = 6
 MATERIALISED = [0, 0]   # pending_expr.STATS at the end of loop()'s last step, and its start
 
 
-@pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    step_capture.VERIFY = False
-    yield
-    step_capture.ENABLED = True
-    step_capture.reset()
+pytestmark = pytest.mark.usefixtures("plain_capture")
 
 
 def _version(t) -> list:

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir.printer import print_function
-from tests.api.capture_check import run_off_and_on
+from tests.api.capture_check import plain_capture, run_off_and_on  # noqa: F401
 from tracer import op_memo, pending_expr, step_capture
 from tracer.expr import Expr, build_function, settle
 from tracer.tensor import Tensor
@@ -21,15 +21,7 @@ from tracer.tensor import Tensor
 AT = 6                  # the tape is followed from the third step on: step AT follows it
 
 
-@pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    # (VERIFY off: its check walks each followed read's graph, which materialises it;
-    # tests/api/test_step_capture.py runs with it on)
-    step_capture.VERIFY = False
-    yield
-    step_capture.ENABLED = True
-    step_capture.reset()
+pytestmark = pytest.mark.usefixtures("plain_capture")
 
 
 def ir_text(t) -> list:
