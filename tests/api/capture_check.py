@@ -1,9 +1,11 @@
-"""A loop run with whole-step capture off, then on (tracer/step_capture.py), for the tests
-that compare the two bit for bit."""
+"""A loop run with whole-step capture off, then on (tracer/step_capture.py), or with the
+backward follow on or off (tracer/autograd/follow.py), for the tests that compare the runs
+bit for bit."""
 import numpy as np
 import pytest
 
 from tracer import step_capture
+from tracer.autograd import follow, replay
 
 
 def _capture_reset(verify: bool):
@@ -44,6 +46,20 @@ def run_off_and_on(loop, *args, stats=(step_capture.STATS,), **kw) -> tuple:
     for s, b in zip(stats, before):
         delta.update({k: s[k] - b[k] for k in b})
     return on, delta, off
+
+
+def run_follow_mode(loop, mode: str) -> tuple:
+    """(loop()'s values, the change of follow.STATS over the run) with the backward follow
+    in `mode`: "follow", "keyed" (follow off: every backward keys its graph) or "emit"
+    (replay off: every program emitted). loop reads its values itself, inside the mode."""
+    replay.clear()
+    before = dict(follow.STATS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(follow, "ENABLED", mode == "follow")
+        if mode == "emit":
+            patch.setattr(replay, "lookup", lambda walk: None)
+        out = loop()
+    return out, {k: follow.STATS[k] - before[k] for k in before}
 
 
 def assert_bitwise(on: list, off: list):

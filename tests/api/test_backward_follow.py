@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.capture_check import run_follow_mode
 from tests.gradcheck import numeric_grad
 from tracer import bounded
 from tracer.autograd import follow, replay
@@ -19,16 +20,9 @@ F = gj.nn.functional
 
 
 def _run(events: list, mode: str, **kw) -> tuple[list, dict]:
-    """mode "follow", "keyed" (follow off) or "emit" (no replay); returns (per-step
+    """mode "follow", "keyed" or "emit" (capture_check.run_follow_mode); returns (per-step
     values, follow.STATS delta)."""
-    replay.clear()
-    before = dict(follow.STATS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(follow, "ENABLED", mode == "follow")
-        if mode == "emit":
-            patch.setattr(replay, "lookup", lambda walk: None)
-        out = _steps(events, **kw)
-    return out, {k: follow.STATS[k] - before[k] for k in before}
+    return run_follow_mode(lambda: _steps(events, **kw), mode)
 
 
 def _model(rng, sizes, dtype):

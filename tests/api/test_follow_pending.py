@@ -11,23 +11,17 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tests.api.capture_check import run_follow_mode
 from tests.gradcheck import numeric_grad
 from tracer.autograd import follow, replay
 
 
 def _run(events: list, mode: str, **kw) -> tuple[list, dict]:
-    """mode "follow", "keyed" (follow off) or "emit" (no replay); (per-step values as
-    arrays, follow.STATS delta)."""
-    replay.clear()
-    before = dict(follow.STATS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(follow, "ENABLED", mode == "follow")
-        if mode == "emit":
-            patch.setattr(replay, "lookup", lambda walk: None)
-        held = _steps(events, **kw)
-        # read only now: a read during the loop would compute the pending updates
-        out = [[t.numpy().copy() for t in step] for step in held]
-    return out, {k: follow.STATS[k] - before[k] for k in before}
+    """mode "follow", "keyed" or "emit" (capture_check.run_follow_mode); (per-step values
+    as arrays, follow.STATS delta)."""
+    # read inside the mode: a read during the loop would compute the pending updates
+    return run_follow_mode(
+        lambda: [[t.numpy().copy() for t in step] for step in _steps(events, **kw)], mode)
 
 
 def _steps(events: list, sizes=(5, 4, 3), n: int = 6, dtype: str = "float32",
