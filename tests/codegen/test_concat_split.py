@@ -9,18 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import runtime
 from codegen import concat_split
 from ir.interpret import interpret
+from tests.codegen.cut_build import build
 from tests.prim_samples import T, make_fn
-
-
-def _build(fn, split: bool):
-    """A fresh executable of fn (no cache), with the loop split on or off."""
-    with pytest.MonkeyPatch.context() as m:
-        if not split:
-            m.setattr(concat_split, "cuts", lambda *a, **k: [])
-        return runtime.build_executable(fn)
 
 
 def _counts():
@@ -45,11 +37,11 @@ def test_packed_qkv_gradient_reads_each_piece_directly():
     rng = np.random.default_rng(0)
     args = [rng.standard_normal(t.shape).astype(np.float32) for t in types]
     before = _counts()
-    split = _build(fn, True)
+    split = build(fn, True)
     after = _counts()
     assert after["split_loops"] > before["split_loops"]
     assert after["piece_reads"] >= before["piece_reads"] + 3
-    plain = _build(fn, False)
+    plain = build(fn, False)
     assert _counts() == after          # the split off: nothing counted
     cat, total = split.run(args)
     cat0, total0 = plain.run(args)
@@ -86,8 +78,8 @@ def test_random_concatenates_equal_the_unsplit_loop_and_numpy(widths, outer, las
     fn = make_fn("cat", types, body)
     rng = np.random.default_rng(sum(widths))
     args = [rng.integers(-9, 9, s).astype(t.np_dtype) for s, t in zip(shapes, types)]
-    outs = _build(fn, True).run(args)
-    plain = _build(fn, False).run(args)
+    outs = build(fn, True).run(args)
+    plain = build(fn, False).run(args)
     refs = interpret(fn, *args)
     for out, out0, ref in zip(outs, plain, refs):
         assert out.tobytes() == out0.tobytes()

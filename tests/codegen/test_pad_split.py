@@ -12,18 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import runtime
-from codegen import concat_split, elemental
+from codegen import elemental
 from ir.interpret import interpret
+from tests.codegen.cut_build import build
 from tests.prim_samples import T, make_fn
-
-
-def _build(fn, split: bool):
-    """A fresh executable of fn (no cache), with the loop cut on or off."""
-    with pytest.MonkeyPatch.context() as m:
-        if not split:
-            m.setattr(concat_split, "cuts", lambda *a, **k: [])
-        return runtime.build_executable(fn)
 
 
 def _counts():
@@ -40,11 +32,11 @@ def test_conv_pad_reads_the_operand_directly_and_equals_numpy():
     fn = make_fn("pad", [T("f32", (2, 3, 6, 7))], _conv_pad)
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(np.float32)
     before = _counts()
-    split = _build(fn, True)
+    split = build(fn, True)
     after = _counts()
     assert after["inner_reads"] > before["inner_reads"]
     assert after["inner_zeros"] > before["inner_zeros"]
-    plain = _build(fn, False)
+    plain = build(fn, False)
     assert _counts() == after              # the cut off: the clamped form, nothing counted
     outs, outs0 = split.run([x]), plain.run([x])
     ref = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -66,9 +58,9 @@ def test_refused_pads_keep_the_clamped_form(case):
     fn = make_fn("pad", [T("f64", (5, 6))], body)
     x = np.random.default_rng(1).standard_normal((5, 6))
     before = _counts()
-    out = _build(fn, True).run([x])[0]
+    out = build(fn, True).run([x])[0]
     assert _counts() == before
-    assert out.tobytes() == _build(fn, False).run([x])[0].tobytes()
+    assert out.tobytes() == build(fn, False).run([x])[0].tobytes()
     assert out.tobytes() == np.asarray(interpret(fn, x)[0]).tobytes()
 
 
@@ -97,8 +89,8 @@ def test_random_pads_equal_the_uncut_loop_and_the_interpreter(shape, pads, produ
         return [y, b.reduce_sum(y, axes=axes)]
     fn = make_fn("pad", [T(dtype, tuple(shape))], body)
     x = np.random.default_rng(sum(shape)).integers(-9, 9, shape).astype(fn.params[0].type.np_dtype)
-    outs = _build(fn, True).run([x])
-    plain = _build(fn, False).run([x])
+    outs = build(fn, True).run([x])
+    plain = build(fn, False).run([x])
     refs = interpret(fn, x)
     for out, out0, ref in zip(outs, plain, refs):
         assert out.tobytes() == out0.tobytes()
@@ -114,7 +106,7 @@ def test_pad_on_the_thread_pool_equals_numpy(n_threads):
     fn = make_fn("pad", [T("f32", shape)], _conv_pad)
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     before = _counts()
-    exe = _build(fn, True)
+    exe = build(fn, True)
     assert exe.uses_pool                     # the parallel form of the nest
     assert _counts()["inner_reads"] > before["inner_reads"]
     try:
