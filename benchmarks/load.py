@@ -73,10 +73,10 @@ def strip_option(argv: list, name: str) -> list:
 
 def cpu_report() -> list[str]:
     """Lines naming the CPU, the ISA LLVM compiles for, the vector width and the BLAS."""
-    from runtime import blas, pool, threads
+    from runtime import blas, enabled_features, pool, threads
     from runtime.engine import create_execution_engine
     engine = create_execution_engine()
-    features = set(f[1:] for f in engine.features.split(",") if f.startswith("+"))
+    features = enabled_features(engine.features)
     isa = [f for f in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
                        "avx512dq", "avx512vnni", "avx512bf16", "amx-tile", "neon", "sve")
            if f in features]

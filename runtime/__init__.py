@@ -48,14 +48,22 @@ def externals(fn: Function | None = None) -> Externals:
                      vector_bytes=_vector_bytes(create_execution_engine().features or ""))
 
 
-def _vector_bytes(features: str) -> int:
-    """64 when the target's LLVM features end with AVX-512 on (the last +/-avx512f wins, as in
-    LLVM; a named GRADJIT_TARGET_CPU without features: 32), else 32."""
-    on = False
+def enabled_features(features: str) -> set[str]:
+    """The features an LLVM feature string turns on ("+avx2,-avx512f,..."): the last +/- of
+    a name wins, as in LLVM."""
+    on: set[str] = set()
     for flag in (f.strip() for f in features.split(",")):
-        if flag[1:] == "avx512f":
-            on = flag[0] == "+"
-    return 64 if on else 32
+        if flag[:1] == "+":
+            on.add(flag[1:])
+        elif flag[:1] == "-":
+            on.discard(flag[1:])
+    return on
+
+
+def _vector_bytes(features: str) -> int:
+    """64 when the target's LLVM features end with AVX-512 on (a named GRADJIT_TARGET_CPU
+    without features: 32), else 32."""
+    return 64 if "avx512f" in enabled_features(features) else 32
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,
