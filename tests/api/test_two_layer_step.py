@@ -272,3 +272,34 @@ def test_hypothesis_sizes_and_events(d, h, o, n, read_every, grad_op, dtype):
     direct, _ = _run("direct", 12, **kw)
     _assert_steps_equal(direct, _run("general", 12, **kw)[0])
     _assert_steps_equal(direct, _run("emit", 12, **kw)[0])
+
+
+def test_overloaded_node_names_from_template():
+    """The node class of an overloaded op (Sub, Pow, Clamp, Sum) is kept per op-memo
+    Template (recording._TEMPLATE_CLASSES): a replayed call gets the class node_name gives
+    for its own arguments, as its first (learning) call did."""
+    from tracer.autograd import recording
+    x = gj.tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3), requires_grad=True)
+    lo = gj.tensor(np.zeros((2, 3)))
+    calls = [
+        ("Sub", lambda: x - 1.0, (x, 1.0), {}), ("Sub", lambda: 1.0 - x, (1.0, x), {}),
+        ("Sub", lambda: x - x, (x, x), {}),
+        ("Pow", lambda: x.pow(2), (x, 2), {}), ("Pow", lambda: x.pow(x), (x, x), {}),
+        ("Pow", lambda: 2.0 ** x, (2.0, x), {}),
+        ("Clamp", lambda: x.clamp(min=0), (x,), {"min": 0}),
+        ("Clamp", lambda: x.clamp(min=lo), (x,), {"min": lo}),
+        ("Sum", lambda: x.sum(), (x,), {}), ("Sum", lambda: x.sum(1), (x, 1), {}),
+        ("Sum", lambda: x.sum(dim=(0, 1)), (x,), {"dim": (0, 1)}),
+    ]
+    recording._TEMPLATE_CLASSES.clear()
+    cached = [[type(call().grad_fn).__name__ for _ in range(3)] for _, call, _, _ in calls]
+    assert len(recording._TEMPLATE_CLASSES) >= 8      # the replayed calls took the table
+    original = recording._overload_class
+    with pytest.MonkeyPatch.context() as patch:      # each call's class from its arguments
+        patch.setattr(recording, "_overload_class",
+                      lambda name, a, k, replayed, result: original(name, a, k, None, result))
+        general = [type(call().grad_fn).__name__ for _, call, _, _ in calls]
+    for (name, _, args, kwargs), names, want in zip(calls, cached, general):
+        assert want == recording.node_name(name, args, kwargs)
+        assert names == [want] * 3, (name, names, want)
+    assert len(set(general)) == 9                    # (the overloads told apart)
