@@ -303,3 +303,47 @@ def test_overloaded_node_names_from_template():
         assert want == recording.node_name(name, args, kwargs)
         assert names == [want] * 3, (name, names, want)
     assert len(set(general)) == 9                    # (the overloads told apart)
+
+
+def _grad_reads_hidden_loop(steps: int, bad_steps: set) -> list:
+    """The tutorial's loop where, on bad_steps, w1's old .grad gets a no_grad term computed
+    from this step's hidden activation (a node output) before backward: the next backward's
+    pending old .grad reads an output of its own graph."""
+    rng = np.random.default_rng(5)
+    x = gj.tensor(rng.standard_normal((4, 6)), dtype="float32")
+    y = gj.tensor(rng.standard_normal((4, 2)), dtype="float32")
+    w1 = gj.tensor(rng.standard_normal((6, 3)), dtype="float32", requires_grad=True)
+    w2 = gj.tensor(rng.standard_normal((3, 2)), dtype="float32", requires_grad=True)
+    out = []
+    for t in range(steps):
+        hidden = x.mm(w1).clamp(min=0)
+        loss = (hidden.mm(w2) - y).pow(2).sum()
+        if t in bad_steps and w1.grad is not None:
+            with gj.no_grad():
+                w1.grad.add_(hidden.detach().sum() * 1e-3)
+        loss.backward()
+        out.append([loss.detach(), w1.grad.clone(), w2.grad.clone()])
+        with gj.no_grad():
+            for w in (w1, w2):
+                w -= 1e-3 * w.grad
+                w.grad.zero_()
+            out[-1] += [w1.clone(), w2.clone()]
+    return [[a.numpy().copy() for a in step] for step in out]
+
+
+def test_pending_grad_reading_a_node_output_is_refused(monkeypatch):
+    """follow._pending_walk looks for node outputs only among recorded Exprs (every node
+    output is one): a pending old .grad that reads the graph's own hidden activation is
+    still refused (and keyed, with the same values as follow off)."""
+    reasons = []
+    monkeypatch.setattr(follow.log, "info", reasons.append)
+    monkeypatch.setattr(follow, "logging_enabled", lambda: True)
+    replay.clear()
+    before = dict(follow.STATS)
+    on = _grad_reads_hidden_loop(12, {6, 9})
+    delta = {k: follow.STATS[k] - before[k] for k in before}
+    assert delta["refused"] >= 2 and delta["followed"] >= 5
+    assert "a pending input is or reads a node's output" in "\n".join(reasons)
+    replay.clear()
+    monkeypatch.setattr(follow, "ENABLED", False)
+    _assert_steps_equal(on, _grad_reads_hidden_loop(12, {6, 9}))
