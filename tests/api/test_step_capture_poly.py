@@ -214,6 +214,9 @@ def test_in_place_updates_equal_capture_off(kind, monkeypatch):
         general.append(1)
         return original(*args, **kwargs)
     monkeypatch.setattr(inplace_module, "inplace", counting)
+    # inplace()'s own shortcut for an update the capture does not follow (inplace._direct,
+    # tests/api/test_two_layer_step.py) off: every update not followed counts here
+    monkeypatch.setattr(inplace_module, "DIRECT", False)
     step_capture.ENABLED = False
     step_capture.reset()
     off = update_loop(14, kind)

@@ -201,7 +201,7 @@ def _learn_pending(shape: Shape, run, index: dict) -> str | None:
     why = _same_updates(shape, leaves)
     if why is not None or not any(shape.pending):
         return why
-    found = _pending_walk(shape.pending, leaves, set(map(id, leaves)), _outputs(run.order))
+    found = _pending_walk(shape.pending, leaves, set(map(id, leaves)), run.order)
     if isinstance(found, str):
         return found
     shape.pending_key = found[0]
@@ -243,20 +243,27 @@ def _outputs(order: list) -> set:
     return out
 
 
-def _pending_walk(pending: list, leaves: list, taken: set, outputs: set):
+def _pending_walk(pending: list, leaves: list, taken: set, order: list):
     """(key, Exprs in walk order) of the graphs behind the pending slots (one walk, so what
     they share is numbered in the key); or the reason (a str) they are out of reach:
-    unkeyable or large, or sharing an Expr with a data leaf or a node's output (taken:
-    id() of the slots' Exprs)."""
+    unkeyable or large, or sharing an Expr with a data leaf or an output of a node of order
+    (taken: id() of the slots' Exprs)."""
     roots = [e for e, p in zip(leaves, pending) if p]
     try:
         exprs, index, parts = walk(roots, True, _PENDING_LIMIT)
     except Unkeyable as why:
         return f"a pending input: {why}"
     at = tuple([index[id(e)] for e in roots])
+    outputs = None
     for i, e in enumerate(exprs):
-        if id(e) in outputs:
-            return "a pending input is or reads a node's output"
+        # a node's outputs are marked recorded (recording.attach_node, inplace._adopt_node):
+        # the set of them is made only when the walk meets a recorded Expr (the updates of
+        # a hand-written loop hold none)
+        if e.recorded:
+            if outputs is None:
+                outputs = _outputs(order)
+            if id(e) in outputs:
+                return "a pending input is or reads a node's output"
         if id(e) in taken and i not in at:
             return "a pending input reads a leaf of the graph"
     return (parts, at), exprs
@@ -424,7 +431,7 @@ def _finish(shape: Shape, order: list, leaves: list, seen: set):
         return why
     found = None
     if shape.pending_key is not None:
-        found = _pending_walk(shape.pending, leaves, seen, _outputs(order))
+        found = _pending_walk(shape.pending, leaves, seen, order)
         if isinstance(found, str):
             return found
         if found[0] != shape.pending_key:

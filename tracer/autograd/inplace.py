@@ -23,11 +23,14 @@ from __future__ import annotations
 import inspect
 
 import tracer.ops as ops
-from tracer import step_follow
+from tracer import op_memo, step_capture, step_follow
+from tracer.captures import active as captures_active
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
 from tracer.ops.operands import broadcast, cast, to_tensor
+from tracer.errors import user_location
+from tracer.record import _state as record_state
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, note_inplace, tensor_from_array
 
@@ -159,6 +162,8 @@ def _method(name: str, compute):
         return inplace(self, compute, *args, **kwargs)
     if getattr(_FOLLOWED.get(name), "memo_body", None) is not None:   # (memoised ops only)
         method = _followed_method(_FOLLOWED[name], compute)
+    elif name in _DIRECT:
+        method = _direct_method(_DIRECT[name], compute)
     method.__name__ = name
     method.__doc__ = f"In-place {name[:-1]} (see tracer/autograd/inplace.py)."
     method.__signature__ = inspect.signature(compute)     # PyTorch's keyword names
@@ -170,22 +175,85 @@ def _followed_method(op, compute):
     """add_/sub_ (`w -= lr * g`): a call with one argument on a tensor that needs no grad,
     shares no storage and no NumPy memory is first offered to the captured step being
     followed (step_follow.follow, from here: one Python call past the user's, as Tensor's
-    operators do), with what inplace() then does for such a tensor; any other call, or one
-    the step does not follow, is inplace()'s (the same value, version and bookkeeping)."""
+    operators do), with what inplace() then does for such a tensor; a call the step does not
+    follow is offered to _direct (a parameter's update under no_grad); any other call is
+    inplace()'s (the same value, version and bookkeeping)."""
     body, follow, miss, empty = op.memo_body, step_follow.follow, step_follow.MISS, {}
 
     def method(self, *args, **kwargs):
-        if len(args) == 1 and not kwargs and not self._requires_grad \
-                and self._grad_fn is None:
+        if len(args) == 1 and not kwargs and self._grad_fn is None:
             st = self.__dict__.get("_storage")
-            if st is None or st.members is None and st.host is None:
+            if not self._requires_grad and (st is None or st.members is None and
+                                            st.host is None):
                 src = _new(Tensor)                 # inplace()'s stand-in, as there
                 src._expr = self._expr
                 out = follow(body, (src, args[0]), empty)
                 if out is not miss:
                     return _followed_tail(self, out)
+            out = _direct(self, op, args)          # (a parameter's update: not followed)
+            if out is not None:
+                return out
         return inplace(self, compute, *args, **kwargs)
     return method
+
+
+def _direct_method(op_and_arity: tuple, compute):
+    """An in-place method whose computation is one memoised op on (the tensor, *args) when
+    called with `arity` positional arguments: _direct first, else inplace()."""
+    op, arity = op_and_arity
+
+    def method(self, *args, **kwargs):
+        if len(args) == arity and not kwargs and self._grad_fn is None:
+            out = _direct(self, op, args)
+            if out is not None:
+                return out
+        return inplace(self, compute, *args, **kwargs)
+    return method
+
+
+# in-place updates taken by _direct (the tests read it); DIRECT off: every such call takes
+# inplace() (tests compare the two)
+STATS = {"direct": 0}
+DIRECT = True
+
+
+def _direct(t: Tensor, op, args: tuple) -> Tensor | None:
+    """t <- op(t, *args) as inplace() computes it, for a call whose general path is known:
+    t has no grad_fn, no views and no NumPy memory; no Tensor operand requires grad; t
+    itself requires grad only under no_grad (a parameter's `w -= lr * w.grad` and its
+    `w.grad.zero_()` after backward). Then the op's wrapper (record.torch_op) would replay
+    the op's Template without hooks (no operand requires grad: `_quiet`), and step capture
+    would do nothing: its cycle is spoiled (the step's forward recorded autograd nodes) or
+    capture is off. So the same Template is replayed here on the same operands, at the same
+    user line, without the wrapper's layers. None (nothing done) for any other call: it
+    takes inplace(), which gives the same value, version and bookkeeping."""
+    if not DIRECT or t._requires_grad and is_grad_enabled():
+        return None                        # (inplace() raises PyTorch's leaf error)
+    st = t.__dict__.get("_storage")
+    if st is not None and (st.members is not None or st.host is not None):
+        return None
+    for a in args:
+        if isinstance(a, Tensor) and (a._requires_grad or a._grad_fn is not None):
+            return None                    # recorded: the autograd hook's business
+    if record_state.depth or captures_active():
+        return None
+    if step_capture.ENABLED:
+        s = step_follow.tls.s
+        if s is None or s.events is None or s.clean:
+            return None                    # a tape followed, or a cycle still learnable
+    body = op.memo_body
+    src = _new(Tensor)                     # inplace()'s stand-in, as there
+    src._expr = t._expr
+    keyed = op_memo.key_of(body, (src, *args), {})
+    if keyed is None:
+        return None
+    hit = op_memo.lookup(keyed[0])
+    if hit is None or op_memo.refused(hit) or op.torch_name in op_memo.GUARDS:
+        return None                        # learnt, refused or guarded: the general path
+    op_memo.STATS["replays"] += 1
+    out = hit.replay(keyed[1], user_location())
+    STATS["direct"] += 1
+    return _followed_tail(t, out)
 
 
 def _followed_tail(t: Tensor, out: Tensor) -> Tensor:
@@ -234,6 +302,10 @@ def _with_alpha(op):
 
 # the in-place methods a followed step's call may take straight (_followed_method): their op
 _FOLLOWED = {"add_": ops.add, "sub_": ops.sub}
+# the in-place methods whose computation is one memoised op on (tensor, *args) when called
+# without keywords (_direct): their op
+# (and how many positional arguments: add_'s positional alpha, say, goes to inplace())
+_DIRECT = {"mul_": (ops.mul, 1), "div_": (ops.div, 1), "zero_": (_zeros, 0)}
 
 _COMPUTE = {
     "add_": _with_alpha(ops.add),

@@ -152,16 +152,16 @@ class SavedTensor:
     the exception (shown in the traceback; str(error) stays PyTorch's exact text).
     """
 
-    __slots__ = ("storage", "version", "type", "_node", "name", "loc", "output_nr", "tensor",
+    __slots__ = ("storage", "version", "type", "_node", "output_nr", "tensor",
                  "grad_fn_at_save", "nr_at_save")
 
     def __init__(self, tensor: Tensor, node: Node, output_nr: int | None):
         self.storage = storage = tensor._storage
         self.version = storage.version
         self.type = tensor._expr.value.type
-        self._node = weakref.ref(node)       # the node owns this entry: no cycle
-        self.name = node.name()
-        self.loc = node.loc
+        # the node owns this entry (no cycle) and is alive when it checks it: its name and
+        # location are read from it then (NOTE: not copied here, on every recorded op)
+        self._node = weakref.ref(node)
         self.output_nr = output_nr            # set when the node saved its own output
         # a saved input's current grad_fn is reported, as PyTorch does; keep it reachable
         self.tensor = weakref.ref(tensor) if output_nr is None else None
@@ -178,9 +178,10 @@ class SavedTensor:
         if current == self.version:
             return
         error = RuntimeError(self.message(current))
-        if self.loc:
-            error.add_note(f"gradjit: the modified tensor was saved for {self.name} "
-                           f"by the op at {self.loc}")
+        node = self._node()
+        if node is not None and node.loc:
+            error.add_note(f"gradjit: the modified tensor was saved for {node.name()} "
+                           f"by the op at {node.loc}")
         raise error
 
     def _producer(self):

@@ -281,9 +281,7 @@ def on_op(name: str, saves, args, kwargs, result):
         return result
     cls = _PLAIN_CLASSES.get(name)
     if cls is None:
-        cls = node_class(node_name(name, args, kwargs), OpNode)
-        if name in _PLAIN_NAMES:
-            _PLAIN_CLASSES[name] = cls
+        cls = _overload_class(name, args, kwargs, replayed, result)
     needed = _needed_saves(name, saves, args) if saves else saves
     outs = _template_outputs(replayed, result)
     # (record.op_location, inline: the hooks run with the op's location set)
@@ -314,6 +312,31 @@ def _template_outputs(replayed, result) -> list | None:
 
 # op name -> node class, for names without overloads (on_op's node_name + node_class)
 _PLAIN_CLASSES: dict = {}
+# (op_memo Template, op name) -> node class, for the overloaded names (Sub, Pow, Clamp, Sum):
+# the overload depends only on which arguments are numbers, Tensors, dims or keywords,
+# which the Template's op-memo key fixes (two_layer_net's forward: 4 of its 6 ops)
+_TEMPLATE_CLASSES: dict = {}
+_TEMPLATE_CLASSES_LIMIT = 4096
+
+
+def _overload_class(name: str, args, kwargs, replayed, result) -> type:
+    """on_op's node class for an op whose name is not in _PLAIN_CLASSES (yet)."""
+    if replayed is None or replayed[1] is not result:
+        cls = node_class(node_name(name, args, kwargs), OpNode)
+        if name in _PLAIN_NAMES:
+            _PLAIN_CLASSES[name] = cls
+        return cls
+    key = (replayed[0], name)
+    cls = _TEMPLATE_CLASSES.get(key)
+    if cls is None:
+        cls = node_class(node_name(name, args, kwargs), OpNode)
+        if name in _PLAIN_NAMES:
+            _PLAIN_CLASSES[name] = cls
+        else:
+            if len(_TEMPLATE_CLASSES) >= _TEMPLATE_CLASSES_LIMIT:
+                _TEMPLATE_CLASSES.clear()
+            _TEMPLATE_CLASSES[key] = cls
+    return cls
 
 
 def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
