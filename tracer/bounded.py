@@ -24,13 +24,17 @@ import numpy as np
 
 from ir.interpret import eval_op
 from tracer import realize_plans
+from tracer.expr import _frozen_params
 
 MAX_OPS = 4096
 # data movement only: computed exactly by NumPy in the op-by-op tier
 MOVES = frozenset({"slice", "reshape", "transpose", "broadcast_in_dim", "concatenate", "pad"})
 MAX_NODES = 2000
-# reads computed op by op (ops: how many), backward passes run node by node
-STATS = {"reads": 0, "ops": 0, "backwards": 0}
+# reads computed op by op (ops: how many), backward passes run node by node; moves_shared:
+# data moves of leaves done once per read and shared (a bias broadcast every step)
+STATS = {"reads": 0, "ops": 0, "backwards": 0, "moves_shared": 0}
+SHARE_MOVES = True       # (tests switch it off to compare with every move done again)
+MOVES_KEPT = 64
 
 
 def too_large(pending: list) -> bool:
@@ -83,12 +87,12 @@ def compute_in_pieces(pending: list, run):
             uses[id(a)] = uses.get(id(a), 0) + 1
     keep = {id(e) for e in pending}
     mine = {id(e) for e in ops if e.data is None}
+    moved: dict = {}
     for e in ops:
         if e.data is not None:
             continue
         if e.op.prim.name in MOVES:
-            out = eval_op(e.op, [a.data for a in e.args])[e.op.results.index(e.value)]
-            out = np.ascontiguousarray(out)
+            out = _move(e, moved)
         else:
             out = realize_plans.compute([e], run)[0]
         out.flags.writeable = False
@@ -97,3 +101,32 @@ def compute_in_pieces(pending: list, run):
             uses[id(a)] -= 1
             if uses[id(a)] == 0 and id(a) in mine and not a.recorded and id(a) not in keep:
                 a.data = None
+
+
+def _move(e, moved: dict) -> np.ndarray:
+    """e's data move done by NumPy, contiguous. The same move of the same Exprs (each step
+    of a loop broadcasts the bias and transposes the weight of its Linear again) is done
+    once per read: an Expr's value does not change, and moved keeps the Exprs (so their
+    ids stay theirs) but not their arrays. moved holds the last MOVES_KEPT results (a
+    dict in order of use), so the per-step moves of a long loop do not pile up."""
+    op = e.op
+    nr = op.results.index(e.value)
+    key = None
+    if SHARE_MOVES:
+        frozen = getattr(op, "frozen", None)
+        if frozen is None:
+            frozen = _frozen_params(op.params)
+        if frozen is not None:
+            key = (op.prim, frozen, nr, e.value.type, tuple([id(a) for a in e.args]))
+            hit = moved.pop(key, None)
+            if hit is not None:
+                moved[key] = hit                    # the most recently used, again
+                STATS["moves_shared"] += 1
+                return hit[0]
+    out = eval_op(op, [a.data for a in e.args])[nr]
+    out = np.ascontiguousarray(out)
+    if key is not None:
+        moved[key] = (out, e.args)
+        if len(moved) > MOVES_KEPT:
+            del moved[next(iter(moved))]
+    return out

@@ -1,0 +1,63 @@
+"""The bounded tier's per-call savings on time_sequence_prediction's shape (two LSTMCells
+and a Linear stepped in Python), each checked against the path it bypasses (bitwise),
+with counters showing it was taken and the cases that must not take it."""
+import numpy as np
+import pytest
+
+import gradjit as gj
+from tests.examples.test_long_loops_speed import _assert_bitwise, _data, _lower_bounds, _run
+from tracer import bounded
+
+
+@pytest.fixture
+def low_bounds(monkeypatch):
+    _lower_bounds(monkeypatch, 16)
+
+
+@pytest.mark.parametrize("dtype", [gj.float32, gj.float64], ids=["f32", "f64"])
+def test_moves_of_earlier_values_are_shared_within_a_read(dtype, low_bounds, monkeypatch):
+    """Every step broadcasts the same biases and transposes the same weights: done once per
+    read. The slices of each step's gates (values computed in the read) are not shared."""
+    x, y = _data(5, 12)
+    before, ops = bounded.STATS["moves_shared"], bounded.STATS["ops"]
+    fast = _run(x, y, 4, dtype)
+    shared = bounded.STATS["moves_shared"] - before
+    # 2 cells x (2 broadcasts + 2 transposes) + the Linear's 2, for 11 of the 12 steps
+    assert shared >= 11 * 10
+    assert shared < bounded.STATS["ops"] - ops               # the rest done as before
+    with monkeypatch.context() as m:
+        m.setattr(bounded, "SHARE_MOVES", False)
+        before = bounded.STATS["moves_shared"]
+        slow = _run(x, y, 4, dtype)
+        assert bounded.STATS["moves_shared"] == before
+    _assert_bitwise(fast, slow)
+
+
+def test_a_shared_move_keys_on_the_array_and_the_move(low_bounds):
+    """Two weights of one shape, moved the same way, and one weight moved two ways, each
+    get their own result (against NumPy)."""
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    a, b = gj.tensor(w1), gj.tensor(w2)
+    acc = gj.zeros(4, 3, dtype=gj.float64)
+    expected = np.zeros((4, 3))
+    for step in range(12):                  # > the lowered bound: computed op by op
+        acc = acc + a.t() * step + b.t() + a.reshape(4, 3)
+        expected = expected + w1.T * step + w2.T + w1.reshape(4, 3)
+    before = bounded.STATS["moves_shared"]
+    np.testing.assert_array_equal(acc.numpy(), expected)
+    assert bounded.STATS["moves_shared"] - before >= 3 * 10
+
+
+def test_few_kept_moves_share_less_and_give_the_same_numbers(low_bounds, monkeypatch):
+    """moved keeps only the last MOVES_KEPT results: with one kept, the moves of a step
+    (different Exprs in turn) push each other out; the numbers stay the same."""
+    x, y = _data(4, 10, seed=2)
+    before = bounded.STATS["moves_shared"]
+    full = _run(x, y, 3)
+    many = bounded.STATS["moves_shared"] - before
+    monkeypatch.setattr(bounded, "MOVES_KEPT", 1)
+    before = bounded.STATS["moves_shared"]
+    few = _run(x, y, 3)
+    assert bounded.STATS["moves_shared"] - before < many // 2
+    _assert_bitwise(full, few)
