@@ -24,7 +24,7 @@ import numpy as np
 
 from ir.interpret import eval_op
 from tracer import realize_plans
-from tracer.expr import _frozen_params
+from tracer.expr import _frozen_params, build_function
 
 MAX_OPS = 4096
 # data movement only: computed exactly by NumPy in the op-by-op tier
@@ -35,6 +35,12 @@ MAX_NODES = 2000
 STATS = {"reads": 0, "ops": 0, "backwards": 0, "moves_shared": 0}
 SHARE_MOVES = True       # (tests switch it off to compare with every move done again)
 MOVES_KEPT = 64
+# one-op programs by op key (_one_op): ops computed by a kept program (hits), or that built
+# one (misses); the others go through realize_plans' walk
+ONE_OP_STATS = {"hits": 0, "misses": 0}
+ONE_OP_PROGRAMS = True   # (tests switch it off to compare with the walk)
+_ONE_OP: dict = {}
+_ONE_OP_LIMIT = 1024
 
 
 def too_large(pending: list) -> bool:
@@ -94,7 +100,7 @@ def compute_in_pieces(pending: list, run):
         if e.op.prim.name in MOVES:
             out = _move(e, moved)
         else:
-            out = realize_plans.compute([e], run)[0]
+            out = _one_op(e, run)
         out.flags.writeable = False
         e.data = out
         for a in e.args:
@@ -130,3 +136,42 @@ def _move(e, moved: dict) -> np.ndarray:
         if len(moved) > MOVES_KEPT:
             del moved[next(iter(moved))]
     return out
+
+
+def _one_op(e, run) -> np.ndarray:
+    """e's value (its arguments computed) by the program kept for its op's key: what
+    realize_plans' walk keys for a one-op graph (the primitive, its frozen params, the
+    types, which arguments are the same Expr), taken without the walk. The program is the
+    one build_function cuts for it the first time, run on this op's arrays; an op with
+    several results or regions, params that are not plain, or an argument without data
+    takes the walk."""
+    op = e.op
+    frozen = getattr(op, "frozen", None)
+    if frozen is None:
+        frozen = _frozen_params(op.params)
+    args = e.args
+    if not ONE_OP_PROGRAMS or frozen is None or len(op.results) != 1 or op.regions:
+        return realize_plans.compute([e], run)[0]
+    ids: dict = {}
+    types, pattern = [], []
+    for a in args:
+        if a.data is None:
+            return realize_plans.compute([e], run)[0]
+        pattern.append(ids.setdefault(id(a), len(ids)))
+        types.append(a.value.type)
+    key = (op.prim, frozen, e.value.type, tuple(types), tuple(pattern))
+    plan = _ONE_OP.get(key)
+    if plan is None:
+        ONE_OP_STATS["misses"] += 1
+        fn, captures = build_function("realize", [], [e])
+        where = {id(a): i for i, a in reversed(list(enumerate(args)))}
+        positions = [where.get(id(c)) for c in captures]
+        if any(p is None for p in positions):       # (it captured something else)
+            return run(fn, [c.data for c in captures])[0]
+        if len(_ONE_OP) >= _ONE_OP_LIMIT:
+            _ONE_OP.clear()
+        plan = _ONE_OP[key] = (fn, positions)
+    else:
+        ONE_OP_STATS["hits"] += 1
+    fn, positions = plan
+    return run(fn, [args[i].data for i in positions])[0]

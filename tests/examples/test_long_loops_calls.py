@@ -6,7 +6,7 @@ import pytest
 
 import gradjit as gj
 from tests.examples.test_long_loops_speed import _assert_bitwise, _data, _lower_bounds, _run
-from tracer import bounded
+from tracer import bounded, realize_plans
 
 
 @pytest.fixture
@@ -61,3 +61,54 @@ def test_few_kept_moves_share_less_and_give_the_same_numbers(low_bounds, monkeyp
     few = _run(x, y, 3)
     assert bounded.STATS["moves_shared"] - before < many // 2
     _assert_bitwise(full, few)
+
+
+@pytest.mark.parametrize("dtype", [gj.float32, gj.float64], ids=["f32", "f64"])
+def test_ops_run_the_program_kept_for_their_op_key(dtype, low_bounds, monkeypatch):
+    """The ops of a read in pieces run a program kept per op key instead of keying a walk
+    of each: bitwise the walk's numbers, and a second closure builds no program."""
+    x, y = _data(5, 12, seed=6)
+    before = dict(bounded.ONE_OP_STATS)
+    fast = _run(x, y, 4, dtype)
+    assert bounded.ONE_OP_STATS["hits"] - before["hits"] > 10 * 20
+    misses = bounded.ONE_OP_STATS["misses"]
+    again = _run(x, y, 4, dtype)
+    assert bounded.ONE_OP_STATS["misses"] == misses
+    with monkeypatch.context() as m:
+        m.setattr(bounded, "ONE_OP_PROGRAMS", False)
+        hits = bounded.ONE_OP_STATS["hits"]
+        slow = _run(x, y, 4, dtype)
+        assert bounded.ONE_OP_STATS["hits"] == hits
+    _assert_bitwise(fast, slow)
+    _assert_bitwise(fast, again)
+
+
+def _spy_walks(monkeypatch) -> list:
+    """The primitives of the ops that took realize_plans' walk."""
+    walked = []
+    compute = realize_plans.compute
+
+    def spy(pending, run):
+        walked.extend(e.op.prim.name for e in pending)
+        return compute(pending, run)
+    monkeypatch.setattr(realize_plans, "compute", spy)
+    return walked
+
+
+def test_repeated_operands_and_several_results_key_apart_or_take_the_walk(low_bounds,
+                                                                          monkeypatch):
+    """`a * a` and `a * b` of one type get programs of their own; sort (two results) takes
+    the walk. Against NumPy, one elementwise op at a time (exact)."""
+    walked = _spy_walks(monkeypatch)
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    a, b = gj.tensor(a0), gj.tensor(b0)
+    acc, expected = gj.zeros(2, 5, dtype=gj.float64), np.zeros((2, 5))
+    for _ in range(6):
+        s, _ = gj.sort(acc, 1)
+        acc = s * s + acc * b + a
+        expected = np.sort(expected, 1) ** 2 + expected * b0 + a0
+    hits = bounded.ONE_OP_STATS["hits"]
+    np.testing.assert_array_equal(acc.numpy(), expected)
+    assert bounded.ONE_OP_STATS["hits"] - hits >= 5 * 3
+    assert walked == ["sort"] * 6
