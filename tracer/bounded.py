@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.interpret import eval_op
+from runtime.config import plain_native
 from tracer import realize_plans
 from tracer.expr import _frozen_params, build_function
 
@@ -170,8 +171,19 @@ def _one_op(e, run) -> np.ndarray:
             return run(fn, [c.data for c in captures])[0]
         if len(_ONE_OP) >= _ONE_OP_LIMIT:
             _ONE_OP.clear()
-        plan = _ONE_OP[key] = (fn, positions)
+        plan = _ONE_OP[key] = (fn, positions, direct_call(fn, run))
     else:
         ONE_OP_STATS["hits"] += 1
-    fn, positions = plan
-    return run(fn, [args[i].data for i in positions])[0]
+    fn, positions, exe = plan
+    arrays = [args[i].data for i in positions]
+    if exe is not None and plain_native():
+        return exe(*arrays)[0]
+    return run(fn, arrays)[0]
+
+
+def direct_call(fn, run):
+    """The Executable that run (tensor.run_function) calls for fn, kept by a caller that
+    runs fn many times (its argument checks stay; the two lookups before are saved), or
+    None (another run, other settings: the caller calls run)."""
+    from tracer import tensor                 # (tensor imports this module)
+    return tensor.executable_of(fn) if run is tensor.run_function else None

@@ -112,3 +112,31 @@ def test_repeated_operands_and_several_results_key_apart_or_take_the_walk(low_bo
     np.testing.assert_array_equal(acc.numpy(), expected)
     assert bounded.ONE_OP_STATS["hits"] - hits >= 5 * 3
     assert walked == ["sort"] * 6
+
+
+def test_kept_programs_are_called_straight_unless_the_settings_ask_for_more(
+        low_bounds, monkeypatch, gradjit_env):
+    """Kept one-op and node programs call their Executable without run_function's lookups;
+    with GRADJIT_LOG=1 (not plain native code) every call goes through run_function again,
+    with the same numbers."""
+    from tracer import tensor
+    from tracer.autograd import by_node
+    calls = []
+
+    def counting(fn, arrays):
+        calls.append(fn)
+        return real(fn, arrays)
+    real = tensor.run_function
+    monkeypatch.setattr(tensor, "run_function", counting)
+    monkeypatch.setattr(by_node, "run_function", counting)
+    x, y = _data(4, 12, seed=7)
+    _run(x, y, 3)                              # keeps the programs
+    del calls[:]
+    straight = _run(x, y, 3)
+    few = len(calls)
+    gradjit_env("GRADJIT_LOG", "1")
+    del calls[:]
+    logged = _run(x, y, 3)
+    assert few <= 2                            # (the loss's own read, the seed)
+    assert len(calls) > few + 10 * 30          # the ops and nodes of 10 steps at least
+    _assert_bitwise(straight, logged)
