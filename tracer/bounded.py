@@ -32,7 +32,7 @@ MAX_OPS = 4096
 MOVES = frozenset({"slice", "reshape", "transpose", "broadcast_in_dim", "concatenate", "pad"})
 MAX_NODES = 2000
 # reads computed op by op (ops: how many), backward passes run node by node; moves_shared:
-# data moves of leaves done once per read and shared (a bias broadcast every step)
+# data moves that reused the result of the same move earlier in the read (_move)
 STATS = {"reads": 0, "ops": 0, "backwards": 0, "moves_shared": 0}
 SHARE_MOVES = True       # (tests switch it off to compare with every move done again)
 MOVES_KEPT = 64

@@ -3,6 +3,8 @@ and a Linear stepped in Python), each checked against the path it bypasses (bitw
 with counters showing it was taken and the cases that must not take it."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradjit as gj
 from tests.examples.test_long_loops_speed import _assert_bitwise, _data, _lower_bounds, _run
@@ -140,3 +142,23 @@ def test_kept_programs_are_called_straight_unless_the_settings_ask_for_more(
     assert few <= 2                            # (the loss's own read, the seed)
     assert len(calls) > few + 10 * 30          # the ops and nodes of 10 steps at least
     _assert_bitwise(straight, logged)
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(1, 4), steps=st.integers(2, 6), hidden=st.integers(1, 4),
+       f64=st.booleans())
+def test_the_per_call_savings_equal_the_general_path_for_any_shape(n, steps, hidden, f64):
+    """All three savings on, against all off (moves done again, the walk per op, calls
+    through run_function), bitwise."""
+    from tracer.autograd import by_node
+    x, y = _data(n, steps, seed=steps + 10)
+    dtype = gj.float64 if f64 else gj.float32
+    with pytest.MonkeyPatch.context() as m:
+        _lower_bounds(m, 4)
+        fast = _run(x, y, hidden, dtype)
+        m.setattr(bounded, "SHARE_MOVES", False)
+        m.setattr(bounded, "ONE_OP_PROGRAMS", False)
+        m.setattr(bounded, "plain_native", lambda: False)
+        m.setattr(by_node, "plain_native", lambda: False)
+        slow = _run(x, y, hidden, dtype)
+    _assert_bitwise(fast, slow)
