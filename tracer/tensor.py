@@ -483,6 +483,18 @@ def run_function(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
     return exe(*arrays)
 
 
+def executable_of(fn):
+    """The Executable run_function calls straight for fn, or None when it would do more
+    (settings other than plain native code, input slices to lift). A caller that keeps
+    it calls it only while pipeline.plain_native() holds (the settings can change)."""
+    if not pipeline.plain_native() or lift_input_slices(fn, [])[0] is not fn:
+        return None
+    exe = _EXECUTABLES.get(fn)
+    if exe is None:
+        exe = _EXECUTABLES[fn] = pipeline.compile_function(fn)
+    return exe
+
+
 def tensor_from_array(array, dtype: str | None = None) -> Tensor:
     """A realised Tensor holding a copy of array (optionally converted to an IR dtype)."""
     arr = np.array(array, copy=True)

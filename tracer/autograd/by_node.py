@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime import log, logging_enabled
+from runtime.config import plain_native
 from tracer import bounded
 from tracer.autograd import node_plans
 from tracer.autograd.emitter import Emitter
@@ -93,7 +94,8 @@ def propagate(run, targets: list) -> set:
             node_plans.STATS["emitted"] += 1
             made = node_plans.make(node, ct_exprs, em, pairs, results)
             if made is not None:
-                node_plans.store(key, fn, *made)
+                exe = bounded.direct_call(fn, run_function) if fn is not None else None
+                node_plans.store(key, fn, *made, exe)
         if fn is not None:
             arrays = run_function(fn, [c.data for c in em.captures])
             given.update((id(g), a) for g, a in zip(results, arrays))
@@ -113,7 +115,10 @@ def _run_plan(node, plan, out: list, cts: dict):
     """A node's VJP by its kept plan (node_plans.py): its program on this node's arrays."""
     inputs = node.input_exprs
     params = [out[i] if kind == "ct" else inputs[i].data for kind, i in plan.sources]
-    results = run_function(plan.fn, params) if plan.fn is not None else ()
+    if plan.exe is not None and plain_native():
+        results = plan.exe(*params)
+    else:
+        results = run_function(plan.fn, params) if plan.fn is not None else ()
     edges = node.edges
     for nr, (kind, k) in plan.edges:
         _add(cts, edges[nr], params[k] if kind == "param" else results[k])

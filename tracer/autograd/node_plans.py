@@ -29,12 +29,13 @@ _PLANS_LIMIT = 1024
 
 
 class Plan:
-    __slots__ = ("fn", "sources", "edges")
+    __slots__ = ("fn", "sources", "edges", "exe")
 
-    def __init__(self, fn, sources: list, edges: list):
+    def __init__(self, fn, sources: list, edges: list, exe=None):
         self.fn = fn              # the VJP program, or None when it computes nothing
         self.sources = sources    # per parameter: ("ct", output nr) or ("in", input nr)
         self.edges = edges        # (edge nr, ("param", k) or ("result", k))
+        self.exe = exe            # fn's Executable, called straight (bounded.direct_call)
 
 
 def key_of(node, out: list, wanted: list):
@@ -58,10 +59,10 @@ def lookup(key):
     return _PLANS.get(key)
 
 
-def store(key, fn, sources: list, edges: list):
+def store(key, fn, sources: list, edges: list, exe=None):
     if len(_PLANS) >= _PLANS_LIMIT:
         _PLANS.clear()
-    _PLANS[key] = Plan(fn, sources, edges)
+    _PLANS[key] = Plan(fn, sources, edges, exe)
 
 
 def make(node, ct_exprs: dict, em, pairs: list, results: list):
