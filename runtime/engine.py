@@ -34,7 +34,7 @@ import weakref
 
 import llvmlite.binding as llvm
 
-from runtime import config, phases
+from runtime import config, llvm_split, phases
 
 LLVM_LOCK = threading.RLock()
 _ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
@@ -162,8 +162,12 @@ class Engine:
             mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
+            cut = llvm_split.plan(texts[0], symbols[0]) if self._may_split(texts) else None
             with phases.phase("llvm passes"):
                 self.optimize(mod, speed_level)
+            if cut is not None and llvm_split.usable_after_optimisation(cut, mod):
+                return self._compile_split(mod, cut, symbols, speed_level)
+            llvm_split.counts["whole"] += 1
             jit = self._new_jit(speed_level)
             jit.mcjit.add_module(mod)
             with phases.phase("machine code"):
@@ -171,6 +175,31 @@ class Engine:
             addresses = self._define(jit, symbols)
             jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
             return addresses
+
+    @staticmethod
+    def _may_split(texts: list) -> bool:
+        return llvm_split.ENABLED and len(texts) == 1 and llvm_split.idle_core()
+
+    def _compile_split(self, mod, cut, symbols: list, speed_level: int) -> list:
+        """compile's machine code on two threads (runtime/llvm_split.py), JIT-linked into one
+        MCJIT; the objects go to the disk cache's hook as MCJIT's own would."""
+        llvm_split.counts["split"] += 1
+        machines[codegen_level(speed_level)] += 1
+        with phases.phase("machine code"):
+            try:
+                sides = llvm_split.emit_split(mod, cut, [self._machine(speed_level),
+                                                         self._machine(speed_level)])
+            except RuntimeError as e:
+                raise CompileError(f"LLVM could not make machine code for kernel "
+                                   f"'{symbols[0]}':\n{e}") from None
+        jit = self._new_jit(link_only=True, count=False)
+        for obj, _side_module in sides:
+            jit.mcjit.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        jit.mcjit.finalize_object()
+        if self.object_cache is not None:
+            for obj, side_module in sides:
+                self.object_cache[0](side_module, obj)
+        return self._define(jit, symbols)
 
     def load_objects(self, objects: list, symbols: list) -> list:
         """Object code (from the disk cache) JIT-linked; the symbols' addresses (0 when one is
@@ -210,11 +239,12 @@ class Engine:
         with self.lock:
             return len({id(j) for j in self._jits.values()})
 
-    def _new_jit(self, level: int = 3, link_only: bool = False) -> "_Jit":
+    def _new_jit(self, level: int = 3, link_only: bool = False, count: bool = True) -> "_Jit":
         """A new MCJIT. One that only links object code gets a machine at level 0: an MCJIT
-        compiles its (empty) first module when finalised, ~1 ms at level 2 or 3, ~0.35 at 0."""
+        compiles its (empty) first module when finalised, ~1 ms at level 2 or 3, ~0.35 at 0.
+        count=False: not counted as a disk-cache link (a split compile's objects)."""
         if link_only:
-            links[0] += 1
+            links[0] += count
             machine = self.target.create_target_machine(cpu=self.cpu, features=self.features,
                                                         opt=0)
         else:
