@@ -117,14 +117,21 @@ class Engine:
             raise CompileError(f"LLVM verification failed for kernel '{name}':\n{e}") from None
         return mod
 
-    def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3) -> llvm.ModuleRef:
-        """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place."""
+    def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3,
+                 own_context: bool = False) -> llvm.ModuleRef:
+        """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place.
+        own_context: mod is in a context no other thread uses, so the pipeline runs outside
+        llvmlite's global lock (llvm_split's helper thread compiles meanwhile)."""
         pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
         pto.loop_unrolling = False
         pb = llvm.create_pass_builder(self.target_machine, pto)
-        pb.getModulePassManager().run(mod, pb)
+        pm = pb.getModulePassManager()
+        if own_context:
+            llvm_split.run_passes_unlocked(pm, mod, pb)
+        else:
+            pm.run(mod, pb)
         return mod
 
     def optimized_text(self, llvm_ir: str, name: str = "kernel", speed_level: int = 3) -> str:
@@ -162,19 +169,27 @@ class Engine:
             mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
-            cut = llvm_split.plan(texts[0], symbols[0]) if self._may_split(texts) else None
-            with phases.phase("llvm passes"):
-                self.optimize(mod, speed_level)
-            if cut is not None and llvm_split.usable_after_optimisation(cut, mod):
-                return self._compile_split(mod, cut, symbols, speed_level)
-            llvm_split.counts["whole"] += 1
-            jit = self._new_jit(speed_level)
-            jit.mcjit.add_module(mod)
-            with phases.phase("machine code"):
-                jit.mcjit.finalize_object()
-            addresses = self._define(jit, symbols)
-            jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
-            return addresses
+            parallel = self._may_split(texts)
+            cut = llvm_split.plan(texts[0], symbols[0]) if parallel else None
+            # NOTE: the runtime code the program will need next (pool, trampolines) is
+            # compiled on a helper thread meanwhile; joined before LLVM_LOCK is released
+            helper = llvm_split.start_helper(texts[0]) if parallel else None
+            try:
+                with phases.phase("llvm passes"):
+                    self.optimize(mod, speed_level, own_context=True)
+                if cut is not None and llvm_split.usable_after_optimisation(cut, mod):
+                    return self._compile_split(mod, cut, symbols, speed_level)
+                llvm_split.counts["whole"] += 1
+                jit = self._new_jit(speed_level)
+                jit.mcjit.add_module(mod)
+                with phases.phase("machine code"):
+                    jit.mcjit.finalize_object()
+                addresses = self._define(jit, symbols)
+                jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
+                return addresses
+            finally:
+                if helper is not None:
+                    helper.join()
 
     @staticmethod
     def _may_split(texts: list) -> bool:

@@ -41,7 +41,7 @@ from llvmlite.binding import ffi
 
 MIN_SIDE_LINES = 400     # below this a side's machine code is ~ms: copying costs about as much
 ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
-counts = {"split": 0, "whole": 0}   # compiles made each way (tests read them)
+counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0}   # tests read them
 
 _DEFINE = re.compile(r'^define [^@]*@"?([^"(]+)"?\(')
 _REFERENCE = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
@@ -207,3 +207,40 @@ def emit_split(mod, p: Plan, machines) -> list:
     if failure:
         raise failure[0]
     return [a, result[0]]
+
+
+def run_passes_unlocked(pm, mod, pb):
+    """pm.run(mod, pb) outside llvmlite's lock (mod's context is the caller's alone)."""
+    _raw("LLVMPY_RunNewModulePassManager")(pm, mod, pb)
+
+
+def helper_jobs(text: str) -> list:
+    """The runtime code a new program's first call will build, to build it meanwhile: the
+    call trampolines (every program), the thread pool (a kernel with gj.parallel_for, when
+    kernels run on more than one thread). Each job skips work already done or under way."""
+    from runtime import executable, pool, threads, trampoline
+    jobs = [lambda: trampoline.prefetch(executable.TUPLE_ITEMS)]
+    if "gj.parallel_for" in text and threads.num_threads() > 1:
+        jobs.append(pool.prefetch)
+    return jobs
+
+
+def start_helper(text: str):
+    """A started thread running helper_jobs(text), or None when there is nothing to do. A
+    job's error is dropped here: the first call builds the code again on its own thread,
+    where the error is raised or logged as without the helper."""
+    from runtime import pool, trampoline
+    if trampoline.ready() and ("gj.parallel_for" not in text or pool.ready()):
+        return None
+    jobs = helper_jobs(text)
+
+    def run():
+        for job in jobs:
+            try:
+                job()
+            except Exception:        # rebuilt (and reported) by the caller's first call
+                counts["helper_errors"] += 1
+    helper = threading.Thread(target=run, name="gradjit-llvm-helper", daemon=True)
+    helper.start()
+    counts["helper"] += 1
+    return helper

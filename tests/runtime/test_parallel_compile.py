@@ -352,3 +352,103 @@ def test_split_compile_is_stored_and_loads(split, tmp_path):
         _same_bits(first, again)
     finally:
         config.set_value("GRADJIT_CACHE_DIR", None)
+
+
+# ---- the helper thread: pool and trampolines built while the kernel compiles ----------------
+
+_FRESH = r"""
+import json, sys, threading
+import numpy as np
+from runtime import llvm_split, pool, trampoline
+llvm_split.idle_core = lambda: True
+llvm_split.MIN_SIDE_LINES = 0
+import gradjit as gj
+import runtime
+from runtime import engine
+from tests.runtime.test_parallel_compile import _gmm, _gmm_args, _lstm, _lstm_args, _run
+
+def chain(x, w):
+    return gj.sum(gj.tanh(x * w) ** 2)
+
+x = np.linspace(-1, 1, 1 << 16, dtype=np.float32)
+mode = sys.argv[1]
+out = {}
+if mode == "helper":
+    assert not pool.ready() and not trampoline.ready()
+    fn = gj.make_ir(gj.value_and_grad(chain, argnums=(0, 1)))(x, x)
+    runtime.compile(fn)                                 # compiled, not called
+    out = {"helper": llvm_split.counts["helper"], "pool": pool.ready(),
+           "trampoline": trampoline.ready(), "errors": llvm_split.counts["helper_errors"]}
+elif mode == "helper_error":
+    def broken(lock=None):
+        raise RuntimeError("pool compile failed: injected")
+    pool._compile = broken
+    fn = gj.make_ir(gj.value_and_grad(chain, argnums=(0, 1)))(x, x)
+    runtime.compile(fn)
+    out["errors"] = llvm_split.counts["helper_errors"]
+    out["pool"] = pool.ready()
+    try:
+        _run(chain, [x, x], (0, 1))
+        out["raised"] = None
+    except RuntimeError as e:
+        out["raised"] = str(e)
+    out["thread"] = threading.current_thread() is threading.main_thread()
+elif mode == "threads":
+    jobs = {"gmm": (_gmm, _gmm_args(), (0, 1, 2)), "lstm": (_lstm, _lstm_args(), (0, 1, 2, 3)),
+            "chain": (chain, [x, x], (0, 1))}
+    got, errors = {}, []
+    start = threading.Barrier(len(jobs))
+    def work(name):
+        try:
+            start.wait()
+            got[name] = _run(*jobs[name])
+        except BaseException as e:
+            errors.append(repr(e))
+    ts = [threading.Thread(target=work, args=(n,)) for n in jobs]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    out["alive"] = sum(t.is_alive() for t in ts)
+    out["errors"] = errors
+    out["split"] = llvm_split.counts["split"]
+    llvm_split.ENABLED = False
+    runtime.clear_cache()
+    engine.fresh_execution_engine()
+    out["same"] = all(a.tobytes() == b.tobytes() for n in jobs
+                      for a, b in zip(got[n], _run(*jobs[n]), strict=True))
+print(json.dumps(out))
+"""
+
+
+def _fresh(mode: str, tmp_path) -> dict:
+    """Runs _FRESH in a new process with an empty disk cache (nothing built yet)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, GRADJIT_CACHE_DIR=str(tmp_path / "objects"),
+               GRADJIT_SECRET_FILE=str(tmp_path / "secret"), GRADJIT_NUM_THREADS="2")
+    env.pop("GRADJIT_DISK_CACHE", None)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", _FRESH, mode], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_helper_builds_pool_and_trampolines_during_the_compile(tmp_path):
+    out = _fresh("helper", tmp_path)
+    assert out == {"helper": 1, "pool": True, "trampoline": True, "errors": 0}
+
+
+def test_helper_error_is_raised_by_the_first_call_on_the_callers_thread(tmp_path):
+    out = _fresh("helper_error", tmp_path)
+    assert out["errors"] == 1 and out["pool"] is False
+    assert out["raised"] is not None and "injected" in out["raised"] and out["thread"]
+
+
+def test_three_user_threads_compile_at_once_in_a_fresh_process(tmp_path):
+    out = _fresh("threads", tmp_path)
+    assert out["alive"] == 0, "deadlock"
+    assert out["errors"] == [] and out["split"] >= 2 and out["same"]
