@@ -189,7 +189,7 @@ class Engine:
                 return addresses
             finally:
                 if helper is not None:
-                    helper.join()
+                    llvm_split.join(helper)
 
     @staticmethod
     def _may_split(texts: list) -> bool:

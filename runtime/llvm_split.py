@@ -210,10 +210,24 @@ def emit_split(mod, p: Plan, machines) -> list:
     try:
         a = _side(mod, p, "a", machines[0])
     finally:
-        worker.join()
+        join(worker)
     if failure:
         raise failure[0]
     return [a, result[0]]
+
+
+def join(thread: threading.Thread):
+    """Waits for thread to end even if a KeyboardInterrupt arrives meanwhile (raised after):
+    LLVM_LOCK must not be released while the thread is still in LLVM."""
+    interrupted = None
+    while True:
+        try:
+            thread.join()
+            break
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
 
 
 def run_passes_unlocked(pm, mod, pb):

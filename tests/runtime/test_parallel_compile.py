@@ -452,3 +452,22 @@ def test_three_user_threads_compile_at_once_in_a_fresh_process(tmp_path):
     out = _fresh("threads", tmp_path)
     assert out["alive"] == 0, "deadlock"
     assert out["errors"] == [] and out["split"] >= 2 and out["same"]
+
+
+def test_join_waits_through_a_keyboard_interrupt():
+    """A Ctrl-C while the compiling thread waits must not release LLVM_LOCK early."""
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, daemon=True)
+    worker.start()
+    calls = []
+
+    class Interrupting:
+        def join(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            release.set()
+            worker.join()
+    with pytest.raises(KeyboardInterrupt):
+        llvm_split.join(Interrupting())
+    assert len(calls) == 2 and not worker.is_alive()
