@@ -23,6 +23,8 @@ raises TargetError: an instruction the host lacks would kill the process with SI
 
 Every call gradjit makes into LLVM holds LLVM_LOCK; runtime.threads takes it around
 os.fork(), so a child never inherits LLVM (or llvmlite's own lock) in the middle of a compile.
+A compile's second thread and helper (runtime/llvm_split.py, when a core is idle) run while
+the compiling thread holds it for them, and are joined before it is released.
 """
 from __future__ import annotations
 
