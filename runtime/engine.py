@@ -23,6 +23,8 @@ raises TargetError: an instruction the host lacks would kill the process with SI
 
 Every call gradjit makes into LLVM holds LLVM_LOCK; runtime.threads takes it around
 os.fork(), so a child never inherits LLVM (or llvmlite's own lock) in the middle of a compile.
+A compile's second thread and helper (runtime/llvm_split.py, when a core is idle) run while
+the compiling thread holds it for them, and are joined before it is released.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import weakref
 
 import llvmlite.binding as llvm
 
-from runtime import config, phases
+from runtime import config, llvm_split, phases
 
 LLVM_LOCK = threading.RLock()
 _ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
@@ -117,14 +119,21 @@ class Engine:
             raise CompileError(f"LLVM verification failed for kernel '{name}':\n{e}") from None
         return mod
 
-    def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3) -> llvm.ModuleRef:
-        """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place."""
+    def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3,
+                 own_context: bool = False) -> llvm.ModuleRef:
+        """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place.
+        own_context: mod is in a context no other thread uses, so the pipeline runs outside
+        llvmlite's global lock (llvm_split's helper thread compiles meanwhile)."""
         pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
         pto.loop_unrolling = False
         pb = llvm.create_pass_builder(self.target_machine, pto)
-        pb.getModulePassManager().run(mod, pb)
+        pm = pb.getModulePassManager()
+        if own_context:
+            llvm_split.run_passes_unlocked(pm, mod, pb)
+        else:
+            pm.run(mod, pb)
         return mod
 
     def optimized_text(self, llvm_ir: str, name: str = "kernel", speed_level: int = 3) -> str:
@@ -162,15 +171,52 @@ class Engine:
             mod = self.parse(texts[0], name, context)
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
-            with phases.phase("llvm passes"):
-                self.optimize(mod, speed_level)
-            jit = self._new_jit(speed_level)
-            jit.mcjit.add_module(mod)
-            with phases.phase("machine code"):
-                jit.mcjit.finalize_object()
-            addresses = self._define(jit, symbols)
-            jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
-            return addresses
+            parallel = self._may_split(texts)
+            cut = llvm_split.plan(texts[0], symbols[0]) if parallel else None
+            # NOTE: the runtime code the program will need next (pool, trampolines) is
+            # compiled on a helper thread meanwhile; joined before LLVM_LOCK is released
+            helper = llvm_split.start_helper(texts[0]) if parallel else None
+            try:
+                with phases.phase("llvm passes"):
+                    self.optimize(mod, speed_level, own_context=True)
+                if cut is not None and llvm_split.usable_after_optimisation(cut, mod):
+                    return self._compile_split(mod, cut, symbols, speed_level)
+                llvm_split.counts["whole"] += 1
+                jit = self._new_jit(speed_level)
+                jit.mcjit.add_module(mod)
+                with phases.phase("machine code"):
+                    jit.mcjit.finalize_object()
+                addresses = self._define(jit, symbols)
+                jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
+                return addresses
+            finally:
+                if helper is not None:
+                    llvm_split.join(helper)
+
+    @staticmethod
+    def _may_split(texts: list) -> bool:
+        return llvm_split.ENABLED and len(texts) == 1 and llvm_split.idle_core()
+
+    def _compile_split(self, mod, cut, symbols: list, speed_level: int) -> list:
+        """compile's machine code on two threads (runtime/llvm_split.py), JIT-linked into one
+        MCJIT; the objects go to the disk cache's hook as MCJIT's own would."""
+        llvm_split.counts["split"] += 1
+        machines[codegen_level(speed_level)] += 1
+        with phases.phase("machine code"):
+            try:
+                sides = llvm_split.emit_split(mod, cut, [self._machine(speed_level),
+                                                         self._machine(speed_level)])
+            except RuntimeError as e:
+                raise CompileError(f"LLVM could not make machine code for kernel "
+                                   f"'{symbols[0]}':\n{e}") from None
+        jit = self._new_jit(link_only=True, count=False)
+        for obj, _side_module in sides:
+            jit.mcjit.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        jit.mcjit.finalize_object()
+        if self.object_cache is not None:
+            for obj, side_module in sides:
+                self.object_cache[0](side_module, obj)
+        return self._define(jit, symbols)
 
     def load_objects(self, objects: list, symbols: list) -> list:
         """Object code (from the disk cache) JIT-linked; the symbols' addresses (0 when one is
@@ -210,11 +256,12 @@ class Engine:
         with self.lock:
             return len({id(j) for j in self._jits.values()})
 
-    def _new_jit(self, level: int = 3, link_only: bool = False) -> "_Jit":
+    def _new_jit(self, level: int = 3, link_only: bool = False, count: bool = True) -> "_Jit":
         """A new MCJIT. One that only links object code gets a machine at level 0: an MCJIT
-        compiles its (empty) first module when finalised, ~1 ms at level 2 or 3, ~0.35 at 0."""
+        compiles its (empty) first module when finalised, ~1 ms at level 2 or 3, ~0.35 at 0.
+        count=False: not counted as a disk-cache link (a split compile's objects)."""
         if link_only:
-            links[0] += 1
+            links[0] += count
             machine = self.target.create_target_machine(cpu=self.cpu, features=self.features,
                                                         opt=0)
         else:

@@ -14,6 +14,7 @@ LLVM JIT of its own that is never freed (runtime.engine's shared engine is repla
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -45,7 +46,7 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _compile() -> dict | None:
+def _compile(lock=LLVM_LOCK) -> dict | None:
     """The pool's code, JIT-linked from its object code in the disk cache, else compiled
     (then stored there): code generation took ~15-30 ms of the first multi-threaded call of
     every process. No O3 pipeline: the IR is hand-written SSA with nothing to optimise, and
@@ -58,7 +59,7 @@ def _compile() -> dict | None:
     if text is None or os.name != "posix":
         _unavailable = True
         return None
-    with LLVM_LOCK:
+    with lock:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_triple(triple)
@@ -101,6 +102,26 @@ def run_address(threads: int) -> int:
                 return 0
         _functions["gj_pool_start"](want)
         return _functions["gj_pool_run"].address
+
+
+def ready() -> bool:
+    """Whether the pool's code is compiled (or there is none on this platform)."""
+    return _functions is not None or _unavailable
+
+
+def prefetch():
+    """Compiles the pool's code (no workers started) on runtime.llvm_split's helper thread,
+    while the thread that started it holds LLVM_LOCK for it (so it is not taken here: that
+    thread waits for this one). Skipped when another thread is compiling it (taking _lock
+    could wait on that thread, which waits on LLVM_LOCK)."""
+    global _functions
+    if ready() or not _lock.acquire(blocking=False):
+        return
+    try:
+        if _functions is None and not _unavailable:
+            _functions = _compile(lock=contextlib.nullcontext())
+    finally:
+        _lock.release()
 
 
 def stats() -> dict:

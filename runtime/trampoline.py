@@ -173,6 +173,24 @@ def addresses(tuple_items: int) -> tuple[int, int] | None:
     return _state["addresses"]
 
 
+def ready() -> bool:
+    """Whether the trampolines were built (or found unavailable)."""
+    return _state["addresses"] is not None or _state["failed"]
+
+
+def prefetch(tuple_items: int):
+    """addresses() on runtime.llvm_split's helper thread, while the thread that started it
+    holds LLVM_LOCK for it (not taken here: that thread waits for this one). Skipped when
+    another thread is building them; an error is left for addresses() to meet and log."""
+    if ready() or not _lock.acquire(blocking=False):
+        return
+    try:
+        if not ready():
+            _state["jit"], _state["addresses"] = _link(module_text(tuple_items))
+    finally:
+        _lock.release()
+
+
 def _link(text: str):
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()

@@ -1,0 +1,267 @@
+"""Machine code for one optimised program module on two threads (a cold compile's wall time).
+
+A program's module is its entry, the glue body (`optnone`) and one `noinline` function per
+kernel (`<entry>.body.sN`, with its tasks, scan bodies and small shared helpers). Machine
+code is made function by function, so the optimised module can be cut between kernels:
+
+- side A is the optimised module itself: the entry, the body and some kernels; side B is a
+  copy read from its bitcode into another LLVM context: the other kernels, made external
+  there. In each, the other side's functions become `available_externally` (LLVM's code
+  generator skips those; calls to them become references to the symbol) and `optnone`
+  (its IR passes skip them too); helpers reached from both sides are emitted on both;
+- each side's object comes from the target machine settings MCJIT would use (its objects
+  and `emit_object`'s are byte-identical), and both are JIT-linked into the program's one
+  MCJIT, where A's calls find B's kernels.
+
+Side A's machine code, glue included, is byte for byte the whole-module compile's (tests
+compare the disassembly, label numbers normalised). Side B's copy loses the in-memory
+use-list order (bitcode does not keep it; a text round trip renumbers values as well), and
+the code generator walks uses in places: on the benchmark programs one function per program
+had an integer instruction scheduled one slot apart, the same instructions otherwise. The
+results are bitwise the same (tests), so the disk cache's key is unchanged. The cut is
+planned on the module text codegen produced (its call graph, sizes as line counts) and
+refused (None: one module as before) when a function appears after optimisation that the
+plan does not know (LLVM's function specialisation, say), when there are fewer than two
+movable kernels, or a side would be too small to pay for the copy.
+
+llvmlite holds one global lock around every call into LLVM; the two heavy calls per side
+(reading bitcode, emitting the object) go around it through the ctypes function it wraps,
+which releases the GIL: LLVM is thread-safe for work in separate contexts with separate
+target machines. Everything else stays under the lock. runtime.engine.LLVM_LOCK is held by
+the calling thread for the whole compile, so a fork (runtime.threads) waits for both sides.
+
+The same compile also starts a helper thread (`start_helper`) that builds the call
+trampolines and the thread pool the program's first call will need, while the calling
+thread is inside the pipeline (a ctypes call: no GIL, no llvmlite lock held).
+
+Both run only when `idle_core()` says another core is free: on a busy machine, or with
+GRADJIT_NUM_THREADS=1, a second thread would only take the core from someone else.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+import threading
+
+import llvmlite.binding as llvm
+from llvmlite.binding import ffi
+
+MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms whole, 27 + 29 split)
+ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
+counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0}   # tests read them
+
+_DEFINE = re.compile(r'^define [^@]*@"?([^"(]+)"?\(')
+_REFERENCE = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
+
+
+class Plan:
+    """Which functions each side emits, and which side-B kernels side A calls by symbol."""
+
+    def __init__(self, emit_a: set, emit_b: set, exported: set, defined: set):
+        self.emit_a, self.emit_b, self.exported, self.defined = emit_a, emit_b, exported, defined
+
+
+def call_graph(text: str) -> tuple[dict, dict]:
+    """({function: functions its body names}, {function: lines}) of module text's definitions."""
+    refs: dict = {}
+    lines: dict = {}
+    current = None
+    for line in text.splitlines():
+        if current is None:
+            m = _DEFINE.match(line)
+            if m:
+                current = m.group(1)
+                refs[current], lines[current] = set(), 0
+        elif line == "}":
+            current = None
+        else:
+            lines[current] += 1
+            if "@" in line:
+                refs[current].update(a or b for a, b in _REFERENCE.findall(line))
+    return {f: r & refs.keys() for f, r in refs.items()}, lines
+
+
+def _closure(roots, refs: dict, stop: set) -> set:
+    seen, todo = set(), list(roots)
+    while todo:
+        f = todo.pop()
+        if f in seen or f in stop:
+            continue
+        seen.add(f)
+        todo.extend(refs.get(f, ()))
+    return seen
+
+
+def plan(text: str, entry: str) -> Plan | None:
+    """How to cut the module `text` (codegen's, before optimisation) between its kernels,
+    or None when it does not pay (fewer than two movable kernels, a side too small)."""
+    refs, lines = call_graph(text)
+    glue = {entry, f"{entry}.body"} & refs.keys()
+    if entry not in glue:
+        return None
+    roots = set().union(*(refs[g] for g in glue)) - glue
+    # a kernel another kernel reaches stays with A (it is emitted where it is reached)
+    movable = [r for r in roots if not any(r in _closure(refs[o], refs, glue)
+                                           for o in roots if o != r)]
+    if len(movable) < 2:
+        return None
+    reach = {r: _closure([r], refs, glue) for r in movable}
+    pinned = _closure([c for g in glue for c in refs[g] if c not in movable], refs, glue)
+    # NOTE: the glue is optnone (fast instruction selection): its lines are not counted
+    weight_a = sum(lines[f] for f in pinned)
+    side_b: list = []
+    weight_b = 0
+    for r in sorted(movable, key=lambda r: (-sum(lines[f] for f in reach[r]), r)):
+        w = sum(lines[f] for f in reach[r])
+        if weight_b < weight_a:
+            side_b.append(r)
+            weight_b += w
+        else:
+            weight_a += w
+    if not side_b or min(weight_a, weight_b) < MIN_SIDE_LINES:
+        return None
+    emit_b = _closure(side_b, refs, glue)
+    emit_a = glue | pinned | _closure([r for r in movable if r not in side_b], refs, glue)
+    if any(refs[f] - emit_b for f in emit_b) or any(refs[f] - emit_a - set(side_b)
+                                                     for f in emit_a):
+        return None                     # a reference the cut would leave unresolved
+    return Plan(emit_a, emit_b, set(side_b), set(refs))
+
+
+def usable_after_optimisation(p: Plan, mod) -> bool:
+    """Whether every function the optimised module defines was in the plan (the optimiser
+    may delete functions, e.g. inlined helpers, but a new one is not known to either side)."""
+    return all(f.name in p.defined for f in mod.functions if not f.is_declaration)
+
+
+def idle_core() -> bool:
+    """Whether another core looks idle now: more than one core for this process, a thread
+    count above 1 (GRADJIT_NUM_THREADS=1 means one core), and fewer runnable tasks than
+    cores in /proc/loadavg (this thread is one of them); without /proc, the cores alone."""
+    from runtime import pool, threads
+    cores = pool.cores()
+    if cores < 2 or threads.num_threads() < 2:
+        return False
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return running < cores
+
+
+def _raw(name: str):
+    """The ctypes function llvmlite's wrapper `ffi.lib.<name>` calls under its global lock."""
+    return getattr(ffi.lib, name)._cfn
+
+
+def _read_bitcode(bitcode: bytes):
+    """A module of its own context from bitcode (the read itself outside llvmlite's lock)."""
+    context = llvm.create_context()
+    with ffi.OutputString() as err:
+        ptr = _raw("LLVMPY_ParseBitcode")(context, ctypes.c_char_p(bitcode), len(bitcode), err)
+        if err:
+            raise RuntimeError(f"reading the optimised module's bitcode: {err}")
+    return llvm.ModuleRef(ptr, context)
+
+
+def _side(mod, p: Plan, side: str, machine) -> tuple:
+    """(object code, module) of one side: mod's functions of the other side are left out."""
+    emit = p.emit_a if side == "a" else p.emit_b
+    for f in mod.functions:
+        if f.is_declaration:
+            continue
+        if f.name not in emit:
+            # NOTE: optnone keeps the code generator's IR passes (strength reduction, ...) off
+            # a body it will not emit: ~16 ms of each side of gmm's
+            f.linkage = llvm.Linkage.available_externally
+            f.add_function_attribute("noinline")
+            f.add_function_attribute("optnone")
+        elif side == "b" and f.name in p.exported:
+            f.linkage = llvm.Linkage.external
+    with ffi.OutputString() as err:
+        buf = _raw("LLVMPY_TargetMachineEmitToMemory")(machine, mod, 1, err)
+        if not buf:
+            raise RuntimeError(f"machine code: {err}")
+    try:
+        data = ctypes.string_at(ffi.lib.LLVMPY_GetBufferStart(buf),
+                                ffi.lib.LLVMPY_GetBufferSize(buf))
+    finally:
+        ffi.lib.LLVMPY_DisposeMemoryBuffer(buf)
+    return data, mod
+
+
+def emit_split(mod, p: Plan, machines) -> list:
+    """[(object, module)] for sides A and B of the optimised module mod: A from mod itself
+    (changed in place) on this thread, B from a bitcode copy on a new one. An error on
+    either side is raised here (B's after A is done)."""
+    bitcode = mod.as_bitcode()
+    failure: list = []
+    result: list = []
+
+    def side_b():
+        try:
+            result.append(_side(_read_bitcode(bitcode), p, "b", machines[1]))
+        except BaseException as e:      # re-raised on the calling thread below
+            failure.append(e)
+
+    worker = threading.Thread(target=side_b, name="gradjit-llvm", daemon=True)
+    worker.start()
+    try:
+        a = _side(mod, p, "a", machines[0])
+    finally:
+        join(worker)
+    if failure:
+        raise failure[0]
+    return [a, result[0]]
+
+
+def join(thread: threading.Thread):
+    """Waits for thread to end even if a KeyboardInterrupt arrives meanwhile (raised after):
+    LLVM_LOCK must not be released while the thread is still in LLVM."""
+    interrupted = None
+    while True:
+        try:
+            thread.join()
+            break
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
+def run_passes_unlocked(pm, mod, pb):
+    """pm.run(mod, pb) outside llvmlite's lock (mod's context is the caller's alone)."""
+    _raw("LLVMPY_RunNewModulePassManager")(pm, mod, pb)
+
+
+def helper_jobs(text: str) -> list:
+    """The runtime code a new program's first call will build, to build it meanwhile: the
+    call trampolines (every program), the thread pool (a kernel with gj.parallel_for, when
+    kernels run on more than one thread). Each job skips work already done or under way."""
+    from runtime import executable, pool, threads, trampoline
+    jobs = [lambda: trampoline.prefetch(executable.TUPLE_ITEMS)]
+    if "gj.parallel_for" in text and threads.num_threads() > 1:
+        jobs.append(pool.prefetch)
+    return jobs
+
+
+def start_helper(text: str):
+    """A started thread running helper_jobs(text), or None when there is nothing to do. A
+    job's error is dropped here: the first call builds the code again on its own thread,
+    where the error is raised or logged as without the helper."""
+    from runtime import pool, trampoline
+    if trampoline.ready() and ("gj.parallel_for" not in text or pool.ready()):
+        return None
+    jobs = helper_jobs(text)
+
+    def run():
+        for job in jobs:
+            try:
+                job()
+            except Exception:        # rebuilt (and reported) by the caller's first call
+                counts["helper_errors"] += 1
+    helper = threading.Thread(target=run, name="gradjit-llvm-helper", daemon=True)
+    helper.start()
+    counts["helper"] += 1
+    return helper
