@@ -116,6 +116,13 @@ def test_one_hot_of_a_class_out_of_range_raises(index, num_classes, message):
         F.one_hot(torch.tensor(index), num_classes)
 
 
+@pytest.mark.parametrize("repeats", [[1, -1, 2], -2])
+def test_negative_repeats_say_so(repeats):
+    with pytest.raises(ValueError, match=f"repeats can not be negative, got -\\d.*{HERE}"):
+        torch.repeat_interleave(torch.arange(3), torch.tensor(repeats) if isinstance(
+            repeats, list) else repeats)
+
+
 def test_one_hot_in_range_is_unchanged():
     out = F.one_hot(torch.tensor([[0, 2], [1, 1]]), 3)
     np.testing.assert_array_equal(out.numpy(), np.eye(3, dtype=np.int64)[[[0, 2], [1, 1]]])
