@@ -200,7 +200,9 @@ def expand(input, *sizes, size=None, implicit=False):
 
 
 def _broadcast_new(t: Tensor, shape: tuple) -> Tensor:
-    if math.prod(shape) >= 1 << 63:      # as PyTorch: no tensor counts its elements past int64
+    # as PyTorch: no tensor counts its elements past int64 (traced, under jit: codegen's
+    # IndexRangeError, as for any shape past 2^63 bytes)
+    if math.prod(shape) >= 1 << 63 and not t._expr.symbolic:
         raise user_error(RuntimeError, f"numel: integer multiplication overflow: expand to "
                                        f"{list(shape)} has {math.prod(shape)} elements")
     out = broadcast(t, shape)
