@@ -40,6 +40,8 @@ from typing import Callable
 from llvmlite import ir as ll
 
 from codegen import small_gemm
+from codegen.bounds import CheckedBuilder
+from codegen.buffers import ERR_LOAD, ERR_STORE
 from codegen.gemm_split import Call, emit_split, gemm_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, I64, for_nest, i64, on_one_thread
@@ -315,18 +317,29 @@ def _gemm(k: KernelCall):
     if small_gemm.fits(math.prod(plan.batch_shape), m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
         def offset(bld, p, dims, side):
             return _offset(bld, p, dims, strides[side], a.elem)
-        small_gemm.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
-                        a.elem, offset, k.externals.vector_bytes)
+        small_gemm.emit(_checked(bld, ctx, (a, b, c)), ctx, plan.batch_shape, m, n, plan.k,
+                        lhs, rhs, (c.ptr, plan.c.ld), a.elem, offset, k.externals.vector_bytes)
         return
     exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
     split = None if ctx.bounds_check else \
         gemm_split(math.prod(plan.batch_shape), m, n, plan.k, exact)
 
     def whole(bld):
+        checked = _checked(bld, ctx, (a, b, c))
         with for_nest(bld, plan.batch_shape, "g") as dims:
-            pa, pb, pc = (_offset(bld, p, dims, s, a.elem)
+            pa, pb, pc = (_offset(checked, p, dims, s, a.elem)
                           for p, s in zip((lhs[0], rhs[0], c.ptr), strides))
-            call(bld, pa, pb, pc, i64(m), i64(n))
+            if checked is bld:
+                call(bld, pa, pb, pc, i64(m), i64(n))
+            else:       # bounds-check mode: a product leaving its buffers is not made
+                spans = [(pa, _extent(m, plan.k, lhs), ERR_LOAD),
+                         (pb, _extent(plan.k, n, rhs), ERR_LOAD),
+                         (pc, _extent(m, n, (None, plan.c.ld, False)), ERR_STORE)]
+                ok = ll.Constant(ll.IntType(1), 1)
+                for p, count, code in spans:
+                    ok = bld.and_(ok, checked.span_ok(p, count, code))
+                with bld.if_then(ok):
+                    call(bld, pa, pb, pc, i64(m), i64(n))
 
     if split is None:
         whole(bld)
@@ -347,6 +360,24 @@ def _gemm(k: KernelCall):
             whole(bld)
         with many:
             blocks(bld)
+
+
+def _extent(rows: int, cols: int, side) -> int:
+    """Elements from a matrix's first to its last one: (rows x cols) with leading dimension
+    side[1], stored transposed when side[2]."""
+    rows, cols = (cols, rows) if side[2] else (rows, cols)
+    return (rows - 1) * side[1] + cols
+
+
+def _checked(bld, ctx, buffers):
+    """bld, or in bounds-check mode a builder that checks every access to buffers
+    (small_gemm computes raw addresses: codegen.bounds)."""
+    if not ctx.bounds_check:
+        return bld
+    checked = CheckedBuilder(bld, ctx)
+    for buf in buffers:
+        checked.track(buf.ptr, buf.elem, buf.type.size)
+    return checked
 
 
 def _flag(trans: bool) -> ll.Constant:

@@ -15,6 +15,7 @@ read at the end of a followed step settles its results that way.
 """
 from __future__ import annotations
 
+import threading
 import weakref
 
 from ir import Op, Value
@@ -26,6 +27,11 @@ _ARGS = Expr.__dict__["args"]
 _new = object.__new__
 # calls materialised (tests: a followed step materialises nothing)
 STATS = {"materialised": 0}
+# Pending values are built (here) and computed (tensor.realize) by one thread at a time: a
+# second thread reading the same value (or a sibling) meanwhile waits, then finds it built
+# or computed, never half set. Re-entrant: a realisation materialises what it walks. Only
+# pending values take it: a plain Expr's read is one type check, a computed one's a test.
+LOCK = threading.RLock()
 # A pending Expr's recipe, in its `args` slot: (template, operand Exprs, location, outs),
 # outs the result's slot (a single result: the Expr is the one asking) or ((slot, weakref
 # to the Expr), ...). NOTE: a tuple, not a class: no __init__ call per followed op.
@@ -89,6 +95,12 @@ def materialise(e: Expr):
     pending results their op and args (each becomes a plain Expr)."""
     if type(e) is not PendingExpr:
         return
+    with LOCK:
+        if type(e) is PendingExpr:          # (not built by another thread meanwhile)
+            _build(e)
+
+
+def _build(e: PendingExpr):
     template, slots, loc, outs = _ARGS.__get__(e)
     STATS["materialised"] += 1
     if loc is False:    # a whole Function's results (fn_replay.FunctionReplay.pending)

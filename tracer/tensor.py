@@ -31,7 +31,7 @@ from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr, settle
-from tracer.pending_expr import PendingExpr, bare_constant
+from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
@@ -438,8 +438,15 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     Pending values of the autograd graph met on the way are computed and kept too: a
     backward() after `print(loss)` then starts from them instead of redoing the forward.
     So are the pending new values of tensors updated in place (see note_inplace)."""
+    if not [e for e in exprs if e.data is None]:
+        return [e.data for e in exprs]
+    with pending_lock:     # one thread computes at a time (the lock's note)
+        return _realize(exprs)
+
+
+def _realize(exprs: list[Expr]) -> list[np.ndarray]:
     pending = [e for e in exprs if e.data is None]
-    if not pending:
+    if not pending:                                  # computed by another thread meanwhile
         return [e.data for e in exprs]
     updated = updated_pending if _UPDATED else None
     fast = step_capture.fast_read(pending, updated) if step_capture.ENABLED else None

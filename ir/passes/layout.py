@@ -9,6 +9,8 @@ the sum it replaces; equal for inf and nan).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ir.core import dot_free_axes
@@ -143,12 +145,12 @@ def _reduce_sum(op, ctx):
     if not axes:
         return x
     out = op.results[0]
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    count = math.prod(x.shape[a] for a in axes)     # exact: a broadcast may pass 2^63
     c = splat(x, ctx)
     if c is not None:
         # the sum of no elements is 0, even of inf or nan ones
-        value = np.multiply(np.asarray(c, out.type.np_dtype), count, dtype=out.type.np_dtype) \
-            if count else np.zeros((), out.type.np_dtype)
+        value = np.multiply(np.asarray(c, out.type.np_dtype), _count_as(count, out.type),
+                            dtype=out.type.np_dtype) if count else np.zeros((), out.type.np_dtype)
         return same_results(op, "constant", (), value=value.item(), dtype=out.dtype,
                             shape=out.shape)
     inner = ctx.def_of(x)
@@ -179,9 +181,26 @@ def _sum_of_broadcast(op, bcast, axes: set, count: int, ctx: Context):
         src = ctx.emit("broadcast_in_dim", src, shape=out.shape, dims=new_dims, loc=op.loc)
     if count == 1:
         return src
-    n = ctx.emit("constant", value=float(count) if out.dtype[0] == "f" else count,
-                 dtype=out.dtype, shape=out.shape, loc=op.loc)
+    n = ctx.emit("constant", value=float(count) if out.dtype[0] == "f" else
+                 _wrapped(count, 8 * out.type.np_dtype.itemsize), dtype=out.dtype,
+                 shape=out.shape, loc=op.loc)
     return same_results(op, "mul", (src, n))
+
+
+def _count_as(count: int, t) -> np.generic:
+    """A number of summed copies as the factor np.multiply takes for t's dtype: an int64
+    while it fits (as before), else for floats the count rounded, for integers the count
+    wrapped (a broadcast's count can pass 2^63: np.prod in int64 wrapped it to 0, and
+    `expand(2**40, 2**40).sum()` of ones was 0)."""
+    if t.dtype[0] == "f" and count >= 1 << 63:
+        return np.asarray(float(count), t.np_dtype)[()]
+    return np.int64(_wrapped(count, 64))
+
+
+def _wrapped(count: int, bits: int) -> int:
+    """count modulo 2^bits, signed: what adding that many ones gives in wrapping integers."""
+    half = 1 << (bits - 1)
+    return (count + half) % (2 * half) - half
 
 
 layout_rules: dict[str, Rule] = {

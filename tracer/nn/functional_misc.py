@@ -65,6 +65,12 @@ def one_hot(tensor, num_classes: int = -1):  # PyTorch's keyword name (shadows c
                                        "LongTensor.")
     if num_classes == -1:
         num_classes = int(np.asarray(idx).max()) + 1 if idx.numel() else 0
+    if idx.numel() and not idx._expr.symbolic:     # PyTorch's checks (else a zero row)
+        values = np.asarray(idx)
+        if values.min() < 0:
+            raise user_error(RuntimeError, "Class values must be non-negative.")
+        if values.max() >= num_classes:
+            raise user_error(RuntimeError, "Class values must be smaller than num_classes.")
     classes = ops.reshape(to_tensor(np.arange(num_classes, dtype=np.int64)),
                           (1,) * idx.ndim + (num_classes,))
     return ops.eq(ops.unsqueeze(idx, -1), classes).long()

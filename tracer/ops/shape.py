@@ -200,6 +200,11 @@ def expand(input, *sizes, size=None, implicit=False):
 
 
 def _broadcast_new(t: Tensor, shape: tuple) -> Tensor:
+    # as PyTorch: no tensor counts its elements past int64 (traced, under jit: codegen's
+    # IndexRangeError, as for any shape past 2^63 bytes)
+    if math.prod(shape) >= 1 << 63 and not t._expr.symbolic:
+        raise user_error(RuntimeError, f"numel: integer multiplication overflow: expand to "
+                                       f"{list(shape)} has {math.prod(shape)} elements")
     out = broadcast(t, shape)
     return apply("reshape", out, shape=shape) if out is t else out
 

@@ -256,9 +256,11 @@ def _repeat_counts(repeats, n: int):
     counts = np.asarray(r).astype(np.int64).reshape(-1)
     if counts.size == 1:
         return int(counts[0])
-    if counts.size != n or (counts < 0).any():
+    if counts.size != n:
         raise user_error(ValueError, f"repeats must have the same size as input along dim, "
                                      f"got {counts.size} repeats for size {n}")
+    if (counts < 0).any():          # (said "got 3 repeats for size 3" before)
+        raise user_error(ValueError, f"repeats can not be negative, got {int(counts.min())}")
     return counts
 
 

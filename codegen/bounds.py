@@ -1,0 +1,129 @@
+"""Bounds checks for code that addresses buffers by raw pointers (codegen.small_gemm).
+
+Element loops index a Buffer (codegen.buffers), whose load and store check the index in
+bounds-check mode. The small products compute their own addresses (batch offsets, rows,
+packed tiles, vector rows), so in that mode they are emitted through a CheckedBuilder: an
+IRBuilder that follows every pointer derived by `gep` or `bitcast` from a buffer it was told
+about (or from a stack array) back to that buffer, as an element offset, and checks each
+load and store of one element or one vector against the buffer's size. A bad access sets the
+error flag (the runtime raises BoundsError) and goes to a stack slot instead, so the kernel
+never touches foreign memory. An address the builder cannot follow is refused at compile
+time (CheckError), so no access escapes the check unnoticed.
+"""
+from __future__ import annotations
+
+from llvmlite import ir as ll
+
+from codegen.buffers import ERR_LOAD, ERR_STORE
+from codegen.loops import I32, i64
+
+
+STATS = {"checked": 0}      # accesses emitted with a check (tests read it)
+
+
+class CheckError(Exception):
+    """Code emitted through a CheckedBuilder formed an address it cannot check."""
+
+
+class CheckedBuilder:
+    """bld, with the loads and stores through tracked pointers checked (module docstring).
+
+    Everything but gep, bitcast, load and store is bld's own (`__getattr__`)."""
+
+    def __init__(self, bld: ll.IRBuilder, ctx):
+        self._bld = bld
+        self._ctx = ctx
+        self._where: dict = {}      # id(pointer) -> (pointer, (elem, size), element offset)
+        self._scratch: dict = {}    # access type -> a stack slot bad accesses go to
+
+    def __getattr__(self, name):
+        return getattr(self._bld, name)
+
+    def track(self, ptr, elem: ll.Type, size: int):
+        """ptr is the start of `size` elements of type elem."""
+        self._where[id(ptr)] = (ptr, (elem, size), i64(0))
+        return ptr
+
+    def gep(self, ptr, indices, inbounds=False, name="", source_etype=None):
+        out = self._bld.gep(ptr, indices, inbounds=inbounds, name=name, source_etype=source_etype)
+        root, offset = self._follow(ptr, indices, source_etype)
+        self._where[id(out)] = (out, root, offset)
+        return out
+
+    def _follow(self, ptr, indices, source_etype):
+        """(root, element offset) of gep(ptr, indices)."""
+        bld = self._bld
+        known = self._where.get(id(ptr))
+        if known is None and isinstance(ptr, ll.AllocaInstr) and \
+                isinstance(ptr.allocated_type, ll.ArrayType):      # a stack array
+            array = ptr.allocated_type
+            if len(indices) == 2 and source_etype in (None, array):
+                row = bld.mul(indices[0], i64(array.count))
+                return (array.element, array.count), bld.add(row, indices[1])
+        if known is not None and len(indices) == 1 and source_etype == known[1][0]:
+            return known[1], bld.add(known[2], indices[0])
+        raise CheckError(f"unchecked address: gep of {ptr!r} by {len(indices)} indices "
+                         f"(element type {source_etype})")
+
+    def bitcast(self, value, typ, name=""):
+        out = self._bld.bitcast(value, typ, name=name)
+        known = self._where.get(id(value))
+        if known is not None:       # the same address, read as another pointer type
+            self._where[id(out)] = (out, known[1], known[2])
+        return out
+
+    def load(self, ptr, name="", align=None, typ=None):
+        typ = typ if typ is not None else ptr.type.pointee
+        return self._bld.load(self._checked(ptr, typ, ERR_LOAD), name=name, align=align, typ=typ)
+
+    def store(self, value, ptr, align=None):
+        return self._bld.store(value, self._checked(ptr, value.type, ERR_STORE), align=align)
+
+    def span_ok(self, ptr, count: int, code: int):
+        """An i1: whether `count` elements from ptr (a tracked pointer) stay inside its buffer
+        (what an external call such as the BLAS's reads or writes); the error flag set if not."""
+        known = self._where.get(id(ptr))
+        if known is None:
+            raise CheckError(f"unchecked address: span of {count} at {ptr!r}")
+        STATS["checked"] += 1
+        return self._check(known[1][1], known[2], count, code)
+
+    def _check(self, size: int, offset, count: int, code: int):
+        """ok = offset + count <= size (unsigned: a negative offset is a huge one); the error
+        flag gets code where not ok."""
+        bld = self._bld
+        if size < count:
+            ok = ll.Constant(ll.IntType(1), 0)
+        else:
+            ok = bld.icmp_unsigned("<=", offset, i64(size - count))
+        old = bld.load(self._ctx.err_ptr, typ=I32)
+        bits = bld.select(ok, ll.Constant(I32, 0), ll.Constant(I32, code))
+        bld.store(bld.or_(old, bits), self._ctx.err_ptr)
+        return ok
+
+    def _checked(self, ptr, typ, code: int):
+        """ptr if an access of typ there stays inside its buffer, else a scratch slot (and
+        the error flag set). A stack slot of exactly typ needs no check."""
+        known = self._where.get(id(ptr))
+        if known is None:
+            if isinstance(ptr, ll.AllocaInstr) and ptr.allocated_type == typ:
+                return ptr
+            raise CheckError(f"unchecked address: access of {typ} at {ptr!r}")
+        (elem, size), offset = known[1], known[2]
+        vector = isinstance(typ, ll.VectorType)
+        lanes = typ.count if vector else 1
+        if (typ.element if vector else typ) != elem:
+            raise CheckError(f"access of {typ} in a buffer of {elem}")
+        bld = self._bld
+        STATS["checked"] += 1
+        ok = self._check(size, offset, lanes, code)
+        slot = self._slot(typ)
+        if slot.type != ptr.type:
+            slot = bld.bitcast(slot, ptr.type)
+        return bld.select(ok, ptr, slot)
+
+    def _slot(self, typ):
+        key = str(typ)
+        if key not in self._scratch:
+            self._scratch[key] = self._ctx.alloca(typ, "bad_access")
+        return self._scratch[key]
