@@ -130,10 +130,10 @@ def test_one_hot_in_range_is_unchanged():
 
 OPS = {
     # name: (gradjit call, NumPy reference, lowest valid index: -1 where negative ones count
-    # from the end (x[i], take_along_dim; and index_select/embedding, which PyTorch
-    # refuses: gradjit's choice, tests/api/test_op_memo_index.py), 0 for an IndexError)
-    "index_select": (lambda x, i: torch.index_select(x, 0, i), lambda x, i: x[i], -1),
-    "embedding": (lambda x, i: F.embedding(i, x), lambda x, i: x[i], -1),
+    # from the end (x[i], take_along_dim), 0 for an IndexError (as PyTorch: index_select,
+    # embedding, gather))
+    "index_select": (lambda x, i: torch.index_select(x, 0, i), lambda x, i: x[i], 0),
+    "embedding": (lambda x, i: F.embedding(i, x), lambda x, i: x[i], 0),
     "getitem": (lambda x, i: x[i], lambda x, i: x[i], -1),
     "gather": (lambda x, i: torch.gather(x, 0, i.reshape(-1, 1).expand(-1, x.shape[1])),
                lambda x, i: x[i], 0),

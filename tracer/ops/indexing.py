@@ -175,15 +175,14 @@ def index_select(input, dim, index):
 
 
 def _select_index(index, size: int, dim: int) -> Tensor:
-    """index_tensor, except that a concrete integer Tensor's negative values are wrapped by
-    recorded ops (a select) instead of a new array: the ops recorded then depend on the
-    index's type only, so op_memo replays them (the embedding of every eager transformer
-    step) after _index_select_guard has redone the check of the values."""
-    if isinstance(index, Tensor) and not index._expr.symbolic and \
-            dtype_of(index) in ("i32", "i64"):
-        check_index_values(index, size, dim)
-        return _wrapped(cast(index, "i64"), size, True)
-    return index_tensor(index, size, dim)
+    """index_tensor for index_select (and so F.embedding), whose indices PyTorch does not
+    count from the end: a concrete negative value is its IndexError, as one >= size. A
+    concrete integer Tensor is used as it is (no new array: the ops recorded then depend on
+    the index's type only, so op_memo replays them, as for the embedding of every eager
+    transformer step, after _index_select_guard has redone the check). A traced index's
+    values are unknown: wrapped, then clamped, as every traced gather's."""
+    symbolic = isinstance(index, Tensor) and index._expr.symbolic
+    return index_tensor(index, size, dim, wrap=symbolic)
 
 
 def _index_select_guard(args, kwargs):
@@ -194,7 +193,7 @@ def _index_select_guard(args, kwargs):
     if isinstance(t, Tensor) and isinstance(index, Tensor) and \
             dtype_of(index) in ("i32", "i64"):
         d = norm_axis(named.get("dim"), t.ndim)
-        check_index_values(index, t.shape[d] if t.ndim else 1, d)
+        check_index_values(index, t.shape[d] if t.ndim else 1, d, wrap=False)
 
 
 op_memo.GUARDS["IndexSelect"] = _index_select_guard
