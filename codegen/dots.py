@@ -39,7 +39,7 @@ from typing import Callable
 
 from llvmlite import ir as ll
 
-from codegen import small_gemm
+from codegen import gemm_tiles, small_gemm
 from codegen.gemm_split import Call, emit_split, gemm_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, I64, for_nest, i64, on_one_thread
@@ -311,11 +311,16 @@ def _gemm(k: KernelCall):
                       i64(plan.k), ll.Constant(real, 1.0), pa, i64(lhs[1]), pb, i64(rhs[1]),
                       ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
 
-    ctx = k.em.ctx
-    if small_gemm.fits(math.prod(plan.batch_shape), m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
-        def offset(bld, p, dims, side):
-            return _offset(bld, p, dims, strides[side], a.elem)
+    ctx, batch = k.em.ctx, math.prod(plan.batch_shape)
+
+    def offset(bld, p, dims, side):
+        return _offset(bld, p, dims, strides[side], a.elem)
+    if small_gemm.fits(batch, m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
         small_gemm.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
+                        a.elem, offset, k.externals.vector_bytes)
+        return
+    if gemm_tiles.fits(batch, m, n, plan.k, rhs[2], k.externals.vector_bytes):
+        gemm_tiles.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
                         a.elem, offset, k.externals.vector_bytes)
         return
     exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
