@@ -1,4 +1,4 @@
-"""Single products of 1M-8M multiply-adds as register tiles of our own instead of a BLAS call.
+"""Products of up to 8M multiply-adds as register tiles of our own instead of a BLAS call.
 
 The two_layer tutorials' step is mostly two f32 products of 6.4M multiply-adds:
 x[64,1000] @ w1[1000,100] and x^T[1000,64] @ g[64,100]. OpenBLAS 0.3.31 (SkylakeX kernels)
@@ -10,7 +10,8 @@ FMA units' peak: ~80 us each.
 C is cut into tiles of `rows` rows by up to `vectors` vector registers of columns. A tile's
 accumulators stay in registers while p runs over all of k:
 acc[r][v] = fma(A[i0 + r, p], B[p, j0 + v * lanes ...], acc[r][v]). B's rows are read in
-place (unit stride; a transposed B is refused), A's elements are broadcast from wherever A
+place (unit stride; a small transposed B is first copied in row order to the stack, as in
+codegen.small_gemm, a larger one is refused), A's elements are broadcast from wherever A
 is (stored transposed or not: the strides do it). Columns past the last whole vector form
 one shorter vector, summed in tiles of more rows.
 
@@ -19,9 +20,13 @@ Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused 
 the rounded product): the bits depend neither on the tile shape, nor on the vector width, nor
 on the thread count. They differ from the BLAS's only in rounding (its order is its own).
 
-Used (`fits`) for products of MIN_MACS to MAX_MACS in all, with B not transposed. Measured
-(Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way, f32 /
-f64 ratios): 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 / 0.69,
+Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
+a batch element and more) up to MAX_MACS in all, with B not transposed or small enough to
+copy (small_gemm.MAX_PACK elements). Measured (Xeon,
+AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way through
+ctypes, f32 / f64 ratios, B not transposed): (16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost),
+(64x100)@(100x10) 0.45 / 0.52, (64x32)^T@(64x64) 0.54 / 0.67, (128x128)@(128x64) 0.61 /
+0.69, 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 / 0.69,
 (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64) 0.80 / 0.74, (64x32)@(32x4096)
 0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M multiply-adds the BLAS's blocking
 starts to pay ((96x128)@(128x1024) 0.84 / 1.08, (256x128)@(128x512) 1.06 / 1.07). Every
@@ -33,9 +38,8 @@ from __future__ import annotations
 from llvmlite import ir as ll
 
 from codegen.loops import for_nest, for_range, i64
-from codegen.small_gemm import a_at, align, at, splat
+from codegen.small_gemm import MAX_PACK, a_at, align, at, pack, splat
 
-MIN_MACS = 1 << 20
 MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS is 1 << 24
 # accumulator registers of a tile by vector register width: AVX-512 has 32 registers
 # (6 rows x 4 vectors measured best of 6x4, 8x3, 12x2), AVX2 16 (4 x 3); the rest hold
@@ -46,21 +50,24 @@ STATS = {"emitted": 0}       # tests read it
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, vector_bytes: int) -> bool:
     """Whether a gemm of batch elements of (m x k) @ (k x n) is emitted here."""
-    return (not rhs_trans and vector_bytes in TILES
-            and MIN_MACS <= batch * m * n * k <= MAX_MACS and min(m, n, k) >= 1)
+    return (vector_bytes in TILES and batch * m * n * k <= MAX_MACS and min(m, n, k) >= 1
+            and (not rhs_trans or k * n <= MAX_PACK))
 
 
 def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, c, elem,
          offset, vector_bytes: int) -> None:
-    """C = A @ B for every batch element. lhs: (pointer, ld, trans); rhs: (pointer, ld, False);
+    """C = A @ B for every batch element. lhs, rhs: (pointer, ld, trans);
     c: (pointer, ld); offset(bld, pointer, dims, side) gives a batch element's pointer (side
     0, 1, 2); vector_bytes: the target's vector registers (a key of TILES)."""
     STATS["emitted"] += 1
     rows, vectors = TILES[vector_bytes]
     lanes = vector_bytes // align(elem)
+    packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
     with for_nest(bld, batch_shape, "tg") as dims:
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
         a, b, out = (pa, lhs[1], lhs[2]), (pb, rhs[1]), (pc, c[1])
+        if packed is not None:
+            b = (pack(bld, pb, rhs[1], k, n, elem, packed), n)
         for group in column_groups(n, lanes, vectors):
             tile_rows = min(m, rows * vectors // len(group))
             whole = m - m % tile_rows

@@ -59,7 +59,7 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
         ldb = rhs[1]
         if packed is not None:
-            pb, ldb = _pack(bld, pb, rhs[1], k, n, elem, packed), n
+            pb, ldb = pack(bld, pb, rhs[1], k, n, elem, packed), n
         a, blocked = (pa, lhs[1], lhs[2]), m - m % block
         if blocked:
             with for_range(bld, blocked // block, "si") as ib:
@@ -83,7 +83,7 @@ def row_pieces(elem, n: int, lanes: int) -> list:
         pieces.append((n - n % lanes, ll.VectorType(elem, n % lanes)))
     return pieces
 
-def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
+def pack(bld, pb, ld: int, k: int, n: int, elem, packed):
     """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed:
     by square tiles transposed in registers when k and n are multiples of the tile, else
     column by column."""
@@ -137,7 +137,7 @@ def _mask(indices: list) -> ll.Constant:
 
 
 def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
-    """_pack column by column.
+    """pack column by column.
 
     A loop over j: B's column j (k elements in a row of the stored B^T) is one vector load,
     its elements stored n apart. Emitted so that LLVM's vectorisers find nothing to do: a
