@@ -66,13 +66,17 @@ class Externals(Record, frozen=True):
     vector_bytes: the width of the target's vector registers that explicit vectors use (64
     with AVX-512, else 32): how many rows codegen.small_gemm sums at once. Speed only: the
     order of additions does not depend on it.
+    tiles(module, dtype) declares codegen.gemm_tiles' function for dtype, compiled for the
+    process (runtime.blas_tiles), and returns it, or None when it could not be built.
     """
-    _fields = ("gemm", "lapack", "exact_rows", "vector_bytes")
-    _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32}
+    _fields = ("gemm", "lapack", "exact_rows", "vector_bytes", "tiles")
+    _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32,
+                 "tiles": None}
     gemm: Callable | None
     lapack: Callable | None
     exact_rows: Callable | None         # dtype -> row step (gemm_split)
     vector_bytes: int
+    tiles: Callable | None
 
 
 class View(Record, frozen=True):
@@ -311,17 +315,22 @@ def _gemm(k: KernelCall):
                       i64(plan.k), ll.Constant(real, 1.0), pa, i64(lhs[1]), pb, i64(rhs[1]),
                       ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
 
-    ctx, batch = k.em.ctx, math.prod(plan.batch_shape)
-
-    def offset(bld, p, dims, side):
-        return _offset(bld, p, dims, strides[side], a.elem)
-    if small_gemm.fits(batch, m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
+    ctx = k.em.ctx
+    if small_gemm.fits(math.prod(plan.batch_shape), m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
+        def offset(bld, p, dims, side):
+            return _offset(bld, p, dims, strides[side], a.elem)
         small_gemm.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
                         a.elem, offset, k.externals.vector_bytes)
         return
-    if gemm_tiles.fits(batch, m, n, plan.k, rhs[2], k.externals.vector_bytes):
-        gemm_tiles.emit(bld, ctx, plan.batch_shape, m, n, plan.k, lhs, rhs, (c.ptr, plan.c.ld),
-                        a.elem, offset, k.externals.vector_bytes)
+    batch = math.prod(plan.batch_shape)
+    tiles = k.externals.tiles(bld.module, dtype) if k.externals.tiles and \
+        gemm_tiles.fits(batch, m, n, plan.k, rhs[2]) else None
+    if tiles is not None:      # a call of our own (codegen.gemm_tiles) instead of the BLAS's
+        with for_nest(bld, plan.batch_shape, "g") as dims:
+            pa, pb, pc = (_offset(bld, p, dims, s, a.elem)
+                          for p, s in zip((lhs[0], rhs[0], c.ptr), strides))
+            gemm_tiles.emit_call(bld, tiles, lhs[2], m, n, plan.k, pa, lhs[1], pb, rhs[1], pc,
+                                 plan.c.ld)
         return
     exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
     split = None if ctx.bounds_check else \

@@ -7,118 +7,210 @@ ran them at 116-130 GFLOP/s (~105 and ~100 us CPU on the Xeon), PyTorch's oneDNN
 of them buys little, and a plain register-tiled loop reading them in place runs near the
 FMA units' peak: ~80 us each.
 
-C is cut into tiles of `rows` rows by up to `vectors` vector registers of columns. A tile's
+One function per dtype (`module_text`, compiled once per process by runtime/blas_tiles.py,
+its object code kept in the disk cache) takes the sizes and strides at run time, so a
+product costs its kernel one call, as a BLAS call does (the same loops emitted into every
+kernel cost ~40-80 ms of codegen and LLVM per product).
+
+C is cut into tiles of `rows` rows by `vectors` vector registers of columns. A tile's
 accumulators stay in registers while p runs over all of k:
 acc[r][v] = fma(A[i0 + r, p], B[p, j0 + v * lanes ...], acc[r][v]). B's rows are read in
-place (unit stride; a small transposed B is first copied in row order to the stack, as in
-codegen.small_gemm, a larger one is refused), A's elements are broadcast from wherever A
-is (stored transposed or not: the strides do it). Columns past the last whole vector form
-one shorter vector, summed in tiles of more rows.
+place (unit stride: a transposed B is refused), A's elements are broadcast from wherever A is
+(stored transposed or not: its strides are arguments). The columns past the last whole tile
+are one tile of fewer vectors and more rows (at most MASKED_ROWS), the last vector loaded and
+stored under a mask. The last tile of rows is moved up to end at C's last row: its rows
+shared with the tile before are summed again the same way (same bits) and stored again, so
+no smaller tile needs code of its own (hence m >= MASKED_ROWS).
 
 Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused multiply-add
 (llvm.fma: fused on every target), starting from -0.0 (x + -0.0 is x, so the first step is
 the rounded product): the bits depend neither on the tile shape, nor on the vector width, nor
 on the thread count. They differ from the BLAS's only in rounding (its order is its own).
 
-Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
-a batch element and more) up to MAX_MACS in all, with B not transposed or small enough to
-copy (small_gemm.MAX_PACK elements). Measured (Xeon,
-AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way through
-ctypes, f32 / f64 ratios, B not transposed): (16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost),
-(64x100)@(100x10) 0.45 / 0.52, (64x32)^T@(64x64) 0.54 / 0.67, (128x128)@(128x64) 0.61 /
-0.69, 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 / 0.69,
-(1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64) 0.80 / 0.74, (64x32)@(32x4096)
+Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds a
+batch element and more) up to MAX_MACS in all, B not transposed, m >= MASKED_ROWS. Measured
+(Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way through
+ctypes, f32 / f64 ratios, loops specialised to the sizes): (16x32)@(32x16) 0.28 / 0.31 (the BLAS
+call's own cost), (64x100)@(100x10) 0.45 / 0.52, (64x32)^T@(64x64) 0.54 / 0.67,
+(128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 /
+0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64) 0.80 / 0.74, (64x32)@(32x4096)
 0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M multiply-adds the BLAS's blocking
 starts to pay ((96x128)@(128x1024) 0.84 / 1.08, (256x128)@(128x512) 1.06 / 1.07). Every
 product used here is below codegen.gemm_split's GEMM_SPLIT_MIN_MACS, so none would have been
-split across threads: the kernel a program gets depends on its shapes and target only.
+split across threads: the kernel a program gets depends on its shapes only.
 """
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
-from codegen.loops import for_nest, for_range, i64
-from codegen.small_gemm import MAX_PACK, a_at, align, at, pack, splat
+from codegen.loops import I32, I64, PTR, for_range, i64
+from codegen.lower import LLVM_TYPES
 
 MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS is 1 << 24
 # accumulator registers of a tile by vector register width: AVX-512 has 32 registers
 # (6 rows x 4 vectors measured best of 6x4, 8x3, 12x2), AVX2 16 (4 x 3); the rest hold
 # B's row and A's broadcast element
 TILES = {64: (6, 4), 32: (4, 3)}
-STATS = {"emitted": 0}       # tests read it
+MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
+SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
+# void (i64 a_trans, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
+# C = op(A) @ B, row-major, lda/ldb/ldc the row lengths as stored (as runtime.blas.gemm_type)
+FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
+                                                I64])
+STATS = {"calls_emitted": 0}     # tests read it
 
 
-def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, vector_bytes: int) -> bool:
-    """Whether a gemm of batch elements of (m x k) @ (k x n) is emitted here."""
-    return (vector_bytes in TILES and batch * m * n * k <= MAX_MACS and min(m, n, k) >= 1
-            and (not rhs_trans or k * n <= MAX_PACK))
+def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
+    """Whether a gemm of batch elements of (m x k) @ (k x n) calls the tile function."""
+    return not rhs_trans and m >= MASKED_ROWS and min(n, k) >= 1 \
+        and batch * m * n * k <= MAX_MACS
 
 
-def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, c, elem,
-         offset, vector_bytes: int) -> None:
-    """C = A @ B for every batch element. lhs, rhs: (pointer, ld, trans);
-    c: (pointer, ld); offset(bld, pointer, dims, side) gives a batch element's pointer (side
-    0, 1, 2); vector_bytes: the target's vector registers (a key of TILES)."""
-    STATS["emitted"] += 1
+def declare(module: ll.Module, dtype: str) -> ll.Function:
+    """The tile function of dtype ("f32"/"f64"), declared in module."""
+    name = SYMBOLS[dtype]
+    return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
+
+
+def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, m: int, n: int, k: int, pa, lda: int, pb,
+              ldb: int, pc, ldc: int) -> None:
+    STATS["calls_emitted"] += 1
+    bld.call(fn, [i64(int(a_trans)), i64(m), i64(n), i64(k), pa, i64(lda), pb, i64(ldb), pc,
+                  i64(ldc)])
+
+
+def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
+    """LLVM IR of a module defining SYMBOLS[dtype] (or name) for vector registers of
+    vector_bytes."""
+    name = name or SYMBOLS[dtype]
+    module = ll.Module(name=name)
+    fn = ll.Function(module, FUNCTION_TYPE, name)
+    a_trans, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
+    for ptr in (pa, pb, pc):
+        ptr.add_attribute("noalias")
+    allocas = ll.IRBuilder(fn.append_basic_block("entry"))
+    bld = ll.IRBuilder(fn.append_basic_block("body"))
+    elem = LLVM_TYPES[dtype]
+    lanes = vector_bytes // _bytes(elem)
     rows, vectors = TILES[vector_bytes]
-    lanes = vector_bytes // align(elem)
-    packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
-    with for_nest(bld, batch_shape, "tg") as dims:
-        pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
-        a, b, out = (pa, lhs[1], lhs[2]), (pb, rhs[1]), (pc, c[1])
-        if packed is not None:
-            b = (pack(bld, pb, rhs[1], k, n, elem, packed), n)
-        for group in column_groups(n, lanes, vectors):
-            tile_rows = min(m, rows * vectors // len(group))
-            whole = m - m % tile_rows
-            with for_range(bld, whole // tile_rows, "ti") as t:
-                first = bld.mul(t, i64(tile_rows), flags=("nuw", "nsw"))
-                _tile(bld, ctx, first, tile_rows, group, k, a, b, out, elem)
-            if m % tile_rows:
-                _tile(bld, ctx, i64(whole), m % tile_rows, group, k, a, b, out, elem)
+    trans = bld.icmp_signed("!=", a_trans, i64(0))
+    a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
+    parts = _Parts(allocas, elem, k, a, (pb, ldb), (pc, ldc))
+    wide = vectors * lanes
+    groups = bld.udiv(n, i64(wide))
+    with for_range(bld, groups, "tj") as g:
+        column = bld.mul(g, i64(wide), flags=("nuw", "nsw"))
+        with for_range(bld, _ceil_div(bld, m, rows), "ti") as t:
+            parts.tile(bld, _tile_row(bld, t, rows, m), rows, column, [None] * vectors, lanes)
+    start = bld.mul(groups, i64(wide), flags=("nuw", "nsw"))
+    left = bld.sub(n, start, flags=("nuw", "nsw"))
+    iota = ll.Constant(ll.VectorType(I64, lanes), list(range(lanes)))
+    last = bld.sub(left, i64(1), flags=("nuw", "nsw"))
+    mask = bld.icmp_signed("<", iota, _splat(bld, bld.sub(left, bld.mul(
+        bld.udiv(last, i64(lanes)), i64(lanes))), ll.VectorType(I64, lanes)))
+    count = bld.udiv(bld.add(left, i64(lanes - 1)), i64(lanes))
+    for c in range(1, vectors + 1):   # the columns left: c vectors, the last under the mask
+        tile_rows = min(MASKED_ROWS, rows * vectors // c)
+        with bld.if_then(bld.icmp_signed("==", count, i64(c))):
+            with for_range(bld, _ceil_div(bld, m, tile_rows), "tm") as t:
+                parts.tile(bld, _tile_row(bld, t, tile_rows, m), tile_rows, start,
+                           [None] * (c - 1) + [mask], lanes)
+    bld.ret_void()
+    allocas.branch(bld.function.blocks[1])
+    return str(module)
 
 
-def column_groups(n: int, lanes: int, vectors: int) -> list:
-    """C's columns as tiles' groups of (first column, width) vectors: `vectors` whole vectors
-    of `lanes` a group (the last group fewer), then the columns left as one shorter vector in
-    a group of its own."""
-    whole = [(j, lanes) for j in range(0, n - n % lanes, lanes)]
-    groups = [whole[g:g + vectors] for g in range(0, len(whole), vectors)]
-    if n % lanes:
-        groups.append([(n - n % lanes, n % lanes)])
-    return groups
+class _Parts:
+    """The function's operands: allocas (an IRBuilder in the entry block), elem, k, a:
+    (pointer, row stride, column stride), b and c: (pointer, row length)."""
 
+    def __init__(self, allocas, elem, k, a, b, c):
+        self.allocas, self.elem, self.k, self.a, self.b, self.c = allocas, elem, k, a, b, c
 
-def _tile(bld, ctx, first, count: int, group: list, k: int, a, b, out, elem) -> None:
-    """C[first + r, columns of group] for r < count, summed over p in order with FMAs."""
-    vecs = [ll.VectorType(elem, width) for _, width in group]
-    accs = [[ctx.alloca(vec, "tile_acc") for vec in vecs] for _ in range(count)]
-    for acc in accs:
-        for vec, slot in zip(vecs, acc):
-            bld.store(ll.Constant(vec, [-0.0] * vec.count), slot)
-    rows = [bld.add(first, i64(r), flags=("nuw", "nsw")) for r in range(count)]
-    pb, ldb = b
-    with for_range(bld, k, "tp") as p:
-        start = bld.mul(p, i64(ldb), flags=("nuw", "nsw"))
-        b_row = [bld.load(at(bld, pb, start, j, elem), typ=vec, align=align(elem))
-                 for (j, _), vec in zip(group, vecs)]
+    def tile(self, bld, first, count: int, column, masks: list, lanes: int) -> None:
+        """C[first + r, column + v * lanes ...] for r < count and each vector v (masks:
+        None, or a lane mask for a vector loaded and stored under it), summed over p in
+        order with FMAs."""
+        elem, vec = self.elem, ll.VectorType(self.elem, lanes)
+        accs = [[self.allocas.alloca(vec, name="tile_acc") for _ in masks] for _ in range(count)]
+        for acc in accs:
+            for slot in acc:
+                bld.store(ll.Constant(vec, [-0.0] * lanes), slot)
+        rows = [bld.add(first, i64(r), flags=("nuw", "nsw")) for r in range(count)]
+        pa, row_stride, col_stride = self.a
+        pb, ldb = self.b
+        a_rows = [bld.mul(i, row_stride, flags=("nuw", "nsw")) for i in rows]
+        with for_range(bld, self.k, "tp") as p:
+            start = bld.add(bld.mul(p, ldb, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
+            b_row = [self._load(bld, pb, start, v * lanes, vec, mask)
+                     for v, mask in enumerate(masks)]
+            a_col = bld.mul(p, col_stride, flags=("nuw", "nsw"))
+            for a_row, acc in zip(a_rows, accs):
+                at = bld.add(a_row, a_col, flags=("nuw", "nsw"))
+                a_ip = bld.load(bld.gep(pa, [at], inbounds=True, source_etype=elem), typ=elem)
+                a_vec = _splat(bld, a_ip, vec)
+                for slot, piece in zip(acc, b_row):
+                    bld.store(_fma(bld, a_vec, piece, bld.load(slot, typ=vec)), slot)
+        pc, ldc = self.c
         for i, acc in zip(rows, accs):
-            a_ip = a_at(bld, a, i, p, elem)
-            for vec, slot, piece in zip(vecs, acc, b_row):
-                total = _fma(bld, splat(bld, a_ip, vec), piece, bld.load(slot, typ=vec))
-                bld.store(total, slot)
-    pc, ldc = out
-    for i, acc in zip(rows, accs):
-        start = bld.mul(i, i64(ldc), flags=("nuw", "nsw"))
-        for (j, _), vec, slot in zip(group, vecs, acc):
-            bld.store(bld.load(slot, typ=vec), at(bld, pc, start, j, elem), align=align(elem))
+            start = bld.add(bld.mul(i, ldc, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
+            for v, (slot, mask) in enumerate(zip(acc, masks)):
+                self._store(bld, bld.load(slot, typ=vec), pc, start, v * lanes, mask)
+
+    def _load(self, bld, ptr, start, offset: int, vec, mask):
+        address = _at(bld, ptr, start, offset, self.elem)
+        if mask is None:
+            return bld.load(address, typ=vec, align=_bytes(self.elem))
+        fn = _intrinsic(bld.module, "llvm.masked.load", vec, [PTR, I32, mask.type, vec])
+        return bld.call(fn, [address, ll.Constant(I32, _bytes(self.elem)), mask,
+                             ll.Constant(vec, [0.0] * vec.count)])
+
+    def _store(self, bld, value, ptr, start, offset: int, mask):
+        address = _at(bld, ptr, start, offset, self.elem)
+        if mask is None:
+            bld.store(value, address, align=_bytes(self.elem))
+            return
+        fn = _intrinsic(bld.module, "llvm.masked.store", ll.VoidType(),
+                        [value.type, PTR, I32, mask.type], value.type)
+        bld.call(fn, [value, address, ll.Constant(I32, _bytes(self.elem)), mask])
+
+
+def _tile_row(bld, t, tile_rows: int, m):
+    """The first row of tile t: t * tile_rows, the last tile moved up to end at row m."""
+    row = bld.mul(t, i64(tile_rows), flags=("nuw", "nsw"))
+    last = bld.sub(m, i64(tile_rows), flags=("nuw", "nsw"))
+    return bld.select(bld.icmp_signed("<", row, last), row, last)
+
+
+def _ceil_div(bld, x, d: int):
+    return bld.udiv(bld.add(x, i64(d - 1), flags=("nuw", "nsw")), i64(d))
+
+
+def _at(bld, ptr, start, offset: int, elem):
+    """ptr advanced by start + offset elements."""
+    if offset:
+        start = bld.add(start, i64(offset), flags=("nuw", "nsw"))
+    return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
+
+
+def _splat(bld, value, vec):
+    one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
+    zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
+    return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
 
 
 def _fma(bld, x, y, z):
-    """x * y + z rounded once (llvm.fma on vectors: v16f32, v4f64 ...)."""
-    vec = x.type
-    suffix = f"v{vec.count}{'f32' if isinstance(vec.element, ll.FloatType) else 'f64'}"
-    name = f"llvm.fma.{suffix}"
-    fn = bld.module.globals.get(name) or ll.Function(bld.module,
-                                                     ll.FunctionType(vec, [vec] * 3), name)
-    return bld.call(fn, [x, y, z])
+    """x * y + z rounded once."""
+    return bld.call(_intrinsic(bld.module, "llvm.fma", x.type, [x.type] * 3), [x, y, z])
+
+
+def _intrinsic(module, name: str, ret, args: list, vec=None):
+    """The overloaded intrinsic `name` at vector type vec (default ret): llvm.fma.v16f32."""
+    vec = vec or ret
+    element = "f32" if vec.element == ll.FloatType() else "f64"
+    full = f"{name}.v{vec.count}{element}" + (".p0" if "masked" in name else "")
+    return module.globals.get(full) or ll.Function(module, ll.FunctionType(ret, args), full)
+
+
+def _bytes(elem) -> int:
+    return 4 if elem == ll.FloatType() else 8

@@ -50,8 +50,8 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
     vector_bytes: the target's vector registers (dots.Externals), which set the rows summed
     at once (ROW_REGISTERS registers of partial sums)."""
     STATS["emitted"] += 1
-    row = row_pieces(elem, n, vector_bytes // align(elem))
-    block = max(1, min(m, ROW_REGISTERS // -(-n * align(elem) // vector_bytes)))
+    row = row_pieces(elem, n, vector_bytes // _align(elem))
+    block = max(1, min(m, ROW_REGISTERS // -(-n * _align(elem) // vector_bytes)))
     STATS["block"] = block
     STATS["pieces"] = len(row)
     packed = ctx.alloca(ll.ArrayType(elem, k * n), "packed_b") if rhs[2] else None
@@ -59,7 +59,7 @@ def emit(bld: ll.IRBuilder, ctx, batch_shape, m: int, n: int, k: int, lhs, rhs, 
         pa, pb, pc = (offset(bld, p, dims, side) for side, p in enumerate((lhs[0], rhs[0], c[0])))
         ldb = rhs[1]
         if packed is not None:
-            pb, ldb = pack(bld, pb, rhs[1], k, n, elem, packed), n
+            pb, ldb = _pack(bld, pb, rhs[1], k, n, elem, packed), n
         a, blocked = (pa, lhs[1], lhs[2]), m - m % block
         if blocked:
             with for_range(bld, blocked // block, "si") as ib:
@@ -83,11 +83,11 @@ def row_pieces(elem, n: int, lanes: int) -> list:
         pieces.append((n - n % lanes, ll.VectorType(elem, n % lanes)))
     return pieces
 
-def pack(bld, pb, ld: int, k: int, n: int, elem, packed):
+def _pack(bld, pb, ld: int, k: int, n: int, elem, packed):
     """B (stored transposed: element (p, j) at j*ld + p) copied in row order into packed:
     by square tiles transposed in registers when k and n are multiples of the tile, else
     column by column."""
-    tile = TILE_BYTES // align(elem)
+    tile = TILE_BYTES // _align(elem)
     if k % tile or n % tile:
         return _pack_columns(bld, pb, ld, k, n, elem, packed)
     STATS["tiled_packs"] += 1
@@ -102,12 +102,12 @@ def pack(bld, pb, ld: int, k: int, n: int, elem, packed):
                          flags=("nuw", "nsw"))
             ptr = bld.gep(pb, [at], inbounds=True, source_etype=elem)
             rows.append(bld.load(bld.bitcast(ptr, ll.PointerType(vec)), typ=vec,
-                                 align=align(elem)))
+                                 align=_align(elem)))
         for c, v in enumerate(transpose_tile(bld, rows)):    # B[p0 + c, j0 .. j0 + tile]
             at = bld.add(bld.mul(bld.add(p0, i64(c)), i64(n), flags=("nuw", "nsw")), j0,
                          flags=("nuw", "nsw"))
             ptr = bld.gep(dst, [at], inbounds=True, source_etype=elem)
-            bld.store(v, bld.bitcast(ptr, ll.PointerType(vec)), align=align(elem))
+            bld.store(v, bld.bitcast(ptr, ll.PointerType(vec)), align=_align(elem))
     return dst
 
 
@@ -137,7 +137,7 @@ def _mask(indices: list) -> ll.Constant:
 
 
 def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
-    """pack column by column.
+    """_pack column by column.
 
     A loop over j: B's column j (k elements in a row of the stored B^T) is one vector load,
     its elements stored n apart. Emitted so that LLVM's vectorisers find nothing to do: a
@@ -156,7 +156,7 @@ def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
         src = bld.gep(pb, [bld.mul(j, i64(ld), flags=("nuw", "nsw"))], inbounds=True,
                       source_etype=elem)
         values = bld.load(bld.bitcast(src, ll.PointerType(column)), typ=column,
-                          align=align(elem))
+                          align=_align(elem))
         for p in range(k):
             at = bld.add(j, i64(p * n), flags=("nuw", "nsw"))
             bld.store(bld.extract_element(values, i64(p)),
@@ -164,7 +164,7 @@ def _pack_columns(bld, pb, ld: int, k: int, n: int, elem, packed):
     return dst
 
 
-def a_at(bld, a, i, p, elem):
+def _a_at(bld, a, i, p, elem):
     """A[i, p] (a: pointer, ld, trans)."""
     ptr, ld, trans = a
     r, col = (p, i) if trans else (i, p)
@@ -175,18 +175,18 @@ def a_at(bld, a, i, p, elem):
 def _b_row(bld, pb, ldb: int, p, row: list, elem) -> list:
     """B[p, :] as row's pieces."""
     start = bld.mul(p, i64(ldb), flags=("nuw", "nsw"))
-    return [bld.load(at(bld, pb, start, first, elem), typ=vec, align=align(elem))
+    return [bld.load(_at(bld, pb, start, first, elem), typ=vec, align=_align(elem))
             for first, vec in row]
 
 
-def at(bld, ptr, start, first: int, elem):
+def _at(bld, ptr, start, first: int, elem):
     """ptr advanced by start + first elements."""
     if first:
         start = bld.add(start, i64(first), flags=("nuw", "nsw"))
     return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
 
 
-def splat(bld, value, vec):
+def _splat(bld, value, vec):
     one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
     zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
     return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
@@ -197,8 +197,8 @@ def _terms(bld, a, rows: list, p, pb, ldb: int, row: list, elem) -> list:
     b = _b_row(bld, pb, ldb, p, row, elem)
     terms = []
     for i in rows:
-        a_ip = a_at(bld, a, i, p, elem)
-        terms.append([bld.fmul(splat(bld, a_ip, vec), piece, flags=FP_FLAGS)
+        a_ip = _a_at(bld, a, i, p, elem)
+        terms.append([bld.fmul(_splat(bld, a_ip, vec), piece, flags=FP_FLAGS)
                       for (_, vec), piece in zip(row, b)])
     return terms
 
@@ -220,9 +220,9 @@ def _rows(bld, ctx, rows: list, a, pb, ldb: int, k: int, row: list, elem, c):
     for acc, i in zip(accs, rows):
         start = bld.mul(i, i64(ldc), flags=("nuw", "nsw"))
         for (first, vec), slot in zip(row, acc):
-            bld.store(bld.load(slot, typ=vec), at(bld, pc, start, first, elem),
-                      align=align(elem))
+            bld.store(bld.load(slot, typ=vec), _at(bld, pc, start, first, elem),
+                      align=_align(elem))
 
-def align(elem) -> int:
+def _align(elem) -> int:
     """The alignment rows of C and B are loaded and stored with: one element's."""
     return 8 if elem == F64 else 4
