@@ -88,14 +88,13 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
     a_trans, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
     for ptr in (pa, pb, pc):
         ptr.add_attribute("noalias")
-    allocas = ll.IRBuilder(fn.append_basic_block("entry"))
-    bld = ll.IRBuilder(fn.append_basic_block("body"))
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
     elem = LLVM_TYPES[dtype]
     lanes = vector_bytes // _bytes(elem)
     rows, vectors = TILES[vector_bytes]
     trans = bld.icmp_signed("!=", a_trans, i64(0))
     a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
-    parts = _Parts(allocas, elem, k, a, (pb, ldb), (pc, ldc))
+    parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
     wide = vectors * lanes
     groups = bld.udiv(n, i64(wide))
     with for_range(bld, groups, "tj") as g:
@@ -116,46 +115,60 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
                 parts.tile(bld, _tile_row(bld, t, tile_rows, m), tile_rows, start,
                            [None] * (c - 1) + [mask], lanes)
     bld.ret_void()
-    allocas.branch(bld.function.blocks[1])
     return str(module)
 
 
 class _Parts:
-    """The function's operands: allocas (an IRBuilder in the entry block), elem, k, a:
+    """The function's operands: elem, k, a:
     (pointer, row stride, column stride), b and c: (pointer, row length)."""
 
-    def __init__(self, allocas, elem, k, a, b, c):
-        self.allocas, self.elem, self.k, self.a, self.b, self.c = allocas, elem, k, a, b, c
+    def __init__(self, elem, k, a, b, c):
+        self.elem, self.k, self.a, self.b, self.c = elem, k, a, b, c
 
     def tile(self, bld, first, count: int, column, masks: list, lanes: int) -> None:
         """C[first + r, column + v * lanes ...] for r < count and each vector v (masks:
         None, or a lane mask for a vector loaded and stored under it), summed over p in
         order with FMAs."""
         elem, vec = self.elem, ll.VectorType(self.elem, lanes)
-        accs = [[self.allocas.alloca(vec, name="tile_acc") for _ in masks] for _ in range(count)]
-        for acc in accs:
-            for slot in acc:
-                bld.store(ll.Constant(vec, [-0.0] * lanes), slot)
         rows = [bld.add(first, i64(r), flags=("nuw", "nsw")) for r in range(count)]
         pa, row_stride, col_stride = self.a
         pb, ldb = self.b
         a_rows = [bld.mul(i, row_stride, flags=("nuw", "nsw")) for i in rows]
-        with for_range(bld, self.k, "tp") as p:
-            start = bld.add(bld.mul(p, ldb, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
-            b_row = [self._load(bld, pb, start, v * lanes, vec, mask)
-                     for v, mask in enumerate(masks)]
-            a_col = bld.mul(p, col_stride, flags=("nuw", "nsw"))
-            for a_row, acc in zip(a_rows, accs):
-                at = bld.add(a_row, a_col, flags=("nuw", "nsw"))
-                a_ip = bld.load(bld.gep(pa, [at], inbounds=True, source_etype=elem), typ=elem)
-                a_vec = _splat(bld, a_ip, vec)
-                for slot, piece in zip(acc, b_row):
-                    bld.store(_fma(bld, a_vec, piece, bld.load(slot, typ=vec)), slot)
+        # for p in 0 .. k-1 (k >= 1), the sums as phis: no stack slots for LLVM to promote
+        before, loop = bld.block, bld.append_basic_block("tp")
+        bld.branch(loop)
+        bld.position_at_end(loop)
+        p = bld.phi(I64, name="p")
+        p.add_incoming(i64(0), before)
+        zero = ll.Constant(vec, [-0.0] * lanes)
+        accs = []
+        for _ in range(count):
+            accs.append([bld.phi(vec, name="acc") for _ in masks])
+            for acc in accs[-1]:
+                acc.add_incoming(zero, before)
+        start = bld.add(bld.mul(p, ldb, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
+        b_row = [self._load(bld, pb, start, v * lanes, vec, mask) for v, mask in enumerate(masks)]
+        a_col = bld.mul(p, col_stride, flags=("nuw", "nsw"))
+        sums = []
+        for a_row, acc in zip(a_rows, accs):
+            at = bld.add(a_row, a_col, flags=("nuw", "nsw"))
+            a_ip = bld.load(bld.gep(pa, [at], inbounds=True, source_etype=elem), typ=elem)
+            a_vec = _splat(bld, a_ip, vec)
+            sums.append([_fma(bld, a_vec, piece, total) for total, piece in zip(acc, b_row)])
+        following = bld.add(p, i64(1), flags=("nuw", "nsw"))
+        end = bld.block
+        p.add_incoming(following, end)
+        for acc, total in zip(accs, sums):
+            for phi, value in zip(acc, total):
+                phi.add_incoming(value, end)
+        done = bld.append_basic_block("tp.end")
+        bld.cbranch(bld.icmp_signed("<", following, self.k), loop, done)
+        bld.position_at_end(done)
         pc, ldc = self.c
-        for i, acc in zip(rows, accs):
+        for i, total in zip(rows, sums):
             start = bld.add(bld.mul(i, ldc, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
-            for v, (slot, mask) in enumerate(zip(acc, masks)):
-                self._store(bld, bld.load(slot, typ=vec), pc, start, v * lanes, mask)
+            for v, (value, mask) in enumerate(zip(total, masks)):
+                self._store(bld, value, pc, start, v * lanes, mask)
 
     def _load(self, bld, ptr, start, offset: int, vec, mask):
         address = _at(bld, ptr, start, offset, self.elem)
