@@ -48,3 +48,28 @@ def test_built_once_per_process_then_taken_from_the_disk_cache(tmp_path):
     bound = np.abs(x).astype(np.float64) @ np.abs(w) * 300 * np.finfo(np.float32).eps / 2
     assert np.all(np.abs(y - exact) <= bound)
     assert np.array_equal(np.frombuffer(bytes.fromhex(z1), np.float32).reshape(64, 100), y * 2)
+
+
+def test_code_for_a_target_this_host_cannot_run_declares_without_building(monkeypatch):
+    """Lowering for a foreign target (its assembly only) declares the function and calls
+    it, but never builds it here; a failed build on this host leaves the BLAS (None)."""
+    from llvmlite import ir as ll
+
+    from runtime import blas_tiles
+
+    class Foreign:
+        runnable_problem = "not this host"
+
+    def refuse(dtype):
+        raise AssertionError("built for a foreign target")
+    monkeypatch.setattr(blas_tiles, "create_execution_engine", lambda: Foreign())
+    monkeypatch.setattr(blas_tiles, "provide", refuse)
+    module = ll.Module()
+    fn = blas_tiles.llvm_declaration(module, "f32")
+    assert fn is not None and fn.name == "gradjit_tiles_f32" and fn.is_declaration
+
+    class Host:
+        runnable_problem = None
+    monkeypatch.setattr(blas_tiles, "create_execution_engine", lambda: Host())
+    monkeypatch.setattr(blas_tiles, "provide", lambda dtype: False)
+    assert blas_tiles.llvm_declaration(ll.Module(), "f64") is None
