@@ -40,12 +40,13 @@ def externals(fn: Function | None = None) -> Externals:
     shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
     if fn is not None and not any(op.prim.name in _NATIVE_OPS for op in walk_ops(fn)):
         return Externals(gemm=None, lapack=None, exact_rows=None)
-    from runtime import blas, blas_split, lapack
+    from runtime import blas, blas_split, blas_tiles, lapack
     gemm = blas.available()
     return Externals(gemm=blas.llvm_declaration if gemm else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None,
                      exact_rows=blas_split.exact_rows if gemm else None,
-                     vector_bytes=_vector_bytes(create_execution_engine().features or ""))
+                     vector_bytes=_vector_bytes(create_execution_engine().features or ""),
+                     tiles=blas_tiles.llvm_declaration if gemm else None)
 
 
 def enabled_features(features: str) -> set[str]:

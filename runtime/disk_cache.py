@@ -423,9 +423,13 @@ def _provide(imports: list):
         library = None
         if name.startswith("gradjit_"):
             # NOTE: late: only entries that call the BLAS need it (its import: ~5 ms)
-            from runtime import blas, lapack, shared_code
-            library = (blas if "gemm" in name else lapack if "lapacke" in name
+            from runtime import blas, blas_tiles, lapack, shared_code
+            library = (blas_tiles if name in blas_tiles.SYMBOLS else blas if "gemm" in name
+                       else lapack if "lapacke" in name
                        else shared_code if name in shared_code.SYMBOLS else None)
+            if library is blas_tiles:
+                blas_tiles.provide_symbol(name)   # logs a failure; the check below refuses
+                library = None
             if library is shared_code:
                 shared_code.provide()        # logs a failure; the check below refuses then
                 library = None

@@ -1,0 +1,229 @@
+"""Products of up to 8M multiply-adds as register tiles of our own instead of a BLAS call.
+
+The two_layer tutorials' step is mostly two f32 products of 6.4M multiply-adds:
+x[64,1000] @ w1[1000,100] and x^T[1000,64] @ g[64,100]. OpenBLAS 0.3.31 (SkylakeX kernels)
+ran them at 116-130 GFLOP/s (~105 and ~100 us CPU on the Xeon), PyTorch's oneDNN at
+~145 (85-90 us). At this size both operands sit in the L2 cache, so the BLAS's packing
+of them buys little, and a plain register-tiled loop reading them in place runs near the
+FMA units' peak: ~80 us each.
+
+One function per dtype (`module_text`, compiled once per process by runtime/blas_tiles.py,
+its object code kept in the disk cache) takes the sizes and strides at run time, so a
+product costs its kernel one call, as a BLAS call does (the same loops emitted into every
+kernel cost ~40-80 ms of codegen and LLVM per product).
+
+C is cut into tiles of `rows` rows by `vectors` vector registers of columns. A tile's
+accumulators stay in registers while p runs over all of k:
+acc[r][v] = fma(A[i0 + r, p], B[p, j0 + v * lanes ...], acc[r][v]). B's rows are read in
+place (unit stride: a transposed B is refused), A's elements are broadcast from wherever A is
+(stored transposed or not: its strides are arguments). The columns past the last whole tile
+are one tile of fewer vectors and more rows (at most MASKED_ROWS), the last vector loaded and
+stored under a mask. The last tile of rows is moved up to end at C's last row: its rows
+shared with the tile before are summed again the same way (same bits) and stored again, so
+no smaller tile needs code of its own (hence m >= MASKED_ROWS).
+
+Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused multiply-add
+(llvm.fma: fused on every target), starting from -0.0 (x + -0.0 is x, so the first step is
+the rounded product): the bits depend neither on the tile shape, nor on the vector width, nor
+on the thread count. They differ from the BLAS's only in rounding (its order is its own).
+
+Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds a
+batch element and more) up to MAX_MACS in all, B not transposed, m >= MASKED_ROWS. Measured
+(Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way through
+ctypes, f32 / f64 ratios, loops specialised to the sizes): (16x32)@(32x16) 0.28 / 0.31 (the BLAS
+call's own cost), (64x100)@(100x10) 0.45 / 0.52, (64x32)^T@(64x64) 0.54 / 0.67,
+(128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 /
+0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64) 0.80 / 0.74, (64x32)@(32x4096)
+0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M multiply-adds the BLAS's blocking
+starts to pay ((96x128)@(128x1024) 0.84 / 1.08, (256x128)@(128x512) 1.06 / 1.07). Every
+product used here is below codegen.gemm_split's GEMM_SPLIT_MIN_MACS, so none would have been
+split across threads: the kernel a program gets depends on its shapes only.
+"""
+from __future__ import annotations
+
+from llvmlite import ir as ll
+
+from codegen.loops import I32, I64, PTR, for_range, i64
+from codegen.lower import LLVM_TYPES
+
+MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS is 1 << 24
+# accumulator registers of a tile by vector register width: AVX-512 has 32 registers
+# (6 rows x 4 vectors measured best of 6x4, 8x3, 12x2), AVX2 16 (4 x 3); the rest hold
+# B's row and A's broadcast element
+TILES = {64: (6, 4), 32: (4, 3)}
+MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
+SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
+# void (i64 a_trans, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
+# C = op(A) @ B, row-major, lda/ldb/ldc the row lengths as stored (as runtime.blas.gemm_type)
+FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
+                                                I64])
+STATS = {"calls_emitted": 0}     # tests read it
+
+
+def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
+    """Whether a gemm of batch elements of (m x k) @ (k x n) calls the tile function."""
+    return not rhs_trans and m >= MASKED_ROWS and min(n, k) >= 1 \
+        and batch * m * n * k <= MAX_MACS
+
+
+def declare(module: ll.Module, dtype: str) -> ll.Function:
+    """The tile function of dtype ("f32"/"f64"), declared in module."""
+    name = SYMBOLS[dtype]
+    return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
+
+
+def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, m: int, n: int, k: int, pa, lda: int, pb,
+              ldb: int, pc, ldc: int) -> None:
+    STATS["calls_emitted"] += 1
+    bld.call(fn, [i64(int(a_trans)), i64(m), i64(n), i64(k), pa, i64(lda), pb, i64(ldb), pc,
+                  i64(ldc)])
+
+
+def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
+    """LLVM IR of a module defining SYMBOLS[dtype] (or name) for vector registers of
+    vector_bytes."""
+    name = name or SYMBOLS[dtype]
+    module = ll.Module(name=name)
+    fn = ll.Function(module, FUNCTION_TYPE, name)
+    a_trans, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
+    for ptr in (pa, pb, pc):
+        ptr.add_attribute("noalias")
+    bld = ll.IRBuilder(fn.append_basic_block("entry"))
+    elem = LLVM_TYPES[dtype]
+    lanes = vector_bytes // _bytes(elem)
+    rows, vectors = TILES[vector_bytes]
+    trans = bld.icmp_signed("!=", a_trans, i64(0))
+    a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
+    parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
+    wide = vectors * lanes
+    groups = bld.udiv(n, i64(wide))
+    with for_range(bld, groups, "tj") as g:
+        column = bld.mul(g, i64(wide), flags=("nuw", "nsw"))
+        with for_range(bld, _ceil_div(bld, m, rows), "ti") as t:
+            parts.tile(bld, _tile_row(bld, t, rows, m), rows, column, [None] * vectors, lanes)
+    start = bld.mul(groups, i64(wide), flags=("nuw", "nsw"))
+    left = bld.sub(n, start, flags=("nuw", "nsw"))
+    iota = ll.Constant(ll.VectorType(I64, lanes), list(range(lanes)))
+    last = bld.sub(left, i64(1), flags=("nuw", "nsw"))
+    mask = bld.icmp_signed("<", iota, _splat(bld, bld.sub(left, bld.mul(
+        bld.udiv(last, i64(lanes)), i64(lanes))), ll.VectorType(I64, lanes)))
+    count = bld.udiv(bld.add(left, i64(lanes - 1)), i64(lanes))
+    for c in range(1, vectors + 1):   # the columns left: c vectors, the last under the mask
+        tile_rows = min(MASKED_ROWS, rows * vectors // c)
+        with bld.if_then(bld.icmp_signed("==", count, i64(c))):
+            with for_range(bld, _ceil_div(bld, m, tile_rows), "tm") as t:
+                parts.tile(bld, _tile_row(bld, t, tile_rows, m), tile_rows, start,
+                           [None] * (c - 1) + [mask], lanes)
+    bld.ret_void()
+    return str(module)
+
+
+class _Parts:
+    """The function's operands: elem, k, a:
+    (pointer, row stride, column stride), b and c: (pointer, row length)."""
+
+    def __init__(self, elem, k, a, b, c):
+        self.elem, self.k, self.a, self.b, self.c = elem, k, a, b, c
+
+    def tile(self, bld, first, count: int, column, masks: list, lanes: int) -> None:
+        """C[first + r, column + v * lanes ...] for r < count and each vector v (masks:
+        None, or a lane mask for a vector loaded and stored under it), summed over p in
+        order with FMAs."""
+        elem, vec = self.elem, ll.VectorType(self.elem, lanes)
+        rows = [bld.add(first, i64(r), flags=("nuw", "nsw")) for r in range(count)]
+        pa, row_stride, col_stride = self.a
+        pb, ldb = self.b
+        a_rows = [bld.mul(i, row_stride, flags=("nuw", "nsw")) for i in rows]
+        # for p in 0 .. k-1 (k >= 1), the sums as phis: no stack slots for LLVM to promote
+        before, loop = bld.block, bld.append_basic_block("tp")
+        bld.branch(loop)
+        bld.position_at_end(loop)
+        p = bld.phi(I64, name="p")
+        p.add_incoming(i64(0), before)
+        zero = ll.Constant(vec, [-0.0] * lanes)
+        accs = []
+        for _ in range(count):
+            accs.append([bld.phi(vec, name="acc") for _ in masks])
+            for acc in accs[-1]:
+                acc.add_incoming(zero, before)
+        start = bld.add(bld.mul(p, ldb, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
+        b_row = [self._load(bld, pb, start, v * lanes, vec, mask) for v, mask in enumerate(masks)]
+        a_col = bld.mul(p, col_stride, flags=("nuw", "nsw"))
+        sums = []
+        for a_row, acc in zip(a_rows, accs):
+            at = bld.add(a_row, a_col, flags=("nuw", "nsw"))
+            a_ip = bld.load(bld.gep(pa, [at], inbounds=True, source_etype=elem), typ=elem)
+            a_vec = _splat(bld, a_ip, vec)
+            sums.append([_fma(bld, a_vec, piece, total) for total, piece in zip(acc, b_row)])
+        following = bld.add(p, i64(1), flags=("nuw", "nsw"))
+        end = bld.block
+        p.add_incoming(following, end)
+        for acc, total in zip(accs, sums):
+            for phi, value in zip(acc, total):
+                phi.add_incoming(value, end)
+        done = bld.append_basic_block("tp.end")
+        bld.cbranch(bld.icmp_signed("<", following, self.k), loop, done)
+        bld.position_at_end(done)
+        pc, ldc = self.c
+        for i, total in zip(rows, sums):
+            start = bld.add(bld.mul(i, ldc, flags=("nuw", "nsw")), column, flags=("nuw", "nsw"))
+            for v, (value, mask) in enumerate(zip(total, masks)):
+                self._store(bld, value, pc, start, v * lanes, mask)
+
+    def _load(self, bld, ptr, start, offset: int, vec, mask):
+        address = _at(bld, ptr, start, offset, self.elem)
+        if mask is None:
+            return bld.load(address, typ=vec, align=_bytes(self.elem))
+        fn = _intrinsic(bld.module, "llvm.masked.load", vec, [PTR, I32, mask.type, vec])
+        return bld.call(fn, [address, ll.Constant(I32, _bytes(self.elem)), mask,
+                             ll.Constant(vec, [0.0] * vec.count)])
+
+    def _store(self, bld, value, ptr, start, offset: int, mask):
+        address = _at(bld, ptr, start, offset, self.elem)
+        if mask is None:
+            bld.store(value, address, align=_bytes(self.elem))
+            return
+        fn = _intrinsic(bld.module, "llvm.masked.store", ll.VoidType(),
+                        [value.type, PTR, I32, mask.type], value.type)
+        bld.call(fn, [value, address, ll.Constant(I32, _bytes(self.elem)), mask])
+
+
+def _tile_row(bld, t, tile_rows: int, m):
+    """The first row of tile t: t * tile_rows, the last tile moved up to end at row m."""
+    row = bld.mul(t, i64(tile_rows), flags=("nuw", "nsw"))
+    last = bld.sub(m, i64(tile_rows), flags=("nuw", "nsw"))
+    return bld.select(bld.icmp_signed("<", row, last), row, last)
+
+
+def _ceil_div(bld, x, d: int):
+    return bld.udiv(bld.add(x, i64(d - 1), flags=("nuw", "nsw")), i64(d))
+
+
+def _at(bld, ptr, start, offset: int, elem):
+    """ptr advanced by start + offset elements."""
+    if offset:
+        start = bld.add(start, i64(offset), flags=("nuw", "nsw"))
+    return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
+
+
+def _splat(bld, value, vec):
+    one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
+    zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
+    return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
+
+
+def _fma(bld, x, y, z):
+    """x * y + z rounded once."""
+    return bld.call(_intrinsic(bld.module, "llvm.fma", x.type, [x.type] * 3), [x, y, z])
+
+
+def _intrinsic(module, name: str, ret, args: list, vec=None):
+    """The overloaded intrinsic `name` at vector type vec (default ret): llvm.fma.v16f32."""
+    vec = vec or ret
+    element = "f32" if vec.element == ll.FloatType() else "f64"
+    full = f"{name}.v{vec.count}{element}" + (".p0" if "masked" in name else "")
+    return module.globals.get(full) or ll.Function(module, ll.FunctionType(ret, args), full)
+
+
+def _bytes(elem) -> int:
+    return 4 if elem == ll.FloatType() else 8

@@ -1,0 +1,99 @@
+"""codegen.gemm_tiles' product functions, compiled once per process and called by kernels.
+
+Kernels declare SYMBOLS[dtype] (`llvm_declaration`) and call it as they would the BLAS's
+gemm; the first kernel that needs one builds it (`provide`): its object code comes from the
+disk cache (runtime.disk_cache.load_or_store_object, under the source hash, LLVM's version
+and the target), else it is compiled (~30-60 ms) and stored, then linked into an
+MCJIT of its own, kept for the life of the process, and its address registered under the
+symbol, so every kernel's MCJIT (and object code loaded from the disk cache: disk_cache's
+_provide) resolves it.
+
+The code is for the engine's target (GRADJIT_TARGET_CPU: AVX2 tiles for haswell), as the
+kernels that call it. A failure to build it is logged and kernels call the BLAS instead.
+"""
+from __future__ import annotations
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from runtime import config, phases
+from runtime.disk_cache import compiled_object, linked, load_or_store_object, source_hash
+from runtime.engine import LLVM_LOCK, create_execution_engine
+
+# NOTE: codegen is imported late: a warm start that loads kernels from the disk cache
+# needs only the symbols, not codegen
+_SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}   # gemm_tiles.SYMBOLS
+SYMBOLS = frozenset(_SYMBOLS.values())
+_state: dict = {}         # dtype -> the MCJIT holding its function, or None (failed)
+builds = 0                # times object code was compiled here (tests)
+
+
+def llvm_declaration(module, dtype: str):
+    """The tile function of dtype declared in module, or None when it cannot be provided.
+    Code for a target this host cannot run (only lowered, for its assembly) declares it
+    without building it: that code never runs here."""
+    from codegen import gemm_tiles
+    if create_execution_engine().runnable_problem is None and not provide(dtype):
+        return None
+    return gemm_tiles.declare(module, dtype)
+
+
+def provide_symbol(name: str) -> bool:
+    """provide() for the dtype whose function is the symbol `name` (one of SYMBOLS)."""
+    return provide(next(dt for dt, symbol in _SYMBOLS.items() if symbol == name))
+
+
+def provide(dtype: str) -> bool:
+    """Links dtype's function into the process once; True when its symbol resolves."""
+    with LLVM_LOCK:
+        if dtype not in _state:
+            try:
+                with phases.phase("tile gemm"):
+                    _state[dtype] = _link(dtype)
+            except RuntimeError as e:
+                config.log.warning("gradjit: tile gemm %s unavailable (%s); kernels call the "
+                                   "BLAS", dtype, e)
+                _state[dtype] = None
+        return _state[dtype] is not None
+
+
+def _link(dtype: str):
+    engine = create_execution_engine()
+    engine.check_runnable()
+    symbol = _SYMBOLS[dtype]
+    vector_bytes = _vector_bytes(engine.features or "")
+    key = {"source": source_hash(), "symbol": symbol, "triple": engine.triple,
+           "cpu": engine.cpu, "features": engine.features, "vector_bytes": vector_bytes,
+           "llvmlite": llvmlite.__version__,
+           "llvm": ".".join(map(str, llvm.llvm_version_info))}
+
+    def machine(opt: int = 3):   # NOTE: an MCJIT owns (and frees) its target machine: one each
+        return engine.target.create_target_machine(cpu=engine.cpu, features=engine.features,
+                                                   opt=opt)
+
+    built: dict = {}
+    obj = load_or_store_object(f"gj_{symbol}", key,
+                               lambda: _build(machine(1), dtype, vector_bytes, built))
+    jit = linked(obj, lambda: machine(0), built)
+    address = jit.get_function_address(symbol)
+    if not address:
+        raise RuntimeError(f"{symbol} is missing from its object code")
+    llvm.add_symbol(symbol, address)
+    return jit
+
+
+def _build(machine, dtype: str, vector_bytes: int, built: dict) -> bytes:
+    """The function's object code. NOTE: its IR goes to machine code as emitted (phis, no
+    stack slots): LLVM's pipeline made it no faster (O1 or O3, machine code at level 1 or 3,
+    the same speed measured) and took ~half of a ~0.1 s build."""
+    global builds
+    builds += 1
+    from codegen import gemm_tiles
+    text = gemm_tiles.module_text(dtype, vector_bytes)
+    obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[dtype])
+    return obj
+
+
+def _vector_bytes(features: str) -> int:
+    from runtime import _vector_bytes
+    return _vector_bytes(features)
