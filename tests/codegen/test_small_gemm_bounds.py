@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from llvmlite import ir as ll
 
 import runtime
-from codegen import bounds, dots, small_gemm
+from codegen import bounds, dots, gemm_tiles, small_gemm
 from codegen.buffers import KernelContext
 from codegen.loops import i64
 from tests.codegen.test_small_gemm import NP, _batched_dot
@@ -125,10 +125,12 @@ def test_checked_blas_products_are_the_unchecked_ones(batch, m, n, k, a_trans, b
     np.testing.assert_allclose(out, ref(*args), rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("kernel", ["blas", "tiles"])
 @pytest.mark.parametrize("side", [0, 1, 2])
-def test_a_blas_product_leaving_its_buffers_is_not_made(side, monkeypatch):
-    """A BLAS product whose operand (side 0, 1) or result (2) starts 5 elements late:
-    BoundsError, the call skipped (nothing read or written outside the buffers)."""
+def test_a_blas_product_leaving_its_buffers_is_not_made(side, kernel, monkeypatch):
+    """A product called out (the BLAS's, or codegen.gemm_tiles' function) whose operand
+    (side 0, 1) or result (2) starts 5 elements late: BoundsError, the call skipped (nothing
+    read or written outside the buffers)."""
     fn, args, _ = _heads_product(2, 2, 16, 16, 16, False, "f64")
     offset, calls = dots._offset, []
 
@@ -141,8 +143,12 @@ def test_a_blas_product_leaving_its_buffers_is_not_made(side, monkeypatch):
     monkeypatch.setattr(dots, "MIN_GEMM_MACS", 1)
     monkeypatch.setattr(small_gemm, "fits", lambda *a: False)
     monkeypatch.setattr(dots, "_offset", late)
+    if kernel == "blas":
+        monkeypatch.setattr(gemm_tiles, "fits", lambda *a: False)
+    emitted = gemm_tiles.STATS["calls_emitted"]
     exe = runtime.build_executable(fn, bounds_check=True)
     assert calls
+    assert (gemm_tiles.STATS["calls_emitted"] > emitted) == (kernel == "tiles")
     guard = [a.copy() for a in args]
     with pytest.raises(runtime.BoundsError, match="load" if side < 2 else "store"):
         exe.run(args)
