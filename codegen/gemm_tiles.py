@@ -27,17 +27,18 @@ Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused 
 the rounded product): the bits depend neither on the tile shape, nor on the vector width, nor
 on the thread count. They differ from the BLAS's only in rounding (its order is its own).
 
-Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds a
-batch element and more) up to MAX_MACS in all, B not transposed, m >= MASKED_ROWS. Measured
-(Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm called the same way through
-ctypes, f32 / f64 ratios, loops specialised to the sizes): (16x32)@(32x16) 0.28 / 0.31 (the BLAS
-call's own cost), (64x100)@(100x10) 0.45 / 0.52, (64x32)^T@(64x64) 0.54 / 0.67,
-(128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74, (64x1000)@(1000x100) 0.73-0.75 /
-0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64) 0.80 / 0.74, (64x32)@(32x4096)
-0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M multiply-adds the BLAS's blocking
-starts to pay ((96x128)@(128x1024) 0.84 / 1.08, (256x128)@(128x512) 1.06 / 1.07). Every
-product used here is below codegen.gemm_split's GEMM_SPLIT_MIN_MACS, so none would have been
-split across threads: the kernel a program gets depends on its shapes only.
+Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
+a batch element and more) of MIN_MACS up to MAX_MACS in all, B not transposed, m >=
+MASKED_ROWS. Measured (Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm
+called the same way through ctypes, f32 / f64 ratios, loops specialised to the sizes):
+(16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost), (64x100)@(100x10) 0.45 / 0.52,
+(64x32)^T@(64x64) 0.54 / 0.67, (128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74,
+(64x1000)@(1000x100) 0.73-0.75 / 0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64)
+0.80 / 0.74, (64x32)@(32x4096) 0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M
+multiply-adds the BLAS's blocking starts to pay ((96x128)@(128x1024) 0.84 / 1.08,
+(256x128)@(128x512) 1.06 / 1.07). Every product used here is below codegen.gemm_split's
+GEMM_SPLIT_MIN_MACS, so none would have been split across threads: the kernel a program gets
+depends on its shapes only.
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
 
 MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS is 1 << 24
+# and at least: building the function costs a cold start ~40-60 ms of CPU (once per process
+# and target, then the disk cache), which products below this do not pay back in a first
+# call (the benchmarks' mlp and lstm, whose products are 0.5-0.7M, stay on the BLAS: 113 ->
+# 161-174 ms CPU to mlp's cold first call with the function, 0.31x -> 0.49x of JAX's)
+MIN_MACS = 1 << 20
 # accumulator registers of a tile by vector register width: AVX-512 has 32 registers
 # (6 rows x 4 vectors measured best of 6x4, 8x3, 12x2), AVX2 16 (4 x 3); the rest hold
 # B's row and A's broadcast element
@@ -63,7 +69,7 @@ STATS = {"calls_emitted": 0}     # tests read it
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
     """Whether a gemm of batch elements of (m x k) @ (k x n) calls the tile function."""
     return not rhs_trans and m >= MASKED_ROWS and min(n, k) >= 1 \
-        and batch * m * n * k <= MAX_MACS
+        and MIN_MACS <= batch * m * n * k <= MAX_MACS
 
 
 def declare(module: ll.Module, dtype: str) -> ll.Function:

@@ -24,6 +24,13 @@ from tests.prim_samples import T, make_fn
 NP = {"f32": np.float32, "f64": np.float64}
 
 
+@pytest.fixture(autouse=True)
+def every_size(monkeypatch):
+    """The tests here cover the function's layouts on small products too: no lower bound
+    (test_products_below_min_macs_stay_on_the_blas checks the real one)."""
+    monkeypatch.setattr(gemm_tiles, "MIN_MACS", 0)
+
+
 def _build(fn, tiles: bool = True):
     """A fresh executable of fn (no cache), with the tile function on or off."""
     with pytest.MonkeyPatch.context() as m:
@@ -179,6 +186,23 @@ def test_refused_products_run_on_the_blas(batch, m, n, k, b_trans, why):
     blas, _ = _run(fn, args, tiles=False)
     assert out.tobytes() == blas.tobytes()
     _close(out, ref, args)
+
+
+@pytest.mark.parametrize("m, n, k", [(256, 10, 256), (16, 256, 128)])   # mlp's, lstm's
+def test_products_below_min_macs_stay_on_the_blas(m, n, k):
+    """Below MIN_MACS a product calls the BLAS (a cold start does not build the function
+    for them), at and above it the function."""
+    gemm_tiles.MIN_MACS = 1 << 20          # (the fixture's monkeypatch restores 0, then the real)
+    assert m * n * k < gemm_tiles.MIN_MACS <= 64 * 100 * 1000
+    fn, ref = _dot(None, m, n, k, False, False, False, "f32")
+    args = _args(fn, 9, "f32")
+    out, used = _run(fn, args)
+    assert not used
+    blas, _ = _run(fn, args, tiles=False)
+    assert out.tobytes() == blas.tobytes()
+    two_layer, _ = _dot(None, 64, 100, 1000, False, False, False, "f32")
+    _, used = _run(two_layer, _args(two_layer, 9, "f32"))
+    assert used
 
 
 def test_without_the_function_kernels_call_the_blas(monkeypatch):
