@@ -23,13 +23,17 @@ TENSOR, FLOAT, PLAIN, TUPLE = range(4)
 # as the autograd hook runs it on the general path)
 VIEW_OPS: frozenset = frozenset()
 mark_views = None
+# set when tracer/step_follow_code.py is imported (it imports this module); WRITE: tests
+# compare with the generic check alone
+write_follow = None
+WRITE = True
 
 
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
                  "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe",
-                 "pinned")
+                 "pinned", "fast")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -47,6 +51,9 @@ class Tape:
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
+        # per event, Python written for it (step_follow_code.write) or None: follow's first try
+        self.fast = tuple([write_follow(i, step, self.sites) if WRITE else None
+                           for i, step in enumerate(self.steps)])
         self.exe = None                 # (the read's Executable, run_function), once run
         # the read with the pinned values as inputs (step_capture._pin_program), or None
         self.pinned = None

@@ -1,0 +1,202 @@
+"""A captured step's events checked by Python written for each (tracer/step_follow_code.py):
+the same bits as the generic check and as capture off, the written code taken for the plain
+events (the generic check is entered only for the others), and every call it does not accept
+(a changed float or int, 0.0 against -0.0, NaN, an operand from elsewhere, another call
+site) left to the generic check, which follows or drops as before."""
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import gradjit as gj
+from ir.printer import print_function
+from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tracer import step_capture, step_follow_code, step_tape
+from tracer.expr import build_function
+
+
+@pytest.fixture(autouse=True)
+def fresh_capture():
+    step_capture.reset()
+    step_capture.VERIFY = False
+    pin_after = step_capture.PIN_AFTER
+    step_capture.PIN_AFTER = 0
+    yield
+    step_tape.WRITE = True
+    step_capture.ENABLED = True
+    step_capture.PIN_AFTER = pin_after
+    step_capture.reset()
+
+
+class _CountingSteps(tuple):
+    """A tape's steps, counting the generic check's entries (it reads its event there)."""
+    entries = 0
+
+    def __getitem__(self, i):
+        _CountingSteps.entries += 1
+        return tuple.__getitem__(self, i)
+
+
+def count_generic(tape) -> None:
+    _CountingSteps.entries = 0
+    tape.steps = _CountingSteps(tape.steps)
+
+
+def tutorial(steps: int, n: int = 200, lr: float = 1e-5, change=None) -> list:
+    """polynomial_tensor.py's loop (keyword matmul, four `-=`)."""
+    x = gj.linspace(-math.pi, math.pi, n)
+    y = gj.sin(x)
+    a, b, c, d = [gj.tensor(v) for v in (0.1, -0.2, 0.05, 0.01)]
+    out = []
+    for t in range(steps):
+        if change is not None:
+            change(t)
+        y_pred = a + (b * x) + (c * x.pow(2)) + (d * x.pow(3))
+        out.append((y_pred - y).pow(2).sum().item())
+        grad_y_pred = -2.0 * (y - y_pred)
+        grad_a = grad_y_pred.sum()
+        grad_b = gj.matmul(input=grad_y_pred, other=x).sum()
+        grad_c = gj.matmul(input=grad_y_pred, other=x.pow(2)).sum()
+        grad_d = gj.matmul(input=grad_y_pred, other=x.pow(3)).sum()
+        a -= lr * grad_a
+        b -= lr * grad_b
+        c -= lr * grad_c
+        d -= lr * grad_d
+    return out + [v.numpy().copy() for v in (a, b, c, d)]
+
+
+def three_ways(loop, *args, **kw) -> tuple:
+    """(capture on with written checks, its counter changes), after asserting it gives the
+    bits of capture on with the generic check alone and of capture off."""
+    step_tape.WRITE = False
+    generic, _, off = run_off_and_on(loop, *args, **kw)
+    step_tape.WRITE = True
+    on, delta, off2 = run_off_and_on(loop, *args, **kw)
+    assert_bitwise(on, off)
+    assert_bitwise(generic, off)
+    assert_bitwise(off2, off)
+    return on, delta
+
+
+def test_the_tutorials_plain_events_take_their_written_python():
+    seen = {}
+
+    def change(t):
+        tape = step_capture.tls.s.tape
+        if t == 10 and step_tape.WRITE and tape is not None:   # (capture on: followed)
+            seen["tape"] = tape
+            count_generic(tape)
+    before = step_follow_code.STATS["written"]
+    on, delta = three_ways(tutorial, 40, change=change)
+    tape = seen["tape"]
+    assert delta["breaks"] == 1              # (the final reads of a..d, mid-step)
+    written = sum(f is not None for f in tape.fast)
+    assert step_follow_code.STATS["written"] - before >= written >= len(tape.fast) - 2
+    # 30 steps from t = 10: only the unwritten events (first uses of x and of the pinned y)
+    # entered the generic check
+    assert _CountingSteps.entries == 30 * (len(tape.fast) - written)
+    assert delta["pinned"] > 0
+
+
+def test_written_off_takes_the_generic_check_everywhere():
+    tapes = []
+    step_tape.WRITE = False
+    tutorial(12, change=lambda t: tapes.append(step_capture.tls.s.tape))
+    assert tapes[-1] is not None and all(f is None for f in tapes[-1].fast)
+
+
+@pytest.mark.parametrize("what", ["float", "int for float", "zero sign", "nan", "operand",
+                                  "site"])
+def test_a_call_the_written_check_refuses_is_the_generic_checks(what):
+    """Each change at step 9 is refused by the written check; the generic check then drops
+    the tape (or, for another call site of the same event, follows it naming the new line)
+    and the values stay those of capture off."""
+    def loop(steps):
+        x = gj.linspace(-1.0, 1.0, 16)
+        other = gj.linspace(-1.0, 1.0, 16)
+        w = gj.tensor(0.5)
+        out = []
+        for t in range(steps):
+            late = t >= 9
+            s = 0.25
+            if late and what == "float":
+                s = 0.5
+            elif late and what == "int for float":
+                s = 1
+            elif what == "zero sign":
+                s = -0.0 if late else 0.0
+            elif what == "nan":
+                s = math.nan if late else 0.75
+            z = other if late and what == "operand" else x
+            h = (w * z + s) if not (late and what == "site") else _elsewhere(w, z, s)
+            out.append((h * x).sum().item())
+            w -= 0.01 * (h - x).sum()
+        return out + [w.numpy().copy()]
+    on, delta = three_ways(loop, 14)
+    # (one break is the final read of w, a read before the step's end)
+    if what == "site":
+        assert delta["breaks"] == 1 and delta["reads"] >= 10
+    else:
+        assert delta["breaks"] >= 2
+
+
+def _elsewhere(w, z, s):
+    return w * z + s                         # the same events from another line
+
+
+def test_ir_of_a_function_over_followed_results_is_as_with_capture_off():
+    def loop(steps):
+        kept = []
+        x = gj.linspace(-1.0, 1.0, 8)
+        b = gj.tensor(0.25)
+        for _ in range(steps):
+            h = b * x + 1.5
+            kept.append(h)
+            (h * x).sum().item()
+            b -= 0.01 * (h - x).sum()
+        return kept
+
+    def texts(kept):
+        return [print_function(build_function("f", [], [h._expr])[0], locs=True)
+                for h in kept]
+    step_capture.ENABLED = False
+    off = texts(loop(10))
+    step_capture.ENABLED = True
+    step_capture.reset()
+    before = dict(step_capture.STATS)
+    on = texts(loop(10))
+    assert step_capture.STATS["calls"] - before["calls"] >= 3 * 5
+    assert on == off
+
+
+_SCALARS = [0.5, 2.0, -1.25, 0.0, -0.0, math.nan, 3, 1, True]
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "mul", "sub", "rsub", "pow"]),
+                              st.integers(0, len(_SCALARS) - 1)), min_size=1, max_size=6),
+       change_at=st.integers(3, 12), changed=st.integers(0, len(_SCALARS) - 1),
+       which=st.integers(0, 5), n=st.integers(1, 40))
+def test_random_steps_give_the_generic_and_off_bits(ops, change_at, changed, which, n):
+    def loop(steps):
+        x = gj.linspace(-1.0, 1.0, n)
+        w = gj.tensor(0.5)
+        out = []
+        for t in range(steps):
+            h = w * x
+            for k, (op, i) in enumerate(ops):
+                s = _SCALARS[changed if t >= change_at and k == which % len(ops) else i]
+                if op == "add":
+                    h = h + s
+                elif op == "mul":
+                    h = h * s
+                elif op == "sub":
+                    h = h - s
+                elif op == "rsub":
+                    h = s - h
+                else:
+                    h = h.pow(2 if type(s) is float else s)
+            out.append(h.sum().item())
+            w -= 1e-3 * (h * x).sum()
+        return out + [w.numpy().copy()]
+    three_ways(loop, 14)
