@@ -106,7 +106,7 @@ def write(pos: int, step: tuple, sites: list):
               "    e = new(PendingExpr)",
               "    e.value = v = new(Value)",
               "    v.type = OUT_TYPE",
-              f"    set_recipe(e, (TEMPLATE, [{', '.join(ins)}], site[3], SLOT))",
+              f"    set_recipe(e, (TEMPLATE, ({''.join(i + ', ' for i in ins)}), site[3], SLOT))",
               "    e.data = None",
               "    e.symbolic = e.recorded = False",
               "    s.outs.append((e,))",

@@ -30,8 +30,8 @@ from tracer import device as devices
 from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, data_expr, settle
-from tracer.pending_expr import PendingExpr, bare_constant
+from tracer.expr import Expr, apply_op, data_expr
+from tracer.pending_expr import PendingExpr, bare_constant, settle
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
@@ -419,7 +419,7 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
     zero_()`) has no history: it stays pending (and listed), so the next program that
     reads it (the next backward adding to the zeroed grad) folds it instead of reading an
     array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
-    seen = {id(e) for e in pending}
+    seen = set(map(id, pending))        # (no comprehension: a read per step calls this)
     out = []
     for key, ref in list(_UPDATED.items()):
         t = ref()
