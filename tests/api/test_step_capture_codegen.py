@@ -200,3 +200,39 @@ def test_random_steps_give_the_generic_and_off_bits(ops, change_at, changed, whi
             w -= 1e-3 * (h * x).sum()
         return out + [w.numpy().copy()]
     three_ways(loop, 14)
+
+
+def test_keyword_matmul_follows_without_its_dispatch(monkeypatch):
+    """torch.matmul(input=g, other=x) on a followed step is offered to the tape first
+    (tracer/ops/linalg.matmul): its dispatch (to_tensor, the variant by rank) runs only for
+    calls the tape does not take; the values are those of capture off."""
+    from tracer.ops import linalg
+    calls = []
+    real = linalg.to_tensor
+    monkeypatch.setattr(linalg, "to_tensor", lambda v: calls.append(1) or real(v))
+    marks = []
+    on, delta = three_ways(tutorial, 30, change=lambda t: marks.append(len(calls)))
+    # the last run is capture on with written checks: its 30 steps' marks are the last 30
+    steps = marks[-30:]
+    followed = [steps[t + 1] - steps[t] for t in range(12, 29)]
+    assert followed == [0] * len(followed)
+    assert steps[1] - steps[0] == 6          # (learning: 3 matmuls, 2 operands each)
+    assert delta["breaks"] == 1
+
+
+def test_matmul_of_other_ranks_in_a_followed_step_drops_to_the_general_path():
+    """A step whose matmul changes from vectors (Dot) to a matrix-vector product (Mv) with
+    the same body: the key differs, the tape is dropped, the values are capture off's."""
+    def loop(steps):
+        x = gj.linspace(-1.0, 1.0, 6)
+        m = gj.linspace(0.0, 1.0, 36).reshape(6, 6)
+        w = gj.tensor(0.5)
+        out = []
+        for t in range(steps):
+            g = w * x
+            p = gj.matmul(input=m if t == 9 else g, other=x)
+            out.append(p.sum().item())
+            w -= 0.01 * p.sum()
+        return out + [w.numpy().copy()]
+    on, delta = three_ways(loop, 14)
+    assert delta["breaks"] >= 2 and delta["reads"] > 0
