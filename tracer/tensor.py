@@ -252,11 +252,14 @@ class Tensor:
         return bool(self._realize().reshape(()))
 
     def item(self):
-        self._require_concrete(".item()")
-        if self.numel() != 1:
+        e = self._expr                   # (read every step of a loop: no helper calls)
+        if e.symbolic:
+            self._require_concrete(".item()")
+        if e.value.type.shape and self.numel() != 1:
             raise RuntimeError(
                 f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
-        return self._realize().reshape(()).item()
+        data = e.data
+        return (data if data is not None else realize([e])[0]).item()
 
     def __float__(self) -> float:
         self._require_concrete("float()")
@@ -438,7 +441,10 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     Pending values of the autograd graph met on the way are computed and kept too: a
     backward() after `print(loss)` then starts from them instead of redoing the forward.
     So are the pending new values of tensors updated in place (see note_inplace)."""
-    pending = [e for e in exprs if e.data is None]
+    if len(exprs) == 1:                              # (item(): no comprehension)
+        pending = [] if exprs[0].data is not None else list(exprs)
+    else:
+        pending = [e for e in exprs if e.data is None]
     if not pending:
         return [e.data for e in exprs]
     updated = updated_pending if _UPDATED else None
