@@ -25,9 +25,10 @@ of this cycle) it reads:
 
 Anything it does not accept returns None before changing anything, and the generic check
 (step_follow.follow) takes the call: it accepts the same calls (the same checks, in a loop)
-and says why it refuses one. Events with a check that has a side effect (an operand's first
-use from outside the cycle), a guard, a view op, several results, a tuple argument or a
-float that == cannot tell apart (0.0, NaN) are not written: the generic check takes them.
+and says why it refuses one. An operand's first use from outside the cycle is noted (s.ext) as
+the generic check notes it, after every check passed. Events with a guard, a view op,
+several results, a tuple argument or a float that == cannot tell apart (0.0, NaN) are not
+written: the generic check takes them.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from ir import Value
 from tracer import pending_expr, step_tape
 from tracer.dtypes import _default_float
 from tracer.pending_expr import PendingExpr
-from tracer.step_tape import CUR, EXT, FLOAT, PLAIN, PREV, TENSOR
+from tracer.step_tape import CUR, EXT, FLOAT, NEW, PLAIN, PREV, PREV_EXT, TENSOR
 from tracer.tensor import Tensor
 
 # functions written (tests wrap a tape's to count the calls they take)
@@ -46,9 +47,10 @@ STATS = {"written": 0}
 _WHERE = {CUR: "s.outs[{}][{}]", PREV: "s.prev_outs[{}][{}]"}
 
 
-def write(pos: int, step: tuple, sites: list):
+def write(pos: int, step: tuple, sites: list, pins: dict):
     """The function checking and replaying event `pos` (step: step_tape's tuple for it;
-    sites: the tape's call sites, read when called), or None when it is not plain."""
+    sites: the tape's call sites, read when called; pins: its pinned Exprs), or None when
+    it is not plain."""
     fn, dtype, _, specs, _, guard, template, _, outs, _, view = step
     if specs is None or guard is not None or outs is None or view:
         return None
@@ -62,24 +64,31 @@ def write(pos: int, step: tuple, sites: list):
              f"    if fn is not FN or len(args) != {n} or default_float[0] != DTYPE:",
              "        return None",
              f"    {', '.join(names)}, = args"]
-    ins = []
+    ins, first = [], []
     for i, spec in enumerate(specs):
         a = names[i]
         kind = spec[0]
         if kind == TENSOR:
             check = spec[1]
-            if check[0] in _WHERE:
-                where = _WHERE[check[0]].format(check[1], check[2])
-            elif check[0] == EXT:
-                where = f"s.ext[{check[1]}]"
-            else:
-                return None          # (a first use: noted in s.ext by the generic check)
             lines += [f"    if type({a}) is not Tensor or {a}._requires_grad or "
                       f"{a}._grad_fn is not None:",
                       "        return None",
-                      f"    e{i} = {a}._expr",
-                      f"    if e{i} is not {where}:",
-                      "        return None"]
+                      f"    e{i} = {a}._expr"]
+            if check[0] in _WHERE:
+                test = f"e{i} is not " + _WHERE[check[0]].format(check[1], check[2])
+            elif check[0] == EXT:
+                test = f"e{i} is not s.ext[{check[1]}]"
+            else:                    # a first use from outside the cycle: noted in s.ext
+                first.append(f"e{i}")
+                if check[0] == NEW:  # (a leaf holding data, of the type seen)
+                    env[f"TYPE{i}"] = check[1]
+                    test = f"e{i}.data is None or e{i}.value.type != TYPE{i}"
+                elif check[0] == PREV_EXT:
+                    test = f"e{i} is not s.prev_ext[{check[1]}]"
+                else:                # (PIN: the pending Expr made before the step)
+                    env[f"PIN{i}"] = pins[check[1]]
+                    test = f"e{i} is not PIN{i}"
+            lines += [f"    if {test}:", "        return None"]
             ins.append(f"e{i}")
         elif kind == FLOAT:
             value = spec[2]
@@ -93,6 +102,8 @@ def write(pos: int, step: tuple, sites: list):
         else:
             return None              # (a tuple: checked by the generic code)
     # frames: this, step_follow.follow, the op's wrapper or operator, the user's
+    # the first uses noted as the generic check notes them (in argument order), once the
+    # call is known to follow
     lines += [f"    site = sites[{pos}]",
               "    if site is None:",
               "        return None",
@@ -105,6 +116,7 @@ def write(pos: int, step: tuple, sites: list):
               "            f = f.f_back",
               "    if f.f_code is not code or f.f_lasti != lasti:",
               "        return None",
+              *[f"    s.ext.append({e})" for e in first],
               "    e = new(PendingExpr)",
               "    e.value = v = new(Value)",
               "    v.type = OUT_TYPE",

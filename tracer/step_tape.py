@@ -52,7 +52,7 @@ class Tape:
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
         # per event, Python written for it (step_follow_code.write) or None: follow's first try
-        self.fast = tuple([write_follow(i, step, self.sites) if WRITE else None
+        self.fast = tuple([write_follow(i, step, self.sites, pins) if WRITE else None
                            for i, step in enumerate(self.steps)])
         self.exe = None                 # (the read's Executable, run_function), once run
         # the read with the pinned values as inputs (step_capture._pin_program), or None
