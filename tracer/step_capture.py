@@ -399,6 +399,9 @@ def end_read(walked, plans):
     sig = None
     if s.events is None:
         sig = s.prev_sig                 # followed the tape: the same cycle again
+        tape = s.tape
+        if tape is not None and tape.unwritten > 0:
+            tape.count_read()
     elif s.clean and walked is not None:
         sig = _learn(s, walked, plans)
     _next_cycle(s, sig)

@@ -42,8 +42,11 @@ from tracer.pending_expr import PendingExpr
 from tracer.step_tape import CUR, EXT, FLOAT, NEW, PLAIN, PREV, PREV_EXT, TENSOR
 from tracer.tensor import Tensor
 
-# functions written (tests wrap a tape's to count the calls they take)
-STATS = {"written": 0}
+# functions written, and their sources compiled (tests)
+STATS = {"written": 0, "compiled": 0}
+# source -> code object of the written functions (their constants are in env, not in it)
+_CODE: dict = {}
+_MAX_CODE = 4096
 _WHERE = {CUR: "s.outs[{}][{}]", PREV: "s.prev_outs[{}][{}]"}
 
 
@@ -128,7 +131,16 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
               "    t = new(Tensor)",
               "    t._expr = e",
               "    return t"]
-    exec(compile("\n".join(lines), f"<gradjit step event {pos}>", "exec"), env)  # noqa: S102
+    text = "\n".join(lines)
+    code = _CODE.get(text)
+    if code is None:
+        # compiled once per process per distinct source (~0.15-0.3 ms each): a loop whose
+        # tape forms again (after a break) writes the same events, which then cost an exec
+        if len(_CODE) >= _MAX_CODE:
+            _CODE.clear()
+        code = _CODE[text] = compile(text, f"<gradjit step event {pos}>", "exec")
+        STATS["compiled"] += 1
+    exec(code, env)  # noqa: S102
     STATS["written"] += 1
     return env[f"follow_{pos}"]
 

@@ -27,13 +27,17 @@ mark_views = None
 # compare with the generic check alone
 write_follow = None
 WRITE = True
+# reads from a tape before its events' Python is written (Tape.count_read): a tape that
+# ends soon costs no writing (the first time a loop's events are compiled: ~4-8 ms for
+# polynomial_tensor's 30, ~10-12 us a step saved). Tests set 0
+WRITE_AFTER = 64
 
 
 class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
                  "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe",
-                 "pinned", "fast")
+                 "pinned", "fast", "unwritten")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -51,12 +55,28 @@ class Tape:
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
-        # per event, Python written for it (step_follow_code.write) or None: follow's first try
-        self.fast = tuple([write_follow(i, step, self.sites, pins) if WRITE else None
-                           for i, step in enumerate(self.steps)])
         self.exe = None                 # (the read's Executable, run_function), once run
         # the read with the pinned values as inputs (step_capture._pin_program), or None
         self.pinned = None
+        # per event, Python written for it (step_follow_code.write) or None: follow's first
+        # try; written after WRITE_AFTER reads from the tape (count_read)
+        self.fast = (None,) * len(events)
+        self.unwritten = WRITE_AFTER if WRITE else -1
+        if self.unwritten == 0:
+            self.write()
+
+    def count_read(self):
+        """A read from the tape ended a followed cycle (step_capture.end_read)."""
+        if self.unwritten > 0:
+            self.unwritten -= 1
+            if self.unwritten == 0:
+                self.write()
+
+    def write(self):
+        """Each event's Python (step_follow_code.write), from now on follow's first try."""
+        self.fast = tuple([write_follow(i, step, self.sites, self.pins)
+                           for i, step in enumerate(self.steps)])
+        self.unwritten = -1
 
 
 def _step(event, template, name: str) -> tuple:

@@ -23,8 +23,11 @@ def fresh_capture():
     step_capture.VERIFY = False
     pin_after = step_capture.PIN_AFTER
     step_capture.PIN_AFTER = 0
+    write_after = step_tape.WRITE_AFTER
+    step_tape.WRITE_AFTER = 0
     yield
     step_tape.WRITE = True
+    step_tape.WRITE_AFTER = write_after
     step_capture.ENABLED = True
     step_capture.PIN_AFTER = pin_after
     step_capture.reset()
@@ -270,3 +273,26 @@ def test_first_uses_from_outside_the_step_in_written_checks(what):
         assert tapes[13] is tapes[8] and delta["breaks"] == 1
     else:
         assert tapes[9] is None and delta["breaks"] >= 2
+
+
+def test_events_are_written_after_their_reads_and_compiled_once():
+    """WRITE_AFTER reads from a tape take the generic check; then its events are written.
+    The same loop run again forms an equal tape: its events' sources are compiled already
+    (one exec each, no compile)."""
+    step_tape.WRITE_AFTER = 5
+    written = []
+
+    def change(t):
+        tape = step_capture.tls.s.tape
+        written.append(None if tape is None else sum(f is not None for f in tape.fast))
+    before = dict(step_follow_code.STATS)
+    on, delta = three_ways(tutorial, 20, change=change)
+    steps = written[-20:]                    # (the run with written checks)
+    first = steps.index(0)                   # the tape's first followed step
+    assert steps[first:first + 5] == [0] * 5 and steps[first + 5:] == [30] * (15 - first)
+    assert step_follow_code.STATS["written"] - before["written"] == 30
+    compiled = step_follow_code.STATS["compiled"]
+    again = tutorial(20)
+    assert step_follow_code.STATS["compiled"] == compiled
+    assert step_follow_code.STATS["written"] - before["written"] == 60
+    assert_bitwise(again, on)
