@@ -28,9 +28,10 @@ mark_views = None
 write_follow = None
 WRITE = True
 # reads from a tape before its events' Python is written (Tape.count_read): a tape that
-# ends soon costs no writing (the first time a loop's events are compiled: ~4-8 ms for
-# polynomial_tensor's 30, ~10-12 us a step saved). Tests set 0
-WRITE_AFTER = 64
+# ends soon costs no writing (the first time a loop's events are compiled: ~4-8 ms CPU for
+# polynomial_tensor's 30, which save ~10-12 us a step; a tape formed again: ~0.2 ms).
+# Tests set 0
+WRITE_AFTER = 8
 
 
 class Tape:
