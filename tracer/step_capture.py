@@ -63,6 +63,7 @@ PIN_ONCE = True         # values pinned before the loop computed once (_pin_prog
 PIN_AFTER = 256
 _MAX_RESULTS = 16
 _MAX_PIN_EXPRS = 4096
+_MAX_PIN_BYTES = 16 << 20     # leaves' bytes behind pinned values (_pinned_read compares them)
 _MAX_EVENTS = 4096
 
 
@@ -221,9 +222,16 @@ def fast_read(pending: list, updated):
 
 def _arrays(s: State, codes: tuple, pin_exprs: tuple) -> list | None:
     """The read's input arrays found by code (None: one holds no data; the tape ends)."""
+    # NOTE: _data inline for the codes of the cycles' results (one call less per input)
     arrays = []
+    outs, prev = s.outs, s.prev_outs
     for c in codes:
-        a = _data(s, c, pin_exprs)
+        if type(c) is int and c >= 0:
+            j, r = (c >> 1) >> 4, (c >> 1) & 15
+            got = prev if c & 1 else outs
+            a = got[j][r].data if j < len(got) and r < len(got[j]) else None
+        else:
+            a = _data(s, c, pin_exprs)
         if a is None:
             drop("an input of the captured read holds no data")
             return None
@@ -254,12 +262,14 @@ def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
     if any(a.flags.writeable or a.base is not None for a in leaves):
         # (an array over memory it does not own: a write through its owner changes it)
         return _no_pin("a value behind it shares memory with NumPy")
+    if sum([a.nbytes for a in leaves]) > _MAX_PIN_BYTES:
+        return _no_pin("the arrays behind it are too large to compare at every read")
     pinned = list(pins.values())
     fn, captures = build_function("realize", pinned, roots)
     codes = tuple([ids.get(id(c)) for c in captures])
     if None in codes:
         return _no_pin("an input of the read is not a value of the step")
-    return [fn, None, codes, leaves, None, PIN_AFTER]
+    return [fn, None, codes, leaves, None, PIN_AFTER, None]
 
 
 def _no_pin(reason: str):
@@ -271,20 +281,27 @@ def _no_pin(reason: str):
 
 def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
     """The outputs of the read's program with the pinned values as inputs (_pin_program),
-    None (the learnt program runs: a leaf behind a pinned value became writable) or MISS
-    (an input holds no data: the tape ended)."""
-    fn, values, codes, leaves, kept, wait = pinned
-    for a in leaves:
-        if a.flags.writeable:
-            return None
+    None (the learnt program runs: not yet pinning, or a leaf behind a pinned value
+    changed) or MISS (an input holds no data: the tape ended)."""
+    fn, values, codes, leaves, kept, wait, seen = pinned
     if values is None:
         if wait > 0:
             pinned[5] = wait - 1
             return None
+        # the leaves' bytes the pinned values are computed from: NumPy memory the user can
+        # make writable, write and make read-only again between two reads (from_numpy's
+        # array, numpy()'s) is caught by comparing them, not by its flags
+        pinned[6] = [a.tobytes() for a in leaves]
         values = pinned[1] = realize_plans.compute(list(tape.pins.values()),
                                                    _tensor_module.run_function)
         for a in values:
             a.flags.writeable = False
+    else:
+        for a, b in zip(leaves, seen):
+            if a.tobytes() != b:             # (~0.4 us for 8 KB: x of polynomial_tensor)
+                tape.pinned = None           # stale: the learnt program from now on
+                _no_pin("an array behind them was written")
+                return None
     arrays = _arrays(s, codes, ())
     if arrays is None:
         return MISS
@@ -382,6 +399,9 @@ def end_read(walked, plans):
     sig = None
     if s.events is None:
         sig = s.prev_sig                 # followed the tape: the same cycle again
+        tape = s.tape
+        if tape is not None and tape.unwritten > 0:
+            tape.count_read()
     elif s.clean and walked is not None:
         sig = _learn(s, walked, plans)
     _next_cycle(s, sig)

@@ -11,6 +11,7 @@ from sys import _getframe
 
 from ir import Value
 from tracer import op_memo, pending_expr, step_tape
+from tracer import step_follow_code  # noqa: F401  (sets step_tape.write_follow)
 from tracer.dtypes import _default_float
 from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
@@ -46,10 +47,15 @@ def follow(fn, args: tuple, kwargs: dict):
     pos = s.pos
     tape = s.tape
     try:
-        step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name, view = \
-            tape.steps[pos]
+        fast = tape.fast[pos]
     except IndexError:
         return drop("more calls than the captured step")
+    if fast is not None and not kwargs:      # the event's own Python (step_follow_code)
+        t = fast(s, fn, args)
+        if t is not None:
+            return t
+    step_fn, dtype, key, specs, checks, guard, template, outs_all, outs, name, view = \
+        tape.steps[pos]
     if step_fn is not fn or dtype != _default_float[0]:
         return drop(f"call {pos + 1} of the step is another op than the captured one")
     if specs is None or kwargs or len(args) != len(specs):

@@ -30,8 +30,8 @@ from tracer import device as devices
 from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
-from tracer.expr import Expr, apply_op, data_expr, settle
-from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant
+from tracer.expr import Expr, apply_op, data_expr
+from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant, settle
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.lift_slices import lift_input_slices
 from tracer.tensor_str import format_tensor
@@ -252,11 +252,14 @@ class Tensor:
         return bool(self._realize().reshape(()))
 
     def item(self):
-        self._require_concrete(".item()")
-        if self.numel() != 1:
+        e = self._expr                   # (read every step of a loop: no helper calls)
+        if e.symbolic:
+            self._require_concrete(".item()")
+        if e.value.type.shape and self.numel() != 1:
             raise RuntimeError(
                 f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
-        return self._realize().reshape(()).item()
+        data = e.data
+        return (data if data is not None else realize([e])[0]).item()
 
     def __float__(self) -> float:
         self._require_concrete("float()")
@@ -419,7 +422,7 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
     zero_()`) has no history: it stays pending (and listed), so the next program that
     reads it (the next backward adding to the zeroed grad) folds it instead of reading an
     array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
-    seen = {id(e) for e in pending}
+    seen = set(map(id, pending))        # (no comprehension: a read per step calls this)
     out = []
     for key, ref in list(_UPDATED.items()):
         t = ref()
@@ -438,14 +441,20 @@ def realize(exprs: list[Expr]) -> list[np.ndarray]:
     Pending values of the autograd graph met on the way are computed and kept too: a
     backward() after `print(loss)` then starts from them instead of redoing the forward.
     So are the pending new values of tensors updated in place (see note_inplace)."""
-    if not [e for e in exprs if e.data is None]:
+    if len(exprs) == 1:                              # (item(): no comprehension)
+        if exprs[0].data is not None:
+            return [exprs[0].data]
+    elif not [e for e in exprs if e.data is None]:
         return [e.data for e in exprs]
     with pending_lock:     # one thread computes at a time (the lock's note)
         return _realize(exprs)
 
 
 def _realize(exprs: list[Expr]) -> list[np.ndarray]:
-    pending = [e for e in exprs if e.data is None]
+    if len(exprs) == 1:
+        pending = [] if exprs[0].data is not None else list(exprs)
+    else:
+        pending = [e for e in exprs if e.data is None]
     if not pending:                                  # computed by another thread meanwhile
         return [e.data for e in exprs]
     updated = updated_pending if _UPDATED else None

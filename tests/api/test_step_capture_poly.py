@@ -157,6 +157,37 @@ def test_writable_numpy_memory_behind_the_pin_is_not_pinned(read_only_view):
     assert delta["pinned"] == 0 and delta["reads"] > 0
 
 
+@pytest.mark.parametrize("how", ["round trip", "through numpy()"])
+def test_a_write_behind_the_pin_between_reads_is_seen(how):
+    """x over NumPy memory that is read-only when the pin is made; between two reads the
+    user makes it writable, writes and makes it read-only again (from_numpy's own array,
+    or the array x.numpy() handed out): the pinned read sees the change (its leaves' bytes
+    are compared with those the pinned values were computed from) and the values stay those
+    of capture off."""
+    def loop(steps):
+        arr = np.linspace(-1.0, 1.0, 64).astype(np.float32)
+        if how == "round trip":
+            arr.flags.writeable = False
+            x = gj.from_numpy(arr)
+        else:
+            x = gj.tensor(arr)
+            host = x.numpy()
+            host.flags.writeable = False
+            arr = host
+
+        def change(t, _x):
+            if t == 9:
+                arr.flags.writeable = True
+                arr[3] = 0.75
+                arr.flags.writeable = False
+
+        return tutorial(steps, x=x, change=change, lr=1e-3)
+    on, delta, off = run_both(loop, 16)
+    assert_bitwise(on, off)
+    assert delta["pinned"] >= 3              # pinned before the write (and a read after it
+    assert delta["reads"] > delta["pinned"]  # ran the learnt program)
+
+
 def test_a_pinned_value_read_ends_pinning_with_the_same_values():
     """Reading y mid-loop settles it: the tape's pin check sees it and drops the tape; a new
     tape has no pin (y holds data) and the values stay bitwise."""
@@ -366,3 +397,14 @@ def test_logging_names_a_pin_refusal_and_reads_through_run_function(gradjit_env,
     assert_bitwise(on, off)
     assert delta["pinned"] == 0 and delta["reads"] >= 6
     assert "values pinned before the loop are computed by each read" in caplog.text
+
+
+def test_leaves_too_large_to_compare_are_not_pinned(monkeypatch):
+    monkeypatch.setattr(step_capture, "_MAX_PIN_BYTES", 4 * 64 - 1)   # x: 64 float32
+    on, delta, off = run_both(tutorial, 12, n=64)
+    assert_bitwise(on, off)
+    assert delta["pinned"] == 0 and delta["reads"] > 0
+    monkeypatch.setattr(step_capture, "_MAX_PIN_BYTES", 4 * 64)
+    on, delta, off = run_both(tutorial, 12, n=64)
+    assert_bitwise(on, off)
+    assert delta["pinned"] > 0
