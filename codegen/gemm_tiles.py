@@ -46,6 +46,7 @@ from llvmlite import ir as ll
 
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
+from codegen.small_gemm import element_at, splat
 
 MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS is 1 << 24
 # and at least: building the function costs a cold start ~40-60 ms of CPU (once per process
@@ -111,7 +112,7 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
     left = bld.sub(n, start, flags=("nuw", "nsw"))
     iota = ll.Constant(ll.VectorType(I64, lanes), list(range(lanes)))
     last = bld.sub(left, i64(1), flags=("nuw", "nsw"))
-    mask = bld.icmp_signed("<", iota, _splat(bld, bld.sub(left, bld.mul(
+    mask = bld.icmp_signed("<", iota, splat(bld, bld.sub(left, bld.mul(
         bld.udiv(last, i64(lanes)), i64(lanes))), ll.VectorType(I64, lanes)))
     count = bld.udiv(bld.add(left, i64(lanes - 1)), i64(lanes))
     for c in range(1, vectors + 1):   # the columns left: c vectors, the last under the mask
@@ -159,7 +160,7 @@ class _Parts:
         for a_row, acc in zip(a_rows, accs):
             at = bld.add(a_row, a_col, flags=("nuw", "nsw"))
             a_ip = bld.load(bld.gep(pa, [at], inbounds=True, source_etype=elem), typ=elem)
-            a_vec = _splat(bld, a_ip, vec)
+            a_vec = splat(bld, a_ip, vec)
             sums.append([_fma(bld, a_vec, piece, total) for total, piece in zip(acc, b_row)])
         following = bld.add(p, i64(1), flags=("nuw", "nsw"))
         end = bld.block
@@ -177,7 +178,7 @@ class _Parts:
                 self._store(bld, value, pc, start, v * lanes, mask)
 
     def _load(self, bld, ptr, start, offset: int, vec, mask):
-        address = _at(bld, ptr, start, offset, self.elem)
+        address = element_at(bld, ptr, start, offset, self.elem)
         if mask is None:
             return bld.load(address, typ=vec, align=_bytes(self.elem))
         fn = _intrinsic(bld.module, "llvm.masked.load", vec, [PTR, I32, mask.type, vec])
@@ -185,7 +186,7 @@ class _Parts:
                              ll.Constant(vec, [0.0] * vec.count)])
 
     def _store(self, bld, value, ptr, start, offset: int, mask):
-        address = _at(bld, ptr, start, offset, self.elem)
+        address = element_at(bld, ptr, start, offset, self.elem)
         if mask is None:
             bld.store(value, address, align=_bytes(self.elem))
             return
@@ -203,19 +204,6 @@ def _tile_row(bld, t, tile_rows: int, m):
 
 def _ceil_div(bld, x, d: int):
     return bld.udiv(bld.add(x, i64(d - 1), flags=("nuw", "nsw")), i64(d))
-
-
-def _at(bld, ptr, start, offset: int, elem):
-    """ptr advanced by start + offset elements."""
-    if offset:
-        start = bld.add(start, i64(offset), flags=("nuw", "nsw"))
-    return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
-
-
-def _splat(bld, value, vec):
-    one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
-    zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
-    return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
 
 
 def _fma(bld, x, y, z):

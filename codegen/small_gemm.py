@@ -175,18 +175,19 @@ def _a_at(bld, a, i, p, elem):
 def _b_row(bld, pb, ldb: int, p, row: list, elem) -> list:
     """B[p, :] as row's pieces."""
     start = bld.mul(p, i64(ldb), flags=("nuw", "nsw"))
-    return [bld.load(_at(bld, pb, start, first, elem), typ=vec, align=_align(elem))
+    return [bld.load(element_at(bld, pb, start, first, elem), typ=vec, align=_align(elem))
             for first, vec in row]
 
 
-def _at(bld, ptr, start, first: int, elem):
+def element_at(bld, ptr, start, first: int, elem):
     """ptr advanced by start + first elements."""
     if first:
         start = bld.add(start, i64(first), flags=("nuw", "nsw"))
     return bld.gep(ptr, [start], inbounds=True, source_etype=elem)
 
 
-def _splat(bld, value, vec):
+def splat(bld, value, vec):
+    """value in every lane of a vector of type vec."""
     one = bld.insert_element(ll.Constant(vec, ll.Undefined), value, i64(0))
     zeros = ll.Constant(ll.VectorType(I32, vec.count), [0] * vec.count)
     return bld.shuffle_vector(one, ll.Constant(vec, ll.Undefined), zeros)
@@ -198,7 +199,7 @@ def _terms(bld, a, rows: list, p, pb, ldb: int, row: list, elem) -> list:
     terms = []
     for i in rows:
         a_ip = _a_at(bld, a, i, p, elem)
-        terms.append([bld.fmul(_splat(bld, a_ip, vec), piece, flags=FP_FLAGS)
+        terms.append([bld.fmul(splat(bld, a_ip, vec), piece, flags=FP_FLAGS)
                       for (_, vec), piece in zip(row, b)])
     return terms
 
@@ -220,7 +221,7 @@ def _rows(bld, ctx, rows: list, a, pb, ldb: int, k: int, row: list, elem, c):
     for acc, i in zip(accs, rows):
         start = bld.mul(i, i64(ldc), flags=("nuw", "nsw"))
         for (first, vec), slot in zip(row, acc):
-            bld.store(bld.load(slot, typ=vec), _at(bld, pc, start, first, elem),
+            bld.store(bld.load(slot, typ=vec), element_at(bld, pc, start, first, elem),
                       align=_align(elem))
 
 def _align(elem) -> int:

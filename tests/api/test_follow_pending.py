@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 import gradjit as gj
 from tests.api.capture_check import run_follow_mode
 from tests.gradcheck import numeric_grad
-from tracer.autograd import follow, replay
+from tracer.autograd import follow
 
 
 def _run(events: list, mode: str, **kw) -> tuple[list, dict]:
@@ -248,16 +248,10 @@ def test_an_embedding_index_that_holds_data_and_keeps_its_op_is_a_slot():
 def _three_ways_of(steps, events: list) -> dict:
     runs = {}
     for mode in ("follow", "keyed", "emit"):
-        replay.clear()
-        before = dict(follow.STATS)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(follow, "ENABLED", mode == "follow")
-            if mode == "emit":
-                patch.setattr(replay, "lookup", lambda walk: None)
-            held = steps(events)
-            runs[mode] = [[t.numpy().copy() for t in step] for step in held]
+        runs[mode], delta = run_follow_mode(
+            lambda: [[t.numpy().copy() for t in step] for step in steps(events)], mode)
         if mode == "follow":
-            stats = {k: follow.STATS[k] - before[k] for k in before}
+            stats = delta
     _same(runs["follow"], runs["keyed"])
     _same(runs["follow"], runs["emit"])
     return stats

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 import gradjit as gj
 from ir.printer import print_function
 from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tests.api.test_step_capture_poly import tutorial as poly_tutorial
 from tracer import step_capture, step_follow_code, step_tape
 from tracer.expr import build_function
 
@@ -47,27 +48,11 @@ def count_generic(tape) -> None:
     tape.steps = _CountingSteps(tape.steps)
 
 
-def tutorial(steps: int, n: int = 200, lr: float = 1e-5, change=None) -> list:
-    """polynomial_tensor.py's loop (keyword matmul, four `-=`)."""
-    x = gj.linspace(-math.pi, math.pi, n)
-    y = gj.sin(x)
-    a, b, c, d = [gj.tensor(v) for v in (0.1, -0.2, 0.05, 0.01)]
-    out = []
-    for t in range(steps):
-        if change is not None:
-            change(t)
-        y_pred = a + (b * x) + (c * x.pow(2)) + (d * x.pow(3))
-        out.append((y_pred - y).pow(2).sum().item())
-        grad_y_pred = -2.0 * (y - y_pred)
-        grad_a = grad_y_pred.sum()
-        grad_b = gj.matmul(input=grad_y_pred, other=x).sum()
-        grad_c = gj.matmul(input=grad_y_pred, other=x.pow(2)).sum()
-        grad_d = gj.matmul(input=grad_y_pred, other=x.pow(3)).sum()
-        a -= lr * grad_a
-        b -= lr * grad_b
-        c -= lr * grad_c
-        d -= lr * grad_d
-    return out + [v.numpy().copy() for v in (a, b, c, d)]
+def tutorial(steps: int, change=None) -> list:
+    """polynomial_tensor.py's loop (keyword matmul, four `-=`: test_step_capture_poly's),
+    200 points; change(t) before step t."""
+    return poly_tutorial(steps, n=200, lr=1e-5,
+                         change=None if change is None else lambda t, x: change(t))
 
 
 def three_ways(loop, *args, **kw) -> tuple:
