@@ -15,7 +15,8 @@ from runtime.compile_cache import CompileCache, canonical_text
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
-                            target_from_env)
+                            target_from_env, vector_bytes as _vector_bytes)
+from runtime.engine import enabled_features  # noqa: F401  (runtime's: benchmarks' cpu report)
 from runtime.executable import BoundsError, Executable, InterpretedExecutable
 
 _CACHE = CompileCache()
@@ -47,24 +48,6 @@ def externals(fn: Function | None = None) -> Externals:
                      exact_rows=blas_split.exact_rows if gemm else None,
                      vector_bytes=_vector_bytes(create_execution_engine().features or ""),
                      tiles=blas_tiles.llvm_declaration if gemm else None)
-
-
-def enabled_features(features: str) -> set[str]:
-    """The features an LLVM feature string turns on ("+avx2,-avx512f,..."): the last +/- of
-    a name wins, as in LLVM."""
-    on: set[str] = set()
-    for flag in (f.strip() for f in features.split(",")):
-        if flag[:1] == "+":
-            on.add(flag[1:])
-        elif flag[:1] == "-":
-            on.discard(flag[1:])
-    return on
-
-
-def _vector_bytes(features: str) -> int:
-    """64 when the target's LLVM features end with AVX-512 on (a named GRADJIT_TARGET_CPU
-    without features: 32), else 32."""
-    return 64 if "avx512f" in enabled_features(features) else 32
 
 
 def build_executable(fn: Function, kernel: KernelSource | None = None,

@@ -18,7 +18,7 @@ import llvmlite.binding as llvm
 
 from runtime import config, phases
 from runtime.disk_cache import compiled_object, linked, load_or_store_object, source_hash
-from runtime.engine import LLVM_LOCK, create_execution_engine
+from runtime.engine import LLVM_LOCK, create_execution_engine, vector_bytes
 
 # NOTE: codegen is imported late: a warm start that loads kernels from the disk cache
 # needs only the symbols, not codegen
@@ -32,7 +32,7 @@ def llvm_declaration(module, dtype: str):
     """The tile function of dtype declared in module, or None when it cannot be provided.
     Code for a target this host cannot run (only lowered, for its assembly) declares it
     without building it: that code never runs here."""
-    from codegen import gemm_tiles
+    gemm_tiles = _codegen()
     if create_execution_engine().runnable_problem is None and not provide(dtype):
         return None
     return gemm_tiles.declare(module, dtype)
@@ -61,9 +61,9 @@ def _link(dtype: str):
     engine = create_execution_engine()
     engine.check_runnable()
     symbol = _SYMBOLS[dtype]
-    vector_bytes = _vector_bytes(engine.features or "")
+    width = vector_bytes(engine.features or "")
     key = {"source": source_hash(), "symbol": symbol, "triple": engine.triple,
-           "cpu": engine.cpu, "features": engine.features, "vector_bytes": vector_bytes,
+           "cpu": engine.cpu, "features": engine.features, "vector_bytes": width,
            "llvmlite": llvmlite.__version__,
            "llvm": ".".join(map(str, llvm.llvm_version_info))}
 
@@ -73,7 +73,7 @@ def _link(dtype: str):
 
     built: dict = {}
     obj = load_or_store_object(f"gj_{symbol}", key,
-                               lambda: _build(machine(1), dtype, vector_bytes, built))
+                               lambda: _build(machine(1), dtype, width, built))
     jit = linked(obj, lambda: machine(0), built)
     address = jit.get_function_address(symbol)
     if not address:
@@ -82,18 +82,19 @@ def _link(dtype: str):
     return jit
 
 
-def _build(machine, dtype: str, vector_bytes: int, built: dict) -> bytes:
+def _build(machine, dtype: str, width: int, built: dict) -> bytes:
     """The function's object code. NOTE: its IR goes to machine code as emitted (phis, no
     stack slots): LLVM's pipeline made it no faster (O1 or O3, machine code at level 1 or 3,
     the same speed measured) and took ~half of a ~0.1 s build."""
     global builds
     builds += 1
-    from codegen import gemm_tiles
-    text = gemm_tiles.module_text(dtype, vector_bytes)
+    text = _codegen().module_text(dtype, width)
     obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[dtype])
     return obj
 
 
-def _vector_bytes(features: str) -> int:
-    from runtime import _vector_bytes
-    return _vector_bytes(features)
+def _codegen():
+    """codegen.gemm_tiles (NOTE: late: a warm start that loads kernels from the disk cache
+    needs only the symbols, not codegen)."""
+    from codegen import gemm_tiles
+    return gemm_tiles

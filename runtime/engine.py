@@ -36,9 +36,16 @@ import weakref
 
 import llvmlite.binding as llvm
 
-from runtime import config, llvm_split, phases
+from runtime import config, phases
 
 LLVM_LOCK = threading.RLock()
+
+
+def _split():
+    """runtime/llvm_split.py (NOTE: late: it imports the pool and trampolines, which import
+    this module)."""
+    from runtime import llvm_split
+    return llvm_split
 _ENGINES: dict = {}                 # (cpu, features) asked for -> Engine
 machines = {1: 0, 3: 0}             # MCJITs made per machine-code level (tests read counters)
 links = [0]                         # MCJITs made to link object code (disk-cache hits)
@@ -131,7 +138,7 @@ class Engine:
         pb = llvm.create_pass_builder(self.target_machine, pto)
         pm = pb.getModulePassManager()
         if own_context:
-            llvm_split.run_passes_unlocked(pm, mod, pb)
+            _split().run_passes_unlocked(pm, mod, pb)
         else:
             pm.run(mod, pb)
         return mod
@@ -172,16 +179,16 @@ class Engine:
             for text in texts[1:]:
                 mod.link_in(self.parse(text, name, context))
             parallel = self._may_split(texts)
-            cut = llvm_split.plan(texts[0], symbols[0]) if parallel else None
+            cut = _split().plan(texts[0], symbols[0]) if parallel else None
             # NOTE: the runtime code the program will need next (pool, trampolines) is
             # compiled on a helper thread meanwhile; joined before LLVM_LOCK is released
-            helper = llvm_split.start_helper(texts[0]) if parallel else None
+            helper = _split().start_helper(texts[0]) if parallel else None
             try:
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)
-                if cut is not None and llvm_split.usable_after_optimisation(cut, mod):
+                if cut is not None and _split().usable_after_optimisation(cut, mod):
                     return self._compile_split(mod, cut, symbols, speed_level)
-                llvm_split.counts["whole"] += 1
+                _split().counts["whole"] += 1
                 jit = self._new_jit(speed_level)
                 jit.mcjit.add_module(mod)
                 with phases.phase("machine code"):
@@ -191,20 +198,20 @@ class Engine:
                 return addresses
             finally:
                 if helper is not None:
-                    llvm_split.join(helper)
+                    _split().join(helper)
 
     @staticmethod
     def _may_split(texts: list) -> bool:
-        return llvm_split.ENABLED and len(texts) == 1 and llvm_split.idle_core()
+        return _split().ENABLED and len(texts) == 1 and _split().idle_core()
 
     def _compile_split(self, mod, cut, symbols: list, speed_level: int) -> list:
         """compile's machine code on two threads (runtime/llvm_split.py), JIT-linked into one
         MCJIT; the objects go to the disk cache's hook as MCJIT's own would."""
-        llvm_split.counts["split"] += 1
+        _split().counts["split"] += 1
         machines[codegen_level(speed_level)] += 1
         with phases.phase("machine code"):
             try:
-                sides = llvm_split.emit_split(mod, cut, [self._machine(speed_level),
+                sides = _split().emit_split(mod, cut, [self._machine(speed_level),
                                                          self._machine(speed_level)])
             except RuntimeError as e:
                 raise CompileError(f"LLVM could not make machine code for kernel "
@@ -447,3 +454,21 @@ def _runnable_problem(engine: Engine, asked: str | None) -> str | None:
             f"instructions this host ({engine.host_cpu}) lacks, so it is not run (it would "
             "die with SIGILL). Lowering works: runtime.lower(fn).optimized_llvm_ir and "
             ".assembly; unset GRADJIT_TARGET_CPU to compile for this host.")
+
+
+def enabled_features(features: str) -> set[str]:
+    """The features an LLVM feature string turns on ("+avx2,-avx512f,..."): the last +/- of
+    a name wins, as in LLVM."""
+    on: set[str] = set()
+    for flag in (f.strip() for f in features.split(",")):
+        if flag[:1] == "+":
+            on.add(flag[1:])
+        elif flag[:1] == "-":
+            on.discard(flag[1:])
+    return on
+
+
+def vector_bytes(features: str) -> int:
+    """64 when the target's LLVM features end with AVX-512 on (a named GRADJIT_TARGET_CPU
+    without features: 32), else 32."""
+    return 64 if "avx512f" in enabled_features(features) else 32

@@ -46,6 +46,8 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite.binding import ffi
 
+from runtime import executable, pool, threads, trampoline
+
 MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms whole, 27 + 29 split)
 ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
 counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0}   # tests read them
@@ -138,7 +140,6 @@ def idle_core() -> bool:
     """Whether another core looks idle now: more than one core for this process, a thread
     count above 1 (GRADJIT_NUM_THREADS=1 means one core), and fewer runnable tasks than
     cores in /proc/loadavg (this thread is one of them); without /proc, the cores alone."""
-    from runtime import pool, threads
     cores = pool.cores()
     if cores < 2 or threads.num_threads() < 2:
         return False
@@ -239,7 +240,6 @@ def helper_jobs(text: str) -> list:
     """The runtime code a new program's first call will build, to build it meanwhile: the
     call trampolines (every program), the thread pool (a kernel with gj.parallel_for, when
     kernels run on more than one thread). Each job skips work already done or under way."""
-    from runtime import executable, pool, threads, trampoline
     jobs = [lambda: trampoline.prefetch(executable.TUPLE_ITEMS)]
     if "gj.parallel_for" in text and threads.num_threads() > 1:
         jobs.append(pool.prefetch)
@@ -250,7 +250,6 @@ def start_helper(text: str):
     """A started thread running helper_jobs(text), or None when there is nothing to do. A
     job's error is dropped here: the first call builds the code again on its own thread,
     where the error is raised or logged as without the helper."""
-    from runtime import pool, trampoline
     if trampoline.ready() and ("gj.parallel_for" not in text or pool.ready()):
         return None
     jobs = helper_jobs(text)

@@ -36,6 +36,7 @@ import weakref
 import numpy as np
 
 from runtime import config, pool
+from runtime.engine import LLVM_LOCK
 
 THREADS_OFFSET = 8      # must equal codegen.loops.THREADS_OFFSET (checked by the tests)
 POOL_OFFSET = 16        # codegen.loops.POOL_OFFSET: address of runtime.pool's gj_pool_run, or 0
@@ -161,7 +162,6 @@ def _before_fork():
     repeated with the locks held. An import that does not end within FORK_WAIT_SECONDS
     (one waiting for this thread, say) is not waited for.
     """
-    from runtime.engine import LLVM_LOCK
     deadline = time.monotonic() + FORK_WAIT_SECONDS
     while True:
         while _imports_under_way() and time.monotonic() < deadline:
@@ -176,7 +176,6 @@ def _before_fork():
 
 
 def _after_fork_in_parent():
-    from runtime.engine import LLVM_LOCK
     lock = _llvmlite_lock()
     if lock is not None:
         lock.__exit__(None, None, None)

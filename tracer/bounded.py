@@ -24,7 +24,7 @@ import numpy as np
 
 from ir.interpret import eval_op
 from runtime.config import plain_native
-from tracer import realize_plans
+from tracer import realize_plans, run_programs
 from tracer.expr import _frozen_params, build_function
 
 MAX_OPS = 4096
@@ -185,5 +185,4 @@ def direct_call(fn, run):
     """The Executable that run (tensor.run_function) calls for fn, kept by a caller that
     runs fn many times (its argument checks stay; the two lookups before are saved), or
     None (another run, other settings: the caller calls run)."""
-    from tracer import tensor                 # (tensor imports this module)
-    return tensor.executable_of(fn) if run is tensor.run_function else None
+    return run_programs.executable_of(fn) if run is run_programs.run_function else None

@@ -22,6 +22,7 @@ from tracer.dtypes import (DType, array_dtype, default_float, dtype_from_ir, set
 from ir.core import DTYPES
 from tracer.errors import user_frame_path, user_location
 from tracer.expr import data_expr
+from tracer.python_data import array_of, check_fits
 from tracer.tensor import Tensor, legacy_expr, tensor_from_array
 from tracer.tensor_str import set_printoptions
 from tracer.tracing import is_tracing
@@ -243,52 +244,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         arr = np.array(data)
         return _finish(arr, _dtype(dtype, _numpy_dtype(arr)), requires_grad)
     target = _dtype(dtype, _infer_dtype(data))
-    return _finish(_array_of(_plain(data), target), target, requires_grad)
-
-
-def _array_of(plain, dtype: str) -> np.ndarray:
-    """np.array(plain) for a tensor of dtype. NumPy makes Python ints past int64 a uint64
-    or object array, which the cast to the tensor's dtype wrapped silently
-    (`tensor([2**63])` was -2**63): an integer that dtype cannot hold is PyTorch's error, and
-    a float tensor takes such ints rounded (`tensor([1.5, 2**70])`)."""
-    arr = np.array(plain)
-    if arr.dtype == object and any(isinstance(x, (list, tuple, np.ndarray)) for x in arr.flat):
-        raise ValueError("expected sequence of equal length lists (a ragged nested sequence "
-                         "cannot become a tensor)")
-    if dtype in ("i32", "i64") and arr.size:    # (ints past int64 made it u, O or even f)
-        _check_fits([int(arr.min()), int(arr.max())] if arr.dtype.kind == "i" else
-                    _python_ints(plain), dtype)
-    if arr.dtype == object:     # numbers only (ints past int64 and maybe floats)
-        arr = np.array(arr.tolist(), dtype=np.float64) if dtype in ("f32", "f64") else \
-            np.array([bool(x) for x in arr.flat]).reshape(arr.shape)
-    return arr
-
-
-def _python_ints(plain) -> list:
-    """The Python ints (not bools) of nested lists."""
-    out, stack = [], [plain]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, (list, tuple)):
-            stack.extend(x)
-        elif isinstance(x, int) and not isinstance(x, bool):
-            out.append(x)
-    return out
-
-
-def _check_fits(values, dtype: str):
-    """PyTorch's errors for an integer that the integer dtype cannot hold."""
-    info = np.iinfo(DTYPES[dtype])
-    bad = [v for v in values if not info.min <= v <= info.max]
-    if not bad:
-        return
-    if not -(1 << 63) <= bad[0] < 1 << 63:
-        raise ValueError(f"Overflow when unpacking long long ({bad[0]} does not fit int64)")
-    raise RuntimeError(f"value cannot be converted to type {_C_NAMES[dtype]} without overflow "
-                       f"({bad[0]})")
-
-
-_C_NAMES = {"i32": "int32", "i64": "int64_t"}
+    return _finish(array_of(_plain(data), target), target, requires_grad)
 
 
 def _plain(data):
@@ -357,7 +313,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
     target = _dtype(dtype, default)
     if target in ("i32", "i64") and isinstance(value, numbers.Integral):
-        _check_fits([int(value)], target)        # (np.full made 2**63 a wrapped int64)
+        check_fits([int(value)], target)        # (np.full made 2**63 a wrapped int64)
     elif isinstance(value, numbers.Integral) and not -(1 << 63) <= int(value) < 1 << 63:
         value = float(value)                     # a float tensor of a huge int: rounded
     return _finish(np.full(shape, value), target, requires_grad)

@@ -25,7 +25,6 @@ import weakref
 import numpy as np
 
 from ir.core import DTYPES
-from tracer import pipeline
 from tracer import device as devices
 from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
@@ -33,7 +32,7 @@ from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr
 from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant, settle
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
-from tracer.lift_slices import lift_input_slices
+from tracer.run_programs import run_function
 from tracer.tensor_str import format_tensor
 
 NON_LEAF_GRAD_WARNING = (
@@ -480,35 +479,6 @@ def _realize(exprs: list[Expr]) -> list[np.ndarray]:
             out.flags.writeable = False
             settle(e, out)
     return [e.data for e in exprs]
-
-
-# Function -> its Executable, for Function objects run again (a replayed backward program,
-# tracer/autograd/replay.py): skips the pipeline's structural key of the whole program
-_EXECUTABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def run_function(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Every program of the imperative front (realisations, backward passes) runs here,
-    through the pipeline: one place to observe them (the tests count compiles this way)."""
-    fn, arrays = lift_input_slices(fn, arrays)     # input slice offsets as data
-    if not pipeline.plain_native():
-        return pipeline.run(fn, arrays)
-    exe = _EXECUTABLES.get(fn)
-    if exe is None:
-        exe = _EXECUTABLES[fn] = pipeline.compile_function(fn)
-    return exe(*arrays)
-
-
-def executable_of(fn):
-    """The Executable run_function calls straight for fn, or None when it would do more
-    (settings other than plain native code, input slices to lift). A caller that keeps
-    it calls it only while pipeline.plain_native() holds (the settings can change)."""
-    if not pipeline.plain_native() or lift_input_slices(fn, [])[0] is not fn:
-        return None
-    exe = _EXECUTABLES.get(fn)
-    if exe is None:
-        exe = _EXECUTABLES[fn] = pipeline.compile_function(fn)
-    return exe
 
 
 def tensor_from_array(array, dtype: str | None = None) -> Tensor:

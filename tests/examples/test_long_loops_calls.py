@@ -121,7 +121,7 @@ def test_kept_programs_are_called_straight_unless_the_settings_ask_for_more(
     """Kept one-op and node programs call their Executable without run_function's lookups;
     with GRADJIT_LOG=1 (not plain native code) every call goes through run_function again,
     with the same numbers."""
-    from tracer import tensor
+    from tracer import run_programs, tensor
     from tracer.autograd import by_node
     calls = []
 
@@ -129,8 +129,8 @@ def test_kept_programs_are_called_straight_unless_the_settings_ask_for_more(
         calls.append(fn)
         return real(fn, arrays)
     real = tensor.run_function
-    monkeypatch.setattr(tensor, "run_function", counting)
-    monkeypatch.setattr(by_node, "run_function", counting)
+    for module in (run_programs, tensor, by_node):
+        monkeypatch.setattr(module, "run_function", counting)
     x, y = _data(4, 12, seed=7)
     _run(x, y, 3)                              # keeps the programs
     del calls[:]
