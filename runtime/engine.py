@@ -181,8 +181,10 @@ class Engine:
             parallel = self._may_split(texts)
             cut = _split().plan(texts[0], symbols[0]) if parallel else None
             # NOTE: the runtime code the program will need next (pool, trampolines) is
-            # compiled on a helper thread meanwhile; joined before LLVM_LOCK is released
-            helper = _split().start_helper(texts[0]) if parallel else None
+            # compiled on a helper thread meanwhile, for a program whose machine code is
+            # split (one kernel alone: chain's cold first call 77-80 -> 72-76 ms wall but
+            # 82-85 -> 88-92 ms CPU, past 0.5x of JAX's); joined before LLVM_LOCK is released
+            helper = _split().start_helper(texts[0]) if cut is not None else None
             try:
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)

@@ -370,12 +370,15 @@ from tests.runtime.test_parallel_compile import _gmm, _gmm_args, _lstm, _lstm_ar
 def chain(x, w):
     return gj.sum(gj.tanh(x * w) ** 2)
 
+def mixed(x, w, a, mu, q, y):     # (machine code split in two, a kernel with a parallel loop)
+    return chain(x, w) + _gmm(a, mu, q, y)
+
 x = np.linspace(-1, 1, 1 << 16, dtype=np.float32)
 mode = sys.argv[1]
 out = {}
 if mode == "helper":
     assert not pool.ready() and not trampoline.ready()
-    fn = gj.make_ir(gj.value_and_grad(chain, argnums=(0, 1)))(x, x)
+    fn = gj.make_ir(gj.value_and_grad(mixed, argnums=(0, 1)))(x, x, *_gmm_args())
     runtime.compile(fn)                                 # compiled, not called
     out = {"helper": llvm_split.counts["helper"], "pool": pool.ready(),
            "trampoline": trampoline.ready(), "errors": llvm_split.counts["helper_errors"]}
@@ -383,7 +386,7 @@ elif mode == "helper_error":
     def broken(lock=None):
         raise RuntimeError("pool compile failed: injected")
     pool._compile = broken
-    fn = gj.make_ir(gj.value_and_grad(chain, argnums=(0, 1)))(x, x)
+    fn = gj.make_ir(gj.value_and_grad(mixed, argnums=(0, 1)))(x, x, *_gmm_args())
     runtime.compile(fn)
     out["errors"] = llvm_split.counts["helper_errors"]
     out["pool"] = pool.ready()
