@@ -35,7 +35,7 @@ PROBES = [
      lambda x: x[np.array([0.5, 1.0])]),
     ("index list", IndexError, "index 7 is out of bounds for dimension 0 with size 3",
      lambda x: x[[0, 7]]),
-    ("gather index", IndexError, "index 4 is out of bounds for dimension 1 with size 4",
+    ("gather index", RuntimeError, "index 4 is out of bounds for dimension 1 with size 4",
      lambda x: x.gather(1, np.array([[4], [0], [0]]))),
     ("mask shape", IndexError, r"The shape of the mask \[4\] at index 0 does not match",
      lambda x: x[np.ones(4, bool)]),

@@ -23,8 +23,10 @@ from tracer.tensor import Tensor, tensor_from_array
 __all__ = ["gather", "take_along_dim", "index_select", "index_add", "scatter_add"]
 
 
-def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
-    """v (list, array or integer Tensor) as an i64 index into an axis of length size."""
+def index_tensor(v, size: int, dim: int, wrap: bool = True, error=IndexError) -> Tensor:
+    """v (list, array or integer Tensor) as an i64 index into an axis of length size; a
+    concrete value out of range raises error (PyTorch: IndexError for x[i] and index_select,
+    RuntimeError for gather, index_add and scatter_add)."""
     if isinstance(v, (list, tuple)):
         arr = np.array(v)
         v = arr.astype(np.int64) if arr.size == 0 else arr
@@ -32,7 +34,7 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
     if dtype_of(t) not in ("i32", "i64"):
         raise user_error(IndexError, "tensors used as indices must be long, int, byte or bool "
                                      f"tensors, got {dtype_of(t)}")
-    data = check_index_values(t, size, dim, wrap)
+    data = check_index_values(t, size, dim, wrap, error)
     if data is not None:
         if wrap and (data < 0).any():
             return tensor_from_array(np.where(data < 0, data + size, data), "i64")
@@ -43,7 +45,7 @@ def index_tensor(v, size: int, dim: int, wrap: bool = True) -> Tensor:
     return _clamp(t, size)
 
 
-def check_index_values(t: Tensor, size: int, dim: int, wrap: bool = True):
+def check_index_values(t: Tensor, size: int, dim: int, wrap: bool = True, error=IndexError):
     """An integer index Tensor's values (computed if pending), or None when symbolic; an
     out-of-range value is PyTorch's IndexError, naming the user's line."""
     data = t._expr.data
@@ -52,7 +54,7 @@ def check_index_values(t: Tensor, size: int, dim: int, wrap: bool = True):
     if data is not None:
         bad = data[(data >= size) | (data < (-size if wrap else 0))]
         if bad.size:
-            raise user_error(IndexError, f"index {int(bad.flat[0])} is out of bounds for "
+            raise user_error(error, f"index {int(bad.flat[0])} is out of bounds for "
                                          f"dimension {dim} with size {size}")
     return data
 
@@ -71,11 +73,11 @@ def _clamp(t: Tensor, size: int) -> Tensor:
     return apply("min", apply("max", t, low), high)
 
 
-def scatter_index(v, size: int, dim: int, wrap: bool = True):
+def scatter_index(v, size: int, dim: int, wrap: bool = True, error=RuntimeError):
     """(index, valid) for a scatter: the index as index_tensor makes it, and, when it is
     traced, a bool Tensor marking the entries inside the axis (None when concrete: those were
     checked). Updates at invalid entries are dropped, as JAX's scatters do."""
-    idx = index_tensor(v, size, dim, wrap)
+    idx = index_tensor(v, size, dim, wrap, error)
     t = to_tensor(v)
     if not t._expr.symbolic or isinstance(v, (list, tuple)):
         return idx, None
@@ -133,7 +135,7 @@ def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1 (torch.gather); out has index's shape."""
     t = to_tensor(input)
     d = norm_axis(dim, t.ndim)
-    idx = index_tensor(index, t.shape[d] if t.ndim else 1, d, wrap=False)
+    idx = index_tensor(index, t.shape[d] if t.ndim else 1, d, wrap=False, error=RuntimeError)
     _check_index_shape(t, idx, d, "gather()")
     if t.ndim == 0:
         return apply("reshape", take_along(t, apply("reshape", idx, shape=(1,)), 0), shape=())
