@@ -73,8 +73,8 @@ def strip_option(argv: list, name: str) -> list:
 
 def cpu_report() -> list[str]:
     """Lines naming the CPU, the ISA LLVM compiles for, the vector width and the BLAS."""
-    from runtime import blas, enabled_features, pool, threads
-    from runtime.engine import create_execution_engine
+    from runtime import blas, pool, threads
+    from runtime.engine import create_execution_engine, enabled_features
     engine = create_execution_engine()
     features = enabled_features(engine.features)
     isa = [f for f in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",

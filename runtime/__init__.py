@@ -16,7 +16,6 @@ from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
 from runtime.engine import (CompileError, Engine, TargetError, create_execution_engine,
                             target_from_env, vector_bytes as _vector_bytes)
-from runtime.engine import enabled_features  # noqa: F401  (runtime's: benchmarks' cpu report)
 from runtime.executable import BoundsError, Executable, InterpretedExecutable
 
 _CACHE = CompileCache()

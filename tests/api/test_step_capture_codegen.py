@@ -12,26 +12,20 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir.printer import print_function
-from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tests.api.capture_check import assert_bitwise, plain_capture, run_off_and_on  # noqa: F401
 from tests.api.test_step_capture_poly import tutorial as poly_tutorial
 from tracer import step_capture, step_follow_code, step_tape
 from tracer.expr import build_function
 
 
+pytestmark = pytest.mark.usefixtures("plain_capture")    # capture reset around each test
+
+
 @pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    step_capture.VERIFY = False
-    pin_after = step_capture.PIN_AFTER
-    step_capture.PIN_AFTER = 0
-    write_after = step_tape.WRITE_AFTER
-    step_tape.WRITE_AFTER = 0
-    yield
-    step_tape.WRITE = True
-    step_tape.WRITE_AFTER = write_after
-    step_capture.ENABLED = True
-    step_capture.PIN_AFTER = pin_after
-    step_capture.reset()
+def fresh_capture(monkeypatch):
+    monkeypatch.setattr(step_capture, "PIN_AFTER", 0)
+    monkeypatch.setattr(step_tape, "WRITE_AFTER", 0)
+    monkeypatch.setattr(step_tape, "WRITE", True)        # (tests turn it off)
 
 
 class _CountingSteps(tuple):

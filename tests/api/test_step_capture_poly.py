@@ -13,25 +13,19 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from ir.printer import print_function
-from tests.api.capture_check import assert_bitwise, run_off_and_on
+from tests.api.capture_check import assert_bitwise, plain_capture, run_off_and_on  # noqa: F401
 from tracer import step_capture
 from tracer.autograd import inplace as inplace_module
 from tracer.expr import build_function
 
 
+pytestmark = pytest.mark.usefixtures("plain_capture")    # capture reset around each test
+
+
 @pytest.fixture(autouse=True)
-def fresh_capture():
-    step_capture.reset()
-    step_capture.VERIFY = False
-    step_capture.PIN_ONCE = True
-    pin_after = step_capture.PIN_AFTER
-    step_capture.PIN_AFTER = 0          # (pinned from the first read from a tape)
-    yield
-    step_capture.ENABLED = True
-    step_capture.VERIFY = False
-    step_capture.PIN_ONCE = True
-    step_capture.PIN_AFTER = pin_after
-    step_capture.reset()
+def fresh_capture(monkeypatch):
+    monkeypatch.setattr(step_capture, "PIN_ONCE", True)
+    monkeypatch.setattr(step_capture, "PIN_AFTER", 0)   # (pinned from the first read from a tape)
 
 
 def tutorial(steps: int, dtype=gj.float32, n: int = 2000, lr: float = 1e-6, x=None,

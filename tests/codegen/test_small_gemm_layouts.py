@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runtime
+from runtime import engine
 from codegen import small_gemm
 from codegen.dots import MIN_GEMM_MACS
 from tests.codegen.test_small_gemm import _batched_dot
@@ -121,7 +122,7 @@ def test_the_target_sets_the_vector_width(gradjit_env):
     assert runtime._vector_bytes("+avx2,+avx512f,+fma") == 64
     assert runtime._vector_bytes("+avx512f,+avx2,-avx512f") == 32
     assert runtime._vector_bytes("") == 32
-    assert runtime.enabled_features(" +avx2, -fma,+fma,+avx512f ,-avx2") == {"fma", "avx512f"}
+    assert engine.enabled_features(" +avx2, -fma,+fma,+avx512f ,-avx2") == {"fma", "avx512f"}
     fn, _, _ = _heads_product(2, 4, 32, 32, 16, True, "f32")
     gradjit_env("GRADJIT_TARGET_CPU", "haswell")
     assert runtime.externals(fn).vector_bytes == 32

@@ -1,14 +1,9 @@
 """codegen.gemm_tiles' function compiled once per process and kept in the disk cache
 (runtime/blas_tiles.py): a second process loads the kernels and the function's object code
 from the cache (nothing compiled) and computes the same bits."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.runtime.fresh import run_with_cache
 
 SCRIPT = """
 import numpy as np, gradjit as gj
@@ -24,14 +19,8 @@ print(blas_tiles.builds, np.asarray(y).tobytes().hex(), np.asarray(z).tobytes().
 
 
 def test_built_once_per_process_then_taken_from_the_disk_cache(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADJIT_")}
-    env.update(GRADJIT_CACHE_DIR=str(tmp_path / "cache"), GRADJIT_LOG="1",
-               GRADJIT_SECRET_FILE=str(tmp_path / "secret" / "key"))
-
     def run():
-        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                             text=True, cwd=ROOT, timeout=300)
-        assert out.returncode == 0, out.stderr
+        out = run_with_cache(SCRIPT, tmp_path)
         builds, y, z = out.stdout.split()
         return int(builds), y, z, out.stderr
 

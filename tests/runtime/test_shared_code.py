@@ -2,10 +2,6 @@
 symbol from kernels (runtime/shared_code.py): kernels declare it, results equal the
 interpreter at every magnitude, equal a kernel that carries its own copy bit for bit, and a
 later process takes the helper's object code from the disk cache."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +11,8 @@ import runtime
 from codegen import vmath_trig_huge
 from ir.interpret import interpret
 from runtime import engine, phases, shared_code
+from tests.runtime.fresh import run_with_cache
 
-ROOT = Path(__file__).resolve().parents[2]
 HUGE = vmath_trig_huge.HUGE_TRIG
 
 
@@ -90,14 +86,8 @@ print(shared_code.builds, repr(np.asarray(y).tolist()), repr(np.asarray(z).tolis
 
 
 def test_built_once_per_process_then_taken_from_the_disk_cache(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADJIT_")}
-    env.update(GRADJIT_CACHE_DIR=str(tmp_path / "cache"), GRADJIT_LOG="1",
-               GRADJIT_SECRET_FILE=str(tmp_path / "secret" / "key"))
-
     def run():
-        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                             text=True, cwd=ROOT, timeout=300)
-        assert out.returncode == 0, out.stderr
+        out = run_with_cache(SCRIPT, tmp_path)
         builds, y, z = out.stdout.split(" ", 2)
         return int(builds), y + z, out.stderr
 
