@@ -180,11 +180,11 @@ class Engine:
                 mod.link_in(self.parse(text, name, context))
             parallel = self._may_split(texts)
             cut = _split().plan(texts[0], symbols[0]) if parallel else None
-            # NOTE: the runtime code the program will need next (pool, trampolines) is
-            # compiled on a helper thread meanwhile, for a program whose machine code is
-            # split (one kernel alone: chain's cold first call 77-80 -> 72-76 ms wall but
-            # 82-85 -> 88-92 ms CPU, past 0.5x of JAX's); joined before LLVM_LOCK is released
-            helper = _split().start_helper(texts[0]) if cut is not None else None
+            # NOTE: the runtime code the program will need next (pool and trampolines, one
+            # module) is compiled on a helper thread meanwhile, when a core is idle: ~10 ms
+            # off chain's critical path for ~1-3 ms more CPU (a new thread's malloc arena
+            # faults in fresh pages); joined before LLVM_LOCK is released
+            helper = _split().start_helper(texts[0]) if parallel else None
             try:
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)

@@ -105,7 +105,7 @@ class Executable:
         self._address = address
         shared = None
         if trampoline and TRAMPOLINE_OK and address is not None:
-            shared = trampoline_addresses(TUPLE_ITEMS)
+            shared = trampoline_addresses(TUPLE_ITEMS, with_pool=uses_pool)
         self.has_trampoline = shared is not None
         if shared is not None:
             # a small kernel runs for less time than releasing and taking back the GIL costs

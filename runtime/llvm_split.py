@@ -240,9 +240,10 @@ def helper_jobs(text: str) -> list:
     """The runtime code a new program's first call will build, to build it meanwhile: the
     call trampolines (every program), the thread pool (a kernel with gj.parallel_for, when
     kernels run on more than one thread). Each job skips work already done or under way."""
-    jobs = [lambda: trampoline.prefetch(executable.TUPLE_ITEMS)]
-    if "gj.parallel_for" in text and threads.num_threads() > 1:
-        jobs.append(pool.prefetch)
+    tasks = "gj.parallel_for" in text
+    jobs = [lambda: trampoline.prefetch(executable.TUPLE_ITEMS, with_pool=tasks)]
+    if tasks and threads.num_threads() > 1:
+        jobs.append(pool.prefetch)      # (built already, with the trampolines, as a rule)
     return jobs
 
 

@@ -46,6 +46,20 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def module_text() -> str | None:
+    """The pool's LLVM IR for this host, or None where there is no pool."""
+    text = pool_ir(llvm.get_process_triple().split("-")[0])
+    return text if text is not None and os.name == "posix" else None
+
+
+def object_key(text: str) -> dict:
+    """What the object code of a runtime module (the pool, the call trampolines) depends on:
+    its disk cache key."""
+    return {"ir": hashlib.sha256(text.encode()).hexdigest(), "triple": llvm.get_process_triple(),
+            "llvmlite": llvmlite.__version__,
+            "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O0"}
+
+
 def _compile(lock=LLVM_LOCK) -> dict | None:
     """The pool's code, JIT-linked from its object code in the disk cache, else compiled
     (then stored there): code generation took ~15-30 ms of the first multi-threaded call of
@@ -54,18 +68,14 @@ def _compile(lock=LLVM_LOCK) -> dict | None:
     selection): 8.7 ms instead of 21 at O2 on the first threaded call with an empty disk
     cache, for code that only spins, waits and hands out tasks."""
     global _engine, _unavailable
-    triple = llvm.get_process_triple()
-    text = pool_ir(triple.split("-")[0])
-    if text is None or os.name != "posix":
+    text = module_text()
+    if text is None:
         _unavailable = True
         return None
     with lock:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_triple(triple)
-        key = {"ir": hashlib.sha256(text.encode()).hexdigest(), "triple": triple,
-               "llvmlite": llvmlite.__version__,
-               "llvm": ".".join(map(str, llvm.llvm_version_info)), "codegen": "O0"}
+        target = llvm.Target.from_triple(llvm.get_process_triple())
         # NOTE: an MCJIT owns (and frees) its target machine: one machine for each
         built: dict = {}
 
@@ -73,10 +83,16 @@ def _compile(lock=LLVM_LOCK) -> dict | None:
             obj, built["jit"] = compiled_object(text, target.create_target_machine(opt=0),
                                                 "gj_pool_run")
             return obj
-        obj = load_or_store_object("gj_pool", key, build)
+        obj = load_or_store_object("gj_pool", object_key(text), build)
         jit = linked(obj, lambda: target.create_target_machine(opt=0), built)
         _engine = jit
-        addresses = [jit.get_function_address(name) for name in _SIGNATURES]
+        return _bind(jit)
+
+
+def _bind(jit) -> dict:
+    """{name: ctypes function} of the pool's symbols in jit (an LLVM call: under LLVM_LOCK,
+    or on the thread that holds it for the caller)."""
+    addresses = [jit.get_function_address(name) for name in _SIGNATURES]
     if not all(addresses):
         raise RuntimeError("gradjit's thread pool: a symbol is missing from its object code")
     funcs = {}
@@ -84,6 +100,34 @@ def _compile(lock=LLVM_LOCK) -> dict | None:
         funcs[name] = ctypes.CFUNCTYPE(restype, *argtypes)(address)
         funcs[name].address = address
     return funcs
+
+
+def needed(threads: int) -> bool:
+    """Whether a kernel with tasks would run them on the pool at this thread count."""
+    return threads > 1 and not _unavailable and min(threads, cores()) > 1
+
+
+@contextlib.contextmanager
+def claimed():
+    """Yields whether this thread may build the pool's code now (runtime.trampoline builds it
+    with the trampolines, in one module): not built yet, and no other thread building it.
+    The lock is taken without waiting (the caller may hold LLVM_LOCK, which a thread
+    building the pool waits for) and held until the block ends."""
+    if ready() or not _lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        yield not ready()
+    finally:
+        _lock.release()
+
+
+def adopt(jit):
+    """The pool's code is in jit, an MCJIT holding other runtime code too (built inside
+    `claimed()`); it stays alive for the life of the process."""
+    global _functions, _engine
+    _functions = _bind(jit)
+    _engine = jit
 
 
 def run_address(threads: int) -> int:

@@ -382,10 +382,26 @@ if mode == "helper":
     runtime.compile(fn)                                 # compiled, not called
     out = {"helper": llvm_split.counts["helper"], "pool": pool.ready(),
            "trampoline": trampoline.ready(), "errors": llvm_split.counts["helper_errors"]}
+elif mode == "helper_one_kernel":     # one kernel (not split): the helper still runs
+    assert not pool.ready() and not trampoline.ready()
+    builds = trampoline.builds
+    fn = gj.make_ir(gj.value_and_grad(chain, argnums=(0, 1)))(x, x)
+    exe = runtime.compile(fn)
+    out = {"helper": llvm_split.counts["helper"], "split": llvm_split.counts["split"],
+           "pool": pool.ready(), "trampoline": exe.has_trampoline,
+           "one_module": (trampoline.builds - builds == 1
+                          and pool._engine is trampoline._state["jit"]),
+           "errors": llvm_split.counts["helper_errors"]}
+    got = [np.asarray(a) for a in exe(x, x)]
+    llvm_split.ENABLED = False             # the same program without helper (and no split)
+    runtime.clear_cache()
+    engine.fresh_execution_engine()
+    again = runtime.compile(fn)
+    out["same"] = all(a.tobytes() == np.asarray(b).tobytes() for a, b in zip(got, again(x, x)))
 elif mode == "helper_error":
-    def broken(lock=None):
+    def broken(jit):     # (both builds of the pool's code bind it: with the trampolines, alone)
         raise RuntimeError("pool compile failed: injected")
-    pool._compile = broken
+    pool._bind = broken
     fn = gj.make_ir(gj.value_and_grad(mixed, argnums=(0, 1)))(x, x, *_gmm_args())
     runtime.compile(fn)
     out["errors"] = llvm_split.counts["helper_errors"]
@@ -443,6 +459,12 @@ def _fresh(mode: str, tmp_path) -> dict:
 def test_helper_builds_pool_and_trampolines_during_the_compile(tmp_path):
     out = _fresh("helper", tmp_path)
     assert out == {"helper": 1, "pool": True, "trampoline": True, "errors": 0}
+
+
+def test_helper_runs_for_a_one_kernel_program_and_builds_pool_and_trampolines_as_one(tmp_path):
+    out = _fresh("helper_one_kernel", tmp_path)
+    assert out == {"helper": 1, "split": 0, "pool": True, "trampoline": True,
+                   "one_module": True, "errors": 0, "same": True}
 
 
 def test_helper_error_is_raised_by_the_first_call_on_the_callers_thread(tmp_path):
