@@ -1,5 +1,7 @@
 """gradjit's one thread pool per process: compiled once (runtime.pool_ir; its object code is
-kept in the disk cache, so later processes only JIT-link it), started lazily.
+kept in the disk cache, so later processes only JIT-link it), started lazily. Usually
+compiled together with the call trampolines, in one module (runtime.trampoline: `claimed`,
+`adopt`); `_compile` builds it alone otherwise, and whenever that joint build did not.
 
 Kernels find the pool through their workspace header: `threads.write_header` stores the
 address of `gj_pool_run` at POOL_OFFSET when the thread count is above 1, and 0 otherwise
@@ -9,8 +11,9 @@ object code in the disk cache holds no address.
 
 The pool has at most cores - 1 workers (the calling thread is the other one), whatever the
 thread count asks: more threads than cores only wait for each other. The code lives in an
-LLVM JIT of its own that is never freed (runtime.engine's shared engine is replaced by
-`fresh_execution_engine`, and the workers run this code for the life of the process).
+LLVM JIT (its own, or the trampolines') that is never freed (runtime.engine's shared engine
+is replaced by `fresh_execution_engine`, and the workers run this code for the life of the
+process).
 """
 from __future__ import annotations
 

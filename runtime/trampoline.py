@@ -14,7 +14,8 @@ Both loop over the buffers, so one definition serves every kernel and every arit
 each kernel carried its own unrolled pair (per-buffer blocks): ~4 ms of Python IR building
 and ~12 ms of LLVM per program (chain's value_and_grad, 7 buffers), ~127 ms for an optimizer
 program with 225 buffers. The object code is kept in the disk cache as the thread pool's is
-(`gj_call`, a `.gjr` entry), so a process compiles it at most once and usually only links it.
+(`gj_call`, a `.gjr` entry), so a process compiles it at most once and usually only links it;
+built with the thread pool's code when both are wanted at once (`_build`: `gj_call_pool`).
 
 The layouts read (tuple items, an ndarray's data pointer and flags, a NumPy scalar's value,
 the reference count) are the ones runtime/executable.py and runtime/fastcall.py probe at
