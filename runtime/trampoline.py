@@ -213,16 +213,21 @@ def _build(tuple_items: int, with_pool: bool):
     if pool_text is not None:
         try:
             jit, found = _link(text + "\n" + pool_text, WITH_POOL)
-        except RuntimeError:
-            pass                        # each built on its own, as without the pool
+        except RuntimeError as e:       # each built on its own, as without the pool
+            _log_fallback("trampolines and pool built apart", e)
         else:
             _state["jit"], _state["addresses"] = jit, found
             try:
                 pool.adopt(jit)
-            except RuntimeError:
-                pass
+            except RuntimeError as e:
+                _log_fallback("the pool's code is built on its own at its first use", e)
             return
     _state["jit"], _state["addresses"] = _link(text, "gj_call")
+
+
+def _log_fallback(what: str, error: Exception):
+    if config.logging_enabled():
+        config.log.info("%s (%s: %s)", what, WITH_POOL, error)
 
 
 def _link(text: str, name: str):

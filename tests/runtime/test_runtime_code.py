@@ -62,7 +62,7 @@ def _run(mode: str, tmp_path) -> tuple[dict, str]:
                          text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     log = " | ".join(line.removeprefix("gradjit: ") for line in out.stderr.splitlines()
-                     if "for gj_" in line)
+                     if "for gj_" in line or "(gj_call_pool: " in line)
     return json.loads(out.stdout.strip().splitlines()[-1]), log
 
 
@@ -94,7 +94,8 @@ def test_a_failed_combined_build_falls_back_to_two_builds(tmp_path):
     got, log = _run("combined_fails", tmp_path)
     assert got == {"trampoline": True, "pool_after_compile": False, "shared_jit": False,
                    "pool_after_call": True, "builds": 1, "same": True}
-    assert log == ("disk cache miss for gj_call: no entry | "
+    assert log == ("trampolines and pool built apart (gj_call_pool: injected) | "
+                   "disk cache miss for gj_call: no entry | "
                    "disk cache miss for gj_pool: no entry")
 
 
@@ -104,5 +105,6 @@ def test_pool_code_that_cannot_be_bound_is_built_by_the_pool_itself(tmp_path):
     assert got == {"trampoline": True, "pool_after_compile": False, "shared_jit": False,
                    "pool_after_call": True, "builds": 1, "same": True}
     assert log == ("disk cache miss for gj_call_pool: no entry | "
-                   "disk cache miss for gj_pool: no entry")
+                   "the pool's code is built on its own at its first use "
+                   "(gj_call_pool: injected) | disk cache miss for gj_pool: no entry")
 
