@@ -56,7 +56,7 @@ class Tape:
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
-        self.exe = None                 # (the read's Executable, run_function), once run
+        self.exe = None                 # the read's step_read.KeptRead, once run
         # the read with the pinned values as inputs (step_capture._pin_program), or None
         self.pinned = None
         # per event, Python written for it (step_follow_code.write) or None: follow's first
