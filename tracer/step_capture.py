@@ -49,7 +49,7 @@ from runtime import log, logging_enabled
 from tracer import realize_plans, run_programs, structure_key
 from tracer.expr import build_function
 from tracer import tensor as _tensor_module
-from tracer import step_follow, step_tape
+from tracer import step_follow, step_read_code, step_tape
 from tracer.step_read import KeptRead, read_only, tape_roots
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
                               state as _state, tls)
@@ -174,6 +174,11 @@ def fast_read(pending: list, updated):
         if tape is not None:
             drop("a read before the end of the captured step")
         return None
+    code = tape.read_code                # the read's own Python (step_read_code) first
+    if code is not None:
+        done = code(s, pending)
+        if done is not None:
+            return done
     checks = tape.root_checks
     outs, prev = s.outs, s.prev_outs
     # the in-place roots from the tape, checked on the way (no updated_pending), when they
@@ -221,7 +226,9 @@ def fast_read(pending: list, updated):
     STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
     kept = tape.exe
     if kept is not None and kept.usable():
-        return roots, kept(arrays)
+        outs = kept(arrays)
+        step_read_code.consider(tape, _module)
+        return roots, outs
     return roots, _run(tape, tape.fn, arrays)
 
 
@@ -319,6 +326,7 @@ def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
     STATS["calls"] += s.pos
     if kept is not None and kept.usable():
         outs = kept(arrays)
+        step_read_code.consider(tape, _module)
     else:
         outs = _run(pinned, fn, arrays)
     if VERIFY:
@@ -477,5 +485,6 @@ def reset():
     tls.s = State()
 
 
-_tensor_module.step_capture = sys.modules[__name__]     # tensor.realize's reads
+_module = sys.modules[__name__]
+_tensor_module.step_capture = _module                   # tensor.realize's reads
 step_follow.capture_module = sys.modules[__name__]      # (ENABLED)

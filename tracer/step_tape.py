@@ -38,7 +38,7 @@ class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
                  "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe",
-                 "pinned", "fast", "unwritten")
+                 "pinned", "fast", "unwritten", "read_code", "read_key")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -63,6 +63,10 @@ class Tape:
         # try; written after WRITE_AFTER reads from the tape (count_read)
         self.fast = (None,) * len(events)
         self.unwritten = WRITE_AFTER if WRITE else -1
+        # the read's Python (step_read_code.consider) and the state it was written for
+        # ((tape.pinned, whether its values wait), or None: not written)
+        self.read_code = None
+        self.read_key = None
         if self.unwritten == 0:
             self.write()
 
