@@ -62,7 +62,7 @@ def consider(tape, capture):
     waiting = bool(key) and key[1] is None
     done = tape.read_key
     if done is not None and done[0] is key and done[1] is waiting or tape.unwritten != -1 \
-            or tape.held:
+            or tape.held or not step_tape.WRITE:
         return                               # (written for this state, or not yet: events)
     tape.read_key = (key, waiting)
     tape.read_code = None

@@ -2,6 +2,7 @@
 Executable's argument checks (its outputs read-only), the in-place roots found from the
 tape's codes, and every case they refuse falling back with the same values."""
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import runtime
 from runtime.executable import Executable
 from tests.api.capture_check import assert_bitwise, plain_capture, run_off_and_on  # noqa: F401
 from tests.prim_samples import T, make_fn
-from tracer import run_programs, step_capture, step_read
+from tracer import run_programs, step_capture, step_read, step_read_code, step_tape
 from tracer import tensor as tensor_module
 from tracer.step_tape import tls
 
@@ -24,10 +25,12 @@ def pin_soon(monkeypatch):
     monkeypatch.setattr(step_capture, "PIN_AFTER", 20)   # both kept programs in one loop
 
 
-def poly(steps: int, n: int = 2000, dtype=gj.float32, lr: float = 1e-6, each=None) -> list:
+def poly(steps: int, n: int = 2000, dtype=gj.float32, lr: float = 1e-6, each=None,
+         x=None) -> list:
     """benchmarks.imperative_steps' poly_tensor step (polynomial_tensor.py with positional
     matmul); each(t, loss) runs before step t's read."""
-    x = gj.linspace(-math.pi, math.pi, n, dtype=dtype)
+    if x is None:
+        x = gj.linspace(-math.pi, math.pi, n, dtype=dtype)
     y = gj.sin(x)
     state = [gj.tensor(v, dtype=dtype) for v in np.random.default_rng(1).standard_normal(4)]
     out = []
@@ -221,3 +224,95 @@ def test_results_of_old_steps_and_read_twice_stay_right():
     assert all(a is not None and not a.flags.writeable for a in arrays)
     assert len({id(a) for a in arrays}) == len(arrays)
     assert [float(a) for a in arrays] == on[:40]
+
+
+def written_and_generic(loop, *args, **kw) -> tuple:
+    """(loop's values with the read's Python written, the written reads taken, the capture
+    counters' change; the same with step_tape.WRITE off; capture off's values)."""
+    runs = []
+    for write in (True, False):
+        step_tape.WRITE = write
+        try:
+            written = step_read_code.STATS["reads"]
+            on, delta, off = run_off_and_on(loop, *args, **kw)
+        finally:
+            step_tape.WRITE = True
+        runs.append((on, step_read_code.STATS["reads"] - written, delta))
+    return runs[0], runs[1], off
+
+
+def test_the_written_read_takes_the_reads_with_the_generic_ones_values_and_counts():
+    (on, taken, delta), (generic, none, generic_delta), off = written_and_generic(poly, 80)
+    assert_bitwise(on, off)
+    assert_bitwise(generic, off)
+    assert none == 0
+    # all but the reads before the events are written (WRITE_AFTER) and one per state
+    # change (learnt while the pinned values wait, then pinned)
+    assert taken >= delta["reads"] - step_tape.WRITE_AFTER - 4
+    assert delta == generic_delta            # the same reads, pinned ones, calls, breaks
+
+
+@pytest.mark.parametrize("pin_once", [True, False])
+def test_the_written_read_counts_the_pins_wait_down(monkeypatch, pin_once):
+    monkeypatch.setattr(step_capture, "PIN_ONCE", pin_once)
+    tapes = []
+    (on, taken, delta), (_, _, generic_delta), off = written_and_generic(
+        poly, 70, each=last_tape(tapes))
+    assert_bitwise(on, off)
+    assert taken > 30
+    assert delta == generic_delta
+    assert (delta["pinned"] == delta["reads"] - step_capture.PIN_AFTER) is pin_once
+    assert (delta["pinned"] == 0) is not pin_once
+
+
+@pytest.mark.parametrize("at", [12, 30])
+def test_a_write_behind_the_pin_is_seen_by_the_written_read(at):
+    """x over NumPy memory made writable, written and made read-only again between two
+    reads, while the pinned values wait (at 12) or once they are computed (at 30)."""
+    def loop(steps):
+        arr = np.linspace(-1.0, 1.0, 64).astype(np.float32)
+        arr.flags.writeable = False
+        x = gj.from_numpy(arr)
+
+        def change(t, loss):
+            if t == at:
+                arr.flags.writeable = True
+                arr[3] = 0.75
+                arr.flags.writeable = False
+        return poly(steps, x=x, lr=1e-3, each=change)
+    (on, taken, delta), (generic, _, generic_delta), off = written_and_generic(loop, 45)
+    assert_bitwise(on, off)
+    assert_bitwise(generic, off)
+    assert taken > 10 and delta == generic_delta
+    if at < step_capture.PIN_AFTER:          # (computed from the bytes written)
+        assert delta["pinned"] == delta["reads"] - step_capture.PIN_AFTER
+    else:                                    # (stale from then on: the learnt program)
+        assert 0 < delta["pinned"] < delta["reads"] - step_capture.PIN_AFTER
+
+
+def test_threads_each_running_a_loop_get_its_values():
+    """Two threads, each its own loop and capture state, reading one at a time under
+    pending_expr.LOCK: each thread's values are those of the loop run alone. (A read
+    computes every thread's pending in-place updates, tensor.updated_pending, so their
+    reads are of other roots than their tapes' and fall back, written read or not.)"""
+    alone = poly(50)
+    step_capture.reset()
+    got = [None, None]
+
+    def run(i):
+        got[i] = poly(50)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert_bitwise(got[0], alone)
+    assert_bitwise(got[1], alone)
+
+
+def test_verify_reads_take_the_generic_path_with_the_same_values():
+    step_capture.VERIFY = True               # (each read also walks: never the written one)
+    taken = step_read_code.STATS["reads"]
+    on, delta, off = run_off_and_on(poly, 40)
+    assert_bitwise(on, off)
+    assert delta["reads"] > 30 and step_read_code.STATS["reads"] == taken
