@@ -51,6 +51,7 @@ from tracer.step_tape import CUR
 STATS = {"written": 0, "compiled": 0, "reads": 0}
 _CODE: dict = {}
 _MAX_CODE = 256
+_MAX_READ = 4
 
 
 def consider(tape, capture):
@@ -107,7 +108,9 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
     # the roots: pending's (the values read) first, then the in-place updates in
     # tensor._UPDATED's order (as tensor.updated_pending lists them: step_read.tape_roots)
     lines += ["    n = len(pending)"]
-    for n in range(1, n_roots + 1):
+    # (a read of up to _MAX_READ values written; one of more, rare, takes the generic read:
+    # the source grows with values read times roots)
+    for n in range(1, min(n_roots, _MAX_READ) + 1):
         names = ", ".join(f"p{i}" for i in range(n))
         lines += [f"    {'if' if n == 1 else 'elif'} n == {n}:",
                   f"        {names}, = pending"]
