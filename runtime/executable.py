@@ -102,6 +102,7 @@ class Executable:
         self._call = None
         self._fast = None              # the builtin trampoline (runtime.fastcall), small kernels
         self._fast_address = 0         # the shared gj_call_fast, for a small kernel
+        self._fast_ro = None           # run_read_only's builtin (made on its first call)
         self._address = address
         shared = None
         if trampoline and TRAMPOLINE_OK and address is not None:
@@ -168,6 +169,37 @@ class Executable:
                 interrupt.raise_interrupt(self.fn.name)
             if self.bounds_check and ws[:4].view(np.int32)[0]:
                 raise BoundsError(self._bounds_message(int(ws[:4].view(np.int32)[0])))
+        finally:
+            self._pool.append(ws)
+        return outs
+
+    def run_read_only(self, arrays) -> list:
+        """run(arrays) with its outputs made read-only. A small kernel's builtin clears their
+        flag itself (fastcall.READ_ONLY: no flag store per output in Python, and none of
+        run()'s tests that only a large, polling or bounds-checked kernel needs); arrays as
+        run() takes them."""
+        if not self._fast_address or self._big or self._polls or self.bounds_check:
+            outs = self.run(arrays)
+            for a in outs:
+                a.flags.writeable = False
+            return outs
+        fast = self._fast_ro
+        if fast is None:
+            modes = bytes(len(self._params)) + bytes([fastcall.READ_ONLY]) * len(self._outs)
+            fast = self._fast_ro = fastcall.builtin(self._fast_address, self._address, modes)
+        outs = [np.empty(shape, dt) for shape, dt in self._outs]
+        if self._epoch != threads.epoch:          # the thread count changed: new workspaces
+            self._renew_workspaces()
+        ws = self._shared_ws
+        if ws is not None:
+            fast(*arrays, *outs, ws)
+            return outs
+        try:
+            ws = self._pool.pop()
+        except IndexError:
+            ws = _workspace(self._ws_bytes, self.uses_pool)
+        try:
+            fast(*arrays, *outs, ws)
         finally:
             self._pool.append(ws)
         return outs

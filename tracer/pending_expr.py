@@ -32,9 +32,10 @@ STATS = {"materialised": 0}
 # or computed, never half set. Re-entrant: a realisation materialises what it walks. Only
 # pending values take it: a plain Expr's read is one type check, a computed one's a test.
 LOCK = threading.RLock()
-# A pending Expr's recipe, in its `args` slot: (template, operand Exprs, location, outs),
-# outs the result's slot (a single result: the Expr is the one asking) or ((slot, weakref
-# to the Expr), ...). NOTE: a tuple, not a class: no __init__ call per followed op.
+# A pending Expr's recipe, in its `args` slot: (template, slot, location, *operand Exprs)
+# for a call's one new result (slot: its template slot), else (template, operand Exprs,
+# location, ((slot, weakref to the Expr), ...)). NOTE: a tuple, not a class: no __init__
+# call per followed op; the operands inline: one tuple made and freed per result, not two
 
 
 def _get_op(e):
@@ -101,13 +102,18 @@ def materialise(e: Expr):
 
 
 def _build(e: PendingExpr):
-    template, slots, loc, outs = _ARGS.__get__(e)
+    recipe = _ARGS.__get__(e)
+    template, slots, loc = recipe[0], recipe[1], recipe[2]
     STATS["materialised"] += 1
-    if loc is False:    # a whole Function's results (fn_replay.FunctionReplay.pending)
-        template.materialise_pending(slots, outs)
+    if type(slots) is int:                   # one new result (slots: its slot)
+        wanted = {slots: e}
+        slots = list(recipe[3:])
+    elif loc is False:  # a whole Function's results (fn_replay.FunctionReplay.pending)
+        template.materialise_pending(slots, recipe[3])
         return
-    wanted = {outs: e} if type(outs) is int else still_pending(outs)
-    slots = list(slots)
+    else:
+        wanted = still_pending(recipe[3])
+        slots = list(slots)
     for prim, refs, params, types, frozen in template.ops:
         n = len(slots)
         slots.extend(build_op(prim, tuple([slots[r] for r in refs]), params, types, frozen,
@@ -156,7 +162,7 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
         e = _new(PendingExpr)
         e.value = v = _new(Value)            # (Value.__init__ without the call: name_hint
         v.type = spec[2]                     # is the class default, None)
-        _ARGS.__set__(e, (template, ins, loc, spec[1]))
+        _ARGS.__set__(e, (template, spec[1], loc, *ins))
         e.data = None
         e.symbolic = e.recorded = False
         return tensor_cls(e)

@@ -46,12 +46,11 @@ from __future__ import annotations
 import sys
 
 from runtime import log, logging_enabled
-from runtime.config import plain_native
-from tracer import pipeline, realize_plans, structure_key
+from tracer import realize_plans, run_programs, structure_key
 from tracer.expr import build_function
-from tracer.lift_slices import lift_input_slices
 from tracer import tensor as _tensor_module
-from tracer import step_follow, step_tape
+from tracer import step_follow, step_read_code, step_tape
+from tracer.step_read import KeptRead, read_only, tape_roots
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
                               state as _state, tls)
 
@@ -175,21 +174,32 @@ def fast_read(pending: list, updated):
         if tape is not None:
             drop("a read before the end of the captured step")
         return None
-    roots = pending + updated(pending) if updated is not None else pending
+    code = tape.read_code                # the read's own Python (step_read_code) first
+    if code is not None:
+        done = code(s, pending)
+        if done is not None:
+            return done
     checks = tape.root_checks
-    if len(roots) + tape.held != len(checks):
-        return _other_roots()
-    # NOTE: the roots' and inputs' checks inline (one loop each, no call per root): the
-    # read's Python is most of what a followed step spends outside its calls
     outs, prev = s.outs, s.prev_outs
-    try:
-        for e, (kind, j, r) in zip(roots, checks):
-            if (outs if kind == CUR else prev)[j][r] is not e:
-                return _other_roots()
-        if tape.held:
+    # the in-place roots from the tape, checked on the way (no updated_pending), when they
+    # are the ones it names; else listed as the general path does, then checked
+    roots = tape_roots(pending, checks, len(checks) - tape.held, outs, prev)
+    if roots is None:
+        roots = pending + updated(pending) if updated is not None else pending
+        if len(roots) + tape.held != len(checks):
+            return _other_roots()
+        # NOTE: the roots' check inline (one loop, no call per root)
+        try:
+            for e, (kind, j, r) in zip(roots, checks):
+                if (outs if kind == CUR else prev)[j][r] is not e:
+                    return _other_roots()
+        except IndexError:
+            return _other_roots()
+    if tape.held:
+        try:
             roots = roots + _held(s, checks[len(roots):])
-    except IndexError:
-        return _other_roots()
+        except IndexError:
+            return _other_roots()
     pin_exprs = tape.pin_exprs
     if pin_exprs:
         # NOTE: instead of walking the pins again (structure_key.walk, ~10 us a read): Exprs
@@ -215,8 +225,10 @@ def fast_read(pending: list, updated):
     STATS["reads"] += 1
     STATS["calls"] += s.pos              # (counted here, not per call: the hot path)
     kept = tape.exe
-    if kept is not None and plain_native() and _tensor_module.run_function is kept[1]:
-        return roots, kept[0](*arrays)
+    if kept is not None and kept.usable():
+        outs = kept(arrays)
+        step_read_code.consider(tape, _module)
+        return roots, outs
     return roots, _run(tape, tape.fn, arrays)
 
 
@@ -241,7 +253,7 @@ def _arrays(s: State, codes: tuple, pin_exprs: tuple) -> list | None:
 
 def _pin_program(ids: dict, roots: list, pins: dict, pin_exprs: tuple):
     """[program, the pinned values (None until computed), codes of the program's other
-    inputs, the pinned values' leaf arrays, its kept (Executable, run_function) or None,
+    inputs, the pinned values' leaf arrays, its step_read.KeptRead or None,
     reads from the tape left before they are computed] of the learning read with the values
     pinned before the loop as inputs, or False. Called when the tape is kept (ids: the
     learning cycle's codes; roots: its read's); its two programs (the pinned values', the
@@ -312,8 +324,9 @@ def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
     STATS["reads"] += 1
     STATS["pinned"] += 1
     STATS["calls"] += s.pos
-    if kept is not None and plain_native() and _tensor_module.run_function is kept[1]:
-        outs = kept[0](*arrays)
+    if kept is not None and kept.usable():
+        outs = kept(arrays)
+        step_read_code.consider(tape, _module)
     else:
         outs = _run(pinned, fn, arrays)
     if VERIFY:
@@ -323,23 +336,20 @@ def _pinned_read(s: State, tape: Tape, pinned: list, roots: list):
 
 
 def _run(keep, fn, arrays: list) -> list:
-    """fn run by tensor.run_function, keeping (its Executable, that run_function) in
-    keep.exe (a Tape) or keep[4] (_pin_program's list) when that is all run_function does
-    with it (no input slices lifted, native code and no logging asked for): later reads
-    call the Executable directly, no lookups per read (while run_function is the same:
-    tests wrap it to count programs)."""
+    """fn run by tensor.run_function (its outputs read-only), keeping a step_read.KeptRead
+    of its Executable in keep.exe (a Tape) or keep[4] (_pin_program's list) when that is all
+    run_function does with it (run_programs.executable_of: no input slices lifted, native
+    code and no logging asked for): later reads call it directly, no lookups per read."""
     run = _tensor_module.run_function
-    if plain_native() and run.__module__ == "tracer.tensor" and \
-            lift_input_slices(fn, arrays)[0] is fn:
-        exe = _tensor_module._EXECUTABLES.get(fn)
-        if exe is None:
-            exe = _tensor_module._EXECUTABLES[fn] = pipeline.compile_function(fn)
-        if type(keep) is list:               # (_pin_program's)
-            keep[4] = exe, run
-        else:
-            keep.exe = exe, run
-        return exe(*arrays)
-    return run(fn, arrays)
+    exe = run_programs.executable_of(fn) if run is run_programs.run_function else None
+    if exe is None:
+        return read_only(run(fn, arrays))
+    kept = KeptRead(exe, run)
+    if type(keep) is list:                   # (_pin_program's)
+        keep[4] = kept
+    else:
+        keep.exe = kept
+    return kept(arrays)
 
 
 def _held(s: State, checks: tuple) -> list:
@@ -475,5 +485,6 @@ def reset():
     tls.s = State()
 
 
-_tensor_module.step_capture = sys.modules[__name__]     # tensor.realize's reads
+_module = sys.modules[__name__]
+_tensor_module.step_capture = _module                   # tensor.realize's reads
 step_follow.capture_module = sys.modules[__name__]      # (ENABLED)

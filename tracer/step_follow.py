@@ -121,7 +121,7 @@ def follow(fn, args: tuple, kwargs: dict):
         e = _new(PendingExpr)
         e.value = v = _new(Value)
         v.type = outs[0]
-        _set_recipe(e, (template, ins, loc, outs[1]))
+        _set_recipe(e, (template, outs[1], loc, *ins))
         e.data = None
         e.symbolic = e.recorded = False
         s.outs.append((e,))

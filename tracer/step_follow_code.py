@@ -123,7 +123,7 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
               "    e = new(PendingExpr)",
               "    e.value = v = new(Value)",
               "    v.type = OUT_TYPE",
-              f"    set_recipe(e, (TEMPLATE, ({''.join(i + ', ' for i in ins)}), loc, SLOT))",
+              f"    set_recipe(e, (TEMPLATE, SLOT, loc{''.join(', ' + i for i in ins)}))",
               "    e.data = None",
               "    e.symbolic = e.recorded = False",
               "    s.outs.append((e,))",

@@ -38,7 +38,7 @@ class Tape:
     """A captured cycle: its events, their templates, and the read at its end."""
     __slots__ = ("events", "templates", "steps", "roots", "held", "root_checks", "fn",
                  "captures", "pins", "pin_exprs", "pin_pending", "sites", "exe",
-                 "pinned", "fast", "unwritten")
+                 "pinned", "fast", "unwritten", "read_code", "read_key")
 
     def __init__(self, events, templates, names, roots, held, fn, captures, pins, pin_exprs):
         self.events = events            # (op-memo key, operand codes, positional count)
@@ -56,13 +56,17 @@ class Tape:
         self.pin_pending = tuple([e.data is None for e in pin_exprs])
         # per event, the user's call site last seen (errors.user_site), for step_follow
         self.sites = [None] * len(events)
-        self.exe = None                 # (the read's Executable, run_function), once run
+        self.exe = None                 # the read's step_read.KeptRead, once run
         # the read with the pinned values as inputs (step_capture._pin_program), or None
         self.pinned = None
         # per event, Python written for it (step_follow_code.write) or None: follow's first
         # try; written after WRITE_AFTER reads from the tape (count_read)
         self.fast = (None,) * len(events)
         self.unwritten = WRITE_AFTER if WRITE else -1
+        # the read's Python (step_read_code.consider) and the state it was written for
+        # ((tape.pinned, whether its values wait), or None: not written)
+        self.read_code = None
+        self.read_key = None
         if self.unwritten == 0:
             self.write()
 

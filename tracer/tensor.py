@@ -459,12 +459,13 @@ def _realize(exprs: list[Expr]) -> list[np.ndarray]:
     updated = updated_pending if _UPDATED else None
     fast = step_capture.fast_read(pending, updated) if step_capture.ENABLED else None
     if fast is not None:                             # the read of a captured step
-        done = fast
         step_capture.end_read(None, None)
-    else:
-        done = realize_plans.read(pending, updated, run_function)
-        if step_capture.ENABLED:
-            step_capture.end_read(realize_plans.last_walk(done), realize_plans.plans())
+        for e, out in zip(*fast):                    # (its outputs are read-only)
+            settle(e, out)
+        return [e.data for e in exprs]
+    done = realize_plans.read(pending, updated, run_function)
+    if step_capture.ENABLED:
+        step_capture.end_read(realize_plans.last_walk(done), realize_plans.plans())
     if done is None:                                 # not keyable: the separate passes
         if bounded.too_large(pending):               # a long unrolled loop: op by op
             bounded.compute_in_pieces(pending, run_function)

@@ -15,6 +15,7 @@ from tracer.ops.operands import (broadcast, broadcast_shapes, cast, constant, dt
                                  user_error)
 from tracer.ops.eager_only import nonzero
 from tracer.ops.rounding import div_rounded
+from tracer import step_follow
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -211,6 +212,12 @@ def _pow_rscalar(x, exponent):
 def pow(input, exponent):
     """x ** exponent. An integral scalar exponent records `integer_pow` (exact for negative
     bases, cheap to differentiate); tensor exponents record `pow`."""
+    if type(input) is Tensor and (type(exponent) is int or type(exponent) is float):
+        # the captured step's next call? (offered as linalg.matmul offers it: no is_scalar,
+        # no op wrapper; polynomial_tensor.py's x.pow(2), five a step)
+        out = step_follow.follow(_POW_SCALAR, (input, exponent), _NO_KWARGS)
+        if out is not step_follow.MISS:
+            return out
     if is_scalar(exponent):
         return _pow_scalar(input, exponent)
     if is_scalar(input):
@@ -219,6 +226,8 @@ def pow(input, exponent):
 
 
 pow.torch_name = "Pow"
+_POW_SCALAR = _pow_scalar.memo_body          # (what its wrapper offers to step_follow.follow)
+_NO_KWARGS: dict = {}
 
 
 @torch_op("Pow", saves=(0,))
