@@ -17,6 +17,7 @@ from collections import defaultdict
 from ir import TensorType
 from ir.core import dtype_of_numpy
 
+from runtime import config
 from tracer import pipeline
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.creation import tensor
@@ -30,15 +31,29 @@ from tracer.tensor import Tensor, realize, tensor_from_array
 __all__ = ["Optimizer"]
 
 
-def executable(fn):
-    """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    exe = pipeline.compile_function(fn)
+class StepProgram:
+    """fn compiled once now (cached by structure), called on a list of arrays followed by
+    its constant captures. `run_checked` is for callers that checked the arrays already
+    (tracer/optim/plan_code.py): exact dtype and shape, C-contiguous."""
+    __slots__ = ("fn", "exe", "captures")
 
-    def run(arrays):
-        nonlocal exe
-        exe = pipeline.current(exe, fn)
-        return list(exe(*arrays))
-    return run
+    def __init__(self, fn, captures: list):
+        self.fn = fn
+        self.exe = pipeline.compile_function(fn)
+        self.captures = captures
+
+    def __call__(self, arrays: list) -> list:
+        exe = self.exe = pipeline.current(self.exe, self.fn)
+        return list(exe(*arrays, *self.captures))
+
+    def run_checked(self, arrays: list) -> list | None:
+        """The native program's fresh outputs (exactly its result types), without checking
+        the arrays again; None (call the program) when another backend is configured or the
+        program has captured constants."""
+        exe = self.exe
+        if self.captures or exe.backend != "native" or config.backend() != "native":
+            return None
+        return exe.run(arrays)
 
 
 class _Required:
@@ -219,10 +234,8 @@ class Optimizer:
             fn, captures = build_function("optimizer_step", symbols + hyper_symbols,
                                           [t._expr for t in outs])
             out_names = [self._new_state_names.pop(id(p)) for p in params]
-            compiled = executable(fn)
-            data = [c.data for c in captures]
-            hit = self._programs[key] = ((lambda arrays: compiled(arrays + data)), out_names,
-                                         [v.type for v in fn.results])
+            compiled = StepProgram(fn, [c.data for c in captures])
+            hit = self._programs[key] = (compiled, out_names, [v.type for v in fn.results])
         self._last_program = (key, hit)
         return hit
 
