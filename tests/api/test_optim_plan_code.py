@@ -11,6 +11,13 @@ from tests.api.test_optim_fast import MAKERS, _params, _snapshot
 from tracer.optim import fast_step, plan_code
 
 SHAPES = [(3, 4), (4,), (2, 3, 2), ()]
+DEFAULT_AFTER = fast_step.CODE_AFTER
+
+
+@pytest.fixture(autouse=True)
+def _code_early(monkeypatch):
+    """Generated code from the third followed step (the default waits longer)."""
+    monkeypatch.setattr(fast_step, "CODE_AFTER", 2)
 
 
 def _loss(params, step):
@@ -126,3 +133,13 @@ def test_the_loop_followed_a_fortran_gradient_that_the_code_refuses():
     _, code = _run(MAKERS["AdamW"], "code", 8, _fortran_gradient)
     _, loop = _run(MAKERS["AdamW"], "loop", 8, _fortran_gradient)
     assert code["missed"] == 1 and loop["missed"] == 0
+
+
+def test_with_the_default_threshold_code_comes_after_that_many_follows(monkeypatch):
+    monkeypatch.setattr(fast_step, "CODE_AFTER", DEFAULT_AFTER)
+    steps = DEFAULT_AFTER + 4
+    short = _all_three(MAKERS["AdamW"], steps=DEFAULT_AFTER + 1)
+    assert short["followed"] == DEFAULT_AFTER and short["generated"] == 0
+    counts = _all_three(MAKERS["AdamW"], steps=steps)
+    assert counts["followed"] == steps - 1
+    assert counts["generated"] == steps - 1 - DEFAULT_AFTER

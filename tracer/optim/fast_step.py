@@ -39,9 +39,10 @@ __all__ = ["ENABLED", "CODE_ENABLED", "STATS", "learn", "follow", "no_shared_hyp
 ENABLED = True
 STATS = {"followed": 0, "learnt": 0, "missed": 0, "generated": 0}
 # a plan followed this many times gets its checks and stores as generated code
-# (tracer/optim/plan_code.py; made then, not when learnt: a plan that is followed once
-# and replaced would pay for compiling it, ~1 ms for 15 parameters)
-CODE_AFTER = 2
+# (tracer/optim/plan_code.py). Made then, not when learnt: making it costs ~4-6 ms CPU for
+# the transformer block's 15 parameters and saves ~45 us a step, so a short loop (or a
+# plan replaced soon) would not earn it back
+CODE_AFTER = 20
 CODE_ENABLED = True
 
 
