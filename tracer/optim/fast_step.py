@@ -40,9 +40,9 @@ ENABLED = True
 STATS = {"followed": 0, "learnt": 0, "missed": 0, "generated": 0}
 # a plan followed this many times gets its checks and stores as generated code
 # (tracer/optim/plan_code.py). Made then, not when learnt: making it costs ~4-6 ms CPU for
-# the transformer block's 15 parameters and saves ~45 us a step, so a short loop (or a
-# plan replaced soon) would not earn it back
-CODE_AFTER = 20
+# the transformer block's 15 parameters (against ~0.5 s for its first step's programs)
+# and saves ~45 us a step, so a plan replaced soon would not earn it back
+CODE_AFTER = 5
 CODE_ENABLED = True
 
 
