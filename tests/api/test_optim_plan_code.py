@@ -143,3 +143,25 @@ def test_with_the_default_threshold_code_comes_after_that_many_follows(monkeypat
     counts = _all_three(MAKERS["AdamW"], steps=steps)
     assert counts["followed"] == steps - 1
     assert counts["generated"] == steps - 1 - DEFAULT_AFTER
+
+
+def test_the_interpreter_backend_takes_the_checked_call(gradjit_env):
+    """run_checked serves the native program only: under GRADJIT_BACKEND=interpret from
+    step 5 the generated checks still run, the program goes through its checked call on
+    the interpreter, and the results stay close to the native run's (float32 rounding of
+    the interpreter's own order)."""
+    native, _ = _run(MAKERS["AdamW"], "code", 8)
+
+    def switch(step, params, opt):
+        if step == 5:
+            gradjit_env("GRADJIT_BACKEND", "interpret")
+    mixed, counts = _run(MAKERS["AdamW"], "code", 8, switch)
+    gradjit_env("GRADJIT_BACKEND", "native")
+    assert counts["followed"] == 7
+    assert counts["generated"] == 7 - fast_step.CODE_AFTER - 3   # steps 5, 6, 7 interpret
+    assert mixed[:5] == native[:5]
+    for a, b in zip(mixed[5:], native[5:]):
+        for x, y in zip(a, b):
+            if isinstance(x, bytes) and len(x) % 4 == 0 and x != y:
+                np.testing.assert_allclose(np.frombuffer(x, np.float32),
+                                           np.frombuffer(y, np.float32), rtol=1e-5, atol=1e-6)
