@@ -31,27 +31,31 @@ from tracer.tensor import Tensor, realize, tensor_from_array
 __all__ = ["Optimizer"]
 
 
-class StepProgram:
-    """fn compiled once now (cached by structure), called on a list of arrays followed by
-    its constant captures. `run_checked` is for callers that checked the arrays already
-    (tracer/optim/plan_code.py): exact dtype and shape, C-contiguous."""
-    __slots__ = ("fn", "exe", "captures")
+def executable(fn) -> "StepProgram":
+    """fn compiled once now (cached by structure): the program of one kind of step, called
+    on a list of arrays."""
+    return StepProgram(fn)
 
-    def __init__(self, fn, captures: list):
+
+class StepProgram:
+    """A compiled step: `program(arrays)` checks the arrays and runs it on the configured
+    backend; `run_checked` is for callers that checked them already (exact dtype and shape,
+    C-contiguous: tracer/optim/plan_code.py)."""
+    __slots__ = ("fn", "exe")
+
+    def __init__(self, fn):
         self.fn = fn
         self.exe = pipeline.compile_function(fn)
-        self.captures = captures
 
     def __call__(self, arrays: list) -> list:
         exe = self.exe = pipeline.current(self.exe, self.fn)
-        return list(exe(*arrays, *self.captures))
+        return list(exe(*arrays))
 
     def run_checked(self, arrays: list) -> list | None:
         """The native program's fresh outputs (exactly its result types), without checking
-        the arrays again; None (call the program) when another backend is configured or the
-        program has captured constants."""
+        the arrays again; None when another backend is configured (call the program)."""
         exe = self.exe
-        if self.captures or exe.backend != "native" or config.backend() != "native":
+        if exe.backend != "native" or config.backend() != "native":
             return None
         return exe.run(arrays)
 
@@ -234,8 +238,10 @@ class Optimizer:
             fn, captures = build_function("optimizer_step", symbols + hyper_symbols,
                                           [t._expr for t in outs])
             out_names = [self._new_state_names.pop(id(p)) for p in params]
-            compiled = StepProgram(fn, [c.data for c in captures])
-            hit = self._programs[key] = (compiled, out_names, [v.type for v in fn.results])
+            compiled = executable(fn)
+            data = [c.data for c in captures]
+            run = compiled if not data else (lambda arrays: compiled(arrays + data))
+            hit = self._programs[key] = (run, out_names, [v.type for v in fn.results])
         self._last_program = (key, hit)
         return hit
 

@@ -49,7 +49,7 @@ CODE_ENABLED = True
 class GroupPlan:
     __slots__ = ("group", "params", "state", "dicts", "sizes", "held", "types", "flags",
                  "hyper_names", "dtype", "values", "scalars", "run", "out_types", "targets",
-                 "follows", "gather", "store")
+                 "checked", "follows", "gather", "store")
 
 
 def no_shared_hypers(self, group: dict, states: list) -> dict | None:
@@ -91,6 +91,9 @@ def learn(opt, group: dict, params: list, names: list, out_names: list, types: t
     plan.dtype = params[0]._expr.value.type.dtype
     plan.values, plan.scalars = tuple(h0.values()), scalars
     plan.run, plan.out_types = program[0], program[2]
+    # base.StepProgram runs without checking arrays again; a program with captured
+    # constants (a closure adding them) does not offer that
+    plan.checked = getattr(program[0], "run_checked", None)
     plan.targets = targets
     plan.follows, plan.gather, plan.store = 0, None, None
     plans[id(group)] = plan
@@ -119,7 +122,8 @@ def follow(opt, group: dict, params: list) -> bool:
             raise AssertionError("hyperparameter names changed under equal flags")
         plan.scalars = renewed_scalars(plan.dtype, values, plan.values, plan.scalars)
         plan.values = values
-    out = None if gather is None else plan.run.run_checked(arrays + plan.scalars)
+    out = None if gather is None or plan.checked is None else \
+        plan.checked(arrays + plan.scalars)
     if out is None:
         out = plan.run(arrays + plan.scalars)
         for t, e in zip(plan.targets, data_exprs(out, plan.out_types)):
