@@ -77,10 +77,19 @@ class Adam(Optimizer):
         if last is not None and last[0] == step and _same_objects(inputs, last[1]):
             return last[2]
         beta1, beta2 = group["betas"]
-        hypers = {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2,
-                  "eps": group["eps"],
+        if last is not None and _same_objects(inputs, last[1]):
+            # the values that do not depend on the step: the same float objects, so a
+            # repeated step reuses their 0-d arrays (fast_step, step_arrays.renewed_scalars)
+            fixed = last[2]
+            one_minus_beta1, one_minus_beta2 = fixed["one_minus_beta1"], fixed["one_minus_beta2"]
+            decay_factor = fixed["decay_factor"]
+        else:
+            one_minus_beta1, one_minus_beta2 = 1 - beta1, 1 - beta2
+            decay_factor = 1 - group["lr"] * group["weight_decay"]
+        hypers = {"one_minus_beta1": one_minus_beta1, "beta2": beta2,
+                  "one_minus_beta2": one_minus_beta2, "eps": group["eps"],
                   "weight_decay": group["weight_decay"],
-                  "decay_factor": 1 - group["lr"] * group["weight_decay"],
+                  "decay_factor": decay_factor,
                   "step_size": group["lr"] / (1 - beta1 ** step),
                   "correction2_sqrt": math.sqrt(1 - beta2 ** step)}
         self._last_hypers = (step, inputs, hypers)

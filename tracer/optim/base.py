@@ -17,6 +17,7 @@ from collections import defaultdict
 from ir import TensorType
 from ir.core import dtype_of_numpy
 
+from runtime import config
 from tracer import pipeline
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.creation import tensor
@@ -30,15 +31,33 @@ from tracer.tensor import Tensor, realize, tensor_from_array
 __all__ = ["Optimizer"]
 
 
-def executable(fn):
-    """A callable running fn on a list of arrays, compiled once now (cached by structure)."""
-    exe = pipeline.compile_function(fn)
+def executable(fn) -> "StepProgram":
+    """fn compiled once now (cached by structure): the program of one kind of step, called
+    on a list of arrays."""
+    return StepProgram(fn)
 
-    def run(arrays):
-        nonlocal exe
-        exe = pipeline.current(exe, fn)
+
+class StepProgram:
+    """A compiled step: `program(arrays)` checks the arrays and runs it on the configured
+    backend; `run_checked` is for callers that checked them already (exact dtype and shape,
+    C-contiguous: tracer/optim/plan_code.py)."""
+    __slots__ = ("fn", "exe")
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.exe = pipeline.compile_function(fn)
+
+    def __call__(self, arrays: list) -> list:
+        exe = self.exe = pipeline.current(self.exe, self.fn)
         return list(exe(*arrays))
-    return run
+
+    def run_checked(self, arrays: list) -> list | None:
+        """The native program's fresh outputs (exactly its result types), without checking
+        the arrays again; None when another backend is configured (call the program)."""
+        exe = self.exe
+        if exe.backend != "native" or config.backend() != "native":
+            return None
+        return exe.run(arrays)
 
 
 class _Required:
@@ -221,8 +240,8 @@ class Optimizer:
             out_names = [self._new_state_names.pop(id(p)) for p in params]
             compiled = executable(fn)
             data = [c.data for c in captures]
-            hit = self._programs[key] = ((lambda arrays: compiled(arrays + data)), out_names,
-                                         [v.type for v in fn.results])
+            run = compiled if not data else (lambda arrays: compiled(arrays + data))
+            hit = self._programs[key] = (run, out_names, [v.type for v in fn.results])
         self._last_program = (key, hit)
         return hit
 
