@@ -24,9 +24,9 @@ import inspect
 import sys
 
 import tracer.ops as ops
-from tracer import op_memo, step_capture, step_follow
+from tracer import op_memo, op_sites, step_capture, step_follow
 from tracer.captures import active as captures_active
-from tracer.autograd import index_put, quiet_sites, views
+from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
 from tracer.ops.operands import broadcast, cast, to_tensor
@@ -245,9 +245,8 @@ def _direct(t: Tensor, op, args: tuple) -> Tensor | None:
         return None                        # guarded: the general path
     src = _new(Tensor)                     # inplace()'s stand-in, as there
     src._expr = t._expr
-    # the key, Template and user line, found by the call site where one was noted (the
-    # user's frame: user -> the method -> here)
-    found = quiet_sites.template_at(op.memo_body, (src, *args), sys._getframe(2))
+    # the key's Template and the user's line, by call site (the method's frame)
+    found = op_sites.find(op.memo_body, (src, *args), sys._getframe(1))
     if found is None:
         return None                        # not learnt, refused: the general path
     template, tensors, loc = found
