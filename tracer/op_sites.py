@@ -54,6 +54,9 @@ def find(body, args: tuple, frame) -> tuple | None:
     if hit is None or op_memo.refused(hit):
         return None
     loc = note(body, args, frame, hit)
+    if loc is None:                          # (not noted)
+        found = user_site(frame)
+        loc = found[3] if found is not None else None
     return hit, keyed[1], loc
 
 
@@ -71,15 +74,15 @@ def lookup(body, args: tuple, frame) -> tuple | None:
 
 def note(body, args: tuple, frame, template) -> str | None:
     """Notes the site of a call whose key has `template` (found by the general path);
-    returns the user's line. Up to _PER_FRAME sites share a first frame (an operator's
-    frame of gradjit's own, called from several user lines); past that each new one
-    replaces the oldest, and a first frame that changed too often, or whose arguments
-    cannot match, is marked _UNSTABLE (its calls then cost one dict lookup more)."""
+    returns the user's line, or None when not noted. Up to _PER_FRAME sites share a first
+    frame (an operator's frame of gradjit's own, called from several user lines); past
+    that each new one replaces the oldest, and a first frame that changed too often, or
+    whose arguments cannot match, is marked _UNSTABLE (its calls then cost one dict
+    lookup more)."""
     site_key = (id(frame.f_code), frame.f_lasti)
     sites = _SITES.get(site_key)
     if sites is _UNSTABLE or not ENABLED:
-        found = user_site(frame)
-        return found[3] if found is not None else None
+        return None
     specs = _specs(args)
     chain, loc = _chain(frame)
     if specs is None or loc is None:
@@ -119,7 +122,7 @@ def _specs(args: tuple) -> tuple | None:
     specs, exprs = [], []
     for a in args:
         t = type(a)
-        if t is Tensor:
+        if t is Tensor or isinstance(a, Tensor):     # (nn.Parameter: a subclass)
             e = a._expr
             alias = next((i for i, x in enumerate(exprs) if x is e), len(exprs))
             specs.append((_TENSOR, e.value.type, alias))
@@ -148,7 +151,7 @@ def _match(site: tuple, body, args: tuple, frame) -> tuple | None:
     tensors: list = []
     for a, (kind, want, alias) in zip(args, specs):
         if kind is _TENSOR:
-            if type(a) is not Tensor:
+            if type(a) is not Tensor and not isinstance(a, Tensor):
                 return None
             e = a._expr
             if e.symbolic:

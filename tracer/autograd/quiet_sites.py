@@ -32,7 +32,7 @@ def operator(fn, args: tuple):
     if not ENABLED or record_state.depth or captures.active():
         return None
     for a in args:
-        if type(a) is Tensor and (a._requires_grad or a._grad_fn is not None):
+        if isinstance(a, Tensor) and (a._requires_grad or a._grad_fn is not None):
             return None
     name = fn.torch_name
     for hook in op_hooks:
