@@ -19,7 +19,7 @@ own) stops being noted after a few changes.
 from __future__ import annotations
 
 from tracer import op_memo
-from tracer.dtypes import default_float
+from tracer.dtypes import _default_float, default_float
 from tracer.errors import user_site
 from tracer.tensor import Tensor
 
@@ -36,6 +36,7 @@ _TENSOR = "tensor"
 STATS = {"hits": 0, "noted": 0}
 ENABLED = True
 _KEY_OF = op_memo.key_of
+_GENERATION = op_memo.GENERATION
 
 
 def find(body, args: tuple, frame) -> tuple | None:
@@ -65,10 +66,11 @@ def lookup(body, args: tuple, frame) -> tuple | None:
     sites = _SITES.get((id(frame.f_code), frame.f_lasti)) if ENABLED else None
     if sites and op_memo.key_of is _KEY_OF:      # (tests turn memoisation off by key_of)
         for site in sites:
-            found = _match(site, body, args, frame)
-            if found is not None:
-                STATS["hits"] += 1
-                return found
+            if site[1] is body:
+                found = _match(site, args, frame)
+                if found is not None:
+                    STATS["hits"] += 1
+                    return found
     return None
 
 
@@ -138,11 +140,11 @@ def _specs(args: tuple) -> tuple | None:
     return tuple(specs)
 
 
-def _match(site: tuple, body, args: tuple, frame) -> tuple | None:
+def _match(site: tuple, args: tuple, frame) -> tuple | None:
     """(Template, Tensor arguments, line) when the call is the site's noted one, else None."""
-    chain, noted_body, dtype, specs, template, loc, generation = site
-    if noted_body is not body or len(args) != len(specs) or \
-            generation != op_memo.GENERATION[0] or dtype != default_float():
+    chain, _, dtype, specs, template, loc, generation = site
+    if len(args) != len(specs) or generation != _GENERATION[0] or \
+            dtype != _default_float[0]:
         return None
     for code, lasti in chain:
         if frame is None or frame.f_code is not code or frame.f_lasti != lasti:
@@ -154,19 +156,16 @@ def _match(site: tuple, body, args: tuple, frame) -> tuple | None:
             if type(a) is not Tensor and not isinstance(a, Tensor):
                 return None
             e = a._expr
-            if e.symbolic:
-                return None
             got = e.value.type
-            if got is not want and got != want:
+            if e.symbolic or got is not want and got != want:
                 return None
-            for i, x in enumerate(tensors):     # which earlier argument holds the same Expr
-                if x._expr is e:
-                    if i != alias:
+            n = len(tensors)
+            if alias == n:                       # no earlier argument holds the same Expr
+                for x in tensors:
+                    if x._expr is e:
                         return None
-                    break
-            else:
-                if alias != len(tensors):
-                    return None
+            elif tensors[alias]._expr is not e:
+                return None
             tensors.append(a)
         elif type(a) is not kind or a != want:
             return None
