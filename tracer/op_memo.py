@@ -64,6 +64,9 @@ _MEMO: dict = {}
 _MEMO_LIMIT = 4096
 # calls replayed, and templates recorded (the tests read these)
 STATS = {"replays": 0, "templates": 0, "refused": 0}
+# bumped whenever the table is cleared: what was noted of it before (tracer/autograd/
+# quiet_sites.py's call sites) is stale then
+GENERATION = [0]
 
 
 class Template:
@@ -179,7 +182,7 @@ def build(key, tensors: list, versions: list, exprs: list, log: list, result):
     """Stores the template of a call whose primitives were logged (or refuses the key)."""
     template = _template(tensors, versions, exprs, log, result)
     if len(_MEMO) >= _MEMO_LIMIT:
-        _MEMO.clear()
+        clear()
     _MEMO[key] = template if template is not None else _REFUSED
     STATS["templates" if template is not None else "refused"] += 1
 
@@ -238,3 +241,4 @@ def _plain(t: Tensor) -> bool:
 
 def clear():
     _MEMO.clear()
+    GENERATION[0] += 1

@@ -81,6 +81,11 @@ class PendingExpr(Expr):
         return self.__reduce_ex__(protocol)
 
 
+def recipe(e: PendingExpr) -> tuple:
+    """e's (Template, operand Exprs, location, outs), read without building its Ops."""
+    return _ARGS.__get__(e)
+
+
 def still_pending(outs) -> dict:
     """slot -> result for the results of ((slot, weakref), ...) that are alive and pending."""
     wanted = {}

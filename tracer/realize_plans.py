@@ -27,6 +27,7 @@ from itertools import chain
 from tracer import structure_key
 from tracer.errors import TracerError
 from tracer.expr import build_function, live_siblings
+from tracer.pending_expr import PendingExpr, recipe
 
 _MAX_EXPRS = 4096
 _PLANS: dict = {}
@@ -41,12 +42,18 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     outputs behind them as further roots; None when the graph is not keyable (the caller
     takes the separate passes, whose results are the same)."""
     roots = pending + updated(pending) if updated is not None else pending
-    walk = describe(roots)
+    walk = describe(roots, PENDING)
+    if walk is not None and PENDING and any([_product_recipe(e) for e in walk.exprs]):
+        walk = describe(roots)       # (a pending product: its size is read from its Ops)
     if walk is None:
         return None
     ids = {id(r) for r in roots}
     candidates = []
     for e in walk.exprs:
+        if type(e) is PendingExpr and e.data is None:   # (one result: walk's pending part)
+            if id(e) not in ids and e.recorded:
+                candidates.append(e)
+            continue
         op = e.op
         if op is None or e.data is not None:
             continue
@@ -65,6 +72,18 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
 
 # a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read (held)
 HELD_PRODUCT_MACS = 1 << 20
+# a read's walk keys pending Exprs by their Template without building their Ops (tests:
+# off walks the built Ops, as before)
+PENDING = True
+
+
+def _product_recipe(e) -> bool:
+    """Whether e is pending, not an autograd node's output, with a matrix product in its
+    Template (read() then walks the built Ops: whether it is held depends on the product's
+    size; a node's output is a candidate whatever its op)."""
+    if type(e) is not PendingExpr or e.recorded or e.data is not None:
+        return False
+    return any([op[0].name == "dot_general" for op in recipe(e)[0].ops])
 
 
 def held(walk: Walk, candidates: list) -> list:
@@ -80,8 +99,8 @@ def held(walk: Walk, candidates: list) -> list:
     holds any more (`x.t()` inside `x.t().mm(g)`) is no longer computed and written out. A
     kept product is marked recorded, so settling it keeps its op: it may sit inside an
     autograd graph."""
-    uses = Counter(chain.from_iterable([e.args for e in walk.exprs
-                                        if e.data is None and e.op is not None]))
+    uses = Counter(chain.from_iterable([_operands(e) for e in walk.exprs
+                                        if e.data is None]))
     _count_capture_refs(uses, candidates)
     # A probe referenced as an unheld candidate is (its name for walk.exprs' list, the
     # loop's list, the loop's name, the call's argument, a key in uses) gives the baseline
@@ -98,6 +117,13 @@ def held(walk: Walk, candidates: list) -> list:
             e.recorded = True
             kept.append(e)
     return kept
+
+
+def _operands(e) -> tuple | list:
+    """The Exprs e's op (or its pending recipe) holds references to."""
+    if type(e) is PendingExpr:
+        return recipe(e)[1]
+    return e.args if e.op is not None else ()
 
 
 class _Probe:
@@ -188,10 +214,11 @@ class Walk:
         self.index = index
 
 
-def describe(roots: list) -> Walk | None:
-    """The structural key of computing roots (pending Exprs), or None if not keyable."""
+def describe(roots: list, pending: bool = False) -> Walk | None:
+    """The structural key of computing roots (pending Exprs), or None if not keyable;
+    pending: structure_key.walk's (a pending Expr's Ops are not built)."""
     try:
-        exprs, index, parts = structure_key.walk(roots, False, _MAX_EXPRS)
+        exprs, index, parts = structure_key.walk(roots, False, _MAX_EXPRS, None, pending)
     except structure_key.Unkeyable:
         return None
     return Walk((parts, tuple([index[id(r)] for r in roots])), exprs, index)

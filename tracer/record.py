@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 
-from tracer import captures, op_memo, step_capture, step_follow
+from tracer import captures, op_memo, op_sites, step_capture, step_follow
 from tracer.errors import user_location
 from tracer.expr import apply_op
 from tracer.tensor import Tensor
@@ -68,17 +69,22 @@ def _quiet(name: str, tensors: list) -> bool:
     return True
 
 
-def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
+def _memoised(name: str, fn, args: tuple, kwargs: dict, loc, found=None, frame=None):
     """(fn(*args, **kwargs), whether the hooks can be skipped), replayed from its template
-    when the call's key has one; a call step_capture expects replays the step's template."""
+    when the call's key has one; a call step_capture expects replays the step's template.
+    found: (Template, Tensor arguments, loc) of the call's key, from its site (op_sites);
+    else a replayed call's site at frame (the wrapper's caller) is noted for next time."""
     if captures.active():
         step_capture.spoil(f"{name} inside a functional trace")
         return fn(*args, **kwargs), False
-    keyed = op_memo.key_of(fn, args, kwargs)
-    if keyed is None:
-        step_capture.spoil(f"{name} with an argument op_memo does not key")
-        return fn(*args, **kwargs), False
-    key, tensors = keyed
+    if found is None:
+        keyed = op_memo.key_of(fn, args, kwargs)
+        if keyed is None:
+            step_capture.spoil(f"{name} with an argument op_memo does not key")
+            return fn(*args, **kwargs), False
+        key, tensors = keyed
+    else:
+        key, tensors = None, found[1]
     quiet = _quiet(name, tensors)
     # a view op without grad: its hook only joins the view to its base's storage, which a
     # followed call does too (step_follow.follow)
@@ -88,11 +94,13 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
     # (after() would find nothing noted: spoiling clears it)
     noted = followable and step_capture.ENABLED and _cycle_clean()
     if noted:
+        if key is None:                     # (step capture notes the key itself)
+            key = op_memo.key_of(fn, args, kwargs)[0]
         step_capture.before(name, key, tensors, len(args))
     elif not followable:
         step_capture.spoil(f"{name} with an operand that requires grad, or a hook")
     try:
-        hit = op_memo.lookup(key)
+        hit = op_memo.lookup(key) if found is None else found[0]
         if hit is None:
             result = _learn(key, fn, args, kwargs, tensors)
             if quiet:
@@ -103,6 +111,8 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc):
         if op_memo.refused(hit):
             step_capture.spoil(f"{name}: its body runs (no template)")
             return fn(*args, **kwargs), False
+        if found is None and frame is not None:
+            op_sites.note(fn, args, frame, hit)
         guard = op_memo.GUARDS.get(name)
         if guard is not None:
             guard(args, kwargs)
@@ -206,10 +216,13 @@ def torch_op(name: str, saves: tuple = ()):
                 if result is not MISS:
                     return result                # (no hooks: nothing requires grad)
             st.depth = 1
-            st.loc = loc = user_location()
+            # the key's Template and the user's line, by call site where one was noted
+            frame = sys._getframe(1) if memo and not kwargs else None
+            found = op_sites.lookup(fn, args, frame) if frame is not None else None
+            st.loc = loc = user_location() if found is None else found[2]
             try:
                 if memo:
-                    result, quiet = _memoised(name, fn, args, kwargs, loc)
+                    result, quiet = _memoised(name, fn, args, kwargs, loc, found, frame)
                 else:
                     step_capture.spoil(f"{name} is not memoised")
                     result, quiet = fn(*args, **kwargs), False

@@ -22,7 +22,7 @@ import numpy as np
 
 from tracer import creation, norm, step_follow
 from tracer import linalg as tl
-from tracer.autograd import engine, hooks, inplace, recording, views
+from tracer.autograd import engine, hooks, inplace, quiet_sites, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import at
 from tracer.ops import bitwise as bits
@@ -58,8 +58,12 @@ def _operator(fn, reflected: bool = False):
         if t is not Tensor and t is not float and t is not int and not _operand_like(other):
             return NotImplemented
         if body is not None:
-            result = follow(body, (other, self) if reflected else (self, other), empty)
+            args = (other, self) if reflected else (self, other)
+            result = follow(body, args, empty)
             if result is not miss:
+                return result
+            result = quiet_sites.operator(fn, args)     # (a no-grad update's `lr * g`)
+            if result is not None:
                 return result
         return fn(other, self) if reflected else fn(self, other)
     method.__name__ = fn.__name__

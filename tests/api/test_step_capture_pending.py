@@ -125,7 +125,9 @@ def test_each_reader_sees_the_graph_capture_off_builds(name, which, after_read):
     on, delta, off = run_both(10, READERS[name], which, after_read)
     assert_same(on, off)
     assert delta["calls"] > 0                       # steps before AT followed the tape
-    if name not in ("numpy",):                      # (a read of a pending value: the walk)
+    # (a read of a value, numpy or print, keys pending Exprs by their Templates without
+    # building them: realize_plans.PENDING; the other readers read the Ops)
+    if name not in ("numpy", "print"):
         assert delta["materialised"] > 0
 
 

@@ -21,15 +21,15 @@ and see its in-place changes, and it sees theirs (views.py).
 from __future__ import annotations
 
 import inspect
+import sys
 
 import tracer.ops as ops
-from tracer import op_memo, step_capture, step_follow
+from tracer import op_memo, op_sites, step_capture, step_follow
 from tracer.captures import active as captures_active
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
 from tracer.ops.operands import broadcast, cast, to_tensor
-from tracer.errors import user_location
 from tracer.record import _state as record_state
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, note_inplace, tensor_from_array
@@ -241,17 +241,17 @@ def _direct(t: Tensor, op, args: tuple) -> Tensor | None:
         s = step_follow.tls.s
         if s is None or s.events is None or s.clean:
             return None                    # a tape followed, or a cycle still learnable
-    body = op.memo_body
+    if op.torch_name in op_memo.GUARDS:
+        return None                        # guarded: the general path
     src = _new(Tensor)                     # inplace()'s stand-in, as there
     src._expr = t._expr
-    keyed = op_memo.key_of(body, (src, *args), {})
-    if keyed is None:
-        return None
-    hit = op_memo.lookup(keyed[0])
-    if hit is None or op_memo.refused(hit) or op.torch_name in op_memo.GUARDS:
-        return None                        # learnt, refused or guarded: the general path
+    # the key's Template and the user's line, by call site (the method's frame)
+    found = op_sites.find(op.memo_body, (src, *args), sys._getframe(1))
+    if found is None:
+        return None                        # not learnt, refused: the general path
+    template, tensors, loc = found
     op_memo.STATS["replays"] += 1
-    out = hit.replay(keyed[1], user_location())
+    out = template.replay(tensors, loc)
     STATS["direct"] += 1
     return _followed_tail(t, out)
 
