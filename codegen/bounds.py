@@ -1,11 +1,14 @@
-"""Bounds checks for code that addresses buffers by raw pointers (codegen.small_gemm).
+"""Bounds checks for code that addresses buffers by raw pointers (small_gemm, lapack, sort,
+the accumulators of codegen.nest).
 
 Element loops index a Buffer (codegen.buffers), whose load and store check the index in
 bounds-check mode. The small products compute their own addresses (batch offsets, rows,
 packed tiles, vector rows), so in that mode they are emitted through a CheckedBuilder: an
 IRBuilder that follows every pointer derived by `gep` or `bitcast` from a buffer it was told
 about (or from a stack array) back to that buffer, as an element offset, and checks each
-load and store of one element or one vector against the buffer's size. A bad access sets the
+load and store of one element or one vector against the buffer's size. A buffer of structs
+(the merge sort's pairs) is followed to the field too; a constant byte offset that is a
+whole number of elements is followed as those elements. A bad access sets the
 error flag (the runtime raises BoundsError) and goes to a stack slot instead, so the kernel
 never touches foreign memory. An address the builder cannot follow is refused at compile
 time (CheckError), so no access escapes the check unnoticed.
@@ -18,7 +21,7 @@ from codegen.buffers import ERR_LOAD, ERR_STORE
 from codegen.loops import I32, i64
 
 
-STATS = {"checked": 0}      # accesses emitted with a check (tests read it)
+STATS = {"checked": 0, "builders": 0}     # accesses emitted with a check, builders made
 
 
 class CheckError(Exception):
@@ -35,6 +38,8 @@ class CheckedBuilder:
         self._ctx = ctx
         self._where: dict = {}      # id(pointer) -> (pointer, (elem, size), element offset)
         self._scratch: dict = {}    # access type -> a stack slot bad accesses go to
+        self._field: dict = {}      # id(pointer) -> the struct field it points at
+        STATS["builders"] += 1
 
     def __getattr__(self, name):
         return getattr(self._bld, name)
@@ -46,6 +51,16 @@ class CheckedBuilder:
 
     def gep(self, ptr, indices, inbounds=False, name="", source_etype=None):
         out = self._bld.gep(ptr, indices, inbounds=inbounds, name=name, source_etype=source_etype)
+        known = self._where.get(id(ptr))
+        if known is not None and isinstance(known[1][0], ll.LiteralStructType) and \
+                len(indices) == 2 and source_etype == known[1][0] and id(ptr) not in self._field:
+            field = indices[1]          # &pairs[i].field
+            if not isinstance(field, ll.Constant) or not 0 <= field.constant < \
+                    len(known[1][0].elements):
+                raise CheckError(f"unchecked address: field {field!r} of {known[1][0]}")
+            self._where[id(out)] = (out, known[1], self._bld.add(known[2], indices[0]))
+            self._field[id(out)] = known[1][0].elements[field.constant]
+            return out
         root, offset = self._follow(ptr, indices, source_etype)
         self._where[id(out)] = (out, root, offset)
         return out
@@ -60,8 +75,13 @@ class CheckedBuilder:
             if len(indices) == 2 and source_etype in (None, array):
                 row = bld.mul(indices[0], i64(array.count))
                 return (array.element, array.count), bld.add(row, indices[1])
-        if known is not None and len(indices) == 1 and source_etype == known[1][0]:
-            return known[1], bld.add(known[2], indices[0])
+        if known is not None and id(ptr) not in self._field and len(indices) == 1:
+            if source_etype == known[1][0]:
+                return known[1], bld.add(known[2], indices[0])
+            step = indices[0]       # a constant byte offset, whole elements of the buffer
+            if source_etype == ll.IntType(8) and isinstance(step, ll.Constant) and \
+                    step.constant % _bytes(known[1][0]) == 0:
+                return known[1], bld.add(known[2], i64(step.constant // _bytes(known[1][0])))
         raise CheckError(f"unchecked address: gep of {ptr!r} by {len(indices)} indices "
                          f"(element type {source_etype})")
 
@@ -70,6 +90,8 @@ class CheckedBuilder:
         known = self._where.get(id(value))
         if known is not None:       # the same address, read as another pointer type
             self._where[id(out)] = (out, known[1], known[2])
+            if id(value) in self._field:
+                self._field[id(out)] = self._field[id(value)]
         return out
 
     def load(self, ptr, name="", align=None, typ=None):
@@ -110,6 +132,7 @@ class CheckedBuilder:
                 return ptr
             raise CheckError(f"unchecked address: access of {typ} at {ptr!r}")
         (elem, size), offset = known[1], known[2]
+        elem = self._field.get(id(ptr), elem)
         vector = isinstance(typ, ll.VectorType)
         lanes = typ.count if vector else 1
         if (typ.element if vector else typ) != elem:
@@ -127,3 +150,19 @@ class CheckedBuilder:
         if key not in self._scratch:
             self._scratch[key] = self._ctx.alloca(typ, "bad_access")
         return self._scratch[key]
+
+
+def _bytes(t: ll.Type) -> int:
+    """The size in memory of an element type (structs as the C ABI lays them out)."""
+    if isinstance(t, ll.LiteralStructType):
+        size, align = 0, 1
+        for e in t.elements:
+            b = _bytes(e)
+            size = -(-size // b) * b + b
+            align = max(align, b)
+        return -(-size // align) * align
+    if isinstance(t, (ll.FloatType, ll.DoubleType)):
+        return 4 if isinstance(t, ll.FloatType) else 8
+    if isinstance(t, ll.PointerType):
+        return 8
+    return t.width // 8
