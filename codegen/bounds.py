@@ -58,7 +58,7 @@ class CheckedBuilder:
             if not isinstance(field, ll.Constant) or not 0 <= field.constant < \
                     len(known[1][0].elements):
                 raise CheckError(f"unchecked address: field {field!r} of {known[1][0]}")
-            self._where[id(out)] = (out, known[1], self._bld.add(known[2], indices[0]))
+            self._where[id(out)] = (out, known[1], self._add(known[2], indices[0]))
             self._field[id(out)] = known[1][0].elements[field.constant]
             return out
         root, offset = self._follow(ptr, indices, source_etype)
@@ -67,23 +67,31 @@ class CheckedBuilder:
 
     def _follow(self, ptr, indices, source_etype):
         """(root, element offset) of gep(ptr, indices)."""
-        bld = self._bld
         known = self._where.get(id(ptr))
         if known is None and isinstance(ptr, ll.AllocaInstr) and \
                 isinstance(ptr.allocated_type, ll.ArrayType):      # a stack array
             array = ptr.allocated_type
             if len(indices) == 2 and source_etype in (None, array):
-                row = bld.mul(indices[0], i64(array.count))
-                return (array.element, array.count), bld.add(row, indices[1])
+                row = self._mul(indices[0], array.count)
+                return (array.element, array.count), self._add(row, indices[1])
         if known is not None and id(ptr) not in self._field and len(indices) == 1:
             if source_etype == known[1][0]:
-                return known[1], bld.add(known[2], indices[0])
+                return known[1], self._add(known[2], indices[0])
             step = indices[0]       # a constant byte offset, whole elements of the buffer
             if source_etype == ll.IntType(8) and isinstance(step, ll.Constant) and \
                     step.constant % _bytes(known[1][0]) == 0:
-                return known[1], bld.add(known[2], i64(step.constant // _bytes(known[1][0])))
+                return known[1], self._add(known[2], i64(step.constant // _bytes(known[1][0])))
         raise CheckError(f"unchecked address: gep of {ptr!r} by {len(indices)} indices "
                          f"(element type {source_etype})")
+
+    def _add(self, a, b):
+        """a + b, folded when both are constants (so compile-time parts stay constants)."""
+        if isinstance(a, ll.Constant) and isinstance(b, ll.Constant):
+            return i64(a.constant + b.constant)
+        return self._bld.add(a, b)
+
+    def _mul(self, a, k: int):
+        return i64(a.constant * k) if isinstance(a, ll.Constant) else self._bld.mul(a, i64(k))
 
     def bitcast(self, value, typ, name=""):
         out = self._bld.bitcast(value, typ, name=name)
@@ -109,6 +117,15 @@ class CheckedBuilder:
             raise CheckError(f"unchecked address: span of {count} at {ptr!r}")
         STATS["checked"] += 1
         return self._check(known[1][1], known[2], count, code)
+
+    def part(self, ptr, count: int):
+        """Refuses (CheckError) a part of `count` elements at ptr, a tracked pointer at a
+        constant offset, that does not lie in its buffer: a scratch carved at compile time."""
+        known = self._where.get(id(ptr))
+        offset = known[2] if known is not None else None
+        if not isinstance(offset, ll.Constant) or not 0 <= offset.constant <= known[1][1] - count:
+            raise CheckError(f"a part of {count} at {ptr!r} does not lie in its buffer")
+        return ptr
 
     def _check(self, size: int, offset, count: int, code: int):
         """ok = offset + count <= size (unsigned: a negative offset is a huge one); the error
