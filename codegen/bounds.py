@@ -165,7 +165,11 @@ class CheckedBuilder:
     def _slot(self, typ):
         key = str(typ)
         if key not in self._scratch:
-            self._scratch[key] = self._ctx.alloca(typ, "bad_access")
+            slot = self._scratch[key] = self._ctx.alloca(typ, "bad_access")
+            # zeroed: a bad load reads a defined value (LLVM may treat a branch on an
+            # undefined one as unreachable and drop the code around it)
+            with self._bld.goto_block(self._ctx.alloca_block):
+                self._bld.store(ll.Constant(typ, None), slot)
         return self._scratch[key]
 
 

@@ -53,10 +53,13 @@ class _Lapack:
         fn, self.bits = self.k.externals.lapack(self.bld.module, routine, self.dtype)
         if not self.checked:
             return self.bld.call(fn, [COL_MAJOR, *args])
-        bld = self.bld
-        info = self.k.em.ctx.alloca(fn.function_type.return_type, "info")
+        bld, ctx = self.bld, self.k.em.ctx
+        info = ctx.alloca(fn.function_type.return_type, "info")
         bld.store(ll.Constant(info.allocated_type, -1), info)
-        ok = ll.Constant(I1, 1)
+        # nor after a bad access: LAPACK would get the scratch slot's garbage (syevd and
+        # gesdd can loop for ever on it)
+        flag = self.k.bld.load(ctx.err_ptr, typ=I32)     # the error word, not a buffer
+        ok = bld.icmp_unsigned("==", flag, ll.Constant(I32, 0))
         for ptr, count in spans:
             ok = bld.and_(ok, bld.span_ok(ptr, count, ERR_STORE))
         with bld.if_then(ok):
@@ -72,11 +75,14 @@ class _Lapack:
 
     def malloc(self, count: int, elem_bytes: int, elem=None):
         """count elements of elem_bytes (elem: their type, the real one if not given)."""
-        ptr = self.bld.call(declare(self.bld.module, "malloc", PTR, [I64]),
-                            [i64(max(1, count) * elem_bytes)])
-        if self.checked:
-            self.bld.track(ptr, elem or self.real, max(1, count))
-        return ptr
+        if not self.checked:
+            return self.bld.call(declare(self.bld.module, "malloc", PTR, [I64]),
+                                 [i64(max(1, count) * elem_bytes)])
+        # zeroed: a LAPACK call skipped after a bad access leaves defined contents (LLVM
+        # may treat a branch on never-written memory, the pivots, as unreachable)
+        ptr = self.bld.call(declare(self.bld.module, "calloc", PTR, [I64, I64]),
+                            [i64(max(1, count)), i64(elem_bytes)])
+        return self.bld.track(ptr, elem or self.real, max(1, count))
 
     def free(self, ptr):
         self.bld.call(declare(self.bld.module, "free", ll.VoidType(), [PTR]), [ptr])
