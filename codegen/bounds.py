@@ -134,7 +134,7 @@ class CheckedBuilder:
         if size < count:
             ok = ll.Constant(ll.IntType(1), 0)
         else:
-            ok = bld.icmp_unsigned("<=", offset, i64(size - count))
+            ok = bld.icmp_unsigned("<", offset, i64(size - count + 1))
         old = bld.load(self._ctx.err_ptr, typ=I32)
         bits = bld.select(ok, ll.Constant(I32, 0), ll.Constant(I32, code))
         bld.store(bld.or_(old, bits), self._ctx.err_ptr)
