@@ -1,11 +1,14 @@
-"""Bounds checks for code that addresses buffers by raw pointers (codegen.small_gemm).
+"""Bounds checks for code that addresses buffers by raw pointers (small_gemm, lapack, sort,
+the accumulators of codegen.nest).
 
 Element loops index a Buffer (codegen.buffers), whose load and store check the index in
 bounds-check mode. The small products compute their own addresses (batch offsets, rows,
 packed tiles, vector rows), so in that mode they are emitted through a CheckedBuilder: an
 IRBuilder that follows every pointer derived by `gep` or `bitcast` from a buffer it was told
 about (or from a stack array) back to that buffer, as an element offset, and checks each
-load and store of one element or one vector against the buffer's size. A bad access sets the
+load and store of one element or one vector against the buffer's size. A buffer of structs
+(the merge sort's pairs) is followed to the field too; a constant byte offset that is a
+whole number of elements is followed as those elements. A bad access sets the
 error flag (the runtime raises BoundsError) and goes to a stack slot instead, so the kernel
 never touches foreign memory. An address the builder cannot follow is refused at compile
 time (CheckError), so no access escapes the check unnoticed.
@@ -18,7 +21,7 @@ from codegen.buffers import ERR_LOAD, ERR_STORE
 from codegen.loops import I32, i64
 
 
-STATS = {"checked": 0}      # accesses emitted with a check (tests read it)
+STATS = {"checked": 0, "builders": 0}     # accesses emitted with a check, builders made
 
 
 class CheckError(Exception):
@@ -35,6 +38,8 @@ class CheckedBuilder:
         self._ctx = ctx
         self._where: dict = {}      # id(pointer) -> (pointer, (elem, size), element offset)
         self._scratch: dict = {}    # access type -> a stack slot bad accesses go to
+        self._field: dict = {}      # id(pointer) -> the struct field it points at
+        STATS["builders"] += 1
 
     def __getattr__(self, name):
         return getattr(self._bld, name)
@@ -46,30 +51,55 @@ class CheckedBuilder:
 
     def gep(self, ptr, indices, inbounds=False, name="", source_etype=None):
         out = self._bld.gep(ptr, indices, inbounds=inbounds, name=name, source_etype=source_etype)
+        known = self._where.get(id(ptr))
+        if known is not None and isinstance(known[1][0], ll.LiteralStructType) and \
+                len(indices) == 2 and source_etype == known[1][0] and id(ptr) not in self._field:
+            field = indices[1]          # &pairs[i].field
+            if not isinstance(field, ll.Constant) or not 0 <= field.constant < \
+                    len(known[1][0].elements):
+                raise CheckError(f"unchecked address: field {field!r} of {known[1][0]}")
+            self._where[id(out)] = (out, known[1], self._add(known[2], indices[0]))
+            self._field[id(out)] = known[1][0].elements[field.constant]
+            return out
         root, offset = self._follow(ptr, indices, source_etype)
         self._where[id(out)] = (out, root, offset)
         return out
 
     def _follow(self, ptr, indices, source_etype):
         """(root, element offset) of gep(ptr, indices)."""
-        bld = self._bld
         known = self._where.get(id(ptr))
         if known is None and isinstance(ptr, ll.AllocaInstr) and \
                 isinstance(ptr.allocated_type, ll.ArrayType):      # a stack array
             array = ptr.allocated_type
             if len(indices) == 2 and source_etype in (None, array):
-                row = bld.mul(indices[0], i64(array.count))
-                return (array.element, array.count), bld.add(row, indices[1])
-        if known is not None and len(indices) == 1 and source_etype == known[1][0]:
-            return known[1], bld.add(known[2], indices[0])
+                row = self._mul(indices[0], array.count)
+                return (array.element, array.count), self._add(row, indices[1])
+        if known is not None and id(ptr) not in self._field and len(indices) == 1:
+            if source_etype == known[1][0]:
+                return known[1], self._add(known[2], indices[0])
+            step = indices[0]       # a constant byte offset, whole elements of the buffer
+            if source_etype == ll.IntType(8) and isinstance(step, ll.Constant) and \
+                    step.constant % _bytes(known[1][0]) == 0:
+                return known[1], self._add(known[2], i64(step.constant // _bytes(known[1][0])))
         raise CheckError(f"unchecked address: gep of {ptr!r} by {len(indices)} indices "
                          f"(element type {source_etype})")
+
+    def _add(self, a, b):
+        """a + b, folded when both are constants (so compile-time parts stay constants)."""
+        if isinstance(a, ll.Constant) and isinstance(b, ll.Constant):
+            return i64(a.constant + b.constant)
+        return self._bld.add(a, b)
+
+    def _mul(self, a, k: int):
+        return i64(a.constant * k) if isinstance(a, ll.Constant) else self._bld.mul(a, i64(k))
 
     def bitcast(self, value, typ, name=""):
         out = self._bld.bitcast(value, typ, name=name)
         known = self._where.get(id(value))
         if known is not None:       # the same address, read as another pointer type
             self._where[id(out)] = (out, known[1], known[2])
+            if id(value) in self._field:
+                self._field[id(out)] = self._field[id(value)]
         return out
 
     def load(self, ptr, name="", align=None, typ=None):
@@ -88,6 +118,15 @@ class CheckedBuilder:
         STATS["checked"] += 1
         return self._check(known[1][1], known[2], count, code)
 
+    def part(self, ptr, count: int):
+        """Refuses (CheckError) a part of `count` elements at ptr, a tracked pointer at a
+        constant offset, that does not lie in its buffer: a scratch carved at compile time."""
+        known = self._where.get(id(ptr))
+        offset = known[2] if known is not None else None
+        if not isinstance(offset, ll.Constant) or not 0 <= offset.constant <= known[1][1] - count:
+            raise CheckError(f"a part of {count} at {ptr!r} does not lie in its buffer")
+        return ptr
+
     def _check(self, size: int, offset, count: int, code: int):
         """ok = offset + count <= size (unsigned: a negative offset is a huge one); the error
         flag gets code where not ok."""
@@ -95,7 +134,7 @@ class CheckedBuilder:
         if size < count:
             ok = ll.Constant(ll.IntType(1), 0)
         else:
-            ok = bld.icmp_unsigned("<=", offset, i64(size - count))
+            ok = bld.icmp_unsigned("<", offset, i64(size - count + 1))
         old = bld.load(self._ctx.err_ptr, typ=I32)
         bits = bld.select(ok, ll.Constant(I32, 0), ll.Constant(I32, code))
         bld.store(bld.or_(old, bits), self._ctx.err_ptr)
@@ -110,6 +149,7 @@ class CheckedBuilder:
                 return ptr
             raise CheckError(f"unchecked address: access of {typ} at {ptr!r}")
         (elem, size), offset = known[1], known[2]
+        elem = self._field.get(id(ptr), elem)
         vector = isinstance(typ, ll.VectorType)
         lanes = typ.count if vector else 1
         if (typ.element if vector else typ) != elem:
@@ -125,5 +165,25 @@ class CheckedBuilder:
     def _slot(self, typ):
         key = str(typ)
         if key not in self._scratch:
-            self._scratch[key] = self._ctx.alloca(typ, "bad_access")
+            slot = self._scratch[key] = self._ctx.alloca(typ, "bad_access")
+            # zeroed: a bad load reads a defined value (LLVM may treat a branch on an
+            # undefined one as unreachable and drop the code around it)
+            with self._bld.goto_block(self._ctx.alloca_block):
+                self._bld.store(ll.Constant(typ, None), slot)
         return self._scratch[key]
+
+
+def _bytes(t: ll.Type) -> int:
+    """The size in memory of an element type (structs as the C ABI lays them out)."""
+    if isinstance(t, ll.LiteralStructType):
+        size, align = 0, 1
+        for e in t.elements:
+            b = _bytes(e)
+            size = -(-size // b) * b + b
+            align = max(align, b)
+        return -(-size // align) * align
+    if isinstance(t, (ll.FloatType, ll.DoubleType)):
+        return 4 if isinstance(t, ll.FloatType) else 8
+    if isinstance(t, ll.PointerType):
+        return 8
+    return t.width // 8

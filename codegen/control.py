@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
-from codegen.buffers import Buffer, nbytes
+from codegen.bounds import CheckedBuilder, CheckError
+from codegen.buffers import ERR_LOAD, ERR_STORE, Buffer, nbytes
 from codegen.kernels import KernelCall, kernel_rules
-from codegen.loops import I1, I32, I64, PTR, declare, for_range, i64
+from codegen.loops import I1, I8, I32, I64, PTR, declare, for_range, i64
 from codegen.sorting import scratch_types as sort_scratch_types
 from ir.core import Function, Op, TensorType
 
@@ -42,15 +43,24 @@ def aux_types(op: Op) -> list[TensorType]:
 
 
 def copy(bld, dst: Buffer, src: Buffer):
+    """dst = src, all of dst's bytes (in bounds-check mode only if src has as many)."""
     size = nbytes(dst.type)
-    if size:
-        fn = declare(bld.module, "llvm.memcpy.p0.p0.i64", ll.VoidType(), [PTR, PTR, I64, I1])
+    if not size:
+        return
+    fn = declare(bld.module, "llvm.memcpy.p0.p0.i64", ll.VoidType(), [PTR, PTR, I64, I1])
+    if not dst.ctx.bounds_check:
+        bld.call(fn, [dst.ptr, src.ptr, i64(size), ll.Constant(I1, 0)])
+        return
+    checked = CheckedBuilder(bld, dst.ctx)
+    ok = [checked.span_ok(checked.track(b.ptr, I8, nbytes(b.type)), size, code)
+          for b, code in ((dst, ERR_STORE), (src, ERR_LOAD))]
+    with bld.if_then(bld.and_(*ok)):
         bld.call(fn, [dst.ptr, src.ptr, i64(size), ll.Constant(I1, 0)])
 
 
 def pointer_array(k: KernelCall, ptrs) -> ll.Value:
     """A stack array of pointers, filled at the current position."""
-    bld = k.bld
+    bld = CheckedBuilder(k.bld, k.em.ctx) if k.em.ctx.bounds_check else k.bld
     arr = k.em.ctx.alloca(ll.ArrayType(PTR, max(len(ptrs), 1)), "bufs")
     for i, p in enumerate(ptrs):
         bld.store(p, bld.gep(arr, [i64(0), i64(i)], inbounds=True))
@@ -121,10 +131,11 @@ def interrupt_flag(module: ll.Module) -> ll.GlobalVariable:
     return flag
 
 
-def _slice_ptr(bld, buf: Buffer, i, slice_bytes: int):
+def _slice_ptr(bld, buf: Buffer, i, slice_bytes: int, code: int = 0):
     if slice_bytes == 0:
         return buf.ptr
     return buf.byte_offset_ptr(bld.mul(i, i64(slice_bytes), flags=("nuw", "nsw")))
+
 
 
 def invariant_carries(op: Op) -> tuple:
@@ -165,20 +176,57 @@ def _scan(k: KernelCall):
         copy(bld, dst, k.buffer(x))
     arr = k.em.ctx.alloca(ll.ArrayType(PTR, max(nc + len(moving) + len(xs) + len(ys), 1)),
                           "bufs")
+    checked = _ScanChecks(k, a, b) if k.em.ctx.bounds_check else None
     with for_range(bld, length, "step") as t:
         i = bld.sub(i64(length - 1), t) if p["reverse"] else t
         phase = bld.trunc(t, I1)                # even steps read a, odd steps read b
         ptrs = [a[j].ptr if j in invariant else bld.select(phase, b[j].ptr, a[j].ptr)
                 for j in range(nc)]
-        ptrs += [_slice_ptr(bld, x, i, nbytes(x.type) // max(length, 1)) for x in xs]
+        slice_ptr = _slice_ptr if checked is None else checked.slice_ptr
+        ptrs += [slice_ptr(bld, x, i, nbytes(x.type) // max(length, 1), ERR_LOAD) for x in xs]
         ptrs += [bld.select(phase, a[j].ptr, b[j].ptr) for j in moving]
-        ptrs += [_slice_ptr(bld, y, i, nbytes(y.type) // max(length, 1)) for y in ys]
+        ptrs += [slice_ptr(bld, y, i, nbytes(y.type) // max(length, 1), ERR_STORE)
+                 for y in ys]
+        store = bld if checked is None else checked.bld
         for j, ptr in enumerate(ptrs):
-            bld.store(ptr, bld.gep(arr, [i64(0), i64(j)], inbounds=True))
-        call_region(k, 0, arr)
+            store.store(ptr, store.gep(arr, [i64(0), i64(j)], inbounds=True))
+        if checked is None:
+            call_region(k, 0, arr)
+        else:           # a step whose slices leave their buffers is not run
+            with bld.if_then(checked.take_ok()):
+                call_region(k, 0, arr)
     if length % 2:
         for j in moving:
             copy(bld, a[j], b[j])
+
+
+class _ScanChecks:
+    """Bounds-check mode of a scan: each step's xs and ys slices are checked to lie in
+    their buffers, and the carries' two buffers to have the same size."""
+
+    def __init__(self, k: KernelCall, a: list, b: dict):
+        for j, scratch in b.items():
+            if nbytes(scratch.type) != nbytes(a[j].type):
+                raise CheckError(f"scan carry {j}: {scratch.type} scratch for {a[j].type}")
+        self.bld = CheckedBuilder(k.bld, k.em.ctx)
+        self.ok = []
+
+    def slice_ptr(self, bld, buf: Buffer, i, slice_bytes: int, code: int):
+        """_slice_ptr's pointer, its span checked (the result kept for take_ok)."""
+        checked = self.bld
+        base = checked.track(buf.ptr, I8, nbytes(buf.type))
+        ptr = checked.gep(base, [bld.mul(i, i64(slice_bytes), flags=("nuw", "nsw"))],
+                          inbounds=True, source_etype=I8) if slice_bytes else base
+        self.ok.append(checked.span_ok(ptr, slice_bytes, code))
+        return ptr
+
+    def take_ok(self):
+        """An i1: all slices checked since the last call lie in their buffers."""
+        ok = ll.Constant(I1, 1)
+        for one in self.ok:
+            ok = self.bld.and_(ok, one)
+        self.ok = []
+        return ok
 
 
 kernel_rules.update({"cond": _cond, "while": _while, "scan": _scan})

@@ -20,7 +20,8 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen.buffers import ERR_STORE
+from codegen.bounds import CheckedBuilder
+from codegen.buffers import ERR_LOAD, ERR_STORE
 from codegen.kernels import KernelCall, kernel_rules
 from codegen.loops import I1, I8, I32, I64, PTR, declare, for_range, i64
 from codegen.lower import LLVM_TYPES, const
@@ -39,30 +40,63 @@ class _Lapack:
         self.dtype = k.op.inputs[0].dtype
         self.real = LLVM_TYPES[self.dtype]
         self.batch = math.prod(k.op.inputs[0].shape[:-2])
+        # bounds-check mode: every matrix pointer is followed to its buffer (or malloc'd
+        # scratch) and every access checked; LAPACK is called only on spans that fit
+        self.checked = k.em.ctx.bounds_check
+        if self.checked:
+            self.bld = CheckedBuilder(k.bld, k.em.ctx)
 
-    def call(self, routine: str, *args):
+    def call(self, routine: str, *args, spans=()):
+        """The routine's info; in bounds-check mode the call is made only when every
+        (pointer, element count) of spans (what it reads and writes) lies in its buffer,
+        and is otherwise a failure (info -1)."""
         fn, self.bits = self.k.externals.lapack(self.bld.module, routine, self.dtype)
-        return self.bld.call(fn, [COL_MAJOR, *args])
+        if not self.checked:
+            return self.bld.call(fn, [COL_MAJOR, *args])
+        bld, ctx = self.bld, self.k.em.ctx
+        info = ctx.alloca(fn.function_type.return_type, "info")
+        bld.store(ll.Constant(info.allocated_type, -1), info)
+        # nor after a bad access: LAPACK would get the scratch slot's garbage (syevd and
+        # gesdd can loop for ever on it)
+        flag = self.k.bld.load(ctx.err_ptr, typ=I32)     # the error word, not a buffer
+        ok = bld.icmp_unsigned("==", flag, ll.Constant(I32, 0))
+        for ptr, count in spans:
+            ok = bld.and_(ok, bld.span_ok(ptr, count, ERR_STORE))
+        with bld.if_then(ok):
+            bld.store(bld.call(fn, [COL_MAJOR, *args]), info)
+        return bld.load(info)
 
     def at(self, value, index, per_matrix: int):
-        """Pointer to matrix `index` (of per_matrix elements) of value's buffer; in
-        bounds-check mode the matrix's last element is checked to lie in the buffer."""
+        """Pointer to matrix `index` (of per_matrix elements) of value's buffer."""
         buf = self.k.buffer(value)
         off = self.bld.mul(index, i64(per_matrix))
-        if buf.ctx.bounds_check:
-            buf._checked(self.bld.add(off, i64(per_matrix - 1)), ERR_STORE)
-        return self.bld.gep(buf.ptr, [off], inbounds=True, source_etype=buf.elem)
+        base = self.bld.track(buf.ptr, buf.elem, buf.type.size) if self.checked else buf.ptr
+        return self.bld.gep(base, [off], inbounds=True, source_etype=buf.elem)
 
-    def malloc(self, count: int, elem_bytes: int):
-        return self.bld.call(declare(self.bld.module, "malloc", PTR, [I64]),
-                             [i64(max(1, count) * elem_bytes)])
+    def malloc(self, count: int, elem_bytes: int, elem=None):
+        """count elements of elem_bytes (elem: their type, the real one if not given)."""
+        if not self.checked:
+            return self.bld.call(declare(self.bld.module, "malloc", PTR, [I64]),
+                                 [i64(max(1, count) * elem_bytes)])
+        # zeroed: a LAPACK call skipped after a bad access leaves defined contents (LLVM
+        # may treat a branch on never-written memory, the pivots, as unreachable)
+        ptr = self.bld.call(declare(self.bld.module, "calloc", PTR, [I64, I64]),
+                            [i64(max(1, count)), i64(elem_bytes)])
+        return self.bld.track(ptr, elem or self.real, max(1, count))
 
     def free(self, ptr):
         self.bld.call(declare(self.bld.module, "free", ll.VoidType(), [PTR]), [ptr])
 
     def copy(self, dst, src, count: int, elem_bytes: int):
         fn = declare(self.bld.module, "llvm.memcpy.p0.p0.i64", ll.VoidType(), [PTR, PTR, I64, I1])
-        self.bld.call(fn, [dst, src, i64(count * elem_bytes), ll.Constant(I1, 0)])
+        args = [dst, src, i64(count * elem_bytes), ll.Constant(I1, 0)]
+        if not self.checked:
+            self.bld.call(fn, args)
+            return
+        bld = self.bld
+        with bld.if_then(bld.and_(bld.span_ok(dst, count, ERR_STORE),
+                                  bld.span_ok(src, count, ERR_LOAD))):
+            bld.call(fn, args)
 
     def load(self, ptr, i):
         return self.bld.load(self.bld.gep(ptr, [i], source_etype=self.real), typ=self.real)
@@ -135,7 +169,7 @@ def _cholesky(lp: _Lapack, b):
     dst = lp.at(l_, b, n * n)
     lp.copy(dst, lp.at(a, b, n * n), n * n, lp.elem_bytes)
     # column-major, A is its own transpose: the factor U (A = U^T U) read row-major is L
-    info = lp.call("potrf", _char("U"), i64(n), dst, i64(n))
+    info = lp.call("potrf", _char("U"), i64(n), dst, i64(n), spans=[(dst, n * n)])
     lp.zero_triangle(dst, n, n, upper=True)
     lp.on_failure(info, [(dst, n * n)])
 
@@ -147,9 +181,10 @@ def _triangular_solve(lp: _Lapack, b):
     dst, work = lp.at(x, b, n * nrhs), lp.malloc(n * nrhs, lp.elem_bytes)
     lp.transpose(work, lp.at(rhs, b, n * nrhs), n, nrhs)
     # row-major A read column-major is A^T: the other triangle, and the other transpose
+    a_at = lp.at(a, b, n * n)
     info = lp.call("trtrs", _char("U" if p["lower"] else "L"), _char("N" if p["transpose_a"]
                    else "T"), _char("U" if p["unit_diagonal"] else "N"), i64(n), i64(nrhs),
-                   lp.at(a, b, n * n), i64(n), work, i64(n))
+                   a_at, i64(n), work, i64(n), spans=[(a_at, n * n), (work, n * nrhs)])
     lp.transpose(dst, work, nrhs, n)
     lp.free(work)
     lp.on_failure(info, [(dst, n * nrhs)])
@@ -160,11 +195,13 @@ def _lu(lp: _Lapack, b):
     bld, n = lp.bld, a.shape[-1]
     dst, work = lp.at(lu, b, n * n), lp.malloc(n * n, lp.elem_bytes)
     lp.transpose(work, lp.at(a, b, n * n), n, n)
-    ipiv = lp.malloc(n, 8)
-    info = lp.call("getrf", i64(n), i64(n), work, i64(n), ipiv)
+    ipiv = lp.malloc(n, 8, I64)
+    info = lp.call("getrf", i64(n), i64(n), work, i64(n), ipiv, spans=[(work, n * n), (ipiv, n)])
     lp.transpose(dst, work, n, n)
     lp.free(work)
     pint = ll.IntType(lp.bits)
+    if lp.checked:          # the pivots as LAPACK wrote them (32- or 64-bit integers)
+        bld.track(ipiv, pint, max(1, n) * 64 // lp.bits)
     out_perm, out_sign = lp.at(perm, b, n), lp.at(sign, b, 1)
     with for_range(bld, n, "p") as i:
         bld.store(i, bld.gep(out_perm, [i], source_etype=I64))
@@ -193,12 +230,13 @@ def _qr(lp: _Lapack, b):
     qp, rp = lp.at(q, b, m * k), lp.at(r, b, k * n)
     tau, work = lp.malloc(k, lp.elem_bytes), lp.malloc(m * n, lp.elem_bytes)
     lp.transpose(work, lp.at(a, b, m * n), m, n)          # column-major m x n, ld m
-    info = lp.call("geqrf", i64(m), i64(n), work, i64(m), tau)
+    info = lp.call("geqrf", i64(m), i64(n), work, i64(m), tau, spans=[(work, m * n), (tau, k)])
     with for_range(bld, k, "ri") as i, for_range(bld, n, "rj") as j:
         v = lp.load(work, bld.add(bld.mul(j, i64(m)), i))
         keep = bld.icmp_signed(">=", j, i)
         lp.store(rp, bld.add(bld.mul(i, i64(n)), j), bld.select(keep, v, const(lp.real, 0)))
-    info2 = lp.call("orgqr", i64(m), i64(k), i64(k), work, i64(m), tau)
+    info2 = lp.call("orgqr", i64(m), i64(k), i64(k), work, i64(m), tau,
+                    spans=[(work, m * k), (tau, k)])
     lp.transpose(qp, work, k, m)                           # its first k columns are Q
     lp.free(tau)
     lp.free(work)
@@ -212,7 +250,8 @@ def _eigh(lp: _Lapack, b):
     # the column-major A and its lower triangle, as NumPy and PyTorch call syevd (reading
     # the transpose's upper triangle instead gives other eigenvector signs)
     lp.transpose(work, lp.at(a, b, n * n), n, n)
-    info = lp.call("syevd", _char("V"), _char("L"), i64(n), work, i64(n), wp)
+    info = lp.call("syevd", _char("V"), _char("L"), i64(n), work, i64(n), wp,
+                   spans=[(work, n * n), (wp, n)])
     lp.transpose(vp, work, n, n)
     lp.free(work)
     lp.on_failure(info, [(vp, n * n), (wp, n)])
@@ -227,7 +266,7 @@ def _svd(lp: _Lapack, b):
     work, us, vts = (lp.malloc(size, lp.elem_bytes) for size in (m * n, m * k, k * n))
     lp.transpose(work, lp.at(a, b, m * n), m, n)
     info = lp.call("gesdd", _char("S"), i64(m), i64(n), work, i64(m), sp, us, i64(m), vts,
-                   i64(k))
+                   i64(k), spans=[(work, m * n), (sp, k), (us, m * k), (vts, k * n)])
     lp.transpose(up, us, k, m)
     lp.transpose(vp, vts, n, k)
     for ptr in (work, us, vts):

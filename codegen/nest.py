@@ -39,7 +39,8 @@ import math
 from llvmlite import ir as ll
 
 from codegen import concat_split, extremum_lanes
-from codegen.buffers import Buffer, KernelContext
+from codegen.bounds import CheckedBuilder
+from codegen.buffers import ERR_STORE, Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
 from codegen.fusion import LoopNest
 from codegen.lower import F64, LLVM_TYPES
@@ -61,7 +62,9 @@ class NestEmitter:
     def __init__(self, em: Elemental, nest: LoopNest, buffers: dict, producers: dict,
                  parallel: bool = True):
         self.em = em
-        self.bld = em.bld
+        # bounds-check mode: the accumulators' lanes and stacks and the wide sums' scratch
+        # are addressed by hand (codegen.summation, extremum_lanes): checked builder
+        self.bld = CheckedBuilder(em.bld, em.ctx) if em.ctx.bounds_check else em.bld
         self.nest = nest
         self.buffers = buffers          # buffer key (Value or fusion.Out) -> Buffer
         self.reductions = {}
@@ -122,6 +125,8 @@ class NestEmitter:
             return
         malloc = declare(ctx.module, ALLOCATOR[0], PTR, [I64])
         scratch = bld.call(malloc, [i64(size)])
+        if ctx.bounds_check:
+            bld.track(scratch, F64, size // 8)
         with bld.if_else(bld.icmp_unsigned("!=", scratch, ll.Constant(PTR, None))) as (ok, no):
             with ok, self.em.scope():
                 self._attach(wide, scratch)
@@ -138,6 +143,8 @@ class NestEmitter:
             red.wide_acc = None
             if scratch is not None:
                 ptr = self.bld.gep(scratch, [i64(offset)], inbounds=True, source_etype=F64)
+                if self.em.ctx.bounds_check:
+                    self.bld.part(ptr, red.scratch_size)
                 part = Buffer(ptr, TensorType("f64", (red.scratch_size,)), self.em.ctx)
                 size = math.prod(red.inner_shape)
                 red.wide_acc = Wide(self.buffers[red.root.value], part, size)
@@ -274,7 +281,7 @@ class NestEmitter:
             self._loop(level, dims, begin, end, folds)
         for red, base in zip(wide, bases):
             if red.wide_acc is not None:
-                red.wide_acc.finish(self.bld, base)
+                self._wide_call(red, red.wide_acc.finish, base)
         for red in here:
             kept = [dims[a] for a in red.kept if a < level]
             total = self._final_acc(red)
@@ -297,7 +304,7 @@ class NestEmitter:
                 done = bld.add(isub(bld, i, begin), i64(1), flags=INT_FLAGS)
                 with bld.if_then(bld.icmp_unsigned("==", bld.urem(done, i64(rows)), i64(0))):
                     for red, base in folds:
-                        red.wide_acc.fold(bld, base)
+                        self._wide_call(red, red.wide_acc.fold, base)
 
     def _run(self, dims: list, start, count):
         """count elements of the innermost loop from start; strip-mined into chunks of LANES
@@ -395,12 +402,26 @@ class NestEmitter:
         kept = [dims[a] for a in red.kept if a < red.first]
         base = linearize(self.bld, kept + [i64(0)] * len(red.inner_kept), red.out_shape)
         if red.wide_acc is not None:
-            red.wide_acc.start(self.bld, base)
+            self._wide_call(red, red.wide_acc.start, base)
             return base
         out = self.buffers[red.root.value]
         with for_range(self.bld, math.prod(red.inner_shape), "zero") as j:
             out.store(self.bld.add(base, j, flags=INT_FLAGS), reduce_identity("sum", red.dtype))
         return base
+
+    def _wide_call(self, red: ReductionPlan, method, base):
+        """method(bld, base) of red's Wide: it writes outputs base .. base + size by hand
+        (memset, codegen.summation's fold helper); in bounds-check mode only if they lie in
+        the output (its scratch part was checked when carved)."""
+        bld = self.bld
+        if not self.em.ctx.bounds_check:
+            method(bld, base)
+            return
+        out = self.buffers[red.root.value]
+        start = bld.gep(bld.track(out.ptr, out.elem, out.type.size), [base], inbounds=True,
+                        source_etype=out.elem)
+        with bld.if_then(bld.span_ok(start, red.wide_acc.size, ERR_STORE)):
+            method(bld, base)
 
     def _body(self, idx):
         em = self.em

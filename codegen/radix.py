@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen.bounds import CheckedBuilder
 from codegen.loops import I64, PTR, for_range, i64
 from codegen.lower import is_float_type
 
@@ -48,15 +49,33 @@ def scratch_elements(n: int) -> int:
 
 
 class _Scratch:
-    """Two (key, position) arrays and 256 counters, in the kernel's workspace scratch."""
+    """Two (key, position) arrays and 256 counters, in the kernel's workspace scratch.
 
-    def __init__(self, bld, n: int, base):
-        self.bld, self.base = bld, base
-        self.arrays = [self._at(self.base, i64(j * n)) for j in range(4)]
-        self.counts = self._at(self.base, i64(4 * n))
+    An array is named by a `ref` that the sort keeps in stack slots and swaps: its pointer,
+    or in bounds-check mode its element offset in the scratch, so that every access is a
+    gep from the scratch buffer that codegen.bounds.CheckedBuilder checks against its size.
+    """
+
+    def __init__(self, k, n: int, scratch):
+        bld, base, checked = k.bld, scratch.ptr, k.em.ctx.bounds_check
+        if checked:
+            bld = CheckedBuilder(bld, k.em.ctx)
+            self.base = bld.track(base, I64, scratch.type.size)
+            self.ref_type = I64
+            self._at = self._at_offset
+        else:
+            self.base, self.ref_type = base, PTR
+        self.bld = bld
+        self.arrays = [i64(j * n) if checked else self._at(self.base, i64(j * n))
+                       for j in range(4)]
+        self.counts = i64(4 * n) if checked else self._at(self.base, i64(4 * n))
 
     def _at(self, ptr, i):
         return self.bld.gep(ptr, [i], inbounds=True, source_etype=I64)
+
+    def _at_offset(self, offset, i):
+        return self.bld.gep(self.base, [self.bld.add(offset, i)], inbounds=True,
+                            source_etype=I64)
 
     def load(self, ptr, i):
         return self.bld.load(self._at(ptr, i), typ=I64)
@@ -106,8 +125,8 @@ def radix_sort_row(k, s: _Scratch, n: int, read, write):
     """Sorts one row: read(j) gives element j (a register value); write(j, position) stores
     the j-th smallest's position."""
     bld, em = k.bld, k.em
-    src = [em.ctx.alloca(PTR, "src_keys"), em.ctx.alloca(PTR, "src_where")]
-    dst = [em.ctx.alloca(PTR, "dst_keys"), em.ctx.alloca(PTR, "dst_where")]
+    src = [em.ctx.alloca(s.ref_type, "src_keys"), em.ctx.alloca(s.ref_type, "src_where")]
+    dst = [em.ctx.alloca(s.ref_type, "dst_keys"), em.ctx.alloca(s.ref_type, "dst_where")]
     for slot, array in zip(src + dst, s.arrays):
         bld.store(array, slot)
     width = 8
@@ -122,5 +141,6 @@ def radix_sort_row(k, s: _Scratch, n: int, read, write):
         write(j, s.load(where, j))
 
 
-def scratch(k, n: int, base) -> _Scratch:
-    return _Scratch(k.bld, n, base)
+def scratch(k, n: int, buffer) -> _Scratch:
+    """The scratch of a row of n in buffer (a Buffer of at least scratch_elements(n) i64)."""
+    return _Scratch(k, n, buffer)

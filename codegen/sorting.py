@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen.bounds import CheckedBuilder
+from codegen.buffers import nbytes
 from codegen.kernels import KernelCall, kernel_rules
 from codegen.loops import I64, for_nest, for_range, i64
 from codegen.lower import LLVM_TYPES, is_float_type
@@ -39,10 +41,13 @@ class _Rows:
     """Two scratch rows of (value, index) pairs (each pair in one cache line), in the
     kernel's workspace scratch."""
 
-    def __init__(self, k: KernelCall, n: int, base):
-        self.bld, self.n = k.bld, n
+    def __init__(self, k: KernelCall, n: int, scratch):
+        self.bld, self.n, base = k.bld, n, scratch.ptr
         self.real = LLVM_TYPES[k.op.inputs[0].dtype]
         self.pair = ll.LiteralStructType([self.real, I64])
+        if k.em.ctx.bounds_check:       # every pair's field checked against the scratch
+            self.bld = CheckedBuilder(self.bld, k.em.ctx)
+            base = self.bld.track(base, self.pair, nbytes(scratch.type) // 16)
         second = self.bld.gep(base, [i64(16 * max(n, 1))], inbounds=True,
                               source_etype=ll.IntType(8))
         self.rows = [base, second]
@@ -131,8 +136,7 @@ def _sort(k: KernelCall):
     if x.type.size == 0:
         return
     long_rows = n >= RADIX_MIN
-    base = k.aux[0].ptr
-    rows = radix_scratch(k, n, base) if long_rows else _Rows(k, n, base)
+    rows = radix_scratch(k, n, k.aux[0]) if long_rows else _Rows(k, n, k.aux[0])
     with em.scope(), for_nest(bld, x.shape[:axis], "p") as pre:
         with for_nest(bld, x.shape[axis + 1:], "q") as post:
             def at(j):
