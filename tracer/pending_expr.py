@@ -82,8 +82,13 @@ class PendingExpr(Expr):
 
 
 def recipe(e: PendingExpr) -> tuple:
-    """e's (Template, operand Exprs, location, outs), read without building its Ops."""
-    return _ARGS.__get__(e)
+    """e's (Template, operand Exprs, location, outs), read without building its Ops; outs
+    is e's slot (an int) for a call's one new result, stored as (Template, slot, location,
+    *operands)."""
+    r = _ARGS.__get__(e)
+    if type(r[1]) is int:
+        return r[0], r[3:], r[2], r[1]
+    return r
 
 
 def still_pending(outs) -> dict:
