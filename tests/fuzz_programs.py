@@ -1,0 +1,482 @@
+"""Random short PyTorch programs as source text, for differential fuzzing of the imperative
+front (tests/api/test_fuzz_programs.py, `python -m tests.fuzz_torch`).
+
+`program(seed)` writes a program that creates leaves, then runs one body `reps` times with
+fresh data (so the op memo, step capture, backward replay and in-place paths engage): a
+random mix of elementwise ops with broadcasting and dtype promotion, reductions, views,
+indexing, in-place updates, reads, `backward` / `autograd.grad` and a no-grad update.
+`run(source, torch)` executes it against a `torch` module (PyTorch or gradjit) and returns
+every recorded value; the first uncaught exception ends the run and is recorded too.
+The generator tracks shapes and dtypes itself so most statements are valid; a few are
+hostile on purpose (wrapped in try, their exception class recorded).
+This file imports only the standard library and NumPy: it runs under either interpreter.
+"""
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+F32, F64, I64, BOOL = "float32", "float64", "int64", "bool"
+FLOATS = (F32, F64)
+SHAPES = [(), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 1, 3), (0,), (1,), (3, 3)]
+UNARY = ["torch.sin({})", "torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "{}.abs()",
+         "-{}", "{}.pow(2)", "torch.sqrt({}.abs() + 1)", "torch.exp({}.clamp(-2, 2))",
+         "{} * {}", "{}.clamp(min=-0.5)"]
+BINARY = ["{} + {}", "{} - {}", "{} * {}", "torch.maximum({}, {})", "{} / ({}.abs() + 1)"]
+
+
+@dataclass
+class Var:
+    name: str
+    shape: tuple | None      # None: data-dependent (a mask index's result)
+    dtype: str
+    grad: bool = False       # requires grad
+    leaf: bool = False       # a leaf that requires grad (in-place on it needs no_grad)
+    contiguous: bool = True
+
+
+def promote(operands) -> str:
+    """PyTorch's result dtype for an elementwise op on Vars and Python scalars ("int"/"float"):
+    dimensioned tensors first; a 0-d tensor or a scalar only when of a higher category."""
+    order = [BOOL, I64, F32, F64]
+    cat = {BOOL: 0, I64: 1, F32: 2, F64: 2, "int": 1, "float": 2}
+    dims = [v.dtype for v in operands if isinstance(v, Var) and v.shape != ()]
+    zero = [v.dtype for v in operands if isinstance(v, Var) and v.shape == ()]
+    out = max(dims or zero, key=order.index)
+    if dims and zero and max(cat[d] for d in zero) > cat[out]:
+        out = max(zero, key=order.index)
+    for s in (v for v in operands if isinstance(v, str)):
+        if cat[s] > cat[out]:
+            out = F32 if s == "float" else I64
+    return out
+
+
+def broadcast(a, b):
+    if a is None or b is None:
+        return "fail"
+    out = []
+    for x, y in zip(((1,) * len(b) + a)[-max(len(a), len(b)):],
+                    ((1,) * len(a) + b)[-max(len(a), len(b)):]):
+        if x != y and 1 not in (x, y):
+            return "fail"
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+class Gen:
+    def __init__(self, seed: int):
+        self.r = random.Random(seed)
+        self.seed = seed
+        self.lines: list[str] = []
+        self.vars: list[Var] = []
+        self.count = 0
+        self.data = 0
+
+    def name(self, prefix="v"):
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def emit(self, text, indent=1):
+        self.lines.append("    " * indent + text)
+
+    def hostile(self, text, indent=1):
+        self.emit("try:", indent)
+        self.emit(text, indent + 1)
+        self.emit("except Exception as e:", indent)
+        self.emit("rec('error', e)", indent + 1)
+
+    def new(self, shape, dtype, grad=False, **kw):
+        v = Var(self.name(), shape, dtype, grad and dtype in FLOATS, **kw)
+        self.vars.append(v)
+        return v
+
+    def pick(self, cond=lambda v: True):
+        pool = [v for v in self.vars if cond(v)]
+        return self.r.choice(pool) if pool else None
+
+    def fresh(self, shape, dtype, indent=1):
+        """A data tensor with new values each repetition."""
+        self.data += 1
+        v = self.new(shape, dtype)
+        self.emit(f"{v.name} = torch.tensor(D({self.data}, it, {shape!r}, '{dtype}'), "
+                  f"dtype=torch.{dtype})", indent)
+        return v
+
+    # ---- the statement kinds
+    def s_data(self):
+        self.fresh(self.r.choice(SHAPES), self.r.choice([F32, F32, F64, I64, BOOL]))
+
+    def s_unary(self):
+        a = self.pick(lambda v: v.dtype != BOOL)
+        if a is None:
+            return
+        form = self.r.choice(UNARY)
+        dtype = a.dtype if a.dtype in FLOATS or form in ("{}.abs()", "-{}", "{}.pow(2)",
+                                                          "{} * {}", "{}.relu()") else F32
+        v = self.new(a.shape, dtype, a.grad)
+        self.emit(f"{v.name} = {form.format(a.name, a.name)}")
+
+    def s_binary(self):
+        a = self.pick(lambda v: v.dtype != BOOL)
+        if a is None:
+            return
+        if self.r.random() < 0.25:
+            b = self.r.choice(["2", "0.5", "-1.5"])
+            out = promote([a, "float" if "." in b else "int"])
+            v = self.new(a.shape, out, a.grad)
+            self.emit(f"{v.name} = {self.r.choice(['{} * {}', '{} + {}', '{} - {}']).format(a.name, b)}")
+            return
+        b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) != "fail") or a
+        form = self.r.choice(BINARY)
+        if form.startswith("{} /") or "maximum" in form:
+            if a.dtype != b.dtype and "maximum" in form:
+                form = "{} + {}"
+        out = promote([a, b])
+        if form.startswith("{} /"):
+            out = out if out in FLOATS else F32
+        v = self.new(a.shape if b is a else broadcast(a.shape, b.shape), out, a.grad or b.grad)
+        self.emit(f"{v.name} = {form.format(a.name, b.name)}")
+
+    def s_compare_where(self):
+        a = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None)
+        if a is None:
+            return
+        m = self.new(a.shape, BOOL)
+        self.emit(f"{m.name} = {a.name} > {self.r.choice(['0', '0.25', '-0.5'])}")
+        b = self.pick(lambda v: v.dtype == a.dtype and broadcast(a.shape, v.shape) == a.shape)
+        v = self.new(a.shape, a.dtype, a.grad or b.grad)
+        self.emit(f"{v.name} = torch.where({m.name}, {a.name}, {b.name})")
+
+    def s_reduce(self):
+        a = self.pick(lambda v: v.dtype != BOOL or self.r.random() < 0.3)
+        if a is None:
+            return
+        nd = len(a.shape) if a.shape is not None else 1
+        out = I64 if a.dtype in (I64, BOOL) else a.dtype
+        kind = self.r.random()
+        if kind < 0.35 or a.shape is None or nd == 0:
+            meth = self.r.choice(["sum", "sum", "mean"]) if a.dtype in FLOATS else "sum"
+            v = self.new((), out, a.grad)
+            self.emit(f"{v.name} = {a.name}.{meth}()")
+            return
+        d = self.r.randrange(nd)
+        keep = self.r.random() < 0.3
+        shape = tuple(1 if i == d else s for i, s in enumerate(a.shape)) if keep else \
+            a.shape[:d] + a.shape[d + 1:]
+        if kind < 0.75 or a.shape[d] == 0:
+            meth = "mean" if a.dtype in FLOATS and self.r.random() < 0.3 else "sum"
+            v = self.new(shape, out, a.grad)
+            self.emit(f"{v.name} = {a.name}.{meth}(dim={d}, keepdim={keep})")
+        else:
+            v = self.new(shape, a.dtype if a.dtype != BOOL else BOOL, a.grad)
+            meth = self.r.choice(["amax", "max"])
+            suffix = ".values" if meth == "max" else ""
+            self.emit(f"{v.name} = {a.name}.{meth}(dim={d}, keepdim={keep}){suffix}")
+
+    def s_view(self):
+        a = self.pick(lambda v: v.shape is not None)
+        if a is None:
+            return
+        r, nd, s = self.r, len(a.shape), a.shape
+        choices = ["unsqueeze", "reshape", "clone", "detach", "flatten"]
+        if nd == 2:
+            choices += ["t", "t", "view"]
+        if nd >= 1 and s[0] > 0:
+            choices += ["int", "slice", "slice", "index"]
+        if 1 in s:
+            choices += ["squeeze", "expand"]
+        kind = r.choice(choices)
+        contiguous, grad = True, a.grad
+        if kind == "unsqueeze":
+            d = r.randrange(nd + 1)
+            shape, text = s[:d] + (1,) + s[d:], f"{a.name}.unsqueeze({d})"
+            contiguous = a.contiguous
+        elif kind in ("reshape", "flatten"):
+            n = int(np.prod(s)) if s else 1
+            shape = (n,)
+            text = f"{a.name}.reshape(-1)" if kind == "reshape" else f"{a.name}.flatten()"
+        elif kind == "clone":
+            shape, text = s, f"{a.name}.clone()"
+        elif kind == "detach":
+            shape, text, grad = s, f"{a.name}.detach()", False
+            contiguous = a.contiguous
+        elif kind == "t":
+            shape, text, contiguous = (s[1], s[0]), f"{a.name}.t()", 1 in s
+        elif kind == "view":
+            shape, text = (s[0] * s[1],), f"{a.name}.view({s[0] * s[1]})"
+            if not a.contiguous:   # PyTorch refuses; gradjit reshapes (docs/compat.md)
+                return
+        elif kind == "int":
+            i = r.randrange(-s[0], s[0])
+            shape, text = s[1:], f"{a.name}[{i}]"
+        elif kind == "slice":
+            lo = r.randrange(0, s[0])
+            hi = r.randrange(lo, s[0] + 1)
+            step = r.choice([1, 1, 2])
+            shape = (len(range(lo, hi, step)),) + s[1:]
+            text = f"{a.name}[{lo}:{hi}:{step}]" if step != 1 else f"{a.name}[{lo}:{hi}]"
+            if nd >= 2 and r.random() < 0.4:
+                j = r.randrange(s[1]) if s[1] else 0
+                if s[1]:
+                    shape, text = shape[:1] + s[2:], f"{a.name}[{lo}:{hi}, {j}]"
+            contiguous = False
+        elif kind == "index":
+            self.data += 1
+            n = r.randrange(0, 5)
+            idx = self.new((n,), I64)
+            self.emit(f"{idx.name} = torch.tensor(I({self.data}, it, {n}, {s[0]}))")
+            shape, text = (n,) + s[1:], f"{a.name}[{idx.name}]"
+        elif kind == "squeeze":
+            d = s.index(1)
+            shape, text = s[:d] + s[d + 1:], f"{a.name}.squeeze({d})"
+        else:  # expand
+            d = s.index(1)
+            shape = s[:d] + (3,) + s[d + 1:]
+            text, contiguous = f"{a.name}.expand({', '.join(map(str, shape))})", False
+        # a view of a leaf that requires grad refuses in-place ops as the leaf does
+        v = self.new(shape, a.dtype, grad, contiguous=contiguous,
+                     leaf=a.leaf and kind not in ("clone", "detach", "index"))
+        self.emit(f"{v.name} = {text}")
+
+    def s_mask_index(self):
+        a = self.pick(lambda v: v.shape not in (None, ()) and v.dtype in FLOATS)
+        if a is None:
+            return
+        v = self.new(None, a.dtype, a.grad)
+        self.emit(f"{v.name} = {a.name}[{a.name} > 0]")
+
+    def s_inplace(self):
+        # an intermediate (or a data tensor): never a leaf that requires grad here
+        a = self.pick(lambda v: not v.leaf and v.shape is not None and v.contiguous)
+        if a is None:
+            return
+        r = self.r
+        kinds = ["add_", "mul_", "iadd", "zero_", "masked_fill_", "setitem", "copy_", "clamp_"]
+        kind = r.choice(kinds)
+        if a.dtype == BOOL and kind not in ("zero_", "copy_"):
+            return
+        b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) == a.shape)
+        if kind == "add_" and b is not None:
+            bad = promote([a, b]) != a.dtype and a.dtype not in FLOATS
+            text = f"{a.name}.add_({b.name})"
+        elif kind == "iadd" and b is not None:
+            bad = promote([a, b]) != a.dtype and a.dtype not in FLOATS
+            text = f"{a.name} += {b.name}"
+        elif kind == "copy_" and b is not None:
+            bad, text = False, f"{a.name}.copy_({b.name})"
+        elif kind == "mul_":
+            bad, text = False, f"{a.name}.mul_({r.choice(['2', '3', '-1'])})"
+        elif kind == "zero_":
+            bad, text = False, f"{a.name}.zero_()"
+            a.grad = a.grad  # zero_ keeps the graph link (ZeroBackward)
+        elif kind == "clamp_":
+            bad, text = False, f"{a.name}.clamp_({r.choice(['-1, 1', 'min=0', 'max=0.5'])})"
+        elif kind == "masked_fill_" and a.dtype in FLOATS:
+            bad, text = False, f"{a.name}.masked_fill_({a.name} < 0, 0.5)"
+        elif kind == "setitem" and a.shape and a.shape[0] > 0:
+            i = r.randrange(a.shape[0])
+            bad, text = False, f"{a.name}[{i}] = {r.choice(['1', '0.25'] if a.dtype in FLOATS else ['1', '2'])}"
+        else:
+            return
+        if b is not None and kind in ("add_", "iadd", "copy_") and b.grad and a.dtype in FLOATS:
+            a.grad = True
+        if bad:
+            self.hostile(text)
+        else:
+            self.emit(text)
+
+    def s_read(self):
+        a = self.pick(lambda v: True)
+        if a is None:
+            return
+        how = self.r.choice(["value", "value", "tolist", "numpy", "item", "shape", "dtype"])
+        if how == "item" and (a.shape is None or int(np.prod(a.shape)) != 1):
+            self.hostile(f"rec('item', {a.name}.item())")
+        elif how == "numpy" and a.grad and self.r.random() < 0.3:
+            self.hostile(f"rec('np', {a.name}.numpy())")
+        else:
+            expr = {"value": a.name, "tolist": f"{a.name}.tolist()", "numpy":
+                    f"{a.name}.detach().numpy()", "item": f"{a.name}.item()",
+                    "shape": f"tuple({a.name}.shape)", "dtype": f"str({a.name}.dtype)"}[how]
+            self.emit(f"rec({how!r}, {expr})")
+
+    def s_requires_grad(self):
+        a = self.pick(lambda v: v.dtype in FLOATS and not v.grad and v.shape is not None
+                      and v.name.startswith("v"))
+        if a is None:
+            return
+        v = self.new(a.shape, a.dtype, True, leaf=True)
+        self.emit(f"{v.name} = {a.name}.detach().requires_grad_()")
+        self.leaves.append(v)
+
+    def s_hostile(self):
+        r = self.r
+        kind = r.choice(["leaf_inplace", "int_grad", "shape", "mean_int"])
+        if kind == "leaf_inplace" and self.leaves:
+            self.hostile(f"{r.choice(self.leaves).name}.mul_(2)")
+        elif kind == "int_grad":
+            self.hostile(f"{self.name('bad')} = torch.tensor([1, 2]).requires_grad_()")
+        elif kind == "shape":
+            a = self.pick(lambda v: v.shape is not None)
+            b = self.pick(lambda v: broadcast(a.shape, v.shape) == "fail")
+            if b is not None:
+                self.hostile(f"{self.name('bad')} = {a.name} + {b.name}")
+        else:
+            a = self.pick(lambda v: v.dtype == I64)
+            if a is not None:
+                self.hostile(f"{self.name('bad')} = {a.name}.mean()")
+
+    def s_nograd(self):
+        a = self.pick(lambda v: v.dtype in FLOATS and v.grad and v.shape is not None)
+        if a is None:
+            return
+        self.emit("with torch.no_grad():")
+        v = self.new(a.shape, a.dtype)
+        self.emit(f"{v.name} = {a.name} * 2 + 1", 2)
+
+    STATEMENTS = [("s_data", 1), ("s_unary", 4), ("s_binary", 5), ("s_compare_where", 1),
+                  ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
+                  ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5)]
+
+    def backward(self):
+        r = self.r
+        grads = [v for v in self.vars if v.grad and v.dtype in FLOATS and v.shape is not None]
+        if not grads:
+            return
+        outs = r.sample(grads, min(len(grads), r.randint(1, 2)))
+        terms = [f"{v.name}.sum()" if r.random() < 0.7 else f"({v.name} * {v.name}).mean()"
+                 for v in outs]
+        self.emit(f"loss = {' + '.join(terms)}")
+        self.emit("rec('loss', loss)")
+        kind = r.choice(["backward", "backward", "retain", "twice", "grad", "gradient"])
+        if kind == "backward":
+            self.emit("loss.backward()")
+        elif kind == "retain":
+            self.emit("loss.backward(retain_graph=True)")
+            self.emit("loss.backward()")
+        elif kind == "twice":
+            self.emit("loss.backward()")
+            for leaf in self.leaves:
+                self.emit(f"rec('grad', {leaf.name}.grad)")
+            self.hostile("loss.backward()")
+            # a refused second backward: PyTorch has already accumulated into the leaves
+            # it reached first, gradjit into none (docs/compat.md): start them afresh
+            for leaf in self.leaves:
+                self.emit(f"{leaf.name}.grad = None")
+        elif kind == "grad":
+            names = ", ".join(v.name for v in self.leaves)
+            unused = r.random() < 0.5
+            self.emit(f"gs = torch.autograd.grad(loss, [{names}], allow_unused={unused})")
+            self.emit("rec('grads', list(gs))")
+            return
+        else:
+            v = outs[0]
+            self.emit(f"{v.name}.backward(gradient=torch.full_like({v.name}, 0.5))")
+        for leaf in self.leaves:
+            self.emit(f"rec('grad', {leaf.name}.grad)")
+
+    def update(self):
+        r = self.r
+        self.emit("with torch.no_grad():")
+        self.emit("pass", 2)
+        for p in self.params:
+            style = r.choice(["sub", "add_", "none"])
+            guard = f"if {p.name}.grad is not None: "
+            if style == "sub":
+                self.emit(f"{guard}{p.name} -= 0.1 * {p.name}.grad", 2)
+            elif style == "add_":
+                self.emit(f"{guard}{p.name}.add_({p.name}.grad, alpha=-0.05)", 2)
+        for p in self.params:
+            style = r.choice(["zero_", "none", "keep"])
+            if style == "zero_":
+                self.emit(f"if {p.name}.grad is not None: {p.name}.grad.zero_()")
+            elif style == "none":
+                self.emit(f"{p.name}.grad = None")
+
+    def program(self) -> str:
+        r = self.r
+        reps = r.choice([1, 3, 12, 12])
+        self.emit(f"# fuzz program {self.seed}", 0)
+        self.params = []
+        for _ in range(r.randint(1, 3)):
+            shape = r.choice(SHAPES[:7])
+            dtype = r.choice([F32, F32, F64])
+            p = self.new(shape, dtype, True, leaf=True)
+            self.data += 1
+            self.emit(f"{p.name} = torch.tensor(D({self.data}, -1, {shape!r}, '{dtype}'), "
+                      f"dtype=torch.{dtype}, requires_grad=True)", 0)
+            self.params.append(p)
+        self.emit(f"for it in range({reps}):", 0)
+        self.leaves = list(self.params)
+        base = list(self.vars)
+        for _ in range(r.randint(0, 2)):
+            self.s_data()
+        kinds, weights = zip(*self.STATEMENTS)
+        for _ in range(r.randint(4, 14)):
+            getattr(self, r.choices(kinds, weights)[0])()
+        self.backward()
+        self.update()
+        if r.random() < 0.5:
+            last = [v for v in self.vars if v not in base]
+            if last:
+                self.emit(f"rec('last', {r.choice(last).name})")
+        for p in self.params:
+            self.emit(f"rec('param', {p.name})", 0)
+        return "\n".join(self.lines) + "\n"
+
+
+def program(seed: int) -> str:
+    return Gen(seed).program()
+
+
+# ---- running a program
+
+def data(seed: int):
+    """D(slot, it, shape, dtype) and I(slot, it, n, bound): the same exact values under any
+    interpreter (small multiples of 1/8 drawn with NumPy's integer stream)."""
+    def make(slot, it, shape, dtype):
+        g = np.random.default_rng([seed, slot, it + 1])
+        if dtype == BOOL:
+            return g.integers(0, 2, size=shape).astype(bool)
+        vals = g.integers(-16, 17, size=shape)
+        return vals if dtype == I64 else (vals / 8.0).astype(dtype)
+
+    def index(slot, it, n, bound):
+        g = np.random.default_rng([seed, slot, it + 1])
+        return g.integers(-bound, bound, size=n).tolist()
+    return make, index
+
+
+def snapshot(x, torch):
+    """A comparable copy of a recorded value."""
+    if isinstance(x, torch.Tensor):
+        return ("tensor", str(x.dtype).replace("torch.", ""), tuple(x.shape),
+                x.detach().numpy().copy(), bool(x.requires_grad))
+    if isinstance(x, np.ndarray):
+        return ("ndarray", str(x.dtype), x.shape, x.copy())
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [snapshot(e, torch) for e in x])
+    if isinstance(x, Exception):     # compared by class: PyTorch's must be among its bases
+        return ("error", [c.__name__ for c in type(x).__mro__])
+    return ("py", type(x).__name__, x)
+
+
+def run(source: str, torch, seed: int, filename: str = "<fuzz>") -> dict:
+    """Every rec(...) of the program as (tag, snapshot), and the uncaught exception's class,
+    line and message if one ended it."""
+    records = []
+    make, index = data(seed)
+    env = {"torch": torch, "D": make, "I": index, "np": np,
+           "rec": lambda tag, x: records.append((tag, snapshot(x, torch)))}
+    error = None
+    try:
+        exec(compile(source, filename, "exec"), env)
+    except Exception as e:     # recorded, compared by class
+        line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
+                     if f.filename == filename), None)
+        error = ([c.__name__ for c in type(e).__mro__], line,
+                 str(e).splitlines()[0] if str(e) else "")
+    return {"records": records, "error": error}
