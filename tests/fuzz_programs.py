@@ -6,11 +6,9 @@ fresh data (so the op memo, step capture, backward replay and in-place paths eng
 random mix of elementwise ops with broadcasting and dtype promotion, reductions, views,
 indexing, in-place updates, reads, `backward` / `autograd.grad` and a no-grad update.
 `run(source, torch)` executes it against a `torch` module (PyTorch or gradjit) and returns
-every recorded value; the first uncaught exception ends the run and is recorded too.
-The generator tracks shapes and dtypes itself so most statements are valid; a few are
-hostile on purpose (wrapped in try, their exception class recorded).
-This file imports only the standard library and NumPy: it runs under either interpreter.
-"""
+every recorded value; the first uncaught exception ends the run and is recorded too. Shapes
+and dtypes are tracked so most statements are valid; a few are hostile on purpose (in a try,
+their exception recorded). Only the standard library and NumPy: runs under either Python."""
 from __future__ import annotations
 
 import random
@@ -82,11 +80,11 @@ class Gen:
     def emit(self, text, indent=1):
         self.lines.append("    " * indent + text)
 
-    def hostile(self, text, indent=1):
+    def hostile(self, text, indent=1, tag="error"):
         self.emit("try:", indent)
         self.emit(text, indent + 1)
         self.emit("except Exception as e:", indent)
-        self.emit("rec('error', e)", indent + 1)
+        self.emit(f"rec({tag!r}, e)", indent + 1)
 
     def new(self, shape, dtype, grad=False, **kw):
         v = Var(self.name(), shape, dtype, grad and dtype in FLOATS, **kw)
@@ -127,13 +125,13 @@ class Gen:
             b = self.r.choice(["2", "0.5", "-1.5"])
             out = promote([a, "float" if "." in b else "int"])
             v = self.new(a.shape, out, a.grad)
-            self.emit(f"{v.name} = {self.r.choice(['{} * {}', '{} + {}', '{} - {}']).format(a.name, b)}")
+            form = self.r.choice(["{} * {}", "{} + {}", "{} - {}"])
+            self.emit(f"{v.name} = {form.format(a.name, b)}")
             return
         b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) != "fail") or a
         form = self.r.choice(BINARY)
-        if form.startswith("{} /") or "maximum" in form:
-            if a.dtype != b.dtype and "maximum" in form:
-                form = "{} + {}"
+        if a.dtype != b.dtype and "maximum" in form:
+            form = "{} + {}"
         out = promote([a, b])
         if form.startswith("{} /"):
             out = out if out in FLOATS else F32
@@ -271,14 +269,14 @@ class Gen:
             bad, text = False, f"{a.name}.mul_({r.choice(['2', '3', '-1'])})"
         elif kind == "zero_":
             bad, text = False, f"{a.name}.zero_()"
-            a.grad = a.grad  # zero_ keeps the graph link (ZeroBackward)
         elif kind == "clamp_":
             bad, text = False, f"{a.name}.clamp_({r.choice(['-1, 1', 'min=0', 'max=0.5'])})"
         elif kind == "masked_fill_" and a.dtype in FLOATS:
             bad, text = False, f"{a.name}.masked_fill_({a.name} < 0, 0.5)"
         elif kind == "setitem" and a.shape and a.shape[0] > 0:
             i = r.randrange(a.shape[0])
-            bad, text = False, f"{a.name}[{i}] = {r.choice(['1', '0.25'] if a.dtype in FLOATS else ['1', '2'])}"
+            value = r.choice(["1", "0.25"] if a.dtype in FLOATS else ["1", "2"])
+            bad, text = False, f"{a.name}[{i}] = {value}"
         else:
             return
         if b is not None and kind in ("add_", "iadd", "copy_") and b.grad and a.dtype in FLOATS:
@@ -341,6 +339,17 @@ class Gen:
                   ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
                   ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5)]
 
+    def manual_step(self):
+        """A loop without autograd (pytorch/tutorials' tensor examples): one read per step,
+        then a plain in-place update: the shape step capture follows."""
+        floats = [v for v in self.vars if v.dtype in FLOATS and v.shape is not None]
+        loss = " + ".join(f"{v.name}.sum()" for v in self.r.sample(floats, min(2, len(floats))))
+        self.emit(f"loss = {loss}")
+        self.emit("rec('loss', loss.item())")
+        for p in self.params:
+            self.emit(f"{p.name} -= 0.01 * loss" if self.r.random() < 0.7 else
+                      f"{p.name}.mul_(0.99)")
+
     def backward(self):
         r = self.r
         grads = [v for v in self.vars if v.grad and v.dtype in FLOATS and v.shape is not None]
@@ -361,7 +370,9 @@ class Gen:
             self.emit("loss.backward()")
             for leaf in self.leaves:
                 self.emit(f"rec('grad', {leaf.name}.grad)")
-            self.hostile("loss.backward()")
+            # tag "second backward": gradjit may accept it where PyTorch refuses (max(dim)
+            # saves no tensor in gradjit: docs/compat.md), so fuzz_compare lets it pass
+            self.hostile("loss.backward()", tag="second backward")
             # a refused second backward: PyTorch has already accumulated into the leaves
             # it reached first, gradjit into none (docs/compat.md): start them afresh
             for leaf in self.leaves:
@@ -399,15 +410,16 @@ class Gen:
     def program(self) -> str:
         r = self.r
         reps = r.choice([1, 3, 12, 12])
+        manual = r.random() < 0.3
         self.emit(f"# fuzz program {self.seed}", 0)
         self.params = []
         for _ in range(r.randint(1, 3)):
             shape = r.choice(SHAPES[:7])
             dtype = r.choice([F32, F32, F64])
-            p = self.new(shape, dtype, True, leaf=True)
+            p = self.new(shape, dtype, not manual, leaf=not manual)
             self.data += 1
             self.emit(f"{p.name} = torch.tensor(D({self.data}, -1, {shape!r}, '{dtype}'), "
-                      f"dtype=torch.{dtype}, requires_grad=True)", 0)
+                      f"dtype=torch.{dtype}, requires_grad={not manual})", 0)
             self.params.append(p)
         self.emit(f"for it in range({reps}):", 0)
         self.leaves = list(self.params)
@@ -415,10 +427,16 @@ class Gen:
         for _ in range(r.randint(0, 2)):
             self.s_data()
         kinds, weights = zip(*self.STATEMENTS)
+        if manual:    # mostly no reads, no hostile statements, no new leaves inside a step
+            weights = [w * (k not in ("s_read", "s_hostile", "s_requires_grad") or r.random() < 0.3)
+                       for k, w in self.STATEMENTS]
         for _ in range(r.randint(4, 14)):
             getattr(self, r.choices(kinds, weights)[0])()
-        self.backward()
-        self.update()
+        if manual:
+            self.manual_step()
+        else:
+            self.backward()
+            self.update()
         if r.random() < 0.5:
             last = [v for v in self.vars if v not in base]
             if last:
