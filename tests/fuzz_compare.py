@@ -18,7 +18,8 @@ import tempfile
 
 import numpy as np
 
-from tests.fuzz_programs import program, run
+from tests.fuzz_programs import program
+from tests.fuzz_run import run
 
 TORCH_PYTHON = os.environ.get("GRADJIT_TORCH_PYTHON", "/tmp/refvenv/bin/python")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

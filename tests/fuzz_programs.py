@@ -5,14 +5,13 @@ front (tests/api/test_fuzz_programs.py, `python -m tests.fuzz_torch`).
 fresh data (so the op memo, step capture, backward replay and in-place paths engage): a
 random mix of elementwise ops with broadcasting and dtype promotion, reductions, views,
 indexing, in-place updates, reads, `backward` / `autograd.grad` and a no-grad update.
-`run(source, torch)` executes it against a `torch` module (PyTorch or gradjit) and returns
-every recorded value; the first uncaught exception ends the run and is recorded too. Shapes
+tests/fuzz_run.py's `run(source, torch)` executes it against a `torch` module (PyTorch or
+gradjit) and returns every recorded value and the uncaught exception that ended it. Shapes
 and dtypes are tracked so most statements are valid; a few are hostile on purpose (in a try,
 their exception recorded). Only the standard library and NumPy: runs under either Python."""
 from __future__ import annotations
 
 import random
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,12 @@ UNARY = ["torch.sin({})", "torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "{
          "-{}", "{}.pow(2)", "torch.sqrt({}.abs() + 1)", "torch.exp({}.clamp(-2, 2))",
          "{} * {}", "{}.clamp(min=-0.5)"]
 BINARY = ["{} + {}", "{} - {}", "{} * {}", "torch.maximum({}, {})", "{} / ({}.abs() + 1)"]
+# what a "memo" program keeps to: forms whose ops the op memo replays (tracer/op_memo.OPS),
+# so that its steps can form a tape (tracer/step_capture.py)
+MEMO_FORMS = {"torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "-{}", "{}.pow(2)",
+              "{} * {}", "torch.exp({}.clamp(-2, 2))", "{}.clamp(min=-0.5)", "{} + {}",
+              "{} - {}", "unsqueeze", "reshape", "clone", "flatten", "t", "view", "squeeze",
+              "sum", "mean", "add_", "mul_", "iadd", "zero_", "clamp_"}
 
 
 @dataclass
@@ -72,6 +77,12 @@ class Gen:
         self.vars: list[Var] = []
         self.count = 0
         self.data = 0
+        self.memo = False
+
+    def choice(self, options):
+        """r.choice, among MEMO_FORMS only in a memo program (None if none is left)."""
+        options = [o for o in options if not self.memo or o in MEMO_FORMS]
+        return self.r.choice(options) if options else None
 
     def name(self, prefix="v"):
         self.count += 1
@@ -111,7 +122,7 @@ class Gen:
         a = self.pick(lambda v: v.dtype != BOOL)
         if a is None:
             return
-        form = self.r.choice(UNARY)
+        form = self.choice(UNARY)
         dtype = a.dtype if a.dtype in FLOATS or form in ("{}.abs()", "-{}", "{}.pow(2)",
                                                           "{} * {}", "{}.relu()") else F32
         v = self.new(a.shape, dtype, a.grad)
@@ -129,7 +140,7 @@ class Gen:
             self.emit(f"{v.name} = {form.format(a.name, b)}")
             return
         b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) != "fail") or a
-        form = self.r.choice(BINARY)
+        form = self.choice(BINARY)
         if a.dtype != b.dtype and "maximum" in form:
             form = "{} + {}"
         out = promote([a, b])
@@ -154,7 +165,7 @@ class Gen:
             return
         nd = len(a.shape) if a.shape is not None else 1
         out = I64 if a.dtype in (I64, BOOL) else a.dtype
-        kind = self.r.random()
+        kind = self.r.random() * (0.75 if self.memo else 1)
         if kind < 0.35 or a.shape is None or nd == 0:
             meth = self.r.choice(["sum", "sum", "mean"]) if a.dtype in FLOATS else "sum"
             v = self.new((), out, a.grad)
@@ -186,7 +197,9 @@ class Gen:
             choices += ["int", "slice", "slice", "index"]
         if 1 in s:
             choices += ["squeeze", "expand"]
-        kind = r.choice(choices)
+        kind = self.choice(choices)
+        if kind is None:
+            return
         contiguous, grad = True, a.grad
         if kind == "unsqueeze":
             d = r.randrange(nd + 1)
@@ -253,7 +266,7 @@ class Gen:
             return
         r = self.r
         kinds = ["add_", "mul_", "iadd", "zero_", "masked_fill_", "setitem", "copy_", "clamp_"]
-        kind = r.choice(kinds)
+        kind = self.choice(kinds)
         if a.dtype == BOOL and kind not in ("zero_", "copy_"):
             return
         b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) == a.shape)
@@ -422,14 +435,21 @@ class Gen:
                       f"dtype=torch.{dtype}, requires_grad={not manual})", 0)
             self.params.append(p)
         self.emit(f"for it in range({reps}):", 0)
+        loop_line = len(self.lines) - 1
         self.leaves = list(self.params)
         base = list(self.vars)
         for _ in range(r.randint(0, 2)):
             self.s_data()
         kinds, weights = zip(*self.STATEMENTS)
+        self.memo = manual and r.random() < 0.6
+        if self.memo:     # enough steps for a tape to form and be followed
+            self.lines[loop_line] = "for it in range(12):"
         if manual:    # mostly no reads, no hostile statements, no new leaves inside a step
-            weights = [w * (k not in ("s_read", "s_hostile", "s_requires_grad") or r.random() < 0.3)
-                       for k, w in self.STATEMENTS]
+            rare = ("s_read", "s_hostile", "s_requires_grad")
+            weights = [w * (k not in rare or r.random() < 0.3) for k, w in self.STATEMENTS]
+        if self.memo:
+            weights = [w * (k not in ("s_compare_where", "s_mask_index", "s_nograd"))
+                       for k, w in zip(kinds, weights)]
         for _ in range(r.randint(4, 14)):
             getattr(self, r.choices(kinds, weights)[0])()
         if manual:
@@ -437,7 +457,7 @@ class Gen:
         else:
             self.backward()
             self.update()
-        if r.random() < 0.5:
+        if r.random() < 0.5 and not self.memo:     # (a second read would end a tape)
             last = [v for v in self.vars if v not in base]
             if last:
                 self.emit(f"rec('last', {r.choice(last).name})")
@@ -448,53 +468,3 @@ class Gen:
 
 def program(seed: int) -> str:
     return Gen(seed).program()
-
-
-# ---- running a program
-
-def data(seed: int):
-    """D(slot, it, shape, dtype) and I(slot, it, n, bound): the same exact values under any
-    interpreter (small multiples of 1/8 drawn with NumPy's integer stream)."""
-    def make(slot, it, shape, dtype):
-        g = np.random.default_rng([seed, slot, it + 1])
-        if dtype == BOOL:
-            return g.integers(0, 2, size=shape).astype(bool)
-        vals = g.integers(-16, 17, size=shape)
-        return vals if dtype == I64 else (vals / 8.0).astype(dtype)
-
-    def index(slot, it, n, bound):
-        g = np.random.default_rng([seed, slot, it + 1])
-        return g.integers(-bound, bound, size=n).tolist()
-    return make, index
-
-
-def snapshot(x, torch):
-    """A comparable copy of a recorded value."""
-    if isinstance(x, torch.Tensor):
-        return ("tensor", str(x.dtype).replace("torch.", ""), tuple(x.shape),
-                x.detach().numpy().copy(), bool(x.requires_grad))
-    if isinstance(x, np.ndarray):
-        return ("ndarray", str(x.dtype), x.shape, x.copy())
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [snapshot(e, torch) for e in x])
-    if isinstance(x, Exception):     # compared by class: PyTorch's must be among its bases
-        return ("error", [c.__name__ for c in type(x).__mro__])
-    return ("py", type(x).__name__, x)
-
-
-def run(source: str, torch, seed: int, filename: str = "<fuzz>") -> dict:
-    """Every rec(...) of the program as (tag, snapshot), and the uncaught exception's class,
-    line and message if one ended it."""
-    records = []
-    make, index = data(seed)
-    env = {"torch": torch, "D": make, "I": index, "np": np,
-           "rec": lambda tag, x: records.append((tag, snapshot(x, torch)))}
-    error = None
-    try:
-        exec(compile(source, filename, "exec"), env)
-    except Exception as e:     # recorded, compared by class
-        line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
-                     if f.filename == filename), None)
-        error = ([c.__name__ for c in type(e).__mro__], line,
-                 str(e).splitlines()[0] if str(e) else "")
-    return {"records": records, "error": error}
