@@ -28,7 +28,7 @@ BINARY = ["{} + {}", "{} - {}", "{} * {}", "torch.maximum({}, {})", "{} / ({}.ab
 MEMO_FORMS = {"torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "-{}", "{}.pow(2)",
               "{} * {}", "torch.exp({}.clamp(-2, 2))", "{}.clamp(min=-0.5)", "{} + {}",
               "{} - {}", "unsqueeze", "reshape", "clone", "flatten", "t", "view", "squeeze",
-              "sum", "mean", "add_", "mul_", "iadd", "zero_", "clamp_"}
+              "sum", "mean", "add_", "mul_", "iadd", "zero_", "clamp_", "{} @ {}"}
 
 
 @dataclass
@@ -340,6 +340,36 @@ class Gen:
             if a is not None:
                 self.hostile(f"{self.name('bad')} = {a.name}.mean()")
 
+    def s_matmul(self):
+        a = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and len(v.shape) == 2)
+        if a is None:
+            return
+        b = self.pick(lambda v: v.dtype == a.dtype and v.shape is not None and
+                      len(v.shape) in (1, 2) and v.shape[0] == a.shape[1])
+        if b is None:
+            return
+        v = self.new(a.shape[:1] + b.shape[1:], a.dtype, a.grad or b.grad)
+        form = self.choice(["{} @ {}", "torch.matmul({}, {})"])
+        self.emit(f"{v.name} = {form.format(a.name, b.name)}")
+
+    def s_softmax_cat(self):
+        a = self.pick(lambda v: v.dtype in FLOATS and v.shape not in (None, ()))
+        if a is None:
+            return
+        d = self.r.randrange(len(a.shape))
+        if self.r.random() < 0.5:
+            v = self.new(a.shape, a.dtype, a.grad)
+            f = self.r.choice(["softmax", "log_softmax"])
+            self.emit(f"{v.name} = torch.{f}({a.name}, dim={d})")
+            return
+        b = self.pick(lambda v: v.dtype == a.dtype and v.shape is not None and
+                      len(v.shape) == len(a.shape) and
+                      all(x == y for i, (x, y) in enumerate(zip(a.shape, v.shape)) if i != d))
+        shape = tuple(x + y if i == d else x for i, (x, y) in enumerate(zip(a.shape, b.shape)))
+        v = self.new(shape, a.dtype, a.grad or b.grad)
+        f = self.r.choice(["cat", "concat"])
+        self.emit(f"{v.name} = torch.{f}([{a.name}, {b.name}], dim={d})")
+
     def s_nograd(self):
         a = self.pick(lambda v: v.dtype in FLOATS and v.grad and v.shape is not None)
         if a is None:
@@ -350,7 +380,8 @@ class Gen:
 
     STATEMENTS = [("s_data", 1), ("s_unary", 4), ("s_binary", 5), ("s_compare_where", 1),
                   ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
-                  ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5)]
+                  ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5),
+                  ("s_matmul", 1.5), ("s_softmax_cat", 1)]
 
     def manual_step(self):
         """A loop without autograd (pytorch/tutorials' tensor examples): one read per step,
