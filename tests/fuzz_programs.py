@@ -357,7 +357,7 @@ class Gen:
         if a is None:
             return
         d = self.r.randrange(len(a.shape))
-        if self.r.random() < 0.5:
+        if self.r.random() < 0.5 or self.memo:             # (cat is not memoised)
             v = self.new(a.shape, a.dtype, a.grad)
             f = self.r.choice(["softmax", "log_softmax"])
             self.emit(f"{v.name} = torch.{f}({a.name}, dim={d})")
@@ -370,6 +370,40 @@ class Gen:
         f = self.r.choice(["cat", "concat"])
         self.emit(f"{v.name} = torch.{f}([{a.name}, {b.name}], dim={d})")
 
+    def s_convert(self):
+        a = self.pick(lambda v: v.shape is not None)
+        if a is None:
+            return
+        to = self.r.choice([F32, F64, I64, BOOL])
+        meth = {F32: "float", F64: "double", I64: "long", BOOL: "bool"}[to]
+        text = f"{a.name}.{meth}()" if self.r.random() < 0.6 else f"{a.name}.to(torch.{to})"
+        v = self.new(a.shape, to, a.grad and to in FLOATS)
+        self.emit(f"{v.name} = {text}")
+
+    def s_index_write(self):
+        """x[idx] = v and x[mask] = v on an intermediate (never a leaf that requires grad)."""
+        a = self.pick(lambda v: not v.leaf and v.shape not in (None, ()) and v.shape[0] > 0
+                      and v.dtype in FLOATS and v.contiguous)
+        if a is None:
+            return
+        if self.r.random() < 0.5:
+            self.emit(f"{a.name}[{a.name} > 0.5] = {self.r.choice(['0', '-1.0'])}")
+            return
+        self.data += 1
+        n = self.r.randrange(1, 4)
+        idx = self.new((n,), I64)
+        self.emit(f"{idx.name} = torch.tensor(I({self.data}, it, {n}, {a.shape[0]}))")
+        # (not a itself: an operand overlapping the target is a listed deviation)
+        b = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and v is not a and
+                      broadcast((n,) + a.shape[1:], v.shape) == (n,) + a.shape[1:])
+        text = f"{a.name}[{idx.name}] = {b.name if b is not None else '0.5'}"
+        if b is not None and b.dtype != a.dtype:     # PyTorch's index_put_ refuses
+            self.hostile(text)
+            return
+        self.emit(text)
+        if b is not None and b.grad:
+            a.grad = True
+
     def s_nograd(self):
         a = self.pick(lambda v: v.dtype in FLOATS and v.grad and v.shape is not None)
         if a is None:
@@ -381,7 +415,8 @@ class Gen:
     STATEMENTS = [("s_data", 1), ("s_unary", 4), ("s_binary", 5), ("s_compare_where", 1),
                   ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
                   ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5),
-                  ("s_matmul", 1.5), ("s_softmax_cat", 1)]
+                  ("s_matmul", 1.5), ("s_softmax_cat", 1), ("s_convert", 1),
+                  ("s_index_write", 1)]
 
     def manual_step(self):
         """A loop without autograd (pytorch/tutorials' tensor examples): one read per step,
@@ -479,8 +514,8 @@ class Gen:
             rare = ("s_read", "s_hostile", "s_requires_grad")
             weights = [w * (k not in rare or r.random() < 0.3) for k, w in self.STATEMENTS]
         if self.memo:
-            weights = [w * (k not in ("s_compare_where", "s_mask_index", "s_nograd"))
-                       for k, w in zip(kinds, weights)]
+            off = ("s_compare_where", "s_mask_index", "s_nograd", "s_index_write", "s_convert")
+            weights = [w * (k not in off) for k, w in zip(kinds, weights)]
         for _ in range(r.randint(4, 14)):
             getattr(self, r.choices(kinds, weights)[0])()
         if manual:

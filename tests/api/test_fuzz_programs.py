@@ -150,3 +150,31 @@ def test_the_expand_fix_in_a_loop_matches_capture_off():
     on, _, off = run_off_and_on(loop)
     _same_bits(on, off)
     assert [float(c[0]) for c in on] == [0.25 * (i + 1) + 1 for i in range(12)]
+
+
+ROW0 = [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("write, after", [       # PyTorch 2.13's answers (None: refused)
+    ("x[torch.tensor([0])] = torch.tensor([1.0])", None),       # was cast silently
+    ("x[[0]] = torch.tensor([1.0])", None),
+    ("x[0, torch.tensor([1])] = torch.tensor([1.0])", None),
+    ("x[torch.tensor([0])] = torch.tensor(1)", None),
+    ("x[torch.tensor([True, False])] = torch.tensor([1.0, 2.0, 3.0])", None),
+    ("x[torch.tensor([True, False])] = torch.tensor([1.0])", ROW0),      # masked_fill_
+    ("x[x > 0] = torch.tensor(1.0)", [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
+    ("x[torch.tensor(0)] = torch.tensor([1.0])", ROW0),                  # basic: copy_
+    ("x[0] = torch.tensor([1.0])", ROW0),
+    ("x[torch.tensor([1])] = 2", [[0.0, 1.0, 0.0], [2.0, 2.0, 2.0]]),
+    ("x[torch.tensor([0])] = torch.tensor([[1.0]], dtype=torch.float64)", ROW0),
+])
+def test_an_advanced_index_write_of_another_dtype_is_refused(write, after):
+    x = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    if after is None:
+        with pytest.raises(RuntimeError, match="Index put requires the source and destination "
+                                               "dtypes match, got Double for the destination"):
+            exec(write)
+        after = [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    else:
+        exec(write)
+    assert x.dtype == torch.float64 and x.tolist() == after

@@ -34,6 +34,23 @@ def is_traced_key(key) -> bool:
     return any(isinstance(k, Tensor) and k._expr.symbolic for k in _entries(key))
 
 
+_TORCH_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+
+
+def check_dtypes(x: Tensor, key, value):
+    """PyTorch's refusal of an advanced-index write (index_put_) of a Tensor of another
+    dtype; a bool mask alone with a one-element value is masked_fill_, which casts."""
+    if not isinstance(value, Tensor) or value._expr.type.dtype == x._expr.type.dtype:
+        return
+    if not any(isinstance(k, list) or isinstance(k, Tensor) and k.ndim for k in _entries(key)):
+        return                                    # basic indexing: copy_, which casts
+    if isinstance(key, Tensor) and key._expr.type.dtype == "bool" and value.numel() == 1:
+        return
+    raise user_error(RuntimeError, "Index put requires the source and destination dtypes "
+                     f"match, got {_TORCH_NAMES[x._expr.type.dtype]} for the destination and "
+                     f"{_TORCH_NAMES[value._expr.type.dtype]} for the source.")
+
+
 def _concrete_key(key):
     """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
     if isinstance(key, tuple):

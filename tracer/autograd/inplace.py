@@ -342,4 +342,5 @@ def clone(x, memory_format=None):
 
 def setitem(self, key, value):
     """x[key] = value."""
+    index_put.check_dtypes(self, key, value)
     inplace(self, _index_put, key, value)
