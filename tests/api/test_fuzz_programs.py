@@ -178,3 +178,19 @@ def test_an_advanced_index_write_of_another_dtype_is_refused(write, after):
     else:
         exec(write)
     assert x.dtype == torch.float64 and x.tolist() == after
+
+
+def test_an_index_write_out_of_order_puts_each_value_at_its_index():   # seed 6254
+    x = torch.zeros(3, requires_grad=True)
+    v = torch.tensor([7.0, 8.0], requires_grad=True)
+    y = x * 1
+    y[torch.tensor([2, 0])] = v * torch.tensor([1.0, 10.0])      # was [70, 0, 8]
+    (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert y.tolist() == [80.0, 0.0, 7.0]
+    assert x.grad.tolist() == [0.0, 2.0, 0.0] and v.grad.tolist() == [3.0, 10.0]
+    rows = torch.zeros(2, 3)
+    rows[torch.tensor([-1, 0])] = torch.tensor([[1.0, 2, 3], [4, 5, 6]])
+    assert rows.tolist() == [[4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
+    z = torch.zeros(3)
+    z[torch.tensor([2, 0, 2])] = torch.tensor([1.0, 2.0, 3.0])     # the last write wins
+    assert z.tolist() == [2.0, 0.0, 3.0]

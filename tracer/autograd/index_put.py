@@ -106,7 +106,8 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
     last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
     targets = flat[last]
     v = apply("reshape", _value(value, t.dtype, positions.shape), shape=(flat.size,))
-    if len(targets) != flat.size:
+    # (np.unique orders by position: a key out of order, `x[[1, 0]] = v`, reorders v too)
+    if len(targets) != flat.size or np.any(last != np.arange(flat.size)):
         v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
     zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
     placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)
