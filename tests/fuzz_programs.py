@@ -106,6 +106,10 @@ class Gen:
         pool = [v for v in self.vars if cond(v)]
         return self.r.choice(pool) if pool else None
 
+    def index_data(self, n, bound):
+        """An int64 index of n entries in [-bound, bound), new each repetition."""
+        return f"torch.tensor(I({self.data}, it, {n}, {bound}), dtype=torch.int64)"
+
     def fresh(self, shape, dtype, indent=1):
         """A data tensor with new values each repetition."""
         self.data += 1
@@ -238,7 +242,7 @@ class Gen:
             self.data += 1
             n = r.randrange(0, 5)
             idx = self.new((n,), I64)
-            self.emit(f"{idx.name} = torch.tensor(I({self.data}, it, {n}, {s[0]}))")
+            self.emit(f"{idx.name} = {self.index_data(n, s[0])}")
             shape, text = (n,) + s[1:], f"{a.name}[{idx.name}]"
         elif kind == "squeeze":
             d = s.index(1)
@@ -392,7 +396,7 @@ class Gen:
         self.data += 1
         n = self.r.randrange(1, 4)
         idx = self.new((n,), I64)
-        self.emit(f"{idx.name} = torch.tensor(I({self.data}, it, {n}, {a.shape[0]}))")
+        self.emit(f"{idx.name} = {self.index_data(n, a.shape[0])}")
         # (not a itself: an operand overlapping the target is a listed deviation)
         b = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and v is not a and
                       broadcast((n,) + a.shape[1:], v.shape) == (n,) + a.shape[1:])

@@ -194,3 +194,33 @@ def test_an_index_write_out_of_order_puts_each_value_at_its_index():   # seed 62
     z = torch.zeros(3)
     z[torch.tensor([2, 0, 2])] = torch.tensor([1.0, 2.0, 3.0])     # the last write wins
     assert z.tolist() == [2.0, 0.0, 3.0]
+
+
+def _square_after_a_backward_loop():
+    """Seeds 6303 then 6304, minimised: a followed event whose two operands are one fresh
+    tensor (`x * x`) checked its second operand against the first's note before noting it
+    (IndexError in the written event code, tracer/step_follow_code.py)."""
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, requires_grad=True)
+    out = []
+    for _ in range(12):
+        loss = (w * w).sum()
+        out.append(loss.item())
+        loss.backward()
+        w.grad.zero_()
+    p = torch.tensor(0.5)
+    for it in range(12):
+        p.clamp_(min=0)
+        x = torch.tensor(np.full((3, 3), it / 8.0, dtype=np.float32))
+        x2 = x * x
+        out.append((p * x2).sum() + x2.sum())
+        out[-1] = out[-1].item()
+        p.mul_(0.99)
+    return out
+
+
+@pytest.mark.usefixtures("plain_capture")
+def test_a_followed_square_of_a_fresh_tensor():
+    on, delta, off = run_off_and_on(_square_after_a_backward_loop)
+    assert on == off
+    assert delta["tapes"] > 0 and delta["reads"] > 0
+    assert on[-1] == pytest.approx(24.63299560546875)      # PyTorch 2.13: 24.63299560546875
