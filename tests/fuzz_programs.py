@@ -1,5 +1,5 @@
 """Random short PyTorch programs as source text, for differential fuzzing of the imperative
-front (tests/api/test_fuzz_programs.py, `python -m tests.fuzz_torch`).
+front (tests/api/test_fuzz_programs.py, `python -m tests.fuzz_compare`).
 
 `program(seed)` writes a program that creates leaves, then runs one body `reps` times with
 fresh data (so the op memo, step capture, backward replay and in-place paths engage): a
@@ -12,64 +12,15 @@ their exception recorded). Only the standard library and NumPy: runs under eithe
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import numpy as np
 
-F32, F64, I64, BOOL = "float32", "float64", "int64", "bool"
-FLOATS = (F32, F64)
-SHAPES = [(), (3,), (4,), (2, 3), (3, 1), (1, 3), (2, 1, 3), (0,), (1,), (3, 3)]
-UNARY = ["torch.sin({})", "torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "{}.abs()",
-         "-{}", "{}.pow(2)", "torch.sqrt({}.abs() + 1)", "torch.exp({}.clamp(-2, 2))",
-         "{} * {}", "{}.clamp(min=-0.5)"]
-BINARY = ["{} + {}", "{} - {}", "{} * {}", "torch.maximum({}, {})", "{} / ({}.abs() + 1)"]
-# what a "memo" program keeps to: forms whose ops the op memo replays (tracer/op_memo.OPS),
-# so that its steps can form a tape (tracer/step_capture.py)
-MEMO_FORMS = {"torch.tanh({})", "{}.relu()", "torch.sigmoid({})", "-{}", "{}.pow(2)",
-              "{} * {}", "torch.exp({}.clamp(-2, 2))", "{}.clamp(min=-0.5)", "{} + {}",
-              "{} - {}", "unsqueeze", "reshape", "clone", "flatten", "t", "view", "squeeze",
-              "sum", "mean", "add_", "mul_", "iadd", "zero_", "clamp_", "{} @ {}"}
+from tests.fuzz_statements import MoreStatements
+from tests.fuzz_types import (BINARY, BOOL, F32, F64, FLOATS, I64, MEMO_FORMS, SHAPES,
+                              UNARY, Var, broadcast, promote)
 
 
-@dataclass
-class Var:
-    name: str
-    shape: tuple | None      # None: data-dependent (a mask index's result)
-    dtype: str
-    grad: bool = False       # requires grad
-    leaf: bool = False       # a leaf that requires grad (in-place on it needs no_grad)
-    contiguous: bool = True
-
-
-def promote(operands) -> str:
-    """PyTorch's result dtype for an elementwise op on Vars and Python scalars ("int"/"float"):
-    dimensioned tensors first; a 0-d tensor or a scalar only when of a higher category."""
-    order = [BOOL, I64, F32, F64]
-    cat = {BOOL: 0, I64: 1, F32: 2, F64: 2, "int": 1, "float": 2}
-    dims = [v.dtype for v in operands if isinstance(v, Var) and v.shape != ()]
-    zero = [v.dtype for v in operands if isinstance(v, Var) and v.shape == ()]
-    out = max(dims or zero, key=order.index)
-    if dims and zero and max(cat[d] for d in zero) > cat[out]:
-        out = max(zero, key=order.index)
-    for s in (v for v in operands if isinstance(v, str)):
-        if cat[s] > cat[out]:
-            out = F32 if s == "float" else I64
-    return out
-
-
-def broadcast(a, b):
-    if a is None or b is None:
-        return "fail"
-    out = []
-    for x, y in zip(((1,) * len(b) + a)[-max(len(a), len(b)):],
-                    ((1,) * len(a) + b)[-max(len(a), len(b)):]):
-        if x != y and 1 not in (x, y):
-            return "fail"
-        out.append(y if x == 1 else x)
-    return tuple(out)
-
-
-class Gen:
+class Gen(MoreStatements):
     def __init__(self, seed: int):
         self.r = random.Random(seed)
         self.seed = seed
@@ -343,70 +294,6 @@ class Gen:
             a = self.pick(lambda v: v.dtype == I64)
             if a is not None:
                 self.hostile(f"{self.name('bad')} = {a.name}.mean()")
-
-    def s_matmul(self):
-        a = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and len(v.shape) == 2)
-        if a is None:
-            return
-        b = self.pick(lambda v: v.dtype == a.dtype and v.shape is not None and
-                      len(v.shape) in (1, 2) and v.shape[0] == a.shape[1])
-        if b is None:
-            return
-        v = self.new(a.shape[:1] + b.shape[1:], a.dtype, a.grad or b.grad)
-        form = self.choice(["{} @ {}", "torch.matmul({}, {})"])
-        self.emit(f"{v.name} = {form.format(a.name, b.name)}")
-
-    def s_softmax_cat(self):
-        a = self.pick(lambda v: v.dtype in FLOATS and v.shape not in (None, ()))
-        if a is None:
-            return
-        d = self.r.randrange(len(a.shape))
-        if self.r.random() < 0.5 or self.memo:             # (cat is not memoised)
-            v = self.new(a.shape, a.dtype, a.grad)
-            f = self.r.choice(["softmax", "log_softmax"])
-            self.emit(f"{v.name} = torch.{f}({a.name}, dim={d})")
-            return
-        b = self.pick(lambda v: v.dtype == a.dtype and v.shape is not None and
-                      len(v.shape) == len(a.shape) and
-                      all(x == y for i, (x, y) in enumerate(zip(a.shape, v.shape)) if i != d))
-        shape = tuple(x + y if i == d else x for i, (x, y) in enumerate(zip(a.shape, b.shape)))
-        v = self.new(shape, a.dtype, a.grad or b.grad)
-        f = self.r.choice(["cat", "concat"])
-        self.emit(f"{v.name} = torch.{f}([{a.name}, {b.name}], dim={d})")
-
-    def s_convert(self):
-        a = self.pick(lambda v: v.shape is not None)
-        if a is None:
-            return
-        to = self.r.choice([F32, F64, I64, BOOL])
-        meth = {F32: "float", F64: "double", I64: "long", BOOL: "bool"}[to]
-        text = f"{a.name}.{meth}()" if self.r.random() < 0.6 else f"{a.name}.to(torch.{to})"
-        v = self.new(a.shape, to, a.grad and to in FLOATS)
-        self.emit(f"{v.name} = {text}")
-
-    def s_index_write(self):
-        """x[idx] = v and x[mask] = v on an intermediate (never a leaf that requires grad)."""
-        a = self.pick(lambda v: not v.leaf and v.shape not in (None, ()) and v.shape[0] > 0
-                      and v.dtype in FLOATS and v.contiguous)
-        if a is None:
-            return
-        if self.r.random() < 0.5:
-            self.emit(f"{a.name}[{a.name} > 0.5] = {self.r.choice(['0', '-1.0'])}")
-            return
-        self.data += 1
-        n = self.r.randrange(1, 4)
-        idx = self.new((n,), I64)
-        self.emit(f"{idx.name} = {self.index_data(n, a.shape[0])}")
-        # (not a itself: an operand overlapping the target is a listed deviation)
-        b = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and v is not a and
-                      broadcast((n,) + a.shape[1:], v.shape) == (n,) + a.shape[1:])
-        text = f"{a.name}[{idx.name}] = {b.name if b is not None else '0.5'}"
-        if b is not None and b.dtype != a.dtype:     # PyTorch's index_put_ refuses
-            self.hostile(text)
-            return
-        self.emit(text)
-        if b is not None and b.grad:
-            a.grad = True
 
     def s_nograd(self):
         a = self.pick(lambda v: v.dtype in FLOATS and v.grad and v.shape is not None)
