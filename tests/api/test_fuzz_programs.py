@@ -224,3 +224,35 @@ def test_a_followed_square_of_a_fresh_tensor():
     assert on == off
     assert delta["tapes"] > 0 and delta["reads"] > 0
     assert on[-1] == pytest.approx(24.63299560546875)      # PyTorch 2.13: 24.63299560546875
+
+
+PRODUCTS = [("mm", [(2, 3), (3, 4)]), ("mv", [(2, 3), (3,)]), ("dot", [(3,), (3,)]),
+            ("bmm", [(2, 2, 3), (2, 3, 4)]), ("matmul", [(2, 3), (3,)]),
+            ("matmul", [(3,), (3, 2)]), ("matmul", [(2, 2, 3), (3, 4)]),
+            ("inner", [(3,), (3,)]), ("outer", [(3,), (2,)])]
+
+
+@pytest.mark.parametrize("name, shapes", PRODUCTS)
+@pytest.mark.parametrize("changed", [0, 1])
+def test_a_product_checks_only_the_operand_a_needed_gradient_reads(name, shapes, changed):
+    """Seed 6190: `y = a @ b` with only a requiring grad saves b alone in PyTorch 2.13, so
+    changing a in place before backward is no error (gradjit raised 'modified by an
+    inplace operation'); with both requiring grad it is, as in PyTorch."""
+    f = getattr(torch, name)
+
+    def grad(change: bool):
+        leaves = [torch.ones(s, requires_grad=(i == changed)) for i, s in enumerate(shapes)]
+        xs = [leaf * 1 for leaf in leaves]
+        y = f(*xs)
+        if change:
+            xs[changed].add_(1)
+        y.sum().backward()
+        return leaves[changed].grad.numpy()
+    # (a bilinear product: the operand's own value does not enter its gradient)
+    np.testing.assert_array_equal(grad(True), grad(False))
+    both = [torch.ones(s, requires_grad=True) for s in shapes]
+    xs = [leaf * 1 for leaf in both]
+    y = f(*xs)
+    xs[changed].add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

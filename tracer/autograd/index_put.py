@@ -39,8 +39,10 @@ _TORCH_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "b
 
 def check_dtypes(x: Tensor, key, value):
     """PyTorch's refusal of an advanced-index write (index_put_) of a Tensor of another
-    dtype; a bool mask alone with a one-element value is masked_fill_, which casts."""
-    if not isinstance(value, Tensor) or value._expr.type.dtype == x._expr.type.dtype:
+    dtype; a bool mask alone with a one-element value is masked_fill_, which casts. Traced
+    values (jit, grad, vmap: JAX's `.at[].set`, which casts) are not checked."""
+    if not isinstance(value, Tensor) or value._expr.type.dtype == x._expr.type.dtype or \
+            x._expr.symbolic or value._expr.symbolic:
         return
     if not any(isinstance(k, list) or isinstance(k, Tensor) and k.ndim for k in _entries(key)):
         return                                    # basic indexing: copy_, which casts
