@@ -171,7 +171,8 @@ TENSOR_ATTRIBUTES = str.split("""
     floor floor_divide fmod frac gather ge ger grad grad_fn gt index_add index_select inner int
     is_cuda is_floating_point is_leaf isfinite isinf isnan item le lerp_ log log1p log_
     log_softmax logical_and logical_not logical_or logical_xor logsumexp long lt mT masked_fill
-    matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv narrow ndim ne neg
+    masked_fill_ matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv
+    narrow ndim ne neg
     neg_ negative new_empty new_full new_ones new_tensor new_zeros norm normal_ numel numpy outer
     output_nr permute pow pow_ prod ravel reciprocal reciprocal_ register_hook relu relu_
     remainder requires_grad requires_grad_ reshape reshape_as retain_grad retains_grad round

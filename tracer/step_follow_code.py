@@ -79,6 +79,10 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
                       f"    e{i} = {a}._expr"]
             if check[0] in _WHERE:
                 test = f"e{i} is not " + _WHERE[check[0]].format(check[1], check[2])
+            elif check[0] == EXT and first:   # (maybe a first use of this call: `x * x`
+                k, n = check[1], len(first)   # notes x once every check passed)
+                test = (f"e{i} is not (s.ext[{k}] if {k} < len(s.ext) else "
+                        f"({', '.join(first)}, None)[min({k} - len(s.ext), {n})])")
             elif check[0] == EXT:
                 test = f"e{i} is not s.ext[{check[1]}]"
             else:                    # a first use from outside the cycle: noted in s.ext

@@ -34,6 +34,25 @@ def is_traced_key(key) -> bool:
     return any(isinstance(k, Tensor) and k._expr.symbolic for k in _entries(key))
 
 
+_TORCH_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+
+
+def check_dtypes(x: Tensor, key, value):
+    """PyTorch's refusal of an advanced-index write (index_put_) of a Tensor of another
+    dtype; a bool mask alone with a one-element value is masked_fill_, which casts. Traced
+    values (jit, grad, vmap: JAX's `.at[].set`, which casts) are not checked."""
+    if not isinstance(value, Tensor) or value._expr.type.dtype == x._expr.type.dtype or \
+            x._expr.symbolic or value._expr.symbolic:
+        return
+    if not any(isinstance(k, list) or isinstance(k, Tensor) and k.ndim for k in _entries(key)):
+        return                                    # basic indexing: copy_, which casts
+    if isinstance(key, Tensor) and key._expr.type.dtype == "bool" and value.numel() == 1:
+        return
+    raise user_error(RuntimeError, "Index put requires the source and destination dtypes "
+                     f"match, got {_TORCH_NAMES[x._expr.type.dtype]} for the destination and "
+                     f"{_TORCH_NAMES[value._expr.type.dtype]} for the source.")
+
+
 def _concrete_key(key):
     """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
     if isinstance(key, tuple):
@@ -89,7 +108,8 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
     last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
     targets = flat[last]
     v = apply("reshape", _value(value, t.dtype, positions.shape), shape=(flat.size,))
-    if len(targets) != flat.size:
+    # (np.unique orders by position: a key out of order, `x[[1, 0]] = v`, reorders v too)
+    if len(targets) != flat.size or np.any(last != np.arange(flat.size)):
         v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
     zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
     placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)

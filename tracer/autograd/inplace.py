@@ -317,6 +317,7 @@ _COMPUTE = {
     "clamp_": lambda x, min=None, max=None: ops.clamp(x, min, max),
     "clamp_min_": lambda x, min: ops.clamp(x, min, None),
     "clamp_max_": lambda x, max: ops.clamp(x, None, max),
+    "masked_fill_": lambda x, mask, value: ops.masked_fill(x, mask, value),
     "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
     "zero_": _zeros, "fill_": _fill,
     "copy_": lambda x, other, non_blocking=False: _copy(x, other),
@@ -341,4 +342,5 @@ def clone(x, memory_format=None):
 
 def setitem(self, key, value):
     """x[key] = value."""
+    index_put.check_dtypes(self, key, value)
     inplace(self, _index_put, key, value)

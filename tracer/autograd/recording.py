@@ -158,8 +158,12 @@ def _inputs(name: str, args, kwargs):
 
 
 # PyTorch version-checks an operand of mul/div only when the other operand's gradient needs
-# it: after `y = x * 2.0`, changing x in place is no error (saves position: needs position)
-_SAVED_FOR_OTHER = {"Mul": {0: 1, 1: 0}, "Div": {0: 1}}
+# it: after `y = x * 2.0`, changing x in place is no error (saves position: needs position);
+# so for the products (matmul's variants: Dot, Mv, Mm, Squeeze, UnsafeView; Addmm's mat1/2)
+_PRODUCT = {0: 1, 1: 0}
+_SAVED_FOR_OTHER = {"Mul": _PRODUCT, "Div": {0: 1}, "Mm": _PRODUCT, "Bmm": _PRODUCT,
+                    "Mv": _PRODUCT, "Dot": _PRODUCT, "Inner": _PRODUCT, "Squeeze": _PRODUCT,
+                    "UnsafeView": _PRODUCT, "Addmm": {1: 2, 2: 1}}
 
 
 def _needed_saves(name: str, saves, args) -> tuple:

@@ -26,15 +26,23 @@ from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
-                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind"))
+                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand"))
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
+OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+           "single memory location. Please clone() the tensor before performing the operation.")
 NOT_A_VIEW = object()
+# an expand up to this many elements is a view (its positions derived when made); a larger
+# one stays a copy that later writes to its base do not reach (docs/compat.md)
+EXPAND_VIEW_LIMIT = 1 << 16
 _UNSET = object()
 _SHAPE_PRIMS = {
     "slice": lambda a, start, limit, stride: a[tuple(map(slice, start, limit, stride))],
     "reshape": lambda a, shape: a.reshape(shape),
     "transpose": lambda a, perm: a.transpose(perm),
+    "broadcast_in_dim": lambda a, shape, dims: np.broadcast_to(   # expand: repeated positions
+        a.reshape([a.shape[dims.index(i)] if i in dims else 1 for i in range(len(shape))]),
+        shape),
 }
 
 
@@ -52,8 +60,10 @@ class Member:
         self.positions = _UNSET
 
 
-def share(base: Tensor, t: Tensor, identity: bool):
-    """Makes t a member of base's storage (a view of base, or an alias when identity)."""
+def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
+    """Makes t a member of base's storage (a view of base, or an alias when identity).
+    keep=False (an expand): t's value is not held when a read computes through it (it may
+    be far larger than its base); the caller derives its positions at once."""
     st = base._storage
     if st.members is None:
         st.members = weakref.WeakSet([base])
@@ -61,7 +71,7 @@ def share(base: Tensor, t: Tensor, identity: bool):
         st.root_expr = base._expr
     t._storage = st
     t._member = Member(base._member, base._expr, t._expr, identity, base)
-    t._expr.recorded = True              # positions are derived from its ops, keep them
+    t._expr.recorded = keep              # positions are derived from its ops, keep them
     if base._member is not None:         # (a root's own ops never are: positions are
         base._expr.recorded = True       # relative to it; keeping them kept the history
     st.members.add(t)                    # of `w -= lr * g` alive, a step longer per step)
@@ -102,8 +112,13 @@ def mark_views(name: str, args, result):
     base = args[0]
     outs = result if isinstance(result, (tuple, list)) else (result,)
     for t in outs:
-        if isinstance(t, Tensor) and t is not base and t._expr.type.size:
+        if not isinstance(t, Tensor) or t is base or not t._expr.type.size:
+            continue
+        if name != "Expand":
             share(base, t, identity=False)
+        elif t._expr.type.size <= EXPAND_VIEW_LIMIT:
+            share(base, t, identity=False, keep=False)
+            positions(t)          # now, while its ops are there: its value is not held
 
 
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
@@ -138,9 +153,16 @@ def _derive(m: Member, root_shape):
 
 
 def check_inplace(t: Tensor):
-    """PyTorch's error for an in-place change of a view of a leaf that requires grad."""
+    """PyTorch's errors for an in-place change of a view of a leaf that requires grad, and of
+    a tensor whose elements share memory (an expand: its write could not be placed). Also
+    refused: a write to part of an expand (`e[0] = 1`), which PyTorch allows."""
     m = t._member
-    if m is None or m.identity or not is_grad_enabled():
+    if m is None:
+        return
+    where = positions(t)
+    if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
+        raise RuntimeError(OVERLAP)
+    if m.identity or not is_grad_enabled():
         return
     base = m.base()
     if base is not None and base._grad_fn is None and base._requires_grad:

@@ -56,10 +56,11 @@ tanh = _float_unary("tanh", "tanh", "Tanh", ("out",))
 sigmoid = _float_unary("sigmoid", "logistic", "Sigmoid", ("out",))
 
 
-def _numeric(x, what: str):
+def _numeric(x, what: str, cls=RuntimeError):
+    """x, refused when bool with PyTorch 2.13's class (abs: NotImplementedError)."""
     t = to_tensor(x)
     if dtype_of(t) == "bool":
-        raise user_error(TypeError, f"{what} is not supported on bool tensors; use ~ or "
+        raise user_error(cls, f"{what} is not supported on bool tensors; use ~ or "
                                     "logical_not() to invert a mask")
     return t
 
@@ -73,7 +74,7 @@ def neg(input):
 @torch_op("Abs", saves=(0,))
 def abs(input):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
-    return apply("abs", _numeric(input, "abs"))
+    return apply("abs", _numeric(input, "abs", NotImplementedError))
 
 
 @torch_op("Sign")
@@ -126,7 +127,7 @@ def sub(input, other, *, alpha=1):
     """x - alpha * y."""
     a, b = operands(input, _scaled(other, alpha))
     if dtype_of(a) == "bool":
-        raise user_error(TypeError, "subtraction of bool tensors is not supported; use ^ or "
+        raise user_error(RuntimeError, "subtraction of bool tensors is not supported; use ^ or "
                                     "logical_xor()")
     return apply("sub", a, b)
 
@@ -188,7 +189,7 @@ def _pow_scalar(x, exponent):
     if _integral(exponent):
         n = int(exponent)
         if n < 0 and not is_float(dtype):
-            raise user_error(ValueError, "Integers to negative integer powers are not allowed.")
+            raise user_error(RuntimeError, "Integers to negative integer powers are not allowed.")
         return apply("integer_pow", t, n=n)
     if is_float(dtype) and float(exponent) in (0.5, -0.5):
         # PyTorch (and NumPy's `x ** 0.5`) take sqrt / rsqrt here, not C's pow: so
@@ -248,7 +249,7 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     cond = to_tensor(condition)
     if dtype_of(cond) != "bool":
-        raise user_error(TypeError, "where expected condition to be a boolean tensor, but got "
+        raise user_error(RuntimeError, "where expected condition to be a boolean tensor, but got "
                                     f"a tensor with dtype {dtype_of(cond)}")
     a, b = operands(input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(a.shape))

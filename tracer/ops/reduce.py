@@ -55,7 +55,11 @@ def kept_shape(shape, axes) -> tuple:
 
 def reduce(prim: str, t: Tensor, axes: tuple, keepdim: bool) -> Tensor:
     """One reduce_* primitive, reshaped back to keepdim's shape when asked."""
-    out = apply(prim, t, axes=axes)
+    if dtype_of(t) == "bool" and prim in ("reduce_max", "reduce_min"):
+        # PyTorch's amax/max of bools (any/all); the IR's reduce_max takes numbers
+        out = cast(apply(prim, cast(t, "i64"), axes=axes), "bool")
+    else:
+        out = apply(prim, t, axes=axes)
     return apply("reshape", out, shape=kept_shape(t.shape, axes)) if keepdim else out
 
 
@@ -107,7 +111,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=Fals
     if dtype is not None:
         t = cast(t, ir_dtype(dtype))
     if not is_float(dtype_of(t)):
-        raise user_error(TypeError, "mean(): could not infer output dtype. Input dtype must be "
+        raise user_error(RuntimeError, "mean(): could not infer output dtype. Input dtype must be "
                                     f"either a floating point or complex dtype. Got: {dtype_of(t)}")
     axes = norm_axes(dim, t.ndim)
     s = reduce("reduce_sum", t, axes, keepdim)
@@ -123,7 +127,7 @@ def _nan_routed(prim: str, t):
     axes = tuple(range(t.ndim))
     dt = dtype_of(t)
     if not is_float(dt):
-        return apply(prim, t, axes=axes)
+        return reduce(prim, t, axes, False)
     nan = apply("ne", t, t)
     fill = constant(-math.inf if prim == "reduce_max" else math.inf, dt, t.shape)
     extreme = apply(prim, apply("select", nan, fill, t), axes=axes)
