@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen.gemm_pack import Packed, buffer, intrinsic as _intrinsic
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
 from codegen.small_gemm import element_at, splat
@@ -60,11 +61,14 @@ MIN_MACS = 1 << 20
 TILES = {64: (6, 4), 32: (4, 3)}
 MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
 SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
-# void (i64 a_trans, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
-# C = op(A) @ B, row-major, lda/ldb/ldc the row lengths as stored (as runtime.blas.gemm_type)
+# void (i64 flags, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
+# C = op(A) @ op(B), row-major, lda/ldb/ldc the row lengths as stored (as
+# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS | PACKED (codegen.gemm_pack: B packed,
+# k in blocks; always so for a transposed B)
+A_TRANS, B_TRANS, PACKED = 1, 2, 4
 FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
                                                 I64])
-STATS = {"calls_emitted": 0}     # tests read it
+STATS = {"calls_emitted": 0, "packed_calls_emitted": 0}     # tests read it
 
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
@@ -79,11 +83,14 @@ def declare(module: ll.Module, dtype: str) -> ll.Function:
     return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
 
 
-def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, m: int, n: int, k: int, pa, lda: int, pb,
-              ldb: int, pc, ldc: int) -> None:
+def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m: int, n: int, k: int,
+              pa, lda: int, pb, ldb: int, pc, ldc: int, packed: bool) -> None:
+    """A call of fn for op(A) (m x k) @ op(B) (k x n); m, n: ints or i64 values."""
     STATS["calls_emitted"] += 1
-    bld.call(fn, [i64(int(a_trans)), i64(m), i64(n), i64(k), pa, i64(lda), pb, i64(ldb), pc,
-                  i64(ldc)])
+    STATS["packed_calls_emitted"] += bool(packed or b_trans)
+    flags = A_TRANS * a_trans | B_TRANS * b_trans | PACKED * packed
+    m, n = (i64(x) if isinstance(x, int) else x for x in (m, n))
+    bld.call(fn, [i64(flags), m, n, i64(k), pa, i64(lda), pb, i64(ldb), pc, i64(ldc)])
 
 
 def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
@@ -92,15 +99,21 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
     name = name or SYMBOLS[dtype]
     module = ll.Module(name=name)
     fn = ll.Function(module, FUNCTION_TYPE, name)
-    a_trans, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
+    flags, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
     for ptr in (pa, pb, pc):
         ptr.add_attribute("noalias")
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
     elem = LLVM_TYPES[dtype]
     lanes = vector_bytes // _bytes(elem)
     rows, vectors = TILES[vector_bytes]
-    trans = bld.icmp_signed("!=", a_trans, i64(0))
+    panel = buffer(bld, elem, TILES[vector_bytes], lanes)
+    trans = bld.icmp_signed("!=", bld.and_(flags, i64(A_TRANS)), i64(0))
     a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
+    with bld.if_then(bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS | PACKED)), i64(0))):
+        b_trans = bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS)), i64(0))
+        Packed(elem, lanes, TILES[vector_bytes], a, (pb, ldb, b_trans), (pc, ldc), m, n, k,
+               panel).emit(bld)
+        bld.ret_void()
     parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
     wide = vectors * lanes
     groups = bld.udiv(n, i64(wide))
@@ -209,14 +222,6 @@ def _ceil_div(bld, x, d: int):
 def _fma(bld, x, y, z):
     """x * y + z rounded once."""
     return bld.call(_intrinsic(bld.module, "llvm.fma", x.type, [x.type] * 3), [x, y, z])
-
-
-def _intrinsic(module, name: str, ret, args: list, vec=None):
-    """The overloaded intrinsic `name` at vector type vec (default ret): llvm.fma.v16f32."""
-    vec = vec or ret
-    element = "f32" if vec.element == ll.FloatType() else "f64"
-    full = f"{name}.v{vec.count}{element}" + (".p0" if "masked" in name else "")
-    return module.globals.get(full) or ll.Function(module, ll.FunctionType(ret, args), full)
 
 
 def _bytes(elem) -> int:
