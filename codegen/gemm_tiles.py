@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen import gemm_pack
 from codegen.gemm_pack import Packed, buffer, intrinsic as _intrinsic
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
@@ -72,9 +73,20 @@ STATS = {"calls_emitted": 0, "packed_calls_emitted": 0}     # tests read it
 
 
 def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
-    """Whether a gemm of batch elements of (m x k) @ (k x n) calls the tile function."""
-    return not rhs_trans and m >= MASKED_ROWS and min(n, k) >= 1 \
-        and MIN_MACS <= batch * m * n * k <= MAX_MACS
+    """Whether a gemm of batch elements of (m x k) @ op(B) (k x n) calls the tile function."""
+    return m >= MASKED_ROWS and min(n, k) >= 1 and MIN_MACS <= batch * m * n * k and \
+        m * n * k <= gemm_pack.MAX_MACS
+
+
+def packed(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
+    """Whether such a call takes the packed path (codegen.gemm_pack): B transposed, or past
+    MAX_MACS in all (where the plain tiles lose to the BLAS)."""
+    return rhs_trans or batch * m * n * k > MAX_MACS
+
+
+def panel_columns(vector_bytes: int, dtype: str) -> int:
+    """Columns of a tile (and of a packed panel of B) for vector registers of vector_bytes."""
+    return TILES[vector_bytes][1] * vector_bytes // (4 if dtype == "f32" else 8)
 
 
 def declare(module: ll.Module, dtype: str) -> ll.Function:
