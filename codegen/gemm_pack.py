@@ -136,8 +136,9 @@ class Packed:
         rows = [_min(bld, bld.add(top, i64(r), flags=NUW), last) for r in range(self.rows)]
         zero = ll.Constant(vec, [-0.0] * lanes)
         c_at = [bld.add(bld.mul(i, ldc, flags=NUW), j0, flags=NUW) for i in rows]
-        a_at = [bld.add(bld.mul(i, row_stride, flags=NUW), bld.mul(p0, col_stride, flags=NUW),
-                        flags=NUW) for i in rows]
+        a_rows = [element_at(bld, pa, bld.add(bld.mul(i, row_stride, flags=NUW),
+                                              bld.mul(p0, col_stride, flags=NUW), flags=NUW),
+                             0, elem) for i in rows]
         starts = [[bld.select(first, zero, _masked_load(
             bld, element_at(bld, pc, at, v * lanes, elem), mask, zero))
             for v, mask in enumerate(masks)] for at in c_at]
@@ -146,6 +147,8 @@ class Packed:
         bld.position_at_end(loop)
         p = bld.phi(I64, name="p")
         p.add_incoming(i64(0), before)
+        a_col = bld.phi(I64, name="a_col")     # p * col_stride, added up (no multiply)
+        a_col.add_incoming(i64(0), before)
         accs = []
         for row in starts:
             accs.append([bld.phi(vec, name="acc") for _ in row])
@@ -154,16 +157,15 @@ class Packed:
         out = bld.mul(p, i64(self.vectors), flags=NUW)
         b_row = [bld.load(self._panel_at(bld, out, v), typ=vec, align=_bytes(elem))
                  for v in range(self.vectors)]
-        a_col = bld.mul(p, col_stride, flags=NUW)
         sums = []
-        for at, acc in zip(a_at, accs):
-            a_ip = bld.load(element_at(bld, pa, bld.add(at, a_col, flags=NUW), 0, elem),
-                            typ=elem)
+        for a_row, acc in zip(a_rows, accs):
+            a_ip = bld.load(element_at(bld, a_row, a_col, 0, elem), typ=elem)
             a_vec = splat(bld, a_ip, vec)
             sums.append([_fma(bld, a_vec, piece, total) for total, piece in zip(acc, b_row)])
         following = bld.add(p, i64(1), flags=NUW)
         end = bld.block
         p.add_incoming(following, end)
+        a_col.add_incoming(bld.add(a_col, col_stride, flags=NUW), end)
         for acc, total in zip(accs, sums):
             for phi, value in zip(acc, total):
                 phi.add_incoming(value, end)
