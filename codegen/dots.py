@@ -68,8 +68,9 @@ class Externals(Record, frozen=True):
     vector_bytes: the width of the target's vector registers that explicit vectors use (64
     with AVX-512, else 32): how many rows codegen.small_gemm sums at once. Speed only: the
     order of additions does not depend on it.
-    tiles(module, dtype) declares codegen.gemm_tiles' function for dtype, compiled for the
-    process (runtime.blas_tiles), and returns it, or None when it could not be built.
+    tiles(module, dtype, packed) declares codegen.gemm_tiles' function for dtype (packed: its
+    packed one, codegen.gemm_pack), compiled for the process (runtime.blas_tiles), and
+    returns it, or None when it could not be built.
     """
     _fields = ("gemm", "lapack", "exact_rows", "vector_bytes", "tiles")
     _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32,
@@ -332,9 +333,9 @@ def _gemm(k: KernelCall):
                         lhs, rhs, (c.ptr, plan.c.ld), a.elem, offset, k.externals.vector_bytes)
         return
     batch = math.prod(plan.batch_shape)
-    tiles = k.externals.tiles(bld.module, dtype) if k.externals.tiles and \
+    packed = gemm_tiles.packed(batch, m, n, plan.k, rhs[2])
+    tiles = k.externals.tiles(bld.module, dtype, packed) if k.externals.tiles and \
         gemm_tiles.fits(batch, m, n, plan.k, rhs[2]) else None
-    packed = tiles is not None and gemm_tiles.packed(batch, m, n, plan.k, rhs[2])
     if tiles is not None:   # its sums do not depend on the blocks: only packed ones are large
         split = None if ctx.bounds_check or not packed else tiles_split(
             batch, m, n, plan.k, gemm_tiles.panel_columns(k.externals.vector_bytes, dtype),

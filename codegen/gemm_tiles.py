@@ -62,11 +62,13 @@ MIN_MACS = 1 << 20
 TILES = {64: (6, 4), 32: (4, 3)}
 MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
 SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
+# the packed path (codegen.gemm_pack) is a function of its own: a program needing only it
+# (the MLP 784's) builds ~27 ms of CPU instead of ~60 for both paths in one module
+PACKED_SYMBOLS = {"f32": "gradjit_packed_f32", "f64": "gradjit_packed_f64"}
 # void (i64 flags, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
 # C = op(A) @ op(B), row-major, lda/ldb/ldc the row lengths as stored (as
-# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS | PACKED (codegen.gemm_pack: B packed,
-# k in blocks; always so for a transposed B)
-A_TRANS, B_TRANS, PACKED = 1, 2, 4
+# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS (the packed function only)
+A_TRANS, B_TRANS = 1, 2
 FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
                                                 I64])
 STATS = {"calls_emitted": 0, "packed_calls_emitted": 0}     # tests read it
@@ -89,26 +91,29 @@ def panel_columns(vector_bytes: int, dtype: str) -> int:
     return TILES[vector_bytes][1] * vector_bytes // (4 if dtype == "f32" else 8)
 
 
-def declare(module: ll.Module, dtype: str) -> ll.Function:
-    """The tile function of dtype ("f32"/"f64"), declared in module."""
-    name = SYMBOLS[dtype]
+def declare(module: ll.Module, dtype: str, packed: bool = False) -> ll.Function:
+    """The tile function of dtype ("f32"/"f64"), or its packed one, declared in module."""
+    name = (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
     return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
 
 
-def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m: int, n: int, k: int,
-              pa, lda: int, pb, ldb: int, pc, ldc: int, packed: bool) -> None:
-    """A call of fn for op(A) (m x k) @ op(B) (k x n); m, n: ints or i64 values."""
+def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m, n, k: int, pa, lda: int,
+              pb, ldb: int, pc, ldc: int, packed: bool) -> None:
+    """A call of fn (declare(.., packed)) for op(A) (m x k) @ op(B) (k x n); m, n: ints or
+    i64 values; a transposed B needs the packed function."""
+    assert packed or not b_trans
     STATS["calls_emitted"] += 1
-    STATS["packed_calls_emitted"] += bool(packed or b_trans)
-    flags = A_TRANS * a_trans | B_TRANS * b_trans | PACKED * packed
+    STATS["packed_calls_emitted"] += packed
+    flags = A_TRANS * a_trans | B_TRANS * b_trans
     m, n = (i64(x) if isinstance(x, int) else x for x in (m, n))
     bld.call(fn, [i64(flags), m, n, i64(k), pa, i64(lda), pb, i64(ldb), pc, i64(ldc)])
 
 
-def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
-    """LLVM IR of a module defining SYMBOLS[dtype] (or name) for vector registers of
-    vector_bytes."""
-    name = name or SYMBOLS[dtype]
+def module_text(dtype: str, vector_bytes: int, name: str | None = None,
+                packed: bool = False) -> str:
+    """LLVM IR of a module defining SYMBOLS[dtype] (packed: PACKED_SYMBOLS[dtype]), or name,
+    for vector registers of vector_bytes."""
+    name = name or (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
     module = ll.Module(name=name)
     fn = ll.Function(module, FUNCTION_TYPE, name)
     flags, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
@@ -118,14 +123,14 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
     elem = LLVM_TYPES[dtype]
     lanes = vector_bytes // _bytes(elem)
     rows, vectors = TILES[vector_bytes]
-    panel = buffer(bld, elem, TILES[vector_bytes], lanes)
     trans = bld.icmp_signed("!=", bld.and_(flags, i64(A_TRANS)), i64(0))
     a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
-    with bld.if_then(bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS | PACKED)), i64(0))):
+    if packed:
         b_trans = bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS)), i64(0))
         Packed(elem, lanes, TILES[vector_bytes], a, (pb, ldb, b_trans), (pc, ldc), m, n, k,
-               panel).emit(bld)
+               buffer(bld, elem, TILES[vector_bytes], lanes)).emit(bld)
         bld.ret_void()
+        return str(module)
     parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
     wide = vectors * lanes
     groups = bld.udiv(n, i64(wide))

@@ -21,6 +21,7 @@ from codegen import bounds, gemm_pack, gemm_split, gemm_tiles
 from runtime.engine import create_execution_engine
 from tests.codegen.test_gemm_tiles import NP, _args, _close, _dot, _run
 from tests.gradcheck import numeric_grad
+from tests.runtime.fresh import run_with_cache
 
 _BUILT: dict = {}
 
@@ -31,28 +32,28 @@ def every_size(monkeypatch):
     monkeypatch.setattr(gemm_tiles, "MIN_MACS", 0)
 
 
-def _function(dtype: str, vector_bytes: int, kc: int, block_bytes: int):
-    """The tile function compiled under its own name with gemm_pack's KC and BLOCK_BYTES."""
-    key = (dtype, vector_bytes, kc, block_bytes)
+def _function(dtype: str, vector_bytes: int, kc: int, block_bytes: int, packed: bool):
+    """The tile function (packed: the packed one) compiled under its own name with
+    gemm_pack's KC and BLOCK_BYTES."""
+    key = (dtype, vector_bytes, kc, block_bytes, packed)
     if key not in _BUILT:
-        name = "test_packed_{}_{}_{}_{}".format(*key)
+        name = "test_packed_{}_{}_{}_{}_{}".format(*key)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(gemm_pack, "KC", kc)
             patch.setattr(gemm_pack, "BLOCK_BYTES", block_bytes)
-            text = gemm_tiles.module_text(dtype, vector_bytes, name)
+            text = gemm_tiles.module_text(dtype, vector_bytes, name, packed=packed)
         addr, = create_execution_engine().compile([text], [name], name)
         i, p = ctypes.c_int64, ctypes.c_void_p
         _BUILT[key] = ctypes.CFUNCTYPE(None, i, i, i, i, p, i, p, i, p, i)(addr)
     return _BUILT[key]
 
 
-def _call(fn, a, b, a_trans: bool, b_trans: bool, packed: bool, m: int | None = None):
+def _call(fn, a, b, a_trans: bool, b_trans: bool, m: int | None = None):
     """C = op(A) @ op(B) through fn (m: the first m rows of op(A) only)."""
     m = m or (a.shape[1] if a_trans else a.shape[0])
     n, k = (b.shape[0], b.shape[1]) if b_trans else (b.shape[1], b.shape[0])
     c = np.full((m, n), np.nan, a.dtype)
-    flags = gemm_tiles.A_TRANS * a_trans | gemm_tiles.B_TRANS * b_trans | \
-        gemm_tiles.PACKED * packed
+    flags = gemm_tiles.A_TRANS * a_trans | gemm_tiles.B_TRANS * b_trans
     fn(flags, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], c.ctypes.data, n)
     return c
 
@@ -81,13 +82,13 @@ def test_packed_bits_are_the_plain_ones(m, n, k, a_trans, dtype, vector_bytes, k
     """Any k (blocks of kc, the last one shorter), n (whole panels and one under masks), m
     (blocks of at most `rows` rows, the last tile of a block repeating its last row), A
     transposed or not, B in place or transposed: the plain path's bits."""
-    fn = _function(dtype, vector_bytes, kc, rows * kc * (4 if dtype == "f32" else 8))
+    fn = _function(dtype, vector_bytes, kc, rows * kc * (4 if dtype == "f32" else 8), True)
     a, b = _operands(m, n, k, a_trans, dtype, m * 100000 + n * 100 + k)
-    plain = _call(fn, a, b, a_trans, False, False)
+    plain = _call(_function(dtype, vector_bytes, kc, 0, False), a, b, a_trans, False)
     _bound_check(plain, a, b, a_trans)
-    assert _call(fn, a, b, a_trans, False, True).tobytes() == plain.tobytes()
+    assert _call(fn, a, b, a_trans, False).tobytes() == plain.tobytes()
     b_t = np.ascontiguousarray(b.T)
-    assert _call(fn, a, b_t, a_trans, True, False).tobytes() == plain.tobytes()
+    assert _call(fn, a, b_t, a_trans, True).tobytes() == plain.tobytes()
 
 
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
@@ -95,12 +96,11 @@ def test_packed_bits_are_the_plain_ones(m, n, k, a_trans, dtype, vector_bytes, k
 def test_packed_takes_fewer_rows_than_a_tile(dtype, m):
     """m below the tile's rows (the refused plain path needs MASKED_ROWS): the rows of a
     taller product, bit for bit."""
-    fn = _function(dtype, 64, 16, 1 << 16)
+    fn = _function(dtype, 64, 16, 1 << 16, True)
     a, b = _operands(30, 70, 40, False, dtype, m)
-    whole = _call(fn, a, b, False, False, False)
+    whole = _call(_function(dtype, 64, 16, 0, False), a, b, False, False)
     for b_trans, operand in ((False, b), (True, np.ascontiguousarray(b.T))):
-        assert _call(fn, a, operand, False, b_trans, True, m=m).tobytes() == \
-            whole[:m].tobytes()
+        assert _call(fn, a, operand, False, b_trans, m=m).tobytes() == whole[:m].tobytes()
 
 
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
@@ -108,12 +108,11 @@ def test_real_blocks_cross_k_and_rows(dtype):
     """The function the kernels call (KC, BLOCK_BYTES as shipped) on a product with several
     blocks of k (the last shorter) and of rows: the plain path's bits."""
     most = gemm_pack.BLOCK_BYTES // (gemm_pack.KC * (4 if dtype == "f32" else 8))
-    fn = _function(dtype, 64, gemm_pack.KC, gemm_pack.BLOCK_BYTES)
+    fn = _function(dtype, 64, gemm_pack.KC, gemm_pack.BLOCK_BYTES, True)
     a, b = _operands(most + 37, 90, 2 * gemm_pack.KC + 5, True, dtype, 3)
-    plain = _call(fn, a, b, True, False, False)
-    assert _call(fn, a, b, True, False, True).tobytes() == plain.tobytes()
-    assert _call(fn, a, np.ascontiguousarray(b.T), True, True, True).tobytes() == \
-        plain.tobytes()
+    plain = _call(_function(dtype, 64, 0, 0, False), a, b, True, False)
+    assert _call(fn, a, b, True, False).tobytes() == plain.tobytes()
+    assert _call(fn, a, np.ascontiguousarray(b.T), True, True).tobytes() == plain.tobytes()
 
 
 @pytest.mark.parametrize("m, n, k, a_trans, b_trans, c_trans", [
@@ -203,3 +202,33 @@ def test_float64_gradients_through_a_linear_layer(gradjit_env):
     for g, num in ((gx, numeric_grad(lambda a: np.tanh(a @ w.T).sum(), x)),
                    (gw, numeric_grad(lambda b: np.tanh(x @ b.T).sum(), w))):
         np.testing.assert_allclose(g.numpy(), num, rtol=1e-6, atol=1e-7)
+
+
+SCRIPT = """
+import numpy as np, gradjit as gj
+from runtime import blas_tiles
+rng = np.random.default_rng(0)
+x = rng.standard_normal((256, 784)).astype(np.float32)
+w = rng.standard_normal((256, 784)).astype(np.float32)
+y = gj.jit(lambda a, b: a @ b.T)(x, w)
+print(blas_tiles.builds, np.asarray(y).tobytes().hex())
+"""
+
+
+def test_packed_function_built_alone_then_taken_from_the_disk_cache(tmp_path):
+    """The MLP 784's forward product builds only the packed function (not the plain one);
+    a second process loads it from the disk cache and computes the same bits."""
+    first = run_with_cache(SCRIPT, tmp_path)
+    builds, y1 = first.stdout.split()
+    assert int(builds) == 1 and "disk cache miss for gj_gradjit_packed_f32" in first.stderr
+    assert "gj_gradjit_tiles_f32" not in first.stderr
+    second = run_with_cache(SCRIPT, tmp_path)
+    builds, y2 = second.stdout.split()
+    assert int(builds) == 0 and "disk cache hit for gj_gradjit_packed_f32" in second.stderr
+    assert y1 == y2
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    w = rng.standard_normal((256, 784)).astype(np.float32)
+    y = np.frombuffer(bytes.fromhex(y1), np.float32).reshape(256, 256)
+    bound = np.abs(x).astype(np.float64) @ np.abs(w.T) * 784 * np.finfo(np.float32).eps / 2
+    assert np.all(np.abs(y - x.astype(np.float64) @ w.T.astype(np.float64)) <= bound)
