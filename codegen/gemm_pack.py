@@ -32,11 +32,12 @@ KC = 128
 BLOCK_BYTES = 3 << 16
 NUW = ("nuw", "nsw")
 # multiply-adds of one call (a batch element) up to which the packed path is used: measured
-# (Xeon, f32, single-threaded, CPU medians, ratio to OpenBLAS's sgemm called alike) 0.8-0.95
-# at the MLP 784's (256x784)@(784x256)^T and (256x256)^T@(256x784), 384^3 0.8, 512^3 0.95,
-# (64x1000)@(1000x1000)^T 0.88, (128x512)@(512x128)^T 0.78, but 1024^3 1.15 and
-# (2048x2048)@(2048x512)^T 1.35 (the BLAS's blocking for L3 and packed A, not done here)
-MAX_MACS = 1 << 27
+# (Xeon, single-threaded, CPU medians, time against OpenBLAS's sgemm/dgemm called alike,
+# load 2-7) f32: 0.8-0.95 at the MLP 784's (256x784)@(784x256)^T and (256x256)^T@(256x784),
+# 384^3 0.8, (64x1000)@(1000x1000)^T 0.88, (128x512)@(512x128)^T 0.78, 512^3 0.95 but 1024^3
+# 1.15 and (2048x2048)@(2048x512)^T 1.35 (the BLAS's blocking for L3 and packed A, not done
+# here); f64: 0.85 / 1.0 at the MLP's, 384^3 0.91, 512^3 (both transposed) 1.18
+MAX_MACS = 1 << 26
 
 
 def buffer(bld: ll.IRBuilder, elem, tile: tuple, lanes: int):

@@ -1,4 +1,4 @@
-"""Products of up to 8M multiply-adds as register tiles of our own instead of a BLAS call.
+"""Products as register tiles of our own instead of a BLAS call (past 8M: codegen.gemm_pack).
 
 The two_layer tutorials' step is mostly two f32 products of 6.4M multiply-adds:
 x[64,1000] @ w1[1000,100] and x^T[1000,64] @ g[64,100]. OpenBLAS 0.3.31 (SkylakeX kernels)
@@ -29,16 +29,19 @@ on the thread count. They differ from the BLAS's only in rounding (its order is 
 
 Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
 a batch element and more) of MIN_MACS up to MAX_MACS in all, B not transposed, m >=
-MASKED_ROWS. Measured (Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm
-called the same way through ctypes, f32 / f64 ratios, loops specialised to the sizes):
+MASKED_ROWS; larger ones (up to gemm_pack.MAX_MACS a batch element) and those with B
+transposed call the packed function (`module_text(.., packed=True)`, codegen.gemm_pack), a
+second symbol per dtype with the same bits. Measured (Xeon, AVX-512, CPU medians
+interleaved with OpenBLAS's sgemm/dgemm called the same way through ctypes, f32 / f64
+ratios, loops specialised to the sizes):
 (16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost), (64x100)@(100x10) 0.45 / 0.52,
 (64x32)^T@(64x64) 0.54 / 0.67, (128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74,
 (64x1000)@(1000x100) 0.73-0.75 / 0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64)
 0.80 / 0.74, (64x32)@(32x4096) 0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M
 multiply-adds the BLAS's blocking starts to pay ((96x128)@(128x1024) 0.84 / 1.08,
-(256x128)@(128x512) 1.06 / 1.07). Every product used here is below codegen.gemm_split's
-GEMM_SPLIT_MIN_MACS, so none would have been split across threads: the kernel a program gets
-depends on its shapes only.
+(256x128)@(128x512) 1.06 / 1.07). Every product of the plain function is below
+codegen.gemm_split's GEMM_SPLIT_MIN_MACS, so it is never split; the packed function's large
+ones are (gemm_split.tiles_split), with the same bits on any thread count.
 """
 from __future__ import annotations
 

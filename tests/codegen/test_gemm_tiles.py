@@ -183,7 +183,7 @@ def test_bits_do_not_depend_on_the_thread_count(gradjit_env):
     (None, 11, 300, 100, True, "fewer rows than MASKED_ROWS, B transposed"),
 ])
 def test_refused_products_run_on_the_blas(monkeypatch, batch, m, n, k, b_trans, why):
-    monkeypatch.setattr(gemm_pack, "MAX_MACS", 1 << 20)    # (the real one: 1 << 27)
+    monkeypatch.setattr(gemm_pack, "MAX_MACS", 1 << 20)    # (the real one: 1 << 26)
     fn, ref = _dot(batch, m, n, k, False, b_trans, False, "f32")
     args = _args(fn, 4, "f32")
     out, used = _run(fn, args)
