@@ -232,3 +232,19 @@ def test_packed_function_built_alone_then_taken_from_the_disk_cache(tmp_path):
     y = np.frombuffer(bytes.fromhex(y1), np.float32).reshape(256, 256)
     bound = np.abs(x).astype(np.float64) @ np.abs(w.T) * 784 * np.finfo(np.float32).eps / 2
     assert np.all(np.abs(y - x.astype(np.float64) @ w.T.astype(np.float64)) <= bound)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_batched_products_past_max_macs_in_all(monkeypatch, dtype):
+    """A batch whose elements together pass gemm_tiles.MAX_MACS takes the packed path for
+    each element: each with the plain function's bits (rows of 100: not codegen.small_gemm's)."""
+    monkeypatch.setattr(gemm_tiles, "MAX_MACS", 3 * 40 * 100 * 60 - 1)
+    fn, ref = _dot(3, 40, 100, 60, True, False, False, dtype)
+    args = _args(fn, 15, dtype)
+    before = gemm_tiles.STATS["packed_calls_emitted"]
+    out, used = _run(fn, args)
+    assert used and gemm_tiles.STATS["packed_calls_emitted"] == before + 1
+    _close(out, ref, args)
+    plain = _function(dtype, 64, 0, 0, False)
+    for a, b, c in zip(*args, out):
+        assert _call(plain, np.ascontiguousarray(a), b, True, False).tobytes() == c.tobytes()
