@@ -334,12 +334,12 @@ def _gemm(k: KernelCall):
         return
     batch = math.prod(plan.batch_shape)
     packed = gemm_tiles.packed(batch, m, n, plan.k, rhs[2])
+    columns = gemm_tiles.panel_columns(k.externals.vector_bytes, dtype)
     tiles = k.externals.tiles(bld.module, dtype, packed) if k.externals.tiles and \
-        gemm_tiles.fits(batch, m, n, plan.k, rhs[2]) else None
+        gemm_tiles.fits(batch, m, n, plan.k, rhs[2], columns) else None
     if tiles is not None:   # its sums do not depend on the blocks: only packed ones are large
         split = None if ctx.bounds_check or not packed else tiles_split(
-            batch, m, n, plan.k, gemm_tiles.panel_columns(k.externals.vector_bytes, dtype),
-            rhs[2])
+            batch, m, n, plan.k, columns, rhs[2])
     else:
         exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
         split = None if ctx.bounds_check else gemm_split(batch, m, n, plan.k, exact)

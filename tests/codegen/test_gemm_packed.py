@@ -115,11 +115,13 @@ def test_real_blocks_cross_k_and_rows(dtype):
     assert _call(fn, a, np.ascontiguousarray(b.T), True, True).tobytes() == plain.tobytes()
 
 
+# n = 192: whole panels for every target and dtype (64 / 32 columns with AVX-512, 24 / 12
+# with AVX2)
 @pytest.mark.parametrize("m, n, k, a_trans, b_trans, c_trans", [
-    (64, 100, 300, False, True, False),     # x @ w.T (Linear's layout)
-    (90, 37, 64, True, True, False),
-    (40, 70, 200, False, False, True),      # C stored transposed: C^T = B^T A^T
-    (13, 130, 40, True, True, False),      # one tile of rows and one row
+    (64, 192, 300, False, True, False),     # x @ w.T (Linear's layout)
+    (90, 192, 64, True, True, False),
+    (192, 70, 200, False, False, True),     # C stored transposed: C^T = B^T A^T
+    (13, 192, 40, True, True, False),       # one tile of rows and one row
 ])
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_programs_route_transposed_b_to_the_packed_path(m, n, k, a_trans, b_trans, c_trans,
@@ -195,7 +197,7 @@ def test_float64_gradients_through_a_linear_layer(gradjit_env):
     runtime.clear_cache()
     rng = np.random.default_rng(14)
     x = rng.standard_normal((24, 40)) * 0.3
-    w = rng.standard_normal((30, 40)) * 0.3
+    w = rng.standard_normal((64, 40)) * 0.3
     before = gemm_tiles.STATS["packed_calls_emitted"]
     gx, gw = gj.grad(loss, argnums=(0, 1))(gj.tensor(x), gj.tensor(w))
     assert gemm_tiles.STATS["packed_calls_emitted"] > before
@@ -237,9 +239,9 @@ def test_packed_function_built_alone_then_taken_from_the_disk_cache(tmp_path):
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_batched_products_past_max_macs_in_all(monkeypatch, dtype):
     """A batch whose elements together pass gemm_tiles.MAX_MACS takes the packed path for
-    each element: each with the plain function's bits (rows of 100: not codegen.small_gemm's)."""
-    monkeypatch.setattr(gemm_tiles, "MAX_MACS", 3 * 40 * 100 * 60 - 1)
-    fn, ref = _dot(3, 40, 100, 60, True, False, False, dtype)
+    each element: each with the plain function's bits (rows of 128: not codegen.small_gemm's)."""
+    monkeypatch.setattr(gemm_tiles, "MAX_MACS", 3 * 40 * 128 * 60 - 1)
+    fn, ref = _dot(3, 40, 128, 60, True, False, False, dtype)
     args = _args(fn, 15, dtype)
     before = gemm_tiles.STATS["packed_calls_emitted"]
     out, used = _run(fn, args)
@@ -248,3 +250,16 @@ def test_batched_products_past_max_macs_in_all(monkeypatch, dtype):
     plain = _function(dtype, 64, 0, 0, False)
     for a, b, c in zip(*args, out):
         assert _call(plain, np.ascontiguousarray(a), b, True, False).tobytes() == c.tobytes()
+
+
+@pytest.mark.parametrize("n, packed", [(10, False), (100, False), (256, True), (784, True)])
+def test_narrow_transposed_b_stays_on_the_blas(n, packed):
+    """B transposed with few columns (a Linear layer to 10 outputs) would sum mostly unused
+    columns of the packed path's panels: the BLAS instead, unless the waste is small."""
+    columns = gemm_tiles.panel_columns(runtime.externals().vector_bytes, "f32")
+    assert gemm_tiles.fits(1, 256, n, 256, True, columns) == packed
+    fn, ref = _dot(None, 256, n, 256, False, True, False, "f32")
+    args = _args(fn, 16, "f32")
+    out, used = _run(fn, args)
+    assert used == packed
+    _close(out, ref, args)
