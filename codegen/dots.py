@@ -42,7 +42,7 @@ from llvmlite import ir as ll
 from codegen import gemm_tiles, small_gemm
 from codegen.bounds import CheckedBuilder
 from codegen.buffers import ERR_LOAD, ERR_STORE
-from codegen.gemm_split import Call, emit_split, gemm_split
+from codegen.gemm_split import Call, emit_split, gemm_split, tiles_split
 from codegen.kernels import KernelCall, dot_axes, internal_rules
 from codegen.loops import I32, I64, for_nest, i64, on_one_thread
 from codegen.lower import LLVM_TYPES
@@ -68,8 +68,9 @@ class Externals(Record, frozen=True):
     vector_bytes: the width of the target's vector registers that explicit vectors use (64
     with AVX-512, else 32): how many rows codegen.small_gemm sums at once. Speed only: the
     order of additions does not depend on it.
-    tiles(module, dtype) declares codegen.gemm_tiles' function for dtype, compiled for the
-    process (runtime.blas_tiles), and returns it, or None when it could not be built.
+    tiles(module, dtype, packed) declares codegen.gemm_tiles' function for dtype (packed: its
+    packed one, codegen.gemm_pack), compiled for the process (runtime.blas_tiles), and
+    returns it, or None when it could not be built.
     """
     _fields = ("gemm", "lapack", "exact_rows", "vector_bytes", "tiles")
     _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32,
@@ -300,9 +301,10 @@ def _offset(bld, base, dims, strides, elem):
 
 def _gemm(k: KernelCall):
     """C = A @ B for every batch element: small products inline (codegen.small_gemm), then
-    up to gemm_tiles.MAX_MACS through codegen.gemm_tiles' function, else externals.gemm (split
-    across gradjit's threads when large: codegen.gemm_split). In bounds-check mode a call is
-    made only when its operands' spans lie in their buffers."""
+    those gemm_tiles.fits through codegen.gemm_tiles' function (packed when large or B is
+    transposed: codegen.gemm_pack), else externals.gemm; large ones split across gradjit's
+    threads (codegen.gemm_split). In bounds-check mode a call is made only when its operands'
+    spans lie in their buffers."""
     bld, op, plan = k.bld, k.op, k.op.params["plan"]
     dtype = op.inputs[0].dtype
     fn, real = k.externals.gemm(bld.module, dtype), LLVM_TYPES[dtype]
@@ -315,9 +317,9 @@ def _gemm(k: KernelCall):
         strides[:2] = strides[1::-1]
 
     def call(bld, pa, pb, pc, rows, cols):
-        if tiles is not None:      # a call of our own (codegen.gemm_tiles): never split
-            gemm_tiles.emit_call(bld, tiles, lhs[2], m, n, plan.k, pa, lhs[1], pb, rhs[1], pc,
-                                 plan.c.ld)
+        if tiles is not None:      # a call of our own (codegen.gemm_tiles)
+            gemm_tiles.emit_call(bld, tiles, lhs[2], rhs[2], rows, cols, plan.k, pa, lhs[1],
+                                 pb, rhs[1], pc, plan.c.ld, packed)
             return
         bld.call(fn, [ll.Constant(I32, ROW_MAJOR), _flag(lhs[2]), _flag(rhs[2]), rows, cols,
                       i64(plan.k), ll.Constant(real, 1.0), pa, i64(lhs[1]), pb, i64(rhs[1]),
@@ -331,11 +333,16 @@ def _gemm(k: KernelCall):
                         lhs, rhs, (c.ptr, plan.c.ld), a.elem, offset, k.externals.vector_bytes)
         return
     batch = math.prod(plan.batch_shape)
-    tiles = k.externals.tiles(bld.module, dtype) if k.externals.tiles and \
-        gemm_tiles.fits(batch, m, n, plan.k, rhs[2]) else None
-    exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
-    split = None if ctx.bounds_check or tiles is not None else \
-        gemm_split(batch, m, n, plan.k, exact)
+    packed = gemm_tiles.packed(batch, m, n, plan.k, rhs[2])
+    columns = gemm_tiles.panel_columns(k.externals.vector_bytes, dtype)
+    tiles = k.externals.tiles(bld.module, dtype, packed) if k.externals.tiles and \
+        gemm_tiles.fits(batch, m, n, plan.k, rhs[2], columns) else None
+    if tiles is not None:   # its sums do not depend on the blocks: only packed ones are large
+        split = None if ctx.bounds_check or not packed else tiles_split(
+            batch, m, n, plan.k, columns, rhs[2])
+    else:
+        exact = k.externals.exact_rows(dtype) if k.externals.exact_rows else None
+        split = None if ctx.bounds_check else gemm_split(batch, m, n, plan.k, exact)
 
     def whole(bld):
         checked = _checked(bld, ctx, (a, b, c))

@@ -77,6 +77,21 @@ def gemm_split(batch: int, m: int, n: int, k: int,
     return found.replace(exact=True) if found is not None and found.blocks == 1 else found
 
 
+def tiles_split(batch: int, m: int, n: int, k: int, columns: int,
+                b_trans: bool) -> GemmSplit | None:
+    """The split of a product made by codegen.gemm_tiles' function, or None when too small.
+    Its sums do not depend on the blocks, so every split is exact. With B transposed, blocks
+    of columns (a multiple of `columns`, its panel width) when n allows: each block gathers
+    only its columns of B, where blocks of rows would each gather all of B again (copying B
+    by rows, as when it is not transposed, is cheap: then rows, which need no whole panels)."""
+    if batch * m * n * k < GEMM_SPLIT_MIN_MACS:
+        return None
+    found = _split(batch, m, n, k, "n", columns) if b_trans and n >= 2 * columns else None
+    if found is None:
+        found = _split(batch, m, n, k, "m", GEMM_ROW_ALIGN)
+    return found.replace(exact=True) if found is not None else None
+
+
 def _smallest_block(split: GemmSplit, extent: int) -> int:
     """Rows (or columns) of the split's smallest block: the last one."""
     return extent - (split.blocks - 1) * split.rows

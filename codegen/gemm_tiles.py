@@ -1,4 +1,4 @@
-"""Products of up to 8M multiply-adds as register tiles of our own instead of a BLAS call.
+"""Products as register tiles of our own instead of a BLAS call (past 8M: codegen.gemm_pack).
 
 The two_layer tutorials' step is mostly two f32 products of 6.4M multiply-adds:
 x[64,1000] @ w1[1000,100] and x^T[1000,64] @ g[64,100]. OpenBLAS 0.3.31 (SkylakeX kernels)
@@ -29,21 +29,26 @@ on the thread count. They differ from the BLAS's only in rounding (its order is 
 
 Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
 a batch element and more) of MIN_MACS up to MAX_MACS in all, B not transposed, m >=
-MASKED_ROWS. Measured (Xeon, AVX-512, CPU medians interleaved with OpenBLAS's sgemm/dgemm
-called the same way through ctypes, f32 / f64 ratios, loops specialised to the sizes):
+MASKED_ROWS; larger ones (up to gemm_pack.MAX_MACS a batch element) and those with B
+transposed call the packed function (`module_text(.., packed=True)`, codegen.gemm_pack), a
+second symbol per dtype with the same bits. Measured (Xeon, AVX-512, CPU medians
+interleaved with OpenBLAS's sgemm/dgemm called the same way through ctypes, f32 / f64
+ratios, loops specialised to the sizes):
 (16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost), (64x100)@(100x10) 0.45 / 0.52,
 (64x32)^T@(64x64) 0.54 / 0.67, (128x128)@(128x64) 0.61 / 0.69, 128^3 0.67-0.81 / 0.74,
 (64x1000)@(1000x100) 0.73-0.75 / 0.69, (1000x64)^T@(64x100) 0.77 / 0.66, (2048x64)^T@(64x64)
 0.80 / 0.74, (64x32)@(32x4096) 0.78 / 0.74, (512x128)^T@(128x128) 0.97 / 0.92; past 8M
 multiply-adds the BLAS's blocking starts to pay ((96x128)@(128x1024) 0.84 / 1.08,
-(256x128)@(128x512) 1.06 / 1.07). Every product used here is below codegen.gemm_split's
-GEMM_SPLIT_MIN_MACS, so none would have been split across threads: the kernel a program gets
-depends on its shapes only.
+(256x128)@(128x512) 1.06 / 1.07). Every product of the plain function is below
+codegen.gemm_split's GEMM_SPLIT_MIN_MACS, so it is never split; the packed function's large
+ones are (gemm_split.tiles_split), with the same bits on any thread count.
 """
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen import gemm_pack
+from codegen.gemm_pack import Packed, buffer, intrinsic as _intrinsic
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
 from codegen.small_gemm import element_at, splat
@@ -60,47 +65,81 @@ MIN_MACS = 1 << 20
 TILES = {64: (6, 4), 32: (4, 3)}
 MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
 SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
-# void (i64 a_trans, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
-# C = op(A) @ B, row-major, lda/ldb/ldc the row lengths as stored (as runtime.blas.gemm_type)
+# the packed path (codegen.gemm_pack) is a function of its own: a program needing only it
+# (the MLP 784's) builds ~27 ms of CPU instead of ~60 for both paths in one module
+PACKED_SYMBOLS = {"f32": "gradjit_packed_f32", "f64": "gradjit_packed_f64"}
+# void (i64 flags, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
+# C = op(A) @ op(B), row-major, lda/ldb/ldc the row lengths as stored (as
+# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS (the packed function only)
+A_TRANS, B_TRANS = 1, 2
 FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
                                                 I64])
-STATS = {"calls_emitted": 0}     # tests read it
+STATS = {"calls_emitted": 0, "packed_calls_emitted": 0}     # tests read it
 
 
-def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
-    """Whether a gemm of batch elements of (m x k) @ (k x n) calls the tile function."""
-    return not rhs_trans and m >= MASKED_ROWS and min(n, k) >= 1 \
-        and MIN_MACS <= batch * m * n * k <= MAX_MACS
+def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, columns: int) -> bool:
+    """Whether a gemm of batch elements of (m x k) @ op(B) (k x n) calls the tile function
+    (columns: panel_columns of the target). The packed path sums whole panels of columns:
+    refused when the last one's unused columns would be more than 1/8 of the work (a
+    Linear layer's `x @ W^T` to 10 outputs: 54 of 64 columns wasted)."""
+    if m < MASKED_ROWS or min(n, k) < 1 or batch * m * n * k < MIN_MACS:
+        return False
+    if not packed(batch, m, n, k, rhs_trans):
+        return True
+    return m * n * k <= gemm_pack.MAX_MACS and -(-n // columns) * columns * 8 <= n * 9
 
 
-def declare(module: ll.Module, dtype: str) -> ll.Function:
-    """The tile function of dtype ("f32"/"f64"), declared in module."""
-    name = SYMBOLS[dtype]
+def packed(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
+    """Whether such a call takes the packed path (codegen.gemm_pack): B transposed, or past
+    MAX_MACS in all (where the plain tiles lose to the BLAS)."""
+    return rhs_trans or batch * m * n * k > MAX_MACS
+
+
+def panel_columns(vector_bytes: int, dtype: str) -> int:
+    """Columns of a tile (and of a packed panel of B) for vector registers of vector_bytes."""
+    return TILES[vector_bytes][1] * vector_bytes // (4 if dtype == "f32" else 8)
+
+
+def declare(module: ll.Module, dtype: str, packed: bool = False) -> ll.Function:
+    """The tile function of dtype ("f32"/"f64"), or its packed one, declared in module."""
+    name = (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
     return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
 
 
-def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, m: int, n: int, k: int, pa, lda: int, pb,
-              ldb: int, pc, ldc: int) -> None:
+def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m, n, k: int, pa, lda: int,
+              pb, ldb: int, pc, ldc: int, packed: bool) -> None:
+    """A call of fn (declare(.., packed)) for op(A) (m x k) @ op(B) (k x n); m, n: ints or
+    i64 values; a transposed B needs the packed function."""
+    assert packed or not b_trans
     STATS["calls_emitted"] += 1
-    bld.call(fn, [i64(int(a_trans)), i64(m), i64(n), i64(k), pa, i64(lda), pb, i64(ldb), pc,
-                  i64(ldc)])
+    STATS["packed_calls_emitted"] += packed
+    flags = A_TRANS * a_trans | B_TRANS * b_trans
+    m, n = (i64(x) if isinstance(x, int) else x for x in (m, n))
+    bld.call(fn, [i64(flags), m, n, i64(k), pa, i64(lda), pb, i64(ldb), pc, i64(ldc)])
 
 
-def module_text(dtype: str, vector_bytes: int, name: str | None = None) -> str:
-    """LLVM IR of a module defining SYMBOLS[dtype] (or name) for vector registers of
-    vector_bytes."""
-    name = name or SYMBOLS[dtype]
+def module_text(dtype: str, vector_bytes: int, name: str | None = None,
+                packed: bool = False) -> str:
+    """LLVM IR of a module defining SYMBOLS[dtype] (packed: PACKED_SYMBOLS[dtype]), or name,
+    for vector registers of vector_bytes."""
+    name = name or (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
     module = ll.Module(name=name)
     fn = ll.Function(module, FUNCTION_TYPE, name)
-    a_trans, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
+    flags, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
     for ptr in (pa, pb, pc):
         ptr.add_attribute("noalias")
     bld = ll.IRBuilder(fn.append_basic_block("entry"))
     elem = LLVM_TYPES[dtype]
     lanes = vector_bytes // _bytes(elem)
     rows, vectors = TILES[vector_bytes]
-    trans = bld.icmp_signed("!=", a_trans, i64(0))
+    trans = bld.icmp_signed("!=", bld.and_(flags, i64(A_TRANS)), i64(0))
     a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
+    if packed:
+        b_trans = bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS)), i64(0))
+        Packed(elem, lanes, TILES[vector_bytes], a, (pb, ldb, b_trans), (pc, ldc), m, n, k,
+               buffer(bld, elem, TILES[vector_bytes], lanes)).emit(bld)
+        bld.ret_void()
+        return str(module)
     parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
     wide = vectors * lanes
     groups = bld.udiv(n, i64(wide))
@@ -209,14 +248,6 @@ def _ceil_div(bld, x, d: int):
 def _fma(bld, x, y, z):
     """x * y + z rounded once."""
     return bld.call(_intrinsic(bld.module, "llvm.fma", x.type, [x.type] * 3), [x, y, z])
-
-
-def _intrinsic(module, name: str, ret, args: list, vec=None):
-    """The overloaded intrinsic `name` at vector type vec (default ret): llvm.fma.v16f32."""
-    vec = vec or ret
-    element = "f32" if vec.element == ll.FloatType() else "f64"
-    full = f"{name}.v{vec.count}{element}" + (".p0" if "masked" in name else "")
-    return module.globals.get(full) or ll.Function(module, ll.FunctionType(ret, args), full)
 
 
 def _bytes(elem) -> int:

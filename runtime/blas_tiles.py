@@ -1,7 +1,9 @@
 """codegen.gemm_tiles' product functions, compiled once per process and called by kernels.
 
-Kernels declare SYMBOLS[dtype] (`llvm_declaration`) and call it as they would the BLAS's
-gemm; the first kernel that needs one builds it (`provide`): its object code comes from the
+Two functions per dtype, each built only when a kernel needs it: the plain tiles and the
+packed ones (codegen.gemm_pack). Kernels declare one (`llvm_declaration`) and call it as they
+would the BLAS's gemm; the first kernel that needs one builds it (`provide`): its object code
+comes from the
 disk cache (runtime.disk_cache.load_or_store_object, under the source hash, LLVM's version
 and the target), else it is compiled (~30-60 ms) and stored, then linked into an
 MCJIT of its own, kept for the life of the process, and its address registered under the
@@ -22,45 +24,50 @@ from runtime.engine import LLVM_LOCK, create_execution_engine, vector_bytes
 
 # NOTE: codegen is imported late: a warm start that loads kernels from the disk cache
 # needs only the symbols, not codegen
-_SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}   # gemm_tiles.SYMBOLS
+# (dtype, packed) -> symbol: gemm_tiles.SYMBOLS and PACKED_SYMBOLS (a test checks)
+_SYMBOLS = {("f32", False): "gradjit_tiles_f32", ("f64", False): "gradjit_tiles_f64",
+            ("f32", True): "gradjit_packed_f32", ("f64", True): "gradjit_packed_f64"}
 SYMBOLS = frozenset(_SYMBOLS.values())
-_state: dict = {}         # dtype -> the MCJIT holding its function, or None (failed)
+_state: dict = {}         # (dtype, packed) -> the MCJIT holding its function, or None (failed)
 builds = 0                # times object code was compiled here (tests)
 
 
-def llvm_declaration(module, dtype: str):
-    """The tile function of dtype declared in module, or None when it cannot be provided.
+def llvm_declaration(module, dtype: str, packed: bool = False):
+    """The tile function of dtype (packed: its packed one) declared in module, or None when
+    it cannot be provided.
     Code for a target this host cannot run (only lowered, for its assembly) declares it
     without building it: that code never runs here."""
     gemm_tiles = _codegen()
-    if create_execution_engine().runnable_problem is None and not provide(dtype):
+    if create_execution_engine().runnable_problem is None and not provide(dtype, packed):
         return None
-    return gemm_tiles.declare(module, dtype)
+    return gemm_tiles.declare(module, dtype, packed)
 
 
 def provide_symbol(name: str) -> bool:
-    """provide() for the dtype whose function is the symbol `name` (one of SYMBOLS)."""
-    return provide(next(dt for dt, symbol in _SYMBOLS.items() if symbol == name))
+    """provide() for the function that is the symbol `name` (one of SYMBOLS)."""
+    return provide(*next(key for key, symbol in _SYMBOLS.items() if symbol == name))
 
 
-def provide(dtype: str) -> bool:
-    """Links dtype's function into the process once; True when its symbol resolves."""
+def provide(dtype: str, packed: bool = False) -> bool:
+    """Links dtype's function (packed: its packed one) into the process once; True when its
+    symbol resolves."""
+    key = (dtype, packed)
     with LLVM_LOCK:
-        if dtype not in _state:
+        if key not in _state:
             try:
                 with phases.phase("tile gemm"):
-                    _state[dtype] = _link(dtype)
+                    _state[key] = _link(dtype, packed)
             except RuntimeError as e:
                 config.log.warning("gradjit: tile gemm %s unavailable (%s); kernels call the "
-                                   "BLAS", dtype, e)
-                _state[dtype] = None
-        return _state[dtype] is not None
+                                   "BLAS", _SYMBOLS[key], e)
+                _state[key] = None
+        return _state[key] is not None
 
 
-def _link(dtype: str):
+def _link(dtype: str, packed: bool):
     engine = create_execution_engine()
     engine.check_runnable()
-    symbol = _SYMBOLS[dtype]
+    symbol = _SYMBOLS[dtype, packed]
     width = vector_bytes(engine.features or "")
     key = {"source": source_hash(), "symbol": symbol, "triple": engine.triple,
            "cpu": engine.cpu, "features": engine.features, "vector_bytes": width,
@@ -73,7 +80,7 @@ def _link(dtype: str):
 
     built: dict = {}
     obj = load_or_store_object(f"gj_{symbol}", key,
-                               lambda: _build(machine(1), dtype, width, built))
+                               lambda: _build(machine(1), dtype, packed, width, built))
     jit = linked(obj, lambda: machine(0), built)
     address = jit.get_function_address(symbol)
     if not address:
@@ -82,14 +89,14 @@ def _link(dtype: str):
     return jit
 
 
-def _build(machine, dtype: str, width: int, built: dict) -> bytes:
+def _build(machine, dtype: str, packed: bool, width: int, built: dict) -> bytes:
     """The function's object code. NOTE: its IR goes to machine code as emitted (phis, no
     stack slots): LLVM's pipeline made it no faster (O1 or O3, machine code at level 1 or 3,
     the same speed measured) and took ~half of a ~0.1 s build."""
     global builds
     builds += 1
-    text = _codegen().module_text(dtype, width)
-    obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[dtype])
+    text = _codegen().module_text(dtype, width, packed=packed)
+    obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[dtype, packed])
     return obj
 
 

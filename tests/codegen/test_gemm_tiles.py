@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 import runtime
-from codegen import gemm_tiles, small_gemm
+from codegen import gemm_pack, gemm_tiles, small_gemm
 from codegen.dots import MIN_GEMM_MACS
 from runtime import blas_tiles
 from runtime.engine import create_execution_engine
@@ -83,8 +83,11 @@ def _run(fn, args, tiles: bool = True):
 
 
 def test_the_symbols_agree():
-    assert blas_tiles.SYMBOLS == set(gemm_tiles.SYMBOLS.values())
-    assert blas_tiles._SYMBOLS == gemm_tiles.SYMBOLS
+    assert blas_tiles.SYMBOLS == set(gemm_tiles.SYMBOLS.values()) | \
+        set(gemm_tiles.PACKED_SYMBOLS.values())
+    assert blas_tiles._SYMBOLS == {(dtype, packed): symbols[dtype] for dtype in ("f32", "f64")
+                                   for packed, symbols in ((False, gemm_tiles.SYMBOLS),
+                                                           (True, gemm_tiles.PACKED_SYMBOLS))}
 
 
 @settings(max_examples=40, deadline=None)
@@ -174,12 +177,14 @@ def test_bits_do_not_depend_on_the_thread_count(gradjit_env):
 
 
 @pytest.mark.parametrize("batch, m, n, k, b_trans, why", [
-    (None, 256, 256, 256, False, "past MAX_MACS"),
-    (3, 128, 128, 256, False, "past MAX_MACS in all"),
-    (None, 64, 100, 1000, True, "B transposed"),
+    (None, 128, 128, 128, False, "past gemm_pack.MAX_MACS"),
+    (3, 128, 128, 128, True, "past gemm_pack.MAX_MACS a batch element"),
     (None, 11, 300, 100, False, "fewer rows than MASKED_ROWS"),
+    (None, 11, 300, 100, True, "fewer rows than MASKED_ROWS, B transposed"),
 ])
-def test_refused_products_run_on_the_blas(batch, m, n, k, b_trans, why):
+def test_refused_products_run_on_the_blas(monkeypatch, batch, m, n, k, b_trans, why):
+    monkeypatch.setattr(gemm_tiles, "MAX_MACS", 1 << 19)   # packed past this
+    monkeypatch.setattr(gemm_pack, "MAX_MACS", 1 << 20)    # (the real one: 1 << 26)
     fn, ref = _dot(batch, m, n, k, False, b_trans, False, "f32")
     args = _args(fn, 4, "f32")
     out, used = _run(fn, args)
@@ -208,7 +213,7 @@ def test_products_below_min_macs_stay_on_the_blas(m, n, k):
 
 def test_without_the_function_kernels_call_the_blas(monkeypatch):
     """A function that could not be built (provide() False) leaves the BLAS call."""
-    monkeypatch.setattr(blas_tiles, "provide", lambda dtype: False)
+    monkeypatch.setattr(blas_tiles, "provide", lambda dtype, packed=False: False)
     fn, ref = _dot(None, 64, 100, 200, False, False, False, "f32")
     args = _args(fn, 8, "f32")
     out, used = _run(fn, args)
