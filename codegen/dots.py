@@ -299,6 +299,22 @@ def _offset(bld, base, dims, strides, elem):
     return bld.gep(base, [linear], inbounds=True, source_etype=elem)
 
 
+def gemm_route(plan, dtype: str, externals: Externals) -> str:
+    """Which code makes a gemm op's product (the decision _gemm takes; codegen.report
+    names it): "small gemm" (inline, codegen.small_gemm), "tiles" or "packed tiles"
+    (codegen.gemm_tiles' function, packed: codegen.gemm_pack), else "BLAS"."""
+    m, n, rhs_trans = plan.m, plan.n, plan.b.trans
+    if plan.c.trans:       # as _gemm: C^T = op(B)^T op(A)^T
+        m, n, rhs_trans = n, m, not plan.a.trans
+    batch = math.prod(plan.batch_shape)
+    if small_gemm.fits(batch, m, n, plan.k, rhs_trans, 4 if dtype == "f32" else 8):
+        return "small gemm"
+    columns = gemm_tiles.panel_columns(externals.vector_bytes, dtype)
+    if externals.tiles and gemm_tiles.fits(batch, m, n, plan.k, rhs_trans, columns):
+        return "packed tiles" if gemm_tiles.packed(batch, m, n, plan.k, rhs_trans) else "tiles"
+    return "BLAS"
+
+
 def _gemm(k: KernelCall):
     """C = A @ B for every batch element: small products inline (codegen.small_gemm), then
     those gemm_tiles.fits through codegen.gemm_tiles' function (packed when large or B is
@@ -326,17 +342,17 @@ def _gemm(k: KernelCall):
                       ll.Constant(real, 0.0), pc, i64(plan.c.ld)])
 
     ctx = k.em.ctx
-    if small_gemm.fits(math.prod(plan.batch_shape), m, n, plan.k, rhs[2], a.type.np_dtype.itemsize):
+    route = gemm_route(plan, dtype, k.externals)
+    if route == "small gemm":
         def offset(bld, p, dims, side):
             return _offset(bld, p, dims, strides[side], a.elem)
         small_gemm.emit(_checked(bld, ctx, (a, b, c)), ctx, plan.batch_shape, m, n, plan.k,
                         lhs, rhs, (c.ptr, plan.c.ld), a.elem, offset, k.externals.vector_bytes)
         return
     batch = math.prod(plan.batch_shape)
-    packed = gemm_tiles.packed(batch, m, n, plan.k, rhs[2])
+    packed = route == "packed tiles"
     columns = gemm_tiles.panel_columns(k.externals.vector_bytes, dtype)
-    tiles = k.externals.tiles(bld.module, dtype, packed) if k.externals.tiles and \
-        gemm_tiles.fits(batch, m, n, plan.k, rhs[2], columns) else None
+    tiles = k.externals.tiles(bld.module, dtype, packed) if route != "BLAS" else None
     if tiles is not None:   # its sums do not depend on the blocks: only packed ones are large
         split = None if ctx.bounds_check or not packed else tiles_split(
             batch, m, n, plan.k, columns, rhs[2])

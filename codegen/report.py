@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codegen.buffers import nbytes
-from codegen.dots import Externals
+from codegen.dots import Externals, gemm_route
 from codegen.fusion import (ALWAYS_MATERIALIZED, EXPENSIVE_COST, KERNEL_PRIMS, MAX_INLINE_COST,
                             LoopNest, Plan, plan_function)
 from ir.core import Function, Op, Value
@@ -29,7 +29,7 @@ from ir.printer import _Namer
 class Kernel:
     """One step of the plan, as the report shows it."""
     index: int
-    kind: str                     # "loop nest", "gemm (BLAS)", "dot_general", "scan", ...
+    kind: str                     # "loop nest", "gemm (BLAS)", "gemm (packed tiles)", "scan", ...
     space: tuple | None           # a loop nest's iteration space
     ops: list[Op]                 # evaluated here (roots and what is inlined into them)
     stores: list[tuple[Value, str]]   # (value written to a buffer, why)
@@ -193,7 +193,9 @@ def fusion_report(fn: Function, externals: Externals | None = None,
                                   written))
         else:
             op = step.op
-            kind = "gemm (BLAS)" if op.prim.name == "gemm" else op.prim.name
+            kind = op.prim.name
+            if kind == "gemm" and externals is not None:
+                kind = f"gemm ({gemm_route(op.params['plan'], op.inputs[0].dtype, externals)})"
             regions = [fusion_report(r, externals) for r in op.regions]
             stores = [(r, f"{op.prim.name} result") for r in op.results]
             kernels.append(Kernel(index, kind, None, [op], stores,
