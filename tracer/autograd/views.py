@@ -49,7 +49,7 @@ _SHAPE_PRIMS = {
 class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
-    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions")
+    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -58,6 +58,7 @@ class Member:
         self.identity = identity
         self.base = weakref.ref(base)
         self.positions = _UNSET
+        self.expanded = False        # an expand made it or an ancestor: elements may repeat
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -70,7 +71,8 @@ def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
         st.root = weakref.ref(base)
         st.root_expr = base._expr
     t._storage = st
-    t._member = Member(base._member, base._expr, t._expr, identity, base)
+    t._member = m = Member(base._member, base._expr, t._expr, identity, base)
+    m.expanded = not keep or (base._member is not None and base._member.expanded)
     t._expr.recorded = keep              # positions are derived from its ops, keep them
     if base._member is not None:         # (a root's own ops never are: positions are
         base._expr.recorded = True       # relative to it; keeping them kept the history
@@ -159,9 +161,10 @@ def check_inplace(t: Tensor):
     m = t._member
     if m is None:
         return
-    where = positions(t)
-    if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
-        raise RuntimeError(OVERLAP)
+    if m.expanded:         # (a sort of every position: only where an expand may repeat them)
+        where = positions(t)
+        if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
+            raise RuntimeError(OVERLAP)
     if m.identity or not is_grad_enabled():
         return
     base = m.base()
