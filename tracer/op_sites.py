@@ -23,7 +23,7 @@ from tracer.dtypes import _default_float, default_float
 from tracer.errors import user_site
 from tracer.tensor import Tensor
 
-# (id(code), instruction offset) of the first frame -> its sites, each (frame chain, op body,
+# _site_key(first frame and its caller) -> its sites, each (frame chain, op body,
 # default float, argument specs, Template, user line, op_memo generation); or _UNSTABLE
 _SITES: dict = {}
 _SITES_LIMIT = 4096
@@ -63,7 +63,7 @@ def find(body, args: tuple, frame) -> tuple | None:
 
 def lookup(body, args: tuple, frame) -> tuple | None:
     """find's result from a site noted at frame, or None (not noted, or another call)."""
-    sites = _SITES.get((id(frame.f_code), frame.f_lasti)) if ENABLED else None
+    sites = _SITES.get(_site_key(frame)) if ENABLED else None
     if sites and op_memo.key_of is _KEY_OF:      # (tests turn memoisation off by key_of)
         for site in sites:
             if site[1] is body:
@@ -81,7 +81,7 @@ def note(body, args: tuple, frame, template) -> str | None:
     that each new one replaces the oldest, and a first frame that changed too often, or
     whose arguments cannot match, is marked _UNSTABLE (its calls then cost one dict
     lookup more)."""
-    site_key = (id(frame.f_code), frame.f_lasti)
+    site_key = _site_key(frame)
     sites = _SITES.get(site_key)
     if sites is _UNSTABLE or not ENABLED:
         return None
@@ -104,6 +104,17 @@ def note(body, args: tuple, frame, template) -> str | None:
     _SITES[site_key] = sites
     STATS["noted"] += 1
     return loc
+
+
+def _site_key(frame) -> tuple:
+    """The first frame and its caller, each (id(code), instruction offset). The caller
+    too: an operator's frame of gradjit's is the first frame of every user line that calls
+    it, and keyed alone, a program with more than _PER_FRAME such lines turned it
+    _UNSTABLE for good after a few changes (the test suite did)."""
+    back = frame.f_back
+    if back is None:
+        return id(frame.f_code), frame.f_lasti
+    return id(frame.f_code), frame.f_lasti, id(back.f_code), back.f_lasti
 
 
 def _chain(frame) -> tuple:

@@ -5,10 +5,18 @@ import numpy as np
 import pytest
 
 from tracer import step_capture
+from tracer import tensor as tensor_module
 from tracer.autograd import follow, replay
 
 
 def _capture_reset(verify: bool):
+    # in-place updates an earlier test left noted are computed and pruned (a program's
+    # first read prunes the settled and dead ones; a pending `zero_()` result would stay):
+    # tests that count a tape's own roots start clean
+    left = [ref() for ref in tensor_module._UPDATED.values()]
+    tensor_module.realize([t._expr for t in left if t is not None and t._expr.data is None
+                           and not t._expr.symbolic])
+    tensor_module.updated_pending([])
     step_capture.reset()
     step_capture.VERIFY = verify
     yield
