@@ -109,7 +109,16 @@ def _derive():
         log.setLevel(logging.INFO)
     if _handler is not None:            # ours (an application's own handlers are left alone)
         _handler.setFormatter(_JsonFormatter() if _values["GRADJIT_LOG"] == "json"
-                              else logging.Formatter("gradjit: %(message)s"))
+                              else _TextFormatter("%(message)s"))
+
+
+class _TextFormatter(logging.Formatter):
+    """GRADJIT_LOG=1's lines, each starting "gradjit: " once (a warning that must read well
+    without this handler, through logging's last resort, carries the prefix itself)."""
+
+    def format(self, record) -> str:
+        text = super().format(record)
+        return text if text.startswith("gradjit: ") else "gradjit: " + text
 
 
 class _JsonFormatter(logging.Formatter):

@@ -66,3 +66,15 @@ def test_profile_sessions_show_compile_phases_as_spans(gradjit_env):
         gj.jit(lambda x: gj.sin(x) * 3.5)(np.ones(7, np.float32))
     names = {e["name"] for e in prof.events if e["cat"] == "compile"}
     assert {"trace", "codegen", "llvm"} <= names
+
+
+def test_a_line_starts_with_gradjit_once():
+    formatter = config._TextFormatter("%(message)s")
+
+    def line(message):
+        return formatter.format(logging.LogRecord("gradjit", logging.WARNING, __file__, 1,
+                                                  message, None, None))
+    assert line("compiled f") == "gradjit: compiled f"
+    # (the warnings of runtime.trampoline, shared_code and blas_tiles carry the prefix)
+    assert line("gradjit: call trampolines unavailable") == \
+        "gradjit: call trampolines unavailable"
