@@ -47,8 +47,10 @@ def _loss(params, step):
     return total
 
 
-def _run(make, shapes, steps, enabled, event=None) -> tuple[list, dict]:
-    """The loop's snapshots after each step and the fast path's counters."""
+def _run(make, shapes, steps, enabled, event=None, loss=None) -> tuple[list, dict]:
+    """The loop's snapshots after each step and the fast path's counters (loss: the step's
+    loss of (params, step), _loss by default)."""
+    loss = loss or _loss
     fast_step.ENABLED = enabled
     before = dict(fast_step.STATS)
     try:
@@ -57,7 +59,7 @@ def _run(make, shapes, steps, enabled, event=None) -> tuple[list, dict]:
         snaps = []
         for step in range(steps):
             opt.zero_grad()
-            _loss(params, step).backward()
+            loss(params, step).backward()
             if event is not None:
                 event(step, params, opt)
             opt.step()

@@ -8,6 +8,7 @@ import pytest
 
 import gradjit as gj
 from tests.api.test_optim_fast import MAKERS, _params, _snapshot
+from tests.api.test_optim_fast import _run as _run_loop
 from tracer.optim import fast_step, plan_code
 
 SHAPES = [(3, 4), (4,), (2, 3, 2), ()]
@@ -30,23 +31,11 @@ def _loss(params, step):
 def _run(make, mode: str, steps: int, event=None):
     """Snapshots after each step and the counters; mode: 'code', 'loop' (the plan followed
     without generated code) or 'general' (no plans)."""
-    fast_step.ENABLED = mode != "general"
     fast_step.CODE_ENABLED = mode == "code"
-    before = dict(fast_step.STATS)
     try:
-        params = _params(SHAPES)
-        opt = make(params)
-        snaps = []
-        for step in range(steps):
-            opt.zero_grad()
-            _loss(params, step).backward()
-            if event is not None:
-                event(step, params, opt)
-            opt.step()
-            snaps.append(_snapshot(params, opt))
+        return _run_loop(make, SHAPES, steps, mode != "general", event, loss=_loss)
     finally:
-        fast_step.ENABLED = fast_step.CODE_ENABLED = True
-    return snaps, {k: fast_step.STATS[k] - before[k] for k in before}
+        fast_step.CODE_ENABLED = True
 
 
 def _all_three(make, steps=9, event=None) -> dict:
