@@ -68,9 +68,10 @@ class Externals(Record, frozen=True):
     vector_bytes: the width of the target's vector registers that explicit vectors use (64
     with AVX-512, else 32): how many rows codegen.small_gemm sums at once. Speed only: the
     order of additions does not depend on it.
-    tiles(module, dtype, packed) declares codegen.gemm_tiles' function for dtype (packed: its
-    packed one, codegen.gemm_pack), compiled for the process (runtime.blas_tiles), and
-    returns it, or None when it could not be built.
+    tiles(module, dtype, packed, b_trans) declares codegen.gemm_tiles' function for dtype
+    (packed: its packed one, codegen.gemm_pack, for B as stored or transposed: b_trans),
+    compiled for the process (runtime.blas_tiles), and returns it, or None when it could not
+    be built.
     """
     _fields = ("gemm", "lapack", "exact_rows", "vector_bytes", "tiles")
     _defaults = {"gemm": None, "lapack": None, "exact_rows": None, "vector_bytes": 32,
@@ -352,7 +353,8 @@ def _gemm(k: KernelCall):
     batch = math.prod(plan.batch_shape)
     packed = route == "packed tiles"
     columns = gemm_tiles.panel_columns(k.externals.vector_bytes, dtype)
-    tiles = k.externals.tiles(bld.module, dtype, packed) if route != "BLAS" else None
+    tiles = k.externals.tiles(bld.module, dtype, packed, packed and rhs[2]) \
+        if route != "BLAS" else None
     if tiles is not None:   # its sums do not depend on the blocks: only packed ones are large
         split = None if ctx.bounds_check or not packed else tiles_split(
             batch, m, n, plan.k, columns, rhs[2])

@@ -21,6 +21,7 @@ from __future__ import annotations
 from llvmlite import ir as ll
 
 from codegen.loops import I32, I64, PTR, for_range, i64
+from codegen.gemm_transpose import pack_transposed, scratch_block
 from codegen.small_gemm import element_at, splat
 
 # steps of p a block: the panel buffer, KC x 64 f32 (AVX-512: 4 vectors of 16) or x 32 f64,
@@ -44,15 +45,17 @@ TAIL_ROWS = 12
 
 def buffer(bld: ll.IRBuilder, elem, tile: tuple, lanes: int):
     """The panel buffer, KC x tile[1] vectors (emit in the entry block)."""
-    slot = bld.alloca(ll.VectorType(elem, lanes), size=i64(KC * tile[1]), name="panel")
+    # rows up to KC rounded up to lanes: codegen.gemm_transpose stores whole square blocks
+    rows = -(-KC // lanes) * lanes
+    slot = bld.alloca(ll.VectorType(elem, lanes), size=i64(rows * tile[1]), name="panel")
     slot.align = 64
     return slot
 
 
 class Packed:
     """The packed product's emitter: elem and lanes of the vectors, tile (rows, vectors),
-    a: (pointer, row stride, column stride) of op(A), b: (pointer, row length, transposed
-    flag as i1), c: (pointer, row length), m, n, k: i64 values, panel: buffer()'s slot."""
+    a: (pointer, row stride, column stride) of op(A), b: (pointer, row length, transposed:
+    a Python bool), c: (pointer, row length), m, n, k: i64 values, panel: buffer()'s slot."""
 
     def __init__(self, elem, lanes: int, tile: tuple, a, b, c, m, n, k, panel):
         self.elem, self.lanes, (self.rows, self.vectors) = elem, lanes, tile
@@ -65,6 +68,8 @@ class Packed:
         """C = op(A) @ op(B): blocks of KC steps of p, in them blocks of rows, in them
         panels of columns, each packed and then summed for every tile of the block's rows."""
         k, wide, rows = self.k, self.wide, self.rows
+        # (in the entry block, as the panel)
+        self.scratch = scratch_block(bld, self.elem, self.lanes) if self.b[2] else None
         most = max(rows, BLOCK_BYTES // (KC * _bytes(self.elem)) // rows * rows)
         blocks = _ceil_div(bld, self.m, most)
         block_rows = bld.mul(_ceil_div(bld, _ceil_div_value(bld, self.m, blocks), rows),
@@ -84,7 +89,7 @@ class Packed:
                     j0 = bld.mul(g, i64(wide), flags=NUW)
                     width = _min(bld, i64(wide), bld.sub(self.n, j0, flags=NUW))
                     masks = self._masks(bld, width)
-                    self._pack(bld, p0, kc, j0, masks)
+                    self._pack(bld, p0, kc, j0, width, masks)
                     self._panel_tiles(bld, (i0, end), p0, kc, j0, first, width, masks)
 
     def _panel_tiles(self, bld, block, p0, kc, j0, first, width, masks) -> None:
@@ -108,6 +113,30 @@ class Packed:
             top = bld.add(i0, bld.mul(t, i64(rows), flags=NUW), flags=NUW)
             self._tile(bld, top, end, rows, p0, kc, j0, first, masks)
 
+    def _starts(self, bld, first, c_at: list, masks: list) -> list:
+        """The tile's sums before the block: -0.0 in the first block (C is not read: a
+        branch, not a select, so the loads are not made), else C's partial sums."""
+        elem, vec, lanes = self.elem, self.vec, self.lanes
+        pc, _ = self.c
+        zero = ll.Constant(vec, [-0.0] * lanes)
+        entry, load = bld.block, bld.append_basic_block("c.load")
+        join = bld.append_basic_block("c.join")
+        bld.cbranch(first, join, load)
+        bld.position_at_end(load)
+        loaded = [[_masked_load(bld, element_at(bld, pc, at, v * lanes, elem), mask, zero)
+                   for v, mask in enumerate(masks)] for at in c_at]
+        bld.branch(join)
+        bld.position_at_end(join)
+        starts = []
+        for row in loaded:
+            starts.append([])
+            for value in row:
+                phi = bld.phi(vec, name="c0")
+                phi.add_incoming(zero, entry)
+                phi.add_incoming(value, load)
+                starts[-1].append(phi)
+        return starts
+
     def _masks(self, bld, width) -> list:
         """Per vector of the panel, its lanes below width."""
         lanes = self.lanes
@@ -116,33 +145,27 @@ class Packed:
                                                  [v * lanes + j for j in range(lanes)]), limit)
                 for v in range(self.vectors)]
 
-    def _pack(self, bld, p0, kc, j0, masks) -> None:
-        """panel[p, :] = op(B)[p0 + p, j0 ...] for p < kc, zeros past the panel's width."""
+    def _pack(self, bld, p0, kc, j0, width, masks) -> None:
+        """panel[p, :] = op(B)[p0 + p, j0 ...] for p < kc, zeros past the panel's width (a
+        transposed B: codegen.gemm_transpose)."""
         pb, ldb, trans = self.b
         lanes, elem, vec = self.lanes, self.elem, self.vec
         zero = ll.Constant(vec, [0.0] * lanes)
-        with for_range(bld, kc, "pk") as p:
+        if trans:
+            pack_transposed(bld, self, p0, kc, j0, width, self.scratch)
+            return
+        with for_range(bld, kc, "pk") as p:     # B[row, j0 + j]: a row of B, under the masks
             row = bld.add(p0, p, flags=NUW)
             out = bld.mul(p, i64(self.vectors), flags=NUW)
-            with bld.if_else(trans) as (gathered, plain):
-                with plain:         # B[row, j0 + j]: a row of B, loaded under the masks
-                    start = bld.add(bld.mul(row, ldb, flags=NUW), j0, flags=NUW)
-                    for v, mask in enumerate(masks):
-                        value = _masked_load(bld, element_at(bld, pb, start, v * lanes, elem),
-                                             mask, zero)
-                        self._store_panel(bld, value, out, v)
-                with gathered:      # B[j0 + j, row]: one element of each of lanes rows of B
-                    ivec = ll.VectorType(I64, lanes)
-                    base = bld.add(bld.ptrtoint(pb, I64),
-                                   bld.mul(row, i64(_bytes(elem)), flags=NUW), flags=NUW)
-                    step = bld.mul(ldb, i64(_bytes(elem)), flags=NUW)
-                    for v, mask in enumerate(masks):
-                        cols = bld.add(splat(bld, bld.add(j0, i64(v * lanes), flags=NUW), ivec),
-                                       ll.Constant(ivec, list(range(lanes))))
-                        where = bld.add(splat(bld, base, ivec),
-                                        bld.mul(cols, splat(bld, step, ivec)))
-                        ptrs = bld.inttoptr(where, ll.VectorType(PTR, lanes))
-                        self._store_panel(bld, _gather(bld, ptrs, mask, zero), out, v)
+            start = bld.add(bld.mul(row, ldb, flags=NUW), j0, flags=NUW)
+            for v, mask in enumerate(masks):
+                value = _masked_load(bld, element_at(bld, pb, start, v * lanes, elem),
+                                     mask, zero)
+                self._store_panel(bld, value, out, v)
+
+    @staticmethod
+    def masked_load(bld, address, mask, passthru):
+        return _masked_load(bld, address, mask, passthru)
 
     def _panel_at(self, bld, out, v: int):
         """The panel's vector v of its row at out (= p * vectors)."""
@@ -165,9 +188,7 @@ class Packed:
         a_rows = [element_at(bld, pa, bld.add(bld.mul(i, row_stride, flags=NUW),
                                               bld.mul(p0, col_stride, flags=NUW), flags=NUW),
                              0, elem) for i in rows]
-        starts = [[bld.select(first, zero, _masked_load(
-            bld, element_at(bld, pc, at, v * lanes, elem), mask, zero))
-            for v, mask in enumerate(masks)] for at in c_at]
+        starts = self._starts(bld, first, c_at, masks)
         before, loop = bld.block, bld.append_basic_block("pp")
         bld.branch(loop)
         bld.position_at_end(loop)
@@ -236,13 +257,6 @@ def _masked_store(bld, value, address, mask):
     fn = intrinsic(bld.module, "llvm.masked.store", ll.VoidType(),
                    [value.type, PTR, I32, mask.type], value.type)
     bld.call(fn, [value, address, ll.Constant(I32, _bytes(value.type.element)), mask])
-
-
-def _gather(bld, ptrs, mask, passthru):
-    vec = passthru.type
-    fn = intrinsic(bld.module, "llvm.masked.gather", vec, [ptrs.type, I32, mask.type, vec],
-                   suffix=f".v{vec.count}p0")
-    return bld.call(fn, [ptrs, ll.Constant(I32, _bytes(vec.element)), mask, passthru])
 
 
 def intrinsic(module, name: str, ret, args: list, vec=None, suffix: str | None = None):

@@ -66,11 +66,15 @@ TILES = {64: (6, 4), 32: (4, 3)}
 MASKED_ROWS = 12             # at most, in tiles of the columns left (m >= this)
 SYMBOLS = {"f32": "gradjit_tiles_f32", "f64": "gradjit_tiles_f64"}
 # the packed path (codegen.gemm_pack) is a function of its own: a program needing only it
-# (the MLP 784's) builds ~27 ms of CPU instead of ~60 for both paths in one module
+# (the MLP 784's) builds ~27 ms of CPU instead of ~60 for both paths in one module; and one
+# for each layout of B (the transposed one packs by in-register transposes, ~20 ms more to
+# build: the startup benchmark's mlp needs only B as stored)
 PACKED_SYMBOLS = {"f32": "gradjit_packed_f32", "f64": "gradjit_packed_f64"}
+PACKED_BT_SYMBOLS = {"f32": "gradjit_packed_bt_f32", "f64": "gradjit_packed_bt_f64"}
 # void (i64 flags, i64 m, i64 n, i64 k, ptr A, i64 lda, ptr B, i64 ldb, ptr C, i64 ldc):
 # C = op(A) @ op(B), row-major, lda/ldb/ldc the row lengths as stored (as
-# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS (the packed function only)
+# runtime.blas.gemm_type); flags: A_TRANS | B_TRANS (B_TRANS: the packed function for a
+# transposed B only, which needs it)
 A_TRANS, B_TRANS = 1, 2
 FUNCTION_TYPE = ll.FunctionType(ll.VoidType(), [I64, I64, I64, I64, PTR, I64, PTR, I64, PTR,
                                                 I64])
@@ -100,16 +104,25 @@ def panel_columns(vector_bytes: int, dtype: str) -> int:
     return TILES[vector_bytes][1] * vector_bytes // (4 if dtype == "f32" else 8)
 
 
-def declare(module: ll.Module, dtype: str, packed: bool = False) -> ll.Function:
-    """The tile function of dtype ("f32"/"f64"), or its packed one, declared in module."""
-    name = (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
+def symbol(dtype: str, packed: bool = False, b_trans: bool = False) -> str:
+    """The symbol of dtype's tile function, or its packed one for B as stored or transposed."""
+    if not packed:
+        return SYMBOLS[dtype]
+    return (PACKED_BT_SYMBOLS if b_trans else PACKED_SYMBOLS)[dtype]
+
+
+def declare(module: ll.Module, dtype: str, packed: bool = False,
+            b_trans: bool = False) -> ll.Function:
+    """The tile function of dtype ("f32"/"f64"), or its packed one (for a transposed B when
+    b_trans), declared in module."""
+    name = symbol(dtype, packed, b_trans)
     return module.globals.get(name) or ll.Function(module, FUNCTION_TYPE, name)
 
 
 def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m, n, k: int, pa, lda: int,
               pb, ldb: int, pc, ldc: int, packed: bool) -> None:
     """A call of fn (declare(.., packed)) for op(A) (m x k) @ op(B) (k x n); m, n: ints or
-    i64 values; a transposed B needs the packed function."""
+    i64 values; a transposed B needs the packed function made for it."""
     assert packed or not b_trans
     STATS["calls_emitted"] += 1
     STATS["packed_calls_emitted"] += packed
@@ -119,10 +132,11 @@ def emit_call(bld: ll.IRBuilder, fn, a_trans: bool, b_trans: bool, m, n, k: int,
 
 
 def module_text(dtype: str, vector_bytes: int, name: str | None = None,
-                packed: bool = False) -> str:
-    """LLVM IR of a module defining SYMBOLS[dtype] (packed: PACKED_SYMBOLS[dtype]), or name,
-    for vector registers of vector_bytes."""
-    name = name or (PACKED_SYMBOLS if packed else SYMBOLS)[dtype]
+                packed: bool = False, b_trans: bool = False) -> str:
+    """LLVM IR of a module defining symbol(dtype, packed, b_trans), or name, for vector
+    registers of vector_bytes (b_trans: the packed function for B transposed, else as
+    stored; its flags' B_TRANS is not read)."""
+    name = name or symbol(dtype, packed, b_trans)
     module = ll.Module(name=name)
     fn = ll.Function(module, FUNCTION_TYPE, name)
     flags, m, n, k, pa, lda, pb, ldb, pc, ldc = fn.args
@@ -135,7 +149,6 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None,
     trans = bld.icmp_signed("!=", bld.and_(flags, i64(A_TRANS)), i64(0))
     a = (pa, bld.select(trans, i64(1), lda), bld.select(trans, lda, i64(1)))
     if packed:
-        b_trans = bld.icmp_signed("!=", bld.and_(flags, i64(B_TRANS)), i64(0))
         Packed(elem, lanes, TILES[vector_bytes], a, (pb, ldb, b_trans), (pc, ldc), m, n, k,
                buffer(bld, elem, TILES[vector_bytes], lanes)).emit(bld)
         bld.ret_void()

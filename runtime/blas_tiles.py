@@ -1,7 +1,7 @@
 """codegen.gemm_tiles' product functions, compiled once per process and called by kernels.
 
-Two functions per dtype, each built only when a kernel needs it: the plain tiles and the
-packed ones (codegen.gemm_pack). Kernels declare one (`llvm_declaration`) and call it as they
+Three functions per dtype, each built only when a kernel needs it: the plain tiles and the
+packed ones (codegen.gemm_pack) for B as stored and for B transposed. Kernels declare one (`llvm_declaration`) and call it as they
 would the BLAS's gemm; the first kernel that needs one builds it (`provide`): its object code
 comes from the
 disk cache (runtime.disk_cache.load_or_store_object, under the source hash, LLVM's version
@@ -24,23 +24,27 @@ from runtime.engine import LLVM_LOCK, create_execution_engine, vector_bytes
 
 # NOTE: codegen is imported late: a warm start that loads kernels from the disk cache
 # needs only the symbols, not codegen
-# (dtype, packed) -> symbol: gemm_tiles.SYMBOLS and PACKED_SYMBOLS (a test checks)
-_SYMBOLS = {("f32", False): "gradjit_tiles_f32", ("f64", False): "gradjit_tiles_f64",
-            ("f32", True): "gradjit_packed_f32", ("f64", True): "gradjit_packed_f64"}
+# (dtype, packed, b_trans) -> symbol: gemm_tiles.symbol's (a test checks)
+_SYMBOLS = {("f32", False, False): "gradjit_tiles_f32", ("f64", False, False): "gradjit_tiles_f64",
+            ("f32", True, False): "gradjit_packed_f32", ("f64", True, False): "gradjit_packed_f64",
+            ("f32", True, True): "gradjit_packed_bt_f32",
+            ("f64", True, True): "gradjit_packed_bt_f64"}
 SYMBOLS = frozenset(_SYMBOLS.values())
-_state: dict = {}         # (dtype, packed) -> the MCJIT holding its function, or None (failed)
+_state: dict = {}         # _SYMBOLS' key -> the MCJIT holding its function, or None (failed)
 builds = 0                # times object code was compiled here (tests)
 
 
-def llvm_declaration(module, dtype: str, packed: bool = False):
-    """The tile function of dtype (packed: its packed one) declared in module, or None when
-    it cannot be provided.
+def llvm_declaration(module, dtype: str, packed: bool = False, b_trans: bool = False):
+    """The tile function of dtype (packed: its packed one, for a transposed B when b_trans)
+    declared in module, or None when it cannot be provided.
     Code for a target this host cannot run (only lowered, for its assembly) declares it
     without building it: that code never runs here."""
     gemm_tiles = _codegen()
-    if create_execution_engine().runnable_problem is None and not provide(dtype, packed):
+    b_trans = bool(packed and b_trans)
+    if create_execution_engine().runnable_problem is None and \
+            not provide(dtype, packed, b_trans):
         return None
-    return gemm_tiles.declare(module, dtype, packed)
+    return gemm_tiles.declare(module, dtype, packed, b_trans)
 
 
 def provide_symbol(name: str) -> bool:
@@ -48,15 +52,15 @@ def provide_symbol(name: str) -> bool:
     return provide(*next(key for key, symbol in _SYMBOLS.items() if symbol == name))
 
 
-def provide(dtype: str, packed: bool = False) -> bool:
-    """Links dtype's function (packed: its packed one) into the process once; True when its
-    symbol resolves."""
-    key = (dtype, packed)
+def provide(dtype: str, packed: bool = False, b_trans: bool = False) -> bool:
+    """Links dtype's function (packed: its packed one, for a transposed B when b_trans) into
+    the process once; True when its symbol resolves."""
+    key = (dtype, packed, packed and b_trans)
     with LLVM_LOCK:
         if key not in _state:
             try:
                 with phases.phase("tile gemm"):
-                    _state[key] = _link(dtype, packed)
+                    _state[key] = _link(*key)
             except RuntimeError as e:
                 config.log.warning("gradjit: tile gemm %s unavailable (%s); kernels call the "
                                    "BLAS", _SYMBOLS[key], e)
@@ -64,10 +68,10 @@ def provide(dtype: str, packed: bool = False) -> bool:
         return _state[key] is not None
 
 
-def _link(dtype: str, packed: bool):
+def _link(dtype: str, packed: bool, b_trans: bool):
     engine = create_execution_engine()
     engine.check_runnable()
-    symbol = _SYMBOLS[dtype, packed]
+    symbol = _SYMBOLS[dtype, packed, b_trans]
     width = vector_bytes(engine.features or "")
     key = {"source": source_hash(), "symbol": symbol, "triple": engine.triple,
            "cpu": engine.cpu, "features": engine.features, "vector_bytes": width,
@@ -80,7 +84,8 @@ def _link(dtype: str, packed: bool):
 
     built: dict = {}
     obj = load_or_store_object(f"gj_{symbol}", key,
-                               lambda: _build(machine(1), dtype, packed, width, built))
+                               lambda: _build(machine(1), (dtype, packed, b_trans), width,
+                                              built))
     jit = linked(obj, lambda: machine(0), built)
     address = jit.get_function_address(symbol)
     if not address:
@@ -89,14 +94,15 @@ def _link(dtype: str, packed: bool):
     return jit
 
 
-def _build(machine, dtype: str, packed: bool, width: int, built: dict) -> bytes:
+def _build(machine, key: tuple, width: int, built: dict) -> bytes:
     """The function's object code. NOTE: its IR goes to machine code as emitted (phis, no
     stack slots): LLVM's pipeline made it no faster (O1 or O3, machine code at level 1 or 3,
     the same speed measured) and took ~half of a ~0.1 s build."""
     global builds
     builds += 1
-    text = _codegen().module_text(dtype, width, packed=packed)
-    obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[dtype, packed])
+    dtype, packed, b_trans = key
+    text = _codegen().module_text(dtype, width, packed=packed, b_trans=b_trans)
+    obj, built["jit"] = compiled_object(text, machine, _SYMBOLS[key])
     return obj
 
 

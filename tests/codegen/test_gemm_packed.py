@@ -33,15 +33,26 @@ def every_size(monkeypatch):
 
 
 def _function(dtype: str, vector_bytes: int, kc: int, block_bytes: int, packed: bool):
-    """The tile function (packed: the packed one) compiled under its own name with
-    gemm_pack's KC and BLOCK_BYTES."""
-    key = (dtype, vector_bytes, kc, block_bytes, packed)
+    """The tile function (packed: the packed ones, for B as stored and transposed, called by
+    the flags' B_TRANS) compiled under its own name with gemm_pack's KC and BLOCK_BYTES."""
+    if not packed:
+        return _compiled(dtype, vector_bytes, kc, block_bytes, False, False)
+    stored, transposed = (_compiled(dtype, vector_bytes, kc, block_bytes, True, b_trans)
+                          for b_trans in (False, True))
+    return lambda flags, *rest: (transposed if flags & gemm_tiles.B_TRANS else stored)(
+        flags, *rest)
+
+
+def _compiled(dtype: str, vector_bytes: int, kc: int, block_bytes: int, packed: bool,
+              b_trans: bool):
+    key = (dtype, vector_bytes, kc, block_bytes, packed, b_trans)
     if key not in _BUILT:
-        name = "test_packed_{}_{}_{}_{}_{}".format(*key)
+        name = "test_packed_{}_{}_{}_{}_{}_{}".format(*key)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(gemm_pack, "KC", kc)
             patch.setattr(gemm_pack, "BLOCK_BYTES", block_bytes)
-            text = gemm_tiles.module_text(dtype, vector_bytes, name, packed=packed)
+            text = gemm_tiles.module_text(dtype, vector_bytes, name, packed=packed,
+                                          b_trans=b_trans)
         addr, = create_execution_engine().compile([text], [name], name)
         i, p = ctypes.c_int64, ctypes.c_void_p
         _BUILT[key] = ctypes.CFUNCTYPE(None, i, i, i, i, p, i, p, i, p, i)(addr)
@@ -218,15 +229,17 @@ print(blas_tiles.builds, np.asarray(y).tobytes().hex())
 
 
 def test_packed_function_built_alone_then_taken_from_the_disk_cache(tmp_path):
-    """The MLP 784's forward product builds only the packed function (not the plain one);
-    a second process loads it from the disk cache and computes the same bits."""
+    """The MLP 784's forward product builds only the packed function for a transposed B
+    (not the plain one, nor the packed one for B as stored); a second process loads it from
+    the disk cache and computes the same bits."""
     first = run_with_cache(SCRIPT, tmp_path)
     builds, y1 = first.stdout.split()
-    assert int(builds) == 1 and "disk cache miss for gj_gradjit_packed_f32" in first.stderr
+    assert int(builds) == 1 and "disk cache miss for gj_gradjit_packed_bt_f32" in first.stderr
     assert "gj_gradjit_tiles_f32" not in first.stderr
+    assert "gj_gradjit_packed_f32" not in first.stderr
     second = run_with_cache(SCRIPT, tmp_path)
     builds, y2 = second.stdout.split()
-    assert int(builds) == 0 and "disk cache hit for gj_gradjit_packed_f32" in second.stderr
+    assert int(builds) == 0 and "disk cache hit for gj_gradjit_packed_bt_f32" in second.stderr
     assert y1 == y2
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 784)).astype(np.float32)

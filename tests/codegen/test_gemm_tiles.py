@@ -84,10 +84,9 @@ def _run(fn, args, tiles: bool = True):
 
 def test_the_symbols_agree():
     assert blas_tiles.SYMBOLS == set(gemm_tiles.SYMBOLS.values()) | \
-        set(gemm_tiles.PACKED_SYMBOLS.values())
-    assert blas_tiles._SYMBOLS == {(dtype, packed): symbols[dtype] for dtype in ("f32", "f64")
-                                   for packed, symbols in ((False, gemm_tiles.SYMBOLS),
-                                                           (True, gemm_tiles.PACKED_SYMBOLS))}
+        set(gemm_tiles.PACKED_SYMBOLS.values()) | set(gemm_tiles.PACKED_BT_SYMBOLS.values())
+    assert blas_tiles._SYMBOLS == {key: gemm_tiles.symbol(*key) for key in blas_tiles._SYMBOLS}
+    assert len(blas_tiles.SYMBOLS) == len(blas_tiles._SYMBOLS) == 6
 
 
 @settings(max_examples=40, deadline=None)
@@ -213,7 +212,7 @@ def test_products_below_min_macs_stay_on_the_blas(m, n, k):
 
 def test_without_the_function_kernels_call_the_blas(monkeypatch):
     """A function that could not be built (provide() False) leaves the BLAS call."""
-    monkeypatch.setattr(blas_tiles, "provide", lambda dtype, packed=False: False)
+    monkeypatch.setattr(blas_tiles, "provide", lambda dtype, packed=False, b_trans=False: False)
     fn, ref = _dot(None, 64, 100, 200, False, False, False, "f32")
     args = _args(fn, 8, "f32")
     out, used = _run(fn, args)

@@ -49,7 +49,7 @@ def test_code_for_a_target_this_host_cannot_run_declares_without_building(monkey
     class Foreign:
         runnable_problem = "not this host"
 
-    def refuse(dtype, packed=False):
+    def refuse(dtype, packed=False, b_trans=False):
         raise AssertionError("built for a foreign target")
     monkeypatch.setattr(blas_tiles, "create_execution_engine", lambda: Foreign())
     monkeypatch.setattr(blas_tiles, "provide", refuse)
@@ -60,5 +60,5 @@ def test_code_for_a_target_this_host_cannot_run_declares_without_building(monkey
     class Host:
         runnable_problem = None
     monkeypatch.setattr(blas_tiles, "create_execution_engine", lambda: Host())
-    monkeypatch.setattr(blas_tiles, "provide", lambda dtype, packed=False: False)
+    monkeypatch.setattr(blas_tiles, "provide", lambda dtype, packed=False, b_trans=False: False)
     assert blas_tiles.llvm_declaration(ll.Module(), "f64") is None
