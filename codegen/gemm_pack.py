@@ -183,7 +183,6 @@ class Packed:
         pc, ldc = self.c
         last = bld.sub(end, i64(1), flags=NUW)
         rows = [_min(bld, bld.add(top, i64(r), flags=NUW), last) for r in range(count)]
-        zero = ll.Constant(vec, [-0.0] * lanes)
         c_at = [bld.add(bld.mul(i, ldc, flags=NUW), j0, flags=NUW) for i in rows]
         a_rows = [element_at(bld, pa, bld.add(bld.mul(i, row_stride, flags=NUW),
                                               bld.mul(p0, col_stride, flags=NUW), flags=NUW),

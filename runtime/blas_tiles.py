@@ -1,10 +1,10 @@
 """codegen.gemm_tiles' product functions, compiled once per process and called by kernels.
 
 Three functions per dtype, each built only when a kernel needs it: the plain tiles and the
-packed ones (codegen.gemm_pack) for B as stored and for B transposed. Kernels declare one (`llvm_declaration`) and call it as they
-would the BLAS's gemm; the first kernel that needs one builds it (`provide`): its object code
-comes from the
-disk cache (runtime.disk_cache.load_or_store_object, under the source hash, LLVM's version
+packed ones (codegen.gemm_pack) for B as stored and for B transposed. Kernels declare one
+(`llvm_declaration`) and call it as they would the BLAS's gemm; the first kernel that needs
+one builds it (`provide`): its object code comes from the disk cache
+(runtime.disk_cache.load_or_store_object, under the source hash, LLVM's version
 and the target), else it is compiled (~30-60 ms) and stored, then linked into an
 MCJIT of its own, kept for the life of the process, and its address registered under the
 symbol, so every kernel's MCJIT (and object code loaded from the disk cache: disk_cache's
