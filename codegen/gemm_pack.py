@@ -39,8 +39,6 @@ NUW = ("nuw", "nsw")
 # 1.15 and (2048x2048)@(2048x512)^T 1.35 (the BLAS's blocking for L3 and packed A, not done
 # here); f64: 0.85 / 1.0 at the MLP's, 384^3 0.91, 512^3 (both transposed) 1.18
 MAX_MACS = 1 << 26
-# rows of a tile of the last panel's fewer vectors, at most (tail_rows)
-TAIL_ROWS = 12
 
 
 def buffer(bld: ll.IRBuilder, elem, tile: tuple, lanes: int):
@@ -90,28 +88,17 @@ class Packed:
                     width = _min(bld, i64(wide), bld.sub(self.n, j0, flags=NUW))
                     masks = self._masks(bld, width)
                     self._pack(bld, p0, kc, j0, width, masks)
-                    self._panel_tiles(bld, (i0, end), p0, kc, j0, first, width, masks)
+                    self._tile_rows(bld, (i0, end), p0, kc, j0, first, masks)
 
-    def _panel_tiles(self, bld, block, p0, kc, j0, first, width, masks) -> None:
-        """Every tile of the block's rows (i0, end) for the panel at j0: tiles of all the
-        panel's vectors, or, for a last panel of one vector (784 columns: 12 panels and one
-        of 16), tiles of one vector and more rows (tail_rows), which sum no zero columns (a
-        whole tile there: 6% of the work of a (256x256)^T@(256x784)). NOTE: only one vector:
-        tiles of 2 and 3 too made the function 2.5x as costly to build (24 -> 61 ms CPU)."""
-        one = bld.icmp_signed("<=", width, i64(self.lanes))
-        with bld.if_else(one) as (narrow, whole):
-            with narrow:
-                self._tile_rows(bld, block, tail_rows(self.rows, self.vectors, 1), p0, kc, j0,
-                                first, masks[:1])
-            with whole:
-                self._tile_rows(bld, block, self.rows, p0, kc, j0, first, masks)
-
-    def _tile_rows(self, bld, block, rows: int, p0, kc, j0, first, masks) -> None:
-        """Tiles of `rows` rows down the block (i0, end)."""
+    def _tile_rows(self, bld, block, p0, kc, j0, first, masks) -> None:
+        """Every tile of the block's rows (i0, end) for the panel at j0. NOTE: a last panel
+        of one vector (784 columns) summed by tiles of one vector and 12 rows instead (no
+        zero columns) was no faster measured, and cost 10 ms more CPU to build."""
         i0, end = block
+        rows = self.rows
         with for_range(bld, _ceil_div(bld, bld.sub(end, i0, flags=NUW), rows), "ti") as t:
             top = bld.add(i0, bld.mul(t, i64(rows), flags=NUW), flags=NUW)
-            self._tile(bld, top, end, rows, p0, kc, j0, first, masks)
+            self._tile(bld, top, end, p0, kc, j0, first, masks)
 
     def _starts(self, bld, first, c_at: list, masks: list) -> list:
         """The tile's sums before the block: -0.0 in the first block (C is not read: a
@@ -174,15 +161,14 @@ class Packed:
     def _store_panel(self, bld, value, out, v: int) -> None:
         bld.store(value, self._panel_at(bld, out, v), align=_bytes(self.elem))
 
-    def _tile(self, bld, top, end, count: int, p0, kc, j0, first, masks) -> None:
-        """C[top ... top + count - 1, j0 ...] += the block's kc steps (from -0.0 in the first
-        block), one vector per mask; rows from end on repeat row end - 1 (the block of rows
-        ends there)."""
+    def _tile(self, bld, top, end, p0, kc, j0, first, masks) -> None:
+        """C[top ..., j0 ...] += the block's kc steps (from -0.0 in the first block); rows
+        from end on repeat row end - 1 (the block of rows ends there)."""
         elem, vec, lanes = self.elem, self.vec, self.lanes
         pa, row_stride, col_stride = self.a
         pc, ldc = self.c
         last = bld.sub(end, i64(1), flags=NUW)
-        rows = [_min(bld, bld.add(top, i64(r), flags=NUW), last) for r in range(count)]
+        rows = [_min(bld, bld.add(top, i64(r), flags=NUW), last) for r in range(self.rows)]
         c_at = [bld.add(bld.mul(i, ldc, flags=NUW), j0, flags=NUW) for i in rows]
         a_rows = [element_at(bld, pa, bld.add(bld.mul(i, row_stride, flags=NUW),
                                               bld.mul(p0, col_stride, flags=NUW), flags=NUW),
@@ -202,7 +188,7 @@ class Packed:
                 phi.add_incoming(value, before)
         out = bld.mul(p, i64(self.vectors), flags=NUW)
         b_row = [bld.load(self._panel_at(bld, out, v), typ=vec, align=_bytes(elem))
-                 for v in range(len(masks))]
+                 for v in range(self.vectors)]
         sums = []
         for a_row, acc in zip(a_rows, accs):
             a_ip = bld.load(element_at(bld, a_row, a_col, 0, elem), typ=elem)
@@ -221,12 +207,6 @@ class Packed:
         for at, total in zip(c_at, sums):
             for v, (value, mask) in enumerate(zip(total, masks)):
                 _masked_store(bld, value, element_at(bld, pc, at, v * lanes, elem), mask)
-
-
-def tail_rows(rows: int, vectors: int, c: int) -> int:
-    """Rows of a tile of c vectors: as many accumulators as the whole tile's, at most
-    TAIL_ROWS rows (a tile's rows past the block's end repeat its last row: wasted)."""
-    return min(TAIL_ROWS, rows * vectors // c)
 
 
 def _min(bld, x, y):
