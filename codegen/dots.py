@@ -312,7 +312,8 @@ def gemm_route(plan, dtype: str, externals: Externals) -> str:
         return "small gemm"
     columns = gemm_tiles.panel_columns(externals.vector_bytes, dtype)
     if externals.tiles and gemm_tiles.fits(batch, m, n, plan.k, rhs_trans, columns):
-        return "packed tiles" if gemm_tiles.packed(batch, m, n, plan.k, rhs_trans) else "tiles"
+        return "packed tiles" if gemm_tiles.packed(batch, m, n, plan.k, rhs_trans, columns) \
+            else "tiles"
     return "BLAS"
 
 

@@ -59,6 +59,13 @@ MAX_MACS = 1 << 23           # in all (batch elements too); GEMM_SPLIT_MIN_MACS 
 # call (the benchmarks' mlp and lstm, whose products are 0.5-0.7M, stay on the BLAS: 113 ->
 # 161-174 ms CPU to mlp's cold first call with the function, 0.31x -> 0.49x of JAX's)
 MIN_MACS = 1 << 20
+# a call of this many multiply-adds and more takes the packed path when its panels waste at
+# most 1/16 (whole_panels): measured (Xeon, f32, CPU medians interleaved, packed / plain
+# time, load 7-9) AVX-512: 0.79-1.01 from 3.1M ([256,192]x[192,64] 0.96-0.97,
+# [512,64]x[64,256] 0.87-0.95, [512,256]x[256,64] 0.88-0.94), 0.91-1.04 at 1.6-2.1M; AVX2
+# code (GRADJIT_TARGET_CPU=haswell, this host): 0.75-1.02 with whole panels of 24 columns
+# (n = 192, 256), 1.04-1.11 with n = 64 (3 panels of 24: 1/8 wasted, hence 1/16)
+PACKED_MIN_MACS = 3 << 20
 # accumulator registers of a tile by vector register width: AVX-512 has 32 registers
 # (6 rows x 4 vectors measured best of 6x4, 8x3, 12x2), AVX2 16 (4 x 3); the rest hold
 # B's row and A's broadcast element
@@ -88,15 +95,23 @@ def fits(batch: int, m: int, n: int, k: int, rhs_trans: bool, columns: int) -> b
     Linear layer's `x @ W^T` to 10 outputs: 54 of 64 columns wasted)."""
     if m < MASKED_ROWS or min(n, k) < 1 or batch * m * n * k < MIN_MACS:
         return False
-    if not packed(batch, m, n, k, rhs_trans):
+    if not packed(batch, m, n, k, rhs_trans, columns):
         return True
-    return m * n * k <= gemm_pack.MAX_MACS and -(-n // columns) * columns * 8 <= n * 9
+    return m * n * k <= gemm_pack.MAX_MACS and whole_panels(n, columns)
 
 
-def packed(batch: int, m: int, n: int, k: int, rhs_trans: bool) -> bool:
-    """Whether such a call takes the packed path (codegen.gemm_pack): B transposed, or past
-    MAX_MACS in all (where the plain tiles lose to the BLAS)."""
-    return rhs_trans or batch * m * n * k > MAX_MACS
+def packed(batch: int, m: int, n: int, k: int, rhs_trans: bool, columns: int) -> bool:
+    """Whether such a call takes the packed path (codegen.gemm_pack): B transposed, past
+    MAX_MACS in all (where the plain tiles lose to the BLAS), or from PACKED_MIN_MACS a call
+    when its panels of B are whole enough (whole_panels)."""
+    return rhs_trans or batch * m * n * k > MAX_MACS or \
+        (m * n * k >= PACKED_MIN_MACS and whole_panels(n, columns, 16))
+
+
+def whole_panels(n: int, columns: int, parts: int = 8) -> bool:
+    """Whether the packed path's last panel of `columns` columns wastes at most 1/parts of
+    the work on columns past n (a Linear layer's `x @ W^T` to 10 outputs: 54 of 64 wasted)."""
+    return -(-n // columns) * columns * parts <= n * (parts + 1)
 
 
 def panel_columns(vector_bytes: int, dtype: str) -> int:
