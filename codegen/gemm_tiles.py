@@ -29,9 +29,10 @@ on the thread count. They differ from the BLAS's only in rounding (its order is 
 
 Used (`fits`) for the products that call the gemm (codegen.dots.MIN_GEMM_MACS multiply-adds
 a batch element and more) of MIN_MACS up to MAX_MACS in all, B not transposed, m >=
-MASKED_ROWS; larger ones (up to gemm_pack.MAX_MACS a batch element) and those with B
-transposed call the packed function (`module_text(.., packed=True)`, codegen.gemm_pack), a
-second symbol per dtype with the same bits. Measured (Xeon, AVX-512, CPU medians
+MASKED_ROWS; larger ones (up to gemm_pack.MAX_MACS a batch element), those with B
+transposed and those of PACKED_MIN_MACS and more whose panels are whole call a packed
+function (`module_text(.., packed=True, b_trans=..)`, codegen.gemm_pack: one symbol per dtype
+and layout of B) with the same bits. Measured (Xeon, AVX-512, CPU medians
 interleaved with OpenBLAS's sgemm/dgemm called the same way through ctypes, f32 / f64
 ratios, loops specialised to the sizes):
 (16x32)@(32x16) 0.28 / 0.31 (the BLAS call's own cost), (64x100)@(100x10) 0.45 / 0.52,
