@@ -355,6 +355,7 @@ def _follow_replay(hit: tuple, retain: bool):
         _replay(_Found(exprs), plan, targets)
     else:
         _run_kept(exe, exprs, plan, targets)
+        follow.STATS["kept_exe"] += 1
     replay.STATS["hits"] += 1
     follow.STATS["followed"] += 1
     if not retain:

@@ -45,10 +45,10 @@ _OP_VJP = OpNode.emit_vjp
 ENABLED = True
 CODE_ENABLED = True            # a shape followed a few times checks by generated code
 # followed backward calls, shapes kept, and follows refused; followed calls with pending
-# slots, plans whose shape could not be kept, follows checked by generated code (the
-# tests read these)
+# slots, plans whose shape could not be kept, follows checked by generated code, followed
+# programs run by their kept Executable (engine._run_kept) (the tests read these)
 STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0, "unfollowable": 0,
-         "generated": 0}
+         "generated": 0, "kept_exe": 0}
 _PENDING_LIMIT = 256           # Exprs of the pending slots' graphs (an update is a few)
 
 
