@@ -351,7 +351,7 @@ def _follow_replay(hit: tuple, retain: bool):
     if exe is False:                   # (made on the first follow: the run_function path)
         exe = plan.exe = executable_of(plan.fn)
         plan.types = [v.type for v in plan.fn.results[:len(plan.owners)]]
-    if exe is None or not plain_native():
+    if exe is None or not KEPT_EXE or not plain_native():
         _replay(_Found(exprs), plan, targets)
     else:
         _run_kept(exe, exprs, plan, targets)
@@ -361,6 +361,9 @@ def _follow_replay(hit: tuple, retain: bool):
     if not retain:
         for node in executed:
             node.release()
+
+
+KEPT_EXE = True        # tests and comparison: off runs a followed plan through run_function
 
 
 def _run_kept(exe, exprs: dict, plan, targets: list):
