@@ -37,6 +37,8 @@ from tracer.autograd.recording import OpNode
 from tracer.creation import tensor, zeros_like
 from tracer.errors import user_location
 from tracer.expr import apply_function, data_exprs, settle
+from tracer.pipeline import plain_native
+from tracer.run_programs import executable_of
 from tracer.tensor import Tensor, run_function, updated_pending
 
 CREATE_GRAPH_WARNING = (
@@ -345,12 +347,41 @@ def _follow_replay(hit: tuple, retain: bool):
     plan, exprs, targets, executed = hit
     for node in executed:
         node.check_saved()
-    _replay(_Found(exprs), plan, targets)
+    exe = plan.exe
+    if exe is False:                   # (made on the first follow: the run_function path)
+        exe = plan.exe = executable_of(plan.fn)
+        plan.types = [v.type for v in plan.fn.results[:len(plan.owners)]]
+    # (tests observe the programs run by patching run_function: then it is called)
+    if exe is None or not KEPT_EXE or run_function is not _RUN_FUNCTION or \
+            not plain_native():
+        _replay(_Found(exprs), plan, targets)
+    else:
+        _run_kept(exe, exprs, plan, targets)
+        follow.STATS["kept_exe"] += 1
     replay.STATS["hits"] += 1
     follow.STATS["followed"] += 1
     if not retain:
         for node in executed:
             node.release()
+
+
+KEPT_EXE = True        # tests and comparison: off runs a followed plan through run_function
+
+
+def _run_kept(exe, exprs: dict, plan, targets: list):
+    """_replay with the Executable run_function would call (executable_of: plain native
+    code, no input slices to lift) and the gradients' types kept on the plan: the same
+    argument checks and program, the same stores."""
+    arrays = exe(*[exprs[i].data for i in plan.captures])
+    n = len(plan.owners)
+    for i, arr in zip(plan.realize, arrays[n:]):
+        arr.flags.writeable = False
+        settle(exprs[i], arr)
+    results = arrays[:n]
+    for arr in results:
+        arr.flags.writeable = False
+    _store_grads([targets[i][1] for i in plan.owners],
+                 [Tensor(e) for e in data_exprs(results, plan.types)], False)
 
 
 class _Found:
@@ -362,6 +393,7 @@ class _Found:
 
 
 _LOOKUP = replay.lookup
+_RUN_FUNCTION = run_function
 
 
 def _cast(em: Emitter, v, dtype: str):

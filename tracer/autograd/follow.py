@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from runtime import log, logging_enabled
 from tracer import bounded
+from tracer.autograd import follow_code
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from tracer.expr import Expr
@@ -42,9 +43,12 @@ from tracer.tensor import updated_pending
 
 _OP_VJP = OpNode.emit_vjp
 ENABLED = True
+CODE_ENABLED = True            # a shape followed a few times checks by generated code
 # followed backward calls, shapes kept, and follows refused; followed calls with pending
-# slots, plans whose shape could not be kept (the tests read these)
-STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0, "unfollowable": 0}
+# slots, plans whose shape could not be kept, follows checked by generated code, followed
+# programs run by their kept Executable (engine._run_kept) (the tests read these)
+STATS = {"followed": 0, "learnt": 0, "refused": 0, "pending": 0, "unfollowable": 0,
+         "generated": 0, "kept_exe": 0}
 _PENDING_LIMIT = 256           # Exprs of the pending slots' graphs (an update is a few)
 
 
@@ -52,7 +56,7 @@ class Shape:
     """A replayed backward's graph, position by position, and where its plan's Exprs sit."""
     __slots__ = ("classes", "templates", "edges", "ins", "has_data", "leaf_types",
                  "root_nr", "targets", "grads", "executed", "plan", "sources", "pos",
-                 "slots", "found", "pending", "pending_key", "updated")
+                 "slots", "found", "pending", "pending_key", "updated", "follows", "check")
 
     def __init__(self):
         self.classes = []      # node class per position (toposort order)
@@ -77,6 +81,8 @@ class Shape:
         self.pos = {}          # while learning: node -> position
         self.slots = {}        # while learning: id(leaf Expr) -> slot
         self.found = []        # while learning: the leaf Expr of each slot
+        self.follows = 0       # follows so far
+        self.check = None      # the generated check (follow_code.py), once made
 
 
 _SHAPES: list = []             # the shapes of the last replayed structures, newest first
@@ -292,10 +298,17 @@ def follow(root) -> tuple | None:
         return None
     first = None
     for k, shape in enumerate(_SHAPES):
-        found = _check(shape, root)
+        code = shape.check if CODE_ENABLED else None
+        found = _check(shape, root) if code is None else code(root)
         if not isinstance(found, str):
             if k:
                 _SHAPES.insert(0, _SHAPES.pop(k))
+            if code is not None:
+                STATS["generated"] += 1
+            shape.follows += 1
+            if shape.follows == follow_code.CODE_AFTER and CODE_ENABLED:
+                shape.check = follow_code.make_check(shape, _check_leaf, _finish,
+                                                          _same_updates)
             return found
         first = first or found
     STATS["refused"] += 1

@@ -47,7 +47,7 @@ class Walk:
 
 class Plan:
     """A built backward Function and where its inputs and outputs sit in the walk."""
-    __slots__ = ("fn", "captures", "realize", "owners", "unfollowable")
+    __slots__ = ("fn", "captures", "realize", "owners", "unfollowable", "exe", "types")
 
     def __init__(self, fn, captures: list[int], realize: list[int], owners: list[int]):
         self.fn = fn
@@ -55,6 +55,8 @@ class Plan:
         self.realize = realize            # walk positions of the Exprs the program realises
         self.owners = owners              # target positions that receive a gradient
         self.unfollowable = False         # follow.learn could not keep its shape
+        self.exe = False                  # engine._follow_replay's Executable (None: none)
+        self.types = None                 # the gradients' result types (engine)
 
 
 def describe(run, targets: list) -> Walk | None:
