@@ -156,6 +156,14 @@ def test_a_changed_step_falls_back_with_the_same_values(event):
     assert stats["followed"] >= 3
 
 
+def test_a_removed_leaf_hook_leaves_the_steps_after_it_followed():
+    """The leaf's node outlives the step: removing its only hook empties its table, so the
+    plain steps after it follow again (an emptied list had kept every later step keyed)."""
+    stats = _three_ways(["plain"] * 5 + ["leaf_hook"] + ["plain"] * 5)
+    assert stats["refused"] == 1
+    assert stats["followed"] == 3 + 5        # steps 3-5 and 7-11: the kept shape holds
+
+
 @pytest.mark.parametrize("event", ["hook", "leaf_hook", "retain_grad", "read_loss", "batch",
                                    "inplace_out", "read_inner", "pieces"])
 def test_the_graph_changes_that_refuse_the_kept_shape(event):

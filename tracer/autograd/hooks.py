@@ -17,13 +17,17 @@ from tracer.tensor import Tensor
 class RemovableHandle:
     """What register_hook returns: .remove() unregisters the hook."""
 
-    def __init__(self, hooks: list, hook):
-        self._hooks = hooks
+    def __init__(self, table: dict, nr: int, hook):
+        self._table = table
+        self._nr = nr
         self._hook = hook
 
     def remove(self):
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
+        hooks = self._table.get(self._nr)
+        if hooks is not None and self._hook in hooks:
+            hooks.remove(self._hook)
+            if not hooks:       # an empty table: the node replays and follows again
+                del self._table[self._nr]
 
     def __enter__(self):
         return self
@@ -41,9 +45,8 @@ def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
         node, nr = t._grad_fn, t._output_nr
     else:
         node, nr = accumulate_node(t), 0
-    hooks = node.hooks.setdefault(nr, [])
-    hooks.append(hook)
-    return RemovableHandle(hooks, hook)
+    node.hooks.setdefault(nr, []).append(hook)
+    return RemovableHandle(node.hooks, nr, hook)
 
 
 def apply_hooks(node, em, out_cts: list) -> list:
