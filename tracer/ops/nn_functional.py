@@ -116,7 +116,7 @@ def _class_targets(logp, target, ignore_index: int):
 
 def _check_target_values(t, c: int, ignore_index: int):
     data = t._expr.data
-    if data is not None:
+    if data is not None and data.size and not (0 <= data.min() and data.max() < c):
         bad = data[(data != ignore_index) & ((data < 0) | (data >= c))]
         if bad.size:
             raise user_error(IndexError, f"Target {int(bad.flat[0])} is out of bounds.")
