@@ -27,12 +27,13 @@ from codegen.control import prepare_loop
 from codegen.dots import GEMM, Externals, prepare_dots
 from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
 from codegen.records import Record
+from codegen.vector_dots import VECTOR_DOTS, group as group_vector_dots
 from ir.core import Function, Op, Value
 from ir.graphs import DiGraph, topological_order
 from ir.primitives import having
 
 # the primitives' fusion traits (ir/primitives.py); gemm is codegen's own kernel primitive
-KERNEL_PRIMS = having(fusion="kernel") | {GEMM.name}
+KERNEL_PRIMS = having(fusion="kernel") | {GEMM.name, VECTOR_DOTS.name}
 ALWAYS_MATERIALIZED = having(fusion="materialize")
 EXPANDING = having(expands=True)
 COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, by cost class
@@ -92,7 +93,7 @@ def op_cost(op: Op) -> int:
 
 def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
     """The ops that contribute to a result, in body order (dot_generals laid out by dots,
-    loops prepared by control)."""
+    loops prepared by control, vector dots of one length grouped by vector_dots)."""
     body = [prepare_loop(op) for op in prepare_dots(fn.body, fn.results, externals)]
     producers = {r: op for op in body for r in op.results}
     needed, stack = set(), list(fn.results)
@@ -101,7 +102,7 @@ def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
         if op is not None and op not in needed:
             needed.add(op)
             stack.extend(op.inputs)
-    return [op for op in body if op in needed]
+    return group_vector_dots([op for op in body if op in needed])
 
 
 def _evaluations(consumer: Op, v: Value) -> int:

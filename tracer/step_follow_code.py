@@ -17,8 +17,9 @@ of this cycle) it reads:
         if e0 is not s.outs[2][0]:
             return None
         ...
-        site = sites[5]
-        ...                              (the call site: as step_follow._site checks it)
+        f = getframe(3)                  (the call site seen when written, as constants:
+        if f.f_code is not CODE or f.f_lasti != LASTI:    as step_follow._site checks it)
+            return None
         e = new(PendingExpr)
         ...
         return t
@@ -109,21 +110,10 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
         else:
             return None              # (a tuple: checked by the generic code)
     # frames: this, step_follow.follow, the op's wrapper or operator, the user's
+    lines += _site_lines(pos, sites[pos], env)
     # the first uses noted as the generic check notes them (in argument order), once the
     # call is known to follow
-    lines += [f"    site = sites[{pos}]",
-              "    if site is None:",
-              "        return None",
-              "    own, code, lasti, loc = site",
-              "    f = getframe(3)",
-              "    if own:",                 # (gradjit's frames: x.pow(2)'s pow dispatching)
-              "        for c in own:",
-              "            if f.f_code is not c:",
-              "                return None",
-              "            f = f.f_back",
-              "    if f.f_code is not code or f.f_lasti != lasti:",
-              "        return None",
-              *[f"    s.ext.append({e})" for e in first],
+    lines += [*[f"    s.ext.append({e})" for e in first],
               "    e = new(PendingExpr)",
               "    e.value = v = new(Value)",
               "    v.type = OUT_TYPE",
@@ -147,6 +137,32 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
     exec(code, env)  # noqa: S102
     STATS["written"] += 1
     return env[f"follow_{pos}"]
+
+
+def _site_lines(pos: int, site, env: dict) -> list:
+    """The call site's check (as step_follow._site's first test): the site seen when the
+    event is written, its codes and offset as constants (no read of the tape's sites, no
+    unpacking); none seen yet: the tape's sites read at each call. A call from another site
+    returns None (the generic check walks and notes it)."""
+    if site is None:
+        return [f"    site = sites[{pos}]",
+                "    if site is None:",
+                "        return None",
+                "    own, code, lasti, loc = site",
+                "    f = getframe(3)",
+                "    if own:",             # (gradjit's frames: x.pow(2)'s pow dispatching)
+                "        for c in own:",
+                "            if f.f_code is not c:",
+                "                return None",
+                "            f = f.f_back",
+                "    if f.f_code is not code or f.f_lasti != lasti:",
+                "        return None"]
+    own, env["CODE"], env["LASTI"], env["loc"] = site
+    lines = ["    f = getframe(3)"]
+    for k, c in enumerate(own):
+        env[f"OWN{k}"] = c
+        lines += [f"    if f.f_code is not OWN{k}:", "        return None", "    f = f.f_back"]
+    return lines + ["    if f.f_code is not CODE or f.f_lasti != LASTI:", "        return None"]
 
 
 step_tape.write_follow = write

@@ -183,18 +183,30 @@ def _followed_method(op, compute):
     def method(self, *args, **kwargs):
         if len(args) == 1 and not kwargs and self._grad_fn is None:
             st = self.__dict__.get("_storage")
-            if not self._requires_grad and (st is None or st.members is None and
-                                            st.host is None):
+            if not self._requires_grad and (st is None or st.host is None and (
+                    st.members is None or _root_alone(self, st))):
                 src = _new(Tensor)                 # inplace()'s stand-in, as there
                 src._expr = self._expr
                 out = follow(body, (src, args[0]), empty)
                 if out is not miss:
-                    return _followed_tail(self, out)
+                    _followed_tail(self, out)
+                    if st is not None and st.members is not None:
+                        views.propagate(self)      # (inplace()'s last step: shared storage)
+                        STATS["followed_roots"] += 1
+                    return self
             out = _direct(self, op, args)          # (a parameter's update: not followed)
             if out is not None:
                 return out
         return inplace(self, compute, *args, **kwargs)
     return method
+
+
+def _root_alone(t: Tensor, st) -> bool:
+    """Whether t is the root of its storage and its only live member: its views all died
+    (two_layer_net_tensor.py's `w2 -= ...` after the step's `w2.t()`). Then inplace()'s
+    view steps reduce to views.propagate moving the root value (check_inplace has nothing
+    to check on a root), which the followed update runs after its tail."""
+    return t._member is None and len(st.members) == 1
 
 
 def _direct_method(op_and_arity: tuple, compute):
@@ -213,7 +225,7 @@ def _direct_method(op_and_arity: tuple, compute):
 
 # in-place updates taken by _direct (the tests read it); DIRECT off: every such call takes
 # inplace() (tests compare the two)
-STATS = {"direct": 0}
+STATS = {"direct": 0, "followed_puts": 0, "followed_roots": 0}
 DIRECT = True
 
 
@@ -341,6 +353,24 @@ def clone(x, memory_format=None):
 
 
 def setitem(self, key, value):
-    """x[key] = value."""
+    """x[key] = value. On a tensor that needs no grad, shares no storage and no NumPy memory
+    (two_layer_net_tensor.py's `grad_h[h < 0] = 0`), first offered to the captured step
+    being followed, with what inplace() then does for such a tensor (_followed_method's
+    reasoning: the same follow call inplace()'s compute would make, then its tail)."""
     index_put.check_dtypes(self, key, value)
+    if self._grad_fn is None and not self._requires_grad and _PUT_BODY is not None:
+        st = self.__dict__.get("_storage")
+        if st is None or st.members is None and st.host is None:
+            src = _new(Tensor)                 # inplace()'s stand-in, as there
+            src._expr = self._expr
+            out = step_follow.follow(_PUT_BODY, (src, key, value), _NO_KWARGS)
+            if out is not step_follow.MISS:
+                _followed_tail(self, out)
+                STATS["followed_puts"] += 1
+                return
     inplace(self, _index_put, key, value)
+
+
+# the body of the memoised CopySlices op (setitem's followed call), and its empty kwargs
+_PUT_BODY = getattr(_index_put, "memo_body", None)
+_NO_KWARGS: dict = {}
