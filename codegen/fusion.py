@@ -39,6 +39,7 @@ COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, 
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
+STATS = {"small_reductions": 0}     # reductions planned per output element (tests count)
 MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: keeps planning
                           # linear in program size (an old nest rarely fits: it feeds the rest)
 
@@ -270,6 +271,7 @@ class _Planner:
                 kind = "reduce" if op.prim.name in REDUCE_KINDS else "store"
                 if kind == "reduce" and small_reduction(op):
                     kind = "store"
+                    STATS["small_reductions"] += 1
                 space = op.inputs[0].shape if kind == "reduce" else v.shape
                 self.place(Root(v, kind), space)
         homes = {}
