@@ -14,6 +14,7 @@ from __future__ import annotations
 from codegen.fusion import LoopNest
 
 FACTORS = (2, 4)            # larger factors made the unrolled loop too short to vectorise
+STATS = {"unrolled": 0}     # nests planned with an unrolled innermost loop (tests count them)
 
 
 def factor(nest: LoopNest, producers: dict, buffers: dict, lanes: int) -> int:
@@ -32,6 +33,7 @@ def factor(nest: LoopNest, producers: dict, buffers: dict, lanes: int) -> int:
         seen.add(op)
         f = _merged_factor(op, n)
         if f in FACTORS and lanes % f == 0 and n % f == 0:
+            STATS["unrolled"] += 1
             return f
         stack.extend(producers[x] for x in op.inputs if x not in buffers and x in producers)
     return 1
