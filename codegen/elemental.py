@@ -12,6 +12,8 @@ the elementwise ones use the scalar table codegen.lower.scalar_rules.
 """
 from __future__ import annotations
 
+import itertools
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -320,6 +322,8 @@ def _gather(em, op, idx):
 # ---- reductions (the elemental form: an inner loop per output element) ------------------
 
 REDUCE_KINDS = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
+UNROLLED_REDUCTION = 16     # a reduction of at most this many elements per output is inlined
+                            # as straight-line code (no loop)
 
 
 def reduce_identity(kind: str, dtype: str):
@@ -345,12 +349,29 @@ def full_dims(kept_dims, reduced_dims, axes, ndim):
 def _reduce(em, op, idx):
     x, axes = op.inputs[0], tuple(op.params["axes"])
     kind, bld = REDUCE_KINDS[op.prim.name], em.bld
+    reduced = [x.shape[a] for a in axes]
+    if math.prod(reduced) <= UNROLLED_REDUCTION:
+        return _unrolled_reduce(em, kind, x, axes, reduced, idx)
     acc = em.ctx.alloca(LLVM_TYPES[x.dtype])
     bld.store(reduce_identity(kind, x.dtype), acc)
     with em.scope(), for_nest(bld, [x.shape[a] for a in axes], "r") as rdims:
         v = em.gen(x, em.index(x.shape, full_dims(idx.dims, rdims, axes, x.ndim)))
         bld.store(reduce_combine(bld, kind, bld.load(acc), v), acc)
     return bld.load(acc)
+
+
+def _unrolled_reduce(em, kind: str, x: Value, axes: tuple, reduced: list, idx):
+    """The loop of _reduce written out: the same combinations in the same order (C order of
+    the reduced indices, from the identity), as straight-line code. A loop nest over the
+    output then vectorises along its last axis, reading each window element at a constant
+    offset (codegen.fusion.small_reduction: the 2x2 max pool's windows)."""
+    bld = em.bld
+    acc = reduce_identity(kind, x.dtype)
+    with em.scope():
+        for rdims in itertools.product(*(range(n) for n in reduced)):
+            dims = full_dims(idx.dims, [i64(r) for r in rdims], axes, x.ndim)
+            acc = reduce_combine(bld, kind, acc, em.gen(x, em.index(x.shape, dims)))
+    return acc
 
 
 def arg_better(bld, name: str, v, best):

@@ -20,12 +20,12 @@ The plan is made over the dataflow graph of one Function (ir.graphs for the step
 from __future__ import annotations
 
 import itertools
-
+import math
 
 from codegen.affine_index import affine_gathers
 from codegen.control import prepare_loop
 from codegen.dots import GEMM, Externals, prepare_dots
-from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS
+from codegen.elemental import REDUCE_KINDS, SAME_INDEX_PRIMS, UNROLLED_REDUCTION
 from codegen.records import Record
 from codegen.vector_dots import VECTOR_DOTS, group as group_vector_dots
 from ir.core import Function, Op, Value
@@ -40,6 +40,7 @@ COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, 
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
+STATS = {"small_reductions": 0}     # reductions planned per output element (tests count)
 MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: keeps planning
                           # linear in program size (an old nest rarely fits: it feeds the rest)
 
@@ -103,6 +104,23 @@ def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
             needed.add(op)
             stack.extend(op.inputs)
     return group_vector_dots([op for op in body if op in needed])
+
+
+def small_reduction(op: Op) -> bool:
+    """Whether reduction op is computed per output element (a store root over its result,
+    elemental's unrolled reduce) instead of accumulated over its operand's space: a few
+    elements per output (a pool's window) with the operand's last loop axis kept. Over the
+    operand's space such a sum or max goes to memory (the output is read and written once
+    per element) and its last loop reads with a stride (the 2x2 max pool over 32x16x32x32:
+    half the row in scalar code, as the interleaved loads leave a gap at the row's end);
+    over the output, the window's elements are loads at constant offsets. Same combinations
+    in the same order (C order from the identity), so the same bits. Not when the first loop
+    axis is reduced: threads may split the operand's nest there, each task summing its share
+    (codegen.nest_plan.plan_split), which adds in another order."""
+    x, axes = op.inputs[0], set(op.params["axes"])
+    count = math.prod(x.shape[a] for a in axes)
+    loops = [a for a, n in enumerate(x.shape) if n != 1]
+    return 1 < count <= UNROLLED_REDUCTION and not axes & {loops[0], loops[-1]}
 
 
 def _evaluations(consumer: Op, v: Value) -> int:
@@ -252,6 +270,9 @@ class _Planner:
                 self.place_kernel(op)
             elif v in self.mat:
                 kind = "reduce" if op.prim.name in REDUCE_KINDS else "store"
+                if kind == "reduce" and small_reduction(op):
+                    kind = "store"
+                    STATS["small_reductions"] += 1
                 space = op.inputs[0].shape if kind == "reduce" else v.shape
                 self.place(Root(v, kind), space)
         homes = {}

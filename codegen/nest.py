@@ -38,7 +38,7 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen import concat_split, extremum_lanes
+from codegen import concat_split, extremum_lanes, inner_unroll
 from codegen.bounds import CheckedBuilder
 from codegen.buffers import ERR_STORE, Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
@@ -88,6 +88,8 @@ class NestEmitter:
         self.rows = None                # (axis, begin, end) while emitting one task's rows
         self.glue_only = False          # the function holds only a light parallel dispatch
         self.cuts = concat_split.cuts(nest.roots, producers, buffers, nest.space)
+        # cut loops keep one loop variable per piece, whose range the rules read (em.known)
+        self.unroll = 1 if self.cuts else inner_unroll.factor(nest, producers, buffers, LANES)
 
     def emit(self):
         if self.split is not None:
@@ -310,6 +312,13 @@ class NestEmitter:
         """count elements of the innermost loop from start; strip-mined into chunks of LANES
         (element start + i in lane i % LANES) when the nest has lanes."""
         bld = self.bld
+        if not self.strip_mine and self.unroll > 1 and isinstance(count, int) \
+                and count % self.unroll == 0:
+            with for_range(bld, count // self.unroll, f"n{self.inner}u") as p:
+                base = iadd(bld, start, imul(bld, p, self.unroll))
+                for k in range(self.unroll):
+                    self._inside(dims + [iadd(bld, base, k)], None)
+            return
         if not self.strip_mine:
             for lo, hi in self._pieces(start, count):
                 with for_range(bld, hi, f"n{self.inner}", start=lo) as i:
@@ -347,8 +356,14 @@ class NestEmitter:
         bld = self.bld
         with for_range(bld, stop, "chunk", start=first) as c:
             base = iadd(bld, start, imul(bld, c, LANES))
-            with for_range(bld, LANES, "lane") as lane:
-                self._inside(dims + [iadd(bld, base, lane)], lane)
+            if self.unroll == 1:
+                with for_range(bld, LANES, "lane") as lane:
+                    self._inside(dims + [iadd(bld, base, lane)], lane)
+                return
+            with for_range(bld, LANES // self.unroll, "lane") as p:
+                for k in range(self.unroll):
+                    lane = iadd(bld, imul(bld, p, self.unroll), k)
+                    self._inside(dims + [iadd(bld, base, lane)], lane)
 
     def _count(self, n, block_end: bool = False):
         """Notes n more elements in the lanes of the blocked sums; pushes them when they hold

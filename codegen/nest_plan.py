@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from codegen.buffers import nbytes
-from codegen.elemental import REDUCE_KINDS
+from codegen.elemental import REDUCE_KINDS, UNROLLED_REDUCTION
 from codegen.fusion import LoopNest, Root, op_cost
 from codegen.lower import LLVM_TYPES, is_float_type
 from codegen.records import Record
@@ -24,6 +24,8 @@ MAX_TASKS = 1024
 PARTIAL_BYTES = 1 << 16          # stack budget for the partial results of split reductions
 DIRECT_MAX = 16                  # a float sum over outer axes of at most this many elements
                                  # per output is added in place (error <= 16 ulps, no scratch)
+# fusion.small_reduction's sums are added in place, as a memory accumulator adds them
+assert UNROLLED_REDUCTION <= DIRECT_MAX
 WIDE_BLOCK = 16                  # elements added in place per output between folds
 
 
