@@ -100,6 +100,7 @@ class Engine:
         self.lock = LLVM_LOCK
         self.addresses: dict = {}       # symbol -> address, for the symbols of live _Jits
         self._jits: dict = {}           # symbol -> the _Jit that defines it
+        self._codes: dict = {}          # first symbol -> hash of the texts compiled for it
         self.object_cache = None        # (notify, getbuffer) for every new MCJIT (disk cache)
 
     def _machine(self, level: int = 3):
@@ -169,8 +170,12 @@ class Engine:
         returned, counted as one more use.
         """
         self.check_runnable()
+        code = hash(tuple(texts))       # (a str caches its hash: ~free on a repeat)
         with self.lock:
-            if all(s in self.addresses for s in symbols):
+            # NOTE: a live symbol serves only its own text: a codegen switch (a test's, an A/B
+            # comparison) changes the code under one symbol, and reusing the first build's
+            # machine code made such bitwise comparisons compare a build with itself
+            if all(s in self.addresses for s in symbols) and self._codes.get(symbols[0]) == code:
                 return self._reuse(symbols)
             # NOTE: a context of its own: LLVM's global one keeps every constant, type and
             # metadata node any module ever used (measured: ~60 KB per program, never freed)
@@ -189,13 +194,16 @@ class Engine:
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)
                 if cut is not None and _split().usable_after_optimisation(cut, mod):
-                    return self._compile_split(mod, cut, symbols, speed_level)
+                    addresses = self._compile_split(mod, cut, symbols, speed_level)
+                    self._codes[symbols[0]] = code
+                    return addresses
                 _split().counts["whole"] += 1
                 jit = self._new_jit(speed_level)
                 jit.mcjit.add_module(mod)
                 with phases.phase("machine code"):
                     jit.mcjit.finalize_object()
                 addresses = self._define(jit, symbols)
+                self._codes[symbols[0]] = code
                 jit.mcjit.remove_module(mod)     # the code stays; the IR is freed with mod
                 return addresses
             finally:
@@ -257,6 +265,7 @@ class Engine:
             for s in jit.symbols:
                 self.addresses.pop(s, None)
                 self._jits.pop(s, None)
+                self._codes.pop(s, None)
             jit.mcjit.close()
             jit.mcjit = None
 
