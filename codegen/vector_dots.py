@@ -15,9 +15,11 @@ else changes: every other op keeps its place.
 """
 from __future__ import annotations
 
+import llvmlite.ir as ll
+
 from codegen.kernels import KernelCall, internal_rules
 from codegen.loops import for_range, i64
-from codegen.lower import LLVM_TYPES, const, scalar_rules
+from codegen.lower import LLVM_TYPES, const
 from ir.core import Op
 from ir.primitives import Primitive
 
@@ -101,18 +103,23 @@ def _vector_dots(k: KernelCall):
     em, bld, op = k.em, k.bld, k.op
     pairs = list(zip(op.inputs[0::2], op.inputs[1::2]))
     zero = const(LLVM_TYPES[op.inputs[0].dtype], 0)
-    add, mul = scalar_rules["add"], scalar_rules["mul"]
     accs = []
     for _ in pairs:
         acc = em.ctx.alloca(zero.type)
         bld.store(zero, acc)
         accs.append(acc)
     n = op.inputs[0].shape[0]
+    # NOTE: llvm.fmuladd, not fadd(fmul): the lone loop's pair is contracted into an FMA by
+    # the backend, but side by side the loop vectoriser may take the chains as ordered
+    # reductions, which round each product first (1 ulp off); fmuladd is fused exactly when
+    # the lone loop's contraction is (FMA targets) in every form of the loop
+    fmuladd = bld.module.declare_intrinsic(
+        "llvm.fmuladd", [zero.type], ll.FunctionType(zero.type, [zero.type] * 3))
     with em.scope(), for_range(bld, n, "k") as i:
         for (x, y), acc in zip(pairs, accs):
             xv = em.gen(x, em.index(x.shape, [i]))
             yv = em.gen(y, em.index(y.shape, [i]))
-            bld.store(add(bld, bld.load(acc), mul(bld, xv, yv)), acc)
+            bld.store(bld.call(fmuladd, [xv, yv, bld.load(acc)]), acc)
     for r, acc in zip(op.results, accs):
         k.buffer(r).store(i64(0), bld.load(acc))
 
