@@ -85,9 +85,12 @@ def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
     t._storage = st
     t._member = m = Member(base._member, base._expr, t._expr, identity, base)
     m.expanded = not keep or (base._member is not None and base._member.expanded)
-    t._expr.recorded = keep              # positions are derived from its ops, keep them
-    if base._member is not None:         # (a root's own ops never are: positions are
-        base._expr.recorded = True       # relative to it; keeping them kept the history
+    if m.expanded:                       # positions derived now (mark_views): no op kept,
+        t._expr.recorded = False         # no value held (an expand may be far larger than
+    else:                                # its base; a read of e[5] computed all of e)
+        t._expr.recorded = True          # positions are derived from its ops, keep them
+        if base._member is not None:     # (a root's own ops never are: positions are
+            base._expr.recorded = True   # relative to it; keeping them kept the history
     st.members.add(t)                    # of `w -= lr * g` alive, a step longer per step)
 
 
@@ -229,6 +232,10 @@ def _sources(t: Tensor, compute, args: tuple, kwargs) -> list:
     if compute is None or getattr(compute, "fills_all", False):
         return []
     if getattr(compute, "index_put", False):
+        key, value = args
+        if isinstance(key, Tensor) and key._expr.type.dtype == "bool" and \
+                isinstance(value, Tensor) and value._expr.type.size == 1:
+            return []                       # PyTorch's masked_fill_: the value as a number
         args = args[1:]
     st = t._storage
     return [a for a in (*args, *(kwargs or {}).values())
