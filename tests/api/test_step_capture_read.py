@@ -165,7 +165,8 @@ def test_other_in_place_entries_take_the_general_list(extra):
     assert_bitwise(on, off)
     assert delta["reads"] >= 30
     assert not any(ref() is not None and ref()._expr.data is None
-                   for key, ref in tensor_module.updated_tensors().items() if before.get(key) is not ref)
+                   for key, ref in tensor_module.updated_tensors().items()
+                   if before.get(key) is not ref)
 
 
 def test_run_read_only_equals_the_checked_call():
