@@ -100,8 +100,26 @@ def overlap_sources(torch):
     return out
 
 
+def overlap_out(torch):
+    cases = [
+        lambda x: torch.add(x, x, out=x), lambda x: torch.mul(x[0], 2, out=x[1]),
+        lambda x: torch.matmul(x, x, out=x), lambda x: torch.sub(x.t(), 1, out=x),
+        lambda x: torch.cat([x[:1], x[:1]], out=x), lambda x: torch.div(x[0], x[1], out=x[0]),
+        lambda x: torch.add(x[1], x[0], out=x.view(4)[1:3]),
+    ]
+    out = []
+    for f in cases:
+        x = torch.arange(4.).reshape(2, 2)
+        try:
+            f(x)
+            out.append(["ok", x.tolist()])
+        except RuntimeError as err:
+            out.append(["RuntimeError", str(err).split(" (at ")[0]])
+    return out
+
+
 PROGRAMS = [write_base_read_expand, views_of_expand, write_part_of_expand, fills_of_expand,
-            refused_writes_to_expand, expand_of_expand_and_views, overlap_sources]
+            refused_writes_to_expand, expand_of_expand_and_views, overlap_sources, overlap_out]
 
 
 def run(program, torch):

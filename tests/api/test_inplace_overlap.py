@@ -27,6 +27,16 @@ def test_overlapping_operands_are_refused_or_run_as_pytorch():
     assert sum(w[0] == "RuntimeError" for w in want) == 13      # (both outcomes covered)
 
 
+def test_out_arguments_overlapping_an_input_are_refused_or_run_as_pytorch():
+    """`torch.add(x[1], x[0], out=...)`: elementwise ops refuse a partial overlap, cat any
+    overlap, matmul none (it computes into a copy)."""
+    got = overlap_programs.run(overlap_programs.overlap_out, torch)
+    want = RECORDED["overlap_out"]
+    assert same(got, want), (got, want)
+    assert [w[0] for w in want] == ["ok", "ok", "ok", "RuntimeError", "RuntimeError", "ok",
+                                    "RuntimeError"]
+
+
 def test_the_refusal_names_the_users_line_and_changes_nothing():
     x = torch.arange(4.).reshape(2, 2)
     with pytest.raises(RuntimeError, match=r"^unsupported operation: some elements of the "

@@ -248,7 +248,7 @@ def _check_sources(t: Tensor, where, compute, args: tuple, sources: list):
     root_shape = root_type.shape
     if where is NOT_A_VIEW or not _strided(t):
         return                             # not a view PyTorch has: a copy, no overlap
-    advanced = False
+    advanced = getattr(compute, "any_overlap", False)     # (cat's out=)
     if getattr(compute, "index_put", False):
         key = overlap.basic_key(args[0])
         advanced = key is None             # index_put_: any overlap; else copy_ into t[key]
