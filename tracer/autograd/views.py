@@ -60,7 +60,7 @@ class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
     __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
-                 "strided")
+                 "strided", "take")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -71,6 +71,7 @@ class Member:
         self.positions = _UNSET
         self.expanded = False        # an expand made it or an ancestor: elements may repeat
         self.strided = True          # positions are PyTorch's strides (no reshape copied them)
+        self.take = None             # _take_plan's, once asked for
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -292,16 +293,31 @@ def _place(root: Tensor, where: np.ndarray, value: Tensor, pick=None) -> Tensor:
 
 
 @torch_op("AsStrided")
-def _take(root: Tensor, where: np.ndarray) -> Tensor:
-    """The elements of root at flat positions `where`, in where's shape (an expand's
-    repeats broadcast from one copy: gathered, they would be the expand's size)."""
-    core = where[overlap.distinct_core(where)] if overlap.repeats(where) else where
+def _take(root: Tensor, plan: tuple) -> Tensor:
+    """The elements of root at a member's positions (_take_plan)."""
+    index, shape, spread = plan
     flat = apply("reshape", root, shape=(root._expr.type.size,))
-    out = apply("gather", flat, tensor_from_array(core.reshape(-1)), axis=0)
-    out = apply("reshape", out, shape=core.shape)
-    if core is where:
-        return out
-    return apply("broadcast_in_dim", out, shape=where.shape, dims=tuple(range(where.ndim)))
+    out = apply("gather", flat, index, axis=0)
+    if shape is not None:
+        out = apply("reshape", out, shape=shape)
+    return out if spread is None else apply("broadcast_in_dim", out, shape=spread[0],
+                                            dims=spread[1])
+
+
+def _take_plan(m: Member, where: np.ndarray) -> tuple:
+    """How _take reads a member's positions, made once per member (its positions never
+    change): (the flat index Tensor to gather, the shape to give the result or None,
+    (shape, dims) to broadcast it to or None). An expand's repeats broadcast from one copy
+    of each position: gathered, they would be the expand's size."""
+    if m.take is None:
+        if not overlap.repeats(where):
+            m.take = (tensor_from_array(where.reshape(-1)), where.shape, None)
+        else:
+            core = where[overlap.distinct_core(where)]
+            kept = tuple(i for i, n in enumerate(core.shape) if n > 1)   # not repeating
+            shape = None if len(kept) == 1 else tuple(core.shape[i] for i in kept)
+            m.take = (tensor_from_array(core.reshape(-1)), shape, (where.shape, kept))
+    return m.take
 
 
 def _in_root_group(m: Member | None) -> bool:
@@ -356,11 +372,12 @@ def _refresh(m: Tensor, root: Tensor, tracked: bool):
     where = positions(m)
     if where is NOT_A_VIEW:
         return
+    plan = None if where is None else _take_plan(m._member, where)
     if not tracked:
         with set_grad_enabled(False):
-            m._expr = alias_expr(root._expr) if where is None else _take(root, where)._expr
+            m._expr = alias_expr(root._expr) if where is None else _take(root, plan)._expr
         return
-    new = root if where is None else _take(root, where)
+    new = root if where is None else _take(root, plan)
     m._expr = new._expr
     if new._grad_fn is not None:
         m._grad_fn, m._output_nr = new._grad_fn, new._output_nr
