@@ -30,9 +30,9 @@ from tracer import bounded, realize_plans
 from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr
-from tracer.pending_expr import LOCK as pending_lock, PendingExpr, settle
+from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant, settle
 from tracer.pending_updates import (PENDING, note_inplace,  # noqa: F401  (re-exported)
-                                    updated_pending, updated_tensors)
+                                    updated_tensors)
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.run_programs import run_function
 from tracer.tensor_str import format_tensor
@@ -400,6 +400,29 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
 
 
 step_capture = None     # tracer/step_capture.py (it sets this on import: it imports us)
+
+def updated_pending(pending: list[Expr]) -> list[Expr]:
+    """The pending values of tensors updated in place (note_inplace), not yet in pending.
+
+    Computing them with every realisation keeps a loop of updates (`w -= lr * grad`, then
+    `loss.item()`) from stacking each step's update onto the last: every read would
+    otherwise compile a program holding the whole history of w. A bare constant (`w.grad.
+    zero_()`) has no history: it stays pending (and listed), so the next program that
+    reads it (the next backward adding to the zeroed grad) folds it instead of reading an
+    array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
+    seen = set(map(id, pending))        # (no comprehension: a read per step calls this)
+    out = []
+    updated = PENDING.updated
+    for key, ref in list(updated.items()):
+        t = ref()
+        e = t._expr if t is not None else None
+        if e is None or e.data is not None or e.symbolic:
+            del updated[key]
+        elif id(e) not in seen and not bare_constant(e):
+            seen.add(id(e))
+            out.append(e)
+    return out
+
 
 def realize(exprs: list[Expr]) -> list[np.ndarray]:
     """Computes the given Exprs (compiling their pending graph) and stores their data.
