@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
-from codegen.buffers import Buffer
-from codegen.loops import I64, PTR, declare, for_range, i64, intrinsic
+from codegen.buffers import ERR_LOAD, ERR_STORE, Buffer
+from codegen.loops import I32, I64, PTR, declare, for_range, i64, intrinsic
 from codegen.lower import F32, F64, FP_FLAGS
 
 LANES = 16           # the lanes of a strip-mined reduction loop (codegen.nest)
@@ -89,6 +89,7 @@ class Cascade:
     """
 
     def __init__(self, ctx, t: ll.Type, width: int, blocked: bool):
+        self.ctx = ctx
         self.t = t
         self.width = width
         self.blocked = blocked
@@ -147,8 +148,19 @@ class Cascade:
         return pairwise(bld, lanes[:self.width])
 
     def _walk(self, bld: ll.IRBuilder, stack, count, total: int):
-        bld.call(_stack_helper(bld.module, self.t),
-                 [self.lane(bld, i64(0)), stack, count, ll.Constant(ll.IntType(1), total)])
+        args = [self.lane(bld, i64(0)), stack, count, ll.Constant(ll.IntType(1), total)]
+        if not self.ctx.bounds_check:
+            bld.call(_stack_helper(bld.module, self.t), args)
+            return
+        # the walk's levels are the bits of count: past LEVELS (a spoiled count) it would
+        # leave the stack array, so the flag is set and the walk skipped
+        bad = bld.icmp_unsigned(">=", count, i64(1 << LEVELS))
+        raw = getattr(bld, "_bld", bld)       # (the flag is no buffer a CheckedBuilder knows)
+        code = ll.Constant(I32, ERR_LOAD if total else ERR_STORE)
+        old = raw.load(self.ctx.err_ptr, typ=I32)
+        raw.store(raw.or_(old, raw.select(bad, code, ll.Constant(I32, 0))), self.ctx.err_ptr)
+        with bld.if_then(bld.not_(bad)):
+            bld.call(_stack_helper(bld.module, self.t), args)
 
 
 def _piece(t: ll.Type, lanes: int) -> ll.VectorType:

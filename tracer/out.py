@@ -56,9 +56,23 @@ def with_out(fn, name: str):
                     raise RuntimeError(f"{name}(): cannot resize an out= tensor that shares "
                                        "its storage with a view")
                 out._expr = zeros_like(result, dtype=out.dtype)._expr
-            inplace.inplace(out, lambda src: result)
+            inplace.inplace(out, _written(result, name), *_checked_inputs(args, name))
         return out
     return op
+
+
+def _written(result: Tensor, name: str):
+    """The in-place computation writing result into out; its arguments are the inputs
+    inplace() checks for overlap with out (views.check_inplace: PyTorch's partial-overlap
+    rule of elementwise ops, any overlap for cat)."""
+    def compute(src, *inputs):
+        return result
+    compute.any_overlap = name == "cat"
+    return compute
+
+
+def _checked_inputs(args, name: str) -> list:
+    return [] if name == "matmul" else list(_tensors(args))   # (matmul: PyTorch copies)
 
 
 add = with_out(ops.add, "add")

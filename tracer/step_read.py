@@ -30,13 +30,13 @@ def tape_roots(pending: list, checks: tuple, want: int, outs: list, prev) -> lis
     in-place update is the one the tape names, in order; else None (the caller lists them
     as the general path does, and checks them then).
 
-    Equal to updated_pending's list when accepted: each entry of tensor._UPDATED is alive,
+    Equal to updated_pending's list when accepted: each entry of tensor.updated_tensors() is alive,
     holds the pending Expr of the tape's next in-place root (so it is not symbolic: events'
     results never are), and is none of the earlier roots (the tape's root codes are of
     distinct Exprs: realize_plans listed each once when the tape was learnt, and the same
     events give the same sharing); it is no bare constant (that is its template's, and the
     learning read, made by the same event's template, listed it)."""
-    live = _tensor_module._UPDATED
+    live = _tensor_module.updated_tensors()
     n = len(pending)
     if n + len(live) != want:
         return None

@@ -3,11 +3,12 @@
 A tape's read does not change once its program is kept: the same roots by code, the same
 pinned Exprs, leaves and input codes, the same Executable. So, as step_follow_code.py writes
 each event, this writes the read once its events are written and its program is kept: each
-root found at constant indexes (the in-place ones unpacked from tensor._UPDATED's values),
+root found at constant indexes (the in-place ones unpacked from tensor.updated_tensors()'s values),
 each input array at constant indexes with Executable.check_args' test inline, then the
 kernel (Executable.run_read_only). For polynomial_tensor.py's pinned read it reads:
 
     def read_tape(s, pending):
+        UPDATED = PENDING.updated               (this thread's in-place updates)
         if s.events is not None or s.pos != 30 or capture.VERIFY or tape.pinned is not KEY \\
                 or ...:                        (the settings and patch points the kept call
             return None                         checks: plain_native, run_function, run)
@@ -87,10 +88,11 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
     n_roots = len(tape.root_checks)
     env = {"KEY": tape.pinned, "capture": capture, "tape": tape, "Executable": Executable,
            "RUN": step_read._RUN, "plain_native": plain_native, "TM": _tensor_module,
-           "RUNF": kept.run, "UPDATED": _tensor_module._UPDATED, "ndarray": np.ndarray,
+           "RUNF": kept.run, "PENDING": _tensor_module.PENDING, "ndarray": np.ndarray,
            "run": kept.exe.run_read_only, "STATS": step_tape.STATS,
            "RSTATS": step_read.STATS, "OWN": STATS}
     lines = ["def read_tape(s, pending):",
+             "    UPDATED = PENDING.updated",      # (this thread's in-place updates)
              f"    if s.events is not None or s.pos != {len(tape.events)} or capture.VERIFY "
              "or tape.pinned is not KEY or Executable.run is not RUN or not plain_native() "
              "or TM.run_function is not RUNF:",
@@ -106,7 +108,7 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
     lines += [f"        r{i} = {_where(*c)}" for i, c in enumerate(tape.root_checks)]
     lines += ["    except IndexError:", "        return None"]
     # the roots: pending's (the values read) first, then the in-place updates in
-    # tensor._UPDATED's order (as tensor.updated_pending lists them: step_read.tape_roots)
+    # tensor.updated_tensors()'s order (as tensor.updated_pending lists them: step_read.tape_roots)
     lines += ["    n = len(pending)"]
     # (a read of up to _MAX_READ values written; one of more, rare, takes the generic read:
     # the source grows with values read times roots)

@@ -31,6 +31,8 @@ from tracer.dtypes import DType, Size, default_float, dtype_from_ir
 from tracer.errors import TracerError, user_frame_path
 from tracer.expr import Expr, apply_op, data_expr
 from tracer.pending_expr import LOCK as pending_lock, PendingExpr, bare_constant, settle
+from tracer.pending_updates import (PENDING, note_inplace,  # noqa: F401  (re-exported)
+                                    updated_tensors)
 from tracer.storage import Storage, StorageOnFirstUse  # noqa: F401  (Storage: views.py's)
 from tracer.run_programs import run_function
 from tracer.tensor_str import format_tensor
@@ -399,19 +401,6 @@ def legacy_expr(args: tuple, kwargs: dict, dtype: str) -> Expr:
 
 step_capture = None     # tracer/step_capture.py (it sets this on import: it imports us)
 
-# Tensors updated in place whose new value is still pending (id -> weakref), in first-update
-# order: `w -= lr * g` under no_grad, or any in-place op on a tensor with no grad_fn
-_UPDATED: dict = {}
-
-
-def note_inplace(t: "Tensor"):
-    """t was just updated in place: its new value is computed at the next realisation."""
-    if t._expr.data is None and not t._expr.symbolic:
-        ref = _UPDATED.get(id(t))
-        if ref is None or ref() is not t:          # (an id of a dead tensor is reused)
-            _UPDATED[id(t)] = weakref.ref(t)
-
-
 def updated_pending(pending: list[Expr]) -> list[Expr]:
     """The pending values of tensors updated in place (note_inplace), not yet in pending.
 
@@ -423,11 +412,12 @@ def updated_pending(pending: list[Expr]) -> list[Expr]:
     array of zeros written out by the read (two_layer_net's `.item()` every 10th step)."""
     seen = set(map(id, pending))        # (no comprehension: a read per step calls this)
     out = []
-    for key, ref in list(_UPDATED.items()):
+    updated = PENDING.updated
+    for key, ref in list(updated.items()):
         t = ref()
         e = t._expr if t is not None else None
         if e is None or e.data is not None or e.symbolic:
-            del _UPDATED[key]
+            del updated[key]
         elif id(e) not in seen and not bare_constant(e):
             seen.add(id(e))
             out.append(e)
@@ -456,7 +446,7 @@ def _realize(exprs: list[Expr]) -> list[np.ndarray]:
         pending = [e for e in exprs if e.data is None]
     if not pending:                                  # computed by another thread meanwhile
         return [e.data for e in exprs]
-    updated = updated_pending if _UPDATED else None
+    updated = updated_pending if PENDING.updated else None
     fast = step_capture.fast_read(pending, updated) if step_capture.ENABLED else None
     if fast is not None:                             # the read of a captured step
         step_capture.end_read(None, None)
@@ -472,7 +462,7 @@ def _realize(exprs: list[Expr]) -> list[np.ndarray]:
             pending = [e for e in exprs if e.data is None]
         if pending:
             pending += realize_plans.recorded_pending(pending)
-            if _UPDATED:
+            if PENDING.updated:
                 pending += updated_pending(pending)
             done = pending, realize_plans.compute(pending, run_function)
     if done is not None:

@@ -13,7 +13,7 @@ def _capture_reset(verify: bool):
     # in-place updates an earlier test left noted are computed and pruned (a program's
     # first read prunes the settled and dead ones; a pending `zero_()` result would stay):
     # tests that count a tape's own roots start clean
-    left = [ref() for ref in tensor_module._UPDATED.values()]
+    left = [ref() for ref in tensor_module.updated_tensors().values()]
     tensor_module.realize([t._expr for t in left if t is not None and t._expr.data is None
                            and not t._expr.symbolic])
     tensor_module.updated_pending([])

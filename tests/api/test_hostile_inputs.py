@@ -206,7 +206,7 @@ CASES = [
     ("torch.tensor([5, 3]) // torch.tensor([0, 2])", "RuntimeError"),
     ("(lambda x: x.add_(x.flip(0)))(torch.arange(5.))", [4.0, 4.0, 4.0, 4.0, 4.0]),
     ("(lambda a: a.copy_(a.t()))(torch.arange(4.).reshape(2, 2)).reshape(-1)",
-     [0.0, 2.0, 1.0, 3.0]),
+     "RuntimeError"),                            # (PyTorch 2.13: the operand partly overlaps)
     ("torch.mm(torch.arange(12.).reshape(3, 4)[:, ::2], torch.arange(6.).reshape(2, 3))"
      ".reshape(-1)", [6.0, 8.0, 10.0, 18.0, 28.0, 38.0, 30.0, 48.0, 66.0]),
     ("torch.tensor([1.0, float('nan'), 3.0]).max()", float("nan")),

@@ -210,10 +210,10 @@ def test_an_update_is_computed_at_the_next_read_of_anything():
 def test_a_dead_updated_tensor_is_forgotten():
     w = gj.tensor([1.0, 2.0])
     w += 1.0
-    assert any(ref() is w for ref in tensor_module._UPDATED.values())
+    assert any(ref() is w for ref in tensor_module.updated_tensors().values())
     del w
     gj.tensor([1.0]).exp().item()
-    assert all(ref() is not None for ref in tensor_module._UPDATED.values())
+    assert all(ref() is not None for ref in tensor_module.updated_tensors().values())
 
 
 @settings(max_examples=15, deadline=None)

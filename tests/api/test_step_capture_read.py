@@ -142,11 +142,11 @@ def test_the_tapes_roots_are_updated_pendings_list():
 
 @pytest.mark.parametrize("extra", ["dead", "settled", "other"])
 def test_other_in_place_entries_take_the_general_list(extra):
-    """An entry of tensor._UPDATED that is not the tape's (a dead tensor, one computed
+    """An entry of tensor.updated_tensors() that is not the tape's (a dead tensor, one computed
     since, another pending tensor updated in place outside the step's events: the last
     spoils the cycle) is listed (and pruned) by updated_pending: values as capture off."""
     keep = []
-    before = dict(tensor_module._UPDATED)        # (an earlier test's bare `zero_()`s stay)
+    before = dict(tensor_module.updated_tensors())        # (an earlier test's bare `zero_()`s stay)
 
     def inject(t, loss):
         if t != 25:
@@ -165,7 +165,8 @@ def test_other_in_place_entries_take_the_general_list(extra):
     assert_bitwise(on, off)
     assert delta["reads"] >= 30
     assert not any(ref() is not None and ref()._expr.data is None
-                   for key, ref in tensor_module._UPDATED.items() if before.get(key) is not ref)
+                   for key, ref in tensor_module.updated_tensors().items()
+                   if before.get(key) is not ref)
 
 
 def test_run_read_only_equals_the_checked_call():

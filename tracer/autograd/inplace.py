@@ -46,7 +46,7 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
         raise RuntimeError(LEAF_INPLACE)
     shared = t._storage.members is not None
     if shared:
-        views.check_inplace(t)
+        written = views.check_inplace(t, compute, args, kwargs)
     src = _new(Tensor)                     # Tensor(t._expr) without its __init__'s tests
     src._expr = t._expr
     if t._grad_fn is not None:             # (the class defaults otherwise: no stores)
@@ -62,7 +62,7 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     if t._grad_fn is None:
         note_inplace(t)
     if shared:
-        views.propagate(t)
+        views.propagate(t, written)
     if t._storage.host is not None:       # an ndarray shares the memory (Tensor.numpy)
         t._sync_host()
     return t
@@ -312,6 +312,10 @@ def _with_alpha(op):
     return compute
 
 
+# what views.check_inplace lets write to an expand (PyTorch does): a fill, a basic-index part
+_zeros.fills_all = _fill.fills_all = _index_put.index_put = True
+
+
 # the in-place methods a followed step's call may take straight (_followed_method): their op
 _FOLLOWED = {"add_": ops.add, "sub_": ops.sub}
 # the in-place methods whose computation is one memoised op on (tensor, *args) when called
@@ -358,6 +362,8 @@ def setitem(self, key, value):
     being followed, with what inplace() then does for such a tensor (_followed_method's
     reasoning: the same follow call inplace()'s compute would make, then its tail)."""
     index_put.check_dtypes(self, key, value)
+    if value is self and self._storage.members is None:     # (inplace() checks shared ones)
+        views.check_inplace(self, _index_put, (key, value))  # `x[idx] = x`: PyTorch refuses
     if self._grad_fn is None and not self._requires_grad and _PUT_BODY is not None:
         st = self.__dict__.get("_storage")
         if st is None or st.members is None and st.host is None:

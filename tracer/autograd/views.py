@@ -5,7 +5,9 @@ with `x`: an in-place change through any of them shows in all, and they share on
 version counter. gradjit's values are immutable Exprs, so sharing is modelled instead:
 the tensors of a storage are its *members*, each a window on the storage's *root value*,
 described by the positions of its elements in the root (computed lazily by evaluating the
-view's own shape ops, slice/reshape/transpose, on an index array). Writing a member
+view's own shape ops, slice/reshape/transpose/broadcast, with NumPy's view ops on an arange
+of the root: the table is itself a strided view, so an expand's repeats cost no memory and
+PyTorch's overlap rules read its strides, tracer/autograd/overlap.py). Writing a member
 (`propagate`) scatters its new value into the root, recorded as PyTorch's CopySlices
 node, and re-derives every other live member from the new root, recorded as AsStrided;
 under no_grad only the values change. A member whose ops are not pure shape ops (say an
@@ -19,8 +21,10 @@ import weakref
 import numpy as np
 
 from tracer import step_tape
+from tracer.autograd import overlap
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
+from tracer.ops.operands import user_error
 from tracer.record import apply, torch_op
 from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
@@ -29,27 +33,34 @@ VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpos
                       "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand"))
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
-OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
-           "single memory location. Please clone() the tensor before performing the operation.")
+OVERLAP = overlap.OVERLAP
 NOT_A_VIEW = object()
-# an expand up to this many elements is a view (its positions derived when made); a larger
-# one stays a copy that later writes to its base do not reach (docs/compat.md)
-EXPAND_VIEW_LIMIT = 1 << 16
+A_COPY = object()       # a reshape PyTorch copies (of an expand, or a view of one)
 _UNSET = object()
+
+
+def _reshape(a: np.ndarray, shape) -> np.ndarray:
+    try:
+        return np.reshape(a, shape, copy=False)     # a view, as PyTorch's
+    except ValueError:              # not viewable: PyTorch's reshape copies (a view's
+        return None                 # table copied is not strided any more)
+
+
 _SHAPE_PRIMS = {
     "slice": lambda a, start, limit, stride: a[tuple(map(slice, start, limit, stride))],
-    "reshape": lambda a, shape: a.reshape(shape),
+    "reshape": lambda a, shape: _reshape(a, shape),
     "transpose": lambda a, perm: a.transpose(perm),
     "broadcast_in_dim": lambda a, shape, dims: np.broadcast_to(   # expand: repeated positions
         a.reshape([a.shape[dims.index(i)] if i in dims else 1 for i in range(len(shape))]),
-        shape),
+        shape),                                   # (zero strides: no memory)
 }
 
 
 class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
-    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded")
+    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
+                 "strided", "take")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -59,6 +70,8 @@ class Member:
         self.base = weakref.ref(base)
         self.positions = _UNSET
         self.expanded = False        # an expand made it or an ancestor: elements may repeat
+        self.strided = True          # positions are PyTorch's strides (no reshape copied them)
+        self.take = None             # _take_plan's, once asked for
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -73,9 +86,12 @@ def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
     t._storage = st
     t._member = m = Member(base._member, base._expr, t._expr, identity, base)
     m.expanded = not keep or (base._member is not None and base._member.expanded)
-    t._expr.recorded = keep              # positions are derived from its ops, keep them
-    if base._member is not None:         # (a root's own ops never are: positions are
-        base._expr.recorded = True       # relative to it; keeping them kept the history
+    if m.expanded:                       # positions derived now (mark_views): no op kept,
+        t._expr.recorded = False         # no value held (an expand may be far larger than
+    else:                                # its base; a read of e[5] computed all of e)
+        t._expr.recorded = True          # positions are derived from its ops, keep them
+        if base._member is not None:     # (a root's own ops never are: positions are
+            base._expr.recorded = True   # relative to it; keeping them kept the history
     st.members.add(t)                    # of `w -= lr * g` alive, a step longer per step)
 
 
@@ -116,11 +132,21 @@ def mark_views(name: str, args, result):
     for t in outs:
         if not isinstance(t, Tensor) or t is base or not t._expr.type.size:
             continue
-        if name != "Expand":
-            share(base, t, identity=False)
-        elif t._expr.type.size <= EXPAND_VIEW_LIMIT:
-            share(base, t, identity=False, keep=False)
-            positions(t)          # now, while its ops are there: its value is not held
+        expand = name == "Expand"
+        share(base, t, identity=False, keep=not expand)
+        if t._member.expanded:    # now, while its ops are there (an expand's value is not
+            where = positions(t)  # held), and to know whether PyTorch would copy it
+            if where is A_COPY:
+                _unshare(t)
+
+
+def _unshare(t: Tensor):
+    """t is a copy after all (PyTorch's reshape of an expand it cannot view): a storage of
+    its own."""
+    st = t._storage                # (WeakSet.discard would compare tensors with ==)
+    st.members = weakref.WeakSet([m for m in st.members if m is not t])
+    del t.__dict__["_storage"]
+    t._member = None
 
 
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
@@ -141,7 +167,8 @@ def _positions(m: Member | None, root_shape):
 
 def _derive(m: Member, root_shape):
     parent = _positions(m.parent, root_shape)
-    if parent is NOT_A_VIEW or m.identity:
+    m.strided = m.parent is None or m.parent.strided
+    if parent is NOT_A_VIEW or parent is A_COPY or m.identity:
         return parent
     fn, captures = cut_function("view", [m.parent_expr], [m.expr])
     if captures or any(op.prim.name not in _SHAPE_PRIMS for op in fn.body):
@@ -149,37 +176,113 @@ def _derive(m: Member, root_shape):
     if parent is None:
         parent = np.arange(int(np.prod(root_shape, dtype=np.int64))).reshape(root_shape)
     env = {fn.params[0]: parent}
-    for op in fn.body:
-        env[op.results[0]] = _SHAPE_PRIMS[op.prim.name](env[op.inputs[0]], **op.params)
+    try:
+        for op in fn.body:
+            a = env[op.inputs[0]]
+            out = _SHAPE_PRIMS[op.prim.name](a, **op.params)
+            if out is None:                       # a reshape that copies
+                if m.expanded:
+                    return A_COPY                 # as PyTorch: not a view at all
+                m.strided, out = False, a.reshape(op.params["shape"])
+            env[op.results[0]] = out
+    except ValueError:       # NumPy's bound: a table past 2^63 bytes (an expand of 2^60+
+        return NOT_A_VIEW    # elements) stays a copy that later writes do not reach
     return env[fn.results[0]]
 
 
-def check_inplace(t: Tensor):
-    """PyTorch's errors for an in-place change of a view of a leaf that requires grad, and of
-    a tensor whose elements share memory (an expand: its write could not be placed). Also
-    refused: a write to part of an expand (`e[0] = 1`), which PyTorch allows."""
-    m = t._member
-    if m is None:
-        return
-    if m.expanded:         # (a sort of every position: only where an expand may repeat them)
-        where = positions(t)
-        if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
-            raise RuntimeError(OVERLAP)
-    if m.identity or not is_grad_enabled():
-        return
+def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
+    """PyTorch's errors for an in-place change `compute(t, *args, **kwargs)` of a tensor that
+    shares its storage: a view of a leaf that requires grad; a tensor whose elements repeat
+    (an expand: "more than one element...", but for fill_/zero_, which PyTorch lets
+    through, and `e[0] = v`, which writes a part that does not repeat); an operand that
+    partly overlaps the tensor written ("some elements of the input tensor..."; for an
+    advanced-index write any overlap). Returns the part of t written when it is not all of
+    t (a NumPy index of its positions; propagate places only that part)."""
+    m, written = t._member, None
+    where = positions(t) if m is not None else None
+    if m is not None and m.expanded and isinstance(where, np.ndarray) and \
+            overlap.repeats(where):
+        written = _written_part(where, compute, args)
+        if written is None:
+            raise user_error(RuntimeError, OVERLAP)
+    sources = _sources(t, compute, args, kwargs)
+    if sources:
+        _check_sources(t, where, compute, args, sources)
+    if m is None or m.identity or not is_grad_enabled():
+        return written
     base = m.base()
     if base is not None and base._grad_fn is None and base._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF)
+    return written
+
+
+def _written_part(where: np.ndarray, compute, args: tuple):
+    """The index of the part of a repeating t that compute writes, if it may (else None)."""
+    if getattr(compute, "fills_all", False):          # zero_, fill_: one of each position
+        return overlap.distinct_core(where)
+    if getattr(compute, "index_put", False):
+        key = overlap.basic_key(args[0])
+        if key is not None and not overlap.repeats(where[key]):
+            return key
+    return None
+
+
+def _sources(t: Tensor, compute, args: tuple, kwargs) -> list:
+    """The Tensor operands read by compute that share t's storage (fill_'s value is read as
+    a number, an index's key is not checked)."""
+    if compute is None or getattr(compute, "fills_all", False):
+        return []
+    if getattr(compute, "index_put", False):
+        key, value = args
+        if isinstance(key, Tensor) and key._expr.type.dtype == "bool" and \
+                isinstance(value, Tensor) and value._expr.type.size == 1:
+            return []                       # PyTorch's masked_fill_: the value as a number
+        args = args[1:]
+    st = t._storage
+    return [a for a in (*args, *(kwargs or {}).values())
+            if isinstance(a, Tensor) and a.__dict__.get("_storage") is st]
+
+
+def _check_sources(t: Tensor, where, compute, args: tuple, sources: list):
+    st = t._storage
+    root_type = (st.root_expr if st.members is not None else t._expr).type
+    root_shape = root_type.shape
+    if where is NOT_A_VIEW or not _strided(t):
+        return                             # not a view PyTorch has: a copy, no overlap
+    advanced = getattr(compute, "any_overlap", False)     # (cat's out=)
+    if getattr(compute, "index_put", False):
+        key = overlap.basic_key(args[0])
+        advanced = key is None             # index_put_: any overlap; else copy_ into t[key]
+        if not advanced:
+            whole = where if where is not None else \
+                np.arange(root_type.size).reshape(root_shape)
+            where = whole[key]
+    for a in sources:
+        if a is t and not advanced:
+            continue                                   # the same window: PyTorch's FULL
+        there = positions(a) if a._member is not None else None
+        if there is NOT_A_VIEW or not _strided(a):
+            continue
+        lap = overlap.status(where, there, root_shape)
+        if lap == overlap.PARTIAL_OVERLAP or advanced and lap == overlap.FULL:
+            raise user_error(RuntimeError, overlap.PARTIAL)
+
+
+def _strided(t: Tensor) -> bool:
+    return t._member is None or t._member.strided
 
 
 # ---- writing ------------------------------------------------------------------------------
 
 @torch_op("CopySlices")
-def _place(root: Tensor, where: np.ndarray, value: Tensor) -> Tensor:
-    """root with the elements at flat positions `where` replaced by value's."""
+def _place(root: Tensor, where: np.ndarray, value: Tensor, pick=None) -> Tensor:
+    """root with the elements at flat positions `where` replaced by value's (by the
+    elements of value at its flat positions `pick`, when given)."""
     n = root._expr.type.size
     flat = where.reshape(-1)
-    v = apply("reshape", value, shape=(flat.size,))
+    v = apply("reshape", value, shape=(value._expr.type.size,))
+    if pick is not None:
+        v = apply("gather", v, tensor_from_array(pick.reshape(-1)), axis=0)
     zero = apply("constant", value=0 if root._expr.type.dtype != "bool" else False,
                  dtype=root._expr.type.dtype, shape=(n,))
     placed = apply("scatter_add", zero, tensor_from_array(flat), v, axis=0)
@@ -190,11 +293,31 @@ def _place(root: Tensor, where: np.ndarray, value: Tensor) -> Tensor:
 
 
 @torch_op("AsStrided")
-def _take(root: Tensor, where: np.ndarray) -> Tensor:
-    """The elements of root at flat positions `where`, in where's shape."""
+def _take(root: Tensor, plan: tuple) -> Tensor:
+    """The elements of root at a member's positions (_take_plan)."""
+    index, shape, spread = plan
     flat = apply("reshape", root, shape=(root._expr.type.size,))
-    out = apply("gather", flat, tensor_from_array(where.reshape(-1)), axis=0)
-    return apply("reshape", out, shape=where.shape)
+    out = apply("gather", flat, index, axis=0)
+    if shape is not None:
+        out = apply("reshape", out, shape=shape)
+    return out if spread is None else apply("broadcast_in_dim", out, shape=spread[0],
+                                            dims=spread[1])
+
+
+def _take_plan(m: Member, where: np.ndarray) -> tuple:
+    """How _take reads a member's positions, made once per member (its positions never
+    change): (the flat index Tensor to gather, the shape to give the result or None,
+    (shape, dims) to broadcast it to or None). An expand's repeats broadcast from one copy
+    of each position: gathered, they would be the expand's size."""
+    if m.take is None:
+        if not overlap.repeats(where):
+            m.take = (tensor_from_array(where.reshape(-1)), where.shape, None)
+        else:
+            core = where[overlap.distinct_core(where)]
+            kept = tuple(i for i, n in enumerate(core.shape) if n > 1)   # not repeating
+            shape = None if len(kept) == 1 else tuple(core.shape[i] for i in kept)
+            m.take = (tensor_from_array(core.reshape(-1)), shape, (where.shape, kept))
+    return m.take
 
 
 def _in_root_group(m: Member | None) -> bool:
@@ -215,8 +338,9 @@ def _stand_in(st) -> Tensor:
     return s
 
 
-def propagate(t: Tensor):
-    """t (a member) has a new value: rewrite the root and every other live member.
+def propagate(t: Tensor, written=None):
+    """t (a member) has a new value: rewrite the root and every other live member (from the
+    part `written` of t only, when check_inplace said so: a write to an expand).
 
     Autograd follows the write (CopySlices on the root, AsStrided on the other views) when
     grad mode is on and t is not reached through a detach()/.data alias; otherwise, as
@@ -233,11 +357,14 @@ def propagate(t: Tensor):
         if where is None:
             root = Tensor(t._expr)
             root._grad_fn, root._output_nr = t._grad_fn, t._output_nr
+        elif written is not None:
+            pick = np.arange(where.size).reshape(where.shape)[written]
+            root = _place(_stand_in(st), where[written], t, pick)
         else:
             root = _place(_stand_in(st), where, t)
         st.root_expr = root._expr
-        for m in list(st.members):
-            if m is not t:
+        for m in list(st.members):     # (t too when only part of it was placed)
+            if m is not t or written is not None:
                 _refresh(m, root, tracked and _in_root_group(m._member))
 
 
@@ -245,11 +372,12 @@ def _refresh(m: Tensor, root: Tensor, tracked: bool):
     where = positions(m)
     if where is NOT_A_VIEW:
         return
+    plan = None if where is None else _take_plan(m._member, where)
     if not tracked:
         with set_grad_enabled(False):
-            m._expr = alias_expr(root._expr) if where is None else _take(root, where)._expr
+            m._expr = alias_expr(root._expr) if where is None else _take(root, plan)._expr
         return
-    new = root if where is None else _take(root, where)
+    new = root if where is None else _take(root, plan)
     m._expr = new._expr
     if new._grad_fn is not None:
         m._grad_fn, m._output_nr = new._grad_fn, new._output_nr
