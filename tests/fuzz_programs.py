@@ -16,11 +16,12 @@ import random
 import numpy as np
 
 from tests.fuzz_statements import MoreStatements
+from tests.fuzz_views import ViewStatements
 from tests.fuzz_types import (BINARY, BOOL, F32, F64, FLOATS, I64, MEMO_FORMS, SHAPES,
                               UNARY, Var, broadcast, promote)
 
 
-class Gen(MoreStatements):
+class Gen(MoreStatements, ViewStatements):
     def __init__(self, seed: int):
         self.r = random.Random(seed)
         self.seed = seed
@@ -45,6 +46,8 @@ class Gen(MoreStatements):
     def hostile(self, text, indent=1, tag="error"):
         self.emit("try:", indent)
         self.emit(text, indent + 1)
+        if tag == "error":      # accepted: recorded, so a refusal on one side only shows
+            self.emit("rec('accepted', None)", indent + 1)
         self.emit("except Exception as e:", indent)
         self.emit(f"rec({tag!r}, e)", indent + 1)
 
@@ -202,8 +205,9 @@ class Gen(MoreStatements):
             d = s.index(1)
             shape = s[:d] + (3,) + s[d + 1:]
             text, contiguous = f"{a.name}.expand({', '.join(map(str, shape))})", False
+        expanded = kind == "expand" or (a.expanded and kind != "clone")
         # a view of a leaf that requires grad refuses in-place ops as the leaf does
-        v = self.new(shape, a.dtype, grad, contiguous=contiguous,
+        v = self.new(shape, a.dtype, grad, contiguous=contiguous, expanded=expanded,
                      leaf=a.leaf and kind not in ("clone", "detach", "index"))
         self.emit(f"{v.name} = {text}")
 
@@ -307,7 +311,8 @@ class Gen(MoreStatements):
                   ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
                   ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5),
                   ("s_matmul", 1.5), ("s_softmax_cat", 1), ("s_convert", 1),
-                  ("s_index_write", 1)]
+                  ("s_index_write", 1), ("s_strided_view", 3), ("s_promote", 1.5),
+                  ("s_inplace_dtype", 1), ("s_mixed_cat", 1)]
 
     def manual_step(self):
         """A loop without autograd (pytorch/tutorials' tensor examples): one read per step,
@@ -405,7 +410,8 @@ class Gen(MoreStatements):
             rare = ("s_read", "s_hostile", "s_requires_grad")
             weights = [w * (k not in rare or r.random() < 0.3) for k, w in self.STATEMENTS]
         if self.memo:
-            off = ("s_compare_where", "s_mask_index", "s_nograd", "s_index_write", "s_convert")
+            off = ("s_compare_where", "s_mask_index", "s_nograd", "s_index_write", "s_convert",
+                   "s_promote", "s_inplace_dtype", "s_mixed_cat")
             weights = [w * (k not in off) for k, w in zip(kinds, weights)]
         for _ in range(r.randint(4, 14)):
             getattr(self, r.choices(kinds, weights)[0])()

@@ -27,6 +27,7 @@ class Var:
     grad: bool = False       # requires grad
     leaf: bool = False       # a leaf that requires grad (in-place on it needs no_grad)
     contiguous: bool = True
+    expanded: bool = False   # an expand or a view of one (writes to it are refused)
 
 
 def promote(operands) -> str:
