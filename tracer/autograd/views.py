@@ -26,7 +26,8 @@ from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
-                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand"))
+                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand",
+                      "Diagonal"))
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
 OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
@@ -116,6 +117,8 @@ def mark_views(name: str, args, result):
     for t in outs:
         if not isinstance(t, Tensor) or t is base or not t._expr.type.size:
             continue
+        if name == "View" and not _strided(base, t):
+            continue              # reshape/flatten of a transposed view: PyTorch copies
         if name != "Expand":
             share(base, t, identity=False)
         elif t._expr.type.size <= EXPAND_VIEW_LIMIT:
@@ -124,6 +127,24 @@ def mark_views(name: str, args, result):
 
 
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
+
+
+def _strided(base: Tensor, t: Tensor) -> bool:
+    """Whether t, a reshape of base, can be a view: its positions in the root are affine in
+    its indices (PyTorch's strides can express it). Only a view's reshape can fail."""
+    if base._member is None:
+        return True
+    where = positions(base)
+    if not isinstance(where, np.ndarray) or where.size <= 1:
+        return True
+    where = where.reshape(t._expr.type.shape).astype(np.int64)
+    start = int(where.flat[0])
+    expect = np.full(where.shape, start, dtype=np.int64)
+    for k, n in enumerate(where.shape):
+        if n > 1:
+            step = int(where[(0,) * k + (1,) + (0,) * (where.ndim - k - 1)]) - start
+            expect += step * np.arange(n).reshape((n,) + (1,) * (where.ndim - k - 1))
+    return bool(np.array_equal(where, expect))
 
 
 def positions(t: Tensor):
@@ -161,15 +182,17 @@ def check_inplace(t: Tensor):
     m = t._member
     if m is None:
         return
+    if not m.identity and is_grad_enabled():
+        first = m
+        while first.parent is not None and not first.parent.identity:   # a view of a view:
+            first = first.parent                       # PyTorch's base is the first's base
+        base = first.base()
+        if base is not None and base._grad_fn is None and base._requires_grad:
+            raise RuntimeError(VIEW_OF_LEAF)
     if m.expanded:         # (a sort of every position: only where an expand may repeat them)
         where = positions(t)
         if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
             raise RuntimeError(OVERLAP)
-    if m.identity or not is_grad_enabled():
-        return
-    base = m.base()
-    if base is not None and base._grad_fn is None and base._requires_grad:
-        raise RuntimeError(VIEW_OF_LEAF)
 
 
 # ---- writing ------------------------------------------------------------------------------
