@@ -60,9 +60,10 @@ class Gen(MoreStatements, ViewStatements):
         pool = [v for v in self.vars if cond(v)]
         return self.r.choice(pool) if pool else None
 
-    def index_data(self, n, bound):
+    def index_data(self, n, bound, distinct=False):
         """An int64 index of n entries in [-bound, bound), new each repetition."""
-        return f"torch.tensor(I({self.data}, it, {n}, {bound}), dtype=torch.int64)"
+        extra = ", True" if distinct else ""
+        return f"torch.tensor(I({self.data}, it, {n}, {bound}{extra}), dtype=torch.int64)"
 
     def fresh(self, shape, dtype, indent=1):
         """A data tensor with new values each repetition."""

@@ -118,7 +118,7 @@ class ViewStatements:
         if op == "/" and out not in FLOATS:
             out = F32
         bool_bad = a.dtype == BOOL and kind == "bool" and op in ("-", "/", "//", "%", "**")
-        risky = (op == "-" and a.dtype == BOOL and kind == "bool") or \
+        risky = (op == "-" and BOOL in (a.dtype, kind)) or \
             (op in ("//", "%") and a.dtype != BOOL and kind == "bool") or \
             (op in ("//", "%", "**") and (a.dtype in (BOOL, I64) or not left or a.grad)) or \
             bool_bad

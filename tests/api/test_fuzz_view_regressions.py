@@ -85,3 +85,37 @@ def test_select_is_a_view_with_pytorchs_errors():
         torch.tensor(1.0).select(0, 0)
     with pytest.raises(IndexError, match=r"Dimension out of range"):
         x.select(2, 0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x.narrow(1, 0, 0),                  # seed 30185: was accepted
+    lambda x: x[:, :, 3:],
+    lambda x: x[0][:0],
+])
+def test_an_in_place_op_on_an_empty_view_of_a_leaf_is_refused(make):
+    x = torch.ones(2, 1, 3, requires_grad=True)
+    for op in ("mul_", "fill_"):
+        with pytest.raises(RuntimeError, match=VIEW_OF_LEAF):
+            getattr(make(x), op)(2)
+    assert x.is_leaf
+    x.detach()[:0].fill_(2)                       # accepted, as in PyTorch
+    (x * 1)[:0].fill_(2)
+    with torch.no_grad():
+        make(x).mul_(2)
+    assert x.tolist() == torch.ones(2, 1, 3).tolist()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.ones(2) - True,                 # seed 30004: was accepted (x - 1)
+    lambda: True - torch.ones(2),
+    lambda: torch.ones(2).sub(True),
+    lambda: torch.ones(2).sub_(True),
+    lambda: torch.ones(2) - torch.tensor(True),
+    lambda: torch.tensor([True]) - 1,
+    lambda: torch.tensor([True]) - torch.tensor([True]),
+])
+def test_a_subtraction_with_a_bool_is_refused(make):
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with a bool tensor "
+                                           "is not supported"):
+        make()
+    assert (torch.ones(2) + True).tolist() == [2.0, 2.0]      # (addition is not refused)

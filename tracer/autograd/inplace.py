@@ -47,6 +47,8 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     shared = t._storage.members is not None
     if shared:
         views.check_inplace(t)
+    elif grad and not t._expr.type.size:
+        views.check_empty_view(t)
     src = _new(Tensor)                     # Tensor(t._expr) without its __init__'s tests
     src._expr = t._expr
     if t._grad_fn is not None:             # (the class defaults otherwise: no stores)

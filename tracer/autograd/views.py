@@ -115,7 +115,12 @@ def mark_views(name: str, args, result):
     base = args[0]
     outs = result if isinstance(result, (tuple, list)) else (result,)
     for t in outs:
-        if not isinstance(t, Tensor) or t is base or not t._expr.type.size:
+        if not isinstance(t, Tensor) or t is base:
+            continue
+        if not t._expr.type.size:    # (in-place on it changes nothing, but may be refused)
+            m = base._member
+            first = None if m is None or m.identity else _view_base(m)
+            t._empty_view_of = weakref.ref(base if first is None else first)
             continue
         if name == "View" and not _strided(base, t):
             continue              # reshape/flatten of a transposed view: PyTorch copies
@@ -175,6 +180,26 @@ def _derive(m: Member, root_shape):
     return env[fn.results[0]]
 
 
+def _view_base(m: Member) -> Tensor | None:
+    """The tensor a view (member m, not an alias) was first taken from: PyTorch's base of
+    a view of a view is the first view's base (None if it is gone)."""
+    while m.parent is not None and not m.parent.identity:
+        m = m.parent
+    return m.base()
+
+
+def _check_leaf(base: Tensor | None):
+    if base is not None and base._grad_fn is None and base._requires_grad:
+        raise RuntimeError(VIEW_OF_LEAF)
+
+
+def check_empty_view(t: Tensor):
+    """check_inplace's leaf test for an empty view (not a member: it shares no element)."""
+    base = getattr(t, "_empty_view_of", None)
+    if base is not None:
+        _check_leaf(base())
+
+
 def check_inplace(t: Tensor):
     """PyTorch's errors for an in-place change of a view of a leaf that requires grad, and of
     a tensor whose elements share memory (an expand: its write could not be placed). Also
@@ -183,12 +208,7 @@ def check_inplace(t: Tensor):
     if m is None:
         return
     if not m.identity and is_grad_enabled():
-        first = m
-        while first.parent is not None and not first.parent.identity:   # a view of a view:
-            first = first.parent                       # PyTorch's base is the first's base
-        base = first.base()
-        if base is not None and base._grad_fn is None and base._requires_grad:
-            raise RuntimeError(VIEW_OF_LEAF)
+        _check_leaf(_view_base(m))
     if m.expanded:         # (a sort of every position: only where an expand may repeat them)
         where = positions(t)
         if isinstance(where, np.ndarray) and np.unique(where).size != where.size:
