@@ -76,7 +76,7 @@ class ViewStatements:
             n = max(0, min(s[0] + min(k, 0), s[1] - max(k, 0)))
             shape, text = (n,), f"{a.name}.diagonal({k})"
         v = self.new(shape, a.dtype, a.grad, contiguous=contiguous and a.contiguous,
-                     leaf=a.leaf)
+                     leaf=a.leaf, storage=a.storage)
         self.emit(f"{v.name} = {text}")
         if r.random() < 0.6:
             self.write_view_or_base(v, a)
@@ -136,7 +136,8 @@ class ViewStatements:
         if a is None:
             return
         r = self.r
-        b = self.pick(lambda v: broadcast(a.shape, v.shape) == a.shape and v is not a)
+        b = self.pick(lambda v: broadcast(a.shape, v.shape) == a.shape and
+                      v.storage != a.storage)
         operand = r.choice(["2", "0.5", "True"] + ([b.name] * 2 if b is not None else []))
         op = r.choice(["add_", "sub_", "mul_", "div_", "+=", "*=", "/="])
         text = f"{a.name} {op} {operand}" if "=" in op else f"{a.name}.{op}({operand})"

@@ -193,11 +193,16 @@ def _check_leaf(base: Tensor | None):
         raise RuntimeError(VIEW_OF_LEAF)
 
 
-def check_empty_view(t: Tensor):
-    """check_inplace's leaf test for an empty view (not a member: it shares no element)."""
-    base = getattr(t, "_empty_view_of", None)
-    if base is not None:
-        _check_leaf(base())
+def write_empty_view(t: Tensor, grad: bool):
+    """An in-place op on an empty view (not a member: it shares no element): check_inplace's
+    leaf test, and its base's version moves (PyTorch's views share one counter)."""
+    ref = getattr(t, "_empty_view_of", None)
+    base = ref() if ref is not None else None
+    if base is None:
+        return
+    if grad:
+        _check_leaf(base)
+    base._storage.version += 1
 
 
 def check_inplace(t: Tensor):
