@@ -84,3 +84,29 @@ def test_a_write_to_an_empty_view_moves_its_bases_version():
     w[:0].zero_()
     w.sum().backward()
     assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_scatter_add_of_bools_is_an_or():
+    """Seed 60119: True + True wrapped to False in the scatter_add primitive."""
+    b = torch.tensor([False, False])
+    out = b.scatter_add(0, torch.tensor([1, 1]), torch.tensor([True, True]))
+    assert out.tolist() == [False, True]          # PyTorch 2.13
+    out = torch.tensor([True, False]).scatter_add(0, torch.tensor([1, 0]),
+                                                  torch.tensor([True, False]))
+    assert out.tolist() == [True, True]
+
+
+def test_take_along_dim_does_not_check_its_indices_version():
+    """Seed 50562: PyTorch 2.13's node keeps its own index; changing the user's in place
+    before backward is no error (gradjit raised) and the gradient is of the old index."""
+    x = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    i = torch.tensor([[2, 0]])
+    y = torch.take_along_dim(x, i, dim=-1)
+    i.copy_(torch.tensor([[1, 1]]))
+    (y * torch.tensor([[1.0, 2.0]])).sum().backward()
+    assert x.grad.tolist() == [[2.0, 0.0, 1.0]]
+    x2 = x * 1                                    # its input's version is still checked
+    y = torch.take_along_dim(x2, torch.tensor([[0]]), dim=1)
+    x2.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
