@@ -50,7 +50,8 @@ _SHAPE_PRIMS = {
 class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
-    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded")
+    __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
+                 "merged")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -60,6 +61,7 @@ class Member:
         self.base = weakref.ref(base)
         self.positions = _UNSET
         self.expanded = False        # an expand made it or an ancestor: elements may repeat
+        self.merged = False          # a reshape merging axes of a view: checked at a write
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -122,10 +124,11 @@ def mark_views(name: str, args, result):
             first = None if m is None or m.identity else _view_base(m)
             t._empty_view_of = weakref.ref(base if first is None else first)
             continue
-        if name == "View" and not _strided(base, t):
-            continue              # reshape/flatten of a transposed view: PyTorch copies
         if name != "Expand":
             share(base, t, identity=False)
+            if name == "View" and base._member is not None and \
+                    not _splits_only(base._expr.type.shape, t._expr.type.shape):
+                t._member.merged = t._storage.unsettled = True   # (_settle)
         elif t._expr.type.size <= EXPAND_VIEW_LIMIT:
             share(base, t, identity=False, keep=False)
             positions(t)          # now, while its ops are there: its value is not held
@@ -134,15 +137,44 @@ def mark_views(name: str, args, result):
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
 
 
-def _strided(base: Tensor, t: Tensor) -> bool:
-    """Whether t, a reshape of base, can be a view: its positions in the root are affine in
-    its indices (PyTorch's strides can express it). Only a view's reshape can fail."""
-    if base._member is None:
-        return True
-    where = positions(base)
+def _splits_only(src: tuple, dst: tuple) -> bool:
+    """Whether reshaping src to dst only splits axes (and adds or drops 1s): always a view."""
+    want = [n for n in dst if n != 1]
+    j = 0
+    for n in (n for n in src if n != 1):
+        p = 1
+        while p < n and j < len(want):
+            p *= want[j]
+            j += 1
+        if p != n:
+            return False
+    return j == len(want)
+
+
+def _settle(st):
+    """A reshape merging axes of a view is a view in PyTorch only where strides can express
+    it, else a copy. Checking that costs ~50 us, so it is marked when made (`merged`) and
+    settled here, before any write reaches the storage: the copies leave it."""
+    if not getattr(st, "unsettled", False):
+        return
+    st.unsettled = False
+    copies = []
+    for t in list(st.members):
+        m = t._member
+        if m is not None and m.merged:
+            m.merged = False
+            if not _strided(positions(t)):
+                copies.append(t)
+                t._storage, t._member = Storage(), None
+    if copies:              # (not WeakSet.discard: it compares tensors with ==)
+        st.members = weakref.WeakSet([t for t in st.members if all(t is not c for c in copies)])
+
+
+def _strided(where) -> bool:
+    """Whether positions in the root are affine in their indices (strides express them)."""
     if not isinstance(where, np.ndarray) or where.size <= 1:
         return True
-    where = where.reshape(t._expr.type.shape).astype(np.int64)
+    where = where.astype(np.int64)
     start = int(where.flat[0])
     expect = np.full(where.shape, start, dtype=np.int64)
     for k, n in enumerate(where.shape):
@@ -209,6 +241,7 @@ def check_inplace(t: Tensor):
     """PyTorch's errors for an in-place change of a view of a leaf that requires grad, and of
     a tensor whose elements share memory (an expand: its write could not be placed). Also
     refused: a write to part of an expand (`e[0] = 1`), which PyTorch allows."""
+    _settle(t._storage)
     m = t._member
     if m is None:
         return
@@ -270,6 +303,9 @@ def propagate(t: Tensor):
     grad mode is on and t is not reached through a detach()/.data alias; otherwise, as
     for PyTorch's detached aliases, only the values change."""
     st = t._storage
+    _settle(st)
+    if st is not t._storage or st.members is None:      # t was a copy (_settle)
+        return
     where = positions(t)
     if where is NOT_A_VIEW:
         return
