@@ -15,12 +15,14 @@ import random
 
 import numpy as np
 
+from tests.fuzz_more import MoreFamilies
 from tests.fuzz_statements import MoreStatements
+from tests.fuzz_views import ViewStatements
 from tests.fuzz_types import (BINARY, BOOL, F32, F64, FLOATS, I64, MEMO_FORMS, SHAPES,
                               UNARY, Var, broadcast, promote)
 
 
-class Gen(MoreStatements):
+class Gen(MoreStatements, ViewStatements, MoreFamilies):
     def __init__(self, seed: int):
         self.r = random.Random(seed)
         self.seed = seed
@@ -45,6 +47,8 @@ class Gen(MoreStatements):
     def hostile(self, text, indent=1, tag="error"):
         self.emit("try:", indent)
         self.emit(text, indent + 1)
+        if tag == "error":      # accepted: recorded, so a refusal on one side only shows
+            self.emit("rec('accepted', None)", indent + 1)
         self.emit("except Exception as e:", indent)
         self.emit(f"rec({tag!r}, e)", indent + 1)
 
@@ -57,9 +61,10 @@ class Gen(MoreStatements):
         pool = [v for v in self.vars if cond(v)]
         return self.r.choice(pool) if pool else None
 
-    def index_data(self, n, bound):
+    def index_data(self, n, bound, distinct=False):
         """An int64 index of n entries in [-bound, bound), new each repetition."""
-        return f"torch.tensor(I({self.data}, it, {n}, {bound}), dtype=torch.int64)"
+        extra = ", True" if distinct else ""
+        return f"torch.tensor(I({self.data}, it, {n}, {bound}{extra}), dtype=torch.int64)"
 
     def fresh(self, shape, dtype, indent=1):
         """A data tensor with new values each repetition."""
@@ -202,9 +207,11 @@ class Gen(MoreStatements):
             d = s.index(1)
             shape = s[:d] + (3,) + s[d + 1:]
             text, contiguous = f"{a.name}.expand({', '.join(map(str, shape))})", False
+        expanded = kind == "expand" or (a.expanded and kind != "clone")
         # a view of a leaf that requires grad refuses in-place ops as the leaf does
-        v = self.new(shape, a.dtype, grad, contiguous=contiguous,
-                     leaf=a.leaf and kind not in ("clone", "detach", "index"))
+        v = self.new(shape, a.dtype, grad, contiguous=contiguous, expanded=expanded,
+                     leaf=a.leaf and kind not in ("clone", "detach", "index"),
+                     storage=a.storage if kind not in ("clone", "index") else "")
         self.emit(f"{v.name} = {text}")
 
     def s_mask_index(self):
@@ -224,7 +231,9 @@ class Gen(MoreStatements):
         kind = self.choice(kinds)
         if a.dtype == BOOL and kind not in ("zero_", "copy_"):
             return
-        b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) == a.shape)
+        # (an operand sharing a's memory: PyTorch's overlap error, listed in compat.md)
+        b = self.pick(lambda v: v.dtype != BOOL and broadcast(a.shape, v.shape) == a.shape
+                      and v.storage != a.storage)
         if kind == "add_" and b is not None:
             bad = promote([a, b]) != a.dtype and a.dtype not in FLOATS
             text = f"{a.name}.add_({b.name})"
@@ -274,7 +283,7 @@ class Gen(MoreStatements):
                       and v.name.startswith("v"))
         if a is None:
             return
-        v = self.new(a.shape, a.dtype, True, leaf=True)
+        v = self.new(a.shape, a.dtype, True, leaf=True, storage=a.storage)
         self.emit(f"{v.name} = {a.name}.detach().requires_grad_()")
         self.leaves.append(v)
 
@@ -307,7 +316,10 @@ class Gen(MoreStatements):
                   ("s_reduce", 2), ("s_view", 4), ("s_mask_index", 1), ("s_inplace", 3),
                   ("s_read", 2), ("s_requires_grad", 1), ("s_hostile", 0.4), ("s_nograd", 0.5),
                   ("s_matmul", 1.5), ("s_softmax_cat", 1), ("s_convert", 1),
-                  ("s_index_write", 1)]
+                  ("s_index_write", 1), ("s_strided_view", 3), ("s_promote", 1.5),
+                  ("s_inplace_dtype", 1), ("s_mixed_cat", 1), ("s_reduce_dims", 2),
+                  ("s_reduce_all", 0.7), ("s_index_more", 2), ("s_gather_scatter", 1),
+                  ("s_where_scalar", 0.7), ("s_autograd_corner", 1.5)]
 
     def manual_step(self):
         """A loop without autograd (pytorch/tutorials' tensor examples): one read per step,
@@ -358,6 +370,8 @@ class Gen(MoreStatements):
             self.emit(f"{v.name}.backward(gradient=torch.full_like({v.name}, 0.5))")
         for leaf in self.leaves:
             self.emit(f"rec('grad', {leaf.name}.grad)")
+        for v in self.retained if kind != "twice" else ():   # (compat.md: a refused second
+            self.emit(f"rec('retained grad', {v.name}.grad)")   # backward accumulates)
 
     def update(self):
         r = self.r
@@ -394,6 +408,7 @@ class Gen(MoreStatements):
         self.emit(f"for it in range({reps}):", 0)
         loop_line = len(self.lines) - 1
         self.leaves = list(self.params)
+        self.retained = []         # non-leaves whose .grad retain_grad() keeps
         base = list(self.vars)
         for _ in range(r.randint(0, 2)):
             self.s_data()
@@ -405,7 +420,10 @@ class Gen(MoreStatements):
             rare = ("s_read", "s_hostile", "s_requires_grad")
             weights = [w * (k not in rare or r.random() < 0.3) for k, w in self.STATEMENTS]
         if self.memo:
-            off = ("s_compare_where", "s_mask_index", "s_nograd", "s_index_write", "s_convert")
+            off = ("s_compare_where", "s_mask_index", "s_nograd", "s_index_write", "s_convert",
+                   "s_promote", "s_inplace_dtype", "s_mixed_cat", "s_reduce_dims",
+                   "s_reduce_all", "s_index_more", "s_gather_scatter", "s_where_scalar",
+                   "s_autograd_corner")
             weights = [w * (k not in off) for k, w in zip(kinds, weights)]
         for _ in range(r.randint(4, 14)):
             getattr(self, r.choices(kinds, weights)[0])()

@@ -19,9 +19,14 @@ def data(seed: int):
         vals = g.integers(-16, 17, size=shape)
         return vals if dtype == I64 else (vals / 8.0).astype(dtype)
 
-    def index(slot, it, n, bound):
+    def index(slot, it, n, bound, distinct=False):
+        """n indices in [-bound, bound); distinct: of n different positions (an index write
+        with a repeated position is undefined in PyTorch: its gradient differs, compat.md)."""
         g = np.random.default_rng([seed, slot, it + 1])
-        return g.integers(-bound, bound, size=n).tolist()
+        if not distinct:
+            return g.integers(-bound, bound, size=n).tolist()
+        where = g.choice(bound, size=n, replace=False)
+        return (where - bound * g.integers(0, 2, size=n)).tolist()
     return make, index
 
 

@@ -56,13 +56,14 @@ class MoreStatements:
             self.emit(f"{a.name}[{a.name} > 0.5] = {self.r.choice(['0', '-1.0'])}")
             return
         self.data += 1
-        n = self.r.randrange(1, 4)
-        idx = self.new((n,), I64)
-        self.emit(f"{idx.name} = {self.index_data(n, a.shape[0])}")
+        n = self.r.randrange(1, min(4, a.shape[0] + 1))
+        # (inline: an index changed in place before backward is a listed deviation)
+        index = self.index_data(n, a.shape[0], distinct=True)
         # (not a itself: an operand overlapping the target is a listed deviation)
-        b = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and v is not a and
+        b = self.pick(lambda v: v.dtype in FLOATS and v.shape is not None and
+                      v.storage != a.storage and
                       broadcast((n,) + a.shape[1:], v.shape) == (n,) + a.shape[1:])
-        text = f"{a.name}[{idx.name}] = {b.name if b is not None else '0.5'}"
+        text = f"{a.name}[{index}] = {b.name if b is not None else '0.5'}"
         if b is not None and b.dtype != a.dtype:     # PyTorch's index_put_ refuses
             self.hostile(text)
             return

@@ -27,6 +27,11 @@ class Var:
     grad: bool = False       # requires grad
     leaf: bool = False       # a leaf that requires grad (in-place on it needs no_grad)
     contiguous: bool = True
+    expanded: bool = False   # an expand or a view of one (writes to it are refused)
+    storage: str = ""        # the Var whose memory it shares (views; "": its own)
+
+    def __post_init__(self):
+        self.storage = self.storage or self.name
 
 
 def promote(operands) -> str:

@@ -183,6 +183,8 @@ TENSOR_ATTRIBUTES = str.split("""
     acos acosh allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin asinh atan atan2
     atanh cosh digamma erfc erfinv exp2 heaviside hypot isclose lerp lgamma log10 log2 logaddexp
     logaddexp2 logit nan_to_num polygamma sinc sinh xlogy det inverse slogdet
+    __iand__ __ifloordiv__ __imod__ __ior__ __ipow__ __ixor__ bitwise_and_ bitwise_or_
+    bitwise_xor_ floor_divide_ logical_not_ remainder_ select
     tril triu diag diagonal trace flip fliplr flipud roll tile repeat repeat_interleave
     cumsum cumprod cummax cummin logcumsumexp
     sort argsort msort topk kthvalue median quantile nanquantile

@@ -148,7 +148,7 @@ METHODS = {
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
     "unsqueeze": shape.unsqueeze, "split": shape.split_method, "chunk": shape.chunk,
-    "narrow": shape.narrow,
+    "narrow": shape.narrow, "select": shape.select,
     "unbind": shape.unbind,
     "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),

@@ -174,10 +174,10 @@ def test_random_steps_give_the_generic_and_off_bits(ops, change_at, changed, whi
                     h = h + s
                 elif op == "mul":
                     h = h * s
-                elif op == "sub":
-                    h = h - s
+                elif op == "sub":      # (PyTorch refuses a bool in a subtraction)
+                    h = h - (int(s) if type(s) is bool else s)
                 elif op == "rsub":
-                    h = s - h
+                    h = (int(s) if type(s) is bool else s) - h
                 else:
                     h = h.pow(2 if type(s) is float else s)
             out.append(h.sum().item())

@@ -29,7 +29,7 @@ from tracer.captures import active as captures_active
 from tracer.autograd import index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
-from tracer.ops.operands import broadcast, cast, to_tensor
+from tracer.ops.operands import broadcast, cast, to_tensor, user_error
 from tracer.record import _state as record_state
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, note_inplace, tensor_from_array
@@ -47,6 +47,8 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     shared = t._storage.members is not None
     if shared:
         written = views.check_inplace(t, compute, args, kwargs)
+    elif not t._expr.type.size:
+        views.write_empty_view(t, grad)
     src = _new(Tensor)                     # Tensor(t._expr) without its __init__'s tests
     src._expr = t._expr
     if t._grad_fn is not None:             # (the class defaults otherwise: no stores)
@@ -71,9 +73,11 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
 def _check_result(t: Tensor, out: Tensor):
     want, got = t._expr.type, out._expr.type
     if got.dtype != want.dtype:
-        if got.dtype in ("f32", "f64") and want.dtype not in ("f32", "f64"):
-            raise RuntimeError(f"result type {_TYPE_NAMES[got.dtype]} can't be cast to the "
-                               f"desired output type {_TYPE_NAMES[want.dtype]}")
+        if (got.dtype in ("f32", "f64") and want.dtype not in ("f32", "f64")) or \
+                want.dtype == "bool":          # (nor may a number be written to a bool)
+            raise user_error(RuntimeError, f"result type {_TYPE_NAMES[got.dtype]} can't be cast "
+                                           f"to the desired output type "
+                                           f"{_TYPE_NAMES[want.dtype]}")
         out._expr = apply("convert", out, dtype=want.dtype)._expr
     if got.shape != want.shape:
         raise RuntimeError(f"output with shape {list(want.shape)} doesn't match the broadcast "
@@ -341,13 +345,17 @@ _COMPUTE = {
     "normal_": lambda x, mean=0.0, std=1.0: _normal(x, mean, std),
 }
 for _name in ("neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos",
-              "reciprocal", "square", "sign"):
+              "reciprocal", "square", "sign", "logical_not"):
     _COMPUTE[_name + "_"] = _unary(_name)
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "floor_divide", "remainder"):
+    _COMPUTE[_name + "_"] = (lambda op: lambda x, other: op(x, other))(getattr(ops, _name))
 
 # the Tensor methods (attached by tracer/surface.py)
 METHODS = {name: _method(name, compute) for name, compute in _COMPUTE.items()}
 OPERATORS = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_",
-             "__itruediv__": "div_"}
+             "__itruediv__": "div_", "__ifloordiv__": "floor_divide_", "__imod__": "remainder_",
+             "__ipow__": "pow_", "__iand__": "bitwise_and_", "__ior__": "bitwise_or_",
+             "__ixor__": "bitwise_xor_"}
 
 
 @torch_op("Clone")

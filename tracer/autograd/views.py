@@ -30,7 +30,8 @@ from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
-                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand"))
+                      "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand",
+                      "Diagonal"))
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
 OVERLAP = overlap.OVERLAP
@@ -60,7 +61,7 @@ class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
     __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
-                 "strided", "take")
+                 "strided", "take", "merged")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -72,6 +73,7 @@ class Member:
         self.expanded = False        # an expand made it or an ancestor: elements may repeat
         self.strided = True          # positions are PyTorch's strides (no reshape copied them)
         self.take = None             # _take_plan's, once asked for
+        self.merged = False          # a reshape merging axes of a view: settled at a write
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -130,13 +132,55 @@ def mark_views(name: str, args, result):
     base = args[0]
     outs = result if isinstance(result, (tuple, list)) else (result,)
     for t in outs:
-        if not isinstance(t, Tensor) or t is base or not t._expr.type.size:
+        if not isinstance(t, Tensor) or t is base:
+            continue
+        if not t._expr.type.size:    # (in-place on it changes nothing, but may be refused)
+            m = base._member
+            first = None if m is None or m.identity else _view_base(m)
+            t._empty_view_of = weakref.ref(base if first is None else first)
             continue
         expand = name == "Expand"
         share(base, t, identity=False, keep=not expand)
         if t._member.expanded:    # now, while its ops are there (an expand's value is not
             where = positions(t)  # held), and to know whether PyTorch would copy it
             if where is A_COPY:
+                _unshare(t)
+        elif name == "View" and base._member is not None and \
+                not _splits_only(base._expr.type.shape, t._expr.type.shape):
+            t._member.merged = t._storage.unsettled = True   # (_settle)
+
+
+def _splits_only(src: tuple, dst: tuple) -> bool:
+    """Whether reshaping src to dst only splits axes (and adds or drops 1s): always a view."""
+    want = [n for n in dst if n != 1]
+    j = 0
+    for n in (n for n in src if n != 1):
+        p = 1
+        while p < n and j < len(want):
+            p *= want[j]
+            j += 1
+        if p != n:
+            return False
+    return j == len(want)
+
+
+def _settle(st):
+    """A reshape merging axes of a view is a view in PyTorch only where strides can express
+    it, else a copy. Deriving its positions costs ~50 us, so it is marked when made
+    (`merged`) and settled here, before any write reaches the storage: the copies leave."""
+    if not getattr(st, "unsettled", False):
+        return
+    st.unsettled = False
+    copies = []
+    for t in list(st.members):
+        m = t._member
+        if m is not None and m.merged:
+            if positions(t) is A_COPY:           # (derived while still marked)
+                copies.append(t)
+            m.merged = False
+    if copies:              # and the views taken of them meanwhile (positions A_COPY too)
+        for t in list(st.members):
+            if t._member is not None and positions(t) is A_COPY:
                 _unshare(t)
 
 
@@ -181,7 +225,7 @@ def _derive(m: Member, root_shape):
             a = env[op.inputs[0]]
             out = _SHAPE_PRIMS[op.prim.name](a, **op.params)
             if out is None:                       # a reshape that copies
-                if m.expanded:
+                if m.expanded or m.merged:
                     return A_COPY                 # as PyTorch: not a view at all
                 m.strided, out = False, a.reshape(op.params["shape"])
             env[op.results[0]] = out
@@ -198,6 +242,7 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
     partly overlaps the tensor written ("some elements of the input tensor..."; for an
     advanced-index write any overlap). Returns the part of t written when it is not all of
     t (a NumPy index of its positions; propagate places only that part)."""
+    _settle(t._storage)
     m, written = t._member, None
     where = positions(t) if m is not None else None
     if m is not None and m.expanded and isinstance(where, np.ndarray) and \
@@ -210,10 +255,33 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
         _check_sources(t, where, compute, args, sources)
     if m is None or m.identity or not is_grad_enabled():
         return written
-    base = m.base()
+    _check_leaf(_view_base(m))
+    return written
+
+
+def _view_base(m: Member) -> Tensor | None:
+    """The tensor a view (member m, not an alias) was first taken from: PyTorch's base of
+    a view of a view is the first view's base (None if it is gone)."""
+    while m.parent is not None and not m.parent.identity:
+        m = m.parent
+    return m.base()
+
+
+def _check_leaf(base: Tensor | None):
     if base is not None and base._grad_fn is None and base._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF)
-    return written
+
+
+def write_empty_view(t: Tensor, grad: bool):
+    """An in-place op on an empty view (not a member: it shares no element): check_inplace's
+    leaf test, and its base's version moves (PyTorch's views share one counter)."""
+    ref = getattr(t, "_empty_view_of", None)
+    base = ref() if ref is not None else None
+    if base is None:
+        return
+    if grad:
+        _check_leaf(base)
+    base._storage.version += 1
 
 
 def _written_part(where: np.ndarray, compute, args: tuple):
@@ -346,6 +414,9 @@ def propagate(t: Tensor, written=None):
     grad mode is on and t is not reached through a detach()/.data alias; otherwise, as
     for PyTorch's detached aliases, only the values change."""
     st = t._storage
+    _settle(st)
+    if st is not t._storage or st.members is None:      # t was a copy (_settle)
+        return
     where = positions(t)
     if where is NOT_A_VIEW:
         return

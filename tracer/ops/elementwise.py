@@ -124,11 +124,13 @@ def add(input, other, *, alpha=1):
 
 @torch_op("Sub")
 def sub(input, other, *, alpha=1):
-    """x - alpha * y."""
+    """x - alpha * y (PyTorch refuses a bool on either side, a Python True included)."""
+    if any(isinstance(v, bool) or (isinstance(v, Tensor) and dtype_of(v) == "bool")
+           for v in (input, other)):
+        raise user_error(RuntimeError, "Subtraction, the `-` operator, with a bool tensor is "
+                                       "not supported. If you are trying to invert a mask, use "
+                                       "the `~` or `logical_not()` operator instead.")
     a, b = operands(input, _scaled(other, alpha))
-    if dtype_of(a) == "bool":
-        raise user_error(RuntimeError, "subtraction of bool tensors is not supported; use ^ or "
-                                    "logical_xor()")
     return apply("sub", a, b)
 
 

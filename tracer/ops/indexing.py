@@ -142,7 +142,7 @@ def gather(input, dim, index, *, sparse_grad=False):
     return take_along(t, idx if idx.ndim == t.ndim else apply("reshape", idx, shape=(1,)), d)
 
 
-@torch_op("Gather", saves=(0, 1))
+@torch_op("Gather", saves=(0,))     # (PyTorch's node checks not the user's indices' version)
 def take_along_dim(input, indices, dim=None):
     """numpy.take_along_axis with broadcasting; dim=None works on the flattened tensor."""
     t = to_tensor(input)
@@ -258,5 +258,9 @@ def scatter_add(input, dim, index, src):
         coords = [idx if k == d else apply("iota", dtype="i64", shape=shape, dim=k)
                   for k in range(t.ndim)]
         lin = linear_index(coords, tuple(t.shape))
-    out = apply("scatter_add", flat, lin, s, axis=0)
+    if dtype_of(t) == "bool":     # bools add as "or": counted in ints (the primitive wraps)
+        counts = apply("scatter_add", cast(flat, "i64"), lin, cast(s, "i64"), axis=0)
+        out = apply("ne", counts, constant(0, "i64", counts.shape))
+    else:
+        out = apply("scatter_add", flat, lin, s, axis=0)
     return apply("reshape", out, shape=tuple(t.shape))

@@ -239,13 +239,20 @@ def _arg(prim: str, x, dim, keepdim: bool) -> Tensor:
 def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     """Index (int64) of the first maximum along dim, or in the flattened tensor."""
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    _no_bool("argmax", input)
     return _arg("argmax", input, dim, keepdim)
 
 
 @torch_op("Argmin")
 def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=False):
     dim, keepdim = _keep(dim, axis, keepdim, keepdims)
+    _no_bool("argmin", input)
     return _arg("argmin", input, dim, keepdim)
+
+
+def _no_bool(name: str, x):
+    if isinstance(x, Tensor) and dtype_of(x) == "bool":
+        raise user_error(RuntimeError, f"{name}(): does not support bool input")
 
 
 # ---- compositions ---------------------------------------------------------------------------
@@ -306,7 +313,8 @@ def _correction(unbiased, correction) -> float:
 def _var(x, dim, unbiased, keepdim, correction) -> Tensor:
     t = to_tensor(x)
     if not is_float(dtype_of(t)):
-        raise user_error(TypeError, f"var/std need a floating point input, got {dtype_of(t)}")
+        raise user_error(RuntimeError, "std and var only support floating point and complex "
+                                       "dtypes")
     axes = norm_axes(dim, t.ndim)
     n = count(t, axes)
     s = apply("reduce_sum", t, axes=axes)

@@ -123,10 +123,10 @@ def _int_floor_div(a, b):
     return apply("sub", q, apply("convert", adjust, dtype=dtype_of(q)))
 
 
-def _division_operands(x, y):
+def _division_operands(x, y, kernel: str = "div_floor_cpu"):
     dtype = result_type(x, y)
-    if dtype == "bool":
-        raise user_error(TypeError, "integer division of bool tensors is not supported")
+    if dtype == "bool":            # (PyTorch's class and text: no kernel for bools)
+        raise user_error(NotImplementedError, f'"{kernel}" not implemented for \'Bool\'')
     a, b = operands(x, y, dtype=dtype)
     if not is_float(dtype) and not b._expr.symbolic and (np.asarray(b) == 0).any():
         # a concrete (imperative) integer divisor: PyTorch's error; traced: see the docstring
@@ -170,7 +170,7 @@ def _fmod(a, b):
 def fmod(input, other):
     """C's fmod: the remainder of x / y truncated, with the sign of x. Integers: y == 0 raises
     RuntimeError('ZeroDivisionError') in imperative code; traced, fmod(x, 0) is x."""
-    a, b = _division_operands(input, other)
+    a, b = _division_operands(input, other, "fmod_cpu")
     return _fmod(a, b)
 
 
@@ -178,7 +178,7 @@ def fmod(input, other):
 def remainder(input, other):
     """x % y: Python's modulus, with the sign of y (x - y * floor(x / y)). Integers: y == 0
     raises RuntimeError('ZeroDivisionError') in imperative code; traced, x % 0 is x."""
-    a, b = _division_operands(input, other)
+    a, b = _division_operands(input, other, "remainder_cpu")
     m = _fmod(a, b)
     zero = _const(0, m)
     wrong_sign = apply("logical_and", apply("ne", m, zero),
@@ -193,5 +193,5 @@ def div_rounded(x, y, rounding_mode: str):
     if rounding_mode != "trunc":
         raise user_error(ValueError, "div expected rounding_mode to be one of None, 'trunc', "
                                      f"or 'floor' but found '{rounding_mode}'")
-    a, b = _division_operands(x, y)
+    a, b = _division_operands(x, y, "div_trunc_cpu")
     return apply("div", a, b) if not is_float(dtype_of(a)) else _trunc(apply("div", a, b))

@@ -17,8 +17,8 @@ from tracer.tensor import Tensor
 
 __all__ = ["reshape", "view", "transpose", "swapaxes", "swapdims", "permute", "t", "expand",
            "broadcast_to", "squeeze", "unsqueeze", "flatten", "ravel", "unflatten", "cat",
-           "concatenate", "concat", "stack", "split", "chunk", "unbind", "narrow", "movedim",
-           "moveaxis"]
+           "concatenate", "concat", "stack", "split", "chunk", "unbind", "narrow", "select",
+           "movedim", "moveaxis"]
 
 
 def infer_shape(shape: tuple, size: int) -> tuple:
@@ -356,3 +356,19 @@ def narrow(input, dim: int, start, length: int):
 
 
 narrow.torch_name = "Slice"
+
+
+def select(input, dim: int, index):
+    """input[..., index, ...] along dim: a view without that axis (SelectBackward0)."""
+    t = to_tensor(input)
+    if t.ndim == 0:
+        raise user_error(IndexError, "select() cannot be applied to a 0-dim tensor.")
+    d = norm_axis(dim, t.ndim)
+    i = int(index)
+    if not -t.shape[d] <= i < t.shape[d]:
+        raise user_error(IndexError, f"select(): index {i} out of range for tensor of size "
+                                     f"{list(t.shape)} at dimension {dim}")
+    return getitem(t, (slice(None),) * d + (i,))
+
+
+select.torch_name = "Select"
