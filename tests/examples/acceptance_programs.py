@@ -160,3 +160,53 @@ PROGRAMS = [
              [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/",
              result=r"(?m)^Result: (.*)$")
      for path in TUTORIALS]
+
+
+def _cora(nodes: int, features: int, classes: int, seed: int) -> dict:
+    """A synthetic Cora in its file format (gat/gcn read ./cora/cora.content and .cites):
+    binary word features, a class label, and citations mostly within a class."""
+    rng = random.Random(seed)
+    labels = [rng.randrange(classes) for _ in range(nodes)]
+    content = []
+    for node, label in enumerate(labels):
+        words = [int(rng.random() < (0.4 if w % classes == label else 0.05))
+                 for w in range(features)]
+        words[label] = 1                      # no empty row (its scale would be 1/0)
+        content.append(" ".join([str(1000 + node), *map(str, words), f"class{label}"]))
+    cites = []
+    for node in range(nodes):
+        same = [n for n in range(nodes) if labels[n] == labels[node] and n != node]
+        cites.append(f"{1000 + node} {1000 + rng.choice(same)}")
+    return {"cora/cora.content": "\n".join(content) + "\n",
+            "cora/cora.cites": "\n".join(cites) + "\n"}
+
+
+SHIMS = ["tests/examples/shims"]
+MORE = [
+    Program("examples/vae", "pytorch+examples", ["vae/main.py"],
+            ["main.py", "--epochs", "1", "--batch-size", "32", "--log-interval", "4"],
+            prefix="vae/", pythonpath=SHIMS, env={"GRADJIT_FAKE_MNIST": "256,64"},
+            extra_files={"results/.keep": ""}, expect="Test set loss",
+            result=r"Test set loss: ([\d.]+)"),
+    Program("examples/mnist_rnn", "pytorch+examples", ["mnist_rnn/main.py"],
+            ["main.py", "--epochs", "1", "--batch-size", "32", "--test-batch-size", "64",
+             "--log-interval", "2"], prefix="mnist_rnn/", pythonpath=SHIMS,
+            env={"GRADJIT_FAKE_MNIST": "256,64"}, expect="Test set",
+            result=r"Average loss: ([-\d.e]+)"),
+    Program("examples/mnist_forward_forward", "pytorch+examples",
+            ["mnist_forward_forward/main.py"],
+            ["main.py", "--epochs", "20", "--train_size", "256", "--test_size", "64",
+             "--log-interval", "5"], prefix="mnist_forward_forward/", pythonpath=SHIMS,
+            env={"GRADJIT_FAKE_MNIST": "256,64"}, expect="test error",
+            result=r"test error: ([\d.]+)"),
+    Program("examples/gat", "pytorch+examples", ["gat/main.py"],
+            ["main.py", "--epochs", "10", "--val-every", "5", "--hidden-dim", "8",
+             "--num-heads", "2"], prefix="gat/", extra_files=_cora(1700, 24, 4, 0),
+            expect="Test set results", result=r"Test set results: (.*)$"),
+    Program("examples/dcgan", "pytorch+examples", ["dcgan/main.py"],
+            ["main.py", "--dataset", "fake", "--imageSize", "64", "--batchSize", "4",
+             "--nz", "8", "--ngf", "4", "--ndf", "4", "--workers", "0", "--dry-run",
+             "--manualSeed", "1"], prefix="dcgan/", pythonpath=SHIMS, expect="Loss_D",
+            result=r"Loss_D: (.*)$"),
+]
+PROGRAMS += MORE
