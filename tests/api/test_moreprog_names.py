@@ -41,7 +41,7 @@ def test_data_parallel_cannot_find_a_device_as_in_pytorch_on_cpu():
 
 def test_missing_parallel_name_says_so():
     with pytest.raises(AttributeError, match="does not implement torch.nn.parallel.replicate"):
-        nn.parallel.replicate
+        _ = nn.parallel.replicate
 
 
 def test_cudnn_is_absent_and_its_flags_take_assignments():
