@@ -59,3 +59,58 @@ def test_device_flags_of_a_cpu_tensor():
     x = torch.ones(2)
     assert (x.is_cuda, x.is_xpu, x.is_mps, x.is_meta, x.is_sparse, x.is_quantized) == \
         (False,) * 6
+
+
+# PyTorch 2.13's node for each loss, whatever the reduction (autogradqs_tutorial.py prints
+# `loss.grad_fn` of binary_cross_entropy_with_logits: it was MeanBackward0 here)
+LOSS_NODES = [
+    ("binary_cross_entropy", lambda F, x, t: F.binary_cross_entropy(x.sigmoid(), t),
+     "BinaryCrossEntropyBackward0"),
+    ("binary_cross_entropy_with_logits", lambda F, x, t: F.binary_cross_entropy_with_logits(
+        x, t, weight=t + 1, pos_weight=t[0] + 0.5), "BinaryCrossEntropyWithLogitsBackward0"),
+    ("smooth_l1_loss", lambda F, x, t: F.smooth_l1_loss(x, t, beta=0.5), "SmoothL1LossBackward0"),
+    ("huber_loss", lambda F, x, t: F.huber_loss(x, t, delta=0.7), "HuberLossBackward0"),
+    ("soft_margin_loss", lambda F, x, t: F.soft_margin_loss(x, 2 * t - 1),
+     "SoftMarginLossBackward0"),
+]
+
+
+@pytest.mark.parametrize("case", LOSS_NODES, ids=[c[0] for c in LOSS_NODES])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_is_one_node_named_as_in_pytorch(case, reduction):
+    _, loss, node = case
+    F = _Reduced(torch.nn.functional, reduction)
+    x = torch.randn(3, 4, requires_grad=True)
+    t = torch.rand(3, 4)
+    assert type(loss(F, x, t).grad_fn).__name__ == node
+    assert loss(F, x.detach(), t).grad_fn is None
+
+
+@pytest.mark.parametrize("case", LOSS_NODES, ids=[c[0] for c in LOSS_NODES])
+def test_loss_node_gradient_matches_float64_finite_differences(case):
+    _, loss, _ = case
+    F = _Reduced(torch.nn.functional, "sum")
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=(3, 4))
+    t = torch.tensor(rng.uniform(0.05, 0.95, size=(3, 4)))
+    x = torch.tensor(x0, requires_grad=True)
+    loss(F, x, t).backward()
+    eps, numeric = 1e-6, np.zeros_like(x0)
+    for i in np.ndindex(x0.shape):
+        up, down = x0.copy(), x0.copy()
+        up[i] += eps
+        down[i] -= eps
+        numeric[i] = (loss(F, torch.tensor(up), t).item()
+                      - loss(F, torch.tensor(down), t).item()) / (2 * eps)
+    np.testing.assert_allclose(x.grad.numpy(), numeric, rtol=1e-6, atol=1e-8)
+
+
+class _Reduced:
+    """nn.functional with every loss called at one reduction."""
+
+    def __init__(self, F, reduction):
+        self.F, self.reduction = F, reduction
+
+    def __getattr__(self, name):
+        fn = getattr(self.F, name)
+        return lambda *a, **k: fn(*a, **k, reduction=self.reduction)

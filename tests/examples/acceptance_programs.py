@@ -209,4 +209,10 @@ MORE = [
              "--manualSeed", "1"], prefix="dcgan/", pythonpath=SHIMS, expect="Loss_D",
             result=r"Loss_D: (.*)$"),
 ]
+BASICS = ["quickstart_tutorial", "tensorqs_tutorial", "autogradqs_tutorial",
+          "buildmodel_tutorial", "optimization_tutorial"]
+MORE += [Program("tutorials/" + name, "tutorials", [f"beginner_source/basics/{name}.py"],
+                 [f"{name}.py"], prefix="beginner_source/basics/", pythonpath=SHIMS,
+                 env={"GRADJIT_FAKE_MNIST": "640,256"}, result=r"Avg loss: ([\d.]+)")
+         for name in BASICS]
 PROGRAMS += MORE

@@ -1,5 +1,6 @@
 """datasets.MNIST: 28x28 uint8 digits drawn as one bright bar per class (row band 2k+4)
-plus noise; the sizes come from the environment (GRADJIT_FAKE_MNIST="train,test").
+plus noise; the sizes come from the environment (GRADJIT_FAKE_MNIST="train,test");
+FashionMNIST is the same synthetic set.
 datasets.FakeData: uniform random uint8 images (HxWxC arrays where torchvision gives PIL
 images; ToTensor reads both the same) and random class labels, seeded by the index."""
 import os
@@ -30,6 +31,10 @@ class MNIST:
         if self.target_transform is not None:
             target = self.target_transform(target)
         return image, target
+
+
+class FashionMNIST(MNIST):
+    pass
 
 
 class FakeData:
