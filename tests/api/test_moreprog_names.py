@@ -114,3 +114,22 @@ class _Reduced:
     def __getattr__(self, name):
         fn = getattr(self.F, name)
         return lambda *a, **k: fn(*a, **k, reduction=self.reduction)
+
+
+def test_a_range_indexes_as_a_list_of_ints():
+    # nn_tutorial.py's nll: -input[range(target.shape[0]), target].mean()
+    x = torch.arange(12.0).reshape(3, 4).requires_grad_()
+    t = torch.tensor([1, 0, 3])
+    y = x[range(3), t]
+    assert y.tolist() == [1.0, 4.0, 11.0] and type(y.grad_fn).__name__ == "IndexBackward0"
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.eye(4)[[1, 0, 3]])
+    np.testing.assert_array_equal(x[:, range(0, 4, 2)].detach().numpy(),
+                                  x.detach().numpy()[:, 0:4:2])
+    assert tuple(x[range(0)].shape) == (0, 4)
+    z = torch.zeros(3, 4)
+    z[range(2)] = 1.0
+    z[range(3), t] = torch.tensor([5.0, 6.0, 7.0])
+    assert z.tolist() == [[1, 5, 1, 1], [6, 1, 1, 1], [0, 0, 0, 7]]
+    with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 0 with size 3"):
+        x[range(5)]

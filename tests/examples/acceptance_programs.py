@@ -199,4 +199,7 @@ MORE += [Program("tutorials/" + name, "tutorials", [f"beginner_source/basics/{na
                  [f"{name}.py"], prefix="beginner_source/basics/", pythonpath=SHIMS,
                  env={"GRADJIT_FAKE_MNIST": "640,256"}, result=r"Avg loss: ([\d.]+)")
          for name in BASICS]
+MORE.append(Program("tutorials/nn_tutorial", "tutorials", ["beginner_source/nn_tutorial.py"],
+                    ["nn_tutorial.py"], prefix="beginner_source/", pythonpath=SHIMS,
+                    env={"GRADJIT_FAKE_MNIST": "1024,256"}, result=r"(?m)^1 ([\d.]+)$"))
 PROGRAMS += MORE
