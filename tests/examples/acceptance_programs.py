@@ -162,6 +162,21 @@ PROGRAMS = [
      for path in TUTORIALS]
 
 
+def _names(per_language: int, seed: int) -> dict:
+    """data/names/<Language>.txt of the char-rnn tutorials: made-up names from a few
+    syllables per language (learnable, unlike uniform random strings)."""
+    syllables = {"Italian": "ri ni ca lo ta ve bel", "German": "sch mid ber hau man ger",
+                 "Japanese": "ta ka mo shi ki no ri", "Polish": "ski wicz rz ow sz ka"}
+    rng = random.Random(seed)
+    files = {}
+    for language, parts in syllables.items():
+        parts = parts.split()
+        names = ["".join(rng.choice(parts) for _ in range(rng.randint(2, 4))).capitalize()
+                 for _ in range(per_language)]
+        files[f"data/names/{language}.txt"] = "\n".join(names) + "\n"
+    return files
+
+
 SHIMS = ["tests/examples/shims"]
 MORE = [
     Program("examples/vae", "pytorch+examples", ["vae/main.py"],
@@ -202,4 +217,9 @@ MORE += [Program("tutorials/" + name, "tutorials", [f"beginner_source/basics/{na
 MORE.append(Program("tutorials/nn_tutorial", "tutorials", ["beginner_source/nn_tutorial.py"],
                     ["nn_tutorial.py"], prefix="beginner_source/", pythonpath=SHIMS,
                     env={"GRADJIT_FAKE_MNIST": "1024,256"}, result=r"(?m)^1 ([\d.]+)$"))
+MORE.append(Program("tutorials/char_rnn_classification", "tutorials",
+                    ["intermediate_source/char_rnn_classification_tutorial.py"],
+                    ["char_rnn_classification_tutorial.py"], prefix="intermediate_source/",
+                    pythonpath=SHIMS, extra_files=_names(60, 0), expect="> Satoshi",
+                    result=r"(?m)^100000 100% \(.*\) ([\d.]+) "))
 PROGRAMS += MORE
