@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import tracer.ops as ops
 from tracer import creation
 from tracer.ops import convert, indexing, shape
 from tracer.ops.linalg import mm
@@ -94,7 +95,9 @@ class SparseCooTensor(Tensor):
         return _sparse(self, index.reshape(self.ndim, -1), values, coalesced=True)
 
     def to_dense(self, dtype=None, *, masked_grad=None) -> Tensor:
-        dense = _to_dense(self)
+        entries = np.zeros(tuple(self.shape), dtype=bool)
+        entries[tuple(self._index_array)] = True
+        dense = _to_dense(self, creation.tensor(entries))
         return dense if dtype is None else convert.to(dense, dtype)
 
     def to_sparse(self, sparseDims=None, *, layout=None, blocksize=None, dense_dim=None):
@@ -233,8 +236,10 @@ def _dense_copy(x: Tensor) -> Tensor:
 
 
 @torch_op("ToDenseBackward0", saves=())
-def _to_dense(x: Tensor) -> Tensor:
-    return apply("reshape", x, shape=x._expr.type.shape)
+def _to_dense(x: Tensor, entries: Tensor) -> Tensor:
+    """x where it has entries, +0.0 elsewhere: the gradient reaches the entries only, as
+    PyTorch's ToDenseBackward0 (masked to the sparsity pattern)."""
+    return ops.where(entries, x, creation.zeros_like(x))
 
 
 def to_sparse(self, sparseDims=None, *, layout=None, blocksize=None, dense_dim=None):

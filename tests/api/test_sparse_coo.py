@@ -142,3 +142,21 @@ def test_to_dense_sums_duplicates_as_numpy(data):
     back = dense.to_sparse()
     np.testing.assert_array_equal(back.to_dense().numpy(), want)
     assert back.indices().tolist() == np.array(np.nonzero(want)).tolist()
+
+
+def test_to_dense_gradient_reaches_the_entries_only_as_pytorchs():
+    # recorded from PyTorch 2.13: mm through to_sparse passes a dense gradient to x;
+    # to_dense() masks it to the sparsity pattern (ToDenseBackward0)
+    x = torch.tensor([[0.0, 2.0], [3.0, 0.0]], requires_grad=True)
+    w = torch.ones(2, 3)
+    torch.mm(x.to_sparse(), w).sum().backward()
+    assert x.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    x.grad = None
+    dense = x.to_sparse().to_dense()
+    assert type(dense.grad_fn).__name__ == "ToDenseBackward0"
+    (dense @ w).sum().backward()
+    assert x.grad.tolist() == [[0.0, 3.0], [3.0, 0.0]]
+    ints = torch.sparse_coo_tensor(torch.tensor([[0, 1]]), torch.tensor([1, 2]), (3,))
+    assert ints.to_dense().dtype == torch.int64 and ints.to_dense().tolist() == [1, 2, 0]
+    signed = torch.tensor([[-0.0, 1.0]]).to_sparse().to_dense().numpy()
+    assert not np.signbit(signed[0, 0])                 # -0.0 is no entry: +0.0 comes back
