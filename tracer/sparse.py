@@ -196,10 +196,12 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     out_dtype = values.dtype if dtype is None else dtype
     if dtype is not None:
         values = convert.to(values, dtype)
-    if requires_grad:
-        values = values.detach().requires_grad_(True)
+    if requires_grad:                  # a leaf (its .grad is dense here, sparse in PyTorch)
+        values = values.detach()
     positions = creation.tensor(_flat_positions(index, size))
     dense = _assemble(values, positions, size, out_dtype)
+    if requires_grad:
+        dense = dense.detach().requires_grad_(True)
     return _sparse(dense, index, values, coalesced=bool(is_coalesced))
 
 

@@ -160,3 +160,12 @@ def test_to_dense_gradient_reaches_the_entries_only_as_pytorchs():
     assert ints.to_dense().dtype == torch.int64 and ints.to_dense().tolist() == [1, 2, 0]
     signed = torch.tensor([[-0.0, 1.0]]).to_sparse().to_dense().numpy()
     assert not np.signbit(signed[0, 0])                 # -0.0 is no entry: +0.0 comes back
+
+
+def test_requires_grad_makes_the_sparse_tensor_a_leaf():
+    s = torch.sparse_coo_tensor(torch.tensor([[0, 1]]), torch.tensor([1.0, 2.0]), (3,),
+                                requires_grad=True)
+    assert s.is_leaf and s.requires_grad and s.grad_fn is None
+    assert repr(s).endswith("nnz=2, layout=torch.sparse_coo, requires_grad=True)")
+    torch.spmm(s.reshape(1, 3), torch.ones(3, 1)).sum().backward()
+    assert s.grad.tolist() == [1.0, 1.0, 1.0]            # dense here (PyTorch: sparse)
