@@ -100,8 +100,8 @@ class SparseCooTensor(Tensor):
         dense = _to_dense(self, creation.tensor(entries))
         return dense if dtype is None else convert.to(dense, dtype)
 
-    def to_sparse(self, sparseDims=None, *, layout=None, blocksize=None, dense_dim=None):
-        _check_to_sparse(self, sparseDims, layout, blocksize, dense_dim)
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        _check_to_sparse(self, sparse_dim, layout, blocksize, dense_dim)
         return self
 
     def numpy(self, force: bool = False):
@@ -229,7 +229,7 @@ def _check_to_sparse(x, sparse_dims, layout_, blocksize, dense_dim):
         raise user_error(NotImplementedError, "gradjit's to_sparse gives the COO layout only")
     if sparse_dims not in (None, x.ndim) or dense_dim not in (None, 0):
         raise user_error(NotImplementedError, "gradjit's to_sparse gives no hybrid tensors "
-                                              "(sparseDims must be the tensor's ndim)")
+                                              "(sparse_dim must be the tensor's ndim)")
 
 
 @torch_op("ToSparseBackward1", saves=())
@@ -244,10 +244,10 @@ def _to_dense(x: Tensor, entries: Tensor) -> Tensor:
     return ops.where(entries, x, creation.zeros_like(x))
 
 
-def to_sparse(self, sparseDims=None, *, layout=None, blocksize=None, dense_dim=None):
+def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
     """The sparse COO form of a dense tensor: its nonzero entries (NaN counts as nonzero,
     -0.0 as zero), coalesced; differentiable (the gradient reaches every element)."""
-    _check_to_sparse(self, sparseDims, layout, blocksize, dense_dim)
+    _check_to_sparse(self, sparse_dim, layout, blocksize, dense_dim)
     data = self.detach().numpy()
     nonzero = np.atleast_1d(data != 0)
     index = np.array(np.nonzero(nonzero), dtype=np.int64)[:self.ndim]
