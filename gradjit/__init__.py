@@ -21,6 +21,7 @@ from tracer.jax_extras import (ShapeDtypeStruct, block_until_ready, eval_shape, 
 from tracer.creation import *     # noqa: F401,F403  tensor, randn, zeros, ... (section 2)
 from tracer.norm import norm  # noqa: F401  torch.norm
 from tracer.sampling import multinomial  # noqa: F401  torch.multinomial
+from tracer.sparse import layout, sparse_coo, sparse_coo_tensor, spmm, strided  # noqa: F401
 from tracer.linalg.torch_names import det, inverse, slogdet  # noqa: F401  torch.det, ...
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
 from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401

@@ -189,6 +189,7 @@ TENSOR_ATTRIBUTES = str.split("""
     cumsum cumprod cummax cummin logcumsumexp
     sort argsort msort topk kthvalue median quantile nanquantile
     nonzero argwhere count_nonzero unique masked_select bincount
+    is_xpu is_mps is_meta is_sparse is_quantized layout to_sparse to_dense
 """)
 
 _LIST_SURFACE = """

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from tracer import creation, norm, step_follow
+from tracer import creation, norm, sparse, step_follow
 from tracer import linalg as tl
 from tracer.autograd import engine, hooks, inplace, quiet_sites, recording, views
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
@@ -174,6 +174,8 @@ METHODS = {
     "unique": eo.unique, "masked_select": eo.masked_select, "bincount": eo.bincount,
     # neural
     "softmax": nnf.softmax, "log_softmax": nnf.log_softmax,
+    # layouts (tracer/sparse.py)
+    "to_sparse": sparse.to_sparse, "to_dense": sparse.to_dense,
 }
 
 
@@ -213,6 +215,7 @@ PROPERTIES = {
     "mT": property(shape.matrix_transpose),
     "at": property(at.at),
     "data": property(views.detach, views.set_data),
+    "layout": property(sparse.dense_layout),
 }
 
 TABLES = (OPERATORS, METHODS, AUTOGRAD, NEW, PROPERTIES)

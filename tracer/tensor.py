@@ -207,7 +207,7 @@ class Tensor:
 
     # gradjit runs on the CPU only; these keep device-agnostic PyTorch code working
     device = property(lambda self: devices.CPU)
-    is_cuda = False
+    is_cuda = is_xpu = is_mps = is_meta = is_sparse = is_quantized = False
 
     def cpu(self, memory_format=None) -> "Tensor":
         return self

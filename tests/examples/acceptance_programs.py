@@ -160,3 +160,66 @@ PROGRAMS = [
              [path.split("/")[-1]], prefix=path.rsplit("/", 1)[0] + "/",
              result=r"(?m)^Result: (.*)$")
      for path in TUTORIALS]
+
+
+def _names(per_language: int, seed: int) -> dict:
+    """data/names/<Language>.txt of the char-rnn tutorials: made-up names from a few
+    syllables per language (learnable, unlike uniform random strings)."""
+    syllables = {"Italian": "ri ni ca lo ta ve bel", "German": "sch mid ber hau man ger",
+                 "Japanese": "ta ka mo shi ki no ri", "Polish": "ski wicz rz ow sz ka"}
+    rng = random.Random(seed)
+    files = {}
+    for language, parts in syllables.items():
+        parts = parts.split()
+        names = ["".join(rng.choice(parts) for _ in range(rng.randint(2, 4))).capitalize()
+                 for _ in range(per_language)]
+        files[f"data/names/{language}.txt"] = "\n".join(names) + "\n"
+    return files
+
+
+SHIMS = ["tests/examples/shims"]
+MORE = [
+    Program("examples/vae", "pytorch+examples", ["vae/main.py"],
+            ["main.py", "--epochs", "1", "--batch-size", "32", "--log-interval", "4"],
+            prefix="vae/", pythonpath=SHIMS, env={"GRADJIT_FAKE_MNIST": "256,64"},
+            extra_files={"results/.keep": ""}, expect="Test set loss",
+            result=r"Test set loss: ([\d.]+)"),
+    Program("examples/mnist_rnn", "pytorch+examples", ["mnist_rnn/main.py"],
+            ["main.py", "--epochs", "1", "--batch-size", "32", "--test-batch-size", "64",
+             "--log-interval", "2"], prefix="mnist_rnn/", pythonpath=SHIMS,
+            env={"GRADJIT_FAKE_MNIST": "256,64"}, expect="Test set",
+            result=r"Average loss: ([-\d.e]+)"),
+    Program("examples/mnist_forward_forward", "pytorch+examples",
+            ["mnist_forward_forward/main.py"],
+            ["main.py", "--epochs", "20", "--train_size", "256", "--test_size", "64",
+             "--log-interval", "5"], prefix="mnist_forward_forward/", pythonpath=SHIMS,
+            env={"GRADJIT_FAKE_MNIST": "256,64"}, expect="test error",
+            result=r"test error: ([\d.]+)"),
+    Program("examples/gat", "pytorch+examples", ["gat/main.py"],
+            ["main.py", "--epochs", "10", "--val-every", "5", "--hidden-dim", "8",
+             "--num-heads", "2"], prefix="gat/", pythonpath=SHIMS,
+            expect="Test set results", result=r"Test set results: (.*)$"),
+    Program("examples/gcn", "pytorch+examples", ["gcn/main.py"],
+            ["main.py", "--epochs", "20", "--val-every", "5"], prefix="gcn/",
+            pythonpath=SHIMS, expect="Test set results", result=r"Test set results: (.*)$"),
+    Program("examples/dcgan", "pytorch+examples", ["dcgan/main.py"],
+            ["main.py", "--dataset", "fake", "--imageSize", "64", "--batchSize", "4",
+             "--nz", "8", "--ngf", "4", "--ndf", "4", "--workers", "0", "--dry-run",
+             "--manualSeed", "1"], prefix="dcgan/", pythonpath=SHIMS, expect="Loss_D",
+            result=r"Loss_D: (.*)$"),
+]
+BASICS = ["quickstart_tutorial", "tensorqs_tutorial", "autogradqs_tutorial",
+          "buildmodel_tutorial", "optimization_tutorial"]
+MORE += [Program("tutorials/" + name, "tutorials", [f"beginner_source/basics/{name}.py"],
+                 [f"{name}.py"], prefix="beginner_source/basics/", pythonpath=SHIMS,
+                 env={"GRADJIT_FAKE_MNIST": "640,256"}, result=r"Avg loss: ([\d.]+)")
+         for name in BASICS]
+MORE.append(Program("tutorials/nn_tutorial", "tutorials", ["beginner_source/nn_tutorial.py"],
+                    ["nn_tutorial.py"], prefix="beginner_source/", pythonpath=SHIMS,
+                    env={"GRADJIT_FAKE_MNIST": "1024,256"}, result=r"(?m)^1 ([\d.]+)$"))
+MORE.append(Program("tutorials/char_rnn_classification", "tutorials",
+                    ["intermediate_source/char_rnn_classification_tutorial.py"],
+                    ["char_rnn_classification_tutorial.py"], prefix="intermediate_source/",
+                    pythonpath=SHIMS, extra_files=_names(60, 0), expect="> Satoshi",
+                    result=r"(?m)^100000 100% \(.*\) ([\d.]+) "))
+PROGRAMS += MORE

@@ -8,7 +8,8 @@ import pytest
 
 from tests.examples import acceptance, acceptance_programs
 
-FAST = ["micrograd tests", "minGPT model + trainer", "examples/word_language_model LSTM"]
+FAST = ["micrograd tests", "minGPT model + trainer", "examples/word_language_model LSTM",
+        "examples/dcgan", "examples/vae"]          # (each a few seconds)
 CHOSEN = [p for p in acceptance_programs.PROGRAMS
           if os.environ.get("GRADJIT_ACCEPTANCE") == "all" or p.name in FAST]
 

@@ -8,6 +8,7 @@ import warnings
 import tracer.ops as ops
 from tracer.nn.functional_act import as_float
 from tracer.ops.operands import to_tensor, user_error
+from tracer.record import torch_op
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss",
            "huber_loss", "kl_div", "soft_margin_loss", "cosine_similarity",
@@ -55,6 +56,8 @@ def _size(t) -> str:
     return "torch.Size([" + ", ".join(map(str, t.shape)) + "])"
 
 
+# one backward node each, under PyTorch's name (tutorials print `loss.grad_fn`)
+@torch_op("BinaryCrossEntropy", saves=(0, 1, 2))
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction: str = "mean"):
     """-(t log x + (1 - t) log(1 - x)), each log clamped at -100 as in PyTorch."""
@@ -69,6 +72,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return reduce_loss(loss, reduction)
 
 
+@torch_op("BinaryCrossEntropyWithLogits", saves=(0, 1, 2, 6))
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction: str = "mean", pos_weight=None):
     """BCE of sigmoid(x), computed stably: (1 - t) x + (1 + (pw - 1) t) log(1 + e^-x)."""
@@ -97,9 +101,10 @@ def _broadcast_warning(x, t):
     if tuple(x.shape) != tuple(t.shape):
         warnings.warn(f"Using a target size ({_size(t)}) that is different to the input size "
                       f"({_size(x)}). This will likely lead to incorrect results due to "
-                      "broadcasting. Please ensure they have the same size.", stacklevel=3)
+                      "broadcasting. Please ensure they have the same size.", stacklevel=4)
 
 
+@torch_op("SmoothL1Loss", saves=(0, 1))
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta = 0: L1)."""
@@ -116,6 +121,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     return reduce_loss(loss, reduction)
 
 
+@torch_op("HuberLoss", saves=(0, 1, 4))
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
     if delta <= 0:
@@ -153,6 +159,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     return reduce_loss(loss, reduction)
 
 
+@torch_op("SoftMarginLoss", saves=(0, 1))
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
     """log(1 + exp(-t x))."""
     reduction = _legacy(size_average, reduce, reduction)

@@ -35,7 +35,7 @@ def _classify(k):
         raise user_error(IndexError, "indexing with a Python bool is not supported")
     if isinstance(k, (numbers.Integral, np.integer)):
         return int(k)
-    if isinstance(k, (list, tuple)):
+    if isinstance(k, (list, tuple, range)):        # range(n): a list of ints, as in PyTorch
         arr = np.array(k)
         k = arr.astype(np.int64) if arr.size == 0 else arr
     if isinstance(k, (Tensor, np.ndarray)):
@@ -165,7 +165,7 @@ def _node_name(key) -> str:
     name = None
     entries = key if isinstance(key, tuple) else (key,)
     for e in entries:
-        if isinstance(e, (list, np.ndarray)) or (isinstance(e, Tensor) and e.ndim > 0):
+        if isinstance(e, (list, range, np.ndarray)) or (isinstance(e, Tensor) and e.ndim > 0):
             return "Index"
         if e is None:
             name = "Unsqueeze"

@@ -1,5 +1,6 @@
-"""matplotlib.pyplot stand-in: figure/plot/title/... do nothing, savefig writes an empty
-file (see the package docstring)."""
+"""matplotlib.pyplot stand-in: figure/plot/title/... draw nothing and return a stand-in
+object that takes any further call (`fig.add_subplot(111).matshow(m)`), savefig writes an
+empty file (see the package docstring)."""
 
 
 def savefig(fname, *args, **kwargs):
@@ -7,8 +8,20 @@ def savefig(fname, *args, **kwargs):
         pass
 
 
+class Stub:
+    """A figure, axes, image...: every attribute is a call that draws nothing."""
+
+    def __call__(self, *args, **kwargs):
+        return Stub()
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Stub()
+
+
 def _nothing(*args, **kwargs):
-    return None
+    return Stub()
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""transforms.Compose, ToTensor (uint8 HxW -> float 1xHxW in [0, 1]), Normalize."""
+"""transforms.Compose, ToTensor (uint8 HxW or HxWxC -> float CxHxW in [0, 1]), Normalize,
+Lambda."""
 import numpy as np
 import torch
 
@@ -27,3 +28,13 @@ class Normalize:
         mean = torch.tensor(self.mean).reshape(-1, 1, 1)
         std = torch.tensor(self.std).reshape(-1, 1, 1)
         return (x - mean) / std
+
+
+class Lambda:
+    def __init__(self, lambd):
+        if not callable(lambd):
+            raise TypeError(f"Argument lambd should be callable, got {type(lambd).__name__!r}")
+        self.lambd = lambd
+
+    def __call__(self, x):
+        return self.lambd(x)
