@@ -34,6 +34,12 @@ The same compile also starts a helper thread (`start_helper`) that builds the ca
 trampolines and the thread pool the program's first call will need, while the calling
 thread is inside the pipeline (a ctypes call: no GIL, no llvmlite lock held).
 
+When the cut is `separable`, each side's pass pipeline runs on its thread too
+(`optimise_split`): the other side's functions stay in its module as `optnone` bodies, so
+the interprocedural passes see every call site, and the kernels crossing the cut are made
+external on both sides first (tests/runtime/test_pipeline_split.py compares the optimised
+IR and the results with the whole pipeline's).
+
 Both run only when `idle_core()` says another core is free: on a busy machine, or with
 GRADJIT_NUM_THREADS=1, a second thread would only take the core from someone else.
 """
