@@ -62,6 +62,14 @@ def prefetching():
     _local.prefetch = True
     try:
         yield
+    except BaseException:
+        # NOTE: lowering failed, so nothing will settle: a build must not outlive it
+        # unjoined (a daemon thread inside LLVM at interpreter exit)
+        with _pending_lock:
+            started = list(_pending.values())
+        for thread in started:
+            llvm_split.join(thread)
+        raise
     finally:
         _local.prefetch = outer
 

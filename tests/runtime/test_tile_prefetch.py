@@ -112,3 +112,22 @@ def test_settle_finds_a_lowered_kernels_declaration(monkeypatch):
     calls.clear()
     assert blas_tiles.settle(text)
     assert calls == [("f32", False)]
+
+
+def test_a_failed_lowering_still_waits_for_the_helper(monkeypatch):
+    """Nothing settles after an error in lowering: prefetching() joins the build itself."""
+    import threading
+    done = threading.Event()
+
+    class Slow(threading.Thread):
+        def run(self):
+            done.wait(0.2)
+            done.set()
+    monkeypatch.setattr(blas_tiles, "_pending", {})
+    thread = Slow()
+    with pytest.raises(ValueError, match="lowering failed"):
+        with blas_tiles.prefetching():
+            blas_tiles._pending[("f32", True)] = thread
+            thread.start()
+            raise ValueError("lowering failed")
+    assert done.is_set() and not thread.is_alive()
