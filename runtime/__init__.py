@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ir.core import Function, walk_ops
 from ir.passes import optimize as optimize_function
-from runtime import config, phases, threads, tiers
+from runtime import blas_tiles, config, phases, threads, tiers
 from runtime.compile_cache import CompileCache, canonical_text
 from runtime.config import log, logging_enabled
 from runtime.disk_cache import DISK
@@ -40,7 +40,7 @@ def externals(fn: Function | None = None) -> Externals:
     shared_code.install()            # the trig rare path: linked, not carried (shared_code.py)
     if fn is not None and not any(op.prim.name in _NATIVE_OPS for op in walk_ops(fn)):
         return Externals(gemm=None, lapack=None, exact_rows=None)
-    from runtime import blas, blas_split, blas_tiles, lapack
+    from runtime import blas, blas_split, lapack
     gemm = blas.available()
     return Externals(gemm=blas.llvm_declaration if gemm else None,
                      lapack=lapack.llvm_declaration if lapack.available() else None,
@@ -55,9 +55,13 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
     with phases.phase("import codegen"):
         from codegen import lower_function  # NOTE: late: a disk-cache hit needs no codegen
     if kernel is None:
-        with phases.phase("codegen"):
+        with phases.phase("codegen"), blas_tiles.prefetching():
             kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),
                                     vmath=vmath, canonical=canonical_text(fn))
+        if not blas_tiles.settle(kernel.llvm_ir):    # its tile gemm failed: the BLAS instead
+            with phases.phase("codegen"):
+                kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),
+                                        vmath=vmath, canonical=canonical_text(fn))
         _log_kernels(fn)
     with phases.phase("llvm setup"):
         engine = create_execution_engine()

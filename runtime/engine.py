@@ -128,15 +128,17 @@ class Engine:
         return mod
 
     def optimize(self, mod: llvm.ModuleRef, speed_level: int = 3,
-                 own_context: bool = False) -> llvm.ModuleRef:
+                 own_context: bool = False, machine=None) -> llvm.ModuleRef:
         """Runs the O3 (or speed_level's: runtime/tiers.py) pipeline on mod in place.
         own_context: mod is in a context no other thread uses, so the pipeline runs outside
-        llvmlite's global lock (llvm_split's helper thread compiles meanwhile)."""
+        llvmlite's global lock (llvm_split's helper thread compiles meanwhile). machine: a
+        target machine of the caller's own (two pipelines at once must not share one: it
+        caches subtargets unlocked), made as the engine's is."""
         pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
         pto.loop_unrolling = False
-        pb = llvm.create_pass_builder(self.target_machine, pto)
+        pb = llvm.create_pass_builder(machine or self.target_machine, pto)
         pm = pb.getModulePassManager()
         if own_context:
             _split().run_passes_unlocked(pm, mod, pb)
@@ -191,6 +193,11 @@ class Engine:
             # faults in fresh pages); joined before LLVM_LOCK is released
             helper = _split().start_helper(texts[0]) if parallel else None
             try:
+                if cut is not None and _split().separable(cut, texts[0]):
+                    found = self._compile_split(mod, cut, symbols, speed_level, True)
+                    if found is not None:
+                        return found
+                    mod = self.parse(texts[0], name, llvm.create_context())   # (refused)
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)
                 if cut is not None and _split().usable_after_optimisation(cut, mod):
@@ -214,18 +221,32 @@ class Engine:
     def _may_split(texts: list) -> bool:
         return _split().ENABLED and len(texts) == 1 and _split().idle_core()
 
-    def _compile_split(self, mod, cut, symbols: list, speed_level: int) -> list:
+    def _compile_split(self, mod, cut, symbols: list, speed_level: int,
+                       pipeline: bool = False) -> list | None:
         """compile's machine code on two threads (runtime/llvm_split.py), JIT-linked into one
-        MCJIT; the objects go to the disk cache's hook as MCJIT's own would."""
-        _split().counts["split"] += 1
+        MCJIT. pipeline: each side's pass pipeline too (mod not yet optimised); None (mod
+        then unusable) when a side's pipeline made a function the plan does not know."""
         machines[codegen_level(speed_level)] += 1
-        with phases.phase("machine code"):
+        emit = [self._machine(speed_level), self._machine(speed_level)]
+        passes = [self._machine(), self._machine()] if pipeline else []   # as target_machine
+        with phases.phase("llvm passes + machine code" if pipeline else "machine code"):
             try:
-                sides = _split().emit_split(mod, cut, [self._machine(speed_level),
-                                                         self._machine(speed_level)])
+                sides = (_split().optimise_split(mod, cut, emit, lambda side, k: self.optimize(
+                    side, speed_level, True, passes[k])) if pipeline
+                         else _split().emit_split(mod, cut, emit))
             except RuntimeError as e:
                 raise CompileError(f"LLVM could not make machine code for kernel "
                                    f"'{symbols[0]}':\n{e}") from None
+        if sides is None:
+            _split().counts["pipeline_refused"] += 1
+            return None
+        _split().counts["split"] += 1
+        _split().counts["pipeline_split"] += pipeline
+        return self._link_sides(sides, symbols)
+
+    def _link_sides(self, sides: list, symbols: list) -> list:
+        """Both sides' objects JIT-linked into one MCJIT, and given to the disk cache's hook
+        as MCJIT's own would be."""
         jit = self._new_jit(link_only=True, count=False)
         for obj, _side_module in sides:
             jit.mcjit.add_object_file(llvm.ObjectFileRef.from_data(obj))

@@ -55,6 +55,16 @@ def _probe_layouts() -> bool:
 TRAMPOLINE_OK = _probe_layouts()
 
 
+def read_only_owner(arr: np.ndarray) -> bool:
+    """Whether arr and the array owning its memory are read-only, so that a view of arr may
+    be handed out (np.asarray of a Tensor) without any later run writing it: a kernel writes
+    a previous call's output again only when nothing references it (_recycled_outputs), and
+    a view references it; NumPy refuses to make a view of a read-only owner writable."""
+    base = arr.base
+    return not arr.flags.writeable and (base is None or (isinstance(base, np.ndarray)
+                                                          and not base.flags.writeable))
+
+
 class BoundsError(RuntimeError):
     """A kernel compiled in bounds-check mode indexed outside a buffer (a codegen bug)."""
 

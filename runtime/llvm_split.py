@@ -34,6 +34,12 @@ The same compile also starts a helper thread (`start_helper`) that builds the ca
 trampolines and the thread pool the program's first call will need, while the calling
 thread is inside the pipeline (a ctypes call: no GIL, no llvmlite lock held).
 
+When the cut is `separable`, each side's pass pipeline runs on its thread too
+(`optimise_split`): the other side's functions stay in its module as `optnone` bodies, so
+the interprocedural passes see every call site, and the kernels crossing the cut are made
+external on both sides first (tests/runtime/test_pipeline_split.py compares the optimised
+IR and the results with the whole pipeline's).
+
 Both run only when `idle_core()` says another core is free: on a busy machine, or with
 GRADJIT_NUM_THREADS=1, a second thread would only take the core from someone else.
 """
@@ -48,19 +54,24 @@ from llvmlite.binding import ffi
 
 from runtime import executable, pool, threads, trampoline
 
+PIPELINE_SPLIT = True    # False: the pipeline on the whole module, machine code split (tests)
 MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms whole, 27 + 29 split)
 ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
-counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0}   # tests read them
+counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0, "pipeline_split": 0,
+          "pipeline_refused": 0}   # tests read them
 
-_DEFINE = re.compile(r'^define [^@]*@"?([^"(]+)"?\(')
+_DEFINE = re.compile(r'^define [^@]*@"?([^"(]+)"?\(.*$', re.M)
 _REFERENCE = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
+_GLOBAL = re.compile(r'^@"?([^"\s=]+)"?\s*=', re.M)
 
 
 class Plan:
     """Which functions each side emits, and which side-B kernels side A calls by symbol."""
 
-    def __init__(self, emit_a: set, emit_b: set, exported: set, defined: set):
+    def __init__(self, emit_a: set, emit_b: set, exported: set, defined: set,
+                 glue: frozenset = frozenset()):
         self.emit_a, self.emit_b, self.exported, self.defined = emit_a, emit_b, exported, defined
+        self.glue = glue
 
 
 def call_graph(text: str) -> tuple[dict, dict]:
@@ -127,7 +138,36 @@ def plan(text: str, entry: str) -> Plan | None:
     if any(refs[f] - emit_b for f in emit_b) or any(refs[f] - emit_a - set(side_b)
                                                      for f in emit_a):
         return None                     # a reference the cut would leave unresolved
-    return Plan(emit_a, emit_b, set(side_b), set(refs))
+    return Plan(emit_a, emit_b, set(side_b), set(refs), frozenset(glue))
+
+
+def separable(p: Plan, text: str) -> bool:
+    """Whether each side can also be optimised on its own thread (`optimise_split`): every
+    helper both sides call is `noinline` (the inliner's choices elsewhere cannot depend on
+    how many calls to it are left) and no global is named from both sides. Each side's
+    module keeps every function, the other side's as `optnone` bodies the pipeline skips,
+    so a function sees the same callers, callees and call sites as in the whole module."""
+    if not PIPELINE_SPLIT:
+        return False
+    kept = {m.group(1) for m in _DEFINE.finditer(text) if " noinline" in m.group(0)}
+    if (p.emit_a & p.emit_b) - kept - p.glue:
+        return False
+    globals_ = {m.group(1) for m in _GLOBAL.finditer(text)}
+    if not globals_:
+        return True
+    named = {f: set() for f in p.defined}
+    current = None
+    for line in text.splitlines():
+        m = _DEFINE.match(line)
+        if m:
+            current = m.group(1)
+        elif line == "}":
+            current = None
+        elif current is not None and "@" in line:
+            named[current].update(a or b for a, b in _REFERENCE.findall(line))
+    used_a = set().union(*(named[f] for f in p.emit_a)) & globals_
+    used_b = set().union(*(named[f] for f in p.emit_b)) & globals_
+    return not (used_a & used_b)
 
 
 def usable_after_optimisation(p: Plan, mod) -> bool:
@@ -192,28 +232,80 @@ def _side(mod, p: Plan, side: str, machine) -> tuple:
     return data, mod
 
 
+def _skip_other_side(mod, p: Plan, side: str):
+    """Before the pipeline: the other side's kernels (and what only they reach) become bodies
+    it skips (`optnone`; `_side` leaves them out of the object afterwards). NOTE: kept as
+    definitions, not made `available_externally` (dropped mid-pipeline): the interprocedural
+    passes (constant ranges of a helper's arguments, say) then see every call site."""
+    own, other = (p.emit_a, p.emit_b) if side == "a" else (p.emit_b, p.emit_a)
+    for f in mod.functions:
+        if not f.is_declaration and f.name in other and f.name not in own | p.glue:
+            f.add_function_attribute("noinline")
+            f.add_function_attribute("optnone")
+        if f.name in p.exported:
+            # NOTE: external on both sides before the pipeline, so that neither changes its
+            # calling convention or drops an unused argument (the whole module's pipeline
+            # makes an internal kernel fastcc and rewrites the call; here the call and the
+            # definition are optimised in different modules)
+            f.linkage = llvm.Linkage.external
+
+
+def optimise_split(mod, p: Plan, machines, optimise) -> list | None:
+    """[(object, module)] for sides A and B, each optimised (`optimise(side module, 0 or 1)`,
+    outside llvmlite's lock, a target machine per side) and emitted on a thread of its own:
+    A from mod itself on this thread, B from a bitcode copy. None when a side's pipeline made
+    a function the plan does not know (mod is then unusable: the caller parses it again)."""
+    def make(side_mod, side, machine):
+        _skip_other_side(side_mod, p, side)
+        optimise(side_mod, "ab".index(side))
+        if not usable_after_optimisation(p, side_mod):
+            return None
+        return _side(side_mod, p, side, machine)
+    return _two_sides(mod, lambda m: make(m, "a", machines[0]),
+                      lambda m: make(m, "b", machines[1]))
+
+
 def emit_split(mod, p: Plan, machines) -> list:
     """[(object, module)] for sides A and B of the optimised module mod: A from mod itself
     (changed in place) on this thread, B from a bitcode copy on a new one. An error on
     either side is raised here (B's after A is done)."""
+    return _two_sides(mod, lambda m: _side(m, p, "a", machines[0]),
+                      lambda m: _side(m, p, "b", machines[1]))
+
+
+def _two_sides(mod, side_a, side_b) -> list | None:
+    """[side_a(mod), side_b(bitcode copy of mod)], B on a new thread; an error on either side
+    is raised here (B's after A is done); None when either side gave None."""
     bitcode = mod.as_bitcode()
     failure: list = []
     result: list = []
+    copies: list = []
 
-    def side_b():
+    def run_b():
         try:
-            result.append(_side(_read_bitcode(bitcode), p, "b", machines[1]))
+            copies.append(_read_bitcode(bitcode))
+            result.append(side_b(copies[0]))
         except BaseException as e:      # re-raised on the calling thread below
             failure.append(e)
 
-    worker = threading.Thread(target=side_b, name="gradjit-llvm", daemon=True)
+    worker = threading.Thread(target=run_b, name="gradjit-llvm", daemon=True)
     worker.start()
     try:
-        a = _side(mod, p, "a", machines[0])
+        a = side_a(mod)
+    except BaseException:
+        failure.insert(0, None)
+        raise
     finally:
         join(worker)
+        if failure:
+            # NOTE: the modules now, before their contexts: the error's traceback holds both,
+            # and a garbage collection of that cycle may dispose a context first (a crash)
+            for m in copies + [mod]:
+                m.close()
     if failure:
         raise failure[0]
+    if a is None or result[0] is None:
+        return None
     return [a, result[0]]
 
 

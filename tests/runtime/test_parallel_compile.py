@@ -22,24 +22,6 @@ from runtime.disk_cache import DISK
 REAL_IDLE_CORE = llvm_split.idle_core
 
 
-@pytest.fixture
-def split(monkeypatch):
-    """use(True): every multi-kernel program is split (as if a core were idle, any size);
-    use(False): one module. Each call starts a fresh engine and empty caches; no disk."""
-    config.set_value("GRADJIT_DISK_CACHE", "0")
-    monkeypatch.setattr(llvm_split, "idle_core", lambda: True)
-    monkeypatch.setattr(llvm_split, "MIN_SIDE_LINES", 0)
-
-    def use(on: bool):
-        monkeypatch.setattr(llvm_split, "ENABLED", on)
-        runtime.clear_cache()
-        engine.fresh_execution_engine()
-    yield use
-    config.set_value("GRADJIT_DISK_CACHE", None)
-    runtime.clear_cache()
-    engine.fresh_execution_engine()
-
-
 def _gmm_args(k=3, n=7, d=3):
     rng = np.random.default_rng(2)
     return [rng.standard_normal(k), rng.standard_normal((k, d)),
