@@ -96,16 +96,19 @@ def test_only_a_compile_prefetches(monkeypatch):
                                   'declare void @"gradjit_packed_f64_x"(ptr)', ""])
 def test_settle_joins_only_what_the_text_declares(monkeypatch, text):
     calls = []
-    monkeypatch.setattr(blas_tiles, "provide", lambda d, p=False, b=False: calls.append((d, p, b)) or True)
+    monkeypatch.setattr(blas_tiles, "provide",
+                        lambda d, p=False, b=False: calls.append((d, p, b)) or True)
     assert blas_tiles.settle(text)
-    assert calls == ([("f64", True, False)] if text.endswith("f64\"(ptr)") or "f64(" in text else [])
+    declared = text.endswith("f64\"(ptr)") or "f64(" in text
+    assert calls == ([("f64", True, False)] if declared else [])
 
 
 def test_settle_finds_a_lowered_kernels_declaration(monkeypatch):
     """On real codegen output: a kernel calling the tile function is settled."""
     import gradjit as gj
     calls = []
-    monkeypatch.setattr(blas_tiles, "provide", lambda d, p=False, b=False: calls.append((d, p, b)) or True)
+    monkeypatch.setattr(blas_tiles, "provide",
+                        lambda d, p=False, b=False: calls.append((d, p, b)) or True)
     fn = gj.make_ir(lambda a, b: a @ b)(np.zeros((64, 300), np.float32),
                                         np.zeros((300, 100), np.float32))
     text = runtime.lower(fn).llvm_ir          # (its lowering asks provide once)
