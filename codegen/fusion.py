@@ -92,6 +92,20 @@ def op_cost(op: Op) -> int:
     return COST[op.prim.cost]
 
 
+def inlined_ops(nest: "LoopNest", buffers, producers: dict):
+    """The ops evaluated inline for the roots of nest (each once): their producers, and
+    theirs, down to the values held in buffers."""
+    seen = set()
+    stack = [producers[r.value] for r in nest.roots if r.value in producers]
+    while stack:
+        op = stack.pop()
+        if op in seen:
+            continue
+        seen.add(op)
+        yield op
+        stack.extend(producers[x] for x in op.inputs if x not in buffers and x in producers)
+
+
 def live_ops(fn: Function, externals: Externals | None = None) -> list[Op]:
     """The ops that contribute to a result, in body order (dot_generals laid out by dots,
     loops prepared by control, vector dots of one length grouped by vector_dots)."""

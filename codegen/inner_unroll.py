@@ -11,7 +11,7 @@ its lane (lane f * p + k), so results do not change.
 """
 from __future__ import annotations
 
-from codegen.fusion import LoopNest
+from codegen.fusion import LoopNest, inlined_ops
 
 FACTORS = (2, 4)            # larger factors made the unrolled loop too short to vectorise
 STATS = {"unrolled": 0}     # nests planned with an unrolled innermost loop (tests count them)
@@ -24,18 +24,11 @@ def factor(nest: LoopNest, producers: dict, buffers: dict, lanes: int) -> int:
     if not inner:
         return 1
     n = inner[-1]
-    seen = set()
-    stack = [producers[r.value] for r in nest.roots if r.value in producers]
-    while stack:
-        op = stack.pop()
-        if op in seen:
-            continue
-        seen.add(op)
+    for op in inlined_ops(nest, buffers, producers):
         f = _merged_factor(op, n)
         if f in FACTORS and lanes % f == 0 and n % f == 0:
             STATS["unrolled"] += 1
             return f
-        stack.extend(producers[x] for x in op.inputs if x not in buffers and x in producers)
     return 1
 
 

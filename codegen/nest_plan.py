@@ -9,7 +9,7 @@ import math
 
 from codegen.buffers import nbytes
 from codegen.elemental import REDUCE_KINDS, UNROLLED_REDUCTION
-from codegen.fusion import LoopNest, Root, op_cost
+from codegen.fusion import LoopNest, Root, inlined_ops, op_cost
 from codegen.lower import LLVM_TYPES, is_float_type
 from codegen.records import Record
 from codegen.summation import BLOCK, LANES, Wide
@@ -123,16 +123,7 @@ class Split(Record):
 
 def body_cost(nest: LoopNest, buffers: dict, producers: dict) -> int:
     """The op cost of evaluating one element of every root of nest (inlined ops included)."""
-    cost, seen = 0, set()
-    stack = [producers[r.value] for r in nest.roots if r.value in producers]
-    while stack:
-        op = stack.pop()
-        if op in seen:
-            continue
-        seen.add(op)
-        cost += op_cost(op)
-        stack.extend(producers[x] for x in op.inputs if x not in buffers and x in producers)
-    return max(cost, 1)
+    return max(sum(op_cost(op) for op in inlined_ops(nest, buffers, producers)), 1)
 
 
 def plan_split(space: tuple, reductions: list, cost: int = 1) -> Split | None:
