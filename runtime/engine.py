@@ -124,6 +124,9 @@ class Engine:
         try:
             mod.verify()
         except RuntimeError as e:
+            # NOTE: disposed now, while its context lives: the traceback keeps mod, and a
+            # garbage collection that freed the context first crashed in mod's disposal
+            mod.close()
             raise CompileError(f"LLVM verification failed for kernel '{name}':\n{e}") from None
         return mod
 
@@ -183,8 +186,12 @@ class Engine:
             # metadata node any module ever used (measured: ~60 KB per program, never freed)
             context = llvm.create_context()
             mod = self.parse(texts[0], name, context)
-            for text in texts[1:]:
-                mod.link_in(self.parse(text, name, context))
+            try:
+                for text in texts[1:]:
+                    mod.link_in(self.parse(text, name, context))
+            except BaseException:
+                mod.close()          # (before its context: parse's NOTE)
+                raise
             parallel = self._may_split(texts)
             cut = _split().plan(texts[0], symbols[0]) if parallel else None
             # NOTE: the runtime code the program will need next (pool and trampolines, one

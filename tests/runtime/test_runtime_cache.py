@@ -151,6 +151,28 @@ def test_engine_is_one_per_process_and_names_the_kernel_on_bad_ir():
         engine.compile([bad], ["g"], "broken")
 
 
+def test_a_module_that_fails_verification_is_disposed_before_its_context(monkeypatch):
+    """The error's traceback keeps the module; disposed later by a garbage collection that
+    had freed its context first, it crashed the process (seen under hypothesis)."""
+    import llvmlite.binding as llvm
+    from runtime import engine as engine_module
+    parsed, parse = [], llvm.parse_assembly
+
+    def recording(text, context=None):
+        parsed.append(parse(text, context))
+        return parsed[-1]
+    monkeypatch.setattr(engine_module.llvm, "parse_assembly", recording)
+    bad = ("define void @h(i1 %c) {\nentry:\n  br i1 %c, label %a, label %b\na:\n"
+           "  %x = add i32 1, 2\n  br label %b\nb:\n  %y = add i32 %x, 1\n  ret void\n}\n")
+    with pytest.raises(CompileError, match="verification failed"):
+        runtime.create_execution_engine().compile([bad], ["h"], "broken")
+    assert parsed and all(m.closed for m in parsed)
+    good = "define void @ok() {\nentry:\n  ret void\n}\n"
+    with pytest.raises(CompileError, match="verification failed"):      # a later text bad
+        runtime.create_execution_engine().compile([good, bad], ["ok"], "broken2")
+    assert all(m.closed for m in parsed)
+
+
 def test_kernels_with_and_without_the_blas_have_different_symbols():
     """The engine shares code by symbol, so code that calls the BLAS must be named apart."""
     from codegen import lower_function
