@@ -200,15 +200,22 @@ def _pow_scalar(x, exponent):
     return apply("pow", t, constant(exponent, dtype, t.shape))
 
 
+def _refuse_bool(a):
+    if dtype_of(a) == "bool":        # (a Python number exponent keeps bool ** True legal)
+        raise user_error(NotImplementedError, "\"pow\" not implemented for 'Bool'")
+
+
 @torch_op("Pow", saves=(0, 1, "out"))
 def _pow_tensor(x, exponent):
     a, b = operands(x, exponent)
+    _refuse_bool(a)
     return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
 
 
 @torch_op("Pow", saves=(1, "out"))
 def _pow_rscalar(x, exponent):
     a, b = operands(x, exponent)
+    _refuse_bool(a)
     return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
 
 
