@@ -104,10 +104,14 @@ def reciprocal(input):
 
 # ---- arithmetic -----------------------------------------------------------------------------
 
-def _scaled(y, alpha):
-    """other * alpha for add/sub's alpha= keyword (kept a Python number when it is one)."""
+def _scaled(y, alpha, x=None):
+    """other * alpha for add/sub's alpha= keyword (kept a Python number when it is one); a
+    float alpha on integral operands x, y is PyTorch's RuntimeError."""
     if alpha == 1:
         return y
+    if isinstance(alpha, float) and not is_float(result_type(x, y)):
+        raise user_error(RuntimeError, "For integral input tensors, argument alpha must not "
+                                       "be a floating point number.")
     if is_scalar(y):
         return y * alpha
     return mul(y, alpha)
@@ -116,7 +120,7 @@ def _scaled(y, alpha):
 @torch_op("Add")
 def add(input, other, *, alpha=1):
     """x + alpha * y with NumPy broadcasting and PyTorch's promotion (bool + bool is or)."""
-    a, b = operands(input, _scaled(other, alpha))
+    a, b = operands(input, _scaled(other, alpha, input))
     if dtype_of(a) == "bool":
         return apply("logical_or", a, b)
     return apply("add", a, b)
@@ -127,10 +131,14 @@ def sub(input, other, *, alpha=1):
     """x - alpha * y (PyTorch refuses a bool on either side, a Python True included)."""
     if any(isinstance(v, bool) or (isinstance(v, Tensor) and dtype_of(v) == "bool")
            for v in (input, other)):
+        if all(isinstance(v, Tensor) and dtype_of(v) == "bool" for v in (input, other)):
+            raise user_error(RuntimeError, "Subtraction, the `-` operator, with two bool "
+                                           "tensors is not supported. Use the `^` or "
+                                           "`logical_xor()` operator instead.")
         raise user_error(RuntimeError, "Subtraction, the `-` operator, with a bool tensor is "
                                        "not supported. If you are trying to invert a mask, use "
                                        "the `~` or `logical_not()` operator instead.")
-    a, b = operands(input, _scaled(other, alpha))
+    a, b = operands(input, _scaled(other, alpha, input))
     return apply("sub", a, b)
 
 
@@ -188,6 +196,8 @@ def _pow_scalar(x, exponent):
     t = to_tensor(x)
     dtype = result_type(t, exponent)
     t = cast(t, dtype)
+    if dtype == "bool":              # bool ** True / False: counted in ints, as PyTorch
+        return cast(apply("integer_pow", cast(t, "i64"), n=int(exponent)), "bool")
     if _integral(exponent):
         n = int(exponent)
         if n < 0 and not is_float(dtype):

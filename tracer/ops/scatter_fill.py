@@ -154,6 +154,7 @@ def unfold(input, dimension, size, step):
     return apply("transpose", out, perm=perm)
 
 
+@torch_op("Rsub")
 def rsub(input, other, *, alpha=1):
     """torch.rsub: other - alpha * input."""
     return ew.sub(other, input, alpha=alpha)
