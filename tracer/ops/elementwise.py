@@ -109,7 +109,8 @@ def _scaled(y, alpha, x=None):
     float alpha on integral operands x, y is PyTorch's RuntimeError."""
     if alpha == 1:
         return y
-    if isinstance(alpha, float) and not is_float(result_type(x, y)):
+    if isinstance(alpha, float) and not (type(x) is Tensor and is_float(dtype_of(x))) \
+            and not is_float(result_type(x, y)):       # (a float x: no promotion needed)
         raise user_error(RuntimeError, "For integral input tensors, argument alpha must not "
                                        "be a floating point number.")
     if is_scalar(y):
