@@ -339,6 +339,8 @@ _COMPUTE = {
     "clamp_max_": lambda x, max: ops.clamp(x, None, max),
     "masked_fill_": lambda x, mask, value: ops.masked_fill(x, mask, value),
     "index_fill_": lambda x, dim, index, value: ops.index_fill(x, dim, index, value),
+    "scatter_": lambda x, dim, index, src=None, value=None, *, reduce=None: ops.scatter(
+        x, dim, index, src, value, reduce=reduce),
     "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
     "zero_": _zeros, "fill_": _fill,
     "copy_": lambda x, other, non_blocking=False: _copy(x, other),

@@ -71,6 +71,9 @@ def value_cases(torch):
         "index_fill_bool": lambda: ix([True, False, True]).index_fill(0, ix([0]), False),
         "index_fill_0d": lambda: ix(2.0).index_fill(0, ix([0]), 5.0),
         "index_fill_inplace": lambda: _x(torch).index_fill_(0, ix([0, 2]), 5.0),
+        "scatter_inplace": lambda: _scatter_twice(torch.zeros(3), ix),
+        "scatter_inplace_leaf": lambda: torch.zeros(3, requires_grad=True).scatter_(
+            0, ix([1]), 1.0),
         "index_fill_1d_value": lambda: _x(torch).index_fill(0, ix([1]), ix([7.0])),
         "index_fill_out_of_range": lambda: _x(torch).index_fill(0, ix([3]), 1.0),
         "index_fill_2d_index": lambda: _x(torch).index_fill(0, ix([[1]]), 1.0),
@@ -88,6 +91,12 @@ def value_cases(torch):
         "float_iand_int": lambda: _iand(ix([1.0, 2.0]), 1),
         "int_iand_int": lambda: _iand(ix([6, 3]), 2),
     }
+
+
+def _scatter_twice(x, ix):
+    assert x.scatter_(0, ix([2, 0]), ix([1.0, 2.0])) is x
+    x.scatter_(0, ix([1]), value=7.0)
+    return x.scatter_(0, ix([1, 2]), 2.0, reduce="multiply")
 
 
 def _ipow(a, b):
