@@ -190,6 +190,7 @@ TENSOR_ATTRIBUTES = str.split("""
     sort argsort msort topk kthvalue median quantile nanquantile
     nonzero argwhere count_nonzero unique masked_select bincount
     is_xpu is_mps is_meta is_sparse is_quantized layout to_sparse to_dense
+    scatter scatter_ index_fill index_fill_ unfold real imag
 """)
 
 _LIST_SURFACE = """

@@ -34,6 +34,7 @@ from tracer.ops import numpy_spellings as numpy_ops
 from tracer.ops import quantiles as qu
 from tracer.ops import sorting as so
 from tracer.ops import structural as st
+from tracer.ops import scatter_fill as sf
 from tracer.ops import elementwise as ew
 from tracer.ops import nn_functional as nnf
 from tracer import tensor as tensor_module
@@ -156,7 +157,8 @@ METHODS = {
     # indexing
     "gather": indexing.gather, "take_along_dim": indexing.take_along_dim,
     "index_select": indexing.index_select, "index_add": indexing.index_add,
-    "scatter_add": indexing.scatter_add,
+    "scatter_add": indexing.scatter_add, "scatter": sf.scatter, "index_fill": sf.index_fill,
+    "unfold": sf.unfold,
     # structural (tracer/ops/structural.py); Tensor.repeat is PyTorch's (tiles)
     "tril": st.tril, "triu": st.triu, "diag": st.diag, "diagonal": st.diagonal,
     "trace": st.trace, "flip": st.flip, "fliplr": st.fliplr, "flipud": st.flipud,
@@ -216,6 +218,7 @@ PROPERTIES = {
     "at": property(at.at),
     "data": property(views.detach, views.set_data),
     "layout": property(sparse.dense_layout),
+    "real": property(sf.real), "imag": property(sf.imag),
 }
 
 TABLES = (OPERATORS, METHODS, AUTOGRAD, NEW, PROPERTIES)

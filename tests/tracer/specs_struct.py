@@ -120,6 +120,24 @@ def _np_scatter_add(x, dim, index, src):
     return out
 
 
+SC = np.array([[1, 3], [0, 2], [2, 1]])        # a scatter index, no duplicate per row
+
+
+def _np_scatter(x, dim, index, src):
+    out = x.copy()
+    for pos in np.ndindex(index.shape):
+        target = list(pos)
+        target[dim] = index[pos]
+        out[tuple(target)] = src[pos]
+    return out
+
+
+def _np_index_fill(x):
+    out = x.copy()
+    out[:, IDX] = -1.5
+    return out
+
+
 def _np_index_add(x, idx, src):
     out = x.copy()
     np.add.at(out, idx, src)
@@ -161,6 +179,18 @@ INDEXING = [
     S("scatter_add", lambda x, s: gj.scatter_add(x, 1, I2[:, :2], s),
       lambda x, s: _np_scatter_add(x, 1, I2[:, :2], s[:, :2]), (((3, 4), (3, 3)),),
       node="ScatterAdd", public=gj.scatter_add),
+    S("scatter", lambda x, s: gj.scatter(x, 1, SC, s),
+      lambda x, s: _np_scatter(x, 1, SC, s[:, :2]), (((3, 4), (3, 3)),), node="Scatter",
+      public=gj.scatter),
+    S("scatter_value", lambda x: x.scatter(1, SC[:2], 2.5),
+      lambda x: _np_scatter(x, 1, SC[:2], np.full((2, 2), 2.5, x.dtype)), (((3, 4),),)),
+    S("index_fill", lambda x: gj.index_fill(x, 1, IDX, -1.5), lambda x: _np_index_fill(x),
+      (((3, 4),),), node="IndexFill", public=gj.index_fill),
+    S("unfold", lambda x: gj.unfold(x, 1, 2, 1),
+      lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=1), (((3, 4),),),
+      node="Unfold", public=gj.unfold),
+    S("select", lambda x: gj.select(x, 1, -1), lambda x: x[:, -1], (((3, 4),),),
+      public=gj.select),
 ]
 
 # NumPy spellings (tracer/ops/numpy_spellings.py): the NumPy forms of the ops above

@@ -338,6 +338,9 @@ _COMPUTE = {
     "clamp_min_": lambda x, min: ops.clamp(x, min, None),
     "clamp_max_": lambda x, max: ops.clamp(x, None, max),
     "masked_fill_": lambda x, mask, value: ops.masked_fill(x, mask, value),
+    "index_fill_": lambda x, dim, index, value: ops.index_fill(x, dim, index, value),
+    "scatter_": lambda x, dim, index, src=None, value=None, *, reduce=None: ops.scatter(
+        x, dim, index, src, value, reduce=reduce),
     "addcmul_": _addcmul, "addcdiv_": _addcdiv, "lerp_": _lerp,
     "zero_": _zeros, "fill_": _fill,
     "copy_": lambda x, other, non_blocking=False: _copy(x, other),
@@ -347,8 +350,23 @@ _COMPUTE = {
 for _name in ("neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos",
               "reciprocal", "square", "sign", "logical_not"):
     _COMPUTE[_name + "_"] = _unary(_name)
-for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "floor_divide", "remainder"):
+for _name in ("floor_divide", "remainder"):
     _COMPUTE[_name + "_"] = (lambda op: lambda x, other: op(x, other))(getattr(ops, _name))
+
+
+def _bitwise_inplace(op):
+    """`int_tensor &= 0.5`: PyTorch's cast error (RuntimeError) before the op's own."""
+    def compute(x, other):
+        got, want = ops.result_type(x, other), x._expr.type.dtype
+        if got in ("f32", "f64") and want not in ("f32", "f64"):
+            raise user_error(RuntimeError, f"result type {_TYPE_NAMES[got]} can't be cast to "
+                                           f"the desired output type {_TYPE_NAMES[want]}")
+        return op(x, other)
+    return compute
+
+
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    _COMPUTE[_name + "_"] = _bitwise_inplace(getattr(ops, _name))
 
 # the Tensor methods (attached by tracer/surface.py)
 METHODS = {name: _method(name, compute) for name, compute in _COMPUTE.items()}

@@ -93,6 +93,11 @@ _OVERLOADS = {
     "Sub": lambda a, k: "RsubBackward1" if a and _is_number(a[0]) else "SubBackward0",
     "Pow": lambda a, k: ("PowBackward2" if a and _is_number(a[0]) else
                          "PowBackward0" if len(a) > 1 and _is_number(a[1]) else "PowBackward1"),
+    "Rsub": lambda a, k: "RsubBackward1" if len(a) > 1 and _is_number(a[1]) else "RsubBackward0",
+    "Scatter": lambda a, k: "ScatterBackward1" if "value" in k or len(a) > 4 and a[4] is not None
+    or len(a) > 3 and not isinstance(a[3], Tensor) else "ScatterBackward0",
+    "IndexFill": lambda a, k: "IndexFillBackward1" if isinstance(
+        a[3] if len(a) > 3 else k.get("value"), Tensor) else "IndexFillBackward0",
     "Clamp": lambda a, k: "ClampBackward0" if any(
         isinstance(x, Tensor) for x in list(a[1:]) + list(k.values())) else "ClampBackward1",
 }

@@ -24,14 +24,15 @@ through tracer.record.apply and is wrapped in @torch_op with PyTorch's backward 
     quantiles.py      median quantile nanquantile
     eager_only.py     nonzero argwhere unique masked_select bincount count_nonzero
     jax_nn.py         segment_sum one_hot gelu (JAX spellings), logsumexp's b= / return_sign=
+    scatter_fill.py   scatter index_fill unfold rsub, Tensor.real / .imag
     operands.py       operands as Tensors: dtype promotion, broadcasting, axis checks, errors
     numpy_spellings.py  dot transpose split tensordot take_along_axis astype as NumPy spells them
                       (they replace their PyTorch namesakes, which they call for PyTorch's form)
 """
 from tracer.ops import (bitwise, compare, contraction, cumulative, eager_only, elementwise,
                         getitem, indexing, jax_nn, linalg, nn_functional, numpy_spellings,
-                        quantiles, reduce, rounding, shape, sorting, special, special_math,
-                        structural)
+                        quantiles, reduce, rounding, scatter_fill, shape, sorting, special,
+                        special_math, structural)
 from tracer.ops.bitwise import *          # noqa: F401,F403
 from tracer.ops.compare import *          # noqa: F401,F403
 from tracer.ops.contraction import *      # noqa: F401,F403
@@ -50,12 +51,13 @@ from tracer.ops.sorting import *          # noqa: F401,F403
 from tracer.ops.special import *          # noqa: F401,F403
 from tracer.ops.special_math import *     # noqa: F401,F403
 from tracer.ops.structural import *       # noqa: F401,F403
+from tracer.ops.scatter_fill import *     # noqa: F401,F403
 from tracer.ops.numpy_spellings import *  # noqa: F401,F403  (last: replaces namesakes)
 from tracer.ops.operands import result_type  # noqa: F401
 
 _MODULES = (elementwise, compare, bitwise, reduce, linalg, contraction, shape, indexing,
             nn_functional, rounding, structural, cumulative, sorting, quantiles, eager_only,
-            jax_nn, special, special_math, numpy_spellings)
+            jax_nn, special, special_math, scatter_fill, numpy_spellings)
 
 # nn_functional re-exports relu/sigmoid/tanh/logsumexp; list each public name once
 __all__ = list(dict.fromkeys(

@@ -104,10 +104,15 @@ def reciprocal(input):
 
 # ---- arithmetic -----------------------------------------------------------------------------
 
-def _scaled(y, alpha):
-    """other * alpha for add/sub's alpha= keyword (kept a Python number when it is one)."""
+def _scaled(y, alpha, x=None):
+    """other * alpha for add/sub's alpha= keyword (kept a Python number when it is one); a
+    float alpha on integral operands x, y is PyTorch's RuntimeError."""
     if alpha == 1:
         return y
+    if isinstance(alpha, float) and not (type(x) is Tensor and is_float(dtype_of(x))) \
+            and not is_float(result_type(x, y)):       # (a float x: no promotion needed)
+        raise user_error(RuntimeError, "For integral input tensors, argument alpha must not "
+                                       "be a floating point number.")
     if is_scalar(y):
         return y * alpha
     return mul(y, alpha)
@@ -116,7 +121,7 @@ def _scaled(y, alpha):
 @torch_op("Add")
 def add(input, other, *, alpha=1):
     """x + alpha * y with NumPy broadcasting and PyTorch's promotion (bool + bool is or)."""
-    a, b = operands(input, _scaled(other, alpha))
+    a, b = operands(input, _scaled(other, alpha, input))
     if dtype_of(a) == "bool":
         return apply("logical_or", a, b)
     return apply("add", a, b)
@@ -127,10 +132,14 @@ def sub(input, other, *, alpha=1):
     """x - alpha * y (PyTorch refuses a bool on either side, a Python True included)."""
     if any(isinstance(v, bool) or (isinstance(v, Tensor) and dtype_of(v) == "bool")
            for v in (input, other)):
+        if all(isinstance(v, Tensor) and dtype_of(v) == "bool" for v in (input, other)):
+            raise user_error(RuntimeError, "Subtraction, the `-` operator, with two bool "
+                                           "tensors is not supported. Use the `^` or "
+                                           "`logical_xor()` operator instead.")
         raise user_error(RuntimeError, "Subtraction, the `-` operator, with a bool tensor is "
                                        "not supported. If you are trying to invert a mask, use "
                                        "the `~` or `logical_not()` operator instead.")
-    a, b = operands(input, _scaled(other, alpha))
+    a, b = operands(input, _scaled(other, alpha, input))
     return apply("sub", a, b)
 
 
@@ -188,6 +197,8 @@ def _pow_scalar(x, exponent):
     t = to_tensor(x)
     dtype = result_type(t, exponent)
     t = cast(t, dtype)
+    if dtype == "bool":              # bool ** True / False: counted in ints, as PyTorch
+        return cast(apply("integer_pow", cast(t, "i64"), n=int(exponent)), "bool")
     if _integral(exponent):
         n = int(exponent)
         if n < 0 and not is_float(dtype):
@@ -200,15 +211,22 @@ def _pow_scalar(x, exponent):
     return apply("pow", t, constant(exponent, dtype, t.shape))
 
 
+def _refuse_bool(a):
+    if dtype_of(a) == "bool":        # (a Python number exponent keeps bool ** True legal)
+        raise user_error(NotImplementedError, "\"pow\" not implemented for 'Bool'")
+
+
 @torch_op("Pow", saves=(0, 1, "out"))
 def _pow_tensor(x, exponent):
     a, b = operands(x, exponent)
+    _refuse_bool(a)
     return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
 
 
 @torch_op("Pow", saves=(1, "out"))
 def _pow_rscalar(x, exponent):
     a, b = operands(x, exponent)
+    _refuse_bool(a)
     return apply("pow", a, b) if is_float(dtype_of(a)) else _int_pow(a, b)
 
 

@@ -211,12 +211,21 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     return _reduce(apply("integer_pow", d, n=2), reduction)
 
 
-@torch_op("Mean", saves=(0, 1))
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Mean (or sum, or none) of |input - target|."""
+    """Mean (or sum, or none) of |input - target|; PyTorch's last node names the grad_fn
+    (MeanBackward0, SumBackward0 or AbsBackward0)."""
     _check_reduction(reduction)
+    return _L1_BY_REDUCTION.get(reduction, _l1_mean)(input, target, reduction)
+
+
+def _l1(input, target, reduction):
     a, b = operands(input, target)
     return _reduce(apply("abs", apply("sub", a, b)), reduction)
+
+
+_l1_mean = torch_op("Mean", saves=(0, 1))(_l1)
+_L1_BY_REDUCTION = {"mean": _l1_mean, "sum": torch_op("Sum", saves=(0, 1))(_l1),
+                    "none": torch_op("Abs", saves=(0, 1))(_l1)}
 
 
 @torch_op("Silu", saves=(0,))
