@@ -18,13 +18,12 @@ from __future__ import annotations
 import threading
 import weakref
 
-from ir import Op, TensorType, Value
+from ir import Op, Value
 from tracer.expr import Expr, settle as settle_expr
 
 # the slots' own descriptors: the recipe lives in the `args` slot until materialised
 _OP = Expr.__dict__["op"]
 _ARGS = Expr.__dict__["args"]
-_VALUE = Expr.__dict__["value"]
 _new = object.__new__
 # calls materialised (tests: a followed step materialises nothing)
 STATS = {"materialised": 0}
@@ -46,37 +45,12 @@ def _get_op(e):
 
 def _set_op(e, op):
     if op is None:                           # settle: the value is known, forget the recipe
-        value_of(e)                          # (a plain Expr's value slot holds a Value)
         _OP.__set__(e, None)
         _ARGS.__set__(e, ())
         e.__class__ = Expr
     else:
         materialise(e)
         _OP.__set__(e, op)
-
-
-def _get_value(e):
-    v = _VALUE.__get__(e)
-    if type(v) is TensorType:                # a followed result's type: its Value made now
-        return value_of(e)
-    return v
-
-
-def value_of(e) -> Value:
-    """e's Value, made from the TensorType a followed call left in its `value` slot (the
-    step's calls make no Value: most of their results are only settled or freed)."""
-    with LOCK:                               # (one Value, even if two threads ask at once)
-        v = _VALUE.__get__(e)
-        if type(v) is TensorType:
-            t, v = v, _new(Value)            # (Value.__init__ without the call: name_hint
-            v.type = t                       # is the class default, None)
-            _VALUE.__set__(e, v)
-        return v
-
-
-def _get_type(e) -> TensorType:
-    v = _VALUE.__get__(e)
-    return v if type(v) is TensorType else v.type
 
 
 def _get_args(e):
@@ -94,10 +68,6 @@ class PendingExpr(Expr):
     __slots__ = ()
     op = property(_get_op, _set_op)
     args = property(_get_args, _set_args)
-    # a followed call's result keeps its TensorType in the `value` slot (one object less
-    # per call); `value` makes the Value on first read, `type` reads it without one
-    value = property(_get_value, _VALUE.__set__)
-    type = property(_get_type)
 
     def __init__(self, value: Value, recipe: tuple):
         self.value = value
@@ -200,7 +170,8 @@ def replay(template, outs: tuple, ins: list, tensors: list, loc, tensor_cls):
             return tensors[spec[1]]
         # NOTE: PendingExpr.__init__ inline (one Python call less per recorded op)
         e = _new(PendingExpr)
-        _VALUE.__set__(e, spec[2])           # (its Value made when read: value_of)
+        e.value = v = _new(Value)            # (Value.__init__ without the call: name_hint
+        v.type = spec[2]                     # is the class default, None)
         _ARGS.__set__(e, (template, spec[1], loc, *ins))
         e.data = None
         e.symbolic = e.recorded = False
@@ -224,11 +195,6 @@ def settle(e: Expr, array):
     becomes a plain data leaf at once, without the `op` property's setter (~0.5 us less per
     value a read stores: the read of polynomial_tensor.py's step stores five)."""
     if type(e) is PendingExpr and not e.recorded:
-        t = _VALUE.__get__(e)
-        if type(t) is TensorType:            # (value_of inline: the caller, tensor._realize,
-            v = _new(Value)                  # holds LOCK)
-            v.type = t
-            _VALUE.__set__(e, v)
         e.__class__ = Expr
         _OP.__set__(e, None)
         _ARGS.__set__(e, ())

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from sys import _getframe
 
+from ir import Value
 from tracer import pending_expr, step_tape
 from tracer.dtypes import _default_float
 from tracer.pending_expr import PendingExpr
@@ -59,8 +60,7 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
         return None
     env = {"FN": fn, "DTYPE": dtype, "default_float": _default_float, "Tensor": Tensor,
            "sites": sites, "getframe": _getframe, "new": object.__new__,
-           "PendingExpr": PendingExpr, "set_recipe": pending_expr._ARGS.__set__,
-           "set_value": pending_expr._VALUE.__set__,
+           "PendingExpr": PendingExpr, "Value": Value, "set_recipe": pending_expr._ARGS.__set__,
            "TEMPLATE": template, "OUT_TYPE": outs[0], "SLOT": outs[1]}
     n = len(specs)
     names = [f"a{i}" for i in range(n)]
@@ -115,7 +115,8 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
     # call is known to follow
     lines += [*[f"    s.ext.append({e})" for e in first],
               "    e = new(PendingExpr)",
-              "    set_value(e, OUT_TYPE)",    # (no Value: pending_expr.value_of)
+              "    e.value = v = new(Value)",
+              "    v.type = OUT_TYPE",
               f"    set_recipe(e, (TEMPLATE, SLOT, loc{''.join(', ' + i for i in ins)}))",
               "    e.data = None",
               "    e.symbolic = e.recorded = False",

@@ -54,7 +54,7 @@ def inplace(t: Tensor, compute, *args, **kwargs) -> Tensor:
     if t._grad_fn is not None:             # (the class defaults otherwise: no stores)
         src._grad_fn, src._output_nr = t._grad_fn, t._output_nr
     out = compute(src, *args, **kwargs)
-    got, want = out._expr.type, t._expr.value.type   # (type: no Value made: pending_expr)
+    got, want = out._expr.value.type, t._expr.value.type
     if got is not want and got != want:
         _check_result(t, out)
     t._expr = out._expr
@@ -275,7 +275,7 @@ def _direct(t: Tensor, op, args: tuple) -> Tensor | None:
 def _followed_tail(t: Tensor, out: Tensor) -> Tensor:
     """inplace()'s steps after its computation, for a tensor without grad_fn, views or
     NumPy memory (_followed_method) and a result without a node."""
-    got, want = out._expr.type, t._expr.value.type   # (type: no Value made: pending_expr)
+    got, want = out._expr.value.type, t._expr.value.type
     if got is not want and got != want:
         _check_result(t, out)
     t._expr = out._expr
