@@ -35,6 +35,11 @@ _SYMBOLS = {("f32", False, False): "gradjit_tiles_f32", ("f64", False, False): "
 SYMBOLS = frozenset(_SYMBOLS.values())
 _state: dict = {}         # _SYMBOLS' key -> the MCJIT holding its function, or None (failed)
 builds = 0                # times object code was compiled here (tests)
+# NOTE: every MCJIT that add_symbol pointed the process at lives as long as the process:
+# the symbol is global, and a kernel linked later resolves it to the last address given
+# (a test that swapped _state for an empty dict freed the new function's code on restoring
+# it, and a later kernel called freed memory)
+_LINKED: list = []
 PREFETCH = True           # False: always built on the lowering thread (tests, A/B comparisons)
 _pending: dict = {}       # _SYMBOLS' key -> the helper thread building it
 _pending_lock = threading.Lock()
@@ -164,6 +169,7 @@ def _link(dtype: str, packed: bool, b_trans: bool):
     if not address:
         raise RuntimeError(f"{symbol} is missing from its object code")
     llvm.add_symbol(symbol, address)
+    _LINKED.append(jit)
     return jit
 
 

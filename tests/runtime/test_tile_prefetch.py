@@ -134,3 +134,24 @@ def test_a_failed_lowering_still_waits_for_the_helper(monkeypatch):
             thread.start()
             raise ValueError("lowering failed")
     assert done.is_set() and not thread.is_alive()
+
+
+SWAPPED = """
+import gc
+import numpy as np, gradjit as gj
+from runtime import blas_tiles
+a, b = np.ones((64, 300), np.float32), np.ones((300, 100), np.float32)
+gj.jit(lambda a, b: a @ b)(a, b)               # the tile function, linked once
+saved, blas_tiles._state = blas_tiles._state, {}
+blas_tiles.provide("f32")                      # a second one: the symbol now points at it
+blas_tiles._state = saved                      # (what a test's monkeypatch restores)
+gc.collect()
+print(float(np.asarray(gj.jit(lambda a, b: (a @ b) * 2.0)(a, b))[0, 0]))
+"""
+
+
+def test_a_replaced_tile_function_stays_callable(tmp_path):
+    """add_symbol is process-wide: the code it last pointed at must outlive the _state entry
+    that held it, or a kernel linked later calls freed memory (a crash late in a CI run)."""
+    out = run_with_cache(SWAPPED, tmp_path)
+    assert float(out.stdout.split()[-1]) == 600.0
