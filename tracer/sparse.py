@@ -20,6 +20,7 @@ from tracer.ops import convert, indexing, shape
 from tracer.ops.linalg import mm
 from tracer.ops.operands import to_tensor, user_error
 from tracer.record import apply, torch_op
+from tracer.sparse_products import entry_product
 from tracer.tensor import Tensor
 from tracer.tensor_str import tensor_str
 
@@ -107,6 +108,20 @@ class SparseCooTensor(Tensor):
     def numpy(self, force: bool = False):
         raise user_error(TypeError, "can't convert Sparse layout tensor to numpy. Use "
                                     "Tensor.to_dense() first.")
+
+    def __matmul__(self, other):
+        out = entry_product(self, other, sparse_on_left=True)
+        return Tensor.__matmul__(self, other) if out is None else out
+
+    def __rmatmul__(self, other):
+        out = entry_product(self, other, sparse_on_left=False)
+        return Tensor.__rmatmul__(self, other) if out is None else out
+
+    def mm(self, mat2):
+        return spmm(self, mat2)
+
+    def matmul(self, other):
+        return self.__matmul__(other)
 
     def __add__(self, other):
         if isinstance(other, Tensor) and not other.is_sparse:
@@ -264,7 +279,17 @@ def to_dense(self, dtype=None, *, masked_grad=None) -> Tensor:
 
 
 def spmm(input, mat2) -> Tensor:
-    """torch.spmm: the matrix product of a sparse (or dense) and a dense matrix."""
+    """torch.spmm: the matrix product of a sparse (or dense) and a dense matrix; from the
+    entries where tracer/sparse_products.py can (a dense mat2 and a sparse input that does
+    not require grad)."""
+    if isinstance(input, SparseCooTensor):
+        out = entry_product(input, mat2, sparse_on_left=True)
+        if out is not None:
+            return out
+    elif isinstance(mat2, SparseCooTensor):
+        out = entry_product(mat2, input, sparse_on_left=False)
+        if out is not None:
+            return out
     return mm(input, mat2)
 
 
