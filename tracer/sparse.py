@@ -21,7 +21,7 @@ from tracer.ops.linalg import mm
 from tracer.ops.operands import to_tensor, user_error
 from tracer.record import apply, torch_op
 from tracer.sparse_products import entry_product
-from tracer.tensor import Tensor
+from tracer.tensor import Tensor, tensor_from_array
 from tracer.tensor_str import tensor_str
 
 __all__ = ["layout", "strided", "sparse_coo", "sparse_coo_tensor", "spmm"]
@@ -267,9 +267,15 @@ def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=N
     nonzero = np.atleast_1d(data != 0)
     index = np.array(np.nonzero(nonzero), dtype=np.int64)[:self.ndim]
     index = index.reshape(self.ndim, int(nonzero.sum()))        # (0, nnz) for a 0-d tensor
-    flat = creation.tensor(_flat_positions(index, tuple(self.shape)))
+    positions = _flat_positions(index, tuple(self.shape))
+    if not self.requires_grad:
+        # no history to differentiate: the values read above, realised (a product with the
+        # result then reads these arrays, not the ops that computed self, in every program)
+        dtype = self._expr.type.dtype
+        values = tensor_from_array(data.reshape(-1)[positions], dtype)
+        return _sparse(tensor_from_array(data, dtype), index, values, coalesced=True)
     dense = _dense_copy(self)
-    values = indexing.index_select(shape.reshape(dense, (-1,)), 0, flat)
+    values = indexing.index_select(shape.reshape(dense, (-1,)), 0, creation.tensor(positions))
     return _sparse(dense, index, values, coalesced=True)
 
 

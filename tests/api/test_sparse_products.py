@@ -158,3 +158,17 @@ def test_products_match_numpy_over_shapes_and_densities(m, k, n, density, seed, 
         got, want = torch.tensor(x0) @ s, x0 @ a
     assert tuple(got.shape) == want.shape
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_to_sparse_without_grad_holds_realised_entries_with_the_same_numbers():
+    base = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -3.0]], dtype=torch.float64)
+    computed = (base * 3).exp() - 1                   # pending ops: not re-run by later products
+    s = computed.to_sparse()
+    assert s._expr.data is not None and s._values()._expr.data is not None
+    want = np.exp(base.numpy() * 3) - 1
+    np.testing.assert_array_equal(s.to_dense().numpy(), want)
+    np.testing.assert_array_equal(s._values().numpy(), want[want != 0])
+    base.mul_(0)                                      # a copy, as PyTorch's to_sparse
+    np.testing.assert_array_equal(s.to_dense().numpy(), want)
+    graded = torch.tensor(base.numpy() + 1, requires_grad=True).to_sparse()
+    assert type(graded.grad_fn).__name__ == "ToSparseBackward1"       # keeps its history
