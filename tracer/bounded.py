@@ -130,8 +130,9 @@ def _move(e, moved: dict) -> np.ndarray:
                 moved[key] = hit                    # the most recently used, again
                 STATS["moves_shared"] += 1
                 return hit[0]
-    out = eval_op(op, [a.data for a in e.args])[nr]
-    out = np.ascontiguousarray(out)
+    out = np.asarray(eval_op(op, [a.data for a in e.args])[nr])
+    if not out.flags.c_contiguous:       # (ascontiguousarray would make a 0-d result 1-d)
+        out = np.ascontiguousarray(out)
     if key is not None:
         moved[key] = (out, e.args)
         if len(moved) > MOVES_KEPT:
