@@ -2,10 +2,13 @@
 
 A `SparseCooTensor` is a Tensor whose value is the dense equivalent of its entries (the
 values summed at their indices), plus the entries themselves: `indices()`, `values()`,
-`_nnz()`, `coalesce()` and the printed form are PyTorch's. The ops PyTorch defines on a
-sparse operand with a dense result (`mm`, `spmm`, `matmul`, `@`, `dense + sparse`,
-`to_dense`) read the dense value, so their numbers and gradients are those of the same
-program on dense tensors. Any other op also reads the dense value and returns a dense
+`_nnz()`, `coalesce()` and the printed form are PyTorch's. A matrix product with a dense
+matrix (`torch.spmm`, `@` on either side, the `mm`/`matmul` methods) is computed from the
+entries when the sparse operand does not require grad (tracer/sparse_products.py: nnz * n
+work, not the dense product's); otherwise, and for `torch.mm`/`torch.matmul` called as
+functions, `dense + sparse` and `to_dense`, the ops PyTorch defines on a sparse operand
+with a dense result read the dense value, so their numbers and gradients are those of the
+same program on dense tensors. Any other op also reads the dense value and returns a dense
 Tensor where PyTorch returns a sparse one (`s * 2`) or refuses (`s.view(-1)`): the same
 values, another layout (docs/compat.md). Graph programs (pytorch/examples gcn and gat)
 build their normalised adjacency matrix this way.
