@@ -167,6 +167,7 @@ def _sparse(dense: Tensor, index: np.ndarray, values: Tensor, coalesced: bool):
     dense._index_array = index
     dense._entry_values = values
     dense._coalesced = coalesced
+    dense._entries_of = (dense._expr, dense._version)   # what the entries are the entries of
     return dense
 
 

@@ -10,8 +10,9 @@ here, as PyTorch's sparse product does).
 
 Taken only when S does not require grad (gcn's adjacency matrix): the gradient then
 reaches X alone, through the gather and scatter-add (autodiff of the primitives). A sparse
-S that requires grad, a sparse X, or operands that are not two matrices of matching sizes
-use the dense product (tracer/sparse.py), which also raises the shape and dtype errors.
+S that requires grad, an S changed in place since it was made (its entries are no longer
+its value), a sparse X, or operands that are not two matrices of matching sizes use the
+dense product (tracer/sparse.py), which also raises the shape and dtype errors.
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def _product_dtype(sparse, other, sparse_on_left: bool) -> str | None:
     if not (sparse.ndim == 2 and not sparse.requires_grad and isinstance(other, Tensor)
             and not other.is_sparse and other.ndim == 2):
         return None
+    if sparse._entries_of != (sparse._expr, sparse._version):
+        return None        # changed in place (`s.mul_(2)`): the entries are not its value
     inner = (sparse.shape[1], other.shape[0]) if sparse_on_left else \
         (other.shape[1], sparse.shape[0])
     dtype = result_type(sparse, other)

@@ -172,3 +172,27 @@ def test_to_sparse_without_grad_holds_realised_entries_with_the_same_numbers():
     np.testing.assert_array_equal(s.to_dense().numpy(), want)
     graded = torch.tensor(base.numpy() + 1, requires_grad=True).to_sparse()
     assert type(graded.grad_fn).__name__ == "ToSparseBackward1"       # keeps its history
+
+
+def test_a_sparse_tensor_changed_in_place_uses_its_new_dense_value():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    s = torch.tensor([[0.0, 2.0], [3.0, 0.0]], dtype=torch.float64).to_sparse()
+    s.mul_(2)                                     # the entries kept are no longer its value
+    before = counts()
+    np.testing.assert_array_equal((s @ x).numpy(), [[0.0, 4.0], [6.0, 0.0]])
+    assert delta(before) == {"entries": 0, "dense": 1}
+    t = torch.tensor([[0.0, 2.0], [3.0, 0.0]], dtype=torch.float64).to_sparse()
+    t[1].add_(1)                                  # through a view: the shared version moves
+    np.testing.assert_array_equal(torch.spmm(t, x).numpy(), [[0.0, 2.0], [4.0, 1.0]])
+    assert delta(before) == {"entries": 0, "dense": 2}
+
+
+def test_reading_the_dense_value_keeps_the_entry_path():
+    s = torch.sparse_coo_tensor(torch.tensor([[0, 1], [1, 0]]), torch.tensor([2.0, 3.0]),
+                                (2, 2), dtype=torch.float64)
+    np.testing.assert_array_equal(s.to_dense().numpy(), [[0.0, 2.0], [3.0, 0.0]])
+    repr(s)
+    before = counts()
+    got = s @ torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    assert delta(before) == {"entries": 1, "dense": 0}
+    np.testing.assert_array_equal(got.numpy(), [[6.0, 8.0], [3.0, 6.0]])
