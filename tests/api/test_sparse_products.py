@@ -196,3 +196,12 @@ def test_reading_the_dense_value_keeps_the_entry_path():
     got = s @ torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
     assert delta(before) == {"entries": 1, "dense": 0}
     np.testing.assert_array_equal(got.numpy(), [[6.0, 8.0], [3.0, 6.0]])
+
+
+def test_a_vector_on_either_side_uses_the_dense_product():
+    a = np.array([[0.0, 2.0], [3.0, 0.0]])
+    s, v = torch.tensor(a).to_sparse(), torch.tensor([1.0, 2.0], dtype=torch.float64)
+    before = counts()
+    np.testing.assert_array_equal((v @ s).numpy(), v.numpy() @ a)
+    np.testing.assert_array_equal((s @ v).numpy(), a @ v.numpy())
+    assert delta(before) == {"entries": 0, "dense": 2}
