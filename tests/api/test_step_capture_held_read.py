@@ -2,6 +2,8 @@
 two_layer_net_tensor.py's `h = x.mm(w1)`, held at the read), and the in-place entries of
 tensors that died inside the step (step_read.prune_dead): both used to send every read of
 that loop down the generic read, the second also down tensor.updated_pending's list."""
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -120,7 +122,6 @@ def test_prune_dead_deletes_only_the_dead_entries():
         pass
 
     alive, dead = Box(), Box()
-    import weakref
     table = {1: weakref.ref(alive), 2: weakref.ref(dead), 3: weakref.ref(alive)}
     del dead
     assert step_read.prune_dead(table) == 2
