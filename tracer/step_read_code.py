@@ -33,7 +33,8 @@ kernel (Executable.run_read_only). For polynomial_tensor.py's pinned read it rea
         ...
         return [r0, r1, r2, r3, r4], run([V0, V1, a2, ...])
 
-Anything it does not accept returns None before changing anything, and the generic read
+Anything it does not accept returns None before changing anything (but the dead entries
+of updated_tensors() it drops, as tensor.updated_pending drops them), and the generic read
 (step_capture.fast_read, unchanged) then takes it: it accepts the same reads (the same
 checks, in loops) and drops the tape, with its logged reason, for one it refuses. The values
 a read computes along because a Tensor held them (realize_plans.held: two_layer_net_tensor.py's
