@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import sys
 import time
 import weakref
@@ -37,6 +38,7 @@ from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, p
 from runtime.compile_cache import canonical_text
 
 SOURCE_PACKAGES = ("ir", "codegen", "runtime", "gradjit")
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 KNOWN_LIMIT = 256
 MAX_ENTRIES = 4096       # beyond this many files the least recently used quarter is deleted
 
@@ -292,7 +294,8 @@ class DiskCache:
     def _notify(self, module, data: bytes):
         if self._capture is not None:
             names = [f.name for f in module.functions
-                     if f.is_declaration and not f.name.startswith("llvm.")]
+                     if f.is_declaration and not f.name.startswith("llvm.")
+                     and not _uncallable(f)]
             names += [g.name for g in module.global_variables if g.is_declaration]
             self._capture.append((bytes(data), names))
 
@@ -413,6 +416,15 @@ def _touch(path: str):
         os.utime(path)
     except OSError:
         pass
+
+
+def _uncallable(f) -> bool:
+    """Whether declaration f takes scalable vectors on x86: only declared for the loop
+    vectoriser's legality check (codegen/vmath_trig.py's `gradjit_sin_huge_f64_mx`), never
+    called, since x86 code cannot pass scalable vectors. Listed as an import, it made every
+    entry of a program with sin, cos or tan unusable in the next process (no process
+    provides it): each run compiled them again."""
+    return _X86 and "vscale" in str(f.global_value_type)
 
 
 def _provide(imports: list):

@@ -27,9 +27,10 @@ of this cycle) it reads:
 Anything it does not accept returns None before changing anything, and the generic check
 (step_follow.follow) takes the call: it accepts the same calls (the same checks, in a loop)
 and says why it refuses one. An operand's first use from outside the cycle is noted (s.ext) as
-the generic check notes it, after every check passed. Events with a guard, a view op,
-several results, a tuple argument or a float that == cannot tell apart (0.0, NaN) are not
-written: the generic check takes them.
+the generic check notes it, after every check passed; a view op's result then joins its
+base's storage (views.mark_views, as follow() does). Events with a guard, several results,
+a tuple argument or a float that == cannot tell apart (0.0, NaN) are not written: the
+generic check takes them.
 """
 from __future__ import annotations
 
@@ -55,13 +56,14 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
     """The function checking and replaying event `pos` (step: step_tape's tuple for it;
     sites: the tape's call sites, read when called; pins: its pinned Exprs), or None when
     it is not plain."""
-    fn, dtype, _, specs, _, guard, template, _, outs, _, view = step
-    if specs is None or guard is not None or outs is None or view:
+    fn, dtype, _, specs, _, guard, template, _, outs, name, view = step
+    if specs is None or guard is not None or outs is None:
         return None
     env = {"FN": fn, "DTYPE": dtype, "default_float": _default_float, "Tensor": Tensor,
            "sites": sites, "getframe": _getframe, "new": object.__new__,
            "PendingExpr": PendingExpr, "Value": Value, "set_recipe": pending_expr._ARGS.__set__,
-           "TEMPLATE": template, "OUT_TYPE": outs[0], "SLOT": outs[1]}
+           "TEMPLATE": template, "OUT_TYPE": outs[0], "SLOT": outs[1],
+           "MARK": step_tape.mark_views, "NAME": name}
     n = len(specs)
     names = [f"a{i}" for i in range(n)]
     lines = [f"def follow_{pos}(s, fn, args):",
@@ -124,6 +126,9 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
               f"    s.pos = {pos + 1}",
               "    t = new(Tensor)",
               "    t._expr = e",
+              # a view op's result joins its base's storage, as follow() and the autograd
+              # hook do (views.mark_views)
+              *(["    MARK(NAME, args, t)"] if view else []),
               "    return t"]
     text = "\n".join(lines)
     code = _CODE.get(text)

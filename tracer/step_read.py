@@ -38,7 +38,7 @@ def tape_roots(pending: list, checks: tuple, want: int, outs: list, prev) -> lis
     learning read, made by the same event's template, listed it)."""
     live = _tensor_module.updated_tensors()
     n = len(pending)
-    if n + len(live) != want:
+    if n + len(live) != want and n + prune_dead(live) != want:
         return None
     roots = list(pending)
     try:
@@ -59,6 +59,17 @@ def tape_roots(pending: list, checks: tuple, want: int, outs: list, prev) -> lis
     except IndexError:                       # (a code past this cycle's events)
         return None
     return roots
+
+
+def prune_dead(updated: dict) -> int:
+    """Deletes the entries of tensors that died (updated_pending deletes them too, and never
+    lists them), returning how many are left: a tensor updated in place inside the step and
+    dropped before the read (two_layer_net_tensor.py's `grad_h[h < 0] = 0` in a function)
+    leaves one dead entry a step, which made every read list its roots the general way."""
+    for key, ref in list(updated.items()):
+        if ref() is None:
+            updated.pop(key, None)
+    return len(updated)
 
 
 class KeptRead:

@@ -33,10 +33,13 @@ kernel (Executable.run_read_only). For polynomial_tensor.py's pinned read it rea
         ...
         return [r0, r1, r2, r3, r4], run([V0, V1, a2, ...])
 
-Anything it does not accept returns None before changing anything, and the generic read
+Anything it does not accept returns None before changing anything (but the dead entries
+of updated_tensors() it drops, as tensor.updated_pending drops them), and the generic read
 (step_capture.fast_read, unchanged) then takes it: it accepts the same reads (the same
-checks, in loops) and drops the tape, with its logged reason, for one it refuses. A tape
-whose read computes held values along (realize_plans.held) is not written.
+checks, in loops) and drops the tape, with its logged reason, for one it refuses. The values
+a read computes along because a Tensor held them (realize_plans.held: two_layer_net_tensor.py's
+`h = x.mm(w1)`) are roots after the in-place ones, checked pending and marked recorded last,
+as step_capture._held does.
 """
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ def consider(tape, capture):
     waiting = bool(key) and key[1] is None
     done = tape.read_key
     if done is not None and done[0] is key and done[1] is waiting or tape.unwritten != -1 \
-            or tape.held or not step_tape.WRITE:
+            or not step_tape.WRITE:
         return                               # (written for this state, or not yet: events)
     tape.read_key = (key, waiting)
     tape.read_code = None
@@ -86,11 +89,12 @@ def _where(kind: int, j: int, r: int) -> str:
 
 def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, waiting: bool):
     n_roots = len(tape.root_checks)
+    n_read = n_roots - tape.held           # the values read and the in-place updates
     env = {"KEY": tape.pinned, "capture": capture, "tape": tape, "Executable": Executable,
            "RUN": step_read._RUN, "plain_native": plain_native, "TM": _tensor_module,
            "RUNF": kept.run, "PENDING": _tensor_module.PENDING, "ndarray": np.ndarray,
            "run": kept.exe.run_read_only, "STATS": step_tape.STATS,
-           "RSTATS": step_read.STATS, "OWN": STATS}
+           "RSTATS": step_read.STATS, "OWN": STATS, "prune_dead": step_read.prune_dead}
     lines = ["def read_tape(s, pending):",
              "    UPDATED = PENDING.updated",      # (this thread's in-place updates)
              f"    if s.events is not None or s.pos != {len(tape.events)} or capture.VERIFY "
@@ -100,7 +104,8 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
              # (the pinned values wait: this read counts one down, the last one computes them)
              *(["    if KEY[1] is not None or KEY[5] <= 0:", "        return None"]
                if waiting else []),
-             f"    if len(pending) + len(UPDATED) != {n_roots}:",
+             f"    if len(pending) + len(UPDATED) != {n_read} and "
+             f"len(pending) + prune_dead(UPDATED) != {n_read}:",
              "        return None",
              "    outs = s.outs",
              "    prev = s.prev_outs",
@@ -112,21 +117,25 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
     lines += ["    n = len(pending)"]
     # (a read of up to _MAX_READ values written; one of more, rare, takes the generic read:
     # the source grows with values read times roots)
-    for n in range(1, min(n_roots, _MAX_READ) + 1):
+    for n in range(1, min(n_read, _MAX_READ) + 1):
         names = ", ".join(f"p{i}" for i in range(n))
         lines += [f"    {'if' if n == 1 else 'elif'} n == {n}:",
                   f"        {names}, = pending"]
         for i in range(n):
             lines += [f"        if p{i} is not r{i}:", "            return None"]
-        if n < n_roots:
-            ws = ", ".join(f"w{i}" for i in range(n, n_roots))
+        if n < n_read:
+            ws = ", ".join(f"w{i}" for i in range(n, n_read))
             lines += [f"        {ws}, = UPDATED.values()"]
-            for i in range(n, n_roots):
+            for i in range(n, n_read):
                 lines += [f"        t{i} = w{i}()",
                           f"        if t{i} is None or t{i}._expr is not r{i} or "
                           f"r{i}.data is not None or r{i}.symbolic:",
                           "            return None"]
     lines += ["    else:", "        return None"]
+    # the values computed along because a Tensor held them when the tape was learnt
+    # (step_capture._held: still pending, then marked recorded as realize_plans.held does)
+    for i in range(n_read, n_roots):
+        lines += [f"    if r{i}.data is not None:", "        return None"]
     # the Exprs behind the pins pending as when the tape was kept (step_capture.fast_read)
     for i, (e, was) in enumerate(zip(tape.pin_exprs, tape.pin_pending)):
         env[f"PE{i}"] = e
@@ -163,6 +172,7 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
                   f"{a}.shape != S{k} or not {a}.flags.c_contiguous:",
                   "        return None"]
     lines += [*(["    KEY[5] -= 1"] if waiting else []),
+              *[f"    r{i}.recorded = True" for i in range(n_read, n_roots)],
               "    STATS['reads'] += 1",
               *(["    STATS['pinned'] += 1"] if pins else []),
               f"    STATS['calls'] += {len(tape.events)}",

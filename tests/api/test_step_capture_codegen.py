@@ -275,3 +275,65 @@ def test_events_are_written_after_their_reads_and_compiled_once():
     assert step_follow_code.STATS["compiled"] == compiled
     assert step_follow_code.STATS["written"] - before["written"] == 60
     assert_bitwise(again, on)
+
+
+def _views_step(steps: int, keep_view_at: int = -1, seen=None) -> list:
+    """two_layer_net_tensor.py's views (`h.t()`, `w.t()`, `x.t()`) in a no-grad step; from
+    step keep_view_at on a view of w is kept alive across w's update (it must see it).
+    seen: gets per event of the tape followed at the last step (written or not, name)."""
+    rng = np.random.default_rng(4)
+    x = gj.tensor(rng.standard_normal((6, 9)).astype(np.float32))
+    w = gj.tensor(rng.standard_normal((9, 4)).astype(np.float32))
+    out, kept = [], None
+    for t in range(steps):
+        h = x.mm(w)
+        loss = h.clamp(min=0).sum()
+        out.append(loss.item())
+        g = x.t().mm(h.t().t()) + w.t().t()
+        tape = step_capture.tls.s.tape
+        if seen is not None and t == steps - 1 and tape is not None:
+            seen[:] = [(f is not None, s[9]) for f, s in zip(tape.fast, tape.steps)]
+        if keep_view_at >= 0 and t >= keep_view_at:
+            kept = w.t()
+        w -= 1e-3 * g
+        if kept is not None:
+            out.append(kept.sum().item())
+    return out + [w.numpy().copy()]
+
+
+def test_view_events_take_their_written_python_and_join_their_base():
+    """A followed view op's written code joins its result to the base's storage (the
+    version counter shared, views.mark_views), as the generic check does."""
+    seen = []
+    on, delta = three_ways(_views_step, 30, seen=seen)
+    assert delta["reads"] >= 24
+    views = [written for written, name in seen if name == "T"]
+    assert views == [True] * 5
+
+
+def test_a_written_view_kept_across_its_bases_update_sees_it():
+    on, delta = three_ways(_views_step, 30, keep_view_at=15)
+    assert delta["breaks"] >= 1              # (a live view refreshed: not a step event)
+
+
+def test_a_written_view_shares_the_version_counter():
+    rng = np.random.default_rng(2)
+    w = gj.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    x = gj.tensor(rng.standard_normal((4, 5)).astype(np.float32))
+    shared, written = [], []
+    for _ in range(16):
+        tape = step_capture.tls.s.tape
+        written.append(tape is not None and tape.fast[5] is not None
+                       and tape.steps[5][9] == "T")
+        v = w.t()                            # (the step's sixth event: after the update's 5)
+        shared.append(v._storage is w._storage and v._version == w._version)
+        loss = x.mm(v.t()).sum()
+        loss.item()
+        del v                                # (dead before w's update: a step event)
+        w -= 1e-3 * x.t().mm(x.mm(w))
+    assert written[-1] and all(shared)
+    v = w.t()
+    before = v._version
+    w.add_(1.0)
+    assert v._version == w._version == before + 1
+    np.testing.assert_array_equal(v.numpy(), w.numpy().T)

@@ -334,3 +334,18 @@ def test_only_a_program_with_a_dot_asks_whether_the_blas_is_there():
     if blas.available():         # a split f64 product: the probed f64 row step (blas_split)
         assert big.endswith(" rows=f64:" + str(blas_split.exact_rows("f64")))
         assert set(big.split(" rows=")[1:]) < set(full.split(" rows=")[1:])
+
+
+@pytest.mark.parametrize("trig", ["sin", "cos", "tan"])
+def test_a_program_with_trig_starts_warm(cache_dir, trig):
+    """A trig kernel declares a scalable vector variant of its rare path for the loop
+    vectoriser only (codegen/vmath_trig.py): on x86 it is never called, so it is no import
+    of the entry; listed as one, the next process refused every such entry and compiled it
+    again."""
+    fn = make_fn(f"warm_{trig}", [T("f32", (2000,))], lambda b, x: [getattr(b, trig)(x)])
+    origin, cold, log = run_fresh(fn)
+    assert "stored" in origin
+    origin, warm, log = run_fresh(fn)
+    assert f"disk cache hit for @warm_{trig}" in log, log
+    assert origin == "object code from the disk cache" and "unusable" not in log
+    assert warm == cold
