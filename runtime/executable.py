@@ -154,6 +154,12 @@ class Executable:
             outs = self._recycled_outputs()
         else:
             outs = [np.empty(shape, dt) for shape, dt in self._outs]
+        return self.run_into(arrays, outs)
+
+    def run_into(self, arrays, outs: list) -> list:
+        """run() writing into outs: arrays of exactly the result types, C-contiguous. An
+        output may be an input's array only where the caller knows the program reads each
+        element before writing it and never after (tracer/optim/in_place.py checks that)."""
         if self._epoch != threads.epoch:          # the thread count changed: new workspaces
             self._renew_workspaces()
         ws = self._shared_ws
