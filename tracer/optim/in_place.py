@@ -31,6 +31,8 @@ import sys
 
 import numpy as np
 
+from runtime import config
+
 __all__ = ["ENABLED", "STATS", "aliasable", "pairs", "outputs", "verified"]
 
 ENABLED = True
@@ -112,6 +114,9 @@ def verified(run_into, specs: list, arrays: list, found: tuple) -> bool:
                np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
                for a, b in zip(fresh, written))
     STATS["verified" if same else "refused"] += 1
+    if not same:
+        config.log.info("optimizer: its state is not written in place: the program gave "
+                        "other bits with its state outputs over its inputs")
     return same
 
 
