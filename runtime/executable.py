@@ -220,6 +220,14 @@ class Executable:
             self._pool.append(ws)
         return outs
 
+    def keeps(self, arr) -> bool:
+        """Whether arr is a large output this executable holds for reuse (run's recycling):
+        one more reference to it that is not a reader."""
+        for old in self._kept:
+            if old is arr:
+                return True
+        return False
+
     def _recycled_outputs(self) -> list:
         """Fresh output arrays, except that a large output of the previous call that nobody
         references any more (the caller dropped it) is written again instead of allocating:

@@ -230,3 +230,14 @@ def test_float64_momentum_against_numpy():
         opt.step()
         np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12, atol=1e-12)
     assert in_place.STATS["in_place"] > before
+
+
+@pytest.mark.parametrize("name, states", [("SGD momentum", 1), ("Adam", 2)])
+def test_large_state_held_for_recycling(name, states):
+    """A state of 1 MiB and more: the program's Executable also holds its last fresh
+    array for reuse (runtime.executable's recycling), which is not a reader: every step on
+    the generated path writes it in place, the first one too."""
+    generated = fast_step.STATS["generated"]
+    _, counts = _run(MAKERS[name], [(520, 512)], 12, True)
+    generated = fast_step.STATS["generated"] - generated
+    assert generated >= 3 and counts["in_place"] == states * generated

@@ -153,7 +153,8 @@ def _run_generated(plan: GroupPlan, arrays: list) -> list | None:
             in_place.pairs(plan.params, plan.held)) else ()
     if not found or not in_place.ENABLED:
         return plan.checked(arrays + plan.scalars)
-    outs = in_place.outputs(plan.run.exe.output_specs(), arrays, plan.targets, found)
+    exe = plan.run.exe
+    outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found, exe.keeps)
     return plan.into(arrays + plan.scalars, outs)
 
 

@@ -75,17 +75,19 @@ def pairs(params: list, held: list) -> tuple:
     return tuple(found)
 
 
-def outputs(specs: list, arrays: list, targets: list, found: tuple) -> list:
+def outputs(specs: list, arrays: list, targets: list, found: tuple, keeps) -> list:
     """The program's output arrays: a state tensor's own input array where nothing else
     can see it (module docstring), else fresh ones. specs: (shape, dtype) per output;
-    targets: the tensor each output is assigned to."""
+    targets: the tensor each output is assigned to; keeps(arr): whether the program's
+    Executable holds arr for reuse (one more reference, not a reader)."""
     outs = [None] * len(specs)
     for o, i in found:
         t = targets[o]
         expr = t._expr
         arr = arrays[i]
         shape, dtype = specs[o]
-        if sys.getrefcount(expr) == _EXPR_REFS and sys.getrefcount(arr) == _ARRAY_REFS and \
+        refs = _ARRAY_REFS + 1 if keeps(arr) else _ARRAY_REFS
+        if sys.getrefcount(expr) == _EXPR_REFS and sys.getrefcount(arr) == refs and \
                 arr.flags.owndata and arr.flags.writeable and arr.shape == shape and \
                 arr.dtype == dtype and _alone(arr, arrays, i):
             outs[o] = arr
