@@ -8,8 +8,9 @@ two 0.8 MB arrays whose lines are not in cache, and each written line is first r
 (Xeon, 1 thread, CPU medians, caches flushed as a training step's products flush them:
 ~230-260 us with both outputs fresh, ~160-190 with one written in place, ~100 with both).
 
-A parameter's old value may still be read (the recorded forward of a pending expression, a
-backward plan holding its leaf), so parameters keep fresh arrays. A state tensor belongs to
+A parameter's Expr is held by more than its tensor (its Storage, and a tuple and a list of
+the recorded step, measured on MLP 784), which may read it later, so parameters keep fresh
+arrays. A state tensor belongs to
 the optimizer: its new value goes into its own array when, at that step,
 
   - its Expr is held by the tensor alone and its array by that Expr alone (sys.getrefcount:
