@@ -154,6 +154,12 @@ class Executable:
             outs = self._recycled_outputs()
         else:
             outs = [np.empty(shape, dt) for shape, dt in self._outs]
+        return self.run_into(arrays, outs)
+
+    def run_into(self, arrays, outs: list) -> list:
+        """run() writing into outs: arrays of exactly the result types, C-contiguous. An
+        output may be an input's array only where the caller knows the program reads each
+        element before writing it and never after (tracer/optim/in_place.py checks that)."""
         if self._epoch != threads.epoch:          # the thread count changed: new workspaces
             self._renew_workspaces()
         ws = self._shared_ws
@@ -213,6 +219,14 @@ class Executable:
         finally:
             self._pool.append(ws)
         return outs
+
+    def keeps(self, arr) -> bool:
+        """Whether arr is a large output this executable holds for reuse (run's recycling):
+        one more reference to it that is not a reader."""
+        for old in self._kept:
+            if old is arr:
+                return True
+        return False
 
     def _recycled_outputs(self) -> list:
         """Fresh output arrays, except that a large output of the previous call that nobody

@@ -51,6 +51,14 @@ class StepProgram:
         exe = self.exe = pipeline.current(self.exe, self.fn)
         return list(exe(*arrays))
 
+    def run_into(self, arrays: list, outs: list) -> list | None:
+        """run_checked writing into outs (exactly the result types, C-contiguous); None when
+        another backend is configured."""
+        exe = self.exe
+        if exe.backend != "native" or config.backend() != "native":
+            return None
+        return exe.run_into(arrays, outs)
+
     def run_checked(self, arrays: list) -> list | None:
         """The native program's fresh outputs (exactly its result types), without checking
         the arrays again; None when another backend is configured (call the program)."""

@@ -30,6 +30,7 @@ plan for the group. `ENABLED` and `STATS` are for tests and comparison.
 from __future__ import annotations
 
 from tracer.expr import data_exprs
+from tracer.optim import in_place
 from tracer.optim.plan_code import make_gather, make_store
 from tracer.optim.step_arrays import assign, renewed_scalars, same_objects
 from tracer.tensor import Tensor
@@ -49,7 +50,7 @@ CODE_ENABLED = True
 class GroupPlan:
     __slots__ = ("group", "params", "state", "dicts", "sizes", "held", "types", "flags",
                  "hyper_names", "dtype", "values", "scalars", "run", "out_types", "targets",
-                 "checked", "follows", "gather", "store")
+                 "checked", "follows", "gather", "store", "into", "in_place")
 
 
 def no_shared_hypers(self, group: dict, states: list) -> dict | None:
@@ -94,6 +95,11 @@ def learn(opt, group: dict, params: list, names: list, out_names: list, types: t
     # base.StepProgram runs without checking arrays again; a program with captured
     # constants (a closure adding them) does not offer that
     plan.checked = getattr(program[0], "run_checked", None)
+    # state tensors written over their old arrays (tracer/optim/in_place.py): None until
+    # the generated code runs and the program passed the check, () when it does not apply
+    plan.into = getattr(program[0], "run_into", None)
+    plan.in_place = None if plan.into is not None and in_place.ENABLED and \
+        in_place.aliasable(program[0].fn) else ()
     plan.targets = targets
     plan.follows, plan.gather, plan.store = 0, None, None
     plans[id(group)] = plan
@@ -122,8 +128,7 @@ def follow(opt, group: dict, params: list) -> bool:
             raise AssertionError("hyperparameter names changed under equal flags")
         plan.scalars = renewed_scalars(plan.dtype, values, plan.values, plan.scalars)
         plan.values = values
-    out = None if gather is None or plan.checked is None else \
-        plan.checked(arrays + plan.scalars)
+    out = None if gather is None or plan.checked is None else _run_generated(plan, arrays)
     if out is None:
         out = plan.run(arrays + plan.scalars)
         for t, e in zip(plan.targets, data_exprs(out, plan.out_types)):
@@ -136,6 +141,21 @@ def follow(opt, group: dict, params: list) -> bool:
     if plan.follows == CODE_AFTER and gather is None and CODE_ENABLED:
         plan.gather, plan.store = make_gather(plan), make_store(plan)
     return True
+
+
+def _run_generated(plan: GroupPlan, arrays: list) -> list | None:
+    """The program's outputs on the generated path: run_checked's, except that state
+    tensors nobody else can see are written in place (tracer/optim/in_place.py)."""
+    found = plan.in_place
+    if found is None:             # once: is the program safe to run in place?
+        found = plan.in_place = in_place.pairs(plan.params, plan.held) if in_place.verified(
+            plan.into, plan.run.exe.output_specs(), arrays + plan.scalars,
+            in_place.pairs(plan.params, plan.held)) else ()
+    if not found or not in_place.ENABLED:
+        return plan.checked(arrays + plan.scalars)
+    exe = plan.run.exe
+    outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found, exe.keeps)
+    return plan.into(arrays + plan.scalars, outs)
 
 
 def _owner(cls, name: str):
