@@ -36,9 +36,14 @@ from ir.primitives import having
 KERNEL_PRIMS = having(fusion="kernel") | {GEMM.name, VECTOR_DOTS.name}
 ALWAYS_MATERIALIZED = having(fusion="materialize")
 EXPANDING = having(expands=True)
+REARRANGING = having(rearranges=True) | {"constant"}    # index remaps: no arithmetic
+# what a light expression holds: cheap elementwise ops but mul (see _light), index remaps
+LIGHT_PRIMS = ((SAME_INDEX_PRIMS & having(cost="cheap")) - {"mul", "rem"}) | REARRANGING
 COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, by cost class
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
+LIGHT_OPS = 8            # an expression of at most this many cheap ops (index remaps free)...
+LIGHT_READS = 3          # ...reading at most this many buffers is recomputed, never stored
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
 STATS = {"small_reductions": 0}     # reductions planned per output element (tests count)
 MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: keeps planning
@@ -144,6 +149,33 @@ def _evaluations(consumer: Op, v: Value) -> int:
     return v.type.size
 
 
+def _light(op: Op, light: dict, mat: set, params: set):
+    """(ops, buffers read) of op's inlined expression when it is light: only cheap ops,
+    at most LIGHT_OPS of them (index remaps free) reading at most LIGHT_READS buffers; else
+    None. Such an expression costs about what the load of a stored copy would, so storing it
+    for its several consumers only adds a pass over memory: the CNN's relu in pool-window
+    order (bias add, compare, select) and the pool's window hits (compare with the max) were
+    each written (2 MB) and read back by two nests. Counted over the expression's DAG, as the
+    elemental emitter evaluates a value read twice at one index once. No product: inlined
+    into an addition, LLVM may contract the two into a fused multiply-add (FP_FLAGS), where
+    the stored product was rounded first, and the bits would change."""
+    if op.prim.name not in LIGHT_PRIMS:
+        return None
+    ops = set() if op.prim.name in REARRANGING else {op}
+    reads = set()
+    for x in op.inputs:
+        if x in mat or x in params:
+            reads.add(x)
+        elif light.get(x) is None:
+            return None
+        else:
+            ops |= light[x][0]
+            reads |= light[x][1]
+    if len(ops) > LIGHT_OPS or len(reads) > LIGHT_READS:
+        return None
+    return ops, reads
+
+
 def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
     """(values that get a buffer, the subset chosen only to avoid recomputation)."""
     params = set(fn.params)
@@ -159,13 +191,14 @@ def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
             consumers.setdefault(x, []).append(op)
     affine_indices, gathered = affine_gathers(ops, params)
     mat.update(gathered)
-    cost, optional = {}, set()
+    cost, optional, light = {}, set(), {}
     for op in ops:
         if op.prim.name in KERNEL_PRIMS:
             continue
         v = op.results[0]
         cost[v] = op_cost(op) + sum(1 if x in mat or x in params else cost[x] for x in op.inputs)
-        if v in mat or v in affine_indices:
+        light[v] = _light(op, light, mat, params)
+        if v in mat or v in affine_indices or light[v] is not None:
             continue
         users = consumers.get(v, [])
         reused = len(users) > 1 or any(_evaluations(c, v) > v.type.size for c in users)
