@@ -142,6 +142,13 @@ def small_reduction(op: Op) -> bool:
     return 1 < count <= UNROLLED_REDUCTION and not axes & {loops[0], loops[-1]}
 
 
+def window_of(op: Op):
+    """(output shape, kept axes) of a small reduction: its operand is read at the window
+    index, and a broadcast_in_dim of that shape and dims reads at the output index."""
+    kept = tuple(a for a in range(op.inputs[0].ndim) if a not in op.params["axes"])
+    return op.results[0].shape, kept
+
+
 def _evaluations(consumer: Op, v: Value) -> int:
     """How many element evaluations of v one consumer makes when v is inlined into it."""
     if consumer.prim.name in EXPANDING:
@@ -226,18 +233,27 @@ class _Planner:
         # (a search per candidate nest made planning quadratic in program size)
         self.ancestors: dict = {}
 
-    def reads_of(self, v: Value, same: bool, out: dict, seen: set):
-        """Collects the buffered values (and params) that evaluating v inline reads."""
-        if (v, same) in seen:
+    def reads_of(self, v: Value, same: bool, out: dict, seen: set, window=None):
+        """Collects the buffered values (and params) that evaluating v inline reads.
+
+        window: (output shape, kept axes) when v is read at the window index of a small
+        reduction computed per output element; a broadcast there that puts the reduced
+        axes back reads its operand at that output element, the root's own index (a pool's
+        window hits: eq(window, broadcast(max))), so the max can share the hits' nest."""
+        if (v, same, window) in seen:
             return
-        seen.add((v, same))
+        seen.add((v, same, window))
         if v in self.mat or v in self.params:
             out.setdefault(v, set()).add(same)
             return
         op = self.producers[v]
-        inner = same and op.prim.name in SAME_INDEX_PRIMS
+        if window is not None and op.prim.name == "broadcast_in_dim" \
+                and (op.inputs[0].shape, tuple(op.params["dims"])) == window:
+            self.reads_of(op.inputs[0], True, out, seen)
+            return
+        elementwise = op.prim.name in SAME_INDEX_PRIMS
         for x in op.inputs:
-            self.reads_of(x, inner, out, seen)
+            self.reads_of(x, same and elementwise, out, seen, window if elementwise else None)
 
     def root_reads(self, root: Root) -> dict:
         out, seen = {}, set()
@@ -245,6 +261,9 @@ class _Planner:
             self.reads_of(root.value, True, out, seen)
             return out
         op = self.producers[root.value]
+        if root.kind == "store" and op.prim.name in REDUCE_KINDS:     # a small reduction
+            self.reads_of(op.inputs[0], False, out, seen, window_of(op))
+            return out
         inputs = op.inputs[:1] if root.kind == "reduce" else op.inputs
         same = root.kind == "reduce" or op.prim.name in SAME_INDEX_PRIMS
         for x in inputs:
