@@ -147,7 +147,8 @@ elemental_rules: dict = {}
 def _broadcast_in_dim(em, op, idx):
     x = op.inputs[0]
     dims = [idx.dims[d] if x.shape[i] != 1 else i64(0) for i, d in enumerate(op.params["dims"])]
-    return em.root_at(x, dims) or em.gen(x, em.index(x.shape, dims))
+    val = em.root_at(x, dims)
+    return val if val is not None else em.gen(x, em.index(x.shape, dims))
 
 
 def _transpose(em, op, idx):
