@@ -105,6 +105,21 @@ class Elemental:
     def remember(self, v: Value, idx: Index, val):
         self.memo[-1][(v, id(idx))] = (idx, val)     # idx kept alive so its id stays unique
 
+    def remember_root(self, v: Value, idx: Index, val):
+        """Notes the value a loop nest's root computed at its index, for root_at."""
+        self.memo[-1][(v, tuple(map(id, idx.dims)))] = (idx, val)
+
+    def root_at(self, v: Value, dims: list):
+        """The value a root of this nest computed at the element whose index is dims (the
+        very same loop variables): a broadcast that undoes a small reduction's window reads
+        its nest's own output element (codegen.fusion's reads_of). None if not noted."""
+        key = (v, tuple(map(id, dims)))
+        for scope in reversed(self.memo):
+            hit = scope.get(key)
+            if hit is not None:
+                return hit[1]
+        return None
+
     def compute(self, v: Value, idx: Index):
         op = self.producers[v]
         name = op.prim.name
@@ -132,7 +147,8 @@ elemental_rules: dict = {}
 def _broadcast_in_dim(em, op, idx):
     x = op.inputs[0]
     dims = [idx.dims[d] if x.shape[i] != 1 else i64(0) for i, d in enumerate(op.params["dims"])]
-    return em.gen(x, em.index(x.shape, dims))
+    val = em.root_at(x, dims)
+    return val if val is not None else em.gen(x, em.index(x.shape, dims))
 
 
 def _transpose(em, op, idx):

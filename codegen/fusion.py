@@ -36,9 +36,14 @@ from ir.primitives import having
 KERNEL_PRIMS = having(fusion="kernel") | {GEMM.name, VECTOR_DOTS.name}
 ALWAYS_MATERIALIZED = having(fusion="materialize")
 EXPANDING = having(expands=True)
+REARRANGING = having(rearranges=True) | {"constant"}    # index remaps: no arithmetic
+# what a light expression holds: cheap elementwise ops but mul (see _light), index remaps
+LIGHT_PRIMS = ((SAME_INDEX_PRIMS & having(cost="cheap")) - {"mul", "rem"}) | REARRANGING
 COST = {"cheap": 1, "divide": 4, "transcendental": 10}   # per inlined element, by cost class
 EXPENSIVE_COST = 8        # an inlined expression at least this costly is not recomputed
 MAX_INLINE_COST = 256     # beyond this an expression is stored even with a single consumer
+LIGHT_OPS = 8            # an expression of at most this many cheap ops (index remaps free)...
+LIGHT_READS = 3          # ...reading at most this many buffers is recomputed, never stored
 MAX_NEST_ROOTS = 16       # keep a fused loop body small enough for the register file
 STATS = {"small_reductions": 0}     # reductions planned per output element (tests count)
 MAX_CANDIDATES = 32       # the newest nests of a space tried for a new root: keeps planning
@@ -137,11 +142,45 @@ def small_reduction(op: Op) -> bool:
     return 1 < count <= UNROLLED_REDUCTION and not axes & {loops[0], loops[-1]}
 
 
+def window_of(op: Op):
+    """(output shape, kept axes) of a small reduction: its operand is read at the window
+    index, and a broadcast_in_dim of that shape and dims reads at the output index."""
+    kept = tuple(a for a in range(op.inputs[0].ndim) if a not in op.params["axes"])
+    return op.results[0].shape, kept
+
+
 def _evaluations(consumer: Op, v: Value) -> int:
     """How many element evaluations of v one consumer makes when v is inlined into it."""
     if consumer.prim.name in EXPANDING:
         return consumer.results[0].type.size
     return v.type.size
+
+
+def _light(op: Op, light: dict, mat: set, params: set):
+    """(ops, buffers read) of op's inlined expression when it is light: only cheap ops,
+    at most LIGHT_OPS of them (index remaps free) reading at most LIGHT_READS buffers; else
+    None. Such an expression costs about what the load of a stored copy would, so storing it
+    for its several consumers only adds a pass over memory: the CNN's relu in pool-window
+    order (bias add, compare, select) and the pool's window hits (compare with the max) were
+    each written (2 MB) and read back by two nests. Counted over the expression's DAG, as the
+    elemental emitter evaluates a value read twice at one index once. No product: inlined
+    into an addition, LLVM may contract the two into a fused multiply-add (FP_FLAGS), where
+    the stored product was rounded first, and the bits would change."""
+    if op.prim.name not in LIGHT_PRIMS:
+        return None
+    ops = set() if op.prim.name in REARRANGING else {op}
+    reads = set()
+    for x in op.inputs:
+        if x in mat or x in params:
+            reads.add(x)
+        elif light.get(x) is None:
+            return None
+        else:
+            ops |= light[x][0]
+            reads |= light[x][1]
+    if len(ops) > LIGHT_OPS or len(reads) > LIGHT_READS:
+        return None
+    return ops, reads
 
 
 def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
@@ -159,13 +198,14 @@ def choose_materialized(fn: Function, ops: list[Op]) -> tuple[set, set]:
             consumers.setdefault(x, []).append(op)
     affine_indices, gathered = affine_gathers(ops, params)
     mat.update(gathered)
-    cost, optional = {}, set()
+    cost, optional, light = {}, set(), {}
     for op in ops:
         if op.prim.name in KERNEL_PRIMS:
             continue
         v = op.results[0]
         cost[v] = op_cost(op) + sum(1 if x in mat or x in params else cost[x] for x in op.inputs)
-        if v in mat or v in affine_indices:
+        light[v] = _light(op, light, mat, params)
+        if v in mat or v in affine_indices or light[v] is not None:
             continue
         users = consumers.get(v, [])
         reused = len(users) > 1 or any(_evaluations(c, v) > v.type.size for c in users)
@@ -193,18 +233,27 @@ class _Planner:
         # (a search per candidate nest made planning quadratic in program size)
         self.ancestors: dict = {}
 
-    def reads_of(self, v: Value, same: bool, out: dict, seen: set):
-        """Collects the buffered values (and params) that evaluating v inline reads."""
-        if (v, same) in seen:
+    def reads_of(self, v: Value, same: bool, out: dict, seen: set, window=None):
+        """Collects the buffered values (and params) that evaluating v inline reads.
+
+        window: (output shape, kept axes) when v is read at the window index of a small
+        reduction computed per output element; a broadcast there that puts the reduced
+        axes back reads its operand at that output element, the root's own index (a pool's
+        window hits: eq(window, broadcast(max))), so the max can share the hits' nest."""
+        if (v, same, window) in seen:
             return
-        seen.add((v, same))
+        seen.add((v, same, window))
         if v in self.mat or v in self.params:
             out.setdefault(v, set()).add(same)
             return
         op = self.producers[v]
-        inner = same and op.prim.name in SAME_INDEX_PRIMS
+        if window is not None and op.prim.name == "broadcast_in_dim" \
+                and (op.inputs[0].shape, tuple(op.params["dims"])) == window:
+            self.reads_of(op.inputs[0], True, out, seen)
+            return
+        elementwise = op.prim.name in SAME_INDEX_PRIMS
         for x in op.inputs:
-            self.reads_of(x, inner, out, seen)
+            self.reads_of(x, same and elementwise, out, seen, window if elementwise else None)
 
     def root_reads(self, root: Root) -> dict:
         out, seen = {}, set()
@@ -212,6 +261,9 @@ class _Planner:
             self.reads_of(root.value, True, out, seen)
             return out
         op = self.producers[root.value]
+        if root.kind == "store" and op.prim.name in REDUCE_KINDS:     # a small reduction
+            self.reads_of(op.inputs[0], False, out, seen, window_of(op))
+            return out
         inputs = op.inputs[:1] if root.kind == "reduce" else op.inputs
         same = root.kind == "reduce" or op.prim.name in SAME_INDEX_PRIMS
         for x in inputs:

@@ -450,6 +450,7 @@ class NestEmitter:
                     # the root's own buffer is being written: compute, never load it
                     val = em.compute(root.value, idx)
                     em.remember(root.value, idx, val)
+                    em.remember_root(root.value, idx, val)
                     self.buffers[root.value].store(idx.linear, val)
 
     def _accumulate(self, red: ReductionPlan, idx):
