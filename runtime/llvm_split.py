@@ -60,8 +60,10 @@ MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms wh
 # both objects, so B takes kernels until A's lines plus this share of the module's outweigh
 # its own. At 0 (lines alone) the calling thread did more than B (CPU ms, medians of 6 in
 # one process): gmm 158 vs 128, lstm 136 vs 116, mlp 53 vs 34; at 0.1: 142 vs 136, 119 vs
-# 107, 51 vs 41, CPU in all the same (0.06 and 0.14 tried: no better)
+# 107, 51 vs 41, CPU the same for gmm and lstm (0.06 and 0.14 tried: no better). Not for a
+# module under SHARE_LINES: mlp's (620 lines) side A did not get faster, B did ~6 ms more
 CALLER_SHARE = 0.1
+SHARE_LINES = 1000
 ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
 counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0, "pipeline_split": 0,
           "pipeline_refused": 0}   # tests read them
@@ -132,16 +134,23 @@ def plan(text: str, entry: str, why: list | None = None) -> Plan | None:
     pinned = _closure([c for g in glue for c in refs[g] if c not in movable], refs, glue)
     # NOTE: the glue is optnone (fast instruction selection): its lines are not counted
     weight_a = sum(lines[f] for f in pinned)
-    caller = CALLER_SHARE * sum(lines.values())
+    total = sum(lines.values())
+    caller = CALLER_SHARE * total if total >= SHARE_LINES else 0
     side_b: list = []
     weight_b = 0
+    on_a, on_b = set(pinned), set()
     for r in sorted(movable, key=lambda r: (-sum(lines[f] for f in reach[r]), r)):
-        w = sum(lines[f] for f in reach[r])
-        if weight_b < weight_a + caller:
+        # NOTE: a kernel costs a side only what it does not emit already: a helper both
+        # sides call is compiled twice (mlp, lines alone: ~6 ms more CPU for ~2 ms less wall)
+        add_a = sum(lines[f] for f in reach[r] - on_a)
+        add_b = sum(lines[f] for f in reach[r] - on_b)
+        if weight_b + add_b < weight_a + caller + add_a:
             side_b.append(r)
-            weight_b += w
+            weight_b += add_b
+            on_b |= reach[r]
         else:
-            weight_a += w
+            weight_a += add_a
+            on_a |= reach[r]
     if not side_b or min(weight_a, weight_b) < MIN_SIDE_LINES:
         why.append(f"a side would be under {MIN_SIDE_LINES} lines ({weight_a} + {weight_b})")
         return None

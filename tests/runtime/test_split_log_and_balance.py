@@ -120,9 +120,29 @@ def test_side_b_takes_the_callers_share_more(monkeypatch):
     assert a == b
     monkeypatch.setattr(llvm_split, "CALLER_SHARE", 0.1)
     a, b = _side_lines(llvm_split.plan(text, "e"), text)
+    assert a == b                               # a module under SHARE_LINES: lines alone
+    monkeypatch.setattr(llvm_split, "SHARE_LINES", 0)
+    a, b = _side_lines(llvm_split.plan(text, "e"), text)
     total = sum(llvm_split.call_graph(text)[1].values())
     # B stops taking kernels once it outweighs A plus the share: within one kernel of that
     assert b > a and abs((b - a) - 0.1 * total) <= 41
+
+
+def test_a_kernel_costs_a_side_only_what_it_does_not_emit_already(monkeypatch):
+    """Two kernels calling one large noinline helper: the second goes where the helper is
+    (10 more lines there, 210 on the other side), so the helper is compiled once."""
+    monkeypatch.setattr(llvm_split, "MIN_SIDE_LINES", 0)
+    monkeypatch.setattr(llvm_split, "SHARE_LINES", 0)
+    monkeypatch.setattr(llvm_split, "CALLER_SHARE", 0.12)     # ~52 of ~430 lines
+    text = _kernels([9, 9, 205]).replace(
+        '  %v0 = add i64 0, 1\n', '  call void @"gj.h"()\n', 2)
+    text += "define internal void @\"gj.h\"() noinline {\n" + "".join(
+        f"  %h{k} = add i64 {k}, 1\n" for k in range(199)) + "  ret void\n}\n"
+    refs, _ = llvm_split.call_graph(text)
+    assert refs["e.body.s0"] == refs["e.body.s1"] == {"gj.h"}
+    p = llvm_split.plan(text, "e")
+    assert {"e.body.s0", "e.body.s1", "gj.h"} <= p.emit_b and "gj.h" not in p.emit_a
+    assert "e.body.s2" in p.emit_a
 
 
 @pytest.mark.parametrize("share", [0.0, 0.1, 0.3])
