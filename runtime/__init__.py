@@ -49,13 +49,20 @@ def externals(fn: Function | None = None) -> Externals:
                      tiles=blas_tiles.llvm_declaration if gemm else None)
 
 
+# False: tile gemm builds start when lowering declares them (tests, A/B comparisons)
+PREFETCH_TILES = True
+
+
 def build_executable(fn: Function, kernel: KernelSource | None = None,
                      bounds_check: bool = False, vmath: bool = True) -> Executable:
     """Lowers (unless kernel is given), JIT-compiles and wraps fn; no caching."""
     with phases.phase("import codegen"):
-        from codegen import lower_function  # NOTE: late: a disk-cache hit needs no codegen
+        # NOTE: late: a disk-cache hit needs no codegen
+        from codegen import lower_function, tile_needs
     if kernel is None:
         with phases.phase("codegen"), blas_tiles.prefetching():
+            if PREFETCH_TILES:
+                blas_tiles.prefetch(tile_needs.tile_keys(fn, externals(fn)))
             kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),
                                     vmath=vmath, canonical=canonical_text(fn))
         if not blas_tiles.settle(kernel.llvm_ir):    # its tile gemm failed: the BLAS instead

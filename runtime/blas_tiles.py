@@ -82,8 +82,18 @@ def prefetching():
         _local.prefetch = outer
 
 
-def _provided_or_started(dtype: str, packed: bool, b_trans: bool) -> bool:
-    key = (dtype, packed, b_trans)
+def prefetch(keys: list):
+    """Inside `prefetching`, before lowering: starts the builds of the tile functions `keys`
+    (codegen.tile_needs' (dtype, packed, b_trans), which lowering will declare) on helper
+    threads when a core is idle; otherwise nothing (lowering builds them as before)."""
+    if keys and create_execution_engine().runnable_problem is None:
+        for key in keys:
+            _started(key)
+
+
+def _started(key: tuple) -> bool:
+    """Whether key's build is under way on a helper thread (started now if a core is idle,
+    inside `prefetching`)."""
     if key not in _state and getattr(_local, "prefetch", False) and PREFETCH:
         with _pending_lock:
             if key in _pending:
@@ -95,7 +105,11 @@ def _provided_or_started(dtype: str, packed: bool, b_trans: bool) -> bool:
                 prefetched[0] += 1
                 thread.start()
                 return True
-    return provide(dtype, packed, b_trans)
+    return False
+
+
+def _provided_or_started(dtype: str, packed: bool, b_trans: bool) -> bool:
+    return _started((dtype, packed, b_trans)) or provide(dtype, packed, b_trans)
 
 
 def _build_quietly(dtype: str, packed: bool, b_trans: bool):

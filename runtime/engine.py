@@ -186,26 +186,36 @@ class Engine:
             except BaseException:
                 mod.close()          # (before its context: parse's NOTE)
                 raise
-            parallel = self._may_split(texts)
-            cut = _split().plan(texts[0], symbols[0]) if parallel else None
+            why: list = []          # why LLVM does not use two threads (GRADJIT_LOG)
+            parallel = self._may_split(texts, why)
+            cut = _split().plan(texts[0], symbols[0], why) if parallel else None
             # NOTE: the runtime code the program will need next (pool and trampolines, one
             # module) is compiled on a helper thread meanwhile, when a core is idle: ~10 ms
             # off chain's critical path for ~1-3 ms more CPU (a new thread's malloc arena
             # faults in fresh pages); joined before LLVM_LOCK is released
             helper = _split().start_helper(texts[0]) if parallel else None
             try:
-                if cut is not None and _split().separable(cut, texts[0]):
+                if cut is not None and _split().separable(cut, texts[0], why):
                     found = self._compile_split(mod, cut, symbols, speed_level, True)
                     if found is not None:
+                        _log_split(name, "pass pipeline and machine code on two threads")
                         return found
+                    why.append("a side's pipeline made a function the plan does not know; "
+                               "parsed again")
                     mod = self.parse(texts[0], name, llvm.create_context())   # (refused)
+                if cut is not None:
+                    _log_split(name, f"pass pipeline on one thread ({why[-1]})")
                 with phases.phase("llvm passes"):
                     self.optimize(mod, speed_level, own_context=True)
                 if cut is not None and _split().usable_after_optimisation(cut, mod):
                     addresses = self._compile_split(mod, cut, symbols, speed_level)
+                    _log_split(name, "machine code on two threads")
                     self._codes[symbols[0]] = code
                     return addresses
+                if cut is not None:
+                    why.append("the optimiser made a function the plan does not know")
                 _split().counts["whole"] += 1
+                _log_split(name, f"one thread ({why[-1]})")
                 jit = self._new_jit(speed_level)
                 jit.mcjit.add_module(mod)
                 with phases.phase("machine code"):
@@ -219,8 +229,14 @@ class Engine:
                     _split().join(helper)
 
     @staticmethod
-    def _may_split(texts: list) -> bool:
-        return _split().ENABLED and len(texts) == 1 and _split().idle_core()
+    def _may_split(texts: list, why: list) -> bool:
+        if not (_split().ENABLED and len(texts) == 1):
+            why.append("the split is off for this compile")
+            return False
+        if not _split().idle_core():
+            why.append("no idle core")
+            return False
+        return True
 
     def _compile_split(self, mod, cut, symbols: list, speed_level: int,
                        pipeline: bool = False) -> list | None:
@@ -329,6 +345,11 @@ class Engine:
     def _reuse(self, symbols: list) -> list:
         self._jits[symbols[0]].uses += 1
         return [self.addresses[s] for s in symbols]
+
+
+def _log_split(name: str, how: str):
+    """GRADJIT_LOG: how a compile used the idle core (runtime/llvm_split.py)."""
+    config.event("split", f"  @{name}: LLVM {how}", function=name, how=how)
 
 
 class _Jit:

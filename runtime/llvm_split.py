@@ -56,6 +56,14 @@ from runtime import executable, pool, threads, trampoline
 
 PIPELINE_SPLIT = True    # False: the pipeline on the whole module, machine code split (tests)
 MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms whole, 27 + 29 split)
+# NOTE: side A's thread also parses the module, plans the cut, writes B's bitcode and links
+# both objects, so B takes kernels until A's lines plus this share of the module's outweigh
+# its own. At 0 (lines alone) the calling thread did more than B (CPU ms, medians of 6 in
+# one process): gmm 158 vs 128, lstm 136 vs 116, mlp 53 vs 34; at 0.1: 142 vs 136, 119 vs
+# 107, 51 vs 41, CPU the same for gmm and lstm (0.06 and 0.14 tried: no better). Not for a
+# module under SHARE_LINES: mlp's (620 lines) side A did not get faster, B did ~6 ms more
+CALLER_SHARE = 0.1
+SHARE_LINES = 1000
 ENABLED = True           # False: one module on one thread (tests, A/B comparisons)
 counts = {"split": 0, "whole": 0, "helper": 0, "helper_errors": 0, "pipeline_split": 0,
           "pipeline_refused": 0}   # tests read them
@@ -105,52 +113,71 @@ def _closure(roots, refs: dict, stop: set) -> set:
     return seen
 
 
-def plan(text: str, entry: str) -> Plan | None:
+def plan(text: str, entry: str, why: list | None = None) -> Plan | None:
     """How to cut the module `text` (codegen's, before optimisation) between its kernels,
-    or None when it does not pay (fewer than two movable kernels, a side too small)."""
+    or None when it does not pay (fewer than two movable kernels, a side too small); then
+    the reason is appended to `why` when given (GRADJIT_LOG)."""
     refs, lines = call_graph(text)
     glue = {entry, f"{entry}.body"} & refs.keys()
+    why = [] if why is None else why
     if entry not in glue:
+        why.append("no entry function to cut from")
         return None
     roots = set().union(*(refs[g] for g in glue)) - glue
     # a kernel another kernel reaches stays with A (it is emitted where it is reached)
     movable = [r for r in roots if not any(r in _closure(refs[o], refs, glue)
                                            for o in roots if o != r)]
     if len(movable) < 2:
+        why.append("fewer than two kernels to move")
         return None
     reach = {r: _closure([r], refs, glue) for r in movable}
     pinned = _closure([c for g in glue for c in refs[g] if c not in movable], refs, glue)
     # NOTE: the glue is optnone (fast instruction selection): its lines are not counted
     weight_a = sum(lines[f] for f in pinned)
+    total = sum(lines.values())
+    caller = CALLER_SHARE * total if total >= SHARE_LINES else 0
     side_b: list = []
     weight_b = 0
+    on_a, on_b = set(pinned), set()
     for r in sorted(movable, key=lambda r: (-sum(lines[f] for f in reach[r]), r)):
-        w = sum(lines[f] for f in reach[r])
-        if weight_b < weight_a:
+        # NOTE: a kernel costs a side only what it does not emit already: a helper both
+        # sides call is compiled twice (mlp, lines alone: ~6 ms more CPU for ~2 ms less wall)
+        add_a = sum(lines[f] for f in reach[r] - on_a)
+        add_b = sum(lines[f] for f in reach[r] - on_b)
+        if weight_b + add_b < weight_a + caller + add_a:
             side_b.append(r)
-            weight_b += w
+            weight_b += add_b
+            on_b |= reach[r]
         else:
-            weight_a += w
+            weight_a += add_a
+            on_a |= reach[r]
     if not side_b or min(weight_a, weight_b) < MIN_SIDE_LINES:
+        why.append(f"a side would be under {MIN_SIDE_LINES} lines ({weight_a} + {weight_b})")
         return None
     emit_b = _closure(side_b, refs, glue)
     emit_a = glue | pinned | _closure([r for r in movable if r not in side_b], refs, glue)
     if any(refs[f] - emit_b for f in emit_b) or any(refs[f] - emit_a - set(side_b)
                                                      for f in emit_a):
-        return None                     # a reference the cut would leave unresolved
+        why.append("a reference the cut would leave unresolved")
+        return None
     return Plan(emit_a, emit_b, set(side_b), set(refs), frozenset(glue))
 
 
-def separable(p: Plan, text: str) -> bool:
+def separable(p: Plan, text: str, why: list | None = None) -> bool:
     """Whether each side can also be optimised on its own thread (`optimise_split`): every
     helper both sides call is `noinline` (the inliner's choices elsewhere cannot depend on
     how many calls to it are left) and no global is named from both sides. Each side's
     module keeps every function, the other side's as `optnone` bodies the pipeline skips,
-    so a function sees the same callers, callees and call sites as in the whole module."""
+    so a function sees the same callers, callees and call sites as in the whole module.
+    When not, the reason is appended to `why` when given (GRADJIT_LOG)."""
+    why = [] if why is None else why
     if not PIPELINE_SPLIT:
+        why.append("llvm_split.PIPELINE_SPLIT is off")
         return False
     kept = {m.group(1) for m in _DEFINE.finditer(text) if " noinline" in m.group(0)}
-    if (p.emit_a & p.emit_b) - kept - p.glue:
+    inlinable = (p.emit_a & p.emit_b) - kept - p.glue
+    if inlinable:
+        why.append(f"both sides call the inlinable {sorted(inlinable)[0]}")
         return False
     globals_ = {m.group(1) for m in _GLOBAL.finditer(text)}
     if not globals_:
@@ -167,7 +194,10 @@ def separable(p: Plan, text: str) -> bool:
             named[current].update(a or b for a, b in _REFERENCE.findall(line))
     used_a = set().union(*(named[f] for f in p.emit_a)) & globals_
     used_b = set().union(*(named[f] for f in p.emit_b)) & globals_
-    return not (used_a & used_b)
+    if used_a & used_b:
+        why.append(f"both sides name the global {sorted(used_a & used_b)[0]}")
+        return False
+    return True
 
 
 def usable_after_optimisation(p: Plan, mod) -> bool:
