@@ -289,14 +289,29 @@ def on_op(name: str, saves, args, kwargs, result):
         state.replayed = None
     if name in VIEW_OPS:
         mark_views(name, args, result)
-    if not _grad_mode.enabled:               # (is_grad_enabled, inline)
-        return result
+    if _grad_mode.enabled:                   # (is_grad_enabled, inline)
+        _node_for(name, saves, args, kwargs, result, replayed, state.hook_loc)
+    return result
+
+
+def record_node(name: str, saves, args: tuple, result, replayed, loc):
+    """on_op for a call that is not a view op, with positional arguments, whose replayed
+    Template is known (record._replay_recorded)."""
+    if _grad_mode.enabled:
+        _node_for(name, saves, args, _NO_KWARGS, result, replayed, loc)
+
+
+_NO_KWARGS: dict = {}
+
+
+def _node_for(name: str, saves, args, kwargs, result, replayed, loc):
+    """The node of an op's call when a Tensor operand requires grad (grad mode on)."""
     inputs = _inputs(name, args, kwargs)
     for t in inputs:
         if t is not None and (t._requires_grad or t._grad_fn is not None):
             break
     else:
-        return result
+        return
     cls = _PLAIN_CLASSES.get(name)
     if cls is None:
         cls = _overload_class(name, args, kwargs, replayed, result)
@@ -308,13 +323,12 @@ def on_op(name: str, saves, args, kwargs, result):
     else:
         outs = _template_outputs(replayed, result)
     # (record.op_location, inline: the hooks run with the op's location set)
-    node = attach_node(cls, inputs, result, needed, args, state.hook_loc or user_location())
+    node = attach_node(cls, inputs, result, needed, args, loc or user_location())
     if node is not None:
         if needed is not saves:
             node.saves_unchecked = True
         if outs is not None and node.output_exprs == outs:
             node.template = (replayed[0], outs, bounded.STATS["reads"])
-    return result
 
 
 def _template_outputs(replayed, result) -> list | None:
@@ -389,4 +403,5 @@ def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
 def install():
     if on_op not in record.op_hooks:
         record.op_hooks.append(on_op)
+    record.NODE_MAKER = (on_op, record_node)
     record.GRAD_HOOKS[on_op] = VIEW_OPS      # only views matter when nothing requires grad
