@@ -8,8 +8,9 @@ those answers unrolled (as tracer/optim/plan_code.py does for the optimizer's pl
 same tests in the same order on the same objects, the shape's classes and Templates bound
 by name, and the same outcome: follow._finish's tuple, or a reason (a str) for a refusal.
 _finish is written out too (the targets' old .grads, the Exprs at the plan's positions),
-for a shape with pending slots around the same call of follow._pending_walk. A position first reached by an edge of a later node (never in a kept toposort order) or a
-graph past `MAX_NODES` keeps the loop.
+for a shape with pending slots around the same call of follow._pending_walk. A position
+first reached by an edge of a later node (never in a kept toposort order) or a graph past
+`MAX_NODES` keeps the loop.
 """
 from __future__ import annotations
 
