@@ -37,6 +37,12 @@ op_hooks: list = []
 # autograd hook for the view ops): a memoised op none of whose operands requires grad skips
 # the hooks listed here (when every hook is listed) instead of calling them to do nothing
 GRAD_HOOKS: dict = {}
+# (the autograd hook, its node maker(name, saves, args, result, replayed, loc)), set by
+# tracer/autograd/recording.install: a recorded call found by its site when that hook is
+# the only one goes straight from the replay to the node (_replay_recorded)
+NODE_MAKER = None
+RECORDED_ENABLED = True      # tests and comparison: off takes _memoised and the hooks loop
+RECORDED_STATS = {"calls": 0}
 
 
 def apply(prim: str, *tensors: Tensor, regions=(), **params):
@@ -133,6 +139,50 @@ def _memoised(name: str, fn, args: tuple, kwargs: dict, loc, found=None, frame=N
     return result, quiet
 
 
+def _replay_recorded(name: str, saves, args: tuple, found: tuple):
+    """What torch_op's wrapper, _memoised and the autograd hook do for a call found by its
+    site (positional arguments, its Template) of which a Tensor operand requires grad, when
+    that hook is the only one: the same spoil, guard, pending replay and node, with fewer
+    calls and tests between them. MISS, with nothing done, for anything else (the general
+    path then runs). Called with _state.depth set; returns with it cleared."""
+    maker = NODE_MAKER
+    hooks = op_hooks
+    if maker is None or len(hooks) != 1 or hooks[0] is not maker[0] or \
+            not _PENDING_OK.get(name) or not PENDING or captures.active():
+        return MISS
+    hit, tensors, loc = found
+    for t in tensors:
+        if t._requires_grad or t._grad_fn is not None:
+            break
+    else:                                   # nothing requires grad: _memoised's quiet path
+        return MISS
+    st = _state
+    st.loc = loc
+    # (_memoised: neither quiet nor a view event, so the cycle is not a step's)
+    step_capture.spoil(f"{name} with an operand that requires grad, or a hook")
+    try:
+        guard = op_memo.GUARDS.get(name)
+        if guard is not None:
+            guard(args, {})
+        op_memo.STATS["replays"] += 1
+        result = hit.replay_pending(tensors, loc)
+    except BaseException:
+        step_capture.spoil(f"{name} raised")
+        raise
+    finally:
+        st.depth = 0
+        st.loc = None
+        st.memo_log = None
+    st.replayed = None
+    st.hook_loc = loc
+    try:
+        maker[1](name, saves, args, result, (hit, result), loc)
+    finally:
+        st.hook_loc = None
+    RECORDED_STATS["calls"] += 1
+    return result
+
+
 def _cycle_clean() -> bool:
     """Whether step capture's cycle under way is not spoiled (step_capture.before)."""
     s = step_follow.tls.s
@@ -219,6 +269,10 @@ def torch_op(name: str, saves: tuple = ()):
             # the key's Template and the user's line, by call site where one was noted
             frame = sys._getframe(1) if memo and not kwargs else None
             found = op_sites.lookup(fn, args, frame) if frame is not None else None
+            if found is not None and RECORDED_ENABLED:
+                result = _replay_recorded(name, saves, args, found)
+                if result is not MISS:
+                    return result
             st.loc = loc = user_location() if found is None else found[2]
             try:
                 if memo:

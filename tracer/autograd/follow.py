@@ -307,8 +307,8 @@ def follow(root) -> tuple | None:
                 STATS["generated"] += 1
             shape.follows += 1
             if shape.follows == follow_code.CODE_AFTER and CODE_ENABLED:
-                shape.check = follow_code.make_check(shape, _check_leaf, _finish,
-                                                          _same_updates)
+                shape.check = follow_code.make_check(shape, _check_leaf, _pending_walk,
+                                                     _same_updates, STATS)
             return found
         first = first or found
     STATS["refused"] += 1

@@ -7,8 +7,10 @@ shape has been followed `CODE_AFTER` times its check is generated as one functio
 those answers unrolled (as tracer/optim/plan_code.py does for the optimizer's plan): the
 same tests in the same order on the same objects, the shape's classes and Templates bound
 by name, and the same outcome: follow._finish's tuple, or a reason (a str) for a refusal.
-A position first reached by an edge of a later node (never in a kept toposort order) or a
-graph past `MAX_NODES` keeps the loop.
+_finish is written out too (the targets' old .grads, the Exprs at the plan's positions),
+for a shape with pending slots around the same call of follow._pending_walk. A position
+first reached by an edge of a later node (never in a kept toposort order) or a graph past
+`MAX_NODES` keeps the loop.
 """
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ CODE_AFTER = 3          # follows of a shape before its check is generated
 MAX_NODES = 512         # larger graphs keep the loop (the code grows with the graph)
 
 
-def make_check(shape, check_leaf, finish, same_updates):
+def make_check(shape, check_leaf, pending_walk, same_updates, stats):
     """root -> follow._check(shape, root)'s result, or None when the shape's order cannot be
-    unrolled. check_leaf, finish and same_updates are follow's functions of those names."""
+    unrolled. check_leaf, pending_walk and same_updates are follow's functions of those
+    names, stats its STATS."""
     n = len(shape.classes)
     if n > MAX_NODES:
         return None
     env = {"shape": shape, "STATS": bounded.STATS, "check_leaf": check_leaf,
-           "finish": finish, "same_updates": same_updates,
+           "pending_walk": pending_walk, "same_updates": same_updates, "FSTATS": stats,
            "NLEAVES": len(shape.leaf_types)}
     lines = ["def check(root):",
              "    n0 = root._grad_fn",
@@ -48,11 +51,7 @@ def make_check(shape, check_leaf, finish, same_updates):
         if i not in placed:
             return None                  # the loop would refuse every graph here
         _node_lines(lines, env, shape, i, placed, used)
-    if shape.pending_key is None:
-        _finish_lines(lines, shape)
-    else:                                # the pending slots' walk: follow._finish
-        order = ", ".join([f"n{i}" for i in range(n)])
-        lines.append(f"    return finish(shape, [{order}], leaves, seen)")
+    _finish_lines(lines, shape, n)
     code = compile("\n".join(lines), "<gradjit backward follow check>", "exec")
     exec(code, env)                                                   # noqa: S102
     return env["check"]
@@ -121,9 +120,10 @@ def _input_lines(lines: list, code, k: int, used: set):
         lines.append("        return why")
 
 
-def _finish_lines(lines: list, shape):
-    """follow._finish for a shape without pending slots: the targets' old .grads, the
-    updated tensors, the Exprs at the plan's walk positions, its captures holding data."""
+def _finish_lines(lines: list, shape, n: int):
+    """follow._finish: the targets' old .grads, the updated tensors, the pending slots'
+    walk (when the shape has pending slots), the Exprs at the plan's walk positions, its
+    captures holding data."""
     for j, (p, want) in enumerate(zip(shape.targets, shape.grads)):
         lines.append(f"    t{j} = n{p}.variable")
         lines.append("    g = t{j}._grad".format(j=j))
@@ -144,14 +144,25 @@ def _finish_lines(lines: list, shape):
     lines.append("    why = same_updates(shape, leaves)")
     lines.append("    if why is not None:")
     lines.append("        return why")
+    pending = shape.pending_key is not None
+    if pending:                          # (the walk reads the order only for its outputs)
+        order = ", ".join([f"n{i}" for i in range(n)])
+        lines.append(f"    found = pending_walk(shape.pending, leaves, seen, [{order}])")
+        lines.append("    if found.__class__ is str:")
+        lines.append("        return found")
+        lines.append("    if found[0] != shape.pending_key:")
+        lines.append("        return \"a pending input's graph is another\"")
+        lines.append("    sub = found[1]")
     parts = []
     for p, (kind, a, b) in shape.sources.items():
         where = {"in": f"n{a}.input_exprs[{b}]", "out": f"n{a}.output_exprs[{b}]",
-                 "grad": f"t{a}._grad._expr"}[kind]
+                 "grad": f"t{a}._grad._expr", "sub": f"sub[{b}]"}[kind]
         parts.append(f"{p}: {where}")
     lines.append(f"    exprs = {{{', '.join(parts)}}}")
     for p in shape.plan.captures:
         lines.append(f"    if exprs[{p}].data is None:")
         lines.append("        return 'an input of the program is pending'")
+    if pending:
+        lines.append("    FSTATS['pending'] += 1")
     executed = ", ".join([f"n{p}" for p in shape.executed])
     lines.append(f"    return shape.plan, exprs, targets, [{executed}]")

@@ -17,6 +17,7 @@ import re
 
 from tracer import bounded, record
 from tracer.autograd.emitter import cut_function, inline_vjp
+from tracer.autograd.grad_mode import _state as _grad_mode  # (read per op: no call)
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.autograd.nodes import Node, SavedTensor, edge_of, node_class
 from tracer.autograd.views import VIEW_OPS, mark_views
@@ -177,13 +178,15 @@ def _needed_saves(name: str, saves, args) -> tuple:
         return saves
     out = []
     for s in saves:
-        other = rule.get(s) if isinstance(s, int) else None
+        other = rule.get(s) if type(s) is int else None
         if other is not None:
             arg = args[other] if other < len(args) else None
-            if not (isinstance(arg, Tensor) and arg.requires_grad):
+            # (arg.requires_grad, inline: a property call per save of every product)
+            if not (isinstance(arg, Tensor) and (arg._requires_grad or
+                                                 arg._grad_fn is not None)):
                 continue
         out.append(s)
-    return tuple(out)
+    return tuple(out) if len(out) != len(saves) else saves
 
 
 def _saved(saves, args, outputs) -> list[tuple[Tensor, int | None]]:
@@ -231,14 +234,20 @@ def _distinct_output_expr(t: Tensor, inputs, loc):
 def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> Node | None:
     """Makes a node_cls for the Tensors of `result` computed from `inputs`; returns it."""
     if type(result) is Tensor:               # one result (most ops), _outputs inline
-        if result._expr.value.type.dtype not in FLOAT:
+        out = result._expr
+        if out.value.type.dtype not in FLOAT:
             return None
+        shared = False                      # an input's own Expr (_distinct_output_expr)
         for i in inputs:
             if result is i:
                 return None
+            if i is not None and i._expr is out:
+                shared = True
+        if shared:
+            _distinct_output_expr(result, inputs, loc)
+            out = result._expr
         outputs = [result]
-        _distinct_output_expr(result, inputs, loc)
-        out_exprs = [result._expr]
+        out_exprs = [out]
     else:
         outputs = _outputs(result, inputs)
         live = False
@@ -275,33 +284,51 @@ def attach_node(node_cls, inputs: list, result, saves=(), args=(), loc=None) -> 
 def on_op(name: str, saves, args, kwargs, result):
     """The hook tracer.record calls after every outermost user-facing op."""
     state = record._state
-    replayed = getattr(state, "replayed", None)
+    replayed = state.replayed                # (record._State's fields have class defaults)
     if replayed is not None:
         state.replayed = None
     if name in VIEW_OPS:
         mark_views(name, args, result)
-    if not is_grad_enabled():
-        return result
+    if _grad_mode.enabled:                   # (is_grad_enabled, inline)
+        _node_for(name, saves, args, kwargs, result, replayed, state.hook_loc)
+    return result
+
+
+def record_node(name: str, saves, args: tuple, result, replayed, loc):
+    """on_op for a call that is not a view op, with positional arguments, whose replayed
+    Template is known (record._replay_recorded)."""
+    if _grad_mode.enabled:
+        _node_for(name, saves, args, _NO_KWARGS, result, replayed, loc)
+
+
+_NO_KWARGS: dict = {}
+
+
+def _node_for(name: str, saves, args, kwargs, result, replayed, loc):
+    """The node of an op's call when a Tensor operand requires grad (grad mode on)."""
     inputs = _inputs(name, args, kwargs)
     for t in inputs:
         if t is not None and (t._requires_grad or t._grad_fn is not None):
             break
     else:
-        return result
+        return
     cls = _PLAIN_CLASSES.get(name)
     if cls is None:
         cls = _overload_class(name, args, kwargs, replayed, result)
     needed = _needed_saves(name, saves, args) if saves else saves
-    outs = _template_outputs(replayed, result)
+    if replayed is None or replayed[1] is not result:
+        outs = None
+    elif type(result) is Tensor:             # (_template_outputs' common case, inline)
+        outs = [result._expr]
+    else:
+        outs = _template_outputs(replayed, result)
     # (record.op_location, inline: the hooks run with the op's location set)
-    node = attach_node(cls, inputs, result, needed, args,
-                       getattr(state, "hook_loc", None) or user_location())
+    node = attach_node(cls, inputs, result, needed, args, loc or user_location())
     if node is not None:
-        if needed != saves:
+        if needed is not saves:
             node.saves_unchecked = True
         if outs is not None and node.output_exprs == outs:
             node.template = (replayed[0], outs, bounded.STATS["reads"])
-    return result
 
 
 def _template_outputs(replayed, result) -> list | None:
@@ -376,4 +403,5 @@ def record_call(name: str, fn, inputs: list, outputs: list) -> Node | None:
 def install():
     if on_op not in record.op_hooks:
         record.op_hooks.append(on_op)
+    record.NODE_MAKER = (on_op, record_node)
     record.GRAD_HOOKS[on_op] = VIEW_OPS      # only views matter when nothing requires grad
