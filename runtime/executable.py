@@ -220,13 +220,10 @@ class Executable:
             self._pool.append(ws)
         return outs
 
-    def keeps(self, arr) -> bool:
-        """Whether arr is a large output this executable holds for reuse (run's recycling):
-        one more reference to it that is not a reader."""
-        for old in self._kept:
-            if old is arr:
-                return True
-        return False
+    def kept_ids(self) -> set:
+        """The ids of the large outputs this executable holds for reuse (run's recycling):
+        one more reference to each that is not a reader."""
+        return {id(a) for a in self._kept if a is not None}
 
     def _recycled_outputs(self) -> list:
         """Fresh output arrays, except that a large output of the previous call that nobody

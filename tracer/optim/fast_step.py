@@ -154,7 +154,7 @@ def _run_generated(plan: GroupPlan, arrays: list) -> list | None:
     if not found or not in_place.ENABLED:
         return plan.checked(arrays + plan.scalars)
     exe = plan.run.exe
-    outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found, exe.keeps)
+    outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found, exe.kept_ids())
     return plan.into(arrays + plan.scalars, outs)
 
 
