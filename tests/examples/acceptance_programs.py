@@ -223,3 +223,31 @@ MORE.append(Program("tutorials/char_rnn_classification", "tutorials",
                     pythonpath=SHIMS, extra_files=_names(60, 0), expect="> Satoshi",
                     result=r"(?m)^100000 100% \(.*\) ([\d.]+) "))
 PROGRAMS += MORE
+
+
+NANOGPT_TRAIN_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+                      "--eval_iters=2", "--eval_interval=5", "--warmup_iters=2",
+                      "--log_interval=1", "--block_size=32", "--batch_size=4", "--n_layer=2",
+                      "--n_head=2", "--n_embd=32", "--max_iters=10", "--lr_decay_iters=10",
+                      "--dropout=0.0"]
+NANOGPT_SCRIPTS_DRIVER = f'''import runpy
+import sys
+
+def script(path, *args):
+    sys.argv = [path, *args]
+    runpy.run_path(path, run_name="__main__")
+
+script("data/shakespeare_char/prepare.py")
+train = {NANOGPT_TRAIN_ARGS!r}
+script("train.py", *train)
+script("train.py", *train[:-3], "--max_iters=12", "--lr_decay_iters=10", "--dropout=0.0",
+       "--init_from=resume")
+script("sample.py", "--out_dir=out-shakespeare-char", "--device=cpu", "--num_samples=1",
+       "--max_new_tokens=20", "--compile=False")
+'''
+PROGRAMS.append(Program(
+    "nanoGPT prepare + train.py + resume + sample.py", "karpathy+nanoGPT",
+    ["data/shakespeare_char/prepare.py", "train.py", "sample.py", "model.py", "configurator.py",
+     "config/train_shakespeare_char.py"], ["run_scripts.py"], pythonpath=SHIMS,
+    extra_files={"run_scripts.py": NANOGPT_SCRIPTS_DRIVER}, expect="---------------",
+    result=r"step 10: (train loss [\d.]+, val loss [\d.]+)"))

@@ -4,13 +4,10 @@ from tracer.device import (current_device, device_count, is_available,  # noqa: 
                            manual_seed, manual_seed_all, synchronize)
 from tracer.device import CUDA_ALL
 
-import sys
-
-from gradjit import cuda_amp as amp
 from gradjit._missing import missing_names
+from gradjit.cuda import amp  # noqa: F401
 
 __all__ = [*CUDA_ALL, "amp", "is_bf16_supported"]
-sys.modules[__name__ + ".amp"] = amp       # `import torch.cuda.amp` (this is a module, not a package)
 
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:
