@@ -251,3 +251,29 @@ PROGRAMS.append(Program(
      "config/train_shakespeare_char.py"], ["run_scripts.py"], pythonpath=SHIMS,
     extra_files={"run_scripts.py": NANOGPT_SCRIPTS_DRIVER}, expect="---------------",
     result=r"step 10: (train loss [\d.]+, val loss [\d.]+)"))
+
+
+
+def _project_driver(path: str) -> str:
+    """minGPT's projects import `mingpt` from the repository root (setup.py installs it):
+    run the project file from there, its arguments passed through."""
+    return (f"import runpy\nimport sys\nsys.argv = [{path!r}, *sys.argv[1:]]\n"
+            f"runpy.run_path({path!r}, run_name=\"__main__\")\n")
+
+
+MINGPT_LIB = [f"mingpt/{f}.py" for f in ("__init__", "model", "trainer", "utils", "bpe")]
+PROGRAMS += [
+    Program("minGPT projects/adder", "karpathy+minGPT",
+            MINGPT_LIB + ["projects/adder/adder.py"],
+            ["run_adder.py", "--data.ndigit=1", "--trainer.max_iters=501",
+             "--trainer.batch_size=16"],
+            extra_files={"run_adder.py": _project_driver("projects/adder/adder.py")},
+            expect="test final score", result=r"train final score: \d+/\d+ = ([\d.]+)%"),
+    Program("minGPT projects/chargpt", "karpathy+minGPT",
+            MINGPT_LIB + ["projects/chargpt/chargpt.py"],
+            ["run_chargpt.py", "--trainer.max_iters=20", "--data.block_size=32",
+             "--model.model_type=gpt-nano", "--trainer.batch_size=8"],
+            extra_files={"run_chargpt.py": _project_driver("projects/chargpt/chargpt.py"),
+                         "input.txt": "O God, O God!\n" + _corpus(400, 3)},
+            expect="saving model", result=r"iter 10: train loss ([\d.]+)"),
+]
