@@ -5,8 +5,8 @@ Re-exports only; each layer package owns its names through its `__all__`.
 import gc as _gc
 
 import ir
-from tracer.dtypes import (DType, Size, bool_ as bool, double, float, float32, float64,  # noqa: A004
-                           int, int32, int64, long)
+from tracer.dtypes import (DType, Size, bfloat16, bool_ as bool, double, float,  # noqa: A004
+                           float16, float32, float64, half, int, int32, int64, long)
 from tracer.errors import TracerError
 from tracer.tensor import Tensor
 from tracer.ops import *          # noqa: F401,F403  the op surface (docs/api.md section 3)
@@ -33,6 +33,8 @@ from runtime.profile import Profile, profile  # noqa: F401  kernel profiler, Chr
 from tracer.serialization import load, save  # noqa: F401  torch.save / torch.load
 from gradjit import serialization  # noqa: F401,E402  torch.serialization
 from tracer.compile import compile  # noqa: F401,A004  torch.compile
+from tracer.amp import autocast  # noqa: F401,E402  torch.autocast
+from gradjit import amp  # noqa: F401,E402  torch.amp
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,16 @@ they need gradjit installed, not the user's code. See docs/distributed.md.
 from tracer.distributed.cluster import Cluster, DistributedError, init, shutdown
 from tracer.distributed.data_parallel import DataParallel, data_parallel, shard_bounds
 from tracer.distributed.ddp import DistributedDataParallel
+from tracer.distributed.process_group import (barrier, destroy_process_group, get_rank,
+                                              get_world_size, init_process_group,
+                                              is_initialized)
 from tracer.distributed.run import RunContext, run
+
+
+def is_available() -> bool:
+    """False: torch.distributed's process groups are not here (gradjit's are `run`'s)."""
+    return False
+
 
 __all__ = [
            "Cluster",
@@ -25,4 +34,12 @@ __all__ = [
            "run",
            "shard_bounds",
            "shutdown",
+           # torch.distributed's names, as in a process outside any group
+           "barrier",
+           "destroy_process_group",
+           "get_rank",
+           "get_world_size",
+           "init_process_group",
+           "is_available",
+           "is_initialized",
 ]

@@ -93,7 +93,7 @@ def get_default_device() -> device:
     return _default[0]
 
 
-# ---- torch.cuda and torch.backends.mps (gradjit/cuda.py, gradjit/backends) ----
+# ---- torch.cuda and torch.backends.mps (gradjit/cuda, gradjit/backends) ----
 
 def is_available() -> bool:
     return False

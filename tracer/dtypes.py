@@ -58,6 +58,35 @@ float64 = DType("float64", "f64", True)
 int32 = DType("int32", "i32", False)
 int64 = DType("int64", "i64", False)
 bool_ = DType("bool", "bool", False)
+
+
+class AbsentDType(DType):
+    """A PyTorch dtype gradjit has no tensors of (float16, bfloat16): the name exists, so
+    programs that only name it (a dict of choices, `dtype == torch.float16`) run; making or
+    converting a tensor to it raises TypeError."""
+    def __init__(self, name: str):
+        super().__init__(name, "", True)
+
+    @property
+    def ir(self):
+        raise TypeError(f"gradjit has no torch.{self.name} tensors (it computes in float32 "
+                        f"and float64): use dtype=torch.float32")
+
+    @ir.setter
+    def ir(self, value):
+        pass
+
+    @property
+    def numpy(self) -> np.dtype:
+        return self.ir
+
+    def __reduce__(self):
+        return self.name          # the module global of that name: unpickles to the same one
+
+
+float16 = AbsentDType("float16")
+bfloat16 = AbsentDType("bfloat16")
+half = float16        # torch.half
 float = float32       # torch.float
 double = float64      # torch.double
 long = int64          # torch.long

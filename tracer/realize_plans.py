@@ -51,7 +51,7 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
     candidates = []
     for e in walk.exprs:
         if type(e) is PendingExpr and e.data is None:   # (one result: walk's pending part)
-            if id(e) not in ids and e.recorded:
+            if id(e) not in ids and (e.recorded or _concatenation(e)):
                 candidates.append(e)
             continue
         op = e.op
@@ -59,8 +59,10 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
             continue
         if len(op.results) > 1:
             return None             # live siblings (an RNN's final state): the old passes
-        if id(e) not in ids and (e.recorded or (op.prim.name == "dot_general"
-                                                and _macs(e) >= HELD_PRODUCT_MACS)):
+        name = op.prim.name
+        if id(e) not in ids and (e.recorded or (name == "dot_general"
+                                                and _macs(e) >= HELD_PRODUCT_MACS)
+                                 or (name == "concatenate" and HELD_CONCATENATIONS)):
             candidates.append(e)
     extra = held(walk, candidates) if candidates else []
     if extra:
@@ -72,6 +74,8 @@ def read(pending: list, updated, run) -> tuple[list, list] | None:
 
 # a matrix product this large (multiply-adds) whose value a Tensor holds is kept at a read (held)
 HELD_PRODUCT_MACS = 1 << 20
+# a concatenation whose value a Tensor holds is kept at a read (held): tests switch it off
+HELD_CONCATENATIONS = True
 # a read's walk keys pending Exprs by their Template without building their Ops (tests:
 # off walks the built Ops, as before)
 PENDING = True
@@ -86,6 +90,12 @@ def _product_recipe(e) -> bool:
     return any([op[0].name == "dot_general" for op in recipe(e)[0].ops])
 
 
+def _concatenation(e) -> bool:
+    """Whether pending e (not an autograd node's output) is a concatenation."""
+    return HELD_CONCATENATIONS and any([op[0].name == "concatenate"
+                                        for op in recipe(e)[0].ops])
+
+
 def held(walk: Walk, candidates: list) -> list:
     """The candidates (pending Exprs of walk, not roots) that something outside the graph
     holds, to be computed and kept along with the read: autograd-node outputs (a node
@@ -95,7 +105,11 @@ def held(walk: Walk, candidates: list) -> list:
     A read computes its roots only; a value it passed through stays pending and is computed
     again by the next read that needs it. pytorch/tutorials' two_layer_net_tensor.py reads
     the loss after `h = x.mm(w1)` and uses h in its hand-written backward: without keeping
-    h the next read redoes that product (3 products a step instead of 2). A view nobody
+    h the next read redoes that product (3 products a step instead of 2). So are
+    concatenations a Tensor holds: an autoregressive loop (`idx = torch.cat((idx, nxt), 1)`,
+    reading only `idx[:, -block:]`, minGPT's and nanoGPT's generate) otherwise never computes
+    idx, and every read computed the whole chain of cats since the start again (a program
+    one cat longer per token: quadratic, and a compile per token that grows). A view nobody
     holds any more (`x.t()` inside `x.t().mm(g)`) is no longer computed and written out. A
     kept product is marked recorded, so settling it keeps its op: it may sit inside an
     autograd graph."""

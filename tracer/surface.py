@@ -132,7 +132,7 @@ METHODS = {
     "bitwise_right_shift": bits.bitwise_right_shift, "to": convert.to, "type_as": convert.type_as,
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
-    "astype": numpy_ops.astype,
+    "astype": numpy_ops.astype, "nelement": Tensor.numel,
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,

@@ -1,12 +1,15 @@
 """torch.nn.parallel for gradjit: `DataParallel` as PyTorch runs it on a machine without
 GPUs (no device ids; `forward` calls the wrapped module), and `data_parallel`, which, as in
-PyTorch on such a machine, cannot find a device type. Programs reach them through
+PyTorch on such a machine, cannot find a device type; `DistributedDataParallel`, which
+without a process group raises PyTorch's ValueError. Programs reach them through
 device-agnostic code (pytorch/examples dcgan wraps its models when `ngpu > 1` on a GPU)."""
+from tracer.distributed.process_group import (
+    TorchDistributedDataParallel as DistributedDataParallel)
 from tracer.nn import Module
 
 from gradjit._missing import missing_names
 
-__all__ = ["DataParallel", "data_parallel"]
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
 
 
 class DataParallel(Module):

@@ -223,3 +223,57 @@ MORE.append(Program("tutorials/char_rnn_classification", "tutorials",
                     pythonpath=SHIMS, extra_files=_names(60, 0), expect="> Satoshi",
                     result=r"(?m)^100000 100% \(.*\) ([\d.]+) "))
 PROGRAMS += MORE
+
+
+NANOGPT_TRAIN_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+                      "--eval_iters=2", "--eval_interval=5", "--warmup_iters=2",
+                      "--log_interval=1", "--block_size=32", "--batch_size=4", "--n_layer=2",
+                      "--n_head=2", "--n_embd=32", "--max_iters=10", "--lr_decay_iters=10",
+                      "--dropout=0.0"]
+NANOGPT_SCRIPTS_DRIVER = f'''import runpy
+import sys
+
+def script(path, *args):
+    sys.argv = [path, *args]
+    runpy.run_path(path, run_name="__main__")
+
+script("data/shakespeare_char/prepare.py")
+train = {NANOGPT_TRAIN_ARGS!r}
+script("train.py", *train)
+script("train.py", *train[:-3], "--max_iters=12", "--lr_decay_iters=10", "--dropout=0.0",
+       "--init_from=resume")
+script("sample.py", "--out_dir=out-shakespeare-char", "--device=cpu", "--num_samples=1",
+       "--max_new_tokens=20", "--compile=False")
+'''
+PROGRAMS.append(Program(
+    "nanoGPT prepare + train.py + resume + sample.py", "karpathy+nanoGPT",
+    ["data/shakespeare_char/prepare.py", "train.py", "sample.py", "model.py", "configurator.py",
+     "config/train_shakespeare_char.py"], ["run_scripts.py"], pythonpath=SHIMS,
+    extra_files={"run_scripts.py": NANOGPT_SCRIPTS_DRIVER}, expect="---------------",
+    result=r"step 10: (train loss [\d.]+, val loss [\d.]+)"))
+
+
+
+def _project_driver(path: str) -> str:
+    """minGPT's projects import `mingpt` from the repository root (setup.py installs it):
+    run the project file from there, its arguments passed through."""
+    return (f"import runpy\nimport sys\nsys.argv = [{path!r}, *sys.argv[1:]]\n"
+            f"runpy.run_path({path!r}, run_name=\"__main__\")\n")
+
+
+MINGPT_LIB = [f"mingpt/{f}.py" for f in ("__init__", "model", "trainer", "utils", "bpe")]
+PROGRAMS += [
+    Program("minGPT projects/adder", "karpathy+minGPT",
+            MINGPT_LIB + ["projects/adder/adder.py"],
+            ["run_adder.py", "--data.ndigit=1", "--trainer.max_iters=501",
+             "--trainer.batch_size=16"],
+            extra_files={"run_adder.py": _project_driver("projects/adder/adder.py")},
+            expect="test final score", result=r"train final score: \d+/\d+ = ([\d.]+)%"),
+    Program("minGPT projects/chargpt", "karpathy+minGPT",
+            MINGPT_LIB + ["projects/chargpt/chargpt.py"],
+            ["run_chargpt.py", "--trainer.max_iters=20", "--data.block_size=32",
+             "--model.model_type=gpt-nano", "--trainer.batch_size=8"],
+            extra_files={"run_chargpt.py": _project_driver("projects/chargpt/chargpt.py"),
+                         "input.txt": "O God, O God!\n" + _corpus(400, 3)},
+            expect="saving model", result=r"iter 10: train loss ([\d.]+)"),
+]

@@ -5,8 +5,10 @@ cora/cora.cites: cited id, citing id), sizes from GRADJIT_FAKE_CORA="nodes,featu
 (default 1700,24,4: gat and gcn split off 1500-1600 nodes for testing and validation);
 and `get` of mnist.pkl.gz (pytorch/tutorials nn_tutorial.py) with a synthetic MNIST pickle
 in that file's format (train, valid, test: float32 rows of 784 in [0, 1], int64 labels), the
-bar-per-class digits of the torchvision stand-in, sizes from GRADJIT_FAKE_MNIST="train,valid".
-Any other URL raises ConnectionError."""
+bar-per-class digits of the torchvision stand-in, sizes from GRADJIT_FAKE_MNIST="train,valid";
+and `get` of tinyshakespeare's input.txt (nanoGPT's data/shakespeare_char/prepare.py) with a
+synthetic play: speaker lines over a small vocabulary, GRADJIT_FAKE_TEXT characters (default
+20000). Any other URL raises ConnectionError."""
 import gzip
 import io
 import os
@@ -18,6 +20,7 @@ import numpy as np
 
 CORA_URL = "https://linqs-data.soe.ucsc.edu/public/lbc/cora.tgz"
 MNIST_FILE = "mnist.pkl.gz"
+SHAKESPEARE_FILE = "tinyshakespeare/input.txt"
 
 
 class ConnectionError(OSError):
@@ -54,10 +57,26 @@ def synthetic_mnist_pickle(train: int, valid: int) -> bytes:
     return gzip.compress(pickle.dumps(tuple(parts), protocol=2))
 
 
+def synthetic_play(chars: int, seed: int = 0) -> str:
+    """'NAME:\nwords words.\n\n' blocks, cut at chars characters."""
+    rng = random.Random(seed)
+    speakers = ["FIRST CITIZEN", "MENENIUS", "CORIOLANUS", "VOLUMNIA"]
+    words = ("the and to of my lord you that is not with your me be this good what "
+             "love will we shall for thou speak hear rome").split()
+    out, size = [], 0
+    while size < chars:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 10)))
+        block = f"{rng.choice(speakers)}:\n{line.capitalize()}{rng.choice('.,?!')}\n\n"
+        out.append(block)
+        size += len(block)
+    return "".join(out)[:chars]
+
+
 class _Response:
     def __init__(self, payload: bytes):
         self.raw = io.BytesIO(payload)
         self.content = payload
+        self.text = payload.decode("utf-8", "replace")
         self.status_code = 200
 
     def __enter__(self):
@@ -71,9 +90,12 @@ def get(url, stream=False, **kwargs):
     if url.endswith("/" + MNIST_FILE):
         sizes = [int(v) for v in os.environ.get("GRADJIT_FAKE_MNIST", "256,64").split(",")]
         return _Response(synthetic_mnist_pickle(*sizes))
+    if url.endswith("/" + SHAKESPEARE_FILE):
+        chars = int(os.environ.get("GRADJIT_FAKE_TEXT", "20000"))
+        return _Response(synthetic_play(chars).encode())
     if url != CORA_URL:
-        raise ConnectionError(f"no network here (the stand-in serves only {CORA_URL} and "
-                              f"{MNIST_FILE})")
+        raise ConnectionError(f"no network here (the stand-in serves only {CORA_URL}, "
+                              f"{MNIST_FILE} and {SHAKESPEARE_FILE})")
     sizes = [int(v) for v in os.environ.get("GRADJIT_FAKE_CORA", "1700,24,4").split(",")]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
