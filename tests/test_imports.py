@@ -173,7 +173,8 @@ TENSOR_ATTRIBUTES = str.split("""
     log_softmax logical_and logical_not logical_or logical_xor logsumexp long lt mT masked_fill
     masked_fill_ matmul max maximum mean min minimum mm moveaxis movedim mul mul_ multiply mv
     narrow ndim ne neg
-    neg_ negative nelement new_empty new_full new_ones new_tensor new_zeros norm normal_ numel numpy outer
+    neg_ negative nelement new_empty new_full new_ones new_tensor new_zeros norm normal_ numel
+    numpy outer
     output_nr permute pow pow_ prod ravel reciprocal reciprocal_ register_hook relu relu_
     remainder requires_grad requires_grad_ reshape reshape_as retain_grad retains_grad round
     rsqrt scatter_add shape sigmoid sigmoid_ sign sign_ sin sin_ size softmax split sqrt sqrt_
