@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.errors import TracerError
+from tracer.ops.getitem import check_empty_key
 from tracer.ops.operands import broadcast, cast, to_tensor, user_error, where_am_i
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
@@ -102,6 +103,9 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
         return _put_by_mask(x, key, value)
     t = x._expr.type
     n = t.size
+    if n == 0:                     # no element to write: PyTorch checks no bound (getitem.py)
+        check_empty_key(x, key)
+        return x
     positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
     flat = positions.reshape(-1)
     # several writes to one element: the last one wins (as PyTorch does on CPU)
