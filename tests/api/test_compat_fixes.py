@@ -68,3 +68,70 @@ def test_an_out_of_another_shape_is_checked_for_overlap_before_it_is_resized(run
         with pytest.raises(RuntimeError, match=text):
             run(x)
     assert x.tolist() == [[1.0] * 4] * 3
+
+
+MULTI = ("Output {} of {} is a view and {}. This view is the output of a function that "
+         "returns multiple views. Such functions do not allow the output views to be modified "
+         "inplace. You should replace the inplace operation by an out-of-place one.")
+WRITTEN = "is being modified inplace"
+CHANGED = "its base or another view of its base has been modified inplace"
+
+
+@pytest.mark.parametrize("write, text", [                  # PyTorch 2.13's texts
+    (lambda y: y.unbind(0)[0].mul_(3), MULTI.format(0, "Unbind", WRITTEN)),
+    (lambda y: y.unbind(1)[1].zero_(), MULTI.format(1, "Unbind", WRITTEN)),
+    (lambda y: y.split(2)[1].add_(1), MULTI.format(1, "Split", WRITTEN)),
+    (lambda y: y.split([1, 3])[1].add_(1), MULTI.format(1, "SplitWithSizes", WRITTEN)),
+    (lambda y: y.chunk(2)[0].add_(1), MULTI.format(0, "Split", WRITTEN)),
+    (lambda y: y.chunk(1)[0].add_(1), MULTI.format(0, "Split", WRITTEN)),
+    (lambda y: y.chunk(2)[0].t()[0].add_(1), MULTI.format(0, "Select", WRITTEN)),
+    (lambda y: y.chunk(2)[1].__setitem__(0, 5.0), MULTI.format(0, "Select", WRITTEN)),
+    (lambda y: y.chunk(2)[1].__setitem__((0, slice(1, None)), 5.0),
+     MULTI.format(0, "Slice", WRITTEN)),
+    (lambda y: y.chunk(2)[1].__setitem__([0], 5.0), MULTI.format(1, "Split", WRITTEN)),
+    (lambda y: y.chunk(2)[1].__setitem__(slice(None), 5.0), MULTI.format(1, "Split", WRITTEN)),
+])
+def test_an_in_place_write_to_an_output_of_a_multi_output_view_op_is_refused(write, text):
+    x = torch.ones(4, 2, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError) as err:
+        write(y)
+    assert str(err.value).split(" (at ")[0] == text
+    assert y.tolist() == [[2.0, 2.0]] * 4
+
+
+def test_multi_output_views_stay_writable_where_pytorch_lets_them():
+    x = torch.ones(4, 2, requires_grad=True)
+    y = torch.ones(4, 2)
+    y.chunk(2)[0].add_(1)                                  # nothing requires grad
+    assert y.tolist() == [[2.0, 2.0]] * 2 + [[1.0, 1.0]] * 2
+    with pytest.raises(RuntimeError, match="A view was created in no_grad mode and is being "
+                                           "modified inplace with grad mode enabled. This view "
+                                           "is the output of a function that returns multiple"):
+        y.chunk(2)[1].add_(x[:2])                          # the operand requires grad
+    z = x * 2
+    with torch.no_grad():
+        z.unbind(0)[0].add_(1)                             # grad mode off
+    z.chunk(2)[0].detach().add_(1)                         # through a detach
+    assert z.tolist() == [[4.0, 4.0], [3.0, 3.0], [2.0, 2.0], [2.0, 2.0]]
+
+
+def test_backward_through_a_multi_output_view_whose_base_changed_in_place_is_refused():
+    """PyTorch raises when the view's grad_fn is next read (`a * 1`); gradjit when a backward
+    reaches it (docs/compat.md). Same class and text."""
+    x = torch.ones(4, 2, requires_grad=True)
+    y = x * 2
+    a, b = y.chunk(2)
+    y.mul_(2)
+    assert a.tolist() == [[4.0, 4.0]] * 2                  # the values follow, as PyTorch's
+    with pytest.raises(RuntimeError) as err:
+        a.sum().backward()
+    assert str(err.value) == MULTI.format(0, "Split", CHANGED)
+    x2 = torch.ones(4, 2, requires_grad=True)
+    y2 = x2 * 2
+    a2, b2 = y2.unbind(0)[:2]
+    y2[0].add_(1)                                          # another view of the base
+    with pytest.raises(RuntimeError, match="Output 1 of Unbind is a view and its base"):
+        (b2 * 3).sum().backward()
+    y2.sum().backward()                                    # the base itself is fine
+    assert x2.grad.tolist() == [[2.0, 2.0]] * 4

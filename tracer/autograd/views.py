@@ -16,6 +16,7 @@ the version counter.
 """
 from __future__ import annotations
 
+import re
 import weakref
 
 import numpy as np
@@ -32,6 +33,13 @@ from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
                       "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand",
                       "Diagonal"))
+MULTI_OUTPUT_OPS = frozenset(("Split", "SplitWithSizes", "Unbind"))
+MULTI_OUTPUT = ("Output {nr} of {name} is a view and {what}. This view is the output of a "
+                "function that returns multiple views. Such functions do not allow the output "
+                "views to be modified inplace. You should replace the inplace operation by an "
+                "out-of-place one.")
+MULTI_OUTPUT_NO_GRAD = ("A view was created in no_grad mode and is being modified inplace with "
+                        "grad mode enabled." + MULTI_OUTPUT.split(".", 1)[1])
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
 OVERLAP = overlap.OVERLAP
@@ -61,7 +69,7 @@ class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
     __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
-                 "strided", "take", "merged")
+                 "strided", "take", "merged", "multi")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -74,6 +82,9 @@ class Member:
         self.strided = True          # positions are PyTorch's strides (no reshape copied them)
         self.take = None             # _take_plan's, once asked for
         self.merged = False          # a reshape merging axes of a view: settled at a write
+        # an output of split/chunk/unbind or a view of one, not through a detach: PyTorch
+        # refuses in-place changes of it that autograd would follow
+        self.multi = not identity and parent is not None and parent.multi
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -141,6 +152,8 @@ def mark_views(name: str, args, result):
             continue
         expand = name == "Expand"
         share(base, t, identity=False, keep=not expand)
+        if name in MULTI_OUTPUT_OPS:
+            t._member.multi = True
         if t._member.expanded:    # now, while its ops are there (an expand's value is not
             where = positions(t)  # held), and to know whether PyTorch would copy it
             if where is A_COPY:
@@ -244,6 +257,8 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
     t (a NumPy index of its positions; propagate places only that part)."""
     _settle(t._storage)
     m, written = t._member, None
+    if m is not None and m.multi and is_grad_enabled():
+        _check_multi_output(t, compute, args, kwargs)
     where = positions(t) if m is not None else None
     if m is not None and m.expanded and isinstance(where, np.ndarray) and \
             overlap.repeats(where):
@@ -257,6 +272,40 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
         return written
     _check_leaf(_view_base(m))
     return written
+
+
+def _check_multi_output(t: Tensor, compute, args: tuple, kwargs):
+    """PyTorch refuses an in-place change autograd would follow of an output of split /
+    chunk / unbind or a view of one (x[key] = v writes the view x[key])."""
+    if t.requires_grad:
+        name = _setitem_view_name(args[0]) if getattr(compute, "index_put", False) else None
+        raise user_error(RuntimeError, multi_output_error(t, "is being modified inplace", name))
+    if any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *(kwargs or {}).values())):
+        raise user_error(RuntimeError, MULTI_OUTPUT_NO_GRAD)
+
+
+def _setitem_view_name(key) -> str | None:
+    """The op of the view PyTorch takes to write x[key] (None: x itself, or an index_put_)."""
+    if overlap.basic_key(key) is None:
+        return None
+    name = None
+    for e in key if isinstance(key, tuple) else (key,):
+        if e is None:
+            name = "Unsqueeze"
+        elif isinstance(e, slice) and e != slice(None):
+            name = "Slice"
+        elif isinstance(e, int):
+            name = "Select"
+    return name
+
+
+def multi_output_error(t: Tensor, what: str, name: str | None = None) -> str:
+    """PyTorch's text for an in-place change of (or after) a view of a multi-output op."""
+    nr = 0 if name is not None else t._output_nr
+    if name is None:
+        fn = t._grad_fn
+        name = re.sub(r"Backward\d*$", "", fn.name()) if fn is not None else "?"
+    return MULTI_OUTPUT.format(nr=nr, name=name, what=what)
 
 
 def _view_base(m: Member) -> Tensor | None:
@@ -451,4 +500,22 @@ def _refresh(m: Tensor, root: Tensor, tracked: bool):
     new = root if where is None else _take(root, plan)
     m._expr = new._expr
     if new._grad_fn is not None:
+        if m._member is not None and m._member.multi:
+            new._grad_fn.saved.append(_Refused(multi_output_error(m, _CHANGED)))
         m._grad_fn, m._output_nr = new._grad_fn, new._output_nr
+
+
+_CHANGED = "its base or another view of its base has been modified inplace"
+
+
+class _Refused:
+    """A saved-tensor entry whose check always fails: PyTorch refuses to follow a write
+    through the base of a multi-output view (it raises when the view's grad_fn is next
+    read; gradjit when a backward reaches it)."""
+    storage = None
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def check(self):
+        raise RuntimeError(self.message)
