@@ -1,5 +1,6 @@
 """Differences from PyTorch that the fuzzers found and session 20 closed (docs/compat.md),
 one test per behaviour, with PyTorch 2.13's values and error texts recorded."""
+import re
 import warnings
 
 import pytest
@@ -135,3 +136,46 @@ def test_backward_through_a_multi_output_view_whose_base_changed_in_place_is_ref
         (b2 * 3).sum().backward()
     y2.sum().backward()                                    # the base itself is fine
     assert x2.grad.tolist() == [[2.0, 2.0]] * 4
+
+
+EXPANDED_PUT = re.escape("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
+                         "tensor before performing this operation.")
+
+
+@pytest.mark.parametrize("shape, size, key, value, base", [     # PyTorch 2.13's values
+    ((1, 3), (2, 3), [0, 1], [[1.0, 2, 3], [4, 5, 6]], [[4.0, 5.0, 6.0]]),
+    ((1, 3), (2, 3), [0, 1], 5.0, [[5.0, 5.0, 5.0]]),
+    ((3, 1), (3, 4), ([2, 0, 2], [1, 3, 0]), [1.0, 2, 3], [[2.0], [0.0], [3.0]]),
+    ((2, 1), (2, 3), "mask", [1.0, 2, 3], [[2.0], [3.0]]),
+    ((2, 1), (2, 3), (1, [0, 2]), 7.0, [[0.0], [7.0]]),
+])
+def test_an_advanced_index_write_to_an_expand_warns_and_writes_the_last_value(
+        shape, size, key, value, base):
+    x = torch.zeros(*shape)
+    e = x.expand(*size)
+    if key == "mask":
+        key = torch.tensor([[True, False, True], [False, False, True]])
+    with pytest.warns(UserWarning, match=EXPANDED_PUT) as got:
+        e[key] = torch.tensor(value) if isinstance(value, list) else value
+    assert got[0].filename == __file__                      # the user's line
+    assert x.tolist() == base
+    assert e.tolist() == torch.tensor(base).expand(*size).tolist()
+
+
+def test_backward_through_an_advanced_index_write_to_an_expand_is_refused():
+    """PyTorch writes forward and refuses in backward (its gradient write overlaps)."""
+    x = torch.zeros(1, 3, requires_grad=True)
+    y = x * 1
+    e = y.expand(2, 3)
+    v = torch.tensor([[1.0, 2, 3], [4, 5, 6]], requires_grad=True)
+    with pytest.warns(UserWarning, match=EXPANDED_PUT):
+        e[[0, 1]] = v
+    assert y.tolist() == [[4.0, 5.0, 6.0]] and type(e.grad_fn).__name__ == "AsStridedBackward0"
+    with pytest.raises(RuntimeError, match=INTERNAL):
+        (y * 2).sum().backward()
+    x2 = torch.zeros(1, 3, requires_grad=True)
+    y2 = x2 * 1
+    with pytest.warns(UserWarning, match=EXPANDED_PUT):
+        y2.expand(2, 3)[[0, 1]] = 5.0
+    with pytest.raises(RuntimeError, match=INTERNAL):
+        y2.sum().backward()

@@ -54,14 +54,14 @@ def check_dtypes(x: Tensor, key, value):
                      f"{_TORCH_NAMES[value._expr.type.dtype]} for the source.")
 
 
-def _concrete_key(key):
+def concrete_key(key):
     """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
     if isinstance(key, tuple):
-        return tuple(_concrete_key(k) for k in key)
+        return tuple(concrete_key(k) for k in key)
     if isinstance(key, Tensor):
         return np.asarray(key._realize())
     if isinstance(key, list):
-        return np.asarray([_concrete_key(k) for k in key])
+        return np.asarray([concrete_key(k) for k in key])
     return key
 
 
@@ -106,7 +106,7 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
     if n == 0:                     # no element to write: PyTorch checks no bound (getitem.py)
         check_empty_key(x, key)
         return x
-    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
+    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[concrete_key(key)]
     flat = positions.reshape(-1)
     # several writes to one element: the last one wins (as PyTorch does on CPU)
     last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]

@@ -16,13 +16,16 @@ the version counter.
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
+import warnings
 import weakref
 
 import numpy as np
 
 from tracer import step_tape
-from tracer.autograd import overlap
+from tracer.autograd import index_put, overlap
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.ops.operands import user_error
@@ -265,6 +268,8 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
         written = _written_part(where, compute, args)
         if written is None:
             raise user_error(RuntimeError, OVERLAP)
+        if written is _ADVANCED:
+            written = _advanced_written(where, args[0])
     sources = _sources(t, compute, args, kwargs)
     if sources:
         _check_sources(t, where, compute, args, sources)
@@ -339,9 +344,44 @@ def _written_part(where: np.ndarray, compute, args: tuple):
         return overlap.distinct_core(where)
     if getattr(compute, "index_put", False):
         key = overlap.basic_key(args[0])
-        if key is not None and not overlap.repeats(where[key]):
+        if key is None:                               # index_put_: PyTorch warns, writes
+            warnings.warn(EXPANDED_INDEX_PUT, UserWarning, stacklevel=_user_stacklevel())
+            return _ADVANCED
+        if not overlap.repeats(where[key]):
             return key
     return None
+
+
+_ADVANCED = object()
+EXPANDED_INDEX_PUT = ("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
+                      "tensor before performing this operation. This also applies to advanced "
+                      "indexing e.g. tensor[indices] = tensor")
+_OWN_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), d) + os.sep for d in ("tracer", "gradjit", "runtime"))
+
+
+def _user_stacklevel() -> int:
+    """warnings.warn's stacklevel of the first caller outside gradjit (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _advanced_written(where: np.ndarray, key):
+    """The elements of an expand that an advanced-index write reaches, one per position of
+    the base (the last written of those sharing it, as PyTorch's serial loop leaves it)."""
+    flat = np.arange(where.size).reshape(where.shape)[index_put.concrete_key(key)].reshape(-1)
+    shared = where.reshape(-1)[flat]
+    last = len(shared) - 1 - np.unique(shared[::-1], return_index=True)[1]
+    return _AdvancedWrite(np.unravel_index(flat[last], where.shape))
+
+
+class _AdvancedWrite:
+    """The part of an expand an index_put_ writes. PyTorch writes it, but its backward
+    refuses (its gradient write into the expanded gradient overlaps itself)."""
+    def __init__(self, index: tuple):
+        self.index = index
 
 
 def _sources(t: Tensor, compute, args: tuple, kwargs) -> list:
@@ -478,8 +518,12 @@ def propagate(t: Tensor, written=None):
             root = Tensor(t._expr)
             root._grad_fn, root._output_nr = t._grad_fn, t._output_nr
         elif written is not None:
+            advanced = isinstance(written, _AdvancedWrite)
+            written = written.index if advanced else written
             pick = np.arange(where.size).reshape(where.shape)[written]
             root = _place(_stand_in(st), where[written], t, pick)
+            if advanced and root._grad_fn is not None:
+                root._grad_fn.saved.append(_Refused(OVERLAP))
         else:
             root = _place(_stand_in(st), where, t)
         st.root_expr = root._expr
