@@ -1,9 +1,13 @@
 """Differences from PyTorch that the fuzzers found and session 20 closed (docs/compat.md),
 one test per behaviour, with PyTorch 2.13's values and error texts recorded."""
+import math
 import re
 import warnings
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradjit as torch
 
@@ -179,3 +183,106 @@ def test_backward_through_an_advanced_index_write_to_an_expand_is_refused():
         y2.expand(2, 3)[[0, 1]] = 5.0
     with pytest.raises(RuntimeError, match=INTERNAL):
         y2.sum().backward()
+
+
+def _write_dups(write, idx, vals):
+    x = torch.zeros(4, requires_grad=True)
+    v = torch.tensor(vals, requires_grad=True)
+    y = write(x * 1, torch.tensor(idx), v)
+    (y * torch.tensor([1.0, 10.0, 100.0, 1000.0])).sum().backward()
+    return y.tolist(), x.grad.tolist(), v.grad.tolist()
+
+
+_WRITES = {
+    "setitem": lambda y, i, v: y.__setitem__(i, v) or y,
+    "scatter": lambda y, i, v: y.scatter(0, i, v),
+    "scatter_": lambda y, i, v: y.scatter_(0, i, v),
+}
+
+
+@pytest.mark.parametrize("how", list(_WRITES))
+@pytest.mark.parametrize("idx, vals, want", [              # PyTorch 2.13's values
+    ([1, 1, 2], [1.0, 2.0, 3.0],
+     ([0.0, 2.0, 3.0, 0.0], [1.0, 0.0, 0.0, 1000.0], [10.0, 10.0, 100.0])),
+    ([2, 1, 2, 1, 0], [1.0, -0.0, 3.0, 4.0, -0.0],
+     ([-0.0, 4.0, 3.0, 0.0], [0.0, 0.0, 0.0, 1000.0], [100.0, 10.0, 100.0, 10.0, 1.0])),
+])
+def test_every_value_written_to_a_repeated_position_gets_its_gradient(how, idx, vals, want):
+    """x[idx] = v and scatter: the last duplicate lands, and each one gets the gradient of
+    its position (gradjit gave the overwritten ones zero)."""
+    got = _write_dups(_WRITES[how], idx, vals)
+    assert got == want
+    assert [math.copysign(1, a) for a in got[0]] == [math.copysign(1, a) for a in want[0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_repeated_writes_match_numpys_last_write_and_gather_gradient(idx, rnd):
+    vals = [rnd.uniform(-4, 4) for _ in idx]
+    w = np.arange(1.0, 7.0) ** 2
+    want_y = np.zeros(6)
+    for i, v in zip(idx, vals):
+        want_y[i] = v                                      # a serial loop: the last lands
+    for write in (_WRITES["setitem"], _WRITES["scatter"]):
+        x = torch.zeros(6, requires_grad=True)
+        v = torch.tensor(vals, dtype=torch.float64, requires_grad=True)
+        y = write(x.double() * 1, torch.tensor(idx), v)
+        (y * torch.tensor(w)).sum().backward()
+        assert y.tolist() == want_y.tolist()
+        assert v.grad.tolist() == w[idx].tolist()
+        assert x.grad.tolist() == np.where(np.isin(np.arange(6), idx), 0.0, w).tolist()
+
+
+def test_a_write_through_a_view_keeps_negative_zero():
+    """A write through a view (`a = x[0]; a.mul_(-1)`) reached the base as 0.0."""
+    x = torch.zeros(2, 3)
+    a = x[0]
+    a.mul_(-1)
+    assert (1 / x).tolist() == [[-math.inf] * 3, [math.inf] * 3]
+    y = torch.zeros(2, 3, dtype=torch.float32, requires_grad=True) * 1
+    y.t()[1].neg_()
+    assert (1 / y).tolist() == [[math.inf, -math.inf, math.inf]] * 2
+    z = torch.zeros(3)
+    z[[0, 2]] = torch.tensor([-0.0, -0.0])
+    assert (1 / z).tolist() == [-math.inf, math.inf, -math.inf]
+
+
+class _ScatterByComputedIndex(torch.nn.Module):
+    def forward(self, x, i, s):
+        at = (i * 1).long()
+        return x.scatter(0, at, s * 2) * torch.arange(1.0, 5.0) + x.index_fill(0, at, 3.0)
+
+
+def test_scatter_and_index_fill_take_a_computed_index_in_compiled_code():
+    """torch.compile refused them (NotImplementedError); PyTorch 2.13's values."""
+    for model in (_ScatterByComputedIndex(), torch.compile(_ScatterByComputedIndex())):
+        x = torch.ones(4, requires_grad=True)
+        s = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = model(x, torch.tensor([2.0, 0.0, 2.0]), s)
+        y.sum().backward()
+        assert y.tolist() == [7.0, 3.0, 21.0, 5.0]
+        assert x.grad.tolist() == [0.0, 3.0, 0.0, 5.0]
+        assert s.grad.tolist() == [6.0, 2.0, 6.0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_a_traced_scatter_index_gives_the_concrete_index_values_and_gradients(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    dim = data.draw(st.integers(0, len(shape) - 1))
+    ishape = tuple(data.draw(st.integers(1, 5 if d == dim else s)) for d, s in enumerate(shape))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    index = rng.integers(-shape[dim] if data.draw(st.booleans()) else 0, shape[dim], ishape)
+    src, base = rng.standard_normal(ishape), rng.standard_normal(shape)
+    w = rng.standard_normal(shape)
+
+    def loss(x, i, s):
+        return ((x.scatter(dim, i % shape[dim], s) + x.index_fill(dim, i.reshape(-1), 2.0))
+                * torch.tensor(w)).sum()
+    want = torch.grad(loss, argnums=(0, 2))(base, torch.tensor(index), src)   # concrete index
+    got = torch.jit(torch.grad(loss, argnums=(0, 2)))(base, index, src)        # traced index
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert float(torch.jit(loss)(base, index, src)) == float(loss(torch.tensor(base),
+                                                                  torch.tensor(index),
+                                                                  torch.tensor(src)))

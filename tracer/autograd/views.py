@@ -16,19 +16,16 @@ the version counter.
 """
 from __future__ import annotations
 
-import os
-import re
-import sys
-import warnings
 import weakref
 
 import numpy as np
 
 from tracer import step_tape
-from tracer.autograd import index_put, overlap
+from tracer.autograd import overlap, view_refusals
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.ops.operands import user_error
+from tracer.ops.write_last import scatter_base
 from tracer.record import apply, torch_op
 from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
@@ -36,13 +33,6 @@ from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 VIEW_OPS = frozenset(("Select", "Slice", "Unsqueeze", "Alias", "View", "Transpose", "Permute",
                       "T", "Squeeze", "Split", "SplitWithSizes", "Unbind", "Expand",
                       "Diagonal"))
-MULTI_OUTPUT_OPS = frozenset(("Split", "SplitWithSizes", "Unbind"))
-MULTI_OUTPUT = ("Output {nr} of {name} is a view and {what}. This view is the output of a "
-                "function that returns multiple views. Such functions do not allow the output "
-                "views to be modified inplace. You should replace the inplace operation by an "
-                "out-of-place one.")
-MULTI_OUTPUT_NO_GRAD = ("A view was created in no_grad mode and is being modified inplace with "
-                        "grad mode enabled." + MULTI_OUTPUT.split(".", 1)[1])
 VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation.")
 OVERLAP = overlap.OVERLAP
@@ -155,7 +145,7 @@ def mark_views(name: str, args, result):
             continue
         expand = name == "Expand"
         share(base, t, identity=False, keep=not expand)
-        if name in MULTI_OUTPUT_OPS:
+        if name in view_refusals.MULTI_OUTPUT_OPS:
             t._member.multi = True
         if t._member.expanded:    # now, while its ops are there (an expand's value is not
             where = positions(t)  # held), and to know whether PyTorch would copy it
@@ -261,15 +251,15 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
     _settle(t._storage)
     m, written = t._member, None
     if m is not None and m.multi and is_grad_enabled():
-        _check_multi_output(t, compute, args, kwargs)
+        view_refusals.check_multi_output(t, compute, args, kwargs)
     where = positions(t) if m is not None else None
     if m is not None and m.expanded and isinstance(where, np.ndarray) and \
             overlap.repeats(where):
         written = _written_part(where, compute, args)
         if written is None:
             raise user_error(RuntimeError, OVERLAP)
-        if written is _ADVANCED:
-            written = _advanced_written(where, args[0])
+        if written is view_refusals.ADVANCED:
+            written = view_refusals.advanced_written(where, args[0])
     sources = _sources(t, compute, args, kwargs)
     if sources:
         _check_sources(t, where, compute, args, sources)
@@ -277,40 +267,6 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
         return written
     _check_leaf(_view_base(m))
     return written
-
-
-def _check_multi_output(t: Tensor, compute, args: tuple, kwargs):
-    """PyTorch refuses an in-place change autograd would follow of an output of split /
-    chunk / unbind or a view of one (x[key] = v writes the view x[key])."""
-    if t.requires_grad:
-        name = _setitem_view_name(args[0]) if getattr(compute, "index_put", False) else None
-        raise user_error(RuntimeError, multi_output_error(t, "is being modified inplace", name))
-    if any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *(kwargs or {}).values())):
-        raise user_error(RuntimeError, MULTI_OUTPUT_NO_GRAD)
-
-
-def _setitem_view_name(key) -> str | None:
-    """The op of the view PyTorch takes to write x[key] (None: x itself, or an index_put_)."""
-    if overlap.basic_key(key) is None:
-        return None
-    name = None
-    for e in key if isinstance(key, tuple) else (key,):
-        if e is None:
-            name = "Unsqueeze"
-        elif isinstance(e, slice) and e != slice(None):
-            name = "Slice"
-        elif isinstance(e, int):
-            name = "Select"
-    return name
-
-
-def multi_output_error(t: Tensor, what: str, name: str | None = None) -> str:
-    """PyTorch's text for an in-place change of (or after) a view of a multi-output op."""
-    nr = 0 if name is not None else t._output_nr
-    if name is None:
-        fn = t._grad_fn
-        name = re.sub(r"Backward\d*$", "", fn.name()) if fn is not None else "?"
-    return MULTI_OUTPUT.format(nr=nr, name=name, what=what)
 
 
 def _view_base(m: Member) -> Tensor | None:
@@ -345,43 +301,11 @@ def _written_part(where: np.ndarray, compute, args: tuple):
     if getattr(compute, "index_put", False):
         key = overlap.basic_key(args[0])
         if key is None:                               # index_put_: PyTorch warns, writes
-            warnings.warn(EXPANDED_INDEX_PUT, UserWarning, stacklevel=_user_stacklevel())
-            return _ADVANCED
+            view_refusals.warn_expanded_index_put()
+            return view_refusals.ADVANCED
         if not overlap.repeats(where[key]):
             return key
     return None
-
-
-_ADVANCED = object()
-EXPANDED_INDEX_PUT = ("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
-                      "tensor before performing this operation. This also applies to advanced "
-                      "indexing e.g. tensor[indices] = tensor")
-_OWN_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), d) + os.sep for d in ("tracer", "gradjit", "runtime"))
-
-
-def _user_stacklevel() -> int:
-    """warnings.warn's stacklevel of the first caller outside gradjit (the user's line)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_OWN_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def _advanced_written(where: np.ndarray, key):
-    """The elements of an expand that an advanced-index write reaches, one per position of
-    the base (the last written of those sharing it, as PyTorch's serial loop leaves it)."""
-    flat = np.arange(where.size).reshape(where.shape)[index_put.concrete_key(key)].reshape(-1)
-    shared = where.reshape(-1)[flat]
-    last = len(shared) - 1 - np.unique(shared[::-1], return_index=True)[1]
-    return _AdvancedWrite(np.unravel_index(flat[last], where.shape))
-
-
-class _AdvancedWrite:
-    """The part of an expand an index_put_ writes. PyTorch writes it, but its backward
-    refuses (its gradient write into the expanded gradient overlaps itself)."""
-    def __init__(self, index: tuple):
-        self.index = index
 
 
 def _sources(t: Tensor, compute, args: tuple, kwargs) -> list:
@@ -440,9 +364,8 @@ def _place(root: Tensor, where: np.ndarray, value: Tensor, pick=None) -> Tensor:
     v = apply("reshape", value, shape=(value._expr.type.size,))
     if pick is not None:
         v = apply("gather", v, tensor_from_array(pick.reshape(-1)), axis=0)
-    zero = apply("constant", value=0 if root._expr.type.dtype != "bool" else False,
-                 dtype=root._expr.type.dtype, shape=(n,))
-    placed = apply("scatter_add", zero, tensor_from_array(flat), v, axis=0)
+    placed = apply("scatter_add", scatter_base(root._expr.type.dtype, n),
+                   tensor_from_array(flat), v, axis=0)
     mask = np.zeros(n, dtype=bool)
     mask[flat] = True
     out = apply("select", tensor_from_array(mask), placed, apply("reshape", root, shape=(n,)))
@@ -518,12 +441,12 @@ def propagate(t: Tensor, written=None):
             root = Tensor(t._expr)
             root._grad_fn, root._output_nr = t._grad_fn, t._output_nr
         elif written is not None:
-            advanced = isinstance(written, _AdvancedWrite)
+            advanced = isinstance(written, view_refusals.AdvancedWrite)
             written = written.index if advanced else written
             pick = np.arange(where.size).reshape(where.shape)[written]
             root = _place(_stand_in(st), where[written], t, pick)
             if advanced and root._grad_fn is not None:
-                root._grad_fn.saved.append(_Refused(OVERLAP))
+                root._grad_fn.saved.append(view_refusals.Refused(OVERLAP))
         else:
             root = _place(_stand_in(st), where, t)
         st.root_expr = root._expr
@@ -545,21 +468,5 @@ def _refresh(m: Tensor, root: Tensor, tracked: bool):
     m._expr = new._expr
     if new._grad_fn is not None:
         if m._member is not None and m._member.multi:
-            new._grad_fn.saved.append(_Refused(multi_output_error(m, _CHANGED)))
+            view_refusals.refuse_after_base_change(new._grad_fn, m)
         m._grad_fn, m._output_nr = new._grad_fn, new._output_nr
-
-
-_CHANGED = "its base or another view of its base has been modified inplace"
-
-
-class _Refused:
-    """A saved-tensor entry whose check always fails: PyTorch refuses to follow a write
-    through the base of a multi-output view (it raises when the view's grad_fn is next
-    read; gradjit when a backward reaches it)."""
-    storage = None
-
-    def __init__(self, message: str):
-        self.message = message
-
-    def check(self):
-        raise RuntimeError(self.message)
