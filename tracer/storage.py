@@ -14,6 +14,23 @@ class Storage:
     host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
 
 
+class SharedCounter(Storage):
+    """The Storage of a view with no elements: it shares none of its base's values, only
+    its version counter (PyTorch's views share one), so a saved empty view whose base
+    changes in place makes backward refuse, as PyTorch's does."""
+
+    def __init__(self, of: Storage):
+        self._of = of
+
+    @property
+    def version(self) -> int:
+        return self._of.version
+
+    @version.setter
+    def version(self, value: int):
+        self._of.version = value
+
+
 class StorageOnFirstUse:
     """Tensor._storage: a tensor's Storage, made when first asked for and then kept in the
     tensor's __dict__ (which a plain attribute read finds before this non-data descriptor).

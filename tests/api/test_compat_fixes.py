@@ -286,3 +286,28 @@ def test_a_traced_scatter_index_gives_the_concrete_index_values_and_gradients(da
     assert float(torch.jit(loss)(base, index, src)) == float(loss(torch.tensor(base),
                                                                   torch.tensor(index),
                                                                   torch.tensor(src)))
+
+
+MODIFIED = "one of the variables needed for gradient computation has been modified by an inplace"
+
+
+def test_an_empty_view_shares_its_bases_version_counter():
+    """A saved empty view whose base changed in place: PyTorch 2.13 refuses backward
+    ("... [torch.FloatTensor [1, 0]], which is output 0 of AsStrided, is at version 1;
+    expected version 0 instead"; gradjit names the view's Slice node); gradjit ran."""
+    x = torch.ones(2, 3, requires_grad=True)
+    y = x * 2
+    v = y[:1, :0]
+    z = v.matmul(torch.ones(0, 2, requires_grad=True))
+    assert (y._version, v._version) == (0, 0)
+    y.add_(1)
+    assert (y._version, v._version) == (1, 1)
+    v.mul_(2)                                              # and the other way
+    assert (y._version, v._version) == (2, 2)
+    with pytest.raises(RuntimeError, match=MODIFIED + r".*\[torch.FloatTensor \[1, 0\]\].*"
+                                           "is at version 2; expected version 0 instead"):
+        z.sum().backward()
+    x2 = torch.ones(2, 3, requires_grad=True)
+    v2 = (x2 * 2)[:1, :0]
+    v2.matmul(torch.ones(0, 2)).sum().backward()          # unchanged: runs
+    assert x2.grad.tolist() == [[0.0] * 3] * 2

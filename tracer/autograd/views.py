@@ -27,6 +27,7 @@ from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.ops.operands import user_error
 from tracer.ops.write_last import scatter_base
 from tracer.record import apply, torch_op
+from tracer.storage import SharedCounter
 from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
@@ -142,6 +143,7 @@ def mark_views(name: str, args, result):
             m = base._member
             first = None if m is None or m.identity else _view_base(m)
             t._empty_view_of = weakref.ref(base if first is None else first)
+            t._storage = SharedCounter(base._storage)
             continue
         expand = name == "Expand"
         share(base, t, identity=False, keep=not expand)
@@ -284,14 +286,11 @@ def _check_leaf(base: Tensor | None):
 
 def write_empty_view(t: Tensor, grad: bool):
     """An in-place op on an empty view (not a member: it shares no element): check_inplace's
-    leaf test, and its base's version moves (PyTorch's views share one counter)."""
+    leaf test (the version moves in inplace(): its Storage is its base's counter)."""
     ref = getattr(t, "_empty_view_of", None)
     base = ref() if ref is not None else None
-    if base is None:
-        return
-    if grad:
+    if base is not None and grad:
         _check_leaf(base)
-    base._storage.version += 1
 
 
 def _written_part(where: np.ndarray, compute, args: tuple):
