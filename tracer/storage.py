@@ -12,6 +12,13 @@ class Storage:
     root = None                    # weakref to the tensor whose value the members window on
     root_expr = None
     host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
+    unsettled = False              # holds a reshape of a view that may be a copy
+
+
+# tracer/autograd/views.py's _note_saved(tensor, entry): a tensor of an unsettled storage
+# was saved for backward (nodes.SavedTensor); if it turns out a copy, the entry follows the
+# copy's own counter
+saved_unsettled = None
 
 
 class SharedCounter(Storage):

@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from tracer import step_tape
+from tracer import step_tape, storage
 from tracer.autograd import overlap, view_refusals
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
@@ -63,7 +63,7 @@ class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
     __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
-                 "strided", "take", "merged", "multi")
+                 "strided", "take", "merged", "multi", "saves")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -76,6 +76,7 @@ class Member:
         self.strided = True          # positions are PyTorch's strides (no reshape copied them)
         self.take = None             # _take_plan's, once asked for
         self.merged = False          # a reshape merging axes of a view: settled at a write
+        self.saves = None            # saved-tensor entries made before it was settled
         # an output of split/chunk/unbind or a view of one, not through a detach: PyTorch
         # refuses in-place changes of it that autograd would follow
         self.multi = not identity and parent is not None and parent.multi
@@ -176,7 +177,7 @@ def _settle(st):
     """A reshape merging axes of a view is a view in PyTorch only where strides can express
     it, else a copy. Deriving its positions costs ~50 us, so it is marked when made
     (`merged`) and settled here, before any write reaches the storage: the copies leave."""
-    if not getattr(st, "unsettled", False):
+    if not st.unsettled:
         return
     st.unsettled = False
     copies = []
@@ -190,6 +191,9 @@ def _settle(st):
         for t in list(st.members):
             if t._member is not None and positions(t) is A_COPY:
                 _unshare(t)
+    for t in list(st.members):
+        if t._member is not None:
+            t._member.saves = None
 
 
 def _unshare(t: Tensor):
@@ -198,10 +202,23 @@ def _unshare(t: Tensor):
     st = t._storage                # (WeakSet.discard would compare tensors with ==)
     st.members = weakref.WeakSet([m for m in st.members if m is not t])
     del t.__dict__["_storage"]
-    t._member = None
+    saves, t._member = t._member.saves, None
+    for entry in saves or ():      # saved before it was settled: its own counter from now
+        entry.retarget(t)
 
 
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
+
+
+def _note_saved(t: Tensor, entry):
+    """t (of an unsettled storage) was saved for backward (nodes.SavedTensor): if _settle
+    finds it a copy, the entry moves to its own counter (PyTorch's copy has one)."""
+    m = t._member
+    if m is not None:
+        m.saves = [entry] if m.saves is None else m.saves + [entry]
+
+
+storage.saved_unsettled = _note_saved
 
 
 def positions(t: Tensor):
