@@ -21,7 +21,7 @@ import weakref
 import numpy as np
 
 from tracer import step_tape, storage
-from tracer.autograd import overlap, view_refusals
+from tracer.autograd import index_put, overlap, view_refusals
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.ops.operands import user_error
@@ -317,6 +317,8 @@ def _written_part(where: np.ndarray, compute, args: tuple):
     if getattr(compute, "index_put", False):
         key = overlap.basic_key(args[0])
         if key is None:                               # index_put_: PyTorch warns, writes
+            if index_put.is_traced_key(args[0]):
+                return None                           # (its positions are not known)
             view_refusals.warn_expanded_index_put()
             return view_refusals.ADVANCED
         if not overlap.repeats(where[key]):
