@@ -27,9 +27,10 @@ def check_workspace_layout(spans: dict, lives: dict, header: int, region_offset:
         if offset < header or offset + size > region_offset:
             raise CheckError(f"workspace layout: {size} bytes at {offset} for {t} leave "
                              f"the temporaries' span [{header}, {region_offset})")
-    for i, a in enumerate(order):
+    sized = [t for t in order if spans[t][1]]        # (an empty one holds no byte)
+    for i, a in enumerate(sized):
         a_end = spans[a][0] + spans[a][1]
-        for b in order[i + 1:]:
+        for b in sized[i + 1:]:
             if spans[b][0] >= a_end:
                 break                      # (sorted by offset: no later one overlaps a)
             if lives[a][0] <= lives[b][1] and lives[b][0] <= lives[a][1]:

@@ -6,7 +6,7 @@ import pytest
 
 import runtime
 from codegen import emit, vmath_trig_huge
-from codegen.bounds_layout import CheckError
+from codegen.bounds_layout import CheckError, check_workspace_layout
 from codegen.emit import lower_function
 from tests.prim_samples import T, make_fn
 
@@ -72,6 +72,15 @@ def test_a_spoiled_workspace_layout_is_refused_in_bounds_check_mode(monkeypatch,
     with pytest.raises(CheckError, match="workspace layout: .*" + text):
         lower_function(_temps_fn(), bounds_check=True)
     lower_function(_temps_fn(), bounds_check=False)          # (the plain mode: not checked)
+
+
+def test_an_empty_temporary_shares_no_bytes():
+    """(det of a 0 x 0 matrix: an f32[0, 0] temporary at the offset of a live scalar)"""
+    spans = {"scalar": (64, 64), "empty": (64, 0), "other": (128, 64)}
+    lives = {"scalar": (0, 2), "empty": (1, 1), "other": (0, 2)}
+    check_workspace_layout(spans, lives, 64, 192, 0, 192)
+    with pytest.raises(CheckError, match="share bytes"):
+        check_workspace_layout(dict(spans, other=(100, 64)), lives, 64, 192, 0, 192)
 
 
 def test_a_too_short_table_of_2_over_pi_words_is_refused(monkeypatch):
