@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
+from codegen.bounds_layout import CheckError  # noqa: F401  (raised here, caught by callers)
 from codegen.buffers import ERR_LOAD, ERR_STORE
 from codegen.loops import I32, i64
 
 
 STATS = {"checked": 0, "builders": 0}     # accesses emitted with a check, builders made
-
-
-class CheckError(Exception):
-    """Code emitted through a CheckedBuilder formed an address it cannot check."""
 
 
 class CheckedBuilder:

@@ -22,6 +22,7 @@ import hashlib
 
 from llvmlite import ir as ll
 
+from codegen.bounds_layout import check_workspace_layout
 from codegen.buffers import Buffer, KernelContext, nbytes
 from codegen.control import aux_types
 from codegen.custom_call import lowered_regions
@@ -91,6 +92,10 @@ class FunctionEmitter:
         self.aux = {s: [Aux(t) for t in aux_types(s.op)]
                     for s in self.plan.steps if isinstance(s, KernelStep)}
         total = self._layout(region_bytes)
+        if self.bounds_check:            # the constant offsets, proved (bounds_layout.py)
+            spans = {t: (self.offsets[t], _align(nbytes(t.type))) for t in self.lives}
+            check_workspace_layout(spans, self.lives, HEADER_BYTES, self.region_offset,
+                                   region_bytes, total)
         if self.profile:
             self.profile_offset, total = total, total + 16 * len(self.plan.steps)
         self.func = ll.Function(self.module, STEP_TYPE, self.symbol)
@@ -129,6 +134,7 @@ class FunctionEmitter:
             active.append((live[t][1], offset, size))
             self.offsets[t] = offset
         self.region_offset = top
+        self.lives = live
         return _align(top + region_bytes)
 
     def _pointer(self, key):

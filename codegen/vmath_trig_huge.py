@@ -24,6 +24,7 @@ provider failed) each module defines its own internal copy, as before.
 """
 from llvmlite import ir as ll
 
+from codegen.bounds_layout import check_table_reach
 from codegen.vmath_base import _F64, PI, _Emit, _split
 
 HUGE_TRIG = "gradjit_trig_huge_f64"
@@ -115,8 +116,14 @@ def _table(module: ll.Module) -> ll.GlobalVariable:
     return table
 
 
+# the window's last word for the largest exponent field (inf and nan: 2047), j0 = 971
+HIGHEST_WORD = (2047 - 1076 + 63 >> 6) + 3
+
+
 def _window(bld: ll.IRBuilder, table: ll.GlobalVariable, j0: ll.Value) -> list[ll.Value]:
-    """The 192 bits of 2/pi from bit j0 on (j0 >= -63), as three i64, most significant first."""
+    """The 192 bits of 2/pi from bit j0 on (-63 <= j0 <= 971), as three i64, most
+    significant first."""
+    check_table_reach(table.value_type.count, HIGHEST_WORD)
     k = bld.ashr(bld.add(j0, ll.Constant(I64, 63)), ll.Constant(I64, 6))
     shift = bld.zext(bld.and_(bld.add(j0, ll.Constant(I64, 63)), ll.Constant(I64, 63)), I128)
     words = [bld.load(bld.gep(table, [ll.Constant(I64, 0), bld.add(k, ll.Constant(I64, d))],

@@ -4,7 +4,8 @@ What is stored is the object code MCJIT produced for a kernel (the kernel and it
 trampoline). The key (`entry_key`) holds everything that shapes that code: the canonical IR
 text (`print_function(fn, locs=False, hints=False)`), the memory key's options, the lowering
 options, the LLVM pipeline level (runtime/tiers.py), gradjit's version and the source of the
-code generator and runtime, llvmlite's and LLVM's versions, the target triple, CPU name and
+code generator and runtime, the code generator's switches changed in-process
+(runtime/code_switches.py), llvmlite's and LLVM's versions, the target triple, CPU name and
 features (GRADJIT_TARGET_CPU included), and the Python/NumPy ABI (the trampoline reads CPython
 and NumPy object layouts). The file name is the SHA-256 of the key; the key itself is stored in
 the entry and compared before use. Entries are authenticated with HMAC-SHA256 under a per-user
@@ -30,7 +31,7 @@ import time
 import weakref
 
 from ir.core import Function, walk_ops
-from runtime import config, notes, phases, tiers
+from runtime import code_switches, config, notes, phases, tiers
 from runtime.config import log, logging_enabled
 from runtime.cache_entry import (FORMAT, CorruptEntry, Untrusted, load_secret, pack_entry,
                                  prepare_private_dir, read_private_file, unpack_entry,
@@ -137,10 +138,14 @@ def _gradjit_version() -> str:
 def entry_key(fn: Function, memory_key: str, bounds_check: bool, engine,
               vmath: bool = True) -> dict:
     """The full key of fn's entry: compared with the one stored in the entry before use."""
-    return {"ir": canonical_text(fn), "memory_key": memory_key,
-            "lowering": lowering_options(bounds_check, vmath, fn),
-            "llvm_pipeline": tiers.speed_level(fn),
-            "environment": environment(engine)}
+    key = {"ir": canonical_text(fn), "memory_key": memory_key,
+           "lowering": lowering_options(bounds_check, vmath, fn),
+           "llvm_pipeline": tiers.speed_level(fn),
+           "environment": environment(engine)}
+    switches = code_switches.changed()      # only when some differ: the usual keys stay
+    if switches:
+        key["switches"] = switches
+    return key
 
 
 def entry_name(key: dict) -> str:

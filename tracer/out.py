@@ -12,7 +12,7 @@ import functools
 import warnings
 
 from tracer import ops
-from tracer.autograd import inplace
+from tracer.autograd import inplace, views
 from tracer.autograd.grad_mode import is_grad_enabled, no_grad
 from tracer.creation import zeros_like
 from tracer.tensor import Tensor
@@ -49,6 +49,8 @@ def with_out(fn, name: str):
         with no_grad():
             result = fn(*args, **kwargs)
             if result.shape != out.shape:
+                if out._storage.members is not None:  # PyTorch: overlap checks before resize
+                    views.check_inplace(out, _written(result, name), _checked_inputs(args, name))
                 if out.numel():
                     warnings.warn(RESIZED.format(old=list(out.shape), new=list(result.shape)),
                                   UserWarning, stacklevel=2)

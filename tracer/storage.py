@@ -12,6 +12,30 @@ class Storage:
     root = None                    # weakref to the tensor whose value the members window on
     root_expr = None
     host = None                    # the ndarray shared with NumPy (numpy(), from_numpy)
+    unsettled = False              # holds a reshape of a view that may be a copy
+
+
+# tracer/autograd/views.py's _note_saved(tensor, entry): a tensor of an unsettled storage
+# was saved for backward (nodes.SavedTensor); if it turns out a copy, the entry follows the
+# copy's own counter
+saved_unsettled = None
+
+
+class SharedCounter(Storage):
+    """The Storage of a view with no elements: it shares none of its base's values, only
+    its version counter (PyTorch's views share one), so a saved empty view whose base
+    changes in place makes backward refuse, as PyTorch's does."""
+
+    def __init__(self, of: Storage):
+        self._of = of
+
+    @property
+    def version(self) -> int:
+        return self._of.version
+
+    @version.setter
+    def version(self, value: int):
+        self._of.version = value
 
 
 class StorageOnFirstUse:

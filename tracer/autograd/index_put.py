@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.errors import TracerError
+from tracer.ops.getitem import check_empty_key
+from tracer.ops.write_last import last_of_concrete, scatter_base, write_last
 from tracer.ops.operands import broadcast, cast, to_tensor, user_error, where_am_i
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
@@ -53,14 +55,14 @@ def check_dtypes(x: Tensor, key, value):
                      f"{_TORCH_NAMES[value._expr.type.dtype]} for the source.")
 
 
-def _concrete_key(key):
+def concrete_key(key):
     """The index with Tensors replaced by NumPy arrays (their values are needed here)."""
     if isinstance(key, tuple):
-        return tuple(_concrete_key(k) for k in key)
+        return tuple(concrete_key(k) for k in key)
     if isinstance(key, Tensor):
         return np.asarray(key._realize())
     if isinstance(key, list):
-        return np.asarray([_concrete_key(k) for k in key])
+        return np.asarray([concrete_key(k) for k in key])
     return key
 
 
@@ -102,20 +104,22 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
         return _put_by_mask(x, key, value)
     t = x._expr.type
     n = t.size
-    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[_concrete_key(key)]
+    if n == 0:                     # no element to write: PyTorch checks no bound (getitem.py)
+        check_empty_key(x, key)
+        return x
+    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[concrete_key(key)]
     flat = positions.reshape(-1)
-    # several writes to one element: the last one wins (as PyTorch does on CPU)
-    last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
-    targets = flat[last]
     v = apply("reshape", _value(value, t.dtype, positions.shape), shape=(flat.size,))
-    # (np.unique orders by position: a key out of order, `x[[1, 0]] = v`, reorders v too)
-    if len(targets) != flat.size or np.any(last != np.arange(flat.size)):
-        v = apply("gather", v, tensor_from_array(last.astype(np.int64)), axis=0)
-    zero = apply("constant", value=0 if t.dtype != "bool" else False, dtype=t.dtype, shape=(n,))
-    placed = apply("scatter_add", zero, tensor_from_array(targets), v, axis=0)
     mask = np.zeros(n, dtype=bool)
-    mask[targets] = True
+    mask[flat] = True
     flat_x = apply("reshape", x, shape=(n,))
+    if np.unique(flat).size != flat.size:
+        # several writes to one element: the last one wins (as PyTorch does on CPU), and
+        # each gets the element's gradient, as PyTorch's (tracer/ops/write_last.py)
+        out = write_last(flat_x, tensor_from_array(flat), v,
+                         tensor_from_array(last_of_concrete(flat)), tensor_from_array(mask))
+        return apply("reshape", out, shape=t.shape)
+    placed = apply("scatter_add", scatter_base(t.dtype, n), tensor_from_array(flat), v, axis=0)
     out = apply("select", tensor_from_array(mask), placed, flat_x)
     return apply("reshape", out, shape=t.shape)
 

@@ -16,6 +16,7 @@ import re
 import weakref
 
 from tracer.autograd.graphviz import to_dot
+from tracer import storage as _storage_module
 from tracer.tensor import Tensor
 
 SECOND_BACKWARD = (
@@ -157,6 +158,8 @@ class SavedTensor:
 
     def __init__(self, tensor: Tensor, node: Node, output_nr: int | None):
         self.storage = storage = tensor._storage
+        if storage.unsettled:          # tensor may turn out a copy with a counter of its own
+            _storage_module.saved_unsettled(tensor, self)    # (views._settle retargets)
         self.version = storage.version
         self.type = tensor._expr.value.type
         # the node owns this entry (no cycle) and is alive when it checks it: its name and

@@ -20,12 +20,14 @@ import weakref
 
 import numpy as np
 
-from tracer import step_tape
-from tracer.autograd import overlap
+from tracer import step_tape, storage
+from tracer.autograd import index_put, overlap, view_refusals
 from tracer.autograd.emitter import cut_function
 from tracer.autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from tracer.ops.operands import user_error
+from tracer.ops.write_last import scatter_base
 from tracer.record import apply, torch_op
+from tracer.storage import SharedCounter
 from tracer.tensor import Storage, Tensor, alias_expr, tensor_from_array
 
 # outermost ops whose result is a view of their first argument (PyTorch's view ops)
@@ -61,7 +63,7 @@ class Member:
     """How a tensor sits in its storage: made from `parent` (None: the root) by the ops
     between parent_expr and expr, or an identical alias of it (detach, .data)."""
     __slots__ = ("parent", "parent_expr", "expr", "identity", "base", "positions", "expanded",
-                 "strided", "take", "merged")
+                 "strided", "take", "merged", "multi", "saves")
 
     def __init__(self, parent, parent_expr, expr, identity: bool, base: Tensor):
         self.parent = parent
@@ -74,6 +76,10 @@ class Member:
         self.strided = True          # positions are PyTorch's strides (no reshape copied them)
         self.take = None             # _take_plan's, once asked for
         self.merged = False          # a reshape merging axes of a view: settled at a write
+        self.saves = None            # saved-tensor entries made before it was settled
+        # an output of split/chunk/unbind or a view of one, not through a detach: PyTorch
+        # refuses in-place changes of it that autograd would follow
+        self.multi = not identity and parent is not None and parent.multi
 
 
 def share(base: Tensor, t: Tensor, identity: bool, keep: bool = True):
@@ -138,9 +144,12 @@ def mark_views(name: str, args, result):
             m = base._member
             first = None if m is None or m.identity else _view_base(m)
             t._empty_view_of = weakref.ref(base if first is None else first)
+            t._storage = SharedCounter(base._storage)
             continue
         expand = name == "Expand"
         share(base, t, identity=False, keep=not expand)
+        if name in view_refusals.MULTI_OUTPUT_OPS:
+            t._member.multi = True
         if t._member.expanded:    # now, while its ops are there (an expand's value is not
             where = positions(t)  # held), and to know whether PyTorch would copy it
             if where is A_COPY:
@@ -168,7 +177,7 @@ def _settle(st):
     """A reshape merging axes of a view is a view in PyTorch only where strides can express
     it, else a copy. Deriving its positions costs ~50 us, so it is marked when made
     (`merged`) and settled here, before any write reaches the storage: the copies leave."""
-    if not getattr(st, "unsettled", False):
+    if not st.unsettled:
         return
     st.unsettled = False
     copies = []
@@ -182,6 +191,9 @@ def _settle(st):
         for t in list(st.members):
             if t._member is not None and positions(t) is A_COPY:
                 _unshare(t)
+    for t in list(st.members):
+        if t._member is not None:
+            t._member.saves = None
 
 
 def _unshare(t: Tensor):
@@ -190,10 +202,23 @@ def _unshare(t: Tensor):
     st = t._storage                # (WeakSet.discard would compare tensors with ==)
     st.members = weakref.WeakSet([m for m in st.members if m is not t])
     del t.__dict__["_storage"]
-    t._member = None
+    saves, t._member = t._member.saves, None
+    for entry in saves or ():      # saved before it was settled: its own counter from now
+        entry.retarget(t)
 
 
 step_tape.VIEW_OPS, step_tape.mark_views = VIEW_OPS, mark_views   # (followed view events)
+
+
+def _note_saved(t: Tensor, entry):
+    """t (of an unsettled storage) was saved for backward (nodes.SavedTensor): if _settle
+    finds it a copy, the entry moves to its own counter (PyTorch's copy has one)."""
+    m = t._member
+    if m is not None:
+        m.saves = [entry] if m.saves is None else m.saves + [entry]
+
+
+storage.saved_unsettled = _note_saved
 
 
 def positions(t: Tensor):
@@ -244,12 +269,16 @@ def check_inplace(t: Tensor, compute=None, args: tuple = (), kwargs=None):
     t (a NumPy index of its positions; propagate places only that part)."""
     _settle(t._storage)
     m, written = t._member, None
+    if m is not None and m.multi and is_grad_enabled():
+        view_refusals.check_multi_output(t, compute, args, kwargs)
     where = positions(t) if m is not None else None
     if m is not None and m.expanded and isinstance(where, np.ndarray) and \
             overlap.repeats(where):
         written = _written_part(where, compute, args)
         if written is None:
             raise user_error(RuntimeError, OVERLAP)
+        if written is view_refusals.ADVANCED:
+            written = view_refusals.advanced_written(where, args[0])
     sources = _sources(t, compute, args, kwargs)
     if sources:
         _check_sources(t, where, compute, args, sources)
@@ -274,14 +303,11 @@ def _check_leaf(base: Tensor | None):
 
 def write_empty_view(t: Tensor, grad: bool):
     """An in-place op on an empty view (not a member: it shares no element): check_inplace's
-    leaf test, and its base's version moves (PyTorch's views share one counter)."""
+    leaf test (the version moves in inplace(): its Storage is its base's counter)."""
     ref = getattr(t, "_empty_view_of", None)
     base = ref() if ref is not None else None
-    if base is None:
-        return
-    if grad:
+    if base is not None and grad:
         _check_leaf(base)
-    base._storage.version += 1
 
 
 def _written_part(where: np.ndarray, compute, args: tuple):
@@ -290,7 +316,12 @@ def _written_part(where: np.ndarray, compute, args: tuple):
         return overlap.distinct_core(where)
     if getattr(compute, "index_put", False):
         key = overlap.basic_key(args[0])
-        if key is not None and not overlap.repeats(where[key]):
+        if key is None:                               # index_put_: PyTorch warns, writes
+            if index_put.is_traced_key(args[0]):
+                return None                           # (its positions are not known)
+            view_refusals.warn_expanded_index_put()
+            return view_refusals.ADVANCED
+        if not overlap.repeats(where[key]):
             return key
     return None
 
@@ -351,9 +382,8 @@ def _place(root: Tensor, where: np.ndarray, value: Tensor, pick=None) -> Tensor:
     v = apply("reshape", value, shape=(value._expr.type.size,))
     if pick is not None:
         v = apply("gather", v, tensor_from_array(pick.reshape(-1)), axis=0)
-    zero = apply("constant", value=0 if root._expr.type.dtype != "bool" else False,
-                 dtype=root._expr.type.dtype, shape=(n,))
-    placed = apply("scatter_add", zero, tensor_from_array(flat), v, axis=0)
+    placed = apply("scatter_add", scatter_base(root._expr.type.dtype, n),
+                   tensor_from_array(flat), v, axis=0)
     mask = np.zeros(n, dtype=bool)
     mask[flat] = True
     out = apply("select", tensor_from_array(mask), placed, apply("reshape", root, shape=(n,)))
@@ -429,8 +459,12 @@ def propagate(t: Tensor, written=None):
             root = Tensor(t._expr)
             root._grad_fn, root._output_nr = t._grad_fn, t._output_nr
         elif written is not None:
+            advanced = isinstance(written, view_refusals.AdvancedWrite)
+            written = written.index if advanced else written
             pick = np.arange(where.size).reshape(where.shape)[written]
             root = _place(_stand_in(st), where[written], t, pick)
+            if advanced and root._grad_fn is not None:
+                root._grad_fn.saved.append(view_refusals.Refused(OVERLAP))
         else:
             root = _place(_stand_in(st), where, t)
         st.root_expr = root._expr
@@ -451,4 +485,6 @@ def _refresh(m: Tensor, root: Tensor, tracked: bool):
     new = root if where is None else _take(root, plan)
     m._expr = new._expr
     if new._grad_fn is not None:
+        if m._member is not None and m._member.multi:
+            view_refusals.refuse_after_base_change(new._grad_fn, m)
         m._grad_fn, m._output_nr = new._grad_fn, new._output_nr

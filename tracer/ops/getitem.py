@@ -111,7 +111,7 @@ def _basic(x: Tensor, entries: list):
             shape.append(len(range(s, stop, st)))
         else:
             ranges.append((0, size, 1))
-            advanced.append((len(shape), index_tensor(e, size, dim)))
+            advanced.append((len(shape), _index_for(x, e, size, dim)))
             shape.append(size)
         dim += 1
     y = x
@@ -119,6 +119,23 @@ def _basic(x: Tensor, entries: list):
         start, limit, stride = zip(*ranges)
         y = apply("slice", x, start=start, limit=limit, stride=stride)
     return apply("reshape", y, shape=tuple(shape)), advanced
+
+
+def _index_for(x: Tensor, e, size: int, dim: int) -> Tensor:
+    """An index entry as an i64 Tensor. Into a tensor with no elements PyTorch's kernel runs
+    over nothing and checks no bound (`zeros(3, 0)[[0, 5]]` is a [2, 0] result), except
+    along an axis of length 0, which refuses any index."""
+    if x.numel():
+        return index_tensor(e, size, dim)
+    shape = tuple(to_tensor(np.asarray(e) if isinstance(e, list) else e).shape)
+    if size == 0 and math.prod(shape):
+        raise user_error(IndexError, "index is out of bounds for dimension with size 0")
+    return tensor_from_array(np.zeros(shape, dtype=np.int64), "i64")
+
+
+def check_empty_key(x: Tensor, key) -> None:
+    """PyTorch's only checks of a key into a tensor with no elements (`_index_for`)."""
+    _basic(x, _expand(x, key))
 
 
 def _advanced(y: Tensor, advanced: list) -> Tensor:
