@@ -20,15 +20,18 @@ os.fork() while another thread compiles: a child inherits every lock in the stat
 and the thread that held one does not exist there, so the child would wait forever on the
 first compile. Before a fork gradjit therefore waits for imports that another thread has
 under way (a compile imports codegen late; the module's import lock would stay held in the
-child), then takes runtime.engine.LLVM_LOCK and llvmlite's own lock (the fork
+child; the last check is made with the GIL's switch interval raised, so no thread starts
+one between it and the fork), then takes runtime.engine.LLVM_LOCK and llvmlite's own lock (the fork
 waits for an LLVM step in progress to finish, so the child never holds LLVM half-way through
 one); in the child it replaces the Python locks registered with `reinit_after_fork` (the
 compile cache's, held for a whole compile) by new ones.
 """
 from __future__ import annotations
 
+import _imp
 import ctypes.util
 import os
+import sys
 import threading
 import time
 import weakref
@@ -144,10 +147,16 @@ FORK_WAIT_SECONDS = 10.0    # longer than any import or LLVM step; then the fork
 
 
 def _imports_under_way() -> bool:
-    """Whether another thread holds a module's import lock (importlib takes one per module
-    being imported, before the module appears in sys.modules)."""
+    """Whether another thread holds a module's import lock or is about to take one
+    (importlib takes one per module being imported, before the module appears in
+    sys.modules), or holds the global import lock (taken while a module lock is made)."""
     from importlib import _bootstrap
     me = threading.get_ident()
+    if _imp.lock_held():
+        return True
+    for tid, waits in list(getattr(_bootstrap, "_blocking_on", {}).items()):
+        if tid != me and waits:
+            return True
     for ref in list(getattr(_bootstrap, "_module_locks", {}).values()):
         lock = ref()
         if lock is not None and getattr(lock, "owner", None) not in (None, 0, me):
@@ -155,12 +164,19 @@ def _imports_under_way() -> bool:
     return False
 
 
+# the switch interval before a fork, put back after it (a list: set and read by the hooks)
+_SWITCH = []
+
+
 def _before_fork():
     """Takes LLVM_LOCK and llvmlite's lock at a moment when no other thread is importing.
 
     Taking a lock lets other threads run (and maybe start an import), so the check is
-    repeated with the locks held. An import that does not end within FORK_WAIT_SECONDS
-    (one waiting for this thread, say) is not waited for.
+    repeated with the locks held, and with the GIL's switch interval raised so that no
+    other thread runs between that check and the fork (another thread could otherwise
+    start an import in that gap, and its module lock would stay held in the child: a
+    forked child deadlocked once in CI that way). An import that does not end within
+    FORK_WAIT_SECONDS (one waiting for this thread, say) is not waited for.
     """
     deadline = time.monotonic() + FORK_WAIT_SECONDS
     while True:
@@ -170,12 +186,16 @@ def _before_fork():
         lock = _llvmlite_lock()
         if lock is not None:
             lock.__enter__()
+        _SWITCH.append(sys.getswitchinterval())
+        sys.setswitchinterval(FORK_WAIT_SECONDS)
         if not _imports_under_way() or time.monotonic() >= deadline:
             return
         _after_fork_in_parent()
 
 
 def _after_fork_in_parent():
+    if _SWITCH:
+        sys.setswitchinterval(_SWITCH.pop())
     lock = _llvmlite_lock()
     if lock is not None:
         lock.__exit__(None, None, None)

@@ -74,3 +74,60 @@ def test_a_child_forked_while_another_thread_compiles_can_compile_and_run(tmp_pa
     codes, compiled = out.stdout.split("]")
     assert codes + "]" == "[0, 0, 0, 0, 0]", out.stdout + out.stderr
     assert int(compiled) > 0                 # the other thread was compiling meanwhile
+
+
+SWITCH_SCRIPT = r"""
+import os, sys
+import runtime  # noqa: F401  (registers the fork hooks)
+sys.setswitchinterval(0.004)
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if sys.getswitchinterval() == 0.004 else 5)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), sys.getswitchinterval())
+"""
+
+
+def test_the_fork_hooks_put_the_switch_interval_back_in_parent_and_child():
+    """The hooks raise the GIL's switch interval between their last check for imports and
+    the fork (runtime.threads._before_fork); both sides must get the user's value back."""
+    out = subprocess.run([sys.executable, "-c", SWITCH_SCRIPT], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0.004"], out.stdout + out.stderr
+
+
+def test_a_fork_waits_for_an_import_another_thread_is_about_to_take():
+    """_imports_under_way sees a thread waiting for a module lock (`_blocking_on`) and the
+    global import lock held, not only module locks already owned."""
+    import _imp
+    import threading
+    from importlib import _bootstrap
+
+    from runtime import threads
+    assert not threads._imports_under_way()
+    _imp.acquire_lock()
+    try:
+        assert threads._imports_under_way()
+    finally:
+        _imp.release_lock()
+    other = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def waiting():
+        other["tid"] = threading.get_ident()
+        _bootstrap._blocking_on[other["tid"]] = object()
+        ready.set()
+        done.wait(30)
+        del _bootstrap._blocking_on[other["tid"]]
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    try:
+        ready.wait(30)
+        assert threads._imports_under_way()
+    finally:
+        done.set()
+        t.join()
+    assert not threads._imports_under_way()
