@@ -220,6 +220,10 @@ class Executable:
             self._pool.append(ws)
         return outs
 
+    def recycles(self) -> bool:
+        """Whether run() may hold large outputs for reuse (kept_ids can be non-empty)."""
+        return bool(self._big)
+
     def kept_ids(self) -> set:
         """The ids of the large outputs this executable holds for reuse (run's recycling):
         one more reference to each that is not a reader."""

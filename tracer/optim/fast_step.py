@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from tracer.expr import data_exprs
 from tracer.optim import in_place
-from tracer.optim.plan_code import make_gather, make_store
+from tracer.optim.plan_code import make_gather, make_outputs, make_store
 from tracer.optim.step_arrays import assign, renewed_scalars, same_objects
 from tracer.tensor import Tensor
 
@@ -45,12 +45,15 @@ STATS = {"followed": 0, "learnt": 0, "missed": 0, "generated": 0}
 # and saves ~45 us a step, so a plan replaced soon would not earn it back
 CODE_AFTER = 5
 CODE_ENABLED = True
+# the in-place outputs' tests as generated code too (plan_code.make_outputs); off for tests
+# and comparison (in_place.outputs' loop)
+OUTPUTS_CODE = True
 
 
 class GroupPlan:
     __slots__ = ("group", "params", "state", "dicts", "sizes", "held", "types", "flags",
                  "hyper_names", "dtype", "values", "scalars", "run", "out_types", "targets",
-                 "checked", "follows", "gather", "store", "into", "in_place")
+                 "checked", "follows", "gather", "store", "into", "in_place", "outputs")
 
 
 def no_shared_hypers(self, group: dict, states: list) -> dict | None:
@@ -101,7 +104,7 @@ def learn(opt, group: dict, params: list, names: list, out_names: list, types: t
     plan.in_place = None if plan.into is not None and in_place.ENABLED and \
         in_place.aliasable(program[0].fn) else ()
     plan.targets = targets
-    plan.follows, plan.gather, plan.store = 0, None, None
+    plan.follows, plan.gather, plan.store, plan.outputs = 0, None, None, None
     plans[id(group)] = plan
     STATS["learnt"] += 1
 
@@ -148,13 +151,23 @@ def _run_generated(plan: GroupPlan, arrays: list) -> list | None:
     tensors nobody else can see are written in place (tracer/optim/in_place.py)."""
     found = plan.in_place
     if found is None:             # once: is the program safe to run in place?
+        exe = plan.run.exe
+        specs = exe.output_specs()
         found = plan.in_place = in_place.pairs(plan.params, plan.held) if in_place.verified(
-            plan.into, plan.run.exe.output_specs(), arrays + plan.scalars,
+            plan.into, specs, arrays + plan.scalars,
             in_place.pairs(plan.params, plan.held)) else ()
+        # kept outputs change the counts the generated test expects: the loop's test then
+        plan.outputs = make_outputs(plan, specs, found) if found and OUTPUTS_CODE and \
+            not exe.recycles() else None
     if not found or not in_place.ENABLED:
         return plan.checked(arrays + plan.scalars)
-    exe = plan.run.exe
-    outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found, exe.kept_ids())
+    make = plan.outputs
+    if make is not None:
+        outs = make(arrays)
+    else:
+        exe = plan.run.exe
+        outs = in_place.outputs(exe.output_specs(), arrays, plan.targets, found,
+                                exe.kept_ids())
     return plan.into(arrays + plan.scalars, outs)
 
 

@@ -40,10 +40,10 @@ ENABLED = True
 STATS = {"in_place": 0, "fresh": 0, "verified": 0, "refused": 0}
 # sys.getrefcount of a state tensor's Expr held by the tensor alone, as `outputs` reads it:
 # the tensor's attribute, the local name, getrefcount's argument
-_EXPR_REFS = 3
+EXPR_REFS = 3
 # and of its array held by that Expr alone: the Expr's data, the program's input list, the
 # local name, getrefcount's argument
-_ARRAY_REFS = 4
+ARRAY_REFS = 4
 
 
 def aliasable(fn) -> bool:
@@ -90,8 +90,8 @@ def outputs(specs: list, arrays: list, targets: list, found: tuple, kept: set) -
         expr = t._expr
         arr = arrays[i]
         shape, dtype = specs[o]
-        refs = _ARRAY_REFS + 1 if id(arr) in kept else _ARRAY_REFS
-        if sys.getrefcount(expr) == _EXPR_REFS and sys.getrefcount(arr) == refs and \
+        refs = ARRAY_REFS + 1 if id(arr) in kept else ARRAY_REFS
+        if sys.getrefcount(expr) == EXPR_REFS and sys.getrefcount(arr) == refs and \
                 arr.flags.owndata and arr.flags.writeable and arr.shape == shape and \
                 arr.dtype == dtype and not (shared and _shared(arr, arrays, i)):
             outs[o] = arr

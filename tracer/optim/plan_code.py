@@ -12,17 +12,33 @@ bound by name (as tracer/fn_replay.py does for a replayed Function):
     shape, C-contiguous), so the program runs without checking again (`run_checked`);
     None as soon as one fails;
   - `store(outs)`: each fresh output (exactly its result type: the program allocated it) in
-    a data Expr, as `data_exprs` makes it, assigned to its target as before.
+    a data Expr, as `data_exprs` makes it, assigned to its target as before. A state
+    tensor whose new value was written over its own array (tracer/optim/in_place.py: its
+    Expr is held by the tensor alone) keeps its Expr, which already holds that array; only
+    its version is bumped, as assign bumps it. Not when its storage has members, or its
+    Expr or Value is weakly referenced or its Value held elsewhere (something may key on
+    them): then a new Expr as before.
 """
 from __future__ import annotations
+
+import sys
+import weakref
 
 import numpy as np
 
 from ir import Value
 from tracer.expr import Expr
+from tracer.optim import in_place
 from tracer.optim.step_arrays import assign
 
-__all__ = ["make_gather", "make_store"]
+__all__ = ["REUSE_ENABLED", "make_gather", "make_outputs", "make_store"]
+
+# a state tensor written in place keeps its Expr (a new Value and Expr per state tensor and
+# step otherwise: 30 of the transformer's AdamW); off for tests and comparison
+REUSE_ENABLED = True
+# sys.getrefcount of a Value held by its Expr alone, as store reads it (the Expr's slot,
+# getrefcount's argument): a Value held elsewhere (a cache keyed by it) gets a new Expr
+SAME_EXPR_REFS = 2
 
 
 def make_gather(plan):
@@ -65,15 +81,65 @@ def make_gather(plan):
 
 
 def make_store(plan):
-    """outs (the program's fresh outputs) -> None, each target pointed at its output."""
-    env = {"Expr": Expr, "Value": Value, "assign": assign}
+    """outs (the program's outputs) -> None, each target pointed at its output."""
+    env = {"Expr": Expr, "Value": Value, "assign": assign, "refs": sys.getrefcount,
+           "weak": weakref.getweakrefcount, "SAME": SAME_EXPR_REFS}
     lines = ["def store(outs):"]
     n = len(plan.out_types)
     lines.append(f"    {', '.join([f'o{i}' for i in range(n)])}, = outs")
+    states = {o for o, _ in in_place.pairs(plan.params, plan.held)}
     for i, (t, ty) in enumerate(zip(plan.targets, plan.out_types)):
         env[f"Q{i}"], env[f"U{i}"] = t, ty
-        lines.append(f"    assign(Q{i}, Expr(Value(U{i}), None, (), o{i}))")
+        if i in states and REUSE_ENABLED:
+            # written over its own array (in_place.outputs proved its Expr is held by the
+            # tensor alone): the Expr already holds the new value
+            lines.append(f"    e = Q{i}._expr")
+            lines.append(f"    if e.data is o{i} and Q{i}._storage.members is None and "
+                         "refs(e.value) == SAME and not weak(e) and not weak(e.value):")
+            lines.append(f"        Q{i}._storage.version += 1")
+            lines.append("    else:")
+            lines.append(f"        assign(Q{i}, Expr(Value(U{i}), None, (), o{i}))")
+        else:
+            lines.append(f"    assign(Q{i}, Expr(Value(U{i}), None, (), o{i}))")
     return _define("store", lines, env)
+
+
+def make_outputs(plan, specs: list, found: tuple):
+    """arrays (gather's) -> the program's output arrays: in_place.outputs for a program
+    whose Executable keeps no outputs for reuse (kept_ids always empty), with found's pairs
+    bound by name. The tests gather made (an ndarray of exactly the input's dtype and shape,
+    which are the output's) are not made again, nor "no two inputs share an array": a
+    second reference from the input list, or a second Expr's, fails the count."""
+    env = {"empty": np.empty, "refs": sys.getrefcount, "STATS": in_place.STATS,
+           "EXPR": in_place.EXPR_REFS, "ARRAY": in_place.ARRAY_REFS}
+    lines = ["def outputs(arrays):", "    n = 0"]
+    pairs = dict(found)
+    names = []
+    for k, (shape, dtype) in enumerate(specs):
+        env[f"S{k}"], env[f"D{k}"] = shape, dtype
+        names.append(f"o{k}")
+        i = pairs.get(k)
+        ty = plan.types[i] if i is not None else None
+        if i is None or ty.shape != shape or ty.np_dtype != dtype:
+            lines.append(f"    o{k} = empty(S{k}, D{k})")
+            continue
+        env[f"X{k}"] = plan.targets[k]
+        lines.append(f"    a = arrays[{i}]")
+        lines.append(f"    e = X{k}._expr")
+        lines.append("    if refs(e) == EXPR and refs(a) == ARRAY:")
+        lines.append("        f = a.flags")
+        lines.append("        if f.owndata and f.writeable:")
+        lines.append(f"            o{k} = a")
+        lines.append("            n += 1")
+        lines.append("        else:")
+        lines.append(f"            o{k} = empty(S{k}, D{k})")
+        lines.append("    else:")
+        lines.append(f"        o{k} = empty(S{k}, D{k})")
+    lines.append("    e = a = f = None")
+    lines.append('    STATS["in_place"] += n')
+    lines.append(f'    STATS["fresh"] += {len(specs)} - n')
+    lines.append(f"    return [{', '.join(names)}]")
+    return _define("outputs", lines, env)
 
 
 def _define(name: str, lines: list, env: dict):
