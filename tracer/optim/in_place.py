@@ -8,9 +8,11 @@ two 0.8 MB arrays whose lines are not in cache, and each written line is first r
 (Xeon, 1 thread, CPU medians, caches flushed as a training step's products flush them:
 ~230-260 us with both outputs fresh, ~160-190 with one written in place, ~100 with both).
 
-A parameter's Expr is held by more than its tensor (its Storage, and a tuple and a list of
-the recorded step, measured on MLP 784), which may read it later, so parameters keep fresh
-arrays. A state tensor belongs to
+A parameter's Expr is held by more than its tensor (measured on MLP 784: its Storage, the
+input list of the autograd node that read it, and that node's output's recipe; in a followed
+step that output stays pending, held by the step's own lists, and could be computed after
+the step: docs/imperative.md section 4), so parameters keep fresh arrays. A state tensor
+belongs to
 the optimizer: its new value goes into its own array when, at that step,
 
   - its Expr is held by the tensor alone and its array by that Expr alone (sys.getrefcount:
