@@ -52,6 +52,7 @@ from ir.core import TensorType, Value
 
 STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
 ALLOCATOR = ("malloc", "free")   # beyond it, on the heap (tests substitute a failing malloc)
+STATS = {"deep_folds": 0}        # wide sums folded in a loop below their first (tests)
 GLUE_WORK = 4096                 # a dispatch whose fills and combining loops run up to this many
                                  # iterations in all is compiled unoptimised (loops.mark_glue)
 
@@ -86,6 +87,7 @@ class NestEmitter:
             cost = body_cost(nest, buffers, producers)
             self.split = plan_split(nest.space, list(reds), cost)
         self.rows = None                # (axis, begin, end) while emitting one task's rows
+        self.deep_folds = {}            # loop level -> (wide sum, base) folding in that loop
         self.glue_only = False          # the function holds only a light parallel dispatch
         self.cuts = concat_split.cuts(nest.roots, producers, buffers, nest.space)
         # cut loops keep one loop variable per piece, whose range the rules read (em.known)
@@ -280,7 +282,17 @@ class NestEmitter:
             rows = self.rows is not None and level == self.rows[0]
             begin, end = self.rows[1:] if rows else (0, space[level])
             folds = [(r, b) for r, b in zip(wide, bases) if r.wide_acc is not None and r.fold]
-            self._loop(level, dims, begin, end, folds)
+            # a fold in a deeper loop (nest_plan: fold_level) waits there, for this loop's
+            # iterations only
+            deeper = [(r, b) for r, b in folds if r.fold_level != level]
+            for r, b in deeper:
+                STATS["deep_folds"] += 1
+                self.deep_folds.setdefault(r.fold_level, []).append((r, b))
+            mine = self.deep_folds.get(level, [])
+            self._loop(level, dims, begin, end, [f for f in folds if f not in deeper] + mine,
+                       bool(mine))
+            for r, b in deeper:
+                self.deep_folds[r.fold_level].remove((r, b))
         for red, base in zip(wide, bases):
             if red.wide_acc is not None:
                 self._wide_call(red, red.wide_acc.finish, base)
@@ -293,20 +305,25 @@ class NestEmitter:
             else:
                 self._to_memory(red, kept, [dims[a] for a in red.inner_kept], total)
 
-    def _loop(self, level: int, dims: list, begin, end, folds: list):
-        """The loop of level over [begin, end); wide sums started here fold every few rows."""
+    def _loop(self, level: int, dims: list, begin, end, folds: list, deep: bool = False):
+        """The loop of level over [begin, end); wide sums folding here fold every few rows
+        (deep: started outside, so a part block left at the end is folded too)."""
         bld = self.bld
         if level == self.inner:
             self._run(dims, begin, isub(bld, end, begin))
             return
+        rows = min([red.rows for red, _ in folds], default=1)
         with for_range(bld, end, f"n{level}", start=begin) as i:
             self._level(level + 1, dims + [i])
             if folds:
-                rows = min(red.rows for red, _ in folds)
                 done = bld.add(isub(bld, i, begin), i64(1), flags=INT_FLAGS)
                 with bld.if_then(bld.icmp_unsigned("==", bld.urem(done, i64(rows)), i64(0))):
                     for red, base in folds:
                         self._wide_call(red, red.wide_acc.fold, base)
+        if deep and not (isinstance(begin, int) and isinstance(end, int)
+                         and (end - begin) % rows == 0):
+            for red, base in folds:
+                self._wide_call(red, red.wide_acc.fold, base)
 
     def _run(self, dims: list, start, count):
         """count elements of the innermost loop from start; strip-mined into chunks of LANES
