@@ -24,13 +24,11 @@ rows that block is folded into an f64 scratch vector (f32) or a compensated sum 
 scratch lives on the stack, or on the heap when large (and should malloc fail, the loops
 are emitted a second time without it, summing in place).
 
-A large nest runs on several threads (see `nest_plan.plan_split`): its first axis of extent
-> 1 is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, and
-emitted as `task(ptr context, i64 t)`, which `loops.parallel_for` hands out to threads. A
-reduction over that axis accumulates each task's share into its own slot of a partials array,
-and the partials are combined in task order after the join (a float sum in f64 or
-compensated). Which thread runs a task never changes what it computes, so results are
-bitwise the same for any thread count.
+A large nest runs on several threads (`nest_plan.plan_split`): its first axis of extent > 1
+is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, run by
+`loops.parallel_for`. A reduction over that axis accumulates each task's share into its own
+slot of a partials array, combined in task order after the join (a float sum in f64 or
+compensated): bitwise the same results for any thread count.
 """
 from __future__ import annotations
 
@@ -38,7 +36,7 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen import concat_split, extremum_lanes, inner_unroll
+from codegen import concat_split, extremum_lanes, inner_unroll, row_lanes
 from codegen.bounds import CheckedBuilder
 from codegen.buffers import ERR_STORE, Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
@@ -89,6 +87,7 @@ class NestEmitter:
         self.rows = None                # (axis, begin, end) while emitting one task's rows
         self.deep_folds = {}            # loop level -> (wide sum, base) folding in that loop
         self.glue_only = False          # the function holds only a light parallel dispatch
+        self.grouped = None             # the row axis of codegen.row_lanes, when it applies
         self.cuts = concat_split.cuts(nest.roots, producers, buffers, nest.space)
         # cut loops keep one loop variable per piece, whose range the rules read (em.known)
         self.unroll = 1 if self.cuts else inner_unroll.factor(nest, producers, buffers, LANES)
@@ -97,13 +96,12 @@ class NestEmitter:
         if self.split is not None:
             self._emit_parallel()
             return
-        for red in self.reductions.values():
-            if red.memory:
-                self._fill(red)
+        self.grouped = row_lanes.row_axis(self)     # short max/min rows: several at once
+        for red in [red for red in self.reductions.values() if red.memory]:
+            self._fill(red)
         self._loops()
 
-    def _fill(self, red: ReductionPlan):
-        """Initialises a memory accumulator (the output buffer) with the identity."""
+    def _fill(self, red: ReductionPlan):           # a memory accumulator: the identity
         buf = self.buffers[red.root.value]
         with for_range(self.bld, buf.type.size, "init") as i:
             buf.store(i, reduce_identity(red.kind, red.dtype))
@@ -267,6 +265,8 @@ class NestEmitter:
 
     def _level(self, level: int, dims: list):
         """The loops from `level` in, with the accumulators that start at that level."""
+        if level == self.grouped:
+            return row_lanes.emit(self, level, dims)
         reds = self.reductions.values()
         here = [r for r in reds if r.acc_level == level]
         for red in here:
