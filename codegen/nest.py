@@ -24,13 +24,11 @@ rows that block is folded into an f64 scratch vector (f32) or a compensated sum 
 scratch lives on the stack, or on the heap when large (and should malloc fail, the loops
 are emitted a second time without it, summing in place).
 
-A large nest runs on several threads (see `nest_plan.plan_split`): its first axis of extent
-> 1 is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, and
-emitted as `task(ptr context, i64 t)`, which `loops.parallel_for` hands out to threads. A
-reduction over that axis accumulates each task's share into its own slot of a partials array,
-and the partials are combined in task order after the join (a float sum in f64 or
-compensated). Which thread runs a task never changes what it computes, so results are
-bitwise the same for any thread count.
+A large nest runs on several threads (`nest_plan.plan_split`): its first axis of extent > 1
+is cut into a fixed number of tasks of consecutive rows, chosen from the shapes alone, run by
+`loops.parallel_for`. A reduction over that axis accumulates each task's share into its own
+slot of a partials array, combined in task order after the join (a float sum in f64 or
+compensated): bitwise the same results for any thread count.
 """
 from __future__ import annotations
 
@@ -38,7 +36,7 @@ import math
 
 from llvmlite import ir as ll
 
-from codegen import concat_split, extremum_lanes, inner_unroll
+from codegen import concat_split, extremum_lanes, inner_unroll, row_lanes
 from codegen.bounds import CheckedBuilder
 from codegen.buffers import ERR_STORE, Buffer, KernelContext
 from codegen.elemental import Elemental, reduce_combine, reduce_identity
@@ -52,6 +50,7 @@ from ir.core import TensorType, Value
 
 STACK_SCRATCH_BYTES = 1 << 16    # scratch vectors of wide sums up to this size live on the stack
 ALLOCATOR = ("malloc", "free")   # beyond it, on the heap (tests substitute a failing malloc)
+STATS = {"deep_folds": 0}        # wide sums folded in a loop below their first (tests)
 GLUE_WORK = 4096                 # a dispatch whose fills and combining loops run up to this many
                                  # iterations in all is compiled unoptimised (loops.mark_glue)
 
@@ -86,7 +85,9 @@ class NestEmitter:
             cost = body_cost(nest, buffers, producers)
             self.split = plan_split(nest.space, list(reds), cost)
         self.rows = None                # (axis, begin, end) while emitting one task's rows
+        self.deep_folds = {}            # loop level -> (wide sum, base) folding in that loop
         self.glue_only = False          # the function holds only a light parallel dispatch
+        self.grouped = None             # the row axis of codegen.row_lanes, when it applies
         self.cuts = concat_split.cuts(nest.roots, producers, buffers, nest.space)
         # cut loops keep one loop variable per piece, whose range the rules read (em.known)
         self.unroll = 1 if self.cuts else inner_unroll.factor(nest, producers, buffers, LANES)
@@ -95,13 +96,12 @@ class NestEmitter:
         if self.split is not None:
             self._emit_parallel()
             return
-        for red in self.reductions.values():
-            if red.memory:
-                self._fill(red)
+        self.grouped = row_lanes.row_axis(self)     # short max/min rows: several at once
+        for red in [red for red in self.reductions.values() if red.memory]:
+            self._fill(red)
         self._loops()
 
-    def _fill(self, red: ReductionPlan):
-        """Initialises a memory accumulator (the output buffer) with the identity."""
+    def _fill(self, red: ReductionPlan):           # a memory accumulator: the identity
         buf = self.buffers[red.root.value]
         with for_range(self.bld, buf.type.size, "init") as i:
             buf.store(i, reduce_identity(red.kind, red.dtype))
@@ -265,6 +265,8 @@ class NestEmitter:
 
     def _level(self, level: int, dims: list):
         """The loops from `level` in, with the accumulators that start at that level."""
+        if level == self.grouped:
+            return row_lanes.emit(self, level, dims)
         reds = self.reductions.values()
         here = [r for r in reds if r.acc_level == level]
         for red in here:
@@ -280,7 +282,17 @@ class NestEmitter:
             rows = self.rows is not None and level == self.rows[0]
             begin, end = self.rows[1:] if rows else (0, space[level])
             folds = [(r, b) for r, b in zip(wide, bases) if r.wide_acc is not None and r.fold]
-            self._loop(level, dims, begin, end, folds)
+            # a fold in a deeper loop (nest_plan: fold_level) waits there, for this loop's
+            # iterations only
+            deeper = [(r, b) for r, b in folds if r.fold_level != level]
+            for r, b in deeper:
+                STATS["deep_folds"] += 1
+                self.deep_folds.setdefault(r.fold_level, []).append((r, b))
+            mine = self.deep_folds.get(level, [])
+            self._loop(level, dims, begin, end, [f for f in folds if f not in deeper] + mine,
+                       bool(mine))
+            for r, b in deeper:
+                self.deep_folds[r.fold_level].remove((r, b))
         for red, base in zip(wide, bases):
             if red.wide_acc is not None:
                 self._wide_call(red, red.wide_acc.finish, base)
@@ -293,20 +305,25 @@ class NestEmitter:
             else:
                 self._to_memory(red, kept, [dims[a] for a in red.inner_kept], total)
 
-    def _loop(self, level: int, dims: list, begin, end, folds: list):
-        """The loop of level over [begin, end); wide sums started here fold every few rows."""
+    def _loop(self, level: int, dims: list, begin, end, folds: list, deep: bool = False):
+        """The loop of level over [begin, end); wide sums folding here fold every few rows
+        (deep: started outside, so a part block left at the end is folded too)."""
         bld = self.bld
         if level == self.inner:
             self._run(dims, begin, isub(bld, end, begin))
             return
+        rows = min([red.rows for red, _ in folds], default=1)
         with for_range(bld, end, f"n{level}", start=begin) as i:
             self._level(level + 1, dims + [i])
             if folds:
-                rows = min(red.rows for red, _ in folds)
                 done = bld.add(isub(bld, i, begin), i64(1), flags=INT_FLAGS)
                 with bld.if_then(bld.icmp_unsigned("==", bld.urem(done, i64(rows)), i64(0))):
                     for red, base in folds:
                         self._wide_call(red, red.wide_acc.fold, base)
+        if deep and not (isinstance(begin, int) and isinstance(end, int)
+                         and (end - begin) % rows == 0):
+            for red, base in folds:
+                self._wide_call(red, red.wide_acc.fold, base)
 
     def _run(self, dims: list, start, count):
         """count elements of the innermost loop from start; strip-mined into chunks of LANES

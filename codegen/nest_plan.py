@@ -83,11 +83,20 @@ class ReductionPlan:
         self.first = min(outer) if self.wide else None
         self.inner_kept = [a for a in self.kept if self.wide and self.first < a < self.tail]
         self.inner_shape = tuple(space[a] for a in self.inner_kept)
-        # wide sums fold every `rows` iterations of the first loop when that adds at most
-        # WIDE_BLOCK elements to each output in place; else every element goes to scratch
-        per_row = math.prod(space[a] for a in outer if a != self.first)
-        self.fold = self.wide and per_row <= WIDE_BLOCK
-        self.rows = max(1, WIDE_BLOCK // max(per_row, 1))
+        # wide sums fold every `rows` iterations of a loop (`fold_level`) when that adds at
+        # most WIDE_BLOCK elements to each output in place; else every element goes to
+        # scratch. The first reduced loop, or a later one while only reduced axes lie
+        # between them: a sum over (16, 32) of [16, 32, C] folds every 16 rows of its axis
+        # 1 instead of adding each of its 512 elements into the f64 scratch one by one.
+        self.fold, self.fold_level, self.rows = False, None, 1
+        for level in (sorted(outer) if self.wide else []):
+            if any(space[a] != 1 for a in self.kept if self.first < a < level):
+                break       # a kept axis between: a fold below it would miss its outputs
+            per_row = math.prod(space[a] for a in outer if a > level)
+            if per_row <= WIDE_BLOCK:
+                self.fold, self.fold_level = True, level
+                self.rows = max(1, WIDE_BLOCK // max(per_row, 1))
+                break
         self.acc = None
         self.wide_acc = None          # a summation.Wide while the scratch is attached
 
