@@ -8,8 +8,6 @@ Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/conf
 """
 from __future__ import annotations
 
-from runtime import code_switches   # noqa: F401  first: snapshots the switches of the
-                                    # code generator as its modules are imported
 from ir.core import Function, walk_ops
 from ir.passes import optimize as optimize_function
 from runtime import blas_tiles, config, phases, threads, tiers
