@@ -41,9 +41,8 @@ def _codegen_defaults():
     codegen = sys.modules.get("codegen")
     namespaces = getattr(codegen, "IMPORTED_NAMESPACES", None)
     if namespaces is not None and "codegen" not in _defaults:
-        _defaults["codegen"] = {}
-        for name, namespace in namespaces.items():
-            _defaults[name] = switches(namespace)
+        _defaults.update({name: switches(namespace) for name, namespace in namespaces.items()})
+        _defaults["codegen"] = {}         # (last: another thread sees all or none)
 
 
 def changed() -> dict:
@@ -51,7 +50,7 @@ def changed() -> dict:
     its module set when imported (~20 us: a getattr per switch, no module is imported)."""
     _codegen_defaults()
     out = {}
-    for name, defaults in _defaults.items():
+    for name, defaults in list(_defaults.items()):    # (a module may be imported meanwhile)
         module = sys.modules.get(name)
         if module is None:
             continue
