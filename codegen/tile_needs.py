@@ -61,8 +61,8 @@ def _may_take_tiles(op, externals: Externals) -> bool:
 
 
 def _collect(fn: Function, externals: Externals, keys: list, plans: dict):
-    plans[fn] = plan = plan_function(fn, externals)
-    for step in plan.steps:
+    plans[fn] = fn_plan = plan_function(fn, externals)
+    for step in fn_plan.steps:
         if isinstance(step, LoopNest):
             continue
         op = step.op
