@@ -7,6 +7,8 @@ elemental rules for index-remapping, creation and reduction ops (elemental.eleme
 and kernel rules for the rest (kernels.kernel_rules, control flow included).
 `lower.lower_rules` is their union: the layer's one registry, checked for completeness.
 """
+import sys as _sys
+
 from codegen import control as _control  # noqa: F401  (registers the control-flow kernels)
 from codegen import custom_call as _custom_call  # noqa: F401  (custom_vjp/jvp calls)
 from codegen import lapack as _lapack  # noqa: F401  (registers the linear-algebra kernels)
@@ -19,6 +21,12 @@ from codegen.lower import lower_rules, scalar_rules
 
 for _table in (scalar_rules, elemental_rules, kernel_rules):
     lower_rules.update(_table)
+
+# every codegen module's namespace as imported (this package imports them all, and importing
+# any one runs it first): runtime/code_switches.py puts those changed later in the disk
+# cache's key (copies, so an in-process change of a switch shows)
+IMPORTED_NAMESPACES = {_name: dict(vars(_module)) for _name, _module in list(_sys.modules.items())
+                       if _name.startswith("codegen.") and _module is not None}
 
 __all__ = ["KernelSource", "lower_function", "lower_rules", "scalar_rules", "elemental_rules",
            "kernel_rules"]

@@ -65,8 +65,9 @@ class FunctionEmitter:
 
     def __init__(self, module: ll.Module, fn: Function, symbol: str, bounds_check: bool,
                  externals: Externals | None = None, vmath: bool = True,
-                 profile: bool = False):
+                 profile: bool = False, plans: dict | None = None):
         self.profile = profile          # count cycles per step (top level only)
+        self.plans = plans or {}        # Function -> its fusion plan, made already
         self.module = module
         self.fn = fn
         self.symbol = symbol
@@ -77,7 +78,9 @@ class FunctionEmitter:
 
     def emit(self) -> tuple[ll.Function, int]:
         """Emits the function; returns it and the workspace bytes it needs."""
-        self.plan = plan_function(self.fn, self.externals)
+        self.plan = self.plans.get(self.fn)
+        if self.plan is None:
+            self.plan = plan_function(self.fn, self.externals)
         self.region_fns, region_bytes = {}, 0
         for step in self.plan.steps:
             if isinstance(step, KernelStep) and step.op.regions:
@@ -85,7 +88,8 @@ class FunctionEmitter:
                 for region in lowered_regions(step.op):
                     name = f"{self.symbol}.r{len(self.region_fns)}.{len(fns)}"
                     func, size = FunctionEmitter(self.module, region, name, self.bounds_check,
-                                                 self.externals, self.vmath).emit()
+                                                 self.externals, self.vmath,
+                                                 plans=self.plans).emit()
                     fns.append(func)
                     region_bytes = max(region_bytes, size)
                 self.region_fns[step] = fns
@@ -222,7 +226,8 @@ def _sanitize(name: str) -> str:
 
 def lower_function(fn: Function, bounds_check: bool = False,
                    externals: Externals | None = None, vmath: bool = True,
-                   profile: bool = False, canonical: str | None = None) -> KernelSource:
+                   profile: bool = False, canonical: str | None = None,
+                   plans: dict | None = None) -> KernelSource:
     """Lowers fn to an LLVM module with one exported entry (see the module docstring).
 
     Args:
@@ -238,6 +243,8 @@ def lower_function(fn: Function, bounds_check: bool = False,
             instruction is emitted.
         canonical: fn's canonical text (`print_function(fn, locs=False, hints=False)`) when
             the caller has it (the runtime printed it for its cache key), else printed here.
+        plans: {Function: fusion plan} made already for fn or its regions with the same
+            externals (codegen.tile_needs'), used instead of planning them again.
     """
     check_index_range(fn)       # before anything is emitted: 64-bit offsets must suffice
     # the symbol names the code exactly: same text and options, same machine code
@@ -251,7 +258,7 @@ def lower_function(fn: Function, bounds_check: bool = False,
     entry = f"gj_{_sanitize(fn.name)}_{digest}"
     module = ll.Module(name=entry)
     emitter = FunctionEmitter(module, fn, entry + ".body", bounds_check, externals, vmath,
-                              profile)
+                              profile, plans)
     body, workspace = emitter.emit()
     mark_glue(body)             # the top level: a call per step (regions' bodies run in loops)
     func = mark_glue(ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry))

@@ -23,10 +23,18 @@ TILE_ROUTES = ("tiles", "packed tiles")
 def tile_keys(fn: Function, externals: Externals | None) -> list:
     """[(dtype, packed, b_trans)] of the tile functions fn's gemm kernels call, each once, in
     the order lowering meets them (a region's before the op holding it: it is lowered first)."""
+    return tile_keys_and_plans(fn, externals)[0]
+
+
+def tile_keys_and_plans(fn: Function, externals: Externals | None) -> tuple[list, dict]:
+    """tile_keys, and the fusion plans made to find them ({Function: Plan}: fn's and its
+    regions'; empty when no product can take tiles), which lowering then takes instead of
+    planning the same functions again (codegen.lower_function's `plans`)."""
     keys: list = []
+    plans: dict = {}
     if externals is not None and externals.tiles is not None and _large_dot(fn, externals):
-        _collect(fn, externals, keys)
-    return keys
+        _collect(fn, externals, keys, plans)
+    return keys, plans
 
 
 def _large_dot(fn: Function, externals: Externals) -> bool:
@@ -52,13 +60,14 @@ def _may_take_tiles(op, externals: Externals) -> bool:
                for rows, cols in ((m, n), (n, m)) for trans in (False, True))
 
 
-def _collect(fn: Function, externals: Externals, keys: list):
-    for step in plan_function(fn, externals).steps:
+def _collect(fn: Function, externals: Externals, keys: list, plans: dict):
+    plans[fn] = fn_plan = plan_function(fn, externals)
+    for step in fn_plan.steps:
         if isinstance(step, LoopNest):
             continue
         op = step.op
         for region in op.regions:
-            _collect(region, externals, keys)
+            _collect(region, externals, keys, plans)
         if op.prim.name != "gemm":
             continue
         plan, dtype = op.params["plan"], op.inputs[0].dtype

@@ -8,8 +8,6 @@ Settings (GRADJIT_BACKEND, GRADJIT_BOUNDS_CHECK, GRADJIT_LOG, ...): runtime/conf
 """
 from __future__ import annotations
 
-from runtime import code_switches   # noqa: F401  first: snapshots the switches of the
-                                    # code generator as its modules are imported
 from ir.core import Function, walk_ops
 from ir.passes import optimize as optimize_function
 from runtime import blas_tiles, config, phases, threads, tiers
@@ -63,10 +61,12 @@ def build_executable(fn: Function, kernel: KernelSource | None = None,
         from codegen import lower_function, tile_needs
     if kernel is None:
         with phases.phase("codegen"), blas_tiles.prefetching():
-            if PREFETCH_TILES:
-                blas_tiles.prefetch(tile_needs.tile_keys(fn, externals(fn)))
+            needs, plans = [], None
+            if PREFETCH_TILES:        # (the plans made to predict them: not made again)
+                needs, plans = tile_needs.tile_keys_and_plans(fn, externals(fn))
+                blas_tiles.prefetch(needs)
             kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),
-                                    vmath=vmath, canonical=canonical_text(fn))
+                                    vmath=vmath, canonical=canonical_text(fn), plans=plans)
         if not blas_tiles.settle(kernel.llvm_ir):    # its tile gemm failed: the BLAS instead
             with phases.phase("codegen"):
                 kernel = lower_function(fn, bounds_check=bounds_check, externals=externals(fn),

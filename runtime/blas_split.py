@@ -40,7 +40,7 @@ import os
 import numpy as np
 
 from ir.core import walk_ops
-from runtime import blas, config, notes, threads
+from runtime import blas, code_switches, config, notes, threads
 from runtime.engine import create_execution_engine
 
 SPLIT_MIN_MACS = 1 << 24      # codegen.gemm_split.GEMM_SPLIT_MIN_MACS (a test checks)
@@ -211,3 +211,6 @@ def cache_tag(fn) -> str:
 def _dot_macs(op) -> int:
     x, (contract, _) = op.inputs[0], op.params["contract"]
     return op.results[0].type.size * math.prod(x.shape[a] for a in contract)
+
+
+code_switches.snapshot(__name__)      # (last: the values as imported)

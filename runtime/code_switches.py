@@ -5,79 +5,52 @@ constant that shapes code (llvm_split.PIPELINE_SPLIT, gemm_tiles.MIN_MACS, ...) 
 changed in-process after import (tests, A/B comparisons), and a program built then must not
 load the object built with the source's value, nor store its own under the source's key.
 
-SWITCH_MODULES is the one table: every codegen module, and the runtime modules whose
-constants decide how code is built. Their UPPER_CASE constants are snapshotted when each
-module is imported (a finder in front of sys.meta_path wraps its loader), and `changed()`
-lists those that differ now. The key gets only the differences, so an unchanged process
-(the usual case) keeps its keys, and the codegen modules need not be imported to compute
-one (a warm start loads objects without importing codegen).
+The switches are the UPPER_CASE constants of every codegen module and of the runtime modules
+in RUNTIME_SWITCH_MODULES. Their values as imported are kept by the modules themselves, with
+no import hook: codegen/__init__.py copies its modules' namespaces once it has imported them
+all (`codegen.IMPORTED_NAMESPACES`: importing any codegen module runs it first), and each
+runtime switch module calls `snapshot()` on its last line. `changed()` lists the switches
+that differ now. The key gets only the differences, so an unchanged process (the usual case)
+keeps its keys, and the codegen modules need not be imported to compute one (a warm start
+loads objects without importing codegen).
 """
 from __future__ import annotations
 
 import sys
 
-SWITCH_MODULES = ("codegen", "runtime.llvm_split", "runtime.blas_split")
+RUNTIME_SWITCH_MODULES = ("runtime.llvm_split", "runtime.blas_split")
 _SWITCH_TYPES = (bool, int, float, str, tuple, frozenset)   # (not dicts: some are counters)
 
-_PREFIXES = tuple(m + "." for m in SWITCH_MODULES)
 _defaults: dict[str, dict] = {}       # module name -> {constant: value at import}
 
 
-def _is_switch_module(name: str) -> bool:
-    return name.startswith(_PREFIXES) or name in SWITCH_MODULES
-
-
-def _snapshot(module) -> dict:
-    return {k: v for k, v in vars(module).items()
+def switches(namespace: dict) -> dict:
+    """The switch constants of a module's namespace."""
+    return {k: v for k, v in namespace.items()
             if k[:1].isalpha() and k.isupper() and isinstance(v, _SWITCH_TYPES)}
 
 
-class _SnapshotOnImport:
-    """A meta path finder that finds nothing itself: for a switch module, wraps the spec the
-    other finders give so that its constants are snapshotted right after the module runs.
-    (Not an importlib.abc.MetaPathFinder: importing importlib.abc costs ~25 ms.)"""
-
-    def find_spec(self, name, path, target=None):
-        if not _is_switch_module(name):
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run = loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            _defaults[name] = _snapshot(module)
-        loader.exec_module = exec_module          # (a file loader is made per spec)
-        return spec
+def snapshot(name: str):
+    """Called by a runtime switch module on its last line: its values as imported."""
+    _defaults[name] = switches(vars(sys.modules[name]))
 
 
-def install():
-    """Snapshots the switch modules imported already and catches the later ones."""
-    if not any(isinstance(f, _SnapshotOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SnapshotOnImport())
-    for name, module in list(sys.modules.items()):
-        if module is not None and _is_switch_module(name) and name not in _defaults:
-            spec = getattr(module, "__spec__", None)
-            if getattr(spec, "_initializing", False):
-                raise ImportError(f"runtime.code_switches imported while {name} is being "
-                                  "imported: its constants are not all set yet")
-            _defaults[name] = _snapshot(module)
+def _codegen_defaults():
+    """Takes in the codegen modules' values as imported, once codegen is (not before: a warm
+    start never imports it)."""
+    codegen = sys.modules.get("codegen")
+    namespaces = getattr(codegen, "IMPORTED_NAMESPACES", None)
+    if namespaces is not None and "codegen" not in _defaults:
+        _defaults.update({name: switches(namespace) for name, namespace in namespaces.items()})
+        _defaults["codegen"] = {}         # (last: another thread sees all or none)
 
 
 def changed() -> dict:
     """{"module.CONSTANT": repr(value)} of every switch whose value differs from the one
     its module set when imported (~20 us: a getattr per switch, no module is imported)."""
+    _codegen_defaults()
     out = {}
-    for name, defaults in _defaults.items():
+    for name, defaults in list(_defaults.items()):    # (a module may be imported meanwhile)
         module = sys.modules.get(name)
         if module is None:
             continue
@@ -89,6 +62,3 @@ def changed() -> dict:
 
 
 _GONE = object()
-
-
-install()

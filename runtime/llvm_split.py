@@ -52,7 +52,7 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite.binding import ffi
 
-from runtime import executable, pool, threads, trampoline
+from runtime import code_switches, executable, pool, threads, trampoline
 
 PIPELINE_SPLIT = True    # False: the pipeline on the whole module, machine code split (tests)
 MIN_SIDE_LINES = 200     # a side costs ~8 ms more than its share (mlp: 39 ms whole, 27 + 29 split)
@@ -387,3 +387,6 @@ def start_helper(text: str):
     helper.start()
     counts["helper"] += 1
     return helper
+
+
+code_switches.snapshot(__name__)      # (last: the values as imported)
