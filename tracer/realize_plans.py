@@ -153,7 +153,8 @@ def _count_capture_refs(uses: Counter, candidates: list):
         return
     s = step_tape.state()
     wanted = {id(e) for e in candidates}
-    for exprs in (*s.outs, *s.prev_outs, s.ext, s.prev_ext):
+    for exprs in (*map(step_tape.entry_exprs, s.outs), *map(step_tape.entry_exprs, s.prev_outs),
+                  s.ext, s.prev_ext):
         for e in exprs:
             if id(e) in wanted:
                 uses[e] += 1

@@ -52,7 +52,7 @@ from tracer import tensor as _tensor_module
 from tracer import step_follow, step_read_code, step_tape
 from tracer.step_read import KeptRead, read_only, tape_roots
 from tracer.step_tape import (CUR, MISS, STATS, State, Tape, drop,  # noqa: F401  (API)
-                              state as _state, tls)
+                              entry, entry_exprs, result_at, state as _state, tls)
 
 ENABLED = True          # tests and comparisons turn it off (then call reset())
 VERIFY = False          # tests: each read from a tape also walks, and checks it agrees
@@ -130,7 +130,7 @@ def after(template, result):
         spoil("more calls than a step may hold without a read")
         s.outs = []
         return
-    s.outs.append(exprs)
+    s.outs.append(entry(exprs))
     if template is None:
         spoil("an op ran its body (no template)")
         return
@@ -191,7 +191,7 @@ def fast_read(pending: list, updated):
         # NOTE: the roots' check inline (one loop, no call per root)
         try:
             for e, (kind, j, r) in zip(roots, checks):
-                if (outs if kind == CUR else prev)[j][r] is not e:
+                if result_at(outs if kind == CUR else prev, j, r) is not e:
                     return _other_roots()
         except IndexError:
             return _other_roots()
@@ -240,8 +240,10 @@ def _arrays(s: State, codes: tuple, pin_exprs: tuple) -> list | None:
     for c in codes:
         if type(c) is int and c >= 0:
             j, r = (c >> 1) >> 4, (c >> 1) & 15
-            got = prev if c & 1 else outs
-            a = got[j][r].data if j < len(got) and r < len(got[j]) else None
+            try:
+                a = result_at(prev if c & 1 else outs, j, r).data
+            except IndexError:
+                a = None
         else:
             a = _data(s, c, pin_exprs)
         if a is None:
@@ -358,7 +360,7 @@ def _held(s: State, checks: tuple) -> list:
     did. Whether a Tensor still holds them is not checked (a reference count against the
     whole graph's uses): computing a value along gives the same numbers as computing it
     later, and one still pending is computed by whichever read needs it."""
-    out = [(s.outs if kind == CUR else s.prev_outs)[j][r] for kind, j, r in checks]
+    out = [result_at(s.outs if kind == CUR else s.prev_outs, j, r) for kind, j, r in checks]
     for e in out:
         if e.data is not None:
             raise IndexError                 # (settled since: not the learnt read)
@@ -394,8 +396,10 @@ def _data(s: State, code, pin_exprs):
         return pin_exprs[code[1]].data
     if code >= 0:
         j, r = divmod(code >> 1, 16)
-        outs = s.prev_outs if code & 1 else s.outs
-        return outs[j][r].data if j < len(outs) and r < len(outs[j]) else None
+        try:
+            return result_at(s.prev_outs if code & 1 else s.outs, j, r).data
+        except IndexError:
+            return None
     m, prev = divmod(-code - 1, 2)
     ext = s.prev_ext if prev else s.ext
     return ext[m].data if m < len(ext) else None
@@ -475,8 +479,8 @@ def _next_cycle(s: State, sig):
     for m, e in enumerate(s.prev_ext):
         if e.data is not None:           # (a pending one is pinned again when used)
             ids[id(e)] = -(2 * m + 2)
-    for j, exprs in enumerate(s.prev_outs):
-        for r, e in enumerate(exprs):
+    for j, x in enumerate(s.prev_outs):
+        for r, e in enumerate(entry_exprs(x)):
             ids[id(e)] = 2 * (16 * j + r) + 1
 
 

@@ -16,7 +16,7 @@ from tracer.dtypes import _default_float
 from tracer.expr import _int_tree
 from tracer.pending_expr import PendingExpr
 from tracer.step_tape import (CUR, EXT, FLOAT, MISS, NEW, PLAIN, PREV, PREV_EXT, TENSOR,
-                              drop, tls)
+                              drop, entry, result_at, tls)
 from tracer.errors import user_site
 from tracer.tensor import Tensor
 
@@ -80,13 +80,13 @@ def follow(fn, args: tuple, kwargs: dict):
                 e = a._expr
                 kind = check[0]
                 if kind == CUR:              # the common cases, inline
-                    if e is not s.outs[check[1]][check[2]]:
+                    if e is not result_at(s.outs, check[1], check[2]):
                         return _elsewhere(pos)
                 elif kind == EXT:
                     if e is not s.ext[check[1]]:
                         return _elsewhere(pos)
                 elif kind == PREV:
-                    if e is not s.prev_outs[check[1]][check[2]]:
+                    if e is not result_at(s.prev_outs, check[1], check[2]):
                         return _elsewhere(pos)
                 elif not _operand_ok(s, a, check):
                     return _elsewhere(pos)
@@ -124,7 +124,7 @@ def follow(fn, args: tuple, kwargs: dict):
         _set_recipe(e, (template, outs[1], loc, *ins))
         e.data = None
         e.symbolic = e.recorded = False
-        s.outs.append((e,))
+        s.outs.append(e)                     # (one result: bare, step_tape.entry)
         s.pos = pos + 1
         t = _new(Tensor)
         t._expr = e                          # (its Storage is made when first asked for)
@@ -132,8 +132,8 @@ def follow(fn, args: tuple, kwargs: dict):
             step_tape.mark_views(name, args, t)
         return t
     result = _replay(template, outs_all, ins, tensors, loc, Tensor)
-    s.outs.append((result._expr,) if type(result) is not tuple else
-                  tuple([t._expr for t in result]))
+    s.outs.append(result._expr if type(result) is not tuple else
+                  entry(tuple([t._expr for t in result])))
     s.pos = pos + 1
     if view:
         step_tape.mark_views(name, args, result)
@@ -191,10 +191,11 @@ def _operand_ok(s, t: Tensor, check: tuple) -> bool:
         return False
     e = t._expr
     kind = check[0]
-    if kind == CUR:
-        return e is s.outs[check[1]][check[2]]
-    if kind == PREV:
-        return e is s.prev_outs[check[1]][check[2]]
+    if kind == CUR or kind == PREV:
+        try:
+            return e is result_at(s.outs if kind == CUR else s.prev_outs, check[1], check[2])
+        except IndexError:
+            return False
     if kind == EXT:
         return e is s.ext[check[1]]
     if kind == NEW:

@@ -14,7 +14,7 @@ of this cycle) it reads:
         if type(a0) is not Tensor or a0._requires_grad or a0._grad_fn is not None:
             return None
         e0 = a0._expr
-        if e0 is not s.outs[2][0]:
+        if e0 is not s.outs[2]:
             return None
         ...
         f = getframe(3)                  (the call site seen when written, as constants:
@@ -49,13 +49,19 @@ STATS = {"written": 0, "compiled": 0}
 # source -> code object of the written functions (their constants are in env, not in it)
 _CODE: dict = {}
 _MAX_CODE = 4096
-_WHERE = {CUR: "s.outs[{}][{}]", PREV: "s.prev_outs[{}][{}]"}
+_WHERE = {CUR: "s.outs", PREV: "s.prev_outs"}
 
 
-def write(pos: int, step: tuple, sites: list, pins: dict):
+def where(cycle: str, j: int, r: int, counts: tuple) -> str:
+    """The expression for result r of event j in a cycle's outs (step_tape.result_at, with
+    the tape's counts of results per event: one is kept bare)."""
+    return f"{cycle}[{j}]" if counts[j] == 1 else f"{cycle}[{j}][{r}]"
+
+
+def write(pos: int, step: tuple, sites: list, pins: dict, counts: tuple):
     """The function checking and replaying event `pos` (step: step_tape's tuple for it;
-    sites: the tape's call sites, read when called; pins: its pinned Exprs), or None when
-    it is not plain."""
+    sites: the tape's call sites, read when called; pins: its pinned Exprs; counts: results
+    per event), or None when it is not plain."""
     fn, dtype, _, specs, _, guard, template, _, outs, name, view = step
     if specs is None or guard is not None or outs is None:
         return None
@@ -81,7 +87,7 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
                       "        return None",
                       f"    e{i} = {a}._expr"]
             if check[0] in _WHERE:
-                test = f"e{i} is not " + _WHERE[check[0]].format(check[1], check[2])
+                test = f"e{i} is not " + where(_WHERE[check[0]], check[1], check[2], counts)
             elif check[0] == EXT and first:   # (maybe a first use of this call: `x * x`
                 k, n = check[1], len(first)   # notes x once every check passed)
                 test = (f"e{i} is not (s.ext[{k}] if {k} < len(s.ext) else "
@@ -122,7 +128,7 @@ def write(pos: int, step: tuple, sites: list, pins: dict):
               f"    set_recipe(e, (TEMPLATE, SLOT, loc{''.join(', ' + i for i in ins)}))",
               "    e.data = None",
               "    e.symbolic = e.recorded = False",
-              "    s.outs.append((e,))",
+              "    s.outs.append(e)",
               f"    s.pos = {pos + 1}",
               "    t = new(Tensor)",
               "    t._expr = e",

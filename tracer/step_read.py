@@ -14,7 +14,7 @@ import numpy as np
 from runtime.config import plain_native
 from runtime.executable import Executable
 from tracer import tensor as _tensor_module
-from tracer.step_tape import CUR
+from tracer.step_tape import CUR, result_at
 
 # the run a profiling session (runtime/profile.py) swaps: the kept call then goes through it
 _RUN = Executable.run
@@ -43,7 +43,7 @@ def tape_roots(pending: list, checks: tuple, want: int, outs: list, prev) -> lis
     roots = list(pending)
     try:
         for e, (kind, j, r) in zip(pending, checks):
-            if (outs if kind == CUR else prev)[j][r] is not e:
+            if result_at(outs if kind == CUR else prev, j, r) is not e:
                 return None
         for ref in live.values():
             t = ref()
@@ -51,7 +51,7 @@ def tape_roots(pending: list, checks: tuple, want: int, outs: list, prev) -> lis
                 return None
             e = t._expr
             kind, j, r = checks[n]
-            if (outs if kind == CUR else prev)[j][r] is not e or e.data is not None or \
+            if result_at(outs if kind == CUR else prev, j, r) is not e or e.data is not None or \
                     e.symbolic:
                 return None
             roots.append(e)

@@ -16,7 +16,7 @@ kernel (Executable.run_read_only). For polynomial_tensor.py's pinned read it rea
             return None
         outs = s.outs
         ...
-        r0 = outs[10][0]
+        r0 = outs[10]
         ...
         if pending[0] is not r0:
             return None
@@ -27,7 +27,7 @@ kernel (Executable.run_read_only). For polynomial_tensor.py's pinned read it rea
         ...
         if L0.tobytes() != B0:                  (the pinned values' leaves, as _pinned_read)
             return None
-        a4 = prev[29][0].data
+        a4 = prev[29].data
         if type(a4) is not ndarray or a4.dtype is not D4 or a4.shape != S4 or ...
             return None
         ...
@@ -49,6 +49,7 @@ from runtime.config import plain_native
 from runtime.executable import Executable
 from tracer import step_read, step_tape
 from tracer import tensor as _tensor_module
+from tracer.step_follow_code import where
 from tracer.step_tape import CUR
 
 # reads written, sources compiled, reads taken by written ones (tests)
@@ -83,8 +84,8 @@ def consider(tape, capture):
     tape.read_code = _write(tape, capture, kept, codes, pins, leaves, seen, waiting)
 
 
-def _where(kind: int, j: int, r: int) -> str:
-    return f"{'outs' if kind == CUR else 'prev'}[{j}][{r}]"
+def _where(kind: int, j: int, r: int, counts: tuple) -> str:
+    return where("outs" if kind == CUR else "prev", j, r, counts)
 
 
 def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, waiting: bool):
@@ -110,7 +111,8 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
              "    outs = s.outs",
              "    prev = s.prev_outs",
              "    try:"]
-    lines += [f"        r{i} = {_where(*c)}" for i, c in enumerate(tape.root_checks)]
+    counts = tape.counts()
+    lines += [f"        r{i} = {_where(*c, counts)}" for i, c in enumerate(tape.root_checks)]
     lines += ["    except IndexError:", "        return None"]
     # the roots: pending's (the values read) first, then the in-place updates in
     # tensor.updated_tensors()'s order (as tensor.updated_pending lists them: step_read.tape_roots)
@@ -158,7 +160,7 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
             lines += [f"        {a} = W{k}.data"]
         elif c >= 0:
             j, r = divmod(c >> 1, 16)
-            lines += [f"        {a} = {'prev' if c & 1 else 'outs'}[{j}][{r}].data"]
+            lines += [f"        {a} = {where('prev' if c & 1 else 'outs', j, r, counts)}.data"]
         else:
             m, earlier = divmod(-c - 1, 2)
             lines += [f"        {a} = s.{'prev_ext' if earlier else 'ext'}[{m}].data"]

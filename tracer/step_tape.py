@@ -79,9 +79,15 @@ class Tape:
 
     def write(self):
         """Each event's Python (step_follow_code.write), from now on follow's first try."""
-        self.fast = tuple([write_follow(i, step, self.sites, self.pins)
+        counts = self.counts()
+        self.fast = tuple([write_follow(i, step, self.sites, self.pins, counts)
                            for i, step in enumerate(self.steps)])
         self.unwritten = -1
+
+
+    def counts(self) -> tuple:
+        """Per event, how many results it has (State.outs keeps one bare: entry)."""
+        return tuple([len(step[7]) for step in self.steps])
 
 
 def _step(event, template, name: str) -> tuple:
@@ -136,14 +142,37 @@ def _specs(key: tuple, nargs: int, checks: tuple):
     return tuple(out)
 
 
+def result_at(outs, j: int, r: int):
+    """Result r of event j in a cycle's outs (State.outs): an event's one result is kept
+    bare, several in a tuple (one tuple less made and freed per followed call). IndexError
+    when there is no such result."""
+    x = outs[j]
+    if type(x) is tuple:
+        return x[r]
+    if r:
+        raise IndexError(r)
+    return x
+
+
+def entry(exprs: tuple):
+    """What State.outs keeps for an event with these result Exprs (result_at reads it)."""
+    return exprs[0] if len(exprs) == 1 else exprs
+
+
+def entry_exprs(x) -> tuple:
+    """The result Exprs of one State.outs entry."""
+    return x if type(x) is tuple else (x,)
+
+
 class State:
     __slots__ = ("events", "templates", "names", "outs", "ext", "ids", "inner", "clean", "pending",
                  "prev_outs", "prev_ext", "prev_sig", "prev_inner", "tape", "pos", "spoiled")
 
     def __init__(self):
         # the cycle under way: events/templates while learning (None while following the
-        # tape); per event its result Exprs; operands not made by events (first use
-        # order); id(Expr) -> code (learning only); ids of pending values inside templates
+        # tape); per event its result Exprs (entry(): one bare, several in a tuple);
+        # operands not made by events (first use order); id(Expr) -> code (learning
+        # only); ids of pending values inside templates
         self.events, self.templates, self.names, self.outs, self.ext = [], [], [], [], []
         self.ids, self.inner = {}, set()
         self.clean = True               # nothing outside the events happened in this cycle

@@ -189,9 +189,11 @@ def _followed_method(op, compute):
             st = self.__dict__.get("_storage")
             if not self._requires_grad and (st is None or st.host is None and (
                     st.members is None or _root_alone(self, st))):
-                src = _new(Tensor)                 # inplace()'s stand-in, as there
-                src._expr = self._expr
-                out = follow(body, (src, args[0]), empty)
+                # self, not inplace()'s stand-in (one Tensor less): a followed call only
+                # checks its first argument (type, grad, Expr) and keeps its Expr; a
+                # result that is an argument (`w -= 0`) then is self, whose Expr is the
+                # stand-in's, so the tail below does the same
+                out = follow(body, (self, args[0]), empty)
                 if out is not miss:
                     _followed_tail(self, out)
                     if st is not None and st.members is not None:
