@@ -294,11 +294,62 @@ def on_op(name: str, saves, args, kwargs, result):
     return result
 
 
-def record_node(name: str, saves, args: tuple, result, replayed, loc):
-    """on_op for a call that is not a view op, with positional arguments, whose replayed
-    Template is known (record._replay_recorded)."""
-    if _grad_mode.enabled:
-        _node_for(name, saves, args, _NO_KWARGS, result, replayed, loc)
+def record_node(name: str, saves, args: tuple, result, hit, loc):
+    """on_op for a call that is not a view op, with positional arguments, replayed from the
+    Template `hit` (record._replay_recorded). What the Template's key fixes is worked out on
+    its first such call (`hit.node_cls`, _direct_class): the node class, that every argument
+    is a Tensor (the node's inputs are the arguments, in order) and that the one result is a
+    new floating Tensor (it gets the node; it shares no Expr with an input). Later calls make
+    the node here, without _node_for's and attach_node's tests of those: the same node
+    (class, edges, saves, Template, line)."""
+    if not _grad_mode.enabled:
+        return
+    cls = hit.node_cls
+    if cls is None:
+        cls = hit.node_cls = _direct_class(name, args, hit, result)
+    if cls is False:
+        _node_for(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
+        return
+    for t in args:
+        if t._requires_grad or t._grad_fn is not None:
+            break
+    else:
+        return
+    needed = _needed_saves(name, saves, args) if saves else saves
+    out = result._expr
+    exprs, edges = [], []
+    for t in args:
+        exprs.append(t._expr)
+        if t._grad_fn is not None:            # (edge_of, inline)
+            edges.append((t._grad_fn, t._output_nr))
+        else:
+            edges.append(edge_of(t))
+    node = cls.__new__(cls)
+    node._setup(exprs, edges, [out], loc or user_location())
+    result._grad_fn = node
+    result._output_nr = 0
+    out.recorded = True
+    if needed:
+        node.saved = [SavedTensor(t, node, nr) for t, nr in _saved(needed, args, [result])]
+    if needed is not saves:
+        node.saves_unchecked = True
+    node.template = (hit, [out], bounded.STATS["reads"])
+
+
+def _direct_class(name: str, args: tuple, hit, result):
+    """record_node's node class for the calls replayed from the Template hit, or False
+    when _node_for makes their nodes (a result that is not one new floating Tensor, an
+    argument that is not a Tensor: a number operand is a None input)."""
+    if not hit.single or hit.outputs[0][0] != "new" or type(result) is not Tensor or \
+            result._expr.value.type.dtype not in FLOAT:
+        return False
+    for a in args:
+        if not isinstance(a, Tensor):
+            return False
+    cls = _PLAIN_CLASSES.get(name)
+    if cls is None:
+        cls = _overload_class(name, args, _NO_KWARGS, (hit, result), result)
+    return cls
 
 
 _NO_KWARGS: dict = {}
