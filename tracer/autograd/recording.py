@@ -297,20 +297,22 @@ def on_op(name: str, saves, args, kwargs, result):
 def record_node(name: str, saves, args: tuple, result, hit, loc):
     """on_op for a call that is not a view op, with positional arguments, replayed from the
     Template `hit` (record._replay_recorded). What the Template's key fixes is worked out on
-    its first such call (`hit.node_cls`, _direct_class): the node class, that every argument
-    is a Tensor (the node's inputs are the arguments, in order) and that the one result is a
-    new floating Tensor (it gets the node; it shares no Expr with an input). Later calls make
-    the node here, without _node_for's and attach_node's tests of those: the same node
-    (class, edges, saves, Template, line)."""
+    its first such call (`hit.node_cls`, _direct_recipe): the node class, which arguments
+    are the node's inputs (the Tensors, and a None for a number operand of arithmetic), and
+    that the one result is a new floating Tensor (it gets the node and shares no Expr with
+    an input). Later calls make the node here without _node_for's and attach_node's tests
+    of those: the same node (class, edges, saves, Template, line)."""
     if not _grad_mode.enabled:
         return
-    cls = hit.node_cls
-    if cls is None:
-        cls = hit.node_cls = _direct_class(name, args, hit, result)
-    if cls is False:
+    recipe = hit.node_cls
+    if recipe is None:
+        recipe = hit.node_cls = _direct_recipe(name, args, hit, result)
+    if recipe is False or not DIRECT_ENABLED:
         _node_for(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
         return
-    for t in args:
+    cls, at, number = recipe
+    inputs = args if at is None else [args[i] for i in at]
+    for t in inputs:
         if t._requires_grad or t._grad_fn is not None:
             break
     else:
@@ -318,12 +320,15 @@ def record_node(name: str, saves, args: tuple, result, hit, loc):
     needed = _needed_saves(name, saves, args) if saves else saves
     out = result._expr
     exprs, edges = [], []
-    for t in args:
+    for t in inputs:
         exprs.append(t._expr)
         if t._grad_fn is not None:            # (edge_of, inline)
             edges.append((t._grad_fn, t._output_nr))
         else:
             edges.append(edge_of(t))
+    if number:                                # (_inputs: PyTorch's (None, 0) edge)
+        exprs.append(None)
+        edges.append(None)
     node = cls.__new__(cls)
     node._setup(exprs, edges, [out], loc or user_location())
     result._grad_fn = node
@@ -334,25 +339,34 @@ def record_node(name: str, saves, args: tuple, result, hit, loc):
     if needed is not saves:
         node.saves_unchecked = True
     node.template = (hit, [out], bounded.STATS["reads"])
+    DIRECT_STATS["nodes"] += 1
 
 
-def _direct_class(name: str, args: tuple, hit, result):
-    """record_node's node class for the calls replayed from the Template hit, or False
-    when _node_for makes their nodes (a result that is not one new floating Tensor, an
-    argument that is not a Tensor: a number operand is a None input)."""
+def _direct_recipe(name: str, args: tuple, hit, result):
+    """record_node's (node class, positions of the Tensor arguments or None for all, whether
+    a None input follows) for the calls replayed from the Template hit, or False when
+    _node_for makes their nodes (a result that is not one new floating Tensor, an argument
+    of a kind _inputs flattens). The key fixes each argument's kind, so all of it."""
     if not hit.single or hit.outputs[0][0] != "new" or type(result) is not Tensor or \
             result._expr.value.type.dtype not in FLOAT:
         return False
-    for a in args:
-        if not isinstance(a, Tensor):
+    at = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    inputs = _inputs(name, args, _NO_KWARGS)
+    number = len(inputs) == len(at) + 1 and inputs[-1] is None
+    if len(inputs) != len(at) + number:
+        return False
+    for i, t in zip(at, inputs):              # (by identity: Tensor's == records an op)
+        if args[i] is not t:
             return False
     cls = _PLAIN_CLASSES.get(name)
     if cls is None:
         cls = _overload_class(name, args, _NO_KWARGS, (hit, result), result)
-    return cls
+    return cls, None if len(at) == len(args) else tuple(at), number
 
 
 _NO_KWARGS: dict = {}
+DIRECT_ENABLED = True       # tests and comparison: off makes every node through _node_for
+DIRECT_STATS = {"nodes": 0}     # nodes record_node made inline
 
 
 def _node_for(name: str, saves, args, kwargs, result, replayed, loc):
