@@ -296,19 +296,28 @@ def on_op(name: str, saves, args, kwargs, result):
 
 def record_node(name: str, saves, args: tuple, result, hit, loc):
     """on_op for a call that is not a view op, with positional arguments, replayed from the
-    Template `hit` (record._replay_recorded). What the Template's key fixes is worked out on
-    its first such call (`hit.node_cls`, _direct_recipe): the node class, which arguments
-    are the node's inputs (the Tensors, and a None for a number operand of arithmetic), and
-    that the one result is a new floating Tensor (it gets the node and shares no Expr with
-    an input). Later calls make the node here without _node_for's and attach_node's tests
-    of those: the same node (class, edges, saves, Template, line)."""
-    if not _grad_mode.enabled:
-        return
+    Template `hit` (record._replay_recorded)."""
+    if _grad_mode.enabled:
+        if DIRECT_ENABLED:
+            _template_node(name, saves, args, result, hit, loc)
+        else:
+            _general_node(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
+
+
+def _template_node(name: str, saves, args: tuple, result, hit, loc):
+    """The node of a call with positional arguments whose result came from the Template
+    `hit` (replayed, or recorded by the body just run). What the Template's key fixes is
+    worked out on its first call (`hit.node_cls`, _direct_recipe): the node class, which
+    arguments are the node's inputs (the Tensors, and a None for a number operand of
+    arithmetic), and that the one result is a new floating Tensor (it gets the node and
+    shares no Expr with an input). Later calls make the node here without
+    _general_node's and attach_node's tests of those: the same node (class, edges, saves,
+    Template, line)."""
     recipe = hit.node_cls
     if recipe is None:
         recipe = hit.node_cls = _direct_recipe(name, args, hit, result)
-    if recipe is False or not DIRECT_ENABLED:
-        _node_for(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
+    if recipe is False:
+        _general_node(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
         return
     cls, at, number = recipe
     inputs = args if at is None else [args[i] for i in at]
@@ -345,7 +354,7 @@ def record_node(name: str, saves, args: tuple, result, hit, loc):
 def _direct_recipe(name: str, args: tuple, hit, result):
     """record_node's (node class, positions of the Tensor arguments or None for all, whether
     a None input follows) for the calls replayed from the Template hit, or False when
-    _node_for makes their nodes (a result that is not one new floating Tensor, an argument
+    _general_node makes their nodes (a result that is not one new floating Tensor, an argument
     of a kind _inputs flattens). The key fixes each argument's kind, so all of it."""
     if not hit.single or hit.outputs[0][0] != "new" or type(result) is not Tensor or \
             result._expr.value.type.dtype not in FLOAT:
@@ -365,12 +374,22 @@ def _direct_recipe(name: str, args: tuple, hit, result):
 
 
 _NO_KWARGS: dict = {}
-DIRECT_ENABLED = True       # tests and comparison: off makes every node through _node_for
-DIRECT_STATS = {"nodes": 0}     # nodes record_node made inline
+# tests and comparison: off makes every node through _general_node
+DIRECT_ENABLED = True
+DIRECT_STATS = {"nodes": 0}     # nodes _template_node made from a Template's recipe
 
 
 def _node_for(name: str, saves, args, kwargs, result, replayed, loc):
     """The node of an op's call when a Tensor operand requires grad (grad mode on)."""
+    if replayed is not None and replayed[1] is result and not kwargs and DIRECT_ENABLED:
+        _template_node(name, saves, args, result, replayed[0], loc)
+    else:
+        _general_node(name, saves, args, kwargs, result, replayed, loc)
+
+
+def _general_node(name: str, saves, args, kwargs, result, replayed, loc):
+    """_node_for for any call: the node's inputs, class and outputs worked out from the
+    arguments and the result."""
     inputs = _inputs(name, args, kwargs)
     for t in inputs:
         if t is not None and (t._requires_grad or t._grad_fn is not None):
