@@ -1,14 +1,15 @@
-"""The autograd node of a directly recorded call, made from what its Template's key fixes
-(session 21, gradpy2: recording.record_node, Template.node_cls), and op_sites' retry of a
-key it had stopped noting.
+"""The autograd node of a call whose result came from an op Template, made from what the
+Template's key fixes (session 21, gradpy2: recording._template_node, Template.node_cls),
+and op_sites' retry of a key it had stopped noting.
 
-record_node makes the node inline for a call replayed from a Template whose one result is
-a new floating Tensor: the class, the node's inputs (the Tensor arguments, then a None for
-a number operand of arithmetic) are worked out on the Template's first such call. Every
-test runs the same loop with it on and off (`recording.DIRECT_ENABLED`: off makes each node
-through _node_for as before) and asserts the same graph (classes, lines, saved tensors,
-unchecked flags, Templates, edges) and bitwise the same losses, parameters and gradients
-after every step, with counters showing which path made the nodes.
+_template_node (from the direct path, record_node, and from on_op) makes the node for a
+call whose Template's one result is a new floating Tensor: the class and the node's inputs
+(the Tensor arguments, then a None for a number operand of arithmetic) are worked out on
+the Template's first call. Every test runs the same loop with it on and off
+(`recording.DIRECT_ENABLED`: off makes each node through _general_node, the former
+_node_for) and asserts the same graph (classes, lines, saved tensors, unchecked flags,
+Templates, edges) and bitwise the same losses, parameters and gradients after every step,
+with counters showing which path made the nodes.
 """
 import numpy as np
 import pytest
@@ -184,7 +185,7 @@ def _leaf(shape, seed, grad=True):
 
 
 def _refusals(x, w) -> list:
-    """Calls whose nodes _node_for makes although found by their site: an integer result
+    """Calls whose nodes _general_node makes although found by their site: a bool result
     (a comparison) and no operand requiring grad (no node); and an ordinary one."""
     h = x.mm(w)
     above = h > 0.5                          # (bool result: no node)
