@@ -71,13 +71,16 @@ GENERATION = [0]
 
 class Template:
     """The primitives one op applied for one key, and where its results came from."""
-    __slots__ = ("ops", "outputs", "single", "pending_outs")
+    __slots__ = ("ops", "outputs", "single", "pending_outs", "node_cls")
 
     def __init__(self, ops: list, outputs: list, single: bool):
         self.ops = ops              # (Primitive, operand slots, params, result types, frozen)
         self.outputs = outputs      # per result: ("arg", tensor index) or ("new", slot)
         self.single = single
         self.pending_outs = None    # pending_expr.out_types of it (made on first use)
+        # the autograd node class of a call replayed from it whose node
+        # recording.record_node can make directly (False: it cannot; None: not known yet)
+        self.node_cls = None
 
     def replay_pending(self, tensors: list, loc):
         """replay's results on pending Exprs (tracer/pending_expr.py): the Ops are built

@@ -14,7 +14,7 @@ lookup or the walk. Anything else (another op or chain at the site, an argument 
 kind, type or value, an alias changed, a keyword, a float that `==` cannot tell from
 another: 0.0 and NaN, op_memo cleared since) takes the general path, which notes the site
 again; a site that keeps changing (a loop over parameters inside one call of gradjit's
-own) stops being noted after a few changes.
+own) stops being noted after a few changes, and is tried again after _RETRY calls.
 """
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ _CHANGES: dict = {}          # the same key: how many sites it dropped for new o
 _MAX_CHANGES = 8
 _PER_FRAME = 8
 _UNSTABLE = ()
+# notes refused at an _UNSTABLE key before it is tried again: gradjit's own frames (F.linear
+# inside nn.Linear) are one key for every Linear of the process, so one that trained models
+# of several sizes in turn lost the site path for all of them for good
+_RETRY = 1024
+_REFUSED: dict = {}          # _UNSTABLE key -> notes refused there since it was marked
 _TENSOR = "tensor"
 # calls given a noted site's Template, sites noted (the tests read these); ENABLED off: none
 STATS = {"hits": 0, "noted": 0}
@@ -80,11 +85,19 @@ def note(body, args: tuple, frame, template) -> str | None:
     frame (an operator's frame of gradjit's own, called from several user lines); past
     that each new one replaces the oldest, and a first frame that changed too often, or
     whose arguments cannot match, is marked _UNSTABLE (its calls then cost one dict
-    lookup more)."""
+    lookup more) for its next _RETRY calls, then noted afresh."""
     site_key = _site_key(frame)
     sites = _SITES.get(site_key)
-    if sites is _UNSTABLE or not ENABLED:
+    if not ENABLED:
         return None
+    if sites is _UNSTABLE:
+        n = _REFUSED.get(site_key, 0) + 1
+        if n < _RETRY:
+            _REFUSED[site_key] = n
+            return None
+        del _REFUSED[site_key]               # tried again from here, changes counted anew
+        _CHANGES.pop(site_key, None)
+        sites = None
     specs = _specs(args)
     chain, loc = _chain(frame)
     if specs is None or loc is None:
@@ -101,6 +114,7 @@ def note(body, args: tuple, frame, template) -> str | None:
     if len(_SITES) >= _SITES_LIMIT:
         _SITES.clear()
         _CHANGES.clear()
+        _REFUSED.clear()
     _SITES[site_key] = sites
     STATS["noted"] += 1
     return loc

@@ -37,10 +37,11 @@ op_hooks: list = []
 # autograd hook for the view ops): a memoised op none of whose operands requires grad skips
 # the hooks listed here (when every hook is listed) instead of calling them to do nothing
 GRAD_HOOKS: dict = {}
-# (the autograd hook, its node maker(name, saves, args, result, replayed, loc)), set by
+# (the autograd hook, its node maker(name, saves, args, result, Template, loc)), set by
 # tracer/autograd/recording.install: a recorded call found by its site when that hook is
 # the only one goes straight from the replay to the node (_replay_recorded)
 NODE_MAKER = None
+_TRACE = captures._state
 RECORDED_ENABLED = True      # tests and comparison: off takes _memoised and the hooks loop
 RECORDED_STATS = {"calls": 0}
 
@@ -148,8 +149,8 @@ def _replay_recorded(name: str, saves, args: tuple, found: tuple):
     maker = NODE_MAKER
     hooks = op_hooks
     if maker is None or len(hooks) != 1 or hooks[0] is not maker[0] or \
-            not _PENDING_OK.get(name) or not PENDING or captures.active():
-        return MISS
+            not _PENDING_OK.get(name) or not PENDING or _TRACE.log is not None:
+        return MISS                         # (_TRACE.log: captures.active(), inline)
     hit, tensors, loc = found
     for t in tensors:
         if t._requires_grad or t._grad_fn is not None:
@@ -158,8 +159,11 @@ def _replay_recorded(name: str, saves, args: tuple, found: tuple):
         return MISS
     st = _state
     st.loc = loc
-    # (_memoised: neither quiet nor a view event, so the cycle is not a step's)
-    step_capture.spoil(f"{name} with an operand that requires grad, or a hook")
+    # (_memoised: neither quiet nor a view event, so the cycle is not a step's); a cycle
+    # spoiled already, with no tape or call pending, has nothing left to spoil
+    s = step_follow.tls.s
+    if s is None or s.clean or s.tape is not None or s.pending is not None:
+        step_capture.spoil(f"{name} with an operand that requires grad, or a hook")
     try:
         guard = op_memo.GUARDS.get(name)
         if guard is not None:
@@ -176,7 +180,7 @@ def _replay_recorded(name: str, saves, args: tuple, found: tuple):
     st.replayed = None
     st.hook_loc = loc
     try:
-        maker[1](name, saves, args, result, (hit, result), loc)
+        maker[1](name, saves, args, result, hit, loc)
     finally:
         st.hook_loc = None
     RECORDED_STATS["calls"] += 1

@@ -294,18 +294,102 @@ def on_op(name: str, saves, args, kwargs, result):
     return result
 
 
-def record_node(name: str, saves, args: tuple, result, replayed, loc):
-    """on_op for a call that is not a view op, with positional arguments, whose replayed
-    Template is known (record._replay_recorded)."""
+def record_node(name: str, saves, args: tuple, result, hit, loc):
+    """on_op for a call that is not a view op, with positional arguments, replayed from the
+    Template `hit` (record._replay_recorded)."""
     if _grad_mode.enabled:
-        _node_for(name, saves, args, _NO_KWARGS, result, replayed, loc)
+        if DIRECT_ENABLED:
+            _template_node(name, saves, args, result, hit, loc)
+        else:
+            _general_node(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
+
+
+def _template_node(name: str, saves, args: tuple, result, hit, loc):
+    """The node of a call with positional arguments whose result came from the Template
+    `hit` (replayed, or recorded by the body just run). What the Template's key fixes is
+    worked out on its first call (`hit.node_cls`, _direct_recipe): the node class, which
+    arguments are the node's inputs (the Tensors, and a None for a number operand of
+    arithmetic), and that the one result is a new floating Tensor (it gets the node and
+    shares no Expr with an input). Later calls make the node here without
+    _general_node's and attach_node's tests of those: the same node (class, edges, saves,
+    Template, line)."""
+    recipe = hit.node_cls
+    if recipe is None:
+        recipe = hit.node_cls = _direct_recipe(name, args, hit, result)
+    if recipe is False:
+        _general_node(name, saves, args, _NO_KWARGS, result, (hit, result), loc)
+        return
+    cls, at, number = recipe
+    inputs = args if at is None else [args[i] for i in at]
+    for t in inputs:
+        if t._requires_grad or t._grad_fn is not None:
+            break
+    else:
+        return
+    needed = _needed_saves(name, saves, args) if saves else saves
+    out = result._expr
+    exprs, edges = [], []
+    for t in inputs:
+        exprs.append(t._expr)
+        if t._grad_fn is not None:            # (edge_of, inline)
+            edges.append((t._grad_fn, t._output_nr))
+        else:
+            edges.append(edge_of(t))
+    if number:                                # (_inputs: PyTorch's (None, 0) edge)
+        exprs.append(None)
+        edges.append(None)
+    node = cls.__new__(cls)
+    node._setup(exprs, edges, [out], loc or user_location())
+    result._grad_fn = node
+    result._output_nr = 0
+    out.recorded = True
+    if needed:
+        node.saved = [SavedTensor(t, node, nr) for t, nr in _saved(needed, args, [result])]
+    if needed is not saves:
+        node.saves_unchecked = True
+    node.template = (hit, [out], bounded.STATS["reads"])
+    DIRECT_STATS["nodes"] += 1
+
+
+def _direct_recipe(name: str, args: tuple, hit, result):
+    """record_node's (node class, positions of the Tensor arguments or None for all, whether
+    a None input follows) for the calls replayed from the Template hit, or False when
+    _general_node makes their nodes (a result that is not one new floating Tensor, an argument
+    of a kind _inputs flattens). The key fixes each argument's kind, so all of it."""
+    if not hit.single or hit.outputs[0][0] != "new" or type(result) is not Tensor or \
+            result._expr.value.type.dtype not in FLOAT:
+        return False
+    at = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    inputs = _inputs(name, args, _NO_KWARGS)
+    number = len(inputs) == len(at) + 1 and inputs[-1] is None
+    if len(inputs) != len(at) + number:
+        return False
+    for i, t in zip(at, inputs):              # (by identity: Tensor's == records an op)
+        if args[i] is not t:
+            return False
+    cls = _PLAIN_CLASSES.get(name)
+    if cls is None:
+        cls = _overload_class(name, args, _NO_KWARGS, (hit, result), result)
+    return cls, None if len(at) == len(args) else tuple(at), number
 
 
 _NO_KWARGS: dict = {}
+# tests and comparison: off makes every node through _general_node
+DIRECT_ENABLED = True
+DIRECT_STATS = {"nodes": 0}     # nodes _template_node made from a Template's recipe
 
 
 def _node_for(name: str, saves, args, kwargs, result, replayed, loc):
     """The node of an op's call when a Tensor operand requires grad (grad mode on)."""
+    if replayed is not None and replayed[1] is result and not kwargs and DIRECT_ENABLED:
+        _template_node(name, saves, args, result, replayed[0], loc)
+    else:
+        _general_node(name, saves, args, kwargs, result, replayed, loc)
+
+
+def _general_node(name: str, saves, args, kwargs, result, replayed, loc):
+    """_node_for for any call: the node's inputs, class and outputs worked out from the
+    arguments and the result."""
     inputs = _inputs(name, args, kwargs)
     for t in inputs:
         if t is not None and (t._requires_grad or t._grad_fn is not None):
