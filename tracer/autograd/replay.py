@@ -11,9 +11,10 @@ reused and only bound to the new step's arrays: its captures and the Exprs it re
 are found again by their position in the walk.
 
 Only the plain case replays (`describe` returns None otherwise, and the engine emits as
-before): no create_graph, no tensor hooks or retain_grad, only recorded ops and leaves
-(no custom autograd.Function nodes, no node whose local Function was given), no symbolic
-values, and a walk of bounded size.
+before): no create_graph, no tensor hooks or retain_grad, only recorded ops, leaves and
+custom autograd.Function nodes (their user backward is run for the key, function.py's
+replay_key; no node whose local Function was given), no symbolic values, and a walk of
+bounded size.
 """
 from __future__ import annotations
 
