@@ -148,3 +148,17 @@ def test_replayed_gradient_matches_finite_differences():
             d[i] = eps
             fd.append((loss_np(p0 + d) - loss_np(p0 - d)) / (2 * eps))
         np.testing.assert_allclose(p.grad.numpy(), fd, rtol=1e-7)
+
+
+def test_a_node_the_backward_does_not_execute_is_not_run():
+    """backward(inputs=[w]) does not reach the custom node: its backward must not run (as
+    PyTorch), and replay keys such a graph no more (it is emitted)."""
+    CALLS.clear()
+    for _ in range(3):
+        x = gj.tensor([0.5, 1.0], requires_grad=True)
+        w = gj.tensor([2.0, 3.0], requires_grad=True)
+        (Legendre3.apply(x) * w).sum().backward(inputs=[w])
+        assert x.grad is None
+        assert w.grad.tolist() == (0.5 * (5 * np.array([0.5, 1.0]) ** 3 - 3 *
+                                          np.array([0.5, 1.0]))).astype(np.float32).tolist()
+    assert CALLS == []

@@ -89,9 +89,10 @@ class CustomNode(Node):
     def emit_vjp(self, em, out_cts, wanted):
         ctx = self.ctx
         trace, self._trace = self._trace, None
-        if trace is None or not ctx.materialize_grads:
-            trace = self._run_backward([g is not None for g in out_cts])
-        params, grads = trace
+        if trace is not None and trace[0]() is em and ctx.materialize_grads:
+            params, grads = trace[1:]           # replay_key's run, for this backward
+        else:
+            params, grads = self._run_backward([g is not None for g in out_cts])
         bound = [g if g is not None else em.zeros(e.type)
                  for e, g in zip(self.output_exprs, out_cts)
                  if e is not None and (g is not None or ctx.materialize_grads)]
@@ -105,7 +106,10 @@ class CustomNode(Node):
             out[i] = self._fit(em, v, i)
         return out
 
-    _trace = None       # (params, gradients): the user's backward run for replay_key
+    # (weakref to the backward's Emitter, params, gradients): replay_key's run of the
+    # user's backward; emit_vjp takes it only for that backward (a run left over by a
+    # backward that skipped the node is never taken by a later one)
+    _trace = None
 
     def _run_backward(self, given: list) -> tuple:
         """Runs the user's backward on symbolic gradients (an output without one, given
@@ -123,16 +127,18 @@ class CustomNode(Node):
             result = self.fn_cls.backward(ctx, *grads_in)
         return params, self._per_input(result)
 
-    def replay_key(self) -> tuple:
+    def replay_key(self, em) -> tuple | None:
         """For the backward replay (replay.py): runs the user's backward now, once for this
-        backward() (emit_vjp takes the run if the program is emitted), and returns (the
-        structure of what it computes from the gradients, the values it captures). Equal
-        structures over the same captured positions emit the same program; the user's code
-        still runs every backward, as PyTorch's (prints, counters). None: not keyed (a
-        backward whose gradients' presence changes what it is given)."""
+        backward() (em: its Emitter; emit_vjp takes the run if the program is emitted),
+        and returns (the structure of what it computes from the gradients, the values it
+        captures). Equal structures over the same captured positions emit the same
+        program; the user's code still runs every backward, as PyTorch's (prints,
+        counters). None: not keyed (a backward whose gradients' presence changes what it
+        is given)."""
         if not self.ctx.materialize_grads:
             return None
-        self._trace = params, grads = self._run_backward([True] * len(self.output_exprs))
+        params, grads = self._run_backward([True] * len(self.output_exprs))
+        self._trace = (weakref.ref(em), params, grads)
         outs = [g._expr for g in grads if g is not None]
         fn, captures = build_function(self.name(), params, outs)
         present = tuple(g is not None for g in grads)

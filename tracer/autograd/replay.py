@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from tracer import bounded
 from tracer.autograd import follow, node_walk
+from tracer.autograd.graph import needed_nodes
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
@@ -65,7 +66,7 @@ def describe(run, targets: list) -> Walk | None:
     """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
     try:
         order = run.order
-        node_pos, roots, stops, templated, custom = _check_nodes(order)
+        node_pos, roots, stops, templated, custom = _check_nodes(order, run, targets)
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
@@ -107,18 +108,21 @@ def describe(run, targets: list) -> Walk | None:
     return Walk(key, exprs, index, [n for n, _, _ in custom])
 
 
-def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
+def _check_nodes(order: list, run, targets: list) -> tuple[dict, list, dict, list, list]:
     """(node -> position, the nodes' input and output Exprs, node_walk's stops, per node
     whether it is keyed by its Template); Unkeyable for a node that replay does not cover."""
     node_pos, roots, stops, templated, custom = {}, [], {}, [], []
     reads = bounded.STATS["reads"]
+    executed = None
     for i, node in enumerate(order):
         node_pos[node] = i
         if node.hooks or node.retained:
             raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
         if type(node).emit_vjp is not _OP_VJP:
             if not isinstance(node, AccumulateGrad):
-                custom.append(_custom_part(node))        # (Unkeyable if it is not one)
+                if executed is None:
+                    executed = needed_nodes(order, {e for e, _ in targets})
+                custom.append(_custom_part(node, node in executed, run))
                 roots += custom[-1][1]
         elif node._local is not None and node.given_fn is None:
             raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
@@ -130,14 +134,20 @@ def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
     return node_pos, roots, stops, templated, custom
 
 
-def _custom_part(node) -> tuple:
+def _custom_part(node, executed: bool, run) -> tuple:
     """(node, captures, structure) of a custom autograd.Function node: its user backward is
-    run now (tracer/autograd/function.py replay_key), so the key holds what it computes."""
+    run now for this backward's emitter (function.py replay_key), so the key holds what it
+    computes. Unkeyable for a node this backward does not execute (its backward must not
+    run) and for any other special node."""
     keyed = getattr(node, "replay_key", None)
-    got = keyed() if keyed is not None else None
+    if keyed is None or not executed:
+        raise Unkeyable(f"{node.name()} is a special node, or a custom autograd.Function "
+                        "node this backward does not execute")
+    node.check_saved()                  # (the engine's errors first, before user code runs)
+    got = keyed(run.em)
     if got is None:
-        raise Unkeyable(f"{node.name()} is a special node or a custom autograd.Function "
-                        "without materialized gradients")
+        raise Unkeyable(f"{node.name()} is a custom autograd.Function without "
+                        "materialized gradients")
     structure, captures = got
     return node, captures, structure
 
