@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
+from tracer import step_capture
 from tracer.autograd import direct_write
 
 _DTYPES = {"f32": (gj.float32, np.float32), "f64": (gj.float64, np.float64),
@@ -232,7 +233,7 @@ def test_conversions_taken_only_where_numpy_converts_alike(dtype, value, taken, 
 
 
 @pytest.mark.parametrize("key", [5, -4, (0, 0), slice(None, None, -1), slice(0, 2, 0),
-                                 (Ellipsis, Ellipsis), True])
+                                 (Ellipsis, Ellipsis), True, 2 ** 70, (0, slice(0, 2 ** 80))])
 def test_refused_keys_behave_as_the_general_path(key, general):
     """Errors (or, for a key the direct path leaves alone, whatever the general path does)
     are the same with the direct path on and off."""
@@ -269,3 +270,23 @@ def test_log_names_the_refusal(monkeypatch):
     with gj.no_grad():
         w[0] = 1.0
     assert lines and "requires grad" in lines[0]
+
+
+def test_a_loop_of_direct_writes_is_followed_from_a_tape(general):
+    """The written tensor is a data leaf to step capture: the loop's other ops form a tape
+    (the general path's scatters broke it), with the same numbers as the general path."""
+    w = gj.tensor(np.linspace(-1, 1, 16, dtype=np.float32))
+    out = {}
+    for on in (False, True):
+        direct_write.ENABLED = on
+        tapes = step_capture.STATS["tapes"]
+        got = []
+        for i in range(12):
+            x = gj.zeros(16)
+            x[i % 16] = 1.0
+            x[2:5] = -0.5
+            got.append((w * x + 1).sum().item())
+        out[on] = got
+        if on:
+            assert step_capture.STATS["tapes"] > tapes
+    assert out[True] == out[False]

@@ -138,7 +138,7 @@ def _write(t: Tensor, key, value) -> str | None:
         new = np.array(t._expr.data)                    # a copy: the old array stays
         try:
             new[key] = number
-        except (IndexError, ValueError, TypeError):
+        except (IndexError, ValueError, TypeError, OverflowError):
             return "NumPy refused the key"
         t._expr = _frozen(new)
         t._storage.version += 1
@@ -159,7 +159,7 @@ def _write(t: Tensor, key, value) -> str | None:
             root[key] = number
         else:
             flat[mine[key]] = number
-    except (IndexError, ValueError, TypeError):
+    except (IndexError, ValueError, TypeError, OverflowError):
         return "NumPy refused the key"
     root_expr = st.root_expr = _frozen(root)
     owner = st.root()
