@@ -60,7 +60,7 @@ def write(t: Tensor, key, value) -> bool:
         return True
     STATS["refused"] += 1
     if logging_enabled():
-        log(f"direct write refused ({reason}): the general path records x[key] = value")
+        log.info(f"direct write refused ({reason}): the general path records x[key] = value")
     return False
 
 
