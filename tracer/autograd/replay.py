@@ -113,17 +113,13 @@ def _check_nodes(order: list, run, targets: list) -> tuple[dict, list, dict, lis
     whether it is keyed by its Template); Unkeyable for a node that replay does not cover."""
     node_pos, roots, stops, templated, custom = {}, [], {}, [], []
     reads = bounded.STATS["reads"]
-    executed = None
     for i, node in enumerate(order):
         node_pos[node] = i
         if node.hooks or node.retained:
             raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
         if type(node).emit_vjp is not _OP_VJP:
             if not isinstance(node, AccumulateGrad):
-                if executed is None:
-                    executed = needed_nodes(order, {e for e, _ in targets})
-                custom.append(_custom_part(node, node in executed, run))
-                roots += custom[-1][1]
+                custom.append(node)          # (run after every node passed the checks)
         elif node._local is not None and node.given_fn is None:
             raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
         ins = node.input_exprs
@@ -131,6 +127,11 @@ def _check_nodes(order: list, run, targets: list) -> tuple[dict, list, dict, lis
         roots += node.output_exprs
         tm = node.template
         templated.append(tm is not None and node_walk.add_stops(stops, node, i, tm, reads))
+    if custom:
+        executed = needed_nodes(order, {e for e, _ in targets})
+        custom = [_custom_part(node, node in executed, run) for node in custom]
+        for _, captures, _ in custom:
+            roots += captures
     return node_pos, roots, stops, templated, custom
 
 
