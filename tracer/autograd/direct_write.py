@@ -50,8 +50,8 @@ def write(t: Tensor, key, value) -> bool:
     """Writes t[key] = value directly when nothing would be recorded; whether it did."""
     kind = type(value)
     if not ENABLED or (kind is not float and kind is not int and kind is not bool) or \
-            type(t) is not Tensor or not _basic_key(key):
-        return False
+            type(key) is Tensor or type(t) is not Tensor or not _basic_key(key):
+        return False                  # (a mask put, `grad_h[h < 0] = 0`: two tests)
     reason = _refusal(t, value)
     if reason is None:
         reason = _write(t, key, value)
