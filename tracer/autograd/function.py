@@ -31,6 +31,7 @@ from tracer.creation import tensor
 from tracer.custom_call import record_custom_vjp
 from tracer.errors import user_location
 from tracer.expr import apply_op, build_function, param_expr
+from runtime.compile_cache import compact_key
 from tracer.tensor import Tensor
 
 FLOAT = ("f32", "f64")
@@ -87,18 +88,14 @@ class CustomNode(Node):
 
     def emit_vjp(self, em, out_cts, wanted):
         ctx = self.ctx
-        params, grads_in, bound = [], [], []
-        for e, g in zip(self.output_exprs, out_cts):
-            if e is None or (g is None and not ctx.materialize_grads):
-                grads_in.append(None)
-                continue
-            p = param_expr(e.type, "grad")
-            params.append(p)
-            grads_in.append(Tensor(p))
-            bound.append(g if g is not None else em.zeros(e.type))
-        with no_grad():
-            result = self.fn_cls.backward(ctx, *grads_in)
-        grads = self._per_input(result)
+        trace, self._trace = self._trace, None
+        if trace is not None and trace[0]() is em and ctx.materialize_grads:
+            params, grads = trace[1:]           # replay_key's run, for this backward
+        else:
+            params, grads = self._run_backward([g is not None for g in out_cts])
+        bound = [g if g is not None else em.zeros(e.type)
+                 for e, g in zip(self.output_exprs, out_cts)
+                 if e is not None and (g is not None or ctx.materialize_grads)]
         exprs = [(i, g._expr) for i, g in enumerate(grads) if g is not None and wanted[i]]
         if not exprs:
             return [None] * len(self.edges)
@@ -108,6 +105,48 @@ class CustomNode(Node):
         for (i, _), v in zip(exprs, values):
             out[i] = self._fit(em, v, i)
         return out
+
+    # (weakref to the backward's Emitter, params, gradients): replay_key's run of the
+    # user's backward; emit_vjp takes it only for that backward (a run left over by a
+    # backward that skipped the node is never taken by a later one)
+    _trace = None
+
+    def _run_backward(self, given: list) -> tuple:
+        """Runs the user's backward on symbolic gradients (an output without one, given
+        False, gets None when ctx.materialize_grads is off): (params, per-input grads)."""
+        ctx = self.ctx
+        params, grads_in = [], []
+        for e, g in zip(self.output_exprs, given):
+            if e is None or (not g and not ctx.materialize_grads):
+                grads_in.append(None)
+                continue
+            p = param_expr(e.type, "grad")
+            params.append(p)
+            grads_in.append(Tensor(p))
+        with no_grad():
+            result = self.fn_cls.backward(ctx, *grads_in)
+        return params, self._per_input(result)
+
+    def replay_key(self, em) -> tuple | None:
+        """For the backward replay (replay.py): runs the user's backward now, once for this
+        backward() (em: its Emitter; emit_vjp takes the run if the program is emitted),
+        and returns (the structure of what it computes from the gradients, the values it
+        captures). Equal structures over the same captured positions emit the same
+        program; the user's code still runs every backward, as PyTorch's (prints,
+        counters). None: not keyed (a backward whose gradients' presence changes what it
+        is given)."""
+        if not self.ctx.materialize_grads:
+            return None
+        params, grads = self._run_backward([True] * len(self.output_exprs))
+        self._trace = (weakref.ref(em), params, grads)
+        outs = [g._expr for g in grads if g is not None]
+        fn, captures = build_function(self.name(), params, outs)
+        present = tuple(g is not None for g in grads)
+        return (self.fn_cls, present, compact_key(fn)), captures
+
+    def drop_trace(self):
+        """The replayed program was run: the user's backward, run by replay_key, is done."""
+        self._trace = None
 
     def _per_input(self, result) -> list:
         return per_input(result, self.nargs, self.tensor_positions, self.name())

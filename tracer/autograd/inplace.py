@@ -26,7 +26,7 @@ import sys
 import tracer.ops as ops
 from tracer import op_memo, op_sites, step_capture, step_follow
 from tracer.captures import active as captures_active
-from tracer.autograd import index_put, views
+from tracer.autograd import direct_write, index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
 from tracer.ops.operands import broadcast, cast, to_tensor, user_error
@@ -390,6 +390,8 @@ def setitem(self, key, value):
     being followed, with what inplace() then does for such a tensor (_followed_method's
     reasoning: the same follow call inplace()'s compute would make, then its tail)."""
     index_put.check_dtypes(self, key, value)
+    if direct_write.write(self, key, value):      # a number, no autograd: NumPy writes it
+        return
     if value is self and self._storage.members is None:     # (inplace() checks shared ones)
         views.check_inplace(self, _index_put, (key, value))  # `x[idx] = x`: PyTorch refuses
     if self._grad_fn is None and not self._requires_grad and _PUT_BODY is not None:

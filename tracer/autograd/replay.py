@@ -11,14 +11,16 @@ reused and only bound to the new step's arrays: its captures and the Exprs it re
 are found again by their position in the walk.
 
 Only the plain case replays (`describe` returns None otherwise, and the engine emits as
-before): no create_graph, no tensor hooks or retain_grad, only recorded ops and leaves
-(no custom autograd.Function nodes, no node whose local Function was given), no symbolic
-values, and a walk of bounded size.
+before): no create_graph, no tensor hooks or retain_grad, only recorded ops, leaves and
+custom autograd.Function nodes (their user backward is run for the key, function.py's
+replay_key; no node whose local Function was given), no symbolic values, and a walk of
+bounded size.
 """
 from __future__ import annotations
 
 from tracer import bounded
 from tracer.autograd import follow, node_walk
+from tracer.autograd.graph import needed_nodes
 from tracer.autograd.nodes import AccumulateGrad
 from tracer.autograd.recording import OpNode
 from runtime import log, logging_enabled
@@ -37,12 +39,13 @@ STATS = {"hits": 0, "misses": 0}
 
 class Walk:
     """The structural key of one backward call, and the Exprs in walk order."""
-    __slots__ = ("key", "exprs", "index")
+    __slots__ = ("key", "exprs", "index", "custom")
 
-    def __init__(self, key: tuple, exprs: list, index: dict):
+    def __init__(self, key: tuple, exprs: list, index: dict, custom: list = ()):
         self.key = key
         self.exprs = exprs
         self.index = index
+        self.custom = custom      # custom Function nodes whose backward ran for the key
 
 
 class Plan:
@@ -63,7 +66,7 @@ def describe(run, targets: list) -> Walk | None:
     """The Walk of a backward() over run's graph toward targets ((edge, tensor) pairs)."""
     try:
         order = run.order
-        node_pos, roots, stops, templated = _check_nodes(order)
+        node_pos, roots, stops, templated, custom = _check_nodes(order, run, targets)
         extra = [r._expr for r in run.roots]
         extra += [s._expr if s is not None else None for s in run.seeds]
         extra += [t._grad._expr if t._grad is not None else None for _, t in targets]
@@ -75,7 +78,8 @@ def describe(run, targets: list) -> Walk | None:
             node_walk.STATS["keys"] += 1
         else:
             exprs, index, expr_parts = walk(roots + extra, True, _MAX_EXPRS)
-        nodes = []
+        nodes = [(structure, tuple([index[id(c)] for c in captures]))
+                 for _, captures, structure in custom]
         for n, kind in zip(order, templated):
             edges = []
             for e in n.edges:
@@ -101,13 +105,13 @@ def describe(run, targets: list) -> Walk | None:
     except KeyError:
         _log_off("an edge leaves the graph being differentiated")
         return None
-    return Walk(key, exprs, index)
+    return Walk(key, exprs, index, [n for n, _, _ in custom])
 
 
-def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
+def _check_nodes(order: list, run, targets: list) -> tuple[dict, list, dict, list, list]:
     """(node -> position, the nodes' input and output Exprs, node_walk's stops, per node
     whether it is keyed by its Template); Unkeyable for a node that replay does not cover."""
-    node_pos, roots, stops, templated = {}, [], {}, []
+    node_pos, roots, stops, templated, custom = {}, [], {}, [], []
     reads = bounded.STATS["reads"]
     for i, node in enumerate(order):
         node_pos[node] = i
@@ -115,7 +119,7 @@ def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
             raise Unkeyable(f"{node.name()} has a tensor hook or retain_grad")
         if type(node).emit_vjp is not _OP_VJP:
             if not isinstance(node, AccumulateGrad):
-                raise Unkeyable(f"{node.name()} is a custom autograd.Function or special node")
+                custom.append(node)          # (run after every node passed the checks)
         elif node._local is not None and node.given_fn is None:
             raise Unkeyable(f"{node.name()} was differentiated before (retain_graph)")
         ins = node.input_exprs
@@ -123,7 +127,30 @@ def _check_nodes(order: list) -> tuple[dict, list, dict, list]:
         roots += node.output_exprs
         tm = node.template
         templated.append(tm is not None and node_walk.add_stops(stops, node, i, tm, reads))
-    return node_pos, roots, stops, templated
+    if custom:
+        executed = needed_nodes(order, {e for e, _ in targets})
+        custom = [_custom_part(node, node in executed, run) for node in custom]
+        for _, captures, _ in custom:
+            roots += captures
+    return node_pos, roots, stops, templated, custom
+
+
+def _custom_part(node, executed: bool, run) -> tuple:
+    """(node, captures, structure) of a custom autograd.Function node: its user backward is
+    run now for this backward's emitter (function.py replay_key), so the key holds what it
+    computes. Unkeyable for a node this backward does not execute (its backward must not
+    run) and for any other special node."""
+    keyed = getattr(node, "replay_key", None)
+    if keyed is None or not executed:
+        raise Unkeyable(f"{node.name()} is a special node, or a custom autograd.Function "
+                        "node this backward does not execute")
+    node.check_saved()                  # (the engine's errors first, before user code runs)
+    got = keyed(run.em)
+    if got is None:
+        raise Unkeyable(f"{node.name()} is a custom autograd.Function without "
+                        "materialized gradients")
+    structure, captures = got
+    return node, captures, structure
 
 
 def _grad_part(t) -> tuple | None:
@@ -151,6 +178,8 @@ def lookup(walk: Walk) -> Plan | None:
             if exprs[i].data is None:
                 return None
         STATS["hits"] += 1
+        for node in walk.custom:          # their programs are not emitted: runs done
+            node.drop_trace()
         return plan
     return None
 
