@@ -24,10 +24,8 @@ def general():
 
 
 def _as_written(value, dtype: str):
-    """What the general path stores for value (a float constant is made at the default
-    dtype, f32, then converted: 0.1 into f64 is f32's 0.1; see direct_write._converts_alike)."""
-    if dtype == "f64" and type(value) is float:
-        return np.float64(np.float32(value))
+    """What both paths store for value: NumPy's conversion (a float keeps its double
+    precision in f64, as PyTorch: operands.written_as)."""
     return _DTYPES[dtype][1](value)
 
 
@@ -216,7 +214,7 @@ def test_gradient_through_a_directly_written_input_matches_finite_differences():
 
 
 @pytest.mark.parametrize("dtype,value,taken", [
-    ("f64", 0.1, False),          # the general path rounds through f32: not taken
+    ("f64", 0.1, True),           # both paths keep the double (operands.written_as)
     ("f64", 0.5, True), ("f32", 0.1, True), ("f32", 1e39, False), ("i64", 2.5, False),
     ("i64", 2 ** 40, True), ("bool", 3, True), ("f32", 2 ** 60, False)])
 def test_conversions_taken_only_where_numpy_converts_alike(dtype, value, taken, general):

@@ -29,7 +29,6 @@ import numpy as np
 from runtime import log, logging_enabled
 from tracer.autograd import views
 from tracer.captures import active as captures_active
-from tracer.dtypes import default_float
 from tracer.expr import data_expr
 from tracer.record import _state as record_state
 from tracer.storage import Storage
@@ -111,9 +110,9 @@ def _refusal(t: Tensor, value) -> str | None:
 
 
 def _converts_alike(value, dtype: str) -> bool:
-    """Whether NumPy's conversion of value to dtype is the general path's (a constant of the
-    value's own dtype, converted): a float into f64 under an f32 default is rounded to f32
-    there, so only one f32 holds exactly is taken; ints only where they convert exactly."""
+    """Whether NumPy's conversion of value to dtype is the general path's (a float goes
+    straight to a float dtype: operands.written_as; an int is a constant of its own dtype,
+    converted): ints only where they convert exactly."""
     if type(value) is bool:
         return True
     if type(value) is int:
@@ -126,7 +125,7 @@ def _converts_alike(value, dtype: str) -> bool:
     if dtype == "f32":                # a float: one rounding either way (not past f32's range:
         return abs(value) <= _F32_MAX or abs(value) == float("inf")   # NumPy would warn)
     if dtype == "f64":
-        return default_float() == "f64" or float(np.float32(value)) == value
+        return True
     return False                                        # a float into an int or a bool
 
 

@@ -23,7 +23,8 @@ import numpy as np
 from tracer.errors import TracerError
 from tracer.ops.getitem import check_empty_key
 from tracer.ops.write_last import last_of_concrete, scatter_base, write_last
-from tracer.ops.operands import broadcast, cast, to_tensor, user_error, where_am_i
+from tracer.ops.operands import (broadcast, user_error, where_am_i,
+                                 written_as)
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
 
@@ -68,7 +69,7 @@ def concrete_key(key):
 
 def _value(value, dtype: str, shape) -> Tensor:
     """value as dtype, broadcast to shape (PyTorch first drops its extra leading 1s)."""
-    v = cast(to_tensor(value), dtype)
+    v = written_as(value, dtype)
     kept = _without_leading_ones(tuple(v.shape), len(shape))
     if kept != tuple(v.shape):
         v = apply("reshape", v, shape=kept)

@@ -29,7 +29,7 @@ from tracer.captures import active as captures_active
 from tracer.autograd import direct_write, index_put, views
 from tracer.autograd.grad_mode import is_grad_enabled
 from tracer.creation import generator
-from tracer.ops.operands import broadcast, cast, to_tensor, user_error
+from tracer.ops.operands import broadcast, cast, to_tensor, user_error, written_as
 from tracer.record import _state as record_state
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, note_inplace, tensor_from_array
@@ -119,7 +119,7 @@ def _new_value(v: Tensor, shape) -> Tensor:
 
 
 def _fill_value(x, value):
-    v = cast(to_tensor(value), x._expr.type.dtype)
+    v = written_as(value, x._expr.type.dtype)
     if v.ndim != 0:
         raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                            f"with {v.ndim} dimensions.")

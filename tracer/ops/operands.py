@@ -153,6 +153,16 @@ def to_tensor(x, dtype: str | None = None) -> Tensor:
     return cast(t, dtype) if dtype is not None else t
 
 
+def written_as(value, dtype: str) -> Tensor:
+    """value (a number or Tensor) as a Tensor of dtype, for a write into a tensor of dtype
+    (`x[i] = v`, `fill_`, `index_fill_`): a Python float goes straight to dtype, as PyTorch
+    keeps a number's double precision (an f32 constant first rounded 0.1 written into a
+    float64 tensor to 0.10000000149...)."""
+    if isinstance(value, float) and is_float(dtype):
+        return constant(value, dtype, ())
+    return cast(to_tensor(value), dtype)
+
+
 def constant(value, dtype: str, shape=()) -> Tensor:
     """A constant splatted over shape (a `constant` op; folded by the optimiser)."""
     if dtype == "bool":

@@ -15,7 +15,8 @@ import numpy as np
 from tracer.ops import elementwise as ew
 from tracer.ops.indexing import (_check_index_shape, _drop_invalid, check_index_values,
                                  linear_index, scatter_index)
-from tracer.ops.operands import cast, constant, dtype_of, norm_axis, to_tensor, user_error
+from tracer.ops.operands import (cast, constant, dtype_of, norm_axis, to_tensor, user_error,
+                                 written_as)
 from tracer.ops.write_last import (MAX_TRACED_ENTRIES, last_of_concrete, last_of_traced,
                                    write_last)
 from tracer.record import apply, torch_op
@@ -163,7 +164,7 @@ def index_fill(input, dim, index, value):
         raise user_error(RuntimeError, "index_fill_ only supports a 0-dimensional value "
                                        f"tensor, but got tensor with {v.ndim} dimension(s).")
     shape = tuple(t.shape)
-    fill = apply("broadcast_in_dim", cast(v, dtype_of(t)), shape=shape, dims=())
+    fill = apply("broadcast_in_dim", written_as(value, dtype_of(t)), shape=shape, dims=())
     if data is None:                   # traced: the slices hit, counted (invalid ones not)
         k = idx_t._expr.type.size
         lin = apply("reshape", idx_t, shape=(k,))
