@@ -16,6 +16,10 @@ columns past n are zeros in the buffer and never stored. The last tile of rows, 
 not a multiple of the tile's rows, repeats row m - 1 in its missing rows: those copies load
 the same partial sum, add the same terms and store the same value, so nothing is counted
 twice (the plain tiles move the last tile up instead, which blocks over k would sum twice).
+
+At the start of each tile the next tile's lines of C are prefetched for writing
+(codegen.gemm_prefetch: a step's output buffers are out of L2, and each tile's stores used to
+wait for their lines at the end of its sums), as in the plain tiles.
 """
 from __future__ import annotations
 

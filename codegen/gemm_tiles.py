@@ -20,7 +20,8 @@ place (unit stride: a transposed B is refused), A's elements are broadcast from 
 are one tile of fewer vectors and more rows (at most MASKED_ROWS), the last vector loaded and
 stored under a mask. The last tile of rows is moved up to end at C's last row: its rows
 shared with the tile before are summed again the same way (same bits) and stored again, so
-no smaller tile needs code of its own (hence m >= MASKED_ROWS).
+no smaller tile needs code of its own (hence m >= MASKED_ROWS). Each tile first prefetches
+the next tile's lines of C for writing (codegen.gemm_prefetch).
 
 Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused multiply-add
 (llvm.fma: fused on every target), starting from -0.0 (x + -0.0 is x, so the first step is
