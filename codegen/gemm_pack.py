@@ -26,7 +26,7 @@ from __future__ import annotations
 from llvmlite import ir as ll
 
 from codegen.loops import I32, I64, PTR, for_range, i64
-from codegen.gemm_prefetch import next_rows, prefetch_rows
+from codegen.gemm_prefetch import prefetch_next_tile
 from codegen.gemm_transpose import pack_transposed, scratch_block
 from codegen.small_gemm import element_at, splat
 
@@ -182,8 +182,8 @@ class Packed:
                                               bld.mul(p0, col_stride, flags=NUW), flags=NUW),
                              0, elem) for i in rows]
         starts = self._starts(bld, first, c_at, masks)
-        prefetch_rows(bld, self.c, next_rows(bld, top, self.rows, last), j0, width, self.wide,
-                      lanes, elem)
+        prefetch_next_tile(bld, self.c, (top, self.rows), last, (j0, width, self.wide), lanes,
+                           elem)
         before, loop = bld.block, bld.append_basic_block("pp")
         bld.branch(loop)
         bld.position_at_end(loop)

@@ -14,39 +14,36 @@ from __future__ import annotations
 
 from llvmlite import ir as ll
 
-from codegen.loops import I32, PTR, i64
+from codegen.loops import I32, PTR, for_range, i64
 from codegen.small_gemm import element_at
 
 NUW = ("nuw", "nsw")
 ENABLED = True               # False: no prefetches emitted (tests compare the bits)
 
 
-def prefetch_rows(bld: ll.IRBuilder, c, rows: list, column, width, columns: int, lanes: int,
-                  elem) -> None:
-    """Prefetches for writing C[i, column .. column + width - 1] for each i of rows (i64
-    values, inside C): one address a vector of lanes elements and the last element of each
-    row's span (an unaligned row's last line); width: an i64 value, 1 <= width <= columns."""
+def prefetch_next_tile(bld: ll.IRBuilder, c, tile: tuple, last, span: tuple, lanes: int,
+                       elem) -> None:
+    """Prefetches for writing the lines of the tile after tile = (first row, rows: an int):
+    C[i, column .. column + width - 1] for its rows i, clamped to row last (an i64 value);
+    span = (column, width, columns): width an i64 value, 1 <= width <= columns. One address
+    a vector of lanes elements and the row's last element (an unaligned row's last line).
+    NOTE: a loop over the rows, not unrolled: the plain function's five tile shapes, each
+    with its prefetches unrolled, took ~50% longer to build."""
     if not ENABLED:
         return
+    first, count = tile
+    column, width, columns = span
     pc, ldc = c
     fn = _declare(bld.module)
-    last = bld.sub(width, i64(1), flags=NUW)
-    offsets = [_min(bld, i64(first), last) for first in range(0, columns, lanes)] + [last]
-    for row in rows:
+    end = bld.sub(width, i64(1), flags=NUW)
+    offsets = [_min(bld, i64(at), end) for at in range(0, columns, lanes)] + [end]
+    with for_range(bld, i64(count), "pfc") as r:
+        row = _min(bld, bld.add(first, bld.add(r, i64(count), flags=NUW), flags=NUW), last)
         start = bld.add(bld.mul(row, ldc, flags=NUW), column, flags=NUW)
         for offset in offsets:
             at = bld.add(start, offset, flags=NUW)
             bld.call(fn, [element_at(bld, pc, at, 0, elem), ll.Constant(I32, 1),
                           ll.Constant(I32, 3), ll.Constant(I32, 1)])
-
-
-def next_rows(bld: ll.IRBuilder, first, count: int, last) -> list:
-    """The rows of the tile after the one starting at first (count rows), clamped to last."""
-    rows = []
-    for r in range(count):
-        row = bld.add(first, i64(count + r), flags=NUW)
-        rows.append(_min(bld, row, last))
-    return rows
 
 
 def _min(bld, x, y):

@@ -51,7 +51,7 @@ from llvmlite import ir as ll
 
 from codegen import gemm_pack
 from codegen.gemm_pack import Packed, buffer, intrinsic as _intrinsic
-from codegen.gemm_prefetch import next_rows, prefetch_rows
+from codegen.gemm_prefetch import prefetch_next_tile
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
 from codegen.small_gemm import element_at, splat
@@ -214,8 +214,8 @@ class _Parts:
         columns = len(masks) * lanes
         width = _min(bld, i64(columns), bld.sub(self.n, column, flags=("nuw", "nsw")))
         last = bld.sub(self.m, i64(1), flags=("nuw", "nsw"))
-        prefetch_rows(bld, self.c, next_rows(bld, first, count, last), column, width, columns,
-                      lanes, elem)
+        prefetch_next_tile(bld, self.c, (first, count), last, (column, width, columns), lanes,
+                           elem)
         # for p in 0 .. k-1 (k >= 1), the sums as phis: no stack slots for LLVM to promote
         before, loop = bld.block, bld.append_basic_block("tp")
         bld.branch(loop)
