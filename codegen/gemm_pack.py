@@ -16,12 +16,17 @@ columns past n are zeros in the buffer and never stored. The last tile of rows, 
 not a multiple of the tile's rows, repeats row m - 1 in its missing rows: those copies load
 the same partial sum, add the same terms and store the same value, so nothing is counted
 twice (the plain tiles move the last tile up instead, which blocks over k would sum twice).
+
+At the start of each tile the next tile's lines of C are prefetched for writing
+(codegen.gemm_prefetch: a step's output buffers are out of L2, and each tile's stores used to
+wait for their lines at the end of its sums), as in the plain tiles.
 """
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
 from codegen.loops import I32, I64, PTR, for_range, i64
+from codegen.gemm_prefetch import prefetch_next_tile
 from codegen.gemm_transpose import pack_transposed, scratch_block
 from codegen.small_gemm import element_at, splat
 
@@ -90,17 +95,17 @@ class Packed:
                     width = _min(bld, i64(wide), bld.sub(self.n, j0, flags=NUW))
                     masks = self._masks(bld, width)
                     self._pack(bld, p0, kc, j0, width, masks)
-                    self._tile_rows(bld, (i0, end), p0, kc, j0, first, masks)
+                    self._tile_rows(bld, (i0, end), p0, kc, (j0, width), first, masks)
 
-    def _tile_rows(self, bld, block, p0, kc, j0, first, masks) -> None:
-        """Every tile of the block's rows (i0, end) for the panel at j0. NOTE: a last panel
+    def _tile_rows(self, bld, block, p0, kc, panel, first, masks) -> None:
+        """Every tile of the block's rows (i0, end) for the panel (j0, width). NOTE: a last panel
         of one vector (784 columns) summed by tiles of one vector and 12 rows instead (no
         zero columns) was no faster measured, and cost 10 ms more CPU to build."""
         i0, end = block
         rows = self.rows
         with for_range(bld, _ceil_div(bld, bld.sub(end, i0, flags=NUW), rows), "ti") as t:
             top = bld.add(i0, bld.mul(t, i64(rows), flags=NUW), flags=NUW)
-            self._tile(bld, top, end, p0, kc, j0, first, masks)
+            self._tile(bld, top, end, p0, kc, panel, first, masks)
 
     def _starts(self, bld, first, c_at: list, masks: list) -> list:
         """The tile's sums before the block: -0.0 in the first block (C is not read: a
@@ -163,9 +168,10 @@ class Packed:
     def _store_panel(self, bld, value, out, v: int) -> None:
         bld.store(value, self._panel_at(bld, out, v), align=_bytes(self.elem))
 
-    def _tile(self, bld, top, end, p0, kc, j0, first, masks) -> None:
+    def _tile(self, bld, top, end, p0, kc, panel, first, masks) -> None:
         """C[top ..., j0 ...] += the block's kc steps (from -0.0 in the first block); rows
-        from end on repeat row end - 1 (the block of rows ends there)."""
+        from end on repeat row end - 1 (the block of rows ends there). panel: (j0, width)."""
+        j0, width = panel
         elem, vec, lanes = self.elem, self.vec, self.lanes
         pa, row_stride, col_stride = self.a
         pc, ldc = self.c
@@ -176,6 +182,8 @@ class Packed:
                                               bld.mul(p0, col_stride, flags=NUW), flags=NUW),
                              0, elem) for i in rows]
         starts = self._starts(bld, first, c_at, masks)
+        prefetch_next_tile(bld, self.c, (top, self.rows), last, (j0, width, self.wide), lanes,
+                           elem)
         before, loop = bld.block, bld.append_basic_block("pp")
         bld.branch(loop)
         bld.position_at_end(loop)

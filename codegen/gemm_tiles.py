@@ -20,7 +20,8 @@ place (unit stride: a transposed B is refused), A's elements are broadcast from 
 are one tile of fewer vectors and more rows (at most MASKED_ROWS), the last vector loaded and
 stored under a mask. The last tile of rows is moved up to end at C's last row: its rows
 shared with the tile before are summed again the same way (same bits) and stored again, so
-no smaller tile needs code of its own (hence m >= MASKED_ROWS).
+no smaller tile needs code of its own (hence m >= MASKED_ROWS). Each tile first prefetches
+the next tile's lines of C for writing (codegen.gemm_prefetch).
 
 Every element of C is the sum over p in order 0, 1, .. k-1, each step one fused multiply-add
 (llvm.fma: fused on every target), starting from -0.0 (x + -0.0 is x, so the first step is
@@ -50,6 +51,7 @@ from llvmlite import ir as ll
 
 from codegen import gemm_pack
 from codegen.gemm_pack import Packed, buffer, intrinsic as _intrinsic
+from codegen.gemm_prefetch import prefetch_next_tile
 from codegen.loops import I32, I64, PTR, for_range, i64
 from codegen.lower import LLVM_TYPES
 from codegen.small_gemm import element_at, splat
@@ -169,7 +171,7 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None,
                buffer(bld, elem, TILES[vector_bytes], lanes)).emit(bld)
         bld.ret_void()
         return str(module)
-    parts = _Parts(elem, k, a, (pb, ldb), (pc, ldc))
+    parts = _Parts(elem, (m, n, k), a, (pb, ldb), (pc, ldc))
     wide = vectors * lanes
     groups = bld.udiv(n, i64(wide))
     with for_range(bld, groups, "tj") as g:
@@ -194,11 +196,11 @@ def module_text(dtype: str, vector_bytes: int, name: str | None = None,
 
 
 class _Parts:
-    """The function's operands: elem, k, a:
+    """The function's operands: elem, sizes (m, n, k), a:
     (pointer, row stride, column stride), b and c: (pointer, row length)."""
 
-    def __init__(self, elem, k, a, b, c):
-        self.elem, self.k, self.a, self.b, self.c = elem, k, a, b, c
+    def __init__(self, elem, sizes, a, b, c):
+        self.elem, (self.m, self.n, self.k), self.a, self.b, self.c = elem, sizes, a, b, c
 
     def tile(self, bld, first, count: int, column, masks: list, lanes: int) -> None:
         """C[first + r, column + v * lanes ...] for r < count and each vector v (masks:
@@ -209,6 +211,11 @@ class _Parts:
         pa, row_stride, col_stride = self.a
         pb, ldb = self.b
         a_rows = [bld.mul(i, row_stride, flags=("nuw", "nsw")) for i in rows]
+        columns = len(masks) * lanes
+        width = _min(bld, i64(columns), bld.sub(self.n, column, flags=("nuw", "nsw")))
+        last = bld.sub(self.m, i64(1), flags=("nuw", "nsw"))
+        prefetch_next_tile(bld, self.c, (first, count), last, (column, width, columns), lanes,
+                           elem)
         # for p in 0 .. k-1 (k >= 1), the sums as phis: no stack slots for LLVM to promote
         before, loop = bld.block, bld.append_basic_block("tp")
         bld.branch(loop)
@@ -268,6 +275,10 @@ def _tile_row(bld, t, tile_rows: int, m):
     row = bld.mul(t, i64(tile_rows), flags=("nuw", "nsw"))
     last = bld.sub(m, i64(tile_rows), flags=("nuw", "nsw"))
     return bld.select(bld.icmp_signed("<", row, last), row, last)
+
+
+def _min(bld, x, y):
+    return bld.select(bld.icmp_signed("<", x, y), x, y)
 
 
 def _ceil_div(bld, x, d: int):
