@@ -199,3 +199,25 @@ def test_setitem_with_an_index_out_of_bounds_uses_pytorchs_text():
         x[torch.tensor([4])] = torch.ones(3)
     with pytest.raises(RuntimeError, match=r"shape mismatch: value tensor of shape \[3, 3\]"):
         x[torch.tensor([1, 1])] = torch.ones(3, 3)
+
+
+# ---- a repeated write position whose overwritten value is not finite -----------------------
+
+_WRITES = {
+    "setitem": lambda y, i, v: y.__setitem__(i, v) or y,
+    "scatter": lambda y, i, v: y.scatter(0, i, v),
+    "scatter_": lambda y, i, v: y.scatter_(0, i, v),
+}
+
+
+@pytest.mark.parametrize("how", list(_WRITES))
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_an_overwritten_value_that_is_not_finite_gets_its_positions_gradient(how, bad):
+    """gradjit gave it zero (its silent term was nan, masked out with its gradient)."""
+    v = torch.tensor([bad, 2.0, 3.0], requires_grad=True)
+    x = torch.zeros(3, requires_grad=True)
+    y = _WRITES[how](x * 1, torch.tensor([1, 1, 0]), v)
+    (y * torch.tensor([5.0, 7.0, 11.0])).sum().backward()
+    assert y.tolist() == [3.0, 2.0, 0.0]                   # PyTorch 2.13's values
+    assert v.grad.tolist() == [7.0, 7.0, 5.0]
+    assert x.grad.tolist() == [0.0, 0.0, 11.0]
