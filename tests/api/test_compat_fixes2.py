@@ -221,3 +221,24 @@ def test_an_overwritten_value_that_is_not_finite_gets_its_positions_gradient(how
     assert y.tolist() == [3.0, 2.0, 0.0]                   # PyTorch 2.13's values
     assert v.grad.tolist() == [7.0, 7.0, 5.0]
     assert x.grad.tolist() == [0.0, 0.0, 11.0]
+
+
+# ---- an empty view saved for backward whose base changed -----------------------------------
+
+MODIFIED = ("one of the variables needed for gradient computation has been modified by an "
+            "inplace operation: ")
+
+
+@pytest.mark.parametrize("change", [lambda y, v: y.add_(1), lambda y, v: v.mul_(2)])
+def test_a_changed_empty_view_is_named_as_strided_in_the_saved_tensor_error(change):
+    """gradjit named the view's own node ("output 0 of Slice", or "of Mul" after v.mul_)."""
+    x = torch.ones(2, 3, requires_grad=True)
+    y = x * 2
+    v = y[:1, :0]
+    z = v.matmul(torch.ones(0, 2, requires_grad=True))
+    change(y, v)
+    with pytest.raises(RuntimeError) as info:
+        z.sum().backward()
+    assert str(info.value).startswith(          # PyTorch 2.13's text
+        MODIFIED + "[torch.FloatTensor [1, 0]], which is output 0 of AsStrided, is at version "
+        "1; expected version 0 instead.")
