@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from tracer import creation, norm, sparse, step_follow
+from tracer import creation, dtypes, norm, sparse, step_follow
 from tracer import linalg as tl
 from tracer.autograd import (engine, hooks, index_put_ops, inplace, quiet_sites, recording,
                              views)
@@ -135,6 +135,8 @@ METHODS = {
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
     "astype": numpy_ops.astype, "nelement": Tensor.numel,
+    "half": lambda self, memory_format=None: convert.to(self, dtypes.float16),   # refused
+    "bfloat16": lambda self, memory_format=None: convert.to(self, dtypes.bfloat16),
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
