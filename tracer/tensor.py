@@ -122,11 +122,17 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        fn = self._grad_fn
+        if fn is not None and fn.invalid_view is not None:
+            raise RuntimeError(fn.invalid_view)     # (as grad_fn below)
+        return fn is None
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        fn = self._grad_fn
+        if fn is not None and fn.invalid_view is not None:
+            raise RuntimeError(fn.invalid_view)     # (tracer/autograd/view_refusals.py)
+        return fn
 
     @property
     def grad(self):
@@ -338,7 +344,8 @@ class Tensor:
     def __repr__(self) -> str:
         if self._expr.symbolic:
             return f"Traced<{self._expr.type}>"
-        name = type(self._grad_fn).__name__ if self._grad_fn is not None else None
+        fn = self._grad_fn
+        name = None if fn is None else "Invalid" if fn.invalid_view else type(fn).__name__
         return format_tensor(self._realize(), self.dtype, name, self.requires_grad)
 
     def __format__(self, spec: str) -> str:

@@ -242,3 +242,32 @@ def test_a_changed_empty_view_is_named_as_strided_in_the_saved_tensor_error(chan
     assert str(info.value).startswith(          # PyTorch 2.13's text
         MODIFIED + "[torch.FloatTensor [1, 0]], which is output 0 of AsStrided, is at version "
         "1; expected version 0 instead.")
+
+
+# ---- a multi-output view whose base changed in place ---------------------------------------
+
+CHANGED = ("Output {} of {} is a view and its base or another view of its base has been "
+           "modified inplace. This view is the output of a function that returns multiple "
+           "views. Such functions do not allow the output views to be modified inplace. You "
+           "should replace the inplace operation by an out-of-place one.")
+
+
+@pytest.mark.parametrize("views, change, nr, name", [
+    (lambda y: y.chunk(2), lambda y, vs: y.add_(1), 0, "Split"),
+    (lambda y: y.split([1, 3]), lambda y, vs: y.mul_(2), 1, "SplitWithSizes"),
+    (lambda y: y.unbind(0), lambda y, vs: y[0].add_(1), 1, "Unbind"),
+])
+def test_reading_the_grad_fn_of_a_multi_output_view_whose_base_changed_raises(views, change,
+                                                                             nr, name):
+    """gradjit read AsStridedBackward0 (and raised only when a backward reached the view)."""
+    x = torch.ones(4, 2, requires_grad=True)
+    y = x * 2
+    vs = views(y)
+    change(y, vs)
+    v = vs[nr]
+    for read in (lambda: v.grad_fn, lambda: v.is_leaf):
+        with pytest.raises(RuntimeError) as err:
+            read()
+        assert str(err.value) == CHANGED.format(nr, name)     # PyTorch 2.13's text
+    assert repr(v).endswith("grad_fn=<Invalid>)") and v.requires_grad
+    assert v.detach().tolist() == views(y.detach())[nr].tolist()   # the values follow

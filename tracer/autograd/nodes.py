@@ -37,6 +37,7 @@ class Node:
     _name = "Node"
     given_fn = None        # the Function of a jitted call's node (recording.record_call)
     template = None        # the op_memo Template its ops were replayed from (node_walk.py)
+    invalid_view = None    # PyTorch's error for reading this view's grad_fn (view_refusals)
 
     def __init__(self, inputs, outputs, loc: str | None = None):
         """inputs: (Expr, edge) pairs, edge = (node, output_nr) or None; outputs: Exprs."""
