@@ -309,9 +309,10 @@ class Tensor:
         share memory, so a write must not go silently nowhere (NumPy's ValueError
         "assignment destination is read-only" instead; docs/compat.md). **differs:**
         gradjit's ops are lazy, so an op on the tensor whose result has not been read yet
-        when the array is written to sees the new values (PyTorch's eager op saw the old). NOTE: computing such ops at once
-        instead made a DataLoader over a from_numpy dataset 7x slower (292 s against 40 s an
-        epoch of 512 samples: one compile per sample index), so it is not done."""
+        when the array is written to sees the new values (PyTorch's eager op saw the old).
+        NOTE: computing such ops at once instead made a DataLoader over a from_numpy dataset
+        7x slower (292 s against 40 s an epoch of 512 samples: one compile per sample
+        index), so it is not done."""
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
