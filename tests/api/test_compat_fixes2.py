@@ -127,34 +127,6 @@ def test_index_put_gradients_are_pytorchs(accumulate, out, w_grad):
     assert v.grad.tolist() == [[3, 4, 5], [3, 4, 5]]     # the repeated row's too
 
 
-def test_index_put_accumulate_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    x0, v0 = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
-    idx = torch.tensor([3, 0, 3, 3])
-    weights = rng.normal(size=(5, 2))
-
-    def loss(x, v):
-        y = x * 1
-        y.index_put_((idx,), v, accumulate=True)
-        return ((y * y) * torch.tensor(weights)).sum()
-
-    x = torch.tensor(x0, requires_grad=True)
-    v = torch.tensor(v0, requires_grad=True)
-    loss(x, v).backward()
-    eps = 1e-6
-    for leaf, base, which in ((x, x0, 0), (v, v0, 1)):
-        num = np.zeros_like(base)
-        for i in np.ndindex(base.shape):
-            d = np.zeros_like(base)
-            d[i] = eps
-            args = [torch.tensor(x0), torch.tensor(v0)]
-            args[which] = torch.tensor(base + d)
-            hi = loss(*args).item()
-            args[which] = torch.tensor(base - d)
-            num[i] = (hi - loss(*args).item()) / (2 * eps)
-        np.testing.assert_allclose(leaf.grad.numpy(), num, rtol=1e-6, atol=1e-8)
-
-
 def test_index_put_in_place_on_a_leaf_that_requires_grad_is_refused():
     w = torch.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
