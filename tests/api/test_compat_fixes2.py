@@ -243,3 +243,27 @@ def test_reading_the_grad_fn_of_a_multi_output_view_whose_base_changed_raises(vi
         assert str(err.value) == CHANGED.format(nr, name)     # PyTorch 2.13's text
     assert repr(v).endswith("grad_fn=<Invalid>)") and v.requires_grad
     assert v.detach().tolist() == views(y.detach())[nr].tolist()   # the values follow
+
+
+# ---- the node of x[key] = v ------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, node", [                     # PyTorch 2.13's node names
+    (torch.tensor([0, 2]), "IndexPutBackward0"),
+    ([0, 2], "IndexPutBackward0"),
+    (torch.tensor([True, False, True, False]), "IndexPutBackward0"),
+    ((slice(None), [0, 1]), "IndexPutBackward0"),
+    (([0, 1], slice(None)), "IndexPutBackward0"),
+    ((Ellipsis, [0, 1]), "IndexPutBackward0"),
+    ((0, [0, 1]), "CopySlices"),
+    ((slice(1, None), [0, 1]), "CopySlices"),
+    (([0, 1], 1), "CopySlices"),
+    ((None, [0, 1]), "CopySlices"),
+    (torch.tensor(1), "CopySlices"),
+    (slice(1, 2), "CopySlices"),
+    ((0, 1), "CopySlices"),
+])
+def test_an_advanced_index_write_is_index_put_and_a_view_write_copy_slices(key, node):
+    """gradjit named every x[key] = v CopySlices."""
+    y = torch.zeros(4, 3, requires_grad=True) * 1
+    y[key] = 1.0
+    assert y.grad_fn.name().split("::")[-1] == node      # PyTorch: torch::autograd::CopySlices
