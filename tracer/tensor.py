@@ -305,10 +305,9 @@ class Tensor:
         """The value as an ndarray. For a leaf that does not require grad and shares its
         storage with no other tensor, the array and the tensor share memory, as in PyTorch:
         `t.add_(1)` shows in the array and `a[0] = 5` in the tensor. Otherwise, as for a
-        view, `detach()` or a tensor with a grad_fn, a read-only copy: PyTorch's array would
-        share memory, so a write must not go silently nowhere (NumPy's ValueError
-        "assignment destination is read-only" instead; docs/compat.md). **differs:**
-        gradjit's ops are lazy, so an op on the tensor whose result has not been read yet
+        view, `detach()` or a tensor with a grad_fn, a copy (**differs:** PyTorch's shares
+        memory, so a write to it is not seen by the tensor here: docs/compat.md). gradjit's
+        ops are lazy, so an op on the tensor whose result has not been read yet
         when the array is written to sees the new values (PyTorch's eager op saw the old).
         NOTE: computing such ops at once instead made a DataLoader over a from_numpy dataset
         7x slower (292 s against 40 s an epoch of 512 samples: one compile per sample
@@ -320,9 +319,7 @@ class Tensor:
         if st.host is not None and self._expr.data is st.host:
             return st.host
         if self._grad_fn is not None or st.members is not None or self._expr.symbolic:
-            out = self._numpy()
-            out.flags.writeable = False
-            return out
+            return self._numpy()
         st.host = np.array(self._realize(), copy=True)    # writable, owned by the pair
         self._expr = data_expr(st.host)
         return st.host

