@@ -24,6 +24,8 @@ from tracer.sampling import multinomial  # noqa: F401  torch.multinomial
 from tracer.sparse import layout, sparse_coo, sparse_coo_tensor, spmm, strided  # noqa: F401
 from tracer.linalg.torch_names import det, inverse, slogdet  # noqa: F401  torch.det, ...
 from tracer.out import add, cat, div, matmul, mul, sub  # noqa: F401  the same ops with out=
+from tracer.ops.tensor_split import tensor_split  # noqa: F401  torch.tensor_split
+from tracer.autograd.index_put_ops import index_put  # noqa: F401  torch.index_put
 from gradjit import (accelerator, autograd, backends, cuda, func, linalg, nn,  # noqa: F401
                      onnx, optim, random, special, utils)  # namespaces
 from gradjit import debug, tree, tree_util  # noqa: F401  jax.debug / jax.tree / jax.tree_util

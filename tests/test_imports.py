@@ -192,6 +192,7 @@ TENSOR_ATTRIBUTES = str.split("""
     nonzero argwhere count_nonzero unique masked_select bincount
     is_xpu is_mps is_meta is_sparse is_quantized layout to_sparse to_dense
     scatter scatter_ index_fill index_fill_ unfold real imag
+    tensor_split index_put index_put_ half bfloat16
 """)
 
 _LIST_SURFACE = """

@@ -6,6 +6,7 @@ import builtins
 import numpy as np
 
 from ir.core import DTYPES, dtype_of_numpy
+from tracer.errors import user_location
 
 DEFAULT_FLOAT = "f32"     # PyTorch's initial default dtype: Python floats become f32
 _default_float = [DEFAULT_FLOAT]
@@ -62,19 +63,22 @@ bool_ = DType("bool", "bool", False)
 
 class AbsentDType(DType):
     """A PyTorch dtype gradjit has no tensors of (float16, bfloat16): the name exists, so
-    programs that only name it (a dict of choices, `dtype == torch.float16`) run; making or
-    converting a tensor to it raises TypeError."""
-    def __init__(self, name: str):
-        super().__init__(name, "", True)
+    programs that only name it (a dict of choices, `dtype == torch.float16`, nanoGPT's
+    `ptdtype`) run; making or converting a tensor (or a Module) to it raises TypeError
+    naming the user's line (docs/compat.md: computing in float32 instead would print other
+    numbers than PyTorch's float16 kernels, which round every result)."""
+    def __init__(self, name: str):       # no IR name: `ir` below refuses
+        self.name = name
+        self.is_floating_point = True
+
+    def refusal(self) -> str:
+        return (f"gradjit has no torch.{self.name} tensors (it computes in float32 and "
+                f"float64; PyTorch rounds every {self.name} result, so computing in float32 "
+                f"would give other numbers): use torch.float32 (at {user_location()})")
 
     @property
     def ir(self):
-        raise TypeError(f"gradjit has no torch.{self.name} tensors (it computes in float32 "
-                        f"and float64): use dtype=torch.float32")
-
-    @ir.setter
-    def ir(self, value):
-        pass
+        raise TypeError(self.refusal())
 
     @property
     def numpy(self) -> np.dtype:

@@ -59,6 +59,14 @@ _MAX_CODE = 256
 _MAX_READ = 4
 
 
+def _on_index_error_none(body: list) -> list:
+    """body's lines in a `try:` whose IndexError returns None; none at all for an empty body
+    (an empty `try:` does not compile: a tape with no root checks or no fetched arrays)."""
+    if not body:
+        return []
+    return ["    try:", *body, "    except IndexError:", "        return None"]
+
+
 def consider(tape, capture):
     """Writes tape's read when it can be and is not written for the tape's state yet (the
     learnt program, the learnt one while the pinned values wait for their reads, or the
@@ -109,11 +117,10 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
              f"len(pending) + prune_dead(UPDATED) != {n_read}:",
              "        return None",
              "    outs = s.outs",
-             "    prev = s.prev_outs",
-             "    try:"]
+             "    prev = s.prev_outs"]
     counts = tape.counts()
-    lines += [f"        r{i} = {_where(*c, counts)}" for i, c in enumerate(tape.root_checks)]
-    lines += ["    except IndexError:", "        return None"]
+    lines += _on_index_error_none([f"        r{i} = {_where(*c, counts)}"
+                                   for i, c in enumerate(tape.root_checks)])
     # the roots: pending's (the values read) first, then the in-place updates in
     # tensor.updated_tensors()'s order (as tensor.updated_pending lists them: step_read.tape_roots)
     lines += ["    n = len(pending)"]
@@ -152,20 +159,20 @@ def _write(tape, capture, kept, codes, pins: list, leaves: list, seen: list, wai
     params = kept.ins
     if len(pins) + len(codes) != len(params):
         return None
-    lines += ["    try:"]
+    fetch = []
     for k, c in enumerate(codes):
         a = f"a{k}"
         if type(c) is tuple:                 # ("walk", i): a leaf behind the pinned Exprs
             env[f"W{k}"] = tape.pin_exprs[c[1]]
-            lines += [f"        {a} = W{k}.data"]
+            fetch += [f"        {a} = W{k}.data"]
         elif c >= 0:
             j, r = divmod(c >> 1, 16)
-            lines += [f"        {a} = {where('prev' if c & 1 else 'outs', j, r, counts)}.data"]
+            fetch += [f"        {a} = {where('prev' if c & 1 else 'outs', j, r, counts)}.data"]
         else:
             m, earlier = divmod(-c - 1, 2)
-            lines += [f"        {a} = s.{'prev_ext' if earlier else 'ext'}[{m}].data"]
+            fetch += [f"        {a} = s.{'prev_ext' if earlier else 'ext'}[{m}].data"]
         args.append(a)
-    lines += ["    except IndexError:", "        return None"]
+    lines += _on_index_error_none(fetch)
     for k in range(len(codes)):
         a = f"a{k}"
         shape, dt = params[len(pins) + k]

@@ -20,11 +20,13 @@ import numbers
 
 import numpy as np
 
-from tracer import creation, norm, sparse, step_follow
+from tracer import creation, dtypes, norm, sparse, step_follow
 from tracer import linalg as tl
-from tracer.autograd import engine, hooks, inplace, quiet_sites, recording, views
+from tracer.autograd import (engine, hooks, index_put_ops, inplace, quiet_sites, recording,
+                             views)
 from tracer.ops import compare, convert, getitem, indexing, linalg, reduce, rounding, shape
 from tracer.ops import at
+from tracer.ops.tensor_split import tensor_split
 from tracer.ops import bitwise as bits
 from tracer.ops import special as sp
 from tracer.ops import special_math as spm
@@ -133,6 +135,8 @@ METHODS = {
     "type": convert.type_, "float": convert.caster("f32"), "double": convert.caster("f64"),
     "long": convert.caster("i64"), "int": convert.caster("i32"), "bool": convert.caster("bool"),
     "astype": numpy_ops.astype, "nelement": Tensor.numel,
+    "half": lambda self, memory_format=None: convert.to(self, dtypes.float16),   # refused
+    "bfloat16": lambda self, memory_format=None: convert.to(self, dtypes.bfloat16),
     # reductions
     "sum": reduce.sum, "mean": reduce.mean, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod, "var": reduce.var,
@@ -149,7 +153,7 @@ METHODS = {
     "movedim": shape.movedim, "moveaxis": shape.movedim, "t": shape.t,
     "expand": shape.expand, "broadcast_to": shape.broadcast_to, "squeeze": shape.squeeze,
     "unsqueeze": shape.unsqueeze, "split": shape.split_method, "chunk": shape.chunk,
-    "narrow": shape.narrow, "select": shape.select,
+    "narrow": shape.narrow, "select": shape.select, "tensor_split": tensor_split,
     "unbind": shape.unbind,
     "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),
@@ -200,6 +204,7 @@ AUTOGRAD = {
     "detach": views.detach,
     "clone": inplace.clone,
     "__setitem__": inplace.setitem,
+    "index_put_": index_put_ops.index_put_, "index_put": index_put_ops.index_put,
     **inplace.METHODS,
     **{dunder: inplace.METHODS[name] for dunder, name in inplace.OPERATORS.items()},
 }

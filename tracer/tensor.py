@@ -122,11 +122,17 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        fn = self._grad_fn
+        if fn is not None and fn.invalid_view is not None:
+            raise RuntimeError(fn.invalid_view)     # (as grad_fn below)
+        return fn is None
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        fn = self._grad_fn
+        if fn is not None and fn.invalid_view is not None:
+            raise RuntimeError(fn.invalid_view)     # (tracer/autograd/view_refusals.py)
+        return fn
 
     @property
     def grad(self):
@@ -299,11 +305,13 @@ class Tensor:
         """The value as an ndarray. For a leaf that does not require grad and shares its
         storage with no other tensor, the array and the tensor share memory, as in PyTorch:
         `t.add_(1)` shows in the array and `a[0] = 5` in the tensor. Otherwise, as for a
-        view or a tensor with a grad_fn, a copy. **differs:** gradjit's ops are lazy, so an op
-        on the tensor whose result has not been read yet when the array is written to sees
-        the new values (PyTorch's eager op saw the old). NOTE: computing such ops at once
-        instead made a DataLoader over a from_numpy dataset 7x slower (292 s against 40 s an
-        epoch of 512 samples: one compile per sample index), so it is not done."""
+        view, `detach()` or a tensor with a grad_fn, a copy (**differs:** PyTorch's shares
+        memory, so a write to it is not seen by the tensor here: docs/compat.md). gradjit's
+        ops are lazy, so an op on the tensor whose result has not been read yet
+        when the array is written to sees the new values (PyTorch's eager op saw the old).
+        NOTE: computing such ops at once instead made a DataLoader over a from_numpy dataset
+        7x slower (292 s against 40 s an epoch of 512 samples: one compile per sample
+        index), so it is not done."""
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
@@ -334,7 +342,8 @@ class Tensor:
     def __repr__(self) -> str:
         if self._expr.symbolic:
             return f"Traced<{self._expr.type}>"
-        name = type(self._grad_fn).__name__ if self._grad_fn is not None else None
+        fn = self._grad_fn
+        name = None if fn is None else "Invalid" if fn.invalid_view else type(fn).__name__
         return format_tensor(self._realize(), self.dtype, name, self.requires_grad)
 
     def __format__(self, spec: str) -> str:

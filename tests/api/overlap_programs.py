@@ -9,6 +9,15 @@ def grads(*ts):
     return [t.grad.tolist() for t in ts]
 
 
+def _outcome(f, operand, seen) -> list:
+    """["ok", seen's values] after f(operand), or PyTorch's RuntimeError text."""
+    try:
+        f(operand)
+        return ["ok", seen.tolist()]
+    except RuntimeError as err:
+        return ["RuntimeError", str(err).split(" (at ")[0]]
+
+
 def write_base_read_expand(torch):
     h = torch.tensor([1., 2., 3.], dtype=torch.float64, requires_grad=True)
     b = h * 1
@@ -57,12 +66,7 @@ def refused_writes_to_expand(torch):
               lambda e: e.__setitem__((slice(None), 0), 1.), lambda e: e.mul_(e),
               lambda e: e.t()[1:].sub_(1), lambda e: e.reshape(9).add_(1)):
         h = torch.arange(3.)
-        e = h.expand(3, 3)
-        try:
-            f(e)
-            out.append(["ok", h.tolist()])
-        except RuntimeError as err:
-            out.append(["RuntimeError", str(err).split(" (at ")[0]])
+        out.append(_outcome(f, h.expand(3, 3), h))
     return out
 
 
@@ -92,11 +96,7 @@ def overlap_sources(torch):
     out = []
     for f in cases:
         x = torch.arange(4.).reshape(2, 2)
-        try:
-            f(x)
-            out.append(["ok", x.tolist()])
-        except RuntimeError as err:
-            out.append(["RuntimeError", str(err).split(" (at ")[0]])
+        out.append(_outcome(f, x, x))
     return out
 
 
@@ -110,11 +110,7 @@ def overlap_out(torch):
     out = []
     for f in cases:
         x = torch.arange(4.).reshape(2, 2)
-        try:
-            f(x)
-            out.append(["ok", x.tolist()])
-        except RuntimeError as err:
-            out.append(["RuntimeError", str(err).split(" (at ")[0]])
+        out.append(_outcome(f, x, x))
     return out
 
 

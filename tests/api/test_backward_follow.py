@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.api.capture_check import run_follow_mode
+from tests.api.follow_check import mlp
 from tests.gradcheck import numeric_grad
 from tracer import bounded
 from tracer.autograd import follow, replay
@@ -25,17 +26,6 @@ def _run(events: list, mode: str, **kw) -> tuple[list, dict]:
     return run_follow_mode(lambda: _steps(events, **kw), mode)
 
 
-def _model(rng, sizes, dtype):
-    d, h, o = sizes
-    model = gj.nn.Sequential(gj.nn.Linear(d, h), gj.nn.ReLU(), gj.nn.Linear(h, o))
-    if dtype == "float64":
-        model = model.double()
-    with gj.no_grad():
-        for p in model.parameters():
-            p.copy_(gj.tensor(rng.standard_normal(p.shape) * 0.3, dtype=p.dtype))
-    return model
-
-
 def _optimizer(name: str, params):
     if name == "sgd":
         return gj.optim.SGD(params, lr=0.05, momentum=0.9)
@@ -47,7 +37,7 @@ def _optimizer(name: str, params):
 def _steps(events: list, opt_name: str = "sgd", sizes=(4, 6, 3), batch=(5, 7),
            dtype: str = "float32", read_grads: bool = True, compiled: bool = False) -> list:
     rng = np.random.default_rng(0)
-    model = _model(rng, sizes, dtype)
+    model = mlp(rng, sizes, dtype)
     run = gj.compile(model) if compiled else None
     params = list(model.parameters())
     opt = _optimizer(opt_name, params)
@@ -212,7 +202,7 @@ def test_a_freed_graph_raises_as_before():
     """A second backward() without retain_graph on a followed graph raises PyTorch's
     error (the saved-tensor checks run before the kept program)."""
     rng = np.random.default_rng(1)
-    model = _model(rng, (4, 6, 3), "float32")
+    model = mlp(rng, (4, 6, 3), "float32")
     x, y = gj.tensor(rng.standard_normal((5, 4)), dtype="float32"), gj.tensor([0, 1, 2, 0, 1])
     replay.clear()
     before = follow.STATS["followed"]
@@ -228,7 +218,7 @@ def test_a_freed_graph_raises_as_before():
 
 def test_followed_gradients_match_finite_differences_f64():
     rng = np.random.default_rng(2)
-    model = _model(rng, (3, 4, 3), "float64")
+    model = mlp(rng, (3, 4, 3), "float64")
     x, y = gj.tensor(rng.standard_normal((5, 3))), gj.tensor([0, 2, 1, 1, 0])
     replay.clear()
     before = follow.STATS["followed"]

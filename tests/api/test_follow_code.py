@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.api.capture_check import run_follow_mode
-from tests.api.test_backward_follow import _assert_same, _model, _steps
+from tests.api.follow_check import compare_checks, mlp
+from tests.api.test_backward_follow import _assert_same, _steps
 from tests.api.test_follow_pending import _same, _steps as _pending_steps
 from tests.gradcheck import numeric_grad
 from tracer.autograd import engine, follow, follow_code, replay
@@ -25,37 +26,7 @@ F = gj.nn.functional
 @pytest.fixture(autouse=True)
 def compared(monkeypatch):
     """Each generated check runs beside follow._check; counts the calls compared."""
-    calls = {"same": 0, "refused": 0}
-    make = follow_code.make_check
-
-    def checked_make(shape, *fns):
-        code = make(shape, *fns)
-        if code is None:
-            return None
-
-        def both(root):
-            got, want = code(root), follow._check(shape, root)
-            _assert_same_check(got, want)
-            calls["refused" if isinstance(got, str) else "same"] += 1
-            return got
-        return both
-    monkeypatch.setattr(follow_code, "make_check", checked_make)
-    return calls
-
-
-def _assert_same_check(got, want):
-    assert type(got) is type(want)
-    if isinstance(want, str):
-        assert got == want
-        return
-    plan, exprs, targets, executed = want
-    assert got[0] is plan
-    assert got[1].keys() == exprs.keys()
-    assert all(got[1][p] is e for p, e in exprs.items())
-    assert len(got[2]) == len(targets)
-    for (edge_g, t_g), (edge_w, t_w) in zip(got[2], targets):
-        assert edge_g[0] is edge_w[0] and edge_g[1] == edge_w[1] and t_g is t_w
-    assert len(got[3]) == len(executed) and all(a is b for a, b in zip(got[3], executed))
+    return compare_checks(monkeypatch)
 
 
 def _run(loop, mode: str) -> tuple:
@@ -113,7 +84,7 @@ def _user_steps(change: str, n: int = 10) -> list:
     scale .grad.data in place, replace a parameter, run part of the forward under no_grad,
     take a create_graph backward, or call a custom autograd.Function."""
     rng = np.random.default_rng(3)
-    model = _model(rng, (5, 7, 3), "float32")
+    model = mlp(rng, (5, 7, 3), "float32")
     opt = gj.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x = gj.tensor(rng.standard_normal((6, 5)), dtype="float32")
     y = gj.tensor(rng.integers(0, 3, 6))
@@ -252,7 +223,7 @@ def test_random_sizes_bitwise_with_code(d, h, o, n, opt_name, dtype):
 
 def test_gradients_of_a_step_checked_by_code_match_finite_differences_f64():
     rng = np.random.default_rng(5)
-    model = _model(rng, (3, 4, 3), "float64")
+    model = mlp(rng, (3, 4, 3), "float64")
     x, y = gj.tensor(rng.standard_normal((5, 3))), gj.tensor([0, 2, 1, 1, 0])
     replay.clear()
     before = dict(follow.STATS)

@@ -20,6 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradjit as gj
 from tests.api.capture_check import run_follow_mode
+from tests.api.follow_check import compare_checks, mlp
 from tests.api.test_follow_pending import _same, _steps
 from tests.gradcheck import numeric_grad
 from tracer import captures, op_memo, op_sites, record
@@ -45,36 +46,7 @@ def fresh_sites(monkeypatch):
 def compared(monkeypatch):
     """Each generated check runs beside follow._check; counts the answers compared and
     keeps the generated functions (to look at their code)."""
-    calls = {"same": 0, "refused": 0, "made": []}
-    make = follow_code.make_check
-
-    def checked_make(shape, *fns):
-        code = make(shape, *fns)
-        if code is None:
-            return None
-        calls["made"].append((shape, code))
-
-        def both(root):
-            got, want = code(root), follow._check(shape, root)
-            _assert_same_check(got, want)
-            calls["refused" if isinstance(got, str) else "same"] += 1
-            return got
-        return both
-    monkeypatch.setattr(follow_code, "make_check", checked_make)
-    return calls
-
-
-def _assert_same_check(got, want):
-    assert type(got) is type(want)
-    if isinstance(want, str):
-        assert got == want
-        return
-    plan, exprs, targets, executed = want
-    assert got[0] is plan
-    assert got[1].keys() == exprs.keys()
-    assert all(got[1][p] is e for p, e in exprs.items())
-    assert [(e[0], e[1], t) for e, t in got[2]] == [(e[0], e[1], t) for e, t in targets]
-    assert len(got[3]) == len(executed) and all(a is b for a, b in zip(got[3], executed))
+    return compare_checks(monkeypatch)
 
 
 def _run(events: list, mode: str, **kw) -> tuple[list, dict]:
@@ -271,7 +243,7 @@ def _graph(loss) -> list:
 def _mlp_loop(steps: int, sizes=(5, 7, 3), n: int = 6, dtype: str = "float32",
               opt_name: str = "sgd") -> list:
     rng = np.random.default_rng(4)
-    model = _mlp(rng, sizes, dtype)
+    model = mlp(rng, sizes, dtype)
     opt = (gj.optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if opt_name == "sgd"
            else gj.optim.AdamW(model.parameters(), lr=0.01))
     x = gj.tensor(rng.standard_normal((n, sizes[0])), dtype=dtype)
@@ -286,17 +258,6 @@ def _mlp_loop(steps: int, sizes=(5, 7, 3), n: int = 6, dtype: str = "float32",
         out.append((graph, loss.item(), [p.detach().numpy().copy() for p in model.parameters()],
                     [p.grad.detach().numpy().copy() for p in model.parameters()]))
     return out
-
-
-def _mlp(rng, sizes, dtype):
-    d, h, o = sizes
-    model = gj.nn.Sequential(gj.nn.Linear(d, h), gj.nn.ReLU(), gj.nn.Linear(h, o))
-    if dtype == "float64":
-        model = model.double()
-    with gj.no_grad():
-        for p in model.parameters():
-            p.copy_(gj.tensor(rng.standard_normal(p.shape) * 0.3, dtype=p.dtype))
-    return model
 
 
 def _both(loop) -> tuple:
@@ -452,7 +413,7 @@ def test_a_directly_recorded_steps_gradients_against_float64_finite_differences(
     out = _mlp_loop(4, sizes, n, "float64")
     assert record.RECORDED_STATS["calls"] > before
     rng = np.random.default_rng(4)
-    _mlp(rng, sizes, "float64")                 # (draws the initial values: same rng)
+    mlp(rng, sizes, "float64")                 # (draws the initial values: same rng)
     x = rng.standard_normal((n, sizes[0]))
     y = rng.integers(0, sizes[2], n)
     # the parameters step 4 starts from: step 3's results

@@ -2,33 +2,14 @@
 twice from the same start, with plans and without, and parameters and state must be bitwise
 equal after every step; counters say when the plan was followed and when it was not."""
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradjit as gj
+from tests.api.optim_loops import MAKERS, SHAPES, assert_same_steps, run_loop
+from tests.api.optim_loops import params as _params  # noqa: F401  (test_optim_plan_code's)
 from tracer.optim import fast_step
-
-SHAPES = [(3, 4), (4,), (2, 3, 2), ()]
-
-MAKERS = {
-    "AdamW": lambda ps: gj.optim.AdamW(ps, lr=0.01, weight_decay=0.05),
-    "Adam": lambda ps: gj.optim.Adam(ps, lr=0.02),
-    "Adam amsgrad wd": lambda ps: gj.optim.Adam(ps, lr=0.02, amsgrad=True, weight_decay=0.1),
-    "SGD": lambda ps: gj.optim.SGD(ps, lr=0.05),
-    "SGD momentum": lambda ps: gj.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01),
-    "SGD nesterov": lambda ps: gj.optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True),
-    "groups": lambda ps: gj.optim.AdamW([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.1}],
-                                        lr=0.01),
-    "RMSprop (no plan)": lambda ps: gj.optim.RMSprop(ps, lr=0.01),
-}
-
-
-def _params(shapes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [gj.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
-            for s in shapes]
 
 
 def _snapshot(params, opt) -> list[bytes]:
@@ -40,41 +21,17 @@ def _snapshot(params, opt) -> list[bytes]:
     return out
 
 
-def _loss(params, step):
-    total = 0.0
-    for i, p in enumerate(params):
-        total = total + ((p - 0.1 * (i + step)) ** 4).sum() + (p * float(i + 1)).sum()
-    return total
-
-
 def _run(make, shapes, steps, enabled, event=None, loss=None) -> tuple[list, dict]:
     """The loop's snapshots after each step and the fast path's counters (loss: the step's
-    loss of (params, step), _loss by default)."""
-    loss = loss or _loss
-    fast_step.ENABLED = enabled
-    before = dict(fast_step.STATS)
-    try:
-        params = _params(shapes)
-        opt = make(params)
-        snaps = []
-        for step in range(steps):
-            opt.zero_grad()
-            loss(params, step).backward()
-            if event is not None:
-                event(step, params, opt)
-            opt.step()
-            snaps.append(_snapshot(params, opt))
-    finally:
-        fast_step.ENABLED = True
-    return snaps, {k: fast_step.STATS[k] - before[k] for k in before}
+    loss of (params, step), optim_loops.loss by default)."""
+    return run_loop(fast_step, make, shapes, steps, enabled, _snapshot, event, loss_fn=loss)
 
 
 def _same_both_ways(make, shapes=SHAPES, steps=8, event=None) -> dict:
     fast, counts = _run(make, shapes, steps, True, event)
     slow, off = _run(make, shapes, steps, False, event)
     assert off["followed"] == 0 and off["learnt"] == 0
-    for step, (a, b) in enumerate(zip(fast, slow)):
-        assert a == b, f"step {step} differs"
+    assert_same_steps(fast, slow)
     return counts
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradjit as gj
-from tests.api.test_optim_fast import MAKERS, SHAPES, _params
+from tests.api.optim_loops import MAKERS, SHAPES, assert_same_steps, run_loop
 from tracer.optim import fast_step, in_place
 
 IN_PLACE = ["SGD momentum", "SGD nesterov", "Adam", "AdamW", "Adam amsgrad wd", "groups"]
@@ -34,39 +34,16 @@ def _value(t) -> np.ndarray:
     return data if data is not None else t.clone().numpy()
 
 
-def _loss(params, step):
-    total = 0.0
-    for i, p in enumerate(params):
-        total = total + ((p - 0.1 * (i + step)) ** 4).sum() + (p * float(i + 1)).sum()
-    return total
-
-
 def _run(make, shapes, steps, enabled, event=None):
     """Snapshots after each step (as bytes), and in_place's counters over the loop."""
-    in_place.ENABLED = enabled
-    before = dict(in_place.STATS)
-    try:
-        params = _params(shapes)
-        opt = make(params)
-        snaps = []
-        for step in range(steps):
-            opt.zero_grad()
-            _loss(params, step).backward()
-            opt.step()
-            if event is not None:
-                event(step, params, opt)
-            snaps.append(_snapshot(params, opt))
-    finally:
-        in_place.ENABLED = True
-    return snaps, {k: in_place.STATS[k] - before[k] for k in before}
+    return run_loop(in_place, make, shapes, steps, enabled, _snapshot, event, event_first=False)
 
 
 def _same_both_ways(make, shapes=SHAPES, steps=10, event=None) -> dict:
     on, counts = _run(make, shapes, steps, True, event)
     off, none = _run(make, shapes, steps, False, event)
     assert none["in_place"] == 0
-    for step, (a, b) in enumerate(zip(on, off)):
-        assert a == b, f"step {step} differs"
+    assert_same_steps(on, off)
     return counts
 
 

@@ -6,22 +6,17 @@ bitwise those of the plan that stores them (NaN, infinities and signed zeros inc
 hypothesis over shapes and expression DAGs), the reference interpreter agrees, and
 bounds-check mode agrees.
 """
-import gc
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import runtime
 from codegen import fusion
 from codegen.fusion import LoopNest, plan_function
 from ir.autodiff import grad
 from ir.interpret import interpret
 from ir.passes import optimize
-from runtime.engine import create_execution_engine
+from tests.codegen.plan_run import pool_step, run_freed, sprinkle_specials
 from tests.prim_samples import T, make_fn
-
-SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0]
 
 
 def _stored(fn) -> set:
@@ -32,52 +27,17 @@ def _stored(fn) -> set:
 
 
 def _run(fn, args, light: bool, bounds_check: bool = False):
-    """fn's outputs built with or without the light rule (the executable freed after, so a
-    second build of the symbol compiles afresh: runtime.engine's reuse)."""
-    with pytest.MonkeyPatch.context() as m:
-        if not light:
-            m.setattr(fusion, "_light", lambda *a: None)
-        exe = runtime.build_executable(fn, bounds_check=bounds_check)
-    entry = exe.kernel.entry
-    outs = exe.run([np.ascontiguousarray(a) for a in args])
-    del exe
-    gc.collect()
-    assert entry not in create_execution_engine().addresses
-    return outs
+    """fn's outputs built with or without the light rule (plan_run.run_freed)."""
+    patches = () if light else ((fusion, "_light", lambda *a: None),)
+    return run_freed(fn, args, patches, bounds_check)
 
 
 def _sample(rng, t, special: bool):
     x = rng.standard_normal(t.shape).astype(t.np_dtype)
     x = np.round(x * 2) / 2                         # ties, as a relu's zeros make
     if special and x.size:
-        flat = x.reshape(-1)
-        at = rng.choice(flat.size, size=min(flat.size, 6), replace=False)
-        flat[at] = rng.choice(SPECIAL, size=at.size)
+        sprinkle_specials(rng, x)
     return x.astype(t.np_dtype)
-
-
-def _pool_step(dtype: str, n: int, c: int, out: int):
-    """relu(conv + bias) 2x2 max pooled, laid out as the tracer's `_tiles`, and its gradient
-    (the max's VJP: window hits, their count, the share of the pooled gradient)."""
-    shape = (n, c, 2 * out, 2 * out)
-    tiled = (n, c, out, 2, out, 2)
-    pooled = (n, c, out, out)
-    win = (n, c, 2, 2, out, out)
-
-    def body(b, conv, bias, g):
-        pre = b.add(conv, b.broadcast_in_dim(bias, dims=(1,), shape=shape))
-        zero = b.const(0.0, dtype, shape)
-        off = b.le(pre, zero)
-        y = b.select(off, zero, pre)
-        t = b.transpose(b.reshape(y, shape=tiled), perm=(0, 1, 3, 5, 2, 4))
-        m = b.reduce_max(t, axes=(2, 3))
-        hits = b.convert(b.eq(t, b.broadcast_in_dim(m, dims=(0, 1, 4, 5), shape=win)),
-                         dtype=dtype)
-        share = b.div(g, b.reduce_sum(hits, axes=(2, 3)))
-        dt = b.mul(b.broadcast_in_dim(share, dims=(0, 1, 4, 5), shape=win), hits)
-        dy = b.reshape(b.transpose(dt, perm=(0, 1, 4, 2, 5, 3)), shape=shape)
-        return [m, b.select(off, zero, dy)]
-    return make_fn("pool_step", [T(dtype, shape), T(dtype, (c,)), T(dtype, pooled)], body)
 
 
 def _check_bits(fn, seed: int, special: bool):
@@ -98,7 +58,7 @@ def _check_bits(fn, seed: int, special: bool):
 
 
 def test_the_pool_step_stores_no_window_order_copy():
-    fn = _pool_step("f32", 2, 3, 4)
+    fn = pool_step("f32", 2, 3, 4)
     win = (2, 3, 2, 2, 4, 4)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(fusion, "_light", lambda *a: None)
@@ -110,11 +70,11 @@ def test_the_pool_step_stores_no_window_order_copy():
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 @pytest.mark.parametrize("special", [False, True])
 def test_the_pool_step_keeps_its_bits(dtype, special):
-    _check_bits(_pool_step(dtype, 2, 3, 4), seed=3, special=special)
+    _check_bits(pool_step(dtype, 2, 3, 4), seed=3, special=special)
 
 
 def test_signed_zeros_ties_and_nan_in_a_window():
-    fn = _pool_step("f32", 1, 2, 2)
+    fn = pool_step("f32", 1, 2, 2)
     conv = np.zeros((1, 2, 4, 4), np.float32)
     conv[0, 0, 0, 0], conv[0, 0, 0, 1] = -0.0, 0.0            # a tie at zero, both signs
     conv[0, 1, 0, 0], conv[0, 1, 1, 1] = np.nan, np.inf

@@ -6,8 +6,6 @@ Checked: the plan fuses them (and still refuses other broadcasts), the emitted c
 nothing back, the bits equal those of separate nests and of the buffer path (NaN,
 infinities, signed zeros; hypothesis over shapes and windows), bounds-check mode agrees.
 """
-import gc
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -16,11 +14,8 @@ import runtime
 from codegen import elemental, fusion
 from codegen.fusion import LoopNest, plan_function
 from ir.interpret import interpret
-from runtime.engine import create_execution_engine
-from tests.codegen.test_light_inline import _pool_step
+from tests.codegen.plan_run import pool_step, run_freed, sprinkle_specials
 from tests.prim_samples import T, make_fn
-
-SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0]
 
 
 def _nests(fn) -> list:
@@ -34,18 +29,9 @@ def _nests(fn) -> list:
 def _build(fn, args, mode: str, bounds_check: bool = False):
     """Outputs with the window reuse ("fused"), with the nests fused but the second root
     loading the first's buffer ("load"), or as separate nests ("apart")."""
-    with pytest.MonkeyPatch.context() as m:
-        if mode == "apart":
-            m.setattr(fusion, "window_of", lambda op: None)
-        if mode == "load":
-            m.setattr(elemental.Elemental, "root_at", lambda self, v, dims: None)
-        exe = runtime.build_executable(fn, bounds_check=bounds_check)
-    entry = exe.kernel.entry
-    outs = exe.run([np.ascontiguousarray(a) for a in args])
-    del exe
-    gc.collect()
-    assert entry not in create_execution_engine().addresses
-    return outs
+    patches = {"apart": ((fusion, "window_of", lambda op: None),),
+               "load": ((elemental.Elemental, "root_at", lambda self, v, dims: None),)}
+    return run_freed(fn, args, patches.get(mode, ()), bounds_check)
 
 
 def _args(fn, rng, special: bool):
@@ -53,9 +39,7 @@ def _args(fn, rng, special: bool):
     for p in fn.params:
         x = np.round(rng.standard_normal(p.type.shape) * 2) / 2       # ties in the windows
         if special:
-            flat = x.reshape(-1)
-            at = rng.choice(flat.size, size=min(flat.size, 6), replace=False)
-            flat[at] = rng.choice(SPECIAL, size=at.size)
+            sprinkle_specials(rng, x)
         out.append(x.astype(p.type.np_dtype))
     return out
 
@@ -71,7 +55,7 @@ def _same_bits(fn, args):
 
 
 def test_the_max_and_its_window_hits_share_a_nest():
-    fn = _pool_step("f32", 2, 3, 4)
+    fn = pool_step("f32", 2, 3, 4)
     pooled = (2, 3, 4, 4)
     assert (pooled, ["reduce_max", "reduce_sum"]) in _nests(fn)
     with pytest.MonkeyPatch.context() as m:
@@ -83,7 +67,7 @@ def test_the_max_and_its_window_hits_share_a_nest():
 def test_the_count_takes_the_max_from_its_register():
     """With root_at the count's broadcast of the max is the max's register: the emitted
     code has one load fewer per window element than the buffer path."""
-    fn = _pool_step("f32", 2, 3, 4)
+    fn = pool_step("f32", 2, 3, 4)
     fused = runtime.lower(fn).llvm_ir
     with pytest.MonkeyPatch.context() as m:
         m.setattr(elemental.Elemental, "root_at", lambda self, v, dims: None)
@@ -93,7 +77,7 @@ def test_the_count_takes_the_max_from_its_register():
 
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_signed_zeros_infinities_and_nan(dtype):
-    fn = _pool_step(dtype, 1, 2, 2)
+    fn = pool_step(dtype, 1, 2, 2)
     dtype = np.float32 if dtype == "f32" else np.float64
     conv = np.zeros((1, 2, 4, 4), dtype)
     conv[0, 0, 0, 0], conv[0, 0, 0, 1] = -0.0, 0.0
@@ -130,7 +114,7 @@ def test_a_broadcast_of_a_moved_value_is_not_taken():
 @given(dtype=st.sampled_from(["f32", "f64"]), n=st.integers(1, 3), c=st.integers(1, 3),
        out=st.integers(1, 6), seed=st.integers(0, 2**16), special=st.booleans())
 def test_pool_steps_keep_their_bits(dtype, n, c, out, seed, special):
-    fn = _pool_step(dtype, n, c, out)
+    fn = pool_step(dtype, n, c, out)
     args = _args(fn, np.random.default_rng(seed), special)
     fused = _same_bits(fn, args)
     for a, w in zip(fused, interpret(fn, *args)):

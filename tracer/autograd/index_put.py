@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir.primitives import ShapeError
 from tracer.errors import TracerError
 from tracer.ops.getitem import check_empty_key
 from tracer.ops.write_last import last_of_concrete, scatter_base, write_last
@@ -67,6 +68,34 @@ def concrete_key(key):
     return key
 
 
+def concrete_positions(x: Tensor, key) -> np.ndarray:
+    """The flat positions in x that x[key] reads (a concrete key), NumPy's refusals in
+    PyTorch's words."""
+    t = x._expr.type
+    try:
+        return np.arange(t.size, dtype=np.int64).reshape(t.shape)[concrete_key(key)]
+    except IndexError as e:
+        text = str(e)
+        if "out of bounds" in text:
+            text = text.replace(" axis ", " dimension ")
+        elif "integer (or boolean)" in text:
+            text = "tensors used as indices must be long, int, byte or bool tensors"
+        elif "too many indices" in text:
+            got = len(key) if isinstance(key, tuple) else 1
+            text = f"too many indices for tensor of dimension {len(t.shape)} (got {got})"
+        raise user_error(IndexError, text) from None
+
+
+def value_at(value, dtype: str, shape) -> Tensor:
+    """_value, with PyTorch's text when value does not broadcast to the written shape."""
+    try:
+        return _value(value, dtype, shape)
+    except ShapeError:
+        vshape = list(value.shape) if isinstance(value, Tensor) else []
+        raise user_error(RuntimeError, f"shape mismatch: value tensor of shape {vshape} cannot "
+                         f"be broadcast to indexing result of shape {list(shape)}") from None
+
+
 def _value(value, dtype: str, shape) -> Tensor:
     """value as dtype, broadcast to shape (PyTorch first drops its extra leading 1s)."""
     v = written_as(value, dtype)
@@ -108,9 +137,9 @@ def put_concrete(x: Tensor, key, value) -> Tensor:
     if n == 0:                     # no element to write: PyTorch checks no bound (getitem.py)
         check_empty_key(x, key)
         return x
-    positions = np.arange(n, dtype=np.int64).reshape(t.shape)[concrete_key(key)]
+    positions = concrete_positions(x, key)
     flat = positions.reshape(-1)
-    v = apply("reshape", _value(value, t.dtype, positions.shape), shape=(flat.size,))
+    v = apply("reshape", value_at(value, t.dtype, positions.shape), shape=(flat.size,))
     mask = np.zeros(n, dtype=bool)
     mask[flat] = True
     flat_x = apply("reshape", x, shape=(n,))

@@ -37,6 +37,7 @@ class Node:
     _name = "Node"
     given_fn = None        # the Function of a jitted call's node (recording.record_call)
     template = None        # the op_memo Template its ops were replayed from (node_walk.py)
+    invalid_view = None    # PyTorch's error for reading this view's grad_fn (view_refusals)
 
     def __init__(self, inputs, outputs, loc: str | None = None):
         """inputs: (Expr, edge) pairs, edge = (node, output_nr) or None; outputs: Exprs."""
@@ -195,12 +196,20 @@ class SavedTensor:
             return t._grad_fn, t._output_nr
         return self.grad_fn_at_save, self.nr_at_save
 
+    def _empty_view(self) -> bool:
+        """Whether the saved tensor is an empty view (views.py: not a member of its base's
+        storage, so its node is not re-derived as AsStrided when the counter moves)."""
+        t = self.tensor() if self.tensor is not None else None
+        return t is not None and getattr(t, "_empty_view_of", None) is not None
+
     def message(self, current: int) -> str:
         shape = "[" + ", ".join(map(str, self.type.shape)) + "]"
         what = f"[{TENSOR_TYPE_NAMES[self.type.dtype]} {shape}]"
         producer, nr = self._producer()
         if producer is not None:
             short = re.sub(r"Backward\d*$", "", producer.name())
+            if self._empty_view():         # PyTorch regenerates a changed view's node
+                short, nr = "AsStrided", 0
             what += f", which is output {nr} of {short},"
         return ("one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: {what} is at version {current}; expected version "

@@ -101,7 +101,22 @@ _OVERLOADS = {
         a[3] if len(a) > 3 else k.get("value"), Tensor) else "IndexFillBackward0",
     "Clamp": lambda a, k: "ClampBackward0" if any(
         isinstance(x, Tensor) for x in list(a[1:]) + list(k.values())) else "ClampBackward1",
+    "CopySlices": lambda a, k: "IndexPutBackward0" if _advanced_key(a[1]) else "CopySlices",
 }
+
+
+def _advanced_key(key) -> bool:
+    """x[key] = v is PyTorch's index_put_ on x itself (IndexPutBackward0) for a key with a
+    list or a Tensor of one or more dims (a mask too) and otherwise only full slices and
+    `...`; any other entry (an int, a 0-d Tensor, a part slice, None) takes a view of x
+    first, and the write into that view is CopySlices."""
+    advanced = False
+    for e in key if type(key) is tuple else (key,):
+        if type(e) is list or isinstance(e, Tensor) and e._expr.type.shape:
+            advanced = True
+        elif e is not Ellipsis and not (type(e) is slice and e == slice(None)):
+            return False
+    return advanced
 
 
 _PLAIN_NAMES: dict[str, str] = {}     # op name -> node name, for names without overloads

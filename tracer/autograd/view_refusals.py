@@ -97,9 +97,12 @@ CHANGED = "its base or another view of its base has been modified inplace"
 
 
 def refuse_after_base_change(node, m: Tensor):
-    """node (m's new AsStrided) refuses a backward: m is a multi-output view whose base
-    changed in place."""
-    node.saved.append(Refused(multi_output_error(m, CHANGED)))
+    """node (m's new AsStrided) refuses a backward, and reading it as m.grad_fn raises: m is
+    a multi-output view whose base changed in place (an op on m with grad mode on records,
+    where PyTorch raises already: docs/compat.md)."""
+    message = multi_output_error(m, CHANGED)
+    node.saved.append(Refused(message))
+    node.invalid_view = message            # m.grad_fn / m.is_leaf raise it, as PyTorch's
 
 
 class Refused:

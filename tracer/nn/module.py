@@ -13,7 +13,7 @@ from tracer import creation
 from tracer.autograd import views
 from tracer.autograd.grad_mode import no_grad
 from tracer.autograd.nodes import TENSOR_TYPE_NAMES
-from tracer.dtypes import DType, float32, float64
+from tracer.dtypes import DType, bfloat16, float16, float32, float64
 from tracer.tensor import Tensor, alias_expr
 
 
@@ -352,6 +352,12 @@ class Module:
 
     def float(self):
         return self.to(float32)
+
+    def half(self):
+        return self.to(float16)                # refused: tracer/dtypes.AbsentDType
+
+    def bfloat16(self):
+        return self.to(bfloat16)
 
     def cpu(self):
         return self

@@ -15,7 +15,7 @@ import numpy as np
 from ir.core import is_float
 from ir.primitives import ShapeError
 from tracer import record
-from tracer.dtypes import array_dtype, default_float, to_ir_dtype
+from tracer.dtypes import AbsentDType, array_dtype, default_float, to_ir_dtype
 from tracer.errors import user_location
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor, tensor_from_array
@@ -102,6 +102,8 @@ def ir_dtype(dtype) -> str:
     try:
         return to_ir_dtype(dtype)
     except (TypeError, KeyError):
+        if isinstance(dtype, AbsentDType):           # float16, bfloat16: say why
+            raise TypeError(dtype.refusal()) from None
         raise user_error(TypeError, f"unsupported dtype {dtype!r}") from None
 
 

@@ -3,18 +3,20 @@ gradient: every value written gets the gradient of the element it was written to
 overwritten ones too (index_put_ and scatter's backward gather the gradient at the index).
 
 The IR has no overwriting scatter, only scatter_add. Each position gets the sum of its
-last value and, from every earlier value v written there, `-(stop_gradient(v) - v)`: -0.0
-forward (so the sum is the last value bit for bit, -0.0 included) and gradient 1. The
-sum starts from -0.0, which adds nothing to any value (0.0 + -0.0 would be 0.0).
-
-One loss stays (docs/compat.md): an overwritten value that is not finite (inf - inf is nan)
-is replaced by -0.0 before the sum, and so gets no gradient.
+last value and, from every earlier value v written there, `silent(v)`: -0.0 forward (so
+the sum is the last value bit for bit, -0.0 included) and gradient 1. The sum starts from
+-0.0, which adds nothing to any value (0.0 + -0.0 would be 0.0). silent is a custom_vjp
+(one custom_vjp_call op): no composition of IR ops has that forward and that gradient for
+an inf or nan v (`v - stop_gradient(v)` is nan there, and anything that masks it out masks
+its gradient out too).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ir.core import is_float
+from tracer.custom_call import record_custom_vjp
+from tracer.expr import apply_op, param_expr
 from tracer.ops.operands import constant, dtype_of
 from tracer.record import apply
 from tracer.tensor import Tensor, tensor_from_array
@@ -22,6 +24,16 @@ from tracer.tensor import Tensor, tensor_from_array
 # a traced index's last writes are found by comparing every pair of entries: refused
 # past this many entries (a 4M-element compare)
 MAX_TRACED_ENTRIES = 2048
+
+
+def silent(v: Tensor) -> Tensor:
+    """-0.0 in v's shape whose gradient is v's (the module docstring): one custom_vjp_call
+    whose body is the constant and whose backward rule passes the cotangent through."""
+    t = v._expr.type
+    param, g = param_expr(t, "v"), param_expr(t, "g")
+    zero = apply_op("constant", (), None, value=-0.0, dtype=t.dtype, shape=t.shape)[0]
+    (out,) = record_custom_vjp("silent", [param], [v._expr], [zero], [zero], [], [], [g], [g])
+    return out
 
 
 def scatter_base(dtype: str, n: int) -> Tensor:
@@ -59,14 +71,8 @@ def write_last(flat_x: Tensor, lin: Tensor, values: Tensor, is_last: Tensor,
     shape). lin and values are vectors of one length."""
     dt = dtype_of(flat_x)
     shape = tuple(values.shape)
-    if is_float(dt):
-        held = apply("stop_gradient", values)
-        silent = apply("neg", apply("sub", held, values))        # -0.0, gradient 1
-        finite = apply("eq", apply("sub", held, held), constant(0, dt, shape))
-        silent = apply("select", finite, silent, constant(-0.0, dt, shape))
-    else:
-        silent = constant(0, dt, shape)
-    summed = apply("select", is_last, values, silent)
+    quiet = silent(values) if is_float(dt) else constant(0, dt, shape)
+    summed = apply("select", is_last, values, quiet)
     placed = apply("scatter_add", scatter_base(dt, flat_x._expr.type.shape[0]), lin, summed,
                    axis=0)
     return apply("select", written, placed, flat_x)
