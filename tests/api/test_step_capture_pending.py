@@ -165,9 +165,9 @@ def test_a_result_kept_past_its_step_reads_as_capture_off():
 
 def _replayed(fn, *args):
     """(Template.replay's results, pending_expr.replay's) of one call of fn(*args)."""
-    known = set(op_memo._MEMO)
+    op_memo.clear()               # (an earlier test's template of the same call: not learnt)
     fn(*args)                                     # learns the template
-    learnt = [k for k in op_memo._MEMO if k not in known] or list(op_memo._MEMO)
+    learnt = list(op_memo._MEMO)
     (key, tensors), = [op_memo.key_of(k[0], args, {}) for k in learnt
                        if op_memo.key_of(k[0], args, {})[0] == k]   # (not an inner op's)
     template = op_memo.template(key)
