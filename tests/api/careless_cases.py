@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one program per line reads best)
 """Short programs that drive the module / optimizer / data / serialization layer carelessly
 (issue 13's hostile-input round). Each is run with `torch`, `nn`, `F`, `np`, `tmp` (a fresh
 directory) in scope and leaves its result in `out`; tests/api/careless_sweep.py runs them
@@ -69,6 +70,14 @@ CASES = {
                               "label_smoothing=-0.1)",
     "ce label_smoothing ok": "x = torch.tensor([[1., 2, 3], [0, 1, 0]])\n"
                              "out = F.cross_entropy(x, torch.tensor([1, 0]), label_smoothing=0.2)",
+    "ce label_smoothing negative values": "x = torch.tensor([[1., 2, 3], [0, 1, 0]])\n"
+                                          "out = [F.cross_entropy(x, torch.tensor([1, 0]), label_smoothing=-0.5), "
+                                          "F.cross_entropy(x, x.softmax(1), label_smoothing=-0.1)]",
+    "ce 3-d target shape": "out = F.cross_entropy(torch.ones(2, 3, 4), torch.ones(2, 5).long())",
+    "ce int probabilities": "out = F.cross_entropy(torch.ones(2, 3), torch.ones(2, 3).long())",
+    "ce 1-d input 2 targets": "out = F.cross_entropy(torch.ones(3), torch.ones(2).long())",
+    "linear f64 bias": "out = F.linear(torch.ones(2, 4), torch.ones(3, 4), torch.ones(3).double())",
+    "linear 3-d f64 input": "out = F.linear(torch.ones(2, 2, 4).double(), torch.ones(3, 4))",
     "ce batch mismatch": "out = F.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1, 2]))",
     "ce int32 target": "out = F.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1], dtype=torch.int32))",
     "ce 1-d input": "out = F.cross_entropy(torch.tensor([1., 2, 3]), torch.tensor(1))",
