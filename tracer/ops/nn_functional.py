@@ -14,6 +14,7 @@ from tracer.ops.elementwise import relu, sigmoid, tanh
 from tracer.ops.indexing import take_along
 from tracer.ops.reduce import broadcast_back, kept_shape, logsumexp
 from tracer import op_memo
+from tracer.errors import warn_at_user
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -230,10 +231,29 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _nll(to_tensor(input), target, weight, ignore_index, reduction)
 
 
+def _warn_broadcast(input_shape, target_shape):
+    warn_at_user(f"Using a target size (torch.Size({list(target_shape)})) that is different "
+                 f"to the input size (torch.Size({list(input_shape)})). This will likely lead "
+                 "to incorrect results due to broadcasting. Please ensure they have the same "
+                 "size.")
+
+
+def _mse_guard(args, kwargs):
+    """A replayed mse_loss of operands of two shapes warns as its body does."""
+    x, t = args[0], args[1] if len(args) > 1 else kwargs.get("target")
+    if isinstance(x, Tensor) and isinstance(t, Tensor) and x.shape != t.shape:
+        _warn_broadcast(x.shape, t.shape)
+
+
+op_memo.GUARDS["MseLoss"] = _mse_guard
+
+
 @torch_op("MseLoss", saves=(0, 1))
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or none) of (input - target)^2 (broadcast, as PyTorch does with a warning)."""
     _check_reduction(reduction)
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and input.shape != target.shape:
+        _warn_broadcast(input.shape, target.shape)
     a, b = operands(input, target)
     if not is_float(dtype_of(a)):
         a, b = cast(a, "f32"), cast(b, "f32")
