@@ -92,11 +92,7 @@ def user_frame_path() -> str | None:
 def warn_at_user(message: str, category=UserWarning):
     """warnings.warn naming the user's line, from any depth inside gradjit (an op's body runs
     at one depth on its first call and another when its template is learned or replayed)."""
-    frame = _user_frame()
-    if frame is None:
-        warnings.warn(message, category, stacklevel=2)
-        return
-    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
-                           module=frame.f_globals.get("__name__"),
-                           registry=frame.f_globals.setdefault("__warningregistry__", {}),
-                           module_globals=frame.f_globals)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _code_entry(frame.f_code)[1] is None:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1 if frame is not None else 2)

@@ -109,6 +109,15 @@ CASES = {
                               "    o = torch.optim.SGD([w, w], lr=0.1)\n"
                               "out = [len(o.param_groups[0]['params']), len(ws), "
                               "str(ws[0].message).split(';')[0] if ws else '']",
+    "opt param listed twice step": "import warnings\nwarnings.simplefilter('ignore')\nw = nn.Parameter(torch.ones(2))\n"
+                                   "o = torch.optim.SGD([w, w], lr=0.1, momentum=0.5)\n"
+                                   "for _ in range(2):\n    o.zero_grad()\n    (w * w).sum().backward()\n    o.step()\nout = w",
+    "scheduler after optimizer": "import warnings\nw = nn.Parameter(torch.ones(2))\n"
+                                 "o = torch.optim.SGD([w], lr=0.1)\ns = torch.optim.lr_scheduler.StepLR(o, 1, gamma=0.5)\n"
+                                 "with warnings.catch_warnings(record=True) as ws:\n"
+                                 "    warnings.simplefilter('always')\n"
+                                 "    for _ in range(3):\n        (w * w).sum().backward()\n        o.step()\n        s.step()\n"
+                                 "out = [len(ws), o.param_groups[0]['lr'], w]",
     "opt empty list": "out = torch.optim.SGD([], lr=0.1)",
     "opt empty generator": "out = torch.optim.Adam(nn.Sequential().parameters())",
     "opt lr < 0": "out = torch.optim.SGD([nn.Parameter(torch.ones(2))], lr=-0.1)",
