@@ -24,7 +24,7 @@ def refuse_linear(input, weight, bias):
         raise user_error(RuntimeError, f"mat1 and mat2 shapes cannot be multiplied "
                          f"({rows}x{input.shape[-1]} and "
                          f"{weight.shape[-1]}x{weight.shape[0]})")
-    if bias is not None and input.ndim == 2:            # PyTorch's addmm
+    if bias is not None:                                # PyTorch's addmm, at any rank
         raise user_error(RuntimeError, "mat1 and mat2 must have the same dtype, but got "
                                        f"{dtype_name(input)} and {dtype_name(weight)}")
     a, b = input._expr.type.dtype, weight._expr.type.dtype
