@@ -179,12 +179,6 @@ def test_batch_norm_with_a_wrong_channel_count(bn, shape):
         bn(torch.ones(*shape))
 
 
-@pytest.mark.parametrize("index", [[1, 5], [-1], [[0, 7]]])
-def test_embedding_index_out_of_range(index):
-    with raises(IndexError, "index out of range in self"):
-        nn.Embedding(5, 2)(torch.tensor(index))
-
-
 def test_recurrent_layers_name_the_hidden_state_and_the_rank():
     h, c = torch.zeros(1, 1, 4), torch.zeros(1, 1, 5)
     with raises(RuntimeError, "Expected hidden[1] size (1, 1, 4), got [1, 1, 5]"):

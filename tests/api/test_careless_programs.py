@@ -35,6 +35,11 @@ KNOWN = {
     "collate ragged tensors": ["raise", ["ShapeError", "TypeError", "RuntimeError"],
                                "stack expects each tensor to be equal size, but got [1] and "
                                "[2]"],
+    # gradjit's own text, also raised later by a lazy index (GRADJIT_BOUNDS_CHECK)
+    "embedding out of range": ["raise", ["IndexError"],
+                               "index 5 is out of bounds for dimension 0 with size 5"],
+    "embedding negative": ["raise", ["IndexError"],
+                           "index -1 is out of bounds for dimension 0 with size 5"],
     # gradjit's Linear.forward names its argument x (PyTorch: input)
     "module call missing arg": ["raise", ["TypeError"],
                                 "Linear.forward() missing 1 required positional argument: 'x'"],
