@@ -91,6 +91,9 @@ def random_split(dataset: Dataset, lengths, generator=None) -> list[Subset]:
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        for i, f in enumerate(lengths):
+            if not 0 <= f <= 1:
+                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
         counts = [int(math.floor(n * f)) for f in lengths]
         for i in range(n - sum(counts)):          # remainders, round-robin as PyTorch
             counts[i % len(counts)] += 1
@@ -122,7 +125,10 @@ def default_collate(batch):
         return type(first)(*(default_collate(list(f)) for f in zip(*batch)))
     if isinstance(first, (tuple, list)):
         return [default_collate(list(f)) for f in zip(*batch)]
-    return list(batch)
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    raise TypeError("default_collate: batch must contain tensors, numpy arrays, numbers, dicts "
+                    f"or lists; found {type(first)}")
 
 
 class DataLoader:
@@ -138,6 +144,14 @@ class DataLoader:
                              "shuffle, sampler, and drop_last")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
+        if isinstance(dataset, IterableDataset) and shuffle not in (False, None):
+            raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle "
+                             f"option, but got shuffle={shuffle}")
+        if batch_size is not None and batch_sampler is None and (
+                not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                or batch_size <= 0):
+            raise ValueError("batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.sampler, self.batch_sampler, self.drop_last = sampler, batch_sampler, drop_last
         self.collate_fn = collate_fn or default_collate

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 # Frames inside these packages are gradjit's own; the first frame outside them is the user's.
 _OWN_DIRS = tuple(
@@ -86,3 +87,12 @@ def user_frame_path() -> str | None:
     """Full 'path:line' of the user's frame, for error messages that should be clickable."""
     frame = _user_frame()
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else None
+
+
+def warn_at_user(message: str, category=UserWarning):
+    """warnings.warn naming the user's line, from any depth inside gradjit (an op's body runs
+    at one depth on its first call and another when its template is learned or replayed)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _code_entry(frame.f_code)[1] is None:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1 if frame is not None else 2)

@@ -38,6 +38,9 @@ def save(obj, f, pickle_module=None, pickle_protocol=None,
     writer = _Writer()
     tree = writer.encode(obj)
     if isinstance(f, (str, os.PathLike)):
+        parent = os.path.dirname(os.fspath(f))
+        if parent and not os.path.isdir(parent):
+            raise RuntimeError(f"Parent directory {parent} does not exist.")
         with open(f, "wb") as handle:
             _write(handle, tree, writer.arrays)
     else:
@@ -61,6 +64,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     weights_only=False, as in PyTorch."""
     _check_location(map_location)
     data = _open(f, "rb").read() if not isinstance(f, (str, os.PathLike)) else None
+    if data is None:
+        open(f, "rb").close()       # FileNotFoundError as in PyTorch (is_zipfile says False)
     source = io.BytesIO(data) if data is not None else f
     if not zipfile.is_zipfile(source):
         raise RuntimeError("gradjit.load: not a zip archive; gradjit reads files written by "

@@ -304,10 +304,11 @@ def test_an_input_that_requires_grad_under_a_frozen_model_still_gets_its_gradien
     compiled = gj.compile(model)
     grads = []
     for _ in range(3):
-        x = gj.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+        x = gj.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3),
+                      requires_grad=True)
         compiled(x).sum().backward()
         grads.append(x.grad.numpy().copy())
-    x = gj.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    x = gj.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     model(x).sum().backward()
     for g in grads:
         np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-6)

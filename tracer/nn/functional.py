@@ -15,7 +15,7 @@ from tracer.nn.functional_loss import *  # noqa: F401,F403
 from tracer.nn.functional_misc import *  # noqa: F401,F403
 from tracer.nn.functional_norm import *  # noqa: F401,F403
 from tracer.nn.functional_unpool import *  # noqa: F401,F403
-from tracer.ops.operands import user_error
+from tracer.nn.checks import refuse_linear
 from tracer.ops.nn_functional import (cross_entropy, leaky_relu, log_softmax, logsumexp,  # noqa
                                       l1_loss, mse_loss, nll_loss, sigmoid, silu,
                                       softmax, softplus, tanh)
@@ -38,11 +38,10 @@ def _addmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias; one AddmmBackward0 node for 2-D input, as in PyTorch."""
-    if input.shape[-1] != weight.shape[-1]:
-        rows = input.numel() // input.shape[-1] if input.shape[-1] else 0
-        raise user_error(RuntimeError, f"mat1 and mat2 shapes cannot be multiplied "
-                         f"({rows}x{input.shape[-1]} and "
-                         f"{weight.shape[-1]}x{weight.shape[0]})")
+    shape = input.shape
+    if not shape or shape[-1] != weight.shape[-1] \
+            or input._expr.type.dtype != weight._expr.type.dtype:
+        refuse_linear(input, weight, bias)
     if bias is not None and input.ndim == 2:
         return _addmm(bias, input, weight)
     out = ops.matmul(input, ops.t(weight))

@@ -29,6 +29,29 @@ def _additive(mask, dtype: str, allowed_when_true: bool):
     return m
 
 
+def _check_masks(attn_mask, key_padding_mask, n: int, heads: int, l: int, s: int):
+    """PyTorch's checks of multi_head_attention_forward's masks (its classes and texts)."""
+    for name, m in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+        if m is not None and dtype_of(to_tensor(m)) not in ("bool", "f32", "f64"):
+            raise user_error(AssertionError, f"only bool and floating types of {name} are "
+                                             "supported")
+    if key_padding_mask is not None:
+        for axis, want in enumerate((n, s)):
+            got = key_padding_mask.shape[axis] if key_padding_mask.ndim > axis else None
+            if got != want:
+                raise user_error(AssertionError, f"Expected key_padded_mask.shape[{axis}] to "
+                                                 f"be {want}, but got {got}")
+    if attn_mask is not None:
+        if attn_mask.ndim not in (2, 3):
+            raise user_error(AssertionError, "For batched (3-D) `query`, expected `attn_mask` "
+                                             "to be `None`, 2-D or 3-D but found "
+                                             f"{attn_mask.ndim}-D tensor instead")
+        if attn_mask.ndim == 3 and tuple(attn_mask.shape) != (n * heads, l, s):
+            raise user_error(RuntimeError, "The shape of the 3D attn_mask is torch.Size("
+                                           f"{list(attn_mask.shape)}), but should be "
+                                           f"({n * heads}, {l}, {s}).")
+
+
 _DT = {}
 
 
@@ -147,6 +170,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         k, v = _pad(k, (0, 0, 0, 1)), _pad(v, (0, 0, 0, 1))
     extra = k.shape[2] - s                           # keys added after the masks' S
     scores = ops.matmul(q, ops.transpose(k, -2, -1)) * (1.0 / math.sqrt(head))
+    _check_masks(attn_mask, key_padding_mask, n, num_heads, l, s)
     if is_causal and attn_mask is None:
         attn_mask = tensor(np.triu(np.ones((l, s), dtype=bool), 1))
     if attn_mask is not None:

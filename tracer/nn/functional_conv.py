@@ -238,6 +238,20 @@ def _pool_geometry(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     return kernel, stride, pad, hi, dilation, out
 
 
+def _check_pool_out(x, nd: int, out: tuple, max_1d):
+    """PyTorch's error for a window larger than the (padded) input: no output at all."""
+    if min(out) > 0:
+        return
+    if max_1d:
+        raise user_error(RuntimeError, f"{max_1d}Invalid computed output size: {out[0]}")
+    channels = x.shape[x.ndim - nd - 1] if x.ndim > nd else 1
+    sizes = (channels,) + (1,) * (nd == 1) + tuple(x.shape[x.ndim - nd:])
+    outs = (channels,) + (1,) * (nd == 1) + tuple(out)
+    raise user_error(RuntimeError, f"Given input size: ({'x'.join(map(str, sizes))}). "
+                                   f"Calculated output size: ({'x'.join(map(str, outs))}). "
+                                   "Output size is too small")
+
+
 @torch_op("MaxPool2DWithIndices", saves=(0,))
 def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = as_float(input)
@@ -246,6 +260,7 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, retu
                          f"(batch mode) tensor for input, but got: {list(x.shape)}")
     kernel, stride, lo, hi, dilation, out = _pool_geometry(
         x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    _check_pool_out(x, nd, out, "max_pool1d() " if nd == 1 else None)
     lead = x.ndim - nd
     pads = [0, 0] * 0
     for i in reversed(range(nd)):
@@ -291,6 +306,7 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
     x = as_float(input)
     kernel, stride, lo, hi, dilation, out = _pool_geometry(
         x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    _check_pool_out(x, nd, out, None)
     sizes = tuple(x.shape[x.ndim - nd:])
     tiles = _tiles(x, kernel, stride, dilation, lo, hi, out)
     if tiles is not None:

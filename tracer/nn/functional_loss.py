@@ -6,9 +6,13 @@ from __future__ import annotations
 import warnings
 
 import tracer.ops as ops
+from ir.core import is_float
+from tracer import op_memo
+from tracer.nn.checks import SCALAR_NAMES
 from tracer.nn.functional_act import as_float
 from tracer.ops.operands import to_tensor, user_error
 from tracer.record import torch_op
+from tracer.tensor import Tensor
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss",
            "huber_loss", "kl_div", "soft_margin_loss", "cosine_similarity",
@@ -62,14 +66,41 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          reduction: str = "mean"):
     """-(t log x + (1 - t) log(1 - x)), each log clamped at -100 as in PyTorch."""
     reduction = _legacy(size_average, reduce, reduction)
-    x, t = as_float(input), to_tensor(target)
+    x, t = to_tensor(input), to_tensor(target)
     _same_size(x, t, "binary_cross_entropy")
+    _check_bce(x, t)
     log_x = ops.clamp_min(ops.log(x), -100.0)
     log_1mx = ops.clamp_min(ops.log1p(-x), -100.0)
     loss = -(t * log_x + (1.0 - t) * log_1mx)
     if weight is not None:
         loss = loss * weight
     return reduce_loss(loss, reduction)
+
+
+def _check_bce(x, t):
+    """PyTorch's dtype checks, and its value checks where the values are already known (a
+    lazy input is not computed early for them: its log is clamped, as in PyTorch)."""
+    xd, td = x._expr.type.dtype, t._expr.type.dtype
+    if not is_float(xd):
+        raise user_error(NotImplementedError, '"binary_cross_entropy" not implemented for '
+                                              f"'{SCALAR_NAMES.get(xd, xd)}'")
+    if td != xd:
+        raise user_error(RuntimeError, f"Found dtype {SCALAR_NAMES.get(td, td)} but expected "
+                                       f"{SCALAR_NAMES.get(xd, xd)}")
+    for name, v in (("input", x), ("target", t)):
+        data = v._expr.data
+        if data is not None and data.size and not ((data >= 0) & (data <= 1)).all():
+            raise user_error(RuntimeError, f"all elements of {name} should be between 0 and 1")
+
+
+def _bce_guard(args, kwargs):
+    """_check_bce before a replay of binary_cross_entropy (step tapes skip its body)."""
+    x, t = args[0], args[1] if len(args) > 1 else kwargs.get("target")
+    if isinstance(x, Tensor) and isinstance(t, Tensor):
+        _check_bce(x, t)
+
+
+op_memo.GUARDS["BinaryCrossEntropy"] = _bce_guard
 
 
 @torch_op("BinaryCrossEntropyWithLogits", saves=(0, 1, 2, 6))

@@ -82,6 +82,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     x = as_float(input)
     if x.ndim < 2:
         raise user_error(ValueError, f"expected 2D or 3D input (got {x.ndim}D input)")
+    if running_mean is not None and running_mean.shape[0] != x.shape[1]:
+        raise user_error(RuntimeError, f"running_mean should contain {x.shape[1]} elements not "
+                                       f"{running_mean.shape[0]}")
     dims = (0,) + tuple(range(2, x.ndim))
     count = x.numel() // x.shape[1]
     if training:

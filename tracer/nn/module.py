@@ -7,7 +7,7 @@ and `repr()` (PyTorch's layout) work over the whole tree. Calling a module calls
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from tracer import creation
 from tracer.autograd import views
@@ -154,6 +154,10 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None):
+        _check_new_name(self, name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
         if param is None:
             self._forget(name)
             self._parameters[name] = None
@@ -161,12 +165,18 @@ class Module:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+        _check_new_name(self, name, "buffer", self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                            "(torch Tensor or None required)")
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: "Module | None"):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._forget(name, keep=self._modules)
         self._modules[name] = module
 
@@ -199,15 +209,17 @@ class Module:
 
     # ---- traversal -------------------------------------------------------------------------
 
-    def named_modules(self, memo=None, prefix: str = ""):
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -247,7 +259,16 @@ class Module:
                 found.append(((f"{mod_prefix}.{name}" if mod_prefix else name), t))
         return found
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        if not remove_duplicate:                    # every (name, parameter), shared or not
+            modules = self.named_modules(prefix=prefix, remove_duplicate=False) if recurse \
+                else [(prefix, self)]
+            for mod_prefix, module in modules:
+                for name, p in module._parameters.items():
+                    if p is not None:
+                        yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
+            return
         yield from self._named("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True):
@@ -313,6 +334,8 @@ class Module:
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if not hasattr(state_dict, "items") or not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -445,10 +468,22 @@ def _as_tensor(value) -> Tensor:
     return creation.tensor(value)
 
 
-class _IncompatibleKeys:
-    def __init__(self, missing, unexpected):
-        self.missing_keys = missing
-        self.unexpected_keys = unexpected
+def _check_new_name(module, name, kind: str, table: dict):
+    """PyTorch's checks of a name given to register_buffer / register_parameter."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain "."')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+    if hasattr(module, name) and name not in table:
+        raise KeyError(f"attribute '{name}' already exists")
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result: a named pair (PyTorch's), so `missing, unexpected = r`."""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         if not self.missing_keys and not self.unexpected_keys:

@@ -144,9 +144,9 @@ class RNNBase(Module):
 
     def _check_input(self, x):
         if x.ndim not in (2, 3):
+            kind = "tensor instead" if self.mode not in ("LSTM", "GRU") else "instead"
             raise user_error(ValueError, f"{self.mode if self.mode in ('LSTM', 'GRU') else 'RNN'}"
-                                         f": Expected input to be 2D or 3D, got {x.ndim}D "
-                                         "tensor instead")
+                                         f": Expected input to be 2D or 3D, got {x.ndim}D {kind}")
         if x.shape[-1] != self.input_size:
             raise user_error(RuntimeError, f"input.size(-1) must be equal to input_size. "
                                            f"Expected {self.input_size}, got {x.shape[-1]}")
@@ -181,9 +181,11 @@ class RNNBase(Module):
             if unbatched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for t, want in ((h0, state_shape), (c0, cell_shape)) if lstm else ((h0, state_shape),):
+            named = (("hidden[0]", h0, state_shape), ("hidden[1]", c0, cell_shape)) if lstm \
+                else (("hidden", h0, state_shape),)
+            for name, t, want in named:
                 if tuple(t.shape) != want:
-                    raise user_error(RuntimeError, f"Expected hidden size {want}, got "
+                    raise user_error(RuntimeError, f"Expected {name} size {want}, got "
                                                    f"{list(t.shape)}")
         h_out, c_out = [], []
         for layer in range(self.num_layers):

@@ -8,13 +8,13 @@ from __future__ import annotations
 import warnings
 
 from ir.core import is_float
-from ir.primitives import ShapeError
 from tracer.ops.operands import (cast, constant, dtype_of, float_dtype, norm_axis, operands,
                                  to_tensor, user_error)
 from tracer.ops.elementwise import relu, sigmoid, tanh
 from tracer.ops.indexing import take_along
 from tracer.ops.reduce import broadcast_back, kept_shape, logsumexp
 from tracer import op_memo
+from tracer.errors import warn_at_user
 from tracer.record import apply, torch_op
 from tracer.tensor import Tensor
 
@@ -95,13 +95,18 @@ def _reduce(loss, reduction: str, denominator=None):
 def _class_targets(logp, target, ignore_index: int):
     """(-log p[target], valid mask) for class-index targets (N,) / (N, d...) or ()."""
     t = to_tensor(target)
-    if is_float(dtype_of(t)):
-        raise user_error(TypeError, "cross_entropy: class-index targets must be an integer "
-                                    f"tensor, got {dtype_of(t)}")
     want = tuple(logp.shape[:1] + logp.shape[2:]) if logp.ndim > 1 else ()
     if tuple(t.shape) != want:
-        raise user_error(ShapeError, f"cross_entropy: target shape {list(t.shape)} does not "
-                                     f"match input shape {list(logp.shape)} (want {list(want)})")
+        if logp.ndim == 1 and tuple(t.shape) == (1,):       # PyTorch takes a (1,) target too
+            t = apply("reshape", t, shape=())
+        else:
+            _refuse_target_shape(logp, t, want)
+    if dtype_of(t) != "i64":
+        raise user_error(RuntimeError, "expected target dtype to be Long or Byte, but got "
+                                       f"{_SCALAR_NAMES.get(dtype_of(t), dtype_of(t))}")
+    if not is_float(dtype_of(logp)):
+        raise user_error(NotImplementedError, f'"nll_loss_out_frame" not implemented for '
+                                              f"'{_SCALAR_NAMES[dtype_of(logp)]}'")
     c = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
     t = cast(t, "i64")
     valid = apply("ne", t, constant(ignore_index, "i64", t.shape))
@@ -112,6 +117,23 @@ def _class_targets(logp, target, ignore_index: int):
                                     if logp.ndim > 1 else (1,)), cls)
     nll = apply("neg", apply("reshape", picked, shape=want))
     return nll, valid, safe
+
+
+_SCALAR_NAMES = {"f32": "Float", "f64": "Double", "i32": "Int", "i64": "Long", "bool": "Bool"}
+
+
+def _refuse_target_shape(logp, t, want):
+    """PyTorch's error for class-index targets of the wrong shape (its order of checks)."""
+    if logp.ndim == 1:
+        raise user_error(ValueError, "For 1D input, 1D target must have size 1, but got target "
+                                     f"size: {t.shape[0] if t.ndim == 1 else list(t.shape)}")
+    if logp.ndim == 2 and t.ndim != 1:
+        raise user_error(RuntimeError, "0D or 1D target tensor expected, multi-target not "
+                                       "supported")
+    if t.ndim == 0 or t.shape[0] != logp.shape[0]:
+        raise user_error(ValueError, f"Expected input batch_size ({logp.shape[0]}) to match "
+                                     f"target batch_size ({t.shape[0] if t.ndim else 0}).")
+    raise user_error(RuntimeError, f"Expected target size {list(want)}, got {list(t.shape)}")
 
 
 def _check_target_values(t, c: int, ignore_index: int):
@@ -164,13 +186,23 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """Cross entropy of logits (N, C) / (C,) / (N, C, d...) against class indices, or against
     class probabilities of the input's shape; reductions mean (weighted), sum and none."""
     _check_reduction(reduction)
+    if label_smoothing > 1.0:
+        raise user_error(RuntimeError, "label_smoothing must be between 0.0 and 1.0. Got: "
+                                       f"{label_smoothing}")
+    label_smoothing = max(label_smoothing, 0.0)         # PyTorch 2.13 ignores a negative one
     x = to_tensor(input)
-    x = cast(x, float_dtype(dtype_of(x)))
+    if not is_float(dtype_of(x)):
+        kernel = "log_softmax_lastdim_kernel_impl" if x.ndim <= 2 else "log_softmax_kernel_impl"
+        raise user_error(NotImplementedError, f'"{kernel}" not implemented for '
+                                              f"'{_SCALAR_NAMES[dtype_of(x)]}'")
     if x.ndim == 0:
         raise user_error(ValueError, "cross_entropy: input must have at least one dimension")
     logp = log_softmax(x, 1 if x.ndim > 1 else 0)
     t = to_tensor(target)
-    if is_float(dtype_of(t)) and tuple(t.shape) == tuple(x.shape):
+    if tuple(t.shape) == tuple(x.shape):
+        if not is_float(dtype_of(t)):
+            raise user_error(RuntimeError, "Expected floating point type for target with class "
+                                           f"probabilities, got {_SCALAR_NAMES[dtype_of(t)]}")
         return _soft_targets(logp, cast(t, dtype_of(x)), weight, reduction, label_smoothing)
     return _nll(logp, t, weight, ignore_index, reduction, label_smoothing)
 
@@ -196,14 +228,32 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     """Negative log likelihood of log-probabilities (N, C) against class indices."""
     _check_reduction(reduction)
-    x = to_tensor(input)
-    return _nll(cast(x, float_dtype(dtype_of(x))), target, weight, ignore_index, reduction)
+    return _nll(to_tensor(input), target, weight, ignore_index, reduction)
+
+
+def _warn_broadcast(input_shape, target_shape):
+    warn_at_user(f"Using a target size (torch.Size({list(target_shape)})) that is different "
+                 f"to the input size (torch.Size({list(input_shape)})). This will likely lead "
+                 "to incorrect results due to broadcasting. Please ensure they have the same "
+                 "size.")
+
+
+def _mse_guard(args, kwargs):
+    """A replayed mse_loss of operands of two shapes warns as its body does."""
+    x, t = args[0], args[1] if len(args) > 1 else kwargs.get("target")
+    if isinstance(x, Tensor) and isinstance(t, Tensor) and x.shape != t.shape:
+        _warn_broadcast(x.shape, t.shape)
+
+
+op_memo.GUARDS["MseLoss"] = _mse_guard
 
 
 @torch_op("MseLoss", saves=(0, 1))
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or none) of (input - target)^2 (broadcast, as PyTorch does with a warning)."""
     _check_reduction(reduction)
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and input.shape != target.shape:
+        _warn_broadcast(input.shape, target.shape)
     a, b = operands(input, target)
     if not is_float(dtype_of(a)):
         a, b = cast(a, "f32"), cast(b, "f32")

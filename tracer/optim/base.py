@@ -21,8 +21,10 @@ from runtime import config
 from tracer import pipeline
 from tracer.autograd.grad_mode import enable_grad, no_grad
 from tracer.creation import tensor
+from tracer.errors import warn_at_user
 from tracer.expr import build_function, data_exprs, param_expr
 from tracer.optim import fast_step
+from tracer.ops.operands import user_error
 from tracer.optim.step_arrays import assign as _assign
 from tracer.optim.step_arrays import same_objects as _same_objects
 from tracer.optim.step_arrays import scalar_arrays as _scalar_arrays
@@ -110,6 +112,10 @@ class Optimizer:
                                 f"is {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            warn_at_user("optimizer contains a parameter group with duplicate parameters; in "
+                         "future, this will cause an error; see "
+                         "github.com/pytorch/pytorch/issues/40967 for more information")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -133,6 +139,7 @@ class Optimizer:
                         p._grad.zero_()
 
     def step(self, closure=None):
+        self._opt_called = True             # an LR scheduler's step checks the order
         loss = None
         if closure is not None:
             with enable_grad():
@@ -238,6 +245,11 @@ class Optimizer:
             return last[1]
         hit = self._programs.get(key)
         if hit is None:
+            if len({id(p) for p in params}) != len(params):
+                raise user_error(NotImplementedError,
+                                 "gradjit's optimizers do not step a parameter listed twice in "
+                                 "one parameter group (PyTorch warns and updates it once per "
+                                 "listing): list each parameter once")
             symbols = [param_expr(t._expr.type) for t in tensors]
             hyper_symbols = [param_expr(TensorType(dtype_of_numpy(a.dtype), ()))
                              for a in scalars]

@@ -65,6 +65,7 @@ class LBFGS(Optimizer):
 
     def step(self, closure):
         """One L-BFGS step (up to max_iter iterations); returns the first loss evaluated."""
+        self._opt_called = True
         group = self.param_groups[0]
         state = self.state[self._params[0]]
         state.setdefault("func_evals", 0)

@@ -1,7 +1,15 @@
 """The LRScheduler base class of torch.optim.lr_scheduler (tracer/optim/lr_scheduler.py)."""
 from __future__ import annotations
 
+from tracer.errors import warn_at_user
 from tracer.optim.base import Optimizer
+
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
+    "later, you should call them in the opposite order: `optimizer.step()` before "
+    "`lr_scheduler.step()`.  Failure to do this will result in PyTorch skipping the first "
+    "value of the learning rate schedule. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate")
 
 
 def _lrs(optimizer) -> list:
@@ -50,6 +58,8 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self, epoch: int | None = None):
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warn_at_user(_ORDER_WARNING)
         self._step_count += 1
         self._update_lr(epoch)
 
